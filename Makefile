@@ -1,0 +1,47 @@
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+PROTO_SRC := $(shell find proto -name '*.proto' 2>/dev/null)
+PROTO_STAMP := darkroom/_proto/.built
+
+.PHONY: setup system-deps test test-fast demo lint proto bench-queue clean
+
+setup: system-deps $(STAMP) $(PROTO_STAMP)
+
+system-deps:
+	@bash scripts/system-deps.sh
+
+$(STAMP): pyproject.toml constraints.txt
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -c constraints.txt -e '.[dev]'
+	@touch $(STAMP)
+
+# Generated code is built from proto/, never edited or committed.
+$(PROTO_STAMP): $(PROTO_SRC) $(STAMP) scripts/gen_proto.py
+	$(PY) scripts/gen_proto.py
+	@touch $(PROTO_STAMP)
+
+proto: $(PROTO_STAMP)
+
+test: setup
+	$(PY) -m pytest -q
+
+test-fast: setup
+	$(PY) -m pytest -q -m "not slow"
+
+demo: setup
+	$(VENV)/bin/darkroom demo
+
+lint: setup
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy
+
+bench-queue: setup
+	$(PY) -m bench.queue.run
+
+clean:
+	rm -rf $(VENV) darkroom/_proto .darkroom .pytest_cache .mypy_cache

@@ -1,0 +1,67 @@
+"""Typed settings read from ``DARKROOM_*`` environment variables (no module-level globals)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+
+from darkroom.errors import DarkroomError
+from darkroom.queue.limits import Limits
+
+__all__ = ["ConfigError", "Settings"]
+
+
+class ConfigError(DarkroomError, ValueError):
+    """An environment variable holds a value of the wrong kind."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Where things live and how they are reached. ``Settings.from_env()`` reads the environment.
+
+    ``redis_url`` empty means "use the private redis-server under ``home``".
+    """
+
+    home: Path = Path(".darkroom")
+    redis_url: str = ""
+    redis_fsync: str = "everysec"
+    redis_tcp_port: int = 0
+    namespace: str = "dr"
+    grpc_addr: str = "127.0.0.1:50051"
+    grpc_tls_cert: str = ""
+    grpc_tls_key: str = ""
+    api_keys_file: str = ""
+    metrics_port: int = 9464
+    limits: Limits = field(default_factory=Limits)
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
+        env = os.environ if env is None else env
+        values: dict[str, object] = {}
+        for f in fields(cls):
+            if f.name == "limits":
+                continue
+            raw = env.get(f"DARKROOM_{f.name.upper()}")
+            if raw is not None:
+                values[f.name] = _convert(f"DARKROOM_{f.name.upper()}", raw, f.type)
+        limit_values: dict[str, object] = {}
+        for f in fields(Limits):
+            raw = env.get(f"DARKROOM_QUEUE_{f.name.upper()}")
+            if raw is not None:
+                limit_values[f.name] = _convert(f"DARKROOM_QUEUE_{f.name.upper()}", raw, f.type)
+        return cls(limits=Limits(**limit_values), **values)  # type: ignore[arg-type]
+
+
+def _convert(name: str, raw: str, kind: object) -> object:
+    try:
+        if kind in ("int", int):
+            return int(raw)
+        if kind in ("float", float):
+            return float(raw)
+        if kind in ("Path", Path):
+            return Path(raw)
+    except ValueError:
+        raise ConfigError(f"{name}={raw!r} is not a valid {kind}") from None
+    return raw

@@ -1,0 +1,1 @@
+"""The local platform: what runs on one machine with embedded defaults."""

@@ -1,0 +1,161 @@
+"""A private redis-server for the embedded platform, kept under ``.darkroom/``.
+
+It listens on a unix socket (TCP on 127.0.0.1 only when asked), requires a generated password
+kept in a 0600 file, and writes an append-only file so acknowledged work survives a restart.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import shutil
+import subprocess
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import quote
+
+import redis
+
+from darkroom.errors import DarkroomError
+
+__all__ = ["RedisServer", "RedisServerError"]
+
+
+class RedisServerError(DarkroomError, RuntimeError):
+    """The private redis-server could not be started or reached."""
+
+
+@dataclass
+class RedisServer:
+    """Start, reuse and stop the project's own redis-server.
+
+    ``appendfsync``: ``everysec`` loses at most about one second of acknowledged writes when the
+    machine (not just the process) dies; ``always`` fsyncs before every reply and loses nothing.
+    """
+
+    root: Path = Path(".darkroom")
+    tcp_port: int | None = None
+    appendfsync: str = "everysec"
+    maxmemory_mb: int = 0
+    _proc: subprocess.Popen[bytes] | None = field(default=None, init=False, repr=False)
+
+    @property
+    def socket_path(self) -> Path:
+        return self.root.resolve() / "redis.sock"
+
+    @property
+    def password_file(self) -> Path:
+        return self.root / "redis.password"
+
+    @property
+    def password(self) -> str:
+        return self.password_file.read_text().strip()
+
+    @property
+    def url(self) -> str:
+        """Connection URL (unix socket), with the password; never log it."""
+        return f"unix://{self.socket_path}?password={quote(self.password, safe='')}"
+
+    @property
+    def tcp_url(self) -> str:
+        if self.tcp_port is None:
+            raise RedisServerError("this redis-server was not asked to listen on TCP")
+        return f"redis://:{quote(self.password, safe='')}@127.0.0.1:{self.tcp_port}/0"
+
+    def _ensure_password(self) -> None:
+        self.root.mkdir(parents=True, exist_ok=True)
+        os.chmod(self.root, 0o700)
+        if not self.password_file.exists():
+            fd = os.open(self.password_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "w") as fh:
+                fh.write(secrets.token_urlsafe(32) + "\n")
+        os.chmod(self.password_file, 0o600)
+
+    def _config(self) -> str:
+        data = self.root.resolve() / "redis-data"
+        data.mkdir(exist_ok=True)
+        lines = [
+            f"unixsocket {self.socket_path}",
+            "unixsocketperm 700",
+            f"port {self.tcp_port or 0}",
+            "bind 127.0.0.1",
+            "protected-mode yes",
+            f"requirepass {self.password}",
+            f"dir {data}",
+            "appendonly yes",
+            f"appendfsync {self.appendfsync}",
+            'save ""',
+            f"pidfile {self.root.resolve() / 'redis.pid'}",
+            f"logfile {self.root.resolve() / 'redis.log'}",
+            "daemonize no",
+            "maxclients 10000",
+        ]
+        if self.maxmemory_mb:
+            lines += [f"maxmemory {self.maxmemory_mb}mb", "maxmemory-policy noeviction"]
+        return "\n".join(lines) + "\n"
+
+    def ping(self) -> bool:
+        if not self.socket_path.exists() or not self.password_file.exists():
+            return False
+        try:
+            client = redis.Redis(unix_socket_path=str(self.socket_path), password=self.password, socket_timeout=1)
+            try:
+                return bool(client.ping())
+            finally:
+                client.close()
+        except (redis.ConnectionError, redis.TimeoutError, redis.AuthenticationError, OSError):
+            return False
+
+    def start(self, timeout_s: float = 10.0) -> RedisServer:
+        """Start the server, or attach to the one already running under ``root``."""
+        if self.ping():
+            return self
+        binary = shutil.which("redis-server")
+        if binary is None:
+            raise RedisServerError("redis-server is not installed (apt-get install redis-server)")
+        self._ensure_password()
+        conf = self.root / "redis.conf"
+        fd = os.open(conf, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as fh:
+            fh.write(self._config())
+        self._proc = subprocess.Popen([binary, str(conf)], stdin=subprocess.DEVNULL, start_new_session=True)
+        give_up = time.monotonic() + timeout_s
+        while not self.ping():
+            if self._proc.poll() is not None:
+                raise RedisServerError(f"redis-server exited with {self._proc.returncode}; see {self.root}/redis.log")
+            if time.monotonic() > give_up:
+                self._proc.kill()
+                raise RedisServerError(f"redis-server did not answer within {timeout_s:g}s")
+            time.sleep(0.02)  # readiness probe of a child process, not test synchronisation
+        return self
+
+    def stop(self, timeout_s: float = 10.0) -> None:
+        """Shut down cleanly (the AOF is flushed); only a server this object started."""
+        if self._proc is None:
+            return
+        if self._proc.poll() is None:
+            try:
+                client = redis.Redis(unix_socket_path=str(self.socket_path), password=self.password)
+                client.shutdown(nosave=True)
+            except (redis.ConnectionError, redis.ResponseError, OSError):
+                self._proc.terminate()
+            try:
+                self._proc.wait(timeout_s)
+            except subprocess.TimeoutExpired:
+                self._proc.kill()
+                self._proc.wait()
+        self._proc = None
+
+    def kill(self) -> None:
+        """SIGKILL the server (crash tests)."""
+        if self._proc is not None:
+            self._proc.kill()
+            self._proc.wait()
+            self._proc = None
+
+    def __enter__(self) -> RedisServer:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()

@@ -1,0 +1,197 @@
+"""The asyncio Redis client of the queue: the same operations as ``client.RedisQueue``."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Callable, Sequence
+from datetime import datetime
+from typing import Any, Concatenate, ParamSpec, TypeVar
+
+import redis
+import redis.asyncio as aredis
+from redis.commands.core import AsyncScript
+
+from darkroom.queue.core import Arm, Core, Op, Pipeline, Script, Wait, error_from_reply
+from darkroom.queue.errors import Unavailable
+from darkroom.queue.keys import Keys
+from darkroom.queue.limits import DEFAULT_LIMITS, Limits
+from darkroom.queue.models import Lease, NewMessage
+from darkroom.queue.scripts import SCRIPT_NAMES, source
+
+__all__ = ["AsyncRedisQueue"]
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def _op(method: Callable[Concatenate[Core, P], Op[R]]) -> Callable[Concatenate[AsyncRedisQueue, P], Any]:
+    """Expose a ``Core`` operation as a coroutine method."""
+
+    async def run(self: AsyncRedisQueue, /, *args: P.args, **kwargs: P.kwargs) -> R:
+        return await self._drive(method(self._core, *args, **kwargs))
+
+    run.__name__ = method.__name__
+    run.__doc__ = method.__doc__
+    return run
+
+
+class _Waker:
+    """Wake-ups for long polls on one event loop (see ``client._Waker``)."""
+
+    def __init__(self, client: aredis.Redis, keys: Keys) -> None:
+        self._client = client
+        self._keys = keys
+        self._cond = asyncio.Condition()
+        self._generation: dict[str, int] = {}
+        self._task: asyncio.Task[None] | None = None
+        self._pubsub: Any = None
+
+    async def start(self) -> None:
+        self._pubsub = self._client.pubsub()
+        await self._pubsub.psubscribe(self._keys.wake_channel("*"))
+        while await self._pubsub.get_message(timeout=1.0) is None:
+            pass
+        self._task = asyncio.create_task(self._listen())
+
+    async def _listen(self) -> None:
+        async for message in self._pubsub.listen():
+            if message["type"] != "pmessage":
+                continue
+            queue = self._keys.queue_of_channel(message["channel"].decode())
+            async with self._cond:
+                self._generation[queue] = self._generation.get(queue, 0) + 1
+                self._cond.notify_all()
+
+    def arm(self, queue: str) -> int:
+        return self._generation.get(queue, 0)
+
+    async def wait(self, queue: str, generation: int, timeout_s: float) -> None:
+        async with self._cond:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(
+                    self._cond.wait_for(lambda: self._generation.get(queue, 0) != generation), timeout_s
+                )
+
+    async def close(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        if self._pubsub is not None:
+            await self._pubsub.aclose()
+
+
+class AsyncRedisQueue:
+    """Every queue operation as a coroutine, over one redis.asyncio connection pool."""
+
+    def __init__(self, client: aredis.Redis, *, namespace: str = "dr", limits: Limits = DEFAULT_LIMITS) -> None:
+        self.redis = client
+        self.limits = limits
+        self._core = Core(Keys(namespace), limits)
+        self._scripts: dict[str, AsyncScript] = {n: client.register_script(source(n)) for n in SCRIPT_NAMES}
+        self._waker: _Waker | None = None
+        self._waker_lock = asyncio.Lock()
+
+    @classmethod
+    def from_url(cls, url: str, *, namespace: str = "dr", limits: Limits = DEFAULT_LIMITS) -> AsyncRedisQueue:
+        return cls(aredis.Redis.from_url(url), namespace=namespace, limits=limits)
+
+    async def _drive(self, op: Op[R]) -> R:
+        reply: Any = None
+        try:
+            while True:
+                reply = await self._execute(op.send(reply))
+        except StopIteration as stop:
+            return stop.value  # type: ignore[no-any-return]
+
+    async def _execute(self, ins: Script | Pipeline | Arm | Wait) -> Any:
+        try:
+            if isinstance(ins, Script):
+                return await self._scripts[ins.name](keys=[ins.key], args=ins.args)
+            if isinstance(ins, Pipeline):
+                if len(ins.commands) == 1:
+                    return [await self.redis.execute_command(*ins.commands[0])]
+                pipe = self.redis.pipeline(transaction=False)
+                for command in ins.commands:
+                    pipe.execute_command(*command)
+                return await pipe.execute()
+            waker = await self._get_waker()
+            if isinstance(ins, Arm):
+                return waker.arm(ins.queue)
+            await waker.wait(ins.queue, ins.generation, ins.timeout_s)
+            return None
+        except redis.ResponseError as exc:
+            raise error_from_reply(str(exc)) or exc from None
+        except (redis.ConnectionError, redis.TimeoutError) as exc:
+            raise Unavailable(f"redis is unreachable: {exc}") from exc
+
+    async def _get_waker(self) -> _Waker:
+        async with self._waker_lock:
+            if self._waker is None:
+                waker = _Waker(self.redis, self._core.keys)
+                await waker.start()
+                self._waker = waker
+            return self._waker
+
+    async def close(self) -> None:
+        if self._waker is not None:
+            await self._waker.close()
+            self._waker = None
+        await self.redis.aclose()
+
+    async def __aenter__(self) -> AsyncRedisQueue:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    create_queue = _op(Core.create_queue)
+    get_queue = _op(Core.get_queue)
+    list_queues = _op(Core.list_queues)
+    update_queue = _op(Core.update_queue)
+    delete_queue = _op(Core.delete_queue)
+    enqueue_many = _op(Core.enqueue_many)
+    dequeue = _op(Core.dequeue)
+    extend = _op(Core.extend)
+    cancel = _op(Core.cancel)
+    redrive = _op(Core.redrive)
+    update = _op(Core.update)
+    get = _op(Core.get)
+    query = _op(Core.query)
+    count = _op(Core.count)
+    stats = _op(Core.stats)
+    sweep = _op(Core.sweep)
+    settle = _op(Core.settle)
+
+    async def enqueue(
+        self,
+        queue: str,
+        payload: bytes = b"",
+        *,
+        deadline: float | datetime | None = None,
+        metadata: dict[str, str] | None = None,
+        id: str | None = None,
+        delay_s: float = 0.0,
+        max_attempts: int | None = None,
+    ) -> str:
+        msg = NewMessage(payload, deadline, metadata, id, delay_s, max_attempts)
+        ids: list[str] = await self.enqueue_many(queue, [msg])
+        return ids[0]
+
+    async def complete(self, lease: Lease, result: bytes = b"") -> float:
+        return await self._drive(self._core.settle_one(lease, True, result, False, 0.0))
+
+    async def complete_many(self, leases: Sequence[Lease], results: Sequence[bytes] | None = None) -> list[bool]:
+        res = results if results is not None else [b""] * len(leases)
+        outcome = await self.settle([(lease, True, r, False, 0.0) for lease, r in zip(leases, res, strict=True)])
+        return [o is not None for o in outcome]
+
+    async def fail(self, lease: Lease, error: str = "", *, retry: bool = True, retry_in_s: float = 0.0) -> None:
+        await self._drive(self._core.settle_one(lease, False, error, retry, retry_in_s))
+
+    async def pause(self, queue: str) -> None:
+        await self.update_queue(queue, paused=True)
+
+    async def resume(self, queue: str) -> None:
+        await self.update_queue(queue, paused=False)

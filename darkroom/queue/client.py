@@ -1,0 +1,186 @@
+"""The blocking Redis client of the queue."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Sequence
+from datetime import datetime
+from typing import Any, Concatenate, ParamSpec, TypeVar
+
+import redis
+from redis.commands.core import Script as RedisScript
+
+from darkroom.queue.core import Arm, Core, Op, Pipeline, Script, Wait, error_from_reply
+from darkroom.queue.errors import Unavailable
+from darkroom.queue.keys import Keys
+from darkroom.queue.limits import DEFAULT_LIMITS, Limits
+from darkroom.queue.models import Lease, NewMessage
+from darkroom.queue.scripts import SCRIPT_NAMES, source
+
+__all__ = ["RedisQueue"]
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def _op(method: Callable[Concatenate[Core, P], Op[R]]) -> Callable[Concatenate[RedisQueue, P], R]:
+    """Expose a ``Core`` operation as a blocking method."""
+
+    def run(self: RedisQueue, /, *args: P.args, **kwargs: P.kwargs) -> R:
+        return self._drive(method(self._core, *args, **kwargs))
+
+    run.__name__ = method.__name__
+    run.__doc__ = method.__doc__
+    return run
+
+
+class _Waker:
+    """Wake-ups for long polls: one pattern subscription per client, a generation per queue."""
+
+    def __init__(self, client: redis.Redis, keys: Keys) -> None:
+        self._keys = keys
+        self._cond = threading.Condition()
+        self._generation: dict[str, int] = {}
+        self._pubsub = client.pubsub()
+        self._pubsub.psubscribe(**{keys.wake_channel("*"): self._on_message})
+        # the subscription must be live before the first dequeue, or a wake-up could slip by
+        while self._pubsub.get_message(timeout=1.0) is None:
+            pass
+        self._thread = self._pubsub.run_in_thread(sleep_time=1.0, daemon=True)
+
+    def _on_message(self, message: dict[str, Any]) -> None:
+        queue = self._keys.queue_of_channel(message["channel"].decode())
+        with self._cond:
+            self._generation[queue] = self._generation.get(queue, 0) + 1
+            self._cond.notify_all()
+
+    def arm(self, queue: str) -> int:
+        with self._cond:
+            return self._generation.get(queue, 0)
+
+    def wait(self, queue: str, generation: int, timeout_s: float) -> None:
+        with self._cond:
+            self._cond.wait_for(lambda: self._generation.get(queue, 0) != generation, timeout_s)
+
+    def close(self) -> None:
+        self._thread.stop()
+        self._thread.join(timeout=2.0)
+        self._pubsub.close()
+
+
+class RedisQueue:
+    """Every queue operation over one redis-py connection pool (thread-safe)."""
+
+    def __init__(self, client: redis.Redis, *, namespace: str = "dr", limits: Limits = DEFAULT_LIMITS) -> None:
+        self.redis = client
+        self.limits = limits
+        self._core = Core(Keys(namespace), limits)
+        self._scripts: dict[str, RedisScript] = {n: client.register_script(source(n)) for n in SCRIPT_NAMES}
+        self._waker: _Waker | None = None
+        self._waker_lock = threading.Lock()
+
+    @classmethod
+    def from_url(cls, url: str, *, namespace: str = "dr", limits: Limits = DEFAULT_LIMITS) -> RedisQueue:
+        return cls(redis.Redis.from_url(url), namespace=namespace, limits=limits)
+
+    # -- driving the operations --------------------------------------------------------------
+    def _drive(self, op: Op[R]) -> R:
+        reply: Any = None
+        try:
+            while True:
+                reply = self._execute(op.send(reply))
+        except StopIteration as stop:
+            return stop.value  # type: ignore[no-any-return]
+
+    def _execute(self, ins: Script | Pipeline | Arm | Wait) -> Any:
+        try:
+            if isinstance(ins, Script):
+                return self._scripts[ins.name](keys=[ins.key], args=ins.args)
+            if isinstance(ins, Pipeline):
+                if len(ins.commands) == 1:
+                    return [self.redis.execute_command(*ins.commands[0])]
+                pipe = self.redis.pipeline(transaction=False)
+                for command in ins.commands:
+                    pipe.execute_command(*command)
+                return pipe.execute()
+            waker = self._get_waker()
+            if isinstance(ins, Arm):
+                return waker.arm(ins.queue)
+            waker.wait(ins.queue, ins.generation, ins.timeout_s)
+            return None
+        except redis.ResponseError as exc:
+            raise error_from_reply(str(exc)) or exc from None
+        except (redis.ConnectionError, redis.TimeoutError) as exc:
+            raise Unavailable(f"redis is unreachable: {exc}") from exc
+
+    def _get_waker(self) -> _Waker:
+        with self._waker_lock:
+            if self._waker is None:
+                self._waker = _Waker(self.redis, self._core.keys)
+            return self._waker
+
+    def close(self) -> None:
+        if self._waker is not None:
+            self._waker.close()
+            self._waker = None
+        self.redis.close()
+
+    def __enter__(self) -> RedisQueue:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- the API (see darkroom.queue.core.Core for the semantics) -----------------------------
+    create_queue = _op(Core.create_queue)
+    get_queue = _op(Core.get_queue)
+    list_queues = _op(Core.list_queues)
+    update_queue = _op(Core.update_queue)
+    delete_queue = _op(Core.delete_queue)
+    enqueue_many = _op(Core.enqueue_many)
+    dequeue = _op(Core.dequeue)
+    extend = _op(Core.extend)
+    cancel = _op(Core.cancel)
+    redrive = _op(Core.redrive)
+    update = _op(Core.update)
+    get = _op(Core.get)
+    query = _op(Core.query)
+    count = _op(Core.count)
+    stats = _op(Core.stats)
+    sweep = _op(Core.sweep)
+    settle = _op(Core.settle)
+
+    def enqueue(
+        self,
+        queue: str,
+        payload: bytes = b"",
+        *,
+        deadline: float | datetime | None = None,
+        metadata: dict[str, str] | None = None,
+        id: str | None = None,
+        delay_s: float = 0.0,
+        max_attempts: int | None = None,
+    ) -> str:
+        """Enqueue one message and return its id (idempotent by ``id``)."""
+        msg = NewMessage(payload, deadline, metadata, id, delay_s, max_attempts)
+        return self.enqueue_many(queue, [msg])[0]
+
+    def complete(self, lease: Lease, result: bytes = b"") -> float:
+        """Finish a leased message; returns its lateness (seconds past the deadline)."""
+        return self._drive(self._core.settle_one(lease, True, result, False, 0.0))
+
+    def complete_many(self, leases: Sequence[Lease], results: Sequence[bytes] | None = None) -> list[bool]:
+        """Finish leases of one queue in one round trip; False where a lease was lost."""
+        res = results if results is not None else [b""] * len(leases)
+        outcome = self.settle([(lease, True, r, False, 0.0) for lease, r in zip(leases, res, strict=True)])
+        return [o is not None for o in outcome]
+
+    def fail(self, lease: Lease, error: str = "", *, retry: bool = True, retry_in_s: float = 0.0) -> None:
+        """Give a leased message back: retried while attempts remain (``retry``), else errored."""
+        self._drive(self._core.settle_one(lease, False, error, retry, retry_in_s))
+
+    def pause(self, queue: str) -> None:
+        self.update_queue(queue, paused=True)
+
+    def resume(self, queue: str) -> None:
+        self.update_queue(queue, paused=False)

@@ -1,0 +1,616 @@
+"""The queue's operations, written once without I/O.
+
+Each operation is a generator: it validates the request, yields *instructions* (run a Lua
+script, run a pipeline of commands, wait for a wake-up) and turns the replies into models.
+``client.RedisQueue`` drives these generators with blocking redis-py, ``aio.AsyncRedisQueue``
+with asyncio, so the sync and async clients cannot drift apart.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import math
+import time
+from collections.abc import Generator, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Final, TypeVar
+
+from ulid import ULID
+
+from darkroom.queue.errors import (
+    Conflict,
+    InvalidArgument,
+    InvalidCriteria,
+    InvalidMessage,
+    LeaseLost,
+    MessageNotFound,
+    PayloadTooLarge,
+    QueueError,
+    QueueNotFound,
+)
+from darkroom.queue.keys import HASH_FIELD, Keys
+from darkroom.queue.limits import Limits
+from darkroom.queue.models import (
+    MESSAGE_FIELDS,
+    Lease,
+    Message,
+    NewMessage,
+    Page,
+    QueueInfo,
+    QueueStats,
+    State,
+    SweepResult,
+)
+
+__all__ = ["UNSET", "Arm", "Core", "Op", "Pipeline", "Script", "Wait", "error_from_reply"]
+
+T = TypeVar("T")
+
+
+class _Unset:
+    def __repr__(self) -> str:
+        return "UNSET"
+
+
+UNSET: Final = _Unset()
+
+
+@dataclass(frozen=True, slots=True)
+class Script:
+    """Run the Lua script ``name`` with KEYS = [key] and ARGV = args."""
+
+    name: str
+    key: str
+    args: tuple[Any, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Pipeline:
+    """Run commands in one round trip (no MULTI); the reply is the list of their replies."""
+
+    commands: tuple[tuple[Any, ...], ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Arm:
+    """Start listening for wake-ups of a queue; the reply is the current generation."""
+
+    queue: str
+
+
+@dataclass(frozen=True, slots=True)
+class Wait:
+    """Block until the queue's generation moves past ``generation`` or ``timeout_s`` passes."""
+
+    queue: str
+    generation: int
+    timeout_s: float
+
+
+Instruction = Script | Pipeline | Arm | Wait
+Op = Generator[Instruction, Any, T]
+
+_ERRORS: dict[str, type[QueueError]] = {
+    "QUEUE_NOT_FOUND": QueueNotFound,
+    "MESSAGE_NOT_FOUND": MessageNotFound,
+    "INVALID_MESSAGE": InvalidMessage,
+    "INVALID_CRITERIA": InvalidCriteria,
+    "PAYLOAD_TOO_LARGE": PayloadTooLarge,
+    "CONFLICT": Conflict,
+    "LEASE_LOST": LeaseLost,
+}
+_STATE_ORDER = (State.INVISIBLE, State.PENDING, State.RUNNING, State.COMPLETED, State.CANCELED, State.ERRORED)
+_QUERY_BUDGET = 1000
+_ALL_FIELDS = tuple(HASH_FIELD)
+
+
+def error_from_reply(text: str) -> QueueError | None:
+    """Turn a script's ``DR_<CODE> detail`` error reply into the matching typed error."""
+    if not text.startswith("DR_"):
+        return None
+    # errors raised mid-script carry redis's "script: <sha>, on @user_script:<line>." suffix
+    text = text.split(" script: ", 1)[0]
+    code, _, detail = text[3:].partition(" ")
+    detail = detail.strip()
+    parts = detail.split(" ")
+    cls = _ERRORS.get(code, QueueError)
+    if cls is QueueNotFound:
+        return QueueNotFound(f"queue {parts[0]!r} does not exist", field="queue")
+    if cls is MessageNotFound:
+        return MessageNotFound(f"message {parts[0]!r} not found in queue {parts[-1]!r}", field="id")
+    if cls is LeaseLost:
+        return LeaseLost(
+            f"lease {parts[-1]} on message {parts[0]!r} in queue {parts[1]!r} is no longer held", field="token"
+        )
+    if cls is PayloadTooLarge:
+        return PayloadTooLarge(
+            f"payload of message {parts[0]!r} is {parts[1]} bytes; the queue allows {parts[2]}", field="payload"
+        )
+    if cls is InvalidCriteria:
+        indexed = ", ".join(parts[2:]) or "none"
+        return InvalidCriteria(
+            f"where key {parts[0]!r} is not indexed by queue {parts[1]!r} (indexed keys: {indexed})", field="where"
+        )
+    if cls is InvalidMessage:
+        return InvalidMessage(f"message {detail}", field="metadata")
+    return cls(detail)
+
+
+def _ms(value: Any) -> float:
+    return int(value) / 1000.0
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value
+
+
+def _fields(read_mask: Iterable[str] | None) -> tuple[str, ...]:
+    """Message attribute names of a read mask -> hash fields to load (None = all)."""
+    if read_mask is None:
+        return _ALL_FIELDS
+    out: list[str] = []
+    for name in read_mask:
+        if name == "*":
+            return _ALL_FIELDS
+        if name not in MESSAGE_FIELDS:
+            raise InvalidArgument(f"unknown message field {name!r} in read mask", field="read_mask")
+        if name in HASH_FIELD and name not in out:
+            out.append(name)
+    return tuple(out)
+
+
+def _message(queue: str, mid: str, names: Sequence[str], values: Sequence[Any]) -> Message:
+    m = Message(id=mid, queue=queue)
+    for name, raw in zip(names, values, strict=True):
+        if raw is None:
+            continue
+        if name == "payload":
+            m.payload = bytes(raw)
+        elif name == "result":
+            m.result = bytes(raw)
+        elif name == "metadata":
+            m.metadata = json.loads(raw)
+        elif name == "state":
+            m.state = State(_text(raw))
+        elif name in ("attempts", "max_attempts"):
+            setattr(m, name, int(raw))
+        elif name == "last_error":
+            m.last_error = _text(raw)
+        else:
+            setattr(m, name, _ms(raw))
+    return m
+
+
+def _info(name: str, raw: Mapping[bytes, bytes]) -> QueueInfo:
+    c = {_text(k): _text(v) for k, v in raw.items()}
+    return QueueInfo(
+        name=name,
+        lease_s=int(c["lease_ms"]) / 1000.0,
+        max_attempts=int(c["max_att"]),
+        retention_s=int(c["retention_ms"]) / 1000.0,
+        max_payload_bytes=int(c["max_payload"]),
+        exclusivity_key=c["xkey"] or None,
+        exclusivity_limit=int(c["xlimit"]),
+        indexed_keys=tuple(c["ikeys_s"].split()),
+        paused=c.get("paused") == "1",
+        created_at=_ms(c.get("ca", 0)),
+        events_max=int(c.get("events_max", 10_000)),
+    )
+
+
+def _meta_json(meta: Mapping[str, str]) -> str:
+    return json.dumps(meta, separators=(",", ":"), sort_keys=True, ensure_ascii=False)
+
+
+def _encode_cursor(state: State, score: bytes, member: bytes) -> str:
+    raw = json.dumps([state.value, _text(score), _text(member)]).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def _decode_cursor(cursor: str) -> tuple[State, str, str]:
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+        state, score, member = json.loads(raw)
+        return State(state), str(score), str(member)
+    except (ValueError, TypeError) as exc:
+        raise InvalidArgument(f"cursor {cursor[:40]!r} is not a cursor this queue issued", field="cursor") from exc
+
+
+class Core:
+    """Validation, script arguments and reply parsing for every queue operation."""
+
+    def __init__(self, keys: Keys, limits: Limits) -> None:
+        self.keys = keys
+        self.limits = limits
+
+    # -- queues ------------------------------------------------------------------------------
+    def create_queue(
+        self,
+        name: str,
+        *,
+        lease_s: float = 30.0,
+        max_attempts: int = 3,
+        retention_s: float = 7 * 86400.0,
+        max_payload_bytes: int | None = None,
+        exclusivity_key: str | None = None,
+        exclusivity_limit: int = 1,
+        indexed_keys: Sequence[str] = (),
+        events_max: int = 10_000,
+    ) -> Op[QueueInfo]:
+        lim = self.limits
+        lim.queue_name(name)
+        lease_ms = round(lim.lease_s(lease_s) * 1000)
+        lim.attempts(max_attempts)
+        retention_ms = round(lim.seconds(retention_s, "retention_s", 0.0, 10 * 366 * 86400.0) * 1000)
+        payload_cap = lim.max_payload_bytes if max_payload_bytes is None else max_payload_bytes
+        lim.count(payload_cap, "max_payload_bytes", 0, lim.max_payload_bytes)
+        if exclusivity_key is not None:
+            lim.metadata_key(exclusivity_key, "exclusivity_key")
+            lim.count(exclusivity_limit, "exclusivity_limit", 1, 1_000_000)
+        if isinstance(indexed_keys, str):
+            raise InvalidArgument("indexed_keys must be a sequence of keys, not a str", field="indexed_keys")
+        ikeys = sorted({lim.metadata_key(k, "indexed_keys") for k in indexed_keys})
+        if len(ikeys) > lim.max_indexed_keys:
+            raise InvalidArgument(
+                f"indexed_keys has {len(ikeys)} keys; the limit is {lim.max_indexed_keys}", field="indexed_keys"
+            )
+        lim.count(events_max, "events_max", 1, 10_000_000)
+        settings = {
+            "kind": "exclusive" if exclusivity_key else "simple",
+            "xkey": exclusivity_key or "",
+            "xlimit": str(exclusivity_limit if exclusivity_key else 1),
+            "lease_ms": str(lease_ms),
+            "max_att": str(max_attempts),
+            "retention_ms": str(retention_ms),
+            "max_payload": str(payload_cap),
+            "ikeys_s": " ".join(ikeys),
+            "events_max": str(events_max),
+        }
+        args: list[str] = [name]
+        for k, v in settings.items():
+            args += [k, v]
+        yield Script("create_queue", self.keys.prefix(name), tuple(args))
+        yield Pipeline((("SADD", self.keys.registry, name),))
+        return (yield from self.get_queue(name))
+
+    def get_queue(self, name: str) -> Op[QueueInfo]:
+        self.limits.queue_name(name)
+        (raw,) = yield Pipeline((("HGETALL", self.keys.conf(name)),))
+        if not raw:
+            raise QueueNotFound(f"queue {name!r} does not exist", field="queue")
+        return _info(name, raw)
+
+    def list_queues(self) -> Op[list[QueueInfo]]:
+        (names,) = yield Pipeline((("SMEMBERS", self.keys.registry),))
+        ordered = sorted(_text(n) for n in names)
+        confs = yield Pipeline(tuple(("HGETALL", self.keys.conf(n)) for n in ordered))
+        return [_info(n, raw) for n, raw in zip(ordered, confs, strict=True) if raw]
+
+    def update_queue(
+        self,
+        name: str,
+        *,
+        lease_s: float | _Unset = UNSET,
+        max_attempts: int | _Unset = UNSET,
+        retention_s: float | _Unset = UNSET,
+        max_payload_bytes: int | _Unset = UNSET,
+        paused: bool | _Unset = UNSET,
+        events_max: int | _Unset = UNSET,
+    ) -> Op[QueueInfo]:
+        lim = self.limits
+        lim.queue_name(name)
+        args: list[str] = [name]
+        if not isinstance(lease_s, _Unset):
+            args += ["lease_ms", str(round(lim.lease_s(lease_s) * 1000))]
+        if not isinstance(max_attempts, _Unset):
+            args += ["max_att", str(lim.attempts(max_attempts))]
+        if not isinstance(retention_s, _Unset):
+            seconds = lim.seconds(retention_s, "retention_s", 0.0, 10 * 366 * 86400.0)
+            args += ["retention_ms", str(round(seconds * 1000))]
+        if not isinstance(max_payload_bytes, _Unset):
+            args += ["max_payload", str(lim.count(max_payload_bytes, "max_payload_bytes", 0, lim.max_payload_bytes))]
+        if not isinstance(paused, _Unset):
+            if not isinstance(paused, bool):
+                raise InvalidArgument(f"paused {paused!r} must be a bool", field="paused")
+            args += ["paused", "1" if paused else "0"]
+        if not isinstance(events_max, _Unset):
+            args += ["events_max", str(lim.count(events_max, "events_max", 1, 10_000_000))]
+        flat = yield Script("update_queue", self.keys.prefix(name), tuple(args))
+        return _info(name, dict(zip(flat[::2], flat[1::2], strict=True)))
+
+    def delete_queue(self, name: str) -> Op[bool]:
+        self.limits.queue_name(name)
+        existed, _ = yield Pipeline((("DEL", self.keys.conf(name)), ("SREM", self.keys.registry, name)))
+        cursor: int | bytes = 0
+        while True:
+            ((cursor, found),) = yield Pipeline((("SCAN", cursor, "MATCH", self.keys.pattern(name), "COUNT", 1000),))
+            if found:
+                yield Pipeline((("UNLINK", *found),))
+            if int(cursor) == 0:
+                return bool(existed)
+
+    # -- enqueue -----------------------------------------------------------------------------
+    def enqueue_many(self, queue: str, messages: Sequence[NewMessage]) -> Op[list[str]]:
+        lim = self.limits
+        lim.queue_name(queue)
+        lim.batch(len(messages), "messages")
+        args: list[Any] = [queue, len(messages)]
+        ids: list[str] = []
+        for i, msg in enumerate(messages):
+            if not isinstance(msg, NewMessage):
+                raise InvalidMessage(f"messages[{i}] must be a NewMessage, not {type(msg).__name__}", field="messages")
+            mid = str(ULID()) if msg.id is None else lim.message_id(msg.id)
+            payload = lim.payload(msg.payload)
+            meta_json = _meta_json(lim.metadata(msg.metadata))
+            deadline_ms = lim.deadline_ms(msg.deadline)
+            delay_ms = round(lim.delay_s(msg.delay_s) * 1000)
+            max_att = None if msg.max_attempts is None else lim.attempts(msg.max_attempts)
+            digest = hashlib.blake2b(digest_size=16)
+            digest.update(len(payload).to_bytes(8, "big") + payload)
+            digest.update(f"{meta_json}|{deadline_ms}|{max_att}".encode())
+            args += [
+                mid,
+                payload,
+                meta_json,
+                "" if deadline_ms is None else deadline_ms,
+                delay_ms,
+                "" if max_att is None else max_att,
+                digest.hexdigest(),
+            ]
+            ids.append(mid)
+        if not messages:
+            return []
+        yield Script("enqueue", self.keys.prefix(queue), tuple(args))
+        return ids
+
+    # -- dequeue and leases --------------------------------------------------------------------
+    def dequeue(
+        self,
+        queue: str,
+        *,
+        max_messages: int = 1,
+        lease_s: float | None = None,
+        where: Mapping[str, str] | None = None,
+        wait_s: float = 0.0,
+        fields: Iterable[str] | None = None,
+    ) -> Op[list[Lease]]:
+        lim = self.limits
+        lim.queue_name(queue)
+        lim.count(max_messages, "max_messages", 1, lim.max_batch)
+        lease_arg: Any = "" if lease_s is None else round(lim.lease_s(lease_s) * 1000)
+        wait = lim.wait_s(wait_s)
+        criteria = lim.metadata(where, "where")
+        names = _fields(fields)
+        args: list[Any] = [queue, max_messages, lease_arg, len(criteria)]
+        for k, v in sorted(criteria.items()):
+            args += [k, v]
+        args.append(len(names))
+        args += [HASH_FIELD[n] for n in names]
+        script = Script("dequeue", self.keys.prefix(queue), tuple(args))
+        give_up = time.monotonic() + wait
+        while True:
+            generation = (yield Arm(queue)) if wait > 0 else 0
+            rows, next_event_ms, now_ms = yield script
+            if rows or wait <= 0:
+                return [
+                    Lease(
+                        queue=queue,
+                        message=_message(queue, _text(row[0]), names, row[3]),
+                        token=int(row[1]),
+                        expires_at=_ms(row[2]),
+                    )
+                    for row in rows
+                ]
+            remaining = give_up - time.monotonic()
+            if remaining <= 0:
+                return []
+            if next_event_ms is not None:
+                # a delay falls due or a lease expires: look again then, without a wake-up
+                remaining = min(remaining, max(0.001, (int(next_event_ms) - int(now_ms)) / 1000.0))
+            yield Wait(queue, generation, remaining)
+
+    def extend(self, lease: Lease, lease_s: float | None = None) -> Op[Lease]:
+        lim = self.limits
+        seconds = lim.lease_s(lease_s) if lease_s is not None else None
+        if seconds is None:
+            info = yield from self.get_queue(lease.queue)
+            seconds = info.lease_s
+        expires = yield Script(
+            "extend",
+            self.keys.prefix(lease.queue),
+            (lease.queue, lease.message.id, lease.token, round(seconds * 1000)),
+        )
+        lease.expires_at = _ms(expires)
+        lease.message.lease_expires_at = lease.expires_at
+        return lease
+
+    def settle(self, items: Sequence[tuple[Lease, bool, bytes | str, bool, float]]) -> Op[list[float | None]]:
+        """Complete (ok=True, data=result) or fail (data=error, retry, retry_in_s) leases.
+
+        Returns per lease the lateness in seconds for completions, ``nan`` for failures, and
+        None for leases that were lost. All leases must be on one queue.
+        """
+        lim = self.limits
+        if not items:
+            return []
+        lim.batch(len(items), "leases")
+        queue = items[0][0].queue
+        args: list[Any] = [queue, len(items)]
+        for lease, ok, data, retry, retry_in_s in items:
+            if not isinstance(lease, Lease):
+                raise InvalidArgument(f"expected a Lease, got {type(lease).__name__}", field="lease")
+            if lease.queue != queue:
+                raise InvalidArgument(
+                    f"leases of queues {queue!r} and {lease.queue!r} cannot be settled in one call", field="lease"
+                )
+            if ok:
+                payload: bytes | str = lim.payload(data, "result", lim.max_result_bytes)
+            else:
+                payload = lim.text(data, "error", lim.max_error_chars)
+            retry_ms = round(lim.delay_s(retry_in_s, "retry_in_s") * 1000)
+            args += [lease.message.id, lease.token, "c" if ok else "f", payload, "1" if retry else "0", retry_ms]
+        rows = yield Script("settle", self.keys.prefix(queue), tuple(args))
+        out: list[float | None] = []
+        for code, lateness in rows:
+            if code != b"ok":
+                out.append(None)
+            else:
+                out.append(int(lateness) / 1000.0 if lateness else math.nan)
+        return out
+
+    def settle_one(self, lease: Lease, ok: bool, data: bytes | str, retry: bool, retry_in_s: float) -> Op[float]:
+        (outcome,) = yield from self.settle([(lease, ok, data, retry, retry_in_s)])
+        if outcome is None:
+            raise LeaseLost(
+                f"lease {lease.token} on message {lease.message.id!r} in queue {lease.queue!r} is no longer held",
+                field="token",
+            )
+        return outcome
+
+    # -- single messages ---------------------------------------------------------------------
+    def _by_id(self, script: str, queue: str, mid: str, *extra: Any) -> Op[Any]:
+        self.limits.queue_name(queue)
+        self.limits.message_id(mid)
+        return (yield Script(script, self.keys.prefix(queue), (queue, mid, *extra)))
+
+    def cancel(self, queue: str, mid: str) -> Op[bool]:
+        return bool((yield from self._by_id("cancel", queue, mid)))
+
+    def redrive(self, queue: str, mid: str) -> Op[None]:
+        yield from self._by_id("redrive", queue, mid)
+
+    def update(
+        self,
+        queue: str,
+        mid: str,
+        *,
+        deadline: float | datetime | None | _Unset = UNSET,
+        metadata: Mapping[str, str] | None | _Unset = UNSET,
+        payload: bytes | None | _Unset = UNSET,
+        delay_s: float | None | _Unset = UNSET,
+    ) -> Op[None]:
+        """Change only the given fields; ``None`` clears one (deadline: now, delay: none)."""
+        lim = self.limits
+        extra: list[Any] = []
+        if not isinstance(deadline, _Unset):
+            dl = lim.deadline_ms(deadline)
+            if dl is None:
+                # clearing the deadline means "due now", like an enqueue without one
+                (now,) = yield Pipeline((("TIME",),))
+                dl = int(now[0]) * 1000 + int(now[1]) // 1000
+            extra += ["dl", dl]
+        if not isinstance(metadata, _Unset):
+            extra += ["meta", _meta_json(lim.metadata(metadata))]
+        if not isinstance(payload, _Unset):
+            extra += ["payload", lim.payload(b"" if payload is None else payload)]
+        if not isinstance(delay_s, _Unset):
+            extra += ["delay_ms", "" if delay_s is None else round(lim.delay_s(delay_s) * 1000)]
+        if not extra:
+            raise InvalidArgument("update names no field to change", field="update_mask")
+        yield from self._by_id("update", queue, mid, *extra)
+
+    def get(self, queue: str, mid: str, fields: Iterable[str] | None = None) -> Op[Message]:
+        lim = self.limits
+        lim.queue_name(queue)
+        lim.message_id(mid)
+        names = _fields(fields)
+        values, conf_exists = yield Pipeline(
+            (
+                ("HMGET", self.keys.message(queue, mid), "id", *[HASH_FIELD[n] for n in names]),
+                ("EXISTS", self.keys.conf(queue)),
+            )
+        )
+        if not conf_exists:
+            raise QueueNotFound(f"queue {queue!r} does not exist", field="queue")
+        if values[0] is None:
+            raise MessageNotFound(f"message {mid!r} not found in queue {queue!r}", field="id")
+        return _message(queue, mid, names, values[1:])
+
+    # -- reads over many messages ----------------------------------------------------------------
+    def query(
+        self,
+        queue: str,
+        *,
+        state: State | str | None = None,
+        where: Mapping[str, str] | None = None,
+        limit: int = 100,
+        cursor: str | None = None,
+        fields: Iterable[str] | None = None,
+    ) -> Op[Page]:
+        lim = self.limits
+        lim.queue_name(queue)
+        lim.count(limit, "limit", 1, lim.max_batch)
+        criteria = lim.metadata(where, "where")
+        names = _fields(fields)
+        states = _STATE_ORDER if state is None else (_state(state),)
+        start_state, score, member = (states[0], "", "") if cursor is None else _decode_cursor(cursor)
+        if start_state not in states:
+            raise InvalidArgument(f"cursor belongs to state {start_state.value!r}, not this query", field="cursor")
+        messages: list[Message] = []
+        for st in states[states.index(start_state) :]:
+            args: list[Any] = [queue, self.keys.state_set(queue, st)[len(self.keys.prefix(queue)) :]]
+            args += [score, member, limit - len(messages), _QUERY_BUDGET, len(criteria)]
+            for k, v in sorted(criteria.items()):
+                args += [k, v]
+            args.append(len(names))
+            args += [HASH_FIELD[n] for n in names]
+            rows, next_score, next_member = yield Script("query", self.keys.prefix(queue), tuple(args))
+            messages += [_message(queue, _text(row[0]), names, row[1:]) for row in rows]
+            if next_member is not None:
+                return Page(messages, _encode_cursor(st, next_score, next_member))
+            score, member = "", ""
+            if len(messages) >= limit:
+                later = states[states.index(st) + 1 :]
+                return Page(messages, _encode_cursor(later[0], b"", b"") if later else None)
+        return Page(messages, None)
+
+    def count(self, queue: str, state: State | str | None = None) -> Op[int]:
+        self.limits.queue_name(queue)
+        states = _STATE_ORDER if state is None else (_state(state),)
+        replies = yield Pipeline(
+            (("EXISTS", self.keys.conf(queue)),) + tuple(("ZCARD", self.keys.state_set(queue, s)) for s in states)
+        )
+        if not replies[0]:
+            raise QueueNotFound(f"queue {queue!r} does not exist", field="queue")
+        return sum(int(n) for n in replies[1:])
+
+    def stats(self, queue: str) -> Op[QueueStats]:
+        self.limits.queue_name(queue)
+        replies = yield Pipeline(
+            (
+                ("EXISTS", self.keys.conf(queue)),
+                ("TIME",),
+                ("HGETALL", self.keys.running_per_value(queue)),
+                ("ZRANGE", self.keys.state_set(queue, "pending"), 0, 0, "WITHSCORES"),
+            )
+            + tuple(("ZCARD", self.keys.state_set(queue, s)) for s in _STATE_ORDER)
+        )
+        if not replies[0]:
+            raise QueueNotFound(f"queue {queue!r} does not exist", field="queue")
+        now = int(replies[1][0]) + int(replies[1][1]) / 1e6
+        head = replies[3]
+        return QueueStats(
+            queue=queue,
+            counts={s: int(n) for s, n in zip(_STATE_ORDER, replies[4:], strict=True)},
+            running_per_value={_text(k): int(v) for k, v in replies[2].items()},
+            oldest_pending_deadline=float(head[0][1]) / 1000.0 if head else None,
+            now=now,
+        )
+
+    def sweep(self, queue: str, *, purge: bool = True, limit: int = 1000) -> Op[SweepResult]:
+        self.limits.queue_name(queue)
+        self.limits.count(limit, "limit", 1, 100_000)
+        moved, purged, next_ms, _now = yield Script(
+            "sweep", self.keys.prefix(queue), (queue, limit, "1" if purge else "0")
+        )
+        return SweepResult(int(moved), int(purged), None if next_ms is None else _ms(next_ms))
+
+
+def _state(value: State | str) -> State:
+    try:
+        return State(value)
+    except ValueError:
+        raise InvalidArgument(f"state {value!r} is not one of {[s.value for s in State]}", field="state") from None

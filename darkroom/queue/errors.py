@@ -1,0 +1,67 @@
+"""Errors of the queue package; the API edges map them to status codes (see ``darkroom.api``)."""
+
+from __future__ import annotations
+
+from darkroom.errors import DarkroomError
+
+__all__ = [
+    "Conflict",
+    "InvalidArgument",
+    "InvalidCriteria",
+    "InvalidMessage",
+    "LeaseLost",
+    "MessageNotFound",
+    "PayloadTooLarge",
+    "QueueError",
+    "QueueNotFound",
+    "Unauthenticated",
+    "Unavailable",
+]
+
+
+class QueueError(DarkroomError):
+    """Base of every queue error. ``field`` names the offending request field, when one does."""
+
+    def __init__(self, message: str, *, field: str | None = None) -> None:
+        super().__init__(message)
+        self.field = field
+
+
+class QueueNotFound(QueueError, LookupError):
+    """The queue does not exist."""
+
+
+class MessageNotFound(QueueError, LookupError):
+    """No message with that id in that queue (never enqueued, or purged after its retention)."""
+
+
+class InvalidArgument(QueueError, ValueError):
+    """A request value breaks the contract or a configured limit."""
+
+
+class InvalidMessage(InvalidArgument):
+    """A message is malformed (bad id, metadata, deadline, missing exclusivity value…)."""
+
+
+class InvalidCriteria(InvalidArgument):
+    """A dequeue ``where`` names a metadata key that the queue does not index."""
+
+
+class PayloadTooLarge(InvalidMessage):
+    """A payload is larger than the queue's ``max_payload_bytes``."""
+
+
+class Conflict(QueueError):
+    """The request contradicts stored state (same id, different content; wrong state)."""
+
+
+class LeaseLost(QueueError):
+    """The lease expired or its message moved on; the call changed nothing."""
+
+
+class Unauthenticated(QueueError, PermissionError):
+    """The server refused the request's credentials."""
+
+
+class Unavailable(QueueError, ConnectionError):
+    """The queue's backend could not be reached."""

@@ -1,0 +1,428 @@
+--[[
+Darkroom queue: shared Lua prelude, prepended to every script.
+
+Key schema (one queue = one hash tag, so every key of a queue lives in one Cluster slot).
+KEYS[1] is the queue prefix P = "<ns>:{<queue>}:"; every key below is P .. suffix.
+  conf               hash   queue settings: kind, xkey, xlimit, lease_ms, max_att, retention_ms,
+                            max_payload, ikeys (space separated), paused, ca, events_max
+  seq                string counter; seq16 = %016x of it orders equal deadlines by enqueue order
+  fence              string counter of fencing tokens (one per lease granted)
+  m:<id>             hash   a message: id seq payload meta dl st att max ca ua va le tok err res x ix dg ft
+  pending            zset   every pending message; score deadline ms, member seqid = seq16 .. id
+  delayed            zset   invisible messages; score visible_at ms
+  running            zset   leased messages; score lease expiry ms
+  completed|canceled|errored  zset  finished messages; score finish time ms (retention, query)
+  ix:<c>             zset   simple queues: pending messages matching combo c (see below)
+  xq:<c>:<x>         zset   exclusive queues: pending messages of exclusivity value x matching c
+                            (c = "" for "all"), score deadline
+  xr:<c>             zset   exclusive queues: values x that may run now and have pending messages
+                            matching c; score = deadline of that head, member = seq16(head) .. x
+  xc:<x>             set    combos c for which xq:<c>:<x> is non-empty
+  xrun               hash   x -> number of running messages of value x
+  events             stream one entry per state change, capped near conf.events_max
+Channel P .. "wake" is published when dequeueable work may have appeared (long-poll wake-up).
+
+A combo c names one subset of the queue's indexed metadata keys with values: the first 16 hex
+digits of sha1("k1\0v1\0k2\0v2\0...") over keys in sorted order. A message is indexed under
+every subset of the indexed keys it carries, so a dequeue with `where` over indexed keys pops
+from exactly one sorted set: O(log n) per message returned, whatever it skips.
+Time always comes from redis TIME; durations and instants are integer milliseconds.
+]]
+
+local P = KEYS[1]
+
+local function now_ms()
+  local t = redis.call('TIME')
+  return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+end
+
+local function fmt(n)
+  return string.format('%d', n)
+end
+
+local function fail(code, detail)
+  return redis.error_reply('DR_' .. code .. ' ' .. (detail or ''))
+end
+
+-- Errors raised mid-script after nothing was written; redis turns the table into an error reply.
+local function abort(code, detail)
+  error({err = 'DR_' .. code .. ' ' .. (detail or '')})
+end
+
+local function load_conf()
+  local raw = redis.call('HGETALL', P .. 'conf')
+  if #raw == 0 then
+    return nil
+  end
+  local c = {}
+  for i = 1, #raw, 2 do
+    c[raw[i]] = raw[i + 1]
+  end
+  c.exclusive = c.kind == 'exclusive'
+  c.xlimit = tonumber(c.xlimit or '1')
+  c.lease_ms = tonumber(c.lease_ms)
+  c.max_att = tonumber(c.max_att)
+  c.retention_ms = tonumber(c.retention_ms)
+  c.max_payload = tonumber(c.max_payload)
+  c.events_max = tonumber(c.events_max or '10000')
+  c.ikeys = {}
+  for k in string.gmatch(c.ikeys_s or '', '%S+') do
+    c.ikeys[#c.ikeys + 1] = k
+  end
+  return c
+end
+
+local function require_conf(queue_name)
+  local c = load_conf()
+  if not c then
+    abort('QUEUE_NOT_FOUND', queue_name)
+  end
+  return c
+end
+
+local function event(conf, kind, id, st, extra)
+  local args = {'XADD', P .. 'events', 'MAXLEN', '~', fmt(conf.events_max), '*', 'e', kind, 'id', id, 'st', st}
+  if extra then
+    for i = 1, #extra do
+      args[#args + 1] = extra[i]
+    end
+  end
+  redis.call(unpack(args))
+end
+
+local function wake()
+  redis.call('PUBLISH', P .. 'wake', '1')
+end
+
+-- combos ---------------------------------------------------------------------------------------
+local function combo_of(pairs_sorted)
+  if #pairs_sorted == 0 then
+    return ''
+  end
+  local parts = {}
+  for i = 1, #pairs_sorted do
+    parts[#parts + 1] = pairs_sorted[i][1] .. '\0' .. pairs_sorted[i][2] .. '\0'
+  end
+  return string.sub(redis.sha1hex(table.concat(parts)), 1, 16)
+end
+
+-- Every non-empty subset of the indexed keys present in meta; returns combo ids (space separated).
+local function combos_for(conf, meta)
+  local present = {}
+  local keys = {}
+  for i = 1, #conf.ikeys do
+    keys[#keys + 1] = conf.ikeys[i]
+  end
+  table.sort(keys)
+  for i = 1, #keys do
+    local v = meta[keys[i]]
+    if v ~= nil then
+      present[#present + 1] = {keys[i], v}
+    end
+  end
+  local out = {}
+  local n = #present
+  for mask = 1, 2 ^ n - 1 do
+    local subset = {}
+    local m = mask
+    for i = 1, n do
+      if m % 2 == 1 then
+        subset[#subset + 1] = present[i]
+      end
+      m = math.floor(m / 2)
+    end
+    out[#out + 1] = combo_of(subset)
+  end
+  return table.concat(out, ' ')
+end
+
+local function split(s)
+  local out = {}
+  for w in string.gmatch(s or '', '%S+') do
+    out[#out + 1] = w
+  end
+  return out
+end
+
+-- Combo for a dequeue/query criteria given as flat k, v args starting at ARGV[from] (count pairs).
+local function criteria_combo(conf, from, count, queue_name)
+  if count == 0 then
+    return ''
+  end
+  local indexed = {}
+  for i = 1, #conf.ikeys do
+    indexed[conf.ikeys[i]] = true
+  end
+  local pairs_list = {}
+  for i = 0, count - 1 do
+    local k = ARGV[from + 2 * i]
+    local v = ARGV[from + 2 * i + 1]
+    if not indexed[k] then
+      abort('INVALID_CRITERIA', k .. ' ' .. queue_name .. ' ' .. (conf.ikeys_s or ''))
+    end
+    pairs_list[#pairs_list + 1] = {k, v}
+  end
+  table.sort(pairs_list, function(a, b) return a[1] < b[1] end)
+  return combo_of(pairs_list)
+end
+
+-- exclusive ready sets ------------------------------------------------------------------------
+local function xq_key(c, x)
+  return P .. 'xq:' .. c .. ':' .. x
+end
+
+local function x_eligible(conf, x)
+  local running = tonumber(redis.call('HGET', P .. 'xrun', x) or '0')
+  return running < conf.xlimit
+end
+
+local function xq_add(conf, c, x, seqid, dl, eligible)
+  local key = xq_key(c, x)
+  local old = redis.call('ZRANGE', key, 0, 0)[1]
+  redis.call('ZADD', key, dl, seqid)
+  local new = redis.call('ZRANGE', key, 0, 0, 'WITHSCORES')
+  if new[1] ~= old then
+    if old then
+      redis.call('ZREM', P .. 'xr:' .. c, string.sub(old, 1, 16) .. x)
+    end
+    if eligible then
+      redis.call('ZADD', P .. 'xr:' .. c, new[2], string.sub(new[1], 1, 16) .. x)
+    end
+  end
+  if not old then
+    redis.call('SADD', P .. 'xc:' .. x, c)
+  end
+end
+
+local function xq_remove(conf, c, x, seqid, eligible)
+  local key = xq_key(c, x)
+  local old = redis.call('ZRANGE', key, 0, 0)[1]
+  redis.call('ZREM', key, seqid)
+  if old == seqid then
+    redis.call('ZREM', P .. 'xr:' .. c, string.sub(old, 1, 16) .. x)
+    local new = redis.call('ZRANGE', key, 0, 0, 'WITHSCORES')
+    if new[1] then
+      if eligible then
+        redis.call('ZADD', P .. 'xr:' .. c, new[2], string.sub(new[1], 1, 16) .. x)
+      end
+    else
+      redis.call('SREM', P .. 'xc:' .. x, c)
+    end
+  end
+end
+
+-- Value x crossed its running limit: show or hide its heads in every ready set it appears in.
+local function x_set_eligible(x, eligible)
+  local combos = redis.call('SMEMBERS', P .. 'xc:' .. x)
+  for i = 1, #combos do
+    local c = combos[i]
+    local head = redis.call('ZRANGE', xq_key(c, x), 0, 0, 'WITHSCORES')
+    if head[1] then
+      local member = string.sub(head[1], 1, 16) .. x
+      if eligible then
+        redis.call('ZADD', P .. 'xr:' .. c, head[2], member)
+      else
+        redis.call('ZREM', P .. 'xr:' .. c, member)
+      end
+    end
+  end
+end
+
+local function x_running_delta(conf, x, delta)
+  local before = tonumber(redis.call('HGET', P .. 'xrun', x) or '0')
+  local after = before + delta
+  if after <= 0 then
+    redis.call('HDEL', P .. 'xrun', x)
+    after = 0
+  else
+    redis.call('HSET', P .. 'xrun', x, after)
+  end
+  local was = before < conf.xlimit
+  local is = after < conf.xlimit
+  if was ~= is then
+    x_set_eligible(x, is)
+  end
+  return is
+end
+
+-- pending indexes (both kinds) ----------------------------------------------------------------
+-- m: table with seq, dl, x, ix (combo list string)
+local function ready_add(conf, m)
+  redis.call('ZADD', P .. 'pending', m.dl, m.seq)
+  if conf.exclusive then
+    local eligible = x_eligible(conf, m.x)
+    xq_add(conf, '', m.x, m.seq, m.dl, eligible)
+    for _, c in ipairs(split(m.ix)) do
+      xq_add(conf, c, m.x, m.seq, m.dl, eligible)
+    end
+  else
+    for _, c in ipairs(split(m.ix)) do
+      redis.call('ZADD', P .. 'ix:' .. c, m.dl, m.seq)
+    end
+  end
+end
+
+local function ready_remove(conf, m)
+  redis.call('ZREM', P .. 'pending', m.seq)
+  if conf.exclusive then
+    local eligible = x_eligible(conf, m.x)
+    xq_remove(conf, '', m.x, m.seq, eligible)
+    for _, c in ipairs(split(m.ix)) do
+      xq_remove(conf, c, m.x, m.seq, eligible)
+    end
+  else
+    for _, c in ipairs(split(m.ix)) do
+      redis.call('ZREM', P .. 'ix:' .. c, m.seq)
+    end
+  end
+end
+
+-- messages ------------------------------------------------------------------------------------
+local MFIELDS = {'seq', 'st', 'dl', 'x', 'ix', 'att', 'max', 'tok', 'le', 'va'}
+
+local function load_msg(id)
+  local v = redis.call('HMGET', P .. 'm:' .. id, unpack(MFIELDS))
+  if not v[1] then
+    return nil
+  end
+  local m = {id = id}
+  for i = 1, #MFIELDS do
+    m[MFIELDS[i]] = v[i]
+  end
+  m.dl = tonumber(m.dl)
+  m.att = tonumber(m.att)
+  m.max = tonumber(m.max)
+  return m
+end
+
+local TERMINAL = {completed = true, canceled = true, errored = true}
+
+local function finish(conf, m, state, now, fields)
+  redis.call('ZADD', P .. state, now, m.seq)
+  local args = {'HSET', P .. 'm:' .. m.id, 'st', state, 'ua', now, 'ft', now}
+  if fields then
+    for i = 1, #fields do
+      args[#args + 1] = fields[i]
+    end
+  end
+  redis.call(unpack(args))
+  m.st = state
+end
+
+-- running -> (pending | invisible | errored), releasing the lease and the exclusivity slot.
+local function release(conf, m)
+  redis.call('ZREM', P .. 'running', m.seq)
+  redis.call('HDEL', P .. 'm:' .. m.id, 'le')
+  if conf.exclusive then
+    x_running_delta(conf, m.x, -1)
+  end
+end
+
+local function make_pending(conf, m, now)
+  redis.call('HSET', P .. 'm:' .. m.id, 'st', 'pending', 'ua', now)
+  redis.call('HDEL', P .. 'm:' .. m.id, 'va')
+  m.st = 'pending'
+  ready_add(conf, m)
+end
+
+local function make_invisible(conf, m, now, visible_at)
+  redis.call('HSET', P .. 'm:' .. m.id, 'st', 'invisible', 'ua', now, 'va', visible_at)
+  redis.call('ZADD', P .. 'delayed', visible_at, m.seq)
+  m.st = 'invisible'
+end
+
+-- A retry after a failure or an expired lease: pending again while attempts remain.
+local function requeue_or_error(conf, m, now, err, retry_in_ms, kind)
+  if m.att < m.max then
+    if retry_in_ms and retry_in_ms > 0 then
+      make_invisible(conf, m, now, now + retry_in_ms)
+    else
+      make_pending(conf, m, now)
+      wake()
+    end
+    redis.call('HSET', P .. 'm:' .. m.id, 'err', err)
+    event(conf, kind, m.id, m.st, {'att', fmt(m.att)})
+  else
+    finish(conf, m, 'errored', now, {'err', err})
+    event(conf, kind, m.id, 'errored', {'att', fmt(m.att)})
+  end
+end
+
+local function expire_lease(conf, m, now)
+  release(conf, m)
+  requeue_or_error(conf, m, now, 'lease expired', 0, 'expired')
+end
+
+local function promote(conf, m, now)
+  redis.call('ZREM', P .. 'delayed', m.seq)
+  make_pending(conf, m, now)
+  event(conf, 'promoted', m.id, 'pending')
+end
+
+-- Bring one message up to date with the clock (a due delay, an expired lease).
+local function refresh(conf, m, now)
+  if m.st == 'running' and m.le and tonumber(m.le) <= now then
+    expire_lease(conf, m, now)
+    return true
+  end
+  if m.st == 'invisible' and m.va and tonumber(m.va) <= now then
+    promote(conf, m, now)
+    wake()
+  end
+  return false
+end
+
+local function id_of(seqid)
+  return string.sub(seqid, 17)
+end
+
+-- Due delays and expired leases, at most `limit` of each; returns how many moved.
+local function housekeep(conf, now, limit)
+  local moved = 0
+  local due = redis.call('ZRANGEBYSCORE', P .. 'delayed', '-inf', now, 'LIMIT', 0, limit)
+  for i = 1, #due do
+    local m = load_msg(id_of(due[i]))
+    if m then
+      promote(conf, m, now)
+    else
+      redis.call('ZREM', P .. 'delayed', due[i])
+    end
+  end
+  local expired = redis.call('ZRANGEBYSCORE', P .. 'running', '-inf', now, 'LIMIT', 0, limit)
+  for i = 1, #expired do
+    local m = load_msg(id_of(expired[i]))
+    if m then
+      expire_lease(conf, m, now)
+    else
+      redis.call('ZREM', P .. 'running', expired[i])
+    end
+  end
+  moved = #due + #expired
+  if #due > 0 then
+    wake()
+  end
+  return moved
+end
+
+-- Earliest instant something scheduled happens (a delay due, a lease expiring), or false.
+local function next_event_ms()
+  local a = redis.call('ZRANGE', P .. 'delayed', 0, 0, 'WITHSCORES')[2]
+  local b = redis.call('ZRANGE', P .. 'running', 0, 0, 'WITHSCORES')[2]
+  if a and b then
+    return math.min(tonumber(a), tonumber(b))
+  end
+  return tonumber(a or b) or false
+end
+
+local function read_fields(id, from)
+  -- ARGV[from] = count, then hash field names
+  local n = tonumber(ARGV[from])
+  if n == 0 then
+    return {}
+  end
+  local names = {}
+  for i = 1, n do
+    names[i] = ARGV[from + i]
+  end
+  return redis.call('HMGET', P .. 'm:' .. id, unpack(names))
+end

@@ -1,0 +1,34 @@
+-- cancel: KEYS[1] = P. ARGV: name, id.
+-- Keys: conf m:<id> pending delayed running canceled ix:* xq:* xr:* xc:* xrun events.
+-- Any non-terminal state becomes canceled (a running message's lease dies with it); canceling a
+-- canceled message is a no-op; completed or errored messages are a conflict. Returns 1 | 0.
+local name, id = ARGV[1], ARGV[2]
+local conf = load_conf()
+if not conf then
+  return fail('QUEUE_NOT_FOUND', name)
+end
+local m = load_msg(id)
+if not m then
+  return fail('MESSAGE_NOT_FOUND', id .. ' ' .. name)
+end
+local now = now_ms()
+refresh(conf, m, now)
+if m.st == 'canceled' then
+  return 0
+end
+if TERMINAL[m.st] then
+  return fail('CONFLICT', 'message ' .. id .. ' in queue ' .. name .. ' is ' .. m.st .. '; only unfinished messages can be canceled')
+end
+if m.st == 'pending' then
+  ready_remove(conf, m)
+elseif m.st == 'invisible' then
+  redis.call('ZREM', P .. 'delayed', m.seq)
+elseif m.st == 'running' then
+  release(conf, m)
+  if conf.exclusive then
+    wake()
+  end
+end
+finish(conf, m, 'canceled', now)
+event(conf, 'canceled', id, 'canceled')
+return 1

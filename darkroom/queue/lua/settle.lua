@@ -1,0 +1,45 @@
+-- settle (complete or fail leases): KEYS[1] = P. ARGV: name, n, then n × (id, token,
+--   action 'c'|'f', result_or_error, retry '1'|'0', retry_in_ms).
+-- Keys: conf m:<id> running completed errored pending delayed ix:* xq:* xr:* xc:* xrun events.
+-- A lease is valid while the message is running under the same token and before its expiry;
+-- anything else is refused as 'lost' and changes nothing (an expired lease is expired now).
+-- Returns n × {'ok'|'lost'|'missing', lateness_ms (completions) | ''}.
+local name = ARGV[1]
+local n = tonumber(ARGV[2])
+local conf = load_conf()
+if not conf then
+  return fail('QUEUE_NOT_FOUND', name)
+end
+local now = now_ms()
+local out = {}
+for i = 0, n - 1 do
+  local b = 3 + i * 6
+  local id, tok, action, data = ARGV[b], ARGV[b + 1], ARGV[b + 2], ARGV[b + 3]
+  local m = load_msg(id)
+  if not m then
+    out[#out + 1] = {'missing', ''}
+  elseif m.st ~= 'running' or m.tok ~= tok then
+    out[#out + 1] = {'lost', ''}
+  elseif refresh(conf, m, now) then
+    out[#out + 1] = {'lost', ''}
+  else
+    release(conf, m)
+    if action == 'c' then
+      finish(conf, m, 'completed', now, {'res', data})
+      event(conf, 'completed', id, 'completed')
+      out[#out + 1] = {'ok', fmt(now - m.dl)}
+    elseif ARGV[b + 4] == '1' then
+      requeue_or_error(conf, m, now, data, tonumber(ARGV[b + 5]), 'failed')
+      out[#out + 1] = {'ok', ''}
+    else
+      finish(conf, m, 'errored', now, {'err', data})
+      event(conf, 'failed', id, 'errored', {'att', fmt(m.att)})
+      out[#out + 1] = {'ok', ''}
+    end
+    if conf.exclusive and m.st ~= 'pending' then
+      -- the freed slot may let another message of this value run
+      wake()
+    end
+  end
+end
+return out

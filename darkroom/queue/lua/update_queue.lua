@@ -1,0 +1,15 @@
+-- update_queue: KEYS[1] = P. ARGV: name, then field/value pairs (mutable settings only).
+-- Keys: conf; publishes wake when a paused queue resumes. Returns the settings (HGETALL).
+local name = ARGV[1]
+local conf = load_conf()
+if not conf then
+  return fail('QUEUE_NOT_FOUND', name)
+end
+local key = P .. 'conf'
+for i = 2, #ARGV, 2 do
+  redis.call('HSET', key, ARGV[i], ARGV[i + 1])
+end
+if conf.paused == '1' and redis.call('HGET', key, 'paused') == '0' then
+  wake()
+end
+return redis.call('HGETALL', key)
