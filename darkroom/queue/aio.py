@@ -17,6 +17,7 @@ from darkroom.queue.errors import Unavailable
 from darkroom.queue.keys import Keys
 from darkroom.queue.limits import DEFAULT_LIMITS, Limits
 from darkroom.queue.models import Lease, NewMessage
+from darkroom.queue.observer import QueueObserver
 from darkroom.queue.scripts import SCRIPT_NAMES, source
 
 __all__ = ["AsyncRedisQueue"]
@@ -85,10 +86,17 @@ class _Waker:
 class AsyncRedisQueue:
     """Every queue operation as a coroutine, over one redis.asyncio connection pool."""
 
-    def __init__(self, client: aredis.Redis, *, namespace: str = "dr", limits: Limits = DEFAULT_LIMITS) -> None:
+    def __init__(
+        self,
+        client: aredis.Redis,
+        *,
+        namespace: str = "dr",
+        limits: Limits = DEFAULT_LIMITS,
+        observer: QueueObserver | None = None,
+    ) -> None:
         self.redis = client
         self.limits = limits
-        self._core = Core(Keys(namespace), limits)
+        self._core = Core(Keys(namespace), limits, observer)
         self._scripts: dict[str, AsyncScript] = {n: client.register_script(source(n)) for n in SCRIPT_NAMES}
         self._waker: _Waker | None = None
         self._waker_lock = asyncio.Lock()

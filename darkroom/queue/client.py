@@ -15,6 +15,7 @@ from darkroom.queue.errors import Unavailable
 from darkroom.queue.keys import Keys
 from darkroom.queue.limits import DEFAULT_LIMITS, Limits
 from darkroom.queue.models import Lease, NewMessage
+from darkroom.queue.observer import QueueObserver
 from darkroom.queue.scripts import SCRIPT_NAMES, source
 
 __all__ = ["RedisQueue"]
@@ -71,10 +72,17 @@ class _Waker:
 class RedisQueue:
     """Every queue operation over one redis-py connection pool (thread-safe)."""
 
-    def __init__(self, client: redis.Redis, *, namespace: str = "dr", limits: Limits = DEFAULT_LIMITS) -> None:
+    def __init__(
+        self,
+        client: redis.Redis,
+        *,
+        namespace: str = "dr",
+        limits: Limits = DEFAULT_LIMITS,
+        observer: QueueObserver | None = None,
+    ) -> None:
         self.redis = client
         self.limits = limits
-        self._core = Core(Keys(namespace), limits)
+        self._core = Core(Keys(namespace), limits, observer)
         self._scripts: dict[str, RedisScript] = {n: client.register_script(source(n)) for n in SCRIPT_NAMES}
         self._waker: _Waker | None = None
         self._waker_lock = threading.Lock()

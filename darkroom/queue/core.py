@@ -44,6 +44,7 @@ from darkroom.queue.models import (
     State,
     SweepResult,
 )
+from darkroom.queue.observer import NullObserver, QueueObserver
 
 __all__ = ["UNSET", "Arm", "Core", "Op", "Pipeline", "Script", "Wait", "error_from_reply"]
 
@@ -222,9 +223,10 @@ def _decode_cursor(cursor: str) -> tuple[State, str, str]:
 class Core:
     """Validation, script arguments and reply parsing for every queue operation."""
 
-    def __init__(self, keys: Keys, limits: Limits) -> None:
+    def __init__(self, keys: Keys, limits: Limits, observer: QueueObserver | None = None) -> None:
         self.keys = keys
         self.limits = limits
+        self.observer: QueueObserver = observer or NullObserver()
 
     # -- queues ------------------------------------------------------------------------------
     def create_queue(
@@ -390,11 +392,13 @@ class Core:
         args.append(len(names))
         args += [HASH_FIELD[n] for n in names]
         script = Script("dequeue", self.keys.prefix(queue), tuple(args))
-        give_up = time.monotonic() + wait
+        started = time.monotonic()
+        give_up = started + wait
         while True:
             generation = (yield Arm(queue)) if wait > 0 else 0
             rows, next_event_ms, now_ms = yield script
             if rows or wait <= 0:
+                self.observer.dequeued(queue, len(rows), time.monotonic() - started)
                 return [
                     Lease(
                         queue=queue,
@@ -406,6 +410,7 @@ class Core:
                 ]
             remaining = give_up - time.monotonic()
             if remaining <= 0:
+                self.observer.dequeued(queue, 0, time.monotonic() - started)
                 return []
             if next_event_ms is not None:
                 # a delay falls due or a lease expires: look again then, without a wake-up
@@ -459,6 +464,9 @@ class Core:
                 out.append(None)
             else:
                 out.append(int(lateness) / 1000.0 if lateness else math.nan)
+        done = [x for x in out if x is not None and not math.isnan(x)]
+        lost = sum(1 for x in out if x is None)
+        self.observer.settled(queue, done, len(out) - len(done) - lost, lost)
         return out
 
     def settle_one(self, lease: Lease, ok: bool, data: bytes | str, retry: bool, retry_in_s: float) -> Op[float]:
@@ -487,10 +495,10 @@ class Core:
         queue: str,
         mid: str,
         *,
-        deadline: float | datetime | None | _Unset = UNSET,
-        metadata: Mapping[str, str] | None | _Unset = UNSET,
-        payload: bytes | None | _Unset = UNSET,
-        delay_s: float | None | _Unset = UNSET,
+        deadline: float | datetime | _Unset | None = UNSET,
+        metadata: Mapping[str, str] | _Unset | None = UNSET,
+        payload: bytes | _Unset | None = UNSET,
+        delay_s: float | _Unset | None = UNSET,
     ) -> Op[None]:
         """Change only the given fields; ``None`` clears one (deadline: now, delay: none)."""
         lim = self.limits

@@ -22,6 +22,7 @@ key                         type    contents
 ``P xc:<value>``            set     combos in which a value has pending messages
 ``P xrun``                  hash    running messages per exclusivity value
 ``P events``                stream  one entry per state change, capped (``events_max``)
+``P counters``              hash    event kind -> count (enqueued, dequeued, completed, …)
 channel ``P wake``          pubsub  "work may have appeared" for long-polling consumers
 ==========================  ======  ==========================================================
 
@@ -77,6 +78,9 @@ class Keys:
 
     def running_per_value(self, queue: str) -> str:
         return self.prefix(queue) + "xrun"
+
+    def counters(self, queue: str) -> str:
+        return self.prefix(queue) + "counters"
 
     def events(self, queue: str) -> str:
         return self.prefix(queue) + "events"

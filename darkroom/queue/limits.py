@@ -41,9 +41,7 @@ class Limits:
     # -- names and ids ----------------------------------------------------------------------
     def queue_name(self, name: object) -> str:
         if not isinstance(name, str) or not _QUEUE_NAME.fullmatch(name):
-            raise InvalidArgument(
-                f"queue name {name!r} must match [a-z0-9][a-z0-9_.-]{{0,99}}", field="queue"
-            )
+            raise InvalidArgument(f"queue name {name!r} must match [a-z0-9][a-z0-9_.-]{{0,99}}", field="queue")
         return name
 
     def message_id(self, mid: object) -> str:

@@ -20,6 +20,7 @@ KEYS[1] is the queue prefix P = "<ns>:{<queue>}:"; every key below is P .. suffi
   xc:<x>             set    combos c for which xq:<c>:<x> is non-empty
   xrun               hash   x -> number of running messages of value x
   events             stream one entry per state change, capped near conf.events_max
+  counters           hash   event kind -> count since the queue was created (metrics read it)
 Channel P .. "wake" is published when dequeueable work may have appeared (long-poll wake-up).
 
 A combo c names one subset of the queue's indexed metadata keys with values: the first 16 hex
@@ -88,6 +89,7 @@ local function event(conf, kind, id, st, extra)
     end
   end
   redis.call(unpack(args))
+  redis.call('HINCRBY', P .. 'counters', kind, 1)
 end
 
 local function wake()
