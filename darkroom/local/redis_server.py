@@ -16,6 +16,8 @@ from pathlib import Path
 from urllib.parse import quote
 
 import redis
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 
 from darkroom.errors import DarkroomError
 
@@ -95,11 +97,20 @@ class RedisServer:
             lines += [f"maxmemory {self.maxmemory_mb}mb", "maxmemory-policy noeviction"]
         return "\n".join(lines) + "\n"
 
+    def _control_client(self, socket_timeout: float | None = None) -> redis.Redis:
+        # no retries: a refused connection must answer "not running" at once, not after backoff
+        return redis.Redis(
+            unix_socket_path=str(self.socket_path),
+            password=self.password,
+            socket_timeout=socket_timeout,
+            retry=Retry(NoBackoff(), 0),
+        )
+
     def ping(self) -> bool:
         if not self.socket_path.exists() or not self.password_file.exists():
             return False
         try:
-            client = redis.Redis(unix_socket_path=str(self.socket_path), password=self.password, socket_timeout=1)
+            client = self._control_client(socket_timeout=1)
             try:
                 return bool(client.ping())
             finally:
@@ -136,8 +147,7 @@ class RedisServer:
             return
         if self._proc.poll() is None:
             try:
-                client = redis.Redis(unix_socket_path=str(self.socket_path), password=self.password)
-                client.shutdown(nosave=True)
+                self._control_client().shutdown(nosave=True)
             except (redis.ConnectionError, redis.ResponseError, OSError):
                 self._proc.terminate()
             try:

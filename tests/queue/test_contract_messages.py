@@ -73,7 +73,7 @@ def test_enqueue_many_in_order(enc: Any) -> None:
         ({"metadata": {f"k{i}": "v" for i in range(33)}}, dq.InvalidMessage, "metadata"),
         ({"deadline": float("nan")}, dq.InvalidMessage, "deadline"),
         ({"deadline": -1}, dq.InvalidMessage, "deadline"),
-        ({"deadline": datetime(2030, 1, 1)}, dq.InvalidMessage, "deadline"),  # noqa: DTZ001
+        ({"deadline": datetime(2030, 1, 1)}, dq.InvalidMessage, "deadline"),
         ({"delay_s": -1}, dq.InvalidArgument, "delay_s"),
         ({"max_attempts": 0}, dq.InvalidArgument, "max_attempts"),
     ],
@@ -151,8 +151,7 @@ def test_complete_records_result_and_ends_the_lease(enc: Any) -> None:
     enc.complete(lease, b"out")
     m = enc.get("encode", mid)
     assert (m.state, m.result, m.lease_expires_at) == (S.COMPLETED, b"out", None)
-    with pytest.raises(dq.LeaseLost):
-        enc.complete(lease)
+    enc.complete(lease, b"out")  # a retried completion (lost reply) is harmless
     with pytest.raises(dq.LeaseLost):
         enc.fail(lease, "late")
     assert enc.get("encode", mid).state == S.COMPLETED
@@ -161,9 +160,9 @@ def test_complete_records_result_and_ends_the_lease(enc: Any) -> None:
 def test_complete_many(enc: Any) -> None:
     enc.enqueue_many("encode", [dq.NewMessage() for _ in range(3)])
     leases = enc.dequeue("encode", max_messages=3)
-    enc.complete(leases[0])
+    enc.cancel("encode", leases[0].message.id)
     assert enc.complete_many(leases, [b"a", b"b", b"c"]) == [False, True, True]
-    assert enc.count("encode", dq.State.COMPLETED) == 3
+    assert enc.count("encode", dq.State.COMPLETED) == 2
 
 
 def test_fail_retries_until_attempts_run_out(enc: Any) -> None:

@@ -3,6 +3,8 @@
 -- Keys: conf m:<id> running completed errored pending delayed ix:* xq:* xr:* xc:* xrun events.
 -- A lease is valid while the message is running under the same token and before its expiry;
 -- anything else is refused as 'lost' and changes nothing (an expired lease is expired now).
+-- Completing again with the token that completed the message answers 'ok' again, so a client
+-- that retries after a lost reply does not see a false LeaseLost.
 -- Returns n × {'ok'|'lost'|'missing', lateness_ms (completions) | ''}.
 local name = ARGV[1]
 local n = tonumber(ARGV[2])
@@ -18,6 +20,8 @@ for i = 0, n - 1 do
   local m = load_msg(id)
   if not m then
     out[#out + 1] = {'missing', ''}
+  elseif m.st == 'completed' and m.tok == tok and action == 'c' then
+    out[#out + 1] = {'ok', fmt(tonumber(redis.call('HGET', P .. 'm:' .. id, 'ft')) - m.dl)}
   elseif m.st ~= 'running' or m.tok ~= tok then
     out[#out + 1] = {'lost', ''}
   elseif refresh(conf, m, now) then
