@@ -180,7 +180,7 @@ def _message(queue: str, mid: str, names: Sequence[str], values: Sequence[Any]) 
             setattr(m, name, int(raw))
         elif name == "last_error":
             m.last_error = _text(raw)
-        else:
+        elif raw != b"":  # times; an emptied field means "not set" (a lease that ended)
             setattr(m, name, _ms(raw))
     return m
 

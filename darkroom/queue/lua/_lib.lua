@@ -81,15 +81,81 @@ local function require_conf(queue_name)
   return c
 end
 
-local function event(conf, kind, id, st, extra)
-  local args = {'XADD', P .. 'events', 'MAXLEN', '~', fmt(conf.events_max), '*', 'e', kind, 'id', id, 'st', st}
-  if extra then
-    for i = 1, #extra do
-      args[#args + 1] = extra[i]
+-- Deferred writes. The sorted sets of running and finished messages, the event stream and the
+-- counters are written once per script call (flush) instead of once per message: fewer commands
+-- to run and to append to the AOF. Last write per member wins, so order within a call is kept.
+-- Every script calls flush(conf) before it reads those sets again or returns.
+local DEFERRED = {running = true, completed = true, canceled = true, errored = true}
+local pending_z = {}
+local pending_events = {}
+local pending_event_order = {}
+
+local function zset_put(name, member, score)
+  local acc = pending_z[name]
+  if not acc then
+    acc = {}
+    pending_z[name] = acc
+  end
+  acc[member] = score
+end
+
+local function zadd(name, score, member)
+  if DEFERRED[name] then
+    zset_put(name, member, score)
+  else
+    redis.call('ZADD', P .. name, score, member)
+  end
+end
+
+local function zrem(name, member)
+  if DEFERRED[name] then
+    zset_put(name, member, false)
+  else
+    redis.call('ZREM', P .. name, member)
+  end
+end
+
+-- One stream entry per (kind, resulting state) per call, listing the messages it moved.
+local function event(conf, kind, id, st)
+  local key = kind .. ' ' .. st
+  local ids = pending_events[key]
+  if not ids then
+    ids = {}
+    pending_events[key] = ids
+    pending_event_order[#pending_event_order + 1] = key
+  end
+  ids[#ids + 1] = id
+end
+
+local function flush(conf)
+  for name, acc in pairs(pending_z) do
+    local adds, rems = {'ZADD', P .. name}, {'ZREM', P .. name}
+    for member, score in pairs(acc) do
+      if score then
+        adds[#adds + 1] = score
+        adds[#adds + 1] = member
+      else
+        rems[#rems + 1] = member
+      end
+    end
+    if #rems > 2 then
+      redis.call(unpack(rems))
+    end
+    if #adds > 2 then
+      redis.call(unpack(adds))
     end
   end
-  redis.call(unpack(args))
-  redis.call('HINCRBY', P .. 'counters', kind, 1)
+  pending_z = {}
+  local counts = {'HINCRBY'}
+  for _, key in ipairs(pending_event_order) do
+    local kind, st = string.match(key, '^(%S+) (%S+)$')
+    local ids = pending_events[key]
+    redis.call('XADD', P .. 'events', 'MAXLEN', '~', fmt(conf.events_max), '*',
+      'e', kind, 'st', st, 'n', #ids, 'ids', table.concat(ids, ' '))
+    redis.call('HINCRBY', P .. 'counters', kind, #ids)
+  end
+  pending_events = {}
+  pending_event_order = {}
 end
 
 local function wake()
@@ -281,27 +347,51 @@ end
 
 -- messages ------------------------------------------------------------------------------------
 local MFIELDS = {'seq', 'st', 'dl', 'x', 'ix', 'att', 'max', 'tok', 'le', 'va'}
+local NM = #MFIELDS
 
-local function load_msg(id)
-  local v = redis.call('HMGET', P .. 'm:' .. id, unpack(MFIELDS))
+-- Loads the fields every transition needs, plus `extra` fields (a read mask) in the same HMGET.
+local function load_msg(id, extra)
+  local names = MFIELDS
+  if extra and #extra > 0 then
+    names = {unpack(MFIELDS)}
+    for i = 1, #extra do
+      names[NM + i] = extra[i]
+    end
+  end
+  local v = redis.call('HMGET', P .. 'm:' .. id, unpack(names))
   if not v[1] then
     return nil
   end
   local m = {id = id}
-  for i = 1, #MFIELDS do
+  for i = 1, NM do
     m[MFIELDS[i]] = v[i]
+  end
+  if v[5] == false then
+    m.ix = ''
+  end
+  if m.le == '' then
+    m.le = false
+  end
+  if m.va == '' then
+    m.va = false
   end
   m.dl = tonumber(m.dl)
   m.att = tonumber(m.att)
   m.max = tonumber(m.max)
+  if extra and #extra > 0 then
+    m.extra = {}
+    for i = 1, #extra do
+      m.extra[i] = v[NM + i]
+    end
+  end
   return m
 end
 
 local TERMINAL = {completed = true, canceled = true, errored = true}
 
 local function finish(conf, m, state, now, fields)
-  redis.call('ZADD', P .. state, now, m.seq)
-  local args = {'HSET', P .. 'm:' .. m.id, 'st', state, 'ua', now, 'ft', now}
+  zadd(state, now, m.seq)
+  local args = {'HSET', P .. 'm:' .. m.id, 'st', state, 'ua', now, 'ft', now, 'le', ''}
   if fields then
     for i = 1, #fields do
       args[#args + 1] = fields[i]
@@ -311,24 +401,35 @@ local function finish(conf, m, state, now, fields)
   m.st = state
 end
 
--- running -> (pending | invisible | errored), releasing the lease and the exclusivity slot.
+-- running -> anything: drop the lease (its hash field is cleared by the next HSET) and the
+-- exclusivity slot.
 local function release(conf, m)
-  redis.call('ZREM', P .. 'running', m.seq)
-  redis.call('HDEL', P .. 'm:' .. m.id, 'le')
+  zrem('running', m.seq)
   if conf.exclusive then
     x_running_delta(conf, m.x, -1)
   end
 end
 
-local function make_pending(conf, m, now)
-  redis.call('HSET', P .. 'm:' .. m.id, 'st', 'pending', 'ua', now)
-  redis.call('HDEL', P .. 'm:' .. m.id, 'va')
+local function make_pending(conf, m, now, extra)
+  local args = {'HSET', P .. 'm:' .. m.id, 'st', 'pending', 'ua', now, 'va', '', 'le', ''}
+  if extra then
+    for i = 1, #extra do
+      args[#args + 1] = extra[i]
+    end
+  end
+  redis.call(unpack(args))
   m.st = 'pending'
   ready_add(conf, m)
 end
 
-local function make_invisible(conf, m, now, visible_at)
-  redis.call('HSET', P .. 'm:' .. m.id, 'st', 'invisible', 'ua', now, 'va', visible_at)
+local function make_invisible(conf, m, now, visible_at, extra)
+  local args = {'HSET', P .. 'm:' .. m.id, 'st', 'invisible', 'ua', now, 'va', visible_at, 'le', ''}
+  if extra then
+    for i = 1, #extra do
+      args[#args + 1] = extra[i]
+    end
+  end
+  redis.call(unpack(args))
   redis.call('ZADD', P .. 'delayed', visible_at, m.seq)
   m.st = 'invisible'
 end
@@ -337,17 +438,15 @@ end
 local function requeue_or_error(conf, m, now, err, retry_in_ms, kind)
   if m.att < m.max then
     if retry_in_ms and retry_in_ms > 0 then
-      make_invisible(conf, m, now, now + retry_in_ms)
+      make_invisible(conf, m, now, now + retry_in_ms, {'err', err})
     else
-      make_pending(conf, m, now)
+      make_pending(conf, m, now, {'err', err})
       wake()
     end
-    redis.call('HSET', P .. 'm:' .. m.id, 'err', err)
-    event(conf, kind, m.id, m.st, {'att', fmt(m.att)})
   else
     finish(conf, m, 'errored', now, {'err', err})
-    event(conf, kind, m.id, 'errored', {'att', fmt(m.att)})
   end
+  event(conf, kind, m.id, m.st)
 end
 
 local function expire_lease(conf, m, now)
@@ -380,7 +479,6 @@ end
 
 -- Due delays and expired leases, at most `limit` of each; returns how many moved.
 local function housekeep(conf, now, limit)
-  local moved = 0
   local due = redis.call('ZRANGEBYSCORE', P .. 'delayed', '-inf', now, 'LIMIT', 0, limit)
   for i = 1, #due do
     local m = load_msg(id_of(due[i]))
@@ -396,18 +494,19 @@ local function housekeep(conf, now, limit)
     if m then
       expire_lease(conf, m, now)
     else
-      redis.call('ZREM', P .. 'running', expired[i])
+      zrem('running', expired[i])
     end
   end
-  moved = #due + #expired
   if #due > 0 then
     wake()
   end
-  return moved
+  return #due + #expired
 end
 
 -- Earliest instant something scheduled happens (a delay due, a lease expiring), or false.
-local function next_event_ms()
+-- Flushes deferred writes first: it reads the running set.
+local function next_event_ms(conf)
+  flush(conf)
   local a = redis.call('ZRANGE', P .. 'delayed', 0, 0, 'WITHSCORES')[2]
   local b = redis.call('ZRANGE', P .. 'running', 0, 0, 'WITHSCORES')[2]
   if a and b then
@@ -416,15 +515,18 @@ local function next_event_ms()
   return tonumber(a or b) or false
 end
 
-local function read_fields(id, from)
-  -- ARGV[from] = count, then hash field names
-  local n = tonumber(ARGV[from])
-  if n == 0 then
-    return {}
-  end
+-- Hash field names of a read mask: ARGV[from] = count, then the names.
+local function field_names(from)
   local names = {}
-  for i = 1, n do
+  for i = 1, tonumber(ARGV[from]) do
     names[i] = ARGV[from + i]
+  end
+  return names
+end
+
+local function read_fields(id, names)
+  if #names == 0 then
+    return {}
   end
   return redis.call('HMGET', P .. 'm:' .. id, unpack(names))
 end

@@ -14,9 +14,11 @@ end
 local now = now_ms()
 refresh(conf, m, now)
 if m.st == 'canceled' then
+  flush(conf)
   return 0
 end
 if TERMINAL[m.st] then
+  flush(conf)
   return fail('CONFLICT', 'message ' .. id .. ' in queue ' .. name .. ' is ' .. m.st .. '; only unfinished messages can be canceled')
 end
 if m.st == 'pending' then
@@ -31,4 +33,5 @@ elseif m.st == 'running' then
 end
 finish(conf, m, 'canceled', now)
 event(conf, 'canceled', id, 'canceled')
+flush(conf)
 return 1

@@ -1,6 +1,6 @@
 -- dequeue: KEYS[1] = P. ARGV: name, max_messages, lease_ms|'', n_criteria, n_criteria × (k, v),
 --   n_fields, field names to return (hash fields of m:<id>).
--- Keys: conf fence m:<id> pending delayed running ix:* xq:* xr:* xc:* xrun events.
+-- Keys: conf fence m:<id> pending delayed running ix:* xq:* xr:* xc:* xrun events counters.
 -- Earliest deadline first, equal deadlines by enqueue order. Returns
 -- {messages, next_event_ms|false, now_ms} where each message is {id, token, lease_expires_ms, fields...}.
 local name = ARGV[1]
@@ -11,28 +11,42 @@ if not conf then
 end
 local lease_ms = ARGV[3] == '' and conf.lease_ms or tonumber(ARGV[3])
 local n_crit = tonumber(ARGV[4])
-local fields_at = 5 + 2 * n_crit
+-- validate before the first write: an error reply must leave nothing half-done
+local c = criteria_combo(conf, 5, n_crit, name)
+local names = field_names(5 + 2 * n_crit)
 local now = now_ms()
 housekeep(conf, now, 1000)
 local out = {}
 if conf.paused == '1' then
-  return {out, next_event_ms(), now}
+  return {out, next_event_ms(conf), now}
 end
-local c = criteria_combo(conf, 5, n_crit, name)
 
-local function start(seqid)
-  local m = load_msg(id_of(seqid))
-  ready_remove(conf, m)
-  local tok = redis.call('INCR', P .. 'fence')
-  local le = now + lease_ms
+local le = now + lease_ms
+local next_token, last_token = 0, -1
+
+-- pending -> running for a message already taken out of its indexes
+local function start(m)
+  if next_token > last_token then
+    -- tokens only need to be unique and increasing: reserve a block per call
+    last_token = redis.call('INCRBY', P .. 'fence', max_n)
+    next_token = last_token - max_n + 1
+  end
+  local tok = next_token
+  next_token = next_token + 1
   m.att = m.att + 1
   redis.call('HSET', P .. 'm:' .. m.id, 'st', 'running', 'att', m.att, 'tok', tok, 'le', le, 'ua', now)
-  redis.call('ZADD', P .. 'running', le, seqid)
-  if conf.exclusive then
-    x_running_delta(conf, m.x, 1)
+  zadd('running', le, m.seq)
+  event(conf, 'dequeued', m.id, 'running')
+  local fresh = {st = 'running', att = m.att, tok = tok, le = le, ua = now, va = false}
+  local values = {}
+  for i = 1, #names do
+    local v = fresh[names[i]]
+    if v == nil then
+      v = m.extra[i]
+    end
+    values[i] = v
   end
-  event(conf, 'dequeued', m.id, 'running', {'att', fmt(m.att), 'tok', fmt(tok)})
-  out[#out + 1] = {m.id, tok, le, read_fields(m.id, fields_at)}
+  out[#out + 1] = {m.id, tok, le, values}
 end
 
 if conf.exclusive then
@@ -43,13 +57,37 @@ if conf.exclusive then
       break
     end
     local x = string.sub(head, 17)
-    start(redis.call('ZRANGE', xq_key(c, x), 0, 0)[1])
+    local m = load_msg(id_of(redis.call('ZRANGE', xq_key(c, x), 0, 0)[1]), names)
+    ready_remove(conf, m)
+    x_running_delta(conf, x, 1)
+    start(m)
   end
 else
-  local index = c == '' and P .. 'pending' or P .. 'ix:' .. c
-  local seqids = redis.call('ZRANGE', index, 0, max_n - 1)
-  for i = 1, #seqids do
-    start(seqids[i])
+  local index = c == '' and 'pending' or 'ix:' .. c
+  local seqids = redis.call('ZRANGE', P .. index, 0, max_n - 1)
+  if #seqids > 0 then
+    -- leave every index in as few commands as possible: one ZREM per index touched
+    redis.call('ZREM', P .. 'pending', unpack(seqids))
+    local by_combo = {}
+    local msgs = {}
+    for i = 1, #seqids do
+      local m = load_msg(id_of(seqids[i]), names)
+      msgs[i] = m
+      for _, combo in ipairs(split(m.ix)) do
+        local list = by_combo[combo]
+        if not list then
+          list = {}
+          by_combo[combo] = list
+        end
+        list[#list + 1] = m.seq
+      end
+    end
+    for combo, members in pairs(by_combo) do
+      redis.call('ZREM', P .. 'ix:' .. combo, unpack(members))
+    end
+    for i = 1, #msgs do
+      start(msgs[i])
+    end
   end
 end
-return {out, next_event_ms(), now}
+return {out, next_event_ms(conf), now}

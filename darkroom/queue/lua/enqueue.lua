@@ -84,6 +84,7 @@ for i = 1, #plan do
     out[#out + 1] = {m.id, 1}
   end
 end
+flush(conf)
 if woke then
   wake()
 end

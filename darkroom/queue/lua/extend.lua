@@ -12,9 +12,11 @@ if not m then
 end
 local now = now_ms()
 if m.st ~= 'running' or m.tok ~= tok or refresh(conf, m, now) then
+  flush(conf)
   return fail('LEASE_LOST', id .. ' ' .. name .. ' ' .. tok)
 end
 local le = now + tonumber(ARGV[4])
 redis.call('HSET', P .. 'm:' .. id, 'le', le, 'ua', now)
-redis.call('ZADD', P .. 'running', le, m.seq)
+zadd('running', le, m.seq)
+flush(conf)
 return le

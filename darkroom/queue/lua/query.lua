@@ -11,7 +11,7 @@ end
 local key = P .. state
 local limit, budget = tonumber(ARGV[5]), tonumber(ARGV[6])
 local n_crit = tonumber(ARGV[7])
-local fields_at = 8 + 2 * n_crit
+local names = field_names(8 + 2 * n_crit)
 local pos = 0
 local skip_ties_upto = nil
 if ARGV[4] ~= '' then
@@ -51,7 +51,7 @@ while #out < limit and examined < budget do
         end
       end
       if ok then
-        local v = read_fields(id, fields_at)
+        local v = read_fields(id, names)
         table.insert(v, 1, id)
         out[#out + 1] = v
       end

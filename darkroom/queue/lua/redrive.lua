@@ -14,11 +14,10 @@ if m.st ~= 'errored' then
   return fail('CONFLICT', 'message ' .. id .. ' in queue ' .. name .. ' is ' .. m.st .. '; only errored messages can be redriven')
 end
 local now = now_ms()
-redis.call('ZREM', P .. 'errored', m.seq)
-redis.call('HSET', P .. 'm:' .. id, 'att', '0')
-redis.call('HDEL', P .. 'm:' .. id, 'ft')
+zrem('errored', m.seq)
 m.att = 0
-make_pending(conf, m, now)
+make_pending(conf, m, now, {'att', '0', 'ft', ''})
 event(conf, 'redriven', id, 'pending')
+flush(conf)
 wake()
 return 1

@@ -1,6 +1,7 @@
 -- settle (complete or fail leases): KEYS[1] = P. ARGV: name, n, then n × (id, token,
 --   action 'c'|'f', result_or_error, retry '1'|'0', retry_in_ms).
--- Keys: conf m:<id> running completed errored pending delayed ix:* xq:* xr:* xc:* xrun events.
+-- Keys: conf m:<id> running completed errored pending delayed ix:* xq:* xr:* xc:* xrun events
+--   counters.
 -- A lease is valid while the message is running under the same token and before its expiry;
 -- anything else is refused as 'lost' and changes nothing (an expired lease is expired now).
 -- Completing again with the token that completed the message answers 'ok' again, so a client
@@ -14,6 +15,7 @@ if not conf then
 end
 local now = now_ms()
 local out = {}
+local freed = false
 for i = 0, n - 1 do
   local b = 3 + i * 6
   local id, tok, action, data = ARGV[b], ARGV[b + 1], ARGV[b + 2], ARGV[b + 3]
@@ -37,13 +39,15 @@ for i = 0, n - 1 do
       out[#out + 1] = {'ok', ''}
     else
       finish(conf, m, 'errored', now, {'err', data})
-      event(conf, 'failed', id, 'errored', {'att', fmt(m.att)})
+      event(conf, 'failed', id, 'errored')
       out[#out + 1] = {'ok', ''}
     end
-    if conf.exclusive and m.st ~= 'pending' then
-      -- the freed slot may let another message of this value run
-      wake()
-    end
+    freed = freed or conf.exclusive
   end
+end
+flush(conf)
+if freed then
+  -- a freed slot may let another message of its value run
+  wake()
 end
 return out

@@ -10,6 +10,7 @@ if not conf then
 end
 local now = now_ms()
 local moved = housekeep(conf, now, limit)
+flush(conf)
 local purged = 0
 if ARGV[3] == '1' then
   local before = now - conf.retention_ms
@@ -27,4 +28,4 @@ if ARGV[3] == '1' then
     end
   end
 end
-return {moved, purged, next_event_ms(), now}
+return {moved, purged, next_event_ms(conf), now}

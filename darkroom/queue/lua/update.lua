@@ -15,6 +15,7 @@ end
 local now = now_ms()
 refresh(conf, m, now)
 if m.st ~= 'pending' and m.st ~= 'invisible' then
+  flush(conf)
   return fail('CONFLICT', 'message ' .. id .. ' in queue ' .. name .. ' is ' .. m.st .. '; only pending or invisible messages can be updated')
 end
 local set = {}
@@ -71,4 +72,5 @@ else
   wake()
 end
 event(conf, 'updated', id, new.st)
+flush(conf)
 return 1
