@@ -81,11 +81,11 @@ local function require_conf(queue_name)
   return c
 end
 
--- Deferred writes. The sorted sets of running and finished messages, the event stream and the
+-- Deferred writes. The sorted sets of pending, running and finished messages, the event stream and the
 -- counters are written once per script call (flush) instead of once per message: fewer commands
 -- to run and to append to the AOF. Last write per member wins, so order within a call is kept.
 -- Every script calls flush(conf) before it reads those sets again or returns.
-local DEFERRED = {running = true, completed = true, canceled = true, errored = true}
+local DEFERRED = {pending = true, running = true, completed = true, canceled = true, errored = true}
 local pending_z = {}
 local pending_events = {}
 local pending_event_order = {}
@@ -316,7 +316,7 @@ end
 -- pending indexes (both kinds) ----------------------------------------------------------------
 -- m: table with seq, dl, x, ix (combo list string)
 local function ready_add(conf, m)
-  redis.call('ZADD', P .. 'pending', m.dl, m.seq)
+  zadd('pending', m.dl, m.seq)
   if conf.exclusive then
     local eligible = x_eligible(conf, m.x)
     xq_add(conf, '', m.x, m.seq, m.dl, eligible)
@@ -331,7 +331,7 @@ local function ready_add(conf, m)
 end
 
 local function ready_remove(conf, m)
-  redis.call('ZREM', P .. 'pending', m.seq)
+  zrem('pending', m.seq)
   if conf.exclusive then
     local eligible = x_eligible(conf, m.x)
     xq_remove(conf, '', m.x, m.seq, eligible)

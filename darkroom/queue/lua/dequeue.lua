@@ -16,6 +16,7 @@ local c = criteria_combo(conf, 5, n_crit, name)
 local names = field_names(5 + 2 * n_crit)
 local now = now_ms()
 housekeep(conf, now, 1000)
+flush(conf)  -- promotions and expiries must be visible to the reads below
 local out = {}
 if conf.paused == '1' then
   return {out, next_event_ms(conf), now}

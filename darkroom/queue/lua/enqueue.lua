@@ -49,12 +49,20 @@ for i = 0, n - 1 do
 end
 local out = {}
 local woke = false
+local fresh = 0
+for i = 1, #plan do
+  if not plan[i].existing then
+    fresh = fresh + 1
+  end
+end
+-- one counter bump for the whole batch; its messages take consecutive sequence numbers
+local seq = fresh > 0 and redis.call('INCRBY', P .. 'seq', fresh) - fresh or 0
 for i = 1, #plan do
   local m = plan[i]
   if m.existing then
     out[#out + 1] = {m.id, 0}
   else
-    local seq = redis.call('INCR', P .. 'seq')
+    seq = seq + 1
     m.seq = string.format('%016x', seq) .. m.id
     m.att = 0
     local fields = {'HSET', P .. 'm:' .. m.id, 'id', m.id, 'seq', m.seq, 'payload', m.payload,

@@ -12,12 +12,6 @@ local m = load_msg(id)
 if not m then
   return fail('MESSAGE_NOT_FOUND', id .. ' ' .. name)
 end
-local now = now_ms()
-refresh(conf, m, now)
-if m.st ~= 'pending' and m.st ~= 'invisible' then
-  flush(conf)
-  return fail('CONFLICT', 'message ' .. id .. ' in queue ' .. name .. ' is ' .. m.st .. '; only pending or invisible messages can be updated')
-end
 local set = {}
 for i = 3, #ARGV, 2 do
   set[ARGV[i]] = ARGV[i + 1]
@@ -37,6 +31,12 @@ if set.meta then
 end
 if set.payload and string.len(set.payload) > conf.max_payload then
   return fail('PAYLOAD_TOO_LARGE', id .. ' ' .. string.len(set.payload) .. ' ' .. conf.max_payload)
+end
+local now = now_ms()
+refresh(conf, m, now)
+if m.st ~= 'pending' and m.st ~= 'invisible' then
+  flush(conf)
+  return fail('CONFLICT', 'message ' .. id .. ' in queue ' .. name .. ' is ' .. m.st .. '; only pending or invisible messages can be updated')
 end
 if set.dl then
   new.dl = tonumber(set.dl)
