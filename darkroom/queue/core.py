@@ -152,6 +152,8 @@ def _fields(read_mask: Iterable[str] | None) -> tuple[str, ...]:
     """Message attribute names of a read mask -> hash fields to load (None = all)."""
     if read_mask is None:
         return _ALL_FIELDS
+    if isinstance(read_mask, (str, bytes)) or not isinstance(read_mask, Iterable):
+        raise InvalidArgument(f"read mask {read_mask!r} must be a list of field names", field="read_mask")
     out: list[str] = []
     for name in read_mask:
         if name == "*":
@@ -417,8 +419,18 @@ class Core:
                 remaining = min(remaining, max(0.001, (int(next_event_ms) - int(now_ms)) / 1000.0))
             yield Wait(queue, generation, remaining)
 
+    def _check_lease(self, lease: object) -> Lease:
+        if not isinstance(lease, Lease) or not isinstance(lease.message, Message):
+            raise InvalidArgument(f"expected a Lease, got {type(lease).__name__}", field="lease")
+        self.limits.queue_name(lease.queue)
+        self.limits.message_id(lease.message.id)
+        if isinstance(lease.token, bool) or not isinstance(lease.token, int) or not 0 < lease.token < 2**53:
+            raise InvalidArgument(f"lease token {lease.token!r} is not a token this queue issued", field="token")
+        return lease
+
     def extend(self, lease: Lease, lease_s: float | None = None) -> Op[Lease]:
         lim = self.limits
+        self._check_lease(lease)
         seconds = lim.lease_s(lease_s) if lease_s is not None else None
         if seconds is None:
             info = yield from self.get_queue(lease.queue)
@@ -442,11 +454,10 @@ class Core:
         if not items:
             return []
         lim.batch(len(items), "leases")
-        queue = items[0][0].queue
+        queue = self._check_lease(items[0][0]).queue
         args: list[Any] = [queue, len(items)]
         for lease, ok, data, retry, retry_in_s in items:
-            if not isinstance(lease, Lease):
-                raise InvalidArgument(f"expected a Lease, got {type(lease).__name__}", field="lease")
+            self._check_lease(lease)
             if lease.queue != queue:
                 raise InvalidArgument(
                     f"leases of queues {queue!r} and {lease.queue!r} cannot be settled in one call", field="lease"
