@@ -28,8 +28,12 @@ def main() -> int:
         (OUT / "__init__.py").write_text("")
         return 0
     well_known = str(resources.files("grpc_tools") / "_proto")
+    # the mypy plugins live beside this interpreter; the venv need not be on PATH
+    bindir = Path(sys.executable).parent
     args = [
         "protoc",
+        f"--plugin=protoc-gen-mypy={bindir / 'protoc-gen-mypy'}",
+        f"--plugin=protoc-gen-mypy_grpc={bindir / 'protoc-gen-mypy_grpc'}",
         f"-I{SRC}",
         f"-I{well_known}",
         f"--python_out={OUT}",

@@ -13,7 +13,7 @@ import hashlib
 import json
 import math
 import time
-from collections.abc import Generator, Iterable, Mapping, Sequence
+from collections.abc import Callable, Generator, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Final, TypeVar
@@ -165,26 +165,39 @@ def _fields(read_mask: Iterable[str] | None) -> tuple[str, ...]:
     return tuple(out)
 
 
+def _metadata(raw: bytes) -> Any:
+    return {} if raw == b"{}" else json.loads(raw)
+
+
+def _time(raw: bytes) -> float | None:
+    # an emptied time field means "not set" (a lease that ended, a delay that passed)
+    return int(raw) / 1000.0 if raw else None
+
+
+_STATES = {s.value.encode(): s for s in State}
+# How each hash field becomes a Message attribute; ``None`` values (absent fields) are skipped.
+_PARSE: dict[str, Callable[[Any], Any]] = {
+    "payload": bytes,
+    "result": bytes,
+    "metadata": _metadata,
+    "state": _STATES.__getitem__,
+    "attempts": int,
+    "max_attempts": int,
+    "last_error": _text,
+    "deadline": _time,
+    "created_at": _time,
+    "updated_at": _time,
+    "visible_at": _time,
+    "lease_expires_at": _time,
+}
+
+
 def _message(queue: str, mid: str, names: Sequence[str], values: Sequence[Any]) -> Message:
-    m = Message(id=mid, queue=queue)
-    for name, raw in zip(names, values, strict=True):
-        if raw is None:
-            continue
-        if name == "payload":
-            m.payload = bytes(raw)
-        elif name == "result":
-            m.result = bytes(raw)
-        elif name == "metadata":
-            m.metadata = json.loads(raw)
-        elif name == "state":
-            m.state = State(_text(raw))
-        elif name in ("attempts", "max_attempts"):
-            setattr(m, name, int(raw))
-        elif name == "last_error":
-            m.last_error = _text(raw)
-        elif raw != b"":  # times; an emptied field means "not set" (a lease that ended)
-            setattr(m, name, _ms(raw))
-    return m
+    fields = {name: _PARSE[name](raw) for name, raw in zip(names, values, strict=True) if raw is not None}
+    for name in ("deadline", "created_at", "updated_at"):
+        if fields.get(name, 0.0) is None:
+            del fields[name]
+    return Message(id=mid, queue=queue, **fields)
 
 
 def _info(name: str, raw: Mapping[bytes, bytes]) -> QueueInfo:
