@@ -1,0 +1,23 @@
+"""The ``darkroom`` command: one Typer app, one module per sub-command group."""
+
+from __future__ import annotations
+
+import typer
+
+from darkroom.cli import demo, queue
+
+__all__ = ["app", "main"]
+
+app = typer.Typer(
+    name="darkroom",
+    help="Self-hosted photo and video sharing with a studio-grade media pipeline.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+app.add_typer(queue.app, name="queue")
+app.command("demo")(demo.demo)
+
+
+def main() -> None:
+    """Entry point of the ``darkroom`` console script."""
+    app()

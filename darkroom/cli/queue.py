@@ -1,0 +1,481 @@
+"""``darkroom queue …``: serve the queue, and create, feed, drain and inspect queues.
+
+Every command but ``serve`` takes ``--url`` (``redis://``, ``unix://`` or ``grpc://``; default:
+``DARKROOM_REDIS_URL``, else the private redis-server under ``DARKROOM_HOME``) and ``--json`` for
+scripts. Errors go to stderr with exit status 1.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+import signal
+import sys
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, suppress
+from datetime import datetime
+from typing import Annotated, Any, NoReturn
+
+import typer
+from rich.console import Console
+from rich.live import Live
+from rich.markup import escape
+from rich.table import Table
+from rich.text import Text
+
+import darkroom.queue as dq
+from darkroom.config import Settings
+from darkroom.errors import DarkroomError
+from darkroom.local.redis_server import RedisServer
+
+__all__ = ["app", "lease_json", "message_json", "stats_json"]
+
+app = typer.Typer(help="The priority queue: serve it, create queues, enqueue, dequeue, inspect.", no_args_is_help=True)
+
+_out = Console(highlight=False)
+_err = Console(stderr=True, highlight=False)
+
+UrlOpt = Annotated[
+    str | None,
+    typer.Option("--url", help="redis://, unix:// or grpc://host:port (default: the private redis-server)."),
+]
+ApiKeyOpt = Annotated[str | None, typer.Option(envvar="DARKROOM_API_KEY", help="API key for grpc:// URLs.")]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")]
+_UNITS = {"s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
+
+
+# -- plumbing ------------------------------------------------------------------------------------
+def _target(url: str | None, settings: Settings) -> str:
+    if url:
+        return url
+    if settings.redis_url:
+        return settings.redis_url
+    server = RedisServer(root=settings.home)
+    if not server.ping():
+        raise DarkroomError(
+            f"no private redis-server is running under {settings.home}: start `darkroom queue serve`,"
+            " pass --url, or set DARKROOM_REDIS_URL"
+        )
+    return server.url
+
+
+@contextmanager
+def _client(url: str | None, api_key: str | None) -> Iterator[Any]:
+    """A blocking queue client (RedisQueue or GrpcQueue: the same API); errors end the command."""
+    try:
+        settings = Settings.from_env()
+        target = _target(url, settings)
+        options = {"api_key": api_key} if api_key and target.startswith("grpc") else {}
+        client = dq.connect(target, namespace=settings.namespace, limits=settings.limits, **options)
+    except DarkroomError as exc:
+        _fail(exc)
+    try:
+        yield client
+    except DarkroomError as exc:
+        _fail(exc)
+    finally:
+        client.close()
+
+
+def _fail(exc: Exception) -> NoReturn:
+    _err.print(f"[red]error:[/red] {exc}", markup=True, soft_wrap=True)
+    raise typer.Exit(1)
+
+
+def _print_json(value: object) -> None:
+    sys.stdout.write(json.dumps(value, indent=2, sort_keys=True) + "\n")
+
+
+def _pairs(items: list[str] | None, option: str) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for item in items or []:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise typer.BadParameter(f"{item!r} is not KEY=VALUE", param_hint=option)
+        out[key] = value
+    return out
+
+
+def parse_deadline(text: str, now: Callable[[], float] = time.time) -> float:
+    """Epoch seconds, ISO 8601 (naive = local time), or relative: ``+30s``, ``-5m``, ``+2h``, ``+1d``."""
+    if text[:1] in ("+", "-") and text[-1:] in _UNITS:
+        try:
+            return now() + float(text[:-1]) * _UNITS[text[-1]]
+        except ValueError:
+            pass
+    try:
+        return float(text)
+    except ValueError:
+        pass
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        raise typer.BadParameter(
+            f"{text!r} is not epoch seconds, ISO 8601 or a relative time like +30s", param_hint="--deadline"
+        ) from None
+    return (moment if moment.tzinfo else moment.astimezone()).timestamp()
+
+
+def _bytes_json(data: bytes | None, name: str) -> dict[str, Any]:
+    if data is None:
+        return {name: None, f"{name}_base64": None}
+    try:
+        text: str | None = data.decode("utf-8")
+    except UnicodeDecodeError:
+        text = None
+    return {name: text, f"{name}_base64": base64.b64encode(data).decode()}
+
+
+def message_json(m: dq.Message) -> dict[str, Any]:
+    """A message as JSON: payload and result as UTF-8 text (null if binary) and base64."""
+    out: dict[str, Any] = {
+        "id": m.id,
+        "queue": m.queue,
+        "state": m.state.value if m.state else None,
+        "deadline": m.deadline,
+        "metadata": m.metadata,
+        "attempts": m.attempts,
+        "max_attempts": m.max_attempts,
+        "created_at": m.created_at,
+        "updated_at": m.updated_at,
+        "visible_at": m.visible_at,
+        "lease_expires_at": m.lease_expires_at,
+        "last_error": m.last_error,
+    }
+    return out | _bytes_json(m.payload, "payload") | _bytes_json(m.result, "result")
+
+
+def lease_json(lease: dq.Lease) -> dict[str, Any]:
+    return {
+        "queue": lease.queue,
+        "token": lease.token,
+        "expires_at": lease.expires_at,
+        "message": message_json(lease.message),
+    }
+
+
+def stats_json(s: dq.QueueStats) -> dict[str, Any]:
+    return {
+        "queue": s.queue,
+        "counts": {state.value: n for state, n in s.counts.items()},
+        "running_per_value": s.running_per_value,
+        "oldest_pending_deadline": s.oldest_pending_deadline,
+        "lateness_s": s.lateness_s,
+        "now": s.now,
+    }
+
+
+def _ago(moment: float | None, now: float) -> str:
+    if moment is None or moment == 0:
+        return "-"
+    delta = moment - now
+    return f"in {delta:.1f}s" if delta >= 0 else f"{-delta:.1f}s ago"
+
+
+def _message_table(
+    messages: list[dq.Message], now: float, title: str | None = None, extra: dict[str, list[str]] | None = None
+) -> Table:
+    extra = extra or {}
+    table = Table(title=title)
+    for column in ("id", "state", "deadline", "attempts", "metadata", "payload", *extra):
+        table.add_column(column, overflow="fold")
+    for i, m in enumerate(messages):
+        payload = m.payload[:40].decode("utf-8", "replace") + ("…" if len(m.payload) > 40 else "")
+        meta = " ".join(f"{k}={v}" for k, v in sorted(m.metadata.items()))
+        state = m.state.value if m.state else "-"
+        cells = [m.id, state, _ago(m.deadline, now), f"{m.attempts}/{m.max_attempts}", meta, payload]
+        # Text, not str: user data must not be read as Rich markup
+        table.add_row(*map(Text, cells), *(Text(values[i]) for values in extra.values()))
+    return table
+
+
+# -- serve ---------------------------------------------------------------------------------------
+@app.command()
+def serve(
+    *,
+    grpc_addr: Annotated[
+        str | None, typer.Option(help="host:port of the gRPC server (default: DARKROOM_GRPC_ADDR).")
+    ] = None,
+    metrics_port: Annotated[
+        int | None, typer.Option(help="Port of /metrics (default: DARKROOM_METRICS_PORT; 0: any free port).")
+    ] = None,
+    metrics_addr: Annotated[str, typer.Option(help="Address /metrics listens on.")] = "127.0.0.1",
+    no_metrics: Annotated[bool, typer.Option("--no-metrics", help="Do not serve /metrics.")] = False,
+    no_grpc: Annotated[
+        bool, typer.Option("--no-grpc", help="Run only the sweeper and /metrics (housekeeping next to Redis).")
+    ] = False,
+    sweep_interval_s: Annotated[float, typer.Option(min=0.01, help="Longest pause between sweeps.")] = 1.0,
+    grace_s: Annotated[float, typer.Option(min=0.0, help="How long running calls may finish on shutdown.")] = 5.0,
+) -> None:
+    """Run the gRPC queue server, a sweeper and /metrics until Ctrl-C or SIGTERM.
+
+    Uses DARKROOM_REDIS_URL, else starts the private redis-server under DARKROOM_HOME (and stops
+    it on exit).
+    """
+    import logging
+
+    from rich.logging import RichHandler
+
+    from darkroom.local.queue_service import QueueService
+
+    logging.basicConfig(level=logging.INFO, format="%(message)s", handlers=[RichHandler(console=_err)])
+    settings = Settings.from_env()
+    service = QueueService(
+        settings,
+        grpc=not no_grpc,
+        grpc_addr=grpc_addr,
+        metrics_port=-1 if no_metrics else metrics_port,
+        metrics_addr=metrics_addr,
+        sweep_interval_s=sweep_interval_s,
+    )
+
+    async def run() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        try:
+            await service.start()
+            where = f"private redis-server under {settings.home}" if service.private_redis else "DARKROOM_REDIS_URL"
+            # soft_wrap: scripts and tests read these lines whole, whatever the terminal width
+            if service.grpc_url:
+                _out.print(f"queue server listening on {service.grpc_url}", soft_wrap=True)
+            _out.print(f"redis: {where}; sweeping every {sweep_interval_s:g}s at most", soft_wrap=True)
+            if service.metrics is not None:
+                _out.print(f"metrics on {service.metrics.url}", soft_wrap=True)
+            _out.print("ready; Ctrl-C to stop", style="dim")
+            await stop.wait()
+            _out.print("stopping…", style="dim")
+        finally:
+            await service.stop(grace_s)
+
+    try:
+        asyncio.run(run())
+    except (DarkroomError, OSError, RuntimeError) as exc:
+        _fail(exc)
+
+
+# -- queues and messages -------------------------------------------------------------------------
+@app.command()
+def create(
+    *,
+    name: Annotated[str, typer.Argument(help="Queue name: [a-z0-9][a-z0-9_.-]*.")],
+    lease_s: Annotated[float, typer.Option(help="Default lease of a dequeue.")] = 30.0,
+    max_attempts: Annotated[int, typer.Option(help="Dequeues before a failing message ends errored.")] = 3,
+    retention_s: Annotated[float, typer.Option(help="How long finished messages are kept.")] = 7 * 86400.0,
+    exclusivity_key: Annotated[
+        str | None, typer.Option(help="Metadata key; at most --exclusivity-limit messages per value run at once.")
+    ] = None,
+    exclusivity_limit: Annotated[int, typer.Option(help="Running messages allowed per exclusivity value.")] = 1,
+    indexed_key: Annotated[
+        list[str] | None, typer.Option("--indexed-key", "-i", help="Metadata key dequeue --where may use (repeat).")
+    ] = None,
+    url: UrlOpt = None,
+    api_key: ApiKeyOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Create a queue (or check that an existing one has these settings)."""
+    with _client(url, api_key) as q:
+        info: dq.QueueInfo = q.create_queue(
+            name,
+            lease_s=lease_s,
+            max_attempts=max_attempts,
+            retention_s=retention_s,
+            exclusivity_key=exclusivity_key,
+            exclusivity_limit=exclusivity_limit,
+            indexed_keys=indexed_key or (),
+        )
+    if as_json:
+        _print_json(
+            {
+                "name": info.name,
+                "lease_s": info.lease_s,
+                "max_attempts": info.max_attempts,
+                "retention_s": info.retention_s,
+                "max_payload_bytes": info.max_payload_bytes,
+                "exclusivity_key": info.exclusivity_key,
+                "exclusivity_limit": info.exclusivity_limit,
+                "indexed_keys": list(info.indexed_keys),
+                "paused": info.paused,
+            }
+        )
+        return
+    kind = f"exclusive on {info.exclusivity_key!r} (limit {info.exclusivity_limit})" if info.exclusive else "simple"
+    indexed = ", ".join(info.indexed_keys) or "none"
+    _out.print(f"queue {info.name}: {kind}, lease {info.lease_s:g}s, indexed keys: {indexed}")
+
+
+@app.command()
+def enqueue(
+    *,
+    queue: Annotated[str, typer.Argument(help="Queue name.")],
+    payload: Annotated[str, typer.Argument(help="Payload text; '-' reads bytes from stdin.")] = "",
+    deadline: Annotated[
+        str | None,
+        typer.Option(help="Epoch seconds, ISO 8601, or relative (+30s, -5m: write --deadline=-5m); default: now."),
+    ] = None,
+    meta: Annotated[list[str] | None, typer.Option("--meta", "-m", help="Metadata KEY=VALUE (repeat).")] = None,
+    message_id: Annotated[str | None, typer.Option("--id", help="Message id (idempotent enqueue).")] = None,
+    delay_s: Annotated[float, typer.Option(help="Keep invisible this long.")] = 0.0,
+    max_attempts: Annotated[int | None, typer.Option(help="Override the queue's max attempts.")] = None,
+    url: UrlOpt = None,
+    api_key: ApiKeyOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Enqueue one message and print its id."""
+    data = sys.stdin.buffer.read() if payload == "-" else payload.encode()
+    when = None if deadline is None else parse_deadline(deadline)
+    metadata = _pairs(meta, "--meta")
+    with _client(url, api_key) as q:
+        mid: str = q.enqueue(
+            queue, data, deadline=when, metadata=metadata, id=message_id, delay_s=delay_s, max_attempts=max_attempts
+        )
+    if as_json:
+        _print_json({"id": mid, "queue": queue})
+    else:
+        _out.print(mid)
+
+
+@app.command()
+def dequeue(
+    *,
+    queue: Annotated[str, typer.Argument(help="Queue name.")],
+    max_messages: Annotated[int, typer.Option("--max-messages", "-n", help="Batch size.")] = 1,
+    lease_s: Annotated[float | None, typer.Option(help="Lease length (default: the queue's).")] = None,
+    where: Annotated[
+        list[str] | None, typer.Option("--where", "-w", help="Only messages with metadata KEY=VALUE (indexed keys).")
+    ] = None,
+    wait_s: Annotated[float, typer.Option(help="Long-poll this long for work.")] = 0.0,
+    complete: Annotated[bool, typer.Option("--complete", help="Complete the messages at once (drain).")] = False,
+    url: UrlOpt = None,
+    api_key: ApiKeyOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Lease messages, earliest deadline first; print them with their fencing tokens."""
+    criteria = _pairs(where, "--where")
+    with _client(url, api_key) as q:
+        leases: list[dq.Lease] = q.dequeue(
+            queue, max_messages=max_messages, lease_s=lease_s, where=criteria or None, wait_s=wait_s
+        )
+        if complete and leases:
+            q.complete_many(leases)
+    if as_json:
+        _print_json([lease_json(lease) for lease in leases])
+        return
+    if not leases:
+        _out.print("no message", style="dim")
+        return
+    now = time.time()
+    extra = {
+        "token": [str(lease.token) for lease in leases],
+        "lease": ["completed" if complete else "expires " + _ago(lease.expires_at, now) for lease in leases],
+    }
+    _out.print(_message_table([lease.message for lease in leases], now, extra=extra))
+
+
+@app.command()
+def get(
+    *,
+    queue: Annotated[str, typer.Argument(help="Queue name.")],
+    message_id: Annotated[str, typer.Argument(help="Message id.")],
+    url: UrlOpt = None,
+    api_key: ApiKeyOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Show one message."""
+    with _client(url, api_key) as q:
+        m: dq.Message = q.get(queue, message_id)
+    if as_json:
+        _print_json(message_json(m))
+        return
+    _out.print(_message_table([m], time.time()))
+    if m.last_error:
+        _out.print(f"last error: {m.last_error}")
+
+
+@app.command()
+def query(
+    *,
+    queue: Annotated[str, typer.Argument(help="Queue name.")],
+    state: Annotated[dq.State | None, typer.Option(help="Only this state.")] = None,
+    where: Annotated[list[str] | None, typer.Option("--where", "-w", help="Metadata KEY=VALUE (repeat).")] = None,
+    limit: Annotated[int, typer.Option(help="Page size.")] = 100,
+    cursor: Annotated[str | None, typer.Option(help="Continue from a previous page's next_cursor.")] = None,
+    url: UrlOpt = None,
+    api_key: ApiKeyOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """List messages by state (deadline order for pending), one page at a time."""
+    criteria = _pairs(where, "--where")
+    with _client(url, api_key) as q:
+        page: dq.Page = q.query(queue, state=state, where=criteria or None, limit=limit, cursor=cursor)
+    if as_json:
+        _print_json({"messages": [message_json(m) for m in page.messages], "next_cursor": page.next_cursor})
+        return
+    _out.print(_message_table(page.messages, time.time(), title=f"{queue}: {len(page.messages)} messages"))
+    if page.next_cursor:
+        _out.print(f"next page: --cursor {page.next_cursor}")
+
+
+def stats_table(stats: list[dq.QueueStats], max_values: int = 3) -> Table:
+    """Depth per state, running per exclusivity value, oldest pending deadline and its lateness."""
+    table = Table(title="darkroom queues")
+    table.add_column("queue")
+    for state in dq.State:
+        table.add_column(state.value, justify="right")
+    table.add_column("running per value")
+    table.add_column("oldest pending", justify="right")
+    table.add_column("lateness", justify="right")
+    for s in stats:
+        top = sorted(s.running_per_value.items(), key=lambda kv: (-kv[1], kv[0]))
+        shown = escape(" ".join(f"{k}:{v}" for k, v in top[:max_values]))
+        if len(top) > max_values:
+            shown += f" (+{len(top) - max_values})"
+        late = s.lateness_s
+        table.add_row(
+            s.queue,
+            *(str(s.counts.get(state, 0)) for state in dq.State),
+            shown or "-",
+            _ago(s.oldest_pending_deadline, s.now),
+            f"[red]{late:.1f}s[/red]" if late > 0 else "0",
+        )
+    return table
+
+
+@app.command()
+def stats(
+    *,
+    queues: Annotated[list[str] | None, typer.Argument(help="Queues to show (default: all).")] = None,
+    once: Annotated[bool, typer.Option("--once", help="Render once and exit.")] = False,
+    interval_s: Annotated[float, typer.Option(min=0.1, help="Refresh period of the live table.")] = 1.0,
+    url: UrlOpt = None,
+    api_key: ApiKeyOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """A live table of every queue (Ctrl-C to leave); --json prints one snapshot."""
+    with _client(url, api_key) as q:
+
+        def snapshot() -> list[dq.QueueStats]:
+            if queues:
+                return [q.stats(name) for name in queues]
+            out: list[dq.QueueStats] = []
+            for info in q.list_queues():
+                with suppress(dq.QueueNotFound):  # deleted since it was listed
+                    out.append(q.stats(info.name))
+            return out
+
+        if as_json:
+            _print_json([stats_json(s) for s in snapshot()])
+            return
+        if once:
+            _out.print(stats_table(snapshot()))
+            return
+        try:
+            with Live(stats_table(snapshot()), console=_out, refresh_per_second=4) as live:
+                while True:
+                    time.sleep(interval_s)  # refresh period of a live view
+                    live.update(stats_table(snapshot()))
+        except KeyboardInterrupt:
+            pass
