@@ -8,7 +8,6 @@ scripts. Errors go to stderr with exit status 1.
 from __future__ import annotations
 
 import asyncio
-import base64
 import json
 import signal
 import sys
@@ -21,16 +20,14 @@ from typing import Annotated, Any, NoReturn
 import typer
 from rich.console import Console
 from rich.live import Live
-from rich.markup import escape
-from rich.table import Table
-from rich.text import Text
 
 import darkroom.queue as dq
+from darkroom.cli._render import ago, lease_json, message_json, message_table, stats_json, stats_table
 from darkroom.config import Settings
 from darkroom.errors import DarkroomError
 from darkroom.local.redis_server import RedisServer
 
-__all__ = ["app", "lease_json", "message_json", "stats_json"]
+__all__ = ["app", "parse_deadline"]
 
 app = typer.Typer(help="The priority queue: serve it, create queues, enqueue, dequeue, inspect.", no_args_is_help=True)
 
@@ -116,79 +113,6 @@ def parse_deadline(text: str, now: Callable[[], float] = time.time) -> float:
             f"{text!r} is not epoch seconds, ISO 8601 or a relative time like +30s", param_hint="--deadline"
         ) from None
     return (moment if moment.tzinfo else moment.astimezone()).timestamp()
-
-
-def _bytes_json(data: bytes | None, name: str) -> dict[str, Any]:
-    if data is None:
-        return {name: None, f"{name}_base64": None}
-    try:
-        text: str | None = data.decode("utf-8")
-    except UnicodeDecodeError:
-        text = None
-    return {name: text, f"{name}_base64": base64.b64encode(data).decode()}
-
-
-def message_json(m: dq.Message) -> dict[str, Any]:
-    """A message as JSON: payload and result as UTF-8 text (null if binary) and base64."""
-    out: dict[str, Any] = {
-        "id": m.id,
-        "queue": m.queue,
-        "state": m.state.value if m.state else None,
-        "deadline": m.deadline,
-        "metadata": m.metadata,
-        "attempts": m.attempts,
-        "max_attempts": m.max_attempts,
-        "created_at": m.created_at,
-        "updated_at": m.updated_at,
-        "visible_at": m.visible_at,
-        "lease_expires_at": m.lease_expires_at,
-        "last_error": m.last_error,
-    }
-    return out | _bytes_json(m.payload, "payload") | _bytes_json(m.result, "result")
-
-
-def lease_json(lease: dq.Lease) -> dict[str, Any]:
-    return {
-        "queue": lease.queue,
-        "token": lease.token,
-        "expires_at": lease.expires_at,
-        "message": message_json(lease.message),
-    }
-
-
-def stats_json(s: dq.QueueStats) -> dict[str, Any]:
-    return {
-        "queue": s.queue,
-        "counts": {state.value: n for state, n in s.counts.items()},
-        "running_per_value": s.running_per_value,
-        "oldest_pending_deadline": s.oldest_pending_deadline,
-        "lateness_s": s.lateness_s,
-        "now": s.now,
-    }
-
-
-def _ago(moment: float | None, now: float) -> str:
-    if moment is None or moment == 0:
-        return "-"
-    delta = moment - now
-    return f"in {delta:.1f}s" if delta >= 0 else f"{-delta:.1f}s ago"
-
-
-def _message_table(
-    messages: list[dq.Message], now: float, title: str | None = None, extra: dict[str, list[str]] | None = None
-) -> Table:
-    extra = extra or {}
-    table = Table(title=title)
-    for column in ("id", "state", "deadline", "attempts", "metadata", "payload", *extra):
-        table.add_column(column, overflow="fold")
-    for i, m in enumerate(messages):
-        payload = m.payload[:40].decode("utf-8", "replace") + ("…" if len(m.payload) > 40 else "")
-        meta = " ".join(f"{k}={v}" for k, v in sorted(m.metadata.items()))
-        state = m.state.value if m.state else "-"
-        cells = [m.id, state, _ago(m.deadline, now), f"{m.attempts}/{m.max_attempts}", meta, payload]
-        # Text, not str: user data must not be read as Rich markup
-        table.add_row(*map(Text, cells), *(Text(values[i]) for values in extra.values()))
-    return table
 
 
 # -- serve ---------------------------------------------------------------------------------------
@@ -370,9 +294,9 @@ def dequeue(
     now = time.time()
     extra = {
         "token": [str(lease.token) for lease in leases],
-        "lease": ["completed" if complete else "expires " + _ago(lease.expires_at, now) for lease in leases],
+        "lease": ["completed" if complete else "expires " + ago(lease.expires_at, now) for lease in leases],
     }
-    _out.print(_message_table([lease.message for lease in leases], now, extra=extra))
+    _out.print(message_table([lease.message for lease in leases], now, extra=extra))
 
 
 @app.command()
@@ -390,7 +314,7 @@ def get(
     if as_json:
         _print_json(message_json(m))
         return
-    _out.print(_message_table([m], time.time()))
+    _out.print(message_table([m], time.time()))
     if m.last_error:
         _out.print(f"last error: {m.last_error}")
 
@@ -414,34 +338,9 @@ def query(
     if as_json:
         _print_json({"messages": [message_json(m) for m in page.messages], "next_cursor": page.next_cursor})
         return
-    _out.print(_message_table(page.messages, time.time(), title=f"{queue}: {len(page.messages)} messages"))
+    _out.print(message_table(page.messages, time.time(), title=f"{queue}: {len(page.messages)} messages"))
     if page.next_cursor:
         _out.print(f"next page: --cursor {page.next_cursor}")
-
-
-def stats_table(stats: list[dq.QueueStats], max_values: int = 3) -> Table:
-    """Depth per state, running per exclusivity value, oldest pending deadline and its lateness."""
-    table = Table(title="darkroom queues")
-    table.add_column("queue")
-    for state in dq.State:
-        table.add_column(state.value, justify="right")
-    table.add_column("running per value")
-    table.add_column("oldest pending", justify="right")
-    table.add_column("lateness", justify="right")
-    for s in stats:
-        top = sorted(s.running_per_value.items(), key=lambda kv: (-kv[1], kv[0]))
-        shown = escape(" ".join(f"{k}:{v}" for k, v in top[:max_values]))
-        if len(top) > max_values:
-            shown += f" (+{len(top) - max_values})"
-        late = s.lateness_s
-        table.add_row(
-            s.queue,
-            *(str(s.counts.get(state, 0)) for state in dq.State),
-            shown or "-",
-            _ago(s.oldest_pending_deadline, s.now),
-            f"[red]{late:.1f}s[/red]" if late > 0 else "0",
-        )
-    return table
 
 
 @app.command()
