@@ -89,13 +89,13 @@ def message_table(
 
 def stats_table(stats: list[dq.QueueStats], max_values: int = 3) -> Table:
     """Depth per state, running per exclusivity value, oldest pending deadline and its lateness."""
-    table = Table(title="darkroom queues")
-    table.add_column("queue")
+    table = Table(title="darkroom queues", caption="running per value: exclusive queues, busiest values first")
+    table.add_column("queue", no_wrap=True)  # names matter most; narrow terminals fold the rest
     for state in dq.State:
-        table.add_column(state.value, justify="right")
-    table.add_column("running per value")
-    table.add_column("oldest pending", justify="right")
-    table.add_column("lateness", justify="right")
+        table.add_column(state.value, justify="right", overflow="fold")
+    table.add_column("running per value", overflow="fold")
+    table.add_column("oldest pending", justify="right", overflow="fold")
+    table.add_column("lateness", justify="right", overflow="fold")
     for s in stats:
         top = sorted(s.running_per_value.items(), key=lambda kv: (-kv[1], kv[0]))
         shown = escape(" ".join(f"{k}:{v}" for k, v in top[:max_values]))
