@@ -56,12 +56,13 @@ __all__ = [
 
 def connect(url: str, *, namespace: str = "dr", limits: Limits = DEFAULT_LIMITS, **options: Any) -> Any:
     """A blocking client: ``redis://``, ``rediss://``, ``unix://`` talk to Redis directly,
-    ``grpc://host:port`` (``grpcs://`` for TLS) to a queue server; the API is the same."""
+    ``grpc://host:port`` (``grpcs://`` for TLS) to a queue server; the API is the same.
+    ``options`` go to the chosen client (``observer=`` for Redis, ``api_key=`` for gRPC…)."""
     if url.startswith(("grpc://", "grpcs://")):
         from darkroom.queue.grpc_client import GrpcQueue
 
         return GrpcQueue.from_url(url, **options)
-    return RedisQueue.from_url(url, namespace=namespace, limits=limits)
+    return RedisQueue.from_url(url, namespace=namespace, limits=limits, **options)
 
 
 def connect_async(url: str, *, namespace: str = "dr", limits: Limits = DEFAULT_LIMITS, **options: Any) -> Any:
@@ -70,4 +71,4 @@ def connect_async(url: str, *, namespace: str = "dr", limits: Limits = DEFAULT_L
         from darkroom.queue.grpc_client import AsyncGrpcQueue
 
         return AsyncGrpcQueue.from_url(url, **options)
-    return AsyncRedisQueue.from_url(url, namespace=namespace, limits=limits)
+    return AsyncRedisQueue.from_url(url, namespace=namespace, limits=limits, **options)

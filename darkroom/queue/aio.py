@@ -102,8 +102,15 @@ class AsyncRedisQueue:
         self._waker_lock = asyncio.Lock()
 
     @classmethod
-    def from_url(cls, url: str, *, namespace: str = "dr", limits: Limits = DEFAULT_LIMITS) -> AsyncRedisQueue:
-        return cls(aredis.Redis.from_url(url), namespace=namespace, limits=limits)
+    def from_url(
+        cls,
+        url: str,
+        *,
+        namespace: str = "dr",
+        limits: Limits = DEFAULT_LIMITS,
+        observer: QueueObserver | None = None,
+    ) -> AsyncRedisQueue:
+        return cls(aredis.Redis.from_url(url), namespace=namespace, limits=limits, observer=observer)
 
     async def _drive(self, op: Op[R]) -> R:
         reply: Any = None

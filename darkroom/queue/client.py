@@ -88,8 +88,15 @@ class RedisQueue:
         self._waker_lock = threading.Lock()
 
     @classmethod
-    def from_url(cls, url: str, *, namespace: str = "dr", limits: Limits = DEFAULT_LIMITS) -> RedisQueue:
-        return cls(redis.Redis.from_url(url), namespace=namespace, limits=limits)
+    def from_url(
+        cls,
+        url: str,
+        *,
+        namespace: str = "dr",
+        limits: Limits = DEFAULT_LIMITS,
+        observer: QueueObserver | None = None,
+    ) -> RedisQueue:
+        return cls(redis.Redis.from_url(url), namespace=namespace, limits=limits, observer=observer)
 
     # -- driving the operations --------------------------------------------------------------
     def _drive(self, op: Op[R]) -> R:

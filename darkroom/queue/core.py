@@ -635,10 +635,10 @@ class Core:
     def sweep(self, queue: str, *, purge: bool = True, limit: int = 1000) -> Op[SweepResult]:
         self.limits.queue_name(queue)
         self.limits.count(limit, "limit", 1, 100_000)
-        moved, purged, next_ms, _now = yield Script(
+        moved, purged, next_ms, now_ms = yield Script(
             "sweep", self.keys.prefix(queue), (queue, limit, "1" if purge else "0")
         )
-        return SweepResult(int(moved), int(purged), None if next_ms is None else _ms(next_ms))
+        return SweepResult(int(moved), int(purged), None if next_ms is None else _ms(next_ms), _ms(now_ms))
 
 
 def _state(value: State | str) -> State:

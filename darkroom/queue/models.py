@@ -144,3 +144,4 @@ class SweepResult:
     moved: int
     purged: int
     next_event_at: float | None
+    now: float | None = None  # the Redis clock when the sweep ran, to compare next_event_at with

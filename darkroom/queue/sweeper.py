@@ -38,7 +38,8 @@ def next_sleep_s(results: Iterable[SweepResult], limit: int, interval_s: float, 
         if r.moved >= limit or r.purged >= limit:
             return 0.0
         if r.next_event_at is not None:
-            sleep = min(sleep, r.next_event_at - now)
+            # judge the event by the clock that scheduled it (Redis's), when the result says
+            sleep = min(sleep, r.next_event_at - (now if r.now is None else r.now))
     return max(_MIN_SLEEP_S, sleep)
 
 
