@@ -1,0 +1,145 @@
+"""Dequeue cost against queue depth: time per message of a dequeue + complete of a small batch,
+with 1K … 1M messages pending, for a simple queue, an exclusive queue (10 messages per
+exclusivity value, so values grow with depth) and a ``where`` dequeue on an indexed key.
+
+Queues are filled with the client's own ``enqueue_many`` arguments (``Core``), 1000 messages a
+call, several calls per pipeline. Each timed step is followed by an untimed refill of as many
+matching messages, so the depth stays where it was measured. Two numbers per step: client wall
+time (what a worker sees) and Redis's own script time (INFO commandstats, less noisy).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from bench.queue.server import BenchRedis
+from bench.queue.stats import percentile
+from darkroom.queue import DEFAULT_LIMITS, NewMessage, RedisQueue
+from darkroom.queue.core import Core, Script
+from darkroom.queue.keys import Keys
+from darkroom.queue.scripts import source
+
+__all__ = ["KINDS", "Depth", "Flatness", "measure"]
+
+QUEUE = "flat"
+FILL_BATCH = 1000
+FILL_PIPELINE = 8
+CODECS = ("h264", "hevc", "vp9", "av1")
+PAYLOAD = b"1785000000.123456"
+
+
+@dataclass(frozen=True)
+class Kind:
+    name: str
+    create: dict[str, Any]
+    where: dict[str, str] | None
+    message: Callable[[int, bool], NewMessage]  # (index, refill) -> message
+
+
+KINDS: tuple[Kind, ...] = (
+    Kind("simple", {}, None, lambda i, refill: NewMessage(PAYLOAD)),
+    Kind(
+        "exclusive",
+        {"exclusivity_key": "asset"},
+        None,
+        lambda i, refill: NewMessage(PAYLOAD, metadata={"asset": f"a{i // 10}"}),
+    ),
+    Kind(
+        "where (indexed key)",
+        {"indexed_keys": ["codec"]},
+        {"codec": "av1"},
+        lambda i, refill: NewMessage(PAYLOAD, metadata={"codec": "av1" if refill else CODECS[i % 4]}),
+    ),
+)
+
+
+@dataclass
+class Depth:
+    pending: int
+    client_us_per_msg: float
+    redis_us_per_msg: float
+    fill_per_s: float
+
+
+@dataclass
+class Flatness:
+    kind: str
+    depths: list[Depth] = field(default_factory=list)
+    error: str | None = None
+
+    def spread(self, attr: str) -> float:
+        """max/min - 1 of the per-message cost across depths (0.2 = within 20%)."""
+        values = [getattr(d, attr) for d in self.depths if math.isfinite(getattr(d, attr))]
+        if len(values) < 2:
+            return math.nan
+        return max(values) / min(values) - 1.0
+
+
+class _Filler:
+    def __init__(self, redis: BenchRedis, kind: Kind) -> None:
+        self.client = redis.client
+        self.kind = kind
+        self.core = Core(Keys(), DEFAULT_LIMITS)
+        self.sha = str(self.client.script_load(source("enqueue")))
+        self.next_index = 0
+
+    def fill(self, count: int, refill: bool = False) -> None:
+        pipe = self.client.pipeline(transaction=False)
+        queued = 0
+        while count > 0:
+            n = min(FILL_BATCH, count)
+            msgs = [self.kind.message(self.next_index + j, refill) for j in range(n)]
+            self.next_index += n
+            count -= n
+            ins = next(self.core.enqueue_many(QUEUE, msgs))
+            assert isinstance(ins, Script)
+            pipe.evalsha(self.sha, 1, ins.key, *ins.args)
+            queued += 1
+            if queued == FILL_PIPELINE or count == 0:
+                pipe.execute()
+                queued = 0
+
+
+def _step(q: RedisQueue, redis: BenchRedis, kind: Kind, batch: int) -> tuple[float, float, int]:
+    before = redis.counters()
+    start = time.perf_counter()
+    leases = q.dequeue(QUEUE, max_messages=batch, where=kind.where, fields=("payload",))
+    q.complete_many(leases)
+    wall = time.perf_counter() - start
+    delta = redis.counters() - before
+    n = max(1, len(leases))
+    return wall * 1e6 / n, delta.usec.get("evalsha", 0) / n, len(leases)
+
+
+def measure(redis: BenchRedis, kind: Kind, sizes: list[int], steps: int, batch: int = 10) -> Flatness:
+    result = Flatness(kind.name)
+    redis.flush()
+    q = RedisQueue(redis.client)
+    q.create_queue(QUEUE, lease_s=3600.0, **kind.create)
+    filler = _Filler(redis, kind)
+    prefix = Keys().prefix(QUEUE)
+    have = 0
+    for size in sorted(sizes):
+        start = time.perf_counter()
+        filler.fill(size - have)
+        fill_s = time.perf_counter() - start
+        fill_rate = (size - have) / fill_s if fill_s > 0 else math.nan
+        have = size
+        redis.wait_aof_rewrite()  # a rewrite the fill set off would fork and slow the steps
+        client_us: list[float] = []
+        redis_us: list[float] = []
+        for _ in range(steps):
+            c_us, r_us, got = _step(q, redis, kind, batch)
+            if got == 0:
+                result.error = f"dequeue found nothing at depth {size}"
+                break
+            client_us.append(c_us)
+            redis_us.append(r_us)
+            filler.fill(got, refill=True)
+        pending = int(redis.client.zcard(prefix + "pending"))
+        result.depths.append(Depth(pending, percentile(client_us, 50), percentile(redis_us, 50), fill_rate))
+    return result

@@ -1,0 +1,119 @@
+"""The command line every Python system module exposes; stdlib only.
+
+``python -m bench.queue.systems.<name> --url URL <command>`` with the commands
+
+* ``setup``                      create what the system needs before jobs arrive (a queue);
+* ``enqueue --n N``              enqueue N no-op jobs the fastest way the system offers (bulk);
+* ``worker --out FILE``          process jobs until killed, one record per job (see ``recorder``);
+* ``produce --rate R --seconds S`` enqueue jobs on a fixed schedule (see ``schedule``).
+
+A no-op job carries the epoch time it was enqueued at, so the worker can record
+enqueue-to-start latency. The last stdout line of ``enqueue``/``produce`` is a JSON report.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import inspect
+import json
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from bench.queue.recorder import Recorder
+
+__all__ = ["Adapter", "main", "schedule"]
+
+QUEUE = "bench"
+
+
+@dataclass(frozen=True)
+class Adapter:
+    """What a system module provides. Any function may be a coroutine function.
+
+    ``sender(url)`` returns ``send(k)``, sync or async, which enqueues ``k`` jobs each stamped with
+    ``time.time()`` just before the call that carries it: one bulk call where the system has one.
+    """
+
+    enqueue: Callable[[str, int], Any]
+    worker: Callable[[str, Recorder], Any]
+    sender: Callable[[str], Any]
+    setup: Callable[[str], Any] | None = None
+
+
+def schedule(rate: float, seconds: float) -> Iterator[int]:
+    """Yield how many jobs are due, on a fixed schedule of ``rate`` per second for ``seconds``.
+
+    On time that is 1, after a sleep; a sender that fell behind is handed everything now due,
+    which a system with a bulk enqueue sends in one call (the others send back to back).
+    """
+    start = time.perf_counter()
+    total = int(rate * seconds)
+    sent = 0
+    while sent < total:
+        due = min(total, int((time.perf_counter() - start) * rate) + 1) - sent
+        if due <= 0:
+            time.sleep(max(0.0, start + sent / rate - time.perf_counter()))
+            continue
+        yield due
+        sent += due
+
+
+def _run(fn: Callable[..., Any], *args: Any) -> Any:
+    if inspect.iscoroutinefunction(fn):
+        return asyncio.run(fn(*args))
+    return fn(*args)
+
+
+def _produce(adapter: Adapter, url: str, rate: float, seconds: float) -> dict[str, float]:
+    """Jobs sent, enqueue calls made, seconds from the first scheduled job to the last sent."""
+    if inspect.iscoroutinefunction(adapter.sender):
+
+        async def go() -> tuple[int, int]:
+            send = await adapter.sender(url)
+            sent = calls = 0
+            start = time.perf_counter()
+            for due in schedule(rate, seconds):  # blocking sleeps: nothing else runs on this loop
+                await send(due)
+                sent += due
+                calls += 1
+            return {"sent": sent, "calls": calls, "seconds": time.perf_counter() - start}
+
+        return asyncio.run(go())
+    send = adapter.sender(url)
+    sent = calls = 0
+    start = time.perf_counter()
+    for due in schedule(rate, seconds):
+        send(due)
+        sent += due
+        calls += 1
+    return {"sent": sent, "calls": calls, "seconds": time.perf_counter() - start}
+
+
+def main(adapter: Adapter) -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--url", required=True)
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("setup")
+    enq = sub.add_parser("enqueue")
+    enq.add_argument("--n", type=int, required=True)
+    wrk = sub.add_parser("worker")
+    wrk.add_argument("--out", required=True)
+    prod = sub.add_parser("produce")
+    prod.add_argument("--rate", type=float, required=True)
+    prod.add_argument("--seconds", type=float, required=True)
+    args = parser.parse_args()
+
+    if args.command == "setup":
+        if adapter.setup is not None:
+            _run(adapter.setup, args.url)
+    elif args.command == "enqueue":
+        start = time.perf_counter()
+        _run(adapter.enqueue, args.url, args.n)
+        print(json.dumps({"seconds": time.perf_counter() - start}))
+    elif args.command == "worker":
+        _run(adapter.worker, args.url, Recorder(args.out))
+    else:
+        print(json.dumps(_produce(adapter, args.url, args.rate, args.seconds)))
