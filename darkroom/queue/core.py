@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import secrets
 import json
 import math
 import time
@@ -242,6 +243,8 @@ class Core:
         self.keys = keys
         self.limits = limits
         self.observer: QueueObserver = observer or NullObserver()
+        # names this client in a queue's `waiters` set while one of its dequeues waits
+        self.waiter_id = secrets.token_hex(8)
 
     # -- queues ------------------------------------------------------------------------------
     def create_queue(
@@ -406,12 +409,16 @@ class Core:
             args += [k, v]
         args.append(len(names))
         args += [HASH_FIELD[n] for n in names]
-        script = Script("dequeue", self.keys.prefix(queue), tuple(args))
+        prefix = self.keys.prefix(queue)
         started = time.monotonic()
         give_up = started + wait
         while True:
-            generation = (yield Arm(queue)) if wait > 0 else 0
-            rows, next_event_ms, now_ms = yield script
+            if wait > 0:
+                generation = yield Arm(queue)
+                waiter = (self.waiter_id, max(1, round((give_up - time.monotonic()) * 1000)))
+            else:
+                generation, waiter = 0, ("", 0)
+            rows, next_event_ms, now_ms = yield Script("dequeue", prefix, (*args, *waiter))
             if rows or wait <= 0:
                 self.observer.dequeued(queue, len(rows), time.monotonic() - started)
                 return [

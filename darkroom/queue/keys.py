@@ -23,7 +23,8 @@ key                         type    contents
 ``P xrun``                  hash    running messages per exclusivity value
 ``P events``                stream  one entry per state change, capped (``events_max``)
 ``P counters``              hash    event kind -> count (enqueued, dequeued, completed, …)
-channel ``P wake``          pubsub  "work may have appeared" for long-polling consumers
+``P waiters``               zset    clients waiting in a long poll; score = end of the wait
+channel ``P wake``          pubsub  "work may have appeared", published only while someone waits
 ==========================  ======  ==========================================================
 
 Message hash fields: id seq payload meta(json) dl st att max ca ua va le tok err res x ix dg ft.

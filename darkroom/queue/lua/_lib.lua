@@ -21,7 +21,9 @@ KEYS[1] is the queue prefix P = "<ns>:{<queue>}:"; every key below is P .. suffi
   xrun               hash   x -> number of running messages of value x
   events             stream one entry per state change, capped near conf.events_max
   counters           hash   event kind -> count since the queue was created (metrics read it)
-Channel P .. "wake" is published when dequeueable work may have appeared (long-poll wake-up).
+  waiters            zset   clients whose last dequeue found nothing and who wait for a wake-up;
+                            score = end of their wait (ms); cleared by the wake-up
+Channel P .. "wake" is published when dequeueable work may have appeared and someone waits.
 
 A combo c names one subset of the queue's indexed metadata keys with values: the first 16 hex
 digits of sha1("k1\0v1\0k2\0v2\0...") over keys in sorted order. A message is indexed under
@@ -158,8 +160,14 @@ local function flush(conf)
   pending_event_order = {}
 end
 
+-- Publish a wake-up only when a consumer is waiting: under load consumers are busy, and a
+-- publish per message would wake every idle listener thread for nothing. A dequeue that finds
+-- nothing registers its client in `waiters` in the same atomic step, so no wake-up is lost.
 local function wake()
-  redis.call('PUBLISH', P .. 'wake', '1')
+  if redis.call('EXISTS', P .. 'waiters') == 1 then
+    redis.call('DEL', P .. 'waiters')
+    redis.call('PUBLISH', P .. 'wake', '1')
+  end
 end
 
 -- combos ---------------------------------------------------------------------------------------

@@ -1,6 +1,7 @@
 -- dequeue: KEYS[1] = P. ARGV: name, max_messages, lease_ms|'', n_criteria, n_criteria × (k, v),
---   n_fields, field names to return (hash fields of m:<id>).
--- Keys: conf fence m:<id> pending delayed running ix:* xq:* xr:* xc:* xrun events counters.
+--   n_fields, field names to return (hash fields of m:<id>), waiter id|'', wait_ms.
+-- A call that finds nothing and names a waiter registers it in `waiters` until now + wait_ms.
+-- Keys: conf fence m:<id> pending delayed running ix:* xq:* xr:* xc:* xrun waiters events counters.
 -- Earliest deadline first, equal deadlines by enqueue order. Returns
 -- {messages, next_event_ms|false, now_ms} where each message is {id, token, lease_expires_ms, fields...}.
 local name = ARGV[1]
@@ -14,12 +15,21 @@ local n_crit = tonumber(ARGV[4])
 -- validate before the first write: an error reply must leave nothing half-done
 local c = criteria_combo(conf, 5, n_crit, name)
 local names = field_names(5 + 2 * n_crit)
+local waiter_at = 6 + 2 * n_crit + #names
 local now = now_ms()
+
+local function done(out)
+  if #out == 0 and ARGV[waiter_at] ~= '' then
+    redis.call('ZADD', P .. 'waiters', now + tonumber(ARGV[waiter_at + 1]), ARGV[waiter_at])
+  end
+  return {out, next_event_ms(conf), now}
+end
+
 housekeep(conf, now, 1000)
 flush(conf)  -- promotions and expiries must be visible to the reads below
 local out = {}
 if conf.paused == '1' then
-  return {out, next_event_ms(conf), now}
+  return done(out)
 end
 
 local le = now + lease_ms
@@ -91,4 +101,4 @@ else
     end
   end
 end
-return {out, next_event_ms(conf), now}
+return done(out)
