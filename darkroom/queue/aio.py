@@ -12,7 +12,8 @@ import redis
 import redis.asyncio as aredis
 from redis.commands.core import AsyncScript
 
-from darkroom.queue.core import Arm, Core, Op, Pipeline, Script, Wait, error_from_reply
+from darkroom.queue.codec import error_from_reply
+from darkroom.queue.core import Arm, Core, Op, Pipeline, Script, Wait
 from darkroom.queue.errors import Unavailable
 from darkroom.queue.keys import Keys
 from darkroom.queue.limits import DEFAULT_LIMITS, Limits

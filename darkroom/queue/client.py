@@ -10,7 +10,8 @@ from typing import Any, Concatenate, ParamSpec, TypeVar
 import redis
 from redis.commands.core import Script as RedisScript
 
-from darkroom.queue.core import Arm, Core, Op, Pipeline, Script, Wait, error_from_reply
+from darkroom.queue.codec import error_from_reply
+from darkroom.queue.core import Arm, Core, Op, Pipeline, Script, Wait
 from darkroom.queue.errors import Unavailable
 from darkroom.queue.keys import Keys
 from darkroom.queue.limits import DEFAULT_LIMITS, Limits

@@ -8,34 +8,28 @@ with asyncio, so the sync and async clients cannot drift apart.
 
 from __future__ import annotations
 
-import base64
 import hashlib
-import secrets
-import json
 import math
+import secrets
 import time
-from collections.abc import Callable, Generator, Iterable, Mapping, Sequence
+from collections.abc import Generator, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Final, TypeVar
 
 from ulid import ULID
 
+from darkroom.queue import codec
 from darkroom.queue.errors import (
-    Conflict,
     InvalidArgument,
-    InvalidCriteria,
     InvalidMessage,
     LeaseLost,
     MessageNotFound,
-    PayloadTooLarge,
-    QueueError,
     QueueNotFound,
 )
 from darkroom.queue.keys import HASH_FIELD, Keys
 from darkroom.queue.limits import Limits
 from darkroom.queue.models import (
-    MESSAGE_FIELDS,
     Lease,
     Message,
     NewMessage,
@@ -47,7 +41,7 @@ from darkroom.queue.models import (
 )
 from darkroom.queue.observer import NullObserver, QueueObserver
 
-__all__ = ["UNSET", "Arm", "Core", "Op", "Pipeline", "Script", "Wait", "error_from_reply"]
+__all__ = ["UNSET", "Arm", "Core", "Op", "Pipeline", "Script", "Wait"]
 
 T = TypeVar("T")
 
@@ -95,145 +89,8 @@ class Wait:
 Instruction = Script | Pipeline | Arm | Wait
 Op = Generator[Instruction, Any, T]
 
-_ERRORS: dict[str, type[QueueError]] = {
-    "QUEUE_NOT_FOUND": QueueNotFound,
-    "MESSAGE_NOT_FOUND": MessageNotFound,
-    "INVALID_MESSAGE": InvalidMessage,
-    "INVALID_CRITERIA": InvalidCriteria,
-    "PAYLOAD_TOO_LARGE": PayloadTooLarge,
-    "CONFLICT": Conflict,
-    "LEASE_LOST": LeaseLost,
-}
 _STATE_ORDER = (State.INVISIBLE, State.PENDING, State.RUNNING, State.COMPLETED, State.CANCELED, State.ERRORED)
 _QUERY_BUDGET = 1000
-_ALL_FIELDS = tuple(HASH_FIELD)
-
-
-def error_from_reply(text: str) -> QueueError | None:
-    """Turn a script's ``DR_<CODE> detail`` error reply into the matching typed error."""
-    if not text.startswith("DR_"):
-        return None
-    # errors raised mid-script carry redis's "script: <sha>, on @user_script:<line>." suffix
-    text = text.split(" script: ", 1)[0]
-    code, _, detail = text[3:].partition(" ")
-    detail = detail.strip()
-    parts = detail.split(" ")
-    cls = _ERRORS.get(code, QueueError)
-    if cls is QueueNotFound:
-        return QueueNotFound(f"queue {parts[0]!r} does not exist", field="queue")
-    if cls is MessageNotFound:
-        return MessageNotFound(f"message {parts[0]!r} not found in queue {parts[-1]!r}", field="id")
-    if cls is LeaseLost:
-        return LeaseLost(
-            f"lease {parts[-1]} on message {parts[0]!r} in queue {parts[1]!r} is no longer held", field="token"
-        )
-    if cls is PayloadTooLarge:
-        return PayloadTooLarge(
-            f"payload of message {parts[0]!r} is {parts[1]} bytes; the queue allows {parts[2]}", field="payload"
-        )
-    if cls is InvalidCriteria:
-        indexed = ", ".join(parts[2:]) or "none"
-        return InvalidCriteria(
-            f"where key {parts[0]!r} is not indexed by queue {parts[1]!r} (indexed keys: {indexed})", field="where"
-        )
-    if cls is InvalidMessage:
-        return InvalidMessage(f"message {detail}", field="metadata")
-    return cls(detail)
-
-
-def _ms(value: Any) -> float:
-    return int(value) / 1000.0
-
-
-def _text(value: bytes | str) -> str:
-    return value.decode() if isinstance(value, bytes) else value
-
-
-def _fields(read_mask: Iterable[str] | None) -> tuple[str, ...]:
-    """Message attribute names of a read mask -> hash fields to load (None = all)."""
-    if read_mask is None:
-        return _ALL_FIELDS
-    if isinstance(read_mask, (str, bytes)) or not isinstance(read_mask, Iterable):
-        raise InvalidArgument(f"read mask {read_mask!r} must be a list of field names", field="read_mask")
-    out: list[str] = []
-    for name in read_mask:
-        if name == "*":
-            return _ALL_FIELDS
-        if name not in MESSAGE_FIELDS:
-            raise InvalidArgument(f"unknown message field {name!r} in read mask", field="read_mask")
-        if name in HASH_FIELD and name not in out:
-            out.append(name)
-    return tuple(out)
-
-
-def _metadata(raw: bytes) -> Any:
-    return {} if raw == b"{}" else json.loads(raw)
-
-
-def _time(raw: bytes) -> float | None:
-    # an emptied time field means "not set" (a lease that ended, a delay that passed)
-    return int(raw) / 1000.0 if raw else None
-
-
-_STATES = {s.value.encode(): s for s in State}
-# How each hash field becomes a Message attribute; ``None`` values (absent fields) are skipped.
-_PARSE: dict[str, Callable[[Any], Any]] = {
-    "payload": bytes,
-    "result": bytes,
-    "metadata": _metadata,
-    "state": _STATES.__getitem__,
-    "attempts": int,
-    "max_attempts": int,
-    "last_error": _text,
-    "deadline": _time,
-    "created_at": _time,
-    "updated_at": _time,
-    "visible_at": _time,
-    "lease_expires_at": _time,
-}
-
-
-def _message(queue: str, mid: str, names: Sequence[str], values: Sequence[Any]) -> Message:
-    fields = {name: _PARSE[name](raw) for name, raw in zip(names, values, strict=True) if raw is not None}
-    for name in ("deadline", "created_at", "updated_at"):
-        if fields.get(name, 0.0) is None:
-            del fields[name]
-    return Message(id=mid, queue=queue, **fields)
-
-
-def _info(name: str, raw: Mapping[bytes, bytes]) -> QueueInfo:
-    c = {_text(k): _text(v) for k, v in raw.items()}
-    return QueueInfo(
-        name=name,
-        lease_s=int(c["lease_ms"]) / 1000.0,
-        max_attempts=int(c["max_att"]),
-        retention_s=int(c["retention_ms"]) / 1000.0,
-        max_payload_bytes=int(c["max_payload"]),
-        exclusivity_key=c["xkey"] or None,
-        exclusivity_limit=int(c["xlimit"]),
-        indexed_keys=tuple(c["ikeys_s"].split()),
-        paused=c.get("paused") == "1",
-        created_at=_ms(c.get("ca", 0)),
-        events_max=int(c.get("events_max", 10_000)),
-    )
-
-
-def _meta_json(meta: Mapping[str, str]) -> str:
-    return json.dumps(meta, separators=(",", ":"), sort_keys=True, ensure_ascii=False)
-
-
-def _encode_cursor(state: State, score: bytes, member: bytes) -> str:
-    raw = json.dumps([state.value, _text(score), _text(member)]).encode()
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
-
-
-def _decode_cursor(cursor: str) -> tuple[State, str, str]:
-    try:
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
-        state, score, member = json.loads(raw)
-        return State(state), str(score), str(member)
-    except (ValueError, TypeError) as exc:
-        raise InvalidArgument(f"cursor {cursor[:40]!r} is not a cursor this queue issued", field="cursor") from exc
 
 
 class Core:
@@ -301,13 +158,13 @@ class Core:
         (raw,) = yield Pipeline((("HGETALL", self.keys.conf(name)),))
         if not raw:
             raise QueueNotFound(f"queue {name!r} does not exist", field="queue")
-        return _info(name, raw)
+        return codec.queue_info(name, raw)
 
     def list_queues(self) -> Op[list[QueueInfo]]:
         (names,) = yield Pipeline((("SMEMBERS", self.keys.registry),))
-        ordered = sorted(_text(n) for n in names)
+        ordered = sorted(codec.text(n) for n in names)
         confs = yield Pipeline(tuple(("HGETALL", self.keys.conf(n)) for n in ordered))
-        return [_info(n, raw) for n, raw in zip(ordered, confs, strict=True) if raw]
+        return [codec.queue_info(n, raw) for n, raw in zip(ordered, confs, strict=True) if raw]
 
     def update_queue(
         self,
@@ -339,7 +196,7 @@ class Core:
         if not isinstance(events_max, _Unset):
             args += ["events_max", str(lim.count(events_max, "events_max", 1, 10_000_000))]
         flat = yield Script("update_queue", self.keys.prefix(name), tuple(args))
-        return _info(name, dict(zip(flat[::2], flat[1::2], strict=True)))
+        return codec.queue_info(name, dict(zip(flat[::2], flat[1::2], strict=True)))
 
     def delete_queue(self, name: str) -> Op[bool]:
         self.limits.queue_name(name)
@@ -364,7 +221,7 @@ class Core:
                 raise InvalidMessage(f"messages[{i}] must be a NewMessage, not {type(msg).__name__}", field="messages")
             mid = str(ULID()) if msg.id is None else lim.message_id(msg.id)
             payload = lim.payload(msg.payload)
-            meta_json = _meta_json(lim.metadata(msg.metadata))
+            meta_json = codec.meta_json(lim.metadata(msg.metadata))
             deadline_ms = lim.deadline_ms(msg.deadline)
             delay_ms = round(lim.delay_s(msg.delay_s) * 1000)
             max_att = None if msg.max_attempts is None else lim.attempts(msg.max_attempts)
@@ -403,7 +260,7 @@ class Core:
         lease_arg: Any = "" if lease_s is None else round(lim.lease_s(lease_s) * 1000)
         wait = lim.wait_s(wait_s)
         criteria = lim.metadata(where, "where")
-        names = _fields(fields)
+        names = codec.read_fields(fields)
         args: list[Any] = [queue, max_messages, lease_arg, len(criteria)]
         for k, v in sorted(criteria.items()):
             args += [k, v]
@@ -424,9 +281,9 @@ class Core:
                 return [
                     Lease(
                         queue=queue,
-                        message=_message(queue, _text(row[0]), names, row[3]),
+                        message=codec.message(queue, codec.text(row[0]), names, row[3]),
                         token=int(row[1]),
-                        expires_at=_ms(row[2]),
+                        expires_at=codec.ms(row[2]),
                     )
                     for row in rows
                 ]
@@ -460,7 +317,7 @@ class Core:
             self.keys.prefix(lease.queue),
             (lease.queue, lease.message.id, lease.token, round(seconds * 1000)),
         )
-        lease.expires_at = _ms(expires)
+        lease.expires_at = codec.ms(expires)
         lease.message.lease_expires_at = lease.expires_at
         return lease
 
@@ -542,7 +399,7 @@ class Core:
                 dl = int(now[0]) * 1000 + int(now[1]) // 1000
             extra += ["dl", dl]
         if not isinstance(metadata, _Unset):
-            extra += ["meta", _meta_json(lim.metadata(metadata))]
+            extra += ["meta", codec.meta_json(lim.metadata(metadata))]
         if not isinstance(payload, _Unset):
             extra += ["payload", lim.payload(b"" if payload is None else payload)]
         if not isinstance(delay_s, _Unset):
@@ -555,7 +412,7 @@ class Core:
         lim = self.limits
         lim.queue_name(queue)
         lim.message_id(mid)
-        names = _fields(fields)
+        names = codec.read_fields(fields)
         values, conf_exists = yield Pipeline(
             (
                 ("HMGET", self.keys.message(queue, mid), "id", *[HASH_FIELD[n] for n in names]),
@@ -566,7 +423,7 @@ class Core:
             raise QueueNotFound(f"queue {queue!r} does not exist", field="queue")
         if values[0] is None:
             raise MessageNotFound(f"message {mid!r} not found in queue {queue!r}", field="id")
-        return _message(queue, mid, names, values[1:])
+        return codec.message(queue, mid, names, values[1:])
 
     # -- reads over many messages ----------------------------------------------------------------
     def query(
@@ -583,9 +440,9 @@ class Core:
         lim.queue_name(queue)
         lim.count(limit, "limit", 1, lim.max_batch)
         criteria = lim.metadata(where, "where")
-        names = _fields(fields)
-        states = _STATE_ORDER if state is None else (_state(state),)
-        start_state, score, member = (states[0], "", "") if cursor is None else _decode_cursor(cursor)
+        names = codec.read_fields(fields)
+        states = _STATE_ORDER if state is None else (codec.parse_state(state),)
+        start_state, score, member = (states[0], "", "") if cursor is None else codec.decode_cursor(cursor)
         if start_state not in states:
             raise InvalidArgument(f"cursor belongs to state {start_state.value!r}, not this query", field="cursor")
         messages: list[Message] = []
@@ -597,18 +454,18 @@ class Core:
             args.append(len(names))
             args += [HASH_FIELD[n] for n in names]
             rows, next_score, next_member = yield Script("query", self.keys.prefix(queue), tuple(args))
-            messages += [_message(queue, _text(row[0]), names, row[1:]) for row in rows]
+            messages += [codec.message(queue, codec.text(row[0]), names, row[1:]) for row in rows]
             if next_member is not None:
-                return Page(messages, _encode_cursor(st, next_score, next_member))
+                return Page(messages, codec.encode_cursor(st, next_score, next_member))
             score, member = "", ""
             if len(messages) >= limit:
                 later = states[states.index(st) + 1 :]
-                return Page(messages, _encode_cursor(later[0], b"", b"") if later else None)
+                return Page(messages, codec.encode_cursor(later[0], b"", b"") if later else None)
         return Page(messages, None)
 
     def count(self, queue: str, state: State | str | None = None) -> Op[int]:
         self.limits.queue_name(queue)
-        states = _STATE_ORDER if state is None else (_state(state),)
+        states = _STATE_ORDER if state is None else (codec.parse_state(state),)
         replies = yield Pipeline(
             (("EXISTS", self.keys.conf(queue)),) + tuple(("ZCARD", self.keys.state_set(queue, s)) for s in states)
         )
@@ -634,7 +491,7 @@ class Core:
         return QueueStats(
             queue=queue,
             counts={s: int(n) for s, n in zip(_STATE_ORDER, replies[4:], strict=True)},
-            running_per_value={_text(k): int(v) for k, v in replies[2].items()},
+            running_per_value={codec.text(k): int(v) for k, v in replies[2].items()},
             oldest_pending_deadline=float(head[0][1]) / 1000.0 if head else None,
             now=now,
         )
@@ -645,11 +502,4 @@ class Core:
         moved, purged, next_ms, now_ms = yield Script(
             "sweep", self.keys.prefix(queue), (queue, limit, "1" if purge else "0")
         )
-        return SweepResult(int(moved), int(purged), None if next_ms is None else _ms(next_ms), _ms(now_ms))
-
-
-def _state(value: State | str) -> State:
-    try:
-        return State(value)
-    except ValueError:
-        raise InvalidArgument(f"state {value!r} is not one of {[s.value for s in State]}", field="state") from None
+        return SweepResult(int(moved), int(purged), None if next_ms is None else codec.ms(next_ms), codec.ms(now_ms))

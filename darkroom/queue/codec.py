@@ -1,0 +1,183 @@
+"""Between the scripts and the models: reply parsing, error replies, cursors, read masks.
+
+Pure functions with no I/O, shared by every client of the queue.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import Any
+
+from darkroom.queue.errors import (
+    Conflict,
+    InvalidArgument,
+    InvalidCriteria,
+    InvalidMessage,
+    LeaseLost,
+    MessageNotFound,
+    PayloadTooLarge,
+    QueueError,
+    QueueNotFound,
+)
+from darkroom.queue.keys import HASH_FIELD
+from darkroom.queue.models import MESSAGE_FIELDS, Message, QueueInfo, State
+
+__all__ = [
+    "decode_cursor",
+    "encode_cursor",
+    "error_from_reply",
+    "message",
+    "meta_json",
+    "ms",
+    "parse_state",
+    "queue_info",
+    "read_fields",
+    "text",
+]
+
+_ERRORS: dict[str, type[QueueError]] = {
+    "QUEUE_NOT_FOUND": QueueNotFound,
+    "MESSAGE_NOT_FOUND": MessageNotFound,
+    "INVALID_MESSAGE": InvalidMessage,
+    "INVALID_CRITERIA": InvalidCriteria,
+    "PAYLOAD_TOO_LARGE": PayloadTooLarge,
+    "CONFLICT": Conflict,
+    "LEASE_LOST": LeaseLost,
+}
+_ALL_FIELDS = tuple(HASH_FIELD)
+
+
+def error_from_reply(reply: str) -> QueueError | None:
+    """Turn a script's ``DR_<CODE> detail`` error reply into the matching typed error."""
+    if not reply.startswith("DR_"):
+        return None
+    # errors raised mid-script carry redis's "script: <sha>, on @user_script:<line>." suffix
+    reply = reply.split(" script: ", 1)[0]
+    code, _, detail = reply[3:].partition(" ")
+    detail = detail.strip()
+    parts = detail.split(" ")
+    cls = _ERRORS.get(code, QueueError)
+    if cls is QueueNotFound:
+        return QueueNotFound(f"queue {parts[0]!r} does not exist", field="queue")
+    if cls is MessageNotFound:
+        return MessageNotFound(f"message {parts[0]!r} not found in queue {parts[-1]!r}", field="id")
+    if cls is LeaseLost:
+        return LeaseLost(
+            f"lease {parts[-1]} on message {parts[0]!r} in queue {parts[1]!r} is no longer held", field="token"
+        )
+    if cls is PayloadTooLarge:
+        return PayloadTooLarge(
+            f"payload of message {parts[0]!r} is {parts[1]} bytes; the queue allows {parts[2]}", field="payload"
+        )
+    if cls is InvalidCriteria:
+        indexed = ", ".join(parts[2:]) or "none"
+        return InvalidCriteria(
+            f"where key {parts[0]!r} is not indexed by queue {parts[1]!r} (indexed keys: {indexed})", field="where"
+        )
+    if cls is InvalidMessage:
+        return InvalidMessage(f"message {detail}", field="metadata")
+    return cls(detail)
+
+
+def ms(value: Any) -> float:
+    return int(value) / 1000.0
+
+
+def text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value
+
+
+def read_fields(read_mask: Iterable[str] | None) -> tuple[str, ...]:
+    """Message attribute names of a read mask -> hash fields to load (None = all)."""
+    if read_mask is None:
+        return _ALL_FIELDS
+    if isinstance(read_mask, (str, bytes)) or not isinstance(read_mask, Iterable):
+        raise InvalidArgument(f"read mask {read_mask!r} must be a list of field names", field="read_mask")
+    out: list[str] = []
+    for name in read_mask:
+        if name == "*":
+            return _ALL_FIELDS
+        if name not in MESSAGE_FIELDS:
+            raise InvalidArgument(f"unknown message field {name!r} in read mask", field="read_mask")
+        if name in HASH_FIELD and name not in out:
+            out.append(name)
+    return tuple(out)
+
+
+def _metadata(raw: bytes) -> Any:
+    return {} if raw == b"{}" else json.loads(raw)
+
+
+def _time(raw: bytes) -> float | None:
+    # an emptied time field means "not set" (a lease that ended, a delay that passed)
+    return int(raw) / 1000.0 if raw else None
+
+
+_STATES = {s.value.encode(): s for s in State}
+# How each hash field becomes a Message attribute; ``None`` values (absent fields) are skipped.
+_PARSE: dict[str, Callable[[Any], Any]] = {
+    "payload": bytes,
+    "result": bytes,
+    "metadata": _metadata,
+    "state": _STATES.__getitem__,
+    "attempts": int,
+    "max_attempts": int,
+    "last_error": text,
+    "deadline": _time,
+    "created_at": _time,
+    "updated_at": _time,
+    "visible_at": _time,
+    "lease_expires_at": _time,
+}
+
+
+def message(queue: str, mid: str, names: Sequence[str], values: Sequence[Any]) -> Message:
+    fields = {name: _PARSE[name](raw) for name, raw in zip(names, values, strict=True) if raw is not None}
+    for name in ("deadline", "created_at", "updated_at"):
+        if fields.get(name, 0.0) is None:
+            del fields[name]
+    return Message(id=mid, queue=queue, **fields)
+
+
+def queue_info(name: str, raw: Mapping[bytes, bytes]) -> QueueInfo:
+    c = {text(k): text(v) for k, v in raw.items()}
+    return QueueInfo(
+        name=name,
+        lease_s=int(c["lease_ms"]) / 1000.0,
+        max_attempts=int(c["max_att"]),
+        retention_s=int(c["retention_ms"]) / 1000.0,
+        max_payload_bytes=int(c["max_payload"]),
+        exclusivity_key=c["xkey"] or None,
+        exclusivity_limit=int(c["xlimit"]),
+        indexed_keys=tuple(c["ikeys_s"].split()),
+        paused=c.get("paused") == "1",
+        created_at=ms(c.get("ca", 0)),
+        events_max=int(c.get("events_max", 10_000)),
+    )
+
+
+def meta_json(meta: Mapping[str, str]) -> str:
+    return json.dumps(meta, separators=(",", ":"), sort_keys=True, ensure_ascii=False)
+
+
+def encode_cursor(state: State, score: bytes, member: bytes) -> str:
+    raw = json.dumps([state.value, text(score), text(member)]).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> tuple[State, str, str]:
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+        state, score, member = json.loads(raw)
+        return State(state), str(score), str(member)
+    except (ValueError, TypeError) as exc:
+        raise InvalidArgument(f"cursor {cursor[:40]!r} is not a cursor this queue issued", field="cursor") from exc
+
+
+def parse_state(value: State | str) -> State:
+    try:
+        return State(value)
+    except ValueError:
+        raise InvalidArgument(f"state {value!r} is not one of {[s.value for s in State]}", field="state") from None
