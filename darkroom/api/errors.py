@@ -1,0 +1,23 @@
+"""Errors of the API layer; ``grpc_status`` (and later the HTTP app) map them to status codes."""
+
+from __future__ import annotations
+
+from darkroom.errors import DarkroomError
+
+__all__ = ["ApiError", "InvalidFieldMask", "MissingUpdateMask"]
+
+
+class ApiError(DarkroomError):
+    """Base of the API layer's errors. ``field`` names the offending request field, when one does."""
+
+    def __init__(self, message: str, *, field: str | None = None) -> None:
+        super().__init__(message)
+        self.field = field
+
+
+class InvalidFieldMask(ApiError, ValueError):
+    """A read or update mask names an unknown path, or a path the call does not allow."""
+
+
+class MissingUpdateMask(InvalidFieldMask):
+    """An update came without a mask; Darkroom never guesses which fields should change."""
