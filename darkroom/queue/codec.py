@@ -179,5 +179,5 @@ def decode_cursor(cursor: str) -> tuple[State, str, str]:
 def parse_state(value: State | str) -> State:
     try:
         return State(value)
-    except ValueError:
+    except (ValueError, TypeError):
         raise InvalidArgument(f"state {value!r} is not one of {[s.value for s in State]}", field="state") from None

@@ -41,17 +41,19 @@ from darkroom.queue.models import (
 )
 from darkroom.queue.observer import NullObserver, QueueObserver
 
-__all__ = ["UNSET", "Arm", "Core", "Op", "Pipeline", "Script", "Wait"]
+__all__ = ["UNSET", "Arm", "Core", "Op", "Pipeline", "Script", "Unset", "Wait"]
 
 T = TypeVar("T")
 
 
-class _Unset:
+class Unset:
+    """The type of ``UNSET``: "leave this field as it is" (``None`` would mean "clear it")."""
+
     def __repr__(self) -> str:
         return "UNSET"
 
 
-UNSET: Final = _Unset()
+UNSET: Final = Unset()
 
 
 @dataclass(frozen=True, slots=True)
@@ -170,30 +172,30 @@ class Core:
         self,
         name: str,
         *,
-        lease_s: float | _Unset = UNSET,
-        max_attempts: int | _Unset = UNSET,
-        retention_s: float | _Unset = UNSET,
-        max_payload_bytes: int | _Unset = UNSET,
-        paused: bool | _Unset = UNSET,
-        events_max: int | _Unset = UNSET,
+        lease_s: float | Unset = UNSET,
+        max_attempts: int | Unset = UNSET,
+        retention_s: float | Unset = UNSET,
+        max_payload_bytes: int | Unset = UNSET,
+        paused: bool | Unset = UNSET,
+        events_max: int | Unset = UNSET,
     ) -> Op[QueueInfo]:
         lim = self.limits
         lim.queue_name(name)
         args: list[str] = [name]
-        if not isinstance(lease_s, _Unset):
+        if not isinstance(lease_s, Unset):
             args += ["lease_ms", str(round(lim.lease_s(lease_s) * 1000))]
-        if not isinstance(max_attempts, _Unset):
+        if not isinstance(max_attempts, Unset):
             args += ["max_att", str(lim.attempts(max_attempts))]
-        if not isinstance(retention_s, _Unset):
+        if not isinstance(retention_s, Unset):
             seconds = lim.seconds(retention_s, "retention_s", 0.0, 10 * 366 * 86400.0)
             args += ["retention_ms", str(round(seconds * 1000))]
-        if not isinstance(max_payload_bytes, _Unset):
+        if not isinstance(max_payload_bytes, Unset):
             args += ["max_payload", str(lim.count(max_payload_bytes, "max_payload_bytes", 0, lim.max_payload_bytes))]
-        if not isinstance(paused, _Unset):
+        if not isinstance(paused, Unset):
             if not isinstance(paused, bool):
                 raise InvalidArgument(f"paused {paused!r} must be a bool", field="paused")
             args += ["paused", "1" if paused else "0"]
-        if not isinstance(events_max, _Unset):
+        if not isinstance(events_max, Unset):
             args += ["events_max", str(lim.count(events_max, "events_max", 1, 10_000_000))]
         flat = yield Script("update_queue", self.keys.prefix(name), tuple(args))
         return codec.queue_info(name, dict(zip(flat[::2], flat[1::2], strict=True)))
@@ -383,26 +385,26 @@ class Core:
         queue: str,
         mid: str,
         *,
-        deadline: float | datetime | _Unset | None = UNSET,
-        metadata: Mapping[str, str] | _Unset | None = UNSET,
-        payload: bytes | _Unset | None = UNSET,
-        delay_s: float | _Unset | None = UNSET,
+        deadline: float | datetime | Unset | None = UNSET,
+        metadata: Mapping[str, str] | Unset | None = UNSET,
+        payload: bytes | Unset | None = UNSET,
+        delay_s: float | Unset | None = UNSET,
     ) -> Op[None]:
         """Change only the given fields; ``None`` clears one (deadline: now, delay: none)."""
         lim = self.limits
         extra: list[Any] = []
-        if not isinstance(deadline, _Unset):
+        if not isinstance(deadline, Unset):
             dl = lim.deadline_ms(deadline)
             if dl is None:
                 # clearing the deadline means "due now", like an enqueue without one
                 (now,) = yield Pipeline((("TIME",),))
                 dl = int(now[0]) * 1000 + int(now[1]) // 1000
             extra += ["dl", dl]
-        if not isinstance(metadata, _Unset):
+        if not isinstance(metadata, Unset):
             extra += ["meta", codec.meta_json(lim.metadata(metadata))]
-        if not isinstance(payload, _Unset):
+        if not isinstance(payload, Unset):
             extra += ["payload", lim.payload(b"" if payload is None else payload)]
-        if not isinstance(delay_s, _Unset):
+        if not isinstance(delay_s, Unset):
             extra += ["delay_ms", "" if delay_s is None else round(lim.delay_s(delay_s) * 1000)]
         if not extra:
             raise InvalidArgument("update names no field to change", field="update_mask")

@@ -24,7 +24,7 @@ from google.protobuf.field_mask_pb2 import FieldMask
 from darkroom._proto.darkroom.queue.v1 import queue_pb2 as pb
 from darkroom._proto.darkroom.queue.v1 import queue_pb2_grpc as pb_grpc
 from darkroom.api.grpc_status import error_from_rpc
-from darkroom.queue.core import UNSET, _Unset
+from darkroom.queue.core import UNSET, Unset
 from darkroom.queue.errors import InvalidArgument, InvalidMessage, LeaseLost
 from darkroom.queue.limits import DEFAULT_LIMITS, Limits
 from darkroom.queue.models import (
@@ -387,34 +387,34 @@ class _Requests:
         self,
         name: str,
         *,
-        lease_s: float | _Unset = UNSET,
-        max_attempts: int | _Unset = UNSET,
-        retention_s: float | _Unset = UNSET,
-        max_payload_bytes: int | _Unset = UNSET,
-        paused: bool | _Unset = UNSET,
-        events_max: int | _Unset = UNSET,
+        lease_s: float | Unset = UNSET,
+        max_attempts: int | Unset = UNSET,
+        retention_s: float | Unset = UNSET,
+        max_payload_bytes: int | Unset = UNSET,
+        paused: bool | Unset = UNSET,
+        events_max: int | Unset = UNSET,
     ) -> _Call[QueueInfo]:
         lim = self.limits
         body = pb.Queue(name=self._name(name))
         paths: list[str] = []
-        if not isinstance(lease_s, _Unset):
+        if not isinstance(lease_s, Unset):
             body.lease_s = self._seconds(lease_s, "lease_s")
             paths.append("lease_s")
-        if not isinstance(max_attempts, _Unset):
+        if not isinstance(max_attempts, Unset):
             body.max_attempts = self._int(max_attempts, "max_attempts", 1, lim.max_attempts)
             paths.append("max_attempts")
-        if not isinstance(retention_s, _Unset):
+        if not isinstance(retention_s, Unset):
             body.retention_s = self._seconds(retention_s, "retention_s")
             paths.append("retention_s")
-        if not isinstance(max_payload_bytes, _Unset):
+        if not isinstance(max_payload_bytes, Unset):
             body.max_payload_bytes = self._int(max_payload_bytes, "max_payload_bytes", 0, lim.max_payload_bytes)
             paths.append("max_payload_bytes")
-        if not isinstance(paused, _Unset):
+        if not isinstance(paused, Unset):
             if not isinstance(paused, bool):
                 raise InvalidArgument(f"paused {paused!r} must be a bool", field="paused")
             body.paused = paused
             paths.append("paused")
-        if not isinstance(events_max, _Unset):
+        if not isinstance(events_max, Unset):
             body.events_max = self._int(events_max, "events_max", 1, 10_000_000)
             paths.append("events_max")
         if not paths:
@@ -550,25 +550,25 @@ class _Requests:
         queue: str,
         mid: str,
         *,
-        deadline: float | datetime | _Unset | None = UNSET,
-        metadata: Mapping[str, str] | _Unset | None = UNSET,
-        payload: bytes | _Unset | None = UNSET,
-        delay_s: float | _Unset | None = UNSET,
+        deadline: float | datetime | Unset | None = UNSET,
+        metadata: Mapping[str, str] | Unset | None = UNSET,
+        payload: bytes | Unset | None = UNSET,
+        delay_s: float | Unset | None = UNSET,
     ) -> _Call[None]:
         """Change only the given fields; ``None`` clears one (deadline: now, delay: none)."""
         patch, paths = pb.MessagePatch(), []
-        if not isinstance(deadline, _Unset):
+        if not isinstance(deadline, Unset):
             value = self._deadline(deadline)
             if value is not None:
                 patch.deadline = value
             paths.append("deadline")
-        if not isinstance(metadata, _Unset):
+        if not isinstance(metadata, Unset):
             patch.metadata.update(self._text_map(metadata, "metadata"))
             paths.append("metadata")
-        if not isinstance(payload, _Unset):
+        if not isinstance(payload, Unset):
             patch.payload = self._bytes(b"" if payload is None else payload, "payload")
             paths.append("payload")
-        if not isinstance(delay_s, _Unset):
+        if not isinstance(delay_s, Unset):
             if delay_s is not None:
                 patch.delay_s = self._seconds(delay_s, "delay_s")
             paths.append("delay_s")

@@ -41,13 +41,13 @@ class Limits:
     # -- names and ids ----------------------------------------------------------------------
     def queue_name(self, name: object) -> str:
         if not isinstance(name, str) or not _QUEUE_NAME.fullmatch(name):
-            raise InvalidArgument(f"queue name {name!r} must match [a-z0-9][a-z0-9_.-]{{0,99}}", field="queue")
+            raise InvalidArgument(f"queue name {_show(name)} must match [a-z0-9][a-z0-9_.-]{{0,99}}", field="queue")
         return name
 
     def message_id(self, mid: object) -> str:
         if not isinstance(mid, str) or not mid or len(mid) > self.max_id_chars or not _MESSAGE_ID.fullmatch(mid):
             raise InvalidMessage(
-                f"message id {mid!r} must be 1-{self.max_id_chars} characters of [A-Za-z0-9_.:-]"
+                f"message id {_show(mid)} must be 1-{self.max_id_chars} characters of [A-Za-z0-9_.:-]"
                 " starting with a letter or digit",
                 field="id",
             )
@@ -56,7 +56,7 @@ class Limits:
     def metadata_key(self, key: object, field: str = "metadata") -> str:
         if not isinstance(key, str) or not _META_KEY.fullmatch(key) or len(key) > self.max_metadata_key_chars:
             raise InvalidMessage(
-                f"{field} key {key!r} must be 1-{self.max_metadata_key_chars} characters of"
+                f"{field} key {_show(key)} must be 1-{self.max_metadata_key_chars} characters of"
                 " [A-Za-z0-9_.-] starting with a letter or '_'",
                 field=field,
             )
@@ -76,14 +76,14 @@ class Limits:
         for key, value in meta.items():
             self.metadata_key(key, field)
             if not isinstance(value, str):
-                raise InvalidMessage(f"{field}[{key!r}] must be a str, not {type(value).__name__}", field=field)
+                raise InvalidMessage(f"{field}[{_show(key)}] must be a str, not {type(value).__name__}", field=field)
             if len(value) > self.max_metadata_value_chars:
                 raise InvalidMessage(
-                    f"{field}[{key!r}] has {len(value)} characters; the limit is {self.max_metadata_value_chars}",
+                    f"{field}[{_show(key)}] has {len(value)} characters; the limit is {self.max_metadata_value_chars}",
                     field=field,
                 )
             if "\0" in value or not _encodable(value):
-                raise InvalidMessage(f"{field}[{key!r}] = {value!r} is not valid text", field=field)
+                raise InvalidMessage(f"{field}[{_show(key)}] = {_show(value)} is not valid text", field=field)
             out[key] = value
         return out
 
@@ -101,21 +101,21 @@ class Limits:
             return None
         if isinstance(deadline, datetime):
             if deadline.tzinfo is None:
-                raise InvalidMessage(f"deadline {deadline!r} must be timezone-aware", field="deadline")
+                raise InvalidMessage(f"deadline {_show(deadline)} must be timezone-aware", field="deadline")
             seconds = deadline.timestamp()
         elif isinstance(deadline, (int, float)) and not isinstance(deadline, bool):
-            seconds = float(deadline)
+            seconds = _float(deadline)
         else:
-            raise InvalidMessage(f"deadline {deadline!r} must be epoch seconds or a datetime", field="deadline")
+            raise InvalidMessage(f"deadline {_show(deadline)} must be epoch seconds or a datetime", field="deadline")
         if not math.isfinite(seconds) or not 0 <= seconds <= _MAX_EPOCH_S:
-            raise InvalidMessage(f"deadline {deadline!r} is out of range", field="deadline")
+            raise InvalidMessage(f"deadline {_show(deadline)} is out of range", field="deadline")
         return round(seconds * 1000)
 
     def seconds(self, value: object, field: str, low: float, high: float) -> float:
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-            raise InvalidArgument(f"{field} {value!r} must be a number of seconds", field=field)
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(_float(value)):
+            raise InvalidArgument(f"{field} {_show(value)} must be a number of seconds", field=field)
         if not low <= value <= high:
-            raise InvalidArgument(f"{field} {value!r} must be between {low:g} and {high:g} seconds", field=field)
+            raise InvalidArgument(f"{field} {_show(value)} must be between {low:g} and {high:g} seconds", field=field)
         return float(value)
 
     def lease_s(self, value: object, field: str = "lease_s") -> float:
@@ -129,7 +129,7 @@ class Limits:
 
     def count(self, value: object, field: str, low: int, high: int) -> int:
         if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
-            raise InvalidArgument(f"{field} {value!r} must be an integer from {low} to {high}", field=field)
+            raise InvalidArgument(f"{field} {_show(value)} must be an integer from {low} to {high}", field=field)
         return value
 
     def batch(self, n: int, field: str) -> None:
@@ -145,6 +145,20 @@ class Limits:
         if not _encodable(value):
             raise InvalidArgument(f"{field} {value[:40]!r} is not valid text", field=field)
         return value[:max_chars]
+
+
+def _show(value: object) -> str:
+    """The offending value for an error message, cut short: errors name it, not echo megabytes."""
+    text = repr(value)
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
+def _float(value: float) -> float:
+    # ints beyond a double's range must be refused as out of range, not crash with OverflowError
+    try:
+        return float(value)
+    except OverflowError:
+        return math.inf
 
 
 def _encodable(text: str) -> bool:

@@ -33,7 +33,7 @@ def test_bad_queue_names_are_refused(q: Any, name: str) -> None:
     with pytest.raises(dq.InvalidArgument) as err:
         q.create_queue(name)
     assert err.value.field == "queue"
-    assert repr(name) in str(err.value)
+    assert repr(name)[:40] in str(err.value), "the error names the value (cut short when long)"
 
 
 def test_unknown_queue(q: Any) -> None:
