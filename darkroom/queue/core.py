@@ -221,7 +221,8 @@ class Core:
         for i, msg in enumerate(messages):
             if not isinstance(msg, NewMessage):
                 raise InvalidMessage(f"messages[{i}] must be a NewMessage, not {type(msg).__name__}", field="messages")
-            mid = str(ULID()) if msg.id is None else lim.message_id(msg.id)
+            fresh = msg.id is None
+            mid = str(ULID()) if fresh else lim.message_id(msg.id)
             payload = lim.payload(msg.payload)
             meta_json = codec.meta_json(lim.metadata(msg.metadata))
             deadline_ms = lim.deadline_ms(msg.deadline)
@@ -238,6 +239,7 @@ class Core:
                 delay_ms,
                 "" if max_att is None else max_att,
                 digest.hexdigest(),
+                "1" if fresh else "0",
             ]
             ids.append(mid)
         if not messages:
@@ -417,7 +419,7 @@ class Core:
         names = codec.read_fields(fields)
         values, conf_exists = yield Pipeline(
             (
-                ("HMGET", self.keys.message(queue, mid), "id", *[HASH_FIELD[n] for n in names]),
+                ("HMGET", self.keys.message(queue, mid), "seq", *[HASH_FIELD[n] for n in names]),
                 ("EXISTS", self.keys.conf(queue)),
             )
         )

@@ -27,7 +27,8 @@ key                         type    contents
 channel ``P wake``          pubsub  "work may have appeared", published only while someone waits
 ==========================  ======  ==========================================================
 
-Message hash fields: id seq payload meta(json) dl st att max ca ua va le tok err res x ix dg ft.
+Message hash fields: seq payload meta(json) dl st att max ca ua va le tok err res x ix dg ft
+(``meta`` and ``ix`` are left out when empty).
 The scripts under ``lua/`` repeat the schema in their headers and are its only writers.
 """
 

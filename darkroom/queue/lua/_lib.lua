@@ -7,7 +7,8 @@ KEYS[1] is the queue prefix P = "<ns>:{<queue>}:"; every key below is P .. suffi
                             max_payload, ikeys (space separated), paused, ca, events_max
   seq                string counter; seq16 = %016x of it orders equal deadlines by enqueue order
   fence              string counter of fencing tokens (one per lease granted)
-  m:<id>             hash   a message: id seq payload meta dl st att max ca ua va le tok err res x ix dg ft
+  m:<id>             hash   a message: seq payload meta dl st att max ca ua va le tok err res x ix dg ft
+                            (meta and ix are left out when empty; the id is in the key)
   pending            zset   every pending message; score deadline ms, member seqid = seq16 .. id
   delayed            zset   invisible messages; score visible_at ms
   running            zset   leased messages; score lease expiry ms
@@ -485,8 +486,17 @@ local function id_of(seqid)
   return string.sub(seqid, 17)
 end
 
--- Due delays and expired leases, at most `limit` of each; returns how many moved.
+local function head_score(name)
+  return tonumber(redis.call('ZRANGE', P .. name, 0, 0, 'WITHSCORES')[2])
+end
+
+-- Due delays and expired leases, at most `limit` of each. Returns how many moved and, when
+-- nothing did, the earliest delay and lease expiry (nil for none) so callers need not re-read.
 local function housekeep(conf, now, limit)
+  local delayed_head, running_head = head_score('delayed'), head_score('running')
+  if (not delayed_head or delayed_head > now) and (not running_head or running_head > now) then
+    return 0, delayed_head, running_head
+  end
   local due = redis.call('ZRANGEBYSCORE', P .. 'delayed', '-inf', now, 'LIMIT', 0, limit)
   for i = 1, #due do
     local m = load_msg(id_of(due[i]))
@@ -515,12 +525,11 @@ end
 -- Flushes deferred writes first: it reads the running set.
 local function next_event_ms(conf)
   flush(conf)
-  local a = redis.call('ZRANGE', P .. 'delayed', 0, 0, 'WITHSCORES')[2]
-  local b = redis.call('ZRANGE', P .. 'running', 0, 0, 'WITHSCORES')[2]
+  local a, b = head_score('delayed'), head_score('running')
   if a and b then
-    return math.min(tonumber(a), tonumber(b))
+    return math.min(a, b)
   end
-  return tonumber(a or b) or false
+  return a or b or false
 end
 
 -- Hash field names of a read mask: ARGV[from] = count, then the names.

@@ -18,21 +18,34 @@ local names = field_names(5 + 2 * n_crit)
 local waiter_at = 6 + 2 * n_crit + #names
 local now = now_ms()
 
+local le = now + lease_ms
+local moved, delayed_head, running_head = housekeep(conf, now, 1000)
+
 local function done(out)
   if #out == 0 and ARGV[waiter_at] ~= '' then
     redis.call('ZADD', P .. 'waiters', now + tonumber(ARGV[waiter_at + 1]), ARGV[waiter_at])
   end
-  return {out, next_event_ms(conf), now}
+  if moved > 0 then
+    return {out, next_event_ms(conf), now}
+  end
+  -- nothing moved: the heads read by housekeep still hold, plus the leases just granted
+  flush(conf)
+  if #out > 0 and (not running_head or le < running_head) then
+    running_head = le
+  end
+  local next_ms = delayed_head or running_head or false
+  if delayed_head and running_head then
+    next_ms = math.min(delayed_head, running_head)
+  end
+  return {out, next_ms, now}
 end
 
-housekeep(conf, now, 1000)
 flush(conf)  -- promotions and expiries must be visible to the reads below
 local out = {}
 if conf.paused == '1' then
   return done(out)
 end
 
-local le = now + lease_ms
 local next_token, last_token = 0, -1
 
 -- pending -> running for a message already taken out of its indexes

@@ -1,5 +1,6 @@
 -- enqueue: KEYS[1] = P. ARGV: name, n, then n × (id, payload, meta_json, deadline_ms|'',
---   delay_ms, max_attempts|'', digest).
+--   delay_ms, max_attempts|'', digest, fresh '1'|'0'). `fresh` marks an id the client has just
+--   generated (a ULID), which cannot exist yet: its existence check is skipped.
 -- Keys: conf seq m:<id> pending delayed ix:* xq:* xr:* xc:* xrun events; publishes wake.
 -- All-or-nothing: every message is checked before anything is written. Idempotent by id: the
 -- same id and digest answers the stored message (created = 0); another digest is a conflict.
@@ -11,13 +12,13 @@ if not conf then
   return fail('QUEUE_NOT_FOUND', name)
 end
 local now = now_ms()
-local W = 7
+local W = 8
 local plan = {}
 local seen = {}
 for i = 0, n - 1 do
   local b = 3 + i * W
   local id, payload, meta_json, dg = ARGV[b], ARGV[b + 1], ARGV[b + 2], ARGV[b + 6]
-  local existing = seen[id] or redis.call('HGET', P .. 'm:' .. id, 'dg')
+  local existing = seen[id] or (ARGV[b + 7] ~= '1' and redis.call('HGET', P .. 'm:' .. id, 'dg'))
   if existing then
     if existing ~= dg then
       return fail('CONFLICT', 'message ' .. id .. ' exists in queue ' .. name .. ' with different content')
@@ -65,9 +66,17 @@ for i = 1, #plan do
     seq = seq + 1
     m.seq = string.format('%016x', seq) .. m.id
     m.att = 0
-    local fields = {'HSET', P .. 'm:' .. m.id, 'id', m.id, 'seq', m.seq, 'payload', m.payload,
-      'meta', m.meta_json, 'dl', fmt(m.dl), 'att', '0', 'max', fmt(m.max), 'ca', now, 'ua', now,
-      'ix', m.ix, 'dg', m.dg}
+    -- empty metadata and combo lists are left out: readers take an absent field as empty
+    local fields = {'HSET', P .. 'm:' .. m.id, 'seq', m.seq, 'payload', m.payload,
+      'dl', fmt(m.dl), 'att', '0', 'max', fmt(m.max), 'ca', now, 'ua', now, 'dg', m.dg}
+    if m.meta_json ~= '{}' then
+      fields[#fields + 1] = 'meta'
+      fields[#fields + 1] = m.meta_json
+    end
+    if m.ix ~= '' then
+      fields[#fields + 1] = 'ix'
+      fields[#fields + 1] = m.ix
+    end
     if m.x then
       fields[#fields + 1] = 'x'
       fields[#fields + 1] = m.x
