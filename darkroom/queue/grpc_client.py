@@ -3,8 +3,8 @@
 Both have the public API and return types of ``RedisQueue``, and raise the same typed errors
 (rebuilt by ``darkroom.api.grpc_status``). Like ``core.Core`` for Redis, ``_Requests`` is written
 once without I/O: each method validates what the wire cannot carry, builds the request and says
-how to read the reply; the two client classes only send it. This module also defines the wire
-mapping between the models and ``queue.proto`` messages, which the server reuses.
+how to read the reply; the two client classes only send it. The model <-> proto mapping lives in
+``wire``, shared with the server.
 """
 
 from __future__ import annotations
@@ -38,21 +38,19 @@ from darkroom.queue.models import (
     State,
     SweepResult,
 )
+from darkroom.queue.wire import (
+    lease_from_pb,
+    message_from_pb,
+    optional,
+    queue_from_pb,
+    state_to_pb,
+    stats_from_pb,
+)
 
 __all__ = [
     "DEFAULT_MAX_MESSAGE_BYTES",
     "AsyncGrpcQueue",
     "GrpcQueue",
-    "lease_from_pb",
-    "lease_to_pb",
-    "message_from_pb",
-    "message_to_pb",
-    "queue_from_pb",
-    "queue_to_pb",
-    "state_from_pb",
-    "state_to_pb",
-    "stats_from_pb",
-    "stats_to_pb",
 ]
 
 P = ParamSpec("P")
@@ -62,131 +60,6 @@ R = TypeVar("R")
 # but the batch-times-payload extreme, which the server refuses with a typed error anyway.
 DEFAULT_MAX_MESSAGE_BYTES = 64 << 20
 _INT64 = (-(1 << 63), (1 << 63) - 1)
-
-# -- wire mapping ----------------------------------------------------------------------------------
-_STATE_TO_PB: dict[State, int] = {s: pb.State.Value(f"STATE_{s.name}") for s in State}
-_PB_TO_STATE: dict[int, State] = {v: k for k, v in _STATE_TO_PB.items()}
-
-
-def state_to_pb(state: State | None) -> Any:
-    return pb.STATE_UNSPECIFIED if state is None else _STATE_TO_PB[state]
-
-
-def state_from_pb(value: int) -> State | None:
-    """``STATE_UNSPECIFIED`` -> None; a number this version does not know is refused."""
-    if value == pb.STATE_UNSPECIFIED:
-        return None
-    if value not in _PB_TO_STATE:
-        raise InvalidArgument(f"state {value} is not a known state", field="state")
-    return _PB_TO_STATE[value]
-
-
-def _opt(msg: Any, name: str) -> Any:
-    return getattr(msg, name) if msg.HasField(name) else None
-
-
-def message_to_pb(m: Message) -> pb.Message:
-    out = pb.Message(
-        id=m.id,
-        queue=m.queue,
-        payload=m.payload,
-        metadata=m.metadata,
-        deadline=m.deadline,
-        state=state_to_pb(m.state),
-        attempts=m.attempts,
-        max_attempts=m.max_attempts,
-        created_at=m.created_at,
-        updated_at=m.updated_at,
-    )
-    for name in ("visible_at", "lease_expires_at", "last_error", "result"):
-        value = getattr(m, name)
-        if value is not None:
-            setattr(out, name, value)
-    return out
-
-
-def message_from_pb(p: pb.Message) -> Message:
-    return Message(
-        id=p.id,
-        queue=p.queue,
-        payload=p.payload,
-        metadata=dict(p.metadata),
-        deadline=p.deadline,
-        state=_PB_TO_STATE.get(p.state),
-        attempts=p.attempts,
-        max_attempts=p.max_attempts,
-        created_at=p.created_at,
-        updated_at=p.updated_at,
-        visible_at=_opt(p, "visible_at"),
-        lease_expires_at=_opt(p, "lease_expires_at"),
-        last_error=_opt(p, "last_error"),
-        result=_opt(p, "result"),
-    )
-
-
-def queue_to_pb(info: QueueInfo) -> pb.Queue:
-    return pb.Queue(
-        name=info.name,
-        lease_s=info.lease_s,
-        max_attempts=info.max_attempts,
-        retention_s=info.retention_s,
-        max_payload_bytes=info.max_payload_bytes,
-        exclusivity_key=info.exclusivity_key,
-        exclusivity_limit=info.exclusivity_limit,
-        indexed_keys=info.indexed_keys,
-        paused=info.paused,
-        created_at=info.created_at,
-        events_max=info.events_max,
-    )
-
-
-def queue_from_pb(p: pb.Queue) -> QueueInfo:
-    return QueueInfo(
-        name=p.name,
-        lease_s=p.lease_s,
-        max_attempts=p.max_attempts,
-        retention_s=p.retention_s,
-        max_payload_bytes=p.max_payload_bytes,
-        exclusivity_key=_opt(p, "exclusivity_key"),
-        exclusivity_limit=p.exclusivity_limit,
-        indexed_keys=tuple(p.indexed_keys),
-        paused=p.paused,
-        created_at=p.created_at,
-        events_max=p.events_max,
-    )
-
-
-def lease_to_pb(lease: Lease, message: pb.Message | None = None) -> pb.Lease:
-    return pb.Lease(
-        queue=lease.queue,
-        message=message_to_pb(lease.message) if message is None else message,
-        token=lease.token,
-        expires_at=lease.expires_at,
-    )
-
-
-def lease_from_pb(p: pb.Lease) -> Lease:
-    return Lease(queue=p.queue, message=message_from_pb(p.message), token=p.token, expires_at=p.expires_at)
-
-
-def stats_to_pb(s: QueueStats) -> pb.QueueStats:
-    return pb.QueueStats(
-        queue=s.queue,
-        counts={state.value: n for state, n in s.counts.items()},
-        running_per_value=s.running_per_value,
-        oldest_pending_deadline=s.oldest_pending_deadline,
-        now=s.now,
-    )
-
-
-def stats_from_pb(p: pb.QueueStats) -> QueueStats:
-    return QueueStats(
-        queue=p.queue,
-        counts={s: p.counts[s.value] for s in State if s.value in p.counts},
-        running_per_value=dict(p.running_per_value),
-        oldest_pending_deadline=_opt(p, "oldest_pending_deadline"),
-        now=p.now,
-    )
 
 
 # -- requests, written once ------------------------------------------------------------------------
@@ -285,7 +158,7 @@ class _Requests:
         if value is None:
             return pb.STATE_UNSPECIFIED
         try:
-            return _STATE_TO_PB[State(value)]
+            return state_to_pb(State(value))
         except (ValueError, TypeError):
             raise InvalidArgument(f"state {value!r} is not one of {[s.value for s in State]}", field="state") from None
 
@@ -624,7 +497,7 @@ class _Requests:
         req = pb.SweepRequest(queue=self._name(queue), purge=bool(purge), limit=self._int(limit, "limit", 1, 100_000))
 
         def parse(r: pb.SweepResponse) -> SweepResult:
-            return SweepResult(int(r.moved), int(r.purged), _opt(r, "next_event_at"))
+            return SweepResult(int(r.moved), int(r.purged), optional(r, "next_event_at"))
 
         return _Call("Sweep", req, parse)
 

@@ -40,16 +40,16 @@ from darkroom.api.grpc_status import abort
 from darkroom.config import ConfigError, Settings
 from darkroom.queue.aio import AsyncRedisQueue
 from darkroom.queue.errors import InvalidArgument, Unauthenticated
-from darkroom.queue.grpc_client import (
-    DEFAULT_MAX_MESSAGE_BYTES,
+from darkroom.queue.grpc_client import DEFAULT_MAX_MESSAGE_BYTES
+from darkroom.queue.limits import DEFAULT_LIMITS, Limits
+from darkroom.queue.models import Lease, Message, NewMessage
+from darkroom.queue.wire import (
     lease_to_pb,
     message_to_pb,
     queue_to_pb,
     state_from_pb,
     stats_to_pb,
 )
-from darkroom.queue.limits import DEFAULT_LIMITS, Limits
-from darkroom.queue.models import Lease, Message, NewMessage
 
 __all__ = ["SERVICE_NAME", "QueueServer", "ServerThread", "load_api_keys", "serve"]
 
