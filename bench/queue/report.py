@@ -17,6 +17,16 @@ START = "<!-- bench-queue:start (written by `make bench-queue`; edits inside are
 END = "<!-- bench-queue:end -->"
 
 
+def _caveat(load_at_start: str) -> str:
+    try:
+        busy = float(load_at_start.split(maxsplit=1)[0]) > 1.0
+    except (ValueError, IndexError):
+        busy = True
+    if busy:
+        return "the machine was busy with other work when the run started (load above); numbers are low."
+    return "the machine was otherwise idle when the run started."
+
+
 def _n(x: float, digits: int = 0) -> str:
     return "-" if x is None or not math.isfinite(x) else f"{x:,.{digits}f}"
 
@@ -142,16 +152,18 @@ def markdown(res: Results) -> str:
         f"- **Software:** redis-server {m.redis} (private, password, AOF appendfsync everysec, TCP 127.0.0.1); "
         f"Python {m.python}; Node {m.node}",
         f"- **Darkroom code:** {m.commit}",
-        "- **Caveat:** the machine was shared with other work (test suites) during the run; single runs "
-        "of these peers vary by up to ±40% (see shared/reference/queue-anchors.md): compare rows of one run only.",
+        f"- **Caveat:** {_caveat(m.load_at_start)} Single runs of these systems vary by up to ±40%: "
+        "compare rows of one run only.",
         "",
         "No-op jobs. Enqueue N with each system's fastest enqueue path, then start exactly 2 worker processes; "
         "processing jobs/s over the 10%-90% completions. Latency = job start - producer clock just before the "
         "enqueue call; one producer process on a fixed schedule, first at 200 jobs/s and then at half of the system's "
-        "measured processing rate, one job per enqueue call while on time (when it falls behind it sends all jobs due "
-        "in one bulk call where the system has one: Darkroom enqueue_many, BullMQ addBulk, RQ enqueue_many; "
-        "arq/SAQ gather them). Redis commands (those run inside Lua scripts included) and Redis CPU "
-        "(user+sys) per job are INFO deltas over the enqueue + processing phase.",
+        "measured processing rate. The producer stands for many clients: it calls at most once per 1 ms tick with "
+        "every job due by then (one job per call below 1,000/s), in one bulk call where the system has one "
+        "(Darkroom enqueue_many, BullMQ addBulk, RQ enqueue_many; arq/SAQ gather them, the others send back to "
+        "back), so a job waits at most a tick in the producer before its clock starts. Redis commands (those run "
+        "inside Lua scripts included) and Redis CPU (user+sys) per job are INFO deltas over the enqueue + "
+        "processing phase.",
         "",
     ]
     lines += _table(HEAD, _system_rows(res))

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Callable, Sequence
-from datetime import datetime
+from collections.abc import Callable
 from typing import Any, Concatenate, ParamSpec, TypeVar
 
 import redis
@@ -17,7 +16,6 @@ from darkroom.queue.core import Arm, Core, Op, Pipeline, Script, Wait
 from darkroom.queue.errors import Unavailable
 from darkroom.queue.keys import Keys
 from darkroom.queue.limits import DEFAULT_LIMITS, Limits
-from darkroom.queue.models import Lease, NewMessage
 from darkroom.queue.observer import QueueObserver
 from darkroom.queue.scripts import SCRIPT_NAMES, source
 
@@ -179,35 +177,9 @@ class AsyncRedisQueue:
     stats = _op(Core.stats)
     sweep = _op(Core.sweep)
     settle = _op(Core.settle)
-
-    async def enqueue(
-        self,
-        queue: str,
-        payload: bytes = b"",
-        *,
-        deadline: float | datetime | None = None,
-        metadata: dict[str, str] | None = None,
-        id: str | None = None,
-        delay_s: float = 0.0,
-        max_attempts: int | None = None,
-    ) -> str:
-        msg = NewMessage(payload, deadline, metadata, id, delay_s, max_attempts)
-        ids: list[str] = await self.enqueue_many(queue, [msg])
-        return ids[0]
-
-    async def complete(self, lease: Lease, result: bytes = b"") -> float:
-        return await self._drive(self._core.settle_one(lease, True, result, False, 0.0))
-
-    async def complete_many(self, leases: Sequence[Lease], results: Sequence[bytes] | None = None) -> list[bool]:
-        res = results if results is not None else [b""] * len(leases)
-        outcome = await self.settle([(lease, True, r, False, 0.0) for lease, r in zip(leases, res, strict=True)])
-        return [o is not None for o in outcome]
-
-    async def fail(self, lease: Lease, error: str = "", *, retry: bool = True, retry_in_s: float = 0.0) -> None:
-        await self._drive(self._core.settle_one(lease, False, error, retry, retry_in_s))
-
-    async def pause(self, queue: str) -> None:
-        await self.update_queue(queue, paused=True)
-
-    async def resume(self, queue: str) -> None:
-        await self.update_queue(queue, paused=False)
+    enqueue = _op(Core.enqueue)
+    complete = _op(Core.complete)
+    complete_many = _op(Core.complete_many)
+    fail = _op(Core.fail)
+    pause = _op(Core.pause)
+    resume = _op(Core.resume)

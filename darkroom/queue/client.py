@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Sequence
-from datetime import datetime
+from collections.abc import Callable
 from typing import Any, Concatenate, ParamSpec, TypeVar
 
 import redis
@@ -15,7 +14,6 @@ from darkroom.queue.core import Arm, Core, Op, Pipeline, Script, Wait
 from darkroom.queue.errors import Unavailable
 from darkroom.queue.keys import Keys
 from darkroom.queue.limits import DEFAULT_LIMITS, Limits
-from darkroom.queue.models import Lease, NewMessage
 from darkroom.queue.observer import QueueObserver
 from darkroom.queue.scripts import SCRIPT_NAMES, source
 
@@ -165,38 +163,9 @@ class RedisQueue:
     stats = _op(Core.stats)
     sweep = _op(Core.sweep)
     settle = _op(Core.settle)
-
-    def enqueue(
-        self,
-        queue: str,
-        payload: bytes = b"",
-        *,
-        deadline: float | datetime | None = None,
-        metadata: dict[str, str] | None = None,
-        id: str | None = None,
-        delay_s: float = 0.0,
-        max_attempts: int | None = None,
-    ) -> str:
-        """Enqueue one message and return its id (idempotent by ``id``)."""
-        msg = NewMessage(payload, deadline, metadata, id, delay_s, max_attempts)
-        return self.enqueue_many(queue, [msg])[0]
-
-    def complete(self, lease: Lease, result: bytes = b"") -> float:
-        """Finish a leased message; returns its lateness (seconds past the deadline)."""
-        return self._drive(self._core.settle_one(lease, True, result, False, 0.0))
-
-    def complete_many(self, leases: Sequence[Lease], results: Sequence[bytes] | None = None) -> list[bool]:
-        """Finish leases of one queue in one round trip; False where a lease was lost."""
-        res = results if results is not None else [b""] * len(leases)
-        outcome = self.settle([(lease, True, r, False, 0.0) for lease, r in zip(leases, res, strict=True)])
-        return [o is not None for o in outcome]
-
-    def fail(self, lease: Lease, error: str = "", *, retry: bool = True, retry_in_s: float = 0.0) -> None:
-        """Give a leased message back: retried while attempts remain (``retry``), else errored."""
-        self._drive(self._core.settle_one(lease, False, error, retry, retry_in_s))
-
-    def pause(self, queue: str) -> None:
-        self.update_queue(queue, paused=True)
-
-    def resume(self, queue: str) -> None:
-        self.update_queue(queue, paused=False)
+    enqueue = _op(Core.enqueue)
+    complete = _op(Core.complete)
+    complete_many = _op(Core.complete_many)
+    fail = _op(Core.fail)
+    pause = _op(Core.pause)
+    resume = _op(Core.resume)

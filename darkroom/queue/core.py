@@ -155,6 +155,13 @@ class Core:
         yield Pipeline((("SADD", self.keys.registry, name),))
         return (yield from self.get_queue(name))
 
+    def pause(self, queue: str) -> Op[None]:
+        """Stop handing out messages (enqueue is still accepted)."""
+        yield from self.update_queue(queue, paused=True)
+
+    def resume(self, queue: str) -> Op[None]:
+        yield from self.update_queue(queue, paused=False)
+
     def get_queue(self, name: str) -> Op[QueueInfo]:
         self.limits.queue_name(name)
         (raw,) = yield Pipeline((("HGETALL", self.keys.conf(name)),))
@@ -212,6 +219,22 @@ class Core:
                 return bool(existed)
 
     # -- enqueue -----------------------------------------------------------------------------
+    def enqueue(
+        self,
+        queue: str,
+        payload: bytes = b"",
+        *,
+        deadline: float | datetime | None = None,
+        metadata: dict[str, str] | None = None,
+        id: str | None = None,
+        delay_s: float = 0.0,
+        max_attempts: int | None = None,
+    ) -> Op[str]:
+        """Enqueue one message and return its id (idempotent by ``id``)."""
+        msg = NewMessage(payload, deadline, metadata, id, delay_s, max_attempts)
+        (mid,) = yield from self.enqueue_many(queue, [msg])
+        return mid
+
     def enqueue_many(self, queue: str, messages: Sequence[NewMessage]) -> Op[list[str]]:
         lim = self.limits
         lim.queue_name(queue)
@@ -369,6 +392,22 @@ class Core:
                 field="token",
             )
         return outcome
+
+    def complete(self, lease: Lease, result: bytes = b"") -> Op[float]:
+        """Finish a leased message; returns its lateness (seconds past the deadline)."""
+        return (yield from self.settle_one(lease, True, result, False, 0.0))
+
+    def complete_many(self, leases: Sequence[Lease], results: Sequence[bytes] | None = None) -> Op[list[bool]]:
+        """Finish leases of one queue in one round trip; False where a lease was lost."""
+        res = results if results is not None else [b""] * len(leases)
+        if len(res) != len(leases):
+            raise InvalidArgument(f"{len(res)} results for {len(leases)} leases", field="results")
+        outcome = yield from self.settle([(lease, True, r, False, 0.0) for lease, r in zip(leases, res, strict=True)])
+        return [o is not None for o in outcome]
+
+    def fail(self, lease: Lease, error: str = "", *, retry: bool = True, retry_in_s: float = 0.0) -> Op[None]:
+        """Give a leased message back: retried while attempts remain (``retry``), else errored."""
+        yield from self.settle_one(lease, False, error, retry, retry_in_s)
 
     # -- single messages ---------------------------------------------------------------------
     def _by_id(self, script: str, queue: str, mid: str, *extra: Any) -> Op[Any]:

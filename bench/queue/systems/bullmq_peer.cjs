@@ -67,10 +67,12 @@ function worker(url, out) {
   w.on('error', (err) => console.error(err));
 }
 
+const TICK_MS = 1;
+
 async function produce(url, rate, seconds) {
   const conn = connection(url);
   const queue = new Queue(QUEUE, { connection: conn });
-  // the schedule of _cli.schedule: on time one add(); behind schedule one addBulk() of all due
+  // the schedule of _cli.schedule: at most one call per 1 ms tick, with every job due by then
   const total = Math.floor(rate * seconds);
   const start = performance.now();
   let sent = 0;
@@ -81,11 +83,14 @@ async function produce(url, rate, seconds) {
       await new Promise((r) => setTimeout(r, Math.max(0, start + (sent * 1000) / rate - performance.now())));
       continue;
     }
+    const callStart = performance.now();
     const ts = nowS();
     if (due === 1) await queue.add('noop', { ts });
     else await queue.addBulk(Array.from({ length: due }, () => ({ name: 'noop', data: { ts } })));
     sent += due;
     calls++;
+    const rest = callStart + TICK_MS - performance.now();
+    if (rest > 0) await new Promise((r) => setTimeout(r, rest));
   }
   const elapsed = (performance.now() - start) / 1000;
   await queue.close();

@@ -396,6 +396,14 @@ local function load_msg(id, extra)
   return m
 end
 
+local function require_msg(id, queue_name)
+  local m = load_msg(id)
+  if not m then
+    abort('MESSAGE_NOT_FOUND', id .. ' ' .. queue_name)
+  end
+  return m
+end
+
 local TERMINAL = {completed = true, canceled = true, errored = true}
 
 local function finish(conf, m, state, now, fields)

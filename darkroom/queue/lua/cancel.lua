@@ -3,14 +3,8 @@
 -- Any non-terminal state becomes canceled (a running message's lease dies with it); canceling a
 -- canceled message is a no-op; completed or errored messages are a conflict. Returns 1 | 0.
 local name, id = ARGV[1], ARGV[2]
-local conf = load_conf()
-if not conf then
-  return fail('QUEUE_NOT_FOUND', name)
-end
-local m = load_msg(id)
-if not m then
-  return fail('MESSAGE_NOT_FOUND', id .. ' ' .. name)
-end
+local conf = require_conf(name)
+local m = require_msg(id, name)
 local now = now_ms()
 refresh(conf, m, now)
 if m.st == 'canceled' then

@@ -6,10 +6,7 @@
 -- {messages, next_event_ms|false, now_ms} where each message is {id, token, lease_expires_ms, fields...}.
 local name = ARGV[1]
 local max_n = tonumber(ARGV[2])
-local conf = load_conf()
-if not conf then
-  return fail('QUEUE_NOT_FOUND', name)
-end
+local conf = require_conf(name)
 local lease_ms = ARGV[3] == '' and conf.lease_ms or tonumber(ARGV[3])
 local n_crit = tonumber(ARGV[4])
 -- validate before the first write: an error reply must leave nothing half-done
@@ -88,22 +85,31 @@ if conf.exclusive then
   end
 else
   local index = c == '' and 'pending' or 'ix:' .. c
-  local seqids = redis.call('ZRANGE', P .. index, 0, max_n - 1)
+  -- pop the heads of the index serving this dequeue; then leave every other index in as few
+  -- commands as possible: one ZREM per index touched
+  local popped = redis.call('ZPOPMIN', P .. index, max_n)
+  local seqids = {}
+  for i = 1, #popped, 2 do
+    seqids[#seqids + 1] = popped[i]
+  end
   if #seqids > 0 then
-    -- leave every index in as few commands as possible: one ZREM per index touched
-    redis.call('ZREM', P .. 'pending', unpack(seqids))
+    if c ~= '' then
+      redis.call('ZREM', P .. 'pending', unpack(seqids))
+    end
     local by_combo = {}
     local msgs = {}
     for i = 1, #seqids do
       local m = load_msg(id_of(seqids[i]), names)
       msgs[i] = m
       for _, combo in ipairs(split(m.ix)) do
-        local list = by_combo[combo]
-        if not list then
-          list = {}
-          by_combo[combo] = list
+        if combo ~= c then  -- the serving index was popped already
+          local list = by_combo[combo]
+          if not list then
+            list = {}
+            by_combo[combo] = list
+          end
+          list[#list + 1] = m.seq
         end
-        list[#list + 1] = m.seq
       end
     end
     for combo, members in pairs(by_combo) do

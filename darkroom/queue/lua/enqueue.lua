@@ -7,10 +7,7 @@
 -- Returns n × {id, created(0|1)}.
 local name = ARGV[1]
 local n = tonumber(ARGV[2])
-local conf = load_conf()
-if not conf then
-  return fail('QUEUE_NOT_FOUND', name)
-end
+local conf = require_conf(name)
 local now = now_ms()
 local W = 8
 local plan = {}

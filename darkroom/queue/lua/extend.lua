@@ -2,14 +2,8 @@
 -- Keys: conf m:<id> running (and, when the lease already expired, what expiry touches).
 -- Returns the new lease expiry in ms, or DR_LEASE_LOST.
 local name, id, tok = ARGV[1], ARGV[2], ARGV[3]
-local conf = load_conf()
-if not conf then
-  return fail('QUEUE_NOT_FOUND', name)
-end
-local m = load_msg(id)
-if not m then
-  return fail('MESSAGE_NOT_FOUND', id .. ' ' .. name)
-end
+local conf = require_conf(name)
+local m = require_msg(id, name)
 local now = now_ms()
 if m.st ~= 'running' or m.tok ~= tok or refresh(conf, m, now) then
   flush(conf)

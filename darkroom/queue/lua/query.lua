@@ -5,9 +5,7 @@
 -- `budget` members, and returns {messages, next_score|false, next_member|false}; a short page
 -- with a cursor means "keep going". Each message is {id, fields...}.
 local name, state = ARGV[1], ARGV[2]
-if not load_conf() then
-  return fail('QUEUE_NOT_FOUND', name)
-end
+require_conf(name)
 local key = P .. state
 local limit, budget = tonumber(ARGV[5]), tonumber(ARGV[6])
 local n_crit = tonumber(ARGV[7])

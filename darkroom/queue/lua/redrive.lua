@@ -2,14 +2,8 @@
 -- Keys: conf m:<id> errored pending ix:* xq:* xr:* xc:* xrun events; publishes wake.
 -- errored -> pending with attempts reset; any other state is a conflict.
 local name, id = ARGV[1], ARGV[2]
-local conf = load_conf()
-if not conf then
-  return fail('QUEUE_NOT_FOUND', name)
-end
-local m = load_msg(id)
-if not m then
-  return fail('MESSAGE_NOT_FOUND', id .. ' ' .. name)
-end
+local conf = require_conf(name)
+local m = require_msg(id, name)
 if m.st ~= 'errored' then
   return fail('CONFLICT', 'message ' .. id .. ' in queue ' .. name .. ' is ' .. m.st .. '; only errored messages can be redriven')
 end

@@ -9,10 +9,7 @@
 -- Returns n × {'ok'|'lost'|'missing', lateness_ms (completions) | ''}.
 local name = ARGV[1]
 local n = tonumber(ARGV[2])
-local conf = load_conf()
-if not conf then
-  return fail('QUEUE_NOT_FOUND', name)
-end
+local conf = require_conf(name)
 local now = now_ms()
 local out = {}
 local freed = false

@@ -4,10 +4,7 @@
 -- retention, each at most `limit` per call. Returns {moved, purged, next_event_ms|false, now_ms}.
 local name = ARGV[1]
 local limit = tonumber(ARGV[2])
-local conf = load_conf()
-if not conf then
-  return fail('QUEUE_NOT_FOUND', name)
-end
+local conf = require_conf(name)
 local now = now_ms()
 local moved = housekeep(conf, now, limit)
 flush(conf)

@@ -4,14 +4,8 @@
 -- Only pending or invisible messages change; the message leaves its indexes, changes, and
 -- re-enters them, so order and criteria see the new values at once.
 local name, id = ARGV[1], ARGV[2]
-local conf = load_conf()
-if not conf then
-  return fail('QUEUE_NOT_FOUND', name)
-end
-local m = load_msg(id)
-if not m then
-  return fail('MESSAGE_NOT_FOUND', id .. ' ' .. name)
-end
+local conf = require_conf(name)
+local m = require_msg(id, name)
 local set = {}
 for i = 3, #ARGV, 2 do
   set[ARGV[i]] = ARGV[i + 1]

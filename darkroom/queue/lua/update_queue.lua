@@ -1,10 +1,7 @@
 -- update_queue: KEYS[1] = P. ARGV: name, then field/value pairs (mutable settings only).
 -- Keys: conf; publishes wake when a paused queue resumes. Returns the settings (HGETALL).
 local name = ARGV[1]
-local conf = load_conf()
-if not conf then
-  return fail('QUEUE_NOT_FOUND', name)
-end
+local conf = require_conf(name)
 local key = P .. 'conf'
 for i = 2, #ARGV, 2 do
   redis.call('HSET', key, ARGV[i], ARGV[i + 1])
