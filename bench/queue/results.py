@@ -21,6 +21,7 @@ class SystemResult:
     system: System
     throughput: Throughput | None = None
     fixed: Latency | None = None  # at the fixed moderate rate
+    quarter: Latency | None = None  # at a quarter of the system's measured peak: where the knee is
     half: Latency | None = None  # at half of the system's measured peak
     pending: str | None = None
 
