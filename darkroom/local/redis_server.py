@@ -87,6 +87,11 @@ class RedisServer:
             f"dir {data}",
             "appendonly yes",
             f"appendfsync {self.appendfsync}",
+            # A queue rewrites its keys all the time: with the default 64 MB threshold the AOF is
+            # compacted every few seconds under load, and each fork costs a tail-latency spike on a
+            # small host. Compact less often; the base is an RDB preamble, so replay stays fast.
+            "auto-aof-rewrite-min-size 256mb",
+            "auto-aof-rewrite-percentage 200",
             'save ""',
             f"pidfile {self.root.resolve() / 'redis.pid'}",
             f"logfile {self.root.resolve() / 'redis.log'}",
