@@ -1,7 +1,7 @@
 """The queue over gRPC: ``GrpcQueue`` (blocking) and ``AsyncGrpcQueue`` (asyncio).
 
 Both have the public API and return types of ``RedisQueue``, and raise the same typed errors
-(rebuilt by ``darkroom.api.grpc_status``). Like ``core.Core`` for Redis, ``_Requests`` is written
+(rebuilt by ``darkroom.api.grpc_status``). Like ``core.Core`` for Redis, ``Requests`` is written
 once without I/O: each method validates what the wire cannot carry, builds the request and says
 how to read the reply; the two client classes only send it. The model <-> proto mapping lives in
 ``wire``, shared with the server.
@@ -9,43 +9,19 @@ how to read the reply; the two client classes only send it. The model <-> proto 
 
 from __future__ import annotations
 
-import math
-from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
-from datetime import datetime
+from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any, Concatenate, Generic, ParamSpec, TypeVar
+from typing import Any, Concatenate, ParamSpec, TypeVar
 from urllib.parse import urlsplit
 
 import grpc
 import grpc.aio
-from google.protobuf.field_mask_pb2 import FieldMask
 
-from darkroom._proto.darkroom.queue.v1 import queue_pb2 as pb
 from darkroom._proto.darkroom.queue.v1 import queue_pb2_grpc as pb_grpc
 from darkroom.api.grpc_status import error_from_rpc
-from darkroom.queue.core import UNSET, Unset
-from darkroom.queue.errors import InvalidArgument, InvalidMessage, LeaseLost
+from darkroom.queue.errors import InvalidArgument
+from darkroom.queue.grpc_requests import Call, Requests
 from darkroom.queue.limits import DEFAULT_LIMITS, Limits
-from darkroom.queue.models import (
-    MESSAGE_FIELDS,
-    Lease,
-    Message,
-    NewMessage,
-    Page,
-    QueueInfo,
-    QueueStats,
-    State,
-    SweepResult,
-)
-from darkroom.queue.wire import (
-    lease_from_pb,
-    message_from_pb,
-    optional,
-    queue_from_pb,
-    state_to_pb,
-    stats_from_pb,
-)
 
 __all__ = [
     "DEFAULT_MAX_MESSAGE_BYTES",
@@ -59,459 +35,6 @@ R = TypeVar("R")
 # A full enqueue batch (1000 messages of 1 MiB) does not fit; 64 MiB covers every default limit
 # but the batch-times-payload extreme, which the server refuses with a typed error anyway.
 DEFAULT_MAX_MESSAGE_BYTES = 64 << 20
-_INT64 = (-(1 << 63), (1 << 63) - 1)
-
-
-# -- requests, written once ------------------------------------------------------------------------
-@dataclass(frozen=True, slots=True)
-class _Call(Generic[R]):
-    """One RPC to make (``method`` None: the answer needs no call) and how to read its reply."""
-
-    method: str | None
-    request: Any
-    parse: Callable[[Any], R]
-    extra_s: float = 0.0  # added to the client's timeout (long polls)
-
-
-def _local(value: R) -> _Call[R]:
-    return _Call(None, None, lambda _: value)
-
-
-def _lost(lease: Lease) -> LeaseLost:
-    # the same words as core.Core.settle_one, so both clients raise identical errors
-    return LeaseLost(
-        f"lease {lease.token} on message {lease.message.id!r} in queue {lease.queue!r} is no longer held",
-        field="token",
-    )
-
-
-class _Requests:
-    """Request building and reply parsing for every queue operation (no I/O).
-
-    The server validates everything. Here, only what a protobuf field cannot carry (wrong types,
-    unencodable text, out-of-int64 numbers) is refused, through ``Limits`` so the error is the
-    server's own, and in the order ``core.Core`` checks arguments, so a bad call raises what the
-    Redis client raises. ``limits`` should match the server's; they only shape those messages.
-    """
-
-    def __init__(self, limits: Limits) -> None:
-        self.limits = limits
-
-    # -- value checks ---------------------------------------------------------------------------
-    def _name(self, name: object) -> str:
-        return self.limits.queue_name(name)  # a fixed pattern, the same on every server
-
-    def _id(self, mid: object) -> str:
-        if isinstance(mid, str) and _utf8(mid):
-            return mid
-        return self.limits.message_id(mid)  # raises the server's error for this value
-
-    def _seconds(self, value: object, field: str) -> float:
-        if isinstance(value, (int, float)) and not isinstance(value, bool):
-            try:
-                return float(value)
-            except OverflowError:
-                pass
-        return self.limits.seconds(value, field, 0.0, 0.0)  # raises
-
-    def _int(self, value: object, field: str, low: int, high: int) -> int:
-        if isinstance(value, int) and not isinstance(value, bool) and _INT64[0] <= value <= _INT64[1]:
-            return value
-        return self.limits.count(value, field, low, high)  # raises: the server's range is inside int64
-
-    def _text_map(self, value: object, field: str) -> dict[str, str]:
-        if value is None:
-            return {}
-        if isinstance(value, Mapping) and all(
-            isinstance(k, str) and isinstance(v, str) and _utf8(k) and _utf8(v) for k, v in value.items()
-        ):
-            return dict(value)
-        self.limits.metadata(value, field)  # raises
-        raise InvalidMessage(f"{field} must be a mapping of str to str", field=field)
-
-    def _bytes(self, value: object, field: str) -> bytes:
-        if isinstance(value, (bytes, bytearray, memoryview)):
-            return bytes(value)
-        self.limits.payload(value, field)  # raises
-        raise InvalidMessage(f"{field} must be bytes", field=field)
-
-    def _error_text(self, value: object) -> str:
-        if isinstance(value, str) and _utf8(value):
-            return value
-        self.limits.text(value, "error", self.limits.max_error_chars)  # raises
-        raise InvalidArgument(f"error {value!r} must be text", field="error")
-
-    def _deadline(self, value: object) -> float | None:
-        if value is None:
-            return None
-        if isinstance(value, datetime) and value.tzinfo is not None:
-            return value.timestamp()
-        if isinstance(value, (int, float)) and not isinstance(value, bool):
-            try:
-                return float(value)
-            except OverflowError:
-                pass
-        self.limits.deadline_ms(value)  # raises: naive datetime, wrong type, out of range
-        raise InvalidMessage(f"deadline {value!r} must be epoch seconds or a datetime", field="deadline")
-
-    def _state(self, value: State | str | None) -> Any:
-        if value is None:
-            return pb.STATE_UNSPECIFIED
-        try:
-            return state_to_pb(State(value))
-        except (ValueError, TypeError):
-            raise InvalidArgument(f"state {value!r} is not one of {[s.value for s in State]}", field="state") from None
-
-    def _lease(self, lease: object) -> pb.LeaseRef:
-        # the checks of core.Core._check_lease; none depends on a configured limit but the id length
-        if not isinstance(lease, Lease) or not isinstance(lease.message, Message):
-            raise InvalidArgument(f"expected a Lease, got {type(lease).__name__}", field="lease")
-        queue = self._name(lease.queue)
-        mid = self.limits.message_id(lease.message.id)
-        token = lease.token
-        if isinstance(token, bool) or not isinstance(token, int) or not 0 < token < 2**53:
-            raise InvalidArgument(f"lease token {token!r} is not a token this queue issued", field="token")
-        return pb.LeaseRef(queue=queue, id=mid, token=token)
-
-    def _read_mask(self, fields: Iterable[str] | None) -> FieldMask | None:
-        """Message attribute names -> a read mask, refusing what the Redis client refuses."""
-        if fields is None:
-            return None
-        if isinstance(fields, (str, bytes)) or not isinstance(fields, Iterable):
-            raise InvalidArgument(f"read mask {fields!r} must be a list of field names", field="read_mask")
-        names = list(fields)
-        for name in names:
-            if name != "*" and name not in MESSAGE_FIELDS:
-                raise InvalidArgument(f"unknown message field {name!r} in read mask", field="read_mask")
-        # an empty list asks for id and queue only; an empty mask would mean "everything"
-        return FieldMask(paths=names or ["id"])
-
-    def _new_message(self, i: int, msg: object) -> pb.NewMessage:
-        if not isinstance(msg, NewMessage):
-            raise InvalidMessage(f"messages[{i}] must be a NewMessage, not {type(msg).__name__}", field="messages")
-        out = pb.NewMessage()
-        if msg.id is not None:
-            out.id = self._id(msg.id)
-        out.payload = self._bytes(msg.payload, "payload")
-        out.metadata.update(self._text_map(msg.metadata, "metadata"))
-        deadline = self._deadline(msg.deadline)
-        if deadline is not None:
-            out.deadline = deadline
-        out.delay_s = self._seconds(msg.delay_s, "delay_s")
-        if msg.max_attempts is not None:
-            out.max_attempts = self._int(msg.max_attempts, "max_attempts", 1, self.limits.max_attempts)
-        return out
-
-    def _settlement(self, lease: Lease, ok: bool, data: bytes | str, retry: bool, retry_in_s: float) -> Any:
-        ref = self._lease(lease)
-        if ok:
-            result = self._bytes(data, "result")
-            # a completion has no retry delay on the wire, yet the Redis client checks it
-            self.limits.delay_s(retry_in_s, "retry_in_s")
-            return pb.Settlement(complete=pb.Completion(lease=ref, result=result))
-        error = self._error_text(data)
-        failure = pb.Failure(
-            lease=ref, error=error, retry=bool(retry), retry_in_s=self._seconds(retry_in_s, "retry_in_s")
-        )
-        return pb.Settlement(fail=failure)
-
-    # -- queues ---------------------------------------------------------------------------------
-    def create_queue(
-        self,
-        name: str,
-        *,
-        lease_s: float = 30.0,
-        max_attempts: int = 3,
-        retention_s: float = 7 * 86400.0,
-        max_payload_bytes: int | None = None,
-        exclusivity_key: str | None = None,
-        exclusivity_limit: int = 1,
-        indexed_keys: Sequence[str] = (),
-        events_max: int = 10_000,
-    ) -> _Call[QueueInfo]:
-        lim = self.limits
-        req = pb.CreateQueueRequest(name=self._name(name))
-        req.lease_s = self._seconds(lease_s, "lease_s")
-        req.max_attempts = self._int(max_attempts, "max_attempts", 1, lim.max_attempts)
-        req.retention_s = self._seconds(retention_s, "retention_s")
-        if max_payload_bytes is not None:
-            req.max_payload_bytes = self._int(max_payload_bytes, "max_payload_bytes", 0, lim.max_payload_bytes)
-        if exclusivity_key is not None:
-            if not isinstance(exclusivity_key, str) or not _utf8(exclusivity_key):
-                lim.metadata_key(exclusivity_key, "exclusivity_key")
-            req.exclusivity_key = exclusivity_key
-        req.exclusivity_limit = self._int(exclusivity_limit, "exclusivity_limit", 1, 1_000_000)
-        if isinstance(indexed_keys, str):
-            raise InvalidArgument("indexed_keys must be a sequence of keys, not a str", field="indexed_keys")
-        for key in indexed_keys:
-            if not isinstance(key, str) or not _utf8(key):
-                lim.metadata_key(key, "indexed_keys")
-            req.indexed_keys.append(key)
-        req.events_max = self._int(events_max, "events_max", 1, 10_000_000)
-        return _Call("CreateQueue", req, queue_from_pb)
-
-    def get_queue(self, name: str) -> _Call[QueueInfo]:
-        return _Call("GetQueue", pb.GetQueueRequest(name=self._name(name)), queue_from_pb)
-
-    def list_queues(self) -> _Call[list[QueueInfo]]:
-        return _Call("ListQueues", pb.ListQueuesRequest(), lambda r: [queue_from_pb(q) for q in r.queues])
-
-    def update_queue(
-        self,
-        name: str,
-        *,
-        lease_s: float | Unset = UNSET,
-        max_attempts: int | Unset = UNSET,
-        retention_s: float | Unset = UNSET,
-        max_payload_bytes: int | Unset = UNSET,
-        paused: bool | Unset = UNSET,
-        events_max: int | Unset = UNSET,
-    ) -> _Call[QueueInfo]:
-        lim = self.limits
-        body = pb.Queue(name=self._name(name))
-        paths: list[str] = []
-        if not isinstance(lease_s, Unset):
-            body.lease_s = self._seconds(lease_s, "lease_s")
-            paths.append("lease_s")
-        if not isinstance(max_attempts, Unset):
-            body.max_attempts = self._int(max_attempts, "max_attempts", 1, lim.max_attempts)
-            paths.append("max_attempts")
-        if not isinstance(retention_s, Unset):
-            body.retention_s = self._seconds(retention_s, "retention_s")
-            paths.append("retention_s")
-        if not isinstance(max_payload_bytes, Unset):
-            body.max_payload_bytes = self._int(max_payload_bytes, "max_payload_bytes", 0, lim.max_payload_bytes)
-            paths.append("max_payload_bytes")
-        if not isinstance(paused, Unset):
-            if not isinstance(paused, bool):
-                raise InvalidArgument(f"paused {paused!r} must be a bool", field="paused")
-            body.paused = paused
-            paths.append("paused")
-        if not isinstance(events_max, Unset):
-            body.events_max = self._int(events_max, "events_max", 1, 10_000_000)
-            paths.append("events_max")
-        if not paths:
-            # RedisQueue answers the settings unchanged; the server refuses an empty update mask
-            return self.get_queue(name)
-        req = pb.UpdateQueueRequest(queue=body, update_mask=FieldMask(paths=paths))
-        return _Call("UpdateQueue", req, queue_from_pb)
-
-    def delete_queue(self, name: str) -> _Call[bool]:
-        return _Call("DeleteQueue", pb.DeleteQueueRequest(name=self._name(name)), lambda r: bool(r.existed))
-
-    def pause(self, queue: str) -> _Call[None]:
-        call = self.update_queue(queue, paused=True)
-        return _Call(call.method, call.request, lambda _: None)
-
-    def resume(self, queue: str) -> _Call[None]:
-        call = self.update_queue(queue, paused=False)
-        return _Call(call.method, call.request, lambda _: None)
-
-    # -- enqueue --------------------------------------------------------------------------------
-    def enqueue_many(self, queue: str, messages: Sequence[NewMessage]) -> _Call[list[str]]:
-        req = pb.EnqueueRequest(queue=self._name(queue))
-        self.limits.batch(len(messages), "messages")
-        req.messages.extend(self._new_message(i, m) for i, m in enumerate(messages))
-        return _Call("Enqueue", req, lambda r: list(r.ids))
-
-    def enqueue(
-        self,
-        queue: str,
-        payload: bytes = b"",
-        *,
-        deadline: float | datetime | None = None,
-        metadata: dict[str, str] | None = None,
-        id: str | None = None,
-        delay_s: float = 0.0,
-        max_attempts: int | None = None,
-    ) -> _Call[str]:
-        """Enqueue one message and return its id (idempotent by ``id``)."""
-        call = self.enqueue_many(queue, [NewMessage(payload, deadline, metadata, id, delay_s, max_attempts)])
-        return _Call(call.method, call.request, lambda r: str(r.ids[0]))
-
-    # -- dequeue and leases ---------------------------------------------------------------------
-    def dequeue(
-        self,
-        queue: str,
-        *,
-        max_messages: int = 1,
-        lease_s: float | None = None,
-        where: Mapping[str, str] | None = None,
-        wait_s: float = 0.0,
-        fields: Iterable[str] | None = None,
-    ) -> _Call[list[Lease]]:
-        req = pb.DequeueRequest(queue=self._name(queue))
-        req.max_messages = self._int(max_messages, "max_messages", 1, self.limits.max_batch)
-        if lease_s is not None:
-            req.lease_s = self._seconds(lease_s, "lease_s")
-        req.wait_s = self._seconds(wait_s, "wait_s")
-        req.where.update(self._text_map(where, "where"))
-        mask = self._read_mask(fields)
-        if mask is not None:
-            req.read_mask.CopyFrom(mask)
-        extra = req.wait_s if math.isfinite(req.wait_s) and req.wait_s > 0 else 0.0
-        return _Call("Dequeue", req, lambda r: [lease_from_pb(x) for x in r.leases], extra)
-
-    def extend(self, lease: Lease, lease_s: float | None = None) -> _Call[Lease]:
-        req = pb.ExtendRequest(lease=self._lease(lease))
-        if lease_s is not None:
-            req.lease_s = self._seconds(lease_s, "lease_s")
-
-        def parse(r: pb.ExtendResponse) -> Lease:
-            # like the Redis client: the caller's lease object is updated in place
-            lease.expires_at = r.expires_at
-            lease.message.lease_expires_at = r.expires_at
-            return lease
-
-        return _Call("Extend", req, parse)
-
-    def settle(self, items: Sequence[tuple[Lease, bool, bytes | str, bool, float]]) -> _Call[list[float | None]]:
-        """Complete (ok=True, data=result) or fail (data=error, retry, retry_in_s) leases of one queue.
-
-        Returns per lease the lateness in seconds for completions, ``nan`` for failures, and
-        None for leases that were lost.
-        """
-        if not items:
-            return _local([])
-        self.limits.batch(len(items), "leases")
-        req = pb.SettleRequest(settlements=[self._settlement(*item) for item in items])
-        return _Call("Settle", req, _outcomes)
-
-    def complete(self, lease: Lease, result: bytes = b"") -> _Call[float]:
-        """Finish a leased message; returns its lateness (seconds past the deadline)."""
-        req = pb.CompleteRequest(completions=[self._settlement(lease, True, result, False, 0.0).complete])
-
-        def parse(r: pb.SettleResponse) -> float:
-            outcome = _outcomes(r)[0]
-            if outcome is None:
-                raise _lost(lease)
-            return outcome
-
-        return _Call("Complete", req, parse)
-
-    def complete_many(self, leases: Sequence[Lease], results: Sequence[bytes] | None = None) -> _Call[list[bool]]:
-        """Finish leases of one queue in one round trip; False where a lease was lost."""
-        res = results if results is not None else [b""] * len(leases)
-        pairs = list(zip(leases, res, strict=True))
-        if not pairs:
-            return _local([])
-        self.limits.batch(len(pairs), "leases")
-        req = pb.CompleteRequest(completions=[self._settlement(ls, True, r, False, 0.0).complete for ls, r in pairs])
-        return _Call("Complete", req, lambda r: [not o.lost for o in r.outcomes])
-
-    def fail(self, lease: Lease, error: str = "", *, retry: bool = True, retry_in_s: float = 0.0) -> _Call[None]:
-        """Give a leased message back: retried while attempts remain (``retry``), else errored."""
-        req = pb.FailRequest(failures=[self._settlement(lease, False, error, retry, retry_in_s).fail])
-
-        def parse(r: pb.SettleResponse) -> None:
-            if r.outcomes[0].lost:
-                raise _lost(lease)
-
-        return _Call("Fail", req, parse)
-
-    # -- single messages ------------------------------------------------------------------------
-    def cancel(self, queue: str, mid: str) -> _Call[bool]:
-        req = pb.CancelRequest(queue=self._name(queue), id=self._id(mid))
-        return _Call("Cancel", req, lambda r: bool(r.canceled))
-
-    def redrive(self, queue: str, mid: str) -> _Call[None]:
-        req = pb.RedriveRequest(queue=self._name(queue), id=self._id(mid))
-        return _Call("Redrive", req, lambda _: None)
-
-    def update(
-        self,
-        queue: str,
-        mid: str,
-        *,
-        deadline: float | datetime | Unset | None = UNSET,
-        metadata: Mapping[str, str] | Unset | None = UNSET,
-        payload: bytes | Unset | None = UNSET,
-        delay_s: float | Unset | None = UNSET,
-    ) -> _Call[None]:
-        """Change only the given fields; ``None`` clears one (deadline: now, delay: none)."""
-        patch, paths = pb.MessagePatch(), []
-        if not isinstance(deadline, Unset):
-            value = self._deadline(deadline)
-            if value is not None:
-                patch.deadline = value
-            paths.append("deadline")
-        if not isinstance(metadata, Unset):
-            patch.metadata.update(self._text_map(metadata, "metadata"))
-            paths.append("metadata")
-        if not isinstance(payload, Unset):
-            patch.payload = self._bytes(b"" if payload is None else payload, "payload")
-            paths.append("payload")
-        if not isinstance(delay_s, Unset):
-            if delay_s is not None:
-                patch.delay_s = self._seconds(delay_s, "delay_s")
-            paths.append("delay_s")
-        if not paths:
-            raise InvalidArgument("update names no field to change", field="update_mask")
-        req = pb.UpdateMessageRequest(
-            queue=self._name(queue), id=self._id(mid), message=patch, update_mask=FieldMask(paths=paths)
-        )
-        return _Call("UpdateMessage", req, lambda _: None)
-
-    def get(self, queue: str, mid: str, fields: Iterable[str] | None = None) -> _Call[Message]:
-        req = pb.GetMessageRequest(queue=self._name(queue), id=self._id(mid), read_mask=self._read_mask(fields))
-        return _Call("GetMessage", req, message_from_pb)
-
-    # -- reads over many messages ---------------------------------------------------------------
-    def query(
-        self,
-        queue: str,
-        *,
-        state: State | str | None = None,
-        where: Mapping[str, str] | None = None,
-        limit: int = 100,
-        cursor: str | None = None,
-        fields: Iterable[str] | None = None,
-    ) -> _Call[Page]:
-        req = pb.QueryMessagesRequest(queue=self._name(queue))
-        req.page_size = self._int(limit, "limit", 1, self.limits.max_batch)
-        req.where.update(self._text_map(where, "where"))
-        mask = self._read_mask(fields)
-        if mask is not None:
-            req.read_mask.CopyFrom(mask)
-        req.state = self._state(state)
-        if cursor is not None:
-            if not isinstance(cursor, str) or not cursor or not _utf8(cursor):
-                # "" too: on the wire an empty page token means "the first page"
-                shown = cursor[:40] if isinstance(cursor, str) else cursor
-                raise InvalidArgument(f"cursor {shown!r} is not a cursor this queue issued", field="cursor")
-            req.page_token = cursor
-
-        def parse(r: pb.QueryMessagesResponse) -> Page:
-            return Page([message_from_pb(m) for m in r.messages], r.next_page_token or None)
-
-        return _Call("QueryMessages", req, parse)
-
-    def count(self, queue: str, state: State | str | None = None) -> _Call[int]:
-        req = pb.CountMessagesRequest(queue=self._name(queue), state=self._state(state))
-        return _Call("CountMessages", req, lambda r: int(r.count))
-
-    def stats(self, queue: str) -> _Call[QueueStats]:
-        return _Call("GetQueueStats", pb.GetQueueStatsRequest(queue=self._name(queue)), stats_from_pb)
-
-    def sweep(self, queue: str, *, purge: bool = True, limit: int = 1000) -> _Call[SweepResult]:
-        req = pb.SweepRequest(queue=self._name(queue), purge=bool(purge), limit=self._int(limit, "limit", 1, 100_000))
-
-        def parse(r: pb.SweepResponse) -> SweepResult:
-            return SweepResult(int(r.moved), int(r.purged), optional(r, "next_event_at"))
-
-        return _Call("Sweep", req, parse)
-
-
-def _outcomes(r: pb.SettleResponse) -> list[float | None]:
-    return [None if o.lost else (o.lateness_s if o.HasField("lateness_s") else math.nan) for o in r.outcomes]
-
-
-def _utf8(text: str) -> bool:
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        return False
-    return True
 
 
 # -- channels ------------------------------------------------------------------------------------
@@ -538,7 +61,7 @@ def _options(server_name: str | None, max_message_bytes: int) -> list[tuple[str,
 
 
 # -- the clients ---------------------------------------------------------------------------------
-def _sync(build: Callable[Concatenate[_Requests, P], _Call[R]]) -> Callable[Concatenate[GrpcQueue, P], R]:
+def _sync(build: Callable[Concatenate[Requests, P], Call[R]]) -> Callable[Concatenate[GrpcQueue, P], R]:
     def run(self: GrpcQueue, /, *args: P.args, **kwargs: P.kwargs) -> R:
         return self._run(build(self._requests, *args, **kwargs))
 
@@ -548,7 +71,7 @@ def _sync(build: Callable[Concatenate[_Requests, P], _Call[R]]) -> Callable[Conc
 
 
 def _async(
-    build: Callable[Concatenate[_Requests, P], _Call[R]],
+    build: Callable[Concatenate[Requests, P], Call[R]],
 ) -> Callable[Concatenate[AsyncGrpcQueue, P], Awaitable[R]]:
     async def run(self: AsyncGrpcQueue, /, *args: P.args, **kwargs: P.kwargs) -> R:
         return await self._run(build(self._requests, *args, **kwargs))
@@ -567,7 +90,7 @@ class _Base:
         self.timeout_s = timeout_s
         self.target = target
         self._stub = pb_grpc.QueueServiceStub(channel)
-        self._requests = _Requests(limits)
+        self._requests = Requests(limits)
         self._metadata: tuple[tuple[str, str], ...] = (("authorization", f"Bearer {api_key}"),) if api_key else ()
 
 
@@ -607,7 +130,7 @@ class GrpcQueue(_Base):
             channel = grpc.insecure_channel(target, options=options)
         return cls(channel, api_key=api_key, timeout_s=timeout_s, limits=limits, target=target)
 
-    def _run(self, call: _Call[R]) -> R:
+    def _run(self, call: Call[R]) -> R:
         if call.method is None:
             return call.parse(None)
         rpc = getattr(self._stub, call.method)
@@ -626,29 +149,29 @@ class GrpcQueue(_Base):
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    create_queue = _sync(_Requests.create_queue)
-    get_queue = _sync(_Requests.get_queue)
-    list_queues = _sync(_Requests.list_queues)
-    update_queue = _sync(_Requests.update_queue)
-    delete_queue = _sync(_Requests.delete_queue)
-    pause = _sync(_Requests.pause)
-    resume = _sync(_Requests.resume)
-    enqueue = _sync(_Requests.enqueue)
-    enqueue_many = _sync(_Requests.enqueue_many)
-    dequeue = _sync(_Requests.dequeue)
-    extend = _sync(_Requests.extend)
-    complete = _sync(_Requests.complete)
-    complete_many = _sync(_Requests.complete_many)
-    fail = _sync(_Requests.fail)
-    settle = _sync(_Requests.settle)
-    cancel = _sync(_Requests.cancel)
-    redrive = _sync(_Requests.redrive)
-    update = _sync(_Requests.update)
-    get = _sync(_Requests.get)
-    query = _sync(_Requests.query)
-    count = _sync(_Requests.count)
-    stats = _sync(_Requests.stats)
-    sweep = _sync(_Requests.sweep)
+    create_queue = _sync(Requests.create_queue)
+    get_queue = _sync(Requests.get_queue)
+    list_queues = _sync(Requests.list_queues)
+    update_queue = _sync(Requests.update_queue)
+    delete_queue = _sync(Requests.delete_queue)
+    pause = _sync(Requests.pause)
+    resume = _sync(Requests.resume)
+    enqueue = _sync(Requests.enqueue)
+    enqueue_many = _sync(Requests.enqueue_many)
+    dequeue = _sync(Requests.dequeue)
+    extend = _sync(Requests.extend)
+    complete = _sync(Requests.complete)
+    complete_many = _sync(Requests.complete_many)
+    fail = _sync(Requests.fail)
+    settle = _sync(Requests.settle)
+    cancel = _sync(Requests.cancel)
+    redrive = _sync(Requests.redrive)
+    update = _sync(Requests.update)
+    get = _sync(Requests.get)
+    query = _sync(Requests.query)
+    count = _sync(Requests.count)
+    stats = _sync(Requests.stats)
+    sweep = _sync(Requests.sweep)
 
 
 class AsyncGrpcQueue(_Base):
@@ -686,7 +209,7 @@ class AsyncGrpcQueue(_Base):
             channel = grpc.aio.insecure_channel(target, options=options)
         return cls(channel, api_key=api_key, timeout_s=timeout_s, limits=limits, target=target)
 
-    async def _run(self, call: _Call[R]) -> R:
+    async def _run(self, call: Call[R]) -> R:
         if call.method is None:
             return call.parse(None)
         rpc = getattr(self._stub, call.method)
@@ -705,26 +228,26 @@ class AsyncGrpcQueue(_Base):
     async def __aexit__(self, *exc: object) -> None:
         await self.close()
 
-    create_queue = _async(_Requests.create_queue)
-    get_queue = _async(_Requests.get_queue)
-    list_queues = _async(_Requests.list_queues)
-    update_queue = _async(_Requests.update_queue)
-    delete_queue = _async(_Requests.delete_queue)
-    pause = _async(_Requests.pause)
-    resume = _async(_Requests.resume)
-    enqueue = _async(_Requests.enqueue)
-    enqueue_many = _async(_Requests.enqueue_many)
-    dequeue = _async(_Requests.dequeue)
-    extend = _async(_Requests.extend)
-    complete = _async(_Requests.complete)
-    complete_many = _async(_Requests.complete_many)
-    fail = _async(_Requests.fail)
-    settle = _async(_Requests.settle)
-    cancel = _async(_Requests.cancel)
-    redrive = _async(_Requests.redrive)
-    update = _async(_Requests.update)
-    get = _async(_Requests.get)
-    query = _async(_Requests.query)
-    count = _async(_Requests.count)
-    stats = _async(_Requests.stats)
-    sweep = _async(_Requests.sweep)
+    create_queue = _async(Requests.create_queue)
+    get_queue = _async(Requests.get_queue)
+    list_queues = _async(Requests.list_queues)
+    update_queue = _async(Requests.update_queue)
+    delete_queue = _async(Requests.delete_queue)
+    pause = _async(Requests.pause)
+    resume = _async(Requests.resume)
+    enqueue = _async(Requests.enqueue)
+    enqueue_many = _async(Requests.enqueue_many)
+    dequeue = _async(Requests.dequeue)
+    extend = _async(Requests.extend)
+    complete = _async(Requests.complete)
+    complete_many = _async(Requests.complete_many)
+    fail = _async(Requests.fail)
+    settle = _async(Requests.settle)
+    cancel = _async(Requests.cancel)
+    redrive = _async(Requests.redrive)
+    update = _async(Requests.update)
+    get = _async(Requests.get)
+    query = _async(Requests.query)
+    count = _async(Requests.count)
+    stats = _async(Requests.stats)
+    sweep = _async(Requests.sweep)
