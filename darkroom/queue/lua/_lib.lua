@@ -505,28 +505,25 @@ local function housekeep(conf, now, limit)
   if (not delayed_head or delayed_head > now) and (not running_head or running_head > now) then
     return 0, delayed_head, running_head
   end
-  local due = redis.call('ZRANGEBYSCORE', P .. 'delayed', '-inf', now, 'LIMIT', 0, limit)
-  for i = 1, #due do
-    local m = load_msg(id_of(due[i]))
-    if m then
-      promote(conf, m, now)
-    else
-      redis.call('ZREM', P .. 'delayed', due[i])
+  -- apply `move` to every message of set `name` whose score has passed; drop dangling members
+  local function each_due(name, move, drop)
+    local due = redis.call('ZRANGEBYSCORE', P .. name, '-inf', now, 'LIMIT', 0, limit)
+    for i = 1, #due do
+      local m = load_msg(id_of(due[i]))
+      if m then
+        move(conf, m, now)
+      else
+        drop(due[i])
+      end
     end
+    return #due
   end
-  local expired = redis.call('ZRANGEBYSCORE', P .. 'running', '-inf', now, 'LIMIT', 0, limit)
-  for i = 1, #expired do
-    local m = load_msg(id_of(expired[i]))
-    if m then
-      expire_lease(conf, m, now)
-    else
-      zrem('running', expired[i])
-    end
-  end
-  if #due > 0 then
+  local promoted = each_due('delayed', promote, function(member) redis.call('ZREM', P .. 'delayed', member) end)
+  local expired = each_due('running', expire_lease, function(member) zrem('running', member) end)
+  if promoted > 0 then
     wake()
   end
-  return #due + #expired
+  return promoted + expired
 end
 
 -- Earliest instant something scheduled happens (a delay due, a lease expiring), or false.
