@@ -22,9 +22,11 @@ from darkroom.queue.errors import (
     QueueNotFound,
 )
 from darkroom.queue.keys import HASH_FIELD
-from darkroom.queue.models import MESSAGE_FIELDS, Message, QueueInfo, State
+from darkroom.queue.limits import Limits
+from darkroom.queue.models import MESSAGE_FIELDS, Lease, Message, QueueInfo, State
 
 __all__ = [
+    "check_lease",
     "decode_cursor",
     "encode_cursor",
     "error_from_reply",
@@ -174,6 +176,17 @@ def decode_cursor(cursor: str) -> tuple[State, str, str]:
         return State(state), str(score), str(member)
     except (ValueError, TypeError) as exc:
         raise InvalidArgument(f"cursor {cursor[:40]!r} is not a cursor this queue issued", field="cursor") from exc
+
+
+def check_lease(limits: Limits, lease: object) -> Lease:
+    """A lease as a client may present it: the right type, a valid queue and id, a real token."""
+    if not isinstance(lease, Lease) or not isinstance(lease.message, Message):
+        raise InvalidArgument(f"expected a Lease, got {type(lease).__name__}", field="lease")
+    limits.queue_name(lease.queue)
+    limits.message_id(lease.message.id)
+    if isinstance(lease.token, bool) or not isinstance(lease.token, int) or not 0 < lease.token < 2**53:
+        raise InvalidArgument(f"lease token {lease.token!r} is not a token this queue issued", field="token")
+    return lease
 
 
 def parse_state(value: State | str) -> State:

@@ -324,13 +324,7 @@ class Core:
             yield Wait(queue, generation, remaining)
 
     def _check_lease(self, lease: object) -> Lease:
-        if not isinstance(lease, Lease) or not isinstance(lease.message, Message):
-            raise InvalidArgument(f"expected a Lease, got {type(lease).__name__}", field="lease")
-        self.limits.queue_name(lease.queue)
-        self.limits.message_id(lease.message.id)
-        if isinstance(lease.token, bool) or not isinstance(lease.token, int) or not 0 < lease.token < 2**53:
-            raise InvalidArgument(f"lease token {lease.token!r} is not a token this queue issued", field="token")
-        return lease
+        return codec.check_lease(self.limits, lease)
 
     def extend(self, lease: Lease, lease_s: float | None = None) -> Op[Lease]:
         lim = self.limits

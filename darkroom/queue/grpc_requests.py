@@ -16,11 +16,11 @@ from typing import Any, Generic, TypeVar
 from google.protobuf.field_mask_pb2 import FieldMask
 
 from darkroom._proto.darkroom.queue.v1 import queue_pb2 as pb
+from darkroom.queue import codec
 from darkroom.queue.core import UNSET, Unset
 from darkroom.queue.errors import InvalidArgument, InvalidMessage, LeaseLost
 from darkroom.queue.limits import Limits
 from darkroom.queue.models import (
-    MESSAGE_FIELDS,
     Lease,
     Message,
     NewMessage,
@@ -137,34 +137,18 @@ class Requests:
         raise InvalidMessage(f"deadline {value!r} must be epoch seconds or a datetime", field="deadline")
 
     def _state(self, value: State | str | None) -> Any:
-        if value is None:
-            return pb.STATE_UNSPECIFIED
-        try:
-            return state_to_pb(State(value))
-        except (ValueError, TypeError):
-            raise InvalidArgument(f"state {value!r} is not one of {[s.value for s in State]}", field="state") from None
+        return pb.STATE_UNSPECIFIED if value is None else state_to_pb(codec.parse_state(value))
 
     def _lease(self, lease: object) -> pb.LeaseRef:
-        # the checks of core.Core._check_lease; none depends on a configured limit but the id length
-        if not isinstance(lease, Lease) or not isinstance(lease.message, Message):
-            raise InvalidArgument(f"expected a Lease, got {type(lease).__name__}", field="lease")
-        queue = self._name(lease.queue)
-        mid = self.limits.message_id(lease.message.id)
-        token = lease.token
-        if isinstance(token, bool) or not isinstance(token, int) or not 0 < token < 2**53:
-            raise InvalidArgument(f"lease token {token!r} is not a token this queue issued", field="token")
-        return pb.LeaseRef(queue=queue, id=mid, token=token)
+        checked = codec.check_lease(self.limits, lease)
+        return pb.LeaseRef(queue=checked.queue, id=checked.message.id, token=checked.token)
 
     def _read_mask(self, fields: Iterable[str] | None) -> FieldMask | None:
         """Message attribute names -> a read mask, refusing what the Redis client refuses."""
         if fields is None:
             return None
-        if isinstance(fields, (str, bytes)) or not isinstance(fields, Iterable):
-            raise InvalidArgument(f"read mask {fields!r} must be a list of field names", field="read_mask")
-        names = list(fields)
-        for name in names:
-            if name != "*" and name not in MESSAGE_FIELDS:
-                raise InvalidArgument(f"unknown message field {name!r} in read mask", field="read_mask")
+        names: Any = fields if isinstance(fields, (str, bytes)) or not isinstance(fields, Iterable) else list(fields)
+        codec.read_fields(names)  # raises what the Redis client raises
         # an empty list asks for id and queue only; an empty mask would mean "everything"
         return FieldMask(paths=names or ["id"])
 
