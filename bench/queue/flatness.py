@@ -23,7 +23,7 @@ from darkroom.queue.core import Core, Script
 from darkroom.queue.keys import Keys
 from darkroom.queue.scripts import source
 
-__all__ = ["KINDS", "Depth", "Flatness", "measure"]
+__all__ = ["CONTROL", "KINDS", "Depth", "Flatness", "measure", "measure_control"]
 
 QUEUE = "flat"
 FILL_BATCH = 1000
@@ -113,6 +113,92 @@ def _step(q: RedisQueue, redis: BenchRedis, kind: Kind, batch: int) -> tuple[flo
     delta = redis.counters() - before
     n = max(1, len(leases))
     return wall * 1e6 / n, delta.usec.get("evalsha", 0) / n, len(leases)
+
+
+# The control: the same data access pattern as a simple queue's dequeue + complete (pop the heads
+# of a sorted set, HMGET and HSET each message hash, move members between sorted sets), in plain
+# Lua with none of Darkroom's logic. If its cost grows with depth as much as ours, the growth is
+# Redis and the memory hierarchy (cache and TLB misses on a bigger keyspace), not the queue.
+CONTROL = "control: plain Redis, same access pattern"
+_NOW = "1785000000000"
+_CTL_FILL = f"""
+local n, start = tonumber(ARGV[1]), tonumber(ARGV[2])
+for i = start, start + n - 1 do
+  local id = string.format('%026d', i)
+  local seq = string.format('%016x', i) .. id
+  redis.call('HSET', 'ctl:m:' .. id, 'seq', seq, 'payload', ARGV[3], 'dl', '{_NOW}', 'att', '0', 'max', '3',
+    'ca', '{_NOW}', 'ua', '{_NOW}', 'dg', 'ffffffffffffffffffffffffffffffff')
+  redis.call('ZADD', 'ctl:pending', i, seq)
+end
+"""
+_CTL_TAKE = f"""
+local popped = redis.call('ZPOPMIN', 'ctl:pending', ARGV[1])
+local adds = {{'ZADD', 'ctl:running'}}
+for i = 1, #popped, 2 do
+  local key = 'ctl:m:' .. string.sub(popped[i], 17)
+  redis.call('HMGET', key, 'seq', 'st', 'dl', 'x', 'ix', 'att', 'max', 'tok', 'le', 'va', 'payload')
+  redis.call('HSET', key, 'st', 'running', 'att', '1', 'tok', '1', 'le', '{_NOW}', 'ua', '{_NOW}')
+  adds[#adds + 1] = '{_NOW}'
+  adds[#adds + 1] = popped[i]
+end
+if #adds > 2 then redis.call(unpack(adds)) end
+local out = {{}}
+for i = 1, #popped, 2 do out[#out + 1] = popped[i] end
+return out
+"""
+_CTL_DONE = f"""
+local rems, adds = {{'ZREM', 'ctl:running'}}, {{'ZADD', 'ctl:completed'}}
+for i = 1, #ARGV do
+  local key = 'ctl:m:' .. string.sub(ARGV[i], 17)
+  redis.call('HMGET', key, 'seq', 'st', 'dl', 'x', 'ix', 'att', 'max', 'tok', 'le', 'va')
+  redis.call('HSET', key, 'st', 'completed', 'ua', '{_NOW}', 'ft', '{_NOW}', 'le', '', 'res', '')
+  rems[#rems + 1] = ARGV[i]
+  adds[#adds + 1] = '{_NOW}'
+  adds[#adds + 1] = ARGV[i]
+end
+redis.call(unpack(rems))
+redis.call(unpack(adds))
+"""
+
+
+def measure_control(redis: BenchRedis, sizes: list[int], steps: int, batch: int = 10) -> Flatness:
+    result = Flatness(CONTROL)
+    redis.flush()
+    client = redis.client
+    fill, take, done = (client.register_script(s) for s in (_CTL_FILL, _CTL_TAKE, _CTL_DONE))
+    have = 0
+
+    def add(n: int) -> None:
+        nonlocal have
+        pipe = client.pipeline(transaction=False)
+        for start in range(have, have + n, FILL_BATCH):
+            fill(keys=[], args=[min(FILL_BATCH, have + n - start), start, PAYLOAD], client=pipe)
+        pipe.execute()
+        have += n
+
+    for size in sorted(sizes):
+        start = time.perf_counter()
+        added = size - int(client.zcard("ctl:pending"))
+        add(added)
+        fill_s = time.perf_counter() - start
+        redis.wait_aof_rewrite()
+        client_us: list[float] = []
+        redis_us: list[float] = []
+        for _ in range(steps):
+            before = redis.counters()
+            t0 = time.perf_counter()
+            members = take(keys=[], args=[batch])
+            done(keys=[], args=members)
+            wall = time.perf_counter() - t0
+            delta = redis.counters() - before
+            client_us.append(wall * 1e6 / batch)
+            redis_us.append(delta.usec.get("evalsha", 0) / batch)
+            add(batch)
+        pending = int(client.zcard("ctl:pending"))
+        result.depths.append(
+            Depth(pending, percentile(client_us, 50), percentile(redis_us, 50), added / fill_s if fill_s else math.nan)
+        )
+    return result
 
 
 def measure(redis: BenchRedis, kind: Kind, sizes: list[int], steps: int, batch: int = 10) -> Flatness:

@@ -6,7 +6,7 @@ import math
 from dataclasses import dataclass, field
 
 from bench.queue.ceiling import Ceiling, Prelude
-from bench.queue.flatness import Flatness
+from bench.queue.flatness import CONTROL, Flatness
 from bench.queue.latency import Latency
 from bench.queue.machine import Machine
 from bench.queue.profiling import Profile
@@ -127,6 +127,8 @@ def targets(res: Results) -> list[Target]:
         out.append(Target("p99 enqueue-to-start at half of peak", "≤ 5 ms", "n/a", None))
 
     for flat in res.flatness:
+        if flat.kind == CONTROL:
+            continue
         spread = flat.spread("client_us_per_msg")
         server = flat.spread("redis_us_per_msg")
         sizes = f"{flat.depths[0].pending:,}-{flat.depths[-1].pending:,}" if flat.depths else "-"

@@ -156,6 +156,8 @@ def main() -> None:
             for kind in flatness.KINDS:
                 console.print(f"[bold]flatness[/]: {kind.name}, depths {s.flat_sizes} …")
                 res.flatness.append(flatness.measure(redis, kind, s.flat_sizes, s.flat_steps))
+            console.print(f"[bold]flatness[/]: {flatness.CONTROL}, depths {s.flat_sizes} …")
+            res.flatness.append(flatness.measure_control(redis, s.flat_sizes, s.flat_steps))
         res.seconds = time.monotonic() - started
     finally:
         redis.stop()
