@@ -1,10 +1,8 @@
 """The queue's gRPC server: ``QueueService`` over an ``AsyncRedisQueue``, with health and reflection.
 
 - Binds 127.0.0.1 by default; TLS from a PEM certificate and key; per-client API keys checked
-  in constant time (``authorization: Bearer <key>``). The health service stays open.
-- API key file: one key per line, optionally ``name:key`` (the name shows in debug logs, never
-  the key); blank lines and lines starting with ``#`` are ignored; unnamed keys are called
-  ``key<line>``. Keys cannot contain whitespace.
+  in constant time by ``darkroom.api.auth`` (``authorization: Bearer <key>``). The health
+  service stays open.
 - Errors map to statuses in ``darkroom.api.grpc_status`` only; a malformed request body is
   INVALID_ARGUMENT, never INTERNAL.
 - A :class:`darkroom.queue.sweeper.Sweeper` runs in the server unless ``sweep_interval_s`` is None.
@@ -17,13 +15,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import hashlib
-import hmac
 import logging
 import math
 import re
 import threading
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -35,11 +31,12 @@ from grpc_reflection.v1alpha import reflection
 
 from darkroom._proto.darkroom.queue.v1 import queue_pb2 as pb
 from darkroom.api import fieldmask
+from darkroom.api.auth import ApiKeys, BearerAuth, load_api_keys
 from darkroom.api.errors import InvalidFieldMask
 from darkroom.api.grpc_status import abort
 from darkroom.config import ConfigError, Settings
 from darkroom.queue.aio import AsyncRedisQueue
-from darkroom.queue.errors import InvalidArgument, Unauthenticated
+from darkroom.queue.errors import InvalidArgument
 from darkroom.queue.grpc_client import DEFAULT_MAX_MESSAGE_BYTES
 from darkroom.queue.limits import DEFAULT_LIMITS, Limits
 from darkroom.queue.models import Lease, Message, NewMessage
@@ -56,91 +53,11 @@ __all__ = ["SERVICE_NAME", "QueueServer", "ServerThread", "load_api_keys", "serv
 _log = logging.getLogger(__name__)
 
 SERVICE_NAME = pb.DESCRIPTOR.services_by_name["QueueService"].full_name
-_HEALTH_PREFIX = "/grpc.health.v1.Health/"
 _QUEUE_MUTABLE = ("lease_s", "max_attempts", "retention_s", "max_payload_bytes", "paused", "events_max")
 _MESSAGE_MUTABLE = ("deadline", "metadata", "payload", "delay_s")
 # A Conflict from these calls means "exists with other content", elsewhere "wrong state".
 _EXISTS_ON_CONFLICT = {"CreateQueue", "Enqueue"}
 _ALWAYS_READ = ("id", "queue")
-
-ApiKeys = Mapping[str, str] | Sequence[str]
-
-
-# -- API keys --------------------------------------------------------------------------------------
-def load_api_keys(path: str | Path) -> dict[str, str]:
-    """Read an API key file (see the module docstring): name -> key."""
-    keys: dict[str, str] = {}
-    for number, raw in enumerate(Path(path).read_text(encoding="utf-8").splitlines(), 1):
-        line = raw.strip()
-        if not line or line.startswith("#"):
-            continue
-        name, sep, key = line.partition(":")
-        if not sep:
-            name, key = f"key{number}", line
-        name, key = name.strip(), key.strip()
-        if not name or not key or re.search(r"\s", key):
-            raise ConfigError(f"{path}:{number}: expected 'key' or 'name:key' without spaces in the key")
-        if name in keys:
-            raise ConfigError(f"{path}:{number}: API key name {name!r} is used twice")
-        keys[name] = key
-    return keys
-
-
-class _Auth(grpc.aio.ServerInterceptor):  # type: ignore[misc]
-    """Refuses calls without a valid bearer key (UNAUTHENTICATED); health checks stay open."""
-
-    def __init__(self, keys: ApiKeys) -> None:
-        if isinstance(keys, str):
-            raise ConfigError("api_keys must be a list of keys or a {name: key} mapping, not one str")
-        named = keys.items() if isinstance(keys, Mapping) else ((f"key{i}", k) for i, k in enumerate(keys, 1))
-        # Comparing fixed-size digests keeps even the key length out of the timing.
-        self._digests = [(name, hashlib.sha256(key.encode()).digest()) for name, key in named]
-
-    def client(self, presented: str) -> str | None:
-        """The name of the key ``presented`` matches, comparing against every key (no early exit)."""
-        digest = hashlib.sha256(presented.encode("utf-8", "surrogateescape")).digest()
-        found = None
-        for name, expected in self._digests:
-            if hmac.compare_digest(digest, expected):
-                found = name
-        return found
-
-    async def intercept_service(self, continuation: Callable[[Any], Awaitable[Any]], details: Any) -> Any:
-        handler = await continuation(details)
-        if handler is None or details.method.startswith(_HEALTH_PREFIX):
-            return handler
-        header = ""
-        for key, value in details.invocation_metadata or ():
-            if key == "authorization" and isinstance(value, str):
-                header = value
-        scheme, _, token = header.partition(" ")
-        if not header:
-            error = Unauthenticated("missing API key: send 'authorization: Bearer <key>'", field="authorization")
-        elif scheme.lower() != "bearer" or not token.strip():
-            error = Unauthenticated("authorization must be 'Bearer <key>'", field="authorization")
-        elif (client := self.client(token.strip())) is None:
-            error = Unauthenticated("the API key is not valid", field="authorization")
-        else:
-            _log.debug("%s by %s", details.method, client)
-            return handler
-        _log.info("refused %s: %s", details.method, error)
-        return _refusal(handler, error)
-
-
-def _refusal(handler: Any, error: Exception) -> Any:
-    """A handler of the same shape as ``handler`` that only aborts with ``error``."""
-
-    async def refuse(_request: Any, context: Any) -> None:
-        await abort(context, error)
-
-    kinds = {
-        (False, False): grpc.unary_unary_rpc_method_handler,
-        (False, True): grpc.unary_stream_rpc_method_handler,
-        (True, False): grpc.stream_unary_rpc_method_handler,
-        (True, True): grpc.stream_stream_rpc_method_handler,
-    }
-    make = kinds[(bool(handler.request_streaming), bool(handler.response_streaming))]
-    return make(refuse, request_deserializer=handler.request_deserializer)
 
 
 # -- the service -----------------------------------------------------------------------------------
@@ -408,7 +325,7 @@ class QueueServer:
             ("grpc.max_send_message_length", self.max_message_bytes),
             ("grpc.max_receive_message_length", self.max_message_bytes),
         ]
-        interceptors = [] if self.api_keys is None else [_Auth(self.api_keys)]
+        interceptors = [] if self.api_keys is None else [BearerAuth(self.api_keys)]
         server = grpc.aio.server(interceptors=interceptors, options=options)
         server.add_generic_rpc_handlers((QueueService(self.queue).handler(),))
         self._health = health.aio.HealthServicer()
