@@ -28,7 +28,8 @@ from typing import Any
 
 from bench.queue.server import BenchRedis
 from darkroom.queue import DEFAULT_LIMITS, NewMessage, RedisQueue
-from darkroom.queue.core import Core, Script
+from darkroom.queue.core import Core
+from darkroom.queue.instructions import Script
 from darkroom.queue.keys import Keys
 from darkroom.queue.models import Lease, Message
 from darkroom.queue.scripts import source

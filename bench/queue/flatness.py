@@ -19,7 +19,8 @@ from typing import Any
 from bench.queue.server import BenchRedis
 from bench.queue.stats import percentile
 from darkroom.queue import DEFAULT_LIMITS, NewMessage, RedisQueue
-from darkroom.queue.core import Core, Script
+from darkroom.queue.core import Core
+from darkroom.queue.instructions import Script
 from darkroom.queue.keys import Keys
 from darkroom.queue.scripts import source
 

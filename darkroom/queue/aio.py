@@ -12,8 +12,9 @@ import redis.asyncio as aredis
 from redis.commands.core import AsyncScript
 
 from darkroom.queue.codec import error_from_reply
-from darkroom.queue.core import Arm, Core, Op, Pipeline, Script, Wait
+from darkroom.queue.core import Core
 from darkroom.queue.errors import Unavailable
+from darkroom.queue.instructions import Arm, Op, Pipeline, Script, Wait
 from darkroom.queue.keys import Keys
 from darkroom.queue.limits import DEFAULT_LIMITS, Limits
 from darkroom.queue.observer import QueueObserver

@@ -12,14 +12,14 @@ import hashlib
 import math
 import secrets
 import time
-from collections.abc import Generator, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
-from typing import Any, Final, TypeVar
+from typing import Any
 
 from ulid import ULID
 
 from darkroom.queue import codec
+from darkroom.queue.admin import STATE_ORDER, QueueOps
 from darkroom.queue.errors import (
     InvalidArgument,
     InvalidMessage,
@@ -27,6 +27,7 @@ from darkroom.queue.errors import (
     MessageNotFound,
     QueueNotFound,
 )
+from darkroom.queue.instructions import UNSET, Arm, Op, Pipeline, Script, Unset, Wait
 from darkroom.queue.keys import HASH_FIELD, Keys
 from darkroom.queue.limits import Limits
 from darkroom.queue.models import (
@@ -34,69 +35,18 @@ from darkroom.queue.models import (
     Message,
     NewMessage,
     Page,
-    QueueInfo,
-    QueueStats,
     State,
-    SweepResult,
 )
 from darkroom.queue.observer import NullObserver, QueueObserver
 
-__all__ = ["UNSET", "Arm", "Core", "Op", "Pipeline", "Script", "Unset", "Wait"]
+__all__ = ["Core"]
 
-T = TypeVar("T")
-
-
-class Unset:
-    """The type of ``UNSET``: "leave this field as it is" (``None`` would mean "clear it")."""
-
-    def __repr__(self) -> str:
-        return "UNSET"
-
-
-UNSET: Final = Unset()
-
-
-@dataclass(frozen=True, slots=True)
-class Script:
-    """Run the Lua script ``name`` with KEYS = [key] and ARGV = args."""
-
-    name: str
-    key: str
-    args: tuple[Any, ...]
-
-
-@dataclass(frozen=True, slots=True)
-class Pipeline:
-    """Run commands in one round trip (no MULTI); the reply is the list of their replies."""
-
-    commands: tuple[tuple[Any, ...], ...]
-
-
-@dataclass(frozen=True, slots=True)
-class Arm:
-    """Start listening for wake-ups of a queue; the reply is the current generation."""
-
-    queue: str
-
-
-@dataclass(frozen=True, slots=True)
-class Wait:
-    """Block until the queue's generation moves past ``generation`` or ``timeout_s`` passes."""
-
-    queue: str
-    generation: int
-    timeout_s: float
-
-
-Instruction = Script | Pipeline | Arm | Wait
-Op = Generator[Instruction, Any, T]
-
-_STATE_ORDER = (State.INVISIBLE, State.PENDING, State.RUNNING, State.COMPLETED, State.CANCELED, State.ERRORED)
 _QUERY_BUDGET = 1000
 
 
-class Core:
-    """Validation, script arguments and reply parsing for every queue operation."""
+class Core(QueueOps):
+    """Validation, script arguments and reply parsing for every queue operation (queue-level ones
+    are inherited from ``admin.QueueOps``)."""
 
     def __init__(self, keys: Keys, limits: Limits, observer: QueueObserver | None = None) -> None:
         self.keys = keys
@@ -104,119 +54,6 @@ class Core:
         self.observer: QueueObserver = observer or NullObserver()
         # names this client in a queue's `waiters` set while one of its dequeues waits
         self.waiter_id = secrets.token_hex(8)
-
-    # -- queues ------------------------------------------------------------------------------
-    def create_queue(
-        self,
-        name: str,
-        *,
-        lease_s: float = 30.0,
-        max_attempts: int = 3,
-        retention_s: float = 7 * 86400.0,
-        max_payload_bytes: int | None = None,
-        exclusivity_key: str | None = None,
-        exclusivity_limit: int = 1,
-        indexed_keys: Sequence[str] = (),
-        events_max: int = 10_000,
-    ) -> Op[QueueInfo]:
-        lim = self.limits
-        lim.queue_name(name)
-        lease_ms = round(lim.lease_s(lease_s) * 1000)
-        lim.attempts(max_attempts)
-        retention_ms = round(lim.seconds(retention_s, "retention_s", 0.0, 10 * 366 * 86400.0) * 1000)
-        payload_cap = lim.max_payload_bytes if max_payload_bytes is None else max_payload_bytes
-        lim.count(payload_cap, "max_payload_bytes", 0, lim.max_payload_bytes)
-        if exclusivity_key is not None:
-            lim.metadata_key(exclusivity_key, "exclusivity_key")
-            lim.count(exclusivity_limit, "exclusivity_limit", 1, 1_000_000)
-        if isinstance(indexed_keys, str):
-            raise InvalidArgument("indexed_keys must be a sequence of keys, not a str", field="indexed_keys")
-        ikeys = sorted({lim.metadata_key(k, "indexed_keys") for k in indexed_keys})
-        if len(ikeys) > lim.max_indexed_keys:
-            raise InvalidArgument(
-                f"indexed_keys has {len(ikeys)} keys; the limit is {lim.max_indexed_keys}", field="indexed_keys"
-            )
-        lim.count(events_max, "events_max", 1, 10_000_000)
-        settings = {
-            "kind": "exclusive" if exclusivity_key else "simple",
-            "xkey": exclusivity_key or "",
-            "xlimit": str(exclusivity_limit if exclusivity_key else 1),
-            "lease_ms": str(lease_ms),
-            "max_att": str(max_attempts),
-            "retention_ms": str(retention_ms),
-            "max_payload": str(payload_cap),
-            "ikeys_s": " ".join(ikeys),
-            "events_max": str(events_max),
-        }
-        args: list[str] = [name]
-        for k, v in settings.items():
-            args += [k, v]
-        yield Script("create_queue", self.keys.prefix(name), tuple(args))
-        yield Pipeline((("SADD", self.keys.registry, name),))
-        return (yield from self.get_queue(name))
-
-    def pause(self, queue: str) -> Op[None]:
-        """Stop handing out messages (enqueue is still accepted)."""
-        yield from self.update_queue(queue, paused=True)
-
-    def resume(self, queue: str) -> Op[None]:
-        yield from self.update_queue(queue, paused=False)
-
-    def get_queue(self, name: str) -> Op[QueueInfo]:
-        self.limits.queue_name(name)
-        (raw,) = yield Pipeline((("HGETALL", self.keys.conf(name)),))
-        if not raw:
-            raise QueueNotFound(f"queue {name!r} does not exist", field="queue")
-        return codec.queue_info(name, raw)
-
-    def list_queues(self) -> Op[list[QueueInfo]]:
-        (names,) = yield Pipeline((("SMEMBERS", self.keys.registry),))
-        ordered = sorted(codec.text(n) for n in names)
-        confs = yield Pipeline(tuple(("HGETALL", self.keys.conf(n)) for n in ordered))
-        return [codec.queue_info(n, raw) for n, raw in zip(ordered, confs, strict=True) if raw]
-
-    def update_queue(
-        self,
-        name: str,
-        *,
-        lease_s: float | Unset = UNSET,
-        max_attempts: int | Unset = UNSET,
-        retention_s: float | Unset = UNSET,
-        max_payload_bytes: int | Unset = UNSET,
-        paused: bool | Unset = UNSET,
-        events_max: int | Unset = UNSET,
-    ) -> Op[QueueInfo]:
-        lim = self.limits
-        lim.queue_name(name)
-        args: list[str] = [name]
-        if not isinstance(lease_s, Unset):
-            args += ["lease_ms", str(round(lim.lease_s(lease_s) * 1000))]
-        if not isinstance(max_attempts, Unset):
-            args += ["max_att", str(lim.attempts(max_attempts))]
-        if not isinstance(retention_s, Unset):
-            seconds = lim.seconds(retention_s, "retention_s", 0.0, 10 * 366 * 86400.0)
-            args += ["retention_ms", str(round(seconds * 1000))]
-        if not isinstance(max_payload_bytes, Unset):
-            args += ["max_payload", str(lim.count(max_payload_bytes, "max_payload_bytes", 0, lim.max_payload_bytes))]
-        if not isinstance(paused, Unset):
-            if not isinstance(paused, bool):
-                raise InvalidArgument(f"paused {paused!r} must be a bool", field="paused")
-            args += ["paused", "1" if paused else "0"]
-        if not isinstance(events_max, Unset):
-            args += ["events_max", str(lim.count(events_max, "events_max", 1, 10_000_000))]
-        flat = yield Script("update_queue", self.keys.prefix(name), tuple(args))
-        return codec.queue_info(name, dict(zip(flat[::2], flat[1::2], strict=True)))
-
-    def delete_queue(self, name: str) -> Op[bool]:
-        self.limits.queue_name(name)
-        existed, _ = yield Pipeline((("DEL", self.keys.conf(name)), ("SREM", self.keys.registry, name)))
-        cursor: int | bytes = 0
-        while True:
-            ((cursor, found),) = yield Pipeline((("SCAN", cursor, "MATCH", self.keys.pattern(name), "COUNT", 1000),))
-            if found:
-                yield Pipeline((("UNLINK", *found),))
-            if int(cursor) == 0:
-                return bool(existed)
 
     # -- enqueue -----------------------------------------------------------------------------
     def enqueue(
@@ -478,7 +315,7 @@ class Core:
         lim.count(limit, "limit", 1, lim.max_batch)
         criteria = lim.metadata(where, "where")
         names = codec.read_fields(fields)
-        states = _STATE_ORDER if state is None else (codec.parse_state(state),)
+        states = STATE_ORDER if state is None else (codec.parse_state(state),)
         start_state, score, member = (states[0], "", "") if cursor is None else codec.decode_cursor(cursor)
         if start_state not in states:
             raise InvalidArgument(f"cursor belongs to state {start_state.value!r}, not this query", field="cursor")
@@ -502,41 +339,10 @@ class Core:
 
     def count(self, queue: str, state: State | str | None = None) -> Op[int]:
         self.limits.queue_name(queue)
-        states = _STATE_ORDER if state is None else (codec.parse_state(state),)
+        states = STATE_ORDER if state is None else (codec.parse_state(state),)
         replies = yield Pipeline(
             (("EXISTS", self.keys.conf(queue)),) + tuple(("ZCARD", self.keys.state_set(queue, s)) for s in states)
         )
         if not replies[0]:
             raise QueueNotFound(f"queue {queue!r} does not exist", field="queue")
         return sum(int(n) for n in replies[1:])
-
-    def stats(self, queue: str) -> Op[QueueStats]:
-        self.limits.queue_name(queue)
-        replies = yield Pipeline(
-            (
-                ("EXISTS", self.keys.conf(queue)),
-                ("TIME",),
-                ("HGETALL", self.keys.running_per_value(queue)),
-                ("ZRANGE", self.keys.state_set(queue, "pending"), 0, 0, "WITHSCORES"),
-            )
-            + tuple(("ZCARD", self.keys.state_set(queue, s)) for s in _STATE_ORDER)
-        )
-        if not replies[0]:
-            raise QueueNotFound(f"queue {queue!r} does not exist", field="queue")
-        now = int(replies[1][0]) + int(replies[1][1]) / 1e6
-        head = replies[3]
-        return QueueStats(
-            queue=queue,
-            counts={s: int(n) for s, n in zip(_STATE_ORDER, replies[4:], strict=True)},
-            running_per_value={codec.text(k): int(v) for k, v in replies[2].items()},
-            oldest_pending_deadline=float(head[0][1]) / 1000.0 if head else None,
-            now=now,
-        )
-
-    def sweep(self, queue: str, *, purge: bool = True, limit: int = 1000) -> Op[SweepResult]:
-        self.limits.queue_name(queue)
-        self.limits.count(limit, "limit", 1, 100_000)
-        moved, purged, next_ms, now_ms = yield Script(
-            "sweep", self.keys.prefix(queue), (queue, limit, "1" if purge else "0")
-        )
-        return SweepResult(int(moved), int(purged), None if next_ms is None else codec.ms(next_ms), codec.ms(now_ms))

@@ -17,8 +17,8 @@ from google.protobuf.field_mask_pb2 import FieldMask
 
 from darkroom._proto.darkroom.queue.v1 import queue_pb2 as pb
 from darkroom.queue import codec
-from darkroom.queue.core import UNSET, Unset
 from darkroom.queue.errors import InvalidArgument, InvalidMessage, LeaseLost
+from darkroom.queue.instructions import UNSET, Unset
 from darkroom.queue.limits import Limits
 from darkroom.queue.models import (
     Lease,
