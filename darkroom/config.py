@@ -21,7 +21,9 @@ class ConfigError(DarkroomError, ValueError):
 class Settings:
     """Where things live and how they are reached. ``Settings.from_env()`` reads the environment.
 
-    ``redis_url`` empty means "use the private redis-server under ``home``".
+    ``redis_url`` empty means "use the private redis-server under ``home``"; ``database_url`` empty
+    means SQLite at ``home/darkroom.db``; ``blobs_url`` empty means the directory ``home/blobs``
+    (``s3://bucket/prefix`` for S3, with ``s3_endpoint_url`` for S3-compatible stores).
     """
 
     home: Path = Path(".darkroom")
@@ -34,6 +36,9 @@ class Settings:
     grpc_tls_key: str = ""
     api_keys_file: str = ""
     metrics_port: int = 9464
+    database_url: str = ""
+    blobs_url: str = ""
+    s3_endpoint_url: str = ""
     limits: Limits = field(default_factory=Limits)
 
     @classmethod
