@@ -1,0 +1,51 @@
+"""What a running function sees: its scratch directory, progress reporting and cancellation."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from darkroom.runtime.errors import InvalidWorkflow, TaskCanceled
+
+__all__ = ["TaskContext"]
+
+
+@dataclass
+class TaskContext:
+    """Passed as the first argument of every function.
+
+    ``scratch`` is an empty directory that the runtime removes after the call (also on failure):
+    write outputs there and return their paths. ``progress`` reports are throttled, so calling it
+    in a tight loop is fine. Long functions should call ``check_cancelled()`` now and then; a
+    function run in a child process is killed instead.
+    """
+
+    task_id: str
+    attempt: int
+    scratch: Path
+    workflow_id: str | None = None
+    step: str | None = None
+    item: int = 0
+    report: Callable[[float, str], None] | None = None
+    cancel_event: threading.Event = field(default_factory=threading.Event)
+    min_interval_s: float = 0.5
+    _last: float = field(default=0.0, repr=False)
+
+    def progress(self, fraction: float, message: str = "") -> None:
+        if not 0.0 <= fraction <= 1.0:
+            raise InvalidWorkflow(f"progress fraction {fraction!r} is not within 0..1")
+        now = time.monotonic()
+        if self.report is not None and (now - self._last >= self.min_interval_s or fraction >= 1.0):
+            self._last = now
+            self.report(fraction, message[:200])
+
+    @property
+    def cancelled(self) -> bool:
+        return self.cancel_event.is_set()
+
+    def check_cancelled(self) -> None:
+        if self.cancel_event.is_set():
+            raise TaskCanceled(f"task {self.task_id} was canceled")

@@ -1,0 +1,120 @@
+"""Functions: plain Python callables registered with a name, a queue and run defaults.
+
+A function is called as ``fn(ctx, **args)`` where ``args`` are JSON values; an argument that was a
+blob reference (``{"$blob": key}``) arrives as a local :class:`~pathlib.Path` that the runtime
+downloaded into scratch space. It returns a JSON-able mapping (or ``None``); any
+:class:`~pathlib.Path` inside it is uploaded (content-addressed) and replaced by a blob reference.
+Raise :class:`~darkroom.runtime.errors.PermanentError` when a retry cannot help.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from darkroom.runtime.errors import FunctionNotFound, InvalidWorkflow
+
+__all__ = ["Function", "Isolation", "Registry"]
+
+Isolation = Literal["thread", "process"]
+_NAME = re.compile(r"^[a-z][a-z0-9_.-]{0,99}$")
+
+
+@dataclass(frozen=True)
+class Function:
+    """A registered function and how to run it.
+
+    ``shape`` is what a worker must offer to run it (e.g. ``{"codec": "av1"}``); tasks carry it as
+    queue metadata. ``isolation="process"`` runs each call in a child process, which a timeout or a
+    cancel can kill; ``"thread"`` is cheaper but can only be asked to stop.
+    """
+
+    name: str
+    fn: Callable[..., Any]
+    queue: str = "default"
+    lease_s: float = 30.0
+    max_attempts: int = 3
+    timeout_s: float = 600.0
+    shape: Mapping[str, str] = field(default_factory=dict)
+    isolation: Isolation = "thread"
+    retry_backoff_s: float = 1.0
+    retry_backoff_max_s: float = 60.0
+
+    def __post_init__(self) -> None:
+        if not _NAME.match(self.name):
+            raise InvalidWorkflow(f"function name {self.name!r} must match {_NAME.pattern}")
+        if self.timeout_s <= 0 or self.lease_s <= 0 or self.max_attempts < 1:
+            raise InvalidWorkflow(f"function {self.name!r}: timeout_s, lease_s and max_attempts must be positive")
+        if self.isolation not in ("thread", "process"):
+            raise InvalidWorkflow(f"function {self.name!r}: isolation {self.isolation!r} is not thread|process")
+
+    def backoff_s(self, attempt: int) -> float:
+        """Delay before retry number ``attempt`` (1-based): exponential, capped."""
+        return float(min(self.retry_backoff_max_s, self.retry_backoff_s * 2 ** max(0, attempt - 1)))
+
+
+class Registry:
+    """Functions (and workflow definitions) known to a process, looked up by name.
+
+    >>> registry = Registry()
+    >>> @registry.function(queue="media", timeout_s=300)
+    ... def probe(ctx, source): ...
+    """
+
+    def __init__(self) -> None:
+        self._functions: dict[str, Function] = {}
+        self._workflows: dict[str, Any] = {}
+
+    def function(self, name: str | None = None, **options: Any) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+        def register(fn: Callable[..., Any]) -> Callable[..., Any]:
+            self.add(Function(name=name or fn.__name__, fn=fn, **options))
+            return fn
+
+        return register
+
+    def add(self, function: Function) -> Function:
+        existing = self._functions.get(function.name)
+        if existing is not None and existing.fn is not function.fn:
+            raise InvalidWorkflow(f"function {function.name!r} is registered twice")
+        self._functions[function.name] = function
+        return function
+
+    def get(self, name: str) -> Function:
+        try:
+            return self._functions[name]
+        except KeyError:
+            raise FunctionNotFound(f"no function named {name!r} is registered") from None
+
+    def __iter__(self) -> Iterator[Function]:
+        return iter(self._functions.values())
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._functions
+
+    def queues(self) -> list[str]:
+        return sorted({f.queue for f in self._functions.values()})
+
+    # -- workflow definitions (darkroom.runtime.workflow.dag.Workflow) ---------------------------
+    def add_workflow(self, workflow: Any) -> Any:
+        self._workflows[workflow.name] = workflow
+        return workflow
+
+    def workflow(self, name: str) -> Any:
+        from darkroom.runtime.errors import WorkflowNotFound
+
+        try:
+            return self._workflows[name]
+        except KeyError:
+            raise WorkflowNotFound(f"no workflow definition named {name!r}") from None
+
+    def workflows(self) -> list[Any]:
+        return list(self._workflows.values())
+
+    def update(self, other: Registry) -> None:
+        """Take every function and workflow of ``other`` (composing modules' registries)."""
+        for f in other:
+            self.add(f)
+        for w in other.workflows():
+            self.add_workflow(w)

@@ -1,0 +1,67 @@
+"""Prometheus metrics of workers and engines (each process registers them on its own registry)."""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+__all__ = ["EngineMetrics", "WorkerMetrics"]
+
+_DURATION_BUCKETS = (0.001, 0.005, 0.025, 0.1, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 900, 1800, 3600)
+
+
+class WorkerMetrics:
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.tasks = Counter(
+            "darkroom_tasks",
+            "Tasks run by this worker, by function and outcome "
+            "(succeeded, failed, retried, canceled, timed_out, handed_back)",
+            ["function", "outcome"],
+            registry=registry,
+        )
+        self.duration = Histogram(
+            "darkroom_task_duration_seconds",
+            "Wall time of function calls",
+            ["function"],
+            buckets=_DURATION_BUCKETS,
+            registry=registry,
+        )
+        self.in_flight = Gauge("darkroom_tasks_in_flight", "Tasks running now", registry=registry)
+        self.heartbeat_failures = Counter(
+            "darkroom_heartbeat_failures",
+            "Lease extensions that failed (lost lease or Redis error)",
+            registry=registry,
+        )
+
+    def finished(self, function: str, outcome: str, seconds: float) -> None:
+        self.tasks.labels(function, outcome).inc()
+        self.duration.labels(function).observe(seconds)
+
+
+class EngineMetrics:
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.passes = Histogram(
+            "darkroom_engine_pass_seconds",
+            "Time to advance one workflow by one pass",
+            buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1, 5),
+            registry=registry,
+        )
+        self.pass_failures = Counter("darkroom_engine_pass_failures", "Passes that raised", registry=registry)
+        self.scheduled = Counter("darkroom_engine_tasks_scheduled", "Task messages enqueued", registry=registry)
+        self.workflows = Counter(
+            "darkroom_workflows_finished",
+            "Workflow runs finished, by name and state",
+            ["workflow", "state"],
+            registry=registry,
+        )
+
+    def pass_done(self, seconds: float) -> None:
+        self.passes.observe(seconds)
+
+    def pass_failed(self, workflow_id: str) -> None:
+        self.pass_failures.inc()
+
+    def tasks_started(self, n: int) -> None:
+        self.scheduled.inc(n)
+
+    def workflow_finished(self, name: str, state: str) -> None:
+        self.workflows.labels(name, state).inc()

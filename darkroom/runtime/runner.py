@@ -1,0 +1,96 @@
+"""Calling a function: in the worker's thread, or in a child process that can be killed.
+
+Child processes come from a ``forkserver``: forking the worker itself (with its Redis, gRPC and
+heartbeat threads) could copy a held lock into the child; the fork server is a clean,
+single-threaded parent. Functions run this way must be importable module-level callables.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import multiprocessing.connection
+import time
+from multiprocessing.connection import Connection
+from typing import Any
+
+from darkroom.runtime.context import TaskContext
+from darkroom.runtime.errors import PermanentError, TaskCanceled, TaskTimeout
+from darkroom.runtime.functions import Function
+
+__all__ = ["ChildFailed", "call"]
+
+_MP = multiprocessing.get_context("forkserver")
+
+
+class ChildFailed(Exception):
+    """The function raised in its child process (``permanent`` when it raised PermanentError)."""
+
+    def __init__(self, message: str, *, permanent: bool) -> None:
+        super().__init__(message)
+        self.permanent = permanent
+
+
+def call(fn: Function, ctx: TaskContext, args: dict[str, Any], timeout_s: float) -> Any:
+    if fn.isolation == "process":
+        return _call_in_child(fn, ctx, args, timeout_s)
+    return fn.fn(ctx, **args)
+
+
+def _call_in_child(fn: Function, ctx: TaskContext, args: dict[str, Any], timeout_s: float) -> Any:
+    parent, child = _MP.Pipe(duplex=False)
+    fields = {
+        "task_id": ctx.task_id,
+        "attempt": ctx.attempt,
+        "scratch": ctx.scratch,
+        "workflow_id": ctx.workflow_id,
+        "step": ctx.step,
+        "item": ctx.item,
+    }
+    proc = _MP.Process(target=_child_main, args=(fn.fn, fields, args, child), daemon=True)
+    proc.start()
+    child.close()
+    give_up = time.monotonic() + timeout_s
+    try:
+        while True:
+            if ctx.cancel_event.is_set():
+                raise TaskCanceled(f"task {ctx.task_id} was canceled")
+            left = give_up - time.monotonic()
+            if left <= 0:
+                raise TaskTimeout(f"task {ctx.task_id} ran past its timeout of {timeout_s:g}s")
+            ready = multiprocessing.connection.wait([parent, proc.sentinel], timeout=min(left, 0.25))
+            if parent in ready:
+                try:
+                    kind, *rest = parent.recv()
+                except EOFError:
+                    kind, rest = "died", []
+                if kind == "progress":
+                    ctx.progress(*rest)
+                    continue
+                if kind == "ok":
+                    return rest[0]
+                if kind == "error":
+                    raise ChildFailed(rest[0], permanent=rest[1])
+                proc.join(1.0)
+                raise ChildFailed(f"the function's process exited with code {proc.exitcode}", permanent=False)
+            elif proc.sentinel in ready and not parent.poll():
+                proc.join(1.0)
+                raise ChildFailed(f"the function's process exited with code {proc.exitcode}", permanent=False)
+    finally:
+        if proc.is_alive():
+            proc.kill()
+        proc.join(5.0)
+        parent.close()
+
+
+def _child_main(target: Any, fields: dict[str, Any], args: dict[str, Any], conn: Connection) -> None:
+    ctx = TaskContext(**fields, report=lambda f, m: conn.send(("progress", f, m)))
+    try:
+        out = target(ctx, **args)
+    except PermanentError as exc:
+        conn.send(("error", f"{type(exc).__name__}: {exc}", True))
+    except BaseException as exc:
+        conn.send(("error", f"{type(exc).__name__}: {exc}", False))
+    else:
+        conn.send(("ok", out))
+    finally:
+        conn.close()

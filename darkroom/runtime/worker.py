@@ -1,0 +1,351 @@
+"""The function worker: lease tasks, run them, heartbeat, settle, report to workflows.
+
+Three threads and a pool: the *leaser* dequeues batches while slots are free (long poll, so an
+idle worker costs Redis nothing); each task runs in a pool thread (in a child process for
+``isolation="process"`` functions); the *settler* batches finished tasks — workflow reports first,
+then one ``settle`` per queue — so a busy worker pays two round trips per batch, not per task; the
+*heartbeat* extends leases, enforces timeouts, and stops tasks whose lease was lost (cancel).
+
+Stopping (SIGTERM): no more leasing; running tasks get ``grace_s`` to finish; the rest are told to
+stop and handed back to the queue for a retry. A SIGKILL loses nothing either: the leases expire
+and the tasks run again elsewhere, which is why functions must be idempotent.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import queue as stdqueue
+import shutil
+import socket
+import threading
+import time
+from collections import defaultdict
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import darkroom.queue as dq
+from darkroom.runtime import runner
+from darkroom.runtime.context import TaskContext
+from darkroom.runtime.errors import InvalidWorkflow, PermanentError, RuntimeLayerError, TaskCanceled, TaskTimeout
+from darkroom.runtime.files import fetch_inputs, store_outputs
+from darkroom.runtime.functions import Function, Registry
+from darkroom.runtime.metrics import WorkerMetrics
+from darkroom.runtime.queues import ensure_queues, worker_filters
+from darkroom.runtime.task import TaskOutcome, TaskSpec, dumps
+from darkroom.runtime.workflow.inbox import Inbox, Report
+
+__all__ = ["Worker"]
+
+_log = logging.getLogger(__name__)
+
+
+@dataclass
+class _Task:
+    lease: dq.Lease
+    spec: TaskSpec | None
+    fn: Function | None
+    ctx: TaskContext
+    started: float = field(default_factory=time.monotonic)
+    extended: float = field(default_factory=time.monotonic)
+    settled: bool = False
+    lost: bool = False
+
+    @property
+    def fn_name(self) -> str:
+        return self.spec.fn if self.spec else "?"
+
+
+@dataclass
+class _Done:
+    task: _Task
+    ok: bool
+    output: Any = None
+    error: str = ""
+    retry: bool = True
+    outcome: str = "succeeded"
+
+
+class Worker:
+    def __init__(
+        self,
+        queue: dq.RedisQueue,
+        registry: Registry,
+        *,
+        blobs: Any = None,
+        queues: list[str] | None = None,
+        concurrency: int = 4,
+        shape: dict[str, str] | None = None,
+        name: str | None = None,
+        scratch_root: Path = Path(".darkroom/scratch"),
+        inbox: Inbox | None = None,
+        wait_s: float = 1.0,
+        grace_s: float = 30.0,
+        metrics: WorkerMetrics | None = None,
+    ) -> None:
+        self.queue = queue
+        self.registry = registry
+        self.blobs = blobs
+        self.queues = queues or registry.queues()
+        self.concurrency = concurrency
+        self.shape = shape or {}
+        self.name = name or f"{socket.gethostname()}:{os.getpid()}"
+        self.scratch_root = scratch_root
+        self.inbox = inbox or Inbox(queue)
+        self.wait_s = wait_s
+        self.grace_s = grace_s
+        self.metrics = metrics
+        self._pool = ThreadPoolExecutor(concurrency, thread_name_prefix="darkroom-fn")
+        self._lock = threading.Lock()
+        self._running: dict[str, _Task] = {}
+        self._slot_freed = threading.Event()
+        self._done: stdqueue.Queue[_Done] = stdqueue.Queue()
+        self._progress: list[Report] = []
+        self._quit = threading.Event()
+
+    # -- the leaser --------------------------------------------------------------------------------
+    def run(self, stop: threading.Event) -> None:
+        """Work until ``stop`` is set, then shut down gracefully (see the module docstring)."""
+        keys = ensure_queues(self.queue, self.registry)
+        sources = [(q, w) for q in self.queues for w in worker_filters(self.shape, keys.get(q, ()))]
+        settler = threading.Thread(target=self._settle_loop, name="darkroom-settler", daemon=True)
+        heart = threading.Thread(target=self._heartbeat_loop, name="darkroom-heartbeat", daemon=True)
+        settler.start()
+        heart.start()
+        wait = self.wait_s if len(sources) == 1 else min(self.wait_s, 0.2)
+        turn = 0
+        try:
+            while not stop.is_set():
+                with self._lock:
+                    free = self.concurrency - len(self._running)
+                if free <= 0:
+                    self._slot_freed.wait(0.5)
+                    self._slot_freed.clear()
+                    continue
+                queue, where = sources[turn % len(sources)]
+                turn += 1
+                try:
+                    leases = self.queue.dequeue(queue, max_messages=free, where=where, wait_s=wait)
+                except (dq.Unavailable, ConnectionError) as exc:
+                    _log.warning("dequeue from %s failed: %s", queue, exc)
+                    stop.wait(1.0)
+                    continue
+                if leases:
+                    self._start(leases)
+        finally:
+            self._shutdown()
+            self._quit.set()
+            settler.join(timeout=30)
+            heart.join(timeout=5)
+            self._pool.shutdown(wait=False, cancel_futures=True)
+
+    def _start(self, leases: list[dq.Lease]) -> None:
+        reports = []
+        for lease in leases:
+            mid = lease.message.id
+            scratch = self.scratch_root / f"{mid.replace(':', '_')}-{lease.token}"
+            spec: TaskSpec | None = None
+            fn: Function | None = None
+            error = ""
+            try:
+                spec = TaskSpec.decode(lease.message.payload)
+                fn = self.registry.get(spec.fn)
+            except RuntimeLayerError as exc:
+                error = str(exc)
+            ctx = TaskContext(
+                task_id=mid,
+                attempt=lease.message.attempts,
+                scratch=scratch,
+                workflow_id=spec.workflow_id if spec else None,
+                step=spec.step if spec else None,
+                item=spec.idx if spec else 0,
+            )
+            task = _Task(lease, spec, fn, ctx)
+            ctx.report = lambda f, m, task=task: self._report_progress(task, f, m)
+            with self._lock:
+                self._running[mid] = task
+            if self.metrics:
+                self.metrics.in_flight.inc()
+            if error:
+                self._done.put(_Done(task, False, error=error, retry=False, outcome="failed"))
+                self._release(task)
+                continue
+            report = self._report(task, TaskOutcome("running", lease.message.attempts, self.name, time.time()), "s")
+            if report:
+                reports.append(report)
+            self._pool.submit(self._execute, task)
+        self._post(reports)
+
+    # -- running one task --------------------------------------------------------------------------
+    def _execute(self, task: _Task) -> None:
+        assert task.spec is not None and task.fn is not None
+        spec, fn, ctx = task.spec, task.fn, task.ctx
+        timeout = spec.timeout_s or fn.timeout_s
+        try:
+            ctx.scratch.mkdir(parents=True, exist_ok=True)
+            args = fetch_inputs(spec.args, self.blobs, ctx.scratch / "in") if self.blobs else spec.args
+            out = runner.call(fn, ctx, args, timeout)
+            if self.blobs is not None:
+                out = store_outputs(out, self.blobs, ctx.scratch)
+            if len(dumps(out)) > self.queue.limits.max_result_bytes:
+                raise PermanentError(f"{spec.fn} returned more than {self.queue.limits.max_result_bytes} bytes")
+            done = _Done(task, True, output=out)
+        except (PermanentError, InvalidWorkflow) as exc:
+            done = _Done(task, False, error=f"{type(exc).__name__}: {exc}", retry=False, outcome="failed")
+        except runner.ChildFailed as exc:
+            done = _Done(task, False, error=str(exc), retry=not exc.permanent, outcome="failed")
+        except TaskTimeout as exc:
+            done = _Done(task, False, error=str(exc), outcome="timed_out")
+        except TaskCanceled as exc:
+            done = _Done(task, False, error=str(exc), outcome="canceled")
+        except Exception as exc:
+            _log.info("task %s raised", task.lease.message.id, exc_info=True)
+            done = _Done(task, False, error=f"{type(exc).__name__}: {exc}", outcome="failed")
+        finally:
+            shutil.rmtree(ctx.scratch, ignore_errors=True)
+        if ctx.cancel_event.is_set() and done.ok:
+            done = _Done(task, False, error="canceled", outcome="canceled")
+        self._done.put(done)
+        self._release(task)
+
+    def _release(self, task: _Task) -> None:
+        with self._lock:
+            self._running.pop(task.lease.message.id, None)
+        if self.metrics:
+            self.metrics.in_flight.dec()
+        self._slot_freed.set()
+
+    # -- reports to workflows ------------------------------------------------------------------------
+    def _report(self, task: _Task, outcome: TaskOutcome, kind: str, *, tick: bool = True) -> Report | None:
+        spec = task.spec
+        if spec is None or spec.workflow_id is None or spec.step is None:
+            return None
+        field_ = f"{spec.step}#{spec.idx}:{kind}"
+        return Report(spec.workflow_id, field_, outcome.encode(), task.lease.message.deadline, tick)
+
+    def _report_progress(self, task: _Task, fraction: float, message: str) -> None:
+        outcome = TaskOutcome(
+            "running", task.lease.message.attempts, self.name, time.time(), progress=fraction, message=message
+        )
+        report = self._report(task, outcome, "p")
+        if report:
+            with self._lock:
+                self._progress.append(report)
+
+    def _post(self, reports: list[Report]) -> None:
+        if reports:
+            try:
+                self.inbox.post(reports)
+            except Exception:
+                _log.warning("could not post %d workflow reports", len(reports), exc_info=True)
+
+    # -- the settler ---------------------------------------------------------------------------------
+    def _settle_loop(self) -> None:
+        while not (self._quit.is_set() and self._done.empty()):
+            try:
+                batch = [self._done.get(timeout=0.25)]
+            except stdqueue.Empty:
+                batch = []
+            while True:
+                try:
+                    batch.append(self._done.get_nowait())
+                except stdqueue.Empty:
+                    break
+            with self._lock:
+                progress, self._progress = self._progress, []
+            self._post(progress)
+            if batch:
+                try:
+                    self._settle(batch)
+                except Exception:
+                    _log.exception("settling %d tasks failed; their leases will expire and they run again", len(batch))
+
+    def _settle(self, batch: list[_Done]) -> None:
+        todo = []
+        with self._lock:
+            for d in batch:
+                if not d.task.settled and not d.task.lost:
+                    d.task.settled = True
+                    todo.append(d)
+        reports = []
+        by_queue: dict[str, list[tuple[dq.Lease, bool, bytes | str, bool, float]]] = defaultdict(list)
+        now = time.time()
+        for d in todo:
+            t, msg = d.task, d.task.lease.message
+            final = d.ok or not d.retry or msg.attempts >= msg.max_attempts
+            outcome = d.outcome if final or d.outcome in ("canceled", "handed_back") else "retried"
+            if self.metrics:
+                self.metrics.finished(t.fn_name, outcome, time.monotonic() - t.started)
+            state = "succeeded" if d.ok else "failed" if final else "running"
+            rep = self._report(
+                t,
+                TaskOutcome(state, msg.attempts, self.name, now, output=d.output, error=d.error or None),
+                "r" if final else "s",
+                tick=final,
+            )
+            if rep:
+                reports.append(rep)
+            if d.ok:
+                by_queue[t.lease.queue].append((t.lease, True, dumps(d.output), False, 0.0))
+            else:
+                backoff = t.fn.backoff_s(msg.attempts) if (t.fn and d.outcome != "handed_back") else 0.0
+                by_queue[t.lease.queue].append((t.lease, False, d.error[:2000], d.retry, backoff))
+        # Reports first: a crash after them re-runs the task (idempotent) and repeats the report
+        # (harmless); the other order could complete a task whose workflow never hears of it.
+        self._post(reports)
+        for items in by_queue.values():
+            for i in range(0, len(items), 500):
+                self.queue.settle(items[i : i + 500])
+
+    # -- heartbeats, timeouts, cancel ----------------------------------------------------------------
+    def _heartbeat_loop(self) -> None:
+        while not self._quit.wait(0.5):
+            with self._lock:
+                tasks = list(self._running.values())
+            now = time.monotonic()
+            for t in tasks:
+                if t.settled or t.lost or t.fn is None or t.ctx.cancel_event.is_set():
+                    continue
+                timeout = (t.spec.timeout_s if t.spec else None) or t.fn.timeout_s
+                if t.fn.isolation == "thread" and now - t.started > timeout:
+                    # a thread cannot be killed: ask it to stop and fail the task now
+                    t.ctx.cancel_event.set()
+                    self._done.put(
+                        _Done(t, False, error=f"task ran past its timeout of {timeout:g}s", outcome="timed_out")
+                    )
+                    continue
+                if now - t.extended >= t.fn.lease_s / 3:
+                    self._extend(t)
+
+    def _extend(self, t: _Task) -> None:
+        assert t.fn is not None
+        try:
+            t.lease = self.queue.extend(t.lease, lease_s=t.fn.lease_s)
+            t.extended = time.monotonic()
+        except (dq.LeaseLost, dq.MessageNotFound, dq.Conflict):
+            # canceled (workflow cancel) or expired: whoever holds it now owns the work
+            t.lost = True
+            t.ctx.cancel_event.set()
+            if self.metrics:
+                self.metrics.heartbeat_failures.inc()
+        except Exception:
+            _log.warning("heartbeat for %s failed", t.lease.message.id, exc_info=True)
+            if self.metrics:
+                self.metrics.heartbeat_failures.inc()
+
+    # -- shutdown --------------------------------------------------------------------------------------
+    def _shutdown(self) -> None:
+        give_up = time.monotonic() + self.grace_s
+        while time.monotonic() < give_up:
+            with self._lock:
+                if not self._running:
+                    return
+            self._slot_freed.wait(0.2)
+            self._slot_freed.clear()
+        with self._lock:
+            left = list(self._running.values())
+        for t in left:
+            t.ctx.cancel_event.set()
+            self._done.put(_Done(t, False, error="worker shut down before the task finished", outcome="handed_back"))

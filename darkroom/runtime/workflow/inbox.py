@@ -1,0 +1,135 @@
+"""How workers and clients tell the engine that something happened to a workflow.
+
+Each workflow has an *inbox* (a Redis hash: one field per report, e.g. ``encode#7:r`` for item 7's
+result) and *ticks*: messages on the exclusive events queue, keyed by workflow id, that make an
+engine look at the inbox. The queue's exclusivity guarantees one engine per workflow at a time.
+
+Ticks coalesce: a reporter writes its field, reads the inbox generation ``g`` and enqueues the tick
+``<workflow>:g<g>``; the queue's idempotent enqueue turns every further tick of the same generation
+into a no-op. An engine starts a drain by bumping the generation and reading the hash in one
+MULTI, so a report written before the bump is in that read, and one written after it enqueues a
+tick of the new generation. A 2,000-item map therefore costs a handful of engine passes, not 2,000.
+Fields are removed only after the engine has committed what they said (compare-and-delete), so an
+engine that dies mid-pass leaves everything for the next one.
+
+Keys (hash tag per workflow, so a Redis Cluster spreads workflows over slots)::
+
+    <ns>:{wf:<id>}:inbox   hash   field -> report bytes
+    <ns>:{wf:<id>}:gen     string generation counter
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+import darkroom.queue as dq
+
+__all__ = ["EVENTS_QUEUE", "Inbox", "Report"]
+
+EVENTS_QUEUE = "wf-events"
+TICK_ATTEMPTS = 100
+
+_ACK = """
+for i = 1, #ARGV, 2 do
+  if redis.call('HGET', KEYS[1], ARGV[i]) == ARGV[i + 1] then
+    redis.call('HDEL', KEYS[1], ARGV[i])
+  end
+end
+return redis.call('HLEN', KEYS[1])
+"""
+
+
+@dataclass(frozen=True)
+class Report:
+    workflow_id: str
+    field: str
+    data: bytes
+    deadline: float
+    tick: bool = True
+
+
+class Inbox:
+    def __init__(self, queue: dq.RedisQueue, *, events_queue: str = EVENTS_QUEUE, namespace: str = "dr") -> None:
+        self.queue = queue
+        self.redis = queue.redis
+        self.events_queue = events_queue
+        self.namespace = namespace
+        self._ack = self.redis.register_script(_ACK)
+
+    def _key(self, workflow_id: str, what: str) -> str:
+        return f"{self.namespace}:{{wf:{workflow_id}}}:{what}"
+
+    def ensure_queue(self, *, lease_s: float = 30.0) -> None:
+        try:
+            self.queue.get_queue(self.events_queue)
+        except dq.QueueNotFound:
+            with contextlib.suppress(dq.Conflict):  # another process created it first
+                self.queue.create_queue(
+                    self.events_queue, lease_s=lease_s, max_attempts=TICK_ATTEMPTS, exclusivity_key="workflow"
+                )
+
+    def post(self, reports: Sequence[Report]) -> None:
+        """Store the reports; wake the engine for the workflows whose reports ask for it."""
+        if not reports:
+            return
+        pipe = self.redis.pipeline(transaction=False)
+        ticking: list[Report] = []
+        for r in reports:
+            pipe.hset(self._key(r.workflow_id, "inbox"), r.field, r.data)
+        for r in {r.workflow_id: r for r in reports if r.tick}.values():
+            pipe.get(self._key(r.workflow_id, "gen"))
+            ticking.append(r)
+        replies = pipe.execute()[len(reports) :]
+        ticks = [
+            dq.NewMessage(
+                id=f"{r.workflow_id}:g{int(gen or 0)}", deadline=r.deadline, metadata={"workflow": r.workflow_id}
+            )
+            for r, gen in zip(ticking, replies, strict=True)
+        ]
+        self._enqueue(ticks)
+
+    def tick(self, workflow_id: str, deadline: float, *, delay_s: float = 0.0, name: str | None = None) -> None:
+        """Wake the engine for one workflow now, or after ``delay_s`` (a timer, named ``name``)."""
+        if name is None:
+            gen = self.redis.get(self._key(workflow_id, "gen"))
+            mid = f"{workflow_id}:g{int(gen or 0)}"
+        else:
+            mid = f"{workflow_id}:{name}"
+        self._enqueue([dq.NewMessage(id=mid, deadline=deadline, metadata={"workflow": workflow_id}, delay_s=delay_s)])
+
+    def _enqueue(self, ticks: list[dq.NewMessage]) -> None:
+        try:
+            self.queue.enqueue_many(self.events_queue, ticks)
+        except dq.Conflict:
+            # A tick of that generation exists with another deadline (the workflow's deadline moved):
+            # it wakes the engine all the same. Enqueue the others one by one.
+            for t in ticks:
+                with contextlib.suppress(dq.Conflict):
+                    self.queue.enqueue_many(self.events_queue, [t])
+
+    def drain(self, workflow_id: str) -> dict[str, bytes]:
+        """Start a pass: bump the generation and read every report (nothing is removed yet)."""
+        pipe = self.redis.pipeline(transaction=True)
+        pipe.incr(self._key(workflow_id, "gen"))
+        pipe.hgetall(self._key(workflow_id, "inbox"))
+        _, entries = pipe.execute()
+        return {k.decode(): v for k, v in entries.items()}
+
+    def ack(self, workflow_id: str, entries: dict[str, bytes]) -> None:
+        """Remove the reports a pass committed, unless a newer report replaced them meanwhile."""
+        if entries:
+            args: list[str | bytes] = []
+            for k, v in entries.items():
+                args += [k, v]
+            self._ack(keys=[self._key(workflow_id, "inbox")], args=args)
+
+    def discard(self, workflow_ids: Iterable[str]) -> None:
+        """Forget finished workflows' inboxes. The generation stays (a week) so that a straggler's
+        late report still makes a fresh tick, which finds the run finished and discards again."""
+        pipe = self.redis.pipeline(transaction=False)
+        for w in workflow_ids:
+            pipe.delete(self._key(w, "inbox"))
+            pipe.expire(self._key(w, "gen"), 7 * 86400)
+        pipe.execute()

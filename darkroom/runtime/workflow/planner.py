@@ -1,0 +1,232 @@
+"""One engine pass over one workflow run: fold in reports, start ready steps, finish the run.
+
+The planner only decides; it collects the queue work (task messages to enqueue, tasks to cancel,
+timers) and the rows to write, and the engine carries them out. Every decision is guarded by the
+stored states, so the same reports applied twice change nothing.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections import defaultdict
+from dataclasses import dataclass, field
+from typing import Any
+
+import sqlalchemy as sa
+
+import darkroom.queue as dq
+from darkroom.runtime.errors import FunctionNotFound, InvalidWorkflow
+from darkroom.runtime.functions import Registry
+from darkroom.runtime.queues import task_metadata
+from darkroom.runtime.task import TaskOutcome, TaskSpec, task_id
+from darkroom.runtime.workflow.dag import Step, Workflow, resolve
+from darkroom.runtime.workflow.store import TERMINAL, RunRow, TaskRow, WorkflowStore
+
+__all__ = ["CANCEL_FIELD", "Planner", "parse_reports"]
+
+CANCEL_FIELD = "ctl:cancel"
+
+
+@dataclass
+class Reports:
+    cancel: str | None = None
+    # step -> idx -> kind ("s" started/retrying, "p" progress, "r" result) -> outcome
+    tasks: dict[str, dict[int, dict[str, TaskOutcome]]] = field(default_factory=dict)
+
+
+def parse_reports(entries: dict[str, bytes]) -> Reports:
+    out = Reports()
+    for key, raw in entries.items():
+        if key == CANCEL_FIELD:
+            out.cancel = raw.decode() or "canceled"
+            continue
+        try:
+            head, kind = key.rsplit(":", 1)
+            step, idx = head.rsplit("#", 1)
+            outcome = TaskOutcome.decode(raw)
+            out.tasks.setdefault(step, {}).setdefault(int(idx), {})[kind] = outcome
+        except (ValueError, TypeError, json.JSONDecodeError):
+            continue  # not ours or garbled: ignored (and acknowledged, so it cannot wedge the run)
+    return out
+
+
+@dataclass
+class Planner:
+    run: RunRow
+    definition: Workflow
+    registry: Registry
+    store: WorkflowStore
+    conn: sa.Connection
+    queue_keys: dict[str, tuple[str, ...]]
+    now: float = field(default_factory=time.time)
+    changed: set[str] = field(default_factory=set)
+    enqueue: dict[str, list[dq.NewMessage]] = field(default_factory=lambda: defaultdict(list))
+    cancel: list[tuple[str, str]] = field(default_factory=list)
+    timers: list[tuple[str, float]] = field(default_factory=list)
+    new_tasks: list[TaskRow] = field(default_factory=list)
+
+    # -- reports ---------------------------------------------------------------------------------
+    def apply(self, reports: Reports) -> None:
+        if self.run.state == "pending":
+            self.run.state, self.run.started_at = "running", self.now
+        for step_name, items in reports.tasks.items():
+            step = self.run.steps.get(step_name)
+            if step is None or step.state in TERMINAL:
+                continue
+            states = self.store.task_states(self.conn, self.run.id, step_name)
+            changes: list[dict[str, Any]] = []
+            succeeded, failed = 0, None
+            for idx, kinds in items.items():
+                state, _ = states.get(idx, ("", 0))
+                if state not in ("pending", "running"):
+                    continue
+                first = kinds.get("s") or kinds.get("p") or kinds["r"]
+                ch: dict[str, Any] = {"idx": idx, "worker": first.worker, "started_at": first.at}
+                final = kinds.get("r")
+                if final is not None:
+                    ch.update(state=final.state, attempts=final.attempt, ended_at=final.at, error=final.error)
+                    if final.state == "succeeded":
+                        ch.update(output=final.output, progress=1.0)
+                        succeeded += 1
+                    else:
+                        failed = failed or (idx, final.error or "failed")
+                else:
+                    latest = kinds.get("p") or first
+                    ch.update(state="running", attempts=first.attempt, progress=latest.progress)
+                    ch.update(message=latest.message[:200], error=first.error)
+                changes.append(ch)
+                step.attempts = max(step.attempts, int(ch.get("attempts", 0)))
+                step.worker = ch["worker"]
+                step.message = (kinds.get("p") or first).message[:200] or step.message
+            self.store.update_tasks(self.conn, self.run.id, step_name, changes)
+            step.items_done += succeeded
+            self.changed.add(step_name)
+            if failed is not None:
+                where = f"item {failed[0]}: " if step.kind == "map" else ""
+                self._fail_step(step_name, where + failed[1])
+            elif step.items_total is not None and step.items_done >= step.items_total:
+                self._succeed_step(step_name)
+            elif step.items_total:
+                running = self.store.progress_sum(self.conn, self.run.id, step_name)
+                step.progress = min(1.0, (step.items_done + running) / step.items_total)
+
+    def _succeed_step(self, name: str) -> None:
+        step = self.run.steps[name]
+        outputs = self.store.outputs(self.conn, self.run.id, name)
+        step.output = outputs if step.kind == "map" else (outputs[0] if outputs else None)
+        step.state, step.progress, step.ended_at = "succeeded", 1.0, self.now
+        self.changed.add(name)
+
+    def _fail_step(self, name: str, error: str) -> None:
+        step = self.run.steps[name]
+        step.state, step.error, step.ended_at = "failed", error, self.now
+        self.changed.add(name)
+
+    # -- timers and cancel -----------------------------------------------------------------------
+    def check_timeouts(self) -> list[tuple[str, float]]:
+        """Fail running steps past their timeout; answer (step, seconds left) for the others."""
+        early = []
+        for name, step in self.run.steps.items():
+            timeout = self.definition.steps[name].timeout_s
+            if step.state != "running" or timeout is None or step.started_at is None:
+                continue
+            left = step.started_at + timeout - self.now
+            if left <= 0:
+                self._fail_step(name, f"step timed out after {timeout:g}s")
+            else:
+                early.append((name, left))
+        return early
+
+    def cancel_run(self, reason: str) -> None:
+        self._close("canceled", reason)
+
+    def _close(self, state: str, error: str | None) -> None:
+        for t in self.store.open_tasks(self.conn, self.run.id):
+            self.cancel.append((t.queue, t.message_id))
+            self.store.update_tasks(self.conn, self.run.id, t.step, [{"idx": t.idx, "state": "canceled"}])
+        for name, step in self.run.steps.items():
+            if step.state == "waiting":
+                step.state = "skipped"
+            elif step.state == "running":
+                step.state, step.ended_at = "canceled", self.now
+            self.changed.add(name)
+        self.run.state, self.run.error, self.run.ended_at = state, error, self.now
+
+    # -- starting steps --------------------------------------------------------------------------
+    def advance(self) -> None:
+        progressed = True
+        while progressed and not self.run.done:
+            progressed = False
+            for name, spec in self.definition.steps.items():
+                step = self.run.steps[name]
+                if step.state == "waiting" and all(self.run.steps[d].state == "succeeded" for d in spec.deps):
+                    self._start(spec)
+                    progressed = True
+            if any(s.state == "failed" for s in self.run.steps.values()):
+                break
+
+    def _start(self, spec: Step) -> None:
+        step = self.run.steps[spec.name]
+        step.state, step.started_at = "running", self.now
+        self.changed.add(spec.name)
+        try:
+            fn = self.registry.get(spec.fn)
+            items = self._items(spec)
+        except (InvalidWorkflow, FunctionNotFound) as exc:
+            self._fail_step(spec.name, str(exc))
+            return
+        step.items_total = len(items)
+        if not items:
+            step.state, step.output, step.progress, step.ended_at = "succeeded", [], 1.0, self.now
+            return
+        meta = task_metadata(fn, self.queue_keys.get(fn.queue, ()))
+        timeout = spec.timeout_s or fn.timeout_s
+        for idx, args in enumerate(items):
+            mid = task_id(self.run.id, spec.name, idx)
+            payload = TaskSpec(spec.fn, args, self.run.id, spec.name, idx, timeout).encode()
+            self.enqueue[fn.queue].append(
+                dq.NewMessage(
+                    payload=payload,
+                    id=mid,
+                    deadline=self.run.deadline,
+                    metadata=meta,
+                    max_attempts=spec.max_attempts or fn.max_attempts,
+                )
+            )
+            self.new_tasks.append(TaskRow(self.run.id, spec.name, idx, mid, fn.queue))
+        if spec.timeout_s is not None:
+            self.timers.append((spec.name, spec.timeout_s))
+
+    def _items(self, spec: Step) -> list[dict[str, Any]]:
+        outputs = {n: s.output for n, s in self.run.steps.items() if s.state == "succeeded"}
+        args = resolve(dict(spec.args), self.run.inputs, outputs)
+        if spec.kind == "task":
+            return [args]
+        assert spec.over is not None
+        if spec.kind == "reduce":
+            return [{**args, spec.results_arg: outputs[spec.over.source]}]
+        over = resolve(spec.over, self.run.inputs, outputs)
+        if not isinstance(over, list):
+            raise InvalidWorkflow(f"map {spec.name!r}: {spec.over} is a {type(over).__name__}, not a list")
+        return [{**args, spec.item_arg: item} for item in over]
+
+    # -- the end of a pass -----------------------------------------------------------------------
+    def finish(self) -> None:
+        steps = self.run.steps
+        failed = [n for n, s in steps.items() if s.state == "failed"]
+        if failed and not self.run.done:
+            self._close("failed", f"step {failed[0]}: {steps[failed[0]].error}")
+        elif steps and all(s.state == "succeeded" for s in steps.values()) and not self.run.done:
+            outputs = {n: s.output for n, s in steps.items()}
+            self.run.outputs = resolve(dict(self.definition.outputs), self.run.inputs, outputs)
+            self.run.state, self.run.ended_at = "succeeded", self.now
+        done = sum(1.0 if s.state in TERMINAL else s.progress for s in steps.values())
+        self.run.progress = 1.0 if self.run.state == "succeeded" else round(done / max(1, len(steps)), 4)
+
+    def status_message(self) -> str:
+        running = [(n, s) for n, s in self.run.steps.items() if s.state == "running"]
+        if self.run.done:
+            return self.run.error or self.run.state
+        parts = [f"{n} {s.items_done}/{s.items_total}" if s.kind == "map" else n for n, s in running]
+        return ("running " + ", ".join(parts))[:200] if parts else self.run.state

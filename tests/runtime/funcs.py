@@ -1,0 +1,90 @@
+"""Functions and workflows the runtime tests run (module level, so child processes can import them)."""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+from darkroom.runtime.context import TaskContext
+from darkroom.runtime.errors import PermanentError
+from darkroom.runtime.functions import Registry
+from darkroom.runtime.workflow import Workflow
+
+QUEUE = "rt-test"
+registry = Registry()
+
+
+@registry.function(queue=QUEUE)
+def split(ctx: TaskContext, n: int) -> dict[str, Any]:
+    return {"items": list(range(n))}
+
+
+@registry.function(queue=QUEUE)
+def square(ctx: TaskContext, item: int) -> dict[str, Any]:
+    return {"sq": item * item, "item": item}
+
+
+@registry.function(queue=QUEUE)
+def total(ctx: TaskContext, results: list[dict[str, Any]]) -> dict[str, Any]:
+    return {"sum": sum(r["sq"] for r in results), "order": [r["item"] for r in results]}
+
+
+@registry.function(queue=QUEUE, max_attempts=3, retry_backoff_s=0.0)
+def flaky(ctx: TaskContext, marker: str) -> dict[str, Any]:
+    """Fails on its first attempt, succeeds after."""
+    if ctx.attempt < 2:
+        raise RuntimeError(f"first attempt of {marker} fails")
+    return {"attempt": ctx.attempt}
+
+
+@registry.function(queue=QUEUE)
+def broken(ctx: TaskContext) -> None:
+    raise PermanentError("this input can never work")
+
+
+@registry.function(queue=QUEUE, lease_s=2.0)
+def gate(ctx: TaskContext, path: str) -> dict[str, Any]:
+    """Waits (cooperatively) until ``path`` exists: lets a test hold a task running."""
+    while not Path(path).exists():
+        ctx.check_cancelled()
+        ctx.progress(0.5, "waiting for the gate")
+        time.sleep(0.01)
+    return {"opened": True}
+
+
+@registry.function(queue=QUEUE, isolation="process", timeout_s=1.0)
+def sleeper(ctx: TaskContext, seconds: float) -> dict[str, Any]:
+    time.sleep(seconds)
+    return {"slept": seconds, "pid": os.getpid()}
+
+
+@registry.function(queue=QUEUE, isolation="process")
+def write_file(ctx: TaskContext, text: str) -> dict[str, Any]:
+    out = ctx.scratch / "out.txt"
+    out.write_text(text)
+    ctx.progress(1.0, "written")
+    return {"file": out, "pid": os.getpid()}
+
+
+squares = Workflow("squares", inputs=["n"])
+_s = squares.task("split", "split", n=squares.input("n"))
+_m = squares.map("square", "square", over=_s["items"])
+_r = squares.reduce("total", "total", over=_m)
+squares.output("sum", _r["sum"])
+squares.output("order", _r["order"])
+registry.add_workflow(squares)
+
+retrying = Workflow("retrying", inputs=["marker"])
+retrying.output("attempt", retrying.task("flaky", "flaky", marker=retrying.input("marker"))["attempt"])
+registry.add_workflow(retrying)
+
+failing = Workflow("failing")
+_b = failing.task("broken", "broken")
+failing.task("after", "split", n=1, after=[_b])
+registry.add_workflow(failing)
+
+gated = Workflow("gated", inputs=["paths"])
+gated.map("wait", "gate", over=gated.input("paths"), item_arg="path")
+registry.add_workflow(gated)
