@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 PROTO_SRC := $(shell find proto -name '*.proto' 2>/dev/null)
 PROTO_STAMP := darkroom/_proto/.built
 
-.PHONY: setup system-deps test test-fast demo lint proto bench-queue clean
+.PHONY: setup system-deps test test-fast demo lint proto bench-queue bench-runtime clean
 
 setup: system-deps $(STAMP) $(PROTO_STAMP)
 
@@ -42,6 +42,9 @@ lint: setup
 
 bench-queue: setup
 	$(PY) -m bench.queue.run
+
+bench-runtime: setup
+	$(PY) -m bench.runtime.run
 
 clean:
 	rm -rf $(VENV) darkroom/_proto .darkroom .pytest_cache .mypy_cache
