@@ -7,8 +7,10 @@ single-threaded parent. Functions run this way must be importable module-level c
 
 from __future__ import annotations
 
+import ctypes
 import multiprocessing
 import multiprocessing.connection
+import signal
 import time
 from multiprocessing.connection import Connection
 from typing import Any
@@ -83,6 +85,7 @@ def _call_in_child(fn: Function, ctx: TaskContext, args: dict[str, Any], timeout
 
 
 def _child_main(target: Any, fields: dict[str, Any], args: dict[str, Any], conn: Connection) -> None:
+    _die_with_parent()
     ctx = TaskContext(**fields, report=lambda f, m: conn.send(("progress", f, m)))
     try:
         out = target(ctx, **args)
@@ -94,3 +97,13 @@ def _child_main(target: Any, fields: dict[str, Any], args: dict[str, Any], conn:
         conn.send(("ok", out))
     finally:
         conn.close()
+
+
+def _die_with_parent() -> None:
+    """Linux: be killed when the fork server exits, which it does when the worker dies — so a
+    SIGKILLed worker leaves no orphan still running its tasks."""
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass

@@ -50,6 +50,7 @@ class _Task:
     ctx: TaskContext
     started: float = field(default_factory=time.monotonic)
     extended: float = field(default_factory=time.monotonic)
+    lease_s: float = 30.0  # the lease currently held (the queue's grant, then the function's)
     settled: bool = False
     lost: bool = False
 
@@ -104,12 +105,16 @@ class Worker:
         self._done: stdqueue.Queue[_Done] = stdqueue.Queue()
         self._progress: list[Report] = []
         self._quit = threading.Event()
+        self._grant: dict[str, float] = {}
 
     # -- the leaser --------------------------------------------------------------------------------
     def run(self, stop: threading.Event) -> None:
         """Work until ``stop`` is set, then shut down gracefully (see the module docstring)."""
         keys = ensure_queues(self.queue, self.registry)
         sources = [(q, w) for q in self.queues for w in worker_filters(self.shape, keys.get(q, ()))]
+        # Lease as briefly as the quickest function of a queue needs; the heartbeat stretches the
+        # lease to the function's own ``lease_s`` once the task is known.
+        self._grant = {q: min(f.lease_s for f in self.registry if f.queue == q) for q in self.queues}
         settler = threading.Thread(target=self._settle_loop, name="darkroom-settler", daemon=True)
         heart = threading.Thread(target=self._heartbeat_loop, name="darkroom-heartbeat", daemon=True)
         settler.start()
@@ -127,7 +132,9 @@ class Worker:
                 queue, where = sources[turn % len(sources)]
                 turn += 1
                 try:
-                    leases = self.queue.dequeue(queue, max_messages=free, where=where, wait_s=wait)
+                    leases = self.queue.dequeue(
+                        queue, max_messages=free, where=where, wait_s=wait, lease_s=self._grant[queue]
+                    )
                 except (dq.Unavailable, ConnectionError) as exc:
                     _log.warning("dequeue from %s failed: %s", queue, exc)
                     stop.wait(1.0)
@@ -162,7 +169,7 @@ class Worker:
                 step=spec.step if spec else None,
                 item=spec.idx if spec else 0,
             )
-            task = _Task(lease, spec, fn, ctx)
+            task = _Task(lease, spec, fn, ctx, lease_s=self._grant.get(lease.queue, 30.0))
             ctx.report = lambda f, m, task=task: self._report_progress(task, f, m)
             with self._lock:
                 self._running[mid] = task
@@ -301,7 +308,8 @@ class Worker:
 
     # -- heartbeats, timeouts, cancel ----------------------------------------------------------------
     def _heartbeat_loop(self) -> None:
-        while not self._quit.wait(0.5):
+        tick = min([0.5, *(g / 4 for g in self._grant.values())])
+        while not self._quit.wait(tick):
             with self._lock:
                 tasks = list(self._running.values())
             now = time.monotonic()
@@ -316,14 +324,14 @@ class Worker:
                         _Done(t, False, error=f"task ran past its timeout of {timeout:g}s", outcome="timed_out")
                     )
                     continue
-                if now - t.extended >= t.fn.lease_s / 3:
+                if now - t.extended >= t.lease_s / 3:
                     self._extend(t)
 
     def _extend(self, t: _Task) -> None:
         assert t.fn is not None
         try:
             t.lease = self.queue.extend(t.lease, lease_s=t.fn.lease_s)
-            t.extended = time.monotonic()
+            t.extended, t.lease_s = time.monotonic(), t.fn.lease_s
         except (dq.LeaseLost, dq.MessageNotFound, dq.Conflict):
             # canceled (workflow cancel) or expired: whoever holds it now owns the work
             t.lost = True

@@ -88,3 +88,20 @@ registry.add_workflow(failing)
 gated = Workflow("gated", inputs=["paths"])
 gated.map("wait", "gate", over=gated.input("paths"), item_arg="path")
 registry.add_workflow(gated)
+
+
+@registry.function(queue=QUEUE, lease_s=1.0, isolation="process")
+def gated_copy(ctx: TaskContext, text: str, gate: str) -> dict[str, Any]:
+    """Writes ``text`` to a file once ``gate`` exists (idempotent: same input, same blob key)."""
+    while not Path(gate).exists():
+        time.sleep(0.01)
+    out = ctx.scratch / "copy.txt"
+    out.write_text(text)
+    return {"file": out}
+
+
+copying = Workflow("copying", inputs=["text", "gate"])
+copying.output(
+    "file", copying.task("copy", "gated_copy", text=copying.input("text"), gate=copying.input("gate"))["file"]
+)
+registry.add_workflow(copying)

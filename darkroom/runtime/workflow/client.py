@@ -37,6 +37,7 @@ class Workflows:
         self.registry = registry
         self.inbox = inbox or Inbox(queue)
         self.operations = operations
+        self._queue_ready = False
 
     def start(
         self,
@@ -84,6 +85,9 @@ class Workflows:
                 self.operations.create(kind="workflow", target=run.id, id=run.id, labels=labels, conn=conn)
         if not created:
             return self.store.get(run.id)
+        if not self._queue_ready:
+            self.inbox.ensure_queue()
+            self._queue_ready = True
         self.inbox.tick(run.id, run.deadline)
         return run
 

@@ -1,0 +1,77 @@
+"""Engine and worker processes for the crash and concurrency tests.
+
+    python -m tests.runtime.procs engine REDIS_URL DB_URL RECORD_FILE [CRASH_AT_SAVE]
+    python -m tests.runtime.procs worker REDIS_URL DB_URL BLOB_DIR SCRATCH_DIR [GRACE_S]
+
+An engine appends one line per pass to RECORD_FILE: ``workflow engine start end`` (monotonic
+clock, shared by processes on Linux). With CRASH_AT_SAVE=n it dies (``os._exit``) inside its n-th
+pass, after enqueuing that pass's tasks and before committing it: the worst moment.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+import threading
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+
+import darkroom.queue as dq
+from darkroom.runtime.worker import Worker
+from darkroom.runtime.workflow import Engine
+from darkroom.storage.blobs import open_blobs
+from tests.runtime import funcs
+
+
+def _stop_on_sigterm() -> threading.Event:
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    return stop
+
+
+def engine(redis_url: str, db_url: str, record: str, crash_at: str = "0") -> None:
+    stop = _stop_on_sigterm()
+    with Path(record).open("a", buffering=1) as out:
+        _engine(redis_url, db_url, out, crash_at, stop)
+
+
+def _engine(redis_url: str, db_url: str, out: Any, crash_at: str, stop: threading.Event) -> None:
+    name = f"engine-{os.getpid()}"
+    eng = Engine(
+        dq.RedisQueue.from_url(redis_url),
+        sa.create_engine(db_url),
+        funcs.registry,
+        name=name,
+        on_pass=lambda r: out.write(f"{r[0]} {r[1]} {r[2]!r} {r[3]!r}\n"),
+    )
+    if int(crash_at):
+        saves = [0]
+        real_save = eng.store.save
+
+        def save(*args: Any, **kw: Any) -> None:
+            saves[0] += 1
+            if saves[0] == int(crash_at):
+                os._exit(9)
+            real_save(*args, **kw)
+
+        eng.store.save = save  # type: ignore[method-assign]
+    eng.run(stop, wait_s=0.2)
+
+
+def worker(redis_url: str, db_url: str, blob_dir: str, scratch: str, grace_s: str = "30") -> None:
+    stop = _stop_on_sigterm()
+    Worker(
+        dq.RedisQueue.from_url(redis_url),
+        funcs.registry,
+        blobs=open_blobs(blob_dir),
+        scratch_root=Path(scratch),
+        wait_s=0.2,
+        grace_s=float(grace_s),
+    ).run(stop)
+
+
+if __name__ == "__main__":
+    {"engine": engine, "worker": worker}[sys.argv[1]](*sys.argv[2:])

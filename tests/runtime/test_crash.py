@@ -1,0 +1,124 @@
+"""Killed engines and workers: nothing is lost, nothing finishes twice, no two engines overlap."""
+
+from __future__ import annotations
+
+import itertools
+import os
+import signal
+import subprocess
+import sys
+from collections import defaultdict
+from pathlib import Path
+
+import pytest
+
+import darkroom.queue as dq
+from darkroom.runtime.files import BLOB
+from darkroom.runtime.queues import ensure_queues
+from darkroom.storage.blobs import open_blobs
+from tests.runtime import funcs
+from tests.runtime.conftest import Platform
+
+pytestmark = pytest.mark.slow
+
+
+def _spawn(*args: str) -> subprocess.Popen[bytes]:
+    return subprocess.Popen([sys.executable, "-m", "tests.runtime.procs", *args], cwd=Path(__file__).parents[2])
+
+
+def _db_url(platform: Platform) -> str:
+    return platform.db.url.render_as_string(hide_password=False)
+
+
+def _redis_url(platform: Platform) -> str:
+    kw = platform.rq.redis.connection_pool.connection_kwargs
+    if "path" in kw:
+        return f"unix://:{kw.get('password') or ''}@{kw['path']}?db={kw.get('db', 0)}"
+    return f"redis://:{kw.get('password') or ''}@{kw['host']}:{kw['port']}/{kw.get('db', 0)}"
+
+
+def test_an_engine_killed_mid_pass_is_replaced_and_the_run_finishes_once(platform: Platform, tmp_path: Path) -> None:
+    record = tmp_path / "passes.txt"
+    platform.start_worker(concurrency=4)
+    run = platform.workflows.start("squares", {"n": 40})
+    # the first engine dies inside its third pass, after enqueuing and before committing
+    first = _spawn("engine", _redis_url(platform), _db_url(platform), str(record), "3")
+    assert first.wait(timeout=60) == 9
+    mid_run = platform.workflows.get(run.id)
+    assert not mid_run.done
+    platform.start_engine()
+    done = platform.wait(run.id)
+    assert done.state == "succeeded"
+    assert done.outputs == {"sum": sum(i * i for i in range(40)), "order": list(range(40))}
+    tasks = platform.workflows.tasks(run.id)
+    assert len(tasks) == 42 and all(t.state == "succeeded" for t in tasks)
+    # every task message exists once and completed once
+    for t in tasks:
+        assert platform.rq.get(t.queue, t.message_id).state == dq.State.COMPLETED
+
+
+def test_a_worker_killed_mid_task_leads_to_a_retry_with_identical_outputs(platform: Platform, tmp_path: Path) -> None:
+    blob_dir, gate = tmp_path / "blobs", tmp_path / "gate"
+    platform.start_engine()
+    run = platform.workflows.start("copying", {"text": "same bytes", "gate": str(gate)})
+    victim = _spawn("worker", _redis_url(platform), _db_url(platform), str(blob_dir), str(tmp_path / "s1"))
+    try:
+        platform.until(lambda: [t.state for t in platform.workflows.tasks(run.id)] == ["running"])
+    finally:
+        victim.kill()
+        victim.wait()
+    gate.touch()
+    platform.start_worker(blobs=open_blobs(str(blob_dir)))
+    done = platform.wait(run.id)
+    assert done.state == "succeeded"
+    assert done.steps["copy"].attempts == 2
+    # the same content lands under the same content-addressed key as an undisturbed run would give
+    reference = tmp_path / "ref.txt"
+    reference.write_text("same bytes")
+    expected = open_blobs(str(tmp_path / "other")).put_content(reference, suffix=".txt").key
+    assert done.outputs == {"file": {BLOB: expected}}
+
+
+def test_sigterm_hands_back_what_cannot_finish_within_the_grace_period(platform: Platform, tmp_path: Path) -> None:
+    gate = tmp_path / "gate"
+    ensure_queues(platform.rq, funcs.registry)
+    mid = platform.rq.enqueue(funcs.QUEUE, _copy_task(str(gate)), max_attempts=3)
+    worker = _spawn("worker", _redis_url(platform), _db_url(platform), str(tmp_path / "b"), str(tmp_path / "s"), "0.5")
+    platform.until(lambda: platform.rq.get(funcs.QUEUE, mid).state == dq.State.RUNNING)
+    worker.send_signal(signal.SIGTERM)
+    assert worker.wait(timeout=30) == 0
+    msg = platform.rq.get(funcs.QUEUE, mid)
+    assert msg.state == dq.State.PENDING
+    assert "shut down" in (msg.last_error or "")
+    assert not any((tmp_path / "s").iterdir())
+
+
+def _copy_task(gate: str) -> bytes:
+    from darkroom.runtime.task import TaskSpec
+
+    return TaskSpec("gated_copy", {"text": "x", "gate": gate}).encode()
+
+
+def test_two_engines_never_advance_one_workflow_at_once(platform: Platform, tmp_path: Path) -> None:
+    record = tmp_path / "passes.txt"
+    platform.start_worker(concurrency=4)
+    runs = [platform.workflows.start("squares", {"n": 15}) for _ in range(12)]
+    engines = [_spawn("engine", _redis_url(platform), _db_url(platform), str(record)) for _ in range(2)]
+    try:
+        for run in runs:
+            assert platform.wait(run.id, timeout_s=120).state == "succeeded"
+    finally:
+        for e in engines:
+            e.send_signal(signal.SIGTERM)
+        for e in engines:
+            e.wait(timeout=30)
+    history: dict[str, list[tuple[float, float, str]]] = defaultdict(list)
+    for line in record.read_text().splitlines():
+        wid, name, start, end = line.split()
+        history[wid].append((float(start), float(end), name))
+    assert {name for passes in history.values() for _, _, name in passes} == {f"engine-{e.pid}" for e in engines}
+    for wid, passes in history.items():
+        passes.sort()
+        for (_s1, e1, n1), (s2, _, n2) in itertools.pairwise(passes):
+            assert e1 <= s2, f"{wid}: a pass of {n2} started before {n1}'s ended"
+    assert os.path.exists(record)
