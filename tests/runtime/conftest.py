@@ -17,14 +17,13 @@ from darkroom.runtime.functions import Registry
 from darkroom.runtime.worker import Worker
 from darkroom.runtime.workflow import Engine, Workflows
 from darkroom.runtime.workflow.store import RunRow
-from darkroom.storage.schema import metadata
+from darkroom.storage.db import open_database
 from tests.runtime import funcs
 
 
 @pytest.fixture
 def sqlite_engine(tmp_path: Path) -> Iterator[sa.Engine]:
-    engine = sa.create_engine(f"sqlite:///{tmp_path / 'meta.db'}")
-    metadata.create_all(engine)
+    engine = open_database(f"sqlite:///{tmp_path / 'meta.db'}")
     yield engine
     engine.dispose()
 

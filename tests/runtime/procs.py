@@ -17,12 +17,11 @@ import threading
 from pathlib import Path
 from typing import Any
 
-import sqlalchemy as sa
-
 import darkroom.queue as dq
 from darkroom.runtime.worker import Worker
 from darkroom.runtime.workflow import Engine
 from darkroom.storage.blobs import open_blobs
+from darkroom.storage.db import connect
 from tests.runtime import funcs
 
 
@@ -42,7 +41,7 @@ def _engine(redis_url: str, db_url: str, out: Any, crash_at: str, stop: threadin
     name = f"engine-{os.getpid()}"
     eng = Engine(
         dq.RedisQueue.from_url(redis_url),
-        sa.create_engine(db_url),
+        connect(db_url),
         funcs.registry,
         name=name,
         on_pass=lambda r: out.write(f"{r[0]} {r[1]} {r[2]!r} {r[3]!r}\n"),

@@ -103,7 +103,7 @@ class Workflows:
         return self.store.get(workflow_id)
 
     def tasks(self, workflow_id: str, step: str | None = None) -> list[TaskRow]:
-        with self.db.connect() as conn:
+        with self.store.reader.connect() as conn:
             return self.store.tasks(conn, workflow_id, step)
 
     def runs(self, **filters: Any) -> list[RunRow]:

@@ -16,6 +16,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from darkroom.runtime.errors import WorkflowNotFound
+from darkroom.storage.db import read_only
 from darkroom.storage.schema import steps as steps_t
 from darkroom.storage.schema import tasks as tasks_t
 from darkroom.storage.schema import workflows as workflows_t
@@ -90,6 +91,7 @@ _STEP_COLS = [f.name for f in fields(StepRow)]
 class WorkflowStore:
     def __init__(self, engine: sa.Engine) -> None:
         self.engine = engine
+        self.reader = read_only(engine)  # SQLite: readers do not queue behind the engine's writes
 
     # -- runs ------------------------------------------------------------------------------------
     def create(self, conn: sa.Connection, run: RunRow) -> bool:
@@ -115,7 +117,7 @@ class WorkflowStore:
         return run
 
     def get(self, workflow_id: str) -> RunRow:
-        with self.engine.connect() as conn:
+        with self.reader.connect() as conn:
             return self.load(conn, workflow_id)
 
     def save(self, conn: sa.Connection, run: RunRow, changed_steps: Iterable[str]) -> None:
@@ -149,7 +151,7 @@ class WorkflowStore:
             q = q.where(workflows_t.c.name == name)
         if before is not None:
             q = q.where(workflows_t.c.created_at < before)
-        with self.engine.connect() as conn:
+        with self.reader.connect() as conn:
             return [RunRow(**{c: r[c] for c in _RUN_COLS}) for r in conn.execute(q).mappings()]
 
     # -- tasks -----------------------------------------------------------------------------------
