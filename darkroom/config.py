@@ -23,7 +23,8 @@ class Settings:
 
     ``redis_url`` empty means "use the private redis-server under ``home``"; ``database_url`` empty
     means SQLite at ``home/darkroom.db``; ``blobs_url`` empty means the directory ``home/blobs``
-    (``s3://bucket/prefix`` for S3, with ``s3_endpoint_url`` for S3-compatible stores).
+    (``s3://bucket/prefix`` for S3, with ``s3_endpoint_url`` for S3-compatible stores). ``app`` is
+    the ``module:attribute`` of the function and workflow registry that workers and engines load.
     """
 
     home: Path = Path(".darkroom")
@@ -39,6 +40,7 @@ class Settings:
     database_url: str = ""
     blobs_url: str = ""
     s3_endpoint_url: str = ""
+    app: str = "darkroom.runtime.sample:registry"
     limits: Limits = field(default_factory=Limits)
 
     @classmethod

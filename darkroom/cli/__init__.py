@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from darkroom.cli import demo, queue
+from darkroom.cli import db, demo, queue, runtime, workflow
 
 __all__ = ["app", "main"]
 
@@ -15,7 +15,13 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 app.add_typer(queue.app, name="queue")
+app.add_typer(workflow.app, name="workflow")
+app.add_typer(db.app, name="db")
+app.command("up")(runtime.up)
+app.command("worker")(runtime.worker)
+app.command("engine")(runtime.engine)
 app.command("demo")(demo.demo)
+queue.app.command("demo")(demo.queue_demo)
 
 
 def main() -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import threading
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -44,6 +45,7 @@ class QueueService:
     metrics_port: int | None = None
     metrics_addr: str = "127.0.0.1"
     sweep_interval_s: float = 1.0
+    extra_services: Sequence[Callable[[Any], str]] = ()
     grpc_port: int = field(default=0, init=False)
     redis_url: str = field(default="", init=False, repr=False)
     metrics: MetricsServer | None = field(default=None, init=False)
@@ -101,6 +103,7 @@ class QueueService:
                 tls_cert=s.grpc_tls_cert or None,
                 tls_key=s.grpc_tls_key or None,
                 sweep_interval_s=None,  # this service runs the sweeper, with or without gRPC
+                extra_services=self.extra_services,
             )
             self.grpc_port = await self._server.start()
         self._sweeper = Sweeper(self.queue, self.sweep_interval_s)

@@ -19,7 +19,7 @@ import logging
 import math
 import re
 import threading
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -299,6 +299,7 @@ class QueueServer:
         *,
         sweep_interval_s: float | None = 1.0,
         max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES,
+        extra_services: Sequence[Callable[[Any], str]] = (),
     ) -> None:
         if (tls_cert is None) != (tls_key is None):
             raise ConfigError("TLS needs both a certificate and a key file")
@@ -309,6 +310,9 @@ class QueueServer:
         self.tls_key = tls_key
         self.sweep_interval_s = sweep_interval_s
         self.max_message_bytes = max_message_bytes
+        # Other services sharing this server and its port (e.g. Operations): each callable mounts
+        # one on the grpc.aio server and returns its full service name (for health and reflection).
+        self.extra_services = tuple(extra_services)
         self.port = 0
         self._server: Any = None
         self._health: Any = None
@@ -328,9 +332,10 @@ class QueueServer:
         interceptors = [] if self.api_keys is None else [BearerAuth(self.api_keys)]
         server = grpc.aio.server(interceptors=interceptors, options=options)
         server.add_generic_rpc_handlers((QueueService(self.queue).handler(),))
+        services = [SERVICE_NAME, *(mount(server) for mount in self.extra_services)]
         self._health = health.aio.HealthServicer()
         health_pb2_grpc.add_HealthServicer_to_server(self._health, server)
-        reflection.enable_server_reflection((SERVICE_NAME, health.SERVICE_NAME, reflection.SERVICE_NAME), server)
+        reflection.enable_server_reflection((*services, health.SERVICE_NAME, reflection.SERVICE_NAME), server)
         if self.tls_cert is not None and self.tls_key is not None:
             pair = (Path(self.tls_key).read_bytes(), Path(self.tls_cert).read_bytes())
             self.port = server.add_secure_port(self.address, grpc.ssl_server_credentials([pair]))
@@ -341,7 +346,7 @@ class QueueServer:
         self._warn_if_exposed()
         await server.start()
         self._server = server
-        for name in ("", SERVICE_NAME):
+        for name in ("", *services):
             await self._health.set(name, health_pb2.HealthCheckResponse.SERVING)
         self._start_sweeper()
         _log.info(

@@ -230,9 +230,11 @@ def _guarded(impl: Callable[[Any, Any], Awaitable[Any]]) -> Callable[[Any, Any],
     return run
 
 
-def add_to_server(server: Any, store: OperationStore, *, max_wait_s: float = DEFAULT_MAX_WAIT_S) -> None:
-    """Serve ``Operations`` on ``server`` (a ``grpc.aio.Server``, before it starts)."""
+def add_to_server(server: Any, store: OperationStore, *, max_wait_s: float = DEFAULT_MAX_WAIT_S) -> str:
+    """Serve ``Operations`` on ``server`` (a ``grpc.aio.Server``, before it starts); returns the
+    service name (the shape ``QueueServer(extra_services=...)`` expects)."""
     server.add_generic_rpc_handlers((OperationsServicer(store, max_wait_s=max_wait_s).handler(),))
+    return SERVICE_NAME
 
 
 # -- the client ------------------------------------------------------------------------------------

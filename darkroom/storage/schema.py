@@ -85,9 +85,7 @@ tasks = sa.Table(
     sa.Column("worker", sa.String(200)),
     sa.Column("started_at", Time),
     sa.Column("ended_at", Time),
-    sa.ForeignKeyConstraint(
-        ["workflow_id", "step"], ["steps.workflow_id", "steps.name"], ondelete="CASCADE"
-    ),
+    sa.ForeignKeyConstraint(["workflow_id", "step"], ["steps.workflow_id", "steps.name"], ondelete="CASCADE"),
 )
 
 # Long-running operations handed to API clients (google.longrunning shape).

@@ -1,0 +1,120 @@
+"""``darkroom up``, ``darkroom worker`` and ``darkroom engine``: the runtime's processes."""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+from typing import Annotated
+
+import typer
+
+__all__ = ["engine", "up", "worker"]
+
+AppOption = Annotated[
+    str | None, typer.Option("--app", help="Registry to serve, module:attribute (default: DARKROOM_APP).")
+]
+MetricsOption = Annotated[
+    int | None, typer.Option(help="/metrics port (0: any free port, negative: off; default DARKROOM_METRICS_PORT).")
+]
+
+
+def _stop_on_signals() -> threading.Event:
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+    return stop
+
+
+def _logging() -> None:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    logging.getLogger("alembic").setLevel(logging.WARNING)  # migrations log every plugin at INFO
+
+
+def _metrics(port: int | None, default: int) -> object:
+    from darkroom.observability import new_registry
+
+    registry = new_registry()
+    chosen = default if port is None else port
+    if chosen >= 0:
+        from darkroom.observability import serve_metrics
+
+        server = serve_metrics(registry, chosen)
+        logging.getLogger("darkroom").info("metrics on %s", server.url)
+    return registry
+
+
+def worker(
+    *,
+    app: AppOption = None,
+    queues: Annotated[list[str] | None, typer.Option("--queue", help="Queues to serve (default: all).")] = None,
+    concurrency: Annotated[int, typer.Option(min=1, max=256, help="Tasks run at once.")] = 4,
+    shape: Annotated[list[str] | None, typer.Option(help="What this worker offers, key=value (repeat).")] = None,
+    grace_s: Annotated[float, typer.Option(help="On SIGTERM, time given to running tasks.")] = 30.0,
+    metrics_port: MetricsOption = None,
+) -> None:
+    """Run functions: lease tasks, heartbeat, settle; SIGTERM stops gracefully."""
+    from darkroom.cli.queue import _pairs
+    from darkroom.local.wiring import Wiring
+    from darkroom.runtime.metrics import WorkerMetrics
+    from darkroom.runtime.worker import Worker
+
+    _logging()
+    offered = _pairs(shape, "--shape")
+    w = Wiring(app=app)
+    stop = _stop_on_signals()
+    metrics = WorkerMetrics(_metrics(metrics_port, w.settings.metrics_port))  # type: ignore[arg-type]
+    Worker(
+        w.queue,
+        w.registry,
+        blobs=w.blobs,
+        queues=queues or None,
+        concurrency=concurrency,
+        shape=offered,
+        scratch_root=w.settings.home / "scratch",
+        grace_s=grace_s,
+        metrics=metrics,
+    ).run(stop)
+
+
+def engine(*, app: AppOption = None, metrics_port: MetricsOption = None) -> None:
+    """Advance workflows: take ticks off the events queue, plan, enqueue tasks, record state."""
+    from darkroom.local.wiring import Wiring
+    from darkroom.runtime.metrics import EngineMetrics
+    from darkroom.runtime.workflow import Engine
+
+    _logging()
+    w = Wiring(app=app)
+    stop = _stop_on_signals()
+    metrics = EngineMetrics(_metrics(metrics_port, w.settings.metrics_port))  # type: ignore[arg-type]
+    Engine(w.queue, w.db, w.registry, operations=w.operations, metrics=metrics).run(stop)
+
+
+def up(
+    *,
+    app: AppOption = None,
+    engines: Annotated[int, typer.Option(min=1, max=16)] = 1,
+    workers: Annotated[int, typer.Option(min=0, max=64)] = 2,
+    concurrency: Annotated[int, typer.Option(min=1, max=256, help="Tasks per worker.")] = 4,
+) -> None:
+    """The whole platform on this machine: Redis, queue + operations gRPC, engines, workers, metrics."""
+    from rich.console import Console
+
+    from darkroom.config import Settings
+    from darkroom.local.platform import LocalPlatform, PlatformConfig
+
+    _logging()
+    console = Console()
+    settings = Settings.from_env()
+    platform = LocalPlatform(settings, PlatformConfig(engines, workers, concurrency, app))
+    stop = _stop_on_signals()
+    platform.start()
+    console.print(
+        f"[bold]darkroom up[/]: gRPC {platform.grpc_url}, {engines} engine(s), {workers} worker(s) x {concurrency}; "
+        f"logs in {settings.home / 'logs'}. Ctrl-C stops."
+    )
+    try:
+        platform.supervise(stop)
+    finally:
+        console.print("stopping…")
+        platform.stop()

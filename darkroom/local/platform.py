@@ -1,0 +1,153 @@
+"""``darkroom up``: the whole platform on one machine, supervised.
+
+In this process: the private redis-server, the gRPC server (queue + operations), the sweeper and
+``/metrics``. As child processes: engines and workers (``darkroom engine`` / ``darkroom worker``),
+restarted when they die. Stopping sends SIGTERM to the children (workers finish or hand back their
+tasks), waits, then stops the services and Redis.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+from darkroom.config import Settings
+from darkroom.local.queue_service import QueueService, ServiceThread
+from darkroom.local.wiring import Wiring
+from darkroom.runtime.operations_server import add_to_server
+
+__all__ = ["Child", "LocalPlatform", "PlatformConfig"]
+
+_log = logging.getLogger(__name__)
+
+
+@dataclass
+class PlatformConfig:
+    engines: int = 1
+    workers: int = 2
+    concurrency: int = 4
+    app: str | None = None
+    # ``/metrics`` ports: the service gets ``settings.metrics_port``, engines and workers the next
+    # ones in turn; a negative port turns them all off, 0 lets each pick a free one.
+    metrics: bool = True
+    grace_s: float = 30.0
+
+
+@dataclass
+class Child:
+    name: str
+    argv: list[str]
+    env: dict[str, str]
+    proc: subprocess.Popen[bytes] | None = None
+    restarts: int = 0
+    next_start: float = 0.0
+    log_path: Path | None = None
+
+    def start(self) -> None:
+        log = self.log_path.open("ab") if self.log_path else subprocess.DEVNULL
+        try:
+            self.proc = subprocess.Popen(self.argv, env=self.env, stdin=subprocess.DEVNULL, stdout=log, stderr=log)
+        finally:
+            if self.log_path:
+                log.close()  # type: ignore[union-attr]
+
+    @property
+    def alive(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+
+@dataclass
+class LocalPlatform:
+    settings: Settings
+    config: PlatformConfig = field(default_factory=PlatformConfig)
+    children: list[Child] = field(default_factory=list)
+    wiring: Wiring | None = None
+    _service: ServiceThread | None = None
+
+    def start(self) -> Wiring:
+        s = self.settings
+        s.home.mkdir(parents=True, exist_ok=True)
+        db_url = s.database_url or f"sqlite:///{(s.home / 'darkroom.db').resolve()}"
+        boot = Wiring(replace(s, database_url=db_url), self.config.app)
+        ops = boot.operations  # migrates the database before anything else touches it
+        service = QueueService(
+            s,
+            metrics_port=s.metrics_port if self.config.metrics else -1,
+            extra_services=[lambda server: add_to_server(server, ops)],
+        )
+        self._service = ServiceThread(service)
+        self._service.start()
+        env = {
+            **os.environ,
+            "DARKROOM_REDIS_URL": service.redis_url,
+            "DARKROOM_DATABASE_URL": db_url,
+            "DARKROOM_HOME": str(s.home.resolve()),
+        }
+        if self.config.app:
+            env["DARKROOM_APP"] = self.config.app
+        self.wiring = Wiring(Settings.from_env(env), self.config.app)
+        port = s.metrics_port
+        logs = s.home / "logs"
+        logs.mkdir(exist_ok=True)
+        kinds = [("engine", i) for i in range(self.config.engines)] + [
+            ("worker", i) for i in range(self.config.workers)
+        ]
+        for n, (kind, i) in enumerate(kinds, start=1):
+            argv = [sys.executable, "-m", "darkroom.cli", kind, "--metrics-port", str(self._port(port, n))]
+            if kind == "worker":
+                argv += ["--concurrency", str(self.config.concurrency)]
+            child = Child(f"{kind}-{i + 1}", argv, env, log_path=logs / f"{kind}-{i + 1}.log")
+            child.start()
+            self.children.append(child)
+        return self.wiring
+
+    def _port(self, base: int, n: int) -> int:
+        if not self.config.metrics or base < 0:
+            return -1
+        return 0 if base == 0 else base + n
+
+    @property
+    def grpc_url(self) -> str | None:
+        return self._service.service.grpc_url if self._service else None
+
+    def supervise(self, stop: threading.Event, *, poll_s: float = 0.5) -> None:
+        """Restart children that exit (exponential backoff up to 30 s) until ``stop`` is set."""
+        while not stop.wait(poll_s):
+            now = time.monotonic()
+            for child in self.children:
+                if child.alive:
+                    continue
+                if child.next_start == 0.0:
+                    child.restarts += 1
+                    child.next_start = now + min(30.0, 0.5 * 2 ** min(child.restarts, 6))
+                    code = child.proc.returncode if child.proc else None
+                    _log.warning("%s exited with %s; restarting", child.name, code)
+                elif now >= child.next_start:
+                    child.start()
+                    child.next_start = 0.0
+
+    def stop(self) -> None:
+        for child in self.children:
+            if child.alive and child.proc is not None:
+                child.proc.send_signal(signal.SIGTERM)
+        give_up = time.monotonic() + self.config.grace_s + 5
+        for child in self.children:
+            if child.proc is None:
+                continue
+            try:
+                child.proc.wait(timeout=max(0.1, give_up - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                child.proc.kill()
+                child.proc.wait()
+        if self.wiring is not None:
+            self.wiring.close()
+        if self._service is not None:
+            self._service.stop()
+            self._service = None

@@ -1,0 +1,100 @@
+"""The local platform (``darkroom up``) and the runtime CLI against it."""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+from rich.console import Console
+from typer.testing import CliRunner
+
+from darkroom.cli import app
+from darkroom.config import Settings
+from darkroom.local.platform import LocalPlatform, PlatformConfig
+from darkroom.local.wiring import Wiring
+from darkroom.local.workflow_demo import APP, run_workflow_demo
+from darkroom.runtime.operations_server import OperationsClient
+
+
+def _until(condition: Callable[[], bool], timeout_s: float = 60.0) -> None:
+    """Poll ``condition`` until it holds (a condition with a deadline, not a sleep)."""
+    give_up = time.monotonic() + timeout_s
+    while not condition():
+        assert time.monotonic() < give_up, "condition not reached in time"
+        time.sleep(0.05)
+
+
+def test_the_demo_runs_the_sample_workflow_through_the_platform(tmp_path: Path) -> None:
+    out = Console(file=open(os.devnull, "w"), width=120)  # noqa: SIM115
+    result = run_workflow_demo(tmp_path / "home", n=12, workers=1, console=out)
+    assert result.ok, result
+    assert result.outputs == result.expected
+    assert result.operation_state == "succeeded"
+    assert sum(result.tasks_per_worker.values()) == 14
+
+
+@pytest.fixture
+def platform(tmp_path: Path) -> Iterator[tuple[LocalPlatform, Wiring, dict[str, str]]]:
+    settings = replace(Settings.from_env({}), home=tmp_path / "home", grpc_addr="127.0.0.1:0")
+    p = LocalPlatform(settings, PlatformConfig(engines=1, workers=1, app=APP, metrics=False, grace_s=5))
+    wiring = p.start()
+    env = {
+        "DARKROOM_HOME": str(settings.home),
+        "DARKROOM_REDIS_URL": wiring.redis_url,
+        "DARKROOM_DATABASE_URL": wiring.settings.database_url,
+        "DARKROOM_APP": APP,
+    }
+    yield p, wiring, env
+    p.stop()
+
+
+def test_workflow_commands_start_watch_list_and_cancel(platform: tuple[LocalPlatform, Wiring, dict[str, str]]) -> None:
+    p, wiring, env = platform
+    runner = CliRunner()
+    started = runner.invoke(
+        app, ["workflow", "start", "sample.scores", "-i", "n=5", "-i", "salt=x", "--watch", "--json"], env=env
+    )
+    assert started.exit_code == 0, started.output
+    run = json.loads(started.output[started.output.index("{") :])
+    assert run["state"] == "succeeded"
+    assert run["outputs"]["summary"]["count"] == 5
+    listed = runner.invoke(app, ["workflow", "list", "--json"], env=env)
+    assert [r["id"] for r in json.loads(listed.output)] == [run["id"]]
+    shown = runner.invoke(app, ["workflow", "status", run["id"]], env=env)
+    assert "score" in shown.output and "succeeded" in shown.output
+    bad = runner.invoke(app, ["workflow", "start", "sample.scores", "-i", "n=5"], env=env)
+    assert bad.exit_code != 0 and "salt" in str(bad.exception)
+    # a big run, canceled through the Operations service
+    big = wiring.workflows.start("sample.scores", {"n": 2000, "salt": "y"})
+    assert p.grpc_url is not None
+    with OperationsClient(p.grpc_url) as ops:
+        ops.cancel(big.id)
+        assert ops.wait(big.id, timeout_s=30).state == "canceled"
+    _until(lambda: wiring.workflows.get(big.id).done)
+    assert wiring.workflows.get(big.id).state == "canceled"
+
+
+def test_a_dead_worker_is_restarted(platform: tuple[LocalPlatform, Wiring, dict[str, str]]) -> None:
+    p, wiring, _ = platform
+    worker = next(c for c in p.children if c.name == "worker-1")
+    assert worker.proc is not None
+    first_pid = worker.proc.pid
+    worker.proc.kill()
+    worker.proc.wait()
+    stop = threading.Event()
+    t = threading.Thread(target=p.supervise, args=(stop,), kwargs={"poll_s": 0.05}, daemon=True)
+    t.start()
+    try:
+        run = wiring.workflows.start("sample.scores", {"n": 3, "salt": "z"})
+        _until(lambda: wiring.workflows.get(run.id).done)
+        assert wiring.workflows.get(run.id).state == "succeeded"
+        assert worker.proc is not None and worker.proc.pid != first_pid and worker.restarts == 1
+    finally:
+        stop.set()
+        t.join()
