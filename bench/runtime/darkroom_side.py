@@ -1,54 +1,129 @@
-"""ADAPTER TO FILL IN: Darkroom's runtime doing the scenarios of ``make bench-runtime``.
+"""Darkroom's runtime doing the scenarios of ``make bench-runtime`` (the harness's contract is in
+``scenarios.py`` and ``run.py``).
 
-Both functions run in the harness process (the project's venv), against a private, freshly
-flushed Redis at ``redis_url`` (TCP, with password). Until they are implemented they raise
-``NotImplementedError`` and the harness reports Darkroom as "not run".
-
-Contract, for both functions:
-
-* Start exactly ``workers`` worker processes (the runtime's function workers; the workflow engine
-  runs inside them, as Celery's canvas logic runs inside its workers; if the engine needs
-  processes of its own, name them in ``ScenarioResult.config`` so the report shows it). Wait until
-  they are ready, then start the clock (``time.perf_counter()``) just before the first submit.
-* Stop the clock when the harness process has seen the last workflow finish; stop every process
-  you started before returning. Logs and scratch files go under ``workdir``.
-* The step functions are no-ops; ``map-reduce``'s reduce sums the items (check the sum).
-* Do not raise on a failed run: return ``ScenarioResult(..., error="what went wrong")``.
-* The harness calls each function several times (``--repeats``, 3 by default; Redis flushed before
-  every call) and reports the best run, as it does for every Celery configuration.
-
-``run_chains(redis_url, n_workflows, n_steps, *, in_flight, workers, workdir) -> ScenarioResult``
-    ``n_workflows`` workflows, each a linear DAG of ``n_steps`` no-op steps. Keep ``in_flight``
-    workflows started and unfinished at a time: ``in_flight == n_workflows`` is scenario (a), all
-    submitted at once; ``in_flight == 1`` is the unloaded variant, one workflow after another.
-    Return ``ScenarioResult(scenario, steps=n_workflows * n_steps, wall_s, overhead_ms=gaps_ms(t))``
-    where ``scenario`` is ``CHAINS`` (``in_flight > 1``) or ``CHAINS_SERIAL``, and ``t`` holds each
-    workflow's ``[(start_s, end_s), ...]`` per step in order, ``time.time()`` read as the first and
-    the last statement of the step's function body (the runtime's per-step timings, if they are
-    taken there, or values the function returns).
-
-``run_map_reduce(redis_url, n_items, *, workers, workdir) -> ScenarioResult``
-    One workflow: a map node fanning out to ``n_items`` no-op invocations (item ``i`` returns
-    ``i``), then a reduce node summing them. Return
-    ``ScenarioResult(MAP_REDUCE, steps=n_items + 1, wall_s)`` (no overhead samples).
+Each call starts ``workers`` processes (``darkroom_proc``: a function worker with a workflow
+engine thread beside it, as Celery's canvas logic runs inside its workers) over a fresh SQLite
+metadata database in ``workdir``, starts the clock just before the first submit, and stops it
+when this process sees the last run finished in the database.
 """
 
 from __future__ import annotations
 
+import contextlib
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
 from pathlib import Path
 
-from bench.runtime.scenarios import ScenarioResult
+import sqlalchemy as sa
+
+import darkroom.queue as dq
+from bench.runtime.darkroom_app import build
+from bench.runtime.scenarios import CHAINS, CHAINS_SERIAL, MAP_REDUCE, ScenarioResult, gaps_ms
+from darkroom.runtime.workflow import Workflows
+from darkroom.storage.db import open_database
+from darkroom.storage.schema import workflows as workflows_t
 
 __all__ = ["run_chains", "run_map_reduce"]
+
+ROOT = Path(__file__).parents[2]
+
+CONCURRENCY = int(os.environ.get("BENCH_CONCURRENCY", "16"))  # threads per worker: sets the batch size
+ENGINES = int(os.environ.get("BENCH_ENGINES", "1"))  # engine processes of their own (0: a thread per worker)
+POLL_S = 0.005  # how often this process looks for finished runs (one indexed query over the open ones)
+
+
+@contextlib.contextmanager
+def _platform(redis_url: str, steps: int, workers: int, workdir: Path) -> Iterator[tuple[Workflows, str]]:
+    workdir.mkdir(parents=True, exist_ok=True)
+    db_path = workdir / f"meta-{time.monotonic_ns()}.db"
+    db_url = f"sqlite:///{db_path}"
+    db = open_database(db_url)
+    ready = workdir / f"ready-{time.monotonic_ns()}"
+    ready.touch()
+    roles = ["worker" if ENGINES else "both"] * workers + ["engine"] * ENGINES
+    argv = [redis_url, db_url, str(steps), str(workdir / "scratch"), str(ready), str(CONCURRENCY)]
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-m", "bench.runtime.darkroom_proc", role, *argv], cwd=Path(__file__).parents[2]
+        )
+        for role in roles
+    ]
+    queue = dq.RedisQueue.from_url(redis_url)
+    try:
+        give_up = time.monotonic() + 60
+        while len(ready.read_text().split()) < len(procs):
+            if time.monotonic() > give_up or any(p.poll() is not None for p in procs):
+                raise RuntimeError("the Darkroom worker processes did not start")
+            time.sleep(0.05)
+        config = (
+            f"{workers} worker processes x {CONCURRENCY} threads + {ENGINES} engine process(es)"
+            if ENGINES
+            else f"{workers} processes x (worker, {CONCURRENCY} threads + engine thread)"
+        )
+        yield Workflows(queue, db, build(steps)), config
+    finally:
+        for p in procs:
+            p.terminate()
+        for p in procs:
+            try:
+                p.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                p.kill()
+        queue.close()
+        db.dispose()
+
+
+def _finished(wf: Workflows, ids: list[str]) -> list[str]:
+    t = workflows_t.c
+    q = sa.select(t.id).where(t.id.in_(ids), t.state.in_(["succeeded", "failed", "canceled"]))
+    with wf.store.reader.connect() as conn:
+        return [r.id for r in conn.execute(q)]
 
 
 def run_chains(
     redis_url: str, n_workflows: int, n_steps: int, *, in_flight: int, workers: int, workdir: Path
 ) -> ScenarioResult:
-    """Scenario (a) (and its unloaded variant); see the module docstring."""
-    raise NotImplementedError("Darkroom's runtime adapter is not written yet")
+    scenario = CHAINS if in_flight > 1 else CHAINS_SERIAL
+    try:
+        with _platform(redis_url, n_steps, workers, workdir) as (wf, config):
+            started = time.perf_counter()
+            pending = [wf.start("bench.chain", {}).id for _ in range(min(in_flight, n_workflows))]
+            submitted, finished = len(pending), []
+            while pending:
+                time.sleep(POLL_S)
+                for wid in _finished(wf, pending):
+                    pending.remove(wid)
+                    finished.append(wid)
+                    if submitted < n_workflows:
+                        pending.append(wf.start("bench.chain", {}).id)
+                        submitted += 1
+            wall = time.perf_counter() - started
+            timelines = []
+            for wid in finished:
+                run = wf.get(wid)
+                if run.state != "succeeded":
+                    return ScenarioResult(scenario, 0, wall, config=config, error=f"{wid} {run.state}: {run.error}")
+                timelines.append([run.steps[f"s{k}"].output["t"] for k in range(n_steps)])
+        return ScenarioResult(scenario, n_workflows * n_steps, wall, gaps_ms(timelines), config=config)
+    except Exception as exc:
+        return ScenarioResult(scenario, 0, 0.0, error=f"{type(exc).__name__}: {exc}")
 
 
 def run_map_reduce(redis_url: str, n_items: int, *, workers: int, workdir: Path) -> ScenarioResult:
-    """Scenario (b); see the module docstring."""
-    raise NotImplementedError("Darkroom's runtime adapter is not written yet")
+    try:
+        with _platform(redis_url, 1, workers, workdir) as (wf, config):
+            started = time.perf_counter()
+            wid = wf.start("bench.map", {"items": list(range(n_items))}).id
+            while not _finished(wf, [wid]):
+                time.sleep(POLL_S)
+            wall = time.perf_counter() - started
+            run = wf.get(wid)
+        expected = n_items * (n_items - 1) // 2
+        if run.state != "succeeded" or run.steps["total"].output != {"sum": expected}:
+            return ScenarioResult(MAP_REDUCE, 0, wall, config=config, error=f"{run.state}: {run.error}")
+        return ScenarioResult(MAP_REDUCE, n_items + 1, wall, config=config)
+    except Exception as exc:
+        return ScenarioResult(MAP_REDUCE, 0, 0.0, error=f"{type(exc).__name__}: {exc}")

@@ -17,15 +17,15 @@ __all__ = ["TaskContext"]
 class TaskContext:
     """Passed as the first argument of every function.
 
-    ``scratch`` is an empty directory that the runtime removes after the call (also on failure):
-    write outputs there and return their paths. ``progress`` reports are throttled, so calling it
+    ``scratch`` is an empty directory (made on first use) that the runtime removes after the call,
+    also on failure: write outputs there and return their paths. ``progress`` reports are throttled, so calling it
     in a tight loop is fine. Long functions should call ``check_cancelled()`` now and then; a
     function run in a child process is killed instead.
     """
 
     task_id: str
     attempt: int
-    scratch: Path
+    scratch_path: Path
     workflow_id: str | None = None
     step: str | None = None
     item: int = 0
@@ -41,6 +41,12 @@ class TaskContext:
         if self.report is not None and (now - self._last >= self.min_interval_s or fraction >= 1.0):
             self._last = now
             self.report(fraction, message[:200])
+
+    @property
+    def scratch(self) -> Path:
+        """The task's scratch directory, created on first use (most functions never need one)."""
+        self.scratch_path.mkdir(parents=True, exist_ok=True)
+        return self.scratch_path
 
     @property
     def cancelled(self) -> bool:

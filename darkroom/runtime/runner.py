@@ -43,7 +43,7 @@ def _call_in_child(fn: Function, ctx: TaskContext, args: dict[str, Any], timeout
     fields = {
         "task_id": ctx.task_id,
         "attempt": ctx.attempt,
-        "scratch": ctx.scratch,
+        "scratch_path": ctx.scratch_path,
         "workflow_id": ctx.workflow_id,
         "step": ctx.step,
         "item": ctx.item,

@@ -61,6 +61,7 @@ class TaskOutcome:
     attempt: int = 0
     worker: str = ""
     at: float = 0.0
+    started: float | None = None  # when the attempt began (final reports; a start report's ``at``)
     output: Any = None
     error: str | None = None
     progress: float = 0.0

@@ -41,6 +41,8 @@ __all__ = ["Worker"]
 
 _log = logging.getLogger(__name__)
 
+ANNOUNCE_S = 0.25  # a task running this long wakes its workflow's engine to show it as running
+
 
 @dataclass
 class _Task:
@@ -49,8 +51,10 @@ class _Task:
     fn: Function | None
     ctx: TaskContext
     started: float = field(default_factory=time.monotonic)
+    wall_started: float = field(default_factory=time.time)
     extended: float = field(default_factory=time.monotonic)
     lease_s: float = 30.0  # the lease currently held (the queue's grant, then the function's)
+    announced: bool = False  # has a start report woken the engine yet?
     settled: bool = False
     lost: bool = False
 
@@ -149,7 +153,6 @@ class Worker:
             self._pool.shutdown(wait=False, cancel_futures=True)
 
     def _start(self, leases: list[dq.Lease]) -> None:
-        reports = []
         for lease in leases:
             mid = lease.message.id
             scratch = self.scratch_root / f"{mid.replace(':', '_')}-{lease.token}"
@@ -164,7 +167,7 @@ class Worker:
             ctx = TaskContext(
                 task_id=mid,
                 attempt=lease.message.attempts,
-                scratch=scratch,
+                scratch_path=scratch,
                 workflow_id=spec.workflow_id if spec else None,
                 step=spec.step if spec else None,
                 item=spec.idx if spec else 0,
@@ -179,11 +182,9 @@ class Worker:
                 self._done.put(_Done(task, False, error=error, retry=False, outcome="failed"))
                 self._release(task)
                 continue
-            report = self._report(task, TaskOutcome("running", lease.message.attempts, self.name, time.time()), "s")
-            if report:
-                reports.append(report)
+            # Quick tasks report their start together with their result; only a task still
+            # running after ANNOUNCE_S tells the engine it runs (see the heartbeat).
             self._pool.submit(self._execute, task)
-        self._post(reports)
 
     # -- running one task --------------------------------------------------------------------------
     def _execute(self, task: _Task) -> None:
@@ -191,11 +192,10 @@ class Worker:
         spec, fn, ctx = task.spec, task.fn, task.ctx
         timeout = spec.timeout_s or fn.timeout_s
         try:
-            ctx.scratch.mkdir(parents=True, exist_ok=True)
-            args = fetch_inputs(spec.args, self.blobs, ctx.scratch / "in") if self.blobs else spec.args
+            args = fetch_inputs(spec.args, self.blobs, ctx.scratch_path / "in") if self.blobs else spec.args
             out = runner.call(fn, ctx, args, timeout)
             if self.blobs is not None:
-                out = store_outputs(out, self.blobs, ctx.scratch)
+                out = store_outputs(out, self.blobs, ctx.scratch_path)
             if len(dumps(out)) > self.queue.limits.max_result_bytes:
                 raise PermanentError(f"{spec.fn} returned more than {self.queue.limits.max_result_bytes} bytes")
             done = _Done(task, True, output=out)
@@ -211,7 +211,8 @@ class Worker:
             _log.info("task %s raised", task.lease.message.id, exc_info=True)
             done = _Done(task, False, error=f"{type(exc).__name__}: {exc}", outcome="failed")
         finally:
-            shutil.rmtree(ctx.scratch, ignore_errors=True)
+            if ctx.scratch_path.exists():
+                shutil.rmtree(ctx.scratch_path, ignore_errors=True)
         if ctx.cancel_event.is_set() and done.ok:
             done = _Done(task, False, error="canceled", outcome="canceled")
         self._done.put(done)
@@ -231,6 +232,10 @@ class Worker:
             return None
         field_ = f"{spec.step}#{spec.idx}:{kind}"
         return Report(spec.workflow_id, field_, outcome.encode(), task.lease.message.deadline, tick)
+
+    def _start_report(self, task: _Task, *, tick: bool) -> Report | None:
+        outcome = TaskOutcome("running", task.lease.message.attempts, self.name, task.wall_started)
+        return self._report(task, outcome, "s", tick=tick)
 
     def _report_progress(self, task: _Task, fraction: float, message: str) -> None:
         outcome = TaskOutcome(
@@ -286,12 +291,10 @@ class Worker:
             if self.metrics:
                 self.metrics.finished(t.fn_name, outcome, time.monotonic() - t.started)
             state = "succeeded" if d.ok else "failed" if final else "running"
-            rep = self._report(
-                t,
-                TaskOutcome(state, msg.attempts, self.name, now, output=d.output, error=d.error or None),
-                "r" if final else "s",
-                tick=final,
+            told = TaskOutcome(
+                state, msg.attempts, self.name, now, output=d.output, error=d.error or None, started=t.wall_started
             )
+            rep = self._report(t, told, "r" if final else "s", tick=final)
             if rep:
                 reports.append(rep)
             if d.ok:
@@ -326,6 +329,10 @@ class Worker:
                     continue
                 if now - t.extended >= t.lease_s / 3:
                     self._extend(t)
+                if not t.announced and now - t.started >= ANNOUNCE_S:
+                    t.announced = True
+                    report = self._start_report(t, tick=True)
+                    self._post([report] if report else [])
 
     def _extend(self, t: _Task) -> None:
         assert t.fn is not None

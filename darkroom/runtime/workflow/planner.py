@@ -74,7 +74,7 @@ class Planner:
             step = self.run.steps.get(step_name)
             if step is None or step.state in TERMINAL:
                 continue
-            states = self.store.task_states(self.conn, self.run.id, step_name)
+            states = self.store.task_states(self.conn, self.run.id, step_name, items)
             changes: list[dict[str, Any]] = []
             succeeded, failed = 0, None
             for idx, kinds in items.items():
@@ -82,7 +82,7 @@ class Planner:
                 if state not in ("pending", "running"):
                     continue
                 first = kinds.get("s") or kinds.get("p") or kinds["r"]
-                ch: dict[str, Any] = {"idx": idx, "worker": first.worker, "started_at": first.at}
+                ch: dict[str, Any] = {"idx": idx, "worker": first.worker, "started_at": first.started or first.at}
                 final = kinds.get("r")
                 if final is not None:
                     ch.update(state=final.state, attempts=final.attempt, ended_at=final.at, error=final.error)

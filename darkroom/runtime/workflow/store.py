@@ -88,17 +88,43 @@ _RUN_COLS = [f.name for f in fields(RunRow) if f.name != "steps"]
 _STEP_COLS = [f.name for f in fields(StepRow)]
 
 
+def _b(name: str) -> sa.BindParameter[Any]:
+    return sa.bindparam(name)
+
+
 class WorkflowStore:
+    """Statements are built once here: an engine pass runs about seven of them, and building a
+    SQLAlchemy statement costs more than SQLite takes to execute it."""
+
     def __init__(self, engine: sa.Engine) -> None:
         self.engine = engine
         self.reader = read_only(engine)  # SQLite: readers do not queue behind the engine's writes
+        w, st, t = workflows_t.c, steps_t.c, tasks_t.c
+        self._run_exists = sa.select(w.id).where(w.id == _b("w"))
+        self._load_run = sa.select(workflows_t).where(w.id == _b("w"))
+        self._load_steps = sa.select(steps_t).where(st.workflow_id == _b("w"))
+        mutable = [c for c in _RUN_COLS if c not in ("id", "name", "created_at")]
+        self._save_run = workflows_t.update().where(w.id == _b("w_id")).values({c: _b(f"v_{c}") for c in mutable})
+        self._run_mutable = mutable
+        self._save_step = (
+            steps_t.update()
+            .where(st.workflow_id == _b("w_id"), st.name == _b("s_name"))
+            .values({c: _b(f"v_{c}") for c in _STEP_COLS if c != "name"})
+        )
+        of_step = (t.workflow_id == _b("w"), t.step == _b("s"))
+        self._states_all = sa.select(t.idx, t.state, t.attempts).where(*of_step)
+        self._states_some = self._states_all.where(t.idx.in_(sa.bindparam("idxs", expanding=True)))
+        self._outputs = sa.select(t.output).where(*of_step).order_by(t.idx)
+        self._progress = sa.select(sa.func.coalesce(sa.func.sum(t.progress), 0.0)).where(*of_step, t.state == "running")
+        self._open = sa.select(tasks_t).where(t.workflow_id == _b("w"), t.state.in_(["pending", "running"]))
+        self._task_updates: dict[tuple[str, ...], sa.Update] = {}
 
     # -- runs ------------------------------------------------------------------------------------
     def create(self, conn: sa.Connection, run: RunRow) -> bool:
         """Insert a new run and its steps; False (and nothing written) when the id exists."""
-        if conn.execute(sa.select(workflows_t.c.id).where(workflows_t.c.id == run.id)).first():
+        if conn.execute(self._run_exists, {"w": run.id}).first():
             return False
-        conn.execute(workflows_t.insert().values({c: getattr(run, c) for c in _RUN_COLS}))
+        conn.execute(workflows_t.insert(), {c: getattr(run, c) for c in _RUN_COLS})
         if run.steps:
             conn.execute(
                 steps_t.insert(),
@@ -107,12 +133,12 @@ class WorkflowStore:
         return True
 
     def load(self, conn: sa.Connection, workflow_id: str, *, with_steps: bool = True) -> RunRow:
-        row = conn.execute(sa.select(workflows_t).where(workflows_t.c.id == workflow_id)).mappings().first()
+        row = conn.execute(self._load_run, {"w": workflow_id}).mappings().first()
         if row is None:
             raise WorkflowNotFound(f"no workflow run {workflow_id!r}")
         run = RunRow(**{c: row[c] for c in _RUN_COLS})
         if with_steps:
-            for s in conn.execute(sa.select(steps_t).where(steps_t.c.workflow_id == workflow_id)).mappings():
+            for s in conn.execute(self._load_steps, {"w": workflow_id}).mappings():
                 run.steps[s["name"]] = StepRow(**{c: s[c] for c in _STEP_COLS})
         return run
 
@@ -123,23 +149,14 @@ class WorkflowStore:
     def save(self, conn: sa.Connection, run: RunRow, changed_steps: Iterable[str]) -> None:
         run.version += 1
         run.updated_at = time.time()
-        conn.execute(
-            workflows_t.update()
-            .where(workflows_t.c.id == run.id)
-            .values({c: getattr(run, c) for c in _RUN_COLS if c not in ("id", "name", "created_at")})
-        )
+        conn.execute(self._save_run, {"w_id": run.id, **{f"v_{c}": getattr(run, c) for c in self._run_mutable}})
         rows = [run.steps[n] for n in sorted(set(changed_steps))]
         if rows:
-            stmt = (
-                steps_t.update()
-                .where(steps_t.c.workflow_id == sa.bindparam("w_id"), steps_t.c.name == sa.bindparam("s_name"))
-                .values({c: sa.bindparam(f"v_{c}") for c in _STEP_COLS if c != "name"})
-            )
             params = [
                 {"w_id": run.id, "s_name": s.name, **{f"v_{c}": getattr(s, c) for c in _STEP_COLS if c != "name"}}
                 for s in rows
             ]
-            conn.execute(stmt, params)
+            conn.execute(self._save_step, params)
 
     def runs(
         self, *, state: str | None = None, name: str | None = None, limit: int = 50, before: float | None = None
@@ -165,19 +182,22 @@ class WorkflowStore:
             q = q.where(tasks_t.c.step == step)
         return [TaskRow(**r) for r in conn.execute(q.order_by(tasks_t.c.step, tasks_t.c.idx)).mappings()]
 
-    def task_states(self, conn: sa.Connection, workflow_id: str, step: str) -> dict[int, tuple[str, int]]:
-        q = sa.select(tasks_t.c.idx, tasks_t.c.state, tasks_t.c.attempts).where(
-            tasks_t.c.workflow_id == workflow_id, tasks_t.c.step == step
-        )
-        return {r.idx: (r.state, r.attempts) for r in conn.execute(q)}
+    def task_states(
+        self, conn: sa.Connection, workflow_id: str, step: str, idxs: Iterable[int] | None = None
+    ) -> dict[int, tuple[str, int]]:
+        """``idx -> (state, attempts)`` of a step's tasks (only ``idxs``, when given)."""
+        key = {"w": workflow_id, "s": step}
+        if idxs is None:
+            return {r.idx: (r.state, r.attempts) for r in conn.execute(self._states_all, key)}
+        wanted = sorted(set(idxs))
+        out: dict[int, tuple[str, int]] = {}
+        for i in range(0, len(wanted), 500):
+            rows = conn.execute(self._states_some, {**key, "idxs": wanted[i : i + 500]})
+            out.update({r.idx: (r.state, r.attempts) for r in rows})
+        return out
 
     def outputs(self, conn: sa.Connection, workflow_id: str, step: str) -> list[Any]:
-        q = (
-            sa.select(tasks_t.c.output)
-            .where(tasks_t.c.workflow_id == workflow_id, tasks_t.c.step == step)
-            .order_by(tasks_t.c.idx)
-        )
-        return [r.output for r in conn.execute(q)]
+        return [r.output for r in conn.execute(self._outputs, {"w": workflow_id, "s": step})]
 
     def update_tasks(
         self, conn: sa.Connection, workflow_id: str, step: str, changes: Sequence[Mapping[str, Any]]
@@ -187,15 +207,15 @@ class WorkflowStore:
         for ch in changes:
             by_cols.setdefault(tuple(sorted(k for k in ch if k != "idx")), []).append(ch)
         for cols, group in by_cols.items():
-            stmt = (
-                tasks_t.update()
-                .where(
-                    tasks_t.c.workflow_id == sa.bindparam("w_id"),
-                    tasks_t.c.step == sa.bindparam("s_name"),
-                    tasks_t.c.idx == sa.bindparam("t_idx"),
+            stmt = self._task_updates.get(cols)
+            if stmt is None:
+                t = tasks_t.c
+                stmt = (
+                    tasks_t.update()
+                    .where(t.workflow_id == _b("w_id"), t.step == _b("s_name"), t.idx == _b("t_idx"))
+                    .values({c: _b(f"v_{c}") for c in cols})
                 )
-                .values({c: sa.bindparam(f"v_{c}") for c in cols})
-            )
+                self._task_updates[cols] = stmt
             conn.execute(
                 stmt,
                 [
@@ -205,11 +225,7 @@ class WorkflowStore:
             )
 
     def progress_sum(self, conn: sa.Connection, workflow_id: str, step: str) -> float:
-        q = sa.select(sa.func.coalesce(sa.func.sum(tasks_t.c.progress), 0.0)).where(
-            tasks_t.c.workflow_id == workflow_id, tasks_t.c.step == step, tasks_t.c.state == "running"
-        )
-        return float(conn.execute(q).scalar_one())
+        return float(conn.execute(self._progress, {"w": workflow_id, "s": step}).scalar_one())
 
     def open_tasks(self, conn: sa.Connection, workflow_id: str) -> list[TaskRow]:
-        q = sa.select(tasks_t).where(tasks_t.c.workflow_id == workflow_id, tasks_t.c.state.in_(["pending", "running"]))
-        return [TaskRow(**r) for r in conn.execute(q).mappings()]
+        return [TaskRow(**r) for r in conn.execute(self._open, {"w": workflow_id}).mappings()]
