@@ -32,6 +32,7 @@ def main(role: str, redis_url: str, db_url: str, steps: str, scratch: str, ready
     if role == "engine":
         _ready(ready)
         engine.run(stop, wait_s=0.5)
+        queue.close()
         return
     worker = Worker(queue, registry, concurrency=int(concurrency), scratch_root=Path(scratch), wait_s=0.5)
     t = threading.Thread(target=engine.run, args=(stop,), kwargs={"wait_s": 0.5}, daemon=True)
@@ -41,6 +42,7 @@ def main(role: str, redis_url: str, db_url: str, steps: str, scratch: str, ready
     worker.run(stop)
     if role == "both":
         t.join(timeout=10)
+    queue.close()
 
 
 def _ready(path: str) -> None:

@@ -30,7 +30,7 @@ __all__ = ["run_chains", "run_map_reduce"]
 
 ROOT = Path(__file__).parents[2]
 
-CONCURRENCY = int(os.environ.get("BENCH_CONCURRENCY", "16"))  # threads per worker: sets the batch size
+CONCURRENCY = int(os.environ.get("BENCH_CONCURRENCY", "64"))  # threads per worker: sets the batch size
 ENGINES = int(os.environ.get("BENCH_ENGINES", "1"))  # engine processes of their own (0: a thread per worker)
 POLL_S = 0.005  # how often this process looks for finished runs (one indexed query over the open ones)
 

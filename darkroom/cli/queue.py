@@ -8,7 +8,6 @@ scripts. Errors go to stderr with exit status 1.
 from __future__ import annotations
 
 import asyncio
-import json
 import signal
 import sys
 import time
@@ -22,6 +21,7 @@ from rich.console import Console
 from rich.live import Live
 
 import darkroom.queue as dq
+from darkroom.cli._params import pairs, print_json
 from darkroom.cli._render import ago, lease_json, message_json, message_table, stats_json, stats_table
 from darkroom.config import Settings
 from darkroom.errors import DarkroomError
@@ -79,20 +79,6 @@ def _client(url: str | None, api_key: str | None) -> Iterator[Any]:
 def _fail(exc: Exception) -> NoReturn:
     _err.print(f"[red]error:[/red] {exc}", markup=True, soft_wrap=True)
     raise typer.Exit(1)
-
-
-def _print_json(value: object) -> None:
-    sys.stdout.write(json.dumps(value, indent=2, sort_keys=True) + "\n")
-
-
-def _pairs(items: list[str] | None, option: str) -> dict[str, str]:
-    out: dict[str, str] = {}
-    for item in items or []:
-        key, sep, value = item.partition("=")
-        if not sep or not key:
-            raise typer.BadParameter(f"{item!r} is not KEY=VALUE", param_hint=option)
-        out[key] = value
-    return out
 
 
 def parse_deadline(text: str, now: Callable[[], float] = time.time) -> float:
@@ -212,7 +198,7 @@ def create(
             indexed_keys=indexed_key or (),
         )
     if as_json:
-        _print_json(
+        print_json(
             {
                 "name": info.name,
                 "lease_s": info.lease_s,
@@ -251,13 +237,13 @@ def enqueue(
     """Enqueue one message and print its id."""
     data = sys.stdin.buffer.read() if payload == "-" else payload.encode()
     when = None if deadline is None else parse_deadline(deadline)
-    metadata = _pairs(meta, "--meta")
+    metadata = pairs(meta, "--meta")
     with _client(url, api_key) as q:
         mid: str = q.enqueue(
             queue, data, deadline=when, metadata=metadata, id=message_id, delay_s=delay_s, max_attempts=max_attempts
         )
     if as_json:
-        _print_json({"id": mid, "queue": queue})
+        print_json({"id": mid, "queue": queue})
     else:
         _out.print(mid)
 
@@ -278,7 +264,7 @@ def dequeue(
     as_json: JsonOpt = False,
 ) -> None:
     """Lease messages, earliest deadline first; print them with their fencing tokens."""
-    criteria = _pairs(where, "--where")
+    criteria = pairs(where, "--where")
     with _client(url, api_key) as q:
         leases: list[dq.Lease] = q.dequeue(
             queue, max_messages=max_messages, lease_s=lease_s, where=criteria or None, wait_s=wait_s
@@ -286,7 +272,7 @@ def dequeue(
         if complete and leases:
             q.complete_many(leases)
     if as_json:
-        _print_json([lease_json(lease) for lease in leases])
+        print_json([lease_json(lease) for lease in leases])
         return
     if not leases:
         _out.print("no message", style="dim")
@@ -312,7 +298,7 @@ def get(
     with _client(url, api_key) as q:
         m: dq.Message = q.get(queue, message_id)
     if as_json:
-        _print_json(message_json(m))
+        print_json(message_json(m))
         return
     _out.print(message_table([m], time.time()))
     if m.last_error:
@@ -332,11 +318,11 @@ def query(
     as_json: JsonOpt = False,
 ) -> None:
     """List messages by state (deadline order for pending), one page at a time."""
-    criteria = _pairs(where, "--where")
+    criteria = pairs(where, "--where")
     with _client(url, api_key) as q:
         page: dq.Page = q.query(queue, state=state, where=criteria or None, limit=limit, cursor=cursor)
     if as_json:
-        _print_json({"messages": [message_json(m) for m in page.messages], "next_cursor": page.next_cursor})
+        print_json({"messages": [message_json(m) for m in page.messages], "next_cursor": page.next_cursor})
         return
     _out.print(message_table(page.messages, time.time(), title=f"{queue}: {len(page.messages)} messages"))
     if page.next_cursor:
@@ -366,7 +352,7 @@ def stats(
             return out
 
         if as_json:
-            _print_json([stats_json(s) for s in snapshot()])
+            print_json([stats_json(s) for s in snapshot()])
             return
         if once:
             _out.print(stats_table(snapshot()))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import signal
 import threading
 from typing import Annotated
@@ -39,7 +40,11 @@ def _metrics(port: int | None, default: int) -> object:
     if chosen >= 0:
         from darkroom.observability import serve_metrics
 
-        server = serve_metrics(registry, chosen)
+        try:
+            server = serve_metrics(registry, chosen)
+        except OSError as exc:  # e.g. two workers on one host with the default port
+            server = serve_metrics(registry, 0)
+            logging.getLogger("darkroom").warning("metrics port %d: %s; using %d", chosen, exc, server.port)
         logging.getLogger("darkroom").info("metrics on %s", server.url)
     return registry
 
@@ -54,17 +59,17 @@ def worker(
     metrics_port: MetricsOption = None,
 ) -> None:
     """Run functions: lease tasks, heartbeat, settle; SIGTERM stops gracefully."""
-    from darkroom.cli.queue import _pairs
+    from darkroom.cli._params import pairs
     from darkroom.local.wiring import Wiring
     from darkroom.runtime.metrics import WorkerMetrics
     from darkroom.runtime.worker import Worker
 
     _logging()
-    offered = _pairs(shape, "--shape")
+    offered = pairs(shape, "--shape")
     w = Wiring(app=app)
     stop = _stop_on_signals()
     metrics = WorkerMetrics(_metrics(metrics_port, w.settings.metrics_port))  # type: ignore[arg-type]
-    Worker(
+    worker = Worker(
         w.queue,
         w.registry,
         blobs=w.blobs,
@@ -74,7 +79,14 @@ def worker(
         scratch_root=w.settings.home / "scratch",
         grace_s=grace_s,
         metrics=metrics,
-    ).run(stop)
+    )
+    worker.run(stop)
+    w.close()
+    if worker.stuck:
+        # Their tasks were handed back; their threads would keep the interpreter from exiting.
+        logging.getLogger("darkroom").warning("%d task thread(s) ignored the stop; exiting anyway", worker.stuck)
+        logging.shutdown()
+        os._exit(0)
 
 
 def engine(*, app: AppOption = None, metrics_port: MetricsOption = None) -> None:
@@ -88,6 +100,7 @@ def engine(*, app: AppOption = None, metrics_port: MetricsOption = None) -> None
     stop = _stop_on_signals()
     metrics = EngineMetrics(_metrics(metrics_port, w.settings.metrics_port))  # type: ignore[arg-type]
     Engine(w.queue, w.db, w.registry, operations=w.operations, metrics=metrics).run(stop)
+    w.close()
 
 
 def up(

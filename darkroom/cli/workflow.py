@@ -7,7 +7,7 @@ from typing import Annotated, Any
 
 import typer
 
-from darkroom.cli.queue import _print_json
+from darkroom.cli._params import print_json
 
 __all__ = ["app"]
 
@@ -36,10 +36,10 @@ def start(
     as_json: JsonOption = False,
 ) -> None:
     """Start a run of workflow NAME."""
-    from darkroom.cli.queue import _pairs
+    from darkroom.cli._params import pairs
 
     values: dict[str, Any] = {}
-    for key, raw in _pairs(inputs, "--input").items():
+    for key, raw in pairs(inputs, "--input").items():
         try:
             values[key] = json.loads(raw)
         except json.JSONDecodeError:
@@ -53,7 +53,7 @@ def start(
     if as_json:
         from darkroom.local.workflow_view import run_dict
 
-        _print_json(run_dict(run))
+        print_json(run_dict(run))
     else:
         typer.echo(run.id)
     if wait and run.state != "succeeded":
@@ -74,7 +74,7 @@ def list_runs(
 
     runs = _wiring().workflows.runs(state=state, name=name, limit=limit)
     if as_json:
-        _print_json([run_dict(r) for r in runs])
+        print_json([run_dict(r) for r in runs])
     else:
         Console().print(run_table(runs))
 
@@ -93,7 +93,7 @@ def status(
     workflows = _wiring().workflows
     run = watch(workflows, workflow_id) if live else workflows.get(workflow_id)
     if as_json:
-        _print_json(run_dict(run))
+        print_json(run_dict(run))
     elif not live:
         Console().print(run_tree(run))
 
@@ -103,6 +103,6 @@ def cancel(workflow_id: str, as_json: JsonOption = False) -> None:
     """Cancel a run: queued tasks are canceled, running ones told to stop."""
     run = _wiring().workflows.cancel(workflow_id)
     if as_json:
-        _print_json({"id": run.id, "state": run.state, "cancel_requested": not run.done})
+        print_json({"id": run.id, "state": run.state, "cancel_requested": not run.done})
     else:
         typer.echo(f"{run.id}: {'already ' + run.state if run.done else 'cancel requested'}")

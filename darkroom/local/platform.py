@@ -48,9 +48,11 @@ class Child:
     proc: subprocess.Popen[bytes] | None = None
     restarts: int = 0
     next_start: float = 0.0
+    started_at: float = 0.0
     log_path: Path | None = None
 
     def start(self) -> None:
+        self.started_at = time.monotonic()
         log = self.log_path.open("ab") if self.log_path else subprocess.DEVNULL
         try:
             self.proc = subprocess.Popen(self.argv, env=self.env, stdin=subprocess.DEVNULL, stdout=log, stderr=log)
@@ -123,6 +125,8 @@ class LocalPlatform:
             now = time.monotonic()
             for child in self.children:
                 if child.alive:
+                    if child.restarts and now - child.started_at > 60:
+                        child.restarts = 0  # it has been well for a minute: back to quick restarts
                     continue
                 if child.next_start == 0.0:
                     child.restarts += 1

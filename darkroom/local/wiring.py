@@ -69,10 +69,13 @@ class Wiring:
     def workflows(self) -> Workflows:
         return Workflows(self.queue, self.db, self.registry, operations=self.operations)
 
-    def _cancel_workflow(self, op: Operation) -> None:
-        if op.target:
-            # canceling needs no workflow definitions: an empty registry keeps the app unloaded
-            Workflows(self.queue, self.db, Registry()).cancel(op.target)
+    def _cancel_workflow(self, op: Operation) -> bool:
+        """Ask the engine to cancel the run; it records how the run (and so the operation) ended."""
+        if not op.target:
+            return False
+        # canceling needs no workflow definitions: an empty registry keeps the app unloaded
+        Workflows(self.queue, self.db, Registry()).cancel(op.target)
+        return True
 
     def close(self) -> None:
         if "queue" in self.__dict__:

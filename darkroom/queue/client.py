@@ -98,6 +98,11 @@ class RedisQueue:
     ) -> RedisQueue:
         return cls(redis.Redis.from_url(url), namespace=namespace, limits=limits, observer=observer)
 
+    @property
+    def namespace(self) -> str:
+        """The key namespace (other components keep their keys beside the queue's)."""
+        return self._core.keys.namespace
+
     # -- driving the operations --------------------------------------------------------------
     def _drive(self, op: Op[R]) -> R:
         reply: Any = None

@@ -25,7 +25,6 @@ from typing import Any
 
 import grpc
 import grpc.aio
-from google.protobuf.message import DecodeError
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
@@ -33,6 +32,7 @@ from darkroom._proto.darkroom.queue.v1 import queue_pb2 as pb
 from darkroom.api import fieldmask
 from darkroom.api.auth import ApiKeys, BearerAuth, load_api_keys
 from darkroom.api.errors import InvalidFieldMask
+from darkroom.api.grpc_requests import Malformed, lenient
 from darkroom.api.grpc_status import abort
 from darkroom.config import ConfigError, Settings
 from darkroom.queue.aio import AsyncRedisQueue
@@ -61,24 +61,6 @@ _ALWAYS_READ = ("id", "queue")
 
 
 # -- the service -----------------------------------------------------------------------------------
-class _Malformed:
-    """What the deserializer hands over for bytes that are not the expected message."""
-
-    def __init__(self, type_name: str) -> None:
-        self.type_name = type_name
-
-
-def _lenient(cls: Any) -> Callable[[bytes], Any]:
-    # grpc answers INTERNAL when a deserializer raises; let the handler refuse it properly instead
-    def parse(data: bytes) -> Any:
-        try:
-            return cls.FromString(data)
-        except DecodeError:
-            return _Malformed(cls.DESCRIPTOR.full_name)
-
-    return parse
-
-
 def _snake(name: str) -> str:
     return re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()
 
@@ -108,7 +90,7 @@ class QueueService:
             response_cls = getattr(pb, method.output_type.name)
             handlers[method.name] = grpc.unary_unary_rpc_method_handler(
                 self._guarded(method.name, getattr(self, _snake(method.name))),
-                request_deserializer=_lenient(request_cls),
+                request_deserializer=lenient(request_cls),
                 response_serializer=response_cls.SerializeToString,
             )
         return grpc.method_handlers_generic_handler(SERVICE_NAME, handlers)
@@ -120,7 +102,7 @@ class QueueService:
         )
 
         async def run(request: Any, context: Any) -> Any:
-            if isinstance(request, _Malformed):
+            if isinstance(request, Malformed):
                 error = InvalidArgument(f"request body is not a valid {request.type_name}", field="request")
                 await abort(context, error)
             try:

@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from darkroom.runtime.errors import FunctionNotFound, InvalidWorkflow
+from darkroom.runtime.errors import FunctionNotFound, InvalidWorkflow, PermanentError
 
 __all__ = ["Function", "Isolation", "Registry"]
 
@@ -41,6 +41,9 @@ class Function:
     isolation: Isolation = "thread"
     retry_backoff_s: float = 1.0
     retry_backoff_max_s: float = 60.0
+    # Exception types after which a retry cannot help (PermanentError always is one): e.g. a
+    # decoder's "invalid data" error. Everything else is retried while attempts remain.
+    permanent_errors: tuple[type[BaseException], ...] = ()
 
     def __post_init__(self) -> None:
         if not _NAME.match(self.name):
@@ -49,6 +52,9 @@ class Function:
             raise InvalidWorkflow(f"function {self.name!r}: timeout_s, lease_s and max_attempts must be positive")
         if self.isolation not in ("thread", "process"):
             raise InvalidWorkflow(f"function {self.name!r}: isolation {self.isolation!r} is not thread|process")
+
+    def is_permanent(self, exc: BaseException) -> bool:
+        return isinstance(exc, (PermanentError, InvalidWorkflow, *self.permanent_errors))
 
     def backoff_s(self, attempt: int) -> float:
         """Delay before retry number ``attempt`` (1-based): exponential, capped."""

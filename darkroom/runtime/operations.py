@@ -75,7 +75,7 @@ class Operation:
     updated_at: float = 0.0
 
 
-Canceller = Callable[[Operation], None]
+Canceller = Callable[[Operation], bool | None]
 
 
 def _row(row: sa.Row[Any]) -> Operation:
@@ -233,13 +233,17 @@ class OperationStore:
 
     def cancel(self, id: str) -> Operation:
         """Stop the operation's work (its kind's canceller) and mark it canceled; a done operation
-        is returned unchanged. If the canceller raises, nothing is marked and the error propagates."""
+        is returned unchanged. If the canceller raises, nothing is marked and the error propagates.
+
+        A canceller that returns True owns the ending: cancellation is asynchronous (a workflow
+        stops at its engine's next pass, and may even finish first), so the operation stays
+        running until its owner records how it really ended."""
         op = self.get(id)
         if op.done:
             return op
         canceller = self.cancellers.get(op.kind)
-        if canceller is not None:
-            canceller(op)
+        if canceller is not None and canceller(op) is True:
+            return self.get(id)
         return self.update(id, state=OperationState.CANCELED, error_message="canceled by request")
 
     # -- reads -------------------------------------------------------------------------------------

@@ -20,12 +20,12 @@ from typing import Any
 
 import grpc
 from google.protobuf import json_format
-from google.protobuf.message import DecodeError
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from darkroom._proto.darkroom.operations.v1 import operations_pb2 as pb
 from darkroom._proto.darkroom.operations.v1 import operations_pb2_grpc as pb_grpc
 from darkroom.api import fieldmask
+from darkroom.api.grpc_requests import Malformed, lenient
 from darkroom.api.grpc_status import abort, error_from_rpc, register
 from darkroom.runtime.errors import InvalidOperation, OperationNotFound
 from darkroom.runtime.operations import Operation, OperationState, OperationStore
@@ -137,24 +137,6 @@ def _id(request: Any) -> str:
 
 
 # -- the service -----------------------------------------------------------------------------------
-class _Malformed:
-    """What the deserializer hands over for bytes that are not the expected message."""
-
-    def __init__(self, type_name: str) -> None:
-        self.type_name = type_name
-
-
-def _lenient(cls: Any) -> Callable[[bytes], Any]:
-    # grpc answers INTERNAL when a deserializer raises; let the handler refuse it properly instead
-    def parse(data: bytes) -> Any:
-        try:
-            return cls.FromString(data)
-        except DecodeError:
-            return _Malformed(cls.DESCRIPTOR.full_name)
-
-    return parse
-
-
 class OperationsServicer:
     """The RPCs of ``Operations`` over ``store``. ``max_wait_s`` caps ``WaitOperation``."""
 
@@ -174,7 +156,7 @@ class OperationsServicer:
         for method in pb.DESCRIPTOR.services_by_name["Operations"].methods:
             handlers[method.name] = grpc.unary_unary_rpc_method_handler(
                 _guarded(impls[method.name]),
-                request_deserializer=_lenient(getattr(pb, method.input_type.name)),
+                request_deserializer=lenient(getattr(pb, method.input_type.name)),
                 response_serializer=getattr(pb, method.output_type.name).SerializeToString,
             )
         return grpc.method_handlers_generic_handler(SERVICE_NAME, handlers)
@@ -218,7 +200,7 @@ class OperationsServicer:
 
 def _guarded(impl: Callable[[Any, Any], Awaitable[Any]]) -> Callable[[Any, Any], Awaitable[Any]]:
     async def run(request: Any, context: Any) -> Any:
-        if isinstance(request, _Malformed):
+        if isinstance(request, Malformed):
             await abort(context, InvalidOperation(f"request body is not a valid {request.type_name}"))
         try:
             return await impl(request, context)

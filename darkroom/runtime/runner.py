@@ -7,16 +7,16 @@ single-threaded parent. Functions run this way must be importable module-level c
 
 from __future__ import annotations
 
-import ctypes
 import multiprocessing
 import multiprocessing.connection
-import signal
+import os
+import threading
 import time
 from multiprocessing.connection import Connection
 from typing import Any
 
 from darkroom.runtime.context import TaskContext
-from darkroom.runtime.errors import PermanentError, TaskCanceled, TaskTimeout
+from darkroom.runtime.errors import TaskCanceled, TaskTimeout
 from darkroom.runtime.functions import Function
 
 __all__ = ["ChildFailed", "call"]
@@ -48,7 +48,7 @@ def _call_in_child(fn: Function, ctx: TaskContext, args: dict[str, Any], timeout
         "step": ctx.step,
         "item": ctx.item,
     }
-    proc = _MP.Process(target=_child_main, args=(fn.fn, fields, args, child), daemon=True)
+    proc = _MP.Process(target=_child_main, args=(fn, fields, args, child, os.getpid()), daemon=True)
     proc.start()
     child.close()
     give_up = time.monotonic() + timeout_s
@@ -84,26 +84,32 @@ def _call_in_child(fn: Function, ctx: TaskContext, args: dict[str, Any], timeout
         parent.close()
 
 
-def _child_main(target: Any, fields: dict[str, Any], args: dict[str, Any], conn: Connection) -> None:
-    _die_with_parent()
+def _child_main(fn: Function, fields: dict[str, Any], args: dict[str, Any], conn: Connection, worker: int) -> None:
+    _die_with(worker)
     ctx = TaskContext(**fields, report=lambda f, m: conn.send(("progress", f, m)))
     try:
-        out = target(ctx, **args)
-    except PermanentError as exc:
-        conn.send(("error", f"{type(exc).__name__}: {exc}", True))
+        out = fn.fn(ctx, **args)
     except BaseException as exc:
-        conn.send(("error", f"{type(exc).__name__}: {exc}", False))
+        conn.send(("error", f"{type(exc).__name__}: {exc}", fn.is_permanent(exc)))
     else:
         conn.send(("ok", out))
     finally:
         conn.close()
 
 
-def _die_with_parent() -> None:
-    """Linux: be killed when the fork server exits, which it does when the worker dies — so a
-    SIGKILLed worker leaves no orphan still running its tasks."""
-    try:
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
-    except (OSError, AttributeError):
-        pass
+def _die_with(worker_pid: int) -> None:
+    """Exit when the worker that asked for this call dies (SIGKILL included), so that a killed
+    worker leaves no orphan still running its task. The fork server is no guide: every child
+    holds its liveness pipe open, so it outlives the worker as long as a child runs."""
+
+    def watch() -> None:
+        while True:
+            time.sleep(0.2)
+            try:
+                os.kill(worker_pid, 0)
+            except ProcessLookupError:
+                os._exit(1)
+            except PermissionError:
+                pass
+
+    threading.Thread(target=watch, name="darkroom-worker-watch", daemon=True).start()

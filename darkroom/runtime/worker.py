@@ -2,8 +2,9 @@
 
 Three threads and a pool: the *leaser* dequeues batches while slots are free (long poll, so an
 idle worker costs Redis nothing); each task runs in a pool thread (in a child process for
-``isolation="process"`` functions); the *settler* batches finished tasks — workflow reports first,
-then one ``settle`` per queue — so a busy worker pays two round trips per batch, not per task; the
+``isolation="process"`` functions); the *settler* batches finished tasks — workflow reports and their
+ticks first, then one ``settle`` per queue — so a busy worker pays three round trips per batch, not
+per task; the
 *heartbeat* extends leases, enforces timeouts, and stops tasks whose lease was lost (cancel).
 
 Stopping (SIGTERM): no more leasing; running tasks get ``grace_s`` to finish; the rest are told to
@@ -58,6 +59,11 @@ class _Task:
     settled: bool = False
     lost: bool = False
 
+    def __post_init__(self) -> None:
+        # Message id and lease token: a redelivered message can start while its timed-out previous
+        # attempt's thread still winds down, so the id alone is not unique.
+        self.key = (self.lease.message.id, self.lease.token)
+
     @property
     def fn_name(self) -> str:
         return self.spec.fn if self.spec else "?"
@@ -97,14 +103,16 @@ class Worker:
         self.concurrency = concurrency
         self.shape = shape or {}
         self.name = name or f"{socket.gethostname()}:{os.getpid()}"
-        self.scratch_root = scratch_root
+        # one directory per worker process, so a restarted worker can sweep what a killed one left
+        self.scratch_root = scratch_root / str(os.getpid())
+        self._scratch_parent = scratch_root
         self.inbox = inbox or Inbox(queue)
         self.wait_s = wait_s
         self.grace_s = grace_s
         self.metrics = metrics
         self._pool = ThreadPoolExecutor(concurrency, thread_name_prefix="darkroom-fn")
         self._lock = threading.Lock()
-        self._running: dict[str, _Task] = {}
+        self._running: dict[tuple[str, int], _Task] = {}
         self._slot_freed = threading.Event()
         self._done: stdqueue.Queue[_Done] = stdqueue.Queue()
         self._progress: list[Report] = []
@@ -114,6 +122,13 @@ class Worker:
     # -- the leaser --------------------------------------------------------------------------------
     def run(self, stop: threading.Event) -> None:
         """Work until ``stop`` is set, then shut down gracefully (see the module docstring)."""
+        served = set(self.registry.queues())
+        unknown = sorted(set(self.queues) - served)
+        if not self.queues or unknown:
+            raise InvalidWorkflow(
+                f"no registered function uses the queues {unknown}" if unknown else "the registry has no functions"
+            )
+        self._sweep_scratch()
         keys = ensure_queues(self.queue, self.registry)
         sources = [(q, w) for q in self.queues for w in worker_filters(self.shape, keys.get(q, ()))]
         # Lease as briefly as the quickest function of a queue needs; the heartbeat stretches the
@@ -152,6 +167,14 @@ class Worker:
             heart.join(timeout=5)
             self._pool.shutdown(wait=False, cancel_futures=True)
 
+    def _sweep_scratch(self) -> None:
+        """Remove scratch directories of worker processes that died without cleaning up."""
+        if not self._scratch_parent.is_dir():
+            return
+        for d in self._scratch_parent.iterdir():
+            if d.is_dir() and d.name.isdigit() and not _alive(int(d.name)):
+                shutil.rmtree(d, ignore_errors=True)
+
     def _start(self, leases: list[dq.Lease]) -> None:
         for lease in leases:
             mid = lease.message.id
@@ -175,7 +198,7 @@ class Worker:
             task = _Task(lease, spec, fn, ctx, lease_s=self._grant.get(lease.queue, 30.0))
             ctx.report = lambda f, m, task=task: self._report_progress(task, f, m)
             with self._lock:
-                self._running[mid] = task
+                self._running[task.key] = task
             if self.metrics:
                 self.metrics.in_flight.inc()
             if error:
@@ -209,7 +232,9 @@ class Worker:
             done = _Done(task, False, error=str(exc), outcome="canceled")
         except Exception as exc:
             _log.info("task %s raised", task.lease.message.id, exc_info=True)
-            done = _Done(task, False, error=f"{type(exc).__name__}: {exc}", outcome="failed")
+            done = _Done(
+                task, False, error=f"{type(exc).__name__}: {exc}", retry=not fn.is_permanent(exc), outcome="failed"
+            )
         finally:
             if ctx.scratch_path.exists():
                 shutil.rmtree(ctx.scratch_path, ignore_errors=True)
@@ -220,7 +245,7 @@ class Worker:
 
     def _release(self, task: _Task) -> None:
         with self._lock:
-            self._running.pop(task.lease.message.id, None)
+            self._running.pop(task.key, None)
         if self.metrics:
             self.metrics.in_flight.dec()
         self._slot_freed.set()
@@ -281,6 +306,8 @@ class Worker:
                 if not d.task.settled and not d.task.lost:
                     d.task.settled = True
                     todo.append(d)
+                elif d.task.lost and self.metrics:
+                    self.metrics.finished(d.task.fn_name, "canceled", time.monotonic() - d.task.started)
         reports = []
         by_queue: dict[str, list[tuple[dq.Lease, bool, bytes | str, bool, float]]] = defaultdict(list)
         now = time.time()
@@ -350,6 +377,13 @@ class Worker:
             if self.metrics:
                 self.metrics.heartbeat_failures.inc()
 
+    @property
+    def stuck(self) -> int:
+        """Tasks still running after :meth:`run` returned (thread functions that ignored the cancel);
+        their threads keep the interpreter alive, so the process should exit with ``os._exit``."""
+        with self._lock:
+            return len(self._running)
+
     # -- shutdown --------------------------------------------------------------------------------------
     def _shutdown(self) -> None:
         give_up = time.monotonic() + self.grace_s
@@ -364,3 +398,13 @@ class Worker:
         for t in left:
             t.ctx.cancel_event.set()
             self._done.put(_Done(t, False, error="worker shut down before the task finished", outcome="handed_back"))
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True

@@ -105,3 +105,36 @@ copying.output(
     "file", copying.task("copy", "gated_copy", text=copying.input("text"), gate=copying.input("gate"))["file"]
 )
 registry.add_workflow(copying)
+
+
+class BadInput(ValueError):
+    """A function's own 'this input is invalid' error."""
+
+
+@registry.function(queue=QUEUE, permanent_errors=(BadInput,), max_attempts=3)
+def picky(ctx: TaskContext, value: int) -> dict[str, Any]:
+    (ctx.scratch / "partial.bin").write_bytes(b"x")  # scratch made, then the call fails
+    if value < 0:
+        raise BadInput(f"value {value} is negative")
+    raise RuntimeError("transient")
+
+
+@registry.function(queue=QUEUE, timeout_s=0.3, max_attempts=2, retry_backoff_s=0.0)
+def dawdle(ctx: TaskContext) -> dict[str, Any]:
+    """A thread function that overruns its timeout but stops when asked."""
+    while not ctx.cancelled:
+        time.sleep(0.01)
+    return {"stopped": True}
+
+
+timing_out = Workflow("timing-out", inputs=["gate"])
+timing_out.task("wait", "gate", path=timing_out.input("gate"), timeout_s=0.5)
+registry.add_workflow(timing_out)
+
+bad_output = Workflow("bad-output")
+bad_output.output("x", bad_output.task("split", "split", n=1)["missing"])
+registry.add_workflow(bad_output)
+
+last_try = Workflow("last-try", inputs=["text", "gate"])
+last_try.task("copy", "gated_copy", text=last_try.input("text"), gate=last_try.input("gate"), max_attempts=1)
+registry.add_workflow(last_try)

@@ -37,12 +37,16 @@ def _redis_url(platform: Platform) -> str:
     return f"redis://:{kw.get('password') or ''}@{kw['host']}:{kw['port']}/{kw.get('db', 0)}"
 
 
-def test_an_engine_killed_mid_pass_is_replaced_and_the_run_finishes_once(platform: Platform, tmp_path: Path) -> None:
+@pytest.mark.parametrize("crash_at", [1, 3])
+def test_an_engine_killed_mid_pass_is_replaced_and_the_run_finishes_once(
+    platform: Platform, tmp_path: Path, crash_at: int
+) -> None:
     record = tmp_path / "passes.txt"
     platform.start_worker(concurrency=4)
     run = platform.workflows.start("squares", {"n": 40})
-    # the first engine dies inside its third pass, after enqueuing and before committing
-    first = _spawn("engine", _redis_url(platform), _db_url(platform), str(record), "3")
+    # The first engine dies inside a pass, after enqueuing that pass's tasks and before committing
+    # it. In pass 1 those are the first task's: it runs and reports before any row of it exists.
+    first = _spawn("engine", _redis_url(platform), _db_url(platform), str(record), str(crash_at))
     assert first.wait(timeout=60) == 9
     mid_run = platform.workflows.get(run.id)
     assert not mid_run.done
@@ -122,3 +126,22 @@ def test_two_engines_never_advance_one_workflow_at_once(platform: Platform, tmp_
         for (_s1, e1, n1), (s2, _, n2) in itertools.pairwise(passes):
             assert e1 <= s2, f"{wid}: a pass of {n2} started before {n1}'s ended"
     assert os.path.exists(record)
+
+
+def test_a_run_whose_task_dies_on_its_last_attempt_fails_instead_of_hanging(platform: Platform, tmp_path: Path) -> None:
+    engine = platform.start_engine()
+    gate = tmp_path / "gate"
+    run = platform.workflows.start("last-try", {"text": "t", "gate": str(gate)})
+    victim = _spawn("worker", _redis_url(platform), _db_url(platform), str(tmp_path / "b"), str(tmp_path / "s1"))
+    try:
+        platform.until(lambda: [t.state for t in platform.workflows.tasks(run.id)] == ["running"])
+    finally:
+        victim.kill()
+        victim.wait()
+    platform.start_worker()  # touches the queue: the dead lease expires and the task errors
+    (task,) = platform.workflows.tasks(run.id)
+    platform.until(lambda: platform.rq.get(task.queue, task.message_id).state == dq.State.ERRORED)
+    assert engine.reconcile() == 1
+    done = platform.wait(run.id)
+    assert done.state == "failed"
+    assert "lease" in (done.steps["copy"].error or "")

@@ -30,7 +30,7 @@ def test_process_functions_run_in_a_child_and_their_files_become_blobs(platform:
     assert out["pid"] != os.getpid()
     key = out["file"]["$blob"]
     assert blobs.get_bytes(key) == b"hello"
-    assert not any((tmp_path / "scratch").iterdir()), "scratch space is removed after the call"
+    assert not [p for p in (tmp_path / "scratch").rglob("*") if p.is_file()], "scratch is removed after the call"
 
 
 def test_a_process_function_past_its_timeout_is_killed_and_retried(platform: Platform) -> None:
@@ -104,3 +104,61 @@ def test_tasks_of_the_more_urgent_workflow_run_first(platform: Platform) -> None
     assert first.message.id.startswith(urgent.id)
     assert engine.name
     assert late.id != urgent.id
+
+
+def test_declared_permanent_errors_are_not_retried_and_scratch_is_removed(platform: Platform, tmp_path: Path) -> None:
+    platform.start_worker()
+    permanent = platform.rq.enqueue(funcs.QUEUE, TaskSpec("picky", {"value": -1}).encode())
+    transient = platform.rq.enqueue(funcs.QUEUE, TaskSpec("picky", {"value": 1}).encode(), max_attempts=2)
+    platform.until(lambda: platform.rq.get(funcs.QUEUE, permanent).state == dq.State.ERRORED)
+    platform.until(lambda: platform.rq.get(funcs.QUEUE, transient).state == dq.State.ERRORED, timeout_s=60)
+    assert platform.rq.get(funcs.QUEUE, permanent).attempts == 1
+    assert "BadInput: value -1 is negative" in (platform.rq.get(funcs.QUEUE, permanent).last_error or "")
+    assert platform.rq.get(funcs.QUEUE, transient).attempts == 2
+    leftovers = [p for p in (tmp_path / "scratch").rglob("*") if p.is_file()]
+    assert leftovers == []
+
+
+def test_a_thread_function_past_its_timeout_is_failed_and_asked_to_stop(platform: Platform) -> None:
+    platform.start_worker()
+    mid = platform.rq.enqueue(funcs.QUEUE, TaskSpec("dawdle", {}).encode(), max_attempts=2)
+    platform.until(lambda: platform.rq.get(funcs.QUEUE, mid).state == dq.State.ERRORED, timeout_s=60)
+    msg = platform.rq.get(funcs.QUEUE, mid)
+    assert msg.attempts == 2
+    assert "past its timeout of 0.3s" in (msg.last_error or "")
+
+
+def test_workers_count_what_they_run(platform: Platform) -> None:
+    from darkroom.observability import new_registry
+    from darkroom.runtime.metrics import EngineMetrics, WorkerMetrics
+
+    registry = new_registry(runtime=False)
+    platform.start_engine(metrics=EngineMetrics(registry))
+    platform.start_worker(metrics=WorkerMetrics(registry))
+    assert platform.wait(platform.workflows.start("retrying", {"marker": "m"}).id).state == "succeeded"
+    assert platform.wait(platform.workflows.start("squares", {"n": 3}).id).state == "succeeded"
+
+    def value(name: str, **labels: str) -> float:
+        return registry.get_sample_value(name, labels) or 0.0
+
+    assert value("darkroom_tasks_total", function="square", outcome="succeeded") == 3
+    assert value("darkroom_tasks_total", function="flaky", outcome="retried") == 1
+    assert value("darkroom_tasks_total", function="flaky", outcome="succeeded") == 1
+    assert value("darkroom_task_duration_seconds_count", function="square") == 3
+    assert value("darkroom_tasks_in_flight") == 0
+    assert value("darkroom_workflows_finished_total", workflow="squares", state="succeeded") == 1
+    assert value("darkroom_engine_tasks_scheduled_total") == 6
+
+
+def test_a_worker_refuses_queues_no_function_uses(rq: dq.RedisQueue, tmp_path: Path) -> None:
+    import threading
+
+    import pytest
+
+    from darkroom.runtime.errors import InvalidWorkflow
+
+    worker = Worker(rq, funcs.registry, queues=["nobody-serves-this"], scratch_root=tmp_path)
+    with pytest.raises(InvalidWorkflow, match="nobody-serves-this"):
+        worker.run(threading.Event())
+    with pytest.raises(InvalidWorkflow, match="no functions"):
+        Worker(rq, Registry(), scratch_root=tmp_path).run(threading.Event())

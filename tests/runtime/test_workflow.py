@@ -67,3 +67,69 @@ def test_cancel_stops_the_remaining_tasks(platform: Platform, tmp_path: Path) ->
     assert [t.state for t in tasks] == ["canceled"] * 6
     for t in tasks:
         assert platform.rq.get(t.queue, t.message_id).state == "canceled"
+
+
+def test_a_step_past_its_timeout_fails_the_run(platform: Platform, tmp_path: Path) -> None:
+    platform.start_engine()
+    platform.start_worker()
+    done = platform.wait(platform.workflows.start("timing-out", {"gate": str(tmp_path / "never")}).id)
+    assert done.state == "failed"
+    assert done.steps["wait"].state == "failed"
+    assert "timed out after 0.5s" in (done.steps["wait"].error or "")
+    (task,) = platform.workflows.tasks(done.id)
+    assert task.state == "canceled"
+    assert platform.rq.get(task.queue, task.message_id).state == "canceled"
+
+
+def test_outputs_that_do_not_resolve_fail_the_run(platform: Platform) -> None:
+    platform.start_engine()
+    platform.start_worker()
+    done = platform.wait(platform.workflows.start("bad-output", {}).id)
+    assert done.state == "failed"
+    assert "missing" in (done.error or "")
+
+
+def test_duplicate_reports_and_ticks_change_nothing(platform: Platform) -> None:
+    engine = platform.start_engine()
+    platform.start_worker()
+    run = platform.workflows.start("squares", {"n": 4})
+    done = platform.wait(run.id)
+    assert done.state == "succeeded"
+    # replay every report a worker sent (as a redelivery after a crash would) and pass again
+    from darkroom.runtime.task import TaskOutcome
+    from darkroom.runtime.workflow.inbox import Report
+
+    replay = [
+        Report(run.id, f"{t.step}#{t.idx}:r", TaskOutcome("succeeded", 1, "w", 0.0, output=t.output).encode(), 0.0)
+        for t in platform.workflows.tasks(run.id)
+    ]
+    platform.workflows.inbox.post(replay)
+    engine.advance(run.id)
+    again = platform.workflows.get(run.id)
+    assert (again.state, again.outputs, again.version) == (done.state, done.outputs, done.version)
+    assert len(platform.workflows.tasks(run.id)) == 6
+
+
+def test_starting_with_the_same_id_returns_the_first_run(platform: Platform) -> None:
+    first = platform.workflows.start("squares", {"n": 2}, id="wf_fixed")
+    second = platform.workflows.start("squares", {"n": 99}, id="wf_fixed")
+    assert second.id == first.id and second.inputs == {"n": 2}
+    platform.start_engine()
+    platform.start_worker()
+    assert platform.wait("wf_fixed").outputs["sum"] == 1
+
+
+def test_bad_inputs_are_refused_before_anything_is_written(platform: Platform) -> None:
+    import pytest
+
+    from darkroom.runtime.errors import InvalidWorkflow, WorkflowNotFound
+
+    with pytest.raises(InvalidWorkflow, match="missing inputs \\['n'\\]"):
+        platform.workflows.start("squares", {})
+    with pytest.raises(InvalidWorkflow, match="unknown inputs \\['m'\\]"):
+        platform.workflows.start("squares", {"n": 1, "m": 2})
+    with pytest.raises(InvalidWorkflow, match="not JSON"):
+        platform.workflows.start("squares", {"n": object()})
+    with pytest.raises(WorkflowNotFound, match="nope"):
+        platform.workflows.start("nope", {})
+    assert platform.workflows.runs() == []

@@ -84,7 +84,10 @@ class Workflows:
             if created and self.operations is not None:
                 self.operations.create(kind="workflow", target=run.id, id=run.id, labels=labels, conn=conn)
         if not created:
-            return self.store.get(run.id)
+            existing = self.store.get(run.id)
+            if existing.state == "pending":
+                self.inbox.tick(existing.id, existing.deadline)  # the first start may have died before its tick
+            return existing
         if not self._queue_ready:
             self.inbox.ensure_queue()
             self._queue_ready = True

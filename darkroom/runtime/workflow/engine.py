@@ -12,12 +12,14 @@ killed anywhere in a pass leaves a state that the next pass, on another engine, 
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import os
 import socket
 import threading
 import time
-from collections.abc import Callable
+from collections import defaultdict
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import sqlalchemy as sa
@@ -26,8 +28,9 @@ import darkroom.queue as dq
 from darkroom.runtime.errors import WorkflowNotFound
 from darkroom.runtime.functions import Registry
 from darkroom.runtime.queues import ensure_queues
-from darkroom.runtime.workflow.inbox import Inbox
-from darkroom.runtime.workflow.planner import Planner, parse_reports
+from darkroom.runtime.task import TaskOutcome
+from darkroom.runtime.workflow.inbox import Inbox, Report
+from darkroom.runtime.workflow.planner import Planner, Reports, parse_reports
 from darkroom.runtime.workflow.store import RunRow, WorkflowStore
 
 __all__ = ["Engine", "PassRecord"]
@@ -68,94 +71,177 @@ class Engine:
         self._queue_keys = ensure_queues(self.queue, self.registry)
 
     # -- the loop --------------------------------------------------------------------------------
-    def run(self, stop: threading.Event, *, batch: int = 32, wait_s: float = 1.0) -> None:
-        """Advance workflows until ``stop`` is set (checked at least every ``wait_s``)."""
+    def run(self, stop: threading.Event, *, batch: int = 32, wait_s: float = 1.0, reconcile_s: float = 10.0) -> None:
+        """Advance workflows until ``stop`` is set (checked at least every ``wait_s``); every
+        ``reconcile_s``, look for what the queue knows and the runs do not (:meth:`reconcile`)."""
         self.setup()
+        next_reconcile = time.monotonic() + reconcile_s
         while not stop.is_set():
-            self.run_once(batch=batch, wait_s=wait_s)
+            self.run_once(batch=batch, wait_s=min(wait_s, reconcile_s))
+            if time.monotonic() >= next_reconcile:
+                try:
+                    self.reconcile()
+                except Exception:
+                    _log.exception("reconciling failed")
+                next_reconcile = time.monotonic() + reconcile_s
 
     def run_once(self, *, batch: int = 32, wait_s: float = 0.0) -> int:
         """Take up to ``batch`` ticks (waiting up to ``wait_s``) and advance their workflows."""
         if self._queue_keys is None:
             self.setup()
         leases = self.queue.dequeue(self.inbox.events_queue, max_messages=batch, wait_s=wait_s)
-        done: list[dq.Lease] = []
-        for lease in leases:
-            wid = lease.message.metadata.get("workflow", "")
-            started = time.monotonic()
-            try:
-                self.advance(wid, tick_id=lease.message.id)
-            except Exception as exc:
-                _log.exception("pass over workflow %s failed", wid)
-                if self.metrics:
-                    self.metrics.pass_failed(wid)
-                with contextlib.suppress(dq.LeaseLost):
-                    self.queue.fail(lease, error=f"{type(exc).__name__}: {exc}"[:500], retry_in_s=1.0)
-                continue
-            if self.on_pass:
-                self.on_pass((wid, self.name, started, time.monotonic()))
-            if self.metrics:
-                self.metrics.pass_done(time.monotonic() - started)
-            done.append(lease)
+        if not leases:
+            return 0
+        # The queue is exclusive on ``workflow``: the ticks of one batch are of different runs.
+        ticks = {lease.message.metadata.get("workflow", ""): lease for lease in leases}
+        started = time.monotonic()
+        with self._keeping(leases):
+            failures = self.advance_many({w: lease.message.id for w, lease in ticks.items()})
+        ended = time.monotonic()
+        for wid, exc in failures.items():
+            with contextlib.suppress(dq.LeaseLost):
+                self.queue.fail(ticks[wid], error=f"{type(exc).__name__}: {exc}"[:500], retry_in_s=1.0)
+        done = [lease for w, lease in ticks.items() if w not in failures]
         if done:
             self.queue.complete_many(done)
+        for wid in ticks:
+            if wid not in failures and self.on_pass:
+                self.on_pass((wid, self.name, started, ended))
+        if self.metrics:
+            self.metrics.pass_done((ended - started) / len(ticks))
         return len(leases)
 
-    # -- one pass --------------------------------------------------------------------------------
-    def advance(self, workflow_id: str, *, tick_id: str = "") -> RunRow | None:
-        entries = self.inbox.drain(workflow_id)
-        reports = parse_reports(entries)
-        with self.db.begin() as conn:
-            try:
-                run = self.store.load(conn, workflow_id)
-            except WorkflowNotFound:
-                run = None
-            finished = True if run is None or run.done else self._plan(conn, run, reports, tick_id)
-        self.inbox.ack(workflow_id, entries)
-        if finished:
-            self.inbox.discard([workflow_id])
-        return run
+    def reconcile(self, *, limit: int = 1000, pending_after_s: float = 5.0) -> int:
+        """Report what no worker reported, and wake runs whose first tick was lost.
 
-    def _plan(self, conn: sa.Connection, run: RunRow, reports: Any, tick_id: str) -> bool:
-        keys = self._queue_keys or {}
+        A worker that dies during a task's last attempt never reports: the queue errors the task
+        when its lease expires, and nobody tells the workflow. Likewise a task message canceled by
+        hand, or a result report lost with its Redis data. So: unfinished tasks of running runs
+        are checked against the queue, and finished ones reported as their worker would have
+        (duplicates of reports in flight are harmless). Returns the number of reports posted.
+        """
+        reports: list[Report] = []
+        now = time.time()
+        for task, deadline in self.store.open_tasks_of_live_runs(limit):
+            error: str | None
+            output: Any
+            try:
+                msg = self.queue.get(task.queue, task.message_id, fields=["state", "attempts", "last_error", "result"])
+            except dq.MessageNotFound:
+                state, attempts, error, output = "failed", task.attempts, "the task's queue message is gone", None
+            else:
+                if msg.state == dq.State.COMPLETED:
+                    state, attempts, error = "succeeded", msg.attempts, None
+                    output = json.loads(msg.result) if msg.result else None
+                elif msg.state in (dq.State.ERRORED, dq.State.CANCELED):
+                    state, attempts, output = "failed", msg.attempts, None
+                    error = msg.last_error or f"the task was {msg.state} in the queue"
+                else:
+                    continue
+            outcome = TaskOutcome(state, attempts, "reconciler", now, output=output, error=error)
+            reports.append(Report(task.workflow_id, f"{task.step}#{task.idx}:r", outcome.encode(), deadline))
+        self.inbox.post(reports)
+        for wid, deadline in self.store.stale_pending_runs(now - pending_after_s):
+            self.inbox.tick(wid, deadline)
+        return len(reports)
+
+    @contextlib.contextmanager
+    def _keeping(self, leases: list[dq.Lease]) -> Iterator[None]:
+        """Extend the batch's tick leases while it runs, so that a slow batch (a huge map being
+        planned, a slow database) never lets another engine take one of its workflows."""
+        stop = threading.Event()
+        lease_s = max(1.0, leases[0].expires_at - time.time()) if leases else 5.0
+
+        def keep() -> None:
+            while not stop.wait(lease_s / 3):
+                for lease in leases:
+                    with contextlib.suppress(dq.QueueError):
+                        self.queue.extend(lease)
+
+        keeper = threading.Thread(target=keep, name="darkroom-tick-keeper", daemon=True)
+        keeper.start()
+        try:
+            yield
+        finally:
+            stop.set()
+            keeper.join()
+
+    # -- one pass over several workflows --------------------------------------------------------
+    def advance(self, workflow_id: str, *, tick_id: str = "") -> None:
+        """One pass over one workflow (raises what the pass raised)."""
+        failures = self.advance_many({workflow_id: tick_id})
+        if failures:
+            raise failures[workflow_id]
+
+    def advance_many(self, ticks: dict[str, str]) -> dict[str, Exception]:
+        """One pass over each workflow (``{workflow id: tick id}``) in one transaction and a few
+        round trips; answers the workflows whose pass failed (their part was rolled back)."""
+        entries = self.inbox.drain(list(ticks))
+        work = _QueueWork()
+        failures: dict[str, Exception] = {}
+        finished: list[str] = []
+        with self.db.begin() as conn:
+            for wid, tick_id in ticks.items():
+                try:
+                    with conn.begin_nested():
+                        planner = self._plan(conn, wid, parse_reports(entries[wid]), tick_id)
+                except Exception as exc:
+                    _log.exception("pass over workflow %s failed", wid)
+                    if self.metrics:
+                        self.metrics.pass_failed(wid)
+                    failures[wid] = exc
+                    continue
+                if planner is None or planner.run.done:
+                    finished.append(wid)
+                if planner is not None:
+                    work.add(planner)
+            # Queue work before the commit: task ids are deterministic, so a pass repeated after a
+            # crash between here and the commit enqueues nothing twice.
+            work.carry_out(self.queue, self.inbox)
+        self.inbox.ack({w: e for w, e in entries.items() if w not in failures})
+        self.inbox.discard(finished)
+        if self.metrics:
+            self.metrics.tasks_started(work.started)
+        return failures
+
+    def _plan(self, conn: sa.Connection, workflow_id: str, reports: Reports, tick_id: str) -> Planner | None:
+        try:
+            run = self.store.load(conn, workflow_id)
+        except WorkflowNotFound:
+            return None
+        if run.done:
+            return None
         try:
             definition = self.registry.workflow(run.name)
         except WorkflowNotFound as exc:
             run.state, run.error, run.ended_at = "failed", str(exc), time.time()
             self.store.save(conn, run, [])
             self._sync_operation(conn, run, str(exc))
-            return True
-        planner = Planner(run, definition, self.registry, self.store, conn, keys)
-        planner.apply(reports)
+            return None
+        planner = Planner(run, definition, self.registry, self.store, conn, self._queue_keys or {})
+        # Reports of tasks whose rows this pass creates (their first pass crashed before its commit,
+        # after enqueuing them) apply once ``advance`` has made the rows again.
+        pending = planner.apply(reports)
         if reports.cancel is not None:
             planner.cancel_run(reports.cancel)
         else:
             early = planner.check_timeouts()
             planner.advance()
+            while pending and planner.new_tasks:
+                before = len(planner.new_tasks)
+                pending = planner.apply(pending)
+                planner.advance()
+                if len(planner.new_tasks) == before:
+                    break
             if ":timeout-" in tick_id:
                 # a timer fired before the step's time was up by our clock: arm it again
-                for step, left in early:
-                    planner.timers.append((step, left + 0.05))
+                planner.timers += [(step, left + 0.05) for step, left in early]
         planner.finish()
-        # Queue work first: task ids are deterministic, so a pass repeated after a crash between
-        # here and the commit enqueues nothing twice.
-        for queue_name, messages in planner.enqueue.items():
-            for i in range(0, len(messages), 500):
-                self.queue.enqueue_many(queue_name, messages[i : i + 500])
-        for queue_name, mid in planner.cancel:
-            with contextlib.suppress(dq.Conflict, dq.MessageNotFound):  # already finished or purged
-                self.queue.cancel(queue_name, mid)
-        for step, delay in planner.timers:
-            name = f"timeout-{step}-{int((planner.now + delay) * 1000)}"
-            self.inbox.tick(run.id, run.deadline, delay_s=delay, name=name)
-        self.store.insert_tasks(conn, planner.new_tasks)
         self.store.save(conn, run, planner.changed)
         self._sync_operation(conn, run, planner.status_message())
-        if self.metrics:
-            self.metrics.tasks_started(len(planner.new_tasks))
-            if run.done:
-                self.metrics.workflow_finished(run.name, run.state)
-        return run.done
+        if self.metrics and run.done:
+            self.metrics.workflow_finished(run.name, run.state)
+        return planner
 
     def _sync_operation(self, conn: sa.Connection, run: RunRow, message: str) -> None:
         if self.operations is None:
@@ -173,3 +259,35 @@ class Engine:
         elif state in (OperationState.FAILED, OperationState.CANCELED):
             extra.update(error_code="WORKFLOW_" + run.state.upper(), error_message=run.error or run.state)
         self.operations.update(run.id, progress=run.progress, message=message[:200], state=state, conn=conn, **extra)
+
+
+class _QueueWork:
+    """What a batch of passes asks of the queue, carried out in as few round trips as possible."""
+
+    def __init__(self) -> None:
+        self.enqueue: dict[str, list[dq.NewMessage]] = defaultdict(list)
+        self.cancel: list[tuple[str, str]] = []
+        self.timers: list[tuple[str, float, str]] = []
+        self.started = 0
+
+    def add(self, planner: Planner) -> None:
+        for queue_name, messages in planner.enqueue.items():
+            self.enqueue[queue_name] += messages
+        self.cancel += planner.cancel
+        run = planner.run
+        self.timers += [
+            (run.id, run.deadline, f"timeout-{step}-{int((planner.now + delay) * 1000)}:{delay}")
+            for step, delay in planner.timers
+        ]
+        self.started += len(planner.new_tasks)
+
+    def carry_out(self, queue: dq.RedisQueue, inbox: Inbox) -> None:
+        for queue_name, messages in self.enqueue.items():
+            for i in range(0, len(messages), 500):
+                queue.enqueue_many(queue_name, messages[i : i + 500])
+        for queue_name, mid in self.cancel:
+            with contextlib.suppress(dq.Conflict, dq.MessageNotFound):  # already finished or purged
+                queue.cancel(queue_name, mid)
+        for wid, deadline, timer in self.timers:
+            name, _, delay = timer.rpartition(":")
+            inbox.tick(wid, deadline, delay_s=float(delay), name=name)

@@ -23,6 +23,9 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import Any
+
+import redis
 
 import darkroom.queue as dq
 
@@ -30,6 +33,12 @@ __all__ = ["EVENTS_QUEUE", "Inbox", "Report"]
 
 EVENTS_QUEUE = "wf-events"
 TICK_ATTEMPTS = 100
+
+# Start a pass: bump the generation and read every report, atomically (one slot: the workflow's).
+_DRAIN = """
+redis.call('INCR', KEYS[2])
+return redis.call('HGETALL', KEYS[1])
+"""
 
 _ACK = """
 for i = 1, #ARGV, 2 do
@@ -51,12 +60,14 @@ class Report:
 
 
 class Inbox:
-    def __init__(self, queue: dq.RedisQueue, *, events_queue: str = EVENTS_QUEUE, namespace: str = "dr") -> None:
+    def __init__(self, queue: dq.RedisQueue, *, events_queue: str = EVENTS_QUEUE) -> None:
         self.queue = queue
         self.redis = queue.redis
         self.events_queue = events_queue
-        self.namespace = namespace
+        self.namespace = queue.namespace
         self._ack = self.redis.register_script(_ACK)
+        self._drain = self.redis.register_script(_DRAIN)
+        self._loaded = False
 
     def _key(self, workflow_id: str, what: str) -> str:
         return f"{self.namespace}:{{wf:{workflow_id}}}:{what}"
@@ -110,25 +121,55 @@ class Inbox:
                 with contextlib.suppress(dq.Conflict):
                     self.queue.enqueue_many(self.events_queue, [t])
 
-    def drain(self, workflow_id: str) -> dict[str, bytes]:
-        """Start a pass: bump the generation and read every report (nothing is removed yet)."""
-        pipe = self.redis.pipeline(transaction=True)
-        pipe.incr(self._key(workflow_id, "gen"))
-        pipe.hgetall(self._key(workflow_id, "inbox"))
-        _, entries = pipe.execute()
-        return {k.decode(): v for k, v in entries.items()}
+    def drain(self, workflow_ids: Sequence[str]) -> dict[str, dict[str, bytes]]:
+        """Start a pass over each workflow: bump its generation and read every report (nothing is
+        removed yet). One round trip for all of them."""
+        replies = self._scripted(
+            [(self._drain, [self._key(w, "inbox"), self._key(w, "gen")], []) for w in workflow_ids]
+        )
+        out: dict[str, dict[str, bytes]] = {}
+        for w, flat in zip(workflow_ids, replies, strict=True):
+            out[w] = {flat[i].decode(): flat[i + 1] for i in range(0, len(flat), 2)}
+        return out
 
-    def ack(self, workflow_id: str, entries: dict[str, bytes]) -> None:
+    def ack(self, entries: dict[str, dict[str, bytes]]) -> None:
         """Remove the reports a pass committed, unless a newer report replaced them meanwhile."""
-        if entries:
-            args: list[str | bytes] = []
-            for k, v in entries.items():
-                args += [k, v]
-            self._ack(keys=[self._key(workflow_id, "inbox")], args=args)
+        calls = []
+        for w, fields in entries.items():
+            if fields:
+                args: list[str | bytes] = []
+                for k, v in fields.items():
+                    args += [k, v]
+                calls.append((self._ack, [self._key(w, "inbox")], args))
+        self._scripted(calls)
+
+    def _scripted(self, calls: list[tuple[Any, list[str], list[str | bytes]]]) -> list[Any]:
+        """Run script calls in one pipelined round trip (EVALSHA; the scripts are loaded once,
+        and again if the server lost them)."""
+        if not calls:
+            return []
+        for attempt in (1, 2):
+            if not self._loaded:
+                for script in {id(c[0]): c[0] for c in calls}.values():
+                    self.redis.script_load(script.script)
+                self._loaded = True
+            pipe = self.redis.pipeline(transaction=False)
+            for script, keys, args in calls:
+                pipe.evalsha(script.sha, len(keys), *keys, *args)
+            try:
+                return list(pipe.execute())
+            except redis.exceptions.NoScriptError:
+                if attempt == 2:
+                    raise
+                self._loaded = False
+        raise AssertionError("unreachable")
 
     def discard(self, workflow_ids: Iterable[str]) -> None:
         """Forget finished workflows' inboxes. The generation stays (a week) so that a straggler's
         late report still makes a fresh tick, which finds the run finished and discards again."""
+        workflow_ids = list(workflow_ids)
+        if not workflow_ids:
+            return
         pipe = self.redis.pipeline(transaction=False)
         for w in workflow_ids:
             pipe.delete(self._key(w, "inbox"))

@@ -67,18 +67,25 @@ class Planner:
     new_tasks: list[TaskRow] = field(default_factory=list)
 
     # -- reports ---------------------------------------------------------------------------------
-    def apply(self, reports: Reports) -> None:
+    def apply(self, reports: Reports) -> Reports:
+        """Fold task reports into the run; answers those of tasks that have no row (yet)."""
+        missing = Reports()
         if self.run.state == "pending":
             self.run.state, self.run.started_at = "running", self.now
         for step_name, items in reports.tasks.items():
             step = self.run.steps.get(step_name)
             if step is None or step.state in TERMINAL:
                 continue
+            if step.state == "waiting":
+                missing.tasks[step_name] = items
+                continue
             states = self.store.task_states(self.conn, self.run.id, step_name, items)
             changes: list[dict[str, Any]] = []
             succeeded, failed = 0, None
             for idx, kinds in items.items():
                 state, _ = states.get(idx, ("", 0))
+                if not state:
+                    missing.tasks.setdefault(step_name, {})[idx] = kinds
                 if state not in ("pending", "running"):
                     continue
                 first = kinds.get("s") or kinds.get("p") or kinds["r"]
@@ -110,6 +117,7 @@ class Planner:
             elif step.items_total:
                 running = self.store.progress_sum(self.conn, self.run.id, step_name)
                 step.progress = min(1.0, (step.items_done + running) / step.items_total)
+        return missing
 
     def _succeed_step(self, name: str) -> None:
         step = self.run.steps[name]
@@ -182,6 +190,7 @@ class Planner:
             return
         meta = task_metadata(fn, self.queue_keys.get(fn.queue, ()))
         timeout = spec.timeout_s or fn.timeout_s
+        rows: list[TaskRow] = []
         for idx, args in enumerate(items):
             mid = task_id(self.run.id, spec.name, idx)
             payload = TaskSpec(spec.fn, args, self.run.id, spec.name, idx, timeout).encode()
@@ -194,7 +203,10 @@ class Planner:
                     max_attempts=spec.max_attempts or fn.max_attempts,
                 )
             )
-            self.new_tasks.append(TaskRow(self.run.id, spec.name, idx, mid, fn.queue))
+            rows.append(TaskRow(self.run.id, spec.name, idx, mid, fn.queue))
+        # rows now, so reports of these tasks (from a crashed earlier pass) can apply in this one
+        self.store.insert_tasks(self.conn, rows)
+        self.new_tasks += rows
         if spec.timeout_s is not None:
             self.timers.append((spec.name, spec.timeout_s))
 
@@ -219,8 +231,11 @@ class Planner:
             self._close("failed", f"step {failed[0]}: {steps[failed[0]].error}")
         elif steps and all(s.state == "succeeded" for s in steps.values()) and not self.run.done:
             outputs = {n: s.output for n, s in steps.items()}
-            self.run.outputs = resolve(dict(self.definition.outputs), self.run.inputs, outputs)
-            self.run.state, self.run.ended_at = "succeeded", self.now
+            try:
+                self.run.outputs = resolve(dict(self.definition.outputs), self.run.inputs, outputs)
+                self.run.state, self.run.ended_at = "succeeded", self.now
+            except InvalidWorkflow as exc:
+                self.run.state, self.run.error, self.run.ended_at = "failed", f"outputs: {exc}", self.now
         done = sum(1.0 if s.state in TERMINAL else s.progress for s in steps.values())
         self.run.progress = 1.0 if self.run.state == "succeeded" else round(done / max(1, len(steps)), 4)
 

@@ -118,6 +118,14 @@ class WorkflowStore:
         self._progress = sa.select(sa.func.coalesce(sa.func.sum(t.progress), 0.0)).where(*of_step, t.state == "running")
         self._open = sa.select(tasks_t).where(t.workflow_id == _b("w"), t.state.in_(["pending", "running"]))
         self._task_updates: dict[tuple[str, ...], sa.Update] = {}
+        self._open_of_live = (
+            sa.select(tasks_t, w.deadline)
+            .join(workflows_t, w.id == t.workflow_id)
+            .where(w.state == "running", t.state.in_(["pending", "running"]))
+            .order_by(t.workflow_id, t.step, t.idx)
+            .limit(_b("limit"))
+        )
+        self._stale_pending = sa.select(w.id, w.deadline).where(w.state == "pending", w.created_at < _b("before"))
 
     # -- runs ------------------------------------------------------------------------------------
     def create(self, conn: sa.Connection, run: RunRow) -> bool:
@@ -229,3 +237,14 @@ class WorkflowStore:
 
     def open_tasks(self, conn: sa.Connection, workflow_id: str) -> list[TaskRow]:
         return [TaskRow(**r) for r in conn.execute(self._open, {"w": workflow_id}).mappings()]
+
+    def open_tasks_of_live_runs(self, limit: int = 1000) -> list[tuple[TaskRow, float]]:
+        """Unfinished tasks of running runs, with their run's deadline (for the reconciler)."""
+        with self.reader.connect() as conn:
+            rows = conn.execute(self._open_of_live, {"limit": limit}).mappings()
+            return [(TaskRow(**{k: v for k, v in r.items() if k != "deadline"}), r["deadline"]) for r in rows]
+
+    def stale_pending_runs(self, before: float) -> list[tuple[str, float]]:
+        """Runs still pending that were created before ``before``: their first tick may be lost."""
+        with self.reader.connect() as conn:
+            return [(r.id, r.deadline) for r in conn.execute(self._stale_pending, {"before": before})]
