@@ -1,0 +1,103 @@
+"""Running the ffmpeg binary that imageio-ffmpeg ships: the one place commands are executed.
+
+Arguments are always a list (never a shell string). :func:`run` adds the common flags, reports
+progress from ``-progress pipe:1`` as a fraction of a known duration, enforces a timeout, honours a
+cancel event, and turns failures into typed errors. Commands are *built* by the modules that know
+what they want (encode, quality, package…); this module only runs them.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from functools import cache
+
+from darkroom.media.errors import FfmpegFailed, MediaTimeout
+
+__all__ = ["FfmpegResult", "ffmpeg_exe", "run"]
+
+
+@cache
+def ffmpeg_exe() -> str:
+    """``DARKROOM_FFMPEG`` if set, else the static ffmpeg of imageio-ffmpeg (libvmaf, svt-av1…)."""
+    override = os.environ.get("DARKROOM_FFMPEG")
+    if override:
+        return override
+    import imageio_ffmpeg
+
+    return str(imageio_ffmpeg.get_ffmpeg_exe())
+
+
+@dataclass(frozen=True)
+class FfmpegResult:
+    returncode: int
+    stderr: str  # everything ffmpeg logged (analysis filters such as blackdetect log here)
+    elapsed_s: float
+
+
+def run(
+    args: Sequence[str],
+    *,
+    timeout_s: float,
+    duration_s: float | None = None,
+    progress: Callable[[float], None] | None = None,
+    cancel: threading.Event | None = None,
+    loglevel: str = "error",
+    what: str = "ffmpeg",
+) -> FfmpegResult:
+    """Run ``ffmpeg <common flags> <args>``; raise :class:`FfmpegFailed` or :class:`MediaTimeout`.
+
+    ``progress(fraction)`` is called as output time advances (needs ``duration_s``). ``loglevel``
+    ``info`` keeps the analysis filters' lines in ``stderr``. ``cancel`` kills the process.
+    """
+    argv = [ffmpeg_exe(), "-hide_banner", "-nostdin", "-y", "-loglevel", loglevel, "-nostats"]
+    if progress is not None:
+        argv += ["-progress", "pipe:1"]
+    argv += list(args)
+    started = time.monotonic()
+    proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    err_lines: deque[str] = deque(maxlen=20_000)
+    reader = threading.Thread(target=_drain, args=(proc.stderr, err_lines), daemon=True)
+    reader.start()
+    watchdog = threading.Thread(
+        target=_watch, args=(proc, started + timeout_s, cancel), name="ffmpeg-watchdog", daemon=True
+    )
+    watchdog.start()
+    assert proc.stdout is not None
+    for raw in proc.stdout:
+        if progress is None or not duration_s:
+            continue
+        key, _, value = raw.decode(errors="replace").strip().partition("=")
+        if key == "out_time_us" and value.isdigit():
+            progress(min(1.0, int(value) / 1e6 / duration_s))
+    code = proc.wait()
+    reader.join(timeout=5)
+    elapsed = time.monotonic() - started
+    stderr = "\n".join(err_lines)
+    if cancel is not None and cancel.is_set():
+        raise FfmpegFailed(f"{what} was canceled", returncode=code, stderr_tail=stderr[-2000:])
+    if elapsed >= timeout_s and code != 0:
+        raise MediaTimeout(f"{what} ran past its timeout of {timeout_s:g}s and was killed")
+    if code != 0:
+        raise FfmpegFailed(f"{what} failed", returncode=code, stderr_tail=stderr[-2000:])
+    if progress is not None:
+        progress(1.0)
+    return FfmpegResult(code, stderr, elapsed)
+
+
+def _drain(stream: object, sink: deque[str]) -> None:
+    for raw in stream:  # type: ignore[attr-defined]
+        sink.append(raw.decode(errors="replace").rstrip())
+
+
+def _watch(proc: subprocess.Popen[bytes], give_up: float, cancel: threading.Event | None) -> None:
+    while proc.poll() is None:
+        if time.monotonic() >= give_up or (cancel is not None and cancel.is_set()):
+            proc.kill()
+            return
+        time.sleep(0.05)
