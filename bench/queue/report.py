@@ -281,9 +281,14 @@ def markdown(res: Results) -> str:
 
 def write_section(path: Path, res: Results) -> None:
     """Replace the queue section of ``path`` (or append it), leaving the rest untouched."""
-    section = markdown(res)
+    replace_section(path, START, END, markdown(res))
+
+
+def replace_section(path: Path, start: str, end: str, section: str) -> None:
+    """Put ``section`` (which begins with ``start`` and ends with ``end``) in place of the text
+    between those markers in ``path``, or append it; the rest of the file is left untouched."""
     text = path.read_text(encoding="utf-8") if path.exists() else "# Benchmarks\n\n"
-    pattern = re.compile(re.escape(START.split(" (", maxsplit=1)[0]) + r".*?" + re.escape(END) + r"\n?", re.S)
+    pattern = re.compile(re.escape(start.split(" (", maxsplit=1)[0]) + r".*?" + re.escape(end) + r"\n?", re.S)
     text = pattern.sub(lambda _: section, text) if pattern.search(text) else text.rstrip("\n") + "\n\n" + section
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(text, encoding="utf-8")

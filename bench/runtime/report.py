@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import dataclasses
 import os
-import re
 import shlex
 import sys
 from collections.abc import Callable
@@ -15,6 +14,7 @@ from rich.console import Console
 from rich.table import Table
 
 from bench.queue import machine
+from bench.queue import report as queue_report
 from bench.queue.report import _caveat, _n, _table
 from bench.runtime.scenarios import CHAINS, CHAINS_SERIAL, MAP_REDUCE, SCENARIOS, ScenarioResult, best
 
@@ -282,9 +282,4 @@ def markdown(res: Results) -> str:
 
 def write_section(path: Path, res: Results) -> None:
     """Replace the runtime section of ``path`` (or append it at the end), leaving the rest untouched."""
-    section = markdown(res)
-    text = path.read_text(encoding="utf-8") if path.exists() else "# Benchmarks\n\n"
-    pattern = re.compile(re.escape(START.split(" (", maxsplit=1)[0]) + r".*?" + re.escape(END) + r"\n?", re.S)
-    text = pattern.sub(lambda _: section, text) if pattern.search(text) else text.rstrip("\n") + "\n\n" + section
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(text, encoding="utf-8")
+    queue_report.replace_section(path, START, END, markdown(res))

@@ -4,10 +4,20 @@ from __future__ import annotations
 
 import json
 import sys
+from typing import NoReturn
 
 import typer
+from rich.console import Console
 
-__all__ = ["pairs", "print_json"]
+__all__ = ["fail", "pairs", "print_json"]
+
+_err = Console(stderr=True, highlight=False)
+
+
+def fail(exc: Exception) -> NoReturn:
+    """Print a typed error for a human and exit 1 (commands catch only Darkroom's own errors)."""
+    _err.print(f"[red]error:[/red] {exc}", markup=True, soft_wrap=True)
+    raise typer.Exit(1)
 
 
 def print_json(value: object) -> None:

@@ -11,12 +11,13 @@ import json
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Annotated, NoReturn
+from typing import Annotated
 
 import typer
 from rich.console import Console
 from sqlalchemy import Engine
 
+from darkroom.cli._params import fail
 from darkroom.config import Settings
 from darkroom.errors import DarkroomError
 from darkroom.storage import db
@@ -26,7 +27,6 @@ __all__ = ["app"]
 app = typer.Typer(help="The metadata database: upgrade its schema, show its revision.", no_args_is_help=True)
 
 _out = Console(highlight=False)
-_err = Console(stderr=True, highlight=False)
 
 UrlOpt = Annotated[
     str | None,
@@ -41,18 +41,13 @@ def _engine(url: str | None) -> Iterator[Engine]:
         settings = Settings.from_env()
         engine = db.connect(url, home=settings.home) if url else db.from_settings(settings)
     except DarkroomError as exc:
-        _fail(exc)
+        fail(exc)
     try:
         yield engine
     except DarkroomError as exc:
-        _fail(exc)
+        fail(exc)
     finally:
         engine.dispose()
-
-
-def _fail(exc: Exception) -> NoReturn:
-    _err.print(f"[red]error:[/red] {exc}", markup=True, soft_wrap=True)
-    raise typer.Exit(1)
 
 
 @app.command()
@@ -93,5 +88,5 @@ def revision(message: Annotated[str, typer.Option("--message", "-m", help="What 
     try:
         path = db.new_revision(message)
     except DarkroomError as exc:
-        _fail(exc)
+        fail(exc)
     _out.print(f"wrote {path}", soft_wrap=True)

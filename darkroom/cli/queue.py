@@ -14,14 +14,14 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from datetime import datetime
-from typing import Annotated, Any, NoReturn
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
 from rich.live import Live
 
 import darkroom.queue as dq
-from darkroom.cli._params import pairs, print_json
+from darkroom.cli._params import fail, pairs, print_json
 from darkroom.cli._render import ago, lease_json, message_json, message_table, stats_json, stats_table
 from darkroom.config import Settings
 from darkroom.errors import DarkroomError
@@ -67,18 +67,13 @@ def _client(url: str | None, api_key: str | None) -> Iterator[Any]:
         options = {"api_key": api_key} if api_key and target.startswith("grpc") else {}
         client = dq.connect(target, namespace=settings.namespace, limits=settings.limits, **options)
     except DarkroomError as exc:
-        _fail(exc)
+        fail(exc)
     try:
         yield client
     except DarkroomError as exc:
-        _fail(exc)
+        fail(exc)
     finally:
         client.close()
-
-
-def _fail(exc: Exception) -> NoReturn:
-    _err.print(f"[red]error:[/red] {exc}", markup=True, soft_wrap=True)
-    raise typer.Exit(1)
 
 
 def parse_deadline(text: str, now: Callable[[], float] = time.time) -> float:
@@ -164,7 +159,7 @@ def serve(
     try:
         asyncio.run(run())
     except (DarkroomError, OSError, RuntimeError) as exc:
-        _fail(exc)
+        fail(exc)
 
 
 # -- queues and messages -------------------------------------------------------------------------
