@@ -1,0 +1,312 @@
+"""Encoding: one rendition, or a whole ladder from ONE decode, with the ffmpeg binary.
+
+:func:`video_args` turns a :class:`~darkroom.media.recipe.Recipe` into encoder flags (one table,
+codec by codec); :func:`encode` and :func:`encode_ladder` add input seeking, scaling and muxing and
+measure what came out. Files are written beside ``out`` under a temporary name and renamed when
+complete, so a failed or repeated run never leaves a half file behind.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import av
+
+from darkroom.media.errors import FfmpegFailed, InvalidMedia, MediaError, UnsupportedMedia
+from darkroom.media.ffmpeg import run
+from darkroom.media.recipe import AudioRecipe, Recipe
+
+__all__ = ["EncodeResult", "audio_args", "encode", "encode_audio", "encode_ladder", "video_args"]
+
+Progress = Callable[[float], None]
+_SCALER = "lanczos"  # sharper than bicubic when downscaling, which is what ladders do
+_MP4 = {".mp4", ".m4v", ".mov", ".m4a"}
+_CONTAINER_CODECS = {".webm": {"vp9", "av1", "opus"}, ".mkv": None, **{s: None for s in _MP4}}
+
+
+# Encoder flags per codec, GOP included: an IDR/key frame every {k} frames exactly, closed GOPs,
+# no scene-cut keyframes, so every segment of a whole number of GOPs starts on a keyframe.
+_VIDEO: dict[str, list[str]] = {
+    # x264 clamps min-keyint itself; scenecut=0 alone leaves keyint as the only keyframe source.
+    "h264": ["-c:v", "libx264", "-profile:v", "{profile}", "-preset", "{preset}",
+             "-x264-params", "keyint={k}:scenecut=0:open-gop=0"],
+    "hevc": ["-c:v", "libx265", "-profile:v", "{profile}", "-preset", "{preset}",
+             "-x265-params", "keyint={k}:min-keyint={k}:scenecut=0:open-gop=0:log-level=error"],
+    # keyint_min == g fixes libvpx keyframe placement; VP9 keyframes are always closed, and
+    # alt-ref frames stay inside a GOP, so they add quality without breaking alignment.
+    "vp9": ["-c:v", "libvpx-vp9", "-profile:v", "{profile}", "-deadline", "good", "-cpu-used", "{preset}",
+            "-row-mt", "1", "-g", "{k}", "-keyint_min", "{k}", "-auto-alt-ref", "1", "-lag-in-frames", "25"],
+    # scd=0: no scene-change keyframes; irefresh-type=2: closed GOP (key frames, not forward refresh).
+    "av1": ["-c:v", "libsvtav1", "-profile:v", "{profile}", "-preset", "{preset}",
+            "-svtav1-params", "keyint={k}:scd=0:irefresh-type=2"],
+}  # fmt: skip
+
+
+def _rate(r: Recipe) -> list[str]:
+    vbv = ["-maxrate", f"{r.maxrate_kbps}k", "-bufsize", f"{r.bufsize_kbps}k"] if r.maxrate_kbps else []
+    if r.crf is None:
+        return ["-b:v", f"{r.bitrate_kbps}k", *vbv]
+    if r.codec == "vp9":  # libvpx: -b:v 0 is pure constant quality; a -b:v cap makes it constrained quality
+        return ["-crf", str(r.crf), "-b:v", f"{r.maxrate_kbps}k" if r.maxrate_kbps else "0", *vbv]
+    return ["-crf", str(r.crf), *vbv]
+
+
+def video_args(recipe: Recipe, fps: float) -> list[str]:
+    """Encoder, profile, speed, GOP (keyint = ``gop_s`` x ``fps``), pix_fmt and rate control."""
+    values = {"profile": recipe.profile, "preset": recipe.preset, "k": recipe.keyint(fps)}
+    flags = [arg.format(**values) for arg in _VIDEO[recipe.codec]]
+    return [*flags, "-pix_fmt", recipe.pix_fmt, *_rate(recipe)]
+
+
+def audio_args(audio: AudioRecipe | None) -> list[str]:
+    if audio is None:
+        return ["-an"]
+    encoder = {"aac": "aac", "opus": "libopus"}[audio.codec]
+    return ["-c:a", encoder, "-b:a", f"{audio.bitrate_kbps}k", "-ac", str(audio.channels), "-ar", "48000"]
+
+
+@dataclass(frozen=True)
+class EncodeResult:
+    """What an encode produced. ``bitrate`` is the whole file, ``video_bitrate`` the video packets."""
+
+    path: Path
+    bytes: int
+    duration_s: float
+    bitrate: float
+    frames: int
+    elapsed_s: float
+    fps_achieved: float
+    video_bitrate: float
+
+
+@dataclass(frozen=True)
+class _Source:
+    fps: float
+    duration_s: float
+    has_audio: bool
+
+
+def _source(path: Path) -> _Source:
+    try:
+        with av.open(str(path)) as container:
+            if not container.streams.video:
+                raise InvalidMedia(f"{path.name} has no video stream", code="no_video")
+            stream = container.streams.video[0]
+            rate = stream.average_rate or stream.guessed_rate
+            fps = float(rate) if rate else 0.0
+            if container.duration:
+                duration = container.duration / 1e6
+            elif stream.duration and stream.time_base:
+                duration = float(stream.duration * stream.time_base)
+            else:
+                duration = 0.0
+            has_audio = bool(container.streams.audio)
+    except (av.FFmpegError, OSError) as exc:
+        raise InvalidMedia(f"{path.name} cannot be read: {exc}", code="unreadable") from exc
+    if not fps > 0:
+        raise InvalidMedia(f"{path.name} has no usable frame rate ({rate!r})", code="bad_fps")
+    return _Source(fps, duration, has_audio)
+
+
+def _monotonic(progress: Progress | None) -> Progress | None:
+    """ffmpeg's output time can step back (several outputs, B-frames); callers want a rising bar."""
+    if progress is None:
+        return None
+    best = [0.0]
+
+    def report(fraction: float) -> None:
+        if fraction > best[0]:
+            best[0] = fraction
+            progress(fraction)
+
+    return report
+
+
+def _seek(src: _Source, start_s: float | None, duration_s: float | None) -> tuple[list[str], list[str], float]:
+    """Input seek args, output limit args and the expected output duration.
+
+    Seeking half a frame early and resetting timestamps makes the frame *at* ``start_s`` the first
+    one even when container timestamps are rounded; ``-frames:v`` then keeps exactly
+    ``round(duration_s x fps)`` frames.
+    """
+    if start_s is not None and start_s < 0:
+        raise InvalidMedia(f"start_s={start_s!r} must be >= 0", code="bad_range")
+    if duration_s is not None and duration_s <= 0:
+        raise InvalidMedia(f"duration_s={duration_s!r} must be > 0", code="bad_range")
+    seek: list[str] = []
+    start = start_s or 0.0
+    if src.duration_s and start >= src.duration_s:
+        raise InvalidMedia(f"start_s={start_s!r} is past the end ({src.duration_s:.3f}s)", code="bad_range")
+    if start > 0:
+        seek = ["-ss", f"{max(0.0, start - 0.5 / src.fps):.6f}"]
+    limit: list[str] = []
+    expected = max(0.0, src.duration_s - start)
+    if duration_s is not None:
+        limit = ["-frames:v", str(max(1, round(duration_s * src.fps))), "-t", f"{duration_s:.6f}"]
+        expected = min(expected, duration_s) if expected else duration_s
+    return seek, limit, expected
+
+
+def _heads(src: _Source, start_s: float | None) -> tuple[str, str]:
+    """First video and audio filters. After a seek, both restart at 0 at the frame at ``start_s``:
+    video keeps its first frame from half a frame in, audio drops that half frame. Without a seek
+    timestamps are left alone so audio/video offsets of the source survive."""
+    if start_s:
+        return "setpts=PTS-STARTPTS", f"atrim=start={0.5 / src.fps:.6f},asetpts=PTS-STARTPTS"
+    return "null", "anull"
+
+
+_FORMATS = {".webm": "webm", ".mkv": "matroska", ".mov": "mov"}
+
+
+def _container_args(out: Path, codecs: Sequence[str]) -> list[str]:
+    suffix = out.suffix.lower()
+    if suffix not in _CONTAINER_CODECS:
+        raise UnsupportedMedia(f"{out.name}: container {suffix or '(none)'} is not one of mp4, mov, webm, mkv")
+    allowed = _CONTAINER_CODECS[suffix]
+    bad = [c for c in codecs if allowed is not None and c not in allowed]
+    if bad:
+        raise UnsupportedMedia(f"{out.name}: {suffix} cannot carry {', '.join(bad)}", code="bad_recipe")
+    args = ["-f", _FORMATS.get(suffix, "mp4")]
+    if suffix in _MP4:
+        args += ["-movflags", "+faststart"]  # moov first: progressive playback starts before the end
+        if "hevc" in codecs:
+            args += ["-tag:v", "hvc1"]  # the tag Apple players require for HEVC in MP4
+    return args
+
+
+def _partial(out: Path) -> Path:
+    return out.with_name(f".{out.name}.partial")
+
+
+def _scale(recipe: Recipe) -> str:
+    return f"scale={recipe.width}:{recipe.height}:flags={_SCALER},setsar=1,format={recipe.pix_fmt}"
+
+
+def _output_args(
+    out: Path, recipe: Recipe, fps: float, *, video: str, audio: str | None, limit: list[str]
+) -> list[str]:
+    codecs = [recipe.codec] + ([recipe.audio.codec] if recipe.audio and audio else [])
+    args = ["-map", video] + (["-map", audio] if audio else [])
+    args += video_args(recipe, fps) + audio_args(recipe.audio if audio else None)
+    return args + limit + _container_args(out, codecs) + [str(_partial(out))]
+
+
+def encode(
+    source: Path,
+    out: Path,
+    recipe: Recipe,
+    *,
+    start_s: float | None = None,
+    duration_s: float | None = None,
+    progress: Progress | None = None,
+    cancel: threading.Event | None = None,
+    timeout_s: float,
+) -> EncodeResult:
+    """Encode ``source`` (or ``duration_s`` from ``start_s``, frame-accurate) into one rendition."""
+    return encode_ladder(
+        source, [(out, recipe)], start_s=start_s, duration_s=duration_s, progress=progress, cancel=cancel,
+        timeout_s=timeout_s,
+    )[0]  # fmt: skip
+
+
+def encode_ladder(
+    source: Path,
+    outs: Sequence[tuple[Path, Recipe]],
+    *,
+    start_s: float | None = None,
+    duration_s: float | None = None,
+    progress: Progress | None = None,
+    cancel: threading.Event | None = None,
+    timeout_s: float,
+) -> list[EncodeResult]:
+    """Encode several renditions from ONE decode: ``split`` feeds one scaler + encoder per rung."""
+    if not outs:
+        raise InvalidMedia("a ladder encode needs at least one rendition", code="bad_recipe")
+    src = _source(Path(source))
+    seek, limit, expected_s = _seek(src, start_s, duration_s)
+    n = len(outs)
+    vhead, ahead = _heads(src, start_s)
+    graph = f"[0:v:0]{vhead}" + (f",split={n}" if n > 1 else "") + "".join(f"[s{i}]" for i in range(n))
+    graph += "".join(f";[s{i}]{_scale(r)}[v{i}]" for i, (_, r) in enumerate(outs))
+    # Rungs without audio get none; a source without audio gives renditions without audio.
+    with_audio = [i for i, (_, r) in enumerate(outs) if r.audio is not None and src.has_audio]
+    if with_audio:
+        split = f",asplit={len(with_audio)}" if len(with_audio) > 1 else ""
+        graph += f";[0:a:0]{ahead}{split}" + "".join(f"[a{i}]" for i in with_audio)
+    args = [*seek, "-i", str(source), "-filter_complex", graph]
+    for i, (out, recipe) in enumerate(outs):
+        Path(out).parent.mkdir(parents=True, exist_ok=True)
+        audio = f"[a{i}]" if i in with_audio else None
+        args += _output_args(Path(out), recipe, src.fps, video=f"[v{i}]", audio=audio, limit=limit)
+    try:
+        result = run(
+            args, timeout_s=timeout_s, duration_s=expected_s or None, progress=_monotonic(progress), cancel=cancel,
+            what=f"encoding {Path(source).name} into {', '.join(Path(o).name for o, _ in outs)}",
+        )  # fmt: skip
+    except FfmpegFailed as exc:
+        for out, _ in outs:
+            _partial(Path(out)).unlink(missing_ok=True)
+        if "Unknown encoder" in exc.stderr_tail or "Encoder not found" in exc.stderr_tail:
+            raise UnsupportedMedia(f"this ffmpeg cannot encode: {exc}", code="unsupported_codec") from exc
+        raise
+    except BaseException:
+        for out, _ in outs:
+            _partial(Path(out)).unlink(missing_ok=True)
+        raise
+    results = []
+    for out, _ in outs:
+        _partial(Path(out)).replace(out)
+        results.append(_measure(Path(out), result.elapsed_s))
+    return results
+
+
+def encode_audio(
+    source: Path, out: Path, audio: AudioRecipe, *, progress: Progress | None = None,
+    cancel: threading.Event | None = None, timeout_s: float,
+) -> Path:  # fmt: skip
+    """The separate audio rendition (for packaging): first audio stream only, no video."""
+    fmt = _container_args(out, [audio.codec])[:2]  # no faststart: tiny moov, and it costs a rewrite
+    try:
+        with av.open(str(source)) as container:
+            duration_s = container.duration / 1e6 if container.duration else None
+            if not container.streams.audio:
+                raise InvalidMedia(f"{source.name} has no audio stream", code="no_audio")
+    except (av.FFmpegError, OSError) as exc:
+        raise InvalidMedia(f"{source.name} cannot be read: {exc}", code="unreadable") from exc
+    args = ["-i", str(source), "-map", "0:a:0", "-vn", *audio_args(audio), *fmt, str(_partial(out))]
+    try:
+        run(
+            args, timeout_s=timeout_s, duration_s=duration_s, progress=_monotonic(progress), cancel=cancel,
+            what=f"audio of {source.name}",
+        )  # fmt: skip
+    except BaseException:
+        _partial(out).unlink(missing_ok=True)
+        raise
+    _partial(out).replace(out)
+    return out
+
+
+def _measure(path: Path, elapsed_s: float) -> EncodeResult:
+    """Frames and sizes from packets (demux only, no decode)."""
+    size = path.stat().st_size
+    with av.open(str(path)) as container:
+        if not container.streams.video:
+            raise MediaError(f"{path.name} came out without video")
+        stream = container.streams.video[0]
+        frames = video_bytes = 0
+        for packet in container.demux(stream):
+            if packet.size:
+                frames += 1
+                video_bytes += packet.size
+        duration = container.duration / 1e6 if container.duration else 0.0
+        if not duration and stream.average_rate:
+            duration = frames / float(stream.average_rate)
+    return EncodeResult(
+        path=path, bytes=size, duration_s=duration, bitrate=size * 8 / duration if duration else 0.0, frames=frames,
+        elapsed_s=elapsed_s, fps_achieved=frames / elapsed_s if elapsed_s > 0 else 0.0,
+        video_bitrate=video_bytes * 8 / duration if duration else 0.0,
+    )  # fmt: skip
