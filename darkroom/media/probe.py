@@ -1,0 +1,379 @@
+"""Probing: what a media file contains, read from its headers with PyAV (no decoding).
+
+:func:`probe` returns a :class:`MediaInfo`; :func:`detect_kind` says whether a file is a video, a
+photo or audio, by content (never by extension). Photos are recognised with Pillow first, which
+only reads the header, so absurd declared dimensions are refused before anything is decoded.
+Every failure is a typed :class:`~darkroom.media.errors.InvalidMedia` naming the file.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+import struct
+import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+from typing import Any, BinaryIO, Literal
+
+import av
+import av.error
+from PIL import Image
+
+from darkroom.media.errors import InvalidMedia, UnsupportedMedia
+
+__all__ = ["MAX_PIXELS", "AudioStreamInfo", "Kind", "MediaInfo", "VideoStreamInfo", "detect_kind", "probe"]
+
+Kind = Literal["video", "photo", "audio"]
+
+MAX_PIXELS = 200_000_000  # 16384x12207; a 200 MP phone photo fits, a decompression bomb does not
+_MAX_BOXES = 4096  # per ISO-BMFF level: a crafted file of tiny boxes must not keep us looping
+_VFR_PACKETS = 120  # packets whose timestamps are compared to detect a variable frame rate
+_PHOTO_FORMATS = ("JPEG", "PNG", "WEBP", "GIF", "TIFF", "BMP", "MPO", "AVIF", "HEIF")
+_HEIF_BRANDS = {"heic", "heix", "heim", "heis", "hevc", "hevx", "mif1", "msf1", "avif", "avis"}
+_IMAGE_CODECS = {"mjpeg", "png", "apng", "webp", "gif", "bmp", "tiff", "jpeg2000", "jpegls", "jpegxl", "qoi"}
+# AVColorPrimaries / AVColorTransferCharacteristic / AVColorSpace / AVColorRange values, named as
+# ffmpeg names them (what encoders take back in -color_primaries etc.).
+_PRIMARIES = {1: "bt709", 4: "bt470m", 5: "bt470bg", 6: "smpte170m", 7: "smpte240m", 8: "film", 9: "bt2020",
+              10: "smpte428", 11: "smpte431", 12: "smpte432", 22: "ebu3213"}  # fmt: skip
+_TRANSFERS = {1: "bt709", 4: "gamma22", 5: "gamma28", 6: "smpte170m", 7: "smpte240m", 8: "linear",
+              9: "log100", 10: "log316", 11: "iec61966-2-4", 12: "bt1361e", 13: "iec61966-2-1",
+              14: "bt2020-10", 15: "bt2020-12", 16: "smpte2084", 17: "smpte428", 18: "arib-std-b67"}  # fmt: skip
+_MATRICES = {0: "gbr", 1: "bt709", 4: "fcc", 5: "bt470bg", 6: "smpte170m", 7: "smpte240m", 8: "ycgco",
+             9: "bt2020nc", 10: "bt2020c", 11: "smpte2085", 12: "chroma-derived-nc", 13: "chroma-derived-c",
+             14: "ictcp"}  # fmt: skip
+_RANGES = {1: "tv", 2: "pc"}
+_FIELD_ORDERS = {1: "progressive", 2: "tt", 3: "bb", 4: "tb", 5: "bt"}
+_HDR_TRANSFERS = {"smpte2084", "arib-std-b67"}  # PQ and HLG
+
+
+@dataclass(frozen=True)
+class VideoStreamInfo:
+    index: int
+    codec: str  # ffmpeg's codec name; "unknown" when no decoder exists here
+    decodable: bool
+    width: int
+    height: int
+    profile: str | None = None
+    sample_aspect: Fraction | None = None  # SAR; None when unknown (treat as 1:1)
+    display_aspect: Fraction | None = None  # DAR
+    rotation: int = 0  # degrees counterclockwise, as the display matrix says (ffmpeg's convention)
+    avg_frame_rate: float = 0.0
+    r_frame_rate: float = 0.0  # ffmpeg's "real base" rate: the lowest rate all timestamps fit
+    vfr: bool = False
+    pix_fmt: str | None = None
+    bit_depth: int | None = None
+    color_primaries: str = "unknown"
+    color_transfer: str = "unknown"
+    color_matrix: str = "unknown"
+    color_range: str = "unknown"
+    hdr: bool = False
+    frame_count: int | None = None
+    field_order: str = "unknown"  # progressive | tt | bb | tb | bt | unknown
+    bit_rate: int | None = None
+    duration_s: float | None = None
+
+    @property
+    def frame_rate(self) -> float:
+        """The average rate when known, else the real base rate; 0.0 when there is neither."""
+        return self.avg_frame_rate or self.r_frame_rate
+
+    @property
+    def display_size(self) -> tuple[int, int]:
+        """Width and height as shown: sample aspect applied, swapped for quarter-turn rotations."""
+        width = round(self.width * self.sample_aspect) if self.sample_aspect else self.width
+        return (self.height, width) if abs(self.rotation) % 180 == 90 else (width, self.height)
+
+
+@dataclass(frozen=True)
+class AudioStreamInfo:
+    index: int
+    codec: str
+    decodable: bool
+    channels: int
+    layout: str  # ffmpeg's layout name: mono, stereo, 5.1, 5.1(side)…
+    sample_rate: int
+    bit_rate: int | None = None
+    profile: str | None = None
+    duration_s: float | None = None
+
+
+@dataclass(frozen=True)
+class MediaInfo:
+    name: str  # the file name (not the path: reports must not leak worker directories)
+    kind: Kind
+    container: str  # demuxer name (e.g. "mov,mp4,m4a,3gp,3g2,mj2") or Pillow format for photos
+    size_bytes: int
+    duration_s: float | None = None
+    bit_rate: int | None = None
+    video: tuple[VideoStreamInfo, ...] = ()  # cover art (attached pictures) is not listed
+    audio: tuple[AudioStreamInfo, ...] = ()
+
+    @property
+    def primary_video(self) -> VideoStreamInfo | None:
+        return self.video[0] if self.video else None
+
+    @property
+    def primary_audio(self) -> AudioStreamInfo | None:
+        return self.audio[0] if self.audio else None
+
+
+def probe(path: str | Path, *, max_pixels: int = MAX_PIXELS) -> MediaInfo:
+    """Describe ``path``; raise :class:`InvalidMedia` (``code``: empty, not_found, unreadable,
+    decompression_bomb, no_streams) or :class:`UnsupportedMedia` when it cannot be read."""
+    path = Path(path)
+    size = _check_file(path)
+    photo = _open_photo(path, max_pixels)
+    if photo is not None:
+        return photo
+    with _open_av(path) as container:
+        info = _describe(container, path, size)
+    for stream in info.video:
+        _check_pixels(path, stream.width, stream.height, max_pixels)
+    return info
+
+
+def detect_kind(path: str | Path, *, max_pixels: int = MAX_PIXELS) -> Kind:
+    """``video``, ``photo`` or ``audio`` judged by content; raises like :func:`probe`."""
+    path = Path(path)
+    _check_file(path)
+    if _open_photo(path, max_pixels) is not None:
+        return "photo"
+    with _open_av(path) as container:
+        return _kind(container, _visual_streams(container))
+
+
+def _check_file(path: Path) -> int:
+    try:
+        size = path.stat().st_size
+    except FileNotFoundError:
+        raise InvalidMedia(f"{path.name}: no such file", code="not_found") from None
+    except OSError as exc:
+        raise InvalidMedia(f"{path.name}: cannot be read ({exc.strerror})", code="unreadable") from None
+    if not path.is_file():
+        raise InvalidMedia(f"{path.name}: not a regular file", code="unreadable")
+    if size == 0:
+        raise InvalidMedia(f"{path.name}: the file is empty (0 bytes)", code="empty")
+    return size
+
+
+def _check_pixels(path: Path, width: int, height: int, max_pixels: int) -> None:
+    if width * height > max_pixels:
+        raise InvalidMedia(
+            f"{path.name}: declared size {width}x{height} ({width * height / 1e6:.0f} MP) exceeds the "
+            f"{max_pixels / 1e6:.0f} MP limit; refused before decoding (possible decompression bomb)",
+            code="decompression_bomb",
+        )
+
+
+def _open_photo(path: Path, max_pixels: int) -> MediaInfo | None:
+    """A :class:`MediaInfo` when Pillow recognises a photo format from the header, else None."""
+    Image.init()  # load every plugin so the allow-list below sees HEIF/AVIF when registered
+    formats = [f for f in _PHOTO_FORMATS if f in Image.OPEN]
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)  # our own limit decides
+            with Image.open(path, formats=formats) as im:
+                width, height = im.size
+                fmt, mode, frames = im.format or "image", im.mode, getattr(im, "n_frames", 1)
+    except Image.DecompressionBombError as exc:
+        raise InvalidMedia(
+            f"{path.name}: declared image size is absurd ({exc}); refused before decoding", code="decompression_bomb"
+        ) from None
+    except Exception:  # Pillow fails in many ways on what is not a photo; PyAV gets its turn
+        return None
+    _check_pixels(path, width, height, max_pixels)
+    depth = 16 if "16" in mode else {"1": 1, "I": 32, "F": 32}.get(mode, 8)
+    stream = VideoStreamInfo(
+        index=0, codec=fmt.lower(), decodable=True, width=width, height=height, pix_fmt=mode, bit_depth=depth,
+        frame_count=frames,
+    )  # fmt: skip
+    return MediaInfo(
+        name=path.name, kind="photo", container=fmt.lower(), size_bytes=path.stat().st_size, video=(stream,)
+    )
+
+
+@contextmanager
+def _open_av(path: Path) -> Iterator[Any]:
+    try:
+        container = av.open(str(path), metadata_errors="ignore")
+    except (av.error.DecoderNotFoundError, av.error.DemuxerNotFoundError) as exc:
+        raise UnsupportedMedia(f"{path.name}: unsupported format ({exc.strerror})", code="unsupported_codec") from None
+    except av.error.FFmpegError as exc:
+        raise InvalidMedia(
+            f"{path.name}: not a media file ffmpeg can read ({exc.strerror})", code="unreadable"
+        ) from None
+    except (OSError, ValueError, UnicodeDecodeError) as exc:
+        raise InvalidMedia(f"{path.name}: cannot be opened ({exc})", code="unreadable") from None
+    try:
+        if not any(s.type in ("video", "audio") for s in container.streams):
+            raise InvalidMedia(f"{path.name}: contains no audio or video stream", code="no_streams")
+        yield container
+    except av.error.FFmpegError as exc:  # e.g. while reading the first packets
+        raise InvalidMedia(f"{path.name}: unreadable ({exc.strerror})", code="unreadable") from None
+    finally:
+        container.close()
+
+
+def _visual_streams(container: Any) -> list[Any]:
+    # Cover art in audio files is a one-frame "video" stream flagged attached_pic: not video.
+    return [s for s in container.streams.video if not s.disposition & av.stream.Disposition.attached_pic]
+
+
+def _kind(container: Any, visual: list[Any]) -> Kind:
+    if not visual:
+        return "audio"
+    fmt: str = container.format.name
+    brand = str(container.metadata.get("major_brand", "")).strip().lower()
+    if fmt.endswith("_pipe") or fmt == "image2" or brand in _HEIF_BRANDS:
+        return "photo"
+    codecs = {s.codec_context.name if s.codec_context else "" for s in visual}
+    if codecs <= _IMAGE_CODECS and all(s.frames == 1 for s in visual):
+        return "photo"  # a single image in a container (e.g. one PNG frame in a .mov)
+    return "video"
+
+
+def _describe(container: Any, path: Path, size: int) -> MediaInfo:
+    visual = _visual_streams(container)
+    kind = _kind(container, visual)
+    rotation = _mp4_rotation(path) if "mp4" in container.format.name else 0
+    video = tuple(_video(s, rotation if i == 0 else 0, container, kind) for i, s in enumerate(visual))
+    audio = tuple(_audio(s) for s in container.streams.audio)
+    streams = [s.duration_s for s in video if s.duration_s] + [s.duration_s for s in audio if s.duration_s]
+    duration = _seconds(container.duration, Fraction(1, av.time_base)) or max(streams, default=None)
+    return MediaInfo(
+        name=path.name, kind=kind, container=container.format.name, size_bytes=size, duration_s=duration,
+        bit_rate=container.bit_rate or None, video=video, audio=audio,
+    )  # fmt: skip
+
+
+def _seconds(ticks: int | None, time_base: Fraction | None) -> float | None:
+    return float(ticks * time_base) if ticks and time_base else None
+
+
+def _video(stream: Any, rotation: int, container: Any, kind: Kind) -> VideoStreamInfo:
+    cc = stream.codec_context
+    duration = _seconds(stream.duration, stream.time_base)
+    if cc is None:  # PyAV has no decoder for it: only container-level facts exist
+        return VideoStreamInfo(index=stream.index, codec="unknown", decodable=False, width=0, height=0,
+                               frame_count=stream.frames or None, duration_s=duration)  # fmt: skip
+    # image demuxers report a nominal 25 fps; a photo has no frame rate
+    avg = float(stream.average_rate or 0) if kind != "photo" else 0.0
+    base = float(stream.base_rate or 0) if kind != "photo" else 0.0
+    fmt = cc.format
+    transfer = _TRANSFERS.get(cc.color_trc, "unknown")
+    primaries = _PRIMARIES.get(cc.color_primaries, "unknown")
+    return VideoStreamInfo(
+        index=stream.index, codec=cc.name, decodable=True, width=cc.width, height=cc.height,
+        profile=stream.profile, sample_aspect=stream.sample_aspect_ratio or None,
+        display_aspect=stream.display_aspect_ratio or None, rotation=rotation, avg_frame_rate=avg,
+        r_frame_rate=base, vfr=kind == "video" and _variable_rate(container, stream, avg, base), pix_fmt=cc.pix_fmt,
+        bit_depth=max((c.bits for c in fmt.components), default=None) if fmt else None,
+        color_primaries=primaries, color_transfer=transfer,
+        color_matrix=_MATRICES.get(cc.colorspace, "unknown"), color_range=_RANGES.get(cc.color_range, "unknown"),
+        hdr=transfer in _HDR_TRANSFERS or primaries == "bt2020", frame_count=stream.frames or None,
+        field_order=_FIELD_ORDERS.get(cc.field_order, "unknown"), bit_rate=stream.bit_rate or None,
+        duration_s=duration,
+    )  # fmt: skip
+
+
+def _audio(stream: Any) -> AudioStreamInfo:
+    cc = stream.codec_context
+    duration = _seconds(stream.duration, stream.time_base)
+    if cc is None:
+        return AudioStreamInfo(stream.index, "unknown", False, 0, "unknown", 0, duration_s=duration)
+    return AudioStreamInfo(
+        index=stream.index, codec=cc.name, decodable=True, channels=cc.channels, layout=cc.layout.name,
+        sample_rate=cc.sample_rate, bit_rate=stream.bit_rate or cc.bit_rate or None, profile=stream.profile,
+        duration_s=duration,
+    )  # fmt: skip
+
+
+def _variable_rate(container: Any, stream: Any, avg: float, base: float) -> bool:
+    """VFR when the average and real base rates disagree, or when the first packets' durations do."""
+    if avg and base and abs(avg - base) / base > 0.05:
+        return True
+    pts: list[int] = []
+    try:
+        for packet in container.demux(stream):
+            if packet.pts is not None:
+                pts.append(packet.pts)
+            if len(pts) >= _VFR_PACKETS:
+                break
+    except av.error.FFmpegError:
+        pass  # a damaged stream: judge by what was read
+    pts.sort()
+    if len(pts) > 32:
+        pts = pts[:-16]  # frames reordered past the cut (B-frames) would look like a gap
+    steps = [b - a for a, b in itertools.pairwise(pts) if b > a]
+    if len(steps) < 4:
+        return False
+    median = sorted(steps)[len(steps) // 2]
+    # 2 ticks absorb rounding (29.97 fps in 1/1000 alternates 33 and 34 ms); a lone gap (one lost
+    # frame) is damage rather than a variable rate, so a few percent of the steps must deviate.
+    deviating = sum(abs(step - median) > max(2, median // 10) for step in steps)
+    return deviating >= max(2, len(steps) // 20)
+
+
+def _mp4_rotation(path: Path) -> int:
+    """Rotation of the first video track from its ISO-BMFF ``tkhd`` matrix (0 when absent).
+
+    PyAV 18 does not expose stream side data, and decoding a frame just to read the display
+    matrix would break the no-decode promise, so the matrix is read from the box itself.
+    """
+    try:
+        with path.open("rb") as f:
+            moov = _child(f, 0, path.stat().st_size, b"moov")
+            for trak in _children(f, *moov, b"trak") if moov else ():
+                hdlr = _child(f, *(_child(f, *trak, b"mdia") or (0, 0)), b"hdlr")
+                if hdlr and _read(f, hdlr[0] + 8, 4) == b"vide":
+                    tkhd = _child(f, *trak, b"tkhd")
+                    return _matrix_rotation(f, tkhd[0]) if tkhd else 0
+    except (OSError, struct.error, ValueError):
+        pass  # a damaged index: PyAV already accepted the file, rotation stays unknown (0)
+    return 0
+
+
+def _children(f: BinaryIO, start: int, end: int, kind: bytes) -> Iterator[tuple[int, int]]:
+    """(body start, body end) of every box of type ``kind`` between ``start`` and ``end``."""
+    at, seen = start, 0
+    while at + 8 <= end and seen < _MAX_BOXES:
+        seen += 1
+        size, box = struct.unpack(">I4s", _read(f, at, 8))
+        header = 8
+        if size == 1:
+            (size,) = struct.unpack(">Q", _read(f, at + 8, 8))
+            header = 16
+        elif size == 0:
+            size = end - at
+        if size < header:
+            return
+        if box == kind:
+            yield at + header, min(at + size, end)
+        at += size
+
+
+def _child(f: BinaryIO, start: int, end: int, kind: bytes) -> tuple[int, int] | None:
+    return next(_children(f, start, end, kind), None)
+
+
+def _read(f: BinaryIO, at: int, n: int) -> bytes:
+    f.seek(at)
+    data = f.read(n)
+    if len(data) != n:
+        raise ValueError("short read")
+    return data
+
+
+def _matrix_rotation(f: BinaryIO, body: int) -> int:
+    version = _read(f, body, 1)[0]
+    a, b, _, c, d = struct.unpack(">5i", _read(f, body + (52 if version == 1 else 40), 20))
+    if not (a or c) or not (b or d):
+        return 0  # a degenerate matrix: ffmpeg reports no rotation either
+    # av_display_rotation_get(): the angle of the first column, negated to counterclockwise
+    angle = -math.degrees(math.atan2(b / math.hypot(b, d), a / math.hypot(a, c)))
+    rounded = round(angle) % 360
+    return rounded - 360 if rounded > 180 else rounded
