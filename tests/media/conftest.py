@@ -37,7 +37,8 @@ def clip(tmp_path_factory: pytest.TempPathFactory) -> ClipFactory:
         if key in made:
             return made[key]
         out = root / f"clip{len(made)}.{container}"
-        args = ["-f", "lavfi", "-i", f"{pattern}=size={size}:rate={fps}:duration={seconds}"]
+        sep = ":" if "=" in pattern else "="  # "color=c=black" already has options
+        args = ["-f", "lavfi", "-i", f"{pattern}{sep}size={size}:rate={fps}:duration={seconds}"]
         if audio:
             layout = {1: "mono", 2: "stereo", 6: "5.1"}[channels]
             args += ["-f", "lavfi", "-i", f"sine=frequency=440:sample_rate=48000:duration={seconds}"]
