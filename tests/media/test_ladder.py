@@ -1,0 +1,122 @@
+"""Per-title ladders: hull, rung picking, BD-rate and recipes on synthetic points; one tiny real trial."""
+
+from __future__ import annotations
+
+import itertools
+import json
+import math
+
+import pytest
+
+from darkroom.media.errors import InvalidMedia
+from darkroom.media.hull import Point, bd_rate, pick_rungs, to_recipes, upper_convex_hull
+
+
+def _p(rate: float, vmaf: float, height: int = 360, crf: int = 23) -> Point:
+    return Point(height, crf, rate, vmaf)
+
+
+def _concave(hull: list[Point]) -> bool:
+    slopes = [(b.vmaf - a.vmaf) / (b.bitrate_kbps - a.bitrate_kbps) for a, b in itertools.pairwise(hull)]
+    return all(s > 0 for s in slopes) and all(s2 < s1 for s1, s2 in itertools.pairwise(slopes))
+
+
+def test_hull_drops_points_under_the_frontier_across_resolutions() -> None:
+    frontier = [_p(100, 50, 180), _p(300, 75, 360), _p(800, 88, 720), _p(2000, 94, 1080)]
+    under = [_p(300, 60, 180), _p(800, 80, 360), _p(500, 70, 720), _p(2000, 90, 720)]
+    past_best = [_p(3000, 93, 1080)]  # more bits, less quality
+    hull = upper_convex_hull(under + frontier + past_best)
+    assert hull == frontier
+    assert _concave(hull)
+
+
+def test_hull_drops_non_concave_and_collinear_points() -> None:
+    # (200, 55) sits under the chord (100,50)->(300,75); (550, 81.5) is on the chord (300,75)->(800,88).
+    pts = [_p(100, 50), _p(200, 55), _p(300, 75), _p(550, 81.5), _p(800, 88)]
+    assert upper_convex_hull(pts) == [_p(100, 50), _p(300, 75), _p(800, 88)]
+
+
+def test_hull_ties_keep_best_quality_then_smaller_picture() -> None:
+    pts = [_p(100, 40, 360), _p(100, 50, 720), _p(100, 50, 180), _p(400, 80, 720), _p(400, 80, 360)]
+    hull = upper_convex_hull(pts)
+    assert hull == [_p(100, 50, 180), _p(400, 80, 360)]
+    assert upper_convex_hull([]) == []
+    assert upper_convex_hull([_p(0, 50), _p(100, math.nan)]) == []
+
+
+def test_hull_is_monotone_and_concave_on_random_points() -> None:
+    import random
+
+    rng = random.Random(4)
+    for _ in range(50):
+        pts = [_p(rng.uniform(50, 5000), rng.uniform(20, 99), rng.choice([180, 360, 720])) for _ in range(30)]
+        hull = upper_convex_hull(pts)
+        assert _concave(hull)
+        for p in pts:  # nothing lies above the hull's piecewise-linear curve within its span
+            for a, b in itertools.pairwise(hull):
+                if a.bitrate_kbps <= p.bitrate_kbps <= b.bitrate_kbps:
+                    t = (p.bitrate_kbps - a.bitrate_kbps) / (b.bitrate_kbps - a.bitrate_kbps)
+                    assert p.vmaf <= a.vmaf + t * (b.vmaf - a.vmaf) + 1e-9
+
+
+def _log_hull(n: int = 12) -> list[Point]:
+    # VMAF concave in bitrate: 100 kbit/s .. ~6.4 Mbit/s, VMAF 30 .. ~99.
+    return [_p(100 * 1.46**i, 30 + 6.3 * i, 180 + 60 * i) for i in range(n)]
+
+
+def test_pick_rungs_bounds_and_log_spacing() -> None:
+    hull = _log_hull()
+    rungs = pick_rungs(hull, n=4, min_vmaf=40, max_vmaf=95, min_step_ratio=1.5)
+    assert rungs[0].vmaf >= 40 and rungs[0] == next(p for p in hull if p.vmaf >= 40)
+    assert rungs[-1] == next(p for p in hull if p.vmaf >= 95)
+    assert len(rungs) == 4
+    ratios = [b.bitrate_kbps / a.bitrate_kbps for a, b in itertools.pairwise(rungs)]
+    assert all(r >= 1.5 for r in ratios)
+    assert max(ratios) / min(ratios) < 1.6  # roughly even in log bitrate
+
+
+def test_pick_rungs_step_ratio_cap_and_degenerate_cases() -> None:
+    hull = _log_hull()
+    few = pick_rungs(hull, n=8, min_step_ratio=3.0)
+    assert all(b.bitrate_kbps >= 3 * a.bitrate_kbps for a, b in itertools.pairwise(few))
+    capped = pick_rungs(hull, n=3, max_bitrate_kbps=1000)
+    assert capped[-1].bitrate_kbps <= 1000 and capped[-1] == max(
+        (p for p in hull if p.bitrate_kbps <= 1000), key=lambda p: p.bitrate_kbps
+    )
+    assert pick_rungs(hull, n=1) == [next(p for p in hull if p.vmaf >= 95)]
+    assert pick_rungs([], n=3) == []
+    assert pick_rungs(hull, max_bitrate_kbps=10) == []
+    with pytest.raises(InvalidMedia):
+        pick_rungs(hull, n=0)
+
+
+def test_bd_rate_known_answers() -> None:
+    a = [(r, 20 * math.log10(r) - 10) for r in (200, 400, 800, 1600, 3200)]
+    b = [(r * 0.8, q) for r, q in a]
+    assert bd_rate(a, b) == pytest.approx(-20.0, abs=1e-6)
+    assert bd_rate(b, a) == pytest.approx(25.0, abs=1e-6)
+    assert bd_rate(a, a) == pytest.approx(0.0, abs=1e-9)
+    # Points work too, and curves only partly overlapping are compared on the shared VMAF range.
+    pa = [_p(r, q) for r, q in a]
+    pb = [_p(r * 0.5, q) for r, q in a[1:]]
+    assert bd_rate(pa, pb) == pytest.approx(-50.0, abs=1e-6)
+
+
+def test_bd_rate_refuses_unusable_curves() -> None:
+    with pytest.raises(InvalidMedia):
+        bd_rate([(100, 50)], [(100, 50), (200, 60)])
+    with pytest.raises(InvalidMedia):
+        bd_rate([(100, 50), (200, 60)], [(300, 70), (400, 80)])  # no shared VMAF range
+
+
+def test_to_recipes_crf_vbv_and_sizes() -> None:
+    rungs = [_p(300, 70, 360, 28), _p(1200, 90, 720, 23)]
+    recipes = to_recipes(rungs, "h264", source_width=1920, source_height=1080, preset="slow")
+    assert [(r.width, r.height, r.crf) for r in recipes] == [(1280, 720, 23), (640, 360, 28)]
+    assert [r.maxrate_kbps for r in recipes] == [1800, 450]
+    assert [r.bufsize_kbps for r in recipes] == [3600, 900]
+    assert recipes[0].preset == "slow" and recipes[0].name == "720p-1200k"
+    assert len({r.name for r in recipes}) == 2
+    assert json.loads(json.dumps([r.to_dict() for r in recipes]))[1]["crf"] == 28
+    with pytest.raises(InvalidMedia):
+        to_recipes(rungs, source_width=0, source_height=1080)
