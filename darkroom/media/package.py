@@ -1,0 +1,388 @@
+"""Packaging: encoded renditions + one audio rendition -> HLS (fMP4/CMAF) and DASH, streams copied.
+
+Each rendition is remuxed (``-c copy``, nothing is decoded) into its own HLS media playlist; the
+master playlist is written here, because ffmpeg's own only knows the renditions of one run and
+leaves CODECS out for copied streams. DASH is one ffmpeg run over every rendition and the audio.
+Afterwards every video segment is demuxed to check it starts on a keyframe and that durations are
+uniform except the last. Output is built in a staging folder and moved into place when complete.
+"""
+
+from __future__ import annotations
+
+import io
+import shutil
+import threading
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from xml.etree import ElementTree
+
+import av
+
+from darkroom.media.errors import InvalidMedia, MediaError
+from darkroom.media.ffmpeg import run
+from darkroom.media.probe import probe
+from darkroom.media.recipe import Recipe
+
+__all__ = ["FORMATS", "Package", "PackagedRendition", "codec_string", "package"]
+
+FORMATS = ("hls", "dash")
+Progress = Callable[[float], None]
+_MASTER = "master.m3u8"
+_MPD = "manifest.mpd"
+_AUDIO_GROUP = "audio"
+
+
+@dataclass(frozen=True)
+class PackagedRendition:
+    """One rendition as packaged. Bandwidths are bits/s: peak segment and whole-stream average."""
+
+    name: str
+    codecs: str  # RFC 6381 codec string, e.g. "avc1.64001f"
+    bandwidth: int
+    average_bandwidth: int
+    segments: int
+    playlist: Path | None  # HLS media playlist (None when HLS was not asked for)
+    width: int = 0
+    height: int = 0
+    frame_rate: float = 0.0
+    channels: int = 0
+
+
+@dataclass(frozen=True)
+class Package:
+    out_dir: Path
+    master: Path | None  # HLS master playlist
+    mpd: Path | None  # DASH manifest
+    renditions: tuple[PackagedRendition, ...]
+    audio: PackagedRendition | None
+
+
+def package(
+    renditions: Sequence[tuple[Path, Recipe]],
+    audio: Path | None,
+    out_dir: Path,
+    *,
+    segment_s: float = 4.0,
+    formats: Sequence[str] = FORMATS,
+    timeout_s: float,
+    progress: Progress | None = None,
+    cancel: threading.Event | None = None,
+) -> Package:
+    """Package ``renditions`` (+ ``audio``) into ``out_dir/hls`` and ``out_dir/dash``.
+
+    Raises :class:`InvalidMedia` with code ``bad_package`` (bad arguments, GOP not dividing
+    ``segment_s``) or ``misaligned_segments`` (a segment not starting on a keyframe, uneven segments).
+    """
+    if not renditions:
+        raise InvalidMedia("packaging needs at least one rendition", code="bad_package")
+    unknown = sorted(set(formats) - set(FORMATS))
+    if unknown or not formats:
+        raise InvalidMedia(f"formats={list(formats)!r}: must be a non-empty subset of {FORMATS}", code="bad_package")
+    if not 0.1 <= segment_s <= 60:
+        raise InvalidMedia(f"segment_s={segment_s!r} must be seconds in [0.1, 60]", code="bad_package")
+    for path, recipe in renditions:
+        ratio = segment_s / recipe.gop_s
+        if abs(ratio - round(ratio)) > 1e-6 or round(ratio) < 1:
+            raise InvalidMedia(
+                f"{Path(path).name}: gop_s={recipe.gop_s:g} does not divide segment_s={segment_s:g}",
+                code="bad_package",
+            )
+    names = [r.name or f"v{i}" for i, (_, r) in enumerate(renditions)]
+    if len(set(names)) != len(names):
+        raise InvalidMedia(f"rendition names repeat: {names}", code="bad_package")
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    staging = out_dir / ".package.partial"
+    shutil.rmtree(staging, ignore_errors=True)
+    steps = len(renditions) + (audio is not None) if "hls" in formats else 0
+    steps += 1 if "dash" in formats else 0
+    done = [0]
+
+    def step() -> None:
+        done[0] += 1
+        if progress is not None:
+            progress(min(1.0, done[0] / steps))
+
+    try:
+        videos = [(name, Path(p)) for name, (p, _) in zip(names, renditions, strict=True)]
+        hls = staging / "hls"
+        packaged: list[PackagedRendition] = []
+        for name, path in videos:
+            # Apple players need the hvc1 sample entry (parameter sets in the init segment) for HEVC.
+            tag = ["-tag:v", "hvc1"] if codec_string(path).startswith("hvc1") else []
+            playlist = (
+                _hls(path, hls / name, ["-map", "0:v:0", *tag], segment_s, timeout_s=timeout_s, cancel=cancel)
+                if "hls" in formats
+                else None
+            )
+            packaged.append(_describe_video(name, path, playlist, segment_s))
+            if playlist is not None:
+                step()
+        audio_out = None
+        if audio is not None:
+            playlist = (
+                _hls(Path(audio), hls / "audio", ["-map", "0:a:0"], segment_s, timeout_s=timeout_s, cancel=cancel)
+                if "hls" in formats
+                else None
+            )
+            audio_out = _describe_audio(Path(audio), playlist, segment_s)
+            if playlist is not None:
+                step()
+        if "hls" in formats:
+            _write_master(hls / _MASTER, packaged, audio_out)
+        if "dash" in formats:
+            _dash([p for _, p in videos], audio, staging / "dash", segment_s, timeout_s=timeout_s, cancel=cancel)
+            step()
+        for kind in FORMATS:
+            shutil.rmtree(out_dir / kind, ignore_errors=True)
+            if (staging / kind).exists():
+                (staging / kind).replace(out_dir / kind)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+    def moved(p: Path | None) -> Path | None:
+        return out_dir / p.relative_to(staging) if p is not None else None
+
+    final = tuple(_moved(r, moved) for r in packaged)
+    return Package(
+        out_dir=out_dir,
+        master=out_dir / "hls" / _MASTER if "hls" in formats else None,
+        mpd=out_dir / "dash" / _MPD if "dash" in formats else None,
+        renditions=final,
+        audio=_moved(audio_out, moved) if audio_out is not None else None,
+    )
+
+
+def _moved(r: PackagedRendition, moved: Callable[[Path | None], Path | None]) -> PackagedRendition:
+    return PackagedRendition(**{**r.__dict__, "playlist": moved(r.playlist)})
+
+
+def _hls(
+    source: Path, folder: Path, maps: list[str], segment_s: float, *, timeout_s: float, cancel: threading.Event | None
+) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    playlist = folder / "index.m3u8"
+    args = [
+        "-i", str(source), *maps, "-c", "copy", "-f", "hls", "-hls_segment_type", "fmp4",
+        "-hls_time", f"{segment_s:g}", "-hls_playlist_type", "vod", "-hls_fmp4_init_filename", "init.mp4",
+        "-hls_segment_filename", str(folder / "seg_%05d.m4s"), str(playlist),
+    ]  # fmt: skip
+    run(args, timeout_s=timeout_s, cancel=cancel, what=f"packaging {source.name} as HLS")
+    return playlist
+
+
+def _dash(
+    videos: list[Path], audio: Path | None, folder: Path, segment_s: float, *, timeout_s: float,
+    cancel: threading.Event | None,
+) -> None:  # fmt: skip
+    folder.mkdir(parents=True, exist_ok=True)
+    inputs = [*videos, *([audio] if audio is not None else [])]
+    args: list[str] = []
+    for path in inputs:
+        args += ["-i", str(path)]
+    for i in range(len(videos)):
+        args += ["-map", f"{i}:v:0"]
+    if audio is not None:
+        args += ["-map", f"{len(videos)}:a:0"]
+    sets = "id=0,streams=v" + (" id=1,streams=a" if audio is not None else "")
+    args += [
+        "-c", "copy", "-f", "dash", "-seg_duration", f"{segment_s:g}", "-use_template", "1", "-use_timeline", "1",
+        "-adaptation_sets", sets, str(folder / _MPD),
+    ]  # fmt: skip
+    run(args, timeout_s=timeout_s, cancel=cancel, what="packaging as DASH")
+    ElementTree.parse(folder / _MPD)  # a manifest that does not parse is a packaging failure
+
+
+def _segments(playlist: Path) -> tuple[Path, list[tuple[Path, float]]]:
+    """(init segment, [(segment, duration_s)]) of an fMP4 media playlist."""
+    init = playlist.parent / "init.mp4"
+    found: list[tuple[Path, float]] = []
+    duration = 0.0
+    for line in playlist.read_text().splitlines():
+        if line.startswith("#EXT-X-MAP:URI="):
+            init = playlist.parent / line.split("=", 1)[1].strip('"')
+        elif line.startswith("#EXTINF:"):
+            duration = float(line[8:].split(",", 1)[0])
+        elif line and not line.startswith("#"):
+            found.append((playlist.parent / line, duration))
+    return init, found
+
+
+def _bandwidths(playlist: Path, segment_s: float) -> tuple[int, int, int]:
+    """(peak, average, segments): peak is the densest segment, as HLS's BANDWIDTH asks."""
+    _, segments = _segments(playlist)
+    sizes = [(seg.stat().st_size, dur) for seg, dur in segments]
+    total_s = sum(d for _, d in sizes)
+    # A short tail (AAC priming spills a few ms into one more segment) is mostly moof header;
+    # counting it would overstate the peak several times over.
+    full = [(b, d) for b, d in sizes if d >= segment_s / 2] or sizes
+    peak = max((8 * b / d for b, d in full if d > 0), default=0.0)
+    average = 8 * sum(b for b, _ in sizes) / total_s if total_s else 0.0
+    return round(peak), round(average), len(segments)
+
+
+def _check_alignment(playlist: Path, segment_s: float, frame_s: float) -> None:
+    """Every segment must open on a keyframe; all but the last must last ``segment_s``."""
+    init, segments = _segments(playlist)
+    head = init.read_bytes()
+    for i, (seg, dur) in enumerate(segments):
+        if i < len(segments) - 1 and abs(dur - segment_s) > frame_s / 2 + 1e-3:
+            raise InvalidMedia(
+                f"{playlist.parent.name}/{seg.name} lasts {dur:.3f}s, not {segment_s:g}s: GOPs are not aligned",
+                code="misaligned_segments",
+            )
+        with av.open(io.BytesIO(head + seg.read_bytes()), "r") as container:
+            first = next((p for p in container.demux(container.streams.video[0]) if p.size), None)
+        if first is None or not first.is_keyframe:
+            raise InvalidMedia(
+                f"{playlist.parent.name}/{seg.name} does not start on a keyframe", code="misaligned_segments"
+            )
+
+
+def _describe_video(name: str, path: Path, playlist: Path | None, segment_s: float) -> PackagedRendition:
+    info = probe(path)
+    video = info.primary_video
+    if video is None:
+        raise InvalidMedia(f"{path.name} has no video stream to package", code="no_video")
+    fps = video.frame_rate
+    if playlist is not None:
+        _check_alignment(playlist, segment_s, 1 / fps if fps else 0.04)
+        peak, average, count = _bandwidths(playlist, segment_s)
+    else:
+        bits = video.bit_rate or info.bit_rate or 0
+        peak, average, count = bits, bits, _count(info.duration_s, segment_s)
+    return PackagedRendition(
+        name=name, codecs=codec_string(path), bandwidth=peak, average_bandwidth=average, segments=count,
+        playlist=playlist, width=video.width, height=video.height, frame_rate=fps,
+    )  # fmt: skip
+
+
+def _describe_audio(path: Path, playlist: Path | None, segment_s: float) -> PackagedRendition:
+    info = probe(path)
+    audio = info.primary_audio
+    if audio is None:
+        raise InvalidMedia(f"{path.name} has no audio stream to package", code="no_audio")
+    if playlist is not None:
+        peak, average, count = _bandwidths(playlist, segment_s)
+    else:
+        bits = audio.bit_rate or info.bit_rate or 0
+        peak, average, count = bits, bits, _count(info.duration_s, segment_s)
+    return PackagedRendition(
+        name="audio", codecs=codec_string(path, audio=True), bandwidth=peak, average_bandwidth=average,
+        segments=count, playlist=playlist, channels=audio.channels,
+    )  # fmt: skip
+
+
+def _count(duration_s: float | None, segment_s: float) -> int:
+    return max(1, -int(-(duration_s or 0.0) // segment_s)) if duration_s else 0
+
+
+def _write_master(path: Path, videos: list[PackagedRendition], audio: PackagedRendition | None) -> None:
+    lines = ["#EXTM3U", "#EXT-X-VERSION:7", "#EXT-X-INDEPENDENT-SEGMENTS"]
+    if audio is not None and audio.playlist is not None:
+        lines.append(
+            f'#EXT-X-MEDIA:TYPE=AUDIO,GROUP-ID="{_AUDIO_GROUP}",NAME="audio",DEFAULT=YES,AUTOSELECT=YES,'
+            f'CHANNELS="{audio.channels}",URI="{audio.playlist.relative_to(path.parent).as_posix()}"'
+        )
+    # Highest first: players that ignore BANDWIDTH start with the first variant.
+    for r in sorted(videos, key=lambda r: r.bandwidth, reverse=True):
+        assert r.playlist is not None
+        # BANDWIDTH covers everything a player downloads for the variant, audio included.
+        extra = (audio.bandwidth, audio.average_bandwidth) if audio is not None else (0, 0)
+        codecs = r.codecs + (f",{audio.codecs}" if audio is not None else "")
+        attrs = (
+            f"BANDWIDTH={r.bandwidth + extra[0]},AVERAGE-BANDWIDTH={r.average_bandwidth + extra[1]},"
+            f'RESOLUTION={r.width}x{r.height},CODECS="{codecs}",FRAME-RATE={r.frame_rate:.3f}'
+        )
+        if audio is not None:
+            attrs += f',AUDIO="{_AUDIO_GROUP}"'
+        lines += [f"#EXT-X-STREAM-INF:{attrs}", r.playlist.relative_to(path.parent).as_posix()]
+    path.write_text("\n".join(lines) + "\n")
+
+
+def codec_string(path: Path, *, audio: bool = False) -> str:
+    """RFC 6381 ``CODECS`` value of the first video (or audio) stream, from its headers."""
+    try:
+        with av.open(str(path)) as container:
+            streams = container.streams.audio if audio else container.streams.video
+            if not streams:
+                raise InvalidMedia(f"{path.name} has no {'audio' if audio else 'video'} stream", code="no_stream")
+            stream = streams[0]
+            cc = stream.codec_context
+            if audio:
+                return _audio_codec(cc.name, stream.profile)
+            return _video_codec(cc.name, bytes(cc.extradata or b""), stream, cc)
+    except av.FFmpegError as exc:
+        raise InvalidMedia(f"{path.name} cannot be read: {exc}", code="unreadable") from exc
+
+
+def _audio_codec(name: str, profile: str | None) -> str:
+    if name == "aac":
+        # audio object type: 2 = AAC-LC, 5 = HE-AAC (SBR), 29 = HE-AACv2 (PS)
+        return {"HE-AAC": "mp4a.40.5", "HE-AACv2": "mp4a.40.29"}.get(profile or "", "mp4a.40.2")
+    if name == "opus":
+        return "opus"
+    if name in ("mp3", "mp3float"):
+        return "mp4a.40.34"
+    raise InvalidMedia(f"audio codec {name!r} has no codec string for HLS/DASH", code="unsupported")
+
+
+def _video_codec(name: str, extra: bytes, stream: Any, cc: Any) -> str:
+    if name == "h264":
+        sps = _avc_sps(extra)
+        return f"avc1.{sps[0]:02x}{sps[1]:02x}{sps[2]:02x}"
+    if name == "hevc" and len(extra) >= 13 and extra[0] == 1:
+        return _hvc1(extra)
+    if name == "vp9":
+        depth = max((c.bits for c in cc.format.components), default=8) if cc.format else 8
+        profile = {"Profile 1": 1, "Profile 2": 2, "Profile 3": 3}.get(stream.profile or "", 0)
+        return f"vp09.{profile:02d}.{_vp9_level(cc.width, cc.height, stream)}.{depth:02d}"
+    if name in ("av1", "libdav1d", "libaom-av1") and len(extra) >= 4 and extra[0] & 0x80:
+        profile, level = extra[1] >> 5, extra[1] & 0x1F
+        tier = "H" if extra[2] & 0x80 else "M"
+        depth = (12 if extra[2] & 0x20 else 10) if extra[2] & 0x40 else 8
+        return f"av01.{profile}.{level:02d}{tier}.{depth:02d}"
+    raise InvalidMedia(f"video codec {name!r} has no codec string for HLS/DASH", code="unsupported")
+
+
+def _avc_sps(extra: bytes) -> bytes:
+    """profile_idc, constraint flags, level_idc: from avcC, or from an Annex B SPS NAL."""
+    if len(extra) >= 4 and extra[0] == 1:
+        return extra[1:4]
+    for start in range(len(extra) - 4):
+        if extra[start : start + 3] == b"\x00\x00\x01" and extra[start + 3] & 0x1F == 7:
+            return extra[start + 4 : start + 7]
+    raise MediaError("H.264 stream without an SPS in its headers: no codec string")
+
+
+def _hvc1(extra: bytes) -> str:
+    """ISO/IEC 14496-15 annex E: space+profile . reversed compatibility flags . tier+level . constraints."""
+    space = "" if not extra[1] >> 6 else "ABC"[(extra[1] >> 6) - 1]
+    tier = "H" if extra[1] & 0x20 else "L"
+    compat = int(f"{int.from_bytes(extra[2:6], 'big'):032b}"[::-1], 2)
+    constraints = list(extra[6:12])
+    while constraints and constraints[-1] == 0:
+        constraints.pop()
+    tail = "".join(f".{b:X}" for b in constraints)
+    return f"hvc1.{space}{extra[1] & 0x1F}.{compat:X}.{tier}{extra[12]}{tail}"
+
+
+# VP9 levels (Annex A): (level, max luma picture size, max luma sample rate)
+_VP9_LEVELS = (
+    (10, 36864, 829440), (11, 73728, 2764800), (20, 122880, 4608000), (21, 245760, 9216000),
+    (30, 552960, 20736000), (31, 983040, 36864000), (40, 2228224, 83558400), (41, 2228224, 160432128),
+    (50, 8912896, 311951360), (51, 8912896, 588251136), (52, 8912896, 1176502272),
+    (60, 35651584, 1176502272), (61, 35651584, 2353004544), (62, 35651584, 4706009088),
+)  # fmt: skip
+
+
+def _vp9_level(width: int, height: int, stream: Any) -> str:
+    """MP4 keeps no VP9 level that PyAV exposes: take the lowest level that fits size and rate."""
+    pixels = width * height
+    fps = float(stream.average_rate or 30)
+    for level, picture, rate in _VP9_LEVELS:
+        if pixels <= picture and pixels * fps <= rate:
+            return f"{level:02d}"
+    return "62"
