@@ -5,11 +5,14 @@ from __future__ import annotations
 import itertools
 import json
 import math
+from pathlib import Path
 
 import pytest
 
 from darkroom.media.errors import InvalidMedia
 from darkroom.media.hull import Point, bd_rate, pick_rungs, to_recipes, upper_convex_hull
+from darkroom.media.ladder import Ladder, per_title_ladder, spread_samples
+from tests.media.conftest import ClipFactory
 
 
 def _p(rate: float, vmaf: float, height: int = 360, crf: int = 23) -> Point:
@@ -120,3 +123,32 @@ def test_to_recipes_crf_vbv_and_sizes() -> None:
     assert json.loads(json.dumps([r.to_dict() for r in recipes]))[1]["crf"] == 28
     with pytest.raises(InvalidMedia):
         to_recipes(rungs, source_width=0, source_height=1080)
+
+
+def test_spread_samples() -> None:
+    assert spread_samples(30, count=3, length_s=2) == [(4.0, 2), (14.0, 2), (24.0, 2)]
+    assert spread_samples(3, count=3, length_s=2) == [(0.0, 3)]
+    with pytest.raises(InvalidMedia):
+        spread_samples(0)
+
+
+def test_tiny_real_trial_and_ladder(clip: ClipFactory, tmp_path: Path) -> None:
+    source = clip(seconds=1.0, size="160x90", audio=False)
+    seen: list[float] = []
+    ladder = per_title_ladder(
+        source, [(0.0, 1.0)], heights=(90, 48, 720), crfs=(20, 38), n=3, min_vmaf=0, workdir=tmp_path / "w",
+        timeout_s=60, progress=seen.append,
+    )  # fmt: skip
+    points = {(p.resolution_height, p.crf): p for p in ladder.points}
+    assert set(points) == {(90, 20), (90, 38), (48, 20), (48, 38)}  # 720 > source: never upscaled
+    for h in (90, 48):
+        assert points[h, 20].bitrate_kbps > points[h, 38].bitrate_kbps > 0
+        assert points[h, 20].vmaf > points[h, 38].vmaf
+    assert ladder.hull and all(p in ladder.points for p in ladder.hull)
+    assert ladder.rungs and ladder.recipes[0].height in (48, 90) and ladder.recipes[0].crf in (20, 38)
+    assert ladder.recipes[0].maxrate_kbps is not None
+    assert len(ladder.fixed) == 1 and ladder.bd_rate_percent is None  # one fitted rung: no curve
+    assert ladder.encodes == 5
+    assert seen and seen == sorted(seen) and seen[-1] == pytest.approx(1.0)
+    assert not list((tmp_path / "w").iterdir())  # trial files cleaned up
+    assert Ladder.from_dict(json.loads(json.dumps(ladder.to_dict()))) == ladder

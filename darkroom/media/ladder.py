@@ -1,0 +1,287 @@
+"""Per-title ladder generation: trial encodes of sampled scenes, VMAF, hull, rungs, recipes.
+
+Each sampled scene is encoded once per (height, CRF) with a fast preset (all trials of a sample
+from ONE decode) and scored with VMAF against the source at the source's size. Points are averaged
+over the samples, the upper convex hull is taken across resolutions and rungs are picked on it
+(:mod:`darkroom.media.hull`). :func:`fixed_ladder_curve` scores ``DEFAULT_LADDER`` the same way so
+the two can be compared by BD-rate. Method and costs: ``docs/media.md``.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import av
+
+from darkroom.media.encode import encode_ladder
+from darkroom.media.errors import InvalidMedia, MediaError, MediaTimeout
+from darkroom.media.hull import Point, bd_rate, pick_rungs, to_recipes, upper_convex_hull
+from darkroom.media.quality import measure
+from darkroom.media.recipe import DEFAULT_LADDER, Recipe, fit_ladder
+
+__all__ = [
+    "DEFAULT_CRFS",
+    "DEFAULT_HEIGHTS",
+    "Ladder",
+    "Sample",
+    "fixed_ladder_curve",
+    "per_title_ladder",
+    "spread_samples",
+    "trial_encodes",
+]
+
+Progress = Callable[[float], None]
+Sample = tuple[float, float]  # (start_s, duration_s) of a scene of the source
+DEFAULT_HEIGHTS = (1080, 720, 540, 360, 240)
+DEFAULT_CRFS = (18, 23, 28, 33, 38)  # x264/x265 scale; VP9/AV1 (0-63) want higher values
+# The fastest preset per codec: trials rank operating points, their absolute bitrates only need to
+# be comparable with each other (and with the fixed ladder scored at the same preset).
+_FAST = {"h264": "ultrafast", "hevc": "ultrafast", "vp9": "8", "av1": "12"}
+
+
+@dataclass(frozen=True)
+class Ladder:
+    """A per-title ladder: every trial point, the hull, the picked rungs and their recipes (top
+    first). ``fixed``/``bd_rate_percent``: the default ladder's points and the hull's BD-rate
+    against them (negative = the per-title ladder needs fewer bits), when compared."""
+
+    points: tuple[Point, ...]
+    hull: tuple[Point, ...]
+    rungs: tuple[Point, ...]
+    recipes: tuple[Recipe, ...]
+    fixed: tuple[Point, ...] = ()
+    bd_rate_percent: float | None = None
+    encodes: int = 0
+    elapsed_s: float = 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "points": [p.to_dict() for p in self.points],
+            "hull": [p.to_dict() for p in self.hull],
+            "rungs": [p.to_dict() for p in self.rungs],
+            "recipes": [r.to_dict() for r in self.recipes],
+            "fixed": [p.to_dict() for p in self.fixed],
+            "bd_rate_percent": self.bd_rate_percent,
+            "encodes": self.encodes,
+            "elapsed_s": self.elapsed_s,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Ladder:
+        def pts(key: str) -> tuple[Point, ...]:
+            return tuple(Point.from_dict(p) for p in data.get(key, ()))
+
+        bd = data.get("bd_rate_percent")
+        return cls(
+            pts("points"), pts("hull"), pts("rungs"), tuple(Recipe.from_dict(r) for r in data.get("recipes", ())),
+            pts("fixed"), None if bd is None else float(bd), int(data.get("encodes", 0)),
+            float(data.get("elapsed_s", 0.0)),
+        )  # fmt: skip
+
+
+def spread_samples(duration_s: float, *, count: int = 3, length_s: float = 2.0) -> list[Sample]:
+    """``count`` scenes of ``length_s`` spread evenly over the title (centred in equal slices), for
+    when no scene analysis is at hand; a title shorter than the samples is one sample of all of it."""
+    if not duration_s > 0 or count < 1 or not length_s > 0:
+        raise InvalidMedia(f"cannot sample {count} x {length_s}s from {duration_s}s", code="bad_range")
+    if duration_s <= count * length_s:
+        return [(0.0, duration_s)]
+    step = duration_s / count
+    return [(round(step * i + (step - length_s) / 2, 3), length_s) for i in range(count)]
+
+
+def _size(source: Path) -> tuple[int, int]:
+    try:
+        with av.open(str(source)) as container:
+            if not container.streams.video:
+                raise InvalidMedia(f"{source.name} has no video stream", code="no_video")
+            stream = container.streams.video[0]
+            return int(stream.width), int(stream.height)
+    except (av.FFmpegError, OSError) as exc:
+        raise InvalidMedia(f"{source.name} cannot be read: {exc}", code="unreadable") from exc
+
+
+def _remaining(deadline: float, what: str) -> float:
+    left = deadline - time.monotonic()
+    if left <= 0:
+        raise MediaTimeout(f"ladder generation ran out of time before {what}")
+    return left
+
+
+def _score(
+    source: Path,
+    samples: Sequence[Sample],
+    jobs: Sequence[tuple[int, int, Recipe]],
+    *,
+    workdir: Path,
+    timeout_s: float,
+    threads: int,
+    subsample: int,
+    progress: Progress | None,
+    cancel: threading.Event | None,
+) -> list[Point]:
+    """Encode every job on every sample (one decode per sample), VMAF each, average over samples."""
+    if not samples or not jobs:
+        raise InvalidMedia("ladder trials need at least one sample and one encode", code="bad_ladder")
+    deadline = time.monotonic() + timeout_s
+    workdir.mkdir(parents=True, exist_ok=True)
+    units, done = len(samples) * (1 + len(jobs)), 0  # one encode run + one VMAF pass per job, per sample
+    sums = [[0.0, 0.0, 0.0] for _ in jobs]  # weight, weight x bitrate, weight x vmaf
+
+    def tick(part: float = 1.0) -> None:
+        if progress is not None:
+            progress(min(1.0, (done + part) / units))
+
+    for s, (start_s, duration_s) in enumerate(samples):
+        outs = [(workdir / f"trial-s{s}-{i}-{h}p-crf{crf}.mp4", r) for i, (h, crf, r) in enumerate(jobs)]
+        try:
+            results = encode_ladder(
+                source, outs, start_s=start_s or None, duration_s=duration_s, cancel=cancel,
+                progress=None if progress is None else tick, timeout_s=_remaining(deadline, "a trial encode"),
+            )  # fmt: skip
+            done += 1
+            for i, ((out, _), result) in enumerate(zip(outs, results, strict=True)):
+                report = measure(
+                    source, out, metrics=("vmaf",), threads=threads, subsample=subsample, start_s=start_s or None,
+                    duration_s=duration_s, cancel=cancel, timeout_s=_remaining(deadline, "a VMAF pass"),
+                )  # fmt: skip
+                weight = result.duration_s or duration_s  # scenes weigh by their length
+                sums[i][0] += weight
+                sums[i][1] += weight * result.video_bitrate / 1000
+                sums[i][2] += weight * report.pooled("vmaf").mean
+                done += 1
+                tick(0.0)
+        finally:
+            for out, _ in outs:  # trials are intermediates: never leave them behind
+                out.unlink(missing_ok=True)
+    if any(w <= 0 for w, _, _ in sums):
+        raise MediaError(f"trial encodes of {source.name} came out empty")
+    return [Point(h, crf, b / w, v / w) for (h, crf, _), (w, b, v) in zip(jobs, sums, strict=True)]
+
+
+def _width(height: int, source_width: int, source_height: int) -> int:
+    return max(16, 2 * round(height * source_width / source_height / 2))
+
+
+def trial_encodes(
+    source: Path,
+    samples: Sequence[Sample],
+    *,
+    heights: Sequence[int] = DEFAULT_HEIGHTS,
+    crfs: Sequence[int] = DEFAULT_CRFS,
+    codec: str = "h264",
+    preset: str | None = None,
+    workdir: Path,
+    timeout_s: float,
+    threads: int = 2,
+    subsample: int = 1,
+    progress: Progress | None = None,
+    cancel: threading.Event | None = None,
+) -> list[Point]:
+    """One :class:`Point` per (height, CRF): bitrate and pooled VMAF mean, each a duration-weighted
+    mean over ``samples``. Heights above the source's are skipped (never upscale); if none is left
+    the source's own height is used. ``timeout_s`` bounds the whole run."""
+    source = Path(source)
+    width, height = _size(source)
+    usable = sorted({2 * (h // 2) for h in heights if 16 <= h <= height}, reverse=True) or [2 * (height // 2)]
+    preset = preset if preset is not None else _FAST.get(codec)
+    jobs = [
+        (h, crf, Recipe(codec, _width(h, width, height), max(16, h), crf=crf, preset=preset))
+        for h in usable
+        for crf in dict.fromkeys(crfs)
+    ]
+    return _score(source, samples, jobs, workdir=Path(workdir), timeout_s=timeout_s, threads=threads,
+                  subsample=subsample, progress=progress, cancel=cancel)  # fmt: skip
+
+
+def fixed_ladder_curve(
+    source: Path,
+    samples: Sequence[Sample],
+    *,
+    ladder: Sequence[Recipe] = DEFAULT_LADDER,
+    preset: str | None = None,
+    workdir: Path,
+    timeout_s: float,
+    threads: int = 2,
+    subsample: int = 1,
+    progress: Progress | None = None,
+    cancel: threading.Event | None = None,
+) -> list[Point]:
+    """Points of ``ladder`` fitted to the source, scored exactly like the trials. ``preset``
+    (default: the trials' fast preset for the codec) replaces the rungs' own, so a BD-rate against
+    the trial hull compares ladders at equal encoder effort; VBV caps are kept."""
+    source = Path(source)
+    width, height = _size(source)
+    jobs = []
+    for rung in fit_ladder(ladder, width, height):
+        fast = preset if preset is not None else _FAST.get(rung.codec, rung.preset)
+        recipe = replace(rung, preset=fast, audio=None)
+        jobs.append((recipe.height, recipe.crf if recipe.crf is not None else -1, recipe))
+    return _score(source, samples, jobs, workdir=Path(workdir), timeout_s=timeout_s, threads=threads,
+                  subsample=subsample, progress=progress, cancel=cancel)  # fmt: skip
+
+
+def _span(progress: Progress | None, low: float, high: float) -> Progress | None:
+    if progress is None:
+        return None
+    return lambda fraction: progress(low + (high - low) * fraction)
+
+
+def per_title_ladder(
+    source: Path,
+    samples: Sequence[Sample],
+    *,
+    heights: Sequence[int] = DEFAULT_HEIGHTS,
+    crfs: Sequence[int] = DEFAULT_CRFS,
+    codec: str = "h264",
+    trial_preset: str | None = None,
+    preset: str | None = None,
+    n: int = 5,
+    min_vmaf: float = 40.0,
+    max_vmaf: float = 95.0,
+    min_step_ratio: float = 1.5,
+    max_bitrate_kbps: float | None = None,
+    compare_fixed: bool = True,
+    workdir: Path,
+    timeout_s: float,
+    threads: int = 2,
+    subsample: int = 1,
+    progress: Progress | None = None,
+    cancel: threading.Event | None = None,
+) -> Ladder:
+    """Trials -> hull -> rungs (:func:`~darkroom.media.hull.pick_rungs` rules) -> recipes at
+    ``preset`` (the codec's default when ``None``). With ``compare_fixed`` the default ladder is
+    scored too and ``bd_rate_percent`` set when the two curves share a VMAF range."""
+    started = time.monotonic()
+    source = Path(source)
+    width, height = _size(source)
+    deadline = started + timeout_s
+    split = 0.8 if compare_fixed else 1.0  # the fixed ladder is ~5 encodes against ~25 trials
+    points = trial_encodes(
+        source, samples, heights=heights, crfs=crfs, codec=codec, preset=trial_preset, workdir=Path(workdir),
+        timeout_s=timeout_s, threads=threads, subsample=subsample, progress=_span(progress, 0.0, split), cancel=cancel,
+    )  # fmt: skip
+    hull = upper_convex_hull(points)
+    rungs = pick_rungs(hull, n=n, min_vmaf=min_vmaf, max_vmaf=max_vmaf, min_step_ratio=min_step_ratio,
+                       max_bitrate_kbps=max_bitrate_kbps)  # fmt: skip
+    recipes = to_recipes(rungs, codec, source_width=width, source_height=height, preset=preset)
+    fixed: list[Point] = []
+    bd: float | None = None
+    if compare_fixed:
+        fixed = fixed_ladder_curve(
+            source, samples, preset=trial_preset, workdir=Path(workdir), threads=threads, subsample=subsample,
+            timeout_s=_remaining(deadline, "scoring the fixed ladder"), progress=_span(progress, split, 1.0),
+            cancel=cancel,
+        )  # fmt: skip
+        try:
+            bd = bd_rate(sorted(fixed, key=lambda p: p.bitrate_kbps), hull)
+        except InvalidMedia:
+            bd = None  # e.g. a small source fits one fixed rung: no curve to compare with
+    encodes = len(samples) * (len(points) + len(fixed))
+    return Ladder(tuple(points), tuple(hull), tuple(rungs), tuple(recipes), tuple(fixed), bd, encodes,
+                  time.monotonic() - started)  # fmt: skip
