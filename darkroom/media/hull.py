@@ -16,7 +16,7 @@ import numpy as np
 from darkroom.media.errors import InvalidMedia
 from darkroom.media.recipe import Recipe
 
-__all__ = ["Point", "bd_rate", "pick_rungs", "to_recipes", "upper_convex_hull"]
+__all__ = ["Curve", "Point", "bd_rate", "pick_rungs", "to_recipes", "upper_convex_hull"]
 
 
 @dataclass(frozen=True)
@@ -106,35 +106,78 @@ def pick_rungs(
     return picked[::-1]
 
 
-def _curve(curve: Sequence[Point] | Sequence[tuple[float, float]]) -> tuple[Any, Any]:
+Curve = Sequence[Point] | Sequence[tuple[float, float]]
+
+
+def _curve(curve: Curve) -> tuple[Any, Any]:
+    """(VMAF, log10 bitrate) sorted by VMAF; of equal VMAFs the cheapest point is kept."""
     pairs = [(p.bitrate_kbps, p.vmaf) if isinstance(p, Point) else (float(p[0]), float(p[1])) for p in curve]
-    rates = np.array([r for r, _ in pairs], dtype=float)
-    quality = np.array([q for _, q in pairs], dtype=float)
-    if len(pairs) < 2 or np.any(rates <= 0) or len(set(quality.tolist())) < 2:
-        raise InvalidMedia("a BD-rate curve needs 2+ points with positive bitrates and distinct VMAF", code="bd_rate")
-    return np.log10(rates), quality
+    best: dict[float, float] = {}
+    for rate, quality in pairs:
+        if not rate > 0 or not math.isfinite(rate) or not math.isfinite(quality):
+            raise InvalidMedia(f"BD-rate point ({rate}, {quality}) needs a positive bitrate and a VMAF", code="bd_rate")
+        best[quality] = min(rate, best.get(quality, rate))
+    if len(best) < 2:
+        raise InvalidMedia("a BD-rate curve needs 2+ points with distinct VMAF", code="bd_rate")
+    q = np.array(sorted(best), dtype=float)
+    return q, np.log10([best[v] for v in q.tolist()])
 
 
-def bd_rate(
-    curve_a: Sequence[Point] | Sequence[tuple[float, float]], curve_b: Sequence[Point] | Sequence[tuple[float, float]]
-) -> float:
+def _pchip_slopes(x: Any, y: Any) -> Any:
+    """Fritsch-Carlson slopes: the interpolant stays monotone where the data is (no overshoot)."""
+    h, delta = np.diff(x), np.diff(y) / np.diff(x)
+    if len(x) == 2:
+        return np.array([delta[0], delta[0]])
+    d = np.zeros_like(y)
+    w1, w2 = 2 * h[1:] + h[:-1], h[1:] + 2 * h[:-1]
+    same = delta[:-1] * delta[1:] > 0
+    with np.errstate(divide="ignore", invalid="ignore"):
+        d[1:-1] = np.where(same, (w1 + w2) / (w1 / delta[:-1] + w2 / delta[1:]), 0.0)
+    for i, (h0, h1, d0, d1) in ((0, (h[0], h[1], delta[0], delta[1])), (-1, (h[-1], h[-2], delta[-1], delta[-2]))):
+        end = ((2 * h0 + h1) * d0 - h0 * d1) / (h0 + h1)
+        if np.sign(end) != np.sign(d0):
+            end = 0.0
+        elif np.sign(d0) != np.sign(d1) and abs(end) > abs(3 * d0):
+            end = 3 * d0
+        d[i] = end
+    return d
+
+
+def _mean_log_rate(q: Any, log_rate: Any, low: float, high: float, method: str) -> float:
+    if method == "cubic":  # the original Bjøntegaard fit: one polynomial over the whole curve
+        fit = np.polyint(np.polyfit(q, log_rate, min(3, len(q) - 1)))
+        return float((np.polyval(fit, high) - np.polyval(fit, low)) / (high - low))
+    # Piecewise cubic Hermite, integrated numerically on a fine grid (exact enough, and simple).
+    d = _pchip_slopes(q, log_rate)
+    grid = np.linspace(low, high, 2001)
+    k = np.clip(np.searchsorted(q, grid, side="right") - 1, 0, len(q) - 2)
+    h = q[k + 1] - q[k]
+    t = (grid - q[k]) / h
+    values = (
+        (2 * t**3 - 3 * t**2 + 1) * log_rate[k] + (t**3 - 2 * t**2 + t) * h * d[k]
+        + (-2 * t**3 + 3 * t**2) * log_rate[k + 1] + (t**3 - t**2) * h * d[k + 1]
+    )  # fmt: skip
+    return float(np.sum((values[1:] + values[:-1]) / 2 * np.diff(grid)) / (high - low))
+
+
+def bd_rate(curve_a: Curve, curve_b: Curve, *, method: str = "pchip") -> float:
     """Bjøntegaard delta rate of B against A, in percent: negative means B needs fewer bits.
 
-    Curves are points or ``(bitrate, vmaf)`` pairs. log10(bitrate) is fitted as a polynomial of
-    VMAF (cubic, or lower with fewer than 4 points) for each curve, both are integrated over the
-    VMAF interval the curves share, and the mean log difference is turned into a rate ratio.
+    Curves are points or ``(bitrate, vmaf)`` pairs. log10(bitrate) is interpolated as a function
+    of VMAF for each curve, both are integrated over the VMAF interval the curves share, and the
+    mean log difference is turned into a rate ratio. ``method="pchip"`` (default) is piecewise
+    cubic Hermite, which does not overshoot where VMAF saturates; ``"cubic"`` is the original
+    single cubic fit (lower degree with fewer than 4 points).
     """
-    log_a, q_a = _curve(curve_a)
-    log_b, q_b = _curve(curve_b)
-    low, high = max(q_a.min(), q_b.min()), min(q_a.max(), q_b.max())
+    if method not in ("pchip", "cubic"):
+        raise InvalidMedia(f"BD-rate method {method!r} is not pchip or cubic", code="bd_rate")
+    q_a, log_a = _curve(curve_a)
+    q_b, log_b = _curve(curve_b)
+    low, high = max(q_a[0], q_b[0]), min(q_a[-1], q_b[-1])
     if not high > low:
         raise InvalidMedia(f"BD-rate curves share no VMAF interval ({low:.2f} >= {high:.2f})", code="bd_rate")
-    fit_a = np.polyfit(q_a, log_a, min(3, len(q_a) - 1))
-    fit_b = np.polyfit(q_b, log_b, min(3, len(q_b) - 1))
-    int_a, int_b = np.polyint(fit_a), np.polyint(fit_b)
-    mean_a = (np.polyval(int_a, high) - np.polyval(int_a, low)) / (high - low)
-    mean_b = (np.polyval(int_b, high) - np.polyval(int_b, low)) / (high - low)
-    return float((10 ** (mean_b - mean_a) - 1) * 100)
+    diff = _mean_log_rate(q_b, log_b, low, high, method) - _mean_log_rate(q_a, log_a, low, high, method)
+    return float((10**diff - 1) * 100)
 
 
 def _even(value: float) -> int:

@@ -247,6 +247,7 @@ def per_title_ladder(
     min_step_ratio: float = 1.5,
     max_bitrate_kbps: float | None = None,
     compare_fixed: bool = True,
+    fixed_ladder: Sequence[Recipe] = DEFAULT_LADDER,
     workdir: Path,
     timeout_s: float,
     threads: int = 2,
@@ -255,8 +256,8 @@ def per_title_ladder(
     cancel: threading.Event | None = None,
 ) -> Ladder:
     """Trials -> hull -> rungs (:func:`~darkroom.media.hull.pick_rungs` rules) -> recipes at
-    ``preset`` (the codec's default when ``None``). With ``compare_fixed`` the default ladder is
-    scored too and ``bd_rate_percent`` set when the two curves share a VMAF range."""
+    ``preset`` (the codec's default when ``None``). With ``compare_fixed`` the ``fixed_ladder``
+    is scored too and ``bd_rate_percent`` set when the two curves share a VMAF range."""
     started = time.monotonic()
     source = Path(source)
     width, height = _size(source)
@@ -274,9 +275,9 @@ def per_title_ladder(
     bd: float | None = None
     if compare_fixed:
         fixed = fixed_ladder_curve(
-            source, samples, preset=trial_preset, workdir=Path(workdir), threads=threads, subsample=subsample,
-            timeout_s=_remaining(deadline, "scoring the fixed ladder"), progress=_span(progress, split, 1.0),
-            cancel=cancel,
+            source, samples, ladder=fixed_ladder, preset=trial_preset, workdir=Path(workdir), threads=threads,
+            subsample=subsample, timeout_s=_remaining(deadline, "scoring the fixed ladder"),
+            progress=_span(progress, split, 1.0), cancel=cancel,
         )  # fmt: skip
         try:
             bd = bd_rate(sorted(fixed, key=lambda p: p.bitrate_kbps), hull)

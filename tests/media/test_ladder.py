@@ -12,6 +12,7 @@ import pytest
 from darkroom.media.errors import InvalidMedia
 from darkroom.media.hull import Point, bd_rate, pick_rungs, to_recipes, upper_convex_hull
 from darkroom.media.ladder import Ladder, per_title_ladder, spread_samples
+from darkroom.media.recipe import Recipe
 from tests.media.conftest import ClipFactory
 
 
@@ -105,11 +106,29 @@ def test_bd_rate_known_answers() -> None:
     assert bd_rate(pa, pb) == pytest.approx(-50.0, abs=1e-6)
 
 
+def test_bd_rate_methods_agree_on_smooth_curves_and_pchip_does_not_overshoot() -> None:
+    a = [(r, 20 * math.log10(r) - 10) for r in (200, 400, 800, 1600, 3200)]
+    b = [(r * 0.8, q) for r, q in a]
+    assert bd_rate(a, b, method="cubic") == pytest.approx(-20.0, abs=1e-6)
+    # A saturating hull (VMAF ~99) against two fixed rungs both under it: B is better, so the
+    # answer must be negative. One cubic through the hull overshoots and says +43 %.
+    hull = [(104, 75.5), (289, 93.2), (618, 99.0), (804, 99.4)]
+    fixed = [(262, 86.1), (618, 99.0)]
+    assert bd_rate(fixed, hull) < -20
+    assert bd_rate(fixed, hull, method="cubic") > 0
+    # Duplicate VMAFs keep the cheapest point; order does not matter.
+    assert bd_rate(a, [*reversed(b), (5000, b[-1][1])]) == pytest.approx(-20.0, abs=1e-6)
+
+
 def test_bd_rate_refuses_unusable_curves() -> None:
     with pytest.raises(InvalidMedia):
         bd_rate([(100, 50)], [(100, 50), (200, 60)])
     with pytest.raises(InvalidMedia):
         bd_rate([(100, 50), (200, 60)], [(300, 70), (400, 80)])  # no shared VMAF range
+    with pytest.raises(InvalidMedia):
+        bd_rate([(100, 50), (200, 60)], [(0, 50), (200, 60)])
+    with pytest.raises(InvalidMedia):
+        bd_rate([(100, 50), (200, 60)], [(100, 50), (200, 60)], method="spline")
 
 
 def test_to_recipes_crf_vbv_and_sizes() -> None:
@@ -152,3 +171,18 @@ def test_tiny_real_trial_and_ladder(clip: ClipFactory, tmp_path: Path) -> None:
     assert seen and seen == sorted(seen) and seen[-1] == pytest.approx(1.0)
     assert not list((tmp_path / "w").iterdir())  # trial files cleaned up
     assert Ladder.from_dict(json.loads(json.dumps(ladder.to_dict()))) == ladder
+
+
+def test_bd_rate_against_a_fixed_ladder(clip: ClipFactory, tmp_path: Path) -> None:
+    # 320x180 fits one rung of DEFAULT_LADDER, so compare with a two-rung ladder the trials contain.
+    source = clip(seconds=1.0, size="320x180", audio=False, vf="noise=alls=6:allf=t+u")
+    fixed = [Recipe("h264", 320, 180, crf=23, name="180p"), Recipe("h264", 160, 90, crf=23, name="90p")]
+    ladder = per_title_ladder(
+        source, [(0.0, 1.0)], heights=(180, 90), crfs=(18, 23, 33), min_vmaf=0, fixed_ladder=fixed,
+        workdir=tmp_path, timeout_s=60, subsample=2,
+    )  # fmt: skip
+    assert [p.resolution_height for p in ladder.fixed] == [180, 90]
+    assert ladder.bd_rate_percent is not None
+    # The fixed rungs are trials too (same preset, CRF 23), so they lie on or under the hull.
+    assert ladder.bd_rate_percent < 1
+    assert all(p.bitrate_kbps > 0 and 0 < p.vmaf <= 100 for p in ladder.points)
