@@ -13,14 +13,14 @@ import io
 import shutil
 import threading
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 from xml.etree import ElementTree
 
 import av
 
-from darkroom.media.errors import InvalidMedia, MediaError
+from darkroom.media.errors import InvalidMedia, UnsupportedMedia
 from darkroom.media.ffmpeg import run
 from darkroom.media.probe import probe
 from darkroom.media.recipe import Recipe
@@ -75,10 +75,64 @@ def package(
     Raises :class:`InvalidMedia` with code ``bad_package`` (bad arguments, GOP not dividing
     ``segment_s``) or ``misaligned_segments`` (a segment not starting on a keyframe, uneven segments).
     """
+    names = _check(renditions, formats, segment_s)
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    staging = out_dir / ".package.partial"
+    shutil.rmtree(staging, ignore_errors=True)
+    hls = "hls" in formats
+    steps = (len(renditions) + (audio is not None) if hls else 0) + ("dash" in formats)
+    done = [0]
+
+    def segment(source: Path, folder: str, maps: list[str]) -> Path | None:
+        if not hls:
+            return None
+        playlist = _hls(source, staging / "hls" / folder, maps, segment_s, timeout_s=timeout_s, cancel=cancel)
+        done[0] += 1
+        if progress is not None:
+            progress(min(1.0, done[0] / steps))
+        return playlist
+
+    try:
+        videos = [Path(p) for p, _ in renditions]
+        packaged = []
+        for name, path in zip(names, videos, strict=True):
+            # Apple players need the hvc1 sample entry (parameter sets in the init segment) for HEVC.
+            tag = ["-tag:v", "hvc1"] if codec_string(path).startswith("hvc1") else []
+            packaged.append(_describe_video(name, path, segment(path, name, ["-map", "0:v:0", *tag]), segment_s))
+        audio_out = None
+        if audio is not None:
+            playlist = segment(Path(audio), "audio", ["-map", "0:a:0"])
+            audio_out = _describe_audio(Path(audio), playlist, segment_s)
+        if hls:
+            _write_master(staging / "hls" / _MASTER, packaged, audio_out)
+        if "dash" in formats:
+            _dash(videos, audio, staging / "dash", segment_s, timeout_s=timeout_s, cancel=cancel)
+            if progress is not None:
+                progress(1.0)
+        for kind in dict.fromkeys(formats):  # replace earlier output only once the new one is complete
+            shutil.rmtree(out_dir / kind, ignore_errors=True)
+            (staging / kind).replace(out_dir / kind)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+    def moved(r: PackagedRendition) -> PackagedRendition:
+        return replace(r, playlist=out_dir / r.playlist.relative_to(staging) if r.playlist else None)
+
+    return Package(
+        out_dir=out_dir,
+        master=out_dir / "hls" / _MASTER if hls else None,
+        mpd=out_dir / "dash" / _MPD if "dash" in formats else None,
+        renditions=tuple(moved(r) for r in packaged),
+        audio=moved(audio_out) if audio_out is not None else None,
+    )
+
+
+def _check(renditions: Sequence[tuple[Path, Recipe]], formats: Sequence[str], segment_s: float) -> list[str]:
+    """Refuse bad arguments before any work; return the rendition names (folder names)."""
     if not renditions:
         raise InvalidMedia("packaging needs at least one rendition", code="bad_package")
-    unknown = sorted(set(formats) - set(FORMATS))
-    if unknown or not formats:
+    if not formats or set(formats) - set(FORMATS):
         raise InvalidMedia(f"formats={list(formats)!r}: must be a non-empty subset of {FORMATS}", code="bad_package")
     if not 0.1 <= segment_s <= 60:
         raise InvalidMedia(f"segment_s={segment_s!r} must be seconds in [0.1, 60]", code="bad_package")
@@ -90,73 +144,9 @@ def package(
                 code="bad_package",
             )
     names = [r.name or f"v{i}" for i, (_, r) in enumerate(renditions)]
-    if len(set(names)) != len(names):
-        raise InvalidMedia(f"rendition names repeat: {names}", code="bad_package")
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    staging = out_dir / ".package.partial"
-    shutil.rmtree(staging, ignore_errors=True)
-    steps = len(renditions) + (audio is not None) if "hls" in formats else 0
-    steps += 1 if "dash" in formats else 0
-    done = [0]
-
-    def step() -> None:
-        done[0] += 1
-        if progress is not None:
-            progress(min(1.0, done[0] / steps))
-
-    try:
-        videos = [(name, Path(p)) for name, (p, _) in zip(names, renditions, strict=True)]
-        hls = staging / "hls"
-        packaged: list[PackagedRendition] = []
-        for name, path in videos:
-            # Apple players need the hvc1 sample entry (parameter sets in the init segment) for HEVC.
-            tag = ["-tag:v", "hvc1"] if codec_string(path).startswith("hvc1") else []
-            playlist = (
-                _hls(path, hls / name, ["-map", "0:v:0", *tag], segment_s, timeout_s=timeout_s, cancel=cancel)
-                if "hls" in formats
-                else None
-            )
-            packaged.append(_describe_video(name, path, playlist, segment_s))
-            if playlist is not None:
-                step()
-        audio_out = None
-        if audio is not None:
-            playlist = (
-                _hls(Path(audio), hls / "audio", ["-map", "0:a:0"], segment_s, timeout_s=timeout_s, cancel=cancel)
-                if "hls" in formats
-                else None
-            )
-            audio_out = _describe_audio(Path(audio), playlist, segment_s)
-            if playlist is not None:
-                step()
-        if "hls" in formats:
-            _write_master(hls / _MASTER, packaged, audio_out)
-        if "dash" in formats:
-            _dash([p for _, p in videos], audio, staging / "dash", segment_s, timeout_s=timeout_s, cancel=cancel)
-            step()
-        for kind in FORMATS:
-            shutil.rmtree(out_dir / kind, ignore_errors=True)
-            if (staging / kind).exists():
-                (staging / kind).replace(out_dir / kind)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
-
-    def moved(p: Path | None) -> Path | None:
-        return out_dir / p.relative_to(staging) if p is not None else None
-
-    final = tuple(_moved(r, moved) for r in packaged)
-    return Package(
-        out_dir=out_dir,
-        master=out_dir / "hls" / _MASTER if "hls" in formats else None,
-        mpd=out_dir / "dash" / _MPD if "dash" in formats else None,
-        renditions=final,
-        audio=_moved(audio_out, moved) if audio_out is not None else None,
-    )
-
-
-def _moved(r: PackagedRendition, moved: Callable[[Path | None], Path | None]) -> PackagedRendition:
-    return PackagedRendition(**{**r.__dict__, "playlist": moved(r.playlist)})
+    if len(set(names)) != len(names) or "audio" in names:
+        raise InvalidMedia(f"rendition names must be unique and not 'audio': {names}", code="bad_package")
+    return names
 
 
 def _hls(
@@ -308,7 +298,8 @@ def codec_string(path: Path, *, audio: bool = False) -> str:
         with av.open(str(path)) as container:
             streams = container.streams.audio if audio else container.streams.video
             if not streams:
-                raise InvalidMedia(f"{path.name} has no {'audio' if audio else 'video'} stream", code="no_stream")
+                kind = "audio" if audio else "video"
+                raise InvalidMedia(f"{path.name} has no {kind} stream", code=f"no_{kind}")
             stream = streams[0]
             cc = stream.codec_context
             if audio:
@@ -326,7 +317,7 @@ def _audio_codec(name: str, profile: str | None) -> str:
         return "opus"
     if name in ("mp3", "mp3float"):
         return "mp4a.40.34"
-    raise InvalidMedia(f"audio codec {name!r} has no codec string for HLS/DASH", code="unsupported")
+    raise UnsupportedMedia(f"audio codec {name!r} has no codec string for HLS/DASH")
 
 
 def _video_codec(name: str, extra: bytes, stream: Any, cc: Any) -> str:
@@ -344,7 +335,7 @@ def _video_codec(name: str, extra: bytes, stream: Any, cc: Any) -> str:
         tier = "H" if extra[2] & 0x80 else "M"
         depth = (12 if extra[2] & 0x20 else 10) if extra[2] & 0x40 else 8
         return f"av01.{profile}.{level:02d}{tier}.{depth:02d}"
-    raise InvalidMedia(f"video codec {name!r} has no codec string for HLS/DASH", code="unsupported")
+    raise UnsupportedMedia(f"video codec {name!r} has no codec string for HLS/DASH")
 
 
 def _avc_sps(extra: bytes) -> bytes:
@@ -354,7 +345,7 @@ def _avc_sps(extra: bytes) -> bytes:
     for start in range(len(extra) - 4):
         if extra[start : start + 3] == b"\x00\x00\x01" and extra[start + 3] & 0x1F == 7:
             return extra[start + 4 : start + 7]
-    raise MediaError("H.264 stream without an SPS in its headers: no codec string")
+    raise InvalidMedia("H.264 stream without an SPS in its headers: no codec string", code="bad_headers")
 
 
 def _hvc1(extra: bytes) -> str:

@@ -100,3 +100,12 @@ def test_gop_not_dividing_segment_is_refused(encoded: tuple[list[tuple[Path, Rec
     with pytest.raises(InvalidMedia) as info:
         package(outs, None, tmp_path, segment_s=1.5, timeout_s=30)
     assert info.value.code == "bad_package"
+
+
+def test_runs_twice_into_the_same_folder(encoded: tuple[list[tuple[Path, Recipe]], Path], tmp_path: Path) -> None:
+    outs, audio = encoded
+    first = package(outs[:1], audio, tmp_path, segment_s=1, formats=("hls",), timeout_s=60)
+    again = package(outs[:1], audio, tmp_path, segment_s=1, formats=("hls",), timeout_s=60)
+    assert first.master is not None and again.master is not None and again.mpd is None
+    assert again.master.read_text() == first.master.read_text()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["hls"]  # no staging left, no DASH asked

@@ -6,6 +6,7 @@ from pathlib import Path
 import pytest
 
 from darkroom.media.encode import encode_ladder
+from darkroom.media.ffmpeg import run
 from darkroom.media.probe import MediaInfo, probe
 from darkroom.media.recipe import AudioRecipe, Recipe
 from darkroom.media.validate import CODES, Discrepancy, validate
@@ -81,3 +82,13 @@ def test_unreadable(tmp_path: Path, files: tuple[Path, Path, MediaInfo]) -> None
     empty = tmp_path / "empty.mp4"
     empty.write_bytes(b"")
     assert _codes(validate(empty, _GOOD, files[2], timeout_s=30)) == {"unreadable"}
+
+
+def test_audio_out_of_sync(files: tuple[Path, Path, MediaInfo], tmp_path: Path) -> None:
+    good, _, source = files
+    shifted = tmp_path / "shifted.mp4"
+    args = ["-i", str(good), "-itsoffset", "0.3", "-i", str(good), "-map", "0:v", "-map", "1:a", "-c", "copy"]
+    run([*args, str(shifted)], timeout_s=30)
+    found = validate(shifted, _GOOD, source, decode=False, timeout_s=30)
+    assert _codes(found) == {"av_sync"}
+    assert "start_s" in {d.field for d in found}
