@@ -120,6 +120,21 @@ def _quote(path: Path) -> str:
     return "'" + str(path.resolve()).replace("'", "'\\''") + "'"
 
 
+_FORMATS = {".webm": "webm", ".mkv": "matroska"}  # everything else: MP4 (.mp4, .m4v, .mov)
+
+
+def _container_args(out: Path, first_chunk: Path) -> list[str]:
+    fmt = _FORMATS.get(out.suffix.lower(), "mp4")
+    if fmt != "mp4":
+        return ["-f", fmt]
+    args = ["-f", "mp4", "-movflags", "+faststart"]  # moov first: playback starts before the download ends
+    with av.open(str(first_chunk)) as container:
+        video = container.streams.video
+        if video and video[0].codec_context.name == "hevc":
+            args += ["-tag:v", "hvc1"]  # stream copy would fall back to hev1, which Apple players refuse
+    return args
+
+
 def assemble(
     chunk_paths: Sequence[Path],
     out: Path,
@@ -129,7 +144,8 @@ def assemble(
     chunk_frames: Sequence[int] | None = None,
     decode: bool = True,
 ) -> AssembleResult:
-    """Concatenate encoded chunks in order into ``out`` (stream copy, ``+faststart``) and check it.
+    """Concatenate encoded chunks in order into ``out`` (stream copy; MP4 gets ``+faststart``, a
+    ``.webm``/``.mkv`` name gets that container) and check the result.
 
     ``chunk_frames`` (frames each chunk should have) lets a short chunk be named before
     concatenating; ``expected_frames`` is checked on the result, along with rising timestamps and,
@@ -157,6 +173,10 @@ def assemble(
                 )  # fmt: skip
             counts.append(frames)
     out = Path(out)
+    try:
+        fmt_args = _container_args(out, paths[0])
+    except (av.FFmpegError, OSError) as exc:
+        raise ChunkInvalid(f"chunk 0 ({paths[0].name}) cannot be read: {exc}", path=paths[0], index=0) from exc
     out.parent.mkdir(parents=True, exist_ok=True)
     partial = out.with_name(f".{out.name}.partial")
     try:
@@ -165,7 +185,7 @@ def assemble(
             listing.write_text("".join(f"file {_quote(p)}\n" for p in paths), encoding="utf-8")
             args = ["-f", "concat", "-safe", "0", "-i", str(listing), "-map", "0:v", "-c", "copy"]
             run(
-                [*args, "-movflags", "+faststart", "-f", "mp4", str(partial)], timeout_s=timeout_s,
+                [*args, *fmt_args, str(partial)], timeout_s=timeout_s,
                 what=f"assembling {len(paths)} chunks into {out.name}",
             )  # fmt: skip
         check = _check(partial, decode=decode)

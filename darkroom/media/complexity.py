@@ -94,8 +94,8 @@ def _source_info(path: Path) -> tuple[float, float]:
 
 
 def _scdet_filter(threshold: float, height: int) -> str:
-    # -2 keeps the aspect with an even width; area scaling is cheap and averages noise away.
-    return f"scale=-2:{height}:flags=area,scdet=threshold={threshold:g}"
+    # -2 keeps the aspect with an even width; never upscale; area scaling is cheap and averages noise.
+    return f"scale=-2:'min({height},trunc(ih/2)*2)':flags=area,scdet=threshold={threshold:g}"
 
 
 def _parse_cuts(log: str, fps: float) -> list[float]:

@@ -167,3 +167,21 @@ def test_verify_chunk_rejects_garbage(tmp_path: Path) -> None:
     assert info.value.code == "undecodable"
     with pytest.raises(ChunkInvalid, match="missing"):
         verify_chunk(tmp_path / "nope.mp4", 10, 10)
+
+
+@pytest.mark.parametrize(("codec", "preset", "suffix"), [("hevc", "ultrafast", ".mp4"), ("vp9", "8", ".webm")])
+def test_other_codecs_keep_the_grid_across_seams(
+    clip: ClipFactory, tmp_path: Path, codec: str, preset: str, suffix: str
+) -> None:
+    source = clip(seconds=2.0, audio=False)
+    recipe = Recipe(codec, 320, 180, crf=40, preset=preset, gop_s=0.4, segment_s=0.8)
+    keyint = recipe.keyint(25)
+    chunks = plan_chunks(2.0, 25, keyint, [], target_s=0.8, min_s=0.8)
+    paths = []
+    for c in chunks:
+        out = tmp_path / f"c{c.index}{suffix}"
+        encode(source, out, recipe, start_s=c.start_s, duration_s=c.duration_s, timeout_s=60)
+        verify_chunk(out, c.frames, keyint, index=c.index)
+        paths.append(out)
+    result = assemble(paths, tmp_path / f"title{suffix}", expected_frames=50, timeout_s=60)
+    assert result.frames == 50 and result.keyframes == list(range(0, 50, keyint))
