@@ -188,7 +188,10 @@ def assemble(
                 [*args, *fmt_args, str(partial)], timeout_s=timeout_s,
                 what=f"assembling {len(paths)} chunks into {out.name}",
             )  # fmt: skip
-        check = _check(partial, decode=decode)
+        try:
+            check = _check(partial, decode=decode)
+        except (av.FFmpegError, OSError, InvalidMedia) as exc:
+            raise AssemblyFailed(f"{out.name}: the concatenated file cannot be read: {exc}") from exc
         problems = []
         if expected_frames is not None and check.frames != expected_frames:
             detail = f" (chunks: {counts})" if counts else ""
