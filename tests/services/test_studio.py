@@ -1,0 +1,93 @@
+"""studio.video through the real runtime: engine + worker over Redis and SQLite, blobs in/out."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+
+import darkroom.queue as dq
+from darkroom.media.ffmpeg import run
+from darkroom.services import STUDIO_VIDEO, registry
+from darkroom.storage.blobs import open_blobs
+from darkroom.storage.db import open_database
+from tests.runtime.conftest import Platform
+
+CORPUS = Path(__file__).parents[1] / "media" / "corpus"
+# Two small H.264 rungs keep the run fast; the 2 s GOP divides the 2 s segment.
+RECIPES = [
+    {"codec": "h264", "width": 320, "height": 180, "crf": 30, "preset": "ultrafast", "name": "180p",
+     "gop_s": 1.0, "segment_s": 2.0},
+    {"codec": "h264", "width": 160, "height": 90, "crf": 30, "preset": "ultrafast", "name": "90p",
+     "gop_s": 1.0, "segment_s": 2.0},
+]  # fmt: skip
+PROFILE = {"min_height": 90}
+
+
+@pytest.fixture
+def services(rq: dq.RedisQueue, tmp_path: Path) -> Iterator[Platform]:
+    db: sa.Engine = open_database(f"sqlite:///{tmp_path / 'meta.db'}")
+    p = Platform(rq, db, registry, tmp_path / "scratch")
+    yield p
+    p.stop()
+    db.dispose()
+
+
+@pytest.fixture(scope="module")
+def source_clip(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """2 s, 320x180, 25 fps H.264 with a stereo AAC tone."""
+    out = tmp_path_factory.mktemp("clips") / "clip.mp4"
+    args = ["-f", "lavfi", "-i", "testsrc2=size=320x180:rate=25:duration=2"]
+    args += ["-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000:duration=2", "-ac", "2"]
+    args += ["-c:v", "libx264", "-preset", "ultrafast", "-g", "25", "-pix_fmt", "yuv420p", "-c:a", "aac"]
+    run([*args, str(out)], timeout_s=60, what="making a test clip")
+    return out
+
+
+def _scratch_files(tmp_path: Path) -> list[Path]:
+    return [p for p in (tmp_path / "scratch").rglob("*") if p.is_file()]
+
+
+def test_studio_video_packages_a_two_rung_ladder(services: Platform, source_clip: Path, tmp_path: Path) -> None:
+    blobs = open_blobs(str(tmp_path / "blobs"))
+    key = blobs.put_file("uploads/clip.mp4", source_clip).key
+    services.start_engine()
+    services.start_worker(blobs=blobs, concurrency=2)
+    run = services.workflows.start(STUDIO_VIDEO, {"source": {"$blob": key}, "recipes": RECIPES, "profile": PROFILE})
+    done = services.wait(run.id, timeout_s=120)
+    assert done.state == "succeeded", done.error
+    out = done.outputs
+    assert out["verdict"] == "accepted"
+    master = blobs.get_bytes(out["master"]["$blob"]).decode()
+    streams = [line for line in master.splitlines() if line.startswith("#EXT-X-STREAM-INF")]
+    assert len(streams) == 2 and any("RESOLUTION=320x180" in s for s in streams)
+    assert any("RESOLUTION=160x90" in s for s in streams)
+    files = {f["path"]: f["file"]["$blob"] for f in out["package"]}
+    assert "hls/master.m3u8" in files and "dash/manifest.mpd" in files
+    assert blobs.get_bytes(files["hls/master.m3u8"]).decode() == master
+    assert "<MPD" in blobs.get_bytes(out["mpd"]["$blob"]).decode()
+    for ref in files.values():
+        assert blobs.get_bytes(ref)  # every packaged file is stored
+    assert [r["name"] for r in out["packaged"]] == ["180p", "90p"]
+    assert blobs.get_bytes(out["poster"]["file"]["$blob"])[:2] == b"\xff\xd8"
+    assert blobs.get_bytes(out["storyboard"]["vtt"]["$blob"]).startswith(b"WEBVTT")
+    assert not _scratch_files(tmp_path)
+
+
+@pytest.mark.parametrize(("name", "code"), [("empty.mp4", "empty"), ("truncated.mp4", "truncated")])
+def test_a_hostile_source_fails_the_run_with_its_issue_code(
+    services: Platform, tmp_path: Path, name: str, code: str
+) -> None:
+    blobs = open_blobs(str(tmp_path / "blobs"))
+    key = blobs.put_file(f"uploads/{name}", CORPUS / name).key
+    services.start_engine()
+    services.start_worker(blobs=blobs)
+    run = services.workflows.start(STUDIO_VIDEO, {"source": {"$blob": key}, "recipes": RECIPES, "profile": PROFILE})
+    done = services.wait(run.id, timeout_s=60)
+    assert done.state == "failed"
+    assert "inspection rejected" in (done.error or "") and code in (done.error or "")
+    assert done.steps["inspect"].attempts == 1  # permanent: no retry
+    assert all(done.steps[s].state == "skipped" for s in ("encode", "audio", "package", "poster", "storyboard"))
+    assert not _scratch_files(tmp_path)
