@@ -274,8 +274,14 @@ def storyboard_fn(
     "media.photo", queue=QUEUE_IMAGES, isolation="process", timeout_s=_IMAGE_S, permanent_errors=_PERMANENT
 )
 def photo_fn(ctx: TaskContext, source: Path, spec: Mapping[str, Any] | None = None) -> dict[str, Any]:
-    """Every rendition of ``spec`` (JSON overrides of :class:`PhotoSpec`) plus the blurhash."""
-    made = render_photo(source, ctx.scratch / "renditions", photo_spec(spec))
+    """Every rendition of ``spec`` (JSON overrides of :class:`PhotoSpec`) plus the blurhash.
+
+    Unusable input (unreadable, a decompression bomb) raises :class:`RejectedMedia` naming its code.
+    """
+    try:
+        made = render_photo(source, ctx.scratch / "renditions", photo_spec(spec))
+    except InvalidMedia as exc:
+        raise RejectedMedia(f"photo rejected [{exc.code}]: {exc}", [exc.code]) from exc
     ctx.progress(1.0, f"{len(made.renditions)} renditions")
     return {
         "blurhash": made.blurhash,

@@ -57,4 +57,5 @@ def test_a_decompression_bomb_fails_the_run_with_its_reason(services: Platform, 
     done = services.wait(services.workflows.start(PHOTO_RENDITIONS, {"source": {"$blob": key}, "spec": {}}).id)
     assert done.state == "failed"
     assert done.steps["render"].attempts == 1
+    assert "bomb.png" in (done.error or "") and "photo rejected [decompression_bomb]" in (done.error or "")
     assert not [p for p in (tmp_path / "scratch").rglob("*") if p.is_file()]

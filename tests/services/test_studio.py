@@ -73,6 +73,7 @@ def test_studio_video_packages_a_two_rung_ladder(services: Platform, source_clip
     assert [r["name"] for r in out["packaged"]] == ["180p", "90p"]
     assert blobs.get_bytes(out["poster"]["file"]["$blob"])[:2] == b"\xff\xd8"
     assert blobs.get_bytes(out["storyboard"]["vtt"]["$blob"]).startswith(b"WEBVTT")
+    assert done.steps["inspect"].message == "accepted"  # progress travels from the child process
     assert not _scratch_files(tmp_path)
 
 
