@@ -15,6 +15,7 @@ with ``inspection rejected`` and lists the issue codes, so the run fails with th
 
 from __future__ import annotations
 
+import tarfile
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import fields
 from pathlib import Path
@@ -36,6 +37,8 @@ __all__ = [
     "QUEUE_IMAGES",
     "QUEUE_MEDIA",
     "RejectedMedia",
+    "MAX_LISTED_FILES",
+    "folder_archive",
     "folder_entries",
     "photo_spec",
     "registry",
@@ -48,6 +51,9 @@ QUEUE_IMAGES = "images"
 registry = Registry()
 
 _PERMANENT = (InvalidMedia,)
+# A task's result is at most 64 KiB and a listed file costs about 130 bytes: past this many files a
+# package is returned as its archive only (``files`` is null).
+MAX_LISTED_FILES = 400
 # Media budgets stay under the function's timeout so the media layer's own (typed) timeout fires
 # first and its ffmpeg is cleaned up; the runtime's kill is the backstop.
 _INSPECT_S = 600.0
@@ -102,6 +108,19 @@ def photo_spec(overrides: Mapping[str, Any] | None) -> PhotoSpec:
         return PhotoSpec(**_overrides(PhotoSpec, overrides, "photo spec"))
     except (TypeError, ValueError) as exc:
         raise PermanentError(f"photo spec: {exc}") from exc
+
+
+def folder_archive(root: Path, out: Path) -> Path:
+    """A reproducible tar of every file under ``root`` (sorted, zero times and owners): same bytes,
+    same blob key, for the same folder."""
+    with tarfile.open(out, "w", format=tarfile.PAX_FORMAT) as tar:
+        for entry in folder_entries(root):
+            path: Path = entry["file"]
+            info = tarfile.TarInfo(entry["path"])
+            info.size, info.mode, info.mtime = path.stat().st_size, 0o644, 0
+            with path.open("rb") as f:
+                tar.addfile(info, f)
+    return out
 
 
 def folder_entries(root: Path) -> list[dict[str, Any]]:
@@ -202,7 +221,11 @@ def package_fn(
     segment_s: float | None = None,
     formats: Sequence[str] = ("hls", "dash"),
 ) -> dict[str, Any]:
-    """HLS + DASH over the encoded renditions (``{"file": Path, "recipe": dict}``) and the audio."""
+    """HLS + DASH over the encoded renditions (``{"file": Path, "recipe": dict}``) and the audio.
+
+    The folder comes back twice: ``files``, one entry per file (``None`` past
+    :data:`MAX_LISTED_FILES`, which would not fit a task result), and ``archive``, a reproducible tar.
+    """
     pairs = [(Path(r["file"]), Recipe.from_dict(r["recipe"])) for r in renditions]
     seg = segment_s if segment_s is not None else (pairs[0][1].segment_s if pairs else 4.0)
     out = ctx.scratch / "package"
@@ -210,8 +233,11 @@ def package_fn(
         pairs, audio, out, segment_s=seg, formats=formats, timeout_s=_PACKAGE_S,
         progress=_reporter(ctx, "packaging"),
     )  # fmt: skip
+    files = folder_entries(out)
     return {
-        "files": folder_entries(out),
+        "files": files if len(files) <= MAX_LISTED_FILES else None,
+        "file_count": len(files),
+        "archive": folder_archive(out, ctx.scratch / "package.tar"),
         "master": done.master,
         "mpd": done.mpd,
         "master_path": done.master.relative_to(out).as_posix() if done.master else None,
