@@ -13,6 +13,7 @@ import sqlalchemy as sa
 import darkroom.queue as dq
 from darkroom.media.ffmpeg import run
 from darkroom.services import STUDIO_VIDEO, registry
+from darkroom.services.functions import _recipes
 from darkroom.storage.blobs import open_blobs
 from darkroom.storage.db import open_database
 from tests.runtime.conftest import Platform
@@ -81,7 +82,16 @@ def test_studio_video_packages_a_two_rung_ladder(services: Platform, source_clip
     assert not _scratch_files(tmp_path)
 
 
-@pytest.mark.parametrize(("name", "code"), [("empty.mp4", "empty"), ("truncated.mp4", "truncated")])
+HOSTILE = {
+    "empty.mp4": "empty",
+    "truncated.mp4": "truncated",
+    "audio_only.m4a": "no_video",
+    "corrupt_packets.ts": "decode_errors",
+    "unsupported_codec.mp4": "unsupported_codec",
+}
+
+
+@pytest.mark.parametrize(("name", "code"), HOSTILE.items())
 def test_a_hostile_source_fails_the_run_with_its_issue_code(
     services: Platform, tmp_path: Path, name: str, code: str
 ) -> None:
@@ -96,3 +106,10 @@ def test_a_hostile_source_fails_the_run_with_its_issue_code(
     assert done.steps["inspect"].attempts == 1  # permanent: no retry
     assert all(done.steps[s].state == "skipped" for s in ("encode", "audio", "package", "poster", "storyboard"))
     assert not _scratch_files(tmp_path)
+
+
+def test_without_recipes_the_default_ladder_is_fitted_to_the_source_without_audio() -> None:
+    small = _recipes(None, 320, 180)
+    assert [(r.codec, r.width, r.height, r.audio) for r in small] == [("h264", 320, 180, None)]
+    hd = _recipes(None, 1280, 720)
+    assert [(r.width, r.height) for r in hd] == [(1280, 720), (854, 480), (640, 360), (426, 240)]
