@@ -24,7 +24,8 @@ class Settings:
     ``redis_url`` empty means "use the private redis-server under ``home``"; ``database_url`` empty
     means SQLite at ``home/darkroom.db``; ``blobs_url`` empty means the directory ``home/blobs``
     (``s3://bucket/prefix`` for S3, with ``s3_endpoint_url`` for S3-compatible stores). ``app`` is
-    the ``module:attribute`` of the function and workflow registry that workers and engines load.
+    the ``module:attribute`` of the function and workflow registries that workers and engines load
+    (comma-separated: the sample workflow and the media services by default).
     """
 
     home: Path = Path(".darkroom")
@@ -40,7 +41,7 @@ class Settings:
     database_url: str = ""
     blobs_url: str = ""
     s3_endpoint_url: str = ""
-    app: str = "darkroom.runtime.sample:registry"
+    app: str = "darkroom.runtime.sample:registry,darkroom.services:registry"
     limits: Limits = field(default_factory=Limits)
 
     @classmethod
