@@ -81,8 +81,10 @@ def run(
     stderr = "\n".join(err_lines)
     if cancel is not None and cancel.is_set():
         raise FfmpegFailed(f"{what} was canceled", returncode=code, stderr_tail=stderr[-2000:])
-    if elapsed >= timeout_s and code != 0:
-        raise MediaTimeout(f"{what} ran past its timeout of {timeout_s:g}s and was killed")
+    if elapsed >= timeout_s:
+        # killed by the watchdog, or done but late: either way the budget was not kept, and a
+        # caller must not get a result one run and a timeout the next depending on scheduling
+        raise MediaTimeout(f"{what} ran past its timeout of {timeout_s:g}s")
     if code != 0:
         raise FfmpegFailed(f"{what} failed", returncode=code, stderr_tail=stderr[-2000:])
     if progress is not None:
