@@ -22,6 +22,7 @@ import av
 
 from darkroom.media.errors import InvalidMedia
 from darkroom.media.ffmpeg import run
+from darkroom.media.header import video_header
 
 __all__ = ["Complexity", "Scene", "analyse", "cache_key", "scene_cuts"]
 
@@ -76,23 +77,6 @@ def cache_key(path: Path, *, chunk_bytes: int = 1 << 20) -> str:
     return f"sha256:{digest.hexdigest()}"
 
 
-def _source_info(path: Path) -> tuple[float, float]:
-    """(fps, duration_s) from headers."""
-    try:
-        with av.open(str(path)) as container:
-            if not container.streams.video:
-                raise InvalidMedia(f"{path.name} has no video stream", code="no_video")
-            stream = container.streams.video[0]
-            rate = stream.average_rate or stream.guessed_rate
-            fps = float(rate) if rate else 0.0
-            duration = container.duration / 1e6 if container.duration else 0.0
-    except (av.FFmpegError, OSError) as exc:
-        raise InvalidMedia(f"{path.name} cannot be read: {exc}", code="unreadable") from exc
-    if not fps > 0:
-        raise InvalidMedia(f"{path.name} has no usable frame rate", code="bad_fps")
-    return fps, duration
-
-
 def _scdet_filter(threshold: float, height: int) -> str:
     # -2 keeps the aspect with an even width; never upscale; area scaling is cheap and averages noise.
     return f"scale=-2:'min({height},trunc(ih/2)*2)':flags=area,scdet=threshold={threshold:g}"
@@ -109,7 +93,8 @@ def scene_cuts(
 ) -> list[float]:
     """Start times (seconds) of every scene after the first, found by ``scdet`` at ``threshold``."""
     path = Path(path)
-    fps, duration = _source_info(path)
+    header = video_header(path)
+    fps, duration = header.fps, header.duration_s
     args = ["-i", str(path), "-map", "0:v:0", "-an", "-sn", "-vf", _scdet_filter(threshold, _SCDET_HEIGHT)]
     result = run(
         [*args, "-f", "null", "-"], timeout_s=timeout_s, duration_s=duration or None, progress=progress,
@@ -129,7 +114,8 @@ def analyse(
 ) -> Complexity:
     """Scene cuts + per-scene bits of a fixed-CRF x264 pre-encode at ``height``, from one ffmpeg run."""
     path = Path(path)
-    fps, duration = _source_info(path)
+    header = video_header(path)
+    fps, duration = header.fps, header.duration_s
     with tempfile.TemporaryDirectory(prefix="darkroom-cx-") as tmp:
         pre = Path(tmp) / "pre.mkv"  # mkv: no faststart rewrite, timestamps kept as given
         args = ["-i", str(path), "-map", "0:v:0", "-an", "-sn", "-vf", _scdet_filter(threshold, height)]

@@ -17,6 +17,7 @@ import av
 
 from darkroom.media.errors import FfmpegFailed, InvalidMedia, MediaError, UnsupportedMedia
 from darkroom.media.ffmpeg import run
+from darkroom.media.header import VideoHeader, video_header
 from darkroom.media.recipe import AudioRecipe, Recipe
 
 __all__ = ["EncodeResult", "audio_args", "encode", "encode_audio", "encode_ladder", "video_args"]
@@ -82,35 +83,6 @@ class EncodeResult:
     video_bitrate: float
 
 
-@dataclass(frozen=True)
-class _Source:
-    fps: float
-    duration_s: float
-    has_audio: bool
-
-
-def _source(path: Path) -> _Source:
-    try:
-        with av.open(str(path)) as container:
-            if not container.streams.video:
-                raise InvalidMedia(f"{path.name} has no video stream", code="no_video")
-            stream = container.streams.video[0]
-            rate = stream.average_rate or stream.guessed_rate
-            fps = float(rate) if rate else 0.0
-            if container.duration:
-                duration = container.duration / 1e6
-            elif stream.duration and stream.time_base:
-                duration = float(stream.duration * stream.time_base)
-            else:
-                duration = 0.0
-            has_audio = bool(container.streams.audio)
-    except (av.FFmpegError, OSError) as exc:
-        raise InvalidMedia(f"{path.name} cannot be read: {exc}", code="unreadable") from exc
-    if not fps > 0:
-        raise InvalidMedia(f"{path.name} has no usable frame rate ({rate!r})", code="bad_fps")
-    return _Source(fps, duration, has_audio)
-
-
 def _monotonic(progress: Progress | None) -> Progress | None:
     """ffmpeg's output time can step back (several outputs, B-frames); callers want a rising bar."""
     if progress is None:
@@ -125,7 +97,7 @@ def _monotonic(progress: Progress | None) -> Progress | None:
     return report
 
 
-def _seek(src: _Source, start_s: float | None, duration_s: float | None) -> tuple[list[str], list[str], float]:
+def _seek(src: VideoHeader, start_s: float | None, duration_s: float | None) -> tuple[list[str], list[str], float]:
     """Input seek args, output limit args and the expected output duration.
 
     Seeking half a frame early and resetting timestamps makes the frame *at* ``start_s`` the first
@@ -150,7 +122,7 @@ def _seek(src: _Source, start_s: float | None, duration_s: float | None) -> tupl
     return seek, limit, expected
 
 
-def _heads(src: _Source, start_s: float | None) -> tuple[str, str]:
+def _heads(src: VideoHeader, start_s: float | None) -> tuple[str, str]:
     """First video and audio filters. After a seek, both restart at 0 at the frame at ``start_s``:
     video keeps its first frame from half a frame in, audio drops that half frame. Without a seek
     timestamps are left alone so audio/video offsets of the source survive."""
@@ -226,7 +198,7 @@ def encode_ladder(
     """Encode several renditions from ONE decode: ``split`` feeds one scaler + encoder per rung."""
     if not outs:
         raise InvalidMedia("a ladder encode needs at least one rendition", code="bad_recipe")
-    src = _source(Path(source))
+    src = video_header(Path(source))
     seek, limit, expected_s = _seek(src, start_s, duration_s)
     n = len(outs)
     vhead, ahead = _heads(src, start_s)

@@ -18,11 +18,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import av
 import numpy as np
 
 from darkroom.media.errors import InvalidMedia, MediaError, MediaTimeout
 from darkroom.media.ffmpeg import run
+from darkroom.media.header import VideoHeader, video_header
 
 __all__ = ["METRICS", "MetricResult", "Pooled", "QualityReport", "concat_frames", "measure", "pool"]
 
@@ -168,29 +168,6 @@ def _join(items: Any) -> str:
     return " + ".join(dict.fromkeys(items))
 
 
-@dataclass(frozen=True)
-class _Video:
-    width: int
-    height: int
-    fps: float
-    duration_s: float
-    ten_bit: bool
-
-
-def _video(path: Path) -> _Video:
-    try:
-        with av.open(str(path)) as container:
-            if not container.streams.video:
-                raise InvalidMedia(f"{path.name} has no video stream", code="no_video")
-            s = container.streams.video[0]
-            rate = s.average_rate or s.guessed_rate
-            depth = s.format.name if s.format is not None else ""
-            duration = container.duration / 1e6 if container.duration else 0.0
-            return _Video(s.width, s.height, float(rate) if rate else 0.0, duration, "10" in depth or "12" in depth)
-    except (av.FFmpegError, OSError) as exc:
-        raise InvalidMedia(f"{path.name} cannot be read: {exc}", code="unreadable") from exc
-
-
 def _escape(value: str) -> str:
     """Escape a filter option value twice: for the option parser, then for the filtergraph parser."""
     for ch in "\\':":
@@ -200,7 +177,7 @@ def _escape(value: str) -> str:
     return value
 
 
-def _input(path: Path, video: _Video, start_s: float | None, duration_s: float | None) -> list[str]:
+def _input(path: Path, video: VideoHeader, start_s: float | None, duration_s: float | None) -> list[str]:
     # Half a frame early, like encode: the frame at start_s is the first one compared.
     args = ["-ss", f"{max(0.0, start_s - 0.5 / video.fps):.6f}"] if start_s else []
     if duration_s is not None:
@@ -314,7 +291,7 @@ def measure(
     if not names or threads < 1 or subsample < 1 or not _MODEL.match(vmaf_model):
         raise InvalidMedia(f"bad quality request: metrics={names} threads={threads} subsample={subsample} "
                            f"vmaf_model={vmaf_model!r}", code="bad_metric")  # fmt: skip
-    ref, dist = _video(Path(reference)), _video(Path(distorted))
+    ref, dist = video_header(Path(reference), require_fps=False), video_header(Path(distorted), require_fps=False)
     if not ref.fps > 0 or not dist.fps > 0:
         raise InvalidMedia(f"no usable frame rate in {Path(reference).name} or {Path(distorted).name}", code="bad_fps")
     pix = "yuv420p10le" if ref.ten_bit or dist.ten_bit else "yuv420p"

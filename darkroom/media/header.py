@@ -1,0 +1,56 @@
+"""The few facts of a video's first stream that encoding, scoring and analysis need, from headers.
+
+Lighter than :func:`darkroom.media.probe.probe` (no VFR sampling, no rotation box): one container
+open, nothing decoded.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import av
+
+from darkroom.media.errors import InvalidMedia
+
+__all__ = ["VideoHeader", "video_header"]
+
+
+@dataclass(frozen=True)
+class VideoHeader:
+    width: int
+    height: int
+    fps: float  # 0.0 when the container states none
+    duration_s: float  # 0.0 when unknown
+    ten_bit: bool  # 10- or 12-bit pixel format
+    has_audio: bool
+
+
+def video_header(path: Path, *, require_fps: bool = True) -> VideoHeader:
+    """Raise ``InvalidMedia`` (``unreadable``, ``no_video``, or ``bad_fps`` when ``require_fps``)."""
+    try:
+        with av.open(str(path)) as container:
+            if not container.streams.video:
+                raise InvalidMedia(f"{path.name} has no video stream", code="no_video")
+            s = container.streams.video[0]
+            rate = s.average_rate or s.guessed_rate
+            if container.duration:
+                duration = container.duration / 1e6
+            elif s.duration and s.time_base:
+                duration = float(s.duration * s.time_base)
+            else:
+                duration = 0.0
+            depth = s.format.name if s.format is not None else ""
+            header = VideoHeader(
+                s.width,
+                s.height,
+                float(rate) if rate else 0.0,
+                duration,
+                "10" in depth or "12" in depth,
+                bool(container.streams.audio),
+            )
+    except (av.FFmpegError, OSError) as exc:
+        raise InvalidMedia(f"{path.name} cannot be read: {exc}", code="unreadable") from exc
+    if require_fps and not header.fps > 0:
+        raise InvalidMedia(f"{path.name} has no usable frame rate", code="bad_fps")
+    return header
