@@ -35,8 +35,9 @@ from darkroom.runtime.files import fetch_inputs, store_outputs
 from darkroom.runtime.functions import Function, Registry
 from darkroom.runtime.metrics import WorkerMetrics
 from darkroom.runtime.queues import ensure_queues, worker_filters
+from darkroom.runtime.reporter import Reporter
 from darkroom.runtime.task import TaskOutcome, TaskSpec, dumps
-from darkroom.runtime.workflow.inbox import Inbox, Report
+from darkroom.runtime.workflow.inbox import Inbox
 
 __all__ = ["Worker"]
 
@@ -107,6 +108,7 @@ class Worker:
         self.scratch_root = scratch_root / str(os.getpid())
         self._scratch_parent = scratch_root
         self.inbox = inbox or Inbox(queue)
+        self.reports = Reporter(self.inbox, self.name)
         self.wait_s = wait_s
         self.grace_s = grace_s
         self.metrics = metrics
@@ -115,7 +117,6 @@ class Worker:
         self._running: dict[tuple[str, int], _Task] = {}
         self._slot_freed = threading.Event()
         self._done: stdqueue.Queue[_Done] = stdqueue.Queue()
-        self._progress: list[Report] = []
         self._quit = threading.Event()
         self._grant: dict[str, float] = {}
 
@@ -196,7 +197,9 @@ class Worker:
                 item=spec.idx if spec else 0,
             )
             task = _Task(lease, spec, fn, ctx, lease_s=self._grant.get(lease.queue, 30.0))
-            ctx.report = lambda f, m, task=task: self._report_progress(task, f, m)
+            ctx.report = lambda f, m, t=task: self.reports.progress(
+                t.spec, t.lease.message.deadline, t.lease.message.attempts, f, m
+            )
             with self._lock:
                 self._running[task.key] = task
             if self.metrics:
@@ -250,34 +253,6 @@ class Worker:
             self.metrics.in_flight.dec()
         self._slot_freed.set()
 
-    # -- reports to workflows ------------------------------------------------------------------------
-    def _report(self, task: _Task, outcome: TaskOutcome, kind: str, *, tick: bool = True) -> Report | None:
-        spec = task.spec
-        if spec is None or spec.workflow_id is None or spec.step is None:
-            return None
-        field_ = f"{spec.step}#{spec.idx}:{kind}"
-        return Report(spec.workflow_id, field_, outcome.encode(), task.lease.message.deadline, tick)
-
-    def _start_report(self, task: _Task, *, tick: bool) -> Report | None:
-        outcome = TaskOutcome("running", task.lease.message.attempts, self.name, task.wall_started)
-        return self._report(task, outcome, "s", tick=tick)
-
-    def _report_progress(self, task: _Task, fraction: float, message: str) -> None:
-        outcome = TaskOutcome(
-            "running", task.lease.message.attempts, self.name, time.time(), progress=fraction, message=message
-        )
-        report = self._report(task, outcome, "p")
-        if report:
-            with self._lock:
-                self._progress.append(report)
-
-    def _post(self, reports: list[Report]) -> None:
-        if reports:
-            try:
-                self.inbox.post(reports)
-            except Exception:
-                _log.warning("could not post %d workflow reports", len(reports), exc_info=True)
-
     # -- the settler ---------------------------------------------------------------------------------
     def _settle_loop(self) -> None:
         while not (self._quit.is_set() and self._done.empty()):
@@ -290,9 +265,7 @@ class Worker:
                     batch.append(self._done.get_nowait())
                 except stdqueue.Empty:
                     break
-            with self._lock:
-                progress, self._progress = self._progress, []
-            self._post(progress)
+            self.reports.flush_progress()
             if batch:
                 try:
                     self._settle(batch)
@@ -321,7 +294,7 @@ class Worker:
             told = TaskOutcome(
                 state, msg.attempts, self.name, now, output=d.output, error=d.error or None, started=t.wall_started
             )
-            rep = self._report(t, told, "r" if final else "s", tick=final)
+            rep = self.reports.report(t.spec, msg.deadline, told, "r" if final else "s", tick=final)
             if rep:
                 reports.append(rep)
             if d.ok:
@@ -331,7 +304,7 @@ class Worker:
                 by_queue[t.lease.queue].append((t.lease, False, d.error[:2000], d.retry, backoff))
         # Reports first: a crash after them re-runs the task (idempotent) and repeats the report
         # (harmless); the other order could complete a task whose workflow never hears of it.
-        self._post(reports)
+        self.reports.post(reports)
         for items in by_queue.values():
             for i in range(0, len(items), 500):
                 self.queue.settle(items[i : i + 500])
@@ -358,8 +331,10 @@ class Worker:
                     self._extend(t)
                 if not t.announced and now - t.started >= ANNOUNCE_S:
                     t.announced = True
-                    report = self._start_report(t, tick=True)
-                    self._post([report] if report else [])
+                    report = self.reports.started(
+                        t.spec, t.lease.message.deadline, t.lease.message.attempts, t.wall_started
+                    )
+                    self.reports.post([report] if report else [])
 
     def _extend(self, t: _Task) -> None:
         assert t.fn is not None
