@@ -4,33 +4,132 @@ Arguments may hold ``{"$blob": key}`` references anywhere in their JSON; before 
 downloaded into the scratch directory and replaced by its local path. After the call every
 :class:`~pathlib.Path` in the result is uploaded under a content-addressed key and replaced by a
 reference, so running a function twice on the same inputs yields the same keys.
+
+A returned *directory* travels as a **tree**: every file under it is stored content-addressed and a
+manifest (``{"files": [{"path", "key", "bytes"}]}``, canonical JSON, itself content-addressed) is
+referenced as ``{"$tree": key}``. A tree argument arrives as a local directory with the same
+relative paths. Folders of any size (an HLS package of thousands of segments) thus travel file by
+file, and an unchanged file is never uploaded twice.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from darkroom.runtime.errors import PermanentError
+from darkroom.storage.blobs.base import content_key, validate_key
 
-__all__ = ["BLOB", "blob_ref", "fetch_inputs", "is_blob_ref", "store_outputs"]
+__all__ = [
+    "BLOB",
+    "TREE",
+    "TreeEntry",
+    "blob_ref",
+    "fetch_inputs",
+    "get_tree",
+    "is_blob_ref",
+    "is_tree_ref",
+    "put_tree",
+    "read_tree",
+    "store_outputs",
+    "tree_ref",
+]
 
 BLOB = "$blob"
+TREE = "$tree"
+_TREE_SUFFIX = ".tree.json"
+# Transfers of a tree's files overlap: on S3 each is a round trip; locally the pool costs nothing.
+_TRANSFER_THREADS = 8
+
+
+@dataclass(frozen=True)
+class TreeEntry:
+    """One file of a tree: its ``/``-separated path inside the folder and its blob."""
+
+    path: str
+    key: str
+    bytes: int
 
 
 def blob_ref(key: str) -> dict[str, str]:
     return {BLOB: key}
 
 
+def tree_ref(key: str) -> dict[str, str]:
+    return {TREE: key}
+
+
+def _is_ref(value: object, tag: str) -> bool:
+    return isinstance(value, dict) and len(value) == 1 and isinstance(value.get(tag), str)
+
+
 def is_blob_ref(value: object) -> bool:
-    return isinstance(value, dict) and len(value) == 1 and isinstance(value.get(BLOB), str)
+    return _is_ref(value, BLOB)
+
+
+def is_tree_ref(value: object) -> bool:
+    return _is_ref(value, TREE)
+
+
+def _files(root: Path) -> Iterator[Path]:
+    # Dot-files are scratch droppings (partial writes, editor files), never outputs.
+    for path in sorted(root.rglob("*")):
+        if path.is_file() and not any(part.startswith(".") for part in path.relative_to(root).parts):
+            yield path
+
+
+def put_tree(blobs: Any, root: Path) -> str:
+    """Store every file under ``root`` and its manifest; the manifest's key (same folder, same key)."""
+
+    def put(path: Path) -> TreeEntry:
+        info = blobs.put_content(path, suffix="".join(path.suffixes[-1:]))
+        return TreeEntry(path.relative_to(root).as_posix(), info.key, info.size_bytes)
+
+    with ThreadPoolExecutor(_TRANSFER_THREADS) as pool:
+        entries = list(pool.map(put, _files(root)))
+    manifest = json.dumps({"files": [e.__dict__ for e in entries]}, sort_keys=True, separators=(",", ":")).encode()
+    key = content_key(hashlib.sha256(manifest).hexdigest(), suffix=_TREE_SUFFIX)
+    if not blobs.exists(key):
+        blobs.put_bytes(key, manifest, content_type="application/json")
+    return key
+
+
+def read_tree(blobs: Any, key: str) -> list[TreeEntry]:
+    """The files of the tree whose manifest is at ``key``; a path that could escape the folder is
+    refused with :class:`~darkroom.storage.errors.InvalidBlobKey` naming it."""
+    try:
+        files = json.loads(blobs.get_bytes(key))["files"]
+        entries = [TreeEntry(str(f["path"]), str(f["key"]), int(f["bytes"])) for f in files]
+    except (ValueError, KeyError, TypeError) as exc:
+        raise PermanentError(f"tree manifest {key!r} is malformed: {exc}") from exc
+    for entry in entries:
+        validate_key(entry.path)  # no absolute paths, no '..', no dot-names
+    return entries
+
+
+def get_tree(blobs: Any, key: str, dest: Path) -> Path:
+    """Download the tree at ``key`` into the directory ``dest`` (created) and return ``dest``."""
+    dest = Path(dest)
+    dest.mkdir(parents=True, exist_ok=True)
+    entries = read_tree(blobs, key)
+    with ThreadPoolExecutor(_TRANSFER_THREADS) as pool:
+        list(pool.map(lambda e: blobs.get_file(e.key, dest / e.path), entries))
+    return dest
 
 
 def fetch_inputs(value: Any, blobs: Any, inbox_dir: Path) -> Any:
-    """``value`` with every blob reference replaced by a downloaded local path."""
+    """``value`` with every blob reference replaced by a downloaded local path (a tree: a folder)."""
     if is_blob_ref(value):
         key = value[BLOB]
         return blobs.get_file(key, inbox_dir / key)
+    if is_tree_ref(value):
+        key = value[TREE]
+        return get_tree(blobs, key, inbox_dir / key.removesuffix(_TREE_SUFFIX))
     if isinstance(value, dict):
         return {k: fetch_inputs(v, blobs, inbox_dir) for k, v in value.items()}
     if isinstance(value, list):
@@ -39,11 +138,13 @@ def fetch_inputs(value: Any, blobs: Any, inbox_dir: Path) -> Any:
 
 
 def store_outputs(value: Any, blobs: Any, scratch: Path) -> Any:
-    """``value`` with every local path uploaded and replaced by a blob reference."""
+    """``value`` with every local path uploaded and replaced by a blob (or, for a folder, tree) reference."""
     if isinstance(value, Path):
         path = value if value.is_absolute() else scratch / value
+        if path.is_dir():
+            return tree_ref(put_tree(blobs, path))
         if not path.is_file():
-            raise PermanentError(f"the function returned {value}, which is not a file")
+            raise PermanentError(f"the function returned {value}, which is not a file or a folder")
         return blob_ref(blobs.put_content(path, suffix="".join(path.suffixes[-1:])).key)
     if isinstance(value, dict):
         return {str(k): store_outputs(v, blobs, scratch) for k, v in value.items()}
