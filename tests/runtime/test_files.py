@@ -86,7 +86,7 @@ def test_a_manifest_path_that_could_escape_the_folder_is_refused(blobs: LocalBlo
 
 def test_a_malformed_manifest_is_a_permanent_error_naming_it(blobs: LocalBlobs, tmp_path: Path) -> None:
     blobs.put_bytes("trees/bad.tree.json", b'{"entries": []}')
-    with pytest.raises(PermanentError, match="trees/bad.tree.json"):
+    with pytest.raises(PermanentError, match=r"trees/bad\.tree\.json"):
         read_tree(blobs, "trees/bad.tree.json")
 
 
