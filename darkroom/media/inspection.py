@@ -1,9 +1,7 @@
 """Inspection: is an upload fit for the pipeline? A probe, one decode pass, and a verdict.
 
-:func:`analyze` decodes the file exactly once with ffmpeg: the first video stream goes through
-``idet`` (interlacing), ``blackdetect`` and ``freezedetect``, the first audio stream through
-``ebur128`` (loudness, range, true peak), both in one ``-filter_complex`` into the null muxer, and
-decode errors are counted from ffmpeg's log. :func:`inspect` compares the probe and the analysis
+:func:`~darkroom.media.analysis.analyze` decodes the file once (:mod:`darkroom.media.analysis`);
+:func:`inspect` compares the probe and the analysis
 with a :class:`TitleProfile` and returns an :class:`Inspection`: ``accepted``, or ``rejected``
 with :class:`Issue` s whose codes are stable and whose messages say what to do. Only errors
 reject; warnings are reported. The codes are listed in ``docs/media.md``.
@@ -11,55 +9,29 @@ reject; warnings are reported. The codes are listed in ``docs/media.md``.
 
 from __future__ import annotations
 
-import re
 import threading
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from fractions import Fraction
 from pathlib import Path
 from typing import Any, Literal
 
 from av.audio.layout import AudioLayout
 
+from darkroom.media.analysis import Analysis, IdetCounts, analyze
 from darkroom.media.errors import FfmpegFailed, InvalidMedia
-from darkroom.media.ffmpeg import run
-from darkroom.media.probe import AudioStreamInfo, Kind, MediaInfo, VideoStreamInfo, probe
+from darkroom.media.probe import AudioStreamInfo, MediaInfo, VideoStreamInfo, probe
+from darkroom.media.profile import DEFAULT_VIDEO_CODECS, TitleProfile
 
-__all__ = ["Analysis", "IdetCounts", "Inspection", "Issue", "TitleProfile", "analyze", "inspect"]
+__all__ = [
+    "DEFAULT_VIDEO_CODECS", "Analysis", "IdetCounts", "Inspection", "Issue", "TitleProfile", "analyze", "inspect",
+]  # fmt: skip
 
 Severity = Literal["error", "warning"]
 Verdict = Literal["accepted", "rejected"]
 
-DEFAULT_VIDEO_CODECS = frozenset(
-    {"h264", "hevc", "vp8", "vp9", "av1", "vvc", "mpeg2video", "mpeg4", "prores", "dnxhd", "ffv1", "mjpeg"}
-)
-# idet's default interlace threshold (1.04) calls fast synthetic progressive motion "TFF"; 1.2
-# still classified every interlaced test source correctly and no progressive one as interlaced.
-_IDET_THRESHOLD = 1.2
 _SILENCE_LUFS = -70.0  # ebur128's absolute gate: integrated loudness of silence
 _FATAL = {"wrong_kind", "no_video", "unsupported_codec", "zero_fps"}  # nothing to decode: skip analysis
-
-
-@dataclass(frozen=True)
-class TitleProfile:
-    """What a title expects of its source. ``None`` disables a check."""
-
-    kind: Kind = "video"
-    audio_layout: str | None = "stereo"  # ffmpeg layout name: mono, stereo, 5.1…
-    require_audio: bool = False
-    min_height: int = 240  # of the short side, so portrait phone video is judged like landscape
-    min_duration_s: float | None = 0.5
-    max_duration_s: float | None = 4 * 3600.0
-    allow_hdr: bool = False  # the encoders produce SDR renditions
-    allow_vfr: bool = True  # VFR is converted to a constant rate; False makes it an error
-    deinterlace: bool = False  # True: interlaced sources are deinterlaced (a warning, not an error)
-    video_codecs: frozenset[str] = DEFAULT_VIDEO_CODECS
-    max_decode_errors: int = 0
-    loudness_lufs: tuple[float, float] | None = (-35.0, -10.0)  # a warning outside this range
-    max_true_peak_db: float | None = -1.0
-    black_min_s: float = 1.0  # shortest black / frozen span worth reporting
-    freeze_min_s: float = 2.0
-    max_black_fraction: float = 0.9  # black for longer than this share of the duration: an error
 
 
 @dataclass(frozen=True)
@@ -67,31 +39,6 @@ class Issue:
     code: str  # stable, machine-readable
     severity: Severity
     message: str  # what is wrong and what to do about it
-
-
-@dataclass(frozen=True)
-class IdetCounts:
-    """idet's multi-frame classification of the decoded frames."""
-
-    tff: int = 0
-    bff: int = 0
-    progressive: int = 0
-    undetermined: int = 0
-
-
-@dataclass(frozen=True)
-class Analysis:
-    interlaced: bool = False
-    field_order: str = "progressive"  # tff | bff | progressive | unknown
-    idet: IdetCounts = field(default_factory=IdetCounts)
-    black_segments: tuple[tuple[float, float], ...] = ()  # (start_s, end_s)
-    frozen_segments: tuple[tuple[float, float], ...] = ()
-    loudness_lufs: float | None = None  # integrated (EBU R128); -70 is silence
-    loudness_range_lu: float | None = None
-    true_peak_db: float | None = None  # dBTP
-    decode_errors: int = 0  # decoder errors + frames flagged corrupt + corrupt packets
-    decoded_s: float | None = None  # how far the longest stream decoded
-    elapsed_s: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -143,105 +90,6 @@ def inspect(
             issues += _check_analysis(info, analysis, profile)
     verdict: Verdict = "rejected" if any(i.severity == "error" for i in issues) else "accepted"
     return Inspection(info, analysis, verdict, tuple(issues))
-
-
-def analyze(
-    path: str | Path,
-    info: MediaInfo,
-    *,
-    profile: TitleProfile | None = None,
-    timeout_s: float | None = None,
-    progress: Callable[[float], None] | None = None,
-    cancel: threading.Event | None = None,
-) -> Analysis:
-    """Decode ``path`` once and measure it. ``timeout_s`` defaults to 120 s + the duration."""
-    profile = profile or TitleProfile()
-    video, audio = info.primary_video, info.primary_audio
-    chains, maps = [], []
-    if video is not None and video.decodable and info.kind == "video" and profile.kind != "audio":
-        chains.append(
-            f"[0:V:0]idet=intl_thres={_IDET_THRESHOLD},blackdetect=d={profile.black_min_s}:pix_th=0.10,"
-            f"freezedetect=n=-60dB:d={profile.freeze_min_s}[v]"
-        )
-        maps += ["-map", "[v]"]
-    if audio is not None and audio.decodable:
-        chains.append("[0:a:0]ebur128=peak=true:framelog=quiet[a]")  # quiet: no per-100 ms lines
-        maps += ["-map", "[a]"]
-    if not chains:
-        return Analysis()
-    source = "file:" + str(Path(path).resolve())  # "file:" so a name can't select another protocol
-    args = ["-i", source, "-filter_complex", ";".join(chains), *maps, "-f", "null", "-"]
-    budget = timeout_s if timeout_s is not None else 120.0 + (info.duration_s or 0.0)
-    result = run(
-        args, timeout_s=budget, duration_s=info.duration_s, progress=progress, cancel=cancel,
-        loglevel="verbose", what=f"analysing {info.name}",
-    )  # fmt: skip
-    # verbose, not info: ffmpeg's end-of-run stream statistics (frames decoded, decode errors) are
-    # logged at that level; framelog=quiet keeps the log small enough to keep whole.
-    return _parse(result.stderr, info, video.field_order if video else "unknown", result.elapsed_s)
-
-
-_IDET = re.compile(r"Multi frame detection: TFF:\s*(\d+) BFF:\s*(\d+) Progressive:\s*(\d+) Undetermined:\s*(\d+)")
-_BLACK = re.compile(r"black_start:\s*(-?[\d.]+) black_end:\s*(-?[\d.]+)")
-_FREEZE = re.compile(r"freeze_(start|end): (-?[\d.]+)")
-_INPUT = re.compile(
-    r"Input stream #\d+:\d+ \((video|audio)\): \d+ packets read \(\d+ bytes\); (\d+) frames decoded; "
-    r"(\d+) decode errors(?: \((\d+) samples\))?"
-)
-_SUMMARY = {
-    "lufs": re.compile(r"^\s*I:\s+(-?[\d.]+|-inf) LUFS", re.M),
-    "lra": re.compile(r"^\s*LRA:\s+(-?[\d.]+) LU", re.M),
-    "peak": re.compile(r"^\s*Peak:\s+(-?[\d.]+|-inf) dBFS", re.M),
-}
-_CODED_ORDER = {"tt": "tff", "bt": "tff", "bb": "bff", "tb": "bff"}  # by display order
-
-
-def _parse(log: str, info: MediaInfo, coded_order: str, elapsed_s: float) -> Analysis:
-    idet_runs = _IDET.findall(log)  # the graph is configured twice; the last summary is the real one
-    idet = IdetCounts(*map(int, idet_runs[-1])) if idet_runs else IdetCounts()
-    determined = idet.tff + idet.bff + idet.progressive
-    if determined >= 5:
-        interlaced = idet.tff + idet.bff > idet.progressive
-        order = ("tff" if idet.tff >= idet.bff else "bff") if interlaced else "progressive"
-    else:  # static or flat pictures give idet nothing to judge: trust the coded field order
-        order = _CODED_ORDER.get(coded_order, "progressive" if coded_order == "progressive" else "unknown")
-        interlaced = order in ("tff", "bff")
-    decoded = [0.0]
-    errors = log.count("corrupt decoded frame") + log.count("corrupt input packet in stream")
-    video, audio = info.primary_video, info.primary_audio
-    for kind, frames, errs, samples in _INPUT.findall(log):
-        errors += int(errs)
-        if kind == "video" and video and video.frame_rate:
-            decoded.append(int(frames) / video.frame_rate)
-        elif kind == "audio" and samples and audio and audio.sample_rate:
-            decoded.append(int(samples) / audio.sample_rate)
-    end = max(decoded) or info.duration_s or 0.0
-    summary = log[log.rfind("Summary:") :] if "Summary:" in log else ""
-    loudness = {key: _number(rx.search(summary)) for key, rx in _SUMMARY.items()}
-    return Analysis(
-        interlaced=interlaced, field_order=order, idet=idet,
-        black_segments=tuple((float(s), float(e)) for s, e in _BLACK.findall(log)),
-        frozen_segments=_freeze_spans(_FREEZE.findall(log), end), loudness_lufs=loudness["lufs"],
-        loudness_range_lu=loudness["lra"], true_peak_db=loudness["peak"], decode_errors=errors,
-        decoded_s=max(decoded) if len(decoded) > 1 else None, elapsed_s=elapsed_s,
-    )  # fmt: skip
-
-
-def _number(match: re.Match[str] | None) -> float | None:
-    return None if match is None else float(match.group(1))  # float("-inf") is fine
-
-
-def _freeze_spans(events: list[tuple[str, str]], end: float) -> tuple[tuple[float, float], ...]:
-    spans, start = [], None
-    for kind, value in events:
-        if kind == "start":
-            start = float(value)
-        elif start is not None:
-            spans.append((start, float(value)))
-            start = None
-    if start is not None:  # frozen until the end: freezedetect logs no end
-        spans.append((start, end))
-    return tuple(spans)
 
 
 # Every issue code and its message; the code is the stable contract, the message says what to do.

@@ -9,28 +9,26 @@ Every failure is a typed :class:`~darkroom.media.errors.InvalidMedia` naming the
 from __future__ import annotations
 
 import itertools
-import math
-import struct
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
-from typing import Any, BinaryIO, Literal
+from typing import Any, Literal
 
 import av
 import av.error
 from PIL import Image
 
 from darkroom.media.errors import InvalidMedia, UnsupportedMedia
+from darkroom.media.mp4box import mp4_rotation
 
 __all__ = ["MAX_PIXELS", "AudioStreamInfo", "Kind", "MediaInfo", "VideoStreamInfo", "detect_kind", "probe"]
 
 Kind = Literal["video", "photo", "audio"]
 
 MAX_PIXELS = 200_000_000  # 16384x12207; a 200 MP phone photo fits, a decompression bomb does not
-_MAX_BOXES = 4096  # per ISO-BMFF level: a crafted file of tiny boxes must not keep us looping
 _VFR_PACKETS = 120  # packets whose timestamps are compared to detect a variable frame rate
 _PHOTO_FORMATS = ("JPEG", "PNG", "WEBP", "GIF", "TIFF", "BMP", "MPO", "AVIF", "HEIF")
 _HEIF_BRANDS = {"heic", "heix", "heim", "heis", "hevc", "hevx", "mif1", "msf1", "avif", "avis"}
@@ -239,7 +237,7 @@ def _kind(container: Any, visual: list[Any]) -> Kind:
 def _describe(container: Any, path: Path, size: int) -> MediaInfo:
     visual = _visual_streams(container)
     kind = _kind(container, visual)
-    rotation = _mp4_rotation(path) if "mp4" in container.format.name else 0
+    rotation = mp4_rotation(path) if "mp4" in container.format.name else 0
     video = tuple(_video(s, rotation if i == 0 else 0, container, kind) for i, s in enumerate(visual))
     audio = tuple(_audio(s) for s in container.streams.audio)
     streams = [s.duration_s for s in video if s.duration_s] + [s.duration_s for s in audio if s.duration_s]
@@ -316,64 +314,3 @@ def _variable_rate(container: Any, stream: Any, avg: float, base: float) -> bool
     # frame) is damage rather than a variable rate, so a few percent of the steps must deviate.
     deviating = sum(abs(step - median) > max(2, median // 10) for step in steps)
     return deviating >= max(2, len(steps) // 20)
-
-
-def _mp4_rotation(path: Path) -> int:
-    """Rotation of the first video track from its ISO-BMFF ``tkhd`` matrix (0 when absent).
-
-    PyAV 18 does not expose stream side data, and decoding a frame just to read the display
-    matrix would break the no-decode promise, so the matrix is read from the box itself.
-    """
-    try:
-        with path.open("rb") as f:
-            moov = _child(f, 0, path.stat().st_size, b"moov")
-            for trak in _children(f, *moov, b"trak") if moov else ():
-                hdlr = _child(f, *(_child(f, *trak, b"mdia") or (0, 0)), b"hdlr")
-                if hdlr and _read(f, hdlr[0] + 8, 4) == b"vide":
-                    tkhd = _child(f, *trak, b"tkhd")
-                    return _matrix_rotation(f, tkhd[0]) if tkhd else 0
-    except (OSError, struct.error, ValueError):
-        pass  # a damaged index: PyAV already accepted the file, rotation stays unknown (0)
-    return 0
-
-
-def _children(f: BinaryIO, start: int, end: int, kind: bytes) -> Iterator[tuple[int, int]]:
-    """(body start, body end) of every box of type ``kind`` between ``start`` and ``end``."""
-    at, seen = start, 0
-    while at + 8 <= end and seen < _MAX_BOXES:
-        seen += 1
-        size, box = struct.unpack(">I4s", _read(f, at, 8))
-        header = 8
-        if size == 1:
-            (size,) = struct.unpack(">Q", _read(f, at + 8, 8))
-            header = 16
-        elif size == 0:
-            size = end - at
-        if size < header:
-            return
-        if box == kind:
-            yield at + header, min(at + size, end)
-        at += size
-
-
-def _child(f: BinaryIO, start: int, end: int, kind: bytes) -> tuple[int, int] | None:
-    return next(_children(f, start, end, kind), None)
-
-
-def _read(f: BinaryIO, at: int, n: int) -> bytes:
-    f.seek(at)
-    data = f.read(n)
-    if len(data) != n:
-        raise ValueError("short read")
-    return data
-
-
-def _matrix_rotation(f: BinaryIO, body: int) -> int:
-    version = _read(f, body, 1)[0]
-    a, b, _, c, d = struct.unpack(">5i", _read(f, body + (52 if version == 1 else 40), 20))
-    if not (a or c) or not (b or d):
-        return 0  # a degenerate matrix: ffmpeg reports no rotation either
-    # av_display_rotation_get(): the angle of the first column, negated to counterclockwise
-    angle = -math.degrees(math.atan2(b / math.hypot(b, d), a / math.hypot(a, c)))
-    rounded = round(angle) % 360
-    return rounded - 360 if rounded > 180 else rounded
