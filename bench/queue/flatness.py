@@ -2,10 +2,13 @@
 with 1K … 1M messages pending, for a simple queue, an exclusive queue (10 messages per
 exclusivity value, so values grow with depth) and a ``where`` dequeue on an indexed key.
 
-Queues are filled with the client's own ``enqueue_many`` arguments (``Core``), 1000 messages a
-call, several calls per pipeline. Each timed step is followed by an untimed refill of as many
-matching messages, so the depth stays where it was measured. Two numbers per step: client wall
-time (what a worker sees) and Redis's own script time (INFO commandstats, less noisy).
+Every depth has its own queue, all filled first (with the client's own ``enqueue_many``
+arguments (``Core``), 1000 messages a call, several calls per pipeline); then the depths are
+measured in ROUNDS, interleaved (1K, 10K, 100K, 1M, 1K, …), so warm-up and changes in the
+machine's load fall on every depth alike instead of on whichever depth came first. Each timed
+step is followed by an untimed refill of as many matching messages, so the depth stays where it
+was measured. Two numbers per step: client wall time (what a worker sees) and Redis's own script
+time (INFO commandstats, less noisy).
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ from darkroom.queue.scripts import source
 __all__ = ["CONTROL", "KINDS", "Depth", "Flatness", "measure", "measure_control"]
 
 QUEUE = "flat"
+ROUNDS = 10  # interleaved passes over the depths; each runs steps / ROUNDS steps per depth
 FILL_BATCH = 1000
 FILL_PIPELINE = 8
 CODECS = ("h264", "hevc", "vp9", "av1")
@@ -81,8 +85,9 @@ class Flatness:
 
 
 class _Filler:
-    def __init__(self, redis: BenchRedis, kind: Kind) -> None:
+    def __init__(self, redis: BenchRedis, kind: Kind, queue: str) -> None:
         self.client = redis.client
+        self.queue = queue
         self.kind = kind
         self.core = Core(Keys(), DEFAULT_LIMITS)
         self.sha = str(self.client.script_load(source("enqueue")))
@@ -96,7 +101,7 @@ class _Filler:
             msgs = [self.kind.message(self.next_index + j, refill) for j in range(n)]
             self.next_index += n
             count -= n
-            ins = next(self.core.enqueue_many(QUEUE, msgs))
+            ins = next(self.core.enqueue_many(self.queue, msgs))
             assert isinstance(ins, Script)
             pipe.evalsha(self.sha, 1, ins.key, *ins.args)
             queued += 1
@@ -105,10 +110,10 @@ class _Filler:
                 queued = 0
 
 
-def _step(q: RedisQueue, redis: BenchRedis, kind: Kind, batch: int) -> tuple[float, float, int]:
+def _step(q: RedisQueue, redis: BenchRedis, kind: Kind, queue: str, batch: int) -> tuple[float, float, int]:
     before = redis.counters()
     start = time.perf_counter()
-    leases = q.dequeue(QUEUE, max_messages=batch, where=kind.where, fields=("payload",))
+    leases = q.dequeue(queue, max_messages=batch, where=kind.where, fields=("payload",))
     q.complete_many(leases)
     wall = time.perf_counter() - start
     delta = redis.counters() - before
@@ -123,20 +128,21 @@ def _step(q: RedisQueue, redis: BenchRedis, kind: Kind, batch: int) -> tuple[flo
 CONTROL = "control: plain Redis, same access pattern"
 _NOW = "1785000000000"
 _CTL_FILL = f"""
-local n, start = tonumber(ARGV[1]), tonumber(ARGV[2])
+local n, start, p = tonumber(ARGV[1]), tonumber(ARGV[2]), ARGV[4]
 for i = start, start + n - 1 do
   local id = string.format('%026d', i)
   local seq = string.format('%016x', i) .. id
-  redis.call('HSET', 'ctl:m:' .. id, 'seq', seq, 'payload', ARGV[3], 'dl', '{_NOW}', 'att', '0', 'max', '3',
+  redis.call('HSET', p .. 'm:' .. id, 'seq', seq, 'payload', ARGV[3], 'dl', '{_NOW}', 'att', '0', 'max', '3',
     'ca', '{_NOW}', 'ua', '{_NOW}', 'dg', 'ffffffffffffffffffffffffffffffff')
-  redis.call('ZADD', 'ctl:pending', i, seq)
+  redis.call('ZADD', p .. 'pending', i, seq)
 end
 """
 _CTL_TAKE = f"""
-local popped = redis.call('ZPOPMIN', 'ctl:pending', ARGV[1])
-local adds = {{'ZADD', 'ctl:running'}}
+local p = ARGV[2]
+local popped = redis.call('ZPOPMIN', p .. 'pending', ARGV[1])
+local adds = {{'ZADD', p .. 'running'}}
 for i = 1, #popped, 2 do
-  local key = 'ctl:m:' .. string.sub(popped[i], 17)
+  local key = p .. 'm:' .. string.sub(popped[i], 17)
   redis.call('HMGET', key, 'seq', 'st', 'dl', 'x', 'ix', 'att', 'max', 'tok', 'le', 'va', 'payload')
   redis.call('HSET', key, 'st', 'running', 'att', '1', 'tok', '1', 'le', '{_NOW}', 'ua', '{_NOW}')
   adds[#adds + 1] = '{_NOW}'
@@ -148,9 +154,10 @@ for i = 1, #popped, 2 do out[#out + 1] = popped[i] end
 return out
 """
 _CTL_DONE = f"""
-local rems, adds = {{'ZREM', 'ctl:running'}}, {{'ZADD', 'ctl:completed'}}
-for i = 1, #ARGV do
-  local key = 'ctl:m:' .. string.sub(ARGV[i], 17)
+local p = ARGV[1]
+local rems, adds = {{'ZREM', p .. 'running'}}, {{'ZADD', p .. 'completed'}}
+for i = 2, #ARGV do
+  local key = p .. 'm:' .. string.sub(ARGV[i], 17)
   redis.call('HMGET', key, 'seq', 'st', 'dl', 'x', 'ix', 'att', 'max', 'tok', 'le', 'va')
   redis.call('HSET', key, 'st', 'completed', 'ua', '{_NOW}', 'ft', '{_NOW}', 'le', '', 'res', '')
   rems[#rems + 1] = ARGV[i]
@@ -162,42 +169,67 @@ redis.call(unpack(adds))
 """
 
 
+def _interleaved(
+    sizes: list[int], steps: int, step: Callable[[int], tuple[float, float, int]]
+) -> tuple[dict[int, list[float]], dict[int, list[float]], str | None]:
+    """``step(size)`` ``steps`` times per size, in :data:`ROUNDS` interleaved rounds over the sizes."""
+    client_us: dict[int, list[float]] = {size: [] for size in sizes}
+    redis_us: dict[int, list[float]] = {size: [] for size in sizes}
+    per_round = max(1, steps // ROUNDS)
+    for _ in range(ROUNDS):
+        for size in sizes:
+            for _ in range(per_round):
+                c_us, r_us, got = step(size)
+                if got == 0:
+                    return client_us, redis_us, f"dequeue found nothing at depth {size}"
+                client_us[size].append(c_us)
+                redis_us[size].append(r_us)
+    return client_us, redis_us, None
+
+
+def _filled(sizes: list[int], fill: Callable[[int, int], None]) -> dict[int, float]:
+    """Fill every depth's queue (``fill(size, count)``); messages per second of each fill."""
+    rates = {}
+    for size in sorted(sizes):
+        start = time.perf_counter()
+        fill(size, size)
+        took = time.perf_counter() - start
+        rates[size] = size / took if took > 0 else math.nan
+    return rates
+
+
 def measure_control(redis: BenchRedis, sizes: list[int], steps: int, batch: int = 10) -> Flatness:
     result = Flatness(CONTROL)
     redis.flush()
     client = redis.client
     fill, take, done = (client.register_script(s) for s in (_CTL_FILL, _CTL_TAKE, _CTL_DONE))
-    have = 0
+    have = {size: 0 for size in sizes}
 
-    def add(n: int) -> None:
-        nonlocal have
+    def add(size: int, n: int) -> None:
         pipe = client.pipeline(transaction=False)
-        for start in range(have, have + n, FILL_BATCH):
-            fill(keys=[], args=[min(FILL_BATCH, have + n - start), start, PAYLOAD], client=pipe)
+        for start in range(have[size], have[size] + n, FILL_BATCH):
+            count = min(FILL_BATCH, have[size] + n - start)
+            fill(keys=[], args=[count, start, PAYLOAD, f"ctl{size}:"], client=pipe)
         pipe.execute()
-        have += n
+        have[size] += n
 
+    def step(size: int) -> tuple[float, float, int]:
+        before = redis.counters()
+        t0 = time.perf_counter()
+        members = take(keys=[], args=[batch, f"ctl{size}:"])
+        done(keys=[], args=[f"ctl{size}:", *members])
+        wall = time.perf_counter() - t0
+        delta = redis.counters() - before
+        add(size, batch)
+        return wall * 1e6 / batch, delta.usec.get("evalsha", 0) / batch, len(members)
+
+    rates = _filled(sizes, add)
+    redis.wait_aof_rewrite()  # a rewrite the fill set off would fork and slow the steps
+    client_us, redis_us, result.error = _interleaved(sorted(sizes), steps, step)
     for size in sorted(sizes):
-        start = time.perf_counter()
-        added = size - int(client.zcard("ctl:pending"))
-        add(added)
-        fill_s = time.perf_counter() - start
-        redis.wait_aof_rewrite()
-        client_us: list[float] = []
-        redis_us: list[float] = []
-        for _ in range(steps):
-            before = redis.counters()
-            t0 = time.perf_counter()
-            members = take(keys=[], args=[batch])
-            done(keys=[], args=members)
-            wall = time.perf_counter() - t0
-            delta = redis.counters() - before
-            client_us.append(wall * 1e6 / batch)
-            redis_us.append(delta.usec.get("evalsha", 0) / batch)
-            add(batch)
-        pending = int(client.zcard("ctl:pending"))
+        pending = int(client.zcard(f"ctl{size}:pending"))
         result.depths.append(
-            Depth(pending, percentile(client_us, 50), percentile(redis_us, 50), added / fill_s if fill_s else math.nan)
+            Depth(pending, percentile(client_us[size], 50), percentile(redis_us[size], 50), rates[size])
         )
     return result
 
@@ -206,27 +238,22 @@ def measure(redis: BenchRedis, kind: Kind, sizes: list[int], steps: int, batch: 
     result = Flatness(kind.name)
     redis.flush()
     q = RedisQueue(redis.client)
-    q.create_queue(QUEUE, lease_s=3600.0, **kind.create)
-    filler = _Filler(redis, kind)
-    prefix = Keys().prefix(QUEUE)
-    have = 0
+    fillers = {}
+    for size in sizes:
+        q.create_queue(f"{QUEUE}-{size}", lease_s=3600.0, **kind.create)
+        fillers[size] = _Filler(redis, kind, f"{QUEUE}-{size}")
+
+    def step(size: int) -> tuple[float, float, int]:
+        c_us, r_us, got = _step(q, redis, kind, f"{QUEUE}-{size}", batch)
+        fillers[size].fill(got, refill=True)
+        return c_us, r_us, got
+
+    rates = _filled(sizes, lambda size, n: fillers[size].fill(n))
+    redis.wait_aof_rewrite()
+    client_us, redis_us, result.error = _interleaved(sorted(sizes), steps, step)
     for size in sorted(sizes):
-        start = time.perf_counter()
-        filler.fill(size - have)
-        fill_s = time.perf_counter() - start
-        fill_rate = (size - have) / fill_s if fill_s > 0 else math.nan
-        have = size
-        redis.wait_aof_rewrite()  # a rewrite the fill set off would fork and slow the steps
-        client_us: list[float] = []
-        redis_us: list[float] = []
-        for _ in range(steps):
-            c_us, r_us, got = _step(q, redis, kind, batch)
-            if got == 0:
-                result.error = f"dequeue found nothing at depth {size}"
-                break
-            client_us.append(c_us)
-            redis_us.append(r_us)
-            filler.fill(got, refill=True)
-        pending = int(redis.client.zcard(prefix + "pending"))
-        result.depths.append(Depth(pending, percentile(client_us, 50), percentile(redis_us, 50), fill_rate))
+        pending = int(redis.client.zcard(Keys().prefix(f"{QUEUE}-{size}") + "pending"))
+        result.depths.append(
+            Depth(pending, percentile(client_us[size], 50), percentile(redis_us[size], 50), rates[size])
+        )
     return result
