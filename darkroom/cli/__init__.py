@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from darkroom.cli import db, demo, queue, runtime, workflow
+from darkroom.cli import db, demo, process, queue, runtime, workflow
 
 __all__ = ["app", "main"]
 
@@ -21,6 +21,7 @@ app.command("up")(runtime.up)
 app.command("worker")(runtime.worker)
 app.command("engine")(runtime.engine)
 app.command("demo")(demo.demo)
+app.command("process")(process.process)
 queue.app.command("demo")(demo.queue_demo)
 
 

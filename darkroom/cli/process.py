@@ -1,0 +1,38 @@
+"""``darkroom process INPUT``: a video or a photo through the local platform, out to a folder."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+__all__ = ["process"]
+
+
+def process(
+    source: Annotated[Path, typer.Argument(help="A video or a photo (the kind is judged from the content).")],
+    out: Annotated[Path, typer.Option("--out", help="Folder for the package, images and reports.")],
+    profile: Annotated[str, typer.Option(help="Video profile: studio (fast, fixed recipes) or streaming.")] = "studio",
+    home: Annotated[
+        Path | None, typer.Option(help="Platform home: Redis, database, blobs (default: DARKROOM_HOME).")
+    ] = None,
+    workers: Annotated[int, typer.Option(min=1, max=8, help="Worker processes (2 tasks each).")] = 1,
+) -> None:
+    """Process SOURCE on the local platform: package (HLS + DASH), poster, storyboard or photo
+    renditions, report.json and report.html in --out."""
+    from rich.console import Console
+
+    from darkroom.config import Settings
+    from darkroom.local.errors import LocalError
+    from darkroom.local.process import Job
+    from darkroom.local.process import process as run_process
+
+    console = Console()
+    try:
+        run_process(
+            [Job(source, out, profile=profile)], home=home or Settings.from_env().home, workers=workers, console=console
+        )
+    except LocalError as exc:
+        console.print(f"[red]error:[/] {exc}")
+        raise typer.Exit(1) from None

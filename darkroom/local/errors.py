@@ -1,0 +1,42 @@
+"""Errors of the local tools (``darkroom process``, ``darkroom demo``)."""
+
+from __future__ import annotations
+
+from darkroom.errors import DarkroomError
+
+__all__ = ["LocalError", "NotMedia", "ProcessFailed", "UnknownProfile", "UnsafeOutputPath", "WorkflowUnavailable"]
+
+
+class LocalError(DarkroomError):
+    """Base of the local tools' errors."""
+
+
+class NotMedia(LocalError, ValueError):
+    """The input is neither a photo nor a video (judged by content); the message names the file
+    and what it was found to be. ``code`` is the media layer's code (``unreadable``, ``empty``,
+    ``audio_only``…)."""
+
+    def __init__(self, message: str, code: str) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+class UnknownProfile(LocalError, ValueError):
+    """A processing profile that does not exist (names it and the known ones)."""
+
+
+class UnsafeOutputPath(LocalError, ValueError):
+    """An output file name that would be written outside the output folder."""
+
+
+class WorkflowUnavailable(LocalError, LookupError):
+    """The workflow a profile needs is not registered in the app the platform serves."""
+
+
+class ProcessFailed(LocalError, RuntimeError):
+    """The workflow run did not succeed; the message carries the run's id, state and error."""
+
+    def __init__(self, message: str, run_id: str, state: str) -> None:
+        super().__init__(message)
+        self.run_id = run_id
+        self.state = state
