@@ -1,6 +1,11 @@
 """Enqueue-to-start latency at a fixed rate: one producer process enqueues one job at a time,
 the 2 workers of the throughput phase run them; latency = job start - the producer's clock
 just before its enqueue call. The first half second after the producer's first job is warm-up.
+
+The same phase run at a rate above what the system can carry measures its *sustained peak*: the
+completion rate while the producer enqueues at the same time (``completed_per_s``). On a small
+machine the producer and the workers share the cores, so this is lower than the rate at which the
+workers drain a backlog alone, and it is the load the system can actually carry.
 """
 
 from __future__ import annotations
@@ -13,7 +18,7 @@ from dataclasses import dataclass
 from bench.queue.peers_env import Env
 from bench.queue.procs import run_json
 from bench.queue.recorder import read_records
-from bench.queue.stats import percentile
+from bench.queue.stats import percentile, rate_between
 from bench.queue.throughput import Run
 
 __all__ = ["Latency", "measure"]
@@ -28,6 +33,7 @@ class Latency:
     p50_ms: float = math.nan
     p99_ms: float = math.nan
     jobs_per_call: float = math.nan  # > 1 when the producer fell behind and sent in bulk
+    completed_per_s: float = math.nan  # completions/s of the phase's jobs (10%-90%)
     samples: int = 0
     error: str | None = None
 
@@ -51,9 +57,10 @@ def measure(run: Run, env: Env, rate: float, seconds: float) -> Latency:
     ok, got = run.workers.wait_for(base + sent, 30 + seconds)
     if not ok:
         result.error = f"{got - base}/{sent} jobs ran"
-    phase = [(enq, start) for enq, start, _ in read_records(run.workers.outs) if enq >= started]
-    first = min((enq for enq, _ in phase), default=started)
-    lat = [(start - enq) * 1000.0 for enq, start in phase if enq >= first + WARMUP_S]
+    phase = [(enq, start, done) for enq, start, done in read_records(run.workers.outs) if enq >= started]
+    first = min((enq for enq, _, _ in phase), default=started)
+    lat = [(start - enq) * 1000.0 for enq, start, _ in phase if enq >= first + WARMUP_S]
+    result.completed_per_s = rate_between([done for _, _, done in phase])
     result.samples = len(lat)
     result.p50_ms = percentile(lat, 50)
     result.p99_ms = percentile(lat, 99)

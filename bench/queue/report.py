@@ -57,6 +57,8 @@ def _system_rows(res: Results) -> list[list[str]]:
                 lat(r.fixed),
                 lat(r.quarter),
                 lat(r.half),
+                _n(r.sustained.completed_per_s) if r.sustained else "-",
+                lat(r.half_sustained),
                 _n(t.commands_per_job, 1) if t else "-",
                 _n(t.cpu_us_per_job) if t else "-",
             ]
@@ -71,6 +73,8 @@ HEAD = [
     "p50 / p99 ms (fixed rate)",
     "p50 / p99 ms (¼ peak)",
     "p50 / p99 ms (½ peak)",
+    "sustained jobs/s",
+    "p50 / p99 ms (½ sustained)",
     "Redis cmds/job",
     "Redis CPU µs/job",
 ]
@@ -160,8 +164,12 @@ def markdown(res: Results) -> str:
         "No-op jobs. Enqueue N with each system's fastest enqueue path, then start exactly 2 worker processes; "
         "processing jobs/s over the 10%-90% completions. Latency = job start - producer clock just before the "
         "enqueue call; one producer process on a fixed schedule, first at 200 jobs/s and then at a quarter and at"
-        " half of the system's measured processing rate. The producer stands for many clients: it calls at most "
-        "once per 1 ms tick with every job due by then (one job per call below 1,000/s), in one bulk call where "
+        " half of the system's measured processing rate. *Sustained* = the completion rate while the producer "
+        "enqueues flat out at the same time (on 2 shared cores the producer takes CPU from the workers and Redis, "
+        "so this is below the backlog-drain rate and is the load the machine can really carry); the last latency "
+        "phase runs at half of it, and the latency target is judged there. The producer stands for many "
+        "clients: it calls at most once per 1 ms tick with every job due by then (one job per call below "
+        "1,000/s), in one bulk call where "
         "the system has one (Darkroom enqueue_many, BullMQ addBulk, RQ enqueue_many; arq/SAQ gather them, the "
         "others send back to back), so a job waits at most a tick in the producer before its clock starts. Redis "
         "commands (those run inside Lua scripts included) and Redis CPU (user+sys) per job are INFO deltas over "

@@ -23,6 +23,8 @@ class SystemResult:
     fixed: Latency | None = None  # at the fixed moderate rate
     quarter: Latency | None = None  # at a quarter of the system's measured peak: where the knee is
     half: Latency | None = None  # at half of the system's measured peak
+    sustained: Latency | None = None  # the producer flat out: completed_per_s is the sustained peak
+    half_sustained: Latency | None = None  # at half of the sustained peak
     pending: str | None = None
 
 
@@ -103,28 +105,7 @@ def targets(res: Results) -> list[Target]:
     else:
         out.append(Target("vs the scripts' ceiling", "≥ 50%", "n/a", None))
 
-    half = ours.half if ours else None
-    if half is not None and math.isfinite(half.p99_ms) and half.achieved_per_s < 0.9 * half.target_per_s:
-        out.append(
-            Target(
-                "p99 enqueue-to-start at half of peak",
-                "≤ 5 ms",
-                f"not reached: the producer sent {_fmt(half.achieved_per_s)}/s of {_fmt(half.target_per_s)}/s "
-                f"(p99 {half.p99_ms:.1f} ms at that rate)",
-                None,
-            )
-        )
-    elif half is not None and math.isfinite(half.p99_ms):
-        out.append(
-            Target(
-                "p99 enqueue-to-start at half of peak",
-                "≤ 5 ms",
-                f"{half.p99_ms:.1f} ms at {_fmt(half.achieved_per_s)}/s",
-                half.p99_ms <= 5.0,
-            )
-        )
-    else:
-        out.append(Target("p99 enqueue-to-start at half of peak", "≤ 5 ms", "n/a", None))
+    out.append(_half_peak(ours))
 
     for flat in res.flatness:
         if flat.kind == CONTROL:
@@ -136,3 +117,25 @@ def targets(res: Results) -> list[Target]:
         measured = f"+{spread:.0%} client, +{server:.0%} Redis ({sizes} pending)" if ok is not None else "n/a"
         out.append(Target(f"dequeue cost flat: {flat.kind}", "within 20% (client)", measured, ok))
     return out
+
+
+def _half_peak(ours: SystemResult | None) -> Target:
+    """p99 at half of the sustained peak (enqueue and processing at once), with the same phase at
+    half the backlog-drain rate given alongside."""
+    name, goal = "p99 enqueue-to-start at half of peak (sustained)", "≤ 5 ms"
+    half, sustained = (ours.half_sustained, ours.sustained) if ours else (None, None)
+    if half is None or sustained is None or not math.isfinite(half.p99_ms):
+        return Target(name, goal, "n/a", None)
+    drain = ours.half if ours else None
+    also = (
+        f"; at ½ of the drain rate ({_fmt(drain.achieved_per_s)}/s) p99 {drain.p99_ms:.1f} ms"
+        if drain is not None and math.isfinite(drain.p99_ms)
+        else ""
+    )
+    measured = (
+        f"{half.p99_ms:.1f} ms at {_fmt(half.achieved_per_s)}/s (½ of the sustained "
+        f"{_fmt(sustained.completed_per_s)}/s){also}"
+    )
+    if half.achieved_per_s < 0.9 * half.target_per_s:
+        return Target(name, goal, f"not reached: the producer sent {_fmt(half.achieved_per_s)}/s; {measured}", None)
+    return Target(name, goal, measured, half.p99_ms <= 5.0)

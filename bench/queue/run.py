@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import math
 import shutil
 import tempfile
 import time
@@ -125,6 +126,19 @@ def _systems(
                     f"  latency @ ½ peak ({result.half.achieved_per_s:,.0f}/s of {t.process_per_s / 2:,.0f}/s): "
                     f"p50 {result.half.p50_ms:.2f} ms, p99 {result.half.p99_ms:.2f} ms"
                 )
+                flood = max(t.enqueue_per_s, 2 * t.process_per_s)
+                result.sustained = latency.measure(run, env, flood, s.latency_s)
+                peak = result.sustained.completed_per_s
+                console.print(
+                    f"  sustained peak (producer flat out): {peak:,.0f} jobs/s completed"
+                    + (f" ⚠ {result.sustained.error}" if result.sustained.error else "")
+                )
+                if math.isfinite(peak) and peak > 0:
+                    result.half_sustained = latency.measure(run, env, peak / 2, s.latency_s)
+                    console.print(
+                        f"  latency @ ½ sustained ({result.half_sustained.achieved_per_s:,.0f}/s): "
+                        f"p50 {result.half_sustained.p50_ms:.2f} ms, p99 {result.half_sustained.p99_ms:.2f} ms"
+                    )
         finally:
             run.close()
 

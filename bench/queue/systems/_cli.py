@@ -44,6 +44,7 @@ class Adapter:
 
 
 TICK_S = 0.001
+MAX_PER_CALL = 1000  # the largest bulk call any system takes (Darkroom's max_batch)
 
 
 def schedule(rate: float, seconds: float) -> Iterator[int]:
@@ -54,14 +55,15 @@ def schedule(rate: float, seconds: float) -> Iterator[int]:
     in one call (the others send them back to back). Below 1,000 jobs/s that is one job per call,
     on time; at thousands per second it keeps one Python process from spending a core on call
     overhead, which would starve the workers and Redis it shares the 2 cores with. A job waits at
-    most one tick in the producer before the call that stamps it.
+    most one tick in the producer before the call that stamps it (at most :data:`MAX_PER_CALL` jobs
+    go in one call; a producer that fell further behind catches up over the following ticks).
     """
     start = time.perf_counter()
     total = int(rate * seconds)
     sent = 0
     while sent < total:
         now = time.perf_counter()
-        due = min(total, int((now - start) * rate) + 1) - sent
+        due = min(total, int((now - start) * rate) + 1, sent + MAX_PER_CALL) - sent
         if due <= 0:
             time.sleep(max(0.0, start + sent / rate - now))
             continue
