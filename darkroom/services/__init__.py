@@ -1,13 +1,67 @@
-"""Media services: the media functions registered for the runtime and the workflows composing them.
+"""Media services: one module per service (its request type, functions and workflow), the
+orchestrators (``streaming.video``, ``studio.video``) and the API that starts them.
 
-``darkroom.services:registry`` holds every function (``media.*``) and workflow (``studio.video``,
-``photo.renditions``); workers and engines load it by that name.
+``darkroom.services:registry`` holds every function (``media.*``) and workflow; workers and engines
+load it by that name. ``submit(workflows, request)`` / ``parse(kind, data)`` are the entry points.
 """
 
 from __future__ import annotations
 
-from darkroom.services.functions import RejectedMedia, registry
-from darkroom.services.photos import PHOTO_RENDITIONS
-from darkroom.services.studio import STUDIO_VIDEO
+from darkroom.services.api import REQUESTS, parse, request_type, submit
+from darkroom.services.chunking import ChunkPolicy
+from darkroom.services.common import BlobRef, ServiceRequest, registry
+from darkroom.services.complexity import COMPLEXITY, ComplexityOptions, ComplexityRequest, ComplexityStore
+from darkroom.services.encoding import ENCODING, EncodeRequest
+from darkroom.services.errors import ChunkFailed, InvalidRendition, InvalidRequest, RejectedMedia, ServiceError
+from darkroom.services.images import IMAGES_VIDEO, PHOTO_RENDITIONS, PhotoRequest, VideoImagesRequest
+from darkroom.services.inspection import INSPECTION, InspectRequest
+from darkroom.services.ladder import LADDER, LadderOptions, LadderRequest
+from darkroom.services.packaging import PACKAGING, PackageRequest
+from darkroom.services.quality import QUALITY, QualityOptions, QualityRequest
+from darkroom.services.streaming import STREAMING_VIDEO, StreamingRequest
+from darkroom.services.studio import STUDIO_VIDEO, StudioRequest
+from darkroom.services.validation import VALIDATION, Rendition, ValidateOptions, ValidateRequest
 
-__all__ = ["PHOTO_RENDITIONS", "STUDIO_VIDEO", "RejectedMedia", "registry"]
+__all__ = [
+    "COMPLEXITY",
+    "ENCODING",
+    "IMAGES_VIDEO",
+    "INSPECTION",
+    "LADDER",
+    "PACKAGING",
+    "PHOTO_RENDITIONS",
+    "QUALITY",
+    "REQUESTS",
+    "STREAMING_VIDEO",
+    "STUDIO_VIDEO",
+    "VALIDATION",
+    "BlobRef",
+    "ChunkFailed",
+    "ChunkPolicy",
+    "ComplexityOptions",
+    "ComplexityRequest",
+    "ComplexityStore",
+    "EncodeRequest",
+    "InspectRequest",
+    "InvalidRendition",
+    "InvalidRequest",
+    "LadderOptions",
+    "LadderRequest",
+    "PackageRequest",
+    "PhotoRequest",
+    "QualityOptions",
+    "QualityRequest",
+    "RejectedMedia",
+    "Rendition",
+    "ServiceError",
+    "ServiceRequest",
+    "StreamingRequest",
+    "StudioRequest",
+    "ValidateOptions",
+    "ValidateRequest",
+    "VideoImagesRequest",
+    "parse",
+    "registry",
+    "request_type",
+    "submit",
+]

@@ -1,27 +1,56 @@
-"""The *studio* profile, tuned for turnaround: inspect → one-decode ladder encode + audio → package
-(HLS + DASH) → poster + storyboard.
+"""The *studio* profile, tuned for turnaround: inspect -> one-decode ladder encode + audio ->
+package (HLS + DASH) -> poster + storyboard. Workflow ``studio.video`` (priority ``preview``).
 
-Workflow ``studio.video`` (priority ``preview``), inputs:
-
-- ``source``: the uploaded video, ``{"$blob": key}``;
-- ``recipes``: a list of :class:`~darkroom.media.recipe.Recipe` dicts, or ``None`` for
-  :data:`~darkroom.media.recipe.DEFAULT_LADDER`; either is fitted to the source (no upscaling);
-- ``profile``: :class:`~darkroom.media.inspection.TitleProfile` overrides (``{}`` for the defaults).
-
-A rejected inspection fails the ``inspect`` step for good (:class:`~darkroom.services.functions.
-RejectedMedia`): the run ends ``failed`` with ``inspection rejected [codes]: …`` as its error and every
-later step ``skipped``. The runtime has no conditional steps, so a rejection is a failed run, not a
-succeeded one carrying a verdict.
+Inputs: ``source`` (``{"$blob": key}``), ``recipes`` (``Recipe`` dicts, or ``None`` for
+``DEFAULT_LADDER``; fitted to the source, no upscaling), ``profile`` (``TitleProfile`` overrides).
+A rejected inspection fails the ``inspect`` step for good (:class:`RejectedMedia`): the run ends
+``failed`` with ``inspection rejected [codes]: …`` and every later step ``skipped`` (the runtime has
+no conditional steps).
 """
 
 from __future__ import annotations
 
-from darkroom.runtime.workflow import Workflow
-from darkroom.services.functions import registry
+from typing import Any
 
-__all__ = ["STUDIO_VIDEO", "studio_video"]
+from pydantic import Field, field_validator
+
+from darkroom.media.recipe import Recipe
+from darkroom.runtime.workflow import Workflow
+from darkroom.services.common import BlobRef, ServiceRequest, registry, title_profile
+
+__all__ = ["STUDIO_VIDEO", "StudioRequest", "studio_video"]
 
 STUDIO_VIDEO = "studio.video"
+
+
+class StudioRequest(ServiceRequest):
+    """A fast preview: ``recipes`` (``None``: the default ladder), inspected against ``profile``."""
+
+    workflow = STUDIO_VIDEO
+    kind = "studio"
+
+    source: BlobRef
+    recipes: list[dict[str, Any]] | None = Field(default=None, min_length=1, max_length=12)
+    profile: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("recipes")
+    @classmethod
+    def _recipes(cls, value: list[dict[str, Any]] | None) -> list[dict[str, Any]] | None:
+        for i, recipe in enumerate(value or []):
+            try:
+                Recipe.from_dict(recipe)
+            except ValueError as exc:
+                raise ValueError(f"recipes[{i}]: {exc}") from None
+        return value
+
+    @field_validator("profile")
+    @classmethod
+    def _profile(cls, value: dict[str, Any]) -> dict[str, Any]:
+        title_profile(value)
+        return value
+
+    def inputs(self) -> dict[str, Any]:
+        return {"source": self.source.model_dump(), "recipes": self.recipes, "profile": self.profile}
 
 
 def studio_video() -> Workflow:

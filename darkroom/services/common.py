@@ -1,0 +1,230 @@
+"""What every service module shares: the registry, queues and time budgets, progress forwarding,
+folders as listings, and the request base class (pydantic, converted to :class:`InvalidRequest`).
+"""
+
+from __future__ import annotations
+
+import tarfile
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import fields
+from pathlib import Path
+from typing import Any, ClassVar, Literal, Self
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_serializer, model_validator
+
+from darkroom.media.errors import InvalidMedia
+from darkroom.media.image import PhotoSpec
+from darkroom.media.inspection import TitleProfile
+from darkroom.runtime.context import TaskContext
+from darkroom.runtime.functions import Registry
+from darkroom.runtime.workflow.dag import PRIORITIES
+from darkroom.services.errors import InvalidRequest
+from darkroom.storage.blobs import InvalidBlobKey, validate_key
+
+__all__ = [
+    "ENCODE_S",
+    "IMAGE_S",
+    "INSPECT_S",
+    "MAX_LISTED_FILES",
+    "PACKAGE_S",
+    "PERMANENT",
+    "QUALITY_S",
+    "QUEUE_IMAGES",
+    "QUEUE_MEDIA",
+    "BlobRef",
+    "Priority",
+    "ServiceRequest",
+    "StrictModel",
+    "folder_archive",
+    "folder_entries",
+    "invalid",
+    "photo_spec",
+    "registry",
+    "reporter",
+    "title_profile",
+]
+
+QUEUE_MEDIA = "media"
+QUEUE_IMAGES = "images"
+
+registry = Registry()
+
+PERMANENT = (InvalidMedia,)
+# A task's result is at most 64 KiB and a listed file costs about 130 bytes: past this many files a
+# package is returned as its archive only (``files`` is null).
+MAX_LISTED_FILES = 400
+# Media budgets stay under each function's timeout (by 60 s) so the media layer's own typed timeout
+# fires first and cleans up its ffmpeg; the runtime's kill is the backstop.
+INSPECT_S = 600.0
+ENCODE_S = 3600.0
+QUALITY_S = 3600.0
+PACKAGE_S = 900.0
+IMAGE_S = 300.0
+
+Priority = Literal["interactive", "preview", "standard", "batch"]
+assert set(PRIORITIES) == {"interactive", "preview", "standard", "batch"}
+
+
+def reporter(ctx: TaskContext, message: str, start: float = 0.0, span: float = 1.0) -> Callable[[float], None]:
+    """A media ``progress(fraction)`` callback forwarded to ``ctx.progress``, mapped to a sub-range."""
+
+    def report(fraction: float) -> None:
+        ctx.progress(min(1.0, max(0.0, start + span * min(1.0, max(0.0, fraction)))), message)
+
+    return report
+
+
+def _overrides(cls: type, given: Mapping[str, Any] | None, what: str) -> dict[str, Any]:
+    known = {f.name for f in fields(cls)}
+    values = dict(given or {})
+    unknown = sorted(set(values) - known)
+    if unknown:
+        raise ValueError(f"{what}: unknown field {unknown[0]!r} (known: {', '.join(sorted(known))})")
+    defaults = {f.name: f.default for f in fields(cls)}
+    for name, value in values.items():
+        _check_type(what, name, value, defaults[name])
+    return {k: tuple(v) if isinstance(v, list) else v for k, v in values.items()}
+
+
+def _check_type(what: str, name: str, value: Any, default: Any) -> None:
+    """JSON overrides must have the kind of value the default has (numbers for numbers, lists for
+    tuples); ``None`` defaults accept anything the dataclass then checks."""
+    if default is None or value is None:
+        return
+    if isinstance(default, bool):
+        ok = isinstance(value, bool)
+    elif isinstance(default, int | float):
+        ok = isinstance(value, int | float) and not isinstance(value, bool)
+    elif isinstance(default, tuple | frozenset | list):
+        ok = isinstance(value, list | tuple)
+    else:
+        ok = isinstance(value, type(default))
+    if not ok:
+        raise ValueError(f"{what}: {name}={value!r} must be a {type(default).__name__} like its default {default!r}")
+
+
+def title_profile(overrides: Mapping[str, Any] | None) -> TitleProfile:
+    """A :class:`TitleProfile` from JSON overrides (lists become tuples / frozensets); ``ValueError``
+    naming the field otherwise."""
+    values = _overrides(TitleProfile, overrides, "profile")
+    if "video_codecs" in values:
+        values["video_codecs"] = frozenset(values["video_codecs"])
+    try:
+        return TitleProfile(**values)
+    except TypeError as exc:
+        raise ValueError(f"profile: {exc}") from exc
+
+
+def photo_spec(overrides: Mapping[str, Any] | None) -> PhotoSpec:
+    """A :class:`PhotoSpec` from JSON overrides; ``ValueError`` naming the field otherwise."""
+    try:
+        return PhotoSpec(**_overrides(PhotoSpec, overrides, "photo spec"))
+    except TypeError as exc:
+        raise ValueError(f"photo spec: {exc}") from exc
+
+
+def folder_entries(root: Path) -> list[dict[str, Any]]:
+    """Every file under ``root`` as ``{"path": posix name relative to root, "file": Path}``, sorted."""
+    return [
+        {"path": p.relative_to(root).as_posix(), "file": p}
+        for p in sorted(root.rglob("*"))
+        if p.is_file() and not p.name.startswith(".")
+    ]
+
+
+def folder_archive(root: Path, out: Path) -> Path:
+    """A reproducible tar of every file under ``root`` (sorted, zero times and owners): same bytes,
+    same blob key, for the same folder."""
+    with tarfile.open(out, "w", format=tarfile.PAX_FORMAT) as tar:
+        for entry in folder_entries(root):
+            path: Path = entry["file"]
+            info = tarfile.TarInfo(entry["path"])
+            info.size, info.mode, info.mtime = path.stat().st_size, 0o644, 0
+            with path.open("rb") as f:
+                tar.addfile(info, f)
+    return out
+
+
+# -- requests -------------------------------------------------------------------------------------
+
+
+def invalid(kind: str, exc: ValidationError) -> InvalidRequest:
+    """pydantic's errors as one :class:`InvalidRequest` naming each field and value."""
+    problems: list[tuple[str, Any, str]] = []
+    for error in exc.errors():
+        loc = ".".join(str(part) for part in error["loc"])
+        why = "is not a field of this request" if error["type"] == "extra_forbidden" else error["msg"]
+        why = why.removeprefix("Value error, ")
+        problems.append((loc, error.get("input") if loc else None, why))
+    # A whole-request rule (loc ``()``) names its fields and values in its own message.
+    text = "; ".join(f"{loc}={_show(value)}: {why}" if loc else why for loc, value, why in problems)
+    field, value = (problems[0][0], problems[0][1]) if problems else ("", None)
+    return InvalidRequest(f"{kind} request: {text}", field=field, value=value, problems=problems)
+
+
+def _show(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 120 else text[:117] + "..."
+
+
+class StrictModel(BaseModel):
+    """Unknown fields refused, no type coercion, immutable."""
+
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+
+
+class BlobRef(StrictModel):
+    """A file in the blob store: ``{"$blob": key}`` on the wire (a bare key string is accepted)."""
+
+    key: str = Field(alias="$blob", min_length=1, max_length=1024)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _from_key(cls, data: Any) -> Any:
+        if isinstance(data, str):
+            data = {"$blob": data}
+        if isinstance(data, Mapping) and isinstance(data.get("$blob"), str):
+            try:
+                validate_key(data["$blob"])
+            except InvalidBlobKey as exc:
+                raise ValueError(str(exc)) from None
+        return data
+
+    @model_serializer
+    def _ref(self) -> dict[str, str]:
+        return {"$blob": self.key}
+
+
+class ServiceRequest(StrictModel):
+    """Base of every request: how urgent the run is. ``priority`` overrides the workflow's class;
+    ``deadline_s`` (seconds from submission) overrides the deadline that class would give."""
+
+    workflow: ClassVar[str] = ""
+    kind: ClassVar[str] = ""
+
+    priority: Priority | None = None
+    deadline_s: float | None = Field(default=None, gt=0, le=30 * 86400)
+
+    def __init__(self, **data: Any) -> None:
+        try:
+            super().__init__(**data)
+        except ValidationError as exc:
+            raise invalid(self.kind or type(self).__name__, exc) from None
+
+    @classmethod
+    def parse(cls, data: Mapping[str, Any]) -> Self:
+        """Validate JSON-shaped ``data``; :class:`InvalidRequest` names the first bad field and value."""
+        if not isinstance(data, Mapping):
+            raise InvalidRequest(f"{cls.kind} request: {_show(data)} is not an object", value=data)
+        bad_keys = [k for k in data if not isinstance(k, str)]
+        if bad_keys:
+            raise InvalidRequest(f"{cls.kind} request: key {bad_keys[0]!r} is not a string", value=bad_keys[0])
+        return cls(**data)  # __init__ turns pydantic's errors into InvalidRequest
+
+    def inputs(self) -> dict[str, Any]:
+        """The workflow's inputs (JSON)."""
+        raise NotImplementedError
+
+    def deadline(self, now: float | None = None) -> float | None:
+        return None if self.deadline_s is None else (time.time() if now is None else now) + self.deadline_s
