@@ -2,28 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
 from PIL import Image
 
-import darkroom.queue as dq
-from darkroom.services import PHOTO_RENDITIONS, registry
+from darkroom.services import PHOTO_RENDITIONS
 from darkroom.storage.blobs import open_blobs
-from darkroom.storage.db import open_database
 from tests.runtime.conftest import Platform
 
 CORPUS = Path(__file__).parents[1] / "media" / "corpus"
-
-
-@pytest.fixture
-def services(rq: dq.RedisQueue, tmp_path: Path) -> Iterator[Platform]:
-    db = open_database(f"sqlite:///{tmp_path / 'meta.db'}")
-    p = Platform(rq, db, registry, tmp_path / "scratch")
-    yield p
-    p.stop()
-    db.dispose()
 
 
 def test_a_photo_gets_its_renditions_and_a_blurhash(services: Platform, tmp_path: Path) -> None:

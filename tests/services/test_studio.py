@@ -4,19 +4,15 @@ from __future__ import annotations
 
 import io
 import tarfile
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import sqlalchemy as sa
 
-import darkroom.queue as dq
-from darkroom.media.ffmpeg import run
-from darkroom.services import STUDIO_VIDEO, registry
-from darkroom.services.functions import _recipes
+from darkroom.services import STUDIO_VIDEO, StudioRequest, submit
+from darkroom.services.chunking import fitted_recipes
 from darkroom.storage.blobs import open_blobs
-from darkroom.storage.db import open_database
 from tests.runtime.conftest import Platform
+from tests.services.conftest import scratch_files
 
 CORPUS = Path(__file__).parents[1] / "media" / "corpus"
 # Two small H.264 rungs keep the run fast; the 2 s GOP divides the 2 s segment.
@@ -29,36 +25,13 @@ RECIPES = [
 PROFILE = {"min_height": 90}
 
 
-@pytest.fixture
-def services(rq: dq.RedisQueue, tmp_path: Path) -> Iterator[Platform]:
-    db: sa.Engine = open_database(f"sqlite:///{tmp_path / 'meta.db'}")
-    p = Platform(rq, db, registry, tmp_path / "scratch")
-    yield p
-    p.stop()
-    db.dispose()
-
-
-@pytest.fixture(scope="module")
-def source_clip(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """2 s, 320x180, 25 fps H.264 with a stereo AAC tone."""
-    out = tmp_path_factory.mktemp("clips") / "clip.mp4"
-    args = ["-f", "lavfi", "-i", "testsrc2=size=320x180:rate=25:duration=2"]
-    args += ["-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000:duration=2", "-ac", "2"]
-    args += ["-c:v", "libx264", "-preset", "ultrafast", "-g", "25", "-pix_fmt", "yuv420p", "-c:a", "aac"]
-    run([*args, str(out)], timeout_s=60, what="making a test clip")
-    return out
-
-
-def _scratch_files(tmp_path: Path) -> list[Path]:
-    return [p for p in (tmp_path / "scratch").rglob("*") if p.is_file()]
-
-
 def test_studio_video_packages_a_two_rung_ladder(services: Platform, source_clip: Path, tmp_path: Path) -> None:
     blobs = open_blobs(str(tmp_path / "blobs"))
     key = blobs.put_file("uploads/clip.mp4", source_clip).key
     services.start_engine()
     services.start_worker(blobs=blobs, concurrency=2)
-    run = services.workflows.start(STUDIO_VIDEO, {"source": {"$blob": key}, "recipes": RECIPES, "profile": PROFILE})
+    run = submit(services.workflows, StudioRequest(source=key, recipes=RECIPES, profile=PROFILE))
+    assert run.name == STUDIO_VIDEO and run.priority == "preview"
     done = services.wait(run.id, timeout_s=120)
     assert done.state == "succeeded", done.error
     out = done.outputs
@@ -79,7 +52,7 @@ def test_studio_video_packages_a_two_rung_ladder(services: Platform, source_clip
     assert blobs.get_bytes(out["poster"]["file"]["$blob"])[:2] == b"\xff\xd8"
     assert blobs.get_bytes(out["storyboard"]["vtt"]["$blob"]).startswith(b"WEBVTT")
     assert done.steps["inspect"].message == "accepted"  # progress travels from the child process
-    assert not _scratch_files(tmp_path)
+    assert not scratch_files(tmp_path)
 
 
 HOSTILE = {
@@ -105,11 +78,11 @@ def test_a_hostile_source_fails_the_run_with_its_issue_code(
     assert (done.error or "").startswith(f"step inspect: RejectedMedia: inspection rejected [{code}")
     assert done.steps["inspect"].attempts == 1  # permanent: no retry
     assert all(done.steps[s].state == "skipped" for s in ("encode", "audio", "package", "poster", "storyboard"))
-    assert not _scratch_files(tmp_path)
+    assert not scratch_files(tmp_path)
 
 
 def test_without_recipes_the_default_ladder_is_fitted_to_the_source_without_audio() -> None:
-    small = _recipes(None, 320, 180)
+    small = fitted_recipes(None, 320, 180)
     assert [(r.codec, r.width, r.height, r.audio) for r in small] == [("h264", 320, 180, None)]
-    hd = _recipes(None, 1280, 720)
+    hd = fitted_recipes(None, 1280, 720)
     assert [(r.width, r.height) for r in hd] == [(1280, 720), (854, 480), (640, 360), (426, 240)]

@@ -1,0 +1,93 @@
+"""streaming.video end to end through the real runtime, and the complexity analysis reused by content."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from darkroom.services import COMPLEXITY, STREAMING_VIDEO, ComplexityRequest, ComplexityStore, StreamingRequest, submit
+from darkroom.services.complexity import ComplexityOptions
+from darkroom.storage.blobs import BlobStore
+from tests.runtime.conftest import Platform
+from tests.services.conftest import scratch_files
+
+# Cheap trials (2 heights x 2 CRFs on one 1 s sample), 1 s GOPs so a 4 s clip can be cut in two
+# 2 s chunks at its scene cut, fast presets.
+LADDER = {
+    "heights": [180, 90], "crfs": [28, 40], "samples": 1, "sample_s": 1.0, "rungs": 2, "min_step_ratio": 1.2,
+    "trial_preset": "ultrafast", "preset": "ultrafast", "gop_s": 1.0, "segment_s": 2.0,
+}  # fmt: skip
+FRAMES = 100  # 4 s at 25 fps
+
+
+def _request(key: str, **extra: object) -> StreamingRequest:
+    return StreamingRequest(
+        source={"$blob": key}, profile={"min_height": 90}, ladder_options=LADDER, chunk="always",
+        chunk_target_s=1.0, chunk_min_s=1.0, **extra,
+    )  # fmt: skip
+
+
+@pytest.mark.slow
+def test_streaming_video_chunked_end_to_end(
+    services: Platform, blobs: BlobStore, cut_clip: Path, tmp_path: Path
+) -> None:
+    key = blobs.put_file("uploads/cut.mp4", cut_clip).key
+    services.start_engine()
+    services.start_worker(blobs=blobs, concurrency=2)
+    run = submit(services.workflows, _request(key))
+    assert run.name == STREAMING_VIDEO and run.priority == "standard"
+    done = services.wait(run.id, timeout_s=110)
+    assert done.state == "succeeded", done.error
+    out = done.outputs
+    assert out["verdict"] == "accepted"
+
+    # complexity: the cut at 2 s splits the title into two scenes
+    assert [round(s["start_s"], 2) for s in out["complexity"]["scenes"]] == [0.0, 2.0]
+    # ladder: every trial point scored, recipes on the requested GOP grid
+    ladder = out["ladder"]
+    assert ladder["mode"] == "per_title" and len(ladder["points"]) == 4 and ladder["hull"]
+    assert ladder["recipes"] and all(r["gop_s"] == 1.0 and r["audio"] is None for r in ladder["recipes"])
+    assert "bd_rate_percent" in ladder and ladder["fixed"]
+    # chunks: two, split at the scene cut, covering every frame once
+    chunks = out["chunks"]
+    assert chunks["chunked"] is True and chunks["reason"].startswith("chunk=always")
+    assert [(c["start_frame"], c["frames"]) for c in chunks["plan"]] == [(0, 50), (50, 50)]
+    encode_tasks = services.workflows.tasks(run.id, step="encode")
+    assert [t.attempts for t in encode_tasks] == [1, 1]  # one task per chunk, each ran once
+
+    # renditions: assembled to the full length, one per recipe
+    names = [r["name"] for r in ladder["recipes"]]
+    assert [r["name"] for r in out["renditions"]] == names
+    assert all(r["frames"] == FRAMES and r["bytes"] > 0 and r["video_bitrate"] > 0 for r in out["renditions"])
+    # quality: per-frame arrays joined across chunks to the full length, pooled separately
+    assert [q["name"] for q in out["quality"]] == names
+    for entry in out["quality"]:
+        assert entry["errors"] == {}
+        frames = json.loads(blobs.get_bytes(entry["frames"]["$blob"]))
+        assert sorted(frames) == ["psnr", "ssim", "vmaf"]
+        assert all(len(values) == FRAMES for values in frames.values())
+        assert set(entry["pooled"]["vmaf"]) >= {"mean", "harmonic_mean", "p5"}
+        assert 0 < entry["pooled"]["vmaf"]["p5"] <= entry["pooled"]["vmaf"]["mean"] <= 100
+    # validation: every rendition, no error-level discrepancy
+    assert [v["name"] for v in out["validation"]] == names and all(v["ok"] for v in out["validation"])
+    # package: a master playlist naming every rendition, and the DASH manifest
+    master = blobs.get_bytes(out["master"]["$blob"]).decode()
+    assert master.count("#EXT-X-STREAM-INF") == len(names)
+    assert "<MPD" in blobs.get_bytes(out["mpd"]["$blob"]).decode()
+    assert blobs.get_bytes(out["poster"]["file"]["$blob"])[:2] == b"\xff\xd8"
+    assert blobs.get_bytes(out["storyboard"]["vtt"]["$blob"]).startswith(b"WEBVTT")
+    assert len(json.dumps(out["quality"])) < 4096  # per-frame arrays never travel inline
+    assert not scratch_files(tmp_path)
+
+    # The analysis was stored by content: the same bytes under another name reuse it.
+    assert done.steps["complexity"].message != "reused the stored analysis"
+    again_key = blobs.put_file("uploads/renamed.mp4", cut_clip).key
+    again = services.wait(submit(services.workflows, ComplexityRequest(source=again_key)).id, timeout_s=60)
+    assert again.state == "succeeded", again.error
+    assert again.name == COMPLEXITY
+    assert again.outputs["reused"] is True and again.outputs["complexity"] == out["complexity"]
+    assert again.steps["complexity"].message == "reused the stored analysis"
+    stored = ComplexityStore(blobs).get(again.outputs["key"], ComplexityOptions())
+    assert stored is not None and stored.to_dict() == out["complexity"]
