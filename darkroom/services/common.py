@@ -4,6 +4,7 @@ folders as listings, and the request base class (pydantic, converted to :class:`
 
 from __future__ import annotations
 
+import re
 import tarfile
 import time
 from collections.abc import Callable, Mapping
@@ -152,15 +153,27 @@ def folder_archive(root: Path, out: Path) -> Path:
 def invalid(kind: str, exc: ValidationError) -> InvalidRequest:
     """pydantic's errors as one :class:`InvalidRequest` naming each field and value."""
     problems: list[tuple[str, Any, str]] = []
+    lines: list[str] = []
     for error in exc.errors():
         loc = ".".join(str(part) for part in error["loc"])
         why = "is not a field of this request" if error["type"] == "extra_forbidden" else error["msg"]
         why = why.removeprefix("Value error, ")
-        problems.append((loc, error.get("input") if loc else None, why))
-    # A whole-request rule (loc ``()``) names its fields and values in its own message.
-    text = "; ".join(f"{loc}={_show(value)}: {why}" if loc else why for loc, value, why in problems)
+        named = _LEADING_FIELD.match(why)
+        if named and loc.split(".")[-1] == named.group(1):  # "profile: ..." about the field itself
+            problems.append((loc, error.get("input"), why[len(named.group(1)) :].lstrip(":= ")))
+            lines.append(f"{loc}{why[len(named.group(1)) :]}")
+        elif named:  # a rule over several fields names them (and their values) in its own message
+            field = f"{loc}.{named.group(1)}" if loc else named.group(1)
+            problems.append((field, None, why))
+            lines.append(f"{loc}.{why}" if loc else why)
+        else:
+            problems.append((loc, error.get("input"), why))
+            lines.append(f"{loc}={_show(error.get('input'))}: {why}")
     field, value = (problems[0][0], problems[0][1]) if problems else ("", None)
-    return InvalidRequest(f"{kind} request: {text}", field=field, value=value, problems=problems)
+    return InvalidRequest(f"{kind} request: {'; '.join(lines)}", field=field, value=value, problems=problems)
+
+
+_LEADING_FIELD = re.compile(r"^([a-z_][a-z0-9_]*(?:\.[a-z_][a-z0-9_]*)*)(?=[=:])")
 
 
 def _show(value: Any) -> str:

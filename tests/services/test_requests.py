@@ -1,0 +1,112 @@
+"""Request types: each rejects bad input with an InvalidRequest naming the field and value, and
+``submit`` starts nothing for a bad request. Fast: no media, no workers."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from darkroom.runtime.workflow.dag import PRIORITIES
+from darkroom.services import REQUESTS, InvalidRequest, StreamingRequest, parse, registry, submit
+from tests.runtime.conftest import Platform
+
+SRC = {"$blob": "uploads/clip.mp4"}
+RECIPE = {"codec": "h264", "width": 320, "height": 180, "crf": 30}
+RENDITION = {"name": "180p", "file": {"$blob": "cas/x.mp4"}, "recipe": RECIPE}
+VALID: dict[str, dict[str, Any]] = {
+    "inspect": {"source": SRC},
+    "complexity": {"source": SRC},
+    "ladder": {"source": SRC},
+    "encode": {"source": SRC},
+    "quality": {"source": SRC, "distorted": {"$blob": "cas/x.mp4"}},
+    "validate": {"source": SRC, "rendition": RENDITION},
+    "package": {"renditions": [RENDITION]},
+    "photo": {"source": SRC},
+    "video_images": {"source": SRC},
+    "streaming": {"source": SRC},
+    "studio": {"source": SRC},
+}
+# kind -> (changes to the valid request, text the message must contain: the field and the value)
+BAD: list[tuple[str, dict[str, Any], str]] = [
+    ("inspect", {"source": "/etc/passwd"}, "source='/etc/passwd'"),
+    ("inspect", {"profile": {"min_height": "tall"}}, "min_height='tall'"),
+    ("inspect", {"colour": "red"}, "colour='red': is not a field"),
+    ("complexity", {"options": {"crf": 99}}, "options.crf=99"),
+    ("complexity", {"options": {"threshold": "10"}}, "options.threshold='10'"),
+    ("ladder", {"options": {"mode": "magic"}}, "options.mode='magic'"),
+    ("ladder", {"options": {"heights": [4]}}, "heights: 4"),
+    ("ladder", {"options": {"crfs": [70]}}, "crf=70"),
+    ("ladder", {"options": {"min_vmaf": 90, "max_vmaf": 80}}, "min_vmaf=90"),
+    ("ladder", {"options": {"preset": "warp"}}, "preset='warp'"),
+    ("ladder", {"options": {"gop_s": 3.0}}, "gop_s=3.0"),
+    ("encode", {"recipes": [{**RECIPE, "width": 321}]}, "width=321"),
+    ("encode", {"policy": {"chunk": "sometimes"}}, "policy.chunk='sometimes'"),
+    ("encode", {"policy": {"min_s": 40, "target_s": 20}}, "min_s=40"),
+    ("encode", {"recipes": [{**RECIPE, "name": "a"}, {**RECIPE, "name": "a"}]}, "'a'"),
+    ("quality", {"options": {"metrics": ["vmaf", "bogus"]}}, "options.metrics.1='bogus'"),
+    ("quality", {"options": {"subsample": 0}}, "options.subsample=0"),
+    ("quality", {"name": "../up"}, "name='../up'"),
+    ("validate", {"rendition": {**RENDITION, "recipe": {**RECIPE, "crf": 60}}}, "crf=60"),
+    ("validate", {"options": {"bitrate_tolerance": -1}}, "options.bitrate_tolerance=-1"),
+    ("package", {"renditions": []}, "renditions=[]"),
+    ("package", {"formats": ["smooth"]}, "formats.0='smooth'"),
+    ("package", {"segment_s": 3.0, "renditions": [{**RENDITION, "recipe": {**RECIPE, "gop_s": 2.0}}]}, "gop_s=2.0"),
+    ("package", {"renditions": [RENDITION, RENDITION]}, "'180p'"),
+    ("photo", {"spec": {"widths": "wide"}}, "widths='wide'"),
+    ("photo", {"spec": {"sparkle": True}}, "'sparkle'"),
+    ("video_images", {"tile_width": 5000}, "tile_width=5000"),
+    ("streaming", {"chunk": "sometimes"}, "chunk='sometimes'"),
+    ("streaming", {"workers_available": 0}, "workers_available=0"),
+    ("streaming", {"latency_target_s": -5}, "latency_target_s=-5"),
+    ("streaming", {"ladder": "fancy"}, "ladder='fancy'"),
+    ("streaming", {"ladder_options": {"samples": 50}}, "ladder_options.samples=50"),
+    ("streaming", {"chunk_min_s": 40, "chunk_target_s": 20}, "chunk_min_s=40"),
+    ("streaming", {"priority": "urgent"}, "priority='urgent'"),
+    ("streaming", {"deadline_s": 0}, "deadline_s=0"),
+    ("streaming", {"quality": {"metrics": []}}, "quality.metrics=[]"),
+    ("studio", {"recipes": [{**RECIPE, "codec": "mpeg1"}]}, "codec='mpeg1'"),
+    ("studio", {"source": 42}, "source=42"),
+]
+
+
+def test_every_request_type_has_a_valid_example_and_a_workflow() -> None:
+    kinds = {t.kind for t in REQUESTS.values()}
+    assert kinds == set(VALID)
+    for kind, data in VALID.items():
+        request = parse(kind, data)
+        definition = registry.workflow(request.workflow)
+        definition.check_inputs(request.inputs())  # the inputs are exactly the workflow's
+    assert {kind for kind, _, _ in BAD} == set(VALID)
+
+
+@pytest.mark.parametrize(("kind", "change", "named"), BAD, ids=[f"{k}-{n}" for k, _, n in BAD])
+def test_bad_input_is_refused_naming_the_value(kind: str, change: dict[str, Any], named: str) -> None:
+    with pytest.raises(InvalidRequest) as caught:
+        parse(kind, {**VALID[kind], **change})
+    assert named in str(caught.value)
+    assert isinstance(caught.value, ValueError)
+    assert caught.value.field  # the first offending field, for callers that map it
+
+
+def test_an_unknown_kind_or_a_non_object_is_refused() -> None:
+    with pytest.raises(InvalidRequest, match="'transcode'"):
+        parse("transcode", {})
+    with pytest.raises(InvalidRequest, match=r"\['source'\] is not an object"):
+        parse("streaming", ["source"])  # type: ignore[arg-type]
+
+
+def test_constructing_a_request_validates_it_too() -> None:
+    with pytest.raises(InvalidRequest, match="chunk='sometimes'"):
+        StreamingRequest(source="uploads/clip.mp4", chunk="sometimes")  # type: ignore[arg-type]
+
+
+def test_submit_starts_nothing_for_a_bad_request_and_applies_overrides(services: Platform) -> None:
+    sneaky = StreamingRequest.model_construct(source=parse("inspect", VALID["inspect"]).source, chunk="sometimes")
+    with pytest.raises(InvalidRequest, match="chunk='sometimes'"):
+        submit(services.workflows, sneaky)
+    assert services.workflows.runs() == []
+    run = submit(services.workflows, parse("streaming.video", {**VALID["streaming"], "priority": "batch"}))
+    assert run.priority == "batch" and run.deadline >= run.created_at + PRIORITIES["batch"] - 1
+    run = submit(services.workflows, parse("streaming", {**VALID["streaming"], "deadline_s": 120}))
+    assert run.priority == "standard" and run.deadline == pytest.approx(run.created_at + 120, abs=1)
