@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 PROTO_SRC := $(shell find proto -name '*.proto' 2>/dev/null)
 PROTO_STAMP := darkroom/_proto/.built
 
-.PHONY: setup system-deps test test-fast demo lint proto bench-queue bench-runtime clean
+.PHONY: setup system-deps test test-fast demo lint proto bench-queue bench-runtime bench-media clean
 
 setup: system-deps $(STAMP) $(PROTO_STAMP)
 
@@ -45,6 +45,11 @@ bench-queue: setup
 
 bench-runtime: setup
 	$(PY) -m bench.runtime.run
+
+# Darkroom's media layer vs plain ffmpeg, platform overhead, per-title vs fixed ladder.
+# Options: make bench-media ARGS="--quick" (or --only encode vmaf, --no-write; see --help).
+bench-media: setup
+	$(PY) -m bench.media.run $(ARGS)
 
 clean:
 	rm -rf $(VENV) darkroom/_proto .darkroom .pytest_cache .mypy_cache

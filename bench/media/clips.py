@@ -1,0 +1,129 @@
+"""The benchmark's source clips, generated with ffmpeg's lavfi sources and cached.
+
+Every clip is encoded once as a high-quality mezzanine (x264 CRF 12, the "camera original" the
+platform would receive) and kept under ``.darkroom/bench-media/clips/``; the file name carries the
+recipe's hash, so changing a recipe makes a new file instead of reusing a stale one.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from pathlib import Path
+
+from darkroom.media.ffmpeg import run
+
+__all__ = ["CACHE", "COMPLEXITY", "PLATFORM", "TIMING", "Clip", "make"]
+
+REPO = Path(__file__).resolve().parents[2]
+CACHE = REPO / ".darkroom" / "bench-media"
+
+
+@dataclass(frozen=True)
+class Clip:
+    name: str
+    what: str  # one line for the report
+    graph: str  # a lavfi graph with {w}, {h}, {fps}, {d} placeholders; its output is the clip
+    width: int
+    height: int
+    fps: int
+    duration_s: float
+
+    def source(self) -> str:
+        return self.graph.format(w=self.width, h=self.height, fps=self.fps, d=self.duration_s)
+
+    def key(self) -> str:
+        return hashlib.sha256(f"{self.source()}|{_ENCODE}".encode()).hexdigest()[:10]
+
+    def path(self) -> Path:
+        return CACHE / "clips" / f"{self.name}-{self.width}x{self.height}-{self.duration_s:g}s-{self.key()}.mp4"
+
+    def resized(self, width: int, height: int, duration_s: float) -> Clip:
+        return Clip(self.name, self.what, self.graph, width, height, self.fps, duration_s)
+
+
+_ENCODE = "-c:v libx264 -preset veryfast -crf 12 -pix_fmt yuv420p -g 30"
+
+# The timing clip: noisy testsrc2, as in the reference speed table (synthetic sources without
+# noise are unrealistically easy for x264).
+TIMING = Clip(
+    "timing",
+    "testsrc2 with temporal noise (alls=8)",
+    "testsrc2=size={w}x{h}:rate={fps}:duration={d},noise=alls=8:allf=t+u",
+    1920,
+    1080,
+    30,
+    2.0,
+)
+
+# The overhead clip: short, so the platform's share of a job is as visible as it gets.
+PLATFORM = Clip(
+    "platform",
+    "testsrc2 with light temporal noise (alls=4)",
+    "testsrc2=size={w}x{h}:rate={fps}:duration={d},noise=alls=4:allf=t+u",
+    1280,
+    720,
+    30,
+    2.0,
+)
+
+# Four kinds of content for the per-title ladder, from easiest to hardest to encode.
+COMPLEXITY = (
+    Clip(
+        "static",
+        "one mandelbrot frame held still (a slide, a title card)",
+        "mandelbrot=size={w}x{h}:rate={fps},trim=end_frame=1,loop=loop=-1:size=1,setpts=N/{fps}/TB,"
+        "trim=duration={d},format=yuv420p",
+        1280,
+        720,
+        30,
+        4.0,
+    ),
+    Clip(
+        "talking-head",
+        "a still testsrc2 background with a 320x360 zooming mandelbrot window in the middle",
+        "testsrc2=size={w}x{h}:rate={fps},trim=end_frame=1,loop=loop=-1:size=1,setpts=N/{fps}/TB[bg];"
+        "mandelbrot=size=320x360:rate={fps}:start_scale=1.5[fg];"
+        "[bg][fg]overlay=x=(W-w)/2:y=(H-h)/2:shortest=1,trim=duration={d},format=yuv420p",
+        1280,
+        720,
+        30,
+        4.0,
+    ),
+    Clip(
+        "high-motion",
+        "a zooming mandelbrot, rotating as a whole (every pixel moves every frame)",
+        "mandelbrot=size={w}x{h}:rate={fps}:start_scale=0.5,rotate=a=t*0.8:fillcolor=black,"
+        "trim=duration={d},format=yuv420p",
+        1280,
+        720,
+        30,
+        4.0,
+    ),
+    Clip(
+        "grain",
+        "testsrc2 under heavy temporal film-grain-like noise (alls=24)",
+        "testsrc2=size={w}x{h}:rate={fps}:duration={d},noise=alls=24:allf=t+u,format=yuv420p",
+        1280,
+        720,
+        30,
+        4.0,
+    ),
+)
+
+
+def make(clip: Clip) -> Path:
+    """The clip's file, generated on first use (written to a temporary name, then renamed)."""
+    out = clip.path()
+    if out.exists():
+        return out
+    out.parent.mkdir(parents=True, exist_ok=True)
+    partial = out.with_name(f".{out.name}.partial.mp4")
+    args = ["-f", "lavfi", "-i", clip.source(), "-t", f"{clip.duration_s:g}", *_ENCODE.split(), "-an", str(partial)]
+    try:
+        run(args, timeout_s=600, what=f"generating the {clip.name} clip")
+    except BaseException:
+        partial.unlink(missing_ok=True)
+        raise
+    partial.replace(out)
+    return out

@@ -1,0 +1,285 @@
+"""The media benchmark's results: Rich tables (stdout) and its section of docs/benchmarks.md."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import shlex
+import statistics
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+from bench.media.compression import ClipResult
+from bench.media.overhead import SEGMENTS, Overhead
+from bench.media.speed import Comparison, Timing
+from bench.queue import machine
+from bench.queue.report import _caveat, _table, replace_section
+from darkroom.media.hull import Point
+
+__all__ = ["Results", "Target", "markdown", "print_rich", "targets", "write_section"]
+
+START = "<!-- bench-media:start (written by `make bench-media`; edits inside are overwritten) -->"
+END = "<!-- bench-media:end -->"
+SPEED_TARGETS = {"encode": 0.9, "ladder": 0.9, "vmaf": 0.85}
+OVERHEAD_TARGET_S = 1.0
+BD_RATE_TARGET = -20.0
+
+
+@dataclass
+class Results:
+    machine: machine.Machine
+    options: str
+    ffmpeg: str
+    load_samples: list[str] = field(default_factory=list)  # `uptime`-style load averages during the run
+    speed: list[Comparison] = field(default_factory=list)
+    overhead: Overhead | None = None
+    clips: list[ClipResult] = field(default_factory=list)
+    seconds: float = 0.0
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "machine": dataclasses.asdict(self.machine),
+            "options": self.options,
+            "ffmpeg": self.ffmpeg,
+            "load_samples": self.load_samples,
+            "speed": [c.to_json() for c in self.speed],
+            "overhead": self.overhead.to_json() if self.overhead else None,
+            "clips": [c.to_json() for c in self.clips],
+            "seconds": self.seconds,
+        }
+
+
+def command() -> str:
+    """The command as typed: ``make bench-media`` when make started it, else the python call."""
+    args = shlex.join(sys.argv[1:])
+    if os.environ.get("MAKELEVEL") and not args:
+        return "make bench-media"
+    exe = Path(sys.executable)
+    shown = exe.relative_to(machine.REPO) if exe.is_relative_to(machine.REPO) else exe
+    return f"{shown} -m bench.media.run {args}".strip()
+
+
+def describe() -> machine.Machine:
+    return dataclasses.replace(machine.describe(""), command=command())
+
+
+@dataclass(frozen=True)
+class Target:
+    name: str
+    goal: str
+    measured: str
+    passed: bool | None  # None: not measured in this run
+
+
+def _times(ts: list[Timing]) -> str:
+    walls = sorted(t.wall_s for t in ts)
+    return f"{walls[0]:.2f} / {statistics.median(walls):.2f}"
+
+
+def targets(res: Results) -> list[Target]:
+    out: list[Target] = []
+    names = {"encode": "1. single rendition speed", "ladder": "2. three-rung ladder speed", "vmaf": "3. VMAF speed"}
+    for key, want in SPEED_TARGETS.items():
+        c = next((c for c in res.speed if c.key == key), None)
+        if c is None:
+            out.append(Target(names[key], f"≥ {want:g}x ffmpeg", "not run", None))
+            continue
+        measured = (
+            f"{c.speed_ratio:.2f}x best-of-{len(c.darkroom)} ({min(t.wall_s for t in c.darkroom):.2f} s vs "
+            f"{min(t.wall_s for t in c.ffmpeg):.2f} s); medians {c.median_ratio:.2f}x; CPU {c.cpu_ratio:.2f}x"
+        )
+        out.append(Target(names[key], f"≥ {want:g}x ffmpeg", measured, c.speed_ratio >= want))
+    o = res.overhead
+    name = "4. platform overhead per job (median)"
+    if o is None:
+        out.append(Target(name, f"< {OVERHEAD_TARGET_S:g} s", "not run", None))
+    elif o.error or not o.jobs:
+        out.append(Target(name, f"< {OVERHEAD_TARGET_S:g} s", f"⚠ {o.error or 'no jobs'}", False))
+    else:
+        measured = (
+            f"{o.median_overhead_s:.2f} s over {len(o.jobs)} jobs (platform {o.median('platform_s'):.2f} s "
+            f"vs direct {o.median('direct_s'):.2f} s)"
+        )
+        out.append(Target(name, f"< {OVERHEAD_TARGET_S:g} s", measured, o.median_overhead_s < OVERHEAD_TARGET_S))
+    for clip in res.clips:
+        name = f"5. per-title vs fixed ladder BD-rate: {clip.name}"
+        goal = f"≤ {BD_RATE_TARGET:g} %"
+        bd = clip.bd_rate_percent
+        if clip.error or bd is None:
+            out.append(Target(name, goal, f"⚠ {clip.error or 'no BD-rate (curves share no VMAF range)'}", False))
+        else:
+            out.append(Target(name, goal, f"{bd:+.1f} %", bd <= BD_RATE_TARGET))
+    return out
+
+
+def _verdict(t: Target, bold: bool = False) -> str:
+    if t.passed is None:
+        return "—"
+    word = "PASS" if t.passed else "FAIL"
+    return f"**{word}**" if bold else word
+
+
+SPEED_HEAD = ["comparison", "frames", "Darkroom best / median s", "ffmpeg best / median s", "speed (best)",
+              "CPU s Darkroom / ffmpeg (median)", "same output?"]  # fmt: skip
+
+
+def _speed_rows(res: Results) -> list[list[str]]:
+    rows = []
+    for c in res.speed:
+        cpu = (
+            f"{statistics.median(t.cpu_s for t in c.darkroom):.2f} / {statistics.median(t.cpu_s for t in c.ffmpeg):.2f}"
+        )
+        rows.append(
+            [c.title, str(c.frames), _times(c.darkroom), _times(c.ffmpeg), f"{c.speed_ratio:.2f}x", cpu, c.check]
+        )
+    return rows
+
+
+def _points(points: list[Point]) -> str:
+    return ", ".join(f"{p.resolution_height}p {p.bitrate_kbps:,.0f}k/{p.vmaf:.1f}" for p in points)
+
+
+def _rung_points(points: list[Point]) -> str:
+    return ", ".join(
+        f"{p.resolution_height}p CRF {p.crf} {p.bitrate_kbps:,.0f}k/{p.vmaf:.1f}"
+        for p in sorted(points, key=lambda p: p.bitrate_kbps)
+    )
+
+
+CLIP_HEAD = ["clip", "content", "fixed ladder (kb/s / VMAF)", "per-title rungs (kb/s / VMAF)", "BD-rate", "run s"]
+
+
+def _clip_rows(res: Results) -> list[list[str]]:
+    rows = []
+    for c in res.clips:
+        if c.error:
+            rows.append([c.name, c.what, f"⚠ {c.error}", "", "", f"{c.elapsed_s:.0f}"])
+            continue
+        bd = "-" if c.bd_rate_percent is None else f"{c.bd_rate_percent:+.1f} %"
+        rows.append([f"{c.name} ({c.size})", c.what, _points(c.fixed), _rung_points(c.rungs), bd, f"{c.elapsed_s:.0f}"])
+    return rows
+
+
+def _overhead_rows(o: Overhead) -> list[list[str]]:
+    rows = [["platform job, wall (median)", f"{o.median('platform_s'):.2f}"]]
+    rows.append(["the same encode called directly (median)", f"{o.median('direct_s'):.2f}"])
+    rows.append(["**overhead = platform - direct (median of the jobs)**", f"**{o.median_overhead_s:.2f}**"])
+    for name, label in SEGMENTS:
+        value = o.median_segment(name)
+        rows.append([f"- {label}", "-" if value is None else f"{value:.3f}"])
+    if o.cold is not None:
+        rows.append(
+            [
+                "first (cold) job, not in the medians: platform / direct",
+                f"{o.cold.platform_s:.2f} / {o.cold.direct_s:.2f}",
+            ]
+        )
+    return rows
+
+
+def print_rich(res: Results, console: Console | None = None) -> None:
+    console = console or Console(width=200)
+    if res.speed:
+        table = Table(title="Darkroom vs plain ffmpeg, interleaved in one run")
+        for h in SPEED_HEAD:
+            table.add_column(h, overflow="fold")
+        for row in _speed_rows(res):
+            table.add_row(*row)
+        console.print(table)
+    if res.overhead and res.overhead.jobs:
+        table = Table(title=f"Platform overhead ({res.overhead.clip}: {res.overhead.recipes})")
+        table.add_column("")
+        table.add_column("s")
+        for row in _overhead_rows(res.overhead):
+            table.add_row(*[c.replace("**", "") for c in row])
+        console.print(table)
+    if res.clips:
+        table = Table(title="Per-title ladder vs DEFAULT_LADDER")
+        for h in CLIP_HEAD:
+            table.add_column(h, overflow="fold")
+        for row in _clip_rows(res):
+            table.add_row(*row)
+        console.print(table)
+    tt = Table(title="Targets")
+    for h in ("target", "goal", "measured", "result"):
+        tt.add_column(h, overflow="fold")
+    for t in targets(res):
+        tt.add_row(t.name, t.goal, t.measured, _verdict(t))
+    console.print(tt)
+
+
+def markdown(res: Results) -> str:
+    m = res.machine
+    lines = [
+        START,
+        "## Media: Darkroom vs plain ffmpeg, platform overhead, per-title ladder (`make bench-media`)",
+        "",
+        f"- **Date:** {m.date}; total run time {res.seconds / 60:.1f} min",
+        f"- **Command:** `{m.command}` ({res.options})",
+        f"- **Machine:** {m.cores} cores ({m.cpu}), {m.ram_gib:.0f} GiB RAM, Linux {m.kernel}; "
+        f"load average at start {m.load_at_start}",
+        f"- **Load during the run** (1/5/15 min, sampled between stages): {'; '.join(res.load_samples) or '-'}",
+        f"- **Software:** {res.ffmpeg}; Python {m.python}",
+        f"- **Darkroom code:** {m.commit}",
+        f"- **Caveat:** {_caveat(m.load_at_start)} Timings are wall clock on a shared 2-core machine; the two "
+        "sides of each comparison alternate (who goes first alternates too), so load falls on both. "
+        "CPU seconds (this process + ffmpeg) are the steadier measure of the work done.",
+        "",
+    ]
+    if res.speed:
+        lines += ["### 1-3. Darkroom's media calls vs the plain ffmpeg command", ""]
+        lines += _table(SPEED_HEAD, _speed_rows(res))
+        lines += ["", "Commands (paths shortened to SRC / OUT / REF / DIST / LOG):", ""]
+        for c in res.speed:
+            lines += [f"- {c.key}: Darkroom `{c.darkroom_call}`; ffmpeg `{c.ffmpeg_command}`"]
+        lines += [
+            "",
+            "Both sides use ffmpeg's and x264's default thread counts (recipes set none). Speed = ffmpeg's best "
+            "wall time / Darkroom's best (above 1: Darkroom faster). Darkroom's time includes everything the call "
+            "does in Python: reading the source header (PyAV), running ffmpeg with `-progress pipe:1`, and "
+            "afterwards demuxing each output to measure it (encode) or parsing libvmaf's JSON log (VMAF).",
+            "",
+        ]
+    o = res.overhead
+    if o is not None:
+        lines += ["### 4. Platform overhead per job", ""]
+        if o.error or not o.jobs:
+            lines += [f"⚠ not measured: {o.error or 'no jobs'}", ""]
+        else:
+            lines += [
+                f"{o.config}. Job: upload `{o.clip}` as a blob, start the one-step workflow `bench.media.encode` "
+                f"(the `media.encode_ladder` function, process isolation, with timestamps around its body), wait "
+                f"until the run is recorded finished. Direct: `encode_ladder` of the same rungs ({o.recipes}) in "
+                f"the harness process. {len(o.jobs)} jobs after one cold job, direct and platform alternating.",
+                "",
+            ]
+            lines += _table(["", "s"], _overhead_rows(o))
+            lines.append("")
+    if res.clips:
+        lines += [
+            "### 5. Per-title ladder vs the fixed ladder",
+            "",
+            "`per_title_ladder(clip, [(0, duration)], compare_fixed=True)` with its defaults: trial heights "
+            "1080/720/540/360/240 up to the source's x CRF 18/23/28/33/38, x264 `ultrafast` for the trials and "
+            "for the fixed ladder (`DEFAULT_LADDER` fitted to the source, its VBV caps kept), VMAF v0.6.1 at the "
+            "source's size; BD-rate (pchip) of the hull against the fixed ladder's points. Clips are generated "
+            "with ffmpeg's lavfi sources and cached under `.darkroom/bench-media/clips/`.",
+            "",
+        ]
+        lines += _table(CLIP_HEAD, _clip_rows(res))
+        lines.append("")
+    lines += ["### Targets", ""]
+    rows = [[t.name, t.goal, t.measured, _verdict(t, bold=True)] for t in targets(res)]
+    lines += _table(["target", "goal", "measured", "result"], rows)
+    lines.append(END)
+    return "\n".join(lines) + "\n"
+
+
+def write_section(path: Path, res: Results) -> None:
+    """Replace the media section of ``path`` (or append it at the end), leaving the rest untouched."""
+    replace_section(path, START, END, markdown(res))
