@@ -102,7 +102,9 @@ def test_constructing_a_request_validates_it_too() -> None:
 
 
 def test_submit_starts_nothing_for_a_bad_request_and_applies_overrides(services: Platform) -> None:
-    sneaky = StreamingRequest.model_construct(source=parse("inspect", VALID["inspect"]).source, chunk="sometimes")
+    sneaky = StreamingRequest.model_construct(
+        source=StreamingRequest.parse(VALID["streaming"]).source, chunk="sometimes"
+    )
     with pytest.raises(InvalidRequest, match="chunk='sometimes'"):
         submit(services.workflows, sneaky)
     assert services.workflows.runs() == []

@@ -23,10 +23,10 @@ FRAMES = 100  # 4 s at 25 fps
 
 
 def _request(key: str, **extra: object) -> StreamingRequest:
-    return StreamingRequest(
-        source={"$blob": key}, profile={"min_height": 90}, ladder_options=LADDER, chunk="always",
-        chunk_target_s=1.0, chunk_min_s=1.0, **extra,
-    )  # fmt: skip
+    return StreamingRequest.parse({
+        "source": {"$blob": key}, "profile": {"min_height": 90}, "ladder_options": LADDER, "chunk": "always",
+        "chunk_target_s": 1.0, "chunk_min_s": 1.0, **extra,
+    })  # fmt: skip
 
 
 @pytest.mark.slow
@@ -84,7 +84,7 @@ def test_streaming_video_chunked_end_to_end(
     # The analysis was stored by content: the same bytes under another name reuse it.
     assert done.steps["complexity"].message != "reused the stored analysis"
     again_key = blobs.put_file("uploads/renamed.mp4", cut_clip).key
-    again = services.wait(submit(services.workflows, ComplexityRequest(source=again_key)).id, timeout_s=60)
+    again = services.wait(submit(services.workflows, ComplexityRequest.parse({"source": again_key})).id, timeout_s=60)
     assert again.state == "succeeded", again.error
     assert again.name == COMPLEXITY
     assert again.outputs["reused"] is True and again.outputs["complexity"] == out["complexity"]

@@ -30,7 +30,7 @@ def test_studio_video_packages_a_two_rung_ladder(services: Platform, source_clip
     key = blobs.put_file("uploads/clip.mp4", source_clip).key
     services.start_engine()
     services.start_worker(blobs=blobs, concurrency=2)
-    run = submit(services.workflows, StudioRequest(source=key, recipes=RECIPES, profile=PROFILE))
+    run = submit(services.workflows, StudioRequest.parse({"source": key, "recipes": RECIPES, "profile": PROFILE}))
     assert run.name == STUDIO_VIDEO and run.priority == "preview"
     done = services.wait(run.id, timeout_s=120)
     assert done.state == "succeeded", done.error

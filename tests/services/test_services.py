@@ -1,0 +1,93 @@
+"""Single-service workflows through the real runtime, and how service errors are retried."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from darkroom.media.assemble import ChunkInvalid
+from darkroom.media.errors import InvalidMedia
+from darkroom.services import (
+    ChunkFailed,
+    InvalidRendition,
+    LadderRequest,
+    QualityRequest,
+    RejectedMedia,
+    ValidateRequest,
+    parse,
+    registry,
+    submit,
+)  # fmt: skip
+from darkroom.storage.blobs import BlobStore
+from tests.runtime.conftest import Platform
+from tests.services.conftest import scratch_files
+
+
+def test_a_bad_chunk_is_retried_while_bad_input_and_bad_renditions_fail_at_once() -> None:
+    """A chunk that comes out wrong is worth another attempt (that one map item is redone); bad
+    media, a rejected source or an invalid rendition is not."""
+    encode_chunk = registry.get("media.encode_chunk")
+    assert not encode_chunk.is_permanent(ChunkFailed("chunk 3 has 49 frames, expected 50"))
+    assert encode_chunk.is_permanent(ChunkInvalid("chunk 3 is missing", path=Path("c3.mp4"), index=3))
+    assert encode_chunk.is_permanent(InvalidMedia("unreadable", code="unreadable"))
+    assert registry.get("media.validate").is_permanent(InvalidRendition("rendition x failed validation [codec]"))
+    assert registry.get("media.inspect").is_permanent(RejectedMedia("inspection rejected [empty]", ["empty"]))
+
+
+@pytest.mark.slow
+def test_validation_fails_for_good_listing_every_error(
+    services: Platform, blobs: BlobStore, source_clip: Path, tmp_path: Path
+) -> None:
+    key = blobs.put_file("uploads/clip.mp4", source_clip).key
+    services.start_engine()
+    services.start_worker(blobs=blobs)
+    # The clip is 320x180: a recipe asking 160x90 makes a resolution error.
+    recipe = {"codec": "h264", "width": 160, "height": 90, "crf": 30, "gop_s": 1.0, "segment_s": 2.0}
+    request = ValidateRequest.parse(
+        {"source": key, "rendition": {"name": "small", "file": {"$blob": key}, "recipe": recipe}}
+    )
+    done = services.wait(submit(services.workflows, request).id, timeout_s=60)
+    assert done.state == "failed"
+    assert "InvalidRendition: rendition small failed validation [resolution]" in (done.error or "")
+    assert "is 320x180, not 160x90" in (done.error or "")
+    assert done.steps["validate"].attempts == 1
+    assert not scratch_files(tmp_path)
+
+
+@pytest.mark.slow
+def test_quality_in_pieces_joins_the_per_frame_scores(services: Platform, blobs: BlobStore, source_clip: Path) -> None:
+    key = blobs.put_file("uploads/clip.mp4", source_clip).key
+    services.start_engine()
+    services.start_worker(blobs=blobs)
+    request = QualityRequest.parse({
+        "source": key, "distorted": key, "name": "same", "piece_s": 1.0,
+        "options": {"metrics": ["psnr", "ssim"]},
+    })  # fmt: skip
+    done = services.wait(submit(services.workflows, request).id, timeout_s=60)
+    assert done.state == "succeeded", done.error
+    entry = done.outputs["quality"]
+    assert entry["name"] == "same" and entry["errors"] == {}
+    frames = json.loads(blobs.get_bytes(entry["frames"]["$blob"]))
+    assert {m: len(v) for m, v in frames.items()} == {"psnr": 50, "ssim": 50}  # two 1 s pieces, 25 fps
+    assert entry["pooled"]["psnr"]["min"] == pytest.approx(60.0)  # identical frames: libvmaf's cap
+    assert entry["pooled"]["ssim"]["mean"] == pytest.approx(1.0)
+
+
+@pytest.mark.slow
+def test_a_fixed_ladder_is_the_default_ladder_fitted(services: Platform, blobs: BlobStore, source_clip: Path) -> None:
+    key = blobs.put_file("uploads/clip.mp4", source_clip).key
+    services.start_engine()
+    services.start_worker(blobs=blobs)
+    request = LadderRequest.parse({"source": key, "options": {"mode": "fixed", "preset": "veryfast", "gop_s": 1.0}})
+    assert parse("ladder", request.model_dump(by_alias=True)) == request  # a request round-trips as JSON
+    done = services.wait(submit(services.workflows, request).id, timeout_s=60)
+    assert done.state == "succeeded", done.error
+    ladder = done.outputs["ladder"]
+    assert ladder["mode"] == "fixed" and ladder["points"] == [] and ladder["bd_rate_percent"] is None
+    # a 320x180 source is smaller than every box: one rung at its own size, with the 240p rung's cap
+    assert [(r["name"], r["width"], r["height"], r["maxrate_kbps"]) for r in ladder["recipes"]] == [
+        ("240p", 320, 180, 300)
+    ]
+    assert ladder["recipes"][0]["preset"] == "veryfast" and ladder["recipes"][0]["gop_s"] == 1.0
