@@ -110,11 +110,12 @@ def _options(options: Mapping[str, Any] | None) -> ComplexityOptions:
 # Lookup and store are blob reads/writes: threads of the worker, which carries the platform's settings.
 @registry.function("media.complexity_lookup", queue=QUEUE_MEDIA, timeout_s=600)
 def lookup_complexity(
-    ctx: TaskContext, source: Path, options: Mapping[str, Any] | None = None, reuse: bool = True
+    ctx: TaskContext, source: Path, options: Mapping[str, Any] | None = None, reuse: bool | None = True
 ) -> dict[str, Any]:
-    """The source's content key and its stored analysis (``None`` when absent or ``reuse`` is off)."""
+    """The source's content key and its stored analysis (``None`` when absent or ``reuse`` is false;
+    ``None`` means the default, reuse)."""
     key = cache_key(source)
-    found = ComplexityStore.from_settings().get(key, _options(options)) if reuse else None
+    found = ComplexityStore.from_settings().get(key, _options(options)) if reuse is not False else None
     ctx.progress(1.0, "found a stored analysis" if found else "no stored analysis")
     return {"key": key, "complexity": None if found is None else found.to_dict()}
 
