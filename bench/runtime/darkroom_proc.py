@@ -18,6 +18,9 @@ from darkroom.runtime.workflow import Engine
 from darkroom.storage.db import connect
 
 
+ADVANCE = os.environ.get("BENCH_WORKER_ADVANCE", "1") == "1"
+
+
 def main(role: str, redis_url: str, db_url: str, steps: str, scratch: str, ready: str, concurrency: str) -> None:
     sys.setswitchinterval(float(os.environ.get("BENCH_SWITCH_INTERVAL_S", "0.005")))
     stop = threading.Event()
@@ -34,7 +37,12 @@ def main(role: str, redis_url: str, db_url: str, steps: str, scratch: str, ready
         engine.run(stop, wait_s=0.5)
         queue.close()
         return
-    worker = Worker(queue, registry, concurrency=int(concurrency), scratch_root=Path(scratch), wait_s=0.5)
+    # Workers advance the runs of the tasks they finish (BENCH_WORKER_ADVANCE=0: engines only); the
+    # worker's engine shares its queue client, so the next task's enqueue wakes its leaser at once.
+    advancer = Engine(queue, connect(db_url), registry, on_pass=on_pass) if ADVANCE else None
+    worker = Worker(
+        queue, registry, concurrency=int(concurrency), scratch_root=Path(scratch), wait_s=0.5, engine=advancer
+    )
     t = threading.Thread(target=engine.run, args=(stop,), kwargs={"wait_s": 0.5}, daemon=True)
     if role == "both":
         t.start()

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any, Concatenate, ParamSpec, TypeVar
 
 import redis
@@ -11,7 +11,7 @@ from redis.commands.core import Script as RedisScript
 
 from darkroom.queue.codec import error_from_reply
 from darkroom.queue.core import Core
-from darkroom.queue.errors import Unavailable
+from darkroom.queue.errors import QueueError, Unavailable
 from darkroom.queue.instructions import Arm, Op, Pipeline, Script, Wait
 from darkroom.queue.keys import Keys
 from darkroom.queue.limits import DEFAULT_LIMITS, Limits
@@ -51,6 +51,13 @@ class _Waker:
 
     def _on_message(self, message: dict[str, Any]) -> None:
         queue = self._keys.queue_of_channel(message["channel"].decode())
+        with self._cond:
+            self._generation[queue] = self._generation.get(queue, 0) + 1
+            self._cond.notify_all()
+
+    def poke(self, queue: str) -> None:
+        """Wake this client's own waiting dequeues of ``queue`` now (its own enqueue just made work):
+        they need not wait for the published wake-up to come back through the subscriber thread."""
         with self._cond:
             self._generation[queue] = self._generation.get(queue, 0) + 1
             self._cond.notify_all()
@@ -103,6 +110,11 @@ class RedisQueue:
         """The key namespace (other components keep their keys beside the queue's)."""
         return self._core.keys.namespace
 
+    @property
+    def ops(self) -> Core:
+        """The operations as generators, for :meth:`batch` (``queue.batch([queue.ops.dequeue(...)])``)."""
+        return self._core
+
     # -- driving the operations --------------------------------------------------------------
     def _drive(self, op: Op[R]) -> R:
         reply: Any = None
@@ -115,7 +127,10 @@ class RedisQueue:
     def _execute(self, ins: Script | Pipeline | Arm | Wait) -> Any:
         try:
             if isinstance(ins, Script):
-                return self._scripts[ins.name](keys=[ins.key], args=ins.args)
+                reply = self._scripts[ins.name](keys=[ins.key], args=ins.args)
+                if ins.name == "enqueue":
+                    self._poke(ins.args[0])
+                return reply
             if isinstance(ins, Pipeline):
                 if len(ins.commands) == 1:
                     return [self.redis.execute_command(*ins.commands[0])]
@@ -132,6 +147,97 @@ class RedisQueue:
             raise error_from_reply(str(exc)) or exc from None
         except (redis.ConnectionError, redis.TimeoutError) as exc:
             raise Unavailable(f"redis is unreachable: {exc}") from exc
+
+    def _poke(self, queue: str) -> None:
+        waker = self._waker
+        if waker is not None:
+            waker.poke(queue)
+
+    def batch(self, ops: Sequence[Op[Any]]) -> list[Any]:
+        """Run several operations together, each round of their instructions in one pipelined
+        round trip (e.g. enqueue on one queue, settle on another and dequeue with ``wait_s=0``).
+
+        Answers each operation's result, or the queue error it raised (the others still ran:
+        they are independent calls, not a transaction). Operations that wait (``wait_s > 0``)
+        cannot be batched.
+        """
+        results: list[Any] = [None] * len(ops)
+        todo: dict[int, Script | Pipeline] = {}
+
+        def step(i: int, reply: Any) -> None:
+            try:
+                ins = ops[i].send(reply)
+            except StopIteration as stop:
+                results[i] = stop.value
+                return
+            except QueueError as exc:
+                results[i] = exc
+                return
+            if not isinstance(ins, Script | Pipeline):
+                ops[i].close()
+                raise TypeError("batch() runs operations that do not wait (wait_s=0)")
+            todo[i] = ins
+
+        for i in range(len(ops)):
+            step(i, None)
+        while todo:
+            current, todo = todo, {}
+            replies = self._execute_together(list(current.values()))
+            for i, reply in zip(current, replies, strict=True):
+                if isinstance(reply, QueueError):
+                    ops[i].close()
+                    results[i] = reply
+                else:
+                    step(i, reply)
+        return results
+
+    def _execute_together(self, instructions: list[Script | Pipeline]) -> list[Any]:
+        """One pipelined round trip for several instructions (scripts by EVALSHA, loaded again
+        if the server lost them); an error reply becomes that instruction's queue error."""
+        pending = list(range(len(instructions)))
+        out: list[Any] = [None] * len(instructions)
+        for attempt in (1, 2):
+            pipe = self.redis.pipeline(transaction=False)
+            sizes = []
+            for i in pending:
+                ins = instructions[i]
+                if isinstance(ins, Script):
+                    script = self._scripts[ins.name]
+                    pipe.evalsha(script.sha, 1, ins.key, *ins.args)
+                    sizes.append(1)
+                else:
+                    for command in ins.commands:
+                        pipe.execute_command(*command)
+                    sizes.append(len(ins.commands))
+            try:
+                replies = pipe.execute(raise_on_error=False)
+            except (redis.ConnectionError, redis.TimeoutError) as exc:
+                raise Unavailable(f"redis is unreachable: {exc}") from exc
+            lost: list[int] = []
+            at = 0
+            for i, size in zip(pending, sizes, strict=True):
+                chunk, at = replies[at : at + size], at + size
+                ins = instructions[i]
+                if isinstance(ins, Script) and isinstance(chunk[0], redis.exceptions.NoScriptError) and attempt == 1:
+                    lost.append(i)
+                    continue
+                errors = [r for r in chunk if isinstance(r, redis.ResponseError)]
+                if errors:
+                    out[i] = error_from_reply(str(errors[0])) or QueueError(str(errors[0]))
+                elif isinstance(ins, Script):
+                    out[i] = chunk[0]
+                    if ins.name == "enqueue":
+                        self._poke(ins.args[0])
+                else:
+                    out[i] = list(chunk)
+            if not lost:
+                break
+            for i in lost:
+                ins = instructions[i]
+                if isinstance(ins, Script):
+                    self.redis.script_load(self._scripts[ins.name].script)
+            pending = lost
+        return out
 
     def _get_waker(self) -> _Waker:
         with self._waker_lock:

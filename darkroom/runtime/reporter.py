@@ -10,6 +10,7 @@ import logging
 import threading
 import time
 
+from darkroom.queue import NewMessage
 from darkroom.runtime.task import TaskOutcome, TaskSpec
 from darkroom.runtime.workflow.inbox import Inbox, Report
 
@@ -48,6 +49,15 @@ class Reporter:
         with self._lock:
             progress, self._progress = self._progress, []
         self.post(progress)
+
+    def write(self, reports: list[Report]) -> list[NewMessage]:
+        """Store the reports; answer the ticks the caller must enqueue (none if Redis failed:
+        logged, as :meth:`post` does)."""
+        try:
+            return self.inbox.write(reports)
+        except Exception:
+            _log.warning("could not post %d workflow reports", len(reports), exc_info=True)
+            return []
 
     def post(self, reports: list[Report]) -> None:
         if reports:

@@ -37,7 +37,8 @@ from darkroom.runtime.metrics import WorkerMetrics
 from darkroom.runtime.queues import ensure_queues, worker_filters
 from darkroom.runtime.reporter import Reporter
 from darkroom.runtime.task import TaskOutcome, TaskSpec, dumps
-from darkroom.runtime.workflow.inbox import Inbox
+from darkroom.runtime.workflow.engine import Engine
+from darkroom.runtime.workflow.inbox import Inbox, Report
 
 __all__ = ["Worker"]
 
@@ -96,6 +97,7 @@ class Worker:
         wait_s: float = 1.0,
         grace_s: float = 30.0,
         metrics: WorkerMetrics | None = None,
+        engine: Engine | None = None,
     ) -> None:
         self.queue = queue
         self.registry = registry
@@ -112,6 +114,10 @@ class Worker:
         self.wait_s = wait_s
         self.grace_s = grace_s
         self.metrics = metrics
+        # With an engine, the worker advances the runs of the tasks it finished itself, under the
+        # run's tick lease (see _settle); without one, engines do it when the tick wakes them.
+        self.engine = engine
+        self._advance = False
         self._pool = ThreadPoolExecutor(concurrency, thread_name_prefix="darkroom-fn")
         self._lock = threading.Lock()
         self._running: dict[tuple[str, int], _Task] = {}
@@ -131,6 +137,15 @@ class Worker:
             )
         self._sweep_scratch()
         keys = ensure_queues(self.queue, self.registry)
+        if self.engine is not None:
+            self.engine.setup()
+            self._advance = self.engine.claimable
+            if not self._advance:
+                _log.warning(
+                    "the events queue %s does not index 'workflow' (created by an older version): "
+                    "this worker leaves advancing its runs to the engines",
+                    self.inbox.events_queue,
+                )
         sources = [(q, w) for q in self.queues for w in worker_filters(self.shape, keys.get(q, ()))]
         # Lease as briefly as the quickest function of a queue needs; the heartbeat stretches the
         # lease to the function's own ``lease_s`` once the task is known.
@@ -166,6 +181,8 @@ class Worker:
             self._quit.set()
             settler.join(timeout=30)
             heart.join(timeout=5)
+            if self.engine is not None:
+                self.engine.close()
             self._pool.shutdown(wait=False, cancel_futures=True)
 
     def _sweep_scratch(self) -> None:
@@ -304,10 +321,49 @@ class Worker:
                 by_queue[t.lease.queue].append((t.lease, False, d.error[:2000], d.retry, backoff))
         # Reports first: a crash after them re-runs the task (idempotent) and repeats the report
         # (harmless); the other order could complete a task whose workflow never hears of it.
-        self.reports.post(reports)
+        if self._advance:
+            self._report_and_advance(reports)
+        else:
+            self.reports.post(reports)
         for items in by_queue.values():
             for i in range(0, len(items), 500):
                 self.queue.settle(items[i : i + 500])
+
+    def _report_and_advance(self, reports: list[Report]) -> None:
+        """Post the reports, then advance their runs here rather than wait for an engine to wake.
+
+        The ticks of the reports and a claim of each (a dequeue of that run's pending tick) go in
+        one round trip. A claim won is a lease on the run's tick on the exclusive events queue:
+        the same right to advance the run that an engine's dequeue gives, so no engine or other
+        worker advances the run meanwhile, and the pass is an engine pass (``advance_leased``).
+        A claim lost (an engine or another worker holds the run) leaves the tick to whoever holds
+        the run next. A crash anywhere loses nothing: before the claim the tick is pending (an
+        engine takes it); after it, the lease expires and an engine repeats the pass.
+        """
+        assert self.engine is not None
+        ticks = self.reports.write(reports)
+        if not ticks:
+            return
+        runs = [t.metadata["workflow"] for t in ticks if t.metadata]
+        try:
+            posted, *claims = self.queue.batch(
+                [self.queue.ops.enqueue_many(self.inbox.events_queue, ticks), *self.inbox.claim_ops(runs)]
+            )
+        except Exception:
+            _log.warning("could not tick %d workflow(s)", len(ticks), exc_info=True)
+            return
+        if isinstance(posted, dq.Conflict):
+            self.inbox.enqueue_ticks(ticks)  # one by one: a tick of that generation exists already
+        elif isinstance(posted, Exception):
+            _log.warning("could not tick %d workflow(s): %s", len(ticks), posted)
+        leases = [lease for claim in claims if isinstance(claim, list) for lease in claim]
+        if leases:
+            try:
+                self.engine.advance_leased(leases)
+            except Exception:
+                _log.exception(
+                    "advancing %d workflow(s) failed; their ticks' leases expire and engines retry", len(leases)
+                )
 
     # -- heartbeats, timeouts, cancel ----------------------------------------------------------------
     def _heartbeat_loop(self) -> None:

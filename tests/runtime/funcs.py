@@ -138,3 +138,16 @@ registry.add_workflow(bad_output)
 last_try = Workflow("last-try", inputs=["text", "gate"])
 last_try.task("copy", "gated_copy", text=last_try.input("text"), gate=last_try.input("gate"), max_attempts=1)
 registry.add_workflow(last_try)
+
+
+@registry.function(queue=QUEUE)
+def echo(ctx: TaskContext, k: int) -> dict[str, Any]:
+    return {"k": k, "attempt": ctx.attempt}
+
+
+chain = Workflow("chain")
+_prev = chain.task("s0", "echo", k=0)
+for _k in range(1, 6):
+    _prev = chain.task(f"s{_k}", "echo", k=_k, after=[_prev])
+chain.output("last", _prev.ref)
+registry.add_workflow(chain)

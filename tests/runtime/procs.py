@@ -2,10 +2,15 @@
 
     python -m tests.runtime.procs engine REDIS_URL DB_URL RECORD_FILE [CRASH_AT_SAVE]
     python -m tests.runtime.procs worker REDIS_URL DB_URL BLOB_DIR SCRATCH_DIR [GRACE_S]
+    python -m tests.runtime.procs advancing-worker REDIS_URL DB_URL SCRATCH_DIR RECORD_FILE [CRASH_AT]
 
 An engine appends one line per pass to RECORD_FILE: ``workflow engine start end`` (monotonic
 clock, shared by processes on Linux). With CRASH_AT_SAVE=n it dies (``os._exit``) inside its n-th
 pass, after enqueuing that pass's tasks and before committing it: the worst moment.
+
+An advancing worker (``Worker(engine=...)``) records its passes the same way. With CRASH_AT
+``claimed`` it dies once it holds the tick of a run it reported to, before its pass (its task
+reported, not yet settled); with ``mid-pass`` inside its first pass, before committing it.
 """
 
 from __future__ import annotations
@@ -14,6 +19,7 @@ import os
 import signal
 import sys
 import threading
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -72,5 +78,25 @@ def worker(redis_url: str, db_url: str, blob_dir: str, scratch: str, grace_s: st
     ).run(stop)
 
 
+def advancing_worker(redis_url: str, db_url: str, scratch: str, record: str, crash_at: str = "") -> None:
+    stop = _stop_on_sigterm()
+    queue = dq.RedisQueue.from_url(redis_url)
+    with Path(record).open("a", buffering=1) as fh:
+        out: Any = fh
+        eng = Engine(
+            queue,
+            connect(db_url),
+            funcs.registry,
+            name=f"worker-{os.getpid()}",
+            on_pass=lambda r: out.write(f"{r[0]} {r[1]} {r[2]!r} {r[3]!r}\n"),
+        )
+        if crash_at == "claimed":
+            eng.advance_leased = lambda leases: os._exit(9)  # type: ignore[method-assign]
+        elif crash_at == "mid-pass":
+            eng.store.save = lambda *a, **kw: os._exit(9)  # type: ignore[method-assign]
+        Worker(queue, funcs.registry, scratch_root=Path(scratch), wait_s=0.2, engine=eng).run(stop)
+
+
 if __name__ == "__main__":
-    {"engine": engine, "worker": worker}[sys.argv[1]](*sys.argv[2:])
+    roles: dict[str, Callable[..., None]] = {"engine": engine, "worker": worker, "advancing-worker": advancing_worker}
+    roles[sys.argv[1]](*sys.argv[2:])

@@ -15,6 +15,7 @@ import pytest
 import darkroom.queue as dq
 from darkroom.runtime.files import BLOB
 from darkroom.runtime.queues import ensure_queues
+from darkroom.runtime.workflow import Engine
 from darkroom.storage.blobs import open_blobs
 from tests.runtime import funcs
 from tests.runtime.conftest import Platform
@@ -101,6 +102,60 @@ def _copy_task(gate: str) -> bytes:
     from darkroom.runtime.task import TaskSpec
 
     return TaskSpec("gated_copy", {"text": "x", "gate": gate}).encode()
+
+
+@pytest.mark.parametrize("crash_at", ["claimed", "mid-pass"])
+def test_a_worker_killed_while_advancing_its_run_loses_nothing(
+    platform: Platform, tmp_path: Path, crash_at: str
+) -> None:
+    ensure_queues(platform.rq, funcs.registry)
+    run = platform.workflows.start("chain", {})
+    # the first pass by hand (no task has reported yet), so the victim is the only advancer after it
+    assert Engine(platform.rq, platform.db, funcs.registry).run_once() == 1
+    victim = _spawn(
+        "advancing-worker", _redis_url(platform), _db_url(platform), str(tmp_path / "s"), str(tmp_path / "p"), crash_at
+    )
+    assert victim.wait(timeout=60) == 9
+    # it died holding the run's tick (and its task's lease, reported but not settled): the tick's
+    # lease expires and an engine repeats the pass from the inbox; the task's lease expires later
+    # and the task runs again, its repeated report changing nothing
+    assert not platform.workflows.get(run.id).done
+    platform.start_engine()
+    platform.start_worker()
+    done = platform.wait(run.id, timeout_s=60)
+    assert done.state == "succeeded", done.error
+    assert done.outputs == {"last": {"k": 5, "attempt": 1}}
+    tasks = platform.workflows.tasks(run.id)
+    assert [(t.step, t.state) for t in tasks] == [(f"s{k}", "succeeded") for k in range(6)]
+
+
+def test_workers_and_engines_never_advance_one_workflow_at_once(platform: Platform, tmp_path: Path) -> None:
+    record = tmp_path / "passes.txt"
+    ensure_queues(platform.rq, funcs.registry)
+    runs = [
+        platform.workflows.start(name, args) for _ in range(6) for name, args in [("squares", {"n": 15}), ("chain", {})]
+    ]
+    redis_url, db_url = _redis_url(platform), _db_url(platform)
+    procs = [_spawn("engine", redis_url, db_url, str(record))]
+    procs += [_spawn("advancing-worker", redis_url, db_url, str(tmp_path / f"s{i}"), str(record)) for i in range(2)]
+    try:
+        for run in runs:
+            assert platform.wait(run.id, timeout_s=120).state == "succeeded"
+    finally:
+        for p in procs:
+            p.send_signal(signal.SIGTERM)
+        for p in procs:
+            p.wait(timeout=30)
+    history: dict[str, list[tuple[float, float, str]]] = defaultdict(list)
+    for line in record.read_text().splitlines():
+        wid, name, start, end = line.split()
+        history[wid].append((float(start), float(end), name))
+    advancers = {name for passes in history.values() for _, _, name in passes}
+    assert {f"worker-{p.pid}" for p in procs[1:]} <= advancers
+    for wid, passes in history.items():
+        passes.sort()
+        for (_s1, e1, n1), (s2, _, n2) in itertools.pairwise(passes):
+            assert e1 <= s2, f"{wid}: a pass of {n2} started before {n1}'s ended"
 
 
 def test_two_engines_never_advance_one_workflow_at_once(platform: Platform, tmp_path: Path) -> None:

@@ -65,9 +65,14 @@ class Engine:
         self.on_pass = on_pass
         self.metrics = metrics
         self._queue_keys: dict[str, tuple[str, ...]] | None = None
+        self.claimable = False  # set by setup(): can a worker claim the tick of one given run?
+        self._held: set[_Held] = set()
+        self._held_lock = threading.Lock()
+        self._keeper: threading.Thread | None = None
+        self._keeper_stop = threading.Event()
 
     def setup(self) -> None:
-        self.inbox.ensure_queue()
+        self.claimable = self.inbox.ensure_queue()
         self._queue_keys = ensure_queues(self.queue, self.registry)
 
     # -- the loop --------------------------------------------------------------------------------
@@ -76,22 +81,34 @@ class Engine:
         ``reconcile_s``, look for what the queue knows and the runs do not (:meth:`reconcile`)."""
         self.setup()
         next_reconcile = time.monotonic() + reconcile_s
-        while not stop.is_set():
-            self.run_once(batch=batch, wait_s=min(wait_s, reconcile_s))
-            if time.monotonic() >= next_reconcile:
-                try:
-                    self.reconcile()
-                except Exception:
-                    _log.exception("reconciling failed")
-                next_reconcile = time.monotonic() + reconcile_s
+        try:
+            while not stop.is_set():
+                self.run_once(batch=batch, wait_s=min(wait_s, reconcile_s))
+                if time.monotonic() >= next_reconcile:
+                    try:
+                        self.reconcile()
+                    except Exception:
+                        _log.exception("reconciling failed")
+                    next_reconcile = time.monotonic() + reconcile_s
+        finally:
+            self.close()
 
     def run_once(self, *, batch: int = 32, wait_s: float = 0.0) -> int:
         """Take up to ``batch`` ticks (waiting up to ``wait_s``) and advance their workflows."""
         if self._queue_keys is None:
             self.setup()
         leases = self.queue.dequeue(self.inbox.events_queue, max_messages=batch, wait_s=wait_s)
-        if not leases:
-            return 0
+        if leases:
+            self.advance_leased(leases)
+        return len(leases)
+
+    def advance_leased(self, leases: list[dq.Lease]) -> None:
+        """Advance the workflows of tick leases held by this process (an engine's batch, or the
+        ticks a worker claimed for the runs of its tasks), then complete the ticks; a failed
+        pass's tick is failed with a retry in 1 s. While the passes run their leases are
+        extended, so no other process can take one of these workflows meanwhile."""
+        if self._queue_keys is None:
+            self.setup()
         # The queue is exclusive on ``workflow``: the ticks of one batch are of different runs.
         ticks = {lease.message.metadata.get("workflow", ""): lease for lease in leases}
         started = time.monotonic()
@@ -109,7 +126,6 @@ class Engine:
                 self.on_pass((wid, self.name, started, ended))
         if self.metrics:
             self.metrics.pass_done((ended - started) / len(ticks))
-        return len(leases)
 
     def reconcile(self, *, limit: int = 1000, pending_after_s: float = 5.0) -> int:
         """Report what no worker reported, and wake runs whose first tick was lost.
@@ -147,24 +163,40 @@ class Engine:
 
     @contextlib.contextmanager
     def _keeping(self, leases: list[dq.Lease]) -> Iterator[None]:
-        """Extend the batch's tick leases while it runs, so that a slow batch (a huge map being
-        planned, a slow database) never lets another engine take one of its workflows."""
-        stop = threading.Event()
+        """Extend these tick leases while their passes run, so that a slow batch (a huge map being
+        planned, a slow database) never lets another process take one of its workflows. One keeper
+        thread per engine serves every batch (starting a thread per pass costs more than a pass)."""
         lease_s = max(1.0, leases[0].expires_at - time.time()) if leases else 5.0
-
-        def keep() -> None:
-            while not stop.wait(lease_s / 3):
-                for lease in leases:
-                    with contextlib.suppress(dq.QueueError):
-                        self.queue.extend(lease)
-
-        keeper = threading.Thread(target=keep, name="darkroom-tick-keeper", daemon=True)
-        keeper.start()
+        entry = _Held(leases, lease_s)
+        with self._held_lock:
+            self._held.add(entry)
+            if self._keeper is None or not self._keeper.is_alive():
+                self._keeper_stop.clear()
+                self._keeper = threading.Thread(target=self._keep, name="darkroom-tick-keeper", daemon=True)
+                self._keeper.start()
         try:
             yield
         finally:
-            stop.set()
-            keeper.join()
+            with self._held_lock:
+                self._held.discard(entry)
+
+    def _keep(self) -> None:
+        while not self._keeper_stop.wait(_KEEPER_TICK_S):
+            now = time.monotonic()
+            with self._held_lock:
+                due = [h for h in self._held if now - h.extended >= h.lease_s / 3]
+            for held in due:
+                for lease in held.leases:
+                    with contextlib.suppress(dq.QueueError):
+                        self.queue.extend(lease)
+                held.extended = time.monotonic()
+
+    def close(self) -> None:
+        """Stop the lease keeper thread (it is a daemon; this is for tidiness)."""
+        self._keeper_stop.set()
+        keeper = self._keeper
+        if keeper is not None:
+            keeper.join(timeout=5)
 
     # -- one pass over several workflows --------------------------------------------------------
     def advance(self, workflow_id: str, *, tick_id: str = "") -> None:
@@ -180,10 +212,13 @@ class Engine:
         work = _QueueWork()
         failures: dict[str, Exception] = {}
         finished: list[str] = []
-        with self.db.begin() as conn:
+        # One workflow (the usual case when a worker advances its own run, or an idle engine): its
+        # pass is the whole transaction, so a failure rolls that back and no savepoint is needed.
+        alone = len(ticks) == 1
+        with self.db.connect() as conn, conn.begin() as transaction:
             for wid, tick_id in ticks.items():
                 try:
-                    with conn.begin_nested():
+                    with contextlib.nullcontext() if alone else conn.begin_nested():
                         planner = self._plan(conn, wid, parse_reports(entries[wid]), tick_id)
                 except Exception as exc:
                     _log.exception("pass over workflow %s failed", wid)
@@ -195,9 +230,12 @@ class Engine:
                     finished.append(wid)
                 if planner is not None:
                     work.add(planner)
-            # Queue work before the commit: task ids are deterministic, so a pass repeated after a
-            # crash between here and the commit enqueues nothing twice.
-            work.carry_out(self.queue, self.inbox)
+            if alone and failures:
+                transaction.rollback()
+            else:
+                # Queue work before the commit: task ids are deterministic, so a pass repeated
+                # after a crash between here and the commit enqueues nothing twice.
+                work.carry_out(self.queue, self.inbox)
         self.inbox.ack({w: e for w, e in entries.items() if w not in failures})
         self.inbox.discard(finished)
         if self.metrics:
@@ -259,6 +297,18 @@ class Engine:
         elif state in (OperationState.FAILED, OperationState.CANCELED):
             extra.update(error_code="WORKFLOW_" + run.state.upper(), error_message=run.error or run.state)
         self.operations.update(run.id, progress=run.progress, message=message[:200], state=state, conn=conn, **extra)
+
+
+_KEEPER_TICK_S = 0.25
+
+
+class _Held:
+    """Tick leases a batch holds, and when the keeper last extended them (identity-hashed)."""
+
+    def __init__(self, leases: list[dq.Lease], lease_s: float) -> None:
+        self.leases = leases
+        self.lease_s = lease_s
+        self.extended = time.monotonic()
 
 
 class _QueueWork:

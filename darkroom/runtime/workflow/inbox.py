@@ -28,6 +28,7 @@ from typing import Any
 import redis
 
 import darkroom.queue as dq
+from darkroom.queue.instructions import Op
 
 __all__ = ["EVENTS_QUEUE", "Inbox", "Report"]
 
@@ -72,20 +73,33 @@ class Inbox:
     def _key(self, workflow_id: str, what: str) -> str:
         return f"{self.namespace}:{{wf:{workflow_id}}}:{what}"
 
-    def ensure_queue(self, *, lease_s: float = 5.0) -> None:
+    def ensure_queue(self, *, lease_s: float = 5.0) -> bool:
+        """Create the events queue if it does not exist; answer whether it indexes ``workflow``, which
+        lets a worker claim the tick of one given run (:meth:`claim`)."""
         # A pass takes milliseconds; the lease only bounds how long a dead engine delays its runs.
         try:
-            self.queue.get_queue(self.events_queue)
+            info = self.queue.get_queue(self.events_queue)
         except dq.QueueNotFound:
             with contextlib.suppress(dq.Conflict):  # another process created it first
                 self.queue.create_queue(
-                    self.events_queue, lease_s=lease_s, max_attempts=TICK_ATTEMPTS, exclusivity_key="workflow"
+                    self.events_queue,
+                    lease_s=lease_s,
+                    max_attempts=TICK_ATTEMPTS,
+                    exclusivity_key="workflow",
+                    indexed_keys=["workflow"],
                 )
+            info = self.queue.get_queue(self.events_queue)
+        return "workflow" in info.indexed_keys
 
     def post(self, reports: Sequence[Report]) -> None:
         """Store the reports; wake the engine for the workflows whose reports ask for it."""
+        self.enqueue_ticks(self.write(reports))
+
+    def write(self, reports: Sequence[Report]) -> list[dq.NewMessage]:
+        """Store the reports (one round trip); answer the ticks that must follow them, one per
+        workflow whose reports ask for one (:meth:`enqueue_ticks`, or enqueued by the caller)."""
         if not reports:
-            return
+            return []
         pipe = self.redis.pipeline(transaction=False)
         ticking: list[Report] = []
         for r in reports:
@@ -94,13 +108,12 @@ class Inbox:
             pipe.get(self._key(r.workflow_id, "gen"))
             ticking.append(r)
         replies = pipe.execute()[len(reports) :]
-        ticks = [
+        return [
             dq.NewMessage(
                 id=f"{r.workflow_id}:g{int(gen or 0)}", deadline=r.deadline, metadata={"workflow": r.workflow_id}
             )
             for r, gen in zip(ticking, replies, strict=True)
         ]
-        self._enqueue(ticks)
 
     def tick(self, workflow_id: str, deadline: float, *, delay_s: float = 0.0, name: str | None = None) -> None:
         """Wake the engine for one workflow now, or after ``delay_s`` (a timer, named ``name``)."""
@@ -109,9 +122,13 @@ class Inbox:
             mid = f"{workflow_id}:g{int(gen or 0)}"
         else:
             mid = f"{workflow_id}:{name}"
-        self._enqueue([dq.NewMessage(id=mid, deadline=deadline, metadata={"workflow": workflow_id}, delay_s=delay_s)])
+        self.enqueue_ticks(
+            [dq.NewMessage(id=mid, deadline=deadline, metadata={"workflow": workflow_id}, delay_s=delay_s)]
+        )
 
-    def _enqueue(self, ticks: list[dq.NewMessage]) -> None:
+    def enqueue_ticks(self, ticks: list[dq.NewMessage]) -> None:
+        if not ticks:
+            return
         try:
             self.queue.enqueue_many(self.events_queue, ticks)
         except dq.Conflict:
@@ -120,6 +137,11 @@ class Inbox:
             for t in ticks:
                 with contextlib.suppress(dq.Conflict):
                     self.queue.enqueue_many(self.events_queue, [t])
+
+    def claim_ops(self, workflow_ids: Iterable[str]) -> list[Op[list[dq.Lease]]]:
+        """Dequeues (not waiting) of the pending tick of each run, to run with ``queue.batch``: a
+        lease won is the same exclusive right to advance the run that an engine's dequeue gives."""
+        return [self.queue.ops.dequeue(self.events_queue, where={"workflow": w}, max_messages=1) for w in workflow_ids]
 
     def drain(self, workflow_ids: Sequence[str]) -> dict[str, dict[str, bytes]]:
         """Start a pass over each workflow: bump its generation and read every report (nothing is

@@ -82,6 +82,7 @@ class Planner:
             states = self.store.task_states(self.conn, self.run.id, step_name, items)
             changes: list[dict[str, Any]] = []
             succeeded, failed = 0, None
+            outputs: dict[int, Any] = {}
             for idx, kinds in items.items():
                 state, _ = states.get(idx, ("", 0))
                 if not state:
@@ -96,6 +97,7 @@ class Planner:
                     if final.state == "succeeded":
                         ch.update(output=final.output, progress=1.0)
                         succeeded += 1
+                        outputs[idx] = final.output
                     else:
                         failed = failed or (idx, final.error or "failed")
                 else:
@@ -113,15 +115,19 @@ class Planner:
                 where = f"item {failed[0]}: " if step.kind == "map" else ""
                 self._fail_step(step_name, where + failed[1])
             elif step.items_total is not None and step.items_done >= step.items_total:
-                self._succeed_step(step_name)
+                # every item succeeding in this very pass (a task step's one item): the outputs are
+                # in hand, as they were just written, so they need not be read back
+                in_hand = [outputs[i] for i in range(step.items_total)] if len(outputs) == step.items_total else None
+                self._succeed_step(step_name, in_hand)
             elif step.items_total:
                 running = self.store.progress_sum(self.conn, self.run.id, step_name)
                 step.progress = min(1.0, (step.items_done + running) / step.items_total)
         return missing
 
-    def _succeed_step(self, name: str) -> None:
+    def _succeed_step(self, name: str, outputs: list[Any] | None = None) -> None:
         step = self.run.steps[name]
-        outputs = self.store.outputs(self.conn, self.run.id, name)
+        if outputs is None:
+            outputs = self.store.outputs(self.conn, self.run.id, name)
         step.output = outputs if step.kind == "map" else (outputs[0] if outputs else None)
         step.state, step.progress, step.ended_at = "succeeded", 1.0, self.now
         self.changed.add(name)

@@ -1,0 +1,74 @@
+"""Workers that advance the runs of the tasks they finish (``Worker(engine=...)``)."""
+
+from __future__ import annotations
+
+import itertools
+from pathlib import Path
+
+import darkroom.queue as dq
+from darkroom.runtime.workflow import Engine
+from darkroom.runtime.workflow.engine import PassRecord
+from darkroom.runtime.workflow.inbox import EVENTS_QUEUE
+from tests.runtime import funcs
+from tests.runtime.conftest import Platform
+
+
+def test_a_worker_advances_the_runs_of_its_tasks_without_an_engine(platform: Platform) -> None:
+    passes: list[PassRecord] = []
+    run = platform.workflows.start("chain", {})
+    # Only the first pass needs an engine: no task has reported yet. The worker does every later one.
+    assert Engine(platform.rq, platform.db, funcs.registry).run_once() == 1
+    advancer = Engine(platform.rq, platform.db, funcs.registry, name="worker", on_pass=passes.append)
+    platform.start_worker(engine=advancer)
+    done = platform.wait(run.id)
+    assert done.state == "succeeded", done.error
+    assert done.outputs == {"last": {"k": 5, "attempt": 1}}
+    assert [t.state for t in platform.workflows.tasks(run.id)] == ["succeeded"] * 6
+    # one pass per task, each the worker's (its record follows the commit the run is seen by)
+    platform.until(lambda: len(passes) == 6)
+    assert {p[0] for p in passes} == {run.id}
+
+
+def test_a_map_finishes_when_workers_and_an_engine_advance_it_together(platform: Platform) -> None:
+    passes: list[PassRecord] = []
+    platform.start_engine(name="engine", on_pass=passes.append)
+    for name in ("w1", "w2"):
+        advancer = Engine(platform.rq, platform.db, funcs.registry, name=name, on_pass=passes.append)
+        platform.start_worker(engine=advancer, concurrency=4)
+    runs = [platform.workflows.start("squares", {"n": 30}) for _ in range(4)]
+    runs += [platform.workflows.start("chain", {}) for _ in range(4)]
+    for run in runs:
+        done = platform.wait(run.id, timeout_s=60)
+        assert done.state == "succeeded", done.error
+    assert {p[1] for p in passes} >= {"w1", "w2"}
+    _assert_no_overlap(passes)
+    # every tick is taken and completed in the end: none is left pending or held
+    platform.until(
+        lambda: (
+            platform.rq.count(EVENTS_QUEUE, dq.State.PENDING) + platform.rq.count(EVENTS_QUEUE, dq.State.RUNNING) == 0
+        )
+    )
+
+
+def test_a_worker_whose_events_queue_lacks_the_index_leaves_advancing_to_engines(
+    platform: Platform, tmp_path: Path
+) -> None:
+    # an events queue made by an older version, without indexed_keys=["workflow"]
+    platform.rq.create_queue(EVENTS_QUEUE, lease_s=5.0, max_attempts=100, exclusivity_key="workflow")
+    passes: list[PassRecord] = []
+    platform.start_engine(name="engine", on_pass=passes.append)
+    advancer = Engine(platform.rq, platform.db, funcs.registry, name="worker", on_pass=passes.append)
+    platform.start_worker(engine=advancer)
+    done = platform.wait(platform.workflows.start("chain", {}).id)
+    assert done.state == "succeeded"
+    assert {p[1] for p in passes} == {"engine"}
+
+
+def _assert_no_overlap(passes: list[PassRecord]) -> None:
+    by_run: dict[str, list[PassRecord]] = {}
+    for p in passes:
+        by_run.setdefault(p[0], []).append(p)
+    for wid, runs in by_run.items():
+        runs.sort(key=lambda p: p[2])
+        for a, b in itertools.pairwise(runs):
+            assert a[3] <= b[2], f"{wid}: a pass of {b[1]} started before {a[1]}'s ended"
