@@ -91,3 +91,33 @@ def test_a_fixed_ladder_is_the_default_ladder_fitted(services: Platform, blobs: 
         ("240p", 320, 180, 300)
     ]
     assert ladder["recipes"][0]["preset"] == "veryfast" and ladder["recipes"][0]["gop_s"] == 1.0
+
+
+@pytest.mark.slow
+def test_encoding_then_packaging_and_video_images_compose_through_their_contracts(
+    services: Platform, blobs: BlobStore, source_clip: Path, tmp_path: Path
+) -> None:
+    key = blobs.put_file("uploads/clip.mp4", source_clip).key
+    services.start_engine()
+    services.start_worker(blobs=blobs, concurrency=2)
+    recipe = {"codec": "h264", "width": 160, "height": 90, "crf": 30, "preset": "ultrafast", "name": "90p",
+              "gop_s": 1.0, "segment_s": 2.0}  # fmt: skip
+    encode = parse("encode", {"source": key, "recipes": [recipe], "policy": {"chunk": "never"}})
+    images = parse("video_images", {"source": key, "interval_s": 1.0, "tile_width": 64})
+    encoded = services.wait(submit(services.workflows, encode).id, timeout_s=60)
+    pictures = services.wait(submit(services.workflows, images).id, timeout_s=60)
+    assert encoded.state == "succeeded", encoded.error
+    assert (
+        encoded.outputs["chunks"]["chunked"] is False and encoded.outputs["chunks"]["reason"] == "chunk=never requested"
+    )
+    [rendition] = encoded.outputs["renditions"]
+    assert (rendition["name"], rendition["frames"]) == ("90p", 50)
+    # the encoding service's renditions are what the packaging service takes
+    wire = {k: rendition[k] for k in ("name", "file", "recipe")}
+    packaged = services.wait(submit(services.workflows, parse("package", {"renditions": [wire]})).id, timeout_s=60)
+    assert packaged.state == "succeeded", packaged.error
+    assert packaged.outputs["renditions"][0]["name"] == "90p"
+    assert "#EXT-X-STREAM-INF" in blobs.get_bytes(packaged.outputs["master"]["$blob"]).decode()
+    assert pictures.state == "succeeded", pictures.error
+    assert pictures.outputs["storyboard"]["tiles"] == 2 and pictures.outputs["poster"]["width"] == 320
+    assert not scratch_files(tmp_path)
