@@ -1,4 +1,5 @@
-"""``darkroom demo`` (the platform runs a sample workflow) and ``darkroom queue demo`` (the queue alone)."""
+"""``darkroom demo`` (a clip and a photo through the media workflows on the local platform; with
+``--sample`` the runtime's map/reduce sample) and ``darkroom queue demo`` (the queue alone)."""
 
 from __future__ import annotations
 
@@ -16,17 +17,27 @@ HomeOption = Annotated[
 
 def demo(
     home: HomeOption = None,
-    items: Annotated[int, typer.Option("--n", min=0, max=2000, help="Items of the sample map.")] = 50,
-    workers: Annotated[int, typer.Option(min=1, max=8, help="Worker processes.")] = 2,
+    out: Annotated[Path | None, typer.Option(help="Output folder of the media demo (default: HOME/demo).")] = None,
+    sample: Annotated[bool, typer.Option("--sample", help="Run the runtime's map/reduce sample instead.")] = False,
+    items: Annotated[int, typer.Option("--n", min=0, max=2000, help="Items of the sample map (--sample).")] = 50,
+    workers: Annotated[int, typer.Option(min=1, max=8, help="Worker processes.")] = 1,
 ) -> None:
-    """Start the local platform (darkroom up) and run a map/reduce sample workflow through it."""
+    """Start the local platform and process a generated clip (studio and streaming profiles) and a
+    photo end to end, then check every output; --sample runs the map/reduce sample workflow."""
     from rich.console import Console
 
     from darkroom.config import Settings
-    from darkroom.local.workflow_demo import run_workflow_demo
 
-    result = run_workflow_demo(home or Settings.from_env().home, n=items, workers=workers, console=Console())
-    if not result.ok:
+    home = home or Settings.from_env().home
+    if sample:
+        from darkroom.local.workflow_demo import run_workflow_demo
+
+        ok = run_workflow_demo(home, n=items, workers=max(2, workers), console=Console()).ok
+    else:
+        from darkroom.local.media_demo import run_media_demo
+
+        ok = run_media_demo(home, out=out, workers=workers, console=Console()).ok
+    if not ok:
         raise typer.Exit(1)
 
 

@@ -2,13 +2,27 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from darkroom.errors import DarkroomError
 
-__all__ = ["LocalError", "NotMedia", "ProcessFailed", "UnknownProfile", "UnsafeOutputPath", "WorkflowUnavailable"]
+__all__ = [
+    "InvalidOptions",
+    "LocalError",
+    "NotMedia",
+    "ProcessFailed",
+    "UnknownProfile",
+    "UnsafeOutputPath",
+    "WorkflowUnavailable",
+]
 
 
 class LocalError(DarkroomError):
     """Base of the local tools' errors."""
+
+
+class InvalidOptions(LocalError, ValueError):
+    """Request options the service refuses (the message names the field and value)."""
 
 
 class NotMedia(LocalError, ValueError):
@@ -33,6 +47,10 @@ class WorkflowUnavailable(LocalError, LookupError):
     """The workflow a profile needs is not registered in the app the platform serves."""
 
 
+class PlatformDown(LocalError, RuntimeError):
+    """An engine or worker process of the local platform died while a run was followed."""
+
+
 class ProcessFailed(LocalError, RuntimeError):
     """The workflow run did not succeed; the message carries the run's id, state and error."""
 
@@ -40,3 +58,4 @@ class ProcessFailed(LocalError, RuntimeError):
         super().__init__(message)
         self.run_id = run_id
         self.state = state
+        self.result: Any = None  # the JobResult with the failed run's report, when one was written

@@ -23,7 +23,15 @@ from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeElapsedCo
 from rich.table import Column
 
 from darkroom.config import Settings
-from darkroom.local.errors import NotMedia, ProcessFailed, UnknownProfile, UnsafeOutputPath, WorkflowUnavailable
+from darkroom.local.errors import (
+    InvalidOptions,
+    NotMedia,
+    PlatformDown,
+    ProcessFailed,
+    UnknownProfile,
+    UnsafeOutputPath,
+    WorkflowUnavailable,
+)
 from darkroom.local.platform import LocalPlatform, PlatformConfig
 from darkroom.media.errors import InvalidMedia, MediaError
 from darkroom.media.probe import detect_kind
@@ -41,6 +49,7 @@ __all__ = [
     "JobResult",
     "Kind",
     "process",
+    "request_for",
     "run_job",
     "sniff",
     "workflow_for",
@@ -56,9 +65,9 @@ WORKFLOWS = {
     ("photo", "studio"): "photo.renditions",
     ("photo", "streaming"): "photo.renditions",
 }
-# Inputs every media workflow understands; anything else a workflow declares comes from the job's
-# ``options`` (or null).
-_DEFAULT_INPUTS: dict[str, Any] = {"recipes": None, "profile": {}, "spec": {}}
+# The services API's request kind per workflow (``darkroom.services.api.parse``).
+_REQUEST_KINDS = {"studio.video": "studio", "streaming.video": "streaming", "photo.renditions": "photo"}
+_PLACEHOLDER_KEY = "uploads/not-yet-stored"
 _REFRESH_S = 0.25  # redraw cadence of the progress bars (a bounded wait on the operation, not a sleep)
 
 
@@ -88,10 +97,27 @@ def workflow_for(kind: Kind, profile: str) -> str:
     return WORKFLOWS[(kind, profile)]
 
 
+def request_for(workflow: str, key: str, options: Mapping[str, Any]) -> Any:
+    """The validated service request (``darkroom.services.api.parse``) for ``workflow`` over the
+    blob ``key`` with ``options`` (the request's other fields: ``recipes``, ``ladder_options``…).
+
+    Bad options raise :class:`InvalidOptions` naming the field and value.
+    """
+    from darkroom.services import InvalidRequest, parse
+
+    if "source" in options:
+        raise InvalidOptions(f"options must not name the source (it is the input file): {options['source']!r}")
+    try:
+        return parse(_REQUEST_KINDS[workflow], {"source": {"$blob": key}, **options})
+    except InvalidRequest as exc:
+        raise InvalidOptions(str(exc)) from exc
+
+
 @dataclass(frozen=True)
 class Job:
-    """One input to process: ``options`` override workflow inputs by name (e.g. ``recipes``,
-    ``profile`` for the title profile, or the streaming workflow's request options)."""
+    """One input to process: ``options`` are the fields of its service request besides the source
+    (studio: ``recipes``, ``profile``; streaming: ``ladder_options``, ``chunk``, ``quality``…;
+    photo: ``spec``); see ``docs/media.md``."""
 
     source: Path
     out: Path
@@ -104,13 +130,14 @@ class JobResult:
     job: Job
     kind: Kind
     workflow: str
-    run: RunRow
+    run: RunRow | None
     report: dict[str, Any]
     files: dict[str, Any]
+    error: str | None = None
 
     @property
     def ok(self) -> bool:
-        return self.run.state == "succeeded"
+        return self.error is None and self.run is not None and self.run.state == "succeeded"
 
 
 def process(
@@ -121,17 +148,18 @@ def process(
     concurrency: int = 2,
     console: Console | None = None,
     app: str = APP,
-    on_platform: Callable[[Any], None] | None = None,
+    keep_going: bool = False,
 ) -> list[JobResult]:
     """Start the local platform under ``home``, run ``jobs`` one after the other, stop it.
 
     Inputs are sniffed before anything starts, so a file that is not media fails fast. A failed
-    run raises :class:`ProcessFailed` after its report (with the error) was written.
+    run raises :class:`ProcessFailed` after its report (with the error) was written; with
+    ``keep_going`` every job runs and failures are in the results (``error``).
     """
     console = console or Console()
     kinds = [sniff(job.source) for job in jobs]
-    for job, kind in zip(jobs, kinds, strict=True):
-        workflow_for(kind, job.profile)
+    for job, kind in zip(jobs, kinds, strict=True):  # refuse bad options before anything starts
+        request_for(workflow_for(kind, job.profile), _PLACEHOLDER_KEY, job.options)
     settings = replace(Settings.from_env(), home=home, grpc_addr="127.0.0.1:0", redis_url="")
     config = PlatformConfig(engines=1, workers=workers, concurrency=concurrency, app=app, metrics=False)
     platform = LocalPlatform(settings, config)
@@ -139,49 +167,84 @@ def process(
     results = []
     try:
         wiring = platform.start()
-        if on_platform is not None:
-            on_platform(wiring)
         for job, kind in zip(jobs, kinds, strict=True):
-            results.append(run_job(wiring, job, kind=kind, console=console))
+            try:
+                results.append(run_job(wiring, job, kind=kind, console=console, health=lambda: _health(platform)))
+            except (ProcessFailed, WorkflowUnavailable, InvalidOptions) as exc:
+                if not keep_going:
+                    raise
+                console.print(f"  [red]{type(exc).__name__}[/]: {exc}")
+                written = getattr(exc, "result", None)
+                if isinstance(written, JobResult):
+                    written.error = str(exc)
+                    results.append(written)
+                else:
+                    results.append(JobResult(job, kind, WORKFLOWS[(kind, job.profile)], None, {}, {}, str(exc)))
     finally:
         platform.stop()
     return results
 
 
-def run_job(wiring: Any, job: Job, *, kind: Kind | None = None, console: Console | None = None) -> JobResult:
-    """Process ``job`` on a running platform (``wiring``: its clients) and write its folder."""
+def _health(platform: LocalPlatform) -> str | None:
+    """Why the platform cannot run work: an engine or worker process that exited (with its log's
+    last line), else None. ``process`` does not restart children: a crash at start would repeat."""
+    for child in platform.children:
+        if child.proc is not None and child.proc.poll() is not None:
+            last = ""
+            if child.log_path is not None and child.log_path.is_file():
+                lines = child.log_path.read_text(errors="replace").strip().splitlines()
+                last = f": {lines[-1]}" if lines else ""
+            return f"{child.name} exited with {child.proc.returncode} (log {child.log_path}){last}"
+    return None
+
+
+def run_job(
+    wiring: Any,
+    job: Job,
+    *,
+    kind: Kind | None = None,
+    console: Console | None = None,
+    health: Callable[[], str | None] | None = None,
+) -> JobResult:
+    """Process ``job`` on a running platform (``wiring``: its clients) and write its folder.
+
+    ``health`` returns why the platform cannot make progress (a dead engine or worker), or None;
+    it is asked while the run is followed, so a broken platform is an error, not a hang."""
     console = console or Console()
     kind = kind or sniff(job.source)
     name = workflow_for(kind, job.profile)
     try:
-        definition = wiring.registry.workflow(name)
+        wiring.registry.workflow(name)
     except WorkflowNotFound:
         known = ", ".join(sorted(w.name for w in wiring.registry.workflows()))
         raise WorkflowUnavailable(
             f"workflow {name!r} (profile {job.profile!r}) is not registered in the app the platform serves "
             f"(known: {known})"
         ) from None
+    request_for(name, _PLACEHOLDER_KEY, job.options)  # bad options: refused before the upload
     key = wiring.blobs.put_content(job.source, prefix="uploads", suffix="".join(job.source.suffixes[-1:])).key
-    inputs = {
-        k: {"$blob": key} if k == "source" else job.options.get(k, _DEFAULT_INPUTS.get(k)) for k in definition.inputs
-    }
-    run = _start(wiring, name, inputs)
+    run = _start(wiring, request_for(name, key, job.options))
     console.print(f"[bold]{job.source.name}[/] ({kind}) → [bold]{name}[/] {run.id}")
-    run = _follow(wiring, run.id, console)
+    run = _follow(wiring, run.id, console, health)
     result = _write(wiring, job, kind, run)
     verdict = "[green]succeeded[/]" if result.ok else f"[red]{run.state}[/]: {run.error}"
     console.print(f"  {verdict}; wrote {job.out}/ (report.json, report.html)")
     if not result.ok:
-        raise ProcessFailed(f"{name} run {run.id} for {job.source} ended {run.state}: {run.error}", run.id, run.state)
+        message = f"{name} run {run.id} for {job.source} ended {run.state}: {run.error}"
+        failed = ProcessFailed(message, run.id, run.state)
+        failed.result = result
+        raise failed
     return result
 
 
-def _start(wiring: Any, name: str, inputs: dict[str, Any]) -> RunRow:
-    run: RunRow = wiring.workflows.start(name, inputs)
+def _start(wiring: Any, request: Any) -> RunRow:
+    from darkroom.services import submit
+
+    run: RunRow = submit(wiring.workflows, request)
     return run
 
 
-def _follow(wiring: Any, run_id: str, console: Console) -> RunRow:
+def _follow(wiring: Any, run_id: str, console: Console, health: Callable[[], str | None] | None) -> RunRow:
     """One progress bar per step (fraction, state, message) until the run ends."""
     columns = (
         TextColumn("  {task.description}", table_column=Column(width=14, no_wrap=True)),
@@ -209,6 +272,9 @@ def _follow(wiring: Any, run_id: str, console: Console) -> RunRow:
                     progress.stop_task(bar)
             if run.done:
                 return run
+            problem = health() if health is not None else None
+            if problem:
+                raise PlatformDown(f"{problem}; run {run_id} left {run.state}")
             wiring.operations.wait(run_id, timeout_s=_REFRESH_S)  # returns at once when the run ends
 
 
