@@ -19,7 +19,6 @@ from darkroom.media.image import PhotoSpec
 from darkroom.media.inspection import TitleProfile
 from darkroom.runtime.context import TaskContext
 from darkroom.runtime.functions import Registry
-from darkroom.runtime.workflow.dag import PRIORITIES
 from darkroom.services.errors import InvalidRequest
 from darkroom.storage.blobs import InvalidBlobKey, validate_key
 
@@ -63,8 +62,8 @@ QUALITY_S = 3600.0
 PACKAGE_S = 900.0
 IMAGE_S = 300.0
 
+# The runtime's priority classes (``dag.PRIORITIES``; a test keeps the two in step).
 Priority = Literal["interactive", "preview", "standard", "batch"]
-assert set(PRIORITIES) == {"interactive", "preview", "standard", "batch"}
 
 
 def reporter(ctx: TaskContext, message: str, start: float = 0.0, span: float = 1.0) -> Callable[[float], None]:

@@ -21,6 +21,7 @@ from darkroom.media.encode import encode_audio, encode_ladder
 from darkroom.media.probe import probe
 from darkroom.media.recipe import DEFAULT_AUDIO, AudioRecipe, Recipe
 from darkroom.runtime.context import TaskContext
+from darkroom.runtime.errors import PermanentError
 from darkroom.runtime.workflow import Workflow
 from darkroom.services.chunking import ChunkPolicy, fitted_recipes
 from darkroom.services.common import (
@@ -182,7 +183,9 @@ def assemble_fn(
     for i, data in enumerate(recipes):
         recipe = Recipe.from_dict(data)
         name = _rung_name(recipe)
-        parts = [next(r for r in c["renditions"] if r["name"] == name) for c in chunks]
+        parts = [r for c in chunks for r in c["renditions"] if r["name"] == name]
+        if len(parts) != len(chunks):
+            raise PermanentError(f"rendition {name}: {len(parts)} of {len(chunks)} chunks were encoded")
         made = assemble(
             [Path(p["file"]) for p in parts], ctx.scratch / f"{name}.{_EXT[recipe.codec]}", expected_frames=frames,
             chunk_frames=[int(c["frames"]) for c in chunks], timeout_s=ENCODE_S,

@@ -7,6 +7,7 @@ fixed ladder by BD-rate. ``mode="fixed"``: ``DEFAULT_LADDER`` fitted to the sour
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
@@ -113,7 +114,7 @@ def pick_samples(complexity: Complexity, *, count: int, length_s: float) -> list
         length = min(length_s, scene.end_s - scene.start_s)
         start = scene.start_s + (scene.end_s - scene.start_s - length) / 2
         if fps > 0:
-            start = round(start * fps) / fps
+            start = math.floor(start * fps + 0.5) / fps  # half up: a centred window stays centred
             length = max(2, int(length * fps)) / fps
         samples.append((round(start, 6), round(min(length, complexity.duration_s - start), 6)))
     return sorted(samples)

@@ -1,14 +1,19 @@
 """Request types: each rejects bad input with an InvalidRequest naming the field and value, and
-``submit`` starts nothing for a bad request. Fast: no media, no workers."""
+``submit`` starts nothing for a bad request; the pure parts of the services (sample picking, the
+chunk decision). Fast: no media, no workers."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, get_args
 
 import pytest
 
+from darkroom.media.complexity import Complexity, Scene
 from darkroom.runtime.workflow.dag import PRIORITIES
 from darkroom.services import REQUESTS, InvalidRequest, StreamingRequest, parse, registry, submit
+from darkroom.services.chunking import ChunkPolicy, chunk_reason
+from darkroom.services.common import Priority
+from darkroom.services.ladder import pick_samples
 from tests.runtime.conftest import Platform
 
 SRC = {"$blob": "uploads/clip.mp4"}
@@ -112,3 +117,29 @@ def test_submit_starts_nothing_for_a_bad_request_and_applies_overrides(services:
     assert run.priority == "batch" and run.deadline >= run.created_at + PRIORITIES["batch"] - 1
     run = submit(services.workflows, parse("streaming", {**VALID["streaming"], "deadline_s": 120}))
     assert run.priority == "standard" and run.deadline == pytest.approx(run.created_at + 120, abs=1)
+
+
+def test_the_priority_choices_are_the_runtimes_classes() -> None:
+    assert set(get_args(Priority)) == set(PRIORITIES)
+
+
+def test_samples_come_from_scenes_across_the_complexity_range() -> None:
+    scenes = [Scene(0.0, 4.0, 0.30, 900.0), Scene(4.0, 6.0, 0.05, 100.0), Scene(6.0, 12.0, 0.10, 300.0)]
+    cx = Complexity(scenes=scenes, duration_s=12.0, fps=25.0, mean_bpp=0.15)
+    assert pick_samples(cx, count=1, length_s=2.0) == [(8.0, 2.0)]  # the median scene, centred
+    # easy, median and hard scenes, on the frame grid; a short scene gives all it has
+    assert pick_samples(cx, count=3, length_s=3.0) == [(0.52, 3.0), (4.0, 2.0), (7.52, 3.0)]
+
+
+def test_the_chunk_decision_says_why() -> None:
+    def decide(**policy: Any) -> tuple[bool, str]:
+        return chunk_reason(ChunkPolicy.model_validate(policy), 1200.0, 25.0)
+
+    assert decide(chunk="never") == (False, "chunk=never requested")
+    assert decide(workers_available=1)[0] is False and "one worker host" in decide()[1]
+    slow = decide(workers_available=4, est_encode_fps=10.0, latency_target_s=600.0)
+    assert slow == (True, "one pass would take about 3000 s, over the 600 s target")
+    fast = decide(workers_available=4, est_encode_fps=1000.0, latency_target_s=600.0)
+    assert fast[0] is True and "long title" in fast[1]  # 20 minutes: a lost worker costs one chunk
+    short = chunk_reason(ChunkPolicy.model_validate({"workers_available": 4}), 15.0, 25.0)
+    assert short == (False, "15.0 s is shorter than two chunks of 10 s")
