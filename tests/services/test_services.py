@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import json
+import threading
 from pathlib import Path
 
 import pytest
 
 from darkroom.media.assemble import ChunkInvalid
 from darkroom.media.errors import InvalidMedia
+from darkroom.runtime.queues import ensure_queues
+from darkroom.runtime.worker import Worker
 from darkroom.services import (
     ChunkFailed,
     InvalidRendition,
@@ -121,3 +124,39 @@ def test_encoding_then_packaging_and_video_images_compose_through_their_contract
     assert pictures.state == "succeeded", pictures.error
     assert pictures.outputs["storyboard"]["tiles"] == 2 and pictures.outputs["poster"]["width"] == 320
     assert not scratch_files(tmp_path)
+
+
+@pytest.mark.slow
+def test_a_worker_leaving_mid_chunk_costs_that_chunk_only(
+    services: Platform, blobs: BlobStore, cut_clip: Path, tmp_path: Path
+) -> None:
+    """A worker that goes away while it encodes a chunk hands that task back; another worker redoes
+    that one chunk (attempt 2) and the others run once."""
+    key = blobs.put_file("uploads/cut.mp4", cut_clip).key
+    services.start_engine()
+    leaving = Worker(services.rq, registry, blobs=blobs, concurrency=1, scratch_root=tmp_path / "scratch",
+                     wait_s=0.2, grace_s=0.0)  # fmt: skip
+    ensure_queues(services.rq, registry)
+    gone = threading.Event()
+    thread = threading.Thread(target=leaving.run, args=(gone,), daemon=True)
+    thread.start()
+    recipe = {"codec": "h264", "width": 160, "height": 90, "crf": 30, "preset": "ultrafast", "name": "90p",
+              "gop_s": 1.0, "segment_s": 2.0}  # fmt: skip
+    request = parse("encode", {"source": key, "recipes": [recipe],
+                               "policy": {"chunk": "always", "target_s": 1.0, "min_s": 1.0}})  # fmt: skip
+    run = submit(services.workflows, request)
+
+    def running() -> list[int]:
+        return [t.idx for t in services.workflows.tasks(run.id, step="encode") if t.state == "running"]
+
+    services.until(lambda: bool(running()), timeout_s=60)
+    first = running()
+    gone.set()  # the worker leaves: its running chunk is handed back (no grace), the queue retries it
+    thread.join(timeout=30)
+    services.start_worker(blobs=blobs, concurrency=2)
+    done = services.wait(run.id, timeout_s=60)
+    assert done.state == "succeeded", done.error
+    attempts = {t.idx: t.attempts for t in services.workflows.tasks(run.id, step="encode")}
+    assert len(attempts) == 3  # 4 s in chunks of 1, 1 and 2 s
+    assert {i for i, n in attempts.items() if n > 1} == set(first)  # exactly the chunk that was running
+    assert done.outputs["renditions"][0]["frames"] == 100
