@@ -225,8 +225,9 @@ def run_job(
     key = wiring.blobs.put_content(job.source, prefix="uploads", suffix="".join(job.source.suffixes[-1:])).key
     run = _start(wiring, request_for(name, key, job.options))
     console.print(f"[bold]{job.source.name}[/] ({kind}) → [bold]{name}[/] {run.id}")
-    run = _follow(wiring, run.id, console, health)
-    result = _write(wiring, job, kind, run)
+    order = list(getattr(wiring.registry.workflow(name), "steps", {}))
+    run = _follow(wiring, run.id, console, health, order)
+    result = _write(wiring, job, kind, run, order)
     verdict = "[green]succeeded[/]" if result.ok else f"[red]{run.state}[/]: {run.error}"
     console.print(f"  {verdict}; wrote {job.out}/ (report.json, report.html)")
     if not result.ok:
@@ -244,10 +245,18 @@ def _start(wiring: Any, request: Any) -> RunRow:
     return run
 
 
-def _follow(wiring: Any, run_id: str, console: Console, health: Callable[[], str | None] | None) -> RunRow:
+def _in_order(run: RunRow, order: Sequence[str]) -> list[Any]:
+    """The run's steps in definition order (``order``: step names), unknown names last."""
+    rank = {name: i for i, name in enumerate(order)}
+    return sorted(run.steps.values(), key=lambda s: (rank.get(s.name, len(rank)), s.name))
+
+
+def _follow(
+    wiring: Any, run_id: str, console: Console, health: Callable[[], str | None] | None, order: Sequence[str]
+) -> RunRow:
     """One progress bar per step (fraction, state, message) until the run ends."""
     columns = (
-        TextColumn("  {task.description}", table_column=Column(width=14, no_wrap=True)),
+        TextColumn("  {task.description}", table_column=Column(width=18, no_wrap=True)),
         BarColumn(bar_width=24),
         TextColumn("{task.percentage:>4.0f}%", table_column=Column(width=5, no_wrap=True)),
         TimeElapsedColumn(),
@@ -258,7 +267,7 @@ def _follow(wiring: Any, run_id: str, console: Console, health: Callable[[], str
     with Progress(*columns, console=console, transient=False) as progress:
         while True:
             run: RunRow = wiring.workflows.get(run_id)
-            for step in run.steps.values():
+            for step in _in_order(run, order):
                 if step.name not in bars:
                     bars[step.name] = progress.add_task(step.name, total=1.0, state="", note="", start=False)
                 bar = bars[step.name]
@@ -278,13 +287,13 @@ def _follow(wiring: Any, run_id: str, console: Console, health: Callable[[], str
             wiring.operations.wait(run_id, timeout_s=_REFRESH_S)  # returns at once when the run ends
 
 
-def _steps(run: RunRow) -> RunSummary:
+def _steps(run: RunRow, order: Sequence[str]) -> RunSummary:
     return RunSummary(
         workflow=run.name, run_id=run.id, state=run.state, created_at=run.created_at, ended_at=run.ended_at,
         error=run.error,
         steps=[
             StepTiming(s.name, s.kind, s.state, s.attempts, s.items_total, s.started_at, s.ended_at, s.worker, s.error)
-            for s in run.steps.values()
+            for s in _in_order(run, order)
         ],
     )  # fmt: skip
 
@@ -379,7 +388,7 @@ def _images(out: Path, kind: Kind, files: Mapping[str, Any]) -> dict[str, tuple[
     return images
 
 
-def _write(wiring: Any, job: Job, kind: Kind, run: RunRow) -> JobResult:
+def _write(wiring: Any, job: Job, kind: Kind, run: RunRow, order: Sequence[str]) -> JobResult:
     out = job.out
     out.mkdir(parents=True, exist_ok=True)
     outputs: Mapping[str, Any] = run.outputs or {}
@@ -393,7 +402,7 @@ def _write(wiring: Any, job: Job, kind: Kind, run: RunRow) -> JobResult:
               "type": mimetypes.guess_type(job.source.name)[0]}  # fmt: skip
     report = build_report(
         outputs, kind=kind, profile="photo" if kind == "photo" else job.profile, source=source, files=files,
-        run=_steps(run),
+        run=_steps(run, order),
     )  # fmt: skip
     (out / "report.json").write_text(json.dumps(report, indent=2, sort_keys=True) + "\n")
     (out / "report.html").write_text(render_html(report, frames=frames, images=_images(out, kind, files)))

@@ -174,9 +174,8 @@ def _ladder(ladder: Mapping[str, Any]) -> dict[str, Any]:
     out["recipes"] = [dict(r) for r in ladder.get("recipes") or []]
     bd = ladder.get("bd_rate_percent")
     out["bd_rate_percent"] = None if bd is None or not math.isfinite(float(bd)) else float(bd)
-    for key in ("encodes", "elapsed_s"):
-        if key in ladder:
-            out[key] = ladder[key]
+    for key, value in ladder.items():  # the rest (encodes, elapsed_s, mode, samples…) as given
+        out.setdefault(key, value)
     return out
 
 

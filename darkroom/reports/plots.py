@@ -18,18 +18,21 @@ import matplotlib
 matplotlib.use("Agg")  # no display; SVG output goes through matplotlib's own SVG backend
 
 from matplotlib.figure import Figure
+from matplotlib.ticker import LogLocator, NullFormatter, ScalarFormatter
 
 from darkroom.reports.build import point_height
 
 __all__ = ["complexity_svg", "quality_over_time_svg", "rate_quality_svg", "step_timeline_svg"]
 
 _PROLOG = re.compile(r"^.*?(?=<svg)", re.DOTALL)
+# No RDF block (creator, date, format): smaller, reproducible, and no URIs in the page.
+_NO_METADATA: dict[str, Any] = {"Creator": None, "Date": None, "Format": None, "Type": None}
 
 
 def _svg(fig: Figure, salt: str) -> str:
     buf = io.StringIO()
     with matplotlib.rc_context({"svg.fonttype": "none", "svg.hashsalt": f"darkroom-{salt}"}):
-        fig.savefig(buf, format="svg", metadata={"Date": None}, bbox_inches="tight")
+        fig.savefig(buf, format="svg", metadata=_NO_METADATA, bbox_inches="tight")
     return _PROLOG.sub("", buf.getvalue(), count=1)
 
 
@@ -76,6 +79,9 @@ def rate_quality_svg(ladder: Mapping[str, Any]) -> str | None:
         ax.plot([p["bitrate_kbps"] for p in fixed], [p["vmaf"] for p in fixed], "s--", color="tab:orange", ms=6,
                 lw=1.4, label="fixed ladder")  # fmt: skip
     ax.set_xscale("log")
+    ax.xaxis.set_major_locator(LogLocator(subs=(1.0, 2.0, 5.0)))
+    ax.xaxis.set_major_formatter(ScalarFormatter())
+    ax.xaxis.set_minor_formatter(NullFormatter())
     ax.set_xlabel("video bitrate (kbit/s, log)")
     ax.set_ylabel("VMAF (pooled mean)")
     bd = ladder.get("bd_rate_percent")

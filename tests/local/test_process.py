@@ -1,0 +1,234 @@
+"""``darkroom process``: content sniffing, request checks, folder rebuilding and output checks
+(fast), then photo, studio and streaming jobs end to end on one real local platform (slow)."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import shutil
+import tarfile
+from collections.abc import Iterator
+from html.parser import HTMLParser
+from pathlib import Path
+
+import pytest
+from rich.console import Console
+from typer.testing import CliRunner
+
+from darkroom.cli import app
+from darkroom.local.checks import check_result, hls_missing, mpd_missing
+from darkroom.local.errors import InvalidOptions, NotMedia, UnknownProfile, UnsafeOutputPath
+from darkroom.local.process import Job, JobResult, fetch_folder, process, request_for, sniff, workflow_for
+from darkroom.local.samples import make_clip, make_photo
+from darkroom.storage.blobs import LocalBlobs
+
+CORPUS = Path(__file__).parents[1] / "media" / "corpus"
+
+
+@pytest.fixture(scope="module")
+def clip(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """2 s, 320x180, 25 fps H.264 + AAC with a scene cut at 1 s."""
+    return make_clip(tmp_path_factory.mktemp("clips") / "clip.mp4", duration_s=2.0, width=320, height=180)
+
+
+@pytest.fixture(scope="module")
+def photo(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return make_photo(tmp_path_factory.mktemp("photos") / "photo.jpg", width=600, height=400)
+
+
+def test_the_kind_comes_from_the_content_not_the_name(clip: Path, photo: Path, tmp_path: Path) -> None:
+    assert sniff(clip) == "video" and sniff(photo) == "photo"
+    assert sniff(CORPUS / "video_named.jpg") == "video"
+    assert sniff(CORPUS / "photo_named.mp4") == "photo"
+    disguised = tmp_path / "holiday.jpg"
+    shutil.copy(clip, disguised)
+    assert sniff(disguised) == "video"
+
+
+@pytest.mark.parametrize(
+    ("name", "data", "code"),
+    [("notes.mp4", b"just some text, not media at all\n" * 50, "unreadable"), ("empty.jpg", b"", "empty")],
+)
+def test_garbage_is_a_typed_error_naming_the_file(tmp_path: Path, name: str, data: bytes, code: str) -> None:
+    path = tmp_path / name
+    path.write_bytes(data)
+    with pytest.raises(NotMedia, match=name) as caught:
+        sniff(path)
+    assert caught.value.code == code and isinstance(caught.value, ValueError)
+
+
+def test_audio_only_is_not_a_photo_or_a_video() -> None:
+    with pytest.raises(NotMedia, match=r"audio_only\.m4a: audio only") as caught:
+        sniff(CORPUS / "audio_only.m4a")
+    assert caught.value.code == "audio_only"
+
+
+def test_profiles_and_options_are_checked_before_anything_runs() -> None:
+    assert workflow_for("video", "streaming") == "streaming.video"
+    assert workflow_for("photo", "streaming") == "photo.renditions"
+    with pytest.raises(UnknownProfile, match="'cinema'"):
+        workflow_for("video", "cinema")
+    with pytest.raises(InvalidOptions, match=r"ladder_options\.crfs"):
+        request_for("streaming.video", "uploads/x.mp4", {"ladder_options": {"crfs": [99]}})
+    with pytest.raises(InvalidOptions, match="colour"):
+        request_for("studio.video", "uploads/x.mp4", {"colour": "red"})
+
+
+def test_the_cli_refuses_garbage_without_starting_anything(tmp_path: Path) -> None:
+    junk = tmp_path / "junk.mov"
+    junk.write_bytes(b"\x00\x01garbage" * 100)
+    result = CliRunner().invoke(
+        app, ["process", str(junk), "--out", str(tmp_path / "out"), "--home", str(tmp_path / "home")]
+    )
+    assert result.exit_code == 1
+    assert "junk.mov" in result.output and "not a photo or a video" in result.output
+    assert not (tmp_path / "home").exists()
+
+
+def test_folders_are_rebuilt_from_listings_and_archives_and_never_escape(tmp_path: Path) -> None:
+    blobs = LocalBlobs(tmp_path / "blobs")
+    a = blobs.put_bytes("cas/a", b"#EXTM3U\n").key
+    listing = [{"path": "hls/master.m3u8", "file": {"$blob": a}}]
+    assert fetch_folder(blobs, listing, tmp_path / "one") == tmp_path / "one"
+    assert (tmp_path / "one" / "hls" / "master.m3u8").read_bytes() == b"#EXTM3U\n"
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w") as tar:
+        info = tarfile.TarInfo("dash/manifest.mpd")
+        info.size = 5
+        tar.addfile(info, io.BytesIO(b"<MPD>"))
+    tar_key = blobs.put_bytes("cas/p.tar", buf.getvalue()).key
+    fetch_folder(blobs, None, tmp_path / "two", archive={"$blob": tar_key})
+    assert (tmp_path / "two" / "dash" / "manifest.mpd").read_bytes() == b"<MPD>"
+    assert fetch_folder(blobs, None, tmp_path / "three", archive=None) is None
+    with pytest.raises(UnsafeOutputPath, match=r"'\.\./evil'"):
+        fetch_folder(blobs, [{"path": "../evil", "file": {"$blob": a}}], tmp_path / "four")
+    assert not (tmp_path / "evil").exists()
+
+
+MPD = """<?xml version="1.0"?>
+<MPD xmlns="urn:mpeg:dash:schema:mpd:2011"><Period><AdaptationSet>
+<Representation id="0" bandwidth="1000"><SegmentTemplate initialization="init-$RepresentationID$.m4s"
+ media="chunk-$RepresentationID$-$Number%05d$.m4s" startNumber="1"><SegmentTimeline><S t="0" d="10" r="1"/>
+</SegmentTimeline></SegmentTemplate></Representation></AdaptationSet></Period></MPD>"""
+
+
+def test_playlist_and_manifest_checks_find_missing_files(tmp_path: Path) -> None:
+    (tmp_path / "v").mkdir()
+    (tmp_path / "master.m3u8").write_text(
+        '#EXTM3U\n#EXT-X-MEDIA:TYPE=AUDIO,GROUP-ID="a",URI="audio.m3u8"\n#EXT-X-STREAM-INF:BANDWIDTH=1\nv/index.m3u8\n'
+    )
+    (tmp_path / "v" / "index.m3u8").write_text('#EXTM3U\n#EXT-X-MAP:URI="init.mp4"\nseg0.m4s\nseg1.m4s\n')
+    for name in ("v/init.mp4", "v/seg0.m4s"):
+        (tmp_path / name).write_bytes(b"x")
+    assert hls_missing(tmp_path / "master.m3u8") == (5, ["audio.m3u8", "v/seg1.m4s"])
+    (tmp_path / "manifest.mpd").write_text(MPD)
+    for name in ("init-0.m4s", "chunk-0-00001.m4s"):
+        (tmp_path / name).write_bytes(b"x")
+    assert mpd_missing(tmp_path / "manifest.mpd") == (3, ["chunk-0-00002.m4s"])
+
+
+# -- end to end on the real local platform --------------------------------------------------------
+
+STUDIO = {
+    "recipes": [
+        {"codec": "h264", "width": 320, "height": 180, "crf": 30, "preset": "ultrafast", "name": "180p",
+         "gop_s": 1.0, "segment_s": 1.0},
+        {"codec": "h264", "width": 160, "height": 90, "crf": 30, "preset": "ultrafast", "name": "90p",
+         "gop_s": 1.0, "segment_s": 1.0},
+    ],
+    "profile": {"min_height": 90},
+}  # fmt: skip
+STREAMING = {
+    "profile": {"min_height": 90},
+    "ladder_options": {"heights": [180, 90], "crfs": [30, 38], "samples": 1, "sample_s": 1.0, "rungs": 2,
+                       "gop_s": 1.0, "segment_s": 1.0, "trial_preset": "ultrafast", "preset": "ultrafast"},
+    "chunk": "never",
+    "quality": {"metrics": ["vmaf"], "subsample": 2},
+}  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def processed(clip: Path, photo: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, JobResult]]:
+    """The photo, the clip in the studio profile and the clip in the streaming profile, on ONE
+    platform start (1 engine, 1 worker x 2 slots)."""
+    if shutil.which("redis-server") is None:
+        pytest.skip("redis-server is not installed")
+    root = tmp_path_factory.mktemp("process")
+    jobs = {
+        "photo": Job(photo, root / "photo"),
+        "studio": Job(clip, root / "studio", profile="studio", options=STUDIO),
+        "streaming": Job(clip, root / "streaming", profile="streaming", options=STREAMING),
+    }
+    console = Console(file=open(os.devnull, "w"), width=120)  # noqa: SIM115
+    results = process(list(jobs.values()), home=root / "home", console=console, keep_going=True)
+    yield dict(zip(jobs, results, strict=True))
+
+
+def _checks(result: JobResult) -> dict[str, bool]:
+    assert result.run is not None
+    return {c.name: c.ok for c in check_result(result.job.out, result.report, result.files, state=result.run.state)}
+
+
+def _html_ok(path: Path) -> str:
+    text = path.read_text()
+    parser = HTMLParser()
+    parser.feed(text)
+    parser.close()
+    assert text.startswith("<!DOCTYPE html>") and text.rstrip().endswith("</html>")
+    assert "http://" not in text.replace('xmlns="http://www.w3.org/2000/svg"', "").replace(
+        'xmlns:xlink="http://www.w3.org/1999/xlink"', ""
+    )
+    return text
+
+
+@pytest.mark.slow
+def test_a_photo_is_processed_to_renditions_without_gps(processed: dict[str, JobResult]) -> None:
+    result = processed["photo"]
+    assert result.ok, result.error
+    checks = _checks(result)
+    assert checks == {"run succeeded": True, "photo renditions present": True, "GPS absent from renditions": True,
+                      "EXIF orientation applied": True}  # fmt: skip
+    report = json.loads((result.job.out / "report.json").read_text())
+    assert report["kind"] == "photo" and report["photo"]["source"]["had_gps"] is True
+    assert report["photo"]["source"]["orientation"] == 6 and report["photo"]["blurhash"]
+    assert report["run"]["steps"][0]["name"] == "render" and report["run"]["steps"][0]["took_s"] > 0
+    assert report["photo"]["blurhash"] in _html_ok(result.job.out / "report.html")
+
+
+@pytest.mark.slow
+def test_a_studio_clip_is_packaged_playable_with_poster_and_storyboard(processed: dict[str, JobResult]) -> None:
+    result = processed["studio"]
+    assert result.ok, result.error
+    assert all(_checks(result).values()), _checks(result)
+    out = result.job.out
+    assert (out / "package" / "hls" / "master.m3u8").is_file() and (out / "package" / "dash" / "manifest.mpd").is_file()
+    assert (out / "poster.jpg").read_bytes()[:2] == b"\xff\xd8"
+    assert (out / "storyboard" / "storyboard.vtt").read_text().startswith("WEBVTT")
+    report = json.loads((out / "report.json").read_text())
+    assert [r["name"] for r in report["renditions"]] == ["180p", "90p"]
+    assert report["inspection"]["video"]["width"] == 320 and "ladder" not in report and "validation" not in report
+    assert next(s["name"] for s in report["run"]["steps"]) == "inspect"
+    html = _html_ok(out / "report.html")
+    assert "<h2>Renditions</h2>" in html and "<h2>Ladder</h2>" not in html
+
+
+@pytest.mark.slow
+def test_a_streaming_clip_gets_a_per_title_ladder_quality_and_validation(processed: dict[str, JobResult]) -> None:
+    result = processed["streaming"]
+    assert result.ok, result.error
+    checks = _checks(result)
+    assert checks["validation ok"] and all(checks.values()), checks
+    out = result.job.out
+    report = json.loads((out / "report.json").read_text())
+    assert len(report["ladder"]["points"]) == 4 and report["ladder"]["rungs"]
+    assert report["chunks"]["chunked"] is False
+    assert report["complexity"]["scenes"]
+    for row in report["renditions"]:
+        assert row["quality"]["vmaf"]["mean"] > 0 and row["valid"] is True
+        frames = json.loads((out / report["files"]["quality"][row["name"]]).read_text())
+        assert len(frames["vmaf"]) > 0
+    html = _html_ok(out / "report.html")
+    for heading in ("Inspection", "Complexity", "Ladder", "Renditions", "Quality over time", "Validation"):
+        assert f"<h2>{heading}</h2>" in html
+    assert html.count("<svg") >= 4
