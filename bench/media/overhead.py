@@ -34,7 +34,8 @@ POLL_S = 0.01
 SEGMENTS = (
     ("upload", "source upload to the blob store"),
     ("to_call", "workflow start → function body starts (engine plans, queue, dequeue, blob download, child process)"),
-    ("task_to_call", "  of which: task start on the worker → function body starts"),
+    ("to_task", "  of which: workflow start → a worker starts the task (engine, queue, dequeue)"),
+    ("task_to_call", "  of which: task start → function body starts (blob download, child process)"),
     ("call", "the function body (the media work, in the child process)"),
     ("to_end", "function returns → task recorded done (result back from the child, output uploads, complete)"),
     ("to_run_end", "task done → run recorded finished (engine)"),
@@ -117,9 +118,10 @@ def _platform_job(wiring: Wiring, source: Path, width: int, height: int, direct_
         "to_run_end": run.ended_at - task.ended_at,
         "seen": seen - run.ended_at,
     }
-    # the worker reports a task's start only once it has run a while; a task's row can then carry
-    # its end time as its start, and the split is left out
+    # a task row's recorded start can come out later than the function's own start; the split
+    # between engine/queue and worker is then left out for that job
     if task.started_at is not None and run.created_at <= task.started_at <= call_start:
+        segments["to_task"] = task.started_at - run.created_at
         segments["task_to_call"] = call_start - task.started_at
     return Job(seen - began, direct_s, segments)
 
