@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -12,8 +13,13 @@ __all__ = ["process"]
 
 def process(
     source: Annotated[Path, typer.Argument(help="A video or a photo (the kind is judged from the content).")],
+    *,
     out: Annotated[Path, typer.Option("--out", help="Folder for the package, images and reports.")],
     profile: Annotated[str, typer.Option(help="Video profile: studio (fast, fixed recipes) or streaming.")] = "studio",
+    options: Annotated[
+        list[str] | None,
+        typer.Option("--set", "-s", help="Request field KEY=VALUE (VALUE as JSON, else a string), e.g. chunk=always."),
+    ] = None,
     home: Annotated[
         Path | None, typer.Option(help="Platform home: Redis, database, blobs (default: DARKROOM_HOME).")
     ] = None,
@@ -23,16 +29,24 @@ def process(
     renditions, report.json and report.html in --out."""
     from rich.console import Console
 
+    from darkroom.cli._params import fail, pairs
     from darkroom.config import Settings
     from darkroom.local.errors import LocalError
     from darkroom.local.process import Job
     from darkroom.local.process import process as run_process
 
-    console = Console()
+    values: dict[str, Any] = {}
+    for key, raw in pairs(options, "--set").items():
+        try:
+            values[key] = json.loads(raw)
+        except json.JSONDecodeError:
+            values[key] = raw
     try:
         run_process(
-            [Job(source, out, profile=profile)], home=home or Settings.from_env().home, workers=workers, console=console
+            [Job(source, out, profile=profile, options=values)],
+            home=home or Settings.from_env().home,
+            workers=workers,
+            console=Console(),
         )
     except LocalError as exc:
-        console.print(f"[red]error:[/] {exc}")
-        raise typer.Exit(1) from None
+        fail(exc)
