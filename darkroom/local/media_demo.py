@@ -77,6 +77,14 @@ def run_media_demo(
     return demo
 
 
+def _shown(path: Path) -> str:
+    """``path`` relative to the working directory when it is below it (shorter in the table)."""
+    try:
+        return str(path.resolve().relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)
+
+
 def _render(console: Console, jobs: dict[str, Job], demo: MediaDemoResult) -> None:
     table = Table("job", "workflow", "state", "took", "outputs", "checks", title="darkroom demo")
     for (label, job), result in zip(jobs.items(), demo.results, strict=True):
@@ -89,7 +97,7 @@ def _render(console: Console, jobs: dict[str, Job], demo: MediaDemoResult) -> No
             result.workflow,
             Text(run.state if run else "not started", style="green" if result.ok else "red"),
             took,
-            str(job.out),
+            _shown(job.out),
             Text(f"{passed}/{len(checks)}", style="green" if passed == len(checks) else "red"),
         )
     console.print(table)

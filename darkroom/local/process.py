@@ -36,7 +36,7 @@ from darkroom.local.platform import LocalPlatform, PlatformConfig
 from darkroom.media.errors import InvalidMedia, MediaError
 from darkroom.media.probe import detect_kind
 from darkroom.reports import RunSummary, StepTiming, build_report, render_html
-from darkroom.runtime.errors import WorkflowNotFound
+from darkroom.runtime.errors import RuntimeLayerError, WorkflowNotFound
 from darkroom.runtime.files import get_tree, is_blob_ref, is_tree_ref
 from darkroom.runtime.workflow.store import RunRow
 
@@ -46,6 +46,7 @@ __all__ = [
     "WORKFLOWS",
     "Job",
     "fetch_folder",
+    "platform_problem",
     "JobResult",
     "Kind",
     "process",
@@ -167,9 +168,13 @@ def process(
     results = []
     try:
         wiring = platform.start()
+
+        def health() -> str | None:
+            return platform_problem(platform)
+
         for job, kind in zip(jobs, kinds, strict=True):
             try:
-                results.append(run_job(wiring, job, kind=kind, console=console, health=lambda: _health(platform)))
+                results.append(run_job(wiring, job, kind=kind, console=console, health=health))
             except (ProcessFailed, WorkflowUnavailable, InvalidOptions) as exc:
                 if not keep_going:
                     raise
@@ -185,7 +190,7 @@ def process(
     return results
 
 
-def _health(platform: LocalPlatform) -> str | None:
+def platform_problem(platform: LocalPlatform) -> str | None:
     """Why the platform cannot run work: an engine or worker process that exited (with its log's
     last line), else None. ``process`` does not restart children: a crash at start would repeat."""
     for child in platform.children:
@@ -214,9 +219,13 @@ def run_job(
     kind = kind or sniff(job.source)
     name = workflow_for(kind, job.profile)
     try:
-        wiring.registry.workflow(name)
+        registry = wiring.registry
+    except RuntimeLayerError as exc:  # the app itself does not load (a broken import, a wrong spec)
+        raise WorkflowUnavailable(f"workflow {name!r}: the app the platform serves cannot be loaded: {exc}") from exc
+    try:
+        registry.workflow(name)
     except WorkflowNotFound:
-        known = ", ".join(sorted(w.name for w in wiring.registry.workflows()))
+        known = ", ".join(sorted(w.name for w in registry.workflows()))
         raise WorkflowUnavailable(
             f"workflow {name!r} (profile {job.profile!r}) is not registered in the app the platform serves "
             f"(known: {known})"
@@ -225,7 +234,7 @@ def run_job(
     key = wiring.blobs.put_content(job.source, prefix="uploads", suffix="".join(job.source.suffixes[-1:])).key
     run = _start(wiring, request_for(name, key, job.options))
     console.print(f"[bold]{job.source.name}[/] ({kind}) → [bold]{name}[/] {run.id}")
-    order = list(getattr(wiring.registry.workflow(name), "steps", {}))
+    order = list(getattr(registry.workflow(name), "steps", {}))
     run = _follow(wiring, run.id, console, health, order)
     result = _write(wiring, job, kind, run, order)
     verdict = "[green]succeeded[/]" if result.ok else f"[red]{run.state}[/]: {run.error}"
@@ -264,7 +273,7 @@ def _follow(
         TextColumn("[dim]{task.fields[note]}[/]", table_column=Column(no_wrap=True, overflow="ellipsis", ratio=1)),
     )
     bars: dict[str, TaskID] = {}
-    with Progress(*columns, console=console, transient=False) as progress:
+    with Progress(*columns, console=console, transient=False, expand=True) as progress:
         while True:
             run: RunRow = wiring.workflows.get(run_id)
             for step in _in_order(run, order):

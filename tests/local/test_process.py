@@ -9,6 +9,7 @@ import os
 import shutil
 import tarfile
 from collections.abc import Iterator
+from dataclasses import replace
 from html.parser import HTMLParser
 from pathlib import Path
 
@@ -17,9 +18,22 @@ from rich.console import Console
 from typer.testing import CliRunner
 
 from darkroom.cli import app
+from darkroom.config import Settings
 from darkroom.local.checks import check_result, hls_missing, mpd_missing
-from darkroom.local.errors import InvalidOptions, NotMedia, UnknownProfile, UnsafeOutputPath
-from darkroom.local.process import Job, JobResult, fetch_folder, process, request_for, sniff, workflow_for
+from darkroom.local.errors import InvalidOptions, NotMedia, PlatformDown, UnknownProfile, UnsafeOutputPath
+from darkroom.local.platform import LocalPlatform, PlatformConfig
+from darkroom.local.process import (
+    APP,
+    Job,
+    JobResult,
+    fetch_folder,
+    platform_problem,
+    process,
+    request_for,
+    run_job,
+    sniff,
+    workflow_for,
+)
 from darkroom.local.samples import make_clip, make_photo
 from darkroom.storage.blobs import LocalBlobs
 
@@ -150,8 +164,8 @@ STREAMING = {
 
 @pytest.fixture(scope="module")
 def processed(clip: Path, photo: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, JobResult]]:
-    """The photo, the clip in the studio profile and the clip in the streaming profile, on ONE
-    platform start (1 engine, 1 worker x 2 slots)."""
+    """The photo, the clip in the studio profile, the clip in the streaming profile and a truncated
+    file, on ONE platform start (1 engine, 1 worker x 2 slots)."""
     if shutil.which("redis-server") is None:
         pytest.skip("redis-server is not installed")
     root = tmp_path_factory.mktemp("process")
@@ -159,6 +173,7 @@ def processed(clip: Path, photo: Path, tmp_path_factory: pytest.TempPathFactory)
         "photo": Job(photo, root / "photo"),
         "studio": Job(clip, root / "studio", profile="studio", options=STUDIO),
         "streaming": Job(clip, root / "streaming", profile="streaming", options=STREAMING),
+        "truncated": Job(CORPUS / "truncated.mp4", root / "truncated", profile="studio", options=STUDIO),
     }
     console = Console(file=open(os.devnull, "w"), width=120)  # noqa: SIM115
     results = process(list(jobs.values()), home=root / "home", console=console, keep_going=True)
@@ -232,3 +247,34 @@ def test_a_streaming_clip_gets_a_per_title_ladder_quality_and_validation(process
     for heading in ("Inspection", "Complexity", "Ladder", "Renditions", "Quality over time", "Validation"):
         assert f"<h2>{heading}</h2>" in html
     assert html.count("<svg") >= 4
+
+
+@pytest.mark.slow
+def test_a_failed_run_still_gets_its_report_and_names_the_reason(processed: dict[str, JobResult]) -> None:
+    result = processed["truncated"]
+    assert not result.ok and result.run is not None and result.run.state == "failed"
+    assert result.error is not None and "truncated" in result.error
+    report = json.loads((result.job.out / "report.json").read_text())
+    assert "truncated" in report["run"]["error"]
+    states = {s["name"]: s["state"] for s in report["run"]["steps"]}
+    assert states["inspect"] == "failed" and states["package"] == "skipped"
+    assert "truncated" in _html_ok(result.job.out / "report.html")
+
+
+@pytest.mark.slow
+def test_a_dead_worker_stops_the_job_instead_of_hanging(photo: Path, tmp_path: Path) -> None:
+    if shutil.which("redis-server") is None:
+        pytest.skip("redis-server is not installed")
+    settings = replace(Settings.from_env({}), home=tmp_path / "home", grpc_addr="127.0.0.1:0")
+    platform = LocalPlatform(settings, PlatformConfig(workers=1, concurrency=1, app=APP, metrics=False, grace_s=5))
+    wiring = platform.start()
+    try:
+        worker = next(c for c in platform.children if c.name == "worker-1")
+        assert worker.proc is not None
+        worker.proc.kill()  # a worker process this test started
+        worker.proc.wait()
+        console = Console(file=open(os.devnull, "w"), width=120)  # noqa: SIM115
+        with pytest.raises(PlatformDown, match="worker-1 exited with -9"):
+            run_job(wiring, Job(photo, tmp_path / "out"), console=console, health=lambda: platform_problem(platform))
+    finally:
+        platform.stop()
