@@ -13,13 +13,14 @@ from __future__ import annotations
 import json
 import mimetypes
 import tarfile
+import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path, PurePosixPath
 from typing import Any, Literal
 
 from rich.console import Console
-from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
+from rich.progress import BarColumn, Progress, TaskID, TextColumn
 from rich.table import Column
 
 from darkroom.config import Settings
@@ -268,7 +269,7 @@ def _follow(
         TextColumn("  {task.description}", table_column=Column(width=18, no_wrap=True)),
         BarColumn(bar_width=24),
         TextColumn("{task.percentage:>4.0f}%", table_column=Column(width=5, no_wrap=True)),
-        TimeElapsedColumn(),
+        TextColumn("{task.fields[took]}", table_column=Column(width=7, no_wrap=True, justify="right")),
         TextColumn("{task.fields[state]}", table_column=Column(width=9, no_wrap=True)),
         TextColumn("[dim]{task.fields[note]}[/]", table_column=Column(no_wrap=True, overflow="ellipsis", ratio=1)),
     )
@@ -278,16 +279,13 @@ def _follow(
             run: RunRow = wiring.workflows.get(run_id)
             for step in _in_order(run, order):
                 if step.name not in bars:
-                    bars[step.name] = progress.add_task(step.name, total=1.0, state="", note="", start=False)
+                    bars[step.name] = progress.add_task(step.name, total=1.0, state="", note="", took="")
                 bar = bars[step.name]
-                if step.state != "waiting":
-                    progress.start_task(bar)
                 items = f"{step.items_done}/{step.items_total} " if step.kind == "map" and step.items_total else ""
                 note = step.error if step.error else (step.message or "") if step.state == "running" else ""
                 done = 1.0 if step.state == "succeeded" else step.progress
-                progress.update(bar, completed=done, state=step.state, note=f"{items}{note}"[:80])
-                if step.state in ("succeeded", "failed", "canceled", "skipped"):
-                    progress.stop_task(bar)
+                took = "" if step.started_at is None else f"{(step.ended_at or time.time()) - step.started_at:.1f}s"
+                progress.update(bar, completed=done, state=step.state, note=f"{items}{note}"[:80], took=took)
             if run.done:
                 return run
             problem = health() if health is not None else None
