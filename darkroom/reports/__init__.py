@@ -6,6 +6,7 @@ from __future__ import annotations
 from darkroom.reports.build import REPORT_VERSION, RunSummary, StepTiming, build_report
 from darkroom.reports.errors import InvalidReportData, ReportError
 from darkroom.reports.html import render_html
+from darkroom.reports.placeholder import blurhash_png
 
 __all__ = [
     "REPORT_VERSION",
@@ -13,6 +14,7 @@ __all__ = [
     "ReportError",
     "RunSummary",
     "StepTiming",
+    "blurhash_png",
     "build_report",
     "render_html",
 ]

@@ -13,6 +13,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from darkroom.reports import plots
+from darkroom.reports.errors import InvalidReportData
+from darkroom.reports.placeholder import blurhash_png
 
 __all__ = ["render_html"]
 
@@ -223,12 +225,27 @@ def _files(files: Mapping[str, Any]) -> str:
     return "<h2>Files</h2><ul>" + "".join(links) + "</ul>" if links else ""
 
 
+def _placeholder(blurhash: object, source: Mapping[str, Any]) -> str | None:
+    """The blurhash as a data-URI PNG in the photo's aspect (None when there is none or it is malformed)."""
+    if not isinstance(blurhash, str):
+        return None
+    w, h = source.get("width"), source.get("height")
+    height = max(8, min(256, round(128 * h / w))) if isinstance(w, int) and isinstance(h, int) and w > 0 else 96
+    try:
+        return _data_uri("image/png", blurhash_png(blurhash, width=128, height=height))
+    except InvalidReportData:
+        return None
+
+
 def _photo(photo: Mapping[str, Any], images: Mapping[str, tuple[str, bytes]]) -> str:
     src = photo.get("source") or {}
     out = ["<h2>Photo</h2>"]
     if "thumbnail" in images:
         mime, data = images["thumbnail"]
         out.append(f'<img class="poster" alt="thumbnail" src="{_data_uri(mime, data)}">')
+    placeholder = _placeholder(photo.get("blurhash"), src)
+    if placeholder:
+        out.append(f'<img class="poster" alt="blurhash placeholder" src="{placeholder}">')
     out.append(_kv([
         ("source", f"{src.get('format')} {src.get('width')}x{src.get('height')} (upright)"),
         ("EXIF orientation", src.get("orientation")),
@@ -272,9 +289,11 @@ def render_html(
         parts.append(_renditions(report["renditions"]))
     if frames:
         fps = ((report.get("inspection") or {}).get("video") or {}).get("frame_rate")
-        svg = plots.quality_over_time_svg(frames, fps=fps if isinstance(fps, int | float) and fps > 0 else None)
-        if svg:
-            parts.append("<h2>Quality over time</h2>" + _figure(svg))
+        rate = fps if isinstance(fps, int | float) and fps > 0 else None
+        metrics = sorted({m for scores in frames.values() for m in scores}, key=lambda m: (m != "vmaf", m))
+        svgs = [plots.quality_over_time_svg(frames, fps=rate, metric=m) for m in metrics]
+        if any(svgs):
+            parts.append("<h2>Quality over time</h2>" + "".join(_figure(svg) for svg in svgs))
     if report.get("validation"):
         parts.append(_validation(report["validation"]))
     if report.get("chunks"):

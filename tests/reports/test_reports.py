@@ -3,13 +3,18 @@ platform, no media): sections present or omitted per profile, and one self-conta
 
 from __future__ import annotations
 
+import io
 import json
 from html.parser import HTMLParser
 from typing import Any
 
+import numpy as np
 import pytest
+from PIL import Image
 
+from darkroom.media.blurhash import encode
 from darkroom.reports import InvalidReportData, RunSummary, StepTiming, build_report, render_html
+from darkroom.reports.placeholder import blurhash_png
 
 
 def _point(height: int, crf: int, kbps: float, vmaf: float) -> dict[str, Any]:
@@ -173,7 +178,7 @@ def test_the_streaming_page_is_self_contained_with_plots_and_tables() -> None:
     page = _page(html)
     assert page.headings == ["Inspection", "Complexity", "Ladder", "Renditions", "Quality over time", "Validation",
                              "Chunk plan", "Files", "Steps"]  # fmt: skip
-    assert page.tags.count("svg") == 4  # complexity, rate-quality, VMAF over time, step timeline
+    assert page.tags.count("svg") == 5  # complexity, rate-quality, VMAF and PSNR over time, step timeline
     assert page.loads == ["a href=package/hls/master.m3u8", "a href=package/dash/manifest.mpd", "a href=poster.jpg"]
     assert "<link" not in html and "<script" not in html and "@import" not in html
     assert "clip &lt;1&gt;.mp4" in html and "&lt;silent&gt;" in html  # escaped, never raw
@@ -213,6 +218,21 @@ def test_a_photo_report_has_renditions_and_the_blurhash() -> None:
     assert "inspection" not in report and "renditions" not in report
     html = render_html(report, images={"thumbnail": ("image/jpeg", b"\xff\xd8")})
     assert _page(html).headings == ["Photo"] and outputs["blurhash"] in html and "renditions/640w.jpg" in html
+    assert 'alt="blurhash placeholder" src="data:image/png;base64,' in html
+
+
+def test_a_blurhash_decodes_to_the_colours_it_was_made_from() -> None:
+    left, right = (200, 40, 90), (20, 160, 220)
+    pixels = np.zeros((24, 32, 3), np.uint8)
+    pixels[:, :16], pixels[:, 16:] = left, right
+    png = blurhash_png(encode(pixels, 4, 3), width=32, height=24)
+    back = np.asarray(Image.open(io.BytesIO(png)).convert("RGB"), dtype=np.float64)
+    assert back.shape == (24, 32, 3)
+    assert np.abs(back[:, :8].mean(axis=(0, 1)) - left).max() < 30  # the left edge is the left colour
+    assert np.abs(back[:, -8:].mean(axis=(0, 1)) - right).max() < 30
+    for bad in ("", "LKO2?U", "LKO2?U%2Tw=w]~RBVZRi};RPxuw\u00e9"):
+        with pytest.raises(InvalidReportData, match="blurhash"):
+            blurhash_png(bad)
 
 
 @pytest.mark.parametrize(
