@@ -35,6 +35,7 @@ from darkroom.local.process import (
     workflow_for,
 )
 from darkroom.local.samples import make_clip, make_photo
+from darkroom.runtime.files import put_tree
 from darkroom.storage.blobs import LocalBlobs
 
 CORPUS = Path(__file__).parents[1] / "media" / "corpus"
@@ -100,7 +101,7 @@ def test_the_cli_refuses_garbage_without_starting_anything(tmp_path: Path) -> No
     assert not (tmp_path / "home").exists()
 
 
-def test_folders_are_rebuilt_from_listings_and_archives_and_never_escape(tmp_path: Path) -> None:
+def test_folders_are_rebuilt_from_listings_trees_and_archives_and_never_escape(tmp_path: Path) -> None:
     blobs = LocalBlobs(tmp_path / "blobs")
     a = blobs.put_bytes("cas/a", b"#EXTM3U\n").key
     listing = [{"path": "hls/master.m3u8", "file": {"$blob": a}}]
@@ -115,6 +116,13 @@ def test_folders_are_rebuilt_from_listings_and_archives_and_never_escape(tmp_pat
     fetch_folder(blobs, None, tmp_path / "two", archive={"$blob": tar_key})
     assert (tmp_path / "two" / "dash" / "manifest.mpd").read_bytes() == b"<MPD>"
     assert fetch_folder(blobs, None, tmp_path / "three", archive=None) is None
+    folder = tmp_path / "made"
+    (folder / "hls" / "180p").mkdir(parents=True)
+    (folder / "hls" / "180p" / "seg_00000.m4s").write_bytes(b"seg")
+    tree = {"$tree": put_tree(blobs, folder)}
+    fetch_folder(blobs, tree, tmp_path / "five", archive={"$blob": tar_key})  # a tree wins over the archive
+    assert (tmp_path / "five" / "hls" / "180p" / "seg_00000.m4s").read_bytes() == b"seg"
+    assert not (tmp_path / "five" / "dash").exists()
     with pytest.raises(UnsafeOutputPath, match=r"'\.\./evil'"):
         fetch_folder(blobs, [{"path": "../evil", "file": {"$blob": a}}], tmp_path / "four")
     assert not (tmp_path / "evil").exists()
