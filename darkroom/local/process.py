@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import mimetypes
+import shutil
 import tarfile
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -70,6 +71,8 @@ WORKFLOWS = {
 # The services API's request kind per workflow (``darkroom.services.api.parse``).
 _REQUEST_KINDS = {"studio.video": "studio", "streaming.video": "streaming", "photo.renditions": "photo"}
 _PLACEHOLDER_KEY = "uploads/not-yet-stored"
+# What ``process`` writes into the output folder; replaced whole on every run.
+_MANAGED = ("package", "storyboard", "quality", "renditions", "poster.jpg", "report.json", "report.html")
 _REFRESH_S = 0.25  # redraw cadence of the progress bars (a bounded wait on the operation, not a sleep)
 
 
@@ -398,6 +401,12 @@ def _images(out: Path, kind: Kind, files: Mapping[str, Any]) -> dict[str, tuple[
 def _write(wiring: Any, job: Job, kind: Kind, run: RunRow, order: Sequence[str]) -> JobResult:
     out = job.out
     out.mkdir(parents=True, exist_ok=True)
+    for name in _MANAGED:  # a previous run's outputs must not mix with this one's
+        path = out / name
+        if path.is_dir() and not path.is_symlink():
+            shutil.rmtree(path)
+        elif path.is_file() or path.is_symlink():
+            path.unlink()
     outputs: Mapping[str, Any] = run.outputs or {}
     blobs = wiring.blobs
     frames: dict[str, Any] = {}

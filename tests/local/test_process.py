@@ -183,6 +183,9 @@ def processed(clip: Path, photo: Path, tmp_path_factory: pytest.TempPathFactory)
         "streaming": Job(clip, root / "streaming", profile="streaming", options=STREAMING),
         "truncated": Job(CORPUS / "truncated.mp4", root / "truncated", profile="studio", options=STUDIO),
     }
+    (root / "photo" / "renditions").mkdir(parents=True)
+    (root / "photo" / "renditions" / "stale.jpg").write_bytes(b"from an earlier run")
+    (root / "photo" / "notes.txt").write_text("the user's own file")
     console = Console(file=open(os.devnull, "w"), width=120)  # noqa: SIM115
     results = process(list(jobs.values()), home=root / "home", console=console, keep_going=True)
     yield dict(zip(jobs, results, strict=True))
@@ -217,6 +220,8 @@ def test_a_photo_is_processed_to_renditions_without_gps(processed: dict[str, Job
     assert report["photo"]["source"]["orientation"] == 6 and report["photo"]["blurhash"]
     assert report["run"]["steps"][0]["name"] == "render" and report["run"]["steps"][0]["took_s"] > 0
     assert report["photo"]["blurhash"] in _html_ok(result.job.out / "report.html")
+    assert not (result.job.out / "renditions" / "stale.jpg").exists()  # an earlier run's output is replaced
+    assert (result.job.out / "notes.txt").read_text() == "the user's own file"  # the rest is left alone
 
 
 @pytest.mark.slow
