@@ -93,9 +93,19 @@ def _kbps(bits_per_s: object) -> float | None:
 
 
 _VIDEO_KEYS = (
-    "codec", "profile", "width", "height", "display_aspect", "rotation", "frame_rate", "avg_frame_rate", "vfr",
+    "codec", "profile", "width", "height", "display_aspect", "rotation", "avg_frame_rate", "r_frame_rate", "vfr",
     "pix_fmt", "bit_depth", "hdr", "frame_count", "field_order",
 )  # fmt: skip
+
+
+def _rate(video: Mapping[str, Any]) -> float | None:
+    """Frames per second as probing judged it: the average rate, else the base rate (the JSON of a
+    probe carries both, not the ``frame_rate`` property)."""
+    for key in ("frame_rate", "avg_frame_rate", "r_frame_rate"):
+        rate = video.get(key)
+        if isinstance(rate, int | float) and not isinstance(rate, bool) and rate > 0:
+            return float(rate)
+    return None
 
 
 def inspection_summary(inspection: Mapping[str, Any]) -> dict[str, Any]:
@@ -114,7 +124,7 @@ def inspection_summary(inspection: Mapping[str, Any]) -> dict[str, Any]:
         "size_bytes": info.get("size_bytes"),
         "duration_s": info.get("duration_s"),
         "bit_rate_kbps": _kbps(info.get("bit_rate")),
-        "video": None if not v else {k: v.get(k) for k in _VIDEO_KEYS},
+        "video": None if not v else {**{k: v.get(k) for k in _VIDEO_KEYS}, "frame_rate": _rate(v)},
         "audio": None if not a else {k: a.get(k) for k in ("codec", "layout", "channels", "sample_rate")},
         "loudness_lufs": analysis.get("loudness_lufs"),
         "true_peak_db": analysis.get("true_peak_db"),

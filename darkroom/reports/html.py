@@ -63,7 +63,9 @@ def _verdict(ok: object) -> _Raw:
 
 
 def _kv(pairs: Iterable[tuple[str, object]]) -> str:
-    return _table(["", ""], [(k, v) for k, v in pairs if v is not None and v != ""])
+    """A two-column table of labels (as headers) and values, skipping empty values."""
+    rows = "".join(f"<tr><th>{_e(k)}</th><td>{_e(v)}</td></tr>" for k, v in pairs if v is not None and v != "")
+    return f"<table>{rows}</table>"
 
 
 def _figure(svg: str | None) -> str:

@@ -25,8 +25,8 @@ INSPECTION = {
     "info": {"name": "clip.mp4", "kind": "video", "container": "mov,mp4", "size_bytes": 600_000, "duration_s": 4.0,
              "bit_rate": 1_200_000,
              "video": [{"codec": "h264", "profile": "High", "width": 640, "height": 360, "display_aspect": "16:9",
-                        "frame_rate": 25.0, "pix_fmt": "yuv420p", "bit_depth": 8, "hdr": False, "vfr": False,
-                        "frame_count": 100, "field_order": "progressive", "rotation": 0}],
+                        "avg_frame_rate": 25.0, "r_frame_rate": 25.0, "pix_fmt": "yuv420p", "bit_depth": 8,
+                        "hdr": False, "vfr": False, "frame_count": 100, "field_order": "progressive", "rotation": 0}],
              "audio": [{"codec": "aac", "layout": "stereo", "channels": 2, "sample_rate": 48000}]},
     "analysis": {"loudness_lufs": -21.8, "true_peak_db": -20.8, "decode_errors": 0, "interlaced": False},
     "verdict": "accepted",
@@ -158,6 +158,7 @@ def test_a_streaming_report_has_every_section_and_is_json() -> None:
     report = build_report(streaming_outputs(), kind="video", profile="streaming", source=SOURCE, files=FILES, run=RUN)
     assert json.loads(json.dumps(report)) == report
     assert report["inspection"]["video"]["width"] == 640 and report["inspection"]["issues"][0]["code"] == "silent_audio"
+    assert report["inspection"]["video"]["frame_rate"] == 25.0  # from the probe's average rate
     assert report["ladder"]["bd_rate_percent"] == -23.0 and len(report["ladder"]["hull"]) == 4
     assert report["ladder"]["mode"] == "per_title"
     assert [c["frames"] for c in report["chunks"]["plan"]] == [50, 50]
@@ -184,6 +185,7 @@ def test_the_streaming_page_is_self_contained_with_plots_and_tables() -> None:
     assert "clip &lt;1&gt;.mp4" in html and "&lt;silent&gt;" in html  # escaped, never raw
     assert "BD-rate of the per-title hull against the fixed ladder: <b>-23.0 %</b>" in html
     assert "bitrate_off_target" in html and "libvmaf failed" in html
+    assert "<th>frame rate</th><td>25.0 fps</td>" in html and "time (s)" in html  # per-frame plots in seconds
     assert 'src="data:image/jpeg;base64,' in html
     assert html == render_html(report, frames=frames, images={"poster": ("image/jpeg", b"\xff\xd8jpeg")})
 
