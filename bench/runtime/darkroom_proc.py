@@ -17,7 +17,6 @@ from darkroom.runtime.worker import Worker
 from darkroom.runtime.workflow import Engine
 from darkroom.storage.db import connect
 
-
 ADVANCE = os.environ.get("BENCH_WORKER_ADVANCE", "1") == "1"
 
 

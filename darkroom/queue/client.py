@@ -159,7 +159,8 @@ class RedisQueue:
 
         Answers each operation's result, or the queue error it raised (the others still ran:
         they are independent calls, not a transaction). Operations that wait (``wait_s > 0``)
-        cannot be batched.
+        cannot be batched. Unlike a single ``enqueue``, a batched one does not wake this client's
+        own waiting dequeues at once (the caller batches its own dequeue if it wants the work).
         """
         results: list[Any] = [None] * len(ops)
         todo: dict[int, Script | Pipeline] = {}
@@ -226,8 +227,6 @@ class RedisQueue:
                     out[i] = error_from_reply(str(errors[0])) or QueueError(str(errors[0]))
                 elif isinstance(ins, Script):
                     out[i] = chunk[0]
-                    if ins.name == "enqueue":
-                        self._poke(ins.args[0])
                 else:
                     out[i] = list(chunk)
             if not lost:

@@ -22,12 +22,14 @@ import socket
 import threading
 import time
 from collections import defaultdict
+from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import darkroom.queue as dq
+from darkroom.queue.instructions import Op
 from darkroom.runtime import runner
 from darkroom.runtime.context import TaskContext
 from darkroom.runtime.errors import InvalidWorkflow, PermanentError, RuntimeLayerError, TaskCanceled, TaskTimeout
@@ -69,6 +71,9 @@ class _Task:
     @property
     def fn_name(self) -> str:
         return self.spec.fn if self.spec else "?"
+
+
+_Settle = tuple[dq.Lease, bool, bytes | str, bool, float]  # lease, ok, result or error, retry, backoff
 
 
 @dataclass
@@ -118,6 +123,8 @@ class Worker:
         # run's tick lease (see _settle); without one, engines do it when the tick wakes them.
         self.engine = engine
         self._advance = False
+        self._stopping = threading.Event()
+        self._first_filter: dict[str, dict[str, str] | None] = {}
         self._pool = ThreadPoolExecutor(concurrency, thread_name_prefix="darkroom-fn")
         self._lock = threading.Lock()
         self._running: dict[tuple[str, int], _Task] = {}
@@ -140,6 +147,7 @@ class Worker:
         if self.engine is not None:
             self.engine.setup()
             self._advance = self.engine.claimable
+            self.engine.grab = self
             if not self._advance:
                 _log.warning(
                     "the events queue %s does not index 'workflow' (created by an older version): "
@@ -147,6 +155,9 @@ class Worker:
                     self.inbox.events_queue,
                 )
         sources = [(q, w) for q in self.queues for w in worker_filters(self.shape, keys.get(q, ()))]
+        self._stopping = stop
+        for q, w in reversed(sources):
+            self._first_filter[q] = w
         # Lease as briefly as the quickest function of a queue needs; the heartbeat stretches the
         # lease to the function's own ``lease_s`` once the task is known.
         self._grant = {q: min(f.lease_s for f in self.registry if f.queue == q) for q in self.queues}
@@ -299,7 +310,7 @@ class Worker:
                 elif d.task.lost and self.metrics:
                     self.metrics.finished(d.task.fn_name, "canceled", time.monotonic() - d.task.started)
         reports = []
-        by_queue: dict[str, list[tuple[dq.Lease, bool, bytes | str, bool, float]]] = defaultdict(list)
+        by_queue: dict[str, list[_Settle]] = defaultdict(list)
         now = time.time()
         for d in todo:
             t, msg = d.task, d.task.lease.message
@@ -321,49 +332,85 @@ class Worker:
                 by_queue[t.lease.queue].append((t.lease, False, d.error[:2000], d.retry, backoff))
         # Reports first: a crash after them re-runs the task (idempotent) and repeats the report
         # (harmless); the other order could complete a task whose workflow never hears of it.
-        if self._advance:
-            self._report_and_advance(reports)
-        else:
+        settles = [items[i : i + 500] for items in by_queue.values() for i in range(0, len(items), 500)]
+        if self._advance and self._report_and_advance(reports, settles):
+            return
+        if not self._advance:
             self.reports.post(reports)
-        for items in by_queue.values():
-            for i in range(0, len(items), 500):
-                self.queue.settle(items[i : i + 500])
+        for chunk in settles:
+            self.queue.settle(chunk)
 
-    def _report_and_advance(self, reports: list[Report]) -> None:
+    def _report_and_advance(self, reports: list[Report], settles: list[list[_Settle]]) -> bool:
         """Post the reports, then advance their runs here rather than wait for an engine to wake.
 
-        The ticks of the reports and a claim of each (a dequeue of that run's pending tick) go in
-        one round trip. A claim won is a lease on the run's tick on the exclusive events queue:
-        the same right to advance the run that an engine's dequeue gives, so no engine or other
-        worker advances the run meanwhile, and the pass is an engine pass (``advance_leased``).
-        A claim lost (an engine or another worker holds the run) leaves the tick to whoever holds
-        the run next. A crash anywhere loses nothing: before the claim the tick is pending (an
-        engine takes it); after it, the lease expires and an engine repeats the pass.
+        The ticks of the reports, a claim of each run's tick (a dequeue of it with ``where``) and
+        a drain of its inbox go in one round trip. A claim won is a lease on the run's tick on the
+        exclusive events queue: the same right to advance the run that an engine's dequeue gives,
+        so no engine or other worker advances the run meanwhile, and the pass is an engine pass
+        (``advance_leased``), its drain done right after the claim. A claim lost (an engine or
+        another worker holds the run) leaves the tick to whoever holds the run next, and its
+        drain is discarded (reading the inbox changes nothing; bumping the generation only makes
+        a later report tick anew). The pass's enqueue also takes the next tasks for this worker's
+        free slots (:meth:`grab_ops`), and the tasks' settles ride in its last round trip.
+
+        A crash anywhere loses nothing: before the claim the tick is pending (an engine takes
+        it); after it, the tick's lease expires and an engine repeats the pass, while the task's
+        lease expires and the task runs again (its repeated report changes nothing).
+        Answers whether the settles were done.
         """
         assert self.engine is not None
         ticks = self.reports.write(reports)
         if not ticks:
-            return
+            return False
         runs = [t.metadata["workflow"] for t in ticks if t.metadata]
+        ops: list[Op[Any]] = [self.queue.ops.enqueue_many(self.inbox.events_queue, ticks)]
+        ops += self.inbox.claim_ops(runs)
+        ops += [self.inbox.drain_op(w) for w in runs]
         try:
-            posted, *claims = self.queue.batch(
-                [self.queue.ops.enqueue_many(self.inbox.events_queue, ticks), *self.inbox.claim_ops(runs)]
-            )
+            posted, *rest = self.queue.batch(ops)
         except Exception:
             _log.warning("could not tick %d workflow(s)", len(ticks), exc_info=True)
-            return
+            return False
+        claims, drains = rest[: len(runs)], rest[len(runs) :]
         if isinstance(posted, dq.Conflict):
             self.inbox.enqueue_ticks(ticks)  # one by one: a tick of that generation exists already
         elif isinstance(posted, Exception):
             _log.warning("could not tick %d workflow(s): %s", len(ticks), posted)
         leases = [lease for claim in claims if isinstance(claim, list) for lease in claim]
+        if not leases:
+            return False
+        won = {lease.message.metadata.get("workflow", "") for lease in leases}
+        drained = {w: d for w, d in zip(runs, drains, strict=True) if w in won and isinstance(d, dict)}
+        try:
+            outcome = self.engine.advance_leased(
+                leases, drained=drained, also=[self.queue.ops.settle(chunk) for chunk in settles]
+            )
+        except Exception:
+            _log.exception("advancing %d workflow(s) failed; engines retry once the leases expire", len(leases))
+            return False
+        return not any(isinstance(r, Exception) for r in outcome)
+
+    # -- taking the tasks a pass of this worker enqueues --------------------------------------------
+    def grab_ops(self, enqueued: Mapping[str, int]) -> list[Op[list[dq.Lease]]]:
+        """Dequeues for this worker's free slots on the queues a pass just enqueued to, run in the
+        enqueue's round trip: the next step of a chain starts here without waking anyone."""
+        if self._stopping.is_set():
+            return []
+        with self._lock:
+            free = self.concurrency - len(self._running)
+        ops = []
+        for queue, n in enqueued.items():
+            if free <= 0 or queue not in self._first_filter:
+                continue  # full, or a queue this worker does not serve
+            take = min(free, n)
+            where = self._first_filter[queue]
+            ops.append(self.queue.ops.dequeue(queue, max_messages=take, where=where, lease_s=self._grant[queue]))
+            free -= take
+        return ops
+
+    def took(self, leases: list[dq.Lease]) -> None:
         if leases:
-            try:
-                self.engine.advance_leased(leases)
-            except Exception:
-                _log.exception(
-                    "advancing %d workflow(s) failed; their ticks' leases expire and engines retry", len(leases)
-                )
+            self._start(leases)
 
     # -- heartbeats, timeouts, cancel ----------------------------------------------------------------
     def _heartbeat_loop(self) -> None:

@@ -53,6 +53,3 @@ def test_an_enqueue_wakes_the_same_clients_waiting_dequeues_at_once(rq: dq.Redis
     rq.enqueue("a", b"p")
     # moved by the enqueue itself, not (only) by the published wake-up arriving later
     assert waker.arm("a") != before
-    before = waker.arm("a")
-    rq.batch([rq.ops.enqueue_many("a", [dq.NewMessage(b"q")])])
-    assert waker.arm("a") != before

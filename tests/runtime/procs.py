@@ -91,7 +91,7 @@ def advancing_worker(redis_url: str, db_url: str, scratch: str, record: str, cra
             on_pass=lambda r: out.write(f"{r[0]} {r[1]} {r[2]!r} {r[3]!r}\n"),
         )
         if crash_at == "claimed":
-            eng.advance_leased = lambda leases: os._exit(9)  # type: ignore[method-assign]
+            eng.advance_leased = lambda *a, **kw: os._exit(9)  # type: ignore[method-assign]
         elif crash_at == "mid-pass":
             eng.store.save = lambda *a, **kw: os._exit(9)  # type: ignore[method-assign]
         Worker(queue, funcs.registry, scratch_root=Path(scratch), wait_s=0.2, engine=eng).run(stop)

@@ -100,3 +100,51 @@ def test_map_reduce_end_to_end(rq: dq.RedisQueue, db_engine: sa.Engine, tmp_path
         assert done.outputs == {"sum": sum(i * i for i in range(30)), "order": list(range(30))}
     finally:
         platform.stop()
+
+
+def test_sqlite_statements_on_the_cursor_write_and_read_what_sqlalchemy_does(
+    sqlite_engine: sa.Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """On SQLite a pass's statements skip SQLAlchemy; rows written either way read the same either way."""
+    from darkroom.runtime.workflow import _sqlite
+
+    store = WorkflowStore(sqlite_engine)
+
+    def write(wid: str) -> None:
+        with sqlite_engine.begin() as conn:
+            store.create(conn, _run(wid))
+            run = store.load(conn, wid)
+            run.state, run.outputs, run.started_at = "running", {"x": [1, None, "é"]}, 1.5
+            run.steps["split"].state, run.steps["split"].output = "succeeded", {"items": [0, 1]}
+            run.steps["square"].items_total, run.steps["square"].output = 2, None
+            store.save(conn, run, ["split", "square"])
+            store.insert_tasks(conn, [TaskRow(wid, "square", i, f"{wid}:square:{i}", "q") for i in range(3)])
+            store.update_tasks(conn, wid, "square", [{"idx": 1, "state": "succeeded", "output": {"sq": 1}}])
+            store.update_tasks(conn, wid, "square", [{"idx": 2, "state": "failed", "output": None, "error": "e"}])
+
+    def read(wid: str) -> tuple[object, ...]:
+        with sqlite_engine.begin() as conn:
+            run = store.load(conn, wid)
+            return (
+                {k: v for k, v in vars(run).items() if k not in ("id", "steps", "updated_at")},
+                {n: vars(s) for n, s in run.steps.items()},
+                store.task_states(conn, wid, "square", [0, 1, 2, 7]),
+                store.outputs(conn, wid, "square"),
+            )
+
+    write("wf_fast")
+    fast_fast = read("wf_fast")
+    with monkeypatch.context() as m:
+        m.setattr(_sqlite, "cursor", lambda conn: None)  # what PostgreSQL does: SQLAlchemy throughout
+        write("wf_slow")
+        slow_slow, slow_fast = read("wf_slow"), read("wf_fast")
+    fast_slow = read("wf_slow")
+    assert fast_fast == slow_slow == slow_fast == fast_slow
+    assert fast_fast[2] == {0: ("pending", 0), 1: ("succeeded", 0), 2: ("failed", 0)}
+    assert fast_fast[3] == [None, {"sq": 1}, None]
+    # and the raw column text is the same: JSON encoded alike
+    with sqlite_engine.connect() as conn:
+        rows = conn.exec_driver_sql("SELECT id, inputs, outputs FROM workflows ORDER BY id").all()
+        assert rows[0][1:] == rows[1][1:]
+        steps = conn.exec_driver_sql("SELECT workflow_id, name, output FROM steps ORDER BY name, workflow_id").all()
+        assert [s[2] for s in steps[:2]] == [steps[0][2]] * 2 and [s[2] for s in steps[2:]] == [steps[2][2]] * 2

@@ -19,12 +19,14 @@ import socket
 import threading
 import time
 from collections import defaultdict
-from collections.abc import Callable, Iterator
-from typing import Any
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
 
 import sqlalchemy as sa
 
 import darkroom.queue as dq
+from darkroom.queue.instructions import Op
 from darkroom.runtime.errors import WorkflowNotFound
 from darkroom.runtime.functions import Registry
 from darkroom.runtime.queues import ensure_queues
@@ -66,6 +68,7 @@ class Engine:
         self.metrics = metrics
         self._queue_keys: dict[str, tuple[str, ...]] | None = None
         self.claimable = False  # set by setup(): can a worker claim the tick of one given run?
+        self.grab: Grab | None = None  # a worker advancing runs takes the tasks it enqueues
         self._held: set[_Held] = set()
         self._held_lock = threading.Lock()
         self._keeper: threading.Thread | None = None
@@ -102,30 +105,55 @@ class Engine:
             self.advance_leased(leases)
         return len(leases)
 
-    def advance_leased(self, leases: list[dq.Lease]) -> None:
+    def advance_leased(
+        self,
+        leases: list[dq.Lease],
+        *,
+        drained: dict[str, dict[str, bytes]] | None = None,
+        also: Sequence[Op[Any]] = (),
+    ) -> list[Any]:
         """Advance the workflows of tick leases held by this process (an engine's batch, or the
         ticks a worker claimed for the runs of its tasks), then complete the ticks; a failed
         pass's tick is failed with a retry in 1 s. While the passes run their leases are
-        extended, so no other process can take one of these workflows meanwhile."""
+        extended, so no other process can take one of these workflows meanwhile.
+
+        ``drained``: inboxes already drained after the leases were won (folded into the claim's
+        round trip). ``also``: more queue operations to run in the final round trip (a worker's
+        settles); their results are returned.
+        """
         if self._queue_keys is None:
             self.setup()
         # The queue is exclusive on ``workflow``: the ticks of one batch are of different runs.
         ticks = {lease.message.metadata.get("workflow", ""): lease for lease in leases}
         started = time.monotonic()
         with self._keeping(leases):
-            failures = self.advance_many({w: lease.message.id for w, lease in ticks.items()})
+            done = self._pass({w: lease.message.id for w, lease in ticks.items()}, drained)
         ended = time.monotonic()
-        for wid, exc in failures.items():
-            with contextlib.suppress(dq.LeaseLost):
-                self.queue.fail(ticks[wid], error=f"{type(exc).__name__}: {exc}"[:500], retry_in_s=1.0)
-        done = [lease for w, lease in ticks.items() if w not in failures]
-        if done:
-            self.queue.complete_many(done)
+        # One round trip for what follows the commit: acknowledge the reports, forget finished
+        # runs, complete (or fail) the ticks, and the caller's operations.
+        acks = {w: e for w, e in done.entries.items() if w not in done.failures}
+        ops: list[Op[Any]] = [*self.inbox.ack_ops(acks), *self.inbox.discard_ops(done.finished)]
+        inbox_ops = len(ops)
+        completed = [lease for w, lease in ticks.items() if w not in done.failures]
+        if completed:
+            ops.append(self.queue.ops.complete_many(completed))
+        for wid, exc in done.failures.items():
+            ops.append(self.queue.ops.fail(ticks[wid], error=f"{type(exc).__name__}: {exc}"[:500], retry_in_s=1.0))
+        ops += also
+        results = self.queue.batch(ops)
+        if any(isinstance(r, Exception) for r in results[:inbox_ops]):
+            self.inbox.ack(acks)  # a script the server lost: the plain calls load it again
+            self.inbox.discard(done.finished)
+        for r in results[inbox_ops : len(ops) - len(also)]:
+            if isinstance(r, Exception) and not isinstance(r, dq.LeaseLost):
+                raise r
         for wid in ticks:
-            if wid not in failures and self.on_pass:
+            if wid not in done.failures and self.on_pass:
                 self.on_pass((wid, self.name, started, ended))
         if self.metrics:
             self.metrics.pass_done((ended - started) / len(ticks))
+            self.metrics.tasks_started(done.started)
+        return results[len(ops) - len(also) :]
 
     def reconcile(self, *, limit: int = 1000, pending_after_s: float = 5.0) -> int:
         """Report what no worker reported, and wake runs whose first tick was lost.
@@ -208,10 +236,21 @@ class Engine:
     def advance_many(self, ticks: dict[str, str]) -> dict[str, Exception]:
         """One pass over each workflow (``{workflow id: tick id}``) in one transaction and a few
         round trips; answers the workflows whose pass failed (their part was rolled back)."""
-        entries = self.inbox.drain(list(ticks))
+        done = self._pass(ticks, None)
+        self.inbox.ack({w: e for w, e in done.entries.items() if w not in done.failures})
+        self.inbox.discard(done.finished)
+        if self.metrics:
+            self.metrics.tasks_started(done.started)
+        return done.failures
+
+    def _pass(self, ticks: dict[str, str], drained: dict[str, dict[str, bytes]] | None) -> _Passed:
+        """Drain, plan, queue work and commit (acknowledging is the caller's)."""
+        entries = dict(drained or {})
+        missing = [w for w in ticks if w not in entries]
+        if missing:
+            entries.update(self.inbox.drain(missing))
         work = _QueueWork()
-        failures: dict[str, Exception] = {}
-        finished: list[str] = []
+        done = _Passed(entries)
         # One workflow (the usual case when a worker advances its own run, or an idle engine): its
         # pass is the whole transaction, so a failure rolls that back and no savepoint is needed.
         alone = len(ticks) == 1
@@ -224,23 +263,20 @@ class Engine:
                     _log.exception("pass over workflow %s failed", wid)
                     if self.metrics:
                         self.metrics.pass_failed(wid)
-                    failures[wid] = exc
+                    done.failures[wid] = exc
                     continue
                 if planner is None or planner.run.done:
-                    finished.append(wid)
+                    done.finished.append(wid)
                 if planner is not None:
                     work.add(planner)
-            if alone and failures:
+            if alone and done.failures:
                 transaction.rollback()
             else:
                 # Queue work before the commit: task ids are deterministic, so a pass repeated
                 # after a crash between here and the commit enqueues nothing twice.
-                work.carry_out(self.queue, self.inbox)
-        self.inbox.ack({w: e for w, e in entries.items() if w not in failures})
-        self.inbox.discard(finished)
-        if self.metrics:
-            self.metrics.tasks_started(work.started)
-        return failures
+                work.carry_out(self.queue, self.inbox, self.grab)
+        done.started = work.started
+        return done
 
     def _plan(self, conn: sa.Connection, workflow_id: str, reports: Reports, tick_id: str) -> Planner | None:
         try:
@@ -302,6 +338,26 @@ class Engine:
 _KEEPER_TICK_S = 0.25
 
 
+class Grab(Protocol):
+    """A worker that takes some of the tasks a pass enqueues, in the enqueue's own round trip."""
+
+    def grab_ops(self, enqueued: Mapping[str, int]) -> list[Op[list[dq.Lease]]]:
+        """Dequeues to run right after the pass's enqueues (``{queue: messages enqueued}``)."""
+        ...
+
+    def took(self, leases: list[dq.Lease]) -> None:
+        """The leases those dequeues won (possibly none), to run."""
+        ...
+
+
+@dataclass
+class _Passed:
+    entries: dict[str, dict[str, bytes]]
+    failures: dict[str, Exception] = field(default_factory=dict)
+    finished: list[str] = field(default_factory=list)
+    started: int = 0
+
+
 class _Held:
     """Tick leases a batch holds, and when the keeper last extended them (identity-hashed)."""
 
@@ -331,10 +387,20 @@ class _QueueWork:
         ]
         self.started += len(planner.new_tasks)
 
-    def carry_out(self, queue: dq.RedisQueue, inbox: Inbox) -> None:
-        for queue_name, messages in self.enqueue.items():
-            for i in range(0, len(messages), 500):
-                queue.enqueue_many(queue_name, messages[i : i + 500])
+    def carry_out(self, queue: dq.RedisQueue, inbox: Inbox, grab: Grab | None = None) -> None:
+        ops: list[Op[Any]] = [
+            queue.ops.enqueue_many(queue_name, messages[i : i + 500])
+            for queue_name, messages in self.enqueue.items()
+            for i in range(0, len(messages), 500)
+        ]
+        grabs = grab.grab_ops({q: len(m) for q, m in self.enqueue.items()}) if grab is not None and ops else []
+        if ops:
+            results = queue.batch([*ops, *grabs])
+            if grab is not None and grabs:
+                grab.took([lease for r in results[len(ops) :] if isinstance(r, list) for lease in r])
+            for r in results[: len(ops)]:
+                if isinstance(r, Exception):
+                    raise r
         for queue_name, mid in self.cancel:
             with contextlib.suppress(dq.Conflict, dq.MessageNotFound):  # already finished or purged
                 queue.cancel(queue_name, mid)

@@ -28,7 +28,7 @@ from typing import Any
 import redis
 
 import darkroom.queue as dq
-from darkroom.queue.instructions import Op
+from darkroom.queue.instructions import Op, Pipeline
 
 __all__ = ["EVENTS_QUEUE", "Inbox", "Report"]
 
@@ -143,6 +143,37 @@ class Inbox:
         lease won is the same exclusive right to advance the run that an engine's dequeue gives."""
         return [self.queue.ops.dequeue(self.events_queue, where={"workflow": w}, max_messages=1) for w in workflow_ids]
 
+    # -- the same calls as operations for ``queue.batch`` (folded into another round trip) ---------
+    # A script the server lost answers an error there; callers then use the plain methods.
+    def drain_op(self, workflow_id: str) -> Op[dict[str, bytes]]:
+        self._ensure_loaded()
+        keys = (self._key(workflow_id, "inbox"), self._key(workflow_id, "gen"))
+        (flat,) = yield Pipeline((("EVALSHA", self._drain.sha, 2, *keys),))
+        return {flat[i].decode(): flat[i + 1] for i in range(0, len(flat), 2)}
+
+    def ack_ops(self, entries: dict[str, dict[str, bytes]]) -> list[Op[Any]]:
+        self._ensure_loaded()
+        calls = []
+        for w, fields in entries.items():
+            if fields:
+                args: list[str | bytes] = []
+                for k, v in fields.items():
+                    args += [k, v]
+                calls.append(("EVALSHA", self._ack.sha, 1, self._key(w, "inbox"), *args))
+        return [_commands(tuple(calls))] if calls else []
+
+    def discard_ops(self, workflow_ids: Iterable[str]) -> list[Op[Any]]:
+        calls: list[tuple[Any, ...]] = []
+        for w in workflow_ids:
+            calls += [("DEL", self._key(w, "inbox")), ("EXPIRE", self._key(w, "gen"), 7 * 86400)]
+        return [_commands(tuple(calls))] if calls else []
+
+    def _ensure_loaded(self) -> None:
+        if not self._loaded:
+            self.redis.script_load(self._ack.script)
+            self.redis.script_load(self._drain.script)
+            self._loaded = True
+
     def drain(self, workflow_ids: Sequence[str]) -> dict[str, dict[str, bytes]]:
         """Start a pass over each workflow: bump its generation and read every report (nothing is
         removed yet). One round trip for all of them."""
@@ -171,10 +202,7 @@ class Inbox:
         if not calls:
             return []
         for attempt in (1, 2):
-            if not self._loaded:
-                for script in {id(c[0]): c[0] for c in calls}.values():
-                    self.redis.script_load(script.script)
-                self._loaded = True
+            self._ensure_loaded()
             pipe = self.redis.pipeline(transaction=False)
             for script, keys, args in calls:
                 pipe.evalsha(script.sha, len(keys), *keys, *args)
@@ -197,3 +225,7 @@ class Inbox:
             pipe.delete(self._key(w, "inbox"))
             pipe.expire(self._key(w, "gen"), 7 * 86400)
         pipe.execute()
+
+
+def _commands(commands: tuple[tuple[Any, ...], ...]) -> Op[Any]:
+    return (yield Pipeline(commands))

@@ -8,6 +8,7 @@ nothing twice.
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, fields
@@ -16,6 +17,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from darkroom.runtime.errors import WorkflowNotFound
+from darkroom.runtime.workflow import _sqlite
 from darkroom.storage.db import read_only
 from darkroom.storage.schema import steps as steps_t
 from darkroom.storage.schema import tasks as tasks_t
@@ -86,6 +88,17 @@ class TaskRow:
 
 _RUN_COLS = [f.name for f in fields(RunRow) if f.name != "steps"]
 _STEP_COLS = [f.name for f in fields(StepRow)]
+_TASK_COLS = [f.name for f in fields(TaskRow)]
+_RUN_MUTABLE = [c for c in _RUN_COLS if c not in ("id", "name", "created_at")]
+_STEP_MUTABLE = [c for c in _STEP_COLS if c != "name"]
+# the same statements as plain SQLite (see _sqlite.py)
+_SQ_LOAD_RUN = _sqlite.select("workflows", _RUN_COLS, ["id"])
+_SQ_LOAD_STEPS = _sqlite.select("steps", _STEP_COLS, ["workflow_id"])
+_SQ_SAVE_RUN = _sqlite.update("workflows", _RUN_MUTABLE, ["id"])
+_SQ_SAVE_STEP = _sqlite.update("steps", _STEP_MUTABLE, ["workflow_id", "name"])
+_SQ_INSERT_TASK = f"INSERT INTO tasks ({', '.join(_TASK_COLS)}) VALUES ({', '.join('?' * len(_TASK_COLS))})"
+_SQ_STATES = _sqlite.select("tasks", ["idx", "state", "attempts"], ["workflow_id", "step"])
+_SQ_OUTPUTS = _sqlite.select("tasks", ["output"], ["workflow_id", "step"], order="idx")
 
 
 def _b(name: str) -> sa.BindParameter[Any]:
@@ -103,7 +116,7 @@ class WorkflowStore:
         self._run_exists = sa.select(w.id).where(w.id == _b("w"))
         self._load_run = sa.select(workflows_t).where(w.id == _b("w"))
         self._load_steps = sa.select(steps_t).where(st.workflow_id == _b("w"))
-        mutable = [c for c in _RUN_COLS if c not in ("id", "name", "created_at")]
+        mutable = _RUN_MUTABLE
         self._save_run = workflows_t.update().where(w.id == _b("w_id")).values({c: _b(f"v_{c}") for c in mutable})
         self._run_mutable = mutable
         self._save_step = (
@@ -141,6 +154,17 @@ class WorkflowStore:
         return True
 
     def load(self, conn: sa.Connection, workflow_id: str, *, with_steps: bool = True) -> RunRow:
+        cur = _sqlite.cursor(conn)
+        if cur is not None:
+            found = cur.execute(_SQ_LOAD_RUN, (workflow_id,)).fetchone()
+            if found is None:
+                raise WorkflowNotFound(f"no workflow run {workflow_id!r}")
+            run = RunRow(**_sqlite.decode(found, _RUN_COLS, _sqlite.RUN_JSON))
+            if with_steps:
+                for srow in cur.execute(_SQ_LOAD_STEPS, (workflow_id,)):
+                    step = StepRow(**_sqlite.decode(srow, _STEP_COLS, _sqlite.STEP_JSON))
+                    run.steps[step.name] = step
+            return run
         row = conn.execute(self._load_run, {"w": workflow_id}).mappings().first()
         if row is None:
             raise WorkflowNotFound(f"no workflow run {workflow_id!r}")
@@ -157,6 +181,17 @@ class WorkflowStore:
     def save(self, conn: sa.Connection, run: RunRow, changed_steps: Iterable[str]) -> None:
         run.version += 1
         run.updated_at = time.time()
+        cur = _sqlite.cursor(conn)
+        if cur is not None:
+            cur.execute(_SQ_SAVE_RUN, (*_sqlite.params(vars(run), _RUN_MUTABLE, _sqlite.RUN_JSON), run.id))
+            cur.executemany(
+                _SQ_SAVE_STEP,
+                [
+                    (*_sqlite.params(vars(run.steps[n]), _STEP_MUTABLE, _sqlite.STEP_JSON), run.id, n)
+                    for n in sorted(set(changed_steps))
+                ],
+            )
+            return
         conn.execute(self._save_run, {"w_id": run.id, **{f"v_{c}": getattr(run, c) for c in self._run_mutable}})
         rows = [run.steps[n] for n in sorted(set(changed_steps))]
         if rows:
@@ -181,7 +216,10 @@ class WorkflowStore:
 
     # -- tasks -----------------------------------------------------------------------------------
     def insert_tasks(self, conn: sa.Connection, rows: Sequence[TaskRow]) -> None:
-        if rows:
+        cur = _sqlite.cursor(conn) if rows else None
+        if cur is not None:
+            cur.executemany(_SQ_INSERT_TASK, [_sqlite.params(vars(r), _TASK_COLS, _sqlite.TASK_JSON) for r in rows])
+        elif rows:
             conn.execute(tasks_t.insert(), [vars(r) for r in rows])
 
     def tasks(self, conn: sa.Connection, workflow_id: str, step: str | None = None) -> list[TaskRow]:
@@ -199,12 +237,25 @@ class WorkflowStore:
             return {r.idx: (r.state, r.attempts) for r in conn.execute(self._states_all, key)}
         wanted = sorted(set(idxs))
         out: dict[int, tuple[str, int]] = {}
+        cur = _sqlite.cursor(conn)
+        if cur is not None:
+            for i in range(0, len(wanted), 500):
+                chunk = wanted[i : i + 500]
+                sql = _SQ_STATES + f" AND idx IN ({', '.join('?' * len(chunk))})"
+                out.update(
+                    {idx: (state, attempts) for idx, state, attempts in cur.execute(sql, (workflow_id, step, *chunk))}
+                )
+            return out
         for i in range(0, len(wanted), 500):
             rows = conn.execute(self._states_some, {**key, "idxs": wanted[i : i + 500]})
             out.update({r.idx: (r.state, r.attempts) for r in rows})
         return out
 
     def outputs(self, conn: sa.Connection, workflow_id: str, step: str) -> list[Any]:
+        cur = _sqlite.cursor(conn)
+        if cur is not None:
+            rows = cur.execute(_SQ_OUTPUTS, (workflow_id, step))
+            return [None if out is None else json.loads(out) for (out,) in rows]
         return [r.output for r in conn.execute(self._outputs, {"w": workflow_id, "s": step})]
 
     def update_tasks(
@@ -214,6 +265,14 @@ class WorkflowStore:
         by_cols: dict[tuple[str, ...], list[Mapping[str, Any]]] = {}
         for ch in changes:
             by_cols.setdefault(tuple(sorted(k for k in ch if k != "idx")), []).append(ch)
+        cur = _sqlite.cursor(conn) if by_cols else None
+        if cur is not None:
+            for cols, group in by_cols.items():
+                sql = _sqlite.update("tasks", cols, ["workflow_id", "step", "idx"])
+                cur.executemany(
+                    sql, [(*_sqlite.params(ch, cols, _sqlite.TASK_JSON), workflow_id, step, ch["idx"]) for ch in group]
+                )
+            return
         for cols, group in by_cols.items():
             stmt = self._task_updates.get(cols)
             if stmt is None:
