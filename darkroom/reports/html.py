@@ -254,7 +254,8 @@ def _photo(photo: Mapping[str, Any], images: Mapping[str, tuple[str, bytes]]) ->
         ("GPS in the source (stripped from renditions)", src.get("had_gps")),
         ("blurhash", photo.get("blurhash")),
     ]))  # fmt: skip
-    rows = [(r.get("name"), r.get("format"), f"{r.get('width')}x{r.get('height')}", r.get("size_bytes"), r.get("file"))
+    rows = [(r.get("name"), r.get("format"), f"{r.get('width')}x{r.get('height')}", r.get("size_bytes"),
+             _Raw(f'<a href="{_e(r["file"])}">{_e(r["file"])}</a>') if r.get("file") else "")
             for r in photo.get("renditions") or []]  # fmt: skip
     out.append(_table(["rendition", "format", "size", "bytes", "file"], rows, numeric=(3,)))
     return "".join(out)

@@ -221,6 +221,7 @@ def test_a_photo_report_has_renditions_and_the_blurhash() -> None:
     html = render_html(report, images={"thumbnail": ("image/jpeg", b"\xff\xd8")})
     assert _page(html).headings == ["Photo"] and outputs["blurhash"] in html and "renditions/640w.jpg" in html
     assert 'alt="blurhash placeholder" src="data:image/png;base64,' in html
+    assert '<a href="renditions/thumb150.webp">' in html
 
 
 def test_a_blurhash_decodes_to_the_colours_it_was_made_from() -> None:
