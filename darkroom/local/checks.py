@@ -115,13 +115,17 @@ def _template_names(template: ET.Element, rep_id: str, bandwidth: str) -> list[s
     return names
 
 
-def plays(master: Path, *, timeout_s: float = 120.0) -> Check:
-    """ffmpeg reads the HLS master (every variant and the audio group) to the end without error."""
+def plays(manifest: Path, *, timeout_s: float = 120.0) -> Check:
+    """ffmpeg reads an HLS master playlist or a DASH MPD (every variant and the audio) to the end.
+
+    The path is made absolute: ffmpeg's DASH demuxer cannot open a relative manifest path."""
+    what = "DASH" if manifest.suffix == ".mpd" else "HLS"
+    args = ["-i", str(manifest.resolve()), "-map", "0", "-f", "null", "-"]
     try:
-        run(["-i", str(master), "-map", "0", "-f", "null", "-"], timeout_s=timeout_s, what=f"playing {master.name}")
+        run(args, timeout_s=timeout_s, what=f"playing {manifest.name}")
     except MediaError as exc:
-        return Check("package plays (ffmpeg)", False, str(exc)[:300])
-    return Check("package plays (ffmpeg)", True, "decoded every variant to the end")
+        return Check(f"{what} plays (ffmpeg)", False, str(exc)[:300])
+    return Check(f"{what} plays (ffmpeg)", True, "decoded every stream to the end")
 
 
 def photo_gps(path: Path) -> bool | None:
@@ -144,8 +148,9 @@ def _video_checks(out: Path, report: dict[str, Any], files: dict[str, Any]) -> l
         count, missing = finder(out / rel)
         detail = f"{count} files referenced" + (f"; missing: {', '.join(missing[:5])}" if missing else ", all present")
         checks.append(Check(f"{label} references existing files", count > 0 and not missing, detail))
-    if files.get("master") and (out / files["master"]).is_file():
-        checks.append(plays(out / files["master"]))
+    for label in ("master", "mpd"):
+        if files.get(label) and (out / files[label]).is_file():
+            checks.append(plays(out / files[label]))
     if "validation" in report:
         bad = [v["name"] for v in report["validation"]["renditions"] if not v.get("ok")]
         checks.append(Check("validation ok", not bad, f"failed: {', '.join(bad)}" if bad else "every rendition"))
