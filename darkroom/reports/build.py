@@ -131,6 +131,7 @@ def inspection_summary(inspection: Mapping[str, Any]) -> dict[str, Any]:
         "decode_errors": analysis.get("decode_errors"),
         "interlaced": analysis.get("interlaced"),
         "issues": [dict(i) for i in inspection.get("issues") or []],
+        "analysis": dict(analysis),  # the whole decode pass: idet counts, black/frozen spans, loudness range…
     }
 
 

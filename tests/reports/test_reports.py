@@ -159,6 +159,7 @@ def test_a_streaming_report_has_every_section_and_is_json() -> None:
     assert json.loads(json.dumps(report)) == report
     assert report["inspection"]["video"]["width"] == 640 and report["inspection"]["issues"][0]["code"] == "silent_audio"
     assert report["inspection"]["video"]["frame_rate"] == 25.0  # from the probe's average rate
+    assert report["inspection"]["analysis"]["loudness_lufs"] == -21.8
     assert report["ladder"]["bd_rate_percent"] == -23.0 and len(report["ladder"]["hull"]) == 4
     assert report["ladder"]["mode"] == "per_title"
     assert [c["frames"] for c in report["chunks"]["plan"]] == [50, 50]
