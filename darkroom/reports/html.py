@@ -147,9 +147,9 @@ def _complexity(c: Mapping[str, Any]) -> str:
     ])  # fmt: skip
 
 
-def _ladder(ladder: Mapping[str, Any]) -> str:
+def _ladder(ladder: Mapping[str, Any], renditions: Sequence[Mapping[str, Any]]) -> str:
     bd = ladder.get("bd_rate_percent")
-    out = ["<h2>Ladder</h2>", _figure(plots.rate_quality_svg(ladder))]
+    out = ["<h2>Ladder</h2>", _figure(plots.rate_quality_svg(ladder, renditions))]
     if isinstance(bd, int | float):
         better = "fewer" if bd < 0 else "more"
         out.append(f"<p>BD-rate of the per-title hull against the fixed ladder: <b>{bd:+.1f} %</b> "
@@ -160,8 +160,9 @@ def _ladder(ladder: Mapping[str, Any]) -> str:
             for p in ladder.get("rungs") or []]  # fmt: skip
     if rows:
         out.append(_table(["rung", "CRF", "kbit/s", "VMAF"], rows, numeric=(1, 2, 3)))
-    out.append(f'<p class="dim">{len(ladder.get("points") or [])} trial points, '
-               f'{len(ladder.get("hull") or [])} on the hull.</p>')  # fmt: skip
+    out.append(f'<p class="dim">{len(ladder.get("points") or [])} trial points on samples, '
+               f'{len(ladder.get("hull") or [])} on the hull; stars: the renditions measured over the whole '
+               "title.</p>")  # fmt: skip
     return "".join(out)
 
 
@@ -287,7 +288,7 @@ def render_html(
     if report.get("complexity"):
         parts.append(_complexity(report["complexity"]))
     if report.get("ladder"):
-        parts.append(_ladder(report["ladder"]))
+        parts.append(_ladder(report["ladder"], report.get("renditions") or []))
     if report.get("renditions"):
         parts.append(_renditions(report["renditions"]))
     if frames:

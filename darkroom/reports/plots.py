@@ -44,9 +44,10 @@ def _finite(points: Sequence[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
     ]  # fmt: skip
 
 
-def rate_quality_svg(ladder: Mapping[str, Any]) -> str | None:
+def rate_quality_svg(ladder: Mapping[str, Any], renditions: Sequence[Mapping[str, Any]] = ()) -> str | None:
     """Trial points per resolution, the upper convex hull, the chosen rungs and the fixed ladder's
-    curve on (bitrate, VMAF) axes, log bitrate; the title gives the BD-rate."""
+    curve on (bitrate, VMAF) axes, log bitrate; the title gives the BD-rate. ``renditions`` (report
+    rows) adds the encoded renditions as measured over the whole title, beside the sample trials."""
     points = _finite(ladder.get("points") or [])
     hull = sorted(_finite(ladder.get("hull") or []), key=lambda p: p["bitrate_kbps"])
     rungs = _finite(ladder.get("rungs") or [])
@@ -78,6 +79,15 @@ def rate_quality_svg(ladder: Mapping[str, Any]) -> str | None:
     if fixed:
         ax.plot([p["bitrate_kbps"] for p in fixed], [p["vmaf"] for p in fixed], "s--", color="tab:orange", ms=6,
                 lw=1.4, label="fixed ladder")  # fmt: skip
+    encoded = [
+        (r["video_bitrate_kbps"], r["quality"]["vmaf"]["mean"], str(r.get("name")))
+        for r in renditions
+        if isinstance(r.get("video_bitrate_kbps"), int | float) and r["video_bitrate_kbps"] > 0
+        and isinstance(((r.get("quality") or {}).get("vmaf") or {}).get("mean"), int | float)
+    ]  # fmt: skip
+    if encoded:
+        ax.plot([e[0] for e in encoded], [e[1] for e in encoded], "*", color="black", ms=10,
+                label="renditions (whole title)")  # fmt: skip
     ax.set_xscale("log")
     ax.xaxis.set_major_locator(LogLocator(subs=(1.0, 2.0, 5.0)))
     ax.xaxis.set_major_formatter(ScalarFormatter())
