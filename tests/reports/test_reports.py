@@ -185,6 +185,8 @@ def test_the_streaming_page_is_self_contained_with_plots_and_tables() -> None:
     assert "<link" not in html and "<script" not in html and "@import" not in html
     assert "clip &lt;1&gt;.mp4" in html and "&lt;silent&gt;" in html  # escaped, never raw
     assert "BD-rate of the per-title hull against the fixed ladder: <b>-23.0 %</b>" in html
+    assert "convex hull" in html and "chosen rungs" in html and "fixed ladder" in html  # plot legend, as text
+    assert "renditions (whole title)" in html and "trials 180p" in html and "trials 360p" in html
     assert "bitrate_off_target" in html and "libvmaf failed" in html
     assert "<th>frame rate</th><td>25.0 fps</td>" in html and "time (s)" in html  # per-frame plots in seconds
     assert 'src="data:image/jpeg;base64,' in html
