@@ -13,7 +13,9 @@ from dataclasses import replace
 from html.parser import HTMLParser
 from pathlib import Path
 
+import pillow_heif
 import pytest
+from PIL import Image
 from rich.console import Console
 from typer.testing import CliRunner
 
@@ -59,6 +61,10 @@ def test_the_kind_comes_from_the_content_not_the_name(clip: Path, photo: Path, t
     disguised = tmp_path / "holiday.jpg"
     shutil.copy(clip, disguised)
     assert sniff(disguised) == "video"
+    pillow_heif.register_heif_opener()
+    heic = tmp_path / "IMG_0001.bin"  # an iPhone photo under a meaningless name
+    Image.new("RGB", (64, 48), (10, 120, 200)).save(heic, format="HEIF")
+    assert sniff(heic) == "photo"
 
 
 @pytest.mark.parametrize(
