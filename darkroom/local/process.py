@@ -13,11 +13,10 @@ from __future__ import annotations
 import json
 import mimetypes
 import shutil
-import tarfile
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from typing import Any, Literal
 
 from rich.console import Console
@@ -31,15 +30,14 @@ from darkroom.local.errors import (
     PlatformDown,
     ProcessFailed,
     UnknownProfile,
-    UnsafeOutputPath,
     WorkflowUnavailable,
 )
+from darkroom.local.outputs import report_images, write_photo, write_video
 from darkroom.local.platform import LocalPlatform, PlatformConfig
 from darkroom.media.errors import InvalidMedia, MediaError
 from darkroom.media.probe import detect_kind
 from darkroom.reports import RunSummary, StepTiming, build_report, render_html
 from darkroom.runtime.errors import RuntimeLayerError, WorkflowNotFound
-from darkroom.runtime.files import get_tree, is_blob_ref, is_tree_ref
 from darkroom.runtime.workflow.store import RunRow
 
 __all__ = [
@@ -47,10 +45,9 @@ __all__ = [
     "PROFILES",
     "WORKFLOWS",
     "Job",
-    "fetch_folder",
-    "platform_problem",
     "JobResult",
     "Kind",
+    "platform_problem",
     "process",
     "request_for",
     "run_job",
@@ -308,96 +305,6 @@ def _steps(run: RunRow, order: Sequence[str]) -> RunSummary:
     )  # fmt: skip
 
 
-def _safe_path(root: Path, relative: str) -> Path:
-    """``root / relative``, refusing names that would leave ``root``."""
-    parts = PurePosixPath(relative).parts
-    if not parts or PurePosixPath(relative).is_absolute() or any(p in ("..", "") for p in parts):
-        raise UnsafeOutputPath(f"output file name {relative!r} would leave {root}")
-    return root.joinpath(*parts)
-
-
-def fetch_folder(blobs: Any, value: Any, dest: Path, *, archive: Any = None) -> Path | None:
-    """Rebuild a folder output in ``dest``: a listing (``[{"path", "file": {"$blob"}}]``), a tree
-    (``{"$tree": key}``), or else the tar ``archive`` (a blob ref). None when there is none."""
-    if isinstance(value, list):
-        for entry in value:
-            blobs.get_file(entry["file"]["$blob"], _safe_path(dest, str(entry["path"])))
-        return dest
-    if is_tree_ref(value):
-        return get_tree(blobs, value["$tree"], dest)
-    if is_blob_ref(archive):
-        dest.mkdir(parents=True, exist_ok=True)
-        with blobs.open(archive["$blob"]) as raw, tarfile.open(fileobj=raw, mode="r|*") as tar:
-            for member in tar:
-                if member.isfile():
-                    target = _safe_path(dest, member.name)
-                    target.parent.mkdir(parents=True, exist_ok=True)
-                    extracted = tar.extractfile(member)
-                    assert extracted is not None
-                    target.write_bytes(extracted.read())
-        return dest
-    return None
-
-
-def _rel(out: Path, path: Path | None) -> str | None:
-    return None if path is None else path.relative_to(out).as_posix()
-
-
-def _first(root: Path, pattern: str) -> Path | None:
-    found = sorted(root.rglob(pattern)) if root.is_dir() else []
-    return found[0] if found else None
-
-
-def _write_video(blobs: Any, out: Path, outputs: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
-    files: dict[str, Any] = {}
-    frames: dict[str, Any] = {}
-    package = fetch_folder(blobs, outputs.get("package"), out / "package", archive=outputs.get("package_archive"))
-    if package is not None:
-        files["package"] = "package/"
-        files["master"] = _rel(out, _first(package, "master.m3u8"))
-        files["mpd"] = _rel(out, _first(package, "*.mpd"))
-    poster = outputs.get("poster") or {}
-    if is_blob_ref(poster.get("file")):
-        files["poster"] = _rel(out, blobs.get_file(poster["file"]["$blob"], out / "poster.jpg"))
-    board = outputs.get("storyboard") or {}
-    if board.get("files") is not None and fetch_folder(blobs, board["files"], out / "storyboard") is not None:
-        files["storyboard"] = "storyboard/"
-        files["storyboard_vtt"] = _rel(out, _first(out / "storyboard", "*.vtt"))
-        files["storyboard_sheets"] = [_rel(out, p) for p in sorted((out / "storyboard").rglob("*.jpg"))]
-    quality: dict[str, str] = {}
-    for q in outputs.get("quality") or []:
-        ref = q.get("frames")
-        if is_blob_ref(ref):
-            path = blobs.get_file(ref["$blob"], _safe_path(out / "quality", f"{q['name']}.json"))
-            quality[str(q["name"])] = str(_rel(out, path))
-            frames[str(q["name"])] = json.loads(path.read_text())
-    if quality:
-        files["quality"] = quality
-    return files, frames
-
-
-def _write_photo(blobs: Any, out: Path, outputs: Mapping[str, Any]) -> dict[str, Any]:
-    written: dict[str, str] = {}
-    for r in outputs.get("renditions") or []:
-        ref = r.get("file")
-        if is_blob_ref(ref):
-            suffix = PurePosixPath(ref["$blob"]).suffix or f".{r.get('format')}"
-            path = blobs.get_file(ref["$blob"], _safe_path(out / "renditions", f"{r['name']}{suffix}"))
-            written[f"{r['name']}.{r.get('format')}"] = str(_rel(out, path))
-    return {"renditions": written} if written else {}
-
-
-def _images(out: Path, kind: Kind, files: Mapping[str, Any]) -> dict[str, tuple[str, bytes]]:
-    images: dict[str, tuple[str, bytes]] = {}
-    if kind == "video" and files.get("poster"):
-        images["poster"] = ("image/jpeg", (out / files["poster"]).read_bytes())
-    if kind == "photo":
-        thumbs = [p for n, p in (files.get("renditions") or {}).items() if n.startswith("thumb") and n.endswith("jpeg")]
-        if thumbs:
-            images["thumbnail"] = ("image/jpeg", (out / thumbs[0]).read_bytes())
-    return images
-
-
 def _write(wiring: Any, job: Job, kind: Kind, run: RunRow, order: Sequence[str]) -> JobResult:
     out = job.out
     out.mkdir(parents=True, exist_ok=True)
@@ -411,9 +318,9 @@ def _write(wiring: Any, job: Job, kind: Kind, run: RunRow, order: Sequence[str])
     blobs = wiring.blobs
     frames: dict[str, Any] = {}
     if kind == "photo":
-        files = _write_photo(blobs, out, outputs)
+        files = write_photo(blobs, out, outputs)
     else:
-        files, frames = _write_video(blobs, out, outputs)
+        files, frames = write_video(blobs, out, outputs)
     source = {"name": job.source.name, "bytes": job.source.stat().st_size, "kind": kind,
               "type": mimetypes.guess_type(job.source.name)[0]}  # fmt: skip
     report = build_report(
@@ -421,5 +328,5 @@ def _write(wiring: Any, job: Job, kind: Kind, run: RunRow, order: Sequence[str])
         run=_steps(run, order),
     )  # fmt: skip
     (out / "report.json").write_text(json.dumps(report, indent=2, sort_keys=True) + "\n")
-    (out / "report.html").write_text(render_html(report, frames=frames, images=_images(out, kind, files)))
+    (out / "report.html").write_text(render_html(report, frames=frames, images=report_images(out, kind, files)))
     return JobResult(job, kind, run.name, run, report, files)

@@ -23,12 +23,12 @@ from darkroom.cli import app
 from darkroom.config import Settings
 from darkroom.local.checks import check_result, hls_missing, mpd_missing
 from darkroom.local.errors import InvalidOptions, NotMedia, PlatformDown, UnknownProfile, UnsafeOutputPath
+from darkroom.local.outputs import fetch_folder
 from darkroom.local.platform import LocalPlatform, PlatformConfig
 from darkroom.local.process import (
     APP,
     Job,
     JobResult,
-    fetch_folder,
     platform_problem,
     process,
     request_for,
