@@ -70,6 +70,12 @@ class Overhead:
     def median(self, attr: str) -> float:
         return float(statistics.median(float(getattr(j, attr)) for j in self.jobs))
 
+    @property
+    def median_outside_s(self) -> float:
+        """Median over the jobs of the platform's own time: every segment but the function body."""
+        parts = [n for n, _ in SEGMENTS if n not in ("call", "to_task", "task_to_call")]
+        return float(statistics.median(sum(j.segments[n] for n in parts) for j in self.jobs))
+
     def median_segment(self, name: str) -> float | None:
         values = [j.segments[name] for j in self.jobs if name in j.segments]
         return statistics.median(values) if values else None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import os
 import shlex
 import statistics
@@ -151,17 +152,45 @@ def _rung_points(points: list[Point]) -> str:
     )
 
 
-CLIP_HEAD = ["clip", "content", "fixed ladder (kb/s / VMAF)", "per-title rungs (kb/s / VMAF)", "BD-rate", "run s"]
+CLIP_HEAD = ["clip", "content", "fixed ladder (kb/s / VMAF)", "per-title rungs (kb/s / VMAF)",
+             "hull VMAF - fixed VMAF at each fixed rung's bitrate", "BD-rate", "run s"]  # fmt: skip
+
+
+def _hull_at(hull: list[Point], kbps: float) -> float | None:
+    """The hull's VMAF at ``kbps`` (linear between its points), or None outside its range."""
+    pts = sorted(hull, key=lambda p: p.bitrate_kbps)
+    for a, b in itertools.pairwise(pts):
+        if a.bitrate_kbps <= kbps <= b.bitrate_kbps:
+            return a.vmaf + (b.vmaf - a.vmaf) * (kbps - a.bitrate_kbps) / (b.bitrate_kbps - a.bitrate_kbps)
+    return None
+
+
+def _gains(c: ClipResult) -> str:
+    cells = []
+    for p in c.fixed:
+        at = _hull_at(c.hull, p.bitrate_kbps)
+        cells.append(f"{p.resolution_height}p " + ("-" if at is None else f"{at - p.vmaf:+.1f}"))
+    return ", ".join(cells)
 
 
 def _clip_rows(res: Results) -> list[list[str]]:
     rows = []
     for c in res.clips:
         if c.error:
-            rows.append([c.name, c.what, f"⚠ {c.error}", "", "", f"{c.elapsed_s:.0f}"])
+            rows.append([c.name, c.what, f"⚠ {c.error}", "", "", "", f"{c.elapsed_s:.0f}"])
             continue
         bd = "-" if c.bd_rate_percent is None else f"{c.bd_rate_percent:+.1f} %"
-        rows.append([f"{c.name} ({c.size})", c.what, _points(c.fixed), _rung_points(c.rungs), bd, f"{c.elapsed_s:.0f}"])
+        rows.append(
+            [
+                f"{c.name} ({c.size})",
+                c.what,
+                _points(c.fixed),
+                _rung_points(c.rungs),
+                _gains(c),
+                bd,
+                f"{c.elapsed_s:.0f}",
+            ]
+        )
     return rows
 
 
@@ -169,6 +198,7 @@ def _overhead_rows(o: Overhead) -> list[list[str]]:
     rows = [["platform job, wall (median)", f"{o.median('platform_s'):.2f}"]]
     rows.append(["the same encode called directly (median)", f"{o.median('direct_s'):.2f}"])
     rows.append(["**overhead = platform - direct (median of the jobs)**", f"**{o.median_overhead_s:.2f}**"])
+    rows.append(["platform time outside the function body (median of the segments' sum)", f"{o.median_outside_s:.3f}"])
     for name, label in SEGMENTS:
         value = o.median_segment(name)
         rows.append([f"- {label}", "-" if value is None else f"{value:.3f}"])
@@ -268,7 +298,10 @@ def markdown(res: Results) -> str:
             "1080/720/540/360/240 up to the source's x CRF 18/23/28/33/38, x264 `ultrafast` for the trials and "
             "for the fixed ladder (`DEFAULT_LADDER` fitted to the source, its VBV caps kept), VMAF v0.6.1 at the "
             "source's size; BD-rate (pchip) of the hull against the fixed ladder's points. Clips are generated "
-            "with ffmpeg's lavfi sources and cached under `.darkroom/bench-media/clips/`.",
+            "with ffmpeg's lavfi sources and cached under `.darkroom/bench-media/clips/`. The gain column says "
+            "where the bits are saved: how far each fixed rung sits under the hull at its own bitrate "
+            "(+0.0: the rung is on the hull and leaves nothing to save there; below 0: above the hull, which "
+            "is made of uncapped trials; '-': outside the hull's bitrate range).",
             "",
         ]
         lines += _table(CLIP_HEAD, _clip_rows(res))
