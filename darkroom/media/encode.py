@@ -155,7 +155,10 @@ def _partial(out: Path) -> Path:
 
 
 def _scale(recipe: Recipe) -> str:
-    return f"scale={recipe.width}:{recipe.height}:flags={_SCALER},setsar=1,format={recipe.pix_fmt}"
+    # No setsar=1: scale sets the sample aspect that keeps the source's display aspect, so a rung
+    # rounded to even sizes (854x480 of a 16:9 source) still displays exactly 16:9, and every rung
+    # of a ladder shares one aspect ratio, which one DASH adaptation set requires.
+    return f"scale={recipe.width}:{recipe.height}:flags={_SCALER},format={recipe.pix_fmt}"
 
 
 def _output_args(

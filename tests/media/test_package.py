@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import io
 import re
+from fractions import Fraction
 from pathlib import Path
 from xml.etree import ElementTree
 
@@ -109,3 +110,23 @@ def test_runs_twice_into_the_same_folder(encoded: tuple[list[tuple[Path, Recipe]
     assert first.master is not None and again.master is not None and again.mpd is None
     assert again.master.read_text() == first.master.read_text()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["hls"]  # no staging left, no DASH asked
+
+
+def test_rungs_rounded_to_even_sizes_share_the_source_aspect_so_dash_accepts_them(
+    clip: ClipFactory, tmp_path: Path
+) -> None:
+    # 16:9 at 480 and 240 lines rounds to 854x480 and 426x240, not exactly 16:9 in pixels: the
+    # encoder keeps the display aspect in the sample aspect, and DASH needs one aspect per set.
+    source = clip(seconds=1, size="640x360", audio=False)
+    rungs = [
+        Recipe("h264", w, h, crf=35, preset="ultrafast", gop_s=1, segment_s=1, name=f"{h}p")
+        for w, h in ((640, 360), (426, 240))
+    ]
+    outs = [(tmp_path / f"{r.name}.mp4", r) for r in rungs]
+    encode_ladder(source, outs, timeout_s=60)
+    with av.open(str(outs[1][0])) as c:
+        video = c.streams.video[0]
+        assert (video.width, video.height) == (426, 240)
+        assert video.display_aspect_ratio == Fraction(16, 9)
+    done = package(outs, None, tmp_path / "pkg", segment_s=1, timeout_s=60)
+    assert done.mpd is not None and done.mpd.exists()
