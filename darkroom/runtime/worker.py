@@ -15,6 +15,7 @@ and the tasks run again elsewhere, which is why functions must be idempotent.
 from __future__ import annotations
 
 import logging
+import math
 import os
 import queue as stdqueue
 import shutil
@@ -73,6 +74,24 @@ class _Task:
         return self.spec.fn if self.spec else "?"
 
 
+HOLD_S = 0.2  # how long a worker keeps the tick of a run whose next task it took, waiting for its report
+HOLD_MIN_LEFT_S = 2.0  # a kept tick is used only while its lease has this long left (no extension needed)
+
+
+@dataclass
+class _HeldTick:
+    lease: dq.Lease
+    acks: dict[str, bytes]  # what its last pass read, acknowledged with the next round trip
+    since: float  # monotonic
+
+
+def _spec_of(lease: dq.Lease) -> TaskSpec | None:
+    try:
+        return TaskSpec.decode(lease.message.payload)
+    except RuntimeLayerError:
+        return None
+
+
 _Settle = tuple[dq.Lease, bool, bytes | str, bool, float]  # lease, ok, result or error, retry, backoff
 
 
@@ -125,6 +144,9 @@ class Worker:
         self._advance = False
         self._stopping = threading.Event()
         self._first_filter: dict[str, dict[str, str] | None] = {}
+        self._held: dict[str, _HeldTick] = {}  # runs whose tick this worker keeps (settler thread only)
+        self._grabbed: set[str] = set()
+        self._grab_asked = 0
         self._pool = ThreadPoolExecutor(concurrency, thread_name_prefix="darkroom-fn")
         self._lock = threading.Lock()
         self._running: dict[tuple[str, int], _Task] = {}
@@ -285,7 +307,7 @@ class Worker:
     def _settle_loop(self) -> None:
         while not (self._quit.is_set() and self._done.empty()):
             try:
-                batch = [self._done.get(timeout=0.25)]
+                batch = [self._done.get(timeout=HOLD_S / 2 if self._held else 0.25)]
             except stdqueue.Empty:
                 batch = []
             while True:
@@ -299,6 +321,26 @@ class Worker:
                     self._settle(batch)
                 except Exception:
                     _log.exception("settling %d tasks failed; their leases will expire and they run again", len(batch))
+            self._give_back(time.monotonic() - HOLD_S)
+        self._give_back(math.inf)
+
+    def _give_back(self, held_before: float) -> None:
+        """Give back the ticks held since before ``held_before`` (monotonic): acknowledge what their
+        last pass read and complete them, in one round trip."""
+        stale = {w: h for w, h in self._held.items() if h.since < held_before}
+        if not stale:
+            return
+        for w in stale:
+            del self._held[w]
+        acks = {w: h.acks for w, h in stale.items()}
+        try:
+            results = self.queue.batch(
+                [*self.inbox.ack_ops(acks), self.queue.ops.complete_many([h.lease for h in stale.values()])]
+            )
+            if any(isinstance(r, Exception) for r in results[:-1]):
+                self.inbox.ack(acks)
+        except Exception:
+            _log.warning("could not give back %d tick(s); their leases expire", len(stale), exc_info=True)
 
     def _settle(self, batch: list[_Done]) -> None:
         todo = []
@@ -351,44 +393,83 @@ class Worker:
         another worker holds the run) leaves the tick to whoever holds the run next, and its
         drain is discarded (reading the inbox changes nothing; bumping the generation only makes
         a later report tick anew). The pass's enqueue also takes the next tasks for this worker's
-        free slots (:meth:`grab_ops`), and the tasks' settles ride in its last round trip.
+        free slots (:meth:`grab_ops`), and the tasks' settles ride in that round trip.
+
+        When that took every task the pass enqueued, the next report of the run comes from this
+        worker: it keeps the tick (up to ``HOLD_S``) and that report needs no tick nor claim, only
+        one round trip to write it, acknowledge the last pass's reports and drain.
 
         A crash anywhere loses nothing: before the claim the tick is pending (an engine takes
-        it); after it, the tick's lease expires and an engine repeats the pass, while the task's
-        lease expires and the task runs again (its repeated report changes nothing).
-        Answers whether the settles were done.
+        it); after it, or while a tick is kept, the tick's lease expires and an engine repeats
+        the pass from the inbox, while an unsettled task's lease expires and the task runs again
+        (its repeated report changes nothing). Answers whether the settles were done.
         """
         assert self.engine is not None
-        ticks = self.reports.write(reports)
-        if not ticks:
-            return False
-        runs = [t.metadata["workflow"] for t in ticks if t.metadata]
-        ops: list[Op[Any]] = [self.queue.ops.enqueue_many(self.inbox.events_queue, ticks)]
-        ops += self.inbox.claim_ops(runs)
-        ops += [self.inbox.drain_op(w) for w in runs]
-        try:
-            posted, *rest = self.queue.batch(ops)
-        except Exception:
-            _log.warning("could not tick %d workflow(s)", len(ticks), exc_info=True)
-            return False
-        claims, drains = rest[: len(runs)], rest[len(runs) :]
-        if isinstance(posted, dq.Conflict):
-            self.inbox.enqueue_ticks(ticks)  # one by one: a tick of that generation exists already
-        elif isinstance(posted, Exception):
-            _log.warning("could not tick %d workflow(s): %s", len(ticks), posted)
-        leases = [lease for claim in claims if isinstance(claim, list) for lease in claim]
-        if not leases:
-            return False
-        won = {lease.message.metadata.get("workflow", "") for lease in leases}
-        drained = {w: d for w, d in zip(runs, drains, strict=True) if w in won and isinstance(d, dict)}
+        final = {r.workflow_id for r in reports if r.tick}
+        held = {w: self._held.pop(w) for w in final if w in self._held}
+        if held and (
+            held.keys() != final or any(h.lease.expires_at - time.time() < HOLD_MIN_LEFT_S for h in held.values())
+        ):
+            self._held.update(held)  # mixed with other runs, or too close to expiry: the usual way
+            self._give_back(math.inf)
+            held = {}
+        if held:
+            runs = list(held)
+            ops: list[Op[Any]] = [
+                self.inbox.write_op(reports),
+                *self.inbox.ack_ops({w: h.acks for w, h in held.items()}),
+            ]
+            ops += [self.inbox.drain_op(w) for w in runs]
+            try:
+                results = self.queue.batch(ops)
+            except Exception:
+                _log.warning("could not post %d workflow reports", len(reports), exc_info=True)
+                return False
+            drains = results[len(ops) - len(runs) :]
+            if isinstance(results[0], Exception):  # not written: give the ticks back, report the usual way
+                self._held.update(held)
+                self._give_back(math.inf)
+                return self._report_and_advance(reports, settles)
+            leases = [h.lease for h in held.values()]
+            drained = {w: d for w, d in zip(runs, drains, strict=True) if isinstance(d, dict)}
+        else:
+            ticks = self.reports.write(reports)
+            if not ticks:
+                return False
+            runs = [t.metadata["workflow"] for t in ticks if t.metadata]
+            ops = [self.queue.ops.enqueue_many(self.inbox.events_queue, ticks)]
+            ops += self.inbox.claim_ops(runs)
+            ops += [self.inbox.drain_op(w) for w in runs]
+            try:
+                posted, *rest = self.queue.batch(ops)
+            except Exception:
+                _log.warning("could not tick %d workflow(s)", len(ticks), exc_info=True)
+                return False
+            claims, drains = rest[: len(runs)], rest[len(runs) :]
+            if isinstance(posted, dq.Conflict):
+                self.inbox.enqueue_ticks(ticks)  # one by one: a tick of that generation exists already
+            elif isinstance(posted, Exception):
+                _log.warning("could not tick %d workflow(s): %s", len(ticks), posted)
+            leases = [lease for claim in claims if isinstance(claim, list) for lease in claim]
+            if not leases:
+                return False
+            won = {lease.message.metadata.get("workflow", "") for lease in leases}
+            drained = {w: d for w, d in zip(runs, drains, strict=True) if w in won and isinstance(d, dict)}
+        self._grabbed = set()
         try:
             outcome = self.engine.advance_leased(
-                leases, drained=drained, also=[self.queue.ops.settle(chunk) for chunk in settles]
+                leases,
+                drained=drained,
+                also=[self.queue.ops.settle(chunk) for chunk in settles],
+                retain=lambda w: w in self._grabbed,
             )
         except Exception:
             _log.exception("advancing %d workflow(s) failed; engines retry once the leases expire", len(leases))
             return False
-        return not any(isinstance(r, Exception) for r in outcome)
+        now = time.monotonic()
+        for w, (lease, acks) in outcome.kept.items():
+            self._held[w] = _HeldTick(lease, acks, now)
+        return outcome.also is not None and not any(isinstance(r, Exception) for r in outcome.also)
 
     # -- taking the tasks a pass of this worker enqueues --------------------------------------------
     def grab_ops(self, enqueued: Mapping[str, int]) -> list[Op[list[dq.Lease]]]:
@@ -399,6 +480,7 @@ class Worker:
         with self._lock:
             free = self.concurrency - len(self._running)
         ops = []
+        self._grab_asked = sum(enqueued.values())
         for queue, n in enqueued.items():
             if free <= 0 or queue not in self._first_filter:
                 continue  # full, or a queue this worker does not serve
@@ -411,6 +493,9 @@ class Worker:
     def took(self, leases: list[dq.Lease]) -> None:
         if leases:
             self._start(leases)
+        if len(leases) == self._grab_asked:
+            # every task the pass enqueued runs here: the next report of their runs is ours
+            self._grabbed = {spec.workflow_id for spec in map(_spec_of, leases) if spec and spec.workflow_id}
 
     # -- heartbeats, timeouts, cancel ----------------------------------------------------------------
     def _heartbeat_loop(self) -> None:

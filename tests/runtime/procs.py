@@ -10,7 +10,8 @@ pass, after enqueuing that pass's tasks and before committing it: the worst mome
 
 An advancing worker (``Worker(engine=...)``) records its passes the same way. With CRASH_AT
 ``claimed`` it dies once it holds the tick of a run it reported to, before its pass (its task
-reported, not yet settled); with ``mid-pass`` inside its first pass, before committing it.
+reported, not yet settled); with ``mid-pass`` inside its first pass, before committing it; with
+``holding`` at its second pass, made under the tick its first pass kept.
 """
 
 from __future__ import annotations
@@ -92,6 +93,21 @@ def advancing_worker(redis_url: str, db_url: str, scratch: str, record: str, cra
         )
         if crash_at == "claimed":
             eng.advance_leased = lambda *a, **kw: os._exit(9)  # type: ignore[method-assign]
+        elif crash_at == "holding":
+            # the first pass keeps the tick (the worker took the next task); die at the second,
+            # its report written and the inbox drained under the kept tick
+            import darkroom.runtime.worker as worker_module
+
+            worker_module.HOLD_S = 3600.0
+            real, calls = eng.advance_leased, [0]
+
+            def advance(*a: Any, **kw: Any) -> Any:
+                calls[0] += 1
+                if calls[0] == 2:
+                    os._exit(9)
+                return real(*a, **kw)
+
+            eng.advance_leased = advance  # type: ignore[method-assign]
         elif crash_at == "mid-pass":
             eng.store.save = lambda *a, **kw: os._exit(9)  # type: ignore[method-assign]
         Worker(queue, funcs.registry, scratch_root=Path(scratch), wait_s=0.2, engine=eng).run(stop)

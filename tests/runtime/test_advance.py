@@ -5,6 +5,8 @@ from __future__ import annotations
 import itertools
 from pathlib import Path
 
+import pytest
+
 import darkroom.queue as dq
 from darkroom.runtime.workflow import Engine
 from darkroom.runtime.workflow.engine import PassRecord
@@ -27,6 +29,27 @@ def test_a_worker_advances_the_runs_of_its_tasks_without_an_engine(platform: Pla
     # one pass per task, each the worker's (its record follows the commit the run is seen by)
     platform.until(lambda: len(passes) == 6)
     assert {p[0] for p in passes} == {run.id}
+
+
+def test_a_worker_that_took_the_next_task_keeps_the_tick_for_its_report(
+    platform: Platform, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import darkroom.runtime.worker as worker_module
+
+    monkeypatch.setattr(worker_module, "HOLD_S", 3600.0)  # never given back for lack of a report
+    run = platform.workflows.start("chain", {})
+    assert Engine(platform.rq, platform.db, funcs.registry).run_once() == 1
+    passes: list[PassRecord] = []
+    advancer = Engine(platform.rq, platform.db, funcs.registry, name="worker", on_pass=passes.append)
+    platform.start_worker(engine=advancer)
+    done = platform.wait(run.id)
+    assert done.state == "succeeded", done.error
+    platform.until(lambda: len(passes) == 6)
+    # two ticks in all: the start's and the first report's. Each pass took the next task, so the
+    # worker kept the tick, and the next report was written and passed under it without a tick.
+    platform.until(lambda: platform.rq.count(EVENTS_QUEUE, dq.State.RUNNING) == 0)
+    assert platform.rq.count(EVENTS_QUEUE) == platform.rq.count(EVENTS_QUEUE, dq.State.COMPLETED) == 2
+    assert platform.rq.count(funcs.QUEUE, dq.State.COMPLETED) == 6
 
 
 def test_a_map_finishes_when_workers_and_an_engine_advance_it_together(platform: Platform) -> None:

@@ -104,7 +104,7 @@ def _copy_task(gate: str) -> bytes:
     return TaskSpec("gated_copy", {"text": "x", "gate": gate}).encode()
 
 
-@pytest.mark.parametrize("crash_at", ["claimed", "mid-pass"])
+@pytest.mark.parametrize("crash_at", ["claimed", "mid-pass", "holding"])
 def test_a_worker_killed_while_advancing_its_run_loses_nothing(
     platform: Platform, tmp_path: Path, crash_at: str
 ) -> None:

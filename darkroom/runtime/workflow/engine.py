@@ -35,7 +35,7 @@ from darkroom.runtime.workflow.inbox import Inbox, Report
 from darkroom.runtime.workflow.planner import Planner, Reports, parse_reports
 from darkroom.runtime.workflow.store import RunRow, WorkflowStore
 
-__all__ = ["Engine", "PassRecord"]
+__all__ = ["Advanced", "Engine", "Grab", "PassRecord"]
 
 _log = logging.getLogger(__name__)
 
@@ -111,15 +111,18 @@ class Engine:
         *,
         drained: dict[str, dict[str, bytes]] | None = None,
         also: Sequence[Op[Any]] = (),
-    ) -> list[Any]:
+        retain: Callable[[str], bool] | None = None,
+    ) -> Advanced:
         """Advance the workflows of tick leases held by this process (an engine's batch, or the
         ticks a worker claimed for the runs of its tasks), then complete the ticks; a failed
         pass's tick is failed with a retry in 1 s. While the passes run their leases are
         extended, so no other process can take one of these workflows meanwhile.
 
         ``drained``: inboxes already drained after the leases were won (folded into the claim's
-        round trip). ``also``: more queue operations to run in the final round trip (a worker's
-        settles); their results are returned.
+        round trip). ``also``: more queue operations (a worker's settles), run in the round trip
+        of the pass's enqueue, else after the commit. ``retain``: asked after the commit for each
+        run passed; True keeps that tick's lease with the caller, neither completed nor its
+        reports acknowledged, for its next pass (``Advanced.kept``).
         """
         if self._queue_keys is None:
             self.setup()
@@ -127,33 +130,41 @@ class Engine:
         ticks = {lease.message.metadata.get("workflow", ""): lease for lease in leases}
         started = time.monotonic()
         with self._keeping(leases):
-            done = self._pass({w: lease.message.id for w, lease in ticks.items()}, drained)
+            done = self._pass({w: lease.message.id for w, lease in ticks.items()}, drained, also)
         ended = time.monotonic()
+        out = Advanced(done.also)
+        if retain is not None:
+            for w, lease in ticks.items():
+                if w not in done.failures and w not in done.finished and retain(w):
+                    out.kept[w] = (lease, done.entries.get(w, {}))
         # One round trip for what follows the commit: acknowledge the reports, forget finished
-        # runs, complete (or fail) the ticks, and the caller's operations.
-        acks = {w: e for w, e in done.entries.items() if w not in done.failures}
+        # runs, complete (or fail) the ticks, and the caller's operations if the pass had none.
+        acks = {w: e for w, e in done.entries.items() if w not in done.failures and w not in out.kept}
         ops: list[Op[Any]] = [*self.inbox.ack_ops(acks), *self.inbox.discard_ops(done.finished)]
         inbox_ops = len(ops)
-        completed = [lease for w, lease in ticks.items() if w not in done.failures]
+        completed = [lease for w, lease in ticks.items() if w not in done.failures and w not in out.kept]
         if completed:
             ops.append(self.queue.ops.complete_many(completed))
         for wid, exc in done.failures.items():
             ops.append(self.queue.ops.fail(ticks[wid], error=f"{type(exc).__name__}: {exc}"[:500], retry_in_s=1.0))
-        ops += also
-        results = self.queue.batch(ops)
+        late = list(also) if done.also is None else []
+        ops += late
+        results = self.queue.batch(ops) if ops else []
         if any(isinstance(r, Exception) for r in results[:inbox_ops]):
             self.inbox.ack(acks)  # a script the server lost: the plain calls load it again
             self.inbox.discard(done.finished)
-        for r in results[inbox_ops : len(ops) - len(also)]:
+        for r in results[inbox_ops : len(ops) - len(late)]:
             if isinstance(r, Exception) and not isinstance(r, dq.LeaseLost):
                 raise r
+        if late:
+            out.also = results[len(ops) - len(late) :]
         for wid in ticks:
             if wid not in done.failures and self.on_pass:
                 self.on_pass((wid, self.name, started, ended))
         if self.metrics:
             self.metrics.pass_done((ended - started) / len(ticks))
             self.metrics.tasks_started(done.started)
-        return results[len(ops) - len(also) :]
+        return out
 
     def reconcile(self, *, limit: int = 1000, pending_after_s: float = 5.0) -> int:
         """Report what no worker reported, and wake runs whose first tick was lost.
@@ -243,7 +254,9 @@ class Engine:
             self.metrics.tasks_started(done.started)
         return done.failures
 
-    def _pass(self, ticks: dict[str, str], drained: dict[str, dict[str, bytes]] | None) -> _Passed:
+    def _pass(
+        self, ticks: dict[str, str], drained: dict[str, dict[str, bytes]] | None, also: Sequence[Op[Any]] = ()
+    ) -> _Passed:
         """Drain, plan, queue work and commit (acknowledging is the caller's)."""
         entries = dict(drained or {})
         missing = [w for w in ticks if w not in entries]
@@ -274,7 +287,7 @@ class Engine:
             else:
                 # Queue work before the commit: task ids are deterministic, so a pass repeated
                 # after a crash between here and the commit enqueues nothing twice.
-                work.carry_out(self.queue, self.inbox, self.grab)
+                done.also = work.carry_out(self.queue, self.inbox, self.grab, also)
         done.started = work.started
         return done
 
@@ -356,6 +369,16 @@ class _Passed:
     failures: dict[str, Exception] = field(default_factory=dict)
     finished: list[str] = field(default_factory=list)
     started: int = 0
+    also: list[Any] | None = None  # results of the caller's operations, if they ran with the enqueue
+
+
+@dataclass
+class Advanced:
+    """What :meth:`Engine.advance_leased` did beyond the passes."""
+
+    also: list[Any] | None  # results of the caller's operations (None: they did not run)
+    # runs whose tick lease the caller keeps: the lease and the reports to acknowledge later
+    kept: dict[str, tuple[dq.Lease, dict[str, bytes]]] = field(default_factory=dict)
 
 
 class _Held:
@@ -387,17 +410,24 @@ class _QueueWork:
         ]
         self.started += len(planner.new_tasks)
 
-    def carry_out(self, queue: dq.RedisQueue, inbox: Inbox, grab: Grab | None = None) -> None:
+    def carry_out(
+        self, queue: dq.RedisQueue, inbox: Inbox, grab: Grab | None = None, also: Sequence[Op[Any]] = ()
+    ) -> list[Any] | None:
+        """Enqueue (taking some for ``grab``), cancel, arm timers; ``also`` rides in the enqueue's
+        round trip and its results are returned (None if it did not run)."""
         ops: list[Op[Any]] = [
             queue.ops.enqueue_many(queue_name, messages[i : i + 500])
             for queue_name, messages in self.enqueue.items()
             for i in range(0, len(messages), 500)
         ]
         grabs = grab.grab_ops({q: len(m) for q, m in self.enqueue.items()}) if grab is not None and ops else []
-        if ops:
-            results = queue.batch([*ops, *grabs])
+        results: list[Any] | None = None
+        if ops or also:
+            results = queue.batch([*ops, *grabs, *also])
             if grab is not None and grabs:
-                grab.took([lease for r in results[len(ops) :] if isinstance(r, list) for lease in r])
+                grab.took(
+                    [lease for r in results[len(ops) : len(ops) + len(grabs)] if isinstance(r, list) for lease in r]
+                )
             for r in results[: len(ops)]:
                 if isinstance(r, Exception):
                     raise r
@@ -407,3 +437,4 @@ class _QueueWork:
         for wid, deadline, timer in self.timers:
             name, _, delay = timer.rpartition(":")
             inbox.tick(wid, deadline, delay_s=float(delay), name=name)
+        return None if results is None else results[len(ops) + len(grabs) :]

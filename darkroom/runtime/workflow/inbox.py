@@ -145,6 +145,10 @@ class Inbox:
 
     # -- the same calls as operations for ``queue.batch`` (folded into another round trip) ---------
     # A script the server lost answers an error there; callers then use the plain methods.
+    def write_op(self, reports: Sequence[Report]) -> Op[Any]:
+        """Store reports without ticking (for a caller holding their runs' ticks already)."""
+        return _commands(tuple(("HSET", self._key(r.workflow_id, "inbox"), r.field, r.data) for r in reports))
+
     def drain_op(self, workflow_id: str) -> Op[dict[str, bytes]]:
         self._ensure_loaded()
         keys = (self._key(workflow_id, "inbox"), self._key(workflow_id, "gen"))
