@@ -144,7 +144,8 @@ class Worker:
         self._advance = False
         self._stopping = threading.Event()
         self._first_filter: dict[str, dict[str, str] | None] = {}
-        self._held: dict[str, _HeldTick] = {}  # runs whose tick this worker keeps (settler thread only)
+        self._held: dict[str, _HeldTick] = {}  # runs whose tick this worker keeps (under _settling)
+        self._settling = threading.Lock()  # one thread settles (and advances) at a time
         self._grabbed: set[str] = set()
         self._grab_asked = 0
         self._pool = ThreadPoolExecutor(concurrency, thread_name_prefix="darkroom-fn")
@@ -293,8 +294,16 @@ class Worker:
                 shutil.rmtree(ctx.scratch_path, ignore_errors=True)
         if ctx.cancel_event.is_set() and done.ok:
             done = _Done(task, False, error="canceled", outcome="canceled")
-        self._done.put(done)
         self._release(task)
+        if self._advance and self._settling.acquire(blocking=False):
+            # The settler is idle: settle here rather than wake it (a thread hop on the path from
+            # one step of a chain to the next). Whoever holds the lock settles; the rest queue.
+            try:
+                self._settle_now([done, *self._drain_done()])
+            finally:
+                self._settling.release()
+        else:
+            self._done.put(done)
 
     def _release(self, task: _Task) -> None:
         with self._lock:
@@ -310,19 +319,27 @@ class Worker:
                 batch = [self._done.get(timeout=HOLD_S / 2 if self._held else 0.25)]
             except stdqueue.Empty:
                 batch = []
-            while True:
-                try:
-                    batch.append(self._done.get_nowait())
-                except stdqueue.Empty:
-                    break
             self.reports.flush_progress()
-            if batch:
-                try:
-                    self._settle(batch)
-                except Exception:
-                    _log.exception("settling %d tasks failed; their leases will expire and they run again", len(batch))
-            self._give_back(time.monotonic() - HOLD_S)
-        self._give_back(math.inf)
+            with self._settling:
+                self._settle_now(batch + self._drain_done())
+                self._give_back(time.monotonic() - HOLD_S)
+        with self._settling:
+            self._give_back(math.inf)
+
+    def _drain_done(self) -> list[_Done]:
+        out = []
+        while True:
+            try:
+                out.append(self._done.get_nowait())
+            except stdqueue.Empty:
+                return out
+
+    def _settle_now(self, batch: list[_Done]) -> None:
+        if batch:
+            try:
+                self._settle(batch)
+            except Exception:
+                _log.exception("settling %d tasks failed; their leases will expire and they run again", len(batch))
 
     def _give_back(self, held_before: float) -> None:
         """Give back the ticks held since before ``held_before`` (monotonic): acknowledge what their
