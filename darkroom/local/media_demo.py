@@ -21,7 +21,7 @@ from darkroom.local.samples import make_clip, make_photo
 
 __all__ = ["STREAMING_OPTIONS", "STUDIO_RECIPES", "MediaDemoResult", "run_media_demo"]
 
-# Two exact-16:9 H.264 rungs with 1 s GOPs and 2 s segments: quick to encode, several segments.
+# Two H.264 rungs with 1 s GOPs and 2 s segments: quick to encode, several segments per rendition.
 STUDIO_RECIPES: list[dict[str, Any]] = [
     {"codec": "h264", "width": 640, "height": 360, "crf": 24, "preset": "veryfast", "name": "360p",
      "gop_s": 1.0, "segment_s": 2.0},
