@@ -19,15 +19,8 @@ from darkroom.local.checks import Check, check_result
 from darkroom.local.process import Job, JobResult, process
 from darkroom.local.samples import make_clip, make_photo
 
-__all__ = ["STREAMING_OPTIONS", "STUDIO_RECIPES", "MediaDemoResult", "run_media_demo"]
+__all__ = ["STREAMING_OPTIONS", "MediaDemoResult", "run_media_demo"]
 
-# Two H.264 rungs with 1 s GOPs and 2 s segments: quick to encode, several segments per rendition.
-STUDIO_RECIPES: list[dict[str, Any]] = [
-    {"codec": "h264", "width": 640, "height": 360, "crf": 24, "preset": "veryfast", "name": "360p",
-     "gop_s": 1.0, "segment_s": 2.0},
-    {"codec": "h264", "width": 320, "height": 180, "crf": 27, "preset": "veryfast", "name": "180p",
-     "gop_s": 1.0, "segment_s": 2.0},
-]  # fmt: skip
 # Few trials keep the per-title ladder quick on two cores: one 2 s sample, 2 heights x 3 CRFs, and
 # VMAF only. Chunks are forced (2 s target) so the plan, split at the clip's scene cut, shows.
 STREAMING_OPTIONS: dict[str, Any] = {
@@ -61,7 +54,7 @@ def run_media_demo(
     clip = make_clip(inputs / "clip.mp4")
     photo = make_photo(inputs / "photo.jpg")
     jobs = {
-        "studio": Job(clip, out / "studio", profile="studio", options={"recipes": STUDIO_RECIPES}),
+        "studio": Job(clip, out / "studio", profile="studio"),  # the default ladder, fitted to the clip
         "streaming": Job(clip, out / "streaming", profile="streaming", options=dict(STREAMING_OPTIONS)),
         "photo": Job(photo, out / "photo"),
     }
