@@ -27,7 +27,7 @@ from darkroom.media.ffmpeg import ffmpeg_exe
 from darkroom.media.quality import measure
 from darkroom.media.recipe import DEFAULT_LADDER, Recipe
 
-__all__ = ["Comparison", "Timing", "compare_encode", "compare_ladder", "compare_vmaf"]
+__all__ = ["Comparison", "Timing", "compare_encode", "compare_ladder", "compare_vmaf", "rendition_720p"]
 
 Progress = Callable[[float], None]
 VMAF_THREADS = 2
@@ -153,6 +153,13 @@ def _fps(path: Path) -> float:
     with av.open(str(path)) as container:
         rate = container.streams.video[0].average_rate
         return float(rate) if rate else 0.0
+
+
+def rendition_720p(source: Path, work: Path, *, progress: Progress) -> Path:
+    """Darkroom's 720p rendition alone (what the VMAF comparison scores), when encode is not compared."""
+    out = work / "darkroom-720p.mp4"
+    encode(source, out, next(r for r in DEFAULT_LADDER if r.name == "720p"), progress=progress, timeout_s=900)
+    return out
 
 
 def compare_encode(
