@@ -118,9 +118,12 @@ def test_sqlite_statements_on_the_cursor_write_and_read_what_sqlalchemy_does(
             run.steps["split"].state, run.steps["split"].output = "succeeded", {"items": [0, 1]}
             run.steps["square"].items_total, run.steps["square"].output = 2, None
             store.save(conn, run, ["split", "square"])
-            store.insert_tasks(conn, [TaskRow(wid, "square", i, f"{wid}:square:{i}", "q") for i in range(3)])
+            store.insert_tasks(conn, [TaskRow(wid, "square", i, f"{wid}:square:{i}", "q") for i in range(7)])
             store.update_tasks(conn, wid, "square", [{"idx": 1, "state": "succeeded", "output": {"sq": 1}}])
             store.update_tasks(conn, wid, "square", [{"idx": 2, "state": "failed", "output": None, "error": "e"}])
+            # scalars too: SQLite stores a JSON number as a number (the column's NUMERIC affinity)
+            scalars = [{"idx": 3 + i, "state": "succeeded", "output": v} for i, v in enumerate([7, 1.5, "12", True])]
+            store.update_tasks(conn, wid, "square", scalars)
 
     def read(wid: str) -> tuple[object, ...]:
         with sqlite_engine.begin() as conn:
@@ -141,7 +144,7 @@ def test_sqlite_statements_on_the_cursor_write_and_read_what_sqlalchemy_does(
     fast_slow = read("wf_slow")
     assert fast_fast == slow_slow == slow_fast == fast_slow
     assert fast_fast[2] == {0: ("pending", 0), 1: ("succeeded", 0), 2: ("failed", 0)}
-    assert fast_fast[3] == [None, {"sq": 1}, None]
+    assert fast_fast[3] == [None, {"sq": 1}, None, 7, 1.5, "12", True]
     # and the raw column text is the same: JSON encoded alike
     with sqlite_engine.connect() as conn:
         rows = conn.exec_driver_sql("SELECT id, inputs, outputs FROM workflows ORDER BY id").all()

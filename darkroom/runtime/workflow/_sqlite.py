@@ -16,7 +16,18 @@ from typing import Any
 
 import sqlalchemy as sa
 
-__all__ = ["RUN_JSON", "STEP_JSON", "TASK_JSON", "cursor", "decode", "encode", "params", "select", "update"]
+__all__ = [
+    "RUN_JSON",
+    "STEP_JSON",
+    "TASK_JSON",
+    "cursor",
+    "decode",
+    "encode",
+    "from_json",
+    "params",
+    "select",
+    "update",
+]
 
 RUN_JSON = frozenset({"inputs", "outputs"})
 STEP_JSON = frozenset({"output"})
@@ -35,8 +46,14 @@ def encode(value: Any, is_json: bool) -> Any:
     return json.dumps(value) if is_json else value
 
 
+def from_json(value: Any) -> Any:
+    """A JSON column's value. SQLite gives the column NUMERIC affinity, so a JSON number comes
+    back as a number rather than text (SQLAlchemy passes those through too)."""
+    return json.loads(value) if isinstance(value, str | bytes) else value
+
+
 def decode(row: Sequence[Any], cols: Sequence[str], json_cols: frozenset[str]) -> dict[str, Any]:
-    return {c: (json.loads(v) if c in json_cols and v is not None else v) for c, v in zip(cols, row, strict=True)}
+    return {c: (from_json(v) if c in json_cols else v) for c, v in zip(cols, row, strict=True)}
 
 
 def select(table: str, cols: Sequence[str], where: Sequence[str], order: str = "") -> str:

@@ -8,7 +8,6 @@ nothing twice.
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, fields
@@ -255,7 +254,7 @@ class WorkflowStore:
         cur = _sqlite.cursor(conn)
         if cur is not None:
             rows = cur.execute(_SQ_OUTPUTS, (workflow_id, step))
-            return [None if out is None else json.loads(out) for (out,) in rows]
+            return [_sqlite.from_json(out) for (out,) in rows]
         return [r.output for r in conn.execute(self._outputs, {"w": workflow_id, "s": step})]
 
     def update_tasks(
