@@ -1,8 +1,10 @@
 """Darkroom's runtime doing the scenarios of ``make bench-runtime`` (the harness's contract is in
 ``scenarios.py`` and ``run.py``).
 
-Each call starts ``workers`` processes (``darkroom_proc``: a function worker with a workflow
-engine thread beside it, as Celery's canvas logic runs inside its workers) over a fresh SQLite
+Each call starts ``workers`` worker processes and ``BENCH_ENGINES`` engine processes
+(``darkroom_proc``; with ``BENCH_ENGINES=0`` each worker has an engine thread beside it). Workers
+advance the runs of the tasks they finish themselves (``Worker(engine=...)``, as Celery's canvas
+logic runs inside its workers; ``BENCH_WORKER_ADVANCE=0``: engines only), over a fresh SQLite
 metadata database in ``workdir``, starts the clock just before the first submit, and stops it
 when this process sees the last run finished in the database.
 """
@@ -63,6 +65,8 @@ def _platform(redis_url: str, steps: int, workers: int, workdir: Path) -> Iterat
             if ENGINES
             else f"{workers} processes x (worker, {CONCURRENCY} threads + engine thread)"
         )
+        if os.environ.get("BENCH_WORKER_ADVANCE", "1") == "1":
+            config += "; workers advance their runs"
         yield Workflows(queue, db, build(steps)), config
     finally:
         for p in procs:

@@ -262,6 +262,11 @@ def markdown(res: Results) -> str:
         "(workflows in flight) / (steps/s); the one-at-a-time run measures the overhead without queueing, "
         "and the target is judged on it.",
         "",
+        "Darkroom: each step is recorded in the SQLite metadata database (task row, step and run state) before "
+        "the next one starts. Workers advance the runs of the tasks they finish under the run's tick lease "
+        "(`Worker(engine=...)`, docs/runtime.md); the engine process takes each run's first pass and any tick a "
+        "worker did not claim.",
+        "",
         "Celery: (a) is one `chain` of no-op tasks per workflow (step results not stored, the timeline rides "
         "along as each step's return value); (b) is `chord(group(item.s(i) for i in range(n)), total.s())` "
         "with the Redis result backend. Workers run with `--without-heartbeat --without-gossip "
