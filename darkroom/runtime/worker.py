@@ -146,6 +146,7 @@ class Worker:
         self._first_filter: dict[str, dict[str, str] | None] = {}
         self._held: dict[str, _HeldTick] = {}  # runs whose tick this worker keeps (under _settling)
         self._settling = threading.Lock()  # one thread settles (and advances) at a time
+        self._local = threading.local()  # .kept: tasks a pool thread's own pass took
         self._grabbed: set[str] = set()
         self._grab_asked = 0
         self._pool = ThreadPoolExecutor(concurrency, thread_name_prefix="darkroom-fn")
@@ -261,10 +262,20 @@ class Worker:
                 continue
             # Quick tasks report their start together with their result; only a task still
             # running after ANNOUNCE_S tells the engine it runs (see the heartbeat).
-            self._pool.submit(self._execute, task)
+            kept = getattr(self._local, "kept", None)
+            if kept is not None:
+                kept.append(task)  # taken by a pass this pool thread runs: it runs the task next
+            else:
+                self._pool.submit(self._execute, task)
 
     # -- running one task --------------------------------------------------------------------------
     def _execute(self, task: _Task) -> None:
+        next_task: _Task | None = task
+        while next_task is not None:
+            next_task = self._execute_one(next_task)
+
+    def _execute_one(self, task: _Task) -> _Task | None:
+        """Run one task; answers the next one this thread should run (one its own pass took)."""
         assert task.spec is not None and task.fn is not None
         spec, fn, ctx = task.spec, task.fn, task.ctx
         timeout = spec.timeout_s or fn.timeout_s
@@ -298,12 +309,20 @@ class Worker:
         if self._advance and self._settling.acquire(blocking=False):
             # The settler is idle: settle here rather than wake it (a thread hop on the path from
             # one step of a chain to the next). Whoever holds the lock settles; the rest queue.
+            # Tasks the pass takes for this worker (the chain's next step) run on this thread
+            # next, the first of them without handing it to another thread.
+            kept: list[_Task] = []
+            self._local.kept = kept
             try:
                 self._settle_now([done, *self._drain_done()])
             finally:
+                self._local.kept = None
                 self._settling.release()
-        else:
-            self._done.put(done)
+            for other in kept[1:]:
+                self._pool.submit(self._execute, other)
+            return kept[0] if kept else None
+        self._done.put(done)
+        return None
 
     def _release(self, task: _Task) -> None:
         with self._lock:
