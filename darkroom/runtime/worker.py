@@ -7,6 +7,11 @@ ticks first, then one ``settle`` per queue — so a busy worker pays three round
 per task; the
 *heartbeat* extends leases, enforces timeouts, and stops tasks whose lease was lost (cancel).
 
+With an ``engine``, the worker also advances the runs of the tasks it finished, under each run's
+tick lease on the exclusive events queue (the engines' own guarantee), takes the next tasks in
+the same round trip as their enqueue, and keeps a run's tick for the report of a task it took
+(``_report_and_advance``; docs/runtime.md, "Workers that advance their runs").
+
 Stopping (SIGTERM): no more leasing; running tasks get ``grace_s`` to finish; the rest are told to
 stop and handed back to the queue for a retry. A SIGKILL loses nothing either: the leases expire
 and the tasks run again elsewhere, which is why functions must be idempotent.
