@@ -23,6 +23,7 @@ from darkroom.services import (
     registry,
     submit,
 )  # fmt: skip
+from darkroom.services.common import QUEUE_MEDIA
 from darkroom.storage.blobs import BlobStore
 from tests.runtime.conftest import Platform
 from tests.services.conftest import scratch_files
@@ -103,7 +104,8 @@ def test_encoding_then_packaging_and_video_images_compose_through_their_contract
     key = blobs.put_file("uploads/clip.mp4", source_clip).key
     services.start_engine()
     services.start_worker(blobs=blobs, concurrency=2)
-    recipe = {"codec": "h264", "width": 160, "height": 90, "crf": 30, "preset": "ultrafast", "name": "90p",
+    # VP9 at its slowest speed: a chunk takes over a second, so the worker is sure to leave mid-chunk.
+    recipe = {"codec": "vp9", "width": 160, "height": 90, "crf": 40, "preset": "0", "name": "90p",
               "gop_s": 1.0, "segment_s": 2.0}  # fmt: skip
     encode = parse("encode", {"source": key, "recipes": [recipe], "policy": {"chunk": "never"}})
     images = parse("video_images", {"source": key, "interval_s": 1.0, "tile_width": 64})
@@ -140,14 +142,18 @@ def test_a_worker_leaving_mid_chunk_costs_that_chunk_only(
     gone = threading.Event()
     thread = threading.Thread(target=leaving.run, args=(gone,), daemon=True)
     thread.start()
-    recipe = {"codec": "h264", "width": 160, "height": 90, "crf": 30, "preset": "ultrafast", "name": "90p",
+    # VP9 at its slowest speed: a chunk takes over a second, so the worker is sure to leave mid-chunk.
+    recipe = {"codec": "vp9", "width": 160, "height": 90, "crf": 40, "preset": "0", "name": "90p",
               "gop_s": 1.0, "segment_s": 2.0}  # fmt: skip
     request = parse("encode", {"source": key, "recipes": [recipe],
                                "policy": {"chunk": "always", "target_s": 1.0, "min_s": 1.0}})  # fmt: skip
     run = submit(services.workflows, request)
 
     def running() -> list[int]:
-        return [t.idx for t in services.workflows.tasks(run.id, step="encode") if t.state == "running"]
+        # Leased in the queue: true from the dequeue on, before any work starts. (The run's own
+        # record says "running" only once a task has run a while, and a tiny chunk may be done by then.)
+        leased = services.rq.query(QUEUE_MEDIA, state="running").messages
+        return [int(m.id.rsplit(":", 1)[1]) for m in leased if m.id.startswith(f"{run.id}:encode:")]
 
     services.until(lambda: bool(running()), timeout_s=60)
     first = running()
