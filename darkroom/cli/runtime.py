@@ -56,6 +56,13 @@ def worker(
     concurrency: Annotated[int, typer.Option(min=1, max=256, help="Tasks run at once.")] = 4,
     shape: Annotated[list[str] | None, typer.Option(help="What this worker offers, key=value (repeat).")] = None,
     grace_s: Annotated[float, typer.Option(help="On SIGTERM, time given to running tasks.")] = 30.0,
+    advance: Annotated[
+        bool,
+        typer.Option(
+            help="Advance the workflows of finished tasks here (needs the metadata database); "
+            "--no-advance leaves it to the engines."
+        ),
+    ] = True,
     metrics_port: MetricsOption = None,
 ) -> None:
     """Run functions: lease tasks, heartbeat, settle; SIGTERM stops gracefully."""
@@ -63,6 +70,7 @@ def worker(
     from darkroom.local.wiring import Wiring
     from darkroom.runtime.metrics import WorkerMetrics
     from darkroom.runtime.worker import Worker
+    from darkroom.runtime.workflow import Engine
 
     _logging()
     offered = pairs(shape, "--shape")
@@ -79,6 +87,8 @@ def worker(
         scratch_root=w.settings.home / "scratch",
         grace_s=grace_s,
         metrics=metrics,
+        # The next step of a run starts without waiting for an engine to wake (docs/runtime.md).
+        engine=Engine(w.queue, w.db, w.registry, operations=w.operations) if advance else None,
     )
     worker.run(stop)
     w.close()
