@@ -1,13 +1,12 @@
 """Fetching a run's outputs from the blob store into the output folder of ``darkroom process``.
 
-Folders come back as listings (``[{"path", "file": {"$blob"}}]``), trees (``{"$tree": key}``) or a
-tar archive; each is rebuilt under the folder, and no name may leave it.
+Folders (the package, the storyboard) come back as trees (``{"$tree": key}``) and are rebuilt
+under the output folder; no name may leave it.
 """
 
 from __future__ import annotations
 
 import json
-import tarfile
 from collections.abc import Mapping
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -26,27 +25,10 @@ def safe_path(root: Path, relative: str) -> Path:
     return root.joinpath(*parts)
 
 
-def fetch_folder(blobs: Any, value: Any, dest: Path, *, archive: Any = None) -> Path | None:
-    """Rebuild a folder output in ``dest``: a listing (``[{"path", "file": {"$blob"}}]``), a tree
-    (``{"$tree": key}``), or else the tar ``archive`` (a blob ref). None when there is none."""
-    if isinstance(value, list):
-        for entry in value:
-            blobs.get_file(entry["file"]["$blob"], safe_path(dest, str(entry["path"])))
-        return dest
-    if is_tree_ref(value):
-        return get_tree(blobs, value["$tree"], dest)
-    if is_blob_ref(archive):
-        dest.mkdir(parents=True, exist_ok=True)
-        with blobs.open(archive["$blob"]) as raw, tarfile.open(fileobj=raw, mode="r|*") as tar:
-            for member in tar:
-                if member.isfile():
-                    target = safe_path(dest, member.name)
-                    target.parent.mkdir(parents=True, exist_ok=True)
-                    extracted = tar.extractfile(member)
-                    assert extracted is not None
-                    target.write_bytes(extracted.read())
-        return dest
-    return None
+def fetch_folder(blobs: Any, value: Any, dest: Path) -> Path | None:
+    """Rebuild a folder output (``{"$tree": key}``) in ``dest``; None when ``value`` is not one.
+    A name that would leave ``dest`` is refused (:class:`~darkroom.storage.errors.InvalidBlobKey`)."""
+    return get_tree(blobs, value["$tree"], dest) if is_tree_ref(value) else None
 
 
 def _rel(out: Path, path: Path | None) -> str | None:
@@ -63,7 +45,7 @@ def write_video(blobs: Any, out: Path, outputs: Mapping[str, Any]) -> tuple[dict
     (files written, relative names; per-frame scores by rendition)."""
     files: dict[str, Any] = {}
     frames: dict[str, Any] = {}
-    package = fetch_folder(blobs, outputs.get("package"), out / "package", archive=outputs.get("package_archive"))
+    package = fetch_folder(blobs, outputs.get("package"), out / "package")
     if package is not None:
         files["package"] = "package/"
         files["master"] = _rel(out, _first(package, "master.m3u8"))

@@ -5,11 +5,9 @@ folders as listings, and the request base class (pydantic, converted to :class:`
 from __future__ import annotations
 
 import re
-import tarfile
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import fields
-from pathlib import Path
 from typing import Any, ClassVar, Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_serializer, model_validator
@@ -26,7 +24,6 @@ __all__ = [
     "ENCODE_S",
     "IMAGE_S",
     "INSPECT_S",
-    "MAX_LISTED_FILES",
     "PACKAGE_S",
     "PERMANENT",
     "QUALITY_S",
@@ -36,8 +33,6 @@ __all__ = [
     "Priority",
     "ServiceRequest",
     "StrictModel",
-    "folder_archive",
-    "folder_entries",
     "invalid",
     "photo_spec",
     "registry",
@@ -51,9 +46,6 @@ QUEUE_IMAGES = "images"
 registry = Registry()
 
 PERMANENT = (InvalidMedia,)
-# A task's result is at most 64 KiB and a listed file costs about 130 bytes: past this many files a
-# package is returned as its archive only (``files`` is null).
-MAX_LISTED_FILES = 400
 # Media budgets stay under each function's timeout (by 60 s) so the media layer's own typed timeout
 # fires first and cleans up its ffmpeg; the runtime's kill is the backstop.
 INSPECT_S = 600.0
@@ -122,28 +114,6 @@ def photo_spec(overrides: Mapping[str, Any] | None) -> PhotoSpec:
         return PhotoSpec(**_overrides(PhotoSpec, overrides, "photo spec"))
     except TypeError as exc:
         raise ValueError(f"photo spec: {exc}") from exc
-
-
-def folder_entries(root: Path) -> list[dict[str, Any]]:
-    """Every file under ``root`` as ``{"path": posix name relative to root, "file": Path}``, sorted."""
-    return [
-        {"path": p.relative_to(root).as_posix(), "file": p}
-        for p in sorted(root.rglob("*"))
-        if p.is_file() and not p.name.startswith(".")
-    ]
-
-
-def folder_archive(root: Path, out: Path) -> Path:
-    """A reproducible tar of every file under ``root`` (sorted, zero times and owners): same bytes,
-    same blob key, for the same folder."""
-    with tarfile.open(out, "w", format=tarfile.PAX_FORMAT) as tar:
-        for entry in folder_entries(root):
-            path: Path = entry["file"]
-            info = tarfile.TarInfo(entry["path"])
-            info.size, info.mode, info.mtime = path.stat().st_size, 0o644, 0
-            with path.open("rb") as f:
-                tar.addfile(info, f)
-    return out
 
 
 # -- requests -------------------------------------------------------------------------------------

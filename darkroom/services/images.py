@@ -25,7 +25,6 @@ from darkroom.services.common import (
     QUEUE_MEDIA,
     BlobRef,
     ServiceRequest,
-    folder_entries,
     photo_spec,
     registry,
     reporter,
@@ -107,7 +106,7 @@ def storyboard_fn(
         progress=reporter(ctx, "storyboard"),
     )  # fmt: skip
     return {
-        "files": folder_entries(out), "vtt": board.vtt, "tiles": board.tiles, "interval_s": board.interval_s,
+        "files": out, "vtt": board.vtt, "tiles": board.tiles, "interval_s": board.interval_s,
         "tile_width": board.tile_width, "tile_height": board.tile_height,
     }  # fmt: skip
 

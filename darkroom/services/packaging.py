@@ -1,9 +1,9 @@
 """Packaging service: HLS (fMP4/CMAF) and DASH over encoded renditions. Request, ``media.package``,
 workflow ``packaging``.
 
-The folder travels twice: ``files``, one ``{"path", "file"}`` entry per file (``None`` past
-:data:`~darkroom.services.common.MAX_LISTED_FILES`, which would not fit a task result), and
-``archive``, a reproducible tar that carries a title of any length in one blob.
+The package folder travels as a tree (``files``: ``{"$tree": key}``): every file stored by its
+content, so a title of any length (thousands of segments) fits, and a repeated run stores nothing
+new.
 """
 
 from __future__ import annotations
@@ -19,14 +19,11 @@ from darkroom.media.recipe import Recipe
 from darkroom.runtime.context import TaskContext
 from darkroom.runtime.workflow import Workflow
 from darkroom.services.common import (
-    MAX_LISTED_FILES,
     PACKAGE_S,
     PERMANENT,
     QUEUE_MEDIA,
     BlobRef,
     ServiceRequest,
-    folder_archive,
-    folder_entries,
     registry,
     reporter,
 )  # fmt: skip
@@ -89,11 +86,9 @@ def package_fn(
         pairs, audio, out, segment_s=seg, formats=formats, timeout_s=PACKAGE_S,
         progress=reporter(ctx, "packaging"),
     )  # fmt: skip
-    files = folder_entries(out)
     return {
-        "files": files if len(files) <= MAX_LISTED_FILES else None,
-        "file_count": len(files),
-        "archive": folder_archive(out, ctx.scratch / "package.tar"),
+        "files": out,
+        "file_count": sum(1 for p in out.rglob("*") if p.is_file()),
         "master": done.master,
         "mpd": done.mpd,
         "master_path": done.master.relative_to(out).as_posix() if done.master else None,
@@ -122,7 +117,7 @@ def packaging() -> Workflow:
                   description="HLS (fMP4) and DASH over encoded renditions")  # fmt: skip
     done = wf.task("package", "media.package", renditions=wf.input("renditions"), audio=wf.input("audio"),
                    segment_s=wf.input("segment_s"), formats=wf.input("formats"))  # fmt: skip
-    for name in ("files", "file_count", "archive", "master", "mpd", "renditions", "audio"):
+    for name in ("files", "file_count", "master", "mpd", "renditions", "audio"):
         wf.output(name, done[name])
     return wf
 

@@ -10,7 +10,7 @@ inspect ─ complexity (stored by content) ─ ladder ─ plan ─ encode (map: 
 
 Outputs (the contract ``darkroom process`` and its report read, see ``docs/media.md``):
 ``verdict``, ``inspection``, ``complexity``, ``ladder``, ``chunks``, ``renditions``, ``quality``,
-``validation``, ``package``, ``package_archive``, ``master``, ``mpd``, ``packaged``, ``poster``,
+``validation``, ``package``, ``master``, ``mpd``, ``packaged``, ``poster``,
 ``storyboard``.
 """
 
@@ -131,7 +131,6 @@ def streaming_video() -> Workflow:
     wf.output("quality", joined["quality"])
     wf.output("validation", checked.ref)
     wf.output("package", packaged["files"])
-    wf.output("package_archive", packaged["archive"])
     wf.output("master", packaged["master"])
     wf.output("mpd", packaged["mpd"])
     wf.output("packaged", packaged["renditions"])

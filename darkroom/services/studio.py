@@ -74,7 +74,6 @@ def studio_video() -> Workflow:
     wf.output("inspection", inspected["inspection"])
     wf.output("renditions", ladder["renditions"])
     wf.output("package", packaged["files"])
-    wf.output("package_archive", packaged["archive"])
     wf.output("master", packaged["master"])
     wf.output("mpd", packaged["mpd"])
     wf.output("packaged", packaged["renditions"])

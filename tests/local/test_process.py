@@ -3,11 +3,9 @@
 
 from __future__ import annotations
 
-import io
 import json
 import os
 import shutil
-import tarfile
 from collections.abc import Iterator
 from dataclasses import replace
 from html.parser import HTMLParser
@@ -22,7 +20,7 @@ from typer.testing import CliRunner
 from darkroom.cli import app
 from darkroom.config import Settings
 from darkroom.local.checks import check_result, hls_missing, mpd_missing
-from darkroom.local.errors import InvalidOptions, NotMedia, PlatformDown, UnknownProfile, UnsafeOutputPath
+from darkroom.local.errors import InvalidOptions, NotMedia, PlatformDown, UnknownProfile
 from darkroom.local.outputs import fetch_folder
 from darkroom.local.platform import LocalPlatform, PlatformConfig
 from darkroom.local.process import (
@@ -39,6 +37,7 @@ from darkroom.local.process import (
 from darkroom.local.samples import make_clip, make_photo
 from darkroom.runtime.files import put_tree
 from darkroom.storage.blobs import LocalBlobs
+from darkroom.storage.errors import InvalidBlobKey
 
 CORPUS = Path(__file__).parents[1] / "media" / "corpus"
 
@@ -107,30 +106,23 @@ def test_the_cli_refuses_garbage_without_starting_anything(tmp_path: Path) -> No
     assert not (tmp_path / "home").exists()
 
 
-def test_folders_are_rebuilt_from_listings_trees_and_archives_and_never_escape(tmp_path: Path) -> None:
+def test_folders_are_rebuilt_from_trees_and_never_escape(tmp_path: Path) -> None:
     blobs = LocalBlobs(tmp_path / "blobs")
-    a = blobs.put_bytes("cas/a", b"#EXTM3U\n").key
-    listing = [{"path": "hls/master.m3u8", "file": {"$blob": a}}]
-    assert fetch_folder(blobs, listing, tmp_path / "one") == tmp_path / "one"
-    assert (tmp_path / "one" / "hls" / "master.m3u8").read_bytes() == b"#EXTM3U\n"
-    buf = io.BytesIO()
-    with tarfile.open(fileobj=buf, mode="w") as tar:
-        info = tarfile.TarInfo("dash/manifest.mpd")
-        info.size = 5
-        tar.addfile(info, io.BytesIO(b"<MPD>"))
-    tar_key = blobs.put_bytes("cas/p.tar", buf.getvalue()).key
-    fetch_folder(blobs, None, tmp_path / "two", archive={"$blob": tar_key})
-    assert (tmp_path / "two" / "dash" / "manifest.mpd").read_bytes() == b"<MPD>"
-    assert fetch_folder(blobs, None, tmp_path / "three", archive=None) is None
     folder = tmp_path / "made"
     (folder / "hls" / "180p").mkdir(parents=True)
     (folder / "hls" / "180p" / "seg_00000.m4s").write_bytes(b"seg")
+    (folder / "dash").mkdir()
+    (folder / "dash" / "manifest.mpd").write_bytes(b"<MPD>")
     tree = {"$tree": put_tree(blobs, folder)}
-    fetch_folder(blobs, tree, tmp_path / "five", archive={"$blob": tar_key})  # a tree wins over the archive
-    assert (tmp_path / "five" / "hls" / "180p" / "seg_00000.m4s").read_bytes() == b"seg"
-    assert not (tmp_path / "five" / "dash").exists()
-    with pytest.raises(UnsafeOutputPath, match=r"'\.\./evil'"):
-        fetch_folder(blobs, [{"path": "../evil", "file": {"$blob": a}}], tmp_path / "four")
+    assert fetch_folder(blobs, tree, tmp_path / "one") == tmp_path / "one"
+    assert (tmp_path / "one" / "hls" / "180p" / "seg_00000.m4s").read_bytes() == b"seg"
+    assert (tmp_path / "one" / "dash" / "manifest.mpd").read_bytes() == b"<MPD>"
+    assert fetch_folder(blobs, None, tmp_path / "two") is None
+    a = blobs.put_bytes("cas/a", b"#EXTM3U\n").key
+    evil = json.dumps({"files": [{"path": "../evil", "key": a, "bytes": 8}]}).encode()
+    blobs.put_bytes("cas/evil.tree.json", evil)
+    with pytest.raises(InvalidBlobKey, match=r"'\.\./evil'"):
+        fetch_folder(blobs, {"$tree": "cas/evil.tree.json"}, tmp_path / "four")
     assert not (tmp_path / "evil").exists()
 
 

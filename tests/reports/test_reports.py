@@ -103,13 +103,12 @@ def streaming_outputs() -> dict[str, Any]:
                 ],
             },
         ],
-        "package": [{"path": "hls/master.m3u8", "file": {"$blob": "cas/m.m3u8"}}],
-        "package_archive": {"$blob": "cas/p.tar"},
+        "package": {"$tree": "cas/sha256/aa/p.tree.json"},
         "master": {"$blob": "cas/m.m3u8"},
         "mpd": {"$blob": "cas/m.mpd"},
         "packaged": [{"name": "360p-986k", "codecs": "avc1.64001e", "bandwidth": 340_800}],
         "poster": {"file": {"$blob": "cas/poster.jpg"}, "width": 640, "height": 360, "at_s": 0.5},
-        "storyboard": {"files": [], "vtt": {"$blob": "cas/s.vtt"}, "tiles": 4},
+        "storyboard": {"files": {"$tree": "cas/sha256/bb/s.tree.json"}, "vtt": {"$blob": "cas/s.vtt"}, "tiles": 4},
     }
 
 
