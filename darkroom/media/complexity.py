@@ -13,7 +13,7 @@ import bisect
 import hashlib
 import re
 import tempfile
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -23,10 +23,10 @@ import av
 from darkroom.media.errors import InvalidMedia
 from darkroom.media.ffmpeg import run
 from darkroom.media.header import video_header
+from darkroom.media.progress import Progress
 
 __all__ = ["Complexity", "Scene", "analyse", "cache_key", "scene_cuts"]
 
-Progress = Callable[[float], None]
 _SCD = re.compile(r"lavfi\.scd\.time:\s*([0-9.]+)")
 _SCDET_HEIGHT = 144  # scdet compares frame histograms/SAD: a small picture gives the same cuts, faster
 

@@ -9,7 +9,7 @@ complete, so a failed or repeated run never leaves a half file behind.
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,11 +18,11 @@ import av
 from darkroom.media.errors import FfmpegFailed, InvalidMedia, MediaError, UnsupportedMedia
 from darkroom.media.ffmpeg import run
 from darkroom.media.header import VideoHeader, video_header
+from darkroom.media.progress import Progress, rising
 from darkroom.media.recipe import AudioRecipe, Recipe
 
 __all__ = ["EncodeResult", "audio_args", "encode", "encode_audio", "encode_ladder", "video_args"]
 
-Progress = Callable[[float], None]
 _SCALER = "lanczos"  # sharper than bicubic when downscaling, which is what ladders do
 _MP4 = {".mp4", ".m4v", ".mov", ".m4a"}
 _CONTAINER_CODECS = {".webm": {"vp9", "av1", "opus"}, ".mkv": None, **{s: None for s in _MP4}}
@@ -81,20 +81,6 @@ class EncodeResult:
     elapsed_s: float
     fps_achieved: float
     video_bitrate: float
-
-
-def _monotonic(progress: Progress | None) -> Progress | None:
-    """ffmpeg's output time can step back (several outputs, B-frames); callers want a rising bar."""
-    if progress is None:
-        return None
-    best = [0.0]
-
-    def report(fraction: float) -> None:
-        if fraction > best[0]:
-            best[0] = fraction
-            progress(fraction)
-
-    return report
 
 
 def _seek(src: VideoHeader, start_s: float | None, duration_s: float | None) -> tuple[list[str], list[str], float]:
@@ -219,7 +205,7 @@ def encode_ladder(
         args += _output_args(Path(out), recipe, src.fps, video=f"[v{i}]", audio=audio, limit=limit)
     try:
         result = run(
-            args, timeout_s=timeout_s, duration_s=expected_s or None, progress=_monotonic(progress), cancel=cancel,
+            args, timeout_s=timeout_s, duration_s=expected_s or None, progress=rising(progress), cancel=cancel,
             what=f"encoding {Path(source).name} into {', '.join(Path(o).name for o, _ in outs)}",
         )  # fmt: skip
     except FfmpegFailed as exc:
@@ -255,7 +241,7 @@ def encode_audio(
     args = ["-i", str(source), "-map", "0:a:0", "-vn", *audio_args(audio), *fmt, str(_partial(out))]
     try:
         run(
-            args, timeout_s=timeout_s, duration_s=duration_s, progress=_monotonic(progress), cancel=cancel,
+            args, timeout_s=timeout_s, duration_s=duration_s, progress=rising(progress), cancel=cancel,
             what=f"audio of {source.name}",
         )  # fmt: skip
     except BaseException:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -21,6 +21,7 @@ import av
 from darkroom.media.encode import encode_ladder
 from darkroom.media.errors import InvalidMedia, MediaError, MediaTimeout
 from darkroom.media.hull import Point, bd_rate, pick_rungs, to_recipes, upper_convex_hull
+from darkroom.media.progress import Progress, span
 from darkroom.media.quality import measure
 from darkroom.media.recipe import DEFAULT_LADDER, Recipe, fit_ladder
 
@@ -35,7 +36,6 @@ __all__ = [
     "trial_encodes",
 ]
 
-Progress = Callable[[float], None]
 Sample = tuple[float, float]  # (start_s, duration_s) of a scene of the source
 DEFAULT_HEIGHTS = (1080, 720, 540, 360, 240)
 DEFAULT_CRFS = (18, 23, 28, 33, 38)  # x264/x265 scale; VP9/AV1 (0-63) want higher values
@@ -226,12 +226,6 @@ def fixed_ladder_curve(
                   subsample=subsample, progress=progress, cancel=cancel)  # fmt: skip
 
 
-def _span(progress: Progress | None, low: float, high: float) -> Progress | None:
-    if progress is None:
-        return None
-    return lambda fraction: progress(low + (high - low) * fraction)
-
-
 def per_title_ladder(
     source: Path,
     samples: Sequence[Sample],
@@ -265,7 +259,7 @@ def per_title_ladder(
     split = 0.8 if compare_fixed else 1.0  # the fixed ladder is ~5 encodes against ~25 trials
     points = trial_encodes(
         source, samples, heights=heights, crfs=crfs, codec=codec, preset=trial_preset, workdir=Path(workdir),
-        timeout_s=timeout_s, threads=threads, subsample=subsample, progress=_span(progress, 0.0, split), cancel=cancel,
+        timeout_s=timeout_s, threads=threads, subsample=subsample, progress=span(progress, 0.0, split), cancel=cancel,
     )  # fmt: skip
     hull = upper_convex_hull(points)
     rungs = pick_rungs(hull, n=n, min_vmaf=min_vmaf, max_vmaf=max_vmaf, min_step_ratio=min_step_ratio,
@@ -277,7 +271,7 @@ def per_title_ladder(
         fixed = fixed_ladder_curve(
             source, samples, ladder=fixed_ladder, preset=trial_preset, workdir=Path(workdir), threads=threads,
             subsample=subsample, timeout_s=_remaining(deadline, "scoring the fixed ladder"),
-            progress=_span(progress, split, 1.0), cancel=cancel,
+            progress=span(progress, split, 1.0), cancel=cancel,
         )  # fmt: skip
         try:
             bd = bd_rate(sorted(fixed, key=lambda p: p.bitrate_kbps), hull)

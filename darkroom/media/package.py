@@ -12,7 +12,7 @@ from __future__ import annotations
 import io
 import shutil
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from xml.etree import ElementTree
@@ -23,12 +23,12 @@ from darkroom.media.codec_strings import codec_string
 from darkroom.media.errors import InvalidMedia
 from darkroom.media.ffmpeg import run
 from darkroom.media.probe import probe
+from darkroom.media.progress import Progress
 from darkroom.media.recipe import Recipe
 
 __all__ = ["FORMATS", "Package", "PackagedRendition", "codec_string", "package"]
 
 FORMATS = ("hls", "dash")
-Progress = Callable[[float], None]
 _MASTER = "master.m3u8"
 _MPD = "manifest.mpd"
 _AUDIO_GROUP = "audio"

@@ -13,7 +13,7 @@ import re
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -23,10 +23,10 @@ import numpy as np
 from darkroom.media.errors import InvalidMedia, MediaError, MediaTimeout
 from darkroom.media.ffmpeg import run
 from darkroom.media.header import VideoHeader, video_header
+from darkroom.media.progress import Progress, rising, span
 
 __all__ = ["METRICS", "MetricResult", "Pooled", "QualityReport", "concat_frames", "measure", "pool"]
 
-Progress = Callable[[float], None]
 # metric -> libvmaf feature (None: the VMAF model itself) and the per-frame key in its JSON log.
 # Any other lower-case name is passed to libvmaf as a feature name (e.g. "cambi", "float_ms_ssim").
 METRICS: dict[str, tuple[str | None, str]] = {
@@ -232,10 +232,6 @@ def _pass(
     return out, frame_count
 
 
-def _span(progress: Progress | None, low: float, high: float) -> Progress | None:
-    return None if progress is None else (lambda f: progress(low + (high - low) * f))
-
-
 def _isolated(
     job: _Job, names: list[str], tmp: Path, model: str, progress: Progress | None
 ) -> tuple[dict[str, MetricResult], int, int]:
@@ -252,7 +248,7 @@ def _isolated(
     for i, name in enumerate(names):
         try:
             one, count = _pass(
-                job, [name], tmp / f"{i}.json", model, _span(progress, i / len(names), (i + 1) / len(names))
+                job, [name], tmp / f"{i}.json", model, span(progress, i / len(names), (i + 1) / len(names))
             )
         except MediaError as exc:
             if isinstance(exc, MediaTimeout) or (job.cancel is not None and job.cancel.is_set()):
@@ -310,25 +306,12 @@ def measure(
     started = time.monotonic()
     options = f"n_threads={threads}:n_subsample={subsample}:shortest=1"
     job = _Job(inputs, prefix, options, span, started + timeout_s, cancel)
-    rising = _rising(progress)
+    rising_progress = rising(progress)
     with tempfile.TemporaryDirectory(prefix="darkroom-quality-") as tmp:
-        results, frame_count, passes = _isolated(job, names, Path(tmp), vmaf_model, rising)
-    if rising is not None:
-        rising(1.0)
+        results, frame_count, passes = _isolated(job, names, Path(tmp), vmaf_model, rising_progress)
+    if rising_progress is not None:
+        rising_progress(1.0)
     return QualityReport(
         str(reference), str(distorted), ref.width, ref.height, frame_count, subsample,
         {n: results[n] for n in names}, time.monotonic() - started, passes,
     )  # fmt: skip
-
-
-def _rising(progress: Progress | None) -> Progress | None:
-    if progress is None:
-        return None
-    best = [0.0]
-
-    def report(fraction: float) -> None:
-        if fraction > best[0]:
-            best[0] = fraction
-            progress(fraction)
-
-    return report
