@@ -1,5 +1,6 @@
 """What every service module shares: the registry, queues and time budgets, progress forwarding,
-folders as listings, and the request base class (pydantic, converted to :class:`InvalidRequest`).
+the request base class (pydantic, converted to :class:`InvalidRequest`) and the request fields
+several services take (a title profile, a list of recipes).
 """
 
 from __future__ import annotations
@@ -8,13 +9,14 @@ import re
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import fields
-from typing import Any, ClassVar, Literal, Self
+from typing import Annotated, Any, ClassVar, Literal, Self
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_serializer, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, model_serializer, model_validator
 
 from darkroom.media.errors import InvalidMedia
 from darkroom.media.image import PhotoSpec
 from darkroom.media.inspection import TitleProfile
+from darkroom.media.recipe import Recipe
 from darkroom.runtime.context import TaskContext
 from darkroom.runtime.functions import Registry
 from darkroom.services.errors import InvalidRequest
@@ -26,9 +28,11 @@ __all__ = [
     "INSPECT_S",
     "PACKAGE_S",
     "PERMANENT",
+    "ProfileOverrides",
     "QUALITY_S",
     "QUEUE_IMAGES",
     "QUEUE_MEDIA",
+    "RecipeList",
     "BlobRef",
     "Priority",
     "ServiceRequest",
@@ -106,6 +110,27 @@ def title_profile(overrides: Mapping[str, Any] | None) -> TitleProfile:
         return TitleProfile(**values)
     except TypeError as exc:
         raise ValueError(f"profile: {exc}") from exc
+
+
+def _checked_profile(value: dict[str, Any]) -> dict[str, Any]:
+    title_profile(value)  # raises ValueError naming the field
+    return value
+
+
+def _checked_recipes(value: list[dict[str, Any]] | None) -> list[dict[str, Any]] | None:
+    for i, recipe in enumerate(value or []):
+        try:
+            Recipe.from_dict(recipe)
+        except ValueError as exc:
+            raise ValueError(f"recipes[{i}]: {exc}") from None
+    return value
+
+
+# Request fields: TitleProfile overrides, checked as a profile; Recipe dicts, each checked as a recipe.
+ProfileOverrides = Annotated[dict[str, Any], AfterValidator(_checked_profile)]
+RecipeList = Annotated[
+    list[dict[str, Any]] | None, Field(min_length=1, max_length=12), AfterValidator(_checked_recipes)
+]
 
 
 def photo_spec(overrides: Mapping[str, Any] | None) -> PhotoSpec:

@@ -14,7 +14,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import model_validator
 
 from darkroom.media.assemble import ChunkInvalid, assemble, verify_chunk
 from darkroom.media.encode import encode_audio, encode_ladder
@@ -29,6 +29,7 @@ from darkroom.services.common import (
     PERMANENT,
     QUEUE_MEDIA,
     BlobRef,
+    RecipeList,
     ServiceRequest,
     registry,
     reporter,
@@ -58,18 +59,8 @@ class EncodeRequest(ServiceRequest):
     kind = "encode"
 
     source: BlobRef
-    recipes: list[dict[str, Any]] | None = Field(default=None, min_length=1, max_length=12)
+    recipes: RecipeList = None
     policy: ChunkPolicy = ChunkPolicy()
-
-    @field_validator("recipes")
-    @classmethod
-    def _recipes(cls, value: list[dict[str, Any]] | None) -> list[dict[str, Any]] | None:
-        for i, recipe in enumerate(value or []):
-            try:
-                Recipe.from_dict(recipe)
-            except ValueError as exc:
-                raise ValueError(f"recipes[{i}]: {exc}") from None
-        return value
 
     @model_validator(mode="after")
     def _names(self) -> EncodeRequest:

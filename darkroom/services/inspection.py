@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from pydantic import Field, field_validator
+from pydantic import Field
 
 from darkroom.media.inspection import inspect
 from darkroom.media.probe import MediaInfo, probe
@@ -23,6 +23,7 @@ from darkroom.services.common import (
     PERMANENT,
     QUEUE_MEDIA,
     BlobRef,
+    ProfileOverrides,
     ServiceRequest,
     registry,
     reporter,
@@ -42,13 +43,7 @@ class InspectRequest(ServiceRequest):
     kind = "inspect"
 
     source: BlobRef
-    profile: dict[str, Any] = Field(default_factory=dict)
-
-    @field_validator("profile")
-    @classmethod
-    def _profile(cls, value: dict[str, Any]) -> dict[str, Any]:
-        title_profile(value)  # raises ValueError naming the field
-        return value
+    profile: ProfileOverrides = Field(default_factory=dict)
 
     def inputs(self) -> dict[str, Any]:
         return {"source": self.source.model_dump(), "profile": self.profile}

@@ -18,12 +18,13 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, model_validator
 
 from darkroom.runtime.workflow import Workflow
 from darkroom.services.chunking import ChunkPolicy
-from darkroom.services.common import BlobRef, ServiceRequest, registry, title_profile
+from darkroom.services.common import BlobRef, ProfileOverrides, ServiceRequest, registry
 from darkroom.services.complexity import ComplexityOptions, add_complexity_steps
+from darkroom.services.delivery import add_delivery
 from darkroom.services.encoding import add_chunked_encode
 from darkroom.services.ladder import LadderOptions
 from darkroom.services.quality import QualityOptions
@@ -48,7 +49,7 @@ class StreamingRequest(ServiceRequest):
     kind = "streaming"
 
     source: BlobRef
-    profile: dict[str, Any] = Field(default_factory=dict)
+    profile: ProfileOverrides = Field(default_factory=dict)
     complexity: ComplexityOptions = ComplexityOptions()
     reuse_complexity: bool = True
     ladder: Literal["per_title", "fixed"] = "per_title"
@@ -61,12 +62,6 @@ class StreamingRequest(ServiceRequest):
     chunk_min_s: float = Field(default=10.0, ge=0.5, le=3600)
     quality: QualityOptions = QualityOptions()
     validation: ValidateOptions = ValidateOptions(decode=False)
-
-    @field_validator("profile")
-    @classmethod
-    def _profile(cls, value: dict[str, Any]) -> dict[str, Any]:
-        title_profile(value)
-        return value
 
     @model_validator(mode="after")
     def _coherent(self) -> StreamingRequest:
@@ -118,10 +113,6 @@ def streaming_video() -> Workflow:
     joined = wf.reduce("quality-join", "media.quality_join", over=scored)
     checked = wf.map("validate", "media.validate", over=assembled["renditions"], item_arg="rendition",
                      source=source, options=wf.input("validation"))  # fmt: skip
-    packaged = wf.task("package", "media.package", after=[checked], renditions=assembled["renditions"],
-                       audio=audio["file"])  # fmt: skip
-    cover = wf.task("poster", "media.poster", after=[inspected], source=source)
-    board = wf.task("storyboard", "media.storyboard", after=[inspected], source=source)
     wf.output("verdict", inspected["verdict"])
     wf.output("inspection", inspected["inspection"])
     wf.output("complexity", analysed["complexity"])
@@ -130,12 +121,7 @@ def streaming_video() -> Workflow:
     wf.output("renditions", assembled["renditions"])
     wf.output("quality", joined["quality"])
     wf.output("validation", checked.ref)
-    wf.output("package", packaged["files"])
-    wf.output("master", packaged["master"])
-    wf.output("mpd", packaged["mpd"])
-    wf.output("packaged", packaged["renditions"])
-    wf.output("poster", cover.ref)
-    wf.output("storyboard", board.ref)
+    add_delivery(wf, source, inspected, assembled["renditions"], audio["file"], after=[checked])
     return wf
 
 

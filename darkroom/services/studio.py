@@ -12,11 +12,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import Field, field_validator
+from pydantic import Field
 
-from darkroom.media.recipe import Recipe
 from darkroom.runtime.workflow import Workflow
-from darkroom.services.common import BlobRef, ServiceRequest, registry, title_profile
+from darkroom.services.common import BlobRef, ProfileOverrides, RecipeList, ServiceRequest, registry
+from darkroom.services.delivery import add_delivery
 
 __all__ = ["STUDIO_VIDEO", "StudioRequest", "studio_video"]
 
@@ -30,24 +30,8 @@ class StudioRequest(ServiceRequest):
     kind = "studio"
 
     source: BlobRef
-    recipes: list[dict[str, Any]] | None = Field(default=None, min_length=1, max_length=12)
-    profile: dict[str, Any] = Field(default_factory=dict)
-
-    @field_validator("recipes")
-    @classmethod
-    def _recipes(cls, value: list[dict[str, Any]] | None) -> list[dict[str, Any]] | None:
-        for i, recipe in enumerate(value or []):
-            try:
-                Recipe.from_dict(recipe)
-            except ValueError as exc:
-                raise ValueError(f"recipes[{i}]: {exc}") from None
-        return value
-
-    @field_validator("profile")
-    @classmethod
-    def _profile(cls, value: dict[str, Any]) -> dict[str, Any]:
-        title_profile(value)
-        return value
+    recipes: RecipeList = None
+    profile: ProfileOverrides = Field(default_factory=dict)
 
     def inputs(self) -> dict[str, Any]:
         return {"source": self.source.model_dump(), "recipes": self.recipes, "profile": self.profile}
@@ -67,18 +51,10 @@ def studio_video() -> Workflow:
         width=inspected["width"], height=inspected["height"],
     )  # fmt: skip
     audio = wf.task("audio", "media.encode_audio", after=[inspected], source=source)
-    packaged = wf.task("package", "media.package", renditions=ladder["renditions"], audio=audio["file"])
-    cover = wf.task("poster", "media.poster", after=[inspected], source=source)
-    board = wf.task("storyboard", "media.storyboard", after=[inspected], source=source)
     wf.output("verdict", inspected["verdict"])
     wf.output("inspection", inspected["inspection"])
     wf.output("renditions", ladder["renditions"])
-    wf.output("package", packaged["files"])
-    wf.output("master", packaged["master"])
-    wf.output("mpd", packaged["mpd"])
-    wf.output("packaged", packaged["renditions"])
-    wf.output("poster", cover.ref)
-    wf.output("storyboard", board.ref)
+    add_delivery(wf, source, inspected, ladder["renditions"], audio["file"])
     return wf
 
 
