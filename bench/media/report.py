@@ -4,10 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
-import os
-import shlex
 import statistics
-import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -20,6 +17,7 @@ from bench.media.overhead import SEGMENTS, Overhead
 from bench.media.speed import Comparison, Timing
 from bench.queue import machine
 from bench.queue.report import _caveat, _table, replace_section
+from bench.queue.results import Target, verdict
 from darkroom.media.hull import Point
 
 __all__ = ["Results", "Target", "markdown", "print_rich", "targets", "write_section"]
@@ -55,26 +53,8 @@ class Results:
         }
 
 
-def command() -> str:
-    """The command as typed: ``make bench-media`` when make started it, else the python call."""
-    args = shlex.join(sys.argv[1:])
-    if os.environ.get("MAKELEVEL") and not args:
-        return "make bench-media"
-    exe = Path(sys.executable)
-    shown = exe.relative_to(machine.REPO) if exe.is_relative_to(machine.REPO) else exe
-    return f"{shown} -m bench.media.run {args}".strip()
-
-
 def describe() -> machine.Machine:
-    return dataclasses.replace(machine.describe(""), command=command())
-
-
-@dataclass(frozen=True)
-class Target:
-    name: str
-    goal: str
-    measured: str
-    passed: bool | None  # None: not measured in this run
+    return machine.describe("", bench="media")
 
 
 def _times(ts: list[Timing]) -> str:
@@ -116,13 +96,6 @@ def targets(res: Results) -> list[Target]:
         else:
             out.append(Target(name, goal, f"{bd:+.1f} %", bd <= BD_RATE_TARGET))
     return out
-
-
-def _verdict(t: Target, bold: bool = False) -> str:
-    if t.passed is None:
-        return "—"
-    word = "PASS" if t.passed else "FAIL"
-    return f"**{word}**" if bold else word
 
 
 SPEED_HEAD = ["comparison", "frames", "Darkroom best / median s", "ffmpeg best / median s", "speed (best)",
@@ -239,7 +212,7 @@ def print_rich(res: Results, console: Console | None = None) -> None:
     for h in ("target", "goal", "measured", "result"):
         tt.add_column(h, overflow="fold")
     for t in targets(res):
-        tt.add_row(t.name, t.goal, t.measured, _verdict(t))
+        tt.add_row(t.name, t.goal, t.measured, verdict(t.passed))
     console.print(tt)
 
 
@@ -307,7 +280,7 @@ def markdown(res: Results) -> str:
         lines += _table(CLIP_HEAD, _clip_rows(res))
         lines.append("")
     lines += ["### Targets", ""]
-    rows = [[t.name, t.goal, t.measured, _verdict(t, bold=True)] for t in targets(res)]
+    rows = [[t.name, t.goal, t.measured, verdict(t.passed, bold=True)] for t in targets(res)]
     lines += _table(["target", "goal", "measured", "result"], rows)
     lines.append(END)
     return "\n".join(lines) + "\n"

@@ -64,18 +64,17 @@ def _commit() -> str:
     return head + (" + uncommitted changes under darkroom/ (measured as found in the work tree)" if dirty else "")
 
 
-def command() -> str:
-    """The command as typed: ``make bench-queue`` when make started it, else the python call."""
+def command(bench: str = "queue") -> str:
+    """The command as typed: ``make bench-<bench>`` when make started it, else the python call."""
     args = shlex.join(sys.argv[1:])
     if os.environ.get("MAKELEVEL") and not args:
-        return "make bench-queue"
-    return (
-        f"{Path(sys.executable).relative_to(REPO) if sys.executable.startswith(str(REPO)) else sys.executable}"
-        f" -m bench.queue.run {args}".strip()
-    )
+        return f"make bench-{bench}"
+    exe = Path(sys.executable)
+    shown = exe.relative_to(REPO) if exe.is_relative_to(REPO) else exe
+    return f"{shown} -m bench.{bench}.run {args}".strip()
 
 
-def describe(redis_version: str) -> Machine:
+def describe(redis_version: str, bench: str = "queue") -> Machine:
     load = " ".join(f"{x:.2f}" for x in os.getloadavg())
     return Machine(
         date=datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
@@ -88,5 +87,5 @@ def describe(redis_version: str) -> Machine:
         redis=redis_version,
         load_at_start=load,
         commit=_commit(),
-        command=command(),
+        command=command(bench),
     )

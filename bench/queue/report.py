@@ -9,7 +9,7 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
-from bench.queue.results import Results, targets
+from bench.queue.results import Results, targets, verdict
 
 __all__ = ["markdown", "print_rich", "write_section"]
 
@@ -135,7 +135,7 @@ def print_rich(res: Results, console: Console | None = None) -> None:
     for h in ("target", "goal", "measured", "result"):
         tt.add_column(h)
     for t in targets(res):
-        tt.add_row(t.name, t.goal, t.measured, "—" if t.passed is None else ("PASS" if t.passed else "FAIL"))
+        tt.add_row(t.name, t.goal, t.measured, verdict(t.passed))
     console.print(tt)
 
 
@@ -180,10 +180,7 @@ def markdown(res: Results) -> str:
     lines += ["", "### Targets", ""]
     lines += _table(
         ["target", "goal", "measured", "result"],
-        [
-            [t.name, t.goal, t.measured, "—" if t.passed is None else ("**PASS**" if t.passed else "**FAIL**")]
-            for t in targets(res)
-        ],
+        [[t.name, t.goal, t.measured, verdict(t.passed, bold=True)] for t in targets(res)],
     )
     if res.ceilings:
         lines += [

@@ -13,7 +13,7 @@ from bench.queue.profiling import Profile
 from bench.queue.registry import System
 from bench.queue.throughput import Throughput
 
-__all__ = ["Results", "SystemResult", "Target", "targets"]
+__all__ = ["Results", "SystemResult", "Target", "targets", "verdict"]
 
 
 @dataclass
@@ -46,6 +46,14 @@ class Target:
     goal: str
     measured: str
     passed: bool | None  # None: not measured in this run
+
+
+def verdict(passed: bool | None, bold: bool = False) -> str:
+    """PASS / FAIL (bold for markdown), or a dash when the target was not measured."""
+    if passed is None:
+        return "—"
+    word = "PASS" if passed else "FAIL"
+    return f"**{word}**" if bold else word
 
 
 def _rate(r: SystemResult | None) -> float:

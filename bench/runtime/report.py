@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import os
-import shlex
-import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,6 +13,7 @@ from rich.table import Table
 from bench.queue import machine
 from bench.queue import report as queue_report
 from bench.queue.report import _caveat, _n, _table
+from bench.queue.results import Target, verdict
 from bench.runtime.scenarios import CHAINS, CHAINS_SERIAL, MAP_REDUCE, SCENARIOS, ScenarioResult, best
 
 __all__ = ["Results", "Target", "Trial", "describe", "markdown", "one_line", "print_rich", "targets", "write_section"]
@@ -86,18 +84,8 @@ class Results:
         }
 
 
-def command() -> str:
-    """The command as typed: ``make bench-runtime`` when make started it, else the python call."""
-    args = shlex.join(sys.argv[1:])
-    if os.environ.get("MAKELEVEL") and not args:
-        return "make bench-runtime"
-    exe = Path(sys.executable)
-    shown = exe.relative_to(machine.REPO) if exe.is_relative_to(machine.REPO) else exe
-    return f"{shown} -m bench.runtime.run {args}".strip()
-
-
 def describe(redis_version: str) -> machine.Machine:
-    return dataclasses.replace(machine.describe(redis_version), command=command())
+    return machine.describe(redis_version, bench="runtime")
 
 
 def _best(trials: list[Trial], scenario: str) -> ScenarioResult | None:
@@ -160,14 +148,6 @@ def _trial_rows(res: Results) -> list[list[str]]:
 TRIAL_HEAD = ["Celery configuration", "(a) all at once", "(a) one at a time", "(b) map + reduce"]
 
 
-@dataclass(frozen=True)
-class Target:
-    name: str
-    goal: str
-    measured: str
-    passed: bool | None  # None: not measured in this run
-
-
 def targets(res: Results) -> list[Target]:
     dr = res.darkroom
     serial = dr.get(CHAINS_SERIAL) if dr else None
@@ -208,13 +188,6 @@ def one_line(t: Trial) -> str:
     return "; ".join(parts)
 
 
-def _verdict(t: Target, bold: bool = False) -> str:
-    if t.passed is None:
-        return "—"
-    word = "PASS" if t.passed else "FAIL"
-    return f"**{word}**" if bold else word
-
-
 def print_rich(res: Results, console: Console | None = None) -> None:
     console = console or Console(width=200)
     table = Table(title="Workflow runtime: no-op steps, 2 worker processes each, one Redis")
@@ -234,7 +207,7 @@ def print_rich(res: Results, console: Console | None = None) -> None:
     for h in ("target", "goal", "measured", "result"):
         tt.add_column(h)
     for t in targets(res):
-        tt.add_row(t.name, t.goal, t.measured, _verdict(t))
+        tt.add_row(t.name, t.goal, t.measured, verdict(t.passed))
     console.print(tt)
 
 
@@ -279,7 +252,7 @@ def markdown(res: Results) -> str:
         lines += ["", "### Celery configurations tried", ""]
         lines += _table(TRIAL_HEAD, _trial_rows(res))
     lines += ["", "### Targets", ""]
-    rows = [[t.name, t.goal, t.measured, _verdict(t, bold=True)] for t in targets(res)]
+    rows = [[t.name, t.goal, t.measured, verdict(t.passed, bold=True)] for t in targets(res)]
     lines += _table(["target", "goal", "measured", "result"], rows)
     lines.append(END)
     return "\n".join(lines) + "\n"
