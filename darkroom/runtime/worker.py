@@ -10,7 +10,7 @@ per task; the
 With an ``engine``, the worker also advances the runs of the tasks it finished, under each run's
 tick lease on the exclusive events queue (the engines' own guarantee), takes the next tasks in
 the same round trip as their enqueue, and keeps a run's tick for the report of a task it took
-(``_report_and_advance``; docs/runtime.md, "Workers that advance their runs").
+(:mod:`darkroom.runtime.advancer`; docs/runtime.md, "Workers that advance their runs").
 
 Stopping (SIGTERM): no more leasing; running tasks get ``grace_s`` to finish; the rest are told to
 stop and handed back to the queue for a retry. A SIGKILL loses nothing either: the leases expire
@@ -36,7 +36,8 @@ from typing import Any
 
 import darkroom.queue as dq
 from darkroom.queue.instructions import Op
-from darkroom.runtime import runner
+from darkroom.runtime import advancer, runner
+from darkroom.runtime.advancer import Advancer, Settle
 from darkroom.runtime.context import TaskContext
 from darkroom.runtime.errors import InvalidWorkflow, PermanentError, RuntimeLayerError, TaskCanceled, TaskTimeout
 from darkroom.runtime.files import fetch_inputs, store_outputs
@@ -46,7 +47,7 @@ from darkroom.runtime.queues import ensure_queues, worker_filters
 from darkroom.runtime.reporter import Reporter
 from darkroom.runtime.task import TaskOutcome, TaskSpec, dumps
 from darkroom.runtime.workflow.engine import Engine
-from darkroom.runtime.workflow.inbox import Inbox, Report
+from darkroom.runtime.workflow.inbox import Inbox
 
 __all__ = ["Worker"]
 
@@ -79,25 +80,11 @@ class _Task:
         return self.spec.fn if self.spec else "?"
 
 
-HOLD_S = 0.2  # how long a worker keeps the tick of a run whose next task it took, waiting for its report
-HOLD_MIN_LEFT_S = 2.0  # a kept tick is used only while its lease has this long left (no extension needed)
-
-
-@dataclass
-class _HeldTick:
-    lease: dq.Lease
-    acks: dict[str, bytes]  # what its last pass read, acknowledged with the next round trip
-    since: float  # monotonic
-
-
 def _spec_of(lease: dq.Lease) -> TaskSpec | None:
     try:
         return TaskSpec.decode(lease.message.payload)
     except RuntimeLayerError:
         return None
-
-
-_Settle = tuple[dq.Lease, bool, bytes | str, bool, float]  # lease, ok, result or error, retry, backoff
 
 
 @dataclass
@@ -146,13 +133,11 @@ class Worker:
         # With an engine, the worker advances the runs of the tasks it finished itself, under the
         # run's tick lease (see _settle); without one, engines do it when the tick wakes them.
         self.engine = engine
-        self._advance = False
+        self._advancer: Advancer | None = None
         self._stopping = threading.Event()
         self._first_filter: dict[str, dict[str, str] | None] = {}
-        self._held: dict[str, _HeldTick] = {}  # runs whose tick this worker keeps (under _settling)
         self._settling = threading.Lock()  # one thread settles (and advances) at a time
         self._local = threading.local()  # .kept: tasks a pool thread's own pass took
-        self._grabbed: set[str] = set()
         self._grab_asked = 0
         self._pool = ThreadPoolExecutor(concurrency, thread_name_prefix="darkroom-fn")
         self._lock = threading.Lock()
@@ -175,9 +160,10 @@ class Worker:
         keys = ensure_queues(self.queue, self.registry)
         if self.engine is not None:
             self.engine.setup()
-            self._advance = self.engine.claimable
-            self.engine.grab = self
-            if not self._advance:
+            if self.engine.claimable:
+                self._advancer = Advancer(self.queue, self.inbox, self.reports, self.engine)
+                self.engine.grab = self
+            else:
                 _log.warning(
                     "the events queue %s does not index 'workflow' (created by an older version): "
                     "this worker leaves advancing its runs to the engines",
@@ -311,7 +297,7 @@ class Worker:
         if ctx.cancel_event.is_set() and done.ok:
             done = _Done(task, False, error="canceled", outcome="canceled")
         self._release(task)
-        if self._advance and self._settling.acquire(blocking=False):
+        if self._advancer is not None and self._settling.acquire(blocking=False):
             # The settler is idle: settle here rather than wake it (a thread hop on the path from
             # one step of a chain to the next). Whoever holds the lock settles; the rest queue.
             # Tasks the pass takes for this worker (the chain's next step) run on this thread
@@ -340,15 +326,21 @@ class Worker:
     def _settle_loop(self) -> None:
         while not (self._quit.is_set() and self._done.empty()):
             try:
-                batch = [self._done.get(timeout=HOLD_S / 2 if self._held else 0.25)]
+                batch = [self._done.get(timeout=advancer.HOLD_S / 2 if self._holding else 0.25)]
             except stdqueue.Empty:
                 batch = []
             self.reports.flush_progress()
             with self._settling:
                 self._settle_now(batch + self._drain_done())
-                self._give_back(time.monotonic() - HOLD_S)
+                if self._advancer is not None:
+                    self._advancer.give_back(time.monotonic() - advancer.HOLD_S)
         with self._settling:
-            self._give_back(math.inf)
+            if self._advancer is not None:
+                self._advancer.give_back(math.inf)
+
+    @property
+    def _holding(self) -> bool:
+        return self._advancer is not None and bool(self._advancer.held)
 
     def _drain_done(self) -> list[_Done]:
         out = []
@@ -365,24 +357,6 @@ class Worker:
             except Exception:
                 _log.exception("settling %d tasks failed; their leases will expire and they run again", len(batch))
 
-    def _give_back(self, held_before: float) -> None:
-        """Give back the ticks held since before ``held_before`` (monotonic): acknowledge what their
-        last pass read and complete them, in one round trip."""
-        stale = {w: h for w, h in self._held.items() if h.since < held_before}
-        if not stale:
-            return
-        for w in stale:
-            del self._held[w]
-        acks = {w: h.acks for w, h in stale.items()}
-        try:
-            results = self.queue.batch(
-                [*self.inbox.ack_ops(acks), self.queue.ops.complete_many([h.lease for h in stale.values()])]
-            )
-            if any(isinstance(r, Exception) for r in results[:-1]):
-                self.inbox.ack(acks)
-        except Exception:
-            _log.warning("could not give back %d tick(s); their leases expire", len(stale), exc_info=True)
-
     def _settle(self, batch: list[_Done]) -> None:
         todo = []
         with self._lock:
@@ -393,7 +367,7 @@ class Worker:
                 elif d.task.lost and self.metrics:
                     self.metrics.finished(d.task.fn_name, "canceled", time.monotonic() - d.task.started)
         reports = []
-        by_queue: dict[str, list[_Settle]] = defaultdict(list)
+        by_queue: dict[str, list[Settle]] = defaultdict(list)
         now = time.time()
         for d in todo:
             t, msg = d.task, d.task.lease.message
@@ -416,101 +390,12 @@ class Worker:
         # Reports first: a crash after them re-runs the task (idempotent) and repeats the report
         # (harmless); the other order could complete a task whose workflow never hears of it.
         settles = [items[i : i + 500] for items in by_queue.values() for i in range(0, len(items), 500)]
-        if self._advance and self._report_and_advance(reports, settles):
+        if self._advancer is not None and self._advancer.advance(reports, settles):
             return
-        if not self._advance:
+        if self._advancer is None:
             self.reports.post(reports)
         for chunk in settles:
             self.queue.settle(chunk)
-
-    def _report_and_advance(self, reports: list[Report], settles: list[list[_Settle]]) -> bool:
-        """Post the reports, then advance their runs here rather than wait for an engine to wake.
-
-        The ticks of the reports, a claim of each run's tick (a dequeue of it with ``where``) and
-        a drain of its inbox go in one round trip. A claim won is a lease on the run's tick on the
-        exclusive events queue: the same right to advance the run that an engine's dequeue gives,
-        so no engine or other worker advances the run meanwhile, and the pass is an engine pass
-        (``advance_leased``), its drain done right after the claim. A claim lost (an engine or
-        another worker holds the run) leaves the tick to whoever holds the run next, and its
-        drain is discarded (reading the inbox changes nothing; bumping the generation only makes
-        a later report tick anew). The pass's enqueue also takes the next tasks for this worker's
-        free slots (:meth:`grab_ops`), and the tasks' settles ride in that round trip.
-
-        When that took every task the pass enqueued, the next report of the run comes from this
-        worker: it keeps the tick (up to ``HOLD_S``) and that report needs no tick nor claim, only
-        one round trip to write it, acknowledge the last pass's reports and drain.
-
-        A crash anywhere loses nothing: before the claim the tick is pending (an engine takes
-        it); after it, or while a tick is kept, the tick's lease expires and an engine repeats
-        the pass from the inbox, while an unsettled task's lease expires and the task runs again
-        (its repeated report changes nothing). Answers whether the settles were done.
-        """
-        assert self.engine is not None
-        final = {r.workflow_id for r in reports if r.tick}
-        held = {w: self._held.pop(w) for w in final if w in self._held}
-        if held and (
-            held.keys() != final or any(h.lease.expires_at - time.time() < HOLD_MIN_LEFT_S for h in held.values())
-        ):
-            self._held.update(held)  # mixed with other runs, or too close to expiry: the usual way
-            self._give_back(math.inf)
-            held = {}
-        if held:
-            runs = list(held)
-            ops: list[Op[Any]] = [
-                self.inbox.write_op(reports),
-                *self.inbox.ack_ops({w: h.acks for w, h in held.items()}),
-            ]
-            ops += [self.inbox.drain_op(w) for w in runs]
-            try:
-                results = self.queue.batch(ops)
-            except Exception:
-                _log.warning("could not post %d workflow reports", len(reports), exc_info=True)
-                return False
-            drains = results[len(ops) - len(runs) :]
-            if isinstance(results[0], Exception):  # not written: give the ticks back, report the usual way
-                self._held.update(held)
-                self._give_back(math.inf)
-                return self._report_and_advance(reports, settles)
-            leases = [h.lease for h in held.values()]
-            drained = {w: d for w, d in zip(runs, drains, strict=True) if isinstance(d, dict)}
-        else:
-            ticks = self.reports.write(reports)
-            if not ticks:
-                return False
-            runs = [t.metadata["workflow"] for t in ticks if t.metadata]
-            ops = [self.queue.ops.enqueue_many(self.inbox.events_queue, ticks)]
-            ops += self.inbox.claim_ops(runs)
-            ops += [self.inbox.drain_op(w) for w in runs]
-            try:
-                posted, *rest = self.queue.batch(ops)
-            except Exception:
-                _log.warning("could not tick %d workflow(s)", len(ticks), exc_info=True)
-                return False
-            claims, drains = rest[: len(runs)], rest[len(runs) :]
-            if isinstance(posted, dq.Conflict):
-                self.inbox.enqueue_ticks(ticks)  # one by one: a tick of that generation exists already
-            elif isinstance(posted, Exception):
-                _log.warning("could not tick %d workflow(s): %s", len(ticks), posted)
-            leases = [lease for claim in claims if isinstance(claim, list) for lease in claim]
-            if not leases:
-                return False
-            won = {lease.message.metadata.get("workflow", "") for lease in leases}
-            drained = {w: d for w, d in zip(runs, drains, strict=True) if w in won and isinstance(d, dict)}
-        self._grabbed = set()
-        try:
-            outcome = self.engine.advance_leased(
-                leases,
-                drained=drained,
-                also=[self.queue.ops.settle(chunk) for chunk in settles],
-                retain=lambda w: w in self._grabbed,
-            )
-        except Exception:
-            _log.exception("advancing %d workflow(s) failed; engines retry once the leases expire", len(leases))
-            return False
-        now = time.monotonic()
-        for w, (lease, acks) in outcome.kept.items():
-            self._held[w] = _HeldTick(lease, acks, now)
-        return outcome.also is not None and not any(isinstance(r, Exception) for r in outcome.also)
 
     # -- taking the tasks a pass of this worker enqueues --------------------------------------------
     def grab_ops(self, enqueued: Mapping[str, int]) -> list[Op[list[dq.Lease]]]:
@@ -536,7 +421,8 @@ class Worker:
             self._start(leases)
         if len(leases) == self._grab_asked:
             # every task the pass enqueued runs here: the next report of their runs is ours
-            self._grabbed = {spec.workflow_id for spec in map(_spec_of, leases) if spec and spec.workflow_id}
+            assert self._advancer is not None
+            self._advancer.grabbed = {spec.workflow_id for spec in map(_spec_of, leases) if spec and spec.workflow_id}
 
     # -- heartbeats, timeouts, cancel ----------------------------------------------------------------
     def _heartbeat_loop(self) -> None:

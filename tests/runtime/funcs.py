@@ -151,3 +151,10 @@ for _k in range(1, 6):
     _prev = chain.task(f"s{_k}", "echo", k=_k, after=[_prev])
 chain.output("last", _prev.ref)
 registry.add_workflow(chain)
+
+gated_chain = Workflow("gated-chain", inputs=["gate"])
+_g0 = gated_chain.task("s0", "echo", k=0)
+_g1 = gated_chain.task("s1", "gate", path=gated_chain.input("gate"), after=[_g0])
+_g2 = gated_chain.task("s2", "echo", k=2, after=[_g1])
+gated_chain.output("last", gated_chain.task("s3", "echo", k=3, after=[_g2]).ref)
+registry.add_workflow(gated_chain)

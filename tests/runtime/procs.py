@@ -96,9 +96,9 @@ def advancing_worker(redis_url: str, db_url: str, scratch: str, record: str, cra
         elif crash_at == "holding":
             # the first pass keeps the tick (the worker took the next task); die at the second,
             # its report written and the inbox drained under the kept tick
-            import darkroom.runtime.worker as worker_module
+            import darkroom.runtime.advancer as advancer_module
 
-            worker_module.HOLD_S = 3600.0
+            advancer_module.HOLD_S = 3600.0
             real, calls = eng.advance_leased, [0]
 
             def advance(*a: Any, **kw: Any) -> Any:

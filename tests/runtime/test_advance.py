@@ -34,9 +34,9 @@ def test_a_worker_advances_the_runs_of_its_tasks_without_an_engine(platform: Pla
 def test_a_worker_that_took_the_next_task_keeps_the_tick_for_its_report(
     platform: Platform, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import darkroom.runtime.worker as worker_module
+    import darkroom.runtime.advancer as advancer_module
 
-    monkeypatch.setattr(worker_module, "HOLD_S", 3600.0)  # never given back for lack of a report
+    monkeypatch.setattr(advancer_module, "HOLD_S", 3600.0)  # never given back for lack of a report
     run = platform.workflows.start("chain", {})
     assert Engine(platform.rq, platform.db, funcs.registry).run_once() == 1
     passes: list[PassRecord] = []
@@ -50,6 +50,28 @@ def test_a_worker_that_took_the_next_task_keeps_the_tick_for_its_report(
     platform.until(lambda: platform.rq.count(EVENTS_QUEUE, dq.State.RUNNING) == 0)
     assert platform.rq.count(EVENTS_QUEUE) == platform.rq.count(EVENTS_QUEUE, dq.State.COMPLETED) == 2
     assert platform.rq.count(funcs.QUEUE, dq.State.COMPLETED) == 6
+
+
+def test_a_report_from_elsewhere_makes_a_worker_give_back_the_tick_it_kept(
+    platform: Platform, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    import darkroom.runtime.advancer as advancer_module
+
+    monkeypatch.setattr(advancer_module, "HOLD_S", 3600.0)  # kept for as long as the chain goes on
+    gate = tmp_path / "gate"
+    run = platform.workflows.start("gated-chain", {"gate": str(gate)})
+    assert Engine(platform.rq, platform.db, funcs.registry).run_once() == 1
+    platform.start_engine()
+    platform.start_worker(engine=Engine(platform.rq, platform.db, funcs.registry, name="worker"))
+    # s1 waits at the gate in the worker, which keeps the run's tick for s1's report
+    platform.until(lambda: platform.rq.count(funcs.QUEUE, dq.State.RUNNING) == 1)
+    platform.workflows.cancel(run.id)
+    gate.touch()
+    # s1's pass is made under the kept tick, from memory; the inbox drained with it holds the
+    # cancel, so the worker gives the tick back rather than keep passing the chain past it
+    done = platform.wait(run.id)
+    assert done.state == "canceled"
+    assert "succeeded" not in {t.state for t in platform.workflows.tasks(run.id, "s3")}
 
 
 def test_a_map_finishes_when_workers_and_an_engine_advance_it_together(platform: Platform) -> None:

@@ -111,6 +111,7 @@ class Engine:
         *,
         drained: dict[str, dict[str, bytes]] | None = None,
         also: Sequence[Op[Any]] = (),
+        after: Sequence[Op[Any]] = (),
         retain: Callable[[str], bool] | None = None,
     ) -> Advanced:
         """Advance the workflows of tick leases held by this process (an engine's batch, or the
@@ -120,9 +121,11 @@ class Engine:
 
         ``drained``: inboxes already drained after the leases were won (folded into the claim's
         round trip). ``also``: more queue operations (a worker's settles), run in the round trip
-        of the pass's enqueue, else after the commit. ``retain``: asked after the commit for each
-        run passed; True keeps that tick's lease with the caller, neither completed nor its
-        reports acknowledged, for its next pass (``Advanced.kept``).
+        of the pass's enqueue, else after the commit. ``after``: operations that must follow the
+        commit, run in the round trip after it if there is one (``Advanced.after`` is None if
+        not). ``retain``: asked after the commit for each run passed; True keeps that tick's
+        lease with the caller, neither completed nor its reports acknowledged, for its next pass
+        (``Advanced.kept``).
         """
         if self._queue_keys is None:
             self.setup()
@@ -132,7 +135,7 @@ class Engine:
         with self._keeping(leases):
             done = self._pass({w: lease.message.id for w, lease in ticks.items()}, drained, also)
         ended = time.monotonic()
-        out = Advanced(done.also)
+        out = Advanced(done.also, failed=set(done.failures))
         if retain is not None:
             for w, lease in ticks.items():
                 if w not in done.failures and w not in done.finished and retain(w):
@@ -149,15 +152,20 @@ class Engine:
             ops.append(self.queue.ops.fail(ticks[wid], error=f"{type(exc).__name__}: {exc}"[:500], retry_in_s=1.0))
         late = list(also) if done.also is None else []
         ops += late
+        tail = list(after) if ops else []
+        ops += tail
         results = self.queue.batch(ops) if ops else []
         if any(isinstance(r, Exception) for r in results[:inbox_ops]):
             self.inbox.ack(acks)  # a script the server lost: the plain calls load it again
             self.inbox.discard(done.finished)
-        for r in results[inbox_ops : len(ops) - len(late)]:
+        ours = len(ops) - len(late) - len(tail)
+        for r in results[inbox_ops:ours]:
             if isinstance(r, Exception) and not isinstance(r, dq.LeaseLost):
                 raise r
         if late:
-            out.also = results[len(ops) - len(late) :]
+            out.also = results[ours : ours + len(late)]
+        if tail:
+            out.after = results[ours + len(late) :]
         for wid in ticks:
             if wid not in done.failures and self.on_pass:
                 self.on_pass((wid, self.name, started, ended))
@@ -377,6 +385,8 @@ class Advanced:
     """What :meth:`Engine.advance_leased` did beyond the passes."""
 
     also: list[Any] | None  # results of the caller's operations (None: they did not run)
+    failed: set[str] = field(default_factory=set)  # runs whose pass failed (rolled back; tick retried)
+    after: list[Any] | None = None  # results of the ``after`` operations (None: they did not run)
     # runs whose tick lease the caller keeps: the lease and the reports to acknowledge later
     kept: dict[str, tuple[dq.Lease, dict[str, bytes]]] = field(default_factory=dict)
 
