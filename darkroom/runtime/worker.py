@@ -23,24 +23,22 @@ import logging
 import math
 import os
 import queue as stdqueue
-import shutil
 import socket
 import threading
 import time
 from collections import defaultdict
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import darkroom.queue as dq
 from darkroom.queue.instructions import Op
-from darkroom.runtime import advancer, runner
+from darkroom.runtime import advancer, attempt
 from darkroom.runtime.advancer import Advancer, Settle
+from darkroom.runtime.attempt import Attempt, Finished, spec_of
 from darkroom.runtime.context import TaskContext
-from darkroom.runtime.errors import InvalidWorkflow, PermanentError, RuntimeLayerError, TaskCanceled, TaskTimeout
-from darkroom.runtime.files import fetch_inputs, store_outputs
+from darkroom.runtime.errors import InvalidWorkflow, RuntimeLayerError
 from darkroom.runtime.functions import Function, Registry
 from darkroom.runtime.metrics import WorkerMetrics
 from darkroom.runtime.queues import ensure_queues, worker_filters
@@ -54,47 +52,6 @@ __all__ = ["Worker"]
 _log = logging.getLogger(__name__)
 
 ANNOUNCE_S = 0.25  # a task running this long wakes its workflow's engine to show it as running
-
-
-@dataclass
-class _Task:
-    lease: dq.Lease
-    spec: TaskSpec | None
-    fn: Function | None
-    ctx: TaskContext
-    started: float = field(default_factory=time.monotonic)
-    wall_started: float = field(default_factory=time.time)
-    extended: float = field(default_factory=time.monotonic)
-    lease_s: float = 30.0  # the lease currently held (the queue's grant, then the function's)
-    announced: bool = False  # has a start report woken the engine yet?
-    settled: bool = False
-    lost: bool = False
-
-    def __post_init__(self) -> None:
-        # Message id and lease token: a redelivered message can start while its timed-out previous
-        # attempt's thread still winds down, so the id alone is not unique.
-        self.key = (self.lease.message.id, self.lease.token)
-
-    @property
-    def fn_name(self) -> str:
-        return self.spec.fn if self.spec else "?"
-
-
-def _spec_of(lease: dq.Lease) -> TaskSpec | None:
-    try:
-        return TaskSpec.decode(lease.message.payload)
-    except RuntimeLayerError:
-        return None
-
-
-@dataclass
-class _Done:
-    task: _Task
-    ok: bool
-    output: Any = None
-    error: str = ""
-    retry: bool = True
-    outcome: str = "succeeded"
 
 
 class Worker:
@@ -141,9 +98,9 @@ class Worker:
         self._grab_asked = 0
         self._pool = ThreadPoolExecutor(concurrency, thread_name_prefix="darkroom-fn")
         self._lock = threading.Lock()
-        self._running: dict[tuple[str, int], _Task] = {}
+        self._running: dict[tuple[str, int], Attempt] = {}
         self._slot_freed = threading.Event()
-        self._done: stdqueue.Queue[_Done] = stdqueue.Queue()
+        self._done: stdqueue.Queue[Finished] = stdqueue.Queue()
         self._quit = threading.Event()
         self._grant: dict[str, float] = {}
 
@@ -156,7 +113,7 @@ class Worker:
             raise InvalidWorkflow(
                 f"no registered function uses the queues {unknown}" if unknown else "the registry has no functions"
             )
-        self._sweep_scratch()
+        attempt.sweep_scratch(self._scratch_parent)
         keys = ensure_queues(self.queue, self.registry)
         if self.engine is not None:
             self.engine.setup()
@@ -211,14 +168,6 @@ class Worker:
                 self.engine.close()
             self._pool.shutdown(wait=False, cancel_futures=True)
 
-    def _sweep_scratch(self) -> None:
-        """Remove scratch directories of worker processes that died without cleaning up."""
-        if not self._scratch_parent.is_dir():
-            return
-        for d in self._scratch_parent.iterdir():
-            if d.is_dir() and d.name.isdigit() and not _alive(int(d.name)):
-                shutil.rmtree(d, ignore_errors=True)
-
     def _start(self, leases: list[dq.Lease]) -> None:
         for lease in leases:
             mid = lease.message.id
@@ -239,7 +188,7 @@ class Worker:
                 step=spec.step if spec else None,
                 item=spec.idx if spec else 0,
             )
-            task = _Task(lease, spec, fn, ctx, lease_s=self._grant.get(lease.queue, 30.0))
+            task = Attempt(lease, spec, fn, ctx, lease_s=self._grant.get(lease.queue, 30.0))
             ctx.report = lambda f, m, t=task: self.reports.progress(
                 t.spec, t.lease.message.deadline, t.lease.message.attempts, f, m
             )
@@ -248,7 +197,7 @@ class Worker:
             if self.metrics:
                 self.metrics.in_flight.inc()
             if error:
-                self._done.put(_Done(task, False, error=error, retry=False, outcome="failed"))
+                self._done.put(Finished(task, False, error=error, retry=False, outcome="failed"))
                 self._release(task)
                 continue
             # Quick tasks report their start together with their result; only a task still
@@ -260,49 +209,21 @@ class Worker:
                 self._pool.submit(self._execute, task)
 
     # -- running one task --------------------------------------------------------------------------
-    def _execute(self, task: _Task) -> None:
-        next_task: _Task | None = task
+    def _execute(self, task: Attempt) -> None:
+        next_task: Attempt | None = task
         while next_task is not None:
             next_task = self._execute_one(next_task)
 
-    def _execute_one(self, task: _Task) -> _Task | None:
+    def _execute_one(self, task: Attempt) -> Attempt | None:
         """Run one task; answers the next one this thread should run (one its own pass took)."""
-        assert task.spec is not None and task.fn is not None
-        spec, fn, ctx = task.spec, task.fn, task.ctx
-        timeout = spec.timeout_s or fn.timeout_s
-        try:
-            args = fetch_inputs(spec.args, self.blobs, ctx.scratch_path / "in") if self.blobs else spec.args
-            out = runner.call(fn, ctx, args, timeout)
-            if self.blobs is not None:
-                out = store_outputs(out, self.blobs, ctx.scratch_path)
-            if len(dumps(out)) > self.queue.limits.max_result_bytes:
-                raise PermanentError(f"{spec.fn} returned more than {self.queue.limits.max_result_bytes} bytes")
-            done = _Done(task, True, output=out)
-        except (PermanentError, InvalidWorkflow) as exc:
-            done = _Done(task, False, error=f"{type(exc).__name__}: {exc}", retry=False, outcome="failed")
-        except runner.ChildFailed as exc:
-            done = _Done(task, False, error=str(exc), retry=not exc.permanent, outcome="failed")
-        except TaskTimeout as exc:
-            done = _Done(task, False, error=str(exc), outcome="timed_out")
-        except TaskCanceled as exc:
-            done = _Done(task, False, error=str(exc), outcome="canceled")
-        except Exception as exc:
-            _log.info("task %s raised", task.lease.message.id, exc_info=True)
-            done = _Done(
-                task, False, error=f"{type(exc).__name__}: {exc}", retry=not fn.is_permanent(exc), outcome="failed"
-            )
-        finally:
-            if ctx.scratch_path.exists():
-                shutil.rmtree(ctx.scratch_path, ignore_errors=True)
-        if ctx.cancel_event.is_set() and done.ok:
-            done = _Done(task, False, error="canceled", outcome="canceled")
+        done = attempt.perform(task, self.blobs, self.queue.limits.max_result_bytes)
         self._release(task)
         if self._advancer is not None and self._settling.acquire(blocking=False):
             # The settler is idle: settle here rather than wake it (a thread hop on the path from
             # one step of a chain to the next). Whoever holds the lock settles; the rest queue.
             # Tasks the pass takes for this worker (the chain's next step) run on this thread
             # next, the first of them without handing it to another thread.
-            kept: list[_Task] = []
+            kept: list[Attempt] = []
             self._local.kept = kept
             try:
                 self._settle_now([done, *self._drain_done()])
@@ -315,7 +236,7 @@ class Worker:
         self._done.put(done)
         return None
 
-    def _release(self, task: _Task) -> None:
+    def _release(self, task: Attempt) -> None:
         with self._lock:
             self._running.pop(task.key, None)
         if self.metrics:
@@ -342,7 +263,7 @@ class Worker:
     def _holding(self) -> bool:
         return self._advancer is not None and bool(self._advancer.held)
 
-    def _drain_done(self) -> list[_Done]:
+    def _drain_done(self) -> list[Finished]:
         out = []
         while True:
             try:
@@ -350,14 +271,14 @@ class Worker:
             except stdqueue.Empty:
                 return out
 
-    def _settle_now(self, batch: list[_Done]) -> None:
+    def _settle_now(self, batch: list[Finished]) -> None:
         if batch:
             try:
                 self._settle(batch)
             except Exception:
                 _log.exception("settling %d tasks failed; their leases will expire and they run again", len(batch))
 
-    def _settle(self, batch: list[_Done]) -> None:
+    def _settle(self, batch: list[Finished]) -> None:
         todo = []
         with self._lock:
             for d in batch:
@@ -422,7 +343,7 @@ class Worker:
         if len(leases) == self._grab_asked:
             # every task the pass enqueued runs here: the next report of their runs is ours
             assert self._advancer is not None
-            self._advancer.grabbed = {spec.workflow_id for spec in map(_spec_of, leases) if spec and spec.workflow_id}
+            self._advancer.grabbed = {spec.workflow_id for spec in map(spec_of, leases) if spec and spec.workflow_id}
 
     # -- heartbeats, timeouts, cancel ----------------------------------------------------------------
     def _heartbeat_loop(self) -> None:
@@ -439,7 +360,7 @@ class Worker:
                     # a thread cannot be killed: ask it to stop and fail the task now
                     t.ctx.cancel_event.set()
                     self._done.put(
-                        _Done(t, False, error=f"task ran past its timeout of {timeout:g}s", outcome="timed_out")
+                        Finished(t, False, error=f"task ran past its timeout of {timeout:g}s", outcome="timed_out")
                     )
                     continue
                 if now - t.extended >= t.lease_s / 3:
@@ -451,7 +372,7 @@ class Worker:
                     )
                     self.reports.post([report] if report else [])
 
-    def _extend(self, t: _Task) -> None:
+    def _extend(self, t: Attempt) -> None:
         assert t.fn is not None
         try:
             t.lease = self.queue.extend(t.lease, lease_s=t.fn.lease_s)
@@ -487,14 +408,4 @@ class Worker:
             left = list(self._running.values())
         for t in left:
             t.ctx.cancel_event.set()
-            self._done.put(_Done(t, False, error="worker shut down before the task finished", outcome="handed_back"))
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
+            self._done.put(Finished(t, False, error="worker shut down before the task finished", outcome="handed_back"))

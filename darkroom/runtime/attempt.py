@@ -1,0 +1,124 @@
+"""One attempt of a task in a worker: what it holds while it runs, and how it ends.
+
+:func:`perform` runs the function the runtime's way: input blobs fetched into scratch space,
+the call (in a thread or a child process, with its timeout), outputs uploaded, the scratch space
+removed whatever happens, and any exception turned into a :class:`Finished` that says whether
+the queue should retry it.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import darkroom.queue as dq
+from darkroom.runtime import runner
+from darkroom.runtime.context import TaskContext
+from darkroom.runtime.errors import InvalidWorkflow, PermanentError, RuntimeLayerError, TaskCanceled, TaskTimeout
+from darkroom.runtime.files import fetch_inputs, store_outputs
+from darkroom.runtime.functions import Function
+from darkroom.runtime.task import TaskSpec, dumps
+
+__all__ = ["Attempt", "Finished", "perform", "spec_of", "sweep_scratch"]
+
+_log = logging.getLogger(__name__)
+
+
+@dataclass
+class Attempt:
+    lease: dq.Lease
+    spec: TaskSpec | None
+    fn: Function | None
+    ctx: TaskContext
+    started: float = field(default_factory=time.monotonic)
+    wall_started: float = field(default_factory=time.time)
+    extended: float = field(default_factory=time.monotonic)
+    lease_s: float = 30.0  # the lease currently held (the queue's grant, then the function's)
+    announced: bool = False  # has a start report woken the engine yet?
+    settled: bool = False
+    lost: bool = False
+
+    def __post_init__(self) -> None:
+        # Message id and lease token: a redelivered message can start while its timed-out previous
+        # attempt's thread still winds down, so the id alone is not unique.
+        self.key = (self.lease.message.id, self.lease.token)
+
+    @property
+    def fn_name(self) -> str:
+        return self.spec.fn if self.spec else "?"
+
+
+@dataclass
+class Finished:
+    task: Attempt
+    ok: bool
+    output: Any = None
+    error: str = ""
+    retry: bool = True
+    outcome: str = "succeeded"
+
+
+def spec_of(lease: dq.Lease) -> TaskSpec | None:
+    try:
+        return TaskSpec.decode(lease.message.payload)
+    except RuntimeLayerError:
+        return None
+
+
+def perform(task: Attempt, blobs: Any, max_result_bytes: int) -> Finished:
+    """Run the attempt's function (its spec and function are known) and say how it ended."""
+    assert task.spec is not None and task.fn is not None
+    spec, fn, ctx = task.spec, task.fn, task.ctx
+    timeout = spec.timeout_s or fn.timeout_s
+    try:
+        args = fetch_inputs(spec.args, blobs, ctx.scratch_path / "in") if blobs is not None else spec.args
+        out = runner.call(fn, ctx, args, timeout)
+        if blobs is not None:
+            out = store_outputs(out, blobs, ctx.scratch_path)
+        if len(dumps(out)) > max_result_bytes:
+            raise PermanentError(f"{spec.fn} returned more than {max_result_bytes} bytes")
+        done = Finished(task, True, output=out)
+    except (PermanentError, InvalidWorkflow) as exc:
+        done = Finished(task, False, error=f"{type(exc).__name__}: {exc}", retry=False, outcome="failed")
+    except runner.ChildFailed as exc:
+        done = Finished(task, False, error=str(exc), retry=not exc.permanent, outcome="failed")
+    except TaskTimeout as exc:
+        done = Finished(task, False, error=str(exc), outcome="timed_out")
+    except TaskCanceled as exc:
+        done = Finished(task, False, error=str(exc), outcome="canceled")
+    except Exception as exc:
+        _log.info("task %s raised", task.lease.message.id, exc_info=True)
+        done = Finished(
+            task, False, error=f"{type(exc).__name__}: {exc}", retry=not fn.is_permanent(exc), outcome="failed"
+        )
+    finally:
+        if ctx.scratch_path.exists():
+            shutil.rmtree(ctx.scratch_path, ignore_errors=True)
+    if ctx.cancel_event.is_set() and done.ok:
+        done = Finished(task, False, error="canceled", outcome="canceled")
+    return done
+
+
+def sweep_scratch(parent: Path) -> None:
+    """Remove scratch directories of worker processes that died without cleaning up (one
+    directory per worker process, named by its pid)."""
+    if not parent.is_dir():
+        return
+    for d in parent.iterdir():
+        if d.is_dir() and d.name.isdigit() and not _alive(int(d.name)):
+            shutil.rmtree(d, ignore_errors=True)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
