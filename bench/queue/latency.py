@@ -15,9 +15,12 @@ import subprocess
 import time
 from dataclasses import dataclass
 
+import redis
+
 from bench.queue.peers_env import Env
 from bench.queue.procs import run_json
 from bench.queue.recorder import read_records
+from bench.queue.server import wait_aof_rewrite
 from bench.queue.stats import percentile, rate_between
 from bench.queue.throughput import Run
 
@@ -35,6 +38,7 @@ class Latency:
     jobs_per_call: float = math.nan  # > 1 when the producer fell behind and sent in bulk
     completed_per_s: float = math.nan  # completions/s of the phase's jobs (10%-90%)
     samples: int = 0
+    forks: int = 0  # forks of redis-server during the phase (AOF rewrites: each stalls the server)
     error: str | None = None
 
 
@@ -44,6 +48,10 @@ def measure(run: Run, env: Env, rate: float, seconds: float) -> Latency:
         result.error = "no workers"
         return result
     base = run.workers.count()
+    server = redis.Redis.from_url(run.url)
+    # An AOF rewrite the previous phase (a flood) set off would fork and load this one: wait it out.
+    wait_aof_rewrite(server)
+    forks = int(server.info("stats")["total_forks"])
     started = time.time()
     try:
         cmd = run.system.command(env, "--url", run.url, "produce", "--rate", f"{rate:.1f}", "--seconds", str(seconds))
@@ -57,6 +65,8 @@ def measure(run: Run, env: Env, rate: float, seconds: float) -> Latency:
     ok, got = run.workers.wait_for(base + sent, 30 + seconds)
     if not ok:
         result.error = f"{got - base}/{sent} jobs ran"
+    result.forks = int(server.info("stats")["total_forks"]) - forks
+    server.close()
     phase = [(enq, start, done) for enq, start, done in read_records(run.workers.outs) if enq >= started]
     first = min((enq for enq, _, _ in phase), default=started)
     lat = [(start - enq) * 1000.0 for enq, start, _ in phase if enq >= first + WARMUP_S]
@@ -65,3 +75,4 @@ def measure(run: Run, env: Env, rate: float, seconds: float) -> Latency:
     result.p50_ms = percentile(lat, 50)
     result.p99_ms = percentile(lat, 99)
     return result
+

@@ -47,7 +47,8 @@ def _system_rows(res: Results) -> list[list[str]]:
             if not isinstance(x, Latency) or not math.isfinite(x.p50_ms):
                 return "-" if not isinstance(x, Latency) or not x.error else f"⚠ {x.error}"
             short = "" if x.achieved_per_s >= 0.95 * x.target_per_s else " (producer fell short)"
-            return f"{x.p50_ms:.1f} / {x.p99_ms:.1f} @ {_n(x.achieved_per_s)}/s{short}"
+            forks = f" ({x.forks} redis fork{'s' if x.forks > 1 else ''})" if x.forks else ""
+            return f"{x.p50_ms:.1f} / {x.p99_ms:.1f} @ {_n(x.achieved_per_s)}/s{short}{forks}"
 
         rows.append(
             [
@@ -171,7 +172,9 @@ def markdown(res: Results) -> str:
         "clients: it calls at most once per 1 ms tick with every job due by then (one job per call below "
         "1,000/s), in one bulk call where "
         "the system has one (Darkroom enqueue_many, BullMQ addBulk, RQ enqueue_many; arq/SAQ gather them, the "
-        "others send back to back), so a job waits at most a tick in the producer before its clock starts. Redis "
+        "others send back to back), so a job waits at most a tick in the producer before its clock starts. Each "
+        "latency phase starts once no AOF rewrite runs (a flood phase sets one off, and its fork and its child's "
+        "CPU would land in the next phase); forks of redis-server during a phase are shown beside it. Redis "
         "commands (those run inside Lua scripts included) and Redis CPU (user+sys) per job are INFO deltas over "
         "the enqueue + processing phase.",
         "",

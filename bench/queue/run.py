@@ -115,16 +115,13 @@ def _systems(
             if t.error is None:
                 result.fixed = latency.measure(run, env, s.fixed_rate, s.latency_s)
                 fixed = result.fixed
-                console.print(f"  latency @ {s.fixed_rate:g}/s: p50 {fixed.p50_ms:.2f} ms, p99 {fixed.p99_ms:.2f} ms")
+                console.print(f"  latency @ {s.fixed_rate:g}/s: {_lat(fixed)}")
                 result.quarter = latency.measure(run, env, t.process_per_s / 4, s.latency_s)
-                console.print(
-                    f"  latency @ ¼ peak ({result.quarter.achieved_per_s:,.0f}/s): "
-                    f"p50 {result.quarter.p50_ms:.2f} ms, p99 {result.quarter.p99_ms:.2f} ms"
-                )
+                console.print(f"  latency @ ¼ peak ({result.quarter.achieved_per_s:,.0f}/s): {_lat(result.quarter)}")
                 result.half = latency.measure(run, env, t.process_per_s / 2, s.latency_s)
                 console.print(
                     f"  latency @ ½ peak ({result.half.achieved_per_s:,.0f}/s of {t.process_per_s / 2:,.0f}/s): "
-                    f"p50 {result.half.p50_ms:.2f} ms, p99 {result.half.p99_ms:.2f} ms"
+                    f"{_lat(result.half)}"
                 )
                 # Twice what the workers drain alone saturates them (they drain less with the producer
                 # running); more would only leave a backlog that takes minutes to clear on slow systems.
@@ -139,10 +136,15 @@ def _systems(
                     result.half_sustained = latency.measure(run, env, peak / 2, s.latency_s)
                     console.print(
                         f"  latency @ ½ sustained ({result.half_sustained.achieved_per_s:,.0f}/s): "
-                        f"p50 {result.half_sustained.p50_ms:.2f} ms, p99 {result.half_sustained.p99_ms:.2f} ms"
+                        f"{_lat(result.half_sustained)}"
                     )
         finally:
             run.close()
+
+
+def _lat(lat: latency.Latency) -> str:
+    forks = f" ({lat.forks} redis fork(s) during the phase)" if lat.forks else ""
+    return f"p50 {lat.p50_ms:.2f} ms, p99 {lat.p99_ms:.2f} ms{forks}"
 
 
 def main() -> None:

@@ -11,7 +11,7 @@ import redis
 
 from darkroom.local.redis_server import RedisServer
 
-__all__ = ["BenchRedis", "Counters"]
+__all__ = ["BenchRedis", "Counters", "wait_aof_rewrite"]
 
 # Commands the harness itself sends while a phase is measured; not the system's work.
 _OWN = {"info", "config|resetstat", "ping"}
@@ -34,6 +34,16 @@ class Counters:
     def total_calls(self) -> int:
         """Commands the server executed, those run inside Lua scripts included."""
         return sum(v for k, v in self.calls.items() if k not in _OWN)
+
+
+def wait_aof_rewrite(client: redis.Redis, timeout_s: float = 120.0) -> None:
+    """Return once no AOF rewrite runs or is scheduled (or after ``timeout_s``)."""
+    give_up = time.monotonic() + timeout_s
+    while time.monotonic() < give_up:
+        info = client.info("persistence")
+        if not info.get("aof_rewrite_in_progress") and not info.get("aof_rewrite_scheduled"):
+            return
+        time.sleep(0.05)
 
 
 def _free_port() -> int:
@@ -88,13 +98,8 @@ class BenchRedis:
         time.sleep(0.05)
         self.wait_aof_rewrite()
 
-    def wait_aof_rewrite(self, timeout_s: float = 120.0) -> None:
-        give_up = time.monotonic() + timeout_s
-        while time.monotonic() < give_up:
-            info = self.client.info("persistence")
-            if not info.get("aof_rewrite_in_progress") and not info.get("aof_rewrite_scheduled"):
-                return
-            time.sleep(0.05)
+    def wait_aof_rewrite(self) -> None:
+        wait_aof_rewrite(self.client)
 
     def counters(self) -> Counters:
         stats = self.client.info("commandstats")
