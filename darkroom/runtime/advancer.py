@@ -119,22 +119,23 @@ class Advancer:
     def _advance_held(self, held: dict[str, _HeldTick], reports: list[Report], settles: list[list[Settle]]) -> bool:
         """Pass runs whose ticks this worker kept, their reports straight from memory.
 
-        Nobody else can pass these runs meanwhile, and a report of the task that another process
-        writes ticks anew (a tick of a later generation, pending behind the kept one), so the
-        reports need not go through the inbox first: the pass commits them. What the inbox holds
-        besides is drained in the pass's enqueue round trip (with the acknowledgement of the last
-        pass's reads and the settles deferred from it); a run with such reports is given back
-        after the pass, so that an engine passes them at once. The tasks' settles follow the
-        commit (settled first, a task whose report was never stored could be lost), in the round
-        trip after it, or with this worker's next one when the run's tick is kept again.
+        Nobody else can pass these runs meanwhile, and a report that another process writes
+        ticks anew (a tick of a later generation, pending behind the kept one), so the reports
+        need not go through the inbox first: the pass commits them. The pass's enqueue round trip
+        acknowledges the last pass's inbox reads and counts what else the inbox holds; a run with
+        such reports is given back after the pass, so that an engine passes them at once. The
+        tasks' settles follow the commit (settled first, a task whose report was never stored
+        could be lost): in the round trip after it when there is one, else with the worker's next
+        round trip that is off the path from one step to the next (the give-back, or the settler's
+        next turn).
         """
         runs = list(held)
         drained: dict[str, dict[str, bytes]] = {w: {} for w in runs}
         for r in reports:
             drained[r.workflow_id][r.field] = r.data
         acks = self.inbox.ack_ops({w: h.acks for w, h in held.items()})
-        flush = self._take_deferred()
-        also = [*acks, *(self.inbox.drain_op(w) for w in runs), *self._settle_ops(flush)]
+        also = [*acks, *(self.inbox.size_op(w) for w in runs)]
+        settles = self._take_deferred() + settles
         self.grabbed = set()
         try:
             outcome = self.engine.advance_leased(
@@ -146,19 +147,16 @@ class Advancer:
             )
         except Exception:
             _log.exception("advancing %d workflow(s) failed; engines retry once the leases expire", len(runs))
-            self._deferred += flush
             self.reports.post(reports)  # for the engine that repeats the pass
-            return False
+            self._deferred += settles
+            return True
         results = outcome.also
         if results is None:  # did not run: the runs are given back below, their inboxes unread
             results = [RuntimeError("not run")] * len(also)
-            self._deferred += flush
-        else:
-            self._check(flush, results[len(acks) + len(runs) :])
         if any(isinstance(r, Exception) for r in results[: len(acks)]):
             self.inbox.ack({w: h.acks for w, h in held.items()})  # a script the server lost
-        drains = results[len(acks) : len(acks) + len(runs)]
-        busy = {w for w, d in zip(runs, drains, strict=True) if not isinstance(d, dict) or d}
+        sizes = results[len(acks) :]
+        busy = {w for w, n in zip(runs, sizes, strict=True) if not isinstance(n, int) or n}
         if outcome.failed:
             self.reports.post([r for r in reports if r.workflow_id in outcome.failed])
         if outcome.after is None:

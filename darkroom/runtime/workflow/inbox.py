@@ -155,6 +155,11 @@ class Inbox:
         (flat,) = yield Pipeline((("EVALSHA", self._drain.sha, 2, *keys),))
         return {flat[i].decode(): flat[i + 1] for i in range(0, len(flat), 2)}
 
+    def size_op(self, workflow_id: str) -> Op[int]:
+        """How many reports the inbox holds (reading only: no pass starts)."""
+        (n,) = yield Pipeline((("HLEN", self._key(workflow_id, "inbox")),))
+        return int(n)
+
     def ack_ops(self, entries: dict[str, dict[str, bytes]]) -> list[Op[Any]]:
         self._ensure_loaded()
         calls = []
