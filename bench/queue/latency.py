@@ -42,13 +42,13 @@ class Latency:
     error: str | None = None
 
 
-def measure(run: Run, env: Env, rate: float, seconds: float) -> Latency:
+def measure(run: Run, env: Env, server: redis.Redis, rate: float, seconds: float) -> Latency:
+    """One phase at ``rate`` jobs/s for ``seconds``; ``server`` is the bench's redis-server (for its forks)."""
     result = Latency(rate)
     if run.workers is None or not math.isfinite(rate) or rate <= 0:
         result.error = "no workers"
         return result
     base = run.workers.count()
-    server = redis.Redis.from_url(run.url)
     # An AOF rewrite the previous phase (a flood) set off would fork and load this one: wait it out.
     wait_aof_rewrite(server)
     forks = int(server.info("stats")["total_forks"])
@@ -66,7 +66,6 @@ def measure(run: Run, env: Env, rate: float, seconds: float) -> Latency:
     if not ok:
         result.error = f"{got - base}/{sent} jobs ran"
     result.forks = int(server.info("stats")["total_forks"]) - forks
-    server.close()
     phase = [(enq, start, done) for enq, start, done in read_records(run.workers.outs) if enq >= started]
     first = min((enq for enq, _, _ in phase), default=started)
     lat = [(start - enq) * 1000.0 for enq, start, _ in phase if enq >= first + WARMUP_S]
@@ -75,4 +74,3 @@ def measure(run: Run, env: Env, rate: float, seconds: float) -> Latency:
     result.p50_ms = percentile(lat, 50)
     result.p99_ms = percentile(lat, 99)
     return result
-

@@ -113,12 +113,12 @@ def _systems(
                 + (f" ⚠ {t.error}" if t.error else "")
             )
             if t.error is None:
-                result.fixed = latency.measure(run, env, s.fixed_rate, s.latency_s)
+                result.fixed = latency.measure(run, env, redis.client, s.fixed_rate, s.latency_s)
                 fixed = result.fixed
                 console.print(f"  latency @ {s.fixed_rate:g}/s: {_lat(fixed)}")
-                result.quarter = latency.measure(run, env, t.process_per_s / 4, s.latency_s)
+                result.quarter = latency.measure(run, env, redis.client, t.process_per_s / 4, s.latency_s)
                 console.print(f"  latency @ ¼ peak ({result.quarter.achieved_per_s:,.0f}/s): {_lat(result.quarter)}")
-                result.half = latency.measure(run, env, t.process_per_s / 2, s.latency_s)
+                result.half = latency.measure(run, env, redis.client, t.process_per_s / 2, s.latency_s)
                 console.print(
                     f"  latency @ ½ peak ({result.half.achieved_per_s:,.0f}/s of {t.process_per_s / 2:,.0f}/s): "
                     f"{_lat(result.half)}"
@@ -126,14 +126,14 @@ def _systems(
                 # Twice what the workers drain alone saturates them (they drain less with the producer
                 # running); more would only leave a backlog that takes minutes to clear on slow systems.
                 flood = 2 * t.process_per_s
-                result.sustained = latency.measure(run, env, flood, s.latency_s)
+                result.sustained = latency.measure(run, env, redis.client, flood, s.latency_s)
                 peak = result.sustained.completed_per_s
                 console.print(
                     f"  sustained peak (producer flat out): {peak:,.0f} jobs/s completed"
                     + (f" ⚠ {result.sustained.error}" if result.sustained.error else "")
                 )
                 if math.isfinite(peak) and peak > 0:
-                    result.half_sustained = latency.measure(run, env, peak / 2, s.latency_s)
+                    result.half_sustained = latency.measure(run, env, redis.client, peak / 2, s.latency_s)
                     console.print(
                         f"  latency @ ½ sustained ({result.half_sustained.achieved_per_s:,.0f}/s): "
                         f"{_lat(result.half_sustained)}"
