@@ -144,7 +144,8 @@ class Worker:
                 with self._lock:
                     free = self.concurrency - len(self._running)
                 if free <= 0:
-                    self._slot_freed.wait(0.5)
+                    # short: a full worker notices ``stop`` at once too, and hands back what runs
+                    self._slot_freed.wait(0.05)
                     self._slot_freed.clear()
                     continue
                 queue, where = sources[turn % len(sources)]
