@@ -41,8 +41,8 @@ def _first(root: Path, pattern: str) -> Path | None:
 
 
 def write_video(blobs: Any, out: Path, outputs: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
-    """The package, poster, storyboard and per-frame quality files of a video run into ``out``:
-    (files written, relative names; per-frame scores by rendition)."""
+    """The package, poster, storyboard, complexity analysis and per-frame quality files of a video
+    run into ``out``: (files written, relative names; per-frame scores by rendition)."""
     files: dict[str, Any] = {}
     frames: dict[str, Any] = {}
     package = fetch_folder(blobs, outputs.get("package"), out / "package")
@@ -58,6 +58,8 @@ def write_video(blobs: Any, out: Path, outputs: Mapping[str, Any]) -> tuple[dict
         files["storyboard"] = "storyboard/"
         files["storyboard_vtt"] = _rel(out, _first(out / "storyboard", "*.vtt"))
         files["storyboard_sheets"] = [_rel(out, p) for p in sorted((out / "storyboard").rglob("*.jpg"))]
+    if is_blob_ref(outputs.get("complexity")):
+        files["complexity"] = _rel(out, blobs.get_file(outputs["complexity"]["$blob"], out / "complexity.json"))
     quality: dict[str, str] = {}
     for q in outputs.get("quality") or []:
         ref = q.get("frames")

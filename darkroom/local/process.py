@@ -321,6 +321,8 @@ def _write(wiring: Any, job: Job, kind: Kind, run: RunRow, order: Sequence[str])
         files = write_photo(blobs, out, outputs)
     else:
         files, frames = write_video(blobs, out, outputs)
+        if files.get("complexity"):  # the analysis travels as a file: the report shows its content
+            outputs = {**outputs, "complexity": json.loads((out / files["complexity"]).read_text())}
     source = {"name": job.source.name, "bytes": job.source.stat().st_size, "kind": kind,
               "type": mimetypes.guess_type(job.source.name)[0]}  # fmt: skip
     report = build_report(

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import bisect
 import hashlib
+import json
 import re
 import tempfile
 from collections.abc import Mapping
@@ -57,6 +58,24 @@ class Complexity:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+    def save(self, path: Path) -> Path:
+        """Write the analysis as JSON (a long title's scenes outgrow a task result: they travel as a file)."""
+        path.write_text(json.dumps(self.to_dict(), sort_keys=True))
+        return path
+
+    @classmethod
+    def load(cls, value: Path | Mapping[str, Any]) -> Complexity:
+        """An analysis from its JSON file (:meth:`save`) or its dict."""
+        if isinstance(value, Path):
+            try:
+                value = json.loads(value.read_text())
+            except (OSError, ValueError) as exc:
+                raise InvalidMedia(f"unreadable complexity analysis {value}: {exc}") from exc
+        try:
+            return cls.from_dict(value)  # type: ignore[arg-type]
+        except (KeyError, TypeError, ValueError) as exc:
+            raise InvalidMedia(f"not a complexity analysis: {exc}") from exc
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Complexity:

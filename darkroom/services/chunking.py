@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import Field, model_validator
@@ -76,12 +77,12 @@ def plan_fn(
     policy: Mapping[str, Any] | None = None,
     recipes: Sequence[Mapping[str, Any]] | None = None,
     ladder: Sequence[Mapping[str, Any]] | None = None,
-    complexity: Mapping[str, Any] | None = None,
+    complexity: Path | Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """The chunk plan for ``video`` (:func:`~darkroom.services.inspection.video_facts`).
 
     ``ladder``: recipes already fitted (a ladder step's); else ``recipes`` (``None``: the default
-    ladder) are fitted here; ``complexity`` (``Complexity.to_dict()``) gives the scene cuts that
+    ladder) are fitted here; ``complexity`` (the analysis' JSON file, or its dict) gives the scene cuts that
     chunk boundaries prefer. Returns ``chunks`` ({chunked, reason, plan}), ``recipes``, ``fps``,
     ``frames`` and ``keyint``.
     """
@@ -100,7 +101,7 @@ def plan_fn(
     duration = frames / fps
     chunked, reason = chunk_reason(rules, duration, fps)
     if chunked:
-        cuts = Complexity.from_dict(complexity).cuts if complexity else []
+        cuts = Complexity.load(complexity).cuts if complexity else []
         plan = plan_chunks(duration, fps, keyint, cuts, target_s=rules.target_s, min_s=rules.min_s)
         if len(plan) == 1:
             chunked, reason = False, f"{reason}, but the title fits one chunk"

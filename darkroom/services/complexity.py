@@ -20,6 +20,7 @@ from pydantic import Field
 from darkroom.config import Settings
 from darkroom.media.complexity import Complexity, analyse, cache_key
 from darkroom.runtime.context import TaskContext
+from darkroom.runtime.files import blob_ref
 from darkroom.runtime.workflow import Workflow
 from darkroom.services.common import (
     INSPECT_S,
@@ -108,52 +109,58 @@ def _options(options: Mapping[str, Any] | None) -> ComplexityOptions:
 
 
 # Lookup and store are blob reads/writes: threads of the worker, which carries the platform's settings.
+# The analysis travels between steps as a JSON file (a blob): a long title has thousands of scenes,
+# more than a task result holds.
 @registry.function("media.complexity_lookup", queue=QUEUE_MEDIA, timeout_s=600)
 def lookup_complexity(
     ctx: TaskContext, source: Path, options: Mapping[str, Any] | None = None, reuse: bool | None = True
 ) -> dict[str, Any]:
-    """The source's content key and its stored analysis (``None`` when absent or ``reuse`` is false;
-    ``None`` means the default, reuse)."""
+    """The source's content key and a reference to its stored analysis (``None`` when absent or
+    ``reuse`` is false; ``None`` means the default, reuse)."""
     key = cache_key(source)
-    found = ComplexityStore.from_settings().get(key, _options(options)) if reuse is not False else None
+    opts = _options(options)
+    store = ComplexityStore.from_settings()
+    found = store.get(key, opts) is not None if reuse is not False else False
     ctx.progress(1.0, "found a stored analysis" if found else "no stored analysis")
-    return {"key": key, "complexity": None if found is None else found.to_dict()}
+    return {"key": key, "stored": blob_ref(store.key(key, opts)) if found else None}
 
 
 @registry.function(
     "media.complexity", queue=QUEUE_MEDIA, isolation="process", timeout_s=INSPECT_S + 60, permanent_errors=PERMANENT
 )
 def analyse_complexity(
-    ctx: TaskContext, source: Path, options: Mapping[str, Any] | None = None, stored: Mapping[str, Any] | None = None
+    ctx: TaskContext, source: Path, options: Mapping[str, Any] | None = None, stored: Path | None = None
 ) -> dict[str, Any]:
-    """``stored`` when given (no analysis), else scene cuts + per-scene bits of one pre-encode."""
+    """``stored`` when given (no analysis), else scene cuts + per-scene bits of one pre-encode;
+    ``complexity`` is the analysis' JSON file."""
     if stored is not None:
         ctx.progress(1.0, "reused the stored analysis")
-        return {"complexity": dict(stored), "reused": True}
+        return {"complexity": stored, "reused": True}
     opts = _options(options)
     result = analyse(
         source, crf=opts.crf, height=opts.height, threshold=opts.threshold, timeout_s=INSPECT_S,
         progress=reporter(ctx, "analysing complexity"),
     )  # fmt: skip
     ctx.progress(1.0, f"{len(result.scenes)} scenes")
-    return {"complexity": result.to_dict(), "reused": False}
+    return {"complexity": result.save(ctx.scratch_path / "complexity.json"), "reused": False}
 
 
 @registry.function("media.complexity_store", queue=QUEUE_MEDIA, timeout_s=120)
 def store_complexity(
-    ctx: TaskContext, key: str, complexity: Mapping[str, Any], reused: bool, options: Mapping[str, Any] | None = None
+    ctx: TaskContext, key: str, complexity: Path, reused: bool, options: Mapping[str, Any] | None = None
 ) -> dict[str, Any]:
     """Keep a new analysis under ``key``; a reused one is already there."""
     if reused:
         return {"stored": None}
-    return {"stored": ComplexityStore.from_settings().put(key, _options(options), Complexity.from_dict(complexity))}
+    return {"stored": ComplexityStore.from_settings().put(key, _options(options), Complexity.load(complexity))}
 
 
 def add_complexity_steps(wf: Workflow, source: Any, options: Any, reuse: Any, after: Sequence[Any] = ()) -> Any:
-    """lookup -> analyse -> store on ``wf``; returns the ``analyse`` step (``["complexity"]``)."""
+    """lookup -> analyse -> store on ``wf``; returns the ``analyse`` step (``["complexity"]``: a
+    reference to the analysis' JSON file)."""
     found = wf.task("complexity-lookup", "media.complexity_lookup", after=after, source=source, options=options,
                     reuse=reuse)  # fmt: skip
-    made = wf.task("complexity", "media.complexity", source=source, options=options, stored=found["complexity"])
+    made = wf.task("complexity", "media.complexity", source=source, options=options, stored=found["stored"])
     wf.task("complexity-store", "media.complexity_store", key=found["key"], options=options,
             complexity=made["complexity"], reused=made["reused"])  # fmt: skip
     return made

@@ -137,7 +137,7 @@ def ladder_fn(
     source: Path,
     *,
     options: Mapping[str, Any] | None = None,
-    complexity: Mapping[str, Any] | None = None,
+    complexity: Path | Mapping[str, Any] | None = None,
     width: int | None = None,
     height: int | None = None,
 ) -> dict[str, Any]:
@@ -152,7 +152,7 @@ def ladder_fn(
     if opts.mode == "fixed":
         made = _fixed(width, height, opts)
     else:
-        analysed = Complexity.from_dict(complexity) if complexity is not None else None
+        analysed = Complexity.load(complexity) if complexity is not None else None
         if analysed is not None:
             samples = pick_samples(analysed, count=opts.samples, length_s=opts.sample_s)
         else:

@@ -250,6 +250,7 @@ def test_a_streaming_clip_gets_a_per_title_ladder_quality_and_validation(process
     assert len(report["ladder"]["points"]) == 4 and report["ladder"]["rungs"]
     assert report["chunks"]["chunked"] is False
     assert report["complexity"]["scenes"]
+    assert json.loads((out / report["files"]["complexity"]).read_text()) == report["complexity"]
     assert report["inspection"]["video"]["frame_rate"] == 25.0
     for row in report["renditions"]:
         assert row["quality"]["vmaf"]["mean"] > 0 and row["valid"] is True

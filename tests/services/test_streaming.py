@@ -43,8 +43,9 @@ def test_streaming_video_chunked_end_to_end(
     out = done.outputs
     assert out["verdict"] == "accepted"
 
-    # complexity: the cut at 2 s splits the title into two scenes
-    assert [round(s["start_s"], 2) for s in out["complexity"]["scenes"]] == [0.0, 2.0]
+    # complexity: the cut at 2 s splits the title into two scenes; the analysis travels as a file
+    analysis = json.loads(blobs.get_bytes(out["complexity"]["$blob"]))
+    assert [round(s["start_s"], 2) for s in analysis["scenes"]] == [0.0, 2.0]
     # ladder: every trial point scored, recipes on the requested GOP grid
     ladder = out["ladder"]
     assert ladder["mode"] == "per_title" and len(ladder["points"]) == 4 and ladder["hull"]
@@ -87,7 +88,8 @@ def test_streaming_video_chunked_end_to_end(
     again = services.wait(submit(services.workflows, ComplexityRequest.parse({"source": again_key})).id, timeout_s=60)
     assert again.state == "succeeded", again.error
     assert again.name == COMPLEXITY
+    # the same bytes as the first run's file: the stored analysis, not a new one
     assert again.outputs["reused"] is True and again.outputs["complexity"] == out["complexity"]
     assert again.steps["complexity"].message == "reused the stored analysis"
     stored = ComplexityStore(blobs).get(again.outputs["key"], ComplexityOptions())
-    assert stored is not None and stored.to_dict() == out["complexity"]
+    assert stored is not None and stored.to_dict() == analysis
