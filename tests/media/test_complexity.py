@@ -96,3 +96,23 @@ def test_not_a_video_is_refused(tmp_path: Path) -> None:
         scene_cuts(junk, timeout_s=10)
     with pytest.raises(InvalidMedia):
         analyse(junk, timeout_s=10)
+
+
+def test_a_feature_length_analysis_travels_as_a_file_and_reads_back_the_same(tmp_path: Path) -> None:
+    # 3,000 scenes (a feature film's shots): far more than a 64 KiB task result holds
+    scenes = [Scene(k * 2.0, k * 2.0 + 2.0, 0.05 + (k % 7) / 100, 500.0 + k) for k in range(3000)]
+    analysis = Complexity(scenes=scenes, duration_s=6000.0, fps=24.0, mean_bpp=0.08)
+    path = analysis.save(tmp_path / "complexity.json")
+    assert path.stat().st_size > 64 * 1024
+    assert Complexity.load(path) == analysis
+    assert Complexity.load(analysis.to_dict()) == analysis
+
+
+def test_an_unreadable_analysis_file_is_refused_naming_it(tmp_path: Path) -> None:
+    bad = tmp_path / "complexity.json"
+    bad.write_text("{not json")
+    with pytest.raises(InvalidMedia, match="complexity.json"):
+        Complexity.load(bad)
+    bad.write_text(json.dumps({"scenes": []}))
+    with pytest.raises(InvalidMedia, match="not a complexity analysis"):
+        Complexity.load(bad)
