@@ -12,19 +12,24 @@ import logging
 import os
 import shutil
 import time
+from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import darkroom.queue as dq
 from darkroom.runtime import runner
+from darkroom.runtime.advancer import Settle
 from darkroom.runtime.context import TaskContext
 from darkroom.runtime.errors import InvalidWorkflow, PermanentError, RuntimeLayerError, TaskCanceled, TaskTimeout
 from darkroom.runtime.files import fetch_inputs, store_outputs
 from darkroom.runtime.functions import Function
-from darkroom.runtime.task import TaskSpec, dumps
+from darkroom.runtime.metrics import WorkerMetrics
+from darkroom.runtime.reporter import Reporter
+from darkroom.runtime.task import TaskOutcome, TaskSpec, dumps
+from darkroom.runtime.workflow.inbox import Report
 
-__all__ = ["Attempt", "Finished", "perform", "spec_of", "sweep_scratch"]
+__all__ = ["Attempt", "Finished", "conclude", "perform", "spec_of", "sweep_scratch"]
 
 _log = logging.getLogger(__name__)
 
@@ -102,6 +107,35 @@ def perform(task: Attempt, blobs: Any, max_result_bytes: int) -> Finished:
     if ctx.cancel_event.is_set() and done.ok:
         done = Finished(task, False, error="canceled", outcome="canceled")
     return done
+
+
+def conclude(
+    done: list[Finished], worker: str, metrics: WorkerMetrics | None
+) -> tuple[list[Report], list[list[Settle]]]:
+    """What finished attempts tell their workflows (reports) and the queue (settles, in chunks of
+    one queue and at most 500 leases)."""
+    reports = []
+    by_queue: dict[str, list[Settle]] = defaultdict(list)
+    now = time.time()
+    for d in done:
+        t, msg = d.task, d.task.lease.message
+        final = d.ok or not d.retry or msg.attempts >= msg.max_attempts
+        outcome = d.outcome if final or d.outcome in ("canceled", "handed_back") else "retried"
+        if metrics:
+            metrics.finished(t.fn_name, outcome, time.monotonic() - t.started)
+        state = "succeeded" if d.ok else "failed" if final else "running"
+        told = TaskOutcome(
+            state, msg.attempts, worker, now, output=d.output, error=d.error or None, started=t.wall_started
+        )
+        rep = Reporter.report(t.spec, msg.deadline, told, "r" if final else "s", tick=final)
+        if rep:
+            reports.append(rep)
+        if d.ok:
+            by_queue[t.lease.queue].append((t.lease, True, dumps(d.output), False, 0.0))
+        else:
+            backoff = t.fn.backoff_s(msg.attempts) if (t.fn and d.outcome != "handed_back") else 0.0
+            by_queue[t.lease.queue].append((t.lease, False, d.error[:2000], d.retry, backoff))
+    return reports, [items[i : i + 500] for items in by_queue.values() for i in range(0, len(items), 500)]
 
 
 def sweep_scratch(parent: Path) -> None:

@@ -26,7 +26,6 @@ import queue as stdqueue
 import socket
 import threading
 import time
-from collections import defaultdict
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -35,7 +34,7 @@ from typing import Any
 import darkroom.queue as dq
 from darkroom.queue.instructions import Op
 from darkroom.runtime import advancer, attempt
-from darkroom.runtime.advancer import Advancer, Settle
+from darkroom.runtime.advancer import Advancer
 from darkroom.runtime.attempt import Attempt, Finished, spec_of
 from darkroom.runtime.context import TaskContext
 from darkroom.runtime.errors import InvalidWorkflow, RuntimeLayerError
@@ -43,7 +42,7 @@ from darkroom.runtime.functions import Function, Registry
 from darkroom.runtime.metrics import WorkerMetrics
 from darkroom.runtime.queues import ensure_queues, worker_filters
 from darkroom.runtime.reporter import Reporter
-from darkroom.runtime.task import TaskOutcome, TaskSpec, dumps
+from darkroom.runtime.task import TaskSpec
 from darkroom.runtime.workflow.engine import Engine
 from darkroom.runtime.workflow.inbox import Inbox
 
@@ -288,30 +287,9 @@ class Worker:
                     todo.append(d)
                 elif d.task.lost and self.metrics:
                     self.metrics.finished(d.task.fn_name, "canceled", time.monotonic() - d.task.started)
-        reports = []
-        by_queue: dict[str, list[Settle]] = defaultdict(list)
-        now = time.time()
-        for d in todo:
-            t, msg = d.task, d.task.lease.message
-            final = d.ok or not d.retry or msg.attempts >= msg.max_attempts
-            outcome = d.outcome if final or d.outcome in ("canceled", "handed_back") else "retried"
-            if self.metrics:
-                self.metrics.finished(t.fn_name, outcome, time.monotonic() - t.started)
-            state = "succeeded" if d.ok else "failed" if final else "running"
-            told = TaskOutcome(
-                state, msg.attempts, self.name, now, output=d.output, error=d.error or None, started=t.wall_started
-            )
-            rep = self.reports.report(t.spec, msg.deadline, told, "r" if final else "s", tick=final)
-            if rep:
-                reports.append(rep)
-            if d.ok:
-                by_queue[t.lease.queue].append((t.lease, True, dumps(d.output), False, 0.0))
-            else:
-                backoff = t.fn.backoff_s(msg.attempts) if (t.fn and d.outcome != "handed_back") else 0.0
-                by_queue[t.lease.queue].append((t.lease, False, d.error[:2000], d.retry, backoff))
+        reports, settles = attempt.conclude(todo, self.name, self.metrics)
         # Reports first: a crash after them re-runs the task (idempotent) and repeats the report
         # (harmless); the other order could complete a task whose workflow never hears of it.
-        settles = [items[i : i + 500] for items in by_queue.values() for i in range(0, len(items), 500)]
         if self._advancer is not None and self._advancer.advance(reports, settles):
             return
         if self._advancer is None:
