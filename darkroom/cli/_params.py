@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import json
 import sys
-from typing import NoReturn
+from typing import Any, NoReturn
 
 import typer
 from rich.console import Console
 
-__all__ = ["fail", "pairs", "print_json"]
+__all__ = ["fail", "json_pairs", "pairs", "print_json"]
 
 _err = Console(stderr=True, highlight=False)
 
@@ -32,3 +32,14 @@ def pairs(items: list[str] | None, option: str) -> dict[str, str]:
             raise typer.BadParameter(f"{item!r} is not KEY=VALUE", param_hint=option)
         out[key] = value
     return out
+
+
+def json_pairs(items: list[str] | None, option: str) -> dict[str, Any]:
+    """KEY=VALUE pairs whose values are JSON where they parse as JSON, else plain strings."""
+    values: dict[str, Any] = {}
+    for key, raw in pairs(items, option).items():
+        try:
+            values[key] = json.loads(raw)
+        except json.JSONDecodeError:
+            values[key] = raw
+    return values

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 
@@ -29,18 +28,13 @@ def process(
     renditions, report.json and report.html in --out."""
     from rich.console import Console
 
-    from darkroom.cli._params import fail, pairs
+    from darkroom.cli._params import fail, json_pairs
     from darkroom.config import Settings
     from darkroom.local.errors import LocalError
     from darkroom.local.process import Job
     from darkroom.local.process import process as run_process
 
-    values: dict[str, Any] = {}
-    for key, raw in pairs(options, "--set").items():
-        try:
-            values[key] = json.loads(raw)
-        except json.JSONDecodeError:
-            values[key] = raw
+    values = json_pairs(options, "--set")
     try:
         run_process(
             [Job(source, out, profile=profile, options=values)],

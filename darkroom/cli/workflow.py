@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from typing import Annotated, Any
 
 import typer
@@ -36,14 +35,9 @@ def start(
     as_json: JsonOption = False,
 ) -> None:
     """Start a run of workflow NAME."""
-    from darkroom.cli._params import pairs
+    from darkroom.cli._params import json_pairs
 
-    values: dict[str, Any] = {}
-    for key, raw in pairs(inputs, "--input").items():
-        try:
-            values[key] = json.loads(raw)
-        except json.JSONDecodeError:
-            values[key] = raw
+    values = json_pairs(inputs, "--input")
     w = _wiring(app_spec)
     run = w.workflows.start(name, values, priority=priority, id=run_id)
     if wait:

@@ -16,6 +16,7 @@ import darkroom.queue as dq
 from darkroom.runtime.files import BLOB
 from darkroom.runtime.queues import ensure_queues
 from darkroom.runtime.workflow import Engine
+from darkroom.runtime.workflow.store import RunRow
 from darkroom.storage.blobs import open_blobs
 from tests.runtime import funcs
 from tests.runtime.conftest import Platform
@@ -138,6 +139,29 @@ def test_workers_and_engines_never_advance_one_workflow_at_once(platform: Platfo
     redis_url, db_url = _redis_url(platform), _db_url(platform)
     procs = [_spawn("engine", redis_url, db_url, str(record))]
     procs += [_spawn("advancing-worker", redis_url, db_url, str(tmp_path / f"s{i}"), str(record)) for i in range(2)]
+    _all_succeed_then_stop(platform, runs, procs)
+    history = _passes(record)
+    advancers = {name for passes in history.values() for _, _, name in passes}
+    assert {f"worker-{p.pid}" for p in procs[1:]} <= advancers
+    _assert_no_overlap(history)
+
+
+def test_two_engines_never_advance_one_workflow_at_once(platform: Platform, tmp_path: Path) -> None:
+    record = tmp_path / "passes.txt"
+    platform.start_worker(concurrency=4)
+    runs = [platform.workflows.start("squares", {"n": 15}) for _ in range(12)]
+    engines = [_spawn("engine", _redis_url(platform), _db_url(platform), str(record)) for _ in range(2)]
+    _all_succeed_then_stop(platform, runs, engines)
+    history = _passes(record)
+    assert {name for passes in history.values() for _, _, name in passes} == {f"engine-{e.pid}" for e in engines}
+    _assert_no_overlap(history)
+    assert os.path.exists(record)
+
+
+_History = dict[str, list[tuple[float, float, str]]]  # workflow id -> (start, end, advancer) per pass
+
+
+def _all_succeed_then_stop(platform: Platform, runs: list[RunRow], procs: list[subprocess.Popen[bytes]]) -> None:
     try:
         for run in runs:
             assert platform.wait(run.id, timeout_s=120).state == "succeeded"
@@ -146,41 +170,22 @@ def test_workers_and_engines_never_advance_one_workflow_at_once(platform: Platfo
             p.send_signal(signal.SIGTERM)
         for p in procs:
             p.wait(timeout=30)
-    history: dict[str, list[tuple[float, float, str]]] = defaultdict(list)
+
+
+def _passes(record: Path) -> _History:
+    """The passes the processes recorded (``workflow advancer start end`` per line), by workflow."""
+    history: _History = defaultdict(list)
     for line in record.read_text().splitlines():
         wid, name, start, end = line.split()
         history[wid].append((float(start), float(end), name))
-    advancers = {name for passes in history.values() for _, _, name in passes}
-    assert {f"worker-{p.pid}" for p in procs[1:]} <= advancers
+    return history
+
+
+def _assert_no_overlap(history: _History) -> None:
     for wid, passes in history.items():
         passes.sort()
         for (_s1, e1, n1), (s2, _, n2) in itertools.pairwise(passes):
             assert e1 <= s2, f"{wid}: a pass of {n2} started before {n1}'s ended"
-
-
-def test_two_engines_never_advance_one_workflow_at_once(platform: Platform, tmp_path: Path) -> None:
-    record = tmp_path / "passes.txt"
-    platform.start_worker(concurrency=4)
-    runs = [platform.workflows.start("squares", {"n": 15}) for _ in range(12)]
-    engines = [_spawn("engine", _redis_url(platform), _db_url(platform), str(record)) for _ in range(2)]
-    try:
-        for run in runs:
-            assert platform.wait(run.id, timeout_s=120).state == "succeeded"
-    finally:
-        for e in engines:
-            e.send_signal(signal.SIGTERM)
-        for e in engines:
-            e.wait(timeout=30)
-    history: dict[str, list[tuple[float, float, str]]] = defaultdict(list)
-    for line in record.read_text().splitlines():
-        wid, name, start, end = line.split()
-        history[wid].append((float(start), float(end), name))
-    assert {name for passes in history.values() for _, _, name in passes} == {f"engine-{e.pid}" for e in engines}
-    for wid, passes in history.items():
-        passes.sort()
-        for (_s1, e1, n1), (s2, _, n2) in itertools.pairwise(passes):
-            assert e1 <= s2, f"{wid}: a pass of {n2} started before {n1}'s ended"
-    assert os.path.exists(record)
 
 
 def test_a_run_whose_task_dies_on_its_last_attempt_fails_instead_of_hanging(platform: Platform, tmp_path: Path) -> None:

@@ -104,7 +104,6 @@ def test_encoding_then_packaging_and_video_images_compose_through_their_contract
     key = blobs.put_file("uploads/clip.mp4", source_clip).key
     services.start_engine()
     services.start_worker(blobs=blobs, concurrency=2)
-    # VP9 at its slowest speed: a chunk takes over a second, so the worker is sure to leave mid-chunk.
     recipe = {"codec": "vp9", "width": 160, "height": 90, "crf": 40, "preset": "0", "name": "90p",
               "gop_s": 1.0, "segment_s": 2.0}  # fmt: skip
     encode = parse("encode", {"source": key, "recipes": [recipe], "policy": {"chunk": "never"}})

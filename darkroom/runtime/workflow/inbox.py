@@ -162,14 +162,16 @@ class Inbox:
 
     def ack_ops(self, entries: dict[str, dict[str, bytes]]) -> list[Op[Any]]:
         self._ensure_loaded()
-        calls = []
-        for w, fields in entries.items():
-            if fields:
-                args: list[str | bytes] = []
-                for k, v in fields.items():
-                    args += [k, v]
-                calls.append(("EVALSHA", self._ack.sha, 1, self._key(w, "inbox"), *args))
-        return [_commands(tuple(calls))] if calls else []
+        calls = tuple(("EVALSHA", self._ack.sha, 1, key, *args) for key, args in self._acks(entries))
+        return [_commands(calls)] if calls else []
+
+    def _acks(self, entries: dict[str, dict[str, bytes]]) -> list[tuple[str, list[str | bytes]]]:
+        """Per inbox with something to acknowledge: its key and the ack script's field/value pairs."""
+        return [
+            (self._key(w, "inbox"), [x for k, v in fields.items() for x in (k, v)])
+            for w, fields in entries.items()
+            if fields
+        ]
 
     def discard_ops(self, workflow_ids: Iterable[str]) -> list[Op[Any]]:
         calls: list[tuple[Any, ...]] = []
@@ -196,14 +198,7 @@ class Inbox:
 
     def ack(self, entries: dict[str, dict[str, bytes]]) -> None:
         """Remove the reports a pass committed, unless a newer report replaced them meanwhile."""
-        calls = []
-        for w, fields in entries.items():
-            if fields:
-                args: list[str | bytes] = []
-                for k, v in fields.items():
-                    args += [k, v]
-                calls.append((self._ack, [self._key(w, "inbox")], args))
-        self._scripted(calls)
+        self._scripted([(self._ack, [key], args) for key, args in self._acks(entries)])
 
     def _scripted(self, calls: list[tuple[Any, list[str], list[str | bytes]]]) -> list[Any]:
         """Run script calls in one pipelined round trip (EVALSHA; the scripts are loaded once,
