@@ -41,6 +41,7 @@ class Settings:
     database_url: str = ""
     blobs_url: str = ""
     s3_endpoint_url: str = ""
+    blob_cache_bytes: int = 4 << 30  # a worker host's cache of input blobs (home/cache/blobs); 0: none
     app: str = "darkroom.runtime.sample:registry,darkroom.services:registry"
     limits: Limits = field(default_factory=Limits)
 

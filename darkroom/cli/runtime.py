@@ -68,6 +68,7 @@ def worker(
     """Run functions: lease tasks, heartbeat, settle; SIGTERM stops gracefully."""
     from darkroom.cli._params import pairs
     from darkroom.local.wiring import Wiring
+    from darkroom.runtime.blob_cache import BlobCache
     from darkroom.runtime.metrics import WorkerMetrics
     from darkroom.runtime.worker import Worker
     from darkroom.runtime.workflow import Engine
@@ -77,10 +78,12 @@ def worker(
     w = Wiring(app=app)
     stop = _stop_on_signals()
     metrics = WorkerMetrics(_metrics(metrics_port, w.settings.metrics_port))  # type: ignore[arg-type]
+    cache = BlobCache(w.settings.home / "cache" / "blobs", w.settings.blob_cache_bytes, on_use=metrics.blob_fetched)
     worker = Worker(
         w.queue,
         w.registry,
         blobs=w.blobs,
+        blob_cache=cache,
         queues=queues or None,
         concurrency=concurrency,
         shape=offered,

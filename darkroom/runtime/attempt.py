@@ -20,6 +20,7 @@ from typing import Any
 import darkroom.queue as dq
 from darkroom.runtime import runner
 from darkroom.runtime.advancer import Settle
+from darkroom.runtime.blob_cache import BlobCache
 from darkroom.runtime.context import TaskContext
 from darkroom.runtime.errors import InvalidWorkflow, PermanentError, RuntimeLayerError, TaskCanceled, TaskTimeout
 from darkroom.runtime.files import fetch_inputs, store_outputs
@@ -75,13 +76,13 @@ def spec_of(lease: dq.Lease) -> TaskSpec | None:
         return None
 
 
-def perform(task: Attempt, blobs: Any, max_result_bytes: int) -> Finished:
+def perform(task: Attempt, blobs: Any, max_result_bytes: int, cache: BlobCache | None = None) -> Finished:
     """Run the attempt's function (its spec and function are known) and say how it ended."""
     assert task.spec is not None and task.fn is not None
     spec, fn, ctx = task.spec, task.fn, task.ctx
     timeout = spec.timeout_s or fn.timeout_s
     try:
-        args = fetch_inputs(spec.args, blobs, ctx.scratch_path / "in") if blobs is not None else spec.args
+        args = fetch_inputs(spec.args, blobs, ctx.scratch_path / "in", cache) if blobs is not None else spec.args
         out = runner.call(fn, ctx, args, timeout)
         if blobs is not None:
             out = store_outputs(out, blobs, ctx.scratch_path)

@@ -14,6 +14,7 @@ file, and an unchanged file is never uploaded twice.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 from collections.abc import Iterator
@@ -22,6 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from darkroom.runtime.blob_cache import BlobCache
 from darkroom.runtime.errors import PermanentError
 from darkroom.storage.blobs.base import content_key, validate_key
 
@@ -112,28 +114,30 @@ def read_tree(blobs: Any, key: str) -> list[TreeEntry]:
     return entries
 
 
-def get_tree(blobs: Any, key: str, dest: Path) -> Path:
+def get_tree(blobs: Any, key: str, dest: Path, cache: BlobCache | None = None) -> Path:
     """Download the tree at ``key`` into the directory ``dest`` (created) and return ``dest``."""
     dest = Path(dest)
     dest.mkdir(parents=True, exist_ok=True)
     entries = read_tree(blobs, key)
+    get = blobs.get_file if cache is None else functools.partial(cache.get_file, blobs)
     with ThreadPoolExecutor(_TRANSFER_THREADS) as pool:
-        list(pool.map(lambda e: blobs.get_file(e.key, dest / e.path), entries))
+        list(pool.map(lambda e: get(e.key, dest / e.path), entries))
     return dest
 
 
-def fetch_inputs(value: Any, blobs: Any, inbox_dir: Path) -> Any:
-    """``value`` with every blob reference replaced by a downloaded local path (a tree: a folder)."""
+def fetch_inputs(value: Any, blobs: Any, inbox_dir: Path, cache: BlobCache | None = None) -> Any:
+    """``value`` with every blob reference replaced by a downloaded local path (a tree: a folder);
+    with a ``cache``, blobs this host already holds are linked from it instead of downloaded."""
     if is_blob_ref(value):
         key = value[BLOB]
-        return blobs.get_file(key, inbox_dir / key)
+        return blobs.get_file(key, inbox_dir / key) if cache is None else cache.get_file(blobs, key, inbox_dir / key)
     if is_tree_ref(value):
         key = value[TREE]
-        return get_tree(blobs, key, inbox_dir / key.removesuffix(_TREE_SUFFIX))
+        return get_tree(blobs, key, inbox_dir / key.removesuffix(_TREE_SUFFIX), cache)
     if isinstance(value, dict):
-        return {k: fetch_inputs(v, blobs, inbox_dir) for k, v in value.items()}
+        return {k: fetch_inputs(v, blobs, inbox_dir, cache) for k, v in value.items()}
     if isinstance(value, list):
-        return [fetch_inputs(v, blobs, inbox_dir) for v in value]
+        return [fetch_inputs(v, blobs, inbox_dir, cache) for v in value]
     return value
 
 

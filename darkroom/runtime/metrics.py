@@ -32,6 +32,24 @@ class WorkerMetrics:
             registry=registry,
         )
 
+        self.blob_cache = Counter(
+            "darkroom_blob_cache_fetches",
+            "Input blobs fetched, by result: hit (linked from the host's cache), miss (downloaded "
+            "into it), bypass (downloaded past it: no cache, too large, or replaced mid-download)",
+            ["result"],
+            registry=registry,
+        )
+        self.blob_cache_bytes = Counter(
+            "darkroom_blob_cache_fetched_bytes",
+            "Bytes of input blobs fetched, by result",
+            ["result"],
+            registry=registry,
+        )
+
+    def blob_fetched(self, result: str, size_bytes: int) -> None:
+        self.blob_cache.labels(result).inc()
+        self.blob_cache_bytes.labels(result).inc(size_bytes)
+
     def finished(self, function: str, outcome: str, seconds: float) -> None:
         self.tasks.labels(function, outcome).inc()
         self.duration.labels(function).observe(seconds)

@@ -36,6 +36,7 @@ from darkroom.queue.instructions import Op
 from darkroom.runtime import advancer, attempt
 from darkroom.runtime.advancer import Advancer
 from darkroom.runtime.attempt import Attempt, Finished, spec_of
+from darkroom.runtime.blob_cache import BlobCache
 from darkroom.runtime.context import TaskContext
 from darkroom.runtime.errors import InvalidWorkflow, RuntimeLayerError
 from darkroom.runtime.functions import Function, Registry
@@ -60,6 +61,7 @@ class Worker:
         registry: Registry,
         *,
         blobs: Any = None,
+        blob_cache: BlobCache | None = None,
         queues: list[str] | None = None,
         concurrency: int = 4,
         shape: dict[str, str] | None = None,
@@ -74,6 +76,7 @@ class Worker:
         self.queue = queue
         self.registry = registry
         self.blobs = blobs
+        self.blob_cache = blob_cache
         self.queues = queues or registry.queues()
         self.concurrency = concurrency
         self.shape = shape or {}
@@ -216,7 +219,7 @@ class Worker:
 
     def _execute_one(self, task: Attempt) -> Attempt | None:
         """Run one task; answers the next one this thread should run (one its own pass took)."""
-        done = attempt.perform(task, self.blobs, self.queue.limits.max_result_bytes)
+        done = attempt.perform(task, self.blobs, self.queue.limits.max_result_bytes, self.blob_cache)
         self._release(task)
         if self._advancer is not None and self._settling.acquire(blocking=False):
             # The settler is idle: settle here rather than wake it (a thread hop on the path from

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 import time
 from pathlib import Path
@@ -138,6 +139,12 @@ registry.add_workflow(bad_output)
 last_try = Workflow("last-try", inputs=["text", "gate"])
 last_try.task("copy", "gated_copy", text=last_try.input("text"), gate=last_try.input("gate"), max_attempts=1)
 registry.add_workflow(last_try)
+
+
+@registry.function(queue=QUEUE)
+def digest(ctx: TaskContext, file: str) -> dict[str, Any]:
+    """The SHA-256 of an input file (a blob reference the worker fetched)."""
+    return {"sha256": hashlib.sha256(Path(file).read_bytes()).hexdigest()}
 
 
 @registry.function(queue=QUEUE)
