@@ -28,6 +28,7 @@ class Clip:
     height: int
     fps: int
     duration_s: float
+    kind: str = ""  # the kind of content the issue names (static, talking-head, high-motion, grain)
 
     def source(self) -> str:
         return self.graph.format(w=self.width, h=self.height, fps=self.fps, d=self.duration_s)
@@ -39,7 +40,7 @@ class Clip:
         return CACHE / "clips" / f"{self.name}-{self.width}x{self.height}-{self.duration_s:g}s-{self.key()}.mp4"
 
     def resized(self, width: int, height: int, duration_s: float) -> Clip:
-        return Clip(self.name, self.what, self.graph, width, height, self.fps, duration_s)
+        return Clip(self.name, self.what, self.graph, width, height, self.fps, duration_s, self.kind)
 
 
 _ENCODE = "-c:v libx264 -preset veryfast -crf 12 -pix_fmt yuv420p -g 30"
@@ -78,6 +79,7 @@ COMPLEXITY = (
         720,
         30,
         4.0,
+        "static",
     ),
     Clip(
         "talking-head",
@@ -89,9 +91,10 @@ COMPLEXITY = (
         720,
         30,
         4.0,
+        "talking-head",
     ),
     Clip(
-        "high-motion",
+        "rotating-zoom",
         "a zooming mandelbrot, rotating as a whole (every pixel moves every frame)",
         "mandelbrot=size={w}x{h}:rate={fps}:start_scale=0.5,rotate=a=t*0.8:fillcolor=black,"
         "trim=duration={d},format=yuv420p",
@@ -99,9 +102,10 @@ COMPLEXITY = (
         720,
         30,
         4.0,
+        "high-motion",
     ),
-    # Added after the rotating zoom above missed the BD-rate target, and defined before it was
-    # measured: high motion as broadcast footage has it (a fast pan over fine texture everywhere,
+    # Added after the rotating zoom above (then named "high-motion") missed the BD-rate target, and
+    # defined before it was measured: high motion as broadcast footage has it (a fast pan over fine texture everywhere,
     # objects moving on their own, sensor noise). The rotating zoom stays beside it, as the harder
     # case no ladder choice helps much. The pan is filmed at 3x the size and downscaled, like a
     # camera's sensor, so its motion is sub-pixel (21.1 px a frame): its first version cropped
@@ -120,6 +124,7 @@ COMPLEXITY = (
         720,
         30,
         4.0,
+        "high-motion",
     ),
     Clip(
         "grain",
@@ -129,6 +134,7 @@ COMPLEXITY = (
         720,
         30,
         4.0,
+        "grain",
     ),
 )
 

@@ -26,6 +26,7 @@ class ClipResult:
     name: str
     what: str
     size: str
+    kind: str = ""
     bd_rate_percent: float | None = None
     fixed: list[Point] = field(default_factory=list)
     hull: list[Point] = field(default_factory=list)
@@ -39,6 +40,7 @@ class ClipResult:
             "name": self.name,
             "what": self.what,
             "size": self.size,
+            "kind": self.kind,
             "bd_rate_percent": self.bd_rate_percent,
             "fixed": [p.to_dict() for p in self.fixed],
             "hull": [p.to_dict() for p in self.hull],
@@ -50,7 +52,8 @@ class ClipResult:
 
 
 def run_clip(clip: Clip, work: Path, *, subsample: int, progress: Callable[[float], None]) -> ClipResult:
-    result = ClipResult(clip.name, clip.what, f"{clip.width}x{clip.height}, {clip.fps} fps, {clip.duration_s:g} s")
+    size = f"{clip.width}x{clip.height}, {clip.fps} fps, {clip.duration_s:g} s"
+    result = ClipResult(clip.name, clip.what, size, clip.kind)
     started = time.monotonic()
     try:
         source = make(clip)
