@@ -70,18 +70,22 @@ class BlobCache:
             return self._bypass(blobs, key, dest)
         name = _entry_name(key, known)
         entry = self.root / name[:2] / name
-        with self._lock(name):
-            if self._fresh(entry):
-                self._touch(entry)
-                self._use("hit", entry.stat().st_size)
-                return _link(entry, dest)
-            size = self._fill(blobs, key, entry, known)
-        if size is None:  # replaced mid-download, or larger than the cache: not kept
-            return self._bypass(blobs, key, dest)
-        self._use("miss", size)
-        linked = _link(entry, dest)
-        self._evict(keep=entry)
-        return linked
+        try:
+            with self._lock(name):
+                if self._fresh(entry):
+                    self._touch(entry)
+                    linked = _link(entry, dest)
+                    self._use("hit", linked.stat().st_size)
+                    return linked
+                size = self._fill(blobs, key, entry, known)
+            if size is not None:  # else replaced mid-download, or larger than the cache: not kept
+                linked = _link(entry, dest)
+                self._use("miss", size)
+                self._evict(keep=entry)
+                return linked
+        except FileNotFoundError:  # another worker process on this host evicted the entry meanwhile
+            pass
+        return self._bypass(blobs, key, dest)
 
     def size_bytes(self) -> int:
         return sum(size for _, _, size in self._entries())
@@ -161,6 +165,8 @@ def _link(entry: Path, dest: Path) -> Path:
     dest.unlink(missing_ok=True)
     try:
         os.link(entry, dest)
+    except FileNotFoundError:
+        raise
     except OSError:  # another filesystem, or links not supported: a copy it is
         shutil.copyfile(entry, dest)
     return dest
