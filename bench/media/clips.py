@@ -68,49 +68,44 @@ PLATFORM = Clip(
     2.0,
 )
 
+
+def _content(name: str, what: str, graph: str, kind: str) -> Clip:
+    """A clip of the per-title comparison: 1280x720, 30 fps, 4 s."""
+    return Clip(name, what, graph, 1280, 720, 30, 4.0, kind)
+
+
 # Kinds of content for the per-title ladder, from easiest to hardest to encode.
 COMPLEXITY = (
-    Clip(
+    _content(
         "static",
         "one mandelbrot frame held still (a slide, a title card)",
         "mandelbrot=size={w}x{h}:rate={fps},trim=end_frame=1,loop=loop=-1:size=1,setpts=N/{fps}/TB,"
         "trim=duration={d},format=yuv420p",
-        1280,
-        720,
-        30,
-        4.0,
         "static",
     ),
-    Clip(
+    _content(
         "talking-head",
         "a still testsrc2 background with a 320x360 zooming mandelbrot window in the middle",
         "testsrc2=size={w}x{h}:rate={fps},trim=end_frame=1,loop=loop=-1:size=1,setpts=N/{fps}/TB[bg];"
         "mandelbrot=size=320x360:rate={fps}:start_scale=1.5[fg];"
         "[bg][fg]overlay=x=(W-w)/2:y=(H-h)/2:shortest=1,trim=duration={d},format=yuv420p",
-        1280,
-        720,
-        30,
-        4.0,
         "talking-head",
     ),
-    Clip(
+    _content(
         "rotating-zoom",
         "a zooming mandelbrot, rotating as a whole (every pixel moves every frame)",
         "mandelbrot=size={w}x{h}:rate={fps}:start_scale=0.5,rotate=a=t*0.8:fillcolor=black,"
         "trim=duration={d},format=yuv420p",
-        1280,
-        720,
-        30,
-        4.0,
         "high-motion",
     ),
-    # Added after the rotating zoom above (then named "high-motion") missed the BD-rate target, and
-    # defined before it was measured: high motion as broadcast footage has it (a fast pan over fine texture everywhere,
-    # objects moving on their own, sensor noise). The rotating zoom stays beside it, as the harder
-    # case no ladder choice helps much. The pan is filmed at 3x the size and downscaled, like a
-    # camera's sensor, so its motion is sub-pixel (21.1 px a frame): its first version cropped
-    # at 1x, which moves by whole pixels that an encoder predicts exactly (docs/benchmarks.md).
-    Clip(
+    # Added after the rotating zoom above (then named "high-motion") missed the BD-rate target,
+    # and defined before it was measured: high motion as broadcast footage has it (a fast pan over
+    # fine texture everywhere, objects moving on their own, sensor noise). The rotating zoom stays
+    # beside it, as the harder case no ladder choice helps much. The pan is filmed at 3x the size
+    # and downscaled, like a camera's sensor, so its motion is sub-pixel (21.1 px a frame): its
+    # first version cropped at 1x, which moves by whole pixels that an encoder predicts exactly
+    # (docs/benchmarks.md).
+    _content(
         "sports-pan",
         "a fast pan (21.1 px a frame) over a field of fine static texture, one object crossing the other "
         "way, sensor noise",
@@ -120,20 +115,12 @@ COMPLEXITY = (
         "mandelbrot=size=320x240:rate={fps}:start_scale=1.5[fg];"
         "[bg][fg]overlay=x='W-w-t*400':y='(H-h)/2+120*sin(t*3)':shortest=1,noise=alls=4:allf=t+u,"
         "trim=duration={d},format=yuv420p",
-        1280,
-        720,
-        30,
-        4.0,
         "high-motion",
     ),
-    Clip(
+    _content(
         "grain",
         "testsrc2 under heavy temporal film-grain-like noise (alls=24)",
         "testsrc2=size={w}x{h}:rate={fps}:duration={d},noise=alls=24:allf=t+u,format=yuv420p",
-        1280,
-        720,
-        30,
-        4.0,
         "grain",
     ),
 )
