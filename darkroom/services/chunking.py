@@ -22,7 +22,12 @@ from darkroom.runtime.context import TaskContext
 from darkroom.runtime.errors import PermanentError
 from darkroom.services.common import QUEUE_MEDIA, StrictModel, registry
 
-__all__ = ["ChunkPolicy", "chunk_reason", "fitted_recipes", "plan_fn"]
+__all__ = ["MAX_CHUNKS", "ChunkPolicy", "chunk_reason", "fitted_recipes", "plan_fn"]
+
+# The plan travels inline in the step's result (at most 64 KiB; a chunk is about 90 bytes there),
+# so a very long title gets longer chunks rather than a plan that does not fit: 600 chunks of the
+# default 30 s are five hours.
+MAX_CHUNKS = 600
 
 
 class ChunkPolicy(StrictModel):
@@ -69,6 +74,19 @@ def chunk_reason(policy: ChunkPolicy, duration_s: float, fps: float) -> tuple[bo
     return decided, f"one pass (about {single:.0f} s) meets the {policy.latency_target_s:g} s target"
 
 
+def _capped_plan(
+    duration: float, fps: float, keyint: int, cuts: list[float], rules: ChunkPolicy
+) -> tuple[list[Chunk], float]:
+    """The plan, with chunk sizes scaled up (both ``target_s`` and ``min_s``) until it has at most
+    :data:`MAX_CHUNKS` chunks; and the scale used."""
+    scale = 1.0
+    while True:
+        plan = plan_chunks(duration, fps, keyint, cuts, target_s=rules.target_s * scale, min_s=rules.min_s * scale)
+        if len(plan) <= MAX_CHUNKS:
+            return plan, scale
+        scale *= len(plan) / MAX_CHUNKS * 1.05
+
+
 @registry.function("media.plan_chunks", queue=QUEUE_MEDIA, timeout_s=60)
 def plan_fn(
     ctx: TaskContext,
@@ -102,9 +120,14 @@ def plan_fn(
     chunked, reason = chunk_reason(rules, duration, fps)
     if chunked:
         cuts = Complexity.load(complexity).cuts if complexity else []
-        plan = plan_chunks(duration, fps, keyint, cuts, target_s=rules.target_s, min_s=rules.min_s)
+        plan, scale = _capped_plan(duration, fps, keyint, cuts, rules)
         if len(plan) == 1:
             chunked, reason = False, f"{reason}, but the title fits one chunk"
+        elif scale > 1.0:
+            reason = (
+                f"{reason}; chunks of about {rules.target_s * scale:.0f} s instead of {rules.target_s:g} s "
+                f"keep this {duration / 3600:.1f} h title within {MAX_CHUNKS} chunks"
+            )
     else:
         plan = [Chunk(index=0, start_s=0.0, duration_s=duration, start_frame=0, frames=frames)]
     ctx.progress(1.0, f"{len(plan)} chunk(s)")

@@ -1,17 +1,22 @@
 """Request types: each rejects bad input with an InvalidRequest naming the field and value, and
 ``submit`` starts nothing for a bad request; the pure parts of the services (sample picking, the
-chunk decision). Fast: no media, no workers."""
+chunk decision and the plan's size cap). Fast: no media, no workers."""
 
 from __future__ import annotations
 
+import itertools
+from pathlib import Path
 from typing import Any, get_args
 
 import pytest
 
 from darkroom.media.complexity import Complexity, Scene
+from darkroom.queue.limits import Limits
+from darkroom.runtime.context import TaskContext
+from darkroom.runtime.task import dumps
 from darkroom.runtime.workflow.dag import PRIORITIES
 from darkroom.services import REQUESTS, InvalidRequest, StreamingRequest, parse, registry, submit
-from darkroom.services.chunking import ChunkPolicy, chunk_reason
+from darkroom.services.chunking import MAX_CHUNKS, ChunkPolicy, chunk_reason, plan_fn
 from darkroom.services.common import Priority
 from darkroom.services.ladder import pick_samples
 from tests.runtime.conftest import Platform
@@ -143,3 +148,23 @@ def test_the_chunk_decision_says_why() -> None:
     assert fast[0] is True and "long title" in fast[1]  # 20 minutes: a lost worker costs one chunk
     short = chunk_reason(ChunkPolicy.model_validate({"workers_available": 4}), 15.0, 25.0)
     assert short == (False, "15.0 s is shorter than two chunks of 10 s")
+
+
+def _plan(tmp_path: Path, hours: float, **policy: Any) -> dict[str, Any]:
+    video = {"fps": 25.0, "frames": round(hours * 3600 * 25), "width": 1280, "height": 720}
+    ctx = TaskContext("plan", 1, tmp_path)
+    out: dict[str, Any] = plan_fn(ctx, video, policy={"chunk": "always", **policy})
+    return out
+
+
+def test_a_very_long_title_gets_longer_chunks_and_a_plan_that_fits_a_result(tmp_path: Path) -> None:
+    hour = _plan(tmp_path, 1.0)
+    assert len(hour["chunks"]["plan"]) == 120 and "instead of" not in hour["chunks"]["reason"]
+
+    day = _plan(tmp_path, 24.0)
+    plan = day["chunks"]["plan"]
+    assert 0.8 * MAX_CHUNKS <= len(plan) <= MAX_CHUNKS
+    assert "24.0 h title within 600 chunks" in day["chunks"]["reason"]
+    assert sum(c["frames"] for c in plan) == 24 * 3600 * 25  # every frame in exactly one chunk
+    assert all(a["start_frame"] + a["frames"] == b["start_frame"] for a, b in itertools.pairwise(plan))
+    assert len(dumps(day)) <= Limits().max_result_bytes
