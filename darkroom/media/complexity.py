@@ -14,6 +14,7 @@ import hashlib
 import json
 import re
 import tempfile
+import threading
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -108,16 +109,22 @@ def _parse_cuts(log: str, fps: float) -> list[float]:
 
 
 def scene_cuts(
-    path: Path, *, threshold: float = 10.0, timeout_s: float, progress: Progress | None = None
+    path: Path,
+    *,
+    threshold: float = 10.0,
+    timeout_s: float,
+    progress: Progress | None = None,
+    cancel: threading.Event | None = None,
 ) -> list[float]:
-    """Start times (seconds) of every scene after the first, found by ``scdet`` at ``threshold``."""
+    """Start times (seconds) of every scene after the first, found by ``scdet`` at ``threshold``;
+    a set ``cancel`` stops ffmpeg (:class:`FfmpegFailed`)."""
     path = Path(path)
     header = video_header(path)
     fps, duration = header.fps, header.duration_s
     args = ["-i", str(path), "-map", "0:v:0", "-an", "-sn", "-vf", _scdet_filter(threshold, _SCDET_HEIGHT)]
     result = run(
         [*args, "-f", "null", "-"], timeout_s=timeout_s, duration_s=duration or None, progress=progress,
-        loglevel="info", what=f"scene detection on {path.name}",
+        cancel=cancel, loglevel="info", what=f"scene detection on {path.name}",
     )  # fmt: skip
     return _parse_cuts(result.stderr, fps)
 
@@ -130,8 +137,10 @@ def analyse(
     threshold: float = 10.0,
     timeout_s: float,
     progress: Progress | None = None,
+    cancel: threading.Event | None = None,
 ) -> Complexity:
-    """Scene cuts + per-scene bits of a fixed-CRF x264 pre-encode at ``height``, from one ffmpeg run."""
+    """Scene cuts + per-scene bits of a fixed-CRF x264 pre-encode at ``height``, from one ffmpeg run;
+    a set ``cancel`` stops it (:class:`FfmpegFailed`)."""
     path = Path(path)
     header = video_header(path)
     fps, duration = header.fps, header.duration_s
@@ -142,8 +151,8 @@ def analyse(
         # x264 scene-cut keyframes stay on, so a cut costs what it costs in a real encode.
         args += ["-c:v", "libx264", "-preset", "veryfast", "-crf", str(crf), "-pix_fmt", "yuv420p", str(pre)]
         result = run(
-            args, timeout_s=timeout_s, duration_s=duration or None, progress=progress, loglevel="info",
-            what=f"complexity pre-encode of {path.name}",
+            args, timeout_s=timeout_s, duration_s=duration or None, progress=progress, cancel=cancel,
+            loglevel="info", what=f"complexity pre-encode of {path.name}",
         )  # fmt: skip
         cuts = _parse_cuts(result.stderr, fps)
         times, sizes, width, pic_height = _packets(pre)

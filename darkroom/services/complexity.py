@@ -139,7 +139,7 @@ def analyse_complexity(
     opts = _options(options)
     result = analyse(
         source, crf=opts.crf, height=opts.height, threshold=opts.threshold, timeout_s=INSPECT_S,
-        progress=reporter(ctx, "analysing complexity"),
+        progress=reporter(ctx, "analysing complexity"), cancel=ctx.cancel_event,
     )  # fmt: skip
     ctx.progress(1.0, f"{len(result.scenes)} scenes")
     return {"complexity": result.save(ctx.scratch_path / "complexity.json"), "reused": False}

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import json
+import threading
 from pathlib import Path
 
 import pytest
 
 from darkroom.media.complexity import Complexity, Scene, analyse, cache_key, scene_cuts
-from darkroom.media.errors import InvalidMedia
+from darkroom.media.errors import FfmpegFailed, InvalidMedia
 from darkroom.media.ffmpeg import run
 
 FPS = 25
@@ -116,3 +117,12 @@ def test_an_unreadable_analysis_file_is_refused_naming_it(tmp_path: Path) -> Non
     bad.write_text(json.dumps({"scenes": []}))
     with pytest.raises(InvalidMedia, match="not a complexity analysis"):
         Complexity.load(bad)
+
+
+def test_a_set_cancel_stops_both_analyses(three_scenes: Path) -> None:
+    cancel = threading.Event()
+    cancel.set()
+    with pytest.raises(FfmpegFailed, match="canceled"):
+        analyse(three_scenes, timeout_s=60, cancel=cancel)
+    with pytest.raises(FfmpegFailed, match="canceled"):
+        scene_cuts(three_scenes, timeout_s=60, cancel=cancel)
