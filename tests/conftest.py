@@ -1,14 +1,22 @@
-"""Shared fixtures: a real redis-server, and metadata databases (SQLite, PostgreSQL).
+"""Shared fixtures: a real redis-server, metadata databases (SQLite, PostgreSQL), and blob stores
+(a local directory, and S3 on moto's standalone server with dummy credentials).
 
 ``DARKROOM_TEST_REDIS_URL`` points the suite at an existing server; otherwise one private
 redis-server is started per session under a temporary directory. Without redis-server the tests
-that need it skip locally and fail in CI (``CI`` set). The database fixtures are at the end.
+that need it skip locally and fail in CI (``CI`` set). The database fixtures, then the
+blob stores, are at the end.
 """
 
 from __future__ import annotations
 
+import importlib.util
 import os
+import re
 import shutil
+import subprocess
+import sys
+import threading
+import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -18,6 +26,7 @@ import redis
 
 import darkroom.queue as dq
 from darkroom.local.redis_server import RedisServer
+from darkroom.storage.blobs import BlobStore, LocalBlobs, S3Blobs, make_s3_client
 
 if TYPE_CHECKING:
     from sqlalchemy import Engine
@@ -170,3 +179,82 @@ def db_engine(database_url: str) -> Iterator[Engine]:
     engine = open_database(database_url)
     yield engine
     engine.dispose()
+
+
+# -- blob stores ---------------------------------------------------------------------------------
+def _dummy_aws_env(mp: pytest.MonkeyPatch, scratch: Path) -> None:
+    """Fake credentials only: no profile, config file or instance metadata can reach real AWS."""
+    for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_REGION", "AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3"):
+        mp.delenv(name, raising=False)
+    mp.setenv("AWS_ACCESS_KEY_ID", "testing")
+    mp.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    mp.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    mp.setenv("AWS_CONFIG_FILE", str(scratch / "no-aws-config"))
+    mp.setenv("AWS_SHARED_CREDENTIALS_FILE", str(scratch / "no-aws-credentials"))
+    mp.setenv("AWS_EC2_METADATA_DISABLED", "true")
+
+
+@pytest.fixture(scope="session")
+def moto_url() -> Iterator[str]:
+    """A moto standalone server subprocess; port 0 lets the OS pick a free port, read from its banner."""
+    if importlib.util.find_spec("moto.server") is None:
+        _missing("moto[server] is not installed")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", "0"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        stdin=subprocess.DEVNULL,
+        text=True,
+    )
+    found: list[str] = []
+    ready = threading.Event()
+
+    def drain() -> None:  # keeps reading so the request log never fills the pipe
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            match = re.search(r"Running on (http://127\.0\.0\.1:\d+)", line)
+            if match and not found:
+                found.append(match.group(1))
+                ready.set()
+        ready.set()  # the server exited
+
+    threading.Thread(target=drain, name="moto-log", daemon=True).start()
+    if not ready.wait(60) or not found:
+        proc.kill()
+        proc.wait()
+        _missing("moto's standalone server did not start")
+    yield found[0]
+    proc.terminate()
+    proc.wait(10)
+
+
+@pytest.fixture(scope="session")
+def s3_client(moto_url: str, tmp_path_factory: pytest.TempPathFactory) -> Any:
+    with pytest.MonkeyPatch.context() as mp:
+        _dummy_aws_env(mp, tmp_path_factory.mktemp("aws"))
+        client = make_s3_client(endpoint_url=moto_url)
+    try:
+        client.list_buckets()
+    except Exception as exc:
+        _missing(f"moto's standalone server does not answer: {exc}")
+    return client
+
+
+@pytest.fixture
+def bucket(s3_client: Any) -> str:
+    name = f"darkroom-test-{uuid.uuid4().hex[:16]}"
+    s3_client.create_bucket(Bucket=name)
+    return name
+
+
+@pytest.fixture
+def aws_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    _dummy_aws_env(monkeypatch, tmp_path)
+
+
+@pytest.fixture(params=["local", "s3"])
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> BlobStore:
+    if request.param == "local":
+        return LocalBlobs(tmp_path / "blobs")
+    client = request.getfixturevalue("s3_client")
+    return S3Blobs(request.getfixturevalue("bucket"), "media/test", client=client)
