@@ -38,6 +38,7 @@ from darkroom.runtime.advancer import Advancer
 from darkroom.runtime.attempt import Attempt, Finished, spec_of
 from darkroom.runtime.blob_cache import BlobCache
 from darkroom.runtime.context import TaskContext
+from darkroom.runtime.directory import WorkerDirectory, WorkerInfo, keep_announced
 from darkroom.runtime.errors import InvalidWorkflow, RuntimeLayerError
 from darkroom.runtime.functions import Function, Registry
 from darkroom.runtime.metrics import WorkerMetrics
@@ -66,6 +67,7 @@ class Worker:
         concurrency: int = 4,
         shape: dict[str, str] | None = None,
         name: str | None = None,
+        host: str | None = None,
         scratch_root: Path = Path(".darkroom/scratch"),
         inbox: Inbox | None = None,
         wait_s: float = 1.0,
@@ -80,7 +82,9 @@ class Worker:
         self.queues = queues or registry.queues()
         self.concurrency = concurrency
         self.shape = shape or {}
-        self.name = name or f"{socket.gethostname()}:{os.getpid()}"
+        self.host = host or socket.gethostname()
+        self.name = name or f"{self.host}:{os.getpid()}"
+        self.directory = WorkerDirectory.of(queue)
         # one directory per worker process, so a restarted worker can sweep what a killed one left
         self.scratch_root = scratch_root / str(os.getpid())
         self._scratch_parent = scratch_root
@@ -137,8 +141,13 @@ class Worker:
         self._grant = {q: min(f.lease_s for f in self.registry if f.queue == q) for q in self.queues}
         settler = threading.Thread(target=self._settle_loop, name="darkroom-settler", daemon=True)
         heart = threading.Thread(target=self._heartbeat_loop, name="darkroom-heartbeat", daemon=True)
+        me = WorkerInfo(self.name, self.host, tuple(self.queues), self.shape)
+        presence = threading.Thread(
+            target=keep_announced, args=(self.directory, me, self._quit), name="darkroom-presence", daemon=True
+        )
         settler.start()
         heart.start()
+        presence.start()
         wait = self.wait_s if len(sources) == 1 else min(self.wait_s, 0.2)
         turn = 0
         try:
@@ -167,6 +176,7 @@ class Worker:
             self._quit.set()
             settler.join(timeout=30)
             heart.join(timeout=5)
+            presence.join(timeout=5)
             if self.engine is not None:
                 self.engine.close()
             self._pool.shutdown(wait=False, cancel_futures=True)

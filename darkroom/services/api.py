@@ -12,9 +12,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from darkroom.runtime.directory import WorkerDirectory
 from darkroom.runtime.workflow import Workflows
 from darkroom.runtime.workflow.store import RunRow
-from darkroom.services.common import ServiceRequest
+from darkroom.services.common import QUEUE_MEDIA, ServiceRequest
 from darkroom.services.complexity import ComplexityRequest
 from darkroom.services.encoding import EncodeRequest
 from darkroom.services.errors import InvalidRequest
@@ -27,7 +28,7 @@ from darkroom.services.streaming import StreamingRequest
 from darkroom.services.studio import StudioRequest
 from darkroom.services.validation import ValidateRequest
 
-__all__ = ["REQUESTS", "parse", "request_type", "submit"]
+__all__ = ["REQUESTS", "media_hosts", "parse", "request_type", "submit"]
 
 _TYPES: tuple[type[ServiceRequest], ...] = (
     InspectRequest, ComplexityRequest, LadderRequest, EncodeRequest, QualityRequest, ValidateRequest,
@@ -54,6 +55,11 @@ def parse(kind: str, data: Mapping[str, Any]) -> ServiceRequest:
     return request_type(kind).parse(data)
 
 
+def media_hosts(workflows: Workflows) -> int:
+    """How many hosts have a live worker serving the media queue (the worker directory), at least 1."""
+    return max(1, len(WorkerDirectory.of(workflows.inbox.queue).hosts(QUEUE_MEDIA)))
+
+
 def submit(
     workflows: Workflows,
     request: ServiceRequest,
@@ -61,11 +67,12 @@ def submit(
     id: str | None = None,
     labels: Mapping[str, str] | None = None,
 ) -> RunRow:
-    """Validate ``request`` again (it may have been built without validation), then start its
-    workflow with the request's priority and deadline overrides. ``id`` makes the start idempotent."""
+    """Validate ``request`` again (it may have been built without validation), fill in what it left
+    to the platform (a chunking policy's worker hosts: :func:`media_hosts`), then start its workflow
+    with the request's priority and deadline overrides. ``id`` makes the start idempotent."""
     if not isinstance(request, ServiceRequest):
         raise InvalidRequest(f"{request!r} is not a service request", field="request", value=request)
-    checked = type(request).parse(request.model_dump(by_alias=True))
+    checked = type(request).parse(request.model_dump(by_alias=True)).with_hosts(lambda: media_hosts(workflows))
     return workflows.start(
         checked.workflow, checked.inputs(), priority=checked.priority, deadline=checked.deadline(), id=id,
         labels=labels,

@@ -9,7 +9,7 @@ one chunk spanning the title.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Literal
 
@@ -32,10 +32,11 @@ MAX_CHUNKS = 600
 
 class ChunkPolicy(StrictModel):
     """When and how to split the encode. ``workers_available`` counts hosts (worker slots that do
-    not share cores); ``est_encode_fps`` is the single-pass speed estimate (``None``: unknown)."""
+    not share cores; ``None``: the hosts the platform's worker directory lists when the request is
+    submitted, else one); ``est_encode_fps`` is the single-pass speed estimate (``None``: unknown)."""
 
     chunk: Literal["auto", "always", "never"] = "auto"
-    workers_available: int = Field(default=1, ge=1, le=10_000)
+    workers_available: int | None = Field(default=None, ge=1, le=10_000)
     latency_target_s: float = Field(default=600.0, gt=0, le=7 * 86400)
     est_encode_fps: float | None = Field(default=None, gt=0, le=100_000)
     target_s: float = Field(default=30.0, ge=0.5, le=3600)
@@ -46,6 +47,12 @@ class ChunkPolicy(StrictModel):
         if self.min_s > self.target_s:
             raise ValueError(f"min_s={self.min_s!r} must not exceed target_s={self.target_s!r}")
         return self
+
+    def with_hosts(self, hosts: Callable[[], int]) -> ChunkPolicy:
+        """This policy, with ``workers_available`` from ``hosts()`` when the request left it open."""
+        if self.workers_available is not None:
+            return self
+        return self.model_copy(update={"workers_available": max(1, hosts())})
 
 
 def fitted_recipes(given: Sequence[Mapping[str, Any]] | None, width: int, height: int) -> list[Recipe]:
@@ -58,14 +65,15 @@ def chunk_reason(policy: ChunkPolicy, duration_s: float, fps: float) -> tuple[bo
     """The decision and why, in words (the rule itself is ``should_chunk``)."""
     if policy.chunk != "auto":
         return policy.chunk == "always", f"chunk={policy.chunk} requested"
-    decided = should_chunk(duration_s, policy.workers_available, policy.latency_target_s,
-                           policy.est_encode_fps or 0.0, fps, min_s=policy.min_s)  # fmt: skip
-    if policy.workers_available < 2:
+    hosts = policy.workers_available or 1
+    decided = should_chunk(duration_s, hosts, policy.latency_target_s, policy.est_encode_fps or 0.0, fps,
+                           min_s=policy.min_s)  # fmt: skip
+    if hosts < 2:
         return decided, "one worker host: x264 already fills its cores, chunks would not be faster"
     if duration_s < 2 * policy.min_s:
         return decided, f"{duration_s:.1f} s is shorter than two chunks of {policy.min_s:g} s"
     if not policy.est_encode_fps:
-        return decided, f"no speed estimate: spread over {policy.workers_available} workers"
+        return decided, f"no speed estimate: spread over {hosts} worker hosts"
     single = duration_s * fps / policy.est_encode_fps
     if single > policy.latency_target_s:
         return decided, f"one pass would take about {single:.0f} s, over the {policy.latency_target_s:g} s target"

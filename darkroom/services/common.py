@@ -233,5 +233,10 @@ class ServiceRequest(StrictModel):
         """The workflow's inputs (JSON)."""
         raise NotImplementedError
 
+    def with_hosts(self, hosts: Callable[[], int]) -> Self:
+        """This request with what it left to the platform filled in: ``hosts()`` counts the worker
+        hosts serving media (only asked when a chunking policy needs it)."""
+        return self
+
     def deadline(self, now: float | None = None) -> float | None:
         return None if self.deadline_s is None else (time.time() if now is None else now) + self.deadline_s

@@ -9,7 +9,7 @@ the title, so both paths share the same steps.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -69,6 +69,11 @@ class EncodeRequest(ServiceRequest):
         if repeated:
             raise ValueError(f"recipes: rendition name {repeated[0]!r} is used twice (names are folder names)")
         return self
+
+    def with_hosts(self, hosts: Callable[[], int]) -> EncodeRequest:
+        if self.policy.chunk != "auto":
+            return self
+        return self.model_copy(update={"policy": self.policy.with_hosts(hosts)})
 
     def inputs(self) -> dict[str, Any]:
         return {"source": self.source.model_dump(), "recipes": self.recipes, "policy": self.policy.model_dump()}

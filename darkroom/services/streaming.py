@@ -16,6 +16,7 @@ Outputs (the contract ``darkroom process`` and its report read, see ``docs/media
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any, Literal
 
 from pydantic import Field, model_validator
@@ -55,7 +56,7 @@ class StreamingRequest(ServiceRequest):
     ladder: Literal["per_title", "fixed"] = "per_title"
     ladder_options: LadderOptions = LadderOptions()
     chunk: Literal["auto", "always", "never"] = "auto"
-    workers_available: int = Field(default=1, ge=1, le=10_000)
+    workers_available: int | None = Field(default=None, ge=1, le=10_000)
     latency_target_s: float = Field(default=600.0, gt=0, le=7 * 86400)
     est_encode_fps: float | None = Field(default=None, gt=0, le=100_000)
     chunk_target_s: float = Field(default=30.0, ge=0.5, le=3600)
@@ -76,6 +77,11 @@ class StreamingRequest(ServiceRequest):
             chunk=self.chunk, workers_available=self.workers_available, latency_target_s=self.latency_target_s,
             est_encode_fps=self.est_encode_fps, target_s=self.chunk_target_s, min_s=self.chunk_min_s,
         )  # fmt: skip
+
+    def with_hosts(self, hosts: Callable[[], int]) -> StreamingRequest:
+        if self.workers_available is not None or self.chunk != "auto":
+            return self
+        return self.model_copy(update={"workers_available": max(1, hosts())})
 
     def inputs(self) -> dict[str, Any]:
         return {

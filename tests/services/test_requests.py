@@ -13,11 +13,12 @@ import pytest
 from darkroom.media.complexity import Complexity, Scene
 from darkroom.queue.limits import Limits
 from darkroom.runtime.context import TaskContext
+from darkroom.runtime.directory import WorkerDirectory, WorkerInfo
 from darkroom.runtime.task import dumps
 from darkroom.runtime.workflow.dag import PRIORITIES
 from darkroom.services import REQUESTS, InvalidRequest, StreamingRequest, parse, registry, submit
 from darkroom.services.chunking import MAX_CHUNKS, ChunkPolicy, chunk_reason, plan_fn
-from darkroom.services.common import Priority
+from darkroom.services.common import QUEUE_MEDIA, Priority
 from darkroom.services.ladder import pick_samples
 from tests.runtime.conftest import Platform
 
@@ -122,6 +123,26 @@ def test_submit_starts_nothing_for_a_bad_request_and_applies_overrides(services:
     assert run.priority == "batch" and run.deadline >= run.created_at + PRIORITIES["batch"] - 1
     run = submit(services.workflows, parse("streaming", {**VALID["streaming"], "deadline_s": 120}))
     assert run.priority == "standard" and run.deadline == pytest.approx(run.created_at + 120, abs=1)
+
+
+def test_submit_asks_the_worker_directory_for_hosts_only_when_the_request_leaves_it_open(services: Platform) -> None:
+    directory = WorkerDirectory.of(services.rq)
+    for name, host, queues in (("a:1", "a", (QUEUE_MEDIA,)), ("a:2", "a", (QUEUE_MEDIA,)), ("b:1", "b", (QUEUE_MEDIA,)),
+                               ("c:1", "c", ("images",))):  # fmt: skip
+        directory.announce(WorkerInfo(name, host, queues))  # as workers on three other hosts do
+
+    def policy(kind: str, **fields: Any) -> dict[str, Any]:
+        inputs = submit(services.workflows, parse(kind, {**VALID[kind], **fields})).inputs
+        return dict(inputs["policy"])
+
+    assert policy("streaming")["workers_available"] == 2  # hosts serving media; c serves images only
+    assert policy("encode")["workers_available"] == 2
+    assert policy("streaming", workers_available=5)["workers_available"] == 5  # the request decides
+    assert policy("streaming", chunk="never")["workers_available"] is None  # nothing to decide
+    assert policy("encode", policy={"workers_available": 1})["workers_available"] == 1
+    for name in ("a:1", "a:2", "b:1"):
+        directory.leave(name)
+    assert policy("streaming")["workers_available"] == 1  # nobody listed: one host, this one
 
 
 def test_the_priority_choices_are_the_runtimes_classes() -> None:

@@ -1,0 +1,128 @@
+"""Which workers are alive, on which hosts, serving which queues.
+
+Every worker announces itself while it runs (every :data:`ANNOUNCE_EVERY_S`, valid for
+:data:`ANNOUNCE_TTL_S`) and leaves when it stops; a worker that dies just stops being announced.
+Readers ask how many hosts serve a queue: the chunking policy spreads a title over hosts, not
+over the slots of one host (whose cores x264 already fills).
+
+Keys, beside the queue's (``{ns}`` is the queue's namespace):
+- ``{ns}:workers`` — sorted set: worker name -> expiry (seconds, Redis ``TIME``, so host clocks
+  do not matter);
+- ``{ns}:workers:info`` — hash: worker name -> JSON ``{"host", "queues", "shape"}``.
+Expired entries are removed by the next reader, in the same script.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+from dataclasses import dataclass, field
+from typing import Any
+
+__all__ = ["ANNOUNCE_EVERY_S", "ANNOUNCE_TTL_S", "WorkerDirectory", "WorkerInfo", "keep_announced"]
+
+_log = logging.getLogger(__name__)
+
+ANNOUNCE_EVERY_S = 10.0
+ANNOUNCE_TTL_S = 30.0  # three missed announcements: the worker is gone
+
+_ANNOUNCE = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
+redis.call('ZADD', KEYS[1], now + tonumber(ARGV[2]), ARGV[1])
+redis.call('HSET', KEYS[2], ARGV[1], ARGV[3])
+return 1
+"""
+
+_LIVE = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
+local gone = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now)
+for _, name in ipairs(gone) do
+  redis.call('ZREM', KEYS[1], name)
+  redis.call('HDEL', KEYS[2], name)
+end
+local out = {}
+for _, name in ipairs(redis.call('ZRANGE', KEYS[1], 0, -1)) do
+  out[#out + 1] = name
+  out[#out + 1] = redis.call('HGET', KEYS[2], name) or ''
+end
+return out
+"""
+
+
+@dataclass(frozen=True)
+class WorkerInfo:
+    name: str
+    host: str
+    queues: tuple[str, ...] = ()
+    shape: dict[str, str] = field(default_factory=dict)
+
+    def to_json(self) -> str:
+        return json.dumps({"host": self.host, "queues": list(self.queues), "shape": self.shape}, sort_keys=True)
+
+    @classmethod
+    def from_json(cls, name: str, raw: str) -> WorkerInfo:
+        try:
+            data = json.loads(raw)
+            return cls(name, str(data["host"]), tuple(map(str, data["queues"])), dict(data.get("shape") or {}))
+        except (ValueError, KeyError, TypeError):
+            return cls(name, "")  # written by something else: alive, host unknown
+
+
+class WorkerDirectory:
+    """The live workers under one namespace, in the queue's Redis."""
+
+    def __init__(self, redis: Any, namespace: str = "dr") -> None:
+        self.redis = redis
+        self.keys = [f"{namespace}:workers", f"{namespace}:workers:info"]
+        self._announce = redis.register_script(_ANNOUNCE)
+        self._live = redis.register_script(_LIVE)
+
+    @classmethod
+    def of(cls, queue: Any) -> WorkerDirectory:
+        """The directory beside a :class:`~darkroom.queue.RedisQueue`'s keys."""
+        return cls(queue.redis, queue.namespace)
+
+    def announce(self, worker: WorkerInfo, *, ttl_s: float = ANNOUNCE_TTL_S) -> None:
+        """``worker`` is alive for ``ttl_s`` more seconds (one round trip)."""
+        self._announce(keys=self.keys, args=[worker.name, ttl_s, worker.to_json()])
+
+    def leave(self, name: str) -> None:
+        pipe = self.redis.pipeline(transaction=True)
+        pipe.zrem(self.keys[0], name)
+        pipe.hdel(self.keys[1], name)
+        pipe.execute()
+
+    def live(self) -> list[WorkerInfo]:
+        """Every worker announced and not expired, by name (one round trip; prunes the expired)."""
+        flat = self._live(keys=self.keys)
+        pairs = zip(flat[::2], flat[1::2], strict=True)
+        return [WorkerInfo.from_json(_text(name), _text(raw)) for name, raw in pairs]
+
+    def hosts(self, queue: str | None = None) -> set[str]:
+        """The hosts with a live worker (serving ``queue``, when given)."""
+        return {w.host for w in self.live() if w.host and (queue is None or queue in w.queues)}
+
+
+def keep_announced(
+    directory: WorkerDirectory, worker: WorkerInfo, stop: threading.Event, *, every_s: float = ANNOUNCE_EVERY_S
+) -> None:
+    """Announce ``worker`` now and every ``every_s`` until ``stop`` is set, then leave (a thread's
+    target). A failed announcement is logged: the directory is advisory, work goes on without it."""
+    while True:
+        try:
+            directory.announce(worker)
+        except Exception:
+            _log.warning("announcing worker %s failed", worker.name, exc_info=True)
+        if stop.wait(every_s):
+            break
+    try:
+        directory.leave(worker.name)
+    except Exception:
+        _log.warning("worker %s could not leave the directory", worker.name, exc_info=True)
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value
