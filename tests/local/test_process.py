@@ -34,6 +34,7 @@ from darkroom.local.process import (
     sniff,
     workflow_for,
 )
+from darkroom.local.redis_server import RedisServer
 from darkroom.local.samples import make_clip, make_photo
 from darkroom.runtime.files import put_tree
 from darkroom.storage.blobs import LocalBlobs
@@ -220,6 +221,30 @@ def test_a_photo_is_processed_to_renditions_without_gps(processed: dict[str, Job
     assert report["photo"]["blurhash"] in _html_ok(result.job.out / "report.html")
     assert not (result.job.out / "renditions" / "stale.jpg").exists()  # an earlier run's output is replaced
     assert (result.job.out / "notes.txt").read_text() == "the user's own file"  # the rest is left alone
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(shutil.which("redis-server") is None, reason="redis-server is not installed")
+def test_the_cli_processes_a_photo_with_a_bar_per_step(photo: Path, tmp_path: Path) -> None:
+    out, home = tmp_path / "out", tmp_path / "home"
+    result = CliRunner().invoke(
+        app, ["process", str(photo), "--out", str(out), "--home", str(home)], env={"COLUMNS": "200"}
+    )
+    assert result.exit_code == 0, result.output
+    report = json.loads((out / "report.json").read_text())
+    assert report["kind"] == "photo"
+    assert (out / "report.html").is_file()
+    renditions = report["files"]["renditions"]
+    assert renditions and all((out / path).is_file() for path in renditions.values())
+    assert {p.name for p in (out / "renditions").iterdir()} == {Path(path).name for path in renditions.values()}
+    steps = [s["name"] for s in report["run"]["steps"]]
+    assert steps == ["render"]
+    assert "photo.jpg (photo) → photo.renditions" in result.output
+    bars = [line.split() for line in result.output.splitlines()]
+    for step in steps:  # the per-step progress display: the step's bar ended at 100 %, succeeded
+        assert any(words[0] == step and "100%" in words and "succeeded" in words for words in bars if words)
+    assert "succeeded; wrote" in result.output
+    assert not RedisServer(root=home).ping()  # the platform the command started is stopped
 
 
 @pytest.mark.slow

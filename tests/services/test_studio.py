@@ -58,6 +58,9 @@ HOSTILE = {
     "audio_only.m4a": "no_video",
     "corrupt_packets.ts": "decode_errors",
     "unsupported_codec.mp4": "unsupported_codec",
+    "zero_fps.mp4": "zero_fps",
+    "truncated_no_index.mp4": "unreadable",
+    "photo_named.mp4": "wrong_kind",
 }
 
 
