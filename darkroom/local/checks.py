@@ -15,7 +15,7 @@ from typing import Any
 from PIL import Image
 
 from darkroom.media.errors import MediaError
-from darkroom.media.ffmpeg import run
+from darkroom.media.package import play_through
 
 __all__ = ["Check", "check_result", "hls_missing", "mpd_missing", "photo_gps", "plays"]
 
@@ -116,13 +116,11 @@ def _template_names(template: ET.Element, rep_id: str, bandwidth: str) -> list[s
 
 
 def plays(manifest: Path, *, timeout_s: float = 120.0) -> Check:
-    """ffmpeg reads an HLS master playlist or a DASH MPD (every variant and the audio) to the end.
-
-    The path is made absolute: ffmpeg's DASH demuxer cannot open a relative manifest path."""
+    """ffmpeg reads an HLS master playlist or a DASH MPD (every variant and the audio) to the end
+    (:func:`darkroom.media.package.play_through`)."""
     what = "DASH" if manifest.suffix == ".mpd" else "HLS"
-    args = ["-i", str(manifest.resolve()), "-map", "0", "-f", "null", "-"]
     try:
-        run(args, timeout_s=timeout_s, what=f"playing {manifest.name}")
+        play_through(manifest, timeout_s=timeout_s)
     except MediaError as exc:
         return Check(f"{what} plays (ffmpeg)", False, str(exc)[:300])
     return Check(f"{what} plays (ffmpeg)", True, "decoded every stream to the end")

@@ -1,8 +1,8 @@
 """Generated sample media for ``make demo`` and tests: a short clip with audio and a scene cut, and a
 photo carrying an EXIF orientation and GPS tags (which the photo pipeline must strip).
 
-The clip is made by the ffmpeg that imageio-ffmpeg ships (:func:`darkroom.media.ffmpeg.run`,
-arguments as a list), the photo by Pillow.
+The clip is :func:`darkroom.media.synthetic.make_clip` (its ffmpeg command is built in
+``darkroom/media``, like every other), re-exported here; the photo is made by Pillow.
 """
 
 from __future__ import annotations
@@ -11,41 +11,13 @@ from pathlib import Path
 
 from PIL import Image, ImageDraw
 
-from darkroom.media.ffmpeg import run
+from darkroom.media.synthetic import make_clip
 
 __all__ = ["make_clip", "make_photo"]
 
 # EXIF tag numbers (TIFF/EXIF 2.3): the orientation of the main image and the GPS IFD pointer.
 ORIENTATION_TAG = 0x0112
 GPS_IFD_TAG = 0x8825
-
-
-def make_clip(
-    out: Path,
-    *,
-    duration_s: float = 4.0,
-    width: int = 640,
-    height: int = 360,
-    fps: int = 25,
-    timeout_s: float = 120.0,
-) -> Path:
-    """An H.264 + stereo AAC MP4: a moving test pattern, then a hard cut to a zooming fractal at
-    half time (so scene detection has a cut to find), with a 440 Hz tone."""
-    half = duration_s / 2
-    size = f"{width}x{height}"
-    graph = (
-        f"testsrc2=size={size}:rate={fps}:duration={half:g}[a];"
-        f"mandelbrot=size={size}:rate={fps},trim=duration={half:g},setpts=PTS-STARTPTS,format=yuv420p[b];"
-        "[a][b]concat=n=2:v=1:a=0[v]"
-    )
-    args = ["-filter_complex", graph]
-    args += ["-f", "lavfi", "-i", f"sine=frequency=440:sample_rate=48000:duration={duration_s:g}"]
-    args += ["-map", "[v]", "-map", "0:a", "-ac", "2", "-c:a", "aac", "-b:a", "96k"]
-    args += ["-c:v", "libx264", "-preset", "veryfast", "-crf", "20", "-g", str(fps), "-pix_fmt", "yuv420p"]
-    args += ["-movflags", "+faststart", str(out)]
-    out.parent.mkdir(parents=True, exist_ok=True)
-    run(args, timeout_s=timeout_s, what=f"making the sample clip {out.name}")
-    return out
 
 
 def make_photo(out: Path, *, width: int = 1200, height: int = 800, orientation: int = 6) -> Path:

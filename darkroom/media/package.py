@@ -26,7 +26,7 @@ from darkroom.media.probe import probe
 from darkroom.media.progress import Progress
 from darkroom.media.recipe import Recipe
 
-__all__ = ["FORMATS", "Package", "PackagedRendition", "codec_string", "package"]
+__all__ = ["FORMATS", "Package", "PackagedRendition", "codec_string", "package", "play_through"]
 
 FORMATS = ("hls", "dash")
 _MASTER = "master.m3u8"
@@ -126,6 +126,15 @@ def package(
         renditions=tuple(moved(r) for r in packaged),
         audio=moved(audio_out) if audio_out is not None else None,
     )
+
+
+def play_through(manifest: Path, *, timeout_s: float) -> None:
+    """Read an HLS master playlist or a DASH MPD with ffmpeg, decoding every stream (all variants and
+    the audio) to the end; raise :class:`~darkroom.media.errors.MediaError` when it does not play.
+
+    The path is made absolute: ffmpeg's DASH demuxer cannot open a relative manifest path."""
+    args = ["-i", str(manifest.resolve()), "-map", "0", "-f", "null", "-"]
+    run(args, timeout_s=timeout_s, what=f"playing {manifest.name}")
 
 
 def _check(renditions: Sequence[tuple[Path, Recipe]], formats: Sequence[str], segment_s: float) -> list[str]:

@@ -172,3 +172,23 @@ def test_pixel_limit_applies_to_video_and_photos(clip: ClipFactory, tmp_path: Pa
         with pytest.raises(InvalidMedia) as caught:
             probe(path, max_pixels=50_000)
         assert caught.value.code == "decompression_bomb"
+
+
+@pytest.mark.parametrize("container", ["mp4", "mkv"])
+def test_non_square_sample_aspect(clip: ClipFactory, container: str) -> None:
+    # 120x90 stored, 4:3 pixels: shown 160x90, a 16:9 picture from a 4:3 frame
+    anamorphic = clip(seconds=1, size="120x90", audio=False, vf="setsar=4/3", container=container)
+    video = probe(anamorphic).primary_video
+    assert video is not None
+    assert (video.width, video.height) == (120, 90)
+    assert video.sample_aspect == Fraction(4, 3)
+    assert video.display_aspect == Fraction(16, 9)
+    assert video.display_size == (160, 90)
+
+
+def test_sample_aspect_is_applied_before_rotation(clip: ClipFactory, tmp_path: Path) -> None:
+    anamorphic = clip(seconds=1, size="120x90", audio=False, vf="setsar=4/3")
+    rotated = _ffmpeg(tmp_path / "rotated.mp4", "-display_rotation", "90", "-i", str(anamorphic), "-c", "copy")
+    video = probe(rotated).primary_video
+    assert video is not None and video.sample_aspect == Fraction(4, 3) and video.rotation == 90
+    assert video.display_size == (90, 160)  # 160x90 as shown upright, then a quarter turn
