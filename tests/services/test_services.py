@@ -10,6 +10,7 @@ import pytest
 
 from darkroom.media.assemble import ChunkInvalid
 from darkroom.media.errors import InvalidMedia
+from darkroom.runtime.context import TaskContext
 from darkroom.runtime.queues import ensure_queues
 from darkroom.runtime.worker import Worker
 from darkroom.services import (
@@ -24,6 +25,7 @@ from darkroom.services import (
     submit,
 )  # fmt: skip
 from darkroom.services.common import QUEUE_MEDIA
+from darkroom.services.encoding import encode_chunk_fn
 from darkroom.storage.blobs import BlobStore
 from tests.runtime.conftest import Platform
 from tests.services.conftest import scratch_files
@@ -38,6 +40,21 @@ def test_a_bad_chunk_is_retried_while_bad_input_and_bad_renditions_fail_at_once(
     assert encode_chunk.is_permanent(InvalidMedia("unreadable", code="unreadable"))
     assert registry.get("media.validate").is_permanent(InvalidRendition("rendition x failed validation [codec]"))
     assert registry.get("media.inspect").is_permanent(RejectedMedia("inspection rejected [empty]", ["empty"]))
+
+
+def test_a_chunk_that_comes_out_short_fails_its_verification(source_clip: Path, tmp_path: Path) -> None:
+    """The check right after a chunk's encode: a plan promising frames the source does not have
+    (the 2 s clip ends 25 frames after the chunk's start) is a ChunkFailed naming rung and code."""
+    recipe = {"codec": "h264", "width": 160, "height": 90, "crf": 30, "gop_s": 1.0, "segment_s": 2.0,
+              "preset": "ultrafast", "name": "90p"}  # fmt: skip
+    chunk = {"index": 1, "start_s": 1.0, "duration_s": 1.0, "start_frame": 25, "frames": 25}
+    ctx = TaskContext("chunk", 1, tmp_path / "ok")
+    out = encode_chunk_fn(ctx, source_clip, chunk, [recipe], 25.0)
+    assert out["frames"] == 25 and [r["name"] for r in out["renditions"]] == ["90p"]
+    with pytest.raises(ChunkFailed, match=r"90p: .*has 25 frames, expected 40 \[frames\]"):
+        encode_chunk_fn(
+            TaskContext("chunk", 1, tmp_path / "short"), source_clip, {**chunk, "frames": 40}, [recipe], 25.0
+        )
 
 
 @pytest.mark.slow
