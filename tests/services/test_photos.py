@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from PIL import Image
 
 from darkroom.services import PHOTO_RENDITIONS
@@ -13,6 +14,7 @@ from tests.runtime.conftest import Platform
 CORPUS = Path(__file__).parents[1] / "media" / "corpus"
 
 
+@pytest.mark.slow
 def test_a_photo_gets_its_renditions_and_a_blurhash(services: Platform, tmp_path: Path) -> None:
     src = tmp_path / "small.jpg"
     Image.new("RGB", (400, 300), (200, 120, 40)).save(src, quality=90)

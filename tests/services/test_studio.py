@@ -24,6 +24,7 @@ RECIPES = [
 PROFILE = {"min_height": 90}
 
 
+@pytest.mark.slow
 def test_studio_video_packages_a_two_rung_ladder(services: Platform, source_clip: Path, tmp_path: Path) -> None:
     blobs = open_blobs(str(tmp_path / "blobs"))
     key = blobs.put_file("uploads/clip.mp4", source_clip).key
