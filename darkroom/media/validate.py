@@ -51,7 +51,22 @@ class _Packets:
     key_flags: list[bool] = field(default_factory=list)
     video_bytes: int = 0
     video_start_s: float | None = None
+    video_end_s: float | None = None
     audio_start_s: float | None = None
+    audio_end_s: float | None = None
+
+    @staticmethod
+    def _span(start: float | None, end: float | None) -> float | None:
+        return end - start if start is not None and end is not None and end > start else None
+
+    @property
+    def video_s(self) -> float | None:
+        """How long the video lasts by its packets (Matroska keeps no stream duration)."""
+        return self._span(self.video_start_s, self.video_end_s)
+
+    @property
+    def audio_s(self) -> float | None:
+        return self._span(self.audio_start_s, self.audio_end_s)
 
 
 def validate(
@@ -83,13 +98,13 @@ def validate(
     except av.FFmpegError as exc:
         return [*found, Discrepancy("unreadable", "file", "demuxable", "error", f"{encoded.name}: {exc}")]
     frames = len(packets.key_flags)
-    duration_s = video.duration_s or (frames / fps if fps else 0.0)
+    duration_s = video.duration_s or packets.video_s or (frames / fps if fps else 0.0)
     found += _bitrate(
         encoded.name, recipe, packets.video_bytes * 8 / duration_s if duration_s else 0.0, bitrate_tolerance
     )
     if fps:
         found += _keyframes(encoded.name, packets.key_flags, recipe.keyint(fps))
-    found += _timing(encoded.name, src, source_info, video=video, frames=frames, fps=fps)
+    found += _timing(encoded.name, src, source_info, video=video, actual_s=duration_s, frames=frames, fps=fps)
     if decode:
         found += _decode(encoded, frames, deadline)
     found += _audio(encoded.name, recipe, source_info, info=info, packets=packets, video=video, fps=fps)
@@ -133,19 +148,27 @@ def _demux(path: Path, deadline: float) -> _Packets:
     with av.open(str(path), "r") as container:
         vstream = container.streams.video[0]
         astream = container.streams.audio[0] if container.streams.audio else None
+        rate = vstream.average_rate or vstream.guessed_rate
+        frame_s = 1 / float(rate) if rate else 0.0  # for packets that carry no duration (Matroska)
         for packet in _packets(container, [s for s in (vstream, astream) if s is not None]):
             if time.monotonic() > deadline:
                 raise MediaTimeout(f"validating {path.name} ran past its timeout")
             if packet.pts is None or not packet.size or packet.time_base is None:
                 continue
             start = float(packet.pts * packet.time_base)
+            length = float(packet.duration * packet.time_base) if packet.duration else 0.0
             if packet.stream is vstream:
                 video_pts.append((packet.pts, packet.is_keyframe))
                 out.video_bytes += packet.size
                 out.video_start_s = start if out.video_start_s is None else min(out.video_start_s, start)
-            elif out.audio_start_s is None or start < out.audio_start_s:
-                # encoder priming sits before 0 and the edit list hides it from players
-                out.audio_start_s = max(0.0, start)
+                end = start + (length or frame_s)
+                out.video_end_s = end if out.video_end_s is None else max(out.video_end_s, end)
+            else:
+                if out.audio_start_s is None or start < out.audio_start_s:
+                    # encoder priming sits before 0 and the edit list hides it from players
+                    out.audio_start_s = max(0.0, start)
+                end = start + length
+                out.audio_end_s = end if out.audio_end_s is None else max(out.audio_end_s, end)
     # B-frames arrive in decode order; keyframe positions are counted in presentation order.
     out.key_flags = [key for _, key in sorted(video_pts)]
     return out
@@ -198,7 +221,14 @@ def _keyframes(name: str, flags: list[bool], keyint: int) -> list[Discrepancy]:
 
 
 def _timing(
-    name: str, src: VideoStreamInfo | None, source_info: MediaInfo, *, video: VideoStreamInfo, frames: int, fps: float
+    name: str,
+    src: VideoStreamInfo | None,
+    source_info: MediaInfo,
+    *,
+    video: VideoStreamInfo,
+    actual_s: float,
+    frames: int,
+    fps: float,
 ) -> list[Discrepancy]:
     found = []
     if src is not None and src.frame_rate and video.frame_rate and abs(video.frame_rate - src.frame_rate) > 0.01:
@@ -213,7 +243,6 @@ def _timing(
             "frame_count", "frames", str(expected_frames), str(frames),
             f"{name} has {frames} frames, the source {expected_frames} (±1 allowed)",
         ))  # fmt: skip
-    actual_s = video.duration_s
     if source_s and actual_s and fps and abs(actual_s - source_s) > 1 / fps + 1e-3:
         found.append(Discrepancy(
             "duration", "duration_s", f"{source_s:.3f}", f"{actual_s:.3f}",
@@ -275,7 +304,7 @@ def _audio(
             "av_sync", "start_s", f"{v0:.3f}", f"{a0:.3f}",
             f"{name} audio starts at {a0:.3f}s, video at {v0:.3f}s: more than one frame apart",
         ))  # fmt: skip
-    vd, ad = video.duration_s, audio.duration_s
+    vd, ad = video.duration_s or packets.video_s, audio.duration_s or packets.audio_s
     if vd and ad and abs(vd - ad) > frame_s + 1e-3:
         found.append(Discrepancy(
             "av_sync", "duration_s", f"{vd:.3f}", f"{ad:.3f}",

@@ -104,6 +104,8 @@ _TEN_BIT = replace(_BASE, profile="high10", pix_fmt="yuv420p10le", name="ten")
 # frame_rate tolerates 0.01 fps and frame_count one frame, so a drift that only duration catches
 # needs more than 100 s: 120 frames at 1 fps keep that cheap.
 _SLOW = Recipe("h264", 32, 18, crf=30, profile="main", preset="veryfast", gop_s=60, segment_s=60, name="slow")
+# The same in VP9/WebM: Matroska keeps no stream duration, so the packets must tell it.
+_SLOW_VP9 = Recipe("vp9", 32, 18, crf=30, preset="8", gop_s=60, segment_s=60, name="slowvp9")
 
 
 @dataclass(frozen=True)
@@ -118,6 +120,7 @@ def variants(clip: ClipFactory, tmp_path_factory: pytest.TempPathFactory) -> _Va
     root = tmp_path_factory.mktemp("validate_one")
     source, slow = clip(seconds=2, size="160x90"), clip(seconds=120, size="32x18", fps=1, audio=False)
     files = {name: root / f"{name}.mp4" for name in ("main", "high", "ten", "mute", "ntsc", "slow", "drift")}
+    files |= {name: root / f"{name}.webm" for name in ("slow_vp9", "drift_vp9")}
     encode_ladder(
         source,
         [(files["main"], _BASE), (files["high"], replace(_BASE, profile="high")), (files["ten"], _TEN_BIT),
@@ -130,6 +133,9 @@ def variants(clip: ClipFactory, tmp_path_factory: pytest.TempPathFactory) -> _Va
     encode(slow, files["slow"], _SLOW, timeout_s=60)
     # 1.009 fps is within 0.01 fps of the source, but its 120 frames end 1.07 s early (a frame is 1 s)
     run(["-r", "1009/1000", "-i", str(slow), *video_args(_SLOW, 1.0), "-an", str(files["drift"])], timeout_s=60)
+    encode(slow, files["slow_vp9"], _SLOW_VP9, timeout_s=60)
+    run(["-r", "1009/1000", "-i", str(slow), *video_args(_SLOW_VP9, 1.0), "-an", str(files["drift_vp9"])],
+        timeout_s=60)  # fmt: skip
     return _Variants(files, {"clip": probe(source), "slow": probe(slow)})
 
 
@@ -151,11 +157,12 @@ _CASES = (
     _Case("pix_fmt", "main", "ten", _TEN_BIT, "clip", "yuv420p10le", "yuv420p", ("(8-bit)", "asks yuv420p10le")),
     _Case("frame_rate", "ntsc", "main", _BASE, "clip", "25.000", "24.975", ("24.975 fps", "25.000")),
     _Case("duration", "drift", "slow", _SLOW, "slow", "120.000", "118.930", ("118.930s", "120.000s")),
+    _Case("duration", "drift_vp9", "slow_vp9", _SLOW_VP9, "slow", "120.000", "118.930", ("118.930s", "120.000s")),
     _Case("no_audio", "mute", "main", _BASE, "clip", "aac", "none", ("no audio", "asks aac")),
 )
 
 
-@pytest.mark.parametrize("case", _CASES, ids=lambda case: case.code)
+@pytest.mark.parametrize("case", _CASES, ids=lambda case: f"{case.code}-{case.bad}")
 def test_one_check_broken(variants: _Variants, case: _Case) -> None:
     source = variants.sources[case.source]
     found = validate(variants.files[case.bad], case.recipe, source, timeout_s=30)
