@@ -70,7 +70,7 @@ def test_truncated_file(files: tuple[Path, Path, MediaInfo], tmp_path: Path) -> 
     assert {"not_decodable", "frame_count"} <= codes
 
 
-def test_wrong_codec_and_missing_audio(files: tuple[Path, Path, MediaInfo]) -> None:
+def test_wrong_codec_and_wrong_audio_channels(files: tuple[Path, Path, MediaInfo]) -> None:
     good, _, source = files
     hevc = replace(_GOOD, codec="hevc", profile=None, preset="fast")
     assert "codec" in _codes(validate(good, hevc, source, decode=False, timeout_s=30))
