@@ -10,6 +10,7 @@ uniform except the last. Output is built in a staging folder and moved into plac
 from __future__ import annotations
 
 import io
+import re
 import shutil
 import threading
 from collections.abc import Sequence
@@ -20,7 +21,7 @@ from xml.etree import ElementTree
 import av
 
 from darkroom.media.codec_strings import codec_string
-from darkroom.media.errors import InvalidMedia
+from darkroom.media.errors import FfmpegFailed, InvalidMedia
 from darkroom.media.ffmpeg import run
 from darkroom.media.probe import probe
 from darkroom.media.progress import Progress
@@ -128,13 +129,21 @@ def package(
     )
 
 
+_SKIPPED_SEGMENT = re.compile(r"Failed to open segment|failed too many times, skipping")
+
+
 def play_through(manifest: Path, *, timeout_s: float) -> None:
     """Read an HLS master playlist or a DASH MPD with ffmpeg, decoding every stream (all variants and
     the audio) to the end; raise :class:`~darkroom.media.errors.MediaError` when it does not play.
 
-    The path is made absolute: ffmpeg's DASH demuxer cannot open a relative manifest path."""
+    The path is made absolute: ffmpeg's DASH demuxer cannot open a relative manifest path. ffmpeg's
+    HLS demuxer skips a segment it cannot open with a warning and exits 0, so its warnings are read:
+    a skipped segment is a failure too."""
     args = ["-i", str(manifest.resolve()), "-map", "0", "-f", "null", "-"]
-    run(args, timeout_s=timeout_s, what=f"playing {manifest.name}")
+    result = run(args, timeout_s=timeout_s, loglevel="warning", what=f"playing {manifest.name}")
+    skipped = [line for line in result.stderr.splitlines() if _SKIPPED_SEGMENT.search(line)]
+    if skipped:
+        raise FfmpegFailed(f"playing {manifest.name} skipped segments", returncode=0, stderr_tail="\n".join(skipped))
 
 
 def _check(renditions: Sequence[tuple[Path, Recipe]], formats: Sequence[str], segment_s: float) -> list[str]:

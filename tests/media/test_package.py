@@ -11,7 +11,7 @@ import av
 import pytest
 
 from darkroom.media.encode import encode_audio, encode_ladder
-from darkroom.media.errors import InvalidMedia, MediaError
+from darkroom.media.errors import FfmpegFailed, InvalidMedia, MediaError
 from darkroom.media.package import Package, codec_string, package, play_through
 from darkroom.media.recipe import AudioRecipe, Recipe
 from tests.media.conftest import ClipFactory
@@ -133,13 +133,18 @@ def test_rungs_rounded_to_even_sizes_share_the_source_aspect_so_dash_accepts_the
     assert done.mpd is not None and done.mpd.exists()
 
 
-def test_the_package_plays_through_and_a_missing_init_segment_does_not(packaged: Package, tmp_path: Path) -> None:
+def test_the_package_plays_through_and_a_missing_segment_does_not(packaged: Package, tmp_path: Path) -> None:
     assert packaged.master is not None and packaged.mpd is not None
     play_through(packaged.master, timeout_s=60)
     play_through(packaged.mpd, timeout_s=60)
     broken = tmp_path / "hls"
     shutil.copytree(packaged.master.parent, broken)
-    # a missing init segment fails; ffmpeg's HLS demuxer skips a missing media segment silently
     (broken / "180p" / "init.mp4").unlink()
     with pytest.raises(MediaError):
         play_through(broken / packaged.master.name, timeout_s=60)
+    # ffmpeg skips a missing media segment with a warning and exits 0: still not playing through
+    gap = tmp_path / "gap"
+    shutil.copytree(packaged.master.parent, gap)
+    sorted((gap / "180p").glob("*.m4s"))[0].unlink()
+    with pytest.raises(FfmpegFailed, match="skipped segments"):
+        play_through(gap / packaged.master.name, timeout_s=60)
