@@ -1,11 +1,12 @@
 """The function worker: lease tasks, run them, heartbeat, settle, report to workflows.
 
-Three threads and a pool: the *leaser* dequeues batches while slots are free (long poll, so an
+Four threads and a pool: the *leaser* dequeues batches while slots are free (long poll, so an
 idle worker costs Redis nothing); each task runs in a pool thread (in a child process for
 ``isolation="process"`` functions); the *settler* batches finished tasks — workflow reports and their
 ticks first, then one ``settle`` per queue — so a busy worker pays three round trips per batch, not
-per task; the
-*heartbeat* extends leases, enforces timeouts, and stops tasks whose lease was lost (cancel).
+per task; the *heartbeat* extends leases, enforces timeouts, and stops tasks whose lease was lost
+(cancel); the *presence* thread keeps the worker in the worker directory (host, queues).
+Input blobs come through the host's :class:`~darkroom.runtime.blob_cache.BlobCache` when given.
 
 With an ``engine``, the worker also advances the runs of the tasks it finished, under each run's
 tick lease on the exclusive events queue (the engines' own guarantee), takes the next tasks in
