@@ -49,8 +49,9 @@ class ChunkPolicy(StrictModel):
         return self
 
     def with_hosts(self, hosts: Callable[[], int]) -> ChunkPolicy:
-        """This policy, with ``workers_available`` from ``hosts()`` when the request left it open."""
-        if self.workers_available is not None:
+        """This policy, with ``workers_available`` from ``hosts()`` when the request left it open
+        and the decision needs it (``chunk="auto"``)."""
+        if self.workers_available is not None or self.chunk != "auto":
             return self
         return self.model_copy(update={"workers_available": max(1, hosts())})
 

@@ -71,8 +71,6 @@ class EncodeRequest(ServiceRequest):
         return self
 
     def with_hosts(self, hosts: Callable[[], int]) -> EncodeRequest:
-        if self.policy.chunk != "auto":
-            return self
         return self.model_copy(update={"policy": self.policy.with_hosts(hosts)})
 
     def inputs(self) -> dict[str, Any]:

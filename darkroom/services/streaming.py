@@ -79,9 +79,7 @@ class StreamingRequest(ServiceRequest):
         )  # fmt: skip
 
     def with_hosts(self, hosts: Callable[[], int]) -> StreamingRequest:
-        if self.workers_available is not None or self.chunk != "auto":
-            return self
-        return self.model_copy(update={"workers_available": max(1, hosts())})
+        return self.model_copy(update={"workers_available": self.policy().with_hosts(hosts).workers_available})
 
     def inputs(self) -> dict[str, Any]:
         return {
