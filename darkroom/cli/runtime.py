@@ -56,6 +56,13 @@ def worker(
     concurrency: Annotated[int, typer.Option(min=1, max=256, help="Tasks run at once.")] = 4,
     shape: Annotated[list[str] | None, typer.Option(help="What this worker offers, key=value (repeat).")] = None,
     grace_s: Annotated[float, typer.Option(help="On SIGTERM, time given to running tasks.")] = 30.0,
+    host: Annotated[
+        str | None,
+        typer.Option(
+            help="Host name in the worker directory (default: this machine's); containers on one machine "
+            "should give the machine's, as they share its cores."
+        ),
+    ] = None,
     advance: Annotated[
         bool,
         typer.Option(
@@ -87,6 +94,7 @@ def worker(
         queues=queues or None,
         concurrency=concurrency,
         shape=offered,
+        host=host,
         scratch_root=w.settings.home / "scratch",
         grace_s=grace_s,
         metrics=metrics,
