@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 import darkroom.queue as dq
+from darkroom.runtime.directory import WorkerDirectory
 from darkroom.runtime.files import BLOB
 from darkroom.runtime.queues import ensure_queues
 from darkroom.runtime.workflow import Engine
@@ -133,12 +134,16 @@ def test_a_worker_killed_while_advancing_its_run_loses_nothing(
 def test_workers_and_engines_never_advance_one_workflow_at_once(platform: Platform, tmp_path: Path) -> None:
     record = tmp_path / "passes.txt"
     ensure_queues(platform.rq, funcs.registry)
-    runs = [
-        platform.workflows.start(name, args) for _ in range(6) for name, args in [("squares", {"n": 15}), ("chain", {})]
-    ]
     redis_url, db_url = _redis_url(platform), _db_url(platform)
     procs = [_spawn("engine", redis_url, db_url, str(record))]
     procs += [_spawn("advancing-worker", redis_url, db_url, str(tmp_path / f"s{i}"), str(record)) for i in range(2)]
+    # Both workers serving before the runs start: else one that starts late (a loaded machine)
+    # can find every run already advanced by the other, and the test would prove nothing.
+    directory, pids = WorkerDirectory.of(platform.rq), {str(p.pid) for p in procs[1:]}
+    platform.until(lambda: pids <= {w.name.rsplit(":", 1)[-1] for w in directory.live()}, timeout_s=60)
+    runs = [
+        platform.workflows.start(name, args) for _ in range(6) for name, args in [("squares", {"n": 15}), ("chain", {})]
+    ]
     _all_succeed_then_stop(platform, runs, procs)
     history = _passes(record)
     advancers = {name for passes in history.values() for _, _, name in passes}
