@@ -98,7 +98,8 @@ def validate(
     except av.FFmpegError as exc:
         return [*found, Discrepancy("unreadable", "file", "demuxable", "error", f"{encoded.name}: {exc}")]
     frames = len(packets.key_flags)
-    duration_s = video.duration_s or packets.video_s or (frames / fps if fps else 0.0)
+    video_s = video.duration_s or packets.video_s  # Matroska keeps no stream duration: the packets tell
+    duration_s = video_s or (frames / fps if fps else 0.0)
     found += _bitrate(
         encoded.name, recipe, packets.video_bytes * 8 / duration_s if duration_s else 0.0, bitrate_tolerance
     )
@@ -107,7 +108,7 @@ def validate(
     found += _timing(encoded.name, src, source_info, video=video, actual_s=duration_s, frames=frames, fps=fps)
     if decode:
         found += _decode(encoded, frames, deadline)
-    found += _audio(encoded.name, recipe, source_info, info=info, packets=packets, video=video, fps=fps)
+    found += _audio(encoded.name, recipe, source_info, info=info, packets=packets, video_s=video_s, fps=fps)
     return found
 
 
@@ -276,7 +277,7 @@ def _decode(path: Path, expected: int, deadline: float) -> list[Discrepancy]:
 
 
 def _audio(
-    name: str, recipe: Recipe, source_info: MediaInfo, *, info: MediaInfo, packets: _Packets, video: VideoStreamInfo,
+    name: str, recipe: Recipe, source_info: MediaInfo, *, info: MediaInfo, packets: _Packets, video_s: float | None,
     fps: float,
 ) -> list[Discrepancy]:  # fmt: skip
     want = recipe.audio
@@ -304,7 +305,7 @@ def _audio(
             "av_sync", "start_s", f"{v0:.3f}", f"{a0:.3f}",
             f"{name} audio starts at {a0:.3f}s, video at {v0:.3f}s: more than one frame apart",
         ))  # fmt: skip
-    vd, ad = video.duration_s or packets.video_s, audio.duration_s or packets.audio_s
+    vd, ad = video_s, audio.duration_s or packets.audio_s
     if vd and ad and abs(vd - ad) > frame_s + 1e-3:
         found.append(Discrepancy(
             "av_sync", "duration_s", f"{vd:.3f}", f"{ad:.3f}",
