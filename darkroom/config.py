@@ -8,9 +8,15 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 
 from darkroom.errors import DarkroomError
+from darkroom.queue.errors import InvalidNamespace
+from darkroom.queue.keys import Keys
 from darkroom.queue.limits import Limits
 
-__all__ = ["ConfigError", "Settings"]
+__all__ = ["GRPC_AUTH_MODES", "ConfigError", "Settings"]
+
+# ``key``: the gRPC server requires an API key (the home's generated one, or DARKROOM_API_KEYS_FILE);
+# ``none``: anyone who can reach the port may call it; only when asked for.
+GRPC_AUTH_MODES = ("key", "none")
 
 
 class ConfigError(DarkroomError, ValueError):
@@ -25,7 +31,9 @@ class Settings:
     means SQLite at ``home/darkroom.db``; ``blobs_url`` empty means the directory ``home/blobs``
     (``s3://bucket/prefix`` for S3, with ``s3_endpoint_url`` for S3-compatible stores). ``app`` is
     the ``module:attribute`` of the function and workflow registries that workers and engines load
-    (comma-separated: the sample workflow and the media services by default).
+    (comma-separated: the sample workflow and the media services by default). ``grpc_auth`` is
+    ``key`` (the gRPC server requires an API key: ``api_keys_file``, else ``home/api.keys``,
+    generated at first start) or ``none`` (no authentication, asked for explicitly).
     """
 
     home: Path = Path(".darkroom")
@@ -37,6 +45,9 @@ class Settings:
     grpc_tls_cert: str = ""
     grpc_tls_key: str = ""
     api_keys_file: str = ""
+    grpc_auth: str = "key"
+    # what a client sends; empty: the home's key, for a server on this machine (never in a repr)
+    api_key: str = field(default="", repr=False)
     metrics_port: int = 9464
     database_url: str = ""
     blobs_url: str = ""
@@ -44,6 +55,19 @@ class Settings:
     blob_cache_bytes: int = 4 << 30  # a worker host's cache of input blobs (home/cache/blobs); 0: none
     app: str = "darkroom.runtime.sample:registry,darkroom.services:registry"
     limits: Limits = field(default_factory=Limits)
+
+    def __post_init__(self) -> None:
+        if self.grpc_auth not in GRPC_AUTH_MODES:
+            raise ConfigError(f"DARKROOM_GRPC_AUTH={self.grpc_auth!r} must be one of {', '.join(GRPC_AUTH_MODES)}")
+        try:
+            Keys(self.namespace)
+        except InvalidNamespace as exc:
+            raise ConfigError(f"DARKROOM_NAMESPACE: {exc}") from None
+
+    @property
+    def home_key_file(self) -> Path:
+        """The API key file generated under ``home`` (used when ``api_keys_file`` is empty)."""
+        return self.home / "api.keys"
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:

@@ -3,6 +3,11 @@
 - Key file: one key per line, optionally ``name:key`` (the name shows in debug logs, never the
   key); blank lines and lines starting with ``#`` are ignored; unnamed keys are called
   ``key<line>``. Keys cannot contain whitespace.
+- The home's key file (``Settings.home_key_file``, ``api.keys``) is generated at a server's first
+  start when no ``DARKROOM_API_KEYS_FILE`` is set: one ``local:<key>`` line, mode 0600 in a 0700
+  home, written whole and linked into place, so two first starts agree on one key. Clients on
+  this machine read the same file (:func:`client_key`); ``DARKROOM_GRPC_AUTH=none`` turns auth
+  off, loudly.
 - Calls must carry ``authorization: Bearer <key>``; keys are compared as SHA-256 digests with
   ``hmac.compare_digest`` against every configured key, without early exit. A missing or wrong
   key is UNAUTHENTICATED (through ``grpc_status``); the health service stays open.
@@ -10,10 +15,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import hmac
 import logging
+import os
 import re
+import secrets
+import tempfile
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -22,15 +31,17 @@ import grpc
 import grpc.aio
 
 from darkroom.api.grpc_status import abort
-from darkroom.config import ConfigError
+from darkroom.api.transport import is_local
+from darkroom.config import ConfigError, Settings
 from darkroom.queue.errors import Unauthenticated
 
-__all__ = ["ApiKeys", "BearerAuth", "load_api_keys"]
+__all__ = ["LOCAL_KEY_NAME", "ApiKeys", "BearerAuth", "client_key", "ensure_home_key", "load_api_keys", "server_keys"]
 
 _log = logging.getLogger(__name__)
 _HEALTH_PREFIX = "/grpc.health.v1.Health/"
 
 ApiKeys = Mapping[str, str] | Sequence[str]
+LOCAL_KEY_NAME = "local"  # the name of the generated key in the home's key file
 
 
 def load_api_keys(path: str | Path) -> dict[str, str]:
@@ -50,6 +61,63 @@ def load_api_keys(path: str | Path) -> dict[str, str]:
             raise ConfigError(f"{path}:{number}: API key name {name!r} is used twice")
         keys[name] = key
     return keys
+
+
+def ensure_home_key(settings: Settings) -> dict[str, str]:
+    """The keys of the home's key file, generating it (one ``local`` key) if it does not exist."""
+    path = settings.home_key_file
+    path.parent.mkdir(parents=True, exist_ok=True)
+    os.chmod(path.parent, 0o700)
+    if not path.exists():
+        # Written whole under a temporary name, then linked: link() fails if another first start
+        # got there first, and then its key (complete, never half-written) is the one kept.
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".api.keys.")  # mode 0600
+        try:
+            with os.fdopen(fd, "w") as fh:
+                fh.write("# API keys of this home's gRPC server (name:key); generated at first start\n")
+                fh.write(f"{LOCAL_KEY_NAME}:{secrets.token_urlsafe(32)}\n")
+                fh.flush()
+                os.fsync(fh.fileno())
+            with contextlib.suppress(FileExistsError):
+                os.link(tmp, path)
+        finally:
+            os.unlink(tmp)
+    os.chmod(path, 0o600)
+    keys = load_api_keys(path)
+    if not keys:
+        raise ConfigError(f"{path} holds no API key: add one, or delete the file to generate one")
+    return keys
+
+
+def server_keys(settings: Settings) -> dict[str, str] | None:
+    """The keys a server requires: ``DARKROOM_API_KEYS_FILE``, else the home's (generated at
+    first start); None only when ``grpc_auth`` is ``none``, which is logged as a warning."""
+    if settings.grpc_auth == "none":
+        _log.warning(
+            "gRPC authentication is OFF (DARKROOM_GRPC_AUTH=none or --no-auth): anyone who can reach "
+            "%s can read, change and delete queues",
+            settings.grpc_addr,
+        )
+        return None
+    if settings.api_keys_file:
+        return load_api_keys(settings.api_keys_file)
+    return ensure_home_key(settings)
+
+
+def client_key(settings: Settings, target: str) -> str | None:
+    """The key a client sends to ``target``: ``DARKROOM_API_KEY`` if set; else, for a server on
+    this machine, the ``local`` (else first) key of the key file a server of this home uses, if
+    this user can read it. A remote target never gets the home's key unasked."""
+    if settings.api_key:
+        return settings.api_key
+    if not is_local(target):
+        return None
+    path = Path(settings.api_keys_file) if settings.api_keys_file else settings.home_key_file
+    try:
+        keys = load_api_keys(path)
+    except (OSError, ConfigError):  # none yet, or not ours to read: the server will say UNAUTHENTICATED
+        return None
+    return keys.get(LOCAL_KEY_NAME) or next(iter(keys.values()), None)
 
 
 class BearerAuth(grpc.aio.ServerInterceptor):  # type: ignore[misc]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from darkroom.errors import DarkroomError
 
-__all__ = ["ApiError", "InvalidFieldMask", "MissingUpdateMask"]
+__all__ = ["AddressUnavailable", "ApiError", "InsecureTransport", "InvalidFieldMask", "MissingUpdateMask"]
 
 
 class ApiError(DarkroomError):
@@ -21,3 +21,13 @@ class InvalidFieldMask(ApiError, ValueError):
 
 class MissingUpdateMask(InvalidFieldMask):
     """An update came without a mask; Darkroom never guesses which fields should change."""
+
+
+class InsecureTransport(ApiError, PermissionError):
+    """A client would send its API key in plaintext to a host that is not this machine (the message
+    names the target); use TLS (``grpcs://``) or ask for it with ``insecure=True``."""
+
+
+class AddressUnavailable(ApiError, OSError):
+    """A server cannot listen on its address: in use by another process, or not a valid
+    ``host:port`` (the message names the address)."""

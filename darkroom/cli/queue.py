@@ -13,6 +13,7 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
+from dataclasses import replace
 from datetime import datetime
 from typing import Annotated, Any
 
@@ -38,7 +39,15 @@ UrlOpt = Annotated[
     str | None,
     typer.Option("--url", help="redis://, unix:// or grpc://host:port (default: the private redis-server)."),
 ]
-ApiKeyOpt = Annotated[str | None, typer.Option(envvar="DARKROOM_API_KEY", help="API key for grpc:// URLs.")]
+ApiKeyOpt = Annotated[
+    str | None,
+    typer.Option(
+        envvar="DARKROOM_API_KEY", help="API key for grpc:// URLs (default for this machine: the home's api.keys)."
+    ),
+]
+InsecureOpt = Annotated[
+    bool, typer.Option("--insecure", help="Allow sending the API key in plaintext (grpc://) to another host.")
+]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")]
 _UNITS = {"s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
 
@@ -59,12 +68,17 @@ def _target(url: str | None, settings: Settings) -> str:
 
 
 @contextmanager
-def _client(url: str | None, api_key: str | None) -> Iterator[Any]:
-    """A blocking queue client (RedisQueue or GrpcQueue: the same API); errors end the command."""
+def _client(url: str | None, api_key: str | None, insecure: bool = False) -> Iterator[Any]:
+    """A blocking queue client (RedisQueue or GrpcQueue: the same API); errors end the command.
+    A gRPC server on this machine gets the home's key unless ``api_key`` is given."""
+    from darkroom.api.auth import client_key
+
     try:
         settings = Settings.from_env()
         target = _target(url, settings)
-        options = {"api_key": api_key} if api_key and target.startswith("grpc") else {}
+        options: dict[str, Any] = {}
+        if target.startswith("grpc"):
+            options = {"api_key": api_key or client_key(settings, target), "insecure": insecure}
         client = dq.connect(target, namespace=settings.namespace, limits=settings.limits, **options)
     except DarkroomError as exc:
         fail(exc)
@@ -113,11 +127,15 @@ def serve(
     ] = False,
     sweep_interval_s: Annotated[float, typer.Option(min=0.01, help="Longest pause between sweeps.")] = 1.0,
     grace_s: Annotated[float, typer.Option(min=0.0, help="How long running calls may finish on shutdown.")] = 5.0,
+    no_auth: Annotated[
+        bool, typer.Option("--no-auth", help="Serve without API keys (anyone reaching the port may call it).")
+    ] = False,
 ) -> None:
     """Run the gRPC queue server, a sweeper and /metrics until Ctrl-C or SIGTERM.
 
     Uses DARKROOM_REDIS_URL, else starts the private redis-server under DARKROOM_HOME (and stops
-    it on exit).
+    it on exit). Callers need an API key: DARKROOM_API_KEYS_FILE, else HOME/api.keys (generated
+    at first start; commands on this machine with the same home send it by themselves).
     """
     import logging
 
@@ -127,6 +145,8 @@ def serve(
 
     logging.basicConfig(level=logging.INFO, format="%(message)s", handlers=[RichHandler(console=_err)])
     settings = Settings.from_env()
+    if no_auth:
+        settings = replace(settings, grpc_auth="none")
     service = QueueService(
         settings,
         grpc=not no_grpc,
@@ -147,6 +167,9 @@ def serve(
             # soft_wrap: scripts and tests read these lines whole, whatever the terminal width
             if service.grpc_url:
                 _out.print(f"queue server listening on {service.grpc_url}", soft_wrap=True)
+                keys = settings.api_keys_file or settings.home_key_file
+                auth = "OFF (--no-auth)" if service.api_key is None else f"API keys in {keys}"
+                _out.print(f"authentication: {auth}", soft_wrap=True)
             _out.print(f"redis: {where}; sweeping every {sweep_interval_s:g}s at most", soft_wrap=True)
             if service.metrics is not None:
                 _out.print(f"metrics on {service.metrics.url}", soft_wrap=True)
@@ -179,10 +202,11 @@ def create(
     ] = None,
     url: UrlOpt = None,
     api_key: ApiKeyOpt = None,
+    insecure: InsecureOpt = False,
     as_json: JsonOpt = False,
 ) -> None:
     """Create a queue (or check that an existing one has these settings)."""
-    with _client(url, api_key) as q:
+    with _client(url, api_key, insecure) as q:
         info: dq.QueueInfo = q.create_queue(
             name,
             lease_s=lease_s,
@@ -227,13 +251,14 @@ def enqueue(
     max_attempts: Annotated[int | None, typer.Option(help="Override the queue's max attempts.")] = None,
     url: UrlOpt = None,
     api_key: ApiKeyOpt = None,
+    insecure: InsecureOpt = False,
     as_json: JsonOpt = False,
 ) -> None:
     """Enqueue one message and print its id."""
     data = sys.stdin.buffer.read() if payload == "-" else payload.encode()
     when = None if deadline is None else parse_deadline(deadline)
     metadata = pairs(meta, "--meta")
-    with _client(url, api_key) as q:
+    with _client(url, api_key, insecure) as q:
         mid: str = q.enqueue(
             queue, data, deadline=when, metadata=metadata, id=message_id, delay_s=delay_s, max_attempts=max_attempts
         )
@@ -256,11 +281,12 @@ def dequeue(
     complete: Annotated[bool, typer.Option("--complete", help="Complete the messages at once (drain).")] = False,
     url: UrlOpt = None,
     api_key: ApiKeyOpt = None,
+    insecure: InsecureOpt = False,
     as_json: JsonOpt = False,
 ) -> None:
     """Lease messages, earliest deadline first; print them with their fencing tokens."""
     criteria = pairs(where, "--where")
-    with _client(url, api_key) as q:
+    with _client(url, api_key, insecure) as q:
         leases: list[dq.Lease] = q.dequeue(
             queue, max_messages=max_messages, lease_s=lease_s, where=criteria or None, wait_s=wait_s
         )
@@ -287,10 +313,11 @@ def get(
     message_id: Annotated[str, typer.Argument(help="Message id.")],
     url: UrlOpt = None,
     api_key: ApiKeyOpt = None,
+    insecure: InsecureOpt = False,
     as_json: JsonOpt = False,
 ) -> None:
     """Show one message."""
-    with _client(url, api_key) as q:
+    with _client(url, api_key, insecure) as q:
         m: dq.Message = q.get(queue, message_id)
     if as_json:
         print_json(message_json(m))
@@ -310,11 +337,12 @@ def query(
     cursor: Annotated[str | None, typer.Option(help="Continue from a previous page's next_cursor.")] = None,
     url: UrlOpt = None,
     api_key: ApiKeyOpt = None,
+    insecure: InsecureOpt = False,
     as_json: JsonOpt = False,
 ) -> None:
     """List messages by state (deadline order for pending), one page at a time."""
     criteria = pairs(where, "--where")
-    with _client(url, api_key) as q:
+    with _client(url, api_key, insecure) as q:
         page: dq.Page = q.query(queue, state=state, where=criteria or None, limit=limit, cursor=cursor)
     if as_json:
         print_json({"messages": [message_json(m) for m in page.messages], "next_cursor": page.next_cursor})
@@ -332,10 +360,11 @@ def stats(
     interval_s: Annotated[float, typer.Option(min=0.1, help="Refresh period of the live table.")] = 1.0,
     url: UrlOpt = None,
     api_key: ApiKeyOpt = None,
+    insecure: InsecureOpt = False,
     as_json: JsonOpt = False,
 ) -> None:
     """A live table of every queue (Ctrl-C to leave); --json prints one snapshot."""
-    with _client(url, api_key) as q:
+    with _client(url, api_key, insecure) as q:
 
         def snapshot() -> list[dq.QueueStats]:
             if queues:

@@ -27,6 +27,18 @@ def _stop_on_signals() -> threading.Event:
     return stop
 
 
+def _registry(w: object) -> object:
+    """The app's registry, or one line on stderr and exit EXIT_APP_UNAVAILABLE (``darkroom up``
+    then stops instead of restarting a process that would fail the same way)."""
+    from darkroom.local.platform import EXIT_APP_UNAVAILABLE
+
+    try:
+        return w.registry  # type: ignore[attr-defined]
+    except Exception as exc:  # the app is user code: whatever its import raises, it cannot load
+        typer.echo(f"error: {exc}" if "app" in str(exc) else f"error: cannot load the app: {exc!r}", err=True)
+        raise typer.Exit(EXIT_APP_UNAVAILABLE) from None
+
+
 def _logging() -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     logging.getLogger("alembic").setLevel(logging.WARNING)  # migrations log every plugin at INFO
@@ -83,6 +95,7 @@ def worker(
     _logging()
     offered = pairs(shape, "--shape")
     w = Wiring(app=app)
+    _registry(w)
     stop = _stop_on_signals()
     metrics = WorkerMetrics(_metrics(metrics_port, w.settings.metrics_port))  # type: ignore[arg-type]
     cache = BlobCache(w.settings.home / "cache" / "blobs", w.settings.blob_cache_bytes, on_use=metrics.blob_fetched)
@@ -118,6 +131,7 @@ def engine(*, app: AppOption = None, metrics_port: MetricsOption = None) -> None
 
     _logging()
     w = Wiring(app=app)
+    _registry(w)
     stop = _stop_on_signals()
     metrics = EngineMetrics(_metrics(metrics_port, w.settings.metrics_port))  # type: ignore[arg-type]
     Engine(w.queue, w.db, w.registry, operations=w.operations, metrics=metrics).run(stop)
@@ -130,25 +144,44 @@ def up(
     engines: Annotated[int, typer.Option(min=1, max=16)] = 1,
     workers: Annotated[int, typer.Option(min=0, max=64)] = 2,
     concurrency: Annotated[int, typer.Option(min=1, max=256, help="Tasks per worker.")] = 4,
+    no_auth: Annotated[
+        bool, typer.Option("--no-auth", help="Serve gRPC without API keys (anyone reaching the port may call it).")
+    ] = False,
 ) -> None:
     """The whole platform on this machine: Redis, queue + operations gRPC, engines, workers, metrics."""
+    from dataclasses import replace
+
     from rich.console import Console
 
+    from darkroom.cli._params import fail
     from darkroom.config import Settings
+    from darkroom.errors import DarkroomError
     from darkroom.local.platform import LocalPlatform, PlatformConfig
 
     _logging()
     console = Console()
     settings = Settings.from_env()
+    if no_auth:
+        settings = replace(settings, grpc_auth="none")
     platform = LocalPlatform(settings, PlatformConfig(engines, workers, concurrency, app))
     stop = _stop_on_signals()
-    platform.start()
+    try:
+        platform.start()
+    except DarkroomError as exc:
+        fail(exc)
+    auth = "no auth" if platform.api_key is None else f"API key in {settings.api_keys_file or settings.home_key_file}"
     console.print(
-        f"[bold]darkroom up[/]: gRPC {platform.grpc_url}, {engines} engine(s), {workers} worker(s) x {concurrency}; "
-        f"logs in {settings.home / 'logs'}. Ctrl-C stops."
+        f"[bold]darkroom up[/]: gRPC {platform.grpc_url} ({auth}), {engines} engine(s), {workers} worker(s) x "
+        f"{concurrency}; logs in {settings.home / 'logs'}. Ctrl-C stops.",
+        soft_wrap=True,
     )
+    failure: DarkroomError | None = None
     try:
         platform.supervise(stop)
+    except DarkroomError as exc:  # a part keeps failing (PlatformFailed): say why once, exit non-zero
+        failure = exc
     finally:
         console.print("stopping…")
         platform.stop()
+    if failure is not None:
+        fail(failure)

@@ -91,9 +91,17 @@ def _worker_plan(index: int) -> dict[str, str] | None:
     return {1: {"codec": "av1"}, 2: {"codec": "h264"}}.get(index % 4)
 
 
-def _worker(index: int, redis_url: str, grpc_url: str | None, stop: MpEvent, out: MpQueue[Any]) -> None:
+@dataclass(frozen=True)
+class _Grpc:
+    """How a demo worker reaches the queue server (the key travels by pipe to the spawned process)."""
+
+    url: str
+    api_key: str | None
+
+
+def _worker(index: int, redis_url: str, grpc: _Grpc | None, stop: MpEvent, out: MpQueue[Any]) -> None:
     """Lease, work, heartbeat, settle until ``stop``; send back one record per lease."""
-    q: Any = dq.connect(grpc_url) if grpc_url else dq.RedisQueue.from_url(redis_url)
+    q: Any = dq.connect(grpc.url, api_key=grpc.api_key) if grpc else dq.RedisQueue.from_url(redis_url)
     where = _worker_plan(index)
     held: dict[int, dq.Lease] = {}
     lock = threading.Lock()
@@ -213,7 +221,7 @@ def _scrape_events(url: str) -> dict[str, dict[str, float]]:
 
 
 @contextlib.contextmanager
-def _workers(count: int, redis_url: str, grpc_url: str | None) -> Iterator[tuple[list[BaseProcess], MpEvent, Any]]:
+def _workers(count: int, redis_url: str, grpc: _Grpc | None) -> Iterator[tuple[list[BaseProcess], MpEvent, Any]]:
     """Worker processes; always stopped and reaped, so the demo leaves nothing running."""
     ctx = mp.get_context("spawn")  # grpc and redis pools must not be inherited through fork
     stop = ctx.Event()
@@ -221,7 +229,7 @@ def _workers(count: int, redis_url: str, grpc_url: str | None) -> Iterator[tuple
     procs: list[BaseProcess] = [
         ctx.Process(
             target=_worker,
-            args=(i, redis_url, grpc_url if i % 2 else None, stop, out),
+            args=(i, redis_url, grpc if i % 2 else None, stop, out),
             name=f"darkroom-demo-worker-{i}",
         )
         for i in range(count)
@@ -275,7 +283,7 @@ def run_demo(home: Path | str, *, config: DemoConfig | None = None, console: Con
 
 def _run(service: QueueService, config: DemoConfig, console: Console, report: DemoReport) -> None:
     redis_q = dq.RedisQueue.from_url(service.redis_url)
-    grpc_q: Any = dq.connect(str(service.grpc_url))
+    grpc_q: Any = dq.connect(str(service.grpc_url), api_key=service.api_key)
     try:
         for name in (ENCODE, ASSETS):
             redis_q.delete_queue(name)  # a fresh run every time
@@ -286,7 +294,8 @@ def _run(service: QueueService, config: DemoConfig, console: Console, report: De
         _enqueue(redis_q, grpc_q, ASSETS, steps, report.enqueued_via)
         started = time.monotonic()
         totals = {ENCODE: len(encode), ASSETS: len(steps)}
-        with _workers(config.workers, service.redis_url, service.grpc_url) as (procs, stop, out):
+        grpc = _Grpc(service.grpc_url, service.api_key) if service.grpc_url else None
+        with _workers(config.workers, service.redis_url, grpc) as (procs, stop, out):
             report.finished = _progress(redis_q, totals, procs, config.timeout_s, console)
             stop.set()
             for result in _results(procs, out, timeout_s=15.0):

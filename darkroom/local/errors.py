@@ -7,9 +7,12 @@ from typing import Any
 from darkroom.errors import DarkroomError
 
 __all__ = [
+    "AlreadyRunning",
+    "AppUnavailable",
     "InvalidOptions",
     "LocalError",
     "NotMedia",
+    "PlatformFailed",
     "ProcessFailed",
     "UnknownProfile",
     "UnsafeOutputPath",
@@ -49,6 +52,19 @@ class WorkflowUnavailable(LocalError, LookupError):
 
 class PlatformDown(LocalError, RuntimeError):
     """An engine or worker process of the local platform died while a run was followed."""
+
+
+class AlreadyRunning(LocalError, RuntimeError):
+    """Another process already runs the platform (or the queue service) on this home; the message
+    names the home and that process's pid."""
+
+
+class AppUnavailable(LocalError, ValueError):
+    """The app (``--app`` / ``DARKROOM_APP``) cannot be imported; the message names the spec and why."""
+
+
+class PlatformFailed(LocalError, RuntimeError):
+    """``darkroom up`` gave up: a part keeps failing at start (the message says which and why)."""
 
 
 class ProcessFailed(LocalError, RuntimeError):

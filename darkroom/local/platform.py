@@ -4,6 +4,14 @@ In this process: the private redis-server, the gRPC server (queue + operations),
 ``/metrics``. As child processes: engines and workers (``darkroom engine`` / ``darkroom worker``),
 restarted when they die. Stopping sends SIGTERM to the children (workers finish or hand back their
 tasks), waits, then stops the services and Redis.
+
+- One platform per home (:class:`~darkroom.local.home_lock.HomeLock`); a second start refuses.
+- The app is imported here once before any child starts: a bad ``--app`` is one
+  :class:`AppUnavailable`, not children failing forever. A child that cannot load it anyway exits
+  with :data:`EXIT_APP_UNAVAILABLE` and ``supervise`` gives up with the child's last log line.
+- A private redis-server that dies is started again (same socket, password and data; the AOF keeps
+  what was acknowledged); after :data:`MAX_REDIS_RESTARTS` restarts in a row that did not stay up
+  ``REDIS_STABLE_S``, ``supervise`` raises :class:`PlatformFailed`.
 """
 
 from __future__ import annotations
@@ -19,13 +27,29 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from darkroom.config import Settings
+from darkroom.local.errors import AppUnavailable, PlatformFailed
+from darkroom.local.home_lock import HomeLock
 from darkroom.local.queue_service import QueueService, ServiceThread
+from darkroom.local.redis_server import RedisServerError
 from darkroom.local.wiring import Wiring
 from darkroom.runtime.operations_server import add_to_server
 
-__all__ = ["Child", "LocalPlatform", "PlatformConfig"]
+__all__ = [
+    "EXIT_APP_UNAVAILABLE",
+    "MAX_REDIS_RESTARTS",
+    "REDIS_STABLE_S",
+    "Child",
+    "LocalPlatform",
+    "PlatformConfig",
+]
 
 _log = logging.getLogger(__name__)
+
+# ``darkroom worker`` / ``engine`` exit with this when the app does not import (EX_CONFIG of
+# sysexits.h): restarting them would fail the same way.
+EXIT_APP_UNAVAILABLE = 78
+MAX_REDIS_RESTARTS = 5
+REDIS_STABLE_S = 30.0  # a restarted redis-server that lives this long resets the count
 
 
 @dataclass
@@ -64,6 +88,24 @@ class Child:
     def alive(self) -> bool:
         return self.proc is not None and self.proc.poll() is None
 
+    def last_log_line(self) -> str:
+        if self.log_path is None or not self.log_path.is_file():
+            return ""
+        lines = self.log_path.read_text(errors="replace").strip().splitlines()
+        return lines[-1] if lines else ""
+
+
+@dataclass
+class _RedisWatch:
+    """Restart bookkeeping of the private redis-server (monotonic times)."""
+
+    started_at: float = 0.0
+    failures: int = 0  # restarts in a row that did not stay up REDIS_STABLE_S, or failed
+    next_start: float = 0.0
+    noticed: bool = False
+    restarts: int = 0
+    last_error: str = ""
+
 
 @dataclass
 class LocalPlatform:
@@ -72,20 +114,39 @@ class LocalPlatform:
     children: list[Child] = field(default_factory=list)
     wiring: Wiring | None = None
     _service: ServiceThread | None = None
+    _lock: HomeLock | None = None
+    _redis: _RedisWatch = field(default_factory=_RedisWatch)
 
     def start(self) -> Wiring:
+        """Start everything, or raise (:class:`AlreadyRunning`, :class:`AppUnavailable`…) with
+        whatever had started stopped again."""
+        try:
+            return self._start()
+        except BaseException:
+            self.stop()
+            raise
+
+    def _start(self) -> Wiring:
         s = self.settings
-        s.home.mkdir(parents=True, exist_ok=True)
+        self._lock = HomeLock(s.home).acquire()
         db_url = s.database_url or f"sqlite:///{(s.home / 'darkroom.db').resolve()}"
         boot = Wiring(replace(s, database_url=db_url), self.config.app)
+        spec = self.config.app or s.app
+        try:
+            boot.registry  # noqa: B018 (imported once here, so a bad app fails before any child starts)
+        except Exception as exc:  # the app is user code: any exception at import means it cannot load
+            detail = str(exc) if spec in str(exc) else f"cannot load the app {spec!r}: {type(exc).__name__}: {exc}"
+            raise AppUnavailable(detail) from None
         ops = boot.operations  # migrates the database before anything else touches it
         service = QueueService(
             s,
             metrics_port=s.metrics_port if self.config.metrics else -1,
             extra_services=[lambda server: add_to_server(server, ops)],
+            lock_home=False,  # this platform holds the lock
         )
         self._service = ServiceThread(service)
         self._service.start()
+        self._redis = _RedisWatch(started_at=time.monotonic())
         env = {
             **os.environ,
             "DARKROOM_REDIS_URL": service.redis_url,
@@ -119,15 +180,31 @@ class LocalPlatform:
     def grpc_url(self) -> str | None:
         return self._service.service.grpc_url if self._service else None
 
+    @property
+    def api_key(self) -> str | None:
+        """The key a client on this machine sends to :attr:`grpc_url` (None when auth is off)."""
+        return self._service.service.api_key if self._service else None
+
+    @property
+    def redis_restarts(self) -> int:
+        return self._redis.restarts
+
     def supervise(self, stop: threading.Event, *, poll_s: float = 0.5) -> None:
-        """Restart children that exit (exponential backoff up to 30 s) until ``stop`` is set."""
+        """Restart children that exit (exponential backoff up to 30 s) and the private
+        redis-server, until ``stop`` is set. Raises :class:`PlatformFailed` when a child cannot
+        load the app or Redis keeps dying."""
         while not stop.wait(poll_s):
             now = time.monotonic()
+            self._check_redis(now)
             for child in self.children:
                 if child.alive:
                     if child.restarts and now - child.started_at > 60:
                         child.restarts = 0  # it has been well for a minute: back to quick restarts
                     continue
+                if child.proc is not None and child.proc.returncode == EXIT_APP_UNAVAILABLE:
+                    raise PlatformFailed(
+                        f"{child.name} cannot load the app: {child.last_log_line()} (log {child.log_path})"
+                    )
                 if child.next_start == 0.0:
                     child.restarts += 1
                     child.next_start = now + min(30.0, 0.5 * 2 ** min(child.restarts, 6))
@@ -136,6 +213,38 @@ class LocalPlatform:
                 elif now >= child.next_start:
                     child.start()
                     child.next_start = 0.0
+
+    def _check_redis(self, now: float) -> None:
+        redis = self._service.service.redis_server if self._service else None
+        w = self._redis
+        if redis is None or redis.running:
+            w.noticed = False
+            return
+        if not w.noticed:
+            w.noticed = True
+            if now - w.started_at >= REDIS_STABLE_S:
+                w.failures = 0
+            _log.warning("the private redis-server (pid %s) died; restarting it", redis.pid)
+        if now < w.next_start:
+            return
+        if w.failures >= MAX_REDIS_RESTARTS:
+            raise PlatformFailed(
+                f"the private redis-server under {self.settings.home} keeps dying: {w.failures} restarts in a "
+                f"row did not stay up {REDIS_STABLE_S:g}s; see {self.settings.home / 'redis.log'}"
+                + (f" (last error: {w.last_error})" if w.last_error else "")
+            )
+        w.failures += 1
+        w.next_start = now + min(8.0, 0.25 * 2**w.failures)
+        try:
+            redis.start()
+        except RedisServerError as exc:
+            w.last_error = str(exc)
+            _log.warning("restarting the private redis-server failed: %s", exc)
+            return
+        w.started_at = time.monotonic()
+        w.restarts += 1
+        w.noticed = False
+        _log.warning("the private redis-server is back (pid %s, restart %d)", redis.pid, w.restarts)
 
     def stop(self) -> None:
         for child in self.children:
@@ -155,3 +264,6 @@ class LocalPlatform:
         if self._service is not None:
             self._service.stop()
             self._service = None
+        if self._lock is not None:
+            self._lock.release()
+            self._lock = None

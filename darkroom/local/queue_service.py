@@ -2,7 +2,10 @@
 
 ``darkroom queue serve`` runs it in the foreground; ``darkroom demo`` runs it in a background
 thread (:class:`ServiceThread`). Without ``redis_url`` it starts (or attaches to) the private
-redis-server under ``Settings.home`` and stops it again only if it started it.
+redis-server under ``Settings.home`` and stops it again only if it started it; it then holds
+the home's lock (:class:`~darkroom.local.home_lock.HomeLock`) unless its owner holds it already.
+The gRPC server requires the home's API key (``darkroom.api.auth.server_keys``) unless
+``DARKROOM_GRPC_AUTH=none``.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ from redis.backoff import NoBackoff
 from redis.retry import Retry
 
 from darkroom.config import Settings
+from darkroom.local.home_lock import HomeLock
 from darkroom.local.redis_server import RedisServer
 from darkroom.observability import MetricsServer, new_registry, serve_metrics
 from darkroom.queue.aio import AsyncRedisQueue
@@ -36,7 +40,9 @@ class QueueService:
 
     ``grpc_addr`` / ``metrics_port`` override the settings; ``metrics_port=None`` uses the
     settings' port, a negative one disables ``/metrics``, 0 picks a free port. ``grpc=False``
-    runs only the sweeper and ``/metrics`` (a housekeeping process next to Redis).
+    runs only the sweeper and ``/metrics`` (a housekeeping process next to Redis). ``lock_home``:
+    take the home's lock when using the private Redis (False when the caller holds it).
+    ``api_key`` is the key clients on this machine send (None when auth is off).
     """
 
     settings: Settings
@@ -46,11 +52,14 @@ class QueueService:
     metrics_addr: str = "127.0.0.1"
     sweep_interval_s: float = 1.0
     extra_services: Sequence[Callable[[Any], str]] = ()
+    lock_home: bool = True
     grpc_port: int = field(default=0, init=False)
+    api_key: str | None = field(default=None, init=False, repr=False)
     redis_url: str = field(default="", init=False, repr=False)
     metrics: MetricsServer | None = field(default=None, init=False)
     queue: AsyncRedisQueue | None = field(default=None, init=False, repr=False)
     _redis_server: RedisServer | None = field(default=None, init=False, repr=False)
+    _lock: HomeLock | None = field(default=None, init=False, repr=False)
     _scrape_client: redis.Redis | None = field(default=None, init=False, repr=False)
     _server: Any = field(default=None, init=False, repr=False)
     _sweeper: Sweeper | None = field(default=None, init=False, repr=False)
@@ -60,6 +69,11 @@ class QueueService:
     def private_redis(self) -> bool:
         """True when this service uses the private redis-server under ``home``."""
         return not self.settings.redis_url
+
+    @property
+    def redis_server(self) -> RedisServer | None:
+        """The private redis-server this service started or attached to (None with ``redis_url``)."""
+        return self._redis_server
 
     @property
     def grpc_url(self) -> str | None:
@@ -75,6 +89,8 @@ class QueueService:
         s = self.settings
         self.redis_url = s.redis_url
         if not self.redis_url:
+            if self.lock_home:
+                self._lock = HomeLock(s.home).acquire()
             self._redis_server = RedisServer(root=s.home, tcp_port=s.redis_tcp_port or None, appendfsync=s.redis_fsync)
             await asyncio.to_thread(self._redis_server.start)
             self.redis_url = self._redis_server.url
@@ -94,12 +110,16 @@ class QueueService:
         self._scrape_client = redis.Redis.from_url(self.redis_url, socket_timeout=5, retry=Retry(NoBackoff(), 0))
         registry.register(QueueCollector(self._scrape_client, namespace=s.namespace))
         if self.grpc:
-            from darkroom.queue.server import QueueServer, load_api_keys  # grpc is heavy: only when serving
+            from darkroom.api.auth import LOCAL_KEY_NAME, server_keys
+            from darkroom.queue.server import QueueServer  # grpc is heavy: only when serving
 
+            keys = server_keys(s)
+            if keys is not None:
+                self.api_key = s.api_key or keys.get(LOCAL_KEY_NAME) or next(iter(keys.values()))
             self._server = QueueServer(
                 self.queue,
                 address=self.grpc_addr or s.grpc_addr,
-                api_keys=load_api_keys(s.api_keys_file) if s.api_keys_file else None,
+                api_keys=keys,
                 tls_cert=s.grpc_tls_cert or None,
                 tls_key=s.grpc_tls_key or None,
                 sweep_interval_s=None,  # this service runs the sweeper, with or without gRPC
@@ -134,6 +154,9 @@ class QueueService:
         if self._redis_server is not None:
             await asyncio.to_thread(self._redis_server.stop)
             self._redis_server = None
+        if self._lock is not None:
+            self._lock.release()
+            self._lock = None
 
 
 class ServiceThread:

@@ -47,6 +47,36 @@ class RedisServer:
         return self.root.resolve() / "redis.sock"
 
     @property
+    def pid_file(self) -> Path:
+        return self.root.resolve() / "redis.pid"
+
+    @property
+    def pid(self) -> int | None:
+        """The server's pid: the child this object started, else the pid file's (an attached server)."""
+        if self._proc is not None:
+            return self._proc.pid
+        try:
+            return int(self.pid_file.read_text().strip())
+        except (OSError, ValueError):
+            return None
+
+    @property
+    def running(self) -> bool:
+        """Whether the process is alive (not whether it answers: a busy server may be slow to)."""
+        if self._proc is not None:
+            return self._proc.poll() is None  # reaps a dead child: no zombie is left behind
+        pid = self.pid
+        if pid is None:
+            return False
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return False
+        except PermissionError:
+            return True
+        return True
+
+    @property
     def password_file(self) -> Path:
         return self.root / "redis.password"
 
@@ -97,7 +127,7 @@ class RedisServer:
             # 400,000 finished messages), for a base file about a quarter larger.
             "rdbcompression no",
             'save ""',
-            f"pidfile {self.root.resolve() / 'redis.pid'}",
+            f"pidfile {self.pid_file}",
             f"logfile {self.root.resolve() / 'redis.log'}",
             "daemonize no",
             "maxclients 10000",
@@ -128,7 +158,10 @@ class RedisServer:
             return False
 
     def start(self, timeout_s: float = 10.0) -> RedisServer:
-        """Start the server, or attach to the one already running under ``root``."""
+        """Start the server, or attach to the one already running under ``root``. Starting again
+        after it died reuses its socket, password and data (the AOF replays what it had)."""
+        if self._proc is not None and self._proc.poll() is not None:
+            self._proc = None  # died: start anew
         if self.ping():
             return self
         binary = shutil.which("redis-server")

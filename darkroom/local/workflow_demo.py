@@ -60,7 +60,7 @@ def run_workflow_demo(
         run = watch(wiring.workflows, run.id, console=console)
         console.print()
         assert platform.grpc_url is not None
-        with OperationsClient(platform.grpc_url) as ops:
+        with OperationsClient(platform.grpc_url, api_key=platform.api_key) as ops:
             op = ops.wait(run.id, timeout_s=10)
         tasks = wiring.workflows.tasks(run.id)
     finally:

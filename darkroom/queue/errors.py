@@ -9,6 +9,7 @@ __all__ = [
     "InvalidArgument",
     "InvalidCriteria",
     "InvalidMessage",
+    "InvalidNamespace",
     "LeaseLost",
     "MessageNotFound",
     "PayloadTooLarge",
@@ -41,6 +42,10 @@ class InvalidArgument(QueueError, ValueError):
 
 class InvalidMessage(InvalidArgument):
     """A message is malformed (bad id, metadata, deadline, missing exclusivity value…)."""
+
+
+class InvalidNamespace(InvalidArgument):
+    """A key namespace outside ``[A-Za-z0-9_.:-]{1,64}`` (a brace would move the hash tag)."""
 
 
 class InvalidCriteria(InvalidArgument):

@@ -5,6 +5,10 @@ Both have the public API and return types of ``RedisQueue``, and raise the same 
 once without I/O: each method validates what the wire cannot carry, builds the request and says
 how to read the reply; the two client classes only send it. The model <-> proto mapping lives in
 ``wire``, shared with the server.
+
+An API key travels in plaintext only to this machine (loopback, ``localhost``); to any other host
+``from_url`` refuses (:class:`~darkroom.api.errors.InsecureTransport`) unless the URL is
+``grpcs://`` or ``insecure=True`` says the network is trusted.
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ import grpc.aio
 
 from darkroom._proto.darkroom.queue.v1 import queue_pb2_grpc as pb_grpc
 from darkroom.api.grpc_status import error_from_rpc
+from darkroom.api.transport import check_bearer_transport
 from darkroom.queue.errors import InvalidArgument
 from darkroom.queue.grpc_requests import Call, Requests
 from darkroom.queue.limits import DEFAULT_LIMITS, Limits
@@ -119,10 +124,13 @@ class GrpcQueue(_Base):
         timeout_s: float = 30.0,
         limits: Limits = DEFAULT_LIMITS,
         max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES,
+        insecure: bool = False,
     ) -> GrpcQueue:
         """``grpc://host:port`` (plaintext) or ``grpcs://host:port`` (TLS; ``root_cert`` is a PEM
-        file or its bytes, default the system roots; ``server_name`` overrides the name checked)."""
+        file or its bytes, default the system roots; ``server_name`` overrides the name checked).
+        ``insecure``: allow sending ``api_key`` in plaintext to another host."""
         target, tls = _target(url)
+        check_bearer_transport(target, tls=tls, has_key=bool(api_key), insecure=insecure)
         options = _options(server_name, max_message_bytes)
         if tls:
             channel = grpc.secure_channel(target, _credentials(root_cert), options=options)
@@ -199,9 +207,11 @@ class AsyncGrpcQueue(_Base):
         timeout_s: float = 30.0,
         limits: Limits = DEFAULT_LIMITS,
         max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES,
+        insecure: bool = False,
     ) -> AsyncGrpcQueue:
         """See :meth:`GrpcQueue.from_url`."""
         target, tls = _target(url)
+        check_bearer_transport(target, tls=tls, has_key=bool(api_key), insecure=insecure)
         options = _options(server_name, max_message_bytes)
         if tls:
             channel = grpc.aio.secure_channel(target, _credentials(root_cert), options=options)

@@ -34,9 +34,17 @@ The scripts under ``lua/`` repeat the schema in their headers and are its only w
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
-__all__ = ["HASH_FIELD", "Keys"]
+from darkroom.queue.errors import InvalidNamespace
+
+__all__ = ["HASH_FIELD", "MAX_NAMESPACE_CHARS", "Keys"]
+
+MAX_NAMESPACE_CHARS = 64
+# No braces (a "{" in the namespace would become the hash tag, splitting a queue across cluster
+# slots), no glob characters (SCAN patterns), no spaces.
+_NAMESPACE = re.compile(rf"[A-Za-z0-9_.:-]{{1,{MAX_NAMESPACE_CHARS}}}")
 
 # Message attribute -> field of the message hash; what a read mask turns into HMGET arguments.
 HASH_FIELD: dict[str, str] = {
@@ -60,6 +68,14 @@ class Keys:
     """Key names for one namespace (default ``dr``)."""
 
     namespace: str = "dr"
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.namespace, str) or not _NAMESPACE.fullmatch(self.namespace):
+            raise InvalidNamespace(
+                f"namespace {self.namespace!r} must be 1 to {MAX_NAMESPACE_CHARS} characters of "
+                "[A-Za-z0-9_.:-] (no braces: they would move the hash tag)",
+                field="namespace",
+            )
 
     @property
     def registry(self) -> str:

@@ -1,8 +1,11 @@
 """The queue's gRPC server: ``QueueService`` over an ``AsyncRedisQueue``, with health and reflection.
 
-- Binds 127.0.0.1 by default; TLS from a PEM certificate and key; per-client API keys checked
-  in constant time by ``darkroom.api.auth`` (``authorization: Bearer <key>``). The health
-  service stays open.
+- Binds 127.0.0.1 by default, without ``SO_REUSEPORT``: an address in use is an
+  :class:`~darkroom.api.errors.AddressUnavailable` naming it, never a second server sharing the
+  port. TLS from a PEM certificate and key; per-client API keys checked in constant time by
+  ``darkroom.api.auth`` (``authorization: Bearer <key>``). The health service stays open.
+- :func:`serve` (``darkroom queue serve``, ``darkroom up``) requires a key unless
+  ``DARKROOM_GRPC_AUTH=none``; ``QueueServer`` itself serves without one when given none.
 - Errors map to statuses in ``darkroom.api.grpc_status`` only; a malformed request body is
   INVALID_ARGUMENT, never INTERNAL.
 - A :class:`darkroom.queue.sweeper.Sweeper` runs in the server unless ``sweep_interval_s`` is None.
@@ -26,7 +29,9 @@ import grpc.aio
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
-from darkroom.api.auth import ApiKeys, BearerAuth, load_api_keys
+from darkroom.api.auth import ApiKeys, BearerAuth, load_api_keys, server_keys
+from darkroom.api.errors import AddressUnavailable
+from darkroom.api.transport import SERVER_OPTIONS, check_listen_address
 from darkroom.config import ConfigError, Settings
 from darkroom.queue.aio import AsyncRedisQueue
 from darkroom.queue.grpc_client import DEFAULT_MAX_MESSAGE_BYTES
@@ -77,10 +82,14 @@ class QueueServer:
         return self.tls_cert is not None
 
     async def start(self) -> int:
-        """Bind, start serving, and return the bound port (useful with port 0)."""
-        options = [
+        """Bind, start serving, and return the bound port (useful with port 0).
+
+        Raises :class:`AddressUnavailable` when the address is taken or malformed."""
+        check_listen_address(self.address)
+        options: list[tuple[str, Any]] = [
             ("grpc.max_send_message_length", self.max_message_bytes),
             ("grpc.max_receive_message_length", self.max_message_bytes),
+            *SERVER_OPTIONS,
         ]
         interceptors = [] if self.api_keys is None else [BearerAuth(self.api_keys)]
         server = grpc.aio.server(interceptors=interceptors, options=options)
@@ -89,13 +98,16 @@ class QueueServer:
         self._health = health.aio.HealthServicer()
         health_pb2_grpc.add_HealthServicer_to_server(self._health, server)
         reflection.enable_server_reflection((*services, health.SERVICE_NAME, reflection.SERVICE_NAME), server)
-        if self.tls_cert is not None and self.tls_key is not None:
-            pair = (Path(self.tls_key).read_bytes(), Path(self.tls_cert).read_bytes())
-            self.port = server.add_secure_port(self.address, grpc.ssl_server_credentials([pair]))
-        else:
-            self.port = server.add_insecure_port(self.address)
+        try:
+            if self.tls_cert is not None and self.tls_key is not None:
+                pair = (Path(self.tls_key).read_bytes(), Path(self.tls_cert).read_bytes())
+                self.port = server.add_secure_port(self.address, grpc.ssl_server_credentials([pair]))
+            else:
+                self.port = server.add_insecure_port(self.address)
+        except RuntimeError:  # grpc says only "Failed to bind"; the usual cause is another server
+            self.port = 0
         if not self.port:
-            raise OSError(f"cannot bind the queue server to {self.address}")
+            raise AddressUnavailable(f"cannot listen on {self.address}: the address is in use or not this host's")
         self._warn_if_exposed()
         await server.start()
         self._server = server
@@ -147,13 +159,13 @@ class QueueServer:
 
 async def serve(settings: Settings, queue: AsyncRedisQueue | None = None) -> None:
     """Run a queue server from ``settings`` (``DARKROOM_GRPC_ADDR``, ``_GRPC_TLS_CERT``/``_KEY``,
-    ``_API_KEYS_FILE``, ``_REDIS_URL``) until cancelled."""
+    ``_API_KEYS_FILE`` else the home's generated key, ``_GRPC_AUTH``, ``_REDIS_URL``) until cancelled."""
+    keys = server_keys(settings)
     own = queue is None
     if queue is None:
         if not settings.redis_url:
             raise ConfigError("DARKROOM_REDIS_URL is empty: start redis (darkroom up) or pass a queue client")
         queue = AsyncRedisQueue.from_url(settings.redis_url, namespace=settings.namespace, limits=settings.limits)
-    keys = load_api_keys(settings.api_keys_file) if settings.api_keys_file else None
     server = QueueServer(queue, settings.grpc_addr, keys, settings.grpc_tls_cert or None, settings.grpc_tls_key or None)
     try:
         await server.start()

@@ -27,6 +27,7 @@ from darkroom._proto.darkroom.operations.v1 import operations_pb2_grpc as pb_grp
 from darkroom.api import fieldmask
 from darkroom.api.grpc_requests import Malformed, lenient
 from darkroom.api.grpc_status import abort, error_from_rpc, register
+from darkroom.api.transport import check_bearer_transport
 from darkroom.runtime.errors import InvalidOperation, OperationNotFound
 from darkroom.runtime.operations import Operation, OperationState, OperationStore
 
@@ -224,7 +225,9 @@ class OperationsClient:
     """``Operations`` over one blocking channel (thread-safe).
 
     ``target``: ``host:port``, ``grpc://host:port`` or ``grpcs://host:port``. TLS with ``grpcs://``
-    or when ``root_certs`` (a PEM file or its bytes) is given; otherwise plaintext.
+    or when ``root_certs`` (a PEM file or its bytes) is given; otherwise plaintext, and then an
+    ``api_key`` goes only to this machine unless ``insecure`` (else
+    :class:`~darkroom.api.errors.InsecureTransport`).
     """
 
     def __init__(
@@ -235,9 +238,11 @@ class OperationsClient:
         root_certs: str | Path | bytes | None = None,
         server_name: str | None = None,
         timeout_s: float = 30.0,
+        insecure: bool = False,
     ) -> None:
         tls = target.startswith("grpcs://") or root_certs is not None
         address = target.split("://", 1)[-1]
+        check_bearer_transport(address, tls=tls, has_key=bool(api_key), insecure=insecure)
         options = [("grpc.ssl_target_name_override", server_name)] if server_name else []
         if tls:
             pem = root_certs if isinstance(root_certs, bytes | None) else Path(root_certs).read_bytes()

@@ -1,0 +1,68 @@
+"""Where a gRPC peer is, and what may travel to it: loopback detection, the plaintext-bearer rule,
+and the checks a server's listen address gets before binding.
+
+- A bearer key goes in plaintext only to this machine (a loopback address, ``localhost`` or a unix
+  socket); anywhere else needs TLS, or ``insecure=True`` asked for on purpose. Deciding needs no
+  DNS lookup and no connection: a host name other than ``localhost`` counts as remote.
+- A listen address must be ``host:port`` with a port from 0 to 65535 (grpc would otherwise wrap
+  99999 to 34463), or ``unix:/path``. Servers bind without ``SO_REUSEPORT``
+  (:data:`SERVER_OPTIONS`), so a second server on a taken port fails instead of sharing it.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import logging
+
+from darkroom.api.errors import AddressUnavailable, InsecureTransport
+
+__all__ = ["SERVER_OPTIONS", "check_bearer_transport", "check_listen_address", "host_of", "is_local"]
+
+_log = logging.getLogger(__name__)
+
+# grpc turns SO_REUSEPORT on by default: two servers on one port then split the clients between them.
+SERVER_OPTIONS: tuple[tuple[str, int], ...] = (("grpc.so_reuseport", 0),)
+_UNIX_PREFIXES = ("unix:", "unix-abstract:")
+
+
+def host_of(target: str) -> str:
+    """The host part of ``host:port``, ``[v6]:port`` or ``scheme://host:port`` (no brackets)."""
+    address = target.split("://", 1)[-1]
+    host = address.rsplit(":", 1)[0] if address.count(":") == 1 or address.startswith("[") else address
+    return host.strip("[]")
+
+
+def is_local(target: str) -> bool:
+    """True for a unix socket, ``localhost`` and loopback addresses (127.0.0.0/8, ::1)."""
+    address = target.split("://", 1)[-1]
+    if target.startswith(_UNIX_PREFIXES) or address.startswith(_UNIX_PREFIXES):
+        return True
+    host = host_of(target)
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False  # a host name: where it points is not known without asking DNS
+
+
+def check_bearer_transport(target: str, *, tls: bool, has_key: bool, insecure: bool) -> None:
+    """Refuse to send a key in plaintext off this machine (:class:`InsecureTransport`), unless
+    ``insecure``, in which case it is logged."""
+    if tls or not has_key or is_local(target):
+        return
+    if not insecure:
+        raise InsecureTransport(
+            f"refusing to send an API key in plaintext to {target} (not this machine): use grpcs:// "
+            "(TLS), or pass insecure=True (--insecure) if the network is trusted"
+        )
+    _log.warning("sending an API key in plaintext to %s (insecure=True)", target)
+
+
+def check_listen_address(address: str) -> None:
+    """Refuse a listen address grpc would misread (:class:`AddressUnavailable`, naming it)."""
+    if address.startswith(_UNIX_PREFIXES):
+        return
+    host, sep, port = address.rpartition(":")
+    if not sep or not host or not port.isdigit() or not 0 <= int(port) <= 65535:
+        raise AddressUnavailable(f"cannot listen on {address!r}: expected host:port with a port from 0 to 65535")
