@@ -62,6 +62,9 @@ class PlatformConfig:
     # ones in turn; a negative port turns them all off, 0 lets each pick a free one.
     metrics: bool = True
     grace_s: float = 30.0
+    # restarts of the private redis-server in a row that did not stay up REDIS_STABLE_S before
+    # ``supervise`` gives up
+    max_redis_restarts: int = MAX_REDIS_RESTARTS
 
 
 @dataclass
@@ -227,7 +230,7 @@ class LocalPlatform:
             _log.warning("the private redis-server (pid %s) died; restarting it", redis.pid)
         if now < w.next_start:
             return
-        if w.failures >= MAX_REDIS_RESTARTS:
+        if w.failures >= self.config.max_redis_restarts:
             raise PlatformFailed(
                 f"the private redis-server under {self.settings.home} keeps dying: {w.failures} restarts in a "
                 f"row did not stay up {REDIS_STABLE_S:g}s; see {self.settings.home / 'redis.log'}"

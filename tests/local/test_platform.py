@@ -19,6 +19,7 @@ from darkroom.config import Settings
 from darkroom.local.platform import LocalPlatform, PlatformConfig
 from darkroom.local.wiring import Wiring
 from darkroom.local.workflow_demo import APP, run_workflow_demo
+from darkroom.queue.errors import Unauthenticated
 from darkroom.runtime.operations_server import OperationsClient
 
 
@@ -73,7 +74,9 @@ def test_workflow_commands_start_watch_list_and_cancel(platform: tuple[LocalPlat
     # a big run, canceled through the Operations service
     big = wiring.workflows.start("sample.scores", {"n": 2000, "salt": "y"})
     assert p.grpc_url is not None
-    with OperationsClient(p.grpc_url) as ops:
+    with OperationsClient(p.grpc_url) as stranger, pytest.raises(Unauthenticated):
+        stranger.cancel(big.id)  # the Operations service shares the queue service's key
+    with OperationsClient(p.grpc_url, api_key=p.api_key) as ops:
         ops.cancel(big.id)
         assert ops.wait(big.id, timeout_s=30).state == "canceled"
     _until(lambda: wiring.workflows.get(big.id).done)

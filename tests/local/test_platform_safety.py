@@ -1,0 +1,217 @@
+"""``darkroom up`` secure and supervised: one platform per home, the home's key for local clients,
+a private redis-server restarted when it dies, and an app that does not import stops it at once."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from darkroom.cli import app
+from darkroom.config import Settings
+from darkroom.local.errors import AlreadyRunning, AppUnavailable, PlatformFailed
+from darkroom.local.home_lock import HomeLock
+from darkroom.local.platform import EXIT_APP_UNAVAILABLE, LocalPlatform, PlatformConfig
+from darkroom.local.redis_server import RedisServer
+from darkroom.local.wiring import Wiring
+from darkroom.local.workflow_demo import APP
+
+Platform = tuple[LocalPlatform, Wiring]
+
+
+def _until(condition: Callable[[], bool], timeout_s: float = 60.0) -> None:
+    """Poll ``condition`` until it holds (a condition with a deadline, not a sleep)."""
+    give_up = time.monotonic() + timeout_s
+    while not condition():
+        assert time.monotonic() < give_up, "condition not reached in time"
+        time.sleep(0.05)
+
+
+def _settings(home: Path) -> Settings:
+    return replace(Settings.from_env({}), home=home, grpc_addr="127.0.0.1:0")
+
+
+@pytest.fixture
+def platform(tmp_path: Path) -> Iterator[Platform]:
+    p = LocalPlatform(
+        _settings(tmp_path / "home"),
+        PlatformConfig(engines=1, workers=1, app=APP, metrics=False, grace_s=5, max_redis_restarts=2),
+    )
+    wiring = p.start()
+    yield p, wiring
+    p.stop()
+
+
+class Supervisor:
+    """``platform.supervise`` in a thread; ``failure`` is what it raised, if anything."""
+
+    def __init__(self, platform: LocalPlatform) -> None:
+        self.stop = threading.Event()
+        self.failure: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, args=(platform,), daemon=True)
+        self._thread.start()
+
+    def _run(self, platform: LocalPlatform) -> None:
+        try:
+            platform.supervise(self.stop, poll_s=0.05)
+        except BaseException as exc:
+            self.failure = exc
+
+    @property
+    def running(self) -> bool:
+        return self._thread.is_alive()
+
+    def close(self) -> None:
+        self.stop.set()
+        self._thread.join(30)
+
+
+def _redis(p: LocalPlatform) -> RedisServer:
+    service = p._service.service if p._service else None
+    assert service is not None and service.redis_server is not None
+    return service.redis_server
+
+
+# -- one platform per home ---------------------------------------------------------------------------
+def test_the_home_lock_names_its_holder_and_dies_with_it(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    with HomeLock(home), pytest.raises(AlreadyRunning, match=rf"{home.resolve()} \(pid {os.getpid()}\)"):
+        HomeLock(home).acquire()
+    HomeLock(home).acquire().release()  # released by the first
+    # a holder that is killed leaves no stale lock behind
+    code = (
+        "import pathlib, sys; from darkroom.local.home_lock import HomeLock; "
+        "HomeLock(pathlib.Path(sys.argv[1])).acquire(); print('held', flush=True); input()"
+    )
+    holder = subprocess.Popen(
+        [sys.executable, "-c", code, str(home)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
+        with pytest.raises(AlreadyRunning, match=f"pid {holder.pid}"):
+            HomeLock(home).acquire()
+    finally:
+        holder.kill()
+        holder.wait()
+    HomeLock(home).acquire().release()
+
+
+def test_a_second_platform_on_a_running_home_refuses(platform: Platform) -> None:
+    p, wiring = platform
+    second = LocalPlatform(_settings(p.settings.home), PlatformConfig(engines=1, workers=1, app=APP, metrics=False))
+    with pytest.raises(AlreadyRunning, match=str(p.settings.home.resolve())):
+        second.start()
+    assert second.children == []  # nothing of the second one started
+    run = wiring.workflows.start("sample.scores", {"n": 2, "salt": "still-up"})  # the first still serves
+    _until(lambda: wiring.workflows.get(run.id).done)
+    assert wiring.workflows.get(run.id).state == "succeeded"
+
+
+# -- the home's key ----------------------------------------------------------------------------------
+def test_commands_on_the_same_home_send_its_key(platform: Platform, tmp_path: Path) -> None:
+    p, _ = platform
+    assert p.grpc_url is not None and p.api_key
+    runner = CliRunner()
+    home = {"DARKROOM_HOME": str(p.settings.home), "DARKROOM_API_KEY": None}
+    made = runner.invoke(app, ["queue", "create", "keyed", "--url", p.grpc_url, "--json"], env=home)
+    assert made.exit_code == 0, made.output
+    listed = runner.invoke(app, ["queue", "stats", "--url", p.grpc_url, "--json"], env=home)
+    assert listed.exit_code == 0, listed.output
+    assert "keyed" in [s["queue"] for s in json.loads(listed.output)]
+    # another home has no key to this server, and is refused
+    other = {"DARKROOM_HOME": str(tmp_path / "elsewhere"), "DARKROOM_API_KEY": None}
+    refused = runner.invoke(app, ["queue", "stats", "--url", p.grpc_url, "--json"], env=other)
+    assert refused.exit_code == 1
+    assert "API key" in refused.output
+
+
+# -- supervision -------------------------------------------------------------------------------------
+def test_a_killed_redis_server_is_restarted_and_the_platform_serves_again(platform: Platform) -> None:
+    p, wiring = platform
+    redis = _redis(p)
+    first_pid = redis.pid
+    assert first_pid is not None
+    os.kill(first_pid, signal.SIGKILL)  # the redis-server this test's platform started
+    supervisor = Supervisor(p)
+    try:
+        _until(lambda: p.redis_restarts == 1)
+        assert redis.running and redis.pid != first_pid and redis.ping()
+        run = wiring.workflows.start("sample.scores", {"n": 3, "salt": "after-redis"})
+        _until(lambda: wiring.workflows.get(run.id).done, timeout_s=120)
+        assert wiring.workflows.get(run.id).state == "succeeded"
+        assert supervisor.running and supervisor.failure is None
+    finally:
+        supervisor.close()
+
+
+def test_a_redis_server_that_keeps_dying_stops_the_platform(platform: Platform) -> None:
+    p, _ = platform
+    redis = _redis(p)
+    assert redis.pid is not None
+    os.kill(redis.pid, signal.SIGKILL)
+    redis.running  # noqa: B018 (reaps it)
+    # a manifest redis-server cannot read: every restart exits at once
+    (redis.root / "redis-data" / "appendonlydir" / "appendonly.aof.manifest").write_text("not a manifest\n")
+    supervisor = Supervisor(p)
+    try:
+        _until(lambda: not supervisor.running)
+        assert isinstance(supervisor.failure, PlatformFailed)
+        assert "keeps dying" in str(supervisor.failure) and "redis.log" in str(supervisor.failure)
+    finally:
+        supervisor.close()
+
+
+def test_a_child_that_cannot_load_the_app_stops_the_platform(platform: Platform) -> None:
+    p, _ = platform
+    worker = next(c for c in p.children if c.name == "worker-1")
+    assert worker.proc is not None
+    worker.proc.kill()  # a worker this test's platform started
+    worker.proc.wait()
+    worker.env = {**worker.env, "DARKROOM_APP": "bogus_module_xyz:registry"}  # its next start cannot import it
+    supervisor = Supervisor(p)
+    try:
+        _until(lambda: not supervisor.running, timeout_s=120)
+        assert worker.proc.returncode == EXIT_APP_UNAVAILABLE
+        assert isinstance(supervisor.failure, PlatformFailed)
+        assert "worker-1" in str(supervisor.failure) and "bogus_module_xyz:registry" in str(supervisor.failure)
+    finally:
+        supervisor.close()
+
+
+def test_a_bad_app_is_refused_before_anything_starts(tmp_path: Path) -> None:
+    p = LocalPlatform(_settings(tmp_path / "home"), PlatformConfig(app="bogus_module_xyz:registry", metrics=False))
+    with pytest.raises(AppUnavailable, match="bogus_module_xyz:registry"):
+        p.start()
+    assert p.children == [] and p.grpc_url is None
+    HomeLock(tmp_path / "home").acquire().release()  # and the home is free again
+
+
+def _cli(home: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {
+        **os.environ,
+        "DARKROOM_HOME": str(home),
+        "DARKROOM_GRPC_ADDR": "127.0.0.1:0",
+        "DARKROOM_METRICS_PORT": "-1",
+    }
+    return subprocess.run(
+        [sys.executable, "-m", "darkroom.cli", *args], check=False, env=env, capture_output=True, text=True, timeout=120
+    )
+
+
+@pytest.mark.parametrize("command", [["up"], ["worker"], ["engine"]])
+def test_the_commands_say_once_why_a_bad_app_does_not_load(command: list[str], tmp_path: Path) -> None:
+    done = _cli(tmp_path / "home", *command, "--app", "bogus_module_xyz:registry")
+    assert done.returncode == (1 if command == ["up"] else EXIT_APP_UNAVAILABLE), done.stderr
+    assert "Traceback" not in done.stderr
+    named = [line for line in done.stderr.splitlines() if "bogus_module_xyz:registry" in line]
+    assert len(named) == 1 and named[0].startswith("error:"), done.stderr

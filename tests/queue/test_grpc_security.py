@@ -1,0 +1,248 @@
+"""Secure by default: the served queue requires the home's generated key, a taken or malformed
+address is refused, a key goes in plaintext only to this machine, and namespaces are checked."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import socket
+import stat
+import threading
+from collections.abc import Iterator
+from dataclasses import replace
+from pathlib import Path
+
+import grpc
+import pytest
+import redis
+
+import darkroom.queue as dq
+from darkroom.api.auth import LOCAL_KEY_NAME, client_key, ensure_home_key, load_api_keys
+from darkroom.api.errors import AddressUnavailable, InsecureTransport
+from darkroom.api.transport import is_local
+from darkroom.config import ConfigError, Settings
+from darkroom.queue.errors import InvalidNamespace
+from darkroom.queue.grpc_client import AsyncGrpcQueue, GrpcQueue
+from darkroom.queue.keys import MAX_NAMESPACE_CHARS
+from darkroom.queue.server import QueueServer, ServerThread, serve
+from darkroom.runtime.operations_server import OperationsClient
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@contextlib.contextmanager
+def serving(settings: Settings) -> Iterator[str]:
+    """``serve(settings)`` on its own loop in a thread, until the block ends; yields its URL."""
+    loop = asyncio.new_event_loop()
+    task = loop.create_task(serve(settings))
+
+    def run() -> None:
+        with contextlib.suppress(asyncio.CancelledError):
+            loop.run_until_complete(task)
+
+    runner = threading.Thread(target=run, daemon=True)
+    runner.start()
+    target = settings.grpc_addr
+    try:
+        with grpc.insecure_channel(target) as channel:
+            grpc.channel_ready_future(channel).result(timeout=10)
+        yield f"grpc://{target}"
+    finally:
+        loop.call_soon_threadsafe(task.cancel)
+        runner.join(10)
+        loop.close()
+
+
+@pytest.fixture
+def home_settings(redis_url: str, redis_client: redis.Redis, tmp_path: Path) -> Settings:
+    return Settings(home=tmp_path / "home", redis_url=redis_url, grpc_addr=f"127.0.0.1:{_free_port()}")
+
+
+# -- the home's key ----------------------------------------------------------------------------------
+def test_serve_generates_the_home_key_and_requires_it(home_settings: Settings) -> None:
+    home = home_settings.home
+    with serving(home_settings) as url:
+        key_file = home / "api.keys"
+        assert stat.S_IMODE(key_file.stat().st_mode) == 0o600
+        assert stat.S_IMODE(home.stat().st_mode) == 0o700
+        key = load_api_keys(key_file)[LOCAL_KEY_NAME]
+        assert len(key) >= 40
+        with GrpcQueue.from_url(url, api_key=key) as owner:
+            owner.create_queue("precious")
+        # no key, a wrong key, the right one with a character changed: refused, for a list and a delete
+        for presented in (None, "not-the-key", key[:-1] + ("A" if key[-1] != "A" else "B")):
+            with GrpcQueue.from_url(url, api_key=presented) as other:
+                with pytest.raises(dq.Unauthenticated):
+                    other.list_queues()
+                with pytest.raises(dq.Unauthenticated):
+                    other.delete_queue("precious")
+        with GrpcQueue.from_url(url, api_key=key) as owner:
+            assert [q.name for q in owner.list_queues()] == ["precious"]  # nothing was deleted
+            owner.delete_queue("precious")
+            assert owner.list_queues() == []
+    # a second start keeps the key the first one generated
+    with serving(replace(home_settings, grpc_addr=f"127.0.0.1:{_free_port()}")) as url:
+        assert load_api_keys(home / "api.keys")[LOCAL_KEY_NAME] == key
+        with GrpcQueue.from_url(url, api_key=client_key(home_settings, url)) as owner:
+            assert owner.list_queues() == []
+
+
+def test_first_starts_racing_agree_on_one_key(tmp_path: Path) -> None:
+    settings = Settings(home=tmp_path / "home")
+    barrier = threading.Barrier(8)
+    found: list[dict[str, str]] = []
+
+    def first_start() -> None:
+        barrier.wait()
+        found.append(ensure_home_key(settings))
+
+    threads = [threading.Thread(target=first_start) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(found) == 8 and all(keys == found[0] for keys in found)
+    assert [p.name for p in settings.home.iterdir()] == ["api.keys"]  # no temporary file left
+
+
+def test_a_keys_file_replaces_the_home_key(home_settings: Settings, tmp_path: Path) -> None:
+    keys = tmp_path / "keys"
+    keys.write_text("ci:s3cret\n")
+    settings = replace(home_settings, api_keys_file=str(keys))
+    with serving(settings) as url:
+        assert not (settings.home / "api.keys").exists()
+        assert client_key(settings, url) == "s3cret"
+        with GrpcQueue.from_url(url, api_key="s3cret") as client:
+            assert client.list_queues() == []
+
+
+def test_the_client_key_stays_home(home_settings: Settings) -> None:
+    ensure_home_key(home_settings)
+    local = client_key(home_settings, "grpc://127.0.0.1:50051")
+    assert local is not None
+    assert client_key(home_settings, "[::1]:50051") == local
+    assert client_key(home_settings, "grpc://localhost:50051") == local
+    assert client_key(home_settings, "grpc://queue-1.example:50051") is None  # a remote host gets none unasked
+    assert client_key(replace(home_settings, api_key="given"), "grpc://queue-1.example:50051") == "given"
+    assert client_key(replace(home_settings, home=home_settings.home / "nope"), "127.0.0.1:1") is None
+
+
+def test_no_auth_must_be_asked_for_and_is_logged(home_settings: Settings, caplog: pytest.LogCaptureFixture) -> None:
+    with (
+        caplog.at_level(logging.WARNING),
+        serving(replace(home_settings, grpc_auth="none")) as url,
+        GrpcQueue.from_url(url) as anyone,
+    ):
+        assert anyone.list_queues() == []
+    assert "authentication is OFF" in caplog.text
+    assert not (home_settings.home / "api.keys").exists()
+    with pytest.raises(ConfigError, match="'off'"):
+        Settings.from_env({"DARKROOM_GRPC_AUTH": "off"})
+
+
+# -- the listen address ------------------------------------------------------------------------------
+def test_a_taken_port_is_refused_naming_the_address(redis_url: str, redis_client: redis.Redis) -> None:
+    with socket.socket() as holder:  # a real socket holding the port, as another program would
+        holder.bind(("127.0.0.1", 0))
+        holder.listen()
+        address = f"127.0.0.1:{holder.getsockname()[1]}"
+        with pytest.raises(AddressUnavailable, match=address):
+            ServerThread(redis_url, address=address).start()
+    # and a second queue server on the first one's port (grpc's SO_REUSEPORT would let it share)
+    with ServerThread(redis_url) as first:
+        with pytest.raises(AddressUnavailable, match=first.target):
+            ServerThread(redis_url, address=first.target).start()
+        with GrpcQueue.from_url(first.url) as client:  # the first one still serves
+            assert client.list_queues() == []
+
+
+@pytest.mark.parametrize("address", ["127.0.0.1:99999", "127.0.0.1:65536", "127.0.0.1:-1", "127.0.0.1", ":50051"])
+def test_a_malformed_address_is_refused(redis_url: str, address: str) -> None:
+    with pytest.raises(AddressUnavailable, match=repr(address).strip("'")):
+        ServerThread(redis_url, address=address).start()
+
+
+def test_the_highest_port_is_accepted(redis_url: str) -> None:
+    queue = dq.AsyncRedisQueue.from_url(redis_url)
+    server = QueueServer(queue, "127.0.0.1:65535", sweep_interval_s=None)
+
+    async def bind() -> int:
+        try:
+            return await server.start()
+        except AddressUnavailable as exc:  # taken on this machine: refused, never remapped
+            assert "127.0.0.1:65535" in str(exc)
+            return 65535
+        finally:
+            await server.stop(0)
+            await queue.close()
+
+    assert asyncio.run(bind()) == 65535
+
+
+# -- keys on the wire --------------------------------------------------------------------------------
+REMOTE = ["grpc://10.1.2.3:50051", "grpc://queue-1.example:50051", "grpc://[2001:db8::1]:50051", "grpc://0.0.0.0:1"]
+
+
+@pytest.mark.parametrize("url", REMOTE)
+def test_a_key_in_plaintext_to_another_host_is_refused(url: str) -> None:
+    # Deciding needs no connection: nothing is sent anywhere in this test.
+    target = url.removeprefix("grpc://")
+    with pytest.raises(InsecureTransport, match=target.replace("[", r"\[").replace("]", r"\]")):
+        GrpcQueue.from_url(url, api_key="k")
+    with pytest.raises(InsecureTransport):
+        AsyncGrpcQueue.from_url(url, api_key="k")
+    with pytest.raises(InsecureTransport):
+        OperationsClient(url, api_key="k")
+    with pytest.raises(InsecureTransport):
+        dq.connect(url, api_key="k")
+    # without a key, over TLS, or asked for explicitly: a (lazy, unconnected) channel is made
+    GrpcQueue.from_url(url).close()
+    GrpcQueue.from_url(url.replace("grpc://", "grpcs://"), api_key="k").close()
+    GrpcQueue.from_url(url, api_key="k", insecure=True).close()
+    OperationsClient(url, api_key="k", insecure=True).close()
+
+
+@pytest.mark.parametrize(
+    "target", ["127.0.0.1:1", "127.9.9.9:1", "[::1]:1", "localhost:1", "LOCALHOST:1", "unix:/tmp/s", "grpc://[::1]:1"]
+)
+def test_this_machine_is_local(target: str) -> None:
+    assert is_local(target)
+
+
+@pytest.mark.parametrize("target", ["10.0.0.1:1", "example.com:1", "[2001:db8::1]:1", "localhost.example:1"])
+def test_other_hosts_are_not_local(target: str) -> None:
+    assert not is_local(target)
+
+
+# -- namespaces --------------------------------------------------------------------------------------
+GOOD_NAMESPACES = ["dr", "a", "team-1.prod:queues_2", "x" * MAX_NAMESPACE_CHARS]
+BAD_NAMESPACES = ["", "a{b}", "ab{cd", "ab}cd", "a b", "a*b", "a?b", "ü", "x" * (MAX_NAMESPACE_CHARS + 1)]
+
+
+@pytest.mark.parametrize("namespace", GOOD_NAMESPACES)
+def test_namespaces_up_to_the_limit_are_accepted(namespace: str, redis_client: redis.Redis) -> None:
+    q = dq.RedisQueue(redis_client, namespace=namespace)
+    q.create_queue("ns")
+    assert [i.name for i in q.list_queues()] == ["ns"]
+    assert Settings(namespace=namespace).namespace == namespace
+
+
+@pytest.mark.parametrize("namespace", BAD_NAMESPACES)
+def test_a_bad_namespace_is_refused_naming_it(namespace: str, redis_url: str) -> None:
+    named = repr(namespace)
+    with pytest.raises(InvalidNamespace) as err:
+        dq.RedisQueue(redis.Redis.from_url(redis_url), namespace=namespace)
+    assert named in str(err.value) and err.value.field == "namespace"
+    with pytest.raises(InvalidNamespace, match=repr(namespace).replace("*", r"\*").replace("?", r"\?")[:20]):
+        dq.connect(redis_url, namespace=namespace)
+    with pytest.raises(InvalidNamespace):
+        dq.AsyncRedisQueue.from_url(redis_url, namespace=namespace)
+    with pytest.raises(InvalidNamespace):
+        ServerThread(redis_url, namespace=namespace).start()
+    with pytest.raises(ConfigError, match="DARKROOM_NAMESPACE"):
+        Settings.from_env({"DARKROOM_NAMESPACE": namespace})
