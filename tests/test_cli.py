@@ -206,11 +206,16 @@ def test_serve_fails_fast_when_redis_is_unreachable(served: list[Served]) -> Non
     assert server.proc.wait(timeout=60) == 1
 
 
-def test_commands_over_grpc_through_serve(url: str, served: list[Served]) -> None:
-    server = Served({"DARKROOM_REDIS_URL": url}, "--grpc-addr", "127.0.0.1:0", "--no-metrics")
+def test_commands_over_grpc_through_serve(
+    url: str, served: list[Served], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    home = {"DARKROOM_REDIS_URL": url, "DARKROOM_HOME": str(tmp_path)}
+    server = Served(home, "--grpc-addr", "127.0.0.1:0", "--no-metrics")
     served.append(server)
     grpc_url = server.line_starting("queue server listening on ").split()[-1]
+    assert server.line_starting("authentication: ").endswith(str(tmp_path / "api.keys"))
     server.line_starting("ready")
+    monkeypatch.setenv("DARKROOM_HOME", str(tmp_path))  # the commands find the key under the same home
     assert grpc_url.startswith("grpc://127.0.0.1:")
 
     run("queue", "create", "wf", "--exclusivity-key", "asset", "--url", grpc_url)

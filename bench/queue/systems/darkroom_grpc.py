@@ -38,7 +38,9 @@ def serve(redis_url: str, port: int) -> None:
     from darkroom.config import Settings
     from darkroom.queue import server
 
-    asyncio.run(server.serve(Settings(redis_url=redis_url, grpc_addr=f"127.0.0.1:{port}")))
+    # Loopback only, and measured like the other peers: without API keys, asked for explicitly.
+    settings = Settings(redis_url=redis_url, grpc_addr=f"127.0.0.1:{port}", grpc_auth="none")
+    asyncio.run(server.serve(settings))
 
 
 def _client(url: str) -> Any:
