@@ -6,9 +6,13 @@ import logging
 import os
 import signal
 import threading
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
+
+if TYPE_CHECKING:
+    from darkroom.local.wiring import Wiring
+    from darkroom.runtime.functions import Registry
 
 __all__ = ["engine", "up", "worker"]
 
@@ -27,13 +31,13 @@ def _stop_on_signals() -> threading.Event:
     return stop
 
 
-def _registry(w: object) -> object:
+def _registry(w: Wiring) -> Registry:
     """The app's registry, or one line on stderr and exit EXIT_APP_UNAVAILABLE (``darkroom up``
     then stops instead of restarting a process that would fail the same way)."""
     from darkroom.local.platform import EXIT_APP_UNAVAILABLE
 
     try:
-        return w.registry  # type: ignore[attr-defined]
+        return w.registry
     except Exception as exc:  # the app is user code: whatever its import raises, it cannot load
         typer.echo(f"error: {exc}" if "app" in str(exc) else f"error: cannot load the app: {exc!r}", err=True)
         raise typer.Exit(EXIT_APP_UNAVAILABLE) from None

@@ -15,6 +15,7 @@ from darkroom.queue.errors import (
     InvalidArgument,
     InvalidCriteria,
     InvalidMessage,
+    InvalidNamespace,
     LeaseLost,
     MessageNotFound,
     PayloadTooLarge,
@@ -23,6 +24,7 @@ from darkroom.queue.errors import (
     Unauthenticated,
     Unavailable,
 )
+from darkroom.queue.keys import Keys
 from darkroom.queue.limits import DEFAULT_LIMITS, Limits
 from darkroom.queue.models import Lease, Message, NewMessage, Page, QueueInfo, QueueStats, State, SweepResult
 
@@ -32,6 +34,7 @@ __all__ = [
     "InvalidArgument",
     "InvalidCriteria",
     "InvalidMessage",
+    "InvalidNamespace",
     "Lease",
     "LeaseLost",
     "Limits",
@@ -57,7 +60,9 @@ __all__ = [
 def connect(url: str, *, namespace: str = "dr", limits: Limits = DEFAULT_LIMITS, **options: Any) -> Any:
     """A blocking client: ``redis://``, ``rediss://``, ``unix://`` talk to Redis directly,
     ``grpc://host:port`` (``grpcs://`` for TLS) to a queue server; the API is the same.
-    ``options`` go to the chosen client (``observer=`` for Redis, ``api_key=`` for gRPC…)."""
+    ``options`` go to the chosen client (``observer=`` for Redis, ``api_key=`` for gRPC…).
+    A bad ``namespace`` is :class:`InvalidNamespace` for either (a server uses its own)."""
+    Keys(namespace)
     if url.startswith(("grpc://", "grpcs://")):
         from darkroom.queue.grpc_client import GrpcQueue
 
@@ -67,6 +72,7 @@ def connect(url: str, *, namespace: str = "dr", limits: Limits = DEFAULT_LIMITS,
 
 def connect_async(url: str, *, namespace: str = "dr", limits: Limits = DEFAULT_LIMITS, **options: Any) -> Any:
     """The asyncio twin of :func:`connect`."""
+    Keys(namespace)
     if url.startswith(("grpc://", "grpcs://")):
         from darkroom.queue.grpc_client import AsyncGrpcQueue
 

@@ -243,6 +243,8 @@ def test_a_bad_namespace_is_refused_naming_it(namespace: str, redis_url: str) ->
     with pytest.raises(InvalidNamespace):
         dq.AsyncRedisQueue.from_url(redis_url, namespace=namespace)
     with pytest.raises(InvalidNamespace):
+        dq.connect("grpc://127.0.0.1:1", namespace=namespace)
+    with pytest.raises(InvalidNamespace):
         ServerThread(redis_url, namespace=namespace).start()
     with pytest.raises(ConfigError, match="DARKROOM_NAMESPACE"):
         Settings.from_env({"DARKROOM_NAMESPACE": namespace})
