@@ -37,6 +37,7 @@ from darkroom.runtime.operations_server import add_to_server
 __all__ = [
     "EXIT_APP_UNAVAILABLE",
     "MAX_REDIS_RESTARTS",
+    "REDIS_RESTART_TIMEOUT_S",
     "REDIS_STABLE_S",
     "Child",
     "LocalPlatform",
@@ -50,6 +51,7 @@ _log = logging.getLogger(__name__)
 EXIT_APP_UNAVAILABLE = 78
 MAX_REDIS_RESTARTS = 5
 REDIS_STABLE_S = 30.0  # a restarted redis-server that lives this long resets the count
+REDIS_RESTART_TIMEOUT_S = 60.0  # replaying a large append-only file takes a while
 
 
 @dataclass
@@ -239,7 +241,7 @@ class LocalPlatform:
         w.failures += 1
         w.next_start = now + min(8.0, 0.25 * 2**w.failures)
         try:
-            redis.start()
+            redis.start(timeout_s=REDIS_RESTART_TIMEOUT_S)
         except RedisServerError as exc:
             w.last_error = str(exc)
             _log.warning("restarting the private redis-server failed: %s", exc)

@@ -6,8 +6,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import socket
 import stat
+import subprocess
+import sys
 import threading
 from collections.abc import Iterator
 from dataclasses import replace
@@ -159,6 +162,26 @@ def test_a_taken_port_is_refused_naming_the_address(redis_url: str, redis_client
             ServerThread(redis_url, address=first.target).start()
         with GrpcQueue.from_url(first.url) as client:  # the first one still serves
             assert client.list_queues() == []
+
+
+def test_queue_serve_on_a_taken_port_exits_naming_it(redis_url: str, tmp_path: Path) -> None:
+    with socket.socket() as holder:
+        holder.bind(("127.0.0.1", 0))
+        holder.listen()
+        address = f"127.0.0.1:{holder.getsockname()[1]}"
+        env = {k: v for k, v in os.environ.items() if not k.startswith("DARKROOM_")}
+        env |= {"DARKROOM_REDIS_URL": redis_url, "DARKROOM_HOME": str(tmp_path), "COLUMNS": "200"}
+        done = subprocess.run(
+            [sys.executable, "-m", "darkroom.cli", "queue", "serve", "--grpc-addr", address, "--no-metrics"],
+            check=False,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+    assert done.returncode == 1
+    assert f"error: cannot listen on {address}" in done.stderr
+    assert "ready" not in done.stdout
 
 
 @pytest.mark.parametrize("address", ["127.0.0.1:99999", "127.0.0.1:65536", "127.0.0.1:-1", "127.0.0.1", ":50051"])
