@@ -100,7 +100,10 @@ def server_keys(settings: Settings) -> dict[str, str] | None:
         )
         return None
     if settings.api_keys_file:
-        return load_api_keys(settings.api_keys_file)
+        path = Path(settings.api_keys_file)
+        if path.exists() and path.stat().st_mode & 0o077:
+            _log.warning("API key file %s is readable by other users: chmod 600 it", path)
+        return load_api_keys(path)
     return ensure_home_key(settings)
 
 

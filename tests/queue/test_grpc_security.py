@@ -113,11 +113,15 @@ def test_first_starts_racing_agree_on_one_key(tmp_path: Path) -> None:
     assert [p.name for p in settings.home.iterdir()] == ["api.keys"]  # no temporary file left
 
 
-def test_a_keys_file_replaces_the_home_key(home_settings: Settings, tmp_path: Path) -> None:
+def test_a_keys_file_replaces_the_home_key(
+    home_settings: Settings, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     keys = tmp_path / "keys"
     keys.write_text("ci:s3cret\n")
+    keys.chmod(0o644)
     settings = replace(home_settings, api_keys_file=str(keys))
-    with serving(settings) as url:
+    with caplog.at_level(logging.WARNING), serving(settings) as url:
+        assert f"{keys} is readable by other users" in caplog.text
         assert not (settings.home / "api.keys").exists()
         assert client_key(settings, url) == "s3cret"
         with GrpcQueue.from_url(url, api_key="s3cret") as client:
