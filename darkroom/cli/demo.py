@@ -8,15 +8,13 @@ from typing import Annotated
 
 import typer
 
-__all__ = ["demo", "queue_demo"]
+from darkroom.cli._options import HomeOpt
 
-HomeOption = Annotated[
-    Path | None, typer.Option(help="Where the private redis-server and database live (default: DARKROOM_HOME).")
-]
+__all__ = ["demo", "queue_demo"]
 
 
 def demo(
-    home: HomeOption = None,
+    home: HomeOpt = None,
     out: Annotated[Path | None, typer.Option(help="Output folder of the media demo (default: HOME/demo).")] = None,
     sample: Annotated[bool, typer.Option("--sample", help="Run the runtime's map/reduce sample instead.")] = False,
     items: Annotated[int, typer.Option("--n", min=0, max=2000, help="Items of the sample map (--sample).")] = 50,
@@ -42,7 +40,7 @@ def demo(
 
 
 def queue_demo(
-    home: HomeOption = None,
+    home: HomeOpt = None,
     workers: Annotated[int, typer.Option(min=1, max=8, help="Worker processes.")] = 3,
 ) -> None:
     """Start a private redis-server and the queue server, push work through them, show what happened."""

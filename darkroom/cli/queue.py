@@ -1,8 +1,9 @@
 """``darkroom queue …``: serve the queue, and create, feed, drain and inspect queues.
 
-Every command but ``serve`` takes ``--url`` (``redis://``, ``unix://`` or ``grpc://``; default:
-``DARKROOM_REDIS_URL``, else the private redis-server under ``DARKROOM_HOME``) and ``--json`` for
-scripts. Errors go to stderr with exit status 1.
+Every command takes ``--home`` and ``--url`` (``redis://``, ``unix://`` or, but for ``serve``,
+``grpc://``; default: ``DARKROOM_REDIS_URL``, else the private redis-server under ``--home``); the
+ones that print data take ``--json``. Errors are one line on stderr with exit status 1 (2 for a bad
+option value).
 """
 
 from __future__ import annotations
@@ -11,9 +12,9 @@ import asyncio
 import signal
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager, suppress
-from datetime import datetime
+from pathlib import Path
 from typing import Annotated, Any
 
 import typer
@@ -21,6 +22,18 @@ from rich.console import Console
 from rich.live import Live
 
 import darkroom.queue as dq
+from darkroom.cli._edge import new_app
+from darkroom.cli._options import (
+    ApiKeyOpt,
+    DeadlineOpt,
+    HomeOpt,
+    JsonOpt,
+    RedisUrlOpt,
+    check_address,
+    parse_deadline,
+    settings_for,
+)
+from darkroom.cli._options import QueueUrlOpt as UrlOpt
 from darkroom.cli._params import fail, pairs, print_json
 from darkroom.cli._render import ago, lease_json, message_json, message_table, stats_json, stats_table
 from darkroom.config import Settings
@@ -29,18 +42,10 @@ from darkroom.local.redis_server import RedisServer
 
 __all__ = ["app", "parse_deadline"]
 
-app = typer.Typer(help="The priority queue: serve it, create queues, enqueue, dequeue, inspect.", no_args_is_help=True)
+app = new_app("The priority queue: serve it, create queues, enqueue, dequeue, inspect.")
 
 _out = Console(highlight=False)
 _err = Console(stderr=True, highlight=False)
-
-UrlOpt = Annotated[
-    str | None,
-    typer.Option("--url", help="redis://, unix:// or grpc://host:port (default: the private redis-server)."),
-]
-ApiKeyOpt = Annotated[str | None, typer.Option(envvar="DARKROOM_API_KEY", help="API key for grpc:// URLs.")]
-JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")]
-_UNITS = {"s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
 
 
 # -- plumbing ------------------------------------------------------------------------------------
@@ -59,10 +64,10 @@ def _target(url: str | None, settings: Settings) -> str:
 
 
 @contextmanager
-def _client(url: str | None, api_key: str | None) -> Iterator[Any]:
+def _client(url: str | None, api_key: str | None, home: Path | None = None) -> Iterator[Any]:
     """A blocking queue client (RedisQueue or GrpcQueue: the same API); errors end the command."""
     try:
-        settings = Settings.from_env()
+        settings = settings_for(home)
         target = _target(url, settings)
         options = {"api_key": api_key} if api_key and target.startswith("grpc") else {}
         client = dq.connect(target, namespace=settings.namespace, limits=settings.limits, **options)
@@ -76,35 +81,19 @@ def _client(url: str | None, api_key: str | None) -> Iterator[Any]:
         client.close()
 
 
-def parse_deadline(text: str, now: Callable[[], float] = time.time) -> float:
-    """Epoch seconds, ISO 8601 (naive = local time), or relative: ``+30s``, ``-5m``, ``+2h``, ``+1d``."""
-    if text[:1] in ("+", "-") and text[-1:] in _UNITS:
-        try:
-            return now() + float(text[:-1]) * _UNITS[text[-1]]
-        except ValueError:
-            pass
-    try:
-        return float(text)
-    except ValueError:
-        pass
-    try:
-        moment = datetime.fromisoformat(text)
-    except ValueError:
-        raise typer.BadParameter(
-            f"{text!r} is not epoch seconds, ISO 8601 or a relative time like +30s", param_hint="--deadline"
-        ) from None
-    return (moment if moment.tzinfo else moment.astimezone()).timestamp()
-
-
 # -- serve ---------------------------------------------------------------------------------------
 @app.command()
 def serve(
     *,
     grpc_addr: Annotated[
-        str | None, typer.Option(help="host:port of the gRPC server (default: DARKROOM_GRPC_ADDR).")
+        str | None,
+        typer.Option(
+            callback=check_address, help="host:port of the gRPC server, port 0-65535 (default: DARKROOM_GRPC_ADDR)."
+        ),
     ] = None,
     metrics_port: Annotated[
-        int | None, typer.Option(help="Port of /metrics (default: DARKROOM_METRICS_PORT; 0: any free port).")
+        int | None,
+        typer.Option(min=0, max=65535, help="Port of /metrics (default: DARKROOM_METRICS_PORT; 0: any free port)."),
     ] = None,
     metrics_addr: Annotated[str, typer.Option(help="Address /metrics listens on.")] = "127.0.0.1",
     no_metrics: Annotated[bool, typer.Option("--no-metrics", help="Do not serve /metrics.")] = False,
@@ -113,11 +102,13 @@ def serve(
     ] = False,
     sweep_interval_s: Annotated[float, typer.Option(min=0.01, help="Longest pause between sweeps.")] = 1.0,
     grace_s: Annotated[float, typer.Option(min=0.0, help="How long running calls may finish on shutdown.")] = 5.0,
+    home: HomeOpt = None,
+    url: RedisUrlOpt = None,
 ) -> None:
     """Run the gRPC queue server, a sweeper and /metrics until Ctrl-C or SIGTERM.
 
-    Uses DARKROOM_REDIS_URL, else starts the private redis-server under DARKROOM_HOME (and stops
-    it on exit).
+    Uses --url (else DARKROOM_REDIS_URL), else starts the private redis-server under --home (and
+    stops it on exit).
     """
     import logging
 
@@ -126,7 +117,7 @@ def serve(
     from darkroom.local.queue_service import QueueService
 
     logging.basicConfig(level=logging.INFO, format="%(message)s", handlers=[RichHandler(console=_err)])
-    settings = Settings.from_env()
+    settings = settings_for(home, url)
     service = QueueService(
         settings,
         grpc=not no_grpc,
@@ -143,7 +134,8 @@ def serve(
             loop.add_signal_handler(sig, stop.set)
         try:
             await service.start()
-            where = f"private redis-server under {settings.home}" if service.private_redis else "DARKROOM_REDIS_URL"
+            given = "--url" if url else "DARKROOM_REDIS_URL"
+            where = f"private redis-server under {settings.home}" if service.private_redis else given
             # soft_wrap: scripts and tests read these lines whole, whatever the terminal width
             if service.grpc_url:
                 _out.print(f"queue server listening on {service.grpc_url}", soft_wrap=True)
@@ -177,12 +169,13 @@ def create(
     indexed_key: Annotated[
         list[str] | None, typer.Option("--indexed-key", "-i", help="Metadata key dequeue --where may use (repeat).")
     ] = None,
+    home: HomeOpt = None,
     url: UrlOpt = None,
     api_key: ApiKeyOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Create a queue (or check that an existing one has these settings)."""
-    with _client(url, api_key) as q:
+    with _client(url, api_key, home) as q:
         info: dq.QueueInfo = q.create_queue(
             name,
             lease_s=lease_s,
@@ -217,14 +210,12 @@ def enqueue(
     *,
     queue: Annotated[str, typer.Argument(help="Queue name.")],
     payload: Annotated[str, typer.Argument(help="Payload text; '-' reads bytes from stdin.")] = "",
-    deadline: Annotated[
-        str | None,
-        typer.Option(help="Epoch seconds, ISO 8601, or relative (+30s, -5m: write --deadline=-5m); default: now."),
-    ] = None,
+    deadline: DeadlineOpt = None,
     meta: Annotated[list[str] | None, typer.Option("--meta", "-m", help="Metadata KEY=VALUE (repeat).")] = None,
     message_id: Annotated[str | None, typer.Option("--id", help="Message id (idempotent enqueue).")] = None,
     delay_s: Annotated[float, typer.Option(help="Keep invisible this long.")] = 0.0,
     max_attempts: Annotated[int | None, typer.Option(help="Override the queue's max attempts.")] = None,
+    home: HomeOpt = None,
     url: UrlOpt = None,
     api_key: ApiKeyOpt = None,
     as_json: JsonOpt = False,
@@ -233,7 +224,7 @@ def enqueue(
     data = sys.stdin.buffer.read() if payload == "-" else payload.encode()
     when = None if deadline is None else parse_deadline(deadline)
     metadata = pairs(meta, "--meta")
-    with _client(url, api_key) as q:
+    with _client(url, api_key, home) as q:
         mid: str = q.enqueue(
             queue, data, deadline=when, metadata=metadata, id=message_id, delay_s=delay_s, max_attempts=max_attempts
         )
@@ -254,13 +245,14 @@ def dequeue(
     ] = None,
     wait_s: Annotated[float, typer.Option(help="Long-poll this long for work.")] = 0.0,
     complete: Annotated[bool, typer.Option("--complete", help="Complete the messages at once (drain).")] = False,
+    home: HomeOpt = None,
     url: UrlOpt = None,
     api_key: ApiKeyOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Lease messages, earliest deadline first; print them with their fencing tokens."""
     criteria = pairs(where, "--where")
-    with _client(url, api_key) as q:
+    with _client(url, api_key, home) as q:
         leases: list[dq.Lease] = q.dequeue(
             queue, max_messages=max_messages, lease_s=lease_s, where=criteria or None, wait_s=wait_s
         )
@@ -285,12 +277,13 @@ def get(
     *,
     queue: Annotated[str, typer.Argument(help="Queue name.")],
     message_id: Annotated[str, typer.Argument(help="Message id.")],
+    home: HomeOpt = None,
     url: UrlOpt = None,
     api_key: ApiKeyOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Show one message."""
-    with _client(url, api_key) as q:
+    with _client(url, api_key, home) as q:
         m: dq.Message = q.get(queue, message_id)
     if as_json:
         print_json(message_json(m))
@@ -308,13 +301,14 @@ def query(
     where: Annotated[list[str] | None, typer.Option("--where", "-w", help="Metadata KEY=VALUE (repeat).")] = None,
     limit: Annotated[int, typer.Option(help="Page size.")] = 100,
     cursor: Annotated[str | None, typer.Option(help="Continue from a previous page's next_cursor.")] = None,
+    home: HomeOpt = None,
     url: UrlOpt = None,
     api_key: ApiKeyOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """List messages by state (deadline order for pending), one page at a time."""
     criteria = pairs(where, "--where")
-    with _client(url, api_key) as q:
+    with _client(url, api_key, home) as q:
         page: dq.Page = q.query(queue, state=state, where=criteria or None, limit=limit, cursor=cursor)
     if as_json:
         print_json({"messages": [message_json(m) for m in page.messages], "next_cursor": page.next_cursor})
@@ -330,12 +324,13 @@ def stats(
     queues: Annotated[list[str] | None, typer.Argument(help="Queues to show (default: all).")] = None,
     once: Annotated[bool, typer.Option("--once", help="Render once and exit.")] = False,
     interval_s: Annotated[float, typer.Option(min=0.1, help="Refresh period of the live table.")] = 1.0,
+    home: HomeOpt = None,
     url: UrlOpt = None,
     api_key: ApiKeyOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """A live table of every queue (Ctrl-C to leave); --json prints one snapshot."""
-    with _client(url, api_key) as q:
+    with _client(url, api_key, home) as q:
 
         def snapshot() -> list[dq.QueueStats]:
             if queues:

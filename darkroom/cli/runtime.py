@@ -1,4 +1,7 @@
-"""``darkroom up``, ``darkroom worker`` and ``darkroom engine``: the runtime's processes."""
+"""``darkroom up``, ``darkroom worker`` and ``darkroom engine``: the runtime's processes.
+
+Each takes ``--home`` and ``--url`` (the platform's Redis; ``up`` starts a private one without it).
+"""
 
 from __future__ import annotations
 
@@ -10,13 +13,16 @@ from typing import Annotated
 
 import typer
 
+from darkroom.cli._options import HomeOpt, RedisUrlOpt, settings_for
+
 __all__ = ["engine", "up", "worker"]
 
 AppOption = Annotated[
     str | None, typer.Option("--app", help="Registry to serve, module:attribute (default: DARKROOM_APP).")
 ]
 MetricsOption = Annotated[
-    int | None, typer.Option(help="/metrics port (0: any free port, negative: off; default DARKROOM_METRICS_PORT).")
+    int | None,
+    typer.Option(min=-1, max=65535, help="/metrics port (0: any free port, -1: off; default DARKROOM_METRICS_PORT)."),
 ]
 
 
@@ -71,6 +77,8 @@ def worker(
         ),
     ] = True,
     metrics_port: MetricsOption = None,
+    home: HomeOpt = None,
+    url: RedisUrlOpt = None,
 ) -> None:
     """Run functions: lease tasks, heartbeat, settle; SIGTERM stops gracefully."""
     from darkroom.cli._params import pairs
@@ -82,7 +90,8 @@ def worker(
 
     _logging()
     offered = pairs(shape, "--shape")
-    w = Wiring(app=app)
+    w = Wiring(settings=settings_for(home, url), app=app)
+    w.queue.redis.ping()  # an unreachable platform ends the command here, in one line
     stop = _stop_on_signals()
     metrics = WorkerMetrics(_metrics(metrics_port, w.settings.metrics_port))  # type: ignore[arg-type]
     cache = BlobCache(w.settings.home / "cache" / "blobs", w.settings.blob_cache_bytes, on_use=metrics.blob_fetched)
@@ -110,14 +119,17 @@ def worker(
         os._exit(0)
 
 
-def engine(*, app: AppOption = None, metrics_port: MetricsOption = None) -> None:
+def engine(
+    *, app: AppOption = None, metrics_port: MetricsOption = None, home: HomeOpt = None, url: RedisUrlOpt = None
+) -> None:
     """Advance workflows: take ticks off the events queue, plan, enqueue tasks, record state."""
     from darkroom.local.wiring import Wiring
     from darkroom.runtime.metrics import EngineMetrics
     from darkroom.runtime.workflow import Engine
 
     _logging()
-    w = Wiring(app=app)
+    w = Wiring(settings=settings_for(home, url), app=app)
+    w.queue.redis.ping()  # an unreachable platform ends the command here, in one line
     stop = _stop_on_signals()
     metrics = EngineMetrics(_metrics(metrics_port, w.settings.metrics_port))  # type: ignore[arg-type]
     Engine(w.queue, w.db, w.registry, operations=w.operations, metrics=metrics).run(stop)
@@ -130,16 +142,17 @@ def up(
     engines: Annotated[int, typer.Option(min=1, max=16)] = 1,
     workers: Annotated[int, typer.Option(min=0, max=64)] = 2,
     concurrency: Annotated[int, typer.Option(min=1, max=256, help="Tasks per worker.")] = 4,
+    home: HomeOpt = None,
+    url: RedisUrlOpt = None,
 ) -> None:
     """The whole platform on this machine: Redis, queue + operations gRPC, engines, workers, metrics."""
     from rich.console import Console
 
-    from darkroom.config import Settings
     from darkroom.local.platform import LocalPlatform, PlatformConfig
 
     _logging()
     console = Console()
-    settings = Settings.from_env()
+    settings = settings_for(home, url)
     platform = LocalPlatform(settings, PlatformConfig(engines, workers, concurrency, app))
     stop = _stop_on_signals()
     platform.start()
