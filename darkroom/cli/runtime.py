@@ -153,6 +153,10 @@ def up(
     _logging()
     console = Console()
     settings = settings_for(home, url)
+    if settings.redis_url:  # an unreachable Redis ends the command here, before anything starts
+        from darkroom.local.wiring import Wiring
+
+        Wiring(settings).queue.redis.ping()
     platform = LocalPlatform(settings, PlatformConfig(engines, workers, concurrency, app))
     stop = _stop_on_signals()
     platform.start()
