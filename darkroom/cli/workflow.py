@@ -44,7 +44,11 @@ class Priority(StrEnum):
 def _wiring(home: Path | None, url: str | None, app_spec: str | None = None) -> Any:
     from darkroom.local.wiring import Wiring
 
-    return Wiring(settings=settings_for(home, url), app=app_spec)
+    wiring = Wiring(settings=settings_for(home, url), app=app_spec)
+    # Runs live in the database, but a platform whose Redis is away is not one to read or start:
+    # an unreachable one ends the command here (before a database is created in a wrong --home).
+    wiring.queue.redis.ping()
+    return wiring
 
 
 @app.command()
