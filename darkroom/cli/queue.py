@@ -20,6 +20,7 @@ from typing import Annotated, Any
 import typer
 from rich.console import Console
 from rich.live import Live
+from rich.markup import escape
 
 import darkroom.queue as dq
 from darkroom.cli._edge import new_app
@@ -138,10 +139,10 @@ def serve(
             where = f"private redis-server under {settings.home}" if service.private_redis else given
             # soft_wrap: scripts and tests read these lines whole, whatever the terminal width
             if service.grpc_url:
-                _out.print(f"queue server listening on {service.grpc_url}", soft_wrap=True)
-            _out.print(f"redis: {where}; sweeping every {sweep_interval_s:g}s at most", soft_wrap=True)
+                _out.print(f"queue server listening on {service.grpc_url}", soft_wrap=True, markup=False)
+            _out.print(f"redis: {where}; sweeping every {sweep_interval_s:g}s at most", soft_wrap=True, markup=False)
             if service.metrics is not None:
-                _out.print(f"metrics on {service.metrics.url}", soft_wrap=True)
+                _out.print(f"metrics on {service.metrics.url}", soft_wrap=True, markup=False)
             _out.print("ready; Ctrl-C to stop", style="dim")
             await stop.wait()
             _out.print("stopping…", style="dim")
@@ -202,7 +203,7 @@ def create(
         return
     kind = f"exclusive on {info.exclusivity_key!r} (limit {info.exclusivity_limit})" if info.exclusive else "simple"
     indexed = ", ".join(info.indexed_keys) or "none"
-    _out.print(f"queue {info.name}: {kind}, lease {info.lease_s:g}s, indexed keys: {indexed}")
+    _out.print(f"queue {info.name}: {kind}, lease {info.lease_s:g}s, indexed keys: {indexed}", markup=False)
 
 
 @app.command()
@@ -231,7 +232,7 @@ def enqueue(
     if as_json:
         print_json({"id": mid, "queue": queue})
     else:
-        _out.print(mid)
+        _out.print(mid, markup=False)
 
 
 @app.command()
@@ -290,7 +291,7 @@ def get(
         return
     _out.print(message_table([m], time.time()))
     if m.last_error:
-        _out.print(f"last error: {m.last_error}")
+        _out.print(f"last error: {m.last_error}", markup=False)
 
 
 @app.command()
@@ -313,9 +314,9 @@ def query(
     if as_json:
         print_json({"messages": [message_json(m) for m in page.messages], "next_cursor": page.next_cursor})
         return
-    _out.print(message_table(page.messages, time.time(), title=f"{queue}: {len(page.messages)} messages"))
+    _out.print(message_table(page.messages, time.time(), title=escape(f"{queue}: {len(page.messages)} messages")))
     if page.next_cursor:
-        _out.print(f"next page: --cursor {page.next_cursor}")
+        _out.print(f"next page: --cursor {page.next_cursor}", markup=False)
 
 
 @app.command()

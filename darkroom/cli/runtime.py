@@ -147,6 +147,7 @@ def up(
 ) -> None:
     """The whole platform on this machine: Redis, queue + operations gRPC, engines, workers, metrics."""
     from rich.console import Console
+    from rich.markup import escape
 
     from darkroom.local.platform import LocalPlatform, PlatformConfig
 
@@ -162,7 +163,7 @@ def up(
     platform.start()
     console.print(
         f"[bold]darkroom up[/]: gRPC {platform.grpc_url}, {engines} engine(s), {workers} worker(s) x {concurrency}; "
-        f"logs in {settings.home / 'logs'}. Ctrl-C stops."
+        f"logs in {escape(str(settings.home / 'logs'))}. Ctrl-C stops."
     )
     try:
         platform.supervise(stop)

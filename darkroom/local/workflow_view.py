@@ -73,7 +73,7 @@ def _step_line(step: StepRow) -> Group:
         f"  {_duration(step.started_at, step.ended_at)}",
         f"  {step.worker}" if step.worker else "",
     )
-    parts: list[object] = [head, _bar(step.progress, step.state)]
+    parts: list[object] = [head, _bar(0.0 if step.state == "skipped" else step.progress, step.state)]
     if step.message and step.state == "running":
         parts.append(Text(step.message, style="dim"))
     if step.error:
