@@ -28,8 +28,8 @@ runner = CliRunner()
 STARTS_SOMETHING = {("up",), ("demo",), ("process",), ("queue", "serve"), ("queue", "demo")}
 # Commands that start a private platform of their own (they take --home, not --url).
 OWN_PLATFORM = {("demo",), ("process",), ("queue", "demo")}
-# Commands that print data and so take --json; the rest run until stopped or print a verdict.
-NO_JSON = {("up",), ("worker",), ("engine",), ("queue", "serve"), ("demo",), ("queue", "demo")}
+# Every command prints data, and so takes --json, but those that run until stopped.
+NO_JSON = {("up",), ("worker",), ("engine",), ("queue", "serve")}
 
 
 def _leaves(command: Any, path: tuple[str, ...] = ()) -> Iterator[tuple[tuple[str, ...], Any]]:

@@ -57,8 +57,11 @@ def debug_requested(args: Sequence[str]) -> bool:
     return False
 
 
-def error_line(exc: BaseException) -> str:
-    """What a person reads for ``exc``: one line, naming the offending value when the error does."""
+def error_line(exc: BaseException, *, expected: bool = False) -> str:
+    """What a person reads for ``exc``: one line, naming the offending value when the error does.
+
+    ``expected``: the caller caught ``exc`` on purpose (e.g. gRPC's ``RuntimeError`` for a port it
+    cannot bind), so it is not reported as an internal error."""
     if isinstance(exc, typer.TyperException):  # click's errors (Typer ships its own click)
         message = exc.format_message()
         ctx = getattr(exc, "ctx", None)
@@ -74,6 +77,8 @@ def error_line(exc: BaseException) -> str:
         what = exc.strerror or str(exc)
         where = f": {exc.filename}" if exc.filename else ""
         return _one_line(f"{what}{where}")
+    if expected:
+        return _one_line(str(exc))
     return _one_line(f"internal error: {type(exc).__name__}: {exc} (run with --debug for the traceback)")
 
 

@@ -14,8 +14,8 @@ __all__ = ["fail", "json_pairs", "pairs", "print_json"]
 
 
 def fail(exc: Exception) -> NoReturn:
-    """Print ``exc`` as the edge does (one escaped line) and exit 1."""
-    print_error(error_line(exc))
+    """Print ``exc``, an error the caller expected, as the edge does (one escaped line); exit 1."""
+    print_error(error_line(exc, expected=True))
     raise typer.Exit(1)
 
 
