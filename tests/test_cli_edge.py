@@ -268,3 +268,9 @@ def test_debug_shows_the_traceback(tmp_path: Path) -> None:
     plain = subprocess.run(argv, capture_output=True, text=True, timeout=60, check=False)
     assert plain.returncode == 1 and plain.stderr.startswith("error: no Redis") and "Traceback" not in plain.stderr
     assert len(plain.stderr.splitlines()) == 1
+
+
+def test_an_unreachable_grpc_server_is_one_line() -> None:
+    dead = f"grpc://127.0.0.1:{_closed_port()}"
+    result = invoke("queue", "stats", "--once", "--url", dead)
+    assert result.exit_code == 1 and "UNAVAILABLE" in _assert_one_error_line(result, dead)
