@@ -275,7 +275,7 @@ def run_job(
     console.print(f"[bold]{escape(job.source.name)}[/] ({kind}) → [bold]{name}[/]")
     console.print(f"  run {run.id}", highlight=False)
     order = list(getattr(registry.workflow(name), "steps", {}))
-    run = _follow(wiring, run.id, console, health, order)
+    run = _follow(wiring, run.id, console, health, order, rename=lambda text: _own_names(text, key, job.source))
     result = _write(wiring, job, kind, run, order)
     verdict = "[green]succeeded[/]" if result.ok else f"[red]{run.state}[/]"
     console.print(f"  {verdict}; wrote {escape(str(job.out))}/ (report.json, report.html)")
@@ -307,7 +307,13 @@ def _in_order(run: RunRow, order: Sequence[str]) -> list[Any]:
 
 
 def _follow(
-    wiring: Any, run_id: str, console: Console, health: Callable[[], str | None] | None, order: Sequence[str]
+    wiring: Any,
+    run_id: str,
+    console: Console,
+    health: Callable[[], str | None] | None,
+    order: Sequence[str],
+    *,
+    rename: Callable[[str], str],
 ) -> RunRow:
     """One progress bar per step (fraction, state, message) until the run ends."""
     columns = (
@@ -327,7 +333,7 @@ def _follow(
                     bars[step.name] = progress.add_task(step.name, total=1.0, state="", note="", took="", pct="")
                 bar = bars[step.name]
                 items = f"{step.items_done}/{step.items_total} " if step.kind == "map" and step.items_total else ""
-                note = step.error if step.error else (step.message or "") if step.state == "running" else ""
+                note = rename(step.error) if step.error else (step.message or "") if step.state == "running" else ""
                 done = 1.0 if step.state == "succeeded" else step.progress
                 took = "" if step.started_at is None else f"{(step.ended_at or time.time()) - step.started_at:.1f}s"
                 pct = "" if step.state in _ENDED_BADLY else f"{done:.0%}"

@@ -354,6 +354,7 @@ def test_the_cli_prints_a_failure_once_naming_the_file(tmp_path: Path) -> None:
     assert line.startswith(f"error: {source}: studio.video run wf_") and "ended failed" in line
     reason = line.split("ended failed: ", 1)[1]
     assert result.output.count(reason) == 1  # the progress display says "failed", not the reason again
+    assert not re.search(r"[0-9a-f]{40}", result.output)  # the file's name everywhere, never its hash
     assert (out / "report.json").is_file()
 
 
