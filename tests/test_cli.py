@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import queue
+import re
 import signal
 import subprocess
 import sys
@@ -12,11 +13,13 @@ import threading
 import time
 import urllib.request
 from collections.abc import Iterator
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
 import redis
+import typer
 from typer.testing import CliRunner
 
 import darkroom.queue as dq
@@ -113,8 +116,29 @@ def test_default_url_needs_a_running_private_server(tmp_path: Any) -> None:
 def test_parse_deadline() -> None:
     assert parse_deadline("+30s", now=lambda: 1000.0) == 1030.0
     assert parse_deadline("-2m", now=lambda: 1000.0) == 880.0
-    assert parse_deadline("1700000000.5") == 1700000000.5
+    assert parse_deadline("+2h", now=lambda: 1000.0) == 8200.0
+    assert parse_deadline("+1d", now=lambda: 1000.0) == 87400.0
+    assert parse_deadline("@1700000000.5") == 1700000000.5
     assert parse_deadline("2026-01-01T00:00:00+00:00") == 1767225600.0
+    local = parse_deadline("2026-01-01T00:00:00")  # no zone: local time
+    assert local == datetime(2026, 1, 1).astimezone().timestamp()
+
+
+@pytest.mark.parametrize(
+    ("text", "hint"),
+    [
+        ("+5", "'+5' has no unit: write +5s"),
+        ("5", "write +5s (or m, h, d) for a time from now, or @5 for epoch seconds"),
+        ("1700000000.5", "@1700000000.5"),
+        ("+5y", "'+5y' is not a time"),
+        ("soon", "'soon' is not a time"),
+        ("", "'' is not a time"),
+        ("20260101", "'20260101' has no unit"),
+    ],
+)
+def test_a_deadline_that_is_not_a_time_is_refused_naming_it(text: str, hint: str) -> None:
+    with pytest.raises(typer.BadParameter, match=re.escape(hint)):
+        parse_deadline(text)
 
 
 # -- darkroom queue serve, as a real process -------------------------------------------------------

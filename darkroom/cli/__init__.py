@@ -1,19 +1,34 @@
-"""The ``darkroom`` command: one Typer app, one module per sub-command group."""
+"""The ``darkroom`` command: one Typer app, one module per sub-command group.
+
+Errors end a command with one line on stderr (``_edge``); options shared by the groups are
+declared once (``_options``).
+"""
 
 from __future__ import annotations
+
+from typing import Annotated
 
 import typer
 
 from darkroom.cli import db, demo, process, queue, runtime, workflow
+from darkroom.cli._edge import DEBUG_ENV, new_app
 
 __all__ = ["app", "main"]
 
-app = typer.Typer(
-    name="darkroom",
-    help="Self-hosted photo and video sharing with a studio-grade media pipeline.",
-    no_args_is_help=True,
-    pretty_exceptions_enable=False,
-)
+app = new_app("Self-hosted photo and video sharing with a studio-grade media pipeline.", name="darkroom")
+
+
+@app.callback()
+def _root(
+    debug: Annotated[
+        bool,
+        typer.Option("--debug", envvar=DEBUG_ENV, help=f"Show the traceback of an error (also {DEBUG_ENV}=1)."),
+    ] = False,
+) -> None:
+    """Self-hosted photo and video sharing with a studio-grade media pipeline."""
+    # The edge (DarkroomGroup.main) reads the flag from the arguments before any command runs.
+
+
 app.add_typer(queue.app, name="queue")
 app.add_typer(workflow.app, name="workflow")
 app.add_typer(db.app, name="db")

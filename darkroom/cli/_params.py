@@ -7,16 +7,15 @@ import sys
 from typing import Any, NoReturn
 
 import typer
-from rich.console import Console
+
+from darkroom.cli._edge import error_line, print_error
 
 __all__ = ["fail", "json_pairs", "pairs", "print_json"]
 
-_err = Console(stderr=True, highlight=False)
-
 
 def fail(exc: Exception) -> NoReturn:
-    """Print a typed error for a human and exit 1 (commands catch only Darkroom's own errors)."""
-    _err.print(f"[red]error:[/red] {exc}", markup=True, soft_wrap=True)
+    """Print ``exc``, an error the caller expected, as the edge does (one escaped line); exit 1."""
+    print_error(error_line(exc, expected=True))
     raise typer.Exit(1)
 
 

@@ -1,56 +1,84 @@
 """``darkroom demo`` (a clip and a photo through the media workflows on the local platform; with
-``--sample`` the runtime's map/reduce sample) and ``darkroom queue demo`` (the queue alone)."""
+``--sample`` the runtime's map/reduce sample) and ``darkroom queue demo`` (the queue alone).
+
+Each starts a private platform under ``--home``; ``--json`` prints the outcome on stdout and the
+progress on stderr.
+"""
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
-__all__ = ["demo", "queue_demo"]
+from darkroom.cli._options import HomeOpt, JsonOpt
 
-HomeOption = Annotated[
-    Path | None, typer.Option(help="Where the private redis-server and database live (default: DARKROOM_HOME).")
-]
+__all__ = ["demo", "queue_demo"]
 
 
 def demo(
-    home: HomeOption = None,
+    *,
+    home: HomeOpt = None,
     out: Annotated[Path | None, typer.Option(help="Output folder of the media demo (default: HOME/demo).")] = None,
     sample: Annotated[bool, typer.Option("--sample", help="Run the runtime's map/reduce sample instead.")] = False,
     items: Annotated[int, typer.Option("--n", min=0, max=2000, help="Items of the sample map (--sample).")] = 50,
     workers: Annotated[int, typer.Option(min=1, max=8, help="Worker processes.")] = 1,
+    as_json: JsonOpt = False,
 ) -> None:
     """Start the local platform and process a generated clip (studio and streaming profiles) and a
     photo end to end, then check every output; --sample runs the map/reduce sample workflow."""
     from rich.console import Console
 
-    from darkroom.config import Settings
+    from darkroom.cli._options import settings_for
+    from darkroom.cli._params import print_json
 
-    home = home or Settings.from_env().home
+    home = settings_for(home).home
+    console = Console(stderr=as_json)
+    summary: dict[str, Any]
     if sample:
         from darkroom.local.workflow_demo import run_workflow_demo
 
-        ok = run_workflow_demo(home, n=items, workers=max(2, workers), console=Console()).ok
+        outcome = run_workflow_demo(home, n=items, workers=max(2, workers), console=console)
+        ok, summary = outcome.ok, dataclasses.asdict(outcome)
     else:
         from darkroom.local.media_demo import run_media_demo
 
-        ok = run_media_demo(home, out=out, workers=workers, console=Console()).ok
+        media = run_media_demo(home, out=out, workers=workers, console=console)
+        ok = media.ok
+        jobs = {
+            label: {
+                "workflow": result.workflow,
+                "state": result.run.state if result.run else None,
+                "out": str(result.job.out),
+                "error": result.error,
+                "checks": [dataclasses.asdict(c) for c in media.checks.get(label, [])],
+            }
+            for label, result in zip(media.checks, media.results, strict=True)
+        }
+        summary = {"ok": ok, "jobs": jobs}
+    if as_json:
+        print_json(summary)
     if not ok:
         raise typer.Exit(1)
 
 
 def queue_demo(
-    home: HomeOption = None,
+    *,
+    home: HomeOpt = None,
     workers: Annotated[int, typer.Option(min=1, max=8, help="Worker processes.")] = 3,
+    as_json: JsonOpt = False,
 ) -> None:
     """Start a private redis-server and the queue server, push work through them, show what happened."""
     from rich.console import Console
 
-    from darkroom.config import Settings
+    from darkroom.cli._options import settings_for
+    from darkroom.cli._params import print_json
     from darkroom.local.demo import DemoConfig, run_demo
 
-    report = run_demo(home or Settings.from_env().home, config=DemoConfig(workers=workers), console=Console())
+    report = run_demo(settings_for(home).home, config=DemoConfig(workers=workers), console=Console(stderr=as_json))
+    if as_json:
+        print_json(dataclasses.asdict(report) | {"ok": report.ok})
     if not report.ok:
         raise typer.Exit(1)

@@ -7,6 +7,8 @@ from typing import Annotated
 
 import typer
 
+from darkroom.cli._options import HomeOpt, JsonOpt
+
 __all__ = ["process"]
 
 
@@ -19,28 +21,37 @@ def process(
         list[str] | None,
         typer.Option("--set", "-s", help="Request field KEY=VALUE (VALUE as JSON, else a string), e.g. chunk=always."),
     ] = None,
-    home: Annotated[
-        Path | None, typer.Option(help="Platform home: Redis, database, blobs (default: DARKROOM_HOME).")
-    ] = None,
+    home: HomeOpt = None,
     workers: Annotated[int, typer.Option(min=1, max=8, help="Worker processes (2 tasks each).")] = 1,
+    as_json: JsonOpt = False,
 ) -> None:
     """Process SOURCE on the local platform: package (HLS + DASH), poster, storyboard or photo
-    renditions, report.json and report.html in --out."""
+    renditions, report.json and report.html in --out. --json prints the result (progress goes to
+    stderr)."""
     from rich.console import Console
 
-    from darkroom.cli._params import fail, json_pairs
-    from darkroom.config import Settings
-    from darkroom.local.errors import LocalError
+    from darkroom.cli._options import settings_for
+    from darkroom.cli._params import json_pairs, print_json
     from darkroom.local.process import Job
     from darkroom.local.process import process as run_process
 
     values = json_pairs(options, "--set")
-    try:
-        run_process(
-            [Job(source, out, profile=profile, options=values)],
-            home=home or Settings.from_env().home,
-            workers=workers,
-            console=Console(),
+    (result,) = run_process(
+        [Job(source, out, profile=profile, options=values)],
+        home=settings_for(home).home,
+        workers=workers,
+        console=Console(stderr=as_json),
+    )
+    if as_json:
+        run = result.run
+        print_json(
+            {
+                "source": str(source),
+                "kind": result.kind,
+                "workflow": result.workflow,
+                "run_id": run.id if run else None,
+                "state": run.state if run else None,
+                "out": str(out),
+                "files": result.files,
+            }
         )
-    except LocalError as exc:
-        fail(exc)

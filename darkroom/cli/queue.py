@@ -1,8 +1,9 @@
 """``darkroom queue …``: serve the queue, and create, feed, drain and inspect queues.
 
-Every command but ``serve`` takes ``--url`` (``redis://``, ``unix://`` or ``grpc://``; default:
-``DARKROOM_REDIS_URL``, else the private redis-server under ``DARKROOM_HOME``) and ``--json`` for
-scripts. Errors go to stderr with exit status 1.
+Every command takes ``--home`` and ``--url`` (``redis://``, ``unix://`` or, but for ``serve``,
+``grpc://``; default: ``DARKROOM_REDIS_URL``, else the private redis-server under ``--home``); the
+ones that print data take ``--json``. Errors are one line on stderr with exit status 1 (2 for a bad
+option value).
 """
 
 from __future__ import annotations
@@ -11,17 +12,30 @@ import asyncio
 import signal
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import replace
-from datetime import datetime
+from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 from rich.console import Console
 from rich.live import Live
+from rich.markup import escape
 
 import darkroom.queue as dq
+from darkroom.cli._edge import new_app
+from darkroom.cli._options import (
+    ApiKeyOpt,
+    DeadlineOpt,
+    HomeOpt,
+    JsonOpt,
+    RedisUrlOpt,
+    check_address,
+    parse_deadline,
+    settings_for,
+)
+from darkroom.cli._options import QueueUrlOpt as UrlOpt
 from darkroom.cli._params import fail, pairs, print_json
 from darkroom.cli._render import ago, lease_json, message_json, message_table, stats_json, stats_table
 from darkroom.config import Settings
@@ -30,26 +44,14 @@ from darkroom.local.redis_server import RedisServer
 
 __all__ = ["app", "parse_deadline"]
 
-app = typer.Typer(help="The priority queue: serve it, create queues, enqueue, dequeue, inspect.", no_args_is_help=True)
+app = new_app("The priority queue: serve it, create queues, enqueue, dequeue, inspect.")
 
 _out = Console(highlight=False)
 _err = Console(stderr=True, highlight=False)
 
-UrlOpt = Annotated[
-    str | None,
-    typer.Option("--url", help="redis://, unix:// or grpc://host:port (default: the private redis-server)."),
-]
-ApiKeyOpt = Annotated[
-    str | None,
-    typer.Option(
-        envvar="DARKROOM_API_KEY", help="API key for grpc:// URLs (default for this machine: the home's api.keys)."
-    ),
-]
 InsecureOpt = Annotated[
     bool, typer.Option("--insecure", help="Allow sending the API key in plaintext (grpc://) to another host.")
 ]
-JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")]
-_UNITS = {"s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
 
 
 # -- plumbing ------------------------------------------------------------------------------------
@@ -68,13 +70,13 @@ def _target(url: str | None, settings: Settings) -> str:
 
 
 @contextmanager
-def _client(url: str | None, api_key: str | None, insecure: bool = False) -> Iterator[Any]:
+def _client(url: str | None, api_key: str | None, home: Path | None = None, insecure: bool = False) -> Iterator[Any]:
     """A blocking queue client (RedisQueue or GrpcQueue: the same API); errors end the command.
     A gRPC server on this machine gets the home's key unless ``api_key`` is given."""
     from darkroom.api.auth import client_key
 
     try:
-        settings = Settings.from_env()
+        settings = settings_for(home)
         target = _target(url, settings)
         options: dict[str, Any] = {}
         if target.startswith("grpc"):
@@ -90,35 +92,19 @@ def _client(url: str | None, api_key: str | None, insecure: bool = False) -> Ite
         client.close()
 
 
-def parse_deadline(text: str, now: Callable[[], float] = time.time) -> float:
-    """Epoch seconds, ISO 8601 (naive = local time), or relative: ``+30s``, ``-5m``, ``+2h``, ``+1d``."""
-    if text[:1] in ("+", "-") and text[-1:] in _UNITS:
-        try:
-            return now() + float(text[:-1]) * _UNITS[text[-1]]
-        except ValueError:
-            pass
-    try:
-        return float(text)
-    except ValueError:
-        pass
-    try:
-        moment = datetime.fromisoformat(text)
-    except ValueError:
-        raise typer.BadParameter(
-            f"{text!r} is not epoch seconds, ISO 8601 or a relative time like +30s", param_hint="--deadline"
-        ) from None
-    return (moment if moment.tzinfo else moment.astimezone()).timestamp()
-
-
 # -- serve ---------------------------------------------------------------------------------------
 @app.command()
 def serve(
     *,
     grpc_addr: Annotated[
-        str | None, typer.Option(help="host:port of the gRPC server (default: DARKROOM_GRPC_ADDR).")
+        str | None,
+        typer.Option(
+            callback=check_address, help="host:port of the gRPC server, port 0-65535 (default: DARKROOM_GRPC_ADDR)."
+        ),
     ] = None,
     metrics_port: Annotated[
-        int | None, typer.Option(help="Port of /metrics (default: DARKROOM_METRICS_PORT; 0: any free port).")
+        int | None,
+        typer.Option(min=0, max=65535, help="Port of /metrics (default: DARKROOM_METRICS_PORT; 0: any free port)."),
     ] = None,
     metrics_addr: Annotated[str, typer.Option(help="Address /metrics listens on.")] = "127.0.0.1",
     no_metrics: Annotated[bool, typer.Option("--no-metrics", help="Do not serve /metrics.")] = False,
@@ -130,12 +116,14 @@ def serve(
     no_auth: Annotated[
         bool, typer.Option("--no-auth", help="Serve without API keys (anyone reaching the port may call it).")
     ] = False,
+    home: HomeOpt = None,
+    url: RedisUrlOpt = None,
 ) -> None:
     """Run the gRPC queue server, a sweeper and /metrics until Ctrl-C or SIGTERM.
 
-    Uses DARKROOM_REDIS_URL, else starts the private redis-server under DARKROOM_HOME (and stops
-    it on exit). Callers need an API key: DARKROOM_API_KEYS_FILE, else HOME/api.keys (generated
-    at first start; commands on this machine with the same home send it by themselves).
+    Uses --url (else DARKROOM_REDIS_URL), else starts the private redis-server under --home (and
+    stops it on exit). Callers need an API key: DARKROOM_API_KEYS_FILE, else HOME/api.keys
+    (generated at first start; commands on this machine with the same home send it by themselves).
     """
     import logging
 
@@ -144,7 +132,7 @@ def serve(
     from darkroom.local.queue_service import QueueService
 
     logging.basicConfig(level=logging.INFO, format="%(message)s", handlers=[RichHandler(console=_err)])
-    settings = Settings.from_env()
+    settings = settings_for(home, url)
     if no_auth:
         settings = replace(settings, grpc_auth="none")
     service = QueueService(
@@ -163,16 +151,17 @@ def serve(
             loop.add_signal_handler(sig, stop.set)
         try:
             await service.start()
-            where = f"private redis-server under {settings.home}" if service.private_redis else "DARKROOM_REDIS_URL"
+            given = "--url" if url else "DARKROOM_REDIS_URL"
+            where = f"private redis-server under {settings.home}" if service.private_redis else given
             # soft_wrap: scripts and tests read these lines whole, whatever the terminal width
             if service.grpc_url:
-                _out.print(f"queue server listening on {service.grpc_url}", soft_wrap=True)
+                _out.print(f"queue server listening on {service.grpc_url}", soft_wrap=True, markup=False)
                 keys = settings.api_keys_file or settings.home_key_file
                 auth = "OFF (--no-auth)" if service.api_key is None else f"API keys in {keys}"
-                _out.print(f"authentication: {auth}", soft_wrap=True)
-            _out.print(f"redis: {where}; sweeping every {sweep_interval_s:g}s at most", soft_wrap=True)
+                _out.print(f"authentication: {auth}", soft_wrap=True, markup=False)
+            _out.print(f"redis: {where}; sweeping every {sweep_interval_s:g}s at most", soft_wrap=True, markup=False)
             if service.metrics is not None:
-                _out.print(f"metrics on {service.metrics.url}", soft_wrap=True)
+                _out.print(f"metrics on {service.metrics.url}", soft_wrap=True, markup=False)
             _out.print("ready; Ctrl-C to stop", style="dim")
             await stop.wait()
             _out.print("stopping…", style="dim")
@@ -200,13 +189,14 @@ def create(
     indexed_key: Annotated[
         list[str] | None, typer.Option("--indexed-key", "-i", help="Metadata key dequeue --where may use (repeat).")
     ] = None,
+    home: HomeOpt = None,
     url: UrlOpt = None,
     api_key: ApiKeyOpt = None,
     insecure: InsecureOpt = False,
     as_json: JsonOpt = False,
 ) -> None:
     """Create a queue (or check that an existing one has these settings)."""
-    with _client(url, api_key, insecure) as q:
+    with _client(url, api_key, home, insecure) as q:
         info: dq.QueueInfo = q.create_queue(
             name,
             lease_s=lease_s,
@@ -233,7 +223,7 @@ def create(
         return
     kind = f"exclusive on {info.exclusivity_key!r} (limit {info.exclusivity_limit})" if info.exclusive else "simple"
     indexed = ", ".join(info.indexed_keys) or "none"
-    _out.print(f"queue {info.name}: {kind}, lease {info.lease_s:g}s, indexed keys: {indexed}")
+    _out.print(f"queue {info.name}: {kind}, lease {info.lease_s:g}s, indexed keys: {indexed}", markup=False)
 
 
 @app.command()
@@ -241,14 +231,12 @@ def enqueue(
     *,
     queue: Annotated[str, typer.Argument(help="Queue name.")],
     payload: Annotated[str, typer.Argument(help="Payload text; '-' reads bytes from stdin.")] = "",
-    deadline: Annotated[
-        str | None,
-        typer.Option(help="Epoch seconds, ISO 8601, or relative (+30s, -5m: write --deadline=-5m); default: now."),
-    ] = None,
+    deadline: DeadlineOpt = None,
     meta: Annotated[list[str] | None, typer.Option("--meta", "-m", help="Metadata KEY=VALUE (repeat).")] = None,
     message_id: Annotated[str | None, typer.Option("--id", help="Message id (idempotent enqueue).")] = None,
     delay_s: Annotated[float, typer.Option(help="Keep invisible this long.")] = 0.0,
     max_attempts: Annotated[int | None, typer.Option(help="Override the queue's max attempts.")] = None,
+    home: HomeOpt = None,
     url: UrlOpt = None,
     api_key: ApiKeyOpt = None,
     insecure: InsecureOpt = False,
@@ -258,14 +246,14 @@ def enqueue(
     data = sys.stdin.buffer.read() if payload == "-" else payload.encode()
     when = None if deadline is None else parse_deadline(deadline)
     metadata = pairs(meta, "--meta")
-    with _client(url, api_key, insecure) as q:
+    with _client(url, api_key, home, insecure) as q:
         mid: str = q.enqueue(
             queue, data, deadline=when, metadata=metadata, id=message_id, delay_s=delay_s, max_attempts=max_attempts
         )
     if as_json:
         print_json({"id": mid, "queue": queue})
     else:
-        _out.print(mid)
+        _out.print(mid, markup=False)
 
 
 @app.command()
@@ -279,6 +267,7 @@ def dequeue(
     ] = None,
     wait_s: Annotated[float, typer.Option(help="Long-poll this long for work.")] = 0.0,
     complete: Annotated[bool, typer.Option("--complete", help="Complete the messages at once (drain).")] = False,
+    home: HomeOpt = None,
     url: UrlOpt = None,
     api_key: ApiKeyOpt = None,
     insecure: InsecureOpt = False,
@@ -286,7 +275,7 @@ def dequeue(
 ) -> None:
     """Lease messages, earliest deadline first; print them with their fencing tokens."""
     criteria = pairs(where, "--where")
-    with _client(url, api_key, insecure) as q:
+    with _client(url, api_key, home, insecure) as q:
         leases: list[dq.Lease] = q.dequeue(
             queue, max_messages=max_messages, lease_s=lease_s, where=criteria or None, wait_s=wait_s
         )
@@ -311,20 +300,21 @@ def get(
     *,
     queue: Annotated[str, typer.Argument(help="Queue name.")],
     message_id: Annotated[str, typer.Argument(help="Message id.")],
+    home: HomeOpt = None,
     url: UrlOpt = None,
     api_key: ApiKeyOpt = None,
     insecure: InsecureOpt = False,
     as_json: JsonOpt = False,
 ) -> None:
     """Show one message."""
-    with _client(url, api_key, insecure) as q:
+    with _client(url, api_key, home, insecure) as q:
         m: dq.Message = q.get(queue, message_id)
     if as_json:
         print_json(message_json(m))
         return
     _out.print(message_table([m], time.time()))
     if m.last_error:
-        _out.print(f"last error: {m.last_error}")
+        _out.print(f"last error: {m.last_error}", markup=False)
 
 
 @app.command()
@@ -335,6 +325,7 @@ def query(
     where: Annotated[list[str] | None, typer.Option("--where", "-w", help="Metadata KEY=VALUE (repeat).")] = None,
     limit: Annotated[int, typer.Option(help="Page size.")] = 100,
     cursor: Annotated[str | None, typer.Option(help="Continue from a previous page's next_cursor.")] = None,
+    home: HomeOpt = None,
     url: UrlOpt = None,
     api_key: ApiKeyOpt = None,
     insecure: InsecureOpt = False,
@@ -342,14 +333,14 @@ def query(
 ) -> None:
     """List messages by state (deadline order for pending), one page at a time."""
     criteria = pairs(where, "--where")
-    with _client(url, api_key, insecure) as q:
+    with _client(url, api_key, home, insecure) as q:
         page: dq.Page = q.query(queue, state=state, where=criteria or None, limit=limit, cursor=cursor)
     if as_json:
         print_json({"messages": [message_json(m) for m in page.messages], "next_cursor": page.next_cursor})
         return
-    _out.print(message_table(page.messages, time.time(), title=f"{queue}: {len(page.messages)} messages"))
+    _out.print(message_table(page.messages, time.time(), title=escape(f"{queue}: {len(page.messages)} messages")))
     if page.next_cursor:
-        _out.print(f"next page: --cursor {page.next_cursor}")
+        _out.print(f"next page: --cursor {page.next_cursor}", markup=False)
 
 
 @app.command()
@@ -358,13 +349,14 @@ def stats(
     queues: Annotated[list[str] | None, typer.Argument(help="Queues to show (default: all).")] = None,
     once: Annotated[bool, typer.Option("--once", help="Render once and exit.")] = False,
     interval_s: Annotated[float, typer.Option(min=0.1, help="Refresh period of the live table.")] = 1.0,
+    home: HomeOpt = None,
     url: UrlOpt = None,
     api_key: ApiKeyOpt = None,
     insecure: InsecureOpt = False,
     as_json: JsonOpt = False,
 ) -> None:
     """A live table of every queue (Ctrl-C to leave); --json prints one snapshot."""
-    with _client(url, api_key, insecure) as q:
+    with _client(url, api_key, home, insecure) as q:
 
         def snapshot() -> list[dq.QueueStats]:
             if queues:

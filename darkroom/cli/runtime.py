@@ -1,4 +1,7 @@
-"""``darkroom up``, ``darkroom worker`` and ``darkroom engine``: the runtime's processes."""
+"""``darkroom up``, ``darkroom worker`` and ``darkroom engine``: the runtime's processes.
+
+Each takes ``--home`` and ``--url`` (the platform's Redis; ``up`` starts a private one without it).
+"""
 
 from __future__ import annotations
 
@@ -10,6 +13,8 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from darkroom.cli._options import HomeOpt, RedisUrlOpt, settings_for
+
 if TYPE_CHECKING:
     from darkroom.local.wiring import Wiring
     from darkroom.runtime.functions import Registry
@@ -20,7 +25,8 @@ AppOption = Annotated[
     str | None, typer.Option("--app", help="Registry to serve, module:attribute (default: DARKROOM_APP).")
 ]
 MetricsOption = Annotated[
-    int | None, typer.Option(help="/metrics port (0: any free port, negative: off; default DARKROOM_METRICS_PORT).")
+    int | None,
+    typer.Option(min=-1, max=65535, help="/metrics port (0: any free port, -1: off; default DARKROOM_METRICS_PORT)."),
 ]
 
 
@@ -87,6 +93,8 @@ def worker(
         ),
     ] = True,
     metrics_port: MetricsOption = None,
+    home: HomeOpt = None,
+    url: RedisUrlOpt = None,
 ) -> None:
     """Run functions: lease tasks, heartbeat, settle; SIGTERM stops gracefully."""
     from darkroom.cli._params import pairs
@@ -98,8 +106,9 @@ def worker(
 
     _logging()
     offered = pairs(shape, "--shape")
-    w = Wiring(app=app)
-    _registry(w)
+    w = Wiring(settings=settings_for(home, url), app=app)
+    _registry(w)  # the app first: a bad --app is this command's own mistake, whatever Redis says
+    w.queue.redis.ping()  # an unreachable platform ends the command here, in one line
     stop = _stop_on_signals()
     metrics = WorkerMetrics(_metrics(metrics_port, w.settings.metrics_port))  # type: ignore[arg-type]
     cache = BlobCache(w.settings.home / "cache" / "blobs", w.settings.blob_cache_bytes, on_use=metrics.blob_fetched)
@@ -127,15 +136,18 @@ def worker(
         os._exit(0)
 
 
-def engine(*, app: AppOption = None, metrics_port: MetricsOption = None) -> None:
+def engine(
+    *, app: AppOption = None, metrics_port: MetricsOption = None, home: HomeOpt = None, url: RedisUrlOpt = None
+) -> None:
     """Advance workflows: take ticks off the events queue, plan, enqueue tasks, record state."""
     from darkroom.local.wiring import Wiring
     from darkroom.runtime.metrics import EngineMetrics
     from darkroom.runtime.workflow import Engine
 
     _logging()
-    w = Wiring(app=app)
-    _registry(w)
+    w = Wiring(settings=settings_for(home, url), app=app)
+    _registry(w)  # the app first: a bad --app is this command's own mistake, whatever Redis says
+    w.queue.redis.ping()  # an unreachable platform ends the command here, in one line
     stop = _stop_on_signals()
     metrics = EngineMetrics(_metrics(metrics_port, w.settings.metrics_port))  # type: ignore[arg-type]
     Engine(w.queue, w.db, w.registry, operations=w.operations, metrics=metrics).run(stop)
@@ -151,22 +163,28 @@ def up(
     no_auth: Annotated[
         bool, typer.Option("--no-auth", help="Serve gRPC without API keys (anyone reaching the port may call it).")
     ] = False,
+    home: HomeOpt = None,
+    url: RedisUrlOpt = None,
 ) -> None:
     """The whole platform on this machine: Redis, queue + operations gRPC, engines, workers, metrics."""
     from dataclasses import replace
 
     from rich.console import Console
+    from rich.markup import escape
 
     from darkroom.cli._params import fail
-    from darkroom.config import Settings
     from darkroom.errors import DarkroomError
     from darkroom.local.platform import LocalPlatform, PlatformConfig
 
     _logging()
     console = Console()
-    settings = Settings.from_env()
+    settings = settings_for(home, url)
     if no_auth:
         settings = replace(settings, grpc_auth="none")
+    if settings.redis_url:  # an unreachable Redis ends the command here, before anything starts
+        from darkroom.local.wiring import Wiring
+
+        Wiring(settings).queue.redis.ping()
     platform = LocalPlatform(settings, PlatformConfig(engines, workers, concurrency, app))
     stop = _stop_on_signals()
     try:
@@ -175,8 +193,8 @@ def up(
         fail(exc)
     auth = "no auth" if platform.api_key is None else f"API key in {settings.api_keys_file or settings.home_key_file}"
     console.print(
-        f"[bold]darkroom up[/]: gRPC {platform.grpc_url} ({auth}), {engines} engine(s), {workers} worker(s) x "
-        f"{concurrency}; logs in {settings.home / 'logs'}. Ctrl-C stops.",
+        f"[bold]darkroom up[/]: gRPC {platform.grpc_url} ({escape(auth)}), {engines} engine(s), {workers} worker(s) x "
+        f"{concurrency}; logs in {escape(str(settings.home / 'logs'))}. Ctrl-C stops.",
         soft_wrap=True,
     )
     failure: DarkroomError | None = None

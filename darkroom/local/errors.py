@@ -16,6 +16,7 @@ __all__ = [
     "ProcessFailed",
     "UnknownProfile",
     "UnsafeOutputPath",
+    "UnusableOutputFolder",
     "WorkflowUnavailable",
 ]
 
@@ -44,6 +45,10 @@ class UnknownProfile(LocalError, ValueError):
 
 class UnsafeOutputPath(LocalError, ValueError):
     """An output file name that would be written outside the output folder."""
+
+
+class UnusableOutputFolder(LocalError, ValueError):
+    """An output folder that is a file, or cannot be created or written (names it and why)."""
 
 
 class WorkflowUnavailable(LocalError, LookupError):

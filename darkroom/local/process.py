@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import json
 import mimetypes
+import os
 import shutil
+import tempfile
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -20,6 +22,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, Progress, TaskID, TextColumn
 from rich.table import Column
 
@@ -30,6 +33,7 @@ from darkroom.local.errors import (
     PlatformDown,
     ProcessFailed,
     UnknownProfile,
+    UnusableOutputFolder,
     WorkflowUnavailable,
 )
 from darkroom.local.outputs import report_images, write_photo, write_video
@@ -48,6 +52,7 @@ __all__ = [
     "JobResult",
     "Kind",
     "platform_problem",
+    "prepare_out",
     "process",
     "request_for",
     "run_job",
@@ -70,26 +75,54 @@ _REQUEST_KINDS = {"studio.video": "studio", "streaming.video": "streaming", "pho
 _PLACEHOLDER_KEY = "uploads/not-yet-stored"
 # What ``process`` writes into the output folder; replaced whole on every run.
 _MANAGED = ("package", "storyboard", "quality", "renditions", "poster.jpg", "report.json", "report.html")
+_ALIAS = "source"  # the extension-less name sniff() reads an input through
+_ENDED_BADLY = frozenset({"failed", "canceled", "skipped"})  # no percentage: it would read as done
 _REFRESH_S = 0.25  # redraw cadence of the progress bars (a bounded wait on the operation, not a sleep)
 
 
 def sniff(path: Path) -> Kind:
     """``"video"`` or ``"photo"``, judged by content (Pillow, then PyAV), never by the extension.
 
-    Anything else raises :class:`NotMedia` naming the file and what it is (audio only, empty,
-    not media at all…).
+    The file is read through a link without an extension: ffmpeg's demuxers otherwise trust the
+    name (an MPEG clip named ``.jpg`` opens as a JPEG sequence). Anything else raises
+    :class:`NotMedia` naming the file and what it is (audio only, empty, not media at all…).
     """
-    try:
-        kind = detect_kind(path)
-    except InvalidMedia as exc:
-        raise NotMedia(f"{path}: not a photo or a video ({exc.code}: {exc})", exc.code) from exc
-    except MediaError as exc:
-        raise NotMedia(f"{path}: not a photo or a video we can read ({exc})", "unsupported") from exc
+    if not path.is_file():
+        what = "no such file" if not path.exists() else "not a regular file"
+        raise NotMedia(f"{path}: {what}", "not_found" if not path.exists() else "unreadable")
+    with tempfile.TemporaryDirectory(prefix="darkroom-sniff-") as scratch:
+        alias = Path(scratch) / _ALIAS
+        alias.symlink_to(path.resolve())
+        try:
+            kind = detect_kind(alias)
+        except InvalidMedia as exc:
+            raise NotMedia(f"{path}: not a photo or a video ({exc.code}: {_detail(exc)})", exc.code) from exc
+        except MediaError as exc:
+            raise NotMedia(f"{path}: not a photo or a video we can read ({_detail(exc)})", "unsupported") from exc
     if kind == "audio":
         raise NotMedia(f"{path}: audio only (no picture): not a photo or a video", "audio_only")
     if kind not in ("video", "photo"):
         raise NotMedia(f"{path}: {kind!r} is not a photo or a video", "unreadable")
     return "video" if kind == "video" else "photo"
+
+
+def _detail(exc: Exception) -> str:
+    """The media layer's message without the link's name it starts with."""
+    return str(exc).removeprefix(f"{_ALIAS}: ")
+
+
+def prepare_out(out: Path) -> None:
+    """Create the output folder ``out`` before any work, or refuse it (:class:`UnusableOutputFolder`):
+    an existing file, a folder that cannot be created or written."""
+    if out.exists() and not out.is_dir():
+        raise UnusableOutputFolder(f"--out {out}: exists and is not a folder")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        probe, name = tempfile.mkstemp(prefix=".darkroom-write-", dir=out)  # what permissions say is not enough
+        os.close(probe)
+        os.unlink(name)
+    except OSError as exc:
+        raise UnusableOutputFolder(f"--out {out}: cannot write there ({exc.strerror})") from None
 
 
 def workflow_for(kind: Kind, profile: str) -> str:
@@ -162,10 +195,13 @@ def process(
     kinds = [sniff(job.source) for job in jobs]
     for job, kind in zip(jobs, kinds, strict=True):  # refuse bad options before anything starts
         request_for(workflow_for(kind, job.profile), _PLACEHOLDER_KEY, job.options)
+    for job in jobs:  # and an output folder that cannot take the results
+        prepare_out(job.out)
     settings = replace(Settings.from_env(), home=home, grpc_addr="127.0.0.1:0", redis_url="")
     config = PlatformConfig(engines=1, workers=workers, concurrency=concurrency, app=app, metrics=False)
     platform = LocalPlatform(settings, config)
-    console.print(f"[bold]starting the platform[/] under {home} (1 engine, {workers} x {concurrency} workers) …")
+    where = escape(str(home))
+    console.print(f"[bold]starting the platform[/] under {where} (1 engine, {workers} x {concurrency} workers) …")
     results = []
     try:
         wiring = platform.start()
@@ -179,7 +215,7 @@ def process(
             except (ProcessFailed, WorkflowUnavailable, InvalidOptions) as exc:
                 if not keep_going:
                     raise
-                console.print(f"  [red]{type(exc).__name__}[/]: {exc}")
+                console.print(f"  [red]{type(exc).__name__}[/]: {escape(str(exc))}")
                 written = getattr(exc, "result", None)
                 if isinstance(written, JobResult):
                     written.error = str(exc)
@@ -232,20 +268,29 @@ def run_job(
             f"(known: {known})"
         ) from None
     request_for(name, _PLACEHOLDER_KEY, job.options)  # bad options: refused before the upload
-    key = wiring.blobs.put_content(job.source, prefix="uploads", suffix="".join(job.source.suffixes[-1:])).key
+    prepare_out(job.out)
+    # No extension on the blob: the steps judge it by content too, like sniff().
+    key = wiring.blobs.put_content(job.source, prefix="uploads").key
     run = _start(wiring, request_for(name, key, job.options))
-    console.print(f"[bold]{job.source.name}[/] ({kind}) → [bold]{name}[/] {run.id}")
+    console.print(f"[bold]{escape(job.source.name)}[/] ({kind}) → [bold]{name}[/]")
+    console.print(f"  run {run.id}", highlight=False)
     order = list(getattr(registry.workflow(name), "steps", {}))
-    run = _follow(wiring, run.id, console, health, order)
+    run = _follow(wiring, run.id, console, health, order, rename=lambda text: _own_names(text, key, job.source))
     result = _write(wiring, job, kind, run, order)
-    verdict = "[green]succeeded[/]" if result.ok else f"[red]{run.state}[/]: {run.error}"
-    console.print(f"  {verdict}; wrote {job.out}/ (report.json, report.html)")
-    if not result.ok:
-        message = f"{name} run {run.id} for {job.source} ended {run.state}: {run.error}"
+    verdict = "[green]succeeded[/]" if result.ok else f"[red]{run.state}[/]"
+    console.print(f"  {verdict}; wrote {escape(str(job.out))}/ (report.json, report.html)")
+    if not result.ok:  # the reason is printed once, by whoever reports the error
+        reason = _own_names(run.error or run.state, key, job.source)
+        message = f"{job.source}: {name} run {run.id} ended {run.state}: {reason}"
         failed = ProcessFailed(message, run.id, run.state)
         failed.result = result
         raise failed
     return result
+
+
+def _own_names(text: str, key: str, source: Path) -> str:
+    """``text`` with the uploaded blob's name (its content hash) replaced by the user's file."""
+    return text.replace(key, str(source)).replace(key.rsplit("/", 1)[-1], source.name)
 
 
 def _start(wiring: Any, request: Any) -> RunRow:
@@ -262,13 +307,19 @@ def _in_order(run: RunRow, order: Sequence[str]) -> list[Any]:
 
 
 def _follow(
-    wiring: Any, run_id: str, console: Console, health: Callable[[], str | None] | None, order: Sequence[str]
+    wiring: Any,
+    run_id: str,
+    console: Console,
+    health: Callable[[], str | None] | None,
+    order: Sequence[str],
+    *,
+    rename: Callable[[str], str],
 ) -> RunRow:
     """One progress bar per step (fraction, state, message) until the run ends."""
     columns = (
         TextColumn("  {task.description}", table_column=Column(width=18, no_wrap=True)),
         BarColumn(bar_width=24),
-        TextColumn("{task.percentage:>4.0f}%", table_column=Column(width=5, no_wrap=True)),
+        TextColumn("{task.fields[pct]}", table_column=Column(width=5, no_wrap=True, justify="right")),
         TextColumn("{task.fields[took]}", table_column=Column(width=7, no_wrap=True, justify="right")),
         TextColumn("{task.fields[state]}", table_column=Column(width=9, no_wrap=True)),
         TextColumn("[dim]{task.fields[note]}[/]", table_column=Column(no_wrap=True, overflow="ellipsis", ratio=1)),
@@ -279,13 +330,15 @@ def _follow(
             run: RunRow = wiring.workflows.get(run_id)
             for step in _in_order(run, order):
                 if step.name not in bars:
-                    bars[step.name] = progress.add_task(step.name, total=1.0, state="", note="", took="")
+                    bars[step.name] = progress.add_task(step.name, total=1.0, state="", note="", took="", pct="")
                 bar = bars[step.name]
                 items = f"{step.items_done}/{step.items_total} " if step.kind == "map" and step.items_total else ""
-                note = step.error if step.error else (step.message or "") if step.state == "running" else ""
+                note = rename(step.error) if step.error else (step.message or "") if step.state == "running" else ""
                 done = 1.0 if step.state == "succeeded" else step.progress
                 took = "" if step.started_at is None else f"{(step.ended_at or time.time()) - step.started_at:.1f}s"
-                progress.update(bar, completed=done, state=step.state, note=f"{items}{note}"[:80], took=took)
+                pct = "" if step.state in _ENDED_BADLY else f"{done:.0%}"
+                note = escape(f"{items}{note}"[:80])
+                progress.update(bar, completed=done, state=step.state, note=note, took=took, pct=pct)
             if run.done:
                 return run
             problem = health() if health is not None else None

@@ -37,7 +37,8 @@ class Wiring:
         if private.ping():
             return private.url
         raise ConfigError(
-            f"no Redis: set DARKROOM_REDIS_URL, or start the platform (darkroom up) under {self.settings.home}"
+            "no Redis: pass --url, set DARKROOM_REDIS_URL, or start the platform (darkroom up) under "
+            f"{self.settings.home}"
         )
 
     @cached_property

@@ -14,7 +14,7 @@ from rich.tree import Tree
 
 from darkroom.runtime.workflow.store import RunRow, StepRow
 
-__all__ = ["run_dict", "run_table", "run_tree", "watch"]
+__all__ = ["progress_label", "run_dict", "run_fraction", "run_table", "run_tree", "watch"]
 
 _STYLE = {
     "pending": "dim",
@@ -27,16 +27,34 @@ _STYLE = {
 }
 
 
+# A run or step that ended this way is not "100 %" even when every step has ended: the label
+# says how it ended, and a run's bar shows the share of its steps that succeeded.
+_ENDED_BADLY = frozenset({"failed", "canceled", "skipped"})
+
+
 def _bar(fraction: float, state: str) -> Table:
     grid = Table.grid(padding=(0, 1))
     grid.add_column(width=24)
-    grid.add_column(justify="right", width=5)
+    grid.add_column(justify="right", width=9)
     style = _STYLE.get(state, "")
-    grid.add_row(
-        ProgressBar(total=1.0, completed=fraction, width=24, complete_style=style, finished_style=style),
-        f"{fraction:4.0%}",
-    )
+    label = Text(state, style=style) if state in _ENDED_BADLY else Text(f"{fraction:4.0%}")
+    bar = ProgressBar(total=1.0, completed=fraction, width=24, complete_style=style, finished_style=style)
+    grid.add_row(bar, label)
     return grid
+
+
+def run_fraction(run: RunRow) -> float:
+    """How far the run got: its progress, or for a failed or canceled run the share of its steps
+    that succeeded (the engine counts every ended step as done)."""
+    if run.state not in _ENDED_BADLY:
+        return run.progress
+    steps = list(run.steps.values())
+    return sum(s.state == "succeeded" for s in steps) / max(1, len(steps))
+
+
+def progress_label(run: RunRow) -> str:
+    """The progress column of a run: a percentage, or how it ended when it did not succeed."""
+    return run.state if run.state in _ENDED_BADLY else f"{run.progress:.0%}"
 
 
 def _duration(start: float | None, end: float | None) -> str:
@@ -55,7 +73,7 @@ def _step_line(step: StepRow) -> Group:
         f"  {_duration(step.started_at, step.ended_at)}",
         f"  {step.worker}" if step.worker else "",
     )
-    parts: list[object] = [head, _bar(step.progress, step.state)]
+    parts: list[object] = [head, _bar(0.0 if step.state == "skipped" else step.progress, step.state)]
     if step.message and step.state == "running":
         parts.append(Text(step.message, style="dim"))
     if step.error:
@@ -72,7 +90,7 @@ def run_tree(run: RunRow) -> Tree:
             (f"[{run.state}]", _STYLE.get(run.state, "")),
             f"  {run.priority}, {_duration(run.started_at or run.created_at, run.ended_at)}",
         ),
-        _bar(run.progress, run.state),
+        _bar(run_fraction(run), run.state),
     )
     tree = Tree(label)
     for step in run.steps.values():
@@ -86,10 +104,10 @@ def run_table(runs: Sequence[RunRow]) -> Table:
     table = Table("id", "workflow", "state", "progress", "created", "took")
     for r in runs:
         table.add_row(
-            r.id,
-            r.name,
+            Text(r.id),
+            Text(r.name),
             Text(r.state, style=_STYLE.get(r.state, "")),
-            f"{r.progress:.0%}",
+            Text(progress_label(r), style=_STYLE.get(r.state, "") if r.state in _ENDED_BADLY else ""),
             time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(r.created_at)),
             _duration(r.started_at, r.ended_at) if r.started_at else "",
         )

@@ -61,5 +61,8 @@ def serve_metrics(registry: CollectorRegistry, port: int = 0, addr: str = "127.0
     The default address is loopback, like the other local services; pass ``0.0.0.0`` for a
     Prometheus on another host.
     """
-    httpd, thread = start_http_server(port, addr=addr, registry=registry)
+    try:
+        httpd, thread = start_http_server(port, addr=addr, registry=registry)
+    except OSError as exc:  # the bare error ("[Errno 98] Address already in use") names no port
+        raise OSError(exc.errno, f"cannot serve /metrics on {addr}:{port}: {exc.strerror}") from exc
     return MetricsServer(registry, addr, int(httpd.server_port), httpd, thread)

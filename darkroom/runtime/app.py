@@ -11,7 +11,9 @@ __all__ = ["load_app"]
 
 
 def load_app(spec: str) -> Registry:
-    """Import ``package.module:attribute`` (a :class:`Registry`); several specs join with commas."""
+    """Import ``package.module:attribute`` (a :class:`Registry`); several specs join with commas.
+
+    A workflow that calls an unregistered function is refused here (:meth:`Registry.check`)."""
     merged = Registry()
     for part in filter(None, (p.strip() for p in spec.split(","))):
         module_name, _, attr = part.partition(":")
@@ -22,6 +24,8 @@ def load_app(spec: str) -> Registry:
         if not isinstance(registry, Registry):
             raise FunctionNotFound(f"{part!r} is a {type(registry).__name__}, not a darkroom Registry")
         if len(spec.split(",")) == 1:
+            registry.check()
             return registry
         merged.update(registry)
+    merged.check()
     return merged

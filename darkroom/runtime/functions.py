@@ -104,8 +104,23 @@ class Registry:
 
     # -- workflow definitions (darkroom.runtime.workflow.dag.Workflow) ---------------------------
     def add_workflow(self, workflow: Any) -> Any:
+        """Register ``workflow``. Its steps may call functions registered later (modules sharing
+        one registry import in any order); :meth:`check` refuses the names that never came."""
         self._workflows[workflow.name] = workflow
         return workflow
+
+    def check(self, workflow: Any = None) -> None:
+        """Refuse a workflow (``workflow``, else every one) whose step calls an unregistered
+        function: :class:`InvalidWorkflow` naming the workflow, the step and the function.
+
+        Loading an app (:func:`~darkroom.runtime.app.load_app`) and starting a run call it, so a
+        misspelt name fails where the app is registered, not when the step is reached."""
+        for wf in [workflow] if workflow is not None else self._workflows.values():
+            for step in wf.steps.values():
+                if step.fn not in self._functions:
+                    raise InvalidWorkflow(
+                        f"workflow {wf.name!r}, step {step.name!r}: no function named {step.fn!r} is registered"
+                    )
 
     def workflow(self, name: str) -> Any:
         from darkroom.runtime.errors import WorkflowNotFound

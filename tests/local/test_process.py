@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
+import subprocess
 from collections.abc import Iterator
 from dataclasses import replace
 from html.parser import HTMLParser
@@ -20,7 +22,7 @@ from typer.testing import CliRunner
 from darkroom.cli import app
 from darkroom.config import Settings
 from darkroom.local.checks import check_result, hls_missing, mpd_missing
-from darkroom.local.errors import InvalidOptions, NotMedia, PlatformDown, UnknownProfile
+from darkroom.local.errors import InvalidOptions, NotMedia, PlatformDown, UnknownProfile, UnusableOutputFolder
 from darkroom.local.outputs import fetch_folder
 from darkroom.local.platform import LocalPlatform, PlatformConfig
 from darkroom.local.process import (
@@ -28,6 +30,7 @@ from darkroom.local.process import (
     Job,
     JobResult,
     platform_problem,
+    prepare_out,
     process,
     request_for,
     run_job,
@@ -36,6 +39,7 @@ from darkroom.local.process import (
 )
 from darkroom.local.redis_server import RedisServer
 from darkroom.local.samples import make_clip, make_photo
+from darkroom.media.ffmpeg import ffmpeg_exe
 from darkroom.runtime.files import put_tree
 from darkroom.storage.blobs import LocalBlobs
 from darkroom.storage.errors import InvalidBlobKey
@@ -105,6 +109,42 @@ def test_the_cli_refuses_garbage_without_starting_anything(tmp_path: Path) -> No
     assert result.exit_code == 1
     assert "junk.mov" in result.output and "not a photo or a video" in result.output
     assert not (tmp_path / "home").exists()
+
+
+def test_an_mpeg_clip_named_jpg_is_a_video(tmp_path: Path) -> None:
+    """ffmpeg's demuxers trust a .jpg name (an image sequence); the kind comes from the bytes."""
+    disguised = tmp_path / "IMG_0001.jpg"
+    subprocess.run(
+        [ffmpeg_exe(), "-v", "error", "-f", "lavfi", "-i", "testsrc=size=160x120:rate=25", "-t", "1",
+         "-c:v", "mpeg1video", "-f", "mpeg", str(disguised)],
+        check=True, timeout=60,
+    )  # fmt: skip
+    assert sniff(disguised) == "video"
+
+
+def test_an_output_that_is_a_file_is_refused_before_anything_starts(clip: Path, tmp_path: Path) -> None:
+    taken = tmp_path / "out.txt"
+    taken.write_text("the user's own file")
+    result = CliRunner().invoke(
+        app, ["process", str(clip), "--out", str(taken), "--home", str(tmp_path / "home")], env={"COLUMNS": "300"}
+    )
+    assert result.exit_code == 1 and result.stdout == ""
+    assert result.stderr.strip() == f"error: --out {taken}: exists and is not a folder"
+    assert taken.read_text() == "the user's own file" and not (tmp_path / "home").exists()
+
+
+def test_an_output_folder_that_cannot_be_written_is_refused(tmp_path: Path) -> None:
+    (tmp_path / "file").write_text("")
+    for out in (tmp_path / "file" / "sub", Path("/proc/darkroom-out")):
+        with pytest.raises(UnusableOutputFolder, match=re.escape(f"--out {out}: cannot write there")):
+            prepare_out(out)
+    read_only = tmp_path / "read-only"
+    read_only.mkdir(mode=0o500)
+    if os.geteuid() != 0:  # root writes anyway: the probe file would rightly succeed
+        with pytest.raises(UnusableOutputFolder, match="cannot write there"):
+            prepare_out(read_only)
+    prepare_out(tmp_path / "new" / "deep")
+    assert (tmp_path / "new" / "deep").is_dir() and not list((tmp_path / "new" / "deep").iterdir())
 
 
 def test_folders_are_rebuilt_from_trees_and_never_escape(tmp_path: Path) -> None:
@@ -240,6 +280,7 @@ def test_the_cli_processes_a_photo_with_a_bar_per_step(photo: Path, tmp_path: Pa
     steps = [s["name"] for s in report["run"]["steps"]]
     assert steps == ["render"]
     assert "photo.jpg (photo) → photo.renditions" in result.output
+    assert re.search(r"^  run wf_[0-9a-z]+$", result.output, re.MULTILINE)  # the run id on its own line
     bars = [line.split() for line in result.output.splitlines()]
     for step in steps:  # the per-step progress display: the step's bar ended at 100 %, succeeded
         assert any(words[0] == step and "100%" in words and "succeeded" in words for words in bars if words)
@@ -291,12 +332,30 @@ def test_a_streaming_clip_gets_a_per_title_ladder_quality_and_validation(process
 def test_a_failed_run_still_gets_its_report_and_names_the_reason(processed: dict[str, JobResult]) -> None:
     result = processed["truncated"]
     assert not result.ok and result.run is not None and result.run.state == "failed"
-    assert result.error is not None and "truncated" in result.error
+    assert result.error is not None and str(CORPUS / "truncated.mp4") in result.error  # the user's file…
+    assert not re.search(r"[0-9a-f]{64}", result.error)  # …not the content hash it was stored under
     report = json.loads((result.job.out / "report.json").read_text())
     assert "truncated" in report["run"]["error"]
     states = {s["name"]: s["state"] for s in report["run"]["steps"]}
     assert states["inspect"] == "failed" and states["package"] == "skipped"
     assert "truncated" in _html_ok(result.job.out / "report.html")
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(shutil.which("redis-server") is None, reason="redis-server is not installed")
+def test_the_cli_prints_a_failure_once_naming_the_file(tmp_path: Path) -> None:
+    source = tmp_path / "my clip [final].mp4"
+    shutil.copy(CORPUS / "truncated.mp4", source)
+    out = tmp_path / "out"
+    result = CliRunner().invoke(app, ["process", str(source), "--out", str(out), "--home", str(tmp_path / "home")],
+                                env={"COLUMNS": "300"})  # fmt: skip
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    (line,) = result.stderr.splitlines()
+    assert line.startswith(f"error: {source}: studio.video run wf_") and "ended failed" in line
+    reason = line.split("ended failed: ", 1)[1]
+    assert result.output.count(reason) == 1  # the progress display says "failed", not the reason again
+    assert not re.search(r"[0-9a-f]{40}", result.output)  # the file's name everywhere, never its hash
+    assert (out / "report.json").is_file()
 
 
 @pytest.mark.slow

@@ -16,6 +16,7 @@ from darkroom.runtime.errors import InvalidWorkflow
 from darkroom.runtime.functions import Registry
 from darkroom.runtime.workflow.dag import PRIORITIES
 from darkroom.runtime.workflow.inbox import Inbox, Report
+from darkroom.runtime.workflow.inputs import check_run_inputs
 from darkroom.runtime.workflow.planner import CANCEL_FIELD
 from darkroom.runtime.workflow.store import RunRow, StepRow, TaskRow, WorkflowStore
 
@@ -57,10 +58,12 @@ class Workflows:
         """
         definition = self.registry.workflow(name)
         definition.check_inputs(inputs)
+        self.registry.check(definition)
         try:
             json.dumps(dict(inputs))
         except (TypeError, ValueError) as exc:
             raise InvalidWorkflow(f"workflow {name!r}: inputs are not JSON: {exc}") from None
+        inputs = check_run_inputs(definition, self.registry, inputs)  # refused now, not at the step
         priority = priority or definition.priority
         if priority not in PRIORITIES:
             raise InvalidWorkflow(f"priority {priority!r} is not one of {sorted(PRIORITIES)}")

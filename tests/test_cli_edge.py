@@ -1,0 +1,276 @@
+"""No traceback for a person's mistake: every ``darkroom`` command answers bad arguments, an
+unreachable platform and unknown names with one ``error:`` line and a non-zero exit.
+
+The sweep walks the Typer app, so a new command is covered without touching this file.
+"""
+
+from __future__ import annotations
+
+import enum
+import socket
+import subprocess
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+import typer.main
+from typer.testing import CliRunner
+
+from darkroom.cli import app
+from darkroom.cli._options import check_queue_url, check_redis_url
+
+runner = CliRunner()
+# Commands that start processes of their own; they are run only with arguments refused at parse
+# time (the assertion below keeps this list honest when commands are renamed).
+STARTS_SOMETHING = {("up",), ("demo",), ("process",), ("queue", "serve"), ("queue", "demo")}
+# Commands that start a private platform of their own (they take --home, not --url).
+OWN_PLATFORM = {("demo",), ("process",), ("queue", "demo")}
+# Every command prints data, and so takes --json, but those that run until stopped.
+NO_JSON = {("up",), ("worker",), ("engine",), ("queue", "serve")}
+
+
+def _leaves(command: Any, path: tuple[str, ...] = ()) -> Iterator[tuple[tuple[str, ...], Any]]:
+    subcommands = getattr(command, "commands", None)
+    if subcommands is None:
+        yield path, command
+        return
+    for name, sub in sorted(subcommands.items()):
+        yield from _leaves(sub, (*path, name))
+
+
+ROOT = typer.main.get_command(app)
+COMMANDS = dict(_leaves(ROOT))
+
+
+def _closed_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _annotation(param: Any) -> Any:
+    return getattr(getattr(param, "type_descriptor", None), "annotation", None)
+
+
+def _required(command: Any) -> list[str]:
+    """Garbage for every required argument and option, so the case reaches what it tests."""
+    args: list[str] = []
+    for param in command.params:
+        if param.required:
+            args += ["garbage-value"] if param.param_type_name == "argument" else [param.opts[0], "garbage-value"]
+    return args
+
+
+def _takes_redis_url(param: Any) -> bool:
+    # Typer wraps callbacks; the wrapper keeps the name
+    return getattr(param.callback, "__name__", None) in {check_redis_url.__name__, check_queue_url.__name__}
+
+
+def _option(command: Any, name: str) -> Any:
+    return next((p for p in command.params if name in getattr(p, "opts", ())), None)
+
+
+def _bad_values(command: Any) -> Iterator[tuple[str, str]]:
+    """(option, value) pairs every command must refuse at parse time."""
+    for param in command.params:
+        if param.param_type_name != "option" or param.is_flag or not param.opts[0].startswith("--"):
+            continue
+        option, kind = param.opts[0], _annotation(param)
+        if _takes_redis_url(param):
+            yield from ((option, v) for v in ("garbage", "http://example.com", "redis://host:99999", "unix://"))
+        elif option == "--deadline":
+            yield from ((option, v) for v in ("+5", "soon", "1700000000"))
+        elif option == "--grpc-addr":
+            yield from ((option, v) for v in ("127.0.0.1:99999", "no-port", ":50051"))
+        elif kind in (int, float):
+            yield option, "not-a-number"
+            if param.max is not None:
+                yield option, str(param.max + 1)
+        elif isinstance(kind, type) and issubclass(kind, enum.Enum):
+            yield option, "bogus"
+
+
+@dataclass(frozen=True)
+class Case:
+    path: tuple[str, ...]
+    args: tuple[str, ...]
+    exit_code: int
+
+    def __str__(self) -> str:
+        return " ".join((*self.path, *self.args))
+
+
+def _cases(home: Path) -> Iterator[Case]:
+    dead = f"127.0.0.1:{_closed_port()}"
+    for path, command in COMMANDS.items():
+        required = _required(command)
+        yield Case(path, (*required, "--no-such-option"), 2)
+        for option, value in _bad_values(command):
+            yield Case(path, (*required, f"{option}={value}"), 2)
+        url = _option(command, "--url")
+        if url is None:
+            continue
+        if _takes_redis_url(url):
+            yield Case(path, (*required, "--home", str(home), "--url", f"redis://{dead}"), 1)
+            if path not in STARTS_SOMETHING:  # nothing runs under this home
+                yield Case(path, (*required, "--home", str(home)), 1)
+        else:  # the metadata database's URL
+            yield Case(path, (*required, "--url", f"postgresql://nobody:pw@{dead}/none"), 1)
+            yield Case(path, (*required, "--url", "garbage"), 1)
+
+
+def _assert_one_error_line(result: Any, case: object) -> str:
+    assert "Traceback" not in result.output, f"{case}:\n{result.output}"
+    assert result.exception is None or isinstance(result.exception, SystemExit), f"{case}: {result.exception!r}"
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error: "), f"{case}:\n{result.stderr}"
+    assert result.stdout == "", f"{case}: {result.stdout}"
+    return str(lines[0])
+
+
+def test_the_sweep_knows_every_command() -> None:
+    assert COMMANDS.keys() >= STARTS_SOMETHING | NO_JSON | OWN_PLATFORM
+    assert len(COMMANDS) >= 20
+
+
+def test_every_command_answers_bad_arguments_with_one_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Typer's runner rebuilds the command from the app on every call (0.15 s); build it once
+    monkeypatch.setattr("typer.testing._get_command", lambda _app: ROOT)
+    home = tmp_path / "home"
+    cases = list(_cases(home))
+    assert len(cases) > 60
+    env = {"DARKROOM_HOME": str(home), "DARKROOM_REDIS_URL": None, "DARKROOM_DATABASE_URL": None,
+           "DARKROOM_DEBUG": None, "COLUMNS": "80"}  # fmt: skip
+    for case in cases:
+        result = runner.invoke(app, [*case.path, *case.args], env=env)
+        assert result.exit_code == case.exit_code, f"{case}: exit {result.exit_code}\n{result.output}"
+        _assert_one_error_line(result, case)
+    assert not (home / "redis").exists()  # nothing was started
+
+
+def test_platform_commands_take_home_and_url_and_data_commands_json() -> None:
+    for path, command in COMMANDS.items():
+        options = {opt for p in command.params for opt in getattr(p, "opts", ())}
+        if "--url" in options:
+            assert "--home" in options, path
+        if path in OWN_PLATFORM:  # they start a private platform under --home
+            assert "--home" in options and "--url" not in options, path
+        elif path[0] in ("queue", "workflow") or path in {("up",), ("worker",), ("engine",)}:
+            assert {"--home", "--url"} <= options, path
+        if path not in NO_JSON:
+            assert "--json" in options, path
+
+
+# -- the findings, one by one ----------------------------------------------------------------------
+def invoke(*args: str, **env: str | None) -> Any:
+    return runner.invoke(app, list(args), env={"DARKROOM_DEBUG": None, "DARKROOM_REDIS_URL": None} | env)
+
+
+@pytest.fixture
+def platform_args(redis_url: str, redis_client: Any, tmp_path: Path) -> list[str]:
+    """--home and --url of a reachable Redis with a fresh SQLite database (no engine needed)."""
+    return ["--home", str(tmp_path / "home"), "--url", redis_url]
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["start", "no.such.flow"], "no workflow definition named 'no.such.flow'"),
+        (["start", "sample.scores", "-i", "n=3"], "missing inputs ['salt']"),
+        (["start", "sample.scores", "-i", "n=3", "-i", "salt=x", "-i", "zz=1"], "unknown inputs ['zz']"),
+        (["start", "sample.scores", "-i", "n=abc", "-i", "salt=x"], "input 'n'='abc' does not fit plan(n: int)"),
+        (["status", "wf_nope"], "no workflow run 'wf_nope'"),
+        (["cancel", "wf_nope"], "no workflow run 'wf_nope'"),
+    ],
+)
+def test_workflow_mistakes_are_one_line(platform_args: list[str], args: list[str], message: str) -> None:
+    result = invoke("workflow", *args, *platform_args)
+    assert result.exit_code == 1
+    assert message in _assert_one_error_line(result, args)
+
+
+def test_bad_priority_and_state_are_usage_errors(platform_args: list[str]) -> None:
+    for args in (["start", "sample.scores", "--priority", "urgent"], ["list", "--state", "bogus"]):
+        result = invoke("workflow", *args, *platform_args)
+        assert result.exit_code == 2
+        line = _assert_one_error_line(result, args)
+        assert ("'urgent'" in line or "'bogus'" in line) and "--help" in line
+
+
+def test_a_good_start_prints_the_run_id_alone_and_coerces_inputs(platform_args: list[str]) -> None:
+    result = invoke("workflow", "start", "sample.scores", "-i", "n=2", "-i", "salt=123", *platform_args)
+    assert result.exit_code == 0, result.output
+    assert result.stdout.startswith("wf_") and len(result.stdout.splitlines()) == 1
+    shown = invoke("workflow", "status", result.stdout.strip(), "--json", *platform_args)
+    assert '"salt": "123"' in shown.stdout and '"n": 2' in shown.stdout
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["workflow", "list"], "no Redis: pass --url"),
+        (["worker"], "no Redis: pass --url"),
+        (["engine"], "no Redis: pass --url"),
+        (["queue", "stats", "--once"], "no private redis-server is running"),
+    ],
+)
+def test_no_platform_running_is_one_line(tmp_path: Path, args: list[str], message: str) -> None:
+    result = invoke(*args, "--home", str(tmp_path))
+    assert result.exit_code == 1 and message in _assert_one_error_line(result, args)
+
+
+@pytest.mark.parametrize("url", ["garbage", "http://example.com:80", "redis://h:99999", "grpc://hostonly"])
+def test_a_bad_url_is_refused_naming_it(url: str) -> None:
+    result = invoke("queue", "stats", "--url", url)
+    assert result.exit_code == 2 and repr(url) in _assert_one_error_line(result, url)
+
+
+def test_a_grpc_address_out_of_range_is_refused() -> None:
+    result = invoke("queue", "serve", "--grpc-addr", "127.0.0.1:99999")
+    assert result.exit_code == 2 and "'127.0.0.1:99999'" in _assert_one_error_line(result, "grpc-addr")
+
+
+def test_a_deadline_without_unit_is_refused() -> None:
+    result = invoke("queue", "enqueue", "q", "x", "--deadline", "+5", "--url", "redis://127.0.0.1:1")
+    assert result.exit_code == 2 and "'+5' has no unit" in _assert_one_error_line(result, "deadline")
+
+
+def test_a_metrics_port_in_use_is_named(redis_url: str, redis_client: Any) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = invoke("queue", "serve", "--url", redis_url, "--no-grpc", "--metrics-port", str(port))
+    assert result.exit_code == 1
+    assert f"cannot serve /metrics on 127.0.0.1:{port}" in _assert_one_error_line(result, "metrics")
+
+
+def test_error_text_is_never_markup(tmp_path: Path) -> None:
+    (tmp_path / "holiday [").mkdir()
+    junk = tmp_path / "holiday [/x] [bold]{0,99}.mov"  # a folder "holiday [" and a file "x] [bold]…"
+    junk.write_bytes(b"\x00not media\x01" * 40)
+    result = invoke("process", str(junk), "--out", str(tmp_path / "out"), "--home", str(tmp_path / "home"))
+    assert result.exit_code == 1
+    assert "holiday [/x] [bold]{0,99}.mov" in _assert_one_error_line(result, "markup")
+    result = invoke("queue", "create", "--help")
+    assert "[a-z0-9][a-z0-9_.-]*" in result.stdout  # help text is literal too
+
+
+def test_debug_shows_the_traceback(tmp_path: Path) -> None:
+    code = "from darkroom.cli import main; main()"
+    argv = [sys.executable, "-c", code, "--debug", "workflow", "list", "--home", str(tmp_path)]
+    with_debug = subprocess.run(argv, capture_output=True, text=True, timeout=60, check=False)
+    assert with_debug.returncode == 1 and "Traceback" in with_debug.stderr and "ConfigError" in with_debug.stderr
+    argv.remove("--debug")
+    plain = subprocess.run(argv, capture_output=True, text=True, timeout=60, check=False)
+    assert plain.returncode == 1 and plain.stderr.startswith("error: no Redis") and "Traceback" not in plain.stderr
+    assert len(plain.stderr.splitlines()) == 1
+
+
+def test_an_unreachable_grpc_server_is_one_line() -> None:
+    dead = f"grpc://127.0.0.1:{_closed_port()}"
+    result = invoke("queue", "stats", "--once", "--url", dead)
+    assert result.exit_code == 1 and "UNAVAILABLE" in _assert_one_error_line(result, dead)
