@@ -191,7 +191,7 @@ def _input(path: Path, video: VideoHeader, start_s: float | None, duration_s: fl
     return [*(["-noaccurate_seek", "-ss", f"{start_s:.6f}"] if start_s else []), "-i", str(path)]
 
 
-def _on_grid(video: VideoHeader, seeked: bool, duration_s: float | None) -> str:
+def _on_grid(video: VideoHeader, *, seeked: bool, duration_s: float | None) -> str:
     """The source's frames on its output-rate grid, as encode puts them (framerate.py): a
     variable-rate reference is compared frame by frame with renditions made from it."""
     grid = f"fps={video.output_fps}:start_time=0" + (",trim=start=0" if seeked else "")
@@ -314,7 +314,7 @@ def measure(
     rate = f"fps={out_fps}," if abs(float(out_fps) - dist.fps) > 0.01 else ""
     prefix = (
         f"[0:v]setpts=PTS-STARTPTS,{rate}scale={ref.width}:{ref.height}:flags=bicubic,format={pix}[d];"
-        f"[1:v]{_on_grid(ref, bool(start_s), duration_s)},format={pix}[r];[d][r]libvmaf="
+        f"[1:v]{_on_grid(ref, seeked=bool(start_s), duration_s=duration_s)},format={pix}[r];[d][r]libvmaf="
     )
     span = min(ref.duration_s - (start_s or 0), dist.duration_s - (distorted_start_s or 0))
     inputs = _input(Path(distorted), dist, distorted_start_s, duration_s, grid=False)

@@ -17,6 +17,7 @@ from darkroom.media.encode import encode, encode_ladder
 from darkroom.media.framerate import choose_rate
 from darkroom.media.header import video_header
 from darkroom.media.probe import probe
+from darkroom.media.quality import measure
 from darkroom.media.recipe import Recipe
 from darkroom.media.validate import validate
 from tests.media.conftest import ClipFactory
@@ -96,6 +97,12 @@ def test_a_vfr_source_is_encoded_at_one_constant_rate_and_chunks_keep_its_grid(v
     assert _source_indices(tmp_path / "joined.mp4", source) == expected  # no drift at any seam
     out = probe(tmp_path / "joined.mp4").primary_video
     assert out is not None and not out.vfr and out.avg_frame_rate == 30.0
+    # quality puts the reference on the same grid: every frame is scored against its own source frame
+    whole_q = measure(vfr_clip, whole.path, metrics=["psnr"], timeout_s=60)
+    assert whole_q.frame_count == total and min(whole_q.metrics["psnr"].values) > 30
+    a, b = bounds[1], bounds[2]  # one chunk, scored against its range of the source
+    chunk_q = measure(vfr_clip, parts[1], metrics=["psnr"], start_s=a / 30, duration_s=(b - a) / 30, timeout_s=60)
+    assert chunk_q.frame_count == b - a and min(chunk_q.metrics["psnr"].values) > 30
 
 
 def test_validation_compares_with_the_output_rate(vfr_clip: Path, clip: ClipFactory, tmp_path: Path) -> None:
