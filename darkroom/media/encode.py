@@ -83,38 +83,50 @@ class EncodeResult:
     video_bitrate: float
 
 
-def _seek(src: VideoHeader, start_s: float | None, duration_s: float | None) -> tuple[list[str], list[str], float]:
-    """Input seek args, output limit args and the expected output duration.
+@dataclass(frozen=True)
+class _Range:
+    """How one encode selects its frames: input args, the filter heads, the output limit."""
 
-    Seeking half a frame early and resetting timestamps makes the frame *at* ``start_s`` the first
-    one even when container timestamps are rounded; ``-frames:v`` then keeps exactly
-    ``round(duration_s x fps)`` frames.
+    seek: list[str]
+    video: str  # the filters from the decoded source to constant-rate frames of the range
+    audio: str
+    limit: list[str]
+    expected_s: float
+
+
+def _range(src: VideoHeader, start_s: float | None, duration_s: float | None) -> _Range:
+    """Frames ``[start_s, start_s + duration_s)`` of the source at its output rate R.
+
+    The ``fps`` filter puts frames on the grid of multiples of 1/R from the start of the file, so
+    every range of a title (the whole title, or a chunk) sees the same grid: a range starting at
+    frame ``a`` seeks to ``a/R`` without dropping the frames decoded before it (``-noaccurate_seek``),
+    so the frame still shown at ``a/R`` (the last one before it, across a variable-rate gap) is
+    frame 0, and ``trim`` drops the grid points before it. With ``duration_s``, ``tpad`` repeats
+    the last frame if the source ends early and ``-frames:v`` keeps exactly ``round(duration_s x
+    R)`` frames, the count a chunk plan promised.
     """
     if start_s is not None and start_s < 0:
         raise InvalidMedia(f"start_s={start_s!r} must be >= 0", code="bad_range")
     if duration_s is not None and duration_s <= 0:
         raise InvalidMedia(f"duration_s={duration_s!r} must be > 0", code="bad_range")
-    seek: list[str] = []
-    start = start_s or 0.0
+    start = float(start_s or 0.0)
     if src.duration_s and start >= src.duration_s:
         raise InvalidMedia(f"start_s={start_s!r} is past the end ({src.duration_s:.3f}s)", code="bad_range")
+    fps = src.output_fps
+    video = f"fps={fps}:start_time=0"
+    seek: list[str] = []
+    audio = "anull"  # the whole title: timestamps are left alone so the source's A/V offset survives
     if start > 0:
-        seek = ["-ss", f"{max(0.0, start - 0.5 / src.fps):.6f}"]
+        seek = ["-noaccurate_seek", "-ss", f"{start:.6f}"]
+        video += ",trim=start=0,setpts=PTS-STARTPTS"
+        audio = "atrim=start=0,asetpts=PTS-STARTPTS"
     limit: list[str] = []
     expected = max(0.0, src.duration_s - start)
     if duration_s is not None:
-        limit = ["-frames:v", str(max(1, round(duration_s * src.fps))), "-t", f"{duration_s:.6f}"]
+        video += ",tpad=stop=-1:stop_mode=clone"
+        limit = ["-frames:v", str(max(1, round(duration_s * fps)))]
         expected = min(expected, duration_s) if expected else duration_s
-    return seek, limit, expected
-
-
-def _heads(src: VideoHeader, start_s: float | None) -> tuple[str, str]:
-    """First video and audio filters. After a seek, both restart at 0 at the frame at ``start_s``:
-    video keeps its first frame from half a frame in, audio drops that half frame. Without a seek
-    timestamps are left alone so audio/video offsets of the source survive."""
-    if start_s:
-        return "setpts=PTS-STARTPTS", f"atrim=start={0.5 / src.fps:.6f},asetpts=PTS-STARTPTS"
-    return "null", "anull"
+    return _Range(seek, video, audio, limit, expected)
 
 
 _FORMATS = {".webm": "webm", ".mkv": "matroska", ".mov": "mov"}
@@ -152,7 +164,8 @@ def _output_args(
 ) -> list[str]:
     codecs = [recipe.codec] + ([recipe.audio.codec] if recipe.audio and audio else [])
     args = ["-map", video] + (["-map", audio] if audio else [])
-    args += video_args(recipe, fps) + audio_args(recipe.audio if audio else None)
+    # The filters made the frames constant-rate already; cfr makes the muxer say so too.
+    args += ["-fps_mode", "cfr", *video_args(recipe, fps), *audio_args(recipe.audio if audio else None)]
     return args + limit + _container_args(out, codecs) + [str(_partial(out))]
 
 
@@ -188,24 +201,23 @@ def encode_ladder(
     if not outs:
         raise InvalidMedia("a ladder encode needs at least one rendition", code="bad_recipe")
     src = video_header(Path(source))
-    seek, limit, expected_s = _seek(src, start_s, duration_s)
+    span = _range(src, start_s, duration_s)
     n = len(outs)
-    vhead, ahead = _heads(src, start_s)
-    graph = f"[0:v:0]{vhead}" + (f",split={n}" if n > 1 else "") + "".join(f"[s{i}]" for i in range(n))
+    graph = f"[0:v:0]{span.video}" + (f",split={n}" if n > 1 else "") + "".join(f"[s{i}]" for i in range(n))
     graph += "".join(f";[s{i}]{_scale(r)}[v{i}]" for i, (_, r) in enumerate(outs))
     # Rungs without audio get none; a source without audio gives renditions without audio.
     with_audio = [i for i, (_, r) in enumerate(outs) if r.audio is not None and src.has_audio]
     if with_audio:
         split = f",asplit={len(with_audio)}" if len(with_audio) > 1 else ""
-        graph += f";[0:a:0]{ahead}{split}" + "".join(f"[a{i}]" for i in with_audio)
-    args = [*seek, "-i", str(source), "-filter_complex", graph]
+        graph += f";[0:a:0]{span.audio}{split}" + "".join(f"[a{i}]" for i in with_audio)
+    args = [*span.seek, "-i", str(source), "-filter_complex", graph]
     for i, (out, recipe) in enumerate(outs):
         Path(out).parent.mkdir(parents=True, exist_ok=True)
         audio = f"[a{i}]" if i in with_audio else None
-        args += _output_args(Path(out), recipe, src.fps, video=f"[v{i}]", audio=audio, limit=limit)
+        args += _output_args(Path(out), recipe, float(src.output_fps), video=f"[v{i}]", audio=audio, limit=span.limit)
     try:
         result = run(
-            args, timeout_s=timeout_s, duration_s=expected_s or None, progress=rising(progress), cancel=cancel,
+            args, timeout_s=timeout_s, duration_s=span.expected_s or None, progress=rising(progress), cancel=cancel,
             what=f"encoding {Path(source).name} into {', '.join(Path(o).name for o, _ in outs)}",
         )  # fmt: skip
     except FfmpegFailed as exc:

@@ -3,7 +3,9 @@
 Arguments are always a list (never a shell string). :func:`run` adds the common flags, reports
 progress from ``-progress pipe:1`` as a fraction of a known duration, enforces a timeout, honours a
 cancel event, and turns failures into typed errors. Commands are *built* by the modules that know
-what they want (encode, quality, package…); this module only runs them.
+what they want (encode, quality, package…); this module only runs them, and makes every output
+carry none of the source's metadata (:func:`private_outputs`): a phone's GPS position, device and
+capture time must never reach a published file, and no command can forget to drop them.
 """
 
 from __future__ import annotations
@@ -19,7 +21,37 @@ from functools import cache
 
 from darkroom.media.errors import FfmpegFailed, MediaTimeout
 
-__all__ = ["FfmpegResult", "ffmpeg_exe", "run"]
+__all__ = ["STRIP_METADATA", "FfmpegResult", "ffmpeg_exe", "private_outputs", "run"]
+
+
+# Put before every output: no global, stream or chapter metadata is copied from any input (location
+# and its loci/©xyz atoms, make/model, creation_time, handler names, user data), and bitexact keeps
+# the muxers from adding a creation time or an encoder tag of their own.
+STRIP_METADATA = ("-map_metadata", "-1", "-map_metadata:s", "-1", "-map_chapters", "-1", "-fflags", "+bitexact")
+# ffmpeg options that take no value; every other ``-name`` takes the argument after it.
+_NO_VALUE = frozenset({
+    "-y", "-n", "-an", "-vn", "-sn", "-dn", "-nostdin", "-stdin", "-hide_banner", "-nostats", "-stats", "-shortest",
+    "-copyts", "-start_at_zero", "-accurate_seek", "-noaccurate_seek", "-re", "-xerror", "-autorotate",
+    "-noautorotate", "-ignore_unknown", "-copy_unknown", "-benchmark", "-benchmark_all", "-dump", "-hex",
+})  # fmt: skip
+
+
+def private_outputs(args: Sequence[str]) -> list[str]:
+    """``args`` with :data:`STRIP_METADATA` right before each output file (the arguments that are
+    neither options, option values nor ``-i`` inputs), so it applies to that output and wins over
+    any earlier metadata option for it."""
+    out: list[str] = []
+    expect_value = False
+    for arg in args:
+        if expect_value:
+            out.append(arg)
+            expect_value = False
+        elif arg.startswith("-") and len(arg) > 1:
+            out.append(arg)
+            expect_value = arg not in _NO_VALUE
+        else:
+            out += [*STRIP_METADATA, arg]
+    return out
 
 
 @cache
@@ -52,13 +84,14 @@ def run(
 ) -> FfmpegResult:
     """Run ``ffmpeg <common flags> <args>``; raise :class:`FfmpegFailed` or :class:`MediaTimeout`.
 
+    Every output drops the inputs' metadata (:func:`private_outputs`).
     ``progress(fraction)`` is called as output time advances (needs ``duration_s``). ``loglevel``
     ``info`` keeps the analysis filters' lines in ``stderr``. ``cancel`` kills the process.
     """
     argv = [ffmpeg_exe(), "-hide_banner", "-nostdin", "-y", "-loglevel", loglevel, "-nostats"]
     if progress is not None:
         argv += ["-progress", "pipe:1"]
-    argv += list(args)
+    argv += private_outputs(args)
     started = time.monotonic()
     proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     err_lines: deque[str] = deque(maxlen=20_000)

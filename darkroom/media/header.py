@@ -1,17 +1,19 @@
 """The few facts of a video's first stream that encoding, scoring and analysis need, from headers.
 
-Lighter than :func:`darkroom.media.probe.probe` (no VFR sampling, no rotation box): one container
-open, nothing decoded.
+Lighter than :func:`darkroom.media.probe.probe` (no rotation box, no colour): one container open,
+the first packets' timestamps read for the output frame rate, nothing decoded.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from fractions import Fraction
 from pathlib import Path
 
 import av
 
 from darkroom.media.errors import InvalidMedia
+from darkroom.media.framerate import FrameRate, read_rate
 
 __all__ = ["VideoHeader", "video_header"]
 
@@ -24,6 +26,12 @@ class VideoHeader:
     duration_s: float  # 0.0 when unknown
     ten_bit: bool  # 10- or 12-bit pixel format
     has_audio: bool
+    rate: FrameRate  # the constant rate renditions run at (darkroom.media.framerate)
+    video_duration_s: float  # the video stream's own length (0.0 when unknown)
+
+    @property
+    def output_fps(self) -> Fraction:
+        return self.rate.fps
 
 
 def video_header(path: Path, *, require_fps: bool = True) -> VideoHeader:
@@ -41,6 +49,7 @@ def video_header(path: Path, *, require_fps: bool = True) -> VideoHeader:
             else:
                 duration = 0.0
             depth = s.format.name if s.format is not None else ""
+            video_s = float(s.duration * s.time_base) if s.duration and s.time_base else duration
             header = VideoHeader(
                 s.width,
                 s.height,
@@ -48,9 +57,11 @@ def video_header(path: Path, *, require_fps: bool = True) -> VideoHeader:
                 duration,
                 "10" in depth or "12" in depth,
                 bool(container.streams.audio),
+                read_rate(container, s),
+                video_s,
             )
     except (av.FFmpegError, OSError) as exc:
         raise InvalidMedia(f"{path.name} cannot be read: {exc}", code="unreadable") from exc
-    if require_fps and not header.fps > 0:
+    if require_fps and not (header.fps > 0 and header.output_fps > 0):
         raise InvalidMedia(f"{path.name} has no usable frame rate", code="bad_fps")
     return header

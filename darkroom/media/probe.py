@@ -8,7 +8,6 @@ Every failure is a typed :class:`~darkroom.media.errors.InvalidMedia` naming the
 
 from __future__ import annotations
 
-import itertools
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -22,6 +21,7 @@ import av.error
 from PIL import Image
 
 from darkroom.media.errors import InvalidMedia, UnsupportedMedia
+from darkroom.media.framerate import read_rate
 from darkroom.media.mp4box import mp4_rotation
 
 __all__ = ["MAX_PIXELS", "AudioStreamInfo", "Kind", "MediaInfo", "VideoStreamInfo", "detect_kind", "probe"]
@@ -29,7 +29,6 @@ __all__ = ["MAX_PIXELS", "AudioStreamInfo", "Kind", "MediaInfo", "VideoStreamInf
 Kind = Literal["video", "photo", "audio"]
 
 MAX_PIXELS = 200_000_000  # 16384x12207; a 200 MP phone photo fits, a decompression bomb does not
-_VFR_PACKETS = 120  # packets whose timestamps are compared to detect a variable frame rate
 _PHOTO_FORMATS = ("JPEG", "PNG", "WEBP", "GIF", "TIFF", "BMP", "MPO", "AVIF", "HEIF")
 _HEIF_BRANDS = {"heic", "heix", "heim", "heis", "hevc", "hevx", "mif1", "msf1", "avif", "avis"}
 _IMAGE_CODECS = {"mjpeg", "png", "apng", "webp", "gif", "bmp", "tiff", "jpeg2000", "jpegls", "jpegxl", "qoi"}
@@ -73,11 +72,20 @@ class VideoStreamInfo:
     field_order: str = "unknown"  # progressive | tt | bb | tb | bt | unknown
     bit_rate: int | None = None
     duration_s: float | None = None
+    # The constant rate renditions are encoded at (darkroom.media.framerate) and why.
+    output_fps: float = 0.0
+    output_fps_exact: str = "0"  # as a fraction: "30000/1001"
+    output_fps_reason: str = ""
 
     @property
     def frame_rate(self) -> float:
         """The average rate when known, else the real base rate; 0.0 when there is neither."""
         return self.avg_frame_rate or self.r_frame_rate
+
+    @property
+    def output_rate(self) -> Fraction:
+        """:attr:`output_fps` exactly."""
+        return Fraction(self.output_fps_exact)
 
     @property
     def display_size(self) -> tuple[int, int]:
@@ -261,6 +269,7 @@ def _video(stream: Any, rotation: int, container: Any, kind: Kind) -> VideoStrea
     # image demuxers report a nominal 25 fps; a photo has no frame rate
     avg = float(stream.average_rate or 0) if kind != "photo" else 0.0
     base = float(stream.base_rate or 0) if kind != "photo" else 0.0
+    rate = read_rate(container, stream) if kind == "video" else None
     fmt = cc.format
     transfer = _TRANSFERS.get(cc.color_trc, "unknown")
     primaries = _PRIMARIES.get(cc.color_primaries, "unknown")
@@ -268,13 +277,14 @@ def _video(stream: Any, rotation: int, container: Any, kind: Kind) -> VideoStrea
         index=stream.index, codec=cc.name, decodable=True, width=cc.width, height=cc.height,
         profile=stream.profile, sample_aspect=stream.sample_aspect_ratio or None,
         display_aspect=stream.display_aspect_ratio or None, rotation=rotation, avg_frame_rate=avg,
-        r_frame_rate=base, vfr=kind == "video" and _variable_rate(container, stream, avg, base), pix_fmt=cc.pix_fmt,
+        r_frame_rate=base, vfr=rate is not None and rate.variable, pix_fmt=cc.pix_fmt,
         bit_depth=max((c.bits for c in fmt.components), default=None) if fmt else None,
         color_primaries=primaries, color_transfer=transfer,
         color_matrix=_MATRICES.get(cc.colorspace, "unknown"), color_range=_RANGES.get(cc.color_range, "unknown"),
         hdr=transfer in _HDR_TRANSFERS or primaries == "bt2020", frame_count=stream.frames or None,
         field_order=_FIELD_ORDERS.get(cc.field_order, "unknown"), bit_rate=stream.bit_rate or None,
-        duration_s=duration,
+        duration_s=duration, output_fps=float(rate.fps) if rate else 0.0,
+        output_fps_exact=str(rate.fps) if rate else "0", output_fps_reason=rate.reason if rate else "",
     )  # fmt: skip
 
 
@@ -288,29 +298,3 @@ def _audio(stream: Any) -> AudioStreamInfo:
         sample_rate=cc.sample_rate, bit_rate=stream.bit_rate or cc.bit_rate or None, profile=stream.profile,
         duration_s=duration,
     )  # fmt: skip
-
-
-def _variable_rate(container: Any, stream: Any, avg: float, base: float) -> bool:
-    """VFR when the average and real base rates disagree, or when the first packets' durations do."""
-    if avg and base and abs(avg - base) / base > 0.05:
-        return True
-    pts: list[int] = []
-    try:
-        for packet in container.demux(stream):
-            if packet.pts is not None:
-                pts.append(packet.pts)
-            if len(pts) >= _VFR_PACKETS:
-                break
-    except av.error.FFmpegError:
-        pass  # a damaged stream: judge by what was read
-    pts.sort()
-    if len(pts) > 32:
-        pts = pts[:-16]  # frames reordered past the cut (B-frames) would look like a gap
-    steps = [b - a for a, b in itertools.pairwise(pts) if b > a]
-    if len(steps) < 4:
-        return False
-    median = sorted(steps)[len(steps) // 2]
-    # 2 ticks absorb rounding (29.97 fps in 1/1000 alternates 33 and 34 ms); a lone gap (one lost
-    # frame) is damage rather than a variable rate, so a few percent of the steps must deviate.
-    deviating = sum(abs(step - median) > max(2, median // 10) for step in steps)
-    return deviating >= max(2, len(steps) // 20)

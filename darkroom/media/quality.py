@@ -177,12 +177,27 @@ def _escape(value: str) -> str:
     return value
 
 
-def _input(path: Path, video: VideoHeader, start_s: float | None, duration_s: float | None) -> list[str]:
-    # Half a frame early, like encode: the frame at start_s is the first one compared.
-    args = ["-ss", f"{max(0.0, start_s - 0.5 / video.fps):.6f}"] if start_s else []
+def _input(path: Path, video: VideoHeader, start_s: float | None, duration_s: float | None, *, grid: bool) -> list[str]:
+    """A rendition (constant rate) is seeked half a frame early, like encode did, so the frame at
+    ``start_s`` is the first one compared. The reference (``grid``) is seeked like encode seeks a
+    source: keeping the frames before ``start_s``, so the frame shown at ``start_s`` is the first
+    one its output-rate grid (:func:`_on_grid`) keeps."""
+    if not grid:
+        args = ["-ss", f"{max(0.0, start_s - 0.5 / video.fps):.6f}"] if start_s else []
+        if duration_s is not None:
+            args += ["-t", f"{duration_s:.6f}"]
+        return [*args, "-i", str(path)]
+    # no -t: with this seek it would count from the keyframe before start_s; _on_grid cuts instead
+    return [*(["-noaccurate_seek", "-ss", f"{start_s:.6f}"] if start_s else []), "-i", str(path)]
+
+
+def _on_grid(video: VideoHeader, *, seeked: bool, duration_s: float | None) -> str:
+    """The source's frames on its output-rate grid, as encode puts them (framerate.py): a
+    variable-rate reference is compared frame by frame with renditions made from it."""
+    grid = f"fps={video.output_fps}:start_time=0" + (",trim=start=0" if seeked else "")
     if duration_s is not None:
-        args += ["-t", f"{duration_s:.6f}"]
-    return [*args, "-i", str(path)]
+        grid += f",trim=end_frame={max(1, round(duration_s * video.output_fps))}"
+    return grid + ",setpts=PTS-STARTPTS"
 
 
 @dataclass(frozen=True)
@@ -293,15 +308,17 @@ def measure(
     pix = "yuv420p10le" if ref.ten_bit or dist.ten_bit else "yuv420p"
     # VMAF compares frame n with frame n at one size: the distorted is upscaled to the reference
     # (the standard viewing model: every rung is shown on the same screen) and, if its rate
-    # differs, resampled to the reference rate.
-    rate = f"fps={ref.fps:.6f}," if abs(ref.fps - dist.fps) > 0.01 else ""
+    # differs, resampled to the reference's output rate (which is the reference's own, unless it
+    # is variable: then the constant rate its renditions were encoded at).
+    out_fps = ref.output_fps
+    rate = f"fps={out_fps}," if abs(float(out_fps) - dist.fps) > 0.01 else ""
     prefix = (
         f"[0:v]setpts=PTS-STARTPTS,{rate}scale={ref.width}:{ref.height}:flags=bicubic,format={pix}[d];"
-        f"[1:v]setpts=PTS-STARTPTS,format={pix}[r];[d][r]libvmaf="
+        f"[1:v]{_on_grid(ref, seeked=bool(start_s), duration_s=duration_s)},format={pix}[r];[d][r]libvmaf="
     )
     span = min(ref.duration_s - (start_s or 0), dist.duration_s - (distorted_start_s or 0))
-    inputs = _input(Path(distorted), dist, distorted_start_s, duration_s)
-    inputs += _input(Path(reference), ref, start_s, duration_s)
+    inputs = _input(Path(distorted), dist, distorted_start_s, duration_s, grid=False)
+    inputs += _input(Path(reference), ref, start_s, duration_s, grid=True)
     span = max(0.0, min(span, duration_s) if duration_s else span)
     started = time.monotonic()
     options = f"n_threads={threads}:n_subsample={subsample}:shortest=1"

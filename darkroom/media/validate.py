@@ -92,7 +92,8 @@ def validate(
         return [Discrepancy("no_video", "video", recipe.codec, "none", f"{encoded.name} has no video stream")]
     found = _headers(encoded.name, recipe, video)
     src = source_info.primary_video
-    fps = (src.frame_rate if src else 0.0) or video.frame_rate
+    # The rate every rendition of the title runs at (a VFR source's is chosen, see framerate.py).
+    fps = (src.output_fps if src else 0.0) or video.frame_rate
     try:
         packets = _demux(encoded, deadline)
     except av.FFmpegError as exc:
@@ -232,13 +233,16 @@ def _timing(
     fps: float,
 ) -> list[Discrepancy]:
     found = []
-    if src is not None and src.frame_rate and video.frame_rate and abs(video.frame_rate - src.frame_rate) > 0.01:
+    if src is not None and fps and video.frame_rate and abs(video.frame_rate - fps) > 0.01:
+        source = f" (a variable rate averaging {src.frame_rate:.3f})" if src.vfr else ""
         found.append(Discrepancy(
-            "frame_rate", "frame_rate", f"{src.frame_rate:.3f}", f"{video.frame_rate:.3f}",
-            f"{name} runs at {video.frame_rate:.3f} fps, the source at {src.frame_rate:.3f}",
+            "frame_rate", "frame_rate", f"{fps:.3f}", f"{video.frame_rate:.3f}",
+            f"{name} runs at {video.frame_rate:.3f} fps, not the title's output rate of {fps:.3f} fps"
+            f"{source}",
         ))  # fmt: skip
     source_s = (src.duration_s if src else None) or source_info.duration_s
-    expected_frames = (src.frame_count if src else None) or (round(source_s * fps) if source_s and fps else None)
+    counted = src.frame_count if src is not None and not src.vfr else None  # VFR frames are not output frames
+    expected_frames = counted or (round(source_s * fps) if source_s and fps else None)
     if expected_frames is not None and abs(frames - expected_frames) > 1:
         found.append(Discrepancy(
             "frame_count", "frames", str(expected_frames), str(frames),

@@ -94,7 +94,7 @@ def _kbps(bits_per_s: object) -> float | None:
 
 _VIDEO_KEYS = (
     "codec", "profile", "width", "height", "display_aspect", "rotation", "avg_frame_rate", "r_frame_rate", "vfr",
-    "pix_fmt", "bit_depth", "hdr", "frame_count", "field_order",
+    "pix_fmt", "bit_depth", "hdr", "frame_count", "field_order", "output_fps", "output_fps_reason",
 )  # fmt: skip
 
 

@@ -111,6 +111,7 @@ def _inspection(insp: Mapping[str, Any]) -> str:
             ("video", f"{v.get('codec')} {v.get('profile') or ''} {v.get('width')}x{v.get('height')} "
                       f"({v.get('display_aspect')}), {v.get('pix_fmt')}, {v.get('bit_depth')}-bit"),
             ("frame rate", f"{v.get('frame_rate')} fps" + (" (variable)" if v.get("vfr") else "")),
+            ("delivered at", f"{v['output_fps']} fps: {v.get('output_fps_reason')}" if v.get("output_fps") else None),
             ("frames", v.get("frame_count")),
             ("HDR / field order / rotation", f"{v.get('hdr')} / {v.get('field_order')} / {v.get('rotation')}°"),
         ]  # fmt: skip
@@ -292,7 +293,8 @@ def render_html(
     if report.get("renditions"):
         parts.append(_renditions(report["renditions"]))
     if frames:
-        fps = ((report.get("inspection") or {}).get("video") or {}).get("frame_rate")
+        video = (report.get("inspection") or {}).get("video") or {}
+        fps = video.get("output_fps") or video.get("frame_rate")  # the renditions' rate: scores are per frame
         rate = fps if isinstance(fps, int | float) and fps > 0 else None
         metrics = sorted({m for scores in frames.values() for m in scores}, key=lambda m: (m != "vmaf", m))
         svgs = [plots.quality_over_time_svg(frames, fps=rate, metric=m) for m in metrics]

@@ -50,12 +50,16 @@ class InspectRequest(ServiceRequest):
 
 
 def video_facts(info: MediaInfo | None) -> dict[str, Any]:
-    """Display size, frame rate, frame count and duration of the primary video (for planning)."""
+    """Display size, frame rate, frame count and duration of the primary video (for planning).
+
+    ``fps`` is the constant rate the renditions run at (``output_fps``: a variable-rate source's
+    is chosen by ``darkroom.media.framerate``), and ``frames`` the frames the title has at it."""
     video = info.primary_video if info else None
     width, height = video.display_size if video else (0, 0)
-    fps = video.frame_rate if video else 0.0
+    fps = video.output_fps if video else 0.0
     duration = (video.duration_s if video else None) or (info.duration_s if info else None) or 0.0
-    frames = (video.frame_count if video else None) or (round(duration * fps) if fps else 0)
+    counted = video.frame_count if video and not video.vfr else None  # a VFR count is of other frames
+    frames = counted or (max(1, round(duration * video.output_rate)) if video and fps else 0)
     return {
         "width": width,
         "height": height,

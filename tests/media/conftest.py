@@ -3,16 +3,95 @@
 ``clip(seconds=2, size="320x180", fps=25, audio=True, pattern="testsrc2", vf="", container="mp4",
 vcodec="libx264")`` returns the path of a clip with those properties (made once per session per
 set of arguments). Keep clips a few seconds long and small: the suite must stay fast on 2 cores.
+
+``phone_clip`` is real phone footage from a Debian package (``scripts/system-deps.sh`` installs
+it): skipped locally when absent, a failure in CI (``CI`` set). ``vfr_clip`` is a generated
+variable-rate clip shaped like phone video.
 """
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
 from darkroom.media.ffmpeg import run
+from tests.media.privacy import SourceMetadata
+
+# 1.6 s of 1080p H.264 + AAC from an Android 9 phone (forensics-samples-files, CC-BY-SA-4.0): a GPS
+# position in ©xyz, a capture time, and a variable rate (the first frame lasts 184 ms, then 30
+# fps: 27.019 fps on average).
+PHONE_PACKAGE = "forensics-samples-files"
+PHONE_CLIP = Path("/usr/share/forensics-samples/original-files/movie1/VID_20191220_170832.mp4")
+PHONE_METADATA = SourceMetadata(
+    location="-15.8355-048.0153/", device=("com.android.version",),
+    creation_time=datetime(2019, 12, 20, 20, 8, 34, tzinfo=UTC), handlers=("VideoHandle", "SoundHandle"),
+)  # fmt: skip
+# What the generated metadata clip (``tagged_clip``) claims, Apple-style.
+TAGGED_METADATA = SourceMetadata(
+    location="+48.8584+002.2945+035.000/", device=("Apple", "iPhone 12 Pro"),
+    creation_time=datetime(2021, 5, 1, 10, 0, 0, tzinfo=UTC), handlers=("Core Media Video", "Core Media Audio"),
+)  # fmt: skip
+
+
+@pytest.fixture(scope="session")
+def phone_clip() -> Path:
+    if not PHONE_CLIP.is_file():
+        reason = f"{PHONE_CLIP} is missing: install the Debian package {PHONE_PACKAGE} (make system-deps)"
+        if os.environ.get("CI"):
+            pytest.fail(f"{reason} (required in CI)")
+        pytest.skip(reason)
+    return PHONE_CLIP
+
+
+# 3 s of 160x90 at 30 fps whose first 8 frames last 125 ms each (a phone starting in low light) and
+# with one 133 ms gap later: 90 frames over 3.83 s, 23.5 fps on average, 30 fps between the gaps.
+VFR_TIMES = "if(lt(N,8),N*0.125,1+(N-8)/30+if(gte(N,40),0.1,0))"
+
+
+@pytest.fixture(scope="session")
+def vfr_clip(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("vfr") / "vfr.mp4"
+    args = ["-f", "lavfi", "-i", "testsrc2=size=160x90:rate=30:duration=3"]
+    args += ["-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000:duration=3.8", "-ac", "2"]
+    args += ["-vf", f"settb=1/90000,setpts='({VFR_TIMES})/TB'", "-fps_mode", "passthrough"]
+    args += ["-enc_time_base", "1/90000", "-video_track_timescale", "90000"]
+    args += ["-c:v", "libx264", "-preset", "ultrafast", "-g", "15", "-pix_fmt", "yuv420p", "-c:a", "aac"]
+    run([*args, str(out)], timeout_s=60, what="making a variable-rate clip")
+    return out
+
+
+@pytest.fixture(scope="session")
+def tagged_clip(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """2 s with the metadata a phone writes: location (loci and the Apple ISO 6709 key), make and
+    model keys, capture time, handler names. ``run`` strips metadata from every output, so the
+    metadata is added by a second, plain ffmpeg process."""
+    import subprocess
+
+    from darkroom.media.ffmpeg import ffmpeg_exe
+
+    plain = tmp_path_factory.mktemp("tagged") / "plain.mp4"
+    run(["-f", "lavfi", "-i", "testsrc2=size=320x180:rate=30:duration=2", "-f", "lavfi", "-i",
+         "sine=frequency=440:sample_rate=48000:duration=2", "-ac", "2", "-c:v", "libx264", "-preset", "ultrafast",
+         "-g", "30", "-pix_fmt", "yuv420p", "-c:a", "aac", str(plain)], timeout_s=60)  # fmt: skip
+    out = plain.with_name("tagged.mov")
+    meta = TAGGED_METADATA
+    tags = {
+        "location": meta.location, "com.apple.quicktime.location.ISO6709": meta.location,
+        "com.apple.quicktime.make": meta.device[0], "com.apple.quicktime.model": meta.device[1],
+        "creation_time": meta.creation_time.strftime("%Y-%m-%dT%H:%M:%SZ"),
+    }  # fmt: skip
+    argv = [ffmpeg_exe(), "-hide_banner", "-loglevel", "error", "-y", "-i", str(plain), "-map", "0", "-c", "copy"]
+    for key, value in tags.items():
+        argv += ["-metadata", f"{key}={value}"]
+    argv += ["-metadata:s:v", f"handler_name={meta.handlers[0]}", "-metadata:s:a", f"handler_name={meta.handlers[1]}"]
+    argv += ["-movflags", "use_metadata_tags", "-f", "mov", str(out)]
+    subprocess.run(argv, check=True, timeout=60)
+    return out
+
 
 ClipFactory = Callable[..., Path]
 

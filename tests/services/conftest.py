@@ -14,6 +14,7 @@ from darkroom.media.ffmpeg import run
 from darkroom.services import registry
 from darkroom.storage.blobs import BlobStore, open_blobs
 from darkroom.storage.db import open_database
+from tests.media.conftest import phone_clip  # noqa: F401  (a fixture: real phone footage)
 from tests.runtime.conftest import Platform
 
 
