@@ -84,6 +84,18 @@ local function require_conf(queue_name)
   return c
 end
 
+-- All-or-nothing: Redis does not roll back a script that fails after its first write, so every
+-- script validates and reads what can fail before it writes, and nothing after the first write
+-- may raise. Lua's unpack fails past about 8,000 values, so a command over a list whose size
+-- the caller chooses goes through call_chunked, CHUNK values per command.
+local CHUNK = 1000  -- even: ZADD's score-member pairs are never split
+
+local function call_chunked(cmd, key, values)
+  for i = 1, #values, CHUNK do
+    redis.call(cmd, key, unpack(values, i, math.min(i + CHUNK - 1, #values)))
+  end
+end
+
 -- Deferred writes. The sorted sets of pending, running and finished messages, the event stream and the
 -- counters are written once per script call (flush) instead of once per message: fewer commands
 -- to run and to append to the AOF. Last write per member wins, so order within a call is kept.
@@ -132,7 +144,7 @@ end
 
 local function flush(conf)
   for name, acc in pairs(pending_z) do
-    local adds, rems = {'ZADD', P .. name}, {'ZREM', P .. name}
+    local adds, rems = {}, {}
     for member, score in pairs(acc) do
       if score then
         adds[#adds + 1] = score
@@ -141,15 +153,10 @@ local function flush(conf)
         rems[#rems + 1] = member
       end
     end
-    if #rems > 2 then
-      redis.call(unpack(rems))
-    end
-    if #adds > 2 then
-      redis.call(unpack(adds))
-    end
+    call_chunked('ZREM', P .. name, rems)
+    call_chunked('ZADD', P .. name, adds)
   end
   pending_z = {}
-  local counts = {'HINCRBY'}
   for _, key in ipairs(pending_event_order) do
     local kind, st = string.match(key, '^(%S+) (%S+)$')
     local ids = pending_events[key]

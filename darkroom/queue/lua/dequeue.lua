@@ -94,7 +94,7 @@ else
   end
   if #seqids > 0 then
     if c ~= '' then
-      redis.call('ZREM', P .. 'pending', unpack(seqids))
+      call_chunked('ZREM', P .. 'pending', seqids)
     end
     local by_combo = {}
     local msgs = {}
@@ -113,7 +113,7 @@ else
       end
     end
     for combo, members in pairs(by_combo) do
-      redis.call('ZREM', P .. 'ix:' .. combo, unpack(members))
+      call_chunked('ZREM', P .. 'ix:' .. combo, members)
     end
     for i = 1, #msgs do
       start(msgs[i])

@@ -16,9 +16,7 @@ if ARGV[3] == '1' then
     for i = 1, #old do
       redis.call('DEL', P .. 'm:' .. id_of(old[i]))
     end
-    if #old > 0 then
-      redis.call('ZREM', P .. state, unpack(old))
-    end
+    call_chunked('ZREM', P .. state, old)
     purged = purged + #old
     if purged >= limit then
       break

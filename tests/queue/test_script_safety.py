@@ -1,0 +1,123 @@
+"""Every script is all-or-nothing at the largest batch and limit the API accepts, and carries on
+past a missing or garbled message in the middle of a batch.
+
+After each call the sets, indexes and running counts agree with the message hashes (``audit``),
+and a full drain serves what was enqueued minus only the damaged message. Each test runs against
+every client (``q``: Redis and gRPC). Damage is done straight in Redis, as an evicting Redis or a
+delete racing a re-create would leave it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+import redis
+
+import darkroom.queue as dq
+from tests.queue.helpers import wait_past
+from tests.queue.integrity import audit, drain
+
+S = dq.State
+LIM = dq.DEFAULT_LIMITS
+MAX_SWEEP = 100_000  # the largest sweep limit the API accepts
+# More members than Lua's unpack takes in one call (about 8,000 values): one set write per
+# script call would fail here, after the messages had moved.
+BIG = 9_000
+# Leases expiring in one sweep: 2 values per message go back into `pending` in one call.
+EXPIRING = 5_000
+TENANTS = 90  # exclusive queues: 100 running per value lets all of BIG run at once
+KINDS = {
+    "simple": {"indexed_keys": ["kind"]},
+    "exclusive": {"exclusivity_key": "tenant", "exclusivity_limit": 100, "indexed_keys": ["kind"]},
+}
+# name -> (field, value) written over a message hash; None deletes the hash
+DAMAGE: dict[str, tuple[str, str] | None] = {
+    "missing": None,
+    "attempts-garbled": ("att", "many"),
+    "deadline-garbled": ("dl", "soon"),
+    "state-garbled": ("st", "lost"),
+    "recreated": ("seq", "0000000000000000other"),  # the id was deleted and enqueued again
+}
+
+
+def key(queue: str, mid: str) -> str:
+    return f"dr:{{{queue}}}:m:{mid}"
+
+
+def damage(r: redis.Redis, queue: str, mid: str, how: str) -> frozenset[str]:
+    """Damage message ``mid``; answer the ids whose hash the audit must expect in no set."""
+    change = DAMAGE[how]
+    if change is None:
+        r.delete(key(queue, mid))
+        return frozenset()
+    r.hset(key(queue, mid), change[0], change[1])
+    return frozenset({mid})
+
+
+def fill(q: Any, queue: str, n: int, *, delay_s: float = 0.0) -> list[str]:
+    """Enqueue ``n`` messages in full batches, deadlines in enqueue order; their ids."""
+    ids: list[str] = []
+    for start in range(0, n, LIM.max_batch):
+        batch = [
+            dq.NewMessage(
+                b"p", deadline=1_000 + i, metadata={"kind": "a", "tenant": f"t{i % TENANTS}"}, delay_s=delay_s
+            )
+            for i in range(start, min(n, start + LIM.max_batch))
+        ]
+        ids += q.enqueue_many(queue, batch)
+    return ids
+
+
+def now(q: Any, queue: str) -> float:
+    return float(q.stats(queue).now)
+
+
+def counts(q: Any, queue: str) -> dict[str, int]:
+    return {s.value: n for s, n in q.stats(queue).counts.items() if n}
+
+
+# -- sweep at its limit ------------------------------------------------------------------------------
+@pytest.mark.parametrize("kind", KINDS)
+def test_sweep_at_its_limit_promotes_every_due_delay(q: Any, redis_client: redis.Redis, kind: str) -> None:
+    q.create_queue("s", **KINDS[kind])
+    ids = fill(q, "s", BIG, delay_s=0.001)
+    wait_past(redis_client, now(q, "s") + 0.002)
+    result = q.sweep("s", limit=MAX_SWEEP, purge=False)
+    assert (result.moved, result.purged) == (BIG, 0)
+    assert counts(q, "s") == {"pending": BIG}
+    assert audit(redis_client, "s") == []
+    assert drain(q, "s") == ids
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_sweep_at_its_limit_expires_every_lease(q: Any, redis_client: redis.Redis, kind: str) -> None:
+    q.create_queue("s", **KINDS[kind])
+    ids = fill(q, "s", EXPIRING)
+    leases = []
+    for _ in range(0, EXPIRING, LIM.max_batch):
+        leases += q.dequeue("s", max_messages=LIM.max_batch, lease_s=LIM.max_lease_s, fields=[])
+    # shorten every lease only now (a dequeue expires due leases itself, an extend does not), in
+    # one pipelined round trip straight to Redis
+    direct = dq.RedisQueue(redis_client)
+    extended = direct.batch([direct.ops.extend(lease, LIM.min_lease_s) for lease in leases])
+    expiry = max(lease.expires_at for lease in extended)
+    assert counts(q, "s") == {"running": EXPIRING}
+    wait_past(redis_client, expiry)
+    result = q.sweep("s", limit=MAX_SWEEP, purge=False)
+    assert result.moved == EXPIRING
+    assert counts(q, "s") == {"pending": EXPIRING}
+    assert audit(redis_client, "s") == []
+    assert drain(q, "s") == ids
+
+
+def test_sweep_at_its_limit_purges_every_finished_message(q: Any, redis_client: redis.Redis) -> None:
+    q.create_queue("s", retention_s=0, **KINDS["simple"])
+    fill(q, "s", BIG)
+    assert len(drain(q, "s")) == BIG
+    wait_past(redis_client, now(q, "s"))
+    result = q.sweep("s", limit=MAX_SWEEP, purge=True)
+    assert (result.moved, result.purged) == (0, BIG)
+    assert counts(q, "s") == {}
+    assert list(redis_client.scan_iter(match="dr:{s}:m:*")) == []
+    assert audit(redis_client, "s") == []
