@@ -27,7 +27,7 @@ _SETS = {
 
 
 def _text(value: bytes | None) -> str:
-    return "" if value is None else value.decode()
+    return "" if value is None else value.decode(errors="replace")
 
 
 def _combo(pairs: list[tuple[str, str]]) -> str:

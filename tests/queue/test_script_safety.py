@@ -121,3 +121,48 @@ def test_sweep_at_its_limit_purges_every_finished_message(q: Any, redis_client: 
     assert counts(q, "s") == {}
     assert list(redis_client.scan_iter(match="dr:{s}:m:*")) == []
     assert audit(redis_client, "s") == []
+
+
+# -- dequeue at its maximum, past a damaged message ------------------------------------------------
+@pytest.mark.parametrize("how", DAMAGE)
+@pytest.mark.parametrize("where", [None, {"kind": "a"}], ids=["all", "where"])
+@pytest.mark.parametrize("kind", KINDS)
+def test_dequeue_at_its_maximum_skips_a_damaged_message(
+    q: Any, redis_client: redis.Redis, kind: str, where: dict[str, str] | None, how: str
+) -> None:
+    q.create_queue("d", **KINDS[kind])
+    ids = fill(q, "d", LIM.max_batch)
+    victim = ids[LIM.max_batch // 2]
+    ignore = damage(redis_client, "d", victim, how)
+    leases = q.dequeue("d", max_messages=LIM.max_batch, where=where, fields=["state", "attempts"])
+    assert [lease.message.id for lease in leases] == [i for i in ids if i != victim]
+    assert all(lease.message.state == S.RUNNING and lease.message.attempts == 1 for lease in leases)
+    assert counts(q, "d") == {"running": LIM.max_batch - 1}
+    # an index entry the message could not name is dropped by the next dequeue that reaches it
+    assert q.dequeue("d", where={"kind": "a"}) == []
+    assert audit(redis_client, "d", ignore=ignore) == []
+    assert all(q.complete_many(leases))
+    assert counts(q, "d") == {"completed": LIM.max_batch - 1}
+    assert audit(redis_client, "d", ignore=ignore) == []
+
+
+@pytest.mark.parametrize("how", ["missing", "attempts-garbled", "recreated"])
+@pytest.mark.parametrize("kind", KINDS)
+def test_sweep_drops_a_damaged_delay_and_lease_and_moves_the_rest(
+    q: Any, redis_client: redis.Redis, kind: str, how: str
+) -> None:
+    q.create_queue("h", **KINDS[kind])
+    ready = fill(q, "h", LIM.max_batch)
+    leases = q.dequeue("h", max_messages=LIM.max_batch, lease_s=LIM.max_lease_s, fields=[])
+    delayed = fill(q, "h", LIM.max_batch, delay_s=0.001)
+    direct = dq.RedisQueue(redis_client)
+    expiry = max(ls.expires_at for ls in direct.batch([direct.ops.extend(ls, LIM.min_lease_s) for ls in leases]))
+    victims = {ready[LIM.max_batch // 2], delayed[LIM.max_batch // 2]}
+    ignore = frozenset().union(*(damage(redis_client, "h", v, how) for v in victims))
+    wait_past(redis_client, max(expiry, now(q, "h") + 0.002))
+    result = q.sweep("h", limit=MAX_SWEEP, purge=False)
+    assert result.moved == 2 * LIM.max_batch, "every due member left its set (two were dropped)"
+    assert counts(q, "h") == {"pending": 2 * LIM.max_batch - 2}
+    assert audit(redis_client, "h", ignore=ignore) == []
+    assert sorted(drain(q, "h")) == sorted(set(ready + delayed) - victims)
+    assert audit(redis_client, "h", ignore=ignore) == []
