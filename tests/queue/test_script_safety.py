@@ -15,6 +15,7 @@ import pytest
 import redis
 
 import darkroom.queue as dq
+from darkroom.queue.scripts import source as dq_source
 from tests.queue.helpers import wait_past
 from tests.queue.integrity import audit, drain
 
@@ -166,3 +167,70 @@ def test_sweep_drops_a_damaged_delay_and_lease_and_moves_the_rest(
     assert audit(redis_client, "h", ignore=ignore) == []
     assert sorted(drain(q, "h")) == sorted(set(ready + delayed) - victims)
     assert audit(redis_client, "h", ignore=ignore) == []
+
+
+# -- query at its maximum, past a damaged message ----------------------------------------------------
+@pytest.mark.parametrize("how", [*DAMAGE, "metadata-garbled", "created-garbled"])
+@pytest.mark.parametrize("where", [None, {"kind": "a"}], ids=["all", "where"])
+def test_query_at_its_maximum_skips_a_damaged_message(
+    q: Any, redis_client: redis.Redis, where: dict[str, str] | None, how: str
+) -> None:
+    q.create_queue("r", **KINDS["simple"])
+    ids = fill(q, "r", LIM.max_batch + 10)
+    victim = ids[LIM.max_batch // 2]
+    if how == "metadata-garbled":
+        redis_client.hset(key("r", victim), "meta", "{not json")
+    elif how == "created-garbled":
+        redis_client.hset(key("r", victim), "ca", "yesterday")
+    else:
+        damage(redis_client, "r", victim, how)
+    # a read skips a member whose message is gone (or another's now) and one whose metadata it
+    # cannot match; any other garbled field is shown unset until a dequeue or sweep drops it
+    gone = how in ("missing", "recreated") or (how == "metadata-garbled" and where is not None)
+    shown = [i for i in ids if i != victim or not gone]
+    page = q.query("r", state="pending", where=where, limit=LIM.max_batch)
+    rest = q.query("r", state="pending", where=where, limit=LIM.max_batch, cursor=page.next_cursor)
+    assert [m.id for m in page.messages + rest.messages] == shown
+    assert rest.next_cursor is None
+    listed = {m.id: m for m in page.messages}
+    if how == "created-garbled":
+        assert listed[victim].created_at == 0.0 and listed[victim].state == S.PENDING
+
+
+# -- forged cursors -----------------------------------------------------------------------------------
+def _b64(raw: bytes) -> str:
+    import base64
+
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+FORGED = {
+    "score-not-a-number": _b64(b'["pending", "soon", "00000000000000001x"]'),
+    "score-with-spaces": _b64(b'["pending", " 12", "00000000000000001x"]'),
+    "wrong-shape-object": _b64(b'{"state": "pending", "score": "1", "member": "m"}'),
+    "wrong-shape-short": _b64(b'["pending", "1"]'),
+    "wrong-types": _b64(b'["pending", 1, 2]'),
+    "unknown-state": _b64(b'["lost", "1", "m"]'),
+    "base64-garbage": "!!!not-base64***",
+    "json-garbage": _b64(b"\xff\xfe not json"),
+}
+
+
+@pytest.mark.parametrize("forged", FORGED)
+def test_a_forged_cursor_is_an_invalid_argument_naming_it(q: Any, redis_client: redis.Redis, forged: str) -> None:
+    q.create_queue("c")
+    fill(q, "c", 3)
+    cursor = FORGED[forged]
+    with pytest.raises(dq.InvalidArgument, match="cursor") as err:
+        q.query("c", state="pending", limit=1, cursor=cursor)
+    assert err.value.field == "cursor"
+    assert cursor[:20] in str(err.value)
+    assert audit(redis_client, "c") == []
+
+
+def test_a_cursor_score_redis_cannot_read_is_refused_by_the_script_too(redis_client: redis.Redis) -> None:
+    direct = dq.RedisQueue(redis_client)
+    direct.create_queue("c")
+    script = redis_client.register_script(dq_source("query"))
+    with pytest.raises(redis.ResponseError, match="DR_INVALID_ARGUMENT cursor score soon"):
+        script(keys=["dr:{c}:"], args=["c", "pending", "soon", "00000000000000001x", 1, 10, 0, 0])
