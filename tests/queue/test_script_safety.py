@@ -234,3 +234,149 @@ def test_a_cursor_score_redis_cannot_read_is_refused_by_the_script_too(redis_cli
     script = redis_client.register_script(dq_source("query"))
     with pytest.raises(redis.ResponseError, match="DR_INVALID_ARGUMENT cursor score soon"):
         script(keys=["dr:{c}:"], args=["c", "pending", "soon", "00000000000000001x", 1, 10, 0, 0])
+
+
+# -- settle at its maximum, past a damaged lease -----------------------------------------------------
+@pytest.mark.parametrize("how", DAMAGE)
+@pytest.mark.parametrize("kind", KINDS)
+def test_settle_at_its_maximum_loses_only_a_damaged_lease(
+    q: Any, redis_client: redis.Redis, kind: str, how: str
+) -> None:
+    q.create_queue("t", max_attempts=5, **KINDS[kind])
+    ids = fill(q, "t", LIM.max_batch)
+    leases = q.dequeue("t", max_messages=LIM.max_batch, lease_s=LIM.max_lease_s, fields=[])
+    victim = ids[LIM.max_batch // 2]
+    ignore = damage(redis_client, "t", victim, how)
+    # completions, retried failures and final failures, interleaved
+    items = [(ls, i % 3 == 0, b"r" if i % 3 == 0 else "why", i % 3 == 1, 0.0) for i, ls in enumerate(leases)]
+    outcomes = q.settle(items)
+    assert [i for i, o in zip(ids, outcomes, strict=True) if o is None] == [victim]
+    done = {s: sum(1 for i, it in enumerate(items) if ids[i] != victim and i % 3 == s) for s in range(3)}
+    assert counts(q, "t") == {"completed": done[0], "pending": done[1], "errored": done[2], "running": 1}
+    # the victim's member stays in `running` until its lease runs out; age it, and a sweep drops it
+    member = next(m for m in redis_client.zrange("dr:{t}:running", 0, -1) if m.decode().endswith(victim))
+    redis_client.zadd("dr:{t}:running", {member: 0})
+    assert q.sweep("t", purge=False).moved == 1
+    assert counts(q, "t") == {"completed": done[0], "pending": done[1], "errored": done[2]}
+    assert audit(redis_client, "t", ignore=ignore) == []
+    assert len(drain(q, "t")) == done[1]
+
+
+# -- by-id calls on a damaged message ----------------------------------------------------------------
+def _snapshot(r: redis.Redis) -> dict[bytes, Any]:
+    out: dict[bytes, Any] = {}
+    for k in r.scan_iter(count=1000):
+        kind = r.type(k)
+        if kind == b"zset":
+            out[k] = r.zrange(k, 0, -1, withscores=True)
+        elif kind == b"hash":
+            out[k] = r.hgetall(k)
+        elif kind == b"set":
+            out[k] = r.smembers(k)
+        elif kind == b"stream":
+            out[k] = r.xlen(k)
+        else:
+            out[k] = r.get(k)
+    return out
+
+
+@pytest.mark.parametrize("how", [d for d in DAMAGE if d != "missing"])
+def test_calls_by_id_refuse_a_damaged_message_and_write_nothing(q: Any, redis_client: redis.Redis, how: str) -> None:
+    q.create_queue("b", **KINDS["exclusive"])
+    (mid,) = fill(q, "b", 1)
+    (lease,) = q.dequeue("b")
+    damage(redis_client, "b", mid, how)
+    before = _snapshot(redis_client)
+    calls = {
+        "cancel": lambda: q.cancel("b", mid),
+        "redrive": lambda: q.redrive("b", mid),
+        "update": lambda: q.update("b", mid, payload=b"new"),
+        "extend": lambda: q.extend(lease, lease_s=10),
+    }
+    for name, call in calls.items():
+        with pytest.raises(dq.MessageNotFound, match=mid):
+            call()
+        assert _snapshot(redis_client) == before, f"{name} of a damaged message wrote something"
+
+
+# -- enqueue at its maximum ------------------------------------------------------------------------
+IKEYS = [f"k{i}".ljust(LIM.max_metadata_key_chars, "x") for i in range(LIM.max_indexed_keys)]
+
+
+def widest(i: int) -> dict[str, str]:
+    """Metadata at every limit: the most entries, the longest keys and values, every key indexed."""
+    meta = {f"m{j}".ljust(LIM.max_metadata_key_chars, "x"): "v" * LIM.max_metadata_value_chars for j in range(32)}
+    for n, k in enumerate(IKEYS):
+        meta.pop(next(iter(meta)))
+        meta[k] = f"{i % (n + 2)}".ljust(LIM.max_metadata_value_chars, "v")
+    assert len(meta) == LIM.max_metadata_entries
+    return meta
+
+
+@pytest.mark.parametrize("kind", ["simple", "exclusive"])
+def test_enqueue_at_its_maximum_batch_and_metadata(q: Any, redis_client: redis.Redis, kind: str) -> None:
+    settings: dict[str, Any] = {"indexed_keys": IKEYS}
+    if kind == "exclusive":
+        settings |= {"exclusivity_key": IKEYS[0], "exclusivity_limit": LIM.max_batch}
+    q.create_queue("e", **settings)
+    batch = [dq.NewMessage(b"p", deadline=1_000 + i, metadata=widest(i)) for i in range(LIM.max_batch)]
+    ids = q.enqueue_many("e", batch)
+    assert counts(q, "e") == {"pending": LIM.max_batch}
+    assert audit(redis_client, "e") == []
+    # a where over every indexed key pops one index: the messages of that combination, in order
+    where = {k: v for k, v in widest(0).items() if k in IKEYS}
+    leases = q.dequeue("e", max_messages=LIM.max_batch, where=where, fields=["metadata"])
+    assert [ls.message.id for ls in leases] == [m for i, m in enumerate(ids) if widest(i) == widest(0)]
+    assert all(ls.message.metadata == widest(0) for ls in leases)
+    assert audit(redis_client, "e") == []
+    assert sorted(drain(q, "e") + [ls.message.id for ls in leases]) == sorted(ids)
+    assert audit(redis_client, "e") == []
+
+
+@pytest.mark.parametrize(
+    "broken",
+    ["payload-too-large", "too-many-entries", "no-exclusivity-value", "same-id-other-content"],
+)
+def test_an_enqueue_at_its_maximum_with_one_broken_message_writes_nothing(
+    q: Any, redis_client: redis.Redis, broken: str
+) -> None:
+    q.create_queue("e", exclusivity_key="tenant", indexed_keys=["kind"])
+    q.enqueue("e", b"old", id="taken", metadata={"tenant": "t"})
+    before = _snapshot(redis_client)
+    batch = [dq.NewMessage(b"p", metadata={"tenant": f"t{i}", "kind": "a"}) for i in range(LIM.max_batch)]
+    middle = LIM.max_batch // 2
+    bad = {
+        "payload-too-large": dq.NewMessage(b"x" * (LIM.max_payload_bytes + 1), metadata={"tenant": "t"}),
+        "too-many-entries": dq.NewMessage(b"p", metadata={f"k{j}": "v" for j in range(LIM.max_metadata_entries + 1)}),
+        "no-exclusivity-value": dq.NewMessage(b"p", metadata={"kind": "a"}),
+        "same-id-other-content": dq.NewMessage(b"new", id="taken", metadata={"tenant": "t"}),
+    }
+    batch[middle] = bad[broken]
+    with pytest.raises((dq.InvalidArgument, dq.Conflict)):
+        q.enqueue_many("e", batch)
+    assert _snapshot(redis_client) == before
+
+
+def test_enqueue_at_the_largest_payload(q: Any, redis_client: redis.Redis) -> None:
+    q.create_queue("e")
+    biggest = bytes(range(256)) * (LIM.max_payload_bytes // 256)
+    ids = q.enqueue_many("e", [dq.NewMessage(biggest) for _ in range(4)])
+    leases = q.dequeue("e", max_messages=LIM.max_batch, fields=["payload"])
+    assert [(ls.message.id, ls.message.payload) for ls in leases] == [(i, biggest) for i in ids]
+    assert audit(redis_client, "e") == []
+
+
+def test_enqueue_over_a_damaged_leftover_replaces_it_whole(q: Any, redis_client: redis.Redis) -> None:
+    q.create_queue("e", indexed_keys=["kind"], retention_s=0)
+    q.enqueue("e", b"old", id="x", metadata={"kind": "a"})
+    (lease,) = q.dequeue("e")
+    q.complete(lease, b"old result")
+    redis_client.hdel(key("e", "x"), "dg")  # its digest is gone: the content cannot be compared
+    q.enqueue("e", b"new", id="x")
+    m = q.get("e", "x")
+    assert (m.state, m.payload, m.metadata, m.result, m.attempts) == (S.PENDING, b"new", {}, None, 0)
+    # the old member in `completed` names a message that is not its own any more: purging it
+    # leaves the new message alone
+    assert q.sweep("e").purged == 1
+    assert audit(redis_client, "e") == []
+    assert [ls.message.id for ls in q.dequeue("e", max_messages=10)] == ["x"]
