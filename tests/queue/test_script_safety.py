@@ -380,3 +380,45 @@ def test_enqueue_over_a_damaged_leftover_replaces_it_whole(q: Any, redis_client:
     assert q.sweep("e").purged == 1
     assert audit(redis_client, "e") == []
     assert [ls.message.id for ls in q.dequeue("e", max_messages=10)] == ["x"]
+
+
+# -- damaged queue keys ------------------------------------------------------------------------------
+@pytest.mark.parametrize("what", ["fence", "setting"])
+def test_a_damaged_queue_key_refuses_a_dequeue_before_it_writes(q: Any, redis_client: redis.Redis, what: str) -> None:
+    q.create_queue("f")
+    fill(q, "f", 3)
+    q.dequeue("f")  # the fence exists
+    if what == "fence":
+        redis_client.set("dr:{f}:fence", "many")
+    else:
+        redis_client.hset("dr:{f}:conf", "lease_ms", "long")
+    before = _snapshot(redis_client)
+    with pytest.raises(dq.QueueError, match="queue f has a damaged"):
+        q.dequeue("f", max_messages=LIM.max_batch)
+    assert _snapshot(redis_client) == before
+
+
+def test_damaged_counters_and_events_do_not_fail_a_call_that_wrote(q: Any, redis_client: redis.Redis) -> None:
+    q.create_queue("g")
+    ids = fill(q, "g", LIM.max_batch)
+    redis_client.hset("dr:{g}:counters", "dequeued", "lots")
+    redis_client.delete("dr:{g}:events")
+    redis_client.set("dr:{g}:events", "not a stream")
+    leases = q.dequeue("g", max_messages=LIM.max_batch)
+    assert [ls.message.id for ls in leases] == ids
+    assert redis_client.hget("dr:{g}:counters", "dequeued") == str(LIM.max_batch).encode()
+    assert audit(redis_client, "g") == []
+
+
+@pytest.mark.parametrize("where", [None, {"kind": "a"}], ids=["all", "where"])
+@pytest.mark.parametrize("kind", KINDS)
+def test_a_message_whose_combo_list_lost_an_index_is_served_once(
+    q: Any, redis_client: redis.Redis, kind: str, where: dict[str, str] | None
+) -> None:
+    q.create_queue("i", **KINDS[kind])
+    ids = fill(q, "i", 10)
+    redis_client.hset(key("i", ids[5]), "ix", "")
+    leases = q.dequeue("i", max_messages=LIM.max_batch, where=where)
+    assert [ls.message.id for ls in leases] == ids
+    assert q.dequeue("i", where={"kind": "a"}) == []
+    assert audit(redis_client, "i") == []

@@ -90,7 +90,7 @@ local function require_conf(queue_name)
   end
   for _, f in ipairs(CONF_NUMBERS) do
     if not c[f] then
-      abort('QUEUE_DAMAGED', queue_name .. ' ' .. f)
+      abort('QUEUE_DAMAGED', 'queue ' .. queue_name .. ' has a damaged setting ' .. f)
     end
   end
   return c
@@ -172,9 +172,13 @@ local function flush(conf)
   for _, key in ipairs(pending_event_order) do
     local kind, st = string.match(key, '^(%S+) (%S+)$')
     local ids = pending_events[key]
-    redis.call('XADD', P .. 'events', 'MAXLEN', '~', fmt(conf.events_max), '*',
+    -- the stream and the counters describe the state, they are not it: a damaged stream or
+    -- counter must not fail a call whose state changes are written already (pcall)
+    redis.pcall('XADD', P .. 'events', 'MAXLEN', '~', fmt(conf.events_max), '*',
       'e', kind, 'st', st, 'n', #ids, 'ids', table.concat(ids, ' '))
-    redis.call('HINCRBY', P .. 'counters', kind, #ids)
+    if type(redis.pcall('HINCRBY', P .. 'counters', kind, #ids)) == 'table' then
+      redis.pcall('HSET', P .. 'counters', kind, #ids)  -- a garbled count restarts
+    end
   end
   pending_events = {}
   pending_event_order = {}
@@ -464,7 +468,8 @@ local function recount_running(conf)
   local counts = {}
   local members = redis.call('ZRANGE', P .. 'running', 0, -1)
   for i = 1, #members do
-    local x = redis.call('HGET', P .. 'm:' .. id_of(members[i]), 'x')
+    local h = redis.call('HMGET', P .. 'm:' .. id_of(members[i]), 'seq', 'x')
+    local x = h[1] == members[i] and h[2]
     if x and x ~= '' then
       counts[x] = (counts[x] or 0) + 1
     end

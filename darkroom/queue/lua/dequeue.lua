@@ -17,6 +17,10 @@ local n_crit = tonumber(ARGV[4])
 local c = criteria_combo(conf, 5, n_crit, name)
 local names = field_names(5 + 2 * n_crit)
 local waiter_at = 6 + 2 * n_crit + #names
+local fence = redis.call('GET', P .. 'fence')
+if fence and not string.find(fence, '^%d+$') then
+  abort('QUEUE_DAMAGED', 'queue ' .. name .. ' has a damaged fence ' .. string.sub(fence, 1, 40))
+end
 local now = now_ms()
 
 local le = now + lease_ms
