@@ -19,6 +19,7 @@ from darkroom.queue.errors import (
     LeaseLost,
     MessageNotFound,
     PayloadTooLarge,
+    QueueDamaged,
     QueueError,
     QueueNotFound,
 )
@@ -48,6 +49,7 @@ _ERRORS: dict[str, type[QueueError]] = {
     "PAYLOAD_TOO_LARGE": PayloadTooLarge,
     "CONFLICT": Conflict,
     "INVALID_ARGUMENT": InvalidArgument,
+    "QUEUE_DAMAGED": QueueDamaged,
     "LEASE_LOST": LeaseLost,
 }
 _ALL_FIELDS = tuple(HASH_FIELD)

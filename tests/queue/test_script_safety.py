@@ -393,7 +393,7 @@ def test_a_damaged_queue_key_refuses_a_dequeue_before_it_writes(q: Any, redis_cl
     else:
         redis_client.hset("dr:{f}:conf", "lease_ms", "long")
     before = _snapshot(redis_client)
-    with pytest.raises(dq.QueueError, match="queue f has a damaged"):
+    with pytest.raises(dq.QueueDamaged, match="queue f has a damaged"):
         q.dequeue("f", max_messages=LIM.max_batch)
     assert _snapshot(redis_client) == before
 
@@ -422,3 +422,27 @@ def test_a_message_whose_combo_list_lost_an_index_is_served_once(
     assert [ls.message.id for ls in leases] == ids
     assert q.dequeue("i", where={"kind": "a"}) == []
     assert audit(redis_client, "i") == []
+
+
+def test_enqueue_at_the_largest_ids_deadlines_delays_and_attempts(q: Any, redis_client: redis.Redis) -> None:
+    q.create_queue("l", indexed_keys=["kind"])
+    latest = 99_999_999_999.0  # the largest deadline the API accepts (epoch seconds)
+    batch = [
+        dq.NewMessage(
+            b"p",
+            deadline=latest - i,
+            metadata={"kind": "a"},
+            id=f"{i:04d}".ljust(LIM.max_id_chars, "z"),
+            delay_s=LIM.max_delay_s if i % 2 else 0.0,
+            max_attempts=LIM.max_attempts,
+        )
+        for i in range(LIM.max_batch)
+    ]
+    ids = q.enqueue_many("l", batch)
+    assert counts(q, "l") == {"pending": LIM.max_batch // 2, "invisible": LIM.max_batch // 2}
+    far = q.get("l", ids[1])
+    assert (far.deadline, far.max_attempts) == (latest - 1, LIM.max_attempts)
+    assert far.visible_at is not None and far.visible_at - far.created_at == pytest.approx(LIM.max_delay_s)
+    leases = q.dequeue("l", max_messages=LIM.max_batch, where={"kind": "a"})
+    assert [ls.message.id for ls in leases] == ids[0::2][::-1], "earliest deadline first"
+    assert audit(redis_client, "l") == []
