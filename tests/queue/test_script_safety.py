@@ -446,3 +446,26 @@ def test_enqueue_at_the_largest_ids_deadlines_delays_and_attempts(q: Any, redis_
     leases = q.dequeue("l", max_messages=LIM.max_batch, where={"kind": "a"})
     assert [ls.message.id for ls in leases] == ids[0::2][::-1], "earliest deadline first"
     assert audit(redis_client, "l") == []
+
+
+def test_update_at_the_largest_payload_and_metadata(q: Any, redis_client: redis.Redis) -> None:
+    q.create_queue("u", indexed_keys=IKEYS, exclusivity_key=IKEYS[0])
+    ids = [q.enqueue("u", b"p", deadline=1_000 + i, metadata=widest(i)) for i in range(3)]
+    biggest = b"b" * LIM.max_payload_bytes
+    q.update("u", ids[1], payload=biggest, metadata=widest(0), deadline=1)
+    assert audit(redis_client, "u") == []
+    where = {k: v for k, v in widest(0).items() if k in IKEYS}
+    leases = q.dequeue("u", max_messages=LIM.max_batch, where=where, fields=["payload"])
+    assert [(ls.message.id, len(ls.message.payload)) for ls in leases] == [(ids[1], len(biggest))]
+    assert audit(redis_client, "u") == []
+
+
+def test_settle_at_the_largest_batch_of_the_largest_results(q: Any, redis_client: redis.Redis) -> None:
+    q.create_queue("r")
+    ids = fill(q, "r", LIM.max_batch)
+    leases = q.dequeue("r", max_messages=LIM.max_batch, fields=[])
+    result = b"r" * LIM.max_result_bytes
+    assert all(q.complete_many(leases, [result] * len(leases)))
+    assert counts(q, "r") == {"completed": LIM.max_batch}
+    assert q.get("r", ids[-1], fields=["result"]).result == result
+    assert audit(redis_client, "r") == []
