@@ -34,6 +34,7 @@ __all__ = [
     "error_from_reply",
     "message",
     "meta_json",
+    "metadata_bytes",
     "ms",
     "parse_state",
     "queue_info",
@@ -173,6 +174,11 @@ def queue_info(name: str, raw: Mapping[bytes, bytes]) -> QueueInfo:
         created_at=ms(c.get("ca", 0)),
         events_max=int(c.get("events_max", 10_000)),
     )
+
+
+def metadata_bytes(meta: Mapping[str, str]) -> int:
+    """The size of metadata as ``Limits.max_batch_bytes`` counts it: its keys and values, UTF-8."""
+    return sum(len(k.encode()) + len(v.encode()) for k, v in meta.items())
 
 
 def meta_json(meta: Mapping[str, str]) -> str:

@@ -469,3 +469,18 @@ def test_settle_at_the_largest_batch_of_the_largest_results(q: Any, redis_client
     assert counts(q, "r") == {"completed": LIM.max_batch}
     assert q.get("r", ids[-1], fields=["result"]).result == result
     assert audit(redis_client, "r") == []
+
+
+def test_enqueue_at_the_largest_batch_bytes(q: Any, redis_client: redis.Redis) -> None:
+    q.create_queue("e")
+    mib = LIM.max_payload_bytes
+    n = LIM.max_batch_bytes // mib
+    over = [dq.NewMessage(b"x" * mib) for _ in range(n)] + [dq.NewMessage(b"", metadata={"k": "v"})]
+    with pytest.raises(dq.InvalidArgument, match=f"{LIM.max_batch_bytes + 2} bytes") as err:
+        q.enqueue_many("e", over)
+    assert err.value.field == "messages"
+    assert list(redis_client.scan_iter(match="dr:{e}:m:*")) == []
+    ids = q.enqueue_many("e", over[:n])  # exactly at the limit
+    assert counts(q, "e") == {"pending": n}
+    assert [ls.message.id for ls in q.dequeue("e", max_messages=LIM.max_batch, fields=[])] == ids
+    assert audit(redis_client, "e") == []
