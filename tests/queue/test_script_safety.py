@@ -484,3 +484,21 @@ def test_enqueue_at_the_largest_batch_bytes(q: Any, redis_client: redis.Redis) -
     assert counts(q, "e") == {"pending": n}
     assert [ls.message.id for ls in q.dequeue("e", max_messages=LIM.max_batch, fields=[])] == ids
     assert audit(redis_client, "e") == []
+
+
+def test_create_and_update_queue_at_every_largest_setting(q: Any, redis_client: redis.Redis) -> None:
+    largest = {
+        "lease_s": LIM.max_lease_s,
+        "max_attempts": LIM.max_attempts,
+        "retention_s": 10 * 366 * 86400.0,
+        "max_payload_bytes": LIM.max_payload_bytes,
+        "events_max": 10_000_000,
+    }
+    info = q.create_queue(
+        "z" * 100, exclusivity_key=IKEYS[0], exclusivity_limit=1_000_000, indexed_keys=IKEYS, **largest
+    )
+    assert (info.exclusivity_limit, info.indexed_keys, info.events_max) == (1_000_000, tuple(IKEYS), 10_000_000)
+    assert q.update_queue("z" * 100, paused=False, **largest).lease_s == LIM.max_lease_s
+    ids = q.enqueue_many("z" * 100, [dq.NewMessage(b"p", metadata=widest(i)) for i in range(LIM.max_batch)])
+    assert sorted(drain(q, "z" * 100)) == sorted(ids), "a limit of 1,000,000 per value holds none back"
+    assert audit(redis_client, "z" * 100) == []
