@@ -18,6 +18,8 @@ Choices (by meaning, per the gRPC status guide):
                                                 says a conflict means "exists with other
                                                 content" (Enqueue, CreateQueue)
 ``LeaseLost``                                   FAILED_PRECONDITION
+``QueueDamaged``                                DATA_LOSS (a queue key is not what the queue
+                                                wrote; nothing was changed)
 ``Unauthenticated``                             UNAUTHENTICATED
 ``Unavailable``                                 UNAVAILABLE
 other errors that inherit a builtin             ValueError -> INVALID_ARGUMENT, LookupError ->
@@ -48,6 +50,7 @@ from darkroom.queue.errors import (
     LeaseLost,
     MessageNotFound,
     PayloadTooLarge,
+    QueueDamaged,
     QueueError,
     QueueNotFound,
     Unauthenticated,
@@ -85,6 +88,7 @@ _BY_CLASS: dict[type[BaseException], Any] = {
     InvalidFieldMask: Code.INVALID_ARGUMENT,
     Conflict: Code.FAILED_PRECONDITION,
     LeaseLost: Code.FAILED_PRECONDITION,
+    QueueDamaged: Code.DATA_LOSS,
 }
 _BY_BUILTIN: tuple[tuple[type[BaseException], Any], ...] = (
     (ValueError, Code.INVALID_ARGUMENT),
@@ -105,6 +109,7 @@ _KNOWN: dict[str, type[DarkroomError]] = {
         MessageNotFound,
         MissingUpdateMask,
         PayloadTooLarge,
+        QueueDamaged,
         QueueError,
         QueueNotFound,
         Unauthenticated,
@@ -124,6 +129,7 @@ _BY_CODE: dict[Any, type[QueueError]] = {
     Code.ALREADY_EXISTS: Conflict,
     Code.FAILED_PRECONDITION: Conflict,
     Code.ABORTED: Conflict,
+    Code.DATA_LOSS: QueueDamaged,
 }
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
@@ -18,6 +19,7 @@ from darkroom.queue.errors import (
     LeaseLost,
     MessageNotFound,
     PayloadTooLarge,
+    QueueDamaged,
     QueueError,
     QueueNotFound,
 )
@@ -32,6 +34,7 @@ __all__ = [
     "error_from_reply",
     "message",
     "meta_json",
+    "metadata_bytes",
     "ms",
     "parse_state",
     "queue_info",
@@ -46,6 +49,8 @@ _ERRORS: dict[str, type[QueueError]] = {
     "INVALID_CRITERIA": InvalidCriteria,
     "PAYLOAD_TOO_LARGE": PayloadTooLarge,
     "CONFLICT": Conflict,
+    "INVALID_ARGUMENT": InvalidArgument,
+    "QUEUE_DAMAGED": QueueDamaged,
     "LEASE_LOST": LeaseLost,
 }
 _ALL_FIELDS = tuple(HASH_FIELD)
@@ -108,8 +113,13 @@ def read_fields(read_mask: Iterable[str] | None) -> tuple[str, ...]:
     return tuple(out)
 
 
-def _metadata(raw: bytes) -> Any:
-    return {} if raw == b"{}" else json.loads(raw)
+def _metadata(raw: bytes) -> dict[str, str]:
+    if raw == b"{}":
+        return {}
+    meta = json.loads(raw)
+    if not isinstance(meta, dict) or not all(isinstance(v, str) for v in meta.values()):
+        raise ValueError(f"metadata {raw[:40]!r} is not an object of strings")
+    return meta
 
 
 def _time(raw: bytes) -> float | None:
@@ -135,11 +145,17 @@ _PARSE: dict[str, Callable[[Any], Any]] = {
 }
 
 
+def _parsed(name: str, raw: Any) -> Any:
+    try:
+        return _PARSE[name](raw)
+    except (ValueError, KeyError):
+        return None  # a garbled field reads as unset: the reply to a script that ran must not fail
+
+
 def message(queue: str, mid: str, names: Sequence[str], values: Sequence[Any]) -> Message:
-    fields = {name: _PARSE[name](raw) for name, raw in zip(names, values, strict=True) if raw is not None}
-    for name in ("deadline", "created_at", "updated_at"):
-        if fields.get(name, 0.0) is None:
-            del fields[name]
+    parsed = ((name, _parsed(name, raw)) for name, raw in zip(names, values, strict=True) if raw is not None)
+    # None (an emptied time field) leaves the attribute at its default
+    fields = {name: value for name, value in parsed if value is not None}
     return Message(id=mid, queue=queue, **fields)
 
 
@@ -160,6 +176,11 @@ def queue_info(name: str, raw: Mapping[bytes, bytes]) -> QueueInfo:
     )
 
 
+def metadata_bytes(meta: Mapping[str, str]) -> int:
+    """The size of metadata as ``Limits.max_batch_bytes`` counts it: its keys and values, UTF-8."""
+    return sum(len(k.encode()) + len(v.encode()) for k, v in meta.items())
+
+
 def meta_json(meta: Mapping[str, str]) -> str:
     return json.dumps(meta, separators=(",", ":"), sort_keys=True, ensure_ascii=False)
 
@@ -169,13 +190,34 @@ def encode_cursor(state: State, score: bytes, member: bytes) -> str:
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
 
-def decode_cursor(cursor: str) -> tuple[State, str, str]:
+# A score as Redis reads one in a range (what ZRANGE ... WITHSCORES answers, and no more).
+_SCORE = re.compile(r"-?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][-+]?\d+)?")
+
+
+def decode_cursor(cursor: object) -> tuple[State, str, str]:
+    """The (state, score, member) of a cursor from :func:`encode_cursor`; anything else, including
+    a forged cursor with a score Redis cannot read, is an ``InvalidArgument`` naming it."""
+    shown = repr(cursor) if len(repr(cursor)) <= 60 else repr(cursor)[:57] + "..."
+
+    def refuse(why: str) -> InvalidArgument:
+        return InvalidArgument(f"cursor {shown} is not a cursor this queue issued: {why}", field="cursor")
+
+    if not isinstance(cursor, str):
+        raise refuse(f"a cursor is a str, not {type(cursor).__name__}")
     try:
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
-        state, score, member = json.loads(raw)
-        return State(state), str(score), str(member)
+        parts = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
     except (ValueError, TypeError) as exc:
-        raise InvalidArgument(f"cursor {cursor[:40]!r} is not a cursor this queue issued", field="cursor") from exc
+        raise refuse("it is not base64 of JSON") from exc
+    if not (isinstance(parts, list) and len(parts) == 3 and all(isinstance(p, str) for p in parts)):
+        raise refuse("it does not hold [state, score, member]")
+    state, score, member = parts
+    try:
+        st = State(state)
+    except ValueError:
+        raise refuse(f"state {state!r} is not one of {[s.value for s in State]}") from None
+    if (score or member) and not _SCORE.fullmatch(score):
+        raise refuse(f"score {score!r} is not a number")
+    return st, score, member
 
 
 def check_lease(limits: Limits, lease: object) -> Lease:

@@ -78,13 +78,16 @@ class Core(QueueOps):
         lim.batch(len(messages), "messages")
         args: list[Any] = [queue, len(messages)]
         ids: list[str] = []
+        n_bytes = 0
         for i, msg in enumerate(messages):
             if not isinstance(msg, NewMessage):
                 raise InvalidMessage(f"messages[{i}] must be a NewMessage, not {type(msg).__name__}", field="messages")
             fresh = msg.id is None
             mid = str(ULID()) if fresh else lim.message_id(msg.id)
             payload = lim.payload(msg.payload)
-            meta_json = codec.meta_json(lim.metadata(msg.metadata))
+            meta = lim.metadata(msg.metadata)
+            meta_json = codec.meta_json(meta)
+            n_bytes += len(payload) + codec.metadata_bytes(meta)
             deadline_ms = lim.deadline_ms(msg.deadline)
             delay_ms = round(lim.delay_s(msg.delay_s) * 1000)
             max_att = None if msg.max_attempts is None else lim.attempts(msg.max_attempts)
@@ -102,6 +105,7 @@ class Core(QueueOps):
                 "1" if fresh else "0",
             ]
             ids.append(mid)
+        lim.batch_bytes(n_bytes, "messages")
         if not messages:
             return []
         yield Script("enqueue", self.keys.prefix(queue), tuple(args))

@@ -13,6 +13,7 @@ __all__ = [
     "LeaseLost",
     "MessageNotFound",
     "PayloadTooLarge",
+    "QueueDamaged",
     "QueueError",
     "QueueNotFound",
     "Unauthenticated",
@@ -54,6 +55,11 @@ class InvalidCriteria(InvalidArgument):
 
 class PayloadTooLarge(InvalidMessage):
     """A payload is larger than the queue's ``max_payload_bytes``."""
+
+
+class QueueDamaged(QueueError):
+    """A queue key that every call relies on (a setting, the fencing counter) is not what the
+    queue wrote; the call was refused before it changed anything."""
 
 
 class Conflict(QueueError):

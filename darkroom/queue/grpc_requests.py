@@ -278,6 +278,9 @@ class Requests:
         req = pb.EnqueueRequest(queue=self._name(queue))
         self.limits.batch(len(messages), "messages")
         req.messages.extend(self._new_message(i, m) for i, m in enumerate(messages))
+        # the server's limit, checked here too: a request over the transport's cap never arrives
+        n_bytes = sum(len(m.payload) + codec.metadata_bytes(m.metadata) for m in req.messages)
+        self.limits.batch_bytes(n_bytes, "messages")
         return Call("Enqueue", req, lambda r: list(r.ids))
 
     def enqueue(

@@ -31,6 +31,10 @@ class Limits:
     max_metadata_value_chars: int = 256
     max_id_chars: int = 128
     max_batch: int = 1000
+    # An enqueue's payloads and metadata (keys and values, UTF-8) together: under the gRPC
+    # transport's 64 MiB per request with room for framing, and far under what Redis takes in one
+    # command (a settle cannot exceed it: max_batch results of max_result_bytes are 62.5 MiB).
+    max_batch_bytes: int = 63 << 20
     min_lease_s: float = 0.05
     max_lease_s: float = 12 * 3600.0
     max_wait_s: float = 60.0
@@ -135,6 +139,13 @@ class Limits:
     def batch(self, n: int, field: str) -> None:
         if n > self.max_batch:
             raise InvalidArgument(f"{field} has {n} items; the limit is {self.max_batch}", field=field)
+
+    def batch_bytes(self, n_bytes: int, field: str) -> None:
+        if n_bytes > self.max_batch_bytes:
+            raise InvalidArgument(
+                f"{field} carry {n_bytes} bytes of payload and metadata; the limit is {self.max_batch_bytes}",
+                field=field,
+            )
 
     def attempts(self, value: object, field: str = "max_attempts") -> int:
         return self.count(value, field, 1, self.max_attempts)

@@ -38,7 +38,9 @@ DEQUEUE_BUCKETS_S: tuple[float, ...] = (
     0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, math.inf,
 )  # fmt: skip
 # Event kinds the scripts count (lua/_lib.lua ``event``); always exported so series start at 0.
-EVENT_KINDS = ("enqueued", "dequeued", "completed", "failed", "expired", "canceled", "redriven", "updated", "promoted")
+EVENT_KINDS = (
+    "enqueued", "dequeued", "completed", "failed", "expired", "canceled", "redriven", "updated", "promoted", "dropped",
+)  # fmt: skip
 _STATES = tuple(State)
 
 

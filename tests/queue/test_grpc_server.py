@@ -7,6 +7,7 @@ The contract suite already runs every queue operation through the server (the ``
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import math
 import shutil
@@ -273,6 +274,23 @@ def test_client_updates_send_only_the_given_fields(gq: GrpcQueue) -> None:
     assert (m.payload, m.metadata) == (b"y", {"k": "v"})
     with pytest.raises(dq.InvalidArgument, match="no field"):
         gq.update("upd", mid)
+
+
+# -- status codes of damage and forgery ------------------------------------------------------------------
+def test_a_forged_cursor_and_a_damaged_queue_have_their_own_status_codes(
+    stub: Any, gq: GrpcQueue, redis_client: redis.Redis
+) -> None:
+    gq.create_queue("c")
+    gq.enqueue("c", b"x")
+    token = base64.urlsafe_b64encode(b'["pending", "soon", "00000000000000001x"]').decode()
+    err = rpc_error(stub.QueryMessages, pb.QueryMessagesRequest(queue="c", page_token=token))
+    assert (err.code(), error_type(err)) == (C.INVALID_ARGUMENT, "InvalidArgument")
+    assert token[:20] in err.details() and "'soon' is not a number" in err.details()
+    gq.dequeue("c")
+    redis_client.set("dr:{c}:fence", "many")
+    err = rpc_error(stub.Dequeue, pb.DequeueRequest(queue="c"))
+    assert (err.code(), error_type(err)) == (C.DATA_LOSS, "QueueDamaged")
+    assert "queue c has a damaged fence many" in err.details()
 
 
 # -- the asyncio client ------------------------------------------------------------------------------

@@ -3,7 +3,8 @@
 A hypothesis state machine drives a real :class:`darkroom.queue.RedisQueue` on the test Redis and
 the in-memory reference model side by side. After every step the two must agree on every
 message (state, attempts, payload, metadata, deadline, result, last error, visibility, lease),
-on the counts per state and on the running messages per exclusivity value; every step itself
+on the counts per state and on the running messages per exclusivity value, and the Redis keys
+must agree with the message hashes (``integrity.audit``); every step itself
 must agree on what it served and in which order, and on its outcome (LeaseLost, Conflict,
 MessageNotFound, InvalidMessage, PayloadTooLarge, InvalidCriteria).
 
@@ -38,6 +39,7 @@ from hypothesis.stateful import (
 
 import darkroom.queue as dq
 from tests.queue.helpers import wait_past
+from tests.queue.integrity import audit
 from tests.queue.model import KEEP, LONG, Keep, Long, ModelQueue, NewItem
 
 S = dq.State
@@ -242,6 +244,11 @@ class QueueMachine(RuleBasedStateMachine):
             if not want.state.terminal:  # a finished message may keep its last times
                 assert (got.visible_at is not None) == (want.state is S.INVISIBLE), mid
                 assert (got.lease_expires_at is not None) == (want.state is S.RUNNING), mid
+
+    @invariant()
+    def keys_agree_with_the_hashes(self) -> None:
+        # every set, index, ready set and running count agrees with the message hashes
+        assert audit(self.redis_client, QUEUE) == []
 
     # -- enqueue -----------------------------------------------------------------------------------
     @rule(data=st.data(), n=st.integers(1, 4))

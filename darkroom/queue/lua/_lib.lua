@@ -53,6 +53,9 @@ local function abort(code, detail)
   error({err = 'DR_' .. code .. ' ' .. (detail or '')})
 end
 
+-- Whether this call's queue is exclusive (set by load_conf): its messages must name a value.
+local loaded_conf_exclusive = false
+
 local function load_conf()
   local raw = redis.call('HGETALL', P .. 'conf')
   if #raw == 0 then
@@ -63,6 +66,7 @@ local function load_conf()
     c[raw[i]] = raw[i + 1]
   end
   c.exclusive = c.kind == 'exclusive'
+  loaded_conf_exclusive = c.exclusive
   c.xlimit = tonumber(c.xlimit or '1')
   c.lease_ms = tonumber(c.lease_ms)
   c.max_att = tonumber(c.max_att)
@@ -76,12 +80,32 @@ local function load_conf()
   return c
 end
 
+-- Settings every script does arithmetic with; a conf that lacks one is refused before any write.
+local CONF_NUMBERS = {'xlimit', 'lease_ms', 'max_att', 'retention_ms', 'max_payload', 'events_max'}
+
 local function require_conf(queue_name)
   local c = load_conf()
   if not c then
     abort('QUEUE_NOT_FOUND', queue_name)
   end
+  for _, f in ipairs(CONF_NUMBERS) do
+    if not c[f] then
+      abort('QUEUE_DAMAGED', 'queue ' .. queue_name .. ' has a damaged setting ' .. f)
+    end
+  end
   return c
+end
+
+-- All-or-nothing: Redis does not roll back a script that fails after its first write, so every
+-- script validates and reads what can fail before it writes, and nothing after the first write
+-- may raise. Lua's unpack fails past about 8,000 values, so a command over a list whose size
+-- the caller chooses goes through call_chunked, CHUNK values per command.
+local CHUNK = 1000  -- even: ZADD's score-member pairs are never split
+
+local function call_chunked(cmd, key, values)
+  for i = 1, #values, CHUNK do
+    redis.call(cmd, key, unpack(values, i, math.min(i + CHUNK - 1, #values)))
+  end
 end
 
 -- Deferred writes. The sorted sets of pending, running and finished messages, the event stream and the
@@ -132,7 +156,7 @@ end
 
 local function flush(conf)
   for name, acc in pairs(pending_z) do
-    local adds, rems = {'ZADD', P .. name}, {'ZREM', P .. name}
+    local adds, rems = {}, {}
     for member, score in pairs(acc) do
       if score then
         adds[#adds + 1] = score
@@ -141,21 +165,20 @@ local function flush(conf)
         rems[#rems + 1] = member
       end
     end
-    if #rems > 2 then
-      redis.call(unpack(rems))
-    end
-    if #adds > 2 then
-      redis.call(unpack(adds))
-    end
+    call_chunked('ZREM', P .. name, rems)
+    call_chunked('ZADD', P .. name, adds)
   end
   pending_z = {}
-  local counts = {'HINCRBY'}
   for _, key in ipairs(pending_event_order) do
     local kind, st = string.match(key, '^(%S+) (%S+)$')
     local ids = pending_events[key]
-    redis.call('XADD', P .. 'events', 'MAXLEN', '~', fmt(conf.events_max), '*',
+    -- the stream and the counters describe the state, they are not it: a damaged stream or
+    -- counter must not fail a call whose state changes are written already (pcall)
+    redis.pcall('XADD', P .. 'events', 'MAXLEN', '~', fmt(conf.events_max), '*',
       'e', kind, 'st', st, 'n', #ids, 'ids', table.concat(ids, ' '))
-    redis.call('HINCRBY', P .. 'counters', kind, #ids)
+    if type(redis.pcall('HINCRBY', P .. 'counters', kind, #ids)) == 'table' then
+      redis.pcall('HSET', P .. 'counters', kind, #ids)  -- a garbled count restarts
+    end
   end
   pending_events = {}
   pending_event_order = {}
@@ -249,7 +272,7 @@ local function xq_key(c, x)
 end
 
 local function x_eligible(conf, x)
-  local running = tonumber(redis.call('HGET', P .. 'xrun', x) or '0')
+  local running = tonumber(redis.call('HGET', P .. 'xrun', x)) or 0
   return running < conf.xlimit
 end
 
@@ -306,7 +329,7 @@ local function x_set_eligible(x, eligible)
 end
 
 local function x_running_delta(conf, x, delta)
-  local before = tonumber(redis.call('HGET', P .. 'xrun', x) or '0')
+  local before = tonumber(redis.call('HGET', P .. 'xrun', x)) or 0
   local after = before + delta
   if after <= 0 then
     redis.call('HDEL', P .. 'xrun', x)
@@ -355,11 +378,39 @@ local function ready_remove(conf, m)
 end
 
 -- messages ------------------------------------------------------------------------------------
+local function id_of(seqid)
+  return string.sub(seqid, 17)
+end
+
+local STATES = {pending = true, invisible = true, running = true, completed = true, canceled = true,
+  errored = true}
 local MFIELDS = {'seq', 'st', 'dl', 'x', 'ix', 'att', 'max', 'tok', 'le', 'va'}
 local NM = #MFIELDS
 
+-- A time field that may be unset: false when absent or emptied, nil when it is not a number.
+local function optional_ms(v)
+  if not v or v == '' then
+    return false
+  end
+  return tonumber(v)
+end
+
+-- A combo list: space-separated 16-hex-digit combo ids (garbage would write to stray keys).
+local function combo_list(v)
+  if not v then
+    return ''
+  end
+  if string.find(v, '^[0-9a-f ]*$') then
+    return v
+  end
+  return nil
+end
+
 -- Loads the fields every transition needs, plus `extra` fields (a read mask) in the same HMGET.
-local function load_msg(id, extra)
+-- Answers nil when the hash is missing or any of those fields is unusable (so no transition
+-- ever does arithmetic on, or indexes by, a nil), and when `seqid` is given and the hash is not
+-- that member's message any more (deleted and enqueued again under a new sequence number).
+local function load_msg(id, extra, seqid)
   local names = MFIELDS
   if extra and #extra > 0 then
     names = {unpack(MFIELDS)}
@@ -368,25 +419,31 @@ local function load_msg(id, extra)
     end
   end
   local v = redis.call('HMGET', P .. 'm:' .. id, unpack(names))
-  if not v[1] then
+  if not v[1] or id_of(v[1]) ~= id or string.len(v[1]) ~= 16 + string.len(id) then
+    return nil
+  end
+  if seqid and v[1] ~= seqid then
     return nil
   end
   local m = {id = id}
   for i = 1, NM do
     m[MFIELDS[i]] = v[i]
   end
-  if v[5] == false then
-    m.ix = ''
-  end
-  if m.le == '' then
-    m.le = false
-  end
-  if m.va == '' then
-    m.va = false
-  end
+  m.ix = combo_list(v[5])
+  m.le = optional_ms(m.le)
+  m.va = optional_ms(m.va)
   m.dl = tonumber(m.dl)
   m.att = tonumber(m.att)
   m.max = tonumber(m.max)
+  if not (STATES[m.st] and m.dl and m.att and m.max and m.ix and m.le ~= nil and m.va ~= nil) then
+    return nil
+  end
+  if m.x and m.x == '' then
+    m.x = false
+  end
+  if loaded_conf_exclusive and not m.x then
+    return nil
+  end
   if extra and #extra > 0 then
     m.extra = {}
     for i = 1, #extra do
@@ -402,6 +459,65 @@ local function require_msg(id, queue_name)
     abort('MESSAGE_NOT_FOUND', id .. ' ' .. queue_name)
   end
   return m
+end
+
+-- Every exclusivity value's running count, recounted from the running set: a running member
+-- whose message cannot say its value was dropped, and only a recount frees that value's slot.
+local function recount_running(conf)
+  flush(conf)
+  local counts = {}
+  local members = redis.call('ZRANGE', P .. 'running', 0, -1)
+  for i = 1, #members do
+    local h = redis.call('HMGET', P .. 'm:' .. id_of(members[i]), 'seq', 'x')
+    local x = h[1] == members[i] and h[2]
+    if x and x ~= '' then
+      counts[x] = (counts[x] or 0) + 1
+    end
+  end
+  local stored = redis.call('HGETALL', P .. 'xrun')
+  for i = 1, #stored, 2 do
+    local x = stored[i]
+    local delta = (counts[x] or 0) - (tonumber(stored[i + 1]) or 0)
+    counts[x] = nil
+    if delta ~= 0 then
+      x_running_delta(conf, x, delta)
+    end
+  end
+  for x, n in pairs(counts) do
+    x_running_delta(conf, x, n)
+  end
+end
+
+-- A member of set `name` whose message is missing or unusable (evicted, garbled, or deleted and
+-- enqueued again under a new sequence number): it leaves that set and every index where it can
+-- still be found, an event 'dropped' names it, and the call carries on without it. The hash is
+-- left as it is, for inspection. `x` and `c`: the exclusivity value and combo it was reached by.
+-- A running member of an exclusive queue also holds a slot: the caller recounts them once
+-- (recount_running) after its drops.
+local function drop(conf, name, seqid, x, c)
+  zrem(name, seqid)
+  if name == 'pending' then
+    local raw = redis.call('HMGET', P .. 'm:' .. id_of(seqid), 'seq', 'x', 'ix')
+    local own = raw[1] == seqid  -- the hash is still this member's: its indexes name it
+    if conf.exclusive then
+      if not x and own and raw[2] and raw[2] ~= '' then
+        x = raw[2]
+      end
+      if x then
+        if c then
+          xq_remove(conf, c, x, seqid, x_eligible(conf, x))
+        end
+        for _, combo in ipairs(redis.call('SMEMBERS', P .. 'xc:' .. x)) do
+          xq_remove(conf, combo, x, seqid, x_eligible(conf, x))
+        end
+      end
+    elseif own then
+      for _, combo in ipairs(split(combo_list(raw[3]) or '')) do
+        redis.call('ZREM', P .. 'ix:' .. combo, seqid)
+      end
+    end
+  end
+  event(conf, 'dropped', id_of(seqid), 'gone')
 end
 
 local TERMINAL = {completed = true, canceled = true, errored = true}
@@ -490,10 +606,6 @@ local function refresh(conf, m, now)
   return false
 end
 
-local function id_of(seqid)
-  return string.sub(seqid, 17)
-end
-
 local function head_score(name)
   return tonumber(redis.call('ZRANGE', P .. name, 0, 0, 'WITHSCORES')[2])
 end
@@ -505,21 +617,27 @@ local function housekeep(conf, now, limit)
   if (not delayed_head or delayed_head > now) and (not running_head or running_head > now) then
     return 0, delayed_head, running_head
   end
-  -- apply `move` to every message of set `name` whose score has passed; drop dangling members
-  local function each_due(name, move, drop)
+  -- apply `move` to every message of set `name` (state `st`) whose score has passed; a member
+  -- whose message is missing or unusable is dropped
+  local function each_due(name, st, move)
     local due = redis.call('ZRANGEBYSCORE', P .. name, '-inf', now, 'LIMIT', 0, limit)
+    local dropped = 0
     for i = 1, #due do
-      local m = load_msg(id_of(due[i]))
-      if m then
+      local m = load_msg(id_of(due[i]), nil, due[i])
+      if m and m.st == st then
         move(conf, m, now)
       else
-        drop(due[i])
+        drop(conf, name, due[i])
+        dropped = dropped + 1
       end
     end
-    return #due
+    return #due, dropped
   end
-  local promoted = each_due('delayed', promote, function(member) redis.call('ZREM', P .. 'delayed', member) end)
-  local expired = each_due('running', expire_lease, function(member) zrem('running', member) end)
+  local promoted = each_due('delayed', 'invisible', promote)
+  local expired, lost = each_due('running', 'running', expire_lease)
+  if lost > 0 and conf.exclusive then
+    recount_running(conf)
+  end
   if promoted > 0 then
     wake()
   end
@@ -546,9 +664,3 @@ local function field_names(from)
   return names
 end
 
-local function read_fields(id, names)
-  if #names == 0 then
-    return {}
-  end
-  return redis.call('HMGET', P .. 'm:' .. id, unpack(names))
-end

@@ -1,5 +1,6 @@
 -- create_queue: KEYS[1] = P. ARGV: name, then field/value pairs of the settings.
 -- Keys: conf. Idempotent: the same settings again answer 0; different settings are a conflict.
+-- All-or-nothing: one HSET of a fixed number of settings, after every comparison.
 local name = ARGV[1]
 local key = P .. 'conf'
 if redis.call('EXISTS', key) == 1 then

@@ -4,6 +4,10 @@
 -- Keys: conf fence m:<id> pending delayed running ix:* xq:* xr:* xc:* xrun waiters events counters.
 -- Earliest deadline first, equal deadlines by enqueue order. Returns
 -- {messages, next_event_ms|false, now_ms} where each message is {id, token, lease_expires_ms, fields...}.
+-- All-or-nothing at any batch size: criteria and read mask are checked before the first write;
+-- every popped member's message is read and checked (load_msg) before it moves, and a member
+-- whose message is missing or unusable is dropped (with its indexes) and another popped in its
+-- place; set writes are chunked. No step after the first write can fail.
 local name = ARGV[1]
 local max_n = tonumber(ARGV[2])
 local conf = require_conf(name)
@@ -13,6 +17,10 @@ local n_crit = tonumber(ARGV[4])
 local c = criteria_combo(conf, 5, n_crit, name)
 local names = field_names(5 + 2 * n_crit)
 local waiter_at = 6 + 2 * n_crit + #names
+local fence = redis.call('GET', P .. 'fence')
+if fence and not string.find(fence, '^%d+$') then
+  abort('QUEUE_DAMAGED', 'queue ' .. name .. ' has a damaged fence ' .. string.sub(fence, 1, 40))
+end
 local now = now_ms()
 
 local le = now + lease_ms
@@ -72,52 +80,72 @@ end
 
 if conf.exclusive then
   local ready = P .. 'xr:' .. c
-  for _ = 1, max_n do
+  while #out < max_n do
     local head = redis.call('ZRANGE', ready, 0, 0)[1]
     if not head then
       break
     end
     local x = string.sub(head, 17)
-    local m = load_msg(id_of(redis.call('ZRANGE', xq_key(c, x), 0, 0)[1]), names)
-    ready_remove(conf, m)
-    x_running_delta(conf, x, 1)
-    start(m)
+    local seqid = redis.call('ZRANGE', xq_key(c, x), 0, 0)[1]
+    local m = seqid and load_msg(id_of(seqid), names, seqid)
+    if m and m.st == 'pending' and m.x == x then
+      ready_remove(conf, m)
+      x_running_delta(conf, x, 1)
+      start(m)
+    elseif seqid then
+      drop(conf, 'pending', seqid, x, c)
+    else
+      redis.call('ZREM', ready, head)  -- a ready value with nothing pending: stale
+    end
   end
 else
   local index = c == '' and 'pending' or 'ix:' .. c
   -- pop the heads of the index serving this dequeue; then leave every other index in as few
-  -- commands as possible: one ZREM per index touched
-  local popped = redis.call('ZPOPMIN', P .. index, max_n)
-  local seqids = {}
-  for i = 1, #popped, 2 do
-    seqids[#seqids + 1] = popped[i]
-  end
-  if #seqids > 0 then
+  -- commands as possible: one ZREM per index touched. Popped members whose message is missing
+  -- or unusable are dropped, and as many more are popped.
+  local msgs = {}
+  while #msgs < max_n do
+    local popped = redis.call('ZPOPMIN', P .. index, max_n - #msgs)
+    if #popped == 0 then
+      break
+    end
+    local seqids = {}
+    for i = 1, #popped, 2 do
+      seqids[#seqids + 1] = popped[i]
+    end
     if c ~= '' then
-      redis.call('ZREM', P .. 'pending', unpack(seqids))
+      call_chunked('ZREM', P .. 'pending', seqids)
     end
     local by_combo = {}
-    local msgs = {}
+    local dropped = false
     for i = 1, #seqids do
-      local m = load_msg(id_of(seqids[i]), names)
-      msgs[i] = m
-      for _, combo in ipairs(split(m.ix)) do
-        if combo ~= c then  -- the serving index was popped already
-          local list = by_combo[combo]
-          if not list then
-            list = {}
-            by_combo[combo] = list
+      local m = load_msg(id_of(seqids[i]), names, seqids[i])
+      if m and m.st == 'pending' then
+        msgs[#msgs + 1] = m
+        for _, combo in ipairs(split(m.ix)) do
+          if combo ~= c then  -- the serving index was popped already
+            local list = by_combo[combo]
+            if not list then
+              list = {}
+              by_combo[combo] = list
+            end
+            list[#list + 1] = m.seq
           end
-          list[#list + 1] = m.seq
         end
+      else
+        drop(conf, 'pending', seqids[i])
+        dropped = true
       end
     end
     for combo, members in pairs(by_combo) do
-      redis.call('ZREM', P .. 'ix:' .. combo, unpack(members))
+      call_chunked('ZREM', P .. 'ix:' .. combo, members)
     end
-    for i = 1, #msgs do
-      start(msgs[i])
+    if not dropped then
+      break
     end
+  end
+  for i = 1, #msgs do
+    start(msgs[i])
   end
 end
 return done(out)

@@ -5,6 +5,8 @@
 -- All-or-nothing: every message is checked before anything is written. Idempotent by id: the
 -- same id and digest answers the stored message (created = 0); another digest is a conflict.
 -- Returns n × {id, created(0|1)}.
+-- A non-fresh id whose hash is left without its digest (damaged) is replaced whole: its old
+-- fields are deleted first, and its old set member is dropped by whatever reaches it.
 local name = ARGV[1]
 local n = tonumber(ARGV[2])
 local conf = require_conf(name)
@@ -41,6 +43,7 @@ for i = 0, n - 1 do
     m.dl = ARGV[b + 3] == '' and now or tonumber(ARGV[b + 3])
     m.delay = tonumber(ARGV[b + 4])
     m.max = ARGV[b + 5] == '' and conf.max_att or tonumber(ARGV[b + 5])
+    m.leftover = ARGV[b + 7] ~= '1'  -- a hash without its digest may be left: replace it whole
     plan[#plan + 1] = m
     seen[id] = dg
   end
@@ -63,6 +66,9 @@ for i = 1, #plan do
     seq = seq + 1
     m.seq = string.format('%016x', seq) .. m.id
     m.att = 0
+    if m.leftover then
+      redis.call('DEL', P .. 'm:' .. m.id)
+    end
     -- empty metadata and combo lists are left out: readers take an absent field as empty
     local fields = {'HSET', P .. 'm:' .. m.id, 'seq', m.seq, 'payload', m.payload,
       'dl', fmt(m.dl), 'att', '0', 'max', fmt(m.max), 'ca', now, 'ua', now, 'dg', m.dg}

@@ -1,6 +1,10 @@
 -- extend (heartbeat): KEYS[1] = P. ARGV: name, id, token, lease_ms.
 -- Keys: conf m:<id> running (and, when the lease already expired, what expiry touches).
 -- Returns the new lease expiry in ms, or DR_LEASE_LOST.
+-- All-or-nothing: the message is read and checked first (missing or unusable: MESSAGE_NOT_FOUND);
+-- after the first write no step can fail.
+-- The message's own due lease expiry or promotion (refresh) is applied first and kept when
+-- the call is then refused: it is a whole transition of its own, not half of this one.
 local name, id, tok = ARGV[1], ARGV[2], ARGV[3]
 local conf = require_conf(name)
 local m = require_msg(id, name)

@@ -4,6 +4,9 @@
 --   errored), m:<id>. Walks that set in score order after the cursor, examining at most
 -- `budget` members, and returns {messages, next_score|false, next_member|false}; a short page
 -- with a cursor means "keep going". Each message is {id, fields...}.
+-- Read-only. A cursor score that is not a number is DR_INVALID_ARGUMENT; a member whose message
+-- is missing (or is another message's now) is skipped, and so is one whose metadata cannot be
+-- decoded when criteria are given.
 local name, state = ARGV[1], ARGV[2]
 require_conf(name)
 local key = P .. state
@@ -12,6 +15,9 @@ local n_crit = tonumber(ARGV[7])
 local names = field_names(8 + 2 * n_crit)
 local pos = 0
 local skip_ties_upto = nil
+if ARGV[4] ~= '' and not tonumber(ARGV[3]) then
+  return fail('INVALID_ARGUMENT', 'cursor score ' .. ARGV[3] .. ' is not a number')
+end
 if ARGV[4] ~= '' then
   local rank = redis.call('ZRANK', key, ARGV[4])
   if rank then
@@ -40,18 +46,23 @@ while #out < limit and examined < budget do
       local id = id_of(member)
       local ok = true
       if n_crit > 0 then
-        local meta = cjson.decode(redis.call('HGET', P .. 'm:' .. id, 'meta') or '{}')
+        -- unreadable metadata matches no criteria
+        local decoded, meta = pcall(cjson.decode, redis.call('HGET', P .. 'm:' .. id, 'meta') or '{}')
+        ok = decoded and type(meta) == 'table'
         for j = 0, n_crit - 1 do
-          if meta[ARGV[8 + 2 * j]] ~= ARGV[9 + 2 * j] then
+          if not ok or meta[ARGV[8 + 2 * j]] ~= ARGV[9 + 2 * j] then
             ok = false
             break
           end
         end
       end
       if ok then
-        local v = read_fields(id, names)
-        table.insert(v, 1, id)
-        out[#out + 1] = v
+        -- a member whose message is missing, or is another message's now, is not shown
+        local v = redis.call('HMGET', P .. 'm:' .. id, 'seq', unpack(names))
+        if v[1] == member then
+          v[1] = id
+          out[#out + 1] = v
+        end
       end
       if #out >= limit or examined >= budget then
         break

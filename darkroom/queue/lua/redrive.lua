@@ -1,6 +1,8 @@
 -- redrive: KEYS[1] = P. ARGV: name, id.
 -- Keys: conf m:<id> errored pending ix:* xq:* xr:* xc:* xrun events; publishes wake.
 -- errored -> pending with attempts reset; any other state is a conflict.
+-- All-or-nothing: the message is read and checked before the first write; after it no step
+-- can fail.
 local name, id = ARGV[1], ARGV[2]
 local conf = require_conf(name)
 local m = require_msg(id, name)

@@ -7,6 +7,10 @@
 -- Completing again with the token that completed the message answers 'ok' again, so a client
 -- that retries after a lost reply does not see a false LeaseLost.
 -- Returns n × {'ok'|'lost'|'missing', lateness_ms (completions) | ''}.
+-- All-or-nothing at any batch size: each lease is judged on its own message, read whole and
+-- checked by load_msg; a missing or unusable message answers 'missing' and changes nothing (its
+-- running member is dropped by housekeeping when its lease runs out); no step can fail after
+-- the first write, and the set writes of the whole batch are chunked (flush).
 local name = ARGV[1]
 local n = tonumber(ARGV[2])
 local conf = require_conf(name)
@@ -20,7 +24,8 @@ for i = 0, n - 1 do
   if not m then
     out[#out + 1] = {'missing', ''}
   elseif m.st == 'completed' and m.tok == tok and action == 'c' then
-    out[#out + 1] = {'ok', fmt(tonumber(redis.call('HGET', P .. 'm:' .. id, 'ft')) - m.dl)}
+    local ft = tonumber(redis.call('HGET', P .. 'm:' .. id, 'ft')) or now
+    out[#out + 1] = {'ok', fmt(ft - m.dl)}
   elseif m.st ~= 'running' or m.tok ~= tok then
     out[#out + 1] = {'lost', ''}
   elseif refresh(conf, m, now) then

@@ -1,7 +1,11 @@
 -- sweep: KEYS[1] = P. ARGV: name, limit, purge ('1'|'0').
 -- Keys: conf m:<id> delayed running pending completed canceled errored ix:* xq:* xr:* xc:* xrun events.
 -- Promotes due delays, expires leases, and (purge) deletes finished messages older than the
--- retention, each at most `limit` per call. Returns {moved, purged, next_event_ms|false, now_ms}.
+-- retention, each at most `limit` per call. Returns {moved, purged, next_event_ms|false, now_ms};
+-- `moved` counts the due members that left their set, dropped ones included.
+-- All-or-nothing at any limit: a due member whose message is missing or unusable is dropped
+-- (housekeep), every set write is chunked, and a finished member whose id was enqueued again
+-- loses only its member, never the new message's hash.
 local name = ARGV[1]
 local limit = tonumber(ARGV[2])
 local conf = require_conf(name)
@@ -14,11 +18,14 @@ if ARGV[3] == '1' then
   for _, state in ipairs({'completed', 'canceled', 'errored'}) do
     local old = redis.call('ZRANGEBYSCORE', P .. state, '-inf', before, 'LIMIT', 0, limit - purged)
     for i = 1, #old do
-      redis.call('DEL', P .. 'm:' .. id_of(old[i]))
+      -- a member whose id was enqueued again names another message now: only the member goes
+      local key = P .. 'm:' .. id_of(old[i])
+      local seq = redis.call('HGET', key, 'seq')
+      if not seq or seq == old[i] then
+        redis.call('DEL', key)
+      end
     end
-    if #old > 0 then
-      redis.call('ZREM', P .. state, unpack(old))
-    end
+    call_chunked('ZREM', P .. state, old)
     purged = purged + #old
     if purged >= limit then
       break

@@ -3,6 +3,10 @@
 -- Keys: conf m:<id> pending delayed ix:* xq:* xr:* xc:* xrun events; publishes wake.
 -- Only pending or invisible messages change; the message leaves its indexes, changes, and
 -- re-enters them, so order and criteria see the new values at once.
+-- All-or-nothing: the message, the new metadata (exclusivity value) and the payload size are
+-- checked before the first write; after it no step can fail.
+-- The message's own due lease expiry or promotion (refresh) is applied first and kept when
+-- the call is then refused: it is a whole transition of its own, not half of this one.
 local name, id = ARGV[1], ARGV[2]
 local conf = require_conf(name)
 local m = require_msg(id, name)

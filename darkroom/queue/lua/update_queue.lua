@@ -1,5 +1,6 @@
 -- update_queue: KEYS[1] = P. ARGV: name, then field/value pairs (mutable settings only).
 -- Keys: conf; publishes wake when a paused queue resumes. Returns the settings (HGETALL).
+-- All-or-nothing: the settings arrive validated; the writes are HSETs that cannot fail.
 local name = ARGV[1]
 local conf = require_conf(name)
 local key = P .. 'conf'
