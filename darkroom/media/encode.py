@@ -148,11 +148,12 @@ def _scale(recipe: Recipe) -> str:
 
 
 def _output_args(
-    out: Path, recipe: Recipe, fps: float, *, video: str, audio: str | None, limit: list[str]
+    out: Path, recipe: Recipe, fps: float, *, video: str, audio: str | None, limit: list[str], duration_s: float
 ) -> list[str]:
     codecs = [recipe.codec] + ([recipe.audio.codec] if recipe.audio and audio else [])
     args = ["-map", video] + (["-map", audio] if audio else [])
-    args += video_args(recipe, fps) + audio_args(recipe.audio if audio else None)
+    # A capped CRF encode gets the VBV that keeps its average within maxrate (Recipe.for_duration).
+    args += video_args(recipe.for_duration(duration_s), fps) + audio_args(recipe.audio if audio else None)
     return args + limit + _container_args(out, codecs) + [str(_partial(out))]
 
 
@@ -202,7 +203,8 @@ def encode_ladder(
     for i, (out, recipe) in enumerate(outs):
         Path(out).parent.mkdir(parents=True, exist_ok=True)
         audio = f"[a{i}]" if i in with_audio else None
-        args += _output_args(Path(out), recipe, src.fps, video=f"[v{i}]", audio=audio, limit=limit)
+        args += _output_args(Path(out), recipe, src.fps, video=f"[v{i}]", audio=audio, limit=limit,
+                             duration_s=expected_s)  # fmt: skip
     try:
         result = run(
             args, timeout_s=timeout_s, duration_s=expected_s or None, progress=rising(progress), cancel=cancel,
