@@ -210,15 +210,17 @@ def test_a_photo_report_has_renditions_and_the_blurhash() -> None:
         "source": {"width": 800, "height": 1200, "format": "JPEG", "orientation": 6, "had_gps": True},
         "renditions": [
             {"name": "640w", "format": "jpeg", "width": 640, "height": 960, "size_bytes": 30_000,
-             "file": {"$blob": "cas/a.jpg"}},
+             "file_name": "640w.jpg", "file": {"$blob": "cas/a.jpg"}},
             {"name": "thumb150", "format": "webp", "width": 150, "height": 150, "size_bytes": 3_000,
-             "file": {"$blob": "cas/b.webp"}},
+             "file_name": "thumb150.webp", "file": {"$blob": "cas/b.webp"}},
         ],
     }  # fmt: skip
-    files = {"renditions": {"640w.jpeg": "renditions/640w.jpg", "thumb150.webp": "renditions/thumb150.webp"}}
+    # the report's names are the files' names (jpeg is written .jpg)
+    files = {"renditions": {"640w.jpg": "renditions/640w.jpg", "thumb150.webp": "renditions/thumb150.webp"}}
     report = build_report(outputs, kind="photo", profile="photo", source={"name": "p.jpg"}, files=files)
     assert report["photo"]["blurhash"] == outputs["blurhash"]
     assert [r["file"] for r in report["photo"]["renditions"]] == ["renditions/640w.jpg", "renditions/thumb150.webp"]
+    assert [r["file_name"] for r in report["photo"]["renditions"]] == ["640w.jpg", "thumb150.webp"]
     assert "inspection" not in report and "renditions" not in report
     html = render_html(report, images={"thumbnail": ("image/jpeg", b"\xff\xd8")})
     assert _page(html).headings == ["Photo"] and outputs["blurhash"] in html and "renditions/640w.jpg" in html
