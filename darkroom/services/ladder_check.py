@@ -28,7 +28,7 @@ __all__ = ["anchor_fn", "ladder_check_fn"]
 
 def _options(options: Mapping[str, Any] | None) -> LadderOptions:
     try:
-        return LadderOptions.model_validate({k: v for k, v in dict(options or {}).items()})
+        return LadderOptions.model_validate(dict(options or {}))
     except ValueError as exc:
         raise PermanentError(f"ladder options: {exc}") from exc
 
