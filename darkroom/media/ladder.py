@@ -1,10 +1,12 @@
 """Per-title ladder generation: trial encodes of sampled scenes, VMAF, hull, rungs, recipes.
 
-Each sampled scene is encoded once per (height, CRF) with a fast preset (all trials of a sample
-from ONE decode) and scored with VMAF against the source at the source's size. Points are averaged
-over the samples, the upper convex hull is taken across resolutions and rungs are picked on it
-(:mod:`darkroom.media.hull`). :func:`fixed_ladder_curve` scores ``DEFAULT_LADDER`` the same way so
-the two can be compared by BD-rate. Method and costs: ``docs/media.md``.
+Each sampled scene is encoded once per (height, CRF) as the title will be, production preset and
+GOP (all trials of a sample from ONE decode), and scored with VMAF against the source at the
+source's size. Points are averaged over the samples, the upper convex hull is taken across
+resolutions and rungs are picked on it (:mod:`darkroom.media.hull`). :func:`fixed_ladder_curve`
+scores ``DEFAULT_LADDER`` the same way so the two can be compared by BD-rate. Whether the
+renditions then deliver their hull points is checked by :mod:`darkroom.media.delivered`. Method
+and costs: ``docs/media.md``.
 """
 
 from __future__ import annotations
@@ -34,14 +36,15 @@ __all__ = [
     "fixed_ladder_curve",
     "per_title_ladder",
     "spread_samples",
+    "title_bitrate",
     "trial_encodes",
 ]
 
 Sample = tuple[float, float]  # (start_s, duration_s) of a scene of the source
 DEFAULT_HEIGHTS = (1080, 720, 540, 360, 240)
 DEFAULT_CRFS = (18, 23, 28, 33, 38)  # x264/x265 scale; VP9/AV1 (0-63) want higher values
-# Trials run at the production preset unless told otherwise: at x264 ``ultrafast`` the same CRF costs
-# 2-3x the bits of ``medium`` on real footage, so fast trials mispredicted every delivered rung.
+# Trials run at the production preset unless told otherwise: at x264 ``ultrafast`` the same CRF cost
+# 2.7-4.2x the bits of ``medium`` on real footage, so fast trials mispredicted every delivered rung.
 
 
 @dataclass(frozen=True)
