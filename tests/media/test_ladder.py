@@ -267,6 +267,9 @@ def test_sample_bitrates_are_amortised_to_the_titles_gop(clip: ClipFactory, tmp_
     raw, as_title = title_bitrate(out), title_bitrate(out, 50)  # 10 keyframes in 50 frames vs 1 in 50
     assert raw > 0 and as_title < raw * 0.8
     assert title_bitrate(out, 5) == pytest.approx(raw, rel=0.02)  # its own GOP: as encoded
+    # a window of the encode: its first GOP alone (keyframe + 4), as the trials count a sample
+    first_gop = title_bitrate(out, frames=5)
+    assert first_gop > 0 and first_gop != raw and title_bitrate(out, frames=5, first_frame=5) != first_gop
 
 
 def test_a_capped_encode_averages_within_its_maxrate(clip: ClipFactory, tmp_path: Path) -> None:
