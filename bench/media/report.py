@@ -144,7 +144,8 @@ def _rung_points(points: list[Point]) -> str:
 
 
 CLIP_HEAD = ["clip", "content", "fixed ladder (kb/s / VMAF)", "per-title rungs (kb/s / VMAF)",
-             "hull VMAF - fixed VMAF at each fixed rung's bitrate", "BD-rate", "run s"]  # fmt: skip
+             "hull VMAF - fixed VMAF at each fixed rung's bitrate", "BD-rate", "delivered (kb/s / VMAF, vs hull)",
+             "BD-rate delivered", "run s"]  # fmt: skip
 
 
 def _hull_at(hull: list[Point], kbps: float) -> float | None:
@@ -164,11 +165,26 @@ def _gains(c: ClipResult) -> str:
     return ", ".join(cells)
 
 
+def _delivered(c: ClipResult) -> str:
+    """Each whole-clip rendition: its delivered name, VMAF, and its error against the hull point."""
+    cells = []
+    for r in (c.delivered or {}).get("rungs") or []:
+        m = r["measured"]
+        err = (
+            ""
+            if r.get("bitrate_error_percent") is None
+            else (f" ({r['bitrate_error_percent']:+.0f} %, {r['vmaf_error']:+.1f})")
+        )
+        fate = "" if r.get("kept") else f" dropped: {r.get('drop')}"
+        cells.append(f"{r['name']}/{m['vmaf']:.1f}{err}{fate}")
+    return ", ".join(cells) or "-"
+
+
 def _clip_rows(res: Results) -> list[list[str]]:
     rows = []
     for c in res.clips:
         if c.error:
-            rows.append([c.name, c.what, f"⚠ {c.error}", "", "", "", f"{c.elapsed_s:.0f}"])
+            rows.append([c.name, c.what, f"⚠ {c.error}", "", "", "", "", "", f"{c.elapsed_s:.0f}"])
             continue
         bd = "-" if c.bd_rate_percent is None else f"{c.bd_rate_percent:+.1f} %"
         rows.append(
@@ -179,6 +195,8 @@ def _clip_rows(res: Results) -> list[list[str]]:
                 _rung_points(c.rungs),
                 _gains(c),
                 bd,
+                _delivered(c),
+                "-" if c.bd_rate_delivered_percent is None else f"{c.bd_rate_delivered_percent:+.1f} %",
                 f"{c.elapsed_s:.0f}",
             ]
         )

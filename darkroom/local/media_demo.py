@@ -21,10 +21,11 @@ from darkroom.local.samples import make_clip, make_photo
 
 __all__ = ["STREAMING_OPTIONS", "MediaDemoResult", "run_media_demo"]
 
-# Few trials keep the per-title ladder quick on two cores: one 2 s sample, 2 heights x 3 CRFs, and
+# Few trials keep the per-title ladder quick on two cores: two 2 s samples (one per scene: a single
+# sample saw only the test pattern and mispredicted the fractal half), 2 heights x 3 CRFs, and
 # VMAF only. Chunks are forced (2 s target) so the plan, split at the clip's scene cut, shows.
 STREAMING_OPTIONS: dict[str, Any] = {
-    "ladder_options": {"heights": [360, 180], "crfs": [24, 30, 36], "samples": 1, "sample_s": 2.0, "rungs": 3,
+    "ladder_options": {"heights": [360, 180], "crfs": [24, 30, 36], "samples": 2, "sample_s": 2.0, "rungs": 3,
                        "gop_s": 1.0, "segment_s": 2.0, "subsample": 2},
     "chunk": "always",
     "chunk_target_s": 2.0,

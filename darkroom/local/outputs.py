@@ -78,9 +78,10 @@ def write_photo(blobs: Any, out: Path, outputs: Mapping[str, Any]) -> dict[str, 
     for r in outputs.get("renditions") or []:
         ref = r.get("file")
         if is_blob_ref(ref):
-            suffix = PurePosixPath(ref["$blob"]).suffix or f".{r.get('format')}"
-            path = blobs.get_file(ref["$blob"], safe_path(out / "renditions", f"{r['name']}{suffix}"))
-            written[f"{r['name']}.{r.get('format')}"] = str(_rel(out, path))
+            # the name the function wrote (its extension decided once, in darkroom.media.image)
+            name = r.get("file_name") or f"{r['name']}{PurePosixPath(ref['$blob']).suffix}"
+            path = blobs.get_file(ref["$blob"], safe_path(out / "renditions", str(name)))
+            written[str(name)] = str(_rel(out, path))
     return {"renditions": written} if written else {}
 
 
@@ -90,7 +91,7 @@ def report_images(out: Path, kind: str, files: Mapping[str, Any]) -> dict[str, t
     if kind == "video" and files.get("poster"):
         images["poster"] = ("image/jpeg", (out / files["poster"]).read_bytes())
     if kind == "photo":
-        thumbs = [p for n, p in (files.get("renditions") or {}).items() if n.startswith("thumb") and n.endswith("jpeg")]
+        thumbs = [p for n, p in (files.get("renditions") or {}).items() if n.startswith("thumb") and n.endswith(".jpg")]
         if thumbs:
             images["thumbnail"] = ("image/jpeg", (out / thumbs[0]).read_bytes())
     return images

@@ -160,12 +160,14 @@ def _scale(recipe: Recipe) -> str:
 
 
 def _output_args(
-    out: Path, recipe: Recipe, fps: float, *, video: str, audio: str | None, limit: list[str]
+    out: Path, recipe: Recipe, fps: float, *, video: str, audio: str | None, limit: list[str], duration_s: float
 ) -> list[str]:
     codecs = [recipe.codec] + ([recipe.audio.codec] if recipe.audio and audio else [])
     args = ["-map", video] + (["-map", audio] if audio else [])
-    # The filters made the frames constant-rate already; cfr makes the muxer say so too.
-    args += ["-fps_mode", "cfr", *video_args(recipe, fps), *audio_args(recipe.audio if audio else None)]
+    # The filters made the frames constant-rate already; cfr makes the muxer say so too. A capped CRF
+    # encode gets the VBV that keeps its average within maxrate (Recipe.for_duration).
+    args += ["-fps_mode", "cfr", *video_args(recipe.for_duration(duration_s), fps)]
+    args += audio_args(recipe.audio if audio else None)
     return args + limit + _container_args(out, codecs) + [str(_partial(out))]
 
 
@@ -214,7 +216,8 @@ def encode_ladder(
     for i, (out, recipe) in enumerate(outs):
         Path(out).parent.mkdir(parents=True, exist_ok=True)
         audio = f"[a{i}]" if i in with_audio else None
-        args += _output_args(Path(out), recipe, float(src.output_fps), video=f"[v{i}]", audio=audio, limit=span.limit)
+        args += _output_args(Path(out), recipe, float(src.output_fps), video=f"[v{i}]", audio=audio, limit=span.limit,
+                             duration_s=span.expected_s)  # fmt: skip
     try:
         result = run(
             args, timeout_s=timeout_s, duration_s=span.expected_s or None, progress=rising(progress), cancel=cancel,

@@ -16,7 +16,13 @@ import numpy as np
 from darkroom.media.errors import InvalidMedia
 from darkroom.media.recipe import Recipe
 
-__all__ = ["Curve", "Point", "bd_rate", "pick_rungs", "to_recipes", "upper_convex_hull"]
+__all__ = ["FLOOR_VMAF", "Curve", "Point", "bd_rate", "pick_rungs", "to_recipes", "upper_convex_hull"]
+
+
+# No rung below this VMAF (per-title trials and delivered renditions alike). The anchors' lowest
+# rungs, DEFAULT_LADDER's 240p on the five bench clips (docs/benchmarks.md, section 5), score
+# 42.7-70.8, mean 60.4: a per-title rung under 60 is worse than the fixed ladder's usual bottom.
+FLOOR_VMAF = 60.0
 
 
 @dataclass(frozen=True)
@@ -71,6 +77,7 @@ def pick_rungs(
     max_vmaf: float = 95.0,
     min_step_ratio: float = 1.5,
     max_bitrate_kbps: float | None = None,
+    floor_vmaf: float | None = None,
 ) -> list[Point]:
     """Choose up to ``n`` rungs on the hull, by increasing bitrate.
 
@@ -79,6 +86,8 @@ def pick_rungs(
     reaching ``min_vmaf`` (else the cheapest point). Rungs in between are the hull points nearest
     to targets spaced evenly in log bitrate (players switch by bandwidth ratios), and from the top
     down each kept rung needs at most ``1 / min_step_ratio`` of the bits of the one above it.
+    Points under ``floor_vmaf`` are never rungs; when no point reaches it, the best one is the
+    only rung (a title needs one).
     """
     if n < 1 or min_step_ratio < 1.0 or min_vmaf > max_vmaf:
         raise InvalidMedia(f"bad rung rule: n={n} min_step_ratio={min_step_ratio} "
@@ -88,6 +97,8 @@ def pick_rungs(
         cands = [p for p in cands if p.bitrate_kbps <= max_bitrate_kbps]
     if not cands:
         return []
+    if floor_vmaf is not None:
+        cands = [p for p in cands if p.vmaf >= floor_vmaf] or [max(cands, key=lambda p: p.vmaf)]
     top_i = next((i for i, p in enumerate(cands) if p.vmaf >= max_vmaf), len(cands) - 1)
     cands = cands[: top_i + 1]
     bottom_i = next((i for i, p in enumerate(cands) if p.vmaf >= min_vmaf), len(cands) - 1)

@@ -34,6 +34,8 @@ __all__ += ["open_photo", "render_photo"]
 DEFAULT_MAX_PIXELS = 120_000_000
 
 Format = Literal["jpeg", "webp", "avif"]
+# The one place a format's file extension is decided: renditions are written, reported and fetched
+# under Rendition.file_name, never rebuilt from the format's name (jpeg is written .jpg).
 _EXT = {"jpeg": "jpg", "webp": "webp", "avif": "avif"}
 _ORIENTATION, _GPS_IFD = 0x0112, 0x8825
 _LANCZOS = Image.Resampling.LANCZOS
@@ -89,6 +91,11 @@ class Rendition:
     width: int
     height: int
     size_bytes: int
+
+    @property
+    def file_name(self) -> str:
+        """The file's name as written (``1080w.jpg``): reports and downloads use this, not the format."""
+        return self.path.name
 
 
 @dataclass(frozen=True)

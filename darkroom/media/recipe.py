@@ -28,6 +28,7 @@ _RULES: dict[str, tuple[tuple[str, ...], str, int, tuple[str, ...], tuple[str, .
     "vp9": (tuple(str(i) for i in range(9)), "4", 63, ("0",), ("2",)),  # libvpx cpu-used; VP9 profile 0/2
     "av1": (tuple(str(i) for i in range(14)), "8", 63, ("main",), ("main",)),  # SVT-AV1 preset
 }
+_VBV_INIT = 0.9  # x264/x265 default initial VBV fullness: what an encode may spend beyond the cap
 _NAME = re.compile(r"^[A-Za-z0-9_.-]{0,32}$")
 _MAX_SIDE = 8192
 
@@ -146,6 +147,23 @@ class Recipe:
         if not fps > 0:
             raise InvalidMedia(f"frame rate {fps!r} must be positive to place keyframes", code="bad_fps")
         return max(1, round(self.gop_s * fps))
+
+    def for_duration(self, duration_s: float | None) -> Recipe:
+        """This recipe as the encoder should get it for ``duration_s`` of video: a capped CRF
+        recipe's VBV is scaled so the encode's *average* stays within ``maxrate_kbps``.
+
+        An encoder's VBV starts ~90 % full (x264/x265 ``vbv-init``), so over ``D`` seconds it may
+        spend ``maxrate x D + 0.9 x bufsize``: a 7.6 s title capped at 800 kb/s with a 1600 kbit
+        buffer averaged 868 kb/s. Scaling maxrate and bufsize by ``D / (D + 0.9 x bufsize /
+        maxrate)`` bounds the average by the cap; the factor tends to 1 for long titles. ABR
+        recipes (their target sets the average), uncapped ones and unknown lengths are unchanged."""
+        if self.crf is None or self.maxrate_kbps is None or self.bufsize_kbps is None:
+            return self
+        if duration_s is None or not duration_s > 0:
+            return self
+        scale = duration_s / (duration_s + _VBV_INIT * self.bufsize_kbps / self.maxrate_kbps)
+        return replace(self, maxrate_kbps=max(16, math.floor(self.maxrate_kbps * scale)),
+                       bufsize_kbps=max(16, math.floor(self.bufsize_kbps * scale)))  # fmt: skip
 
     @property
     def ten_bit(self) -> bool:

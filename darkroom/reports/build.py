@@ -177,14 +177,15 @@ def rendition_rows(outputs: Mapping[str, Any]) -> list[dict[str, Any]]:
 def _ladder(ladder: Mapping[str, Any]) -> dict[str, Any]:
     ladder = _mapping(ladder, "ladder")
     out: dict[str, Any] = {}
-    for key in ("points", "hull", "rungs", "fixed"):
+    for key in ("points", "hull", "rungs", "fixed", "anchor"):
         pts = _list(ladder.get(key) or [], f"ladder.{key}")
         for p in pts:
             _point(p, f"ladder.{key}")
         out[key] = [dict(p) for p in pts]
     out["recipes"] = [dict(r) for r in ladder.get("recipes") or []]
-    bd = ladder.get("bd_rate_percent")
-    out["bd_rate_percent"] = None if bd is None or not math.isfinite(float(bd)) else float(bd)
+    for key in ("bd_rate_percent", "bd_rate_delivered_percent"):  # trials' hull / delivered renditions vs fixed
+        bd = ladder.get(key)
+        out[key] = None if bd is None or not math.isfinite(float(bd)) else float(bd)
     for key, value in ladder.items():  # the rest (encodes, elapsed_s, mode, samples…) as given
         out.setdefault(key, value)
     return out
@@ -203,13 +204,15 @@ def _point(p: object, what: str) -> None:
 
 
 def _photo(outputs: Mapping[str, Any], files: Mapping[str, Any]) -> dict[str, Any]:
+    """Renditions are matched with the files written by ``file_name``, the name the function gave
+    the file (``1080w.jpg`` for format ``jpeg``): the report never rebuilds a name from the format."""
     written = files.get("renditions") or {}
     return {
         "blurhash": outputs.get("blurhash"),
         "source": dict(outputs.get("source") or {}),
         "renditions": [
-            {k: r.get(k) for k in ("name", "format", "width", "height", "size_bytes")}
-            | {"file": written.get(f"{r.get('name')}.{r.get('format')}")}
+            {k: r.get(k) for k in ("name", "format", "file_name", "width", "height", "size_bytes")}
+            | {"file": written.get(str(r.get("file_name")))}
             for r in _list(outputs.get("renditions") or [], "renditions")
         ],
     }

@@ -157,14 +157,44 @@ def _ladder(ladder: Mapping[str, Any], renditions: Sequence[Mapping[str, Any]]) 
                    f"({better} bits for the same VMAF).</p>")  # fmt: skip
     else:
         out.append('<p class="dim">No BD-rate (the fixed ladder fitted fewer than two rungs).</p>')
+    delivered_bd = ladder.get("bd_rate_delivered_percent")
+    if isinstance(delivered_bd, int | float):
+        better = "fewer" if delivered_bd < 0 else "more"
+        out.append(f"<p>BD-rate of the delivered renditions against the fixed ladder encoded over the whole title: "
+                   f"<b>{delivered_bd:+.1f} %</b> ({better} bits for the same VMAF).</p>")  # fmt: skip
     rows = [(f"{p.get('resolution_height', p.get('height'))}p", p.get("crf"), p.get("bitrate_kbps"), p.get("vmaf"))
             for p in ladder.get("rungs") or []]  # fmt: skip
     if rows:
         out.append(_table(["rung", "CRF", "kbit/s", "VMAF"], rows, numeric=(1, 2, 3)))
+    out.append(_delivered(ladder.get("delivered") or {}))
     out.append(f'<p class="dim">{len(ladder.get("points") or [])} trial points on samples, '
                f'{len(ladder.get("hull") or [])} on the hull; stars: the renditions measured over the whole '
                "title.</p>")  # fmt: skip
     return "".join(out)
+
+
+def _delivered(delivered: Mapping[str, Any]) -> str:
+    """Each whole-title rendition against the hull point it was chosen at, and what became of it."""
+    rungs = delivered.get("rungs") or []
+    if not rungs:
+        return ""
+    tol = delivered.get("tolerance") or {}
+    rows = []
+    for r in rungs:
+        planned, measured = r.get("planned") or {}, r.get("measured") or {}
+        fate = "kept" if r.get("kept") else f"dropped ({r.get('drop')})"
+        miss = {True: "yes", False: "no", None: "-"}[r.get("within_tolerance")]
+        rows.append((r.get("planned_name"), r.get("name"), planned.get("bitrate_kbps"), measured.get("bitrate_kbps"),
+                     r.get("bitrate_error_percent"), planned.get("vmaf"), measured.get("vmaf"), measured.get("vmaf_p5"),
+                     r.get("vmaf_error"), miss, fate))  # fmt: skip
+    head = ["planned", "delivered as", "hull kbit/s", "kbit/s", "Δ %", "hull VMAF", "VMAF", "VMAF p5", "Δ VMAF",
+            "within", "rung"]  # fmt: skip
+    return "".join([
+        f"<h3>As delivered</h3><p>Whole-title renditions against their hull points (tolerance ±"
+        f"{float(tol.get('bitrate_ratio', 0.15)) * 100:.0f} % bitrate, ±{float(tol.get('vmaf', 3.0)):g} VMAF; "
+        f"VMAF floor {delivered.get('floor_vmaf')}). The ladder is corrected from this before packaging.</p>",
+        _table(head, rows, numeric=(2, 3, 4, 5, 6, 7, 8)),
+    ])  # fmt: skip
 
 
 def _renditions(rows: Sequence[Mapping[str, Any]]) -> str:

@@ -79,6 +79,10 @@ def rate_quality_svg(ladder: Mapping[str, Any], renditions: Sequence[Mapping[str
     if fixed:
         ax.plot([p["bitrate_kbps"] for p in fixed], [p["vmaf"] for p in fixed], "s--", color="tab:orange", ms=6,
                 lw=1.4, label="fixed ladder")  # fmt: skip
+    anchor = sorted(_finite(ladder.get("anchor") or []), key=lambda p: p["bitrate_kbps"])
+    if anchor:
+        ax.plot([p["bitrate_kbps"] for p in anchor], [p["vmaf"] for p in anchor], "x:", color="tab:orange", ms=7,
+                lw=1.2, label="fixed ladder (whole title)")  # fmt: skip
     encoded = [
         (r["video_bitrate_kbps"], r["quality"]["vmaf"]["mean"], str(r.get("name")))
         for r in renditions

@@ -16,6 +16,7 @@ from darkroom.services.errors import ChunkFailed, InvalidRendition, InvalidReque
 from darkroom.services.images import IMAGES_VIDEO, PHOTO_RENDITIONS, PhotoRequest, VideoImagesRequest
 from darkroom.services.inspection import INSPECTION, InspectRequest
 from darkroom.services.ladder import LADDER, LadderOptions, LadderRequest
+from darkroom.services.ladder_check import anchor_fn, ladder_check_fn  # noqa: F401  (registers the steps)
 from darkroom.services.packaging import PACKAGING, PackageRequest
 from darkroom.services.quality import QUALITY, QualityOptions, QualityRequest
 from darkroom.services.streaming import STREAMING_VIDEO, StreamingRequest

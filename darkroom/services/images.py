@@ -141,6 +141,7 @@ def photo_fn(ctx: TaskContext, source: Path, spec: Mapping[str, Any] | None = No
                 "width": r.width,
                 "height": r.height,
                 "size_bytes": r.size_bytes,
+                "file_name": r.file_name,
                 "file": r.path,
             }
             for r in made.renditions

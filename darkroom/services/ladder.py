@@ -17,6 +17,7 @@ from pydantic import Field, model_validator
 
 from darkroom.media.complexity import Complexity
 from darkroom.media.errors import InvalidMedia
+from darkroom.media.hull import FLOOR_VMAF
 from darkroom.media.ladder import Ladder, Sample, per_title_ladder, spread_samples
 from darkroom.media.probe import probe
 from darkroom.media.recipe import DEFAULT_LADDER, Recipe, fit_ladder
@@ -53,9 +54,14 @@ class LadderOptions(StrictModel):
     rungs: int = Field(default=5, ge=1, le=10)
     min_vmaf: float = Field(default=40.0, ge=0.0, le=100.0)
     max_vmaf: float = Field(default=95.0, ge=0.0, le=100.0)
+    floor_vmaf: float | None = Field(default=FLOOR_VMAF, ge=0.0, le=100.0)
+    bitrate_tolerance: float = Field(default=0.15, ge=0.01, le=0.99)
+    vmaf_tolerance: float = Field(default=3.0, ge=0.1, le=100.0)
+    correct: bool = True
     min_step_ratio: float = Field(default=1.5, ge=1.05, le=4.0)
     max_bitrate_kbps: float | None = Field(default=None, gt=0, le=200_000)
     compare_fixed: bool = True
+    compare_delivered: bool = True
     subsample: int = Field(default=1, ge=1, le=30)
     trial_preset: str | None = None
     preset: str | None = None
@@ -101,22 +107,36 @@ class LadderRequest(ServiceRequest):
 def pick_samples(complexity: Complexity, *, count: int, length_s: float) -> list[Sample]:
     """``count`` windows of up to ``length_s``, centred in scenes taken at evenly spaced quantiles of
     complexity (1: the median scene; 3: the 1/6, 1/2 and 5/6 quantiles), so easy and hard content
-    both weigh on the ladder. Starts are on the frame grid; scenes under two frames are skipped."""
+    both weigh on the ladder. With fewer scenes than windows, the spare windows go to the scenes
+    with the most uncovered time, spread evenly inside them: two scenes of a 7.6 s title get three
+    windows instead of two, and the trials see more of the title they predict. Starts are on the
+    frame grid; scenes under two frames are skipped."""
     fps = complexity.fps
     frame = 1 / fps if fps > 0 else 0.04
     scenes = sorted((s for s in complexity.scenes if s.end_s - s.start_s >= 2 * frame), key=lambda s: s.bits_per_pixel)
     if not scenes:
         return spread_samples(complexity.duration_s, count=count, length_s=length_s)
     picked = sorted({min(len(scenes) - 1, int((i + 0.5) * len(scenes) / count)) for i in range(count)})
+    windows = dict.fromkeys(picked, 1)
+    for _ in range(count - len(picked)):
+        # the scene that would leave the most time unsampled, if it still has room for another window
+        room = [i for i in windows if (windows[i] + 1) * length_s <= scenes[i].end_s - scenes[i].start_s]
+        if not room:
+            break
+        best = max(room, key=lambda i: scenes[i].end_s - scenes[i].start_s - windows[i] * length_s)
+        windows[best] += 1
     samples: list[Sample] = []
-    for i in picked:
+    for i, k in windows.items():
         scene = scenes[i]
-        length = min(length_s, scene.end_s - scene.start_s)
-        start = scene.start_s + (scene.end_s - scene.start_s - length) / 2
-        if fps > 0:
-            start = math.floor(start * fps + 0.5) / fps  # half up: a centred window stays centred
-            length = max(2, int(length * fps)) / fps
-        samples.append((round(start, 6), round(min(length, complexity.duration_s - start), 6)))
+        span_s = scene.end_s - scene.start_s
+        length = min(length_s, span_s)
+        step = span_s / k
+        for j in range(k):
+            start = scene.start_s + step * j + (step - length) / 2
+            if fps > 0:
+                start = math.floor(start * fps + 0.5) / fps  # half up: a centred window stays centred
+                length = max(2, int(length * fps)) / fps
+            samples.append((round(start, 6), round(min(length, complexity.duration_s - start), 6)))
     return sorted(samples)
 
 
@@ -160,13 +180,11 @@ def ladder_fn(
         made = per_title_ladder(
             source, samples, heights=opts.heights, crfs=opts.crfs, codec=opts.codec, trial_preset=opts.trial_preset,
             preset=opts.preset, n=opts.rungs, min_vmaf=opts.min_vmaf, max_vmaf=opts.max_vmaf,
-            min_step_ratio=opts.min_step_ratio, max_bitrate_kbps=opts.max_bitrate_kbps,
-            compare_fixed=opts.compare_fixed, workdir=ctx.scratch / "trials", timeout_s=ENCODE_S,
-            subsample=opts.subsample, progress=reporter(ctx, "ladder trials"),
+            floor_vmaf=opts.floor_vmaf, min_step_ratio=opts.min_step_ratio, max_bitrate_kbps=opts.max_bitrate_kbps,
+            gop_s=opts.gop_s, segment_s=opts.segment_s, compare_fixed=opts.compare_fixed,
+            workdir=ctx.scratch / "trials", timeout_s=ENCODE_S, subsample=opts.subsample,
+            progress=reporter(ctx, "ladder trials"),
         )  # fmt: skip
-        # per_title_ladder makes 2 s GOPs / 4 s segments; the request's GOP grid is applied after.
-        regridded = tuple(replace(r, gop_s=opts.gop_s, segment_s=opts.segment_s) for r in made.recipes)
-        made = replace(made, recipes=regridded)
     ctx.progress(1.0, f"{len(made.recipes)} rungs")
     out = {**made.to_dict(), "mode": opts.mode, "samples": [list(s) for s in samples]}
     return {"ladder": out, "recipes": out["recipes"]}

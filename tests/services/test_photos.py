@@ -30,6 +30,8 @@ def test_a_photo_gets_its_renditions_and_a_blurhash(services: Platform, tmp_path
     # 1080 is never upscaled: it becomes the source's own width
     expected = [f"{n}.{f}" for n in ("320w", "400w", "thumb150") for f in ("jpeg", "webp")]
     assert names == sorted(expected)
+    # file names come from the function that wrote them: jpeg renditions are .jpg files
+    assert sorted(r["file_name"] for r in out["renditions"]) == sorted(e.replace(".jpeg", ".jpg") for e in expected)
     for r in out["renditions"]:
         data = blobs.get_bytes(r["file"]["$blob"])
         assert len(data) == r["size_bytes"]

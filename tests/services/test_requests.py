@@ -11,6 +11,7 @@ from typing import Any, get_args
 import pytest
 
 from darkroom.media.complexity import Complexity, Scene
+from darkroom.media.hull import FLOOR_VMAF
 from darkroom.queue.limits import Limits
 from darkroom.runtime.context import TaskContext
 from darkroom.runtime.directory import WorkerDirectory, WorkerInfo
@@ -19,7 +20,7 @@ from darkroom.runtime.workflow.dag import PRIORITIES
 from darkroom.services import REQUESTS, InvalidRequest, StreamingRequest, parse, registry, submit
 from darkroom.services.chunking import MAX_CHUNKS, ChunkPolicy, chunk_reason, plan_fn
 from darkroom.services.common import QUEUE_MEDIA, Priority
-from darkroom.services.ladder import pick_samples
+from darkroom.services.ladder import LadderOptions, LadderRequest, pick_samples
 from tests.runtime.conftest import Platform
 
 SRC = {"$blob": "uploads/clip.mp4"}
@@ -51,6 +52,9 @@ BAD: list[tuple[str, dict[str, Any], str]] = [
     ("ladder", {"options": {"min_vmaf": 90, "max_vmaf": 80}}, "min_vmaf=90"),
     ("ladder", {"options": {"preset": "warp"}}, "preset='warp'"),
     ("ladder", {"options": {"gop_s": 3.0}}, "gop_s=3.0"),
+    ("ladder", {"options": {"floor_vmaf": 100.5}}, "options.floor_vmaf=100.5"),
+    ("ladder", {"options": {"bitrate_tolerance": 1.0}}, "options.bitrate_tolerance=1.0"),
+    ("ladder", {"options": {"vmaf_tolerance": 0}}, "options.vmaf_tolerance=0"),
     ("encode", {"recipes": [{**RECIPE, "width": 321}]}, "width=321"),
     ("encode", {"policy": {"chunk": "sometimes"}}, "policy.chunk='sometimes'"),
     ("encode", {"policy": {"min_s": 40, "target_s": 20}}, "min_s=40"),
@@ -143,6 +147,18 @@ def test_submit_asks_the_worker_directory_for_hosts_only_when_the_request_leaves
     for name in ("a:1", "a:2", "b:1"):
         directory.leave(name)
     assert policy("streaming")["workers_available"] == 1  # nobody listed: one host, this one
+
+
+def test_the_delivered_ladder_limits_are_accepted_at_their_maximum() -> None:
+    top = {"floor_vmaf": 100.0, "bitrate_tolerance": 0.99, "vmaf_tolerance": 100.0, "correct": False,
+           "compare_delivered": False}  # fmt: skip
+    request = parse("ladder", {**VALID["ladder"], "options": top})
+    assert isinstance(request, LadderRequest)
+    assert (request.options.floor_vmaf, request.options.bitrate_tolerance, request.options.vmaf_tolerance) == (
+        100.0, 0.99, 100.0)  # fmt: skip
+    no_floor = parse("ladder", {**VALID["ladder"], "options": {"floor_vmaf": None}})
+    assert isinstance(no_floor, LadderRequest) and no_floor.options.floor_vmaf is None
+    assert LadderOptions().floor_vmaf == FLOOR_VMAF == 60.0
 
 
 def test_the_priority_choices_are_the_runtimes_classes() -> None:

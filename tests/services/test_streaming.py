@@ -58,9 +58,26 @@ def test_streaming_video_chunked_end_to_end(
     encode_tasks = services.workflows.tasks(run.id, step="encode")
     assert [t.attempts for t in encode_tasks] == [1, 1]  # one task per chunk, each ran once
 
-    # renditions: assembled to the full length, one per recipe
-    names = [r["name"] for r in ladder["recipes"]]
+    # the ladder as delivered: every rendition measured over the whole title against its hull point;
+    # the kept ones are named after the video bitrate they deliver, none under the VMAF floor
+    delivered = ladder["delivered"]
+    assert [r["planned_name"] for r in delivered["rungs"]] == [r["name"] for r in ladder["recipes"]]
+    assert delivered["floor_vmaf"] == 60.0 and delivered["tolerance"] == {"bitrate_ratio": 0.15, "vmaf": 3.0}
+    kept = [r for r in delivered["rungs"] if r["kept"]]
+    assert kept and all(r["within_tolerance"] in (True, False) for r in delivered["rungs"])
+    for r in kept:
+        assert r["name"] == f"{r['measured']['resolution_height']}p-{round(r['measured']['bitrate_kbps'])}k"
+        assert r["measured"]["vmaf"] >= 60.0 or len(kept) == 1
+    for r in delivered["rungs"]:
+        if not r["kept"]:
+            assert r["drop"] in ("floor", "dominated", "step")
+    assert ladder["anchor"] == [] and ladder["bd_rate_delivered_percent"] is None  # 320x180: one fixed rung
+    # renditions: assembled to the full length, one per kept rung, top first
+    names = [r["name"] for r in kept]
     assert [r["name"] for r in out["renditions"]] == names
+    assert all(r["recipe"]["name"] == r["name"] for r in out["renditions"])
+    for r, d in zip(out["renditions"], kept, strict=True):
+        assert r["video_bitrate"] / 1000 == pytest.approx(d["measured"]["bitrate_kbps"])
     assert all(r["frames"] == FRAMES and r["bytes"] > 0 and r["video_bitrate"] > 0 for r in out["renditions"])
     # quality: per-frame arrays joined across chunks to the full length, pooled separately
     assert [q["name"] for q in out["quality"]] == names
