@@ -142,6 +142,12 @@ def request_for(workflow: str, key: str, options: Mapping[str, Any]) -> Any:
 
     if "source" in options:
         raise InvalidOptions(f"options must not name the source (it is the input file): {options['source']!r}")
+    if workflow == "streaming.video":  # a report's BD-rate as delivered, unless the options say no
+        ladder = options.get("ladder_options")
+        options = {
+            **options,
+            "ladder_options": {"compare_delivered": True, **(ladder if isinstance(ladder, dict) else {})},
+        }
     try:
         return parse(_REQUEST_KINDS[workflow], {"source": {"$blob": key}, **options})
     except InvalidRequest as exc:

@@ -61,7 +61,9 @@ class LadderOptions(StrictModel):
     min_step_ratio: float = Field(default=1.5, ge=1.05, le=4.0)
     max_bitrate_kbps: float | None = Field(default=None, gt=0, le=200_000)
     compare_fixed: bool = True
-    compare_delivered: bool = True
+    # The fixed ladder encoded over the whole title: a second ladder encode per upload, so only
+    # where a report asks for it (``darkroom process`` does).
+    compare_delivered: bool = False
     subsample: int = Field(default=1, ge=1, le=30)
     trial_preset: str | None = None
     preset: str | None = None
