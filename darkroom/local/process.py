@@ -25,6 +25,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, Progress, TaskID, TextColumn
 from rich.table import Column
+from rich.text import Text
 
 from darkroom.config import Settings
 from darkroom.local.errors import (
@@ -215,7 +216,7 @@ def process(
             except (ProcessFailed, WorkflowUnavailable, InvalidOptions) as exc:
                 if not keep_going:
                     raise
-                console.print(f"  [red]{type(exc).__name__}[/]: {escape(str(exc))}")
+                print_failure(console, exc)
                 written = getattr(exc, "result", None)
                 if isinstance(written, JobResult):
                     written.error = str(exc)
@@ -225,6 +226,11 @@ def process(
     finally:
         platform.stop()
     return results
+
+
+def print_failure(console: Console, exc: Exception) -> None:
+    """One failed job's line: the error's text (file names, run errors) printed as it is."""
+    console.print(Text.assemble("  ", (type(exc).__name__, "red"), ": ", str(exc)), soft_wrap=True)
 
 
 def platform_problem(platform: LocalPlatform) -> str | None:
@@ -272,7 +278,7 @@ def run_job(
     # No extension on the blob: the steps judge it by content too, like sniff().
     key = wiring.blobs.put_content(job.source, prefix="uploads").key
     run = _start(wiring, request_for(name, key, job.options))
-    console.print(f"[bold]{escape(job.source.name)}[/] ({kind}) → [bold]{name}[/]")
+    console.print(f"[bold]{escape(job.source.name)}[/] ({escape(kind)}) → [bold]{escape(name)}[/]")
     console.print(f"  run {run.id}", highlight=False)
     order = list(getattr(registry.workflow(name), "steps", {}))
     run = _follow(wiring, run.id, console, health, order, rename=lambda text: _own_names(text, key, job.source))
@@ -330,7 +336,8 @@ def _follow(
             run: RunRow = wiring.workflows.get(run_id)
             for step in _in_order(run, order):
                 if step.name not in bars:
-                    bars[step.name] = progress.add_task(step.name, total=1.0, state="", note="", took="", pct="")
+                    shown = escape(step.name)
+                    bars[step.name] = progress.add_task(shown, total=1.0, state="", note="", took="", pct="")
                 bar = bars[step.name]
                 items = f"{step.items_done}/{step.items_total} " if step.kind == "map" and step.items_total else ""
                 note = rename(step.error) if step.error else (step.message or "") if step.state == "running" else ""

@@ -171,3 +171,13 @@ _h0 = half_failing.task("first", "echo", k=0)
 _h1 = half_failing.task("broken", "broken", after=[_h0])
 half_failing.task("after", "echo", k=2, after=[_h1])
 registry.add_workflow(half_failing)
+
+
+@registry.function(queue=QUEUE)
+def refuse(ctx: TaskContext, reason: str) -> None:
+    raise PermanentError(reason)
+
+
+refusing = Workflow("refusing", inputs=["reason"])
+refusing.task("check", "refuse", reason=refusing.input("reason"))
+registry.add_workflow(refusing)
