@@ -7,6 +7,7 @@ The sweep walks the Typer app, so a new command is covered without touching this
 from __future__ import annotations
 
 import enum
+import os
 import socket
 import subprocess
 import sys
@@ -20,6 +21,7 @@ import typer.main
 from typer.testing import CliRunner
 
 from darkroom.cli import app
+from darkroom.cli._edge import debug_requested
 from darkroom.cli._options import check_queue_url, check_redis_url
 
 runner = CliRunner()
@@ -259,15 +261,29 @@ def test_error_text_is_never_markup(tmp_path: Path) -> None:
     assert "[a-z0-9][a-z0-9_.-]*" in result.stdout  # help text is literal too
 
 
-def test_debug_shows_the_traceback(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    ("before", "after", "env"),
+    [(["--debug"], [], {}), ([], ["--debug"], {}), ([], [], {"DARKROOM_DEBUG": "1"})],
+    ids=["before the command", "after the command", "environment"],
+)
+def test_debug_shows_the_traceback(tmp_path: Path, before: list[str], after: list[str], env: dict[str, str]) -> None:
     code = "from darkroom.cli import main; main()"
-    argv = [sys.executable, "-c", code, "--debug", "workflow", "list", "--home", str(tmp_path)]
-    with_debug = subprocess.run(argv, capture_output=True, text=True, timeout=60, check=False)
+    command = ["workflow", "list", "--home", str(tmp_path)]
+    argv = [sys.executable, "-c", code, *before, *command, *after]
+    environ = {k: v for k, v in os.environ.items() if k != "DARKROOM_DEBUG"}
+    with_debug = subprocess.run(argv, capture_output=True, text=True, timeout=60, check=False, env=environ | env)
     assert with_debug.returncode == 1 and "Traceback" in with_debug.stderr and "ConfigError" in with_debug.stderr
-    argv.remove("--debug")
-    plain = subprocess.run(argv, capture_output=True, text=True, timeout=60, check=False)
+    plain_argv = [sys.executable, "-c", code, *command]
+    plain = subprocess.run(plain_argv, capture_output=True, text=True, timeout=60, check=False, env=environ)
     assert plain.returncode == 1 and plain.stderr.startswith("error: no Redis") and "Traceback" not in plain.stderr
     assert len(plain.stderr.splitlines()) == 1
+
+
+def test_debug_after_a_double_dash_is_an_argument(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("DARKROOM_DEBUG", raising=False)
+    literal = ["workflow", "start", "x", "--", "--debug"]
+    assert debug_requested(literal) == (False, literal)
+    assert debug_requested(["queue", "--debug", "list"]) == (True, ["queue", "list"])
 
 
 def test_an_unreachable_grpc_server_is_one_line() -> None:
