@@ -11,7 +11,8 @@ never print a stack trace. :class:`DarkroomGroup` is the click group of every Ty
 
 ``--debug`` (anywhere before a ``--``: ``darkroom --debug workflow list`` or ``darkroom workflow
 list --debug``) or ``DARKROOM_DEBUG=1`` lets the exception through with its traceback. Text
-from users and errors is never read as Rich markup (``[codes]`` stay as typed).
+from users and errors is never read as Rich markup (``[codes]`` stay as typed). gRPC's own log
+lines are off unless debugging (:func:`quiet_grpc`), so a refused port reads as our one line.
 """
 
 from __future__ import annotations
@@ -30,11 +31,13 @@ from darkroom.errors import DarkroomError
 
 __all__ = [
     "DEBUG_ENV", "DEBUG_FLAG", "USAGE_EXIT", "DarkroomGroup", "debug_requested", "error_line", "new_app", "print_error",
+    "quiet_grpc",
 ]  # fmt: skip
 
 USAGE_EXIT = 2
 DEBUG_ENV = "DARKROOM_DEBUG"
 DEBUG_FLAG = "--debug"
+GRPC_VERBOSITY_ENV = "GRPC_VERBOSITY"
 
 
 def new_app(help: str, **options: Any) -> typer.Typer:
@@ -56,6 +59,15 @@ def debug_requested(args: Sequence[str]) -> tuple[bool, list[str]]:
     rest = [arg for arg in args[:end] if arg != DEBUG_FLAG] + list(args[end:])
     from_env = os.environ.get(DEBUG_ENV, "").strip().lower() in ("1", "true", "yes")
     return from_env or len(rest) < len(args), rest
+
+
+def quiet_grpc(debug: bool) -> None:
+    """Keep gRPC's C core from logging on stderr (``E… add_port.cc… Address already in use``
+    above our own line): it reads ``GRPC_VERBOSITY`` once, when ``grpc`` is first imported, so
+    this runs before any command. ``--debug`` or a ``GRPC_VERBOSITY`` of the user's own keeps
+    gRPC's logging."""
+    if not debug and "grpc" not in sys.modules:
+        os.environ.setdefault(GRPC_VERBOSITY_ENV, "NONE")
 
 
 def error_line(exc: BaseException, *, expected: bool = False) -> str:
@@ -128,6 +140,7 @@ class DarkroomGroup(TyperGroup):
         if not standalone_mode:  # the caller handles errors itself
             return super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
         debug, argv = debug_requested(list(sys.argv[1:] if args is None else args))
+        quiet_grpc(debug)
         try:
             rv = super().main(argv, prog_name, complete_var, standalone_mode=False, **extra)
         except typer.Exit as done:
