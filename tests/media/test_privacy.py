@@ -81,6 +81,8 @@ def test_a_tagged_clip_leaves_no_metadata_in_any_output(tagged_clip: Path, tmp_p
     assert with_audio and all(_audio_languages(p) == [TAGGED_AUDIO_LANGUAGE] for p in with_audio)
     mpd = next(p for p in files if p.suffix == ".mpd").read_text()
     assert f'lang="{TAGGED_AUDIO_LANGUAGE}"' in mpd
+    master = (tmp_path / "package" / "hls" / "master.m3u8").read_text()
+    assert f'#EXT-X-MEDIA:TYPE=AUDIO,GROUP-ID="audio",NAME="audio",LANGUAGE="{TAGGED_AUDIO_LANGUAGE}",' in master
 
 
 def test_the_language_is_three_letters_and_und_is_none(tmp_path: Path) -> None:
