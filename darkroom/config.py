@@ -54,9 +54,16 @@ class Settings:
     s3_endpoint_url: str = ""
     blob_cache_bytes: int = 4 << 30  # a worker host's cache of input blobs (home/cache/blobs); 0: none
     app: str = "darkroom.runtime.sample:registry,darkroom.services:registry"
+    # how long a command waits for a gRPC server to answer the connection (a CLI user should not
+    # wait out a call's whole deadline for a host that never answers)
+    grpc_connect_timeout_s: float = 5.0
     limits: Limits = field(default_factory=Limits)
 
     def __post_init__(self) -> None:
+        if not self.grpc_connect_timeout_s > 0:
+            raise ConfigError(
+                f"DARKROOM_GRPC_CONNECT_TIMEOUT_S={self.grpc_connect_timeout_s!r} must be a number of seconds > 0"
+            )
         if self.grpc_auth not in GRPC_AUTH_MODES:
             raise ConfigError(f"DARKROOM_GRPC_AUTH={self.grpc_auth!r} must be one of {', '.join(GRPC_AUTH_MODES)}")
         try:

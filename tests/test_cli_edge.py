@@ -7,6 +7,7 @@ The sweep walks the Typer app, so a new command is covered without touching this
 from __future__ import annotations
 
 import enum
+import os
 import socket
 import subprocess
 import sys
@@ -20,6 +21,7 @@ import typer.main
 from typer.testing import CliRunner
 
 from darkroom.cli import app
+from darkroom.cli._edge import debug_requested
 from darkroom.cli._options import check_queue_url, check_redis_url
 
 runner = CliRunner()
@@ -103,7 +105,12 @@ class Case:
         return " ".join((*self.path, *self.args))
 
 
-def _cases(home: Path) -> Iterator[Case]:
+def _takes_grpc_url(param: Any) -> bool:
+    return getattr(param.callback, "__name__", None) == check_queue_url.__name__
+
+
+def _cases(home: Path, silent: str) -> Iterator[Case]:
+    """``silent``: a host:port that takes connections and never answers."""
     dead = f"127.0.0.1:{_closed_port()}"
     for path, command in COMMANDS.items():
         required = _required(command)
@@ -113,6 +120,9 @@ def _cases(home: Path) -> Iterator[Case]:
         url = _option(command, "--url")
         if url is None:
             continue
+        if _takes_grpc_url(url):  # a queue server refusing the connection, and one never answering
+            yield Case(path, (*required, "--home", str(home), "--url", f"grpc://{dead}"), 1)
+            yield Case(path, (*required, "--home", str(home), "--url", f"grpc://{silent}"), 1)
         if _takes_redis_url(url):
             yield Case(path, (*required, "--home", str(home), "--url", f"redis://{dead}"), 1)
             if path not in STARTS_SOMETHING:  # nothing runs under this home
@@ -140,14 +150,21 @@ def test_every_command_answers_bad_arguments_with_one_line(tmp_path: Path, monke
     # Typer's runner rebuilds the command from the app on every call (0.15 s); build it once
     monkeypatch.setattr("typer.testing._get_command", lambda _app: ROOT)
     home = tmp_path / "home"
-    cases = list(_cases(home))
-    assert len(cases) > 60
-    env = {"DARKROOM_HOME": str(home), "DARKROOM_REDIS_URL": None, "DARKROOM_DATABASE_URL": None,
-           "DARKROOM_DEBUG": None, "COLUMNS": "80"}  # fmt: skip
-    for case in cases:
-        result = runner.invoke(app, [*case.path, *case.args], env=env)
-        assert result.exit_code == case.exit_code, f"{case}: exit {result.exit_code}\n{result.output}"
-        _assert_one_error_line(result, case)
+    with socket.socket() as silent:  # listens (the kernel completes connections) but never answers
+        silent.bind(("127.0.0.1", 0))
+        silent.listen()
+        cases = list(_cases(home, f"127.0.0.1:{silent.getsockname()[1]}"))
+        assert len(cases) > 60
+        grpc_cases = {case.path for case in cases if "grpc://" in " ".join(case.args)}
+        assert grpc_cases == {p for p in COMMANDS if p[0] == "queue"} - STARTS_SOMETHING  # every queue client command
+        env = {"DARKROOM_HOME": str(home), "DARKROOM_REDIS_URL": None, "DARKROOM_DATABASE_URL": None,
+               "DARKROOM_DEBUG": None, "COLUMNS": "80", "DARKROOM_GRPC_CONNECT_TIMEOUT_S": "0.2"}  # fmt: skip
+        for case in cases:
+            result = runner.invoke(app, [*case.path, *case.args], env=env)
+            assert result.exit_code == case.exit_code, f"{case}: exit {result.exit_code}\n{result.output}"
+            line = _assert_one_error_line(result, case)
+            if "grpc://" in str(case):
+                assert "UNAVAILABLE" in line or "did not answer within 0.2s" in line, f"{case}: {line}"
     assert not (home / "redis").exists()  # nothing was started
 
 
@@ -259,15 +276,38 @@ def test_error_text_is_never_markup(tmp_path: Path) -> None:
     assert "[a-z0-9][a-z0-9_.-]*" in result.stdout  # help text is literal too
 
 
-def test_debug_shows_the_traceback(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    ("before", "after", "env"),
+    [(["--debug"], [], {}), ([], ["--debug"], {}), ([], [], {"DARKROOM_DEBUG": "1"})],
+    ids=["before the command", "after the command", "environment"],
+)
+def test_debug_shows_the_traceback(tmp_path: Path, before: list[str], after: list[str], env: dict[str, str]) -> None:
     code = "from darkroom.cli import main; main()"
-    argv = [sys.executable, "-c", code, "--debug", "workflow", "list", "--home", str(tmp_path)]
-    with_debug = subprocess.run(argv, capture_output=True, text=True, timeout=60, check=False)
+    command = ["workflow", "list", "--home", str(tmp_path)]
+    argv = [sys.executable, "-c", code, *before, *command, *after]
+    environ = {k: v for k, v in os.environ.items() if k != "DARKROOM_DEBUG"}
+    with_debug = subprocess.run(argv, capture_output=True, text=True, timeout=60, check=False, env=environ | env)
     assert with_debug.returncode == 1 and "Traceback" in with_debug.stderr and "ConfigError" in with_debug.stderr
-    argv.remove("--debug")
-    plain = subprocess.run(argv, capture_output=True, text=True, timeout=60, check=False)
+    plain_argv = [sys.executable, "-c", code, *command]
+    plain = subprocess.run(plain_argv, capture_output=True, text=True, timeout=60, check=False, env=environ)
     assert plain.returncode == 1 and plain.stderr.startswith("error: no Redis") and "Traceback" not in plain.stderr
     assert len(plain.stderr.splitlines()) == 1
+
+
+def test_debug_after_a_double_dash_is_an_argument(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("DARKROOM_DEBUG", raising=False)
+    literal = ["workflow", "start", "x", "--", "--debug"]
+    assert debug_requested(literal) == (False, literal)
+    assert debug_requested(["queue", "--debug", "list"]) == (True, ["queue", "list"])
+
+
+@pytest.mark.parametrize(
+    ("value", "named"), [("0", "=0.0 must be"), ("-1", "=-1.0 must be"), ("nan", "=nan must be"), ("soon", "='soon'")]
+)
+def test_a_bad_connect_timeout_is_refused_naming_it(value: str, named: str) -> None:
+    result = invoke("queue", "stats", "--once", "--url", "grpc://127.0.0.1:1", DARKROOM_GRPC_CONNECT_TIMEOUT_S=value)
+    assert result.exit_code == 1
+    assert f"DARKROOM_GRPC_CONNECT_TIMEOUT_S{named}" in _assert_one_error_line(result, value)
 
 
 def test_an_unreachable_grpc_server_is_one_line() -> None:

@@ -11,7 +11,7 @@ from typing import Annotated
 import typer
 
 from darkroom.cli import db, demo, process, queue, runtime, workflow
-from darkroom.cli._edge import DEBUG_ENV, new_app
+from darkroom.cli._edge import DEBUG_ENV, DEBUG_FLAG, new_app
 
 __all__ = ["app", "main"]
 
@@ -22,11 +22,16 @@ app = new_app("Self-hosted photo and video sharing with a studio-grade media pip
 def _root(
     debug: Annotated[
         bool,
-        typer.Option("--debug", envvar=DEBUG_ENV, help=f"Show the traceback of an error (also {DEBUG_ENV}=1)."),
+        typer.Option(
+            DEBUG_FLAG,
+            envvar=DEBUG_ENV,
+            help=f"Show the traceback of an error; after any command too (or {DEBUG_ENV}=1).",
+        ),
     ] = False,
 ) -> None:
     """Self-hosted photo and video sharing with a studio-grade media pipeline."""
-    # The edge (DarkroomGroup.main) reads the flag from the arguments before any command runs.
+    # The edge (DarkroomGroup.main) takes the flag out of the arguments, wherever it is: it is
+    # declared here only so the help lists it.
 
 
 app.add_typer(queue.app, name="queue")

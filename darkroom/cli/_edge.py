@@ -9,8 +9,10 @@ never print a stack trace. :class:`DarkroomGroup` is the click group of every Ty
   ``error: …`` and exit status 1;
 - anything else (a bug) into ``error: internal error: …`` and exit status 1.
 
-``--debug`` (before the command) or ``DARKROOM_DEBUG=1`` lets the exception through with its
-traceback. Text from users and errors is never read as Rich markup (``[codes]`` stay as typed).
+``--debug`` (anywhere before a ``--``: ``darkroom --debug workflow list`` or ``darkroom workflow
+list --debug``) or ``DARKROOM_DEBUG=1`` lets the exception through with its traceback. Text
+from users and errors is never read as Rich markup (``[codes]`` stay as typed). gRPC's own log
+lines are off unless debugging (:func:`quiet_grpc`), so a refused port reads as our one line.
 """
 
 from __future__ import annotations
@@ -27,10 +29,15 @@ from typer.core import TyperGroup
 
 from darkroom.errors import DarkroomError
 
-__all__ = ["DEBUG_ENV", "USAGE_EXIT", "DarkroomGroup", "debug_requested", "error_line", "new_app", "print_error"]
+__all__ = [
+    "DEBUG_ENV", "DEBUG_FLAG", "USAGE_EXIT", "DarkroomGroup", "debug_requested", "error_line", "new_app", "print_error",
+    "quiet_grpc",
+]  # fmt: skip
 
 USAGE_EXIT = 2
 DEBUG_ENV = "DARKROOM_DEBUG"
+DEBUG_FLAG = "--debug"
+GRPC_VERBOSITY_ENV = "GRPC_VERBOSITY"
 
 
 def new_app(help: str, **options: Any) -> typer.Typer:
@@ -45,16 +52,22 @@ def new_app(help: str, **options: Any) -> typer.Typer:
     )
 
 
-def debug_requested(args: Sequence[str]) -> bool:
-    """``--debug`` among the options before the first command, or ``DARKROOM_DEBUG`` set to 1."""
-    if os.environ.get(DEBUG_ENV, "").strip().lower() in ("1", "true", "yes"):
-        return True
-    for arg in args:
-        if arg == "--debug":
-            return True
-        if not arg.startswith("-"):
-            return False
-    return False
+def debug_requested(args: Sequence[str]) -> tuple[bool, list[str]]:
+    """Whether ``--debug`` is among ``args`` (anywhere before ``--``) or ``DARKROOM_DEBUG`` is 1,
+    and ``args`` without the flag: every command accepts it, so no command declares it."""
+    end = args.index("--") if "--" in args else len(args)
+    rest = [arg for arg in args[:end] if arg != DEBUG_FLAG] + list(args[end:])
+    from_env = os.environ.get(DEBUG_ENV, "").strip().lower() in ("1", "true", "yes")
+    return from_env or len(rest) < len(args), rest
+
+
+def quiet_grpc(debug: bool) -> None:
+    """Keep gRPC's C core from logging on stderr (``E… add_port.cc… Address already in use``
+    above our own line): it reads ``GRPC_VERBOSITY`` once, when ``grpc`` is first imported, so
+    this runs before any command. ``--debug`` or a ``GRPC_VERBOSITY`` of the user's own keeps
+    gRPC's logging."""
+    if not debug and "grpc" not in sys.modules:
+        os.environ.setdefault(GRPC_VERBOSITY_ENV, "NONE")
 
 
 def error_line(exc: BaseException, *, expected: bool = False) -> str:
@@ -126,7 +139,8 @@ class DarkroomGroup(TyperGroup):
     ) -> Any:
         if not standalone_mode:  # the caller handles errors itself
             return super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
-        argv = list(sys.argv[1:] if args is None else args)
+        debug, argv = debug_requested(list(sys.argv[1:] if args is None else args))
+        quiet_grpc(debug)
         try:
             rv = super().main(argv, prog_name, complete_var, standalone_mode=False, **extra)
         except typer.Exit as done:
@@ -140,7 +154,7 @@ class DarkroomGroup(TyperGroup):
                 sys.exit(exc.exit_code)
             self._fail(exc)
         except Exception as exc:
-            if debug_requested(argv):
+            if debug:
                 raise
             self._fail(exc)
         sys.exit(rv if isinstance(rv, int) else 0)

@@ -103,7 +103,7 @@ def stats_table(stats: list[dq.QueueStats], max_values: int = 3) -> Table:
             shown += f" (+{len(top) - max_values})"
         late = s.lateness_s
         table.add_row(
-            s.queue,
+            Text(s.queue),
             *(str(s.counts.get(state, 0)) for state in dq.State),
             shown or "-",
             ago(s.oldest_pending_deadline, s.now),

@@ -84,6 +84,12 @@ def _client(url: str | None, api_key: str | None, home: Path | None = None, inse
         client = dq.connect(target, namespace=settings.namespace, limits=settings.limits, **options)
     except DarkroomError as exc:
         fail(exc)
+    if target.startswith("grpc"):
+        try:
+            client.check_reachable(settings.grpc_connect_timeout_s)
+        except DarkroomError as exc:
+            client.close()
+            fail(exc)
     try:
         yield client
     except DarkroomError as exc:

@@ -193,7 +193,8 @@ def up(
         fail(exc)
     auth = "no auth" if platform.api_key is None else f"API key in {settings.api_keys_file or settings.home_key_file}"
     console.print(
-        f"[bold]darkroom up[/]: gRPC {platform.grpc_url} ({escape(auth)}), {engines} engine(s), {workers} worker(s) x "
+        f"[bold]darkroom up[/]: gRPC {escape(str(platform.grpc_url))} ({escape(auth)}), {engines} engine(s), "
+        f"{workers} worker(s) x "
         f"{concurrency}; logs in {escape(str(settings.home / 'logs'))}. Ctrl-C stops.",
         soft_wrap=True,
     )

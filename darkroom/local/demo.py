@@ -272,7 +272,7 @@ def run_demo(home: Path | str, *, config: DemoConfig | None = None, console: Con
         thread = ServiceThread(service)
         thread.start()
     try:
-        console.print(f"redis-server under {settings.home} (AOF on) · queue server {service.grpc_url}")
+        console.print(f"redis-server under {settings.home} (AOF on) · queue server {service.grpc_url}", markup=False)
         _run(service, config, console, report)
     finally:
         thread.stop()

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
@@ -51,7 +52,7 @@ def run_media_demo(
     console = console or Console()
     out = out or home / "demo"
     inputs = out / "inputs"
-    console.print(f"[bold]generating samples[/] in {inputs} …")
+    console.print(f"[bold]generating samples[/] in {escape(str(inputs))} …")
     clip = make_clip(inputs / "clip.mp4")
     photo = make_photo(inputs / "photo.jpg")
     jobs = {
@@ -88,17 +89,17 @@ def _render(console: Console, jobs: dict[str, Job], demo: MediaDemoResult) -> No
         took = f"{run.ended_at - run.created_at:.1f}s" if run is not None and run.ended_at else ""
         table.add_row(
             label,
-            result.workflow,
+            Text(result.workflow),
             Text(run.state if run else "not started", style="green" if result.ok else "red"),
             took,
-            _shown(job.out),
+            Text(_shown(job.out)),
             Text(f"{passed}/{len(checks)}", style="green" if passed == len(checks) else "red"),
         )
     console.print(table)
     for label, checks in demo.checks.items():
         for c in checks:
             mark = "[green]✓[/]" if c.ok else "[red]✗[/]"
-            console.print(f"  {mark} {label}: {c.name} [dim]{c.detail}[/]")
+            console.print(f"  {mark} {escape(label)}: {escape(c.name)} [dim]{escape(c.detail)}[/]")
     if demo.ok:
         console.print("[green]OK[/]: every output is present and checks out (open report.html in each folder)")
     else:

@@ -11,7 +11,6 @@ the job's folder and writes ``report.json`` and ``report.html`` (see ``docs/proc
 from __future__ import annotations
 
 import json
-import mimetypes
 import os
 import shutil
 import tempfile
@@ -25,6 +24,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, Progress, TaskID, TextColumn
 from rich.table import Column
+from rich.text import Text
 
 from darkroom.config import Settings
 from darkroom.local.errors import (
@@ -39,7 +39,7 @@ from darkroom.local.errors import (
 from darkroom.local.outputs import report_images, write_photo, write_video
 from darkroom.local.platform import LocalPlatform, PlatformConfig
 from darkroom.media.errors import InvalidMedia, MediaError
-from darkroom.media.probe import detect_kind
+from darkroom.media.probe import detect
 from darkroom.reports import RunSummary, StepTiming, build_report, render_html
 from darkroom.runtime.errors import RuntimeLayerError, WorkflowNotFound
 from darkroom.runtime.workflow.store import RunRow
@@ -55,6 +55,7 @@ __all__ = [
     "prepare_out",
     "process",
     "request_for",
+    "Sniffed",
     "run_job",
     "sniff",
     "workflow_for",
@@ -80,8 +81,17 @@ _ENDED_BADLY = frozenset({"failed", "canceled", "skipped"})  # no percentage: it
 _REFRESH_S = 0.25  # redraw cadence of the progress bars (a bounded wait on the operation, not a sleep)
 
 
-def sniff(path: Path) -> Kind:
-    """``"video"`` or ``"photo"``, judged by content (Pillow, then PyAV), never by the extension.
+@dataclass(frozen=True)
+class Sniffed:
+    """What an input is, judged by content: the workflow's kind and the MIME type for the report."""
+
+    kind: Kind
+    media_type: str | None
+
+
+def sniff(path: Path) -> Sniffed:
+    """``"video"`` or ``"photo"`` and the MIME type, judged by content (Pillow, then PyAV), never
+    by the extension.
 
     The file is read through a link without an extension: ffmpeg's demuxers otherwise trust the
     name (an MPEG clip named ``.jpg`` opens as a JPEG sequence). Anything else raises
@@ -94,16 +104,16 @@ def sniff(path: Path) -> Kind:
         alias = Path(scratch) / _ALIAS
         alias.symlink_to(path.resolve())
         try:
-            kind = detect_kind(alias)
+            detected = detect(alias)
         except InvalidMedia as exc:
             raise NotMedia(f"{path}: not a photo or a video ({exc.code}: {_detail(exc)})", exc.code) from exc
         except MediaError as exc:
             raise NotMedia(f"{path}: not a photo or a video we can read ({_detail(exc)})", "unsupported") from exc
-    if kind == "audio":
+    if detected.kind == "audio":
         raise NotMedia(f"{path}: audio only (no picture): not a photo or a video", "audio_only")
-    if kind not in ("video", "photo"):
-        raise NotMedia(f"{path}: {kind!r} is not a photo or a video", "unreadable")
-    return "video" if kind == "video" else "photo"
+    if detected.kind not in ("video", "photo"):
+        raise NotMedia(f"{path}: {detected.kind!r} is not a photo or a video", "unreadable")
+    return Sniffed("video" if detected.kind == "video" else "photo", detected.media_type)
 
 
 def _detail(exc: Exception) -> str:
@@ -198,9 +208,9 @@ def process(
     ``keep_going`` every job runs and failures are in the results (``error``).
     """
     console = console or Console()
-    kinds = [sniff(job.source) for job in jobs]
-    for job, kind in zip(jobs, kinds, strict=True):  # refuse bad options before anything starts
-        request_for(workflow_for(kind, job.profile), _PLACEHOLDER_KEY, job.options)
+    sniffed = [sniff(job.source) for job in jobs]
+    for job, what in zip(jobs, sniffed, strict=True):  # refuse bad options before anything starts
+        request_for(workflow_for(what.kind, job.profile), _PLACEHOLDER_KEY, job.options)
     for job in jobs:  # and an output folder that cannot take the results
         prepare_out(job.out)
     settings = replace(Settings.from_env(), home=home, grpc_addr="127.0.0.1:0", redis_url="")
@@ -215,22 +225,28 @@ def process(
         def health() -> str | None:
             return platform_problem(platform)
 
-        for job, kind in zip(jobs, kinds, strict=True):
+        for job, what in zip(jobs, sniffed, strict=True):
             try:
-                results.append(run_job(wiring, job, kind=kind, console=console, health=health))
+                results.append(run_job(wiring, job, sniffed=what, console=console, health=health))
             except (ProcessFailed, WorkflowUnavailable, InvalidOptions) as exc:
                 if not keep_going:
                     raise
-                console.print(f"  [red]{type(exc).__name__}[/]: {escape(str(exc))}")
+                print_failure(console, exc)
                 written = getattr(exc, "result", None)
                 if isinstance(written, JobResult):
                     written.error = str(exc)
                     results.append(written)
                 else:
-                    results.append(JobResult(job, kind, WORKFLOWS[(kind, job.profile)], None, {}, {}, str(exc)))
+                    flow = WORKFLOWS[(what.kind, job.profile)]
+                    results.append(JobResult(job, what.kind, flow, None, {}, {}, str(exc)))
     finally:
         platform.stop()
     return results
+
+
+def print_failure(console: Console, exc: Exception) -> None:
+    """One failed job's line: the error's text (file names, run errors) printed as it is."""
+    console.print(Text.assemble("  ", (type(exc).__name__, "red"), ": ", str(exc)), soft_wrap=True)
 
 
 def platform_problem(platform: LocalPlatform) -> str | None:
@@ -250,7 +266,7 @@ def run_job(
     wiring: Any,
     job: Job,
     *,
-    kind: Kind | None = None,
+    sniffed: Sniffed | None = None,
     console: Console | None = None,
     health: Callable[[], str | None] | None = None,
 ) -> JobResult:
@@ -259,7 +275,8 @@ def run_job(
     ``health`` returns why the platform cannot make progress (a dead engine or worker), or None;
     it is asked while the run is followed, so a broken platform is an error, not a hang."""
     console = console or Console()
-    kind = kind or sniff(job.source)
+    sniffed = sniffed or sniff(job.source)
+    kind = sniffed.kind
     name = workflow_for(kind, job.profile)
     try:
         registry = wiring.registry
@@ -278,11 +295,11 @@ def run_job(
     # No extension on the blob: the steps judge it by content too, like sniff().
     key = wiring.blobs.put_content(job.source, prefix="uploads").key
     run = _start(wiring, request_for(name, key, job.options))
-    console.print(f"[bold]{escape(job.source.name)}[/] ({kind}) → [bold]{name}[/]")
+    console.print(f"[bold]{escape(job.source.name)}[/] ({escape(kind)}) → [bold]{escape(name)}[/]")
     console.print(f"  run {run.id}", highlight=False)
     order = list(getattr(registry.workflow(name), "steps", {}))
     run = _follow(wiring, run.id, console, health, order, rename=lambda text: _own_names(text, key, job.source))
-    result = _write(wiring, job, kind, run, order)
+    result = _write(wiring, job, sniffed, run, order)
     verdict = "[green]succeeded[/]" if result.ok else f"[red]{run.state}[/]"
     console.print(f"  {verdict}; wrote {escape(str(job.out))}/ (report.json, report.html)")
     if not result.ok:  # the reason is printed once, by whoever reports the error
@@ -336,7 +353,8 @@ def _follow(
             run: RunRow = wiring.workflows.get(run_id)
             for step in _in_order(run, order):
                 if step.name not in bars:
-                    bars[step.name] = progress.add_task(step.name, total=1.0, state="", note="", took="", pct="")
+                    shown = escape(step.name)
+                    bars[step.name] = progress.add_task(shown, total=1.0, state="", note="", took="", pct="")
                 bar = bars[step.name]
                 items = f"{step.items_done}/{step.items_total} " if step.kind == "map" and step.items_total else ""
                 note = rename(step.error) if step.error else (step.message or "") if step.state == "running" else ""
@@ -364,8 +382,8 @@ def _steps(run: RunRow, order: Sequence[str]) -> RunSummary:
     )  # fmt: skip
 
 
-def _write(wiring: Any, job: Job, kind: Kind, run: RunRow, order: Sequence[str]) -> JobResult:
-    out = job.out
+def _write(wiring: Any, job: Job, sniffed: Sniffed, run: RunRow, order: Sequence[str]) -> JobResult:
+    out, kind = job.out, sniffed.kind
     out.mkdir(parents=True, exist_ok=True)
     for name in _MANAGED:  # a previous run's outputs must not mix with this one's
         path = out / name
@@ -383,7 +401,7 @@ def _write(wiring: Any, job: Job, kind: Kind, run: RunRow, order: Sequence[str])
         if files.get("complexity"):  # the analysis travels as a file: the report shows its content
             outputs = {**outputs, "complexity": json.loads((out / files["complexity"]).read_text())}
     source = {"name": job.source.name, "bytes": job.source.stat().st_size, "kind": kind,
-              "type": mimetypes.guess_type(job.source.name)[0]}  # fmt: skip
+              "type": sniffed.media_type}  # fmt: skip
     report = build_report(
         outputs, kind=kind, profile="photo" if kind == "photo" else job.profile, source=source, files=files,
         run=_steps(run, order),

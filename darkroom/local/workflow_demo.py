@@ -14,7 +14,9 @@ from pathlib import Path
 from typing import Any
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
+from rich.text import Text
 
 from darkroom.config import Settings
 from darkroom.local.platform import LocalPlatform, PlatformConfig
@@ -52,7 +54,7 @@ def run_workflow_demo(
     platform = LocalPlatform(
         settings, PlatformConfig(engines=1, workers=workers, concurrency=4, app=APP, metrics=False)
     )
-    console.print(f"[bold]starting the platform[/] under {home} (1 engine, {workers} workers) …")
+    console.print(f"[bold]starting the platform[/] under {escape(str(home))} (1 engine, {workers} workers) …")
     wiring = platform.start()
     try:
         run = wiring.workflows.start("sample.scores", {"n": n, "salt": "demo"})
@@ -83,10 +85,11 @@ def _render(console: Console, run: Any, result: WorkflowDemoResult) -> None:
     table = Table("step", "kind", "state", "tasks", "attempts", "took")
     for step in run.steps.values():
         took = f"{step.ended_at - step.started_at:.2f}s" if step.started_at and step.ended_at else ""
-        table.add_row(step.name, step.kind, step.state, str(step.items_total), str(step.attempts), took)
+        cells = (step.name, step.kind, step.state, str(step.items_total), str(step.attempts), took)
+        table.add_row(*map(Text, cells))
     console.print(table)
-    console.print(f"tasks per worker process: {result.tasks_per_worker}")
-    console.print(f"outputs: {result.outputs}")
+    console.print(f"tasks per worker process: {result.tasks_per_worker}", markup=False)  # host names
+    console.print(f"outputs: {result.outputs}", markup=False)
     console.print(f"operation {run.id} (Operations gRPC): {result.operation_state}")
     verdict = "[green]OK[/]: the result matches a local computation" if result.ok else "[red]FAILED[/]"
     console.print(f"{verdict} (run {result.state}, {run.ended_at - run.created_at:.2f}s from start to end)")

@@ -14,7 +14,7 @@ from rich.tree import Tree
 
 from darkroom.runtime.workflow.store import RunRow, StepRow
 
-__all__ = ["progress_label", "run_dict", "run_fraction", "run_table", "run_tree", "watch"]
+__all__ = ["progress_label", "run_dict", "run_table", "run_tree", "watch"]
 
 _STYLE = {
     "pending": "dim",
@@ -27,8 +27,8 @@ _STYLE = {
 }
 
 
-# A run or step that ended this way is not "100 %" even when every step has ended: the label
-# says how it ended, and a run's bar shows the share of its steps that succeeded.
+# A run or step that ended this way is labelled with how it ended, not a percentage; its bar shows
+# the progress it had reached (the engine counts only succeeded work as done).
 _ENDED_BADLY = frozenset({"failed", "canceled", "skipped"})
 
 
@@ -41,15 +41,6 @@ def _bar(fraction: float, state: str) -> Table:
     bar = ProgressBar(total=1.0, completed=fraction, width=24, complete_style=style, finished_style=style)
     grid.add_row(bar, label)
     return grid
-
-
-def run_fraction(run: RunRow) -> float:
-    """How far the run got: its progress, or for a failed or canceled run the share of its steps
-    that succeeded (the engine counts every ended step as done)."""
-    if run.state not in _ENDED_BADLY:
-        return run.progress
-    steps = list(run.steps.values())
-    return sum(s.state == "succeeded" for s in steps) / max(1, len(steps))
 
 
 def progress_label(run: RunRow) -> str:
@@ -90,7 +81,7 @@ def run_tree(run: RunRow) -> Tree:
             (f"[{run.state}]", _STYLE.get(run.state, "")),
             f"  {run.priority}, {_duration(run.started_at or run.created_at, run.ended_at)}",
         ),
-        _bar(run_fraction(run), run.state),
+        _bar(run.progress, run.state),
     )
     tree = Tree(label)
     for step in run.steps.values():

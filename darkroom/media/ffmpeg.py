@@ -10,7 +10,9 @@ capture time must never reach a published file, and no command can forget to dro
 
 from __future__ import annotations
 
+import itertools
 import os
+import re
 import subprocess
 import threading
 import time
@@ -18,16 +20,25 @@ from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import cache
+from pathlib import Path
 
-from darkroom.media.errors import FfmpegFailed, MediaTimeout
+import av
 
-__all__ = ["STRIP_METADATA", "FfmpegResult", "ffmpeg_exe", "private_outputs", "run"]
+from darkroom.media.errors import FfmpegFailed, InvalidMedia, MediaTimeout
+
+__all__ = ["STRIP_METADATA", "FfmpegResult", "audio_language", "ffmpeg_exe", "private_outputs", "run"]
 
 
 # Put before every output: no global, stream or chapter metadata is copied from any input (location
 # and its loci/©xyz atoms, make/model, creation_time, handler names, user data), and bitexact keeps
 # the muxers from adding a creation time or an encoder tag of their own.
 STRIP_METADATA = ("-map_metadata", "-1", "-map_metadata:s", "-1", "-map_chapters", "-1", "-fflags", "+bitexact")
+# The one tag carried over: the audio's language (ISO 639-2, three letters). It says nothing about
+# who filmed what where, and players need it to choose an audio track. Anything else is dropped.
+_LANGUAGE = re.compile(r"[a-z]{3}")
+_UNDETERMINED = "und"
+# Inputs whose format says they are not a media file of their own (a list, a filter, a playlist).
+_NOT_SOURCES = frozenset({"concat", "lavfi", "hls", "dash"})
 # ffmpeg options that take no value; every other ``-name`` takes the argument after it.
 _NO_VALUE = frozenset({
     "-y", "-n", "-an", "-vn", "-sn", "-dn", "-nostdin", "-stdin", "-hide_banner", "-nostats", "-stats", "-shortest",
@@ -36,10 +47,16 @@ _NO_VALUE = frozenset({
 })  # fmt: skip
 
 
-def private_outputs(args: Sequence[str]) -> list[str]:
+def private_outputs(args: Sequence[str], *, audio_language: str | None = None) -> list[str]:
     """``args`` with :data:`STRIP_METADATA` right before each output file (the arguments that are
     neither options, option values nor ``-i`` inputs), so it applies to that output and wins over
-    any earlier metadata option for it."""
+    any earlier metadata option for it; with ``audio_language``, that output's audio streams are
+    tagged with it (an output without audio ignores the tag)."""
+    strip = list(STRIP_METADATA)
+    if audio_language is not None:
+        if not _LANGUAGE.fullmatch(audio_language):
+            raise InvalidMedia(f"audio language {audio_language!r} is not three lowercase letters (ISO 639-2)")
+        strip += ["-metadata:s:a", f"language={audio_language}"]
     out: list[str] = []
     expect_value = False
     for arg in args:
@@ -50,8 +67,36 @@ def private_outputs(args: Sequence[str]) -> list[str]:
             out.append(arg)
             expect_value = arg not in _NO_VALUE
         else:
-            out += [*STRIP_METADATA, arg]
+            out += [*strip, arg]
     return out
+
+
+def audio_language(args: Sequence[str]) -> str | None:
+    """The language tag of the first audio stream of the input files in ``args`` (``-i`` values
+    that are files, not lists, filters or playlists), or None when it has none or ``und``."""
+    for path in _input_files(args):
+        try:
+            with av.open(str(path), metadata_errors="ignore") as container:
+                if not container.streams.audio:
+                    continue
+                language = str(container.streams.audio[0].metadata.get("language", "")).strip().lower()
+        except (av.FFmpegError, OSError, ValueError, UnicodeDecodeError):
+            continue  # ffmpeg itself will say what is wrong with it
+        return language if _LANGUAGE.fullmatch(language) and language != _UNDETERMINED else None
+    return None
+
+
+def _input_files(args: Sequence[str]) -> list[Path]:
+    files: list[Path] = []
+    fmt: str | None = None
+    for flag, value in itertools.pairwise(args):
+        if flag == "-f":
+            fmt = value
+        elif flag == "-i":
+            if fmt not in _NOT_SOURCES and Path(value).is_file():
+                files.append(Path(value))
+            fmt = None
+    return files
 
 
 @cache
@@ -84,14 +129,15 @@ def run(
 ) -> FfmpegResult:
     """Run ``ffmpeg <common flags> <args>``; raise :class:`FfmpegFailed` or :class:`MediaTimeout`.
 
-    Every output drops the inputs' metadata (:func:`private_outputs`).
+    Every output drops the inputs' metadata (:func:`private_outputs`) but the audio's language
+    (:func:`audio_language`).
     ``progress(fraction)`` is called as output time advances (needs ``duration_s``). ``loglevel``
     ``info`` keeps the analysis filters' lines in ``stderr``. ``cancel`` kills the process.
     """
     argv = [ffmpeg_exe(), "-hide_banner", "-nostdin", "-y", "-loglevel", loglevel, "-nostats"]
     if progress is not None:
         argv += ["-progress", "pipe:1"]
-    argv += private_outputs(args)
+    argv += private_outputs(args, audio_language=audio_language(args))
     started = time.monotonic()
     proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     err_lines: deque[str] = deque(maxlen=20_000)

@@ -22,7 +22,7 @@ import av
 
 from darkroom.media.codec_strings import codec_string
 from darkroom.media.errors import FfmpegFailed, InvalidMedia
-from darkroom.media.ffmpeg import run
+from darkroom.media.ffmpeg import audio_language, run
 from darkroom.media.probe import probe
 from darkroom.media.progress import Progress
 from darkroom.media.recipe import Recipe
@@ -49,6 +49,7 @@ class PackagedRendition:
     height: int = 0
     frame_rate: float = 0.0
     channels: int = 0
+    language: str | None = None  # the audio's ISO 639-2 tag, when the source had one
 
 
 @dataclass(frozen=True)
@@ -279,7 +280,7 @@ def _describe_audio(path: Path, playlist: Path | None, segment_s: float) -> Pack
         peak, average, count = bits, bits, _count(info.duration_s, segment_s)
     return PackagedRendition(
         name="audio", codecs=codec_string(path, audio=True), bandwidth=peak, average_bandwidth=average,
-        segments=count, playlist=playlist, channels=audio.channels,
+        segments=count, playlist=playlist, channels=audio.channels, language=audio_language(["-i", str(path)]),
     )  # fmt: skip
 
 
@@ -290,8 +291,9 @@ def _count(duration_s: float | None, segment_s: float) -> int:
 def _write_master(path: Path, videos: list[PackagedRendition], audio: PackagedRendition | None) -> None:
     lines = ["#EXTM3U", "#EXT-X-VERSION:7", "#EXT-X-INDEPENDENT-SEGMENTS"]
     if audio is not None and audio.playlist is not None:
+        language = f'LANGUAGE="{audio.language}",' if audio.language else ""  # what players choose tracks by
         lines.append(
-            f'#EXT-X-MEDIA:TYPE=AUDIO,GROUP-ID="{_AUDIO_GROUP}",NAME="audio",DEFAULT=YES,AUTOSELECT=YES,'
+            f'#EXT-X-MEDIA:TYPE=AUDIO,GROUP-ID="{_AUDIO_GROUP}",NAME="audio",{language}DEFAULT=YES,AUTOSELECT=YES,'
             f'CHANNELS="{audio.channels}",URI="{audio.playlist.relative_to(path.parent).as_posix()}"'
         )
     # Highest first: players that ignore BANDWIDTH start with the first variant.

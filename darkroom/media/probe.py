@@ -22,9 +22,13 @@ from PIL import Image
 
 from darkroom.media.errors import InvalidMedia, UnsupportedMedia
 from darkroom.media.framerate import read_rate
+from darkroom.media.mediatype import media_type
 from darkroom.media.mp4box import mp4_rotation
 
-__all__ = ["MAX_PIXELS", "AudioStreamInfo", "Kind", "MediaInfo", "VideoStreamInfo", "detect_kind", "probe"]
+__all__ = [
+    "MAX_PIXELS", "AudioStreamInfo", "Detected", "Kind", "MediaInfo", "VideoStreamInfo",
+    "detect", "detect_kind", "probe",
+]  # fmt: skip
 
 Kind = Literal["video", "photo", "audio"]
 
@@ -142,14 +146,32 @@ def probe(path: str | Path, *, max_pixels: int = MAX_PIXELS) -> MediaInfo:
     return info
 
 
-def detect_kind(path: str | Path, *, max_pixels: int = MAX_PIXELS) -> Kind:
-    """``video``, ``photo`` or ``audio`` judged by content; raises like :func:`probe`."""
+@dataclass(frozen=True)
+class Detected:
+    """What a file is, judged by content: its kind and MIME type (None: a container without one)."""
+
+    kind: Kind
+    media_type: str | None
+
+
+def detect(path: str | Path, *, max_pixels: int = MAX_PIXELS) -> Detected:
+    """The kind and MIME type of ``path`` judged by content; raises like :func:`probe`."""
     path = Path(path)
     _check_file(path)
-    if _open_photo(path, max_pixels) is not None:
-        return "photo"
+    photo = _open_photo(path, max_pixels)
+    if photo is not None:
+        return Detected("photo", media_type(photo.container))
     with _open_av(path) as container:
-        return _kind(container, _visual_streams(container))
+        visual = _visual_streams(container)
+        brand = str(container.metadata.get("major_brand", ""))
+        return Detected(
+            _kind(container, visual), media_type(container.format.name, brand=brand, has_video=bool(visual))
+        )
+
+
+def detect_kind(path: str | Path, *, max_pixels: int = MAX_PIXELS) -> Kind:
+    """``video``, ``photo`` or ``audio`` judged by content; raises like :func:`probe`."""
+    return detect(path, max_pixels=max_pixels).kind
 
 
 def _check_file(path: Path) -> int:

@@ -13,6 +13,7 @@ An API key travels in plaintext only to this machine (loopback, ``localhost``); 
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any, Concatenate, ParamSpec, TypeVar
@@ -24,7 +25,7 @@ import grpc.aio
 from darkroom._proto.darkroom.queue.v1 import queue_pb2_grpc as pb_grpc
 from darkroom.api.grpc_status import error_from_rpc
 from darkroom.api.transport import check_bearer_transport
-from darkroom.queue.errors import InvalidArgument
+from darkroom.queue.errors import InvalidArgument, Unavailable
 from darkroom.queue.grpc_requests import Call, Requests
 from darkroom.queue.limits import DEFAULT_LIMITS, Limits
 
@@ -147,6 +148,25 @@ class GrpcQueue(_Base):
         except grpc.RpcError as exc:
             raise error_from_rpc(exc) from exc
         return call.parse(reply)
+
+    def check_reachable(self, within_s: float) -> None:
+        """Raise :class:`Unavailable` unless the server answers the connection within ``within_s``.
+
+        A refused connection returns at once (the next call fails fast with gRPC's own reason);
+        this bounds the other case, a host or port that takes the connection and never speaks
+        HTTP/2 (or drops packets), which a call would otherwise wait out to its full deadline."""
+        settled = threading.Event()
+
+        def seen(state: grpc.ChannelConnectivity) -> None:
+            if state in (grpc.ChannelConnectivity.READY, grpc.ChannelConnectivity.TRANSIENT_FAILURE):
+                settled.set()
+
+        self.channel.subscribe(seen, try_to_connect=True)
+        try:
+            if not settled.wait(within_s):
+                raise Unavailable(f"the gRPC server at {self.target} did not answer within {within_s:g}s")
+        finally:
+            self.channel.unsubscribe(seen)
 
     def close(self) -> None:
         self.channel.close()

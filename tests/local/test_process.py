@@ -29,6 +29,7 @@ from darkroom.local.process import (
     APP,
     Job,
     JobResult,
+    Sniffed,
     platform_problem,
     prepare_out,
     process,
@@ -58,17 +59,18 @@ def photo(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return make_photo(tmp_path_factory.mktemp("photos") / "photo.jpg", width=600, height=400)
 
 
-def test_the_kind_comes_from_the_content_not_the_name(clip: Path, photo: Path, tmp_path: Path) -> None:
-    assert sniff(clip) == "video" and sniff(photo) == "photo"
-    assert sniff(CORPUS / "video_named.jpg") == "video"
-    assert sniff(CORPUS / "photo_named.mp4") == "photo"
+def test_the_kind_and_type_come_from_the_content_not_the_name(clip: Path, photo: Path, tmp_path: Path) -> None:
+    assert sniff(clip) == Sniffed("video", "video/mp4") and sniff(photo) == Sniffed("photo", "image/jpeg")
+    assert sniff(CORPUS / "video_named.jpg") == Sniffed("video", "video/mp4")
+    assert sniff(CORPUS / "photo_named.mp4") == Sniffed("photo", "image/jpeg")
+    assert sniff(CORPUS / "corrupt_packets.ts") == Sniffed("video", "video/mp2t")
     disguised = tmp_path / "holiday.jpg"
     shutil.copy(clip, disguised)
-    assert sniff(disguised) == "video"
+    assert sniff(disguised) == Sniffed("video", "video/mp4")
     pillow_heif.register_heif_opener()
     heic = tmp_path / "IMG_0001.bin"  # an iPhone photo under a meaningless name
     Image.new("RGB", (64, 48), (10, 120, 200)).save(heic, format="HEIF")
-    assert sniff(heic) == "photo"
+    assert sniff(heic) == Sniffed("photo", "image/heif")
 
 
 @pytest.mark.parametrize(
@@ -119,7 +121,7 @@ def test_an_mpeg_clip_named_jpg_is_a_video(tmp_path: Path) -> None:
          "-c:v", "mpeg1video", "-f", "mpeg", str(disguised)],
         check=True, timeout=60,
     )  # fmt: skip
-    assert sniff(disguised) == "video"
+    assert sniff(disguised) == Sniffed("video", "video/mpeg")
 
 
 def test_an_output_that_is_a_file_is_refused_before_anything_starts(clip: Path, tmp_path: Path) -> None:
@@ -216,8 +218,10 @@ def processed(clip: Path, photo: Path, tmp_path_factory: pytest.TempPathFactory)
     if shutil.which("redis-server") is None:
         pytest.skip("redis-server is not installed")
     root = tmp_path_factory.mktemp("process")
+    unnamed = root / "IMG_0001.dat"  # a name that says nothing: the report's type comes from the bytes
+    shutil.copy(photo, unnamed)
     jobs = {
-        "photo": Job(photo, root / "photo"),
+        "photo": Job(unnamed, root / "photo"),
         "studio": Job(clip, root / "studio", profile="studio", options=STUDIO),
         "streaming": Job(clip, root / "streaming", profile="streaming", options=STREAMING),
         "truncated": Job(CORPUS / "truncated.mp4", root / "truncated", profile="studio", options=STUDIO),
@@ -256,6 +260,8 @@ def test_a_photo_is_processed_to_renditions_without_gps(processed: dict[str, Job
                       "EXIF orientation applied": True}  # fmt: skip
     report = json.loads((result.job.out / "report.json").read_text())
     assert report["kind"] == "photo" and report["photo"]["source"]["had_gps"] is True
+    assert report["source"] == {"name": "IMG_0001.dat", "bytes": result.job.source.stat().st_size, "kind": "photo",
+                                "type": "image/jpeg"}  # fmt: skip
     assert report["photo"]["source"]["orientation"] == 6 and report["photo"]["blurhash"]
     assert report["run"]["steps"][0]["name"] == "render" and report["run"]["steps"][0]["took_s"] > 0
     assert report["photo"]["blurhash"] in _html_ok(result.job.out / "report.html")

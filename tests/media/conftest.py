@@ -35,6 +35,7 @@ TAGGED_METADATA = SourceMetadata(
     location="+48.8584+002.2945+035.000/", device=("Apple", "iPhone 12 Pro"),
     creation_time=datetime(2021, 5, 1, 10, 0, 0, tzinfo=UTC), handlers=("Core Media Video", "Core Media Audio"),
 )  # fmt: skip
+TAGGED_AUDIO_LANGUAGE = "fra"
 
 
 @pytest.fixture(scope="session")
@@ -67,7 +68,7 @@ def vfr_clip(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="session")
 def tagged_clip(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """2 s with the metadata a phone writes: location (loci and the Apple ISO 6709 key), make and
-    model keys, capture time, handler names. ``run`` strips metadata from every output, so the
+    model keys, capture time, handler names; and French audio. ``run`` strips metadata from every output, so the
     metadata is added by a second, plain ffmpeg process."""
     import subprocess
 
@@ -88,6 +89,7 @@ def tagged_clip(tmp_path_factory: pytest.TempPathFactory) -> Path:
     for key, value in tags.items():
         argv += ["-metadata", f"{key}={value}"]
     argv += ["-metadata:s:v", f"handler_name={meta.handlers[0]}", "-metadata:s:a", f"handler_name={meta.handlers[1]}"]
+    argv += ["-metadata:s:a", f"language={TAGGED_AUDIO_LANGUAGE}"]  # the one tag published files keep
     argv += ["-movflags", "use_metadata_tags", "-f", "mov", str(out)]
     subprocess.run(argv, check=True, timeout=60)
     return out

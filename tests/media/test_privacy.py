@@ -5,13 +5,15 @@ from __future__ import annotations
 from pathlib import Path
 
 import av
+import pytest
 
 from darkroom.media.encode import encode_audio, encode_ladder
-from darkroom.media.ffmpeg import STRIP_METADATA, private_outputs
+from darkroom.media.errors import InvalidMedia
+from darkroom.media.ffmpeg import STRIP_METADATA, audio_language, private_outputs, run
 from darkroom.media.package import package
 from darkroom.media.recipe import AudioRecipe, Recipe
 from darkroom.media.storyboard import poster, storyboard
-from tests.media.conftest import PHONE_METADATA, TAGGED_METADATA
+from tests.media.conftest import PHONE_METADATA, TAGGED_AUDIO_LANGUAGE, TAGGED_METADATA
 from tests.media.privacy import SourceMetadata, leaks
 
 
@@ -59,11 +61,40 @@ def _check(files: list[Path], source: Path, metadata: SourceMetadata) -> None:
     assert found == []  # …and none of it in anything published
 
 
+def _audio_languages(path: Path) -> list[str]:
+    with av.open(str(path)) as container:
+        return [str(s.metadata.get("language", "")) for s in container.streams.audio]
+
+
 def test_a_tagged_clip_leaves_no_metadata_in_any_output(tagged_clip: Path, tmp_path: Path) -> None:
     with av.open(str(tagged_clip)) as container:
         tags = dict(container.metadata)
     assert tags["com.apple.quicktime.model"] == "iPhone 12 Pro" and "location" in tags and "creation_time" in tags
-    _check(_publish(tagged_clip, tmp_path), tagged_clip, TAGGED_METADATA)
+    assert _audio_languages(tagged_clip) == [TAGGED_AUDIO_LANGUAGE]
+    files = _publish(tagged_clip, tmp_path)
+    _check(files, tagged_clip, TAGGED_METADATA)
+    # the audio's language is the one tag kept: players choose audio tracks by it
+    for name in ("180p.mp4", "audio.m4a"):
+        assert _audio_languages(tmp_path / name) == [TAGGED_AUDIO_LANGUAGE], name
+    assert _audio_languages(tmp_path / "90p.mp4") == []
+    with_audio = [p for p in files if p.suffix in (".mp4", ".m4a") and "init" in p.name and _audio_languages(p)]
+    assert with_audio and all(_audio_languages(p) == [TAGGED_AUDIO_LANGUAGE] for p in with_audio)
+    mpd = next(p for p in files if p.suffix == ".mpd").read_text()
+    assert f'lang="{TAGGED_AUDIO_LANGUAGE}"' in mpd
+    master = (tmp_path / "package" / "hls" / "master.m3u8").read_text()
+    assert f'#EXT-X-MEDIA:TYPE=AUDIO,GROUP-ID="audio",NAME="audio",LANGUAGE="{TAGGED_AUDIO_LANGUAGE}",' in master
+
+
+def test_the_language_is_three_letters_and_und_is_none(tmp_path: Path) -> None:
+    assert private_outputs(["-i", "in.mp4", "out.mp4"], audio_language="fra")[-3:] == [
+        "-metadata:s:a", "language=fra", "out.mp4",
+    ]  # fmt: skip
+    with pytest.raises(InvalidMedia, match="'fr; x'"):
+        private_outputs(["out.mp4"], audio_language="fr; x")
+    und = tmp_path / "und.m4a"
+    run(["-f", "lavfi", "-i", "sine=duration=0.2", "-c:a", "aac", str(und)], timeout_s=30)
+    assert audio_language(["-f", "lavfi", "-i", "sine", "-i", str(und)]) is None
+    assert audio_language(["-i", str(tmp_path / "missing.mp4")]) is None
 
 
 def test_the_real_phone_clip_leaves_no_location_in_any_output(phone_clip: Path, tmp_path: Path) -> None:

@@ -12,7 +12,7 @@ from PIL import Image
 
 from darkroom.media.errors import InvalidMedia
 from darkroom.media.ffmpeg import run
-from darkroom.media.probe import detect_kind, probe
+from darkroom.media.probe import Detected, detect, detect_kind, probe
 
 ClipFactory = Callable[..., Path]
 SRC = "testsrc2=size=320x180:rate=25:duration=1"
@@ -119,6 +119,24 @@ def test_kinds_by_content(clip: ClipFactory, tmp_path: Path) -> None:
     assert detect_kind(audio) == "audio"
     info = probe(photo)
     assert (info.kind, info.container, info.primary_video and info.primary_video.width) == ("photo", "jpeg", 64)
+
+
+@pytest.mark.parametrize(
+    ("fmt", "codec", "mime"),
+    [("mp4", "mpeg4", "video/mp4"), ("mov", "mpeg4", "video/quicktime"), ("matroska", "mpeg4", "video/x-matroska"),
+     ("mpegts", "mpeg2video", "video/mp2t"), ("avi", "mpeg4", "video/x-msvideo")],
+)  # fmt: skip
+def test_the_media_type_comes_from_the_content(tmp_path: Path, fmt: str, codec: str, mime: str) -> None:
+    out = tmp_path / "clip.bin"  # the name says nothing
+    _ffmpeg(out, "-f", "lavfi", "-i", "testsrc2=size=64x48:rate=5:duration=0.4", "-c:v", codec, "-f", fmt)
+    assert detect(out) == Detected("video", mime)
+
+
+def test_the_media_type_of_photos_and_sound(tmp_path: Path) -> None:
+    photo = tmp_path / "a.mp4"
+    Image.new("RGB", (64, 48), "teal").save(photo, format="PNG")
+    audio = _ffmpeg(tmp_path / "a.jpg", "-f", "lavfi", "-i", "sine=duration=0.2", "-c:a", "aac", "-f", "mp4")
+    assert (detect(photo), detect(audio)) == (Detected("photo", "image/png"), Detected("audio", "audio/mp4"))
 
 
 def test_single_image_in_a_container_is_a_photo(tmp_path: Path) -> None:

@@ -173,19 +173,16 @@ def test_queue_serve_on_a_taken_port_exits_naming_it(redis_url: str, tmp_path: P
         holder.bind(("127.0.0.1", 0))
         holder.listen()
         address = f"127.0.0.1:{holder.getsockname()[1]}"
-        env = {k: v for k, v in os.environ.items() if not k.startswith("DARKROOM_")}
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("DARKROOM_", "GRPC_"))}
         env |= {"DARKROOM_REDIS_URL": redis_url, "DARKROOM_HOME": str(tmp_path), "COLUMNS": "200"}
-        done = subprocess.run(
-            [sys.executable, "-m", "darkroom.cli", "queue", "serve", "--grpc-addr", address, "--no-metrics"],
-            check=False,
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=60,
-        )
+        argv = [sys.executable, "-m", "darkroom.cli", "queue", "serve", "--grpc-addr", address, "--no-metrics"]
+        done = subprocess.run(argv, check=False, env=env, capture_output=True, text=True, timeout=60)
+        debugged = subprocess.run([*argv, "--debug"], check=False, env=env, capture_output=True, text=True, timeout=60)
     assert done.returncode == 1
-    assert f"error: cannot listen on {address}" in done.stderr
+    # exactly our line: gRPC's own log line (E… add_port.cc … Address already in use) stays quiet
+    assert done.stderr.splitlines() == [f"error: cannot listen on {address}: the address is in use or not this host's"]
     assert "ready" not in done.stdout
+    assert "add_port" in debugged.stderr  # --debug keeps gRPC's logging
 
 
 @pytest.mark.parametrize("address", ["127.0.0.1:99999", "127.0.0.1:65536", "127.0.0.1:-1", "127.0.0.1", ":50051"])

@@ -165,3 +165,19 @@ _g1 = gated_chain.task("s1", "gate", path=gated_chain.input("gate"), after=[_g0]
 _g2 = gated_chain.task("s2", "echo", k=2, after=[_g1])
 gated_chain.output("last", gated_chain.task("s3", "echo", k=3, after=[_g2]).ref)
 registry.add_workflow(gated_chain)
+
+half_failing = Workflow("half-failing")
+_h0 = half_failing.task("first", "echo", k=0)
+_h1 = half_failing.task("broken", "broken", after=[_h0])
+half_failing.task("after", "echo", k=2, after=[_h1])
+registry.add_workflow(half_failing)
+
+
+@registry.function(queue=QUEUE)
+def refuse(ctx: TaskContext, reason: str) -> None:
+    raise PermanentError(reason)
+
+
+refusing = Workflow("refusing", inputs=["reason"])
+refusing.task("check", "refuse", reason=refusing.input("reason"))
+registry.add_workflow(refusing)

@@ -30,6 +30,8 @@ from darkroom.queue.errors import Unauthenticated
 from darkroom.runtime.errors import InvalidOperation, OperationNotFound
 from darkroom.runtime.operations import Operation, OperationState, OperationStore
 from darkroom.runtime.operations_server import SERVICE_NAME, OperationsClient, add_to_server
+from darkroom.runtime.workflow import Workflows
+from tests.runtime.conftest import Platform
 
 S = OperationState
 C = grpc.StatusCode
@@ -533,3 +535,53 @@ def test_tls(store: OperationStore, tmp_path: Path) -> None:
             assert client.get(op.id) == op
         with OperationsClient(f"grpcs://{srv.target}", root_certs=cert.read_bytes(), server_name="localhost") as c:
             assert c.wait(op.id, 0).id == op.id
+
+
+# -- workflow runs through the API: progress is work done, never 1.0 for a run that did not succeed --
+@pytest.fixture
+def run_ops(platform: Platform) -> Iterator[tuple[Platform, Workflows, OperationsClient]]:
+    def cancel_run(op: Operation) -> bool:
+        assert op.target is not None
+        platform.workflows.cancel(op.target)
+        return True  # the engine records how the run ended
+
+    ops = OperationStore(platform.db, cancellers={"workflow": cancel_run})
+    platform.start_engine(operations=ops)
+    platform.start_worker(concurrency=2)
+    with Server(ops) as srv, OperationsClient(srv.target, timeout_s=10) as api:
+        yield platform, Workflows(platform.rq, platform.db, platform.registry, operations=ops), api
+
+
+def test_a_failed_run_reports_the_progress_it_had_reached(
+    run_ops: tuple[Platform, Workflows, OperationsClient],
+) -> None:
+    platform, workflows, api = run_ops
+    run = workflows.start("half-failing", {})
+    op = api.wait(run.id, timeout_s=30)
+    done = platform.wait(run.id)
+    # first succeeded, broken failed, after skipped: one step of three done
+    assert {n: s.state for n, s in done.steps.items()} == {"first": "succeeded", "broken": "failed", "after": "skipped"}
+    assert done.progress == op.progress == pytest.approx(1 / 3, abs=1e-4)
+    assert (op.state, op.done, op.error_code) == (S.FAILED, True, "WORKFLOW_FAILED")
+
+
+def test_a_canceled_run_reports_the_progress_it_had_reached(
+    run_ops: tuple[Platform, Workflows, OperationsClient], tmp_path: Path
+) -> None:
+    platform, workflows, api = run_ops
+    run = workflows.start("gated-chain", {"gate": str(tmp_path / "never")})
+    # s0 done and s1 half way (its function reports 0.5 while it waits): cancel then
+    platform.until(lambda: workflows.get(run.id).steps["s1"].progress == 0.5)
+    assert api.cancel(run.id).state == S.RUNNING  # the engine records how the run ended
+    op = api.wait(run.id, timeout_s=30)
+    done = platform.wait(run.id)
+    states = {n: s.state for n, s in done.steps.items()}
+    assert states == {"s0": "succeeded", "s1": "canceled", "s2": "skipped", "s3": "skipped"}
+    assert done.progress == op.progress == pytest.approx((1 + 0.5) / 4)
+    assert (op.state, op.done, op.error_code) == (S.CANCELED, True, "WORKFLOW_CANCELED")
+
+
+def test_a_succeeded_run_reports_1(run_ops: tuple[Platform, Workflows, OperationsClient]) -> None:
+    _, workflows, api = run_ops
+    op = api.wait(workflows.start("chain", {}).id, timeout_s=30)
+    assert (op.state, op.progress) == (S.SUCCEEDED, 1.0)

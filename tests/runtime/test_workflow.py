@@ -51,6 +51,7 @@ def test_a_permanent_error_fails_the_run_and_skips_what_follows(platform: Platfo
     assert done.steps["broken"].state == "failed"
     assert done.steps["broken"].attempts == 1
     assert done.steps["after"].state == "skipped"
+    assert done.progress == 0.0  # ended is not done: nothing succeeded
 
 
 def test_cancel_stops_the_remaining_tasks(platform: Platform, tmp_path: Path) -> None:
@@ -62,7 +63,7 @@ def test_cancel_stops_the_remaining_tasks(platform: Platform, tmp_path: Path) ->
     platform.until(lambda: sum(t.state == "running" for t in platform.workflows.tasks(run.id)) == 2)
     platform.workflows.cancel(run.id)
     done = platform.wait(run.id)
-    assert done.state == "canceled"
+    assert done.state == "canceled" and done.progress < 1.0
     tasks = platform.workflows.tasks(run.id)
     assert [t.state for t in tasks] == ["canceled"] * 6
     for t in tasks:

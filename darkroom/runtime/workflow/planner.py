@@ -21,11 +21,22 @@ from darkroom.runtime.functions import Registry
 from darkroom.runtime.queues import task_metadata
 from darkroom.runtime.task import TaskOutcome, TaskSpec, task_id
 from darkroom.runtime.workflow.dag import Step, Workflow, resolve
-from darkroom.runtime.workflow.store import TERMINAL, RunRow, TaskRow, WorkflowStore
+from darkroom.runtime.workflow.store import TERMINAL, RunRow, StepRow, TaskRow, WorkflowStore
 
 __all__ = ["CANCEL_FIELD", "Planner", "parse_reports"]
 
 CANCEL_FIELD = "ctl:cancel"
+
+
+def _reached(steps: list[StepRow]) -> float:
+    """The share of a run's work done: a succeeded step counts whole, a running, failed or
+    canceled one the fraction it had reached, a waiting or skipped one nothing. Ended is not done:
+    a failed run stops at the progress it had, never 1.0."""
+    done = sum(1.0 if s.state == "succeeded" else 0.0 if s.state in _NOT_STARTED else s.progress for s in steps)
+    return round(done / max(1, len(steps)), 4)
+
+
+_NOT_STARTED = frozenset({"waiting", "skipped"})
 
 
 @dataclass
@@ -242,8 +253,7 @@ class Planner:
                 self.run.state, self.run.ended_at = "succeeded", self.now
             except InvalidWorkflow as exc:
                 self.run.state, self.run.error, self.run.ended_at = "failed", f"outputs: {exc}", self.now
-        done = sum(1.0 if s.state in TERMINAL else s.progress for s in steps.values())
-        self.run.progress = 1.0 if self.run.state == "succeeded" else round(done / max(1, len(steps)), 4)
+        self.run.progress = 1.0 if self.run.state == "succeeded" else _reached(list(steps.values()))
 
     def status_message(self) -> str:
         running = [(n, s) for n, s in self.run.steps.items() if s.state == "running"]
