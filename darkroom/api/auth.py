@@ -33,6 +33,7 @@ import grpc.aio
 from darkroom.api.grpc_status import abort
 from darkroom.api.transport import is_local
 from darkroom.config import ConfigError, Settings
+from darkroom.home import private_home
 from darkroom.queue.errors import Unauthenticated
 
 __all__ = ["LOCAL_KEY_NAME", "ApiKeys", "BearerAuth", "client_key", "ensure_home_key", "load_api_keys", "server_keys"]
@@ -66,8 +67,7 @@ def load_api_keys(path: str | Path) -> dict[str, str]:
 def ensure_home_key(settings: Settings) -> dict[str, str]:
     """The keys of the home's key file, generating it (one ``local`` key) if it does not exist."""
     path = settings.home_key_file
-    path.parent.mkdir(parents=True, exist_ok=True)
-    os.chmod(path.parent, 0o700)
+    private_home(settings.home)
     if not path.exists():
         # Written whole under a temporary name, then linked: link() fails if another first start
         # got there first, and then its key (complete, never half-written) is the one kept.

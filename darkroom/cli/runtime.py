@@ -89,7 +89,9 @@ def worker(
     metrics_port: MetricsOption = None,
 ) -> None:
     """Run functions: lease tasks, heartbeat, settle; SIGTERM stops gracefully."""
-    from darkroom.cli._params import pairs
+    from darkroom.cli._params import fail, pairs
+    from darkroom.errors import DarkroomError
+    from darkroom.home import private_home
     from darkroom.local.wiring import Wiring
     from darkroom.runtime.blob_cache import BlobCache
     from darkroom.runtime.metrics import WorkerMetrics
@@ -100,6 +102,10 @@ def worker(
     offered = pairs(shape, "--shape")
     w = Wiring(app=app)
     _registry(w)
+    try:
+        private_home(w.settings.home)  # its scratch and blob cache hold private media
+    except DarkroomError as exc:
+        fail(exc)
     stop = _stop_on_signals()
     metrics = WorkerMetrics(_metrics(metrics_port, w.settings.metrics_port))  # type: ignore[arg-type]
     cache = BlobCache(w.settings.home / "cache" / "blobs", w.settings.blob_cache_bytes, on_use=metrics.blob_fetched)

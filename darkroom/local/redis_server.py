@@ -1,7 +1,9 @@
 """A private redis-server for the embedded platform, kept under ``.darkroom/``.
 
 It listens on a unix socket (TCP on 127.0.0.1 only when asked), requires a generated password
-kept in a 0600 file, and writes an append-only file so acknowledged work survives a restart.
+kept in a 0600 file, and writes an append-only file so acknowledged work survives a restart. The
+root is a private home (:func:`darkroom.home.private_home`: 0700, this user's) and the server runs
+with umask 077, so its data, log and socket are this user's alone.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from redis.backoff import NoBackoff
 from redis.retry import Retry
 
 from darkroom.errors import DarkroomError
+from darkroom.home import private_home
 
 __all__ = ["RedisServer", "RedisServerError"]
 
@@ -96,8 +99,7 @@ class RedisServer:
         return f"redis://:{quote(self.password, safe='')}@127.0.0.1:{self.tcp_port}/0"
 
     def _ensure_password(self) -> None:
-        self.root.mkdir(parents=True, exist_ok=True)
-        os.chmod(self.root, 0o700)
+        private_home(self.root)
         if not self.password_file.exists():
             fd = os.open(self.password_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
             with os.fdopen(fd, "w") as fh:
@@ -106,7 +108,7 @@ class RedisServer:
 
     def _config(self) -> str:
         data = self.root.resolve() / "redis-data"
-        data.mkdir(exist_ok=True)
+        data.mkdir(mode=0o700, exist_ok=True)
         lines = [
             f"unixsocket {self.socket_path}",
             "unixsocketperm 700",
@@ -172,7 +174,11 @@ class RedisServer:
         fd = os.open(conf, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "w") as fh:
             fh.write(self._config())
-        self._proc = subprocess.Popen([binary, str(conf)], stdin=subprocess.DEVNULL, start_new_session=True)
+        # umask 077: its append-only file (every message), log and pid file are the user's alone,
+        # whatever the home's mode becomes later
+        self._proc = subprocess.Popen(
+            [binary, str(conf)], stdin=subprocess.DEVNULL, start_new_session=True, umask=0o077
+        )
         give_up = time.monotonic() + timeout_s
         while not self.ping():
             if self._proc.poll() is not None:
