@@ -4,6 +4,9 @@ and the checks a server's listen address gets before binding.
 - A bearer key goes in plaintext only to this machine (a loopback address, ``localhost`` or a unix
   socket); anywhere else needs TLS, or ``insecure=True`` asked for on purpose. Deciding needs no
   DNS lookup and no connection: a host name other than ``localhost`` counts as remote.
+- A channel to this machine never goes through an HTTP proxy (:func:`channel_options`): grpc
+  honours ``http_proxy``/``grpc_proxy`` for every target, and would hand the request, bearer key
+  included, to the proxy host, where "127.0.0.1" is that host, not this one.
 - A listen address must be ``host:port`` with a port from 0 to 65535 (grpc would otherwise wrap
   99999 to 34463), or ``unix:/path``. Servers bind without ``SO_REUSEPORT``
   (:data:`SERVER_OPTIONS`), so a second server on a taken port fails instead of sharing it.
@@ -16,7 +19,14 @@ import logging
 
 from darkroom.api.errors import AddressUnavailable, InsecureTransport
 
-__all__ = ["SERVER_OPTIONS", "check_bearer_transport", "check_listen_address", "host_of", "is_local"]
+__all__ = [
+    "SERVER_OPTIONS",
+    "channel_options",
+    "check_bearer_transport",
+    "check_listen_address",
+    "host_of",
+    "is_local",
+]
 
 _log = logging.getLogger(__name__)
 
@@ -44,6 +54,11 @@ def is_local(target: str) -> bool:
         return ipaddress.ip_address(host).is_loopback
     except ValueError:
         return False  # a host name: where it points is not known without asking DNS
+
+
+def channel_options(target: str) -> list[tuple[str, int]]:
+    """Channel options every client adds for ``target``: no HTTP proxy to this machine."""
+    return [("grpc.enable_http_proxy", 0)] if is_local(target) else []
 
 
 def check_bearer_transport(target: str, *, tls: bool, has_key: bool, insecure: bool) -> None:

@@ -12,7 +12,7 @@ import stat
 import subprocess
 import sys
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import replace
 from pathlib import Path
 
@@ -25,6 +25,7 @@ from darkroom.api.auth import LOCAL_KEY_NAME, client_key, ensure_home_key, load_
 from darkroom.api.errors import AddressUnavailable, InsecureTransport
 from darkroom.api.transport import is_local
 from darkroom.config import ConfigError, Settings
+from darkroom.errors import DarkroomError
 from darkroom.queue.errors import InvalidNamespace
 from darkroom.queue.grpc_client import AsyncGrpcQueue, GrpcQueue
 from darkroom.queue.keys import MAX_NAMESPACE_CHARS
@@ -232,6 +233,54 @@ def test_a_key_in_plaintext_to_another_host_is_refused(url: str) -> None:
     GrpcQueue.from_url(url.replace("grpc://", "grpcs://"), api_key="k").close()
     GrpcQueue.from_url(url, api_key="k", insecure=True).close()
     OperationsClient(url, api_key="k", insecure=True).close()
+
+
+PROXY_VARIABLES = ("http_proxy", "https_proxy", "grpc_proxy", "HTTP_PROXY", "HTTPS_PROXY")
+
+
+def test_a_channel_to_this_machine_bypasses_http_proxies(
+    home_settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # grpc sends every channel through $http_proxy: the key would go to the proxy host, and
+    # "127.0.0.1" would be that host. The proxy here is a bare socket on loopback that counts
+    # who connects to it.
+    with socket.socket() as proxy, serving(home_settings) as url:
+        proxy.bind(("127.0.0.1", 0))
+        proxy.listen()
+        for variable in PROXY_VARIABLES:
+            monkeypatch.setenv(variable, f"http://127.0.0.1:{proxy.getsockname()[1]}")
+        for variable in ("no_proxy", "NO_PROXY", "no_grpc_proxy"):
+            monkeypatch.delenv(variable, raising=False)
+        key = client_key(home_settings, url)
+        with GrpcQueue.from_url(url, api_key=key) as q:
+            assert q.list_queues() == []
+
+        async def listed() -> list[object]:
+            async with AsyncGrpcQueue.from_url(url, api_key=key) as aq:
+                return list(await aq.list_queues())
+
+        assert asyncio.run(listed()) == []
+        with OperationsClient(url, api_key=key, timeout_s=10) as ops, pytest.raises(DarkroomError) as reply:
+            ops.get("op_1")  # reaches the queue server, which has no Operations service
+        assert not isinstance(reply.value, dq.Unavailable), reply.value
+        proxy.settimeout(0)
+        with pytest.raises(BlockingIOError):
+            proxy.accept()  # nobody came through the proxy
+        # the control: the same environment does send a channel to another host through the
+        # proxy, which is asked to CONNECT (so nothing leaves this machine)
+        with GrpcQueue.from_url("grpc://queue-1.example:50051", timeout_s=5) as remote:
+            caller = threading.Thread(target=_ignoring_errors, args=(remote.list_queues,), daemon=True)
+            caller.start()
+            proxy.settimeout(10)
+            conn, _ = proxy.accept()
+            with conn:
+                assert conn.recv(200).startswith(b"CONNECT queue-1.example:50051")
+            caller.join(10)
+
+
+def _ignoring_errors(call: Callable[[], object]) -> None:
+    with contextlib.suppress(DarkroomError):
+        call()
 
 
 @pytest.mark.parametrize(
