@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import replace
 from datetime import datetime
+from pathlib import Path
 from typing import Annotated, Any
 
 import typer
@@ -84,10 +85,35 @@ def _client(url: str | None, api_key: str | None, insecure: bool = False) -> Ite
         fail(exc)
     try:
         yield client
+    except dq.Unauthenticated as exc:
+        fail(dq.Unauthenticated(f"{exc}. {_key_hint(settings, target, given=bool(api_key))}"))
     except DarkroomError as exc:
         fail(exc)
     finally:
         client.close()
+
+
+def _key_hint(settings: Settings, target: str, *, given: bool) -> str:
+    """Where the key a refused call needs comes from (never the key itself)."""
+    from darkroom.api.auth import client_key
+    from darkroom.api.transport import is_local
+
+    elsewhere = "pass --api-key or set DARKROOM_API_KEY"
+    if given or settings.api_key:
+        return f"The key from --api-key / DARKROOM_API_KEY was refused by {target}: {elsewhere} with one it accepts"
+    if not is_local(target):
+        return f"{target} is another host, which never gets this home's key: {elsewhere}"
+    keys = Path(settings.api_keys_file) if settings.api_keys_file else settings.home_key_file.absolute()
+    ours = "DARKROOM_API_KEYS_FILE" if settings.api_keys_file else "DARKROOM_HOME"
+    if client_key(settings, target) is None:
+        found = f"{keys} does not exist or you cannot read it"
+    else:
+        found = f"the key in {keys} was refused, so {target} was started with another {ours}"
+    return (
+        f"A server started by `darkroom up` or `darkroom queue serve` keeps its key in $DARKROOM_HOME/api.keys "
+        f"(or DARKROOM_API_KEYS_FILE), and commands run with the same DARKROOM_HOME send it by themselves; "
+        f"here {found}. Run with that server's DARKROOM_HOME, or {elsewhere}"
+    )
 
 
 def parse_deadline(text: str, now: Callable[[], float] = time.time) -> float:

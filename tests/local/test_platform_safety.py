@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+from darkroom.api.auth import ensure_home_key
 from darkroom.cli import app
 from darkroom.config import Settings
 from darkroom.local.errors import AlreadyRunning, AppUnavailable, PlatformFailed
@@ -128,11 +129,29 @@ def test_commands_on_the_same_home_send_its_key(platform: Platform, tmp_path: Pa
     listed = runner.invoke(app, ["queue", "stats", "--url", p.grpc_url, "--json"], env=home)
     assert listed.exit_code == 0, listed.output
     assert "keyed" in [s["queue"] for s in json.loads(listed.output)]
-    # another home has no key to this server, and is refused
+    # another home has no key to this server, and is refused with where the key lives
     other = {"DARKROOM_HOME": str(tmp_path / "elsewhere"), "DARKROOM_API_KEY": None}
     refused = runner.invoke(app, ["queue", "stats", "--url", p.grpc_url, "--json"], env=other)
     assert refused.exit_code == 1
-    assert "API key" in refused.output
+    said = " ".join(refused.output.split())
+    assert "missing API key" in said
+    assert f"{tmp_path / 'elsewhere' / 'api.keys'} does not exist or you cannot read it" in said
+    assert "$DARKROOM_HOME/api.keys" in said and "DARKROOM_API_KEY" in said and "--api-key" in said
+    assert p.api_key not in refused.output
+    # a home with a key of its own: that key is refused, and the hint says the home is not the server's
+    own = tmp_path / "own"
+    ensure_home_key(_settings(own))
+    refused = runner.invoke(
+        app, ["queue", "stats", "--url", p.grpc_url], env={"DARKROOM_HOME": str(own), "DARKROOM_API_KEY": None}
+    )
+    said = " ".join(refused.output.split())
+    assert refused.exit_code == 1 and "not valid" in said
+    assert f"the key in {own / 'api.keys'} was refused, so {p.grpc_url} was started with another DARKROOM_HOME" in said
+    # a key given by hand is named as the one refused, without printing it
+    refused = runner.invoke(app, ["queue", "stats", "--url", p.grpc_url, "--api-key", "wrong-key-123"], env=home)
+    said = " ".join(refused.output.split())
+    assert refused.exit_code == 1 and "The key from --api-key / DARKROOM_API_KEY was refused" in said
+    assert "wrong-key-123" not in refused.output
 
 
 # -- supervision -------------------------------------------------------------------------------------
