@@ -297,7 +297,19 @@ def test_other_hosts_are_not_local(target: str) -> None:
 
 # -- namespaces --------------------------------------------------------------------------------------
 GOOD_NAMESPACES = ["dr", "a", "team-1.prod:queues_2", "x" * MAX_NAMESPACE_CHARS]
-BAD_NAMESPACES = ["", "a{b}", "ab{cd", "ab}cd", "a b", "a*b", "a?b", "ü", "x" * (MAX_NAMESPACE_CHARS + 1)]
+BAD_NAMESPACES = [
+    "",
+    "a{b}",
+    "ab{cd",
+    "ab}cd",
+    "a b",
+    "a*b",
+    "a?b",
+    "ü",
+    "dr\n",
+    "a\nb",
+    "x" * (MAX_NAMESPACE_CHARS + 1),
+]
 
 
 @pytest.mark.parametrize("namespace", GOOD_NAMESPACES)
