@@ -51,6 +51,7 @@ InsecureOpt = Annotated[
 ]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")]
 _UNITS = {"s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
+_WATCH_POLL_S = 0.5  # how often `queue serve` looks at its private redis-server
 
 
 # -- plumbing ------------------------------------------------------------------------------------
@@ -168,6 +169,7 @@ def serve(
     from rich.logging import RichHandler
 
     from darkroom.local.queue_service import QueueService
+    from darkroom.local.redis_watch import RedisWatch
 
     logging.basicConfig(level=logging.INFO, format="%(message)s", handlers=[RichHandler(console=_err)])
     settings = Settings.from_env()
@@ -200,7 +202,13 @@ def serve(
             if service.metrics is not None:
                 _out.print(f"metrics on {service.metrics.url}", soft_wrap=True)
             _out.print("ready; Ctrl-C to stop", style="dim")
-            await stop.wait()
+            # the private redis-server is kept up as `darkroom up` keeps it (PlatformFailed past the limit)
+            watch = RedisWatch(service.redis_server) if service.redis_server is not None else None
+            while not stop.is_set():
+                with suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), _WATCH_POLL_S)
+                if watch is not None and not stop.is_set():
+                    await asyncio.to_thread(watch.check, time.monotonic())
             _out.print("stopping…", style="dim")
         finally:
             await service.stop(grace_s)

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from darkroom.api.auth import ensure_home_key
+from darkroom.api.auth import client_key, ensure_home_key
 from darkroom.cli import app
 from darkroom.config import Settings
 from darkroom.local.errors import AlreadyRunning, AppUnavailable, PlatformFailed
@@ -26,6 +26,7 @@ from darkroom.local.platform import EXIT_APP_UNAVAILABLE, LocalPlatform, Platfor
 from darkroom.local.redis_server import RedisServer
 from darkroom.local.wiring import Wiring
 from darkroom.local.workflow_demo import APP
+from darkroom.queue.grpc_client import GrpcQueue
 
 Platform = tuple[LocalPlatform, Wiring]
 
@@ -171,6 +172,37 @@ def test_a_killed_redis_server_is_restarted_and_the_platform_serves_again(platfo
         assert supervisor.running and supervisor.failure is None
     finally:
         supervisor.close()
+
+
+def test_queue_serve_restarts_its_redis_server_too(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DARKROOM_")}
+    env |= {"DARKROOM_HOME": str(home), "COLUMNS": "200"}
+    argv = [sys.executable, "-m", "darkroom.cli", "queue", "serve", "--grpc-addr", "127.0.0.1:0", "--no-metrics"]
+    with (tmp_path / "serve.log").open("w") as log:
+        serve = subprocess.Popen(argv, env=env, stdout=subprocess.PIPE, stderr=log, text=True)
+    try:
+        assert serve.stdout is not None
+        said = []
+        for line in serve.stdout:  # ends at "ready", or at EOF if it died
+            said.append(line)
+            if line.startswith("ready"):
+                break
+        url = next(line.split()[-1] for line in said if line.startswith("queue server listening on"))
+        redis = RedisServer(root=home)
+        first_pid = redis.pid
+        assert first_pid is not None
+        os.kill(first_pid, signal.SIGKILL)  # the redis-server this test's `queue serve` started
+        _until(lambda: redis.pid not in (None, first_pid) and redis.ping())
+        with GrpcQueue.from_url(url, api_key=client_key(Settings(home=home), url)) as q:
+            q.create_queue("after-redis")
+            assert [info.name for info in q.list_queues()] == ["after-redis"]
+        assert serve.poll() is None
+    finally:
+        serve.send_signal(signal.SIGTERM)
+        serve.wait(60)
+    assert serve.returncode == 0
+    assert "the private redis-server is back" in (tmp_path / "serve.log").read_text()
 
 
 def test_a_redis_server_that_keeps_dying_stops_the_platform(platform: Platform) -> None:
