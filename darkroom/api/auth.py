@@ -30,8 +30,9 @@ from typing import Any
 import grpc
 import grpc.aio
 
+from darkroom.api.errors import InsecureTransport
 from darkroom.api.grpc_status import abort
-from darkroom.api.transport import is_local
+from darkroom.api.transport import is_local, listener_uids, port_of
 from darkroom.config import ConfigError, Settings
 from darkroom.home import private_home
 from darkroom.queue.errors import Unauthenticated
@@ -110,7 +111,8 @@ def server_keys(settings: Settings) -> dict[str, str] | None:
 def client_key(settings: Settings, target: str) -> str | None:
     """The key a client sends to ``target``: ``DARKROOM_API_KEY`` if set; else, for a server on
     this machine, the ``local`` (else first) key of the key file a server of this home uses, if
-    this user can read it. A remote target never gets the home's key unasked."""
+    this user can read it. A remote target never gets the home's key unasked, nor does a port that
+    another local user listens on (:class:`InsecureTransport`, naming that user's uid)."""
     if settings.api_key:
         return settings.api_key
     if not is_local(target):
@@ -120,7 +122,17 @@ def client_key(settings: Settings, target: str) -> str | None:
         keys = load_api_keys(path)
     except (OSError, ConfigError):  # none yet, or not ours to read: the server will say UNAUTHENTICATED
         return None
-    return keys.get(LOCAL_KEY_NAME) or next(iter(keys.values()), None)
+    key = keys.get(LOCAL_KEY_NAME) or next(iter(keys.values()), None)
+    port = port_of(target)
+    strangers = listener_uids(port) - {os.geteuid(), 0} if key and port is not None else set()
+    if strangers:
+        # Whoever holds the port while the platform is down would collect the key and use it later.
+        raise InsecureTransport(
+            f"not sending the key of {path} to {target}: the port is held by uid "
+            f"{', '.join(map(str, sorted(strangers)))}, not by you (uid {os.geteuid()}); another user may be "
+            "posing as your server. Stop it, or serve on another port"
+        )
+    return key
 
 
 class BearerAuth(grpc.aio.ServerInterceptor):  # type: ignore[misc]

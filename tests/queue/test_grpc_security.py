@@ -24,7 +24,7 @@ import redis
 import darkroom.queue as dq
 from darkroom.api.auth import LOCAL_KEY_NAME, client_key, ensure_home_key, load_api_keys
 from darkroom.api.errors import AddressUnavailable, InsecureTransport
-from darkroom.api.transport import is_local
+from darkroom.api.transport import is_local, listener_uids
 from darkroom.config import ConfigError, Settings
 from darkroom.errors import DarkroomError
 from darkroom.queue.errors import InvalidNamespace
@@ -139,6 +139,51 @@ def test_the_client_key_stays_home(home_settings: Settings) -> None:
     assert client_key(home_settings, "grpc://queue-1.example:50051") is None  # a remote host gets none unasked
     assert client_key(replace(home_settings, api_key="given"), "grpc://queue-1.example:50051") == "given"
     assert client_key(replace(home_settings, home=home_settings.home / "nope"), "127.0.0.1:1") is None
+
+
+STRANGER_UID = 65534  # nobody
+_LISTEN = (
+    "import socket, sys; s = socket.socket(); s.bind(('127.0.0.1', 0)); s.listen();"
+    " print(s.getsockname()[1], flush=True); sys.stdin.read()"
+)
+
+
+@pytest.mark.skipif(os.geteuid() != 0 or not Path("/proc/net/tcp").exists(), reason="needs root and Linux")
+def test_the_home_key_is_not_handed_to_a_port_another_user_holds(home_settings: Settings) -> None:
+    ensure_home_key(home_settings)
+    # another local user holds a loopback port, as a server posing as ours would
+    stranger = subprocess.Popen(
+        ["/usr/bin/python3", "-c", _LISTEN], user=STRANGER_UID, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert stranger.stdout is not None
+        port = int(stranger.stdout.readline())
+        assert listener_uids(port) == {STRANGER_UID}
+        url = f"grpc://127.0.0.1:{port}"
+        with pytest.raises(InsecureTransport, match=rf"port is held by uid {STRANGER_UID}, not by you"):
+            client_key(home_settings, url)
+        with pytest.raises(InsecureTransport):
+            client_key(home_settings, f"localhost:{port}")
+        # a key given on purpose (a server run by a service account) is the caller's choice
+        assert client_key(replace(home_settings, api_key="given"), url) == "given"
+        env = {k: v for k, v in os.environ.items() if not k.startswith("DARKROOM_")}
+        env |= {"DARKROOM_HOME": str(home_settings.home), "COLUMNS": "300"}
+        refused = subprocess.run(
+            [sys.executable, "-m", "darkroom.cli", "queue", "stats", "--url", url, "--json"],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        assert refused.returncode == 1 and f"uid {STRANGER_UID}" in refused.stderr
+    finally:
+        stranger.kill()
+        stranger.wait()
+    # our own server on a port: the key goes (the other tests), and the table says it is ours
+    with serving(home_settings) as ours:
+        assert listener_uids(int(ours.rsplit(":", 1)[1])) == {os.geteuid()}
+        assert client_key(home_settings, ours)
 
 
 def test_no_auth_must_be_asked_for_and_is_logged(home_settings: Settings, caplog: pytest.LogCaptureFixture) -> None:
