@@ -25,9 +25,13 @@ MetricsOption = Annotated[
 
 
 def _stop_on_signals() -> threading.Event:
+    """Set on SIGTERM or SIGINT, and, in a child of ``darkroom up``, when that ``up`` is gone."""
+    from darkroom.local.platform import stop_when_orphaned
+
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
+    stop_when_orphaned(stop)
     return stop
 
 

@@ -6,6 +6,10 @@ restarted when they die. Stopping sends SIGTERM to the children (workers finish 
 tasks), waits, then stops the services and Redis.
 
 - One platform per home (:class:`~darkroom.local.home_lock.HomeLock`); a second start refuses.
+- Children stop when ``up`` is gone, however it went (SIGKILL included): each is told its
+  supervisor's pid (:data:`SUPERVISOR_PID_ENV`) and :func:`stop_when_orphaned` stops it
+  gracefully once its parent is another process; otherwise they would run on unseen, beside the
+  ones the next ``up`` starts.
 - The app is imported here once before any child starts: a bad ``--app`` is one
   :class:`AppUnavailable`, not children failing forever. A child that cannot load it anyway exits
   with :data:`EXIT_APP_UNAVAILABLE` and ``supervise`` gives up with the child's last log line.
@@ -39,9 +43,11 @@ __all__ = [
     "MAX_REDIS_RESTARTS",
     "REDIS_RESTART_TIMEOUT_S",
     "REDIS_STABLE_S",
+    "SUPERVISOR_PID_ENV",
     "Child",
     "LocalPlatform",
     "PlatformConfig",
+    "stop_when_orphaned",
 ]
 
 _log = logging.getLogger(__name__)
@@ -49,6 +55,23 @@ _log = logging.getLogger(__name__)
 # ``darkroom worker`` / ``engine`` exit with this when the app does not import (EX_CONFIG of
 # sysexits.h): restarting them would fail the same way.
 EXIT_APP_UNAVAILABLE = 78
+SUPERVISOR_PID_ENV = "DARKROOM_SUPERVISOR_PID"  # set for the children: the pid of their ``up``
+
+
+def stop_when_orphaned(stop: threading.Event, *, poll_s: float = 1.0) -> None:
+    """In a child of ``up`` (:data:`SUPERVISOR_PID_ENV` set): set ``stop`` once the parent is no
+    longer that ``up`` (it died and the child was re-parented). A daemon thread; nothing elsewhere."""
+    supervisor = os.environ.get(SUPERVISOR_PID_ENV, "")
+    if not supervisor.isdigit():
+        return
+
+    def watch() -> None:
+        while not stop.wait(poll_s):
+            if os.getppid() != int(supervisor):
+                _log.warning("darkroom up (pid %s) is gone; stopping", supervisor)
+                stop.set()
+
+    threading.Thread(target=watch, name="darkroom-orphan-watch", daemon=True).start()
 
 
 @dataclass
@@ -143,6 +166,7 @@ class LocalPlatform:
             "DARKROOM_REDIS_URL": service.redis_url,
             "DARKROOM_DATABASE_URL": db_url,
             "DARKROOM_HOME": str(s.home.resolve()),
+            SUPERVISOR_PID_ENV: str(os.getpid()),
         }
         if self.config.app:
             env["DARKROOM_APP"] = self.config.app

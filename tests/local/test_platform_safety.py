@@ -3,6 +3,7 @@ a private redis-server restarted when it dies, and an app that does not import s
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -203,6 +204,52 @@ def test_queue_serve_restarts_its_redis_server_too(tmp_path: Path) -> None:
         serve.wait(60)
     assert serve.returncode == 0
     assert "the private redis-server is back" in (tmp_path / "serve.log").read_text()
+
+
+def _alive(pid: int) -> bool:
+    """A process that runs (a zombie waiting for its reaper has stopped)."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return False
+    return state not in ("Z", "X")
+
+
+def _children(pid: int) -> list[int]:
+    found = subprocess.run(["ps", "-o", "pid=", "--ppid", str(pid)], capture_output=True, text=True, check=False)
+    return [int(p) for p in found.stdout.split()]
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads /proc")
+def test_the_children_of_a_killed_up_stop_instead_of_running_on(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DARKROOM_")}
+    env |= {"DARKROOM_HOME": str(home), "DARKROOM_GRPC_ADDR": "127.0.0.1:0", "DARKROOM_METRICS_PORT": "-1"}
+    argv = [sys.executable, "-m", "darkroom.cli", "up", "--app", APP, "--workers", "1", "--engines", "1"]
+    with (tmp_path / "up.log").open("w") as log:
+        up = subprocess.Popen(argv, env=env | {"COLUMNS": "300"}, stdout=subprocess.PIPE, stderr=log, text=True)
+    children: list[int] = []
+    try:
+        assert up.stdout is not None
+        assert "darkroom up" in up.stdout.readline()  # the banner: everything started
+        children = [pid for pid in _children(up.pid) if "darkroom.cli" in Path(f"/proc/{pid}/cmdline").read_text()]
+        assert len(children) == 2
+        up.kill()  # SIGKILL: up says nothing to anyone
+        up.wait()
+        _until(lambda: not any(_alive(pid) for pid in children))
+        logs = " ".join((home / "logs" / name).read_text() for name in ("engine-1.log", "worker-1.log"))
+        assert logs.count(f"darkroom up (pid {up.pid}) is gone; stopping") == 2
+        # the next up on this home starts as if nothing had been there
+        second = LocalPlatform(_settings(home), PlatformConfig(engines=1, workers=0, app=APP, metrics=False))
+        second.start()
+        second.stop()
+    finally:
+        for pid in children:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)  # a child of this test's up, if it outlived the test
+        redis = RedisServer(root=home)
+        if redis.running and redis.pid:
+            os.kill(redis.pid, signal.SIGTERM)  # the redis-server the killed up left (its own session)
 
 
 def test_a_redis_server_that_keeps_dying_stops_the_platform(platform: Platform) -> None:
