@@ -7,6 +7,7 @@ import contextlib
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -19,6 +20,7 @@ import pytest
 from typer.testing import CliRunner
 
 from darkroom.api.auth import client_key, ensure_home_key
+from darkroom.api.errors import AddressUnavailable
 from darkroom.cli import app
 from darkroom.config import Settings
 from darkroom.local.errors import AlreadyRunning, AppUnavailable, PlatformFailed
@@ -27,6 +29,7 @@ from darkroom.local.platform import EXIT_APP_UNAVAILABLE, LocalPlatform, Platfor
 from darkroom.local.redis_server import RedisServer
 from darkroom.local.wiring import Wiring
 from darkroom.local.workflow_demo import APP
+from darkroom.observability import new_registry, serve_metrics
 from darkroom.queue.grpc_client import GrpcQueue
 
 Platform = tuple[LocalPlatform, Wiring]
@@ -313,3 +316,25 @@ def test_the_commands_say_once_why_a_bad_app_does_not_load(command: list[str], t
     assert "Traceback" not in done.stderr
     named = [line for line in done.stderr.splitlines() if "bogus_module_xyz:registry" in line]
     assert len(named) == 1 and named[0].startswith("error:"), done.stderr
+
+
+def test_up_on_a_taken_metrics_port_says_which_and_stops(tmp_path: Path) -> None:
+    with socket.socket() as holder:
+        holder.bind(("127.0.0.1", 0))
+        holder.listen()
+        port = holder.getsockname()[1]
+        with pytest.raises(AddressUnavailable, match=f"cannot serve /metrics on 127.0.0.1:{port}"):
+            serve_metrics(new_registry(), port)
+        env = {**os.environ, "DARKROOM_HOME": str(tmp_path / "home"), "DARKROOM_GRPC_ADDR": "127.0.0.1:0"}
+        done = subprocess.run(
+            [sys.executable, "-m", "darkroom.cli", "up", "--app", APP, "--workers", "0"],
+            check=False,
+            env=env | {"DARKROOM_METRICS_PORT": str(port), "COLUMNS": "300"},
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+    assert done.returncode == 1, done.stderr
+    assert f"error: cannot serve /metrics on 127.0.0.1:{port}: Address already in use" in done.stderr
+    assert "Traceback" not in done.stderr
+    HomeLock(tmp_path / "home").acquire().release()  # everything that had started stopped again
