@@ -19,13 +19,14 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from darkroom.api.auth import client_key, ensure_home_key
+from darkroom.api.auth import client_key, ensure_home_key, load_api_keys
 from darkroom.api.errors import AddressUnavailable
 from darkroom.cli import app
 from darkroom.config import Settings
 from darkroom.local.errors import AlreadyRunning, AppUnavailable, PlatformFailed
 from darkroom.local.home_lock import HomeLock
 from darkroom.local.platform import EXIT_APP_UNAVAILABLE, LocalPlatform, PlatformConfig
+from darkroom.local.queue_service import QueueService, ServiceThread
 from darkroom.local.redis_server import RedisServer
 from darkroom.local.wiring import Wiring
 from darkroom.local.workflow_demo import APP
@@ -338,3 +339,20 @@ def test_up_on_a_taken_metrics_port_says_which_and_stops(tmp_path: Path) -> None
     assert f"error: cannot serve /metrics on 127.0.0.1:{port}: Address already in use" in done.stderr
     assert "Traceback" not in done.stderr
     HomeLock(tmp_path / "home").acquire().release()  # everything that had started stopped again
+
+
+def test_the_service_key_is_one_the_service_accepts(redis_url: str, tmp_path: Path) -> None:
+    # DARKROOM_API_KEY set for some other server must not become what `demo` sends to its own
+    settings = replace(_settings(tmp_path / "home"), redis_url=redis_url, api_key="for-another-server")
+    with ServiceThread(QueueService(settings, metrics_port=-1)) as service:
+        assert service.api_key == load_api_keys(tmp_path / "home" / "api.keys")["local"]
+        assert service.grpc_url is not None
+        with GrpcQueue.from_url(service.grpc_url, api_key=service.api_key) as q:
+            q.list_queues()
+    # and a DARKROOM_API_KEY the server does accept is the one used
+    keys = tmp_path / "keys"
+    keys.write_text("ci:the-ci-key\nlocal:other\n")
+    keys.chmod(0o600)
+    chosen = replace(settings, api_keys_file=str(keys), api_key="the-ci-key")
+    with ServiceThread(QueueService(chosen, metrics_port=-1)) as service:
+        assert service.api_key == "the-ci-key"
