@@ -102,10 +102,26 @@ def server_keys(settings: Settings) -> dict[str, str] | None:
         return None
     if settings.api_keys_file:
         path = Path(settings.api_keys_file)
-        if path.exists() and path.stat().st_mode & 0o077:
-            _log.warning("API key file %s is readable by other users: chmod 600 it", path)
+        if path.exists():
+            _check_keys_file(path)
         return load_api_keys(path)
     return ensure_home_key(settings)
+
+
+def _check_keys_file(path: Path) -> None:
+    """Refuse a key file that others may write (they could add a key of theirs); warn when others
+    may read it, or when another user (not root) owns it."""
+    info = path.stat()
+    writers = [who for who, bit in (("its group", 0o020), ("every user", 0o002)) if info.st_mode & bit]
+    if writers:
+        raise ConfigError(
+            f"API key file {path} can be written by {' and '.join(writers)}, who could add a key of their own: "
+            "chmod 600 it"
+        )
+    if info.st_mode & 0o044:
+        _log.warning("API key file %s is readable by other users: chmod 600 it", path)
+    if info.st_uid not in (os.geteuid(), 0):
+        _log.warning("API key file %s belongs to uid %d, who can change the keys", path, info.st_uid)
 
 
 def client_key(settings: Settings, target: str) -> str | None:

@@ -22,7 +22,7 @@ import pytest
 import redis
 
 import darkroom.queue as dq
-from darkroom.api.auth import LOCAL_KEY_NAME, client_key, ensure_home_key, load_api_keys
+from darkroom.api.auth import LOCAL_KEY_NAME, client_key, ensure_home_key, load_api_keys, server_keys
 from darkroom.api.errors import AddressUnavailable, InsecureTransport
 from darkroom.api.transport import is_local, listener_uids
 from darkroom.config import ConfigError, Settings
@@ -128,6 +128,17 @@ def test_a_keys_file_replaces_the_home_key(
         assert client_key(settings, url) == "s3cret"
         with GrpcQueue.from_url(url, api_key="s3cret") as client:
             assert client.list_queues() == []
+
+
+@pytest.mark.parametrize("mode", [0o620, 0o602, 0o666])
+def test_a_keys_file_others_can_write_is_refused(home_settings: Settings, tmp_path: Path, mode: int) -> None:
+    keys = tmp_path / "keys"
+    keys.write_text("ci:s3cret\n")
+    keys.chmod(mode)
+    with pytest.raises(ConfigError, match=f"{keys} can be written by .*chmod 600"):
+        server_keys(replace(home_settings, api_keys_file=str(keys)))
+    keys.chmod(0o600)
+    assert server_keys(replace(home_settings, api_keys_file=str(keys))) == {"ci": "s3cret"}
 
 
 def test_the_client_key_stays_home(home_settings: Settings) -> None:
