@@ -8,6 +8,7 @@ from typing import Any, NoReturn
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 __all__ = ["fail", "json_pairs", "pairs", "print_json"]
 
@@ -15,8 +16,9 @@ _err = Console(stderr=True, highlight=False)
 
 
 def fail(exc: Exception) -> NoReturn:
-    """Print a typed error for a human and exit 1 (commands catch only Darkroom's own errors)."""
-    _err.print(f"[red]error:[/red] {exc}", markup=True, soft_wrap=True)
+    """Print a typed error for a human and exit 1 (commands catch only Darkroom's own errors).
+    The message is escaped: it quotes paths and names, and a ``[`` in them is not markup."""
+    _err.print(f"[red]error:[/red] {escape(str(exc))}", markup=True, soft_wrap=True)
     raise typer.Exit(1)
 
 
