@@ -130,3 +130,19 @@ def test_the_private_redis_servers_files_are_the_users_alone(tmp_path: Path) -> 
     assert any(p.name.endswith(".aof") for p in written)
     for path in [*written, home / "redis-data"]:
         assert _mode(path) & 0o077 == 0, path
+
+
+@pytest.mark.parametrize("name", ["a b", "[bold]x", "glob*?", 'quote"and\\slash', "new\nline", "ünï"])
+def test_the_private_redis_server_keeps_its_config_in_any_home(tmp_path: Path, name: str) -> None:
+    # A home with [, * or ? made redis-server read its config path as a glob, match nothing and
+    # start on its defaults: no password, port 6379 on every interface.
+    server = RedisServer(root=tmp_path / name).start()
+    try:
+        client = server._control_client()
+        assert client.config_get("port") == {"port": "0"}
+        assert client.config_get("requirepass")["requirepass"] == server.password
+        assert client.config_get("unixsocket")["unixsocket"] == str(server.socket_path)
+        assert client.config_get("dir")["dir"] == str((tmp_path / name / "redis-data").resolve())
+        client.close()
+    finally:
+        server.stop()

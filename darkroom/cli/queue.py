@@ -197,8 +197,8 @@ def serve(
                 _out.print(f"queue server listening on {service.grpc_url}", soft_wrap=True)
                 keys = settings.api_keys_file or settings.home_key_file
                 auth = "OFF (--no-auth)" if service.api_key is None else f"API keys in {keys}"
-                _out.print(f"authentication: {auth}", soft_wrap=True)
-            _out.print(f"redis: {where}; sweeping every {sweep_interval_s:g}s at most", soft_wrap=True)
+                _out.print(f"authentication: {auth}", soft_wrap=True, markup=False)  # paths: no markup
+            _out.print(f"redis: {where}; sweeping every {sweep_interval_s:g}s at most", soft_wrap=True, markup=False)
             if service.metrics is not None:
                 _out.print(f"metrics on {service.metrics.url}", soft_wrap=True)
             _out.print("ready; Ctrl-C to stop", style="dim")

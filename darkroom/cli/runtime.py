@@ -166,6 +166,7 @@ def up(
     from dataclasses import replace
 
     from rich.console import Console
+    from rich.markup import escape
 
     from darkroom.cli._params import fail
     from darkroom.config import Settings
@@ -185,8 +186,8 @@ def up(
         fail(exc)
     auth = "no auth" if platform.api_key is None else f"API key in {settings.api_keys_file or settings.home_key_file}"
     console.print(
-        f"[bold]darkroom up[/]: gRPC {platform.grpc_url} ({auth}), {engines} engine(s), {workers} worker(s) x "
-        f"{concurrency}; logs in {settings.home / 'logs'}. Ctrl-C stops.",
+        f"[bold]darkroom up[/]: gRPC {platform.grpc_url} ({escape(auth)}), {engines} engine(s), {workers} worker(s) x "
+        f"{concurrency}; logs in {escape(str(settings.home / 'logs'))}. Ctrl-C stops.",
         soft_wrap=True,
     )
     failure: DarkroomError | None = None

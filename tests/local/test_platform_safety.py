@@ -356,3 +356,30 @@ def test_the_service_key_is_one_the_service_accepts(redis_url: str, tmp_path: Pa
     chosen = replace(settings, api_keys_file=str(keys), api_key="the-ci-key")
     with ServiceThread(QueueService(chosen, metrics_port=-1)) as service:
         assert service.api_key == "the-ci-key"
+
+
+@pytest.mark.parametrize("command", [["queue", "serve", "--no-metrics"], ["up", "--app", APP, "--workers", "0"]])
+def test_a_home_with_brackets_is_printed_as_it_is(command: list[str], tmp_path: Path) -> None:
+    home = tmp_path / "[/]odd [bold]home"  # was read as Rich markup: a MarkupError once everything had started
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DARKROOM_")}
+    env |= {"DARKROOM_HOME": str(home), "DARKROOM_GRPC_ADDR": "127.0.0.1:0", "DARKROOM_METRICS_PORT": "-1"}
+    with (tmp_path / "err.log").open("w") as log:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "darkroom.cli", *command],
+            env=env | {"COLUMNS": "300"},
+            stdout=subprocess.PIPE,
+            stderr=log,
+            text=True,
+        )
+    try:
+        assert proc.stdout is not None
+        said = ""
+        for line in proc.stdout:  # up prints one banner line; serve ends its lines with "ready"
+            said += line
+            if line.startswith(("ready", "darkroom up")):
+                break
+        assert str(home) in said, said + (tmp_path / "err.log").read_text()
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(60)
+    assert proc.returncode == 0, (tmp_path / "err.log").read_text()
