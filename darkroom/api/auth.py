@@ -6,8 +6,10 @@
 - The home's key file (``Settings.home_key_file``, ``api.keys``) is generated at a server's first
   start when no ``DARKROOM_API_KEYS_FILE`` is set: one ``local:<key>`` line, mode 0600 in a 0700
   home, written whole and linked into place, so two first starts agree on one key. Clients on
-  this machine read the same file (:func:`client_key`); ``DARKROOM_GRPC_AUTH=none`` turns auth
-  off, loudly.
+  this machine read the same file (:func:`client_key`), and keep it from a port that another
+  local user listens on; ``DARKROOM_GRPC_AUTH=none`` turns auth off, loudly.
+- A ``DARKROOM_API_KEYS_FILE`` that its group or others can write is refused (they could add a
+  key); one they can read, or that another user owns, is served with a warning.
 - Calls must carry ``authorization: Bearer <key>``; keys are compared as SHA-256 digests with
   ``hmac.compare_digest`` against every configured key, without early exit. A missing or wrong
   key is UNAUTHENTICATED (through ``grpc_status``); the health service stays open.
