@@ -210,6 +210,19 @@ def test_no_auth_must_be_asked_for_and_is_logged(home_settings: Settings, caplog
         Settings.from_env({"DARKROOM_GRPC_AUTH": "off"})
 
 
+def test_the_building_blocks_say_when_they_serve_without_keys(
+    redis_url: str, redis_client: redis.Redis, caplog: pytest.LogCaptureFixture
+) -> None:
+    # QueueServer / ServerThread serve without keys when given none (tests, benchmarks): on
+    # loopback too, that is every local user's to call, and they say so
+    with caplog.at_level(logging.WARNING), ServerThread(redis_url) as open_server:
+        assert "listens on 127.0.0.1:0 without API keys: every local user can call it" in caplog.text
+        GrpcQueue.from_url(open_server.url).close()
+    caplog.clear()
+    with caplog.at_level(logging.WARNING), ServerThread(redis_url, api_keys=["k"]):
+        assert "without API keys" not in caplog.text
+
+
 # -- the listen address ------------------------------------------------------------------------------
 def test_a_taken_port_is_refused_naming_the_address(redis_url: str, redis_client: redis.Redis) -> None:
     with socket.socket() as holder:  # a real socket holding the port, as another program would
