@@ -37,7 +37,8 @@ class Settings:
     """
 
     home: Path = Path(".darkroom")
-    redis_url: str = ""
+    # URLs may carry passwords (the private Redis's always does): kept out of reprs and tracebacks
+    redis_url: str = field(default="", repr=False)
     redis_fsync: str = "everysec"
     redis_tcp_port: int = 0
     namespace: str = "dr"
@@ -49,7 +50,7 @@ class Settings:
     # what a client sends; empty: the home's key, for a server on this machine (never in a repr)
     api_key: str = field(default="", repr=False)
     metrics_port: int = 9464
-    database_url: str = ""
+    database_url: str = field(default="", repr=False)
     blobs_url: str = ""
     s3_endpoint_url: str = ""
     blob_cache_bytes: int = 4 << 30  # a worker host's cache of input blobs (home/cache/blobs); 0: none

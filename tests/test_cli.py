@@ -253,3 +253,14 @@ def test_commands_over_grpc_through_serve(
     assert stats["running_per_value"] == {"a1": 1}
     assert 0 <= stats["lateness_s"] < 30  # "two" is due since its enqueue
     assert server.stop(signal.SIGTERM) == 0
+
+
+def test_an_error_naming_brackets_prints_them_as_they_are(tmp_path: Any) -> None:
+    # a path (or name) with "[/]" was read as markup: a MarkupError traceback instead of the error
+    for odd in ("[/]x", "[bold]y"):
+        home = tmp_path / odd
+        result = runner.invoke(
+            app, ["queue", "stats", "--once"], env={"DARKROOM_HOME": str(home), "DARKROOM_REDIS_URL": None}
+        )
+        assert result.exit_code == 1, result.output
+        assert f"under {home}" in " ".join(result.output.split())

@@ -6,8 +6,10 @@
 - The home's key file (``Settings.home_key_file``, ``api.keys``) is generated at a server's first
   start when no ``DARKROOM_API_KEYS_FILE`` is set: one ``local:<key>`` line, mode 0600 in a 0700
   home, written whole and linked into place, so two first starts agree on one key. Clients on
-  this machine read the same file (:func:`client_key`); ``DARKROOM_GRPC_AUTH=none`` turns auth
-  off, loudly.
+  this machine read the same file (:func:`client_key`), and keep it from a port that another
+  local user listens on; ``DARKROOM_GRPC_AUTH=none`` turns auth off, loudly.
+- A ``DARKROOM_API_KEYS_FILE`` that its group or others can write is refused (they could add a
+  key); one they can read, or that another user owns, is served with a warning.
 - Calls must carry ``authorization: Bearer <key>``; keys are compared as SHA-256 digests with
   ``hmac.compare_digest`` against every configured key, without early exit. A missing or wrong
   key is UNAUTHENTICATED (through ``grpc_status``); the health service stays open.
@@ -30,9 +32,11 @@ from typing import Any
 import grpc
 import grpc.aio
 
+from darkroom.api.errors import InsecureTransport
 from darkroom.api.grpc_status import abort
-from darkroom.api.transport import is_local
+from darkroom.api.transport import is_local, listener_uids, port_of
 from darkroom.config import ConfigError, Settings
+from darkroom.home import private_home
 from darkroom.queue.errors import Unauthenticated
 
 __all__ = ["LOCAL_KEY_NAME", "ApiKeys", "BearerAuth", "client_key", "ensure_home_key", "load_api_keys", "server_keys"]
@@ -66,8 +70,7 @@ def load_api_keys(path: str | Path) -> dict[str, str]:
 def ensure_home_key(settings: Settings) -> dict[str, str]:
     """The keys of the home's key file, generating it (one ``local`` key) if it does not exist."""
     path = settings.home_key_file
-    path.parent.mkdir(parents=True, exist_ok=True)
-    os.chmod(path.parent, 0o700)
+    private_home(settings.home)
     if not path.exists():
         # Written whole under a temporary name, then linked: link() fails if another first start
         # got there first, and then its key (complete, never half-written) is the one kept.
@@ -101,16 +104,33 @@ def server_keys(settings: Settings) -> dict[str, str] | None:
         return None
     if settings.api_keys_file:
         path = Path(settings.api_keys_file)
-        if path.exists() and path.stat().st_mode & 0o077:
-            _log.warning("API key file %s is readable by other users: chmod 600 it", path)
+        if path.exists():
+            _check_keys_file(path)
         return load_api_keys(path)
     return ensure_home_key(settings)
+
+
+def _check_keys_file(path: Path) -> None:
+    """Refuse a key file that others may write (they could add a key of theirs); warn when others
+    may read it, or when another user (not root) owns it."""
+    info = path.stat()
+    writers = [who for who, bit in (("its group", 0o020), ("every user", 0o002)) if info.st_mode & bit]
+    if writers:
+        raise ConfigError(
+            f"API key file {path} can be written by {' and '.join(writers)}, who could add a key of their own: "
+            "chmod 600 it"
+        )
+    if info.st_mode & 0o044:
+        _log.warning("API key file %s is readable by other users: chmod 600 it", path)
+    if info.st_uid not in (os.geteuid(), 0):
+        _log.warning("API key file %s belongs to uid %d, who can change the keys", path, info.st_uid)
 
 
 def client_key(settings: Settings, target: str) -> str | None:
     """The key a client sends to ``target``: ``DARKROOM_API_KEY`` if set; else, for a server on
     this machine, the ``local`` (else first) key of the key file a server of this home uses, if
-    this user can read it. A remote target never gets the home's key unasked."""
+    this user can read it. A remote target never gets the home's key unasked, nor does a port that
+    another local user listens on (:class:`InsecureTransport`, naming that user's uid)."""
     if settings.api_key:
         return settings.api_key
     if not is_local(target):
@@ -120,7 +140,17 @@ def client_key(settings: Settings, target: str) -> str | None:
         keys = load_api_keys(path)
     except (OSError, ConfigError):  # none yet, or not ours to read: the server will say UNAUTHENTICATED
         return None
-    return keys.get(LOCAL_KEY_NAME) or next(iter(keys.values()), None)
+    key = keys.get(LOCAL_KEY_NAME) or next(iter(keys.values()), None)
+    port = port_of(target)
+    strangers = listener_uids(port) - {os.geteuid(), 0} if key and port is not None else set()
+    if strangers:
+        # Whoever holds the port while the platform is down would collect the key and use it later.
+        raise InsecureTransport(
+            f"not sending the key of {path} to {target}: the port is held by uid "
+            f"{', '.join(map(str, sorted(strangers)))}, not by you (uid {os.geteuid()}); another user may be "
+            "posing as your server. Stop it, or serve on another port"
+        )
+    return key
 
 
 class BearerAuth(grpc.aio.ServerInterceptor):  # type: ignore[misc]

@@ -4,6 +4,12 @@ and the checks a server's listen address gets before binding.
 - A bearer key goes in plaintext only to this machine (a loopback address, ``localhost`` or a unix
   socket); anywhere else needs TLS, or ``insecure=True`` asked for on purpose. Deciding needs no
   DNS lookup and no connection: a host name other than ``localhost`` counts as remote.
+- A channel to this machine never goes through an HTTP proxy (:func:`channel_options`): grpc
+  honours ``http_proxy``/``grpc_proxy`` for every target, and would hand the request, bearer key
+  included, to the proxy host, where "127.0.0.1" is that host, not this one.
+- Who listens on a loopback port: :func:`listener_uids` reads the kernel's socket tables (Linux
+  ``/proc/net/tcp``, ``tcp6``), so a client can decline to hand its home's key to a port another
+  local user holds (a server started while the platform was down, waiting for keys).
 - A listen address must be ``host:port`` with a port from 0 to 65535 (grpc would otherwise wrap
   99999 to 34463), or ``unix:/path``. Servers bind without ``SO_REUSEPORT``
   (:data:`SERVER_OPTIONS`), so a second server on a taken port fails instead of sharing it.
@@ -13,10 +19,20 @@ from __future__ import annotations
 
 import ipaddress
 import logging
+from pathlib import Path
 
 from darkroom.api.errors import AddressUnavailable, InsecureTransport
 
-__all__ = ["SERVER_OPTIONS", "check_bearer_transport", "check_listen_address", "host_of", "is_local"]
+__all__ = [
+    "SERVER_OPTIONS",
+    "channel_options",
+    "check_bearer_transport",
+    "check_listen_address",
+    "host_of",
+    "is_local",
+    "listener_uids",
+    "port_of",
+]
 
 _log = logging.getLogger(__name__)
 
@@ -44,6 +60,37 @@ def is_local(target: str) -> bool:
         return ipaddress.ip_address(host).is_loopback
     except ValueError:
         return False  # a host name: where it points is not known without asking DNS
+
+
+def port_of(target: str) -> int | None:
+    """The port of ``host:port``, ``[v6]:port`` or ``scheme://host:port``; None without one."""
+    address = target.split("://", 1)[-1]
+    if address.startswith(_UNIX_PREFIXES) or (address.count(":") != 1 and "]:" not in address):
+        return None
+    port = address.rsplit(":", 1)[1]
+    return int(port) if port.isdigit() else None
+
+
+def listener_uids(port: int, tables: tuple[str, ...] = ("/proc/net/tcp", "/proc/net/tcp6")) -> set[int]:
+    """The users (uids) whose TCP sockets listen on ``port`` here, on any address; empty when none
+    does, or where the kernel does not say (not Linux)."""
+    owners: set[int] = set()
+    for table in tables:
+        try:
+            rows = Path(table).read_text().splitlines()[1:]
+        except OSError:
+            continue
+        for row in rows:
+            # sl local_address rem_address st tx:rx tr:when retrnsmt uid …; 0A is LISTEN
+            cells = row.split()
+            if len(cells) > 7 and cells[3] == "0A" and int(cells[1].rsplit(":", 1)[1], 16) == port:
+                owners.add(int(cells[7]))
+    return owners
+
+
+def channel_options(target: str) -> list[tuple[str, int]]:
+    """Channel options every client adds for ``target``: no HTTP proxy to this machine."""
+    return [("grpc.enable_http_proxy", 0)] if is_local(target) else []
 
 
 def check_bearer_transport(target: str, *, tls: bool, has_key: bool, insecure: bool) -> None:

@@ -52,6 +52,7 @@ _err = Console(stderr=True, highlight=False)
 InsecureOpt = Annotated[
     bool, typer.Option("--insecure", help="Allow sending the API key in plaintext (grpc://) to another host.")
 ]
+_WATCH_POLL_S = 0.5  # how often `queue serve` looks at its private redis-server
 
 
 # -- plumbing ------------------------------------------------------------------------------------
@@ -92,10 +93,35 @@ def _client(url: str | None, api_key: str | None, home: Path | None = None, inse
             fail(exc)
     try:
         yield client
+    except dq.Unauthenticated as exc:
+        fail(dq.Unauthenticated(f"{exc}. {_key_hint(settings, target, given=bool(api_key))}"))
     except DarkroomError as exc:
         fail(exc)
     finally:
         client.close()
+
+
+def _key_hint(settings: Settings, target: str, *, given: bool) -> str:
+    """Where the key a refused call needs comes from (never the key itself)."""
+    from darkroom.api.auth import client_key
+    from darkroom.api.transport import is_local
+
+    elsewhere = "pass --api-key or set DARKROOM_API_KEY"
+    if given or settings.api_key:
+        return f"The key from --api-key / DARKROOM_API_KEY was refused by {target}: {elsewhere} with one it accepts"
+    if not is_local(target):
+        return f"{target} is another host, which never gets this home's key: {elsewhere}"
+    keys = Path(settings.api_keys_file) if settings.api_keys_file else settings.home_key_file.absolute()
+    ours = "DARKROOM_API_KEYS_FILE" if settings.api_keys_file else "DARKROOM_HOME"
+    if client_key(settings, target) is None:
+        found = f"{keys} does not exist or you cannot read it"
+    else:
+        found = f"the key in {keys} was refused, so {target} was started with another {ours}"
+    return (
+        f"A server started by `darkroom up` or `darkroom queue serve` keeps its key in $DARKROOM_HOME/api.keys "
+        f"(or DARKROOM_API_KEYS_FILE), and commands run with the same DARKROOM_HOME send it by themselves; "
+        f"here {found}. Run with that server's DARKROOM_HOME, or {elsewhere}"
+    )
 
 
 # -- serve ---------------------------------------------------------------------------------------
@@ -136,6 +162,7 @@ def serve(
     from rich.logging import RichHandler
 
     from darkroom.local.queue_service import QueueService
+    from darkroom.local.redis_watch import RedisWatch
 
     logging.basicConfig(level=logging.INFO, format="%(message)s", handlers=[RichHandler(console=_err)])
     settings = settings_for(home, url)
@@ -164,12 +191,18 @@ def serve(
                 _out.print(f"queue server listening on {service.grpc_url}", soft_wrap=True, markup=False)
                 keys = settings.api_keys_file or settings.home_key_file
                 auth = "OFF (--no-auth)" if service.api_key is None else f"API keys in {keys}"
-                _out.print(f"authentication: {auth}", soft_wrap=True, markup=False)
+                _out.print(f"authentication: {auth}", soft_wrap=True, markup=False)  # paths: no markup
             _out.print(f"redis: {where}; sweeping every {sweep_interval_s:g}s at most", soft_wrap=True, markup=False)
             if service.metrics is not None:
                 _out.print(f"metrics on {service.metrics.url}", soft_wrap=True, markup=False)
             _out.print("ready; Ctrl-C to stop", style="dim")
-            await stop.wait()
+            # the private redis-server is kept up as `darkroom up` keeps it (PlatformFailed past the limit)
+            watch = RedisWatch(service.redis_server) if service.redis_server is not None else None
+            while not stop.is_set():
+                with suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), _WATCH_POLL_S)
+                if watch is not None and not stop.is_set():
+                    await asyncio.to_thread(watch.check, time.monotonic())
             _out.print("stopping…", style="dim")
         finally:
             await service.stop(grace_s)

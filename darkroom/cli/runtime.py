@@ -31,9 +31,13 @@ MetricsOption = Annotated[
 
 
 def _stop_on_signals() -> threading.Event:
+    """Set on SIGTERM or SIGINT, and, in a child of ``darkroom up``, when that ``up`` is gone."""
+    from darkroom.local.platform import stop_when_orphaned
+
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
+    stop_when_orphaned(stop)
     return stop
 
 
@@ -97,7 +101,9 @@ def worker(
     url: RedisUrlOpt = None,
 ) -> None:
     """Run functions: lease tasks, heartbeat, settle; SIGTERM stops gracefully."""
-    from darkroom.cli._params import pairs
+    from darkroom.cli._params import fail, pairs
+    from darkroom.errors import DarkroomError
+    from darkroom.home import private_home
     from darkroom.local.wiring import Wiring
     from darkroom.runtime.blob_cache import BlobCache
     from darkroom.runtime.metrics import WorkerMetrics
@@ -108,6 +114,10 @@ def worker(
     offered = pairs(shape, "--shape")
     w = Wiring(settings=settings_for(home, url), app=app)
     _registry(w)  # the app first: a bad --app is this command's own mistake, whatever Redis says
+    try:
+        private_home(w.settings.home)  # its scratch and blob cache hold private media
+    except DarkroomError as exc:
+        fail(exc)
     w.queue.redis.ping()  # an unreachable platform ends the command here, in one line
     stop = _stop_on_signals()
     metrics = WorkerMetrics(_metrics(metrics_port, w.settings.metrics_port))  # type: ignore[arg-type]

@@ -69,7 +69,8 @@ class AppUnavailable(LocalError, ValueError):
 
 
 class PlatformFailed(LocalError, RuntimeError):
-    """``darkroom up`` gave up: a part keeps failing at start (the message says which and why)."""
+    """``darkroom up`` (or ``darkroom queue serve``, for its redis-server) gave up: a part keeps
+    failing at start (the message says which and why)."""
 
 
 class ProcessFailed(LocalError, RuntimeError):

@@ -11,6 +11,7 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from darkroom.home import private_home
 from darkroom.local.errors import AlreadyRunning
 
 __all__ = ["HomeLock"]
@@ -32,7 +33,7 @@ class HomeLock:
         return self._fd is not None
 
     def acquire(self) -> HomeLock:
-        self.home.mkdir(parents=True, exist_ok=True)
+        private_home(self.home)
         fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)

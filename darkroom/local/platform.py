@@ -6,12 +6,16 @@ restarted when they die. Stopping sends SIGTERM to the children (workers finish 
 tasks), waits, then stops the services and Redis.
 
 - One platform per home (:class:`~darkroom.local.home_lock.HomeLock`); a second start refuses.
+- Children stop when ``up`` is gone, however it went (SIGKILL included): each is told its
+  supervisor's pid (:data:`SUPERVISOR_PID_ENV`) and :func:`stop_when_orphaned` stops it
+  gracefully once its parent is another process; otherwise they would run on unseen, beside the
+  ones the next ``up`` starts.
 - The app is imported here once before any child starts: a bad ``--app`` is one
   :class:`AppUnavailable`, not children failing forever. A child that cannot load it anyway exits
   with :data:`EXIT_APP_UNAVAILABLE` and ``supervise`` gives up with the child's last log line.
-- A private redis-server that dies is started again (same socket, password and data; the AOF keeps
-  what was acknowledged); after :data:`MAX_REDIS_RESTARTS` restarts in a row that did not stay up
-  ``REDIS_STABLE_S``, ``supervise`` raises :class:`PlatformFailed`.
+- A private redis-server that dies is started again by :class:`~darkroom.local.redis_watch.RedisWatch`
+  (shared with ``darkroom queue serve``); after :data:`MAX_REDIS_RESTARTS` restarts in a row that
+  did not stay up ``REDIS_STABLE_S``, ``supervise`` raises :class:`PlatformFailed`.
 """
 
 from __future__ import annotations
@@ -30,7 +34,7 @@ from darkroom.config import Settings
 from darkroom.local.errors import AppUnavailable, PlatformFailed
 from darkroom.local.home_lock import HomeLock
 from darkroom.local.queue_service import QueueService, ServiceThread
-from darkroom.local.redis_server import RedisServerError
+from darkroom.local.redis_watch import MAX_REDIS_RESTARTS, REDIS_RESTART_TIMEOUT_S, REDIS_STABLE_S, RedisWatch
 from darkroom.local.wiring import Wiring
 from darkroom.runtime.operations_server import add_to_server
 
@@ -39,9 +43,11 @@ __all__ = [
     "MAX_REDIS_RESTARTS",
     "REDIS_RESTART_TIMEOUT_S",
     "REDIS_STABLE_S",
+    "SUPERVISOR_PID_ENV",
     "Child",
     "LocalPlatform",
     "PlatformConfig",
+    "stop_when_orphaned",
 ]
 
 _log = logging.getLogger(__name__)
@@ -49,9 +55,23 @@ _log = logging.getLogger(__name__)
 # ``darkroom worker`` / ``engine`` exit with this when the app does not import (EX_CONFIG of
 # sysexits.h): restarting them would fail the same way.
 EXIT_APP_UNAVAILABLE = 78
-MAX_REDIS_RESTARTS = 5
-REDIS_STABLE_S = 30.0  # a restarted redis-server that lives this long resets the count
-REDIS_RESTART_TIMEOUT_S = 60.0  # replaying a large append-only file takes a while
+SUPERVISOR_PID_ENV = "DARKROOM_SUPERVISOR_PID"  # set for the children: the pid of their ``up``
+
+
+def stop_when_orphaned(stop: threading.Event, *, poll_s: float = 1.0) -> None:
+    """In a child of ``up`` (:data:`SUPERVISOR_PID_ENV` set): set ``stop`` once the parent is no
+    longer that ``up`` (it died and the child was re-parented). A daemon thread; nothing elsewhere."""
+    supervisor = os.environ.get(SUPERVISOR_PID_ENV, "")
+    if not supervisor.isdigit():
+        return
+
+    def watch() -> None:
+        while not stop.wait(poll_s):
+            if os.getppid() != int(supervisor):
+                _log.warning("darkroom up (pid %s) is gone; stopping", supervisor)
+                stop.set()
+
+    threading.Thread(target=watch, name="darkroom-orphan-watch", daemon=True).start()
 
 
 @dataclass
@@ -101,18 +121,6 @@ class Child:
 
 
 @dataclass
-class _RedisWatch:
-    """Restart bookkeeping of the private redis-server (monotonic times)."""
-
-    started_at: float = 0.0
-    failures: int = 0  # restarts in a row that did not stay up REDIS_STABLE_S, or failed
-    next_start: float = 0.0
-    noticed: bool = False
-    restarts: int = 0
-    last_error: str = ""
-
-
-@dataclass
 class LocalPlatform:
     settings: Settings
     config: PlatformConfig = field(default_factory=PlatformConfig)
@@ -120,7 +128,7 @@ class LocalPlatform:
     wiring: Wiring | None = None
     _service: ServiceThread | None = None
     _lock: HomeLock | None = None
-    _redis: _RedisWatch = field(default_factory=_RedisWatch)
+    _redis: RedisWatch | None = None
 
     def start(self) -> Wiring:
         """Start everything, or raise (:class:`AlreadyRunning`, :class:`AppUnavailable`…) with
@@ -151,12 +159,14 @@ class LocalPlatform:
         )
         self._service = ServiceThread(service)
         self._service.start()
-        self._redis = _RedisWatch(started_at=time.monotonic())
+        if service.redis_server is not None:
+            self._redis = RedisWatch(service.redis_server, self.config.max_redis_restarts)
         env = {
             **os.environ,
             "DARKROOM_REDIS_URL": service.redis_url,
             "DARKROOM_DATABASE_URL": db_url,
             "DARKROOM_HOME": str(s.home.resolve()),
+            SUPERVISOR_PID_ENV: str(os.getpid()),
         }
         if self.config.app:
             env["DARKROOM_APP"] = self.config.app
@@ -192,7 +202,7 @@ class LocalPlatform:
 
     @property
     def redis_restarts(self) -> int:
-        return self._redis.restarts
+        return self._redis.restarts if self._redis else 0
 
     def supervise(self, stop: threading.Event, *, poll_s: float = 0.5) -> None:
         """Restart children that exit (exponential backoff up to 30 s) and the private
@@ -200,7 +210,8 @@ class LocalPlatform:
         load the app or Redis keeps dying."""
         while not stop.wait(poll_s):
             now = time.monotonic()
-            self._check_redis(now)
+            if self._redis is not None:
+                self._redis.check(now)
             for child in self.children:
                 if child.alive:
                     if child.restarts and now - child.started_at > 60:
@@ -218,38 +229,6 @@ class LocalPlatform:
                 elif now >= child.next_start:
                     child.start()
                     child.next_start = 0.0
-
-    def _check_redis(self, now: float) -> None:
-        redis = self._service.service.redis_server if self._service else None
-        w = self._redis
-        if redis is None or redis.running:
-            w.noticed = False
-            return
-        if not w.noticed:
-            w.noticed = True
-            if now - w.started_at >= REDIS_STABLE_S:
-                w.failures = 0
-            _log.warning("the private redis-server (pid %s) died; restarting it", redis.pid)
-        if now < w.next_start:
-            return
-        if w.failures >= self.config.max_redis_restarts:
-            raise PlatformFailed(
-                f"the private redis-server under {self.settings.home} keeps dying: {w.failures} restarts in a "
-                f"row did not stay up {REDIS_STABLE_S:g}s; see {self.settings.home / 'redis.log'}"
-                + (f" (last error: {w.last_error})" if w.last_error else "")
-            )
-        w.failures += 1
-        w.next_start = now + min(8.0, 0.25 * 2**w.failures)
-        try:
-            redis.start(timeout_s=REDIS_RESTART_TIMEOUT_S)
-        except RedisServerError as exc:
-            w.last_error = str(exc)
-            _log.warning("restarting the private redis-server failed: %s", exc)
-            return
-        w.started_at = time.monotonic()
-        w.restarts += 1
-        w.noticed = False
-        _log.warning("the private redis-server is back (pid %s, restart %d)", redis.pid, w.restarts)
 
     def stop(self) -> None:
         for child in self.children:

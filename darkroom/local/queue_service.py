@@ -115,7 +115,9 @@ class QueueService:
 
             keys = server_keys(s)
             if keys is not None:
-                self.api_key = s.api_key or keys.get(LOCAL_KEY_NAME) or next(iter(keys.values()))
+                # DARKROOM_API_KEY may be a key for another server: use it only if this one takes it
+                local = keys.get(LOCAL_KEY_NAME) or next(iter(keys.values()))
+                self.api_key = s.api_key if s.api_key in keys.values() else local
             self._server = QueueServer(
                 self.queue,
                 address=self.grpc_addr or s.grpc_addr,

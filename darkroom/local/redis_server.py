@@ -1,7 +1,9 @@
 """A private redis-server for the embedded platform, kept under ``.darkroom/``.
 
 It listens on a unix socket (TCP on 127.0.0.1 only when asked), requires a generated password
-kept in a 0600 file, and writes an append-only file so acknowledged work survives a restart.
+kept in a 0600 file, and writes an append-only file so acknowledged work survives a restart. The
+root is a private home (:func:`darkroom.home.private_home`: 0700, this user's) and the server runs
+with umask 077, so its data, log and socket are this user's alone.
 """
 
 from __future__ import annotations
@@ -20,12 +22,22 @@ from redis.backoff import NoBackoff
 from redis.retry import Retry
 
 from darkroom.errors import DarkroomError
+from darkroom.home import private_home
 
 __all__ = ["RedisServer", "RedisServerError"]
 
 
 class RedisServerError(DarkroomError, RuntimeError):
     """The private redis-server could not be started or reached."""
+
+
+def _quoted(path: Path) -> str:
+    """``path`` as one redis.conf argument: a space, quote or newline in a home stays in it."""
+    escaped = "".join(
+        "\\" + ch if ch in '"\\' else f"\\x{ord(ch):02x}" if ord(ch) < 0x20 or ord(ch) == 0x7F else ch
+        for ch in str(path)
+    )
+    return f'"{escaped}"'
 
 
 @dataclass
@@ -96,8 +108,7 @@ class RedisServer:
         return f"redis://:{quote(self.password, safe='')}@127.0.0.1:{self.tcp_port}/0"
 
     def _ensure_password(self) -> None:
-        self.root.mkdir(parents=True, exist_ok=True)
-        os.chmod(self.root, 0o700)
+        private_home(self.root)
         if not self.password_file.exists():
             fd = os.open(self.password_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
             with os.fdopen(fd, "w") as fh:
@@ -106,15 +117,15 @@ class RedisServer:
 
     def _config(self) -> str:
         data = self.root.resolve() / "redis-data"
-        data.mkdir(exist_ok=True)
+        data.mkdir(mode=0o700, exist_ok=True)
         lines = [
-            f"unixsocket {self.socket_path}",
+            f"unixsocket {_quoted(self.socket_path)}",
             "unixsocketperm 700",
             f"port {self.tcp_port or 0}",
             "bind 127.0.0.1",
             "protected-mode yes",
             f"requirepass {self.password}",
-            f"dir {data}",
+            f"dir {_quoted(data)}",
             "appendonly yes",
             f"appendfsync {self.appendfsync}",
             # A queue rewrites its keys all the time: with the default 64 MB threshold the AOF is
@@ -127,8 +138,8 @@ class RedisServer:
             # 400,000 finished messages), for a base file about a quarter larger.
             "rdbcompression no",
             'save ""',
-            f"pidfile {self.pid_file}",
-            f"logfile {self.root.resolve() / 'redis.log'}",
+            f"pidfile {_quoted(self.pid_file)}",
+            f"logfile {_quoted(self.root.resolve() / 'redis.log')}",
             "daemonize no",
             "maxclients 10000",
         ]
@@ -168,11 +179,22 @@ class RedisServer:
         if binary is None:
             raise RedisServerError("redis-server is not installed (apt-get install redis-server)")
         self._ensure_password()
-        conf = self.root / "redis.conf"
-        fd = os.open(conf, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w") as fh:
-            fh.write(self._config())
-        self._proc = subprocess.Popen([binary, str(conf)], stdin=subprocess.DEVNULL, start_new_session=True)
+        # The configuration goes through stdin ("-"), not a file named on the command line:
+        # redis-server reads a path with [, * or ? as a glob, and one that matches nothing leaves it
+        # on its defaults (no password, port 6379 on every interface). umask 077: its append-only
+        # file (every message), log and pid file are the user's alone, whatever the home's mode.
+        # stdout: its "Reading config from stdin" (its log goes to redis.log, fatal errors to stderr)
+        self._proc = subprocess.Popen(
+            [binary, "-"],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.DEVNULL,
+            start_new_session=True,
+            umask=0o077,
+            cwd=self.root.resolve(),
+        )
+        assert self._proc.stdin is not None
+        with self._proc.stdin:
+            self._proc.stdin.write(self._config().encode())  # a few hundred bytes: the pipe holds them
         give_up = time.monotonic() + timeout_s
         while not self.ping():
             if self._proc.poll() is not None:

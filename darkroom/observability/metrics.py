@@ -15,6 +15,8 @@ from wsgiref.simple_server import WSGIServer
 
 from prometheus_client import CollectorRegistry, GCCollector, PlatformCollector, ProcessCollector, start_http_server
 
+from darkroom.api.errors import AddressUnavailable
+
 __all__ = ["MetricsServer", "new_registry", "serve_metrics"]
 
 
@@ -59,10 +61,15 @@ def serve_metrics(registry: CollectorRegistry, port: int = 0, addr: str = "127.0
     """Serve ``registry`` on ``http://addr:port/metrics`` (``port=0``: any free port).
 
     The default address is loopback, like the other local services; pass ``0.0.0.0`` for a
-    Prometheus on another host.
+    Prometheus on another host. A taken port is :class:`AddressUnavailable` (an ``OSError``)
+    naming the address.
     """
     try:
         httpd, thread = start_http_server(port, addr=addr, registry=registry)
-    except OSError as exc:  # the bare error ("[Errno 98] Address already in use") names no port
-        raise OSError(exc.errno, f"cannot serve /metrics on {addr}:{port}: {exc.strerror}") from exc
+    except OSError as exc:
+        host = f"[{addr}]" if ":" in addr else addr
+        raise AddressUnavailable(
+            f"cannot serve /metrics on {host}:{port}: {exc.strerror or exc} (another port: DARKROOM_METRICS_PORT, "
+            "or --metrics-port; negative turns /metrics off)"
+        ) from exc
     return MetricsServer(registry, addr, int(httpd.server_port), httpd, thread)

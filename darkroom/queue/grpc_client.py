@@ -24,7 +24,7 @@ import grpc.aio
 
 from darkroom._proto.darkroom.queue.v1 import queue_pb2_grpc as pb_grpc
 from darkroom.api.grpc_status import error_from_rpc
-from darkroom.api.transport import check_bearer_transport
+from darkroom.api.transport import channel_options, check_bearer_transport
 from darkroom.queue.errors import InvalidArgument, Unavailable
 from darkroom.queue.grpc_requests import Call, Requests
 from darkroom.queue.limits import DEFAULT_LIMITS, Limits
@@ -132,7 +132,7 @@ class GrpcQueue(_Base):
         ``insecure``: allow sending ``api_key`` in plaintext to another host."""
         target, tls = _target(url)
         check_bearer_transport(target, tls=tls, has_key=bool(api_key), insecure=insecure)
-        options = _options(server_name, max_message_bytes)
+        options = _options(server_name, max_message_bytes) + channel_options(target)
         if tls:
             channel = grpc.secure_channel(target, _credentials(root_cert), options=options)
         else:
@@ -232,7 +232,7 @@ class AsyncGrpcQueue(_Base):
         """See :meth:`GrpcQueue.from_url`."""
         target, tls = _target(url)
         check_bearer_transport(target, tls=tls, has_key=bool(api_key), insecure=insecure)
-        options = _options(server_name, max_message_bytes)
+        options = _options(server_name, max_message_bytes) + channel_options(target)
         if tls:
             channel = grpc.aio.secure_channel(target, _credentials(root_cert), options=options)
         else:

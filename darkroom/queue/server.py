@@ -121,11 +121,13 @@ class QueueServer:
 
     def _warn_if_exposed(self) -> None:
         host = self.address.rsplit(":", 1)[0].strip("[]")
-        if host not in ("127.0.0.1", "::1", "localhost"):
-            if not self.tls:
-                _log.warning("queue server listens on %s without TLS", self.address)
-            if self.api_keys is None:
-                _log.warning("queue server listens on %s without API keys", self.address)
+        local = host in ("127.0.0.1", "::1", "localhost")
+        if not local and not self.tls:
+            _log.warning("queue server listens on %s without TLS", self.address)
+        if self.api_keys is None and not self.address.startswith("unix:"):
+            # loopback is no boundary: every user of this machine reaches it
+            who = "every local user" if local else "anyone who reaches it"
+            _log.warning("queue server listens on %s without API keys: %s can call it", self.address, who)
 
     def _start_sweeper(self) -> None:
         if self.sweep_interval_s is None:

@@ -20,6 +20,8 @@ import threading
 from dataclasses import dataclass, field
 from typing import Any
 
+from darkroom.queue.keys import Keys
+
 __all__ = ["ANNOUNCE_EVERY_S", "ANNOUNCE_TTL_S", "WorkerDirectory", "WorkerInfo", "keep_announced"]
 
 _log = logging.getLogger(__name__)
@@ -75,6 +77,7 @@ class WorkerDirectory:
     """The live workers under one namespace, in the queue's Redis."""
 
     def __init__(self, redis: Any, namespace: str = "dr") -> None:
+        Keys(namespace)  # InvalidNamespace, as for the queue: its keys are built from it below
         self.redis = redis
         self.keys = [f"{namespace}:workers", f"{namespace}:workers:info"]
         self._announce = redis.register_script(_ANNOUNCE)

@@ -27,7 +27,7 @@ from darkroom._proto.darkroom.operations.v1 import operations_pb2_grpc as pb_grp
 from darkroom.api import fieldmask
 from darkroom.api.grpc_requests import Malformed, lenient
 from darkroom.api.grpc_status import abort, error_from_rpc, register
-from darkroom.api.transport import check_bearer_transport
+from darkroom.api.transport import channel_options, check_bearer_transport
 from darkroom.runtime.errors import InvalidOperation, OperationNotFound
 from darkroom.runtime.operations import Operation, OperationState, OperationStore
 
@@ -243,7 +243,9 @@ class OperationsClient:
         tls = target.startswith("grpcs://") or root_certs is not None
         address = target.split("://", 1)[-1]
         check_bearer_transport(address, tls=tls, has_key=bool(api_key), insecure=insecure)
-        options = [("grpc.ssl_target_name_override", server_name)] if server_name else []
+        options: list[tuple[str, Any]] = channel_options(address)
+        if server_name:
+            options.append(("grpc.ssl_target_name_override", server_name))
         if tls:
             pem = root_certs if isinstance(root_certs, bytes | None) else Path(root_certs).read_bytes()
             credentials = grpc.ssl_channel_credentials(root_certificates=pem)

@@ -18,6 +18,7 @@ from sqlalchemy.engine import URL, Engine, make_url
 from sqlalchemy.pool import StaticPool
 
 from darkroom.config import Settings
+from darkroom.home import private_home
 from darkroom.storage.errors import DatabaseError, InvalidStorageUrl
 
 if TYPE_CHECKING:
@@ -65,7 +66,7 @@ def connect(url: str = "", *, home: Path = Path(".darkroom")) -> Engine:
     if url:
         parsed = _parse(url)
     else:
-        home.mkdir(parents=True, exist_ok=True)
+        private_home(home)
         parsed = URL.create("sqlite", database=str(home / _SQLITE_FILE))
     if parsed.get_backend_name() == "sqlite":
         return _sqlite_engine(parsed)

@@ -3,9 +3,11 @@ a private redis-server restarted when it dies, and an app that does not import s
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -17,14 +19,19 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+from darkroom.api.auth import client_key, ensure_home_key, load_api_keys
+from darkroom.api.errors import AddressUnavailable
 from darkroom.cli import app
 from darkroom.config import Settings
 from darkroom.local.errors import AlreadyRunning, AppUnavailable, PlatformFailed
 from darkroom.local.home_lock import HomeLock
 from darkroom.local.platform import EXIT_APP_UNAVAILABLE, LocalPlatform, PlatformConfig
+from darkroom.local.queue_service import QueueService, ServiceThread
 from darkroom.local.redis_server import RedisServer
 from darkroom.local.wiring import Wiring
 from darkroom.local.workflow_demo import APP
+from darkroom.observability import new_registry, serve_metrics
+from darkroom.queue.grpc_client import GrpcQueue
 
 Platform = tuple[LocalPlatform, Wiring]
 
@@ -128,11 +135,29 @@ def test_commands_on_the_same_home_send_its_key(platform: Platform, tmp_path: Pa
     listed = runner.invoke(app, ["queue", "stats", "--url", p.grpc_url, "--json"], env=home)
     assert listed.exit_code == 0, listed.output
     assert "keyed" in [s["queue"] for s in json.loads(listed.output)]
-    # another home has no key to this server, and is refused
+    # another home has no key to this server, and is refused with where the key lives
     other = {"DARKROOM_HOME": str(tmp_path / "elsewhere"), "DARKROOM_API_KEY": None}
     refused = runner.invoke(app, ["queue", "stats", "--url", p.grpc_url, "--json"], env=other)
     assert refused.exit_code == 1
-    assert "API key" in refused.output
+    said = " ".join(refused.output.split())
+    assert "missing API key" in said
+    assert f"{tmp_path / 'elsewhere' / 'api.keys'} does not exist or you cannot read it" in said
+    assert "$DARKROOM_HOME/api.keys" in said and "DARKROOM_API_KEY" in said and "--api-key" in said
+    assert p.api_key not in refused.output
+    # a home with a key of its own: that key is refused, and the hint says the home is not the server's
+    own = tmp_path / "own"
+    ensure_home_key(_settings(own))
+    refused = runner.invoke(
+        app, ["queue", "stats", "--url", p.grpc_url], env={"DARKROOM_HOME": str(own), "DARKROOM_API_KEY": None}
+    )
+    said = " ".join(refused.output.split())
+    assert refused.exit_code == 1 and "not valid" in said
+    assert f"the key in {own / 'api.keys'} was refused, so {p.grpc_url} was started with another DARKROOM_HOME" in said
+    # a key given by hand is named as the one refused, without printing it
+    refused = runner.invoke(app, ["queue", "stats", "--url", p.grpc_url, "--api-key", "wrong-key-123"], env=home)
+    said = " ".join(refused.output.split())
+    assert refused.exit_code == 1 and "The key from --api-key / DARKROOM_API_KEY was refused" in said
+    assert "wrong-key-123" not in refused.output
 
 
 # -- supervision -------------------------------------------------------------------------------------
@@ -152,6 +177,83 @@ def test_a_killed_redis_server_is_restarted_and_the_platform_serves_again(platfo
         assert supervisor.running and supervisor.failure is None
     finally:
         supervisor.close()
+
+
+def test_queue_serve_restarts_its_redis_server_too(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DARKROOM_")}
+    env |= {"DARKROOM_HOME": str(home), "COLUMNS": "200"}
+    argv = [sys.executable, "-m", "darkroom.cli", "queue", "serve", "--grpc-addr", "127.0.0.1:0", "--no-metrics"]
+    with (tmp_path / "serve.log").open("w") as log:
+        serve = subprocess.Popen(argv, env=env, stdout=subprocess.PIPE, stderr=log, text=True)
+    try:
+        assert serve.stdout is not None
+        said = []
+        for line in serve.stdout:  # ends at "ready", or at EOF if it died
+            said.append(line)
+            if line.startswith("ready"):
+                break
+        url = next(line.split()[-1] for line in said if line.startswith("queue server listening on"))
+        redis = RedisServer(root=home)
+        first_pid = redis.pid
+        assert first_pid is not None
+        os.kill(first_pid, signal.SIGKILL)  # the redis-server this test's `queue serve` started
+        _until(lambda: redis.pid not in (None, first_pid) and redis.ping())
+        with GrpcQueue.from_url(url, api_key=client_key(Settings(home=home), url)) as q:
+            q.create_queue("after-redis")
+            assert [info.name for info in q.list_queues()] == ["after-redis"]
+        assert serve.poll() is None
+    finally:
+        serve.send_signal(signal.SIGTERM)
+        serve.wait(60)
+    assert serve.returncode == 0
+    assert "the private redis-server is back" in (tmp_path / "serve.log").read_text()
+
+
+def _alive(pid: int) -> bool:
+    """A process that runs (a zombie waiting for its reaper has stopped)."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return False
+    return state not in ("Z", "X")
+
+
+def _children(pid: int) -> list[int]:
+    found = subprocess.run(["ps", "-o", "pid=", "--ppid", str(pid)], capture_output=True, text=True, check=False)
+    return [int(p) for p in found.stdout.split()]
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads /proc")
+def test_the_children_of_a_killed_up_stop_instead_of_running_on(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DARKROOM_")}
+    env |= {"DARKROOM_HOME": str(home), "DARKROOM_GRPC_ADDR": "127.0.0.1:0", "DARKROOM_METRICS_PORT": "-1"}
+    argv = [sys.executable, "-m", "darkroom.cli", "up", "--app", APP, "--workers", "1", "--engines", "1"]
+    with (tmp_path / "up.log").open("w") as log:
+        up = subprocess.Popen(argv, env=env | {"COLUMNS": "300"}, stdout=subprocess.PIPE, stderr=log, text=True)
+    children: list[int] = []
+    try:
+        assert up.stdout is not None
+        assert "darkroom up" in up.stdout.readline()  # the banner: everything started
+        children = [pid for pid in _children(up.pid) if "darkroom.cli" in Path(f"/proc/{pid}/cmdline").read_text()]
+        assert len(children) == 2
+        up.kill()  # SIGKILL: up says nothing to anyone
+        up.wait()
+        _until(lambda: not any(_alive(pid) for pid in children))
+        logs = " ".join((home / "logs" / name).read_text() for name in ("engine-1.log", "worker-1.log"))
+        assert logs.count(f"darkroom up (pid {up.pid}) is gone; stopping") == 2
+        # the next up on this home starts as if nothing had been there
+        second = LocalPlatform(_settings(home), PlatformConfig(engines=1, workers=0, app=APP, metrics=False))
+        second.start()
+        second.stop()
+    finally:
+        for pid in children:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)  # a child of this test's up, if it outlived the test
+        redis = RedisServer(root=home)
+        if redis.running and redis.pid:
+            os.kill(redis.pid, signal.SIGTERM)  # the redis-server the killed up left (its own session)
 
 
 def test_a_redis_server_that_keeps_dying_stops_the_platform(platform: Platform) -> None:
@@ -215,3 +317,69 @@ def test_the_commands_say_once_why_a_bad_app_does_not_load(command: list[str], t
     assert "Traceback" not in done.stderr
     named = [line for line in done.stderr.splitlines() if "bogus_module_xyz:registry" in line]
     assert len(named) == 1 and named[0].startswith("error:"), done.stderr
+
+
+def test_up_on_a_taken_metrics_port_says_which_and_stops(tmp_path: Path) -> None:
+    with socket.socket() as holder:
+        holder.bind(("127.0.0.1", 0))
+        holder.listen()
+        port = holder.getsockname()[1]
+        with pytest.raises(AddressUnavailable, match=f"cannot serve /metrics on 127.0.0.1:{port}"):
+            serve_metrics(new_registry(), port)
+        env = {**os.environ, "DARKROOM_HOME": str(tmp_path / "home"), "DARKROOM_GRPC_ADDR": "127.0.0.1:0"}
+        done = subprocess.run(
+            [sys.executable, "-m", "darkroom.cli", "up", "--app", APP, "--workers", "0"],
+            check=False,
+            env=env | {"DARKROOM_METRICS_PORT": str(port), "COLUMNS": "300"},
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+    assert done.returncode == 1, done.stderr
+    assert f"error: cannot serve /metrics on 127.0.0.1:{port}: Address already in use" in done.stderr
+    assert "Traceback" not in done.stderr
+    HomeLock(tmp_path / "home").acquire().release()  # everything that had started stopped again
+
+
+def test_the_service_key_is_one_the_service_accepts(redis_url: str, tmp_path: Path) -> None:
+    # DARKROOM_API_KEY set for some other server must not become what `demo` sends to its own
+    settings = replace(_settings(tmp_path / "home"), redis_url=redis_url, api_key="for-another-server")
+    with ServiceThread(QueueService(settings, metrics_port=-1)) as service:
+        assert service.api_key == load_api_keys(tmp_path / "home" / "api.keys")["local"]
+        assert service.grpc_url is not None
+        with GrpcQueue.from_url(service.grpc_url, api_key=service.api_key) as q:
+            q.list_queues()
+    # and a DARKROOM_API_KEY the server does accept is the one used
+    keys = tmp_path / "keys"
+    keys.write_text("ci:the-ci-key\nlocal:other\n")
+    keys.chmod(0o600)
+    chosen = replace(settings, api_keys_file=str(keys), api_key="the-ci-key")
+    with ServiceThread(QueueService(chosen, metrics_port=-1)) as service:
+        assert service.api_key == "the-ci-key"
+
+
+@pytest.mark.parametrize("command", [["queue", "serve", "--no-metrics"], ["up", "--app", APP, "--workers", "0"]])
+def test_a_home_with_brackets_is_printed_as_it_is(command: list[str], tmp_path: Path) -> None:
+    home = tmp_path / "[/]odd [bold]home"  # was read as Rich markup: a MarkupError once everything had started
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DARKROOM_")}
+    env |= {"DARKROOM_HOME": str(home), "DARKROOM_GRPC_ADDR": "127.0.0.1:0", "DARKROOM_METRICS_PORT": "-1"}
+    with (tmp_path / "err.log").open("w") as log:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "darkroom.cli", *command],
+            env=env | {"COLUMNS": "300"},
+            stdout=subprocess.PIPE,
+            stderr=log,
+            text=True,
+        )
+    try:
+        assert proc.stdout is not None
+        said = ""
+        for line in proc.stdout:  # up prints one banner line; serve ends its lines with "ready"
+            said += line
+            if line.startswith(("ready", "darkroom up")):
+                break
+        assert str(home) in said, said + (tmp_path / "err.log").read_text()
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(60)
+    assert proc.returncode == 0, (tmp_path / "err.log").read_text()

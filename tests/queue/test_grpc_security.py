@@ -7,12 +7,13 @@ import asyncio
 import contextlib
 import logging
 import os
+import re
 import socket
 import stat
 import subprocess
 import sys
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import replace
 from pathlib import Path
 
@@ -21,10 +22,11 @@ import pytest
 import redis
 
 import darkroom.queue as dq
-from darkroom.api.auth import LOCAL_KEY_NAME, client_key, ensure_home_key, load_api_keys
+from darkroom.api.auth import LOCAL_KEY_NAME, client_key, ensure_home_key, load_api_keys, server_keys
 from darkroom.api.errors import AddressUnavailable, InsecureTransport
-from darkroom.api.transport import is_local
+from darkroom.api.transport import is_local, listener_uids
 from darkroom.config import ConfigError, Settings
+from darkroom.errors import DarkroomError
 from darkroom.queue.errors import InvalidNamespace
 from darkroom.queue.grpc_client import AsyncGrpcQueue, GrpcQueue
 from darkroom.queue.keys import MAX_NAMESPACE_CHARS
@@ -128,6 +130,17 @@ def test_a_keys_file_replaces_the_home_key(
             assert client.list_queues() == []
 
 
+@pytest.mark.parametrize("mode", [0o620, 0o602, 0o666])
+def test_a_keys_file_others_can_write_is_refused(home_settings: Settings, tmp_path: Path, mode: int) -> None:
+    keys = tmp_path / "keys"
+    keys.write_text("ci:s3cret\n")
+    keys.chmod(mode)
+    with pytest.raises(ConfigError, match=f"{keys} can be written by .*chmod 600"):
+        server_keys(replace(home_settings, api_keys_file=str(keys)))
+    keys.chmod(0o600)
+    assert server_keys(replace(home_settings, api_keys_file=str(keys))) == {"ci": "s3cret"}
+
+
 def test_the_client_key_stays_home(home_settings: Settings) -> None:
     ensure_home_key(home_settings)
     local = client_key(home_settings, "grpc://127.0.0.1:50051")
@@ -137,6 +150,51 @@ def test_the_client_key_stays_home(home_settings: Settings) -> None:
     assert client_key(home_settings, "grpc://queue-1.example:50051") is None  # a remote host gets none unasked
     assert client_key(replace(home_settings, api_key="given"), "grpc://queue-1.example:50051") == "given"
     assert client_key(replace(home_settings, home=home_settings.home / "nope"), "127.0.0.1:1") is None
+
+
+STRANGER_UID = 65534  # nobody
+_LISTEN = (
+    "import socket, sys; s = socket.socket(); s.bind(('127.0.0.1', 0)); s.listen();"
+    " print(s.getsockname()[1], flush=True); sys.stdin.read()"
+)
+
+
+@pytest.mark.skipif(os.geteuid() != 0 or not Path("/proc/net/tcp").exists(), reason="needs root and Linux")
+def test_the_home_key_is_not_handed_to_a_port_another_user_holds(home_settings: Settings) -> None:
+    ensure_home_key(home_settings)
+    # another local user holds a loopback port, as a server posing as ours would
+    stranger = subprocess.Popen(
+        ["/usr/bin/python3", "-c", _LISTEN], user=STRANGER_UID, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert stranger.stdout is not None
+        port = int(stranger.stdout.readline())
+        assert listener_uids(port) == {STRANGER_UID}
+        url = f"grpc://127.0.0.1:{port}"
+        with pytest.raises(InsecureTransport, match=rf"port is held by uid {STRANGER_UID}, not by you"):
+            client_key(home_settings, url)
+        with pytest.raises(InsecureTransport):
+            client_key(home_settings, f"localhost:{port}")
+        # a key given on purpose (a server run by a service account) is the caller's choice
+        assert client_key(replace(home_settings, api_key="given"), url) == "given"
+        env = {k: v for k, v in os.environ.items() if not k.startswith("DARKROOM_")}
+        env |= {"DARKROOM_HOME": str(home_settings.home), "COLUMNS": "300"}
+        refused = subprocess.run(
+            [sys.executable, "-m", "darkroom.cli", "queue", "stats", "--url", url, "--json"],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        assert refused.returncode == 1 and f"uid {STRANGER_UID}" in refused.stderr
+    finally:
+        stranger.kill()
+        stranger.wait()
+    # our own server on a port: the key goes (the other tests), and the table says it is ours
+    with serving(home_settings) as ours:
+        assert listener_uids(int(ours.rsplit(":", 1)[1])) == {os.geteuid()}
+        assert client_key(home_settings, ours)
 
 
 def test_no_auth_must_be_asked_for_and_is_logged(home_settings: Settings, caplog: pytest.LogCaptureFixture) -> None:
@@ -150,6 +208,19 @@ def test_no_auth_must_be_asked_for_and_is_logged(home_settings: Settings, caplog
     assert not (home_settings.home / "api.keys").exists()
     with pytest.raises(ConfigError, match="'off'"):
         Settings.from_env({"DARKROOM_GRPC_AUTH": "off"})
+
+
+def test_the_building_blocks_say_when_they_serve_without_keys(
+    redis_url: str, redis_client: redis.Redis, caplog: pytest.LogCaptureFixture
+) -> None:
+    # QueueServer / ServerThread serve without keys when given none (tests, benchmarks): on
+    # loopback too, that is every local user's to call, and they say so
+    with caplog.at_level(logging.WARNING), ServerThread(redis_url) as open_server:
+        assert "listens on 127.0.0.1:0 without API keys: every local user can call it" in caplog.text
+        GrpcQueue.from_url(open_server.url).close()
+    caplog.clear()
+    with caplog.at_level(logging.WARNING), ServerThread(redis_url, api_keys=["k"]):
+        assert "without API keys" not in caplog.text
 
 
 # -- the listen address ------------------------------------------------------------------------------
@@ -231,6 +302,54 @@ def test_a_key_in_plaintext_to_another_host_is_refused(url: str) -> None:
     OperationsClient(url, api_key="k", insecure=True).close()
 
 
+PROXY_VARIABLES = ("http_proxy", "https_proxy", "grpc_proxy", "HTTP_PROXY", "HTTPS_PROXY")
+
+
+def test_a_channel_to_this_machine_bypasses_http_proxies(
+    home_settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # grpc sends every channel through $http_proxy: the key would go to the proxy host, and
+    # "127.0.0.1" would be that host. The proxy here is a bare socket on loopback that counts
+    # who connects to it.
+    with socket.socket() as proxy, serving(home_settings) as url:
+        proxy.bind(("127.0.0.1", 0))
+        proxy.listen()
+        for variable in PROXY_VARIABLES:
+            monkeypatch.setenv(variable, f"http://127.0.0.1:{proxy.getsockname()[1]}")
+        for variable in ("no_proxy", "NO_PROXY", "no_grpc_proxy"):
+            monkeypatch.delenv(variable, raising=False)
+        key = client_key(home_settings, url)
+        with GrpcQueue.from_url(url, api_key=key) as q:
+            assert q.list_queues() == []
+
+        async def listed() -> list[object]:
+            async with AsyncGrpcQueue.from_url(url, api_key=key) as aq:
+                return list(await aq.list_queues())
+
+        assert asyncio.run(listed()) == []
+        with OperationsClient(url, api_key=key, timeout_s=10) as ops, pytest.raises(DarkroomError) as reply:
+            ops.get("op_1")  # reaches the queue server, which has no Operations service
+        assert not isinstance(reply.value, dq.Unavailable), reply.value
+        proxy.settimeout(0)
+        with pytest.raises(BlockingIOError):
+            proxy.accept()  # nobody came through the proxy
+        # the control: the same environment does send a channel to another host through the
+        # proxy, which is asked to CONNECT (so nothing leaves this machine)
+        with GrpcQueue.from_url("grpc://queue-1.example:50051", timeout_s=5) as remote:
+            caller = threading.Thread(target=_ignoring_errors, args=(remote.list_queues,), daemon=True)
+            caller.start()
+            proxy.settimeout(10)
+            conn, _ = proxy.accept()
+            with conn:
+                assert conn.recv(200).startswith(b"CONNECT queue-1.example:50051")
+            caller.join(10)
+
+
+def _ignoring_errors(call: Callable[[], object]) -> None:
+    with contextlib.suppress(DarkroomError):
+        call()
+
+
 @pytest.mark.parametrize(
     "target", ["127.0.0.1:1", "127.9.9.9:1", "[::1]:1", "localhost:1", "LOCALHOST:1", "unix:/tmp/s", "grpc://[::1]:1"]
 )
@@ -245,7 +364,19 @@ def test_other_hosts_are_not_local(target: str) -> None:
 
 # -- namespaces --------------------------------------------------------------------------------------
 GOOD_NAMESPACES = ["dr", "a", "team-1.prod:queues_2", "x" * MAX_NAMESPACE_CHARS]
-BAD_NAMESPACES = ["", "a{b}", "ab{cd", "ab}cd", "a b", "a*b", "a?b", "ü", "x" * (MAX_NAMESPACE_CHARS + 1)]
+BAD_NAMESPACES = [
+    "",
+    "a{b}",
+    "ab{cd",
+    "ab}cd",
+    "a b",
+    "a*b",
+    "a?b",
+    "ü",
+    "dr\n",
+    "a\nb",
+    "x" * (MAX_NAMESPACE_CHARS + 1),
+]
 
 
 @pytest.mark.parametrize("namespace", GOOD_NAMESPACES)
@@ -262,7 +393,7 @@ def test_a_bad_namespace_is_refused_naming_it(namespace: str, redis_url: str) ->
     with pytest.raises(InvalidNamespace) as err:
         dq.RedisQueue(redis.Redis.from_url(redis_url), namespace=namespace)
     assert named in str(err.value) and err.value.field == "namespace"
-    with pytest.raises(InvalidNamespace, match=repr(namespace).replace("*", r"\*").replace("?", r"\?")[:20]):
+    with pytest.raises(InvalidNamespace, match=re.escape(named[:20])):
         dq.connect(redis_url, namespace=namespace)
     with pytest.raises(InvalidNamespace):
         dq.AsyncRedisQueue.from_url(redis_url, namespace=namespace)

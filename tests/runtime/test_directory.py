@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 import redis
 
 import darkroom.queue as dq
@@ -14,6 +15,20 @@ from tests.runtime.conftest import Platform
 def _now(client: redis.Redis) -> float:
     sec, usec = client.time()
     return float(sec) + usec / 1e6
+
+
+@pytest.mark.parametrize("namespace", ["", "a{b}", "dr}", "a b", "dr\n", "a\nb", "ü", "*", "x" * 65])
+def test_a_bad_namespace_is_refused_naming_it(namespace: str, redis_client: redis.Redis) -> None:
+    with pytest.raises(dq.InvalidNamespace) as refused:
+        WorkerDirectory(redis_client, namespace)
+    assert repr(namespace) in str(refused.value)
+
+
+def test_the_longest_namespace_is_accepted(redis_client: redis.Redis) -> None:
+    d = WorkerDirectory(redis_client, "x" * 64)
+    d.announce(WorkerInfo("a:1", "a", ("media",)))
+    assert d.hosts() == {"a"}
+    d.leave("a:1")
 
 
 def test_hosts_count_machines_not_workers_and_filter_by_queue(rq: dq.RedisQueue) -> None:

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 from urllib.parse import unquote, urlsplit
 
+from darkroom.home import private_home
 from darkroom.storage.blobs.base import (
     MAX_KEY_BYTES,
     MAX_SEGMENT_BYTES,
@@ -62,7 +63,7 @@ def open_blobs(url: str, *, home: Path = Path(".darkroom"), endpoint_url: str = 
         if endpoint.scheme not in ("http", "https") or not endpoint.hostname:
             raise InvalidStorageUrl(f"S3 endpoint URL {_redact(endpoint_url)!r} is not an http(s)://host URL")
     if not url:
-        return LocalBlobs(Path(home) / "blobs")
+        return LocalBlobs(private_home(Path(home)) / "blobs")  # private media: the home is 0700
     if not _SCHEME.match(url):
         return LocalBlobs(Path(url).expanduser())
     parts = urlsplit(url)
