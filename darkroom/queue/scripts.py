@@ -11,6 +11,7 @@ SCRIPT_NAMES = (
     "cancel",
     "create_queue",
     "dequeue",
+    "dequeue_any",
     "enqueue",
     "extend",
     "query",
