@@ -41,8 +41,9 @@ from darkroom.runtime.blob_cache import BlobCache
 from darkroom.runtime.context import TaskContext
 from darkroom.runtime.directory import WorkerDirectory, WorkerInfo, keep_announced
 from darkroom.runtime.errors import InvalidWorkflow, RuntimeLayerError
-from darkroom.runtime.functions import Function, Registry
+from darkroom.runtime.functions import Executor, Function, Registry
 from darkroom.runtime.metrics import WorkerMetrics
+from darkroom.runtime.process_pool import ProcessPool
 from darkroom.runtime.queues import ensure_queues, worker_filters
 from darkroom.runtime.reporter import Reporter
 from darkroom.runtime.task import TaskSpec
@@ -75,6 +76,7 @@ class Worker:
         grace_s: float = 30.0,
         metrics: WorkerMetrics | None = None,
         engine: Engine | None = None,
+        processes: int | None = None,
     ) -> None:
         self.queue = queue
         self.registry = registry
@@ -104,6 +106,11 @@ class Worker:
         self._local = threading.local()  # .kept: tasks a pool thread's own pass took
         self._grab_asked = 0
         self._pool = ThreadPoolExecutor(concurrency, thread_name_prefix="darkroom-fn")
+        # CPU-bound Python functions (executor="process") run in warm children, one per core by
+        # default: the thread running such a task waits for a child's answer
+        needs_children = any(f.executor is Executor.PROCESS for f in registry if f.queue in self.queues)
+        self.processes = processes or os.cpu_count() or 1
+        self._children = ProcessPool(self.processes) if needs_children else None
         self._lock = threading.Lock()
         self._running: dict[tuple[str, int], Attempt] = {}
         self._slot_freed = threading.Event()
@@ -149,8 +156,9 @@ class Worker:
         settler.start()
         heart.start()
         presence.start()
-        wait = self.wait_s if len(sources) == 1 else min(self.wait_s, 0.2)
-        turn = 0
+        # One dequeue over every (queue, filter) this worker serves: earliest deadline first across
+        # them, and one wait for a wake-up of any of them (no empty queue is waited on in turn).
+        everywhere = [dq.Source(q, w, self._grant[q]) for q, w in sources]
         try:
             while not stop.is_set():
                 with self._lock:
@@ -160,14 +168,16 @@ class Worker:
                     self._slot_freed.wait(0.05)
                     self._slot_freed.clear()
                     continue
-                queue, where = sources[turn % len(sources)]
-                turn += 1
                 try:
-                    leases = self.queue.dequeue(
-                        queue, max_messages=free, where=where, wait_s=wait, lease_s=self._grant[queue]
-                    )
+                    if len(everywhere) == 1:
+                        only = everywhere[0]
+                        leases = self.queue.dequeue(
+                            only.queue, max_messages=free, where=only.where, wait_s=self.wait_s, lease_s=only.lease_s
+                        )
+                    else:
+                        leases = self.queue.dequeue_any(everywhere, max_messages=free, wait_s=self.wait_s)
                 except (dq.Unavailable, ConnectionError) as exc:
-                    _log.warning("dequeue from %s failed: %s", queue, exc)
+                    _log.warning("dequeue from %s failed: %s", self.queues, exc)
                     stop.wait(1.0)
                     continue
                 if leases:
@@ -181,6 +191,8 @@ class Worker:
             if self.engine is not None:
                 self.engine.close()
             self._pool.shutdown(wait=False, cancel_futures=True)
+            if self._children is not None:
+                self._children.close()
 
     def _start(self, leases: list[dq.Lease]) -> None:
         for lease in leases:
@@ -230,7 +242,7 @@ class Worker:
 
     def _execute_one(self, task: Attempt) -> Attempt | None:
         """Run one task; answers the next one this thread should run (one its own pass took)."""
-        done = attempt.perform(task, self.blobs, self.queue.limits.max_result_bytes, self.blob_cache)
+        done = attempt.perform(task, self.blobs, self.queue.limits.max_result_bytes, self.blob_cache, self._children)
         self._release(task)
         if self._advancer is not None and self._settling.acquire(blocking=False):
             # The settler is idle: settle here rather than wake it (a thread hop on the path from
@@ -349,7 +361,7 @@ class Worker:
                 if t.settled or t.lost or t.fn is None or t.ctx.cancel_event.is_set():
                     continue
                 timeout = (t.spec.timeout_s if t.spec else None) or t.fn.timeout_s
-                if t.fn.isolation == "thread" and now - t.started > timeout:
+                if t.fn.in_thread and now - t.started > timeout:
                     # a thread cannot be killed: ask it to stop and fail the task now
                     t.ctx.cancel_event.set()
                     self._done.put(
