@@ -34,8 +34,10 @@ def _alive(pid: int) -> bool:
     return True
 
 
-def _state(p: Platform, mid: str) -> dq.State:
-    return p.rq.get(pool_funcs.QUEUE_A, mid).state
+def _state(p: Platform, mid: str, queue: str = pool_funcs.QUEUE_A) -> dq.State:
+    state = p.rq.get(queue, mid).state
+    assert state is not None
+    return state
 
 
 def test_every_slot_runs_work_from_any_queue(pool_platform: Platform) -> None:
@@ -49,7 +51,7 @@ def test_every_slot_runs_work_from_any_queue(pool_platform: Platform) -> None:
     ids += [p.rq.enqueue(pool_funcs.QUEUE_B, TaskSpec("meet_b", {"barrier": "four"}).encode()) for _ in range(2)]
     for k, mid in enumerate(ids):
         queue = pool_funcs.QUEUE_A if k < 2 else pool_funcs.QUEUE_B
-        p.until(lambda mid=mid, queue=queue: p.rq.get(queue, mid).state.terminal)
+        p.until(lambda mid=mid, queue=queue: _state(p, mid, queue).terminal)
         assert p.rq.get(queue, mid).state == dq.State.COMPLETED, p.rq.get(queue, mid).last_error
 
 
