@@ -71,6 +71,21 @@ class ProcessPool:
         finally:
             self._give_back(child, child.answered)
 
+    def warm(self, functions: list[Function]) -> None:
+        """Start every child now (the fork server first, importing the functions' modules), so the
+        first calls do not pay for it; children that die later are replaced on demand."""
+        for fn in functions:
+            preload(fn.fn.__module__)
+        started = []
+        while True:
+            try:
+                slot = self._idle.get_nowait()
+            except stdqueue.Empty:
+                break
+            started.append(slot if slot is not None and slot.proc.is_alive() else self._spawn())
+        for child in started:
+            self._idle.put(child)
+
     def _take(self, ctx: TaskContext, give_up: float, timeout_s: float) -> _Child:
         while True:
             if ctx.cancel_event.is_set():

@@ -128,6 +128,7 @@ class Worker:
                 f"no registered function uses the queues {unknown}" if unknown else "the registry has no functions"
             )
         attempt.sweep_scratch(self._scratch_parent)
+        self.warm()
         keys = ensure_queues(self.queue, self.registry)
         if self.engine is not None:
             self.engine.setup()
@@ -193,6 +194,12 @@ class Worker:
             self._pool.shutdown(wait=False, cancel_futures=True)
             if self._children is not None:
                 self._children.close()
+
+    def warm(self) -> None:
+        """Start the process pool's children (when a served function needs them) before any task
+        does; :meth:`run` calls it, and a caller may call it earlier."""
+        if self._children is not None:
+            self._children.warm([f for f in self.registry if f.executor is Executor.PROCESS])
 
     def _start(self, leases: list[dq.Lease]) -> None:
         for lease in leases:
