@@ -4,21 +4,22 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, Concatenate, ParamSpec, TypeVar
 
 import redis
 import redis.asyncio as aredis
 from redis.commands.core import AsyncScript
 
-from darkroom.queue import multi
+from darkroom.queue import handoff, multi
 from darkroom.queue.codec import error_from_reply
 from darkroom.queue.core import Core
 from darkroom.queue.errors import Unavailable
+from darkroom.queue.handoff import Handoff
 from darkroom.queue.instructions import Arm, Op, Pipeline, Script, Wait
 from darkroom.queue.keys import Keys
 from darkroom.queue.limits import DEFAULT_LIMITS, Limits
-from darkroom.queue.models import Lease
+from darkroom.queue.models import Lease, NewMessage
 from darkroom.queue.multi import Source
 from darkroom.queue.observer import QueueObserver
 from darkroom.queue.scripts import SCRIPT_NAMES, source
@@ -183,6 +184,19 @@ class AsyncRedisQueue:
     ) -> list[Lease]:
         """Lease from several queues at once, earliest deadline first across them (``multi``)."""
         op = multi.dequeue_any(self._core, sources, max_messages=max_messages, wait_s=wait_s, fields=fields)
+        return await self._drive(op)
+
+    async def enqueue_lease(
+        self,
+        queue: str,
+        messages: Sequence[NewMessage],
+        *,
+        max_messages: int,
+        where: Mapping[str, str] | None = None,
+        lease_s: float | None = None,
+    ) -> Handoff:
+        """Enqueue and lease up to ``max_messages`` to the caller in one script call (``handoff``)."""
+        op = handoff.enqueue_lease(self._core, queue, messages, max_messages=max_messages, where=where, lease_s=lease_s)
         return await self._drive(op)
 
     extend = _op(Core.extend)

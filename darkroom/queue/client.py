@@ -3,20 +3,21 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, Concatenate, ParamSpec, TypeVar
 
 import redis
 from redis.commands.core import Script as RedisScript
 
-from darkroom.queue import multi
+from darkroom.queue import handoff, multi
 from darkroom.queue.codec import error_from_reply
 from darkroom.queue.core import Core
 from darkroom.queue.errors import QueueError, Unavailable
+from darkroom.queue.handoff import Handoff
 from darkroom.queue.instructions import Arm, Op, Pipeline, Script, Wait
 from darkroom.queue.keys import Keys
 from darkroom.queue.limits import DEFAULT_LIMITS, Limits
-from darkroom.queue.models import Lease
+from darkroom.queue.models import Lease, NewMessage
 from darkroom.queue.multi import Source
 from darkroom.queue.observer import QueueObserver
 from darkroom.queue.scripts import SCRIPT_NAMES, source
@@ -281,6 +282,19 @@ class RedisQueue:
         return self._drive(
             multi.dequeue_any(self._core, sources, max_messages=max_messages, wait_s=wait_s, fields=fields)
         )
+
+    def enqueue_lease(
+        self,
+        queue: str,
+        messages: Sequence[NewMessage],
+        *,
+        max_messages: int,
+        where: Mapping[str, str] | None = None,
+        lease_s: float | None = None,
+    ) -> Handoff:
+        """Enqueue and lease up to ``max_messages`` to the caller in one script call (``handoff``)."""
+        op = handoff.enqueue_lease(self._core, queue, messages, max_messages=max_messages, where=where, lease_s=lease_s)
+        return self._drive(op)
 
     extend = _op(Core.extend)
     cancel = _op(Core.cancel)

@@ -3,7 +3,7 @@
 After a batch of tasks finishes, the worker posts their reports and advances their runs itself
 rather than waiting for an engine to wake: under each run's tick lease on the exclusive events
 queue (the engines' own guarantee), so an engine and a worker never pass one run at once. The
-pass's enqueue round trip also takes the next tasks for the worker's free slots (``Worker.grab_ops``)
+pass's enqueue round trip also takes the next tasks for the worker's free slots (``Worker.wants``)
 and when it took every task the pass enqueued, the worker *keeps* the run's tick for the report
 of the task it took: that report is then passed straight from memory, with no round trip before
 the pass. docs/runtime.md, "Workers that advance their runs", has the protocol and why a crash at

@@ -33,7 +33,6 @@ from pathlib import Path
 from typing import Any
 
 import darkroom.queue as dq
-from darkroom.queue.instructions import Op
 from darkroom.runtime import advancer, attempt
 from darkroom.runtime.advancer import Advancer
 from darkroom.runtime.attempt import Attempt, Finished, spec_of
@@ -49,6 +48,7 @@ from darkroom.runtime.reporter import Reporter
 from darkroom.runtime.task import TaskSpec
 from darkroom.runtime.workflow.engine import Engine
 from darkroom.runtime.workflow.inbox import Inbox
+from darkroom.runtime.workflow.queue_work import Take
 
 __all__ = ["Worker"]
 
@@ -331,23 +331,22 @@ class Worker:
             self.queue.settle(chunk)
 
     # -- taking the tasks a pass of this worker enqueues --------------------------------------------
-    def grab_ops(self, enqueued: Mapping[str, int]) -> list[Op[list[dq.Lease]]]:
-        """Dequeues for this worker's free slots on the queues a pass just enqueued to, run in the
-        enqueue's round trip: the next step of a chain starts here without waking anyone."""
+    def wants(self, enqueued: Mapping[str, int]) -> dict[str, Take]:
+        """This worker's free slots, spread over the queues a pass just enqueued to: taken in the
+        enqueue's own script call, so the next step of a chain starts here without waking anyone."""
         if self._stopping.is_set():
-            return []
+            return {}
         with self._lock:
             free = self.concurrency - len(self._running)
-        ops = []
+        out = {}
         self._grab_asked = sum(enqueued.values())
         for queue, n in enqueued.items():
             if free <= 0 or queue not in self._first_filter:
                 continue  # full, or a queue this worker does not serve
             take = min(free, n)
-            where = self._first_filter[queue]
-            ops.append(self.queue.ops.dequeue(queue, max_messages=take, where=where, lease_s=self._grant[queue]))
+            out[queue] = Take(take, self._first_filter[queue], self._grant[queue])
             free -= take
-        return ops
+        return out
 
     def took(self, leases: list[dq.Lease]) -> None:
         if leases:

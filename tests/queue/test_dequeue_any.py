@@ -122,3 +122,32 @@ def test_limits_and_bad_input(q: dq.RedisQueue) -> None:
     with pytest.raises(dq.InvalidCriteria):
         q.dequeue_any([Source("a"), Source("a", where={"codec": "av1"}), Source("a")], max_messages=5)
     assert q.get("a", "kept").state == "pending"
+
+
+def test_enqueue_lease_takes_work_in_the_enqueue_call(q: dq.RedisQueue) -> None:
+    q.create_queue("steps", indexed_keys=["codec"])
+    q.enqueue("steps", b"old", id="older", deadline=1, metadata={"codec": "*"})
+    fresh = [dq.NewMessage(b"n", id=f"n{i}", deadline=10 + i, metadata={"codec": "*"}) for i in range(3)]
+    got = q.enqueue_lease("steps", fresh, max_messages=2, where={"codec": "*"}, lease_s=5)
+    assert got.ids == ["n0", "n1", "n2"]
+    assert _ids(got.leases) == ["older", "n0"]  # EDF over the queue, not only what was enqueued
+    assert q.get("steps", "n1").state == "pending"
+    # idempotent like enqueue: the same ids again enqueue nothing new
+    again = q.enqueue_lease("steps", fresh, max_messages=5, where={"codec": "*"})
+    assert again.ids == ["n0", "n1", "n2"]
+    assert _ids(again.leases) == ["n1", "n2"]
+
+
+def test_enqueue_lease_checks_everything_before_writing(q: dq.RedisQueue) -> None:
+    q.create_queue("steps")
+    batch = [dq.NewMessage(b"x", id=f"m{i}") for i in range(1000)]  # the batch limit
+    assert len(q.enqueue_lease("steps", batch, max_messages=1000).leases) == 1000
+    with pytest.raises(dq.InvalidCriteria):
+        q.enqueue_lease("steps", [dq.NewMessage(b"x", id="bad-where")], max_messages=1, where={"codec": "av1"})
+    with pytest.raises(dq.InvalidMessage):
+        q.enqueue_lease("steps", [dq.NewMessage(b"x", id="a"), "broken", dq.NewMessage(b"x", id="c")], max_messages=1)  # type: ignore[list-item]
+    with pytest.raises(dq.Conflict):
+        q.enqueue_lease("steps", [dq.NewMessage(b"y", id="ok"), dq.NewMessage(b"other", id="m5")], max_messages=1)
+    for mid in ("bad-where", "a", "ok"):
+        with pytest.raises(dq.MessageNotFound):
+            q.get("steps", mid)
