@@ -144,6 +144,7 @@ class Advancer:
                 also=also,
                 after=self._settle_ops(settles),
                 retain=lambda w: w in self.grabbed,
+                from_memory=True,
             )
         except Exception:
             _log.exception("advancing %d workflow(s) failed; engines retry once the leases expire", len(runs))
@@ -178,6 +179,7 @@ class Advancer:
 
     def _give_back_runs(self, runs: Any) -> None:
         stale = {w: self.held.pop(w) for w in list(runs) if w in self.held}
+        self.engine.forget_rows(stale)
         flush = self._take_deferred()
         if not stale and not flush:
             return
