@@ -1,8 +1,10 @@
 """The function worker: lease tasks, run them, heartbeat, settle, report to workflows.
 
-Four threads and a pool: the *leaser* dequeues batches while slots are free (long poll, so an
-idle worker costs Redis nothing); each task runs in a pool thread (in a child process for
-``isolation="process"`` functions); the *settler* batches finished tasks — workflow reports and their
+Four threads and a pool: the *leaser* dequeues batches for its free slots from every queue it
+serves in one call, earliest deadline first across them (``dequeue_any``; a long poll woken by any
+of them, so an idle worker costs Redis nothing); each task runs in a pool thread (its body in a
+warm child of the worker's process pool for ``executor="process"`` functions, in a child process
+of its own for ``isolation="process"`` ones); the *settler* batches finished tasks — workflow reports and their
 ticks first, then one ``settle`` per queue — so a busy worker pays three round trips per batch, not
 per task; the *heartbeat* extends leases, enforces timeouts, and stops tasks whose lease was lost
 (cancel); the *presence* thread keeps the worker in the worker directory (host, queues).
