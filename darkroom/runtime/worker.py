@@ -107,7 +107,10 @@ class Worker:
         self._settling = threading.Lock()  # one thread settles (and advances) at a time
         self._local = threading.local()  # .kept: tasks a pool thread's own pass took
         self._grab_asked = 0
-        self._pool = ThreadPoolExecutor(concurrency, thread_name_prefix="darkroom-fn")
+        # One thread more than slots: a pool thread that finished its task may settle and advance
+        # its run (one at a time, under ``_settling``) after its slot was freed and refilled; the
+        # task that took the slot must not wait for that thread.
+        self._pool = ThreadPoolExecutor(concurrency + 1, thread_name_prefix="darkroom-fn")
         # CPU-bound Python functions (executor="process") run in warm children, one per core by
         # default: the thread running such a task waits for a child's answer
         needs_children = any(f.executor is Executor.PROCESS for f in registry if f.queue in self.queues)
