@@ -179,6 +179,26 @@ def targets(res: Results) -> list[Target]:
         out.append(Target(name, goal, measured, x >= MAP_REDUCE_TARGET_X))
     else:
         out.append(Target(name, goal, f"n/a ({'Darkroom' if not ours else 'Celery'} not run)", None))
+    for scenario in (CHAINS, CHAINS_SERIAL):
+        mine, best_celery = (dr.get(scenario) if dr else None), _best(res.celery, scenario)
+        label = f"Darkroom ahead of Celery's best, {SCENARIO_LABELS[scenario]}"
+        if mine is None or best_celery is None:
+            out.append(Target(label, "ahead", "n/a (not run)", None))
+        elif scenario == CHAINS_SERIAL:
+            measured = f"p50 {mine.p50_ms:.2f} vs {best_celery.p50_ms:.2f} ms"
+            out.append(Target(label, "lower p50", measured, mine.p50_ms < best_celery.p50_ms))
+        else:
+            measured = f"{_n(mine.steps_per_s)} vs {_n(best_celery.steps_per_s)} steps/s"
+            out.append(Target(label, "more steps/s", measured, mine.steps_per_s > best_celery.steps_per_s))
+    for scenario in real_work.SCENARIOS:
+        runs = [r for r in res.work if r.system == "darkroom" and r.scenario == scenario and not r.error]
+        label = f"Darkroom {real_work.LABELS[scenario]}: wall time vs ideal"
+        goal = f"≤ {real_work.TARGET_X:g}x"
+        if not runs:
+            out.append(Target(label, goal, "n/a (not run)", None))
+            continue
+        r = min(runs, key=lambda r: r.ratio)
+        out.append(Target(label, goal, f"{r.ratio:.2f}x ({r.wall_s:.2f} s vs {r.ideal_s:.2f} s)", bool(r.passed)))
     return out
 
 
