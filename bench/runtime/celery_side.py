@@ -2,6 +2,7 @@
 
     python -m bench.runtime.celery_side worker --ready FILE --pool solo --concurrency 1 --prefetch 4
     python -m bench.runtime.celery_side drive --workflows 100 --steps 10 --serial-workflows 20 --items 2000 --repeats 3
+    python -m bench.runtime.celery_side work --scenario map-cpu --items 2000
 
 Broker and result backend are both the Redis at ``$BENCH_REDIS_URL``. (a) is one ``chain`` of no-op
 ``step`` tasks per workflow; each step hands its timeline (start and end of every step so far) to
@@ -9,6 +10,8 @@ the next as its result, and the last one pushes it to a Redis list the driver po
 chain steps are not stored (``ignore_result``), Celery's fastest path. (b) is
 ``chord(group(item.s(i) for i in range(n)), total.s())``; the chord needs stored results.
 ``drive`` prints one JSON line: per scenario a list of runs, each with its wall time and the chains' timelines.
+``work`` runs one map of real work (``work_items``: CPU-bound or sleeping items) as a chord whose
+callback sums the task time the items measured, and prints ``{"wall_s", "task_s", "items"}``.
 """
 
 from __future__ import annotations
@@ -23,6 +26,8 @@ from typing import Any
 import redis
 from celery import Celery, chain, chord, group
 from celery.signals import worker_ready
+
+from bench.runtime import work_items
 
 URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/0")
 QUEUE = "bench-runtime"
@@ -65,6 +70,21 @@ def item(i: int) -> int:
 @app.task(name="total")
 def total(values: list[int]) -> int:
     return sum(values)
+
+
+@app.task(name="burn")
+def burn(i: int) -> float:
+    return work_items.burn()
+
+
+@app.task(name="nap")
+def nap(i: int) -> float:
+    return work_items.nap()
+
+
+@app.task(name="task_time")
+def task_time(values: list[float]) -> list[float]:
+    return [len(values), sum(values)]
 
 
 @worker_ready.connect
@@ -130,6 +150,19 @@ def map_reduce(n: int, timeout_s: float) -> dict[str, Any]:
     return {"wall_s": wall, "steps": n + 1}
 
 
+def work(scenario: str, n: int, timeout_s: float) -> dict[str, Any]:
+    fn = burn if scenario == "map-cpu" else nap
+    chord(group(fn.s(i) for i in range(20)), task_time.s()).apply_async().get(timeout=timeout_s)  # warm-up
+    started = time.perf_counter()
+    result = chord(group(fn.s(i) for i in range(n)), task_time.s()).apply_async()
+    items, task_s = result.get(timeout=timeout_s)
+    wall = time.perf_counter() - started
+    result.forget()
+    if items != n:
+        raise RuntimeError(f"the reduce saw {items} items, expected {n}")
+    return {"wall_s": wall, "task_s": task_s, "items": n}
+
+
 def drive(args: argparse.Namespace) -> None:
     chains(4, 2, 4, args.timeout)  # warm-up: connections, declarations, every process touched once
     map_reduce(20, args.timeout)
@@ -156,9 +189,15 @@ def main() -> None:
     d.add_argument("--items", type=int, required=True)
     d.add_argument("--repeats", type=int, default=1, help="runs of each scenario")
     d.add_argument("--timeout", type=float, default=300.0)
+    k = sub.add_parser("work")
+    k.add_argument("--scenario", choices=["map-cpu", "map-sleep"], required=True)
+    k.add_argument("--items", type=int, required=True)
+    k.add_argument("--timeout", type=float, default=600.0)
     args = p.parse_args()
     if args.command == "worker":
         worker(args.pool, args.concurrency, args.prefetch, args.ready)
+    elif args.command == "work":
+        print(json.dumps(work(args.scenario, args.items, args.timeout)), flush=True)
     else:
         drive(args)
 

@@ -1,6 +1,6 @@
 """One Darkroom benchmark process: a function worker with a workflow engine thread beside it.
 
-python -m bench.runtime.darkroom_proc REDIS_URL DB_URL CHAIN_STEPS SCRATCH READY_FILE CONCURRENCY
+python -m bench.runtime.darkroom_proc ROLE REDIS_URL DB_URL CHAIN_STEPS SCRATCH READY_FILE CONCURRENCY [PROCESSES]
 """
 
 from __future__ import annotations
@@ -20,7 +20,9 @@ from darkroom.storage.db import connect
 ADVANCE = os.environ.get("BENCH_WORKER_ADVANCE", "1") == "1"
 
 
-def main(role: str, redis_url: str, db_url: str, steps: str, scratch: str, ready: str, concurrency: str) -> None:
+def main(
+    role: str, redis_url: str, db_url: str, steps: str, scratch: str, ready: str, concurrency: str, processes: str = "0"
+) -> None:
     sys.setswitchinterval(float(os.environ.get("BENCH_SWITCH_INTERVAL_S", "0.005")))
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
@@ -40,8 +42,15 @@ def main(role: str, redis_url: str, db_url: str, steps: str, scratch: str, ready
     # worker's engine shares its queue client, so the next task's enqueue wakes its leaser at once.
     advancer = Engine(queue, connect(db_url), registry, on_pass=on_pass) if ADVANCE else None
     worker = Worker(
-        queue, registry, concurrency=int(concurrency), scratch_root=Path(scratch), wait_s=0.5, engine=advancer
+        queue,
+        registry,
+        concurrency=int(concurrency),
+        scratch_root=Path(scratch),
+        wait_s=0.5,
+        engine=advancer,
+        processes=int(processes) or None,
     )
+    worker.warm()  # pool children up before the harness starts the clock (as Celery's prefork children are)
     t = threading.Thread(target=engine.run, args=(stop,), kwargs={"wait_s": 0.5}, daemon=True)
     if role == "both":
         t.start()

@@ -17,6 +17,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import sqlalchemy as sa
@@ -28,7 +29,7 @@ from darkroom.runtime.workflow import Workflows
 from darkroom.storage.db import open_database
 from darkroom.storage.schema import workflows as workflows_t
 
-__all__ = ["run_chains", "run_map_reduce"]
+__all__ = ["WorkResult", "run_chains", "run_map_reduce", "run_work"]
 
 ROOT = Path(__file__).parents[2]
 
@@ -38,7 +39,9 @@ POLL_S = 0.005  # how often this process looks for finished runs (one indexed qu
 
 
 @contextlib.contextmanager
-def _platform(redis_url: str, steps: int, workers: int, workdir: Path) -> Iterator[tuple[Workflows, str]]:
+def _platform(
+    redis_url: str, steps: int, workers: int, workdir: Path, concurrency: int = CONCURRENCY, processes: int = 0
+) -> Iterator[tuple[Workflows, str]]:
     workdir.mkdir(parents=True, exist_ok=True)
     db_path = workdir / f"meta-{time.monotonic_ns()}.db"
     db_url = f"sqlite:///{db_path}"
@@ -46,7 +49,7 @@ def _platform(redis_url: str, steps: int, workers: int, workdir: Path) -> Iterat
     ready = workdir / f"ready-{time.monotonic_ns()}"
     ready.touch()
     roles = ["worker" if ENGINES else "both"] * workers + ["engine"] * ENGINES
-    argv = [redis_url, db_url, str(steps), str(workdir / "scratch"), str(ready), str(CONCURRENCY)]
+    argv = [redis_url, db_url, str(steps), str(workdir / "scratch"), str(ready), str(concurrency), str(processes)]
     procs = [
         subprocess.Popen(
             [sys.executable, "-m", "bench.runtime.darkroom_proc", role, *argv], cwd=Path(__file__).parents[2]
@@ -61,10 +64,12 @@ def _platform(redis_url: str, steps: int, workers: int, workdir: Path) -> Iterat
                 raise RuntimeError("the Darkroom worker processes did not start")
             time.sleep(0.05)
         config = (
-            f"{workers} worker processes x {CONCURRENCY} threads + {ENGINES} engine process(es)"
+            f"{workers} worker processes x {concurrency} threads + {ENGINES} engine process(es)"
             if ENGINES
-            else f"{workers} processes x (worker, {CONCURRENCY} threads + engine thread)"
+            else f"{workers} processes x (worker, {concurrency} threads + engine thread)"
         )
+        if processes:
+            config += f", {processes} pool children per worker"
         if os.environ.get("BENCH_WORKER_ADVANCE", "1") == "1":
             config += "; workers advance their runs"
         yield Workflows(queue, db, build(steps)), config
@@ -131,3 +136,37 @@ def run_map_reduce(redis_url: str, n_items: int, *, workers: int, workdir: Path)
         return ScenarioResult(MAP_REDUCE, n_items + 1, wall, config=config)
     except Exception as exc:
         return ScenarioResult(MAP_REDUCE, 0, 0.0, error=f"{type(exc).__name__}: {exc}")
+
+
+@dataclass(frozen=True)
+class WorkResult:
+    """A map of real work: wall time and the task time its items measured themselves."""
+
+    scenario: str  # "map-cpu" | "map-sleep"
+    items: int
+    wall_s: float
+    task_s: float
+    config: str = ""
+    error: str | None = None
+
+
+def run_work(
+    redis_url: str, scenario: str, n_items: int, *, workers: int, workdir: Path, concurrency: int, processes: int = 0
+) -> WorkResult:
+    """One map of ``n_items`` real items (``bench.cpu`` or ``bench.sleep``) and its reduce."""
+    name = {"map-cpu": "bench.cpu", "map-sleep": "bench.sleep"}[scenario]
+    config = ""
+    try:
+        with _platform(redis_url, 1, workers, workdir, concurrency, processes) as (wf, config):
+            started = time.perf_counter()
+            wid = wf.start(name, {"items": list(range(n_items))}).id
+            while not _finished(wf, [wid]):
+                time.sleep(POLL_S)
+            wall = time.perf_counter() - started
+            run = wf.get(wid)
+        out = run.steps["task_time"].output if "task_time" in run.steps else None
+        if run.state != "succeeded" or not out or out["items"] != n_items:
+            return WorkResult(scenario, n_items, wall, 0.0, config, error=f"{run.state}: {run.error}")
+        return WorkResult(scenario, n_items, wall, float(out["task_s"]), config)
+    except Exception as exc:
+        return WorkResult(scenario, n_items, 0.0, 0.0, config, error=f"{type(exc).__name__}: {exc}")

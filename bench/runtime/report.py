@@ -14,6 +14,7 @@ from bench.queue import machine
 from bench.queue import report as queue_report
 from bench.queue.report import _caveat, _n, _table
 from bench.queue.results import Target, verdict
+from bench.runtime import work as real_work
 from bench.runtime.scenarios import CHAINS, CHAINS_SERIAL, MAP_REDUCE, SCENARIOS, ScenarioResult, best
 
 __all__ = ["Results", "Target", "Trial", "describe", "markdown", "one_line", "print_rich", "targets", "write_section"]
@@ -69,6 +70,8 @@ class Results:
     celery: list[Trial] = field(default_factory=list)
     celery_versions: str = ""
     seconds: float = 0.0
+    work: list[real_work.WorkRow] = field(default_factory=list)  # (c), (d): every run
+    work_items: int = 0
 
     def to_json(self) -> dict[str, object]:
         def trial(t: Trial) -> dict[str, object]:
@@ -81,6 +84,7 @@ class Results:
             "celery": [trial(t) for t in self.celery],
             "celery_versions": self.celery_versions,
             "seconds": self.seconds,
+            "work": [r.to_json() for r in self.work],
         }
 
 
@@ -175,6 +179,26 @@ def targets(res: Results) -> list[Target]:
         out.append(Target(name, goal, measured, x >= MAP_REDUCE_TARGET_X))
     else:
         out.append(Target(name, goal, f"n/a ({'Darkroom' if not ours else 'Celery'} not run)", None))
+    for scenario in (CHAINS, CHAINS_SERIAL):
+        mine, best_celery = (dr.get(scenario) if dr else None), _best(res.celery, scenario)
+        label = f"Darkroom ahead of Celery's best, {SCENARIO_LABELS[scenario]}"
+        if mine is None or best_celery is None:
+            out.append(Target(label, "ahead", "n/a (not run)", None))
+        elif scenario == CHAINS_SERIAL:
+            measured = f"p50 {mine.p50_ms:.2f} vs {best_celery.p50_ms:.2f} ms"
+            out.append(Target(label, "lower p50", measured, mine.p50_ms < best_celery.p50_ms))
+        else:
+            measured = f"{_n(mine.steps_per_s)} vs {_n(best_celery.steps_per_s)} steps/s"
+            out.append(Target(label, "more steps/s", measured, mine.steps_per_s > best_celery.steps_per_s))
+    for scenario in real_work.SCENARIOS:
+        runs = [r for r in res.work if r.system == "darkroom" and r.scenario == scenario and not r.error]
+        label = f"Darkroom {real_work.LABELS[scenario]}: wall time vs ideal"
+        goal = f"≤ {real_work.TARGET_X:g}x"
+        if not runs:
+            out.append(Target(label, goal, "n/a (not run)", None))
+            continue
+        r = min(runs, key=lambda r: r.ratio)
+        out.append(Target(label, goal, f"{r.ratio:.2f}x ({r.wall_s:.2f} s vs {r.ideal_s:.2f} s)", bool(r.passed)))
     return out
 
 
@@ -203,6 +227,14 @@ def print_rich(res: Results, console: Console | None = None) -> None:
         for row in _trial_rows(res):
             ct.add_row(*row)
         console.print(ct)
+    if res.work:
+        goal = f"≤ {real_work.TARGET_X}x"
+        wt = Table(title=f"Maps of real work: wall time against the ideal (task time / cores or slots), {goal}")
+        for h in real_work.head():
+            wt.add_column(h, overflow="fold")
+        for row in real_work.rows(res.work):
+            wt.add_row(*row)
+        console.print(wt)
     tt = Table(title="Targets")
     for h in ("target", "goal", "measured", "result"):
         tt.add_column(h)
@@ -251,6 +283,22 @@ def markdown(res: Results) -> str:
     if res.celery:
         lines += ["", "### Celery configurations tried", ""]
         lines += _table(TRIAL_HEAD, _trial_rows(res))
+    if res.work:
+        lines += [
+            "",
+            f"### Maps of real work: (c) CPU-bound items, (d) sleeping items ({res.work_items:,} items each)",
+            "",
+            "Each item measures its own task time: (c) pure-Python arithmetic, its thread's CPU seconds "
+            "(`time.thread_time`, unaffected by waiting for a core); (d) a 50 ms sleep, the seconds slept. "
+            f"The ideal wall time is the total task time over the cores ({real_work.cores()}) for (c), over the "
+            f"slots ({real_work.SLOTS}, both systems) for (d); the target is ≤ {real_work.TARGET_X}x of it. "
+            "Darkroom runs (c) "
+            'as `executor="process"` functions (warm pool children), Celery with its prefork pool; (d) in '
+            "threads on both. Other processes on the machine take cores too: compare the two systems' ratios "
+            "within this run.",
+            "",
+        ]
+        lines += _table(real_work.head(), real_work.rows(res.work))
     lines += ["", "### Targets", ""]
     rows = [[t.name, t.goal, t.measured, verdict(t.passed, bold=True)] for t in targets(res)]
     lines += _table(["target", "goal", "measured", "result"], rows)

@@ -3,6 +3,7 @@
     python -m bench.runtime.run                     # full sizes (a few minutes on 2 cores)
     python -m bench.runtime.run --quick             # small sizes, a smoke run
     python -m bench.runtime.run --systems celery    # one system only (keys: darkroom celery)
+    python -m bench.runtime.run --only-work         # only the maps of real work, (c) and (d)
 
 Writes the runtime section of docs/benchmarks.md (unless --no-write) and the raw numbers to
 bench/results/runtime-latest.json (git-ignored).
@@ -26,7 +27,7 @@ from rich.console import Console
 
 from bench.queue import peers_env, procs
 from bench.queue.server import BenchRedis
-from bench.runtime import darkroom_side, report
+from bench.runtime import darkroom_side, report, work
 from bench.runtime.scenarios import FULL, QUICK, SCENARIOS, ScenarioResult, Sizes, gaps_ms
 
 REPO = peers_env.BENCH.parent
@@ -64,6 +65,10 @@ def _parse() -> argparse.Namespace:
     p.add_argument("--steps", type=int, help=f"(a) steps per workflow (default {FULL.steps})")
     p.add_argument("--items", type=int, help=f"(b) map width (default {FULL.items})")
     p.add_argument("--repeats", type=int, help=f"runs of each scenario; the best is reported (default {FULL.repeats})")
+    p.add_argument("--work-items", type=int, help="(c), (d) map width of the real-work maps (default 2,000)")
+    p.add_argument("--work-repeats", type=int, default=1, help="runs of each real-work map per configuration")
+    p.add_argument("--only-work", action="store_true", help="skip (a) and (b)")
+    p.add_argument("--no-work", action="store_true", help="skip (c) and (d)")
     p.add_argument("--output", type=Path, default=REPO / "docs" / "benchmarks.md")
     p.add_argument("--no-write", action="store_true", help="print only; leave docs/benchmarks.md alone")
     return p.parse_args()
@@ -164,6 +169,75 @@ def run_darkroom(redis: BenchRedis, s: Sizes, work: Path, console: Console) -> r
     return trial
 
 
+def run_darkroom_work(
+    redis: BenchRedis, s: Sizes, items: int, repeats: int, work_dir: Path, console: Console
+) -> list[work.WorkRow]:
+    out = []
+    for cfg in work.darkroom_work(s.workers):
+        parallel = work.cores() if cfg.scenario == work.CPU else work.SLOTS
+        for _ in range(repeats):
+            redis.flush()
+            r = darkroom_side.run_work(
+                redis.url,
+                cfg.scenario,
+                items,
+                workers=s.workers,
+                workdir=work_dir,
+                concurrency=cfg.concurrency,
+                processes=cfg.processes,
+            )
+            row = work.WorkRow(
+                "darkroom", cfg.scenario, cfg.describe(s.workers), items, r.wall_s, r.task_s, parallel, r.error
+            )
+            console.print(f"  Darkroom {cfg.scenario}: {_work_line(row)}")
+            out.append(row)
+    return out
+
+
+def run_celery_work(
+    python: Path, redis: BenchRedis, items: int, repeats: int, work_dir: Path, console: Console
+) -> list[work.WorkRow]:
+    out = []
+    env = _environ(redis.url)
+    log = work_dir / "celery-work.log"
+    module = [str(python), "-m", "bench.runtime.celery_side"]
+    for cfg in work.CELERY_WORK:
+        parallel = work.cores() if cfg.scenario == work.CPU else work.SLOTS
+        redis.flush()
+        outs = [work_dir / f"celery-work-ready-{cfg.scenario}-{cfg.prefetch}-{i}" for i in range(cfg.processes)]
+        cmds = [
+            [*module, "worker", f"--pool={cfg.pool}", f"--concurrency={cfg.concurrency}"]
+            + [f"--prefetch={cfg.prefetch}", f"--ready={ready}"]
+            for ready in outs
+        ]
+        workers = procs.Workers(cmds, outs, env, log)
+        try:
+            ready, _ = workers.wait_for(len(outs), timeout_s=60.0)
+            for _ in range(repeats):
+                if not ready:
+                    raise RuntimeError(f"workers did not start; see {log}")
+                data = procs.run_json(
+                    [*module, "work", f"--scenario={cfg.scenario}", f"--items={items}"], env, log, timeout_s=900.0
+                )
+                row = work.WorkRow(
+                    "celery", cfg.scenario, cfg.describe(), items, data["wall_s"], data["task_s"], parallel
+                )
+                console.print(f"  Celery {cfg.scenario} ({cfg.describe()}): {_work_line(row)}")
+                out.append(row)
+        except (RuntimeError, subprocess.TimeoutExpired, json.JSONDecodeError) as exc:
+            out.append(work.WorkRow("celery", cfg.scenario, cfg.describe(), items, 0.0, 0.0, parallel, str(exc)))
+        finally:
+            workers.stop()
+    return out
+
+
+def _work_line(row: work.WorkRow) -> str:
+    if row.error:
+        return f"⚠ {row.error}"
+    ideal = f"ideal {row.ideal_s:.2f} s ({row.task_s:.1f} task s / {row.parallel})"
+    return f"wall {row.wall_s:.2f} s, {ideal}: {row.ratio:.2f}x"
+
+
 def main() -> None:
     args = _parse()
     s = _sizes(args)
@@ -172,22 +246,33 @@ def main() -> None:
     started = time.monotonic()
     python = _peers_python() if "celery" in chosen else None
     tmp = Path(tempfile.mkdtemp(prefix="darkroom-bench-runtime-"))
-    work = tmp / "work"
-    work.mkdir()
+    workdir = tmp / "work"
+    workdir.mkdir()
     redis = BenchRedis(tmp / "redis").start()
     try:
         res = report.Results(report.describe(redis.version()), s.describe())
         if python is not None:
             res.celery_versions = celery_versions(python)
-        if "darkroom" in chosen:
+        if args.only_work:
+            res.darkroom = report.Trial("darkroom", "", not_run="not run (--only-work)")
+        elif "darkroom" in chosen:
             console.print(f"[bold]Darkroom[/]: {s.describe()} …")
-            res.darkroom = run_darkroom(redis, s, work, console)
+            res.darkroom = run_darkroom(redis, s, workdir, console)
         else:
             res.darkroom = report.Trial("darkroom", "", not_run="not run (not selected with --systems)")
-        if python is not None:
+        if python is not None and not args.only_work:
             for cfg in CELERY_CONFIGS:
                 console.print(f"[bold]Celery[/] ({cfg.describe()}) …")
-                res.celery.append(run_celery(cfg, python, redis, s, work, console))
+                res.celery.append(run_celery(cfg, python, redis, s, workdir, console))
+        if not args.no_work:
+            items = args.work_items or (200 if args.quick else 2_000)
+            res.work_items = items
+            if "darkroom" in chosen:
+                console.print(f"[bold]Darkroom[/]: maps of {items:,} real items …")
+                res.work += run_darkroom_work(redis, s, items, args.work_repeats, workdir, console)
+            if python is not None:
+                console.print(f"[bold]Celery[/]: maps of {items:,} real items …")
+                res.work += run_celery_work(python, redis, items, args.work_repeats, workdir, console)
         res.seconds = time.monotonic() - started
     finally:
         redis.stop()
@@ -199,8 +284,9 @@ def main() -> None:
         report.write_section(args.output, res)
         console.print(f"wrote {args.output.relative_to(REPO) if args.output.is_relative_to(REPO) else args.output}")
     trials = [res.darkroom, *res.celery]
-    if any(t is not None and (t.error or any(r.error for r in t.runs)) for t in trials):
-        console.print(f"[yellow]kept the logs of a failed run in {work}")
+    failed = any(t is not None and (t.error or any(r.error for r in t.runs)) for t in trials)
+    if failed or any(r.error for r in res.work):
+        console.print(f"[yellow]kept the logs of a failed run in {workdir}")
     else:
         shutil.rmtree(tmp, ignore_errors=True)
 

@@ -28,6 +28,7 @@ from darkroom.queue.errors import (
 from darkroom.queue.keys import Keys
 from darkroom.queue.limits import DEFAULT_LIMITS, Limits
 from darkroom.queue.models import Lease, Message, NewMessage, Page, QueueInfo, QueueStats, State, SweepResult
+from darkroom.queue.multi import Source
 
 __all__ = [
     "AsyncRedisQueue",
@@ -50,6 +51,7 @@ __all__ = [
     "QueueNotFound",
     "QueueStats",
     "RedisQueue",
+    "Source",
     "State",
     "SweepResult",
     "Unauthenticated",

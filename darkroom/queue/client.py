@@ -3,18 +3,22 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, Concatenate, ParamSpec, TypeVar
 
 import redis
 from redis.commands.core import Script as RedisScript
 
+from darkroom.queue import handoff, multi
 from darkroom.queue.codec import error_from_reply
 from darkroom.queue.core import Core
 from darkroom.queue.errors import QueueError, Unavailable
+from darkroom.queue.handoff import Handoff
 from darkroom.queue.instructions import Arm, Op, Pipeline, Script, Wait
 from darkroom.queue.keys import Keys
 from darkroom.queue.limits import DEFAULT_LIMITS, Limits
+from darkroom.queue.models import Lease, NewMessage
+from darkroom.queue.multi import Source
 from darkroom.queue.observer import QueueObserver
 from darkroom.queue.scripts import SCRIPT_NAMES, source
 
@@ -66,9 +70,10 @@ class _Waker:
         with self._cond:
             return self._generation.get(queue, 0)
 
-    def wait(self, queue: str, generation: int, timeout_s: float) -> None:
+    def wait(self, queue: str, generation: int, timeout_s: float, also: tuple[tuple[str, int], ...] = ()) -> None:
+        armed = ((queue, generation), *also)
         with self._cond:
-            self._cond.wait_for(lambda: self._generation.get(queue, 0) != generation, timeout_s)
+            self._cond.wait_for(lambda: any(self._generation.get(q, 0) != g for q, g in armed), timeout_s)
 
     def close(self) -> None:
         self._thread.stop()
@@ -141,7 +146,7 @@ class RedisQueue:
             waker = self._get_waker()
             if isinstance(ins, Arm):
                 return waker.arm(ins.queue)
-            waker.wait(ins.queue, ins.generation, ins.timeout_s)
+            waker.wait(ins.queue, ins.generation, ins.timeout_s, ins.also)
             return None
         except redis.ResponseError as exc:
             raise error_from_reply(str(exc)) or exc from None
@@ -264,6 +269,33 @@ class RedisQueue:
     delete_queue = _op(Core.delete_queue)
     enqueue_many = _op(Core.enqueue_many)
     dequeue = _op(Core.dequeue)
+
+    def dequeue_any(
+        self,
+        sources: Sequence[Source],
+        *,
+        max_messages: int = 1,
+        wait_s: float = 0.0,
+        fields: Iterable[str] | None = None,
+    ) -> list[Lease]:
+        """Lease from several queues at once, earliest deadline first across them (``multi``)."""
+        return self._drive(
+            multi.dequeue_any(self._core, sources, max_messages=max_messages, wait_s=wait_s, fields=fields)
+        )
+
+    def enqueue_lease(
+        self,
+        queue: str,
+        messages: Sequence[NewMessage],
+        *,
+        max_messages: int,
+        where: Mapping[str, str] | None = None,
+        lease_s: float | None = None,
+    ) -> Handoff:
+        """Enqueue and lease up to ``max_messages`` to the caller in one script call (``handoff``)."""
+        op = handoff.enqueue_lease(self._core, queue, messages, max_messages=max_messages, where=where, lease_s=lease_s)
+        return self._drive(op)
+
     extend = _op(Core.extend)
     cancel = _op(Core.cancel)
     redrive = _op(Core.redrive)

@@ -46,11 +46,13 @@ class Arm:
 
 @dataclass(frozen=True, slots=True)
 class Wait:
-    """Block until the queue's generation moves past ``generation`` or ``timeout_s`` passes."""
+    """Block until the queue's generation moves past ``generation`` or ``timeout_s`` passes
+    (or, with ``also``, until any of those queues' generations moves past theirs)."""
 
     queue: str
     generation: int
     timeout_s: float
+    also: tuple[tuple[str, int], ...] = ()
 
 
 Instruction = Script | Pipeline | Arm | Wait

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from functools import cache
 from importlib import resources
 
@@ -11,7 +12,9 @@ SCRIPT_NAMES = (
     "cancel",
     "create_queue",
     "dequeue",
+    "dequeue_any",
     "enqueue",
+    "enqueue_lease",
     "extend",
     "query",
     "redrive",
@@ -31,4 +34,17 @@ def source(name: str) -> str:
     """The full text of script ``name`` as Redis runs it."""
     if name not in SCRIPT_NAMES:
         raise KeyError(name)
+    if name == "enqueue_lease":
+        # two scripts' bodies as functions of one call: the dequeue reads ARGV (as do _lib's helpers
+        # it calls), the enqueue its own slice of it, passed as A
+        enqueue = re.sub(r"\bARGV\[", "A[", _read("enqueue.lua"))
+        return (
+            _read("_lib.lua")
+            + "\nlocal function dequeue_part()\n"
+            + _read("dequeue.lua")
+            + "\nend\nlocal function enqueue_part(A)\n"
+            + enqueue
+            + "\nend\n"
+            + _read("enqueue_lease.lua")
+        )
     return _read("_lib.lua") + "\n" + _read(f"{name}.lua")

@@ -3,7 +3,7 @@
 After a batch of tasks finishes, the worker posts their reports and advances their runs itself
 rather than waiting for an engine to wake: under each run's tick lease on the exclusive events
 queue (the engines' own guarantee), so an engine and a worker never pass one run at once. The
-pass's enqueue round trip also takes the next tasks for the worker's free slots (``Worker.grab_ops``)
+pass's enqueue round trip also takes the next tasks for the worker's free slots (``Worker.wants``)
 and when it took every task the pass enqueued, the worker *keeps* the run's tick for the report
 of the task it took: that report is then passed straight from memory, with no round trip before
 the pass. docs/runtime.md, "Workers that advance their runs", has the protocol and why a crash at
@@ -144,6 +144,7 @@ class Advancer:
                 also=also,
                 after=self._settle_ops(settles),
                 retain=lambda w: w in self.grabbed,
+                from_memory=True,
             )
         except Exception:
             _log.exception("advancing %d workflow(s) failed; engines retry once the leases expire", len(runs))
@@ -178,6 +179,7 @@ class Advancer:
 
     def _give_back_runs(self, runs: Any) -> None:
         stale = {w: self.held.pop(w) for w in list(runs) if w in self.held}
+        self.engine.forget_rows(stale)
         flush = self._take_deferred()
         if not stale and not flush:
             return

@@ -26,6 +26,7 @@ from darkroom.runtime.errors import InvalidWorkflow, PermanentError, RuntimeLaye
 from darkroom.runtime.files import fetch_inputs, store_outputs
 from darkroom.runtime.functions import Function
 from darkroom.runtime.metrics import WorkerMetrics
+from darkroom.runtime.process_pool import ProcessPool
 from darkroom.runtime.reporter import Reporter
 from darkroom.runtime.task import TaskOutcome, TaskSpec, dumps
 from darkroom.runtime.workflow.inbox import Report
@@ -76,14 +77,21 @@ def spec_of(lease: dq.Lease) -> TaskSpec | None:
         return None
 
 
-def perform(task: Attempt, blobs: Any, max_result_bytes: int, cache: BlobCache | None = None) -> Finished:
-    """Run the attempt's function (its spec and function are known) and say how it ended."""
+def perform(
+    task: Attempt,
+    blobs: Any,
+    max_result_bytes: int,
+    cache: BlobCache | None = None,
+    pool: ProcessPool | None = None,
+) -> Finished:
+    """Run the attempt's function (its spec and function are known) and say how it ended
+    (``pool``: the worker's process pool, for ``executor="process"`` functions)."""
     assert task.spec is not None and task.fn is not None
     spec, fn, ctx = task.spec, task.fn, task.ctx
     timeout = spec.timeout_s or fn.timeout_s
     try:
         args = fetch_inputs(spec.args, blobs, ctx.scratch_path / "in", cache) if blobs is not None else spec.args
-        out = runner.call(fn, ctx, args, timeout)
+        out = runner.call(fn, ctx, args, timeout, pool)
         if blobs is not None:
             out = store_outputs(out, blobs, ctx.scratch_path)
         if len(dumps(out)) > max_result_bytes:

@@ -9,6 +9,7 @@ Raise :class:`~darkroom.runtime.errors.PermanentError` when a retry cannot help.
 
 from __future__ import annotations
 
+import enum
 import re
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -16,9 +17,23 @@ from typing import Any, Literal
 
 from darkroom.runtime.errors import FunctionNotFound, InvalidWorkflow, PermanentError
 
-__all__ = ["Function", "Isolation", "Registry"]
+__all__ = ["Executor", "Function", "Isolation", "Registry"]
 
 Isolation = Literal["thread", "process"]
+
+
+class Executor(enum.StrEnum):
+    """Where a worker runs a function's body.
+
+    ``thread``: a thread of the worker (I/O-bound work, or work that releases the GIL: ffmpeg,
+    NumPy, hashing large buffers). ``process``: a warm child of the worker's process pool, for
+    CPU-bound Python, which threads would run one at a time under the GIL.
+    """
+
+    THREAD = "thread"
+    PROCESS = "process"
+
+
 _NAME = re.compile(r"^[a-z][a-z0-9_.-]{0,99}$")
 
 
@@ -28,7 +43,8 @@ class Function:
 
     ``shape`` is what a worker must offer to run it (e.g. ``{"codec": "av1"}``); tasks carry it as
     queue metadata. ``isolation="process"`` runs each call in a child process, which a timeout or a
-    cancel can kill; ``"thread"`` is cheaper but can only be asked to stop.
+    cancel can kill; ``"thread"`` is cheaper but can only be asked to stop. ``executor`` says
+    where the body runs otherwise (:class:`Executor`: the worker's threads, or its process pool).
     """
 
     name: str
@@ -39,6 +55,7 @@ class Function:
     timeout_s: float = 600.0
     shape: Mapping[str, str] = field(default_factory=dict)
     isolation: Isolation = "thread"
+    executor: Executor = Executor.THREAD
     retry_backoff_s: float = 1.0
     retry_backoff_max_s: float = 60.0
     # Exception types after which a retry cannot help (PermanentError always is one): e.g. a
@@ -52,6 +69,21 @@ class Function:
             raise InvalidWorkflow(f"function {self.name!r}: timeout_s, lease_s and max_attempts must be positive")
         if self.isolation not in ("thread", "process"):
             raise InvalidWorkflow(f"function {self.name!r}: isolation {self.isolation!r} is not thread|process")
+        try:
+            object.__setattr__(self, "executor", Executor(self.executor))
+        except ValueError:
+            choices = "|".join(Executor)
+            raise InvalidWorkflow(f"function {self.name!r}: executor {self.executor!r} is not {choices}") from None
+        if self.isolation == "process" and self.executor is Executor.PROCESS:
+            raise InvalidWorkflow(
+                f"function {self.name!r}: isolation='process' already runs each call in a child of its own; "
+                "executor='process' would run it in the pool's"
+            )
+
+    @property
+    def in_thread(self) -> bool:
+        """Does the body run in the worker's own thread (which a timeout cannot kill)?"""
+        return self.isolation == "thread" and self.executor is Executor.THREAD
 
     def is_permanent(self, exc: BaseException) -> bool:
         return isinstance(exc, (PermanentError, InvalidWorkflow, *self.permanent_errors))

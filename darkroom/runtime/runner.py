@@ -17,26 +17,29 @@ import os
 import threading
 import time
 from multiprocessing.connection import Connection
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from darkroom.runtime.context import TaskContext
-from darkroom.runtime.errors import TaskCanceled, TaskTimeout
-from darkroom.runtime.functions import Function
+from darkroom.runtime.errors import InvalidWorkflow, TaskCanceled, TaskTimeout
+from darkroom.runtime.functions import Executor, Function
 
-__all__ = ["ChildFailed", "call"]
+if TYPE_CHECKING:
+    from darkroom.runtime.process_pool import ProcessPool
 
-_MP = multiprocessing.get_context("forkserver")
+__all__ = ["MP", "ChildFailed", "call", "die_with", "preload"]
+
+MP = multiprocessing.get_context("forkserver")
 _preload_lock = threading.Lock()
 _preloaded: list[str] = []
 
 
-def _preload(module: str) -> None:
+def preload(module: str) -> None:
     """Name the app module the fork server imports when it starts (only the first call counts:
     the server starts once per worker process)."""
     with _preload_lock:
         if not _preloaded:
             # '__main__' too: otherwise every child re-imports the worker's main module (the CLI).
-            _MP.set_forkserver_preload(["__main__", module])
+            MP.set_forkserver_preload(["__main__", module])
             _preloaded.append(module)
 
 
@@ -48,15 +51,23 @@ class ChildFailed(Exception):
         self.permanent = permanent
 
 
-def call(fn: Function, ctx: TaskContext, args: dict[str, Any], timeout_s: float) -> Any:
+def call(
+    fn: Function, ctx: TaskContext, args: dict[str, Any], timeout_s: float, pool: ProcessPool | None = None
+) -> Any:
+    """Run ``fn`` the way it asks: a child per call (``isolation="process"``), a warm child of
+    ``pool`` (``executor="process"``), or this thread."""
     if fn.isolation == "process":
         return _call_in_child(fn, ctx, args, timeout_s)
+    if fn.executor is Executor.PROCESS:
+        if pool is None:
+            raise InvalidWorkflow(f"function {fn.name!r} runs in a process pool, and this worker has none")
+        return pool.call(fn, ctx, args, timeout_s)
     return fn.fn(ctx, **args)
 
 
 def _call_in_child(fn: Function, ctx: TaskContext, args: dict[str, Any], timeout_s: float) -> Any:
-    _preload(fn.fn.__module__)
-    parent, child = _MP.Pipe(duplex=False)
+    preload(fn.fn.__module__)
+    parent, child = MP.Pipe(duplex=False)
     fields = {
         "task_id": ctx.task_id,
         "attempt": ctx.attempt,
@@ -65,7 +76,7 @@ def _call_in_child(fn: Function, ctx: TaskContext, args: dict[str, Any], timeout
         "step": ctx.step,
         "item": ctx.item,
     }
-    proc = _MP.Process(target=_child_main, args=(fn, fields, args, child, os.getpid()), daemon=True)
+    proc = MP.Process(target=_child_main, args=(fn, fields, args, child, os.getpid()), daemon=True)
     proc.start()
     child.close()
     give_up = time.monotonic() + timeout_s
@@ -102,7 +113,7 @@ def _call_in_child(fn: Function, ctx: TaskContext, args: dict[str, Any], timeout
 
 
 def _child_main(fn: Function, fields: dict[str, Any], args: dict[str, Any], conn: Connection, worker: int) -> None:
-    _die_with(worker)
+    die_with(worker)
     ctx = TaskContext(**fields, report=lambda f, m: conn.send(("progress", f, m)))
     try:
         out = fn.fn(ctx, **args)
@@ -114,7 +125,7 @@ def _child_main(fn: Function, fields: dict[str, Any], args: dict[str, Any], conn
         conn.close()
 
 
-def _die_with(worker_pid: int) -> None:
+def die_with(worker_pid: int) -> None:
     """Exit when the worker that asked for this call dies (SIGKILL included), so that a killed
     worker leaves no orphan still running its task. The fork server is no guide: every child
     holds its liveness pipe open, so it outlives the worker as long as a child runs."""

@@ -23,7 +23,7 @@ def plan(ctx: TaskContext, n: int) -> dict[str, Any]:
     return {"items": list(range(n))}
 
 
-@registry.function(queue="sample", timeout_s=60)
+@registry.function(queue="sample", timeout_s=60, executor="process")  # CPU-bound Python: one core per child
 def score(ctx: TaskContext, item: int, salt: str, rounds: int = 20_000) -> dict[str, Any]:
     digest = f"{salt}:{item}".encode()
     for i in range(rounds):

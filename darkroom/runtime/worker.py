@@ -1,8 +1,10 @@
 """The function worker: lease tasks, run them, heartbeat, settle, report to workflows.
 
-Four threads and a pool: the *leaser* dequeues batches while slots are free (long poll, so an
-idle worker costs Redis nothing); each task runs in a pool thread (in a child process for
-``isolation="process"`` functions); the *settler* batches finished tasks — workflow reports and their
+Four threads and a pool: the *leaser* dequeues batches for its free slots from every queue it
+serves in one call, earliest deadline first across them (``dequeue_any``; a long poll woken by any
+of them, so an idle worker costs Redis nothing); each task runs in a pool thread (its body in a
+warm child of the worker's process pool for ``executor="process"`` functions, in a child process
+of its own for ``isolation="process"`` ones); the *settler* batches finished tasks — workflow reports and their
 ticks first, then one ``settle`` per queue — so a busy worker pays three round trips per batch, not
 per task; the *heartbeat* extends leases, enforces timeouts, and stops tasks whose lease was lost
 (cancel); the *presence* thread keeps the worker in the worker directory (host, queues).
@@ -33,7 +35,6 @@ from pathlib import Path
 from typing import Any
 
 import darkroom.queue as dq
-from darkroom.queue.instructions import Op
 from darkroom.runtime import advancer, attempt
 from darkroom.runtime.advancer import Advancer
 from darkroom.runtime.attempt import Attempt, Finished, spec_of
@@ -41,13 +42,15 @@ from darkroom.runtime.blob_cache import BlobCache
 from darkroom.runtime.context import TaskContext
 from darkroom.runtime.directory import WorkerDirectory, WorkerInfo, keep_announced
 from darkroom.runtime.errors import InvalidWorkflow, RuntimeLayerError
-from darkroom.runtime.functions import Function, Registry
+from darkroom.runtime.functions import Executor, Function, Registry
 from darkroom.runtime.metrics import WorkerMetrics
+from darkroom.runtime.process_pool import ProcessPool
 from darkroom.runtime.queues import ensure_queues, worker_filters
 from darkroom.runtime.reporter import Reporter
 from darkroom.runtime.task import TaskSpec
 from darkroom.runtime.workflow.engine import Engine
 from darkroom.runtime.workflow.inbox import Inbox
+from darkroom.runtime.workflow.queue_work import Take
 
 __all__ = ["Worker"]
 
@@ -75,6 +78,7 @@ class Worker:
         grace_s: float = 30.0,
         metrics: WorkerMetrics | None = None,
         engine: Engine | None = None,
+        processes: int | None = None,
     ) -> None:
         self.queue = queue
         self.registry = registry
@@ -103,7 +107,15 @@ class Worker:
         self._settling = threading.Lock()  # one thread settles (and advances) at a time
         self._local = threading.local()  # .kept: tasks a pool thread's own pass took
         self._grab_asked = 0
-        self._pool = ThreadPoolExecutor(concurrency, thread_name_prefix="darkroom-fn")
+        # One thread more than slots: a pool thread that finished its task may settle and advance
+        # its run (one at a time, under ``_settling``) after its slot was freed and refilled; the
+        # task that took the slot must not wait for that thread.
+        self._pool = ThreadPoolExecutor(concurrency + 1, thread_name_prefix="darkroom-fn")
+        # CPU-bound Python functions (executor="process") run in warm children, one per core by
+        # default: the thread running such a task waits for a child's answer
+        needs_children = any(f.executor is Executor.PROCESS for f in registry if f.queue in self.queues)
+        self.processes = processes or os.cpu_count() or 1
+        self._children = ProcessPool(self.processes) if needs_children else None
         self._lock = threading.Lock()
         self._running: dict[tuple[str, int], Attempt] = {}
         self._slot_freed = threading.Event()
@@ -121,6 +133,7 @@ class Worker:
                 f"no registered function uses the queues {unknown}" if unknown else "the registry has no functions"
             )
         attempt.sweep_scratch(self._scratch_parent)
+        self.warm()
         keys = ensure_queues(self.queue, self.registry)
         if self.engine is not None:
             self.engine.setup()
@@ -149,8 +162,9 @@ class Worker:
         settler.start()
         heart.start()
         presence.start()
-        wait = self.wait_s if len(sources) == 1 else min(self.wait_s, 0.2)
-        turn = 0
+        # One dequeue over every (queue, filter) this worker serves: earliest deadline first across
+        # them, and one wait for a wake-up of any of them (no empty queue is waited on in turn).
+        everywhere = [dq.Source(q, w, self._grant[q]) for q, w in sources]
         try:
             while not stop.is_set():
                 with self._lock:
@@ -160,14 +174,16 @@ class Worker:
                     self._slot_freed.wait(0.05)
                     self._slot_freed.clear()
                     continue
-                queue, where = sources[turn % len(sources)]
-                turn += 1
                 try:
-                    leases = self.queue.dequeue(
-                        queue, max_messages=free, where=where, wait_s=wait, lease_s=self._grant[queue]
-                    )
+                    if len(everywhere) == 1:
+                        only = everywhere[0]
+                        leases = self.queue.dequeue(
+                            only.queue, max_messages=free, where=only.where, wait_s=self.wait_s, lease_s=only.lease_s
+                        )
+                    else:
+                        leases = self.queue.dequeue_any(everywhere, max_messages=free, wait_s=self.wait_s)
                 except (dq.Unavailable, ConnectionError) as exc:
-                    _log.warning("dequeue from %s failed: %s", queue, exc)
+                    _log.warning("dequeue from %s failed: %s", self.queues, exc)
                     stop.wait(1.0)
                     continue
                 if leases:
@@ -181,6 +197,14 @@ class Worker:
             if self.engine is not None:
                 self.engine.close()
             self._pool.shutdown(wait=False, cancel_futures=True)
+            if self._children is not None:
+                self._children.close()
+
+    def warm(self) -> None:
+        """Start the process pool's children (when a served function needs them) before any task
+        does; :meth:`run` calls it, and a caller may call it earlier."""
+        if self._children is not None:
+            self._children.warm([f for f in self.registry if f.executor is Executor.PROCESS])
 
     def _start(self, leases: list[dq.Lease]) -> None:
         for lease in leases:
@@ -230,7 +254,7 @@ class Worker:
 
     def _execute_one(self, task: Attempt) -> Attempt | None:
         """Run one task; answers the next one this thread should run (one its own pass took)."""
-        done = attempt.perform(task, self.blobs, self.queue.limits.max_result_bytes, self.blob_cache)
+        done = attempt.perform(task, self.blobs, self.queue.limits.max_result_bytes, self.blob_cache, self._children)
         self._release(task)
         if self._advancer is not None and self._settling.acquire(blocking=False):
             # The settler is idle: settle here rather than wake it (a thread hop on the path from
@@ -312,23 +336,22 @@ class Worker:
             self.queue.settle(chunk)
 
     # -- taking the tasks a pass of this worker enqueues --------------------------------------------
-    def grab_ops(self, enqueued: Mapping[str, int]) -> list[Op[list[dq.Lease]]]:
-        """Dequeues for this worker's free slots on the queues a pass just enqueued to, run in the
-        enqueue's round trip: the next step of a chain starts here without waking anyone."""
+    def wants(self, enqueued: Mapping[str, int]) -> dict[str, Take]:
+        """This worker's free slots, spread over the queues a pass just enqueued to: taken in the
+        enqueue's own script call, so the next step of a chain starts here without waking anyone."""
         if self._stopping.is_set():
-            return []
+            return {}
         with self._lock:
             free = self.concurrency - len(self._running)
-        ops = []
+        out = {}
         self._grab_asked = sum(enqueued.values())
         for queue, n in enqueued.items():
             if free <= 0 or queue not in self._first_filter:
                 continue  # full, or a queue this worker does not serve
             take = min(free, n)
-            where = self._first_filter[queue]
-            ops.append(self.queue.ops.dequeue(queue, max_messages=take, where=where, lease_s=self._grant[queue]))
+            out[queue] = Take(take, self._first_filter[queue], self._grant[queue])
             free -= take
-        return ops
+        return out
 
     def took(self, leases: list[dq.Lease]) -> None:
         if leases:
@@ -349,7 +372,7 @@ class Worker:
                 if t.settled or t.lost or t.fn is None or t.ctx.cancel_event.is_set():
                     continue
                 timeout = (t.spec.timeout_s if t.spec else None) or t.fn.timeout_s
-                if t.fn.isolation == "thread" and now - t.started > timeout:
+                if t.fn.in_thread and now - t.started > timeout:
                     # a thread cannot be killed: ask it to stop and fail the task now
                     t.ctx.cancel_event.set()
                     self._done.put(

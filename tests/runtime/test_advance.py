@@ -6,11 +6,13 @@ import itertools
 from pathlib import Path
 
 import pytest
+import sqlalchemy as sa
 
 import darkroom.queue as dq
 from darkroom.runtime.workflow import Engine
 from darkroom.runtime.workflow.engine import PassRecord
 from darkroom.runtime.workflow.inbox import EVENTS_QUEUE
+from darkroom.runtime.workflow.store import RunRow
 from tests.runtime import funcs
 from tests.runtime.conftest import Platform
 
@@ -41,10 +43,21 @@ def test_a_worker_that_took_the_next_task_keeps_the_tick_for_its_report(
     assert Engine(platform.rq, platform.db, funcs.registry).run_once() == 1
     passes: list[PassRecord] = []
     advancer = Engine(platform.rq, platform.db, funcs.registry, name="worker", on_pass=passes.append)
+    loads: list[str] = []
+    load = advancer.store.load
+
+    def counted(conn: sa.Connection, wid: str, *, with_steps: bool = True) -> RunRow:
+        loads.append(wid)
+        return load(conn, wid, with_steps=with_steps)
+
+    monkeypatch.setattr(advancer.store, "load", counted)
     platform.start_worker(engine=advancer)
     done = platform.wait(run.id)
     assert done.state == "succeeded", done.error
     platform.until(lambda: len(passes) == 6)
+    # only the first pass (under a claimed tick) loads the run; the next ones, under the tick the
+    # worker kept, take its rows as the previous pass left them
+    assert loads == [run.id]
     # two ticks in all: the start's and the first report's. Each pass took the next task, so the
     # worker kept the tick, and the next report was written and passed under it without a tick.
     platform.until(lambda: platform.rq.count(EVENTS_QUEUE, dq.State.RUNNING) == 0)

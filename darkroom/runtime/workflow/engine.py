@@ -18,7 +18,7 @@ import os
 import socket
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -69,6 +69,9 @@ class Engine:
         self._queue_keys: dict[str, tuple[str, ...]] | None = None
         self.claimable = False  # set by setup(): can a worker claim the tick of one given run?
         self.grab: Grab | None = None  # a worker advancing runs takes the tasks it enqueues
+        # Runs whose tick the caller kept after their last pass, as that pass left their rows: under
+        # a kept tick nothing else writes them, so its next pass need not load them again.
+        self._kept_rows: dict[str, RunRow] = {}
         self._held: set[_Held] = set()
         self._held_lock = threading.Lock()
         self._keeper: threading.Thread | None = None
@@ -113,6 +116,7 @@ class Engine:
         also: Sequence[Op[Any]] = (),
         after: Sequence[Op[Any]] = (),
         retain: Callable[[str], bool] | None = None,
+        from_memory: bool = False,
     ) -> Advanced:
         """Advance the workflows of tick leases held by this process (an engine's batch, or the
         ticks a worker claimed for the runs of its tasks), then complete the ticks; a failed
@@ -125,7 +129,9 @@ class Engine:
         commit, run in the round trip after it if there is one (``Advanced.after`` is None if
         not). ``retain``: asked after the commit for each run passed; True keeps that tick's
         lease with the caller, neither completed nor its reports acknowledged, for its next pass
-        (``Advanced.kept``).
+        (``Advanced.kept``); the run's rows as the pass left them stay in memory for that next
+        pass, which takes them instead of loading them when the caller says ``from_memory`` (it
+        passes under the tick it kept; :meth:`forget_rows` when it gives a tick back).
         """
         if self._queue_keys is None:
             self.setup()
@@ -133,13 +139,15 @@ class Engine:
         ticks = {lease.message.metadata.get("workflow", ""): lease for lease in leases}
         started = time.monotonic()
         with self._keeping(leases):
-            done = self._pass({w: lease.message.id for w, lease in ticks.items()}, drained, also)
+            done = self._pass({w: lease.message.id for w, lease in ticks.items()}, drained, also, from_memory)
         ended = time.monotonic()
         out = Advanced(done.also, failed=set(done.failures))
         if retain is not None:
             for w, lease in ticks.items():
                 if w not in done.failures and w not in done.finished and retain(w):
                     out.kept[w] = (lease, done.entries.get(w, {}))
+                    if w in done.runs:
+                        self._kept_rows[w] = done.runs[w]
         # One round trip for what follows the commit: acknowledge the reports, forget finished
         # runs, complete (or fail) the ticks, and the caller's operations if the pass had none.
         acks = {w: e for w, e in done.entries.items() if w not in done.failures and w not in out.kept}
@@ -262,10 +270,21 @@ class Engine:
             self.metrics.tasks_started(done.started)
         return done.failures
 
+    def forget_rows(self, runs: Iterable[str]) -> None:
+        """Drop the rows kept for ``runs`` (their ticks were given back: others may pass them now)."""
+        for w in runs:
+            self._kept_rows.pop(w, None)
+
     def _pass(
-        self, ticks: dict[str, str], drained: dict[str, dict[str, bytes]] | None, also: Sequence[Op[Any]] = ()
+        self,
+        ticks: dict[str, str],
+        drained: dict[str, dict[str, bytes]] | None,
+        also: Sequence[Op[Any]] = (),
+        from_memory: bool = False,
     ) -> _Passed:
         """Drain, plan, queue work and commit (acknowledging is the caller's)."""
+        # rows kept from the last pass are used at most once, and only under the tick kept since
+        kept = {w: row for w in ticks if (row := self._kept_rows.pop(w, None)) is not None and from_memory}
         entries = dict(drained or {})
         missing = [w for w in ticks if w not in entries]
         if missing:
@@ -279,7 +298,7 @@ class Engine:
             for wid, tick_id in ticks.items():
                 try:
                     with contextlib.nullcontext() if alone else conn.begin_nested():
-                        planner = self._plan(conn, wid, parse_reports(entries[wid]), tick_id)
+                        planner = self._plan(conn, wid, parse_reports(entries[wid]), tick_id, kept.get(wid))
                 except Exception as exc:
                     _log.exception("pass over workflow %s failed", wid)
                     if self.metrics:
@@ -290,6 +309,7 @@ class Engine:
                     done.finished.append(wid)
                 if planner is not None:
                     work.add(planner)
+                    done.runs[wid] = planner.run
             if alone and done.failures:
                 transaction.rollback()
             else:
@@ -299,9 +319,11 @@ class Engine:
         done.started = work.started
         return done
 
-    def _plan(self, conn: sa.Connection, workflow_id: str, reports: Reports, tick_id: str) -> Planner | None:
+    def _plan(
+        self, conn: sa.Connection, workflow_id: str, reports: Reports, tick_id: str, kept: RunRow | None = None
+    ) -> Planner | None:
         try:
-            run = self.store.load(conn, workflow_id)
+            run = kept if kept is not None else self.store.load(conn, workflow_id)
         except WorkflowNotFound:
             return None
         if run.done:
@@ -366,6 +388,7 @@ class _Passed:
     finished: list[str] = field(default_factory=list)
     started: int = 0
     also: list[Any] | None = None  # results of the caller's operations, if they ran with the enqueue
+    runs: dict[str, RunRow] = field(default_factory=dict)  # each run as its pass left it
 
 
 @dataclass

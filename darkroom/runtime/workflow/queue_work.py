@@ -7,21 +7,32 @@ from __future__ import annotations
 import contextlib
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 import darkroom.queue as dq
+from darkroom.queue import handoff
 from darkroom.queue.instructions import Op
 from darkroom.runtime.workflow.inbox import Inbox
 from darkroom.runtime.workflow.planner import Planner
 
-__all__ = ["Grab", "QueueWork"]
+__all__ = ["Grab", "QueueWork", "Take"]
+
+
+@dataclass(frozen=True)
+class Take:
+    """How many tasks a worker takes from one queue a pass enqueued to, and how."""
+
+    max_messages: int
+    where: Mapping[str, str] | None
+    lease_s: float
 
 
 class Grab(Protocol):
-    """A worker that takes some of the tasks a pass enqueues, in the enqueue's own round trip."""
+    """A worker that takes some of the tasks a pass enqueues, in the enqueue's own script call."""
 
-    def grab_ops(self, enqueued: Mapping[str, int]) -> list[Op[list[dq.Lease]]]:
-        """Dequeues to run right after the pass's enqueues (``{queue: messages enqueued}``)."""
+    def wants(self, enqueued: Mapping[str, int]) -> dict[str, Take]:
+        """What to take from each queue the pass enqueues to (``{queue: messages enqueued}``)."""
         ...
 
     def took(self, leases: list[dq.Lease]) -> None:
@@ -54,19 +65,31 @@ class QueueWork:
     ) -> list[Any] | None:
         """Enqueue (taking some for ``grab``), cancel, arm timers; ``also`` rides in the enqueue's
         round trip and its results are returned (None if it did not run)."""
-        ops: list[Op[Any]] = [
-            queue.ops.enqueue_many(queue_name, messages[i : i + 500])
-            for queue_name, messages in self.enqueue.items()
-            for i in range(0, len(messages), 500)
-        ]
-        grabs = grab.grab_ops({q: len(m) for q, m in self.enqueue.items()}) if grab is not None and ops else []
+        wants = grab.wants({q: len(m) for q, m in self.enqueue.items()}) if grab is not None else {}
+        ops: list[Op[Any]] = []
+        for queue_name, messages in self.enqueue.items():
+            chunks = [messages[i : i + 500] for i in range(0, len(messages), 500)]
+            take = wants.get(queue_name)
+            for k, chunk in enumerate(chunks):
+                if take is not None and k == len(chunks) - 1:
+                    # the last chunk's script also leases the worker's share (enqueue_lease.lua)
+                    ops.append(
+                        handoff.enqueue_lease(
+                            queue.ops,
+                            queue_name,
+                            chunk,
+                            max_messages=take.max_messages,
+                            where=take.where,
+                            lease_s=take.lease_s,
+                        )
+                    )
+                else:
+                    ops.append(queue.ops.enqueue_many(queue_name, chunk))
         results: list[Any] | None = None
         if ops or also:
-            results = queue.batch([*ops, *grabs, *also])
-            if grab is not None and grabs:
-                grab.took(
-                    [lease for r in results[len(ops) : len(ops) + len(grabs)] if isinstance(r, list) for lease in r]
-                )
+            results = queue.batch([*ops, *also])
+            if grab is not None and wants:
+                grab.took([lease for r in results[: len(ops)] if isinstance(r, handoff.Handoff) for lease in r.leases])
             for r in results[: len(ops)]:
                 if isinstance(r, Exception):
                     raise r
@@ -76,4 +99,4 @@ class QueueWork:
         for wid, deadline, timer in self.timers:
             name, _, delay = timer.rpartition(":")
             inbox.tick(wid, deadline, delay_s=float(delay), name=name)
-        return None if results is None else results[len(ops) + len(grabs) :]
+        return None if results is None else results[len(ops) :]

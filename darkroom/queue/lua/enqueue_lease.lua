@@ -1,0 +1,24 @@
+-- enqueue_lease: enqueue messages and lease some of them to the caller, in one script call on one
+--   queue (a worker that enqueues the next step of its workflow takes it in the same call).
+-- Composed by scripts.py: _lib.lua, then dequeue.lua as `dequeue_part()` and enqueue.lua as
+--   `enqueue_part(A)` (its ARGV renamed A), then this glue.
+-- KEYS[1] = P. ARGV: dequeue.lua's ARGV (wait_ms 0, no waiter), then enqueue.lua's ARGV.
+-- Keys: those of enqueue.lua and dequeue.lua.
+-- All-or-nothing: the dequeue's request (queue, criteria) is checked before the enqueue writes,
+--   and the enqueue checks every message before its first write.
+-- Returns {enqueue.lua's reply, dequeue.lua's reply}.
+local deq_crit = tonumber(ARGV[4])
+local deq_len = 4 + 2 * deq_crit + 1 + tonumber(ARGV[5 + 2 * deq_crit]) + 2
+criteria_combo(require_conf(ARGV[1]), 5, deq_crit, ARGV[1])
+local A = {}
+for i = deq_len + 1, #ARGV do
+  A[#A + 1] = ARGV[i]
+end
+if A[1] ~= ARGV[1] then
+  abort('INVALID_ARGUMENT', 'enqueue_lease names two queues ' .. tostring(A[1]) .. ' ' .. ARGV[1])
+end
+local enqueued = enqueue_part(A)
+if type(enqueued) == 'table' and enqueued.err then
+  return enqueued
+end
+return {enqueued, dequeue_part()}

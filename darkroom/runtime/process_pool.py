@@ -1,0 +1,237 @@
+"""Warm child processes for CPU-bound Python functions (``executor="process"``).
+
+A thread of the worker runs each task as usual, but hands the call to an idle child of this pool
+and waits for its answer, so the function's Python runs outside the worker's GIL: a worker with
+``processes`` children uses that many cores. Children come from the runtime's ``forkserver``
+(see :mod:`darkroom.runtime.runner`) and stay up between calls, so a call costs a pipe round
+trip, not a process start.
+
+Not ``concurrent.futures.ProcessPoolExecutor``: it cannot stop one call. Here each child has its
+own duplex pipe, so the waiting thread can tell the child to cancel (``ctx.check_cancelled()``
+raises there), and kill that child alone if it does not stop within ``cancel_grace_s`` (or runs
+past its timeout); a fresh child replaces it on the next call. Progress reports come back
+through the same pipe. Arguments and results cross by pickle; they are JSON values already, and
+the function itself crosses by reference (it must be an importable module-level callable).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import multiprocessing.connection
+import os
+import queue as stdqueue
+import threading
+import time
+from dataclasses import dataclass
+from multiprocessing.connection import Connection
+from multiprocessing.process import BaseProcess
+from typing import Any
+
+from darkroom.runtime.context import TaskContext
+from darkroom.runtime.errors import InvalidWorkflow, TaskCanceled, TaskTimeout
+from darkroom.runtime.functions import Function
+from darkroom.runtime.runner import MP, ChildFailed, die_with, preload
+
+__all__ = ["ProcessPool"]
+
+POLL_S = 0.25  # how often a waiting thread looks at its task's cancel flag
+
+
+@dataclass
+class _Child:
+    proc: BaseProcess
+    conn: Connection
+    answered: bool = False  # did its last call answer? (if not, it is killed, not reused)
+
+
+class ProcessPool:
+    """``processes`` warm children; :meth:`call` blocks the calling thread until one answers."""
+
+    def __init__(self, processes: int, *, cancel_grace_s: float = 2.0) -> None:
+        if not 1 <= processes <= 256:
+            raise InvalidWorkflow(f"processes {processes!r} must be from 1 to 256")
+        self.processes = processes
+        self.cancel_grace_s = cancel_grace_s
+        # idle children, or None for a slot whose child is not started yet (or was killed)
+        self._idle: stdqueue.LifoQueue[_Child | None] = stdqueue.LifoQueue()
+        for _ in range(processes):
+            self._idle.put(None)
+        self._lock = threading.Lock()
+        self._children: list[_Child] = []
+        self._closed = False
+
+    def call(self, fn: Function, ctx: TaskContext, args: dict[str, Any], timeout_s: float) -> Any:
+        preload(fn.fn.__module__)
+        give_up = time.monotonic() + timeout_s
+        child = self._take(ctx, give_up, timeout_s)
+        child.answered = False
+        try:
+            child.conn.send(("call", fn, _fields(ctx), args))
+            return self._await(child, ctx, give_up, timeout_s)
+        finally:
+            self._give_back(child, child.answered)
+
+    def warm(self, functions: list[Function]) -> None:
+        """Start every child now (the fork server first, importing the functions' modules), so the
+        first calls do not pay for it; children that die later are replaced on demand."""
+        for fn in functions:
+            preload(fn.fn.__module__)
+        started = []
+        while True:
+            try:
+                slot = self._idle.get_nowait()
+            except stdqueue.Empty:
+                break
+            started.append(slot if slot is not None and slot.proc.is_alive() else self._spawn())
+        for child in started:
+            self._idle.put(child)
+
+    def _take(self, ctx: TaskContext, give_up: float, timeout_s: float) -> _Child:
+        while True:
+            if ctx.cancel_event.is_set():
+                raise TaskCanceled(f"task {ctx.task_id} was canceled")
+            if time.monotonic() >= give_up:
+                raise TaskTimeout(f"task {ctx.task_id} ran past its timeout of {timeout_s:g}s")
+            try:
+                child = self._idle.get(timeout=POLL_S)
+            except stdqueue.Empty:
+                continue
+            if child is not None and child.proc.is_alive():
+                return child
+            try:
+                return self._spawn()
+            except BaseException:
+                self._idle.put(None)
+                raise
+
+    def _await(self, child: _Child, ctx: TaskContext, give_up: float, timeout_s: float) -> Any:
+        """The call's result; a child that answered (a result or an error) serves again."""
+        told_to_stop: float | None = None
+        while True:
+            now = time.monotonic()
+            if told_to_stop is None and (ctx.cancel_event.is_set() or now >= give_up):
+                with contextlib.suppress(OSError):
+                    child.conn.send(("cancel",))
+                told_to_stop = now
+            if told_to_stop is not None and now - told_to_stop >= self.cancel_grace_s:
+                if ctx.cancel_event.is_set():
+                    raise TaskCanceled(f"task {ctx.task_id} was canceled")
+                raise TaskTimeout(f"task {ctx.task_id} ran past its timeout of {timeout_s:g}s")
+            ready = multiprocessing.connection.wait([child.conn, child.proc.sentinel], timeout=POLL_S)
+            if child.conn in ready:
+                try:
+                    kind, *rest = child.conn.recv()
+                except (EOFError, OSError):
+                    kind, rest = "died", []
+                if kind == "progress":
+                    ctx.progress(*rest)
+                    continue
+                if kind == "ok":
+                    child.answered = True
+                    return rest[0]
+                if kind == "error":
+                    child.answered = True
+                    if told_to_stop is not None and rest[2]:  # it stopped because it was told to
+                        if ctx.cancel_event.is_set():
+                            raise TaskCanceled(f"task {ctx.task_id} was canceled")
+                        raise TaskTimeout(f"task {ctx.task_id} ran past its timeout of {timeout_s:g}s")
+                    raise ChildFailed(rest[0], permanent=rest[1])
+                child.proc.join(1.0)
+                raise ChildFailed(f"the function's process exited with code {child.proc.exitcode}", permanent=False)
+            if child.proc.sentinel in ready and not child.conn.poll():
+                child.proc.join(1.0)
+                raise ChildFailed(f"the function's process exited with code {child.proc.exitcode}", permanent=False)
+
+    def _spawn(self) -> _Child:
+        parent, there = MP.Pipe(duplex=True)
+        proc = MP.Process(target=_child_main, args=(there, os.getpid()), daemon=True, name="darkroom-pool")
+        proc.start()
+        there.close()
+        child = _Child(proc, parent)
+        with self._lock:
+            self._children.append(child)
+            closed = self._closed
+        if closed:
+            self._kill(child)
+            raise TaskCanceled("the worker's process pool is closed")
+        return child
+
+    def _give_back(self, child: _Child, healthy: bool) -> None:
+        if healthy and not self._closed:
+            self._idle.put(child)
+            return
+        self._kill(child)
+        self._idle.put(None)
+
+    def _kill(self, child: _Child) -> None:
+        if child.proc.is_alive():
+            child.proc.kill()
+        child.proc.join(5.0)
+        child.conn.close()
+        with self._lock:
+            if child in self._children:
+                self._children.remove(child)
+
+    @property
+    def started(self) -> int:
+        """Children running now (started lazily, on the calls that need them)."""
+        with self._lock:
+            return len(self._children)
+
+    def close(self) -> None:
+        """Stop every child (a call still running in one is cut off)."""
+        with self._lock:
+            self._closed = True
+            children = list(self._children)
+        for child in children:
+            self._kill(child)
+
+
+def _fields(ctx: TaskContext) -> dict[str, Any]:
+    return {
+        "task_id": ctx.task_id,
+        "attempt": ctx.attempt,
+        "scratch_path": ctx.scratch_path,
+        "workflow_id": ctx.workflow_id,
+        "step": ctx.step,
+        "item": ctx.item,
+    }
+
+
+def _child_main(conn: Connection, worker_pid: int) -> None:
+    """Serve calls one at a time; a reader thread turns a ``cancel`` into the call's cancel flag."""
+    die_with(worker_pid)
+    calls: stdqueue.Queue[tuple[Any, ...] | None] = stdqueue.Queue()
+    current: list[TaskContext] = []
+    send_lock = threading.Lock()
+
+    def send(message: tuple[Any, ...]) -> None:
+        with send_lock:
+            conn.send(message)
+
+    def read() -> None:
+        while True:
+            try:
+                message = conn.recv()
+            except (EOFError, OSError):
+                calls.put(None)
+                return
+            if message[0] == "cancel":
+                for ctx in list(current):
+                    ctx.cancel_event.set()
+            else:
+                calls.put(message)
+
+    threading.Thread(target=read, name="darkroom-pool-reader", daemon=True).start()
+    while (message := calls.get()) is not None:
+        _, fn, fields, args = message
+        ctx = TaskContext(**fields, report=lambda f, m: send(("progress", f, m)))
+        current.append(ctx)
+        try:
+            out = fn.fn(ctx, **args)
+        except BaseException as exc:  # every failure, cancel included, is the call's answer
+            send(("error", f"{type(exc).__name__}: {exc}", fn.is_permanent(exc), isinstance(exc, TaskCanceled)))
+        else:
+            send(("ok", out))
+        finally:
+            current.remove(ctx)
