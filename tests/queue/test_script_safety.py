@@ -502,3 +502,73 @@ def test_create_and_update_queue_at_every_largest_setting(q: Any, redis_client: 
     ids = q.enqueue_many("z" * 100, [dq.NewMessage(b"p", metadata=widest(i)) for i in range(LIM.max_batch)])
     assert sorted(drain(q, "z" * 100)) == sorted(ids), "a limit of 1,000,000 per value holds none back"
     assert audit(redis_client, "z" * 100) == []
+
+
+# -- the worker's scripts: dequeue_any and enqueue_lease ---------------------------------------------
+@pytest.mark.parametrize("how", DAMAGE)
+@pytest.mark.parametrize("kind", KINDS)
+def test_dequeue_any_at_its_maximum_skips_a_damaged_message(
+    redis_client: redis.Redis, rq: dq.RedisQueue, kind: str, how: str
+) -> None:
+    from darkroom.queue.multi import Source
+
+    for name in ("d1", "d2"):
+        rq.create_queue(name, **KINDS[kind])
+    first, second = fill(rq, "d1", LIM.max_batch // 2), fill(rq, "d2", LIM.max_batch // 2)
+    victim = first[len(first) // 2]
+    ignore = damage(redis_client, "d1", victim, how)
+    sources = [Source("d1", where={"kind": "a"}), Source("d2"), Source("d1")]
+    leases = rq.dequeue_any(sources, max_messages=LIM.max_batch)
+    assert sorted(lease.message.id for lease in leases) == sorted([i for i in first if i != victim] + second)
+    assert counts(rq, "d1") == {"running": len(first) - 1} and counts(rq, "d2") == {"running": len(second)}
+    assert audit(redis_client, "d1", ignore=ignore) == [] and audit(redis_client, "d2") == []
+    for name in ("d1", "d2"):  # a settle takes one queue's leases
+        assert all(rq.complete_many([lease for lease in leases if lease.queue == name]))
+    assert counts(rq, "d1") == {"completed": len(first) - 1}
+    assert audit(redis_client, "d1", ignore=ignore) == [] and audit(redis_client, "d2") == []
+
+
+def test_dequeue_any_refuses_a_damaged_fence_before_it_writes(redis_client: redis.Redis, rq: dq.RedisQueue) -> None:
+    from darkroom.queue.multi import Source
+
+    for name in ("ok", "f"):
+        rq.create_queue(name)
+        fill(rq, name, 3)
+    rq.dequeue("f")  # the fence exists
+    redis_client.set("dr:{f}:fence", "many")
+    before = _snapshot(redis_client)
+    with pytest.raises(dq.QueueDamaged, match="queue f has a damaged"):
+        rq.dequeue_any([Source("ok"), Source("f")], max_messages=LIM.max_batch)
+    assert _snapshot(redis_client) == before
+
+
+def test_enqueue_lease_refuses_a_damaged_fence_before_the_enqueue_writes(
+    redis_client: redis.Redis, rq: dq.RedisQueue
+) -> None:
+    rq.create_queue("f")
+    fill(rq, "f", 3)
+    rq.dequeue("f")
+    redis_client.set("dr:{f}:fence", "many")
+    before = _snapshot(redis_client)
+    batch = [dq.NewMessage(b"x", id=f"n{i}") for i in range(LIM.max_batch)]
+    with pytest.raises(dq.QueueDamaged, match="queue f has a damaged"):
+        rq.enqueue_lease("f", batch, max_messages=LIM.max_batch)
+    assert _snapshot(redis_client) == before
+
+
+@pytest.mark.parametrize("how", DAMAGE)
+def test_enqueue_lease_at_its_maximum_skips_a_damaged_message(
+    redis_client: redis.Redis, rq: dq.RedisQueue, how: str
+) -> None:
+    rq.create_queue("e")
+    old = fill(rq, "e", 10)
+    ignore = damage(redis_client, "e", old[5], how)
+    fresh = [dq.NewMessage(b"x", id=f"n{i}", deadline=5_000 + i) for i in range(LIM.max_batch)]
+    got = rq.enqueue_lease("e", fresh, max_messages=LIM.max_batch)
+    assert got.ids == [m.id for m in fresh]
+    served = [lease.message.id for lease in got.leases]
+    assert served == [i for i in old if i != old[5]] + [m.id for m in fresh][: LIM.max_batch - 9]
+    assert audit(redis_client, "e", ignore=ignore) == []
+    assert all(rq.complete_many(got.leases))
+    assert drain(rq, "e") == [m.id for m in fresh][LIM.max_batch - 9 :]
+    assert audit(redis_client, "e", ignore=ignore) == []

@@ -9,6 +9,9 @@
 --   in the `waiters` of every queue it read, so an enqueue on any of them wakes it.
 -- Returns {rows, next_event_ms|false, now_ms}; a row is {source index (1-based), id, token,
 --   lease_expires_ms, fields...}.
+-- All-or-nothing as dequeue.lua: every source, criteria combo and fence is checked before the
+-- first write; a head whose message is missing or unusable is dropped (load_msg/drop) and the
+-- next head taken in its place, so no step after the first write can fail.
 local max_n = tonumber(ARGV[1])
 local waiter, wait_ms = ARGV[2], tonumber(ARGV[3])
 local names = field_names(4)
@@ -25,6 +28,10 @@ for i = 1, n_src do
   local q = by_prefix[prefix]
   if not q then
     q = {prefix = prefix, name = qname, conf = require_conf(qname), took = 0}
+    local fence = redis.call('GET', P .. 'fence')
+    if fence and not string.find(fence, '^%d+$') then
+      abort('QUEUE_DAMAGED', 'queue ' .. qname .. ' has a damaged fence ' .. string.sub(fence, 1, 40))
+    end
     by_prefix[prefix] = q
     queues[#queues + 1] = q
   end
@@ -59,6 +66,7 @@ local function use(q)
   end
   if q then
     P = q.prefix
+    loaded_conf_exclusive = q.conf.exclusive  -- load_msg judges a message by its own queue's kind
   end
 end
 
@@ -97,35 +105,50 @@ local function start(i, s, m)
   out[#out + 1] = {i, m.id, tok, le, values}
 end
 
+-- Takes the source's head message if it is usable (true), or drops it (false): the caller then
+-- reads the heads again and goes on.
 local function take(i, s, h)
   use(s.q)
   local conf, c = s.q.conf, s.c
   if conf.exclusive then
     local x = string.sub(h[2], 17)
-    local m = load_msg(id_of(redis.call('ZRANGE', xq_key(c, x), 0, 0)[1]), names)
-    ready_remove(conf, m)
-    x_running_delta(conf, x, 1)
-    start(i, s, m)
-    return
+    local seqid = redis.call('ZRANGE', xq_key(c, x), 0, 0)[1]
+    local m = seqid and load_msg(id_of(seqid), names, seqid)
+    if m and m.st == 'pending' and m.x == x then
+      ready_remove(conf, m)
+      x_running_delta(conf, x, 1)
+      start(i, s, m)
+      return true
+    elseif seqid then
+      drop(conf, 'pending', seqid, x, c)
+    else
+      redis.call('ZREM', P .. s.index, h[2])  -- a ready value with nothing pending: stale
+    end
+    return false
   end
   local seqid = redis.call('ZPOPMIN', P .. s.index, 1)[1]
   if c ~= '' then
     redis.call('ZREM', P .. 'pending', seqid)
   end
-  local m = load_msg(id_of(seqid), names)
+  local m = load_msg(id_of(seqid), names, seqid)
+  if not (m and m.st == 'pending') then
+    drop(conf, 'pending', seqid)
+    return false
+  end
   for _, combo in ipairs(split(m.ix)) do
     if combo ~= c then
       redis.call('ZREM', P .. 'ix:' .. combo, seqid)
     end
   end
   start(i, s, m)
+  return true
 end
 
 local heads = {}
 for i = 1, n_src do
   heads[i] = head(sources[i])
 end
-for _ = 1, max_n do
+while #out < max_n do
   local best = nil
   for i = 1, n_src do
     local h = heads[i]

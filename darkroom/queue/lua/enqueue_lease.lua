@@ -4,12 +4,17 @@
 --   `enqueue_part(A)` (its ARGV renamed A), then this glue.
 -- KEYS[1] = P. ARGV: dequeue.lua's ARGV (wait_ms 0, no waiter), then enqueue.lua's ARGV.
 -- Keys: those of enqueue.lua and dequeue.lua.
--- All-or-nothing: the dequeue's request (queue, criteria) is checked before the enqueue writes,
---   and the enqueue checks every message before its first write.
+-- All-or-nothing: the dequeue's request (queue, criteria) and the queue's fence are checked before
+--   the enqueue writes, and the enqueue checks every message before its first write.
 -- Returns {enqueue.lua's reply, dequeue.lua's reply}.
 local deq_crit = tonumber(ARGV[4])
 local deq_len = 4 + 2 * deq_crit + 1 + tonumber(ARGV[5 + 2 * deq_crit]) + 2
 criteria_combo(require_conf(ARGV[1]), 5, deq_crit, ARGV[1])
+-- and the fence the dequeue will count on, as dequeue.lua checks it, but before the enqueue writes
+local fence = redis.call('GET', P .. 'fence')
+if fence and not string.find(fence, '^%d+$') then
+  abort('QUEUE_DAMAGED', 'queue ' .. ARGV[1] .. ' has a damaged fence ' .. string.sub(fence, 1, 40))
+end
 local A = {}
 for i = deq_len + 1, #ARGV do
   A[#A + 1] = ARGV[i]
