@@ -7,7 +7,12 @@ from pathlib import Path
 
 import pytest
 
+import darkroom.queue as dq
+from darkroom.media.recipe import Recipe
+from darkroom.runtime.blob_cache import BlobCache
+from darkroom.runtime.task import TaskSpec
 from darkroom.services import COMPLEXITY, STREAMING_VIDEO, ComplexityRequest, ComplexityStore, StreamingRequest, submit
+from darkroom.services.common import QUEUE_MEDIA
 from darkroom.services.complexity import ComplexityOptions
 from darkroom.storage.blobs import BlobStore
 from tests.runtime.conftest import Platform
@@ -110,3 +115,40 @@ def test_streaming_video_chunked_end_to_end(
     assert again.steps["complexity"].message == "reused the stored analysis"
     stored = ComplexityStore(blobs).get(again.outputs["key"], ComplexityOptions())
     assert stored is not None and stored.to_dict() == analysis
+
+
+def test_ladder_check_moves_no_media(services: Platform, blobs: BlobStore, source_clip: Path, tmp_path: Path) -> None:
+    """The step reads each rendition's numbers (video bitrate from the encode, VMAF from quality):
+    the files stay in the store, and the kept renditions leave with the same references. The
+    worker's blob cache sees every download a task makes; the control (a probe of a file) shows it."""
+    uses: list[tuple[str, int]] = []
+    cache = BlobCache(tmp_path / "cache", 1 << 30, on_use=lambda result, size: uses.append((result, size)))
+    services.start_worker(blobs=blobs, blob_cache=cache, concurrency=1)
+    recipes = [
+        Recipe("h264", w, h, crf=28, preset="ultrafast", name=f"{h}p").to_dict() for w, h in [(320, 180), (160, 90)]
+    ]
+    files = [{"$blob": blobs.put_file(f"renditions/{r['name']}.mp4", source_clip).key} for r in recipes]
+    renditions = [
+        {"name": r["name"], "recipe": r, "file": f, "bytes": source_clip.stat().st_size, "video_bitrate": rate,
+         "frames": 50, "duration_s": 2.0}
+        for r, f, rate in zip(recipes, files, [600_000, 200_000], strict=True)
+    ]  # fmt: skip
+    quality = [
+        {"name": r["name"], "pooled": {"vmaf": {"mean": v, "p5": v - 5}}}
+        for r, v in zip(recipes, [95, 80], strict=True)
+    ]
+    args = {"ladder": {"mode": "fixed", "recipes": recipes}, "renditions": renditions, "quality": quality}
+
+    def finished(message: str) -> dq.Message:
+        services.until(lambda: services.rq.get(QUEUE_MEDIA, message).state.terminal)
+        return services.rq.get(QUEUE_MEDIA, message)
+
+    done = finished(services.rq.enqueue(QUEUE_MEDIA, TaskSpec("media.ladder_check", args).encode()))
+    assert done.state == dq.State.COMPLETED, done.last_error
+    result = json.loads(done.result or "{}")
+    assert [r["file"] for r in result["renditions"]] == files  # kept, and passed on by reference
+    assert [r["measured"]["bitrate_kbps"] for r in result["ladder"]["delivered"]["rungs"]] == [600, 200]
+    assert uses == []  # nothing fetched
+    probed = finished(services.rq.enqueue(QUEUE_MEDIA, TaskSpec("media.probe", {"source": files[0]}).encode()))
+    assert probed.state == dq.State.COMPLETED, probed.last_error
+    assert uses == [("miss", source_clip.stat().st_size)]  # a step that takes the file downloads it
