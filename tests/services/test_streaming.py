@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
+import av
+import numpy as np
 import pytest
 
 import darkroom.queue as dq
+from darkroom.media.encode import encode
 from darkroom.media.recipe import Recipe
 from darkroom.runtime.blob_cache import BlobCache
 from darkroom.runtime.task import TaskSpec
@@ -15,6 +19,7 @@ from darkroom.services import COMPLEXITY, STREAMING_VIDEO, ComplexityRequest, Co
 from darkroom.services.common import QUEUE_MEDIA
 from darkroom.services.complexity import ComplexityOptions
 from darkroom.storage.blobs import BlobStore
+from tests.media.conftest import real_clip
 from tests.runtime.conftest import Platform
 from tests.services.conftest import scratch_files
 
@@ -152,3 +157,54 @@ def test_ladder_check_moves_no_media(services: Platform, blobs: BlobStore, sourc
     probed = finished(services.rq.enqueue(QUEUE_MEDIA, TaskSpec("media.probe", {"source": files[0]}).encode()))
     assert probed.state == dq.State.COMPLETED, probed.last_error
     assert uses == [("miss", source_clip.stat().st_size)]  # a step that takes the file downloads it
+
+
+@pytest.mark.slow
+def test_the_real_mpeg_ps_clip_streams_in_exact_chunks(services: Platform, blobs: BlobStore, tmp_path: Path) -> None:
+    """MPEG-PS cannot seek exactly (the source's keyframes are every 12 frames and a seek lands on
+    the next one): chunked with chunk=always, every chunk passes its checks, every rendition
+    validates, every frame of the delivered top rendition is the frame a whole-title encode has
+    at the same index, and no frame at a chunk seam scores worse than the title."""
+    source = real_clip()
+    key = blobs.put_file("uploads/city.mpg", source).key
+    services.start_engine()
+    services.start_worker(blobs=blobs, concurrency=2)
+    ladder = {**LADDER, "gop_s": 1.0, "segment_s": 2.0}
+    request = StreamingRequest.parse({
+        "source": {"$blob": key}, "profile": {"min_height": 90}, "ladder_options": ladder, "chunk": "always",
+        "chunk_target_s": 2.0, "chunk_min_s": 1.0,
+    })  # fmt: skip
+    done = services.wait(submit(services.workflows, request).id, timeout_s=300)
+    assert done.state == "succeeded", done.error
+    out = done.outputs
+    plan = out["chunks"]["plan"]
+    assert out["chunks"]["chunked"] and len(plan) >= 3
+    assert any(c["start_frame"] % 12 for c in plan)  # a seam between the source's keyframes
+    assert all(t.attempts == 1 for t in services.workflows.tasks(done.id, step="encode"))  # verified first time
+    assert all(r["frames"] == 190 for r in out["renditions"])
+    assert out["validation"] and all(v["ok"] for v in out["validation"])
+    for entry in out["quality"]:
+        psnr = json.loads(blobs.get_bytes(entry["frames"]["$blob"]))["psnr"]
+        assert len(psnr) == 190
+        median = sorted(psnr)[len(psnr) // 2]
+        seams = [psnr[c["start_frame"] + i] for c in plan[1:] for i in range(3)]
+        assert min(seams) > median - 3, (entry["name"], median, seams)
+    top = out["renditions"][0]
+    delivered = blobs.get_file(top["file"]["$blob"], tmp_path / "top.mp4")
+    whole = encode(source, tmp_path / "whole.mp4", Recipe.from_dict(top["recipe"]), timeout_s=120)
+    assert _nearest(delivered, _luma(whole.path)) == list(range(190))
+
+
+def _luma(path: Path) -> list[np.ndarray[Any, Any]]:
+    with av.open(str(path)) as container:
+        return [f.to_ndarray(format="gray").astype(np.float64) for f in container.decode(video=0)]
+
+
+def _nearest(made: Path, whole: list[np.ndarray[Any, Any]]) -> list[int]:
+    """For each frame of ``made``, the frame of ``whole`` it shows (the nearest picture among the 25
+    around its own index)."""
+    found = []
+    for i, frame in enumerate(_luma(made)):
+        lo, hi = max(0, i - 12), min(len(whole), i + 13)
+        found.append(lo + int(np.argmin([np.mean((frame - w) ** 2) for w in whole[lo:hi]])))
+    return found
