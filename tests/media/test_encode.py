@@ -299,6 +299,8 @@ def test_sources_that_cannot_seek_exactly_give_exact_chunks(
     # the fast path: an MP4 is seeked straight to the frame, nothing decoded before it is cut
     mp4 = clip(seconds=2, size="160x90")
     assert entry(mp4, video_header(mp4), 30, timeout_s=60) == type(at)(30, 30 / 25, 0)
+    with pytest.raises(InvalidMedia, match="first_frame=-1"):
+        entry(mp4, video_header(mp4), -1, timeout_s=60)
 
 
 def test_audio_rendition(clip: ClipFactory, tmp_path: Path) -> None:
