@@ -9,6 +9,7 @@ complete, so a failed or repeated run never leaves a half file behind.
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,6 +21,7 @@ from darkroom.media.ffmpeg import run
 from darkroom.media.header import VideoHeader, video_header
 from darkroom.media.progress import Progress, rising
 from darkroom.media.recipe import AudioRecipe, Recipe
+from darkroom.media.seek import entry
 
 __all__ = ["EncodeResult", "audio_args", "encode", "encode_audio", "encode_ladder", "video_args"]
 
@@ -94,16 +96,21 @@ class _Range:
     expected_s: float
 
 
-def _range(src: VideoHeader, start_s: float | None, duration_s: float | None) -> _Range:
+def _range(
+    source: Path, src: VideoHeader, start_s: float | None, duration_s: float | None, *, timeout_s: float,
+    cancel: threading.Event | None,
+) -> _Range:  # fmt: skip
     """Frames ``[start_s, start_s + duration_s)`` of the source at its output rate R.
 
     The ``fps`` filter puts frames on the grid of multiples of 1/R from the start of the file, so
-    every range of a title (the whole title, or a chunk) sees the same grid: a range starting at
-    frame ``a`` seeks to ``a/R`` without dropping the frames decoded before it (``-noaccurate_seek``),
-    so the frame still shown at ``a/R`` (the last one before it, across a variable-rate gap) is
-    frame 0, and ``trim`` drops the grid points before it. With ``duration_s``, ``tpad`` repeats
-    the last frame if the source ends early and ``-frames:v`` keeps exactly ``round(duration_s x
-    R)`` frames, the count a chunk plan promised.
+    every range of a title (the whole title, or a chunk) sees the same grid. A range starts at grid
+    frame ``a = round(start_s x R)``; :func:`~darkroom.media.seek.entry` says where to seek for it
+    (at ``a/R`` in an indexed container, earlier in one that cannot seek exactly) without dropping
+    the frames decoded before the seek point (``-noaccurate_seek``), so the frame still shown at
+    ``a/R`` (the last one before it, across a variable-rate gap) is decoded, and ``trim`` drops the
+    grid frames before it. With ``duration_s``, ``tpad`` repeats the last frame if the source ends
+    early and ``-frames:v`` keeps exactly ``round(duration_s x R)`` frames, the count a chunk plan
+    promised.
     """
     if start_s is not None and start_s < 0:
         raise InvalidMedia(f"start_s={start_s!r} must be >= 0", code="bad_range")
@@ -116,10 +123,12 @@ def _range(src: VideoHeader, start_s: float | None, duration_s: float | None) ->
     video = f"fps={fps}:start_time=0"
     seek: list[str] = []
     audio = "anull"  # the whole title: timestamps are left alone so the source's A/V offset survives
-    if start > 0:
-        seek = ["-noaccurate_seek", "-ss", f"{start:.6f}"]
-        video += ",trim=start=0,setpts=PTS-STARTPTS"
-        audio = "atrim=start=0,asetpts=PTS-STARTPTS"
+    first = round(start * fps)
+    if first > 0:
+        at = entry(source, src, first, timeout_s=timeout_s, cancel=cancel)
+        seek = at.input_args()
+        video += f",{at.video_cut()},setpts=PTS-STARTPTS"
+        audio = f"{at.audio_cut(float(fps))},asetpts=PTS-STARTPTS"
     limit: list[str] = []
     expected = max(0.0, src.duration_s - start)
     if duration_s is not None:
@@ -202,8 +211,9 @@ def encode_ladder(
     """Encode several renditions from ONE decode: ``split`` feeds one scaler + encoder per rung."""
     if not outs:
         raise InvalidMedia("a ladder encode needs at least one rendition", code="bad_recipe")
+    deadline = time.monotonic() + timeout_s
     src = video_header(Path(source))
-    span = _range(src, start_s, duration_s)
+    span = _range(Path(source), src, start_s, duration_s, timeout_s=timeout_s, cancel=cancel)
     n = len(outs)
     graph = f"[0:v:0]{span.video}" + (f",split={n}" if n > 1 else "") + "".join(f"[s{i}]" for i in range(n))
     graph += "".join(f";[s{i}]{_scale(r)}[v{i}]" for i, (_, r) in enumerate(outs))
@@ -220,7 +230,8 @@ def encode_ladder(
                              duration_s=span.expected_s)  # fmt: skip
     try:
         result = run(
-            args, timeout_s=timeout_s, duration_s=span.expected_s or None, progress=rising(progress), cancel=cancel,
+            args, timeout_s=max(deadline - time.monotonic(), 0.001), duration_s=span.expected_s or None,
+            progress=rising(progress), cancel=cancel,
             what=f"encoding {Path(source).name} into {', '.join(Path(o).name for o, _ in outs)}",
         )  # fmt: skip
     except FfmpegFailed as exc:

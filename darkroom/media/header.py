@@ -7,6 +7,7 @@ the first packets' timestamps read for the output frame rate, nothing decoded.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from enum import StrEnum
 from fractions import Fraction
 from pathlib import Path
 
@@ -15,7 +16,36 @@ import av
 from darkroom.media.errors import InvalidMedia
 from darkroom.media.framerate import FrameRate, read_rate
 
-__all__ = ["VideoHeader", "video_header"]
+__all__ = ["Seek", "VideoHeader", "video_header"]
+
+
+class Seek(StrEnum):
+    """How the container reaches a time (``docs/media.md``, *Chunk seeking*).
+
+    ``INDEX``: an index of keyframes (MP4/MOV sample tables, Matroska cues or its cluster scan, AVI
+    ``idx1``): ``-ss t`` lands on the keyframe at or before ``t``. ``SEARCH``: a timestamp search
+    through the stream (MPEG-PS/TS and everything not known to have an index): it lands near ``t``,
+    often on a keyframe after it. ``NONE``: no timestamps to seek by (raw elementary streams).
+    """
+
+    INDEX = "index"
+    SEARCH = "search"
+    NONE = "none"
+
+
+_MOV = "mov,mp4,m4a,3gp,3g2,mj2"
+_NO_TIMESTAMPS = 0x80  # AVFMT_NOTIMESTAMPS: raw elementary streams (PyAV: Flags.no_timestamps)
+
+
+def _seek(container: av.container.InputContainer, stream: av.VideoStream) -> Seek:
+    if container.format.flags & _NO_TIMESTAMPS:
+        return Seek.NONE
+    name = container.format.name
+    # Matroska seeks by its cues, or without them by scanning clusters up to the time: both land on
+    # the keyframe before it. MP4 and AVI only when their index is there (it is read when opened).
+    if name == "matroska,webm" or (name in (_MOV, "avi") and len(stream.index_entries) > 0):
+        return Seek.INDEX
+    return Seek.SEARCH
 
 
 @dataclass(frozen=True)
@@ -28,6 +58,7 @@ class VideoHeader:
     has_audio: bool
     rate: FrameRate  # the constant rate renditions run at (darkroom.media.framerate)
     video_duration_s: float  # the video stream's own length (0.0 when unknown)
+    seek: Seek = Seek.SEARCH  # how a time is reached: SEARCH is the safe assumption
 
     @property
     def output_fps(self) -> Fraction:
@@ -59,6 +90,7 @@ def video_header(path: Path, *, require_fps: bool = True) -> VideoHeader:
                 bool(container.streams.audio),
                 read_rate(container, s),
                 video_s,
+                _seek(container, s),
             )
     except (av.FFmpegError, OSError) as exc:
         raise InvalidMedia(f"{path.name} cannot be read: {exc}", code="unreadable") from exc

@@ -24,6 +24,7 @@ from darkroom.media.errors import InvalidMedia, MediaError, MediaTimeout
 from darkroom.media.ffmpeg import run
 from darkroom.media.header import VideoHeader, video_header
 from darkroom.media.progress import Progress, rising, span
+from darkroom.media.seek import Entry, entry
 
 __all__ = ["METRICS", "MetricResult", "Pooled", "QualityReport", "concat_frames", "measure", "pool"]
 
@@ -177,26 +178,24 @@ def _escape(value: str) -> str:
     return value
 
 
-def _input(path: Path, video: VideoHeader, start_s: float | None, duration_s: float | None, *, grid: bool) -> list[str]:
+def _input(path: Path, video: VideoHeader, start_s: float | None, duration_s: float | None) -> list[str]:
     """A rendition (constant rate) is seeked half a frame early, like encode did, so the frame at
-    ``start_s`` is the first one compared. The reference (``grid``) is seeked like encode seeks a
-    source: keeping the frames before ``start_s``, so the frame shown at ``start_s`` is the first
-    one its output-rate grid (:func:`_on_grid`) keeps."""
-    if not grid:
-        args = ["-ss", f"{max(0.0, start_s - 0.5 / video.fps):.6f}"] if start_s else []
-        if duration_s is not None:
-            args += ["-t", f"{duration_s:.6f}"]
-        return [*args, "-i", str(path)]
-    # no -t: with this seek it would count from the keyframe before start_s; _on_grid cuts instead
-    return [*(["-noaccurate_seek", "-ss", f"{start_s:.6f}"] if start_s else []), "-i", str(path)]
-
-
-def _on_grid(video: VideoHeader, *, seeked: bool, duration_s: float | None) -> str:
-    """The source's frames on its output-rate grid, as encode puts them (framerate.py): a
-    variable-rate reference is compared frame by frame with renditions made from it."""
-    grid = f"fps={video.output_fps}:start_time=0" + (",trim=start=0" if seeked else "")
+    ``start_s`` is the first one compared."""
+    args = ["-ss", f"{max(0.0, start_s - 0.5 / video.fps):.6f}"] if start_s else []
     if duration_s is not None:
-        grid += f",trim=end_frame={max(1, round(duration_s * video.output_fps))}"
+        args += ["-t", f"{duration_s:.6f}"]
+    return [*args, "-i", str(path)]
+
+
+def _on_grid(video: VideoHeader, at: Entry | None, *, duration_s: float | None) -> str:
+    """The source's frames on its output-rate grid, as encode puts them (framerate.py): a
+    variable-rate reference is compared frame by frame with renditions made from it. The reference
+    is seeked like encode seeks a source (:func:`~darkroom.media.seek.entry`), so the frame shown at
+    ``start_s`` is the first one kept; no ``-t``, which would count from wherever the seek landed."""
+    skip = at.skip_frames if at is not None else 0
+    grid = f"fps={video.output_fps}:start_time=0,trim=start_frame={skip}"
+    if duration_s is not None:
+        grid += f":end_frame={skip + max(1, round(duration_s * video.output_fps))}"
     return grid + ",setpts=PTS-STARTPTS"
 
 
@@ -311,16 +310,19 @@ def measure(
     # differs, resampled to the reference's output rate (which is the reference's own, unless it
     # is variable: then the constant rate its renditions were encoded at).
     out_fps = ref.output_fps
+    started = time.monotonic()
+    first = round((start_s or 0.0) * out_fps)
+    at = entry(Path(reference), ref, first, timeout_s=timeout_s, cancel=cancel) if first > 0 else None
     rate = f"fps={out_fps}," if abs(float(out_fps) - dist.fps) > 0.01 else ""
     prefix = (
         f"[0:v]setpts=PTS-STARTPTS,{rate}scale={ref.width}:{ref.height}:flags=bicubic,format={pix}[d];"
-        f"[1:v]{_on_grid(ref, seeked=bool(start_s), duration_s=duration_s)},format={pix}[r];[d][r]libvmaf="
+        f"[1:v]{_on_grid(ref, at, duration_s=duration_s)},format={pix}[r];[d][r]libvmaf="
     )
     span = min(ref.duration_s - (start_s or 0), dist.duration_s - (distorted_start_s or 0))
-    inputs = _input(Path(distorted), dist, distorted_start_s, duration_s, grid=False)
-    inputs += _input(Path(reference), ref, start_s, duration_s, grid=True)
+    inputs = _input(Path(distorted), dist, distorted_start_s, duration_s)
+    inputs += at.input_args() if at is not None else []
+    inputs += ["-i", str(reference)]
     span = max(0.0, min(span, duration_s) if duration_s else span)
-    started = time.monotonic()
     options = f"n_threads={threads}:n_subsample={subsample}:shortest=1"
     job = _Job(inputs, prefix, options, span, started + timeout_s, cancel)
     rising_progress = rising(progress)

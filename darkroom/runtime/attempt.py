@@ -23,7 +23,7 @@ from darkroom.runtime.advancer import Settle
 from darkroom.runtime.blob_cache import BlobCache
 from darkroom.runtime.context import TaskContext
 from darkroom.runtime.errors import InvalidWorkflow, PermanentError, RuntimeLayerError, TaskCanceled, TaskTimeout
-from darkroom.runtime.files import fetch_inputs, store_outputs
+from darkroom.runtime.files import fetch_arguments, store_outputs
 from darkroom.runtime.functions import Function
 from darkroom.runtime.metrics import WorkerMetrics
 from darkroom.runtime.process_pool import ProcessPool
@@ -90,7 +90,9 @@ def perform(
     spec, fn, ctx = task.spec, task.fn, task.ctx
     timeout = spec.timeout_s or fn.timeout_s
     try:
-        args = fetch_inputs(spec.args, blobs, ctx.scratch_path / "in", cache) if blobs is not None else spec.args
+        args = (
+            fetch_arguments(fn.fn, spec.args, blobs, ctx.scratch_path / "in", cache) if blobs is not None else spec.args
+        )
         out = runner.call(fn, ctx, args, timeout, pool)
         if blobs is not None:
             out = store_outputs(out, blobs, ctx.scratch_path)

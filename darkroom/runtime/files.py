@@ -10,6 +10,10 @@ manifest (``{"files": [{"path", "key", "bytes"}]}``, canonical JSON, itself cont
 referenced as ``{"$tree": key}``. A tree argument arrives as a local directory with the same
 relative paths. Folders of any size (an HLS package of thousands of segments) thus travel file by
 file, and an unchanged file is never uploaded twice.
+
+An argument annotated ``Annotated[T, BY_REFERENCE]`` is handed over as it is, references included,
+with nothing downloaded: for a step that reads only the numbers beside the media, or passes the
+media on (a reference it returns stays the same reference).
 """
 
 from __future__ import annotations
@@ -17,7 +21,8 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
-from collections.abc import Iterator
+import typing
+from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,9 +34,12 @@ from darkroom.storage.blobs.base import content_key, validate_key
 
 __all__ = [
     "BLOB",
+    "BY_REFERENCE",
     "TREE",
     "TreeEntry",
     "blob_ref",
+    "by_reference",
+    "fetch_arguments",
     "fetch_inputs",
     "get_tree",
     "is_blob_ref",
@@ -47,6 +55,27 @@ TREE = "$tree"
 _TREE_SUFFIX = ".tree.json"
 # Transfers of a tree's files overlap: on S3 each is a round trip; locally the pool costs nothing.
 _TRANSFER_THREADS = 8
+
+
+class _ByReference:
+    def __repr__(self) -> str:
+        return "BY_REFERENCE"
+
+
+BY_REFERENCE = _ByReference()  # Annotated[T, BY_REFERENCE]: the argument's blobs are not downloaded
+
+
+@functools.cache
+def by_reference(fn: Callable[..., Any]) -> frozenset[str]:
+    """The arguments of ``fn`` annotated with :data:`BY_REFERENCE`."""
+    try:
+        hints = typing.get_type_hints(fn, include_extras=True)
+    except (NameError, TypeError, ValueError):  # unresolvable forward references, builtins
+        return frozenset()
+    return frozenset(
+        name for name, hint in hints.items()
+        if typing.get_origin(hint) is typing.Annotated and any(m is BY_REFERENCE for m in hint.__metadata__)
+    )  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -139,6 +168,15 @@ def fetch_inputs(value: Any, blobs: Any, inbox_dir: Path, cache: BlobCache | Non
     if isinstance(value, list):
         return [fetch_inputs(v, blobs, inbox_dir, cache) for v in value]
     return value
+
+
+def fetch_arguments(
+    fn: Callable[..., Any], args: Mapping[str, Any], blobs: Any, inbox_dir: Path, cache: BlobCache | None = None
+) -> dict[str, Any]:
+    """``args`` for a call of ``fn``: :func:`fetch_inputs` of each, except those it takes
+    :data:`BY_REFERENCE`, which stay as they are."""
+    kept = by_reference(fn)
+    return {k: v if k in kept else fetch_inputs(v, blobs, inbox_dir, cache) for k, v in args.items()}
 
 
 def store_outputs(value: Any, blobs: Any, scratch: Path) -> Any:

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 from darkroom.media.delivered import Measured, Tolerance, check_delivered
 from darkroom.media.encode import encode_ladder
@@ -20,6 +20,7 @@ from darkroom.media.quality import measure
 from darkroom.media.recipe import DEFAULT_LADDER, Recipe, fit_ladder
 from darkroom.runtime.context import TaskContext
 from darkroom.runtime.errors import PermanentError
+from darkroom.runtime.files import BY_REFERENCE
 from darkroom.services.common import ENCODE_S, PERMANENT, QUALITY_S, QUEUE_MEDIA, registry, reporter
 from darkroom.services.ladder import LadderOptions
 
@@ -74,7 +75,7 @@ def _vmaf(entry: Mapping[str, Any] | None) -> tuple[float | None, float | None]:
 def ladder_check_fn(
     ctx: TaskContext,
     ladder: Mapping[str, Any],
-    renditions: Sequence[Mapping[str, Any]],
+    renditions: Annotated[Sequence[Mapping[str, Any]], BY_REFERENCE],
     quality: Sequence[Mapping[str, Any]],
     *,
     options: Mapping[str, Any] | None = None,
@@ -82,7 +83,11 @@ def ladder_check_fn(
 ) -> dict[str, Any]:
     """``{"ladder", "renditions", "quality"}``: the ladder with ``delivered`` (every rendition
     against its hull point) and ``bd_rate_delivered_percent``; the renditions and quality entries
-    that stay, named after what they deliver. A fixed ladder is measured and reported, not changed."""
+    that stay, named after what they deliver. A fixed ladder is measured and reported, not changed.
+
+    Only numbers are read (each rendition's ``video_bitrate``, from its encode, and its pooled
+    VMAF): the renditions arrive by reference, no media is downloaded, and the kept ones leave
+    with the same blob references."""
     opts = _options(options)
     per_title = ladder.get("mode", "per_title") == "per_title"
     recipes = [Recipe.from_dict(r) for r in ladder.get("recipes") or []]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 from pathlib import Path
 from typing import Any
@@ -11,10 +12,15 @@ import numpy as np
 import pytest
 
 from darkroom.media import encode as encode_module
+from darkroom.media.assemble import assemble
 from darkroom.media.encode import audio_args, encode, encode_audio, encode_ladder, video_args
 from darkroom.media.errors import FfmpegFailed, InvalidMedia, UnsupportedMedia
+from darkroom.media.ffmpeg import run
+from darkroom.media.header import Seek, video_header
+from darkroom.media.quality import measure
 from darkroom.media.recipe import DEFAULT_AUDIO, DEFAULT_LADDER, AudioRecipe, Recipe, fit_ladder
-from tests.media.conftest import ClipFactory
+from darkroom.media.seek import LEAD_S, entry
+from tests.media.conftest import ClipFactory, real_clip
 
 # --- recipes ---------------------------------------------------------------------------------------
 
@@ -212,6 +218,89 @@ def test_chunk_seeking_is_frame_accurate(clip: ClipFactory, tmp_path: Path) -> N
         assert int(np.argmin(errors)) == 13 + i
     with av.open(str(out)) as container:
         assert container.streams.audio and float(container.duration or 0) / 1e6 == pytest.approx(0.4, abs=0.05)
+
+
+def _nearest(made: Path, whole: list[np.ndarray[Any, Any]], first: int) -> list[int]:
+    """For each frame of ``made`` (frames ``first``... of a title), the frame of ``whole`` it shows
+    (the nearest picture among the 25 around where it should be)."""
+    found = []
+    for i, frame in enumerate(_luma(made)):
+        lo, hi = max(0, first + i - 12), min(len(whole), first + i + 13)
+        found.append(lo + int(np.argmin([np.mean((frame - w) ** 2) for w in whole[lo:hi]])))
+    return found
+
+
+def test_chunks_of_the_real_mpeg_ps_clip_hold_the_frames_of_the_whole(tmp_path: Path) -> None:
+    """MPEG-PS has no index: ``-ss 4.0`` lands on the keyframe at 4.32 s (8 frames late), which
+    shifted every chunk. Seeked earlier and cut on decoded timestamps, every chunk frame is the
+    whole title's frame at the same grid index, and quality scores each chunk against its own
+    frames of the source."""
+    source = real_clip()
+    head = video_header(source)
+    assert head.seek is Seek.SEARCH and head.output_fps == 25
+    at = entry(source, head, 100, timeout_s=60)
+    assert at.seek_s is not None and at.seek_s == (100 - at.skip_frames) / 25 and at.skip_frames >= LEAD_S * 25
+    recipe = Recipe("h264", 360, 202, crf=10, preset="ultrafast", gop_s=0.4, segment_s=0.4)
+    whole = encode(source, tmp_path / "whole.mp4", recipe, timeout_s=120)
+    assert whole.frames == 190
+    bounds = [0, 40, 100, 150, 190]  # alone, 40, 100 and 150 landed on frames 48, 108 and 152
+    parts = []
+    for i, (a, b) in enumerate(itertools.pairwise(bounds)):
+        out = tmp_path / f"c{i}.mp4"
+        encode(source, out, recipe, start_s=a / 25 or None, duration_s=(b - a) / 25, timeout_s=120)
+        parts.append(out)
+    counts = [b - a for a, b in itertools.pairwise(bounds)]
+    joined = assemble(parts, tmp_path / "joined.mp4", expected_frames=190, chunk_frames=counts, timeout_s=120)
+    assert joined.frames == 190
+    assert _nearest(joined.path, _luma(whole.path), 0) == list(range(190))
+    # quality's reference is seeked the same way: a chunk scores as its frames do inside the whole
+    chunk = measure(source, parts[2], metrics=["psnr"], start_s=100 / 25, duration_s=50 / 25, timeout_s=120)
+    title = measure(source, whole.path, metrics=["psnr"], timeout_s=120).metrics["psnr"].values[100:150]
+    assert chunk.frame_count == 50
+    assert max(abs(c - t) for c, t in zip(chunk.metrics["psnr"].values, title, strict=True)) < 1.0
+
+
+def _long_gop_ts(path: Path) -> Path:
+    """24 s of 160x90 at 25 fps in MPEG-TS with 10 s GOPs (x264's default keyint of 250)."""
+    gop = ["-g", "250", "-keyint_min", "250", "-sc_threshold", "0"]
+    run(["-f", "lavfi", "-i", "testsrc2=size=160x90:rate=25:duration=24", "-c:v", "libx264", "-preset", "ultrafast",
+         *gop, "-pix_fmt", "yuv420p", str(path)], timeout_s=60)  # fmt: skip
+    return path
+
+
+def _raw_h264(path: Path) -> Path:
+    """4 s of 160x90 at 25 fps as a raw H.264 stream: no container, no timestamps to seek by."""
+    run(["-f", "lavfi", "-i", "testsrc2=size=160x90:rate=25:duration=4", "-c:v", "libx264", "-preset", "ultrafast",
+         "-g", "25", "-pix_fmt", "yuv420p", "-f", "h264", str(path)], timeout_s=60)  # fmt: skip
+    return path
+
+
+@pytest.mark.parametrize(
+    ("make", "seek", "first", "min_skip"),
+    [
+        (_long_gop_ts, Seek.SEARCH, 400, 4 * LEAD_S * 25),  # the first step back lands after frame 400
+        (_raw_h264, Seek.NONE, 70, 70),  # decoded from the start
+    ],
+    ids=["long-gop-ts", "raw-h264"],
+)
+def test_sources_that_cannot_seek_exactly_give_exact_chunks(
+    make: Any, seek: Seek, first: int, min_skip: float, clip: ClipFactory, tmp_path: Path
+) -> None:
+    source = make(tmp_path / ("src.ts" if seek is Seek.SEARCH else "src.h264"))
+    head = video_header(source)
+    assert head.seek is seek
+    at = entry(source, head, first, timeout_s=60)
+    assert at.skip_frames >= min_skip and (at.seek_s is None) == (seek is Seek.NONE)
+    recipe = Recipe("h264", 160, 90, crf=10, preset="ultrafast", gop_s=0.4, segment_s=0.4)
+    whole = encode(source, tmp_path / "whole.mp4", recipe, timeout_s=120)
+    chunk = encode(source, tmp_path / "chunk.mp4", recipe, start_s=first / 25, duration_s=20 / 25, timeout_s=120)
+    assert chunk.frames == 20
+    assert _nearest(chunk.path, _luma(whole.path), first) == list(range(first, first + 20))
+    # the fast path: an MP4 is seeked straight to the frame, nothing decoded before it is cut
+    mp4 = clip(seconds=2, size="160x90")
+    assert entry(mp4, video_header(mp4), 30, timeout_s=60) == type(at)(30, 30 / 25, 0)
+    with pytest.raises(InvalidMedia, match="first_frame=-1"):
+        entry(mp4, video_header(mp4), -1, timeout_s=60)
 
 
 def test_audio_rendition(clip: ClipFactory, tmp_path: Path) -> None:
