@@ -7,6 +7,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from darkroom.runtime.errors import InvalidWorkflow, TaskCanceled
 
@@ -41,6 +42,11 @@ class TaskContext:
         if self.report is not None and (now - self._last >= self.min_interval_s or fraction >= 1.0):
             self._last = now
             self.report(fraction, message[:200])
+
+    def identity(self) -> dict[str, Any]:
+        """The fields a child process rebuilds its context from (no callbacks, no event)."""
+        return {"task_id": self.task_id, "attempt": self.attempt, "scratch_path": self.scratch_path,
+                "workflow_id": self.workflow_id, "step": self.step, "item": self.item}  # fmt: skip
 
     @property
     def scratch(self) -> Path:

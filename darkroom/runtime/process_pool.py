@@ -66,7 +66,7 @@ class ProcessPool:
         child = self._take(ctx, give_up, timeout_s)
         child.answered = False
         try:
-            child.conn.send(("call", fn, _fields(ctx), args))
+            child.conn.send(("call", fn, ctx.identity(), args))
             return self._await(child, ctx, give_up, timeout_s)
         finally:
             self._give_back(child, child.answered)
@@ -185,17 +185,6 @@ class ProcessPool:
             children = list(self._children)
         for child in children:
             self._kill(child)
-
-
-def _fields(ctx: TaskContext) -> dict[str, Any]:
-    return {
-        "task_id": ctx.task_id,
-        "attempt": ctx.attempt,
-        "scratch_path": ctx.scratch_path,
-        "workflow_id": ctx.workflow_id,
-        "step": ctx.step,
-        "item": ctx.item,
-    }
 
 
 def _child_main(conn: Connection, worker_pid: int) -> None:

@@ -68,14 +68,7 @@ def call(
 def _call_in_child(fn: Function, ctx: TaskContext, args: dict[str, Any], timeout_s: float) -> Any:
     preload(fn.fn.__module__)
     parent, child = MP.Pipe(duplex=False)
-    fields = {
-        "task_id": ctx.task_id,
-        "attempt": ctx.attempt,
-        "scratch_path": ctx.scratch_path,
-        "workflow_id": ctx.workflow_id,
-        "step": ctx.step,
-        "item": ctx.item,
-    }
+    fields = ctx.identity()
     proc = MP.Process(target=_child_main, args=(fn, fields, args, child, os.getpid()), daemon=True)
     proc.start()
     child.close()

@@ -34,7 +34,7 @@ from darkroom._proto.darkroom.queue.v1 import queue_pb2_grpc as pb_grpc
 from darkroom.api.grpc_status import ERROR_TYPE_KEY
 from darkroom.config import ConfigError, Settings
 from darkroom.queue.grpc_client import AsyncGrpcQueue, GrpcQueue
-from darkroom.queue.server import SERVICE_NAME, ServerThread, load_api_keys, serve
+from darkroom.queue.server import SERVICE_NAME, ServerThread, load_api_keys
 
 KEYS = {"alice": "k-alice-0123", "bob": "k-bob-4567"}
 C = grpc.StatusCode
@@ -362,31 +362,16 @@ def test_server_runs_the_sweeper(redis_url: str, redis_client: redis.Redis) -> N
 
 
 def test_serve_from_settings(redis_url: str, redis_client: redis.Redis, tmp_path: Path) -> None:
+    from tests.queue.test_grpc_security import serving
+
     keys = tmp_path / "api-keys"
     keys.write_text("ci:s3cret\n")
     with socket.socket() as probe:  # a free port (serve() binds the configured address)
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     settings = Settings(redis_url=redis_url, grpc_addr=f"127.0.0.1:{port}", api_keys_file=str(keys))
-    loop = asyncio.new_event_loop()
-    task = loop.create_task(serve(settings))
-
-    def run() -> None:
-        with contextlib.suppress(asyncio.CancelledError):
-            loop.run_until_complete(task)
-
-    runner = threading.Thread(target=run, daemon=True)
-    runner.start()
-    try:
-        with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
-            grpc.channel_ready_future(channel).result(timeout=10)
-        with GrpcQueue.from_url(f"grpc://127.0.0.1:{port}", api_key="s3cret") as client:
-            assert client.create_queue("served").name == "served"
-    finally:
-        loop.call_soon_threadsafe(task.cancel)
-        runner.join(10)
-        loop.close()
-    assert task.cancelled()
+    with serving(settings) as url, GrpcQueue.from_url(url, api_key="s3cret") as client:
+        assert client.create_queue("served").name == "served"
 
 
 # -- malformed requests ------------------------------------------------------------------------------
