@@ -96,6 +96,15 @@ def worker(
             "--no-advance leaves it to the engines."
         ),
     ] = True,
+    processes: Annotated[
+        int | None,
+        typer.Option(
+            min=1,
+            max=256,
+            help='Pool children for executor="process" functions (default: this machine\'s cores; '
+            "workers sharing one machine should split them).",
+        ),
+    ] = None,
     metrics_port: MetricsOption = None,
     home: HomeOpt = None,
     url: RedisUrlOpt = None,
@@ -129,6 +138,7 @@ def worker(
         blob_cache=cache,
         queues=queues or None,
         concurrency=concurrency,
+        processes=processes,
         shape=offered,
         host=host,
         scratch_root=w.settings.home / "scratch",

@@ -180,7 +180,9 @@ class LocalPlatform:
         for n, (kind, i) in enumerate(kinds, start=1):
             argv = [sys.executable, "-m", "darkroom.cli", kind, "--metrics-port", str(self._port(port, n))]
             if kind == "worker":
-                argv += ["--concurrency", str(self.config.concurrency)]
+                # the workers of one machine share its cores: CPU-bound pool children split them
+                processes = max(1, (os.cpu_count() or 1) // max(1, self.config.workers))
+                argv += ["--concurrency", str(self.config.concurrency), "--processes", str(processes)]
             child = Child(f"{kind}-{i + 1}", argv, env, log_path=logs / f"{kind}-{i + 1}.log")
             child.start()
             self.children.append(child)

@@ -87,6 +87,8 @@ def test_a_dead_worker_is_restarted(platform: tuple[LocalPlatform, Wiring, dict[
     p, wiring, _ = platform
     worker = next(c for c in p.children if c.name == "worker-1")
     assert worker.proc is not None
+    # the machine's cores go to the pool children of its workers (here: one worker takes them all)
+    assert worker.argv[worker.argv.index("--processes") + 1] == str(os.cpu_count())
     first_pid = worker.proc.pid
     worker.proc.kill()
     worker.proc.wait()
