@@ -57,6 +57,8 @@ __all__ = ["Worker"]
 _log = logging.getLogger(__name__)
 
 ANNOUNCE_S = 0.25  # a task running this long wakes its workflow's engine to show it as running
+PARK_S = 0.05  # a finished map item waits at most this long for a sibling, to settle with it (see _park)
+PARK_MAX = 32  # and at most this many wait together
 
 
 class Worker:
@@ -120,6 +122,9 @@ class Worker:
         self._running: dict[tuple[str, int], Attempt] = {}
         self._slot_freed = threading.Event()
         self._done: stdqueue.Queue[Finished] = stdqueue.Queue()
+        # Finished map items parked until a sibling finishes too (see _park), under _lock
+        self._parked: list[Finished] = []
+        self._parked_since = 0.0
         self._quit = threading.Event()
         self._grant: dict[str, float] = {}
 
@@ -256,6 +261,8 @@ class Worker:
         """Run one task; answers the next one this thread should run (one its own pass took)."""
         done = attempt.perform(task, self.blobs, self.queue.limits.max_result_bytes, self.blob_cache, self._children)
         self._release(task)
+        if self._advancer is not None and self._park(done):
+            return None
         if self._advancer is not None and self._settling.acquire(blocking=False):
             # The settler is idle: settle here rather than wake it (a thread hop on the path from
             # one step of a chain to the next). Whoever holds the lock settles; the rest queue.
@@ -264,7 +271,7 @@ class Worker:
             kept: list[Attempt] = []
             self._local.kept = kept
             try:
-                self._settle_now([done, *self._drain_done()])
+                self._settle_now([done, *self._take_parked(), *self._drain_done()])
             finally:
                 self._local.kept = None
                 self._settling.release()
@@ -273,6 +280,34 @@ class Worker:
             return kept[0] if kept else None
         self._done.put(done)
         return None
+
+    def _park(self, done: Finished) -> bool:
+        """Hold back the report of a task while another task of its run still runs in this worker
+        (a map's items), so that one pass settles several: a pass per item costs the worker's
+        process more CPU than a small item itself. Never a run's last task here (a chain's step,
+        a map's last item in this worker): that one settles at once, with everything parked. At
+        most PARK_MAX tasks, parked at most PARK_S (the settler settles them then), so progress
+        lags a little and no parked task's lease (not extended by the heartbeat) runs out."""
+        spec = done.task.spec
+        if spec is None or spec.workflow_id is None or not done.ok:
+            return False
+        now = time.monotonic()
+        with self._lock:
+            if len(self._parked) >= PARK_MAX or (self._parked and now - self._parked_since >= PARK_S):
+                return False
+            if not any(t.spec is not None and t.spec.workflow_id == spec.workflow_id for t in self._running.values()):
+                return False
+            if not self._parked:
+                self._parked_since = now
+            self._parked.append(done)
+        return True
+
+    def _take_parked(self, older_than_s: float = 0.0) -> list[Finished]:
+        with self._lock:
+            if not self._parked or time.monotonic() - self._parked_since < older_than_s:
+                return []
+            out, self._parked = self._parked, []
+        return out
 
     def _release(self, task: Attempt) -> None:
         with self._lock:
@@ -284,16 +319,18 @@ class Worker:
     # -- the settler ---------------------------------------------------------------------------------
     def _settle_loop(self) -> None:
         while not (self._quit.is_set() and self._done.empty()):
+            wait_s = advancer.HOLD_S / 2 if self._holding else 0.25
             try:
-                batch = [self._done.get(timeout=advancer.HOLD_S / 2 if self._holding else 0.25)]
+                batch = [self._done.get(timeout=PARK_S if self._parked else wait_s)]
             except stdqueue.Empty:
                 batch = []
             self.reports.flush_progress()
             with self._settling:
-                self._settle_now(batch + self._drain_done())
+                self._settle_now(batch + self._drain_done() + self._take_parked(0.0 if batch else PARK_S))
                 if self._advancer is not None:
                     self._advancer.give_back(time.monotonic() - advancer.HOLD_S)
         with self._settling:
+            self._settle_now(self._take_parked())
             if self._advancer is not None:
                 self._advancer.give_back(math.inf)
 
