@@ -130,3 +130,27 @@ def _assert_no_overlap(passes: list[PassRecord]) -> None:
         runs.sort(key=lambda p: p[2])
         for a, b in itertools.pairwise(runs):
             assert a[3] <= b[2], f"{wid}: a pass of {b[1]} started before {a[1]}'s ended"
+
+
+@pytest.mark.parametrize("park_max", [1, 32])
+def test_a_worker_settles_finished_map_items_together_and_the_last_at_once(
+    platform: Platform, monkeypatch: pytest.MonkeyPatch, park_max: int
+) -> None:
+    import darkroom.runtime.worker as worker_module
+
+    # parked until a sibling settles them (never for lack of time): a run's last task here must
+    # settle at once with everything parked, or the map would never finish
+    monkeypatch.setattr(worker_module, "PARK_S", 3600.0)
+    monkeypatch.setattr(worker_module, "PARK_MAX", park_max)
+    run = platform.workflows.start("squares", {"n": 40})
+    assert Engine(platform.rq, platform.db, funcs.registry).run_once() == 1
+    passes: list[PassRecord] = []
+    advancer = Engine(platform.rq, platform.db, funcs.registry, name="worker", on_pass=passes.append)
+    platform.start_worker(engine=advancer, concurrency=8)
+    done = platform.wait(run.id)
+    assert done.state == "succeeded", done.error
+    assert done.outputs["sum"] == sum(i * i for i in range(40))
+    platform.until(lambda: platform.rq.count(funcs.QUEUE, dq.State.COMPLETED) == 42)
+    # split, 40 squares and the total: fewer passes than tasks, as items settle together
+    assert len(passes) < 42
+    _assert_no_overlap(passes)
