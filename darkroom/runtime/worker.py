@@ -59,6 +59,7 @@ _log = logging.getLogger(__name__)
 ANNOUNCE_S = 0.25  # a task running this long wakes its workflow's engine to show it as running
 PARK_S = 0.05  # a finished map item waits at most this long for a sibling, to settle with it (see _park)
 PARK_MAX = 32  # and at most this many wait together
+PARK_MIN_LEFT_S = 2.0  # and only a task whose lease has this long left (its lease is not extended meanwhile)
 
 
 class Worker:
@@ -287,11 +288,14 @@ class Worker:
         process more CPU than a small item itself. Never a run's last task here (a chain's step,
         a map's last item in this worker): that one settles at once, with everything parked. At
         most PARK_MAX tasks, parked at most PARK_S (the settler settles them then), so progress
-        lags a little and no parked task's lease (not extended by the heartbeat) runs out."""
+        lags a little; a task whose lease has less than PARK_MIN_LEFT_S left never parks, so no
+        parked task's lease (not extended by the heartbeat) runs out."""
         spec = done.task.spec
         if spec is None or spec.workflow_id is None or not done.ok:
             return False
         now = time.monotonic()
+        if done.task.extended + done.task.lease_s - now < PARK_MIN_LEFT_S:
+            return False  # a short lease (or one the heartbeat is late with): settle it now
         with self._lock:
             if len(self._parked) >= PARK_MAX or (self._parked and now - self._parked_since >= PARK_S):
                 return False
