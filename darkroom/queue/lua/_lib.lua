@@ -520,6 +520,25 @@ local function drop(conf, name, seqid, x, c)
   event(conf, 'dropped', id_of(seqid), 'gone')
 end
 
+-- pending -> running for a message already taken out of its indexes, under fencing token `tok`
+-- until `le`; answers the values of the `names` fields as the lease reports them.
+local function lease_msg(conf, m, tok, le, now, names)
+  m.att = m.att + 1
+  redis.call('HSET', P .. 'm:' .. m.id, 'st', 'running', 'att', m.att, 'tok', tok, 'le', le, 'ua', now)
+  zadd('running', le, m.seq)
+  event(conf, 'dequeued', m.id, 'running')
+  local fresh = {st = 'running', att = m.att, tok = tok, le = le, ua = now, va = false}
+  local values = {}
+  for i = 1, #names do
+    local v = fresh[names[i]]
+    if v == nil then
+      v = m.extra[i]
+    end
+    values[i] = v
+  end
+  return values
+end
+
 local TERMINAL = {completed = true, canceled = true, errored = true}
 
 local function finish(conf, m, state, now, fields)

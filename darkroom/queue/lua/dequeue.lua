@@ -62,20 +62,7 @@ local function start(m)
   end
   local tok = next_token
   next_token = next_token + 1
-  m.att = m.att + 1
-  redis.call('HSET', P .. 'm:' .. m.id, 'st', 'running', 'att', m.att, 'tok', tok, 'le', le, 'ua', now)
-  zadd('running', le, m.seq)
-  event(conf, 'dequeued', m.id, 'running')
-  local fresh = {st = 'running', att = m.att, tok = tok, le = le, ua = now, va = false}
-  local values = {}
-  for i = 1, #names do
-    local v = fresh[names[i]]
-    if v == nil then
-      v = m.extra[i]
-    end
-    values[i] = v
-  end
-  out[#out + 1] = {m.id, tok, le, values}
+  out[#out + 1] = {m.id, tok, le, lease_msg(conf, m, tok, le, now, names)}
 end
 
 if conf.exclusive then

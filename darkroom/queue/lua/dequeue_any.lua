@@ -88,21 +88,8 @@ local out = {}
 local function start(i, s, m)
   local tok = redis.call('INCR', P .. 'fence')
   local le = now + s.le_ms
-  m.att = m.att + 1
-  redis.call('HSET', P .. 'm:' .. m.id, 'st', 'running', 'att', m.att, 'tok', tok, 'le', le, 'ua', now)
-  zadd('running', le, m.seq)
-  event(s.q.conf, 'dequeued', m.id, 'running')
-  local fresh = {st = 'running', att = m.att, tok = tok, le = le, ua = now, va = false}
-  local values = {}
-  for k = 1, #names do
-    local v = fresh[names[k]]
-    if v == nil then
-      v = m.extra[k]
-    end
-    values[k] = v
-  end
   s.q.took = s.q.took + 1
-  out[#out + 1] = {i, m.id, tok, le, values}
+  out[#out + 1] = {i, m.id, tok, le, lease_msg(s.q.conf, m, tok, le, now, names)}
 end
 
 -- Takes the source's head message if it is usable (true), or drops it (false): the caller then
