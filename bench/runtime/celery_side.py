@@ -87,6 +87,12 @@ def task_time(values: list[float]) -> list[float]:
     return [len(values), sum(values)]
 
 
+@app.task(name="task_time_chunks")
+def task_time_chunks(chunks: list[list[float]]) -> list[float]:
+    values = [v for chunk in chunks for v in chunk]
+    return [len(values), sum(values)]
+
+
 @worker_ready.connect
 def _announce(**_: object) -> None:
     ready = _state.get("ready")
@@ -150,11 +156,18 @@ def map_reduce(n: int, timeout_s: float) -> dict[str, Any]:
     return {"wall_s": wall, "steps": n + 1}
 
 
-def work(scenario: str, n: int, timeout_s: float) -> dict[str, Any]:
+def _map(fn: Any, n: int, chunks: int) -> Any:
+    """The map and its reduce: one task per item, or ``chunks`` items per task (Celery's ``chunks``)."""
+    if chunks > 1:
+        return chord(fn.chunks(((i,) for i in range(n)), chunks).group(), task_time_chunks.s())
+    return chord(group(fn.s(i) for i in range(n)), task_time.s())
+
+
+def work(scenario: str, n: int, timeout_s: float, chunks: int = 1) -> dict[str, Any]:
     fn = burn if scenario == "map-cpu" else nap
-    chord(group(fn.s(i) for i in range(20)), task_time.s()).apply_async().get(timeout=timeout_s)  # warm-up
+    _map(fn, 20, chunks).apply_async().get(timeout=timeout_s)  # warm-up
     started = time.perf_counter()
-    result = chord(group(fn.s(i) for i in range(n)), task_time.s()).apply_async()
+    result = _map(fn, n, chunks).apply_async()
     items, task_s = result.get(timeout=timeout_s)
     wall = time.perf_counter() - started
     result.forget()
@@ -193,11 +206,12 @@ def main() -> None:
     k.add_argument("--scenario", choices=["map-cpu", "map-sleep"], required=True)
     k.add_argument("--items", type=int, required=True)
     k.add_argument("--timeout", type=float, default=600.0)
+    k.add_argument("--chunks", type=int, default=1, help="items per task (Celery's chunks)")
     args = p.parse_args()
     if args.command == "worker":
         worker(args.pool, args.concurrency, args.prefetch, args.ready)
     elif args.command == "work":
-        print(json.dumps(work(args.scenario, args.items, args.timeout)), flush=True)
+        print(json.dumps(work(args.scenario, args.items, args.timeout, args.chunks)), flush=True)
     else:
         drive(args)
 

@@ -6,6 +6,7 @@ import time
 from typing import Any
 
 from bench.runtime import work_items
+from bench.runtime.work import BATCH
 from darkroom.runtime.context import TaskContext
 from darkroom.runtime.functions import Registry
 from darkroom.runtime.workflow import Workflow
@@ -42,15 +43,17 @@ def task_time(ctx: TaskContext, results: list[dict[str, Any]]) -> dict[str, Any]
 
 def build(chain_steps: int) -> Registry:
     """Functions plus ``bench.chain`` (``chain_steps`` no-op steps in a line), ``bench.map``, and
-    the maps of real work: ``bench.cpu`` (in the workers' process pools) and ``bench.sleep``."""
+    the maps of real work: ``bench.cpu`` (in the workers' process pools; ``bench.cpu-batched``
+    with ``BATCH`` items per task) and ``bench.sleep``."""
     registry = Registry()
     registry.function("step", queue=QUEUE)(step)
     registry.function("item", queue=QUEUE)(item)
     registry.function("total", queue=QUEUE)(total)
     registry.function("burn", queue=QUEUE, executor="process")(burn)
+    registry.function("burn_batched", queue=QUEUE, executor="process", batch=BATCH)(burn)
     registry.function("nap", queue=QUEUE)(nap)
     registry.function("task_time", queue=QUEUE)(task_time)
-    for name, fn in (("bench.cpu", "burn"), ("bench.sleep", "nap")):
+    for name, fn in (("bench.cpu", "burn"), ("bench.cpu-batched", "burn_batched"), ("bench.sleep", "nap")):
         work = Workflow(name, inputs=["items"])
         work.reduce("task_time", "task_time", over=work.map("items", fn, over=work.input("items")))
         registry.add_workflow(work)

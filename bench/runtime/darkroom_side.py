@@ -161,10 +161,19 @@ class WorkResult:
 
 
 def run_work(
-    redis_url: str, scenario: str, n_items: int, *, workers: int, workdir: Path, concurrency: int, processes: int = 0
+    redis_url: str,
+    scenario: str,
+    n_items: int,
+    *,
+    workers: int,
+    workdir: Path,
+    concurrency: int,
+    processes: int = 0,
+    batch: int = 1,
 ) -> WorkResult:
-    """One map of ``n_items`` real items (``bench.cpu`` or ``bench.sleep``) and its reduce."""
-    name = {"map-cpu": "bench.cpu", "map-sleep": "bench.sleep"}[scenario]
+    """One map of ``n_items`` real items (``bench.cpu``, in batches ``bench.cpu-batched``, or
+    ``bench.sleep``) and its reduce."""
+    name = {"map-cpu": "bench.cpu", "map-sleep": "bench.sleep"}[scenario] + ("-batched" if batch > 1 else "")
     config = ""
     try:
         with _platform(redis_url, 1, workers, workdir, concurrency, processes) as (wf, config):

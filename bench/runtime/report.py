@@ -294,11 +294,14 @@ def markdown(res: Results) -> str:
             f"slots ({real_work.SLOTS}, both systems) for (d); the target is ≤ {real_work.TARGET_X}x of it. "
             "Darkroom runs (c) "
             'as `executor="process"` functions (warm pool children), Celery with its prefork pool; (d) in '
-            "threads on both. Other processes on the machine take cores too: compare the two systems' ratios "
-            "within this run.",
+            f"threads on both. (c) runs twice on each side: one task per item, and {real_work.BATCH} items per "
+            f"task (Darkroom's `Function.batch`, Celery's `chunks`); the table shows each system's best. Other "
+            "processes on the machine take cores too: compare the two systems' ratios within this run.",
             "",
         ]
         lines += _table(real_work.head(), real_work.rows(res.work))
+        lines += ["", "Every configuration run:", ""]
+        lines += _table(real_work.tried_head(), real_work.tried(res.work))
     lines += ["", "### Targets", ""]
     rows = [[t.name, t.goal, t.measured, verdict(t.passed, bold=True)] for t in targets(res)]
     lines += _table(["target", "goal", "measured", "result"], rows)

@@ -185,6 +185,7 @@ def run_darkroom_work(
                 workdir=work_dir,
                 concurrency=cfg.concurrency,
                 processes=cfg.processes,
+                batch=cfg.batch,
             )
             row = work.WorkRow(
                 "darkroom", cfg.scenario, cfg.describe(s.workers), items, r.wall_s, r.task_s, parallel, r.error
@@ -204,7 +205,9 @@ def run_celery_work(
     for cfg in work.CELERY_WORK:
         parallel = work.cores() if cfg.scenario == work.CPU else work.SLOTS
         redis.flush()
-        outs = [work_dir / f"celery-work-ready-{cfg.scenario}-{cfg.prefetch}-{i}" for i in range(cfg.processes)]
+        outs = [
+            work_dir / f"celery-work-ready-{cfg.scenario}-{cfg.prefetch}-{cfg.chunks}-{i}" for i in range(cfg.processes)
+        ]
         cmds = [
             [*module, "worker", f"--pool={cfg.pool}", f"--concurrency={cfg.concurrency}"]
             + [f"--prefetch={cfg.prefetch}", f"--ready={ready}"]
@@ -217,7 +220,10 @@ def run_celery_work(
                 if not ready:
                     raise RuntimeError(f"workers did not start; see {log}")
                 data = procs.run_json(
-                    [*module, "work", f"--scenario={cfg.scenario}", f"--items={items}"], env, log, timeout_s=900.0
+                    [*module, "work", f"--scenario={cfg.scenario}", f"--items={items}", f"--chunks={cfg.chunks}"],
+                    env,
+                    log,
+                    timeout_s=900.0,
                 )
                 row = work.WorkRow(
                     "celery", cfg.scenario, cfg.describe(), items, data["wall_s"], data["task_s"], parallel

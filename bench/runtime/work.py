@@ -13,6 +13,7 @@ import os
 from dataclasses import dataclass
 
 __all__ = [
+    "BATCH",
     "CELERY_WORK",
     "CPU",
     "SCENARIOS",
@@ -25,6 +26,8 @@ __all__ = [
     "darkroom_work",
     "head",
     "rows",
+    "tried",
+    "tried_head",
 ]
 
 CPU = "map-cpu"
@@ -33,6 +36,9 @@ SCENARIOS = (CPU, SLEEP)
 LABELS = {CPU: "(c) map of CPU-bound items", SLEEP: "(d) map of sleeping items"}
 TARGET_X = 1.2
 SLOTS = 16  # the sleeping map: slots per system (2 worker processes x 8)
+# (c) is also run with items in batches, on both sides: Darkroom's ``Function.batch``, Celery's
+# ``chunks``; 16 items of ~4 ms make a task of ~64 ms, and 2,000 items 125 tasks
+BATCH = 16
 
 
 def cores() -> int:
@@ -44,11 +50,14 @@ class DarkroomWork:
     scenario: str
     concurrency: int  # threads per worker process
     processes: int  # pool children per worker process (0: none)
+    batch: int = 1  # map items per task (Function.batch)
 
     def describe(self, workers: int) -> str:
+        batch = f", batch={self.batch}" if self.batch > 1 else ""
         if self.processes:
-            return f"{workers} workers x {self.processes} pool child(ren) (executor=process), {self.concurrency} slots"
-        return f"{workers} workers x {self.concurrency} threads"
+            slots = f"{self.concurrency} slots{batch}"
+            return f"{workers} workers x {self.processes} pool child(ren) (executor=process), {slots}"
+        return f"{workers} workers x {self.concurrency} threads{batch}"
 
 
 @dataclass(frozen=True)
@@ -58,9 +67,13 @@ class CeleryWork:
     processes: int  # worker commands
     concurrency: int
     prefetch: int
+    chunks: int = 1  # items per task (Celery's ``chunks``)
 
     def describe(self) -> str:
-        return f"{self.processes} x {self.pool} worker, concurrency {self.concurrency}, prefetch x{self.prefetch}"
+        chunks = f", chunks of {self.chunks}" if self.chunks > 1 else ""
+        return (
+            f"{self.processes} x {self.pool} worker, concurrency {self.concurrency}, prefetch x{self.prefetch}{chunks}"
+        )
 
 
 def darkroom_work(workers: int) -> tuple[DarkroomWork, ...]:
@@ -69,6 +82,7 @@ def darkroom_work(workers: int) -> tuple[DarkroomWork, ...]:
     per_worker = max(1, cores() // workers)
     return (
         DarkroomWork(CPU, concurrency=2 * per_worker, processes=per_worker),
+        DarkroomWork(CPU, concurrency=2 * per_worker, processes=per_worker, batch=BATCH),
         DarkroomWork(SLEEP, concurrency=SLOTS // workers, processes=0),
     )
 
@@ -77,6 +91,8 @@ CELERY_WORK = (
     # CPU: prefork children, one per core (the GIL makes threads useless here)
     CeleryWork(CPU, "prefork", 1, cores(), 1),
     CeleryWork(CPU, "prefork", 1, cores(), 4),
+    CeleryWork(CPU, "prefork", 1, cores(), 1, chunks=BATCH),
+    CeleryWork(CPU, "prefork", 1, cores(), 4, chunks=BATCH),
     # I/O: threads, the same slots as Darkroom's
     CeleryWork(SLEEP, "threads", 2, SLOTS // 2, 1),
     CeleryWork(SLEEP, "threads", 2, SLOTS // 2, 4),
@@ -121,6 +137,20 @@ class WorkRow:
             "ratio": self.ratio,
             "error": self.error,
         }
+
+
+def tried_head() -> list[str]:
+    return ["system", "configuration", "scenario", "wall s", "wall / ideal"]
+
+
+def tried(work: list[WorkRow]) -> list[list[str]]:
+    """Every configuration run, the best of the two systems' marked in the table above."""
+    out = []
+    for r in sorted(work, key=lambda r: (SCENARIOS.index(r.scenario), r.system != "darkroom")):
+        system = "Darkroom" if r.system == "darkroom" else "Celery"
+        measured = [f"⚠ {r.error}", ""] if r.error else [f"{r.wall_s:.2f}", f"{r.ratio:.2f}x"]
+        out.append([system, r.config, LABELS[r.scenario], *measured])
+    return out
 
 
 def head() -> list[str]:

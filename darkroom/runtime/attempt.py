@@ -59,6 +59,13 @@ class Attempt:
     def fn_name(self) -> str:
         return self.spec.fn if self.spec else "?"
 
+    @property
+    def timeout_s(self) -> float:
+        """The call's time limit: the function's (or its step's) per item, times a batch's items."""
+        assert self.fn is not None
+        per_item = (self.spec.timeout_s if self.spec else None) or self.fn.timeout_s
+        return per_item * (self.spec.count if self.spec else 1)
+
 
 @dataclass
 class Finished:
@@ -68,6 +75,7 @@ class Finished:
     error: str = ""
     retry: bool = True
     outcome: str = "succeeded"
+    item: int | None = None  # the batch item that failed (counted from 0), when known
 
 
 def spec_of(lease: dq.Lease) -> TaskSpec | None:
@@ -88,36 +96,54 @@ def perform(
     (``pool``: the worker's process pool, for ``executor="process"`` functions)."""
     assert task.spec is not None and task.fn is not None
     spec, fn, ctx = task.spec, task.fn, task.ctx
-    timeout = spec.timeout_s or fn.timeout_s
+    timeout = task.timeout_s
     try:
-        args = (
-            fetch_arguments(fn.fn, spec.args, blobs, ctx.scratch_path / "in", cache) if blobs is not None else spec.args
-        )
-        out = runner.call(fn, ctx, args, timeout, pool)
-        if blobs is not None:
-            out = store_outputs(out, blobs, ctx.scratch_path)
+        if spec.batch is None:
+            args = _fetched(spec, fn, blobs, ctx.scratch_path / "in", cache)
+            out = runner.call(fn, ctx, args, timeout, pool)
+            if blobs is not None:
+                out = store_outputs(out, blobs, ctx.scratch_path)
+        else:
+            items = [
+                _fetched(it, fn, blobs, ctx.scratch_path / "in" / str(j), cache) for j, it in enumerate(spec.items())
+            ]
+            out = runner.call_batch(fn, ctx, items, timeout, pool)
+            if blobs is not None:
+                out = [store_outputs(o, blobs, ctx.scratch_path) for o in out]
         if len(dumps(out)) > max_result_bytes:
-            raise PermanentError(f"{spec.fn} returned more than {max_result_bytes} bytes")
+            what = f"{spec.fn} returned" if spec.batch is None else f"a batch of {spec.count} {spec.fn} calls returned"
+            raise PermanentError(f"{what} more than {max_result_bytes} bytes")
         done = Finished(task, True, output=out)
-    except (PermanentError, InvalidWorkflow) as exc:
-        done = Finished(task, False, error=f"{type(exc).__name__}: {exc}", retry=False, outcome="failed")
-    except runner.ChildFailed as exc:
-        done = Finished(task, False, error=str(exc), retry=not exc.permanent, outcome="failed")
-    except TaskTimeout as exc:
-        done = Finished(task, False, error=str(exc), outcome="timed_out")
-    except TaskCanceled as exc:
-        done = Finished(task, False, error=str(exc), outcome="canceled")
+    except runner.BatchItemFailed as exc:
+        done = _failed(task, exc.error, exc.item)
     except Exception as exc:
-        _log.info("task %s raised", task.lease.message.id, exc_info=True)
-        done = Finished(
-            task, False, error=f"{type(exc).__name__}: {exc}", retry=not fn.is_permanent(exc), outcome="failed"
-        )
+        done = _failed(task, exc, exc.item if isinstance(exc, runner.ChildFailed) else None)
     finally:
         if ctx.scratch_path.exists():
             shutil.rmtree(ctx.scratch_path, ignore_errors=True)
     if ctx.cancel_event.is_set() and done.ok:
         done = Finished(task, False, error="canceled", outcome="canceled")
     return done
+
+
+def _fetched(spec: TaskSpec, fn: Function, blobs: Any, into: Path, cache: BlobCache | None) -> dict[str, Any]:
+    return fetch_arguments(fn.fn, spec.args, blobs, into, cache) if blobs is not None else spec.args
+
+
+def _failed(task: Attempt, exc: Exception, item: int | None) -> Finished:
+    """How an attempt that raised ``exc`` ended, and whether the queue should retry it."""
+    assert task.fn is not None
+    if isinstance(exc, (PermanentError, InvalidWorkflow)):
+        return Finished(task, False, error=f"{type(exc).__name__}: {exc}", retry=False, outcome="failed", item=item)
+    if isinstance(exc, runner.ChildFailed):
+        return Finished(task, False, error=str(exc), retry=not exc.permanent, outcome="failed", item=item)
+    if isinstance(exc, TaskTimeout):
+        return Finished(task, False, error=str(exc), outcome="timed_out")
+    if isinstance(exc, TaskCanceled):
+        return Finished(task, False, error=str(exc), outcome="canceled")
+    _log.info("task %s raised", task.lease.message.id, exc_info=exc)
+    error = f"{type(exc).__name__}: {exc}"
+    return Finished(task, False, error=error, retry=not task.fn.is_permanent(exc), outcome="failed", item=item)
 
 
 def conclude(
@@ -135,18 +161,31 @@ def conclude(
         if metrics:
             metrics.finished(t.fn_name, outcome, time.monotonic() - t.started)
         state = "succeeded" if d.ok else "failed" if final else "running"
-        told = TaskOutcome(
-            state, msg.attempts, worker, now, output=d.output, error=d.error or None, started=t.wall_started
-        )
-        rep = Reporter.report(t.spec, msg.deadline, told, "r" if final else "s", tick=final)
-        if rep:
-            reports.append(rep)
+        for spec, output in _per_item(d):
+            told = TaskOutcome(
+                state, msg.attempts, worker, now, output=output, error=d.error or None, started=t.wall_started
+            )
+            rep = Reporter.report(spec, msg.deadline, told, "r" if final else "s", tick=final)
+            if rep:
+                reports.append(rep)
         if d.ok:
             by_queue[t.lease.queue].append((t.lease, True, dumps(d.output), False, 0.0))
         else:
             backoff = t.fn.backoff_s(msg.attempts) if (t.fn and d.outcome != "handed_back") else 0.0
             by_queue[t.lease.queue].append((t.lease, False, d.error[:2000], d.retry, backoff))
     return reports, [items[i : i + 500] for items in by_queue.values() for i in range(0, len(items), 500)]
+
+
+def _per_item(d: Finished) -> list[tuple[TaskSpec | None, Any]]:
+    """(spec, output) of each item a finished attempt reports: a batch's items all (the failed one
+    alone when it is known), else the task itself."""
+    spec = d.task.spec
+    if spec is None or spec.batch is None:
+        return [(spec, d.output)]
+    items = spec.items()
+    if d.ok:
+        return list(zip(items, d.output, strict=True))
+    return [(items[d.item], None)] if d.item is not None and 0 <= d.item < len(items) else [(i, None) for i in items]
 
 
 def sweep_scratch(parent: Path) -> None:

@@ -17,7 +17,7 @@ from typing import Any, Literal
 
 from darkroom.runtime.errors import FunctionNotFound, InvalidWorkflow, PermanentError
 
-__all__ = ["Executor", "Function", "Isolation", "Registry"]
+__all__ = ["MAX_BATCH", "Executor", "Function", "Isolation", "Registry"]
 
 Isolation = Literal["thread", "process"]
 
@@ -35,6 +35,7 @@ class Executor(enum.StrEnum):
 
 
 _NAME = re.compile(r"^[a-z][a-z0-9_.-]{0,99}$")
+MAX_BATCH = 256  # map items one task may carry (see Function.batch)
 
 
 @dataclass(frozen=True)
@@ -45,6 +46,12 @@ class Function:
     queue metadata. ``isolation="process"`` runs each call in a child process, which a timeout or a
     cancel can kill; ``"thread"`` is cheaper but can only be asked to stop. ``executor`` says
     where the body runs otherwise (:class:`Executor`: the worker's threads, or its process pool).
+
+    ``batch``: a map step over this function puts up to this many items in one task, run one after
+    the other by one worker (one lease, one hand-off to the process pool, one settle for all of
+    them), as ``multiprocessing.Pool.map``'s chunksize and Celery's ``chunks`` do. For maps of
+    small items, whose runtime cost per task would otherwise rival the work; each item still has
+    its own row, output and report. A batch is retried whole (functions are idempotent).
     """
 
     name: str
@@ -61,12 +68,15 @@ class Function:
     # Exception types after which a retry cannot help (PermanentError always is one): e.g. a
     # decoder's "invalid data" error. Everything else is retried while attempts remain.
     permanent_errors: tuple[type[BaseException], ...] = ()
+    batch: int = 1
 
     def __post_init__(self) -> None:
         if not _NAME.match(self.name):
             raise InvalidWorkflow(f"function name {self.name!r} must match {_NAME.pattern}")
         if self.timeout_s <= 0 or self.lease_s <= 0 or self.max_attempts < 1:
             raise InvalidWorkflow(f"function {self.name!r}: timeout_s, lease_s and max_attempts must be positive")
+        if not isinstance(self.batch, int) or isinstance(self.batch, bool) or not 1 <= self.batch <= MAX_BATCH:
+            raise InvalidWorkflow(f"function {self.name!r}: batch {self.batch!r} must be from 1 to {MAX_BATCH}")
         if self.isolation not in ("thread", "process"):
             raise InvalidWorkflow(f"function {self.name!r}: isolation {self.isolation!r} is not thread|process")
         try:
@@ -78,6 +88,11 @@ class Function:
             raise InvalidWorkflow(
                 f"function {self.name!r}: isolation='process' already runs each call in a child of its own; "
                 "executor='process' would run it in the pool's"
+            )
+        if self.isolation == "process" and self.batch > 1:
+            raise InvalidWorkflow(
+                f"function {self.name!r}: batch={self.batch} is for small items; isolation='process' "
+                "starts a child per call, for heavy ones"
             )
 
     @property

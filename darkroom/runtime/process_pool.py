@@ -60,7 +60,10 @@ class ProcessPool:
         self._children: list[_Child] = []
         self._closed = False
 
-    def call(self, fn: Function, ctx: TaskContext, args: dict[str, Any], timeout_s: float) -> Any:
+    def call(
+        self, fn: Function, ctx: TaskContext, args: dict[str, Any] | list[dict[str, Any]], timeout_s: float
+    ) -> Any:
+        """``fn(ctx, **args)`` in a child; with a list of arguments, a batch: its list of outputs."""
         preload(fn.fn.__module__)
         give_up = time.monotonic() + timeout_s
         child = self._take(ctx, give_up, timeout_s)
@@ -135,7 +138,7 @@ class ProcessPool:
                         if ctx.cancel_event.is_set():
                             raise TaskCanceled(f"task {ctx.task_id} was canceled")
                         raise TaskTimeout(f"task {ctx.task_id} ran past its timeout of {timeout_s:g}s")
-                    raise ChildFailed(rest[0], permanent=rest[1])
+                    raise ChildFailed(rest[0], permanent=rest[1], item=rest[3])
                 child.proc.join(1.0)
                 raise ChildFailed(f"the function's process exited with code {child.proc.exitcode}", permanent=False)
             if child.proc.sentinel in ready and not child.conn.poll():
@@ -188,10 +191,11 @@ class ProcessPool:
 
 
 def _child_main(conn: Connection, worker_pid: int) -> None:
-    """Serve calls one at a time; a reader thread turns a ``cancel`` into the call's cancel flag."""
+    """Serve calls one at a time; a reader thread turns a ``cancel`` into the call's cancel flag.
+    A call whose arguments are a list is a batch: its items run one after the other."""
     die_with(worker_pid)
     calls: stdqueue.Queue[tuple[Any, ...] | None] = stdqueue.Queue()
-    current: list[TaskContext] = []
+    current: list[threading.Event] = []
     send_lock = threading.Lock()
 
     def send(message: tuple[Any, ...]) -> None:
@@ -206,21 +210,27 @@ def _child_main(conn: Connection, worker_pid: int) -> None:
                 calls.put(None)
                 return
             if message[0] == "cancel":
-                for ctx in list(current):
-                    ctx.cancel_event.set()
+                for event in list(current):
+                    event.set()
             else:
                 calls.put(message)
 
     threading.Thread(target=read, name="darkroom-pool-reader", daemon=True).start()
     while (message := calls.get()) is not None:
         _, fn, fields, args = message
-        ctx = TaskContext(**fields, report=lambda f, m: send(("progress", f, m)))
-        current.append(ctx)
+        batch = isinstance(args, list)
+        cancel = threading.Event()  # one flag for every item of a batch
+        current.append(cancel)
+        report = None if batch else (lambda f, m: send(("progress", f, m)))
+        outs, j = [], 0
         try:
-            out = fn.fn(ctx, **args)
+            for j, item_args in enumerate(args if batch else [args]):
+                ctx = TaskContext(**{**fields, "item": fields["item"] + j}, report=report, cancel_event=cancel)
+                outs.append(fn.fn(ctx, **item_args))
         except BaseException as exc:  # every failure, cancel included, is the call's answer
-            send(("error", f"{type(exc).__name__}: {exc}", fn.is_permanent(exc), isinstance(exc, TaskCanceled)))
+            failed = (f"{type(exc).__name__}: {exc}", fn.is_permanent(exc), isinstance(exc, TaskCanceled))
+            send(("error", *failed, j if batch else None))
         else:
-            send(("ok", out))
+            send(("ok", outs if batch else outs[0]))
         finally:
-            current.remove(ctx)
+            current.remove(cancel)

@@ -35,8 +35,10 @@ class Reporter:
             return None
         return Report(spec.workflow_id, f"{spec.step}#{spec.idx}:{kind}", outcome.encode(), deadline, tick)
 
-    def started(self, spec: TaskSpec | None, deadline: float, attempt: int, at: float) -> Report | None:
-        return self.report(spec, deadline, TaskOutcome("running", attempt, self.worker_name, at), "s")
+    def started(self, spec: TaskSpec | None, deadline: float, attempt: int, at: float) -> list[Report]:
+        """The start reports of a task (one per item of a batch)."""
+        outcome = TaskOutcome("running", attempt, self.worker_name, at)
+        return [r for item in (spec.items() if spec else []) if (r := self.report(item, deadline, outcome, "s"))]
 
     def progress(self, spec: TaskSpec | None, deadline: float, attempt: int, fraction: float, message: str) -> None:
         outcome = TaskOutcome("running", attempt, self.worker_name, time.time(), progress=fraction, message=message)

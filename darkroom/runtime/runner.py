@@ -16,6 +16,7 @@ import multiprocessing.connection
 import os
 import threading
 import time
+from dataclasses import replace
 from multiprocessing.connection import Connection
 from typing import TYPE_CHECKING, Any
 
@@ -44,11 +45,22 @@ def preload(module: str) -> None:
 
 
 class ChildFailed(Exception):
-    """The function raised in its child process (``permanent`` when it raised PermanentError)."""
+    """The function raised in its child process (``permanent`` when it raised PermanentError;
+    ``item``: which item of a batch, counted from 0)."""
 
-    def __init__(self, message: str, *, permanent: bool) -> None:
+    def __init__(self, message: str, *, permanent: bool, item: int | None = None) -> None:
         super().__init__(message)
         self.permanent = permanent
+        self.item = item
+
+
+class BatchItemFailed(Exception):
+    """Item ``item`` (counted from 0) of a batch raised ``error``; the batch stopped there."""
+
+    def __init__(self, item: int, error: Exception) -> None:
+        super().__init__(str(error))
+        self.item = item
+        self.error = error
 
 
 def call(
@@ -63,6 +75,28 @@ def call(
             raise InvalidWorkflow(f"function {fn.name!r} runs in a process pool, and this worker has none")
         return pool.call(fn, ctx, args, timeout_s)
     return fn.fn(ctx, **args)
+
+
+def call_batch(
+    fn: Function, ctx: TaskContext, items: list[dict[str, Any]], timeout_s: float, pool: ProcessPool | None = None
+) -> list[Any]:
+    """Run a batch's items one after the other, in one hand-off to the process pool (or in this
+    thread); item ``j`` sees ``ctx.item + j``. Progress reports of single items are not passed on.
+    The first failure stops the batch: :class:`BatchItemFailed` (or :class:`ChildFailed` with its
+    ``item``)."""
+    if fn.executor is Executor.PROCESS:
+        if pool is None:
+            raise InvalidWorkflow(f"function {fn.name!r} runs in a process pool, and this worker has none")
+        out = pool.call(fn, ctx, items, timeout_s)
+        assert isinstance(out, list)
+        return out
+    outs = []
+    for j, args in enumerate(items):
+        try:
+            outs.append(fn.fn(replace(ctx, item=ctx.item + j, report=None), **args))
+        except Exception as exc:
+            raise BatchItemFailed(j, exc) from exc
+    return outs
 
 
 def _call_in_child(fn: Function, ctx: TaskContext, args: dict[str, Any], timeout_s: float) -> Any:

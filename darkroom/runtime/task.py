@@ -2,13 +2,14 @@
 
 A task message's payload is :class:`TaskSpec` as compact JSON (versioned, never pickle); its id is
 ``<workflow>:<step>:<index>`` so the engine can enqueue it again after a crash and the queue's
-idempotent enqueue keeps one copy. A finished task reports a :class:`TaskOutcome`.
+idempotent enqueue keeps one copy. A batch of map items (``Function.batch``) is one message, named
+after its first item. A finished task reports a :class:`TaskOutcome`, one per item.
 """
 
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 from darkroom.runtime.errors import InvalidWorkflow
@@ -16,6 +17,7 @@ from darkroom.runtime.errors import InvalidWorkflow
 __all__ = ["TaskOutcome", "TaskSpec", "dumps", "task_id"]
 
 _VERSION = 1
+_VERSION_BATCH = 2  # a payload with a batch: a worker that predates batches refuses it by its version
 
 
 def dumps(value: Any) -> bytes:
@@ -29,25 +31,51 @@ def task_id(workflow_id: str, step: str, idx: int) -> str:
 
 @dataclass(frozen=True)
 class TaskSpec:
+    """One function call; with ``batch``, several map items: item ``j`` is called with ``args``
+    plus ``{item_arg: batch[j]}`` and is item ``idx + j`` of its step."""
+
     fn: str
     args: dict[str, Any]
     workflow_id: str | None = None
     step: str | None = None
     idx: int = 0
     timeout_s: float | None = None
+    batch: list[Any] | None = None
+    item_arg: str = "item"
+
+    @property
+    def count(self) -> int:
+        """The items this task runs."""
+        return 1 if self.batch is None else len(self.batch)
+
+    def items(self) -> list[TaskSpec]:
+        """One spec per item (just this one when it is not a batch)."""
+        if self.batch is None:
+            return [self]
+        return [
+            replace(self, args={**self.args, self.item_arg: value}, idx=self.idx + j, batch=None)
+            for j, value in enumerate(self.batch)
+        ]
 
     def encode(self) -> bytes:
-        return dumps({"v": _VERSION, **asdict(self)})
+        fields = asdict(self)
+        if self.batch is None:  # the payload of a single call stays as it always was
+            del fields["batch"], fields["item_arg"]
+            return dumps({"v": _VERSION, **fields})
+        return dumps({"v": _VERSION_BATCH, **fields})
 
     @classmethod
     def decode(cls, raw: bytes) -> TaskSpec:
         try:
             data = json.loads(raw)
-            if data.pop("v") != _VERSION:
-                raise ValueError("unknown version")
+            version = data.pop("v")
+            if version not in (_VERSION, _VERSION_BATCH) or (version == _VERSION) == ("batch" in data):
+                raise ValueError(f"unknown version {version!r}")
             spec = cls(**data)
             if not isinstance(spec.fn, str) or not isinstance(spec.args, dict):
                 raise TypeError("fn must be a string and args an object")
+            if spec.batch is not None and (not isinstance(spec.batch, list) or not spec.batch):
+                raise TypeError("batch must be a non-empty list")
         except (ValueError, TypeError, KeyError, AttributeError) as exc:
             raise InvalidWorkflow(f"malformed task payload {raw[:80]!r}: {exc}") from None
         return spec

@@ -233,9 +233,10 @@ class Worker:
                 item=spec.idx if spec else 0,
             )
             task = Attempt(lease, spec, fn, ctx, lease_s=self._grant.get(lease.queue, 30.0))
-            ctx.report = lambda f, m, t=task: self.reports.progress(
-                t.spec, t.lease.message.deadline, t.lease.message.attempts, f, m
-            )
+            if spec is not None and spec.batch is None:  # a batch's items report no progress of their own
+                ctx.report = lambda f, m, t=task: self.reports.progress(
+                    t.spec, t.lease.message.deadline, t.lease.message.attempts, f, m
+                )
             with self._lock:
                 self._running[task.key] = task
             if self.metrics:
@@ -412,7 +413,7 @@ class Worker:
             for t in tasks:
                 if t.settled or t.lost or t.fn is None or t.ctx.cancel_event.is_set():
                     continue
-                timeout = (t.spec.timeout_s if t.spec else None) or t.fn.timeout_s
+                timeout = t.timeout_s
                 if t.fn.in_thread and now - t.started > timeout:
                     # a thread cannot be killed: ask it to stop and fail the task now
                     t.ctx.cancel_event.set()
@@ -424,10 +425,9 @@ class Worker:
                     self._extend(t)
                 if not t.announced and now - t.started >= ANNOUNCE_S:
                     t.announced = True
-                    report = self.reports.started(
-                        t.spec, t.lease.message.deadline, t.lease.message.attempts, t.wall_started
+                    self.reports.post(
+                        self.reports.started(t.spec, t.lease.message.deadline, t.lease.message.attempts, t.wall_started)
                     )
-                    self.reports.post([report] if report else [])
 
     def _extend(self, t: Attempt) -> None:
         assert t.fn is not None

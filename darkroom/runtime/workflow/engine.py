@@ -26,10 +26,10 @@ import sqlalchemy as sa
 
 import darkroom.queue as dq
 from darkroom.queue.instructions import Op
-from darkroom.runtime.errors import WorkflowNotFound
+from darkroom.runtime.errors import InvalidWorkflow, WorkflowNotFound
 from darkroom.runtime.functions import Registry
 from darkroom.runtime.queues import ensure_queues
-from darkroom.runtime.task import TaskOutcome
+from darkroom.runtime.task import TaskOutcome, TaskSpec
 from darkroom.runtime.workflow.inbox import Inbox, Report
 from darkroom.runtime.workflow.planner import Planner, Reports, parse_reports
 from darkroom.runtime.workflow.queue_work import Grab, QueueWork
@@ -193,22 +193,33 @@ class Engine:
         """
         reports: list[Report] = []
         now = time.time()
-        for task, deadline in self.store.open_tasks_of_live_runs(limit):
+        open_tasks = self.store.open_tasks_of_live_runs(limit)
+        # one pipelined round trip for every message (a batch's items share theirs), not one each
+        messages = sorted({(task.queue, task.message_id) for task, _ in open_tasks})
+        fields = ["state", "attempts", "last_error", "result", "payload"]
+        found = dict(
+            zip(messages, self.queue.batch([self.queue.ops.get(q, m, fields) for q, m in messages]), strict=True)
+        )
+        for task, deadline in open_tasks:
             error: str | None
             output: Any
-            try:
-                msg = self.queue.get(task.queue, task.message_id, fields=["state", "attempts", "last_error", "result"])
-            except dq.MessageNotFound:
+            msg = found[(task.queue, task.message_id)]
+            if isinstance(msg, dq.MessageNotFound):
                 state, attempts, error, output = "failed", task.attempts, "the task's queue message is gone", None
+            elif isinstance(msg, Exception):
+                raise msg
+            elif msg.state == dq.State.COMPLETED:
+                state, attempts, error = "succeeded", msg.attempts, None
+                output = json.loads(msg.result) if msg.result else None
+                if _is_batch(msg.payload) and isinstance(output, list):
+                    # a batch's result lists its items' outputs, from the item its message is named after
+                    first = int(task.message_id.rsplit(":", 1)[1])
+                    output = output[task.idx - first] if 0 <= task.idx - first < len(output) else None
+            elif msg.state in (dq.State.ERRORED, dq.State.CANCELED):
+                state, attempts, output = "failed", msg.attempts, None
+                error = msg.last_error or f"the task was {msg.state} in the queue"
             else:
-                if msg.state == dq.State.COMPLETED:
-                    state, attempts, error = "succeeded", msg.attempts, None
-                    output = json.loads(msg.result) if msg.result else None
-                elif msg.state in (dq.State.ERRORED, dq.State.CANCELED):
-                    state, attempts, output = "failed", msg.attempts, None
-                    error = msg.last_error or f"the task was {msg.state} in the queue"
-                else:
-                    continue
+                continue
             outcome = TaskOutcome(state, attempts, "reconciler", now, output=output, error=error)
             reports.append(Report(task.workflow_id, f"{task.step}#{task.idx}:r", outcome.encode(), deadline))
         self.inbox.post(reports)
@@ -409,3 +420,10 @@ class _Held:
         self.leases = leases
         self.lease_s = lease_s
         self.extended = time.monotonic()
+
+
+def _is_batch(payload: bytes) -> bool:
+    try:
+        return TaskSpec.decode(payload).batch is not None
+    except InvalidWorkflow:
+        return False

@@ -17,7 +17,7 @@ import sqlalchemy as sa
 
 import darkroom.queue as dq
 from darkroom.runtime.errors import FunctionNotFound, InvalidWorkflow
-from darkroom.runtime.functions import Registry
+from darkroom.runtime.functions import Function, Registry
 from darkroom.runtime.queues import task_metadata
 from darkroom.runtime.task import TaskOutcome, TaskSpec, task_id
 from darkroom.runtime.workflow.dag import Step, Workflow, resolve
@@ -167,8 +167,11 @@ class Planner:
         self._close("canceled", reason)
 
     def _close(self, state: str, error: str | None) -> None:
+        messages = set(self.cancel)
         for t in self.store.open_tasks(self.conn, self.run.id):
-            self.cancel.append((t.queue, t.message_id))
+            if (t.queue, t.message_id) not in messages:  # a batch's items share one message
+                messages.add((t.queue, t.message_id))
+                self.cancel.append((t.queue, t.message_id))
             self.store.update_tasks(self.conn, self.run.id, t.step, [{"idx": t.idx, "state": "canceled"}])
         for name, step in self.run.steps.items():
             if step.state == "waiting":
@@ -197,48 +200,61 @@ class Planner:
         self.changed.add(spec.name)
         try:
             fn = self.registry.get(spec.fn)
-            items = self._items(spec)
+            calls = self._calls(spec, fn)
         except (InvalidWorkflow, FunctionNotFound) as exc:
             self._fail_step(spec.name, str(exc))
             return
-        step.items_total = len(items)
-        if not items:
+        step.items_total = sum(call.count for call in calls)
+        if not calls:
             step.state, step.output, step.progress, step.ended_at = "succeeded", [], 1.0, self.now
             return
         meta = task_metadata(fn, self.queue_keys.get(fn.queue, ()))
-        timeout = spec.timeout_s or fn.timeout_s
         rows: list[TaskRow] = []
-        for idx, args in enumerate(items):
-            mid = task_id(self.run.id, spec.name, idx)
-            payload = TaskSpec(spec.fn, args, self.run.id, spec.name, idx, timeout).encode()
+        for call in calls:
+            mid = task_id(self.run.id, spec.name, call.idx)
             self.enqueue[fn.queue].append(
                 dq.NewMessage(
-                    payload=payload,
+                    payload=call.encode(),
                     id=mid,
                     deadline=self.run.deadline,
                     metadata=meta,
                     max_attempts=spec.max_attempts or fn.max_attempts,
                 )
             )
-            rows.append(TaskRow(self.run.id, spec.name, idx, mid, fn.queue))
+            # a batch's items share its message
+            rows += [TaskRow(self.run.id, spec.name, call.idx + j, mid, fn.queue) for j in range(call.count)]
         # rows now, so reports of these tasks (from a crashed earlier pass) can apply in this one
         self.store.insert_tasks(self.conn, rows)
         self.new_tasks += rows
         if spec.timeout_s is not None:
             self.timers.append((spec.name, spec.timeout_s))
 
-    def _items(self, spec: Step) -> list[dict[str, Any]]:
+    def _calls(self, spec: Step, fn: Function) -> list[TaskSpec]:
+        """The step's task messages: one call, or one per map item, or per ``fn.batch`` items."""
         outputs = {n: s.output for n, s in self.run.steps.items() if s.state == "succeeded"}
         args = resolve(dict(spec.args), self.run.inputs, outputs)
+        timeout = spec.timeout_s or fn.timeout_s
         if spec.kind == "task":
-            return [args]
+            return [TaskSpec(spec.fn, args, self.run.id, spec.name, 0, timeout)]
         assert spec.over is not None
         if spec.kind == "reduce":
-            return [{**args, spec.results_arg: outputs[spec.over.source]}]
+            return [
+                TaskSpec(
+                    spec.fn, {**args, spec.results_arg: outputs[spec.over.source]}, self.run.id, spec.name, 0, timeout
+                )
+            ]
         over = resolve(spec.over, self.run.inputs, outputs)
         if not isinstance(over, list):
             raise InvalidWorkflow(f"map {spec.name!r}: {spec.over} is a {type(over).__name__}, not a list")
-        return [{**args, spec.item_arg: item} for item in over]
+        if fn.batch == 1:
+            return [
+                TaskSpec(spec.fn, {**args, spec.item_arg: item}, self.run.id, spec.name, i, timeout)
+                for i, item in enumerate(over)
+            ]
+        return [
+            TaskSpec(spec.fn, args, self.run.id, spec.name, i, timeout, over[i : i + fn.batch], spec.item_arg)
+            for i in range(0, len(over), fn.batch)
+        ]
 
     # -- the end of a pass -----------------------------------------------------------------------
     def finish(self) -> None:

@@ -88,7 +88,9 @@ class TaskRow:
 _RUN_COLS = [f.name for f in fields(RunRow) if f.name != "steps"]
 _STEP_COLS = [f.name for f in fields(StepRow)]
 _TASK_COLS = [f.name for f in fields(TaskRow)]
-_RUN_MUTABLE = [c for c in _RUN_COLS if c not in ("id", "name", "created_at")]
+# a run's inputs are written once, when it starts: a pass must not encode them again (a map's
+# inputs can be thousands of items, and a busy run has hundreds of passes)
+_RUN_MUTABLE = [c for c in _RUN_COLS if c not in ("id", "name", "created_at", "inputs")]
 _STEP_MUTABLE = [c for c in _STEP_COLS if c != "name"]
 # the same statements as plain SQLite (see _sqlite.py)
 _SQ_LOAD_RUN = _sqlite.select("workflows", _RUN_COLS, ["id"])
