@@ -2,7 +2,7 @@
 
 Requests are parsed leniently (a malformed body is INVALID_ARGUMENT, never INTERNAL), read masks
 select the fields of returned messages, update masks the fields a patch changes, and errors map
-to statuses in ``darkroom.api.grpc_status`` only. :mod:`darkroom.queue.server` serves it.
+to statuses by the queue's table (``queue.statuses``) only. :mod:`darkroom.queue.server` serves it.
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ from darkroom.api.grpc_status import abort
 from darkroom.queue.aio import AsyncRedisQueue
 from darkroom.queue.errors import InvalidArgument
 from darkroom.queue.models import Lease, Message, NewMessage
+from darkroom.queue.statuses import QUEUE_STATUSES, QUEUE_STATUSES_ON_CREATE
 from darkroom.queue.wire import (
     lease_to_pb,
     message_to_pb,
@@ -77,20 +78,18 @@ class QueueService:
 
     @staticmethod
     def _guarded(name: str, impl: Callable[[Any], Awaitable[Any]]) -> Callable[[Any, Any], Awaitable[Any]]:
-        conflict = (
-            grpc.StatusCode.ALREADY_EXISTS if name in _EXISTS_ON_CONFLICT else grpc.StatusCode.FAILED_PRECONDITION
-        )
+        statuses = QUEUE_STATUSES_ON_CREATE if name in _EXISTS_ON_CONFLICT else QUEUE_STATUSES
 
         async def run(request: Any, context: Any) -> Any:
             if isinstance(request, Malformed):
                 error = InvalidArgument(f"request body is not a valid {request.type_name}", field="request")
-                await abort(context, error)
+                await abort(context, error, QUEUE_STATUSES)
             try:
                 return await impl(request)
             except grpc.aio.AbortError:
                 raise
             except Exception as exc:
-                await abort(context, exc, conflict=conflict)
+                await abort(context, exc, statuses)
 
         return run
 

@@ -5,7 +5,9 @@
   ``darkroom.api.auth.BearerAuth``). Database calls run in threads, so the event loop never
   blocks, including during ``WaitOperation``.
 - Read masks go through ``darkroom.api.fieldmask``; errors through ``darkroom.api.grpc_status``
-  (a malformed request body is INVALID_ARGUMENT, never INTERNAL).
+  with this service's table, :data:`OPERATION_STATUSES` (a malformed request body is
+  INVALID_ARGUMENT, never INTERNAL). A client receiving a status without a Darkroom error type
+  raises an operations error (INVALID_ARGUMENT, NOT_FOUND) or an API one, never a queue error.
 - :class:`OperationsClient` returns the same :class:`Operation` and raises the same typed errors
   as the store. Fields left out by a read mask hold their empty values (``""``, ``0``, ``None``).
 """
@@ -26,13 +28,14 @@ from darkroom._proto.darkroom.operations.v1 import operations_pb2 as pb
 from darkroom._proto.darkroom.operations.v1 import operations_pb2_grpc as pb_grpc
 from darkroom.api import fieldmask
 from darkroom.api.grpc_requests import Malformed, lenient
-from darkroom.api.grpc_status import abort, error_from_rpc, register
+from darkroom.api.grpc_status import API_STATUSES, abort, error_from_rpc
 from darkroom.api.transport import channel_options, check_bearer_transport
-from darkroom.runtime.errors import InvalidOperation, OperationNotFound
+from darkroom.runtime.errors import InvalidOperation, OperationNotFound, RuntimeLayerError
 from darkroom.runtime.operations import Operation, OperationState, OperationStore
 
 __all__ = [
     "DEFAULT_MAX_WAIT_S",
+    "OPERATION_STATUSES",
     "SERVICE_NAME",
     "OperationsClient",
     "OperationsServicer",
@@ -47,9 +50,16 @@ _ALWAYS_READ = ("id", "state", "done")  # a narrow mask must still tell a poller
 _DEFAULT_PAGE_SIZE = 50
 _DEADLINE_MARGIN_S = 0.5  # a wait ends this long before the call's deadline (the last poll, the reply)
 
-# Clients rebuild these by name; their builtin bases already pick NOT_FOUND / INVALID_ARGUMENT.
-register(OperationNotFound)
-register(InvalidOperation)
+# The service's errors -> statuses: their builtin bases already pick NOT_FOUND / INVALID_ARGUMENT;
+# clients rebuild them by name, and a bare status as the nearest operations (or API) error.
+OPERATION_STATUSES = API_STATUSES.extend(
+    errors=(RuntimeLayerError, OperationNotFound, InvalidOperation),
+    by_code={
+        grpc.StatusCode.INVALID_ARGUMENT: InvalidOperation,
+        grpc.StatusCode.OUT_OF_RANGE: InvalidOperation,
+        grpc.StatusCode.NOT_FOUND: OperationNotFound,
+    },
+)
 
 
 # -- wire mapping ----------------------------------------------------------------------------------
@@ -202,13 +212,15 @@ class OperationsServicer:
 def _guarded(impl: Callable[[Any, Any], Awaitable[Any]]) -> Callable[[Any, Any], Awaitable[Any]]:
     async def run(request: Any, context: Any) -> Any:
         if isinstance(request, Malformed):
-            await abort(context, InvalidOperation(f"request body is not a valid {request.type_name}"))
+            await abort(
+                context, InvalidOperation(f"request body is not a valid {request.type_name}"), OPERATION_STATUSES
+            )
         try:
             return await impl(request, context)
         except grpc.aio.AbortError:
             raise
         except Exception as exc:
-            await abort(context, exc)
+            await abort(context, exc, OPERATION_STATUSES)
 
     return run
 
@@ -260,7 +272,7 @@ class OperationsClient:
         try:
             return method(request, timeout=self.timeout_s + extra_s, metadata=self._metadata)
         except grpc.RpcError as exc:
-            raise error_from_rpc(exc) from exc
+            raise error_from_rpc(exc, OPERATION_STATUSES) from exc
 
     @staticmethod
     def _mask(read_mask: fieldmask.MaskLike) -> Any:

@@ -24,9 +24,8 @@ from google.protobuf.field_mask_pb2 import FieldMask
 from darkroom._proto.darkroom.operations.v1 import operations_pb2 as pb
 from darkroom._proto.darkroom.operations.v1 import operations_pb2_grpc as pb_grpc
 from darkroom.api.auth import BearerAuth
-from darkroom.api.errors import InvalidFieldMask
+from darkroom.api.errors import InvalidFieldMask, Unauthenticated
 from darkroom.api.grpc_status import ERROR_TYPE_KEY
-from darkroom.queue.errors import Unauthenticated
 from darkroom.runtime.errors import InvalidOperation, OperationNotFound
 from darkroom.runtime.operations import Operation, OperationState, OperationStore
 from darkroom.runtime.operations_server import SERVICE_NAME, OperationsClient, add_to_server
