@@ -35,11 +35,12 @@ from darkroom.queue.models import (
     SweepResult,
 )
 from darkroom.queue.wire import (
+    instant,
     lease_from_pb,
     message_from_pb,
     optional_instant,
-    optional_span,
     queue_from_pb,
+    span,
     state_to_pb,
     stats_from_pb,
 )
@@ -102,7 +103,7 @@ class Requests:
             pass
         if check is not None:
             check(value)  # raises
-        self.limits.seconds(value, field, 0.0, 0.0)  # raises: not a finite number
+        self.limits.seconds(value, field, -math.inf, math.inf)  # raises: not a finite number
         raise InvalidArgument(f"{field} {value!r} is out of range", field=field)
 
     def _int(self, value: object, field: str, low: int, high: int) -> int:
@@ -335,7 +336,7 @@ class Requests:
 
         def parse(r: pb.ExtendResponse) -> Lease:
             # like the Redis client: the caller's lease object is updated in place
-            lease.expires_at = optional_instant(r, "expires_at") or 0.0
+            lease.expires_at = instant(r, "expires_at")
             lease.message.lease_expires_at = lease.expires_at
             return lease
 
@@ -479,10 +480,7 @@ class Requests:
 
 
 def _outcomes(r: pb.SettleResponse) -> list[float | None]:
-    return [
-        None if o.lost else (optional_span(o, "lateness_s") if o.HasField("lateness_s") else math.nan)
-        for o in r.outcomes
-    ]
+    return [None if o.lost else (span(o, "lateness_s") if o.HasField("lateness_s") else math.nan) for o in r.outcomes]
 
 
 def _utf8(text: str) -> bool:

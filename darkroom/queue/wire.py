@@ -14,16 +14,17 @@ from darkroom.queue.errors import InvalidArgument
 from darkroom.queue.models import Lease, Message, QueueInfo, QueueStats, State
 
 __all__ = [
-    "optional",
-    "optional_instant",
-    "optional_span",
-    "span",
+    "instant",
     "lease_from_pb",
     "lease_to_pb",
     "message_from_pb",
     "message_to_pb",
     "queue_from_pb",
     "queue_to_pb",
+    "optional",
+    "optional_instant",
+    "optional_span",
+    "span",
     "state_from_pb",
     "state_to_pb",
     "stats_from_pb",
@@ -66,7 +67,7 @@ def span(msg: Any, name: str) -> float:
     return seconds_of_duration(getattr(msg, name), name)
 
 
-def _at(msg: Any, name: str) -> float:
+def instant(msg: Any, name: str) -> float:
     """The epoch seconds of Timestamp field ``name``; 0.0 when unset (left out by a read mask)."""
     return seconds_of_timestamp(getattr(msg, name), name)
 
@@ -101,12 +102,12 @@ def message_from_pb(p: pb.Message) -> Message:
         queue=p.queue,
         payload=p.payload,
         metadata=dict(p.metadata),
-        deadline=_at(p, "deadline"),
+        deadline=instant(p, "deadline"),
         state=_PB_TO_STATE.get(p.state),
         attempts=p.attempts,
         max_attempts=p.max_attempts,
-        created_at=_at(p, "created_at"),
-        updated_at=_at(p, "updated_at"),
+        created_at=instant(p, "created_at"),
+        updated_at=instant(p, "updated_at"),
         visible_at=optional_instant(p, "visible_at"),
         lease_expires_at=optional_instant(p, "lease_expires_at"),
         last_error=optional(p, "last_error"),
@@ -141,7 +142,7 @@ def queue_from_pb(p: pb.Queue) -> QueueInfo:
         exclusivity_limit=p.exclusivity_limit,
         indexed_keys=tuple(p.indexed_keys),
         paused=p.paused,
-        created_at=_at(p, "created_at"),
+        created_at=instant(p, "created_at"),
         events_max=p.events_max,
     )
 
@@ -156,7 +157,7 @@ def lease_to_pb(lease: Lease, message: pb.Message | None = None) -> pb.Lease:
 
 
 def lease_from_pb(p: pb.Lease) -> Lease:
-    return Lease(queue=p.queue, message=message_from_pb(p.message), token=p.token, expires_at=_at(p, "expires_at"))
+    return Lease(queue=p.queue, message=message_from_pb(p.message), token=p.token, expires_at=instant(p, "expires_at"))
 
 
 def stats_to_pb(s: QueueStats) -> pb.QueueStats:
@@ -177,5 +178,5 @@ def stats_from_pb(p: pb.QueueStats) -> QueueStats:
         counts={s: p.counts[s.value] for s in State if s.value in p.counts},
         running_per_value=dict(p.running_per_value),
         oldest_pending_deadline=optional_instant(p, "oldest_pending_deadline"),
-        now=_at(p, "now"),
+        now=instant(p, "now"),
     )

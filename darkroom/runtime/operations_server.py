@@ -15,20 +15,19 @@
 from __future__ import annotations
 
 import asyncio
-import math
 from collections.abc import Awaitable, Callable, Mapping
 from pathlib import Path
 from typing import Any
 
 import grpc
 from google.protobuf import json_format
-from google.protobuf.timestamp_pb2 import Timestamp
 
 from darkroom._proto.darkroom.operations.v1 import operations_pb2 as pb
 from darkroom._proto.darkroom.operations.v1 import operations_pb2_grpc as pb_grpc
 from darkroom.api import fieldmask
 from darkroom.api.grpc_requests import Malformed, lenient
 from darkroom.api.grpc_status import API_STATUSES, abort, error_from_rpc
+from darkroom.api.timestamps import duration_from_s, seconds_of_duration, seconds_of_timestamp, timestamp_from_s
 from darkroom.api.transport import channel_options, check_bearer_transport
 from darkroom.runtime.errors import InvalidOperation, OperationNotFound, RuntimeLayerError
 from darkroom.runtime.operations import Operation, OperationState, OperationStore
@@ -77,15 +76,6 @@ def _state_from_pb(value: int) -> OperationState | None:
         raise InvalidOperation(f"state {value!r} is not a known operation state") from None
 
 
-def _timestamp(t: float) -> Timestamp:
-    # whole seconds and the fraction apart: t * 1e9 as one float would lose the last digits
-    seconds = math.floor(t)
-    nanos = round((t - seconds) * 1e9)
-    if nanos >= 1_000_000_000:
-        seconds, nanos = seconds + 1, nanos - 1_000_000_000
-    return Timestamp(seconds=seconds, nanos=nanos)
-
-
 def operation_to_pb(op: Operation) -> pb.Operation:
     out = pb.Operation(
         id=op.id,
@@ -95,8 +85,8 @@ def operation_to_pb(op: Operation) -> pb.Operation:
         progress=op.progress,
         message=op.message,
         labels=op.labels,
-        create_time=_timestamp(op.created_at),
-        update_time=_timestamp(op.updated_at),
+        create_time=timestamp_from_s(op.created_at, "create_time"),
+        update_time=timestamp_from_s(op.updated_at, "update_time"),
     )
     if op.target is not None:
         out.target = op.target
@@ -122,8 +112,8 @@ def operation_from_pb(msg: pb.Operation) -> Operation:
         error_code=error.code or None if error else None,
         error_message=error.message or None if error else None,
         labels=dict(msg.labels),
-        created_at=msg.create_time.seconds + msg.create_time.nanos / 1e9,
-        updated_at=msg.update_time.seconds + msg.update_time.nanos / 1e9,
+        created_at=seconds_of_timestamp(msg.create_time, "create_time"),
+        updated_at=seconds_of_timestamp(msg.update_time, "update_time"),
     )
 
 
@@ -198,7 +188,7 @@ class OperationsServicer:
         mask = _read_mask(r.read_mask)
         timeout_s = self.max_wait_s
         if r.HasField("timeout"):
-            asked = r.timeout.seconds + r.timeout.nanos / 1e9
+            asked = seconds_of_duration(r.timeout, "timeout")
             if asked < 0:
                 raise InvalidOperation(f"timeout {asked}s must not be negative")
             timeout_s = min(asked, timeout_s)
@@ -318,7 +308,7 @@ class OperationsClient:
         if isinstance(timeout_s, bool) or not isinstance(timeout_s, int | float) or not 0 <= timeout_s < 1e9:
             raise InvalidOperation(f"timeout_s {timeout_s!r} must be a number >= 0")
         request = pb.WaitOperationRequest(id=id, read_mask=self._mask(read_mask))
-        request.timeout.FromNanoseconds(round(timeout_s * 1e9))
+        request.timeout.CopyFrom(duration_from_s(timeout_s, "timeout_s"))
         return operation_from_pb(self._call(self._stub.WaitOperation, request, extra_s=timeout_s))
 
     def close(self) -> None:
