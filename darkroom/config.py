@@ -3,24 +3,52 @@
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 
 from darkroom.errors import DarkroomError
-from darkroom.queue.errors import InvalidNamespace
-from darkroom.queue.keys import Keys
-from darkroom.queue.limits import Limits
 
-__all__ = ["GRPC_AUTH_MODES", "ConfigError", "Settings"]
+__all__ = ["GRPC_AUTH_MODES", "MAX_NAMESPACE_CHARS", "NAMESPACE_PATTERN", "ConfigError", "QueueLimits", "Settings"]
 
 # ``key``: the gRPC server requires an API key (the home's generated one, or DARKROOM_API_KEYS_FILE);
 # ``none``: anyone who can reach the port may call it; only when asked for.
 GRPC_AUTH_MODES = ("key", "none")
 
+MAX_NAMESPACE_CHARS = 64
+# The Redis key namespace: no braces (a "{" would become the hash tag, splitting a queue across
+# cluster slots), no glob characters (SCAN patterns), no spaces. ``queue.keys`` applies it too.
+NAMESPACE_PATTERN = re.compile(rf"[A-Za-z0-9_.:-]{{1,{MAX_NAMESPACE_CHARS}}}")
+
 
 class ConfigError(DarkroomError, ValueError):
     """An environment variable holds a value of the wrong kind."""
+
+
+@dataclass(frozen=True, slots=True)
+class QueueLimits:
+    """The queue's request limits (``DARKROOM_QUEUE_<NAME>``); ``darkroom.queue.limits.Limits``
+    adds the checks that enforce them. Config holds the values so it imports no package above it."""
+
+    max_payload_bytes: int = 1 << 20
+    max_result_bytes: int = 64 << 10
+    max_error_chars: int = 4096
+    max_metadata_entries: int = 32
+    max_metadata_key_chars: int = 64
+    max_metadata_value_chars: int = 256
+    max_id_chars: int = 128
+    max_batch: int = 1000
+    # An enqueue's payloads and metadata (keys and values, UTF-8) together: under the gRPC
+    # transport's 64 MiB per request with room for framing, and far under what Redis takes in one
+    # command (a settle cannot exceed it: max_batch results of max_result_bytes are 62.5 MiB).
+    max_batch_bytes: int = 63 << 20
+    min_lease_s: float = 0.05
+    max_lease_s: float = 12 * 3600.0
+    max_wait_s: float = 60.0
+    max_delay_s: float = 366 * 86400.0
+    max_attempts: int = 1000
+    max_indexed_keys: int = 4
 
 
 @dataclass(frozen=True)
@@ -58,7 +86,7 @@ class Settings:
     # how long a command waits for a gRPC server to answer the connection (a CLI user should not
     # wait out a call's whole deadline for a host that never answers)
     grpc_connect_timeout_s: float = 5.0
-    limits: Limits = field(default_factory=Limits)
+    limits: QueueLimits = field(default_factory=QueueLimits)
 
     def __post_init__(self) -> None:
         if not self.grpc_connect_timeout_s > 0:
@@ -67,10 +95,10 @@ class Settings:
             )
         if self.grpc_auth not in GRPC_AUTH_MODES:
             raise ConfigError(f"DARKROOM_GRPC_AUTH={self.grpc_auth!r} must be one of {', '.join(GRPC_AUTH_MODES)}")
-        try:
-            Keys(self.namespace)
-        except InvalidNamespace as exc:
-            raise ConfigError(f"DARKROOM_NAMESPACE: {exc}") from None
+        if not NAMESPACE_PATTERN.fullmatch(self.namespace):
+            raise ConfigError(
+                f"DARKROOM_NAMESPACE={self.namespace!r} must be 1-{MAX_NAMESPACE_CHARS} characters of [A-Za-z0-9_.:-]"
+            )
 
     @property
     def home_key_file(self) -> Path:
@@ -88,11 +116,11 @@ class Settings:
             if raw is not None:
                 values[f.name] = _convert(f"DARKROOM_{f.name.upper()}", raw, f.type)
         limit_values: dict[str, object] = {}
-        for f in fields(Limits):
+        for f in fields(QueueLimits):
             raw = env.get(f"DARKROOM_QUEUE_{f.name.upper()}")
             if raw is not None:
                 limit_values[f.name] = _convert(f"DARKROOM_QUEUE_{f.name.upper()}", raw, f.type)
-        return cls(limits=Limits(**limit_values), **values)  # type: ignore[arg-type]
+        return cls(limits=QueueLimits(**limit_values), **values)  # type: ignore[arg-type]
 
 
 def _convert(name: str, raw: str, kind: object) -> object:

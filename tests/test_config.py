@@ -1,8 +1,14 @@
-"""Settings keep secrets out of their repr (a log line or a traceback would show it)."""
+"""Settings: secrets stay out of their repr (a log line or a traceback would show it); the
+queue's limit values and the namespace rule live here, below the queue."""
 
 from __future__ import annotations
 
-from darkroom.config import Settings
+import pytest
+
+import darkroom.queue as dq
+from darkroom.config import ConfigError, QueueLimits, Settings
+from darkroom.queue.keys import Keys
+from darkroom.queue.limits import Limits
 
 
 def test_secrets_stay_out_of_the_repr() -> None:
@@ -18,3 +24,22 @@ def test_secrets_stay_out_of_the_repr() -> None:
     for secret in ("redis-secret", "db-secret", "api-secret"):
         assert secret not in shown
     assert settings.redis_url.endswith("redis-secret")  # still there to use
+
+
+def test_queue_limits_come_from_the_environment_and_get_the_queues_checks() -> None:
+    settings = Settings.from_env({"DARKROOM_QUEUE_MAX_BATCH": "7", "DARKROOM_QUEUE_MAX_WAIT_S": "2.5"})
+    assert settings.limits == QueueLimits(max_batch=7, max_wait_s=2.5)
+    limits = Limits.of(settings.limits)
+    assert (limits.max_batch, limits.max_wait_s) == (7, 2.5) and Limits.of(limits) is limits
+    with pytest.raises(dq.InvalidArgument, match="wait_s 3"):
+        limits.wait_s(3)
+    with pytest.raises(ConfigError, match="DARKROOM_QUEUE_MAX_BATCH='many'"):
+        Settings.from_env({"DARKROOM_QUEUE_MAX_BATCH": "many"})
+
+
+@pytest.mark.parametrize("namespace", ["", "a{b}", "a b", "x" * 65, "dr*"])
+def test_a_namespace_the_key_schema_refuses_is_a_config_error(namespace: str) -> None:
+    with pytest.raises(ConfigError, match="DARKROOM_NAMESPACE"):
+        Settings(namespace=namespace)
+    with pytest.raises(dq.InvalidNamespace):
+        Keys(namespace)  # the same rule, read from config

@@ -12,7 +12,8 @@
   key); one they can read, or that another user owns, is served with a warning.
 - Calls must carry ``authorization: Bearer <key>``; keys are compared as SHA-256 digests with
   ``hmac.compare_digest`` against every configured key, without early exit. A missing or wrong
-  key is UNAUTHENTICATED (through ``grpc_status``); the health service stays open.
+  key is :class:`~darkroom.api.errors.Unauthenticated` (UNAUTHENTICATED in every service's status
+  table); the health service stays open.
 """
 
 from __future__ import annotations
@@ -32,12 +33,11 @@ from typing import Any
 import grpc
 import grpc.aio
 
-from darkroom.api.errors import InsecureTransport
-from darkroom.api.grpc_status import abort
+from darkroom.api.errors import InsecureTransport, Unauthenticated
+from darkroom.api.grpc_status import API_STATUSES, abort
 from darkroom.api.transport import is_local, listener_uids, port_of
 from darkroom.config import ConfigError, Settings
 from darkroom.home import private_home
-from darkroom.queue.errors import Unauthenticated
 
 __all__ = ["LOCAL_KEY_NAME", "ApiKeys", "BearerAuth", "client_key", "ensure_home_key", "load_api_keys", "server_keys"]
 
@@ -198,7 +198,7 @@ def _refusal(handler: Any, error: Exception) -> Any:
     """A handler of the same shape as ``handler`` that only aborts with ``error``."""
 
     async def refuse(_request: Any, context: Any) -> None:
-        await abort(context, error)
+        await abort(context, error, API_STATUSES)
 
     kinds = {
         (False, False): grpc.unary_unary_rpc_method_handler,

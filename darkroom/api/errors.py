@@ -1,10 +1,20 @@
-"""Errors of the API layer; ``grpc_status`` (and later the HTTP app) map them to status codes."""
+"""Errors of the API layer: field masks, transport and authentication, and the statuses a client
+receives without a Darkroom error type. ``grpc_status`` (and later the HTTP app) map them."""
 
 from __future__ import annotations
 
 from darkroom.errors import DarkroomError
 
-__all__ = ["AddressUnavailable", "ApiError", "InsecureTransport", "InvalidFieldMask", "MissingUpdateMask"]
+__all__ = [
+    "AddressUnavailable",
+    "ApiError",
+    "InsecureTransport",
+    "InvalidFieldMask",
+    "InvalidTime",
+    "MissingUpdateMask",
+    "ServiceUnavailable",
+    "Unauthenticated",
+]
 
 
 class ApiError(DarkroomError):
@@ -21,6 +31,18 @@ class InvalidFieldMask(ApiError, ValueError):
 
 class MissingUpdateMask(InvalidFieldMask):
     """An update came without a mask; Darkroom never guesses which fields should change."""
+
+
+class InvalidTime(ApiError, ValueError):
+    """A ``Timestamp`` or ``Duration`` on the wire is out of its range (the message names it)."""
+
+
+class Unauthenticated(ApiError, PermissionError):
+    """The server refused the request's credentials (a missing, malformed or unknown API key)."""
+
+
+class ServiceUnavailable(ApiError, ConnectionError):
+    """A server could not be reached, or did not answer in time (a status without a Darkroom error)."""
 
 
 class InsecureTransport(ApiError, PermissionError):

@@ -82,7 +82,7 @@ def _client(url: str | None, api_key: str | None, home: Path | None = None, inse
         options: dict[str, Any] = {}
         if target.startswith("grpc"):
             options = {"api_key": api_key or client_key(settings, target), "insecure": insecure}
-        client = dq.connect(target, namespace=settings.namespace, limits=settings.limits, **options)
+        client = dq.connect(target, namespace=settings.namespace, limits=dq.Limits.of(settings.limits), **options)
     except DarkroomError as exc:
         fail(exc)
     if target.startswith("grpc"):

@@ -28,6 +28,7 @@ from darkroom.local.redis_server import RedisServer
 from darkroom.observability import MetricsServer, new_registry, serve_metrics
 from darkroom.queue.aio import AsyncRedisQueue
 from darkroom.queue.errors import Unavailable
+from darkroom.queue.limits import Limits
 from darkroom.queue.metrics import PrometheusObserver, QueueCollector
 from darkroom.queue.sweeper import Sweeper
 
@@ -98,7 +99,7 @@ class QueueService:
         self.queue = AsyncRedisQueue(
             aredis.Redis.from_url(self.redis_url),
             namespace=s.namespace,
-            limits=s.limits,
+            limits=Limits.of(s.limits),
             observer=PrometheusObserver(registry),
         )
         try:

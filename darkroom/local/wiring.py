@@ -44,7 +44,7 @@ class Wiring:
     @cached_property
     def queue(self) -> dq.RedisQueue:
         s = self.settings
-        return dq.RedisQueue.from_url(self.redis_url, namespace=s.namespace, limits=s.limits)
+        return dq.RedisQueue.from_url(self.redis_url, namespace=s.namespace, limits=dq.Limits.of(s.limits))
 
     @cached_property
     def db(self) -> sa.Engine:

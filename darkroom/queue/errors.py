@@ -1,7 +1,12 @@
-"""Errors of the queue package; the API edges map them to status codes (see ``darkroom.api``)."""
+"""Errors of the queue package; its gRPC service maps them to status codes (``queue.statuses``).
+
+``Unauthenticated`` is the API layer's (``darkroom.api.errors``), re-exported: a server's
+authentication refuses calls before any queue code runs.
+"""
 
 from __future__ import annotations
 
+from darkroom.api.errors import Unauthenticated
 from darkroom.errors import DarkroomError
 
 __all__ = [
@@ -68,10 +73,6 @@ class Conflict(QueueError):
 
 class LeaseLost(QueueError):
     """The lease expired or its message moved on; the call changed nothing."""
-
-
-class Unauthenticated(QueueError, PermissionError):
-    """The server refused the request's credentials."""
 
 
 class Unavailable(QueueError, ConnectionError):

@@ -1,10 +1,10 @@
 """The queue over gRPC: ``GrpcQueue`` (blocking) and ``AsyncGrpcQueue`` (asyncio).
 
 Both have the public API and return types of ``RedisQueue``, and raise the same typed errors
-(rebuilt by ``darkroom.api.grpc_status``). Like ``core.Core`` for Redis, ``Requests`` is written
-once without I/O: each method validates what the wire cannot carry, builds the request and says
-how to read the reply; the two client classes only send it. The model <-> proto mapping lives in
-``wire``, shared with the server.
+(rebuilt by ``darkroom.api.grpc_status`` from the queue's table, ``queue.statuses``). Like
+``core.Core`` for Redis, ``Requests`` is written once without I/O: each method validates what the
+wire cannot carry, builds the request and says how to read the reply; the two client classes only
+send it. The model <-> proto mapping lives in ``wire``, shared with the server.
 
 An API key travels in plaintext only to this machine (loopback, ``localhost``); to any other host
 ``from_url`` refuses (:class:`~darkroom.api.errors.InsecureTransport`) unless the URL is
@@ -28,6 +28,7 @@ from darkroom.api.transport import channel_options, check_bearer_transport
 from darkroom.queue.errors import InvalidArgument, Unavailable
 from darkroom.queue.grpc_requests import Call, Requests
 from darkroom.queue.limits import DEFAULT_LIMITS, Limits
+from darkroom.queue.statuses import QUEUE_STATUSES
 
 __all__ = [
     "DEFAULT_MAX_MESSAGE_BYTES",
@@ -146,7 +147,7 @@ class GrpcQueue(_Base):
         try:
             reply = rpc(call.request, timeout=self.timeout_s + call.extra_s, metadata=self._metadata)
         except grpc.RpcError as exc:
-            raise error_from_rpc(exc) from exc
+            raise error_from_rpc(exc, QUEUE_STATUSES) from exc
         return call.parse(reply)
 
     def check_reachable(self, within_s: float) -> None:
@@ -246,7 +247,7 @@ class AsyncGrpcQueue(_Base):
         try:
             reply = await rpc(call.request, timeout=self.timeout_s + call.extra_s, metadata=self._metadata)
         except grpc.RpcError as exc:
-            raise error_from_rpc(exc) from exc
+            raise error_from_rpc(exc, QUEUE_STATUSES) from exc
         return call.parse(reply)
 
     async def close(self) -> None:

@@ -13,9 +13,13 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Generic, TypeVar
 
+from google.protobuf.duration_pb2 import Duration
 from google.protobuf.field_mask_pb2 import FieldMask
+from google.protobuf.timestamp_pb2 import Timestamp
 
 from darkroom._proto.darkroom.queue.v1 import queue_pb2 as pb
+from darkroom.api.errors import InvalidTime
+from darkroom.api.timestamps import duration_from_s, seconds_of_duration, timestamp_from_s
 from darkroom.queue import codec
 from darkroom.queue.errors import InvalidArgument, InvalidMessage, LeaseLost
 from darkroom.queue.instructions import UNSET, Unset
@@ -31,10 +35,12 @@ from darkroom.queue.models import (
     SweepResult,
 )
 from darkroom.queue.wire import (
+    instant,
     lease_from_pb,
     message_from_pb,
-    optional,
+    optional_instant,
     queue_from_pb,
+    span,
     state_to_pb,
     stats_from_pb,
 )
@@ -88,13 +94,17 @@ class Requests:
             return mid
         return self.limits.message_id(mid)  # raises the server's error for this value
 
-    def _seconds(self, value: object, field: str) -> float:
-        if isinstance(value, (int, float)) and not isinstance(value, bool):
-            try:
-                return float(value)
-            except OverflowError:
-                pass
-        return self.limits.seconds(value, field, 0.0, 0.0)  # raises
+    def _span(self, value: object, field: str, check: Callable[[object], object] | None = None) -> Duration:
+        """``value`` seconds as a Duration. One a Duration cannot hold (not a number, NaN, infinite,
+        beyond 10,000 years) raises the server's error for it: ``check``, the limit it breaks."""
+        try:
+            return duration_from_s(value, field)  # type: ignore[arg-type]
+        except InvalidTime:
+            pass
+        if check is not None:
+            check(value)  # raises
+        self.limits.seconds(value, field, -math.inf, math.inf)  # raises: not a finite number
+        raise InvalidArgument(f"{field} {value!r} is out of range", field=field)
 
     def _int(self, value: object, field: str, low: int, high: int) -> int:
         if isinstance(value, int) and not isinstance(value, bool) and _INT64[0] <= value <= _INT64[1]:
@@ -123,15 +133,14 @@ class Requests:
         self.limits.text(value, "error", self.limits.max_error_chars)  # raises
         raise InvalidArgument(f"error {value!r} must be text", field="error")
 
-    def _deadline(self, value: object) -> float | None:
+    def _deadline(self, value: object) -> Timestamp | None:
         if value is None:
             return None
-        if isinstance(value, datetime) and value.tzinfo is not None:
-            return value.timestamp()
-        if isinstance(value, (int, float)) and not isinstance(value, bool):
+        seconds = value.timestamp() if isinstance(value, datetime) and value.tzinfo is not None else value
+        if isinstance(seconds, (int, float)) and not isinstance(seconds, bool):
             try:
-                return float(value)
-            except OverflowError:
+                return timestamp_from_s(seconds, "deadline")
+            except InvalidTime:  # NaN, infinite, beyond year 9999: the server's refusal, from here
                 pass
         self.limits.deadline_ms(value)  # raises: naive datetime, wrong type, out of range
         raise InvalidMessage(f"deadline {value!r} must be epoch seconds or a datetime", field="deadline")
@@ -162,8 +171,8 @@ class Requests:
         out.metadata.update(self._text_map(msg.metadata, "metadata"))
         deadline = self._deadline(msg.deadline)
         if deadline is not None:
-            out.deadline = deadline
-        out.delay_s = self._seconds(msg.delay_s, "delay_s")
+            out.deadline.CopyFrom(deadline)
+        out.delay_s.CopyFrom(self._span(msg.delay_s, "delay_s", self.limits.delay_s))
         if msg.max_attempts is not None:
             out.max_attempts = self._int(msg.max_attempts, "max_attempts", 1, self.limits.max_attempts)
         return out
@@ -176,9 +185,8 @@ class Requests:
             self.limits.delay_s(retry_in_s, "retry_in_s")
             return pb.Settlement(complete=pb.Completion(lease=ref, result=result))
         error = self._error_text(data)
-        failure = pb.Failure(
-            lease=ref, error=error, retry=bool(retry), retry_in_s=self._seconds(retry_in_s, "retry_in_s")
-        )
+        retry_in = self._span(retry_in_s, "retry_in_s", lambda v: self.limits.delay_s(v, "retry_in_s"))
+        failure = pb.Failure(lease=ref, error=error, retry=bool(retry), retry_in_s=retry_in)
         return pb.Settlement(fail=failure)
 
     # -- queues ---------------------------------------------------------------------------------
@@ -197,9 +205,9 @@ class Requests:
     ) -> Call[QueueInfo]:
         lim = self.limits
         req = pb.CreateQueueRequest(name=self._name(name))
-        req.lease_s = self._seconds(lease_s, "lease_s")
+        req.lease_s.CopyFrom(self._span(lease_s, "lease_s", lim.lease_s))
         req.max_attempts = self._int(max_attempts, "max_attempts", 1, lim.max_attempts)
-        req.retention_s = self._seconds(retention_s, "retention_s")
+        req.retention_s.CopyFrom(self._span(retention_s, "retention_s"))
         if max_payload_bytes is not None:
             req.max_payload_bytes = self._int(max_payload_bytes, "max_payload_bytes", 0, lim.max_payload_bytes)
         if exclusivity_key is not None:
@@ -237,13 +245,13 @@ class Requests:
         body = pb.Queue(name=self._name(name))
         paths: list[str] = []
         if not isinstance(lease_s, Unset):
-            body.lease_s = self._seconds(lease_s, "lease_s")
+            body.lease_s.CopyFrom(self._span(lease_s, "lease_s", lim.lease_s))
             paths.append("lease_s")
         if not isinstance(max_attempts, Unset):
             body.max_attempts = self._int(max_attempts, "max_attempts", 1, lim.max_attempts)
             paths.append("max_attempts")
         if not isinstance(retention_s, Unset):
-            body.retention_s = self._seconds(retention_s, "retention_s")
+            body.retention_s.CopyFrom(self._span(retention_s, "retention_s"))
             paths.append("retention_s")
         if not isinstance(max_payload_bytes, Unset):
             body.max_payload_bytes = self._int(max_payload_bytes, "max_payload_bytes", 0, lim.max_payload_bytes)
@@ -312,24 +320,24 @@ class Requests:
         req = pb.DequeueRequest(queue=self._name(queue))
         req.max_messages = self._int(max_messages, "max_messages", 1, self.limits.max_batch)
         if lease_s is not None:
-            req.lease_s = self._seconds(lease_s, "lease_s")
-        req.wait_s = self._seconds(wait_s, "wait_s")
+            req.lease_s.CopyFrom(self._span(lease_s, "lease_s", self.limits.lease_s))
+        req.wait_s.CopyFrom(self._span(wait_s, "wait_s", self.limits.wait_s))
         req.where.update(self._text_map(where, "where"))
         mask = self._read_mask(fields)
         if mask is not None:
             req.read_mask.CopyFrom(mask)
-        extra = req.wait_s if math.isfinite(req.wait_s) and req.wait_s > 0 else 0.0
+        extra = max(0.0, seconds_of_duration(req.wait_s, "wait_s"))
         return Call("Dequeue", req, lambda r: [lease_from_pb(x) for x in r.leases], extra)
 
     def extend(self, lease: Lease, lease_s: float | None = None) -> Call[Lease]:
         req = pb.ExtendRequest(lease=self._lease(lease))
         if lease_s is not None:
-            req.lease_s = self._seconds(lease_s, "lease_s")
+            req.lease_s.CopyFrom(self._span(lease_s, "lease_s", self.limits.lease_s))
 
         def parse(r: pb.ExtendResponse) -> Lease:
             # like the Redis client: the caller's lease object is updated in place
-            lease.expires_at = r.expires_at
-            lease.message.lease_expires_at = r.expires_at
+            lease.expires_at = instant(r, "expires_at")
+            lease.message.lease_expires_at = lease.expires_at
             return lease
 
         return Call("Extend", req, parse)
@@ -402,7 +410,7 @@ class Requests:
         if not isinstance(deadline, Unset):
             value = self._deadline(deadline)
             if value is not None:
-                patch.deadline = value
+                patch.deadline.CopyFrom(value)
             paths.append("deadline")
         if not isinstance(metadata, Unset):
             patch.metadata.update(self._text_map(metadata, "metadata"))
@@ -412,7 +420,7 @@ class Requests:
             paths.append("payload")
         if not isinstance(delay_s, Unset):
             if delay_s is not None:
-                patch.delay_s = self._seconds(delay_s, "delay_s")
+                patch.delay_s.CopyFrom(self._span(delay_s, "delay_s", self.limits.delay_s))
             paths.append("delay_s")
         if not paths:
             raise InvalidArgument("update names no field to change", field="update_mask")
@@ -466,13 +474,13 @@ class Requests:
         req = pb.SweepRequest(queue=self._name(queue), purge=bool(purge), limit=self._int(limit, "limit", 1, 100_000))
 
         def parse(r: pb.SweepResponse) -> SweepResult:
-            return SweepResult(int(r.moved), int(r.purged), optional(r, "next_event_at"))
+            return SweepResult(int(r.moved), int(r.purged), optional_instant(r, "next_event_at"))
 
         return Call("Sweep", req, parse)
 
 
 def _outcomes(r: pb.SettleResponse) -> list[float | None]:
-    return [None if o.lost else (o.lateness_s if o.HasField("lateness_s") else math.nan) for o in r.outcomes]
+    return [None if o.lost else (span(o, "lateness_s") if o.HasField("lateness_s") else math.nan) for o in r.outcomes]
 
 
 def _utf8(text: str) -> bool:

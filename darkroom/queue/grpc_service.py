@@ -2,7 +2,7 @@
 
 Requests are parsed leniently (a malformed body is INVALID_ARGUMENT, never INTERNAL), read masks
 select the fields of returned messages, update masks the fields a patch changes, and errors map
-to statuses in ``darkroom.api.grpc_status`` only. :mod:`darkroom.queue.server` serves it.
+to statuses by the queue's table (``queue.statuses``) only. :mod:`darkroom.queue.server` serves it.
 """
 
 from __future__ import annotations
@@ -20,13 +20,18 @@ from darkroom.api import fieldmask
 from darkroom.api.errors import InvalidFieldMask
 from darkroom.api.grpc_requests import Malformed, lenient
 from darkroom.api.grpc_status import abort
+from darkroom.api.timestamps import duration_from_s, timestamp_from_s
 from darkroom.queue.aio import AsyncRedisQueue
 from darkroom.queue.errors import InvalidArgument
 from darkroom.queue.models import Lease, Message, NewMessage
+from darkroom.queue.statuses import QUEUE_STATUSES, QUEUE_STATUSES_ON_CREATE
 from darkroom.queue.wire import (
     lease_to_pb,
     message_to_pb,
+    optional_instant,
+    optional_span,
     queue_to_pb,
+    span,
     state_from_pb,
     stats_to_pb,
 )
@@ -55,6 +60,20 @@ def _shown(message: Message, mask: fieldmask.Mask) -> pb.Message:
     return out if mask.selects_all else mask.union(*_ALWAYS_READ).project(out)
 
 
+def _whole_fields(mask: fieldmask.Mask, allowed: tuple[str, ...]) -> tuple[tuple[str, ...], ...]:
+    """The paths of an update mask, each a whole field of ``allowed``: the queue rewrites metadata
+    as a whole, atomically (a per-key merge would not be), and a time is one value."""
+    paths = mask.update_paths(allowed=allowed)
+    for path in paths:
+        if len(path) > 1:
+            raise InvalidFieldMask(
+                f"update_mask path {fieldmask.format_path(path)!r}: only whole fields can be updated "
+                f"({', '.join(allowed)})",
+                field="update_mask",
+            )
+    return paths
+
+
 class QueueService:
     """The RPC implementations; each method is the snake_case name of its RPC."""
 
@@ -77,22 +96,23 @@ class QueueService:
 
     @staticmethod
     def _guarded(name: str, impl: Callable[[Any], Awaitable[Any]]) -> Callable[[Any, Any], Awaitable[Any]]:
-        conflict = (
-            grpc.StatusCode.ALREADY_EXISTS if name in _EXISTS_ON_CONFLICT else grpc.StatusCode.FAILED_PRECONDITION
-        )
+        statuses = QUEUE_STATUSES_ON_CREATE if name in _EXISTS_ON_CONFLICT else QUEUE_STATUSES
 
         async def run(request: Any, context: Any) -> Any:
             if isinstance(request, Malformed):
                 error = InvalidArgument(f"request body is not a valid {request.type_name}", field="request")
-                await abort(context, error)
+                await abort(context, error, QUEUE_STATUSES)
             try:
                 return await impl(request)
             except grpc.aio.AbortError:
                 raise
             except Exception as exc:
-                await abort(context, exc, conflict=conflict)
+                await abort(context, exc, statuses)
 
         return run
+
+    def _failure(self, f: pb.Failure) -> tuple[Lease, bool, bytes | str, bool, float]:
+        return (self._lease(f.lease), False, f.error, f.retry, span(f, "retry_in_s"))
 
     @staticmethod
     def _lease(ref: pb.LeaseRef) -> Lease:
@@ -104,7 +124,7 @@ class QueueService:
         for outcome in await self.queue.settle(items):
             o = out.outcomes.add(lost=outcome is None)
             if outcome is not None and not math.isnan(outcome):  # NaN: a failure, which has no lateness
-                o.lateness_s = outcome
+                o.lateness_s.CopyFrom(duration_from_s(outcome, "lateness_s"))
         return out
 
     # -- queues ---------------------------------------------------------------------------------
@@ -114,6 +134,9 @@ class QueueService:
         for field in r.DESCRIPTOR.fields:
             if field.has_presence and r.HasField(field.name):  # type: ignore[arg-type]
                 kwargs[field.name] = getattr(r, field.name)
+        for name in ("lease_s", "retention_s"):  # Durations -> seconds
+            if name in kwargs:
+                kwargs[name] = span(r, name)
         info = await self.queue.create_queue(r.name, indexed_keys=list(r.indexed_keys), **kwargs)
         return queue_to_pb(info)
 
@@ -125,9 +148,12 @@ class QueueService:
 
     async def update_queue(self, r: pb.UpdateQueueRequest) -> pb.Queue:
         mask = fieldmask.parse(r.update_mask, pb.Queue.DESCRIPTOR, name="update_mask")
-        paths = mask.update_paths(allowed=_QUEUE_MUTABLE)
+        paths = _whole_fields(mask, _QUEUE_MUTABLE)
         # a masked field absent from the body is "cleared": its zero value, which the queue validates
-        kwargs = {p[0]: getattr(r.queue, p[0]) for p in paths}
+        body = r.queue
+        kwargs: dict[str, Any] = {}
+        for name, *_ in paths:
+            kwargs[name] = span(body, name) if name in ("lease_s", "retention_s") else getattr(body, name)
         return queue_to_pb(await self.queue.update_queue(r.queue.name, **kwargs))
 
     async def delete_queue(self, r: pb.DeleteQueueRequest) -> pb.DeleteQueueResponse:
@@ -138,10 +164,10 @@ class QueueService:
         batch = [
             NewMessage(
                 payload=m.payload,
-                deadline=m.deadline if m.HasField("deadline") else None,
+                deadline=optional_instant(m, "deadline"),
                 metadata=dict(m.metadata),
                 id=m.id if m.HasField("id") else None,
-                delay_s=m.delay_s,
+                delay_s=span(m, "delay_s"),
                 max_attempts=m.max_attempts if m.HasField("max_attempts") else None,
             )
             for m in r.messages
@@ -153,22 +179,22 @@ class QueueService:
         leases = await self.queue.dequeue(
             r.queue,
             max_messages=r.max_messages if r.HasField("max_messages") else 1,
-            lease_s=r.lease_s if r.HasField("lease_s") else None,
+            lease_s=optional_span(r, "lease_s"),
             where=dict(r.where),
-            wait_s=r.wait_s,
+            wait_s=span(r, "wait_s"),
             fields=mask.top_level_fields(),
         )
         return pb.DequeueResponse(leases=[lease_to_pb(ls, _shown(ls.message, mask)) for ls in leases])
 
     async def extend(self, r: pb.ExtendRequest) -> pb.ExtendResponse:
-        lease = await self.queue.extend(self._lease(r.lease), r.lease_s if r.HasField("lease_s") else None)
-        return pb.ExtendResponse(expires_at=lease.expires_at)
+        lease = await self.queue.extend(self._lease(r.lease), optional_span(r, "lease_s"))
+        return pb.ExtendResponse(expires_at=timestamp_from_s(lease.expires_at, "expires_at"))
 
     async def complete(self, r: pb.CompleteRequest) -> pb.SettleResponse:
         return await self._settle([(self._lease(c.lease), True, c.result, False, 0.0) for c in r.completions])
 
     async def fail(self, r: pb.FailRequest) -> pb.SettleResponse:
-        return await self._settle([(self._lease(f.lease), False, f.error, f.retry, f.retry_in_s) for f in r.failures])
+        return await self._settle([self._failure(f) for f in r.failures])
 
     async def settle(self, r: pb.SettleRequest) -> pb.SettleResponse:
         items: list[tuple[Lease, bool, bytes | str, bool, float]] = []
@@ -176,8 +202,7 @@ class QueueService:
             if s.HasField("complete"):
                 items.append((self._lease(s.complete.lease), True, s.complete.result, False, 0.0))
             elif s.HasField("fail"):
-                f = s.fail
-                items.append((self._lease(f.lease), False, f.error, f.retry, f.retry_in_s))
+                items.append(self._failure(s.fail))
             else:
                 raise InvalidArgument(f"settlements[{i}] is neither complete nor fail", field="settlements")
         return await self._settle(items)
@@ -191,23 +216,15 @@ class QueueService:
 
     async def update_message(self, r: pb.UpdateMessageRequest) -> pb.UpdateMessageResponse:
         mask = fieldmask.parse(r.update_mask, pb.MessagePatch.DESCRIPTOR, name="update_mask")
-        paths = mask.update_paths(allowed=_MESSAGE_MUTABLE)
-        for path in paths:
-            if len(path) > 1:
-                # the queue rewrites metadata as a whole, atomically; a per-key merge would not be
-                raise InvalidFieldMask(
-                    f"update_mask path {fieldmask.format_path(path)!r}: only whole fields can be updated "
-                    f"({', '.join(_MESSAGE_MUTABLE)})",
-                    field="update_mask",
-                )
+        paths = _whole_fields(mask, _MESSAGE_MUTABLE)
         body = r.message
-        values: dict[str, Any] = {
-            "deadline": body.deadline if body.HasField("deadline") else None,
-            "metadata": dict(body.metadata),
-            "payload": body.payload,
-            "delay_s": body.delay_s if body.HasField("delay_s") else None,
+        values: dict[str, Callable[[], Any]] = {  # only masked fields are read (and checked)
+            "deadline": lambda: optional_instant(body, "deadline"),
+            "metadata": lambda: dict(body.metadata),
+            "payload": lambda: body.payload,
+            "delay_s": lambda: optional_span(body, "delay_s"),
         }
-        await self.queue.update(r.queue, r.id, **{p[0]: values[p[0]] for p in paths})
+        await self.queue.update(r.queue, r.id, **{p[0]: values[p[0]]() for p in paths})
         return pb.UpdateMessageResponse()
 
     async def get_message(self, r: pb.GetMessageRequest) -> pb.Message:
@@ -242,5 +259,5 @@ class QueueService:
         )
         out = pb.SweepResponse(moved=result.moved, purged=result.purged)
         if result.next_event_at is not None:
-            out.next_event_at = result.next_event_at
+            out.next_event_at.CopyFrom(timestamp_from_s(result.next_event_at, "next_event_at"))
         return out

@@ -34,17 +34,14 @@ The scripts under ``lua/`` repeat the schema in their headers and are its only w
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 
+# The namespace rule (no braces, no glob characters, no spaces) is config's: Settings checks it early.
+from darkroom.config import MAX_NAMESPACE_CHARS
+from darkroom.config import NAMESPACE_PATTERN as _NAMESPACE
 from darkroom.queue.errors import InvalidNamespace
 
 __all__ = ["HASH_FIELD", "MAX_NAMESPACE_CHARS", "Keys"]
-
-MAX_NAMESPACE_CHARS = 64
-# No braces (a "{" in the namespace would become the hash tag, splitting a queue across cluster
-# slots), no glob characters (SCAN patterns), no spaces.
-_NAMESPACE = re.compile(rf"[A-Za-z0-9_.:-]{{1,{MAX_NAMESPACE_CHARS}}}")
 
 # Message attribute -> field of the message hash; what a read mask turns into HMGET arguments.
 HASH_FIELD: dict[str, str] = {

@@ -5,9 +5,10 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from datetime import datetime
 
+from darkroom.config import QueueLimits
 from darkroom.queue.errors import InvalidArgument, InvalidMessage, PayloadTooLarge
 
 __all__ = ["Limits", "DEFAULT_LIMITS"]
@@ -20,27 +21,16 @@ _MAX_EPOCH_S = 99_999_999_999.0
 
 
 @dataclass(frozen=True, slots=True)
-class Limits:
-    """Every limit is configurable (``DARKROOM_QUEUE_*``); each refusal names the field."""
+class Limits(QueueLimits):
+    """The configured limits (``darkroom.config.QueueLimits``, ``DARKROOM_QUEUE_*``) and the checks
+    that enforce them; each refusal names the field."""
 
-    max_payload_bytes: int = 1 << 20
-    max_result_bytes: int = 64 << 10
-    max_error_chars: int = 4096
-    max_metadata_entries: int = 32
-    max_metadata_key_chars: int = 64
-    max_metadata_value_chars: int = 256
-    max_id_chars: int = 128
-    max_batch: int = 1000
-    # An enqueue's payloads and metadata (keys and values, UTF-8) together: under the gRPC
-    # transport's 64 MiB per request with room for framing, and far under what Redis takes in one
-    # command (a settle cannot exceed it: max_batch results of max_result_bytes are 62.5 MiB).
-    max_batch_bytes: int = 63 << 20
-    min_lease_s: float = 0.05
-    max_lease_s: float = 12 * 3600.0
-    max_wait_s: float = 60.0
-    max_delay_s: float = 366 * 86400.0
-    max_attempts: int = 1000
-    max_indexed_keys: int = 4
+    @classmethod
+    def of(cls, values: QueueLimits) -> Limits:
+        """``values`` (e.g. ``Settings.limits``) with the checks."""
+        return (
+            values if isinstance(values, Limits) else cls(**{f.name: getattr(values, f.name) for f in fields(values)})
+        )
 
     # -- names and ids ----------------------------------------------------------------------
     def queue_name(self, name: object) -> str:

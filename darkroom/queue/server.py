@@ -6,7 +6,7 @@
   ``darkroom.api.auth`` (``authorization: Bearer <key>``). The health service stays open.
 - :func:`serve` (``darkroom queue serve``, ``darkroom up``) requires a key unless
   ``DARKROOM_GRPC_AUTH=none``; ``QueueServer`` itself serves without one when given none.
-- Errors map to statuses in ``darkroom.api.grpc_status`` only; a malformed request body is
+- Errors map to statuses by the queue's table (``queue.statuses``) only; a malformed request body is
   INVALID_ARGUMENT, never INTERNAL.
 - A :class:`darkroom.queue.sweeper.Sweeper` runs in the server unless ``sweep_interval_s`` is None.
 
@@ -167,7 +167,9 @@ async def serve(settings: Settings, queue: AsyncRedisQueue | None = None) -> Non
     if queue is None:
         if not settings.redis_url:
             raise ConfigError("DARKROOM_REDIS_URL is empty: start redis (darkroom up) or pass a queue client")
-        queue = AsyncRedisQueue.from_url(settings.redis_url, namespace=settings.namespace, limits=settings.limits)
+        queue = AsyncRedisQueue.from_url(
+            settings.redis_url, namespace=settings.namespace, limits=Limits.of(settings.limits)
+        )
     server = QueueServer(queue, settings.grpc_addr, keys, settings.grpc_tls_cert or None, settings.grpc_tls_key or None)
     try:
         await server.start()

@@ -1,21 +1,30 @@
-"""The wire mapping between the queue's models and ``queue.proto`` messages (client and server)."""
+"""The wire mapping between the queue's models and ``queue.proto`` messages (client and server).
+
+Times travel as ``Timestamp`` and ``Duration`` (``darkroom.api.timestamps``); the models keep
+float seconds. An unset time message is ``None`` where the model allows it, else 0.0.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
 from darkroom._proto.darkroom.queue.v1 import queue_pb2 as pb
+from darkroom.api.timestamps import duration_from_s, seconds_of_duration, seconds_of_timestamp, timestamp_from_s
 from darkroom.queue.errors import InvalidArgument
 from darkroom.queue.models import Lease, Message, QueueInfo, QueueStats, State
 
 __all__ = [
-    "optional",
+    "instant",
     "lease_from_pb",
     "lease_to_pb",
     "message_from_pb",
     "message_to_pb",
     "queue_from_pb",
     "queue_to_pb",
+    "optional",
+    "optional_instant",
+    "optional_span",
+    "span",
     "state_from_pb",
     "state_to_pb",
     "stats_from_pb",
@@ -43,20 +52,44 @@ def optional(msg: Any, name: str) -> Any:
     return getattr(msg, name) if msg.HasField(name) else None
 
 
+def optional_instant(msg: Any, name: str) -> float | None:
+    """The epoch seconds of Timestamp field ``name`` of ``msg``; None when unset."""
+    return seconds_of_timestamp(getattr(msg, name), name) if msg.HasField(name) else None
+
+
+def optional_span(msg: Any, name: str) -> float | None:
+    """The seconds of Duration field ``name`` of ``msg``; None when unset."""
+    return seconds_of_duration(getattr(msg, name), name) if msg.HasField(name) else None
+
+
+def span(msg: Any, name: str) -> float:
+    """The seconds of Duration field ``name`` of ``msg``; 0.0 when unset."""
+    return seconds_of_duration(getattr(msg, name), name)
+
+
+def instant(msg: Any, name: str) -> float:
+    """The epoch seconds of Timestamp field ``name``; 0.0 when unset (left out by a read mask)."""
+    return seconds_of_timestamp(getattr(msg, name), name)
+
+
 def message_to_pb(m: Message) -> pb.Message:
     out = pb.Message(
         id=m.id,
         queue=m.queue,
         payload=m.payload,
         metadata=m.metadata,
-        deadline=m.deadline,
+        deadline=timestamp_from_s(m.deadline, "deadline"),
         state=state_to_pb(m.state),
         attempts=m.attempts,
         max_attempts=m.max_attempts,
-        created_at=m.created_at,
-        updated_at=m.updated_at,
+        created_at=timestamp_from_s(m.created_at, "created_at"),
+        updated_at=timestamp_from_s(m.updated_at, "updated_at"),
     )
-    for name in ("visible_at", "lease_expires_at", "last_error", "result"):
+    for name in ("visible_at", "lease_expires_at"):
+        value = getattr(m, name)
+        if value is not None:
+            getattr(out, name).CopyFrom(timestamp_from_s(value, name))
+    for name in ("last_error", "result"):
         value = getattr(m, name)
         if value is not None:
             setattr(out, name, value)
@@ -69,14 +102,14 @@ def message_from_pb(p: pb.Message) -> Message:
         queue=p.queue,
         payload=p.payload,
         metadata=dict(p.metadata),
-        deadline=p.deadline,
+        deadline=instant(p, "deadline"),
         state=_PB_TO_STATE.get(p.state),
         attempts=p.attempts,
         max_attempts=p.max_attempts,
-        created_at=p.created_at,
-        updated_at=p.updated_at,
-        visible_at=optional(p, "visible_at"),
-        lease_expires_at=optional(p, "lease_expires_at"),
+        created_at=instant(p, "created_at"),
+        updated_at=instant(p, "updated_at"),
+        visible_at=optional_instant(p, "visible_at"),
+        lease_expires_at=optional_instant(p, "lease_expires_at"),
         last_error=optional(p, "last_error"),
         result=optional(p, "result"),
     )
@@ -85,15 +118,15 @@ def message_from_pb(p: pb.Message) -> Message:
 def queue_to_pb(info: QueueInfo) -> pb.Queue:
     return pb.Queue(
         name=info.name,
-        lease_s=info.lease_s,
+        lease_s=duration_from_s(info.lease_s, "lease_s"),
         max_attempts=info.max_attempts,
-        retention_s=info.retention_s,
+        retention_s=duration_from_s(info.retention_s, "retention_s"),
         max_payload_bytes=info.max_payload_bytes,
         exclusivity_key=info.exclusivity_key,
         exclusivity_limit=info.exclusivity_limit,
         indexed_keys=info.indexed_keys,
         paused=info.paused,
-        created_at=info.created_at,
+        created_at=timestamp_from_s(info.created_at, "created_at"),
         events_max=info.events_max,
     )
 
@@ -101,15 +134,15 @@ def queue_to_pb(info: QueueInfo) -> pb.Queue:
 def queue_from_pb(p: pb.Queue) -> QueueInfo:
     return QueueInfo(
         name=p.name,
-        lease_s=p.lease_s,
+        lease_s=span(p, "lease_s"),
         max_attempts=p.max_attempts,
-        retention_s=p.retention_s,
+        retention_s=span(p, "retention_s"),
         max_payload_bytes=p.max_payload_bytes,
         exclusivity_key=optional(p, "exclusivity_key"),
         exclusivity_limit=p.exclusivity_limit,
         indexed_keys=tuple(p.indexed_keys),
         paused=p.paused,
-        created_at=p.created_at,
+        created_at=instant(p, "created_at"),
         events_max=p.events_max,
     )
 
@@ -119,22 +152,24 @@ def lease_to_pb(lease: Lease, message: pb.Message | None = None) -> pb.Lease:
         queue=lease.queue,
         message=message_to_pb(lease.message) if message is None else message,
         token=lease.token,
-        expires_at=lease.expires_at,
+        expires_at=timestamp_from_s(lease.expires_at, "expires_at"),
     )
 
 
 def lease_from_pb(p: pb.Lease) -> Lease:
-    return Lease(queue=p.queue, message=message_from_pb(p.message), token=p.token, expires_at=p.expires_at)
+    return Lease(queue=p.queue, message=message_from_pb(p.message), token=p.token, expires_at=instant(p, "expires_at"))
 
 
 def stats_to_pb(s: QueueStats) -> pb.QueueStats:
-    return pb.QueueStats(
+    out = pb.QueueStats(
         queue=s.queue,
         counts={state.value: n for state, n in s.counts.items()},
         running_per_value=s.running_per_value,
-        oldest_pending_deadline=s.oldest_pending_deadline,
-        now=s.now,
+        now=timestamp_from_s(s.now, "now"),
     )
+    if s.oldest_pending_deadline is not None:
+        out.oldest_pending_deadline.CopyFrom(timestamp_from_s(s.oldest_pending_deadline, "oldest_pending_deadline"))
+    return out
 
 
 def stats_from_pb(p: pb.QueueStats) -> QueueStats:
@@ -142,6 +177,6 @@ def stats_from_pb(p: pb.QueueStats) -> QueueStats:
         queue=p.queue,
         counts={s: p.counts[s.value] for s in State if s.value in p.counts},
         running_per_value=dict(p.running_per_value),
-        oldest_pending_deadline=optional(p, "oldest_pending_deadline"),
-        now=p.now,
+        oldest_pending_deadline=optional_instant(p, "oldest_pending_deadline"),
+        now=instant(p, "now"),
     )

@@ -5,7 +5,9 @@
   ``darkroom.api.auth.BearerAuth``). Database calls run in threads, so the event loop never
   blocks, including during ``WaitOperation``.
 - Read masks go through ``darkroom.api.fieldmask``; errors through ``darkroom.api.grpc_status``
-  (a malformed request body is INVALID_ARGUMENT, never INTERNAL).
+  with this service's table, :data:`OPERATION_STATUSES` (a malformed request body is
+  INVALID_ARGUMENT, never INTERNAL). A client receiving a status without a Darkroom error type
+  raises an operations error (INVALID_ARGUMENT, NOT_FOUND) or an API one, never a queue error.
 - :class:`OperationsClient` returns the same :class:`Operation` and raises the same typed errors
   as the store. Fields left out by a read mask hold their empty values (``""``, ``0``, ``None``).
 """
@@ -13,26 +15,26 @@
 from __future__ import annotations
 
 import asyncio
-import math
 from collections.abc import Awaitable, Callable, Mapping
 from pathlib import Path
 from typing import Any
 
 import grpc
 from google.protobuf import json_format
-from google.protobuf.timestamp_pb2 import Timestamp
 
 from darkroom._proto.darkroom.operations.v1 import operations_pb2 as pb
 from darkroom._proto.darkroom.operations.v1 import operations_pb2_grpc as pb_grpc
 from darkroom.api import fieldmask
 from darkroom.api.grpc_requests import Malformed, lenient
-from darkroom.api.grpc_status import abort, error_from_rpc, register
+from darkroom.api.grpc_status import API_STATUSES, abort, error_from_rpc
+from darkroom.api.timestamps import duration_from_s, seconds_of_duration, seconds_of_timestamp, timestamp_from_s
 from darkroom.api.transport import channel_options, check_bearer_transport
-from darkroom.runtime.errors import InvalidOperation, OperationNotFound
+from darkroom.runtime.errors import InvalidOperation, OperationNotFound, RuntimeLayerError
 from darkroom.runtime.operations import Operation, OperationState, OperationStore
 
 __all__ = [
     "DEFAULT_MAX_WAIT_S",
+    "OPERATION_STATUSES",
     "SERVICE_NAME",
     "OperationsClient",
     "OperationsServicer",
@@ -47,9 +49,16 @@ _ALWAYS_READ = ("id", "state", "done")  # a narrow mask must still tell a poller
 _DEFAULT_PAGE_SIZE = 50
 _DEADLINE_MARGIN_S = 0.5  # a wait ends this long before the call's deadline (the last poll, the reply)
 
-# Clients rebuild these by name; their builtin bases already pick NOT_FOUND / INVALID_ARGUMENT.
-register(OperationNotFound)
-register(InvalidOperation)
+# The service's errors -> statuses: their builtin bases already pick NOT_FOUND / INVALID_ARGUMENT;
+# clients rebuild them by name, and a bare status as the nearest operations (or API) error.
+OPERATION_STATUSES = API_STATUSES.extend(
+    errors=(RuntimeLayerError, OperationNotFound, InvalidOperation),
+    by_code={
+        grpc.StatusCode.INVALID_ARGUMENT: InvalidOperation,
+        grpc.StatusCode.OUT_OF_RANGE: InvalidOperation,
+        grpc.StatusCode.NOT_FOUND: OperationNotFound,
+    },
+)
 
 
 # -- wire mapping ----------------------------------------------------------------------------------
@@ -67,15 +76,6 @@ def _state_from_pb(value: int) -> OperationState | None:
         raise InvalidOperation(f"state {value!r} is not a known operation state") from None
 
 
-def _timestamp(t: float) -> Timestamp:
-    # whole seconds and the fraction apart: t * 1e9 as one float would lose the last digits
-    seconds = math.floor(t)
-    nanos = round((t - seconds) * 1e9)
-    if nanos >= 1_000_000_000:
-        seconds, nanos = seconds + 1, nanos - 1_000_000_000
-    return Timestamp(seconds=seconds, nanos=nanos)
-
-
 def operation_to_pb(op: Operation) -> pb.Operation:
     out = pb.Operation(
         id=op.id,
@@ -85,8 +85,8 @@ def operation_to_pb(op: Operation) -> pb.Operation:
         progress=op.progress,
         message=op.message,
         labels=op.labels,
-        create_time=_timestamp(op.created_at),
-        update_time=_timestamp(op.updated_at),
+        create_time=timestamp_from_s(op.created_at, "create_time"),
+        update_time=timestamp_from_s(op.updated_at, "update_time"),
     )
     if op.target is not None:
         out.target = op.target
@@ -112,8 +112,8 @@ def operation_from_pb(msg: pb.Operation) -> Operation:
         error_code=error.code or None if error else None,
         error_message=error.message or None if error else None,
         labels=dict(msg.labels),
-        created_at=msg.create_time.seconds + msg.create_time.nanos / 1e9,
-        updated_at=msg.update_time.seconds + msg.update_time.nanos / 1e9,
+        created_at=seconds_of_timestamp(msg.create_time, "create_time"),
+        updated_at=seconds_of_timestamp(msg.update_time, "update_time"),
     )
 
 
@@ -188,7 +188,7 @@ class OperationsServicer:
         mask = _read_mask(r.read_mask)
         timeout_s = self.max_wait_s
         if r.HasField("timeout"):
-            asked = r.timeout.seconds + r.timeout.nanos / 1e9
+            asked = seconds_of_duration(r.timeout, "timeout")
             if asked < 0:
                 raise InvalidOperation(f"timeout {asked}s must not be negative")
             timeout_s = min(asked, timeout_s)
@@ -202,13 +202,15 @@ class OperationsServicer:
 def _guarded(impl: Callable[[Any, Any], Awaitable[Any]]) -> Callable[[Any, Any], Awaitable[Any]]:
     async def run(request: Any, context: Any) -> Any:
         if isinstance(request, Malformed):
-            await abort(context, InvalidOperation(f"request body is not a valid {request.type_name}"))
+            await abort(
+                context, InvalidOperation(f"request body is not a valid {request.type_name}"), OPERATION_STATUSES
+            )
         try:
             return await impl(request, context)
         except grpc.aio.AbortError:
             raise
         except Exception as exc:
-            await abort(context, exc)
+            await abort(context, exc, OPERATION_STATUSES)
 
     return run
 
@@ -260,7 +262,7 @@ class OperationsClient:
         try:
             return method(request, timeout=self.timeout_s + extra_s, metadata=self._metadata)
         except grpc.RpcError as exc:
-            raise error_from_rpc(exc) from exc
+            raise error_from_rpc(exc, OPERATION_STATUSES) from exc
 
     @staticmethod
     def _mask(read_mask: fieldmask.MaskLike) -> Any:
@@ -306,7 +308,7 @@ class OperationsClient:
         if isinstance(timeout_s, bool) or not isinstance(timeout_s, int | float) or not 0 <= timeout_s < 1e9:
             raise InvalidOperation(f"timeout_s {timeout_s!r} must be a number >= 0")
         request = pb.WaitOperationRequest(id=id, read_mask=self._mask(read_mask))
-        request.timeout.FromNanoseconds(round(timeout_s * 1e9))
+        request.timeout.CopyFrom(duration_from_s(timeout_s, "timeout_s"))
         return operation_from_pb(self._call(self._stub.WaitOperation, request, extra_s=timeout_s))
 
     def close(self) -> None:

@@ -14,12 +14,12 @@ import pytest
 from rich.console import Console
 from typer.testing import CliRunner
 
+from darkroom.api.errors import Unauthenticated
 from darkroom.cli import app
 from darkroom.config import Settings
 from darkroom.local.platform import LocalPlatform, PlatformConfig
 from darkroom.local.wiring import Wiring
 from darkroom.local.workflow_demo import APP, run_workflow_demo
-from darkroom.queue.errors import Unauthenticated
 from darkroom.runtime.operations_server import OperationsClient
 
 

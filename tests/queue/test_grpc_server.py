@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
-import math
 import shutil
 import socket
 import subprocess
@@ -22,6 +21,7 @@ from typing import Any
 import grpc
 import pytest
 import redis
+from google.protobuf.duration_pb2 import Duration
 from google.protobuf.field_mask_pb2 import FieldMask
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
@@ -172,7 +172,8 @@ def test_read_masks_return_only_masked_fields(gq: GrpcQueue, stub: Any) -> None:
         pb.GetMessageRequest(queue="masks", id=mid, read_mask=FieldMask(paths=["metadata.codec", "deadline"])),
         timeout=10,
     )
-    assert dict(reply.metadata) == {"codec": "av1"} and reply.deadline > 0 and not reply.payload
+    assert dict(reply.metadata) == {"codec": "av1"} and reply.deadline.seconds > 0 and not reply.payload
+    assert not reply.HasField("created_at")
 
     page = stub.QueryMessages(
         pb.QueryMessagesRequest(queue="masks", read_mask=FieldMask(paths=["attempts"])), timeout=10
@@ -183,10 +184,10 @@ def test_read_masks_return_only_masked_fields(gq: GrpcQueue, stub: Any) -> None:
     leases = stub.Dequeue(pb.DequeueRequest(queue="masks", read_mask=FieldMask(paths=["metadata"])), timeout=10).leases
     (lease,) = leases
     assert lease.message.payload == b"" and dict(lease.message.metadata) == {"codec": "av1", "shape": "cpu"}
-    assert lease.token > 0 and lease.expires_at > 0  # the lease itself is never masked
+    assert lease.token > 0 and lease.expires_at.seconds > 0  # the lease itself is never masked
 
     # the Python client asks for the same thing with fields=[...]
-    gq.fail(dq.Lease("masks", dq.Message(mid, "masks"), lease.token, lease.expires_at), "again")
+    gq.fail(dq.Lease("masks", dq.Message(mid, "masks"), lease.token, lease.expires_at.ToSeconds()), "again")
     (py_lease,) = gq.dequeue("masks", fields=["attempts"])
     assert py_lease.message.payload == b"" and py_lease.message.attempts == 2 and py_lease.message.state is None
     assert gq.get("masks", mid, fields=[]) == dq.Message(mid, "masks")
@@ -211,7 +212,7 @@ def test_update_without_mask_is_refused(stub: Any, gq: GrpcQueue) -> None:
     request = pb.UpdateMessageRequest(queue="upd", id=mid, message=pb.MessagePatch(payload=b"y"))
     err = rpc_error(stub.UpdateMessage, request)
     assert err.code() == C.INVALID_ARGUMENT and error_type(err) == "MissingUpdateMask"
-    err = rpc_error(stub.UpdateQueue, pb.UpdateQueueRequest(queue=pb.Queue(name="upd", lease_s=5)))
+    err = rpc_error(stub.UpdateQueue, pb.UpdateQueueRequest(queue=pb.Queue(name="upd", lease_s=Duration(seconds=5))))
     assert error_type(err) == "MissingUpdateMask"
     assert gq.get("upd", mid).payload == b"x"  # nothing changed
 
@@ -229,6 +230,8 @@ def test_unknown_or_immutable_update_paths_are_named(stub: Any, gq: GrpcQueue) -
     cases = [
         (stub.UpdateMessage, message("nope"), "'nope'"),
         (stub.UpdateMessage, message("metadata.a"), "'metadata.a'"),
+        (stub.UpdateMessage, message("deadline.seconds"), "'deadline.seconds'"),  # a time is one value
+        (stub.UpdateQueue, queue("lease_s.nanos"), "'lease_s.nanos'"),
         (stub.UpdateQueue, queue("exclusivity_key"), "'exclusivity_key'"),
         (stub.UpdateQueue, queue("lease"), "'lease'"),
     ]
@@ -383,8 +386,14 @@ QUEUE_NAMES = st.sampled_from(["fuzz", "fuzz", "fuzz", "", "Bad", "nope", "x" * 
 IDS = st.one_of(st.sampled_from(["m1", "m2", "", "bad id", "x" * 200]), st.text(max_size=12))
 TEXT = st.one_of(st.text(max_size=12), st.sampled_from(["codec", "", "ü" * 300, "a" * 70]))
 INTS = st.one_of(st.integers(-(2**63), 2**63 - 1), st.sampled_from([0, -1, 1, 2, 1000, 1001, 10_000_001, 2**31]))
-FLOATS = st.one_of(st.floats(), st.sampled_from([-1.0, 0.0, 0.01, 0.1, 5.0, 1e18, -1e-9]))
-WAITS = st.sampled_from([-1.0, 0.0, 0.01, 61.0, math.inf, -math.inf, math.nan, 1e300])
+# Timestamps and Durations: in and out of range (nanos past 10^9, signs that disagree, year 10000…)
+TIME_SECONDS = st.one_of(st.sampled_from([-1, 0, 1, 5, 61, 4_000_000_000, 253_402_300_800, -(2**62)]), INTS)
+TIME_NANOS = st.sampled_from([0, 1, 10_000_000, 999_999_999, 1_000_000_000, -1, -999_999_999, 2**31 - 1])
+TIMES = st.fixed_dictionaries({}, optional={"seconds": TIME_SECONDS, "nanos": TIME_NANOS})
+# long-poll budgets stay short: the valid ones wait at most 10 ms
+WAITS = st.sampled_from(
+    [{}, {"nanos": 10_000_000}, {"seconds": -1}, {"seconds": 61}, {"seconds": 2**62}, {"seconds": 1, "nanos": -1}]
+)
 HUGE_MAP = st.just({f"k{i}": "v" * 300 for i in range(100)})
 MAPS = st.one_of(st.dictionaries(TEXT, TEXT, max_size=4), HUGE_MAP)
 BYTES = st.one_of(st.binary(max_size=64), st.just(b"\0" * ((1 << 20) + 1)))
@@ -398,6 +407,13 @@ def _values(field: Any, depth: int) -> st.SearchStrategy[Any] | None:
         return MAPS
     if field.message_type is not None and field.message_type.full_name == "google.protobuf.FieldMask":
         return FIELD_MASK_PATHS.map(lambda paths: {"paths": paths})
+    if name == "wait_s":
+        return WAITS
+    if field.message_type is not None and field.message_type.full_name in (
+        "google.protobuf.Timestamp",
+        "google.protobuf.Duration",
+    ):
+        return TIMES
     if field.message_type is not None:
         if depth > 2:
             return None
@@ -407,16 +423,12 @@ def _values(field: Any, depth: int) -> st.SearchStrategy[Any] | None:
         base: st.SearchStrategy[Any] = QUEUE_NAMES
     elif name == "id":
         base = IDS
-    elif name == "wait_s":
-        base = WAITS
     elif field.type == F.TYPE_STRING:
         base = TEXT
     elif field.type == F.TYPE_BYTES:
         base = BYTES
     elif field.type == F.TYPE_BOOL:
         base = st.booleans()
-    elif field.type == F.TYPE_DOUBLE:
-        base = FLOATS
     elif field.type == F.TYPE_ENUM:
         base = st.integers(-3, 9)
     else:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import math
 import shutil
+import socket
 import subprocess
 import threading
 from collections.abc import Iterator
@@ -21,12 +22,12 @@ import pytest
 import sqlalchemy as sa
 from google.protobuf.field_mask_pb2 import FieldMask
 
+import darkroom.queue as dq
 from darkroom._proto.darkroom.operations.v1 import operations_pb2 as pb
 from darkroom._proto.darkroom.operations.v1 import operations_pb2_grpc as pb_grpc
 from darkroom.api.auth import BearerAuth
-from darkroom.api.errors import InvalidFieldMask
+from darkroom.api.errors import InvalidFieldMask, ServiceUnavailable, Unauthenticated
 from darkroom.api.grpc_status import ERROR_TYPE_KEY
-from darkroom.queue.errors import Unauthenticated
 from darkroom.runtime.errors import InvalidOperation, OperationNotFound
 from darkroom.runtime.operations import Operation, OperationState, OperationStore
 from darkroom.runtime.operations_server import SERVICE_NAME, OperationsClient, add_to_server
@@ -467,6 +468,18 @@ def test_errors_keep_their_types(store: OperationStore, stub: Any, client: Opera
     assert rpc_error(stub.WaitOperation, negative).code() == C.INVALID_ARGUMENT
     unknown_state = pb.ListOperationsRequest(state=42)  # type: ignore[arg-type]
     assert rpc_error(stub.ListOperations, unknown_state).code() == C.INVALID_ARGUMENT
+
+
+def test_a_status_without_our_metadata_is_an_operations_or_api_error() -> None:
+    """A client that gets a bare status (here grpc's own UNAVAILABLE: nobody listens) raises an
+    error of its own service or of the API layer, never a queue error."""
+    with socket.socket() as probe:  # a port nobody listens on once closed
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    with OperationsClient(f"127.0.0.1:{port}", timeout_s=10) as client, pytest.raises(ServiceUnavailable) as err:
+        client.get("op_x")
+    assert not isinstance(err.value, dq.QueueError)
+    assert isinstance(err.value, ConnectionError) and "UNAVAILABLE" in str(err.value)
 
 
 def test_garbage_request_body_is_invalid_argument(server: Server) -> None:
