@@ -99,7 +99,7 @@ def test_canceling_a_run_cancels_each_batch_once_and_stops_its_child(bp: Platfor
     bp.start_worker(concurrency=1, processes=1)
     args = {"items": list(range(6)), "gate": str(tmp_path / "never"), "pids": str(pids)}
     run = bp.workflows.start("batch.gated", args)
-    bp.until(lambda: (pids / "0").exists())
+    bp.until((pids / "0").exists)
     bp.workflows.cancel(run.id)
     done = bp.wait(run.id)
     assert done.state == "canceled"
