@@ -151,3 +151,25 @@ def test_enqueue_lease_checks_everything_before_writing(q: dq.RedisQueue) -> Non
     for mid in ("bad-where", "a", "ok"):
         with pytest.raises(dq.MessageNotFound):
             q.get("steps", mid)
+
+
+def test_enqueue_lease_wakes_waiters_only_for_what_it_left(q: dq.RedisQueue, redis_client: redis.Redis) -> None:
+    """A worker taking every message it enqueues (a chain's next step) must not send the idle
+    workers waiting on the queue on an empty dequeue; a message left for them must wake them."""
+    q.create_queue("steps")
+    keys = q.ops.keys
+    waiters, channel = keys.prefix("steps") + "waiters", keys.wake_channel("steps")
+    listener = redis_client.pubsub(ignore_subscribe_messages=True)
+    listener.subscribe(channel)
+    listener.get_message(timeout=1.0)  # the subscription itself
+    redis_client.zadd(waiters, {"idle-worker": time.time() * 1000 + 60_000})
+    took = q.enqueue_lease("steps", [dq.NewMessage(b"x", id=f"a{i}") for i in range(3)], max_messages=3)
+    assert len(took.leases) == 3
+    assert redis_client.exists(waiters) == 1  # nobody was woken
+    assert listener.get_message(timeout=0.2) is None
+    left = q.enqueue_lease("steps", [dq.NewMessage(b"x", id=f"b{i}") for i in range(3)], max_messages=2)
+    assert len(left.leases) == 2 and q.get("steps", "b2").state == "pending"
+    assert redis_client.exists(waiters) == 0  # woken: b2 is theirs to take
+    message = listener.get_message(timeout=5.0)
+    assert message is not None and message["channel"] == channel.encode()
+    listener.close()

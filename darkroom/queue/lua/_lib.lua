@@ -187,7 +187,15 @@ end
 -- Publish a wake-up only when a consumer is waiting: under load consumers are busy, and a
 -- publish per message would wake every idle listener thread for nothing. A dequeue that finds
 -- nothing registers its client in `waiters` in the same atomic step, so no wake-up is lost.
+-- enqueue_lease holds its enqueue's wake-up (wake_held) until its lease is known: when the caller
+-- leased every message it enqueued, nothing new is there for a waiter to find, and a wake-up
+-- would only send an idle worker on an empty dequeue (one per step of a chain).
+local wake_held, wake_owed = false, false
 local function wake()
+  if wake_held then
+    wake_owed = true
+    return
+  end
   if redis.call('EXISTS', P .. 'waiters') == 1 then
     redis.call('DEL', P .. 'waiters')
     redis.call('PUBLISH', P .. 'wake', '1')

@@ -6,6 +6,7 @@
 -- Keys: those of enqueue.lua and dequeue.lua.
 -- All-or-nothing: the dequeue's request (queue, criteria) and the queue's fence are checked before
 --   the enqueue writes, and the enqueue checks every message before its first write.
+-- Wakes waiters only when a message it created is left pending (see wake_held in _lib.lua).
 -- Returns {enqueue.lua's reply, dequeue.lua's reply}.
 local deq_crit = tonumber(ARGV[4])
 local deq_len = 4 + 2 * deq_crit + 1 + tonumber(ARGV[5 + 2 * deq_crit]) + 2
@@ -22,8 +23,20 @@ end
 if A[1] ~= ARGV[1] then
   abort('INVALID_ARGUMENT', 'enqueue_lease names two queues ' .. tostring(A[1]) .. ' ' .. ARGV[1])
 end
+wake_held = true
 local enqueued = enqueue_part(A)
+wake_held = false
 if type(enqueued) == 'table' and enqueued.err then
   return enqueued
 end
-return {enqueued, dequeue_part()}
+local leased = dequeue_part()
+if wake_owed then
+  -- wake the waiters only if a message this call created is still there for them
+  for _, e in ipairs(enqueued) do
+    if e[2] == 1 and redis.call('HGET', P .. 'm:' .. e[1], 'st') == 'pending' then
+      wake()
+      break
+    end
+  end
+end
+return {enqueued, leased}
