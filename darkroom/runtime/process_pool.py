@@ -30,6 +30,7 @@ from typing import Any
 from darkroom.runtime.context import TaskContext
 from darkroom.runtime.errors import InvalidWorkflow, TaskCanceled, TaskTimeout
 from darkroom.runtime.functions import Function
+from darkroom.runtime.resources import Resources
 from darkroom.runtime.runner import MP, ChildFailed, die_with, preload
 
 __all__ = ["ProcessPool"]
@@ -45,13 +46,15 @@ class _Child:
 
 
 class ProcessPool:
-    """``processes`` warm children; :meth:`call` blocks the calling thread until one answers."""
+    """``processes`` warm children; :meth:`call` blocks the calling thread until one answers.
+    Each child gets ``resources`` once, when it starts (they go on every context it makes)."""
 
-    def __init__(self, processes: int, *, cancel_grace_s: float = 2.0) -> None:
+    def __init__(self, processes: int, *, cancel_grace_s: float = 2.0, resources: Resources | None = None) -> None:
         if not 1 <= processes <= 256:
             raise InvalidWorkflow(f"processes {processes!r} must be from 1 to 256")
         self.processes = processes
         self.cancel_grace_s = cancel_grace_s
+        self.resources = resources if resources is not None else Resources()
         # idle children, or None for a slot whose child is not started yet (or was killed)
         self._idle: stdqueue.LifoQueue[_Child | None] = stdqueue.LifoQueue()
         for _ in range(processes):
@@ -144,7 +147,9 @@ class ProcessPool:
 
     def _spawn(self) -> _Child:
         parent, there = MP.Pipe(duplex=True)
-        proc = MP.Process(target=_child_main, args=(there, os.getpid()), daemon=True, name="darkroom-pool")
+        proc = MP.Process(
+            target=_child_main, args=(there, os.getpid(), self.resources), daemon=True, name="darkroom-pool"
+        )
         proc.start()
         there.close()
         child = _Child(proc, parent)
@@ -187,7 +192,7 @@ class ProcessPool:
             self._kill(child)
 
 
-def _child_main(conn: Connection, worker_pid: int) -> None:
+def _child_main(conn: Connection, worker_pid: int, resources: Resources) -> None:
     """Serve calls one at a time; a reader thread turns a ``cancel`` into the call's cancel flag."""
     die_with(worker_pid)
     calls: stdqueue.Queue[tuple[Any, ...] | None] = stdqueue.Queue()
@@ -214,7 +219,7 @@ def _child_main(conn: Connection, worker_pid: int) -> None:
     threading.Thread(target=read, name="darkroom-pool-reader", daemon=True).start()
     while (message := calls.get()) is not None:
         _, fn, fields, args = message
-        ctx = TaskContext(**fields, report=lambda f, m: send(("progress", f, m)))
+        ctx = TaskContext(**fields, resources=resources, report=lambda f, m: send(("progress", f, m)))
         current.append(ctx)
         try:
             out = fn.fn(ctx, **args)

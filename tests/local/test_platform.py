@@ -15,10 +15,10 @@ from rich.console import Console
 from typer.testing import CliRunner
 
 from darkroom.cli import app
+from darkroom.cli.demos.workflow_demo import APP, run_workflow_demo
 from darkroom.config import Settings
 from darkroom.local.platform import LocalPlatform, PlatformConfig
-from darkroom.local.wiring import Wiring
-from darkroom.local.workflow_demo import APP, run_workflow_demo
+from darkroom.platform.wiring import Wiring
 from darkroom.queue.errors import Unauthenticated
 from darkroom.runtime.operations_server import OperationsClient
 

@@ -30,8 +30,8 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 import darkroom.queue as dq
+from darkroom.cli.demos.queue_report import DemoReport, analyse, render
 from darkroom.config import Settings
-from darkroom.local.demo_report import DemoReport, analyse, render
 from darkroom.local.queue_service import QueueService, ServiceThread
 
 __all__ = ["ASSETS", "ENCODE", "DemoConfig", "DemoReport", "run_demo"]

@@ -18,9 +18,9 @@ from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
+from darkroom.cli.workflow_view import watch
 from darkroom.config import Settings
 from darkroom.local.platform import LocalPlatform, PlatformConfig
-from darkroom.local.workflow_view import watch
 from darkroom.runtime import sample
 from darkroom.runtime.context import TaskContext
 from darkroom.runtime.operations_server import OperationsClient
