@@ -16,9 +16,9 @@ import darkroom.queue as dq
 from darkroom.config import Settings
 from darkroom.platform.resources import task_resources
 from darkroom.runtime.errors import MissingResource
-from darkroom.runtime.resources import BLOBS, SETTINGS, ResourceKey, Resources
+from darkroom.runtime.resources import SETTINGS, ResourceKey, Resources
 from darkroom.runtime.task import TaskSpec
-from darkroom.storage.blobs import LocalBlobs, open_blobs
+from darkroom.storage.blobs import open_blobs
 from tests.runtime import resource_funcs
 from tests.runtime.conftest import Platform
 
@@ -46,15 +46,11 @@ def test_a_missing_resource_is_named() -> None:
         Resources().use(COUNTER, [1])  # a child could not make its own
 
 
-def test_a_child_gets_the_given_values_and_builds_the_rest(tmp_path: Path) -> None:
-    settings = Settings(home=tmp_path / "home", blobs_url=str(tmp_path / "blobs"))
-    mine = LocalBlobs(tmp_path / "blobs")
-    resources = task_resources(settings, mine)
-    assert resources[BLOBS] is mine  # the worker's own store, not a second one
-    child = pickle.loads(pickle.dumps(resources))
-    assert child[SETTINGS] == settings
-    assert child[BLOBS] is not mine and isinstance(child[BLOBS], LocalBlobs)  # built from the settings
-    assert child[BLOBS].root == mine.root
+def test_a_pickled_copy_keeps_what_was_given_and_builds_the_rest_again() -> None:
+    resources = Resources().give(COUNTER, [1, 2])
+    built = resources[BUILT]
+    copy = pickle.loads(pickle.dumps(resources))  # what a child process gets
+    assert copy[COUNTER] == [1, 2] and copy[BUILT] == [2] and copy[BUILT] is not built
 
 
 @pytest.fixture
