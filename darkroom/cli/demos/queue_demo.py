@@ -1,4 +1,4 @@
-"""``darkroom demo``: the queue end to end on one machine, in a few seconds.
+"""``darkroom queue demo``: the queue end to end on one machine, in a few seconds.
 
 A private redis-server (AOF on) and the gRPC queue server start under ``home``; two queues are
 filled through gRPC and straight through Redis; worker *processes* lease batches (some with

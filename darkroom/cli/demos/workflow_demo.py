@@ -1,4 +1,4 @@
-"""``darkroom demo``: the local platform (``darkroom up``) runs the sample workflow end to end.
+"""``darkroom demo --sample``: the local platform (``darkroom up``) runs the sample workflow end to end.
 
 It starts the platform in a home directory (private Redis, gRPC queue + operations, an engine,
 worker processes), starts ``sample.scores`` — a map of ``n`` hashing tasks and a reduce — draws
