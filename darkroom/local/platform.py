@@ -36,6 +36,7 @@ from darkroom.config import Settings
 from darkroom.local.errors import AppUnavailable, PlatformFailed
 from darkroom.local.home_lock import HomeLock
 from darkroom.local.queue_service import QueueService, ServiceThread
+from darkroom.local.redis_server import running_url
 from darkroom.local.redis_watch import MAX_REDIS_RESTARTS, REDIS_RESTART_TIMEOUT_S, REDIS_STABLE_S, RedisWatch
 from darkroom.platform.supervision import EXIT_APP_UNAVAILABLE, SUPERVISOR_PID_ENV
 from darkroom.platform.wiring import Wiring
@@ -122,7 +123,9 @@ class LocalPlatform:
         s = self.settings
         self._lock = HomeLock(s.home).acquire()
         db_url = s.database_url or f"sqlite:///{(s.home / 'darkroom.db').resolve()}"
-        boot = Wiring(replace(s, database_url=db_url), self.config.app)
+        # its operations cancel runs through the Redis this platform starts below (the private one
+        # unless the settings name another)
+        boot = Wiring(replace(s, database_url=db_url), self.config.app, private_redis=running_url)
         spec = self.config.app or s.app
         try:
             boot.registry  # noqa: B018 (imported once here, so a bad app fails before any child starts)
