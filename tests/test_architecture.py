@@ -19,8 +19,10 @@ PACKAGE = Path(__file__).resolve().parent.parent / "darkroom"
 LAYERS: tuple[str, ...] = (
     "cli",
     "web",
-    "platform",
+    # local (darkroom up, the private redis-server: one machine) is built on the composition root,
+    # which any host's worker or engine uses without it; DESIGN.md lists them the other way round
     "local",
+    "platform",
     "social",
     "analytics",
     "observability",

@@ -21,9 +21,9 @@ from typing import Any
 from bench.media.platform_app import APP, WORKFLOW
 from darkroom.config import Settings
 from darkroom.local.platform import LocalPlatform, PlatformConfig
-from darkroom.local.wiring import Wiring
 from darkroom.media.encode import encode_ladder
 from darkroom.media.recipe import DEFAULT_LADDER, Recipe, fit_ladder
+from darkroom.platform.wiring import Wiring
 
 __all__ = ["Job", "Overhead", "SEGMENTS", "measure_overhead"]
 

@@ -38,12 +38,12 @@ def demo(
     console = Console(stderr=as_json)
     summary: dict[str, Any]
     if sample:
-        from darkroom.local.workflow_demo import run_workflow_demo
+        from darkroom.cli.demos.workflow_demo import run_workflow_demo
 
         outcome = run_workflow_demo(home, n=items, workers=max(2, workers), console=console)
         ok, summary = outcome.ok, dataclasses.asdict(outcome)
     else:
-        from darkroom.local.media_demo import run_media_demo
+        from darkroom.cli.demos.media_demo import run_media_demo
 
         media = run_media_demo(home, out=out, workers=workers, console=console)
         ok = media.ok
@@ -75,7 +75,7 @@ def queue_demo(
 
     from darkroom.cli._options import settings_for
     from darkroom.cli._params import print_json
-    from darkroom.local.demo import DemoConfig, run_demo
+    from darkroom.cli.demos.queue_demo import DemoConfig, run_demo
 
     report = run_demo(settings_for(home).home, config=DemoConfig(workers=workers), console=Console(stderr=as_json))
     if as_json:

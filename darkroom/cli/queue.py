@@ -40,7 +40,6 @@ from darkroom.cli._params import fail, pairs, print_json
 from darkroom.cli._render import ago, lease_json, message_json, message_table, stats_json, stats_table
 from darkroom.config import Settings
 from darkroom.errors import DarkroomError
-from darkroom.local.redis_server import RedisServer
 
 __all__ = ["app", "parse_deadline"]
 
@@ -61,13 +60,17 @@ def _target(url: str | None, settings: Settings) -> str:
         return url
     if settings.redis_url:
         return settings.redis_url
-    server = RedisServer(root=settings.home)
-    if not server.ping():
+    # only here, without a URL: the `darkroom` command loads this module, and a worker pointed at
+    # another host's Redis must not load the local platform
+    from darkroom.local.redis_server import running_url
+
+    private = running_url(settings.home)
+    if private is None:
         raise DarkroomError(
             f"no private redis-server is running under {settings.home}: start `darkroom queue serve`,"
             " pass --url, or set DARKROOM_REDIS_URL"
         )
-    return server.url
+    return private
 
 
 @contextmanager

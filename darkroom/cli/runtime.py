@@ -16,7 +16,7 @@ import typer
 from darkroom.cli._options import HomeOpt, RedisUrlOpt, settings_for
 
 if TYPE_CHECKING:
-    from darkroom.local.wiring import Wiring
+    from darkroom.platform.wiring import Wiring
     from darkroom.runtime.functions import Registry
 
 __all__ = ["engine", "up", "worker"]
@@ -32,7 +32,7 @@ MetricsOption = Annotated[
 
 def _stop_on_signals() -> threading.Event:
     """Set on SIGTERM or SIGINT, and, in a child of ``darkroom up``, when that ``up`` is gone."""
-    from darkroom.local.platform import stop_when_orphaned
+    from darkroom.platform.supervision import stop_when_orphaned
 
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -44,7 +44,7 @@ def _stop_on_signals() -> threading.Event:
 def _registry(w: Wiring) -> Registry:
     """The app's registry, or one line on stderr and exit EXIT_APP_UNAVAILABLE (``darkroom up``
     then stops instead of restarting a process that would fail the same way)."""
-    from darkroom.local.platform import EXIT_APP_UNAVAILABLE
+    from darkroom.platform.supervision import EXIT_APP_UNAVAILABLE
 
     try:
         return w.registry
@@ -111,9 +111,9 @@ def worker(
 ) -> None:
     """Run functions: lease tasks, heartbeat, settle; SIGTERM stops gracefully."""
     from darkroom.cli._params import fail, pairs
+    from darkroom.cli._wiring import wiring_for
     from darkroom.errors import DarkroomError
     from darkroom.home import private_home
-    from darkroom.local.wiring import Wiring
     from darkroom.runtime.blob_cache import BlobCache
     from darkroom.runtime.metrics import WorkerMetrics
     from darkroom.runtime.worker import Worker
@@ -121,7 +121,7 @@ def worker(
 
     _logging()
     offered = pairs(shape, "--shape")
-    w = Wiring(settings=settings_for(home, url), app=app)
+    w = wiring_for(home, url, app)
     _registry(w)  # the app first: a bad --app is this command's own mistake, whatever Redis says
     try:
         private_home(w.settings.home)  # its scratch and blob cache hold private media
@@ -135,6 +135,7 @@ def worker(
         w.queue,
         w.registry,
         blobs=w.blobs,
+        resources=w.resources,
         blob_cache=cache,
         queues=queues or None,
         concurrency=concurrency,
@@ -160,12 +161,12 @@ def engine(
     *, app: AppOption = None, metrics_port: MetricsOption = None, home: HomeOpt = None, url: RedisUrlOpt = None
 ) -> None:
     """Advance workflows: take ticks off the events queue, plan, enqueue tasks, record state."""
-    from darkroom.local.wiring import Wiring
+    from darkroom.cli._wiring import wiring_for
     from darkroom.runtime.metrics import EngineMetrics
     from darkroom.runtime.workflow import Engine
 
     _logging()
-    w = Wiring(settings=settings_for(home, url), app=app)
+    w = wiring_for(home, url, app)
     _registry(w)  # the app first: a bad --app is this command's own mistake, whatever Redis says
     w.queue.redis.ping()  # an unreachable platform ends the command here, in one line
     stop = _stop_on_signals()
@@ -202,7 +203,7 @@ def up(
     if no_auth:
         settings = replace(settings, grpc_auth="none")
     if settings.redis_url:  # an unreachable Redis ends the command here, before anything starts
-        from darkroom.local.wiring import Wiring
+        from darkroom.platform.wiring import Wiring
 
         Wiring(settings).queue.redis.ping()
     platform = LocalPlatform(settings, PlatformConfig(engines, workers, concurrency, app))

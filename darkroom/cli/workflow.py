@@ -9,13 +9,16 @@ from __future__ import annotations
 
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from darkroom.cli._edge import new_app
-from darkroom.cli._options import DeadlineOpt, HomeOpt, JsonOpt, RedisUrlOpt, parse_deadline, settings_for
+from darkroom.cli._options import DeadlineOpt, HomeOpt, JsonOpt, RedisUrlOpt, parse_deadline
 from darkroom.cli._params import print_json
+
+if TYPE_CHECKING:
+    from darkroom.platform.wiring import Wiring
 
 __all__ = ["Priority", "RunState", "app"]
 
@@ -41,10 +44,10 @@ class Priority(StrEnum):
     batch = "batch"
 
 
-def _wiring(home: Path | None, url: str | None, app_spec: str | None = None) -> Any:
-    from darkroom.local.wiring import Wiring
+def _wiring(home: Path | None, url: str | None, app_spec: str | None = None) -> Wiring:
+    from darkroom.cli._wiring import wiring_for
 
-    wiring = Wiring(settings=settings_for(home, url), app=app_spec)
+    wiring = wiring_for(home, url, app_spec)
     # Runs live in the database, but a platform whose Redis is away is not one to read or start:
     # an unreachable one ends the command here (before a database is created in a wrong --home).
     wiring.queue.redis.ping()
@@ -75,13 +78,13 @@ def start(
     w = _wiring(home, url, app_spec)
     run = w.workflows.start(name, values, priority=priority.value if priority else None, deadline=due, id=run_id)
     if wait:
-        from darkroom.local.workflow_view import watch
+        from darkroom.cli.workflow_view import watch
 
         if not as_json:
             typer.echo(run.id)  # on its own line, before the live tree
         run = watch(w.workflows, run.id)
     if as_json:
-        from darkroom.local.workflow_view import run_dict
+        from darkroom.cli.workflow_view import run_dict
 
         print_json(run_dict(run))
     elif not wait:
@@ -103,7 +106,7 @@ def list_runs(
     """The newest runs."""
     from rich.console import Console
 
-    from darkroom.local.workflow_view import run_dict, run_table
+    from darkroom.cli.workflow_view import run_dict, run_table
 
     runs = _wiring(home, url).workflows.runs(state=state.value if state else None, name=name, limit=limit)
     if as_json:
@@ -124,7 +127,7 @@ def status(
     """A run's steps, their states, attempts, workers, errors and progress."""
     from rich.console import Console
 
-    from darkroom.local.workflow_view import run_dict, run_tree, watch
+    from darkroom.cli.workflow_view import run_dict, run_tree, watch
 
     workflows = _wiring(home, url).workflows
     run = watch(workflows, workflow_id) if live else workflows.get(workflow_id)

@@ -13,6 +13,7 @@ from typing import Any
 
 from darkroom.local.errors import UnsafeOutputPath
 from darkroom.runtime.files import get_tree, is_blob_ref, is_tree_ref
+from darkroom.storage.blobs.base import BlobStore
 
 __all__ = ["fetch_folder", "report_images", "safe_path", "write_photo", "write_video"]
 
@@ -25,7 +26,7 @@ def safe_path(root: Path, relative: str) -> Path:
     return root.joinpath(*parts)
 
 
-def fetch_folder(blobs: Any, value: Any, dest: Path) -> Path | None:
+def fetch_folder(blobs: BlobStore, value: Any, dest: Path) -> Path | None:
     """Rebuild a folder output (``{"$tree": key}``) in ``dest``; None when ``value`` is not one.
     A name that would leave ``dest`` is refused (:class:`~darkroom.storage.errors.InvalidBlobKey`)."""
     return get_tree(blobs, value["$tree"], dest) if is_tree_ref(value) else None
@@ -40,7 +41,7 @@ def _first(root: Path, pattern: str) -> Path | None:
     return found[0] if found else None
 
 
-def write_video(blobs: Any, out: Path, outputs: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+def write_video(blobs: BlobStore, out: Path, outputs: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
     """The package, poster, storyboard, complexity analysis and per-frame quality files of a video
     run into ``out``: (files written, relative names; per-frame scores by rendition)."""
     files: dict[str, Any] = {}
@@ -72,7 +73,7 @@ def write_video(blobs: Any, out: Path, outputs: Mapping[str, Any]) -> tuple[dict
     return files, frames
 
 
-def write_photo(blobs: Any, out: Path, outputs: Mapping[str, Any]) -> dict[str, Any]:
+def write_photo(blobs: BlobStore, out: Path, outputs: Mapping[str, Any]) -> dict[str, Any]:
     """The renditions of a photo run into ``out/renditions``: the files written (relative names)."""
     written: dict[str, str] = {}
     for r in outputs.get("renditions") or []:

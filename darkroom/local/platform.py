@@ -7,12 +7,14 @@ tasks), waits, then stops the services and Redis.
 
 - One platform per home (:class:`~darkroom.local.home_lock.HomeLock`); a second start refuses.
 - Children stop when ``up`` is gone, however it went (SIGKILL included): each is told its
-  supervisor's pid (:data:`SUPERVISOR_PID_ENV`) and :func:`stop_when_orphaned` stops it
+  supervisor's pid (:data:`~darkroom.platform.supervision.SUPERVISOR_PID_ENV`) and
+  :func:`~darkroom.platform.supervision.stop_when_orphaned` stops it
   gracefully once its parent is another process; otherwise they would run on unseen, beside the
   ones the next ``up`` starts.
 - The app is imported here once before any child starts: a bad ``--app`` is one
   :class:`AppUnavailable`, not children failing forever. A child that cannot load it anyway exits
-  with :data:`EXIT_APP_UNAVAILABLE` and ``supervise`` gives up with the child's last log line.
+  with :data:`~darkroom.platform.supervision.EXIT_APP_UNAVAILABLE` and ``supervise`` gives up
+  with the child's last log line.
 - A private redis-server that dies is started again by :class:`~darkroom.local.redis_watch.RedisWatch`
   (shared with ``darkroom queue serve``); after :data:`MAX_REDIS_RESTARTS` restarts in a row that
   did not stay up ``REDIS_STABLE_S``, ``supervise`` raises :class:`PlatformFailed`.
@@ -34,44 +36,22 @@ from darkroom.config import Settings
 from darkroom.local.errors import AppUnavailable, PlatformFailed
 from darkroom.local.home_lock import HomeLock
 from darkroom.local.queue_service import QueueService, ServiceThread
+from darkroom.local.redis_server import running_url
 from darkroom.local.redis_watch import MAX_REDIS_RESTARTS, REDIS_RESTART_TIMEOUT_S, REDIS_STABLE_S, RedisWatch
-from darkroom.local.wiring import Wiring
+from darkroom.platform.supervision import EXIT_APP_UNAVAILABLE, SUPERVISOR_PID_ENV
+from darkroom.platform.wiring import Wiring
 from darkroom.runtime.operations_server import add_to_server
 
 __all__ = [
-    "EXIT_APP_UNAVAILABLE",
     "MAX_REDIS_RESTARTS",
     "REDIS_RESTART_TIMEOUT_S",
     "REDIS_STABLE_S",
-    "SUPERVISOR_PID_ENV",
     "Child",
     "LocalPlatform",
     "PlatformConfig",
-    "stop_when_orphaned",
 ]
 
 _log = logging.getLogger(__name__)
-
-# ``darkroom worker`` / ``engine`` exit with this when the app does not import (EX_CONFIG of
-# sysexits.h): restarting them would fail the same way.
-EXIT_APP_UNAVAILABLE = 78
-SUPERVISOR_PID_ENV = "DARKROOM_SUPERVISOR_PID"  # set for the children: the pid of their ``up``
-
-
-def stop_when_orphaned(stop: threading.Event, *, poll_s: float = 1.0) -> None:
-    """In a child of ``up`` (:data:`SUPERVISOR_PID_ENV` set): set ``stop`` once the parent is no
-    longer that ``up`` (it died and the child was re-parented). A daemon thread; nothing elsewhere."""
-    supervisor = os.environ.get(SUPERVISOR_PID_ENV, "")
-    if not supervisor.isdigit():
-        return
-
-    def watch() -> None:
-        while not stop.wait(poll_s):
-            if os.getppid() != int(supervisor):
-                _log.warning("darkroom up (pid %s) is gone; stopping", supervisor)
-                stop.set()
-
-    threading.Thread(target=watch, name="darkroom-orphan-watch", daemon=True).start()
 
 
 @dataclass
@@ -143,7 +123,9 @@ class LocalPlatform:
         s = self.settings
         self._lock = HomeLock(s.home).acquire()
         db_url = s.database_url or f"sqlite:///{(s.home / 'darkroom.db').resolve()}"
-        boot = Wiring(replace(s, database_url=db_url), self.config.app)
+        # its operations cancel runs through the Redis this platform starts below (the private one
+        # unless the settings name another)
+        boot = Wiring(replace(s, database_url=db_url), self.config.app, private_redis=running_url)
         spec = self.config.app or s.app
         try:
             boot.registry  # noqa: B018 (imported once here, so a bad app fails before any child starts)

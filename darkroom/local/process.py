@@ -18,7 +18,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 from rich.console import Console
 from rich.markup import escape
@@ -43,6 +43,12 @@ from darkroom.media.probe import detect
 from darkroom.reports import RunSummary, StepTiming, build_report, render_html
 from darkroom.runtime.errors import RuntimeLayerError, WorkflowNotFound
 from darkroom.runtime.workflow.store import RunRow
+
+if TYPE_CHECKING:
+    from darkroom.platform.wiring import Wiring
+    from darkroom.runtime.operations import OperationStore
+    from darkroom.runtime.workflow import Workflows
+    from darkroom.services.common import ServiceRequest
 
 __all__ = [
     "APP",
@@ -142,7 +148,7 @@ def workflow_for(kind: Kind, profile: str) -> str:
     return WORKFLOWS[(kind, profile)]
 
 
-def request_for(workflow: str, key: str, options: Mapping[str, Any]) -> Any:
+def request_for(workflow: str, key: str, options: Mapping[str, Any]) -> ServiceRequest:
     """The validated service request (``darkroom.services.api.parse``) for ``workflow`` over the
     blob ``key`` with ``options`` (the request's other fields: ``recipes``, ``ladder_options``…).
 
@@ -262,8 +268,18 @@ def platform_problem(platform: LocalPlatform) -> str | None:
     return None
 
 
+class _RunClients(Protocol):
+    """What following a run needs: its workflow client and operations (a :class:`Wiring` has both)."""
+
+    @property
+    def workflows(self) -> Workflows: ...
+
+    @property
+    def operations(self) -> OperationStore: ...
+
+
 def run_job(
-    wiring: Any,
+    wiring: Wiring,
     job: Job,
     *,
     sniffed: Sniffed | None = None,
@@ -316,7 +332,7 @@ def _own_names(text: str, key: str, source: Path) -> str:
     return text.replace(key, str(source)).replace(key.rsplit("/", 1)[-1], source.name)
 
 
-def _start(wiring: Any, request: Any) -> RunRow:
+def _start(wiring: Wiring, request: ServiceRequest) -> RunRow:
     from darkroom.services import submit
 
     run: RunRow = submit(wiring.workflows, request)
@@ -330,7 +346,7 @@ def _in_order(run: RunRow, order: Sequence[str]) -> list[Any]:
 
 
 def _follow(
-    wiring: Any,
+    wiring: _RunClients,
     run_id: str,
     console: Console,
     health: Callable[[], str | None] | None,
@@ -382,7 +398,7 @@ def _steps(run: RunRow, order: Sequence[str]) -> RunSummary:
     )  # fmt: skip
 
 
-def _write(wiring: Any, job: Job, sniffed: Sniffed, run: RunRow, order: Sequence[str]) -> JobResult:
+def _write(wiring: Wiring, job: Job, sniffed: Sniffed, run: RunRow, order: Sequence[str]) -> JobResult:
     out, kind = job.out, sniffed.kind
     out.mkdir(parents=True, exist_ok=True)
     for name in _MANAGED:  # a previous run's outputs must not mix with this one's

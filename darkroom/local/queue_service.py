@@ -15,7 +15,7 @@ import contextlib
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import redis
 import redis.asyncio as aredis
@@ -31,6 +31,9 @@ from darkroom.queue.errors import Unavailable
 from darkroom.queue.limits import Limits
 from darkroom.queue.metrics import PrometheusObserver, QueueCollector
 from darkroom.queue.sweeper import Sweeper
+
+if TYPE_CHECKING:
+    from darkroom.queue.server import QueueServer
 
 __all__ = ["QueueService", "ServiceThread"]
 
@@ -52,7 +55,7 @@ class QueueService:
     metrics_port: int | None = None
     metrics_addr: str = "127.0.0.1"
     sweep_interval_s: float = 1.0
-    extra_services: Sequence[Callable[[Any], str]] = ()
+    extra_services: Sequence[Callable[[Any], str]] = ()  # mount a service on the grpc.aio server
     lock_home: bool = True
     grpc_port: int = field(default=0, init=False)
     api_key: str | None = field(default=None, init=False, repr=False)
@@ -62,7 +65,7 @@ class QueueService:
     _redis_server: RedisServer | None = field(default=None, init=False, repr=False)
     _lock: HomeLock | None = field(default=None, init=False, repr=False)
     _scrape_client: redis.Redis | None = field(default=None, init=False, repr=False)
-    _server: Any = field(default=None, init=False, repr=False)
+    _server: QueueServer | None = field(default=None, init=False, repr=False)
     _sweeper: Sweeper | None = field(default=None, init=False, repr=False)
     _sweep_task: asyncio.Task[None] | None = field(default=None, init=False, repr=False)
 

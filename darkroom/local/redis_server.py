@@ -24,7 +24,7 @@ from redis.retry import Retry
 from darkroom.errors import DarkroomError
 from darkroom.home import private_home
 
-__all__ = ["RedisServer", "RedisServerError"]
+__all__ = ["RedisServer", "RedisServerError", "running_url"]
 
 
 class RedisServerError(DarkroomError, RuntimeError):
@@ -233,3 +233,10 @@ class RedisServer:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+def running_url(home: Path) -> str | None:
+    """The URL of the private redis-server running under ``home``, or None (a
+    :class:`~darkroom.platform.wiring.Wiring`'s ``private_redis``)."""
+    server = RedisServer(root=home)
+    return server.url if server.ping() else None

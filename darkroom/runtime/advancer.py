@@ -15,6 +15,7 @@ from __future__ import annotations
 import logging
 import math
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -177,7 +178,7 @@ class Advancer:
         their last pass read, together with the deferred settles: one round trip."""
         self._give_back_runs([w for w, h in self.held.items() if h.since < held_before])
 
-    def _give_back_runs(self, runs: Any) -> None:
+    def _give_back_runs(self, runs: Iterable[str]) -> None:
         stale = {w: self.held.pop(w) for w in list(runs) if w in self.held}
         self.engine.forget_rows(stale)
         flush = self._take_deferred()

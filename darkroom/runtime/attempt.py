@@ -30,6 +30,7 @@ from darkroom.runtime.process_pool import ProcessPool
 from darkroom.runtime.reporter import Reporter
 from darkroom.runtime.task import TaskOutcome, TaskSpec, dumps
 from darkroom.runtime.workflow.inbox import Report
+from darkroom.storage.blobs.base import BlobStore
 
 __all__ = ["Attempt", "Finished", "conclude", "perform", "spec_of", "sweep_scratch"]
 
@@ -87,7 +88,7 @@ def spec_of(lease: dq.Lease) -> TaskSpec | None:
 
 def perform(
     task: Attempt,
-    blobs: Any,
+    blobs: BlobStore | None,
     max_result_bytes: int,
     cache: BlobCache | None = None,
     pool: ProcessPool | None = None,

@@ -32,9 +32,8 @@ import time
 import uuid
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
-from darkroom.storage.blobs.base import BlobInfo
+from darkroom.storage.blobs.base import BlobInfo, BlobStore
 
 __all__ = ["BlobCache", "is_content_key"]
 
@@ -62,7 +61,7 @@ class BlobCache:
     def __repr__(self) -> str:
         return f"BlobCache({str(self.root)!r}, max_bytes={self.max_bytes})"
 
-    def get_file(self, blobs: Any, key: str, dest: Path) -> Path:
+    def get_file(self, blobs: BlobStore, key: str, dest: Path) -> Path:
         """The blob at ``key`` as the file ``dest`` (parents created), from the cache when it can."""
         dest = Path(dest)
         known: BlobInfo | None = None if is_content_key(key) else blobs.stat(key)
@@ -90,7 +89,7 @@ class BlobCache:
     def size_bytes(self) -> int:
         return sum(size for _, _, size in self._entries())
 
-    def _fill(self, blobs: Any, key: str, entry: Path, known: BlobInfo | None) -> int | None:
+    def _fill(self, blobs: BlobStore, key: str, entry: Path, known: BlobInfo | None) -> int | None:
         entry.parent.mkdir(parents=True, exist_ok=True)
         tmp = entry.with_name(f".{entry.name}.{uuid.uuid4().hex}.partial")
         try:
@@ -105,7 +104,7 @@ class BlobCache:
         finally:
             tmp.unlink(missing_ok=True)
 
-    def _bypass(self, blobs: Any, key: str, dest: Path) -> Path:
+    def _bypass(self, blobs: BlobStore, key: str, dest: Path) -> Path:
         path: Path = blobs.get_file(key, dest)
         self._use("bypass", path.stat().st_size)
         return path

@@ -1,4 +1,5 @@
-"""What a running function sees: its scratch directory, progress reporting and cancellation."""
+"""What a running function sees: its scratch directory, progress reporting, cancellation and the
+resources the worker was given (blob store, settings, services' stores)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from darkroom.runtime.errors import InvalidWorkflow, TaskCanceled
+from darkroom.runtime.resources import Resources
 
 __all__ = ["TaskContext"]
 
@@ -21,7 +23,9 @@ class TaskContext:
     ``scratch`` is an empty directory (made on first use) that the runtime removes after the call,
     also on failure: write outputs there and return their paths. ``progress`` reports are throttled, so calling it
     in a tight loop is fine. Long functions should call ``check_cancelled()`` now and then; a
-    function run in a child process is killed instead.
+    function run in a child process is killed instead. ``resources`` are what the worker was
+    given (:mod:`darkroom.runtime.resources`): a function reads its stores there, never from the
+    environment.
     """
 
     task_id: str
@@ -32,6 +36,7 @@ class TaskContext:
     item: int = 0
     report: Callable[[float, str], None] | None = None
     cancel_event: threading.Event = field(default_factory=threading.Event)
+    resources: Resources = field(default_factory=Resources)
     min_interval_s: float = 0.5
     _last: float = field(default=0.0, repr=False)
 
@@ -44,7 +49,8 @@ class TaskContext:
             self.report(fraction, message[:200])
 
     def identity(self) -> dict[str, Any]:
-        """The fields a child process rebuilds its context from (no callbacks, no event)."""
+        """The fields a child process rebuilds its context from (no callbacks, no event; the
+        resources cross once per child, not per call)."""
         return {"task_id": self.task_id, "attempt": self.attempt, "scratch_path": self.scratch_path,
                 "workflow_id": self.workflow_id, "step": self.step, "item": self.item}  # fmt: skip
 

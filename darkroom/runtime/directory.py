@@ -18,9 +18,14 @@ import json
 import logging
 import threading
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING
 
 from darkroom.queue.keys import Keys
+
+if TYPE_CHECKING:
+    from redis import Redis
+
+    import darkroom.queue as dq
 
 __all__ = ["ANNOUNCE_EVERY_S", "ANNOUNCE_TTL_S", "WorkerDirectory", "WorkerInfo", "keep_announced"]
 
@@ -76,7 +81,7 @@ class WorkerInfo:
 class WorkerDirectory:
     """The live workers under one namespace, in the queue's Redis."""
 
-    def __init__(self, redis: Any, namespace: str = "dr") -> None:
+    def __init__(self, redis: Redis, namespace: str = "dr") -> None:
         Keys(namespace)  # InvalidNamespace, as for the queue: its keys are built from it below
         self.redis = redis
         self.keys = [f"{namespace}:workers", f"{namespace}:workers:info"]
@@ -84,7 +89,7 @@ class WorkerDirectory:
         self._live = redis.register_script(_LIVE)
 
     @classmethod
-    def of(cls, queue: Any) -> WorkerDirectory:
+    def of(cls, queue: dq.RedisQueue) -> WorkerDirectory:
         """The directory beside a :class:`~darkroom.queue.RedisQueue`'s keys."""
         return cls(queue.redis, queue.namespace)
 

@@ -8,6 +8,7 @@ __all__ = [
     "FunctionNotFound",
     "InvalidOperation",
     "InvalidWorkflow",
+    "MissingResource",
     "OperationNotFound",
     "PermanentError",
     "RuntimeLayerError",
@@ -39,6 +40,10 @@ class OperationNotFound(RuntimeLayerError, LookupError):
 
 class InvalidOperation(RuntimeLayerError, ValueError):
     """A malformed operations request (filter, page token, page size…); names the value."""
+
+
+class MissingResource(RuntimeLayerError, LookupError):
+    """A function asked its context for a resource the worker was not given (names it)."""
 
 
 class PermanentError(RuntimeLayerError):

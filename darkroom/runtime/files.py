@@ -30,7 +30,7 @@ from typing import Any
 
 from darkroom.runtime.blob_cache import BlobCache
 from darkroom.runtime.errors import PermanentError
-from darkroom.storage.blobs.base import content_key, validate_key
+from darkroom.storage.blobs.base import BlobStore, content_key, validate_key
 
 __all__ = [
     "BLOB",
@@ -114,7 +114,7 @@ def _files(root: Path) -> Iterator[Path]:
             yield path
 
 
-def put_tree(blobs: Any, root: Path) -> str:
+def put_tree(blobs: BlobStore, root: Path) -> str:
     """Store every file under ``root`` and its manifest; the manifest's key (same folder, same key)."""
 
     def put(path: Path) -> TreeEntry:
@@ -130,7 +130,7 @@ def put_tree(blobs: Any, root: Path) -> str:
     return key
 
 
-def read_tree(blobs: Any, key: str) -> list[TreeEntry]:
+def read_tree(blobs: BlobStore, key: str) -> list[TreeEntry]:
     """The files of the tree whose manifest is at ``key``; a path that could escape the folder is
     refused with :class:`~darkroom.storage.errors.InvalidBlobKey` naming it."""
     try:
@@ -143,7 +143,7 @@ def read_tree(blobs: Any, key: str) -> list[TreeEntry]:
     return entries
 
 
-def get_tree(blobs: Any, key: str, dest: Path, cache: BlobCache | None = None) -> Path:
+def get_tree(blobs: BlobStore, key: str, dest: Path, cache: BlobCache | None = None) -> Path:
     """Download the tree at ``key`` into the directory ``dest`` (created) and return ``dest``."""
     dest = Path(dest)
     dest.mkdir(parents=True, exist_ok=True)
@@ -154,7 +154,7 @@ def get_tree(blobs: Any, key: str, dest: Path, cache: BlobCache | None = None) -
     return dest
 
 
-def fetch_inputs(value: Any, blobs: Any, inbox_dir: Path, cache: BlobCache | None = None) -> Any:
+def fetch_inputs(value: Any, blobs: BlobStore, inbox_dir: Path, cache: BlobCache | None = None) -> Any:
     """``value`` with every blob reference replaced by a downloaded local path (a tree: a folder);
     with a ``cache``, blobs this host already holds are linked from it instead of downloaded."""
     if is_blob_ref(value):
@@ -171,7 +171,7 @@ def fetch_inputs(value: Any, blobs: Any, inbox_dir: Path, cache: BlobCache | Non
 
 
 def fetch_arguments(
-    fn: Callable[..., Any], args: Mapping[str, Any], blobs: Any, inbox_dir: Path, cache: BlobCache | None = None
+    fn: Callable[..., Any], args: Mapping[str, Any], blobs: BlobStore, inbox_dir: Path, cache: BlobCache | None = None
 ) -> dict[str, Any]:
     """``args`` for a call of ``fn``: :func:`fetch_inputs` of each, except those it takes
     :data:`BY_REFERENCE`, which stay as they are."""
@@ -179,7 +179,7 @@ def fetch_arguments(
     return {k: v if k in kept else fetch_inputs(v, blobs, inbox_dir, cache) for k, v in args.items()}
 
 
-def store_outputs(value: Any, blobs: Any, scratch: Path) -> Any:
+def store_outputs(value: Any, blobs: BlobStore, scratch: Path) -> Any:
     """``value`` with every local path uploaded and replaced by a blob (or, for a folder, tree) reference."""
     if isinstance(value, Path):
         path = value if value.is_absolute() else scratch / value

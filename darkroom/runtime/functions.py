@@ -13,9 +13,12 @@ import enum
 import re
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from darkroom.runtime.errors import FunctionNotFound, InvalidWorkflow, PermanentError
+
+if TYPE_CHECKING:
+    from darkroom.runtime.workflow.dag import Workflow
 
 __all__ = ["MAX_BATCH", "Executor", "Function", "Isolation", "Registry"]
 
@@ -118,7 +121,7 @@ class Registry:
 
     def __init__(self) -> None:
         self._functions: dict[str, Function] = {}
-        self._workflows: dict[str, Any] = {}
+        self._workflows: dict[str, Workflow] = {}
 
     def function(self, name: str | None = None, **options: Any) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
         def register(fn: Callable[..., Any]) -> Callable[..., Any]:
@@ -150,13 +153,13 @@ class Registry:
         return sorted({f.queue for f in self._functions.values()})
 
     # -- workflow definitions (darkroom.runtime.workflow.dag.Workflow) ---------------------------
-    def add_workflow(self, workflow: Any) -> Any:
+    def add_workflow(self, workflow: Workflow) -> Workflow:
         """Register ``workflow``. Its steps may call functions registered later (modules sharing
         one registry import in any order); :meth:`check` refuses the names that never came."""
         self._workflows[workflow.name] = workflow
         return workflow
 
-    def check(self, workflow: Any = None) -> None:
+    def check(self, workflow: Workflow | None = None) -> None:
         """Refuse a workflow (``workflow``, else every one) whose step calls an unregistered
         function: :class:`InvalidWorkflow` naming the workflow, the step and the function.
 
@@ -169,7 +172,7 @@ class Registry:
                         f"workflow {wf.name!r}, step {step.name!r}: no function named {step.fn!r} is registered"
                     )
 
-    def workflow(self, name: str) -> Any:
+    def workflow(self, name: str) -> Workflow:
         from darkroom.runtime.errors import WorkflowNotFound
 
         try:
@@ -177,7 +180,7 @@ class Registry:
         except KeyError:
             raise WorkflowNotFound(f"no workflow definition named {name!r}") from None
 
-    def workflows(self) -> list[Any]:
+    def workflows(self) -> list[Workflow]:
         return list(self._workflows.values())
 
     def update(self, other: Registry) -> None:

@@ -17,7 +17,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import grpc
 from google.protobuf import json_format
@@ -117,7 +117,7 @@ def operation_from_pb(msg: pb.Operation) -> Operation:
     )
 
 
-def _read_mask(mask: Any) -> fieldmask.Mask:
+def _read_mask(mask: fieldmask.MaskLike) -> fieldmask.Mask:
     return fieldmask.parse(mask, pb.Operation.DESCRIPTOR, name="read_mask")
 
 
@@ -131,7 +131,14 @@ def _shown(op: Operation, mask: fieldmask.Mask) -> pb.Operation:
     return out if mask.selects_all else mask.union(*_ALWAYS_READ).project(out)
 
 
-def _id(request: Any) -> str:
+class _ById(Protocol):
+    """A request naming one operation (get, cancel, wait)."""
+
+    @property
+    def id(self) -> str: ...
+
+
+def _id(request: _ById) -> str:
     if not request.id:
         raise InvalidOperation("id is required")
     return str(request.id)
@@ -215,7 +222,7 @@ def _guarded(impl: Callable[[Any, Any], Awaitable[Any]]) -> Callable[[Any, Any],
     return run
 
 
-def add_to_server(server: Any, store: OperationStore, *, max_wait_s: float = DEFAULT_MAX_WAIT_S) -> str:
+def add_to_server(server: grpc.aio.Server, store: OperationStore, *, max_wait_s: float = DEFAULT_MAX_WAIT_S) -> str:
     """Serve ``Operations`` on ``server`` (a ``grpc.aio.Server``, before it starts); returns the
     service name (the shape ``QueueServer(extra_services=...)`` expects)."""
     server.add_generic_rpc_handlers((OperationsServicer(store, max_wait_s=max_wait_s).handler(),))

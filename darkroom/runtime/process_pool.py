@@ -30,6 +30,7 @@ from typing import Any
 from darkroom.runtime.context import TaskContext
 from darkroom.runtime.errors import InvalidWorkflow, TaskCanceled, TaskTimeout
 from darkroom.runtime.functions import Function
+from darkroom.runtime.resources import Resources
 from darkroom.runtime.runner import MP, ChildFailed, die_with, preload
 
 __all__ = ["ProcessPool"]
@@ -45,13 +46,15 @@ class _Child:
 
 
 class ProcessPool:
-    """``processes`` warm children; :meth:`call` blocks the calling thread until one answers."""
+    """``processes`` warm children; :meth:`call` blocks the calling thread until one answers.
+    Each child gets ``resources`` once, when it starts (they go on every context it makes)."""
 
-    def __init__(self, processes: int, *, cancel_grace_s: float = 2.0) -> None:
+    def __init__(self, processes: int, *, cancel_grace_s: float = 2.0, resources: Resources | None = None) -> None:
         if not 1 <= processes <= 256:
             raise InvalidWorkflow(f"processes {processes!r} must be from 1 to 256")
         self.processes = processes
         self.cancel_grace_s = cancel_grace_s
+        self.resources = resources if resources is not None else Resources()
         # idle children, or None for a slot whose child is not started yet (or was killed)
         self._idle: stdqueue.LifoQueue[_Child | None] = stdqueue.LifoQueue()
         for _ in range(processes):
@@ -147,7 +150,9 @@ class ProcessPool:
 
     def _spawn(self) -> _Child:
         parent, there = MP.Pipe(duplex=True)
-        proc = MP.Process(target=_child_main, args=(there, os.getpid()), daemon=True, name="darkroom-pool")
+        proc = MP.Process(
+            target=_child_main, args=(there, os.getpid(), self.resources), daemon=True, name="darkroom-pool"
+        )
         proc.start()
         there.close()
         child = _Child(proc, parent)
@@ -190,7 +195,7 @@ class ProcessPool:
             self._kill(child)
 
 
-def _child_main(conn: Connection, worker_pid: int) -> None:
+def _child_main(conn: Connection, worker_pid: int, resources: Resources) -> None:
     """Serve calls one at a time; a reader thread turns a ``cancel`` into the call's cancel flag.
     A call whose arguments are a list is a batch: its items run one after the other."""
     die_with(worker_pid)
@@ -225,7 +230,9 @@ def _child_main(conn: Connection, worker_pid: int) -> None:
         outs, j = [], 0
         try:
             for j, item_args in enumerate(args if batch else [args]):
-                ctx = TaskContext(**{**fields, "item": fields["item"] + j}, report=report, cancel_event=cancel)
+                ctx = TaskContext(
+                    **{**fields, "item": fields["item"] + j}, resources=resources, report=report, cancel_event=cancel
+                )
                 outs.append(fn.fn(ctx, **item_args))
         except BaseException as exc:  # every failure, cancel included, is the call's answer
             failed = (f"{type(exc).__name__}: {exc}", fn.is_permanent(exc), isinstance(exc, TaskCanceled))

@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 from darkroom.runtime.context import TaskContext
 from darkroom.runtime.errors import InvalidWorkflow, TaskCanceled, TaskTimeout
 from darkroom.runtime.functions import Executor, Function
+from darkroom.runtime.resources import Resources
 
 if TYPE_CHECKING:
     from darkroom.runtime.process_pool import ProcessPool
@@ -103,7 +104,12 @@ def _call_in_child(fn: Function, ctx: TaskContext, args: dict[str, Any], timeout
     preload(fn.fn.__module__)
     parent, child = MP.Pipe(duplex=False)
     fields = ctx.identity()
-    proc = MP.Process(target=_child_main, args=(fn, fields, args, child, os.getpid()), daemon=True)
+    proc = MP.Process(
+        target=_child_main,
+        args=(fn, fields, args, child, os.getpid()),
+        kwargs={"resources": ctx.resources},
+        daemon=True,
+    )
     proc.start()
     child.close()
     give_up = time.monotonic() + timeout_s
@@ -139,9 +145,11 @@ def _call_in_child(fn: Function, ctx: TaskContext, args: dict[str, Any], timeout
         parent.close()
 
 
-def _child_main(fn: Function, fields: dict[str, Any], args: dict[str, Any], conn: Connection, worker: int) -> None:
+def _child_main(
+    fn: Function, fields: dict[str, Any], args: dict[str, Any], conn: Connection, worker: int, *, resources: Resources
+) -> None:
     die_with(worker)
-    ctx = TaskContext(**fields, report=lambda f, m: conn.send(("progress", f, m)))
+    ctx = TaskContext(**fields, resources=resources, report=lambda f, m: conn.send(("progress", f, m)))
     try:
         out = fn.fn(ctx, **args)
     except BaseException as exc:

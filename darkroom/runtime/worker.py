@@ -9,6 +9,7 @@ ticks first, then one ``settle`` per queue — so a busy worker pays three round
 per task; the *heartbeat* extends leases, enforces timeouts, and stops tasks whose lease was lost
 (cancel); the *presence* thread keeps the worker in the worker directory (host, queues).
 Input blobs come through the host's :class:`~darkroom.runtime.blob_cache.BlobCache` when given.
+Every task's context carries the ``resources`` the worker was given (in child processes too).
 
 With an ``engine``, the worker also advances the runs of the tasks it finished, under each run's
 tick lease on the exclusive events queue (the engines' own guarantee), takes the next tasks in
@@ -32,7 +33,6 @@ import time
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
 
 import darkroom.queue as dq
 from darkroom.runtime import advancer, attempt
@@ -47,10 +47,12 @@ from darkroom.runtime.metrics import WorkerMetrics
 from darkroom.runtime.process_pool import ProcessPool
 from darkroom.runtime.queues import ensure_queues, worker_filters
 from darkroom.runtime.reporter import Reporter
+from darkroom.runtime.resources import Resources
 from darkroom.runtime.task import TaskSpec
 from darkroom.runtime.workflow.engine import Engine
 from darkroom.runtime.workflow.inbox import Inbox
 from darkroom.runtime.workflow.queue_work import Take
+from darkroom.storage.blobs.base import BlobStore
 
 __all__ = ["Worker"]
 
@@ -68,7 +70,8 @@ class Worker:
         queue: dq.RedisQueue,
         registry: Registry,
         *,
-        blobs: Any = None,
+        blobs: BlobStore | None = None,
+        resources: Resources | None = None,
         blob_cache: BlobCache | None = None,
         queues: list[str] | None = None,
         concurrency: int = 4,
@@ -86,6 +89,7 @@ class Worker:
         self.queue = queue
         self.registry = registry
         self.blobs = blobs
+        self.resources = resources if resources is not None else Resources()
         self.blob_cache = blob_cache
         self.queues = queues or registry.queues()
         self.concurrency = concurrency
@@ -118,7 +122,7 @@ class Worker:
         # default: the thread running such a task waits for a child's answer
         needs_children = any(f.executor is Executor.PROCESS for f in registry if f.queue in self.queues)
         self.processes = processes or os.cpu_count() or 1
-        self._children = ProcessPool(self.processes) if needs_children else None
+        self._children = ProcessPool(self.processes, resources=self.resources) if needs_children else None
         self._lock = threading.Lock()
         self._running: dict[tuple[str, int], Attempt] = {}
         self._slot_freed = threading.Event()
@@ -231,6 +235,7 @@ class Worker:
                 workflow_id=spec.workflow_id if spec else None,
                 step=spec.step if spec else None,
                 item=spec.idx if spec else 0,
+                resources=self.resources,
             )
             task = Attempt(lease, spec, fn, ctx, lease_s=self._grant.get(lease.queue, 30.0))
             if spec is not None and spec.batch is None:  # a batch's items report no progress of their own

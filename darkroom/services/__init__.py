@@ -10,7 +10,13 @@ from __future__ import annotations
 from darkroom.services.api import REQUESTS, parse, request_type, submit
 from darkroom.services.chunking import ChunkPolicy
 from darkroom.services.common import BlobRef, ServiceRequest, registry
-from darkroom.services.complexity import COMPLEXITY, ComplexityOptions, ComplexityRequest, ComplexityStore
+from darkroom.services.complexity import (
+    COMPLEXITY,
+    COMPLEXITY_STORE,
+    ComplexityOptions,
+    ComplexityRequest,
+    ComplexityStore,
+)
 from darkroom.services.encoding import ENCODING, EncodeRequest
 from darkroom.services.errors import ChunkFailed, InvalidRendition, InvalidRequest, RejectedMedia, ServiceError
 from darkroom.services.images import IMAGES_VIDEO, PHOTO_RENDITIONS, PhotoRequest, VideoImagesRequest
@@ -25,6 +31,7 @@ from darkroom.services.validation import VALIDATION, Rendition, ValidateOptions,
 
 __all__ = [
     "COMPLEXITY",
+    "COMPLEXITY_STORE",
     "ENCODING",
     "IMAGES_VIDEO",
     "INSPECTION",

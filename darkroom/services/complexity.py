@@ -17,10 +17,10 @@ from typing import Any
 
 from pydantic import Field
 
-from darkroom.config import Settings
 from darkroom.media.complexity import Complexity, analyse, cache_key
 from darkroom.runtime.context import TaskContext
 from darkroom.runtime.files import blob_ref
+from darkroom.runtime.resources import BLOBS, ResourceKey, Resources
 from darkroom.runtime.workflow import Workflow
 from darkroom.services.common import (
     INSPECT_S,
@@ -32,10 +32,11 @@ from darkroom.services.common import (
     registry,
     reporter,
 )  # fmt: skip
-from darkroom.storage.blobs import BlobNotFound, BlobStore, blobs_from_settings
+from darkroom.storage.blobs import BlobNotFound, BlobStore
 
 __all__ = [
     "COMPLEXITY",
+    "COMPLEXITY_STORE",
     "ComplexityOptions",
     "ComplexityRequest",
     "ComplexityStore",
@@ -78,11 +79,6 @@ class ComplexityStore:
     def __init__(self, blobs: BlobStore) -> None:
         self.blobs = blobs
 
-    @classmethod
-    def from_settings(cls, settings: Settings | None = None) -> ComplexityStore:
-        """The platform's blob store (``DARKROOM_BLOBS_URL`` / ``DARKROOM_HOME``)."""
-        return cls(blobs_from_settings(settings or Settings.from_env()))
-
     @staticmethod
     def key(content_key: str, options: ComplexityOptions) -> str:
         digest = content_key.removeprefix("sha256:")
@@ -104,11 +100,19 @@ class ComplexityStore:
         return key
 
 
+def _complexity_store(resources: Resources) -> ComplexityStore:
+    return ComplexityStore(resources[BLOBS])
+
+
+COMPLEXITY_STORE: ResourceKey[ComplexityStore] = ResourceKey("complexity.store", _complexity_store)
+"""The store of analyses, on the worker's blob store (``ctx.resources[COMPLEXITY_STORE]``)."""
+
+
 def _options(options: Mapping[str, Any] | None) -> ComplexityOptions:
     return ComplexityOptions.model_validate(dict(options or {}))
 
 
-# Lookup and store are blob reads/writes: threads of the worker, which carries the platform's settings.
+# Lookup and store are blob reads/writes: threads of the worker, on the store its resources hold.
 # The analysis travels between steps as a JSON file (a blob): a long title has thousands of scenes,
 # more than a task result holds.
 @registry.function("media.complexity_lookup", queue=QUEUE_MEDIA, timeout_s=600)
@@ -119,7 +123,7 @@ def lookup_complexity(
     ``reuse`` is false; ``None`` means the default, reuse)."""
     key = cache_key(source)
     opts = _options(options)
-    store = ComplexityStore.from_settings()
+    store = ctx.resources[COMPLEXITY_STORE]
     found = store.get(key, opts) is not None if reuse is not False else False
     ctx.progress(1.0, "found a stored analysis" if found else "no stored analysis")
     return {"key": key, "stored": blob_ref(store.key(key, opts)) if found else None}
@@ -152,7 +156,7 @@ def store_complexity(
     """Keep a new analysis under ``key``; a reused one is already there."""
     if reused:
         return {"stored": None}
-    return {"stored": ComplexityStore.from_settings().put(key, _options(options), Complexity.load(complexity))}
+    return {"stored": ctx.resources[COMPLEXITY_STORE].put(key, _options(options), Complexity.load(complexity))}
 
 
 def add_complexity_steps(wf: Workflow, source: Any, options: Any, reuse: Any, after: Sequence[Any] = ()) -> Any:

@@ -16,10 +16,10 @@ from typer.testing import CliRunner
 
 from darkroom.api.errors import Unauthenticated
 from darkroom.cli import app
+from darkroom.cli.demos.workflow_demo import APP, run_workflow_demo
 from darkroom.config import Settings
 from darkroom.local.platform import LocalPlatform, PlatformConfig
-from darkroom.local.wiring import Wiring
-from darkroom.local.workflow_demo import APP, run_workflow_demo
+from darkroom.platform.wiring import Wiring
 from darkroom.runtime.operations_server import OperationsClient
 
 

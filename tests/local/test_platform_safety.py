@@ -22,15 +22,16 @@ from typer.testing import CliRunner
 from darkroom.api.auth import client_key, ensure_home_key, load_api_keys
 from darkroom.api.errors import AddressUnavailable
 from darkroom.cli import app
+from darkroom.cli.demos.workflow_demo import APP
 from darkroom.config import Settings
 from darkroom.local.errors import AlreadyRunning, AppUnavailable, PlatformFailed
 from darkroom.local.home_lock import HomeLock
-from darkroom.local.platform import EXIT_APP_UNAVAILABLE, LocalPlatform, PlatformConfig
+from darkroom.local.platform import LocalPlatform, PlatformConfig
 from darkroom.local.queue_service import QueueService, ServiceThread
 from darkroom.local.redis_server import RedisServer
-from darkroom.local.wiring import Wiring
-from darkroom.local.workflow_demo import APP
 from darkroom.observability import new_registry, serve_metrics
+from darkroom.platform.supervision import EXIT_APP_UNAVAILABLE
+from darkroom.platform.wiring import Wiring
 from darkroom.queue.grpc_client import GrpcQueue
 
 Platform = tuple[LocalPlatform, Wiring]

@@ -20,8 +20,9 @@ from rich.console import Console
 from typer.testing import CliRunner
 
 from darkroom.cli import app
+from darkroom.cli.demos.checks import check_result, hls_missing, mpd_missing
+from darkroom.cli.demos.samples import make_clip, make_photo
 from darkroom.config import Settings
-from darkroom.local.checks import check_result, hls_missing, mpd_missing
 from darkroom.local.errors import InvalidOptions, NotMedia, PlatformDown, UnknownProfile, UnusableOutputFolder
 from darkroom.local.outputs import fetch_folder
 from darkroom.local.platform import LocalPlatform, PlatformConfig
@@ -39,7 +40,6 @@ from darkroom.local.process import (
     workflow_for,
 )
 from darkroom.local.redis_server import RedisServer
-from darkroom.local.samples import make_clip, make_photo
 from darkroom.media.ffmpeg import ffmpeg_exe
 from darkroom.runtime.files import put_tree
 from darkroom.storage.blobs import LocalBlobs

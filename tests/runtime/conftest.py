@@ -15,6 +15,7 @@ import sqlalchemy as sa
 import darkroom.queue as dq
 from darkroom.runtime.functions import Registry
 from darkroom.runtime.queues import ensure_queues
+from darkroom.runtime.resources import BLOBS, Resources
 from darkroom.runtime.worker import Worker
 from darkroom.runtime.workflow import Engine, Workflows
 from darkroom.runtime.workflow.store import RunRow
@@ -53,6 +54,8 @@ class Platform:
     def start_worker(self, **kw: object) -> Worker:
         kw.setdefault("scratch_root", self.scratch)
         kw.setdefault("wait_s", 0.2)
+        if kw.get("blobs") is not None:  # the store files move through is the functions' store too
+            kw.setdefault("resources", Resources().give(BLOBS, kw["blobs"]))  # type: ignore[arg-type]
         worker = Worker(self.rq, self.registry, **kw)  # type: ignore[arg-type]
         ensure_queues(self.rq, self.registry)  # before the test enqueues (the worker does it too)
         self._spawn(lambda: worker.run(self._stop))

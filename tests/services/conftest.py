@@ -1,5 +1,5 @@
 """Service fixtures: the real runtime (engine + worker threads over Redis and SQLite) with the
-services' registry, a local blob store that the platform's settings also name, and small clips."""
+services' registry, a local blob store (the workers' resources carry it), and small clips."""
 
 from __future__ import annotations
 
@@ -28,11 +28,9 @@ def services(rq: dq.RedisQueue, tmp_path: Path) -> Iterator[Platform]:
 
 
 @pytest.fixture
-def blobs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> BlobStore:
-    """The store the worker moves files through; the settings name it too (the complexity service
-    keeps its analyses there)."""
-    monkeypatch.setenv("DARKROOM_BLOBS_URL", str(tmp_path / "blobs"))
-    monkeypatch.setenv("DARKROOM_HOME", str(tmp_path / "home"))
+def blobs(tmp_path: Path) -> BlobStore:
+    """The store the worker moves files through and gives its functions (the complexity service
+    keeps its analyses there): no environment variable names it."""
     return open_blobs(str(tmp_path / "blobs"))
 
 

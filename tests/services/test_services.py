@@ -12,6 +12,7 @@ from darkroom.media.assemble import ChunkInvalid
 from darkroom.media.errors import InvalidMedia
 from darkroom.runtime.context import TaskContext
 from darkroom.runtime.queues import ensure_queues
+from darkroom.runtime.resources import BLOBS, Resources
 from darkroom.runtime.worker import Worker
 from darkroom.services import (
     ChunkFailed,
@@ -152,8 +153,8 @@ def test_a_worker_leaving_mid_chunk_costs_that_chunk_only(
     that one chunk (attempt 2) and the others run once."""
     key = blobs.put_file("uploads/cut.mp4", cut_clip).key
     services.start_engine()
-    leaving = Worker(services.rq, registry, blobs=blobs, concurrency=1, scratch_root=tmp_path / "scratch",
-                     wait_s=0.2, grace_s=0.0)  # fmt: skip
+    leaving = Worker(services.rq, registry, blobs=blobs, resources=Resources().give(BLOBS, blobs), concurrency=1,
+                     scratch_root=tmp_path / "scratch", wait_s=0.2, grace_s=0.0)  # fmt: skip
     ensure_queues(services.rq, registry)
     gone = threading.Event()
     thread = threading.Thread(target=leaving.run, args=(gone,), daemon=True)

@@ -6,7 +6,7 @@ import json
 import time
 from collections.abc import Mapping
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 from ulid import ULID
@@ -20,6 +20,9 @@ from darkroom.runtime.workflow.inputs import check_run_inputs
 from darkroom.runtime.workflow.planner import CANCEL_FIELD
 from darkroom.runtime.workflow.store import RunRow, StepRow, TaskRow, WorkflowStore
 
+if TYPE_CHECKING:
+    from darkroom.runtime.operations import OperationStore
+
 __all__ = ["Workflows"]
 
 
@@ -31,7 +34,7 @@ class Workflows:
         registry: Registry,
         *,
         inbox: Inbox | None = None,
-        operations: Any = None,
+        operations: OperationStore | None = None,
     ) -> None:
         self.store = WorkflowStore(db)
         self.db = db

@@ -20,7 +20,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 
@@ -34,6 +34,10 @@ from darkroom.runtime.workflow.inbox import Inbox, Report
 from darkroom.runtime.workflow.planner import Planner, Reports, parse_reports
 from darkroom.runtime.workflow.queue_work import Grab, QueueWork
 from darkroom.runtime.workflow.store import RunRow, WorkflowStore
+
+if TYPE_CHECKING:
+    from darkroom.runtime.metrics import EngineMetrics
+    from darkroom.runtime.operations import OperationStore
 
 __all__ = ["Advanced", "Engine", "Grab", "PassRecord"]
 
@@ -52,10 +56,10 @@ class Engine:
         registry: Registry,
         *,
         inbox: Inbox | None = None,
-        operations: Any = None,
+        operations: OperationStore | None = None,
         name: str | None = None,
         on_pass: Callable[[PassRecord], None] | None = None,
-        metrics: Any = None,
+        metrics: EngineMetrics | None = None,
     ) -> None:
         self.queue = queue
         self.store = WorkflowStore(db)

@@ -1,5 +1,5 @@
-"""The demos end to end in a temporary home: the queue demo (``darkroom queue-demo``) and the media
-demo (``darkroom demo``, what ``make demo`` runs): each finishes, checks out, and cleans up."""
+"""The queue demo (``darkroom queue demo``) end to end in a temporary home: it finishes, checks
+out, and cleans up."""
 
 from __future__ import annotations
 
@@ -12,8 +12,7 @@ import pytest
 from rich.console import Console
 
 import darkroom.queue as dq
-from darkroom.local.demo import ASSETS, ENCODE, DemoConfig, run_demo
-from darkroom.local.media_demo import run_media_demo
+from darkroom.cli.demos.queue_demo import ASSETS, ENCODE, DemoConfig, run_demo
 from darkroom.local.redis_server import RedisServer
 
 
@@ -38,17 +37,3 @@ def test_demo_runs_end_to_end(tmp_path: Path) -> None:
     assert multiprocessing.active_children() == []
     assert not RedisServer(root=tmp_path).ping()
     assert (tmp_path / "redis-data").is_dir()  # AOF data stays for the next run
-
-
-@pytest.mark.slow
-@pytest.mark.skipif(shutil.which("redis-server") is None, reason="redis-server is not installed")
-def test_the_media_demo_processes_both_profiles_and_a_photo(tmp_path: Path) -> None:
-    out = io.StringIO()
-    demo = run_media_demo(tmp_path, console=Console(file=out, width=160))
-    failed = [(label, c) for label, checks in demo.checks.items() for c in checks if not c.ok]
-    assert demo.ok and not failed, f"{failed}\n{out.getvalue()}"
-    assert sorted(demo.checks) == ["photo", "streaming", "studio"]
-    by_profile = {r.job.profile: r for r in demo.results if r.kind != "photo"}
-    assert by_profile["studio"].workflow == "studio.video" and by_profile["streaming"].workflow == "streaming.video"
-    chunks = by_profile["streaming"].report["chunks"]
-    assert chunks["chunked"] and len(chunks["plan"]) > 1, chunks  # the demo forces chunks: the map shows

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING
 
 from rich.console import Console, Group
 from rich.progress_bar import ProgressBar
@@ -13,6 +13,9 @@ from rich.text import Text
 from rich.tree import Tree
 
 from darkroom.runtime.workflow.store import RunRow, StepRow
+
+if TYPE_CHECKING:
+    from darkroom.runtime.workflow import Workflows
 
 __all__ = ["progress_label", "run_dict", "run_table", "run_tree", "watch"]
 
@@ -111,11 +114,11 @@ def run_dict(run: RunRow) -> dict[str, object]:
     return out
 
 
-def watch(workflows: Any, workflow_id: str, *, console: Console | None = None, refresh_s: float = 0.25) -> RunRow:
+def watch(workflows: Workflows, workflow_id: str, *, console: Console | None = None, refresh_s: float = 0.25) -> RunRow:
     """Draw the run's live step tree until it finishes; return the finished run."""
     from rich.live import Live
 
-    run: RunRow = workflows.get(workflow_id)
+    run = workflows.get(workflow_id)
     with Live(run_tree(run), console=console, refresh_per_second=8) as live:
         while not run.done:
             time.sleep(refresh_s)  # redraw cadence of a terminal view

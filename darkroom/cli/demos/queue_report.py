@@ -1,4 +1,4 @@
-"""What ``darkroom demo`` checks and shows: states, service order, lateness, exclusivity."""
+"""What ``darkroom queue demo`` checks and shows: states, service order, lateness, exclusivity."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""``darkroom demo``: the queue end to end on one machine, in a few seconds.
+"""``darkroom queue demo``: the queue end to end on one machine, in a few seconds.
 
 A private redis-server (AOF on) and the gRPC queue server start under ``home``; two queues are
 filled through gRPC and straight through Redis; worker *processes* lease batches (some with
@@ -30,8 +30,8 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 import darkroom.queue as dq
+from darkroom.cli.demos.queue_report import DemoReport, analyse, render
 from darkroom.config import Settings
-from darkroom.local.demo_report import DemoReport, analyse, render
 from darkroom.local.queue_service import QueueService, ServiceThread
 
 __all__ = ["ASSETS", "ENCODE", "DemoConfig", "DemoReport", "run_demo"]

@@ -2,40 +2,50 @@
 
 Every runtime command (``darkroom worker``, ``engine``, ``workflow …``) and the local platform
 reach Redis, the metadata database, the blob store and the operations store the same way: Redis
-at ``DARKROOM_REDIS_URL``, or the private redis-server under ``home`` when it is running.
+at ``DARKROOM_REDIS_URL``, or the private redis-server under ``home`` when it is running (asked
+through ``private_redis``: the local platform's, which a process on another host never needs).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import Any
+from pathlib import Path
 
 import sqlalchemy as sa
 
 import darkroom.queue as dq
 from darkroom.config import ConfigError, Settings
-from darkroom.local.redis_server import RedisServer
+from darkroom.platform.resources import task_resources
 from darkroom.runtime.app import load_app
 from darkroom.runtime.functions import Registry
 from darkroom.runtime.operations import Operation, OperationStore
+from darkroom.runtime.resources import Resources
 from darkroom.runtime.workflow import Workflows
+from darkroom.storage.blobs.base import BlobStore
 
-__all__ = ["Wiring"]
+__all__ = ["PrivateRedis", "Wiring"]
+
+PrivateRedis = Callable[[Path], str | None]
+"""The URL of the private redis-server running under a home, or None when none runs there."""
 
 
 @dataclass
 class Wiring:
+    """``private_redis`` finds the Redis when the settings name none (``darkroom.local`` has one)."""
+
     settings: Settings = field(default_factory=Settings.from_env)
     app: str | None = None
+    private_redis: PrivateRedis | None = None
 
     @cached_property
     def redis_url(self) -> str:
         if self.settings.redis_url:
             return self.settings.redis_url
-        private = RedisServer(root=self.settings.home)
-        if private.ping():
-            return private.url
+        private = self.private_redis(self.settings.home) if self.private_redis is not None else None
+        if private:
+            return private
         raise ConfigError(
             "no Redis: pass --url, set DARKROOM_REDIS_URL, or start the platform (darkroom up) under "
             f"{self.settings.home}"
@@ -57,10 +67,15 @@ class Wiring:
         return load_app(self.app or self.settings.app)
 
     @cached_property
-    def blobs(self) -> Any:
+    def blobs(self) -> BlobStore:
         from darkroom.storage.blobs import blobs_from_settings
 
         return blobs_from_settings(self.settings)
+
+    @cached_property
+    def resources(self) -> Resources:
+        """What a worker puts on every task's context: the settings and :attr:`blobs`."""
+        return task_resources(self.settings, self.blobs)
 
     @cached_property
     def operations(self) -> OperationStore:

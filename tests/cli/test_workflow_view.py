@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from rich.console import Console
 
-from darkroom.local.workflow_view import progress_label, run_table, run_tree
+from darkroom.cli.workflow_view import progress_label, run_table, run_tree
 from darkroom.runtime.workflow.store import RunRow, StepRow
 
 

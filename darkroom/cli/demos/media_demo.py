@@ -16,9 +16,9 @@ from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
-from darkroom.local.checks import Check, check_result
+from darkroom.cli.demos.checks import Check, check_result
+from darkroom.cli.demos.samples import make_clip, make_photo
 from darkroom.local.process import Job, JobResult, process
-from darkroom.local.samples import make_clip, make_photo
 
 __all__ = ["STREAMING_OPTIONS", "MediaDemoResult", "run_media_demo"]
 

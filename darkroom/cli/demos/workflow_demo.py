@@ -1,4 +1,4 @@
-"""``darkroom demo``: the local platform (``darkroom up``) runs the sample workflow end to end.
+"""``darkroom demo --sample``: the local platform (``darkroom up``) runs the sample workflow end to end.
 
 It starts the platform in a home directory (private Redis, gRPC queue + operations, an engine,
 worker processes), starts ``sample.scores`` — a map of ``n`` hashing tasks and a reduce — draws
@@ -18,12 +18,13 @@ from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
+from darkroom.cli.workflow_view import watch
 from darkroom.config import Settings
 from darkroom.local.platform import LocalPlatform, PlatformConfig
-from darkroom.local.workflow_view import watch
 from darkroom.runtime import sample
 from darkroom.runtime.context import TaskContext
 from darkroom.runtime.operations_server import OperationsClient
+from darkroom.runtime.workflow.store import RunRow
 
 __all__ = ["WorkflowDemoResult", "run_workflow_demo"]
 
@@ -81,7 +82,7 @@ def run_workflow_demo(
     return result
 
 
-def _render(console: Console, run: Any, result: WorkflowDemoResult) -> None:
+def _render(console: Console, run: RunRow, result: WorkflowDemoResult) -> None:
     table = Table("step", "kind", "state", "tasks", "attempts", "took")
     for step in run.steps.values():
         took = f"{step.ended_at - step.started_at:.2f}s" if step.started_at and step.ended_at else ""
@@ -92,4 +93,5 @@ def _render(console: Console, run: Any, result: WorkflowDemoResult) -> None:
     console.print(f"outputs: {result.outputs}", markup=False)
     console.print(f"operation {run.id} (Operations gRPC): {result.operation_state}")
     verdict = "[green]OK[/]: the result matches a local computation" if result.ok else "[red]FAILED[/]"
-    console.print(f"{verdict} (run {result.state}, {run.ended_at - run.created_at:.2f}s from start to end)")
+    took_s = (run.ended_at or run.created_at) - run.created_at  # a finished run has ended_at
+    console.print(f"{verdict} (run {result.state}, {took_s:.2f}s from start to end)")
