@@ -125,15 +125,12 @@ class QueueOps:
         return codec.queue_info(name, dict(zip(flat[::2], flat[1::2], strict=True)))
 
     def delete_queue(self, name: str) -> Op[bool]:
+        """Delete the queue and every key of it in one atomic script (``lua/delete_queue.lua``);
+        whether it existed. Its name leaves the registry of names afterwards (another slot)."""
         self.limits.queue_name(name)
-        existed, _ = yield Pipeline((("DEL", self.keys.conf(name)), ("SREM", self.keys.registry, name)))
-        cursor: int | bytes = 0
-        while True:
-            ((cursor, found),) = yield Pipeline((("SCAN", cursor, "MATCH", self.keys.pattern(name), "COUNT", 1000),))
-            if found:
-                yield Pipeline((("UNLINK", *found),))
-            if int(cursor) == 0:
-                return bool(existed)
+        existed = yield Script("delete_queue", self.keys.prefix(name), (name,))
+        yield Pipeline((("SREM", self.keys.registry, name),))
+        return bool(existed)
 
     def stats(self, queue: str) -> Op[QueueStats]:
         self.limits.queue_name(queue)
