@@ -31,6 +31,8 @@ Channel P .. "wake" is published when dequeueable work may have appeared and som
 Every key a script touches is P .. one of the suffixes above (darkroom/queue/keys.py holds the
 same table, QUEUE_KEYS; tests/queue/test_key_schema.py holds both to it), so one queue is one
 hash tag: one Cluster slot.
+Each script's ARGV is laid out by one dataclass of darkroom/queue/calls.py (its fields, in ARGV
+order), which every caller uses; each script's header names the same fields.
 
 A combo c names one subset of the queue's indexed metadata keys with values: the first 16 hex
 digits of sha1("k1\0v1\0k2\0v2\0...") over keys in sorted order. A message is indexed under
