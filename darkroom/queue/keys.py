@@ -119,7 +119,6 @@ QUEUE_KEYS: tuple[KeyKind, ...] = (
     _kind("waiters", "zset"),
     _kind("keys", "set"),
 )
-_BY_SUFFIX = {k.suffix: k for k in QUEUE_KEYS}
 
 # Message attribute -> field of the message hash; what a read mask turns into HMGET arguments.
 HASH_FIELD: dict[str, str] = {
@@ -198,8 +197,3 @@ class Keys:
             if kind.pattern.fullmatch(suffix):
                 return queue, kind
         return None
-
-    @staticmethod
-    def kind(suffix: str) -> KeyKind:
-        """The schema row written as ``suffix`` ("conf", "m:<id>")."""
-        return _BY_SUFFIX[suffix]
