@@ -147,3 +147,17 @@ def test_sweep_prunes_the_names_of_index_keys_that_emptied(rq: dq.RedisQueue, re
     rq.sweep("p", purge=False)
     assert redis_client.scard(KEYS.registry_of("p")) == 0
     assert audit(redis_client, "p") == []
+
+
+def test_a_damaged_registry_fails_no_call(rq: dq.RedisQueue, redis_client: redis.Redis) -> None:
+    """The registry serves only delete_queue: a `keys` that is not a set is skipped by every
+    other script, whose state changes are written by then."""
+    rq.create_queue("r", exclusivity_key="tenant", indexed_keys=["kind"])
+    redis_client.set(KEYS.registry_of("r"), "not a set")
+    ids = _fill(rq, "r", 10)
+    leases = rq.dequeue("r", max_messages=10)
+    assert [lease.message.id for lease in leases] == ids
+    assert all(rq.complete_many(leases))
+    assert rq.sweep("r").purged == 0
+    assert rq.delete_queue("r") is True
+    assert _keys_of(redis_client, "r") == set()

@@ -177,11 +177,13 @@ local function event(conf, kind, id, st)
 end
 
 local function flush(conf)
-  if #touched_list > 0 then
-    call_chunked('SADD', P .. 'keys', touched_list)
-    touched = {}
-    touched_list = {}
+  -- pcall: the registry serves delete_queue; a damaged one (not a set) must not fail a call whose
+  -- state changes are written already
+  for i = 1, #touched_list, CHUNK do
+    redis.pcall('SADD', P .. 'keys', unpack(touched_list, i, math.min(i + CHUNK - 1, #touched_list)))
   end
+  touched = {}
+  touched_list = {}
   for name, acc in pairs(pending_z) do
     local adds, rems = {}, {}
     for member, score in pairs(acc) do
@@ -711,7 +713,10 @@ end
 -- Names in `keys` whose key is gone (an index emptied, a dropped hash purged) leave it: up to
 -- `limit` names sampled per call. Answers how many left.
 local function prune_keys(limit)
-  local names = redis.call('SRANDMEMBER', P .. 'keys', limit)
+  local names = redis.pcall('SRANDMEMBER', P .. 'keys', limit)
+  if names.err then
+    return 0  -- a damaged registry (not a set): nothing to prune, and sweep must not fail
+  end
   local gone = {}
   for i = 1, #names do
     if redis.call('EXISTS', P .. names[i]) == 0 then
