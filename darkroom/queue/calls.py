@@ -163,7 +163,10 @@ class Enqueue:
     items: tuple[EnqueueItem, ...]
 
     def argv(self) -> tuple[Arg, ...]:
-        return (self.queue, len(self.items), *(x for item in self.items for x in item.argv()))
+        out: list[Arg] = [self.queue, len(self.items)]
+        for item in self.items:
+            out += item.argv()
+        return tuple(out)
 
 
 # -- dequeue --------------------------------------------------------------------------------------
@@ -291,7 +294,10 @@ class Settle:
     items: tuple[SettleItem, ...]
 
     def argv(self) -> tuple[Arg, ...]:
-        return (self.queue, len(self.items), *(x for item in self.items for x in item.argv()))
+        out: list[Arg] = [self.queue, len(self.items)]
+        for item in self.items:
+            out += item.argv()
+        return tuple(out)
 
 
 # -- single messages ------------------------------------------------------------------------------
