@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from darkroom.queue import codec
+from darkroom.queue.calls import CreateQueue, DeleteQueue, Sweep, UpdateQueue
 from darkroom.queue.errors import InvalidArgument, QueueNotFound
 from darkroom.queue.instructions import UNSET, Op, Pipeline, Script, Unset
 from darkroom.queue.keys import Keys
@@ -65,10 +66,7 @@ class QueueOps:
             "ikeys_s": " ".join(ikeys),
             "events_max": str(events_max),
         }
-        args: list[str] = [name]
-        for k, v in settings.items():
-            args += [k, v]
-        yield Script("create_queue", self.keys.prefix(name), tuple(args))
+        yield Script(self.keys.prefix(name), CreateQueue(name, tuple(settings.items())))
         yield Pipeline((("SADD", self.keys.registry, name),))
         return (yield from self.get_queue(name))
 
@@ -105,35 +103,33 @@ class QueueOps:
     ) -> Op[QueueInfo]:
         lim = self.limits
         lim.queue_name(name)
-        args: list[str] = [name]
+        settings: list[tuple[str, str]] = []
         if not isinstance(lease_s, Unset):
-            args += ["lease_ms", str(round(lim.lease_s(lease_s) * 1000))]
+            settings.append(("lease_ms", str(round(lim.lease_s(lease_s) * 1000))))
         if not isinstance(max_attempts, Unset):
-            args += ["max_att", str(lim.attempts(max_attempts))]
+            settings.append(("max_att", str(lim.attempts(max_attempts))))
         if not isinstance(retention_s, Unset):
             seconds = lim.seconds(retention_s, "retention_s", 0.0, 10 * 366 * 86400.0)
-            args += ["retention_ms", str(round(seconds * 1000))]
+            settings.append(("retention_ms", str(round(seconds * 1000))))
         if not isinstance(max_payload_bytes, Unset):
-            args += ["max_payload", str(lim.count(max_payload_bytes, "max_payload_bytes", 0, lim.max_payload_bytes))]
+            cap = lim.count(max_payload_bytes, "max_payload_bytes", 0, lim.max_payload_bytes)
+            settings.append(("max_payload", str(cap)))
         if not isinstance(paused, Unset):
             if not isinstance(paused, bool):
                 raise InvalidArgument(f"paused {paused!r} must be a bool", field="paused")
-            args += ["paused", "1" if paused else "0"]
+            settings.append(("paused", "1" if paused else "0"))
         if not isinstance(events_max, Unset):
-            args += ["events_max", str(lim.count(events_max, "events_max", 1, 10_000_000))]
-        flat = yield Script("update_queue", self.keys.prefix(name), tuple(args))
+            settings.append(("events_max", str(lim.count(events_max, "events_max", 1, 10_000_000))))
+        flat = yield Script(self.keys.prefix(name), UpdateQueue(name, tuple(settings)))
         return codec.queue_info(name, dict(zip(flat[::2], flat[1::2], strict=True)))
 
     def delete_queue(self, name: str) -> Op[bool]:
+        """Delete the queue and every key of it in one atomic script (``lua/delete_queue.lua``);
+        whether it existed. Its name leaves the registry of names afterwards (another slot)."""
         self.limits.queue_name(name)
-        existed, _ = yield Pipeline((("DEL", self.keys.conf(name)), ("SREM", self.keys.registry, name)))
-        cursor: int | bytes = 0
-        while True:
-            ((cursor, found),) = yield Pipeline((("SCAN", cursor, "MATCH", self.keys.pattern(name), "COUNT", 1000),))
-            if found:
-                yield Pipeline((("UNLINK", *found),))
-            if int(cursor) == 0:
-                return bool(existed)
+        existed = yield Script(self.keys.prefix(name), DeleteQueue(name))
+        yield Pipeline((("SREM", self.keys.registry, name),))
+        return bool(existed)
 
     def stats(self, queue: str) -> Op[QueueStats]:
         self.limits.queue_name(queue)
@@ -161,7 +157,5 @@ class QueueOps:
     def sweep(self, queue: str, *, purge: bool = True, limit: int = 1000) -> Op[SweepResult]:
         self.limits.queue_name(queue)
         self.limits.count(limit, "limit", 1, 100_000)
-        moved, purged, next_ms, now_ms = yield Script(
-            "sweep", self.keys.prefix(queue), (queue, limit, "1" if purge else "0")
-        )
+        moved, purged, next_ms, now_ms = yield Script(self.keys.prefix(queue), Sweep(queue, limit, purge))
         return SweepResult(int(moved), int(purged), None if next_ms is None else codec.ms(next_ms), codec.ms(now_ms))

@@ -8,6 +8,7 @@ with asyncio, so the sync and async clients cannot drift apart.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import math
 import secrets
@@ -20,6 +21,21 @@ from ulid import ULID
 
 from darkroom.queue import codec
 from darkroom.queue.admin import STATE_ORDER, QueueOps
+from darkroom.queue.calls import (
+    Cancel,
+    Dequeue,
+    Enqueue,
+    EnqueueItem,
+    Extend,
+    Query,
+    Redrive,
+    ScriptCall,
+    Settle,
+    SettleAction,
+    SettleItem,
+    Update,
+    criteria,
+)
 from darkroom.queue.errors import (
     InvalidArgument,
     InvalidMessage,
@@ -76,7 +92,7 @@ class Core(QueueOps):
         lim = self.limits
         lim.queue_name(queue)
         lim.batch(len(messages), "messages")
-        args: list[Any] = [queue, len(messages)]
+        items: list[EnqueueItem] = []
         ids: list[str] = []
         n_bytes = 0
         for i, msg in enumerate(messages):
@@ -94,21 +110,14 @@ class Core(QueueOps):
             digest = hashlib.blake2b(digest_size=16)
             digest.update(len(payload).to_bytes(8, "big") + payload)
             digest.update(f"{meta_json}|{deadline_ms}|{max_att}".encode())
-            args += [
-                mid,
-                payload,
-                meta_json,
-                "" if deadline_ms is None else deadline_ms,
-                delay_ms,
-                "" if max_att is None else max_att,
-                digest.hexdigest(),
-                "1" if fresh else "0",
-            ]
+            items.append(
+                EnqueueItem(mid, payload, meta_json, deadline_ms, delay_ms, max_att, digest.hexdigest(), fresh)
+            )
             ids.append(mid)
         lim.batch_bytes(n_bytes, "messages")
         if not messages:
             return []
-        yield Script("enqueue", self.keys.prefix(queue), tuple(args))
+        yield Script(self.keys.prefix(queue), Enqueue(queue, tuple(items)))
         return ids
 
     # -- dequeue and leases --------------------------------------------------------------------
@@ -125,25 +134,23 @@ class Core(QueueOps):
         lim = self.limits
         lim.queue_name(queue)
         lim.count(max_messages, "max_messages", 1, lim.max_batch)
-        lease_arg: Any = "" if lease_s is None else round(lim.lease_s(lease_s) * 1000)
+        lease_ms = None if lease_s is None else round(lim.lease_s(lease_s) * 1000)
         wait = lim.wait_s(wait_s)
-        criteria = lim.metadata(where, "where")
         names = codec.read_fields(fields)
-        args: list[Any] = [queue, max_messages, lease_arg, len(criteria)]
-        for k, v in sorted(criteria.items()):
-            args += [k, v]
-        args.append(len(names))
-        args += [HASH_FIELD[n] for n in names]
+        call = Dequeue(
+            queue, max_messages, lease_ms, criteria(lim.metadata(where, "where")), tuple(HASH_FIELD[n] for n in names)
+        )
         prefix = self.keys.prefix(queue)
         started = time.monotonic()
         give_up = started + wait
         while True:
             if wait > 0:
                 generation = yield Arm(queue)
-                waiter = (self.waiter_id, max(1, round((give_up - time.monotonic()) * 1000)))
+                wait_ms = max(1, round((give_up - time.monotonic()) * 1000))
+                this: ScriptCall = dataclasses.replace(call, waiter=self.waiter_id, wait_ms=wait_ms)
             else:
-                generation, waiter = 0, ("", 0)
-            rows, next_event_ms, now_ms = yield Script("dequeue", prefix, (*args, *waiter))
+                generation, this = 0, call
+            rows, next_event_ms, now_ms = yield Script(prefix, this)
             if rows or wait <= 0:
                 self.observer.dequeued(queue, len(rows), time.monotonic() - started)
                 return [
@@ -174,11 +181,8 @@ class Core(QueueOps):
         if seconds is None:
             info = yield from self.get_queue(lease.queue)
             seconds = info.lease_s
-        expires = yield Script(
-            "extend",
-            self.keys.prefix(lease.queue),
-            (lease.queue, lease.message.id, lease.token, round(seconds * 1000)),
-        )
+        call = Extend(lease.queue, lease.message.id, lease.token, round(seconds * 1000))
+        expires = yield Script(self.keys.prefix(lease.queue), call)
         lease.expires_at = codec.ms(expires)
         lease.message.lease_expires_at = lease.expires_at
         return lease
@@ -194,7 +198,7 @@ class Core(QueueOps):
             return []
         lim.batch(len(items), "leases")
         queue = self._check_lease(items[0][0]).queue
-        args: list[Any] = [queue, len(items)]
+        settled: list[SettleItem] = []
         for lease, ok, data, retry, retry_in_s in items:
             self._check_lease(lease)
             if lease.queue != queue:
@@ -206,8 +210,9 @@ class Core(QueueOps):
             else:
                 payload = lim.text(data, "error", lim.max_error_chars)
             retry_ms = round(lim.delay_s(retry_in_s, "retry_in_s") * 1000)
-            args += [lease.message.id, lease.token, "c" if ok else "f", payload, "1" if retry else "0", retry_ms]
-        rows = yield Script("settle", self.keys.prefix(queue), tuple(args))
+            action = SettleAction.COMPLETE if ok else SettleAction.FAIL
+            settled.append(SettleItem(lease.message.id, lease.token, action, payload, retry, retry_ms))
+        rows = yield Script(self.keys.prefix(queue), Settle(queue, tuple(settled)))
         out: list[float | None] = []
         for code, lateness in rows:
             if code != b"ok":
@@ -245,16 +250,16 @@ class Core(QueueOps):
         yield from self.settle_one(lease, False, error, retry, retry_in_s)
 
     # -- single messages ---------------------------------------------------------------------
-    def _by_id(self, script: str, queue: str, mid: str, *extra: Any) -> Op[Any]:
+    def _by_id(self, queue: str, mid: str, call: ScriptCall) -> Op[Any]:
         self.limits.queue_name(queue)
         self.limits.message_id(mid)
-        return (yield Script(script, self.keys.prefix(queue), (queue, mid, *extra)))
+        return (yield Script(self.keys.prefix(queue), call))
 
     def cancel(self, queue: str, mid: str) -> Op[bool]:
-        return bool((yield from self._by_id("cancel", queue, mid)))
+        return bool((yield from self._by_id(queue, mid, Cancel(queue, mid))))
 
     def redrive(self, queue: str, mid: str) -> Op[None]:
-        yield from self._by_id("redrive", queue, mid)
+        yield from self._by_id(queue, mid, Redrive(queue, mid))
 
     def update(
         self,
@@ -268,23 +273,23 @@ class Core(QueueOps):
     ) -> Op[None]:
         """Change only the given fields; ``None`` clears one (deadline: now, delay: none)."""
         lim = self.limits
-        extra: list[Any] = []
+        call = Update(queue, mid)
         if not isinstance(deadline, Unset):
             dl = lim.deadline_ms(deadline)
             if dl is None:
                 # clearing the deadline means "due now", like an enqueue without one
                 (now,) = yield Pipeline((("TIME",),))
                 dl = int(now[0]) * 1000 + int(now[1]) // 1000
-            extra += ["dl", dl]
+            call = dataclasses.replace(call, deadline_ms=dl)
         if not isinstance(metadata, Unset):
-            extra += ["meta", codec.meta_json(lim.metadata(metadata))]
+            call = dataclasses.replace(call, meta_json=codec.meta_json(lim.metadata(metadata)))
         if not isinstance(payload, Unset):
-            extra += ["payload", lim.payload(b"" if payload is None else payload)]
+            call = dataclasses.replace(call, payload=lim.payload(b"" if payload is None else payload))
         if not isinstance(delay_s, Unset):
-            extra += ["delay_ms", "" if delay_s is None else round(lim.delay_s(delay_s) * 1000)]
-        if not extra:
+            call = dataclasses.replace(call, delay_ms=None if delay_s is None else round(lim.delay_s(delay_s) * 1000))
+        if not call.changes():
             raise InvalidArgument("update names no field to change", field="update_mask")
-        yield from self._by_id("update", queue, mid, *extra)
+        yield from self._by_id(queue, mid, call)
 
     def get(self, queue: str, mid: str, fields: Iterable[str] | None = None) -> Op[Message]:
         lim = self.limits
@@ -317,21 +322,18 @@ class Core(QueueOps):
         lim = self.limits
         lim.queue_name(queue)
         lim.count(limit, "limit", 1, lim.max_batch)
-        criteria = lim.metadata(where, "where")
+        pairs = criteria(lim.metadata(where, "where"))
         names = codec.read_fields(fields)
+        hash_fields = tuple(HASH_FIELD[n] for n in names)
         states = STATE_ORDER if state is None else (codec.parse_state(state),)
         start_state, score, member = (states[0], "", "") if cursor is None else codec.decode_cursor(cursor)
         if start_state not in states:
             raise InvalidArgument(f"cursor belongs to state {start_state.value!r}, not this query", field="cursor")
         messages: list[Message] = []
         for st in states[states.index(start_state) :]:
-            args: list[Any] = [queue, self.keys.state_set(queue, st)[len(self.keys.prefix(queue)) :]]
-            args += [score, member, limit - len(messages), _QUERY_BUDGET, len(criteria)]
-            for k, v in sorted(criteria.items()):
-                args += [k, v]
-            args.append(len(names))
-            args += [HASH_FIELD[n] for n in names]
-            rows, next_score, next_member = yield Script("query", self.keys.prefix(queue), tuple(args))
+            state_set = self.keys.state_set(queue, st)[len(self.keys.prefix(queue)) :]
+            call = Query(queue, state_set, score, member, limit - len(messages), _QUERY_BUDGET, pairs, hash_fields)
+            rows, next_score, next_member = yield Script(self.keys.prefix(queue), call)
             messages += [codec.message(queue, codec.text(row[0]), names, row[1:]) for row in rows]
             if next_member is not None:
                 return Page(messages, codec.encode_cursor(st, next_score, next_member))

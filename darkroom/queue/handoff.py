@@ -13,6 +13,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TypeVar
 
+from darkroom.queue.calls import Dequeue, Enqueue, EnqueueLease
 from darkroom.queue.core import Core
 from darkroom.queue.instructions import Op, Script
 from darkroom.queue.models import Lease, NewMessage
@@ -50,8 +51,9 @@ def enqueue_lease(
         enqueue.close()
         return Handoff([], (yield from dequeue))
     deq = next(dequeue)
-    assert isinstance(enq, Script) and isinstance(deq, Script)
-    enqueued, dequeued = yield Script("enqueue_lease", enq.key, (*deq.args, *enq.args))
+    assert isinstance(enq, Script) and isinstance(enq.call, Enqueue)
+    assert isinstance(deq, Script) and isinstance(deq.call, Dequeue)
+    enqueued, dequeued = yield Script(enq.key, EnqueueLease(deq.call, enq.call))
     return Handoff(_finish(enqueue, enqueued), _finish(dequeue, dequeued))
 
 

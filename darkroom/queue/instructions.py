@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Generator
-from dataclasses import dataclass
-from typing import Any, Final, TypeVar
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Final, TypeVar
+
+if TYPE_CHECKING:
+    from darkroom.queue.calls import ScriptCall
 
 __all__ = ["UNSET", "Arm", "Instruction", "Op", "Pipeline", "Script", "Unset", "Wait"]
 
@@ -23,11 +26,17 @@ UNSET: Final = Unset()
 
 @dataclass(frozen=True, slots=True)
 class Script:
-    """Run the Lua script ``name`` with KEYS = [key] and ARGV = args."""
+    """Run the script of ``call`` (``calls``) with KEYS = [key]; ``name`` and ``args`` (its ARGV)
+    are read off the call once, for the drivers."""
 
-    name: str
     key: str
-    args: tuple[Any, ...]
+    call: ScriptCall
+    name: str = field(init=False)
+    args: tuple[Any, ...] = field(init=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "name", self.call.script)
+        object.__setattr__(self, "args", self.call.argv())
 
 
 @dataclass(frozen=True, slots=True)

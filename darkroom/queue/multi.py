@@ -11,12 +11,13 @@ with replicas), not a Cluster. On a Cluster, serve one queue per call of ``deque
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
 
 from darkroom.queue import codec
+from darkroom.queue.calls import DequeueAny, DequeueSource, criteria
 from darkroom.queue.core import Core
 from darkroom.queue.errors import InvalidArgument
 from darkroom.queue.instructions import Arm, Op, Script, Wait
@@ -57,21 +58,18 @@ def dequeue_any(
     lim.count(max_messages, "max_messages", 1, lim.max_batch)
     wait = lim.wait_s(wait_s)
     names = codec.read_fields(fields)
-    tail: list[Any] = [len(sources)]
+    calls: list[DequeueSource] = []
     queues: list[str] = []
     for i, s in enumerate(sources):
         if not isinstance(s, Source):
             raise InvalidArgument(f"sources[{i}] must be a Source, not {type(s).__name__}", field="sources")
         lim.queue_name(s.queue)
-        lease_arg: Any = "" if s.lease_s is None else round(lim.lease_s(s.lease_s) * 1000)
-        criteria = lim.metadata(s.where, "where")
-        tail += [core.keys.prefix(s.queue), s.queue, lease_arg, len(criteria)]
-        for k, v in sorted(criteria.items()):
-            tail += [k, v]
+        lease_ms = None if s.lease_s is None else round(lim.lease_s(s.lease_s) * 1000)
+        pairs = criteria(lim.metadata(s.where, "where"))
+        calls.append(DequeueSource(core.keys.prefix(s.queue), s.queue, lease_ms, pairs))
         if s.queue not in queues:
             queues.append(s.queue)
-    head: list[Any] = [max_messages]
-    field_args = [len(names), *(HASH_FIELD[n] for n in names)]
+    call = DequeueAny(max_messages, tuple(HASH_FIELD[n] for n in names), tuple(calls))
     key = core.keys.prefix(sources[0].queue)
     started = time.monotonic()
     give_up = started + wait
@@ -80,11 +78,11 @@ def dequeue_any(
         if wait > 0:
             for q in queues:
                 generations.append((q, (yield Arm(q))))
-            waiter = (core.waiter_id, max(1, round((give_up - time.monotonic()) * 1000)))
+            wait_ms = max(1, round((give_up - time.monotonic()) * 1000))
+            this = dataclasses.replace(call, waiter=core.waiter_id, wait_ms=wait_ms)
         else:
-            waiter = ("", 0)
-        args = (*head, *waiter, *field_args, *tail)
-        rows, next_event_ms, now_ms = yield Script("dequeue_any", key, args)
+            this = call
+        rows, next_event_ms, now_ms = yield Script(key, this)
         if rows or wait <= 0:
             out = [
                 Lease(

@@ -11,6 +11,7 @@ __all__ = ["SCRIPT_NAMES", "source"]
 SCRIPT_NAMES = (
     "cancel",
     "create_queue",
+    "delete_queue",
     "dequeue",
     "dequeue_any",
     "enqueue",

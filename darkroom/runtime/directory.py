@@ -5,10 +5,11 @@ Every worker announces itself while it runs (every :data:`ANNOUNCE_EVERY_S`, val
 Readers ask how many hosts serve a queue: the chunking policy spreads a title over hosts, not
 over the slots of one host (whose cores x264 already fills).
 
-Keys, beside the queue's (``{ns}`` is the queue's namespace):
-- ``{ns}:workers`` — sorted set: worker name -> expiry (seconds, Redis ``TIME``, so host clocks
-  do not matter);
-- ``{ns}:workers:info`` — hash: worker name -> JSON ``{"host", "queues", "shape"}``.
+Keys, beside the queue's (``darkroom.runtime.keys``; ``{ns}`` is the queue's namespace), one hash
+tag for both, as the scripts touch both:
+- ``{ns}:{rt:workers}:live`` — sorted set: worker name -> expiry (seconds, Redis ``TIME``, so host
+  clocks do not matter);
+- ``{ns}:{rt:workers}:info`` — hash: worker name -> JSON ``{"host", "queues", "shape"}``.
 Expired entries are removed by the next reader, in the same script.
 """
 
@@ -20,7 +21,7 @@ import threading
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from darkroom.queue.keys import Keys
+from darkroom.runtime.keys import RuntimeKeys
 
 if TYPE_CHECKING:
     from redis import Redis
@@ -82,9 +83,9 @@ class WorkerDirectory:
     """The live workers under one namespace, in the queue's Redis."""
 
     def __init__(self, redis: Redis, namespace: str = "dr") -> None:
-        Keys(namespace)  # InvalidNamespace, as for the queue: its keys are built from it below
+        names = RuntimeKeys(namespace)  # InvalidNamespace, as for the queue
         self.redis = redis
-        self.keys = [f"{namespace}:workers", f"{namespace}:workers:info"]
+        self.keys = [names.workers_live, names.workers_info]
         self._announce = redis.register_script(_ANNOUNCE)
         self._live = redis.register_script(_LIVE)
 

@@ -64,11 +64,19 @@ def audit(r: redis.Redis, queue: str, *, ignore: frozenset[str] = frozenset(), n
             problems.append(f"{name} holds {seqid} but the hash's seq is {h.get('seq')!r}")
         elif h.get("st") != _SETS[name]:
             problems.append(f"{name} holds {mid} whose hash says {h.get('st')!r}")
+    registered = {m.decode() for m in r.smembers(p + "keys")}
     for mid, h in hashes.items():
+        if h.get("seq") not in members and "m:" + mid not in registered:
+            problems.append(f"message {mid} is in no set, and not in the registry `keys` either")
         if mid in ignore:
             continue
         if h.get("seq") not in members:
             problems.append(f"message {mid} ({h.get('st')!r}) is in no set")
+    # every index key is named in the registry (what delete_queue deletes by)
+    for prefix in ("ix:", "xq:", "xr:", "xc:"):
+        for key in r.scan_iter(match=p + prefix + "*", count=1000):
+            if key.decode()[len(p) :] not in registered:
+                problems.append(f"index key {key.decode()} is not in the registry `keys`")
     # indexes of pending messages
     pending = {s: hashes[s[16:]] for s, n in members.items() if n == "pending" and s[16:] in hashes}
     expected_ix: dict[str, set[str]] = {}

@@ -4,7 +4,7 @@ Darkroom queue: shared Lua prelude, prepended to every script.
 Key schema (one queue = one hash tag, so every key of a queue lives in one Cluster slot).
 KEYS[1] is the queue prefix P = "<ns>:{<queue>}:"; every key below is P .. suffix.
   conf               hash   queue settings: kind, xkey, xlimit, lease_ms, max_att, retention_ms,
-                            max_payload, ikeys (space separated), paused, ca, events_max
+                            max_payload, ikeys_s (space separated), paused, ca, events_max
   seq                string counter; seq16 = %016x of it orders equal deadlines by enqueue order
   fence              string counter of fencing tokens (one per lease granted)
   m:<id>             hash   a message: seq payload meta dl st att max ca ua va le tok err res x ix dg ft
@@ -24,7 +24,15 @@ KEYS[1] is the queue prefix P = "<ns>:{<queue>}:"; every key below is P .. suffi
   counters           hash   event kind -> count since the queue was created (metrics read it)
   waiters            zset   clients whose last dequeue found nothing and who wait for a wake-up;
                             score = end of their wait (ms); cleared by the wake-up
+  keys               set    suffixes of the keys no fixed name or set reaches: every ix:, xq:,
+                            xr: and xc: key written (touch, at flush) and the hash of every
+                            dropped message; delete_queue deletes them, sweep prunes the gone
 Channel P .. "wake" is published when dequeueable work may have appeared and someone waits.
+Every key a script touches is P .. one of the suffixes above (darkroom/queue/keys.py holds the
+same table, QUEUE_KEYS; tests/queue/test_key_schema.py holds both to it), so one queue is one
+hash tag: one Cluster slot.
+Each script's ARGV is laid out by one dataclass of darkroom/queue/calls.py (its fields, in ARGV
+order), which every caller uses; each script's header names the same fields.
 
 A combo c names one subset of the queue's indexed metadata keys with values: the first 16 hex
 digits of sha1("k1\0v1\0k2\0v2\0...") over keys in sorted order. A message is indexed under
@@ -108,6 +116,20 @@ local function call_chunked(cmd, key, values)
   end
 end
 
+-- The registry of keys no fixed name reaches (`keys`): index keys come and go with the values and
+-- combos of the messages, so each one written is named here (touch) and recorded once per call,
+-- at flush; delete_queue then deletes a queue without scanning the keyspace. Names of keys that
+-- emptied since are pruned by sweep (prune_keys).
+local touched = {}
+local touched_list = {}
+
+local function touch(suffix)
+  if not touched[suffix] then
+    touched[suffix] = true
+    touched_list[#touched_list + 1] = suffix
+  end
+end
+
 -- Deferred writes. The sorted sets of pending, running and finished messages, the event stream and the
 -- counters are written once per script call (flush) instead of once per message: fewer commands
 -- to run and to append to the AOF. Last write per member wins, so order within a call is kept.
@@ -155,6 +177,13 @@ local function event(conf, kind, id, st)
 end
 
 local function flush(conf)
+  -- pcall: the registry serves delete_queue; a damaged one (not a set) must not fail a call whose
+  -- state changes are written already
+  for i = 1, #touched_list, CHUNK do
+    redis.pcall('SADD', P .. 'keys', unpack(touched_list, i, math.min(i + CHUNK - 1, #touched_list)))
+  end
+  touched = {}
+  touched_list = {}
   for name, acc in pairs(pending_z) do
     local adds, rems = {}, {}
     for member, score in pairs(acc) do
@@ -295,10 +324,13 @@ local function xq_add(conf, c, x, seqid, dl, eligible)
     end
     if eligible then
       redis.call('ZADD', P .. 'xr:' .. c, new[2], string.sub(new[1], 1, 16) .. x)
+      touch('xr:' .. c)
     end
   end
   if not old then
     redis.call('SADD', P .. 'xc:' .. x, c)
+    touch('xq:' .. c .. ':' .. x)
+    touch('xc:' .. x)
   end
 end
 
@@ -312,6 +344,7 @@ local function xq_remove(conf, c, x, seqid, eligible)
     if new[1] then
       if eligible then
         redis.call('ZADD', P .. 'xr:' .. c, new[2], string.sub(new[1], 1, 16) .. x)
+        touch('xr:' .. c)
       end
     else
       redis.call('SREM', P .. 'xc:' .. x, c)
@@ -329,6 +362,7 @@ local function x_set_eligible(x, eligible)
       local member = string.sub(head[1], 1, 16) .. x
       if eligible then
         redis.call('ZADD', P .. 'xr:' .. c, head[2], member)
+        touch('xr:' .. c)
       else
         redis.call('ZREM', P .. 'xr:' .. c, member)
       end
@@ -366,6 +400,7 @@ local function ready_add(conf, m)
   else
     for _, c in ipairs(split(m.ix)) do
       redis.call('ZADD', P .. 'ix:' .. c, m.dl, m.seq)
+      touch('ix:' .. c)
     end
   end
 end
@@ -525,6 +560,7 @@ local function drop(conf, name, seqid, x, c)
       end
     end
   end
+  touch('m:' .. id_of(seqid))  -- the hash stays, for inspection, but no set reaches it any more
   event(conf, 'dropped', id_of(seqid), 'gone')
 end
 
@@ -680,6 +716,23 @@ local function next_event_ms(conf)
     return math.min(a, b)
   end
   return a or b or false
+end
+
+-- Names in `keys` whose key is gone (an index emptied, a dropped hash purged) leave it: up to
+-- `limit` names sampled per call. Answers how many left.
+local function prune_keys(limit)
+  local names = redis.pcall('SRANDMEMBER', P .. 'keys', limit)
+  if names.err then
+    return 0  -- a damaged registry (not a set): nothing to prune, and sweep must not fail
+  end
+  local gone = {}
+  for i = 1, #names do
+    if redis.call('EXISTS', P .. names[i]) == 0 then
+      gone[#gone + 1] = names[i]
+    end
+  end
+  call_chunked('SREM', P .. 'keys', gone)
+  return #gone
 end
 
 -- Hash field names of a read mask: ARGV[from] = count, then the names.

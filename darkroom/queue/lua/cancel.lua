@@ -1,5 +1,5 @@
 -- cancel: KEYS[1] = P. ARGV: name, id.
--- Keys: conf m:<id> pending delayed running canceled ix:* xq:* xr:* xc:* xrun events.
+-- Keys: conf m:<id> pending delayed running canceled ix:* xq:* xr:* xc:* keys xrun events.
 -- Any non-terminal state becomes canceled (a running message's lease dies with it); canceling a
 -- canceled message is a no-op; completed or errored messages are a conflict. Returns 1 | 0.
 -- All-or-nothing: the queue and the message are read and checked before the first write (a

@@ -1,7 +1,8 @@
 -- dequeue: KEYS[1] = P. ARGV: name, max_messages, lease_ms|'', n_criteria, n_criteria × (k, v),
 --   n_fields, field names to return (hash fields of m:<id>), waiter id|'', wait_ms.
 -- A call that finds nothing and names a waiter registers it in `waiters` until now + wait_ms.
--- Keys: conf fence m:<id> pending delayed running ix:* xq:* xr:* xc:* xrun waiters events counters.
+-- Keys: conf fence m:<id> pending delayed running ix:* xq:* xr:* xc:* keys xrun waiters events
+--   counters.
 -- Earliest deadline first, equal deadlines by enqueue order. Returns
 -- {messages, next_event_ms|false, now_ms} where each message is {id, token, lease_expires_ms, fields...}.
 -- All-or-nothing at any batch size: criteria and read mask are checked before the first write;

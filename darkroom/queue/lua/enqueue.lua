@@ -1,7 +1,7 @@
 -- enqueue: KEYS[1] = P. ARGV: name, n, then n × (id, payload, meta_json, deadline_ms|'',
 --   delay_ms, max_attempts|'', digest, fresh '1'|'0'). `fresh` marks an id the client has just
 --   generated (a ULID), which cannot exist yet: its existence check is skipped.
--- Keys: conf seq m:<id> pending delayed ix:* xq:* xr:* xc:* xrun events; publishes wake.
+-- Keys: conf seq m:<id> pending delayed ix:* xq:* xr:* xc:* keys xrun events; publishes wake.
 -- All-or-nothing: every message is checked before anything is written. Idempotent by id: the
 -- same id and digest answers the stored message (created = 0); another digest is a conflict.
 -- Returns n × {id, created(0|1)}.

@@ -1,5 +1,5 @@
 -- redrive: KEYS[1] = P. ARGV: name, id.
--- Keys: conf m:<id> errored pending ix:* xq:* xr:* xc:* xrun events; publishes wake.
+-- Keys: conf m:<id> errored pending ix:* xq:* xr:* xc:* keys xrun events; publishes wake.
 -- errored -> pending with attempts reset; any other state is a conflict.
 -- All-or-nothing: the message is read and checked before the first write; after it no step
 -- can fail.

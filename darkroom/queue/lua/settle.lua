@@ -1,6 +1,6 @@
 -- settle (complete or fail leases): KEYS[1] = P. ARGV: name, n, then n × (id, token,
 --   action 'c'|'f', result_or_error, retry '1'|'0', retry_in_ms).
--- Keys: conf m:<id> running completed errored pending delayed ix:* xq:* xr:* xc:* xrun events
+-- Keys: conf m:<id> running completed errored pending delayed ix:* xq:* xr:* xc:* keys xrun events
 --   counters.
 -- A lease is valid while the message is running under the same token and before its expiry;
 -- anything else is refused as 'lost' and changes nothing (an expired lease is expired now).

@@ -1,7 +1,9 @@
 -- sweep: KEYS[1] = P. ARGV: name, limit, purge ('1'|'0').
--- Keys: conf m:<id> delayed running pending completed canceled errored ix:* xq:* xr:* xc:* xrun events.
+-- Keys: conf m:<id> delayed running pending completed canceled errored ix:* xq:* xr:* xc:* xrun events
+--   keys.
 -- Promotes due delays, expires leases, and (purge) deletes finished messages older than the
--- retention, each at most `limit` per call. Returns {moved, purged, next_event_ms|false, now_ms};
+-- retention, each at most `limit` per call; prunes from `keys` the names of keys that are gone
+-- (at most min(limit, 1000) names examined). Returns {moved, purged, next_event_ms|false, now_ms};
 -- `moved` counts the due members that left their set, dropped ones included.
 -- All-or-nothing at any limit: a due member whose message is missing or unusable is dropped
 -- (housekeep), every set write is chunked, and a finished member whose id was enqueued again
@@ -23,6 +25,8 @@ if ARGV[3] == '1' then
       local seq = redis.call('HGET', key, 'seq')
       if not seq or seq == old[i] then
         redis.call('DEL', key)
+      else
+        touch('m:' .. id_of(old[i]))  -- not this member's: if no set names it, `keys` must
       end
     end
     call_chunked('ZREM', P .. state, old)
@@ -32,4 +36,6 @@ if ARGV[3] == '1' then
     end
   end
 end
+flush(conf)
+prune_keys(math.min(limit, 1000))
 return {moved, purged, next_event_ms(conf), now}

@@ -1,6 +1,6 @@
 -- update: KEYS[1] = P. ARGV: name, id, then field/value pairs among
 --   dl (deadline ms), meta (json), payload, delay_ms ('' clears the delay).
--- Keys: conf m:<id> pending delayed ix:* xq:* xr:* xc:* xrun events; publishes wake.
+-- Keys: conf m:<id> pending delayed ix:* xq:* xr:* xc:* keys xrun events; publishes wake.
 -- Only pending or invisible messages change; the message leaves its indexes, changes, and
 -- re-enters them, so order and criteria see the new values at once.
 -- All-or-nothing: the message, the new metadata (exclusivity value) and the payload size are

@@ -12,7 +12,8 @@ tick of the new generation. A 2,000-item map therefore costs a handful of engine
 Fields are removed only after the engine has committed what they said (compare-and-delete), so an
 engine that dies mid-pass leaves everything for the next one.
 
-Keys (hash tag per workflow, so a Redis Cluster spreads workflows over slots)::
+Keys (``darkroom.runtime.keys``: a hash tag per workflow, so a Redis Cluster spreads workflows over
+slots and each script call stays in one)::
 
     <ns>:{wf:<id>}:inbox   hash   field -> report bytes
     <ns>:{wf:<id>}:gen     string generation counter
@@ -29,6 +30,7 @@ import redis
 
 import darkroom.queue as dq
 from darkroom.queue.instructions import Op, Pipeline
+from darkroom.runtime.keys import RuntimeKeys
 
 __all__ = ["EVENTS_QUEUE", "Inbox", "Report"]
 
@@ -66,12 +68,10 @@ class Inbox:
         self.redis = queue.redis
         self.events_queue = events_queue
         self.namespace = queue.namespace
+        self.keys = RuntimeKeys(queue.namespace)
         self._ack = self.redis.register_script(_ACK)
         self._drain = self.redis.register_script(_DRAIN)
         self._loaded = False
-
-    def _key(self, workflow_id: str, what: str) -> str:
-        return f"{self.namespace}:{{wf:{workflow_id}}}:{what}"
 
     def ensure_queue(self, *, lease_s: float = 5.0) -> bool:
         """Create the events queue if it does not exist; answer whether it indexes ``workflow``, which
@@ -103,9 +103,9 @@ class Inbox:
         pipe = self.redis.pipeline(transaction=False)
         ticking: list[Report] = []
         for r in reports:
-            pipe.hset(self._key(r.workflow_id, "inbox"), r.field, r.data)
+            pipe.hset(self.keys.inbox(r.workflow_id), r.field, r.data)
         for r in {r.workflow_id: r for r in reports if r.tick}.values():
-            pipe.get(self._key(r.workflow_id, "gen"))
+            pipe.get(self.keys.generation(r.workflow_id))
             ticking.append(r)
         replies = pipe.execute()[len(reports) :]
         return [
@@ -118,7 +118,7 @@ class Inbox:
     def tick(self, workflow_id: str, deadline: float, *, delay_s: float = 0.0, name: str | None = None) -> None:
         """Wake the engine for one workflow now, or after ``delay_s`` (a timer, named ``name``)."""
         if name is None:
-            gen = self.redis.get(self._key(workflow_id, "gen"))
+            gen = self.redis.get(self.keys.generation(workflow_id))
             mid = f"{workflow_id}:g{int(gen or 0)}"
         else:
             mid = f"{workflow_id}:{name}"
@@ -147,17 +147,17 @@ class Inbox:
     # A script the server lost answers an error there; callers then use the plain methods.
     def write_op(self, reports: Sequence[Report]) -> Op[Any]:
         """Store reports without ticking (for a caller holding their runs' ticks already)."""
-        return _commands(tuple(("HSET", self._key(r.workflow_id, "inbox"), r.field, r.data) for r in reports))
+        return _commands(tuple(("HSET", self.keys.inbox(r.workflow_id), r.field, r.data) for r in reports))
 
     def drain_op(self, workflow_id: str) -> Op[dict[str, bytes]]:
         self._ensure_loaded()
-        keys = (self._key(workflow_id, "inbox"), self._key(workflow_id, "gen"))
+        keys = (self.keys.inbox(workflow_id), self.keys.generation(workflow_id))
         (flat,) = yield Pipeline((("EVALSHA", self._drain.sha, 2, *keys),))
         return {flat[i].decode(): flat[i + 1] for i in range(0, len(flat), 2)}
 
     def size_op(self, workflow_id: str) -> Op[int]:
         """How many reports the inbox holds (reading only: no pass starts)."""
-        (n,) = yield Pipeline((("HLEN", self._key(workflow_id, "inbox")),))
+        (n,) = yield Pipeline((("HLEN", self.keys.inbox(workflow_id)),))
         return int(n)
 
     def ack_ops(self, entries: dict[str, dict[str, bytes]]) -> list[Op[Any]]:
@@ -168,7 +168,7 @@ class Inbox:
     def _acks(self, entries: dict[str, dict[str, bytes]]) -> list[tuple[str, list[str | bytes]]]:
         """Per inbox with something to acknowledge: its key and the ack script's field/value pairs."""
         return [
-            (self._key(w, "inbox"), [x for k, v in fields.items() for x in (k, v)])
+            (self.keys.inbox(w), [x for k, v in fields.items() for x in (k, v)])
             for w, fields in entries.items()
             if fields
         ]
@@ -176,7 +176,7 @@ class Inbox:
     def discard_ops(self, workflow_ids: Iterable[str]) -> list[Op[Any]]:
         calls: list[tuple[Any, ...]] = []
         for w in workflow_ids:
-            calls += [("DEL", self._key(w, "inbox")), ("EXPIRE", self._key(w, "gen"), 7 * 86400)]
+            calls += [("DEL", self.keys.inbox(w)), ("EXPIRE", self.keys.generation(w), 7 * 86400)]
         return [_commands(tuple(calls))] if calls else []
 
     def _ensure_loaded(self) -> None:
@@ -189,7 +189,7 @@ class Inbox:
         """Start a pass over each workflow: bump its generation and read every report (nothing is
         removed yet). One round trip for all of them."""
         replies = self._scripted(
-            [(self._drain, [self._key(w, "inbox"), self._key(w, "gen")], []) for w in workflow_ids]
+            [(self._drain, [self.keys.inbox(w), self.keys.generation(w)], []) for w in workflow_ids]
         )
         out: dict[str, dict[str, bytes]] = {}
         for w, flat in zip(workflow_ids, replies, strict=True):
@@ -226,8 +226,8 @@ class Inbox:
             return
         pipe = self.redis.pipeline(transaction=False)
         for w in workflow_ids:
-            pipe.delete(self._key(w, "inbox"))
-            pipe.expire(self._key(w, "gen"), 7 * 86400)
+            pipe.delete(self.keys.inbox(w))
+            pipe.expire(self.keys.generation(w), 7 * 86400)
         pipe.execute()
 
 
