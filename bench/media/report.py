@@ -90,29 +90,48 @@ def targets(res: Results) -> list[Target]:
         )
         out.append(Target(name, f"< {OVERHEAD_TARGET_S:g} s", measured, o.median_overhead_s < OVERHEAD_TARGET_S))
     for clip in res.clips:
-        name = f"5. per-title vs fixed ladder BD-rate: {clip.name}"
+        # The claim is judged on what viewers get: the delivered renditions (whole clip) against
+        # the fixed ladder encoded the same way; the trials' figure is shown beside it.
+        name = f"5. per-title vs fixed ladder BD-rate, delivered: {clip.name}"
         goal = f"≤ {BD_RATE_TARGET:g} %"
-        bd = clip.bd_rate_percent
+        bd = clip.bd_rate_delivered_percent
+        trials = "-" if clip.bd_rate_percent is None else f"{clip.bd_rate_percent:+.1f} %"
         if clip.error or bd is None:
             out.append(Target(name, goal, f"⚠ {clip.error or 'no BD-rate (curves share no VMAF range)'}", False))
         else:
-            out.append(Target(name, goal, f"{bd:+.1f} %", bd <= BD_RATE_TARGET))
+            out.append(Target(name, goal, f"{bd:+.1f} % (trials {trials})", bd <= BD_RATE_TARGET))
+    for clip in res.clips:
+        if clip.error or not clip.delivered:
+            continue
+        tol = clip.delivered.get("tolerance") or {}
+        goal = f"±{tol.get('bitrate_ratio', 0.15) * 100:g} % rate, ±{tol.get('vmaf', 3.0):g} VMAF"
+        off = [r["name"] for r in clip.delivered.get("rungs") or [] if r.get("within_tolerance") is False]
+        measured = "every rendition within" if not off else "off: " + ", ".join(off)
+        name = f"5. delivered renditions vs their hull points: {clip.name}"
+        out.append(Target(name, goal, measured, not off))
     if res.clips:
         out.append(_kinds_target(res.clips))
     return out
 
 
 def _kinds_target(clips: list[ClipResult]) -> Target:
-    """The issue's wording: at least four clips, of the four kinds of content, each within the goal."""
-    kinds = list(dict.fromkeys(c.kind for c in clips))  # in the clips' order
-    passing = [c for c in clips if c.bd_rate_percent is not None and c.bd_rate_percent <= BD_RATE_TARGET]
+    """The media issue's wording: at least four clips, of the four kinds of content, each within the
+    goal (on the delivered renditions)."""
+    clips = [c for c in clips if c.kind in BD_RATE_KINDS]  # generated clips of the four kinds
+    kinds = list(dict.fromkeys(c.kind for c in clips))
+    passing = [
+        c for c in clips if c.bd_rate_delivered_percent is not None and c.bd_rate_delivered_percent <= BD_RATE_TARGET
+    ]
     covered = {c.kind for c in passing}
     measured = f"{len(passing)} of {len(clips)} clips; kinds covered: " + ", ".join(
         f"{k} ({', '.join(c.name for c in passing if c.kind == k) or 'none'})" for k in kinds
     )
     ok = len(passing) >= BD_RATE_MIN_CLIPS and covered >= set(BD_RATE_KINDS)
     return Target(
-        "5. BD-rate goal met on clips of every kind", f"≥ {BD_RATE_MIN_CLIPS} clips, all 4 kinds", measured, ok
+        "5. delivered BD-rate goal met on clips of every kind",
+        f"≥ {BD_RATE_MIN_CLIPS} clips, all 4 kinds",
+        measured,
+        ok,
     )
 
 

@@ -66,7 +66,7 @@ def _options(args: argparse.Namespace, stages: list[str]) -> str:
     if "overhead" in stages:
         parts.append(f"4: 1 cold + {args.jobs} platform jobs")
     if "compression" in stages:
-        parts.append(f"5: {len(clips.COMPLEXITY)} clips, VMAF n_subsample={args.subsample}")
+        parts.append(f"5: {len(clips.COMPLEXITY)} generated clips and real footage, VMAF n_subsample={args.subsample}")
     return "; ".join(parts)
 
 
@@ -81,6 +81,7 @@ def main() -> None:
     res = report.Results(report.describe(), _options(args, stages), _ffmpeg_version())
     tmp = Path(tempfile.mkdtemp(prefix="darkroom-bench-media-"))
     complexity = [c.resized(c.width, c.height, 2.0) if args.quick else c for c in clips.COMPLEXITY]
+    complexity.append(clips.CITY)  # real footage, whole (checked on real footage, not only generated clips)
     speed_stages = [s for s in stages if s in ("encode", "ladder", "vmaf")]
     units = len(speed_stages) * (2 * args.repeats + (0 if args.quick else 1))
     units += (1 + args.jobs) * ("overhead" in stages) + len(complexity) * ("compression" in stages)

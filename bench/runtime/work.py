@@ -37,8 +37,8 @@ LABELS = {CPU: "(c) map of CPU-bound items", SLEEP: "(d) map of sleeping items"}
 TARGET_X = 1.2
 SLOTS = 16  # the sleeping map: slots per system (2 worker processes x 8)
 # (c) is also run with items in batches, on both sides: Darkroom's ``Function.batch``, Celery's
-# ``chunks``; 16 items of ~4 ms make a task of ~64 ms, and 2,000 items 125 tasks
-BATCH = 16
+# ``chunks``; 32 items of ~4 ms make a task of ~130 ms, and 2,000 items 63 tasks
+BATCH = 32
 
 
 def cores() -> int:
