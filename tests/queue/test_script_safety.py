@@ -19,6 +19,8 @@ from darkroom.queue.scripts import source as dq_source
 from tests.queue.helpers import wait_past
 from tests.queue.integrity import audit, drain
 
+pytestmark = pytest.mark.backends("redis", "grpc")  # damage is done to Redis keys
+
 S = dq.State
 LIM = dq.DEFAULT_LIMITS
 MAX_SWEEP = 100_000  # the largest sweep limit the API accepts
