@@ -18,6 +18,7 @@ import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from ulid import ULID
 
@@ -765,3 +766,9 @@ _SETTINGS = (
     ("indexed_keys", "ikeys_s"),
     ("events_max", "events_max"),
 )
+
+
+if TYPE_CHECKING:
+    from darkroom.queue.protocol import Queue
+
+    _conforms: Queue = MemoryQueue()  # mypy checks the class against the contract
