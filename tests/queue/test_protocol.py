@@ -89,7 +89,7 @@ def test_limits_and_grpc_options_reach_the_grpc_client() -> None:
             client.enqueue_many("q", [dq.NewMessage()] * 8)
 
 
-def test_namespace_limits_and_observer_reach_the_redis_client() -> None:
+def test_namespace_and_limits_reach_the_redis_client() -> None:
     limits = dq.Limits(max_batch=7)
     with dq.connect("redis://127.0.0.1:1/0", namespace="ns1", limits=limits) as client:
         assert isinstance(client, dq.RedisQueue)
