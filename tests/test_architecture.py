@@ -42,6 +42,8 @@ LAYERS: tuple[str, ...] = (
     # imports only errors, so it belongs with config.py and errors.py at the bottom.
     "home",
     "errors",
+    # unset.py: the one "leave this as it is" sentinel (UNSET) of every package; it imports nothing.
+    "unset",
 )
 
 # Known upward imports, (importer, imported) -> why it is still there and what removes it. It must

@@ -31,7 +31,7 @@ from darkroom.queue import DEFAULT_LIMITS, NewMessage, RedisQueue
 from darkroom.queue.core import Core
 from darkroom.queue.instructions import Script
 from darkroom.queue.keys import Keys
-from darkroom.queue.models import Lease, Message
+from darkroom.queue.models import Lease, Message, Settlement
 from darkroom.queue.scripts import source
 
 __all__ = ["Ceiling", "Prelude", "ScriptRate", "measure", "prelude_cost"]
@@ -181,7 +181,7 @@ def measure(redis: BenchRedis, messages: int, batch: int) -> Ceiling:
         with path.open("wb") as fh:
             for i in range(calls):
                 chunk = leases[i * batch : (i + 1) * batch]
-                ins = _script(core.settle([(lease, True, b"", False, 0.0) for lease in chunk]))
+                ins = _script(core.settle([Settlement.complete(lease) for lease in chunk]))
                 fh.write(_resp(_argv(ins, sha["settle"])))
         before = redis.counters()
         seconds = _pipe(redis, path)

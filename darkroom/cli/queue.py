@@ -16,7 +16,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import replace
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 from rich.console import Console
@@ -74,21 +74,25 @@ def _target(url: str | None, settings: Settings) -> str:
 
 
 @contextmanager
-def _client(url: str | None, api_key: str | None, home: Path | None = None, insecure: bool = False) -> Iterator[Any]:
+def _client(
+    url: str | None, api_key: str | None, home: Path | None = None, insecure: bool = False
+) -> Iterator[dq.Queue]:
     """A blocking queue client (RedisQueue or GrpcQueue: the same API); errors end the command.
     A gRPC server on this machine gets the home's key unless ``api_key`` is given."""
     from darkroom.api.auth import client_key
+    from darkroom.queue.grpc_client import GrpcQueue
 
     try:
         settings = settings_for(home)
         target = _target(url, settings)
-        options: dict[str, Any] = {}
         if target.startswith("grpc"):
-            options = {"api_key": api_key or client_key(settings, target), "insecure": insecure}
-        client = dq.connect(target, namespace=settings.namespace, limits=dq.Limits.of(settings.limits), **options)
+            key = api_key or client_key(settings, target)
+            client = dq.connect(target, limits=dq.Limits.of(settings.limits), api_key=key, insecure=insecure)
+        else:
+            client = dq.connect(target, namespace=settings.namespace, limits=dq.Limits.of(settings.limits))
     except DarkroomError as exc:
         fail(exc)
-    if target.startswith("grpc"):
+    if isinstance(client, GrpcQueue):
         try:
             client.check_reachable(settings.grpc_connect_timeout_s)
         except DarkroomError as exc:

@@ -7,10 +7,11 @@ from collections.abc import Sequence
 from darkroom.queue import codec
 from darkroom.queue.calls import CreateQueue, DeleteQueue, Sweep, UpdateQueue
 from darkroom.queue.errors import InvalidArgument, QueueNotFound
-from darkroom.queue.instructions import UNSET, Op, Pipeline, Script, Unset
+from darkroom.queue.instructions import Op, Pipeline, Script
 from darkroom.queue.keys import Keys
 from darkroom.queue.limits import Limits
 from darkroom.queue.models import QueueInfo, QueueStats, State, SweepResult
+from darkroom.unset import UNSET, Unset
 
 __all__ = ["QueueOps", "STATE_ORDER"]
 

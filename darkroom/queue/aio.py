@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Callable, Iterable, Mapping, Sequence
+import functools
+from collections.abc import Callable, Coroutine, Iterable, Mapping, Sequence
 from typing import Any, Concatenate, ParamSpec, TypeVar
 
 import redis
@@ -30,14 +31,16 @@ P = ParamSpec("P")
 R = TypeVar("R")
 
 
-def _op(method: Callable[Concatenate[Core, P], Op[R]]) -> Callable[Concatenate[AsyncRedisQueue, P], Any]:
+def _op(
+    method: Callable[Concatenate[Core, P], Op[R]],
+) -> Callable[Concatenate[AsyncRedisQueue, P], Coroutine[Any, Any, R]]:
     """Expose a ``Core`` operation as a coroutine method."""
 
     async def run(self: AsyncRedisQueue, /, *args: P.args, **kwargs: P.kwargs) -> R:
         return await self._drive(method(self._core, *args, **kwargs))
 
-    run.__name__ = method.__name__
-    run.__doc__ = method.__doc__
+    # the operation's own name, docstring and signature (inspect follows __wrapped__)
+    functools.update_wrapper(run, method, assigned=("__name__", "__doc__"), updated=())
     return run
 
 

@@ -13,8 +13,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import ClassVar, Protocol
 
-from darkroom.queue.instructions import UNSET, Unset
 from darkroom.queue.keys import CONF_FIELDS
+from darkroom.unset import UNSET, Unset
 
 __all__ = [
     "Arg",

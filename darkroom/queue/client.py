@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, Concatenate, ParamSpec, TypeVar
@@ -34,8 +35,8 @@ def _op(method: Callable[Concatenate[Core, P], Op[R]]) -> Callable[Concatenate[R
     def run(self: RedisQueue, /, *args: P.args, **kwargs: P.kwargs) -> R:
         return self._drive(method(self._core, *args, **kwargs))
 
-    run.__name__ = method.__name__
-    run.__doc__ = method.__doc__
+    # the operation's own name, docstring and signature (inspect follows __wrapped__)
+    functools.update_wrapper(run, method, assigned=("__name__", "__doc__"), updated=())
     return run
 
 

@@ -32,6 +32,7 @@ __all__ = [
     "decode_cursor",
     "encode_cursor",
     "error_from_reply",
+    "lease_lost",
     "message",
     "meta_json",
     "metadata_bytes",
@@ -229,6 +230,14 @@ def check_lease(limits: Limits, lease: object) -> Lease:
     if isinstance(lease.token, bool) or not isinstance(lease.token, int) or not 0 < lease.token < 2**53:
         raise InvalidArgument(f"lease token {lease.token!r} is not a token this queue issued", field="token")
     return lease
+
+
+def lease_lost(lease: Lease) -> LeaseLost:
+    """The error of a call on a lease no longer held (the same words from every client)."""
+    return LeaseLost(
+        f"lease {lease.token} on message {lease.message.id!r} in queue {lease.queue!r} is no longer held",
+        field="token",
+    )
 
 
 def parse_state(value: State | str) -> State:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-import math
 import secrets
 import time
 from collections.abc import Iterable, Mapping, Sequence
@@ -39,21 +38,24 @@ from darkroom.queue.calls import (
 from darkroom.queue.errors import (
     InvalidArgument,
     InvalidMessage,
-    LeaseLost,
     MessageNotFound,
     QueueNotFound,
 )
-from darkroom.queue.instructions import UNSET, Arm, Op, Pipeline, Script, Unset, Wait
+from darkroom.queue.instructions import Arm, Op, Pipeline, Script, Wait
 from darkroom.queue.keys import HASH_FIELD, Keys
 from darkroom.queue.limits import Limits
 from darkroom.queue.models import (
     Lease,
     Message,
     NewMessage,
+    Outcome,
     Page,
+    Settled,
+    Settlement,
     State,
 )
 from darkroom.queue.observer import NullObserver, QueueObserver
+from darkroom.unset import UNSET, Unset
 
 __all__ = ["Core"]
 
@@ -187,67 +189,70 @@ class Core(QueueOps):
         lease.message.lease_expires_at = lease.expires_at
         return lease
 
-    def settle(self, items: Sequence[tuple[Lease, bool, bytes | str, bool, float]]) -> Op[list[float | None]]:
-        """Complete (ok=True, data=result) or fail (data=error, retry, retry_in_s) leases.
-
-        Returns per lease the lateness in seconds for completions, ``nan`` for failures, and
-        None for leases that were lost. All leases must be on one queue.
-        """
+    def settle(self, settlements: Sequence[Settlement]) -> Op[list[Settled]]:
+        """Complete or fail leases of one queue in one round trip; one :class:`Settled` per
+        settlement, in order (``Outcome.LOST`` where the lease was no longer held)."""
         lim = self.limits
-        if not items:
+        if not settlements:
             return []
-        lim.batch(len(items), "leases")
-        queue = self._check_lease(items[0][0]).queue
+        lim.batch(len(settlements), "settlements")
+        queue = self._check_lease(_settlement(settlements, 0).lease).queue
         settled: list[SettleItem] = []
-        for lease, ok, data, retry, retry_in_s in items:
-            self._check_lease(lease)
+        for i in range(len(settlements)):
+            item = _settlement(settlements, i)
+            lease = self._check_lease(item.lease)
             if lease.queue != queue:
                 raise InvalidArgument(
                     f"leases of queues {queue!r} and {lease.queue!r} cannot be settled in one call", field="lease"
                 )
-            if ok:
-                payload: bytes | str = lim.payload(data, "result", lim.max_result_bytes)
+            retry_ms = round(lim.delay_s(item.retry_in_s, "retry_in_s") * 1000)
+            if item.error is None:
+                result = lim.payload(item.result, "result", lim.max_result_bytes)
+                settled.append(
+                    SettleItem(lease.message.id, lease.token, SettleAction.COMPLETE, result, False, retry_ms)
+                )
             else:
-                payload = lim.text(data, "error", lim.max_error_chars)
-            retry_ms = round(lim.delay_s(retry_in_s, "retry_in_s") * 1000)
-            action = SettleAction.COMPLETE if ok else SettleAction.FAIL
-            settled.append(SettleItem(lease.message.id, lease.token, action, payload, retry, retry_ms))
+                error = lim.text(item.error, "error", lim.max_error_chars)
+                settled.append(
+                    SettleItem(lease.message.id, lease.token, SettleAction.FAIL, error, item.retry, retry_ms)
+                )
         rows = yield Script(self.keys.prefix(queue), Settle(queue, tuple(settled)))
-        out: list[float | None] = []
+        out: list[Settled] = []
         for code, lateness in rows:
             if code != b"ok":
-                out.append(None)
+                out.append(Settled(Outcome.LOST))
+            elif lateness:
+                out.append(Settled(Outcome.COMPLETED, int(lateness) / 1000.0))
             else:
-                out.append(int(lateness) / 1000.0 if lateness else math.nan)
-        done = [x for x in out if x is not None and not math.isnan(x)]
-        lost = sum(1 for x in out if x is None)
+                out.append(Settled(Outcome.FAILED))
+        done = [x.lateness_s for x in out if x.lateness_s is not None]
+        lost = sum(1 for x in out if x.outcome is Outcome.LOST)
         self.observer.settled(queue, done, len(out) - len(done) - lost, lost)
         return out
 
-    def settle_one(self, lease: Lease, ok: bool, data: bytes | str, retry: bool, retry_in_s: float) -> Op[float]:
-        (outcome,) = yield from self.settle([(lease, ok, data, retry, retry_in_s)])
-        if outcome is None:
-            raise LeaseLost(
-                f"lease {lease.token} on message {lease.message.id!r} in queue {lease.queue!r} is no longer held",
-                field="token",
-            )
-        return outcome
+    def settle_one(self, settlement: Settlement) -> Op[Settled]:
+        """Settle one lease; :class:`LeaseLost` when it is no longer held."""
+        (settled,) = yield from self.settle([settlement])
+        if settled.outcome is Outcome.LOST:
+            raise codec.lease_lost(settlement.lease)
+        return settled
 
     def complete(self, lease: Lease, result: bytes = b"") -> Op[float]:
         """Finish a leased message; returns its lateness (seconds past the deadline)."""
-        return (yield from self.settle_one(lease, True, result, False, 0.0))
+        settled = yield from self.settle_one(Settlement.complete(lease, result))
+        return settled.lateness_s or 0.0
 
     def complete_many(self, leases: Sequence[Lease], results: Sequence[bytes] | None = None) -> Op[list[bool]]:
         """Finish leases of one queue in one round trip; False where a lease was lost."""
         res = results if results is not None else [b""] * len(leases)
         if len(res) != len(leases):
             raise InvalidArgument(f"{len(res)} results for {len(leases)} leases", field="results")
-        outcome = yield from self.settle([(lease, True, r, False, 0.0) for lease, r in zip(leases, res, strict=True)])
-        return [o is not None for o in outcome]
+        settled = yield from self.settle([Settlement.complete(ls, r) for ls, r in zip(leases, res, strict=True)])
+        return [s.outcome is not Outcome.LOST for s in settled]
 
     def fail(self, lease: Lease, error: str = "", *, retry: bool = True, retry_in_s: float = 0.0) -> Op[None]:
         """Give a leased message back: retried while attempts remain (``retry``), else errored."""
-        yield from self.settle_one(lease, False, error, retry, retry_in_s)
+        yield from self.settle_one(Settlement.fail(lease, error, retry=retry, retry_in_s=retry_in_s))
 
     # -- single messages ---------------------------------------------------------------------
     def _by_id(self, queue: str, mid: str, call: ScriptCall) -> Op[Any]:
@@ -352,3 +357,10 @@ class Core(QueueOps):
         if not replies[0]:
             raise QueueNotFound(f"queue {queue!r} does not exist", field="queue")
         return sum(int(n) for n in replies[1:])
+
+
+def _settlement(settlements: Sequence[Settlement], i: int) -> Settlement:
+    item = settlements[i]
+    if not isinstance(item, Settlement):
+        raise InvalidArgument(f"settlements[{i}] must be a Settlement, not {type(item).__name__}", field="settlements")
+    return item

@@ -23,6 +23,7 @@ __all__ = [
     "QueueNotFound",
     "Unauthenticated",
     "Unavailable",
+    "UnsupportedOption",
 ]
 
 
@@ -56,6 +57,10 @@ class InvalidNamespace(InvalidArgument):
 
 class InvalidCriteria(InvalidArgument):
     """A dequeue ``where`` names a metadata key that the queue does not index."""
+
+
+class UnsupportedOption(InvalidArgument):
+    """A ``connect`` option that the URL's transport does not take (``field`` names it)."""
 
 
 class PayloadTooLarge(InvalidMessage):

@@ -13,8 +13,9 @@ An API key travels in plaintext only to this machine (loopback, ``localhost``); 
 
 from __future__ import annotations
 
+import functools
 import threading
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import Any, Concatenate, ParamSpec, TypeVar
 from urllib.parse import urlsplit
@@ -32,6 +33,7 @@ from darkroom.queue.statuses import QUEUE_STATUSES
 
 __all__ = [
     "DEFAULT_MAX_MESSAGE_BYTES",
+    "DEFAULT_TIMEOUT_S",
     "AsyncGrpcQueue",
     "GrpcQueue",
 ]
@@ -42,6 +44,7 @@ R = TypeVar("R")
 # A full enqueue batch (1000 messages of 1 MiB) does not fit; 64 MiB covers every default limit
 # but the batch-times-payload extreme, which the server refuses with a typed error anyway.
 DEFAULT_MAX_MESSAGE_BYTES = 64 << 20
+DEFAULT_TIMEOUT_S = 30.0  # per call, beyond a long poll's own wait
 
 
 # -- channels ------------------------------------------------------------------------------------
@@ -72,19 +75,19 @@ def _sync(build: Callable[Concatenate[Requests, P], Call[R]]) -> Callable[Concat
     def run(self: GrpcQueue, /, *args: P.args, **kwargs: P.kwargs) -> R:
         return self._run(build(self._requests, *args, **kwargs))
 
-    run.__name__ = build.__name__
-    run.__doc__ = build.__doc__
+    # the operation's own name, docstring and signature (inspect follows __wrapped__)
+    functools.update_wrapper(run, build, assigned=("__name__", "__doc__"), updated=())
     return run
 
 
 def _async(
     build: Callable[Concatenate[Requests, P], Call[R]],
-) -> Callable[Concatenate[AsyncGrpcQueue, P], Awaitable[R]]:
+) -> Callable[Concatenate[AsyncGrpcQueue, P], Coroutine[Any, Any, R]]:
     async def run(self: AsyncGrpcQueue, /, *args: P.args, **kwargs: P.kwargs) -> R:
         return await self._run(build(self._requests, *args, **kwargs))
 
-    run.__name__ = build.__name__
-    run.__doc__ = build.__doc__
+    # the operation's own name, docstring and signature (inspect follows __wrapped__)
+    functools.update_wrapper(run, build, assigned=("__name__", "__doc__"), updated=())
     return run
 
 
@@ -109,7 +112,7 @@ class GrpcQueue(_Base):
         channel: grpc.Channel,
         *,
         api_key: str | None = None,
-        timeout_s: float = 30.0,
+        timeout_s: float = DEFAULT_TIMEOUT_S,
         limits: Limits = DEFAULT_LIMITS,
         target: str = "",
     ) -> None:
@@ -123,7 +126,7 @@ class GrpcQueue(_Base):
         api_key: str | None = None,
         root_cert: str | Path | bytes | None = None,
         server_name: str | None = None,
-        timeout_s: float = 30.0,
+        timeout_s: float = DEFAULT_TIMEOUT_S,
         limits: Limits = DEFAULT_LIMITS,
         max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES,
         insecure: bool = False,
@@ -211,7 +214,7 @@ class AsyncGrpcQueue(_Base):
         channel: grpc.aio.Channel,
         *,
         api_key: str | None = None,
-        timeout_s: float = 30.0,
+        timeout_s: float = DEFAULT_TIMEOUT_S,
         limits: Limits = DEFAULT_LIMITS,
         target: str = "",
     ) -> None:
@@ -225,7 +228,7 @@ class AsyncGrpcQueue(_Base):
         api_key: str | None = None,
         root_cert: str | Path | bytes | None = None,
         server_name: str | None = None,
-        timeout_s: float = 30.0,
+        timeout_s: float = DEFAULT_TIMEOUT_S,
         limits: Limits = DEFAULT_LIMITS,
         max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES,
         insecure: bool = False,

@@ -21,16 +21,18 @@ from darkroom._proto.darkroom.queue.v1 import queue_pb2 as pb
 from darkroom.api.errors import InvalidTime
 from darkroom.api.timestamps import duration_from_s, seconds_of_duration, timestamp_from_s
 from darkroom.queue import codec
-from darkroom.queue.errors import InvalidArgument, InvalidMessage, LeaseLost
-from darkroom.queue.instructions import UNSET, Unset
+from darkroom.queue.errors import InvalidArgument, InvalidMessage
 from darkroom.queue.limits import Limits
 from darkroom.queue.models import (
     Lease,
     Message,
     NewMessage,
+    Outcome,
     Page,
     QueueInfo,
     QueueStats,
+    Settled,
+    Settlement,
     State,
     SweepResult,
 )
@@ -44,6 +46,7 @@ from darkroom.queue.wire import (
     state_to_pb,
     stats_from_pb,
 )
+from darkroom.unset import UNSET, Unset
 
 __all__ = ["Call", "Requests"]
 
@@ -63,14 +66,6 @@ class Call(Generic[R]):
 
 def _local(value: R) -> Call[R]:
     return Call(None, None, lambda _: value)
-
-
-def _lost(lease: Lease) -> LeaseLost:
-    # the same words as core.Core.settle_one, so both clients raise identical errors
-    return LeaseLost(
-        f"lease {lease.token} on message {lease.message.id!r} in queue {lease.queue!r} is no longer held",
-        field="token",
-    )
 
 
 class Requests:
@@ -177,17 +172,21 @@ class Requests:
             out.max_attempts = self._int(msg.max_attempts, "max_attempts", 1, self.limits.max_attempts)
         return out
 
-    def _settlement(self, lease: Lease, ok: bool, data: bytes | str, retry: bool, retry_in_s: float) -> Any:
-        ref = self._lease(lease)
-        if ok:
-            result = self._bytes(data, "result")
+    def _settlement(self, settlements: Sequence[Settlement], i: int) -> Any:
+        item = settlements[i]
+        if not isinstance(item, Settlement):
+            raise InvalidArgument(
+                f"settlements[{i}] must be a Settlement, not {type(item).__name__}", field="settlements"
+            )
+        ref = self._lease(item.lease)
+        if item.error is None:
+            result = self._bytes(item.result, "result")
             # a completion has no retry delay on the wire, yet the Redis client checks it
-            self.limits.delay_s(retry_in_s, "retry_in_s")
+            self.limits.delay_s(item.retry_in_s, "retry_in_s")
             return pb.Settlement(complete=pb.Completion(lease=ref, result=result))
-        error = self._error_text(data)
-        retry_in = self._span(retry_in_s, "retry_in_s", lambda v: self.limits.delay_s(v, "retry_in_s"))
-        failure = pb.Failure(lease=ref, error=error, retry=bool(retry), retry_in_s=retry_in)
-        return pb.Settlement(fail=failure)
+        error = self._error_text(item.error)
+        retry_in = self._span(item.retry_in_s, "retry_in_s", lambda v: self.limits.delay_s(v, "retry_in_s"))
+        return pb.Settlement(fail=pb.Failure(lease=ref, error=error, retry=bool(item.retry), retry_in_s=retry_in))
 
     # -- queues ---------------------------------------------------------------------------------
     def create_queue(
@@ -342,47 +341,44 @@ class Requests:
 
         return Call("Extend", req, parse)
 
-    def settle(self, items: Sequence[tuple[Lease, bool, bytes | str, bool, float]]) -> Call[list[float | None]]:
-        """Complete (ok=True, data=result) or fail (data=error, retry, retry_in_s) leases of one queue.
-
-        Returns per lease the lateness in seconds for completions, ``nan`` for failures, and
-        None for leases that were lost.
-        """
-        if not items:
+    def settle(self, settlements: Sequence[Settlement]) -> Call[list[Settled]]:
+        """Complete or fail leases of one queue in one round trip (see ``core.Core.settle``)."""
+        if not settlements:
             return _local([])
-        self.limits.batch(len(items), "leases")
-        req = pb.SettleRequest(settlements=[self._settlement(*item) for item in items])
+        self.limits.batch(len(settlements), "settlements")
+        req = pb.SettleRequest(settlements=[self._settlement(settlements, i) for i in range(len(settlements))])
         return Call("Settle", req, _outcomes)
 
     def complete(self, lease: Lease, result: bytes = b"") -> Call[float]:
         """Finish a leased message; returns its lateness (seconds past the deadline)."""
-        req = pb.CompleteRequest(completions=[self._settlement(lease, True, result, False, 0.0).complete])
+        req = pb.CompleteRequest(completions=[self._settlement([Settlement.complete(lease, result)], 0).complete])
 
         def parse(r: pb.SettleResponse) -> float:
-            outcome = _outcomes(r)[0]
-            if outcome is None:
-                raise _lost(lease)
-            return outcome
+            settled = _outcomes(r)[0]
+            if settled.outcome is Outcome.LOST:
+                raise codec.lease_lost(lease)
+            return settled.lateness_s or 0.0
 
         return Call("Complete", req, parse)
 
     def complete_many(self, leases: Sequence[Lease], results: Sequence[bytes] | None = None) -> Call[list[bool]]:
         """Finish leases of one queue in one round trip; False where a lease was lost."""
         res = results if results is not None else [b""] * len(leases)
-        pairs = list(zip(leases, res, strict=True))
-        if not pairs:
+        items = [Settlement.complete(ls, r) for ls, r in zip(leases, res, strict=True)]
+        if not items:
             return _local([])
-        self.limits.batch(len(pairs), "leases")
-        req = pb.CompleteRequest(completions=[self._settlement(ls, True, r, False, 0.0).complete for ls, r in pairs])
+        self.limits.batch(len(items), "settlements")
+        req = pb.CompleteRequest(completions=[self._settlement(items, i).complete for i in range(len(items))])
         return Call("Complete", req, lambda r: [not o.lost for o in r.outcomes])
 
     def fail(self, lease: Lease, error: str = "", *, retry: bool = True, retry_in_s: float = 0.0) -> Call[None]:
         """Give a leased message back: retried while attempts remain (``retry``), else errored."""
-        req = pb.FailRequest(failures=[self._settlement(lease, False, error, retry, retry_in_s).fail])
+        item = Settlement.fail(lease, error, retry=retry, retry_in_s=retry_in_s)
+        req = pb.FailRequest(failures=[self._settlement([item], 0).fail])
 
         def parse(r: pb.SettleResponse) -> None:
             if r.outcomes[0].lost:
-                raise _lost(lease)
+                raise codec.lease_lost(lease)
 
         return Call("Fail", req, parse)
 
@@ -479,8 +475,15 @@ class Requests:
         return Call("Sweep", req, parse)
 
 
-def _outcomes(r: pb.SettleResponse) -> list[float | None]:
-    return [None if o.lost else (span(o, "lateness_s") if o.HasField("lateness_s") else math.nan) for o in r.outcomes]
+def _outcomes(r: pb.SettleResponse) -> list[Settled]:
+    return [
+        Settled(Outcome.LOST)
+        if o.lost
+        else Settled(Outcome.COMPLETED, span(o, "lateness_s"))
+        if o.HasField("lateness_s")
+        else Settled(Outcome.FAILED)
+        for o in r.outcomes
+    ]
 
 
 def _utf8(text: str) -> bool:

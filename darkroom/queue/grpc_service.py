@@ -7,7 +7,6 @@ to statuses by the queue's table (``queue.statuses``) only. :mod:`darkroom.queue
 
 from __future__ import annotations
 
-import math
 import re
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -23,7 +22,7 @@ from darkroom.api.grpc_status import abort
 from darkroom.api.timestamps import duration_from_s, timestamp_from_s
 from darkroom.queue.aio import AsyncRedisQueue
 from darkroom.queue.errors import InvalidArgument
-from darkroom.queue.models import Lease, Message, NewMessage
+from darkroom.queue.models import Lease, Message, NewMessage, Outcome, Settlement
 from darkroom.queue.statuses import QUEUE_STATUSES, QUEUE_STATUSES_ON_CREATE
 from darkroom.queue.wire import (
     lease_to_pb,
@@ -111,20 +110,20 @@ class QueueService:
 
         return run
 
-    def _failure(self, f: pb.Failure) -> tuple[Lease, bool, bytes | str, bool, float]:
-        return (self._lease(f.lease), False, f.error, f.retry, span(f, "retry_in_s"))
-
     @staticmethod
     def _lease(ref: pb.LeaseRef) -> Lease:
         # the queue checks the names and the token before using them
         return Lease(queue=ref.queue, message=Message(id=ref.id, queue=ref.queue), token=ref.token, expires_at=0.0)
 
-    async def _settle(self, items: list[tuple[Lease, bool, bytes | str, bool, float]]) -> pb.SettleResponse:
+    def _failure(self, f: pb.Failure) -> Settlement:
+        return Settlement.fail(self._lease(f.lease), f.error, retry=f.retry, retry_in_s=span(f, "retry_in_s"))
+
+    async def _settle(self, settlements: list[Settlement]) -> pb.SettleResponse:
         out = pb.SettleResponse()
-        for outcome in await self.queue.settle(items):
-            o = out.outcomes.add(lost=outcome is None)
-            if outcome is not None and not math.isnan(outcome):  # NaN: a failure, which has no lateness
-                o.lateness_s.CopyFrom(duration_from_s(outcome, "lateness_s"))
+        for settled in await self.queue.settle(settlements):
+            o = out.outcomes.add(lost=settled.outcome is Outcome.LOST)
+            if settled.lateness_s is not None:  # a failure has no lateness
+                o.lateness_s.CopyFrom(duration_from_s(settled.lateness_s, "lateness_s"))
         return out
 
     # -- queues ---------------------------------------------------------------------------------
@@ -191,16 +190,16 @@ class QueueService:
         return pb.ExtendResponse(expires_at=timestamp_from_s(lease.expires_at, "expires_at"))
 
     async def complete(self, r: pb.CompleteRequest) -> pb.SettleResponse:
-        return await self._settle([(self._lease(c.lease), True, c.result, False, 0.0) for c in r.completions])
+        return await self._settle([Settlement.complete(self._lease(c.lease), c.result) for c in r.completions])
 
     async def fail(self, r: pb.FailRequest) -> pb.SettleResponse:
         return await self._settle([self._failure(f) for f in r.failures])
 
     async def settle(self, r: pb.SettleRequest) -> pb.SettleResponse:
-        items: list[tuple[Lease, bool, bytes | str, bool, float]] = []
+        items: list[Settlement] = []
         for i, s in enumerate(r.settlements):
             if s.HasField("complete"):
-                items.append((self._lease(s.complete.lease), True, s.complete.result, False, 0.0))
+                items.append(Settlement.complete(self._lease(s.complete.lease), s.complete.result))
             elif s.HasField("fail"):
                 items.append(self._failure(s.fail))
             else:

@@ -1,27 +1,17 @@
-"""The instructions a queue operation yields to its driver (see ``core``), and ``UNSET``."""
+"""The instructions a queue operation yields to its driver (see ``core``)."""
 
 from __future__ import annotations
 
 from collections.abc import Generator
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Final, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 if TYPE_CHECKING:
     from darkroom.queue.calls import ScriptCall
 
-__all__ = ["UNSET", "Arm", "Instruction", "Op", "Pipeline", "Script", "Unset", "Wait"]
+__all__ = ["Arm", "Instruction", "Op", "Pipeline", "Script", "Wait"]
 
 T = TypeVar("T")
-
-
-class Unset:
-    """The type of ``UNSET``: "leave this field as it is" (``None`` would mean "clear it")."""
-
-    def __repr__(self) -> str:
-        return "UNSET"
-
-
-UNSET: Final = Unset()
 
 
 @dataclass(frozen=True, slots=True)

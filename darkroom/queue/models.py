@@ -11,9 +11,12 @@ __all__ = [
     "Lease",
     "Message",
     "NewMessage",
+    "Outcome",
     "Page",
     "QueueInfo",
     "QueueStats",
+    "Settled",
+    "Settlement",
     "State",
     "SweepResult",
 ]
@@ -94,6 +97,48 @@ class Lease:
     message: Message
     token: int
     expires_at: float
+
+
+@dataclass(frozen=True, slots=True)
+class Settlement:
+    """How one lease ends: completed with ``result``, or failed with ``error`` (not None) and
+    then retried (``retry``, after ``retry_in_s``) while attempts remain, else errored."""
+
+    lease: Lease
+    result: bytes = b""
+    error: str | None = None
+    retry: bool = True
+    retry_in_s: float = 0.0
+
+    @classmethod
+    def complete(cls, lease: Lease, result: bytes = b"") -> Settlement:
+        return cls(lease, result=result)
+
+    @classmethod
+    def fail(cls, lease: Lease, error: str = "", *, retry: bool = True, retry_in_s: float = 0.0) -> Settlement:
+        return cls(lease, error=error, retry=retry, retry_in_s=retry_in_s)
+
+    @property
+    def completes(self) -> bool:
+        return self.error is None
+
+
+class Outcome(enum.StrEnum):
+    """What a settlement did: its message completed, failed (retried or errored), or nothing
+    because the lease was no longer held."""
+
+    COMPLETED = "completed"
+    FAILED = "failed"
+    LOST = "lost"
+
+
+@dataclass(frozen=True, slots=True)
+class Settled:
+    """The answer to one :class:`Settlement`; ``lateness_s`` (completion minus deadline) only
+    for completions."""
+
+    outcome: Outcome
+    lateness_s: float | None = None
 
 
 @dataclass(frozen=True, slots=True)

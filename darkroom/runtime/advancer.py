@@ -25,14 +25,12 @@ from darkroom.runtime.reporter import Reporter
 from darkroom.runtime.workflow.engine import Engine
 from darkroom.runtime.workflow.inbox import Inbox, Report
 
-__all__ = ["HOLD_MIN_LEFT_S", "HOLD_S", "Advancer", "Settle"]
+__all__ = ["HOLD_MIN_LEFT_S", "HOLD_S", "Advancer"]
 
 _log = logging.getLogger(__name__)
 
 HOLD_S = 0.2  # how long a worker keeps the tick of a run whose next task it took, waiting for its report
 HOLD_MIN_LEFT_S = 2.0  # a kept tick is used only while its lease has this long left (no extension needed)
-
-Settle = tuple[dq.Lease, bool, bytes | str, bool, float]  # lease, ok, result or error, retry, backoff
 
 
 @dataclass
@@ -51,9 +49,9 @@ class Advancer:
         self.held: dict[str, _HeldTick] = {}  # runs whose tick this worker keeps
         self.grabbed: set[str] = set()  # runs whose every new task the last pass's grab took
         # settles of tasks whose pass committed under a kept tick, for the worker's next round trip
-        self._deferred: list[list[Settle]] = []
+        self._deferred: list[list[dq.Settlement]] = []
 
-    def advance(self, reports: list[Report], settles: list[list[Settle]]) -> bool:
+    def advance(self, reports: list[Report], settles: list[list[dq.Settlement]]) -> bool:
         """Advance the runs of ``reports``, settling ``settles`` on the way. Answers False when
         the caller must still settle them (its reports are then written, so it may)."""
         final = {r.workflow_id for r in reports if r.tick}
@@ -70,7 +68,7 @@ class Advancer:
             return self._advance_held(held, reports, settles)
         return self._advance_claimed(reports, settles)
 
-    def _advance_claimed(self, reports: list[Report], settles: list[list[Settle]]) -> bool:
+    def _advance_claimed(self, reports: list[Report], settles: list[list[dq.Settlement]]) -> bool:
         """Write the reports; then tick, claim each run's tick and drain its inbox in one round
         trip; pass the runs whose claim was won, the settles riding in the pass's enqueue."""
         ticks = self.reports.write(reports)
@@ -117,7 +115,9 @@ class Advancer:
             self.held[w] = _HeldTick(lease, acks, now)
         return not any(isinstance(r, Exception) for r in outcome.also[len(flush) :])
 
-    def _advance_held(self, held: dict[str, _HeldTick], reports: list[Report], settles: list[list[Settle]]) -> bool:
+    def _advance_held(
+        self, held: dict[str, _HeldTick], reports: list[Report], settles: list[list[dq.Settlement]]
+    ) -> bool:
         """Pass runs whose ticks this worker kept, their reports straight from memory.
 
         Nobody else can pass these runs meanwhile, and a report that another process writes
@@ -199,14 +199,14 @@ class Advancer:
             self.inbox.ack(acks)
         self._check(flush, results[n_acks : n_acks + len(flush)])
 
-    def _take_deferred(self) -> list[list[Settle]]:
+    def _take_deferred(self) -> list[list[dq.Settlement]]:
         flush, self._deferred = self._deferred, []
         return flush
 
-    def _settle_ops(self, chunks: list[list[Settle]]) -> list[Op[Any]]:
+    def _settle_ops(self, chunks: list[list[dq.Settlement]]) -> list[Op[Any]]:
         return [self.queue.ops.settle(chunk) for chunk in chunks]
 
-    def _check(self, chunks: list[list[Settle]], results: list[Any]) -> None:
+    def _check(self, chunks: list[list[dq.Settlement]], results: list[Any]) -> None:
         """Settle again, the plain way, the chunks whose batched settle failed (a script the
         server lost, say); a lost lease is not an error (its task runs again elsewhere)."""
         for chunk, result in zip(chunks, results, strict=False):

@@ -19,7 +19,6 @@ from typing import Any
 
 import darkroom.queue as dq
 from darkroom.runtime import runner
-from darkroom.runtime.advancer import Settle
 from darkroom.runtime.blob_cache import BlobCache
 from darkroom.runtime.context import TaskContext
 from darkroom.runtime.errors import InvalidWorkflow, PermanentError, RuntimeLayerError, TaskCanceled, TaskTimeout
@@ -149,11 +148,11 @@ def _failed(task: Attempt, exc: Exception, item: int | None) -> Finished:
 
 def conclude(
     done: list[Finished], worker: str, metrics: WorkerMetrics | None
-) -> tuple[list[Report], list[list[Settle]]]:
+) -> tuple[list[Report], list[list[dq.Settlement]]]:
     """What finished attempts tell their workflows (reports) and the queue (settles, in chunks of
     one queue and at most 500 leases)."""
     reports = []
-    by_queue: dict[str, list[Settle]] = defaultdict(list)
+    by_queue: dict[str, list[dq.Settlement]] = defaultdict(list)
     now = time.time()
     for d in done:
         t, msg = d.task, d.task.lease.message
@@ -170,10 +169,12 @@ def conclude(
             if rep:
                 reports.append(rep)
         if d.ok:
-            by_queue[t.lease.queue].append((t.lease, True, dumps(d.output), False, 0.0))
+            by_queue[t.lease.queue].append(dq.Settlement.complete(t.lease, dumps(d.output)))
         else:
             backoff = t.fn.backoff_s(msg.attempts) if (t.fn and d.outcome != "handed_back") else 0.0
-            by_queue[t.lease.queue].append((t.lease, False, d.error[:2000], d.retry, backoff))
+            by_queue[t.lease.queue].append(
+                dq.Settlement.fail(t.lease, d.error[:2000], retry=d.retry, retry_in_s=backoff)
+            )
     return reports, [items[i : i + 500] for items in by_queue.values() for i in range(0, len(items), 500)]
 
 

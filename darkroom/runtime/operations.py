@@ -21,7 +21,7 @@ import re
 import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Final
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
@@ -30,21 +30,15 @@ from ulid import ULID
 from darkroom.runtime.errors import InvalidOperation, OperationNotFound
 from darkroom.storage.db import read_only
 from darkroom.storage.schema import operations as _t
+from darkroom.unset import UNSET
 
-__all__ = ["UNSET", "Canceller", "Operation", "OperationState", "OperationStore"]
+__all__ = ["Canceller", "Operation", "OperationState", "OperationStore"]
 
 MAX_PAGE_SIZE = 1000
 MAX_MESSAGE_CHARS = 200  # the column's size; longer progress messages are cut
 _LABEL_KEY = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.\-/]{0,62}")
 _MAX_LABEL_VALUE = 256
 _POLL_FIRST_S, _POLL_MAX_S = 0.02, 0.25
-
-
-class _Unset(enum.Enum):
-    UNSET = "UNSET"
-
-
-UNSET: Final = _Unset.UNSET  # "leave the result as it is" (None is a value: no result)
 
 
 class OperationState(enum.StrEnum):

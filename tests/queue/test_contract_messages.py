@@ -1,16 +1,16 @@
-"""Contract: message transitions, leases, ordering and errors (every client, through ``q``)."""
+"""Contract: message transitions, leases, ordering and errors (every client, through ``q``; time
+passes through ``wait_past``, on the backend's own clock)."""
 
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
 import pytest
-import redis
 
 import darkroom.queue as dq
-from tests.queue.helpers import wait_past
 
 S = dq.State
 
@@ -191,10 +191,10 @@ def test_fail_without_retry_and_with_a_delay(enc: Any) -> None:
     assert enc.dequeue("encode") == []
 
 
-def test_expired_lease_returns_and_the_stale_token_is_refused(enc: Any, redis_client: redis.Redis) -> None:
+def test_expired_lease_returns_and_the_stale_token_is_refused(enc: Any, wait_past: Callable[[float], None]) -> None:
     mid = enc.enqueue("encode", b"")
     (stale,) = enc.dequeue("encode", lease_s=0.05)
-    wait_past(redis_client, stale.expires_at)
+    wait_past(stale.expires_at)
     (fresh,) = enc.dequeue("encode")
     assert fresh.message.id == mid and fresh.message.attempts == 2
     assert fresh.token != stale.token
@@ -207,31 +207,31 @@ def test_expired_lease_returns_and_the_stale_token_is_refused(enc: Any, redis_cl
     assert enc.get("encode", mid).state == S.COMPLETED
 
 
-def test_expiry_after_the_last_attempt_errors(q: Any, redis_client: redis.Redis) -> None:
+def test_expiry_after_the_last_attempt_errors(q: Any, wait_past: Callable[[float], None]) -> None:
     q.create_queue("once", max_attempts=1)
     mid = q.enqueue("once", b"")
     (lease,) = q.dequeue("once", lease_s=0.05)
-    wait_past(redis_client, lease.expires_at)
+    wait_past(lease.expires_at)
     assert q.sweep("once").moved == 1
     m = q.get("once", mid)
     assert (m.state, m.last_error) == (S.ERRORED, "lease expired")
 
 
-def test_extend_keeps_the_lease(enc: Any, redis_client: redis.Redis) -> None:
+def test_extend_keeps_the_lease(enc: Any, wait_past: Callable[[float], None]) -> None:
     enc.enqueue("encode", b"")
     (lease,) = enc.dequeue("encode", lease_s=0.05)
     first = lease.expires_at
     enc.extend(lease, lease_s=60)
     assert lease.expires_at > first
-    wait_past(redis_client, first)
+    wait_past(first)
     assert enc.dequeue("encode") == []
     enc.complete(lease)
 
 
-def test_a_lease_expired_but_not_yet_swept_is_lost(enc: Any, redis_client: redis.Redis) -> None:
+def test_a_lease_expired_but_not_yet_swept_is_lost(enc: Any, wait_past: Callable[[float], None]) -> None:
     mid = enc.enqueue("encode", b"")
     (lease,) = enc.dequeue("encode", lease_s=0.05)
-    wait_past(redis_client, lease.expires_at)
+    wait_past(lease.expires_at)
     with pytest.raises(dq.LeaseLost):
         enc.complete(lease)
     assert enc.get("encode", mid).state == S.PENDING
@@ -381,7 +381,7 @@ def test_exclusive_queue_runs_one_per_value(q: Any) -> None:
 
 
 @pytest.mark.parametrize("release", ["complete", "fail", "cancel", "expire"])
-def test_every_ending_releases_the_slot(q: Any, redis_client: redis.Redis, release: str) -> None:
+def test_every_ending_releases_the_slot(q: Any, wait_past: Callable[[float], None], release: str) -> None:
     q.create_queue("assets", exclusivity_key="asset", max_attempts=1)
     first = q.enqueue("assets", b"", deadline=1, metadata={"asset": "a"})
     second = q.enqueue("assets", b"", deadline=2, metadata={"asset": "a"})
@@ -394,7 +394,7 @@ def test_every_ending_releases_the_slot(q: Any, redis_client: redis.Redis, relea
     elif release == "cancel":
         q.cancel("assets", first)
     else:
-        wait_past(redis_client, lease.expires_at)
+        wait_past(lease.expires_at)
     assert served(q, "assets") == [second]
 
 
@@ -416,7 +416,7 @@ def test_exclusive_with_criteria(q: Any) -> None:
 
 
 # -- long poll ---------------------------------------------------------------------------------------
-def test_long_poll_wakes_on_enqueue(enc: Any, redis_url: str) -> None:
+def test_long_poll_wakes_on_enqueue(enc: Any, other: Any) -> None:
     got: list[Any] = []
     started = threading.Event()
 
@@ -427,10 +427,8 @@ def test_long_poll_wakes_on_enqueue(enc: Any, redis_url: str) -> None:
     worker = threading.Thread(target=consume)
     worker.start()
     started.wait(5)
-    producer = dq.connect(redis_url)
-    mid = producer.enqueue("encode", b"wake")
+    mid = other.enqueue("encode", b"wake")
     worker.join(20)
-    producer.close()
     assert not worker.is_alive(), "the waiting dequeue returned"
     assert [lease.message.id for lease in got] == [mid]
 

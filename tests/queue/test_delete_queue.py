@@ -100,6 +100,7 @@ def _dropped(r: redis.Redis, queue: str) -> set[str]:
 NEIGHBOURS = ["a", "a.b", "ab", "a-", "a_b", "b.a", "aa", "0a"]
 
 
+@pytest.mark.backends("redis", "grpc")  # reads the Redis keyspace
 def test_deleting_a_queue_leaves_queues_with_alike_names_untouched(q: Any, redis_client: redis.Redis) -> None:
     for name in NEIGHBOURS:
         q.create_queue(name, exclusivity_key="x", indexed_keys=["k"])

@@ -1,27 +1,28 @@
-"""Model-based tests: random operations on the real queue, checked against ``tests/queue/model.py``.
+"""Model-based tests: random operations on the real queue, checked against the reference model,
+``darkroom.queue.testing.MemoryQueue`` (the queue's contract in plain Python, no Redis).
 
 A hypothesis state machine drives a real :class:`darkroom.queue.RedisQueue` on the test Redis and
-the in-memory reference model side by side. After every step the two must agree on every
-message (state, attempts, payload, metadata, deadline, result, last error, visibility, lease),
-on the counts per state and on the running messages per exclusivity value, and the Redis keys
-must agree with the message hashes (``integrity.audit``); every step itself
-must agree on what it served and in which order, and on its outcome (LeaseLost, Conflict,
-MessageNotFound, InvalidMessage, PayloadTooLarge, InvalidCriteria).
+a :class:`MemoryQueue` side by side, with the same calls. After every step the two must agree on
+every message (state, attempts, payload, metadata, deadline, result, last error, visibility,
+lease), on the counts per state and on the running messages per exclusivity value, and the Redis
+keys must agree with the message hashes (``integrity.audit``); every step itself must agree on
+what it served and in which order, and on its outcome (the same error type, or the same answer).
 
 ``DARKROOM_MODEL_EXAMPLES`` and ``DARKROOM_MODEL_STEPS`` scale a run up for a long soak, e.g.
 ``DARKROOM_MODEL_EXAMPLES=500 DARKROOM_MODEL_STEPS=60 pytest tests/queue/test_model.py --timeout=0``.
 
-Wall time never decides anything: deadlines are explicit numbers (they only order), delays are
-either none or a month (made visible again with ``update(delay_s=None)``), ordinary leases last
-an hour, and a lease is expired on purpose by shortening it to the minimum and waiting on
-Redis's own clock until it has run out, then touching it in one of the ways that notice expiry.
+Wall time never decides anything: deadlines are explicit numbers (they only order) or "now"
+(later than all of them), delays are either none or a month (made visible again with
+``update(delay_s=None)``), ordinary leases last an hour, and a lease is expired on purpose by
+shortening it to the minimum and waiting on Redis's own clock until it has run out (the model's
+manual clock is moved past its own lease), then touching it in one of the ways that notice expiry.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, replace
 from typing import Any, ClassVar, TypeVar
 
 import pytest
@@ -38,9 +39,9 @@ from hypothesis.stateful import (
 )
 
 import darkroom.queue as dq
+from darkroom.queue.testing import ManualClock, MemoryQueue
 from tests.queue.helpers import wait_past
 from tests.queue.integrity import audit
-from tests.queue.model import KEEP, LONG, Keep, Long, ModelQueue, NewItem
 
 S = dq.State
 T = TypeVar("T")
@@ -52,6 +53,7 @@ LEASE_S = 3600.0  # ordinary leases never run out during a test
 SHORT_LEASE_S = 0.001  # leases the test expires on purpose
 LONG_DELAY_S = 30 * 86400.0  # delays never fall due during a test
 DEADLINES_MS: list[int | None] = [None, 0, 1000, 1000, 2000, 2000, 3000]  # many ties on purpose
+EXPLICIT_S = 1e9  # every explicit deadline is under it; "now" is far above it
 TENANTS = ["a", "b", "c"]
 KINDS = ["x", "y"]
 REGIONS = ["n", "s"]
@@ -59,6 +61,7 @@ REGIONS = ["n", "s"]
 LIMITS = dq.Limits(min_lease_s=SHORT_LEASE_S)
 MAX_PAYLOAD = 4  # the queue's own cap, far under the client's: the scripts enforce it
 BIG = b"x" * (MAX_PAYLOAD + 1)
+MAX_ATTEMPTS = 2
 EXAMPLES = int(os.environ.get("DARKROOM_MODEL_EXAMPLES", "50"))
 STEPS = int(os.environ.get("DARKROOM_MODEL_STEPS", "40"))
 
@@ -78,10 +81,6 @@ CONFIGS = [
     Config("exclusive-2-indexed-1", exclusivity_key="tenant", exclusivity_limit=2, indexed_keys=("kind",)),
     Config("exclusive-1-indexed-2", exclusivity_key="tenant", indexed_keys=("kind", "tenant")),
 ]
-
-
-def seconds(ms: int | None) -> float | None:
-    return None if ms is None else ms / 1000
 
 
 def outcome(call: Callable[[], T]) -> tuple[str, Any]:
@@ -107,6 +106,21 @@ def lease_text(lease: dq.Lease) -> str:
     return f"<lease {lease.message.id}@{lease.token}>"
 
 
+def same_deadline(real: float, model: float) -> bool:
+    """Explicit deadlines match to the millisecond; "now" is each side's own clock."""
+    if model < EXPLICIT_S:
+        return round(real * 1000) == round(model * 1000)
+    return real > EXPLICIT_S
+
+
+@dataclass(frozen=True, slots=True)
+class Pair:
+    """One lease granted by both sides for the same message (their tokens differ)."""
+
+    real: dq.Lease
+    model: dq.Lease
+
+
 class QueueMachine(RuleBasedStateMachine):
     """One queue of one configuration per example; the Redis database is flushed per example.
 
@@ -120,29 +134,35 @@ class QueueMachine(RuleBasedStateMachine):
     def __init__(self) -> None:
         super().__init__()
         self.redis_client.flushdb()
-        config = self.config
-        self.model = ModelQueue(
-            max_attempts=2,
-            exclusivity_key=config.exclusivity_key,
-            exclusivity_limit=config.exclusivity_limit,
-            indexed_keys=config.indexed_keys,
-            max_payload_bytes=MAX_PAYLOAD,
-        )
-        self.leases: list[dq.Lease] = []  # every lease ever granted, stale ones included
-        self.current: dict[str, dq.Lease] = {}  # message id -> its latest lease
+        self.clock = ManualClock()
+        self.mq = MemoryQueue(limits=LIMITS, clock=self.clock)
+        self.sent: dict[str, dq.NewMessage] = {}  # each stored id as first enqueued
+        self.leases: list[Pair] = []  # every lease ever granted, stale ones included
+        self.current: dict[str, Pair] = {}  # message id -> its latest lease
         self.last_token = 0
+
+    # -- the model's state, for the strategies ---------------------------------------------------------
+    @property
+    def exclusive(self) -> bool:
+        return self.config.exclusivity_key is not None
+
+    def in_state(self, *states: S) -> list[str]:
+        return sorted(m.id for st_ in states for m in self.mq.query(QUEUE, state=st_, limit=1000).messages)
+
+    def known(self) -> list[str]:
+        return self.in_state(*S)
 
     # -- strategies ---------------------------------------------------------------------------------
     def metadata(self, data: st.DataObject, *, may_lack_value: bool) -> dict[str, str]:
         meta: dict[str, str] = {}
         tenant = data.draw(st.sampled_from(TENANTS + [""] if may_lack_value else TENANTS))
-        if tenant or not self.model.exclusive:
+        if tenant or not self.exclusive:
             meta["tenant"] = tenant or "a"
         for key, values in (("kind", KINDS), ("region", REGIONS)):
             value = data.draw(st.sampled_from([None, *values]))
             if value is not None:
                 meta[key] = value
-        if not self.model.exclusive and data.draw(st.booleans()):
+        if not self.exclusive and data.draw(st.booleans()):
             del meta["tenant"]
         return meta
 
@@ -157,42 +177,43 @@ class QueueMachine(RuleBasedStateMachine):
 
     def some_id(self, data: st.DataObject, *prefer: S) -> str:
         """Mostly a message in one of the ``prefer`` states, else any stored one, rarely an unknown id."""
-        preferred = self.model.in_state(*prefer)
+        preferred = self.in_state(*prefer)
         if preferred and data.draw(st.integers(0, 2)) > 0:
             return data.draw(st.sampled_from(preferred))
-        known = sorted(self.model.messages)
+        known = self.known()
         if known and data.draw(st.integers(0, 5)) > 0:
             return data.draw(st.sampled_from(known))
         return data.draw(st.sampled_from([*IDS, GHOST]))
 
-    def some_lease(self, data: st.DataObject) -> dq.Lease:
+    def some_lease(self, data: st.DataObject) -> Pair:
         """Mostly a lease still held; sometimes any lease ever granted (stale ones included)."""
-        held = [self.current[mid] for mid in self.model.in_state(S.RUNNING)]
+        held = [self.current[mid] for mid in self.in_state(S.RUNNING)]
         if held and data.draw(st.integers(0, 3)) > 0:
             return data.draw(st.sampled_from(held))
         return data.draw(st.sampled_from(self.leases))
 
-    def new_item(self, data: st.DataObject, batch: list[NewItem]) -> NewItem:
+    def new_message(self, data: st.DataObject, batch: list[dq.NewMessage]) -> dq.NewMessage:
         kind = data.draw(st.sampled_from(["fresh"] * 8 + ["resend", "repeat", "clash"]))
-        if kind == "resend" and self.model.messages:
+        if kind == "resend" and self.sent:
             # an id already stored, with its original content: answered, not added
-            m = self.model.messages[data.draw(st.sampled_from(sorted(self.model.messages)))]
-            payload, items, deadline_ms, max_attempts = m.content
-            return NewItem(m.id, payload, dict(items), deadline_ms, data.draw(st.booleans()), max_attempts)
+            first = self.sent[data.draw(st.sampled_from(sorted(self.sent)))]
+            delay = LONG_DELAY_S if data.draw(st.booleans()) else 0.0
+            return dq.NewMessage(first.payload, first.deadline, first.metadata, first.id, delay, first.max_attempts)
         if kind in ("repeat", "clash") and batch:
             earlier = data.draw(st.sampled_from(batch))
             if kind == "repeat":
                 return earlier
-            return NewItem(earlier.id, earlier.payload + b"!", earlier.metadata, earlier.deadline_ms)
-        taken = set(self.model.messages) | {i.id for i in batch}
+            return dq.NewMessage(earlier.payload + b"!", earlier.deadline, earlier.metadata, earlier.id)
+        taken = set(self.sent) | {m.id for m in batch}
         unused = [i for i in IDS if i not in taken]
         pool = unused if unused and data.draw(st.integers(0, 7)) > 0 else IDS
-        return NewItem(
+        deadline_ms = data.draw(st.sampled_from(DEADLINES_MS))
+        return dq.NewMessage(
             id=data.draw(st.sampled_from(pool)),
             payload=BIG if data.draw(st.integers(0, 19)) == 0 else data.draw(st.sampled_from([b"", b"p", b"q"])),
             metadata=self.metadata(data, may_lack_value=data.draw(st.integers(0, 9)) == 0),
-            deadline_ms=data.draw(st.sampled_from(DEADLINES_MS)),
-            delayed=data.draw(st.integers(0, 4)) == 0,
+            deadline=None if deadline_ms is None else deadline_ms / 1000,
+            delay_s=LONG_DELAY_S if data.draw(st.integers(0, 4)) == 0 else 0.0,
             max_attempts=data.draw(st.sampled_from([None, None, 1, 2, 3])),
         )
 
@@ -200,50 +221,47 @@ class QueueMachine(RuleBasedStateMachine):
     @initialize()
     def create_queue(self) -> None:
         cfg = self.config
-        self.rq.create_queue(
-            QUEUE,
-            lease_s=LEASE_S,
-            max_attempts=self.model.max_attempts,
-            exclusivity_key=cfg.exclusivity_key,
-            exclusivity_limit=cfg.exclusivity_limit,
-            indexed_keys=cfg.indexed_keys,
-            max_payload_bytes=MAX_PAYLOAD,
-        )
+        settings_: dict[str, Any] = {
+            "lease_s": LEASE_S,
+            "max_attempts": MAX_ATTEMPTS,
+            "exclusivity_key": cfg.exclusivity_key,
+            "exclusivity_limit": cfg.exclusivity_limit,
+            "indexed_keys": cfg.indexed_keys,
+            "max_payload_bytes": MAX_PAYLOAD,
+        }
+        real, model = self.rq.create_queue(QUEUE, **settings_), self.mq.create_queue(QUEUE, **settings_)
+        assert replace(real, created_at=0.0) == replace(model, created_at=0.0), "the same settings"
         note(
             f"rq = RedisQueue(redis_client, limits=Limits(min_lease_s={SHORT_LEASE_S}))\n"
-            f"rq.create_queue({QUEUE!r}, lease_s={LEASE_S}, max_attempts={self.model.max_attempts},"
-            f" exclusivity_key={cfg.exclusivity_key!r}, exclusivity_limit={cfg.exclusivity_limit},"
-            f" indexed_keys={cfg.indexed_keys!r}, max_payload_bytes={MAX_PAYLOAD})"
+            f"rq.create_queue({QUEUE!r}, {', '.join(f'{k}={v!r}' for k, v in settings_.items())})"
         )
 
     # -- the comparison after every step -------------------------------------------------------------
     @invariant()
     def agrees_with_the_model(self) -> None:
-        stats = self.rq.stats(QUEUE)
-        assert stats.counts == self.model.counts(), "counts per state"
-        assert stats.running_per_value == self.model.running_per_value(), "running messages per value"
-        head = self.model.head()
-        if head is None:
-            assert stats.oldest_pending_deadline is None
-        elif head.deadline_ms is not None:
-            assert stats.oldest_pending_deadline is not None
-            assert round(stats.oldest_pending_deadline * 1000) == head.deadline_ms, "the most urgent pending message"
-        page = self.rq.query(QUEUE, limit=100)
-        assert page.next_cursor is None
+        real_stats, model_stats = self.rq.stats(QUEUE), self.mq.stats(QUEUE)
+        assert real_stats.counts == model_stats.counts, "counts per state"
+        assert real_stats.running_per_value == model_stats.running_per_value, "running messages per value"
+        if model_stats.oldest_pending_deadline is None:
+            assert real_stats.oldest_pending_deadline is None
+        else:
+            assert real_stats.oldest_pending_deadline is not None
+            assert same_deadline(real_stats.oldest_pending_deadline, model_stats.oldest_pending_deadline)
+        page, model_page = self.rq.query(QUEUE, limit=100), self.mq.query(QUEUE, limit=100)
+        assert page.next_cursor is None and model_page.next_cursor is None
         real = {m.id: m for m in page.messages}
-        assert sorted(real) == sorted(self.model.messages), "the stored ids"
-        for mid, want in self.model.messages.items():
+        model = {m.id: m for m in model_page.messages}
+        assert sorted(real) == sorted(model), "the stored ids"
+        for mid, want in model.items():
             got = real[mid]
             assert (got.state, got.attempts, got.max_attempts) == (want.state, want.attempts, want.max_attempts), mid
             assert (got.payload, got.metadata) == (want.payload, want.metadata), mid
             assert (got.last_error, got.result) == (want.last_error, want.result), mid
-            if want.deadline_ms is None:
-                assert got.deadline > 1e9, f"{mid}: no deadline means the enqueue time"
-            else:
-                assert round(got.deadline * 1000) == want.deadline_ms, mid
+            assert same_deadline(got.deadline, want.deadline), mid
+            assert want.state is not None
             if not want.state.terminal:  # a finished message may keep its last times
-                assert (got.visible_at is not None) == (want.state is S.INVISIBLE), mid
-                assert (got.lease_expires_at is not None) == (want.state is S.RUNNING), mid
+                assert (got.visible_at is not None) == (want.visible_at is not None), mid
+                assert (got.lease_expires_at is not None) == (want.lease_expires_at is not None), mid
 
     @invariant()
     def keys_agree_with_the_hashes(self) -> None:
@@ -253,34 +271,20 @@ class QueueMachine(RuleBasedStateMachine):
     # -- enqueue -----------------------------------------------------------------------------------
     @rule(data=st.data(), n=st.integers(1, 4))
     def enqueue_many(self, data: st.DataObject, n: int) -> None:
-        batch: list[NewItem] = []
+        batch: list[dq.NewMessage] = []
         for _ in range(n):
-            batch.append(self.new_item(data, batch))
-        reasons = self.model.refusals(batch)
-        news = [
-            dq.NewMessage(
-                payload=i.payload,
-                deadline=seconds(i.deadline_ms),
-                metadata=dict(i.metadata),
-                id=i.id,
-                delay_s=LONG_DELAY_S if i.delayed else 0.0,
-                max_attempts=i.max_attempts,
-            )
-            for i in batch
-        ]
-        got = outcome(lambda: self.rq.enqueue_many(QUEUE, news))
-        said(f"enqueue_many({QUEUE!r}, {news!r})", got)
-        if reasons:
-            assert got[0] == "err" and got[1] in reasons, (got, reasons)
-        else:
-            assert got == ("ok", self.model.enqueue_many(batch))
+            batch.append(self.new_message(data, batch))
+        want = outcome(lambda: self.mq.enqueue_many(QUEUE, batch))
+        got = outcome(lambda: self.rq.enqueue_many(QUEUE, batch))
+        said(f"enqueue_many({QUEUE!r}, {batch!r})", got)
+        assert got == want
+        if got[0] == "ok":
+            for m in batch:
+                self.sent.setdefault(str(m.id), m)
 
     # -- dequeue and leases -----------------------------------------------------------------------------
-    def _dequeue(self, n: int, where: dict[str, str], lease_s: float) -> list[dq.Lease]:
-        skips = self.model.skipped_at_limit
-        want = outcome(lambda: self.model.dequeue(n, where))
-        if self.model.skipped_at_limit > skips:
-            event("dequeue: passed over a value at its limit")
+    def _dequeue(self, n: int, where: dict[str, str], lease_s: float) -> list[Pair]:
+        want = outcome(lambda: self.mq.dequeue(QUEUE, max_messages=n, where=where, lease_s=lease_s))
         got = outcome(lambda: self.rq.dequeue(QUEUE, max_messages=n, where=where, lease_s=lease_s))
         said(f"dequeue({QUEUE!r}, max_messages={n}, where={where!r}, lease_s={lease_s})", got)
         if want[0] == "err":
@@ -288,26 +292,29 @@ class QueueMachine(RuleBasedStateMachine):
             return []
         assert got[0] == "ok", got
         leases: list[dq.Lease] = got[1]
-        assert [lease.message.id for lease in leases] == want[1], "served messages and their order"
-        for lease in leases:
+        model_leases: list[dq.Lease] = want[1]
+        assert [ls.message.id for ls in leases] == [ls.message.id for ls in model_leases], "served and in order"
+        pairs = []
+        for lease, model in zip(leases, model_leases, strict=True):
             assert lease.token > self.last_token, "fencing tokens only grow"
             self.last_token = lease.token
-            self.model.granted(lease.message.id, lease.token)
-            m, got_m = self.model.messages[lease.message.id], lease.message
+            got_m, m = lease.message, model.message
             assert (got_m.state, got_m.attempts, got_m.max_attempts) == (S.RUNNING, m.attempts, m.max_attempts)
             assert (got_m.payload, got_m.metadata, got_m.last_error) == (m.payload, m.metadata, m.last_error)
             assert (got_m.lease_expires_at, got_m.visible_at) == (lease.expires_at, None)
-            self.leases.append(lease)
-            self.current[lease.message.id] = lease
+            pair = Pair(lease, model)
+            pairs.append(pair)
+            self.leases.append(pair)
+            self.current[lease.message.id] = pair
         event(f"dequeue: served {len(leases)}{' with where' if where else ''}")
-        return leases
+        return pairs
 
-    @precondition(lambda self: self.model.in_state(S.PENDING))
+    @precondition(lambda self: self.mq.count(QUEUE, S.PENDING))
     @rule(n=st.integers(1, 3))
     def dequeue(self, n: int) -> None:
         self._dequeue(n, {}, LEASE_S)
 
-    @precondition(lambda self: self.model.in_state(S.PENDING))
+    @precondition(lambda self: self.mq.count(QUEUE, S.PENDING))
     @rule(data=st.data(), n=st.integers(1, 3))
     def dequeue_where(self, data: st.DataObject, n: int) -> None:
         where = self.where(data)
@@ -315,25 +322,38 @@ class QueueMachine(RuleBasedStateMachine):
             where["note"] = "never indexed"  # InvalidCriteria, paused or not
         self._dequeue(n, where, LEASE_S)
 
-    def _complete(self, lease: dq.Lease, result: bytes) -> None:
-        mid = lease.message.id
-        want = outcome(lambda: self.model.complete(mid, lease.token, result))
-        got = outcome(lambda: self.rq.complete(lease, result))
-        said(f"complete({lease_text(lease)}, {result!r})", got)
-        assert got[0] == want[0] and (got[0] == "ok" or got[1] is want[1]), (got, want)
+    def _both(self, text: str, real: Callable[[], T], model: Callable[[], T], *, answers: bool = True) -> None:
+        """Make one call on both sides: the same error type, or (``answers``) the same answer."""
+        want, got = outcome(model), outcome(real)
+        said(text, got)
+        if answers or got[0] == "err":
+            assert got == want, (got, want)
+        else:
+            assert want[0] == "ok", (got, want)
 
-    def _fail(self, lease: dq.Lease, error: str, retry: bool, later: bool) -> None:
-        mid = lease.message.id
-        want = outcome(lambda: self.model.fail(mid, lease.token, error, retry=retry, later=later))
-        got = outcome(lambda: self.rq.fail(lease, error, retry=retry, retry_in_s=LONG_DELAY_S if later else 0.0))
-        said(f"fail({lease_text(lease)}, {error!r}, retry={retry}, retry_in_s={LONG_DELAY_S if later else 0.0})", got)
-        assert got == want
+    def _complete(self, pair: Pair, result: bytes) -> None:
+        self._both(
+            f"complete({lease_text(pair.real)}, {result!r})",
+            lambda: self.rq.complete(pair.real, result),
+            lambda: self.mq.complete(pair.model, result),
+            answers=False,  # the lateness: each side's own clock
+        )
 
-    def _extend(self, lease: dq.Lease) -> None:
-        want = outcome(lambda: self.model.extend(lease.message.id, lease.token))
-        got = outcome(lambda: self.rq.extend(lease))
-        said(f"extend({lease_text(lease)})", got)
-        assert got[0] == want[0] and (got[0] == "ok" or got[1] is want[1]), (got, want)
+    def _fail(self, pair: Pair, error: str, retry: bool, later: bool) -> None:
+        delay = LONG_DELAY_S if later else 0.0
+        self._both(
+            f"fail({lease_text(pair.real)}, {error!r}, retry={retry}, retry_in_s={delay})",
+            lambda: self.rq.fail(pair.real, error, retry=retry, retry_in_s=delay),
+            lambda: self.mq.fail(pair.model, error, retry=retry, retry_in_s=delay),
+        )
+
+    def _extend(self, pair: Pair) -> None:
+        self._both(
+            f"extend({lease_text(pair.real)})",
+            lambda: self.rq.extend(pair.real),
+            lambda: self.mq.extend(pair.model),
+            answers=False,  # the new expiry: each side's own clock
+        )
 
     @precondition(lambda self: self.leases)
     @rule(data=st.data(), how=st.sampled_from(["complete", "complete", "complete_many", "fail", "fail", "extend"]))
@@ -342,103 +362,75 @@ class QueueMachine(RuleBasedStateMachine):
         if how == "complete":
             self._complete(self.some_lease(data), data.draw(st.sampled_from([b"", b"done"])))
         elif how == "complete_many":
-            leases = [self.some_lease(data) for _ in range(data.draw(st.integers(1, 3)))]
-            results = [data.draw(st.sampled_from([b"", b"r"])) for _ in leases]
-            want = self.model.complete_many(
-                [(le.message.id, le.token, r) for le, r in zip(leases, results, strict=True)]
+            pairs = [self.some_lease(data) for _ in range(data.draw(st.integers(1, 3)))]
+            results = [data.draw(st.sampled_from([b"", b"r"])) for _ in pairs]
+            text = f"complete_many([{', '.join(lease_text(p.real) for p in pairs)}], {results!r})"
+            self._both(
+                text,
+                lambda: self.rq.complete_many([p.real for p in pairs], results),
+                lambda: self.mq.complete_many([p.model for p in pairs], results),
             )
-            got = self.rq.complete_many(leases, results)
-            said(f"complete_many([{', '.join(map(lease_text, leases))}], {results!r})", ("ok", got))
-            event(f"complete_many: {got}")
-            assert got == want
         elif how == "fail":
             retry, later = data.draw(st.booleans()), data.draw(st.integers(0, 3)) == 0
             self._fail(self.some_lease(data), data.draw(st.sampled_from(["", "boom"])), retry, later)
         else:
             self._extend(self.some_lease(data))
 
-    @precondition(lambda self: self.model.messages)
+    @precondition(lambda self: self.sent)
     @rule(data=st.data(), how=st.sampled_from(["extend", "dequeue"]))
     def expire_leases(self, data: st.DataObject, how: str) -> None:
-        """Run leases out for real (Redis's clock), then touch them in a way that notices."""
+        """Run leases out for real (Redis's clock, and the model's), then touch them in a way that notices."""
         if how == "extend":
-            running = self.model.in_state(S.RUNNING)
+            running = self.in_state(S.RUNNING)
             if not running:
                 return
-            lease = self.current[data.draw(st.sampled_from(running))]
-            targets = [self.rq.extend(lease, lease_s=SHORT_LEASE_S)]
-            note(f"rq.extend({lease_text(lease)}, lease_s={SHORT_LEASE_S})")
+            pair = self.current[data.draw(st.sampled_from(running))]
+            self.rq.extend(pair.real, lease_s=SHORT_LEASE_S)
+            self.mq.extend(pair.model, lease_s=SHORT_LEASE_S)
+            note(f"rq.extend({lease_text(pair.real)}, lease_s={SHORT_LEASE_S})")
+            targets = [pair]
         else:
             targets = self._dequeue(data.draw(st.integers(1, 2)), {}, SHORT_LEASE_S)
             if not targets:
                 return
-        wait_past(self.redis_client, max(lease.expires_at for lease in targets))
-        for lease in targets:
-            self.model.expire(lease.message.id)
+        wait_past(self.redis_client, max(p.real.expires_at for p in targets))
+        self.clock.now = max(self.clock.now, max(p.model.expires_at for p in targets) + 0.001)
         touch = data.draw(st.sampled_from(["sweep", "dequeue", "complete", "fail", "extend", "cancel", "update"]))
         event(f"expire: {len(targets)} lease(s) via {how}, noticed by {touch}")
-        note(f"wait until Redis TIME passes the lease expiry of {', '.join(map(lease_text, targets))}")
+        note(f"wait until Redis TIME passes the lease expiry of {', '.join(lease_text(p.real) for p in targets)}")
         if touch == "sweep":
-            swept = self.rq.sweep(QUEUE)
+            swept, model_swept = self.rq.sweep(QUEUE), self.mq.sweep(QUEUE)
             note(f"rq.sweep({QUEUE!r}) -> {swept}")
-            assert (swept.moved, swept.purged) == (len(targets), 0)
+            assert (swept.moved, swept.purged) == (model_swept.moved, model_swept.purged) == (len(targets), 0)
         elif touch == "dequeue":
             self._dequeue(data.draw(st.integers(1, 3)), {}, LEASE_S)
         else:
-            for lease in targets:
+            for pair in targets:
                 if touch == "complete":
-                    self._complete(lease, b"late")
+                    self._complete(pair, b"late")
                 elif touch == "fail":
-                    self._fail(lease, "late", True, False)
+                    self._fail(pair, "late", True, False)
                 elif touch == "extend":
-                    self._extend(lease)
+                    self._extend(pair)
                 elif touch == "cancel":
-                    self._cancel(lease.message.id)
+                    self._cancel(pair.real.message.id)
                 else:  # a valid update: one the queue refuses may leave the expiry unnoticed
-                    self._update(lease.message.id, deadline_ms=data.draw(st.sampled_from([0, 5000])))
+                    self._update(pair.real.message.id, {"deadline": data.draw(st.sampled_from([0, 5000])) / 1000})
 
     # -- single messages ----------------------------------------------------------------------------
     def _cancel(self, mid: str) -> None:
-        want = outcome(lambda: self.model.cancel(mid))
-        got = outcome(lambda: self.rq.cancel(QUEUE, mid))
-        said(f"cancel({QUEUE!r}, {mid!r})", got)
-        assert got == want
+        self._both(
+            f"cancel({QUEUE!r}, {mid!r})", lambda: self.rq.cancel(QUEUE, mid), lambda: self.mq.cancel(QUEUE, mid)
+        )
 
-    def _update(
-        self,
-        mid: str,
-        *,
-        deadline_ms: int | Keep = KEEP,
-        metadata: dict[str, str] | Keep = KEEP,
-        payload: bytes | Keep = KEEP,
-        delay: Long | Keep | None = KEEP,
-        zero_delay: bool = False,
-    ) -> None:
-        kwargs: dict[str, Any] = {}
-        if not isinstance(deadline_ms, Keep):
-            kwargs["deadline"] = deadline_ms / 1000
-        if not isinstance(metadata, Keep):
-            kwargs["metadata"] = metadata
-        if not isinstance(payload, Keep):
-            kwargs["payload"] = payload
-        if delay is None:
-            kwargs["delay_s"] = 0.0 if zero_delay else None
-        elif isinstance(delay, Long):
-            kwargs["delay_s"] = LONG_DELAY_S
-        if mid not in self.model.messages:
-            got = outcome(lambda: self.rq.update(QUEUE, mid, **kwargs))
-            said(f"update({QUEUE!r}, {mid!r}, **{kwargs!r})", got)
-            assert got == ("err", dq.MessageNotFound)
-            return
-        reasons = self.model.update(mid, deadline_ms=deadline_ms, metadata=metadata, payload=payload, delay=delay)
-        got = outcome(lambda: self.rq.update(QUEUE, mid, **kwargs))
-        said(f"update({QUEUE!r}, {mid!r}, **{kwargs!r})", got)
-        if reasons:
-            assert got[0] == "err" and got[1] in reasons, (got, reasons)
-        else:
-            assert got == ("ok", None)
+    def _update(self, mid: str, changes: Mapping[str, Any]) -> None:
+        self._both(
+            f"update({QUEUE!r}, {mid!r}, **{changes!r})",
+            lambda: self.rq.update(QUEUE, mid, **changes),
+            lambda: self.mq.update(QUEUE, mid, **changes),
+        )
 
-    @precondition(lambda self: self.model.messages)
+    @precondition(lambda self: self.sent)
     @rule(data=st.data(), how=st.sampled_from(["update", "update", "update", "cancel", "redrive", "get"]))
     def act_on_a_message(self, data: st.DataObject, how: str) -> None:
         if how == "update":
@@ -446,50 +438,42 @@ class QueueMachine(RuleBasedStateMachine):
         elif how == "cancel":
             self._cancel(self.some_id(data, *S))
         elif how == "redrive":
-            self._redrive(self.some_id(data, S.ERRORED))
+            mid = self.some_id(data, S.ERRORED)
+            self._both(
+                f"redrive({QUEUE!r}, {mid!r})", lambda: self.rq.redrive(QUEUE, mid), lambda: self.mq.redrive(QUEUE, mid)
+            )
         else:
-            self._get(self.some_id(data, *S))
-
-    def _redrive(self, mid: str) -> None:
-        want = outcome(lambda: self.model.redrive(mid))
-        got = outcome(lambda: self.rq.redrive(QUEUE, mid))
-        said(f"redrive({QUEUE!r}, {mid!r})", got)
-        assert got == want
+            mid = self.some_id(data, *S)
+            self._both(
+                f"get({QUEUE!r}, {mid!r}).state",
+                lambda: self.rq.get(QUEUE, mid).state,
+                lambda: self.mq.get(QUEUE, mid).state,
+            )
 
     def _update_some(self, data: st.DataObject, mid: str) -> None:
         fields = data.draw(st.sets(st.sampled_from(["deadline", "metadata", "payload", "delay"]), min_size=1))
-        deadline_ms: int | Keep = KEEP
-        metadata: dict[str, str] | Keep = KEEP
-        payload: bytes | Keep = KEEP
-        delay: Long | Keep | None = KEEP
+        changes: dict[str, Any] = {}
         if "deadline" in fields:
-            deadline_ms = data.draw(st.sampled_from([0, 500, 1000, 2000, 3000, 4000]))
+            changes["deadline"] = data.draw(st.sampled_from([0, 500, 1000, 2000, 3000, 4000])) / 1000
         if "metadata" in fields:
-            metadata = self.metadata(data, may_lack_value=data.draw(st.integers(0, 5)) == 0)
+            changes["metadata"] = self.metadata(data, may_lack_value=data.draw(st.integers(0, 5)) == 0)
         if "payload" in fields:
-            payload = BIG if data.draw(st.integers(0, 9)) == 0 else data.draw(st.sampled_from([b"", b"u"]))
+            changes["payload"] = BIG if data.draw(st.integers(0, 9)) == 0 else data.draw(st.sampled_from([b"", b"u"]))
         if "delay" in fields:
-            delay = data.draw(st.sampled_from([None, LONG]))
-        zero = data.draw(st.booleans())
-        self._update(mid, deadline_ms=deadline_ms, metadata=metadata, payload=payload, delay=delay, zero_delay=zero)
-
-    def _get(self, mid: str) -> None:
-        got = outcome(lambda: self.rq.get(QUEUE, mid).state)
-        said(f"get({QUEUE!r}, {mid!r}).state", got)
-        want = ("err", dq.MessageNotFound) if mid not in self.model.messages else ("ok", self.model.messages[mid].state)
-        assert got == want
+            changes["delay_s"] = data.draw(st.sampled_from([None, 0.0, LONG_DELAY_S]))
+        self._update(mid, changes)
 
     # -- the queue ----------------------------------------------------------------------------------
     @rule(pause=st.sampled_from([True, False, False]))
     def pause_or_resume(self, pause: bool) -> None:
         if pause:
             self.rq.pause(QUEUE)
+            self.mq.pause(QUEUE)
             note(f"rq.pause({QUEUE!r})")
-            self.model.pause()
         else:
             self.rq.resume(QUEUE)
+            self.mq.resume(QUEUE)
             note(f"rq.resume({QUEUE!r})")
-            self.model.resume()
 
 
 @pytest.fixture

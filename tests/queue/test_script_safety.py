@@ -19,6 +19,8 @@ from darkroom.queue.scripts import source as dq_source
 from tests.queue.helpers import wait_past
 from tests.queue.integrity import audit, drain
 
+pytestmark = pytest.mark.backends("redis", "grpc")  # damage is done to Redis keys
+
 S = dq.State
 LIM = dq.DEFAULT_LIMITS
 MAX_SWEEP = 100_000  # the largest sweep limit the API accepts
@@ -248,9 +250,12 @@ def test_settle_at_its_maximum_loses_only_a_damaged_lease(
     victim = ids[LIM.max_batch // 2]
     ignore = damage(redis_client, "t", victim, how)
     # completions, retried failures and final failures, interleaved
-    items = [(ls, i % 3 == 0, b"r" if i % 3 == 0 else "why", i % 3 == 1, 0.0) for i, ls in enumerate(leases)]
+    items = [
+        dq.Settlement.complete(ls, b"r") if i % 3 == 0 else dq.Settlement.fail(ls, "why", retry=i % 3 == 1)
+        for i, ls in enumerate(leases)
+    ]
     outcomes = q.settle(items)
-    assert [i for i, o in zip(ids, outcomes, strict=True) if o is None] == [victim]
+    assert [i for i, o in zip(ids, outcomes, strict=True) if o.outcome is dq.Outcome.LOST] == [victim]
     done = {s: sum(1 for i, it in enumerate(items) if ids[i] != victim and i % 3 == s) for s in range(3)}
     assert counts(q, "t") == {"completed": done[0], "pending": done[1], "errored": done[2], "running": 1}
     # the victim's member stays in `running` until its lease runs out; age it, and a sweep drops it

@@ -101,7 +101,7 @@ class _Grpc:
 
 def _worker(index: int, redis_url: str, grpc: _Grpc | None, stop: MpEvent, out: MpQueue[Any]) -> None:
     """Lease, work, heartbeat, settle until ``stop``; send back one record per lease."""
-    q: Any = dq.connect(grpc.url, api_key=grpc.api_key) if grpc else dq.RedisQueue.from_url(redis_url)
+    q: dq.Queue = dq.connect(grpc.url, api_key=grpc.api_key) if grpc else dq.RedisQueue.from_url(redis_url)
     where = _worker_plan(index)
     held: dict[int, dq.Lease] = {}
     lock = threading.Lock()
@@ -283,7 +283,7 @@ def run_demo(home: Path | str, *, config: DemoConfig | None = None, console: Con
 
 def _run(service: QueueService, config: DemoConfig, console: Console, report: DemoReport) -> None:
     redis_q = dq.RedisQueue.from_url(service.redis_url)
-    grpc_q: Any = dq.connect(str(service.grpc_url), api_key=service.api_key)
+    grpc_q = dq.connect(str(service.grpc_url), api_key=service.api_key)
     try:
         for name in (ENCODE, ASSETS):
             redis_q.delete_queue(name)  # a fresh run every time
