@@ -37,7 +37,7 @@ from typing import Any
 import darkroom.queue as dq
 from darkroom.runtime import advancer, attempt
 from darkroom.runtime.advancer import Advancer
-from darkroom.runtime.attempt import Attempt, Finished, spec_of
+from darkroom.runtime.attempt import Attempt, Finished
 from darkroom.runtime.blob_cache import BlobCache
 from darkroom.runtime.context import TaskContext
 from darkroom.runtime.directory import WorkerDirectory, WorkerInfo, keep_announced
@@ -109,7 +109,6 @@ class Worker:
         self._first_filter: dict[str, dict[str, str] | None] = {}
         self._settling = threading.Lock()  # one thread settles (and advances) at a time
         self._local = threading.local()  # .kept: tasks a pool thread's own pass took
-        self._grab_asked = 0
         # One thread more than slots: a pool thread that finished its task may settle and advance
         # its run (one at a time, under ``_settling``) after its slot was freed and refilled; the
         # task that took the slot must not wait for that thread.
@@ -144,8 +143,7 @@ class Worker:
         if self.engine is not None:
             self.engine.setup()
             if self.engine.claimable:
-                self._advancer = Advancer(self.queue, self.inbox, self.reports, self.engine)
-                self.engine.grab = self
+                self._advancer = Advancer(self.queue, self.inbox, self.reports, self.engine, grab=self)
             else:
                 _log.warning(
                     "the events queue %s does not index 'workflow' (created by an older version): "
@@ -386,7 +384,6 @@ class Worker:
         with self._lock:
             free = self.concurrency - len(self._running)
         out = {}
-        self._grab_asked = sum(enqueued.values())
         for queue, n in enqueued.items():
             if free <= 0 or queue not in self._first_filter:
                 continue  # full, or a queue this worker does not serve
@@ -398,10 +395,6 @@ class Worker:
     def took(self, leases: list[dq.Lease]) -> None:
         if leases:
             self._start(leases)
-        if len(leases) == self._grab_asked:
-            # every task the pass enqueued runs here: the next report of their runs is ours
-            assert self._advancer is not None
-            self._advancer.grabbed = {spec.workflow_id for spec in map(spec_of, leases) if spec and spec.workflow_id}
 
     # -- heartbeats, timeouts, cancel ----------------------------------------------------------------
     def _heartbeat_loop(self) -> None:
