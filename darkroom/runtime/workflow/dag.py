@@ -373,7 +373,9 @@ def _function(step: str, fn: object) -> tuple[str, object]:
         return fn.name, fn
     if callable(fn):
         registered = registered_as(fn)
-        # an unregistered callable keeps its own name: Registry.add_workflow refuses it
+        # an unregistered callable keeps its own name: Registry.add_workflow refuses it. One
+        # registered under several names is named by its last registration (pass another's
+        # name or Function to call that one).
         return (registered.name if registered is not None else getattr(fn, "__name__", repr(fn))), fn
     raise InvalidWorkflow(f"step {step!r}: {fn!r} is not a function, a Function or a function's name")
 
