@@ -3,11 +3,12 @@
 After a batch of tasks finishes, the worker posts their reports and advances their runs itself
 rather than waiting for an engine to wake: under each run's tick lease on the exclusive events
 queue (the engines' own guarantee), so an engine and a worker never pass one run at once. The
-pass's enqueue round trip also takes the next tasks for the worker's free slots (``Worker.wants``)
-and when it took every task the pass enqueued, the worker *keeps* the run's tick for the report
+pass's enqueue round trip also takes the next tasks for the worker's free slots (the ``grab``
+passed in, the worker's :class:`~darkroom.runtime.leaser.Leaser`) and when it took every task the
+pass enqueued, the worker *keeps* the run's tick for the report
 of the task it took: that report is then passed straight from memory, with no round trip before
 the pass. docs/runtime.md, "Workers that advance their runs", has the protocol and why a crash at
-any point loses nothing. Every method runs under the worker's settling lock.
+any point loses nothing. Every method runs under the worker's settling lock (``Settler.lock``).
 """
 
 from __future__ import annotations
