@@ -3,10 +3,13 @@ enqueue's own script call: here a test double of that protocol, with a real Redi
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Mapping
 
 import darkroom.queue as dq
+from darkroom.runtime.leaser import Leaser
 from darkroom.runtime.queues import ensure_queues
+from darkroom.runtime.slots import Slots
 from darkroom.runtime.task import TaskSpec
 from darkroom.runtime.workflow import Engine
 from darkroom.runtime.workflow.inbox import EVENTS_QUEUE
@@ -70,3 +73,21 @@ def test_a_grab_that_wants_nothing_is_given_nothing(platform: Platform) -> None:
     _pass(platform, "chain", {}, taker)
     assert taker.asked == [{funcs.QUEUE: 1}] and taker.leases == []
     assert len(platform.rq.dequeue(funcs.QUEUE, max_messages=10, wait_s=0)) == 1
+
+
+def test_the_worker_s_leaser_is_a_grab_of_its_free_slots(rq: dq.RedisQueue) -> None:
+    """The leaser alone (no worker): its free slots spread over the queues a pass enqueued to
+    that it serves, each with the queue's first lease; nothing once it is stopping."""
+    started: list[dq.Lease] = []
+    leaser = Leaser(rq, Slots(3), started.extend, queues=[funcs.QUEUE], shape={})
+    leaser.prepare(funcs.registry, {funcs.QUEUE: ()})
+    grab: Grab = leaser
+    grant = min(f.lease_s for f in funcs.registry if f.queue == funcs.QUEUE)
+    assert grab.wants({"not-served": 4, funcs.QUEUE: 5}) == {funcs.QUEUE: Take(3, None, grant)}
+    assert grab.wants({funcs.QUEUE: 2}) == {funcs.QUEUE: Take(2, None, grant)}
+    grab.took([])
+    assert started == []
+    stop = threading.Event()
+    stop.set()
+    leaser.run(stop)  # returns at once: stopping
+    assert grab.wants({funcs.QUEUE: 2}) == {}
