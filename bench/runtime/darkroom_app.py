@@ -9,7 +9,7 @@ from bench.runtime import work_items
 from bench.runtime.work import BATCH
 from darkroom.runtime.context import TaskContext
 from darkroom.runtime.functions import Registry
-from darkroom.runtime.workflow import Workflow
+from darkroom.runtime.workflow import StepOptions, Workflow
 
 __all__ = ["QUEUE", "build"]
 
@@ -60,7 +60,7 @@ def build(chain_steps: int) -> Registry:
     chain = Workflow("bench.chain")
     previous = None
     for k in range(chain_steps):
-        previous = chain.task(f"s{k}", "step", after=[previous] if previous else [])
+        previous = chain.task(f"s{k}", "step", options=StepOptions(after=[previous] if previous else []))
     registry.add_workflow(chain)
     fan = Workflow("bench.map", inputs=["items"])
     fan.reduce("total", "total", over=fan.map("items", "item", over=fan.input("items")))

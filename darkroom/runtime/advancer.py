@@ -3,11 +3,12 @@
 After a batch of tasks finishes, the worker posts their reports and advances their runs itself
 rather than waiting for an engine to wake: under each run's tick lease on the exclusive events
 queue (the engines' own guarantee), so an engine and a worker never pass one run at once. The
-pass's enqueue round trip also takes the next tasks for the worker's free slots (``Worker.wants``)
-and when it took every task the pass enqueued, the worker *keeps* the run's tick for the report
+pass's enqueue round trip also takes the next tasks for the worker's free slots (the ``grab``
+passed in, the worker's :class:`~darkroom.runtime.leaser.Leaser`) and when it took every task the
+pass enqueued, the worker *keeps* the run's tick for the report
 of the task it took: that report is then passed straight from memory, with no round trip before
 the pass. docs/runtime.md, "Workers that advance their runs", has the protocol and why a crash at
-any point loses nothing. Every method runs under the worker's settling lock.
+any point loses nothing. Every method runs under the worker's settling lock (``Settler.lock``).
 """
 
 from __future__ import annotations
@@ -15,15 +16,18 @@ from __future__ import annotations
 import logging
 import math
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 import darkroom.queue as dq
 from darkroom.queue.instructions import Op
+from darkroom.runtime.errors import RuntimeLayerError
 from darkroom.runtime.reporter import Reporter
+from darkroom.runtime.task import TaskSpec
 from darkroom.runtime.workflow.engine import Engine
 from darkroom.runtime.workflow.inbox import Inbox, Report
+from darkroom.runtime.workflow.queue_work import Grab, Take
 
 __all__ = ["HOLD_MIN_LEFT_S", "HOLD_S", "Advancer"]
 
@@ -40,14 +44,43 @@ class _HeldTick:
     since: float  # monotonic
 
 
+class _Recorded:
+    """A grab that notes the runs whose every new task it took: their next report is the
+    worker's own, so the advancer keeps their ticks for it."""
+
+    def __init__(self, grab: Grab) -> None:
+        self.grab = grab
+        self.asked = 0
+        self.runs: set[str] = set()
+
+    def wants(self, enqueued: Mapping[str, int]) -> dict[str, Take]:
+        self.asked = sum(enqueued.values())
+        return self.grab.wants(enqueued)
+
+    def took(self, leases: list[dq.Lease]) -> None:
+        self.grab.took(leases)
+        if len(leases) == self.asked:  # every task the pass enqueued runs here: their runs' next report is ours
+            self.runs = {run for run in map(_run_of, leases) if run}
+
+
+def _run_of(lease: dq.Lease) -> str | None:
+    try:
+        return TaskSpec.decode(lease.message.payload).workflow_id
+    except RuntimeLayerError:
+        return None
+
+
 class Advancer:
-    def __init__(self, queue: dq.RedisQueue, inbox: Inbox, reports: Reporter, engine: Engine) -> None:
+    """Advances the runs of a worker's finished tasks; ``grab`` takes the next tasks the passes
+    enqueue for the worker's free slots (:class:`~darkroom.runtime.workflow.queue_work.Grab`)."""
+
+    def __init__(self, queue: dq.RedisQueue, inbox: Inbox, reports: Reporter, engine: Engine, grab: Grab) -> None:
         self.queue = queue
         self.inbox = inbox
         self.reports = reports
         self.engine = engine
         self.held: dict[str, _HeldTick] = {}  # runs whose tick this worker keeps
-        self.grabbed: set[str] = set()  # runs whose every new task the last pass's grab took
+        self._grab = _Recorded(grab)
         # settles of tasks whose pass committed under a kept tick, for the worker's next round trip
         self._deferred: list[list[dq.Settlement]] = []
 
@@ -94,13 +127,14 @@ class Advancer:
         won = {lease.message.metadata.get("workflow", "") for lease in leases}
         drained = {w: d for w, d in zip(runs, drains, strict=True) if w in won and isinstance(d, dict)}
         flush = self._take_deferred()
-        self.grabbed = set()
+        self._grab.runs = set()
         try:
             outcome = self.engine.advance_leased(
                 leases,
                 drained=drained,
                 also=[*self._settle_ops(flush), *self._settle_ops(settles)],
-                retain=lambda w: w in self.grabbed,
+                retain=lambda w: w in self._grab.runs,
+                grab=self._grab,
             )
         except Exception:
             _log.exception("advancing %d workflow(s) failed; engines retry once the leases expire", len(leases))
@@ -137,15 +171,16 @@ class Advancer:
         acks = self.inbox.ack_ops({w: h.acks for w, h in held.items()})
         also = [*acks, *(self.inbox.size_op(w) for w in runs)]
         settles = self._take_deferred() + settles
-        self.grabbed = set()
+        self._grab.runs = set()
         try:
             outcome = self.engine.advance_leased(
                 [h.lease for h in held.values()],
                 drained=drained,
                 also=also,
                 after=self._settle_ops(settles),
-                retain=lambda w: w in self.grabbed,
+                retain=lambda w: w in self._grab.runs,
                 from_memory=True,
+                grab=self._grab,
             )
         except Exception:
             _log.exception("advancing %d workflow(s) failed; engines retry once the leases expire", len(runs))

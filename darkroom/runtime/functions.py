@@ -9,20 +9,24 @@ Raise :class:`~darkroom.runtime.errors.PermanentError` when a retry cannot help.
 
 from __future__ import annotations
 
+import contextlib
 import enum
 import re
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 from darkroom.runtime.errors import FunctionNotFound, InvalidWorkflow, PermanentError
 
 if TYPE_CHECKING:
     from darkroom.runtime.workflow.dag import Workflow
 
-__all__ = ["MAX_BATCH", "Executor", "Function", "Isolation", "Registry"]
+__all__ = ["MAX_BATCH", "Executor", "Function", "Isolation", "Registry", "registered_as"]
 
 Isolation = Literal["thread", "process"]
+F = TypeVar("F", bound=Callable[..., Any])
+# set on a callable by Registry.function: the Function it was registered as
+_REGISTERED_AS = "__darkroom_function__"
 
 
 class Executor(enum.StrEnum):
@@ -111,6 +115,16 @@ class Function:
         return float(min(self.retry_backoff_max_s, self.retry_backoff_s * 2 ** max(0, attempt - 1)))
 
 
+def registered_as(fn: object) -> Function | None:
+    """The Function a callable was registered as with ``@registry.function`` (None: never)."""
+    function = getattr(fn, _REGISTERED_AS, None)
+    return function if isinstance(function, Function) else None
+
+
+def _qualname(fn: object) -> str:
+    return str(getattr(fn, "__qualname__", None) or repr(fn))
+
+
 class Registry:
     """Functions (and workflow definitions) known to a process, looked up by name.
 
@@ -123,9 +137,15 @@ class Registry:
         self._functions: dict[str, Function] = {}
         self._workflows: dict[str, Workflow] = {}
 
-    def function(self, name: str | None = None, **options: Any) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
-        def register(fn: Callable[..., Any]) -> Callable[..., Any]:
-            self.add(Function(name=name or fn.__name__, fn=fn, **options))
+    def function(self, name: str | None = None, **options: Any) -> Callable[[F], F]:
+        """Register the decorated callable (under its own name unless ``name``); it stays the
+        same callable, which workflow steps may then take in place of the name."""
+
+        def register(fn: F) -> F:
+            function = self.add(Function(name=name or fn.__name__, fn=fn, **options))
+            # a callable that takes no attributes is named by steps with its registered name
+            with contextlib.suppress(AttributeError, TypeError):
+                setattr(fn, _REGISTERED_AS, function)
             return fn
 
         return register
@@ -154,10 +174,24 @@ class Registry:
 
     # -- workflow definitions (darkroom.runtime.workflow.dag.Workflow) ---------------------------
     def add_workflow(self, workflow: Workflow) -> Workflow:
-        """Register ``workflow``. Its steps may call functions registered later (modules sharing
-        one registry import in any order); :meth:`check` refuses the names that never came."""
+        """Register ``workflow``. Its steps may call functions registered later by name (modules
+        sharing one registry import in any order); :meth:`check` refuses the names that never
+        came. A step given a function object is checked now: that object must be registered here
+        (:class:`InvalidWorkflow` naming the workflow, the step and the function)."""
+        for step in workflow.steps.values():
+            if step.target is not None and not self._registered(step.fn, step.target):
+                target = step.target
+                what = f"Function({target.name!r})" if isinstance(target, Function) else _qualname(target)
+                raise InvalidWorkflow(
+                    f"workflow {workflow.name!r}, step {step.name!r}: function {what} is not registered "
+                    f"here as {step.fn!r} (register it with @registry.function or Registry.add)"
+                )
         self._workflows[workflow.name] = workflow
         return workflow
+
+    def _registered(self, name: str, target: object) -> bool:
+        function = self._functions.get(name)
+        return function is not None and (target is function or target is function.fn)
 
     def check(self, workflow: Workflow | None = None) -> None:
         """Refuse a workflow (``workflow``, else every one) whose step calls an unregistered

@@ -44,8 +44,8 @@ def summarize(ctx: TaskContext, results: list[dict[str, Any]]) -> dict[str, Any]
 
 
 scores = Workflow("sample.scores", inputs=["n", "salt"], priority="preview", description="map n scores, reduce")
-_plan = scores.task("plan", "plan", n=scores.input("n"))
-_scores = scores.map("score", "score", over=_plan["items"], salt=scores.input("salt"))
-_summary = scores.reduce("summarize", "summarize", over=_scores)
+_plan = scores.task("plan", plan, n=scores.input("n"))
+_scores = scores.map("score", score, over=_plan["items"], salt=scores.input("salt"))
+_summary = scores.reduce("summarize", summarize, over=_scores)
 scores.output("summary", _summary)
 registry.add_workflow(scores)

@@ -21,7 +21,7 @@ from darkroom.media.complexity import Complexity, analyse, cache_key
 from darkroom.runtime.context import TaskContext
 from darkroom.runtime.files import blob_ref
 from darkroom.runtime.resources import BLOBS, ResourceKey, Resources
-from darkroom.runtime.workflow import Workflow
+from darkroom.runtime.workflow import Step, StepOptions, Workflow
 from darkroom.services.common import (
     INSPECT_S,
     PERMANENT,
@@ -159,13 +159,14 @@ def store_complexity(
     return {"stored": ctx.resources[COMPLEXITY_STORE].put(key, _options(options), Complexity.load(complexity))}
 
 
-def add_complexity_steps(wf: Workflow, source: Any, options: Any, reuse: Any, after: Sequence[Any] = ()) -> Any:
+def add_complexity_steps(wf: Workflow, source: Any, options: Any, reuse: Any, after: Sequence[Step[Any]] = ()) -> Any:
     """lookup -> analyse -> store on ``wf``; returns the ``analyse`` step (``["complexity"]``: a
     reference to the analysis' JSON file)."""
-    found = wf.task("complexity-lookup", "media.complexity_lookup", after=after, source=source, options=options,
-                    reuse=reuse)  # fmt: skip
-    made = wf.task("complexity", "media.complexity", source=source, options=options, stored=found["stored"])
-    wf.task("complexity-store", "media.complexity_store", key=found["key"], options=options,
+    # the functions' argument ``options`` goes in the args mapping (``options=`` is the step's)
+    found = wf.task("complexity-lookup", "media.complexity_lookup", {"options": options}, source=source,
+                    reuse=reuse, options=StepOptions(after=after))  # fmt: skip
+    made = wf.task("complexity", "media.complexity", {"options": options}, source=source, stored=found["stored"])
+    wf.task("complexity-store", "media.complexity_store", {"options": options}, key=found["key"],
             complexity=made["complexity"], reused=made["reused"])  # fmt: skip
     return made
 

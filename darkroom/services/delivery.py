@@ -4,20 +4,27 @@ a poster and a storyboard, and the workflow outputs a player and a feed read fro
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
-from darkroom.runtime.workflow import Ref, Step, Workflow
+from darkroom.runtime.workflow import Ref, Step, StepOptions, Workflow
 
 __all__ = ["add_delivery"]
 
 
 def add_delivery(
-    wf: Workflow, source: Ref, inspected: Step, renditions: Ref, audio: Ref, *, after: Sequence[Step] = ()
+    wf: Workflow,
+    source: Ref[Any],
+    inspected: Step[Any],
+    renditions: Ref[Any],
+    audio: Ref[Any],
+    *,
+    after: Sequence[Step[Any]] = (),
 ) -> None:
     """Steps ``package`` (after ``after``), ``poster`` and ``storyboard`` (after ``inspected``), and the
     outputs ``package``, ``master``, ``mpd``, ``packaged``, ``poster`` and ``storyboard``."""
-    packaged = wf.task("package", "media.package", after=after, renditions=renditions, audio=audio)
-    cover = wf.task("poster", "media.poster", after=[inspected], source=source)
-    board = wf.task("storyboard", "media.storyboard", after=[inspected], source=source)
+    packaged = wf.task("package", "media.package", renditions=renditions, audio=audio, options=StepOptions(after=after))
+    cover = wf.task("poster", "media.poster", source=source, options=StepOptions(after=[inspected]))
+    board = wf.task("storyboard", "media.storyboard", source=source, options=StepOptions(after=[inspected]))
     wf.output("package", packaged["files"])
     wf.output("master", packaged["master"])
     wf.output("mpd", packaged["mpd"])

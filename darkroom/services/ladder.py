@@ -195,7 +195,7 @@ def ladder_fn(
 def ladder() -> Workflow:
     wf = Workflow(LADDER, inputs=["source", "options"], priority="standard",
                   description="per-title (or fitted fixed) ladder of one source")  # fmt: skip
-    made = wf.task("ladder", "media.ladder", source=wf.input("source"), options=wf.input("options"))
+    made = wf.task("ladder", "media.ladder", {"options": wf.input("options")}, source=wf.input("source"))
     wf.output("ladder", made["ladder"])
     return wf
 

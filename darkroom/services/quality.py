@@ -165,8 +165,9 @@ def quality_join_fn(ctx: TaskContext, results: Sequence[Mapping[str, Any]]) -> d
 def quality() -> Workflow:
     wf = Workflow(QUALITY, inputs=["source", "distorted", "name", "options", "piece_s"], priority="standard",
                   description="VMAF/PSNR/SSIM of one encode against its source")  # fmt: skip
-    scored = wf.task("score", "media.quality", source=wf.input("source"), distorted=wf.input("distorted"),
-                     rendition=wf.input("name"), options=wf.input("options"), piece_s=wf.input("piece_s"))  # fmt: skip
+    scored = wf.task("score", "media.quality", {"options": wf.input("options")}, source=wf.input("source"),
+                     distorted=wf.input("distorted"), rendition=wf.input("name"),
+                     piece_s=wf.input("piece_s"))  # fmt: skip
     wf.output("quality", scored.ref)
     return wf
 

@@ -24,7 +24,7 @@ from typing import Any, Literal
 
 from pydantic import Field, model_validator
 
-from darkroom.runtime.workflow import Workflow
+from darkroom.runtime.workflow import StepOptions, Workflow
 from darkroom.services.chunking import ChunkPolicy
 from darkroom.services.common import BlobRef, ProfileOverrides, ServiceRequest, registry
 from darkroom.services.complexity import ComplexityOptions, add_complexity_steps
@@ -107,25 +107,26 @@ def streaming_video() -> Workflow:
     source = wf.input("source")
     inspected = wf.task("inspect", "media.inspect", source=source, profile=wf.input("profile"))
     analysed = add_complexity_steps(wf, source, wf.input("complexity"), wf.input("reuse"), after=[inspected])
+    # the functions' argument ``options`` goes in the args mapping (``options=`` is the step's)
     ladder = wf.task(
-        "ladder", "media.ladder", source=source, options=wf.input("ladder"), complexity=analysed["complexity"],
+        "ladder", "media.ladder", {"options": wf.input("ladder")}, source=source, complexity=analysed["complexity"],
         width=inspected["width"], height=inspected["height"],
     )  # fmt: skip
     plan = wf.task("plan", "media.plan_chunks", video=inspected.ref, policy=wf.input("policy"),
                    ladder=ladder["recipes"], complexity=analysed["complexity"])  # fmt: skip
     encoded, assembled = add_chunked_encode(wf, source, plan)
-    audio = wf.task("audio", "media.encode_audio", after=[inspected], source=source)
-    scored = wf.map("quality", "media.quality_chunk", over=encoded.ref, item_arg="encoded", source=source,
-                    options=wf.input("quality"))  # fmt: skip
+    audio = wf.task("audio", "media.encode_audio", source=source, options=StepOptions(after=[inspected]))
+    scored = wf.map("quality", "media.quality_chunk", {"options": wf.input("quality")}, over=encoded.ref,
+                    item_arg="encoded", source=source)  # fmt: skip
     joined = wf.reduce("quality-join", "media.quality_join", over=scored)
-    anchor = wf.task("anchor", "media.anchor", source=source, options=wf.input("ladder"), width=inspected["width"],
-                     height=inspected["height"])  # fmt: skip
+    anchor = wf.task("anchor", "media.anchor", {"options": wf.input("ladder")}, source=source,
+                     width=inspected["width"], height=inspected["height"])  # fmt: skip
     delivered = wf.task(
-        "ladder-check", "media.ladder_check", ladder=ladder["ladder"], renditions=assembled["renditions"],
-        quality=joined["quality"], options=wf.input("ladder"), anchor=anchor["points"],
+        "ladder-check", "media.ladder_check", {"options": wf.input("ladder")}, ladder=ladder["ladder"],
+        renditions=assembled["renditions"], quality=joined["quality"], anchor=anchor["points"],
     )  # fmt: skip
-    checked = wf.map("validate", "media.validate", over=delivered["renditions"], item_arg="rendition",
-                     source=source, options=wf.input("validation"))  # fmt: skip
+    checked = wf.map("validate", "media.validate", {"options": wf.input("validation")},
+                     over=delivered["renditions"], item_arg="rendition", source=source)  # fmt: skip
     wf.output("verdict", inspected["verdict"])
     wf.output("inspection", inspected["inspection"])
     wf.output("complexity", analysed["complexity"])

@@ -14,7 +14,7 @@ from typing import Any
 
 from pydantic import Field
 
-from darkroom.runtime.workflow import Workflow
+from darkroom.runtime.workflow import StepOptions, Workflow
 from darkroom.services.common import BlobRef, ProfileOverrides, RecipeList, ServiceRequest, registry
 from darkroom.services.delivery import add_delivery
 
@@ -50,7 +50,7 @@ def studio_video() -> Workflow:
         "encode", "media.encode_ladder", source=source, recipes=wf.input("recipes"),
         width=inspected["width"], height=inspected["height"],
     )  # fmt: skip
-    audio = wf.task("audio", "media.encode_audio", after=[inspected], source=source)
+    audio = wf.task("audio", "media.encode_audio", source=source, options=StepOptions(after=[inspected]))
     wf.output("verdict", inspected["verdict"])
     wf.output("inspection", inspected["inspection"])
     wf.output("renditions", ladder["renditions"])

@@ -111,8 +111,8 @@ def validate_fn(
 def validation() -> Workflow:
     wf = Workflow(VALIDATION, inputs=["source", "rendition", "options"], priority="standard",
                   description="validate one encode against its recipe and source")  # fmt: skip
-    checked = wf.task("validate", "media.validate", source=wf.input("source"), rendition=wf.input("rendition"),
-                      options=wf.input("options"))  # fmt: skip
+    checked = wf.task("validate", "media.validate", {"options": wf.input("options")}, source=wf.input("source"),
+                      rendition=wf.input("rendition"))  # fmt: skip
     wf.output("validation", checked.ref)
     return wf
 

@@ -11,7 +11,7 @@ from typing import Any
 from darkroom.runtime.context import TaskContext
 from darkroom.runtime.errors import PermanentError
 from darkroom.runtime.functions import Registry
-from darkroom.runtime.workflow import Workflow
+from darkroom.runtime.workflow import StepOptions, Workflow
 
 QUEUE = "rt-test"
 registry = Registry()
@@ -70,9 +70,10 @@ def write_file(ctx: TaskContext, text: str) -> dict[str, Any]:
 
 
 squares = Workflow("squares", inputs=["n"])
-_s = squares.task("split", "split", n=squares.input("n"))
-_m = squares.map("square", "square", over=_s["items"])
-_r = squares.reduce("total", "total", over=_m)
+# steps given the registered callables (typed references), not their names
+_s = squares.task("split", split, n=squares.input("n"))
+_m = squares.map("square", square, over=_s["items"])
+_r = squares.reduce("total", total, over=_m)
 squares.output("sum", _r["sum"])
 squares.output("order", _r["order"])
 registry.add_workflow(squares)
@@ -83,7 +84,7 @@ registry.add_workflow(retrying)
 
 failing = Workflow("failing")
 _b = failing.task("broken", "broken")
-failing.task("after", "split", n=1, after=[_b])
+failing.task("after", "split", n=1, options=StepOptions(after=[_b]))
 registry.add_workflow(failing)
 
 gated = Workflow("gated", inputs=["paths"])
@@ -129,7 +130,7 @@ def dawdle(ctx: TaskContext) -> dict[str, Any]:
 
 
 timing_out = Workflow("timing-out", inputs=["gate"])
-timing_out.task("wait", "gate", path=timing_out.input("gate"), timeout_s=0.5)
+timing_out.task("wait", "gate", path=timing_out.input("gate"), options=StepOptions(timeout_s=0.5))
 registry.add_workflow(timing_out)
 
 bad_output = Workflow("bad-output")
@@ -137,7 +138,9 @@ bad_output.output("x", bad_output.task("split", "split", n=1)["missing"])
 registry.add_workflow(bad_output)
 
 last_try = Workflow("last-try", inputs=["text", "gate"])
-last_try.task("copy", "gated_copy", text=last_try.input("text"), gate=last_try.input("gate"), max_attempts=1)
+last_try.task(
+    "copy", "gated_copy", text=last_try.input("text"), gate=last_try.input("gate"), options=StepOptions(max_attempts=1)
+)
 registry.add_workflow(last_try)
 
 
@@ -155,21 +158,21 @@ def echo(ctx: TaskContext, k: int) -> dict[str, Any]:
 chain = Workflow("chain")
 _prev = chain.task("s0", "echo", k=0)
 for _k in range(1, 6):
-    _prev = chain.task(f"s{_k}", "echo", k=_k, after=[_prev])
+    _prev = chain.task(f"s{_k}", "echo", k=_k, options=StepOptions(after=[_prev]))
 chain.output("last", _prev.ref)
 registry.add_workflow(chain)
 
 gated_chain = Workflow("gated-chain", inputs=["gate"])
 _g0 = gated_chain.task("s0", "echo", k=0)
-_g1 = gated_chain.task("s1", "gate", path=gated_chain.input("gate"), after=[_g0])
-_g2 = gated_chain.task("s2", "echo", k=2, after=[_g1])
-gated_chain.output("last", gated_chain.task("s3", "echo", k=3, after=[_g2]).ref)
+_g1 = gated_chain.task("s1", "gate", path=gated_chain.input("gate"), options=StepOptions(after=[_g0]))
+_g2 = gated_chain.task("s2", "echo", k=2, options=StepOptions(after=[_g1]))
+gated_chain.output("last", gated_chain.task("s3", "echo", k=3, options=StepOptions(after=[_g2])).ref)
 registry.add_workflow(gated_chain)
 
 half_failing = Workflow("half-failing")
 _h0 = half_failing.task("first", "echo", k=0)
-_h1 = half_failing.task("broken", "broken", after=[_h0])
-half_failing.task("after", "echo", k=2, after=[_h1])
+_h1 = half_failing.task("broken", "broken", options=StepOptions(after=[_h0]))
+half_failing.task("after", "echo", k=2, options=StepOptions(after=[_h1]))
 registry.add_workflow(half_failing)
 
 
@@ -181,3 +184,22 @@ def refuse(ctx: TaskContext, reason: str) -> None:
 refusing = Workflow("refusing", inputs=["reason"])
 refusing.task("check", "refuse", reason=refusing.input("reason"))
 registry.add_workflow(refusing)
+
+
+@registry.function(queue=QUEUE)
+def wait_for(ctx: TaskContext, timeout_s: float, after: str, max_attempts: int) -> dict[str, Any]:
+    """Parameters named like step options: a step passes them as plain arguments."""
+    return {"timeout_s": timeout_s, "after": after, "max_attempts": max_attempts}
+
+
+option_names = Workflow("option-names", inputs=["timeout_s"])
+_w = option_names.task(
+    "call",
+    wait_for,
+    timeout_s=option_names.input("timeout_s"),
+    after="split",
+    max_attempts=7,
+    options=StepOptions(timeout_s=60, max_attempts=1),
+)
+option_names.output("echo", _w.ref)
+registry.add_workflow(option_names)

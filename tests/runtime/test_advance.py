@@ -136,12 +136,12 @@ def _assert_no_overlap(passes: list[PassRecord]) -> None:
 def test_a_worker_settles_finished_map_items_together_and_the_last_at_once(
     platform: Platform, monkeypatch: pytest.MonkeyPatch, park_max: int
 ) -> None:
-    import darkroom.runtime.worker as worker_module
+    import darkroom.runtime.parking as parking_module
 
     # parked until a sibling settles them (never for lack of time): a run's last task here must
     # settle at once with everything parked, or the map would never finish
-    monkeypatch.setattr(worker_module, "PARK_S", 3600.0)
-    monkeypatch.setattr(worker_module, "PARK_MAX", park_max)
+    monkeypatch.setattr(parking_module, "PARK_S", 3600.0)
+    monkeypatch.setattr(parking_module, "PARK_MAX", park_max)
     run = platform.workflows.start("squares", {"n": 40})
     assert Engine(platform.rq, platform.db, funcs.registry).run_once() == 1
     passes: list[PassRecord] = []

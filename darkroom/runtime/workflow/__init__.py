@@ -3,7 +3,7 @@
 starts, watches and cancels runs (client.py)."""
 
 from darkroom.runtime.workflow.client import Workflows
-from darkroom.runtime.workflow.dag import PRIORITIES, Ref, Step, Workflow
+from darkroom.runtime.workflow.dag import PRIORITIES, Ref, Step, StepOptions, Workflow
 from darkroom.runtime.workflow.engine import Engine
 
-__all__ = ["PRIORITIES", "Engine", "Ref", "Step", "Workflow", "Workflows"]
+__all__ = ["PRIORITIES", "Engine", "Ref", "Step", "StepOptions", "Workflow", "Workflows"]

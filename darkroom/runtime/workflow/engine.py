@@ -73,7 +73,6 @@ class Engine:
         self.metrics = metrics
         self._queue_keys: dict[str, tuple[str, ...]] | None = None
         self.claimable = False  # set by setup(): can a worker claim the tick of one given run?
-        self.grab: Grab | None = None  # a worker advancing runs takes the tasks it enqueues
         # Runs whose tick the caller kept after their last pass, as that pass left their rows: under
         # a kept tick nothing else writes them, so its next pass need not load them again.
         self._kept_rows: dict[str, RunRow] = {}
@@ -122,6 +121,7 @@ class Engine:
         after: Sequence[Op[Any]] = (),
         retain: Callable[[str], bool] | None = None,
         from_memory: bool = False,
+        grab: Grab | None = None,
     ) -> Advanced:
         """Advance the workflows of tick leases held by this process (an engine's batch, or the
         ticks a worker claimed for the runs of its tasks), then complete the ticks; a failed
@@ -136,7 +136,9 @@ class Engine:
         lease with the caller, neither completed nor its reports acknowledged, for its next pass
         (``Advanced.kept``); the run's rows as the pass left them stay in memory for that next
         pass, which takes them instead of loading them when the caller says ``from_memory`` (it
-        passes under the tick it kept; :meth:`forget_rows` when it gives a tick back).
+        passes under the tick it kept; :meth:`forget_rows` when it gives a tick back). ``grab``:
+        takes some of the tasks the passes enqueue, in the enqueue's own script call (a worker
+        advancing its runs takes the next tasks for its free slots).
         """
         if self._queue_keys is None:
             self.setup()
@@ -144,7 +146,7 @@ class Engine:
         ticks = {lease.message.metadata.get("workflow", ""): lease for lease in leases}
         started = time.monotonic()
         with self._keeping(leases):
-            done = self._pass({w: lease.message.id for w, lease in ticks.items()}, drained, also, from_memory)
+            done = self._pass({w: lease.message.id for w, lease in ticks.items()}, drained, also, from_memory, grab)
         ended = time.monotonic()
         out = Advanced(done.also, failed=set(done.failures))
         if retain is not None:
@@ -297,6 +299,7 @@ class Engine:
         drained: dict[str, dict[str, bytes]] | None,
         also: Sequence[Op[Any]] = (),
         from_memory: bool = False,
+        grab: Grab | None = None,
     ) -> _Passed:
         """Drain, plan, queue work and commit (acknowledging is the caller's)."""
         # rows kept from the last pass are used at most once, and only under the tick kept since
@@ -331,7 +334,7 @@ class Engine:
             else:
                 # Queue work before the commit: task ids are deterministic, so a pass repeated
                 # after a crash between here and the commit enqueues nothing twice.
-                done.also = work.carry_out(self.queue, self.inbox, self.grab, also)
+                done.also = work.carry_out(self.queue, self.inbox, grab, also)
         done.started = work.started
         return done
 
