@@ -17,7 +17,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable, Mapping
 from pathlib import Path
-from typing import Any, Protocol, TypeVar
+from typing import Protocol, TypeVar
 
 import grpc
 from google.protobuf import json_format
@@ -261,7 +261,7 @@ class OperationsClient:
         tls = target.startswith("grpcs://") or root_certs is not None
         address = target.split("://", 1)[-1]
         check_bearer_transport(address, tls=tls, has_key=bool(api_key), insecure=insecure)
-        options: list[tuple[str, Any]] = channel_options(address)
+        options: list[tuple[str, int | str]] = [*channel_options(address)]
         if server_name:
             options.append(("grpc.ssl_target_name_override", server_name))
         if tls:
