@@ -108,7 +108,7 @@ COMPLEXITY_STORE: ResourceKey[ComplexityStore] = ResourceKey("complexity.store",
 """The store of analyses, on the worker's blob store (``ctx.resources[COMPLEXITY_STORE]``)."""
 
 
-def _options(options: Mapping[str, Any] | None) -> ComplexityOptions:
+def _options(options: Mapping[str, object] | None) -> ComplexityOptions:
     return ComplexityOptions.model_validate(dict(options or {}))
 
 

@@ -76,7 +76,7 @@ class QualityRequest(ServiceRequest):
         }  # fmt: skip
 
 
-def _options(options: Mapping[str, Any] | None) -> QualityOptions:
+def _options(options: Mapping[str, object] | None) -> QualityOptions:
     return QualityOptions.model_validate(dict(options or {}))
 
 
