@@ -50,7 +50,7 @@ def _snake(name: str) -> str:
     return re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()
 
 
-def _read_mask(mask: Any) -> fieldmask.Mask:
+def _read_mask(mask: fieldmask.MaskLike) -> fieldmask.Mask:
     return fieldmask.parse(mask, pb.Message.DESCRIPTOR, name="read_mask")
 
 
