@@ -28,7 +28,6 @@ import secrets
 import tempfile
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
 
 import grpc
 import grpc.aio
@@ -172,7 +171,11 @@ class BearerAuth(grpc.aio.ServerInterceptor):  # type: ignore[misc]
                 found = name
         return found
 
-    async def intercept_service(self, continuation: Callable[[Any], Awaitable[Any]], details: Any) -> Any:
+    async def intercept_service(
+        self,
+        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler | None]],
+        details: grpc.HandlerCallDetails,
+    ) -> grpc.RpcMethodHandler | None:
         handler = await continuation(details)
         if handler is None or details.method.startswith(_HEALTH_PREFIX):
             return handler
@@ -194,10 +197,10 @@ class BearerAuth(grpc.aio.ServerInterceptor):  # type: ignore[misc]
         return _refusal(handler, error)
 
 
-def _refusal(handler: Any, error: Exception) -> Any:
+def _refusal(handler: grpc.RpcMethodHandler, error: Exception) -> grpc.RpcMethodHandler:
     """A handler of the same shape as ``handler`` that only aborts with ``error``."""
 
-    async def refuse(_request: Any, context: Any) -> None:
+    async def refuse(_request: object, context: grpc.aio.ServicerContext) -> None:
         await abort(context, error, API_STATUSES)
 
     kinds = {

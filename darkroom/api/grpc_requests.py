@@ -4,9 +4,8 @@ handler refuses with INVALID_ARGUMENT (grpc itself would answer INTERNAL when a 
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
 
-from google.protobuf.message import DecodeError
+from google.protobuf.message import DecodeError, Message
 
 __all__ = ["Malformed", "lenient"]
 
@@ -18,10 +17,10 @@ class Malformed:
         self.type_name = type_name
 
 
-def lenient(cls: Any) -> Callable[[bytes], Any]:
+def lenient(cls: type[Message]) -> Callable[[bytes], Message | Malformed]:
     """A request deserializer for message class ``cls`` that never raises."""
 
-    def parse(data: bytes) -> Any:
+    def parse(data: bytes) -> Message | Malformed:
         try:
             return cls.FromString(data)
         except DecodeError:

@@ -65,7 +65,7 @@ ERROR_MESSAGE_KEY = "darkroom-error-message-bin"
 Code = grpc.StatusCode
 ErrorClass = type[DarkroomError]
 
-_BY_BUILTIN: tuple[tuple[type[BaseException], Any], ...] = (
+_BY_BUILTIN: tuple[tuple[type[BaseException], grpc.StatusCode], ...] = (
     (ValueError, Code.INVALID_ARGUMENT),
     (LookupError, Code.NOT_FOUND),
     (PermissionError, Code.PERMISSION_DENIED),
@@ -83,17 +83,17 @@ class StatusTable:
     another server), else ``default``. Build one with :meth:`extend`.
     """
 
-    codes: Mapping[type[BaseException], Any] = field(default_factory=dict)  # values: grpc.StatusCode
+    codes: Mapping[type[BaseException], grpc.StatusCode] = field(default_factory=dict)
     errors: Mapping[str, ErrorClass] = field(default_factory=dict)
-    by_code: Mapping[Any, ErrorClass] = field(default_factory=dict)
+    by_code: Mapping[grpc.StatusCode, ErrorClass] = field(default_factory=dict)
     default: ErrorClass = DarkroomError
 
     def extend(
         self,
         *,
-        codes: Mapping[type[BaseException], Any] | None = None,
+        codes: Mapping[type[BaseException], grpc.StatusCode] | None = None,
         errors: Iterable[ErrorClass] = (),
-        by_code: Mapping[Any, ErrorClass] | None = None,
+        by_code: Mapping[grpc.StatusCode, ErrorClass] | None = None,
         default: ErrorClass | None = None,
     ) -> StatusTable:
         """This table with more (or other) entries. Every class named in ``codes``, ``by_code`` or
@@ -113,7 +113,7 @@ class StatusTable:
             default=default or self.default,
         )
 
-    def code(self, exc: BaseException) -> Any:
+    def code(self, exc: BaseException) -> grpc.StatusCode:
         """The status code for ``exc`` (a ``DarkroomError``)."""
         for cls in type(exc).__mro__:
             if cls in self.codes:
@@ -144,7 +144,7 @@ API_STATUSES = StatusTable().extend(
 
 @dataclass(frozen=True, slots=True)
 class Status:
-    code: Any  # grpc.StatusCode
+    code: grpc.StatusCode
     details: str
     trailing_metadata: tuple[tuple[str, str | bytes], ...]
 
@@ -167,7 +167,7 @@ def status_for(exc: BaseException, statuses: StatusTable) -> Status:
     return Status(statuses.code(exc), message, tuple(metadata))
 
 
-async def abort(context: Any, exc: BaseException, statuses: StatusTable) -> NoReturn:
+async def abort(context: grpc.aio.ServicerContext, exc: BaseException, statuses: StatusTable) -> NoReturn:
     """End the RPC of ``context`` (a ``grpc.aio.ServicerContext``) with the status of ``exc``."""
     status = status_for(exc, statuses)
     await context.abort(status.code, status.details, status.trailing_metadata)
@@ -190,7 +190,7 @@ def _build(cls: ErrorClass, message: str, field: str | None) -> DarkroomError:
 
 
 def error_from_status(
-    code: Any, details: str | None, trailing_metadata: Iterable[Any] | None, statuses: StatusTable
+    code: grpc.StatusCode, details: str | None, trailing_metadata: Iterable[Any] | None, statuses: StatusTable
 ) -> DarkroomError:
     """The typed error a status stands for: the server's own class when it sent one that
     ``statuses`` knows, else the table's error for ``code``."""

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
-from typing import Any, NoReturn
+from typing import NoReturn
 
 import typer
 
@@ -33,9 +33,9 @@ def pairs(items: list[str] | None, option: str) -> dict[str, str]:
     return out
 
 
-def json_pairs(items: list[str] | None, option: str) -> dict[str, Any]:
+def json_pairs(items: list[str] | None, option: str) -> dict[str, object]:
     """KEY=VALUE pairs whose values are JSON where they parse as JSON, else plain strings."""
-    values: dict[str, Any] = {}
+    values: dict[str, object] = {}
     for key, raw in pairs(items, option).items():
         try:
             values[key] = json.loads(raw)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import base64
-from typing import Any
 
 from rich.markup import escape
 from rich.table import Table
@@ -14,7 +13,7 @@ import darkroom.queue as dq
 __all__ = ["ago", "lease_json", "message_json", "message_table", "stats_json", "stats_table"]
 
 
-def _bytes_json(data: bytes | None, name: str) -> dict[str, Any]:
+def _bytes_json(data: bytes | None, name: str) -> dict[str, object]:
     if data is None:
         return {name: None, f"{name}_base64": None}
     try:
@@ -24,9 +23,9 @@ def _bytes_json(data: bytes | None, name: str) -> dict[str, Any]:
     return {name: text, f"{name}_base64": base64.b64encode(data).decode()}
 
 
-def message_json(m: dq.Message) -> dict[str, Any]:
+def message_json(m: dq.Message) -> dict[str, object]:
     """A message as JSON: payload and result as UTF-8 text (null if binary) and base64."""
-    out: dict[str, Any] = {
+    out: dict[str, object] = {
         "id": m.id,
         "queue": m.queue,
         "state": m.state.value if m.state else None,
@@ -43,7 +42,7 @@ def message_json(m: dq.Message) -> dict[str, Any]:
     return out | _bytes_json(m.payload, "payload") | _bytes_json(m.result, "result")
 
 
-def lease_json(lease: dq.Lease) -> dict[str, Any]:
+def lease_json(lease: dq.Lease) -> dict[str, object]:
     return {
         "queue": lease.queue,
         "token": lease.token,
@@ -52,7 +51,7 @@ def lease_json(lease: dq.Lease) -> dict[str, Any]:
     }
 
 
-def stats_json(s: dq.QueueStats) -> dict[str, Any]:
+def stats_json(s: dq.QueueStats) -> dict[str, object]:
     return {
         "queue": s.queue,
         "counts": {state.value: n for state, n in s.counts.items()},

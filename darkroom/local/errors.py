@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
 
 from darkroom.errors import DarkroomError
+
+if TYPE_CHECKING:
+    from darkroom.local.process import JobResult
 
 __all__ = [
     "AlreadyRunning",
@@ -80,4 +83,4 @@ class ProcessFailed(LocalError, RuntimeError):
         super().__init__(message)
         self.run_id = run_id
         self.state = state
-        self.result: Any = None  # the JobResult with the failed run's report, when one was written
+        self.result: JobResult | None = None  # the JobResult with the failed run's report, when one was written

@@ -42,7 +42,7 @@ from darkroom.media.errors import InvalidMedia, MediaError
 from darkroom.media.probe import detect
 from darkroom.reports import RunSummary, StepTiming, build_report, render_html
 from darkroom.runtime.errors import RuntimeLayerError, WorkflowNotFound
-from darkroom.runtime.workflow.store import RunRow
+from darkroom.runtime.workflow.store import RunRow, StepRow
 
 if TYPE_CHECKING:
     from darkroom.platform.wiring import Wiring
@@ -148,7 +148,7 @@ def workflow_for(kind: Kind, profile: str) -> str:
     return WORKFLOWS[(kind, profile)]
 
 
-def request_for(workflow: str, key: str, options: Mapping[str, Any]) -> ServiceRequest:
+def request_for(workflow: str, key: str, options: Mapping[str, object]) -> ServiceRequest:
     """The validated service request (``darkroom.services.api.parse``) for ``workflow`` over the
     blob ``key`` with ``options`` (the request's other fields: ``recipes``, ``ladder_options``…).
 
@@ -179,7 +179,7 @@ class Job:
     source: Path
     out: Path
     profile: str = "studio"
-    options: Mapping[str, Any] = field(default_factory=dict)
+    options: Mapping[str, object] = field(default_factory=dict)
 
 
 @dataclass
@@ -339,7 +339,7 @@ def _start(wiring: Wiring, request: ServiceRequest) -> RunRow:
     return run
 
 
-def _in_order(run: RunRow, order: Sequence[str]) -> list[Any]:
+def _in_order(run: RunRow, order: Sequence[str]) -> list[StepRow]:
     """The run's steps in definition order (``order``: step names), unknown names last."""
     rank = {name: i for i, name in enumerate(order)}
     return sorted(run.steps.values(), key=lambda s: (rank.get(s.name, len(rank)), s.name))

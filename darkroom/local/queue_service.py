@@ -15,7 +15,7 @@ import contextlib
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import redis
 import redis.asyncio as aredis
@@ -33,6 +33,8 @@ from darkroom.queue.metrics import PrometheusObserver, QueueCollector
 from darkroom.queue.sweeper import Sweeper
 
 if TYPE_CHECKING:
+    from grpc.aio import Server as GrpcServer  # the class's field ``grpc`` shadows the module
+
     from darkroom.queue.server import QueueServer
 
 __all__ = ["QueueService", "ServiceThread"]
@@ -55,7 +57,7 @@ class QueueService:
     metrics_port: int | None = None
     metrics_addr: str = "127.0.0.1"
     sweep_interval_s: float = 1.0
-    extra_services: Sequence[Callable[[Any], str]] = ()  # mount a service on the grpc.aio server
+    extra_services: Sequence[Callable[[GrpcServer], str]] = ()  # mount a service on the grpc.aio server
     lock_home: bool = True
     grpc_port: int = field(default=0, init=False)
     api_key: str | None = field(default=None, init=False, repr=False)

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 import av
+from av.video.codeccontext import VideoCodecContext
+from av.video.stream import VideoStream
 
 from darkroom.media.errors import InvalidMedia, UnsupportedMedia
 
@@ -16,14 +17,16 @@ def codec_string(path: Path, *, audio: bool = False) -> str:
     """RFC 6381 ``CODECS`` value of the first video (or audio) stream, from its headers."""
     try:
         with av.open(str(path)) as container:
-            streams = container.streams.audio if audio else container.streams.video
-            if not streams:
-                kind = "audio" if audio else "video"
-                raise InvalidMedia(f"{path.name} has no {kind} stream", code=f"no_{kind}")
-            stream = streams[0]
-            cc = stream.codec_context
             if audio:
-                return _audio_codec(cc.name, stream.profile)
+                sound = container.streams.audio
+                if not sound:
+                    raise InvalidMedia(f"{path.name} has no audio stream", code="no_audio")
+                return _audio_codec(sound[0].codec_context.name, sound[0].profile)
+            videos = container.streams.video
+            if not videos:
+                raise InvalidMedia(f"{path.name} has no video stream", code="no_video")
+            stream = videos[0]
+            cc = stream.codec_context
             return _video_codec(cc.name, bytes(cc.extradata or b""), stream, cc)
     except av.FFmpegError as exc:
         raise InvalidMedia(f"{path.name} cannot be read: {exc}", code="unreadable") from exc
@@ -40,7 +43,7 @@ def _audio_codec(name: str, profile: str | None) -> str:
     raise UnsupportedMedia(f"audio codec {name!r} has no codec string for HLS/DASH")
 
 
-def _video_codec(name: str, extra: bytes, stream: Any, cc: Any) -> str:
+def _video_codec(name: str, extra: bytes, stream: VideoStream, cc: VideoCodecContext) -> str:
     if name == "h264":
         sps = _avc_sps(extra)
         return f"avc1.{sps[0]:02x}{sps[1]:02x}{sps[2]:02x}"
@@ -89,7 +92,7 @@ _VP9_LEVELS = (
 )  # fmt: skip
 
 
-def _vp9_level(width: int, height: int, stream: Any) -> str:
+def _vp9_level(width: int, height: int, stream: VideoStream) -> str:
     """MP4 keeps no VP9 level that PyAV exposes: take the lowest level that fits size and rate."""
     pixels = width * height
     fps = float(stream.average_rate or 30)

@@ -17,6 +17,8 @@ from fractions import Fraction
 from typing import Any
 
 import av.error
+from av.container import InputContainer
+from av.video.stream import VideoStream
 
 __all__ = ["MAX_FPS", "STANDARD_FPS", "FrameRate", "choose_rate", "frame_steps", "is_variable", "read_rate"]
 
@@ -49,7 +51,7 @@ class FrameRate:
                 "variable": self.variable, "reason": self.reason}  # fmt: skip
 
 
-def frame_steps(container: Any, stream: Any) -> list[int]:
+def frame_steps(container: InputContainer, stream: VideoStream) -> list[int]:
     """Presentation-time steps (in ``stream.time_base`` ticks) between the first packets."""
     pts: list[int] = []
     try:
@@ -107,7 +109,7 @@ def choose_rate(avg: Fraction | None, base: Fraction | None, steps: list[int], t
     return FrameRate(fps, source, True, reason)
 
 
-def read_rate(container: Any, stream: Any) -> FrameRate:
+def read_rate(container: InputContainer, stream: VideoStream) -> FrameRate:
     """:func:`choose_rate` for an open PyAV video ``stream`` (demuxes its first packets)."""
     steps = frame_steps(container, stream)
     return choose_rate(stream.average_rate or stream.guessed_rate, stream.base_rate, steps, stream.time_base)

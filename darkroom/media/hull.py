@@ -12,6 +12,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 
 from darkroom.media.errors import InvalidMedia
 from darkroom.media.recipe import Recipe
@@ -118,9 +119,10 @@ def pick_rungs(
 
 
 Curve = Sequence[Point] | Sequence[tuple[float, float]]
+_Floats = npt.NDArray[np.float64]
 
 
-def _curve(curve: Curve) -> tuple[Any, Any]:
+def _curve(curve: Curve) -> tuple[_Floats, _Floats]:
     """(VMAF, log10 bitrate) sorted by VMAF; of equal VMAFs the cheapest point is kept."""
     pairs = [(p.bitrate_kbps, p.vmaf) if isinstance(p, Point) else (float(p[0]), float(p[1])) for p in curve]
     best: dict[float, float] = {}
@@ -134,7 +136,7 @@ def _curve(curve: Curve) -> tuple[Any, Any]:
     return q, np.log10([best[v] for v in q.tolist()])
 
 
-def _pchip_slopes(x: Any, y: Any) -> Any:
+def _pchip_slopes(x: _Floats, y: _Floats) -> _Floats:
     """Fritsch-Carlson slopes: the interpolant stays monotone where the data is (no overshoot)."""
     h, delta = np.diff(x), np.diff(y) / np.diff(x)
     if len(x) == 2:
@@ -154,7 +156,7 @@ def _pchip_slopes(x: Any, y: Any) -> Any:
     return d
 
 
-def _mean_log_rate(q: Any, log_rate: Any, low: float, high: float, method: str) -> float:
+def _mean_log_rate(q: _Floats, log_rate: _Floats, low: float, high: float, method: str) -> float:
     if method == "cubic":  # the original Bjøntegaard fit: one polynomial over the whole curve
         fit = np.polyint(np.polyfit(q, log_rate, min(3, len(q) - 1)))
         return float((np.polyval(fit, high) - np.polyval(fit, low)) / (high - low))

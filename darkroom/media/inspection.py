@@ -129,7 +129,7 @@ _VIDEO_FIX, _AUDIO_FIX = "H.264, HEVC, VP9 or AV1", "AAC, Opus or FLAC"
 
 
 class _Found(list[Issue]):
-    def add(self, code: str, error: bool = True, **fields: Any) -> None:
+    def add(self, code: str, error: bool = True, **fields: object) -> None:
         self.append(Issue(code, "error" if error else "warning", _MESSAGES[code].format(**fields)))
 
 

@@ -14,10 +14,13 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
-from typing import Any, Literal
+from typing import Literal
 
 import av
 import av.error
+from av.audio.stream import AudioStream
+from av.container import InputContainer
+from av.video.stream import VideoStream
 from PIL import Image
 
 from darkroom.media.errors import InvalidMedia, UnsupportedMedia
@@ -225,7 +228,7 @@ def _open_photo(path: Path, max_pixels: int) -> MediaInfo | None:
 
 
 @contextmanager
-def _open_av(path: Path) -> Iterator[Any]:
+def _open_av(path: Path) -> Iterator[InputContainer]:
     try:
         container = av.open(str(path), metadata_errors="ignore")
     except (av.error.DecoderNotFoundError, av.error.DemuxerNotFoundError) as exc:
@@ -246,12 +249,12 @@ def _open_av(path: Path) -> Iterator[Any]:
         container.close()
 
 
-def _visual_streams(container: Any) -> list[Any]:
+def _visual_streams(container: InputContainer) -> list[VideoStream]:
     # Cover art in audio files is a one-frame "video" stream flagged attached_pic: not video.
     return [s for s in container.streams.video if not s.disposition & av.stream.Disposition.attached_pic]
 
 
-def _kind(container: Any, visual: list[Any]) -> Kind:
+def _kind(container: InputContainer, visual: list[VideoStream]) -> Kind:
     if not visual:
         return "audio"
     fmt: str = container.format.name
@@ -264,7 +267,7 @@ def _kind(container: Any, visual: list[Any]) -> Kind:
     return "video"
 
 
-def _describe(container: Any, path: Path, size: int) -> MediaInfo:
+def _describe(container: InputContainer, path: Path, size: int) -> MediaInfo:
     visual = _visual_streams(container)
     kind = _kind(container, visual)
     rotation = mp4_rotation(path) if "mp4" in container.format.name else 0
@@ -282,7 +285,7 @@ def _seconds(ticks: int | None, time_base: Fraction | None) -> float | None:
     return float(ticks * time_base) if ticks and time_base else None
 
 
-def _video(stream: Any, rotation: int, container: Any, kind: Kind) -> VideoStreamInfo:
+def _video(stream: VideoStream, rotation: int, container: InputContainer, kind: Kind) -> VideoStreamInfo:
     cc = stream.codec_context
     duration = _seconds(stream.duration, stream.time_base)
     if cc is None:  # PyAV has no decoder for it: only container-level facts exist
@@ -310,7 +313,7 @@ def _video(stream: Any, rotation: int, container: Any, kind: Kind) -> VideoStrea
     )  # fmt: skip
 
 
-def _audio(stream: Any) -> AudioStreamInfo:
+def _audio(stream: AudioStream) -> AudioStreamInfo:
     cc = stream.codec_context
     duration = _seconds(stream.duration, stream.time_base)
     if cc is None:

@@ -12,9 +12,11 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import av
+from av.container import InputContainer
+from av.packet import Packet
+from av.stream import Stream
 
 from darkroom.media.errors import InvalidMedia, MediaTimeout
 from darkroom.media.probe import MediaInfo, VideoStreamInfo, probe
@@ -176,7 +178,7 @@ def _demux(path: Path, deadline: float) -> _Packets:
     return out
 
 
-def _packets(container: Any, streams: list[Any]) -> Iterator[Any]:
+def _packets(container: InputContainer, streams: list[Stream]) -> Iterator[Packet[Stream]]:
     """Packets until the end or the first demux error: a truncated file yields what it has."""
     demuxer = container.demux(*streams)
     while True:

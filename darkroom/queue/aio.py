@@ -53,17 +53,17 @@ class _Waker:
         self._cond = asyncio.Condition()
         self._generation: dict[str, int] = {}
         self._task: asyncio.Task[None] | None = None
-        self._pubsub: Any = None
+        self._pubsub: aredis.client.PubSub | None = None
 
     async def start(self) -> None:
-        self._pubsub = self._client.pubsub()
-        await self._pubsub.psubscribe(self._keys.wake_channel("*"))
-        while await self._pubsub.get_message(timeout=1.0) is None:
+        self._pubsub = pubsub = self._client.pubsub()
+        await pubsub.psubscribe(self._keys.wake_channel("*"))
+        while await pubsub.get_message(timeout=1.0) is None:
             pass
-        self._task = asyncio.create_task(self._listen())
+        self._task = asyncio.create_task(self._listen(pubsub))
 
-    async def _listen(self) -> None:
-        async for message in self._pubsub.listen():
+    async def _listen(self, pubsub: aredis.client.PubSub) -> None:
+        async for message in pubsub.listen():
             if message["type"] != "pmessage":
                 continue
             queue = self._keys.queue_of_channel(message["channel"].decode())

@@ -159,7 +159,7 @@ class RedisQueue:
         if waker is not None:
             waker.poke(queue)
 
-    def batch(self, ops: Sequence[Op[Any]]) -> list[Any]:
+    def batch(self, ops: Sequence[Op[R]]) -> list[R | QueueError]:
         """Run several operations together, each round of their instructions in one pipelined
         round trip (e.g. enqueue on one queue, settle on another and dequeue with ``wait_s=0``).
 
@@ -168,7 +168,7 @@ class RedisQueue:
         cannot be batched. Unlike a single ``enqueue``, a batched one does not wake this client's
         own waiting dequeues at once (the caller batches its own dequeue if it wants the work).
         """
-        results: list[Any] = [None] * len(ops)
+        results: dict[int, R | QueueError] = {}  # every operation ends with a result or an error
         todo: dict[int, Script | Pipeline] = {}
 
         def step(i: int, reply: Any) -> None:
@@ -196,7 +196,7 @@ class RedisQueue:
                     results[i] = reply
                 else:
                     step(i, reply)
-        return results
+        return [results[i] for i in range(len(ops))]
 
     def _execute_together(self, instructions: list[Script | Pipeline]) -> list[Any]:
         """One pipelined round trip for several instructions (scripts by EVALSHA, loaded again

@@ -89,7 +89,7 @@ def error_from_reply(reply: str) -> QueueError | None:
     return cls(detail)
 
 
-def ms(value: Any) -> float:
+def ms(value: str | bytes | int | float) -> float:
     return int(value) / 1000.0
 
 

@@ -14,7 +14,6 @@ import secrets
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
-from typing import Any
 
 from ulid import ULID
 
@@ -255,7 +254,7 @@ class Core(QueueOps):
         yield from self.settle_one(Settlement.fail(lease, error, retry=retry, retry_in_s=retry_in_s))
 
     # -- single messages ---------------------------------------------------------------------
-    def _by_id(self, queue: str, mid: str, call: ScriptCall) -> Op[Any]:
+    def _by_id(self, queue: str, mid: str, call: ScriptCall) -> Op[object]:
         self.limits.queue_name(queue)
         self.limits.message_id(mid)
         return (yield Script(self.keys.prefix(queue), call))

@@ -55,13 +55,13 @@ def _target(url: str) -> tuple[str, bool]:
     return parts.netloc, parts.scheme == "grpcs"
 
 
-def _credentials(root_cert: str | Path | bytes | None) -> Any:
+def _credentials(root_cert: str | Path | bytes | None) -> grpc.ChannelCredentials:
     pem = root_cert if isinstance(root_cert, bytes) or root_cert is None else Path(root_cert).read_bytes()
     return grpc.ssl_channel_credentials(root_certificates=pem)
 
 
-def _options(server_name: str | None, max_message_bytes: int) -> list[tuple[str, Any]]:
-    options: list[tuple[str, Any]] = [
+def _options(server_name: str | None, max_message_bytes: int) -> list[tuple[str, int | str]]:
+    options: list[tuple[str, int | str]] = [
         ("grpc.max_send_message_length", max_message_bytes),
         ("grpc.max_receive_message_length", max_message_bytes),
     ]
@@ -93,7 +93,13 @@ def _async(
 
 class _Base:
     def __init__(
-        self, channel: Any, *, api_key: str | None, timeout_s: float, limits: Limits, target: str = ""
+        self,
+        channel: grpc.Channel | grpc.aio.Channel,
+        *,
+        api_key: str | None,
+        timeout_s: float,
+        limits: Limits,
+        target: str = "",
     ) -> None:
         self.channel = channel
         self.limits = limits

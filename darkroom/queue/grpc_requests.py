@@ -172,7 +172,7 @@ class Requests:
             out.max_attempts = self._int(msg.max_attempts, "max_attempts", 1, self.limits.max_attempts)
         return out
 
-    def _settlement(self, settlements: Sequence[Settlement], i: int) -> Any:
+    def _settlement(self, settlements: Sequence[Settlement], i: int) -> pb.Settlement:
         item = settlements[i]
         if not isinstance(item, Settlement):
             raise InvalidArgument(

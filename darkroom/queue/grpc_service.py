@@ -13,6 +13,7 @@ from typing import Any
 
 import grpc
 import grpc.aio
+from google.protobuf.message import Message as ProtoMessage
 
 from darkroom._proto.darkroom.queue.v1 import queue_pb2 as pb
 from darkroom.api import fieldmask
@@ -49,7 +50,7 @@ def _snake(name: str) -> str:
     return re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()
 
 
-def _read_mask(mask: Any) -> fieldmask.Mask:
+def _read_mask(mask: fieldmask.MaskLike) -> fieldmask.Mask:
     return fieldmask.parse(mask, pb.Message.DESCRIPTOR, name="read_mask")
 
 
@@ -79,7 +80,7 @@ class QueueService:
     def __init__(self, queue: AsyncRedisQueue) -> None:
         self.queue = queue
 
-    def handler(self) -> Any:
+    def handler(self) -> grpc.GenericRpcHandler:
         """A generic handler serving every RPC of ``QueueService``."""
         service = pb.DESCRIPTOR.services_by_name["QueueService"]
         handlers = {}
@@ -94,10 +95,12 @@ class QueueService:
         return grpc.method_handlers_generic_handler(SERVICE_NAME, handlers)
 
     @staticmethod
-    def _guarded(name: str, impl: Callable[[Any], Awaitable[Any]]) -> Callable[[Any, Any], Awaitable[Any]]:
+    def _guarded(
+        name: str, impl: Callable[..., Awaitable[ProtoMessage]]
+    ) -> Callable[[ProtoMessage | Malformed, grpc.aio.ServicerContext], Awaitable[ProtoMessage]]:
         statuses = QUEUE_STATUSES_ON_CREATE if name in _EXISTS_ON_CONFLICT else QUEUE_STATUSES
 
-        async def run(request: Any, context: Any) -> Any:
+        async def run(request: ProtoMessage | Malformed, context: grpc.aio.ServicerContext) -> ProtoMessage:
             if isinstance(request, Malformed):
                 error = InvalidArgument(f"request body is not a valid {request.type_name}", field="request")
                 await abort(context, error, QUEUE_STATUSES)

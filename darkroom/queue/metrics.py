@@ -19,7 +19,6 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Iterable, Iterator, Sequence
-from typing import Any
 
 import redis
 from prometheus_client import CollectorRegistry, Counter, Histogram
@@ -89,7 +88,7 @@ class PrometheusObserver:
             self.lost.labels(queue).inc(lost)
 
 
-def _families() -> dict[str, Any]:
+def _families() -> dict[str, CounterMetricFamily | GaugeMetricFamily]:
     return {
         "events": CounterMetricFamily(
             "darkroom_queue_events",
@@ -147,7 +146,7 @@ class QueueCollector(Collector):
         fam["seconds"].add_metric([], time.monotonic() - started)
         yield from fam.values()
 
-    def _collect_into(self, fam: dict[str, Any]) -> int:
+    def _collect_into(self, fam: dict[str, CounterMetricFamily | GaugeMetricFamily]) -> int:
         keys = self.keys
         names = sorted(n.decode() for n in self.client.smembers(keys.registry))  # type: ignore[union-attr]
         for queue in names[: self.max_queues]:

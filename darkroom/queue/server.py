@@ -22,7 +22,7 @@ import logging
 import threading
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, TypedDict
 
 import grpc
 import grpc.aio
@@ -37,6 +37,9 @@ from darkroom.queue.aio import AsyncRedisQueue
 from darkroom.queue.grpc_client import DEFAULT_MAX_MESSAGE_BYTES
 from darkroom.queue.grpc_service import SERVICE_NAME, QueueService
 from darkroom.queue.limits import DEFAULT_LIMITS, Limits
+
+if TYPE_CHECKING:
+    from darkroom.queue.sweeper import Sweeper  # optional at run time (see _start_sweeper)
 
 __all__ = ["SERVICE_NAME", "QueueServer", "ServerThread", "load_api_keys", "serve"]
 
@@ -57,7 +60,7 @@ class QueueServer:
         *,
         sweep_interval_s: float | None = 1.0,
         max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES,
-        extra_services: Sequence[Callable[[Any], str]] = (),
+        extra_services: Sequence[Callable[[grpc.aio.Server], str]] = (),
     ) -> None:
         if (tls_cert is None) != (tls_key is None):
             raise ConfigError("TLS needs both a certificate and a key file")
@@ -72,9 +75,9 @@ class QueueServer:
         # one on the grpc.aio server and returns its full service name (for health and reflection).
         self.extra_services = tuple(extra_services)
         self.port = 0
-        self._server: Any = None
-        self._health: Any = None
-        self._sweeper: Any = None
+        self._server: grpc.aio.Server | None = None
+        self._health: health.aio.HealthServicer | None = None
+        self._sweeper: Sweeper | None = None
         self._sweep_task: asyncio.Task[None] | None = None
 
     @property
@@ -86,7 +89,7 @@ class QueueServer:
 
         Raises :class:`AddressUnavailable` when the address is taken or malformed."""
         check_listen_address(self.address)
-        options: list[tuple[str, Any]] = [
+        options: list[tuple[str, int]] = [
             ("grpc.max_send_message_length", self.max_message_bytes),
             ("grpc.max_receive_message_length", self.max_message_bytes),
             *SERVER_OPTIONS,
@@ -180,6 +183,16 @@ async def serve(settings: Settings, queue: AsyncRedisQueue | None = None) -> Non
             await queue.close()
 
 
+class _ServerOptions(TypedDict):
+    """The :class:`QueueServer` arguments a :class:`ServerThread` passes on."""
+
+    address: str
+    api_keys: ApiKeys | None
+    tls_cert: str | Path | None
+    tls_key: str | Path | None
+    sweep_interval_s: float | None
+
+
 class ServerThread:
     """A :class:`QueueServer` on its own event loop in a background thread, for tests and scripts.
 
@@ -202,7 +215,7 @@ class ServerThread:
         self._redis_url = redis_url
         self._namespace = namespace
         self._limits = limits
-        self._options: dict[str, Any] = {
+        self._options: _ServerOptions = {
             "address": address,
             "api_keys": api_keys,
             "tls_cert": tls_cert,

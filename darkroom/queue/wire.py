@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from google.protobuf.message import Message as ProtoMessage
+
 from darkroom._proto.darkroom.queue.v1 import queue_pb2 as pb
 from darkroom.api.timestamps import duration_from_s, seconds_of_duration, seconds_of_timestamp, timestamp_from_s
 from darkroom.queue.errors import InvalidArgument
@@ -48,26 +50,26 @@ def state_from_pb(value: int) -> State | None:
     return _PB_TO_STATE[value]
 
 
-def optional(msg: Any, name: str) -> Any:
+def optional(msg: ProtoMessage, name: str) -> Any:
     return getattr(msg, name) if msg.HasField(name) else None
 
 
-def optional_instant(msg: Any, name: str) -> float | None:
+def optional_instant(msg: ProtoMessage, name: str) -> float | None:
     """The epoch seconds of Timestamp field ``name`` of ``msg``; None when unset."""
     return seconds_of_timestamp(getattr(msg, name), name) if msg.HasField(name) else None
 
 
-def optional_span(msg: Any, name: str) -> float | None:
+def optional_span(msg: ProtoMessage, name: str) -> float | None:
     """The seconds of Duration field ``name`` of ``msg``; None when unset."""
     return seconds_of_duration(getattr(msg, name), name) if msg.HasField(name) else None
 
 
-def span(msg: Any, name: str) -> float:
+def span(msg: ProtoMessage, name: str) -> float:
     """The seconds of Duration field ``name`` of ``msg``; 0.0 when unset."""
     return seconds_of_duration(getattr(msg, name), name)
 
 
-def instant(msg: Any, name: str) -> float:
+def instant(msg: ProtoMessage, name: str) -> float:
     """The epoch seconds of Timestamp field ``name``; 0.0 when unset (left out by a read mask)."""
     return seconds_of_timestamp(getattr(msg, name), name)
 

@@ -10,15 +10,17 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass, field
-from typing import Any
+from dataclasses import dataclass, field
+from typing import Any, TypedDict
 
 from darkroom.reports.errors import InvalidReportData
 
 __all__ = [
     "REPORT_VERSION",
+    "RunDict",
     "RunSummary",
     "StepTiming",
+    "StepTimingDict",
     "build_report",
     "inspection_summary",
     "point_height",
@@ -26,6 +28,32 @@ __all__ = [
 ]
 
 REPORT_VERSION = 1
+
+
+class StepTimingDict(TypedDict):
+    """A :class:`StepTiming` in ``report.json``."""
+
+    name: str
+    kind: str
+    state: str
+    attempts: int
+    items: int | None
+    started_at: float | None
+    ended_at: float | None
+    worker: str | None
+    error: str | None
+    took_s: float | None
+
+
+class RunDict(TypedDict):
+    """A :class:`RunSummary` in ``report.json``."""
+
+    workflow: str
+    run_id: str
+    state: str
+    error: str | None
+    took_s: float | None
+    steps: list[StepTimingDict]
 
 
 @dataclass(frozen=True)
@@ -48,8 +76,19 @@ class StepTiming:
             return None
         return max(0.0, self.ended_at - self.started_at)
 
-    def to_dict(self) -> dict[str, Any]:
-        return {**asdict(self), "took_s": self.took_s}
+    def to_dict(self) -> StepTimingDict:
+        return StepTimingDict(
+            name=self.name,
+            kind=self.kind,
+            state=self.state,
+            attempts=self.attempts,
+            items=self.items,
+            started_at=self.started_at,
+            ended_at=self.ended_at,
+            worker=self.worker,
+            error=self.error,
+            took_s=self.took_s,
+        )
 
 
 @dataclass(frozen=True)
@@ -64,7 +103,7 @@ class RunSummary:
     error: str | None = None
     steps: Sequence[StepTiming] = field(default_factory=tuple)
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> RunDict:
         took = None if self.ended_at is None else max(0.0, self.ended_at - self.created_at)
         return {
             "workflow": self.workflow,

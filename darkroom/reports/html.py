@@ -13,6 +13,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from darkroom.reports import plots
+from darkroom.reports.build import RunDict
 from darkroom.reports.errors import InvalidReportData
 from darkroom.reports.placeholder import blurhash_png
 
@@ -239,7 +240,7 @@ def _chunks(chunks: Mapping[str, Any]) -> str:
     return "<h2>Chunk plan</h2>" + head + (table if rows else "")
 
 
-def _steps(run: Mapping[str, Any]) -> str:
+def _steps(run: RunDict) -> str:
     steps = run.get("steps") or []
     rows = [(s.get("name"), s.get("kind"), s.get("state"), s.get("attempts"), s.get("items"), s.get("took_s"),
              s.get("worker"), s.get("error")) for s in steps]  # fmt: skip

@@ -20,13 +20,13 @@ matplotlib.use("Agg")  # no display; SVG output goes through matplotlib's own SV
 from matplotlib.figure import Figure
 from matplotlib.ticker import LogLocator, NullFormatter, ScalarFormatter
 
-from darkroom.reports.build import point_height
+from darkroom.reports.build import StepTimingDict, point_height
 
 __all__ = ["complexity_svg", "quality_over_time_svg", "rate_quality_svg", "step_timeline_svg"]
 
 _PROLOG = re.compile(r"^.*?(?=<svg)", re.DOTALL)
 # No RDF block (creator, date, format): smaller, reproducible, and no URIs in the page.
-_NO_METADATA: dict[str, Any] = {"Creator": None, "Date": None, "Format": None, "Type": None}
+_NO_METADATA: dict[str, str | None] = {"Creator": None, "Date": None, "Format": None, "Type": None}
 
 
 def _svg(fig: Figure, salt: str) -> str:
@@ -145,18 +145,22 @@ def complexity_svg(complexity: Mapping[str, Any]) -> str | None:
     return _svg(fig, "complexity")
 
 
-def step_timeline_svg(steps: Sequence[Mapping[str, Any]]) -> str | None:
+def step_timeline_svg(steps: Sequence[StepTimingDict]) -> str | None:
     """When each step ran, relative to the first start (a Gantt-style bar per step)."""
-    timed = [s for s in steps if s.get("started_at") is not None and s.get("ended_at") is not None]
+    timed = [
+        (s, started, ended)
+        for s in steps
+        if (started := s.get("started_at")) is not None and (ended := s.get("ended_at")) is not None
+    ]
     if not timed:
         return None
-    t0 = min(s["started_at"] for s in timed)
+    t0 = min(started for _, started, _ in timed)
     fig = Figure(figsize=(7.5, 0.4 + 0.35 * len(timed)))
     ax = fig.add_subplot()
-    for i, s in enumerate(timed):
+    for i, (s, started, ended) in enumerate(timed):
         color = "tab:green" if s.get("state") == "succeeded" else "tab:red"
-        ax.barh(i, s["ended_at"] - s["started_at"], left=s["started_at"] - t0, color=color, alpha=0.7)
-    ax.set_yticks(range(len(timed)), [str(s["name"]) for s in timed], fontsize=8)
+        ax.barh(i, ended - started, left=started - t0, color=color, alpha=0.7)
+    ax.set_yticks(range(len(timed)), [str(s["name"]) for s, _, _ in timed], fontsize=8)
     ax.invert_yaxis()
     ax.set_xlabel("seconds since the first step started")
     ax.grid(True, axis="x", alpha=0.3)

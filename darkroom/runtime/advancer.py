@@ -18,7 +18,6 @@ import math
 import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any
 
 import darkroom.queue as dq
 from darkroom.queue.instructions import Op
@@ -108,7 +107,7 @@ class Advancer:
         if not ticks:
             return False
         runs = [t.metadata["workflow"] for t in ticks if t.metadata]
-        ops: list[Op[Any]] = [self.queue.ops.enqueue_many(self.inbox.events_queue, ticks)]
+        ops: list[Op[object]] = [self.queue.ops.enqueue_many(self.inbox.events_queue, ticks)]
         ops += self.inbox.claim_ops(runs)
         ops += [self.inbox.drain_op(w) for w in runs]
         try:
@@ -238,10 +237,10 @@ class Advancer:
         flush, self._deferred = self._deferred, []
         return flush
 
-    def _settle_ops(self, chunks: list[list[dq.Settlement]]) -> list[Op[Any]]:
+    def _settle_ops(self, chunks: list[list[dq.Settlement]]) -> list[Op[object]]:
         return [self.queue.ops.settle(chunk) for chunk in chunks]
 
-    def _check(self, chunks: list[list[dq.Settlement]], results: list[Any]) -> None:
+    def _check(self, chunks: list[list[dq.Settlement]], results: list[object]) -> None:
         """Settle again, the plain way, the chunks whose batched settle failed (a script the
         server lost, say); a lost lease is not an error (its task runs again elsewhere)."""
         for chunk, result in zip(chunks, results, strict=False):

@@ -126,7 +126,9 @@ def perform(
     return done
 
 
-def _fetched(spec: TaskSpec, fn: Function, blobs: Any, into: Path, cache: BlobCache | None) -> dict[str, Any]:
+def _fetched(
+    spec: TaskSpec, fn: Function, blobs: BlobStore | None, into: Path, cache: BlobCache | None
+) -> dict[str, Any]:
     return fetch_arguments(fn.fn, spec.args, blobs, into, cache) if blobs is not None else spec.args
 
 

@@ -8,12 +8,23 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TypedDict
 
 from darkroom.runtime.errors import InvalidWorkflow, TaskCanceled
 from darkroom.runtime.resources import Resources
 
-__all__ = ["TaskContext"]
+__all__ = ["TaskContext", "TaskIdentity"]
+
+
+class TaskIdentity(TypedDict):
+    """The fields a child process rebuilds a :class:`TaskContext` from."""
+
+    task_id: str
+    attempt: int
+    scratch_path: Path
+    workflow_id: str | None
+    step: str | None
+    item: int
 
 
 @dataclass
@@ -48,7 +59,7 @@ class TaskContext:
             self._last = now
             self.report(fraction, message[:200])
 
-    def identity(self) -> dict[str, Any]:
+    def identity(self) -> TaskIdentity:
         """The fields a child process rebuilds its context from (no callbacks, no event; the
         resources cross once per child, not per call)."""
         return {"task_id": self.task_id, "attempt": self.attempt, "scratch_path": self.scratch_path,

@@ -66,7 +66,7 @@ BY_REFERENCE = _ByReference()  # Annotated[T, BY_REFERENCE]: the argument's blob
 
 
 @functools.cache
-def by_reference(fn: Callable[..., Any]) -> frozenset[str]:
+def by_reference(fn: Callable[..., object]) -> frozenset[str]:
     """The arguments of ``fn`` annotated with :data:`BY_REFERENCE`."""
     try:
         hints = typing.get_type_hints(fn, include_extras=True)
@@ -171,7 +171,11 @@ def fetch_inputs(value: Any, blobs: BlobStore, inbox_dir: Path, cache: BlobCache
 
 
 def fetch_arguments(
-    fn: Callable[..., Any], args: Mapping[str, Any], blobs: BlobStore, inbox_dir: Path, cache: BlobCache | None = None
+    fn: Callable[..., object],
+    args: Mapping[str, Any],
+    blobs: BlobStore,
+    inbox_dir: Path,
+    cache: BlobCache | None = None,
 ) -> dict[str, Any]:
     """``args`` for a call of ``fn``: :func:`fetch_inputs` of each, except those it takes
     :data:`BY_REFERENCE`, which stay as they are."""

@@ -24,7 +24,7 @@ if TYPE_CHECKING:
 __all__ = ["MAX_BATCH", "Executor", "Function", "Isolation", "Registry", "registered_as"]
 
 Isolation = Literal["thread", "process"]
-F = TypeVar("F", bound=Callable[..., Any])
+F = TypeVar("F", bound=Callable[..., object])
 # set on a callable by Registry.function: the Function it was registered as
 _REGISTERED_AS = "__darkroom_function__"
 

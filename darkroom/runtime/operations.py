@@ -273,7 +273,7 @@ class OperationStore:
             raise InvalidOperation(f"page_size {page_size!r} must be from 1 to {MAX_PAGE_SIZE}")
         wanted = _labels(labels)
         filters = {"state": None if state is None else _state(state).value, "kind": kind, "target": target}
-        where: list[Any] = [_t.c[k] == v for k, v in filters.items() if v is not None]
+        where: list[sa.ColumnElement[bool]] = [_t.c[k] == v for k, v in filters.items() if v is not None]
         where += [_t.c.labels[k].as_string() == v for k, v in wanted.items()]
         scope = _scope({**filters, "labels": wanted})
         if page_token:
@@ -324,7 +324,7 @@ def _pauses(timeout_s: float) -> Iterator[float]:
 
 
 # -- page tokens: base64url(JSON [created_at, id, scope]); opaque to clients ------------------------
-def _scope(filters: Mapping[str, Any]) -> str:
+def _scope(filters: Mapping[str, object]) -> str:
     return hashlib.sha256(json.dumps(filters, sort_keys=True).encode()).hexdigest()[:16]
 
 

@@ -17,10 +17,12 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable, Mapping
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Protocol, TypeVar
 
 import grpc
 from google.protobuf import json_format
+from google.protobuf.field_mask_pb2 import FieldMask
+from google.protobuf.message import Message
 
 from darkroom._proto.darkroom.operations.v1 import operations_pb2 as pb
 from darkroom._proto.darkroom.operations.v1 import operations_pb2_grpc as pb_grpc
@@ -152,9 +154,9 @@ class OperationsServicer:
         self.store = store
         self.max_wait_s = max_wait_s
 
-    def handler(self) -> Any:
+    def handler(self) -> grpc.GenericRpcHandler:
         """A generic handler serving every RPC of the service."""
-        impls: dict[str, Callable[[Any, Any], Awaitable[Any]]] = {
+        impls: dict[str, Callable[..., Awaitable[Message]]] = {
             "GetOperation": self.get_operation,
             "ListOperations": self.list_operations,
             "CancelOperation": self.cancel_operation,
@@ -169,12 +171,14 @@ class OperationsServicer:
             )
         return grpc.method_handlers_generic_handler(SERVICE_NAME, handlers)
 
-    async def get_operation(self, r: pb.GetOperationRequest, context: Any) -> pb.Operation:
+    async def get_operation(self, r: pb.GetOperationRequest, context: grpc.aio.ServicerContext) -> pb.Operation:
         mask = _read_mask(r.read_mask)
         op = await asyncio.to_thread(self.store.get, _id(r), load_result=_loads_result(mask))
         return _shown(op, mask)
 
-    async def list_operations(self, r: pb.ListOperationsRequest, context: Any) -> pb.ListOperationsResponse:
+    async def list_operations(
+        self, r: pb.ListOperationsRequest, context: grpc.aio.ServicerContext
+    ) -> pb.ListOperationsResponse:
         mask = _read_mask(r.read_mask)
         ops, token = await asyncio.to_thread(
             self.store.list,
@@ -188,10 +192,10 @@ class OperationsServicer:
         )
         return pb.ListOperationsResponse(operations=[_shown(op, mask) for op in ops], next_page_token=token or "")
 
-    async def cancel_operation(self, r: pb.CancelOperationRequest, context: Any) -> pb.Operation:
+    async def cancel_operation(self, r: pb.CancelOperationRequest, context: grpc.aio.ServicerContext) -> pb.Operation:
         return operation_to_pb(await asyncio.to_thread(self.store.cancel, _id(r)))
 
-    async def wait_operation(self, r: pb.WaitOperationRequest, context: Any) -> pb.Operation:
+    async def wait_operation(self, r: pb.WaitOperationRequest, context: grpc.aio.ServicerContext) -> pb.Operation:
         mask = _read_mask(r.read_mask)
         timeout_s = self.max_wait_s
         if r.HasField("timeout"):
@@ -206,8 +210,10 @@ class OperationsServicer:
         return _shown(op, mask)
 
 
-def _guarded(impl: Callable[[Any, Any], Awaitable[Any]]) -> Callable[[Any, Any], Awaitable[Any]]:
-    async def run(request: Any, context: Any) -> Any:
+def _guarded(
+    impl: Callable[..., Awaitable[Message]],
+) -> Callable[[Message | Malformed, grpc.aio.ServicerContext], Awaitable[Message]]:
+    async def run(request: Message | Malformed, context: grpc.aio.ServicerContext) -> Message:
         if isinstance(request, Malformed):
             await abort(
                 context, InvalidOperation(f"request body is not a valid {request.type_name}"), OPERATION_STATUSES
@@ -227,6 +233,9 @@ def add_to_server(server: grpc.aio.Server, store: OperationStore, *, max_wait_s:
     service name (the shape ``QueueServer(extra_services=...)`` expects)."""
     server.add_generic_rpc_handlers((OperationsServicer(store, max_wait_s=max_wait_s).handler(),))
     return SERVICE_NAME
+
+
+_Reply = TypeVar("_Reply")
 
 
 # -- the client ------------------------------------------------------------------------------------
@@ -252,7 +261,7 @@ class OperationsClient:
         tls = target.startswith("grpcs://") or root_certs is not None
         address = target.split("://", 1)[-1]
         check_bearer_transport(address, tls=tls, has_key=bool(api_key), insecure=insecure)
-        options: list[tuple[str, Any]] = channel_options(address)
+        options: list[tuple[str, int | str]] = [*channel_options(address)]
         if server_name:
             options.append(("grpc.ssl_target_name_override", server_name))
         if tls:
@@ -265,14 +274,14 @@ class OperationsClient:
         self._stub = pb_grpc.OperationsStub(self.channel)
         self._metadata: tuple[tuple[str, str], ...] = (("authorization", f"Bearer {api_key}"),) if api_key else ()
 
-    def _call(self, method: Any, request: Any, extra_s: float = 0.0) -> Any:
+    def _call(self, method: Callable[..., _Reply], request: Message, extra_s: float = 0.0) -> _Reply:
         try:
             return method(request, timeout=self.timeout_s + extra_s, metadata=self._metadata)
         except grpc.RpcError as exc:
             raise error_from_rpc(exc, OPERATION_STATUSES) from exc
 
     @staticmethod
-    def _mask(read_mask: fieldmask.MaskLike) -> Any:
+    def _mask(read_mask: fieldmask.MaskLike) -> FieldMask | None:
         return _read_mask(read_mask).to_proto() if read_mask is not None else None
 
     def get(self, id: str, *, read_mask: fieldmask.MaskLike = None) -> Operation:

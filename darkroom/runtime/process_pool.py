@@ -203,7 +203,7 @@ def _child_main(conn: Connection, worker_pid: int, resources: Resources) -> None
     current: list[threading.Event] = []
     send_lock = threading.Lock()
 
-    def send(message: tuple[Any, ...]) -> None:
+    def send(message: tuple[object, ...]) -> None:
         with send_lock:
             conn.send(message)
 

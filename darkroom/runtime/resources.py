@@ -87,7 +87,7 @@ class Resources:
                 self._built[key.name] = build(self)
             return self._built[key.name]  # type: ignore[return-value]
 
-    def __contains__(self, key: ResourceKey[Any]) -> bool:
+    def __contains__(self, key: ResourceKey[T]) -> bool:
         return key.name in self._given or key.name in self._built or self._builder(key) is not None
 
     def _builder(self, key: ResourceKey[T]) -> Builder[T] | None:

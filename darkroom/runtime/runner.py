@@ -20,7 +20,7 @@ from dataclasses import replace
 from multiprocessing.connection import Connection
 from typing import TYPE_CHECKING, Any
 
-from darkroom.runtime.context import TaskContext
+from darkroom.runtime.context import TaskContext, TaskIdentity
 from darkroom.runtime.errors import InvalidWorkflow, TaskCanceled, TaskTimeout
 from darkroom.runtime.functions import Executor, Function
 from darkroom.runtime.resources import Resources
@@ -146,7 +146,7 @@ def _call_in_child(fn: Function, ctx: TaskContext, args: dict[str, Any], timeout
 
 
 def _child_main(
-    fn: Function, fields: dict[str, Any], args: dict[str, Any], conn: Connection, worker: int, *, resources: Resources
+    fn: Function, fields: TaskIdentity, args: dict[str, Any], conn: Connection, worker: int, *, resources: Resources
 ) -> None:
     die_with(worker)
     ctx = TaskContext(**fields, resources=resources, report=lambda f, m: conn.send(("progress", f, m)))

@@ -7,24 +7,39 @@
 from __future__ import annotations
 
 import hashlib
-from typing import Any
+from typing import TypedDict
 
 from darkroom.runtime.context import TaskContext
 from darkroom.runtime.functions import Registry
 from darkroom.runtime.workflow import Workflow
 
-__all__ = ["registry"]
+__all__ = ["Plan", "Score", "Summary", "registry"]
 
 registry = Registry()
 
 
+class Plan(TypedDict):
+    items: list[int]
+
+
+class Score(TypedDict):
+    item: int
+    score: int
+
+
+class Summary(TypedDict):
+    count: int
+    best_item: int | None
+    total: int
+
+
 @registry.function(queue="sample")
-def plan(ctx: TaskContext, n: int) -> dict[str, Any]:
+def plan(ctx: TaskContext, n: int) -> Plan:
     return {"items": list(range(n))}
 
 
 @registry.function(queue="sample", timeout_s=60, executor="process")  # CPU-bound Python: one core per child
-def score(ctx: TaskContext, item: int, salt: str, rounds: int = 20_000) -> dict[str, Any]:
+def score(ctx: TaskContext, item: int, salt: str, rounds: int = 20_000) -> Score:
     digest = f"{salt}:{item}".encode()
     for i in range(rounds):
         digest = hashlib.sha256(digest).digest()
@@ -34,7 +49,7 @@ def score(ctx: TaskContext, item: int, salt: str, rounds: int = 20_000) -> dict[
 
 
 @registry.function(queue="sample")
-def summarize(ctx: TaskContext, results: list[dict[str, Any]]) -> dict[str, Any]:
+def summarize(ctx: TaskContext, results: list[Score]) -> Summary:
     best = max(results, key=lambda r: r["score"], default=None)
     return {
         "count": len(results),

@@ -20,7 +20,7 @@ _VERSION = 1
 _VERSION_BATCH = 2  # a payload with a batch: a worker that predates batches refuses it by its version
 
 
-def dumps(value: Any) -> bytes:
+def dumps(value: object) -> bytes:
     """Deterministic compact JSON: the same task always encodes to the same bytes (idempotent enqueue)."""
     return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
 

@@ -10,7 +10,6 @@ nothing is started.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
 
 from darkroom.runtime.directory import WorkerDirectory
 from darkroom.runtime.workflow import Workflows
@@ -50,7 +49,7 @@ def request_type(kind: str) -> type[ServiceRequest]:
         raise InvalidRequest(f"request kind {kind!r} is not one of {known}", field="kind", value=kind) from None
 
 
-def parse(kind: str, data: Mapping[str, Any]) -> ServiceRequest:
+def parse(kind: str, data: Mapping[str, object]) -> ServiceRequest:
     """A validated request of ``kind`` from JSON-shaped ``data``."""
     return request_type(kind).parse(data)
 

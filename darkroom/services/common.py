@@ -71,7 +71,7 @@ def reporter(ctx: TaskContext, message: str, start: float = 0.0, span: float = 1
     return report
 
 
-def _overrides(cls: type, given: Mapping[str, Any] | None, what: str) -> dict[str, Any]:
+def _overrides(cls: type, given: Mapping[str, object] | None, what: str) -> dict[str, Any]:
     known = {f.name for f in fields(cls)}
     values = dict(given or {})
     unknown = sorted(set(values) - known)
@@ -83,7 +83,7 @@ def _overrides(cls: type, given: Mapping[str, Any] | None, what: str) -> dict[st
     return {k: tuple(v) if isinstance(v, list) else v for k, v in values.items()}
 
 
-def _check_type(what: str, name: str, value: Any, default: Any) -> None:
+def _check_type(what: str, name: str, value: object, default: object) -> None:
     """JSON overrides must have the kind of value the default has (numbers for numbers, lists for
     tuples); ``None`` defaults accept anything the dataclass then checks."""
     if default is None or value is None:
@@ -100,7 +100,7 @@ def _check_type(what: str, name: str, value: Any, default: Any) -> None:
         raise ValueError(f"{what}: {name}={value!r} must be a {type(default).__name__} like its default {default!r}")
 
 
-def title_profile(overrides: Mapping[str, Any] | None) -> TitleProfile:
+def title_profile(overrides: Mapping[str, object] | None) -> TitleProfile:
     """A :class:`TitleProfile` from JSON overrides (lists become tuples / frozensets); ``ValueError``
     naming the field otherwise."""
     values = _overrides(TitleProfile, overrides, "profile")
@@ -133,7 +133,7 @@ RecipeList = Annotated[
 ]
 
 
-def photo_spec(overrides: Mapping[str, Any] | None) -> PhotoSpec:
+def photo_spec(overrides: Mapping[str, object] | None) -> PhotoSpec:
     """A :class:`PhotoSpec` from JSON overrides; ``ValueError`` naming the field otherwise."""
     try:
         return PhotoSpec(**_overrides(PhotoSpec, overrides, "photo spec"))
@@ -146,7 +146,7 @@ def photo_spec(overrides: Mapping[str, Any] | None) -> PhotoSpec:
 
 def invalid(kind: str, exc: ValidationError) -> InvalidRequest:
     """pydantic's errors as one :class:`InvalidRequest` naming each field and value."""
-    problems: list[tuple[str, Any, str]] = []
+    problems: list[tuple[str, object, str]] = []
     lines: list[str] = []
     for error in exc.errors():
         loc = ".".join(str(part) for part in error["loc"])
@@ -170,7 +170,7 @@ def invalid(kind: str, exc: ValidationError) -> InvalidRequest:
 _LEADING_FIELD = re.compile(r"^([a-z_][a-z0-9_]*(?:\.[a-z_][a-z0-9_]*)*)(?=[=:])")
 
 
-def _show(value: Any) -> str:
+def _show(value: object) -> str:
     text = repr(value)
     return text if len(text) <= 120 else text[:117] + "..."
 
@@ -188,7 +188,7 @@ class BlobRef(StrictModel):
 
     @model_validator(mode="before")
     @classmethod
-    def _from_key(cls, data: Any) -> Any:
+    def _from_key(cls, data: object) -> object:
         if isinstance(data, str):
             data = {"$blob": data}
         if isinstance(data, Mapping) and isinstance(data.get("$blob"), str):
@@ -213,14 +213,14 @@ class ServiceRequest(StrictModel):
     priority: Priority | None = None
     deadline_s: float | None = Field(default=None, gt=0, le=30 * 86400)
 
-    def __init__(self, **data: Any) -> None:
+    def __init__(self, **data: object) -> None:
         try:
             super().__init__(**data)
         except ValidationError as exc:
             raise invalid(self.kind or type(self).__name__, exc) from None
 
     @classmethod
-    def parse(cls, data: Mapping[str, Any]) -> Self:
+    def parse(cls, data: Mapping[str, object]) -> Self:
         """Validate JSON-shaped ``data``; :class:`InvalidRequest` names the first bad field and value."""
         if not isinstance(data, Mapping):
             raise InvalidRequest(f"{cls.kind} request: {_show(data)} is not an object", value=data)
@@ -229,7 +229,7 @@ class ServiceRequest(StrictModel):
             raise InvalidRequest(f"{cls.kind} request: key {bad_keys[0]!r} is not a string", value=bad_keys[0])
         return cls(**data)  # __init__ turns pydantic's errors into InvalidRequest
 
-    def inputs(self) -> dict[str, Any]:
+    def inputs(self) -> dict[str, object]:
         """The workflow's inputs (JSON)."""
         raise NotImplementedError
 

@@ -21,7 +21,7 @@ from darkroom.media.complexity import Complexity, analyse, cache_key
 from darkroom.runtime.context import TaskContext
 from darkroom.runtime.files import blob_ref
 from darkroom.runtime.resources import BLOBS, ResourceKey, Resources
-from darkroom.runtime.workflow import Step, StepOptions, Workflow
+from darkroom.runtime.workflow import Ref, Step, StepOptions, Workflow
 from darkroom.services.common import (
     INSPECT_S,
     PERMANENT,
@@ -69,7 +69,7 @@ class ComplexityRequest(ServiceRequest):
     options: ComplexityOptions = ComplexityOptions()
     reuse: bool = True
 
-    def inputs(self) -> dict[str, Any]:
+    def inputs(self) -> dict[str, object]:
         return {"source": self.source.model_dump(), "options": self.options.model_dump(), "reuse": self.reuse}
 
 
@@ -108,7 +108,7 @@ COMPLEXITY_STORE: ResourceKey[ComplexityStore] = ResourceKey("complexity.store",
 """The store of analyses, on the worker's blob store (``ctx.resources[COMPLEXITY_STORE]``)."""
 
 
-def _options(options: Mapping[str, Any] | None) -> ComplexityOptions:
+def _options(options: Mapping[str, object] | None) -> ComplexityOptions:
     return ComplexityOptions.model_validate(dict(options or {}))
 
 
@@ -159,7 +159,9 @@ def store_complexity(
     return {"stored": ctx.resources[COMPLEXITY_STORE].put(key, _options(options), Complexity.load(complexity))}
 
 
-def add_complexity_steps(wf: Workflow, source: Any, options: Any, reuse: Any, after: Sequence[Step[Any]] = ()) -> Any:
+def add_complexity_steps(
+    wf: Workflow, source: Ref[object], options: Ref[object], reuse: Ref[object], after: Sequence[Step[object]] = ()
+) -> Step[object]:
     """lookup -> analyse -> store on ``wf``; returns the ``analyse`` step (``["complexity"]``: a
     reference to the analysis' JSON file)."""
     # the functions' argument ``options`` goes in the args mapping (``options=`` is the step's)

@@ -4,7 +4,6 @@ a poster and a storyboard, and the workflow outputs a player and a feed read fro
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
 
 from darkroom.runtime.workflow import Ref, Step, StepOptions, Workflow
 
@@ -13,12 +12,12 @@ __all__ = ["add_delivery"]
 
 def add_delivery(
     wf: Workflow,
-    source: Ref[Any],
-    inspected: Step[Any],
-    renditions: Ref[Any],
-    audio: Ref[Any],
+    source: Ref[object],
+    inspected: Step[object],
+    renditions: Ref[object],
+    audio: Ref[object],
     *,
-    after: Sequence[Step[Any]] = (),
+    after: Sequence[Step[object]] = (),
 ) -> None:
     """Steps ``package`` (after ``after``), ``poster`` and ``storyboard`` (after ``inspected``), and the
     outputs ``package``, ``master``, ``mpd``, ``packaged``, ``poster`` and ``storyboard``."""

@@ -22,7 +22,7 @@ from darkroom.media.probe import probe
 from darkroom.media.recipe import DEFAULT_AUDIO, AudioRecipe, Recipe
 from darkroom.runtime.context import TaskContext
 from darkroom.runtime.errors import PermanentError
-from darkroom.runtime.workflow import Workflow
+from darkroom.runtime.workflow import Ref, Step, Workflow
 from darkroom.services.chunking import ChunkPolicy, fitted_recipes
 from darkroom.services.common import (
     ENCODE_S,
@@ -73,7 +73,7 @@ class EncodeRequest(ServiceRequest):
     def with_hosts(self, hosts: Callable[[], int]) -> EncodeRequest:
         return self.model_copy(update={"policy": self.policy.with_hosts(hosts)})
 
-    def inputs(self) -> dict[str, Any]:
+    def inputs(self) -> dict[str, object]:
         return {"source": self.source.model_dump(), "recipes": self.recipes, "policy": self.policy.model_dump()}
 
 
@@ -196,7 +196,9 @@ def assemble_fn(
     return {"renditions": renditions}
 
 
-def add_chunked_encode(wf: Workflow, source: Any, plan: Any) -> tuple[Any, Any]:
+def add_chunked_encode(
+    wf: Workflow, source: Ref[object], plan: Step[object]
+) -> tuple[Step[list[object]], Step[object]]:
     """encode (map over the plan's chunks) -> assemble (reduce); returns both steps."""
     encoded = wf.map("encode", "media.encode_chunk", over=plan["chunks"]["plan"], item_arg="chunk", source=source,
                      recipes=plan["recipes"], fps=plan["fps"])  # fmt: skip

@@ -8,7 +8,6 @@ run fails on the first attempt), :class:`ChunkFailed` is retried (the map redoes
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
 
 from darkroom.errors import DarkroomError
 from darkroom.runtime.errors import PermanentError
@@ -24,8 +23,8 @@ class InvalidRequest(ServiceError, ValueError):
     """A service request failed validation. ``field`` and ``value`` name the first offending input;
     ``problems`` lists every one as ``(field, value, why)``."""
 
-    def __init__(self, message: str, *, field: str = "", value: Any = None,
-                 problems: Sequence[tuple[str, Any, str]] = ()) -> None:  # fmt: skip
+    def __init__(self, message: str, *, field: str = "", value: object = None,
+                 problems: Sequence[tuple[str, object, str]] = ()) -> None:  # fmt: skip
         super().__init__(message)
         self.field = field
         self.value = value
@@ -39,7 +38,7 @@ class RejectedMedia(ServiceError, PermanentError):
         super().__init__(message)
         self.codes = list(codes)
 
-    def __reduce__(self) -> tuple[Any, ...]:  # crosses the process boundary intact
+    def __reduce__(self) -> tuple[object, ...]:  # crosses the process boundary intact
         return (type(self), (str(self), self.codes))
 
 
@@ -50,7 +49,7 @@ class InvalidRendition(ServiceError, PermanentError):
         super().__init__(message)
         self.codes = list(codes)
 
-    def __reduce__(self) -> tuple[Any, ...]:
+    def __reduce__(self) -> tuple[object, ...]:
         return (type(self), (str(self), self.codes))
 
 

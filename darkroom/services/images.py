@@ -62,7 +62,7 @@ class PhotoRequest(ServiceRequest):
         photo_spec(value)  # raises ValueError naming the field
         return value
 
-    def inputs(self) -> dict[str, Any]:
+    def inputs(self) -> dict[str, object]:
         return {"source": self.source.model_dump(), "spec": self.spec}
 
 
@@ -78,7 +78,7 @@ class VideoImagesRequest(ServiceRequest):
     interval_s: float | None = Field(default=None, ge=0.1, le=3600)
     tile_width: int = Field(default=160, ge=32, le=640)
 
-    def inputs(self) -> dict[str, Any]:
+    def inputs(self) -> dict[str, object]:
         return {"source": self.source.model_dump(), "poster_max_width": self.poster_max_width,
                 "interval_s": self.interval_s, "tile_width": self.tile_width}  # fmt: skip
 

@@ -45,7 +45,7 @@ class InspectRequest(ServiceRequest):
     source: BlobRef
     profile: ProfileOverrides = Field(default_factory=dict)
 
-    def inputs(self) -> dict[str, Any]:
+    def inputs(self) -> dict[str, object]:
         return {"source": self.source.model_dump(), "profile": self.profile}
 
 

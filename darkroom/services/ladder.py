@@ -102,7 +102,7 @@ class LadderRequest(ServiceRequest):
     source: BlobRef
     options: LadderOptions = LadderOptions()
 
-    def inputs(self) -> dict[str, Any]:
+    def inputs(self) -> dict[str, object]:
         return {"source": self.source.model_dump(), "options": self.options.model_dump()}
 
 

@@ -27,7 +27,7 @@ from darkroom.services.ladder import LadderOptions
 __all__ = ["anchor_fn", "ladder_check_fn"]
 
 
-def _options(options: Mapping[str, Any] | None) -> LadderOptions:
+def _options(options: Mapping[str, object] | None) -> LadderOptions:
     try:
         return LadderOptions.model_validate(dict(options or {}))
     except ValueError as exc:

@@ -59,7 +59,7 @@ class PackageRequest(ServiceRequest):
                 raise ValueError(f"segment_s={segment!r}: gop_s={gop!r} of {r.name} does not divide it")
         return self
 
-    def inputs(self) -> dict[str, Any]:
+    def inputs(self) -> dict[str, object]:
         return {
             "renditions": [r.wire() for r in self.renditions],
             "audio": None if self.audio is None else self.audio.model_dump(),

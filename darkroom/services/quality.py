@@ -69,14 +69,14 @@ class QualityRequest(ServiceRequest):
     options: QualityOptions = QualityOptions()
     piece_s: float | None = Field(default=None, ge=0.5, le=3600)
 
-    def inputs(self) -> dict[str, Any]:
+    def inputs(self) -> dict[str, object]:
         return {
             "source": self.source.model_dump(), "distorted": self.distorted.model_dump(), "name": self.name,
             "options": self.options.model_dump(), "piece_s": self.piece_s,
         }  # fmt: skip
 
 
-def _options(options: Mapping[str, Any] | None) -> QualityOptions:
+def _options(options: Mapping[str, object] | None) -> QualityOptions:
     return QualityOptions.model_validate(dict(options or {}))
 
 

@@ -20,7 +20,7 @@ Outputs (the contract ``darkroom process`` and its report read, see ``docs/media
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, Literal
+from typing import Literal
 
 from pydantic import Field, model_validator
 
@@ -84,7 +84,7 @@ class StreamingRequest(ServiceRequest):
     def with_hosts(self, hosts: Callable[[], int]) -> StreamingRequest:
         return self.model_copy(update={"workers_available": self.policy().with_hosts(hosts).workers_available})
 
-    def inputs(self) -> dict[str, Any]:
+    def inputs(self) -> dict[str, object]:
         return {
             "source": self.source.model_dump(),
             "profile": self.profile,

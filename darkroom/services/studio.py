@@ -10,8 +10,6 @@ no conditional steps).
 
 from __future__ import annotations
 
-from typing import Any
-
 from pydantic import Field
 
 from darkroom.runtime.workflow import StepOptions, Workflow
@@ -33,7 +31,7 @@ class StudioRequest(ServiceRequest):
     recipes: RecipeList = None
     profile: ProfileOverrides = Field(default_factory=dict)
 
-    def inputs(self) -> dict[str, Any]:
+    def inputs(self) -> dict[str, object]:
         return {"source": self.source.model_dump(), "recipes": self.recipes, "profile": self.profile}
 
 

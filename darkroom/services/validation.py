@@ -80,7 +80,7 @@ class ValidateRequest(ServiceRequest):
     rendition: Rendition
     options: ValidateOptions = ValidateOptions()
 
-    def inputs(self) -> dict[str, Any]:
+    def inputs(self) -> dict[str, object]:
         return {"source": self.source.model_dump(), "rendition": self.rendition.wire(),
                 "options": self.options.model_dump()}  # fmt: skip
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, TypedDict, assert_type
+from typing import TypedDict, assert_type
 
 from darkroom.runtime.context import TaskContext
 from darkroom.runtime.functions import Registry
@@ -38,6 +38,6 @@ assert_type(squares, Step[list[Square]])
 assert_type(squares.ref, Ref[list[Square]])
 summed = wf.reduce("total", total, over=squares)
 assert_type(summed, Step[int])
-assert_type(wf.task("named", "split", n=1), Step[Any])
-assert_type(wf.task("function", registry.get("split"), n=1), Step[Any])
+assert_type(wf.task("named", "split", n=1), Step[object])
+assert_type(wf.task("function", registry.get("split"), n=1), Step[object])
 registry.add_workflow(wf)

@@ -24,13 +24,12 @@ from multiprocessing.process import BaseProcess
 from multiprocessing.queues import Queue as MpQueue
 from multiprocessing.synchronize import Event as MpEvent
 from pathlib import Path
-from typing import Any
 
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 import darkroom.queue as dq
-from darkroom.cli.demos.queue_report import DemoReport, analyse, render
+from darkroom.cli.demos.queue_report import DemoReport, LeaseRecord, WorkerResult, analyse, render
 from darkroom.config import Settings
 from darkroom.local.queue_service import QueueService, ServiceThread
 
@@ -99,13 +98,13 @@ class _Grpc:
     api_key: str | None
 
 
-def _worker(index: int, redis_url: str, grpc: _Grpc | None, stop: MpEvent, out: MpQueue[Any]) -> None:
+def _worker(index: int, redis_url: str, grpc: _Grpc | None, stop: MpEvent, out: MpQueue[WorkerResult]) -> None:
     """Lease, work, heartbeat, settle until ``stop``; send back one record per lease."""
     q: dq.Queue = dq.connect(grpc.url, api_key=grpc.api_key) if grpc else dq.RedisQueue.from_url(redis_url)
     where = _worker_plan(index)
     held: dict[int, dq.Lease] = {}
     lock = threading.Lock()
-    records: list[dict[str, Any]] = []
+    records: list[LeaseRecord] = []
     beats = 0
     done = threading.Event()
 
@@ -156,13 +155,13 @@ def _worker(index: int, redis_url: str, grpc: _Grpc | None, stop: MpEvent, out: 
 
 
 def _work(
-    q: Any, lease: dq.Lease, *, taken: float, worker: int, batch: int, where: dict[str, str] | None
-) -> dict[str, Any]:
+    q: dq.Queue, lease: dq.Lease, *, taken: float, worker: int, batch: int, where: dict[str, str] | None
+) -> LeaseRecord:
     m = lease.message
     spec = json.loads(m.payload)
     time.sleep(spec["work_ms"] / 1000.0)  # simulated work; the heartbeat thread keeps the lease alive
     fail = spec["fail"] == "always" or spec["fail"] == "fatal" or (spec["fail"] == "once" and m.attempts == 1)
-    record: dict[str, Any] = {
+    record: LeaseRecord = {
         "queue": lease.queue,
         "id": m.id,
         "token": lease.token,
@@ -193,7 +192,7 @@ def _work(
 
 # -- the run -------------------------------------------------------------------------------------
 def _enqueue(
-    redis_q: dq.RedisQueue, grpc_q: Any, name: str, messages: Sequence[dq.NewMessage], via: dict[str, int]
+    redis_q: dq.RedisQueue, grpc_q: dq.Queue, name: str, messages: Sequence[dq.NewMessage], via: dict[str, int]
 ) -> None:
     """Alternate batches of 40 between the gRPC server and Redis itself: the same queue either way."""
     for n, start in enumerate(range(0, len(messages), 40)):
@@ -221,11 +220,13 @@ def _scrape_events(url: str) -> dict[str, dict[str, float]]:
 
 
 @contextlib.contextmanager
-def _workers(count: int, redis_url: str, grpc: _Grpc | None) -> Iterator[tuple[list[BaseProcess], MpEvent, Any]]:
+def _workers(
+    count: int, redis_url: str, grpc: _Grpc | None
+) -> Iterator[tuple[list[BaseProcess], MpEvent, MpQueue[WorkerResult]]]:
     """Worker processes; always stopped and reaped, so the demo leaves nothing running."""
     ctx = mp.get_context("spawn")  # grpc and redis pools must not be inherited through fork
     stop = ctx.Event()
-    out: Any = ctx.Queue()
+    out: MpQueue[WorkerResult] = ctx.Queue()
     procs: list[BaseProcess] = [
         ctx.Process(
             target=_worker,
@@ -247,9 +248,9 @@ def _workers(count: int, redis_url: str, grpc: _Grpc | None) -> Iterator[tuple[l
                 p.join()
 
 
-def _results(procs: list[BaseProcess], out: Any, timeout_s: float) -> list[dict[str, Any]]:
+def _results(procs: list[BaseProcess], out: MpQueue[WorkerResult], timeout_s: float) -> list[WorkerResult]:
     """One result per worker; gives up early once every worker has exited and nothing is left."""
-    results: list[dict[str, Any]] = []
+    results: list[WorkerResult] = []
     give_up = time.monotonic() + timeout_s
     while len(results) < len(procs) and time.monotonic() < give_up:
         try:

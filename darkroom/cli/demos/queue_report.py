@@ -7,14 +7,40 @@ import math
 import time
 from collections import defaultdict
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Literal, NotRequired, TypedDict
 
 from rich.console import Console
 from rich.table import Table
 
 import darkroom.queue as dq
 
-__all__ = ["DemoReport", "Lateness", "analyse", "render"]
+__all__ = ["DemoReport", "Lateness", "LeaseRecord", "WorkerResult", "analyse", "render"]
+
+
+class LeaseRecord(TypedDict):
+    """One lease a demo worker held: what it leased, when (monotonic seconds) and how it ended."""
+
+    queue: str
+    id: str
+    token: int
+    attempt: int
+    deadline: float
+    metadata: dict[str, str]
+    worker: int
+    where: dict[str, str] | None
+    batch: int
+    start: float
+    end: float
+    lateness_s: float | None  # completions only
+    outcome: NotRequired[Literal["completed", "failed", "lost"]]  # set once the lease is settled
+
+
+class WorkerResult(TypedDict):
+    """What a demo worker process sends back when it stops."""
+
+    worker: int
+    records: list[LeaseRecord]
+    heartbeats: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,7 +69,7 @@ class DemoReport:
     finished: bool = False
     enqueued_via: dict[str, int] = field(default_factory=dict)
     counts: dict[str, dict[str, int]] = field(default_factory=dict)
-    records: list[dict[str, Any]] = field(default_factory=list)
+    records: list[LeaseRecord] = field(default_factory=list)
     heartbeats: int = 0
     worker_exit_codes: list[int | None] = field(default_factory=list)
     events: dict[str, dict[str, float]] = field(default_factory=dict)
@@ -73,8 +99,9 @@ def analyse(report: DemoReport) -> None:
     """Derive lateness and the checks from the records the workers sent back."""
     by_queue: dict[str, list[float]] = defaultdict(list)
     for r in report.records:
-        if r["outcome"] == "completed":
-            by_queue[r["queue"]].append(r["lateness_s"])
+        late = r["lateness_s"]
+        if r["outcome"] == "completed" and late is not None:
+            by_queue[r["queue"]].append(late)
     for name, values in by_queue.items():
         report.lateness[name] = Lateness(
             completed=len(values),
@@ -84,7 +111,7 @@ def analyse(report: DemoReport) -> None:
             max_s=max(values),
         )
     # exclusivity: per asset, each lease must start after the previous one ended
-    per_asset: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    per_asset: dict[str, list[LeaseRecord]] = defaultdict(list)
     for r in report.records:
         if r["queue"] == report.exclusive_queue:
             per_asset[r["metadata"][report.exclusivity_key]].append(r)
@@ -97,7 +124,7 @@ def analyse(report: DemoReport) -> None:
         if steps != sorted(steps):
             report.out_of_order.append(asset)
     # each dequeue batch must come out in deadline order
-    batches: dict[tuple[int, int, str], list[dict[str, Any]]] = defaultdict(list)
+    batches: dict[tuple[int, int, str], list[LeaseRecord]] = defaultdict(list)
     for r in report.records:
         batches[(r["worker"], r["batch"], r["queue"])].append(r)
     report.batches = len(batches)
@@ -107,8 +134,8 @@ def analyse(report: DemoReport) -> None:
             report.unordered_batches += 1
 
 
-def _first_served(records: list[dict[str, Any]], queue: str, per_worker: int) -> list[dict[str, Any]]:
-    by_worker: dict[int, list[dict[str, Any]]] = defaultdict(list)
+def _first_served(records: list[LeaseRecord], queue: str, per_worker: int) -> list[LeaseRecord]:
+    by_worker: dict[int, list[LeaseRecord]] = defaultdict(list)
     for r in sorted((r for r in records if r["queue"] == queue), key=lambda r: r["token"]):
         if len(by_worker[r["worker"]]) < per_worker:
             by_worker[r["worker"]].append(r)

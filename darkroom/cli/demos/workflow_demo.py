@@ -36,15 +36,14 @@ class WorkflowDemoResult:
     ok: bool
     state: str
     outputs: Any
-    expected: Any
+    expected: dict[str, sample.Summary]  # the workflow's outputs: its summary
     operation_state: str
     tasks_per_worker: dict[str, int]
 
 
-def _expected(n: int, salt: str) -> dict[str, Any]:
+def _expected(n: int, salt: str) -> sample.Summary:
     ctx = TaskContext("local", 1, Path("."))
-    summary: dict[str, Any] = sample.summarize(ctx, [sample.score(ctx, i, salt) for i in range(n)])
-    return summary
+    return sample.summarize(ctx, [sample.score(ctx, i, salt) for i in range(n)])
 
 
 def run_workflow_demo(

@@ -115,5 +115,7 @@ class Workflows:
         with self.store.reader.connect() as conn:
             return self.store.tasks(conn, workflow_id, step)
 
-    def runs(self, **filters: Any) -> list[RunRow]:
-        return self.store.runs(**filters)
+    def runs(
+        self, *, state: str | None = None, name: str | None = None, limit: int = 50, before: float | None = None
+    ) -> list[RunRow]:
+        return self.store.runs(state=state, name=name, limit=limit, before=before)

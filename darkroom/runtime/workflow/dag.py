@@ -56,7 +56,7 @@ class Ref(Generic[T_co]):
     source: str
     path: tuple[str | int, ...] = ()
 
-    def __getitem__(self, key: str | int) -> Ref[Any]:
+    def __getitem__(self, key: str | int) -> Ref[object]:
         return Ref(self.source, (*self.path, key))
 
     def __str__(self) -> str:
@@ -69,7 +69,7 @@ class StepOptions:
     first although no argument references them), ``timeout_s`` (the whole step's; default none)
     and ``max_attempts`` per task (default the function's)."""
 
-    after: Sequence[Step[Any]] = ()
+    after: Sequence[Step[object]] = ()
     timeout_s: float | None = None
     max_attempts: int | None = None
 
@@ -93,15 +93,15 @@ class Step(Generic[T_co]):
     name: str
     kind: StepKind
     fn: str  # the function's registered name
-    args: Mapping[str, Any] = field(default_factory=dict)
-    over: Ref[Any] | None = None
+    args: Mapping[str, object] = field(default_factory=dict)
+    over: Ref[object] | None = None
     options: StepOptions = _DEFAULT
     item_arg: str = "item"
     results_arg: str = "results"
     # the callable or Function the step was given (None: a name), checked when registered
     target: object = field(default=None, compare=False, repr=False)
 
-    def __getitem__(self, key: str | int) -> Ref[Any]:
+    def __getitem__(self, key: str | int) -> Ref[object]:
         return Ref(self.name, (key,))
 
     @property
@@ -128,10 +128,10 @@ class Step(Generic[T_co]):
 
 
 # What a step may call: the registered callable (typing the step's output), its Function, or its name.
-FunctionRef: TypeAlias = Callable[..., Any] | Function | str
+FunctionRef: TypeAlias = Callable[..., object] | Function | str
 
 
-def _refs(value: Any) -> Iterable[Ref[Any]]:
+def _refs(value: object) -> Iterable[Ref[object]]:
     if isinstance(value, Ref):
         yield value
     elif isinstance(value, Mapping):
@@ -142,7 +142,7 @@ def _refs(value: Any) -> Iterable[Ref[Any]]:
             yield from _refs(v)
 
 
-def resolve(value: Any, inputs: Mapping[str, Any], outputs: Mapping[str, Any]) -> Any:
+def resolve(value: object, inputs: Mapping[str, object], outputs: Mapping[str, object]) -> Any:
     """``value`` with every reference replaced by what it points at."""
     if isinstance(value, Ref):
         target: Any = inputs if value.source == INPUT else outputs[value.source]
@@ -173,10 +173,10 @@ class Workflow:
         self.inputs = tuple(inputs)
         self.priority = priority
         self.description = description
-        self.steps: dict[str, Step[Any]] = {}
-        self.outputs: dict[str, Ref[Any]] = {}
+        self.steps: dict[str, Step[object]] = {}
+        self.outputs: dict[str, Ref[object]] = {}
 
-    def input(self, name: str) -> Ref[Any]:
+    def input(self, name: str) -> Ref[object]:
         if name not in self.inputs:
             raise InvalidWorkflow(f"workflow {self.name!r} declares no input {name!r} (inputs: {self.inputs})")
         return Ref(INPUT, (name,))
@@ -186,36 +186,36 @@ class Workflow:
         self,
         name: str,
         fn: Callable[..., T],
-        args: Mapping[str, Any] | None = None,
+        args: Mapping[str, object] | None = None,
         /,
         *,
         options: StepOptions = _DEFAULT,
-        **kwargs: Any,
+        **kwargs: object,
     ) -> Step[T]: ...
     @overload
     def task(
         self,
         name: str,
         fn: Function | str,
-        args: Mapping[str, Any] | None = None,
+        args: Mapping[str, object] | None = None,
         /,
         *,
         options: StepOptions = _DEFAULT,
-        **kwargs: Any,
-    ) -> Step[Any]: ...
+        **kwargs: object,
+    ) -> Step[object]: ...
     def task(
         self,
         name: str,
         fn: FunctionRef,
-        args: Mapping[str, Any] | None = None,
+        args: Mapping[str, object] | None = None,
         /,
         *,
         options: StepOptions = _DEFAULT,
-        **kwargs: Any,
-    ) -> Step[Any]:
+        **kwargs: object,
+    ) -> Step[object]:
         """Call ``fn`` once with ``args`` and the keyword arguments."""
         fn_name, target = _function(name, fn)
-        step: Step[Any] = Step(
+        step: Step[object] = Step(
             name, "task", fn_name, _args(name, args, kwargs), None, _options(name, options), target=target
         )
         return self._add(step)
@@ -225,44 +225,44 @@ class Workflow:
         self,
         name: str,
         fn: Callable[..., T],
-        args: Mapping[str, Any] | None = None,
+        args: Mapping[str, object] | None = None,
         /,
         *,
-        over: Ref[Any],
+        over: Ref[object],
         item_arg: str = "item",
         options: StepOptions = _DEFAULT,
-        **kwargs: Any,
+        **kwargs: object,
     ) -> Step[list[T]]: ...
     @overload
     def map(
         self,
         name: str,
         fn: Function | str,
-        args: Mapping[str, Any] | None = None,
+        args: Mapping[str, object] | None = None,
         /,
         *,
-        over: Ref[Any],
+        over: Ref[object],
         item_arg: str = "item",
         options: StepOptions = _DEFAULT,
-        **kwargs: Any,
-    ) -> Step[list[Any]]: ...
+        **kwargs: object,
+    ) -> Step[list[object]]: ...
     def map(
         self,
         name: str,
         fn: FunctionRef,
-        args: Mapping[str, Any] | None = None,
+        args: Mapping[str, object] | None = None,
         /,
         *,
-        over: Ref[Any],
+        over: Ref[object],
         item_arg: str = "item",
         options: StepOptions = _DEFAULT,
-        **kwargs: Any,
-    ) -> Step[list[Any]]:
+        **kwargs: object,
+    ) -> Step[Sequence[object]]:
         """Run ``fn`` once per item of the list ``over`` points at, passing the item as ``item_arg``."""
         if not isinstance(over, Ref):
             raise InvalidWorkflow(f"map {name!r}: over must reference a list produced earlier")
         fn_name, target = _function(name, fn)
-        step: Step[list[Any]] = Step(
+        step: Step[list[object]] = Step(
             name,
             "map",
             fn_name,
@@ -279,44 +279,44 @@ class Workflow:
         self,
         name: str,
         fn: Callable[..., T],
-        args: Mapping[str, Any] | None = None,
+        args: Mapping[str, object] | None = None,
         /,
         *,
-        over: Step[list[Any]],
+        over: Step[Sequence[object]],
         results_arg: str = "results",
         options: StepOptions = _DEFAULT,
-        **kwargs: Any,
+        **kwargs: object,
     ) -> Step[T]: ...
     @overload
     def reduce(
         self,
         name: str,
         fn: Function | str,
-        args: Mapping[str, Any] | None = None,
+        args: Mapping[str, object] | None = None,
         /,
         *,
-        over: Step[list[Any]],
+        over: Step[Sequence[object]],
         results_arg: str = "results",
         options: StepOptions = _DEFAULT,
-        **kwargs: Any,
-    ) -> Step[Any]: ...
+        **kwargs: object,
+    ) -> Step[object]: ...
     def reduce(
         self,
         name: str,
         fn: FunctionRef,
-        args: Mapping[str, Any] | None = None,
+        args: Mapping[str, object] | None = None,
         /,
         *,
-        over: Step[list[Any]],
+        over: Step[Sequence[object]],
         results_arg: str = "results",
         options: StepOptions = _DEFAULT,
-        **kwargs: Any,
-    ) -> Step[Any]:
+        **kwargs: object,
+    ) -> Step[object]:
         """Run ``fn`` once after every item of the map ``over``, with their outputs as ``results_arg``."""
         if not isinstance(over, Step) or over.kind != "map":
             raise InvalidWorkflow(f"reduce {name!r}: over must be a map step")
         fn_name, target = _function(name, fn)
-        step: Step[Any] = Step(
+        step: Step[object] = Step(
             name,
             "reduce",
             fn_name,
@@ -328,7 +328,7 @@ class Workflow:
         )
         return self._add(step)
 
-    def output(self, name: str, ref: Ref[Any] | Step[Any]) -> None:
+    def output(self, name: str, ref: Ref[object] | Step[object]) -> None:
         ref = ref.ref if isinstance(ref, Step) else ref
         if ref.source != INPUT and ref.source not in self.steps:
             raise InvalidWorkflow(f"output {name!r} references unknown step {ref.source!r}")
@@ -354,7 +354,7 @@ class Workflow:
         self.steps[step.name] = step
         return step
 
-    def check_inputs(self, inputs: Mapping[str, Any]) -> None:
+    def check_inputs(self, inputs: Mapping[str, object]) -> None:
         missing = [n for n in self.inputs if n not in inputs]
         unknown = [n for n in inputs if n not in self.inputs]
         if missing or unknown:
@@ -380,7 +380,7 @@ def _function(step: str, fn: object) -> tuple[str, object]:
     raise InvalidWorkflow(f"step {step!r}: {fn!r} is not a function, a Function or a function's name")
 
 
-def _args(step: str, args: Mapping[str, Any] | None, kwargs: Mapping[str, Any]) -> dict[str, Any]:
+def _args(step: str, args: Mapping[str, object] | None, kwargs: Mapping[str, object]) -> dict[str, object]:
     both = dict(args or {})
     twice = sorted(both.keys() & kwargs.keys())
     if twice:

@@ -117,8 +117,8 @@ class Engine:
         leases: list[dq.Lease],
         *,
         drained: dict[str, dict[str, bytes]] | None = None,
-        also: Sequence[Op[Any]] = (),
-        after: Sequence[Op[Any]] = (),
+        also: Sequence[Op[object]] = (),
+        after: Sequence[Op[object]] = (),
         retain: Callable[[str], bool] | None = None,
         from_memory: bool = False,
         grab: Grab | None = None,
@@ -158,7 +158,7 @@ class Engine:
         # One round trip for what follows the commit: acknowledge the reports, forget finished
         # runs, complete (or fail) the ticks, and the caller's operations if the pass had none.
         acks = {w: e for w, e in done.entries.items() if w not in done.failures and w not in out.kept}
-        ops: list[Op[Any]] = [*self.inbox.ack_ops(acks), *self.inbox.discard_ops(done.finished)]
+        ops: list[Op[object]] = [*self.inbox.ack_ops(acks), *self.inbox.discard_ops(done.finished)]
         inbox_ops = len(ops)
         completed = [lease for w, lease in ticks.items() if w not in done.failures and w not in out.kept]
         if completed:
@@ -297,7 +297,7 @@ class Engine:
         self,
         ticks: dict[str, str],
         drained: dict[str, dict[str, bytes]] | None,
-        also: Sequence[Op[Any]] = (),
+        also: Sequence[Op[object]] = (),
         from_memory: bool = False,
         grab: Grab | None = None,
     ) -> _Passed:
@@ -406,7 +406,7 @@ class _Passed:
     failures: dict[str, Exception] = field(default_factory=dict)
     finished: list[str] = field(default_factory=list)
     started: int = 0
-    also: list[Any] | None = None  # results of the caller's operations, if they ran with the enqueue
+    also: list[object] | None = None  # results of the caller's operations, if they ran with the enqueue
     runs: dict[str, RunRow] = field(default_factory=dict)  # each run as its pass left it
 
 
@@ -414,9 +414,9 @@ class _Passed:
 class Advanced:
     """What :meth:`Engine.advance_leased` did beyond the passes."""
 
-    also: list[Any] | None  # results of the caller's operations (None: they did not run)
+    also: list[object] | None  # results of the caller's operations (None: they did not run)
     failed: set[str] = field(default_factory=set)  # runs whose pass failed (rolled back; tick retried)
-    after: list[Any] | None = None  # results of the ``after`` operations (None: they did not run)
+    after: list[object] | None = None  # results of the ``after`` operations (None: they did not run)
     # runs whose tick lease the caller keeps: the lease and the reports to acknowledge later
     kept: dict[str, tuple[dq.Lease, dict[str, bytes]]] = field(default_factory=dict)
 

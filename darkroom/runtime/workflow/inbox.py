@@ -145,7 +145,7 @@ class Inbox:
 
     # -- the same calls as operations for ``queue.batch`` (folded into another round trip) ---------
     # A script the server lost answers an error there; callers then use the plain methods.
-    def write_op(self, reports: Sequence[Report]) -> Op[Any]:
+    def write_op(self, reports: Sequence[Report]) -> Op[object]:
         """Store reports without ticking (for a caller holding their runs' ticks already)."""
         return _commands(tuple(("HSET", self.keys.inbox(r.workflow_id), r.field, r.data) for r in reports))
 
@@ -160,7 +160,7 @@ class Inbox:
         (n,) = yield Pipeline((("HLEN", self.keys.inbox(workflow_id)),))
         return int(n)
 
-    def ack_ops(self, entries: dict[str, dict[str, bytes]]) -> list[Op[Any]]:
+    def ack_ops(self, entries: dict[str, dict[str, bytes]]) -> list[Op[object]]:
         self._ensure_loaded()
         calls = tuple(("EVALSHA", self._ack.sha, 1, key, *args) for key, args in self._acks(entries))
         return [_commands(calls)] if calls else []
@@ -173,7 +173,7 @@ class Inbox:
             if fields
         ]
 
-    def discard_ops(self, workflow_ids: Iterable[str]) -> list[Op[Any]]:
+    def discard_ops(self, workflow_ids: Iterable[str]) -> list[Op[object]]:
         calls: list[tuple[Any, ...]] = []
         for w in workflow_ids:
             calls += [("DEL", self.keys.inbox(w)), ("EXPIRE", self.keys.generation(w), 7 * 86400)]
@@ -231,5 +231,5 @@ class Inbox:
         pipe.execute()
 
 
-def _commands(commands: tuple[tuple[Any, ...], ...]) -> Op[Any]:
+def _commands(commands: tuple[tuple[Any, ...], ...]) -> Op[object]:
     return (yield Pipeline(commands))

@@ -55,7 +55,7 @@ def consumers(definition: Workflow) -> Iterator[Consumer]:
                 yield Consumer(name, step.name, step.fn, step.item_arg, each=True)
 
 
-def check_run_inputs(definition: Workflow, registry: Registry, inputs: Mapping[str, Any]) -> dict[str, Any]:
+def check_run_inputs(definition: Workflow, registry: Registry, inputs: Mapping[str, object]) -> dict[str, object]:
     """``inputs`` with scalars coerced to their consumers' annotations; a value that does not fit
     raises :class:`InvalidWorkflow` naming the input, the value, the step and the function."""
     checked = dict(inputs)
@@ -78,7 +78,7 @@ def check_run_inputs(definition: Workflow, registry: Registry, inputs: Mapping[s
     return checked
 
 
-def _fit(adapter: TypeAdapter[Any], value: Any, definition: Workflow, consumer: Consumer) -> Any:
+def _fit(adapter: TypeAdapter[object], value: object, definition: Workflow, consumer: Consumer) -> object:
     if _has_blob(value):
         return value
     try:
@@ -96,7 +96,7 @@ def _fit(adapter: TypeAdapter[Any], value: Any, definition: Workflow, consumer: 
 
 
 @cache
-def _adapter(fn: Callable[..., Any], argument: str) -> TypeAdapter[Any] | None:
+def _adapter(fn: Callable[..., object], argument: str) -> TypeAdapter[object] | None:
     """A validator for ``fn``'s ``argument``, or None when it takes anything (or cannot be read)."""
     try:
         parameter = inspect.signature(fn).parameters.get(argument)
@@ -111,13 +111,13 @@ def _adapter(fn: Callable[..., Any], argument: str) -> TypeAdapter[Any] | None:
         return None
 
 
-def _whole_input(value: Any) -> str | None:
+def _whole_input(value: object) -> str | None:
     if isinstance(value, Ref) and value.source == INPUT and len(value.path) == 1:
         return str(value.path[0])
     return None
 
 
-def _has_blob(value: Any) -> bool:
+def _has_blob(value: object) -> bool:
     if isinstance(value, Mapping):
         return "$blob" in value or any(_has_blob(v) for v in value.values())
     if isinstance(value, list | tuple):
@@ -125,11 +125,11 @@ def _has_blob(value: Any) -> bool:
     return False
 
 
-def _show(value: Any) -> str:
+def _show(value: object) -> str:
     text = repr(value)
     return text if len(text) <= 80 else text[:77] + "..."
 
 
-def _type_name(adapter: TypeAdapter[Any]) -> str:
+def _type_name(adapter: TypeAdapter[object]) -> str:
     kind = getattr(adapter, "_type", None)
     return getattr(kind, "__name__", None) or str(kind).replace("typing.", "")

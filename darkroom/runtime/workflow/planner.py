@@ -194,7 +194,7 @@ class Planner:
             if any(s.state == "failed" for s in self.run.steps.values()):
                 break
 
-    def _start(self, spec: Step[Any]) -> None:
+    def _start(self, spec: Step[object]) -> None:
         step = self.run.steps[spec.name]
         step.state, step.started_at = "running", self.now
         self.changed.add(spec.name)
@@ -229,7 +229,7 @@ class Planner:
         if spec.timeout_s is not None:
             self.timers.append((spec.name, spec.timeout_s))
 
-    def _calls(self, spec: Step[Any], fn: Function) -> list[TaskSpec]:
+    def _calls(self, spec: Step[object], fn: Function) -> list[TaskSpec]:
         """The step's task messages: one call, or one per map item, or per ``fn.batch`` items."""
         outputs = {n: s.output for n, s in self.run.steps.items() if s.state == "succeeded"}
         args = resolve(dict(spec.args), self.run.inputs, outputs)

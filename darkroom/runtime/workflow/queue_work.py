@@ -8,7 +8,7 @@ import contextlib
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Protocol
 
 import darkroom.queue as dq
 from darkroom.queue import handoff
@@ -61,12 +61,12 @@ class QueueWork:
         self.started += len(planner.new_tasks)
 
     def carry_out(
-        self, queue: dq.RedisQueue, inbox: Inbox, grab: Grab | None = None, also: Sequence[Op[Any]] = ()
-    ) -> list[Any] | None:
+        self, queue: dq.RedisQueue, inbox: Inbox, grab: Grab | None = None, also: Sequence[Op[object]] = ()
+    ) -> list[object] | None:
         """Enqueue (taking some for ``grab``), cancel, arm timers; ``also`` rides in the enqueue's
         round trip and its results are returned (None if it did not run)."""
         wants = grab.wants({q: len(m) for q, m in self.enqueue.items()}) if grab is not None else {}
-        ops: list[Op[Any]] = []
+        ops: list[Op[object]] = []
         for queue_name, messages in self.enqueue.items():
             chunks = [messages[i : i + 500] for i in range(0, len(messages), 500)]
             take = wants.get(queue_name)
@@ -85,7 +85,7 @@ class QueueWork:
                     )
                 else:
                     ops.append(queue.ops.enqueue_many(queue_name, chunk))
-        results: list[Any] | None = None
+        results: list[object] | None = None
         if ops or also:
             results = queue.batch([*ops, *also])
             if grab is not None and wants:

@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import hashlib
 import io
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, BinaryIO
+from typing import TYPE_CHECKING, Any, BinaryIO, Protocol
 
 from botocore.exceptions import BotoCoreError, ClientError  # type: ignore[import-untyped]
 
@@ -185,10 +185,18 @@ class S3Blobs(BlobStore):
             raise StorageError(f"{action} of blob {key!r} in {self!r} failed: {exc}") from exc
 
 
+class _StreamingBody(Protocol):
+    """What :class:`_Body` uses of botocore's ``StreamingBody``."""
+
+    def read(self, amt: int) -> bytes: ...
+
+    def close(self) -> None: ...
+
+
 class _Body(io.RawIOBase):
     """botocore's streaming body as a raw file, so ``open`` returns a real :class:`BinaryIO`."""
 
-    def __init__(self, body: Any) -> None:
+    def __init__(self, body: _StreamingBody) -> None:
         self._body = body
 
     def readable(self) -> bool:
@@ -206,6 +214,6 @@ class _Body(io.RawIOBase):
         super().close()
 
 
-def _etag(obj: Any) -> str | None:
+def _etag(obj: Mapping[str, object]) -> str | None:
     etag = obj.get("ETag")
     return str(etag).strip('"') if etag else None
