@@ -7,8 +7,6 @@ SQLite settings and how to add a migration.
 
 from __future__ import annotations
 
-import fcntl
-import os
 import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -38,7 +36,6 @@ __all__ = [
     "read_only",
     "redact_url",
     "upgrade",
-    "writer_gate",
 ]
 
 MIGRATIONS_DIR = Path(__file__).with_name("migrations")
@@ -111,29 +108,6 @@ def read_only(engine: Engine) -> Engine:
     if engine.dialect.name == "sqlite":
         return engine.execution_options(**{_BEGIN_OPTION: "DEFERRED"})
     return engine.execution_options(postgresql_readonly=True)
-
-
-@contextmanager
-def writer_gate(engine: Engine) -> Iterator[None]:
-    """Wait in line for SQLite's write lock, for a hot path of many short write transactions
-    (engine passes); a no-op on PostgreSQL and in-memory SQLite.
-
-    SQLite's own wait for a busy write lock polls: its busy handler sleeps 1, 2, 5, 10… ms between
-    tries, so with several processes writing, the lock sits free while the waiters sleep (measured:
-    three processes advancing 100 workflows used about half the machine). This gate is an ``flock``
-    on a file beside the database, taken before ``BEGIN IMMEDIATE`` and released after the commit:
-    a waiter sleeps in the kernel and wakes when the lock is released. Writers that do not take it
-    still get the busy handler, as before."""
-    database = engine.url.database if engine.dialect.name == "sqlite" else None
-    if not database or database == ":memory:" or database.startswith("file:"):
-        yield
-        return
-    fd = os.open(f"{database}-writers.lock", os.O_RDWR | os.O_CREAT, 0o600)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX)  # releases the GIL while it waits
-        yield
-    finally:
-        os.close(fd)  # closing the descriptor releases the lock
 
 
 # -- migrations ------------------------------------------------------------------------------------

@@ -325,30 +325,3 @@ def test_cli_upgrade_and_current(tmp_path: Path) -> None:
     bad = runner.invoke(app, ["current", "--url", "mysql://u:s3cr3t@h/db"])
     assert bad.exit_code == 1
     assert "s3cr3t" not in bad.output
-
-
-def test_the_writer_gate_queues_sqlite_writers_in_the_kernel(tmp_path: Path) -> None:
-    """Inside the gate another writer cannot take it (it would wait in flock, not poll); it is a
-    no-op for an in-memory database."""
-    import fcntl
-    import os
-
-    engine = db.open_database(f"sqlite:///{tmp_path / 'gate.db'}")
-    lock = tmp_path / "gate.db-writers.lock"
-    with db.writer_gate(engine):
-        assert oct(lock.stat().st_mode & 0o777) == "0o600"  # made by the gate, private
-    other = os.open(lock, os.O_RDWR)
-    try:
-        with db.writer_gate(engine), engine.begin() as conn:
-            conn.execute(sa.text("SELECT 1"))
-            with pytest.raises(BlockingIOError):
-                fcntl.flock(other, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        fcntl.flock(other, fcntl.LOCK_EX | fcntl.LOCK_NB)  # released with the gate
-        fcntl.flock(other, fcntl.LOCK_UN)
-    finally:
-        os.close(other)
-        engine.dispose()
-    memory = db.open_database("sqlite://")
-    with db.writer_gate(memory):
-        assert not list(tmp_path.glob("*memory*"))
-    memory.dispose()

@@ -34,7 +34,6 @@ from darkroom.runtime.workflow.inbox import Inbox, Report
 from darkroom.runtime.workflow.planner import Planner, Reports, parse_reports
 from darkroom.runtime.workflow.queue_work import Grab, QueueWork
 from darkroom.runtime.workflow.store import RunRow, WorkflowStore
-from darkroom.storage.db import writer_gate
 
 if TYPE_CHECKING:
     from darkroom.runtime.metrics import EngineMetrics
@@ -313,7 +312,7 @@ class Engine:
         # One workflow (the usual case when a worker advances its own run, or an idle engine): its
         # pass is the whole transaction, so a failure rolls that back and no savepoint is needed.
         alone = len(ticks) == 1
-        with writer_gate(self.db), self.db.connect() as conn, conn.begin() as transaction:
+        with self.db.connect() as conn, conn.begin() as transaction:
             for wid, tick_id in ticks.items():
                 try:
                     with contextlib.nullcontext() if alone else conn.begin_nested():
