@@ -21,7 +21,7 @@ import darkroom.queue as dq
 from darkroom.runtime import runner
 from darkroom.runtime.blob_cache import BlobCache
 from darkroom.runtime.context import TaskContext
-from darkroom.runtime.errors import InvalidWorkflow, PermanentError, RuntimeLayerError, TaskCanceled, TaskTimeout
+from darkroom.runtime.errors import InvalidWorkflow, PermanentError, TaskCanceled, TaskTimeout
 from darkroom.runtime.files import fetch_arguments, store_outputs
 from darkroom.runtime.functions import Function
 from darkroom.runtime.metrics import WorkerMetrics
@@ -31,7 +31,7 @@ from darkroom.runtime.task import TaskOutcome, TaskSpec, dumps
 from darkroom.runtime.workflow.inbox import Report
 from darkroom.storage.blobs.base import BlobStore
 
-__all__ = ["Attempt", "Finished", "conclude", "perform", "spec_of", "sweep_scratch"]
+__all__ = ["Attempt", "Finished", "conclude", "perform", "sweep_scratch"]
 
 _log = logging.getLogger(__name__)
 
@@ -76,13 +76,6 @@ class Finished:
     retry: bool = True
     outcome: str = "succeeded"
     item: int | None = None  # the batch item that failed (counted from 0), when known
-
-
-def spec_of(lease: dq.Lease) -> TaskSpec | None:
-    try:
-        return TaskSpec.decode(lease.message.payload)
-    except RuntimeLayerError:
-        return None
 
 
 def perform(
