@@ -9,7 +9,9 @@ has :class:`~darkroom.queue.testing.MemoryQueue`, the same contract without Redi
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
+from typing import TypedDict
 
 from darkroom.queue.aio import AsyncRedisQueue
 from darkroom.queue.client import RedisQueue
@@ -109,28 +111,12 @@ def connect(
     own) and ``observer``. gRPC only: ``api_key``, ``root_cert``, ``server_name``,
     ``timeout_s``, ``max_message_bytes``, ``insecure`` (see ``GrpcQueue.from_url``). An option
     the URL's transport does not take is :class:`UnsupportedOption`, naming it."""
+    grpc = _GrpcOptions(api_key, root_cert, server_name, timeout_s, max_message_bytes, insecure)
     if _is_grpc(url, namespace, observer):
-        from darkroom.queue.grpc_client import DEFAULT_MAX_MESSAGE_BYTES, DEFAULT_TIMEOUT_S, GrpcQueue
+        from darkroom.queue.grpc_client import GrpcQueue
 
-        return GrpcQueue.from_url(
-            url,
-            api_key=api_key,
-            root_cert=root_cert,
-            server_name=server_name,
-            timeout_s=DEFAULT_TIMEOUT_S if timeout_s is None else timeout_s,
-            limits=limits,
-            max_message_bytes=DEFAULT_MAX_MESSAGE_BYTES if max_message_bytes is None else max_message_bytes,
-            insecure=insecure,
-        )
-    _refuse_grpc_options(
-        url,
-        api_key=api_key,
-        root_cert=root_cert,
-        server_name=server_name,
-        timeout_s=timeout_s,
-        max_message_bytes=max_message_bytes,
-        insecure=insecure,
-    )
+        return GrpcQueue.from_url(url, limits=limits, **grpc.for_client())
+    grpc.refuse(url)
     return RedisQueue.from_url(url, namespace=namespace or DEFAULT_NAMESPACE, limits=limits, observer=observer)
 
 
@@ -148,28 +134,12 @@ def connect_async(
     insecure: bool = False,
 ) -> AsyncQueue:
     """The asyncio twin of :func:`connect` (create it on the event loop that uses it)."""
+    grpc = _GrpcOptions(api_key, root_cert, server_name, timeout_s, max_message_bytes, insecure)
     if _is_grpc(url, namespace, observer):
-        from darkroom.queue.grpc_client import DEFAULT_MAX_MESSAGE_BYTES, DEFAULT_TIMEOUT_S, AsyncGrpcQueue
+        from darkroom.queue.grpc_client import AsyncGrpcQueue
 
-        return AsyncGrpcQueue.from_url(
-            url,
-            api_key=api_key,
-            root_cert=root_cert,
-            server_name=server_name,
-            timeout_s=DEFAULT_TIMEOUT_S if timeout_s is None else timeout_s,
-            limits=limits,
-            max_message_bytes=DEFAULT_MAX_MESSAGE_BYTES if max_message_bytes is None else max_message_bytes,
-            insecure=insecure,
-        )
-    _refuse_grpc_options(
-        url,
-        api_key=api_key,
-        root_cert=root_cert,
-        server_name=server_name,
-        timeout_s=timeout_s,
-        max_message_bytes=max_message_bytes,
-        insecure=insecure,
-    )
+        return AsyncGrpcQueue.from_url(url, limits=limits, **grpc.for_client())
+    grpc.refuse(url)
     return AsyncRedisQueue.from_url(url, namespace=namespace or DEFAULT_NAMESPACE, limits=limits, observer=observer)
 
 
@@ -192,27 +162,46 @@ def _is_grpc(url: str, namespace: str | None, observer: QueueObserver | None) ->
     return True
 
 
-def _refuse_grpc_options(
-    url: str,
-    *,
-    api_key: str | None,
-    root_cert: str | Path | bytes | None,
-    server_name: str | None,
-    timeout_s: float | None,
-    max_message_bytes: int | None,
-    insecure: bool,
-) -> None:
-    given = {
-        "api_key": api_key is not None,
-        "root_cert": root_cert is not None,
-        "server_name": server_name is not None,
-        "timeout_s": timeout_s is not None,
-        "max_message_bytes": max_message_bytes is not None,
-        "insecure": insecure,
-    }
-    for option, is_given in given.items():
-        if is_given:
-            scheme = url.split(":", 1)[0] if ":" in url else url[:20]
-            raise UnsupportedOption(
-                f"option {option} is for a gRPC queue server (grpc:// or grpcs://), not {scheme}://", field=option
-            )
+@dataclass(frozen=True)
+class _GrpcOptions:
+    """The options only a gRPC queue server takes, carried together from ``connect`` and
+    ``connect_async`` to the client, or refused for a Redis URL."""
+
+    api_key: str | None
+    root_cert: str | Path | bytes | None
+    server_name: str | None
+    timeout_s: float | None
+    max_message_bytes: int | None
+    insecure: bool
+
+    def for_client(self) -> _GrpcClientOptions:
+        from darkroom.queue.grpc_client import DEFAULT_MAX_MESSAGE_BYTES, DEFAULT_TIMEOUT_S
+
+        max_bytes = self.max_message_bytes
+        return {
+            "api_key": self.api_key,
+            "root_cert": self.root_cert,
+            "server_name": self.server_name,
+            "timeout_s": DEFAULT_TIMEOUT_S if self.timeout_s is None else self.timeout_s,
+            "max_message_bytes": DEFAULT_MAX_MESSAGE_BYTES if max_bytes is None else max_bytes,
+            "insecure": self.insecure,
+        }
+
+    def refuse(self, url: str) -> None:
+        """:class:`UnsupportedOption` naming the first option given (the URL is not gRPC)."""
+        for option in ("api_key", "root_cert", "server_name", "timeout_s", "max_message_bytes", "insecure"):
+            value = getattr(self, option)
+            if value is not None and value is not False:
+                scheme = url.split(":", 1)[0] if ":" in url else url[:20]
+                raise UnsupportedOption(
+                    f"option {option} is for a gRPC queue server (grpc:// or grpcs://), not {scheme}://", field=option
+                )
+
+
+class _GrpcClientOptions(TypedDict):
+    api_key: str | None
+    root_cert: str | Path | bytes | None
+    server_name: str | None
+    timeout_s: float
+    max_message_bytes: int
+    insecure: bool
