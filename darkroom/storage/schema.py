@@ -9,7 +9,10 @@ from __future__ import annotations
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import JSONB
 
-__all__ = ["assets", "metadata", "operations", "steps", "tasks", "workflows"]
+__all__ = [
+    "accounts", "assets", "blocks", "comments", "credentials", "follows", "likes", "mentions", "metadata",
+    "operations", "outbox", "post_media", "post_tags", "posts", "steps", "tasks", "uploads", "workflows",
+]  # fmt: skip
 
 metadata = sa.MetaData(
     naming_convention={
@@ -126,4 +129,171 @@ assets = sa.Table(
     sa.Column("created_at", Time, nullable=False),
     sa.Column("updated_at", Time, nullable=False),
     sa.Index(None, "owner", "created_at"),
+)
+
+
+# -- the social product (darkroom.social) ----------------------------------------------------------
+# Ids are ULIDs (26 characters, time-ordered), so ``ORDER BY id`` is newest-last and cursors sort by
+# them. Counters (``*_count``) are written only by the counter consumer, recomputed from the rows.
+Ulid = sa.String(26)
+
+accounts = sa.Table(
+    "accounts",
+    metadata,
+    sa.Column("id", Ulid, primary_key=True),
+    sa.Column("handle", sa.String(30), nullable=False, unique=True),  # NFKC, lower case: [a-z0-9_]{1,30}
+    sa.Column("email", sa.String(254), nullable=False, unique=True),  # lower case
+    sa.Column("display_name", sa.String(64), nullable=False, default=""),
+    sa.Column("bio", sa.String(500), nullable=False, default=""),
+    sa.Column("avatar_upload_id", Ulid),  # an upload whose photo renditions are the avatar
+    sa.Column("private", sa.Boolean, nullable=False, default=False),
+    sa.Column("role", sa.String(16), nullable=False, default="user"),  # user admin
+    sa.Column("disabled", sa.Boolean, nullable=False, default=False),
+    sa.Column("password_hash", sa.String(200), nullable=False),  # argon2id, PHC string
+    sa.Column("follower_count", sa.Integer, nullable=False, default=0),
+    sa.Column("following_count", sa.Integer, nullable=False, default=0),
+    sa.Column("post_count", sa.Integer, nullable=False, default=0),
+    sa.Column("version", sa.Integer, nullable=False, default=1),  # ETag; bumped by every write
+    sa.Column("last_seen_at", Time),  # feeds are kept for accounts seen recently
+    sa.Column("created_at", Time, nullable=False),
+    sa.Column("updated_at", Time, nullable=False),
+    sa.Column("deleted_at", Time),
+)
+
+# Browser sessions and API tokens: only the SHA-256 of the secret is stored.
+credentials = sa.Table(
+    "credentials",
+    metadata,
+    sa.Column("id", Ulid, primary_key=True),
+    sa.Column("account_id", Ulid, sa.ForeignKey("accounts.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("kind", sa.String(16), nullable=False),  # session token
+    sa.Column("secret_sha256", sa.String(64), nullable=False, unique=True),
+    sa.Column("scopes", sa.String(100), nullable=False),  # space-separated: read write
+    sa.Column("name", sa.String(100), nullable=False, default=""),
+    sa.Column("csrf_token", sa.String(64)),  # sessions: the form posts' CSRF token
+    sa.Column("created_at", Time, nullable=False),
+    sa.Column("last_used_at", Time),
+    sa.Column("expires_at", Time),
+    sa.Column("revoked_at", Time),
+    sa.Index(None, "account_id", "kind"),
+)
+
+# A follow is ``active`` or, towards a private account, ``requested`` until accepted.
+follows = sa.Table(
+    "follows",
+    metadata,
+    sa.Column("follower_id", Ulid, sa.ForeignKey("accounts.id", ondelete="CASCADE"), primary_key=True),
+    sa.Column("followee_id", Ulid, sa.ForeignKey("accounts.id", ondelete="CASCADE"), primary_key=True),
+    sa.Column("state", sa.String(16), nullable=False),  # active requested
+    sa.Column("created_at", Time, nullable=False),
+    sa.Index(None, "followee_id", "state", "follower_id"),
+    sa.Index(None, "follower_id", "state", "followee_id"),
+)
+
+blocks = sa.Table(
+    "blocks",
+    metadata,
+    sa.Column("blocker_id", Ulid, sa.ForeignKey("accounts.id", ondelete="CASCADE"), primary_key=True),
+    sa.Column("blocked_id", Ulid, sa.ForeignKey("accounts.id", ondelete="CASCADE"), primary_key=True),
+    sa.Column("created_at", Time, nullable=False),
+    sa.Index(None, "blocked_id"),
+)
+
+# One uploaded file: streamed to the blob store (or received in tus chunks), then an asset whose
+# workflow makes its renditions.
+uploads = sa.Table(
+    "uploads",
+    metadata,
+    sa.Column("id", Ulid, primary_key=True),
+    sa.Column("account_id", Ulid, sa.ForeignKey("accounts.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("state", sa.String(16), nullable=False),  # receiving processing ready failed
+    sa.Column("kind", sa.String(16)),  # photo video (decided by content once received)
+    sa.Column("filename", sa.String(255), nullable=False, default=""),
+    sa.Column("length_bytes", sa.BigInteger),  # declared (tus Upload-Length) or received
+    sa.Column("received_bytes", sa.BigInteger, nullable=False, default=0),
+    sa.Column("asset_id", Id, sa.ForeignKey("assets.id", ondelete="SET NULL")),
+    sa.Column("workflow_id", Id),
+    sa.Column("error", sa.Text),
+    sa.Column("info", Json, nullable=False),  # renditions and what the pipeline learned
+    sa.Column("created_at", Time, nullable=False),
+    sa.Column("updated_at", Time, nullable=False),
+    sa.Index(None, "account_id", "created_at"),
+    sa.Index(None, "workflow_id"),
+)
+
+posts = sa.Table(
+    "posts",
+    metadata,
+    sa.Column("id", Ulid, primary_key=True),
+    sa.Column("author_id", Ulid, sa.ForeignKey("accounts.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("caption", sa.String(2200), nullable=False, default=""),
+    sa.Column("state", sa.String(16), nullable=False),  # processing ready failed
+    sa.Column("error", sa.Text),  # why it failed, shown to its author only
+    sa.Column("like_count", sa.Integer, nullable=False, default=0),
+    sa.Column("comment_count", sa.Integer, nullable=False, default=0),
+    sa.Column("version", sa.Integer, nullable=False, default=1),
+    sa.Column("created_at", Time, nullable=False),
+    sa.Column("updated_at", Time, nullable=False),
+    sa.Column("ready_at", Time),
+    sa.Column("deleted_at", Time),  # soft delete; media purged afterwards
+    sa.Index(None, "author_id", "state", "id"),
+)
+
+post_media = sa.Table(
+    "post_media",
+    metadata,
+    sa.Column("post_id", Ulid, sa.ForeignKey("posts.id", ondelete="CASCADE"), primary_key=True),
+    sa.Column("position", sa.Integer, primary_key=True, autoincrement=False),
+    sa.Column("upload_id", Ulid, sa.ForeignKey("uploads.id"), nullable=False, unique=True),
+)
+
+post_tags = sa.Table(
+    "post_tags",
+    metadata,
+    sa.Column("tag", sa.String(100), primary_key=True),  # lower case, without '#'
+    sa.Column("post_id", Ulid, sa.ForeignKey("posts.id", ondelete="CASCADE"), primary_key=True),
+    sa.Index(None, "post_id"),
+)
+
+mentions = sa.Table(
+    "mentions",
+    metadata,
+    sa.Column("post_id", Ulid, sa.ForeignKey("posts.id", ondelete="CASCADE"), primary_key=True),
+    sa.Column("account_id", Ulid, sa.ForeignKey("accounts.id", ondelete="CASCADE"), primary_key=True),
+    sa.Index(None, "account_id"),
+)
+
+likes = sa.Table(
+    "likes",
+    metadata,
+    sa.Column("post_id", Ulid, sa.ForeignKey("posts.id", ondelete="CASCADE"), primary_key=True),
+    sa.Column("account_id", Ulid, sa.ForeignKey("accounts.id", ondelete="CASCADE"), primary_key=True),
+    sa.Column("created_at", Time, nullable=False),
+    sa.Index(None, "account_id", "post_id"),
+)
+
+comments = sa.Table(
+    "comments",
+    metadata,
+    sa.Column("id", Ulid, primary_key=True),
+    sa.Column("post_id", Ulid, sa.ForeignKey("posts.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("author_id", Ulid, sa.ForeignKey("accounts.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("text", sa.String(1000), nullable=False),
+    sa.Column("created_at", Time, nullable=False),
+    sa.Column("deleted_at", Time),
+    sa.Index(None, "post_id", "id"),
+)
+
+# The transactional outbox: every action writes its event here in the action's own transaction; the
+# relay publishes unpublished rows to the events stream (darkroom.social.outbox).
+outbox = sa.Table(
+    "outbox",
+    metadata,
+    sa.Column("seq", sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True, autoincrement=True),
+    sa.Column("event_id", Ulid, nullable=False, unique=True),
+    sa.Column("type", sa.String(40), nullable=False),
+    sa.Column("payload", Json, nullable=False),
+    sa.Column("created_at", Time, nullable=False),
+    sa.Column("published_at", Time),
+    sa.Index(None, "published_at", "seq"),
 )

@@ -93,7 +93,9 @@ def _names(engine: sa.Engine) -> dict[str, set[str | None]]:
         out[table.name] = (
             {inspector.get_pk_constraint(table.name)["name"]}
             | {fk["name"] for fk in inspector.get_foreign_keys(table.name)}
-            | {ix["name"] for ix in inspector.get_indexes(table.name)}
+            | {uc["name"] for uc in inspector.get_unique_constraints(table.name)}
+            # PostgreSQL also lists the index behind each unique constraint
+            | {ix["name"] for ix in inspector.get_indexes(table.name) if not ix.get("duplicates_constraint")}
         )
     return out
 
@@ -104,12 +106,13 @@ def test_migrations_create_exactly_the_schema(empty_url: str) -> None:
     try:
         assert db.current_revision(engine) is None
         db.upgrade(engine)
-        assert db.current_revision(engine) == db.head_revision() == "0001"
+        assert db.current_revision(engine) == db.head_revision() == "0002"
         assert _differences(engine) == []
         expected = {
             table.name: {table.primary_key.name}
             | {fk.name for fk in table.foreign_key_constraints}
             | {ix.name for ix in table.indexes}
+            | {uc.name for uc in table.constraints if isinstance(uc, sa.UniqueConstraint)}
             for table in metadata.sorted_tables
         }
         assert _names(engine) == expected
@@ -318,10 +321,10 @@ def test_cli_upgrade_and_current(tmp_path: Path) -> None:
     assert "none" in before.output
     upgraded = runner.invoke(app, ["upgrade", "--url", url])
     assert upgraded.exit_code == 0, upgraded.output
-    assert "0001" in upgraded.output
+    assert "0002" in upgraded.output
     current = runner.invoke(app, ["current", "--url", url, "--json"])
     assert current.exit_code == 0, current.output
-    assert '"current": "0001"' in current.output
+    assert '"current": "0002"' in current.output
     bad = runner.invoke(app, ["current", "--url", "mysql://u:s3cr3t@h/db"])
     assert bad.exit_code == 1
     assert "s3cr3t" not in bad.output

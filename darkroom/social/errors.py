@@ -1,0 +1,102 @@
+"""Errors of the social domain. Each names the offending value; ``field`` names the request field.
+
+The HTTP edge (``darkroom.web``) and the gRPC service map them to statuses in one table each, by
+class: the builtin each inherits gives the default (``LookupError`` → 404 / NOT_FOUND,
+``ValueError`` → 400/422 / INVALID_ARGUMENT, ``PermissionError`` → 403 / PERMISSION_DENIED).
+"""
+
+from __future__ import annotations
+
+from darkroom.errors import DarkroomError
+
+__all__ = [
+    "AccountDisabled",
+    "AlreadyExists",
+    "Blocked",
+    "Forbidden",
+    "InvalidInput",
+    "LoginFailed",
+    "LoginThrottled",
+    "NotFound",
+    "PreconditionFailed",
+    "SocialError",
+    "Unauthorized",
+]
+
+
+class SocialError(DarkroomError):
+    """Base of the social domain's errors. ``code`` is the stable machine-readable name clients see
+    (problem+json ``code``, gRPC ``darkroom-error-type``); ``field`` names the request field."""
+
+    code = "social_error"
+
+    def __init__(self, message: str, *, field: str | None = None) -> None:
+        super().__init__(message)
+        self.field = field
+
+
+class InvalidInput(SocialError, ValueError):
+    """A value breaks a rule (a handle's characters, a caption's length, a cursor, a mask…)."""
+
+    code = "invalid_input"
+
+
+class NotFound(SocialError, LookupError):
+    """No such resource, or one the caller may not see: private data answers exactly like a missing
+    row, so nothing is learned by guessing ids."""
+
+    code = "not_found"
+
+
+class AlreadyExists(SocialError, ValueError):
+    """A unique value is taken (a handle, an email)."""
+
+    code = "already_exists"
+
+
+class Unauthorized(SocialError, PermissionError):
+    """The request needs a signed-in account (a session or a token), or its credentials are unknown,
+    expired or revoked."""
+
+    code = "unauthenticated"
+
+
+class Forbidden(SocialError, PermissionError):
+    """The caller is known but may not do this (a token without the ``write`` scope, someone else's
+    post, a non-admin)."""
+
+    code = "forbidden"
+
+
+class Blocked(Forbidden):
+    """One of the two accounts blocks the other."""
+
+    code = "blocked"
+
+
+class LoginFailed(Unauthorized):
+    """Wrong handle/email or password (the message does not say which)."""
+
+    code = "login_failed"
+
+
+class LoginThrottled(SocialError, PermissionError):
+    """Too many failed logins for this account or address; ``retry_after_s`` says when to try again."""
+
+    code = "login_throttled"
+
+    def __init__(self, message: str, *, retry_after_s: int) -> None:
+        super().__init__(message)
+        self.retry_after_s = retry_after_s
+
+
+class AccountDisabled(Unauthorized):
+    """The account was disabled by an admin."""
+
+    code = "account_disabled"
+
+
+class PreconditionFailed(SocialError):
+    """An ``If-Match`` ETag (or gRPC ``etag``) no longer matches: the resource changed since it was read."""
+
+    code = "precondition_failed"

@@ -1,0 +1,102 @@
+"""The events every action publishes (the article's two-step post: persist, then publish).
+
+An action writes its event with :func:`record` in the action's own transaction (the outbox row);
+the relay (:mod:`darkroom.social.outbox`) publishes committed rows to the Redis stream
+:data:`STREAM`, where consumers (feed fan-out, counters, analytics) read them in consumer groups.
+Event names are a contract: the analytics issue reads them.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+import sqlalchemy as sa
+
+from darkroom.social.ids import new_id
+from darkroom.storage.schema import outbox
+
+__all__ = ["STREAM", "Event", "EventType", "record"]
+
+STREAM = "{social:events}"  # the stream key; keys.EVENTS
+
+
+class EventType(StrEnum):
+    ACCOUNT_CREATED = "account.created"
+    ACCOUNT_FOLLOWED = "account.followed"
+    ACCOUNT_UNFOLLOWED = "account.unfollowed"
+    ACCOUNT_BLOCKED = "account.blocked"
+    ACCOUNT_UPDATED = "account.updated"
+    ACCOUNT_DELETED = "account.deleted"
+    FOLLOW_REQUESTED = "account.follow_requested"
+    POST_CREATED = "post.created"
+    POST_READY = "post.ready"
+    POST_FAILED = "post.failed"
+    POST_UPDATED = "post.updated"
+    POST_DELETED = "post.deleted"
+    POST_VIEWED = "post.viewed"
+    POST_LIKED = "post.liked"
+    POST_UNLIKED = "post.unliked"
+    COMMENT_CREATED = "comment.created"
+    COMMENT_DELETED = "comment.deleted"
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    """One thing that happened. ``account_id`` is who acted; ``post_id`` is set where a post is
+    involved; ``data`` holds the rest (e.g. ``followee_id``, ``comment_id``), small and JSON-shaped."""
+
+    type: EventType
+    account_id: str
+    post_id: str | None = None
+    data: Mapping[str, object] = field(default_factory=dict)
+    event_id: str = field(default_factory=new_id)
+    occurred_at: float = field(default_factory=time.time)
+
+    def to_fields(self) -> dict[str, str]:
+        """The stream entry's fields (strings; ``data`` as JSON)."""
+        import orjson
+
+        return {
+            "event_id": self.event_id,
+            "type": str(self.type),
+            "occurred_at": repr(self.occurred_at),
+            "account_id": self.account_id,
+            "post_id": self.post_id or "",
+            "data": orjson.dumps(dict(self.data)).decode(),
+        }
+
+    @classmethod
+    def from_fields(cls, fields: Mapping[str, str]) -> Event:
+        """The event a stream entry holds (the inverse of :meth:`to_fields`)."""
+        import orjson
+
+        return cls(
+            type=EventType(fields["type"]),
+            account_id=fields["account_id"],
+            post_id=fields.get("post_id") or None,
+            data=orjson.loads(fields.get("data") or "{}"),
+            event_id=fields["event_id"],
+            occurred_at=float(fields["occurred_at"]),
+        )
+
+
+def record(conn: sa.Connection, *events: Event) -> None:
+    """Write ``events`` to the outbox inside the caller's transaction: they are published if and
+    only if the action commits."""
+    if not events:
+        return
+    conn.execute(
+        sa.insert(outbox),
+        [
+            {
+                "event_id": e.event_id,
+                "type": str(e.type),
+                "payload": e.to_fields(),
+                "created_at": e.occurred_at,
+            }
+            for e in events
+        ],
+    )

@@ -1,0 +1,64 @@
+"""The social product's Redis key schema, written down once.
+
+Every key of one account shares the hash tag ``{a:<account id>}`` and every key of one post
+``{p:<post id>}``, so the feeds and caches can move to Redis Cluster unchanged. Multi-key scripts
+touch keys of one tag only.
+
+=====================================  ============  ==========================================
+key                                    type          holds
+=====================================  ============  ==========================================
+``social:{a:ID}:feed``                 sorted set    the home feed: post ids, all score 0 (lex
+                                                     order = ULID = time), capped at 800; the
+                                                     member ``~`` marks a built feed; expires
+                                                     after the active window (refreshed on read)
+``social:{a:ID}:posts``                sorted set    the account's recent ready posts (same
+                                                     shape), read by followers at read time
+                                                     when the account is a celebrity (pull)
+``social:{p:ID}:post``                 string        the post cache: the hydrated post, without
+                                                     viewer fields
+``social:{a:ID}:login``                string        failed logins of the account (throttle)
+``social:ip:ADDR:login``               string        failed logins from an address (throttle)
+``{social:events}``                    stream        the events (darkroom.social.events)
+``{social:events}:seen:EVENT_ID``      string        the relay's publish-once marker (24 h)
+=====================================  ============  ==========================================
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "EVENTS",
+    "FEED_BUILT",
+    "author_posts",
+    "event_seen",
+    "feed",
+    "login_fails_account",
+    "login_fails_ip",
+    "post_cache",
+]
+
+EVENTS = "{social:events}"
+FEED_BUILT = "~"  # sorts after every ULID character, so it is always the feed's last member
+
+
+def feed(account_id: str) -> str:
+    return f"social:{{a:{account_id}}}:feed"
+
+
+def author_posts(account_id: str) -> str:
+    return f"social:{{a:{account_id}}}:posts"
+
+
+def post_cache(post_id: str) -> str:
+    return f"social:{{p:{post_id}}}:post"
+
+
+def login_fails_account(account_id: str) -> str:
+    return f"social:{{a:{account_id}}}:login"
+
+
+def login_fails_ip(address: str) -> str:
+    return f"social:ip:{address}:login"
+
+
+def event_seen(event_id: str) -> str:
+    return f"{EVENTS}:seen:{event_id}"
