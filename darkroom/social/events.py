@@ -9,16 +9,17 @@ Event names are a contract: the analytics issue reads them.
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
+from typing import Protocol
 
 import sqlalchemy as sa
 
 from darkroom.social.ids import new_id
 from darkroom.storage.schema import outbox
 
-__all__ = ["STREAM", "Event", "EventType", "record"]
+__all__ = ["STREAM", "Event", "EventType", "Handler", "record"]
 
 STREAM = "{social:events}"  # the stream key; keys.EVENTS
 
@@ -100,3 +101,12 @@ def record(conn: sa.Connection, *events: Event) -> None:
             for e in events
         ],
     )
+
+
+class Handler(Protocol):
+    """A consumer of the events stream (feed fan-out, counters, analytics): one consumer group each,
+    named ``name``. ``handle`` must be idempotent: after a crash the same events come again."""
+
+    name: str
+
+    def handle(self, batch: Sequence[Event]) -> None: ...
