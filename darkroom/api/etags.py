@@ -90,7 +90,7 @@ def parse(value: str, *, header: str = "If-None-Match") -> ETagList:
         if match is None or match.end() == pos:
             shown = value if len(value) <= 80 else value[:77] + "..."
             raise InvalidPrecondition(
-                f"{header} {shown!r} is not '*' or a list of entity tags like \"abc\" or W/\"abc\"", field=header
+                f'{header} {shown!r} is not \'*\' or a list of entity tags like "abc" or W/"abc"', field=header
             )
         if match.group(2) is not None:
             tags.append(ETag(match.group(2), weak=bool(match.group(1))))

@@ -68,7 +68,9 @@ Code = grpc.StatusCode
 ErrorClass = type[DarkroomError]
 
 _BY_BUILTIN: tuple[tuple[type[BaseException], grpc.StatusCode], ...] = tuple(
-    zip(BUILTIN_MEANINGS, (Code.INVALID_ARGUMENT, Code.NOT_FOUND, Code.PERMISSION_DENIED, Code.UNAVAILABLE), strict=True)
+    zip(
+        BUILTIN_MEANINGS, (Code.INVALID_ARGUMENT, Code.NOT_FOUND, Code.PERMISSION_DENIED, Code.UNAVAILABLE), strict=True
+    )
 )
 
 

@@ -162,7 +162,9 @@ class IdempotencyStore:
         """Keep ``response`` for ``ttl_s``; False when the claim had expired or was taken over."""
         headers = orjson.dumps([list(pair) for pair in response.headers])
         ttl_ms = max(1, int(self.ttl_s * 1000))
-        return bool(self._finish(keys=[claim.redis_key], args=[claim.token, response.status, headers, response.body, ttl_ms]))
+        return bool(
+            self._finish(keys=[claim.redis_key], args=[claim.token, response.status, headers, response.body, ttl_ms])
+        )
 
     def release(self, claim: Claim) -> bool:
         """Forget the claim, so the same key may run again; False when it was no longer ours."""

@@ -62,7 +62,9 @@ _log = logging.getLogger(__name__)
 PROBLEM_CONTENT_TYPE = "application/problem+json"
 PROBLEM_TYPE_PREFIX = "tag:darkroom,2025:problem:"
 
-_BY_BUILTIN: tuple[tuple[type[BaseException], int], ...] = tuple(zip(BUILTIN_MEANINGS, (400, 404, 403, 503), strict=True))
+_BY_BUILTIN: tuple[tuple[type[BaseException], int], ...] = tuple(
+    zip(BUILTIN_MEANINGS, (400, 404, 403, 503), strict=True)
+)
 
 
 @dataclass(frozen=True, slots=True)

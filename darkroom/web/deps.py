@@ -30,13 +30,16 @@ class Authenticator(Protocol):
         ...
 
 
+_MASTODON_RATE = Rate(300, 300.0)
+
+
 @dataclass(frozen=True, slots=True)
 class HttpLimits:
     """The edge's limits: requests per account (signed in) and per address (always, Mastodon's
     300 per 5 minutes each), and how long idempotency keys are kept and held while running."""
 
-    per_account: Rate = Rate(300, 300.0)
-    per_ip: Rate = Rate(300, 300.0)
+    per_account: Rate = _MASTODON_RATE
+    per_ip: Rate = _MASTODON_RATE
     idempotency_ttl_s: float = 86400.0
     idempotency_running_ttl_s: float = 300.0
     # a POST answer larger than this is not kept for replay (the claim is released instead)

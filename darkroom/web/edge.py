@@ -57,7 +57,9 @@ class EdgeMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        auth, decision, refused = await anyio.to_thread.run_sync(self._admit, Headers(scope=scope), client_address(scope))
+        auth, decision, refused = await anyio.to_thread.run_sync(
+            self._admit, Headers(scope=scope), client_address(scope)
+        )
         attach(scope.setdefault("state", {}), auth)
         limit_headers = decision.headers()
         if not decision.admitted:

@@ -20,7 +20,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import tempfile
-from typing import BinaryIO
+from typing import IO
 
 import anyio.to_thread
 from starlette.datastructures import Headers
@@ -71,7 +71,9 @@ class _Capture:
         return b"no-store" not in cache
 
     def stored(self) -> StoredResponse:
-        headers = tuple((k.decode("latin-1"), v.decode("latin-1")) for k, v in self.headers if k.lower() not in _DROPPED_HEADERS)
+        headers = tuple(
+            (k.decode("latin-1"), v.decode("latin-1")) for k, v in self.headers if k.lower() not in _DROPPED_HEADERS
+        )
         return StoredResponse(self.status, headers, bytes(self.body))
 
 
@@ -107,7 +109,9 @@ class IdempotencyMiddleware:
             try:
                 outcome = await anyio.to_thread.run_sync(self.store.begin, owner, key, fp)
             except ApiError as exc:
-                await problem_response(problem_for(exc, HTTP_STATUSES, instance=scope.get("path")))(scope, receive, send)
+                await problem_response(problem_for(exc, HTTP_STATUSES, instance=scope.get("path")))(
+                    scope, receive, send
+                )
                 return
             if isinstance(outcome, StoredResponse):
                 await _replay(outcome, send)
@@ -135,7 +139,7 @@ class IdempotencyMiddleware:
             await anyio.to_thread.run_sync(self.store.release, claim)
 
 
-async def _spool(receive: Receive, spool: BinaryIO) -> bytes | None:
+async def _spool(receive: Receive, spool: IO[bytes]) -> bytes | None:
     """Read the whole body into ``spool``; its SHA-256, or None if the client disconnected."""
     digest = hashlib.sha256()
     while True:
@@ -150,7 +154,7 @@ async def _spool(receive: Receive, spool: BinaryIO) -> bytes | None:
     return digest.digest()
 
 
-def _replaying(spool: BinaryIO, receive: Receive) -> Receive:
+def _replaying(spool: IO[bytes], receive: Receive) -> Receive:
     """A ``receive`` that hands the spooled body over again, then waits on the real one."""
     size = spool.seek(0, 2)
     spool.seek(0)

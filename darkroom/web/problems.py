@@ -53,14 +53,22 @@ def validation_problem(exc: RequestValidationError, instance: str | None = None)
     errors = []
     for error in exc.errors():
         loc = [str(part) for part in error.get("loc", ())]
+        if error.get("type") == "json_invalid":
+            # loc is ("body", <character position>): the body as a whole is unreadable
+            why = error.get("ctx", {}).get("error", "")
+            at = f" at character {loc[1]}" if len(loc) > 1 else ""
+            errors.append({"field": "body", "detail": f"the body is not valid JSON{at}: {why}".rstrip(": ")})
+            continue
         place = _PLACES.get(loc[0], "") if loc else ""
         name = ".".join(loc[1:] if place else loc) or "body"
-        detail = f"{place or 'field'} {name!r}"
+        detail = f"{place or 'field'} {name!r}" if name != "body" else "the body"
         if "input" in error and error.get("type") != "missing":
             detail += f" = {_shown(error['input'])}"
         errors.append({"field": name, "detail": f"{detail}: {error.get('msg', 'invalid')}"})
     first = errors[0] if errors else {"field": "body", "detail": "the request is not valid"}
-    return Problem(400, "invalid_input", first["detail"], field=first["field"], instance=instance, extensions={"errors": errors})
+    return Problem(
+        400, "invalid_input", first["detail"], field=first["field"], instance=instance, extensions={"errors": errors}
+    )
 
 
 def install_problem_handlers(app: FastAPI, table: HttpStatusTable = HTTP_STATUSES) -> None:

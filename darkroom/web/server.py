@@ -41,7 +41,9 @@ def bind(address: str) -> socket.socket:
         sock.listen(2048)
     except OSError as exc:
         sock.close()
-        raise AddressUnavailable(f"cannot listen on {address}: {exc.strerror or exc} (is another server running?)") from None
+        raise AddressUnavailable(
+            f"cannot listen on {address}: {exc.strerror or exc} (is another server running?)"
+        ) from None
     sock.set_inheritable(True)
     return sock
 

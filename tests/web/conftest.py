@@ -25,7 +25,7 @@ from darkroom.social.errors import NotFound
 from darkroom.social.viewer import Scope, Viewer
 from darkroom.storage.blobs import LocalBlobs
 from darkroom.web.app import create_app
-from darkroom.web.auth import CurrentViewer, SignedIn, csrf_token_for
+from darkroom.web.auth import CurrentViewer, SignedIn, clear_session_cookie, csrf_token_for, set_session_cookie
 from darkroom.web.caching import NO_STORE, PRIVATE_REVALIDATE, check_if_match, json_response, not_modified
 from darkroom.web.deps import Deps, HttpLimits, WebDeps
 from darkroom.web.fields import read_mask
@@ -62,7 +62,9 @@ def demo_router(demo: Demo) -> APIRouter:
     router = APIRouter(prefix="/demo")
 
     @router.get("/items")
-    def items(request: Request, page: Page, deps: Deps, mask: Annotated[Mask, Depends(read_mask(Post.DESCRIPTOR))]) -> Response:
+    def items(
+        request: Request, page: Page, deps: Deps, mask: Annotated[Mask, Depends(read_mask(Post.DESCRIPTOR))]
+    ) -> Response:
         position = page.position(deps.cursors, "items")
         start = int(position["after"]) + 1 if position else 0
         chunk = ITEMS[start : start + page.limit]
@@ -99,6 +101,11 @@ def demo_router(demo: Demo) -> APIRouter:
         post = {"id": str(len(demo.created)), "caption": body.get("caption"), "by": viewer.handle if viewer else None}
         return json_response(post, status=201, headers={"Location": f"/demo/posts/{post['id']}"})
 
+    @router.post("/upload", status_code=201)
+    def upload(body: dict[str, Any]) -> dict[str, Any]:
+        demo.created.append(body)
+        return {"chars": len(body.get("caption", ""))}
+
     @router.post("/slow", status_code=201)
     def slow(body: dict[str, Any]) -> dict[str, Any]:
         demo.started.set()
@@ -123,6 +130,18 @@ def demo_router(demo: Demo) -> APIRouter:
     @router.delete("/posts/1")
     def delete_post(viewer: SignedIn) -> dict[str, Any]:
         return {"deleted": True, "by": viewer.handle}
+
+    @router.post("/login")
+    def login(request: Request) -> Response:
+        response = json_response({"ok": True}, cache=NO_STORE)
+        set_session_cookie(response, request, "alice-session", max_age_s=3600)
+        return response
+
+    @router.post("/logout")
+    def logout(request: Request, viewer: SignedIn) -> Response:
+        response = json_response({"ok": True})
+        clear_session_cookie(response, request)
+        return response
 
     @router.get("/me")
     def me(viewer: SignedIn) -> dict[str, Any]:
@@ -153,14 +172,14 @@ def demo() -> Demo:
 
 
 @pytest.fixture
-def make_client(
-    redis_client: redis.Redis, tmp_path: Path, demo: Demo
-) -> Iterator[Any]:
+def make_client(redis_client: redis.Redis, tmp_path: Path, demo: Demo) -> Iterator[Any]:
     """``make_client(limits=…, raise_server_exceptions=…)``: a TestClient on a fresh app."""
     engine = sa.create_engine(f"sqlite:///{tmp_path / 'web.db'}")
     clients: list[TestClient] = []
 
-    def make(limits: HttpLimits | None = None, *, raise_server_exceptions: bool = True, base_url: str = "http://testserver") -> TestClient:
+    def make(
+        limits: HttpLimits | None = None, *, raise_server_exceptions: bool = True, base_url: str = "http://testserver"
+    ) -> TestClient:
         deps = WebDeps(
             engine=engine,
             redis=redis_client,
@@ -195,8 +214,8 @@ def bearer(token: str = "alice-token") -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
 
 
-def session_cookies(session: str = "alice-session") -> dict[str, str]:
-    return {"darkroom_session": session}
+def cookie(session: str = "alice-session") -> dict[str, str]:
+    return {"Cookie": f"darkroom_session={session}"}
 
 
 def csrf(session: str = "alice-session") -> str:
