@@ -83,13 +83,14 @@ def install_problem_handlers(app: FastAPI, table: HttpStatusTable = HTTP_STATUSE
 
     async def http_exception(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, StarletteHTTPException)
+        if exc.status_code < 400:  # a route may raise a 304 or a redirect: no body
+            return Response(status_code=exc.status_code, headers=exc.headers)
         detail = exc.detail if isinstance(exc.detail, str) else None
         if exc.status_code == 404 and detail == "Not Found":
             detail = f"no route {request.method} {request.url.path}"
-        problem = problem_for_status(exc.status_code, detail, instance=request.url.path, headers=exc.headers)
-        if exc.status_code < 400 or exc.status_code == 304:
-            return Response(status_code=exc.status_code, headers=exc.headers)
-        return problem_response(problem)
+        return problem_response(
+            problem_for_status(exc.status_code, detail, instance=request.url.path, headers=exc.headers)
+        )
 
     async def unexpected(request: Request, exc: Exception) -> Response:
         # Starlette's outermost middleware calls this, then re-raises for the server to log
