@@ -40,12 +40,13 @@ from darkroom.social.metrics import RelayMetrics
 from darkroom.storage.db import read_only
 from darkroom.storage.schema import outbox
 
-__all__ = ["MARKER_TTL_S", "MAX_BATCH", "OutboxRow", "Published", "Relay", "RelayConfig"]
+__all__ = ["DEAD_LETTER_MAXLEN", "MARKER_TTL_S", "MAX_BATCH", "OutboxRow", "Published", "Relay", "RelayConfig"]
 
 log = logging.getLogger(__name__)
 
 MAX_BATCH = 1000  # rows per script call; the script refuses more (it also bounds KEYS and ARGV)
 MARKER_TTL_S = 86_400  # a row published and not marked is deduplicated for this long
+DEAD_LETTER_MAXLEN = 100_000  # the dead-letter stream keeps about this many entries (XADD MAXLEN ~)
 
 # KEYS: 1 the events stream, 2 the dead-letter stream, 3 the lease, 3+i entry i's marker.
 # ARGV: 1 fencing token, 2 marker TTL s, 3 n, then per entry: target ('e' events | 'd' dead
@@ -84,14 +85,18 @@ local added = {}
 for i = 1, n do
   local s = spans[i]
   if redis.call('SET', KEYS[3 + i], '1', 'NX', 'EX', ARGV[2]) then
-    redis.call('XADD', s[1], '*', unpack(ARGV, s[2], s[3]))
+    if s[1] == KEYS[1] then
+      redis.call('XADD', s[1], '*', unpack(ARGV, s[2], s[3]))
+    else
+      redis.call('XADD', s[1], 'MAXLEN', '~', %(dead_max)d, '*', unpack(ARGV, s[2], s[3]))
+    end
     added[i] = 1
   else
     added[i] = 0
   end
 end
 return added
-""" % {"max": MAX_BATCH}
+""" % {"max": MAX_BATCH, "dead_max": DEAD_LETTER_MAXLEN}
 
 # KEYS: 1 lease, 2 fencing counter. ARGV: 1 the caller's token ('' for none), 2 lease ms.
 # Renews the caller's lease, or takes a free one with a new token; false when another holds it.
