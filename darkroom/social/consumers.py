@@ -21,11 +21,11 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 import orjson
 import redis
+from redis.typing import EncodableT, FieldT
 
 from darkroom.social import keys
 from darkroom.social.errors import InvalidInput
@@ -38,6 +38,8 @@ __all__ = ["MAX_CONSUMER_BATCH", "Consumer"]
 log = logging.getLogger(__name__)
 
 MAX_CONSUMER_BATCH = 1000
+# XAUTOCLAIM … JUSTID through a script: redis-py's reply parser drops the cursor with JUSTID.
+_AUTOCLAIM = "return redis.call('XAUTOCLAIM', KEYS[1], ARGV[1], ARGV[2], ARGV[3], ARGV[4], 'COUNT', ARGV[5], 'JUSTID')"
 _METRICS_EVERY_S = 5.0
 
 
@@ -110,6 +112,7 @@ class Consumer:
         self._next_metrics = 0.0
         self._claim_cursor = "0-0"
         self._errors: dict[str, str] = {}  # entry id -> the handler's last error on it, for its dead letter
+        self._autoclaim = redis_client.register_script(_AUTOCLAIM)
 
     # -- running -----------------------------------------------------------------------------------
     def run(self, stop: threading.Event) -> None:
@@ -119,7 +122,9 @@ class Consumer:
             try:
                 failed = self._poll().failed
             except redis.RedisError as exc:
-                log.warning("consumer %s/%s: Redis failed (retrying in %.1fs): %s", self.group, self.consumer_name, retry_s, exc)
+                log.warning(
+                    "consumer %s/%s: Redis failed (retrying in %.1fs): %s", self.group, self.consumer_name, retry_s, exc
+                )
                 self._group_ready = False
                 failed = True
             if failed:
@@ -148,7 +153,8 @@ class Consumer:
                 self._group_ready = False  # the stream or the group was deleted: create it again next round
                 return result
             result = self._process([_Delivery(i, f, 1) for i, f in _entries(reply)])
-        self._report()
+        if result.settled or result.failed or time.monotonic() >= self._next_metrics:
+            self._report()  # after every round that moved something, and now and then when idle
         return result
 
     def _ensure_group(self) -> None:
@@ -167,16 +173,11 @@ class Consumer:
         """Take over what dead consumers left, then retry this consumer's own pending entries."""
         self._next_claim = time.monotonic() + self.claim_every_s
         # JUSTID: the claim itself counts no delivery; the history read below counts one.
-        cursor, _claimed, *_ = self.redis.xautoclaim(
-            self.stream,
-            self.group,
-            self.consumer_name,
-            min_idle_time=self.claim_idle_ms,
-            start_id=self._claim_cursor,
-            count=self.batch,
-            justid=True,
+        reply = self._autoclaim(
+            keys=[self.stream],
+            args=[self.group, self.consumer_name, self.claim_idle_ms, self._claim_cursor, self.batch],
         )
-        self._claim_cursor = _text(cursor)
+        self._claim_cursor = _text(reply[0])
         entries = _entries(self.redis.xreadgroup(self.group, self.consumer_name, {self.stream: "0"}, count=self.batch))
         if not entries:
             self._recover_due = self._claim_cursor != "0-0"  # more to claim: go on next round
@@ -241,7 +242,14 @@ class Consumer:
             d.error = f"delivered {d.deliveries} times; last error: {error}"
             result.dead.append(d)
             return
-        log.warning("%s: entry %s failed (delivery %d of %d): %s", self.group, d.entry_id, d.deliveries, self.max_deliveries, error)
+        log.warning(
+            "%s: entry %s failed (delivery %d of %d): %s",
+            self.group,
+            d.entry_id,
+            d.deliveries,
+            self.max_deliveries,
+            error,
+        )
         self._errors[d.entry_id] = error
         result.failed = True
         self._recover_due = True
@@ -267,7 +275,7 @@ class Consumer:
             self.metrics.settled(self.group, "dead_lettered", len(result.dead))
 
     def _report(self) -> None:
-        if self.metrics is None or time.monotonic() < self._next_metrics:
+        if self.metrics is None:
             return
         self._next_metrics = time.monotonic() + _METRICS_EVERY_S
         for g in self.redis.xinfo_groups(self.stream):
@@ -294,7 +302,7 @@ def _entries(reply: object) -> list[tuple[str, dict[str, str] | None]]:
     return out
 
 
-def _dead_fields(group: str, d: _Delivery) -> Mapping[str, str]:
+def _dead_fields(group: str, d: _Delivery) -> dict[FieldT, EncodableT]:
     fields = d.fields or {}
     return {
         "source": "consumer",
@@ -305,4 +313,3 @@ def _dead_fields(group: str, d: _Delivery) -> Mapping[str, str]:
         "event_id": fields.get("event_id", ""),
         "payload": orjson.dumps(fields).decode()[:65_536],
     }
-

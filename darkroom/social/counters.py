@@ -198,7 +198,8 @@ def recount_posts(conn: sa.Connection, ids: Iterable[str]) -> list[str]:
         if not current:
             continue
         like_counts = _counts(
-            conn, sa.select(likes.c.post_id, sa.func.count()).where(likes.c.post_id.in_(current)).group_by(likes.c.post_id)
+            conn,
+            sa.select(likes.c.post_id, sa.func.count()).where(likes.c.post_id.in_(current)).group_by(likes.c.post_id),
         )
         comment_counts = _counts(
             conn,
@@ -271,7 +272,7 @@ def _walk(conn: sa.Connection, column: sa.Column[str]) -> Iterator[list[str]]:
         last = chunk[-1]
 
 
-def _counts(conn: sa.Connection, query: sa.Select[tuple[str, int]]) -> dict[str, int]:
+def _counts(conn: sa.Connection, query: sa.Select[str, int]) -> dict[str, int]:
     return {key: int(n) for key, n in conn.execute(query)}
 
 

@@ -26,9 +26,7 @@ class RelayMetrics:
             "Publishes refused because another relay had taken the lease",
             registry=registry,
         )
-        self.trimmed = Counter(
-            "darkroom_social_events_trimmed", "Stream entries trimmed by age", registry=registry
-        )
+        self.trimmed = Counter("darkroom_social_events_trimmed", "Stream entries trimmed by age", registry=registry)
         self.purged = Counter(
             "darkroom_social_outbox_purged", "Published outbox rows deleted after retention", registry=registry
         )

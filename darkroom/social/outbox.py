@@ -56,7 +56,7 @@ DEAD_LETTER_MAXLEN = 100_000  # the dead-letter stream keeps about this many ent
 # nothing.
 _PUBLISH = """
 local n = tonumber(ARGV[3])
-if not n or n < 0 or n > %(max)d or n ~= math.floor(n) or #KEYS ~= 3 + n then
+if not n or n < 0 or n > MAX_BATCH or n ~= math.floor(n) or #KEYS ~= 3 + n then
   return redis.error_reply('BAD_BATCH ' .. tostring(ARGV[3]) .. ' entries, ' .. #KEYS .. ' keys')
 end
 local spans = {}
@@ -88,7 +88,7 @@ for i = 1, n do
     if s[1] == KEYS[1] then
       redis.call('XADD', s[1], '*', unpack(ARGV, s[2], s[3]))
     else
-      redis.call('XADD', s[1], 'MAXLEN', '~', %(dead_max)d, '*', unpack(ARGV, s[2], s[3]))
+      redis.call('XADD', s[1], 'MAXLEN', '~', DEAD_LETTER_MAXLEN, '*', unpack(ARGV, s[2], s[3]))
     end
     added[i] = 1
   else
@@ -96,7 +96,7 @@ for i = 1, n do
   end
 end
 return added
-""" % {"max": MAX_BATCH, "dead_max": DEAD_LETTER_MAXLEN}
+""".replace("DEAD_LETTER_MAXLEN", str(DEAD_LETTER_MAXLEN)).replace("MAX_BATCH", str(MAX_BATCH))
 
 # KEYS: 1 lease, 2 fencing counter. ARGV: 1 the caller's token ('' for none), 2 lease ms.
 # Renews the caller's lease, or takes a free one with a new token; false when another holds it.
@@ -133,7 +133,8 @@ local function less(a, b)
   return am < bm or (am == bm and as < bs)
 end
 local now = redis.call('TIME')
-local floor = tostring(math.max(0, tonumber(now[1]) * 1000 + math.floor(tonumber(now[2]) / 1000) - tonumber(ARGV[1]))) .. '-0'
+local now_ms = tonumber(now[1]) * 1000 + math.floor(tonumber(now[2]) / 1000)
+local floor = string.format('%.0f-0', math.max(0, now_ms - tonumber(ARGV[1])))
 for _, g in ipairs(redis.call('XINFO', 'GROUPS', KEYS[1])) do
   local info = {}
   for i = 1, #g, 2 do info[g[i]] = g[i + 1] end

@@ -56,7 +56,9 @@ def account(conn: sa.Connection, handle: str) -> str:
 
 
 def follow(conn: sa.Connection, follower: str, followee: str, state: str = "active") -> None:
-    conn.execute(sa.insert(follows).values(follower_id=follower, followee_id=followee, state=state, created_at=time.time()))
+    conn.execute(
+        sa.insert(follows).values(follower_id=follower, followee_id=followee, state=state, created_at=time.time())
+    )
     kind = EventType.ACCOUNT_FOLLOWED if state == "active" else EventType.FOLLOW_REQUESTED
     record(conn, Event(kind, follower, data={"followee_id": followee}))
 

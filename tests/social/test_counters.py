@@ -197,7 +197,7 @@ def test_repair_fixes_what_drifted_and_nothing_else(
 
 
 def test_repair_walks_more_than_one_chunk(db_engine: Engine, monkeypatch: pytest.MonkeyPatch) -> None:
-    import darkroom.social.counters as counters
+    from darkroom.social import counters
 
     monkeypatch.setattr(counters, "CHUNK", 3)
     with db_engine.begin() as conn:
