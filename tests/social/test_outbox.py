@@ -260,3 +260,29 @@ def test_a_bad_relay_config_is_refused(option: str, value: float) -> None:
 def test_event_ids_survive_as_recorded() -> None:
     e = Event(EventType.ACCOUNT_FOLLOWED, new_id(), data={"followee_id": new_id()})
     assert Event.from_fields(e.to_fields()) == e
+
+
+@pytest.mark.parametrize("broken", ["count", "shape", "lease"])
+def test_the_publish_script_writes_nothing_unless_the_whole_batch_checks(
+    redis_client: redis.Redis, broken: str
+) -> None:
+    """The script's own checks, below the relay's: a full batch with one malformed entry in the
+    middle, one entry too many, or a lease that is not the caller's leaves no marker and no entry."""
+    from darkroom.social.outbox import _PUBLISH
+
+    script = redis_client.register_script(_PUBLISH)
+    redis_client.set(keys.RELAY_LEASE, "7")
+    n = MAX_BATCH + 1 if broken == "count" else MAX_BATCH
+    events = some_events(n)
+    args: list[str | int] = ["8" if broken == "lease" else "7", 60, n]
+    for i, e in enumerate(events):
+        fields = e.to_fields()
+        pairs = 0 if broken == "shape" and i == n // 2 else len(fields)
+        args += ["e", pairs, *[x for kv in fields.items() for x in kv]]
+    markers = [keys.event_seen(e.event_id) for e in events]
+
+    with pytest.raises(redis.ResponseError, match="LEASE_LOST" if broken == "lease" else "BAD_BATCH"):
+        script(keys=[keys.EVENTS, keys.EVENTS_DEAD, keys.RELAY_LEASE, *markers], args=args)
+
+    assert not redis_client.exists(keys.EVENTS, keys.EVENTS_DEAD, *markers[:: n // 10])
+    assert redis_client.dbsize() == 1  # the lease alone
