@@ -41,6 +41,7 @@ MAX_CONSUMER_BATCH = 1000
 # XAUTOCLAIM … JUSTID through a script: redis-py's reply parser drops the cursor with JUSTID.
 _AUTOCLAIM = "return redis.call('XAUTOCLAIM', KEYS[1], ARGV[1], ARGV[2], ARGV[3], ARGV[4], 'COUNT', ARGV[5], 'JUSTID')"
 _METRICS_EVERY_S = 5.0
+_MAX_ERRORS_KEPT = 10_000
 
 
 @dataclass(slots=True)
@@ -250,6 +251,8 @@ class Consumer:
             self.max_deliveries,
             error,
         )
+        if len(self._errors) >= _MAX_ERRORS_KEPT:  # entries another consumer claimed never settle here
+            self._errors.clear()
         self._errors[d.entry_id] = error
         result.failed = True
         self._recover_due = True

@@ -146,6 +146,20 @@ def test_entries_a_dead_consumer_left_are_claimed(redis_client: redis.Redis) -> 
     assert _pending(redis_client, "recorder") == 0
 
 
+def test_an_entry_trimmed_while_pending_is_acknowledged_unhandled(redis_client: redis.Redis) -> None:
+    events = rows.some_events(3)
+    ids = _add(redis_client, events)
+    redis_client.xgroup_create(keys.EVENTS, "recorder", id="0")
+    redis_client.xreadgroup("recorder", "c", {keys.EVENTS: ">"}, count=3)
+    redis_client.xdel(keys.EVENTS, ids[1])
+    recorder = Recorder()
+
+    Consumer(redis_client, recorder, consumer_name="c").poll_once()  # (XAUTOCLAIM may drop it first)
+
+    assert recorder.handled == [events[0].event_id, events[2].event_id]
+    assert _pending(redis_client, "recorder") == 0 and not rows.dead_letters(redis_client)
+
+
 def test_an_entry_that_killed_its_consumers_too_often_is_dead_lettered_unhandled(redis_client: redis.Redis) -> None:
     events = rows.some_events(3)
     ids = _add(redis_client, events)
