@@ -207,9 +207,13 @@ def identify(path: Path, *, sniffed: UploadKind, filename: str) -> Content:
     if sniffed is UploadKind.PHOTO:
         video = info.primary_video
         width, height = (video.width, video.height) if video else (0, 0)
-        return Content(sniffed, found.media_type, width, height)
-    facts = video_facts(info)
-    return Content(sniffed, found.media_type, int(facts["width"]), int(facts["height"]), float(facts["duration_s"]))
+        content = Content(sniffed, found.media_type, width, height)
+    else:
+        facts = video_facts(info)
+        content = Content(sniffed, found.media_type, int(facts["width"]), int(facts["height"]), facts["duration_s"])
+    if content.width < 1 or content.height < 1:  # a signature and nothing behind it
+        raise _unsupported(filename, "the probe found no picture size in it")
+    return content
 
 
 _SUFFIXES = {

@@ -100,11 +100,8 @@ def create_post(conn: sa.Connection, viewer: Viewer | None, *, caption: str, upl
     # (we read them ready) or it waits for our commit and then finds this post.
     query = sa.select(uploads).where(uploads.c.id.in_(ids)).with_for_update()
     found = {r["id"]: r for r in conn.execute(query).mappings()}
-    used = dict(
-        conn.execute(sa.select(post_media.c.upload_id, post_media.c.post_id).where(post_media.c.upload_id.in_(ids)))
-        .tuples()
-        .all()
-    )
+    in_posts = sa.select(post_media.c.upload_id, post_media.c.post_id).where(post_media.c.upload_id.in_(ids))
+    used: dict[str, str] = {upload_id: post_id for upload_id, post_id in conn.execute(in_posts)}
     for upload_id in ids:
         row = found.get(upload_id)
         if row is None or row["account_id"] != who.account_id or row["state"] in GONE:

@@ -2,7 +2,8 @@
 
 The run's blobs are found in what it recorded (the run's outputs, every step's and task's output:
 ``{"$blob": key}`` references and ``{"$tree": key}`` manifests with their files), so intermediate
-files (chunks, per-frame scores) go too. They are content-addressed: the same source uploaded twice
+files (chunks, per-frame scores) go too, and so do the analyses the complexity service keeps by the
+source's SHA-256. They are content-addressed: the same source uploaded twice
 yields the same keys, so while another upload of the same bytes (the asset's SHA-256) is alive,
 only this upload's own source blob is deleted. Deleting is idempotent: a purge interrupted before
 its commit deletes nothing twice that matters, and runs again.
@@ -18,6 +19,7 @@ import sqlalchemy as sa
 
 from darkroom.runtime.errors import PermanentError
 from darkroom.runtime.files import BLOB, TREE, read_tree
+from darkroom.services.complexity import ComplexityOptions, ComplexityStore
 from darkroom.storage.blobs import BlobNotFound, BlobStore
 from darkroom.storage.errors import InvalidBlobKey
 from darkroom.storage.schema import assets, steps, tasks, uploads, workflows
@@ -77,8 +79,10 @@ def purge_uploads(conn: sa.Connection, blobs: BlobStore, upload_ids: Iterable[st
     shared = _shared_content(conn, [r["sha256"] for r in rows if r["sha256"]], ids)
     for r in rows:
         keys: set[str] = {r["source_key"]} if r["source_key"] else set()
-        if r["workflow_id"] and r["sha256"] not in shared:
-            keys |= run_blobs(conn, blobs, r["workflow_id"])
+        if r["sha256"] and r["sha256"] not in shared:
+            if r["workflow_id"]:
+                keys |= run_blobs(conn, blobs, r["workflow_id"])
+            keys |= {b.key for b in blobs.list(_analyses_of(r["sha256"]))}
         for key in sorted(keys):
             blobs.delete(key)
     purged = [r["id"] for r in rows]
@@ -86,6 +90,11 @@ def purge_uploads(conn: sa.Connection, blobs: BlobStore, upload_ids: Iterable[st
         conn.execute(sa.update(uploads).where(uploads.c.id.in_(purged)).values(state="purged", info={}, updated_at=now))
         conn.execute(sa.update(assets).where(assets.c.id.in_(purged)).values(state="purged", updated_at=now))
     return len(purged)
+
+
+def _analyses_of(sha256: str) -> str:
+    """The prefix of the analyses the complexity service keeps for content (not run outputs)."""
+    return ComplexityStore.key(f"sha256:{sha256}", ComplexityOptions()).rsplit("/", 1)[0] + "/"
 
 
 def _shared_content(conn: sa.Connection, digests: Sequence[str], purging: Sequence[str]) -> set[str]:
