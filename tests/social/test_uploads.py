@@ -333,3 +333,13 @@ def test_tus_lengths_and_contents_the_limits_refuse(
         _append(db_engine, ana, text.id, 0, b"text " * 400, spool_dir, blobs, limits=limits)
     assert list(spool_dir.iterdir()) == []  # what can never be accepted is not kept
     assert list(blobs.list()) == []
+
+
+def test_the_http_edge_answers_413_for_too_large_and_409_for_a_wrong_offset() -> None:
+    from darkroom.api.problems import problem_for
+    from darkroom.web.problems import HTTP_STATUSES
+
+    too_large = problem_for(TooLarge("'a.mov' is over the video limit", max_bytes=10, field="file"), HTTP_STATUSES)
+    assert (too_large.status, too_large.code, too_large.field) == (413, "too_large", "file")
+    mismatch = problem_for(OffsetMismatch("stands at offset 5", expected_offset=5), HTTP_STATUSES)
+    assert (mismatch.status, mismatch.code) == (409, "offset_mismatch")
