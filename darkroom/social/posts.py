@@ -239,6 +239,9 @@ def advance_processing(
 
     Cheap when nothing changed: one indexed query over the uploads in flight and their runs' states,
     nothing more. The runtime offers no workflow-ended notification, so a loop calls this often.
+    Runs it starts again (``restart_after_s``) go through ``start``: with
+    :class:`~darkroom.social.processing.AfterCommit`,
+    flush it after the commit.
     """
     now = time.time() if now is None else now
     settled = settle_uploads(conn, start=start, restart_after_s=restart_after_s, now=now)

@@ -5,9 +5,9 @@ The bytes stream into a spool file under the home (never held in memory) while t
 decide the kind and its size limit (:mod:`darkroom.social.intake`); the whole file must then read
 as that kind in the media probe. It is stored in the blob store, recorded as an asset, and its media
 workflow is started through a :class:`~darkroom.social.processing.WorkStarter`. Resumable uploads
-(the tus 1.0 core, creation and termination, exposed by the HTTP layer) keep their bytes in the same
-spool between chunks; the last chunk starts the processing. :func:`settle_uploads` reads how the
-workflows ended and records each upload's renditions.
+(tus, :mod:`darkroom.social.resumable`) keep their bytes in the same spool between chunks; the
+last chunk starts the processing. :func:`settle_uploads` reads how the workflows ended and records
+each upload's renditions.
 
 States: ``receiving`` → ``processing`` → ``ready`` | ``failed``; ``terminated`` (given up by its
 owner) and ``purged`` (its media deleted) answer like missing uploads.
@@ -24,17 +24,13 @@ from typing import Any, BinaryIO
 
 import sqlalchemy as sa
 
-from darkroom.social.errors import InvalidInput, NotFound, OffsetMismatch, TooLarge
+from darkroom.social.errors import NotFound
 from darkroom.social.ids import check_id, new_id
 from darkroom.social.intake import (
-    SNIFF_BYTES,
-    Content,
     UploadKind,
     UploadLimits,
     clean_filename,
     identify,
-    sha256_of,
-    sniff,
     spool,
     suffix_for,
 )
@@ -42,7 +38,7 @@ from darkroom.social.processing import WorkStarter, media_request, run_id_for
 from darkroom.social.renditions import photo_info, video_info
 from darkroom.social.viewer import Viewer, require_write
 from darkroom.storage.blobs import BlobStore
-from darkroom.storage.schema import assets, post_media, uploads, workflows
+from darkroom.storage.schema import assets, uploads, workflows
 
 __all__ = [
     "GONE",
@@ -52,15 +48,15 @@ __all__ = [
     "UploadRow",
     "UploadState",
     "UploadView",
-    "append_chunk",
-    "create_resumable",
+    "Whole",
+    "begin_processing",
     "get_upload",
+    "load_upload",
+    "owned_upload",
     "receive_upload",
     "settle_uploads",
-    "terminate",
 ]
 
-_CHUNK_BYTES = 1 << 20
 _ENDED = ("succeeded", "failed", "canceled")  # a workflow run's final states
 
 
@@ -137,238 +133,49 @@ def receive_upload(
     upload_id = new_id()
     spooled = spool(stream, spool_dir / f"{upload_id}.part", filename=name, limits=limits)
     try:
-        source = _process(
-            blobs, upload_id, who.account_id, spooled.path, sniffed=spooled.kind, filename=name, start=start
-        )
-        source.record_asset(conn, upload_id, who.account_id, spooled.size_bytes, spooled.sha256)
+        whole = Whole(upload_id, who.account_id, spooled.path, spooled.kind, name, spooled.size_bytes, spooled.sha256)
+        values = begin_processing(conn, blobs, whole, start=start)
         conn.execute(
             sa.insert(uploads),
-            {
-                "id": upload_id,
-                "account_id": who.account_id,
-                "filename": name,
-                "length_bytes": spooled.size_bytes,
-                "received_bytes": spooled.size_bytes,
-                "created_at": source.at,
-                **source.upload_values(upload_id),
-            },
-        )
+            {"id": upload_id, "account_id": who.account_id, "filename": name, "length_bytes": spooled.size_bytes,
+             "received_bytes": spooled.size_bytes, "created_at": values["updated_at"], **values},
+        )  # fmt: skip
     finally:
         spooled.path.unlink(missing_ok=True)
-    return _load(conn, upload_id)
+    return load_upload(conn, upload_id)
 
 
 @dataclass(frozen=True, slots=True)
-class _Source:
-    """A whole upload, judged, stored and handed to its workflow."""
+class Whole:
+    """A whole upload in a spool file (``sniffed``: the kind its first bytes announce)."""
 
-    content: Content
-    key: str
-    run_id: str
-    at: float
-
-    def upload_values(self, upload_id: str) -> dict[str, Any]:
-        return {
-            "state": UploadState.PROCESSING,
-            "kind": self.content.kind,
-            "asset_id": upload_id,
-            "workflow_id": self.run_id,
-            "info": self.content.facts(),
-            "error": None,
-            "updated_at": self.at,
-        }
-
-    def record_asset(self, conn: sa.Connection, upload_id: str, owner: str, size_bytes: int, sha256: str) -> None:
-        """The upload's asset (same id; written before the upload row that refers to it): its source
-        blob and what the pipeline learns about it."""
-        conn.execute(
-            sa.insert(assets),
-            {
-                "id": upload_id,
-                "kind": self.content.kind,
-                "owner": owner,
-                "state": "processing",
-                "source_key": self.key,
-                "content_type": self.content.media_type,
-                "size_bytes": size_bytes,
-                "sha256": sha256,
-                "info": {},
-                "workflow_id": self.run_id,
-                "created_at": self.at,
-                "updated_at": self.at,
-            },
-        )
+    upload_id: str
+    account_id: str
+    path: Path
+    sniffed: UploadKind
+    filename: str
+    size_bytes: int
+    sha256: str
 
 
-def _process(
-    blobs: BlobStore,
-    upload_id: str,
-    account_id: str,
-    path: Path,
-    *,
-    sniffed: UploadKind,
-    filename: str,
-    start: WorkStarter,
-) -> _Source:
-    """Probe the whole file, store it as the source blob, start its workflow."""
-    content = identify(path, sniffed=sniffed, filename=filename)
-    key = f"uploads/{account_id}/{upload_id}{suffix_for(content.media_type)}"
-    blobs.put_file(key, path, content_type=content.media_type)
-    run_id = run_id_for(upload_id)
+def begin_processing(conn: sa.Connection, blobs: BlobStore, whole: Whole, *, start: WorkStarter) -> dict[str, Any]:
+    """Probe the whole file (:func:`~darkroom.social.intake.identify`), store it as the source blob,
+    record its asset (same id as the upload) and start its workflow; the upload's new column values
+    (``processing``). Unreadable content raises before anything is stored."""
+    content = identify(whole.path, sniffed=whole.sniffed, filename=whole.filename)
+    key = f"uploads/{whole.account_id}/{whole.upload_id}{suffix_for(content.media_type)}"
+    blobs.put_file(key, whole.path, content_type=content.media_type)
+    run_id = run_id_for(whole.upload_id)
     start(media_request(content.kind, key), run_id=run_id)
-    return _Source(content, key, run_id, time.time())
-
-
-# -- resumable uploads (tus 1.0) -----------------------------------------------------------------
-def create_resumable(
-    conn: sa.Connection, viewer: Viewer | None, *, length_bytes: int, filename: str, limits: UploadLimits
-) -> UploadRow:
-    """A new upload of ``length_bytes`` (tus ``Upload-Length``) waiting for its chunks. Its kind is
-    not known yet, so the length must fit the largest kind's limit; the first chunk decides."""
-    who = require_write(viewer)
-    name = clean_filename(filename)
-    if isinstance(length_bytes, bool) or not isinstance(length_bytes, int) or length_bytes < 1:
-        raise InvalidInput(f"length_bytes={length_bytes!r} must be a whole number of bytes > 0", field="length_bytes")
-    if length_bytes > limits.largest:
-        raise TooLarge(
-            f"{name!r}: {length_bytes} bytes is over the limit of {limits.largest} bytes",
-            max_bytes=limits.largest,
-            field="length_bytes",
-        )
     now = time.time()
-    upload_id = new_id()
     conn.execute(
-        sa.insert(uploads),
-        {
-            "id": upload_id,
-            "account_id": who.account_id,
-            "state": UploadState.RECEIVING,
-            "kind": None,
-            "filename": name,
-            "length_bytes": length_bytes,
-            "received_bytes": 0,
-            "info": {},
-            "created_at": now,
-            "updated_at": now,
-        },
-    )
-    return _load(conn, upload_id)
-
-
-def append_chunk(
-    conn: sa.Connection,
-    viewer: Viewer | None,
-    upload_id: str,
-    offset: int,
-    stream: BinaryIO,
-    *,
-    blobs: BlobStore,
-    limits: UploadLimits,
-    spool_dir: Path,
-    start: WorkStarter,
-) -> int:
-    """Append ``stream`` at ``offset`` (tus ``PATCH``); the new offset. The last byte starts the
-    processing as :func:`receive_upload` does.
-
-    ``offset`` other than the bytes received so far: :class:`OffsetMismatch` (tus 409). More bytes
-    than the declared length: :class:`InvalidInput`. Content that is no photo or video, or a kind
-    whose limit the declared length passes: the upload's bytes are dropped and the error raised.
-    """
-    who = require_write(viewer)
-    row = _owned(conn, who, upload_id, lock=True)
-    length = row.length_bytes or 0
-    if isinstance(offset, bool) or not isinstance(offset, int) or offset != row.received_bytes:
-        raise OffsetMismatch(
-            f"upload {upload_id} stands at offset {row.received_bytes}, not {offset!r}",
-            expected_offset=row.received_bytes,
-        )
-    if row.state is not UploadState.RECEIVING:
-        if stream.read(1):
-            raise InvalidInput(f"upload {upload_id} is complete: it takes no more bytes", field="offset")
-        return offset
-    path = spool_dir / f"{upload_id}.part"
-    written = _write_at(path, offset, stream, length - offset, upload_id)
-    received = offset + written
-    kind = row.kind
-    try:
-        if kind is None and received >= min(SNIFF_BYTES, length):
-            kind = _sniff_file(path, row.filename, length, limits)
-        if received < length:
-            conn.execute(
-                sa.update(uploads)
-                .where(uploads.c.id == upload_id)
-                .values(received_bytes=received, kind=kind, updated_at=time.time())
-            )
-            return received
-        assert kind is not None  # the whole file is at least the sniffed head
-        source = _process(blobs, upload_id, who.account_id, path, sniffed=kind, filename=row.filename, start=start)
-        source.record_asset(conn, upload_id, who.account_id, received, sha256_of(path))
-        conn.execute(
-            sa.update(uploads)
-            .where(uploads.c.id == upload_id)
-            .values(received_bytes=received, **source.upload_values(upload_id))
-        )
-    except InvalidInput:
-        path.unlink(missing_ok=True)  # what it holds will never be accepted
-        raise
-    path.unlink(missing_ok=True)
-    return received
-
-
-def _write_at(path: Path, offset: int, stream: BinaryIO, room: int, upload_id: str) -> int:
-    """Write ``stream`` into the spool file at ``offset`` (what a failed earlier chunk left after
-    ``offset`` is cut off first); at most ``room`` bytes, reading at most one more to tell."""
-    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    try:
-        f = path.open("r+b") if offset else path.open("wb")
-    except FileNotFoundError:
-        raise NotFound(f"the received part of upload {upload_id} is gone; start a new upload") from None
-    with f:
-        f.seek(0, 2)
-        if f.tell() < offset:
-            raise NotFound(f"the received part of upload {upload_id} is gone; start a new upload")
-        f.truncate(offset)
-        f.seek(offset)
-        written = 0
-        while chunk := stream.read(min(_CHUNK_BYTES, room + 1 - written)):
-            written += len(chunk)
-            if written > room:
-                f.truncate(offset)
-                raise InvalidInput(
-                    f"upload {upload_id}: the chunk goes past the declared length ({offset + room} bytes)",
-                    field="file",
-                )
-            f.write(chunk)
-    return written
-
-
-def _sniff_file(path: Path, filename: str, length: int, limits: UploadLimits) -> UploadKind:
-    with path.open("rb") as f:
-        head = f.read(SNIFF_BYTES)
-    kind = sniff(head)
-    if kind is None:
-        raise InvalidInput(
-            f"{filename!r} is not a photo or a video: its content is not a known image or video format", field="file"
-        )
-    if length > limits.max_bytes(kind):
-        cap = limits.max_bytes(kind)
-        raise TooLarge(f"{filename!r} is over the {kind} limit of {cap} bytes", max_bytes=cap, field="file")
-    return kind
-
-
-def terminate(conn: sa.Connection, viewer: Viewer | None, upload_id: str, *, spool_dir: Path) -> None:
-    """Give an upload up (tus ``DELETE``): it answers as missing from now on and its bytes and media
-    are purged with deleted posts' (``posts.purge_deleted``). An upload in a post stays: delete the
-    post instead."""
-    who = require_write(viewer)
-    row = _owned(conn, who, upload_id, lock=True)
-    used = conn.execute(sa.select(post_media.c.post_id).where(post_media.c.upload_id == upload_id)).scalar()
-    if used is not None:
-        raise InvalidInput(f"upload {upload_id} is media of post {used}; delete the post instead", field="upload_id")
-    conn.execute(
-        sa.update(uploads).where(uploads.c.id == row.id).values(state=UploadState.TERMINATED, updated_at=time.time())
-    )
-    (spool_dir / f"{upload_id}.part").unlink(missing_ok=True)
+        sa.insert(assets),
+        {"id": whole.upload_id, "kind": content.kind, "owner": whole.account_id, "state": "processing",
+         "source_key": key, "content_type": content.media_type, "size_bytes": whole.size_bytes,
+         "sha256": whole.sha256, "info": {}, "workflow_id": run_id, "created_at": now, "updated_at": now},
+    )  # fmt: skip
+    return {"state": UploadState.PROCESSING, "kind": content.kind, "asset_id": whole.upload_id,
+            "workflow_id": run_id, "info": content.facts(), "error": None, "updated_at": now}  # fmt: skip
 
 
 # -- reading -------------------------------------------------------------------------------------
@@ -393,11 +200,11 @@ def get_upload(conn: sa.Connection, viewer: Viewer | None, upload_id: str) -> Up
     return UploadView(row, progress)
 
 
-def _load(conn: sa.Connection, upload_id: str) -> UploadRow:
+def load_upload(conn: sa.Connection, upload_id: str) -> UploadRow:
     return UploadRow.of(conn.execute(sa.select(uploads).where(uploads.c.id == upload_id)).mappings().one())
 
 
-def _owned(conn: sa.Connection, who: Viewer, upload_id: str, *, lock: bool = False) -> UploadRow:
+def owned_upload(conn: sa.Connection, who: Viewer, upload_id: str, *, lock: bool = False) -> UploadRow:
     check_id(upload_id, field="upload_id")
     query = sa.select(uploads).where(uploads.c.id == upload_id)
     found = conn.execute(query.with_for_update() if lock else query).mappings().first()

@@ -28,14 +28,8 @@ from darkroom.social.posts import (
     update_caption,
 )
 from darkroom.social.processing import AfterCommit
-from darkroom.social.uploads import (
-    UploadLimits,
-    UploadState,
-    create_resumable,
-    get_upload,
-    receive_upload,
-    terminate,
-)
+from darkroom.social.resumable import create_resumable, terminate
+from darkroom.social.uploads import UploadLimits, UploadState, get_upload, receive_upload
 from darkroom.social.viewer import Viewer
 from darkroom.storage.blobs import BlobStore, LocalBlobs
 from darkroom.storage.schema import assets, mentions, post_media, post_tags, posts, uploads, workflows

@@ -16,15 +16,8 @@ from darkroom.services import PHOTO_RENDITIONS, STREAMING_VIDEO, PhotoRequest, S
 from darkroom.social.errors import InvalidInput, NotFound, OffsetMismatch, TooLarge, Unauthorized
 from darkroom.social.intake import SNIFF_BYTES, UploadKind, UploadLimits, sniff
 from darkroom.social.processing import PHOTO_PRIORITY, VIDEO_PRIORITY, run_id_for
-from darkroom.social.uploads import (
-    UploadState,
-    append_chunk,
-    create_resumable,
-    get_upload,
-    receive_upload,
-    settle_uploads,
-    terminate,
-)
+from darkroom.social.resumable import append_chunk, create_resumable, terminate
+from darkroom.social.uploads import UploadState, get_upload, receive_upload, settle_uploads
 from darkroom.social.viewer import Viewer
 from darkroom.storage.blobs import BlobStore, LocalBlobs
 from darkroom.storage.schema import assets, uploads
