@@ -178,6 +178,9 @@ def upgrade() -> None:
             batch_op.f("ix_uploads_account_id_created_at"), ["account_id", "created_at"], unique=False
         )
         batch_op.create_index(batch_op.f("ix_uploads_workflow_id"), ["workflow_id"], unique=False)
+        batch_op.create_index(batch_op.f("ix_uploads_state_updated_at"), ["state", "updated_at"], unique=False)
+    with op.batch_alter_table("assets", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_assets_sha256"), ["sha256"], unique=False)
 
     op.create_table(
         "comments",
@@ -265,7 +268,10 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_comments_post_id_id"))
 
     op.drop_table("comments")
+    with op.batch_alter_table("assets", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_assets_sha256"))
     with op.batch_alter_table("uploads", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_uploads_state_updated_at"))
         batch_op.drop_index(batch_op.f("ix_uploads_workflow_id"))
         batch_op.drop_index(batch_op.f("ix_uploads_account_id_created_at"))
 
