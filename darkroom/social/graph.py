@@ -262,7 +262,9 @@ def _insert_new(conn: sa.Connection, table: sa.Table, row: Mapping[str, object])
     """Insert ``row`` unless its key exists (ON CONFLICT DO NOTHING: no error, so a concurrent
     duplicate leaves the caller's transaction usable); whether it was inserted."""
     insert = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
-    return bool(conn.execute(insert(table).values(row).on_conflict_do_nothing()).rowcount == 1)
+    # RETURNING, not rowcount: psycopg reports -1 for an INSERT … ON CONFLICT DO NOTHING
+    key = next(iter(table.primary_key.columns))
+    return conn.execute(insert(table).values(row).on_conflict_do_nothing().returning(key)).first() is not None
 
 
 def _listable(conn: sa.Connection, viewer: Viewer | None, handle: str) -> AccountRow:
