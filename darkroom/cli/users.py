@@ -69,7 +69,7 @@ def _read_password(from_stdin: bool) -> str:
     if from_stdin:
         password = sys.stdin.read().removesuffix("\n").removesuffix("\r")
     else:
-        password = typer.prompt("Password", hide_input=True, confirmation_prompt=True)
+        password = typer.prompt("Password", hide_input=True, confirmation_prompt=True, err=True)  # stdout: data only
     try:
         passwords.check_password(password)
     except InvalidInput as exc:
