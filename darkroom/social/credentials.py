@@ -26,8 +26,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from enum import StrEnum
 
-import redis
 import sqlalchemy as sa
+from redis import Redis
 
 from darkroom.social import keys, passwords
 from darkroom.social.accounts import AccountRow, live, touch_last_seen
@@ -127,7 +127,7 @@ def _parse_scopes(text: str) -> frozenset[Scope]:
 # -- login -----------------------------------------------------------------------------------------
 def login(
     conn: sa.Connection,
-    redis_client: redis.Redis,
+    redis: Redis,
     *,
     login: str,
     password: str,
@@ -146,16 +146,16 @@ def login(
         keys.login_fails_account(account.id if account else _unknown_subject(login)),
         keys.login_fails_ip(_subnet(address)),
     )
-    _refuse_if_throttled(redis_client, fails, throttle)
+    _refuse_if_throttled(redis, fails, throttle)
     if account is None:
         passwords.verify_dummy(password)
         match = None
     else:
         match = passwords.verify_password(account.password_hash, password)
     if account is None or match is None:
-        _count_failure(redis_client, fails, throttle)
+        _count_failure(redis, fails, throttle)
         raise LoginFailed("wrong handle, email or password", field="login")
-    redis_client.delete(fails[0])  # the address's count stays: one good account must not reset a spray
+    redis.delete(fails[0])  # the address's count stays: one good account must not reset a spray
     if account.disabled:
         raise AccountDisabled(f"@{account.handle} is disabled; ask an admin")
     if match.new_hash is not None:
@@ -222,7 +222,7 @@ def _subnet(address: str) -> str:
     return str(ip)
 
 
-def _refuse_if_throttled(client: redis.Redis, fails: tuple[str, str], throttle: LoginThrottle) -> None:
+def _refuse_if_throttled(client: Redis, fails: tuple[str, str], throttle: LoginThrottle) -> None:
     pipe = client.pipeline(transaction=False)
     for key in fails:
         pipe.get(key)
@@ -241,7 +241,7 @@ def _refuse_if_throttled(client: redis.Redis, fails: tuple[str, str], throttle: 
         raise LoginThrottled(f"too many failed logins; try again in {retry_after_s} s", retry_after_s=retry_after_s)
 
 
-def _count_failure(client: redis.Redis, fails: tuple[str, str], throttle: LoginThrottle) -> None:
+def _count_failure(client: Redis, fails: tuple[str, str], throttle: LoginThrottle) -> None:
     pipe = client.pipeline(transaction=False)
     for key in fails:
         pipe.incr(key)
