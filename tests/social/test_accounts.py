@@ -125,11 +125,14 @@ def test_a_lost_race_is_already_exists_and_leaves_the_transaction_usable(db_engi
         racer = threading.Thread(target=second)
         racer.start()
         with db_engine.connect() as watcher:  # wait until the racer blocks on the first's row
-            waiting = sa.text("SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'")
+            waiting = sa.text(
+                "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND datname = current_database()"
+            )
             deadline = time.monotonic() + 30
-            while watcher.execute(waiting).scalar_one() == 0 and time.monotonic() < deadline:
+            while not (blocked := watcher.execute(waiting).scalar_one() > 0) and time.monotonic() < deadline:
                 watcher.rollback()
         first.commit()
+        assert blocked, "the second sign-up never waited on the first's row"
         racer.join(30)
     assert len(outcome) == 2 and isinstance(outcome[0], AlreadyExists) and outcome[1] == 1
     assert "@alice is taken" in str(outcome[0])
