@@ -16,8 +16,12 @@ key                                    type          holds
                                                      when the account is a celebrity (pull)
 ``social:{p:ID}:post``                 string        the post cache: the hydrated post, without
                                                      viewer fields
-``social:{a:ID}:login``                string        failed logins of the account (throttle)
-``social:ip:ADDR:login``               string        failed logins from an address (throttle)
+``social:{a:ID}:login``                string        failed logins of the account (throttle;
+                                                     expires a window after the first); for a
+                                                     login naming no account, ID is
+                                                     ``unknown-`` + a digest of the login
+``social:ip:ADDR:login``               string        failed logins from an address (an IPv4
+                                                     address or an IPv6 /64), same shape
 ``{social:events}``                    stream        the events (darkroom.social.events)
 ``{social:events}:seen:EVENT_ID``      string        the relay's publish-once marker (24 h)
 ``{social:events}:dead``               stream        dead letters: outbox rows the relay could not

@@ -187,8 +187,9 @@ follows = sa.Table(
     sa.Column("followee_id", Ulid, sa.ForeignKey("accounts.id", ondelete="CASCADE"), primary_key=True),
     sa.Column("state", sa.String(16), nullable=False),  # active requested
     sa.Column("created_at", Time, nullable=False),
-    sa.Index(None, "followee_id", "state", "follower_id"),
-    sa.Index(None, "follower_id", "state", "followee_id"),
+    # follow lists page newest follow first (created_at, then the other id): keyset scans of these
+    sa.Index(None, "followee_id", "state", "created_at", "follower_id"),
+    sa.Index(None, "follower_id", "state", "created_at", "followee_id"),
 )
 
 blocks = sa.Table(

@@ -116,13 +116,13 @@ def upgrade() -> None:
     )
     with op.batch_alter_table("follows", schema=None) as batch_op:
         batch_op.create_index(
-            batch_op.f("ix_follows_followee_id_state_follower_id"),
-            ["followee_id", "state", "follower_id"],
+            batch_op.f("ix_follows_followee_id_state_created_at_follower_id"),
+            ["followee_id", "state", "created_at", "follower_id"],
             unique=False,
         )
         batch_op.create_index(
-            batch_op.f("ix_follows_follower_id_state_followee_id"),
-            ["follower_id", "state", "followee_id"],
+            batch_op.f("ix_follows_follower_id_state_created_at_followee_id"),
+            ["follower_id", "state", "created_at", "followee_id"],
             unique=False,
         )
 
@@ -281,8 +281,8 @@ def downgrade() -> None:
 
     op.drop_table("posts")
     with op.batch_alter_table("follows", schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f("ix_follows_follower_id_state_followee_id"))
-        batch_op.drop_index(batch_op.f("ix_follows_followee_id_state_follower_id"))
+        batch_op.drop_index(batch_op.f("ix_follows_follower_id_state_created_at_followee_id"))
+        batch_op.drop_index(batch_op.f("ix_follows_followee_id_state_created_at_follower_id"))
 
     op.drop_table("follows")
     with op.batch_alter_table("credentials", schema=None) as batch_op:
