@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from darkroom.social.ids import new_id
 from darkroom.storage.schema import accounts, blocks, follows, posts
 
-__all__ = ["account", "block", "delete_post", "follow", "post", "unfollow"]
+__all__ = ["account", "block", "delete_post", "follow", "many_posts", "post", "unfollow"]
 
 
 def account(conn: sa.Connection, *, private: bool = False, follower_count: int = 0, last_seen_at: float | None = None) -> str:
@@ -88,6 +88,18 @@ def post(conn: sa.Connection, author: str, *, state: str = "ready") -> str:
         )
     )
     return post_id
+
+
+def many_posts(conn: sa.Connection, author: str, n: int) -> list[str]:
+    """``n`` ready posts by ``author`` in one statement, oldest first."""
+    ids = [new_id() for _ in range(n)]
+    now = time.time()
+    values = {"author_id": author, "caption": "", "state": "ready", "like_count": 0, "comment_count": 0, "version": 1}
+    conn.execute(
+        sa.insert(posts),
+        [{**values, "id": i, "created_at": now, "updated_at": now, "ready_at": now} for i in ids],
+    )
+    return ids
 
 
 def delete_post(conn: sa.Connection, post_id: str) -> None:
