@@ -14,7 +14,9 @@ from darkroom.storage.schema import accounts, blocks, follows, posts
 __all__ = ["account", "block", "delete_post", "follow", "many_posts", "post", "unfollow"]
 
 
-def account(conn: sa.Connection, *, private: bool = False, follower_count: int = 0, last_seen_at: float | None = None) -> str:
+def account(
+    conn: sa.Connection, *, private: bool = False, follower_count: int = 0, last_seen_at: float | None = None
+) -> str:
     account_id = new_id()
     now = time.time()
     conn.execute(

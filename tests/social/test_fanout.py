@@ -64,7 +64,9 @@ def world(db_engine: sa.Engine, redis_client: redis.Redis) -> World:
     return World(author, active, inactive, requested)
 
 
-def test_a_ready_post_reaches_active_followers_only(db_engine: sa.Engine, redis_client: redis.Redis, world: World) -> None:
+def test_a_ready_post_reaches_active_followers_only(
+    db_engine: sa.Engine, redis_client: redis.Redis, world: World
+) -> None:
     with db_engine.begin() as conn:
         post = rows.post(conn, world.author)
     FanoutHandler(db_engine, redis_client).handle([_ready(post, world.author)])
@@ -75,7 +77,9 @@ def test_a_ready_post_reaches_active_followers_only(db_engine: sa.Engine, redis_
     assert redis_client.zrange(keys.author_posts(world.author), 0, -1) == [post.encode()]
 
 
-def test_posts_not_ready_or_deleted_are_not_pushed(db_engine: sa.Engine, redis_client: redis.Redis, world: World) -> None:
+def test_posts_not_ready_or_deleted_are_not_pushed(
+    db_engine: sa.Engine, redis_client: redis.Redis, world: World
+) -> None:
     with db_engine.begin() as conn:
         processing = rows.post(conn, world.author, state="processing")
         deleted = rows.post(conn, world.author)
@@ -91,7 +95,9 @@ def test_a_celebritys_post_is_only_recorded_for_pulling(
     with db_engine.begin() as conn:
         post = rows.post(conn, world.author)
     # four followers: above a threshold of 3
-    FanoutHandler(db_engine, redis_client, config=FeedConfig(celebrity_followers=3)).handle([_ready(post, world.author)])
+    FanoutHandler(db_engine, redis_client, config=FeedConfig(celebrity_followers=3)).handle(
+        [_ready(post, world.author)]
+    )
     assert all(_feed(redis_client, f) == [] for f in world.active)
     assert _feed(redis_client, world.author) == [post]  # the author's own feed still gets it
     assert redis_client.zrange(keys.author_posts(world.author), 0, -1) == [post.encode()]
@@ -198,7 +204,9 @@ def test_a_follow_brings_the_followees_recent_posts(db_engine: sa.Engine, redis_
     assert not redis_client.exists(keys.feed(away))
 
 
-def test_events_without_their_account_are_skipped(db_engine: sa.Engine, redis_client: redis.Redis, world: World) -> None:
+def test_events_without_their_account_are_skipped(
+    db_engine: sa.Engine, redis_client: redis.Redis, world: World
+) -> None:
     handler = FanoutHandler(db_engine, redis_client)
     handler.handle(
         [

@@ -46,5 +46,7 @@ def decode(cursor: str) -> str:
             raw = b""
     if len(raw) != _SIZE or raw[:1] != _VERSION or raw[-_TAG_BYTES:] != _tag(raw[:-_TAG_BYTES]):
         shown = cursor if not isinstance(cursor, str) or len(cursor) <= _SHOWN_CHARS else cursor[:_SHOWN_CHARS] + "…"
-        raise InvalidInput(f"cursor {shown!r} is not a feed cursor: pass next_cursor from a page unchanged", field="cursor")
+        raise InvalidInput(
+            f"cursor {shown!r} is not a feed cursor: pass next_cursor from a page unchanged", field="cursor"
+        )
     return str(ULID.from_bytes(raw[1:17]))

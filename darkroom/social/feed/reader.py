@@ -165,7 +165,9 @@ class _Reader:
 
     def _rebuild(self, s: _Set) -> None:
         if s.author is not None:
-            self.store.build_author_posts(s.author, sources.recent_posts(self.conn, s.author, limit=self.config.author_posts_cap))
+            self.store.build_author_posts(
+                s.author, sources.recent_posts(self.conn, s.author, limit=self.config.author_posts_cap)
+            )
             return
         threshold = self.config.celebrity_followers if self.design is FeedDesign.HYBRID else None
         began = time.time()

@@ -5,16 +5,21 @@
 -- keys and arguments first and writes only when all are sound: all or nothing.
 local MARKER = '~'
 
--- nil when every key is a sorted set or missing, else the error to return (naming the key)
+-- nil when every key is a sorted set or missing, else the error to return (naming the key).
+-- SIZES[i] is KEYS[i]'s member count (0: missing; a built feed has at least its marker): one
+-- ZCARD both checks the type and tells a push whether the feed exists and must be trimmed.
+local SIZES = {}
 local function check_keys()
   if #KEYS > MAX_KEYS then
     return redis.error_reply('ERR feed script: ' .. #KEYS .. ' keys, at most ' .. MAX_KEYS .. ' per call')
   end
-  for _, key in ipairs(KEYS) do
-    local kind = redis.call('TYPE', key)['ok']
-    if kind ~= 'zset' and kind ~= 'none' then
+  for i, key in ipairs(KEYS) do
+    local size = redis.pcall('ZCARD', key)
+    if type(size) ~= 'number' then
+      local kind = redis.call('TYPE', key)['ok']
       return redis.error_reply('WRONGTYPE feed key ' .. key .. ' holds a ' .. kind .. ', not a sorted set')
     end
+    SIZES[i] = size
   end
   return nil
 end

@@ -6,7 +6,7 @@ local err = check_keys() or check_members(3)
 if err then return err end
 local key, cap, when = KEYS[1], tonumber(ARGV[1]), ARGV[2]
 if when ~= 'existing' and when ~= 'always' then return redis.error_reply('ERR add: when is existing or always') end
-if when == 'existing' and redis.call('EXISTS', key) == 0 then return 0 end
+if when == 'existing' and SIZES[1] == 0 then return 0 end
 local added = 0
 each_slice(3, function(i, last)
   local args = {}

@@ -5,13 +5,13 @@ local err = check_keys() or check_members(2)
 if err then return err end
 local cap, post = tonumber(ARGV[1]), ARGV[2]
 local held = 0
-for _, key in ipairs(KEYS) do
-  if redis.call('EXISTS', key) == 1 then
+for i, key in ipairs(KEYS) do
+  local size = SIZES[i]
+  if size > 0 then
     held = held + 1
     -- an existing feed has its marker: keep cap posts + 1; a replayed push adds nothing to trim
-    if redis.call('ZADD', key, 0, post) == 1 then
-      local size = redis.call('ZCARD', key)
-      if size > cap + 1 then redis.call('ZREMRANGEBYRANK', key, 0, size - cap - 2) end
+    if redis.call('ZADD', key, 0, post) == 1 and size + 1 > cap + 1 then
+      redis.call('ZREMRANGEBYRANK', key, 0, size - cap - 1)
     end
   end
 end
