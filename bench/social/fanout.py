@@ -19,7 +19,17 @@ from darkroom.social.feed import FanoutHandler, FeedConfig, FeedStore
 from darkroom.social.ids import new_id
 from darkroom.storage.schema import accounts, follows, posts
 
-__all__ = ["FanoutRun", "MemoryRow", "Seeded", "measure_celebrity", "measure_fanout", "measure_memory", "seed", "sweep", "warm"]
+__all__ = [
+    "FanoutRun",
+    "MemoryRow",
+    "Seeded",
+    "measure_celebrity",
+    "measure_fanout",
+    "measure_memory",
+    "seed",
+    "sweep",
+    "warm",
+]
 
 WARM_ENTRIES = 100
 

@@ -25,6 +25,7 @@ from bench.queue import machine
 from bench.queue.report import replace_section
 from bench.queue.server import BenchRedis
 from bench.social import fanout
+from darkroom.social.feed import FeedConfig
 from darkroom.storage.db import open_database
 
 REPO = Path(__file__).resolve().parents[2]
@@ -38,7 +39,7 @@ SF_MEMORY_MB = 50  # 10,000 feeds x 101 entries + activities
 TARGET_S = 1.0
 TARGET_X = 10
 SWEEP = [100, 250, 500, 1000, 2000, 5000, 10_000]
-DEFAULT_BATCH = 1000  # FeedConfig.batch_keys
+DEFAULT_BATCH = FeedConfig().batch_keys
 
 
 def _parse() -> argparse.Namespace:
