@@ -44,7 +44,10 @@ def decode(cursor: str) -> str:
             raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
         except (binascii.Error, ValueError):
             raw = b""
-    if len(raw) != _SIZE or raw[:1] != _VERSION or raw[-_TAG_BYTES:] != _tag(raw[:-_TAG_BYTES]):
+    # the canonical spelling only: base64 ignores the last character's spare bits, so two cursors
+    # would otherwise read as one
+    canonical = base64.urlsafe_b64encode(raw).rstrip(b"=").decode() == cursor
+    if not canonical or len(raw) != _SIZE or raw[:1] != _VERSION or raw[-_TAG_BYTES:] != _tag(raw[:-_TAG_BYTES]):
         shown = cursor if not isinstance(cursor, str) or len(cursor) <= _SHOWN_CHARS else cursor[:_SHOWN_CHARS] + "…"
         raise InvalidInput(
             f"cursor {shown!r} is not a feed cursor: pass next_cursor from a page unchanged", field="cursor"
