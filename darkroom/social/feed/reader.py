@@ -14,6 +14,7 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import cached_property
 
 import sqlalchemy as sa
 from redis.client import Pipeline
@@ -108,7 +109,10 @@ class _Reader:
         self, conn: sa.Connection, redis: RedisClient, viewer_id: str, design: FeedDesign, config: FeedConfig
     ) -> None:
         self.conn, self.redis, self.viewer, self.design, self.config = conn, redis, viewer_id, design, config
-        self.store = FeedStore(redis, config=config)
+
+    @cached_property
+    def store(self) -> FeedStore:
+        return FeedStore(self.redis, config=self.config)  # only a rebuild writes
 
     def page(self, below: str | None, limit: int, scorer: Scorer) -> FeedPage:
         sets = self._sets()
