@@ -14,7 +14,7 @@ import redis
 import sqlalchemy as sa
 
 from darkroom.social import keys
-from darkroom.social.events import Event, EventType
+from darkroom.social.events import Event, EventType, Handler
 from darkroom.social.feed import FanoutHandler, FeedConfig, FeedDesign, FeedStore
 from tests.social import feed_rows as rows
 
@@ -69,7 +69,9 @@ def test_a_ready_post_reaches_active_followers_only(
 ) -> None:
     with db_engine.begin() as conn:
         post = rows.post(conn, world.author)
-    FanoutHandler(db_engine, redis_client).handle([_ready(post, world.author)])
+    handler: Handler = FanoutHandler(db_engine, redis_client)  # an events consumer
+    assert handler.name == "feed"
+    handler.handle([_ready(post, world.author)])
     for owner in [world.author, *world.active]:
         assert _feed(redis_client, owner) == [post]
     assert not redis_client.exists(keys.feed(world.inactive))
@@ -222,7 +224,7 @@ def test_events_without_their_account_are_skipped(
 _CHILD = """
 import os, sys
 import redis
-from darkroom.social.events import Event, EventType
+from darkroom.social.events import Event, EventType, Handler
 from darkroom.social.feed import FanoutHandler, FeedConfig
 from darkroom.storage.db import open_database
 
