@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from darkroom.social.viewer import Viewer
 from darkroom.storage.schema import blocks, follows
 
-__all__ = ["blocked_between", "can_view", "visible_authors"]
+__all__ = ["author_visible_clause", "blocked_between", "can_view", "visible_authors"]
 
 
 def blocked_between(conn: sa.Connection, a: str, b: str) -> bool:
@@ -64,3 +64,21 @@ def _followed(conn: sa.Connection, me: str, authors: Collection[str]) -> set[str
         follows.c.follower_id == me, follows.c.state == "active", follows.c.followee_id.in_(authors)
     )
     return set(conn.execute(query).scalars())
+
+
+def author_visible_clause(
+    viewer_id: str, author_id: sa.ColumnElement[str], author_private: sa.ColumnElement[bool]
+) -> sa.ColumnElement[bool]:
+    """The rules above for signed-in ``viewer_id`` as a SQL condition on a row's author, so a list
+    (a feed page) is checked in the query that reads it: the viewer itself, or no block either way
+    and (public, or followed with an active follow)."""
+    blocked = sa.exists().where(
+        sa.or_(
+            sa.and_(blocks.c.blocker_id == viewer_id, blocks.c.blocked_id == author_id),
+            sa.and_(blocks.c.blocker_id == author_id, blocks.c.blocked_id == viewer_id),
+        )
+    )
+    followed = sa.exists().where(
+        follows.c.follower_id == viewer_id, follows.c.followee_id == author_id, follows.c.state == "active"
+    )
+    return sa.or_(author_id == viewer_id, sa.and_(~blocked, sa.or_(sa.not_(author_private), followed)))
