@@ -19,7 +19,7 @@ from __future__ import annotations
 import math
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Protocol, Unpack, cast
+from typing import Protocol, cast
 from urllib.parse import quote
 
 import orjson
@@ -293,7 +293,7 @@ class PostRecord:
     error: str
 
 
-def _post_statement(dialect: str, post_ids: Sequence[str], mask: Mask) -> sa.Select[Unpack[tuple[object, ...]]]:
+def _post_statement(dialect: str, post_ids: Sequence[str], mask: Mask) -> sa.Select[*tuple[object, ...]]:
     cols: list[sa.ColumnElement[object]] = [
         *(posts.c[name] for name in ("id", "author_id", "caption", "state", "error", "like_count", "comment_count")),
         *(posts.c[name] for name in ("created_at", "updated_at")),
@@ -369,7 +369,6 @@ def finish_posts(
     records: Iterable[PostRecord],
     viewer: Viewer | None,
     mask: MaskArg = None,
-    *,
     *,
     urls: MediaUrls = PLAIN_URLS,
     recheck: Collection[str] = (),
@@ -461,7 +460,9 @@ def comment_messages(
     """Comments from their rows (reactions.list_comments), loading authors only when selected."""
     m = comment_mask(mask)
     author_mask = _sub(m, "author", pb.Account.DESCRIPTOR)
-    authors = {} if author_mask is None else load_accounts(conn, {r.author_id for r in rows}, viewer, author_mask, urls=urls)
+    authors = (
+        {} if author_mask is None else load_accounts(conn, {r.author_id for r in rows}, viewer, author_mask, urls=urls)
+    )
     out: list[pb.Comment] = []
     for row in rows:
         comment = pb.Comment(id=row.id, post_id=row.post_id, text=row.text)
@@ -521,7 +522,9 @@ def like_messages(
     m = like_mask(mask)
     account_mask_ = _sub(m, "account", pb.Account.DESCRIPTOR)
     who = (
-        {} if account_mask_ is None else load_accounts(conn, {r.account_id for r in rows}, viewer, account_mask_, urls=urls)
+        {}
+        if account_mask_ is None
+        else load_accounts(conn, {r.account_id for r in rows}, viewer, account_mask_, urls=urls)
     )
     out: list[pb.Like] = []
     for row in rows:
