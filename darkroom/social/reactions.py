@@ -68,7 +68,8 @@ def like(conn: sa.Connection, viewer: Viewer | None, post_id: str) -> bool:
     who = require_write(viewer)
     author_id = _reachable_post(conn, who, post_id)
     row = {"post_id": post_id, "account_id": who.account_id, "created_at": time.time()}
-    if conn.execute(_insert_ignoring_duplicates(conn, likes).values(**row)).rowcount != 1:
+    added = _insert_ignoring_duplicates(conn, likes).values(**row).returning(likes.c.post_id)
+    if conn.execute(added).first() is None:
         return False
     record(conn, Event(EventType.POST_LIKED, who.account_id, post_id, {"author_id": author_id}))
     return True
