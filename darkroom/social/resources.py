@@ -416,8 +416,8 @@ def finish_posts(
                 _viewer_fields(post.author, edges)
             _sign([post.author.avatar] if post.author.HasField("avatar") else [], urls, private=r.author_private)
         _sign(post.media, urls, private=r.author_private)
+        out[post.id] = post  # keyed before the mask may drop ``id``
         _project(post, m)
-        out[post.id] = post
     return out
 
 
@@ -507,7 +507,8 @@ def load_comments(
     found = list(conn.execute(query))
     seen = visibility.visible_authors(conn, viewer, {r.post_author: r.private for r in found})
     rows = [CommentRow(r.id, r.post_id, r.author_id, r.text, r.created_at) for r in found if r.post_author in seen]
-    return {c.id: c for c in comment_messages(conn, rows, viewer, mask, urls=urls)}
+    messages = comment_messages(conn, rows, viewer, mask, urls=urls)
+    return {row.id: message for row, message in zip(rows, messages, strict=True)}
 
 
 def like_messages(

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-import sqlalchemy as sa
 import pytest
+import sqlalchemy as sa
 
 from darkroom.social import reactions
 from darkroom.social.errors import Blocked, Forbidden, InvalidInput, NotFound, Unauthorized
@@ -262,7 +262,11 @@ def test_comments_are_deleted_by_their_author_the_posts_author_or_an_admin(db_en
 
 def test_delete_comment_on_a_post_the_viewer_may_not_see_is_not_found(db_engine: sa.Engine) -> None:
     with db_engine.begin() as conn:
-        private, fan, me = make_account(conn, "private", private=True), make_account(conn, "fan"), make_account(conn, "me")
+        private, fan, me = (
+            make_account(conn, "private", private=True),
+            make_account(conn, "fan"),
+            make_account(conn, "me"),
+        )
         make_follow(conn, fan, private)
         post = make_post(conn, private)
         comment = reactions.add_comment(conn, viewer_of(conn, fan), post, "hi").id
