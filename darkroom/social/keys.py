@@ -14,8 +14,11 @@ key                                    type          holds
 ``social:{a:ID}:posts``                sorted set    the account's recent ready posts (same
                                                      shape), read by followers at read time
                                                      when the account is a celebrity (pull)
-``social:{p:ID}:post``                 string        the post cache: the hydrated post, without
-                                                     viewer fields
+``social:{p:ID}:post``                 string        the post cache (postcache.py): ``P`` + the
+                                                     hydrated Post's proto bytes, without viewer
+                                                     fields or ``error`` (10 min), or ``T`` + a
+                                                     token: a tombstone left by an invalidation
+                                                     (1 h), so a late write-back cannot land
 ``social:{a:ID}:login``                string        failed logins of the account (throttle)
 ``social:ip:ADDR:login``               string        failed logins from an address (throttle)
 ``{social:events}``                    stream        the events (darkroom.social.events)
