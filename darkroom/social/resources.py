@@ -16,13 +16,10 @@ keeps) and :func:`finish_posts` turns keys into URLs last.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Protocol, cast
-from urllib.parse import quote
+from typing import cast
 
-import orjson
 import sqlalchemy as sa
 from google.protobuf.descriptor import Descriptor
 from google.protobuf.message import Message
@@ -31,15 +28,17 @@ from darkroom._proto.darkroom.social.v1 import social_pb2 as pb
 from darkroom.api import protojson
 from darkroom.api.fieldmask import Mask, MaskLike
 from darkroom.api.timestamps import timestamp_from_s
-from darkroom.social import relations, visibility
+from darkroom.social import relations, renditions, visibility
 from darkroom.social.reactions import CommentRow, LikeRow
 from darkroom.social.relations import Relations
+from darkroom.social.renditions import PLAIN_URLS, MediaUrls, PlainMediaUrls
 from darkroom.social.tags import TagCount
 from darkroom.social.viewer import Viewer
 from darkroom.storage.schema import accounts, comments, mentions, post_media, post_tags, posts, uploads
 
 __all__ = [
     "PLAIN_URLS",
+    "MaskArg",
     "MediaUrls",
     "PlainMediaUrls",
     "PostRecord",
@@ -61,22 +60,6 @@ __all__ = [
 
 MaskArg = Mask | MaskLike
 _VIEWER_FIELDS = ("followed_by_me", "requested_by_me", "follows_me", "blocked_by_me")
-
-
-class MediaUrls(Protocol):
-    """Where a rendition is fetched from; ``private`` media needs a signed, expiring URL."""
-
-    def url(self, key: str, *, private: bool) -> str: ...
-
-
-class PlainMediaUrls:
-    """``/v1/media/{key}`` for every rendition (tests, gRPC clients that fetch with a token)."""
-
-    def url(self, key: str, *, private: bool) -> str:
-        return "/v1/media/" + quote(key, safe="/")
-
-
-PLAIN_URLS = PlainMediaUrls()
 
 
 # -- masks ------------------------------------------------------------------------------------------
@@ -121,63 +104,7 @@ def _project(message: Message, mask: Mask) -> None:
         message.CopyFrom(mask.project(message))
 
 
-# -- media ------------------------------------------------------------------------------------------
-def _media(upload_id: str, kind: str | None, state: str, info: object) -> pb.Media:
-    """A Media from an upload row; ``uploads.info`` is ``{"width", "height", "duration_s",
-    "renditions": [{"key", "content_type", "width", "height", "role"}]}`` (parts may be missing
-    while it is processed). Each rendition's ``url`` holds its blob key until :func:`_sign`."""
-    facts = _json_object(info)
-    media = pb.Media(
-        id=upload_id,
-        kind=kind or "",
-        state=state,
-        width=_int(facts.get("width")),
-        height=_int(facts.get("height")),
-        duration_s=_float(facts.get("duration_s")),
-    )
-    for item in _json_list(facts.get("renditions")):
-        r = _json_object(item)
-        media.renditions.add(
-            url=_str(r.get("key")),
-            content_type=_str(r.get("content_type")),
-            width=_int(r.get("width")),
-            height=_int(r.get("height")),
-            role=_str(r.get("role")),
-        )
-    return media
-
-
-# ``uploads.info`` is written by the pipeline; a missing or odd value reads as the default.
-def _int(value: object) -> int:
-    return int(value) if isinstance(value, int | float) and math.isfinite(value) else 0
-
-
-def _float(value: object) -> float:
-    return float(value) if isinstance(value, int | float) and math.isfinite(value) else 0.0
-
-
-def _str(value: object) -> str:
-    return value if isinstance(value, str) else ""
-
-
-def _json_object(value: object) -> Mapping[str, object]:
-    if isinstance(value, str | bytes):
-        value = orjson.loads(value)
-    return cast(Mapping[str, object], value) if isinstance(value, Mapping) else {}
-
-
-def _json_list(value: object) -> list[object]:
-    if isinstance(value, str | bytes):
-        value = orjson.loads(value)
-    return list(value) if isinstance(value, list) else []
-
-
-def _sign(medias: Iterable[pb.Media], urls: MediaUrls, *, private: bool) -> None:
-    for media in medias:
-        for rendition in media.renditions:
-            rendition.url = urls.url(rendition.url, private=private)
-
-
+# -- SQL ----------------------------------------------------------------------------------------------
 def _aggregate(
     dialect: str, columns: Mapping[str, sa.ColumnElement[object]] | sa.ColumnElement[object]
 ) -> sa.Function[object]:
@@ -227,7 +154,7 @@ def _account(row: sa.RowMapping, prefix: str, avatar: bool) -> pb.Account:
     a.created_at.CopyFrom(timestamp_from_s(row[prefix + "created_at"], "created_at"))
     if avatar and row[prefix + "avatar_id"] is not None:
         a.avatar.CopyFrom(
-            _media(
+            renditions.media(
                 cast(str, row[prefix + "avatar_id"]),
                 cast("str | None", row[prefix + "avatar_kind"]),
                 cast(str, row[prefix + "avatar_state"]),
@@ -235,6 +162,10 @@ def _account(row: sa.RowMapping, prefix: str, avatar: bool) -> pb.Account:
             )
         )
     return a
+
+
+def _avatar(account: pb.Account) -> list[pb.Media]:
+    return [account.avatar] if account.HasField("avatar") else []
 
 
 def _viewer_fields(account: pb.Account, edges: Relations) -> None:
@@ -274,7 +205,7 @@ def load_accounts(
             continue
         if viewer is not None and wants_edges:
             _viewer_fields(account, edges)
-        _sign([account.avatar] if account.HasField("avatar") else [], urls, private=account.private)
+        renditions.sign(_avatar(account), urls, private=account.private)
         _project(account, m)
         out[id_] = account
     return out
@@ -347,17 +278,16 @@ def fetch_post_records(conn: sa.Connection, post_ids: Collection[str], mask: Mas
         if author is not None:
             post.author.CopyFrom(_account(row, "a__", avatar))
         if "media_json" in row:
-            items = sorted(
-                (_json_object(i) for i in _json_list(row["media_json"])), key=lambda i: cast(int, i["position"])
-            )
+            items = [renditions.json_object(i) for i in renditions.json_list(row["media_json"])]
+            items.sort(key=lambda i: cast(int, i["position"]))
             post.media.extend(
-                _media(cast(str, i["id"]), cast("str | None", i["kind"]), cast(str, i["state"]), i["info"])
+                renditions.media(cast(str, i["id"]), cast("str | None", i["kind"]), cast(str, i["state"]), i["info"])
                 for i in items
             )
         if "tags_json" in row:
-            post.tags.extend(sorted(str(t) for t in _json_list(row["tags_json"])))
+            post.tags.extend(sorted(str(t) for t in renditions.json_list(row["tags_json"])))
         if "mentions_json" in row:
-            post.mentions.extend(sorted(str(h) for h in _json_list(row["mentions_json"])))
+            post.mentions.extend(sorted(str(h) for h in renditions.json_list(row["mentions_json"])))
         out[post.id] = PostRecord(
             post, row["author_id"], bool(row["author_private"]), row["state"] == "ready", row["error"] or ""
         )
@@ -414,8 +344,8 @@ def finish_posts(
         if post.HasField("author"):
             if author_edges:
                 _viewer_fields(post.author, edges)
-            _sign([post.author.avatar] if post.author.HasField("avatar") else [], urls, private=r.author_private)
-        _sign(post.media, urls, private=r.author_private)
+            renditions.sign(_avatar(post.author), urls, private=r.author_private)
+        renditions.sign(post.media, urls, private=r.author_private)
         out[post.id] = post  # keyed before the mask may drop ``id``
         _project(post, m)
     return out
