@@ -71,6 +71,7 @@ class Settings:
     redis_tcp_port: int = 0
     namespace: str = "dr"
     grpc_addr: str = "127.0.0.1:50051"
+    http_addr: str = "127.0.0.1:8000"  # the HTTP API (darkroom.web): host:port, [v6]:port
     grpc_tls_cert: str = ""
     grpc_tls_key: str = ""
     api_keys_file: str = ""
@@ -95,6 +96,7 @@ class Settings:
             )
         if self.grpc_auth not in GRPC_AUTH_MODES:
             raise ConfigError(f"DARKROOM_GRPC_AUTH={self.grpc_auth!r} must be one of {', '.join(GRPC_AUTH_MODES)}")
+        _check_http_addr(self.http_addr)
         if not NAMESPACE_PATTERN.fullmatch(self.namespace):
             raise ConfigError(
                 f"DARKROOM_NAMESPACE={self.namespace!r} must be 1-{MAX_NAMESPACE_CHARS} characters of [A-Za-z0-9_.:-]"
@@ -121,6 +123,17 @@ class Settings:
             if raw is not None:
                 limit_values[f.name] = _convert(f"DARKROOM_QUEUE_{f.name.upper()}", raw, f.type)
         return cls(limits=QueueLimits(**limit_values), **values)  # type: ignore[arg-type]
+
+
+def _check_http_addr(address: str) -> None:
+    """``host:port`` or ``[v6]:port`` with a port from 0 to 65535 (``api.transport``'s rule for a
+    listen address; config sits below the api package, so the check is repeated here)."""
+    host, sep, port = address.rpartition(":")
+    bare = host[1:-1] if host.startswith("[") and host.endswith("]") else host
+    if not sep or not bare or "[" in bare or "]" in bare or not port.isdigit() or not 0 <= int(port) <= 65535:
+        raise ConfigError(f"DARKROOM_HTTP_ADDR={address!r} must be host:port with a port from 0 to 65535")
+    if ":" in bare and host == bare:
+        raise ConfigError(f"DARKROOM_HTTP_ADDR={address!r}: write an IPv6 host in brackets, [{bare}]:{port}")
 
 
 def _convert(name: str, raw: str, kind: object) -> object:

@@ -43,3 +43,17 @@ def test_a_namespace_the_key_schema_refuses_is_a_config_error(namespace: str) ->
         Settings(namespace=namespace)
     with pytest.raises(dq.InvalidNamespace):
         Keys(namespace)  # the same rule, read from config
+
+
+def test_the_http_address_comes_from_the_environment() -> None:
+    assert Settings().http_addr == "127.0.0.1:8000"
+    assert Settings.from_env({"DARKROOM_HTTP_ADDR": "0.0.0.0:0"}).http_addr == "0.0.0.0:0"
+    assert Settings.from_env({"DARKROOM_HTTP_ADDR": "[::1]:65535"}).http_addr == "[::1]:65535"
+
+
+@pytest.mark.parametrize(
+    "address", ["127.0.0.1:99999", "127.0.0.1", ":8000", "localhost:http", "::1:8000", "[::1]", ""]
+)
+def test_a_bad_http_address_is_a_config_error_naming_it(address: str) -> None:
+    with pytest.raises(ConfigError, match=f"DARKROOM_HTTP_ADDR={address!r}".replace("[", r"\[").replace("]", r"\]")):
+        Settings.from_env({"DARKROOM_HTTP_ADDR": address})

@@ -1,16 +1,40 @@
 """Darkroom's API toolkit, shared by every edge and importing no domain package: field masks,
-error <-> status tables that each service passes in (``grpc_status``), times on the wire
-(``timestamps``), API keys (``auth``) and transport checks (``transport``)."""
+error <-> status tables that each service passes in (``grpc_status`` for gRPC, ``problems`` for
+HTTP problem+json, sharing ``error_tables``), times on the wire (``timestamps``), API keys
+(``auth``), transport checks (``transport``), page cursors (``cursors``), entity tags and
+conditional requests (``etags``), rate limits (``ratelimit``) and idempotency keys
+(``idempotency``)."""
 
 from __future__ import annotations
 
 from darkroom.api.errors import (
     ApiError,
+    CsrfRejected,
+    IdempotencyKeyInUse,
+    IdempotencyKeyReused,
+    InvalidCursor,
     InvalidFieldMask,
+    InvalidIdempotencyKey,
+    InvalidPrecondition,
     InvalidTime,
     MissingUpdateMask,
+    RateLimited,
     ServiceUnavailable,
     Unauthenticated,
 )
 
-__all__ = ["ApiError", "InvalidFieldMask", "InvalidTime", "MissingUpdateMask", "ServiceUnavailable", "Unauthenticated"]
+__all__ = [
+    "ApiError",
+    "CsrfRejected",
+    "IdempotencyKeyInUse",
+    "IdempotencyKeyReused",
+    "InvalidCursor",
+    "InvalidFieldMask",
+    "InvalidIdempotencyKey",
+    "InvalidPrecondition",
+    "InvalidTime",
+    "MissingUpdateMask",
+    "RateLimited",
+    "ServiceUnavailable",
+    "Unauthenticated",
+]

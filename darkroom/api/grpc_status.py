@@ -32,8 +32,10 @@ from typing import Any, NoReturn
 
 import grpc
 
+from darkroom.api.error_tables import BUILTIN_MEANINGS, nearest
 from darkroom.api.errors import (
     ApiError,
+    InvalidCursor,
     InvalidFieldMask,
     InvalidTime,
     MissingUpdateMask,
@@ -65,11 +67,10 @@ ERROR_MESSAGE_KEY = "darkroom-error-message-bin"
 Code = grpc.StatusCode
 ErrorClass = type[DarkroomError]
 
-_BY_BUILTIN: tuple[tuple[type[BaseException], grpc.StatusCode], ...] = (
-    (ValueError, Code.INVALID_ARGUMENT),
-    (LookupError, Code.NOT_FOUND),
-    (PermissionError, Code.PERMISSION_DENIED),
-    (ConnectionError, Code.UNAVAILABLE),
+_BY_BUILTIN: tuple[tuple[type[BaseException], grpc.StatusCode], ...] = tuple(
+    zip(
+        BUILTIN_MEANINGS, (Code.INVALID_ARGUMENT, Code.NOT_FOUND, Code.PERMISSION_DENIED, Code.UNAVAILABLE), strict=True
+    )
 )
 
 
@@ -115,13 +116,8 @@ class StatusTable:
 
     def code(self, exc: BaseException) -> grpc.StatusCode:
         """The status code for ``exc`` (a ``DarkroomError``)."""
-        for cls in type(exc).__mro__:
-            if cls in self.codes:
-                return self.codes[cls]
-        for builtin, code in _BY_BUILTIN:
-            if isinstance(exc, builtin):
-                return code
-        return Code.UNKNOWN
+        code = nearest(exc, self.codes, _BY_BUILTIN)
+        return Code.UNKNOWN if code is None else code
 
 
 API_STATUSES = StatusTable().extend(
@@ -130,6 +126,7 @@ API_STATUSES = StatusTable().extend(
         ServiceUnavailable: Code.UNAVAILABLE,
         InvalidFieldMask: Code.INVALID_ARGUMENT,
         InvalidTime: Code.INVALID_ARGUMENT,
+        InvalidCursor: Code.INVALID_ARGUMENT,
     },
     errors=(MissingUpdateMask,),
     by_code={

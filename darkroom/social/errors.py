@@ -15,6 +15,7 @@ __all__ = [
     "Blocked",
     "Forbidden",
     "InvalidInput",
+    "LeaseLost",
     "LoginFailed",
     "LoginThrottled",
     "NotFound",
@@ -78,6 +79,13 @@ class LoginFailed(Unauthorized):
     """Wrong handle/email or password (the message does not say which)."""
 
     code = "login_failed"
+
+
+class LeaseLost(SocialError):
+    """The events relay no longer holds its lease (it expired, and another relay took it): what it
+    was about to publish is the new holder's to publish."""
+
+    code = "lease_lost"
 
 
 class LoginThrottled(SocialError, PermissionError):

@@ -23,6 +23,11 @@ key                                    type          holds
 ``social:ip:ADDR:login``               string        failed logins from an address (throttle)
 ``{social:events}``                    stream        the events (darkroom.social.events)
 ``{social:events}:seen:EVENT_ID``      string        the relay's publish-once marker (24 h)
+``{social:events}:dead``               stream        dead letters: outbox rows the relay could not
+                                                     read, entries a consumer group gave up on
+``{social:events}:relay``              string        the relay lease: the fencing token of the
+                                                     one relay that may publish (expires)
+``{social:events}:relay:fence``        string        the fencing counter (a new token per lease)
 =====================================  ============  ==========================================
 """
 
@@ -30,6 +35,7 @@ from __future__ import annotations
 
 __all__ = [
     "EVENTS",
+    "EVENTS_DEAD",
     "FEED_BUILT",
     "author_posts",
     "event_seen",
@@ -37,9 +43,15 @@ __all__ = [
     "login_fails_account",
     "login_fails_ip",
     "post_cache",
+    "RELAY_FENCE",
+    "RELAY_LEASE",
 ]
 
 EVENTS = "{social:events}"
+# The relay's and the consumers' keys share the stream's hash tag: each script call stays in one slot.
+EVENTS_DEAD = "{social:events}:dead"
+RELAY_LEASE = "{social:events}:relay"
+RELAY_FENCE = "{social:events}:relay:fence"
 FEED_BUILT = "~"  # sorts after every ULID character, so it is always the feed's last member
 
 

@@ -1,0 +1,76 @@
+"""Prometheus metrics of the events pipeline: the outbox relay and the consumer groups (each process
+registers them on its own registry, as :mod:`darkroom.runtime.metrics` does)."""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+__all__ = ["ConsumerMetrics", "RelayMetrics"]
+
+_BATCH_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)
+
+
+class RelayMetrics:
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.rows = Counter(
+            "darkroom_social_outbox_rows",
+            "Outbox rows the relay settled, by outcome: published (a new stream entry), seen (its "
+            "publish-once marker was set: published by a round that died before marking), dead_lettered "
+            "(not an event)",
+            ["outcome"],
+            registry=registry,
+        )
+        self.leases = Counter("darkroom_social_relay_leases", "Relay leases this process took", registry=registry)
+        self.leases_lost = Counter(
+            "darkroom_social_relay_leases_lost",
+            "Publishes refused because another relay had taken the lease",
+            registry=registry,
+        )
+        self.trimmed = Counter("darkroom_social_events_trimmed", "Stream entries trimmed by age", registry=registry)
+        self.purged = Counter(
+            "darkroom_social_outbox_purged", "Published outbox rows deleted after retention", registry=registry
+        )
+
+    def published(self, added: int, seen: int, dead_lettered: int) -> None:
+        for outcome, n in (("published", added), ("seen", seen), ("dead_lettered", dead_lettered)):
+            if n:
+                self.rows.labels(outcome).inc(n)
+
+
+class ConsumerMetrics:
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.entries = Counter(
+            "darkroom_social_events_consumed",
+            "Stream entries a consumer group settled or failed, by outcome: handled (acknowledged after "
+            "the handler returned), dead_lettered (poison or garbled; acknowledged), failed (the handler "
+            "raised; left pending for a retry)",
+            ["group", "outcome"],
+            registry=registry,
+        )
+        self.batch_seconds = Histogram(
+            "darkroom_social_events_batch_seconds",
+            "Time a handler spent on one batch",
+            ["group"],
+            buckets=_BATCH_BUCKETS,
+            registry=registry,
+        )
+        self.lag = Gauge(
+            "darkroom_social_events_group_lag",
+            "Stream entries not yet delivered to the group (XINFO GROUPS lag)",
+            ["group"],
+            registry=registry,
+        )
+        self.pending = Gauge(
+            "darkroom_social_events_group_pending",
+            "Entries delivered to the group and not acknowledged yet",
+            ["group"],
+            registry=registry,
+        )
+
+    def settled(self, group: str, outcome: str, n: int) -> None:
+        if n:
+            self.entries.labels(group, outcome).inc(n)
+
+    def group_state(self, group: str, lag: int, pending: int) -> None:
+        self.lag.labels(group).set(lag)
+        self.pending.labels(group).set(pending)

@@ -1,0 +1,132 @@
+"""The HTTP app: :func:`create_app` builds a FastAPI app from :class:`~darkroom.web.deps.WebDeps`
+and the routers of :mod:`darkroom.web.api` (or the ones given).
+
+Every request passes, outermost first: the 500 handler (problem+json, no internals) -> gzip (JSON
+and text over 1 KB, never media) -> the edge (who is asking, rate limits and their headers) ->
+idempotency keys (every POST) -> the problem handlers -> CSRF (an app-wide dependency) -> the
+route. Responses are orjson; OpenAPI at ``/openapi.json`` documents every route's problems as
+``application/problem+json`` (400 for a bad request, never FastAPI's 422 shape).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from fastapi import APIRouter, Depends, FastAPI
+from fastapi.openapi.utils import get_openapi
+from starlette.middleware.gzip import DEFAULT_EXCLUDED_CONTENT_TYPES, GZipMiddleware
+
+from darkroom.api.idempotency import IdempotencyStore
+from darkroom.api.problems import PROBLEM_CONTENT_TYPE
+from darkroom.api.ratelimit import RateLimiter
+from darkroom.web.auth import check_csrf
+from darkroom.web.deps import WebDeps
+from darkroom.web.edge import EdgeMiddleware
+from darkroom.web.idempotency import IdempotencyMiddleware
+from darkroom.web.problems import install_problem_handlers
+from darkroom.web.responses import OrjsonResponse
+
+__all__ = ["GZIP_EXCLUDED_CONTENT_TYPES", "GZIP_MINIMUM_BYTES", "PROBLEM_SCHEMA", "REDIS_PREFIX", "create_app"]
+
+REDIS_PREFIX = "http"  # rate limits and idempotency records (api.ratelimit, api.idempotency)
+GZIP_MINIMUM_BYTES = 1024
+# Starlette's defaults leave out video/*, audio/* and the common image types; every image/* is
+# added (HEIC, TIFF, SVG renditions are media too) so no media is ever compressed again.
+GZIP_EXCLUDED_CONTENT_TYPES = (*DEFAULT_EXCLUDED_CONTENT_TYPES, "image/*")
+# level 9 (Starlette's default) costs about twice the CPU of 6 for a few percent on JSON
+_GZIP_LEVEL = 6
+
+PROBLEM_SCHEMA: dict[str, Any] = {
+    "title": "Problem",
+    "description": "RFC 9457 problem details, with Darkroom's stable `code` and the offending `field`",
+    "type": "object",
+    "required": ["type", "title", "status", "detail", "code"],
+    "properties": {
+        "type": {"type": "string", "description": "tag:darkroom,2025:problem:<code>"},
+        "title": {"type": "string"},
+        "status": {"type": "integer"},
+        "detail": {"type": "string", "description": "what went wrong, naming the offending value"},
+        "code": {"type": "string", "description": "stable machine-readable name (not_found, invalid_input, …)"},
+        "field": {"type": "string", "description": "the offending request field, when there is one"},
+        "instance": {"type": "string"},
+        "errors": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "properties": {"field": {"type": "string"}, "detail": {"type": "string"}},
+            },
+        },
+    },
+}
+_PROBLEM_REF = {"$ref": "#/components/schemas/Problem"}
+
+
+def _problem(description: str) -> dict[str, Any]:
+    return {"description": description, "content": {PROBLEM_CONTENT_TYPE: {"schema": _PROBLEM_REF}}}
+
+
+# Every route may answer these (declaring 4XX also keeps FastAPI from adding its 422 shape).
+_ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    "4XX": _problem("a client error: bad input, unauthenticated, forbidden, not found, rate limited…"),
+    "5XX": _problem("a server error (an incident id, no internals)"),
+}
+
+
+def _default_routers() -> Sequence[APIRouter]:
+    from darkroom.web.api import ROUTERS
+
+    return ROUTERS
+
+
+def create_app(deps: WebDeps, *, routers: Sequence[APIRouter] | None = None) -> FastAPI:
+    """The HTTP app over ``deps``, serving ``routers`` (default: :data:`darkroom.web.api.ROUTERS`)."""
+    app = FastAPI(
+        title="Darkroom",
+        version="1",
+        default_response_class=OrjsonResponse,
+        dependencies=[Depends(check_csrf)],
+        responses=_ERROR_RESPONSES,
+    )
+    app.state.deps = deps
+    for router in _default_routers() if routers is None else routers:
+        app.include_router(router)
+    install_problem_handlers(app)
+    limits = deps.limits
+    # add_middleware puts each one outside the ones before it
+    app.add_middleware(
+        IdempotencyMiddleware,
+        store=IdempotencyStore(
+            deps.redis,
+            prefix=REDIS_PREFIX,
+            ttl_s=limits.idempotency_ttl_s,
+            running_ttl_s=limits.idempotency_running_ttl_s,
+        ),
+        max_body_bytes=limits.idempotency_max_body_bytes,
+    )
+    app.add_middleware(
+        EdgeMiddleware,
+        authenticator=deps.authenticator,
+        limiter=RateLimiter(deps.redis, prefix=REDIS_PREFIX),
+        limits=limits,
+    )
+    app.add_middleware(
+        GZipMiddleware,
+        minimum_size=GZIP_MINIMUM_BYTES,
+        compresslevel=_GZIP_LEVEL,
+        exclude_content_types=GZIP_EXCLUDED_CONTENT_TYPES,
+    )
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            schema = get_openapi(title=app.title, version=app.version, routes=app.routes)
+            schemas = schema.setdefault("components", {}).setdefault("schemas", {})
+            schemas["Problem"] = PROBLEM_SCHEMA
+            # nothing answers FastAPI's validation shape: bad requests are 400 problems
+            schemas.pop("HTTPValidationError", None)
+            schemas.pop("ValidationError", None)
+            app.openapi_schema = schema
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+    return app

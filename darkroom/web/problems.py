@@ -1,0 +1,102 @@
+"""Every error of the HTTP app becomes one problem+json response, here and nowhere else: the
+social domain's errors (by their ``code``), the API toolkit's, FastAPI's request validation and
+Starlette's HTTP exceptions (an unknown route, a wrong method), and anything unexpected (500, an
+incident id instead of internals)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.responses import Response
+
+from darkroom.api.problems import API_HTTP_STATUSES, HttpStatusTable, Problem, problem_for, problem_for_status
+from darkroom.errors import DarkroomError
+from darkroom.social.errors import (
+    AlreadyExists,
+    Forbidden,
+    InvalidInput,
+    LoginThrottled,
+    NotFound,
+    PreconditionFailed,
+    Unauthorized,
+)
+from darkroom.web.responses import problem_response
+
+__all__ = ["HTTP_STATUSES", "install_problem_handlers", "validation_problem"]
+
+HTTP_STATUSES: HttpStatusTable = API_HTTP_STATUSES.extend(
+    {
+        InvalidInput: 400,
+        NotFound: 404,
+        AlreadyExists: 409,
+        Unauthorized: 401,
+        Forbidden: 403,
+        LoginThrottled: 429,
+        PreconditionFailed: 412,
+    }
+)
+
+# where FastAPI says a value came from -> how the problem names it
+_PLACES = {"query": "query parameter", "path": "path parameter", "header": "header", "cookie": "cookie", "body": "body"}
+
+
+def _shown(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
+def validation_problem(exc: RequestValidationError, instance: str | None = None) -> Problem:
+    """A 400 ``invalid_input`` naming the first offending field and value; ``errors`` lists them all."""
+    errors = []
+    for error in exc.errors():
+        loc = [str(part) for part in error.get("loc", ())]
+        if error.get("type") == "json_invalid":
+            # loc is ("body", <character position>): the body as a whole is unreadable
+            why = error.get("ctx", {}).get("error", "")
+            at = f" at character {loc[1]}" if len(loc) > 1 else ""
+            errors.append({"field": "body", "detail": f"the body is not valid JSON{at}: {why}".rstrip(": ")})
+            continue
+        place = _PLACES.get(loc[0], "") if loc else ""
+        name = ".".join(loc[1:] if place else loc) or "body"
+        detail = f"{place or 'field'} {name!r}" if name != "body" else "the body"
+        if "input" in error and error.get("type") != "missing":
+            detail += f" = {_shown(error['input'])}"
+        errors.append({"field": name, "detail": f"{detail}: {error.get('msg', 'invalid')}"})
+    first = errors[0] if errors else {"field": "body", "detail": "the request is not valid"}
+    return Problem(
+        400, "invalid_input", first["detail"], field=first["field"], instance=instance, extensions={"errors": errors}
+    )
+
+
+def install_problem_handlers(app: FastAPI, table: HttpStatusTable = HTTP_STATUSES) -> None:
+    """Answer every error of ``app`` with problem+json, statuses by ``table``."""
+
+    async def darkroom_error(request: Request, exc: Exception) -> Response:
+        return problem_response(problem_for(exc, table, instance=request.url.path))
+
+    async def invalid_request(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, RequestValidationError)
+        return problem_response(validation_problem(exc, request.url.path))
+
+    async def http_exception(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, StarletteHTTPException)
+        if exc.status_code < 400:  # a route may raise a 304 or a redirect: no body
+            return Response(status_code=exc.status_code, headers=exc.headers)
+        detail = exc.detail if isinstance(exc.detail, str) else None
+        if exc.status_code == 404 and detail == "Not Found":
+            detail = f"no route {request.method} {request.url.path}"
+        return problem_response(
+            problem_for_status(exc.status_code, detail, instance=request.url.path, headers=exc.headers)
+        )
+
+    async def unexpected(request: Request, exc: Exception) -> Response:
+        # Starlette's outermost middleware calls this, then re-raises for the server to log
+        return problem_response(problem_for(exc, table, instance=request.url.path))
+
+    app.add_exception_handler(DarkroomError, darkroom_error)
+    app.add_exception_handler(RequestValidationError, invalid_request)
+    app.add_exception_handler(StarletteHTTPException, http_exception)
+    app.add_exception_handler(Exception, unexpected)

@@ -1,0 +1,42 @@
+"""The HTTP server's secret (signs page cursors, derives CSRF tokens), kept in the home so every
+process of one deployment, and the next start, share it: ``home/http.secret``, 32 random bytes
+(hex), mode 0600, generated at the first start and linked into place whole, so two first starts
+agree on one secret."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import secrets
+import tempfile
+
+from darkroom.config import ConfigError, Settings
+from darkroom.home import private_home
+
+__all__ = ["SECRET_FILE", "load_secret"]
+
+SECRET_FILE = "http.secret"
+
+
+def load_secret(settings: Settings) -> bytes:
+    """The home's HTTP secret, generating it if there is none."""
+    path = private_home(settings.home) / SECRET_FILE
+    if not path.exists():
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".http.secret.")  # mode 0600
+        try:
+            with os.fdopen(fd, "w") as fh:
+                fh.write(secrets.token_hex(32) + "\n")
+                fh.flush()
+                os.fsync(fh.fileno())
+            with contextlib.suppress(FileExistsError):
+                os.link(tmp, path)
+        finally:
+            os.unlink(tmp)
+    os.chmod(path, 0o600)
+    try:
+        secret = bytes.fromhex(path.read_text(encoding="ascii").strip())
+    except ValueError:
+        secret = b""
+    if len(secret) < 16:
+        raise ConfigError(f"{path} does not hold a secret of at least 16 bytes in hex: delete it to generate one")
+    return secret
