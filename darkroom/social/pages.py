@@ -1,27 +1,28 @@
-"""Cursor pages: the one shape every list of the social domain answers, and its opaque cursors.
+"""Cursor pages: the one shape every list of the social domain answers.
 
-A cursor is the keyset position after a page's last item (never an offset, so pages stay stable
-while new rows arrive), wrapped as url-safe base64 of ``[kind, ...]`` so a client treats it as
-opaque and a cursor of one list is refused by another. ``limit`` is 1 to :data:`MAX_LIMIT`.
+A cursor is an ``api.cursors`` token holding the keyset position after a page's last item (never
+an offset, so pages stay stable while rows arrive), bound to one list (``likes:<post id>``…) so a
+cursor of one list is refused by every other. The lists take the codec as ``cursors=``: the HTTP
+app passes its signing codec (``WebDeps.cursors``), other callers get :data:`UNSIGNED` (positions
+are ids and times the reader has seen anyway). ``limit`` is 1 to :data:`MAX_LIMIT`.
 """
 
 from __future__ import annotations
 
-import base64
-import binascii
 import math
 from dataclasses import dataclass
 from typing import Generic, TypeVar
 
-import orjson
-
+from darkroom.api.cursors import CURSOR_FIELD, CursorCodec
+from darkroom.api.errors import InvalidCursor
 from darkroom.social.errors import InvalidInput
 from darkroom.social.ids import check_id
 
-__all__ = ["DEFAULT_LIMIT", "MAX_LIMIT", "Keyset", "Page", "check_limit", "decode", "encode"]
+__all__ = ["DEFAULT_LIMIT", "MAX_LIMIT", "UNSIGNED", "Keyset", "Page", "check_limit", "decode", "encode"]
 
 DEFAULT_LIMIT = 20
 MAX_LIMIT = 100
+UNSIGNED = CursorCodec()
 T = TypeVar("T")
 
 
@@ -48,32 +49,30 @@ def check_limit(limit: object, *, field: str = "limit") -> int:
     return limit
 
 
-def encode(kind: str, position: Keyset) -> str:
-    """The cursor of ``position`` in a list of ``kind``."""
-    parts: list[object] = [kind, position.id] if position.at is None else [kind, position.id, position.at]
-    return base64.urlsafe_b64encode(orjson.dumps(parts)).decode().rstrip("=")
+def encode(codec: CursorCodec, list_name: str, position: Keyset) -> str:
+    """The cursor continuing ``list_name`` after ``position``."""
+    held: dict[str, object] = {"id": position.id} if position.at is None else {"id": position.id, "at": position.at}
+    return codec.encode(held, list_name=list_name)
 
 
-def decode(cursor: object, kind: str, *, timed: bool = False, field: str = "cursor") -> Keyset:
-    """The position a cursor from :func:`encode` holds; anything else (another list's cursor, a
-    forged or truncated one) is :class:`InvalidInput` naming it."""
+def decode(codec: CursorCodec, cursor: object, list_name: str, *, timed: bool = False) -> Keyset:
+    """The position a cursor of ``list_name`` holds; anything else (another list's cursor, a forged,
+    truncated or unsigned one) is :class:`InvalidCursor` naming it."""
     shown = repr(cursor) if len(repr(cursor)) <= 60 else repr(cursor)[:57] + "..."
 
-    def refuse(why: str) -> InvalidInput:
-        return InvalidInput(f"{field} {shown} is not a cursor of this list: {why}", field=field)
+    def refuse() -> InvalidCursor:
+        return InvalidCursor(f"cursor {shown} holds no position of this list", field=CURSOR_FIELD)
 
-    if not isinstance(cursor, str) or len(cursor) > 200:
-        raise refuse("expected the next_cursor of a previous page")
+    if not isinstance(cursor, str):
+        raise refuse()
+    held = codec.decode(cursor, list_name=list_name)
     try:
-        parts = orjson.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
-    except (binascii.Error, ValueError) as exc:
-        raise refuse("it does not decode") from exc
-    if not isinstance(parts, list) or len(parts) != (3 if timed else 2) or parts[0] != kind:
-        raise refuse("it belongs to another list")
-    id_ = check_id(parts[1], field=field)
+        id_ = check_id(held.get("id"), field=CURSOR_FIELD)
+    except InvalidInput:
+        raise refuse() from None
     if not timed:
         return Keyset(id_)
-    at = parts[2]
+    at = held.get("at")
     if isinstance(at, bool) or not isinstance(at, int | float) or not math.isfinite(at):
-        raise refuse("its time is not a number")
+        raise refuse()
     return Keyset(id_, float(at))

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 
+from darkroom.api.cursors import CursorCodec
 from darkroom.social import pages, visibility
 from darkroom.social.errors import Blocked, Forbidden, InvalidInput, NotFound
 from darkroom.social.events import Event, EventType, record
@@ -87,11 +88,18 @@ def unlike(conn: sa.Connection, viewer: Viewer | None, post_id: str) -> bool:
 
 
 def list_likes(
-    conn: sa.Connection, viewer: Viewer | None, post_id: str, cursor: str | None = None, limit: int = 20
+    conn: sa.Connection,
+    viewer: Viewer | None,
+    post_id: str,
+    cursor: str | None = None,
+    limit: int = pages.DEFAULT_LIMIT,
+    *,
+    cursors: CursorCodec = pages.UNSIGNED,
 ) -> Page[LikeRow]:
     """Who liked a post, newest first."""
     limit = pages.check_limit(limit)
-    after = None if cursor is None else pages.decode(cursor, "likes", timed=True)
+    post_id = check_id(post_id, field="post_id")
+    after = None if cursor is None else pages.decode(cursors, cursor, f"likes:{post_id}", timed=True)
     _visible_post(conn, viewer, post_id)
     query = (
         sa.select(likes.c.account_id, likes.c.created_at)
@@ -111,7 +119,8 @@ def list_likes(
     more = len(rows) > limit
     rows = rows[:limit]
     last = rows[-1] if more else None
-    return Page(rows, None if last is None else pages.encode("likes", Keyset(last.account_id, last.created_at)))
+    position = None if last is None else Keyset(last.account_id, last.created_at)
+    return Page(rows, None if position is None else pages.encode(cursors, f"likes:{post_id}", position))
 
 
 # -- comments ---------------------------------------------------------------------------------------
@@ -177,11 +186,18 @@ def delete_comment(conn: sa.Connection, viewer: Viewer | None, comment_id: str) 
 
 
 def list_comments(
-    conn: sa.Connection, viewer: Viewer | None, post_id: str, cursor: str | None = None, limit: int = 20
+    conn: sa.Connection,
+    viewer: Viewer | None,
+    post_id: str,
+    cursor: str | None = None,
+    limit: int = pages.DEFAULT_LIMIT,
+    *,
+    cursors: CursorCodec = pages.UNSIGNED,
 ) -> Page[CommentRow]:
     """A post's comments, oldest first."""
     limit = pages.check_limit(limit)
-    after = None if cursor is None else pages.decode(cursor, "comments")
+    post_id = check_id(post_id, field="post_id")
+    after = None if cursor is None else pages.decode(cursors, cursor, f"comments:{post_id}")
     _visible_post(conn, viewer, post_id)
     query = (
         sa.select(comments.c.id, comments.c.author_id, comments.c.text, comments.c.created_at)
@@ -200,7 +216,7 @@ def list_comments(
     rows = [CommentRow(r.id, post_id, r.author_id, r.text, r.created_at) for r in conn.execute(query)]
     more = len(rows) > limit
     rows = rows[:limit]
-    return Page(rows, pages.encode("comments", Keyset(rows[-1].id)) if more else None)
+    return Page(rows, pages.encode(cursors, f"comments:{post_id}", Keyset(rows[-1].id)) if more else None)
 
 
 # -- shared -----------------------------------------------------------------------------------------

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 import sqlalchemy as sa
 
+from darkroom.api.cursors import CursorCodec
 from darkroom.social import pages, visibility
 from darkroom.social.errors import InvalidInput
 from darkroom.social.pages import Keyset, Page
@@ -45,12 +46,18 @@ def normalize_tag(tag: object, *, field: str = "tag") -> str:
 
 
 def tag_posts(
-    conn: sa.Connection, viewer: Viewer | None, tag: str, cursor: str | None = None, limit: int = 20
+    conn: sa.Connection,
+    viewer: Viewer | None,
+    tag: str,
+    cursor: str | None = None,
+    limit: int = pages.DEFAULT_LIMIT,
+    *,
+    cursors: CursorCodec = pages.UNSIGNED,
 ) -> Page[str]:
     """Ids of the posts tagged ``tag`` that ``viewer`` may see, newest first."""
     name = normalize_tag(tag)
     limit = pages.check_limit(limit)
-    after = None if cursor is None else pages.decode(cursor, "tag")
+    after = None if cursor is None else pages.decode(cursors, cursor, f"tag:{name}")
     query = (
         sa.select(post_tags.c.post_id)
         .join(posts, posts.c.id == post_tags.c.post_id)
@@ -70,7 +77,7 @@ def tag_posts(
     ids = list(conn.execute(query).scalars())
     more = len(ids) > limit
     ids = ids[:limit]
-    return Page(ids, pages.encode("tag", Keyset(ids[-1])) if more else None)
+    return Page(ids, pages.encode(cursors, f"tag:{name}", Keyset(ids[-1])) if more else None)
 
 
 def search_tags(conn: sa.Connection, prefix: str, limit: int = 10) -> list[TagCount]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 import sqlalchemy as sa
 
+from darkroom.api.errors import InvalidCursor
 from darkroom.social import tags
 from darkroom.social.errors import InvalidInput
 from darkroom.social.tags import TagCount
@@ -55,8 +56,10 @@ def test_a_tag_page_is_full_when_hidden_posts_dominate_and_pages_at_the_limit(db
         second = tags.tag_posts(conn, None, "sun", first.next_cursor, limit=100)
         with pytest.raises(InvalidInput, match="limit 101"):
             tags.tag_posts(conn, None, "sun", limit=101)
-        with pytest.raises(InvalidInput, match="cursor"):
+        with pytest.raises(InvalidCursor, match="bogus"):
             tags.tag_posts(conn, None, "sun", "bogus")
+        with pytest.raises(InvalidCursor, match="another list"):
+            tags.tag_posts(conn, None, "moon", first.next_cursor)
     newest_first = visible[::-1]
     assert first.items == newest_first[:100]
     assert second.items == newest_first[100:]
