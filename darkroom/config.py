@@ -87,6 +87,9 @@ class Settings:
     # how long a command waits for a gRPC server to answer the connection (a CLI user should not
     # wait out a call's whole deadline for a host that never answers)
     grpc_connect_timeout_s: float = 5.0
+    # the largest upload a person may send, per kind (the kind is decided by content): social.uploads
+    max_photo_bytes: int = 50 << 20
+    max_video_bytes: int = 2 << 30
     limits: QueueLimits = field(default_factory=QueueLimits)
 
     def __post_init__(self) -> None:
@@ -94,6 +97,9 @@ class Settings:
             raise ConfigError(
                 f"DARKROOM_GRPC_CONNECT_TIMEOUT_S={self.grpc_connect_timeout_s!r} must be a number of seconds > 0"
             )
+        for name in ("max_photo_bytes", "max_video_bytes"):
+            if not getattr(self, name) > 0:
+                raise ConfigError(f"DARKROOM_{name.upper()}={getattr(self, name)!r} must be a number of bytes > 0")
         if self.grpc_auth not in GRPC_AUTH_MODES:
             raise ConfigError(f"DARKROOM_GRPC_AUTH={self.grpc_auth!r} must be one of {', '.join(GRPC_AUTH_MODES)}")
         _check_http_addr(self.http_addr)

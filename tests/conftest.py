@@ -76,6 +76,17 @@ def rq(redis_client: redis.Redis) -> Iterator[dq.RedisQueue]:
     q.close()
 
 
+@pytest.fixture(autouse=True)
+def _fast_argon2() -> Iterator[None]:
+    """Every test hashes passwords with argon2id's cheapest sound profile: production's costs 64 MiB
+    and about 0.3 s a hash, which would turn each sign-up in a test into a benchmark."""
+    from darkroom.social import passwords
+
+    previous = passwords.configure(passwords.FAST_FOR_TESTS)
+    yield
+    passwords.configure(previous)
+
+
 # -- metadata database -----------------------------------------------------------------------------
 # ``DARKROOM_TEST_POSTGRES_URL`` (any database on the server; the suite creates its own) points the
 # suite at PostgreSQL; otherwise the local server with trust auth. Unreachable: skip locally, fail in CI.

@@ -19,8 +19,10 @@ __all__ = [
     "LoginFailed",
     "LoginThrottled",
     "NotFound",
+    "OffsetMismatch",
     "PreconditionFailed",
     "SocialError",
+    "TooLarge",
     "Unauthorized",
 ]
 
@@ -40,6 +42,16 @@ class InvalidInput(SocialError, ValueError):
     """A value breaks a rule (a handle's characters, a caption's length, a cursor, a mask…)."""
 
     code = "invalid_input"
+
+
+class TooLarge(InvalidInput):
+    """An upload is over its kind's size limit (HTTP 413); ``max_bytes`` is that limit."""
+
+    code = "too_large"
+
+    def __init__(self, message: str, *, max_bytes: int, field: str | None = None) -> None:
+        super().__init__(message, field=field)
+        self.max_bytes = max_bytes
 
 
 class NotFound(SocialError, LookupError):
@@ -108,3 +120,14 @@ class PreconditionFailed(SocialError):
     """An ``If-Match`` ETag (or gRPC ``etag``) no longer matches: the resource changed since it was read."""
 
     code = "precondition_failed"
+
+
+class OffsetMismatch(SocialError):
+    """A resumable upload's chunk starts elsewhere than where the upload stands (tus: 409 Conflict);
+    ``expected_offset`` is where it stands: the client resumes from there."""
+
+    code = "offset_mismatch"
+
+    def __init__(self, message: str, *, expected_offset: int) -> None:
+        super().__init__(message, field="offset")
+        self.expected_offset = expected_offset

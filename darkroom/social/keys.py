@@ -19,8 +19,12 @@ key                                    type          holds
                                                      fields or ``error`` (10 min), or ``T`` + a
                                                      token: a tombstone left by an invalidation
                                                      (1 h), so a late write-back cannot land
-``social:{a:ID}:login``                string        failed logins of the account (throttle)
-``social:ip:ADDR:login``               string        failed logins from an address (throttle)
+``social:{a:ID}:login``                string        failed logins of the account (throttle;
+                                                     expires a window after the first); for a
+                                                     login naming no account, ID is
+                                                     ``unknown-`` + a digest of the login
+``social:ip:ADDR:login``               string        failed logins from an address (an IPv4
+                                                     address or an IPv6 /64), same shape
 ``{social:events}``                    stream        the events (darkroom.social.events)
 ``{social:events}:seen:EVENT_ID``      string        the relay's publish-once marker (24 h)
 ``{social:events}:dead``               stream        dead letters: outbox rows the relay could not

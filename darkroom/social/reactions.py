@@ -18,12 +18,11 @@ from dataclasses import dataclass
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 
-from darkroom.api.cursors import CursorCodec
-from darkroom.social import pages, visibility
+from darkroom.social import visibility
 from darkroom.social.errors import Blocked, Forbidden, InvalidInput, NotFound
 from darkroom.social.events import Event, EventType, record
 from darkroom.social.ids import check_id, new_id
-from darkroom.social.pages import Keyset, Page
+from darkroom.social.paging import Keyset, Page, check_limit, decode_keyset, encode_keyset
 from darkroom.social.viewer import Viewer, require_write
 from darkroom.storage.schema import accounts, blocks, comments, likes, posts
 
@@ -92,14 +91,11 @@ def list_likes(
     viewer: Viewer | None,
     post_id: str,
     cursor: str | None = None,
-    limit: int = pages.DEFAULT_LIMIT,
-    *,
-    cursors: CursorCodec = pages.UNSIGNED,
+    limit: int = 20,
 ) -> Page[LikeRow]:
     """Who liked a post, newest first."""
-    limit = pages.check_limit(limit)
-    post_id = check_id(post_id, field="post_id")
-    after = None if cursor is None else pages.decode(cursors, cursor, f"likes:{post_id}", timed=True)
+    limit = check_limit(limit)
+    after = decode_keyset(cursor)
     _visible_post(conn, viewer, post_id)
     query = (
         sa.select(likes.c.account_id, likes.c.created_at)
@@ -108,7 +104,7 @@ def list_likes(
         .order_by(likes.c.created_at.desc(), likes.c.account_id.desc())
         .limit(limit + 1)
     )
-    if after is not None and after.at is not None:
+    if after is not None:
         query = query.where(
             sa.or_(
                 likes.c.created_at < after.at,
@@ -119,8 +115,7 @@ def list_likes(
     more = len(rows) > limit
     rows = rows[:limit]
     last = rows[-1] if more else None
-    position = None if last is None else Keyset(last.account_id, last.created_at)
-    return Page(rows, None if position is None else pages.encode(cursors, f"likes:{post_id}", position))
+    return Page(rows, None if last is None else encode_keyset(Keyset(last.created_at, last.account_id)))
 
 
 # -- comments ---------------------------------------------------------------------------------------
@@ -190,14 +185,11 @@ def list_comments(
     viewer: Viewer | None,
     post_id: str,
     cursor: str | None = None,
-    limit: int = pages.DEFAULT_LIMIT,
-    *,
-    cursors: CursorCodec = pages.UNSIGNED,
+    limit: int = 20,
 ) -> Page[CommentRow]:
     """A post's comments, oldest first."""
-    limit = pages.check_limit(limit)
-    post_id = check_id(post_id, field="post_id")
-    after = None if cursor is None else pages.decode(cursors, cursor, f"comments:{post_id}")
+    limit = check_limit(limit)
+    after = decode_keyset(cursor)
     _visible_post(conn, viewer, post_id)
     query = (
         sa.select(comments.c.id, comments.c.author_id, comments.c.text, comments.c.created_at)
@@ -216,7 +208,8 @@ def list_comments(
     rows = [CommentRow(r.id, post_id, r.author_id, r.text, r.created_at) for r in conn.execute(query)]
     more = len(rows) > limit
     rows = rows[:limit]
-    return Page(rows, pages.encode(cursors, f"comments:{post_id}", Keyset(rows[-1].id)) if more else None)
+    last = rows[-1] if more else None
+    return Page(rows, None if last is None else encode_keyset(Keyset(last.created_at, last.id)))
 
 
 # -- shared -----------------------------------------------------------------------------------------

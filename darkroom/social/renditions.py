@@ -1,93 +1,93 @@
-"""Media messages from uploads, and where their renditions are fetched from.
+"""An upload's renditions, read from what its workflow returned, in the shape ``uploads.info`` keeps
+(the API's ``Media`` messages are built from it)::
 
-An upload's ``info`` (written by the media pipeline) has the shape ``{"width", "height",
-"duration_s", "renditions": [{"key", "content_type", "width", "height", "role"}]}``; parts may be
-missing while it is processed, and a missing or odd value reads as the default. A rendition's URL
-comes from a :class:`MediaUrls` the caller passes in: the HTTP layer signs private accounts' URLs
-(they expire, so they are made per read and never cached).
+    {"width": int, "height": int, "duration_s": float (videos), "blurhash": str (photos),
+     "renditions": [{"key": blob key, "content_type": str, "width": int, "height": int,
+                     "role": "image" | "thumbnail" | "poster" | "hls" | "dash",
+                     "tree": manifest key (hls, dash: the package's files by relative path)}]}
+
+Photos (``photo.renditions``): every size and format is an ``image``, the square crops
+(``thumb150``) a ``thumbnail``; the size is the upright source's. Videos (the streaming profile):
+the ``poster`` frame, the HLS master playlist and the DASH manifest, sized as the largest rung.
+A playlist names its variants and segments by paths inside the package, so those two also carry
+the package's tree (``darkroom.runtime.files.read_tree``) for the media route to resolve them.
 """
 
 from __future__ import annotations
 
-import math
-from collections.abc import Iterable, Mapping
-from typing import Protocol, cast
-from urllib.parse import quote
+from collections.abc import Mapping, Sequence
+from enum import StrEnum
+from typing import Any
 
-import orjson
+from darkroom.runtime.files import BLOB, TREE
 
-from darkroom._proto.darkroom.social.v1 import social_pb2 as pb
-
-__all__ = ["PLAIN_URLS", "MediaUrls", "PlainMediaUrls", "json_list", "json_object", "media", "sign"]
+__all__ = ["Role", "photo_info", "video_info"]
 
 
-class MediaUrls(Protocol):
-    """Where a rendition is fetched from; ``private`` media needs a signed, expiring URL."""
-
-    def url(self, key: str, *, private: bool) -> str: ...
-
-
-class PlainMediaUrls:
-    """``/v1/media/{key}`` for every rendition (tests, gRPC clients that fetch with a token)."""
-
-    def url(self, key: str, *, private: bool) -> str:
-        return "/v1/media/" + quote(key, safe="/")
+class Role(StrEnum):
+    IMAGE = "image"
+    THUMBNAIL = "thumbnail"
+    POSTER = "poster"
+    HLS = "hls"
+    DASH = "dash"
 
 
-PLAIN_URLS = PlainMediaUrls()
+_IMAGE_TYPES = {"jpeg": "image/jpeg", "webp": "image/webp", "avif": "image/avif", "png": "image/png"}
+HLS_TYPE = "application/vnd.apple.mpegurl"
+DASH_TYPE = "application/dash+xml"
 
 
-def media(upload_id: str, kind: str | None, state: str, info: object) -> pb.Media:
-    """A Media from an upload row. Each rendition's ``url`` holds its blob key until :func:`sign`."""
-    facts = json_object(info)
-    out = pb.Media(
-        id=upload_id,
-        kind=kind or "",
-        state=state,
-        width=_int(facts.get("width")),
-        height=_int(facts.get("height")),
-        duration_s=_float(facts.get("duration_s")),
-    )
-    for item in json_list(facts.get("renditions")):
-        r = json_object(item)
-        out.renditions.add(
-            url=_str(r.get("key")),
-            content_type=_str(r.get("content_type")),
-            width=_int(r.get("width")),
-            height=_int(r.get("height")),
-            role=_str(r.get("role")),
-        )
-    return out
+def _key(ref: object, tag: str = BLOB) -> str | None:
+    if isinstance(ref, Mapping) and isinstance(ref.get(tag), str):
+        return str(ref[tag])
+    return None
 
 
-def _int(value: object) -> int:
-    return int(value) if isinstance(value, int | float) and math.isfinite(value) else 0
+def _rendition(key: str, content_type: str, width: Any, height: Any, role: Role) -> dict[str, Any]:
+    return {"key": key, "content_type": content_type, "width": int(width or 0), "height": int(height or 0),
+            "role": str(role)}  # fmt: skip
 
 
-def _float(value: object) -> float:
-    return float(value) if isinstance(value, int | float) and math.isfinite(value) else 0.0
+def photo_info(outputs: Mapping[str, Any]) -> dict[str, Any]:
+    """``uploads.info`` of a photo from the outputs of ``photo.renditions``."""
+    source = outputs.get("source") or {}
+    renditions: list[dict[str, Any]] = []
+    for r in outputs.get("renditions") or []:
+        key = _key(r.get("file"))
+        if key is None:
+            continue
+        role = Role.THUMBNAIL if str(r.get("name", "")).startswith("thumb") else Role.IMAGE
+        content_type = _IMAGE_TYPES.get(str(r.get("format")), "application/octet-stream")
+        renditions.append(_rendition(key, content_type, r.get("width"), r.get("height"), role))
+    info: dict[str, Any] = {
+        "width": int(source.get("width") or 0),
+        "height": int(source.get("height") or 0),
+        "renditions": renditions,
+    }
+    if isinstance(outputs.get("blurhash"), str):
+        info["blurhash"] = outputs["blurhash"]
+    return info
 
 
-def _str(value: object) -> str:
-    return value if isinstance(value, str) else ""
-
-
-def json_object(value: object) -> Mapping[str, object]:
-    """A JSON object (parsed when it comes as text, as SQLite returns JSON), or {} for anything else."""
-    if isinstance(value, str | bytes):
-        value = orjson.loads(value)
-    return cast(Mapping[str, object], value) if isinstance(value, Mapping) else {}
-
-
-def json_list(value: object) -> list[object]:
-    """A JSON array (parsed when it comes as text), or [] for anything else (SQL's NULL included)."""
-    if isinstance(value, str | bytes):
-        value = orjson.loads(value)
-    return list(value) if isinstance(value, list) else []
-
-
-def sign(medias: Iterable[pb.Media], urls: MediaUrls, *, private: bool) -> None:
-    """Turn the blob keys in ``medias``' renditions into URLs (in place)."""
-    for media in medias:
-        for rendition in media.renditions:
-            rendition.url = urls.url(rendition.url, private=private)
+def video_info(outputs: Mapping[str, Any], facts: Mapping[str, Any]) -> dict[str, Any]:
+    """``uploads.info`` of a video from the outputs of ``streaming.video``; ``facts`` is what the
+    probe found when it arrived (display size, duration), kept when the outputs lack them."""
+    packaged: Sequence[Mapping[str, Any]] = outputs.get("packaged") or []
+    top = max(packaged, key=lambda r: int(r.get("width") or 0) * int(r.get("height") or 0), default={})
+    renditions: list[dict[str, Any]] = []
+    poster = outputs.get("poster") or {}
+    if (key := _key(poster.get("file"))) is not None:
+        renditions.append(_rendition(key, "image/jpeg", poster.get("width"), poster.get("height"), Role.POSTER))
+    tree = _key(outputs.get("package"), TREE)
+    for name, content_type, role in (("master", HLS_TYPE, Role.HLS), ("mpd", DASH_TYPE, Role.DASH)):
+        if (key := _key(outputs.get(name))) is not None:
+            entry = _rendition(key, content_type, top.get("width"), top.get("height"), role)
+            if tree is not None:
+                entry["tree"] = tree
+            renditions.append(entry)
+    return {
+        "width": int(facts.get("width") or top.get("width") or 0),
+        "height": int(facts.get("height") or top.get("height") or 0),
+        "duration_s": float(facts.get("duration_s") or 0.0),
+        "renditions": renditions,
+    }

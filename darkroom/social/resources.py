@@ -28,10 +28,10 @@ from darkroom._proto.darkroom.social.v1 import social_pb2 as pb
 from darkroom.api import protojson
 from darkroom.api.fieldmask import Mask, MaskLike
 from darkroom.api.timestamps import timestamp_from_s
-from darkroom.social import relations, renditions, visibility
+from darkroom.social import media, relations, visibility
+from darkroom.social.media import PLAIN_URLS, MediaUrls, PlainMediaUrls
 from darkroom.social.reactions import CommentRow, LikeRow
 from darkroom.social.relations import Relations
-from darkroom.social.renditions import PLAIN_URLS, MediaUrls, PlainMediaUrls
 from darkroom.social.tags import TagCount
 from darkroom.social.viewer import Viewer
 from darkroom.storage.schema import accounts, comments, mentions, post_media, post_tags, posts, uploads
@@ -154,7 +154,7 @@ def _account(row: sa.RowMapping, prefix: str, avatar: bool) -> pb.Account:
     a.created_at.CopyFrom(timestamp_from_s(row[prefix + "created_at"], "created_at"))
     if avatar and row[prefix + "avatar_id"] is not None:
         a.avatar.CopyFrom(
-            renditions.media(
+            media.from_upload(
                 cast(str, row[prefix + "avatar_id"]),
                 cast("str | None", row[prefix + "avatar_kind"]),
                 cast(str, row[prefix + "avatar_state"]),
@@ -205,7 +205,7 @@ def load_accounts(
             continue
         if viewer is not None and wants_edges:
             _viewer_fields(account, edges)
-        renditions.sign(_avatar(account), urls, private=account.private)
+        media.sign(_avatar(account), urls, private=account.private)
         _project(account, m)
         out[id_] = account
     return out
@@ -278,16 +278,16 @@ def fetch_post_records(conn: sa.Connection, post_ids: Collection[str], mask: Mas
         if author is not None:
             post.author.CopyFrom(_account(row, "a__", avatar))
         if "media_json" in row:
-            items = [renditions.json_object(i) for i in renditions.json_list(row["media_json"])]
+            items = [media.json_object(i) for i in media.json_list(row["media_json"])]
             items.sort(key=lambda i: cast(int, i["position"]))
             post.media.extend(
-                renditions.media(cast(str, i["id"]), cast("str | None", i["kind"]), cast(str, i["state"]), i["info"])
+                media.from_upload(cast(str, i["id"]), cast("str | None", i["kind"]), cast(str, i["state"]), i["info"])
                 for i in items
             )
         if "tags_json" in row:
-            post.tags.extend(sorted(str(t) for t in renditions.json_list(row["tags_json"])))
+            post.tags.extend(sorted(str(t) for t in media.json_list(row["tags_json"])))
         if "mentions_json" in row:
-            post.mentions.extend(sorted(str(h) for h in renditions.json_list(row["mentions_json"])))
+            post.mentions.extend(sorted(str(h) for h in media.json_list(row["mentions_json"])))
         out[post.id] = PostRecord(
             post, row["author_id"], bool(row["author_private"]), row["state"] == "ready", row["error"] or ""
         )
@@ -344,8 +344,8 @@ def finish_posts(
         if post.HasField("author"):
             if author_edges:
                 _viewer_fields(post.author, edges)
-            renditions.sign(_avatar(post.author), urls, private=r.author_private)
-        renditions.sign(post.media, urls, private=r.author_private)
+            media.sign(_avatar(post.author), urls, private=r.author_private)
+        media.sign(post.media, urls, private=r.author_private)
         out[post.id] = post  # keyed before the mask may drop ``id``
         _project(post, m)
     return out

@@ -1,6 +1,7 @@
 """Hashtag pages and hashtag search.
 
-Tags are stored lower case without ``#`` (``post_tags``, written by posts.py from the caption). A
+Tags are stored NFC, lower case, without ``#`` (``post_tags``, written by posts.py from the caption
+as captions.py parses it). A
 tag page lists the ready, not deleted posts the viewer may see, newest first; visibility is a SQL
 condition (visibility.visible_clause) so a page is full even when hidden posts dominate a tag.
 Search counts a tag's ready posts at query time (an index range per matching tag); a counters
@@ -14,16 +15,15 @@ from dataclasses import dataclass
 
 import sqlalchemy as sa
 
-from darkroom.api.cursors import CursorCodec
-from darkroom.social import pages, visibility
+from darkroom.social import visibility
+from darkroom.social.captions import MAX_TAG_CHARS
 from darkroom.social.errors import InvalidInput
-from darkroom.social.pages import Keyset, Page
+from darkroom.social.ids import time_ms
+from darkroom.social.paging import Keyset, Page, check_limit, decode_keyset, encode_keyset
 from darkroom.social.viewer import Viewer
 from darkroom.storage.schema import accounts, post_tags, posts
 
-__all__ = ["TAG_MAX_CHARS", "TagCount", "normalize_tag", "search_tags", "tag_posts"]
-
-TAG_MAX_CHARS = 100  # post_tags.tag
+__all__ = ["TagCount", "normalize_tag", "search_tags", "tag_posts"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,14 +33,15 @@ class TagCount:
 
 
 def normalize_tag(tag: object, *, field: str = "tag") -> str:
-    """A tag (or a prefix of one) as stored: NFKC, lower case, one leading ``#`` dropped."""
+    """A tag (or a prefix of one) as captions.py stores it: one leading ``#`` dropped, NFC, lower
+    case; letters (with their combining marks), digits and ``_``; 1 to 100 characters."""
     if not isinstance(tag, str):
         raise InvalidInput(f"{field} must be a string, not {type(tag).__name__}", field=field)
-    name = unicodedata.normalize("NFKC", tag.removeprefix("#")).lower()
+    name = unicodedata.normalize("NFC", tag.removeprefix("#")).lower()
     shown = repr(tag) if len(tag) <= 40 else repr(tag[:37]) + "..."
-    if not 1 <= len(name) <= TAG_MAX_CHARS:
-        raise InvalidInput(f"{field} {shown} must have 1 to {TAG_MAX_CHARS} characters after '#'", field=field)
-    if any(not (ch.isalnum() or ch == "_") for ch in name):
+    if not 1 <= len(name) <= MAX_TAG_CHARS:
+        raise InvalidInput(f"{field} {shown} must have 1 to {MAX_TAG_CHARS} characters after '#'", field=field)
+    if not all(ch == "_" or unicodedata.category(ch)[0] in "LMN" for ch in name):
         raise InvalidInput(f"{field} {shown} may hold only letters, digits and '_'", field=field)
     return name
 
@@ -50,14 +51,12 @@ def tag_posts(
     viewer: Viewer | None,
     tag: str,
     cursor: str | None = None,
-    limit: int = pages.DEFAULT_LIMIT,
-    *,
-    cursors: CursorCodec = pages.UNSIGNED,
+    limit: int = 20,
 ) -> Page[str]:
     """Ids of the posts tagged ``tag`` that ``viewer`` may see, newest first."""
     name = normalize_tag(tag)
-    limit = pages.check_limit(limit)
-    after = None if cursor is None else pages.decode(cursors, cursor, f"tag:{name}")
+    limit = check_limit(limit)
+    after = decode_keyset(cursor)
     query = (
         sa.select(post_tags.c.post_id)
         .join(posts, posts.c.id == post_tags.c.post_id)
@@ -77,13 +76,14 @@ def tag_posts(
     ids = list(conn.execute(query).scalars())
     more = len(ids) > limit
     ids = ids[:limit]
-    return Page(ids, pages.encode(cursors, f"tag:{name}", Keyset(ids[-1])) if more else None)
+    last = ids[-1] if more else None
+    return Page(ids, None if last is None else encode_keyset(Keyset(time_ms(last) / 1000, last)))
 
 
 def search_tags(conn: sa.Connection, prefix: str, limit: int = 10) -> list[TagCount]:
     """Tags starting with ``prefix`` that have ready posts, the most used first (then by name)."""
     start = normalize_tag(prefix, field="q")
-    limit = pages.check_limit(limit)
+    limit = check_limit(limit)
     count = sa.func.count().label("post_count")
     query = (
         sa.select(post_tags.c.tag, count)

@@ -129,6 +129,7 @@ assets = sa.Table(
     sa.Column("created_at", Time, nullable=False),
     sa.Column("updated_at", Time, nullable=False),
     sa.Index(None, "owner", "created_at"),
+    sa.Index(None, "sha256"),  # purging keeps content-addressed renditions another upload shares (0002)
 )
 
 
@@ -186,8 +187,9 @@ follows = sa.Table(
     sa.Column("followee_id", Ulid, sa.ForeignKey("accounts.id", ondelete="CASCADE"), primary_key=True),
     sa.Column("state", sa.String(16), nullable=False),  # active requested
     sa.Column("created_at", Time, nullable=False),
-    sa.Index(None, "followee_id", "state", "follower_id"),
-    sa.Index(None, "follower_id", "state", "followee_id"),
+    # follow lists page newest follow first (created_at, then the other id): keyset scans of these
+    sa.Index(None, "followee_id", "state", "created_at", "follower_id"),
+    sa.Index(None, "follower_id", "state", "created_at", "followee_id"),
 )
 
 blocks = sa.Table(
@@ -206,7 +208,7 @@ uploads = sa.Table(
     metadata,
     sa.Column("id", Ulid, primary_key=True),
     sa.Column("account_id", Ulid, sa.ForeignKey("accounts.id", ondelete="CASCADE"), nullable=False),
-    sa.Column("state", sa.String(16), nullable=False),  # receiving processing ready failed
+    sa.Column("state", sa.String(16), nullable=False),  # receiving processing ready failed terminated purged
     sa.Column("kind", sa.String(16)),  # photo video (decided by content once received)
     sa.Column("filename", sa.String(255), nullable=False, default=""),
     sa.Column("length_bytes", sa.BigInteger),  # declared (tus Upload-Length) or received
@@ -219,6 +221,7 @@ uploads = sa.Table(
     sa.Column("updated_at", Time, nullable=False),
     sa.Index(None, "account_id", "created_at"),
     sa.Index(None, "workflow_id"),
+    sa.Index(None, "state", "updated_at"),  # the processing loop reads only uploads in flight
 )
 
 posts = sa.Table(

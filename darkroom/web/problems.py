@@ -20,7 +20,9 @@ from darkroom.social.errors import (
     InvalidInput,
     LoginThrottled,
     NotFound,
+    OffsetMismatch,
     PreconditionFailed,
+    TooLarge,
     Unauthorized,
 )
 from darkroom.web.responses import problem_response
@@ -30,7 +32,9 @@ __all__ = ["HTTP_STATUSES", "install_problem_handlers", "validation_problem"]
 HTTP_STATUSES: HttpStatusTable = API_HTTP_STATUSES.extend(
     {
         InvalidInput: 400,
+        TooLarge: 413,
         NotFound: 404,
+        OffsetMismatch: 409,  # tus: a chunk at another offset than the upload's
         AlreadyExists: 409,
         Unauthorized: 401,
         Forbidden: 403,

@@ -116,13 +116,13 @@ def upgrade() -> None:
     )
     with op.batch_alter_table("follows", schema=None) as batch_op:
         batch_op.create_index(
-            batch_op.f("ix_follows_followee_id_state_follower_id"),
-            ["followee_id", "state", "follower_id"],
+            batch_op.f("ix_follows_followee_id_state_created_at_follower_id"),
+            ["followee_id", "state", "created_at", "follower_id"],
             unique=False,
         )
         batch_op.create_index(
-            batch_op.f("ix_follows_follower_id_state_followee_id"),
-            ["follower_id", "state", "followee_id"],
+            batch_op.f("ix_follows_follower_id_state_created_at_followee_id"),
+            ["follower_id", "state", "created_at", "followee_id"],
             unique=False,
         )
 
@@ -178,6 +178,9 @@ def upgrade() -> None:
             batch_op.f("ix_uploads_account_id_created_at"), ["account_id", "created_at"], unique=False
         )
         batch_op.create_index(batch_op.f("ix_uploads_workflow_id"), ["workflow_id"], unique=False)
+        batch_op.create_index(batch_op.f("ix_uploads_state_updated_at"), ["state", "updated_at"], unique=False)
+    with op.batch_alter_table("assets", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_assets_sha256"), ["sha256"], unique=False)
 
     op.create_table(
         "comments",
@@ -269,7 +272,10 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_comments_post_id_id"))
 
     op.drop_table("comments")
+    with op.batch_alter_table("assets", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_assets_sha256"))
     with op.batch_alter_table("uploads", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_uploads_state_updated_at"))
         batch_op.drop_index(batch_op.f("ix_uploads_workflow_id"))
         batch_op.drop_index(batch_op.f("ix_uploads_account_id_created_at"))
 
@@ -279,8 +285,8 @@ def downgrade() -> None:
 
     op.drop_table("posts")
     with op.batch_alter_table("follows", schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f("ix_follows_follower_id_state_followee_id"))
-        batch_op.drop_index(batch_op.f("ix_follows_followee_id_state_follower_id"))
+        batch_op.drop_index(batch_op.f("ix_follows_follower_id_state_created_at_followee_id"))
+        batch_op.drop_index(batch_op.f("ix_follows_followee_id_state_created_at_follower_id"))
 
     op.drop_table("follows")
     with op.batch_alter_table("credentials", schema=None) as batch_op:
