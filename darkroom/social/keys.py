@@ -14,6 +14,9 @@ key                                    type          holds
 ``social:{a:ID}:posts``                sorted set    the account's recent ready posts (same
                                                      shape), read by followers at read time
                                                      when the account is a celebrity (pull)
+``social:{a:ID}:seen``                 string        set when the account's ``last_seen_at`` was
+                                                     last written (expires after an hour: the
+                                                     write is done at most once an hour)
 ``social:{p:ID}:post``                 string        the post cache (postcache.py): ``P`` + the
                                                      hydrated Post's proto bytes, without viewer
                                                      fields or ``error`` (10 min), or ``T`` + a
@@ -49,6 +52,7 @@ __all__ = [
     "post_cache",
     "RELAY_FENCE",
     "RELAY_LEASE",
+    "seen",
 ]
 
 EVENTS = "{social:events}"
@@ -65,6 +69,10 @@ def feed(account_id: str) -> str:
 
 def author_posts(account_id: str) -> str:
     return f"social:{{a:{account_id}}}:posts"
+
+
+def seen(account_id: str) -> str:
+    return f"social:{{a:{account_id}}}:seen"
 
 
 def post_cache(post_id: str) -> str:

@@ -15,7 +15,14 @@ from darkroom.social.relations import Relations
 from darkroom.social.viewer import Viewer
 from darkroom.storage.schema import blocks, follows
 
-__all__ = ["blocked_between", "can_view", "visible_authors", "visible_clause", "visible_given"]
+__all__ = [
+    "author_visible_clause",
+    "blocked_between",
+    "can_view",
+    "visible_authors",
+    "visible_clause",
+    "visible_given",
+]
 
 
 def blocked_between(conn: sa.Connection, a: str, b: str) -> bool:
@@ -58,19 +65,28 @@ def visible_clause(
     viewer: Viewer | None, author_id: sa.ColumnElement[str], author_private: sa.ColumnElement[bool]
 ) -> sa.ColumnElement[bool]:
     """The same rule as :func:`visible_authors` as a SQL condition on a query's author columns, for
-    lists that must filter before ``LIMIT`` (a hashtag page) rather than after."""
+    any reader (anonymous, admin or not), for lists that must filter before ``LIMIT`` (a hashtag
+    page) rather than after."""
     if viewer is None:
         return sa.not_(author_private)
     if viewer.admin:
         return sa.true()
-    me = viewer.account_id
+    return author_visible_clause(viewer.account_id, author_id, author_private)
+
+
+def author_visible_clause(
+    viewer_id: str, author_id: sa.ColumnElement[str], author_private: sa.ColumnElement[bool]
+) -> sa.ColumnElement[bool]:
+    """The rules above for signed-in ``viewer_id`` as a SQL condition on a row's author, so a list
+    (a feed page) is checked in the query that reads it: the viewer itself, or no block either way
+    and (public, or followed with an active follow)."""
     blocked = sa.exists().where(
         sa.or_(
-            sa.and_(blocks.c.blocker_id == me, blocks.c.blocked_id == author_id),
-            sa.and_(blocks.c.blocker_id == author_id, blocks.c.blocked_id == me),
+            sa.and_(blocks.c.blocker_id == viewer_id, blocks.c.blocked_id == author_id),
+            sa.and_(blocks.c.blocker_id == author_id, blocks.c.blocked_id == viewer_id),
         )
     )
-    following = sa.exists().where(
-        follows.c.follower_id == me, follows.c.followee_id == author_id, follows.c.state == "active"
+    followed = sa.exists().where(
+        follows.c.follower_id == viewer_id, follows.c.followee_id == author_id, follows.c.state == "active"
     )
-    return sa.or_(author_id == me, sa.and_(~blocked, sa.or_(sa.not_(author_private), following)))
+    return sa.or_(author_id == viewer_id, sa.and_(~blocked, sa.or_(sa.not_(author_private), followed)))
