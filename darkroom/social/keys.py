@@ -17,8 +17,11 @@ key                                    type          holds
 ``social:{a:ID}:seen``                 string        set when the account's ``last_seen_at`` was
                                                      last written (expires after an hour: the
                                                      write is done at most once an hour)
-``social:{p:ID}:post``                 string        the post cache: the hydrated post, without
-                                                     viewer fields
+``social:{p:ID}:post``                 string        the post cache (postcache.py): ``P`` + the
+                                                     hydrated Post's proto bytes, without viewer
+                                                     fields or ``error`` (10 min), or ``T`` + a
+                                                     token: a tombstone left by an invalidation
+                                                     (1 h), so a late write-back cannot land
 ``social:{a:ID}:login``                string        failed logins of the account (throttle;
                                                      expires a window after the first); for a
                                                      login naming no account, ID is
