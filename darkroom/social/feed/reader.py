@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cached_property
 
 import sqlalchemy as sa
@@ -27,7 +27,7 @@ from darkroom.social.feed.config import FeedConfig, FeedDesign
 from darkroom.social.feed.ranking import Candidate, Origin, ReverseChronological, Scorer
 from darkroom.social.feed.store import FeedStore, RedisClient
 from darkroom.social.ids import check_id
-from darkroom.storage.schema import accounts, follows, posts
+from darkroom.storage.schema import follows, posts
 
 __all__ = ["MAX_LIMIT", "FeedPage", "read_feed", "sql_feed"]
 
@@ -42,10 +42,14 @@ _Pipeline = Pipeline | ClusterPipeline
 
 @dataclass(frozen=True, slots=True)
 class FeedPage:
-    """Post ids in the order to show them; ``next_cursor`` is None on the last page."""
+    """Post ids in the order to show them; ``next_cursor`` is None on the last page.
+    ``last_seen_due``: this read opened the hour's last-seen window, so the caller writes
+    ``accounts.last_seen_at`` (:func:`darkroom.social.accounts.touch_last_seen`) in a short write
+    transaction of its own; bookkeeping, not part of the page (left out of comparisons)."""
 
     post_ids: list[str]
     next_cursor: str | None
+    last_seen_due: bool = field(default=False, compare=False)
 
 
 def read_feed(
@@ -60,7 +64,9 @@ def read_feed(
     scorer: Scorer = _DEFAULT_SCORER,
 ) -> FeedPage:
     """A page of ``viewer_id``'s home feed after ``cursor`` (None: the newest). Refreshes the feed's
-    expiry and, at most once an hour, ``accounts.last_seen_at`` (in ``conn``'s transaction)."""
+    expiry. SQL is only read, so ``conn`` may be a read-only transaction (a GET never takes
+    SQLite's write lock); at most once an hour the page says ``last_seen_due`` and the caller
+    writes ``accounts.last_seen_at`` itself."""
     _check_limit(limit)
     check_id(viewer_id, field="viewer_id")
     below = cursors.decode(cursor) if cursor is not None else None
@@ -117,7 +123,7 @@ class _Reader:
     def page(self, below: str | None, limit: int, scorer: Scorer) -> FeedPage:
         sets = self._sets()
         fetch = limit + _SLACK
-        merged = self._first_read(sets, below, fetch + 1)
+        merged, seen_due = self._first_read(sets, below, fetch + 1)
         served: list[Candidate] = []
         for _ in range(_MAX_ROUNDS):
             window, more = merged[:fetch], len(merged) > fetch
@@ -127,11 +133,11 @@ class _Reader:
             if len(served) == limit:
                 last = served[-1].post_id
                 left = more or any(c.post_id < last for c in shown)
-                return _finish(served, scorer, cursors.encode(last) if left else None)
+                return _finish(served, scorer, cursors.encode(last) if left else None, seen_due)
             if not more:
-                return _finish(served, scorer, None)
+                return _finish(served, scorer, None, seen_due)
             merged = _merge(sets, self._ranges(sets, window[-1].post_id, fetch + 1))
-        return _finish(served, scorer, cursors.encode(window[-1].post_id))
+        return _finish(served, scorer, cursors.encode(window[-1].post_id), seen_due)
 
     def _sets(self) -> list[_Set]:
         feed = [_Set(keys.feed(self.viewer), Origin.PUSHED, None)]
@@ -143,9 +149,10 @@ class _Reader:
         celebrities = sources.celebrity_followees(self.conn, self.viewer, above=self.config.celebrity_followers)
         return feed + [_Set(keys.author_posts(a), Origin.PULLED, a) for a in celebrities]
 
-    def _first_read(self, sets: list[_Set], below: str | None, want: int) -> list[Candidate]:
+    def _first_read(self, sets: list[_Set], below: str | None, want: int) -> tuple[list[Candidate], bool]:
         """The first window, with the bookkeeping in the same round trip: the feed's expiry, the
-        hour's last-seen touch, and whether each set is built (else it is rebuilt from SQL)."""
+        hour's last-seen marker (True when this read set it), and whether each set is built (else
+        it is rebuilt from SQL)."""
         pipe = self.redis.pipeline(transaction=False)
         pipe.set(keys.seen(self.viewer), 1, nx=True, ex=self.config.seen_every_s)
         for s in sets:
@@ -155,17 +162,15 @@ class _Reader:
                 pipe.zscore(s.key, keys.FEED_BUILT)
         _range(pipe, sets, below, want)
         replies = pipe.execute()
-        if replies[0]:
-            now = time.time()
-            self.conn.execute(sa.update(accounts).where(accounts.c.id == self.viewer).values(last_seen_at=now))
+        seen_due = bool(replies[0])
         checks = replies[1 : 1 + len(sets)]
         built = [bool(r) if s.origin is Origin.PUSHED else r is not None for s, r in zip(sets, checks, strict=True)]
         if all(built):
-            return _merge(sets, replies[1 + len(sets) :])
+            return _merge(sets, replies[1 + len(sets) :]), seen_due
         for s, ok in zip(sets, built, strict=True):
             if not ok:
                 self._rebuild(s)
-        return _merge(sets, self._ranges(sets, below, want))
+        return _merge(sets, self._ranges(sets, below, want)), seen_due
 
     def _rebuild(self, s: _Set) -> None:
         if s.author is not None:
@@ -207,5 +212,5 @@ def _merge(sets: Sequence[_Set], ranges: Sequence[Sequence[bytes | str]]) -> lis
     return [Candidate(p, seen[p]) for p in sorted(seen, reverse=True)]
 
 
-def _finish(served: list[Candidate], scorer: Scorer, next_cursor: str | None) -> FeedPage:
-    return FeedPage([c.post_id for c in scorer.rank(served)], next_cursor)
+def _finish(served: list[Candidate], scorer: Scorer, next_cursor: str | None, seen_due: bool) -> FeedPage:
+    return FeedPage([c.post_id for c in scorer.rank(served)], next_cursor, seen_due)
