@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
+from darkroom.web.api import feed, posts, reactions
+
 __all__ = ["ROUTERS"]
 
-ROUTERS: list[APIRouter] = []
+ROUTERS: list[APIRouter] = [posts.router, reactions.router, feed.router]
