@@ -38,7 +38,7 @@ from darkroom.web.caching import CONDITIONAL_RESPONSES, json_response
 from darkroom.web.deps import Deps, WebDeps
 from darkroom.web.fields import read_mask
 from darkroom.web.post_pages import media_urls, views
-from darkroom.web.representations import check_applied, conditional, policy_for, versioned_etag
+from darkroom.web.representations import VARY, check_applied, conditional, policy_for, versioned_etag
 
 __all__ = ["WRITABLE", "NewPost", "caption_change", "router"]
 
@@ -63,12 +63,14 @@ def _as_author(conn: sa.Connection, deps: WebDeps, viewer: Viewer, post_id: str)
     return resources.to_dict(resources.load_posts(conn, [post_id], viewer, urls=media_urls(deps))[post_id])
 
 
-def _written(
-    request: Request, viewer: Viewer, body: dict[str, Any], version: int, *, status: int = 200, location: str = ""
-) -> Response:
-    policy = policy_for(viewer)
-    response = json_response(body, status=status, cache=policy, headers={"Location": location} if location else None)
-    return conditional(request, response, policy=policy, etag=versioned_etag(version, bytes(response.body)))
+def _written(viewer: Viewer, body: dict[str, Any], version: int, *, status: int = 200, location: str = "") -> Response:
+    """A write's answer: the post and its new ETag (no precondition is evaluated here: the write's
+    own ``If-Match`` was checked against the version it changed)."""
+    response = json_response(body, status=status, cache=policy_for(viewer), headers=VARY)
+    response.headers["ETag"] = str(versioned_etag(version, bytes(response.body)))
+    if location:
+        response.headers["Location"] = location
+    return response
 
 
 @router.post(
@@ -77,12 +79,12 @@ def _written(
     responses={201: {"description": "created, already ready (every upload was)"}},
     summary="Create a post from uploads",
 )
-def create_post(request: Request, body: NewPost, viewer: SignedIn, deps: Deps) -> Response:
+def create_post(body: NewPost, viewer: SignedIn, deps: Deps) -> Response:
     with deps.engine.begin() as conn:
         row = posts.create_post(conn, viewer, caption=body.caption, upload_ids=body.upload_ids)
         shown = _as_author(conn, deps, viewer, row.id)
     status = 201 if row.state is PostState.READY else 202
-    return _written(request, viewer, shown, row.version, status=status, location=f"/v1/posts/{row.id}")
+    return _written(viewer, shown, row.version, status=status, location=f"/v1/posts/{row.id}")
 
 
 @router.get("/posts/{post_id}", responses=CONDITIONAL_RESPONSES, summary="Read a post")
@@ -156,7 +158,7 @@ def update_post(
         check_applied(request, row.version - 1)  # a stale If-Match rolls the edit back
         shown = _as_author(conn, deps, viewer, row.id)
     postcache.invalidate(deps.redis, [row.id])  # after the commit: a reader refilling sees the edit
-    return _written(request, viewer, shown, row.version)
+    return _written(viewer, shown, row.version)
 
 
 @router.delete("/posts/{post_id}", status_code=204, summary="Delete a post (its author or an admin)")
