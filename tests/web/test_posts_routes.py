@@ -116,7 +116,7 @@ def test_etags_answer_304_and_cache_control_depends_on_the_reader(app: SocialApp
     post_id = app.post(alice, "one")
     anonymous = app.client.get(f"/v1/posts/{post_id}")
     assert anonymous.headers["Cache-Control"] == "public, no-cache"
-    assert anonymous.headers["Vary"] == "Authorization, Cookie"
+    assert anonymous.headers["Vary"].startswith("Authorization, Cookie")
     signed_in = app.client.get(f"/v1/posts/{post_id}", headers=alice.auth)
     assert signed_in.headers["Cache-Control"] == "private, no-cache"
     tag = signed_in.headers["ETag"]
