@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
+from darkroom.web.api import accounts, graph, search, sessions, tokens
+
 __all__ = ["ROUTERS"]
 
-ROUTERS: list[APIRouter] = []
+ROUTERS: list[APIRouter] = [accounts.router, sessions.router, tokens.router, graph.router, search.router]
