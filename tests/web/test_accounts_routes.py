@@ -14,7 +14,7 @@ from darkroom.social import errors as social_errors
 from darkroom.storage.schema import accounts
 from darkroom.web.problems import HTTP_STATUSES
 from tests.social.rows import make_account, make_post
-from tests.web.social_app import PASSWORD, SocialApp, social_app
+from tests.web.real_app import PASSWORD, SocialApp, social_app
 
 sqlite_only = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 
@@ -147,14 +147,20 @@ def test_patch_writes_the_masked_fields_only_and_if_match_guards_it(app: SocialA
         "/v1/accounts/me?update_mask=bio", json={"bio": "late"}, headers={**alice.bearer, "If-Match": tag}
     )
     assert (stale.status_code, stale.json()["code"]) == (412, "precondition_failed")
+    masked = app.client.get("/v1/accounts/alice?fields=bio", headers=alice.bearer).headers["etag"]
+    assert masked != edited.headers["etag"]  # another representation of the same version
     fresh = app.client.patch(
         "/v1/accounts/me?update_mask=bio,private",
         json={"bio": "line one\nline two", "private": True},
-        headers={**alice.bearer, "If-Match": edited.headers["etag"]},
+        headers={**alice.bearer, "If-Match": masked},
     )
     assert fresh.status_code == 200 and fresh.json()["private"] is True
     assert fresh.json()["bio"] == "line one\nline two"
-    cleared = app.client.patch("/v1/accounts/me?update_mask=*", json={}, headers=alice.bearer)
+    weak = app.client.patch(
+        "/v1/accounts/me?update_mask=bio", json={}, headers={**alice.bearer, "If-Match": f"W/{fresh.headers['etag']}"}
+    )
+    assert weak.status_code == 412  # If-Match compares strongly
+    cleared = app.client.patch("/v1/accounts/me?update_mask=*", json={}, headers={**alice.bearer, "If-Match": "*"})
     assert cleared.json()["display_name"] == "" and cleared.json()["private"] is False
 
 

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-import sqlalchemy as sa
 from fastapi import APIRouter, Body, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.responses import Response
@@ -21,18 +20,17 @@ from starlette.responses import Response
 from darkroom._proto.darkroom.social.v1.social_pb2 import Account
 from darkroom.social import accounts
 from darkroom.social.errors import NotFound
-from darkroom.social.viewer import Viewer, require_write
+from darkroom.social.viewer import require_write
 from darkroom.storage.db import read_only
-from darkroom.web.api.reads import WHOLE_ACCOUNT, AccountMask, account_dicts, answer, cache_for, etag_of
+from darkroom.web.api.reads import WHOLE_ACCOUNT, AccountMask, account_dicts, answer, cache_for, check_version
 from darkroom.web.auth import CurrentViewer, SignedIn, clear_session_cookie
 from darkroom.web.bodies import UPDATE_MASK_PARAMETER, parse_resource, update_paths
-from darkroom.web.caching import CONDITIONAL_RESPONSES, PRIVATE_REVALIDATE, check_if_match, json_response
+from darkroom.web.caching import CONDITIONAL_RESPONSES, PRIVATE_REVALIDATE, json_response
 from darkroom.web.deps import Deps
 
 __all__ = ["SignUp", "router"]
 
 router = APIRouter(prefix="/v1/accounts", tags=["accounts"])
-_PRECONDITIONS = ("if-match", "if-none-match")
 
 
 class SignUp(BaseModel):
@@ -58,12 +56,11 @@ def sign_up(request: Request, deps: Deps, body: SignUp) -> Response:
 
 @router.get("/me", responses=CONDITIONAL_RESPONSES)
 def get_me(request: Request, deps: Deps, viewer: SignedIn, mask: AccountMask) -> Response:
-    """The signed-in account."""
+    """The signed-in account; its ETag serves ``If-Match`` on ``PATCH /v1/accounts/me``."""
     with read_only(deps.engine).begin() as conn:
-        found = account_dicts(conn, [viewer.account_id], viewer, mask)
-    if not found:  # deleted since the request was authenticated
-        raise NotFound(f"no account {viewer.handle!r}", field="handle")
-    return answer(request, found[0], cache=PRIVATE_REVALIDATE)
+        row = accounts.get_account(conn, viewer.handle)
+        found = account_dicts(conn, [row.id], viewer, mask)
+    return answer(request, found[0], cache=PRIVATE_REVALIDATE, version=row.version)
 
 
 @router.get("/{handle}", responses=CONDITIONAL_RESPONSES)
@@ -75,7 +72,7 @@ def get_profile(request: Request, deps: Deps, handle: str, viewer: CurrentViewer
         found = account_dicts(conn, [row.id], viewer, mask)
     if not found:
         raise NotFound(f"no account {handle!r}", field="handle")
-    return answer(request, found[0], cache=cache_for(viewer))
+    return answer(request, found[0], cache=cache_for(viewer), version=row.version)
 
 
 _PATCH_BODY = Body(
@@ -91,7 +88,7 @@ _UPDATE_MASK = Query(
 )
 
 
-@router.patch("/me", responses=CONDITIONAL_RESPONSES)
+@router.patch("/me", responses={412: CONDITIONAL_RESPONSES[412]})
 def update_me(
     request: Request,
     deps: Deps,
@@ -99,29 +96,21 @@ def update_me(
     body: Annotated[dict[str, Any], _PATCH_BODY],
     update_mask: Annotated[str | None, _UPDATE_MASK] = None,
 ) -> Response:
-    """Edit the signed-in account. ``If-Match`` with the ETag of ``GET /v1/accounts/me`` (no
-    ``fields``) makes the edit conditional: 412 when the account changed since."""
+    """Edit the signed-in account. ``If-Match`` with an ETag of the account (from any read of it,
+    with any ``fields``) makes the edit conditional: 412 when the account changed since."""
     who = require_write(viewer)
     message = parse_resource(body, Account)
     paths = update_paths(update_mask, Account.DESCRIPTOR, accounts.UPDATABLE_FIELDS)
     changes = accounts.AccountChanges(display_name=message.display_name, bio=message.bio, private=message.private)
     with deps.engine.begin() as conn:
-        expected = _check_preconditions(request, conn, who)
-        accounts.update_account(conn, who, changes, paths, expected_version=expected)
-        edited = account_dicts(conn, [who.account_id], who, WHOLE_ACCOUNT)[0]
-    return answer(request, edited, cache=PRIVATE_REVALIDATE)
-
-
-def _check_preconditions(request: Request, conn: sa.Connection, who: Viewer) -> int | None:
-    """The account's version when the request has ``If-Match`` (or ``If-None-Match``) and it holds
-    for the current representation; :class:`PreconditionFailed` (412) when it does not."""
-    if not any(name in request.headers for name in _PRECONDITIONS):
-        return None
-    row = accounts.get_accounts_by_id(conn, [who.account_id]).get(who.account_id)
-    current = account_dicts(conn, [who.account_id], who, WHOLE_ACCOUNT) if row is not None else []
-    check_if_match(request, etag_of(current[0]) if current else None)
-    # the update checks this version again in its UPDATE, so a writer in between still loses
-    return None if row is None else row.version
+        expected = None
+        if "if-match" in request.headers:
+            expected = accounts.get_account(conn, who.handle).version
+            check_version(request, expected)
+        # the update compares the version again in its UPDATE, so a writer in between still loses
+        edited = accounts.update_account(conn, who, changes, paths, expected_version=expected)
+        shown = account_dicts(conn, [who.account_id], who, WHOLE_ACCOUNT)[0]
+    return answer(request, shown, cache=PRIVATE_REVALIDATE, version=edited.version)
 
 
 @router.delete("/me", status_code=204)

@@ -2,9 +2,10 @@
 an ETag of the bytes, 304 on a matching ``If-None-Match``, the cache policy of who asked, and
 lists whose cursors wrap the domain's keyset cursors in the app's signed codec.
 
-- **ETag.** Of the body's bytes (``ETag.for_content``): an account's representation depends on
-  more than its ``version`` (the viewer fields come from the follow graph, the avatar from its
-  upload), and hashing a few hundred bytes costs less than reading those versions.
+- **ETag.** An account's is ``"<version>-<digest of the bytes>"`` (:func:`versioned_etag`): the
+  digest makes it exact (the viewer fields come from the follow graph, the mask picks fields),
+  and the version lets ``PATCH`` take the tag of any representation of the account in
+  ``If-Match`` (:func:`check_version`). A list's or a search's is its bytes' digest.
 - **Caching.** Every answer depends on the credentials (viewer fields, blocks), so every one says
   ``Vary: Authorization, Cookie``; a signed-in reader's is ``private, no-cache``, an anonymous
   one's ``public, no-cache`` (the same for every anonymous reader, revalidated before each use).
@@ -25,9 +26,10 @@ from starlette.responses import Response
 
 from darkroom._proto.darkroom.social.v1.social_pb2 import Account
 from darkroom.api.errors import InvalidCursor
-from darkroom.api.etags import ETag
+from darkroom.api.etags import ETag, parse
 from darkroom.api.fieldmask import Mask
 from darkroom.social import resources
+from darkroom.social.errors import PreconditionFailed
 from darkroom.social.viewer import Viewer
 from darkroom.web.caching import PRIVATE_REVALIDATE, PUBLIC_REVALIDATE, CachePolicy, not_modified
 from darkroom.web.deps import WebDeps
@@ -43,8 +45,9 @@ __all__ = [
     "answer",
     "answer_page",
     "cache_for",
+    "check_version",
     "domain_cursor",
-    "etag_of",
+    "versioned_etag",
     "web_cursor",
 ]
 
@@ -54,7 +57,7 @@ _DOMAIN_KEY = "k"  # the domain cursor's place inside the signed position
 
 # ``fields=`` of a route answering accounts (on lists and search: per account)
 AccountMask = Annotated[Mask, Depends(read_mask(Account.DESCRIPTOR))]
-# every field: what writes answer, and what a PATCH's If-Match is compared with
+# every field: what writes answer
 WHOLE_ACCOUNT = Mask.parse("", Account.DESCRIPTOR, name="fields")
 
 
@@ -72,9 +75,26 @@ def account_dicts(
     return [resources.to_dict(found[i], mask) for i in account_ids if i in found]
 
 
-def etag_of(body: Mapping[str, Any]) -> ETag:
-    """The ETag :func:`answer` gives ``body`` (a write checks ``If-Match`` against it)."""
-    return ETag.for_content(orjson.dumps(body))
+def versioned_etag(version: int, content: bytes) -> ETag:
+    """The tag of a representation ``content`` of version ``version`` of a resource:
+    ``"<version>-<digest>"``. The digest makes it exact for ``If-None-Match`` (viewer fields,
+    masks); the version lets a write accept the tag of any representation of it in ``If-Match``."""
+    return ETag(f"{version}-{ETag.for_content(content).opaque}")
+
+
+def check_version(request: Request, version: int) -> None:
+    """For a write to version ``version`` of a resource: :class:`PreconditionFailed` (412) unless
+    ``If-Match`` is absent, ``*``, or names a strong tag of that version."""
+    header = request.headers.get("if-match")
+    if header is None:
+        return
+    wanted = parse(header, header="If-Match")
+    if wanted.any or any(not tag.weak and tag.opaque.startswith(f"{version}-") for tag in wanted.tags):
+        return
+    raise PreconditionFailed(
+        f"If-Match {header!r} does not name the current version ({version}): read it again, then retry",
+        field="If-Match",
+    )
 
 
 def answer(
@@ -82,15 +102,17 @@ def answer(
     body: Mapping[str, Any],
     *,
     cache: CachePolicy,
+    version: int | None = None,
     status: int = 200,
     headers: Mapping[str, str] | None = None,
 ) -> Response:
-    """``body`` as JSON with its ETag, ``cache`` and ``Vary: Authorization, Cookie``; a 304 (same
-    headers, no body) when ``If-None-Match`` names the tag."""
+    """``body`` as JSON with its ETag (:func:`versioned_etag` when the resource has a ``version``,
+    else the bytes' digest), ``cache`` and ``Vary: Authorization, Cookie``; to a GET whose
+    ``If-None-Match`` names the tag, a 304 with the same headers and no body."""
     content = orjson.dumps(body)
-    tag = ETag.for_content(content)
+    tag = ETag.for_content(content) if version is None else versioned_etag(version, content)
     extra = {"Vary": VARY_CREDENTIALS, **(headers or {})}
-    if status == 200 and request.method in ("GET", "HEAD"):  # a write's If-Match was checked before it
+    if status == 200 and request.method in ("GET", "HEAD"):  # a write checks If-Match itself
         hit = not_modified(request, tag, cache=cache)
         if hit is not None:
             hit.headers.update(extra)
