@@ -160,6 +160,12 @@ def test_patch_writes_the_masked_fields_only_and_if_match_guards_it(app: SocialA
         "/v1/accounts/me?update_mask=bio", json={}, headers={**alice.bearer, "If-Match": f"W/{fresh.headers['etag']}"}
     )
     assert weak.status_code == 412  # If-Match compares strongly
+    longest = app.client.patch(
+        "/v1/accounts/me?update_mask=display_name,bio",
+        json={"displayName": "n" * 64, "bio": "b" * 500},
+        headers=alice.bearer,
+    )
+    assert longest.status_code == 200 and len(longest.json()["bio"]) == 500  # both at their limits
     cleared = app.client.patch("/v1/accounts/me?update_mask=*", json={}, headers={**alice.bearer, "If-Match": "*"})
     assert cleared.json()["display_name"] == "" and cleared.json()["private"] is False
 

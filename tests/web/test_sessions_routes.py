@@ -140,6 +140,8 @@ def test_tokens_are_shown_once_listed_without_secrets_and_revoked(app: SocialApp
     assert app.client.delete(f"/v1/tokens/{token['id']}", headers=alice.bearer).status_code == 204
     assert app.client.get("/v1/accounts/me", headers={"Authorization": f"Bearer {token['token']}"}).status_code == 401
     assert app.client.get("/v1/tokens", headers=alice.bearer).json()["items"] == []
+    longest = app.client.post("/v1/tokens", json={"name": "n" * 100, "scopes": ["write"]}, headers=alice.bearer)
+    assert longest.status_code == 201 and longest.json()["name"] == "n" * 100
     for body, field in (
         ({"name": "x", "scopes": ["admin"]}, "scopes"),
         ({"name": "x", "scopes": []}, "scopes"),
