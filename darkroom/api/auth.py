@@ -14,19 +14,21 @@
   ``hmac.compare_digest`` against every configured key, without early exit. A missing or wrong
   key is :class:`~darkroom.api.errors.Unauthenticated` (UNAUTHENTICATED in every service's status
   table); the health service stays open.
+- Services for people, not programs (``darkroom.social.v1.SocialService``), authenticate their
+  callers themselves, by the person's own token in the same header: name them in
+  ``BearerAuth(keys, own_auth_services=...)`` and the key check lets their calls through to them.
+  Every other service on the server still needs a key, and a person's token is no key.
 """
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import hmac
 import logging
 import os
 import re
 import secrets
-import tempfile
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
 from pathlib import Path
 
 import grpc
@@ -36,7 +38,7 @@ from darkroom.api.errors import InsecureTransport, Unauthenticated
 from darkroom.api.grpc_status import API_STATUSES, abort
 from darkroom.api.transport import is_local, listener_uids, port_of
 from darkroom.config import ConfigError, Settings
-from darkroom.home import private_home
+from darkroom.home import private_home, write_secret_once
 
 __all__ = ["LOCAL_KEY_NAME", "ApiKeys", "BearerAuth", "client_key", "ensure_home_key", "load_api_keys", "server_keys"]
 
@@ -70,21 +72,8 @@ def ensure_home_key(settings: Settings) -> dict[str, str]:
     """The keys of the home's key file, generating it (one ``local`` key) if it does not exist."""
     path = settings.home_key_file
     private_home(settings.home)
-    if not path.exists():
-        # Written whole under a temporary name, then linked: link() fails if another first start
-        # got there first, and then its key (complete, never half-written) is the one kept.
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".api.keys.")  # mode 0600
-        try:
-            with os.fdopen(fd, "w") as fh:
-                fh.write("# API keys of this home's gRPC server (name:key); generated at first start\n")
-                fh.write(f"{LOCAL_KEY_NAME}:{secrets.token_urlsafe(32)}\n")
-                fh.flush()
-                os.fsync(fh.fileno())
-            with contextlib.suppress(FileExistsError):
-                os.link(tmp, path)
-        finally:
-            os.unlink(tmp)
-    os.chmod(path, 0o600)
+    header = "# API keys of this home's gRPC server (name:key); generated at first start\n"
+    write_secret_once(path, f"{header}{LOCAL_KEY_NAME}:{secrets.token_urlsafe(32)}\n")
     keys = load_api_keys(path)
     if not keys:
         raise ConfigError(f"{path} holds no API key: add one, or delete the file to generate one")
@@ -153,11 +142,17 @@ def client_key(settings: Settings, target: str) -> str | None:
 
 
 class BearerAuth(grpc.aio.ServerInterceptor):  # type: ignore[misc]
-    """Refuses calls without a valid bearer key (UNAUTHENTICATED); health checks stay open."""
+    """Refuses calls without a valid bearer key (UNAUTHENTICATED); health checks stay open, and so
+    do the services named in ``own_auth_services`` (full names, ``darkroom.social.v1.SocialService``),
+    which check their callers' credentials themselves."""
 
-    def __init__(self, keys: ApiKeys) -> None:
+    def __init__(self, keys: ApiKeys, *, own_auth_services: Collection[str] = ()) -> None:
         if isinstance(keys, str):
             raise ConfigError("api_keys must be a list of keys or a {name: key} mapping, not one str")
+        if isinstance(own_auth_services, str):
+            raise ConfigError("own_auth_services must be a list of service names, not one str")
+        # matched on the whole "/<service>/" prefix of a method, so no service's name is a prefix of another's
+        self._own_auth = tuple(f"/{name}/" for name in own_auth_services)
         named = keys.items() if isinstance(keys, Mapping) else ((f"key{i}", k) for i, k in enumerate(keys, 1))
         # Comparing fixed-size digests keeps even the key length out of the timing.
         self._digests = [(name, hashlib.sha256(key.encode()).digest()) for name, key in named]
@@ -177,7 +172,7 @@ class BearerAuth(grpc.aio.ServerInterceptor):  # type: ignore[misc]
         details: grpc.HandlerCallDetails,
     ) -> grpc.RpcMethodHandler | None:
         handler = await continuation(details)
-        if handler is None or details.method.startswith(_HEALTH_PREFIX):
+        if handler is None or details.method.startswith((_HEALTH_PREFIX, *self._own_auth)):
             return handler
         header = ""
         for key, value in details.invocation_metadata or ():

@@ -215,14 +215,15 @@ def load_accounts(
 @dataclass(slots=True)
 class PostRecord:
     """A post as loaded, before the viewer: ``message`` has no viewer fields and no ``error``, and
-    its renditions' ``url`` hold blob keys. The post cache stores ``message``."""
+    its renditions' ``url`` hold blob keys. The post cache stores ``message``. ``version`` (the
+    row's, for an ETag) is 0 when unknown: the cache does not keep it."""
 
     message: pb.Post
     author_id: str
     author_private: bool
     ready: bool
     error: str
-    version: int = 0  # the row's version (ETags); 0 when unknown (a cached copy)
+    version: int = 0
 
 
 def _post_statement(dialect: str, post_ids: Sequence[str], mask: Mask) -> sa.Select[*tuple[object, ...]]:
@@ -295,7 +296,7 @@ def fetch_post_records(conn: sa.Connection, post_ids: Collection[str], mask: Mas
             bool(row["author_private"]),
             row["state"] == "ready",
             row["error"] or "",
-            int(row["version"]),
+            row["version"],
         )
     return out
 

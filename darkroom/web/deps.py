@@ -53,7 +53,7 @@ def _new_secret() -> bytes:
 @dataclass(frozen=True)
 class WebDeps:
     """``secret`` signs cursors and derives CSRF tokens: give every process of one deployment the
-    same one (``darkroom.web.secret.load_secret``); the default, random per process, suits tests
+    same one (``darkroom.api.secret.load_secret``); the default, random per process, suits tests
     and a single process that may forget its cursors on restart."""
 
     engine: sa.Engine

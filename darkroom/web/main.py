@@ -8,13 +8,13 @@ from dataclasses import dataclass
 import sqlalchemy as sa
 from fastapi import FastAPI
 
+from darkroom.api.secret import load_secret
 from darkroom.platform.wiring import Wiring
 from darkroom.social import credentials
 from darkroom.social.viewer import Viewer
 from darkroom.storage.db import read_only
 from darkroom.web.app import create_app
 from darkroom.web.deps import WebDeps
-from darkroom.web.secret import load_secret
 
 __all__ = ["DatabaseAuthenticator", "app_for"]
 

@@ -12,7 +12,6 @@ import redis
 import sqlalchemy as sa
 
 from darkroom.social import keys
-from darkroom.social.accounts import touch_last_seen
 from darkroom.social.errors import InvalidInput
 from darkroom.social.events import Event, EventType
 from darkroom.social.feed import FanoutHandler, FeedConfig, FeedDesign, FeedPage, read_feed, sql_feed
@@ -33,12 +32,8 @@ def _read(
     limit: int = 20,
     design: FeedDesign = FeedDesign.HYBRID,
 ) -> FeedPage:
-    with read_only(engine).begin() as conn:  # the reader only reads SQL
-        page = read_feed(conn, client, viewer, cursor=cursor, limit=limit, design=design, config=CONFIG)
-    if page.last_seen_due:  # the caller's short write, as the HTTP route does
-        with engine.begin() as conn:
-            touch_last_seen(conn, viewer)
-    return page
+    with engine.begin() as conn:
+        return read_feed(conn, client, viewer, cursor=cursor, limit=limit, design=design, config=CONFIG)
 
 
 def _sql(engine: sa.Engine, viewer: str, cursor: str | None, limit: int) -> FeedPage:
@@ -111,18 +106,27 @@ def test_reads_refresh_the_expiry_and_touch_last_seen_hourly(
     db_engine: sa.Engine, redis_client: redis.Redis, world: World
 ) -> None:
     assert _last_seen(db_engine, world.viewer) is None
-    assert _read(db_engine, redis_client, world.viewer).last_seen_due  # the reader wrote nothing itself
+    _read(db_engine, redis_client, world.viewer)
     first = _last_seen(db_engine, world.viewer)
     assert first is not None
     with db_engine.begin() as conn:
         conn.execute(sa.update(accounts).where(accounts.c.id == world.viewer).values(last_seen_at=1.0))
     redis_client.pexpire(keys.feed(world.viewer), 1000)
-    assert not _read(db_engine, redis_client, world.viewer).last_seen_due
+    _read(db_engine, redis_client, world.viewer)
     assert _last_seen(db_engine, world.viewer) == 1.0  # within the hour: not written again
     assert redis_client.pttl(keys.feed(world.viewer)) > 86_000_000
     redis_client.delete(keys.seen(world.viewer))  # the hour is over
-    assert _read(db_engine, redis_client, world.viewer).last_seen_due
+    _read(db_engine, redis_client, world.viewer)
     assert (_last_seen(db_engine, world.viewer) or 0) >= first
+
+
+def test_a_read_that_leaves_last_seen_to_its_caller_runs_in_a_read_only_transaction(
+    db_engine: sa.Engine, redis_client: redis.Redis, world: World
+) -> None:
+    with read_only(db_engine).begin() as conn:  # PostgreSQL refuses any write in it
+        page = read_feed(conn, redis_client, world.viewer, cursor=None, limit=20, config=CONFIG, touch_last_seen=False)
+    assert page == FeedPage(world.expected, None)
+    assert _last_seen(db_engine, world.viewer) is None and not redis_client.exists(keys.seen(world.viewer))
 
 
 def test_celebrity_posts_are_merged_with_pushed_ones(

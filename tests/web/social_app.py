@@ -1,6 +1,7 @@
-"""The real HTTP app over a test database and Redis, for the social routes' tests: accounts and
-tokens made through the domain, the real :class:`DatabaseAuthenticator`, posts from uploads
-inserted as rows (media processing is not what these tests are about)."""
+"""The real HTTP app (``real_app.social_app``: every router, the real ``DatabaseAuthenticator``)
+for the post, reaction and feed routes' tests, with what they need made through the domain:
+accounts and API tokens, follows and blocks, posts from uploads inserted as rows (media
+processing is not what these tests are about), and the fan-out consumer run by hand."""
 
 from __future__ import annotations
 
@@ -14,26 +15,19 @@ import redis
 import sqlalchemy as sa
 from fastapi.testclient import TestClient
 
-from darkroom.api.ratelimit import Rate
-from darkroom.config import Settings
 from darkroom.social import credentials, graph, posts
 from darkroom.social.events import STREAM, Event, EventType
 from darkroom.social.feed import FanoutHandler
 from darkroom.social.viewer import Role, Scope, Viewer
-from darkroom.storage.blobs import LocalBlobs
-from darkroom.web.app import create_app
-from darkroom.web.deps import HttpLimits, WebDeps
-from darkroom.web.main import DatabaseAuthenticator
 from tests.social import people
 from tests.social.rows import make_upload
+from tests.web.real_app import social_app
 
-__all__ = ["Member", "SocialApp", "open_app"]
-
-_ROOMY = HttpLimits(per_account=Rate(100_000, 3600.0), per_ip=Rate(100_000, 3600.0))
+__all__ = ["PostsApp", "User", "open_app"]
 
 
 @dataclass(frozen=True)
-class Member:
+class User:
     """A signed-up account and its API token (read and write scopes)."""
 
     person: people.Person
@@ -57,37 +51,37 @@ class Member:
 
 
 @dataclass
-class SocialApp:
+class PostsApp:
     engine: sa.Engine
     redis: redis.Redis
     client: TestClient
 
-    def member(self, handle: str, *, private: bool = False, role: Role = Role.USER) -> Member:
+    def member(self, handle: str, *, private: bool = False, role: Role = Role.USER) -> User:
         with self.engine.begin() as conn:
             person = people.signup_in(conn, handle, private=private, role=role)
             token = credentials.create_token(conn, person.viewer, name="tests", scopes=[Scope.READ, Scope.WRITE])
-        return Member(person, token.secret)
+        return User(person, token.secret)
 
-    def read_only_token(self, member: Member) -> dict[str, str]:
+    def read_only_token(self, member: User) -> dict[str, str]:
         with self.engine.begin() as conn:
             token = credentials.create_token(conn, member.viewer, name="reader", scopes=[Scope.READ])
         return {"Authorization": f"Bearer {token.secret}"}
 
-    def uploads(self, member: Member, n: int = 1, *, state: str = "ready") -> list[str]:
+    def uploads(self, member: User, n: int = 1, *, state: str = "ready") -> list[str]:
         with self.engine.begin() as conn:
             return [make_upload(conn, member.id, state=state) for _ in range(n)]
 
-    def post(self, member: Member, caption: str = "", *, media: int = 1) -> str:
+    def post(self, member: User, caption: str = "", *, media: int = 1) -> str:
         """A ready post by ``member`` (through the domain: tags, mentions, events)."""
         ids = self.uploads(member, media)
         with self.engine.begin() as conn:
             return posts.create_post(conn, member.viewer, caption=caption, upload_ids=ids).id
 
-    def follow(self, follower: Member, followee: Member) -> None:
+    def follow(self, follower: User, followee: User) -> None:
         with self.engine.begin() as conn:
             graph.follow(conn, follower.viewer, followee.handle)
 
-    def block(self, blocker: Member, blocked: Member) -> None:
+    def block(self, blocker: User, blocked: User) -> None:
         with self.engine.begin() as conn:
             graph.block(conn, blocker.viewer, blocked.handle)
 
@@ -95,7 +89,7 @@ class SocialApp:
         """Run the feed's consumer on ``events`` here and now (what the runner does in the background)."""
         FanoutHandler(self.engine, self.redis).handle(list(events))
 
-    def ready(self, author: Member, post_id: str) -> Event:
+    def ready(self, author: User, post_id: str) -> Event:
         return Event(EventType.POST_READY, author.id, post_id)
 
     def views(self) -> list[dict[str, str]]:
@@ -104,16 +98,16 @@ class SocialApp:
         decoded = [{k.decode(): v.decode() for k, v in fields.items()} for _, fields in entries]
         return [e for e in decoded if e["type"] == EventType.POST_VIEWED.value]
 
-    def items(self, path: str, member: Member | None = None, **params: Any) -> list[dict[str, Any]]:
+    def items(self, path: str, member: User | None = None, **params: Any) -> list[dict[str, Any]]:
         answer = self.client.get(path, headers=member.auth if member else {}, params=params)
         assert answer.status_code == 200, answer.text
         items: list[dict[str, Any]] = answer.json()["items"]
         return items
 
-    def ids(self, path: str, member: Member | None = None, **params: Any) -> list[str]:
+    def ids(self, path: str, member: User | None = None, **params: Any) -> list[str]:
         return [item["id"] for item in self.items(path, member, **params)]
 
-    def all_pages(self, path: str, member: Member | None, limit: int) -> Sequence[list[str]]:
+    def all_pages(self, path: str, member: User | None, limit: int) -> Sequence[list[str]]:
         pages, cursor = [], None
         while True:
             params: dict[str, Any] = {"limit": limit} | ({"cursor": cursor} if cursor else {})
@@ -126,14 +120,6 @@ class SocialApp:
 
 
 @contextmanager
-def open_app(engine: sa.Engine, client: redis.Redis, tmp_path: Path) -> Iterator[SocialApp]:
-    deps = WebDeps(
-        engine=engine,
-        redis=client,
-        blobs=LocalBlobs(tmp_path / "blobs"),
-        settings=Settings(home=tmp_path / "home"),
-        authenticator=DatabaseAuthenticator(engine),
-        limits=_ROOMY,
-    )
-    with TestClient(create_app(deps)) as test_client:
-        yield SocialApp(engine, client, test_client)
+def open_app(engine: sa.Engine, client: redis.Redis, tmp_path: Path) -> Iterator[PostsApp]:
+    with social_app(engine, client, tmp_path) as app:
+        yield PostsApp(engine, client, app.client)

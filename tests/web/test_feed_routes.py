@@ -16,25 +16,25 @@ from darkroom.social import keys
 from darkroom.social.events import Event, EventType
 from darkroom.storage.schema import accounts
 from tests.social.statements import statements
-from tests.web.social_app import Member, SocialApp, open_app
+from tests.web.social_app import PostsApp, User, open_app
 
 SQLITE = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 
 
 @pytest.fixture
-def app(db_engine: sa.Engine, redis_client: redis.Redis, tmp_path: Path) -> Iterator[SocialApp]:
+def app(db_engine: sa.Engine, redis_client: redis.Redis, tmp_path: Path) -> Iterator[PostsApp]:
     with open_app(db_engine, redis_client, tmp_path) as social:
         yield social
 
 
-def _reader_of(app: SocialApp, *authors: Member) -> Member:
+def _reader_of(app: PostsApp, *authors: User) -> User:
     reader = app.member("reader")
     for author in authors:
         app.follow(reader, author)
     return reader
 
 
-def test_feed_pages_stay_put_while_a_new_post_arrives(app: SocialApp) -> None:
+def test_feed_pages_stay_put_while_a_new_post_arrives(app: PostsApp) -> None:
     alice, bob = app.member("alice"), app.member("bob")
     reader = _reader_of(app, alice, bob)
     made = [app.post(author, f"post {i}") for i in range(6) for author in (alice, bob)]
@@ -60,7 +60,7 @@ def test_feed_pages_stay_put_while_a_new_post_arrives(app: SocialApp) -> None:
 
 
 @SQLITE
-def test_forged_edited_and_foreign_cursors_are_400(app: SocialApp) -> None:
+def test_forged_edited_and_foreign_cursors_are_400(app: PostsApp) -> None:
     alice = app.member("alice")
     reader, other = _reader_of(app, alice), app.member("other")
     app.follow(other, alice)
@@ -79,7 +79,7 @@ def test_forged_edited_and_foreign_cursors_are_400(app: SocialApp) -> None:
     assert app.client.get("/v1/feed", params={"limit": 101}, headers=reader.auth).status_code == 400
 
 
-def test_a_deleted_post_is_gone_from_the_feed_at_once_and_from_redis_after_the_fan_out(app: SocialApp) -> None:
+def test_a_deleted_post_is_gone_from_the_feed_at_once_and_from_redis_after_the_fan_out(app: PostsApp) -> None:
     alice = app.member("alice")
     reader = _reader_of(app, alice)
     keep, drop = app.post(alice, "keep"), app.post(alice, "drop")
@@ -92,7 +92,7 @@ def test_a_deleted_post_is_gone_from_the_feed_at_once_and_from_redis_after_the_f
 
 
 @SQLITE
-def test_a_feed_page_of_20_is_hydrated_in_at_most_two_statements(app: SocialApp) -> None:
+def test_a_feed_page_of_20_is_hydrated_in_at_most_two_statements(app: PostsApp) -> None:
     alice = app.member("alice")
     reader = _reader_of(app, alice)
     for i in range(20):
@@ -112,7 +112,7 @@ def test_a_feed_page_of_20_is_hydrated_in_at_most_two_statements(app: SocialApp)
 
 
 @SQLITE
-def test_every_post_shown_is_one_impression_on_the_stream(app: SocialApp) -> None:
+def test_every_post_shown_is_one_impression_on_the_stream(app: PostsApp) -> None:
     alice = app.member("alice")
     reader = _reader_of(app, alice)
     made = [app.post(alice, f"#sun {i}") for i in range(3)][::-1]
@@ -127,7 +127,7 @@ def test_every_post_shown_is_one_impression_on_the_stream(app: SocialApp) -> Non
 
 
 @SQLITE
-def test_a_feed_page_answers_304_until_something_on_it_changes(app: SocialApp) -> None:
+def test_a_feed_page_answers_304_until_something_on_it_changes(app: PostsApp) -> None:
     alice = app.member("alice")
     reader = _reader_of(app, alice)
     post_id = app.post(alice, "one")
@@ -141,7 +141,7 @@ def test_a_feed_page_answers_304_until_something_on_it_changes(app: SocialApp) -
 
 
 @SQLITE
-def test_reads_never_take_the_write_lock(app: SocialApp) -> None:
+def test_reads_never_take_the_write_lock(app: PostsApp) -> None:
     alice = app.member("alice")
     reader = _reader_of(app, alice)
     post_id = app.post(alice, "#sun")
@@ -156,7 +156,7 @@ def test_reads_never_take_the_write_lock(app: SocialApp) -> None:
 
 
 @SQLITE
-def test_tag_pages_normalise_the_tag_and_hide_what_the_reader_may_not_see(app: SocialApp) -> None:
+def test_tag_pages_normalise_the_tag_and_hide_what_the_reader_may_not_see(app: PostsApp) -> None:
     alice, hidden = app.member("alice"), app.member("hidden", private=True)
     public = [app.post(alice, f"#Sun {i}") for i in range(5)][::-1]
     secret = app.post(hidden, "#sun secret")
@@ -167,7 +167,7 @@ def test_tag_pages_normalise_the_tag_and_hide_what_the_reader_may_not_see(app: S
 
 
 @SQLITE
-def test_account_posts_show_own_processing_posts_and_hide_private_accounts(app: SocialApp) -> None:
+def test_account_posts_show_own_processing_posts_and_hide_private_accounts(app: PostsApp) -> None:
     alice, hidden, stranger = app.member("alice"), app.member("hidden", private=True), app.member("stranger")
     ready = app.post(alice, "ready")
     waiting = app.client.post(

@@ -17,19 +17,19 @@ from darkroom.social.viewer import Role
 from darkroom.storage.schema import post_media, posts
 from tests.social.rows import make_post
 from tests.social.statements import statements
-from tests.web.social_app import Member, SocialApp, open_app
+from tests.web.social_app import PostsApp, User, open_app
 
 SQLITE = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 
 
 @pytest.fixture
-def app(db_engine: sa.Engine, redis_client: redis.Redis, tmp_path: Path) -> Iterator[SocialApp]:
+def app(db_engine: sa.Engine, redis_client: redis.Redis, tmp_path: Path) -> Iterator[PostsApp]:
     with open_app(db_engine, redis_client, tmp_path) as social:
         yield social
 
 
 def _patch(
-    app: SocialApp, who: Member, url: str, body: dict[str, Any], mask: str = "caption", **headers: str
+    app: PostsApp, who: User, url: str, body: dict[str, Any], mask: str = "caption", **headers: str
 ) -> httpx.Response:
     return app.client.patch(url, params={"update_mask": mask}, json=body, headers=who.auth | headers)
 
@@ -40,7 +40,7 @@ def _count(engine: sa.Engine, table: sa.Table) -> int:
 
 
 # -- creating ---------------------------------------------------------------------------------------
-def test_a_post_of_ten_ready_uploads_is_201_and_one_still_processing_is_202(app: SocialApp) -> None:
+def test_a_post_of_ten_ready_uploads_is_201_and_one_still_processing_is_202(app: PostsApp) -> None:
     alice = app.member("alice")
     ids = app.uploads(alice, 10)
     made = app.client.post("/v1/posts", json={"caption": "ten #Sun", "upload_ids": ids}, headers=alice.auth)
@@ -57,7 +57,7 @@ def test_a_post_of_ten_ready_uploads_is_201_and_one_still_processing_is_202(app:
 
 
 @SQLITE
-def test_eleven_uploads_or_a_bad_one_in_the_middle_store_nothing(app: SocialApp) -> None:
+def test_eleven_uploads_or_a_bad_one_in_the_middle_store_nothing(app: PostsApp) -> None:
     alice, bob = app.member("alice"), app.member("bob")
     eleven = app.uploads(alice, 11)
     refused = app.client.post("/v1/posts", json={"upload_ids": eleven}, headers=alice.auth)
@@ -74,7 +74,7 @@ def test_eleven_uploads_or_a_bad_one_in_the_middle_store_nothing(app: SocialApp)
 
 
 @SQLITE
-def test_captions_at_2200_characters_and_markup_stay_text(app: SocialApp) -> None:
+def test_captions_at_2200_characters_and_markup_stay_text(app: PostsApp) -> None:
     alice = app.member("alice")
     markup = '<script>alert("x")</script> & #tag '
     caption = markup + "x" * (2200 - len(markup))
@@ -90,7 +90,7 @@ def test_captions_at_2200_characters_and_markup_stay_text(app: SocialApp) -> Non
 
 # -- reading ----------------------------------------------------------------------------------------
 @SQLITE
-def test_fields_select_what_is_returned_and_what_is_queried(app: SocialApp) -> None:
+def test_fields_select_what_is_returned_and_what_is_queried(app: PostsApp) -> None:
     alice = app.member("alice")
     post_id = app.post(alice, "hello #sun @alice", media=2)
     with statements(app.engine) as small:
@@ -111,7 +111,7 @@ def test_fields_select_what_is_returned_and_what_is_queried(app: SocialApp) -> N
 
 
 @SQLITE
-def test_etags_answer_304_and_cache_control_depends_on_the_reader(app: SocialApp) -> None:
+def test_etags_answer_304_and_cache_control_depends_on_the_reader(app: PostsApp) -> None:
     alice = app.member("alice")
     post_id = app.post(alice, "one")
     anonymous = app.client.get(f"/v1/posts/{post_id}")
@@ -128,7 +128,7 @@ def test_etags_answer_304_and_cache_control_depends_on_the_reader(app: SocialApp
     assert changed.status_code == 200 and changed.json()["liked_by_me"]
 
 
-def test_private_posts_are_404_to_non_followers_and_error_is_for_the_author_only(app: SocialApp) -> None:
+def test_private_posts_are_404_to_non_followers_and_error_is_for_the_author_only(app: PostsApp) -> None:
     hidden, fan, stranger = app.member("hidden", private=True), app.member("fan"), app.member("stranger")
     admin = app.member("boss", role=Role.ADMIN)
     post_id = app.post(hidden, "for friends")
@@ -149,7 +149,7 @@ def test_private_posts_are_404_to_non_followers_and_error_is_for_the_author_only
 
 # -- editing ----------------------------------------------------------------------------------------
 @SQLITE
-def test_patch_takes_the_post_and_an_update_mask_naming_only_caption(app: SocialApp) -> None:
+def test_patch_takes_the_post_and_an_update_mask_naming_only_caption(app: PostsApp) -> None:
     alice = app.member("alice")
     post_id = app.post(alice, "before #old")
     url = f"/v1/posts/{post_id}"
@@ -170,7 +170,7 @@ def test_patch_takes_the_post_and_an_update_mask_naming_only_caption(app: Social
     unknown = _patch(app, alice, url, {"caption": "x", "title": "y"})
     assert unknown.status_code == 400 and unknown.json()["field"] == "title"
     wrong_type = _patch(app, alice, url, {"caption": 5})
-    assert wrong_type.status_code == 400 and wrong_type.json()["field"] == "body"
+    assert wrong_type.status_code == 400 and wrong_type.json()["field"] == "caption"
     too_long = _patch(app, alice, url, {"caption": "x" * 2201})
     assert too_long.status_code == 400 and too_long.json()["field"] == "caption"
     cleared = _patch(app, alice, url, {}, "*")
@@ -178,7 +178,7 @@ def test_patch_takes_the_post_and_an_update_mask_naming_only_caption(app: Social
 
 
 @SQLITE
-def test_if_match_with_a_stale_etag_is_412_and_changes_nothing(app: SocialApp) -> None:
+def test_if_match_with_a_stale_etag_is_412_and_changes_nothing(app: PostsApp) -> None:
     alice, bob = app.member("alice"), app.member("bob")
     post_id = app.post(alice, "v1")
     url = f"/v1/posts/{post_id}"
@@ -198,7 +198,7 @@ def test_if_match_with_a_stale_etag_is_412_and_changes_nothing(app: SocialApp) -
 
 
 @SQLITE
-def test_an_edit_reaches_readers_of_the_post_cache(app: SocialApp) -> None:
+def test_an_edit_reaches_readers_of_the_post_cache(app: PostsApp) -> None:
     alice = app.member("alice")
     post_id = app.post(alice, "old #sun")
     assert app.items("/v1/tags/sun/posts")[0]["caption"] == "old #sun"  # cached now
@@ -207,7 +207,7 @@ def test_an_edit_reaches_readers_of_the_post_cache(app: SocialApp) -> None:
 
 
 # -- deleting ---------------------------------------------------------------------------------------
-def test_a_deleted_post_is_404_everywhere(app: SocialApp) -> None:
+def test_a_deleted_post_is_404_everywhere(app: PostsApp) -> None:
     alice, bob = app.member("alice"), app.member("bob")
     post_id = app.post(alice, "bye #sun")
     app.client.put(f"/v1/posts/{post_id}/like", headers=bob.auth)
@@ -224,7 +224,7 @@ def test_a_deleted_post_is_404_everywhere(app: SocialApp) -> None:
 
 
 @SQLITE
-def test_a_post_read_is_one_impression_and_a_read_only_token_cannot_write(app: SocialApp) -> None:
+def test_a_post_read_is_one_impression_and_a_read_only_token_cannot_write(app: PostsApp) -> None:
     alice, bob = app.member("alice"), app.member("bob")
     post_id = app.post(alice, "seen")
     app.client.get(f"/v1/posts/{post_id}", headers=bob.auth)

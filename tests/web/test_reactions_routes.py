@@ -13,18 +13,18 @@ import sqlalchemy as sa
 from darkroom.social.events import EventType
 from darkroom.storage.schema import comments, likes
 from tests.social import people
-from tests.web.social_app import SocialApp, open_app
+from tests.web.social_app import PostsApp, open_app
 
 SQLITE = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 
 
 @pytest.fixture
-def app(db_engine: sa.Engine, redis_client: redis.Redis, tmp_path: Path) -> Iterator[SocialApp]:
+def app(db_engine: sa.Engine, redis_client: redis.Redis, tmp_path: Path) -> Iterator[PostsApp]:
     with open_app(db_engine, redis_client, tmp_path) as social:
         yield social
 
 
-def test_a_like_is_idempotent_and_listed(app: SocialApp) -> None:
+def test_a_like_is_idempotent_and_listed(app: PostsApp) -> None:
     alice, bob = app.member("alice"), app.member("bob")
     post_id = app.post(alice, "like me")
     for _ in range(2):
@@ -43,7 +43,7 @@ def test_a_like_is_idempotent_and_listed(app: SocialApp) -> None:
 
 
 @SQLITE
-def test_likes_pages_masks_and_cursors_bound_to_their_post(app: SocialApp) -> None:
+def test_likes_pages_masks_and_cursors_bound_to_their_post(app: PostsApp) -> None:
     alice = app.member("alice")
     first, second = app.post(alice, "one"), app.post(alice, "two")
     fans = [app.member(f"fan{i}") for i in range(5)]
@@ -68,7 +68,7 @@ def test_likes_pages_masks_and_cursors_bound_to_their_post(app: SocialApp) -> No
 
 
 @SQLITE
-def test_comments_at_1000_characters_and_markup_stay_text(app: SocialApp) -> None:
+def test_comments_at_1000_characters_and_markup_stay_text(app: PostsApp) -> None:
     alice, bob = app.member("alice"), app.member("bob")
     post_id = app.post(alice, "talk")
     text = "<b>bold</b> & " + "x" * 986
@@ -91,7 +91,7 @@ def test_comments_at_1000_characters_and_markup_stay_text(app: SocialApp) -> Non
     assert shown["text"] == text and shown["post_id"] == post_id
 
 
-def test_the_posts_author_may_delete_someone_elses_comment_a_stranger_may_not(app: SocialApp) -> None:
+def test_the_posts_author_may_delete_someone_elses_comment_a_stranger_may_not(app: PostsApp) -> None:
     alice, bob, carol = app.member("alice"), app.member("bob"), app.member("carol")
     post_id = app.post(alice, "mine")
     comment = app.client.post(f"/v1/posts/{post_id}/comments", json={"text": "rude"}, headers=bob.auth).json()
@@ -105,7 +105,7 @@ def test_the_posts_author_may_delete_someone_elses_comment_a_stranger_may_not(ap
 
 
 @SQLITE
-def test_comments_page_oldest_first_with_masks(app: SocialApp) -> None:
+def test_comments_page_oldest_first_with_masks(app: PostsApp) -> None:
     alice = app.member("alice")
     post_id = app.post(alice, "thread")
     for i in range(5):
@@ -121,7 +121,7 @@ def test_comments_page_oldest_first_with_masks(app: SocialApp) -> None:
 
 
 @SQLITE
-def test_a_private_accounts_post_has_no_likes_or_comments_for_strangers(app: SocialApp) -> None:
+def test_a_private_accounts_post_has_no_likes_or_comments_for_strangers(app: PostsApp) -> None:
     hidden, stranger = app.member("hidden", private=True), app.member("stranger")
     post_id = app.post(hidden, "secret")
     for path in ("likes", "comments"):

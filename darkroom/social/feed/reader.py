@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import cached_property
 
 import sqlalchemy as sa
@@ -27,7 +27,7 @@ from darkroom.social.feed.config import FeedConfig, FeedDesign
 from darkroom.social.feed.ranking import Candidate, Origin, ReverseChronological, Scorer
 from darkroom.social.feed.store import FeedStore, RedisClient
 from darkroom.social.ids import check_id
-from darkroom.storage.schema import follows, posts
+from darkroom.storage.schema import accounts, follows, posts
 
 __all__ = ["MAX_LIMIT", "FeedPage", "read_feed", "sql_feed"]
 
@@ -42,14 +42,10 @@ _Pipeline = Pipeline | ClusterPipeline
 
 @dataclass(frozen=True, slots=True)
 class FeedPage:
-    """Post ids in the order to show them; ``next_cursor`` is None on the last page.
-    ``last_seen_due``: this read opened the hour's last-seen window, so the caller writes
-    ``accounts.last_seen_at`` (:func:`darkroom.social.accounts.touch_last_seen`) in a short write
-    transaction of its own; bookkeeping, not part of the page (left out of comparisons)."""
+    """Post ids in the order to show them; ``next_cursor`` is None on the last page."""
 
     post_ids: list[str]
     next_cursor: str | None
-    last_seen_due: bool = field(default=False, compare=False)
 
 
 def read_feed(
@@ -62,15 +58,17 @@ def read_feed(
     design: FeedDesign = FeedDesign.HYBRID,
     config: FeedConfig | None = None,
     scorer: Scorer = _DEFAULT_SCORER,
+    touch_last_seen: bool = True,
 ) -> FeedPage:
     """A page of ``viewer_id``'s home feed after ``cursor`` (None: the newest). Refreshes the feed's
-    expiry. SQL is only read, so ``conn`` may be a read-only transaction (a GET never takes
-    SQLite's write lock); at most once an hour the page says ``last_seen_due`` and the caller
-    writes ``accounts.last_seen_at`` itself."""
+    expiry and, at most once an hour, ``accounts.last_seen_at`` (in ``conn``'s transaction).
+    ``touch_last_seen=False`` leaves ``last_seen_at`` to the caller (one that notes activity when it
+    authenticates, ``credentials.note_use``), so ``conn`` may be a read-only transaction."""
     _check_limit(limit)
     check_id(viewer_id, field="viewer_id")
     below = cursors.decode(cursor) if cursor is not None else None
-    return _Reader(conn, redis, viewer_id, design, config or FeedConfig()).page(below, limit, scorer)
+    reader = _Reader(conn, redis, viewer_id, design, config or FeedConfig(), touch_last_seen=touch_last_seen)
+    return reader.page(below, limit, scorer)
 
 
 def sql_feed(conn: sa.Connection, viewer_id: str, cursor: str | None, limit: int) -> FeedPage:
@@ -112,9 +110,17 @@ class _Set:
 
 class _Reader:
     def __init__(
-        self, conn: sa.Connection, redis: RedisClient, viewer_id: str, design: FeedDesign, config: FeedConfig
+        self,
+        conn: sa.Connection,
+        redis: RedisClient,
+        viewer_id: str,
+        design: FeedDesign,
+        config: FeedConfig,
+        *,
+        touch_last_seen: bool = True,
     ) -> None:
         self.conn, self.redis, self.viewer, self.design, self.config = conn, redis, viewer_id, design, config
+        self.touch_last_seen = touch_last_seen
 
     @cached_property
     def store(self) -> FeedStore:
@@ -123,7 +129,7 @@ class _Reader:
     def page(self, below: str | None, limit: int, scorer: Scorer) -> FeedPage:
         sets = self._sets()
         fetch = limit + _SLACK
-        merged, seen_due = self._first_read(sets, below, fetch + 1)
+        merged = self._first_read(sets, below, fetch + 1)
         served: list[Candidate] = []
         for _ in range(_MAX_ROUNDS):
             window, more = merged[:fetch], len(merged) > fetch
@@ -133,11 +139,11 @@ class _Reader:
             if len(served) == limit:
                 last = served[-1].post_id
                 left = more or any(c.post_id < last for c in shown)
-                return _finish(served, scorer, cursors.encode(last) if left else None, seen_due)
+                return _finish(served, scorer, cursors.encode(last) if left else None)
             if not more:
-                return _finish(served, scorer, None, seen_due)
+                return _finish(served, scorer, None)
             merged = _merge(sets, self._ranges(sets, window[-1].post_id, fetch + 1))
-        return _finish(served, scorer, cursors.encode(window[-1].post_id), seen_due)
+        return _finish(served, scorer, cursors.encode(window[-1].post_id))
 
     def _sets(self) -> list[_Set]:
         feed = [_Set(keys.feed(self.viewer), Origin.PUSHED, None)]
@@ -149,12 +155,12 @@ class _Reader:
         celebrities = sources.celebrity_followees(self.conn, self.viewer, above=self.config.celebrity_followers)
         return feed + [_Set(keys.author_posts(a), Origin.PULLED, a) for a in celebrities]
 
-    def _first_read(self, sets: list[_Set], below: str | None, want: int) -> tuple[list[Candidate], bool]:
+    def _first_read(self, sets: list[_Set], below: str | None, want: int) -> list[Candidate]:
         """The first window, with the bookkeeping in the same round trip: the feed's expiry, the
-        hour's last-seen marker (True when this read set it), and whether each set is built (else
-        it is rebuilt from SQL)."""
+        hour's last-seen touch, and whether each set is built (else it is rebuilt from SQL)."""
         pipe = self.redis.pipeline(transaction=False)
-        pipe.set(keys.seen(self.viewer), 1, nx=True, ex=self.config.seen_every_s)
+        if self.touch_last_seen:
+            pipe.set(keys.seen(self.viewer), 1, nx=True, ex=self.config.seen_every_s)
         for s in sets:
             if s.origin is Origin.PUSHED:
                 pipe.pexpire(s.key, self.config.active_window_s * 1000)
@@ -162,15 +168,19 @@ class _Reader:
                 pipe.zscore(s.key, keys.FEED_BUILT)
         _range(pipe, sets, below, want)
         replies = pipe.execute()
-        seen_due = bool(replies[0])
-        checks = replies[1 : 1 + len(sets)]
+        if self.touch_last_seen:
+            touched, replies = replies[0], replies[1:]
+            if touched:
+                now = time.time()
+                self.conn.execute(sa.update(accounts).where(accounts.c.id == self.viewer).values(last_seen_at=now))
+        checks = replies[: len(sets)]
         built = [bool(r) if s.origin is Origin.PUSHED else r is not None for s, r in zip(sets, checks, strict=True)]
         if all(built):
-            return _merge(sets, replies[1 + len(sets) :]), seen_due
+            return _merge(sets, replies[len(sets) :])
         for s, ok in zip(sets, built, strict=True):
             if not ok:
                 self._rebuild(s)
-        return _merge(sets, self._ranges(sets, below, want)), seen_due
+        return _merge(sets, self._ranges(sets, below, want))
 
     def _rebuild(self, s: _Set) -> None:
         if s.author is not None:
@@ -212,5 +222,5 @@ def _merge(sets: Sequence[_Set], ranges: Sequence[Sequence[bytes | str]]) -> lis
     return [Candidate(p, seen[p]) for p in sorted(seen, reverse=True)]
 
 
-def _finish(served: list[Candidate], scorer: Scorer, next_cursor: str | None, seen_due: bool) -> FeedPage:
-    return FeedPage([c.post_id for c in scorer.rank(served)], next_cursor, seen_due)
+def _finish(served: list[Candidate], scorer: Scorer, next_cursor: str | None) -> FeedPage:
+    return FeedPage([c.post_id for c in scorer.rank(served)], next_cursor)

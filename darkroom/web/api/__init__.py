@@ -5,8 +5,17 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from darkroom.web.api import feed, posts, reactions
+from darkroom.web.api import accounts, feed, graph, posts, reactions, search, sessions, tokens
 
 __all__ = ["ROUTERS"]
 
-ROUTERS: list[APIRouter] = [posts.router, reactions.router, feed.router]
+ROUTERS: list[APIRouter] = [
+    accounts.router,
+    sessions.router,
+    tokens.router,
+    graph.router,
+    search.router,
+    posts.router,
+    reactions.router,
+    feed.router,
+]

@@ -19,33 +19,31 @@ from typing import Annotated, Any
 
 import sqlalchemy as sa
 from fastapi import APIRouter, Body, Depends, Query, Request
-from google.protobuf import json_format
 from pydantic import BaseModel, ConfigDict
 from starlette.responses import Response
 
 from darkroom._proto.darkroom.social.v1.social_pb2 import Post
-from darkroom.api.errors import InvalidFieldMask
-from darkroom.api.fieldmask import Mask, format_path
+from darkroom.api.fieldmask import Mask
 from darkroom.social import postcache, posts, resources
-from darkroom.social.errors import InvalidInput, NotFound
+from darkroom.social.errors import NotFound
 from darkroom.social.ids import check_id
 from darkroom.social.impressions import Surface
 from darkroom.social.posts import PostState
 from darkroom.social.viewer import Viewer
 from darkroom.storage.db import read_only
+from darkroom.web.api.reads import answer, cache_for, check_version
 from darkroom.web.auth import CurrentViewer, SignedIn
-from darkroom.web.caching import CONDITIONAL_RESPONSES, json_response
+from darkroom.web.bodies import UPDATE_MASK_PARAMETER, parse_resource, update_paths
+from darkroom.web.caching import CONDITIONAL_RESPONSES
 from darkroom.web.deps import Deps, WebDeps
 from darkroom.web.fields import read_mask
 from darkroom.web.post_pages import media_urls, views
-from darkroom.web.representations import VARY, check_applied, conditional, policy_for, versioned_etag
 
 __all__ = ["WRITABLE", "NewPost", "caption_change", "router"]
 
 router = APIRouter(prefix="/v1", tags=["posts"])
 PostMask = Annotated[Mask, Depends(read_mask(Post.DESCRIPTOR))]
 WRITABLE = ("caption",)
-_FIELD_NAMES = frozenset(name for f in Post.DESCRIPTOR.fields for name in (f.name, f.json_name))
 
 
 class NewPost(BaseModel):
@@ -63,14 +61,13 @@ def _as_author(conn: sa.Connection, deps: WebDeps, viewer: Viewer, post_id: str)
     return resources.to_dict(resources.load_posts(conn, [post_id], viewer, urls=media_urls(deps))[post_id])
 
 
-def _written(viewer: Viewer, body: dict[str, Any], version: int, *, status: int = 200, location: str = "") -> Response:
-    """A write's answer: the post and its new ETag (no precondition is evaluated here: the write's
-    own ``If-Match`` was checked against the version it changed)."""
-    response = json_response(body, status=status, cache=policy_for(viewer), headers=VARY)
-    response.headers["ETag"] = str(versioned_etag(version, bytes(response.body)))
-    if location:
-        response.headers["Location"] = location
-    return response
+def _written(
+    request: Request, viewer: Viewer, body: dict[str, Any], version: int, *, status: int = 200, location: str = ""
+) -> Response:
+    """A write's answer: the post and its new ETag (the write's own ``If-Match`` was checked
+    against the version it changed)."""
+    headers = {"Location": location} if location else None
+    return answer(request, body, cache=cache_for(viewer), version=version, status=status, headers=headers)
 
 
 @router.post(
@@ -79,12 +76,12 @@ def _written(viewer: Viewer, body: dict[str, Any], version: int, *, status: int 
     responses={201: {"description": "created, already ready (every upload was)"}},
     summary="Create a post from uploads",
 )
-def create_post(body: NewPost, viewer: SignedIn, deps: Deps) -> Response:
+def create_post(request: Request, body: NewPost, viewer: SignedIn, deps: Deps) -> Response:
     with deps.engine.begin() as conn:
         row = posts.create_post(conn, viewer, caption=body.caption, upload_ids=body.upload_ids)
         shown = _as_author(conn, deps, viewer, row.id)
     status = 201 if row.state is PostState.READY else 202
-    return _written(viewer, shown, row.version, status=status, location=f"/v1/posts/{row.id}")
+    return _written(request, viewer, shown, row.version, status=status, location=f"/v1/posts/{row.id}")
 
 
 @router.get("/posts/{post_id}", responses=CONDITIONAL_RESPONSES, summary="Read a post")
@@ -98,40 +95,19 @@ def get_post(request: Request, post_id: str, viewer: CurrentViewer, deps: Deps, 
         shown = resources.finish_posts(conn, records.values(), viewer, mask, urls=media_urls(deps))
     if post_id not in shown:
         raise NotFound(f"no post {post_id}", field="post_id")
-    policy = policy_for(viewer)
-    response = json_response(resources.to_dict(shown[post_id], mask), cache=policy)
-    return conditional(
-        request,
-        response,
-        policy=policy,
-        etag=versioned_etag(version, bytes(response.body)),
-        background=views(deps, viewer, [post_id] if ready else [], Surface.POST),
-    )
+    response = answer(request, resources.to_dict(shown[post_id], mask), cache=cache_for(viewer), version=version)
+    response.background = views(deps, viewer, [post_id] if ready else [], Surface.POST)  # a 304 too
+    return response
 
 
 def caption_change(body: dict[str, Any], update_mask: str | None) -> str:
-    """The caption a PATCH asks for: ``body`` must be a Post in proto3 JSON (an unknown field is a
-    400 naming it), ``update_mask`` must name only writable fields (``*``: all of them); a masked
-    field absent from the body is cleared (AIP-134)."""
-    unknown = [name for name in body if name not in _FIELD_NAMES]
-    if unknown:
-        names = ", ".join(repr(n) for n in unknown)
-        raise InvalidInput(f"the body has fields a Post does not: {names}", field=unknown[0])
-    message = Post()
-    try:
-        json_format.ParseDict(body, message)
-    except json_format.ParseError as exc:
-        raise InvalidInput(f"the body is not a Post: {exc}", field="body") from None
-    mask = Mask.parse(update_mask or "", Post.DESCRIPTOR, name="update_mask")
-    fixed = [format_path(p) for p in mask.paths if format_path(p) not in WRITABLE]
-    if fixed:
-        raise InvalidFieldMask(
-            f"update_mask names fields that cannot be changed: {', '.join(map(repr, fixed))}; "
-            f"writable: {', '.join(WRITABLE)}",
-            field="update_mask",
-        )
-    mask.update_paths(WRITABLE)  # refuses an empty mask
-    return message.caption
+    """The caption a PATCH asks for: ``body`` is a Post in proto3 JSON (an unknown field is a 400
+    naming it; output-only fields are ignored), ``update_mask`` names only writable fields (``*``:
+    all of them; others are a 400 naming them); a masked field absent from the body is cleared
+    (AIP-134)."""
+    post = parse_resource(body, Post)
+    update_paths(update_mask, Post.DESCRIPTOR, WRITABLE)  # "caption" is the only one it can return
+    return post.caption
 
 
 @router.patch(
@@ -149,16 +125,17 @@ def update_post(
         dict[str, Any], Body(description="the Post (proto3 JSON); the fields update_mask names are written")
     ],
     update_mask: Annotated[
-        str | None, Query(description="the fields to change (AIP-134); only `caption` is writable")
+        str | None,
+        Query(alias=UPDATE_MASK_PARAMETER, description="the fields to change (AIP-134); only `caption` is writable"),
     ] = None,
 ) -> Response:
     caption = caption_change(body, update_mask)
     with deps.engine.begin() as conn:
         row = posts.update_caption(conn, viewer, post_id, caption)
-        check_applied(request, row.version - 1)  # a stale If-Match rolls the edit back
+        check_version(request, row.version - 1)  # a stale If-Match rolls the edit back
         shown = _as_author(conn, deps, viewer, row.id)
     postcache.invalidate(deps.redis, [row.id])  # after the commit: a reader refilling sees the edit
-    return _written(viewer, shown, row.version)
+    return _written(request, viewer, shown, row.version)
 
 
 @router.delete("/posts/{post_id}", status_code=204, summary="Delete a post (its author or an admin)")
@@ -166,6 +143,6 @@ def delete_post(request: Request, post_id: str, viewer: SignedIn, deps: Deps) ->
     with deps.engine.begin() as conn:
         posts.delete_post(conn, viewer, post_id)
         if "if-match" in request.headers:
-            check_applied(request, posts.load_post(conn, post_id).version - 1)
+            check_version(request, posts.load_post(conn, post_id).version - 1)
     postcache.invalidate(deps.redis, [post_id])
     return Response(status_code=204)

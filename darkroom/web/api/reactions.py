@@ -24,11 +24,11 @@ from darkroom.api.fieldmask import Mask
 from darkroom.social import reactions, resources
 from darkroom.social.ids import check_id
 from darkroom.storage.db import read_only
+from darkroom.web.api.reads import answer_page, cache_for, domain_cursor, web_cursor
 from darkroom.web.auth import CurrentViewer, SignedIn
 from darkroom.web.caching import CONDITIONAL_RESPONSES, json_response
 from darkroom.web.deps import Deps
 from darkroom.web.fields import read_mask
-from darkroom.web.listing import inner_cursor, list_response, outer_cursor
 from darkroom.web.pagination import Page
 from darkroom.web.post_pages import media_urls
 
@@ -68,12 +68,12 @@ def list_likes(
 ) -> Response:
     post_id = check_id(post_id, field="post_id")
     list_name = f"likes:{post_id}"
-    cursor = inner_cursor(page, deps.cursors, list_name)
+    cursor = domain_cursor(deps, page, list_name)
     with read_only(deps.engine).begin() as conn:
         found = reactions.list_likes(conn, viewer, post_id, cursor, page.limit)
         likes = resources.like_messages(conn, found.items, viewer, mask, urls=media_urls(deps))
     items = [resources.to_dict(like, mask) for like in likes]
-    return list_response(request, items, outer_cursor(deps.cursors, found.next_cursor, list_name), viewer=viewer)
+    return answer_page(request, items, web_cursor(deps, found.next_cursor, list_name), cache=cache_for(viewer))
 
 
 # -- comments ---------------------------------------------------------------------------------------
@@ -83,12 +83,12 @@ def list_comments(
 ) -> Response:
     post_id = check_id(post_id, field="post_id")
     list_name = f"comments:{post_id}"
-    cursor = inner_cursor(page, deps.cursors, list_name)
+    cursor = domain_cursor(deps, page, list_name)
     with read_only(deps.engine).begin() as conn:
         found = reactions.list_comments(conn, viewer, post_id, cursor, page.limit)
         comments = resources.comment_messages(conn, found.items, viewer, mask, urls=media_urls(deps))
     items = [resources.to_dict(comment, mask) for comment in comments]
-    return list_response(request, items, outer_cursor(deps.cursors, found.next_cursor, list_name), viewer=viewer)
+    return answer_page(request, items, web_cursor(deps, found.next_cursor, list_name), cache=cache_for(viewer))
 
 
 @router.post("/posts/{post_id}/comments", status_code=201, summary="Comment on a post")
