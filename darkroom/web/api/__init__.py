@@ -5,6 +5,9 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
+from darkroom.web.api import media, tus, uploads
+
 __all__ = ["ROUTERS"]
 
-ROUTERS: list[APIRouter] = []
+# tus before uploads: /v1/uploads/tus is not an upload id
+ROUTERS: list[APIRouter] = [tus.router, uploads.router, media.router]
