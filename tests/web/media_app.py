@@ -109,24 +109,23 @@ def upload_photo(app: MediaApp, who: str = "ana", data: bytes | None = None) -> 
 
 
 def finish_run(app: MediaApp, upload_id: str, renditions: dict[str, bytes]) -> dict[str, str]:
-    """Record the upload's ``photo.renditions`` run as succeeded with ``renditions`` (name -> JPEG
-    or WebP bytes) stored content-addressed, and let the processing loop settle it; the keys by name."""
+    """Record the upload's ``photo.renditions`` run as succeeded with ``renditions`` (file name ->
+    bytes; the suffix stays on the key, as the runtime stores files) stored content-addressed, and
+    let the processing loop settle it; the keys by file name."""
     keys: dict[str, str] = {}
     outputs: list[dict[str, object]] = []
     for name, data in renditions.items():
-        suffix = ".webp" if data[8:12] == b"WEBP" else ".jpg"
-        scratch = app.deps.settings.home / f"{name}{suffix}"
+        scratch = app.deps.settings.home / "renditions" / name
         scratch.parent.mkdir(parents=True, exist_ok=True)
         scratch.write_bytes(data)
-        keys[name] = app.blobs.put_content(scratch, suffix=suffix).key
-        outputs.append({"name": name, "format": suffix[1:].replace("jpg", "jpeg"), "width": 96, "height": 64,
-                        "file": {"$blob": keys[name]}})  # fmt: skip
+        keys[name] = app.blobs.put_content(scratch, suffix=scratch.suffix).key
+        outputs.append({"name": scratch.stem, "format": scratch.suffix[1:].replace("jpg", "jpeg"), "width": 96,
+                        "height": 64, "file": {"$blob": keys[name]}})  # fmt: skip
     now = time.time()
     with app.engine.begin() as conn:
-        run_id = f"wf_{upload_id.lower()}"
         conn.execute(
             sa.insert(workflows),
-            {"id": run_id, "name": "photo.renditions", "state": "succeeded", "inputs": {},
+            {"id": f"wf_{upload_id.lower()}", "name": "photo.renditions", "state": "succeeded", "inputs": {},
              "outputs": {"source": {"width": 96, "height": 64}, "renditions": outputs}, "priority": "interactive",
              "deadline": now + 60, "progress": 1.0, "created_at": now, "updated_at": now},
         )  # fmt: skip

@@ -188,11 +188,11 @@ def test_only_the_owner_reads_an_upload_with_its_etag_and_a_partial_response(app
 @SQLITE
 def test_a_ready_upload_shows_signed_rendition_urls(app: MediaApp) -> None:
     upload_id = upload_photo(app)
-    keys = finish_run(app, upload_id, {"w96": PHOTO})
+    keys = finish_run(app, upload_id, {"w96.jpg": PHOTO})
     body = app.client.get(f"/v1/uploads/{upload_id}", headers=app.auth("ana")).json()
     assert body["state"] == "ready" and body["progress"] == 1
     (rendition,) = body["media"]["renditions"]
-    assert rendition["url"].startswith(f"/v1/media/{keys['w96']}?exp=") and "&sig=" in rendition["url"]
+    assert rendition["url"].startswith(f"/v1/media/{keys['w96.jpg']}?exp=") and "&sig=" in rendition["url"]
     assert rendition["content_type"] == "image/jpeg" and rendition["role"] == "image"
 
 
