@@ -68,6 +68,7 @@ class _GZipButMedia:
         else:
             await self.gzip(scope, receive, send)
 
+
 PROBLEM_SCHEMA: dict[str, Any] = {
     "title": "Problem",
     "description": "RFC 9457 problem details, with Darkroom's stable `code` and the offending `field`",

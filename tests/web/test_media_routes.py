@@ -13,8 +13,8 @@ import pytest
 import redis
 import sqlalchemy as sa
 
-from darkroom.social.posts import create_post, delete_post
-from darkroom.storage.schema import accounts, assets, post_media
+from darkroom.social.posts import create_post, delete_post, purge_deleted
+from darkroom.storage.schema import accounts, assets, media_keys, post_media
 from darkroom.web.media_urls import SignedMediaUrls, media_path
 from tests.social.media_helpers import jpeg_bytes
 from tests.web.media_app import SECRET, MediaApp, finish_run, media_app, upload_photo
@@ -182,3 +182,16 @@ def test_range_requests(app: MediaApp) -> None:
     assert (matching.status_code, stale.status_code) == (206, 200) and stale.content == PHOTO
     head = app.client.head(url, headers={"Range": "bytes=10-19"})
     assert head.status_code == 206 and head.content == b"" and head.headers["content-length"] == "10"
+
+
+def test_a_purged_upload_serves_nothing_even_signed(app: MediaApp) -> None:
+    keys = _ready_media(app, "ana")
+    signed, plain = _signed(app, keys["w200.jpg"]), media_path(keys["w200.jpg"])
+    assert app.client.get(plain).status_code == app.client.get(signed).status_code == 200
+    with app.engine.begin() as conn:
+        delete_post(conn, app.people["ana"], _post_of(conn, keys["upload_id"]))
+    with app.engine.begin() as conn:
+        assert purge_deleted(conn, app.blobs, older_than_s=0, now=time.time() + 1) == 1
+        left = conn.execute(sa.select(media_keys).where(media_keys.c.upload_id == keys["upload_id"])).all()
+    assert left == []
+    assert app.client.get(plain).status_code == app.client.get(signed).status_code == 404

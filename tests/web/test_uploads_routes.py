@@ -4,12 +4,15 @@ ETag, fields=) and its server-sent events, one photo through the real processing
 
 from __future__ import annotations
 
+import logging
 import threading
+import time
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+import httpx
 import orjson
 import pytest
 import redis
@@ -24,6 +27,7 @@ from darkroom.storage.blobs import LocalBlobs
 from darkroom.storage.schema import uploads, workflows
 from darkroom.web.app import create_app
 from darkroom.web.auth import csrf_token_for
+from darkroom.web.server import HttpServer
 from tests.runtime.conftest import Platform
 from tests.social.media_helpers import CLIP_NAMED_JPG, CheapStarts, jpeg_bytes
 from tests.web.media_app import SECRET, MediaApp, finish_run, media_app, upload_photo
@@ -226,6 +230,28 @@ def test_events_end_with_a_failed_upload_and_a_reconnect_after_the_end_gets_204(
     )
     assert again.status_code == 204
     assert app.client.get(f"/v1/uploads/{upload_id}/events", headers=app.auth("ben")).status_code == 404
+
+
+@SQLITE
+def test_a_client_that_leaves_ends_its_event_stream(app: MediaApp, caplog: pytest.LogCaptureFixture) -> None:
+    upload_id = upload_photo(app)  # nothing processes it: its stream would run until max_s
+    caplog.set_level(logging.DEBUG, logger="darkroom.web.api.uploads")
+    server = HttpServer(app.client.app, "127.0.0.1:0", log_level="warning")
+    port = server.bind()
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    try:
+        url = f"http://127.0.0.1:{port}/v1/uploads/{upload_id}/events"
+        with httpx.stream("GET", url, headers=app.auth("ana"), timeout=30) as response:
+            first = next(line for line in response.iter_lines() if line.startswith("data: "))
+            assert orjson.loads(first.removeprefix("data: "))["state"] == "processing"
+        give_up = time.monotonic() + 30
+        while not any("stream ended (the client left)" in r.getMessage() for r in caplog.records):
+            assert time.monotonic() < give_up, "the server never noticed the client leave"
+            time.sleep(0.01)
+    finally:
+        server.stop()
+        thread.join(30)
 
 
 @pytest.fixture

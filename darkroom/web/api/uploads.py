@@ -11,8 +11,10 @@ post shows them). docs/social.md, "Upload and media routes".
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import AsyncIterator
+from enum import StrEnum
 from typing import Annotated, Any
 
 import anyio
@@ -43,6 +45,7 @@ from darkroom.web.responses import problem_response
 __all__ = ["EVENT_STREAM", "FORM_OVERHEAD_BYTES", "TERMINAL", "router", "starts_of"]
 
 router = APIRouter(prefix="/v1/uploads", tags=["uploads"])
+_log = logging.getLogger(__name__)
 
 EVENT_STREAM = "text/event-stream"
 TERMINAL = (UploadState.READY, UploadState.FAILED)
@@ -119,8 +122,9 @@ async def create_upload(request: Request, deps: Deps) -> Response:
         verify_csrf(request, part.fields.get(CSRF_FIELD))
         with deps.engine.begin() as conn:
             row = receive_upload(
-                conn, deps.blobs, who, form.reader(), filename=part.filename, limits=limits, spool_dir=spool_dir, start=starts
-            )
+                conn, deps.blobs, who, form.reader(),
+                filename=part.filename, limits=limits, spool_dir=spool_dir, start=starts,
+            )  # fmt: skip
             view = get_upload(conn, who, row.id)
         starts.flush()
         form.finish()
@@ -194,29 +198,45 @@ async def upload_events(
     )
 
 
+class _End(StrEnum):
+    """Why a progress stream ended (logged at DEBUG)."""
+
+    SETTLED = "settled"
+    TIME = "time"
+    GONE = "the upload is gone"
+    LEFT = "the client left"
+
+
 async def _progress(
     request: Request, deps: WebDeps, viewer: Viewer | None, view: UploadView, sent: str | None
 ) -> AsyncIterator[bytes]:
     config = deps.progress
     started = last_write = time.monotonic()
-    yield b"retry: 2000\n\n"
-    while True:
-        if _event_id(view) != sent:
-            sent = _event_id(view)
-            yield _event(view, deps)
-            last_write = time.monotonic()
-        if view.upload.state in TERMINAL:
-            return
-        now = time.monotonic()
-        if now - started >= config.max_s:
-            return  # the EventSource reconnects with Last-Event-ID and carries on
-        if now - last_write >= config.heartbeat_s:
-            yield b": still processing\n\n"  # a comment: keeps proxies open, fails on a gone client
-            last_write = now
-        await anyio.sleep(config.poll_s)
-        if await request.is_disconnected():
-            return
-        try:
-            view = await anyio.to_thread.run_sync(_read, deps, viewer, view.upload.id)
-        except NotFound:
-            return  # terminated by its owner meanwhile
+    end = _End.LEFT  # unless it ends on its own: a disconnect cancels this generator mid-await
+    try:
+        yield b"retry: 2000\n\n"
+        while True:
+            if _event_id(view) != sent:
+                sent = _event_id(view)
+                yield _event(view, deps)
+                last_write = time.monotonic()
+            if view.upload.state in TERMINAL:
+                end = _End.SETTLED
+                return
+            now = time.monotonic()
+            if now - started >= config.max_s:
+                end = _End.TIME
+                return  # the EventSource reconnects with Last-Event-ID and carries on
+            if now - last_write >= config.heartbeat_s:
+                yield b": still processing\n\n"  # a comment: keeps proxies open, fails on a gone client
+                last_write = now
+            await anyio.sleep(config.poll_s)
+            if await request.is_disconnected():
+                return
+            try:
+                view = await anyio.to_thread.run_sync(_read, deps, viewer, view.upload.id)
+            except NotFound:
+                end = _End.GONE  # terminated by its owner meanwhile
+                return
+    finally:
+        _log.debug("progress of upload %s: stream ended (%s)", view.upload.id, end)
