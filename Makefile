@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 PROTO_SRC := $(shell find proto -name '*.proto' 2>/dev/null)
 PROTO_STAMP := darkroom/_proto/.built
 
-.PHONY: setup system-deps test test-fast demo lint proto bench-queue bench-runtime bench-media clean
+.PHONY: setup system-deps test test-fast demo lint proto bench-queue bench-runtime bench-media bench-social clean
 
 setup: system-deps $(STAMP) $(PROTO_STAMP)
 
@@ -50,6 +50,10 @@ bench-runtime: setup
 # Options: make bench-media ARGS="--quick" (or --only encode vmaf, --no-write; see --help).
 bench-media: setup
 	$(PY) -m bench.media.run $(ARGS)
+
+# First cut: the feed fan-out (docs/benchmarks.md, "Social feed"). Options: ARGS="--quick" (--no-write).
+bench-social: setup
+	$(PY) -m bench.social.run $(ARGS)
 
 clean:
 	rm -rf $(VENV) darkroom/_proto .darkroom .pytest_cache .mypy_cache

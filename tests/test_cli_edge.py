@@ -27,11 +27,19 @@ from darkroom.cli._options import check_queue_url, check_redis_url
 runner = CliRunner()
 # Commands that start processes of their own; they are run only with arguments refused at parse
 # time (the assertion below keeps this list honest when commands are renamed).
-STARTS_SOMETHING = {("up",), ("demo",), ("process",), ("queue", "serve"), ("queue", "demo")}
+STARTS_SOMETHING = {
+    ("up",),
+    ("demo",),
+    ("process",),
+    ("queue", "serve"),
+    ("queue", "demo"),
+    ("http",),
+    ("social", "run"),
+}
 # Commands that start a private platform of their own (they take --home, not --url).
 OWN_PLATFORM = {("demo",), ("process",), ("queue", "demo")}
 # Every command prints data, and so takes --json, but those that run until stopped.
-NO_JSON = {("up",), ("worker",), ("engine",), ("queue", "serve")}
+NO_JSON = {("up",), ("worker",), ("engine",), ("queue", "serve"), ("http",), ("social", "run")}
 
 
 def _leaves(command: Any, path: tuple[str, ...] = ()) -> Iterator[tuple[tuple[str, ...], Any]]:
@@ -175,7 +183,13 @@ def test_platform_commands_take_home_and_url_and_data_commands_json() -> None:
             assert "--home" in options, path
         if path in OWN_PLATFORM:  # they start a private platform under --home
             assert "--home" in options and "--url" not in options, path
-        elif path[0] in ("queue", "workflow") or path in {("up",), ("worker",), ("engine",)}:
+        elif path[0] in ("queue", "workflow") or path in {
+            ("up",),
+            ("worker",),
+            ("engine",),
+            ("http",),
+            ("social", "run"),
+        }:
             assert {"--home", "--url"} <= options, path
         if path not in NO_JSON:
             assert "--json" in options, path

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import ipaddress
 import logging
+import socket
 from pathlib import Path
 
 from darkroom.api.errors import AddressUnavailable, InsecureTransport
@@ -30,6 +31,7 @@ __all__ = [
     "check_listen_address",
     "host_of",
     "is_local",
+    "listen_tcp",
     "listener_uids",
     "port_of",
 ]
@@ -113,3 +115,31 @@ def check_listen_address(address: str) -> None:
     host, sep, port = address.rpartition(":")
     if not sep or not host or not port.isdigit() or not 0 <= int(port) <= 65535:
         raise AddressUnavailable(f"cannot listen on {address!r}: expected host:port with a port from 0 to 65535")
+
+
+def listen_tcp(address: str) -> socket.socket:
+    """A listening TCP socket on ``address`` (``host:port``, ``[v6]:port``; port 0: any free one)."""
+    check_listen_address(address)
+    port = port_of(address)
+    if address.startswith("unix") or port is None:
+        raise AddressUnavailable(f"cannot listen on {address!r}: a TCP server takes host:port")
+    host = host_of(address)
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    except socket.gaierror as exc:
+        raise AddressUnavailable(f"cannot listen on {address}: {exc.strerror}") from None
+    family, kind, proto, _, where = infos[0]
+    sock = socket.socket(family, kind, proto)
+    try:
+        # SO_REUSEADDR lets a restart take the port from connections in TIME_WAIT; on Linux it
+        # never lets two listeners share it
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(where)
+        sock.listen(2048)
+    except OSError as exc:
+        sock.close()
+        raise AddressUnavailable(
+            f"cannot listen on {address}: {exc.strerror or exc} (is another server running?)"
+        ) from None
+    sock.set_inheritable(True)
+    return sock

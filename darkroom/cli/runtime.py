@@ -175,6 +175,14 @@ def engine(
     w.close()
 
 
+HttpAddrOption = Annotated[
+    str | None,
+    typer.Option(
+        "--http-addr", help="host:port to serve the HTTP API on (default: DARKROOM_HTTP_ADDR, 127.0.0.1:8000)."
+    ),
+]
+
+
 def up(
     *,
     app: AppOption = None,
@@ -184,10 +192,12 @@ def up(
     no_auth: Annotated[
         bool, typer.Option("--no-auth", help="Serve gRPC without API keys (anyone reaching the port may call it).")
     ] = False,
+    http_addr: HttpAddrOption = None,
     home: HomeOpt = None,
     url: RedisUrlOpt = None,
 ) -> None:
-    """The whole platform on this machine: Redis, queue + operations gRPC, engines, workers, metrics."""
+    """The whole platform on this machine: Redis, queue + operations gRPC, engines, workers, the
+    social runner and the HTTP API, metrics."""
     from dataclasses import replace
 
     from rich.console import Console
@@ -206,7 +216,9 @@ def up(
         from darkroom.platform.wiring import Wiring
 
         Wiring(settings).queue.redis.ping()
-    platform = LocalPlatform(settings, PlatformConfig(engines, workers, concurrency, app))
+    if http_addr:
+        settings = replace(settings, http_addr=http_addr)
+    platform = LocalPlatform(settings, PlatformConfig(engines, workers, concurrency, app, social=True))
     stop = _stop_on_signals()
     try:
         platform.start()
@@ -214,7 +226,8 @@ def up(
         fail(exc)
     auth = "no auth" if platform.api_key is None else f"API key in {settings.api_keys_file or settings.home_key_file}"
     console.print(
-        f"[bold]darkroom up[/]: gRPC {escape(str(platform.grpc_url))} ({escape(auth)}), {engines} engine(s), "
+        f"[bold]darkroom up[/]: HTTP http://{escape(settings.http_addr)}, "
+        f"gRPC {escape(str(platform.grpc_url))} ({escape(auth)}), {engines} engine(s), "
         f"{workers} worker(s) x "
         f"{concurrency}; logs in {escape(str(settings.home / 'logs'))}. Ctrl-C stops.",
         soft_wrap=True,
@@ -229,3 +242,46 @@ def up(
         platform.stop()
     if failure is not None:
         fail(failure)
+
+
+def social_run(*, home: HomeOpt = None, url: RedisUrlOpt = None) -> None:
+    """The social product's background work: publish events, fan posts out to feeds, keep counters,
+    settle uploads and posts as their media is processed."""
+    from darkroom.cli._wiring import wiring_for
+    from darkroom.platform.social import social_runner
+
+    _logging()
+    w = wiring_for(home, url)
+    _registry(w)
+    w.redis.ping()  # an unreachable platform ends the command here, in one line
+    stop = _stop_on_signals()
+    social_runner(w).run(stop)
+    w.close()
+
+
+def http(*, http_addr: HttpAddrOption = None, home: HomeOpt = None, url: RedisUrlOpt = None) -> None:
+    """Serve the HTTP API (/v1, /openapi.json) of the platform at --home or --url."""
+    from darkroom.cli._params import fail
+    from darkroom.cli._wiring import wiring_for
+    from darkroom.errors import DarkroomError
+    from darkroom.web.main import app_for
+    from darkroom.web.server import HttpServer
+
+    _logging()
+    w = wiring_for(home, url)
+    address = http_addr or w.settings.http_addr
+    w.redis.ping()
+    try:
+        server = HttpServer(app_for(w), address)
+        server.bind()
+    except DarkroomError as exc:
+        fail(exc)
+    stop = _stop_on_signals()
+
+    def stop_when_told() -> None:
+        stop.wait()
+        server.stop()
+
+    threading.Thread(target=stop_when_told, daemon=True).start()
+    server.run()  # uvicorn also stops on SIGTERM/SIGINT itself
+    w.close()

@@ -2,8 +2,9 @@
 
 In this process: the private redis-server, the gRPC server (queue + operations), the sweeper and
 ``/metrics``. As child processes: engines and workers (``darkroom engine`` / ``darkroom worker``),
-restarted when they die. Stopping sends SIGTERM to the children (workers finish or hand back their
-tasks), waits, then stops the services and Redis.
+the social runner (``darkroom social run``) and the HTTP API (``darkroom http``, on
+``settings.http_addr``), restarted when they die. Stopping sends SIGTERM to the children (workers
+finish or hand back their tasks), waits, then stops the services and Redis.
 
 - One platform per home (:class:`~darkroom.local.home_lock.HomeLock`); a second start refuses.
 - Children stop when ``up`` is gone, however it went (SIGKILL included): each is told its
@@ -32,6 +33,7 @@ import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+from darkroom.api.transport import listen_tcp
 from darkroom.config import Settings
 from darkroom.local.errors import AppUnavailable, PlatformFailed
 from darkroom.local.home_lock import HomeLock
@@ -67,6 +69,9 @@ class PlatformConfig:
     # restarts of the private redis-server in a row that did not stay up REDIS_STABLE_S before
     # ``supervise`` gives up
     max_redis_restarts: int = MAX_REDIS_RESTARTS
+    # the social product: its background runner and the HTTP API (on ``settings.http_addr``);
+    # ``darkroom up`` turns it on, the media-only platforms (``darkroom process``, demos) do not
+    social: bool = False
 
 
 @dataclass
@@ -159,6 +164,9 @@ class LocalPlatform:
         kinds = [("engine", i) for i in range(self.config.engines)] + [
             ("worker", i) for i in range(self.config.workers)
         ]
+        if self.config.social:
+            # refuse a taken HTTP address here, in one line, rather than a child failing forever
+            listen_tcp(s.http_addr).close()
         for n, (kind, i) in enumerate(kinds, start=1):
             argv = [sys.executable, "-m", "darkroom.cli", kind, "--metrics-port", str(self._port(port, n))]
             if kind == "worker":
@@ -168,6 +176,15 @@ class LocalPlatform:
             child = Child(f"{kind}-{i + 1}", argv, env, log_path=logs / f"{kind}-{i + 1}.log")
             child.start()
             self.children.append(child)
+        if self.config.social:
+            cli = [sys.executable, "-m", "darkroom.cli"]
+            for name, argv in (
+                ("social-1", [*cli, "social", "run"]),
+                ("http-1", [*cli, "http", "--http-addr", s.http_addr]),
+            ):
+                child = Child(name, argv, env, log_path=logs / f"{name}.log")
+                child.start()
+                self.children.append(child)
         return self.wiring
 
     def _port(self, base: int, n: int) -> int:

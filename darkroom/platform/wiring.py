@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
 
+import redis
 import sqlalchemy as sa
 
 import darkroom.queue as dq
@@ -57,6 +58,11 @@ class Wiring:
         return dq.RedisQueue.from_url(self.redis_url, namespace=s.namespace, limits=dq.Limits.of(s.limits))
 
     @cached_property
+    def redis(self) -> redis.Redis:
+        """A client of :attr:`redis_url` for the social product (feeds, caches, events, limits)."""
+        return redis.Redis.from_url(self.redis_url)
+
+    @cached_property
     def db(self) -> sa.Engine:
         from darkroom.storage.db import open_database
 
@@ -96,5 +102,7 @@ class Wiring:
     def close(self) -> None:
         if "queue" in self.__dict__:
             self.queue.close()
+        if "redis" in self.__dict__:
+            self.redis.close()
         if "db" in self.__dict__:
             self.db.dispose()

@@ -21,7 +21,7 @@ import redis
 import sqlalchemy as sa
 from sqlalchemy import Engine
 
-from darkroom.social import keys
+from darkroom.social import postcache
 from darkroom.social.events import Event, EventType
 from darkroom.storage.schema import accounts, comments, follows, likes, posts
 
@@ -245,12 +245,10 @@ def repair_counters(conn: sa.Connection) -> RepairReport:
 
 
 def invalidate_posts(client: redis.Redis, post_ids: Iterable[str]) -> None:
-    """Drop the cached copies of ``post_ids`` (one round trip; one key per command, as every post's
-    key has its own hash tag)."""
-    pipe = client.pipeline(transaction=False)
-    for post_id in post_ids:
-        pipe.delete(keys.post_cache(post_id))
-    pipe.execute()
+    """Drop the cached copies of ``post_ids``: :func:`darkroom.social.postcache.invalidate` (one
+    round trip; a tombstone rather than a DEL, so a read racing the recount cannot put the old
+    counts back)."""
+    postcache.invalidate(client, list(post_ids))
 
 
 # -- helpers -----------------------------------------------------------------------------------------

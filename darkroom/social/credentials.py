@@ -42,6 +42,7 @@ __all__ = [
     "SESSION_TTL_S",
     "TOKEN_NAME_MAX_CHARS",
     "CredentialKind",
+    "Identified",
     "IssuedToken",
     "LoginThrottle",
     "Session",
@@ -49,7 +50,9 @@ __all__ = [
     "authenticate",
     "check_csrf",
     "create_token",
+    "identify",
     "list_tokens",
+    "note_use",
     "login",
     "logout",
     "revoke",
@@ -250,9 +253,19 @@ def _count_failure(client: Redis, fails: tuple[str, str], throttle: LoginThrottl
 
 
 # -- checking credentials --------------------------------------------------------------------------
-def authenticate(conn: sa.Connection, secret: str | None, *, now: float | None = None) -> Viewer | None:
-    """The viewer a session cookie or bearer token belongs to; ``None`` for an unknown, expired or
-    revoked secret or a deleted or disabled account. Notes the use at most once a minute."""
+@dataclass(frozen=True, slots=True)
+class Identified:
+    """Who a credential belongs to, and whether its use should be noted (:func:`note_use`)."""
+
+    viewer: Viewer
+    credential_id: str
+    stale_use: bool  # last_used_at is older than LAST_USED_EVERY_S
+
+
+def identify(conn: sa.Connection, secret: str | None, *, now: float | None = None) -> Identified | None:
+    """Read only: who a session cookie or bearer token belongs to; ``None`` for an unknown, expired
+    or revoked secret or a deleted or disabled account. Every request calls this, so it must not
+    take the database's write lock; :func:`note_use` writes, about once a minute per credential."""
     if not isinstance(secret, str) or not secret or len(secret) > _MAX_SECRET_CHARS:
         return None
     moment = time.time() if now is None else now
@@ -275,10 +288,26 @@ def authenticate(conn: sa.Connection, secret: str | None, *, now: float | None =
     ).first()
     if row is None:
         return None
-    if row.last_used_at is None or row.last_used_at <= moment - LAST_USED_EVERY_S:
-        conn.execute(sa.update(credentials).where(credentials.c.id == row.id).values(last_used_at=moment))
-        touch_last_seen(conn, row.account_id, now=moment)
-    return Viewer(account_id=row.account_id, handle=row.handle, scopes=_parse_scopes(row.scopes), role=Role(row.role))
+    viewer = Viewer(account_id=row.account_id, handle=row.handle, scopes=_parse_scopes(row.scopes), role=Role(row.role))
+    stale = row.last_used_at is None or row.last_used_at <= moment - LAST_USED_EVERY_S
+    return Identified(viewer, row.id, stale)
+
+
+def note_use(conn: sa.Connection, found: Identified, *, now: float | None = None) -> None:
+    """Record that ``found``'s credential was used (its ``last_used_at``, the account's last seen)."""
+    moment = time.time() if now is None else now
+    conn.execute(sa.update(credentials).where(credentials.c.id == found.credential_id).values(last_used_at=moment))
+    touch_last_seen(conn, found.viewer.account_id, now=moment)
+
+
+def authenticate(conn: sa.Connection, secret: str | None, *, now: float | None = None) -> Viewer | None:
+    """:func:`identify`, then :func:`note_use` when due, in the caller's (writable) transaction."""
+    found = identify(conn, secret, now=now)
+    if found is None:
+        return None
+    if found.stale_use:
+        note_use(conn, found, now=now)
+    return found.viewer
 
 
 def check_csrf(conn: sa.Connection, secret: str | None, csrf_token: str | None) -> bool:

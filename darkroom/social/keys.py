@@ -14,8 +14,14 @@ key                                    type          holds
 ``social:{a:ID}:posts``                sorted set    the account's recent ready posts (same
                                                      shape), read by followers at read time
                                                      when the account is a celebrity (pull)
-``social:{p:ID}:post``                 string        the post cache: the hydrated post, without
-                                                     viewer fields
+``social:{a:ID}:seen``                 string        set when the account's ``last_seen_at`` was
+                                                     last written (expires after an hour: the
+                                                     write is done at most once an hour)
+``social:{p:ID}:post``                 string        the post cache (postcache.py): ``P`` + the
+                                                     hydrated Post's proto bytes, without viewer
+                                                     fields or ``error`` (10 min), or ``T`` + a
+                                                     token: a tombstone left by an invalidation
+                                                     (1 h), so a late write-back cannot land
 ``social:{a:ID}:login``                string        failed logins of the account (throttle;
                                                      expires a window after the first); for a
                                                      login naming no account, ID is
@@ -46,6 +52,7 @@ __all__ = [
     "post_cache",
     "RELAY_FENCE",
     "RELAY_LEASE",
+    "seen",
 ]
 
 EVENTS = "{social:events}"
@@ -62,6 +69,10 @@ def feed(account_id: str) -> str:
 
 def author_posts(account_id: str) -> str:
     return f"social:{{a:{account_id}}}:posts"
+
+
+def seen(account_id: str) -> str:
+    return f"social:{{a:{account_id}}}:seen"
 
 
 def post_cache(post_id: str) -> str:

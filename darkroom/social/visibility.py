@@ -8,14 +8,21 @@ admins. What a viewer may not see answers exactly as if it did not exist.
 
 from __future__ import annotations
 
-from collections.abc import Collection
-
 import sqlalchemy as sa
 
+from darkroom.social import relations
+from darkroom.social.relations import Relations
 from darkroom.social.viewer import Viewer
 from darkroom.storage.schema import blocks, follows
 
-__all__ = ["blocked_between", "can_view", "visible_authors"]
+__all__ = [
+    "author_visible_clause",
+    "blocked_between",
+    "can_view",
+    "visible_authors",
+    "visible_clause",
+    "visible_given",
+]
 
 
 def blocked_between(conn: sa.Connection, a: str, b: str) -> bool:
@@ -35,32 +42,51 @@ def can_view(conn: sa.Connection, viewer: Viewer | None, author_id: str, *, auth
 
 
 def visible_authors(conn: sa.Connection, viewer: Viewer | None, authors: dict[str, bool]) -> set[str]:
-    """Of ``authors`` (id → private), those ``viewer`` may see, in at most two queries."""
-    if not authors:
-        return set()
+    """Of ``authors`` (id → private), those ``viewer`` may see, in at most one query."""
+    if not authors or viewer is None or viewer.admin:
+        return visible_given(viewer, authors, relations.NONE)
+    return visible_given(viewer, authors, relations.load(conn, viewer.account_id, authors))
+
+
+def visible_given(viewer: Viewer | None, authors: dict[str, bool], edges: Relations) -> set[str]:
+    """Of ``authors`` (id → private), those ``viewer`` may see, given its ``edges`` to them (from
+    :func:`darkroom.social.relations.load`, which batches them with other viewer fields)."""
     if viewer is None:
         return {a for a, private in authors.items() if not private}
     if viewer.admin:
         return set(authors)
-    others = [a for a in authors if a != viewer.account_id]
-    hidden = _blocked_with(conn, viewer.account_id, others)
-    private = [a for a in others if authors[a] and a not in hidden]
-    followed = _followed(conn, viewer.account_id, private)
-    return {a for a in authors if a == viewer.account_id or (a not in hidden and (not authors[a] or a in followed))}
+    me, hidden = viewer.account_id, edges.hidden
+    return {
+        a for a, private in authors.items() if a == me or (a not in hidden and (not private or a in edges.following))
+    }
 
 
-def _blocked_with(conn: sa.Connection, me: str, others: Collection[str]) -> set[str]:
-    if not others:
-        return set()
-    theirs = sa.select(blocks.c.blocker_id).where(blocks.c.blocked_id == me, blocks.c.blocker_id.in_(others))
-    mine = sa.select(blocks.c.blocked_id).where(blocks.c.blocker_id == me, blocks.c.blocked_id.in_(others))
-    return set(conn.execute(sa.union(theirs, mine)).scalars())
+def visible_clause(
+    viewer: Viewer | None, author_id: sa.ColumnElement[str], author_private: sa.ColumnElement[bool]
+) -> sa.ColumnElement[bool]:
+    """The same rule as :func:`visible_authors` as a SQL condition on a query's author columns, for
+    any reader (anonymous, admin or not), for lists that must filter before ``LIMIT`` (a hashtag
+    page) rather than after."""
+    if viewer is None:
+        return sa.not_(author_private)
+    if viewer.admin:
+        return sa.true()
+    return author_visible_clause(viewer.account_id, author_id, author_private)
 
 
-def _followed(conn: sa.Connection, me: str, authors: Collection[str]) -> set[str]:
-    if not authors:
-        return set()
-    query = sa.select(follows.c.followee_id).where(
-        follows.c.follower_id == me, follows.c.state == "active", follows.c.followee_id.in_(authors)
+def author_visible_clause(
+    viewer_id: str, author_id: sa.ColumnElement[str], author_private: sa.ColumnElement[bool]
+) -> sa.ColumnElement[bool]:
+    """The rules above for signed-in ``viewer_id`` as a SQL condition on a row's author, so a list
+    (a feed page) is checked in the query that reads it: the viewer itself, or no block either way
+    and (public, or followed with an active follow)."""
+    blocked = sa.exists().where(
+        sa.or_(
+            sa.and_(blocks.c.blocker_id == viewer_id, blocks.c.blocked_id == author_id),
+            sa.and_(blocks.c.blocker_id == author_id, blocks.c.blocked_id == viewer_id),
+        )
     )
-    return set(conn.execute(query).scalars())
+    followed = sa.exists().where(
+        follows.c.follower_id == viewer_id, follows.c.followee_id == author_id, follows.c.state == "active"
+    )
+    return sa.or_(author_id == viewer_id, sa.and_(~blocked, sa.or_(sa.not_(author_private), followed)))

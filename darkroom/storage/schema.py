@@ -285,6 +285,7 @@ likes = sa.Table(
     sa.Column("account_id", Ulid, sa.ForeignKey("accounts.id", ondelete="CASCADE"), primary_key=True),
     sa.Column("created_at", Time, nullable=False),
     sa.Index(None, "account_id", "post_id"),
+    sa.Index(None, "post_id", "created_at", "account_id"),  # a post's likes, newest first
 )
 
 comments = sa.Table(

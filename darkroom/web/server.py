@@ -14,38 +14,9 @@ import socket
 import uvicorn
 from starlette.types import ASGIApp
 
-from darkroom.api.errors import AddressUnavailable
-from darkroom.api.transport import check_listen_address, host_of, port_of
+from darkroom.api.transport import listen_tcp as bind
 
 __all__ = ["HttpServer", "bind", "serve"]
-
-
-def bind(address: str) -> socket.socket:
-    """A listening TCP socket on ``address`` (``host:port``, ``[v6]:port``; port 0: any free one)."""
-    check_listen_address(address)
-    port = port_of(address)
-    if address.startswith("unix") or port is None:
-        raise AddressUnavailable(f"cannot listen on {address!r}: the HTTP server takes host:port")
-    host = host_of(address)
-    try:
-        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
-    except socket.gaierror as exc:
-        raise AddressUnavailable(f"cannot listen on {address}: {exc.strerror}") from None
-    family, kind, proto, _, where = infos[0]
-    sock = socket.socket(family, kind, proto)
-    try:
-        # SO_REUSEADDR lets a restart take the port from connections in TIME_WAIT; on Linux it
-        # never lets two listeners share it
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind(where)
-        sock.listen(2048)
-    except OSError as exc:
-        sock.close()
-        raise AddressUnavailable(
-            f"cannot listen on {address}: {exc.strerror or exc} (is another server running?)"
-        ) from None
-    sock.set_inheritable(True)
-    return sock
 
 
 class HttpServer:

@@ -212,6 +212,9 @@ def upgrade() -> None:
     )
     with op.batch_alter_table("likes", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_likes_account_id_post_id"), ["account_id", "post_id"], unique=False)
+        batch_op.create_index(
+            batch_op.f("ix_likes_post_id_created_at_account_id"), ["post_id", "created_at", "account_id"], unique=False
+        )
 
     op.create_table(
         "mentions",
@@ -281,6 +284,7 @@ def downgrade() -> None:
 
     op.drop_table("mentions")
     with op.batch_alter_table("likes", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_likes_post_id_created_at_account_id"))
         batch_op.drop_index(batch_op.f("ix_likes_account_id_post_id"))
 
     op.drop_table("likes")

@@ -1,0 +1,20 @@
+"""The social product's background process, built from a :class:`~darkroom.platform.wiring.Wiring`."""
+
+from __future__ import annotations
+
+from darkroom.platform.wiring import Wiring
+from darkroom.social.counters import CountersHandler
+from darkroom.social.events import Handler
+from darkroom.social.feed.fanout import FanoutHandler
+from darkroom.social.runner import SocialRunner
+
+__all__ = ["social_handlers", "social_runner"]
+
+
+def social_handlers(wiring: Wiring) -> list[Handler]:
+    """Every consumer of the events stream this platform runs."""
+    return [FanoutHandler(wiring.db, wiring.redis), CountersHandler(wiring.db, wiring.redis)]
+
+
+def social_runner(wiring: Wiring) -> SocialRunner:
+    return SocialRunner(wiring.db, wiring.redis, wiring.workflows, wiring.blobs, social_handlers(wiring))

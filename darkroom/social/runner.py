@@ -1,0 +1,87 @@
+"""The social product's background work in one process (``darkroom social run``): the outbox relay,
+one consumer per events handler (feed fan-out, counters…), and the processing loop that settles
+uploads and posts when their workflows end and purges deleted media.
+
+Each part is a thread with its own loop, so a slow one (a big fan-out) does not hold the others
+back; all stop when ``stop`` is set. Several runners may run at once, on any hosts: the relay holds
+a lease, consumers share their groups, and the processing loop's writes are idempotent.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import threading
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import redis
+import sqlalchemy as sa
+
+from darkroom.runtime.workflow import Workflows
+from darkroom.social.consumers import Consumer
+from darkroom.social.events import Handler
+from darkroom.social.outbox import Relay
+from darkroom.social.posts import advance_processing, purge_deleted
+from darkroom.social.processing import AfterCommit
+from darkroom.storage.blobs.base import BlobStore
+
+__all__ = ["RunnerConfig", "SocialRunner"]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class RunnerConfig:
+    processing_poll_s: float = 0.2  # how often uploads in flight are checked (one indexed query)
+    purge_every_s: float = 300.0
+    purge_after_s: float = 3_600.0  # deleted posts' media are kept this long (an undo window)
+    consumer_block_ms: int = 1_000
+
+
+@dataclass
+class SocialRunner:
+    engine: sa.Engine
+    redis: redis.Redis
+    workflows: Workflows
+    blobs: BlobStore
+    handlers: Sequence[Handler]
+    config: RunnerConfig = RunnerConfig()
+
+    def run(self, stop: threading.Event) -> None:
+        """Run every part until ``stop`` is set, then wait for them to finish their round."""
+        name = f"{socket.gethostname()}-{os.getpid()}"
+        relay = Relay(self.engine, self.redis)
+        parts: list[tuple[str, threading.Thread]] = [("relay", threading.Thread(target=relay.run, args=(stop,)))]
+        for handler in self.handlers:
+            consumer = Consumer(self.redis, handler, consumer_name=name, block_ms=self.config.consumer_block_ms)
+            parts.append((f"consumer {handler.name}", threading.Thread(target=consumer.run, args=(stop,))))
+        parts.append(("processing", threading.Thread(target=self._processing, args=(stop,))))
+        for label, thread in parts:
+            thread.name = f"social {label}"
+            thread.daemon = True
+            thread.start()
+        log.info("social runner %s: %s", name, ", ".join(label for label, _ in parts))
+        stop.wait()
+        for _, thread in parts:
+            thread.join()
+
+    def _processing(self, stop: threading.Event) -> None:
+        next_purge = time.monotonic() + self.config.purge_every_s
+        while not stop.wait(self.config.processing_poll_s):
+            try:
+                self.process_once()
+                if time.monotonic() >= next_purge:
+                    next_purge = time.monotonic() + self.config.purge_every_s
+                    with self.engine.begin() as conn:
+                        purge_deleted(conn, self.blobs, older_than_s=self.config.purge_after_s)
+            except Exception:  # the loop must outlive a database or Redis hiccup: logged, retried
+                log.exception("social processing round failed; retrying")
+
+    def process_once(self) -> int:
+        """Settle the uploads and posts whose workflows ended; start runs that never began."""
+        starter = AfterCommit(self.workflows)
+        with starter.transaction(self.engine) as conn:
+            return advance_processing(conn, start=starter)
