@@ -30,6 +30,7 @@ from darkroom.social.errors import NotFound
 from darkroom.social.media_access import is_public
 from darkroom.storage.blobs import BlobNotFound
 from darkroom.storage.blobs.base import validate_key
+from darkroom.storage.db import read_only
 from darkroom.storage.errors import InvalidBlobKey
 from darkroom.web.caching import PUBLIC_IMMUTABLE, PUBLIC_REVALIDATE, CachePolicy, not_modified
 from darkroom.web.deps import Deps, WebDeps
@@ -82,7 +83,7 @@ def _policy(deps: WebDeps, key: str, exp: str | None, sig: str | None) -> CacheP
     if exp is not None or sig is not None:
         expires_at = deps.media_urls.check(key, exp, sig)
         return CachePolicy(private=True, max_age_s=max(0, int(expires_at - time.time())))
-    with deps.engine.connect() as conn:
+    with read_only(deps.engine).begin() as conn:
         if not is_public(conn, key):
             raise _missing(key)
     return PUBLIC_IMMUTABLE if _CONTENT_ADDRESSED.fullmatch(key) else PUBLIC_REVALIDATE

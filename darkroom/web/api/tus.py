@@ -38,6 +38,7 @@ from darkroom.social.errors import InvalidInput, PreconditionFailed, Unsupported
 from darkroom.social.resumable import append_chunk, create_resumable, terminate
 from darkroom.social.uploads import get_upload
 from darkroom.social.viewer import require_write
+from darkroom.storage.db import read_only
 from darkroom.web.api.uploads import starts_of
 from darkroom.web.auth import CurrentViewer, current_viewer
 from darkroom.web.bodies import BlockingBody
@@ -160,7 +161,7 @@ def offset(
 
     def work() -> Response:
         _check_version(tus_resumable)
-        with deps.engine.connect() as conn:
+        with read_only(deps.engine).begin() as conn:
             row = get_upload(conn, viewer, upload_id).upload
         headers = {"Upload-Offset": str(row.received_bytes), "Cache-Control": "no-store"}
         if row.length_bytes is not None:

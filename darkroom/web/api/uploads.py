@@ -33,6 +33,7 @@ from darkroom.social.errors import InvalidInput, NotFound, TooLarge
 from darkroom.social.upload_resource import upload_dict
 from darkroom.social.uploads import UploadState, UploadView, get_upload, receive_upload
 from darkroom.social.viewer import Viewer, require_write
+from darkroom.storage.db import read_only
 from darkroom.web.auth import CSRF_FIELD, CurrentViewer, current_viewer, streams_its_form, verify_csrf
 from darkroom.web.bodies import BlockingBody
 from darkroom.web.caching import CONDITIONAL_RESPONSES, PRIVATE_REVALIDATE, json_response, not_modified
@@ -81,7 +82,7 @@ def starts_of(deps: WebDeps) -> WorkStarts:
 
 
 def _read(deps: WebDeps, viewer: Viewer | None, upload_id: str) -> UploadView:
-    with deps.engine.connect() as conn:
+    with read_only(deps.engine).begin() as conn:  # SQLite: no write lock for a read (nor a poll)
         return get_upload(conn, viewer, upload_id)
 
 
