@@ -85,6 +85,37 @@ def test_a_declared_body_over_the_largest_limit_is_refused_before_reading(app: M
     assert _stored(app)[0] == 0
 
 
+@SQLITE
+def test_a_server_stops_reading_an_oversize_body_at_the_limit(app: MediaApp) -> None:
+    """32 MiB sent to a real server whose photo limit is under 1 KiB: it answers 413 (or closes the
+    connection while the client still writes) long before the client is done, and stores nothing."""
+    total, sent = 32 << 20, [0]
+
+    def body() -> Iterator[bytes]:
+        head = b'--b0undary\r\nContent-Disposition: form-data; name="file"; filename="huge.jpg"\r\n\r\n' + PHOTO
+        sent[0] += len(head)
+        yield head
+        while sent[0] < total:
+            sent[0] += 64 << 10
+            yield b"\0" * (64 << 10)
+
+    server = HttpServer(app.client.app, "127.0.0.1:0", log_level="warning")
+    port = server.bind()
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    headers = {**app.auth("ana"), "Content-Type": "multipart/form-data; boundary=b0undary"}
+    try:
+        response = httpx.post(f"http://127.0.0.1:{port}/v1/uploads", content=body(), headers=headers, timeout=30)
+        assert response.status_code == 413 and response.json()["code"] == "too_large"
+    except httpx.TransportError:
+        pass  # the server closed the connection while the client was still writing: also a refusal
+    finally:
+        server.stop()
+        thread.join(30)
+    assert sent[0] < total // 2  # what the kernel's buffers took, not the whole body
+    assert _stored(app) == (0, [], [])
+
+
 @pytest.mark.parametrize(
     ("name", "data", "why"),
     [
