@@ -352,7 +352,8 @@ def finish_posts(
             if author_edges:
                 _viewer_fields(post.author, edges)
             media.sign(_avatar(post.author), urls, private=r.author_private)
-        media.sign(post.media, urls, private=r.author_private)
+        # a post not ready yet is its author's (and admins') only: its media unsigned would be 404
+        media.sign(post.media, urls, private=r.author_private or not r.ready)
         out[post.id] = post  # keyed before the mask may drop ``id``
         _project(post, m)
     return out

@@ -13,7 +13,7 @@ from starlette.background import BackgroundTask
 from darkroom.api.fieldmask import Mask
 from darkroom.social import postcache, resources
 from darkroom.social.impressions import Surface, publish_views
-from darkroom.social.media import PLAIN_URLS, MediaUrls
+from darkroom.social.media import MediaUrls
 from darkroom.social.viewer import Viewer
 from darkroom.web.deps import WebDeps
 
@@ -21,10 +21,9 @@ __all__ = ["ShownPosts", "hydrate_page", "media_urls", "views"]
 
 
 def media_urls(deps: WebDeps) -> MediaUrls:
-    """Where renditions are fetched from."""
-    # ``/v1/media/{key}`` until the media routes' signing MediaUrls (WebDeps.media_urls, from the
-    # upload routes' branch) is merged: then return that, so private accounts' URLs are signed.
-    return PLAIN_URLS
+    """Where renditions are fetched from: ``/v1/media/{key}``, signed and expiring for private
+    accounts' media (``WebDeps.media_urls``)."""
+    return deps.media_urls
 
 
 @dataclass(frozen=True, slots=True)

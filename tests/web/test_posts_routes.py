@@ -136,7 +136,11 @@ def test_private_posts_are_404_to_non_followers_and_error_is_for_the_author_only
     with app.engine.begin() as conn:
         conn.execute(sa.text("UPDATE follows SET state = 'active'"))  # accepted
         failed = make_post(conn, hidden.id, state="failed", error="media 1 (a.mov) could not be processed: codec")
-    assert app.client.get(f"/v1/posts/{post_id}", headers=fan.auth).status_code == 200
+    shown = app.client.get(f"/v1/posts/{post_id}", headers=fan.auth)
+    assert shown.status_code == 200
+    assert all("&sig=" in r["url"] for m in shown.json()["media"] for r in m["renditions"])  # signed, expiring
+    public = app.client.get(f"/v1/posts/{app.post(fan, 'open')}").json()["media"][0]["renditions"]
+    assert public and not any("sig=" in r["url"] for r in public)
     for who in (stranger.auth, {}):
         gone = app.client.get(f"/v1/posts/{post_id}", headers=who)
         assert gone.status_code == 404 and gone.json()["code"] == "not_found"

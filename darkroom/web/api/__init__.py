@@ -5,17 +5,13 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from darkroom.web.api import accounts, feed, graph, posts, reactions, search, sessions, tokens
+from darkroom.web.api import accounts, feed, graph, media, posts, reactions, search, sessions, tokens, tus, uploads
 
 __all__ = ["ROUTERS"]
 
+# tus before uploads: /v1/uploads/tus is not an upload id
 ROUTERS: list[APIRouter] = [
-    accounts.router,
-    sessions.router,
-    tokens.router,
-    graph.router,
-    search.router,
-    posts.router,
-    reactions.router,
-    feed.router,
-]
+    accounts.router, sessions.router, tokens.router, graph.router, search.router,
+    tus.router, uploads.router, media.router,
+    posts.router, reactions.router, feed.router,
+]  # fmt: skip
