@@ -6,8 +6,9 @@ secret, the edge's limits, and how uploads start their processing. Routes reach 
 from __future__ import annotations
 
 import functools
+import os
 import secrets
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Protocol
@@ -18,7 +19,8 @@ from fastapi import Depends, Request
 
 from darkroom.api.cursors import CursorCodec
 from darkroom.api.ratelimit import Rate
-from darkroom.config import Settings
+from darkroom.config import ConfigError, Settings
+from darkroom.social.feed import FeedConfig, FeedDesign
 from darkroom.social.intake import UploadLimits
 from darkroom.social.processing import WorkStarter
 from darkroom.social.viewer import Viewer
@@ -50,6 +52,27 @@ class HttpLimits:
     idempotency_running_ttl_s: float = 300.0
     # a POST answer larger than this is not kept for replay (the claim is released instead)
     idempotency_max_body_bytes: int = 1 << 20
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> HttpLimits:
+        """``DARKROOM_HTTP_RATE_PER_ACCOUNT`` and ``DARKROOM_HTTP_RATE_PER_IP`` (``LIMIT/PERIOD_S``,
+        e.g. ``300/300``) over the defaults: a deployment behind one proxy address, or a load test
+        from one machine, needs a larger per-address quota."""
+        env = os.environ if env is None else env
+        rates: dict[str, Rate] = {}
+        for var, name in (("DARKROOM_HTTP_RATE_PER_ACCOUNT", "per_account"), ("DARKROOM_HTTP_RATE_PER_IP", "per_ip")):
+            raw = env.get(var, "").strip()
+            if raw:
+                rates[name] = _rate(var, raw)
+        return cls(**rates)
+
+
+def _rate(var: str, raw: str) -> Rate:
+    limit, _, period = raw.partition("/")
+    try:
+        return Rate(int(limit), float(period))
+    except ValueError:
+        raise ConfigError(f"{var} must be LIMIT/PERIOD_S with LIMIT >= 1 and PERIOD_S > 0 (e.g. 300/300), not {raw!r}") from None
 
 
 class WorkStarts(WorkStarter, Protocol):
@@ -99,6 +122,10 @@ class WebDeps:
     starts: Callable[[], WorkStarts] | None = None
     media_url_ttl_s: int = 3600  # signed media URLs are valid for 1 to 2 times this
     progress: ProgressStream = field(default_factory=ProgressStream)
+    # how ``GET /v1/feed`` reads (``DARKROOM_FEED_DESIGN``; another design than the fan-out's is for
+    # benchmarks) and the feed's numbers (``FeedConfig.from_env``, as the fan-out consumer reads them)
+    feed_design: FeedDesign = FeedDesign.HYBRID
+    feed: FeedConfig = field(default_factory=FeedConfig)
 
     def __post_init__(self) -> None:
         if len(self.secret) < 16:

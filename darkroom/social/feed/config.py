@@ -25,6 +25,22 @@ class FeedDesign(StrEnum):
     HYBRID = "hybrid"  # pushed to followers' feeds, except celebrities' posts, pulled at read time
     PUSH = "push"  # everything pushed, whatever the follower count
     PULL = "pull"  # nothing pushed: followees' recent posts merged at read time
+    SQL = "sql"  # nothing pushed, no Redis read: the plain SQL join (``reader.sql_feed``)
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> FeedDesign:
+        """``DARKROOM_FEED_DESIGN`` (``hybrid``, the default; ``push``, ``pull``, ``sql``): how the
+        HTTP app reads feeds. The benchmark's switch: the fan-out consumer pushes as ``HYBRID``
+        whatever this says, so another design reads feeds built for it only in ``make bench-social``."""
+        env = os.environ if env is None else env
+        raw = env.get("DARKROOM_FEED_DESIGN", "").strip().lower()
+        if not raw:
+            return cls.HYBRID
+        try:
+            return cls(raw)
+        except ValueError:
+            names = ", ".join(d.value for d in cls)
+            raise ConfigError(f"DARKROOM_FEED_DESIGN must be one of {names}, not {raw!r}") from None
 
 
 @dataclass(frozen=True, slots=True)

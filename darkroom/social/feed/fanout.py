@@ -77,8 +77,13 @@ class FanoutHandler:
                 action(conn, event)
 
     # -- posts -------------------------------------------------------------------------------------
+    @property
+    def _pushes(self) -> bool:
+        """Whether this design pushes at all (``PULL`` and ``SQL`` read everything at read time)."""
+        return self.design not in (FeedDesign.PULL, FeedDesign.SQL)
+
     def _pushes_to_followers(self, facts: sources.PostFacts) -> bool:
-        if self.design is FeedDesign.PULL:
+        if not self._pushes:
             return False
         return self.design is FeedDesign.PUSH or facts.author_followers <= self.config.celebrity_followers
 
@@ -88,7 +93,7 @@ class FanoutHandler:
         if post_id is None or facts is None or not facts.showable:
             return  # deleted (or never ready) by the time we got here: nothing to show
         self.store.record(facts.author_id, post_id)
-        if self.design is FeedDesign.PULL:
+        if not self._pushes:
             return
         self.store.push(post_id, [facts.author_id])
         if not self._pushes_to_followers(facts):
@@ -118,7 +123,7 @@ class FanoutHandler:
     # -- the graph ---------------------------------------------------------------------------------
     def _followed(self, conn: sa.Connection, event: Event) -> None:
         followee = _other(event, "followee_id")
-        if followee is None or self.design is FeedDesign.PULL:
+        if followee is None or not self._pushes:
             return
         # a follow undone since (or still a request) brings nothing
         if not sources.is_following(conn, event.account_id, followee):

@@ -2,7 +2,7 @@
 
 ``HYBRID`` (the product) reads the viewer's pushed feed and merges the recent posts of the
 celebrities the viewer follows (pulled); ``PUSH`` reads the feed alone; ``PULL`` merges every
-followee's recent posts; :func:`sql_feed` is the join a straightforward app would write. A missing
+followee's recent posts; ``SQL`` (:func:`sql_feed`) is the join a straightforward app would write. A missing
 feed (a new or returning account: feeds expire after the active window without reads) is rebuilt
 from SQL. Each page gets one visibility check in SQL (by primary key: ready, not deleted, author
 visible), so a post deleted or hidden while an event was on its way never shows; candidates are
@@ -60,10 +60,13 @@ def read_feed(
     scorer: Scorer = _DEFAULT_SCORER,
     touch_last_seen: bool = True,
 ) -> FeedPage:
-    """A page of ``viewer_id``'s home feed after ``cursor`` (None: the newest). Refreshes the feed's
+    """A page of ``viewer_id``'s home feed after ``cursor`` (None: the newest), read as ``design``
+    says (``SQL``: :func:`sql_feed`, nothing else below applies). Refreshes the feed's
     expiry and, at most once an hour, ``accounts.last_seen_at`` (in ``conn``'s transaction).
     ``touch_last_seen=False`` leaves ``last_seen_at`` to the caller (one that notes activity when it
     authenticates, ``credentials.note_use``), so ``conn`` may be a read-only transaction."""
+    if design is FeedDesign.SQL:
+        return sql_feed(conn, viewer_id, cursor, limit)
     _check_limit(limit)
     check_id(viewer_id, field="viewer_id")
     below = cursors.decode(cursor) if cursor is not None else None
