@@ -51,7 +51,9 @@ bench-runtime: setup
 bench-media: setup
 	$(PY) -m bench.media.run $(ARGS)
 
-# First cut: the feed fan-out (docs/benchmarks.md, "Social feed"). Options: ARGS="--quick" (--no-write).
+# The social product under load (docs/benchmarks.md, "Social"): a 100,000-account data set in the local
+# PostgreSQL (loaded once, cached), GET /v1/feed per feed design, GET /v1/posts/{id}, upload to visible,
+# feed memory, fan-out. Options: ARGS="--quick" (a toy scale), "--only feed posts", "--no-write"; see --help.
 bench-social: setup
 	$(PY) -m bench.social.run $(ARGS)
 

@@ -89,14 +89,19 @@ def libpq_url(url: str, database: str | None = None) -> str:
 
 
 def ensure(
-    scale: Scale, server_url: str = LOCAL_SERVER, *, progress: Callable[[str], None] = lambda _: None
+    scale: Scale,
+    server_url: str = LOCAL_SERVER,
+    *,
+    database: str = "",
+    progress: Callable[[str], None] = lambda _: None,
 ) -> Dataset:
-    """The data set of ``scale`` on the PostgreSQL server at ``server_url``: the cached database
-    when a complete one exists, else loaded now (minutes at the full scale)."""
+    """The data set of ``scale`` on the PostgreSQL server at ``server_url`` (in ``database``,
+    :func:`database_name` by default): the cached database when a complete one exists, else
+    loaded now (minutes at the full scale)."""
     began = time.monotonic()
     world = generate(scale)
     generate_s = time.monotonic() - began
-    name = database_name(scale)
+    name = database or database_name(scale)
     url = libpq_url(server_url, name)
     with psycopg.connect(libpq_url(server_url), autocommit=True) as admin:
         exists = admin.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone() is not None

@@ -17,6 +17,8 @@ import random
 import subprocess
 import sys
 import tempfile
+import threading
+import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -85,21 +87,49 @@ def run_load(spec: LoadSpec, workdir: Path) -> PhaseResult:
     return PhaseResult(**raw)
 
 
-def _backends_cpu_s(url: str) -> float:
-    """CPU seconds of the PostgreSQL backends connected to the data set's database."""
-    name = url.rsplit("/", 1)[1].split("?", maxsplit=1)[0]
-    with psycopg.connect(url, autocommit=True) as conn:
-        pids = [
-            int(r[0])
-            for r in conn.execute(
-                "SELECT pid FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()", [name]
-            ).fetchall()
-        ]
-    total = 0.0
-    for pid in pids:
-        with contextlib.suppress(OSError):  # gone meanwhile
-            total += cpu_s(pid)
-    return total
+class _PostgresCpu:
+    """CPU seconds the data set database's backends spend while it runs: their pids are sampled
+    every ``every_s`` (the server's pool opens and closes overflow connections as load changes, so
+    a backend may come and go within a phase; one shorter than a sample is missed)."""
+
+    def __init__(self, url: str, every_s: float = 0.25) -> None:
+        self.url, self.every_s = url, every_s
+        self.name = url.rsplit("/", 1)[1].split("?", maxsplit=1)[0]
+        self.first: dict[int, float] = {}
+        self.last: dict[int, float] = {}
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def __enter__(self) -> _PostgresCpu:
+        self._conn = psycopg.connect(self.url, autocommit=True)
+        self._sample(initial=True)
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._stop.set()
+        self._thread.join()
+        self._sample()
+        self._conn.close()
+
+    @property
+    def seconds(self) -> float:
+        return sum(cpu - self.first.get(pid, 0.0) for pid, cpu in self.last.items())
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.every_s):
+            self._sample()
+
+    def _sample(self, *, initial: bool = False) -> None:
+        rows = self._conn.execute(
+            "SELECT pid FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()", [self.name]
+        ).fetchall()
+        for (pid,) in rows:
+            with contextlib.suppress(OSError):  # gone meanwhile
+                used = cpu_s(int(pid))
+                if initial:
+                    self.first[int(pid)] = used
+                self.last[int(pid)] = used
 
 
 def _phases(
@@ -119,19 +149,32 @@ def _phases(
     run_load(spec(plan.rates[0], plan.warmup_s), workdir)
     out: list[Phase] = []
     for rate in plan.rates:
+        _settle(server.pid)
         redis.wait_aof_rewrite()
         load = os.getloadavg()[0]
-        before = (cpu_s(server.pid), _backends_cpu_s(dataset.url), redis.counters().cpu_s)
-        result = run_load(spec(rate, plan.duration_s), workdir)
-        after = (cpu_s(server.pid), _backends_cpu_s(dataset.url), redis.counters().cpu_s)
+        server_before, redis_before = cpu_s(server.pid), redis.counters().cpu_s
+        with _PostgresCpu(dataset.url) as postgres:
+            result = run_load(spec(rate, plan.duration_s), workdir)
         per = 1000 / max(result.ok, 1)
-        cpu = [(a - b) * per for a, b in zip(after, before, strict=True)]
-        out.append(Phase(result, load, *cpu))
+        server_ms = (cpu_s(server.pid) - server_before) * per
+        redis_ms = (redis.counters().cpu_s - redis_before) * per
+        out.append(Phase(result, load, server_ms, postgres.seconds * per, redis_ms))
         progress(
             f"{label} @ {rate:,.0f}/s: p50 {result.p50_ms:.1f} ms, p99 {result.p99_ms:.1f} ms, "
             f"achieved {result.achieved_per_s:,.0f}/s (load {load:.1f})"
         )
     return out
+
+
+def _settle(pid: int, timeout_s: float = 60.0) -> None:
+    """Wait until the server is idle (below 10 % of a core): an overloaded phase leaves a backlog
+    the server works off after the generator has gone, which must not land in the next phase."""
+    give_up = time.monotonic() + timeout_s
+    while time.monotonic() < give_up:
+        before = cpu_s(pid)
+        time.sleep(0.5)
+        if cpu_s(pid) - before < 0.05:
+            return
 
 
 def _viewers(dataset: Dataset, seed: int) -> list[str]:

@@ -72,7 +72,9 @@ def _rate(var: str, raw: str) -> Rate:
     try:
         return Rate(int(limit), float(period))
     except ValueError:
-        raise ConfigError(f"{var} must be LIMIT/PERIOD_S with LIMIT >= 1 and PERIOD_S > 0 (e.g. 300/300), not {raw!r}") from None
+        raise ConfigError(
+            f"{var} must be LIMIT/PERIOD_S with LIMIT >= 1 and PERIOD_S > 0 (e.g. 300/300), not {raw!r}"
+        ) from None
 
 
 class WorkStarts(WorkStarter, Protocol):

@@ -103,14 +103,16 @@ def test_a_celebritys_post_is_only_recorded_for_pulling(
     assert all(_feed(redis_client, f) == [] for f in world.active)
     assert _feed(redis_client, world.author) == [post]  # the author's own feed still gets it
     assert redis_client.zrange(keys.author_posts(world.author), 0, -1) == [post.encode()]
-    # the push design ignores the threshold; the pull design pushes nothing
+    # the push design ignores the threshold; the pull and SQL designs push nothing
     with db_engine.begin() as conn:
-        pushed, pulled = rows.post(conn, world.author), rows.post(conn, world.author)
-    config = FeedConfig(celebrity_followers=3)
+        pushed, pulled, joined = (rows.post(conn, world.author) for _ in range(3))
+    config = FeedConfig(celebrity_followers=1000)
     FanoutHandler(db_engine, redis_client, config=config, design=FeedDesign.PUSH).handle([_ready(pushed, world.author)])
     FanoutHandler(db_engine, redis_client, config=config, design=FeedDesign.PULL).handle([_ready(pulled, world.author)])
+    FanoutHandler(db_engine, redis_client, config=config, design=FeedDesign.SQL).handle([_ready(joined, world.author)])
     assert all(_feed(redis_client, f) == [pushed] for f in world.active)
-    assert len(redis_client.zrange(keys.author_posts(world.author), 0, -1)) == 3
+    assert _feed(redis_client, world.author) == [post, pushed]
+    assert len(redis_client.zrange(keys.author_posts(world.author), 0, -1)) == 4
 
 
 def test_followers_are_read_in_pages_and_pushed_in_batches(db_engine: sa.Engine, redis_client: redis.Redis) -> None:

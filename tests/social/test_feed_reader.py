@@ -1,6 +1,6 @@
 """Reading the home feed on real Redis and SQL (SQLite and PostgreSQL): rebuild on a miss, the
 celebrities' posts merged in, cursors stable while posts arrive, bad cursors and limits refused,
-deleted and hidden posts never shown, and the four designs agreeing on the same data."""
+deleted and hidden posts never shown, and the four designs (and read_feed's SQL one) agreeing on the same data."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ import pytest
 import redis
 import sqlalchemy as sa
 
+from darkroom.config import ConfigError
 from darkroom.social import keys
 from darkroom.social.errors import InvalidInput
 from darkroom.social.events import Event, EventType
@@ -266,3 +267,14 @@ def test_the_designs_agree(db_engine: sa.Engine, redis_client: redis.Redis, worl
             if (cursor := page.next_cursor) is None:
                 break
     assert pages == expected
+    redis_client.flushdb()  # read_feed's SQL design is the join, and reads or writes nothing in Redis
+    assert _all_pages(db_engine, redis_client, world.viewer, 5, FeedDesign.SQL) == expected
+    assert redis_client.dbsize() == 0
+
+
+def test_the_design_from_the_environment() -> None:
+    assert FeedDesign.from_env({}) is FeedDesign.HYBRID
+    assert FeedDesign.from_env({"DARKROOM_FEED_DESIGN": " SQL "}) is FeedDesign.SQL
+    assert [FeedDesign.from_env({"DARKROOM_FEED_DESIGN": d.value}) for d in FeedDesign] == list(FeedDesign)
+    with pytest.raises(ConfigError, match="DARKROOM_FEED_DESIGN must be one of hybrid, push, pull, sql, not 'fanout'"):
+        FeedDesign.from_env({"DARKROOM_FEED_DESIGN": "fanout"})

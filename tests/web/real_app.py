@@ -15,6 +15,7 @@ from fastapi.testclient import TestClient
 
 from darkroom.api.ratelimit import Rate
 from darkroom.config import Settings
+from darkroom.social.feed import FeedDesign
 from darkroom.storage.blobs import LocalBlobs
 from darkroom.web.app import create_app
 from darkroom.web.deps import HttpLimits, WebDeps
@@ -72,7 +73,12 @@ class SocialApp:
 
 @contextmanager
 def social_app(
-    engine: sa.Engine, client: redis.Redis, tmp_path: Path, *, base_url: str = "http://testserver"
+    engine: sa.Engine,
+    client: redis.Redis,
+    tmp_path: Path,
+    *,
+    base_url: str = "http://testserver",
+    feed_design: FeedDesign = FeedDesign.HYBRID,
 ) -> Iterator[SocialApp]:
     deps = WebDeps(
         engine=engine,
@@ -82,6 +88,7 @@ def social_app(
         authenticator=DatabaseAuthenticator(engine),
         secret=SECRET,
         limits=_GENEROUS,
+        feed_design=feed_design,
     )
     with TestClient(create_app(deps), base_url=base_url) as test_client:
         yield SocialApp(test_client, engine)

@@ -17,7 +17,7 @@ from fastapi.testclient import TestClient
 
 from darkroom.social import credentials, graph, posts
 from darkroom.social.events import STREAM, Event, EventType
-from darkroom.social.feed import FanoutHandler
+from darkroom.social.feed import FanoutHandler, FeedDesign
 from darkroom.social.viewer import Role, Scope, Viewer
 from tests.social import people
 from tests.social.rows import make_upload
@@ -120,6 +120,8 @@ class PostsApp:
 
 
 @contextmanager
-def open_app(engine: sa.Engine, client: redis.Redis, tmp_path: Path) -> Iterator[PostsApp]:
-    with social_app(engine, client, tmp_path) as app:
+def open_app(
+    engine: sa.Engine, client: redis.Redis, tmp_path: Path, *, feed_design: FeedDesign = FeedDesign.HYBRID
+) -> Iterator[PostsApp]:
+    with social_app(engine, client, tmp_path, feed_design=feed_design) as app:
         yield PostsApp(engine, client, app.client)

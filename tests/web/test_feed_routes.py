@@ -14,6 +14,7 @@ import sqlalchemy as sa
 
 from darkroom.social import keys
 from darkroom.social.events import Event, EventType
+from darkroom.social.feed import FeedDesign
 from darkroom.storage.schema import accounts
 from tests.social.statements import statements
 from tests.web.social_app import PostsApp, User, open_app
@@ -57,6 +58,22 @@ def test_feed_pages_stay_put_while_a_new_post_arrives(app: PostsApp) -> None:
     assert rest == newest_first[5:]  # nothing repeated, nothing skipped, the new post not in the middle
     assert app.ids("/v1/feed", reader, limit=1) == [late]
     assert app.client.get("/v1/feed").status_code == 401
+
+
+@SQLITE
+@pytest.mark.parametrize("design", [FeedDesign.PULL, FeedDesign.SQL])
+def test_the_feed_reads_as_the_apps_design_says(
+    design: FeedDesign, db_engine: sa.Engine, redis_client: redis.Redis, tmp_path: Path
+) -> None:
+    """``WebDeps.feed_design`` (``DARKROOM_FEED_DESIGN`` in ``app_for``): pull merges the followees'
+    recent posts (rebuilt from SQL), the SQL design runs the join; neither builds the reader's feed."""
+    with open_app(db_engine, redis_client, tmp_path, feed_design=design) as app:
+        alice = app.member("alice")
+        reader = _reader_of(app, alice)
+        made = [app.post(alice, f"post {i}") for i in range(3)]  # never fanned out
+        assert app.ids("/v1/feed", reader) == made[::-1]
+        assert not app.redis.exists(keys.feed(reader.id))
+        assert bool(app.redis.exists(keys.author_posts(alice.id))) is (design is FeedDesign.PULL)
 
 
 @SQLITE

@@ -3,11 +3,14 @@ with Retry-After one past the limit."""
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
+import pytest
 from fastapi.testclient import TestClient
 
 from darkroom.api.ratelimit import Rate
+from darkroom.config import ConfigError
 from darkroom.web.deps import HttpLimits
 from tests.web.conftest import bearer
 
@@ -53,3 +56,12 @@ def test_a_write_answer_carries_the_headers_too(client: TestClient) -> None:
     replay = client.post("/demo/posts", json={"caption": "x"}, headers={**bearer(), "Idempotency-Key": "k"})
     assert replay.headers["idempotent-replayed"] == "true"
     assert int(replay.headers["ratelimit-remaining"]) == int(response.headers["ratelimit-remaining"]) - 1
+
+
+def test_limits_from_the_environment_and_bad_values_named() -> None:
+    assert HttpLimits.from_env({}) == HttpLimits()
+    limits = HttpLimits.from_env({"DARKROOM_HTTP_RATE_PER_IP": " 5000/60 ", "DARKROOM_HTTP_RATE_PER_ACCOUNT": "1/0.5"})
+    assert limits.per_ip == Rate(5000, 60.0) and limits.per_account == Rate(1, 0.5)
+    for bad in ("300", "x/300", "0/300", "300/0", "300/-1", "/"):
+        with pytest.raises(ConfigError, match=f"DARKROOM_HTTP_RATE_PER_IP .*{re.escape(repr(bad))}"):
+            HttpLimits.from_env({"DARKROOM_HTTP_RATE_PER_IP": bad})
