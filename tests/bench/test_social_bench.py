@@ -94,7 +94,9 @@ def test_the_feeds_built_read_as_the_sql_join_and_hydrate_with_media(
     assert len(shown) == 20 and all(p.media[0].renditions[0].url.startswith("/v1/media/cas/sha256/") for p in shown)
 
 
-def test_memory_grows_with_the_active_share(loaded: tuple[dataset.Dataset, sa.Engine], redis_client: redis.Redis) -> None:
+def test_memory_grows_with_the_active_share(
+    loaded: tuple[dataset.Dataset, sa.Engine], redis_client: redis.Redis
+) -> None:
     found, _ = loaded
     points = feeds.measure_growth(redis_client, found.world, [0.05, 0.1, 0.2], CONFIG)
     assert [p.feeds for p in points] == [15, 30, 60]
