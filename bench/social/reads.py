@@ -14,6 +14,7 @@ import contextlib
 import json
 import os
 import random
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -235,6 +236,9 @@ def _profile(
     spy.wait()
     if spy.returncode != 0 or not raw.exists():
         return profile.Profile(error=f"py-spy exited with {spy.returncode}")
+    kept = Path(__file__).resolve().parents[1] / "results" / "social-feed-profile.txt"  # git-ignored
+    kept.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(raw, kept)
     # the recording spans the whole phase (warm-up included) and a little more
     return profile.summarize(raw, result.sent + int(plan.rate), plan.seconds + 1)
 

@@ -62,6 +62,13 @@ def _parse() -> argparse.Namespace:
     p.add_argument("--warmup", type=float, help="warm-up seconds per server (default 10)")
     p.add_argument("--samples", type=int, help="upload-to-visible photos (default 20)")
     p.add_argument("--py-spy", default="", help="py-spy to profile the feed route with (default: found)")
+    p.add_argument(
+        "--designs",
+        nargs="+",
+        choices=[str(d) for d in FeedDesign],
+        default=[str(d) for d in FeedDesign],
+        help="the feed designs to serve (default: all four, side by side)",
+    )
     return p.parse_args()
 
 
@@ -215,7 +222,7 @@ def main() -> None:
                 say("py-spy not found (make bench-queue installs it; or --py-spy): the feed route is not profiled")
             server = BenchRedis(tmp / "redis-feed").start()
             try:
-                designs = [FeedDesign.HYBRID, FeedDesign.PUSH, FeedDesign.PULL, FeedDesign.SQL]
+                designs = [FeedDesign(d) for d in args.designs]
                 res.feeds = reads.measure_feeds(ds, server, designs, plan, home, progress=say, profiling=profiling)
             finally:
                 server.stop()

@@ -155,9 +155,14 @@ class WebDeps:
 
 
 def get_deps(request: Request) -> WebDeps:
-    """The app's :class:`WebDeps` (a FastAPI dependency)."""
+    """The app's :class:`WebDeps`."""
     deps: WebDeps = request.app.state.deps
     return deps
 
 
-Deps = Annotated[WebDeps, Depends(get_deps)]
+async def _deps(request: Request) -> WebDeps:
+    return get_deps(request)
+
+
+# ``async``: FastAPI runs a plain ``def`` dependency on a worker thread, a hand-off per request
+Deps = Annotated[WebDeps, Depends(_deps)]

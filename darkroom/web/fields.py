@@ -5,8 +5,8 @@ message's fields. On a list route the paths are relative to each item.
 No ``from __future__ import annotations`` here: FastAPI reads the dependency's signature, whose
 ``Query`` names a description built at run time."""
 
-from collections.abc import Callable
-from typing import Annotated
+from collections.abc import Callable, Coroutine
+from typing import Annotated, Any
 
 from fastapi import Query
 from google.protobuf.descriptor import Descriptor
@@ -18,7 +18,7 @@ __all__ = ["FIELDS_PARAMETER", "read_mask"]
 FIELDS_PARAMETER = "fields"
 
 
-def read_mask(descriptor: Descriptor) -> Callable[[str | None], Mask]:
+def read_mask(descriptor: Descriptor) -> Callable[[str | None], Coroutine[Any, Any, Mask]]:
     """A FastAPI dependency giving the request's read mask for messages of ``descriptor``:
     ``mask: Annotated[Mask, Depends(read_mask(Post.DESCRIPTOR))]``."""
     names = ", ".join(f.name for f in descriptor.fields)
@@ -27,7 +27,8 @@ def read_mask(descriptor: Descriptor) -> Callable[[str | None], Mask]:
         f"e.g. `id,author.handle`; `*` or nothing returns every field. Fields: {names}"
     )
 
-    def dependency(fields: Annotated[str | None, Query(description=description)] = None) -> Mask:
+    # async: parsing does no I/O, and FastAPI runs a plain ``def`` dependency on a worker thread
+    async def dependency(fields: Annotated[str | None, Query(description=description)] = None) -> Mask:
         return Mask.parse(fields or "", descriptor, name=FIELDS_PARAMETER)
 
     return dependency

@@ -35,7 +35,7 @@ class PageRequest:
         return None if self.cursor is None else codec.decode(self.cursor, list_name=list_name)
 
 
-def page_request(
+async def page_request(
     limit: Annotated[
         int, Query(ge=1, le=MAX_LIMIT, description=f"items per page, 1-{MAX_LIMIT} (default {DEFAULT_LIMIT})")
     ] = DEFAULT_LIMIT,
@@ -43,7 +43,7 @@ def page_request(
         str | None, Query(description="where to continue: the previous page's next_cursor (opaque)")
     ] = None,
 ) -> PageRequest:
-    """The paging parameters of a list route (a FastAPI dependency)."""
+    """The paging parameters of a list route (a FastAPI dependency; ``async``: no I/O, no worker thread)."""
     return PageRequest(limit, cursor or None)
 
 

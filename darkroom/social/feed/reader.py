@@ -11,10 +11,12 @@ over-read by a few so a dropped entry rarely costs a second round.
 
 from __future__ import annotations
 
+import heapq
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from functools import cached_property
+from operator import itemgetter
 
 import sqlalchemy as sa
 from redis.client import Pipeline
@@ -145,7 +147,7 @@ class _Reader:
                 return _finish(served, scorer, cursors.encode(last) if left else None)
             if not more:
                 return _finish(served, scorer, None)
-            merged = _merge(sets, self._ranges(sets, window[-1].post_id, fetch + 1))
+            merged = _merge(sets, self._ranges(sets, window[-1].post_id, fetch + 1), fetch + 1)
         return _finish(served, scorer, cursors.encode(window[-1].post_id))
 
     def _sets(self) -> list[_Set]:
@@ -179,11 +181,11 @@ class _Reader:
         checks = replies[: len(sets)]
         built = [bool(r) if s.origin is Origin.PUSHED else r is not None for s, r in zip(sets, checks, strict=True)]
         if all(built):
-            return _merge(sets, replies[len(sets) :])
+            return _merge(sets, replies[len(sets) :], want)
         for s, ok in zip(sets, built, strict=True):
             if not ok:
                 self._rebuild(s)
-        return _merge(sets, self._ranges(sets, below, want))
+        return _merge(sets, self._ranges(sets, below, want), want)
 
     def _rebuild(self, s: _Set) -> None:
         if s.author is not None:
@@ -215,14 +217,27 @@ def _range(pipe: _Pipeline, sets: Sequence[_Set], below: str | None, want: int) 
         pipe.zrange(s.key, top, "-", desc=True, bylex=True, offset=0, num=want)
 
 
-def _merge(sets: Sequence[_Set], ranges: Sequence[Sequence[bytes | str]]) -> list[Candidate]:
-    """The sets' posts newest first, each once (a pushed copy wins over a pulled one)."""
-    seen: dict[str, Origin] = {}
-    for s, members in zip(sets, ranges, strict=True):
-        for m in members:
-            post_id = m.decode() if isinstance(m, bytes) else m
-            seen.setdefault(post_id, s.origin)
-    return [Candidate(p, seen[p]) for p in sorted(seen, reverse=True)]
+def _merge(sets: Sequence[_Set], ranges: Sequence[Sequence[bytes | str]], want: int) -> list[Candidate]:
+    """The sets' newest ``want`` posts, newest first, each once (a pushed copy wins over a pulled
+    one: the feed is the first set, and the merge keeps the first set's copy of a tie). Each range
+    comes newest first, so a k-way merge stops after ``want``: a pull-heavy page reads ``want``
+    posts from each of dozens of sets and needs ``want`` of them all."""
+    tagged = [_tagged(members, s.origin) for s, members in zip(sets, ranges, strict=True)]
+    out: list[Candidate] = []
+    last: bytes | str | None = None
+    for member, origin in heapq.merge(*tagged, key=itemgetter(0), reverse=True):
+        if member == last:
+            continue
+        if len(out) == want:
+            break
+        last = member
+        out.append(Candidate(member.decode() if isinstance(member, bytes) else member, origin))
+    return out
+
+
+def _tagged(members: Sequence[bytes | str], origin: Origin) -> Iterator[tuple[bytes | str, Origin]]:
+    for member in members:
+        yield member, origin
 
 
 def _finish(served: list[Candidate], scorer: Scorer, next_cursor: str | None) -> FeedPage:
