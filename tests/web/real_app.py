@@ -4,7 +4,7 @@ signed up and signed in through the API itself."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,7 +17,7 @@ from darkroom.api.ratelimit import Rate
 from darkroom.config import Settings
 from darkroom.storage.blobs import LocalBlobs
 from darkroom.web.app import create_app
-from darkroom.web.deps import HttpLimits, WebDeps
+from darkroom.web.deps import HttpLimits, WebDeps, WorkStarts
 from darkroom.web.main import DatabaseAuthenticator
 
 __all__ = ["PASSWORD", "SECRET", "Member", "SocialApp", "social_app"]
@@ -72,16 +72,27 @@ class SocialApp:
 
 @contextmanager
 def social_app(
-    engine: sa.Engine, client: redis.Redis, tmp_path: Path, *, base_url: str = "http://testserver"
+    engine: sa.Engine,
+    client: redis.Redis,
+    tmp_path: Path,
+    *,
+    base_url: str = "http://testserver",
+    starts: Callable[[], WorkStarts] | None = None,
+    blobs: LocalBlobs | None = None,
+    raise_server_exceptions: bool = True,
 ) -> Iterator[SocialApp]:
+    """The app over ``engine`` and ``client``; ``starts`` makes it take uploads (None: 503), ``blobs``
+    replaces the local store under ``tmp_path``."""
     deps = WebDeps(
         engine=engine,
         redis=client,
-        blobs=LocalBlobs(tmp_path / "blobs"),
+        blobs=blobs or LocalBlobs(tmp_path / "blobs"),
         settings=Settings(home=tmp_path / "home"),
         authenticator=DatabaseAuthenticator(engine),
         secret=SECRET,
         limits=_GENEROUS,
+        starts=starts,
     )
-    with TestClient(create_app(deps), base_url=base_url) as test_client:
+    app = create_app(deps)
+    with TestClient(app, base_url=base_url, raise_server_exceptions=raise_server_exceptions) as test_client:
         yield SocialApp(test_client, engine)
