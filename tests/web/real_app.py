@@ -79,10 +79,11 @@ def social_app(
     base_url: str = "http://testserver",
     starts: Callable[[], WorkStarts] | None = None,
     blobs: LocalBlobs | None = None,
+    limits: HttpLimits = _GENEROUS,
     raise_server_exceptions: bool = True,
 ) -> Iterator[SocialApp]:
     """The app over ``engine`` and ``client``; ``starts`` makes it take uploads (None: 503), ``blobs``
-    replaces the local store under ``tmp_path``."""
+    replaces the local store under ``tmp_path``, ``limits`` the generous rate limits."""
     deps = WebDeps(
         engine=engine,
         redis=client,
@@ -90,7 +91,7 @@ def social_app(
         settings=Settings(home=tmp_path / "home"),
         authenticator=DatabaseAuthenticator(engine),
         secret=SECRET,
-        limits=_GENEROUS,
+        limits=limits,
         starts=starts,
     )
     app = create_app(deps)

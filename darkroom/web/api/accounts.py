@@ -27,10 +27,12 @@ from darkroom.web.auth import CurrentViewer, SignedIn, clear_session_cookie
 from darkroom.web.bodies import UPDATE_MASK_PARAMETER, parse_resource, update_paths
 from darkroom.web.caching import CONDITIONAL_RESPONSES, PRIVATE_REVALIDATE, json_response
 from darkroom.web.deps import Deps
+from darkroom.web.openapi import resource
 
 __all__ = ["SignUp", "router"]
 
 router = APIRouter(prefix="/v1/accounts", tags=["accounts"])
+_ACCOUNT = resource(Account.DESCRIPTOR, "the account, with the viewer fields (proto3 JSON)")
 
 
 class SignUp(BaseModel):
@@ -43,7 +45,7 @@ class SignUp(BaseModel):
     password: str = Field(description="8-256 characters")
 
 
-@router.post("", status_code=201, response_description="the new account (proto3 JSON of Account)")
+@router.post("", status_code=201, responses={201: resource(Account.DESCRIPTOR, "the new account")})
 def sign_up(request: Request, deps: Deps, body: SignUp) -> Response:
     """Sign up. The account is public; sign in with ``POST /v1/sessions``."""
     # argon2 (the slow part) before the transaction: on SQLite that holds the write lock
@@ -54,7 +56,7 @@ def sign_up(request: Request, deps: Deps, body: SignUp) -> Response:
     return json_response(created, status=201, headers={"Location": f"/v1/accounts/{row.handle}"})
 
 
-@router.get("/me", responses=CONDITIONAL_RESPONSES)
+@router.get("/me", responses={200: _ACCOUNT, **CONDITIONAL_RESPONSES})
 def get_me(request: Request, deps: Deps, viewer: SignedIn, mask: AccountMask) -> Response:
     """The signed-in account; its ETag serves ``If-Match`` on ``PATCH /v1/accounts/me``."""
     with read_only(deps.engine).begin() as conn:
@@ -63,7 +65,7 @@ def get_me(request: Request, deps: Deps, viewer: SignedIn, mask: AccountMask) ->
     return answer(request, found[0], cache=PRIVATE_REVALIDATE, version=row.version)
 
 
-@router.get("/{handle}", responses=CONDITIONAL_RESPONSES)
+@router.get("/{handle}", responses={200: _ACCOUNT, **CONDITIONAL_RESPONSES})
 def get_profile(request: Request, deps: Deps, handle: str, viewer: CurrentViewer, mask: AccountMask) -> Response:
     """A profile, with how the viewer relates to it. An account that blocks the viewer is 404, like
     a missing one; one the viewer blocks stays readable (``blocked_by_me``) so it can be unblocked."""
@@ -88,7 +90,7 @@ _UPDATE_MASK = Query(
 )
 
 
-@router.patch("/me", responses={412: CONDITIONAL_RESPONSES[412]})
+@router.patch("/me", responses={200: _ACCOUNT, 412: CONDITIONAL_RESPONSES[412]})
 def update_me(
     request: Request,
     deps: Deps,

@@ -29,6 +29,7 @@ from darkroom.web.auth import CurrentViewer, SignedIn
 from darkroom.web.caching import CONDITIONAL_RESPONSES, json_response
 from darkroom.web.deps import Deps
 from darkroom.web.fields import read_mask
+from darkroom.web.openapi import page, resource
 from darkroom.web.pagination import Page
 from darkroom.web.post_pages import media_urls
 
@@ -62,7 +63,11 @@ def unlike_post(post_id: str, viewer: SignedIn, deps: Deps) -> Response:
     return Response(status_code=204)
 
 
-@router.get("/posts/{post_id}/likes", responses=CONDITIONAL_RESPONSES, summary="Who liked a post, newest first")
+@router.get(
+    "/posts/{post_id}/likes",
+    responses={200: page(Like.DESCRIPTOR), **CONDITIONAL_RESPONSES},
+    summary="Who liked a post, newest first",
+)
 def list_likes(
     request: Request, post_id: str, *, viewer: CurrentViewer, deps: Deps, page: Page, mask: LikeMask
 ) -> Response:
@@ -77,7 +82,11 @@ def list_likes(
 
 
 # -- comments ---------------------------------------------------------------------------------------
-@router.get("/posts/{post_id}/comments", responses=CONDITIONAL_RESPONSES, summary="A post's comments, oldest first")
+@router.get(
+    "/posts/{post_id}/comments",
+    responses={200: page(Comment.DESCRIPTOR), **CONDITIONAL_RESPONSES},
+    summary="A post's comments, oldest first",
+)
 def list_comments(
     request: Request, post_id: str, *, viewer: CurrentViewer, deps: Deps, page: Page, mask: CommentMask
 ) -> Response:
@@ -91,7 +100,12 @@ def list_comments(
     return answer_page(request, items, web_cursor(deps, found.next_cursor, list_name), cache=cache_for(viewer))
 
 
-@router.post("/posts/{post_id}/comments", status_code=201, summary="Comment on a post")
+@router.post(
+    "/posts/{post_id}/comments",
+    status_code=201,
+    responses={201: resource(Comment.DESCRIPTOR, "the comment")},
+    summary="Comment on a post",
+)
 def add_comment(post_id: str, body: NewComment, viewer: SignedIn, deps: Deps) -> Response:
     with deps.engine.begin() as conn:
         row = reactions.add_comment(conn, viewer, post_id, body.text)
