@@ -3,10 +3,11 @@ and the routers of :mod:`darkroom.web.api` (or the ones given).
 
 Every request passes, outermost first: the 500 handler (problem+json, no internals) -> gzip (JSON
 and text over 1 KB, never media nor anything under ``/v1/media/``) -> the edge (who is asking,
-rate limits and their headers) -> idempotency keys (every POST) -> the problem handlers -> CSRF
-(an app-wide dependency) -> the route. Responses are orjson; OpenAPI at ``/openapi.json``
-documents every route's problems as ``application/problem+json`` (400 for a bad request, never
-FastAPI's 422 shape).
+rate limits and their headers) -> the body limit (64 KiB, uploads apart) -> idempotency keys
+(every POST) -> the problem handlers -> CSRF (an app-wide dependency) -> the route. Responses are
+orjson; OpenAPI at ``/openapi.json`` documents every route's answers (the resources' schemas from
+their protos, ``web/openapi.py``) and its problems as ``application/problem+json`` (400 for a bad
+request, never FastAPI's 422 shape).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from darkroom.api.idempotency import IdempotencyStore
 from darkroom.api.ratelimit import RateLimiter
 from darkroom.web.auth import check_csrf
+from darkroom.web.body_limit import BodyLimitMiddleware
 from darkroom.web.deps import WebDeps
 from darkroom.web.edge import EdgeMiddleware
 from darkroom.web.idempotency import IdempotencyMiddleware
@@ -99,6 +101,7 @@ def create_app(deps: WebDeps, *, routers: Sequence[APIRouter] | None = None) -> 
         ),
         max_body_bytes=limits.idempotency_max_body_bytes,
     )
+    app.add_middleware(BodyLimitMiddleware, max_bytes=limits.max_body_bytes)
     app.add_middleware(
         EdgeMiddleware,
         authenticator=deps.authenticator,

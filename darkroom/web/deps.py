@@ -42,7 +42,8 @@ _MASTODON_RATE = Rate(300, 300.0)
 @dataclass(frozen=True, slots=True)
 class HttpLimits:
     """The edge's limits: requests per account (signed in) and per address (always, Mastodon's
-    300 per 5 minutes each), and how long idempotency keys are kept and held while running."""
+    300 per 5 minutes each), how long idempotency keys are kept and held while running, and the
+    largest request body outside the uploads."""
 
     per_account: Rate = _MASTODON_RATE
     per_ip: Rate = _MASTODON_RATE
@@ -50,6 +51,8 @@ class HttpLimits:
     idempotency_running_ttl_s: float = 300.0
     # a POST answer larger than this is not kept for replay (the claim is released instead)
     idempotency_max_body_bytes: int = 1 << 20
+    # every request body but the uploads' (web/body_limit.py)
+    max_body_bytes: int = 64 << 10
 
 
 class WorkStarts(WorkStarter, Protocol):

@@ -200,7 +200,9 @@ class Call:
 
 TUS = {"Tus-Resumable": "1.0.0"}
 CALLS: dict[str, Call] = {
-    "POST /v1/accounts": Call(json={"handle": "{new_handle}", "email": "{new_handle}@example.com", "password": "{password}"}),
+    "POST /v1/accounts": Call(
+        json={"handle": "{new_handle}", "email": "{new_handle}@example.com", "password": "{password}"}
+    ),
     "POST /v1/sessions": Call(json={"login": "{handle}", "password": "{password}"}),
     "DELETE /v1/sessions/current": Call(actor=Actor.THROWAWAY),
     "POST /v1/tokens": Call(json={"name": "matrix", "scopes": ["read"]}),
@@ -470,9 +472,7 @@ def _build(app: SocialApp, client: redis.Redis, blobs: LocalBlobs) -> World:
 
 
 @pytest.fixture(scope="module", params=["sqlite", "postgresql"])
-def world(
-    request: pytest.FixtureRequest, redis_url: str, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[World]:
+def world(request: pytest.FixtureRequest, redis_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
     previous = passwords.configure(passwords.FAST_FOR_TESTS)  # module fixtures start before the autouse one
     tmp = tmp_path_factory.mktemp(f"matrix-{request.param}")
     if request.param == "sqlite":
@@ -558,7 +558,6 @@ def test_the_matrix_covers_every_route(world: World) -> None:
     assert sorted(covered - served) == []
     public, private = ({c.key for c in CASES if c.kind == kind} for kind in ("public", "private"))
     assert public == private  # every owner-dependent row is asked of both kinds of owner
-
 
 
 @pytest.mark.parametrize(

@@ -119,9 +119,7 @@ def seeded(redis_url: str, tmp_path_factory: pytest.TempPathFactory, _sqlite_tem
     blobs = LocalBlobs(tmp / "blobs")
     try:
         token, values = _seed(engine, blobs)
-        with social_app(
-            engine, client, tmp, starts=lambda: RecordedStarts([]), blobs=blobs, limits=_UNLIMITED
-        ) as app:
+        with social_app(engine, client, tmp, starts=lambda: RecordedStarts([]), blobs=blobs, limits=_UNLIMITED) as app:
             _REAL.update(values)
             started = time.monotonic()
             yield Seeded(app.client.app, engine, token, values)
