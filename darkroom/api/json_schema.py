@@ -3,9 +3,10 @@
 them from the same ``.proto``, with no second copy of any field.
 
 The rules follow the printer: snake_case field names; 64-bit integers as decimal strings; ``float``
-and ``double`` as numbers or the strings ``NaN``, ``Infinity``, ``-Infinity``; enums by name;
-``bytes`` as base64; ``Timestamp`` as an RFC 3339 string, ``Duration`` and ``FieldMask`` as their
-strings; repeated fields as arrays; maps as objects. No field is ``required`` (a read mask may
+and ``double`` as numbers or the strings ``NaN``, ``Infinity``, ``-Infinity``; enums by name (a
+number no name has: the number); ``bytes`` as base64; ``Timestamp`` as an RFC 3339 string,
+``Duration`` and ``FieldMask`` as their strings, wrappers as what they wrap; repeated fields as
+arrays; maps as objects. No field is ``required`` (a read mask may
 leave any out; unset message fields are omitted), and no key outside the message is allowed
 (``additionalProperties: false``), so a body drifting from its proto breaks its schema.
 
@@ -31,6 +32,10 @@ _INTEGER_64 = frozenset({_F.TYPE_INT64, _F.TYPE_SINT64, _F.TYPE_SFIXED64, _F.TYP
 _UNSIGNED = frozenset({_F.TYPE_UINT32, _F.TYPE_FIXED32, _F.TYPE_UINT64, _F.TYPE_FIXED64})
 _FLOATS = frozenset({_F.TYPE_FLOAT, _F.TYPE_DOUBLE})
 _NOT_FINITE = ["NaN", "Infinity", "-Infinity"]
+_MAP_KEYS: dict[int, Schema] = {
+    **{t: {"pattern": r"^-?[0-9]+$"} for t in _INTEGER_32 | _INTEGER_64},
+    _F.TYPE_BOOL: {"enum": ["true", "false"]},
+}
 # well-known types printed as strings (protojson._STRING_FORM) or as any JSON (through json_format)
 _WELL_KNOWN: dict[str, Schema] = {
     "google.protobuf.Timestamp": {"type": "string", "format": "date-time"},
@@ -41,6 +46,16 @@ _WELL_KNOWN: dict[str, Schema] = {
     "google.protobuf.Value": {},
     "google.protobuf.Any": {"type": "object"},
     "google.protobuf.Empty": {"type": "object", "additionalProperties": False},
+    # wrappers print as the value they wrap
+    "google.protobuf.DoubleValue": {"anyOf": [{"type": "number"}, {"enum": _NOT_FINITE}]},
+    "google.protobuf.FloatValue": {"anyOf": [{"type": "number"}, {"enum": _NOT_FINITE}]},
+    "google.protobuf.Int64Value": {"type": "string", "pattern": r"^-?[0-9]+$"},
+    "google.protobuf.UInt64Value": {"type": "string", "pattern": r"^[0-9]+$"},
+    "google.protobuf.Int32Value": {"type": "integer"},
+    "google.protobuf.UInt32Value": {"type": "integer", "minimum": 0},
+    "google.protobuf.BoolValue": {"type": "boolean"},
+    "google.protobuf.StringValue": {"type": "string"},
+    "google.protobuf.BytesValue": {"type": "string", "contentEncoding": "base64"},
 }
 
 
@@ -77,24 +92,25 @@ def message_schemas(descriptors: Iterable[Descriptor]) -> dict[str, Schema]:
 
 
 def _field(fd: FieldDescriptor, pending: list[Descriptor]) -> Schema:
-    if _is_map(fd):
-        key_fd, value_fd = fd.message_type.fields_by_name["key"], fd.message_type.fields_by_name["value"]
-        keys: Schema = {"pattern": r"^-?[0-9]+$"} if key_fd.type in _INTEGER_32 | _INTEGER_64 else {}
+    entry = fd.message_type
+    if entry is not None and entry.GetOptions().map_entry:
+        key_fd, value_fd = entry.fields_by_name["key"], entry.fields_by_name["value"]
+        keys: Schema = _MAP_KEYS.get(key_fd.type, {})
         return {"type": "object", "propertyNames": keys, "additionalProperties": _single(value_fd, pending)}
     single = _single(fd, pending)
     return {"type": "array", "items": single} if fd.is_repeated else single
 
 
 def _single(fd: FieldDescriptor, pending: list[Descriptor]) -> Schema:
-    if fd.type == _F.TYPE_MESSAGE:
-        message: Descriptor = fd.message_type
+    message, enum = fd.message_type, fd.enum_type
+    if message is not None:
         known = _WELL_KNOWN.get(message.full_name)
         if known is not None:
             return dict(known)
         pending.append(message)
         return ref(message)
-    if fd.type == _F.TYPE_ENUM:
-        return {"type": "string", "enum": [value.name for value in fd.enum_type.values]}
+    if enum is not None:  # a number the enum does not name is printed as the number
+        return {"anyOf": [{"enum": [value.name for value in enum.values]}, {"type": "integer"}]}
     if fd.type == _F.TYPE_STRING:
         return {"type": "string"}
     if fd.type == _F.TYPE_BOOL:
@@ -107,8 +123,4 @@ def _single(fd: FieldDescriptor, pending: list[Descriptor]) -> Schema:
         return {"type": "string", "pattern": r"^[0-9]+$" if fd.type in _UNSIGNED else r"^-?[0-9]+$"}
     if fd.type in _FLOATS:
         return {"anyOf": [{"type": "number"}, {"enum": _NOT_FINITE}]}
-    raise TypeError(f"field {fd.full_name} has a type no JSON schema is written for ({fd.type})")  # groups
-
-
-def _is_map(fd: FieldDescriptor) -> bool:
-    return fd.message_type is not None and fd.message_type.GetOptions().map_entry
+    raise TypeError(f"field {fd.full_name} has a type no JSON schema is written for ({fd.type})")

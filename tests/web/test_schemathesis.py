@@ -188,3 +188,15 @@ def _write_report(path: Path, seconds: float) -> None:
                "server_errors": sum(n for (_, status), n in _TALLY.items() if status >= 500),
                "operations": operations}  # fmt: skip
     path.write_text(json.dumps(summary, indent=1) + "\n")
+
+
+def test_every_answer_with_a_body_has_a_schema() -> None:
+    """A route whose OpenAPI says only "some JSON" would pass schemathesis by promising nothing."""
+    vague = []
+    for path, operations in _document()["paths"].items():
+        for method, operation in operations.items():
+            for status, response in operation["responses"].items():
+                for media, content in response.get("content", {}).items():
+                    if content.get("schema") in (None, {}):
+                        vague.append(f"{method.upper()} {path} {status} {media}")
+    assert vague == []

@@ -129,7 +129,12 @@ def discover(deps: Deps) -> Response:
     )
 
 
-@router.post("", status_code=201, responses={201: {"description": "created: `Location` names the upload"}})
+@router.post(
+    "",
+    status_code=201,
+    response_class=Response,
+    responses={201: {"description": "created: `Location` names the upload"}},
+)
 def create(
     request: Request,
     deps: Deps,
@@ -153,7 +158,9 @@ def create(
     return _answer(request, work)
 
 
-@router.head("/{upload_id}", responses={200: {"description": "`Upload-Offset` and `Upload-Length`"}})
+@router.head(
+    "/{upload_id}", response_class=Response, responses={200: {"description": "`Upload-Offset` and `Upload-Length`"}}
+)
 def offset(
     request: Request, upload_id: str, viewer: CurrentViewer, deps: Deps, tus_resumable: _TUS_HEADER = None
 ) -> Response:
