@@ -116,8 +116,7 @@ def _summary(report: SeedReport, password: str, address: str) -> dict[str, objec
             "comments": added.comments,
         },
         "accounts": [
-            {"handle": a.handle, "private": a.private, "created": a.handle in report.created}
-            for a in report.accounts
+            {"handle": a.handle, "private": a.private, "created": a.handle in report.created} for a in report.accounts
         ],
         # only the accounts made by this run have it; it is shown once, here
         "password": password if report.created else None,

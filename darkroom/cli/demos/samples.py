@@ -8,10 +8,9 @@ The clip is :func:`darkroom.media.synthetic.make_clip` (its ffmpeg command is bu
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import random
 from dataclasses import dataclass
+from pathlib import Path
 
 from PIL import Image, ImageDraw, ImageFont
 
