@@ -52,10 +52,10 @@ class SampleFollow:
 @dataclass(frozen=True, slots=True)
 class Clip:
     """A generated clip (:func:`darkroom.media.synthetic.make_clip`): the streaming profile needs 240
-    lines at least, and the shorter the quicker it is ready."""
+    lines at least, and the smaller the quicker it is ready (pictures too: a sample, not a gallery)."""
 
     name: str
-    duration_s: float = 1.5
+    duration_s: float = 1.0
     width: int = 426
     height: int = 240
 
@@ -114,15 +114,15 @@ SAMPLE = SampleSet(
             "sunset",
             "ana",
             "Golden hour over the harbour #sunset #harbour, thanks for the tip @ben!",
-            (Picture("golden hour", 1200, 800, (255, 140, 40), (90, 30, 140), seed=1),),
+            (Picture("golden hour", 960, 640, (255, 140, 40), (90, 30, 140), seed=1),),
         ),
         SamplePost(
             "walls",
             "ana",
             "Two walls, one street #streetart #colour",
             (
-                Picture("wall one", 800, 1000, (20, 160, 200), (250, 230, 90), seed=2),
-                Picture("wall two", 1000, 1000, (230, 40, 90), (40, 40, 120), seed=3),
+                Picture("wall one", 640, 800, (20, 160, 200), (250, 230, 90), seed=2),
+                Picture("wall two", 720, 720, (230, 40, 90), (40, 40, 120), seed=3),
             ),
         ),
         SamplePost(
@@ -135,19 +135,19 @@ SAMPLE = SampleSet(
             "shapes",
             "ben",
             "Morning shapes #geometry #colour",
-            (Picture("morning shapes", 1080, 1350, (250, 250, 240), (60, 180, 120), shapes=12, seed=4),),
+            (Picture("morning shapes", 768, 960, (250, 250, 240), (60, 180, 120), shapes=12, seed=4),),
         ),
         SamplePost(
             "quiet",
             "cleo",
             "For my followers only #sunset #quiet",
-            (Picture("quiet evening", 900, 600, (30, 40, 90), (240, 120, 90), seed=5),),
+            (Picture("quiet evening", 840, 560, (30, 40, 90), (240, 120, 90), seed=5),),
         ),
         SamplePost(
             "hello",
             "dara",
             "Hello, darkroom! #firstpost @ana @ben",
-            (Picture("hello", 1000, 1000, (120, 60, 200), (40, 220, 200), seed=6),),
+            (Picture("hello", 600, 600, (120, 60, 200), (40, 220, 200), seed=6),),
         ),
     ),
     likes=(
