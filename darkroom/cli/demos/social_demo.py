@@ -32,7 +32,7 @@ from darkroom.config import Settings
 from darkroom.errors import DarkroomError
 from darkroom.local.platform import LocalPlatform, PlatformConfig
 
-__all__ = ["MARKER", "ROUTES", "SocialDemoResult", "run_social_demo"]
+__all__ = ["MARKER", "ROUTES", "DemoHomeInUse", "SocialDemoResult", "run_social_demo"]
 
 MARKER = ".darkroom-social-demo"
 PASSWORD = "demo-password-1"  # a throwaway platform's accounts
