@@ -17,11 +17,12 @@ from __future__ import annotations
 import contextlib
 import os
 import stat
+import tempfile
 from pathlib import Path
 
 from darkroom.errors import DarkroomError
 
-__all__ = ["HOME_MODE", "UnsafeHome", "private_home"]
+__all__ = ["HOME_MODE", "UnsafeHome", "private_home", "write_secret_once"]
 
 HOME_MODE = 0o700
 
@@ -55,3 +56,21 @@ def private_home(home: Path) -> Path:
     if stat.S_IMODE(info.st_mode) != HOME_MODE:
         os.chmod(home, HOME_MODE)
     return home
+
+
+def write_secret_once(path: Path, text: str) -> None:
+    """Create ``path`` (mode 0600) holding ``text`` unless it exists: written whole under a temporary
+    name, then linked into place. ``link`` fails when another first start got there first, and then
+    its file (complete, never half-written) is the one kept, so two first starts agree on one secret."""
+    if not path.exists():
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")  # mode 0600
+        try:
+            with os.fdopen(fd, "w") as fh:
+                fh.write(text)
+                fh.flush()
+                os.fsync(fh.fileno())
+            with contextlib.suppress(FileExistsError):
+                os.link(tmp, path)
+        finally:
+            os.unlink(tmp)
+    os.chmod(path, 0o600)

@@ -18,14 +18,12 @@
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import hmac
 import logging
 import os
 import re
 import secrets
-import tempfile
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from pathlib import Path
 
@@ -36,7 +34,7 @@ from darkroom.api.errors import InsecureTransport, Unauthenticated
 from darkroom.api.grpc_status import API_STATUSES, abort
 from darkroom.api.transport import is_local, listener_uids, port_of
 from darkroom.config import ConfigError, Settings
-from darkroom.home import private_home
+from darkroom.home import private_home, write_secret_once
 
 __all__ = ["LOCAL_KEY_NAME", "ApiKeys", "BearerAuth", "client_key", "ensure_home_key", "load_api_keys", "server_keys"]
 
@@ -70,21 +68,8 @@ def ensure_home_key(settings: Settings) -> dict[str, str]:
     """The keys of the home's key file, generating it (one ``local`` key) if it does not exist."""
     path = settings.home_key_file
     private_home(settings.home)
-    if not path.exists():
-        # Written whole under a temporary name, then linked: link() fails if another first start
-        # got there first, and then its key (complete, never half-written) is the one kept.
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".api.keys.")  # mode 0600
-        try:
-            with os.fdopen(fd, "w") as fh:
-                fh.write("# API keys of this home's gRPC server (name:key); generated at first start\n")
-                fh.write(f"{LOCAL_KEY_NAME}:{secrets.token_urlsafe(32)}\n")
-                fh.flush()
-                os.fsync(fh.fileno())
-            with contextlib.suppress(FileExistsError):
-                os.link(tmp, path)
-        finally:
-            os.unlink(tmp)
-    os.chmod(path, 0o600)
+    header = "# API keys of this home's gRPC server (name:key); generated at first start\n"
+    write_secret_once(path, f"{header}{LOCAL_KEY_NAME}:{secrets.token_urlsafe(32)}\n")
     keys = load_api_keys(path)
     if not keys:
         raise ConfigError(f"{path} holds no API key: add one, or delete the file to generate one")

@@ -26,6 +26,7 @@ __all__ = [
     "HomeOpt",
     "JsonOpt",
     "QueueUrlOpt",
+    "DatabaseUrlOpt",
     "RedisUrlOpt",
     "check_address",
     "check_queue_url",
@@ -140,6 +141,11 @@ HomeOpt = Annotated[
     typer.Option(
         "--home", help="Platform home: private redis-server, database, blobs (default: DARKROOM_HOME, else .darkroom)."
     ),
+]
+# the metadata database of commands that work on it directly (db, users, social maintenance)
+DatabaseUrlOpt = Annotated[
+    str | None,
+    typer.Option("--url", help="sqlite:///path, sqlite:// or postgresql://… (default: DARKROOM_DATABASE_URL)."),
 ]
 RedisUrlOpt = Annotated[
     str | None,

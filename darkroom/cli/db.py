@@ -17,7 +17,7 @@ from rich.console import Console
 from sqlalchemy import Engine
 
 from darkroom.cli._edge import new_app
-from darkroom.cli._options import HomeOpt, JsonOpt, settings_for
+from darkroom.cli._options import DatabaseUrlOpt, HomeOpt, JsonOpt, settings_for
 from darkroom.cli._params import fail, print_json
 from darkroom.errors import DarkroomError
 from darkroom.storage import db
@@ -27,11 +27,6 @@ __all__ = ["app"]
 app = new_app("The metadata database: upgrade its schema, show its revision.")
 
 _out = Console(highlight=False)
-
-UrlOpt = Annotated[
-    str | None,
-    typer.Option("--url", help="sqlite:///path, sqlite:// or postgresql://… (default: DARKROOM_DATABASE_URL)."),
-]
 
 
 @contextmanager
@@ -52,7 +47,7 @@ def _engine(url: str | None, home: Path | None) -> Iterator[Engine]:
 @app.command()
 def upgrade(
     *,
-    url: UrlOpt = None,
+    url: DatabaseUrlOpt = None,
     revision: Annotated[str, typer.Option(help="Target revision.")] = "head",
     home: HomeOpt = None,
     as_json: JsonOpt = False,
@@ -73,7 +68,7 @@ def upgrade(
 
 
 @app.command()
-def current(*, url: UrlOpt = None, home: HomeOpt = None, as_json: JsonOpt = False) -> None:
+def current(*, url: DatabaseUrlOpt = None, home: HomeOpt = None, as_json: JsonOpt = False) -> None:
     """Show the schema revision of the database and the newest one this version ships."""
     with _engine(url, home) as engine:
         revision = db.current_revision(engine)

@@ -13,7 +13,7 @@ import typer
 from rich.console import Console
 
 from darkroom.cli._edge import new_app
-from darkroom.cli._options import HomeOpt, JsonOpt, check_redis_url, settings_for
+from darkroom.cli._options import DatabaseUrlOpt, HomeOpt, JsonOpt, check_redis_url, settings_for
 from darkroom.cli._params import fail, print_json
 from darkroom.config import Settings
 from darkroom.errors import DarkroomError
@@ -24,10 +24,6 @@ app = new_app("The social product: maintenance commands.")
 
 _out = Console(highlight=False)
 
-UrlOpt = Annotated[
-    str | None,
-    typer.Option("--url", help="sqlite:///path, sqlite:// or postgresql://… (default: DARKROOM_DATABASE_URL)."),
-]
 CacheRedisOpt = Annotated[
     str | None,
     typer.Option(
@@ -42,7 +38,7 @@ CacheRedisOpt = Annotated[
 @app.command("repair-counters")
 def repair_counters(
     *,
-    url: UrlOpt = None,
+    url: DatabaseUrlOpt = None,
     redis_url: CacheRedisOpt = None,
     home: HomeOpt = None,
     as_json: JsonOpt = False,

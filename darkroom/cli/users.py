@@ -23,7 +23,7 @@ from rich.table import Table
 from rich.text import Text
 
 from darkroom.cli._edge import new_app
-from darkroom.cli._options import HomeOpt, JsonOpt, settings_for
+from darkroom.cli._options import DatabaseUrlOpt, HomeOpt, JsonOpt, settings_for
 from darkroom.cli._params import fail, print_json
 from darkroom.errors import DarkroomError
 from darkroom.social import accounts, passwords
@@ -38,10 +38,6 @@ app = new_app("Accounts of the social product: create, list, set a password, dis
 
 _out = Console(highlight=False)
 
-UrlOpt = Annotated[
-    str | None,
-    typer.Option("--url", help="sqlite:///path, sqlite:// or postgresql://… (default: DARKROOM_DATABASE_URL)."),
-]
 PasswordStdinOpt = Annotated[
     bool,
     typer.Option("--password-stdin", help="Read the password from standard input (one trailing newline is dropped)."),
@@ -112,7 +108,7 @@ def create(
     admin: Annotated[bool, typer.Option("--admin", help="Make the account an admin.")] = False,
     private: Annotated[bool, typer.Option("--private", help="Followers need approval.")] = False,
     password_stdin: PasswordStdinOpt = False,
-    url: UrlOpt = None,
+    url: DatabaseUrlOpt = None,
     home: HomeOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
@@ -143,7 +139,7 @@ def create(
 @app.command("list")
 def list_(
     *,
-    url: UrlOpt = None,
+    url: DatabaseUrlOpt = None,
     home: HomeOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
@@ -175,7 +171,7 @@ def set_password(
     handle: Annotated[str, typer.Argument(help="The account's handle.")],
     *,
     password_stdin: PasswordStdinOpt = False,
-    url: UrlOpt = None,
+    url: DatabaseUrlOpt = None,
     home: HomeOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
@@ -195,7 +191,7 @@ def set_password(
 def disable(
     handle: Annotated[str, typer.Argument(help="The account's handle.")],
     *,
-    url: UrlOpt = None,
+    url: DatabaseUrlOpt = None,
     home: HomeOpt = None,
     as_json: JsonOpt = False,
 ) -> None:

@@ -5,13 +5,10 @@ agree on one secret."""
 
 from __future__ import annotations
 
-import contextlib
-import os
 import secrets
-import tempfile
 
 from darkroom.config import ConfigError, Settings
-from darkroom.home import private_home
+from darkroom.home import private_home, write_secret_once
 
 __all__ = ["SECRET_FILE", "load_secret"]
 
@@ -21,18 +18,7 @@ SECRET_FILE = "http.secret"
 def load_secret(settings: Settings) -> bytes:
     """The home's HTTP secret, generating it if there is none."""
     path = private_home(settings.home) / SECRET_FILE
-    if not path.exists():
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".http.secret.")  # mode 0600
-        try:
-            with os.fdopen(fd, "w") as fh:
-                fh.write(secrets.token_hex(32) + "\n")
-                fh.flush()
-                os.fsync(fh.fileno())
-            with contextlib.suppress(FileExistsError):
-                os.link(tmp, path)
-        finally:
-            os.unlink(tmp)
-    os.chmod(path, 0o600)
+    write_secret_once(path, secrets.token_hex(32) + "\n")
     try:
         secret = bytes.fromhex(path.read_text(encoding="ascii").strip())
     except ValueError:
