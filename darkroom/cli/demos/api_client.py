@@ -7,6 +7,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
+from http.cookiejar import CookieJar, DefaultCookiePolicy
 from typing import Any, TypeVar
 
 import httpx
@@ -32,7 +33,10 @@ class ApiClient:
     _http: httpx.Client = field(init=False)
 
     def __post_init__(self) -> None:
-        self._http = httpx.Client(base_url=self.base_url, timeout=self.timeout_s)
+        # An API client, not a browser: cookies (a login sets the session cookie) are never kept, so
+        # every request is the bearer token's alone, and needs no CSRF token.
+        no_cookies = CookieJar(policy=DefaultCookiePolicy(allowed_domains=[]))
+        self._http = httpx.Client(base_url=self.base_url, timeout=self.timeout_s, cookies=no_cookies)
 
     def close(self) -> None:
         self._http.close()
