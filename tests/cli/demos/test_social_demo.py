@@ -1,6 +1,6 @@
 """The social scenario of ``darkroom demo`` end to end over HTTP, on a private platform with its
-social parts (the runner, the HTTP API): every step checks out, and the demo's home is made afresh
-at each run but a folder it did not make is left alone."""
+social parts (the runner, the HTTP API): every step checks out; the demo's home is made afresh at
+each run, but a folder it did not make is left alone."""
 
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ from darkroom.cli.demos.social_demo import MARKER, DemoHomeInUse, run_social_dem
 pytestmark = pytest.mark.skipif(shutil.which("redis-server") is None, reason="redis-server is not installed")
 
 
+@pytest.mark.slow  # about 30 s: a platform's processes start, and a clip runs the streaming profile
 def test_the_social_scenario_checks_out_over_http(tmp_path: Path) -> None:
     home = tmp_path / "social"
     home.mkdir()
