@@ -2,8 +2,8 @@
 error <-> status tables that each service passes in (``grpc_status`` for gRPC, ``problems`` for
 HTTP problem+json, sharing ``error_tables``), times on the wire (``timestamps``), API keys
 (``auth``), transport checks (``transport``), page cursors (``cursors``), entity tags and
-conditional requests (``etags``), rate limits (``ratelimit``) and idempotency keys
-(``idempotency``)."""
+conditional requests (``etags``), rate limits (``ratelimit``), idempotency keys
+(``idempotency``) and the home's server secret (``secret``)."""
 
 from __future__ import annotations
 

@@ -14,6 +14,10 @@
   ``hmac.compare_digest`` against every configured key, without early exit. A missing or wrong
   key is :class:`~darkroom.api.errors.Unauthenticated` (UNAUTHENTICATED in every service's status
   table); the health service stays open.
+- Services for people, not programs (``darkroom.social.v1.SocialService``), authenticate their
+  callers themselves, by the person's own token in the same header: name them in
+  ``BearerAuth(keys, own_auth_services=...)`` and the key check lets their calls through to them.
+  Every other service on the server still needs a key, and a person's token is no key.
 """
 
 from __future__ import annotations
@@ -24,7 +28,7 @@ import logging
 import os
 import re
 import secrets
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
 from pathlib import Path
 
 import grpc
@@ -138,11 +142,17 @@ def client_key(settings: Settings, target: str) -> str | None:
 
 
 class BearerAuth(grpc.aio.ServerInterceptor):  # type: ignore[misc]
-    """Refuses calls without a valid bearer key (UNAUTHENTICATED); health checks stay open."""
+    """Refuses calls without a valid bearer key (UNAUTHENTICATED); health checks stay open, and so
+    do the services named in ``own_auth_services`` (full names, ``darkroom.social.v1.SocialService``),
+    which check their callers' credentials themselves."""
 
-    def __init__(self, keys: ApiKeys) -> None:
+    def __init__(self, keys: ApiKeys, *, own_auth_services: Collection[str] = ()) -> None:
         if isinstance(keys, str):
             raise ConfigError("api_keys must be a list of keys or a {name: key} mapping, not one str")
+        if isinstance(own_auth_services, str):
+            raise ConfigError("own_auth_services must be a list of service names, not one str")
+        # matched on the whole "/<service>/" prefix of a method, so no service's name is a prefix of another's
+        self._own_auth = tuple(f"/{name}/" for name in own_auth_services)
         named = keys.items() if isinstance(keys, Mapping) else ((f"key{i}", k) for i, k in enumerate(keys, 1))
         # Comparing fixed-size digests keeps even the key length out of the timing.
         self._digests = [(name, hashlib.sha256(key.encode()).digest()) for name, key in named]
@@ -162,7 +172,7 @@ class BearerAuth(grpc.aio.ServerInterceptor):  # type: ignore[misc]
         details: grpc.HandlerCallDetails,
     ) -> grpc.RpcMethodHandler | None:
         handler = await continuation(details)
-        if handler is None or details.method.startswith(_HEALTH_PREFIX):
+        if handler is None or details.method.startswith((_HEALTH_PREFIX, *self._own_auth)):
             return handler
         header = ""
         for key, value in details.invocation_metadata or ():

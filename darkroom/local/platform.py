@@ -1,10 +1,12 @@
 """``darkroom up``: the whole platform on one machine, supervised.
 
-In this process: the private redis-server, the gRPC server (queue + operations), the sweeper and
-``/metrics``. As child processes: engines and workers (``darkroom engine`` / ``darkroom worker``),
-the social runner (``darkroom social run``) and the HTTP API (``darkroom http``, on
-``settings.http_addr``), restarted when they die. Stopping sends SIGTERM to the children (workers
-finish or hand back their tasks), waits, then stops the services and Redis.
+In this process: the private redis-server, the gRPC server (queue + operations, and the social
+product's ``SocialService`` when it runs, which people call with their own tokens rather than the
+home's API key), the sweeper and ``/metrics``. As child processes: engines and workers
+(``darkroom engine`` / ``darkroom worker``), the social runner (``darkroom social run``) and the
+HTTP API (``darkroom http``, on ``settings.http_addr``), restarted when they die. Stopping sends
+SIGTERM to the children (workers finish or hand back their tasks), waits, then stops the services
+and Redis.
 
 - One platform per home (:class:`~darkroom.local.home_lock.HomeLock`); a second start refuses.
 - Children stop when ``up`` is gone, however it went (SIGKILL included): each is told its
@@ -30,9 +32,12 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
+from darkroom.api.secret import load_secret
 from darkroom.api.transport import listen_tcp
 from darkroom.config import Settings
 from darkroom.local.errors import AppUnavailable, PlatformFailed
@@ -43,6 +48,10 @@ from darkroom.local.redis_watch import MAX_REDIS_RESTARTS, REDIS_RESTART_TIMEOUT
 from darkroom.platform.supervision import EXIT_APP_UNAVAILABLE, SUPERVISOR_PID_ENV
 from darkroom.platform.wiring import Wiring
 from darkroom.runtime.operations_server import add_to_server
+from darkroom.social import grpc_service as social_grpc
+
+if TYPE_CHECKING:
+    import grpc.aio
 
 __all__ = [
     "MAX_REDIS_RESTARTS",
@@ -114,6 +123,7 @@ class LocalPlatform:
     _service: ServiceThread | None = None
     _lock: HomeLock | None = None
     _redis: RedisWatch | None = None
+    _boot: Wiring | None = None
 
     def start(self) -> Wiring:
         """Start everything, or raise (:class:`AlreadyRunning`, :class:`AppUnavailable`…) with
@@ -138,10 +148,15 @@ class LocalPlatform:
             detail = str(exc) if spec in str(exc) else f"cannot load the app {spec!r}: {type(exc).__name__}: {exc}"
             raise AppUnavailable(detail) from None
         ops = boot.operations  # migrates the database before anything else touches it
+        mounts: list[Callable[[grpc.aio.Server], str]] = [lambda server: add_to_server(server, ops)]
+        if self.config.social:
+            mounts.append(self._social_mount(boot))
         service = QueueService(
             s,
             metrics_port=s.metrics_port if self.config.metrics else -1,
-            extra_services=[lambda server: add_to_server(server, ops)],
+            extra_services=mounts,
+            # people call the SocialService with their own tokens; queue and operations need API keys
+            own_auth_services=[social_grpc.SERVICE_NAME] if self.config.social else [],
             lock_home=False,  # this platform holds the lock
         )
         self._service = ServiceThread(service)
@@ -186,6 +201,17 @@ class LocalPlatform:
                 child.start()
                 self.children.append(child)
         return self.wiring
+
+    def _social_mount(self, boot: Wiring) -> Callable[[grpc.aio.Server], str]:
+        """Mounts the SocialService over ``boot``'s database and Redis (reached when the server
+        starts, after the private redis-server has), with the home's server secret."""
+        secret = load_secret(self.settings)
+        self._boot = boot
+
+        def mount(server: grpc.aio.Server) -> str:
+            return social_grpc.add_to_server(server, social_grpc.SocialService(boot.db, boot.redis, secret=secret))
+
+        return mount
 
     def _port(self, base: int, n: int) -> int:
         if not self.config.metrics or base < 0:
@@ -249,6 +275,9 @@ class LocalPlatform:
         if self._service is not None:
             self._service.stop()
             self._service = None
+        if self._boot is not None:  # after the server: its SocialService used the boot wiring's clients
+            self._boot.close()
+            self._boot = None
         if self._lock is not None:
             self._lock.release()
             self._lock = None

@@ -58,6 +58,7 @@ class QueueService:
     metrics_addr: str = "127.0.0.1"
     sweep_interval_s: float = 1.0
     extra_services: Sequence[Callable[[GrpcServer], str]] = ()  # mount a service on the grpc.aio server
+    own_auth_services: Sequence[str] = ()  # of those, the ones checking people's tokens, not API keys
     lock_home: bool = True
     grpc_port: int = field(default=0, init=False)
     api_key: str | None = field(default=None, init=False, repr=False)
@@ -132,6 +133,7 @@ class QueueService:
                 tls_key=s.grpc_tls_key or None,
                 sweep_interval_s=None,  # this service runs the sweeper, with or without gRPC
                 extra_services=self.extra_services,
+                own_auth_services=self.own_auth_services,
             )
             self.grpc_port = await self._server.start()
         self._sweeper = Sweeper(self.queue, self.sweep_interval_s)

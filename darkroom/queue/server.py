@@ -61,6 +61,7 @@ class QueueServer:
         sweep_interval_s: float | None = 1.0,
         max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES,
         extra_services: Sequence[Callable[[grpc.aio.Server], str]] = (),
+        own_auth_services: Sequence[str] = (),
     ) -> None:
         if (tls_cert is None) != (tls_key is None):
             raise ConfigError("TLS needs both a certificate and a key file")
@@ -74,6 +75,9 @@ class QueueServer:
         # Other services sharing this server and its port (e.g. Operations): each callable mounts
         # one on the grpc.aio server and returns its full service name (for health and reflection).
         self.extra_services = tuple(extra_services)
+        # Of those, the ones that authenticate their callers themselves (people's tokens, not API
+        # keys): the API-key check lets their calls through (darkroom.api.auth.BearerAuth).
+        self.own_auth_services = tuple(own_auth_services)
         self.port = 0
         self._server: grpc.aio.Server | None = None
         self._health: health.aio.HealthServicer | None = None
@@ -94,7 +98,9 @@ class QueueServer:
             ("grpc.max_receive_message_length", self.max_message_bytes),
             *SERVER_OPTIONS,
         ]
-        interceptors = [] if self.api_keys is None else [BearerAuth(self.api_keys)]
+        interceptors = (
+            [] if self.api_keys is None else [BearerAuth(self.api_keys, own_auth_services=self.own_auth_services)]
+        )
         server = grpc.aio.server(interceptors=interceptors, options=options)
         server.add_generic_rpc_handlers((QueueService(self.queue).handler(),))
         services = [SERVICE_NAME, *(mount(server) for mount in self.extra_services)]
@@ -191,6 +197,8 @@ class _ServerOptions(TypedDict):
     tls_cert: str | Path | None
     tls_key: str | Path | None
     sweep_interval_s: float | None
+    extra_services: Sequence[Callable[[grpc.aio.Server], str]]
+    own_auth_services: Sequence[str]
 
 
 class ServerThread:
@@ -211,6 +219,8 @@ class ServerThread:
         tls_cert: str | Path | None = None,
         tls_key: str | Path | None = None,
         sweep_interval_s: float | None = None,
+        extra_services: Sequence[Callable[[grpc.aio.Server], str]] = (),
+        own_auth_services: Sequence[str] = (),
     ) -> None:
         self._redis_url = redis_url
         self._namespace = namespace
@@ -221,6 +231,8 @@ class ServerThread:
             "tls_cert": tls_cert,
             "tls_key": tls_key,
             "sweep_interval_s": sweep_interval_s,
+            "extra_services": extra_services,
+            "own_auth_services": own_auth_services,
         }
         self.port = 0
         self._ready = threading.Event()

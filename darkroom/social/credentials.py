@@ -47,6 +47,7 @@ __all__ = [
     "LoginThrottle",
     "Session",
     "TokenInfo",
+    "VerifiedLogin",
     "authenticate",
     "check_csrf",
     "create_token",
@@ -56,6 +57,8 @@ __all__ = [
     "login",
     "logout",
     "revoke",
+    "start_session",
+    "verify_login",
 ]
 
 SESSION_TTL_S = 30 * 86400.0
@@ -128,6 +131,15 @@ def _parse_scopes(text: str) -> frozenset[Scope]:
 
 
 # -- login -----------------------------------------------------------------------------------------
+@dataclass(frozen=True, slots=True)
+class VerifiedLogin:
+    """A login whose password matched (:func:`verify_login`): whom to open a session for, and the
+    password's new hash when its parameters are outdated."""
+
+    account: AccountRow
+    new_hash: str | None = field(default=None, repr=False)
+
+
 def login(
     conn: sa.Connection,
     redis: Redis,
@@ -140,10 +152,24 @@ def login(
     session_ttl_s: float = SESSION_TTL_S,
 ) -> Session:
     """A new session for the account whose handle or email is ``login``, from ``address`` (the
-    client's IP). :class:`LoginFailed` for any wrong value, :class:`LoginThrottled` after too many
-    failures for the account or the address, :class:`AccountDisabled` for a disabled account's
-    right password."""
-    moment = time.time() if now is None else now
+    client's IP): :func:`verify_login`, then :func:`start_session`, in one transaction."""
+    verified = verify_login(conn, redis, login=login, password=password, address=address, throttle=throttle)
+    return start_session(conn, verified, now=now, session_ttl_s=session_ttl_s)
+
+
+def verify_login(
+    conn: sa.Connection,
+    redis: Redis,
+    *,
+    login: str,
+    password: str,
+    address: str,
+    throttle: LoginThrottle = LoginThrottle(),
+) -> VerifiedLogin:
+    """Check ``login`` and ``password`` from ``address``; reads only (the throttle counts in
+    Redis), so a caller on SQLite runs this slow part (argon2id) without the write lock.
+    :class:`LoginFailed` for any wrong value, :class:`LoginThrottled` after too many failures for
+    the account or the address, :class:`AccountDisabled` for a disabled account's right password."""
     account = _find_for_login(conn, login)
     fails = (
         keys.login_fails_account(account.id if account else _unknown_subject(login)),
@@ -161,8 +187,17 @@ def login(
     redis.delete(fails[0])  # the address's count stays: one good account must not reset a spray
     if account.disabled:
         raise AccountDisabled(f"@{account.handle} is disabled; ask an admin")
-    if match.new_hash is not None:
-        conn.execute(sa.update(accounts).where(accounts.c.id == account.id).values(password_hash=match.new_hash))
+    return VerifiedLogin(account, match.new_hash)
+
+
+def start_session(
+    conn: sa.Connection, verified: VerifiedLogin, *, now: float | None = None, session_ttl_s: float = SESSION_TTL_S
+) -> Session:
+    """Open a session for a :func:`verify_login` (writes: the credential, a rehashed password)."""
+    moment = time.time() if now is None else now
+    account = verified.account
+    if verified.new_hash is not None:
+        conn.execute(sa.update(accounts).where(accounts.c.id == account.id).values(password_hash=verified.new_hash))
     secret, csrf = _PREFIX["session"] + secrets.token_urlsafe(32), secrets.token_urlsafe(32)
     viewer = Viewer(account_id=account.id, handle=account.handle, scopes=frozenset(Scope), role=account.role)
     credential_id = new_id()

@@ -24,6 +24,7 @@ __all__ = [
     "SocialError",
     "TooLarge",
     "Unauthorized",
+    "UnsupportedMedia",
 ]
 
 
@@ -52,6 +53,13 @@ class TooLarge(InvalidInput):
     def __init__(self, message: str, *, max_bytes: int, field: str | None = None) -> None:
         super().__init__(message, field=field)
         self.max_bytes = max_bytes
+
+
+class UnsupportedMedia(InvalidInput):
+    """An upload's content is no photo or video this server takes (judged by its bytes, never its
+    name; HTTP 415): the message names the person's file."""
+
+    code = "unsupported_media"
 
 
 class NotFound(SocialError, LookupError):

@@ -19,7 +19,7 @@ from darkroom.config import Settings
 from darkroom.media.errors import InvalidMedia
 from darkroom.media.probe import detect, probe
 from darkroom.services.inspection import video_facts
-from darkroom.social.errors import InvalidInput, TooLarge
+from darkroom.social.errors import TooLarge, UnsupportedMedia
 
 __all__ = [
     "SNIFF_BYTES",
@@ -110,8 +110,8 @@ def clean_filename(filename: object) -> str:
     return text[:MAX_FILENAME_CHARS] or "upload"
 
 
-def _unsupported(filename: str, why: str) -> InvalidInput:
-    return InvalidInput(f"{filename!r} is not a photo or a video: {why}", field="file")
+def _unsupported(filename: str, why: str) -> UnsupportedMedia:
+    return UnsupportedMedia(f"{filename!r} is not a photo or a video: {why}", field="file")
 
 
 @dataclass(frozen=True, slots=True)
@@ -137,7 +137,7 @@ def _read_head(stream: BinaryIO, limit: int) -> bytes:
 def spool(stream: BinaryIO, dest: Path, *, filename: str, limits: UploadLimits) -> Spooled:
     """Copy ``stream`` into the new file ``dest`` in 1 MiB pieces, deciding the kind from the first
     bytes. Reading stops as soon as the kind's limit is passed (at most limit + 1 bytes are read):
-    :class:`TooLarge`. Unknown content: :class:`InvalidInput` naming ``filename``. On any failure
+    :class:`TooLarge`. Unknown content: :class:`UnsupportedMedia` naming ``filename``. On any failure
     ``dest`` is removed."""
     digest = hashlib.sha256()
     size = 0
@@ -193,7 +193,7 @@ class Content:
 
 def identify(path: Path, *, sniffed: UploadKind, filename: str) -> Content:
     """Probe the whole file: it must read as the kind its magic bytes announced. Anything else
-    (unreadable, sound only, a photo's signature on a video) is :class:`InvalidInput` naming
+    (unreadable, sound only, a photo's signature on a video) is :class:`UnsupportedMedia` naming
     ``filename`` (never the spool file's name)."""
     try:
         found = detect(path)

@@ -20,6 +20,7 @@ import sqlalchemy as sa
 from darkroom.runtime.errors import PermanentError
 from darkroom.runtime.files import BLOB, TREE, read_tree
 from darkroom.services.complexity import ComplexityOptions, ComplexityStore
+from darkroom.social.media_access import forget_keys
 from darkroom.storage.blobs import BlobNotFound, BlobStore
 from darkroom.storage.errors import InvalidBlobKey
 from darkroom.storage.schema import assets, steps, tasks, uploads, workflows
@@ -89,6 +90,7 @@ def purge_uploads(conn: sa.Connection, blobs: BlobStore, upload_ids: Iterable[st
     if purged:
         conn.execute(sa.update(uploads).where(uploads.c.id.in_(purged)).values(state="purged", info={}, updated_at=now))
         conn.execute(sa.update(assets).where(assets.c.id.in_(purged)).values(state="purged", updated_at=now))
+        forget_keys(conn, purged)
     return len(purged)
 
 

@@ -215,19 +215,21 @@ def load_accounts(
 @dataclass(slots=True)
 class PostRecord:
     """A post as loaded, before the viewer: ``message`` has no viewer fields and no ``error``, and
-    its renditions' ``url`` hold blob keys. The post cache stores ``message``."""
+    its renditions' ``url`` hold blob keys. The post cache stores ``message``. ``version`` (the
+    row's, for an ETag) is 0 when unknown: the cache does not keep it."""
 
     message: pb.Post
     author_id: str
     author_private: bool
     ready: bool
     error: str
+    version: int = 0
 
 
 def _post_statement(dialect: str, post_ids: Sequence[str], mask: Mask) -> sa.Select[*tuple[object, ...]]:
     cols: list[sa.ColumnElement[object]] = [
         *(posts.c[name] for name in ("id", "author_id", "caption", "state", "error", "like_count", "comment_count")),
-        *(posts.c[name] for name in ("created_at", "updated_at")),
+        *(posts.c[name] for name in ("created_at", "updated_at", "version")),
         accounts.c.private.label("author_private"),
     ]
     source = posts.join(accounts, accounts.c.id == posts.c.author_id)
@@ -289,7 +291,12 @@ def fetch_post_records(conn: sa.Connection, post_ids: Collection[str], mask: Mas
         if "mentions_json" in row:
             post.mentions.extend(sorted(str(h) for h in media.json_list(row["mentions_json"])))
         out[post.id] = PostRecord(
-            post, row["author_id"], bool(row["author_private"]), row["state"] == "ready", row["error"] or ""
+            post,
+            row["author_id"],
+            bool(row["author_private"]),
+            row["state"] == "ready",
+            row["error"] or "",
+            row["version"],
         )
     return out
 
@@ -345,7 +352,8 @@ def finish_posts(
             if author_edges:
                 _viewer_fields(post.author, edges)
             media.sign(_avatar(post.author), urls, private=r.author_private)
-        media.sign(post.media, urls, private=r.author_private)
+        # a post not ready yet is its author's (and admins') only: its media unsigned would be 404
+        media.sign(post.media, urls, private=r.author_private or not r.ready)
         out[post.id] = post  # keyed before the mask may drop ``id``
         _project(post, m)
     return out

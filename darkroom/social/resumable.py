@@ -16,7 +16,7 @@ from typing import BinaryIO
 
 import sqlalchemy as sa
 
-from darkroom.social.errors import InvalidInput, NotFound, OffsetMismatch, TooLarge
+from darkroom.social.errors import InvalidInput, NotFound, OffsetMismatch, TooLarge, UnsupportedMedia
 from darkroom.social.ids import new_id
 from darkroom.social.intake import SNIFF_BYTES, UploadKind, UploadLimits, clean_filename, sha256_of, sniff
 from darkroom.social.processing import WorkStarter
@@ -153,7 +153,7 @@ def _sniff_file(path: Path, filename: str, length: int, limits: UploadLimits) ->
         head = f.read(SNIFF_BYTES)
     kind = sniff(head)
     if kind is None:
-        raise InvalidInput(
+        raise UnsupportedMedia(
             f"{filename!r} is not a photo or a video: its content is not a known image or video format", field="file"
         )
     if length > limits.max_bytes(kind):

@@ -34,6 +34,7 @@ from darkroom.social.intake import (
     spool,
     suffix_for,
 )
+from darkroom.social.media_access import record_keys
 from darkroom.social.processing import WorkStarter, media_request, run_id_for
 from darkroom.social.renditions import photo_info, video_info
 from darkroom.social.viewer import Viewer, require_write
@@ -282,6 +283,7 @@ def settle_uploads(
         asset_values = {"state": str(values["state"]), "updated_at": now}
         if "info" in values:
             asset_values["info"] = values["info"]
+            record_keys(conn, r["id"], values["info"])  # the media route serves these keys from now on
         conn.execute(sa.update(assets).where(assets.c.id == r["id"]).values(asset_values))
         settled.append(Settled(r["id"], values["state"], values.get("error")))
     return settled

@@ -10,8 +10,8 @@ import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import JSONB
 
 __all__ = [
-    "accounts", "assets", "blocks", "comments", "credentials", "follows", "likes", "mentions", "metadata",
-    "operations", "outbox", "post_media", "post_tags", "posts", "steps", "tasks", "uploads", "workflows",
+    "accounts", "assets", "blocks", "comments", "credentials", "follows", "likes", "media_keys", "mentions",
+    "metadata", "operations", "outbox", "post_media", "post_tags", "posts", "steps", "tasks", "uploads", "workflows",
 ]  # fmt: skip
 
 metadata = sa.MetaData(
@@ -159,6 +159,7 @@ accounts = sa.Table(
     sa.Column("created_at", Time, nullable=False),
     sa.Column("updated_at", Time, nullable=False),
     sa.Column("deleted_at", Time),
+    sa.Index(None, "avatar_upload_id"),  # the media route: is a rendition some live account's avatar
 )
 
 # Browser sessions and API tokens: only the SHA-256 of the secret is stored.
@@ -248,6 +249,17 @@ post_media = sa.Table(
     sa.Column("post_id", Ulid, sa.ForeignKey("posts.id", ondelete="CASCADE"), primary_key=True),
     sa.Column("position", sa.Integer, primary_key=True, autoincrement=False),
     sa.Column("upload_id", Ulid, sa.ForeignKey("uploads.id"), nullable=False, unique=True),
+)
+
+# Which upload a served blob key belongs to (its renditions, written when it turns ready), so the
+# media route decides public or signed-only in one indexed query (darkroom.social.media_access).
+# Content-addressed keys are shared by uploads of the same bytes: one row per (key, upload).
+media_keys = sa.Table(
+    "media_keys",
+    metadata,
+    sa.Column("key", sa.String(1024), primary_key=True),
+    sa.Column("upload_id", Ulid, sa.ForeignKey("uploads.id", ondelete="CASCADE"), primary_key=True),
+    sa.Index(None, "upload_id"),
 )
 
 post_tags = sa.Table(

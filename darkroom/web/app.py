@@ -2,10 +2,11 @@
 and the routers of :mod:`darkroom.web.api` (or the ones given).
 
 Every request passes, outermost first: the 500 handler (problem+json, no internals) -> gzip (JSON
-and text over 1 KB, never media) -> the edge (who is asking, rate limits and their headers) ->
-idempotency keys (every POST) -> the problem handlers -> CSRF (an app-wide dependency) -> the
-route. Responses are orjson; OpenAPI at ``/openapi.json`` documents every route's problems as
-``application/problem+json`` (400 for a bad request, never FastAPI's 422 shape).
+and text over 1 KB, never media nor anything under ``/v1/media/``) -> the edge (who is asking,
+rate limits and their headers) -> idempotency keys (every POST) -> the problem handlers -> CSRF
+(an app-wide dependency) -> the route. Responses are orjson; OpenAPI at ``/openapi.json``
+documents every route's problems as ``application/problem+json`` (400 for a bad request, never
+FastAPI's 422 shape).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from typing import Any
 from fastapi import APIRouter, Depends, FastAPI
 from fastapi.openapi.utils import get_openapi
 from starlette.middleware.gzip import DEFAULT_EXCLUDED_CONTENT_TYPES, GZipMiddleware
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from darkroom.api.idempotency import IdempotencyStore
 from darkroom.api.problems import PROBLEM_CONTENT_TYPE
@@ -27,7 +29,14 @@ from darkroom.web.idempotency import IdempotencyMiddleware
 from darkroom.web.problems import install_problem_handlers
 from darkroom.web.responses import OrjsonResponse
 
-__all__ = ["GZIP_EXCLUDED_CONTENT_TYPES", "GZIP_MINIMUM_BYTES", "PROBLEM_SCHEMA", "REDIS_PREFIX", "create_app"]
+__all__ = [
+    "GZIP_EXCLUDED_CONTENT_TYPES",
+    "GZIP_MINIMUM_BYTES",
+    "PROBLEM_SCHEMA",
+    "REDIS_PREFIX",
+    "UNCOMPRESSED_PATHS",
+    "create_app",
+]
 
 REDIS_PREFIX = "http"  # rate limits and idempotency records (api.ratelimit, api.idempotency)
 GZIP_MINIMUM_BYTES = 1024
@@ -36,6 +45,29 @@ GZIP_MINIMUM_BYTES = 1024
 GZIP_EXCLUDED_CONTENT_TYPES = (*DEFAULT_EXCLUDED_CONTENT_TYPES, "image/*")
 # level 9 (Starlette's default) costs about twice the CPU of 6 for a few percent on JSON
 _GZIP_LEVEL = 6
+# never compressed, whatever the type: media (a playlist too), so Range offsets, Content-Length and
+# the ETag all address the stored bytes
+UNCOMPRESSED_PATHS = ("/v1/media/",)
+
+
+class _GZipButMedia:
+    """GZip for every path but :data:`UNCOMPRESSED_PATHS`."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+        self.gzip = GZipMiddleware(
+            app,
+            minimum_size=GZIP_MINIMUM_BYTES,
+            compresslevel=_GZIP_LEVEL,
+            exclude_content_types=GZIP_EXCLUDED_CONTENT_TYPES,
+        )
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and str(scope.get("path", "")).startswith(UNCOMPRESSED_PATHS):
+            await self.app(scope, receive, send)
+        else:
+            await self.gzip(scope, receive, send)
+
 
 PROBLEM_SCHEMA: dict[str, Any] = {
     "title": "Problem",
@@ -110,12 +142,7 @@ def create_app(deps: WebDeps, *, routers: Sequence[APIRouter] | None = None) -> 
         limiter=RateLimiter(deps.redis, prefix=REDIS_PREFIX),
         limits=limits,
     )
-    app.add_middleware(
-        GZipMiddleware,
-        minimum_size=GZIP_MINIMUM_BYTES,
-        compresslevel=_GZIP_LEVEL,
-        exclude_content_types=GZIP_EXCLUDED_CONTENT_TYPES,
-    )
+    app.add_middleware(_GZipButMedia)
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:

@@ -10,7 +10,9 @@
   The token is HMAC-SHA256(server secret, session): nothing to store, tied to one session (the
   "signed double-submit" pattern); :func:`set_session_cookie` also sets it in the readable cookie
   ``darkroom_csrf`` for scripts. Bearer requests need none: a browser never adds that header on
-  its own, so another site cannot forge one.
+  its own, so another site cannot forge one. A route that streams its form (an upload, marked
+  with :func:`streams_its_form`) checks a form's token itself, from the fields before the file,
+  so the app never parses its whole body first.
 """
 
 from __future__ import annotations
@@ -18,9 +20,10 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Annotated
+from typing import Annotated, Any, TypeVar
 
 from fastapi import Depends, Request
 from starlette.datastructures import Headers
@@ -53,6 +56,8 @@ __all__ = [
     "identify",
     "set_session_cookie",
     "signed_in",
+    "streams_its_form",
+    "verify_csrf",
 ]
 
 SESSION_COOKIE = "darkroom_session"
@@ -62,6 +67,8 @@ CSRF_FIELD = "csrf_token"
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "TRACE"})
 _STATE_KEY = "darkroom.auth"
 _FORMS = ("application/x-www-form-urlencoded", "multipart/form-data")
+_STREAMS_ITS_FORM = "_darkroom_streams_its_form"
+_Endpoint = TypeVar("_Endpoint", bound=Callable[..., Any])
 
 
 class AuthMethod(StrEnum):
@@ -149,26 +156,50 @@ def csrf_token_for(secret: bytes, session: str) -> str:
     return base64.urlsafe_b64encode(digest).rstrip(b"=").decode("ascii")
 
 
+def streams_its_form(endpoint: _Endpoint) -> _Endpoint:
+    """Mark a route that reads its ``multipart/form-data`` body as a stream: :func:`check_csrf`
+    leaves a cookie request without the header to it, and the route calls :func:`verify_csrf` with
+    the ``csrf_token`` field it finds before the file."""
+    setattr(endpoint, _STREAMS_ITS_FORM, True)
+    return endpoint
+
+
+def _missing_token(request: Request) -> CsrfRejected:
+    return CsrfRejected(
+        f"a {request.method} signed in by the session cookie needs its CSRF token: send the "
+        f"{CSRF_HEADER} header (the {CSRF_COOKIE} cookie's value) or a {CSRF_FIELD} form field",
+        field=CSRF_HEADER,
+    )
+
+
+def verify_csrf(request: Request, presented: str | None) -> None:
+    """Refuse (:class:`CsrfRejected`, 403) an unsafe request signed in by the session cookie whose
+    ``presented`` token (the header's, else a form field's) is missing or not the session's."""
+    auth = auth_of(request)
+    if request.method in SAFE_METHODS or auth.method is not AuthMethod.COOKIE or auth.session is None:
+        return
+    presented = request.headers.get(CSRF_HEADER, presented)
+    if presented is None:
+        raise _missing_token(request)
+    expected = csrf_token_for(get_deps(request).secret, auth.session)
+    if not hmac.compare_digest(presented.encode("utf-8", "surrogateescape"), expected.encode("ascii")):
+        raise CsrfRejected(f"the {CSRF_HEADER} does not belong to this session", field=CSRF_HEADER)
+
+
 async def check_csrf(request: Request) -> None:
     """Refuse an unsafe request authenticated by the session cookie without its CSRF token
     (:class:`CsrfRejected`, 403). An app-wide dependency: it runs after the body is read, so a
-    form's ``csrf_token`` field is already parsed."""
+    form's ``csrf_token`` field is already parsed (except on routes that stream their form)."""
     auth = auth_of(request)
     if request.method in SAFE_METHODS or auth.method is not AuthMethod.COOKIE or auth.session is None:
         return
     presented = request.headers.get(CSRF_HEADER)
     if presented is None and request.headers.get("content-type", "").startswith(_FORMS):
+        if getattr(request.scope.get("endpoint"), _STREAMS_ITS_FORM, False):
+            return  # the route checks the field before the file (verify_csrf)
         value = (await request.form()).get(CSRF_FIELD)
         presented = value if isinstance(value, str) else None
-    if presented is None:
-        raise CsrfRejected(
-            f"a {request.method} signed in by the session cookie needs its CSRF token: send the "
-            f"{CSRF_HEADER} header (the {CSRF_COOKIE} cookie's value) or a {CSRF_FIELD} form field",
-            field=CSRF_HEADER,
-        )
-    expected = csrf_token_for(get_deps(request).secret, auth.session)
-    if not hmac.compare_digest(presented.encode("utf-8", "surrogateescape"), expected.encode("ascii")):
-        raise CsrfRejected(f"the {CSRF_HEADER} does not belong to this session", field=CSRF_HEADER)
+    verify_csrf(request, presented)
 
 
 def set_session_cookie(response: Response, request: Request, session: str, *, max_age_s: int) -> None:

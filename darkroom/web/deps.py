@@ -1,12 +1,15 @@
 """What the HTTP app's routes need, handed to :func:`darkroom.web.app.create_app` by the composition
 root: the database, Redis, the blob store, the settings, who a credential belongs to, a server
-secret, and the edge's limits. Routes reach it with the :data:`Deps` dependency."""
+secret, the edge's limits, and how uploads start their processing. Routes reach it with the
+:data:`Deps` dependency."""
 
 from __future__ import annotations
 
 import functools
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Annotated, Protocol
 
 import redis
@@ -16,10 +19,13 @@ from fastapi import Depends, Request
 from darkroom.api.cursors import CursorCodec
 from darkroom.api.ratelimit import Rate
 from darkroom.config import Settings
+from darkroom.social.intake import UploadLimits
+from darkroom.social.processing import WorkStarter
 from darkroom.social.viewer import Viewer
 from darkroom.storage.blobs import BlobStore
+from darkroom.web.media_urls import SignedMediaUrls
 
-__all__ = ["Authenticator", "Deps", "HttpLimits", "WebDeps", "get_deps"]
+__all__ = ["Authenticator", "Deps", "HttpLimits", "ProgressStream", "WebDeps", "WorkStarts", "get_deps"]
 
 
 class Authenticator(Protocol):
@@ -46,6 +52,31 @@ class HttpLimits:
     idempotency_max_body_bytes: int = 1 << 20
 
 
+class WorkStarts(WorkStarter, Protocol):
+    """One request's :class:`~darkroom.social.processing.WorkStarter` that starts its runs at
+    :meth:`flush`, called once the request's transaction has committed
+    (:class:`~darkroom.social.processing.AfterCommit` is the real one)."""
+
+    def flush(self) -> list[str]:
+        """Start what was asked; the run ids started."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class ProgressStream:
+    """``GET /v1/uploads/{id}/events``: how often the upload is read (``poll_s``), a comment line
+    when nothing changed for ``heartbeat_s`` (so proxies keep the stream and a gone client is
+    noticed), and at most ``max_s`` per stream (the browser's EventSource reconnects)."""
+
+    poll_s: float = 0.5
+    heartbeat_s: float = 15.0
+    max_s: float = 900.0
+
+    def __post_init__(self) -> None:
+        if not 0 < self.poll_s <= self.heartbeat_s <= self.max_s:
+            raise ValueError(f"need 0 < poll_s <= heartbeat_s <= max_s, got {self}")
+
+
 def _new_secret() -> bytes:
     return secrets.token_bytes(32)
 
@@ -53,7 +84,7 @@ def _new_secret() -> bytes:
 @dataclass(frozen=True)
 class WebDeps:
     """``secret`` signs cursors and derives CSRF tokens: give every process of one deployment the
-    same one (``darkroom.web.secret.load_secret``); the default, random per process, suits tests
+    same one (``darkroom.api.secret.load_secret``); the default, random per process, suits tests
     and a single process that may forget its cursors on restart."""
 
     engine: sa.Engine
@@ -63,6 +94,11 @@ class WebDeps:
     authenticator: Authenticator
     secret: bytes = field(default_factory=_new_secret, repr=False)
     limits: HttpLimits = field(default_factory=HttpLimits)
+    # a fresh starter per upload request (``lambda: AfterCommit(workflows)``); None: this server
+    # takes no uploads (503)
+    starts: Callable[[], WorkStarts] | None = None
+    media_url_ttl_s: int = 3600  # signed media URLs are valid for 1 to 2 times this
+    progress: ProgressStream = field(default_factory=ProgressStream)
 
     def __post_init__(self) -> None:
         if len(self.secret) < 16:
@@ -72,6 +108,21 @@ class WebDeps:
     def cursors(self) -> CursorCodec:
         """Page cursors signed with ``secret``."""
         return CursorCodec(self.secret)
+
+    @functools.cached_property
+    def media_urls(self) -> SignedMediaUrls:
+        """Rendition URLs, signed with ``secret`` for private media."""
+        return SignedMediaUrls(self.secret, self.media_url_ttl_s)
+
+    @functools.cached_property
+    def upload_limits(self) -> UploadLimits:
+        """The size limit of each kind (``DARKROOM_MAX_PHOTO_BYTES``, ``DARKROOM_MAX_VIDEO_BYTES``)."""
+        return UploadLimits.from_settings(self.settings)
+
+    @property
+    def spool_dir(self) -> Path:
+        """Where uploads wait while they arrive (``<home>/uploads``; per host, see docs/social.md)."""
+        return self.settings.home / "uploads"
 
 
 def get_deps(request: Request) -> WebDeps:

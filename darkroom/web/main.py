@@ -8,13 +8,14 @@ from dataclasses import dataclass
 import sqlalchemy as sa
 from fastapi import FastAPI
 
+from darkroom.api.secret import load_secret
 from darkroom.platform.wiring import Wiring
 from darkroom.social import credentials
+from darkroom.social.processing import AfterCommit
 from darkroom.social.viewer import Viewer
 from darkroom.storage.db import read_only
 from darkroom.web.app import create_app
 from darkroom.web.deps import WebDeps
-from darkroom.web.secret import load_secret
 
 __all__ = ["DatabaseAuthenticator", "app_for"]
 
@@ -38,7 +39,8 @@ class DatabaseAuthenticator:
 
 
 def app_for(wiring: Wiring) -> FastAPI:
-    """The app over ``wiring``'s database, Redis and blob store, with the home's secret."""
+    """The app over ``wiring``'s database, Redis and blob store, with the home's secret; uploads
+    start their workflows once their transaction has committed."""
     deps = WebDeps(
         engine=wiring.db,
         redis=wiring.redis,
@@ -46,5 +48,6 @@ def app_for(wiring: Wiring) -> FastAPI:
         settings=wiring.settings,
         authenticator=DatabaseAuthenticator(wiring.db),
         secret=load_secret(wiring.settings),
+        starts=lambda: AfterCommit(wiring.workflows),  # built at the first upload (cached by the wiring)
     )
     return create_app(deps)

@@ -24,6 +24,7 @@ from darkroom.social.errors import (
     PreconditionFailed,
     TooLarge,
     Unauthorized,
+    UnsupportedMedia,
 )
 from darkroom.web.responses import problem_response
 
@@ -33,6 +34,7 @@ HTTP_STATUSES: HttpStatusTable = API_HTTP_STATUSES.extend(
     {
         InvalidInput: 400,
         TooLarge: 413,
+        UnsupportedMedia: 415,  # an upload's bytes are no photo or video
         NotFound: 404,
         OffsetMismatch: 409,  # tus: a chunk at another offset than the upload's
         AlreadyExists: 409,

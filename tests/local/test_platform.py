@@ -10,10 +10,12 @@ from collections.abc import Callable, Iterator
 from dataclasses import replace
 from pathlib import Path
 
+import grpc
 import pytest
 from rich.console import Console
 from typer.testing import CliRunner
 
+from darkroom._proto.darkroom.social.v1 import social_pb2, social_pb2_grpc
 from darkroom.api.errors import Unauthenticated
 from darkroom.cli import app
 from darkroom.cli.demos.workflow_demo import APP, run_workflow_demo
@@ -21,6 +23,8 @@ from darkroom.config import Settings
 from darkroom.local.platform import LocalPlatform, PlatformConfig
 from darkroom.platform.wiring import Wiring
 from darkroom.runtime.operations_server import OperationsClient
+from darkroom.social import credentials
+from tests.social.people import signup
 
 
 def _until(condition: Callable[[], bool], timeout_s: float = 60.0) -> None:
@@ -81,6 +85,27 @@ def test_workflow_commands_start_watch_list_and_cancel(platform: tuple[LocalPlat
         assert ops.wait(big.id, timeout_s=30).state == "canceled"
     _until(lambda: wiring.workflows.get(big.id).done)
     assert wiring.workflows.get(big.id).state == "canceled"
+
+
+def test_up_serves_the_social_service_to_people_and_operations_to_api_keys(tmp_path: Path) -> None:
+    settings = replace(Settings.from_env({}), home=tmp_path / "home", grpc_addr="127.0.0.1:0", http_addr="127.0.0.1:0")
+    p = LocalPlatform(settings, PlatformConfig(engines=0, workers=0, metrics=False, grace_s=5, social=True))
+    wiring = p.start()
+    try:
+        person = signup(wiring.db, "alice")
+        with wiring.db.begin() as conn:
+            token = credentials.create_token(conn, person.viewer, name="cli", scopes=["read"]).secret
+        assert p.grpc_url is not None
+        with grpc.insecure_channel(p.grpc_url.removeprefix("grpc://")) as channel:
+            stub = social_pb2_grpc.SocialServiceStub(channel)
+            me = stub.GetAccount(
+                social_pb2.GetAccountRequest(handle="alice"), metadata=[("authorization", f"Bearer {token}")]
+            )
+            assert me.handle == "alice"
+        with OperationsClient(p.grpc_url, api_key=token) as ops, pytest.raises(Unauthenticated):
+            ops.get("op_unknown")  # a person's token is no API key
+    finally:
+        p.stop()
 
 
 def test_a_dead_worker_is_restarted(platform: tuple[LocalPlatform, Wiring, dict[str, str]]) -> None:

@@ -17,6 +17,7 @@ from darkroom.social.events import Event, EventType
 from darkroom.social.feed import FanoutHandler, FeedConfig, FeedDesign, FeedPage, read_feed, sql_feed
 from darkroom.social.feed.cursors import encode
 from darkroom.social.ids import new_id
+from darkroom.storage.db import read_only
 from darkroom.storage.schema import accounts
 from tests.social import feed_rows as rows
 
@@ -117,6 +118,15 @@ def test_reads_refresh_the_expiry_and_touch_last_seen_hourly(
     redis_client.delete(keys.seen(world.viewer))  # the hour is over
     _read(db_engine, redis_client, world.viewer)
     assert (_last_seen(db_engine, world.viewer) or 0) >= first
+
+
+def test_a_read_that_leaves_last_seen_to_its_caller_runs_in_a_read_only_transaction(
+    db_engine: sa.Engine, redis_client: redis.Redis, world: World
+) -> None:
+    with read_only(db_engine).begin() as conn:  # PostgreSQL refuses any write in it
+        page = read_feed(conn, redis_client, world.viewer, cursor=None, limit=20, config=CONFIG, touch_last_seen=False)
+    assert page == FeedPage(world.expected, None)
+    assert _last_seen(db_engine, world.viewer) is None and not redis_client.exists(keys.seen(world.viewer))
 
 
 def test_celebrity_posts_are_merged_with_pushed_ones(

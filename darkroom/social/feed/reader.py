@@ -58,13 +58,17 @@ def read_feed(
     design: FeedDesign = FeedDesign.HYBRID,
     config: FeedConfig | None = None,
     scorer: Scorer = _DEFAULT_SCORER,
+    touch_last_seen: bool = True,
 ) -> FeedPage:
     """A page of ``viewer_id``'s home feed after ``cursor`` (None: the newest). Refreshes the feed's
-    expiry and, at most once an hour, ``accounts.last_seen_at`` (in ``conn``'s transaction)."""
+    expiry and, at most once an hour, ``accounts.last_seen_at`` (in ``conn``'s transaction).
+    ``touch_last_seen=False`` leaves ``last_seen_at`` to the caller (one that notes activity when it
+    authenticates, ``credentials.note_use``), so ``conn`` may be a read-only transaction."""
     _check_limit(limit)
     check_id(viewer_id, field="viewer_id")
     below = cursors.decode(cursor) if cursor is not None else None
-    return _Reader(conn, redis, viewer_id, design, config or FeedConfig()).page(below, limit, scorer)
+    reader = _Reader(conn, redis, viewer_id, design, config or FeedConfig(), touch_last_seen=touch_last_seen)
+    return reader.page(below, limit, scorer)
 
 
 def sql_feed(conn: sa.Connection, viewer_id: str, cursor: str | None, limit: int) -> FeedPage:
@@ -106,9 +110,17 @@ class _Set:
 
 class _Reader:
     def __init__(
-        self, conn: sa.Connection, redis: RedisClient, viewer_id: str, design: FeedDesign, config: FeedConfig
+        self,
+        conn: sa.Connection,
+        redis: RedisClient,
+        viewer_id: str,
+        design: FeedDesign,
+        config: FeedConfig,
+        *,
+        touch_last_seen: bool = True,
     ) -> None:
         self.conn, self.redis, self.viewer, self.design, self.config = conn, redis, viewer_id, design, config
+        self.touch_last_seen = touch_last_seen
 
     @cached_property
     def store(self) -> FeedStore:
@@ -147,7 +159,8 @@ class _Reader:
         """The first window, with the bookkeeping in the same round trip: the feed's expiry, the
         hour's last-seen touch, and whether each set is built (else it is rebuilt from SQL)."""
         pipe = self.redis.pipeline(transaction=False)
-        pipe.set(keys.seen(self.viewer), 1, nx=True, ex=self.config.seen_every_s)
+        if self.touch_last_seen:
+            pipe.set(keys.seen(self.viewer), 1, nx=True, ex=self.config.seen_every_s)
         for s in sets:
             if s.origin is Origin.PUSHED:
                 pipe.pexpire(s.key, self.config.active_window_s * 1000)
@@ -155,13 +168,15 @@ class _Reader:
                 pipe.zscore(s.key, keys.FEED_BUILT)
         _range(pipe, sets, below, want)
         replies = pipe.execute()
-        if replies[0]:
-            now = time.time()
-            self.conn.execute(sa.update(accounts).where(accounts.c.id == self.viewer).values(last_seen_at=now))
-        checks = replies[1 : 1 + len(sets)]
+        if self.touch_last_seen:
+            touched, replies = replies[0], replies[1:]
+            if touched:
+                now = time.time()
+                self.conn.execute(sa.update(accounts).where(accounts.c.id == self.viewer).values(last_seen_at=now))
+        checks = replies[: len(sets)]
         built = [bool(r) if s.origin is Origin.PUSHED else r is not None for s, r in zip(sets, checks, strict=True)]
         if all(built):
-            return _merge(sets, replies[1 + len(sets) :])
+            return _merge(sets, replies[len(sets) :])
         for s, ok in zip(sets, built, strict=True):
             if not ok:
                 self._rebuild(s)

@@ -5,6 +5,12 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
+from darkroom.web.api import accounts, graph, media, search, sessions, tokens, tus, uploads
+
 __all__ = ["ROUTERS"]
 
-ROUTERS: list[APIRouter] = []
+# tus before uploads: /v1/uploads/tus is not an upload id
+ROUTERS: list[APIRouter] = [
+    accounts.router, sessions.router, tokens.router, graph.router, search.router,
+    tus.router, uploads.router, media.router,
+]  # fmt: skip

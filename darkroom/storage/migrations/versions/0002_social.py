@@ -251,8 +251,28 @@ def upgrade() -> None:
     with op.batch_alter_table("post_tags", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_post_tags_post_id"), ["post_id"], unique=False)
 
+    # the media route's lookups (darkroom.social.media_access)
+    op.create_table(
+        "media_keys",
+        sa.Column("key", sa.String(length=1024), nullable=False),
+        sa.Column("upload_id", sa.String(length=26), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["upload_id"], ["uploads.id"], name=op.f("fk_media_keys_upload_id_uploads"), ondelete="CASCADE"
+        ),
+        sa.PrimaryKeyConstraint("key", "upload_id", name=op.f("pk_media_keys")),
+    )
+    with op.batch_alter_table("media_keys", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_media_keys_upload_id"), ["upload_id"], unique=False)
+    with op.batch_alter_table("accounts", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_accounts_avatar_upload_id"), ["avatar_upload_id"], unique=False)
+
 
 def downgrade() -> None:
+    with op.batch_alter_table("accounts", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_accounts_avatar_upload_id"))
+    with op.batch_alter_table("media_keys", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_media_keys_upload_id"))
+    op.drop_table("media_keys")
 
     with op.batch_alter_table("post_tags", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_post_tags_post_id"))

@@ -1,7 +1,8 @@
-"""The HTTP server's secret (signs page cursors, derives CSRF tokens), kept in the home so every
-process of one deployment, and the next start, share it: ``home/http.secret``, 32 random bytes
-(hex), mode 0600, generated at the first start and linked into place whole, so two first starts
-agree on one secret."""
+"""The servers' secret (signs page cursors, derives the HTTP app's CSRF tokens), kept in the home so
+every process of one deployment, the HTTP app and the gRPC SocialService alike, and the next start,
+share it: ``home/http.secret`` (the name it had when only HTTP used it), 32 random bytes (hex), mode
+0600, generated at the first start and linked into place whole, so two first starts agree on one
+secret."""
 
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ SECRET_FILE = "http.secret"
 
 
 def load_secret(settings: Settings) -> bytes:
-    """The home's HTTP secret, generating it if there is none."""
+    """The home's server secret, generating it if there is none."""
     path = private_home(settings.home) / SECRET_FILE
     write_secret_once(path, secrets.token_hex(32) + "\n")
     try:

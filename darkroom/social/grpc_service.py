@@ -1,0 +1,380 @@
+"""The gRPC ``darkroom.social.v1.SocialService``: the HTTP API's accounts, posts, feed, comments and
+likes for programs that speak gRPC, over the same domain functions and the same messages.
+
+- **One definition.** Replies are ``social.proto``'s messages built by ``resources`` (the HTTP
+  JSON is their proto3 JSON mapping), so no field is kept twice.
+- **Masks.** ``read_mask`` goes through ``darkroom.api.fieldmask`` to the loaders
+  (``resources.load_accounts``, ``fetch_post_records``/``finish_posts``, ``postcache.hydrate``,
+  ``comment_messages``, ``like_messages``), which leave out the work behind unselected fields; on
+  lists it applies to each item. ``update_mask`` is required (AIP-134): an unknown path, or one
+  that cannot be written, is INVALID_ARGUMENT naming it.
+- **ETags** (AIP-154). Get and Update answer with initial metadata ``etag``: a weak tag of the
+  resource's version, whatever the mask. An update's ``etag`` that is no longer current is
+  ABORTED (checked after the caller's right to change the resource, so it reveals nothing).
+- **People, not programs.** A call carries ``authorization: Bearer <token>`` (a token or session
+  of ``credentials``) or nothing (anonymous reads of public data). Servers that require API keys
+  let this service's calls through to this check (``BearerAuth(own_auth_services=...)``).
+- **Pages.** ``page_size`` 1-100 (0: 20). ``page_token`` is the domain's cursor wrapped by
+  ``api.cursors.CursorCodec``: signed with the service's secret and bound to its list
+  (``followers:<handle>``, ``posts:<handle>``, ``feed:<account id>``, ``comments:<post id>``…).
+- **Reads do not write.** They run in ``storage.db.read_only`` transactions (no SQLite write lock);
+  the only write on a read path is ``credentials.note_use``, about once a minute per token.
+- Errors map through :data:`~darkroom.social.statuses.SOCIAL_STATUSES`; the offending request
+  field (``page_size``, ``read_mask``, ``post.caption``…) is in ``darkroom-error-field``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import grpc
+import redis as redis_lib
+import sqlalchemy as sa
+from google.protobuf.message import Message
+
+from darkroom._proto.darkroom.social.v1 import social_pb2 as pb
+from darkroom.api import etags
+from darkroom.api.cursors import CursorCodec
+from darkroom.api.errors import InvalidCursor
+from darkroom.api.etags import ETag
+from darkroom.api.fieldmask import Mask, format_path
+from darkroom.api.grpc_requests import Malformed, lenient
+from darkroom.api.grpc_status import abort
+from darkroom.social import accounts, credentials, graph, postcache, posts, profiles, reactions, resources
+from darkroom.social.errors import InvalidInput, NotFound, PreconditionFailed, Unauthorized
+from darkroom.social.feed import FeedConfig, FeedDesign, read_feed
+from darkroom.social.handles import lookup_handle
+from darkroom.social.ids import check_id
+from darkroom.social.media import PLAIN_URLS, MediaUrls
+from darkroom.social.paging import MAX_LIMIT
+from darkroom.social.statuses import SOCIAL_STATUSES
+from darkroom.social.viewer import Viewer, require, require_write
+from darkroom.storage.db import read_only
+
+__all__ = [
+    "DEFAULT_PAGE_SIZE",
+    "ETAG_KEY",
+    "MAX_PAGE_SIZE",
+    "SERVICE_NAME",
+    "SocialService",
+    "add_to_server",
+    "etag_of",
+]
+
+SERVICE_NAME = pb.DESCRIPTOR.services_by_name["SocialService"].full_name
+ETAG_KEY = "etag"  # initial metadata of Get and Update replies
+DEFAULT_PAGE_SIZE = 20
+MAX_PAGE_SIZE = MAX_LIMIT
+_STALE = -1  # an expected version no row has: the domain then refuses after its own checks
+# The domain names fields as HTTP does; a gRPC caller is told the request field.
+_PAGING_FIELDS = {"limit": "page_size", "cursor": "page_token"}
+
+
+def _etag(kind: str, resource_id: str, version: int) -> ETag:
+    return ETag(ETag.for_version(kind, resource_id, version).opaque, weak=True)
+
+
+def etag_of(kind: str, resource_id: str, version: int) -> str:
+    """The etag of resource ``kind``/``resource_id`` at ``version``: weak (``W/"…"``), since
+    replies with other masks or for other viewers differ in bytes while the resource is the same."""
+    return str(_etag(kind, resource_id, version))
+
+
+@dataclass(frozen=True, slots=True)
+class _Answer:
+    message: Message
+    etag: str = ""
+
+
+def _required(value: str, field: str) -> str:
+    if not value:
+        raise InvalidInput(f"{field} is required", field=field)
+    return value
+
+
+def _page_size(value: int) -> int:
+    if value == 0:
+        return DEFAULT_PAGE_SIZE
+    if not 1 <= value <= MAX_PAGE_SIZE:
+        raise InvalidInput(
+            f"page_size {value} is not from 1 to {MAX_PAGE_SIZE} (0 for the default, {DEFAULT_PAGE_SIZE})",
+            field="page_size",
+        )
+    return value
+
+
+def _expected_version(etag: str, kind: str, resource_id: str, version: int) -> int | None:
+    """What the domain should expect: nothing without an etag, else ``version`` when ``etag`` is
+    that version's (or ``*``), else a version no row has. A malformed etag is INVALID_ARGUMENT."""
+    if not etag:
+        return None
+    current = _etag(kind, resource_id, version)
+    return version if etags.parse(etag, header="etag").matches(current, strong=False) else _STALE
+
+
+def _bearer(metadata: Iterable[Any] | None) -> str | None:
+    """The token of the call's ``authorization: Bearer <token>``; None when there is none."""
+    header: object = None
+    for item in metadata or ():
+        key, value = (item.key, item.value) if hasattr(item, "key") else item
+        if key == "authorization":
+            header = value
+    if header is None:
+        return None
+    scheme, _, token = header.partition(" ") if isinstance(header, str) else ("", "", "")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise Unauthorized("authorization must be 'Bearer <token>'", field="authorization")
+    return token.strip()
+
+
+class SocialService:
+    """The RPCs over ``engine`` (the metadata database) and ``redis`` (bytes replies: the post cache
+    and the feeds). ``secret`` (16 bytes or more) signs page tokens: give every server of one
+    deployment the same one (``darkroom.api.secret.load_secret``). ``urls`` makes rendition URLs
+    (the HTTP app's signer, so private accounts' media stay behind signed URLs)."""
+
+    def __init__(
+        self,
+        engine: sa.Engine,
+        redis: redis_lib.Redis,
+        *,
+        secret: bytes,
+        urls: MediaUrls = PLAIN_URLS,
+        feed_design: FeedDesign = FeedDesign.HYBRID,
+        feed_config: FeedConfig | None = None,
+    ) -> None:
+        self.engine = engine
+        self.reader = read_only(engine)
+        self.redis = redis
+        self.cursors = CursorCodec(secret)
+        self.urls = urls
+        self.feed_design = feed_design
+        self.feed_config = feed_config or FeedConfig()
+
+    def handler(self) -> grpc.GenericRpcHandler:
+        """A generic handler serving every RPC of the service."""
+        account_fields = {f: f"account.{f}" for f in accounts.UPDATABLE_FIELDS}
+        impls: dict[str, tuple[Callable[[Any, Viewer | None], _Answer], Mapping[str, str]]] = {
+            "GetAccount": (self.get_account, {}),
+            "UpdateAccount": (self.update_account, account_fields),
+            "ListFollowers": (self.list_followers, _PAGING_FIELDS),
+            "ListFollowing": (self.list_following, _PAGING_FIELDS),
+            "GetPost": (self.get_post, {"post_id": "id"}),
+            "UpdatePost": (self.update_post, {"post_id": "post.id", "caption": "post.caption"}),
+            "ListAccountPosts": (self.list_account_posts, _PAGING_FIELDS),
+            "ListFeed": (self.list_feed, _PAGING_FIELDS),
+            "ListComments": (self.list_comments, _PAGING_FIELDS),
+            "ListLikes": (self.list_likes, _PAGING_FIELDS),
+        }
+        handlers = {}
+        for method in pb.DESCRIPTOR.services_by_name["SocialService"].methods:
+            impl, fields = impls[method.name]
+            handlers[method.name] = grpc.unary_unary_rpc_method_handler(
+                self._guarded(impl, fields),
+                request_deserializer=lenient(getattr(pb, method.input_type.name)),
+                response_serializer=getattr(pb, method.output_type.name).SerializeToString,
+            )
+        return grpc.method_handlers_generic_handler(SERVICE_NAME, handlers)
+
+    def _guarded(
+        self, impl: Callable[[Any, Viewer | None], _Answer], fields: Mapping[str, str]
+    ) -> Callable[[Message | Malformed, grpc.aio.ServicerContext], Any]:
+        async def run(request: Message | Malformed, context: grpc.aio.ServicerContext) -> Message:
+            try:
+                if isinstance(request, Malformed):
+                    raise InvalidInput(f"request body is not a valid {request.type_name}")
+                # one thread hop for the whole call: identifying the caller and the call read the database
+                answer = await asyncio.to_thread(self._call, impl, request, context.invocation_metadata())
+            except Exception as exc:
+                field = getattr(exc, "field", None)
+                if isinstance(field, str) and field in fields:
+                    exc.field = fields[field]  # type: ignore[attr-defined]
+                await abort(context, exc, SOCIAL_STATUSES)
+            if answer.etag:
+                await context.send_initial_metadata(((ETAG_KEY, answer.etag),))
+            return answer.message
+
+        return run
+
+    def _call(self, impl: Callable[[Any, Viewer | None], _Answer], request: Message, metadata: Any) -> _Answer:
+        return impl(request, self.viewer(metadata))
+
+    def viewer(self, metadata: Iterable[Any] | None) -> Viewer | None:
+        """Who the call's bearer token belongs to; None without one; :class:`Unauthorized` for a
+        malformed header or a token that is unknown, expired or revoked (even on public reads)."""
+        token = _bearer(metadata)
+        if token is None:
+            return None
+        with self.reader.begin() as conn:
+            found = credentials.identify(conn, token)
+        if found is None:
+            raise Unauthorized("the bearer token is not valid (unknown, expired or revoked)", field="authorization")
+        if found.stale_use:
+            with self.engine.begin() as conn:
+                credentials.note_use(conn, found)
+        return found.viewer
+
+    # -- page tokens ---------------------------------------------------------------------------------
+    def _cursor(self, token: str, list_name: str) -> str | None:
+        if not token:
+            return None
+        cursor = self.cursors.decode(token, list_name=list_name).get("c")
+        if not isinstance(cursor, str) or not cursor:
+            raise InvalidCursor(f"page_token {token!r} holds no position", field="page_token")
+        return cursor
+
+    def _token(self, cursor: str | None, list_name: str) -> str:
+        return "" if cursor is None else self.cursors.encode({"c": cursor}, list_name=list_name)
+
+    # -- accounts ------------------------------------------------------------------------------------
+    def get_account(self, r: pb.GetAccountRequest, viewer: Viewer | None) -> _Answer:
+        mask = resources.account_mask(r.read_mask)
+        handle = _required(r.handle, "handle")
+        with self.reader.begin() as conn:
+            row = accounts.get_account(conn, handle, viewer=viewer)
+            found = resources.load_accounts(conn, [row.id], viewer, mask, urls=self.urls)
+        if row.id not in found:  # it blocked the viewer in between
+            raise NotFound(f"no account {handle!r}", field="handle")
+        return _Answer(found[row.id], etag_of("account", row.id, row.version))
+
+    def update_account(self, r: pb.UpdateAccountRequest, viewer: Viewer | None) -> _Answer:
+        who = require_write(viewer)
+        mask = Mask.parse(r.update_mask, pb.Account.DESCRIPTOR, name="update_mask")
+        paths = [format_path(p) for p in mask.update_paths(allowed=accounts.UPDATABLE_FIELDS)]
+        body = r.account
+        changes = accounts.AccountChanges(display_name=body.display_name, bio=body.bio, private=body.private)
+        with self.engine.begin() as conn:
+            current = accounts.get_accounts_by_id(conn, [who.account_id]).get(who.account_id)
+            if current is None:
+                raise Unauthorized("this account no longer exists", field="authorization")
+            expected = _expected_version(r.etag, "account", current.id, current.version)
+            if expected == _STALE:
+                raise PreconditionFailed(
+                    f"etag {r.etag!r} is not @{current.handle}'s current one: read it again, then retry", field="etag"
+                )
+            row = accounts.update_account(conn, who, changes, paths, expected_version=expected)
+            found = resources.load_accounts(conn, [row.id], who, urls=self.urls)
+        return _Answer(found[row.id], etag_of("account", row.id, row.version))
+
+    def list_followers(self, r: pb.ListAccountsRequest, viewer: Viewer | None) -> _Answer:
+        return self._follow_list(r, viewer, "followers", graph.list_followers)
+
+    def list_following(self, r: pb.ListAccountsRequest, viewer: Viewer | None) -> _Answer:
+        return self._follow_list(r, viewer, "following", graph.list_following)
+
+    def _follow_list(
+        self, r: pb.ListAccountsRequest, viewer: Viewer | None, kind: str, lister: Callable[..., Any]
+    ) -> _Answer:
+        mask = resources.account_mask(r.read_mask)
+        size = _page_size(r.page_size)
+        handle = _required(r.handle, "handle")
+        list_name = f"{kind}:{lookup_handle(handle) or handle}"
+        cursor = self._cursor(r.page_token, list_name)
+        with self.reader.begin() as conn:
+            page = lister(conn, viewer, handle, cursor, size)
+            found = resources.load_accounts(conn, [a.id for a in page.items], viewer, mask, urls=self.urls)
+        return _Answer(
+            pb.ListAccountsResponse(
+                accounts=[found[a.id] for a in page.items if a.id in found],
+                next_page_token=self._token(page.next_cursor, list_name),
+            )
+        )
+
+    # -- posts ---------------------------------------------------------------------------------------
+    def get_post(self, r: pb.GetPostRequest, viewer: Viewer | None) -> _Answer:
+        mask = resources.post_mask(r.read_mask)
+        post_id = check_id(_required(r.id, "id"), field="id")
+        with self.reader.begin() as conn:
+            records = resources.fetch_post_records(conn, [post_id], mask)
+            shown = resources.finish_posts(conn, records.values(), viewer, mask, urls=self.urls)
+        if post_id not in shown:
+            raise NotFound(f"no post {post_id}", field="id")
+        return _Answer(shown[post_id], etag_of("post", post_id, records[post_id].version))
+
+    def update_post(self, r: pb.UpdatePostRequest, viewer: Viewer | None) -> _Answer:
+        who = require_write(viewer)
+        Mask.parse(r.update_mask, pb.Post.DESCRIPTOR, name="update_mask").update_paths(allowed=("caption",))
+        post_id = check_id(_required(r.post.id, "post.id"), field="post.id")
+        with self.engine.begin() as conn:
+            current = posts.load_post(conn, post_id)
+            expected = _expected_version(r.etag, "post", post_id, current.version)
+            try:  # the domain checks who may change the post before the version: a stale etag tells nothing
+                posts.update_caption(conn, who, post_id, r.post.caption, expected_version=expected)
+            except PreconditionFailed:
+                if expected != _STALE:
+                    raise
+                raise PreconditionFailed(
+                    f"etag {r.etag!r} is not post {post_id}'s current one: read it again, then retry", field="etag"
+                ) from None
+            records = resources.fetch_post_records(conn, [post_id])
+            shown = resources.finish_posts(conn, records.values(), who, urls=self.urls)
+        postcache.invalidate(self.redis, [post_id])  # after the commit: a reader in between refills the old copy
+        return _Answer(shown[post_id], etag_of("post", post_id, records[post_id].version))
+
+    def list_account_posts(self, r: pb.ListAccountPostsRequest, viewer: Viewer | None) -> _Answer:
+        mask = resources.post_mask(r.read_mask)
+        size = _page_size(r.page_size)
+        handle = _required(r.handle, "handle")
+        list_name = f"posts:{lookup_handle(handle) or handle}"
+        cursor = self._cursor(r.page_token, list_name)
+        with self.reader.begin() as conn:
+            page = profiles.list_account_posts(conn, viewer, handle, cursor, size)
+            shown = postcache.hydrate(conn, self.redis, page.items, viewer, mask, urls=self.urls)
+        return _Answer(pb.ListPostsResponse(posts=shown, next_page_token=self._token(page.next_cursor, list_name)))
+
+    def list_feed(self, r: pb.ListFeedRequest, viewer: Viewer | None) -> _Answer:
+        who = require(viewer)
+        mask = resources.post_mask(r.read_mask)
+        size = _page_size(r.page_size)
+        list_name = f"feed:{who.account_id}"
+        cursor = self._cursor(r.page_token, list_name)
+        with self.reader.begin() as conn:
+            # last_seen_at is noted when the token is (credentials.note_use), so the read stays read-only
+            page = read_feed(
+                conn,
+                self.redis,
+                who.account_id,
+                cursor=cursor,
+                limit=size,
+                design=self.feed_design,
+                config=self.feed_config,
+                touch_last_seen=False,
+            )
+            shown = postcache.hydrate(conn, self.redis, page.post_ids, who, mask, urls=self.urls)
+        return _Answer(pb.ListPostsResponse(posts=shown, next_page_token=self._token(page.next_cursor, list_name)))
+
+    # -- reactions -----------------------------------------------------------------------------------
+    def list_comments(self, r: pb.ListCommentsRequest, viewer: Viewer | None) -> _Answer:
+        mask = resources.comment_mask(r.read_mask)
+        size = _page_size(r.page_size)
+        post_id = _required(r.post_id, "post_id")
+        list_name = f"comments:{post_id}"
+        cursor = self._cursor(r.page_token, list_name)
+        with self.reader.begin() as conn:
+            page = reactions.list_comments(conn, viewer, post_id, cursor, size)
+            shown = resources.comment_messages(conn, page.items, viewer, mask, urls=self.urls)
+        return _Answer(
+            pb.ListCommentsResponse(comments=shown, next_page_token=self._token(page.next_cursor, list_name))
+        )
+
+    def list_likes(self, r: pb.ListLikesRequest, viewer: Viewer | None) -> _Answer:
+        mask = resources.like_mask(r.read_mask)
+        size = _page_size(r.page_size)
+        post_id = _required(r.post_id, "post_id")
+        list_name = f"likes:{post_id}"
+        cursor = self._cursor(r.page_token, list_name)
+        with self.reader.begin() as conn:
+            page = reactions.list_likes(conn, viewer, post_id, cursor, size)
+            shown = resources.like_messages(conn, page.items, viewer, mask, urls=self.urls)
+        return _Answer(pb.ListLikesResponse(likes=shown, next_page_token=self._token(page.next_cursor, list_name)))
+
+
+def add_to_server(server: grpc.aio.Server, service: SocialService) -> str:
+    """Serve ``service`` on ``server`` (a ``grpc.aio.Server``, before it starts); returns the
+    service name (the shape ``QueueServer(extra_services=...)`` expects). Name it in the server's
+    ``own_auth_services`` too when the server requires API keys."""
+    server.add_generic_rpc_handlers((service.handler(),))
+    return SERVICE_NAME

@@ -1,0 +1,154 @@
+"""``GET /v1/media/{key}``: renditions from the blob store (docs/social.md, "Upload and media routes").
+
+- **Who may fetch.** An unsigned request serves a key only when it is public
+  (:func:`darkroom.social.media_access.is_public`: a rendition of a ready post of a public
+  account, or an avatar; one indexed query); anything else, a source file or a key of nothing at
+  all, answers 404 like a missing file, so private keys cannot be probed. A signed request
+  (``?exp=…&sig=…`` from :class:`~darkroom.web.media_urls.SignedMediaUrls`) needs no query: a
+  wrong or expired signature is 403, and the answer is ``Cache-Control: private`` until it expires.
+- **Caching.** Content-addressed keys (``…/sha256/ab/ab…``) never change: ``public, max-age=31536000,
+  immutable``. The ``ETag`` is the key's (strong); ``If-None-Match`` answers 304.
+- **Ranges.** ``Accept-Ranges: bytes``; one range per request (:mod:`darkroom.web.ranges`):
+  206 with ``Content-Range``, 416 past the end. Media is never compressed (``create_app`` leaves
+  this route out of gzip), so offsets address the stored bytes.
+- The type comes from the key's suffix (renditions keep their file's), with ``nosniff``.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Iterator
+from typing import Annotated, BinaryIO
+
+from fastapi import APIRouter, Query, Request
+from starlette.exceptions import HTTPException
+from starlette.responses import Response, StreamingResponse
+
+from darkroom.api.etags import ETag
+from darkroom.social.errors import NotFound
+from darkroom.social.media_access import is_public
+from darkroom.storage.blobs import BlobNotFound
+from darkroom.storage.blobs.base import validate_key
+from darkroom.storage.db import read_only
+from darkroom.storage.errors import InvalidBlobKey
+from darkroom.web.caching import PUBLIC_IMMUTABLE, PUBLIC_REVALIDATE, CachePolicy, not_modified
+from darkroom.web.deps import Deps, WebDeps
+from darkroom.web.ranges import ByteRange, Unsatisfiable, requested_range
+
+__all__ = ["CONTENT_TYPES", "content_type_of", "router"]
+
+router = APIRouter(prefix="/v1/media", tags=["media"])
+
+_PIECE_BYTES = 256 << 10
+_CONTENT_ADDRESSED = re.compile(r"(?:.+/)?sha256/([0-9a-f]{2})/\1[0-9a-f]{62}(?:\.[A-Za-z0-9]+)?")
+CONTENT_TYPES = {
+    ".jpg": "image/jpeg", ".jpeg": "image/jpeg", ".png": "image/png", ".webp": "image/webp",
+    ".avif": "image/avif", ".gif": "image/gif", ".heic": "image/heic",
+    ".m3u8": "application/vnd.apple.mpegurl", ".mpd": "application/dash+xml",
+    ".m4s": "video/iso.segment", ".mp4": "video/mp4", ".m4a": "audio/mp4", ".ts": "video/mp2t",
+    ".webm": "video/webm", ".vtt": "text/vtt", ".json": "application/json",
+}  # fmt: skip
+_PLAIN = "application/octet-stream"
+
+_MEDIA_RESPONSES: dict[int | str, dict[str, object]] = {
+    200: {"description": "the whole rendition", "content": {"image/*": {}, "video/*": {}}},
+    206: {"description": "the requested byte range (`Content-Range`)"},
+    304: {"description": "Not Modified: the If-None-Match tag is current"},
+    403: {"description": "a signed URL whose signature is wrong or expired (problem+json)"},
+    404: {"description": "no such media, or media this request may not see unsigned (problem+json)"},
+    416: {"description": "the range starts past the end (`Content-Range: bytes */size`)"},
+}
+
+_Exp = Annotated[str | None, Query(description="signed URLs: when the URL expires (epoch seconds)")]
+_Sig = Annotated[str | None, Query(description="signed URLs: the signature of the key and exp")]
+
+
+def content_type_of(key: str) -> str:
+    """The media type of a stored rendition, by its key's suffix."""
+    dot = key.rfind(".")
+    return CONTENT_TYPES.get(key[dot:].lower(), _PLAIN) if dot > key.rfind("/") else _PLAIN
+
+
+def _missing(key: str) -> NotFound:
+    return NotFound(f"no media {key[:200]!r}", field="key")
+
+
+def _policy(deps: WebDeps, key: str, exp: str | None, sig: str | None) -> CachePolicy:
+    """Whether this request may fetch ``key``, as the Cache-Control its answer carries."""
+    try:
+        validate_key(key)
+    except InvalidBlobKey:
+        raise _missing(key) from None
+    if exp is not None or sig is not None:
+        expires_at = deps.media_urls.check(key, exp, sig)
+        return CachePolicy(private=True, max_age_s=max(0, int(expires_at - time.time())))
+    with read_only(deps.engine).begin() as conn:
+        if not is_public(conn, key):
+            raise _missing(key)
+    return PUBLIC_IMMUTABLE if _CONTENT_ADDRESSED.fullmatch(key) else PUBLIC_REVALIDATE
+
+
+def _pieces(blob: BinaryIO, start: int, length: int) -> Iterator[bytes]:
+    with blob:
+        if blob.seekable():
+            blob.seek(start)
+        else:
+            skip = start
+            while skip > 0 and (chunk := blob.read(min(skip, _PIECE_BYTES))):
+                skip -= len(chunk)
+        left = length
+        while left > 0 and (chunk := blob.read(min(left, _PIECE_BYTES))):
+            left -= len(chunk)
+            yield chunk
+
+
+def _serve(request: Request, deps: WebDeps, key: str, exp: str | None, sig: str | None) -> Response:
+    cache = _policy(deps, key, exp, sig)
+    try:
+        size = deps.blobs.stat(key).size_bytes
+    except BlobNotFound:
+        raise _missing(key) from None
+    tag = ETag.for_version("media", key, size)
+    hit = not_modified(request, tag, cache=cache)
+    if hit is not None:
+        return hit
+    headers = {
+        "ETag": str(tag),
+        "Cache-Control": str(cache),
+        "Accept-Ranges": "bytes",
+        "X-Content-Type-Options": "nosniff",
+    }
+    wanted = requested_range(request.headers.get("range"), size, etag=tag, if_range=request.headers.get("if-range"))
+    if isinstance(wanted, Unsatisfiable):
+        raise HTTPException(
+            416,
+            f"the range {request.headers.get('range')!r} starts past the end of {key!r} ({size} bytes)",
+            headers={**headers, "Content-Range": wanted.content_range()},
+        )
+    start, length, status = 0, size, 200
+    if isinstance(wanted, ByteRange):
+        start, length, status = wanted.start, wanted.length, 206
+        headers["Content-Range"] = wanted.content_range()
+    headers["Content-Length"] = str(length)
+    if request.method == "HEAD":
+        return Response(status_code=status, headers=headers, media_type=content_type_of(key))
+    try:
+        blob = deps.blobs.open(key)
+    except BlobNotFound:
+        raise _missing(key) from None
+    return StreamingResponse(
+        _pieces(blob, start, length), status_code=status, headers=headers, media_type=content_type_of(key)
+    )
+
+
+@router.get("/{key:path}", responses=_MEDIA_RESPONSES)
+def get_media(request: Request, key: str, deps: Deps, exp: _Exp = None, sig: _Sig = None) -> Response:
+    """A rendition's bytes (all, or one ``Range``); private media only by its signed URL."""
+    return _serve(request, deps, key, exp, sig)
+
+
+@router.head("/{key:path}", responses=_MEDIA_RESPONSES)
+def head_media(request: Request, key: str, deps: Deps, exp: _Exp = None, sig: _Sig = None) -> Response:
+    """The headers ``GET`` would answer (size, type, ``ETag``, ranges), no body."""
+    return _serve(request, deps, key, exp, sig)

@@ -1,0 +1,64 @@
+"""``GET /v1/search?q=``: accounts by handle or display-name prefix, and hashtags by prefix.
+
+``q`` starting with ``@`` searches accounts only, with ``#`` hashtags only; anything else both
+(hashtags only when ``q`` could be one: a name with a space finds accounts alone). The answer is
+``{"accounts": [Account…], "tags": [Tag…]}``, each at most ``limit`` long, best first (handle
+matches before display-name matches; the most used tags first); ``fields=`` applies to each
+account. Not paged: a search box wants the best few.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Request
+from starlette.responses import Response
+
+from darkroom.social import resources, tags
+from darkroom.social.accounts import search_accounts
+from darkroom.social.errors import InvalidInput
+from darkroom.storage.db import read_only
+from darkroom.web.api.reads import AccountMask, account_dicts, answer, cache_for
+from darkroom.web.auth import CurrentViewer
+from darkroom.web.caching import CONDITIONAL_RESPONSES
+from darkroom.web.deps import Deps
+from darkroom.web.pagination import DEFAULT_LIMIT, MAX_LIMIT
+
+__all__ = ["router"]
+
+router = APIRouter(tags=["search"])
+
+_Q = Query(min_length=1, description="a prefix: '@ali' accounts only, '#sun' hashtags only, 'sun' both")
+_LIMIT = Query(ge=1, le=MAX_LIMIT, description=f"at most this many accounts and tags each, 1-{MAX_LIMIT}")
+
+
+@router.get("/v1/search", responses=CONDITIONAL_RESPONSES)
+def search(
+    request: Request,
+    deps: Deps,
+    *,
+    viewer: CurrentViewer,
+    mask: AccountMask,
+    q: Annotated[str, _Q],
+    limit: Annotated[int, _LIMIT] = DEFAULT_LIMIT,
+) -> Response:
+    """Accounts and hashtags starting with ``q``."""
+    text = q.strip()
+    with read_only(deps.engine).begin() as conn:
+        people = search_accounts(conn, viewer, text, limit) if not text.startswith("#") else []
+        found = account_dicts(conn, [a.id for a in people], viewer, mask)
+        topics: list[tags.TagCount] = []
+        if text.startswith("#"):
+            topics = tags.search_tags(conn, text, limit)  # a bad tag is a 400 naming q
+        elif not text.startswith("@") and _could_be_tag(text):
+            topics = tags.search_tags(conn, text, limit)
+    body = {"accounts": found, "tags": [resources.to_dict(resources.tag_message(t)) for t in topics]}
+    return answer(request, body, cache=cache_for(viewer))
+
+
+def _could_be_tag(text: str) -> bool:
+    try:
+        tags.normalize_tag(text, field="q")
+    except InvalidInput:
+        return False
+    return True
