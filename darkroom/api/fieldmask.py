@@ -275,12 +275,12 @@ class Mask:
         permitted = [split_path(a, self.name) for a in allowed]
         if self.everything:
             return _canonical(permitted)
-        for path in self.paths:
-            if not any(path[: len(a)] == a for a in permitted):
-                raise InvalidFieldMask(
-                    f"{self.name} path {format_path(path)!r} cannot be updated; updatable: {', '.join(allowed)}",
-                    field=self.name,
-                )
+        refused = [format_path(p) for p in self.paths if not any(p[: len(a)] == a for a in permitted)]
+        if refused:  # every one named, so a client fixes its mask in one go
+            which = f"path {refused[0]!r}" if len(refused) == 1 else f"paths {', '.join(map(repr, refused))}"
+            raise InvalidFieldMask(
+                f"{self.name} {which} cannot be updated; updatable: {', '.join(allowed)}", field=self.name
+            )
         return self.paths
 
 

@@ -265,6 +265,8 @@ def test_allowed_paths_limit_updates() -> None:
     fm.apply_update(sample(), Book(), "author.age", allowed=["author", "title"])
     with pytest.raises(InvalidFieldMask, match=r"'tags' cannot be updated; updatable: author, title"):
         fm.apply_update(sample(), Book(), "tags", allowed=["author", "title"])
+    with pytest.raises(InvalidFieldMask, match=r"paths 'pages', 'tags' cannot be updated; updatable: author, title"):
+        fm.apply_update(sample(), Book(), "title,tags,pages", allowed=["author", "title"])  # every one named
 
 
 def test_map_entry_update_sets_and_deletes_keys() -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from darkroom.web.api import accounts, graph, media, search, sessions, tokens, tus, uploads
+from darkroom.web.api import accounts, feed, graph, media, posts, reactions, search, sessions, tokens, tus, uploads
 
 __all__ = ["ROUTERS"]
 
@@ -13,4 +13,5 @@ __all__ = ["ROUTERS"]
 ROUTERS: list[APIRouter] = [
     accounts.router, sessions.router, tokens.router, graph.router, search.router,
     tus.router, uploads.router, media.router,
+    posts.router, reactions.router, feed.router,
 ]  # fmt: skip
