@@ -1,6 +1,6 @@
-"""What a batch of engine passes asks of the queue (enqueue, cancel, timers), carried out in as
-few round trips as possible, and the worker that takes some of the tasks in the enqueue's round
-trip (:class:`Grab`)."""
+"""What a batch of engine passes asks of the queue (enqueue, cancel, timers), carried out after
+their commit in as few round trips as possible, and the worker that takes some of the tasks in the
+enqueue's round trip (:class:`Grab`)."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from darkroom.queue.instructions import Op
 from darkroom.runtime.workflow.inbox import Inbox
 from darkroom.runtime.workflow.planner import Planner
 
-__all__ = ["Grab", "QueueWork", "Take"]
+__all__ = ["Carried", "Grab", "QueueWork", "Take"]
 
 
 @dataclass(frozen=True)
@@ -45,6 +45,7 @@ class QueueWork:
 
     def __init__(self) -> None:
         self.enqueue: dict[str, list[dq.NewMessage]] = defaultdict(list)
+        self.reissued: dict[str, list[dq.NewMessage]] = defaultdict(list)
         self.cancel: list[tuple[str, str]] = []
         self.timers: list[tuple[str, float, str]] = []
         self.started = 0
@@ -52,6 +53,8 @@ class QueueWork:
     def add(self, planner: Planner) -> None:
         for queue_name, messages in planner.enqueue.items():
             self.enqueue[queue_name] += messages
+        for queue_name, messages in planner.reissued.items():
+            self.reissued[queue_name] += messages
         self.cancel += planner.cancel
         run = planner.run
         self.timers += [
@@ -61,10 +64,17 @@ class QueueWork:
         self.started += len(planner.new_tasks)
 
     def carry_out(
-        self, queue: dq.RedisQueue, inbox: Inbox, grab: Grab | None = None, also: Sequence[Op[object]] = ()
-    ) -> list[object] | None:
-        """Enqueue (taking some for ``grab``), cancel, arm timers; ``also`` rides in the enqueue's
-        round trip and its results are returned (None if it did not run)."""
+        self,
+        queue: dq.RedisQueue,
+        inbox: Inbox,
+        grab: Grab | None = None,
+        also: Sequence[Op[object]] = (),
+        after: Sequence[Op[object]] = (),
+    ) -> Carried | None:
+        """Enqueue (taking some for ``grab``), cancel, arm timers. ``also`` and ``after`` ride in
+        the enqueue's round trip, and their results are returned (None if there was none: no
+        enqueue and no ``also``). Raises what the enqueue raised."""
+        self._add_missing(queue)
         wants = grab.wants({q: len(m) for q, m in self.enqueue.items()}) if grab is not None else {}
         ops: list[Op[object]] = []
         for queue_name, messages in self.enqueue.items():
@@ -85,18 +95,43 @@ class QueueWork:
                     )
                 else:
                     ops.append(queue.ops.enqueue_many(queue_name, chunk))
-        results: list[object] | None = None
+        carried: Carried | None = None
         if ops or also:
-            results = queue.batch([*ops, *also])
+            results = queue.batch([*ops, *also, *after])
             if grab is not None and wants:
                 grab.took([lease for r in results[: len(ops)] if isinstance(r, handoff.Handoff) for lease in r.leases])
             for r in results[: len(ops)]:
                 if isinstance(r, Exception):
                     raise r
+            rest = results[len(ops) :]
+            carried = Carried(rest[: len(also)], rest[len(also) :])
         for queue_name, mid in self.cancel:
             with contextlib.suppress(dq.Conflict, dq.MessageNotFound):  # already finished or purged
                 queue.cancel(queue_name, mid)
         for wid, deadline, timer in self.timers:
             name, _, delay = timer.rpartition(":")
             inbox.tick(wid, deadline, delay_s=float(delay), name=name)
-        return None if results is None else results[len(ops) :]
+        return carried
+
+    def _add_missing(self, queue: dq.RedisQueue) -> None:
+        """Put the reissued messages the queue lacks with the new ones (one round trip). Only the
+        missing: one that exists is left as it is (enqueuing it again would be a no-op only while
+        its function's settings are unchanged, and a ``Conflict`` otherwise)."""
+        wanted = [(q, m) for q, messages in self.reissued.items() for m in messages if m.id]
+        if not wanted:
+            return
+        found = queue.batch([queue.ops.get(q, m.id or "", ["state"]) for q, m in wanted])
+        for (q, m), msg in zip(wanted, found, strict=True):
+            if isinstance(msg, dq.MessageNotFound):
+                self.enqueue[q].append(m)
+            elif isinstance(msg, Exception):
+                raise msg
+        self.reissued.clear()
+
+
+@dataclass(frozen=True)
+class Carried:
+    """The results of the caller's operations that rode in the enqueue's round trip."""
+
+    also: list[object]
+    after: list[object]
