@@ -96,6 +96,24 @@ def test_an_engine_killed_between_its_commit_and_its_enqueue_loses_no_step_and_r
         assert (msg.state, msg.attempts) == (dq.State.COMPLETED, 1)
 
 
+def test_an_engine_killed_after_closing_a_run_before_its_cancels_leaves_no_task_to_run(
+    platform: Platform, tmp_path: Path
+) -> None:
+    ensure_queues(platform.rq, funcs.registry)
+    run = platform.workflows.start("chain", {})
+    assert Engine(platform.rq, platform.db, funcs.registry).run_once() == 1  # s0 enqueued; no worker
+    (task,) = platform.workflows.tasks(run.id)
+    platform.workflows.cancel(run.id)
+    # the victim's pass closes the run and commits, and dies before canceling s0's message
+    victim = _spawn("engine", _redis_url(platform), _db_url(platform), str(tmp_path / "p"), "commit:1")
+    assert victim.wait(timeout=60) == 9
+    assert platform.workflows.get(run.id).state == "canceled"
+    assert platform.rq.get(task.queue, task.message_id).state == dq.State.PENDING
+    # the tick comes back, delivered again: the closed run's pass cancels its tasks' messages again
+    platform.start_engine()
+    platform.until(lambda: platform.rq.get(task.queue, task.message_id).state == dq.State.CANCELED)
+
+
 def test_a_worker_killed_mid_task_leads_to_a_retry_with_identical_outputs(platform: Platform, tmp_path: Path) -> None:
     blob_dir, gate = tmp_path / "blobs", tmp_path / "gate"
     platform.start_engine()
