@@ -370,6 +370,8 @@ class Engine:
             _log.exception("the queue work of %d committed pass(es) failed; their ticks are retried", len(done.runs))
             for wid in done.runs:
                 done.failures[wid] = exc
+                if self.metrics:
+                    self.metrics.pass_failed(wid)
             done.finished = [w for w in done.finished if w not in done.failures]
             return done
         if carried is not None:

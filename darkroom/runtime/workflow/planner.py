@@ -248,8 +248,8 @@ class Planner:
         A live run: the messages of its pending tasks (rebuilt from the rows and the definition,
         the same bytes as when first issued; the engine enqueues only those the queue lacks) and
         the timers of its running steps. A closed run: the cancel of its canceled tasks' messages.
-        A pending task whose message cannot be built again (its function is gone, or now batches
-        differently) fails its step.
+        A pending task whose message cannot be built again (its function is gone, batches
+        differently or has moved to another queue) fails its step.
         """
         if self.run.done:
             if self.run.state != "succeeded":
@@ -257,19 +257,21 @@ class Planner:
                 self.cancel += sorted({(t.queue, t.message_id) for t in rows if t.state == "canceled"})
             return
         issued = {m.id for messages in self.enqueue.values() for m in messages}
-        pending: dict[str, set[str]] = defaultdict(set)
+        pending: dict[str, dict[str, str]] = defaultdict(dict)  # step -> message id -> queue (the row's)
         for t in self.store.open_tasks(self.conn, self.run.id):
             if t.state == "pending" and t.message_id not in issued:
-                pending[t.step].add(t.message_id)
+                pending[t.step][t.message_id] = t.queue
         for name, ids in pending.items():
             spec = self.definition.steps.get(name)
             try:
                 if spec is None:
                     raise InvalidWorkflow(f"the definition has no step {name!r} any more")
                 fn = self.registry.get(spec.fn)
+                if {fn.queue} != set(ids.values()):
+                    raise InvalidWorkflow(f"function {fn.name!r} has moved to queue {fn.queue!r}")
                 meta = task_metadata(fn, self.queue_keys.get(fn.queue, ()))
                 built = {m.id: m for m in (self._message(spec, fn, c, meta) for c in self._calls(spec, fn))}
-                lost = sorted(ids - built.keys())
+                lost = sorted(ids.keys() - built.keys())
                 if lost:
                     raise InvalidWorkflow(f"task {lost[0]} cannot be made again (has the function's batch changed?)")
             except (InvalidWorkflow, FunctionNotFound) as exc:
