@@ -5,9 +5,10 @@
     python -m tests.runtime.procs advancing-worker REDIS_URL DB_URL SCRATCH_DIR RECORD_FILE [CRASH_AT]
 
 An engine appends one line per pass to RECORD_FILE: ``workflow engine start end`` (monotonic
-clock, shared by processes on Linux). With CRASH_AT_SAVE=n it dies (``os._exit``) inside its n-th
-pass, once the pass has planned and before it commits; with ``commit:n`` in its n-th pass after
-the commit, before the pass's queue work (the tasks it started are in the rows, not in the queue).
+clock, shared by processes on Linux), and creates ``RECORD_FILE.<pid>.ready`` once it serves.
+With CRASH_AT_SAVE=n it dies (``os._exit``) inside its n-th pass, once the pass has planned and
+before it commits; with ``commit:n`` in its n-th pass after the commit, before the pass's queue
+work (the tasks it started are in the rows, not in the queue).
 
 An advancing worker (``Worker(engine=...)``) records its passes the same way. With CRASH_AT
 ``claimed`` it dies once it holds the tick of a run it reported to, before its pass (its task
@@ -69,6 +70,8 @@ def _engine(redis_url: str, db_url: str, out: Any, crash_at: str, stop: threadin
             real_save(*args, **kw)
 
         eng.store.save = save  # type: ignore[method-assign]
+    eng.setup()
+    Path(f"{out.name}.{os.getpid()}.ready").touch()  # serving: a test may start its runs now
     eng.run(stop, wait_s=0.2)
 
 

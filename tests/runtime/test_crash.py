@@ -233,8 +233,11 @@ def test_workers_and_engines_never_advance_one_workflow_at_once(platform: Platfo
 def test_two_engines_never_advance_one_workflow_at_once(platform: Platform, tmp_path: Path) -> None:
     record = tmp_path / "passes.txt"
     platform.start_worker(concurrency=4)
-    runs = [platform.workflows.start("squares", {"n": 15}) for _ in range(12)]
     engines = [_spawn("engine", _redis_url(platform), _db_url(platform), str(record)) for _ in range(2)]
+    # Both engines serving before the runs start: else the first one up (a loaded machine) can
+    # finish every run before the other has started, and the test would prove nothing.
+    platform.until(lambda: all(Path(f"{record}.{e.pid}.ready").exists() for e in engines), timeout_s=60)
+    runs = [platform.workflows.start("squares", {"n": 15}) for _ in range(12)]
     _all_succeed_then_stop(platform, runs, engines)
     history = _passes(record)
     assert {name for passes in history.values() for _, _, name in passes} == {f"engine-{e.pid}" for e in engines}
