@@ -133,8 +133,9 @@ class Engine:
         ``drained``: inboxes already drained after the leases were won (folded into the claim's
         round trip). ``also``: more queue operations (a worker's settles), run in the round trip
         of the pass's enqueue (after the commit), else in the one that completes the ticks.
-        ``after``: operations that must follow the commit, run in a round trip after it if there
-        is one (``Advanced.after`` is None if not). ``retain``: asked after the commit for each
+        ``after``: operations that must follow the commit and may wait (a kept tick's settles:
+        off the path from one step to the next), run in the round trip that completes the
+        ticks if there is one (``Advanced.after`` is None if not). ``retain``: asked after the commit for each
         run passed; True keeps that tick's lease with the caller, neither completed nor its
         reports acknowledged, for its next pass (``Advanced.kept``); the run's rows as the pass
         left them stay in memory for that next pass, which takes them instead of loading them
@@ -159,10 +160,9 @@ class Engine:
                 from_memory=from_memory,
                 grab=grab,
                 again=again,
-                after=after,
             )
         ended = time.monotonic()
-        out = Advanced(done.also, failed=set(done.failures), after=done.after)
+        out = Advanced(done.also, failed=set(done.failures))
         if retain is not None:
             for w, lease in ticks.items():
                 if w not in done.failures and w not in done.finished and retain(w):
@@ -181,7 +181,7 @@ class Engine:
             ops.append(self.queue.ops.fail(ticks[wid], error=f"{type(exc).__name__}: {exc}"[:500], retry_in_s=1.0))
         late = list(also) if done.also is None else []
         ops += late
-        tail = list(after) if ops and done.after is None else []
+        tail = list(after) if ops else []
         ops += tail
         results = self.queue.batch(ops) if ops else []
         if any(isinstance(r, Exception) for r in results[:inbox_ops]):
@@ -324,7 +324,6 @@ class Engine:
         from_memory: bool = False,
         grab: Grab | None = None,
         again: frozenset[str] | set[str] = frozenset(),
-        after: Sequence[Op[object]] = (),
     ) -> _Passed:
         """Drain, plan and commit, then the queue work (acknowledging is the caller's). The runs
         in ``again`` reissue (their tick was delivered again)."""
@@ -365,7 +364,7 @@ class Engine:
         # for that lock. A crash from here to the end of the queue work leaves the tick to be
         # delivered again, and that pass reissues (a failure here fails the ticks, to the same end).
         try:
-            carried = work.carry_out(self.queue, self.inbox, grab, also, after)
+            carried = work.carry_out(self.queue, self.inbox, grab, also)
         except Exception as exc:
             _log.exception("the queue work of %d committed pass(es) failed; their ticks are retried", len(done.runs))
             for wid in done.runs:
@@ -374,8 +373,7 @@ class Engine:
                     self.metrics.pass_failed(wid)
             done.finished = [w for w in done.finished if w not in done.failures]
             return done
-        if carried is not None:
-            done.also, done.after = carried.also, carried.after
+        done.also = carried
         done.started = work.started
         return done
 
@@ -464,7 +462,6 @@ class _Passed:
     finished: list[str] = field(default_factory=list)
     started: int = 0
     also: list[object] | None = None  # results of the caller's operations, if they ran with the enqueue
-    after: list[object] | None = None  # likewise for the operations that must follow the commit
     runs: dict[str, RunRow] = field(default_factory=dict)  # each run as its pass left it
 
 

@@ -16,7 +16,7 @@ from darkroom.queue.instructions import Op
 from darkroom.runtime.workflow.inbox import Inbox
 from darkroom.runtime.workflow.planner import Planner
 
-__all__ = ["Carried", "Grab", "QueueWork", "Take"]
+__all__ = ["Grab", "QueueWork", "Take"]
 
 
 @dataclass(frozen=True)
@@ -69,11 +69,10 @@ class QueueWork:
         inbox: Inbox,
         grab: Grab | None = None,
         also: Sequence[Op[object]] = (),
-        after: Sequence[Op[object]] = (),
-    ) -> Carried | None:
-        """Enqueue (taking some for ``grab``), cancel, arm timers. ``also`` and ``after`` ride in
-        the enqueue's round trip, and their results are returned (None if there was none: no
-        enqueue and no ``also``). Raises what the enqueue raised."""
+    ) -> list[object] | None:
+        """Enqueue (taking some for ``grab``), cancel, arm timers; ``also`` rides in the enqueue's
+        round trip and its results are returned (None if it did not run). Raises what the enqueue
+        raised."""
         self._add_missing(queue)
         wants = grab.wants({q: len(m) for q, m in self.enqueue.items()}) if grab is not None else {}
         ops: list[Op[object]] = []
@@ -95,23 +94,21 @@ class QueueWork:
                     )
                 else:
                     ops.append(queue.ops.enqueue_many(queue_name, chunk))
-        carried: Carried | None = None
+        results: list[object] | None = None
         if ops or also:
-            results = queue.batch([*ops, *also, *after])
+            results = queue.batch([*ops, *also])
             if grab is not None and wants:
                 grab.took([lease for r in results[: len(ops)] if isinstance(r, handoff.Handoff) for lease in r.leases])
             for r in results[: len(ops)]:
                 if isinstance(r, Exception):
                     raise r
-            rest = results[len(ops) :]
-            carried = Carried(rest[: len(also)], rest[len(also) :])
         for queue_name, mid in self.cancel:
             with contextlib.suppress(dq.Conflict, dq.MessageNotFound):  # already finished or purged
                 queue.cancel(queue_name, mid)
         for wid, deadline, timer in self.timers:
             name, _, delay = timer.rpartition(":")
             inbox.tick(wid, deadline, delay_s=float(delay), name=name)
-        return carried
+        return None if results is None else results[len(ops) :]
 
     def _add_missing(self, queue: dq.RedisQueue) -> None:
         """Put the reissued messages the queue lacks with the new ones (one round trip). Only the
@@ -127,11 +124,3 @@ class QueueWork:
             elif isinstance(msg, Exception):
                 raise msg
         self.reissued.clear()
-
-
-@dataclass(frozen=True)
-class Carried:
-    """The results of the caller's operations that rode in the enqueue's round trip."""
-
-    also: list[object]
-    after: list[object]
