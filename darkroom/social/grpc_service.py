@@ -245,7 +245,9 @@ class SocialService:
         mask = Mask.parse(r.update_mask, pb.Account.DESCRIPTOR, name="update_mask")
         paths = [format_path(p) for p in mask.update_paths(allowed=accounts.UPDATABLE_FIELDS)]
         body = r.account
-        changes = accounts.AccountChanges(display_name=body.display_name, bio=body.bio, private=body.private)
+        changes = accounts.AccountChanges(
+            display_name=body.display_name, bio=body.bio, private=body.private, avatar_upload_id=body.avatar.id
+        )
         with self.engine.begin() as conn:
             current = accounts.get_accounts_by_id(conn, [who.account_id]).get(who.account_id)
             if current is None:

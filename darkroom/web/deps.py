@@ -19,6 +19,7 @@ from fastapi import Depends, Request
 from darkroom.api.cursors import CursorCodec
 from darkroom.api.ratelimit import Rate
 from darkroom.config import Settings
+from darkroom.social.feed import FeedConfig
 from darkroom.social.intake import UploadLimits
 from darkroom.social.processing import WorkStarter
 from darkroom.social.viewer import Viewer
@@ -111,6 +112,11 @@ class WebDeps:
     def cursors(self) -> CursorCodec:
         """Page cursors signed with ``secret``."""
         return CursorCodec(self.secret)
+
+    @functools.cached_property
+    def feed_config(self) -> FeedConfig:
+        """The home feed's numbers from the settings (celebrity threshold, active window)."""
+        return FeedConfig.from_settings(self.settings)
 
     @functools.cached_property
     def media_urls(self) -> SignedMediaUrls:

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import os
-from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from enum import StrEnum
 
-from darkroom.config import ConfigError
+from darkroom.config import ConfigError, Settings
 
 __all__ = ["MAX_KEYS_PER_CALL", "MAX_POSTS_PER_CALL", "FeedConfig", "FeedDesign"]
 
@@ -52,18 +50,8 @@ class FeedConfig:
             raise ConfigError(f"feed batch_keys {self.batch_keys} is above the scripts' {MAX_KEYS_PER_CALL}")
 
     @classmethod
-    def from_env(cls, env: Mapping[str, str] | None = None) -> FeedConfig:
-        """``DARKROOM_FEED_CELEBRITY_FOLLOWERS`` and ``DARKROOM_FEED_ACTIVE_DAYS`` over the defaults."""
-        env = os.environ if env is None else env
-        values: dict[str, int] = {}
-        for var, name, scale in (
-            ("DARKROOM_FEED_CELEBRITY_FOLLOWERS", "celebrity_followers", 1),
-            ("DARKROOM_FEED_ACTIVE_DAYS", "active_window_s", 86400),
-        ):
-            raw = env.get(var, "").strip()
-            if raw:
-                try:
-                    values[name] = int(raw) * scale
-                except ValueError:
-                    raise ConfigError(f"{var} must be a whole number, not {raw!r}") from None
-        return cls(**values)
+    def from_settings(cls, settings: Settings) -> FeedConfig:
+        """The defaults with ``DARKROOM_FEED_CELEBRITY_FOLLOWERS`` and ``DARKROOM_FEED_ACTIVE_DAYS``."""
+        return cls(
+            celebrity_followers=settings.feed_celebrity_followers, active_window_s=settings.feed_active_days * 86400
+        )

@@ -103,7 +103,9 @@ def update_me(
     who = require_write(viewer)
     message = parse_resource(body, Account)
     paths = update_paths(update_mask, Account.DESCRIPTOR, accounts.UPDATABLE_FIELDS)
-    changes = accounts.AccountChanges(display_name=message.display_name, bio=message.bio, private=message.private)
+    changes = accounts.AccountChanges(
+        display_name=message.display_name, bio=message.bio, private=message.private, avatar_upload_id=message.avatar.id
+    )
     with deps.engine.begin() as conn:
         expected = None
         if "if-match" in request.headers:

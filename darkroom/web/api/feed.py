@@ -61,7 +61,10 @@ def home_feed(request: Request, viewer: SignedIn, deps: Deps, page: Page, mask: 
     cursor = domain_cursor(deps, page, list_name)
     with read_only(deps.engine).begin() as conn:
         # last_seen_at is kept by the authenticator (credentials.note_use), as for gRPC: no write here
-        found = read_feed(conn, deps.redis, viewer.account_id, cursor=cursor, limit=page.limit, touch_last_seen=False)
+        found = read_feed(
+            conn, deps.redis, viewer.account_id, cursor=cursor, limit=page.limit, touch_last_seen=False,
+            config=deps.feed_config,
+        )  # fmt: skip
         shown = hydrate_page(deps, conn, found.post_ids, viewer, mask)
     return _answer(
         request, deps, viewer, shown, next_cursor=web_cursor(deps, found.next_cursor, list_name), surface=Surface.FEED
