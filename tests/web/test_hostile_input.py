@@ -98,6 +98,7 @@ def world(redis_url: str, tmp_path_factory: pytest.TempPathFactory, _sqlite_temp
                 "post": post,
                 "alice": alice.handle,
                 "upload": app.uploads(alice)[0],
+                "bob_upload": app.uploads(bob)[0],
                 "likes_cursor": _cursor(app, f"/v1/posts/{post}/likes", alice),
                 "comments_cursor": _cursor(app, f"/v1/posts/{post}/comments", alice),
                 "feed_cursor": _cursor(app, "/v1/feed", alice),
@@ -229,6 +230,10 @@ BODIES = [
             params={"update_mask": "follower_count"}),
     Hostile("PATCH", "/v1/accounts/me", 400, "invalid_input", "private", json={"private": "yes"},
             params={"update_mask": "private"}),
+    Hostile("PATCH", "/v1/accounts/me", 400, "invalid_input", "{bob_upload}", json={"avatar": {"id": "{bob_upload}"}},
+            params={"update_mask": "avatar"}),  # someone else's photo as one's avatar
+    Hostile("POST", "/v1/posts", 400, "invalid_input", "{bob_upload}",
+            json={"upload_ids": ["{upload}", "{bob_upload}"]}),
     Hostile("PATCH", "/v1/posts/{post}", 400, "invalid_input", "author_id", json={"author_id": "x"},
             params={"update_mask": "caption"}),
     Hostile("PATCH", "/v1/posts/{post}", 400, "invalid_field_mask", "like_count", json={"like_count": 9},
