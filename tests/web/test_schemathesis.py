@@ -152,6 +152,12 @@ _REAL: dict[str, list[str]] = {}  # filled by the seeded fixture, read by the ho
 _TALLY: Counter[tuple[str, int]] = Counter()  # (operation, status) -> answers
 
 
+# tus chunks: the start of a real photo (so a chunk can pass the sniffing), or any bytes
+schemathesis.openapi.media_type(
+    "application/offset+octet-stream", st.one_of(st.just(jpeg_bytes()[:600]), st.binary(max_size=2048))
+)
+
+
 @schema.hook("flatmap_path_parameters")
 def real_values(context: Any, path_parameters: dict[str, Any] | None) -> Any:
     """Half the time a real value, so the answers are not all 404s."""

@@ -38,7 +38,12 @@ _ACCOUNT = resource(Account.DESCRIPTOR, "the account, with the viewer fields (pr
 class SignUp(BaseModel):
     """A sign-up. The rules (handles, emails, passwords) are the domain's: a 400 names what breaks one."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [{"handle": "ada_l", "email": "ada@example.com", "password": "analytical engine"}]
+        },
+    )
 
     handle: str = Field(description="1-30 of a-z, 0-9 and _ (NFKC-folded, lower-cased); look-alikes are refused")
     email: str = Field(description="an email address (checked for shape only)")
@@ -86,7 +91,8 @@ _PATCH_BODY = Body(
 )
 _UPDATE_MASK = Query(
     alias=UPDATE_MASK_PARAMETER,
-    description="comma-separated fields to change: display_name, bio, private, or * for all three (required)",
+    description="comma-separated fields to change: display_name, bio, private, avatar, or * for all (required)",
+    openapi_examples={"rename": {"value": "display_name,bio"}},
 )
 
 

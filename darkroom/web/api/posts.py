@@ -127,11 +127,19 @@ def update_post(
     viewer: SignedIn,
     deps: Deps,
     body: Annotated[
-        dict[str, Any], Body(description="the Post (proto3 JSON); the fields update_mask names are written")
+        dict[str, Any],
+        Body(
+            description="the Post (proto3 JSON); the fields update_mask names are written",
+            openapi_examples={"caption": {"value": {"caption": "golden hour #sun"}}},
+        ),
     ],
     update_mask: Annotated[
         str | None,
-        Query(alias=UPDATE_MASK_PARAMETER, description="the fields to change (AIP-134); only `caption` is writable"),
+        Query(
+            alias=UPDATE_MASK_PARAMETER,
+            description="the fields to change (AIP-134); only `caption` is writable",
+            openapi_examples={"caption": {"value": "caption"}},
+        ),
     ] = None,
 ) -> Response:
     caption = caption_change(body, update_mask)

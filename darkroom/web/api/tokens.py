@@ -54,7 +54,9 @@ class NewToken(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     name: str = Field(description=f"1-{credentials.TOKEN_NAME_MAX_CHARS} characters, for its owner's list")
-    scopes: list[str] = Field(description="read, write, or both")
+    scopes: list[str] = Field(
+        description="read, write, or both", json_schema_extra={"items": {"enum": ["read", "write"]}}
+    )
     expires_in_s: float | None = Field(default=None, description="seconds until it stops working (default: never)")
 
 
