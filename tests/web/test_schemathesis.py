@@ -36,6 +36,8 @@ from schemathesis.specs.openapi.checks import response_schema_conformance, statu
 from darkroom.api.ratelimit import Rate
 from darkroom.config import Settings
 from darkroom.social import credentials, graph, media_access, passwords, posts, reactions
+from darkroom.social.intake import UploadLimits
+from darkroom.social.resumable import create_resumable
 from darkroom.social.viewer import Scope
 from darkroom.storage.blobs import LocalBlobs
 from darkroom.storage.db import open_database
@@ -94,6 +96,11 @@ def _seed(engine: Any, blobs: LocalBlobs) -> tuple[str, dict[str, list[str]]]:
             keys += media_access.rendition_keys(info)
         # ready: an upload still processing would hold its event stream open until it settles
         uploads = [make_upload(conn, me.id)]
+        # tus routes get their own uploads, still receiving: a DELETE there terminates one
+        resumables = [
+            create_resumable(conn, me.viewer, length_bytes=4096, filename="p.jpg", limits=UploadLimits()).id
+            for _ in range(3)
+        ]
     for key in keys:
         blobs.put_bytes(key, jpeg_bytes())
     values = {
@@ -101,6 +108,7 @@ def _seed(engine: Any, blobs: LocalBlobs) -> tuple[str, dict[str, list[str]]]:
         "post_id": post_ids,
         "comment_id": comment_ids,
         "upload_id": uploads,
+        "tus:upload_id": resumables,
         "token_id": [spare],
         "tag": ["sun"],
         "key": keys,
@@ -163,8 +171,9 @@ def real_values(context: Any, path_parameters: dict[str, Any] | None) -> Any:
     """Half the time a real value, so the answers are not all 404s."""
     if not path_parameters:
         return st.just(path_parameters)
+    tus = "tus:" if context.operation.path.startswith("/v1/uploads/tus") else ""
     return st.fixed_dictionaries(
-        {name: st.sampled_from([value, *_REAL.get(name, [])]) for name, value in path_parameters.items()}
+        {name: st.sampled_from([value, *_REAL.get(tus + name, [])]) for name, value in path_parameters.items()}
     )
 
 
