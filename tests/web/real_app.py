@@ -17,10 +17,10 @@ from darkroom.api.ratelimit import Rate
 from darkroom.config import Settings
 from darkroom.storage.blobs import LocalBlobs
 from darkroom.web.app import create_app
-from darkroom.web.deps import HttpLimits, WebDeps
+from darkroom.web.deps import Authenticator, HttpLimits, WebDeps
 from darkroom.web.main import DatabaseAuthenticator
 
-__all__ = ["PASSWORD", "SECRET", "Member", "SocialApp", "social_app"]
+__all__ = ["PASSWORD", "SECRET", "Member", "SocialApp", "social_app", "web_deps"]
 
 SECRET = b"route-tests-secret-0123456789abcdef"
 PASSWORD = "correct horse battery"
@@ -74,14 +74,27 @@ class SocialApp:
 def social_app(
     engine: sa.Engine, client: redis.Redis, tmp_path: Path, *, base_url: str = "http://testserver"
 ) -> Iterator[SocialApp]:
-    deps = WebDeps(
+    deps = web_deps(engine, client, tmp_path, authenticator=DatabaseAuthenticator(engine), secret=SECRET)
+    with TestClient(create_app(deps), base_url=base_url) as test_client:
+        yield SocialApp(test_client, engine)
+
+
+def web_deps(
+    engine: sa.Engine,
+    client: redis.Redis,
+    tmp_path: Path,
+    *,
+    authenticator: Authenticator,
+    secret: bytes,
+    limits: HttpLimits = _GENEROUS,
+) -> WebDeps:
+    """The app's dependencies for a test: blobs and home under ``tmp_path``."""
+    return WebDeps(
         engine=engine,
         redis=client,
         blobs=LocalBlobs(tmp_path / "blobs"),
         settings=Settings(home=tmp_path / "home"),
-        authenticator=DatabaseAuthenticator(engine),
-        secret=SECRET,
-        limits=_GENEROUS,
+        authenticator=authenticator,
+        secret=secret,
+        limits=limits,
     )
-    with TestClient(create_app(deps), base_url=base_url) as test_client:
-        yield SocialApp(test_client, engine)
