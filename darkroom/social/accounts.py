@@ -310,12 +310,7 @@ def delete_account(conn: sa.Connection, viewer: Viewer | None) -> None:
     who = require_write(viewer)
     current = _live_by_id(conn, who.account_id)
     now = time.time()
-    conn.execute(
-        sa.update(accounts)
-        .where(accounts.c.id == current.id)
-        .values(deleted_at=now, updated_at=now, version=accounts.c.version + 1)
-    )
-    _revoke_all(conn, current.id, now)
+    _change_and_revoke(conn, current.id, now, {"deleted_at": now})
     record(conn, Event(EventType.ACCOUNT_DELETED, current.id, data={"handle": current.handle}))
 
 
@@ -328,12 +323,7 @@ def set_password(conn: sa.Connection, viewer: Viewer | None, handle: str, passwo
         raise Forbidden(f"only @{account.handle} or an admin may set @{account.handle}'s password")
     password_hash = passwords.hash_password(password)
     now = time.time()
-    conn.execute(
-        sa.update(accounts)
-        .where(accounts.c.id == account.id)
-        .values(password_hash=password_hash, updated_at=now, version=accounts.c.version + 1)
-    )
-    _revoke_all(conn, account.id, now)
+    _change_and_revoke(conn, account.id, now, {"password_hash": password_hash})
     record(conn, Event(EventType.ACCOUNT_UPDATED, account.id, data={"fields": ["password"], "by": who.account_id}))
 
 
@@ -347,14 +337,20 @@ def disable_account(conn: sa.Connection, viewer: Viewer | None, handle: str) -> 
     if account.disabled:
         return account
     now = time.time()
-    conn.execute(
-        sa.update(accounts)
-        .where(accounts.c.id == account.id)
-        .values(disabled=True, updated_at=now, version=accounts.c.version + 1)
-    )
-    _revoke_all(conn, account.id, now)
+    _change_and_revoke(conn, account.id, now, {"disabled": True})
     record(conn, Event(EventType.ACCOUNT_DISABLED, account.id, data={"by": who.account_id}))
     return replace(account, disabled=True, updated_at=now, version=account.version + 1)
+
+
+def _change_and_revoke(conn: sa.Connection, account_id: str, now: float, values: Mapping[str, object]) -> None:
+    """Write ``values`` to the account (a new version) and revoke all its sessions and tokens: what
+    deleting, disabling and a new password have in common."""
+    conn.execute(
+        sa.update(accounts)
+        .where(accounts.c.id == account_id)
+        .values(**values, updated_at=now, version=accounts.c.version + 1)
+    )
+    _revoke_all(conn, account_id, now)
 
 
 def touch_last_seen(

@@ -31,7 +31,7 @@ from darkroom.social.processing import AfterCommit
 from darkroom.social.resumable import create_resumable, terminate
 from darkroom.social.uploads import UploadLimits, UploadState, get_upload, receive_upload
 from darkroom.social.viewer import Viewer
-from darkroom.storage.blobs import BlobStore, LocalBlobs
+from darkroom.storage.blobs import BlobStore
 from darkroom.storage.schema import assets, mentions, post_media, post_tags, posts, uploads, workflows
 from tests.runtime.conftest import Platform
 from tests.social.media_helpers import (
@@ -45,16 +45,6 @@ from tests.social.media_helpers import (
 )
 
 LIMITS = UploadLimits()
-
-
-@pytest.fixture
-def blobs(tmp_path: Path) -> BlobStore:
-    return LocalBlobs(tmp_path / "blobs")
-
-
-@pytest.fixture
-def spool_dir(tmp_path: Path) -> Path:
-    return tmp_path / "home" / "uploads"
 
 
 @pytest.fixture

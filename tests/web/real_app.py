@@ -17,10 +17,10 @@ from darkroom.api.ratelimit import Rate
 from darkroom.config import Settings
 from darkroom.storage.blobs import LocalBlobs
 from darkroom.web.app import create_app
-from darkroom.web.deps import HttpLimits, WebDeps, WorkStarts
+from darkroom.web.deps import Authenticator, HttpLimits, WebDeps, WorkStarts
 from darkroom.web.main import DatabaseAuthenticator
 
-__all__ = ["PASSWORD", "SECRET", "Member", "SocialApp", "social_app"]
+__all__ = ["PASSWORD", "SECRET", "Member", "SocialApp", "social_app", "web_deps"]
 
 SECRET = b"route-tests-secret-0123456789abcdef"
 PASSWORD = "correct horse battery"
@@ -84,16 +84,35 @@ def social_app(
 ) -> Iterator[SocialApp]:
     """The app over ``engine`` and ``client``; ``starts`` makes it take uploads (None: 503), ``blobs``
     replaces the local store under ``tmp_path``, ``limits`` the generous rate limits."""
-    deps = WebDeps(
+    deps = web_deps(
+        engine, client, tmp_path, authenticator=DatabaseAuthenticator(engine), secret=SECRET,
+        limits=limits, starts=starts, blobs=blobs,
+    )  # fmt: skip
+    with TestClient(
+        create_app(deps), base_url=base_url, raise_server_exceptions=raise_server_exceptions
+    ) as test_client:
+        yield SocialApp(test_client, engine)
+
+
+def web_deps(
+    engine: sa.Engine,
+    client: redis.Redis,
+    tmp_path: Path,
+    *,
+    authenticator: Authenticator,
+    secret: bytes,
+    limits: HttpLimits = _GENEROUS,
+    starts: Callable[[], WorkStarts] | None = None,
+    blobs: LocalBlobs | None = None,
+) -> WebDeps:
+    """The app's dependencies for a test: blobs and home under ``tmp_path``."""
+    return WebDeps(
         engine=engine,
         redis=client,
         blobs=blobs or LocalBlobs(tmp_path / "blobs"),
         settings=Settings(home=tmp_path / "home"),
-        authenticator=DatabaseAuthenticator(engine),
-        secret=SECRET,
+        authenticator=authenticator,
+        secret=secret,
         limits=limits,
         starts=starts,
     )
-    app = create_app(deps)
-    with TestClient(app, base_url=base_url, raise_server_exceptions=raise_server_exceptions) as test_client:
-        yield SocialApp(test_client, engine)
