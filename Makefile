@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 PROTO_SRC := $(shell find proto -name '*.proto' 2>/dev/null)
 PROTO_STAMP := darkroom/_proto/.built
 
-.PHONY: setup system-deps test test-fast demo lint proto bench-queue bench-runtime bench-media bench-social clean
+.PHONY: setup system-deps test test-fast demo lint proto bench-queue bench-runtime bench-media bench-social bench-schemathesis clean
 
 setup: system-deps $(STAMP) $(PROTO_STAMP)
 
@@ -56,6 +56,16 @@ bench-media: setup
 # feed memory, fan-out. Options: ARGS="--quick" (a toy scale), "--only feed posts", "--no-write"; see --help.
 bench-social: setup
 	$(PY) -m bench.social.run $(ARGS)
+
+# schemathesis against /openapi.json (tests/web/test_schemathesis.py) with many more examples per
+# operation than the suite's 6; the tally of answers goes to bench/results/schemathesis.json.
+# Options: make bench-schemathesis EXAMPLES=500 (docs/benchmarks.md, "HTTP API fuzzing").
+EXAMPLES ?= 200
+bench-schemathesis: setup
+	@mkdir -p bench/results
+	DARKROOM_SCHEMATHESIS_EXAMPLES=$(EXAMPLES) DARKROOM_SCHEMATHESIS_REPORT=bench/results/schemathesis.json \
+		$(PY) -m pytest -q tests/web/test_schemathesis.py
+	@$(PY) -c "import json; r = json.load(open('bench/results/schemathesis.json')); print({k: v for k, v in r.items() if k != 'operations'})"
 
 clean:
 	rm -rf $(VENV) darkroom/_proto .darkroom .pytest_cache .mypy_cache

@@ -90,6 +90,16 @@ class Settings:
     # the largest upload a person may send, per kind (the kind is decided by content): social.uploads
     max_photo_bytes: int = 50 << 20
     max_video_bytes: int = 2 << 30
+    # the home feed (social.feed): authors with more followers are pulled at read time, not pushed;
+    # feeds are kept for accounts seen within the active window
+    feed_celebrity_followers: int = 10_000
+    feed_active_days: int = 30
+    # how the HTTP app reads feeds (social.feed.FeedDesign: hybrid push pull sql; the others than
+    # hybrid are for make bench-social, which builds what they read)
+    feed_design: str = "hybrid"
+    # the HTTP API's rate limits (web.deps.HttpLimits), LIMIT/PERIOD_S; empty: 300 per 300 s each
+    http_rate_per_account: str = ""
+    http_rate_per_ip: str = ""
     limits: QueueLimits = field(default_factory=QueueLimits)
 
     def __post_init__(self) -> None:
@@ -100,6 +110,9 @@ class Settings:
         for name in ("max_photo_bytes", "max_video_bytes"):
             if not getattr(self, name) > 0:
                 raise ConfigError(f"DARKROOM_{name.upper()}={getattr(self, name)!r} must be a number of bytes > 0")
+        for name in ("feed_celebrity_followers", "feed_active_days"):
+            if not getattr(self, name) >= 1:
+                raise ConfigError(f"DARKROOM_{name.upper()}={getattr(self, name)!r} must be a whole number >= 1")
         if self.grpc_auth not in GRPC_AUTH_MODES:
             raise ConfigError(f"DARKROOM_GRPC_AUTH={self.grpc_auth!r} must be one of {', '.join(GRPC_AUTH_MODES)}")
         _check_http_addr(self.http_addr)

@@ -38,6 +38,8 @@ STARTS_SOMETHING = {
 }
 # Commands that start a private platform of their own (they take --home, not --url).
 OWN_PLATFORM = {("demo",), ("process",), ("queue", "demo")}
+# Flags a command needs before it does anything (without them it is a usage error).
+CHOICE_FLAGS = {("seed",): ["--sample"]}
 # Every command prints data, and so takes --json, but those that run until stopped.
 NO_JSON = {("up",), ("worker",), ("engine",), ("queue", "serve"), ("http",), ("social", "run")}
 
@@ -121,7 +123,7 @@ def _cases(home: Path, silent: str) -> Iterator[Case]:
     """``silent``: a host:port that takes connections and never answers."""
     dead = f"127.0.0.1:{_closed_port()}"
     for path, command in COMMANDS.items():
-        required = _required(command)
+        required = _required(command) + CHOICE_FLAGS.get(path, [])
         yield Case(path, (*required, "--no-such-option"), 2)
         for option, value in _bad_values(command):
             yield Case(path, (*required, f"{option}={value}"), 2)

@@ -31,6 +31,7 @@ from bench.social import feeds, profile
 from bench.social.dataset import Dataset
 from bench.social.load import LoadSpec, PhaseResult
 from bench.social.server import ApiServer, cpu_s
+from darkroom.config import Settings
 from darkroom.social.feed import FeedConfig, FeedDesign
 
 __all__ = ["Phase", "ProfilePlan", "ReadPlan", "Series", "measure_feeds", "measure_posts", "run_load"]
@@ -196,7 +197,7 @@ def measure_feeds(
 ) -> list[Series]:
     """``GET /v1/feed`` (20 posts) as each design reads it, by random active viewers; with
     ``profiling``, py-spy on the hybrid design's server after its phases."""
-    world, config = dataset.world, FeedConfig.from_env()
+    world, config = dataset.world, FeedConfig.from_settings(Settings.from_env())
     tokens = _viewers(dataset, world.scale.seed)
     requests = [("/v1/feed", t) for t in tokens]
     redis.flush()

@@ -38,6 +38,7 @@ from bench.queue.server import BenchRedis
 from bench.social import dataset, fanout, feeds, reads, report, visible
 from bench.social.profile import find_py_spy
 from bench.social.world import Scale, World
+from darkroom.config import Settings
 from darkroom.social.feed import FeedConfig, FeedDesign
 from darkroom.storage.db import open_database
 
@@ -97,7 +98,7 @@ def world_facts(world: World, config: FeedConfig, sample: int = 1000) -> report.
 
 
 def _memory(res: report.Results, ds: dataset.Dataset, tmp: Path, say: Callable[[str], None]) -> None:
-    config = FeedConfig.from_env()
+    config = FeedConfig.from_settings(Settings.from_env())
     server = BenchRedis(tmp / "redis-memory").start()
     try:
         client = server.client
@@ -208,7 +209,7 @@ def main() -> None:
             say(f"data set {dataset.database_name(scale)}")
             ds = dataset.ensure(scale, args.postgres_url, progress=say)
             res.dataset = ds
-            res.world = world_facts(ds.world, FeedConfig.from_env())
+            res.world = world_facts(ds.world, FeedConfig.from_settings(Settings.from_env()))
             say(f"data set {'cached' if ds.cached else 'loaded'} ({ds.load_s:.0f} s to load)")
         if "memory" in args.only and ds is not None:
             _memory(res, ds, tmp, say)

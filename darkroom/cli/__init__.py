@@ -10,7 +10,7 @@ from typing import Annotated
 
 import typer
 
-from darkroom.cli import db, demo, process, queue, runtime, social, users, workflow
+from darkroom.cli import db, demo, process, queue, runtime, seed, social, users, workflow
 from darkroom.cli._edge import DEBUG_ENV, DEBUG_FLAG, new_app
 
 __all__ = ["app", "main"]
@@ -45,6 +45,7 @@ app.command("engine")(runtime.engine)
 app.command("http")(runtime.http)
 social.app.command("run")(runtime.social_run)
 app.command("demo")(demo.demo)
+app.command("seed")(seed.seed)
 app.command("process")(process.process)
 queue.app.command("demo")(demo.queue_demo)
 

@@ -49,6 +49,7 @@ from darkroom.platform.supervision import EXIT_APP_UNAVAILABLE, SUPERVISOR_PID_E
 from darkroom.platform.wiring import Wiring
 from darkroom.runtime.operations_server import add_to_server
 from darkroom.social import grpc_service as social_grpc
+from darkroom.social.feed import FeedConfig
 
 if TYPE_CHECKING:
     import grpc.aio
@@ -209,7 +210,12 @@ class LocalPlatform:
         self._boot = boot
 
         def mount(server: grpc.aio.Server) -> str:
-            return social_grpc.add_to_server(server, social_grpc.SocialService(boot.db, boot.redis, secret=secret))
+            return social_grpc.add_to_server(
+                server,
+                social_grpc.SocialService(
+                    boot.db, boot.redis, secret=secret, feed_config=FeedConfig.from_settings(self.settings)
+                ),
+            )
 
         return mount
 

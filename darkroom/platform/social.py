@@ -5,6 +5,7 @@ from __future__ import annotations
 from darkroom.platform.wiring import Wiring
 from darkroom.social.counters import CountersHandler
 from darkroom.social.events import Handler
+from darkroom.social.feed import FeedConfig
 from darkroom.social.feed.fanout import FanoutHandler
 from darkroom.social.runner import SocialRunner
 
@@ -13,7 +14,10 @@ __all__ = ["social_handlers", "social_runner"]
 
 def social_handlers(wiring: Wiring) -> list[Handler]:
     """Every consumer of the events stream this platform runs."""
-    return [FanoutHandler(wiring.db, wiring.redis), CountersHandler(wiring.db, wiring.redis)]
+    return [
+        FanoutHandler(wiring.db, wiring.redis, config=FeedConfig.from_settings(wiring.settings)),
+        CountersHandler(wiring.db, wiring.redis),
+    ]
 
 
 def social_runner(wiring: Wiring) -> SocialRunner:

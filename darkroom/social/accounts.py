@@ -23,7 +23,7 @@ from darkroom.social.ids import check_id, new_id
 from darkroom.social.paging import Keyset, Page, check_limit, decode_keyset, encode_keyset
 from darkroom.social.viewer import Role, Viewer, require, require_write
 from darkroom.social.visibility import blocked_between
-from darkroom.storage.schema import accounts, blocks, credentials, follows
+from darkroom.storage.schema import accounts, blocks, credentials, follows, uploads
 
 __all__ = [
     "BIO_MAX_CHARS",
@@ -50,7 +50,7 @@ __all__ = [
 
 DISPLAY_NAME_MAX_CHARS = 64
 BIO_MAX_CHARS = 500
-UPDATABLE_FIELDS = ("display_name", "bio", "private")
+UPDATABLE_FIELDS = ("display_name", "bio", "private", "avatar")
 LAST_SEEN_EVERY_S = 3600.0  # last_seen_at decides whose feeds are kept (30 days): an hour is precise enough
 
 # The machine's operator (the ``darkroom users`` CLI): an admin that is no account. Its id is the
@@ -98,6 +98,7 @@ class AccountChanges:
     display_name: str = ""
     bio: str = ""
     private: bool = False
+    avatar_upload_id: str = ""  # a photo upload of the account's own; "" clears the avatar
 
 
 def live() -> sa.ColumnElement[bool]:
@@ -269,7 +270,7 @@ def update_account(
 ) -> AccountRow:
     """Apply the masked fields of ``changes`` to the viewer's account and bump its ``version``.
 
-    ``update_mask`` names the fields (``display_name``, ``bio``, ``private``; ``*`` for all; a
+    ``update_mask`` names the fields (``display_name``, ``bio``, ``private``, ``avatar``; ``*`` for all; a
     comma-separated string or a collection). ``expected_version`` (the ETag) makes a stale edit
     :class:`PreconditionFailed`. Turning a private account public accepts its pending requests."""
     who = require_write(viewer)
@@ -281,6 +282,8 @@ def update_account(
         values["bio"] = _check_bio(changes.bio)
     if "private" in paths:
         values["private"] = _check_private(changes.private)
+    if "avatar" in paths:
+        values["avatar_upload_id"] = _check_avatar(conn, who.account_id, changes.avatar_upload_id)
     current = _live_by_id(conn, who.account_id)
     if expected_version is not None and current.version != expected_version:
         raise PreconditionFailed(
@@ -307,12 +310,7 @@ def delete_account(conn: sa.Connection, viewer: Viewer | None) -> None:
     who = require_write(viewer)
     current = _live_by_id(conn, who.account_id)
     now = time.time()
-    conn.execute(
-        sa.update(accounts)
-        .where(accounts.c.id == current.id)
-        .values(deleted_at=now, updated_at=now, version=accounts.c.version + 1)
-    )
-    _revoke_all(conn, current.id, now)
+    _change_and_revoke(conn, current.id, now, {"deleted_at": now})
     record(conn, Event(EventType.ACCOUNT_DELETED, current.id, data={"handle": current.handle}))
 
 
@@ -325,12 +323,7 @@ def set_password(conn: sa.Connection, viewer: Viewer | None, handle: str, passwo
         raise Forbidden(f"only @{account.handle} or an admin may set @{account.handle}'s password")
     password_hash = passwords.hash_password(password)
     now = time.time()
-    conn.execute(
-        sa.update(accounts)
-        .where(accounts.c.id == account.id)
-        .values(password_hash=password_hash, updated_at=now, version=accounts.c.version + 1)
-    )
-    _revoke_all(conn, account.id, now)
+    _change_and_revoke(conn, account.id, now, {"password_hash": password_hash})
     record(conn, Event(EventType.ACCOUNT_UPDATED, account.id, data={"fields": ["password"], "by": who.account_id}))
 
 
@@ -344,14 +337,20 @@ def disable_account(conn: sa.Connection, viewer: Viewer | None, handle: str) -> 
     if account.disabled:
         return account
     now = time.time()
-    conn.execute(
-        sa.update(accounts)
-        .where(accounts.c.id == account.id)
-        .values(disabled=True, updated_at=now, version=accounts.c.version + 1)
-    )
-    _revoke_all(conn, account.id, now)
+    _change_and_revoke(conn, account.id, now, {"disabled": True})
     record(conn, Event(EventType.ACCOUNT_DISABLED, account.id, data={"by": who.account_id}))
     return replace(account, disabled=True, updated_at=now, version=account.version + 1)
+
+
+def _change_and_revoke(conn: sa.Connection, account_id: str, now: float, values: Mapping[str, object]) -> None:
+    """Write ``values`` to the account (a new version) and revoke all its sessions and tokens: what
+    deleting, disabling and a new password have in common."""
+    conn.execute(
+        sa.update(accounts)
+        .where(accounts.c.id == account_id)
+        .values(**values, updated_at=now, version=accounts.c.version + 1)
+    )
+    _revoke_all(conn, account_id, now)
 
 
 def touch_last_seen(
@@ -371,6 +370,25 @@ def touch_last_seen(
 
 
 # -- helpers ---------------------------------------------------------------------------------------
+def _check_avatar(conn: sa.Connection, account_id: str, upload_id: str) -> str | None:
+    """``upload_id`` when it is a photo upload of ``account_id`` that is not failed or given up
+    (processing is fine: the avatar shows once its renditions are ready); None for ""."""
+    if upload_id == "":
+        return None
+    check_id(upload_id, field="avatar.id")
+    row = conn.execute(
+        sa.select(uploads.c.kind, uploads.c.state).where(uploads.c.id == upload_id, uploads.c.account_id == account_id)
+    ).first()
+    if row is None:
+        raise InvalidInput(f"avatar.id {upload_id!r} is not an upload of yours", field="avatar.id")
+    if row.kind != "photo" or row.state not in ("processing", "ready"):
+        raise InvalidInput(
+            f"avatar.id {upload_id!r} is a {row.state} {row.kind or 'file'} upload; an avatar is a photo",
+            field="avatar.id",
+        )
+    return upload_id
+
+
 def _check_mask(update_mask: str | Collection[str]) -> set[str]:
     raw = update_mask.split(",") if isinstance(update_mask, str) else list(update_mask)
     paths = {p.strip() for p in raw if isinstance(p, str) and p.strip()}

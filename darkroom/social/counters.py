@@ -14,7 +14,7 @@ not deleted; ``post_count`` the account's ``ready``, not deleted posts; ``like_c
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 
 import redis
@@ -127,105 +127,94 @@ class CountersHandler:
 
 def recount_accounts(conn: sa.Connection, ids: Iterable[str]) -> list[str]:
     """Recompute the counters of accounts ``ids`` from the rows; answer the ids that changed."""
-    changed: list[str] = []
-    other = accounts.alias("other")
-    for chunk in _chunks(ids):
-        # Lock the rows first (PostgreSQL; SQLite's transactions hold the write lock already): two
-        # consumers recounting one account then count one after the other, so the later count wins.
-        current = {
-            r.id: (r.follower_count, r.following_count, r.post_count)
-            for r in conn.execute(
-                sa.select(accounts.c.id, accounts.c.follower_count, accounts.c.following_count, accounts.c.post_count)
-                .where(accounts.c.id.in_(chunk))
-                .order_by(accounts.c.id)
-                .with_for_update()
-            )
-        }
-        if not current:
-            continue
-        followers = _counts(
-            conn,
-            sa.select(follows.c.followee_id, sa.func.count())
-            .join(other, other.c.id == follows.c.follower_id)
-            .where(follows.c.followee_id.in_(current), follows.c.state == "active", other.c.deleted_at.is_(None))
-            .group_by(follows.c.followee_id),
-        )
-        following = _counts(
-            conn,
-            sa.select(follows.c.follower_id, sa.func.count())
-            .join(other, other.c.id == follows.c.followee_id)
-            .where(follows.c.follower_id.in_(current), follows.c.state == "active", other.c.deleted_at.is_(None))
-            .group_by(follows.c.follower_id),
-        )
-        post_counts = _counts(
-            conn,
-            sa.select(posts.c.author_id, sa.func.count())
-            .where(posts.c.author_id.in_(current), posts.c.state == "ready", posts.c.deleted_at.is_(None))
-            .group_by(posts.c.author_id),
-        )
-        updates = []
-        for id_, old in current.items():
-            new = (followers.get(id_, 0), following.get(id_, 0), post_counts.get(id_, 0))
-            if new != old:
-                updates.append({"_id": id_, "_followers": new[0], "_following": new[1], "_posts": new[2]})
-        if updates:
-            conn.execute(
-                sa.update(accounts)
-                .where(accounts.c.id == sa.bindparam("_id"))
-                .values(
-                    follower_count=sa.bindparam("_followers"),
-                    following_count=sa.bindparam("_following"),
-                    post_count=sa.bindparam("_posts"),
-                    version=accounts.c.version + 1,
-                ),
-                updates,
-            )
-            changed += [u["_id"] for u in updates]
-    return changed
+    counters = {"follower_count": _followers, "following_count": _following, "post_count": _ready_posts}
+    return _recount(conn, accounts, ids, counters)
 
 
 def recount_posts(conn: sa.Connection, ids: Iterable[str]) -> list[str]:
     """Recompute the counters of posts ``ids`` from the rows; answer the ids that changed."""
+    return _recount(conn, posts, ids, {"like_count": _likes, "comment_count": _live_comments})
+
+
+# a counter column's grouped count query: (id, count) for the ids given that have any
+_CountQuery = Callable[[list[str]], "sa.Select[str, int]"]
+_other = accounts.alias("other")
+
+
+def _followers(ids: list[str]) -> sa.Select[str, int]:
+    return (
+        sa.select(follows.c.followee_id, sa.func.count())
+        .join(_other, _other.c.id == follows.c.follower_id)
+        .where(follows.c.followee_id.in_(ids), follows.c.state == "active", _other.c.deleted_at.is_(None))
+        .group_by(follows.c.followee_id)
+    )
+
+
+def _following(ids: list[str]) -> sa.Select[str, int]:
+    return (
+        sa.select(follows.c.follower_id, sa.func.count())
+        .join(_other, _other.c.id == follows.c.followee_id)
+        .where(follows.c.follower_id.in_(ids), follows.c.state == "active", _other.c.deleted_at.is_(None))
+        .group_by(follows.c.follower_id)
+    )
+
+
+def _ready_posts(ids: list[str]) -> sa.Select[str, int]:
+    return (
+        sa.select(posts.c.author_id, sa.func.count())
+        .where(posts.c.author_id.in_(ids), posts.c.state == "ready", posts.c.deleted_at.is_(None))
+        .group_by(posts.c.author_id)
+    )
+
+
+def _likes(ids: list[str]) -> sa.Select[str, int]:
+    return sa.select(likes.c.post_id, sa.func.count()).where(likes.c.post_id.in_(ids)).group_by(likes.c.post_id)
+
+
+def _live_comments(ids: list[str]) -> sa.Select[str, int]:
+    return (
+        sa.select(comments.c.post_id, sa.func.count())
+        .where(comments.c.post_id.in_(ids), comments.c.deleted_at.is_(None))
+        .group_by(comments.c.post_id)
+    )
+
+
+def _recount(
+    conn: sa.Connection, table: sa.Table, ids: Iterable[str], counters: Mapping[str, _CountQuery]
+) -> list[str]:
+    """Set ``table``'s counter columns (the keys of ``counters``) of rows ``ids`` to what their
+    queries count, moving ``version`` where a value changes; answer the ids that changed."""
     changed: list[str] = []
     for chunk in _chunks(ids):
+        # Lock the rows first (PostgreSQL; SQLite's transactions hold the write lock already): two
+        # consumers recounting one row then count one after the other, so the later count wins.
         current = {
-            r.id: (r.like_count, r.comment_count)
+            r[0]: tuple(r[1:])
             for r in conn.execute(
-                sa.select(posts.c.id, posts.c.like_count, posts.c.comment_count)
-                .where(posts.c.id.in_(chunk))
-                .order_by(posts.c.id)
+                sa.select(table.c.id, *(table.c[name] for name in counters))
+                .where(table.c.id.in_(chunk))
+                .order_by(table.c.id)
                 .with_for_update()
             )
         }
         if not current:
             continue
-        like_counts = _counts(
-            conn,
-            sa.select(likes.c.post_id, sa.func.count()).where(likes.c.post_id.in_(current)).group_by(likes.c.post_id),
-        )
-        comment_counts = _counts(
-            conn,
-            sa.select(comments.c.post_id, sa.func.count())
-            .where(comments.c.post_id.in_(current), comments.c.deleted_at.is_(None))
-            .group_by(comments.c.post_id),
-        )
+        counts = [_counts(conn, query(list(current))) for query in counters.values()]
         updates = []
         for id_, old in current.items():
-            new = (like_counts.get(id_, 0), comment_counts.get(id_, 0))
+            new = tuple(c.get(id_, 0) for c in counts)
             if new != old:
-                updates.append({"_id": id_, "_likes": new[0], "_comments": new[1]})
+                # bound as "_<column>": a bind parameter may not share its column's name
+                updates.append({"_id": id_, **{f"_{name}": n for name, n in zip(counters, new, strict=True)}})
         if updates:
+            values: dict[str, object] = {name: sa.bindparam(f"_{name}") for name in counters}
             conn.execute(
-                sa.update(posts)
-                .where(posts.c.id == sa.bindparam("_id"))
-                .values(
-                    like_count=sa.bindparam("_likes"),
-                    comment_count=sa.bindparam("_comments"),
-                    version=posts.c.version + 1,
-                ),
+                sa.update(table)
+                .where(table.c.id == sa.bindparam("_id"))
+                .values({**values, "version": table.c.version + 1}),
                 updates,
             )
-            changed += [u["_id"] for u in updates]
+            changed += [str(u["_id"]) for u in updates]
     return changed
 
 

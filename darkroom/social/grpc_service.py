@@ -17,6 +17,8 @@ likes for programs that speak gRPC, over the same domain functions and the same 
 - **Pages.** ``page_size`` 1-100 (0: 20). ``page_token`` is the domain's cursor wrapped by
   ``api.cursors.CursorCodec``: signed with the service's secret and bound to its list
   (``followers:<handle>``, ``posts:<handle>``, ``feed:<account id>``, ``comments:<post id>``…).
+  Every list RPC reads its page through one helper (``_read_page``); what a call carries (bearer,
+  page size and token, etag) is checked in :mod:`darkroom.social.grpc_calls`.
 - **Reads do not write.** They run in ``storage.db.read_only`` transactions (no SQLite write lock);
   the only write on a read path is ``credentials.note_use``, about once a minute per token.
 - Errors map through :data:`~darkroom.social.statuses.SOCIAL_STATUSES`; the offending request
@@ -28,7 +30,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 import grpc
 import redis as redis_lib
@@ -36,20 +38,27 @@ import sqlalchemy as sa
 from google.protobuf.message import Message
 
 from darkroom._proto.darkroom.social.v1 import social_pb2 as pb
-from darkroom.api import etags
-from darkroom.api.cursors import CursorCodec
-from darkroom.api.errors import InvalidCursor
-from darkroom.api.etags import ETag
 from darkroom.api.fieldmask import Mask, format_path
 from darkroom.api.grpc_requests import Malformed, lenient
 from darkroom.api.grpc_status import abort
 from darkroom.social import accounts, credentials, graph, postcache, posts, profiles, reactions, resources
 from darkroom.social.errors import InvalidInput, NotFound, PreconditionFailed, Unauthorized
 from darkroom.social.feed import FeedConfig, FeedDesign, read_feed
+from darkroom.social.grpc_calls import (
+    DEFAULT_PAGE_SIZE,
+    MAX_PAGE_SIZE,
+    STALE,
+    PageTokens,
+    bearer,
+    etag_of,
+    expected_version,
+    page_size,
+    required,
+)
 from darkroom.social.handles import lookup_handle
 from darkroom.social.ids import check_id
 from darkroom.social.media import PLAIN_URLS, MediaUrls
-from darkroom.social.paging import MAX_LIMIT
+from darkroom.social.paging import Page
 from darkroom.social.statuses import SOCIAL_STATUSES
 from darkroom.social.viewer import Viewer, require, require_write
 from darkroom.storage.db import read_only
@@ -64,23 +73,11 @@ __all__ = [
     "etag_of",
 ]
 
+M = TypeVar("M", bound=Message)
 SERVICE_NAME = pb.DESCRIPTOR.services_by_name["SocialService"].full_name
 ETAG_KEY = "etag"  # initial metadata of Get and Update replies
-DEFAULT_PAGE_SIZE = 20
-MAX_PAGE_SIZE = MAX_LIMIT
-_STALE = -1  # an expected version no row has: the domain then refuses after its own checks
 # The domain names fields as HTTP does; a gRPC caller is told the request field.
 _PAGING_FIELDS = {"limit": "page_size", "cursor": "page_token"}
-
-
-def _etag(kind: str, resource_id: str, version: int) -> ETag:
-    return ETag(ETag.for_version(kind, resource_id, version).opaque, weak=True)
-
-
-def etag_of(kind: str, resource_id: str, version: int) -> str:
-    """The etag of resource ``kind``/``resource_id`` at ``version``: weak (``W/"…"``), since
-    replies with other masks or for other viewers differ in bytes while the resource is the same."""
-    return str(_etag(kind, resource_id, version))
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,45 +86,12 @@ class _Answer:
     etag: str = ""
 
 
-def _required(value: str, field: str) -> str:
-    if not value:
-        raise InvalidInput(f"{field} is required", field=field)
-    return value
+@dataclass(frozen=True, slots=True)
+class _Shown(Generic[M]):
+    """One page of a list RPC as the reply carries it: its messages and the next page token."""
 
-
-def _page_size(value: int) -> int:
-    if value == 0:
-        return DEFAULT_PAGE_SIZE
-    if not 1 <= value <= MAX_PAGE_SIZE:
-        raise InvalidInput(
-            f"page_size {value} is not from 1 to {MAX_PAGE_SIZE} (0 for the default, {DEFAULT_PAGE_SIZE})",
-            field="page_size",
-        )
-    return value
-
-
-def _expected_version(etag: str, kind: str, resource_id: str, version: int) -> int | None:
-    """What the domain should expect: nothing without an etag, else ``version`` when ``etag`` is
-    that version's (or ``*``), else a version no row has. A malformed etag is INVALID_ARGUMENT."""
-    if not etag:
-        return None
-    current = _etag(kind, resource_id, version)
-    return version if etags.parse(etag, header="etag").matches(current, strong=False) else _STALE
-
-
-def _bearer(metadata: Iterable[Any] | None) -> str | None:
-    """The token of the call's ``authorization: Bearer <token>``; None when there is none."""
-    header: object = None
-    for item in metadata or ():
-        key, value = (item.key, item.value) if hasattr(item, "key") else item
-        if key == "authorization":
-            header = value
-    if header is None:
-        return None
-    scheme, _, token = header.partition(" ") if isinstance(header, str) else ("", "", "")
-    if scheme.lower() != "bearer" or not token.strip():
-        raise Unauthorized("authorization must be 'Bearer <token>'", field="authorization")
-    return token.strip()
+    items: list[M]
+    next_page_token: str
 
 
 class SocialService:
@@ -149,7 +113,7 @@ class SocialService:
         self.engine = engine
         self.reader = read_only(engine)
         self.redis = redis
-        self.cursors = CursorCodec(secret)
+        self.pages = PageTokens(secret)
         self.urls = urls
         self.feed_design = feed_design
         self.feed_config = feed_config or FeedConfig()
@@ -205,7 +169,7 @@ class SocialService:
     def viewer(self, metadata: Iterable[Any] | None) -> Viewer | None:
         """Who the call's bearer token belongs to; None without one; :class:`Unauthorized` for a
         malformed header or a token that is unknown, expired or revoked (even on public reads)."""
-        token = _bearer(metadata)
+        token = bearer(metadata)
         if token is None:
             return None
         with self.reader.begin() as conn:
@@ -217,22 +181,21 @@ class SocialService:
                 credentials.note_use(conn, found)
         return found.viewer
 
-    # -- page tokens ---------------------------------------------------------------------------------
-    def _cursor(self, token: str, list_name: str) -> str | None:
-        if not token:
-            return None
-        cursor = self.cursors.decode(token, list_name=list_name).get("c")
-        if not isinstance(cursor, str) or not cursor:
-            raise InvalidCursor(f"page_token {token!r} holds no position", field="page_token")
-        return cursor
-
-    def _token(self, cursor: str | None, list_name: str) -> str:
-        return "" if cursor is None else self.cursors.encode({"c": cursor}, list_name=list_name)
+    # -- pages -------------------------------------------------------------------------------------
+    def _read_page(
+        self, page_token: str, list_name: str, read: Callable[[sa.Connection, str | None], Page[M]]
+    ) -> _Shown[M]:
+        """One page of list ``list_name``: ``page_token`` decoded to the domain's cursor, ``read``
+        run on it in one read-only transaction, its next cursor encoded as the next page token."""
+        cursor = self.pages.cursor(page_token, list_name)
+        with self.reader.begin() as conn:
+            page = read(conn, cursor)
+        return _Shown(page.items, self.pages.token(page.next_cursor, list_name))
 
     # -- accounts ------------------------------------------------------------------------------------
     def get_account(self, r: pb.GetAccountRequest, viewer: Viewer | None) -> _Answer:
         mask = resources.account_mask(r.read_mask)
-        handle = _required(r.handle, "handle")
+        handle = required(r.handle, "handle")
         with self.reader.begin() as conn:
             row = accounts.get_account(conn, handle, viewer=viewer)
             found = resources.load_accounts(conn, [row.id], viewer, mask, urls=self.urls)
@@ -245,13 +208,15 @@ class SocialService:
         mask = Mask.parse(r.update_mask, pb.Account.DESCRIPTOR, name="update_mask")
         paths = [format_path(p) for p in mask.update_paths(allowed=accounts.UPDATABLE_FIELDS)]
         body = r.account
-        changes = accounts.AccountChanges(display_name=body.display_name, bio=body.bio, private=body.private)
+        changes = accounts.AccountChanges(
+            display_name=body.display_name, bio=body.bio, private=body.private, avatar_upload_id=body.avatar.id
+        )
         with self.engine.begin() as conn:
             current = accounts.get_accounts_by_id(conn, [who.account_id]).get(who.account_id)
             if current is None:
                 raise Unauthorized("this account no longer exists", field="authorization")
-            expected = _expected_version(r.etag, "account", current.id, current.version)
-            if expected == _STALE:
+            expected = expected_version(r.etag, "account", current.id, current.version)
+            if expected == STALE:
                 raise PreconditionFailed(
                     f"etag {r.etag!r} is not @{current.handle}'s current one: read it again, then retry", field="etag"
                 )
@@ -269,24 +234,21 @@ class SocialService:
         self, r: pb.ListAccountsRequest, viewer: Viewer | None, kind: str, lister: Callable[..., Any]
     ) -> _Answer:
         mask = resources.account_mask(r.read_mask)
-        size = _page_size(r.page_size)
-        handle = _required(r.handle, "handle")
-        list_name = f"{kind}:{lookup_handle(handle) or handle}"
-        cursor = self._cursor(r.page_token, list_name)
-        with self.reader.begin() as conn:
+        size = page_size(r.page_size)
+        handle = required(r.handle, "handle")
+
+        def read(conn: sa.Connection, cursor: str | None) -> Page[pb.Account]:
             page = lister(conn, viewer, handle, cursor, size)
             found = resources.load_accounts(conn, [a.id for a in page.items], viewer, mask, urls=self.urls)
-        return _Answer(
-            pb.ListAccountsResponse(
-                accounts=[found[a.id] for a in page.items if a.id in found],
-                next_page_token=self._token(page.next_cursor, list_name),
-            )
-        )
+            return Page([found[a.id] for a in page.items if a.id in found], page.next_cursor)
+
+        shown = self._read_page(r.page_token, f"{kind}:{lookup_handle(handle) or handle}", read)
+        return _Answer(pb.ListAccountsResponse(accounts=shown.items, next_page_token=shown.next_page_token))
 
     # -- posts ---------------------------------------------------------------------------------------
     def get_post(self, r: pb.GetPostRequest, viewer: Viewer | None) -> _Answer:
         mask = resources.post_mask(r.read_mask)
-        post_id = check_id(_required(r.id, "id"), field="id")
+        post_id = check_id(required(r.id, "id"), field="id")
         with self.reader.begin() as conn:
             records = resources.fetch_post_records(conn, [post_id], mask)
             shown = resources.finish_posts(conn, records.values(), viewer, mask, urls=self.urls)
@@ -297,14 +259,14 @@ class SocialService:
     def update_post(self, r: pb.UpdatePostRequest, viewer: Viewer | None) -> _Answer:
         who = require_write(viewer)
         Mask.parse(r.update_mask, pb.Post.DESCRIPTOR, name="update_mask").update_paths(allowed=("caption",))
-        post_id = check_id(_required(r.post.id, "post.id"), field="post.id")
+        post_id = check_id(required(r.post.id, "post.id"), field="post.id")
         with self.engine.begin() as conn:
             current = posts.load_post(conn, post_id)
-            expected = _expected_version(r.etag, "post", post_id, current.version)
+            expected = expected_version(r.etag, "post", post_id, current.version)
             try:  # the domain checks who may change the post before the version: a stale etag tells nothing
                 posts.update_caption(conn, who, post_id, r.post.caption, expected_version=expected)
             except PreconditionFailed:
-                if expected != _STALE:
+                if expected != STALE:
                     raise
                 raise PreconditionFailed(
                     f"etag {r.etag!r} is not post {post_id}'s current one: read it again, then retry", field="etag"
@@ -316,22 +278,22 @@ class SocialService:
 
     def list_account_posts(self, r: pb.ListAccountPostsRequest, viewer: Viewer | None) -> _Answer:
         mask = resources.post_mask(r.read_mask)
-        size = _page_size(r.page_size)
-        handle = _required(r.handle, "handle")
-        list_name = f"posts:{lookup_handle(handle) or handle}"
-        cursor = self._cursor(r.page_token, list_name)
-        with self.reader.begin() as conn:
+        size = page_size(r.page_size)
+        handle = required(r.handle, "handle")
+
+        def read(conn: sa.Connection, cursor: str | None) -> Page[pb.Post]:
             page = profiles.list_account_posts(conn, viewer, handle, cursor, size)
-            shown = postcache.hydrate(conn, self.redis, page.items, viewer, mask, urls=self.urls)
-        return _Answer(pb.ListPostsResponse(posts=shown, next_page_token=self._token(page.next_cursor, list_name)))
+            return Page(postcache.hydrate(conn, self.redis, page.items, viewer, mask, urls=self.urls), page.next_cursor)
+
+        shown = self._read_page(r.page_token, f"posts:{lookup_handle(handle) or handle}", read)
+        return _Answer(pb.ListPostsResponse(posts=shown.items, next_page_token=shown.next_page_token))
 
     def list_feed(self, r: pb.ListFeedRequest, viewer: Viewer | None) -> _Answer:
         who = require(viewer)
         mask = resources.post_mask(r.read_mask)
-        size = _page_size(r.page_size)
-        list_name = f"feed:{who.account_id}"
-        cursor = self._cursor(r.page_token, list_name)
-        with self.reader.begin() as conn:
+        size = page_size(r.page_size)
+
+        def read(conn: sa.Connection, cursor: str | None) -> Page[pb.Post]:
             # last_seen_at is noted when the token is (credentials.note_use), so the read stays read-only
             page = read_feed(
                 conn,
@@ -343,33 +305,35 @@ class SocialService:
                 config=self.feed_config,
                 touch_last_seen=False,
             )
-            shown = postcache.hydrate(conn, self.redis, page.post_ids, who, mask, urls=self.urls)
-        return _Answer(pb.ListPostsResponse(posts=shown, next_page_token=self._token(page.next_cursor, list_name)))
+            return Page(postcache.hydrate(conn, self.redis, page.post_ids, who, mask, urls=self.urls), page.next_cursor)
+
+        shown = self._read_page(r.page_token, f"feed:{who.account_id}", read)
+        return _Answer(pb.ListPostsResponse(posts=shown.items, next_page_token=shown.next_page_token))
 
     # -- reactions -----------------------------------------------------------------------------------
     def list_comments(self, r: pb.ListCommentsRequest, viewer: Viewer | None) -> _Answer:
         mask = resources.comment_mask(r.read_mask)
-        size = _page_size(r.page_size)
-        post_id = _required(r.post_id, "post_id")
-        list_name = f"comments:{post_id}"
-        cursor = self._cursor(r.page_token, list_name)
-        with self.reader.begin() as conn:
+        size = page_size(r.page_size)
+        post_id = required(r.post_id, "post_id")
+
+        def read(conn: sa.Connection, cursor: str | None) -> Page[pb.Comment]:
             page = reactions.list_comments(conn, viewer, post_id, cursor, size)
-            shown = resources.comment_messages(conn, page.items, viewer, mask, urls=self.urls)
-        return _Answer(
-            pb.ListCommentsResponse(comments=shown, next_page_token=self._token(page.next_cursor, list_name))
-        )
+            return Page(resources.comment_messages(conn, page.items, viewer, mask, urls=self.urls), page.next_cursor)
+
+        shown = self._read_page(r.page_token, f"comments:{post_id}", read)
+        return _Answer(pb.ListCommentsResponse(comments=shown.items, next_page_token=shown.next_page_token))
 
     def list_likes(self, r: pb.ListLikesRequest, viewer: Viewer | None) -> _Answer:
         mask = resources.like_mask(r.read_mask)
-        size = _page_size(r.page_size)
-        post_id = _required(r.post_id, "post_id")
-        list_name = f"likes:{post_id}"
-        cursor = self._cursor(r.page_token, list_name)
-        with self.reader.begin() as conn:
+        size = page_size(r.page_size)
+        post_id = required(r.post_id, "post_id")
+
+        def read(conn: sa.Connection, cursor: str | None) -> Page[pb.Like]:
             page = reactions.list_likes(conn, viewer, post_id, cursor, size)
-            shown = resources.like_messages(conn, page.items, viewer, mask, urls=self.urls)
-        return _Answer(pb.ListLikesResponse(likes=shown, next_page_token=self._token(page.next_cursor, list_name)))
+            return Page(resources.like_messages(conn, page.items, viewer, mask, urls=self.urls), page.next_cursor)
+
+        shown = self._read_page(r.page_token, f"likes:{post_id}", read)
+        return _Answer(pb.ListLikesResponse(likes=shown.items, next_page_token=shown.next_page_token))
 
 
 def add_to_server(server: grpc.aio.Server, service: SocialService) -> str:

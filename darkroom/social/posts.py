@@ -209,7 +209,7 @@ def _post_to_change(conn: sa.Connection, who: Viewer, post_id: str, *, admin: bo
     Someone who may see the post is :class:`Forbidden`; anyone else gets :class:`NotFound`."""
     check_id(post_id, field="post_id")
     query = (
-        sa.select(posts.c.author_id, accounts.c.private)
+        sa.select(posts.c.author_id, posts.c.state, accounts.c.private)
         .join(accounts, accounts.c.id == posts.c.author_id)
         .where(posts.c.id == post_id, posts.c.deleted_at.is_(None))
         .with_for_update(of=posts)
@@ -217,9 +217,11 @@ def _post_to_change(conn: sa.Connection, who: Viewer, post_id: str, *, admin: bo
     found = conn.execute(query).first()
     if found is None:
         raise NotFound(f"no post {post_id}", field="post_id")
-    author_id, private = found
+    author_id, state, private = found
     if author_id != who.account_id and not (admin and who.admin):
-        if can_view(conn, who, author_id, author_private=private):  # blocks hide it too
+        # a post not ready yet is its author's and the admins' only: to anyone else it is missing
+        shown = state == PostState.READY or who.admin
+        if shown and can_view(conn, who, author_id, author_private=private):  # blocks hide it too
             raise Forbidden(f"post {post_id} is not yours to change", field="post_id")
         raise NotFound(f"no post {post_id}", field="post_id")
     return load_post(conn, post_id)

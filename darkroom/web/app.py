@@ -3,10 +3,11 @@ and the routers of :mod:`darkroom.web.api` (or the ones given).
 
 Every request passes, outermost first: the 500 handler (problem+json, no internals) -> gzip (JSON
 and text over 1 KB, never media nor anything under ``/v1/media/``) -> the edge (who is asking,
-rate limits and their headers) -> idempotency keys (every POST) -> the problem handlers -> CSRF
-(an app-wide dependency) -> the route. Responses are orjson; OpenAPI at ``/openapi.json``
-documents every route's problems as ``application/problem+json`` (400 for a bad request, never
-FastAPI's 422 shape).
+rate limits and their headers) -> the body limit (64 KiB, uploads apart) -> idempotency keys
+(every POST) -> the problem handlers -> CSRF (an app-wide dependency) -> the route. Responses are
+orjson; OpenAPI at ``/openapi.json`` documents every route's answers (the resources' schemas from
+their protos, ``web/openapi.py``) and its problems as ``application/problem+json`` (400 for a bad
+request, never FastAPI's 422 shape).
 """
 
 from __future__ import annotations
@@ -15,17 +16,17 @@ from collections.abc import Sequence
 from typing import Any
 
 from fastapi import APIRouter, Depends, FastAPI
-from fastapi.openapi.utils import get_openapi
 from starlette.middleware.gzip import DEFAULT_EXCLUDED_CONTENT_TYPES, GZipMiddleware
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from darkroom.api.idempotency import IdempotencyStore
-from darkroom.api.problems import PROBLEM_CONTENT_TYPE
 from darkroom.api.ratelimit import RateLimiter
 from darkroom.web.auth import check_csrf
+from darkroom.web.body_limit import BodyLimitMiddleware
 from darkroom.web.deps import WebDeps
 from darkroom.web.edge import EdgeMiddleware
 from darkroom.web.idempotency import IdempotencyMiddleware
+from darkroom.web.openapi import ERROR_RESPONSES, PROBLEM_SCHEMA, openapi_document
 from darkroom.web.problems import install_problem_handlers
 from darkroom.web.responses import OrjsonResponse
 
@@ -69,42 +70,6 @@ class _GZipButMedia:
             await self.gzip(scope, receive, send)
 
 
-PROBLEM_SCHEMA: dict[str, Any] = {
-    "title": "Problem",
-    "description": "RFC 9457 problem details, with Darkroom's stable `code` and the offending `field`",
-    "type": "object",
-    "required": ["type", "title", "status", "detail", "code"],
-    "properties": {
-        "type": {"type": "string", "description": "tag:darkroom,2025:problem:<code>"},
-        "title": {"type": "string"},
-        "status": {"type": "integer"},
-        "detail": {"type": "string", "description": "what went wrong, naming the offending value"},
-        "code": {"type": "string", "description": "stable machine-readable name (not_found, invalid_input, …)"},
-        "field": {"type": "string", "description": "the offending request field, when there is one"},
-        "instance": {"type": "string"},
-        "errors": {
-            "type": "array",
-            "items": {
-                "type": "object",
-                "properties": {"field": {"type": "string"}, "detail": {"type": "string"}},
-            },
-        },
-    },
-}
-_PROBLEM_REF = {"$ref": "#/components/schemas/Problem"}
-
-
-def _problem(description: str) -> dict[str, Any]:
-    return {"description": description, "content": {PROBLEM_CONTENT_TYPE: {"schema": _PROBLEM_REF}}}
-
-
-# Every route may answer these (declaring 4XX also keeps FastAPI from adding its 422 shape).
-_ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
-    "4XX": _problem("a client error: bad input, unauthenticated, forbidden, not found, rate limited…"),
-    "5XX": _problem("a server error (an incident id, no internals)"),
-}
-
-
 def _default_routers() -> Sequence[APIRouter]:
     from darkroom.web.api import ROUTERS
 
@@ -118,7 +83,7 @@ def create_app(deps: WebDeps, *, routers: Sequence[APIRouter] | None = None) -> 
         version="1",
         default_response_class=OrjsonResponse,
         dependencies=[Depends(check_csrf)],
-        responses=_ERROR_RESPONSES,
+        responses=ERROR_RESPONSES,
     )
     app.state.deps = deps
     for router in _default_routers() if routers is None else routers:
@@ -136,6 +101,7 @@ def create_app(deps: WebDeps, *, routers: Sequence[APIRouter] | None = None) -> 
         ),
         max_body_bytes=limits.idempotency_max_body_bytes,
     )
+    app.add_middleware(BodyLimitMiddleware, max_bytes=limits.max_body_bytes)
     app.add_middleware(
         EdgeMiddleware,
         authenticator=deps.authenticator,
@@ -146,13 +112,7 @@ def create_app(deps: WebDeps, *, routers: Sequence[APIRouter] | None = None) -> 
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
-            schema = get_openapi(title=app.title, version=app.version, routes=app.routes)
-            schemas = schema.setdefault("components", {}).setdefault("schemas", {})
-            schemas["Problem"] = PROBLEM_SCHEMA
-            # nothing answers FastAPI's validation shape: bad requests are 400 problems
-            schemas.pop("HTTPValidationError", None)
-            schemas.pop("ValidationError", None)
-            app.openapi_schema = schema
+            app.openapi_schema = openapi_document(app)
         return app.openapi_schema
 
     app.openapi = openapi  # type: ignore[method-assign]

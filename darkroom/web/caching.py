@@ -18,6 +18,7 @@ from starlette.responses import Response
 
 from darkroom.api.etags import ETag, Precondition, evaluate
 from darkroom.social.errors import PreconditionFailed
+from darkroom.web.openapi import problem
 from darkroom.web.responses import OrjsonResponse
 
 __all__ = [
@@ -82,7 +83,7 @@ PUBLIC_IMMUTABLE = CachePolicy(public=True, max_age_s=31536000, immutable=True)
 # for a route's ``responses=``: what conditional requests may answer
 CONDITIONAL_RESPONSES: dict[int | str, dict[str, Any]] = {
     304: {"description": "Not Modified: the If-None-Match tag is current"},
-    412: {"description": "Precondition Failed: the If-Match tag is stale (application/problem+json)"},
+    412: problem("Precondition Failed: the If-Match tag is stale"),
 }
 
 

@@ -6,10 +6,9 @@ secret, the edge's limits, and how uploads start their processing. Routes reach 
 from __future__ import annotations
 
 import functools
-import os
 import secrets
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Annotated, Protocol
 
@@ -44,7 +43,8 @@ _MASTODON_RATE = Rate(300, 300.0)
 @dataclass(frozen=True, slots=True)
 class HttpLimits:
     """The edge's limits: requests per account (signed in) and per address (always, Mastodon's
-    300 per 5 minutes each), and how long idempotency keys are kept and held while running."""
+    300 per 5 minutes each), how long idempotency keys are kept and held while running, and the
+    largest request body outside the uploads."""
 
     per_account: Rate = _MASTODON_RATE
     per_ip: Rate = _MASTODON_RATE
@@ -52,28 +52,30 @@ class HttpLimits:
     idempotency_running_ttl_s: float = 300.0
     # a POST answer larger than this is not kept for replay (the claim is released instead)
     idempotency_max_body_bytes: int = 1 << 20
+    # every request body but the uploads' (web/body_limit.py)
+    max_body_bytes: int = 64 << 10
 
     @classmethod
-    def from_env(cls, env: Mapping[str, str] | None = None) -> HttpLimits:
-        """``DARKROOM_HTTP_RATE_PER_ACCOUNT`` and ``DARKROOM_HTTP_RATE_PER_IP`` (``LIMIT/PERIOD_S``,
-        e.g. ``300/300``) over the defaults: a deployment behind one proxy address, or a load test
-        from one machine, needs a larger per-address quota."""
-        env = os.environ if env is None else env
-        rates: dict[str, Rate] = {}
-        for var, name in (("DARKROOM_HTTP_RATE_PER_ACCOUNT", "per_account"), ("DARKROOM_HTTP_RATE_PER_IP", "per_ip")):
-            raw = env.get(var, "").strip()
-            if raw:
-                rates[name] = _rate(var, raw)
-        return cls(**rates)
+    def from_settings(cls, settings: Settings) -> HttpLimits:
+        """The defaults with ``DARKROOM_HTTP_RATE_PER_ACCOUNT`` and ``DARKROOM_HTTP_RATE_PER_IP``
+        (``LIMIT/PERIOD_S``, e.g. ``300/300``) where set: a deployment behind one proxy address, or
+        a load test from one machine, needs a larger quota per address."""
+        defaults = cls()
+        account, ip = settings.http_rate_per_account.strip(), settings.http_rate_per_ip.strip()
+        return replace(
+            defaults,
+            per_account=_rate("DARKROOM_HTTP_RATE_PER_ACCOUNT", account) if account else defaults.per_account,
+            per_ip=_rate("DARKROOM_HTTP_RATE_PER_IP", ip) if ip else defaults.per_ip,
+        )
 
 
 def _rate(var: str, raw: str) -> Rate:
-    limit, _, period = raw.partition("/")
+    limit, _, period = raw.strip().partition("/")
     try:
         return Rate(int(limit), float(period))
     except ValueError:
         raise ConfigError(
-            f"{var} must be LIMIT/PERIOD_S with LIMIT >= 1 and PERIOD_S > 0 (e.g. 300/300), not {raw!r}"
+            f"{var}={raw!r} must be LIMIT/PERIOD_S with LIMIT >= 1 and PERIOD_S > 0 (e.g. 300/300)"
         ) from None
 
 
@@ -124,10 +126,6 @@ class WebDeps:
     starts: Callable[[], WorkStarts] | None = None
     media_url_ttl_s: int = 3600  # signed media URLs are valid for 1 to 2 times this
     progress: ProgressStream = field(default_factory=ProgressStream)
-    # how ``GET /v1/feed`` reads (``DARKROOM_FEED_DESIGN``; another design than the fan-out's is for
-    # benchmarks) and the feed's numbers (``FeedConfig.from_env``, as the fan-out consumer reads them)
-    feed_design: FeedDesign = FeedDesign.HYBRID
-    feed: FeedConfig = field(default_factory=FeedConfig)
 
     def __post_init__(self) -> None:
         if len(self.secret) < 16:
@@ -137,6 +135,17 @@ class WebDeps:
     def cursors(self) -> CursorCodec:
         """Page cursors signed with ``secret``."""
         return CursorCodec(self.secret)
+
+    @functools.cached_property
+    def feed_config(self) -> FeedConfig:
+        """The home feed's numbers from the settings (celebrity threshold, active window)."""
+        return FeedConfig.from_settings(self.settings)
+
+    @functools.cached_property
+    def feed_design(self) -> FeedDesign:
+        """How ``GET /v1/feed`` reads (``DARKROOM_FEED_DESIGN``; a design other than the fan-out's,
+        hybrid, is for ``make bench-social``, which builds the feeds it reads)."""
+        return FeedDesign.from_settings(self.settings)
 
     @functools.cached_property
     def media_urls(self) -> SignedMediaUrls:

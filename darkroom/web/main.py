@@ -11,7 +11,6 @@ from fastapi import FastAPI
 from darkroom.api.secret import load_secret
 from darkroom.platform.wiring import Wiring
 from darkroom.social import credentials
-from darkroom.social.feed import FeedConfig, FeedDesign
 from darkroom.social.processing import AfterCommit
 from darkroom.social.viewer import Viewer
 from darkroom.storage.db import read_only
@@ -41,9 +40,7 @@ class DatabaseAuthenticator:
 
 def app_for(wiring: Wiring) -> FastAPI:
     """The app over ``wiring``'s database, Redis and blob store, with the home's secret; uploads
-    start their workflows once their transaction has committed. Rate limits and the feed's design
-    and numbers come from the environment (``HttpLimits.from_env``, ``FeedDesign.from_env``,
-    ``FeedConfig.from_env``)."""
+    start their workflows once their transaction has committed; the rate limits from the settings."""
     deps = WebDeps(
         engine=wiring.db,
         redis=wiring.redis,
@@ -52,8 +49,6 @@ def app_for(wiring: Wiring) -> FastAPI:
         authenticator=DatabaseAuthenticator(wiring.db),
         secret=load_secret(wiring.settings),
         starts=lambda: AfterCommit(wiring.workflows),  # built at the first upload (cached by the wiring)
-        limits=HttpLimits.from_env(),
-        feed_design=FeedDesign.from_env(),
-        feed=FeedConfig.from_env(),
+        limits=HttpLimits.from_settings(wiring.settings),
     )
     return create_app(deps)

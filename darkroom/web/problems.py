@@ -5,6 +5,7 @@ incident id instead of internals)."""
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -28,7 +29,7 @@ from darkroom.social.errors import (
 )
 from darkroom.web.responses import problem_response
 
-__all__ = ["HTTP_STATUSES", "install_problem_handlers", "validation_problem"]
+__all__ = ["HTTP_STATUSES", "ProblemException", "install_problem_handlers", "validation_problem"]
 
 HTTP_STATUSES: HttpStatusTable = API_HTTP_STATUSES.extend(
     {
@@ -44,6 +45,22 @@ HTTP_STATUSES: HttpStatusTable = API_HTTP_STATUSES.extend(
         PreconditionFailed: 412,
     }
 )
+
+
+class ProblemException(StarletteHTTPException):
+    """A whole :class:`Problem` as an ``HTTPException``, for the places where only those get
+    through to the problem handlers (FastAPI turns anything else raised while it reads a body
+    into a bare 400)."""
+
+    def __init__(self, problem: Problem) -> None:
+        super().__init__(problem.status, problem.detail, headers=dict(problem.headers))
+        self.problem = problem
+
+
+# FastAPI's answer to a body that broke its JSON reader in another way than a syntax error
+# (nesting deeper than the recursion limit): its cause says what it was
+_UNPARSED_BODY = "There was an error parsing the body"
+_JSON_SUFFIXES = ("/json", "+json")
 
 # where FastAPI says a value came from -> how the problem names it
 _PLACES = {"query": "query parameter", "path": "path parameter", "header": "header", "cookie": "cookie", "body": "body"}
@@ -77,6 +94,23 @@ def validation_problem(exc: RequestValidationError, instance: str | None = None)
     )
 
 
+def content_type_problem(request: Request, exc: RequestValidationError) -> Problem | None:
+    """415 naming the ``Content-Type`` when a body that is not JSON reached a route taking JSON
+    (FastAPI reads such a body as bytes, and its error would only say the body is no object)."""
+    media = request.headers.get("content-type", "").partition(";")[0].strip().lower()
+    if media.endswith(_JSON_SUFFIXES) or not any(error.get("loc", ())[:1] == ("body",) for error in exc.errors()):
+        return None
+    if not media and not exc.body:  # nothing sent at all: the 400 says the body is required
+        return None
+    return Problem(
+        415,
+        "unsupported_media_type",
+        f"the body is {media or 'of no Content-Type'!r}: this route takes application/json",
+        field="Content-Type",
+        instance=request.url.path,
+    )
+
+
 def install_problem_handlers(app: FastAPI, table: HttpStatusTable = HTTP_STATUSES) -> None:
     """Answer every error of ``app`` with problem+json, statuses by ``table``."""
 
@@ -85,10 +119,16 @@ def install_problem_handlers(app: FastAPI, table: HttpStatusTable = HTTP_STATUSE
 
     async def invalid_request(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, RequestValidationError)
-        return problem_response(validation_problem(exc, request.url.path))
+        return problem_response(content_type_problem(request, exc) or validation_problem(exc, request.url.path))
 
     async def http_exception(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, StarletteHTTPException)
+        if isinstance(exc, ProblemException):
+            return problem_response(exc.problem)
+        if exc.detail == _UNPARSED_BODY and exc.__cause__ is not None:
+            why = f"{type(exc.__cause__).__name__}: {exc.__cause__}"
+            problem = Problem(400, "invalid_input", f"the body could not be read as JSON ({why})", field="body")
+            return problem_response(dataclasses.replace(problem, instance=request.url.path))
         if exc.status_code < 400:  # a route may raise a 304 or a redirect: no body
             return Response(status_code=exc.status_code, headers=exc.headers)
         detail = exc.detail if isinstance(exc.detail, str) else None

@@ -230,6 +230,7 @@ def test_the_children_of_a_killed_up_stop_instead_of_running_on(tmp_path: Path) 
     home = tmp_path / "home"
     env = {k: v for k, v in os.environ.items() if not k.startswith("DARKROOM_")}
     env |= {"DARKROOM_HOME": str(home), "DARKROOM_GRPC_ADDR": "127.0.0.1:0", "DARKROOM_METRICS_PORT": "-1"}
+    env |= {"DARKROOM_HTTP_ADDR": "127.0.0.1:0"}
     argv = [sys.executable, "-m", "darkroom.cli", "up", "--app", APP, "--workers", "1", "--engines", "1"]
     with (tmp_path / "up.log").open("w") as log:
         up = subprocess.Popen(argv, env=env | {"COLUMNS": "300"}, stdout=subprocess.PIPE, stderr=log, text=True)
@@ -238,12 +239,12 @@ def test_the_children_of_a_killed_up_stop_instead_of_running_on(tmp_path: Path) 
         assert up.stdout is not None
         assert "darkroom up" in up.stdout.readline()  # the banner: everything started
         children = [pid for pid in _children(up.pid) if "darkroom.cli" in Path(f"/proc/{pid}/cmdline").read_text()]
-        assert len(children) == 2
+        assert len(children) == 4  # an engine, a worker, the social runner, the HTTP server
         up.kill()  # SIGKILL: up says nothing to anyone
         up.wait()
         _until(lambda: not any(_alive(pid) for pid in children))
-        logs = " ".join((home / "logs" / name).read_text() for name in ("engine-1.log", "worker-1.log"))
-        assert logs.count(f"darkroom up (pid {up.pid}) is gone; stopping") == 2
+        logs = " ".join((home / "logs" / name).read_text() for name in ("engine-1.log", "worker-1.log", "social-1.log"))
+        assert logs.count(f"darkroom up (pid {up.pid}) is gone; stopping") == 3
         # the next up on this home starts as if nothing had been there
         second = LocalPlatform(_settings(home), PlatformConfig(engines=1, workers=0, app=APP, metrics=False))
         second.start()
@@ -328,6 +329,7 @@ def test_up_on_a_taken_metrics_port_says_which_and_stops(tmp_path: Path) -> None
         with pytest.raises(AddressUnavailable, match=f"cannot serve /metrics on 127.0.0.1:{port}"):
             serve_metrics(new_registry(), port)
         env = {**os.environ, "DARKROOM_HOME": str(tmp_path / "home"), "DARKROOM_GRPC_ADDR": "127.0.0.1:0"}
+        env |= {"DARKROOM_HTTP_ADDR": "127.0.0.1:0"}
         done = subprocess.run(
             [sys.executable, "-m", "darkroom.cli", "up", "--app", APP, "--workers", "0"],
             check=False,
@@ -364,6 +366,7 @@ def test_a_home_with_brackets_is_printed_as_it_is(command: list[str], tmp_path: 
     home = tmp_path / "[/]odd [bold]home"  # was read as Rich markup: a MarkupError once everything had started
     env = {k: v for k, v in os.environ.items() if not k.startswith("DARKROOM_")}
     env |= {"DARKROOM_HOME": str(home), "DARKROOM_GRPC_ADDR": "127.0.0.1:0", "DARKROOM_METRICS_PORT": "-1"}
+    env |= {"DARKROOM_HTTP_ADDR": "127.0.0.1:0"}
     with (tmp_path / "err.log").open("w") as log:
         proc = subprocess.Popen(
             [sys.executable, "-m", "darkroom.cli", *command],

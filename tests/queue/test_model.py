@@ -62,7 +62,8 @@ LIMITS = dq.Limits(min_lease_s=SHORT_LEASE_S)
 MAX_PAYLOAD = 4  # the queue's own cap, far under the client's: the scripts enforce it
 BIG = b"x" * (MAX_PAYLOAD + 1)
 MAX_ATTEMPTS = 2
-EXAMPLES = int(os.environ.get("DARKROOM_MODEL_EXAMPLES", "50"))
+# 30 x 40 steps x 5 configurations in the suite (about 45 s); DARKROOM_MODEL_EXAMPLES=500 for a deep run
+EXAMPLES = int(os.environ.get("DARKROOM_MODEL_EXAMPLES", "30"))
 STEPS = int(os.environ.get("DARKROOM_MODEL_STEPS", "40"))
 
 

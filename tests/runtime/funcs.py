@@ -133,6 +133,11 @@ timing_out = Workflow("timing-out", inputs=["gate"])
 timing_out.task("wait", "gate", path=timing_out.input("gate"), options=StepOptions(timeout_s=0.5))
 registry.add_workflow(timing_out)
 
+# a timeout longer than a failed pass's retry (1 s): its timer must outlive the pass that arms it
+timing_out_later = Workflow("timing-out-later", inputs=["gate"])
+timing_out_later.task("wait", "gate", path=timing_out_later.input("gate"), options=StepOptions(timeout_s=2.0))
+registry.add_workflow(timing_out_later)
+
 bad_output = Workflow("bad-output")
 bad_output.output("x", bad_output.task("split", "split", n=1)["missing"])
 registry.add_workflow(bad_output)

@@ -5,13 +5,17 @@
     python -m tests.runtime.procs advancing-worker REDIS_URL DB_URL SCRATCH_DIR RECORD_FILE [CRASH_AT]
 
 An engine appends one line per pass to RECORD_FILE: ``workflow engine start end`` (monotonic
-clock, shared by processes on Linux). With CRASH_AT_SAVE=n it dies (``os._exit``) inside its n-th
-pass, after enqueuing that pass's tasks and before committing it: the worst moment.
+clock, shared by processes on Linux), and creates ``RECORD_FILE.<pid>.ready`` once it serves.
+With CRASH_AT_SAVE=n it dies (``os._exit``) inside its n-th pass, once the pass has planned and
+before it commits; with ``commit:n`` in its n-th pass after the commit, before the pass's queue
+work (the tasks it started are in the rows, not in the queue).
 
 An advancing worker (``Worker(engine=...)``) records its passes the same way. With CRASH_AT
 ``claimed`` it dies once it holds the tick of a run it reported to, before its pass (its task
 reported, not yet settled); with ``mid-pass`` inside its first pass, before committing it; with
-``holding`` at its second pass, made under the tick its first pass kept.
+``holding`` at its second pass, made under the tick its first pass kept; with ``after-commit``
+after its first pass committed, before that pass's queue work; with ``holding-after-commit`` the
+same in its second pass, under the kept tick.
 """
 
 from __future__ import annotations
@@ -53,7 +57,9 @@ def _engine(redis_url: str, db_url: str, out: Any, crash_at: str, stop: threadin
         name=name,
         on_pass=lambda r: out.write(f"{r[0]} {r[1]} {r[2]!r} {r[3]!r}\n"),
     )
-    if int(crash_at):
+    if crash_at.startswith("commit:"):
+        _die_at_queue_work(int(crash_at.removeprefix("commit:")))
+    elif int(crash_at):
         saves = [0]
         real_save = eng.store.save
 
@@ -64,7 +70,24 @@ def _engine(redis_url: str, db_url: str, out: Any, crash_at: str, stop: threadin
             real_save(*args, **kw)
 
         eng.store.save = save  # type: ignore[method-assign]
+    eng.setup()
+    Path(f"{out.name}.{os.getpid()}.ready").touch()  # serving: a test may start its runs now
     eng.run(stop, wait_s=0.2)
+
+
+def _die_at_queue_work(nth: int) -> None:
+    """Exit at the queue work of this process's ``nth`` pass: its commit done, its tasks not enqueued."""
+    from darkroom.runtime.workflow import queue_work
+
+    real, calls = queue_work.QueueWork.carry_out, [0]
+
+    def carry_out(self: queue_work.QueueWork, *a: Any, **kw: Any) -> Any:
+        calls[0] += 1
+        if calls[0] == nth:
+            os._exit(9)
+        return real(self, *a, **kw)
+
+    queue_work.QueueWork.carry_out = carry_out  # type: ignore[method-assign]
 
 
 def worker(redis_url: str, db_url: str, blob_dir: str, scratch: str, grace_s: str = "30") -> None:
@@ -93,6 +116,12 @@ def advancing_worker(redis_url: str, db_url: str, scratch: str, record: str, cra
         )
         if crash_at == "claimed":
             eng.advance_leased = lambda *a, **kw: os._exit(9)  # type: ignore[method-assign]
+        elif crash_at in ("after-commit", "holding-after-commit"):
+            if crash_at == "holding-after-commit":
+                import darkroom.runtime.advancer as advancer_module
+
+                advancer_module.HOLD_S = 3600.0  # the first pass's tick is kept for the second
+            _die_at_queue_work(1 if crash_at == "after-commit" else 2)
         elif crash_at == "holding":
             # the first pass keeps the tick (the worker took the next task); die at the second,
             # its report written and the inbox drained under the kept tick

@@ -64,6 +64,56 @@ def test_an_engine_killed_mid_pass_is_replaced_and_the_run_finishes_once(
         assert platform.rq.get(t.queue, t.message_id).state == dq.State.COMPLETED
 
 
+@pytest.mark.parametrize(("crash_at", "reconciled"), [(1, False), (3, True)], ids=["first-pass", "third-pass"])
+def test_an_engine_killed_between_its_commit_and_its_enqueue_loses_no_step_and_runs_none_twice(
+    platform: Platform, tmp_path: Path, crash_at: int, reconciled: bool
+) -> None:
+    platform.start_worker(concurrency=4)
+    run = platform.workflows.start("chain", {})
+    # The engine dies in its n-th pass after committing it, before enqueuing the task it started:
+    # the task's row says pending and no message of it exists.
+    victim = _spawn("engine", _redis_url(platform), _db_url(platform), str(tmp_path / "p"), f"commit:{crash_at}")
+    assert victim.wait(timeout=60) == 9
+    rows = platform.workflows.tasks(run.id)
+    assert rows, "the victim's pass committed nothing"
+    started = rows[-1]
+    assert (started.step, started.state) == (f"s{crash_at - 1}", "pending")
+    with pytest.raises(dq.MessageNotFound):
+        platform.rq.get(started.queue, started.message_id)
+    if reconciled:
+        # a reconciler that sees the row without its message asks for it again, never fails it
+        Engine(platform.rq, platform.db, funcs.registry).reconcile()
+        assert platform.workflows.get(run.id).state == "running"
+    # the tick the victim held comes back (attempt 2) and its pass issues the task again
+    platform.start_engine()
+    done = platform.wait(run.id)
+    assert done.state == "succeeded", done.error
+    assert done.outputs == {"last": {"k": 5, "attempt": 1}}
+    tasks = platform.workflows.tasks(run.id)
+    assert [(t.step, t.state, t.attempts) for t in tasks] == [(f"s{k}", "succeeded", 1) for k in range(6)]
+    for t in tasks:  # every step's message was enqueued once and leased once
+        msg = platform.rq.get(t.queue, t.message_id)
+        assert (msg.state, msg.attempts) == (dq.State.COMPLETED, 1)
+
+
+def test_an_engine_killed_after_closing_a_run_before_its_cancels_leaves_no_task_to_run(
+    platform: Platform, tmp_path: Path
+) -> None:
+    ensure_queues(platform.rq, funcs.registry)
+    run = platform.workflows.start("chain", {})
+    assert Engine(platform.rq, platform.db, funcs.registry).run_once() == 1  # s0 enqueued; no worker
+    (task,) = platform.workflows.tasks(run.id)
+    platform.workflows.cancel(run.id)
+    # the victim's pass closes the run and commits, and dies before canceling s0's message
+    victim = _spawn("engine", _redis_url(platform), _db_url(platform), str(tmp_path / "p"), "commit:1")
+    assert victim.wait(timeout=60) == 9
+    assert platform.workflows.get(run.id).state == "canceled"
+    assert platform.rq.get(task.queue, task.message_id).state == dq.State.PENDING
+    # the tick comes back, delivered again: the closed run's pass cancels its tasks' messages again
+    platform.start_engine()
+    platform.until(lambda: platform.rq.get(task.queue, task.message_id).state == dq.State.CANCELED)
+
+
 def test_a_worker_killed_mid_task_leads_to_a_retry_with_identical_outputs(platform: Platform, tmp_path: Path) -> None:
     blob_dir, gate = tmp_path / "blobs", tmp_path / "gate"
     platform.start_engine()
@@ -131,6 +181,35 @@ def test_a_worker_killed_while_advancing_its_run_loses_nothing(
     assert [(t.step, t.state) for t in tasks] == [(f"s{k}", "succeeded") for k in range(6)]
 
 
+@pytest.mark.parametrize("crash_at", ["after-commit", "holding-after-commit"])
+def test_a_worker_killed_between_its_commit_and_its_enqueue_loses_no_step(
+    platform: Platform, tmp_path: Path, crash_at: str
+) -> None:
+    ensure_queues(platform.rq, funcs.registry)
+    run = platform.workflows.start("chain", {})
+    assert Engine(platform.rq, platform.db, funcs.registry).run_once() == 1
+    victim = _spawn(
+        "advancing-worker", _redis_url(platform), _db_url(platform), str(tmp_path / "s"), str(tmp_path / "p"), crash_at
+    )
+    assert victim.wait(timeout=60) == 9
+    # its pass (under a claimed tick, or under the tick its first pass kept) committed the next
+    # step's row and died before enqueuing it
+    rows = platform.workflows.tasks(run.id)
+    assert rows and rows[-1].step != "s0", "the victim's pass committed nothing"
+    started = rows[-1]
+    assert started.state == "pending"
+    with pytest.raises(dq.MessageNotFound):
+        platform.rq.get(started.queue, started.message_id)
+    platform.start_engine()
+    platform.start_worker()
+    done = platform.wait(run.id, timeout_s=60)
+    assert done.state == "succeeded", done.error
+    assert done.outputs == {"last": {"k": 5, "attempt": 1}}
+    assert [(t.step, t.state) for t in platform.workflows.tasks(run.id)] == [(f"s{k}", "succeeded") for k in range(6)]
+    # the step that pass started was issued again by the tick's next holder, and ran once
+    assert platform.rq.get(started.queue, started.message_id).attempts == 1
+
+
 def test_workers_and_engines_never_advance_one_workflow_at_once(platform: Platform, tmp_path: Path) -> None:
     record = tmp_path / "passes.txt"
     ensure_queues(platform.rq, funcs.registry)
@@ -154,8 +233,11 @@ def test_workers_and_engines_never_advance_one_workflow_at_once(platform: Platfo
 def test_two_engines_never_advance_one_workflow_at_once(platform: Platform, tmp_path: Path) -> None:
     record = tmp_path / "passes.txt"
     platform.start_worker(concurrency=4)
-    runs = [platform.workflows.start("squares", {"n": 15}) for _ in range(12)]
     engines = [_spawn("engine", _redis_url(platform), _db_url(platform), str(record)) for _ in range(2)]
+    # Both engines serving before the runs start: else the first one up (a loaded machine) can
+    # finish every run before the other has started, and the test would prove nothing.
+    platform.until(lambda: all(Path(f"{record}.{e.pid}.ready").exists() for e in engines), timeout_s=60)
+    runs = [platform.workflows.start("squares", {"n": 15}) for _ in range(12)]
     _all_succeed_then_stop(platform, runs, engines)
     history = _passes(record)
     assert {name for passes in history.values() for _, _, name in passes} == {f"engine-{e.pid}" for e in engines}

@@ -1,4 +1,5 @@
-"""Accounts for the social tests: sign one up and get its row and the viewer its session would be."""
+"""Accounts for the social tests: sign one up and get its row and the viewer its session would be,
+and, for tests over a transport (HTTP, gRPC), a member with an API token."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ from dataclasses import dataclass
 
 import sqlalchemy as sa
 
-from darkroom.social import accounts
+from darkroom.social import accounts, credentials
 from darkroom.social.accounts import AccountRow
 from darkroom.social.events import EventType
 from darkroom.social.viewer import Role, Scope, Viewer
@@ -39,6 +40,37 @@ def signup_in(conn: sa.Connection, handle: str, *, private: bool = False, role: 
         conn, handle=handle, email=f"{handle}@example.com", password=PASSWORD, private=private, role=role
     )
     return Person(account, Viewer(account.id, account.handle, frozenset(Scope), role))
+
+
+@dataclass(frozen=True)
+class User:
+    """A signed-up account and its API token (read and write scopes)."""
+
+    person: Person
+    token: str
+
+    @property
+    def id(self) -> str:
+        return self.person.id
+
+    @property
+    def handle(self) -> str:
+        return self.person.handle
+
+    @property
+    def viewer(self) -> Viewer:
+        return self.person.viewer
+
+    @property
+    def auth(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.token}"}
+
+
+def member_in(conn: sa.Connection, handle: str, *, private: bool = False, role: Role = Role.USER) -> User:
+    """``handle`` signed up, with an API token that reads and writes."""
+    person = signup_in(conn, handle, private=private, role=role)
+    token = credentials.create_token(conn, person.viewer, name="tests", scopes=[Scope.READ, Scope.WRITE])
+    return User(person, token.secret)
 
 
 def read_only(person: Person) -> Viewer:

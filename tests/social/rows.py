@@ -1,4 +1,7 @@
-"""Rows for social tests, inserted directly (no domain code), so each module's tests stand alone."""
+"""Rows for social tests, inserted directly (no domain code), so each module's tests stand alone.
+Each takes an open connection inside the caller's transaction. Follows keep ``follower_count`` as
+the counter consumer would (the feed reads it); a block removes the follows both ways, as the
+graph does."""
 
 from __future__ import annotations
 
@@ -13,12 +16,15 @@ from darkroom.social.viewer import Role, Viewer
 from darkroom.storage.schema import accounts, blocks, follows, mentions, post_media, post_tags, posts, uploads
 
 __all__ = [
+    "delete_post",
     "make_account",
     "make_block",
     "make_follow",
     "make_post",
+    "make_posts",
     "make_upload",
     "photo_info",
+    "remove_follow",
     "viewer_of",
 ]
 
@@ -32,14 +38,18 @@ def _now() -> float:
 
 def make_account(
     conn: sa.Connection,
-    handle: str,
+    handle: str = "",
     private: bool = False,
     *,
     role: str = "user",
     display_name: str = "",
     avatar_upload_id: str | None = None,
+    follower_count: int = 0,
+    last_seen_at: float | None = None,
 ) -> str:
+    """An account; without ``handle``, one made from its id."""
     account_id = new_id()
+    handle = handle or f"u{account_id.lower()[-20:]}"
     now = _now()
     conn.execute(
         sa.insert(accounts).values(
@@ -52,6 +62,8 @@ def make_account(
             private=private,
             role=role,
             password_hash="$argon2id$test",
+            follower_count=follower_count,
+            last_seen_at=last_seen_at,
             created_at=now,
             updated_at=now,
         )
@@ -144,11 +156,47 @@ def make_post(
     return post_id
 
 
+def make_posts(conn: sa.Connection, author_id: str, n: int) -> list[str]:
+    """``n`` ready posts by ``author_id`` in one statement, oldest first."""
+    ids = [new_id() for _ in range(n)]
+    now = _now()
+    values = {"author_id": author_id, "caption": "", "state": "ready", "like_count": 0, "comment_count": 0}
+    conn.execute(
+        sa.insert(posts),
+        [{**values, "id": i, "created_at": now, "updated_at": now, "ready_at": now} for i in ids],
+    )
+    return ids
+
+
+def delete_post(conn: sa.Connection, post_id: str) -> None:
+    conn.execute(sa.update(posts).where(posts.c.id == post_id).values(deleted_at=_now()))
+
+
+def _count_followers(conn: sa.Connection, followee_id: str, delta: int) -> None:
+    followers = accounts.c.follower_count + delta
+    conn.execute(sa.update(accounts).where(accounts.c.id == followee_id).values(follower_count=followers))
+
+
 def make_follow(conn: sa.Connection, follower_id: str, followee_id: str, state: str = "active") -> None:
     conn.execute(
         sa.insert(follows).values(follower_id=follower_id, followee_id=followee_id, state=state, created_at=_now())
     )
+    if state == "active":
+        _count_followers(conn, followee_id, 1)
+
+
+def remove_follow(conn: sa.Connection, follower_id: str, followee_id: str) -> None:
+    """The active follow removed, if any (``follower_count`` with it)."""
+    gone = conn.execute(
+        sa.delete(follows).where(
+            follows.c.follower_id == follower_id, follows.c.followee_id == followee_id, follows.c.state == "active"
+        )
+    )
+    _count_followers(conn, followee_id, -gone.rowcount)
 
 
 def make_block(conn: sa.Connection, blocker_id: str, blocked_id: str) -> None:
+    """A block, and the follows both ways removed (as the graph does)."""
     conn.execute(sa.insert(blocks).values(blocker_id=blocker_id, blocked_id=blocked_id, created_at=_now()))
+    remove_follow(conn, blocker_id, blocked_id)
+    remove_follow(conn, blocked_id, blocker_id)

@@ -224,7 +224,7 @@ def test_update_applies_the_mask_and_bumps_the_version(db_engine: sa.Engine) -> 
     assert _get(db_engine, "alice") == row
     assert [e["data"] for e in events(db_engine, EventType.ACCOUNT_UPDATED)] == [
         {"fields": ["bio", "display_name"]}, {"fields": ["bio"]}, {"fields": ["display_name"]},
-        {"fields": ["bio", "display_name", "private"]},
+        {"fields": ["avatar", "bio", "display_name", "private"]},
     ]  # fmt: skip
 
 

@@ -16,7 +16,7 @@ import sqlalchemy as sa
 from darkroom.social import keys
 from darkroom.social.events import Event, EventType, Handler
 from darkroom.social.feed import FanoutHandler, FeedConfig, FeedDesign, FeedStore
-from tests.social import feed_rows as rows
+from tests.social import rows
 
 
 @dataclass
@@ -54,12 +54,12 @@ def world(db_engine: sa.Engine, redis_client: redis.Redis) -> World:
     """An author followed by three active accounts with feeds, one inactive (no feed) and one
     pending request."""
     with db_engine.begin() as conn:
-        author = rows.account(conn, private=True)
-        active = [rows.account(conn) for _ in range(3)]
-        inactive, requested = rows.account(conn), rows.account(conn)
+        author = rows.make_account(conn, private=True)
+        active = [rows.make_account(conn) for _ in range(3)]
+        inactive, requested = rows.make_account(conn), rows.make_account(conn)
         for f in [*active, inactive]:
-            rows.follow(conn, f, author)
-        rows.follow(conn, requested, author, state="requested")
+            rows.make_follow(conn, f, author)
+        rows.make_follow(conn, requested, author, state="requested")
     _build(redis_client, author, *active, requested)
     return World(author, active, inactive, requested)
 
@@ -68,7 +68,7 @@ def test_a_ready_post_reaches_active_followers_only(
     db_engine: sa.Engine, redis_client: redis.Redis, world: World
 ) -> None:
     with db_engine.begin() as conn:
-        post = rows.post(conn, world.author)
+        post = rows.make_post(conn, world.author)
     handler: Handler = FanoutHandler(db_engine, redis_client)  # an events consumer
     assert handler.name == "feed"
     handler.handle([_ready(post, world.author)])
@@ -83,8 +83,8 @@ def test_posts_not_ready_or_deleted_are_not_pushed(
     db_engine: sa.Engine, redis_client: redis.Redis, world: World
 ) -> None:
     with db_engine.begin() as conn:
-        processing = rows.post(conn, world.author, state="processing")
-        deleted = rows.post(conn, world.author)
+        processing = rows.make_post(conn, world.author, state="processing")
+        deleted = rows.make_post(conn, world.author)
         rows.delete_post(conn, deleted)
     FanoutHandler(db_engine, redis_client).handle([_ready(processing, world.author), _ready(deleted, world.author)])
     assert _feed(redis_client, world.active[0]) == []
@@ -95,7 +95,7 @@ def test_a_celebritys_post_is_only_recorded_for_pulling(
     db_engine: sa.Engine, redis_client: redis.Redis, world: World
 ) -> None:
     with db_engine.begin() as conn:
-        post = rows.post(conn, world.author)
+        post = rows.make_post(conn, world.author)
     # four followers: above a threshold of 3
     FanoutHandler(db_engine, redis_client, config=FeedConfig(celebrity_followers=3)).handle(
         [_ready(post, world.author)]
@@ -105,7 +105,7 @@ def test_a_celebritys_post_is_only_recorded_for_pulling(
     assert redis_client.zrange(keys.author_posts(world.author), 0, -1) == [post.encode()]
     # the push design ignores the threshold; the pull and SQL designs push nothing
     with db_engine.begin() as conn:
-        pushed, pulled, joined = (rows.post(conn, world.author) for _ in range(3))
+        pushed, pulled, joined = (rows.make_post(conn, world.author) for _ in range(3))
     config = FeedConfig(celebrity_followers=1000)
     FanoutHandler(db_engine, redis_client, config=config, design=FeedDesign.PUSH).handle([_ready(pushed, world.author)])
     FanoutHandler(db_engine, redis_client, config=config, design=FeedDesign.PULL).handle([_ready(pulled, world.author)])
@@ -117,11 +117,11 @@ def test_a_celebritys_post_is_only_recorded_for_pulling(
 
 def test_followers_are_read_in_pages_and_pushed_in_batches(db_engine: sa.Engine, redis_client: redis.Redis) -> None:
     with db_engine.begin() as conn:
-        author = rows.account(conn)
-        followers = [rows.account(conn) for _ in range(23)]
+        author = rows.make_account(conn)
+        followers = [rows.make_account(conn) for _ in range(23)]
         for f in followers:
-            rows.follow(conn, f, author)
-        post = rows.post(conn, author)
+            rows.make_follow(conn, f, author)
+        post = rows.make_post(conn, author)
     _build(redis_client, *followers[1:])  # the first one is inactive
     seen = Counting()
     config = FeedConfig(follower_page=7, batch_keys=3)
@@ -135,7 +135,7 @@ def test_followers_are_read_in_pages_and_pushed_in_batches(db_engine: sa.Engine,
 def test_deleting_a_post_takes_it_out_everywhere(db_engine: sa.Engine, redis_client: redis.Redis, world: World) -> None:
     handler = FanoutHandler(db_engine, redis_client)
     with db_engine.begin() as conn:
-        kept, gone = rows.post(conn, world.author), rows.post(conn, world.author)
+        kept, gone = rows.make_post(conn, world.author), rows.make_post(conn, world.author)
     handler.handle([_ready(kept, world.author), _ready(gone, world.author)])
     with db_engine.begin() as conn:
         rows.delete_post(conn, gone)
@@ -149,10 +149,10 @@ def test_deleting_a_post_takes_it_out_everywhere(db_engine: sa.Engine, redis_cli
 def test_unfollow_takes_the_followees_posts_out(db_engine: sa.Engine, redis_client: redis.Redis, world: World) -> None:
     reader = world.active[0]
     with db_engine.begin() as conn:
-        other = rows.account(conn)
-        rows.follow(conn, reader, other)
-        theirs = [rows.post(conn, world.author) for _ in range(3)]
-        mine = rows.post(conn, other)
+        other = rows.make_account(conn)
+        rows.make_follow(conn, reader, other)
+        theirs = [rows.make_post(conn, world.author) for _ in range(3)]
+        mine = rows.make_post(conn, other)
     handler = FanoutHandler(db_engine, redis_client)
     handler.handle([_ready(p, world.author) for p in theirs] + [_ready(mine, other)])
     assert _feed(redis_client, reader) == [*theirs, mine]
@@ -160,7 +160,7 @@ def test_unfollow_takes_the_followees_posts_out(db_engine: sa.Engine, redis_clie
     handler.handle([unfollowed])  # not applied yet in SQL (a replay after a re-follow): kept
     assert _feed(redis_client, reader) == [*theirs, mine]
     with db_engine.begin() as conn:
-        rows.unfollow(conn, reader, world.author)
+        rows.remove_follow(conn, reader, world.author)
     handler.handle([unfollowed])
     assert _feed(redis_client, reader) == [mine]
 
@@ -168,14 +168,14 @@ def test_unfollow_takes_the_followees_posts_out(db_engine: sa.Engine, redis_clie
 def test_block_takes_posts_out_both_ways(db_engine: sa.Engine, redis_client: redis.Redis, world: World) -> None:
     fan = world.active[0]
     with db_engine.begin() as conn:
-        rows.follow(conn, world.author, fan)
-        by_author, by_fan = rows.post(conn, world.author), rows.post(conn, fan)
+        rows.make_follow(conn, world.author, fan)
+        by_author, by_fan = rows.make_post(conn, world.author), rows.make_post(conn, fan)
     handler = FanoutHandler(db_engine, redis_client)
     handler.handle([_ready(by_author, world.author), _ready(by_fan, fan)])
     assert _feed(redis_client, fan) == [by_author, by_fan]
     assert _feed(redis_client, world.author) == [by_author, by_fan]
     with db_engine.begin() as conn:
-        rows.block(conn, world.author, fan)
+        rows.make_block(conn, world.author, fan)
     handler.handle([Event(EventType.ACCOUNT_BLOCKED, world.author, data={"blocked_id": fan})])
     assert _feed(redis_client, fan) == [by_fan]
     assert _feed(redis_client, world.author) == [by_author]
@@ -184,16 +184,16 @@ def test_block_takes_posts_out_both_ways(db_engine: sa.Engine, redis_client: red
 
 def test_a_follow_brings_the_followees_recent_posts(db_engine: sa.Engine, redis_client: redis.Redis) -> None:
     with db_engine.begin() as conn:
-        reader, author, celebrity, away = (rows.account(conn) for _ in range(4))
-        posts = [rows.post(conn, author) for _ in range(4)]
+        reader, author, celebrity, away = (rows.make_account(conn) for _ in range(4))
+        posts = [rows.make_post(conn, author) for _ in range(4)]
         rows.delete_post(conn, posts[1])
-        draft = rows.post(conn, author, state="processing")
-        star_post = rows.post(conn, celebrity)
+        draft = rows.make_post(conn, author, state="processing")
+        star_post = rows.make_post(conn, celebrity)
         for followee in (author, celebrity):
-            rows.follow(conn, reader, followee)
-            rows.follow(conn, away, followee)
+            rows.make_follow(conn, reader, followee)
+            rows.make_follow(conn, away, followee)
         for _ in range(3):
-            rows.follow(conn, rows.account(conn), celebrity)
+            rows.make_follow(conn, rows.make_account(conn), celebrity)
     _build(redis_client, reader)
     handler = FanoutHandler(db_engine, redis_client, config=FeedConfig(celebrity_followers=3))
     handler.handle(
@@ -247,12 +247,12 @@ def test_a_killed_fanout_rerun_leaves_the_post_once_in_every_feed(
     db_engine: sa.Engine, redis_client: redis.Redis, redis_url: str, database_url: str
 ) -> None:
     with db_engine.begin() as conn:
-        author = rows.account(conn)
-        followers = [rows.account(conn) for _ in range(35)]
+        author = rows.make_account(conn)
+        followers = [rows.make_account(conn) for _ in range(35)]
         for f in followers:
-            rows.follow(conn, f, author)
-        earlier = rows.post(conn, author)
-        post = rows.post(conn, author)
+            rows.make_follow(conn, f, author)
+        earlier = rows.make_post(conn, author)
+        post = rows.make_post(conn, author)
     _build(redis_client, author, *followers)
     handler = FanoutHandler(db_engine, redis_client)
     handler.handle([_ready(earlier, author)])

@@ -11,7 +11,7 @@ import pytest
 import redis
 import sqlalchemy as sa
 
-from darkroom.config import ConfigError
+from darkroom.config import ConfigError, Settings
 from darkroom.social import keys
 from darkroom.social.errors import InvalidInput
 from darkroom.social.events import Event, EventType
@@ -20,7 +20,7 @@ from darkroom.social.feed.cursors import encode
 from darkroom.social.ids import new_id
 from darkroom.storage.db import read_only
 from darkroom.storage.schema import accounts
-from tests.social import feed_rows as rows
+from tests.social import rows
 
 CONFIG = FeedConfig(celebrity_followers=3, active_window_s=86400)
 
@@ -66,21 +66,21 @@ def world(db_engine: sa.Engine, redis_client: redis.Redis) -> World:
     """A viewer following a public account, a private one and a celebrity (pulled), with a pending
     request to another private account; posts of each interleaved in time, some not showable."""
     with db_engine.begin() as conn:
-        viewer = rows.account(conn)
-        public, private = rows.account(conn), rows.account(conn, private=True)
-        celebrity = rows.account(conn, follower_count=10)
-        pending, stranger = rows.account(conn, private=True), rows.account(conn)
+        viewer = rows.make_account(conn)
+        public, private = rows.make_account(conn), rows.make_account(conn, private=True)
+        celebrity = rows.make_account(conn, follower_count=10)
+        pending, stranger = rows.make_account(conn, private=True), rows.make_account(conn)
         for followee in (public, private, celebrity):
-            rows.follow(conn, viewer, followee)
-        rows.follow(conn, viewer, pending, state="requested")
+            rows.make_follow(conn, viewer, followee)
+        rows.make_follow(conn, viewer, pending, state="requested")
         expected: list[str] = []
         for _ in range(3):
             for author in (public, celebrity, private, viewer):
-                expected.append(rows.post(conn, author))
-            rows.post(conn, pending)
-            rows.post(conn, stranger)
-            rows.post(conn, public, state="processing")
-            rows.delete_post(conn, rows.post(conn, celebrity))
+                expected.append(rows.make_post(conn, author))
+            rows.make_post(conn, pending)
+            rows.make_post(conn, stranger)
+            rows.make_post(conn, public, state="processing")
+            rows.delete_post(conn, rows.make_post(conn, celebrity))
     return World(viewer, public, private, celebrity, expected[::-1])
 
 
@@ -136,7 +136,7 @@ def test_celebrity_posts_are_merged_with_pushed_ones(
     _read(db_engine, redis_client, world.viewer)  # builds the feed
     handler = FanoutHandler(db_engine, redis_client, config=CONFIG)
     with db_engine.begin() as conn:
-        new = [rows.post(conn, a) for a in (world.celebrity, world.public, world.celebrity)]
+        new = [rows.make_post(conn, a) for a in (world.celebrity, world.public, world.celebrity)]
     handler.handle([Event(EventType.POST_READY, "x", post_id=p) for p in new])
     feed = redis_client.zrange(keys.feed(world.viewer), 0, -1)
     assert new[1].encode() in feed and new[0].encode() not in feed and new[2].encode() not in feed
@@ -148,7 +148,7 @@ def test_cursors_stay_put_while_new_posts_arrive(db_engine: sa.Engine, redis_cli
     first = _read(db_engine, redis_client, world.viewer, limit=5)
     assert first.post_ids == world.expected[:5] and first.next_cursor
     with db_engine.begin() as conn:
-        arrived = [rows.post(conn, a) for a in (world.public, world.celebrity, world.private)]
+        arrived = [rows.make_post(conn, a) for a in (world.public, world.celebrity, world.private)]
     handler.handle([Event(EventType.POST_READY, "x", post_id=p) for p in arrived])
     second = _read(db_engine, redis_client, world.viewer, first.next_cursor, limit=5)
     assert second.post_ids == world.expected[5:10] and second.next_cursor
@@ -197,9 +197,9 @@ def test_a_cursor_with_one_character_changed_is_refused(
 
 def test_limit_is_1_to_100(db_engine: sa.Engine, redis_client: redis.Redis) -> None:
     with db_engine.begin() as conn:
-        viewer, author = rows.account(conn), rows.account(conn)
-        rows.follow(conn, viewer, author)
-        posts = rows.many_posts(conn, author, 120)
+        viewer, author = rows.make_account(conn), rows.make_account(conn)
+        rows.make_follow(conn, viewer, author)
+        posts = rows.make_posts(conn, author, 120)
     page = _read(db_engine, redis_client, viewer, limit=100)
     assert page.post_ids == posts[::-1][:100] and page.next_cursor
     for bad in (101, 0, -1, True, 2.5, "20"):
@@ -212,9 +212,9 @@ def test_limit_is_1_to_100(db_engine: sa.Engine, redis_client: redis.Redis) -> N
 
 def test_a_full_feed_pages_to_its_end(db_engine: sa.Engine, redis_client: redis.Redis) -> None:
     with db_engine.begin() as conn:
-        viewer, author = rows.account(conn), rows.account(conn)
-        rows.follow(conn, viewer, author)
-        posts = rows.many_posts(conn, author, 850)
+        viewer, author = rows.make_account(conn), rows.make_account(conn)
+        rows.make_follow(conn, viewer, author)
+        posts = rows.make_posts(conn, author, 850)
     pages = _all_pages(db_engine, redis_client, viewer, 100, FeedDesign.HYBRID)
     assert [len(p) for p in pages] == [100] * 8  # the feed keeps the newest 800
     assert [p for page in pages for p in page] == posts[::-1][:800]
@@ -227,7 +227,7 @@ def test_deleted_and_hidden_posts_never_show(db_engine: sa.Engine, redis_client:
     deleted = world.expected[0]
     with db_engine.begin() as conn:
         rows.delete_post(conn, deleted)
-        rows.block(conn, world.private, world.viewer)
+        rows.make_block(conn, world.private, world.viewer)
     hidden = {deleted, *(p for p in world.expected if _author(db_engine, p) == world.private)}
     visible = [p for p in world.expected if p not in hidden]
     assert _read(db_engine, redis_client, world.viewer, limit=4).post_ids == visible[:4]
@@ -272,9 +272,10 @@ def test_the_designs_agree(db_engine: sa.Engine, redis_client: redis.Redis, worl
     assert redis_client.dbsize() == 0
 
 
-def test_the_design_from_the_environment() -> None:
-    assert FeedDesign.from_env({}) is FeedDesign.HYBRID
-    assert FeedDesign.from_env({"DARKROOM_FEED_DESIGN": " SQL "}) is FeedDesign.SQL
-    assert [FeedDesign.from_env({"DARKROOM_FEED_DESIGN": d.value}) for d in FeedDesign] == list(FeedDesign)
-    with pytest.raises(ConfigError, match="DARKROOM_FEED_DESIGN must be one of hybrid, push, pull, sql, not 'fanout'"):
-        FeedDesign.from_env({"DARKROOM_FEED_DESIGN": "fanout"})
+def test_the_design_from_the_settings() -> None:
+    assert FeedDesign.from_settings(Settings.from_env({})) is FeedDesign.HYBRID
+    assert FeedDesign.from_settings(Settings.from_env({"DARKROOM_FEED_DESIGN": " SQL "})) is FeedDesign.SQL
+    designs = [FeedDesign.from_settings(Settings(feed_design=d.value)) for d in FeedDesign]
+    assert designs == list(FeedDesign)
+    with pytest.raises(ConfigError, match="DARKROOM_FEED_DESIGN='fanout' must be one of hybrid, push, pull, sql"):
+        FeedDesign.from_settings(Settings.from_env({"DARKROOM_FEED_DESIGN": "fanout"}))

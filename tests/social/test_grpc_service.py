@@ -25,7 +25,7 @@ from darkroom.social.grpc_service import ETAG_KEY, SERVICE_NAME, SocialService, 
 from darkroom.social.statuses import SOCIAL_STATUSES
 from darkroom.social.viewer import Scope
 from darkroom.storage.schema import accounts, posts
-from tests.social.people import Person, signup
+from tests.social.people import User, member_in
 from tests.social.rows import make_post, make_upload
 from tests.social.statements import statements
 
@@ -60,25 +60,9 @@ def stub(channel: grpc.Channel) -> Any:
     return pb_grpc.SocialServiceStub(channel)
 
 
-@dataclass(frozen=True)
-class User:
-    person: Person
-    token: str
-
-    @property
-    def id(self) -> str:
-        return self.person.id
-
-    @property
-    def handle(self) -> str:
-        return self.person.handle
-
-
 def user(engine: sa.Engine, handle: str, *, private: bool = False) -> User:
-    person = signup(engine, handle, private=private)
     with engine.begin() as conn:
-        issued = credentials.create_token(conn, person.viewer, name="grpc", scopes=[Scope.READ, Scope.WRITE])
-    return User(person, issued.secret)
+        return member_in(conn, handle, private=private)
 
 
 def follow(engine: sa.Engine, follower: User, followee: User) -> None:

@@ -31,7 +31,7 @@ from darkroom.social.processing import AfterCommit
 from darkroom.social.resumable import create_resumable, terminate
 from darkroom.social.uploads import UploadLimits, UploadState, get_upload, receive_upload
 from darkroom.social.viewer import Viewer
-from darkroom.storage.blobs import BlobStore, LocalBlobs
+from darkroom.storage.blobs import BlobStore
 from darkroom.storage.schema import assets, mentions, post_media, post_tags, posts, uploads, workflows
 from tests.runtime.conftest import Platform
 from tests.social.media_helpers import (
@@ -45,16 +45,6 @@ from tests.social.media_helpers import (
 )
 
 LIMITS = UploadLimits()
-
-
-@pytest.fixture
-def blobs(tmp_path: Path) -> BlobStore:
-    return LocalBlobs(tmp_path / "blobs")
-
-
-@pytest.fixture
-def spool_dir(tmp_path: Path) -> Path:
-    return tmp_path / "home" / "uploads"
 
 
 @pytest.fixture
@@ -171,6 +161,11 @@ def _post(engine: sa.Engine, blobs: BlobStore, spool_dir: Path, who: Viewer, cap
         return create_post(conn, who, caption=caption, upload_ids=ids)
 
 
+def _make_ready(engine: sa.Engine, post_id: str) -> None:
+    with engine.begin() as conn:
+        conn.execute(sa.update(posts).where(posts.c.id == post_id).values(state="ready", ready_at=time.time()))
+
+
 def test_editing_a_caption_rewrites_tags_and_mentions_and_checks_the_version(
     db_engine: sa.Engine, blobs: BlobStore, spool_dir: Path, people: dict[str, Viewer]
 ) -> None:
@@ -186,6 +181,10 @@ def test_editing_a_caption_rewrites_tags_and_mentions_and_checks_the_version(
         update_caption(conn, ana, post.id, "stale", expected_version=1)
     with db_engine.begin() as conn, pytest.raises(InvalidInput, match="2201"):
         update_caption(conn, ana, post.id, "x" * 2201)
+    # still processing: its author's and the admins' only, so to ben it does not exist
+    with db_engine.begin() as conn, pytest.raises(NotFound, match=f"no post {post.id}"):
+        update_caption(conn, ben, post.id, "mine now")
+    _make_ready(db_engine, post.id)
     with db_engine.begin() as conn, pytest.raises(Forbidden, match="not yours"):
         update_caption(conn, ben, post.id, "mine now")
     # a private account's post: someone who may not see it is told it does not exist
@@ -200,6 +199,9 @@ def test_editing_a_caption_rewrites_tags_and_mentions_and_checks_the_version(
 def test_deleting_a_post(db_engine: sa.Engine, blobs: BlobStore, spool_dir: Path, people: dict[str, Viewer]) -> None:
     ana, ben, root = people["ana"], people["ben"], people["root"]
     first, second = _post(db_engine, blobs, spool_dir, ana), _post(db_engine, blobs, spool_dir, ana)
+    with db_engine.begin() as conn, pytest.raises(NotFound):
+        delete_post(conn, ben, first.id)  # processing: ben may not see it, so it is not there
+    _make_ready(db_engine, first.id)
     with db_engine.begin() as conn, pytest.raises(Forbidden):
         delete_post(conn, ben, first.id)
     with db_engine.begin() as conn:

@@ -19,21 +19,11 @@ from darkroom.social.processing import PHOTO_PRIORITY, VIDEO_PRIORITY, run_id_fo
 from darkroom.social.resumable import append_chunk, create_resumable, terminate
 from darkroom.social.uploads import UploadState, get_upload, receive_upload, settle_uploads
 from darkroom.social.viewer import Viewer
-from darkroom.storage.blobs import BlobStore, LocalBlobs
+from darkroom.storage.blobs import BlobStore
 from darkroom.storage.schema import assets, uploads
 from tests.social.media_helpers import CLIP_NAMED_JPG, CORPUS, CountingStream, Recorded, jpeg_bytes, make_account
 
 LIMITS = UploadLimits()
-
-
-@pytest.fixture
-def blobs(tmp_path: Path) -> BlobStore:
-    return LocalBlobs(tmp_path / "blobs")
-
-
-@pytest.fixture
-def spool_dir(tmp_path: Path) -> Path:
-    return tmp_path / "home" / "uploads"
 
 
 @pytest.fixture

@@ -4,7 +4,7 @@ signed up and signed in through the API itself."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,10 +18,10 @@ from darkroom.config import Settings
 from darkroom.social.feed import FeedDesign
 from darkroom.storage.blobs import LocalBlobs
 from darkroom.web.app import create_app
-from darkroom.web.deps import HttpLimits, WebDeps
+from darkroom.web.deps import Authenticator, HttpLimits, WebDeps, WorkStarts
 from darkroom.web.main import DatabaseAuthenticator
 
-__all__ = ["PASSWORD", "SECRET", "Member", "SocialApp", "social_app"]
+__all__ = ["PASSWORD", "SECRET", "Member", "SocialApp", "social_app", "web_deps"]
 
 SECRET = b"route-tests-secret-0123456789abcdef"
 PASSWORD = "correct horse battery"
@@ -78,17 +78,45 @@ def social_app(
     tmp_path: Path,
     *,
     base_url: str = "http://testserver",
+    starts: Callable[[], WorkStarts] | None = None,
+    blobs: LocalBlobs | None = None,
+    limits: HttpLimits = _GENEROUS,
+    raise_server_exceptions: bool = True,
     feed_design: FeedDesign = FeedDesign.HYBRID,
 ) -> Iterator[SocialApp]:
-    deps = WebDeps(
+    """The app over ``engine`` and ``client``; ``starts`` makes it take uploads (None: 503), ``blobs``
+    replaces the local store under ``tmp_path``, ``limits`` the generous rate limits, ``feed_design``
+    how ``GET /v1/feed`` reads."""
+    deps = web_deps(
+        engine, client, tmp_path, authenticator=DatabaseAuthenticator(engine), secret=SECRET,
+        limits=limits, starts=starts, blobs=blobs, feed_design=feed_design,
+    )  # fmt: skip
+    with TestClient(
+        create_app(deps), base_url=base_url, raise_server_exceptions=raise_server_exceptions
+    ) as test_client:
+        yield SocialApp(test_client, engine)
+
+
+def web_deps(
+    engine: sa.Engine,
+    client: redis.Redis,
+    tmp_path: Path,
+    *,
+    authenticator: Authenticator,
+    secret: bytes,
+    limits: HttpLimits = _GENEROUS,
+    starts: Callable[[], WorkStarts] | None = None,
+    blobs: LocalBlobs | None = None,
+    feed_design: FeedDesign = FeedDesign.HYBRID,
+) -> WebDeps:
+    """The app's dependencies for a test: blobs and home under ``tmp_path``."""
+    return WebDeps(
         engine=engine,
         redis=client,
-        blobs=LocalBlobs(tmp_path / "blobs"),
-        settings=Settings(home=tmp_path / "home"),
-        authenticator=DatabaseAuthenticator(engine),
-        secret=SECRET,
-        limits=_GENEROUS,
-        feed_design=feed_design,
+        blobs=blobs or LocalBlobs(tmp_path / "blobs"),
+        settings=Settings(home=tmp_path / "home", feed_design=str(feed_design)),
+        authenticator=authenticator,
+        secret=secret,
+        limits=limits,
+        starts=starts,
     )
-    with TestClient(create_app(deps), base_url=base_url) as test_client:
-        yield SocialApp(test_client, engine)

@@ -18,36 +18,13 @@ from fastapi.testclient import TestClient
 from darkroom.social import credentials, graph, posts
 from darkroom.social.events import STREAM, Event, EventType
 from darkroom.social.feed import FanoutHandler, FeedDesign
-from darkroom.social.viewer import Role, Scope, Viewer
+from darkroom.social.viewer import Role, Scope
 from tests.social import people
+from tests.social.people import User
 from tests.social.rows import make_upload
 from tests.web.real_app import social_app
 
 __all__ = ["PostsApp", "User", "open_app"]
-
-
-@dataclass(frozen=True)
-class User:
-    """A signed-up account and its API token (read and write scopes)."""
-
-    person: people.Person
-    token: str
-
-    @property
-    def id(self) -> str:
-        return self.person.id
-
-    @property
-    def handle(self) -> str:
-        return self.person.handle
-
-    @property
-    def viewer(self) -> Viewer:
-        return self.person.viewer
-
-    @property
-    def auth(self) -> dict[str, str]:
-        return {"Authorization": f"Bearer {self.token}"}
 
 
 @dataclass
@@ -58,9 +35,7 @@ class PostsApp:
 
     def member(self, handle: str, *, private: bool = False, role: Role = Role.USER) -> User:
         with self.engine.begin() as conn:
-            person = people.signup_in(conn, handle, private=private, role=role)
-            token = credentials.create_token(conn, person.viewer, name="tests", scopes=[Scope.READ, Scope.WRITE])
-        return User(person, token.secret)
+            return people.member_in(conn, handle, private=private, role=role)
 
     def read_only_token(self, member: User) -> dict[str, str]:
         with self.engine.begin() as conn:

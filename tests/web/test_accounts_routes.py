@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from darkroom.social import errors as social_errors
 from darkroom.storage.schema import accounts
 from darkroom.web.problems import HTTP_STATUSES
-from tests.social.rows import make_account, make_post
+from tests.social.rows import make_account, make_post, make_upload
 from tests.web.real_app import PASSWORD, SocialApp, social_app
 
 sqlite_only = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
@@ -286,3 +286,28 @@ def test_every_social_error_has_a_client_status() -> None:
     assert all(400 <= status < 500 for status in statuses.values()), statuses
     assert statuses["Blocked"] == 403 and statuses["LoginFailed"] == 401 and statuses["AccountDisabled"] == 401
     assert statuses["LoginThrottled"] == 429 and statuses["PreconditionFailed"] == 412
+
+
+@sqlite_only
+def test_an_avatar_is_one_of_ones_own_photos_and_can_be_cleared(app: SocialApp) -> None:
+    alice, bob = app.join("alice"), app.join("bob")
+    with app.engine.begin() as conn:
+        photo = make_upload(conn, alice.id)
+        clip = make_upload(conn, alice.id, kind="video")
+        failed = make_upload(conn, alice.id, state="failed")
+        bobs = make_upload(conn, bob.id)
+    set_avatar = app.client.patch(
+        "/v1/accounts/me?update_mask=avatar", json={"avatar": {"id": photo}}, headers=alice.bearer
+    )
+    assert set_avatar.status_code == 200, set_avatar.text
+    avatar = app.client.get("/v1/accounts/alice?fields=avatar", headers=bob.bearer).json()["avatar"]
+    assert avatar["id"] == photo and avatar["renditions"][0]["url"].startswith("/v1/media/")
+    for upload, why in ((bobs, "not an upload of yours"), (clip, "an avatar is a photo"), (failed, "a failed")):
+        refused = app.client.patch(
+            "/v1/accounts/me?update_mask=avatar", json={"avatar": {"id": upload}}, headers=alice.bearer
+        )
+        assert (refused.status_code, refused.json()["field"]) == (400, "avatar.id"), refused.text
+        assert why in refused.json()["detail"] and upload in refused.json()["detail"]
+    assert app.client.get("/v1/accounts/alice?fields=avatar", headers=bob.bearer).json()["avatar"]["id"] == photo
+    cleared = app.client.patch("/v1/accounts/me?update_mask=avatar", json={}, headers=alice.bearer)
+    assert cleared.status_code == 200 and "avatar" not in cleared.json()

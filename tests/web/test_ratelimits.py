@@ -10,7 +10,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from darkroom.api.ratelimit import Rate
-from darkroom.config import ConfigError
+from darkroom.config import ConfigError, Settings
 from darkroom.web.deps import HttpLimits
 from tests.web.conftest import bearer
 
@@ -58,10 +58,11 @@ def test_a_write_answer_carries_the_headers_too(client: TestClient) -> None:
     assert int(replay.headers["ratelimit-remaining"]) == int(response.headers["ratelimit-remaining"]) - 1
 
 
-def test_limits_from_the_environment_and_bad_values_named() -> None:
-    assert HttpLimits.from_env({}) == HttpLimits()
-    limits = HttpLimits.from_env({"DARKROOM_HTTP_RATE_PER_IP": " 5000/60 ", "DARKROOM_HTTP_RATE_PER_ACCOUNT": "1/0.5"})
+def test_limits_from_the_settings_and_bad_values_named() -> None:
+    assert HttpLimits.from_settings(Settings.from_env({})) == HttpLimits()
+    env = {"DARKROOM_HTTP_RATE_PER_IP": " 5000/60 ", "DARKROOM_HTTP_RATE_PER_ACCOUNT": "1/0.5"}
+    limits = HttpLimits.from_settings(Settings.from_env(env))
     assert limits.per_ip == Rate(5000, 60.0) and limits.per_account == Rate(1, 0.5)
     for bad in ("300", "x/300", "0/300", "300/0", "300/-1", "/"):
-        with pytest.raises(ConfigError, match=f"DARKROOM_HTTP_RATE_PER_IP .*{re.escape(repr(bad))}"):
-            HttpLimits.from_env({"DARKROOM_HTTP_RATE_PER_IP": bad})
+        with pytest.raises(ConfigError, match=f"DARKROOM_HTTP_RATE_PER_IP={re.escape(repr(bad))} must be LIMIT/"):
+            HttpLimits.from_settings(Settings(http_rate_per_ip=bad))

@@ -1,19 +1,24 @@
-"""Generated sample media for ``make demo`` and tests: a short clip with audio and a scene cut, and a
-photo carrying an EXIF orientation and GPS tags (which the photo pipeline must strip).
+"""Generated sample media for ``make demo``, ``darkroom seed`` and tests: a short clip with audio and
+a scene cut, a photo carrying an EXIF orientation and GPS tags (which the photo pipeline must
+strip), and colourful pictures with a title (the social sample's posts).
 
 The clip is :func:`darkroom.media.synthetic.make_clip` (its ffmpeg command is built in
-``darkroom/media``, like every other), re-exported here; the photo is made by Pillow.
+``darkroom/media``, like every other), re-exported here; the photos are made by Pillow.
 """
 
 from __future__ import annotations
 
+import random
+from dataclasses import dataclass
 from pathlib import Path
 
-from PIL import Image, ImageDraw
+from PIL import Image, ImageDraw, ImageFont
 
 from darkroom.media.synthetic import make_clip
 
-__all__ = ["make_clip", "make_photo"]
+__all__ = ["Picture", "make_clip", "make_photo", "make_picture"]
+
+RGB = tuple[int, int, int]
 
 # EXIF tag numbers (TIFF/EXIF 2.3): the orientation of the main image and the GPS IFD pointer.
 ORIENTATION_TAG = 0x0112
@@ -35,4 +40,48 @@ def make_photo(out: Path, *, width: int = 1200, height: int = 800, orientation: 
     exif[GPS_IFD_TAG] = {1: "N", 2: (48.0, 51.0, 24.0), 3: "E", 4: (2.0, 21.0, 3.0)}
     out.parent.mkdir(parents=True, exist_ok=True)
     im.save(out, format="JPEG", quality=90, exif=exif)
+    return out
+
+
+@dataclass(frozen=True, slots=True)
+class Picture:
+    """What :func:`make_picture` draws: a diagonal gradient between two colours, ``shapes`` translucent
+    circles and polygons placed by ``seed`` (the same picture every time), and ``title`` below."""
+
+    title: str
+    width: int
+    height: int
+    start: RGB
+    end: RGB
+    shapes: int = 7
+    seed: int = 0
+
+
+def make_picture(out: Path, picture: Picture) -> Path:
+    """Write ``picture`` as a JPEG at ``out``."""
+    w, h = picture.width, picture.height
+    # the mean of a vertical and a horizontal ramp is a diagonal one, corner to corner
+    vertical = Image.linear_gradient("L")
+    ramp = Image.blend(vertical.resize((w, h)), vertical.rotate(90).resize((w, h)), 0.5)
+    im = Image.composite(Image.new("RGB", (w, h), picture.end), Image.new("RGB", (w, h), picture.start), ramp)
+    overlay = Image.new("RGBA", (w, h), (0, 0, 0, 0))
+    draw = ImageDraw.Draw(overlay)
+    rng = random.Random(picture.seed)
+    short = min(w, h)
+    for n in range(picture.shapes):
+        x, y, r = rng.randrange(w), rng.randrange(h), rng.randrange(short // 12, short // 4)
+        fill = (rng.randrange(256), rng.randrange(256), rng.randrange(256), rng.randrange(90, 200))
+        if n % 2:
+            draw.ellipse([x - r, y - r, x + r, y + r], fill=fill)
+        else:
+            corners = rng.randrange(3, 7)
+            draw.regular_polygon((x, y, r), corners, rotation=rng.randrange(360), fill=fill)
+    im = Image.alpha_composite(im.convert("RGBA"), overlay).convert("RGB")
+    font = ImageFont.load_default(size=max(12, short // 14))
+    text = ImageDraw.Draw(im)
+    left, bottom = short // 20, h - short // 20
+    text.text((left + 2, bottom + 2), picture.title, font=font, fill=(0, 0, 0), anchor="ls")  # a shadow
+    text.text((left, bottom), picture.title, font=font, fill=(255, 255, 255), anchor="ls")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    im.save(out, format="JPEG", quality=88)
     return out

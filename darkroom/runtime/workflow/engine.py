@@ -3,10 +3,13 @@
 Any number of engine processes can run: the events queue is exclusive on ``workflow``, so no two
 of them ever hold ticks of one workflow at once, and no lock is needed. A pass is::
 
-    drain the inbox -> load the run -> plan (planner.py) -> enqueue/cancel tasks -> commit -> ack
+    drain the inbox -> [load the run -> plan (planner.py) -> write -> commit] -> enqueue/cancel tasks -> ack
 
-Queue work happens before the commit and is idempotent (deterministic task ids), so an engine
-killed anywhere in a pass leaves a state that the next pass, on another engine, completes.
+The database transaction holds no Redis round trip (on SQLite it holds the one write lock that
+every process's passes queue for). The queue work follows the commit, and a pass that died
+between the two is made good by the next holder of the run's tick: a tick delivered again (its
+lease expired, or its pass failed) reissues what the rows say was asked of the queue, and task
+ids are deterministic, so nothing is enqueued twice (docs/runtime.md, "A pass, step by step").
 """
 
 from __future__ import annotations
@@ -31,7 +34,7 @@ from darkroom.runtime.functions import Registry
 from darkroom.runtime.queues import ensure_queues
 from darkroom.runtime.task import TaskOutcome, TaskSpec
 from darkroom.runtime.workflow.inbox import Inbox, Report
-from darkroom.runtime.workflow.planner import Planner, Reports, parse_reports
+from darkroom.runtime.workflow.planner import REISSUE_FIELD, Planner, Reports, parse_reports
 from darkroom.runtime.workflow.queue_work import Grab, QueueWork
 from darkroom.runtime.workflow.store import RunRow, WorkflowStore
 
@@ -129,23 +132,35 @@ class Engine:
 
         ``drained``: inboxes already drained after the leases were won (folded into the claim's
         round trip). ``also``: more queue operations (a worker's settles), run in the round trip
-        of the pass's enqueue, else after the commit. ``after``: operations that must follow the
-        commit, run in the round trip after it if there is one (``Advanced.after`` is None if
-        not). ``retain``: asked after the commit for each run passed; True keeps that tick's
-        lease with the caller, neither completed nor its reports acknowledged, for its next pass
-        (``Advanced.kept``); the run's rows as the pass left them stay in memory for that next
-        pass, which takes them instead of loading them when the caller says ``from_memory`` (it
-        passes under the tick it kept; :meth:`forget_rows` when it gives a tick back). ``grab``:
-        takes some of the tasks the passes enqueue, in the enqueue's own script call (a worker
-        advancing its runs takes the next tasks for its free slots).
+        of the pass's enqueue (after the commit), else in the one that completes the ticks.
+        ``after``: operations that must follow the commit and may wait (a kept tick's settles:
+        off the path from one step to the next), run in the round trip that completes the
+        ticks if there is one (``Advanced.after`` is None if not). ``retain``: asked after the commit for each
+        run passed; True keeps that tick's lease with the caller, neither completed nor its
+        reports acknowledged, for its next pass (``Advanced.kept``); the run's rows as the pass
+        left them stay in memory for that next pass, which takes them instead of loading them
+        when the caller says ``from_memory`` (it passes under the tick it kept;
+        :meth:`forget_rows` when it gives a tick back). ``grab``: takes some of the tasks the
+        passes enqueue, in the enqueue's own script call (a worker advancing its runs takes the
+        next tasks for its free slots).
         """
         if self._queue_keys is None:
             self.setup()
         # The queue is exclusive on ``workflow``: the ticks of one batch are of different runs.
         ticks = {lease.message.metadata.get("workflow", ""): lease for lease in leases}
+        # A tick delivered again may follow a pass that died after its commit, before its queue
+        # work: its pass reissues. Not under a kept tick: the pass before was this process's own.
+        again = set() if from_memory else {w for w, lease in ticks.items() if lease.message.attempts > 1}
         started = time.monotonic()
         with self._keeping(leases):
-            done = self._pass({w: lease.message.id for w, lease in ticks.items()}, drained, also, from_memory, grab)
+            done = self._pass(
+                {w: lease.message.id for w, lease in ticks.items()},
+                drained,
+                also=also,
+                from_memory=from_memory,
+                grab=grab,
+                again=again,
+            )
         ended = time.monotonic()
         out = Advanced(done.also, failed=set(done.failures))
         if retain is not None:
@@ -206,10 +221,18 @@ class Engine:
         found = dict(
             zip(messages, self.queue.batch([self.queue.ops.get(q, m, fields) for q, m in messages]), strict=True)
         )
+        reissue: set[str] = set()
         for task, deadline in open_tasks:
             error: str | None
             output: Any
             msg = found[(task.queue, task.message_id)]
+            if isinstance(msg, dq.MessageNotFound) and task.state == "pending":
+                # Its pass committed and has not enqueued it yet (or died before it could): the
+                # run's next pass makes the message if it is still missing then.
+                if task.workflow_id not in reissue:
+                    reissue.add(task.workflow_id)
+                    reports.append(Report(task.workflow_id, REISSUE_FIELD, b"1", deadline))
+                continue
             if isinstance(msg, dq.MessageNotFound):
                 state, attempts, error, output = "failed", task.attempts, "the task's queue message is gone", None
             elif isinstance(msg, Exception):
@@ -296,11 +319,14 @@ class Engine:
         self,
         ticks: dict[str, str],
         drained: dict[str, dict[str, bytes]] | None,
+        *,
         also: Sequence[Op[object]] = (),
         from_memory: bool = False,
         grab: Grab | None = None,
+        again: frozenset[str] | set[str] = frozenset(),
     ) -> _Passed:
-        """Drain, plan, queue work and commit (acknowledging is the caller's)."""
+        """Drain, plan and commit, then the queue work (acknowledging is the caller's). The runs
+        in ``again`` reissue (their tick was delivered again)."""
         # rows kept from the last pass are used at most once, and only under the tick kept since
         kept = {w: row for w in ticks if (row := self._kept_rows.pop(w, None)) is not None and from_memory}
         entries = dict(drained or {})
@@ -316,7 +342,9 @@ class Engine:
             for wid, tick_id in ticks.items():
                 try:
                     with contextlib.nullcontext() if alone else conn.begin_nested():
-                        planner = self._plan(conn, wid, parse_reports(entries[wid]), tick_id, kept.get(wid))
+                        reports = parse_reports(entries[wid])
+                        reissue = reports.reissue or wid in again
+                        planner = self._plan(conn, wid, reports, tick_id, kept=kept.get(wid), reissue=reissue)
                 except Exception as exc:
                     _log.exception("pass over workflow %s failed", wid)
                     if self.metrics:
@@ -330,32 +358,57 @@ class Engine:
                     done.runs[wid] = planner.run
             if alone and done.failures:
                 transaction.rollback()
-            else:
-                # Queue work before the commit: task ids are deterministic, so a pass repeated
-                # after a crash between here and the commit enqueues nothing twice.
-                done.also = work.carry_out(self.queue, self.inbox, grab, also)
+                return done
+        # Committed. The queue work follows, outside the transaction: on SQLite a Redis round trip
+        # inside it would hold the database's one write lock, and every process's passes queue
+        # for that lock. A crash from here to the end of the queue work leaves the tick to be
+        # delivered again, and that pass reissues (a failure here fails the ticks, to the same end).
+        try:
+            carried = work.carry_out(self.queue, self.inbox, grab, also)
+        except Exception as exc:
+            _log.exception("the queue work of %d committed pass(es) failed; their ticks are retried", len(done.runs))
+            for wid in done.runs:
+                done.failures[wid] = exc
+                if self.metrics:
+                    self.metrics.pass_failed(wid)
+            done.finished = [w for w in done.finished if w not in done.failures]
+            return done
+        done.also = carried
         done.started = work.started
         return done
 
     def _plan(
-        self, conn: sa.Connection, workflow_id: str, reports: Reports, tick_id: str, kept: RunRow | None = None
+        self,
+        conn: sa.Connection,
+        workflow_id: str,
+        reports: Reports,
+        tick_id: str,
+        *,
+        kept: RunRow | None = None,
+        reissue: bool = False,
     ) -> Planner | None:
         try:
             run = kept if kept is not None else self.store.load(conn, workflow_id)
         except WorkflowNotFound:
             return None
-        if run.done:
+        if run.done and not reissue:
             return None
         try:
             definition = self.registry.workflow(run.name)
         except WorkflowNotFound as exc:
+            if run.done:
+                return None
             run.state, run.error, run.ended_at = "failed", str(exc), time.time()
             self.store.save(conn, run, [])
             self._sync_operation(conn, run, str(exc))
             return None
         planner = Planner(run, definition, self.registry, self.store, conn, self._queue_keys or {})
-        # Reports of tasks whose rows this pass creates (their first pass crashed before its commit,
-        # after enqueuing them) apply once ``advance`` has made the rows again.
+        if run.done:  # closed by a pass that may have died before its cancels: cancel again
+            planner.reissue()
+            return planner
+        # Reports of tasks whose rows this pass creates apply once ``advance`` has made the rows.
+        # (An engine that enqueued before committing, as earlier versions did, and died between
+        # the two left tasks that ran and reported before any row of theirs existed.)
         pending = planner.apply(reports)
         if reports.cancel is not None:
             planner.cancel_run(reports.cancel)
@@ -372,6 +425,9 @@ class Engine:
                 # a timer fired before the step's time was up by our clock: arm it again
                 planner.timers += [(step, left + 0.05) for step, left in early]
         planner.finish()
+        if reissue and not run.done:
+            planner.reissue()
+            planner.finish()  # a task that cannot be made again failed its step
         self.store.save(conn, run, planner.changed)
         self._sync_operation(conn, run, planner.status_message())
         if self.metrics and run.done:

@@ -1,8 +1,10 @@
 """One engine pass over one workflow run: fold in reports, start ready steps, finish the run.
 
 The planner only decides; it collects the queue work (task messages to enqueue, tasks to cancel,
-timers) and the rows to write, and the engine carries them out. Every decision is guarded by the
-stored states, so the same reports applied twice change nothing.
+timers) and the rows to write, and the engine carries them out after committing the rows. Every
+decision is guarded by the stored states, so the same reports applied twice change nothing. A pass
+that may follow one that died between its commit and its queue work *reissues*: it asks the queue
+again for what the committed rows say (:meth:`Planner.reissue`).
 """
 
 from __future__ import annotations
@@ -23,9 +25,11 @@ from darkroom.runtime.task import TaskOutcome, TaskSpec, task_id
 from darkroom.runtime.workflow.dag import Step, Workflow, resolve
 from darkroom.runtime.workflow.store import TERMINAL, RunRow, StepRow, TaskRow, WorkflowStore
 
-__all__ = ["CANCEL_FIELD", "Planner", "parse_reports"]
+__all__ = ["CANCEL_FIELD", "REISSUE_FIELD", "Planner", "parse_reports"]
 
 CANCEL_FIELD = "ctl:cancel"
+# asks the next pass to reissue (the reconciler found a pending task without its message)
+REISSUE_FIELD = "ctl:reissue"
 
 
 def _reached(steps: list[StepRow]) -> float:
@@ -42,6 +46,7 @@ _NOT_STARTED = frozenset({"waiting", "skipped"})
 @dataclass
 class Reports:
     cancel: str | None = None
+    reissue: bool = False
     # step -> idx -> kind ("s" started/retrying, "p" progress, "r" result) -> outcome
     tasks: dict[str, dict[int, dict[str, TaskOutcome]]] = field(default_factory=dict)
 
@@ -51,6 +56,9 @@ def parse_reports(entries: dict[str, bytes]) -> Reports:
     for key, raw in entries.items():
         if key == CANCEL_FIELD:
             out.cancel = raw.decode() or "canceled"
+            continue
+        if key == REISSUE_FIELD:
+            out.reissue = True
             continue
         try:
             head, kind = key.rsplit(":", 1)
@@ -73,6 +81,8 @@ class Planner:
     now: float = field(default_factory=time.time)
     changed: set[str] = field(default_factory=set)
     enqueue: dict[str, list[dq.NewMessage]] = field(default_factory=lambda: defaultdict(list))
+    # messages the rows say were issued by an earlier pass: enqueued again only where missing
+    reissued: dict[str, list[dq.NewMessage]] = field(default_factory=lambda: defaultdict(list))
     cancel: list[tuple[str, str]] = field(default_factory=list)
     timers: list[tuple[str, float]] = field(default_factory=list)
     new_tasks: list[TaskRow] = field(default_factory=list)
@@ -212,15 +222,7 @@ class Planner:
         rows: list[TaskRow] = []
         for call in calls:
             mid = task_id(self.run.id, spec.name, call.idx)
-            self.enqueue[fn.queue].append(
-                dq.NewMessage(
-                    payload=call.encode(),
-                    id=mid,
-                    deadline=self.run.deadline,
-                    metadata=meta,
-                    max_attempts=spec.max_attempts or fn.max_attempts,
-                )
-            )
+            self.enqueue[fn.queue].append(self._message(spec, fn, call, meta))
             # a batch's items share its message
             rows += [TaskRow(self.run.id, spec.name, call.idx + j, mid, fn.queue) for j in range(call.count)]
         # rows now, so reports of these tasks (from a crashed earlier pass) can apply in this one
@@ -228,6 +230,58 @@ class Planner:
         self.new_tasks += rows
         if spec.timeout_s is not None:
             self.timers.append((spec.name, spec.timeout_s))
+
+    def _message(self, spec: Step[object], fn: Function, call: TaskSpec, meta: dict[str, str]) -> dq.NewMessage:
+        """A task's message: the same bytes every time it is built (its enqueue is idempotent)."""
+        return dq.NewMessage(
+            payload=call.encode(),
+            id=task_id(self.run.id, spec.name, call.idx),
+            deadline=self.run.deadline,
+            metadata=meta,
+            max_attempts=spec.max_attempts or fn.max_attempts,
+        )
+
+    # -- after a pass that may have died between its commit and its queue work -------------------
+    def reissue(self) -> None:
+        """Ask the queue again for what the committed rows say an earlier pass asked of it.
+
+        A live run: the messages of its pending tasks (rebuilt from the rows and the definition,
+        the same bytes as when first issued; the engine enqueues only those the queue lacks) and
+        the timers of its running steps. A closed run: the cancel of its canceled tasks' messages.
+        A pending task whose message cannot be built again (its function is gone, batches
+        differently or has moved to another queue) fails its step.
+        """
+        if self.run.done:
+            if self.run.state != "succeeded":
+                rows = self.store.tasks(self.conn, self.run.id)
+                self.cancel += sorted({(t.queue, t.message_id) for t in rows if t.state == "canceled"})
+            return
+        issued = {m.id for messages in self.enqueue.values() for m in messages}
+        pending: dict[str, dict[str, str]] = defaultdict(dict)  # step -> message id -> queue (the row's)
+        for t in self.store.open_tasks(self.conn, self.run.id):
+            if t.state == "pending" and t.message_id not in issued:
+                pending[t.step][t.message_id] = t.queue
+        for name, ids in pending.items():
+            spec = self.definition.steps.get(name)
+            try:
+                if spec is None:
+                    raise InvalidWorkflow(f"the definition has no step {name!r} any more")
+                fn = self.registry.get(spec.fn)
+                if {fn.queue} != set(ids.values()):
+                    raise InvalidWorkflow(f"function {fn.name!r} has moved to queue {fn.queue!r}")
+                meta = task_metadata(fn, self.queue_keys.get(fn.queue, ()))
+                built = {m.id: m for m in (self._message(spec, fn, c, meta) for c in self._calls(spec, fn))}
+                lost = sorted(ids.keys() - built.keys())
+                if lost:
+                    raise InvalidWorkflow(f"task {lost[0]} cannot be made again (has the function's batch changed?)")
+            except (InvalidWorkflow, FunctionNotFound) as exc:
+                self._fail_step(name, f"reissuing its tasks: {exc}")
+                continue
+            self.reissued[fn.queue] += [built[i] for i in sorted(ids)]
+        for name, step in self.run.steps.items():
+            timeout = self.definition.steps[name].timeout_s if name in self.definition.steps else None
+            if step.state == "running" and timeout is not None and step.started_at is not None:
+                self.timers.append((name, max(0.0, step.started_at + timeout - self.now)))
 
     def _calls(self, spec: Step[object], fn: Function) -> list[TaskSpec]:
         """The step's task messages: one call, or one per map item, or per ``fn.batch`` items."""

@@ -1,6 +1,6 @@
-"""What a batch of engine passes asks of the queue (enqueue, cancel, timers), carried out in as
-few round trips as possible, and the worker that takes some of the tasks in the enqueue's round
-trip (:class:`Grab`)."""
+"""What a batch of engine passes asks of the queue (enqueue, cancel, timers), carried out after
+their commit in as few round trips as possible, and the worker that takes some of the tasks in the
+enqueue's round trip (:class:`Grab`)."""
 
 from __future__ import annotations
 
@@ -45,6 +45,7 @@ class QueueWork:
 
     def __init__(self) -> None:
         self.enqueue: dict[str, list[dq.NewMessage]] = defaultdict(list)
+        self.reissued: dict[str, list[dq.NewMessage]] = defaultdict(list)
         self.cancel: list[tuple[str, str]] = []
         self.timers: list[tuple[str, float, str]] = []
         self.started = 0
@@ -52,6 +53,8 @@ class QueueWork:
     def add(self, planner: Planner) -> None:
         for queue_name, messages in planner.enqueue.items():
             self.enqueue[queue_name] += messages
+        for queue_name, messages in planner.reissued.items():
+            self.reissued[queue_name] += messages
         self.cancel += planner.cancel
         run = planner.run
         self.timers += [
@@ -61,10 +64,16 @@ class QueueWork:
         self.started += len(planner.new_tasks)
 
     def carry_out(
-        self, queue: dq.RedisQueue, inbox: Inbox, grab: Grab | None = None, also: Sequence[Op[object]] = ()
+        self,
+        queue: dq.RedisQueue,
+        inbox: Inbox,
+        grab: Grab | None = None,
+        also: Sequence[Op[object]] = (),
     ) -> list[object] | None:
         """Enqueue (taking some for ``grab``), cancel, arm timers; ``also`` rides in the enqueue's
-        round trip and its results are returned (None if it did not run)."""
+        round trip and its results are returned (None if it did not run). Raises what the enqueue
+        raised."""
+        self._add_missing(queue)
         wants = grab.wants({q: len(m) for q, m in self.enqueue.items()}) if grab is not None else {}
         ops: list[Op[object]] = []
         for queue_name, messages in self.enqueue.items():
@@ -100,3 +109,18 @@ class QueueWork:
             name, _, delay = timer.rpartition(":")
             inbox.tick(wid, deadline, delay_s=float(delay), name=name)
         return None if results is None else results[len(ops) :]
+
+    def _add_missing(self, queue: dq.RedisQueue) -> None:
+        """Put the reissued messages the queue lacks with the new ones (one round trip). Only the
+        missing: one that exists is left as it is (enqueuing it again would be a no-op only while
+        its function's settings are unchanged, and a ``Conflict`` otherwise)."""
+        wanted = [(q, m) for q, messages in self.reissued.items() for m in messages if m.id]
+        if not wanted:
+            return
+        found = queue.batch([queue.ops.get(q, m.id or "", ["state"]) for q, m in wanted])
+        for (q, m), msg in zip(wanted, found, strict=True):
+            if isinstance(msg, dq.MessageNotFound):
+                self.enqueue[q].append(m)
+            elif isinstance(msg, Exception):
+                raise msg
+        self.reissued.clear()

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import os
-from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from enum import StrEnum
 
-from darkroom.config import ConfigError
+from darkroom.config import ConfigError, Settings
 
 __all__ = ["MAX_KEYS_PER_CALL", "MAX_POSTS_PER_CALL", "FeedConfig", "FeedDesign"]
 
@@ -28,19 +26,16 @@ class FeedDesign(StrEnum):
     SQL = "sql"  # nothing pushed, no Redis read: the plain SQL join (``reader.sql_feed``)
 
     @classmethod
-    def from_env(cls, env: Mapping[str, str] | None = None) -> FeedDesign:
+    def from_settings(cls, settings: Settings) -> FeedDesign:
         """``DARKROOM_FEED_DESIGN`` (``hybrid``, the default; ``push``, ``pull``, ``sql``): how the
         HTTP app reads feeds. The benchmark's switch: the fan-out consumer pushes as ``HYBRID``
         whatever this says, so another design reads feeds built for it only in ``make bench-social``."""
-        env = os.environ if env is None else env
-        raw = env.get("DARKROOM_FEED_DESIGN", "").strip().lower()
-        if not raw:
-            return cls.HYBRID
+        raw = settings.feed_design.strip().lower()
         try:
             return cls(raw)
         except ValueError:
             names = ", ".join(d.value for d in cls)
-            raise ConfigError(f"DARKROOM_FEED_DESIGN must be one of {names}, not {raw!r}") from None
+            raise ConfigError(f"DARKROOM_FEED_DESIGN={settings.feed_design!r} must be one of {names}") from None
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,18 +63,8 @@ class FeedConfig:
             raise ConfigError(f"feed batch_keys {self.batch_keys} is above the scripts' {MAX_KEYS_PER_CALL}")
 
     @classmethod
-    def from_env(cls, env: Mapping[str, str] | None = None) -> FeedConfig:
-        """``DARKROOM_FEED_CELEBRITY_FOLLOWERS`` and ``DARKROOM_FEED_ACTIVE_DAYS`` over the defaults."""
-        env = os.environ if env is None else env
-        values: dict[str, int] = {}
-        for var, name, scale in (
-            ("DARKROOM_FEED_CELEBRITY_FOLLOWERS", "celebrity_followers", 1),
-            ("DARKROOM_FEED_ACTIVE_DAYS", "active_window_s", 86400),
-        ):
-            raw = env.get(var, "").strip()
-            if raw:
-                try:
-                    values[name] = int(raw) * scale
-                except ValueError:
-                    raise ConfigError(f"{var} must be a whole number, not {raw!r}") from None
-        return cls(**values)
+    def from_settings(cls, settings: Settings) -> FeedConfig:
+        """The defaults with ``DARKROOM_FEED_CELEBRITY_FOLLOWERS`` and ``DARKROOM_FEED_ACTIVE_DAYS``."""
+        return cls(
+            celebrity_followers=settings.feed_celebrity_followers, active_window_s=settings.feed_active_days * 86400
+        )

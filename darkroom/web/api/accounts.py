@@ -27,23 +27,30 @@ from darkroom.web.auth import CurrentViewer, SignedIn, clear_session_cookie
 from darkroom.web.bodies import UPDATE_MASK_PARAMETER, parse_resource, update_paths
 from darkroom.web.caching import CONDITIONAL_RESPONSES, PRIVATE_REVALIDATE, json_response
 from darkroom.web.deps import Deps
+from darkroom.web.openapi import resource
 
 __all__ = ["SignUp", "router"]
 
 router = APIRouter(prefix="/v1/accounts", tags=["accounts"])
+_ACCOUNT = resource(Account.DESCRIPTOR, "the account, with the viewer fields (proto3 JSON)")
 
 
 class SignUp(BaseModel):
     """A sign-up. The rules (handles, emails, passwords) are the domain's: a 400 names what breaks one."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [{"handle": "ada_l", "email": "ada@example.com", "password": "analytical engine"}]
+        },
+    )
 
     handle: str = Field(description="1-30 of a-z, 0-9 and _ (NFKC-folded, lower-cased); look-alikes are refused")
     email: str = Field(description="an email address (checked for shape only)")
     password: str = Field(description="8-256 characters")
 
 
-@router.post("", status_code=201, response_description="the new account (proto3 JSON of Account)")
+@router.post("", status_code=201, responses={201: resource(Account.DESCRIPTOR, "the new account")})
 def sign_up(request: Request, deps: Deps, body: SignUp) -> Response:
     """Sign up. The account is public; sign in with ``POST /v1/sessions``."""
     # argon2 (the slow part) before the transaction: on SQLite that holds the write lock
@@ -54,7 +61,7 @@ def sign_up(request: Request, deps: Deps, body: SignUp) -> Response:
     return json_response(created, status=201, headers={"Location": f"/v1/accounts/{row.handle}"})
 
 
-@router.get("/me", responses=CONDITIONAL_RESPONSES)
+@router.get("/me", responses={200: _ACCOUNT, **CONDITIONAL_RESPONSES})
 def get_me(request: Request, deps: Deps, viewer: SignedIn, mask: AccountMask) -> Response:
     """The signed-in account; its ETag serves ``If-Match`` on ``PATCH /v1/accounts/me``."""
     with read_only(deps.engine).begin() as conn:
@@ -63,7 +70,7 @@ def get_me(request: Request, deps: Deps, viewer: SignedIn, mask: AccountMask) ->
     return answer(request, found[0], cache=PRIVATE_REVALIDATE, version=row.version)
 
 
-@router.get("/{handle}", responses=CONDITIONAL_RESPONSES)
+@router.get("/{handle}", responses={200: _ACCOUNT, **CONDITIONAL_RESPONSES})
 def get_profile(request: Request, deps: Deps, handle: str, viewer: CurrentViewer, mask: AccountMask) -> Response:
     """A profile, with how the viewer relates to it. An account that blocks the viewer is 404, like
     a missing one; one the viewer blocks stays readable (``blocked_by_me``) so it can be unblocked."""
@@ -84,11 +91,12 @@ _PATCH_BODY = Body(
 )
 _UPDATE_MASK = Query(
     alias=UPDATE_MASK_PARAMETER,
-    description="comma-separated fields to change: display_name, bio, private, or * for all three (required)",
+    description="comma-separated fields to change: display_name, bio, private, avatar, or * for all (required)",
+    openapi_examples={"rename": {"value": "display_name,bio"}},
 )
 
 
-@router.patch("/me", responses={412: CONDITIONAL_RESPONSES[412]})
+@router.patch("/me", responses={200: _ACCOUNT, 412: CONDITIONAL_RESPONSES[412]})
 def update_me(
     request: Request,
     deps: Deps,
@@ -101,7 +109,9 @@ def update_me(
     who = require_write(viewer)
     message = parse_resource(body, Account)
     paths = update_paths(update_mask, Account.DESCRIPTOR, accounts.UPDATABLE_FIELDS)
-    changes = accounts.AccountChanges(display_name=message.display_name, bio=message.bio, private=message.private)
+    changes = accounts.AccountChanges(
+        display_name=message.display_name, bio=message.bio, private=message.private, avatar_upload_id=message.avatar.id
+    )
     with deps.engine.begin() as conn:
         expected = None
         if "if-match" in request.headers:

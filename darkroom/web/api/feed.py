@@ -29,6 +29,7 @@ from darkroom.web.auth import CurrentViewer, SignedIn
 from darkroom.web.caching import CONDITIONAL_RESPONSES
 from darkroom.web.deps import Deps, WebDeps
 from darkroom.web.fields import read_mask
+from darkroom.web.openapi import page
 from darkroom.web.pagination import Page
 from darkroom.web.post_pages import ShownPosts, hydrate_page, views
 
@@ -36,6 +37,7 @@ __all__ = ["router"]
 
 router = APIRouter(prefix="/v1", tags=["reading"])
 PostMask = Annotated[Mask, Depends(read_mask(Post.DESCRIPTOR))]
+_POSTS = page(Post.DESCRIPTOR, "a page of posts (proto3 JSON; `fields=` applies to each)")
 
 
 def _answer(
@@ -53,29 +55,27 @@ def _answer(
     return response
 
 
-@router.get("/feed", responses=CONDITIONAL_RESPONSES, summary="The home feed, newest first")
+@router.get("/feed", responses={200: _POSTS, **CONDITIONAL_RESPONSES}, summary="The home feed, newest first")
 def home_feed(request: Request, viewer: SignedIn, deps: Deps, page: Page, mask: PostMask) -> Response:
     list_name = f"feed:{viewer.account_id}"  # one account's feed cursors are no use on another's
     cursor = domain_cursor(deps, page, list_name)
     with read_only(deps.engine).begin() as conn:
         # last_seen_at is kept by the authenticator (credentials.note_use), as for gRPC: no write here
         found = read_feed(
-            conn,
-            deps.redis,
-            viewer.account_id,
-            cursor=cursor,
-            limit=page.limit,
-            design=deps.feed_design,
-            config=deps.feed,
-            touch_last_seen=False,
-        )
+            conn, deps.redis, viewer.account_id, cursor=cursor, limit=page.limit, touch_last_seen=False,
+            design=deps.feed_design, config=deps.feed_config,
+        )  # fmt: skip
         shown = hydrate_page(deps, conn, found.post_ids, viewer, mask)
     return _answer(
         request, deps, viewer, shown, next_cursor=web_cursor(deps, found.next_cursor, list_name), surface=Surface.FEED
     )
 
 
-@router.get("/accounts/{handle}/posts", responses=CONDITIONAL_RESPONSES, summary="An account's posts, newest first")
+@router.get(
+    "/accounts/{handle}/posts",
+    responses={200: _POSTS, **CONDITIONAL_RESPONSES},
+    summary="An account's posts, newest first",
+)
 def account_posts(
     request: Request, handle: str, *, viewer: CurrentViewer, deps: Deps, page: Page, mask: PostMask
 ) -> Response:
@@ -94,7 +94,11 @@ def account_posts(
     )
 
 
-@router.get("/tags/{tag}/posts", responses=CONDITIONAL_RESPONSES, summary="A hashtag's posts, newest first")
+@router.get(
+    "/tags/{tag}/posts",
+    responses={200: _POSTS, **CONDITIONAL_RESPONSES},
+    summary="A hashtag's posts, newest first",
+)
 def tag_posts(request: Request, tag: str, *, viewer: CurrentViewer, deps: Deps, page: Page, mask: PostMask) -> Response:
     name = tags.normalize_tag(tag)
     list_name = f"tag:{name}"  # #Sun and sun: one list

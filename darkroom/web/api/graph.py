@@ -14,6 +14,7 @@ import sqlalchemy as sa
 from fastapi import APIRouter, Request
 from starlette.responses import Response
 
+from darkroom._proto.darkroom.social.v1.social_pb2 import Account
 from darkroom.api.fieldmask import Mask
 from darkroom.social import graph
 from darkroom.social.accounts import AccountRow
@@ -21,21 +22,32 @@ from darkroom.social.errors import NotFound
 from darkroom.social.handles import lookup_handle
 from darkroom.social.paging import Page as DomainPage
 from darkroom.social.viewer import Viewer
-from darkroom.storage.db import read_only
-from darkroom.web.api.reads import AccountMask, account_dicts, answer_page, cache_for, domain_cursor, web_cursor
+from darkroom.web.api.reads import AccountMask, account_dicts, cache_for, read_page
 from darkroom.web.auth import CurrentViewer, SignedIn
 from darkroom.web.caching import CONDITIONAL_RESPONSES, PRIVATE_REVALIDATE
 from darkroom.web.deps import Deps, WebDeps
+from darkroom.web.openapi import json_body, page
 from darkroom.web.pagination import Page, PageRequest
 
 __all__ = ["router"]
 
 router = APIRouter(tags=["follows"])
 
+_ACCOUNTS = page(Account.DESCRIPTOR, "a page of accounts (proto3 JSON), newest follow first")
+_FOLLOW_STATE = json_body(
+    {
+        "type": "object",
+        "required": ["state"],
+        "properties": {"state": {"enum": [state.value for state in graph.FollowState]}},
+        "additionalProperties": False,
+    },
+    "`active`, or `requested` until a private account accepts",
+)
+
 Lister = Callable[[sa.Connection, Viewer | None, str, str | None, int], DomainPage[AccountRow]]
 
 
-@router.post("/v1/accounts/{handle}/follow")
+@router.post("/v1/accounts/{handle}/follow", responses={200: _FOLLOW_STATE})
 def follow(deps: Deps, handle: str, viewer: SignedIn) -> dict[str, str]:
     """Follow ``handle``: ``{"state": "active"}``, or ``"requested"`` towards a private account
     (until it accepts). Following again answers the current state."""
@@ -52,7 +64,7 @@ def unfollow(deps: Deps, handle: str, viewer: SignedIn) -> Response:
     return Response(status_code=204)
 
 
-@router.get("/v1/accounts/{handle}/followers", responses=CONDITIONAL_RESPONSES)
+@router.get("/v1/accounts/{handle}/followers", responses={200: _ACCOUNTS, **CONDITIONAL_RESPONSES})
 def followers(
     request: Request, deps: Deps, *, handle: str, viewer: CurrentViewer, page: Page, mask: AccountMask
 ) -> Response:
@@ -62,7 +74,7 @@ def followers(
     )
 
 
-@router.get("/v1/accounts/{handle}/following", responses=CONDITIONAL_RESPONSES)
+@router.get("/v1/accounts/{handle}/following", responses={200: _ACCOUNTS, **CONDITIONAL_RESPONSES})
 def following(
     request: Request, deps: Deps, *, handle: str, viewer: CurrentViewer, page: Page, mask: AccountMask
 ) -> Response:
@@ -72,15 +84,15 @@ def following(
     )
 
 
-@router.get("/v1/follow-requests", responses=CONDITIONAL_RESPONSES)
+@router.get("/v1/follow-requests", responses={200: _ACCOUNTS, **CONDITIONAL_RESPONSES})
 def follow_requests(request: Request, deps: Deps, viewer: SignedIn, page: Page, mask: AccountMask) -> Response:
     """The accounts waiting for the signed-in account to accept their follow request, newest first."""
-    list_name = f"follow-requests:{viewer.account_id}"
-    inner = domain_cursor(deps, page, list_name)
-    with read_only(deps.engine).begin() as conn:
-        found = graph.list_follow_requests(conn, viewer, inner, page.limit)
-        items = account_dicts(conn, [a.id for a in found.items], viewer, mask)
-    return answer_page(request, items, web_cursor(deps, found.next_cursor, list_name), cache=PRIVATE_REVALIDATE)
+
+    def read(conn: sa.Connection, cursor: str | None) -> DomainPage[dict[str, object]]:
+        found = graph.list_follow_requests(conn, viewer, cursor, page.limit)
+        return DomainPage(account_dicts(conn, [a.id for a in found.items], viewer, mask), found.next_cursor)
+
+    return read_page(request, deps, page, f"follow-requests:{viewer.account_id}", read, cache=PRIVATE_REVALIDATE)
 
 
 @router.post("/v1/follow-requests/{handle}/accept", status_code=204)
@@ -130,9 +142,10 @@ def _account_list(
     key = lookup_handle(handle)
     if key is None:  # no account can have it: answer before reading the cursor
         raise NotFound(f"no account {handle!r}", field="handle")
-    list_name = f"{kind}:{key}"  # a cursor is good for its list only
-    inner = domain_cursor(deps, page, list_name)
-    with read_only(deps.engine).begin() as conn:
-        found = lister(conn, viewer, key, inner, page.limit)
-        items = account_dicts(conn, [a.id for a in found.items], viewer, mask)
-    return answer_page(request, items, web_cursor(deps, found.next_cursor, list_name), cache=cache_for(viewer))
+
+    def read(conn: sa.Connection, cursor: str | None) -> DomainPage[dict[str, object]]:
+        found = lister(conn, viewer, key, cursor, page.limit)
+        return DomainPage(account_dicts(conn, [a.id for a in found.items], viewer, mask), found.next_cursor)
+
+    # a cursor is good for its list only
+    return read_page(request, deps, page, f"{kind}:{key}", read, cache=cache_for(viewer))

@@ -34,6 +34,7 @@ from darkroom.storage.db import read_only
 from darkroom.storage.errors import InvalidBlobKey
 from darkroom.web.caching import PUBLIC_IMMUTABLE, PUBLIC_REVALIDATE, CachePolicy, not_modified
 from darkroom.web.deps import Deps, WebDeps
+from darkroom.web.openapi import problem
 from darkroom.web.ranges import ByteRange, Unsatisfiable, requested_range
 
 __all__ = ["CONTENT_TYPES", "content_type_of", "router"]
@@ -51,13 +52,15 @@ CONTENT_TYPES = {
 }  # fmt: skip
 _PLAIN = "application/octet-stream"
 
+# renditions keep their file's type (CONTENT_TYPES): images, video, playlists, segments
+_BYTES = {kind: {"schema": {"type": "string", "format": "binary"}} for kind in ("image/*", "video/*", "application/*")}
 _MEDIA_RESPONSES: dict[int | str, dict[str, object]] = {
-    200: {"description": "the whole rendition", "content": {"image/*": {}, "video/*": {}}},
-    206: {"description": "the requested byte range (`Content-Range`)"},
+    200: {"description": "the whole rendition", "content": _BYTES},
+    206: {"description": "the requested byte range (`Content-Range`)", "content": _BYTES},
     304: {"description": "Not Modified: the If-None-Match tag is current"},
-    403: {"description": "a signed URL whose signature is wrong or expired (problem+json)"},
-    404: {"description": "no such media, or media this request may not see unsigned (problem+json)"},
-    416: {"description": "the range starts past the end (`Content-Range: bytes */size`)"},
+    403: problem("a signed URL whose signature is wrong or expired"),
+    404: problem("no such media, or media this request may not see unsigned"),
+    416: problem("the range starts past the end (`Content-Range: bytes */size`)"),
 }
 
 _Exp = Annotated[str | None, Query(description="signed URLs: when the URL expires (epoch seconds)")]
@@ -142,13 +145,13 @@ def _serve(request: Request, deps: WebDeps, key: str, exp: str | None, sig: str 
     )
 
 
-@router.get("/{key:path}", responses=_MEDIA_RESPONSES)
+@router.get("/{key:path}", responses=_MEDIA_RESPONSES, response_class=Response)
 def get_media(request: Request, key: str, deps: Deps, exp: _Exp = None, sig: _Sig = None) -> Response:
     """A rendition's bytes (all, or one ``Range``); private media only by its signed URL."""
     return _serve(request, deps, key, exp, sig)
 
 
-@router.head("/{key:path}", responses=_MEDIA_RESPONSES)
+@router.head("/{key:path}", responses=_MEDIA_RESPONSES, response_class=Response)
 def head_media(request: Request, key: str, deps: Deps, exp: _Exp = None, sig: _Sig = None) -> Response:
     """The headers ``GET`` would answer (size, type, ``ETag``, ranges), no body."""
     return _serve(request, deps, key, exp, sig)

@@ -37,6 +37,7 @@ from darkroom.web.bodies import UPDATE_MASK_PARAMETER, parse_resource, update_pa
 from darkroom.web.caching import CONDITIONAL_RESPONSES
 from darkroom.web.deps import Deps, WebDeps
 from darkroom.web.fields import read_mask
+from darkroom.web.openapi import resource
 from darkroom.web.post_pages import media_urls, views
 
 __all__ = ["WRITABLE", "NewPost", "caption_change", "router"]
@@ -44,6 +45,7 @@ __all__ = ["WRITABLE", "NewPost", "caption_change", "router"]
 router = APIRouter(prefix="/v1", tags=["posts"])
 PostMask = Annotated[Mask, Depends(read_mask(Post.DESCRIPTOR))]
 WRITABLE = ("caption",)
+_POST = resource(Post.DESCRIPTOR, "the post (proto3 JSON; only the fields asked for)")
 
 
 class NewPost(BaseModel):
@@ -73,7 +75,10 @@ def _written(
 @router.post(
     "/posts",
     status_code=202,
-    responses={201: {"description": "created, already ready (every upload was)"}},
+    responses={
+        201: resource(Post.DESCRIPTOR, "created, already ready (every upload was)"),
+        202: resource(Post.DESCRIPTOR, "created, processing"),
+    },
     summary="Create a post from uploads",
 )
 def create_post(request: Request, body: NewPost, viewer: SignedIn, deps: Deps) -> Response:
@@ -84,7 +89,7 @@ def create_post(request: Request, body: NewPost, viewer: SignedIn, deps: Deps) -
     return _written(request, viewer, shown, row.version, status=status, location=f"/v1/posts/{row.id}")
 
 
-@router.get("/posts/{post_id}", responses=CONDITIONAL_RESPONSES, summary="Read a post")
+@router.get("/posts/{post_id}", responses={200: _POST, **CONDITIONAL_RESPONSES}, summary="Read a post")
 def get_post(request: Request, post_id: str, viewer: CurrentViewer, deps: Deps, mask: PostMask) -> Response:
     post_id = check_id(post_id, field="post_id")
     with read_only(deps.engine).begin() as conn:
@@ -112,7 +117,7 @@ def caption_change(body: dict[str, Any], update_mask: str | None) -> str:
 
 @router.patch(
     "/posts/{post_id}",
-    responses={412: CONDITIONAL_RESPONSES[412]},
+    responses={200: _POST, 412: CONDITIONAL_RESPONSES[412]},
     summary="Edit a post's caption (update_mask=caption)",
 )
 def update_post(
@@ -122,11 +127,19 @@ def update_post(
     viewer: SignedIn,
     deps: Deps,
     body: Annotated[
-        dict[str, Any], Body(description="the Post (proto3 JSON); the fields update_mask names are written")
+        dict[str, Any],
+        Body(
+            description="the Post (proto3 JSON); the fields update_mask names are written",
+            openapi_examples={"caption": {"value": {"caption": "golden hour #sun"}}},
+        ),
     ],
     update_mask: Annotated[
         str | None,
-        Query(alias=UPDATE_MASK_PARAMETER, description="the fields to change (AIP-134); only `caption` is writable"),
+        Query(
+            alias=UPDATE_MASK_PARAMETER,
+            description="the fields to change (AIP-134); only `caption` is writable",
+            openapi_examples={"caption": {"value": "caption"}},
+        ),
     ] = None,
 ) -> Response:
     caption = caption_change(body, update_mask)

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
+import sqlalchemy as sa
 from fastapi import APIRouter, Depends, Request
 from pydantic import BaseModel, ConfigDict
 from starlette.responses import Response
@@ -23,12 +24,13 @@ from darkroom._proto.darkroom.social.v1.social_pb2 import Comment, Like
 from darkroom.api.fieldmask import Mask
 from darkroom.social import reactions, resources
 from darkroom.social.ids import check_id
-from darkroom.storage.db import read_only
-from darkroom.web.api.reads import answer_page, cache_for, domain_cursor, web_cursor
+from darkroom.social.paging import Page as DomainPage
+from darkroom.web.api.reads import cache_for, read_page
 from darkroom.web.auth import CurrentViewer, SignedIn
 from darkroom.web.caching import CONDITIONAL_RESPONSES, json_response
 from darkroom.web.deps import Deps
 from darkroom.web.fields import read_mask
+from darkroom.web.openapi import page, resource
 from darkroom.web.pagination import Page
 from darkroom.web.post_pages import media_urls
 
@@ -62,36 +64,49 @@ def unlike_post(post_id: str, viewer: SignedIn, deps: Deps) -> Response:
     return Response(status_code=204)
 
 
-@router.get("/posts/{post_id}/likes", responses=CONDITIONAL_RESPONSES, summary="Who liked a post, newest first")
+@router.get(
+    "/posts/{post_id}/likes",
+    responses={200: page(Like.DESCRIPTOR), **CONDITIONAL_RESPONSES},
+    summary="Who liked a post, newest first",
+)
 def list_likes(
     request: Request, post_id: str, *, viewer: CurrentViewer, deps: Deps, page: Page, mask: LikeMask
 ) -> Response:
     post_id = check_id(post_id, field="post_id")
-    list_name = f"likes:{post_id}"
-    cursor = domain_cursor(deps, page, list_name)
-    with read_only(deps.engine).begin() as conn:
+
+    def read(conn: sa.Connection, cursor: str | None) -> DomainPage[dict[str, object]]:
         found = reactions.list_likes(conn, viewer, post_id, cursor, page.limit)
         likes = resources.like_messages(conn, found.items, viewer, mask, urls=media_urls(deps))
-    items = [resources.to_dict(like, mask) for like in likes]
-    return answer_page(request, items, web_cursor(deps, found.next_cursor, list_name), cache=cache_for(viewer))
+        return DomainPage([resources.to_dict(like, mask) for like in likes], found.next_cursor)
+
+    return read_page(request, deps, page, f"likes:{post_id}", read, cache=cache_for(viewer))
 
 
 # -- comments ---------------------------------------------------------------------------------------
-@router.get("/posts/{post_id}/comments", responses=CONDITIONAL_RESPONSES, summary="A post's comments, oldest first")
+@router.get(
+    "/posts/{post_id}/comments",
+    responses={200: page(Comment.DESCRIPTOR), **CONDITIONAL_RESPONSES},
+    summary="A post's comments, oldest first",
+)
 def list_comments(
     request: Request, post_id: str, *, viewer: CurrentViewer, deps: Deps, page: Page, mask: CommentMask
 ) -> Response:
     post_id = check_id(post_id, field="post_id")
-    list_name = f"comments:{post_id}"
-    cursor = domain_cursor(deps, page, list_name)
-    with read_only(deps.engine).begin() as conn:
+
+    def read(conn: sa.Connection, cursor: str | None) -> DomainPage[dict[str, object]]:
         found = reactions.list_comments(conn, viewer, post_id, cursor, page.limit)
         comments = resources.comment_messages(conn, found.items, viewer, mask, urls=media_urls(deps))
-    items = [resources.to_dict(comment, mask) for comment in comments]
-    return answer_page(request, items, web_cursor(deps, found.next_cursor, list_name), cache=cache_for(viewer))
+        return DomainPage([resources.to_dict(comment, mask) for comment in comments], found.next_cursor)
+
+    return read_page(request, deps, page, f"comments:{post_id}", read, cache=cache_for(viewer))
 
 
-@router.post("/posts/{post_id}/comments", status_code=201, summary="Comment on a post")
+@router.post(
+    "/posts/{post_id}/comments",
+    status_code=201,
+    responses={201: resource(Comment.DESCRIPTOR, "the comment")},
+    summary="Comment on a post",
+)
 def add_comment(post_id: str, body: NewComment, viewer: SignedIn, deps: Deps) -> Response:
     with deps.engine.begin() as conn:
         row = reactions.add_comment(conn, viewer, post_id, body.text)

@@ -16,7 +16,7 @@ lists whose cursors wrap the domain's keyset cursors in the app's signed codec.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Annotated, Any
 
 import orjson
@@ -30,7 +30,9 @@ from darkroom.api.etags import ETag, parse
 from darkroom.api.fieldmask import Mask
 from darkroom.social import resources
 from darkroom.social.errors import PreconditionFailed
+from darkroom.social.paging import Page as DomainPage
 from darkroom.social.viewer import Viewer
+from darkroom.storage.db import read_only
 from darkroom.web.caching import PRIVATE_REVALIDATE, PUBLIC_REVALIDATE, CachePolicy, not_modified
 from darkroom.web.deps import WebDeps
 from darkroom.web.fields import read_mask
@@ -38,6 +40,7 @@ from darkroom.web.pagination import PageRequest
 
 __all__ = [
     "JSON",
+    "PageReader",
     "AccountMask",
     "VARY_CREDENTIALS",
     "WHOLE_ACCOUNT",
@@ -47,6 +50,7 @@ __all__ = [
     "cache_for",
     "check_version",
     "domain_cursor",
+    "read_page",
     "versioned_etag",
     "web_cursor",
 ]
@@ -54,6 +58,9 @@ __all__ = [
 JSON = "application/json"
 VARY_CREDENTIALS = "Authorization, Cookie"
 _DOMAIN_KEY = "k"  # the domain cursor's place inside the signed position
+
+# one page of a list read from the domain: its items as JSON objects, and the domain's next cursor
+PageReader = Callable[[sa.Connection, str | None], DomainPage[dict[str, object]]]
 
 # ``fields=`` of a route answering accounts (on lists and search: per account)
 AccountMask = Annotated[Mask, Depends(read_mask(Account.DESCRIPTOR))]
@@ -148,3 +155,14 @@ def domain_cursor(deps: WebDeps, page: PageRequest, list_name: str) -> str | Non
 def web_cursor(deps: WebDeps, inner: str | None, list_name: str) -> str | None:
     """The cursor a client gets for the domain's next-page cursor ``inner`` of ``list_name``."""
     return None if inner is None else deps.cursors.encode({_DOMAIN_KEY: inner}, list_name=list_name)
+
+
+def read_page(
+    request: Request, deps: WebDeps, page: PageRequest, list_name: str, read: PageReader, *, cache: CachePolicy
+) -> Response:
+    """A list route's answer: the request's cursor for ``list_name`` unwrapped (before any query),
+    ``read`` run from it in one read-only transaction, its items answered by :func:`answer_page`."""
+    inner = domain_cursor(deps, page, list_name)
+    with read_only(deps.engine).begin() as conn:
+        found = read(conn, inner)
+    return answer_page(request, found.items, web_cursor(deps, found.next_cursor, list_name), cache=cache)

@@ -14,6 +14,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Request
 from starlette.responses import Response
 
+from darkroom._proto.darkroom.social.v1.social_pb2 import Account, Tag
 from darkroom.social import resources, tags
 from darkroom.social.accounts import search_accounts
 from darkroom.social.errors import InvalidInput
@@ -22,6 +23,7 @@ from darkroom.web.api.reads import AccountMask, account_dicts, answer, cache_for
 from darkroom.web.auth import CurrentViewer
 from darkroom.web.caching import CONDITIONAL_RESPONSES
 from darkroom.web.deps import Deps
+from darkroom.web.openapi import json_body, message_ref
 from darkroom.web.pagination import DEFAULT_LIMIT, MAX_LIMIT
 
 __all__ = ["router"]
@@ -29,10 +31,22 @@ __all__ = ["router"]
 router = APIRouter(tags=["search"])
 
 _Q = Query(min_length=1, description="a prefix: '@ali' accounts only, '#sun' hashtags only, 'sun' both")
+_RESULTS = json_body(
+    {
+        "type": "object",
+        "required": ["accounts", "tags"],
+        "properties": {
+            "accounts": {"type": "array", "items": message_ref(Account.DESCRIPTOR)},
+            "tags": {"type": "array", "items": message_ref(Tag.DESCRIPTOR)},
+        },
+        "additionalProperties": False,
+    },
+    "accounts and hashtags starting with q, best first",
+)
 _LIMIT = Query(ge=1, le=MAX_LIMIT, description=f"at most this many accounts and tags each, 1-{MAX_LIMIT}")
 
 
-@router.get("/v1/search", responses=CONDITIONAL_RESPONSES)
+@router.get("/v1/search", responses={200: _RESULTS, **CONDITIONAL_RESPONSES})
 def search(
     request: Request,
     deps: Deps,

@@ -20,6 +20,7 @@ from fastapi import APIRouter, Request
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.responses import Response
 
+from darkroom._proto.darkroom.social.v1.social_pb2 import Account
 from darkroom.api.timestamps import timestamp_from_s
 from darkroom.social import credentials
 from darkroom.storage.db import read_only
@@ -28,10 +29,27 @@ from darkroom.web.auth import AuthMethod, auth_of, clear_session_cookie, csrf_to
 from darkroom.web.caching import NO_STORE, json_response
 from darkroom.web.deps import Deps
 from darkroom.web.edge import client_address
+from darkroom.web.openapi import json_body, message_ref
 
 __all__ = ["LogIn", "router"]
 
 router = APIRouter(prefix="/v1/sessions", tags=["sessions"])
+
+_SESSION = json_body(
+    {
+        "type": "object",
+        "required": ["token", "token_type", "expires_at", "csrf_token", "account"],
+        "properties": {
+            "token": {"type": "string", "description": "the session's secret: `Authorization: Bearer <token>`"},
+            "token_type": {"const": "Bearer"},
+            "expires_at": {"type": "string", "format": "date-time"},
+            "csrf_token": {"type": "string", "description": "X-CSRF-Token for writes signed in by the cookie"},
+            "account": {"anyOf": [message_ref(Account.DESCRIPTOR), {"type": "null"}]},
+        },
+        "additionalProperties": False,
+    },
+    "signed in: the session token (also set as the HttpOnly cookie) and the account",
+)
 
 
 class LogIn(BaseModel):
@@ -41,7 +59,7 @@ class LogIn(BaseModel):
     password: str
 
 
-@router.post("", status_code=201)
+@router.post("", status_code=201, responses={201: _SESSION})
 def sign_in(request: Request, deps: Deps, body: LogIn) -> Response:
     """Sign in: a session token, the account, and the session and CSRF cookies."""
     # The password check (argon2id, the slow part) reads only: on SQLite it must not hold the

@@ -23,17 +23,40 @@ from darkroom.web.api.reads import answer_page
 from darkroom.web.auth import SignedIn
 from darkroom.web.caching import CONDITIONAL_RESPONSES, NO_STORE, PRIVATE_REVALIDATE, json_response
 from darkroom.web.deps import Deps
+from darkroom.web.openapi import json_body, page_schema
 
 __all__ = ["NewToken", "router"]
 
 router = APIRouter(prefix="/v1/tokens", tags=["tokens"])
+
+_MOMENT = {"type": ["string", "null"], "format": "date-time"}
+_TOKEN: dict[str, Any] = {
+    "type": "object",
+    "required": ["id", "name", "scopes", "created_at", "last_used_at", "expires_at"],
+    "properties": {
+        "id": {"type": "string"},
+        "name": {"type": "string"},
+        "scopes": {"type": "array", "items": {"enum": [scope.value for scope in Scope]}},
+        "created_at": {"type": "string", "format": "date-time"},
+        "last_used_at": _MOMENT,
+        "expires_at": _MOMENT,
+    },
+    "additionalProperties": False,
+}
+_NEW_TOKEN = {
+    **_TOKEN,
+    "required": [*_TOKEN["required"], "token"],
+    "properties": {**_TOKEN["properties"], "token": {"type": "string", "description": "the secret, shown this once"}},
+}
 
 
 class NewToken(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     name: str = Field(description=f"1-{credentials.TOKEN_NAME_MAX_CHARS} characters, for its owner's list")
-    scopes: list[str] = Field(description="read, write, or both")
+    scopes: list[str] = Field(
+        description="read, write, or both", json_schema_extra={"items": {"enum": ["read", "write"]}}
+    )
     expires_in_s: float | None = Field(default=None, description="seconds until it stops working (default: never)")
 
 
@@ -53,7 +76,7 @@ def _token(
     }
 
 
-@router.post("", status_code=201)
+@router.post("", status_code=201, responses={201: json_body(_NEW_TOKEN, "the new token and its secret")})
 def create_token(deps: Deps, viewer: SignedIn, body: NewToken) -> Response:
     """A new token of the signed-in account; its secret is in ``token``, here only."""
     with deps.engine.begin() as conn:
@@ -65,7 +88,7 @@ def create_token(deps: Deps, viewer: SignedIn, body: NewToken) -> Response:
     return json_response(content, status=201, cache=NO_STORE)
 
 
-@router.get("", responses=CONDITIONAL_RESPONSES)
+@router.get("", responses={200: json_body(page_schema(_TOKEN), "the working tokens"), **CONDITIONAL_RESPONSES})
 def list_tokens(request: Request, deps: Deps, viewer: SignedIn) -> Response:
     """The signed-in account's tokens that still work, newest first (one page: ``next_cursor`` is null)."""
     with read_only(deps.engine).begin() as conn:

@@ -57,7 +57,21 @@ _RESUMABLE = {"Tus-Resumable": TUS_VERSION}
 _MAX_METADATA_CHARS = 4096
 _FILENAME_KEYS = ("filename", "name")  # tus-js-client and tuspy send filename, Uppy also name
 
-_TUS_HEADER = Annotated[str | None, Header(alias="Tus-Resumable", description="must be 1.0.0")]
+_TUS_HEADER = Annotated[
+    str | None, Header(alias="Tus-Resumable", description="must be 1.0.0", json_schema_extra={"enum": [TUS_VERSION]})
+]
+# PATCH and DELETE read their headers themselves (the body streams): documented here
+_TUS_PARAMETER = {"name": "Tus-Resumable", "in": "header", "required": True, "schema": {"enum": [TUS_VERSION]}}
+_CHUNK_REQUEST: dict[str, object] = {
+    "parameters": [
+        _TUS_PARAMETER,
+        {"name": "Upload-Offset", "in": "header", "required": True, "schema": {"type": "integer", "minimum": 0}},
+    ],
+    "requestBody": {
+        "required": True,
+        "content": {CHUNK_CONTENT_TYPE: {"schema": {"type": "string", "format": "binary"}}},
+    },
+}
 
 
 def _location(upload_id: str) -> str:
@@ -129,12 +143,19 @@ def discover(deps: Deps) -> Response:
     )
 
 
-@router.post("", status_code=201, responses={201: {"description": "created: `Location` names the upload"}})
+@router.post(
+    "",
+    status_code=201,
+    response_class=Response,
+    responses={201: {"description": "created: `Location` names the upload"}},
+)
 def create(
     request: Request,
     deps: Deps,
     tus_resumable: _TUS_HEADER = None,
-    upload_length: Annotated[str | None, Header(alias="Upload-Length")] = None,
+    upload_length: Annotated[
+        str | None, Header(alias="Upload-Length", description="bytes", json_schema_extra={"pattern": "^[0-9]+$"})
+    ] = None,
     upload_metadata: Annotated[str | None, Header(alias="Upload-Metadata")] = None,
 ) -> Response:
     """tus creation: a new upload of ``Upload-Length`` bytes, its chunks to come by ``PATCH``."""
@@ -153,7 +174,9 @@ def create(
     return _answer(request, work)
 
 
-@router.head("/{upload_id}", responses={200: {"description": "`Upload-Offset` and `Upload-Length`"}})
+@router.head(
+    "/{upload_id}", response_class=Response, responses={200: {"description": "`Upload-Offset` and `Upload-Length`"}}
+)
 def offset(
     request: Request, upload_id: str, viewer: CurrentViewer, deps: Deps, tus_resumable: _TUS_HEADER = None
 ) -> Response:
@@ -216,13 +239,18 @@ _CHUNK_RESPONSES: dict[int | str, dict[str, object]] = {
 }
 
 
-@router.patch("/{upload_id}", status_code=204, responses=_CHUNK_RESPONSES)
+@router.patch("/{upload_id}", status_code=204, responses=_CHUNK_RESPONSES, openapi_extra=_CHUNK_REQUEST)
 async def append(request: Request, upload_id: str, deps: Deps) -> Response:
     """tus core: the next chunk at ``Upload-Offset`` (``application/offset+octet-stream``)."""
     return await _append(request, deps, upload_id)
 
 
-@router.delete("/{upload_id}", status_code=204, responses={204: {"description": "terminated"}})
+@router.delete(
+    "/{upload_id}",
+    status_code=204,
+    responses={204: {"description": "terminated"}},
+    openapi_extra={"parameters": [_TUS_PARAMETER]},
+)
 def remove(request: Request, upload_id: str, deps: Deps) -> Response:
     """tus termination: give the upload up (an upload already in a post stays: delete the post)."""
     return _terminate(request, deps, upload_id)

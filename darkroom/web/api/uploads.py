@@ -40,6 +40,7 @@ from darkroom.web.caching import CONDITIONAL_RESPONSES, PRIVATE_REVALIDATE, json
 from darkroom.web.deps import Deps, WebDeps, WorkStarts
 from darkroom.web.fields import read_mask
 from darkroom.web.multipart import StreamedForm
+from darkroom.web.openapi import message_ref, problem, resource
 from darkroom.web.problems import HTTP_STATUSES
 from darkroom.web.responses import problem_response
 
@@ -74,6 +75,22 @@ _UPLOAD_BODY: dict[str, Any] = {
 }
 
 
+# one event of the stream (Open API before 3.2: ``schema`` of an event stream describes each event)
+_UPLOAD_EVENT: dict[str, Any] = {
+    "type": "object",
+    "required": ["event", "data"],
+    "properties": {
+        "event": {"const": "upload"},
+        "id": {"type": "string"},
+        "data": {
+            "type": "string",
+            "contentMediaType": "application/json",
+            "contentSchema": message_ref(Upload.DESCRIPTOR),
+        },
+    },
+}
+
+
 def starts_of(deps: WebDeps) -> WorkStarts:
     """A fresh per-request starter, or 503 when this server takes no uploads."""
     if deps.starts is None:
@@ -95,9 +112,9 @@ def _refused(request: Request, exc: InvalidInput) -> Response:
     "",
     status_code=202,
     responses={
-        202: {"description": "Accepted: the upload, processing (`Location` names it)"},
-        413: {"description": "the file is over its kind's size limit (problem+json)"},
-        415: {"description": "not a photo or a video, by content (problem+json naming the file)"},
+        202: resource(Upload.DESCRIPTOR, "Accepted: the upload, processing (`Location` names it)"),
+        413: problem("the file is over its kind's size limit"),
+        415: problem("not a photo or a video, by content (naming the file)"),
     },
     openapi_extra=_UPLOAD_BODY,
 )
@@ -141,7 +158,7 @@ async def create_upload(request: Request, deps: Deps) -> Response:
     return json_response(body, status=202, headers={"Location": f"/v1/uploads/{view.upload.id}"})
 
 
-@router.get("/{upload_id}", responses=CONDITIONAL_RESPONSES)
+@router.get("/{upload_id}", responses={200: resource(Upload.DESCRIPTOR), **CONDITIONAL_RESPONSES})
 def read_upload(
     request: Request,
     upload_id: str,
@@ -175,7 +192,7 @@ def _event(view: UploadView, deps: WebDeps) -> bytes:
     responses={
         200: {
             "description": "server-sent events: `upload` (the Upload as JSON) at each change, until ready or failed",
-            "content": {EVENT_STREAM: {"schema": {"type": "string"}}},
+            "content": {EVENT_STREAM: {"schema": _UPLOAD_EVENT}},
         },
         204: {"description": "the stream already ended with this state (Last-Event-ID): do not reconnect"},
     },
