@@ -57,8 +57,8 @@ def _parse() -> argparse.Namespace:
     p.add_argument("--no-write", action="store_true", help="do not write docs/benchmarks.md")
     p.add_argument("--postgres-url", default=dataset.LOCAL_SERVER, help="the PostgreSQL server of the data set")
     p.add_argument("--database-url", default="", help="fan-out stage's metadata (default: SQLite in a temp dir)")
-    p.add_argument("--feed-rates", type=float, nargs="+", help="GET /v1/feed rates (default 50 100 250 500)")
-    p.add_argument("--post-rates", type=float, nargs="+", help="GET /v1/posts rates (default 100 250 500 1000)")
+    p.add_argument("--feed-rates", type=float, nargs="+", help="GET /v1/feed rates (default 50 75 100 500)")
+    p.add_argument("--post-rates", type=float, nargs="+", help="GET /v1/posts rates (default 100 150 250 1000)")
     p.add_argument("--duration", type=float, help="seconds per rate (default 15)")
     p.add_argument("--warmup", type=float, help="warm-up seconds per server (default 10)")
     p.add_argument("--samples", type=int, help="upload-to-visible photos (default 20)")
@@ -185,8 +185,8 @@ def main() -> None:
         os.environ.setdefault("DARKROOM_FEED_CELEBRITY_FOLLOWERS", str(QUICK_CELEBRITY))
     duration = args.duration or (5.0 if args.quick else 15.0)
     warmup = args.warmup or (3.0 if args.quick else 10.0)
-    feed_rates = args.feed_rates or ([20.0, 50.0] if args.quick else [50.0, 100.0, 250.0, 500.0])
-    post_rates = args.post_rates or ([50.0, 100.0] if args.quick else [100.0, 250.0, 500.0, 1000.0])
+    feed_rates = args.feed_rates or ([20.0, 50.0] if args.quick else [50.0, 75.0, 100.0, 500.0])
+    post_rates = args.post_rates or ([50.0, 100.0] if args.quick else [100.0, 150.0, 250.0, 1000.0])
     samples = args.samples or (3 if args.quick else 20)
 
     def say(message: str) -> None:
