@@ -166,10 +166,10 @@ def finish_posts(
         visibility_edges = not viewer.admin or author_edges
         liked = [r.message.id for r in todo] if has(m, "liked_by_me") else []
         authors = [r.author_id for r in todo] if visibility_edges else []
-        parts += relations.queries(viewer.account_id, authors, liked)
+        parts += relations.queries(viewer.account_id, authors, liked, dialect=conn.dialect.name)
     stale = [r for r in todo if r.message.id in recheck]
     if stale:
-        parts += _freshness([r.message.id for r in stale], [r.author_id for r in stale])
+        parts += _freshness([r.message.id for r in stale], [r.author_id for r in stale], conn.dialect.name)
     rows = relations.run(conn, parts) if parts else []
     edges = relations.collect(rows)
     fresh_posts = {id_ for kind, id_ in rows if kind == "live_post"}
@@ -201,16 +201,20 @@ def finish_posts(
     return out
 
 
-def _freshness(post_ids: Sequence[str], author_ids: Sequence[str]) -> list[relations.Kinded]:
+def _freshness(post_ids: Sequence[str], author_ids: Sequence[str], dialect: str) -> list[relations.Kinded]:
     """(kind, id) rows: ``live_post`` for posts not deleted, ``private`` for authors that are
     private and not deleted (a deleted author's posts are dropped through ``live_post``)."""
     live = sa.select(sa.literal("live_post", sa.String).label("kind"), posts.c.id.label("id"))
     live = live.join(accounts, accounts.c.id == posts.c.author_id)
     live = live.where(
-        posts.c.id.in_(sorted(set(post_ids))), posts.c.deleted_at.is_(None), accounts.c.deleted_at.is_(None)
+        relations.among(posts.c.id, sorted(set(post_ids)), dialect),
+        posts.c.deleted_at.is_(None),
+        accounts.c.deleted_at.is_(None),
     )
     private = sa.select(sa.literal("private", sa.String).label("kind"), accounts.c.id.label("id"))
-    private = private.where(accounts.c.id.in_(sorted(set(author_ids))), accounts.c.private.is_(True))
+    private = private.where(
+        relations.among(accounts.c.id, sorted(set(author_ids)), dialect), accounts.c.private.is_(True)
+    )
     return [live, private]
 
 
