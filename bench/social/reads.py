@@ -228,6 +228,7 @@ def measure_feeds(
 def _profile(
     server: ApiServer, requests: list[tuple[str, str]], plan: ProfilePlan, read: ReadPlan, work: Path
 ) -> profile.Profile:
+    _settle(server.pid)  # after an overloaded phase the server may still be working off its backlog
     raw = work / "profile.txt"
     spy = profile.record(plan.py_spy, server.pid, plan.seconds + 2, raw)
     spec = LoadSpec(
