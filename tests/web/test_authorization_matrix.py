@@ -40,7 +40,7 @@ from darkroom.social import credentials, graph, media_access, passwords, postcac
 from darkroom.social.events import Event, EventType
 from darkroom.social.feed import FanoutHandler, read_feed
 from darkroom.social.intake import UploadLimits
-from darkroom.social.viewer import Role, Scope, Viewer
+from darkroom.social.viewer import Role, Scope
 from darkroom.storage.blobs import LocalBlobs
 from darkroom.storage.db import open_database
 from darkroom.web.media_urls import SignedMediaUrls
@@ -275,22 +275,7 @@ CASES = parse_matrix(MATRIX)
 
 
 # -- the world -------------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class Member:
-    person: people.Person
-    token: str
-
-    @property
-    def id(self) -> str:
-        return self.person.id
-
-    @property
-    def handle(self) -> str:
-        return self.person.handle
-
-    @property
-    def viewer(self) -> Viewer:
-        return self.person.viewer
+Member = people.User  # an account and its API token
 
 
 @dataclass
