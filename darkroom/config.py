@@ -72,6 +72,7 @@ class Settings:
     namespace: str = "dr"
     grpc_addr: str = "127.0.0.1:50051"
     http_addr: str = "127.0.0.1:8000"  # the HTTP API (darkroom.web): host:port, [v6]:port
+    http_workers: int = 1  # processes serving it (one core each at most: about one per core)
     grpc_tls_cert: str = ""
     grpc_tls_key: str = ""
     api_keys_file: str = ""
@@ -110,7 +111,7 @@ class Settings:
         for name in ("max_photo_bytes", "max_video_bytes"):
             if not getattr(self, name) > 0:
                 raise ConfigError(f"DARKROOM_{name.upper()}={getattr(self, name)!r} must be a number of bytes > 0")
-        for name in ("feed_celebrity_followers", "feed_active_days"):
+        for name in ("feed_celebrity_followers", "feed_active_days", "http_workers"):
             if not getattr(self, name) >= 1:
                 raise ConfigError(f"DARKROOM_{name.upper()}={getattr(self, name)!r} must be a whole number >= 1")
         if self.grpc_auth not in GRPC_AUTH_MODES:

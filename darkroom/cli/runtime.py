@@ -259,10 +259,24 @@ def social_run(*, home: HomeOpt = None, url: RedisUrlOpt = None) -> None:
     w.close()
 
 
-def http(*, http_addr: HttpAddrOption = None, home: HomeOpt = None, url: RedisUrlOpt = None) -> None:
+def http(
+    *,
+    http_addr: HttpAddrOption = None,
+    workers: Annotated[
+        int | None,
+        typer.Option(
+            "--workers",
+            min=1,
+            max=64,
+            help="Processes serving the one address (default: DARKROOM_HTTP_WORKERS, 1); about one per core.",
+        ),
+    ] = None,
+    home: HomeOpt = None,
+    url: RedisUrlOpt = None,
+) -> None:
     """Serve the HTTP API (/v1, /openapi.json) of the platform at --home or --url."""
     from darkroom.cli._params import fail
-    from darkroom.cli._wiring import wiring_for
+    from darkroom.cli._wiring import HTTP_APP_FACTORY, export_for_workers, wiring_for
     from darkroom.errors import DarkroomError
     from darkroom.web.main import app_for
     from darkroom.web.server import HttpServer
@@ -270,18 +284,25 @@ def http(*, http_addr: HttpAddrOption = None, home: HomeOpt = None, url: RedisUr
     _logging()
     w = wiring_for(home, url)
     address = http_addr or w.settings.http_addr
-    w.redis.ping()
+    processes = workers or w.settings.http_workers
+    w.redis.ping()  # an unreachable platform ends the command here, in one line
     try:
-        server = HttpServer(app_for(w), address)
+        if processes == 1:
+            server = HttpServer(app_for(w), address)
+        else:
+            export_for_workers(home, url)  # each worker builds its app from the same settings
+            server = HttpServer(HTTP_APP_FACTORY, address, workers=processes)
+            w.close()
         server.bind()
     except DarkroomError as exc:
         fail(exc)
-    stop = _stop_on_signals()
+    if processes == 1:
+        stop = _stop_on_signals()
 
-    def stop_when_told() -> None:
-        stop.wait()
-        server.stop()
+        def stop_when_told() -> None:
+            stop.wait()
+            server.stop()
 
-    threading.Thread(target=stop_when_told, daemon=True).start()
-    server.run()  # uvicorn also stops on SIGTERM/SIGINT itself
+        threading.Thread(target=stop_when_told, daemon=True).start()
+    server.run()  # uvicorn (or its supervisor, for several workers) also stops on SIGTERM/SIGINT itself
     w.close()

@@ -297,6 +297,28 @@ class Identified:
     stale_use: bool  # last_used_at is older than LAST_USED_EVERY_S
 
 
+_IDENTIFY = (
+    sa.select(
+        credentials.c.id,
+        credentials.c.scopes,
+        credentials.c.last_used_at,
+        accounts.c.id.label("account_id"),
+        accounts.c.handle,
+        accounts.c.role,
+    )
+    .join(accounts, accounts.c.id == credentials.c.account_id)
+    .where(
+        credentials.c.secret_sha256 == sa.bindparam("digest", type_=sa.String),
+        credentials.c.revoked_at.is_(None),
+        sa.or_(
+            credentials.c.expires_at.is_(None),
+            credentials.c.expires_at > sa.bindparam("now", type_=credentials.c.expires_at.type),
+        ),
+        live(),
+    )
+)  # built once: every request runs it, and building a statement costs twice what running it does
+
+
 def identify(conn: sa.Connection, secret: str | None, *, now: float | None = None) -> Identified | None:
     """Read only: who a session cookie or bearer token belongs to; ``None`` for an unknown, expired
     or revoked secret or a deleted or disabled account. Every request calls this, so it must not
@@ -304,23 +326,7 @@ def identify(conn: sa.Connection, secret: str | None, *, now: float | None = Non
     if not isinstance(secret, str) or not secret or len(secret) > _MAX_SECRET_CHARS:
         return None
     moment = time.time() if now is None else now
-    row = conn.execute(
-        sa.select(
-            credentials.c.id,
-            credentials.c.scopes,
-            credentials.c.last_used_at,
-            accounts.c.id.label("account_id"),
-            accounts.c.handle,
-            accounts.c.role,
-        )
-        .join(accounts, accounts.c.id == credentials.c.account_id)
-        .where(
-            credentials.c.secret_sha256 == _digest(secret),
-            credentials.c.revoked_at.is_(None),
-            sa.or_(credentials.c.expires_at.is_(None), credentials.c.expires_at > moment),
-            live(),
-        )
-    ).first()
+    row = conn.execute(_IDENTIFY, {"digest": _digest(secret), "now": moment}).first()
     if row is None:
         return None
     viewer = Viewer(account_id=row.account_id, handle=row.handle, scopes=_parse_scopes(row.scopes), role=Role(row.role))

@@ -8,17 +8,22 @@ keeps a hydrated page at one round trip for everything about the viewer.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable, Sequence
-from dataclasses import dataclass
+import functools
+from collections.abc import Callable, Collection, Iterable, Mapping
+from dataclasses import dataclass, field
 
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import ARRAY
 
 from darkroom.storage.schema import blocks, follows, likes
 
-__all__ = ["NONE", "Kinded", "Relations", "among", "collect", "load", "queries", "run"]
+__all__ = ["NONE", "Kinded", "Lookup", "PartBuilder", "Relations", "among", "collect", "load", "queries", "run"]
 
 Kinded = sa.Select[str, str]  # a select of (kind, id) rows, one part of the UNION ALL
+# a part for a dialect, with named parameters (``viewer_id``, ``accounts``, ``posts``…); parts are
+# built once per dialect and kept, statements too: building and hashing a statement costs several
+# times what executing a cached one does
+PartBuilder = Callable[[str], Kinded]
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,65 +46,101 @@ class Relations:
 NONE = Relations()
 
 
+@dataclass(frozen=True, slots=True)
+class Lookup:
+    """Parts of one ``UNION ALL`` statement and the values of their parameters; ``+`` joins two."""
+
+    parts: tuple[PartBuilder, ...] = ()
+    params: Mapping[str, object] = field(default_factory=dict)
+
+    def __add__(self, other: Lookup) -> Lookup:
+        return Lookup(self.parts + other.parts, {**self.params, **other.params})
+
+
 def load(conn: sa.Connection, viewer_id: str, accounts: Collection[str] = (), posts: Collection[str] = ()) -> Relations:
     """The edges between ``viewer_id`` and ``accounts`` / ``posts``: one statement, none when both
     are empty."""
-    parts = queries(viewer_id, accounts, posts, dialect=conn.dialect.name)
-    if not parts:
+    lookup = queries(viewer_id, accounts, posts)
+    if not lookup.parts:
         return NONE
-    return collect(run(conn, parts))
+    return collect(run(conn, lookup))
 
 
-def run(conn: sa.Connection, parts: Sequence[Kinded]) -> list[tuple[str, str]]:
-    """Execute ``parts`` as one statement: their ``(kind, id)`` rows."""
-    result = conn.execute(parts[0] if len(parts) == 1 else sa.union_all(*parts))
+def run(conn: sa.Connection, lookup: Lookup) -> list[tuple[str, str]]:
+    """Execute ``lookup``'s parts as one statement: their ``(kind, id)`` rows."""
+    if not lookup.parts:
+        return []
+    result = conn.execute(_statement(conn.dialect.name, lookup.parts), dict(lookup.params))
     return [(str(kind), str(id_)) for kind, id_ in result]
 
 
-def among(column: sa.ColumnElement[str], values: Collection[str], dialect: str) -> sa.ColumnElement[bool]:
-    """``column IN values``; on PostgreSQL ``column = ANY(:values)``, one array parameter, so the
-    statement's text and parameter count stay the same whatever the list's length. That keeps a
-    page's statements in the drivers' caches: psycopg parses a statement of more than 50 parameters
-    again at every execution (a feed page's relations statement had about 150, and parsing it was a
-    tenth of the feed route's CPU). SQLite has no arrays: an ``IN`` list there."""
+@functools.cache
+def _statement(dialect: str, parts: tuple[PartBuilder, ...]) -> sa.Executable:
+    built = [p(dialect) for p in parts]
+    return built[0] if len(built) == 1 else sa.union_all(*built)
+
+
+def among(column: sa.ColumnElement[str], name: str, dialect: str) -> sa.ColumnElement[bool]:
+    """``column IN :name`` (a list parameter); on PostgreSQL ``column = ANY(:name)``, one array
+    parameter, so the statement's text and parameter count stay the same whatever the list's
+    length. That keeps a page's statements in the drivers' caches: psycopg parses a statement of
+    more than 50 parameters again at every execution (a feed page's relations statement had about
+    150, and parsing it was a tenth of the feed route's CPU). SQLite has no arrays: an expanding
+    ``IN`` list there."""
     if dialect == "postgresql":
-        return column == sa.any_(sa.bindparam(None, list(values), type_=ARRAY(sa.String)))
-    return column.in_(values)
+        return column == sa.any_(sa.bindparam(name, type_=ARRAY(sa.String)))
+    return column.in_(sa.bindparam(name, expanding=True))
 
 
-def queries(
-    viewer_id: str, accounts: Collection[str] = (), posts: Collection[str] = (), *, dialect: str = ""
-) -> list[Kinded]:
-    """The selects behind :func:`load`, each answering ``(kind, id)`` rows, for a caller that adds
-    its own parts to the same ``UNION ALL`` (see resources.py). ``dialect``: the connection's
-    (:func:`among`)."""
+def queries(viewer_id: str, accounts: Collection[str] = (), posts: Collection[str] = ()) -> Lookup:
+    """The parts behind :func:`load` and their parameters, for a caller that adds its own parts to
+    the same statement (resources/posts.py)."""
     accounts = sorted(set(accounts) - {viewer_id})
     posts = sorted(set(posts))
-    parts: list[Kinded] = []
+    parts: tuple[PartBuilder, ...] = ()
+    params: dict[str, object] = {"viewer_id": viewer_id}
     if accounts:
-        parts += [
-            sa.select(follows.c.state.label("kind"), follows.c.followee_id.label("id")).where(
-                follows.c.follower_id == viewer_id, among(follows.c.followee_id, accounts, dialect)
-            ),
-            sa.select(_kind("follower"), follows.c.follower_id.label("id")).where(
-                follows.c.followee_id == viewer_id,
-                follows.c.state == "active",
-                among(follows.c.follower_id, accounts, dialect),
-            ),
-            sa.select(_kind("blocking"), blocks.c.blocked_id.label("id")).where(
-                blocks.c.blocker_id == viewer_id, among(blocks.c.blocked_id, accounts, dialect)
-            ),
-            sa.select(_kind("blocked_by"), blocks.c.blocker_id.label("id")).where(
-                blocks.c.blocked_id == viewer_id, among(blocks.c.blocker_id, accounts, dialect)
-            ),
-        ]
+        parts += (_following, _followers, _blocking, _blocked_by)
+        params["accounts"] = accounts
     if posts:
-        parts.append(
-            sa.select(_kind("liked"), likes.c.post_id.label("id")).where(
-                likes.c.account_id == viewer_id, among(likes.c.post_id, posts, dialect)
-            )
-        )
-    return parts
+        parts += (_liked,)
+        params["posts"] = posts
+    return Lookup(parts, params) if parts else Lookup()
+
+
+_VIEWER = sa.bindparam("viewer_id", type_=sa.String)
+
+
+def _following(dialect: str) -> Kinded:
+    return sa.select(follows.c.state.label("kind"), follows.c.followee_id.label("id")).where(
+        follows.c.follower_id == _VIEWER, among(follows.c.followee_id, "accounts", dialect)
+    )
+
+
+def _followers(dialect: str) -> Kinded:
+    return sa.select(_kind("follower"), follows.c.follower_id.label("id")).where(
+        follows.c.followee_id == _VIEWER,
+        follows.c.state == "active",
+        among(follows.c.follower_id, "accounts", dialect),
+    )
+
+
+def _blocking(dialect: str) -> Kinded:
+    return sa.select(_kind("blocking"), blocks.c.blocked_id.label("id")).where(
+        blocks.c.blocker_id == _VIEWER, among(blocks.c.blocked_id, "accounts", dialect)
+    )
+
+
+def _blocked_by(dialect: str) -> Kinded:
+    return sa.select(_kind("blocked_by"), blocks.c.blocker_id.label("id")).where(
+        blocks.c.blocked_id == _VIEWER, among(blocks.c.blocker_id, "accounts", dialect)
+    )
+
+
+def _liked(dialect: str) -> Kinded:
+    return sa.select(_kind("liked"), likes.c.post_id.label("id")).where(
+        likes.c.account_id == _VIEWER, among(likes.c.post_id, "posts", dialect)
+    )
 
 
 def collect(rows: Iterable[tuple[str, str]]) -> Relations:

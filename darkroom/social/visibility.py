@@ -75,11 +75,12 @@ def visible_clause(
 
 
 def author_visible_clause(
-    viewer_id: str, author_id: sa.ColumnElement[str], author_private: sa.ColumnElement[bool]
+    viewer_id: str | sa.ColumnElement[str], author_id: sa.ColumnElement[str], author_private: sa.ColumnElement[bool]
 ) -> sa.ColumnElement[bool]:
     """The rules above for signed-in ``viewer_id`` as a SQL condition on a row's author, so a list
     (a feed page) is checked in the query that reads it: the viewer itself, or no block either way
-    and (public, or followed with an active follow)."""
+    and (public, or followed with an active follow). ``viewer_id`` may be a bound parameter, for a
+    statement built once."""
     blocked = sa.exists().where(
         sa.or_(
             sa.and_(blocks.c.blocker_id == viewer_id, blocks.c.blocked_id == author_id),

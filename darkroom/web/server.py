@@ -4,6 +4,12 @@ Binding before uvicorn starts makes a taken address an :class:`~darkroom.api.err
 naming it (uvicorn itself would log and exit the process), like the gRPC servers. The socket is
 bound without ``SO_REUSEPORT``, so a second server fails instead of sharing the port.
 
+Several worker processes share that one socket (uvicorn's supervisor: it restarts a worker that
+dies): a Python process serves on one core at a time (the GIL), and a read costs milliseconds of
+Python, so one process leaves the machine's other cores to idle. Workers are started fresh
+(``spawn``), each building its own app from an import string (a factory), so no connection pool or
+thread is ever shared across a fork.
+
 >>> serve(create_app(deps), "127.0.0.1:8000")   # doctest: +SKIP
 """
 
@@ -13,6 +19,7 @@ import socket
 
 import uvicorn
 from starlette.types import ASGIApp
+from uvicorn.supervisors import Multiprocess
 
 from darkroom.api.transport import listen_tcp as bind
 
@@ -20,13 +27,32 @@ __all__ = ["HttpServer", "bind", "serve"]
 
 
 class HttpServer:
-    """One uvicorn server for ``app`` on ``address``: :meth:`bind`, then :meth:`run` (blocks until
-    :meth:`stop`, or a signal when run in the main thread)."""
+    """A uvicorn server for ``app`` on ``address``: :meth:`bind`, then :meth:`run` (blocks until
+    :meth:`stop`, or a signal when run in the main thread).
 
-    def __init__(self, app: ASGIApp, address: str, *, log_level: str = "info", access_log: bool = False) -> None:
+    ``app`` is the app itself, or the ``module:function`` of a factory that builds it; ``workers``
+    above 1 needs the factory (each worker process calls it) and :meth:`run` in the main thread
+    (the supervisor handles the signals)."""
+
+    def __init__(
+        self,
+        app: ASGIApp | str,
+        address: str,
+        *,
+        workers: int = 1,
+        log_level: str = "info",
+        access_log: bool = False,
+    ) -> None:
+        if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
+            raise ValueError(f"workers {workers!r} must be a whole number >= 1")
+        if workers > 1 and not isinstance(app, str):
+            raise ValueError("several workers need the app's factory as 'module:function', not an app")
         self.address = address
+        self.workers = workers
         self.config = uvicorn.Config(
             app,
+            factory=isinstance(app, str),
+            workers=workers,
             loop="uvloop",
             http="httptools",
             lifespan="auto",
@@ -35,6 +61,7 @@ class HttpServer:
             server_header=False,
         )
         self._server = uvicorn.Server(self.config)
+        self._supervisor: Multiprocess | None = None
         self._socket: socket.socket | None = None
 
     @property
@@ -55,15 +82,22 @@ class HttpServer:
         self.bind()
         assert self._socket is not None
         try:
-            self._server.run(sockets=[self._socket])
+            if self.workers == 1:
+                self._server.run(sockets=[self._socket])
+            else:
+                self._supervisor = Multiprocess(self.config, sockets=[self._socket])
+                self._supervisor.run()
         finally:
             self._socket.close()
 
     def stop(self) -> None:
-        """Ask the server to finish its requests and return from :meth:`run` (any thread)."""
+        """Ask the server (every worker) to finish its requests and return from :meth:`run` (any
+        thread)."""
         self._server.should_exit = True
+        if self._supervisor is not None:
+            self._supervisor.should_exit.set()
 
 
-def serve(app: ASGIApp, address: str, *, log_level: str = "info") -> None:
+def serve(app: ASGIApp | str, address: str, *, workers: int = 1, log_level: str = "info") -> None:
     """Serve ``app`` on ``address`` until interrupted; :class:`AddressUnavailable` when it is taken."""
-    HttpServer(app, address, log_level=log_level).run()
+    HttpServer(app, address, workers=workers, log_level=log_level).run()

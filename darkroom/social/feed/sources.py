@@ -4,11 +4,13 @@ what these rebuild."""
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Collection, Iterator
 from dataclasses import dataclass
 
 import sqlalchemy as sa
 
+from darkroom.social.relations import among
 from darkroom.social.visibility import author_visible_clause
 from darkroom.storage.schema import accounts, follows, posts
 
@@ -111,14 +113,20 @@ def followees(conn: sa.Connection, viewer_id: str) -> list[str]:
     return list(conn.execute(_followed(viewer_id)).scalars())
 
 
+_CELEBRITY_FOLLOWEES = (
+    sa.select(follows.c.followee_id)
+    .join(accounts, accounts.c.id == follows.c.followee_id)
+    .where(
+        follows.c.follower_id == sa.bindparam("viewer_id", type_=sa.String),
+        follows.c.state == _ACTIVE,
+        accounts.c.follower_count > sa.bindparam("above", type_=sa.Integer),
+    )
+)  # built once: every feed read runs it (building a statement costs more than running a cached one)
+
+
 def celebrity_followees(conn: sa.Connection, viewer_id: str, *, above: int) -> list[str]:
     """The accounts ``viewer_id`` follows that have more than ``above`` followers (pulled, not pushed)."""
-    query = (
-        sa.select(follows.c.followee_id)
-        .join(accounts, accounts.c.id == follows.c.followee_id)
-        .where(follows.c.follower_id == viewer_id, follows.c.state == _ACTIVE, accounts.c.follower_count > above)
-    )
-    return list(conn.execute(query).scalars())
+    return list(conn.execute(_CELEBRITY_FOLLOWEES, {"viewer_id": viewer_id, "above": above}).scalars())
 
 
 def home_posts(
@@ -152,15 +160,21 @@ def visible_posts(conn: sa.Connection, viewer_id: str, post_ids: Collection[str]
     viewer may see (darkroom.social.visibility). One query, by primary key."""
     if not post_ids:
         return set()
-    query = (
+    params = {"viewer_id": viewer_id, "post_ids": list(post_ids)}
+    return set(conn.execute(_visible_posts(conn.dialect.name), params).scalars())
+
+
+@functools.cache
+def _visible_posts(dialect: str) -> sa.Select[str]:
+    viewer = sa.bindparam("viewer_id", type_=sa.String)
+    return (
         sa.select(posts.c.id)
         .join(accounts, accounts.c.id == posts.c.author_id)
         .where(
-            posts.c.id.in_(list(post_ids)),
+            among(posts.c.id, "post_ids", dialect),
             posts.c.state == _READY,
             posts.c.deleted_at.is_(None),
             accounts.c.deleted_at.is_(None),
-            author_visible_clause(viewer_id, posts.c.author_id, accounts.c.private),
+            author_visible_clause(viewer, posts.c.author_id, accounts.c.private),
         )
     )
-    return set(conn.execute(query).scalars())

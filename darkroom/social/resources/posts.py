@@ -8,6 +8,7 @@ the post cache keeps); :func:`finish_posts` turns keys into URLs last."""
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import cast
@@ -68,34 +69,55 @@ class PostRecord:
     version: int = 0
 
 
-def _post_statement(dialect: str, post_ids: Sequence[str], mask: Mask) -> sa.Select[*tuple[object, ...]]:
+@dataclass(frozen=True, slots=True)
+class _Shape:
+    """What a mask makes a post statement read (the statement is built once per shape)."""
+
+    author: bool
+    avatar: bool
+    media: bool
+    tags: bool
+    mentions: bool
+
+    @classmethod
+    def of(cls, mask: Mask) -> _Shape:
+        author = sub(mask, "author", pb.Account.DESCRIPTOR)
+        avatar = author is not None and has(author, "avatar")
+        return cls(author is not None, avatar, has(mask, "media"), has(mask, "tags"), has(mask, "mentions"))
+
+
+@functools.cache
+def _post_statement(dialect: str, shape: _Shape) -> sa.Select[*tuple[object, ...]]:
+    """The posts of the list parameter ``post_ids``, reading what ``shape`` says."""
     cols: list[sa.ColumnElement[object]] = [
         *(posts.c[name] for name in ("id", "author_id", "caption", "state", "error", "like_count", "comment_count")),
         *(posts.c[name] for name in ("created_at", "updated_at", "version")),
         accounts.c.private.label("author_private"),
     ]
     source = posts.join(accounts, accounts.c.id == posts.c.author_id)
-    author = sub(mask, "author", pb.Account.DESCRIPTOR)
-    if author is not None:
-        avatar = has(author, "avatar")
-        cols += account_columns("a__", avatar)
-        if avatar:
+    if shape.author:
+        cols += account_columns("a__", shape.avatar)
+        if shape.avatar:
             source = source.outerjoin(AVATARS, AVATARS.c.id == accounts.c.avatar_upload_id)
-    if has(mask, "media"):
+    if shape.media:
         fields = {"position": post_media.c.position, "id": uploads.c.id, "kind": uploads.c.kind}
         fields |= {"state": uploads.c.state, "info": uploads.c.info}
         media = sa.select(_aggregate(dialect, fields)).select_from(post_media.join(uploads))
         cols.append(media.where(post_media.c.post_id == posts.c.id).scalar_subquery().label("media_json"))
-    if has(mask, "tags"):
+    if shape.tags:
         tags = sa.select(_aggregate(dialect, post_tags.c.tag)).where(post_tags.c.post_id == posts.c.id)
         cols.append(tags.scalar_subquery().label("tags_json"))
-    if has(mask, "mentions"):
+    if shape.mentions:
         handles = sa.select(_aggregate(dialect, _mentioned.c.handle)).select_from(
             mentions.join(_mentioned, _mentioned.c.id == mentions.c.account_id)
         )
         handles = handles.where(mentions.c.post_id == posts.c.id, _mentioned.c.deleted_at.is_(None))
         cols.append(handles.scalar_subquery().label("mentions_json"))
-    live = [posts.c.id.in_(post_ids), posts.c.deleted_at.is_(None), accounts.c.deleted_at.is_(None)]
+    live = [
+        relations.among(posts.c.id, "post_ids", dialect),
+        posts.c.deleted_at.is_(None),
+        accounts.c.deleted_at.is_(None),
+    ]
     return sa.select(*cols).select_from(source).where(*live)
 
 
@@ -106,10 +128,10 @@ def fetch_post_records(conn: sa.Connection, post_ids: Collection[str], mask: Mas
     ids = sorted(set(post_ids))
     if not ids:
         return {}
-    author = sub(m, "author", pb.Account.DESCRIPTOR)
-    avatar = author is not None and has(author, "avatar")
+    shape = _Shape.of(m)
     out: dict[str, PostRecord] = {}
-    for row in conn.execute(_post_statement(conn.dialect.name, ids, m)).mappings():
+    statement = _post_statement(conn.dialect.name, shape)
+    for row in conn.execute(statement, {"post_ids": ids}).mappings():
         post = pb.Post(
             id=row["id"],
             caption=row["caption"],
@@ -119,8 +141,8 @@ def fetch_post_records(conn: sa.Connection, post_ids: Collection[str], mask: Mas
         )
         post.created_at.CopyFrom(timestamp_from_s(row["created_at"], "created_at"))
         post.updated_at.CopyFrom(timestamp_from_s(row["updated_at"], "updated_at"))
-        if author is not None:
-            post.author.CopyFrom(account_from_row(row, "a__", avatar))
+        if shape.author:
+            post.author.CopyFrom(account_from_row(row, "a__", shape.avatar))
         if "media_json" in row:
             items = [media.json_object(i) for i in media.json_list(row["media_json"])]
             items.sort(key=lambda i: cast(int, i["position"]))
@@ -161,16 +183,16 @@ def finish_posts(
     todo = list(records)
     author_mask = sub(m, "author", pb.Account.DESCRIPTOR)
     author_edges = author_mask is not None and any(has(author_mask, f) for f in VIEWER_FIELDS)
-    parts: list[relations.Kinded] = []
+    lookup = relations.Lookup()
     if viewer is not None and todo:
         visibility_edges = not viewer.admin or author_edges
         liked = [r.message.id for r in todo] if has(m, "liked_by_me") else []
         authors = [r.author_id for r in todo] if visibility_edges else []
-        parts += relations.queries(viewer.account_id, authors, liked, dialect=conn.dialect.name)
+        lookup += relations.queries(viewer.account_id, authors, liked)
     stale = [r for r in todo if r.message.id in recheck]
     if stale:
-        parts += _freshness([r.message.id for r in stale], [r.author_id for r in stale], conn.dialect.name)
-    rows = relations.run(conn, parts) if parts else []
+        lookup += _freshness([r.message.id for r in stale], [r.author_id for r in stale])
+    rows = relations.run(conn, lookup)
     edges = relations.collect(rows)
     fresh_posts = {id_ for kind, id_ in rows if kind == "live_post"}
     private_now = {id_ for kind, id_ in rows if kind == "private"}
@@ -201,21 +223,25 @@ def finish_posts(
     return out
 
 
-def _freshness(post_ids: Sequence[str], author_ids: Sequence[str], dialect: str) -> list[relations.Kinded]:
+def _freshness(post_ids: Sequence[str], author_ids: Sequence[str]) -> relations.Lookup:
     """(kind, id) rows: ``live_post`` for posts not deleted, ``private`` for authors that are
     private and not deleted (a deleted author's posts are dropped through ``live_post``)."""
+    params = {"fresh_posts": sorted(set(post_ids)), "fresh_authors": sorted(set(author_ids))}
+    return relations.Lookup((_live_posts, _private_authors), params)
+
+
+def _live_posts(dialect: str) -> relations.Kinded:
     live = sa.select(sa.literal("live_post", sa.String).label("kind"), posts.c.id.label("id"))
-    live = live.join(accounts, accounts.c.id == posts.c.author_id)
-    live = live.where(
-        relations.among(posts.c.id, sorted(set(post_ids)), dialect),
+    return live.join(accounts, accounts.c.id == posts.c.author_id).where(
+        relations.among(posts.c.id, "fresh_posts", dialect),
         posts.c.deleted_at.is_(None),
         accounts.c.deleted_at.is_(None),
     )
+
+
+def _private_authors(dialect: str) -> relations.Kinded:
     private = sa.select(sa.literal("private", sa.String).label("kind"), accounts.c.id.label("id"))
-    private = private.where(
-        relations.among(accounts.c.id, sorted(set(author_ids)), dialect), accounts.c.private.is_(True)
-    )
-    return [live, private]
+    return private.where(relations.among(accounts.c.id, "fresh_authors", dialect), accounts.c.private.is_(True))
 
 
 def load_posts(
