@@ -12,7 +12,8 @@ request, never FastAPI's 422 shape).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import APIRouter, Depends, FastAPI
@@ -78,9 +79,17 @@ def _default_routers() -> Sequence[APIRouter]:
 
 def create_app(deps: WebDeps, *, routers: Sequence[APIRouter] | None = None) -> FastAPI:
     """The HTTP app over ``deps``, serving ``routers`` (default: :data:`darkroom.web.api.ROUTERS`)."""
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        yield
+        if "impressions" in vars(deps):  # made at the first page shown: publish what it still holds
+            deps.impressions.close()
+
     app = FastAPI(
         title="Darkroom",
         version="1",
+        lifespan=lifespan,
         default_response_class=OrjsonResponse,
         dependencies=[Depends(check_csrf)],
         responses=ERROR_RESPONSES,

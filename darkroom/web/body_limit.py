@@ -51,7 +51,11 @@ class BodyLimitMiddleware:
         if scope["type"] != "http" or _exempt(path):
             await self.app(scope, receive, send)
             return
-        declared = Headers(scope=scope).get("content-length", "")
+        headers = Headers(scope=scope)
+        declared = headers.get("content-length", "")
+        if declared in ("", "0") and "transfer-encoding" not in headers:
+            await self.app(scope, receive, send)  # no body (most GETs): nothing to count
+            return
         if declared.isdigit() and int(declared) > self.max_bytes:
             await problem_response(_too_large(f"{int(declared)} bytes", self.max_bytes, path))(scope, receive, send)
             return

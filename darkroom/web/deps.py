@@ -20,6 +20,7 @@ from darkroom.api.cursors import CursorCodec
 from darkroom.api.ratelimit import Rate
 from darkroom.config import ConfigError, Settings
 from darkroom.social.feed import FeedConfig, FeedDesign
+from darkroom.social.impressions import ImpressionBuffer
 from darkroom.social.intake import UploadLimits
 from darkroom.social.processing import WorkStarter
 from darkroom.social.viewer import Viewer
@@ -135,6 +136,12 @@ class WebDeps:
     def cursors(self) -> CursorCodec:
         """Page cursors signed with ``secret``."""
         return CursorCodec(self.secret)
+
+    @functools.cached_property
+    def impressions(self) -> ImpressionBuffer:
+        """The ``post.viewed`` events of the pages answered, published in the background (closed
+        when the app shuts down)."""
+        return ImpressionBuffer(self.redis)
 
     @functools.cached_property
     def feed_config(self) -> FeedConfig:

@@ -3,7 +3,9 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import threading
+import time
+from dataclasses import dataclass, field
 
 import sqlalchemy as sa
 from fastapi import FastAPI
@@ -20,12 +22,18 @@ from darkroom.web.deps import HttpLimits, WebDeps
 __all__ = ["DatabaseAuthenticator", "app_for"]
 
 
-@dataclass(frozen=True)
+@dataclass
 class DatabaseAuthenticator:
     """Sessions and tokens from the credentials table: a read-only lookup per request (no write lock
-    on SQLite), and a short write about once a minute per credential to note its use."""
+    on SQLite). Uses are noted (``last_used_at``, about once a minute per credential) in batches:
+    at most one short write per ``note_every_s`` for all the credentials due, by whichever request
+    comes next, so a server with many readers does not write once per reader."""
 
     engine: sa.Engine
+    note_every_s: float = 1.0
+    _due: dict[str, credentials.Identified] = field(default_factory=dict, init=False, repr=False)
+    _noted_at: float = field(default=float("-inf"), init=False, repr=False)
+    _lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
 
     def authenticate(self, secret: str) -> Viewer | None:
         with read_only(self.engine).begin() as conn:
@@ -33,9 +41,18 @@ class DatabaseAuthenticator:
         if found is None:
             return None
         if found.stale_use:
-            with self.engine.begin() as conn:
-                credentials.note_use(conn, found)
+            self._note(found)
         return found.viewer
+
+    def _note(self, found: credentials.Identified) -> None:
+        with self._lock:
+            self._due[found.credential_id] = found
+            moment = time.monotonic()
+            if moment - self._noted_at < self.note_every_s:
+                return
+            batch, self._due, self._noted_at = list(self._due.values()), {}, moment
+        with self.engine.begin() as conn:
+            credentials.note_uses(conn, batch)
 
 
 def app_for(wiring: Wiring) -> FastAPI:

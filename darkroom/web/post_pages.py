@@ -8,11 +8,10 @@ from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
-from starlette.background import BackgroundTask
 
 from darkroom.api.fieldmask import Mask
 from darkroom.social import postcache, resources
-from darkroom.social.impressions import Surface, publish_views
+from darkroom.social.impressions import Surface
 from darkroom.social.media import MediaUrls
 from darkroom.social.viewer import Viewer
 from darkroom.web.deps import WebDeps
@@ -44,9 +43,7 @@ def hydrate_page(
     return ShownPosts([resources.to_dict(p, mask) for p in posts], [p.id for p in posts])
 
 
-def views(deps: WebDeps, viewer: Viewer | None, post_ids: Sequence[str], surface: Surface) -> BackgroundTask | None:
-    """The task publishing one ``post.viewed`` per post shown (impressions.py: straight to the
-    stream, one round trip per page), run once the answer is sent."""
-    if not post_ids:
-        return None
-    return BackgroundTask(publish_views, deps.redis, viewer, list(post_ids), surface)
+def views(deps: WebDeps, viewer: Viewer | None, post_ids: Sequence[str], surface: Surface) -> None:
+    """One ``post.viewed`` per post shown, published soon by the app's impression buffer
+    (impressions.py: straight to the stream, off the request path)."""
+    deps.impressions.add(viewer, post_ids, surface)

@@ -68,7 +68,9 @@ class PostsApp:
         return Event(EventType.POST_READY, author.id, post_id)
 
     def views(self) -> list[dict[str, str]]:
-        """The ``post.viewed`` entries on the events stream, oldest first."""
+        """The ``post.viewed`` entries on the events stream, oldest first (the app's buffered ones
+        published first)."""
+        self.client.app.state.deps.impressions.flush()
         entries = self.redis.xrange(STREAM)
         decoded = [{k.decode(): v.decode() for k, v in fields.items()} for _, fields in entries]
         return [e for e in decoded if e["type"] == EventType.POST_VIEWED.value]

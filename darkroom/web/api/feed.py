@@ -6,7 +6,7 @@ Each page is a list of ids from the domain (``feed.read_feed``, ``profiles.list_
 posts, viewer fields in one batch), in a read-only transaction: a GET never takes SQLite's write
 lock (``accounts.last_seen_at`` is noted by the authenticator, ``credentials.note_use``, not by the
 feed read). Every post shown is one ``post.viewed`` impression,
-published after the answer is sent (impressions.py).
+published off the request path (impressions.py).
 """
 
 from __future__ import annotations
@@ -49,10 +49,9 @@ def _answer(
     next_cursor: str | None,
     surface: Surface,
 ) -> Response:
-    """The page, and once it is sent its impressions (a 304 too: the client shows the posts again)."""
-    response = answer_page(request, shown.items, next_cursor, cache=cache_for(viewer))
-    response.background = views(deps, viewer, shown.post_ids, surface)
-    return response
+    """The page, and its impressions (a 304 too: the client shows the posts again)."""
+    views(deps, viewer, shown.post_ids, surface)
+    return answer_page(request, shown.items, next_cursor, cache=cache_for(viewer))
 
 
 @router.get("/feed", responses={200: _POSTS, **CONDITIONAL_RESPONSES}, summary="The home feed, newest first")

@@ -100,9 +100,8 @@ def get_post(request: Request, post_id: str, viewer: CurrentViewer, deps: Deps, 
         shown = resources.finish_posts(conn, records.values(), viewer, mask, urls=media_urls(deps))
     if post_id not in shown:
         raise NotFound(f"no post {post_id}", field="post_id")
-    response = answer(request, resources.to_dict(shown[post_id], mask), cache=cache_for(viewer), version=version)
-    response.background = views(deps, viewer, [post_id] if ready else [], Surface.POST)  # a 304 too
-    return response
+    views(deps, viewer, [post_id] if ready else [], Surface.POST)  # a 304 too
+    return answer(request, resources.to_dict(shown[post_id], mask), cache=cache_for(viewer), version=version)
 
 
 def caption_change(body: dict[str, Any], update_mask: str | None) -> str:
