@@ -41,7 +41,17 @@ from darkroom._proto.darkroom.social.v1 import social_pb2 as pb
 from darkroom.api.fieldmask import Mask, format_path
 from darkroom.api.grpc_requests import Malformed, lenient
 from darkroom.api.grpc_status import abort
-from darkroom.social import accounts, credentials, graph, postcache, posts, profiles, reactions, resources
+from darkroom.social import (
+    account_edits,
+    accounts,
+    credentials,
+    graph,
+    postcache,
+    posts,
+    profiles,
+    reactions,
+    resources,
+)
 from darkroom.social.errors import InvalidInput, NotFound, PreconditionFailed, Unauthorized
 from darkroom.social.feed import FeedConfig, FeedDesign, read_feed
 from darkroom.social.grpc_calls import (
@@ -120,7 +130,7 @@ class SocialService:
 
     def handler(self) -> grpc.GenericRpcHandler:
         """A generic handler serving every RPC of the service."""
-        account_fields = {f: f"account.{f}" for f in accounts.UPDATABLE_FIELDS}
+        account_fields = {f: f"account.{f}" for f in account_edits.UPDATABLE_FIELDS}
         impls: dict[str, tuple[Callable[[Any, Viewer | None], _Answer], Mapping[str, str]]] = {
             "GetAccount": (self.get_account, {}),
             "UpdateAccount": (self.update_account, account_fields),
@@ -206,9 +216,9 @@ class SocialService:
     def update_account(self, r: pb.UpdateAccountRequest, viewer: Viewer | None) -> _Answer:
         who = require_write(viewer)
         mask = Mask.parse(r.update_mask, pb.Account.DESCRIPTOR, name="update_mask")
-        paths = [format_path(p) for p in mask.update_paths(allowed=accounts.UPDATABLE_FIELDS)]
+        paths = [format_path(p) for p in mask.update_paths(allowed=account_edits.UPDATABLE_FIELDS)]
         body = r.account
-        changes = accounts.AccountChanges(
+        changes = account_edits.AccountChanges(
             display_name=body.display_name, bio=body.bio, private=body.private, avatar_upload_id=body.avatar.id
         )
         with self.engine.begin() as conn:
@@ -220,7 +230,7 @@ class SocialService:
                 raise PreconditionFailed(
                     f"etag {r.etag!r} is not @{current.handle}'s current one: read it again, then retry", field="etag"
                 )
-            row = accounts.update_account(conn, who, changes, paths, expected_version=expected)
+            row = account_edits.update_account(conn, who, changes, paths, expected_version=expected)
             found = resources.load_accounts(conn, [row.id], who, urls=self.urls)
         return _Answer(found[row.id], etag_of("account", row.id, row.version))
 

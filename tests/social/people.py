@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 import sqlalchemy as sa
 
-from darkroom.social import accounts, credentials
+from darkroom.social import account_lifecycle, credentials
 from darkroom.social.accounts import AccountRow
 from darkroom.social.events import EventType
 from darkroom.social.viewer import Role, Scope, Viewer
@@ -36,7 +36,7 @@ def signup(engine: sa.Engine, handle: str, *, private: bool = False, role: Role 
 
 
 def signup_in(conn: sa.Connection, handle: str, *, private: bool = False, role: Role = Role.USER) -> Person:
-    account = accounts.create_account(
+    account = account_lifecycle.create_account(
         conn, handle=handle, email=f"{handle}@example.com", password=PASSWORD, private=private, role=role
     )
     return Person(account, Viewer(account.id, account.handle, frozenset(Scope), role))
