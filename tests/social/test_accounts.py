@@ -8,7 +8,7 @@ import time
 import pytest
 import sqlalchemy as sa
 
-from darkroom.social import account_edits, account_lifecycle, accounts, credentials, graph
+from darkroom.social import account_edits, account_lifecycle, accounts, credentials, graph, sessions
 from darkroom.social.account_edits import AccountChanges
 from darkroom.social.accounts import OPERATOR
 from darkroom.social.errors import (
@@ -284,7 +284,7 @@ def test_going_public_accepts_pending_requests(db_engine: sa.Engine) -> None:
 def test_delete_is_soft_revokes_credentials_and_keeps_the_handle(db_engine: sa.Engine, redis_client: object) -> None:
     alice = signup(db_engine, "alice")
     with db_engine.begin() as conn:
-        session = credentials.login(conn, redis_client, login="alice", password=PASSWORD, address="10.0.0.1")  # type: ignore[arg-type]
+        session = sessions.login(conn, redis_client, login="alice", password=PASSWORD, address="10.0.0.1")  # type: ignore[arg-type]
         account_lifecycle.delete_account(conn, alice.viewer)
         assert credentials.authenticate(conn, session.secret) is None
         with pytest.raises(NotFound):
@@ -303,9 +303,9 @@ def test_set_password_by_self_admin_or_operator_revokes_credentials(db_engine: s
     alice, bob = signup(db_engine, "alice"), signup(db_engine, "bob")
     admin = signup(db_engine, "boss", role=Role.ADMIN)
 
-    def login(password: str) -> credentials.Session:
+    def login(password: str) -> sessions.Session:
         with db_engine.begin() as conn:
-            return credentials.login(conn, redis_client, login="alice", password=password, address="10.0.0.2")  # type: ignore[arg-type]
+            return sessions.login(conn, redis_client, login="alice", password=password, address="10.0.0.2")  # type: ignore[arg-type]
 
     session = login(PASSWORD)
     with db_engine.begin() as conn:
@@ -334,7 +334,7 @@ def test_set_password_by_self_admin_or_operator_revokes_credentials(db_engine: s
 def test_disable_is_for_admins_and_stops_sign_in(db_engine: sa.Engine, redis_client: object) -> None:
     alice, bob = signup(db_engine, "alice"), signup(db_engine, "bob")
     with db_engine.begin() as conn:
-        session = credentials.login(conn, redis_client, login="alice", password=PASSWORD, address="10.0.0.3")  # type: ignore[arg-type]
+        session = sessions.login(conn, redis_client, login="alice", password=PASSWORD, address="10.0.0.3")  # type: ignore[arg-type]
         with pytest.raises(Forbidden, match="only admins"):
             account_lifecycle.disable_account(conn, bob.viewer, "alice")
         row = account_lifecycle.disable_account(conn, OPERATOR, "alice")
@@ -342,9 +342,9 @@ def test_disable_is_for_admins_and_stops_sign_in(db_engine: sa.Engine, redis_cli
         assert account_lifecycle.disable_account(conn, OPERATOR, "alice") == row  # twice: nothing changes
         assert credentials.authenticate(conn, session.secret) is None
     with db_engine.begin() as conn, pytest.raises(AccountDisabled, match="@alice is disabled"):
-        credentials.login(conn, redis_client, login="alice", password=PASSWORD, address="10.0.0.3")  # type: ignore[arg-type]
+        sessions.login(conn, redis_client, login="alice", password=PASSWORD, address="10.0.0.3")  # type: ignore[arg-type]
     with db_engine.begin() as conn, pytest.raises(LoginFailed):
-        credentials.login(conn, redis_client, login="alice", password="wrong password", address="10.0.0.3")  # type: ignore[arg-type]
+        sessions.login(conn, redis_client, login="alice", password="wrong password", address="10.0.0.3")  # type: ignore[arg-type]
     (event,) = events(db_engine, EventType.ACCOUNT_DISABLED)
     assert event["account_id"] == alice.id and event["data"] == {"by": OPERATOR.account_id}
     with db_engine.connect() as conn:
