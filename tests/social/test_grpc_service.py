@@ -21,7 +21,8 @@ from darkroom.api.grpc_status import ERROR_FIELD_KEY, error_from_rpc
 from darkroom.queue.server import ServerThread
 from darkroom.social import credentials, graph, reactions, tokens
 from darkroom.social.errors import NotFound
-from darkroom.social.grpc_service import ETAG_KEY, SERVICE_NAME, SocialService, add_to_server
+from darkroom.social.grpc_handlers import ETAG_KEY
+from darkroom.social.grpc_service import SERVICE_NAME, SocialService, add_to_server
 from darkroom.social.statuses import SOCIAL_STATUSES
 from darkroom.social.viewer import Scope
 from darkroom.storage.schema import accounts, posts
