@@ -26,7 +26,7 @@ from darkroom.cli._edge import new_app
 from darkroom.cli._options import DatabaseUrlOpt, HomeOpt, JsonOpt, settings_for
 from darkroom.cli._params import fail, print_json
 from darkroom.errors import DarkroomError
-from darkroom.social import accounts, passwords
+from darkroom.social import account_lifecycle, accounts, passwords
 from darkroom.social.errors import InvalidInput, NotFound
 from darkroom.social.handles import lookup_handle, normalize_email, normalize_handle
 from darkroom.social.viewer import Role
@@ -120,7 +120,7 @@ def create(
         fail(exc)
     password = _read_password(password_stdin)
     with _database(url, home) as engine, engine.begin() as conn:
-        account = accounts.create_account(
+        account = account_lifecycle.create_account(
             conn,
             handle=handle,
             email=email,
@@ -180,7 +180,7 @@ def set_password(
     key = _existing_handle(handle)
     password = _read_password(password_stdin)
     with _database(url, home) as engine, engine.begin() as conn:
-        accounts.set_password(conn, accounts.OPERATOR, key, password)
+        account_lifecycle.set_password(conn, accounts.OPERATOR, key, password)
     if as_json:
         print_json({"handle": key, "password_set": True, "credentials_revoked": True})
         return
@@ -198,7 +198,7 @@ def disable(
     """Disable an account: it cannot sign in, its sessions and tokens are revoked, nobody finds it."""
     key = _existing_handle(handle)
     with _database(url, home) as engine, engine.begin() as conn:
-        account = accounts.disable_account(conn, accounts.OPERATOR, key)
+        account = account_lifecycle.disable_account(conn, accounts.OPERATOR, key)
     if as_json:
         print_json(_account_json(account))
         return

@@ -31,7 +31,7 @@ from darkroom.social import keys
 from darkroom.social.errors import InvalidInput
 from darkroom.social.events import Event, Handler
 from darkroom.social.metrics import ConsumerMetrics
-from darkroom.social.outbox import DEAD_LETTER_MAXLEN
+from darkroom.social.relay_publish import DEAD_LETTER_MAXLEN
 
 __all__ = ["MAX_CONSUMER_BATCH", "Consumer"]
 

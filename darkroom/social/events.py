@@ -1,7 +1,7 @@
 """The events every action publishes (the article's two-step post: persist, then publish).
 
 An action writes its event with :func:`record` in the action's own transaction (the outbox row);
-the relay (:mod:`darkroom.social.outbox`) publishes committed rows to the Redis stream
+the relay (:mod:`darkroom.social.relay`) publishes committed rows to the Redis stream
 :data:`STREAM`, where consumers (feed fan-out, counters, analytics) read them in consumer groups.
 Event names are a contract: the analytics issue reads them.
 """

@@ -21,13 +21,13 @@ likes for programs that speak gRPC, over the same domain functions and the same 
   page size and token, etag) is checked in :mod:`darkroom.social.grpc_calls`.
 - **Reads do not write.** They run in ``storage.db.read_only`` transactions (no SQLite write lock);
   the only write on a read path is ``credentials.note_use``, about once a minute per token.
-- Errors map through :data:`~darkroom.social.statuses.SOCIAL_STATUSES`; the offending request
-  field (``page_size``, ``read_mask``, ``post.caption``…) is in ``darkroom-error-field``.
+- Each RPC runs through :mod:`darkroom.social.grpc_handlers` (one thread hop per call, the etag
+  sent). Errors map through :data:`~darkroom.social.statuses.SOCIAL_STATUSES`; the offending
+  request field (``page_size``, ``read_mask``, ``post.caption``…) is in ``darkroom-error-field``.
 """
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
@@ -39,51 +39,32 @@ from google.protobuf.message import Message
 
 from darkroom._proto.darkroom.social.v1 import social_pb2 as pb
 from darkroom.api.fieldmask import Mask, format_path
-from darkroom.api.grpc_requests import Malformed, lenient
-from darkroom.api.grpc_status import abort
-from darkroom.social import accounts, credentials, graph, postcache, posts, profiles, reactions, resources
-from darkroom.social.errors import InvalidInput, NotFound, PreconditionFailed, Unauthorized
-from darkroom.social.feed import FeedConfig, FeedDesign, read_feed
-from darkroom.social.grpc_calls import (
-    DEFAULT_PAGE_SIZE,
-    MAX_PAGE_SIZE,
-    STALE,
-    PageTokens,
-    bearer,
-    etag_of,
-    expected_version,
-    page_size,
-    required,
+from darkroom.social import (
+    account_edits,
+    accounts,
+    credentials,
+    graph,
+    postcache,
+    posts,
+    profiles,
+    reactions,
+    resources,
 )
+from darkroom.social.errors import NotFound, PreconditionFailed, Unauthorized
+from darkroom.social.feed import FeedConfig, FeedDesign, read_feed
+from darkroom.social.grpc_calls import STALE, PageTokens, bearer, etag_of, expected_version, page_size, required
+from darkroom.social.grpc_handlers import PAGING_FIELDS, Answer, Impl, method_handlers
 from darkroom.social.handles import lookup_handle
 from darkroom.social.ids import check_id
 from darkroom.social.media import PLAIN_URLS, MediaUrls
 from darkroom.social.paging import Page
-from darkroom.social.statuses import SOCIAL_STATUSES
 from darkroom.social.viewer import Viewer, require, require_write
 from darkroom.storage.db import read_only
 
-__all__ = [
-    "DEFAULT_PAGE_SIZE",
-    "ETAG_KEY",
-    "MAX_PAGE_SIZE",
-    "SERVICE_NAME",
-    "SocialService",
-    "add_to_server",
-    "etag_of",
-]
+__all__ = ["SERVICE_NAME", "SocialService", "add_to_server"]
 
 M = TypeVar("M", bound=Message)
 SERVICE_NAME = pb.DESCRIPTOR.services_by_name["SocialService"].full_name
-ETAG_KEY = "etag"  # initial metadata of Get and Update replies
-# The domain names fields as HTTP does; a gRPC caller is told the request field.
-_PAGING_FIELDS = {"limit": "page_size", "cursor": "page_token"}
-
-
-@dataclass(frozen=True, slots=True)
-class _Answer:
-    message: Message
-    etag: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,51 +101,20 @@ class SocialService:
 
     def handler(self) -> grpc.GenericRpcHandler:
         """A generic handler serving every RPC of the service."""
-        account_fields = {f: f"account.{f}" for f in accounts.UPDATABLE_FIELDS}
-        impls: dict[str, tuple[Callable[[Any, Viewer | None], _Answer], Mapping[str, str]]] = {
+        account_fields = {f: f"account.{f}" for f in account_edits.UPDATABLE_FIELDS}
+        impls: dict[str, tuple[Impl, Mapping[str, str]]] = {
             "GetAccount": (self.get_account, {}),
             "UpdateAccount": (self.update_account, account_fields),
-            "ListFollowers": (self.list_followers, _PAGING_FIELDS),
-            "ListFollowing": (self.list_following, _PAGING_FIELDS),
+            "ListFollowers": (self.list_followers, PAGING_FIELDS),
+            "ListFollowing": (self.list_following, PAGING_FIELDS),
             "GetPost": (self.get_post, {"post_id": "id"}),
             "UpdatePost": (self.update_post, {"post_id": "post.id", "caption": "post.caption"}),
-            "ListAccountPosts": (self.list_account_posts, _PAGING_FIELDS),
-            "ListFeed": (self.list_feed, _PAGING_FIELDS),
-            "ListComments": (self.list_comments, _PAGING_FIELDS),
-            "ListLikes": (self.list_likes, _PAGING_FIELDS),
+            "ListAccountPosts": (self.list_account_posts, PAGING_FIELDS),
+            "ListFeed": (self.list_feed, PAGING_FIELDS),
+            "ListComments": (self.list_comments, PAGING_FIELDS),
+            "ListLikes": (self.list_likes, PAGING_FIELDS),
         }
-        handlers = {}
-        for method in pb.DESCRIPTOR.services_by_name["SocialService"].methods:
-            impl, fields = impls[method.name]
-            handlers[method.name] = grpc.unary_unary_rpc_method_handler(
-                self._guarded(impl, fields),
-                request_deserializer=lenient(getattr(pb, method.input_type.name)),
-                response_serializer=getattr(pb, method.output_type.name).SerializeToString,
-            )
-        return grpc.method_handlers_generic_handler(SERVICE_NAME, handlers)
-
-    def _guarded(
-        self, impl: Callable[[Any, Viewer | None], _Answer], fields: Mapping[str, str]
-    ) -> Callable[[Message | Malformed, grpc.aio.ServicerContext], Any]:
-        async def run(request: Message | Malformed, context: grpc.aio.ServicerContext) -> Message:
-            try:
-                if isinstance(request, Malformed):
-                    raise InvalidInput(f"request body is not a valid {request.type_name}")
-                # one thread hop for the whole call: identifying the caller and the call read the database
-                answer = await asyncio.to_thread(self._call, impl, request, context.invocation_metadata())
-            except Exception as exc:
-                field = getattr(exc, "field", None)
-                if isinstance(field, str) and field in fields:
-                    exc.field = fields[field]  # type: ignore[attr-defined]
-                await abort(context, exc, SOCIAL_STATUSES)
-            if answer.etag:
-                await context.send_initial_metadata(((ETAG_KEY, answer.etag),))
-            return answer.message
-
-        return run
-
-    def _call(self, impl: Callable[[Any, Viewer | None], _Answer], request: Message, metadata: Any) -> _Answer:
-        return impl(request, self.viewer(metadata))
+        return method_handlers(pb.DESCRIPTOR.services_by_name["SocialService"], impls, self.viewer)
 
     def viewer(self, metadata: Iterable[Any] | None) -> Viewer | None:
         """Who the call's bearer token belongs to; None without one; :class:`Unauthorized` for a
@@ -193,7 +143,7 @@ class SocialService:
         return _Shown(page.items, self.pages.token(page.next_cursor, list_name))
 
     # -- accounts ------------------------------------------------------------------------------------
-    def get_account(self, r: pb.GetAccountRequest, viewer: Viewer | None) -> _Answer:
+    def get_account(self, r: pb.GetAccountRequest, viewer: Viewer | None) -> Answer:
         mask = resources.account_mask(r.read_mask)
         handle = required(r.handle, "handle")
         with self.reader.begin() as conn:
@@ -201,14 +151,14 @@ class SocialService:
             found = resources.load_accounts(conn, [row.id], viewer, mask, urls=self.urls)
         if row.id not in found:  # it blocked the viewer in between
             raise NotFound(f"no account {handle!r}", field="handle")
-        return _Answer(found[row.id], etag_of("account", row.id, row.version))
+        return Answer(found[row.id], etag_of("account", row.id, row.version))
 
-    def update_account(self, r: pb.UpdateAccountRequest, viewer: Viewer | None) -> _Answer:
+    def update_account(self, r: pb.UpdateAccountRequest, viewer: Viewer | None) -> Answer:
         who = require_write(viewer)
         mask = Mask.parse(r.update_mask, pb.Account.DESCRIPTOR, name="update_mask")
-        paths = [format_path(p) for p in mask.update_paths(allowed=accounts.UPDATABLE_FIELDS)]
+        paths = [format_path(p) for p in mask.update_paths(allowed=account_edits.UPDATABLE_FIELDS)]
         body = r.account
-        changes = accounts.AccountChanges(
+        changes = account_edits.AccountChanges(
             display_name=body.display_name, bio=body.bio, private=body.private, avatar_upload_id=body.avatar.id
         )
         with self.engine.begin() as conn:
@@ -220,19 +170,19 @@ class SocialService:
                 raise PreconditionFailed(
                     f"etag {r.etag!r} is not @{current.handle}'s current one: read it again, then retry", field="etag"
                 )
-            row = accounts.update_account(conn, who, changes, paths, expected_version=expected)
+            row = account_edits.update_account(conn, who, changes, paths, expected_version=expected)
             found = resources.load_accounts(conn, [row.id], who, urls=self.urls)
-        return _Answer(found[row.id], etag_of("account", row.id, row.version))
+        return Answer(found[row.id], etag_of("account", row.id, row.version))
 
-    def list_followers(self, r: pb.ListAccountsRequest, viewer: Viewer | None) -> _Answer:
+    def list_followers(self, r: pb.ListAccountsRequest, viewer: Viewer | None) -> Answer:
         return self._follow_list(r, viewer, "followers", graph.list_followers)
 
-    def list_following(self, r: pb.ListAccountsRequest, viewer: Viewer | None) -> _Answer:
+    def list_following(self, r: pb.ListAccountsRequest, viewer: Viewer | None) -> Answer:
         return self._follow_list(r, viewer, "following", graph.list_following)
 
     def _follow_list(
         self, r: pb.ListAccountsRequest, viewer: Viewer | None, kind: str, lister: Callable[..., Any]
-    ) -> _Answer:
+    ) -> Answer:
         mask = resources.account_mask(r.read_mask)
         size = page_size(r.page_size)
         handle = required(r.handle, "handle")
@@ -243,10 +193,10 @@ class SocialService:
             return Page([found[a.id] for a in page.items if a.id in found], page.next_cursor)
 
         shown = self._read_page(r.page_token, f"{kind}:{lookup_handle(handle) or handle}", read)
-        return _Answer(pb.ListAccountsResponse(accounts=shown.items, next_page_token=shown.next_page_token))
+        return Answer(pb.ListAccountsResponse(accounts=shown.items, next_page_token=shown.next_page_token))
 
     # -- posts ---------------------------------------------------------------------------------------
-    def get_post(self, r: pb.GetPostRequest, viewer: Viewer | None) -> _Answer:
+    def get_post(self, r: pb.GetPostRequest, viewer: Viewer | None) -> Answer:
         mask = resources.post_mask(r.read_mask)
         post_id = check_id(required(r.id, "id"), field="id")
         with self.reader.begin() as conn:
@@ -254,9 +204,9 @@ class SocialService:
             shown = resources.finish_posts(conn, records.values(), viewer, mask, urls=self.urls)
         if post_id not in shown:
             raise NotFound(f"no post {post_id}", field="id")
-        return _Answer(shown[post_id], etag_of("post", post_id, records[post_id].version))
+        return Answer(shown[post_id], etag_of("post", post_id, records[post_id].version))
 
-    def update_post(self, r: pb.UpdatePostRequest, viewer: Viewer | None) -> _Answer:
+    def update_post(self, r: pb.UpdatePostRequest, viewer: Viewer | None) -> Answer:
         who = require_write(viewer)
         Mask.parse(r.update_mask, pb.Post.DESCRIPTOR, name="update_mask").update_paths(allowed=("caption",))
         post_id = check_id(required(r.post.id, "post.id"), field="post.id")
@@ -274,9 +224,9 @@ class SocialService:
             records = resources.fetch_post_records(conn, [post_id])
             shown = resources.finish_posts(conn, records.values(), who, urls=self.urls)
         postcache.invalidate(self.redis, [post_id])  # after the commit: a reader in between refills the old copy
-        return _Answer(shown[post_id], etag_of("post", post_id, records[post_id].version))
+        return Answer(shown[post_id], etag_of("post", post_id, records[post_id].version))
 
-    def list_account_posts(self, r: pb.ListAccountPostsRequest, viewer: Viewer | None) -> _Answer:
+    def list_account_posts(self, r: pb.ListAccountPostsRequest, viewer: Viewer | None) -> Answer:
         mask = resources.post_mask(r.read_mask)
         size = page_size(r.page_size)
         handle = required(r.handle, "handle")
@@ -286,9 +236,9 @@ class SocialService:
             return Page(postcache.hydrate(conn, self.redis, page.items, viewer, mask, urls=self.urls), page.next_cursor)
 
         shown = self._read_page(r.page_token, f"posts:{lookup_handle(handle) or handle}", read)
-        return _Answer(pb.ListPostsResponse(posts=shown.items, next_page_token=shown.next_page_token))
+        return Answer(pb.ListPostsResponse(posts=shown.items, next_page_token=shown.next_page_token))
 
-    def list_feed(self, r: pb.ListFeedRequest, viewer: Viewer | None) -> _Answer:
+    def list_feed(self, r: pb.ListFeedRequest, viewer: Viewer | None) -> Answer:
         who = require(viewer)
         mask = resources.post_mask(r.read_mask)
         size = page_size(r.page_size)
@@ -308,10 +258,10 @@ class SocialService:
             return Page(postcache.hydrate(conn, self.redis, page.post_ids, who, mask, urls=self.urls), page.next_cursor)
 
         shown = self._read_page(r.page_token, f"feed:{who.account_id}", read)
-        return _Answer(pb.ListPostsResponse(posts=shown.items, next_page_token=shown.next_page_token))
+        return Answer(pb.ListPostsResponse(posts=shown.items, next_page_token=shown.next_page_token))
 
     # -- reactions -----------------------------------------------------------------------------------
-    def list_comments(self, r: pb.ListCommentsRequest, viewer: Viewer | None) -> _Answer:
+    def list_comments(self, r: pb.ListCommentsRequest, viewer: Viewer | None) -> Answer:
         mask = resources.comment_mask(r.read_mask)
         size = page_size(r.page_size)
         post_id = required(r.post_id, "post_id")
@@ -321,9 +271,9 @@ class SocialService:
             return Page(resources.comment_messages(conn, page.items, viewer, mask, urls=self.urls), page.next_cursor)
 
         shown = self._read_page(r.page_token, f"comments:{post_id}", read)
-        return _Answer(pb.ListCommentsResponse(comments=shown.items, next_page_token=shown.next_page_token))
+        return Answer(pb.ListCommentsResponse(comments=shown.items, next_page_token=shown.next_page_token))
 
-    def list_likes(self, r: pb.ListLikesRequest, viewer: Viewer | None) -> _Answer:
+    def list_likes(self, r: pb.ListLikesRequest, viewer: Viewer | None) -> Answer:
         mask = resources.like_mask(r.read_mask)
         size = page_size(r.page_size)
         post_id = required(r.post_id, "post_id")
@@ -333,7 +283,7 @@ class SocialService:
             return Page(resources.like_messages(conn, page.items, viewer, mask, urls=self.urls), page.next_cursor)
 
         shown = self._read_page(r.page_token, f"likes:{post_id}", read)
-        return _Answer(pb.ListLikesResponse(likes=shown.items, next_page_token=shown.next_page_token))
+        return Answer(pb.ListLikesResponse(likes=shown.items, next_page_token=shown.next_page_token))
 
 
 def add_to_server(server: grpc.aio.Server, service: SocialService) -> str:

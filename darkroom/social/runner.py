@@ -23,9 +23,9 @@ import sqlalchemy as sa
 from darkroom.runtime.workflow import Workflows
 from darkroom.social.consumers import Consumer
 from darkroom.social.events import Handler
-from darkroom.social.outbox import Relay
 from darkroom.social.posts import advance_processing, purge_deleted
 from darkroom.social.processing import AfterCommit
+from darkroom.social.relay import Relay
 from darkroom.storage.blobs.base import BlobStore
 
 __all__ = ["RunnerConfig", "SocialRunner"]

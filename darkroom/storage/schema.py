@@ -301,7 +301,7 @@ comments = sa.Table(
 )
 
 # The transactional outbox: every action writes its event here in the action's own transaction; the
-# relay publishes unpublished rows to the events stream (darkroom.social.outbox).
+# relay publishes unpublished rows to the events stream (darkroom.social.relay).
 outbox = sa.Table(
     "outbox",
     metadata,

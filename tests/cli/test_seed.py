@@ -22,7 +22,7 @@ from darkroom.cli.demos.social_sample import SampleAccount, SampleSet
 from darkroom.config import Settings
 from darkroom.local.platform import LocalPlatform, PlatformConfig
 from darkroom.platform.wiring import Wiring
-from darkroom.social import accounts, passwords
+from darkroom.social import account_lifecycle, accounts, passwords
 from darkroom.social.errors import AlreadyExists
 from darkroom.social.uploads import UploadState
 from darkroom.storage.schema import accounts as accounts_table
@@ -106,7 +106,7 @@ def test_a_handle_taken_by_someone_else_stops_the_seed_before_anything_is_writte
 ) -> None:
     wiring, _ = platform
     with wiring.db.begin() as conn:
-        accounts.create_account(conn, handle="eve", email="eve@example.com", password="a real password")
+        account_lifecycle.create_account(conn, handle="eve", email="eve@example.com", password="a real password")
     sample = SampleSet((SampleAccount("fay", "Fay", ""), SampleAccount("eve", "Eve", "")), (), (), (), ())
     with pytest.raises(AlreadyExists, match="@eve is taken"):
         plant(wiring, sample, password="sample password")

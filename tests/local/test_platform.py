@@ -23,7 +23,7 @@ from darkroom.config import Settings
 from darkroom.local.platform import LocalPlatform, PlatformConfig
 from darkroom.platform.wiring import Wiring
 from darkroom.runtime.operations_server import OperationsClient
-from darkroom.social import credentials
+from darkroom.social import tokens
 from tests.social.people import signup
 
 
@@ -94,7 +94,7 @@ def test_up_serves_the_social_service_to_people_and_operations_to_api_keys(tmp_p
     try:
         person = signup(wiring.db, "alice")
         with wiring.db.begin() as conn:
-            token = credentials.create_token(conn, person.viewer, name="cli", scopes=["read"]).secret
+            token = tokens.create_token(conn, person.viewer, name="cli", scopes=["read"]).secret
         assert p.grpc_url is not None
         with grpc.insecure_channel(p.grpc_url.removeprefix("grpc://")) as channel:
             stub = social_pb2_grpc.SocialServiceStub(channel)

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 import sqlalchemy as sa
 
-from darkroom.social import accounts, credentials
+from darkroom.social import account_lifecycle, tokens
 from darkroom.social.accounts import AccountRow
 from darkroom.social.events import EventType
 from darkroom.social.viewer import Role, Scope, Viewer
@@ -36,7 +36,7 @@ def signup(engine: sa.Engine, handle: str, *, private: bool = False, role: Role 
 
 
 def signup_in(conn: sa.Connection, handle: str, *, private: bool = False, role: Role = Role.USER) -> Person:
-    account = accounts.create_account(
+    account = account_lifecycle.create_account(
         conn, handle=handle, email=f"{handle}@example.com", password=PASSWORD, private=private, role=role
     )
     return Person(account, Viewer(account.id, account.handle, frozenset(Scope), role))
@@ -69,7 +69,7 @@ class User:
 def member_in(conn: sa.Connection, handle: str, *, private: bool = False, role: Role = Role.USER) -> User:
     """``handle`` signed up, with an API token that reads and writes."""
     person = signup_in(conn, handle, private=private, role=role)
-    token = credentials.create_token(conn, person.viewer, name="tests", scopes=[Scope.READ, Scope.WRITE])
+    token = tokens.create_token(conn, person.viewer, name="tests", scopes=[Scope.READ, Scope.WRITE])
     return User(person, token.secret)
 
 

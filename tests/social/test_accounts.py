@@ -8,8 +8,9 @@ import time
 import pytest
 import sqlalchemy as sa
 
-from darkroom.social import accounts, credentials, graph
-from darkroom.social.accounts import OPERATOR, AccountChanges
+from darkroom.social import account_edits, account_lifecycle, accounts, credentials, graph, sessions
+from darkroom.social.account_edits import AccountChanges
+from darkroom.social.accounts import OPERATOR
 from darkroom.social.errors import (
     AccountDisabled,
     AlreadyExists,
@@ -37,7 +38,7 @@ def _update(
     engine: sa.Engine, person: Person, mask: str, version: int | None = None, **changes: object
 ) -> accounts.AccountRow:
     with engine.begin() as conn:
-        return accounts.update_account(
+        return account_edits.update_account(
             conn,
             person.viewer,
             AccountChanges(**changes),
@@ -49,7 +50,7 @@ def _update(
 # -- sign-up ---------------------------------------------------------------------------------------
 def test_create_stores_the_canonical_account_and_its_event(db_engine: sa.Engine) -> None:
     with db_engine.begin() as conn:
-        row = accounts.create_account(
+        row = account_lifecycle.create_account(
             conn, handle=" Alice_1 ", email="Alice@Example.com", password=PASSWORD, display_name="Alice  "
         )
     assert (row.handle, row.email, row.display_name, row.role, row.private, row.version) == (
@@ -64,7 +65,7 @@ def test_create_stores_the_canonical_account_and_its_event(db_engine: sa.Engine)
 
 def test_limits_at_their_maximum(db_engine: sa.Engine) -> None:
     with db_engine.begin() as conn:
-        row = accounts.create_account(
+        row = account_lifecycle.create_account(
             conn, handle="h" * 30, email="x@" + "d" * 249 + ".io", password="p" * 256, display_name="n" * 64
         )
     assert _get(db_engine, "h" * 30) == row
@@ -87,7 +88,7 @@ def test_bad_input_is_refused_and_stores_nothing(db_engine: sa.Engine) -> None:
     for fields, message in BAD_SIGNUPS:  # one database for all: its setup costs more than the cases
         values: dict[str, object] = {"handle": "bob", "email": "bob@example.com", "password": PASSWORD} | fields
         with db_engine.begin() as conn, pytest.raises(InvalidInput, match=message):
-            accounts.create_account(conn, **values)  # type: ignore[arg-type]
+            account_lifecycle.create_account(conn, **values)  # type: ignore[arg-type]
     assert count(db_engine, accounts_table) == 0 and count(db_engine, outbox) == 0
 
 
@@ -99,7 +100,7 @@ def test_taken_handles_and_emails_are_named(db_engine: sa.Engine) -> None:
         ("alice2", "ALICE@example.com", "the email 'alice@example.com' already has an account"),
     ]:
         with db_engine.begin() as conn, pytest.raises(AlreadyExists, match=message):
-            accounts.create_account(conn, handle=handle, email=email, password=PASSWORD)
+            account_lifecycle.create_account(conn, handle=handle, email=email, password=PASSWORD)
     assert count(db_engine, accounts_table) == 1 and len(events(db_engine)) == 1
 
 
@@ -112,12 +113,12 @@ def test_a_lost_race_is_already_exists_and_leaves_the_transaction_usable(db_engi
     outcome: list[object] = []
     with db_engine.connect() as first:
         first.begin()
-        accounts.create_account(first, handle="alice", email="a1@example.com", password=PASSWORD)
+        account_lifecycle.create_account(first, handle="alice", email="a1@example.com", password=PASSWORD)
 
         def second() -> None:
             with db_engine.begin() as conn:
                 try:
-                    accounts.create_account(conn, handle="alice", email="a2@example.com", password=PASSWORD)
+                    account_lifecycle.create_account(conn, handle="alice", email="a2@example.com", password=PASSWORD)
                 except AlreadyExists as exc:
                     outcome.append(exc)
                 outcome.append(conn.execute(sa.select(sa.func.count()).select_from(accounts_table)).scalar_one())
@@ -143,8 +144,8 @@ def test_deleted_disabled_unknown_and_blocked_accounts_are_not_found(db_engine: 
     alice, bob, carol, dave = (signup(db_engine, h) for h in ("alice", "bob", "carol", "dave"))
     admin = signup(db_engine, "root_admin", role=Role.ADMIN)
     with db_engine.begin() as conn:
-        accounts.delete_account(conn, bob.viewer)
-        accounts.disable_account(conn, OPERATOR, "carol")
+        account_lifecycle.delete_account(conn, bob.viewer)
+        account_lifecycle.disable_account(conn, OPERATOR, "carol")
         graph.block(conn, dave.viewer, "alice")
     for handle in ("bob", "carol", "nobody", "\u0430lice", "x" * 300):
         with pytest.raises(NotFound, match="no account"):
@@ -166,7 +167,7 @@ def test_search_by_handle_or_display_name_prefix(db_engine: sa.Engine) -> None:
     blocker = signup(db_engine, "annoyed")
     with db_engine.begin() as conn:
         graph.block(conn, blocker.viewer, "anna")
-        accounts.delete_account(conn, people["anxious"].viewer)
+        account_lifecycle.delete_account(conn, people["anxious"].viewer)
 
     def search(prefix: str, viewer: Person | None = None, limit: int = 20) -> list[str]:
         with db_engine.connect() as conn:
@@ -190,8 +191,8 @@ def test_list_accounts_is_for_admins_and_pages(db_engine: sa.Engine) -> None:
     with db_engine.begin() as conn:
         people = [signup_in(conn, f"user{i:03}") for i in range(102)]  # 101 left after one deletion
     with db_engine.begin() as conn:
-        accounts.disable_account(conn, OPERATOR, "user001")
-        accounts.delete_account(conn, people[2].viewer)
+        account_lifecycle.disable_account(conn, OPERATOR, "user001")
+        account_lifecycle.delete_account(conn, people[2].viewer)
     with db_engine.connect() as conn:
         with pytest.raises(Forbidden):
             accounts.list_accounts(conn, people[0].viewer)
@@ -260,9 +261,9 @@ def test_updates_need_a_signed_in_writer(db_engine: sa.Engine) -> None:
     alice = signup(db_engine, "alice")
     with db_engine.begin() as conn:
         with pytest.raises(Unauthorized):
-            accounts.update_account(conn, None, AccountChanges(bio="x"), "bio")
+            account_edits.update_account(conn, None, AccountChanges(bio="x"), "bio")
         with pytest.raises(Forbidden, match="only the 'read' scope"):
-            accounts.update_account(conn, read_only(alice), AccountChanges(bio="x"), "bio")
+            account_edits.update_account(conn, read_only(alice), AccountChanges(bio="x"), "bio")
 
 
 def test_going_public_accepts_pending_requests(db_engine: sa.Engine) -> None:
@@ -283,15 +284,15 @@ def test_going_public_accepts_pending_requests(db_engine: sa.Engine) -> None:
 def test_delete_is_soft_revokes_credentials_and_keeps_the_handle(db_engine: sa.Engine, redis_client: object) -> None:
     alice = signup(db_engine, "alice")
     with db_engine.begin() as conn:
-        session = credentials.login(conn, redis_client, login="alice", password=PASSWORD, address="10.0.0.1")  # type: ignore[arg-type]
-        accounts.delete_account(conn, alice.viewer)
+        session = sessions.login(conn, redis_client, login="alice", password=PASSWORD, address="10.0.0.1")  # type: ignore[arg-type]
+        account_lifecycle.delete_account(conn, alice.viewer)
         assert credentials.authenticate(conn, session.secret) is None
         with pytest.raises(NotFound):
-            accounts.delete_account(conn, alice.viewer)  # gone already
+            account_lifecycle.delete_account(conn, alice.viewer)  # gone already
     with pytest.raises(NotFound):
         _get(db_engine, "alice")
     with db_engine.begin() as conn, pytest.raises(AlreadyExists, match="@alice is taken"):
-        accounts.create_account(conn, handle="alice", email="new@example.com", password=PASSWORD)
+        account_lifecycle.create_account(conn, handle="alice", email="new@example.com", password=PASSWORD)
     with db_engine.connect() as conn:
         assert conn.execute(sa.select(accounts_table.c.deleted_at)).scalar_one() is not None
     (event,) = events(db_engine, EventType.ACCOUNT_DELETED)
@@ -302,27 +303,27 @@ def test_set_password_by_self_admin_or_operator_revokes_credentials(db_engine: s
     alice, bob = signup(db_engine, "alice"), signup(db_engine, "bob")
     admin = signup(db_engine, "boss", role=Role.ADMIN)
 
-    def login(password: str) -> credentials.Session:
+    def login(password: str) -> sessions.Session:
         with db_engine.begin() as conn:
-            return credentials.login(conn, redis_client, login="alice", password=password, address="10.0.0.2")  # type: ignore[arg-type]
+            return sessions.login(conn, redis_client, login="alice", password=password, address="10.0.0.2")  # type: ignore[arg-type]
 
     session = login(PASSWORD)
     with db_engine.begin() as conn:
         with pytest.raises(Forbidden, match="only @alice or an admin"):
-            accounts.set_password(conn, bob.viewer, "alice", "new password 1")
+            account_lifecycle.set_password(conn, bob.viewer, "alice", "new password 1")
         with pytest.raises(InvalidInput, match="7 characters"):
-            accounts.set_password(conn, alice.viewer, "alice", "too sho")
-        accounts.set_password(conn, alice.viewer, "alice", "new password 1")
+            account_lifecycle.set_password(conn, alice.viewer, "alice", "too sho")
+        account_lifecycle.set_password(conn, alice.viewer, "alice", "new password 1")
         assert credentials.authenticate(conn, session.secret) is None
     with pytest.raises(LoginFailed):
         login(PASSWORD)
     login("new password 1")
     for who, password in ((admin.viewer, "new password 2"), (OPERATOR, "new password 3")):
         with db_engine.begin() as conn:
-            accounts.set_password(conn, who, "ALICE", password)
+            account_lifecycle.set_password(conn, who, "ALICE", password)
         login(password)
     with db_engine.begin() as conn, pytest.raises(NotFound):
-        accounts.set_password(conn, OPERATOR, "nobody", "new password 4")
+        account_lifecycle.set_password(conn, OPERATOR, "nobody", "new password 4")
     assert [e["data"]["by"] for e in events(db_engine, EventType.ACCOUNT_UPDATED)] == [
         alice.id,
         admin.id,
@@ -333,17 +334,17 @@ def test_set_password_by_self_admin_or_operator_revokes_credentials(db_engine: s
 def test_disable_is_for_admins_and_stops_sign_in(db_engine: sa.Engine, redis_client: object) -> None:
     alice, bob = signup(db_engine, "alice"), signup(db_engine, "bob")
     with db_engine.begin() as conn:
-        session = credentials.login(conn, redis_client, login="alice", password=PASSWORD, address="10.0.0.3")  # type: ignore[arg-type]
+        session = sessions.login(conn, redis_client, login="alice", password=PASSWORD, address="10.0.0.3")  # type: ignore[arg-type]
         with pytest.raises(Forbidden, match="only admins"):
-            accounts.disable_account(conn, bob.viewer, "alice")
-        row = accounts.disable_account(conn, OPERATOR, "alice")
+            account_lifecycle.disable_account(conn, bob.viewer, "alice")
+        row = account_lifecycle.disable_account(conn, OPERATOR, "alice")
         assert row.disabled and row.version == 2
-        assert accounts.disable_account(conn, OPERATOR, "alice") == row  # twice: nothing changes
+        assert account_lifecycle.disable_account(conn, OPERATOR, "alice") == row  # twice: nothing changes
         assert credentials.authenticate(conn, session.secret) is None
     with db_engine.begin() as conn, pytest.raises(AccountDisabled, match="@alice is disabled"):
-        credentials.login(conn, redis_client, login="alice", password=PASSWORD, address="10.0.0.3")  # type: ignore[arg-type]
+        sessions.login(conn, redis_client, login="alice", password=PASSWORD, address="10.0.0.3")  # type: ignore[arg-type]
     with db_engine.begin() as conn, pytest.raises(LoginFailed):
-        credentials.login(conn, redis_client, login="alice", password="wrong password", address="10.0.0.3")  # type: ignore[arg-type]
+        sessions.login(conn, redis_client, login="alice", password="wrong password", address="10.0.0.3")  # type: ignore[arg-type]
     (event,) = events(db_engine, EventType.ACCOUNT_DISABLED)
     assert event["account_id"] == alice.id and event["data"] == {"by": OPERATOR.account_id}
     with db_engine.connect() as conn:

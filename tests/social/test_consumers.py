@@ -23,7 +23,7 @@ from darkroom.social.counters import CountersHandler, repair_counters
 from darkroom.social.errors import InvalidInput
 from darkroom.social.events import Event
 from darkroom.social.metrics import ConsumerMetrics
-from darkroom.social.outbox import Relay
+from darkroom.social.relay import Relay
 from tests.social import consumer_proc
 from tests.social import event_rows as rows
 

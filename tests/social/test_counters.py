@@ -17,7 +17,7 @@ from darkroom.social.consumers import MAX_CONSUMER_BATCH
 from darkroom.social.counters import CountersHandler, Touched, repair_counters, touched_by
 from darkroom.social.events import Event, EventType, record
 from darkroom.social.ids import new_id
-from darkroom.social.outbox import Relay
+from darkroom.social.relay import Relay
 from darkroom.storage.schema import accounts, outbox, posts
 from tests.social import event_rows as rows
 

@@ -10,10 +10,11 @@ import pytest
 import redis
 import sqlalchemy as sa
 
-from darkroom.social import accounts, credentials, keys, passwords
-from darkroom.social.credentials import LoginThrottle, Session
+from darkroom.social import accounts, credentials, keys, passwords, sessions, tokens
 from darkroom.social.errors import Forbidden, InvalidInput, LoginFailed, LoginThrottled, NotFound, Unauthorized
+from darkroom.social.login_throttle import LoginThrottle
 from darkroom.social.passwords import Argon2Profile
+from darkroom.social.sessions import Session
 from darkroom.social.viewer import Role, Scope, Viewer
 from darkroom.storage.schema import accounts as accounts_table
 from darkroom.storage.schema import credentials as credentials_table
@@ -24,7 +25,7 @@ THROTTLE = LoginThrottle(account_failures=3, address_failures=5, window_s=60)
 
 def login(engine: sa.Engine, r: redis.Redis, who: str, password: str = PASSWORD, address: str = "192.0.2.1") -> Session:
     with engine.begin() as conn:
-        return credentials.login(conn, r, login=who, password=password, address=address, throttle=THROTTLE)
+        return sessions.login(conn, r, login=who, password=password, address=address, throttle=THROTTLE)
 
 
 def authenticate(engine: sa.Engine, secret: str | None, now: float | None = None) -> Viewer | None:
@@ -45,7 +46,7 @@ def test_login_by_handle_or_email_makes_a_session(db_engine: sa.Engine, redis_cl
         assert session.viewer == Viewer(alice.id, "alice", frozenset({Scope.READ, Scope.WRITE}), Role.USER)
         assert session.secret.startswith("drs_") and len(session.secret) >= 40
         assert session.secret not in repr(session) and session.csrf_token not in repr(session)
-        assert session.expires_at - time.time() == pytest.approx(credentials.SESSION_TTL_S, abs=60)
+        assert session.expires_at - time.time() == pytest.approx(sessions.SESSION_TTL_S, abs=60)
         assert authenticate(db_engine, session.secret) == session.viewer
     with db_engine.connect() as conn:
         seen = conn.execute(sa.select(accounts_table.c.last_seen_at)).scalar_one()
@@ -56,7 +57,7 @@ def test_only_the_digest_of_a_secret_is_stored(db_engine: sa.Engine, redis_clien
     alice = signup(db_engine, "alice")
     session = login(db_engine, redis_client, "alice")
     with db_engine.begin() as conn:
-        token = credentials.create_token(conn, alice.viewer, name="cli", scopes=["read"])
+        token = tokens.create_token(conn, alice.viewer, name="cli", scopes=["read"])
         rows = conn.execute(sa.select(credentials_table)).mappings().all()
     stored = " ".join(str(v) for row in rows for v in row.values())
     for secret in (session.secret, token.secret):
@@ -132,12 +133,12 @@ def test_csrf_token_belongs_to_its_session(db_engine: sa.Engine, redis_client: r
     signup(db_engine, "alice")
     one, two = login(db_engine, redis_client, "alice"), login(db_engine, redis_client, "alice")
     with db_engine.begin() as conn:
-        assert credentials.check_csrf(conn, one.secret, one.csrf_token)
-        assert not credentials.check_csrf(conn, one.secret, two.csrf_token)
-        assert not credentials.check_csrf(conn, one.secret, None)
-        assert not credentials.check_csrf(conn, None, one.csrf_token)
+        assert sessions.check_csrf(conn, one.secret, one.csrf_token)
+        assert not sessions.check_csrf(conn, one.secret, two.csrf_token)
+        assert not sessions.check_csrf(conn, one.secret, None)
+        assert not sessions.check_csrf(conn, None, one.csrf_token)
         credentials.logout(conn, one.secret)
-        assert not credentials.check_csrf(conn, one.secret, one.csrf_token)
+        assert not sessions.check_csrf(conn, one.secret, one.csrf_token)
 
 
 def test_a_login_upgrades_an_old_hash(db_engine: sa.Engine, redis_client: redis.Redis) -> None:
@@ -219,8 +220,8 @@ def accounts_id(engine: sa.Engine, handle: str) -> str:
 def test_tokens_carry_their_scopes(db_engine: sa.Engine) -> None:
     alice = signup(db_engine, "alice")
     with db_engine.begin() as conn:
-        reader = credentials.create_token(conn, alice.viewer, name="  feed reader ", scopes=["read"])
-        writer = credentials.create_token(conn, alice.viewer, name="n" * 100, scopes="read,write")
+        reader = tokens.create_token(conn, alice.viewer, name="  feed reader ", scopes=["read"])
+        writer = tokens.create_token(conn, alice.viewer, name="n" * 100, scopes="read,write")
     assert reader.secret.startswith("drt_") and reader.secret not in repr(reader)
     assert (reader.name, reader.scopes, reader.expires_at) == ("feed reader", frozenset({Scope.READ}), None)
     as_reader = authenticate(db_engine, reader.secret)
@@ -228,10 +229,10 @@ def test_tokens_carry_their_scopes(db_engine: sa.Engine) -> None:
     assert authenticate(db_engine, writer.secret) == alice.viewer
     with db_engine.begin() as conn:
         with pytest.raises(Forbidden, match="only the 'read' scope"):  # a read token cannot mint tokens
-            credentials.create_token(conn, as_reader, name="more", scopes=["read"])
+            tokens.create_token(conn, as_reader, name="more", scopes=["read"])
         with pytest.raises(Unauthorized):
-            credentials.create_token(conn, None, name="x", scopes=["read"])
-        listed = credentials.list_tokens(conn, as_reader)
+            tokens.create_token(conn, None, name="x", scopes=["read"])
+        listed = tokens.list_tokens(conn, as_reader)
     assert [t.id for t in listed] == [writer.credential_id, reader.credential_id]
     assert listed[1].name == "feed reader" and listed[1].last_used_at is not None
 
@@ -249,7 +250,7 @@ def test_bad_token_requests_store_nothing(db_engine: sa.Engine) -> None:
     alice = signup(db_engine, "alice")
     for name, scopes, message in BAD_TOKENS:
         with db_engine.begin() as conn, pytest.raises(InvalidInput, match=message):
-            credentials.create_token(conn, alice.viewer, name=name, scopes=scopes)
+            tokens.create_token(conn, alice.viewer, name=name, scopes=scopes)
     with db_engine.connect() as conn:
         assert conn.execute(sa.select(sa.func.count()).select_from(credentials_table)).scalar_one() == 0
 
@@ -257,25 +258,25 @@ def test_bad_token_requests_store_nothing(db_engine: sa.Engine) -> None:
 def test_expired_and_revoked_tokens_stop_working_and_leave_the_list(db_engine: sa.Engine) -> None:
     alice = signup(db_engine, "alice")
     with db_engine.begin() as conn:
-        short = credentials.create_token(conn, alice.viewer, name="short", scopes=["read"], expires_in_s=60)
-        gone = credentials.create_token(conn, alice.viewer, name="gone", scopes=["read"])
-        kept = credentials.create_token(conn, alice.viewer, name="kept", scopes=["read"])
+        short = tokens.create_token(conn, alice.viewer, name="short", scopes=["read"], expires_in_s=60)
+        gone = tokens.create_token(conn, alice.viewer, name="gone", scopes=["read"])
+        kept = tokens.create_token(conn, alice.viewer, name="kept", scopes=["read"])
         credentials.revoke(conn, alice.viewer, gone.credential_id)
         with pytest.raises(InvalidInput, match="expires_in_s -1"):
-            credentials.create_token(conn, alice.viewer, name="bad", scopes=["read"], expires_in_s=-1)
+            tokens.create_token(conn, alice.viewer, name="bad", scopes=["read"], expires_in_s=-1)
     assert short.expires_at is not None
     assert authenticate(db_engine, short.secret, now=short.expires_at - 1) is not None
     assert authenticate(db_engine, short.secret, now=short.expires_at + 1) is None
     assert authenticate(db_engine, gone.secret) is None
     with db_engine.connect() as conn:
-        assert {t.name for t in credentials.list_tokens(conn, alice.viewer)} == {"short", "kept"}
+        assert {t.name for t in tokens.list_tokens(conn, alice.viewer)} == {"short", "kept"}
     assert kept.credential_id
 
 
 def test_an_admin_may_revoke_anyones_credentials(db_engine: sa.Engine) -> None:
     alice, admin = signup(db_engine, "alice"), signup(db_engine, "boss", role=Role.ADMIN)
     with db_engine.begin() as conn:
-        token = credentials.create_token(conn, alice.viewer, name="t", scopes=["read"])
+        token = tokens.create_token(conn, alice.viewer, name="t", scopes=["read"])
         with pytest.raises(Forbidden):
             credentials.revoke(conn, read_only(Person(admin.account, admin.viewer)), token.credential_id)
         credentials.revoke(conn, admin.viewer, token.credential_id)

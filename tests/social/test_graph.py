@@ -8,7 +8,7 @@ from contextlib import contextmanager
 import pytest
 import sqlalchemy as sa
 
-from darkroom.social import accounts, graph
+from darkroom.social import account_edits, account_lifecycle, accounts, graph
 from darkroom.social.errors import Blocked, InvalidInput, NotFound, Unauthorized
 from darkroom.social.events import EventType
 from darkroom.social.graph import FollowState, Relation
@@ -83,7 +83,7 @@ def test_following_needs_a_writer_and_another_live_account(db_engine: sa.Engine)
             graph.follow(conn, alice.viewer, "nobody")
         with pytest.raises(Exception, match="only the 'read' scope"):
             graph.follow(conn, read_only(alice), "bob")
-        accounts.delete_account(conn, bob.viewer)
+        account_lifecycle.delete_account(conn, bob.viewer)
         with pytest.raises(NotFound):
             graph.follow(conn, alice.viewer, "bob")
     assert count(db_engine, follows) == 0
@@ -236,8 +236,8 @@ def test_lists_hide_blocked_deleted_and_disabled_accounts(db_engine: sa.Engine) 
     act(db_engine, "block", viewer, "blocked")
     act(db_engine, "block", fans["blocker"], "viewer")
     with db_engine.begin() as conn:
-        accounts.delete_account(conn, fans["gone"].viewer)
-        accounts.disable_account(conn, accounts.OPERATOR, "off")
+        account_lifecycle.delete_account(conn, fans["gone"].viewer)
+        account_lifecycle.disable_account(conn, accounts.OPERATOR, "off")
     assert followers(db_engine, viewer, "star") == ["fine"]
     assert followers(db_engine, None, "star") == ["fine", "blocker", "blocked"]
     with pytest.raises(NotFound):
@@ -250,7 +250,7 @@ def test_relations_of_a_page_in_two_queries(db_engine: sa.Engine) -> None:
         signup(db_engine, h) for h in ("friend", "fan", "idol", "private", "foe", "stranger")
     )
     with db_engine.begin() as conn:
-        accounts.update_account(conn, private.viewer, accounts.AccountChanges(private=True), "private")
+        account_edits.update_account(conn, private.viewer, account_edits.AccountChanges(private=True), "private")
     follow(db_engine, me, "friend")
     follow(db_engine, friend, "myself")
     follow(db_engine, fan, "myself")

@@ -19,9 +19,10 @@ from darkroom._proto.darkroom.social.v1 import social_pb2 as pb
 from darkroom._proto.darkroom.social.v1 import social_pb2_grpc as pb_grpc
 from darkroom.api.grpc_status import ERROR_FIELD_KEY, error_from_rpc
 from darkroom.queue.server import ServerThread
-from darkroom.social import credentials, graph, reactions
+from darkroom.social import credentials, graph, reactions, tokens
 from darkroom.social.errors import NotFound
-from darkroom.social.grpc_service import ETAG_KEY, SERVICE_NAME, SocialService, add_to_server
+from darkroom.social.grpc_handlers import ETAG_KEY
+from darkroom.social.grpc_service import SERVICE_NAME, SocialService, add_to_server
 from darkroom.social.statuses import SOCIAL_STATUSES
 from darkroom.social.viewer import Scope
 from darkroom.storage.schema import accounts, posts
@@ -158,7 +159,7 @@ def test_a_revoked_token_is_unauthenticated_and_a_malformed_body_invalid(
 ) -> None:
     alice = user(db_engine, "alice")
     with db_engine.begin() as conn:
-        credentials.revoke(conn, alice.person.viewer, credentials.list_tokens(conn, alice.person.viewer)[0].id)
+        credentials.revoke(conn, alice.person.viewer, tokens.list_tokens(conn, alice.person.viewer)[0].id)
     assert fails(stub.GetAccount, pb.GetAccountRequest(handle="alice"), alice).code is C.UNAUTHENTICATED
     raw = channel.unary_unary(f"/{SERVICE_NAME}/GetPost")  # bytes that are no GetPostRequest
     with pytest.raises(grpc.RpcError) as info:
@@ -216,7 +217,7 @@ def test_update_account_with_a_mask_and_an_etag(db_engine: sa.Engine, stub: Any)
     anonymous = fails(stub.UpdateAccount, pb.UpdateAccountRequest(account=body, update_mask=mask("bio")))
     assert anonymous.code is C.UNAUTHENTICATED
     with db_engine.begin() as conn:
-        reader = credentials.create_token(conn, alice.person.viewer, name="ro", scopes=[Scope.READ]).secret
+        reader = tokens.create_token(conn, alice.person.viewer, name="ro", scopes=[Scope.READ]).secret
     read_only = fails(stub.UpdateAccount, pb.UpdateAccountRequest(account=body, update_mask=mask("bio")), reader)
     assert read_only.code is C.PERMISSION_DENIED
     assert version() == written  # nothing refused was written

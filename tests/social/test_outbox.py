@@ -15,7 +15,8 @@ from darkroom.social.errors import InvalidInput, LeaseLost
 from darkroom.social.events import Event, EventType, record
 from darkroom.social.ids import new_id
 from darkroom.social.metrics import RelayMetrics
-from darkroom.social.outbox import MAX_BATCH, Relay, RelayConfig
+from darkroom.social.relay import Relay, RelayConfig
+from darkroom.social.relay_publish import MAX_BATCH
 from darkroom.storage.db import open_database
 from darkroom.storage.schema import outbox
 from tests.social.event_rows import dead_letters, outbox_order, some_events, stream_events, unpublished
@@ -268,7 +269,7 @@ def test_the_publish_script_writes_nothing_unless_the_whole_batch_checks(
 ) -> None:
     """The script's own checks, below the relay's: a full batch with one malformed entry in the
     middle, one entry too many, or a lease that is not the caller's leaves no marker and no entry."""
-    from darkroom.social.outbox import _PUBLISH
+    from darkroom.social.relay_publish import _PUBLISH
 
     script = redis_client.register_script(_PUBLISH)
     redis_client.set(keys.RELAY_LEASE, "7")

@@ -15,7 +15,7 @@ import redis
 import sqlalchemy as sa
 from fastapi.testclient import TestClient
 
-from darkroom.social import credentials, graph, posts
+from darkroom.social import graph, posts, tokens
 from darkroom.social.events import STREAM, Event, EventType
 from darkroom.social.feed import FanoutHandler, FeedDesign
 from darkroom.social.viewer import Role, Scope
@@ -39,7 +39,7 @@ class PostsApp:
 
     def read_only_token(self, member: User) -> dict[str, str]:
         with self.engine.begin() as conn:
-            token = credentials.create_token(conn, member.viewer, name="reader", scopes=[Scope.READ])
+            token = tokens.create_token(conn, member.viewer, name="reader", scopes=[Scope.READ])
         return {"Authorization": f"Bearer {token.secret}"}
 
     def uploads(self, member: User, n: int = 1, *, state: str = "ready") -> list[str]:

@@ -36,7 +36,7 @@ import sqlalchemy as sa
 
 from darkroom._proto.darkroom.social.v1.social_pb2 import Post
 from darkroom.api.fieldmask import Mask
-from darkroom.social import credentials, graph, media_access, passwords, postcache, posts, reactions, resumable
+from darkroom.social import graph, media_access, passwords, postcache, posts, reactions, resumable, tokens
 from darkroom.social.events import Event, EventType
 from darkroom.social.feed import FanoutHandler, read_feed
 from darkroom.social.intake import UploadLimits
@@ -317,7 +317,7 @@ class World:
         handle = f"{prefix}{next(self._names)}"
         with self.engine.begin() as conn:
             person = people.signup_in(conn, handle, private=private, role=role)
-            token = credentials.create_token(conn, person.viewer, name="matrix", scopes=[Scope.READ, Scope.WRITE])
+            token = tokens.create_token(conn, person.viewer, name="matrix", scopes=[Scope.READ, Scope.WRITE])
         return Member(person, token.secret)
 
     def relate(self, role: str, owner: Member, member: Member) -> None:
@@ -370,7 +370,7 @@ class World:
                 return f"new{next(self._names)}"
             case "owner_token":
                 with self.engine.begin() as conn:
-                    made = credentials.create_token(conn, owner.member.viewer, name="spare", scopes=[Scope.READ])
+                    made = tokens.create_token(conn, owner.member.viewer, name="spare", scopes=[Scope.READ])
                 return made.credential_id
             case "requester":
                 asking = self.join("asks")

@@ -35,7 +35,7 @@ from schemathesis.specs.openapi.checks import response_schema_conformance, statu
 
 from darkroom.api.ratelimit import Rate
 from darkroom.config import Settings
-from darkroom.social import credentials, graph, media_access, passwords, posts, reactions
+from darkroom.social import graph, media_access, passwords, posts, reactions, tokens
 from darkroom.social.intake import UploadLimits
 from darkroom.social.resumable import create_resumable
 from darkroom.social.viewer import Scope
@@ -70,7 +70,7 @@ class Seeded:
         with self.engine.begin() as conn:
             n = conn.exec_driver_sql("select count(*) from accounts").scalar_one()
             person = people.signup_in(conn, f"gone{n}")
-            return credentials.create_token(conn, person.viewer, name="gone", scopes=[Scope.READ, Scope.WRITE]).secret
+            return tokens.create_token(conn, person.viewer, name="gone", scopes=[Scope.READ, Scope.WRITE]).secret
 
 
 def _seed(engine: Any, blobs: LocalBlobs) -> tuple[str, dict[str, list[str]]]:
@@ -78,8 +78,8 @@ def _seed(engine: Any, blobs: LocalBlobs) -> tuple[str, dict[str, list[str]]]:
         me = people.signup_in(conn, "fuzzer")
         friend = people.signup_in(conn, "friend")
         hidden = people.signup_in(conn, "hidden", private=True)
-        token = credentials.create_token(conn, me.viewer, name="fuzz", scopes=[Scope.READ, Scope.WRITE]).secret
-        spare = credentials.create_token(conn, me.viewer, name="spare", scopes=[Scope.READ]).credential_id
+        token = tokens.create_token(conn, me.viewer, name="fuzz", scopes=[Scope.READ, Scope.WRITE]).secret
+        spare = tokens.create_token(conn, me.viewer, name="spare", scopes=[Scope.READ]).credential_id
         graph.follow(conn, me.viewer, friend.handle)
         graph.follow(conn, me.viewer, hidden.handle)
         graph.accept_request(conn, hidden.viewer, me.handle)

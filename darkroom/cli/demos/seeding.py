@@ -25,7 +25,7 @@ import sqlalchemy as sa
 from darkroom.cli.demos.samples import Picture, make_clip, make_picture
 from darkroom.cli.demos.social_sample import Clip, SampleAccount, SampleFollow, SamplePost, SampleSet
 from darkroom.platform.wiring import Wiring
-from darkroom.social import accounts, graph, posts, reactions
+from darkroom.social import account_edits, account_lifecycle, graph, posts, reactions
 from darkroom.social.errors import AlreadyExists
 from darkroom.social.processing import AfterCommit
 from darkroom.social.uploads import UploadLimits, receive_upload
@@ -143,7 +143,7 @@ def _accounts(run: _Run) -> None:
         for wanted in run.sample.accounts:
             row = conn.execute(sa.select(accounts_table).where(accounts_table.c.handle == wanted.handle)).first()
             if row is None:
-                made = accounts.create_account(
+                made = account_lifecycle.create_account(
                     conn,
                     handle=wanted.handle,
                     email=wanted.email,
@@ -152,8 +152,8 @@ def _accounts(run: _Run) -> None:
                     private=wanted.private,
                 )
                 viewer = Viewer(made.id, made.handle)
-                changes = accounts.AccountChanges(display_name=wanted.display_name, bio=wanted.bio)
-                accounts.update_account(conn, viewer, changes, ["bio"])
+                changes = account_edits.AccountChanges(display_name=wanted.display_name, bio=wanted.bio)
+                account_edits.update_account(conn, viewer, changes, ["bio"])
                 run.created.append(made.handle)
                 run.added.accounts += 1
             else:

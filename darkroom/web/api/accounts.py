@@ -18,7 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from starlette.responses import Response
 
 from darkroom._proto.darkroom.social.v1.social_pb2 import Account
-from darkroom.social import accounts
+from darkroom.social import account_edits, account_lifecycle, accounts
 from darkroom.social.errors import NotFound
 from darkroom.social.viewer import require_write
 from darkroom.storage.db import read_only
@@ -54,9 +54,9 @@ class SignUp(BaseModel):
 def sign_up(request: Request, deps: Deps, body: SignUp) -> Response:
     """Sign up. The account is public; sign in with ``POST /v1/sessions``."""
     # argon2 (the slow part) before the transaction: on SQLite that holds the write lock
-    new = accounts.prepare_account(handle=body.handle, email=body.email, password=body.password)
+    new = account_lifecycle.prepare_account(handle=body.handle, email=body.email, password=body.password)
     with deps.engine.begin() as conn:
-        row = accounts.insert_account(conn, new)
+        row = account_lifecycle.insert_account(conn, new)
         created = account_dicts(conn, [row.id], None, WHOLE_ACCOUNT)[0]
     return json_response(created, status=201, headers={"Location": f"/v1/accounts/{row.handle}"})
 
@@ -108,8 +108,8 @@ def update_me(
     with any ``fields``) makes the edit conditional: 412 when the account changed since."""
     who = require_write(viewer)
     message = parse_resource(body, Account)
-    paths = update_paths(update_mask, Account.DESCRIPTOR, accounts.UPDATABLE_FIELDS)
-    changes = accounts.AccountChanges(
+    paths = update_paths(update_mask, Account.DESCRIPTOR, account_edits.UPDATABLE_FIELDS)
+    changes = account_edits.AccountChanges(
         display_name=message.display_name, bio=message.bio, private=message.private, avatar_upload_id=message.avatar.id
     )
     with deps.engine.begin() as conn:
@@ -118,7 +118,7 @@ def update_me(
             expected = accounts.get_account(conn, who.handle).version
             check_version(request, expected)
         # the update compares the version again in its UPDATE, so a writer in between still loses
-        edited = accounts.update_account(conn, who, changes, paths, expected_version=expected)
+        edited = account_edits.update_account(conn, who, changes, paths, expected_version=expected)
         shown = account_dicts(conn, [who.account_id], who, WHOLE_ACCOUNT)[0]
     return answer(request, shown, cache=PRIVATE_REVALIDATE, version=edited.version)
 
@@ -128,7 +128,7 @@ def delete_me(request: Request, deps: Deps, viewer: SignedIn) -> Response:
     """Delete the signed-in account (soft: its handle and email stay taken; its media are purged
     later). Every session and token of it stops working."""
     with deps.engine.begin() as conn:
-        accounts.delete_account(conn, viewer)
+        account_lifecycle.delete_account(conn, viewer)
     response = Response(status_code=204)
     clear_session_cookie(response, request)
     return response

@@ -22,7 +22,7 @@ from starlette.responses import Response
 
 from darkroom._proto.darkroom.social.v1.social_pb2 import Account
 from darkroom.api.timestamps import timestamp_from_s
-from darkroom.social import credentials
+from darkroom.social import credentials, sessions
 from darkroom.storage.db import read_only
 from darkroom.web.api.reads import WHOLE_ACCOUNT, account_dicts
 from darkroom.web.auth import AuthMethod, auth_of, clear_session_cookie, csrf_token_for, set_session_cookie
@@ -65,11 +65,11 @@ def sign_in(request: Request, deps: Deps, body: LogIn) -> Response:
     # The password check (argon2id, the slow part) reads only: on SQLite it must not hold the
     # write lock, which the short second transaction takes to store the session.
     with read_only(deps.engine).begin() as conn:
-        verified = credentials.verify_login(
+        verified = sessions.verify_login(
             conn, deps.redis, login=body.login, password=body.password, address=client_address(request.scope)
         )
     with deps.engine.begin() as conn:
-        session = credentials.start_session(conn, verified)
+        session = sessions.start_session(conn, verified)
         account = account_dicts(conn, [session.viewer.account_id], session.viewer, WHOLE_ACCOUNT)
     content = {
         "token": session.secret,

@@ -16,7 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from starlette.responses import Response
 
 from darkroom.api.timestamps import timestamp_from_s
-from darkroom.social import credentials
+from darkroom.social import credentials, tokens
 from darkroom.social.viewer import Scope
 from darkroom.storage.db import read_only
 from darkroom.web.api.reads import answer_page
@@ -53,7 +53,7 @@ _NEW_TOKEN = {
 class NewToken(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    name: str = Field(description=f"1-{credentials.TOKEN_NAME_MAX_CHARS} characters, for its owner's list")
+    name: str = Field(description=f"1-{tokens.TOKEN_NAME_MAX_CHARS} characters, for its owner's list")
     scopes: list[str] = Field(
         description="read, write, or both", json_schema_extra={"items": {"enum": ["read", "write"]}}
     )
@@ -80,9 +80,7 @@ def _token(
 def create_token(deps: Deps, viewer: SignedIn, body: NewToken) -> Response:
     """A new token of the signed-in account; its secret is in ``token``, here only."""
     with deps.engine.begin() as conn:
-        issued = credentials.create_token(
-            conn, viewer, name=body.name, scopes=body.scopes, expires_in_s=body.expires_in_s
-        )
+        issued = tokens.create_token(conn, viewer, name=body.name, scopes=body.scopes, expires_in_s=body.expires_in_s)
     content = _token(issued.credential_id, issued.name, issued.scopes, issued.created_at, issued.expires_at)
     content |= {"last_used_at": None, "token": issued.secret}
     return json_response(content, status=201, cache=NO_STORE)
@@ -92,7 +90,7 @@ def create_token(deps: Deps, viewer: SignedIn, body: NewToken) -> Response:
 def list_tokens(request: Request, deps: Deps, viewer: SignedIn) -> Response:
     """The signed-in account's tokens that still work, newest first (one page: ``next_cursor`` is null)."""
     with read_only(deps.engine).begin() as conn:
-        found = credentials.list_tokens(conn, viewer)
+        found = tokens.list_tokens(conn, viewer)
     items = [
         _token(t.id, t.name, t.scopes, t.created_at, t.expires_at) | {"last_used_at": _time(t.last_used_at, "used")}
         for t in found
