@@ -91,6 +91,8 @@ class Settings:
     # the largest upload a person may send, per kind (the kind is decided by content): social.uploads
     max_photo_bytes: int = 50 << 20
     max_video_bytes: int = 2 << 30
+    # how long an unfinished resumable (tus) upload is kept after its last chunk (social.expiry)
+    resumable_lifetime_s: float = 86_400.0
     # the home feed (social.feed): authors with more followers are pulled at read time, not pushed;
     # feeds are kept for accounts seen within the active window
     feed_celebrity_followers: int = 10_000
@@ -111,6 +113,10 @@ class Settings:
         for name in ("max_photo_bytes", "max_video_bytes"):
             if not getattr(self, name) > 0:
                 raise ConfigError(f"DARKROOM_{name.upper()}={getattr(self, name)!r} must be a number of bytes > 0")
+        if not self.resumable_lifetime_s > 0:
+            raise ConfigError(
+                f"DARKROOM_RESUMABLE_LIFETIME_S={self.resumable_lifetime_s!r} must be a number of seconds > 0"
+            )
         for name in ("feed_celebrity_followers", "feed_active_days", "http_workers"):
             if not getattr(self, name) >= 1:
                 raise ConfigError(f"DARKROOM_{name.upper()}={getattr(self, name)!r} must be a whole number >= 1")

@@ -95,6 +95,43 @@ def repair_counters(
         _out.print("no Redis reachable: the cached copies of the fixed posts are left as they are", markup=False)
 
 
+@app.command("sweep-uploads")
+def sweep_uploads(
+    *,
+    url: DatabaseUrlOpt = None,
+    home: HomeOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Delete the resumable uploads that got no chunk for DARKROOM_RESUMABLE_LIFETIME_S (their rows
+    and their spool files under --home/uploads), and spool files there that no live upload owns:
+    what `darkroom social run` does every 5 minutes, once. Run it on each host that takes uploads."""
+    from darkroom.social.expiry import sweep_expired
+    from darkroom.storage import db
+
+    try:
+        settings = settings_for(home)
+        engine = db.open_database(url) if url else db.open_database(settings)
+    except DarkroomError as exc:
+        fail(exc)
+    spool_dir = settings.home / "uploads"
+    try:
+        with engine.begin() as conn:
+            swept = sweep_expired(conn, spool_dir=spool_dir, lifetime_s=settings.resumable_lifetime_s)
+        where = db.redact_url(engine.url)
+    except DarkroomError as exc:
+        fail(exc)
+    finally:
+        engine.dispose()
+    if as_json:
+        print_json({"url": where, "spool_dir": str(spool_dir), "uploads": swept.uploads, "files": swept.files})
+        return
+    _out.print(
+        f"{where}: deleted {swept.uploads} expired uploads; {swept.files} spool files in {spool_dir}",
+        soft_wrap=True,
+        markup=False,
+    )
+
+
 def _cache_url(url: str | None, settings: Settings) -> str | None:
     if url or settings.redis_url:
         return url or settings.redis_url

@@ -1,4 +1,4 @@
-"""``darkroom users …``: the operator's account commands (create, list, set-password, disable).
+"""``darkroom users …``: the operator's account commands (create, list, set-password, disable, enable).
 
 They act as the machine's operator (``accounts.OPERATOR``, an admin) straight on the metadata
 database: ``--url`` takes ``sqlite:///path`` or ``postgresql://…`` (default:
@@ -26,7 +26,7 @@ from darkroom.cli._edge import new_app
 from darkroom.cli._options import DatabaseUrlOpt, HomeOpt, JsonOpt, settings_for
 from darkroom.cli._params import fail, print_json
 from darkroom.errors import DarkroomError
-from darkroom.social import account_lifecycle, accounts, passwords
+from darkroom.social import account_lifecycle, accounts, passwords, reinstatement
 from darkroom.social.errors import InvalidInput, NotFound
 from darkroom.social.handles import lookup_handle, normalize_email, normalize_handle
 from darkroom.social.viewer import Role
@@ -34,7 +34,7 @@ from darkroom.storage import db
 
 __all__ = ["app"]
 
-app = new_app("Accounts of the social product: create, list, set a password, disable.")
+app = new_app("Accounts of the social product: create, list, set a password, disable, enable.")
 
 _out = Console(highlight=False)
 
@@ -203,3 +203,23 @@ def disable(
         print_json(_account_json(account))
         return
     _out.print(f"disabled @{account.handle}", soft_wrap=True, markup=False)
+
+
+@app.command()
+def enable(
+    handle: Annotated[str, typer.Argument(help="The disabled account's handle.")],
+    *,
+    url: DatabaseUrlOpt = None,
+    home: HomeOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Enable a disabled account: it is found and can sign in again. The sessions and tokens revoked
+    when it was disabled stay revoked: the person signs in anew."""
+    key = _existing_handle(handle)
+    with _database(url, home) as engine, engine.begin() as conn:
+        account = reinstatement.enable_account(conn, accounts.OPERATOR, key)
+    if as_json:
+        print_json(_account_json(account))
+        return
+    done = f"enabled @{account.handle}; it signs in anew (its old sessions and tokens stay revoked)"
+    _out.print(done, soft_wrap=True, markup=False)

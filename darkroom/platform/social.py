@@ -7,7 +7,7 @@ from darkroom.social.counters import CountersHandler
 from darkroom.social.events import Handler
 from darkroom.social.feed import FeedConfig
 from darkroom.social.feed.fanout import FanoutHandler
-from darkroom.social.runner import SocialRunner
+from darkroom.social.runner import RunnerConfig, SocialRunner
 
 __all__ = ["social_handlers", "social_runner"]
 
@@ -21,4 +21,15 @@ def social_handlers(wiring: Wiring) -> list[Handler]:
 
 
 def social_runner(wiring: Wiring) -> SocialRunner:
-    return SocialRunner(wiring.db, wiring.redis, wiring.workflows, wiring.blobs, social_handlers(wiring))
+    """The runner of this host: it sweeps expired uploads of the spool under the home, where this
+    host's HTTP app keeps them (``WebDeps.spool_dir``)."""
+    settings = wiring.settings
+    return SocialRunner(
+        wiring.db,
+        wiring.redis,
+        wiring.workflows,
+        wiring.blobs,
+        social_handlers(wiring),
+        config=RunnerConfig(upload_lifetime_s=settings.resumable_lifetime_s),
+        spool_dir=settings.home / "uploads",
+    )

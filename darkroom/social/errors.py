@@ -25,6 +25,7 @@ __all__ = [
     "TooLarge",
     "Unauthorized",
     "UnsupportedMedia",
+    "UploadExpired",
 ]
 
 
@@ -67,6 +68,13 @@ class NotFound(SocialError, LookupError):
     row, so nothing is learned by guessing ids."""
 
     code = "not_found"
+
+
+class UploadExpired(NotFound):
+    """An unfinished resumable upload outlived its lifetime (tus ``expiration``: HTTP 410 Gone); its
+    bytes are, or will soon be, deleted: the client starts a new upload."""
+
+    code = "upload_expired"
 
 
 class AlreadyExists(SocialError, ValueError):

@@ -32,6 +32,7 @@ class EventType(StrEnum):
     ACCOUNT_UPDATED = "account.updated"
     ACCOUNT_DELETED = "account.deleted"
     ACCOUNT_DISABLED = "account.disabled"
+    ACCOUNT_ENABLED = "account.enabled"
     ACCOUNT_UNBLOCKED = "account.unblocked"
     FOLLOW_REQUESTED = "account.follow_requested"
     FOLLOW_REJECTED = "account.follow_rejected"

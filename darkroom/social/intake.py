@@ -47,18 +47,27 @@ class UploadKind(StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class UploadLimits:
-    """The largest upload of each kind (``DARKROOM_MAX_PHOTO_BYTES``, ``DARKROOM_MAX_VIDEO_BYTES``)."""
+    """The largest upload of each kind (``DARKROOM_MAX_PHOTO_BYTES``, ``DARKROOM_MAX_VIDEO_BYTES``),
+    and how long an unfinished resumable upload is kept after its last chunk
+    (``DARKROOM_RESUMABLE_LIFETIME_S``, :mod:`darkroom.social.expiry`)."""
 
     max_photo_bytes: int = 50 << 20
     max_video_bytes: int = 2 << 30
+    resumable_lifetime_s: float = 86_400.0
 
     def __post_init__(self) -> None:
         if self.max_photo_bytes < 1 or self.max_video_bytes < 1:
             raise ValueError(f"upload limits must be positive, got {self.max_photo_bytes}, {self.max_video_bytes}")
+        if not self.resumable_lifetime_s > 0:
+            raise ValueError(f"resumable_lifetime_s must be > 0, not {self.resumable_lifetime_s!r}")
 
     @classmethod
     def from_settings(cls, settings: Settings) -> UploadLimits:
-        return cls(max_photo_bytes=settings.max_photo_bytes, max_video_bytes=settings.max_video_bytes)
+        return cls(
+            max_photo_bytes=settings.max_photo_bytes,
+            max_video_bytes=settings.max_video_bytes,
+            resumable_lifetime_s=settings.resumable_lifetime_s,
+        )
 
     def max_bytes(self, kind: UploadKind) -> int:
         return self.max_photo_bytes if kind is UploadKind.PHOTO else self.max_video_bytes

@@ -1,22 +1,25 @@
-"""Resumable uploads: the bookkeeping of the tus 1.0 protocol (core, creation, termination) that
-the HTTP layer exposes at ``/v1/uploads/tus`` (docs/social.md, "Uploads and posts").
+"""Resumable uploads: the bookkeeping of the tus 1.0 protocol (core, creation, termination,
+expiration) that the HTTP layer exposes at ``/v1/uploads/tus`` (docs/social.md, "Uploads and posts").
 
 ``create_resumable`` is tus ``POST`` (``Upload-Length``), ``append_chunk`` is ``PATCH`` (``Upload-Offset``;
 a mismatch is :class:`~darkroom.social.errors.OffsetMismatch`, 409), ``terminate`` is ``DELETE``;
 ``HEAD`` reads :func:`~darkroom.social.uploads.get_upload`. The bytes wait in the spool file
 ``<spool_dir>/<upload id>.part`` between chunks; the chunk that completes the file starts the
-processing as :func:`~darkroom.social.uploads.receive_upload` does.
+processing as :func:`~darkroom.social.uploads.receive_upload` does. An upload left without a chunk
+for ``limits.resumable_lifetime_s`` expires (:mod:`darkroom.social.expiry`).
 """
 
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
 import sqlalchemy as sa
 
 from darkroom.social.errors import InvalidInput, NotFound, OffsetMismatch, TooLarge, UnsupportedMedia
+from darkroom.social.expiry import check_unexpired, spool_path
 from darkroom.social.ids import new_id
 from darkroom.social.intake import SNIFF_BYTES, UploadKind, UploadLimits, clean_filename, sha256_of, sniff
 from darkroom.social.processing import WorkStarter
@@ -25,16 +28,32 @@ from darkroom.social.viewer import Viewer, require_write
 from darkroom.storage.blobs import BlobStore
 from darkroom.storage.schema import post_media, uploads
 
-__all__ = ["append_chunk", "create_resumable", "terminate"]
+__all__ = ["Appended", "append_chunk", "create_resumable", "terminate"]
 
 _CHUNK_BYTES = 1 << 20
 
 
+@dataclass(frozen=True, slots=True)
+class Appended:
+    """Where an upload stands after a chunk: its new ``offset``, and when it expires if no other
+    chunk comes (None once complete: a complete upload never expires)."""
+
+    offset: int
+    expires_at: float | None
+
+
 def create_resumable(
-    conn: sa.Connection, viewer: Viewer | None, *, length_bytes: int, filename: str, limits: UploadLimits
+    conn: sa.Connection,
+    viewer: Viewer | None,
+    *,
+    length_bytes: int,
+    filename: str,
+    limits: UploadLimits,
+    now: float | None = None,
 ) -> UploadRow:
     """A new upload of ``length_bytes`` (tus ``Upload-Length``) waiting for its chunks. Its kind is
-    not known yet, so the length must fit the largest kind's limit; the first chunk decides."""
+    not known yet, so the length must fit the largest kind's limit; the first chunk decides. It
+    expires ``limits.resumable_lifetime_s`` after ``now`` unless a chunk comes."""
     who = require_write(viewer)
     name = clean_filename(filename)
     if isinstance(length_bytes, bool) or not isinstance(length_bytes, int) or length_bytes < 1:
@@ -45,7 +64,7 @@ def create_resumable(
             max_bytes=limits.largest,
             field="length_bytes",
         )
-    now = time.time()
+    now = time.time() if now is None else now
     upload_id = new_id()
     conn.execute(
         sa.insert(uploads),
@@ -76,16 +95,22 @@ def append_chunk(
     limits: UploadLimits,
     spool_dir: Path,
     start: WorkStarter,
-) -> int:
-    """Append ``stream`` at ``offset`` (tus ``PATCH``); the new offset. The last byte starts the
-    processing as :func:`~darkroom.social.uploads.receive_upload` does.
+    now: float | None = None,
+) -> Appended:
+    """Append ``stream`` at ``offset`` (tus ``PATCH``); the new offset and expiry. The last byte
+    starts the processing as :func:`~darkroom.social.uploads.receive_upload` does.
 
-    ``offset`` other than the bytes received so far: :class:`OffsetMismatch` (tus 409). More bytes
-    than the declared length: :class:`InvalidInput`. Content that is no photo or video, or a kind
-    whose limit the declared length passes: the upload's bytes are dropped and the error raised.
+    An upload that expired (no chunk for ``limits.resumable_lifetime_s`` before ``now``):
+    :class:`~darkroom.social.errors.UploadExpired` (tus 410). ``offset`` other than the bytes
+    received so far: :class:`OffsetMismatch` (tus 409). More bytes than the declared length:
+    :class:`InvalidInput`. Content that is no photo or video, or a kind whose limit the declared
+    length passes: the upload's bytes are dropped and the error raised.
     """
     who = require_write(viewer)
     row = owned_upload(conn, who, upload_id, lock=True)
+    moment = time.time() if now is None else now
+    lifetime_s = limits.resumable_lifetime_s
+    check_unexpired(row, lifetime_s, moment)
     length = row.length_bytes or 0
     if isinstance(offset, bool) or not isinstance(offset, int) or offset != row.received_bytes:
         raise OffsetMismatch(
@@ -95,8 +120,8 @@ def append_chunk(
     if row.state is not UploadState.RECEIVING:
         if stream.read(1):
             raise InvalidInput(f"upload {upload_id} is complete: it takes no more bytes", field="offset")
-        return offset
-    path = spool_dir / f"{upload_id}.part"
+        return Appended(offset, None)
+    path = spool_path(spool_dir, upload_id)
     written = _write_at(path, offset, stream, length - offset, upload_id)
     received = offset + written
     kind = row.kind
@@ -107,9 +132,9 @@ def append_chunk(
             conn.execute(
                 sa.update(uploads)
                 .where(uploads.c.id == upload_id)
-                .values(received_bytes=received, kind=kind, updated_at=time.time())
+                .values(received_bytes=received, kind=kind, updated_at=moment)
             )
-            return received
+            return Appended(received, moment + lifetime_s)
         assert kind is not None  # the whole file is at least the sniffed head
         whole = Whole(upload_id, who.account_id, path, kind, row.filename, received, sha256_of(path))
         values = begin_processing(conn, blobs, whole, start=start)
@@ -118,7 +143,7 @@ def append_chunk(
         path.unlink(missing_ok=True)  # what it holds will never be accepted
         raise
     path.unlink(missing_ok=True)
-    return received
+    return Appended(received, None)
 
 
 def _write_at(path: Path, offset: int, stream: BinaryIO, room: int, upload_id: str) -> int:
@@ -174,4 +199,4 @@ def terminate(conn: sa.Connection, viewer: Viewer | None, upload_id: str, *, spo
     conn.execute(
         sa.update(uploads).where(uploads.c.id == row.id).values(state=UploadState.TERMINATED, updated_at=time.time())
     )
-    (spool_dir / f"{upload_id}.part").unlink(missing_ok=True)
+    spool_path(spool_dir, upload_id).unlink(missing_ok=True)

@@ -1,6 +1,7 @@
 """The social product's background work in one process (``darkroom social run``): the outbox relay,
 one consumer per events handler (feed fan-out, counters…), and the processing loop that settles
-uploads and posts when their workflows end and purges deleted media.
+uploads and posts when their workflows end, purges deleted media and sweeps expired resumable
+uploads (their rows, and the spool files under ``spool_dir``: this host's).
 
 Each part is a thread with its own loop, so a slow one (a big fan-out) does not hold the others
 back; all stop when ``stop`` is set. Several runners may run at once, on any hosts: the relay holds
@@ -16,6 +17,7 @@ import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 import redis
 import sqlalchemy as sa
@@ -23,6 +25,7 @@ import sqlalchemy as sa
 from darkroom.runtime.workflow import Workflows
 from darkroom.social.consumers import Consumer
 from darkroom.social.events import Handler
+from darkroom.social.expiry import Swept, sweep_expired
 from darkroom.social.posts import advance_processing, purge_deleted
 from darkroom.social.processing import AfterCommit
 from darkroom.social.relay import Relay
@@ -39,6 +42,8 @@ class RunnerConfig:
     purge_every_s: float = 300.0
     purge_after_s: float = 3_600.0  # deleted posts' media are kept this long (an undo window)
     consumer_block_ms: int = 1_000
+    sweep_every_s: float = 300.0  # how often expired resumable uploads are deleted
+    upload_lifetime_s: float = 86_400.0  # DARKROOM_RESUMABLE_LIFETIME_S (social.expiry)
 
 
 @dataclass
@@ -49,6 +54,7 @@ class SocialRunner:
     blobs: BlobStore
     handlers: Sequence[Handler]
     config: RunnerConfig = RunnerConfig()
+    spool_dir: Path | None = None  # where this host's uploads wait for their chunks; None: no sweep
 
     def run(self, stop: threading.Event) -> None:
         """Run every part until ``stop`` is set, then wait for them to finish their round."""
@@ -70,6 +76,7 @@ class SocialRunner:
 
     def _processing(self, stop: threading.Event) -> None:
         next_purge = time.monotonic() + self.config.purge_every_s
+        next_sweep = time.monotonic()  # at start: a host that was down has the most to delete
         while not stop.wait(self.config.processing_poll_s):
             try:
                 self.process_once()
@@ -77,6 +84,11 @@ class SocialRunner:
                     next_purge = time.monotonic() + self.config.purge_every_s
                     with self.engine.begin() as conn:
                         purge_deleted(conn, self.blobs, older_than_s=self.config.purge_after_s)
+                if self.spool_dir is not None and time.monotonic() >= next_sweep:
+                    next_sweep = time.monotonic() + self.config.sweep_every_s
+                    swept = self.sweep_once()
+                    if swept.uploads or swept.files:
+                        log.info("swept %d expired uploads, %d spool files", swept.uploads, swept.files)
             except Exception:  # the loop must outlive a database or Redis hiccup: logged, retried
                 log.exception("social processing round failed; retrying")
 
@@ -85,3 +97,11 @@ class SocialRunner:
         starter = AfterCommit(self.workflows)
         with starter.transaction(self.engine) as conn:
             return advance_processing(conn, start=starter)
+
+    def sweep_once(self, *, now: float | None = None) -> Swept:
+        """Delete the resumable uploads that expired by ``now`` and their spool files, and spool
+        files left over under ``spool_dir`` (:func:`~darkroom.social.expiry.sweep_expired`)."""
+        if self.spool_dir is None:
+            return Swept()
+        with self.engine.begin() as conn:
+            return sweep_expired(conn, spool_dir=self.spool_dir, lifetime_s=self.config.upload_lifetime_s, now=now)

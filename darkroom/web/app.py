@@ -2,7 +2,8 @@
 and the routers of :mod:`darkroom.web.api` (or the ones given).
 
 Every request passes, outermost first: the 500 handler (problem+json, no internals) -> gzip (JSON
-and text over 1 KB, never media nor anything under ``/v1/media/``) -> the edge (who is asking,
+and text over 1 KB, never media nor anything under ``/v1/media/``; a compressed answer's strong
+ETag gains ``-gzip``: ``web/compression.py``) -> the edge (who is asking,
 rate limits and their headers) -> the body limit (64 KiB, uploads apart) -> idempotency keys
 (every POST) -> the problem handlers -> CSRF (an app-wide dependency) -> the route. Responses are
 orjson; OpenAPI at ``/openapi.json`` documents every route's answers (the resources' schemas from
@@ -17,13 +18,17 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import APIRouter, Depends, FastAPI
-from starlette.middleware.gzip import DEFAULT_EXCLUDED_CONTENT_TYPES, GZipMiddleware
-from starlette.types import ASGIApp, Receive, Scope, Send
 
 from darkroom.api.idempotency import IdempotencyStore
 from darkroom.api.ratelimit import RateLimiter
 from darkroom.web.auth import check_csrf
 from darkroom.web.body_limit import BodyLimitMiddleware
+from darkroom.web.compression import (
+    GZIP_EXCLUDED_CONTENT_TYPES,
+    GZIP_MINIMUM_BYTES,
+    UNCOMPRESSED_PATHS,
+    Compression,
+)
 from darkroom.web.deps import WebDeps
 from darkroom.web.edge import EdgeMiddleware
 from darkroom.web.idempotency import IdempotencyMiddleware
@@ -41,34 +46,6 @@ __all__ = [
 ]
 
 REDIS_PREFIX = "http"  # rate limits and idempotency records (api.ratelimit, api.idempotency)
-GZIP_MINIMUM_BYTES = 1024
-# Starlette's defaults leave out video/*, audio/* and the common image types; every image/* is
-# added (HEIC, TIFF, SVG renditions are media too) so no media is ever compressed again.
-GZIP_EXCLUDED_CONTENT_TYPES = (*DEFAULT_EXCLUDED_CONTENT_TYPES, "image/*")
-# level 9 (Starlette's default) costs about twice the CPU of 6 for a few percent on JSON
-_GZIP_LEVEL = 6
-# never compressed, whatever the type: media (a playlist too), so Range offsets, Content-Length and
-# the ETag all address the stored bytes
-UNCOMPRESSED_PATHS = ("/v1/media/",)
-
-
-class _GZipButMedia:
-    """GZip for every path but :data:`UNCOMPRESSED_PATHS`."""
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-        self.gzip = GZipMiddleware(
-            app,
-            minimum_size=GZIP_MINIMUM_BYTES,
-            compresslevel=_GZIP_LEVEL,
-            exclude_content_types=GZIP_EXCLUDED_CONTENT_TYPES,
-        )
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and str(scope.get("path", "")).startswith(UNCOMPRESSED_PATHS):
-            await self.app(scope, receive, send)
-        else:
-            await self.gzip(scope, receive, send)
 
 
 def _default_routers() -> Sequence[APIRouter]:
@@ -117,7 +94,7 @@ def create_app(deps: WebDeps, *, routers: Sequence[APIRouter] | None = None) -> 
         limiter=RateLimiter(deps.redis, prefix=REDIS_PREFIX),
         limits=limits,
     )
-    app.add_middleware(_GZipButMedia)
+    app.add_middleware(Compression)
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:

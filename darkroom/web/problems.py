@@ -26,6 +26,7 @@ from darkroom.social.errors import (
     TooLarge,
     Unauthorized,
     UnsupportedMedia,
+    UploadExpired,
 )
 from darkroom.web.responses import problem_response
 
@@ -37,6 +38,7 @@ HTTP_STATUSES: HttpStatusTable = API_HTTP_STATUSES.extend(
         TooLarge: 413,
         UnsupportedMedia: 415,  # an upload's bytes are no photo or video
         NotFound: 404,
+        UploadExpired: 410,  # tus expiration: the upload existed and is gone for good
         OffsetMismatch: 409,  # tus: a chunk at another offset than the upload's
         AlreadyExists: 409,
         Unauthorized: 401,

@@ -110,6 +110,27 @@ def test_mistakes_are_one_line(database_url: str) -> None:
     assert [a["handle"] for a in ok("list", *url, "--json")] == ["alice"]
 
 
+def test_enable_undoes_disable_and_refuses_what_it_cannot_undo(database_url: str) -> None:
+    url = ("--url", database_url)
+    ok("create", "alice", "--email", "alice@example.com", "--password-stdin", *url, input="first password\n")
+    ok("create", "bob", "--email", "bob@example.com", "--password-stdin", *url, input="bob password\n")
+    ok("disable", "alice", *url)
+    out = ok("enable", "ALICE", *url)
+    assert out.strip() == "enabled @alice; it signs in anew (its old sessions and tokens stay revoked)"
+    assert [a["disabled"] for a in ok("list", *url, "--json")] == [False, False]
+    ok("disable", "bob", *url)
+    enabled = ok("enable", "bob", *url, "--json")
+    assert (enabled["handle"], enabled["disabled"]) == ("bob", False)
+    for handle, message in (
+        ("alice", "@alice is not disabled: there is nothing to enable"),
+        ("nobody", "no account 'nobody'"),
+        ("no-such!", "no account 'no-such!'"),
+    ):
+        line = refused("enable", handle, *url)
+        assert message in line, (handle, line)
+    assert [a["disabled"] for a in ok("list", *url, "--json")] == [False, False]
+
+
 def test_a_typed_password_must_match_its_confirmation(tmp_path: Any) -> None:
     url = f"sqlite:///{tmp_path / 'db.sqlite'}"
     result = users("create", "alice", "--email", "a@example.com", "--url", url, input="one password\ntwo password\n")

@@ -234,7 +234,7 @@ def _append(engine: sa.Engine, who: Viewer, upload_id: str, offset: int, data: b
         return append_chunk(
             conn, who, upload_id, offset, io.BytesIO(data), blobs=blobs, limits=limits, spool_dir=spool_dir,
             start=start or Recorded(),
-        )  # fmt: skip
+        ).offset  # fmt: skip
 
 
 def test_tus_chunks_at_the_right_offset_and_a_wrong_one(

@@ -37,7 +37,10 @@ def test_following_a_public_account_lists_it_both_ways_until_unfollowed(app: Soc
     assert _handles(app, "/v1/accounts/alice/following") == ["bob"]
     as_bob = app.client.get("/v1/accounts/bob/followers?fields=handle,follows_me", headers=bob.bearer)
     assert as_bob.json()["items"] == [{"handle": "alice", "follows_me": True}]
-    assert as_bob.headers["cache-control"] == "private, no-cache" and as_bob.headers["vary"] == "Authorization, Cookie"
+    assert (
+        as_bob.headers["cache-control"] == "private, no-cache"
+        and as_bob.headers["vary"] == "Authorization, Cookie, Accept-Encoding"
+    )
     assert app.client.delete("/v1/accounts/bob/follow", headers=alice.bearer).status_code == 204
     assert app.client.delete("/v1/accounts/bob/follow", headers=alice.bearer).status_code == 204
     assert _handles(app, "/v1/accounts/bob/followers") == []

@@ -1,6 +1,7 @@
-"""tus 1.0 at /v1/uploads/tus (core, creation, termination): discovery, an upload in several PATCHes
-with HEAD between them, a wrong offset, versions, content types, limits, termination, the method
-override, and the tuspy client against a real server."""
+"""tus 1.0 at /v1/uploads/tus (core, creation, termination, expiration): discovery, an upload in
+several PATCHes with HEAD between them, a wrong offset, versions, content types, limits,
+termination, expiry (Upload-Expires, 410, the sweep), the method override, and the tuspy client
+against a real server."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import base64
 import itertools
 import threading
 from collections.abc import Iterator
+from email.utils import formatdate
 from pathlib import Path
 
 import pytest
@@ -15,6 +17,8 @@ import redis
 import sqlalchemy as sa
 from tusclient.client import TusClient
 
+from darkroom.social.expiry import spool_path, sweep_expired
+from darkroom.storage.schema import uploads
 from darkroom.web.server import HttpServer
 from tests.social.media_helpers import jpeg_bytes
 from tests.web.media_app import MediaApp, media_app
@@ -55,7 +59,7 @@ def test_discovery_names_the_version_extensions_and_the_largest_upload(app: Medi
     response = app.client.options("/v1/uploads/tus")
     assert response.status_code == 204
     assert response.headers["tus-version"] == "1.0.0" and response.headers["tus-resumable"] == "1.0.0"
-    assert response.headers["tus-extension"] == "creation,termination"
+    assert response.headers["tus-extension"] == "creation,termination,expiration"
     assert response.headers["tus-max-size"] == str(1 << 20)
 
 
@@ -134,6 +138,52 @@ def test_termination_and_someone_elses_upload(app: MediaApp) -> None:
     assert _head(app, url).status_code == 404
     assert _patch(app, url, 700, PHOTO[700:]).status_code == 404
     assert not any(app.deps.spool_dir.iterdir())
+
+
+def _updated_at(app: MediaApp, upload_id: str) -> float:
+    with app.deps.engine.connect() as conn:
+        return float(conn.execute(sa.select(uploads.c.updated_at).where(uploads.c.id == upload_id)).scalar_one())
+
+
+@SQLITE
+def test_upload_expires_is_on_creation_head_and_each_patch_until_complete(app: MediaApp) -> None:
+    lifetime_s = app.deps.upload_limits.resumable_lifetime_s
+    created = app.client.post("/v1/uploads/tus", headers={**TUS, **app.auth("ana"), "Upload-Length": str(len(PHOTO))})
+    url = created.headers["location"]
+    upload_id = url.rsplit("/", 1)[1]
+    expected = formatdate(_updated_at(app, upload_id) + lifetime_s, usegmt=True)
+    assert created.headers["upload-expires"] == expected and expected.endswith(" GMT")
+    assert _head(app, url).headers["upload-expires"] == expected
+    part = _patch(app, url, 0, PHOTO[:600])
+    moved = formatdate(_updated_at(app, upload_id) + lifetime_s, usegmt=True)  # each chunk moves it on
+    assert part.headers["upload-expires"] == moved and _head(app, url).headers["upload-expires"] == moved
+    last = _patch(app, url, 600, PHOTO[600:])
+    assert last.status_code == 204 and "upload-expires" not in last.headers  # complete: it never expires
+    assert "upload-expires" not in _head(app, url).headers
+
+
+@SQLITE
+def test_an_expired_upload_is_410_until_the_sweep_deletes_it_then_404(app: MediaApp) -> None:
+    lifetime_s = app.deps.upload_limits.resumable_lifetime_s
+    url = _create(app)
+    upload_id = url.rsplit("/", 1)[1]
+    assert _patch(app, url, 0, PHOTO[:600]).status_code == 204
+    with app.deps.engine.begin() as conn:  # the last chunk came a lifetime ago
+        conn.execute(
+            sa.update(uploads).where(uploads.c.id == upload_id).values(updated_at=uploads.c.updated_at - lifetime_s)
+        )
+    for response in (_head(app, url), _patch(app, url, 600, PHOTO[600:])):
+        assert response.status_code == 410 and response.headers["tus-resumable"] == "1.0.0"
+        assert response.headers["content-type"].startswith("application/problem+json")
+    problem = _patch(app, url, 600, PHOTO[600:]).json()
+    assert problem["code"] == "upload_expired" and f"upload {upload_id} expired" in problem["detail"]
+    assert spool_path(app.deps.spool_dir, upload_id).stat().st_size == 600  # refused: nothing written
+    with app.deps.engine.begin() as conn:
+        swept = sweep_expired(conn, spool_dir=app.deps.spool_dir, lifetime_s=lifetime_s)
+    assert (swept.uploads, swept.files) == (1, 1)
+    assert not any(app.deps.spool_dir.iterdir())
+    assert _head(app, url).status_code == 404 and _patch(app, url, 600, PHOTO[600:]).status_code == 404
+    assert app.client.get(f"/v1/uploads/{upload_id}", headers=app.auth("ana")).status_code == 404
 
 
 @SQLITE

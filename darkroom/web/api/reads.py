@@ -5,7 +5,8 @@ lists whose cursors wrap the domain's keyset cursors in the app's signed codec.
 - **ETag.** An account's is ``"<version>-<digest of the bytes>"`` (:func:`versioned_etag`): the
   digest makes it exact (the viewer fields come from the follow graph, the mask picks fields),
   and the version lets ``PATCH`` take the tag of any representation of the account in
-  ``If-Match`` (:func:`check_version`). A list's or a search's is its bytes' digest.
+  ``If-Match`` (:func:`check_version`). A list's or a search's is its bytes' digest. A gzip
+  answer's tag ends in ``-gzip``, which ``web/compression.py`` takes off before a route sees it.
 - **Caching.** Every answer depends on the credentials (viewer fields, blocks), so every one says
   ``Vary: Authorization, Cookie``; a signed-in reader's is ``private, no-cache``, an anonymous
   one's ``public, no-cache`` (the same for every anonymous reader, revalidated before each use).

@@ -1,17 +1,24 @@
-"""Resumable uploads: the tus 1.0 protocol (core, creation, termination) at ``/v1/uploads/tus``,
+"""Resumable uploads: the tus 1.0 protocol (core, creation, termination, expiration) at ``/v1/uploads/tus``,
 so tus-js-client, Uppy and tuspy work unchanged (https://tus.io/protocols/resumable-upload).
 
 ==========================================  =====================================================
 ``OPTIONS /v1/uploads/tus``                 204: ``Tus-Version``, ``Tus-Extension``, ``Tus-Max-Size``
 ``POST /v1/uploads/tus``                    creation: ``Upload-Length`` (at most ``Tus-Max-Size``:
                                             else 413), ``Upload-Metadata`` (``filename`` or
-                                            ``name``, base64) -> 201, ``Location``
-``HEAD /v1/uploads/tus/{id}``               ``Upload-Offset``, ``Upload-Length``, ``no-store``
+                                            ``name``, base64) -> 201, ``Location``,
+                                            ``Upload-Expires``
+``HEAD /v1/uploads/tus/{id}``               ``Upload-Offset``, ``Upload-Length``,
+                                            ``Upload-Expires``, ``no-store``
 ``PATCH /v1/uploads/tus/{id}``              ``Content-Type: application/offset+octet-stream``
                                             (else 415), ``Upload-Offset`` (another than the
-                                            upload's: 409) -> 204, the new ``Upload-Offset``
+                                            upload's: 409) -> 204, the new ``Upload-Offset``,
+                                            ``Upload-Expires`` until the upload is complete
 ``DELETE /v1/uploads/tus/{id}``             termination -> 204; the upload is gone (404)
 ==========================================  =====================================================
+
+expiration: an upload that got no chunk for ``DARKROOM_RESUMABLE_LIFETIME_S`` (24 h) answers
+``HEAD`` and ``PATCH`` with 410 ``upload_expired``, then 404 once the sweep deleted it
+(:mod:`darkroom.social.expiry`). ``Upload-Expires`` is an HTTP date; each chunk moves it on.
 
 Every request but ``OPTIONS`` carries ``Tus-Resumable: 1.0.0`` (another version, or none: 412 with
 ``Tus-Version``), and every answer but ``OPTIONS`` does too, errors included (problem+json).
@@ -24,7 +31,9 @@ from __future__ import annotations
 
 import base64
 import binascii
+import time
 from collections.abc import Callable
+from email.utils import formatdate
 from typing import Annotated
 
 import anyio.to_thread
@@ -35,6 +44,7 @@ from starlette.responses import Response
 from darkroom.api.problems import problem_for
 from darkroom.errors import DarkroomError
 from darkroom.social.errors import InvalidInput, PreconditionFailed, UnsupportedMedia
+from darkroom.social.expiry import check_unexpired, expires_at
 from darkroom.social.resumable import append_chunk, create_resumable, terminate
 from darkroom.social.uploads import get_upload
 from darkroom.social.viewer import require_write
@@ -51,7 +61,7 @@ __all__ = ["CHUNK_CONTENT_TYPE", "TUS_EXTENSIONS", "TUS_VERSION", "parse_metadat
 router = APIRouter(prefix="/v1/uploads/tus", tags=["uploads"])
 
 TUS_VERSION = "1.0.0"
-TUS_EXTENSIONS = "creation,termination"
+TUS_EXTENSIONS = "creation,termination,expiration"
 CHUNK_CONTENT_TYPE = "application/offset+octet-stream"
 _RESUMABLE = {"Tus-Resumable": TUS_VERSION}
 _MAX_METADATA_CHARS = 4096
@@ -76,6 +86,11 @@ _CHUNK_REQUEST: dict[str, object] = {
 
 def _location(upload_id: str) -> str:
     return f"{router.prefix}/{upload_id}"
+
+
+def _expires(moment: float | None) -> dict[str, str]:
+    """``Upload-Expires`` (an HTTP date) for an upload that expires at ``moment``; none if it never does."""
+    return {} if moment is None else {"Upload-Expires": formatdate(moment, usegmt=True)}
 
 
 def _answer(request: Request, work: Callable[[], Response]) -> Response:
@@ -169,13 +184,19 @@ def create(
         viewer = current_viewer(request)
         with deps.engine.begin() as conn:
             row = create_resumable(conn, viewer, length_bytes=length, filename=filename, limits=deps.upload_limits)
-        return Response(status_code=201, headers={"Location": _location(row.id), "Upload-Offset": "0"})
+        expiry = _expires(expires_at(row, deps.upload_limits.resumable_lifetime_s))
+        return Response(status_code=201, headers={"Location": _location(row.id), "Upload-Offset": "0", **expiry})
 
     return _answer(request, work)
 
 
 @router.head(
-    "/{upload_id}", response_class=Response, responses={200: {"description": "`Upload-Offset` and `Upload-Length`"}}
+    "/{upload_id}",
+    response_class=Response,
+    responses={
+        200: {"description": "`Upload-Offset`, `Upload-Length` and `Upload-Expires`"},
+        410: {"description": "the upload expired (no chunk for its lifetime): start a new one"},
+    },
 )
 def offset(
     request: Request, upload_id: str, viewer: CurrentViewer, deps: Deps, tus_resumable: _TUS_HEADER = None
@@ -186,7 +207,10 @@ def offset(
         _check_version(tus_resumable)
         with read_only(deps.engine).begin() as conn:
             row = get_upload(conn, viewer, upload_id).upload
+        lifetime_s = deps.upload_limits.resumable_lifetime_s
+        check_unexpired(row, lifetime_s, time.time())
         headers = {"Upload-Offset": str(row.received_bytes), "Cache-Control": "no-store"}
+        headers.update(_expires(expires_at(row, lifetime_s)))
         if row.length_bytes is not None:
             headers["Upload-Length"] = str(row.length_bytes)
         if row.filename:
@@ -209,12 +233,14 @@ async def _append(request: Request, deps: WebDeps, upload_id: str) -> Response:
         starts = starts_of(deps)
         body = BlockingBody(request.stream()).reader()
         with deps.engine.begin() as conn:
-            new_offset = append_chunk(
+            appended = append_chunk(
                 conn, who, upload_id, at, body,
                 blobs=deps.blobs, limits=deps.upload_limits, spool_dir=deps.spool_dir, start=starts,
             )  # fmt: skip
         starts.flush()
-        return Response(status_code=204, headers={"Upload-Offset": str(new_offset)})
+        return Response(
+            status_code=204, headers={"Upload-Offset": str(appended.offset), **_expires(appended.expires_at)}
+        )
 
     try:
         return await anyio.to_thread.run_sync(_answer, request, work)
@@ -235,6 +261,7 @@ def _terminate(request: Request, deps: WebDeps, upload_id: str) -> Response:
 _CHUNK_RESPONSES: dict[int | str, dict[str, object]] = {
     204: {"description": "the chunk is stored: `Upload-Offset` is the new offset"},
     409: {"description": "`Upload-Offset` is not where the upload stands: HEAD it and resume from there"},
+    410: {"description": "the upload expired (no chunk for its lifetime): start a new one"},
     415: {"description": f"Content-Type is not {CHUNK_CONTENT_TYPE}, or the content is no photo or video"},
 }
 
