@@ -27,11 +27,23 @@ from darkroom.media.probe import probe
 from darkroom.media.progress import Progress
 from darkroom.media.recipe import Recipe
 
-__all__ = ["FORMATS", "Package", "PackagedRendition", "codec_string", "package", "play_through"]
+__all__ = [
+    "FORMATS",
+    "MASTER_PATH",
+    "MPD_PATH",
+    "Package",
+    "PackagedRendition",
+    "codec_string",
+    "package",
+    "play_through",
+]
 
 FORMATS = ("hls", "dash")
 _MASTER = "master.m3u8"
 _MPD = "manifest.mpd"
+# Where the two manifests sit in the output folder; every other file is named relative to them.
+MASTER_PATH = f"hls/{_MASTER}"
+MPD_PATH = f"dash/{_MPD}"
 _AUDIO_GROUP = "audio"
 
 
@@ -123,8 +135,8 @@ def package(
 
     return Package(
         out_dir=out_dir,
-        master=out_dir / "hls" / _MASTER if hls else None,
-        mpd=out_dir / "dash" / _MPD if "dash" in formats else None,
+        master=out_dir / MASTER_PATH if hls else None,
+        mpd=out_dir / MPD_PATH if "dash" in formats else None,
         renditions=tuple(moved(r) for r in packaged),
         audio=moved(audio_out) if audio_out is not None else None,
     )
@@ -133,18 +145,26 @@ def package(
 _SKIPPED_SEGMENT = re.compile(r"Failed to open segment|failed too many times, skipping")
 
 
-def play_through(manifest: Path, *, timeout_s: float) -> None:
+def play_through(manifest: Path | str, *, timeout_s: float) -> None:
     """Read an HLS master playlist or a DASH MPD with ffmpeg, decoding every stream (all variants and
     the audio) to the end; raise :class:`~darkroom.media.errors.MediaError` when it does not play.
 
-    The path is made absolute: ffmpeg's DASH demuxer cannot open a relative manifest path. ffmpeg's
-    HLS demuxer skips a segment it cannot open with a warning and exits 0, so its warnings are read:
-    a skipped segment is a failure too."""
-    args = ["-i", str(manifest.resolve()), "-map", "0", "-f", "null", "-"]
-    result = run(args, timeout_s=timeout_s, loglevel="warning", what=f"playing {manifest.name}")
+    ``manifest`` is a file or an ``http(s)://`` URL (ffmpeg then fetches every playlist and segment
+    as a player does, each relative URI resolved against the URL it was read from). A path is made
+    absolute: ffmpeg's DASH demuxer cannot open a relative manifest path. ffmpeg's HLS demuxer skips
+    a segment it cannot open with a warning and exits 0, so its warnings are read: a skipped segment
+    is a failure too."""
+    if isinstance(manifest, str):
+        if not manifest.startswith(("http://", "https://")):
+            raise InvalidMedia(f"manifest {manifest[:200]!r} is neither a path nor an http(s) URL", code="bad_package")
+        source, name = manifest, manifest.partition("?")[0].rsplit("/", 1)[-1]
+    else:
+        source, name = str(manifest.resolve()), manifest.name
+    args = ["-i", source, "-map", "0", "-f", "null", "-"]
+    result = run(args, timeout_s=timeout_s, loglevel="warning", what=f"playing {name}")
     skipped = [line for line in result.stderr.splitlines() if _SKIPPED_SEGMENT.search(line)]
     if skipped:
-        raise FfmpegFailed(f"playing {manifest.name} skipped segments", returncode=0, stderr_tail="\n".join(skipped))
+        raise FfmpegFailed(f"playing {name} skipped segments", returncode=0, stderr_tail="\n".join(skipped))
 
 
 def _check(renditions: Sequence[tuple[Path, Recipe]], formats: Sequence[str], segment_s: float) -> list[str]:

@@ -25,8 +25,9 @@ from PIL import Image
 from darkroom.media.errors import FfmpegFailed, InvalidMedia
 from darkroom.media.ffmpeg import run
 
-__all__ = ["MAX_TILES", "Poster", "Storyboard", "poster", "storyboard", "vtt_timestamp"]
+__all__ = ["MAX_TILES", "VTT_NAME", "Poster", "Storyboard", "poster", "storyboard", "vtt_timestamp"]
 
+VTT_NAME = "storyboard.vtt"  # beside the sheets its cues name relatively
 MAX_TILES = 2000  # per storyboard; past that a seek preview is no finer to the eye, only heavier
 
 _PTS_TIME = re.compile(r"\bn:\s*\d+\s+pts:\s*-?\d+\s+pts_time:\s*(-?[\d.]+)")
@@ -187,8 +188,8 @@ def storyboard(
             os.replace(src, dst)
         for stale in set(out.glob("storyboard-*.jpg")) - set(sheets):  # left by an earlier, longer run
             stale.unlink()
-        board = Storyboard(out / "storyboard.vtt", sheets, tiles, interval, tile_w, tile_h, columns, rows, duration)
-        tmp_vtt = scratch / "storyboard.vtt"
+        board = Storyboard(out / VTT_NAME, sheets, tiles, interval, tile_w, tile_h, columns, rows, duration)
+        tmp_vtt = scratch / VTT_NAME
         tmp_vtt.write_text(board.to_vtt(), encoding="utf-8")
         os.replace(tmp_vtt, board.vtt)
     finally:

@@ -31,6 +31,7 @@ from typing import Any
 from darkroom.runtime.blob_cache import BlobCache
 from darkroom.runtime.errors import PermanentError
 from darkroom.storage.blobs.base import BlobStore, content_key, validate_key
+from darkroom.storage.errors import InvalidBlobKey
 
 __all__ = [
     "BLOB",
@@ -47,6 +48,8 @@ __all__ = [
     "put_tree",
     "read_tree",
     "store_outputs",
+    "tree_digest",
+    "tree_key",
     "tree_ref",
 ]
 
@@ -114,6 +117,24 @@ def _files(root: Path) -> Iterator[Path]:
             yield path
 
 
+def tree_key(digest: str) -> str:
+    """The key of the tree manifest whose SHA-256 is ``digest`` (:class:`InvalidBlobKey` unless it
+    is 64 lowercase hex digits)."""
+    return content_key(digest, suffix=_TREE_SUFFIX)
+
+
+def tree_digest(key: str) -> str:
+    """The SHA-256 a tree manifest's key names (the inverse of :func:`tree_key`), so a URL can name
+    a tree by 64 characters; :class:`InvalidBlobKey` for a key that is not a manifest's."""
+    digest = key.rpartition("/")[2].removesuffix(_TREE_SUFFIX)
+    try:
+        if tree_key(digest) == key:
+            return digest
+    except InvalidBlobKey:
+        pass
+    raise InvalidBlobKey(f"{key[:200]!r} is not the key of a tree manifest")
+
+
 def put_tree(blobs: BlobStore, root: Path) -> str:
     """Store every file under ``root`` and its manifest; the manifest's key (same folder, same key)."""
 
@@ -124,7 +145,7 @@ def put_tree(blobs: BlobStore, root: Path) -> str:
     with ThreadPoolExecutor(_TRANSFER_THREADS) as pool:
         entries = list(pool.map(put, _files(root)))
     manifest = json.dumps({"files": [e.__dict__ for e in entries]}, sort_keys=True, separators=(",", ":")).encode()
-    key = content_key(hashlib.sha256(manifest).hexdigest(), suffix=_TREE_SUFFIX)
+    key = tree_key(hashlib.sha256(manifest).hexdigest())
     if not blobs.exists(key):
         blobs.put_bytes(key, manifest, content_type="application/json")
     return key

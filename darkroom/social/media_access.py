@@ -10,6 +10,12 @@ The route asks with one indexed query (:func:`is_public`), by the rows of ``medi
 key an upload's ``info`` names, written when it turns ready (:func:`record_keys`) and removed when
 it is purged (:func:`forget_keys`). Renditions are content-addressed, so one key may belong to
 several uploads of the same bytes: it is public when any of them is.
+
+A package's files (variant playlists, segments, sprite sheets) are no upload's renditions, so their
+own keys are never public: the route serves them only as members of their folder, whose tree
+manifest key ``info`` names beside the playlist (``tree``). That key is recorded here too, and the
+route asks :func:`is_public` of it for every file of the package; a path the manifest does not
+list is no file at all.
 """
 
 from __future__ import annotations
@@ -25,13 +31,15 @@ __all__ = ["forget_keys", "is_public", "record_keys", "rendition_keys"]
 
 
 def rendition_keys(info: Mapping[str, Any]) -> list[str]:
-    """The blob keys an upload's ``info`` serves (every rendition's), each once, in order."""
+    """The blob keys an upload's ``info`` serves (every rendition's, and the tree manifest of each
+    package a rendition sits in), each once, in order."""
     keys: list[str] = []
     renditions = info.get("renditions")
     for rendition in renditions if isinstance(renditions, list) else []:
-        key = rendition.get("key") if isinstance(rendition, Mapping) else None
-        if isinstance(key, str) and key and key not in keys:
-            keys.append(key)
+        for field in ("key", "tree"):
+            key = rendition.get(field) if isinstance(rendition, Mapping) else None
+            if isinstance(key, str) and key and key not in keys:
+                keys.append(key)
     return keys
 
 

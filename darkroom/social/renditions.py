@@ -3,14 +3,16 @@
 
     {"width": int, "height": int, "duration_s": float (videos), "blurhash": str (photos),
      "renditions": [{"key": blob key, "content_type": str, "width": int, "height": int,
-                     "role": "image" | "thumbnail" | "poster" | "hls" | "dash",
-                     "tree": manifest key (hls, dash: the package's files by relative path)}]}
+                     "role": "image" | "thumbnail" | "poster" | "hls" | "dash" | "storyboard",
+                     "tree": manifest key, "path": str (hls, dash, storyboard)}]}
 
 Photos (``photo.renditions``): every size and format is an ``image``, the square crops
 (``thumb150``) a ``thumbnail``; the size is the upright source's. Videos (the streaming profile):
-the ``poster`` frame, the HLS master playlist and the DASH manifest, sized as the largest rung.
-A playlist names its variants and segments by paths inside the package, so those two also carry
-the package's tree (``darkroom.runtime.files.read_tree``) for the media route to resolve them.
+the ``poster`` frame, the HLS master playlist and the DASH manifest (sized as the largest rung),
+and the ``storyboard`` WebVTT track (sized as one tile). A playlist names its variants and segments,
+and the storyboard its sprite sheets, by paths relative to itself, so these carry the folder they
+sit in as a tree (``darkroom.runtime.files.read_tree``) and their ``path`` inside it: the media
+route serves the tree's files under one URL prefix (``social.media.package_ref``).
 """
 
 from __future__ import annotations
@@ -19,9 +21,11 @@ from collections.abc import Mapping, Sequence
 from enum import StrEnum
 from typing import Any
 
+from darkroom.media.package import MASTER_PATH, MPD_PATH
+from darkroom.media.storyboard import VTT_NAME
 from darkroom.runtime.files import BLOB, TREE
 
-__all__ = ["Role", "photo_info", "video_info"]
+__all__ = ["DASH_TYPE", "HLS_TYPE", "VTT_TYPE", "Role", "photo_info", "video_info"]
 
 
 class Role(StrEnum):
@@ -30,11 +34,13 @@ class Role(StrEnum):
     POSTER = "poster"
     HLS = "hls"
     DASH = "dash"
+    STORYBOARD = "storyboard"
 
 
 _IMAGE_TYPES = {"jpeg": "image/jpeg", "webp": "image/webp", "avif": "image/avif", "png": "image/png"}
 HLS_TYPE = "application/vnd.apple.mpegurl"
 DASH_TYPE = "application/dash+xml"
+VTT_TYPE = "text/vtt"
 
 
 def _key(ref: object, tag: str = BLOB) -> str | None:
@@ -79,12 +85,18 @@ def video_info(outputs: Mapping[str, Any], facts: Mapping[str, Any]) -> dict[str
     if (key := _key(poster.get("file"))) is not None:
         renditions.append(_rendition(key, "image/jpeg", poster.get("width"), poster.get("height"), Role.POSTER))
     tree = _key(outputs.get("package"), TREE)
-    for name, content_type, role in (("master", HLS_TYPE, Role.HLS), ("mpd", DASH_TYPE, Role.DASH)):
+    manifests = (("master", MASTER_PATH, HLS_TYPE, Role.HLS), ("mpd", MPD_PATH, DASH_TYPE, Role.DASH))
+    for name, path, content_type, role in manifests:
         if (key := _key(outputs.get(name))) is not None:
             entry = _rendition(key, content_type, top.get("width"), top.get("height"), role)
             if tree is not None:
-                entry["tree"] = tree
+                entry.update(tree=tree, path=path)
             renditions.append(entry)
+    board = outputs.get("storyboard") or {}
+    key, tree = _key(board.get("vtt")), _key(board.get("files"), TREE)
+    if key is not None and tree is not None:
+        entry = _rendition(key, VTT_TYPE, board.get("tile_width"), board.get("tile_height"), Role.STORYBOARD)
+        renditions.append({**entry, "tree": tree, "path": VTT_NAME})
     return {
         "width": int(facts.get("width") or top.get("width") or 0),
         "height": int(facts.get("height") or top.get("height") or 0),

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from darkroom.errors import DarkroomError
 
-__all__ = ["BlobNotFound", "DatabaseError", "InvalidBlobKey", "InvalidStorageUrl", "StorageError"]
+__all__ = ["BlobNotFound", "DatabaseError", "InvalidBlobKey", "InvalidByteRange", "InvalidStorageUrl", "StorageError"]
 
 
 class StorageError(DarkroomError):
@@ -13,6 +13,10 @@ class StorageError(DarkroomError):
 
 class InvalidBlobKey(StorageError, ValueError):
     """A blob key that is empty, absolute, has ``..`` or other forbidden parts (names the key)."""
+
+
+class InvalidByteRange(StorageError, ValueError):
+    """A ranged read with a negative start or length (names both)."""
 
 
 class BlobNotFound(StorageError, LookupError):

@@ -26,6 +26,7 @@ from darkroom.social.processing import WorkStarter
 from darkroom.social.viewer import Viewer
 from darkroom.storage.blobs import BlobStore
 from darkroom.web.media_urls import SignedMediaUrls
+from darkroom.web.packages import PackageIndex
 
 __all__ = ["Authenticator", "Deps", "HttpLimits", "ProgressStream", "WebDeps", "WorkStarts", "get_deps"]
 
@@ -158,6 +159,11 @@ class WebDeps:
     def media_urls(self) -> SignedMediaUrls:
         """Rendition URLs, signed with ``secret`` for private media."""
         return SignedMediaUrls(self.secret, self.media_url_ttl_s)
+
+    @functools.cached_property
+    def packages(self) -> PackageIndex:
+        """The files of stored packages (HLS/DASH, storyboards) by path, for the media route."""
+        return PackageIndex(self.blobs)
 
     @functools.cached_property
     def upload_limits(self) -> UploadLimits:

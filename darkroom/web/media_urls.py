@@ -1,12 +1,18 @@
-"""Rendition URLs: ``/v1/media/{key}`` for public media, and signed, expiring
-``/v1/media/{key}?exp=…&sig=…`` for the rest (private accounts' media, uploads not yet in a visible
-post), so a private key that leaks without its signature, or after it expired, fetches nothing.
+"""Rendition URLs: ``/v1/media/{key}`` for public media, and signed, expiring URLs for the rest
+(private accounts' media, uploads not yet in a visible post), so a private key that leaks without
+its signature, or after it expired, fetches nothing.
 
-The signature is HMAC-SHA256 over the key and the expiry, under a key derived from the app's
-secret (so it cannot be confused with a CSRF token or a cursor), cut to 128 bits. Expiry times are
-rounded up to the next multiple of ``ttl_s``: a URL is valid between ``ttl_s`` and ``2 * ttl_s``
-seconds, and everyone signing the same key within one window gets the same URL, so browsers cache
-the media and an upload's ETag holds for the window.
+- A file served alone: ``/v1/media/{key}?exp=…&sig=…``, the signature over the key.
+- A file of a package (``pkg/{digest}/{path}``, see :mod:`darkroom.social.media`):
+  ``/v1/media/signed/{exp}/{sig}/pkg/{digest}/{path}``, the signature over the package's prefix
+  ``pkg/{digest}/`` and carried in the path, so the relative URIs inside a playlist (``seg_1.m4s``,
+  ``720p/index.m3u8``) resolve to URLs that carry it too; a query string would be dropped by them.
+
+A signature is HMAC-SHA256 over what it covers and the expiry, under a key derived from the app's
+secret, one per form (so neither can be confused with the other, a CSRF token or a cursor), cut to
+128 bits. Expiry times are rounded up to the next multiple of ``ttl_s``: a URL is valid between
+``ttl_s`` and ``2 * ttl_s`` seconds, and everyone signing the same key within one window gets the
+same URL, so browsers cache the media and an upload's ETag holds for the window.
 """
 
 from __future__ import annotations
@@ -22,15 +28,17 @@ from dataclasses import dataclass, field
 from urllib.parse import quote
 
 from darkroom.social.errors import Forbidden
+from darkroom.social.media import PackageFile, parse_package_ref
 
-__all__ = ["MEDIA_PATH", "SignedMediaUrls", "media_path"]
+__all__ = ["MEDIA_PATH", "SIGNED", "SignedMediaUrls", "media_path"]
 
 MEDIA_PATH = "/v1/media/"
+SIGNED = "signed"  # /v1/media/signed/{exp}/{sig}/pkg/…: a package's files, signed in the path
 _SIG_BYTES = 16
 
 
 def media_path(key: str) -> str:
-    """The route's path of blob ``key`` (``/`` kept, everything else percent-encoded)."""
+    """The route's path of media reference ``key`` (``/`` kept, everything else percent-encoded)."""
     return MEDIA_PATH + quote(key, safe="/")
 
 
@@ -52,11 +60,17 @@ class SignedMediaUrls:
     def _key(self) -> bytes:
         return hmac.new(self.secret, b"darkroom media url v1", hashlib.sha256).digest()
 
+    @functools.cached_property
+    def _package_key(self) -> bytes:
+        return hmac.new(self.secret, b"darkroom media package url v1", hashlib.sha256).digest()
+
     def signature(self, key: str, expires_at: int) -> str:
-        """The signature of ``key`` valid until ``expires_at`` (epoch seconds)."""
-        message = key.encode("utf-8") + b"\x00" + str(expires_at).encode("ascii")
-        digest = hmac.new(self._key, message, hashlib.sha256).digest()[:_SIG_BYTES]
-        return base64.urlsafe_b64encode(digest).rstrip(b"=").decode("ascii")
+        """The signature of blob ``key`` valid until ``expires_at`` (epoch seconds)."""
+        return _sign(self._key, key, expires_at)
+
+    def package_signature(self, package: PackageFile, expires_at: int) -> str:
+        """The signature of every file of ``package``'s folder, valid until ``expires_at``."""
+        return _sign(self._package_key, package.prefix, expires_at)
 
     def expiry(self, now: float | None = None) -> int:
         """When a URL signed at ``now`` expires: the window's end, ``ttl_s`` to ``2 * ttl_s`` away."""
@@ -64,22 +78,33 @@ class SignedMediaUrls:
         return (math.floor(now / self.ttl_s) + 2) * self.ttl_s
 
     def url(self, key: str, *, private: bool) -> str:
-        """Where to fetch ``key``: plain when public, signed and expiring when ``private``."""
+        """Where to fetch media reference ``key``: plain when public, signed and expiring when ``private``."""
         if not private:
             return media_path(key)
         exp = self.expiry()
+        package = parse_package_ref(key)
+        if package is not None:
+            return f"{MEDIA_PATH}{SIGNED}/{exp}/{self.package_signature(package, exp)}/{quote(str(package), safe='/')}"
         return f"{media_path(key)}?exp={exp}&sig={self.signature(key, exp)}"
 
     def check(self, key: str, exp: str | None, sig: str | None) -> int:
         """The expiry of a signed request for ``key``; :class:`Forbidden` naming what is wrong
         when the signature is missing a part, does not match, or has expired."""
+        return self._check(lambda expires_at: self.signature(key, expires_at), exp, sig)
+
+    def check_package(self, package: PackageFile, exp: str, sig: str) -> int:
+        """The expiry of a request signed in the path for a file of ``package``; :class:`Forbidden`
+        as :meth:`check` (another package's signature does not match)."""
+        return self._check(lambda expires_at: self.package_signature(package, expires_at), exp, sig)
+
+    def _check(self, expected: Callable[[int], str], exp: str | None, sig: str | None) -> int:
         if not exp or not sig:
             missing = "exp" if not exp else "sig"
             raise Forbidden(f"a signed media URL needs both exp and sig; {missing} is missing", field=missing)
         if not exp.isascii() or not exp.isdigit() or len(exp) > 12:
             raise Forbidden(f"exp={exp[:40]!r} is not a time in epoch seconds", field="exp")
         expires_at = int(exp)
-        if not hmac.compare_digest(sig.encode("utf-8", "surrogateescape"), self.signature(key, expires_at).encode()):
+        if not hmac.compare_digest(sig.encode("utf-8", "surrogateescape"), expected(expires_at).encode()):
             raise Forbidden("the media URL's signature does not match (altered or not from this server)", field="sig")
         now = self.clock()
         if expires_at <= now:
@@ -89,3 +114,9 @@ class SignedMediaUrls:
                 field="exp",
             )
         return expires_at
+
+
+def _sign(key: bytes, covered: str, expires_at: int) -> str:
+    message = covered.encode("utf-8") + b"\x00" + str(expires_at).encode("ascii")
+    digest = hmac.new(key, message, hashlib.sha256).digest()[:_SIG_BYTES]
+    return base64.urlsafe_b64encode(digest).rstrip(b"=").decode("ascii")

@@ -15,6 +15,7 @@ import sqlalchemy as sa
 from PIL import Image
 
 import darkroom.queue as dq
+from darkroom.runtime.files import read_tree
 from darkroom.services import registry
 from darkroom.social.errors import Forbidden, InvalidInput, NotFound, PreconditionFailed
 from darkroom.social.posts import (
@@ -285,11 +286,17 @@ def test_a_photo_and_a_clip_become_a_ready_post_and_its_media_are_purged_after_d
     roles = {(r["role"], r["content_type"]) for r in info["renditions"]}
     assert roles == {(role, f"image/{f}") for role in ("image", "thumbnail") for f in ("jpeg", "webp", "avif")}
     assert all(blobs.exists(r["key"]) and r["width"] > 0 for r in info["renditions"])
-    # the clip: a poster, the HLS master playlist and the DASH manifest with the package's tree
+    # the clip: a poster, the HLS master playlist and the DASH manifest with the package's tree, and
+    # the storyboard with its own
     info = clip_view.upload.info
     assert (info["width"], info["height"]) == (160, 90) and info["duration_s"] == pytest.approx(1.0, abs=0.05)
     by_role = {r["role"]: r for r in info["renditions"]}
-    assert sorted(by_role) == ["dash", "hls", "poster"]
+    assert sorted(by_role) == ["dash", "hls", "poster", "storyboard"]
+    assert blobs.get_bytes(by_role["storyboard"]["key"]).startswith(b"WEBVTT")
+    assert {e.path: e.key for e in read_tree(blobs, by_role["hls"]["tree"])}["hls/master.m3u8"] == by_role["hls"]["key"]
+    assert {e.path: e.key for e in read_tree(blobs, by_role["storyboard"]["tree"])}["storyboard.vtt"] == (
+        by_role["storyboard"]["key"]
+    )
     assert by_role["poster"]["content_type"] == "image/jpeg" and by_role["hls"]["width"] == 160
     assert blobs.get_bytes(by_role["hls"]["key"]).startswith(b"#EXTM3U")
     assert b"<MPD" in blobs.get_bytes(by_role["dash"]["key"])

@@ -8,7 +8,7 @@ import pytest
 import redis
 import sqlalchemy as sa
 
-from darkroom.social import accounts, credentials
+from darkroom.social import account_lifecycle, accounts, credentials, sessions, tokens
 from darkroom.social.accounts import OPERATOR
 from darkroom.social.errors import Forbidden, InvalidInput, NotFound
 from darkroom.social.events import EventType
@@ -17,17 +17,17 @@ from darkroom.social.viewer import Role
 from tests.social.people import PASSWORD, events, signup
 
 
-def _login(engine: sa.Engine, client: redis.Redis, handle: str) -> credentials.Session:
+def _login(engine: sa.Engine, client: redis.Redis, handle: str) -> sessions.Session:
     with engine.begin() as conn:
-        return credentials.login(conn, client, login=handle, password=PASSWORD, address="10.0.0.9")
+        return sessions.login(conn, client, login=handle, password=PASSWORD, address="10.0.0.9")
 
 
 def test_an_enabled_account_is_found_and_signs_in_anew(db_engine: sa.Engine, redis_client: redis.Redis) -> None:
     alice = signup(db_engine, "alice")
     old = _login(db_engine, redis_client, "alice")
     with db_engine.begin() as conn:
-        token = credentials.create_token(conn, old.viewer, name="script", scopes=["read"])
-        disabled = accounts.disable_account(conn, OPERATOR, "alice")
+        token = tokens.create_token(conn, old.viewer, name="script", scopes=["read"])
+        disabled = account_lifecycle.disable_account(conn, OPERATOR, "alice")
     with db_engine.begin() as conn:
         enabled = enable_account(conn, OPERATOR, "ALICE")
     assert not enabled.disabled and enabled.version == disabled.version + 1
@@ -51,8 +51,8 @@ def test_only_admins_enable_and_only_disabled_accounts(db_engine: sa.Engine) -> 
     admin = signup(db_engine, "root_admin", role=Role.ADMIN)
     gone = signup(db_engine, "gone")
     with db_engine.begin() as conn:
-        accounts.delete_account(conn, gone.viewer)
-        accounts.disable_account(conn, OPERATOR, "alice")
+        account_lifecycle.delete_account(conn, gone.viewer)
+        account_lifecycle.disable_account(conn, OPERATOR, "alice")
     with db_engine.begin() as conn:
         with pytest.raises(Forbidden, match="only admins may enable accounts"):
             enable_account(conn, bob.viewer, "alice")

@@ -34,6 +34,7 @@ from darkroom.storage.blobs import (
     open_blobs,
     validate_key,
 )
+from darkroom.storage.errors import InvalidByteRange
 
 MiB = 1 << 20
 BAD_KEYS = [
@@ -139,6 +140,29 @@ def test_open_streams_the_blob(store: BlobStore) -> None:
     assert len(parts[0]) == 1000
 
 
+def test_open_range_reads_that_part_only(store: BlobStore) -> None:
+    data = os.urandom(3 * MiB + 17)
+    store.put_bytes("big", data)
+    size = len(data)
+    cases = [(0, 10), (MiB + 3, 1000), (size - 5, 5), (size - 5, 100), (0, size), (7, 0), (size, 10), (size + 9, 1)]
+    for start, length in cases:
+        with store.open_range("big", start, length) as reader:
+            assert reader.read() == data[start : start + length], (start, length)
+    with store.open_range("big", 100, 2 * MiB) as reader:  # read piecewise, as the media route does
+        parts = [reader.read(1000), reader.read(MiB), reader.read(MiB), reader.read()]
+    assert b"".join(parts) == data[100 : 100 + 2 * MiB] and parts[-1] == b""
+    store.put_bytes("empty", b"")
+    with store.open_range("empty", 0, 10) as reader:
+        assert reader.read() == b""
+    for start, length in ((-1, 10), (0, -1)):
+        with pytest.raises(InvalidByteRange, match=f"start={start}, length={length}") as caught:
+            store.open_range("big", start, length)
+        assert isinstance(caught.value, ValueError)
+    for start, length in ((0, 10), (0, 0)):
+        with pytest.raises(BlobNotFound, match="'nothing'"):
+            store.open_range("nothing", start, length)
+
+
 def test_unicode_and_punctuation_keys_round_trip(store: BlobStore) -> None:
     keys = ["photos/été 2024/ça va?.jpg", "a-b_c.d/e+f=g@h", "日本/写真.png"]
     for key in keys:
@@ -198,6 +222,7 @@ def test_bad_keys_are_rejected_by_every_operation(store: BlobStore, tmp_path: Pa
         lambda: store.get_bytes(key),
         lambda: store.get_file(key, tmp_path / "dest"),
         lambda: store.open(key),
+        lambda: store.open_range(key, 0, 1),
         lambda: store.stat(key),
         lambda: store.exists(key),
         lambda: store.delete(key),
@@ -514,6 +539,24 @@ def test_s3_list_pages_under_the_hood(s3_client: Any, bucket: str, count_s3_call
     pages = count_s3_calls("ListObjectsV2")
     assert _keys(blobs) == keys
     assert len(pages) == 4
+
+
+def test_s3_ranged_read_asks_only_for_the_range(s3_client: Any, bucket: str) -> None:
+    store = S3Blobs(bucket, "ranges", client=s3_client)
+    data = os.urandom(2 * MiB)
+    store.put_bytes("segment.m4s", data)
+    asked: list[str | None] = []
+
+    def hook(params: dict[str, Any], **_: Any) -> None:
+        asked.append(params["headers"].get("Range"))
+
+    s3_client.meta.events.register("before-call.s3.GetObject", hook)
+    try:
+        with store.open_range("segment.m4s", MiB + 10, 100) as reader:
+            assert reader.read() == data[MiB + 10 : MiB + 110]
+    finally:
+        s3_client.meta.events.unregister("before-call.s3.GetObject", hook)
+    assert asked == [f"bytes={MiB + 10}-{MiB + 109}"]  # one request, and S3 sends those bytes only
 
 
 def test_s3_missing_bucket_is_a_storage_error(s3_client: Any) -> None:

@@ -23,11 +23,12 @@ from __future__ import annotations
 import itertools
 import re
 import shutil
+import tempfile
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import httpx
 import pytest
@@ -36,10 +37,12 @@ import sqlalchemy as sa
 
 from darkroom._proto.darkroom.social.v1.social_pb2 import Post
 from darkroom.api.fieldmask import Mask
+from darkroom.runtime.files import put_tree, read_tree, tree_digest
 from darkroom.social import graph, media_access, passwords, postcache, posts, reactions, resumable, tokens
 from darkroom.social.events import Event, EventType
 from darkroom.social.feed import FanoutHandler, read_feed
 from darkroom.social.intake import UploadLimits
+from darkroom.social.media import PackageFile
 from darkroom.social.viewer import Role, Scope
 from darkroom.storage.blobs import LocalBlobs
 from darkroom.storage.db import open_database
@@ -51,6 +54,7 @@ from tests.web.media_app import RecordedStarts
 from tests.web.real_app import SocialApp, social_app
 
 ROLES = ("anonymous", "owner", "follower", "stranger", "blocked", "admin")
+PLAYLIST, SEGMENT = "hls/master.m3u8", "hls/seg.m4s"  # the matrix posts' package
 
 # fmt: off
 #  route                                               owner    anonymous owner follower stranger blocked admin
@@ -156,11 +160,22 @@ GET    /v1/media/{signed_media}                        public   200     200     
 GET    /v1/media/{signed_media}                        private  200     200     200     200     200     200
 GET    /v1/media/{deleted_media_key}                   public   404     404     404     404     404     404
 GET    /v1/media/{deleted_media_key}                   private  404     404     404     404     404     404
+GET    /v1/media/pkg/{pkg}/{pkg_file}                  public   200     200     200     200     200     200
+GET    /v1/media/pkg/{pkg}/{pkg_file}                  private  404     404     404     404     404     404
+HEAD   /v1/media/pkg/{pkg}/{pkg_file}                  public   200     200     200     200     200     200
+HEAD   /v1/media/pkg/{pkg}/{pkg_file}                  private  404     404     404     404     404     404
+GET    /v1/media/signed/{pkg_exp}/{pkg_sig}/pkg/{pkg}/{pkg_file}   public   200 200 200 200 200 200
+GET    /v1/media/signed/{pkg_exp}/{pkg_sig}/pkg/{pkg}/{pkg_file}   private  200 200 200 200 200 200
+HEAD   /v1/media/signed/{pkg_exp}/{pkg_sig}/pkg/{pkg}/{pkg_file}   public   200 200 200 200 200 200
+HEAD   /v1/media/signed/{pkg_exp}/{pkg_sig}/pkg/{pkg}/{pkg_file}   private  200 200 200 200 200 200
+GET    /v1/media/pkg/{deleted_pkg}/{pkg_file}          public   404     404     404     404     404     404
+GET    /v1/media/pkg/{deleted_pkg}/{pkg_file}          private  404     404     404     404     404     404
 """
 # fmt: on
 # Notes on the cells:
 # - blocked: the owner blocks it, so to it the owner is missing (404) everywhere; its own things
-#   (`any` rows) work. Media by an unsigned URL are public or not whoever asks (no viewer there).
+#   (`any` rows) work. Media by an unsigned URL are public or not whoever asks (no viewer there);
+#   a video's package (`pkg/{digest}/{path}`: here a segment) follows its post like the renditions.
 # - the private owner's profile is public (a profile says whom to ask); its posts, lists, likes and
 #   comments are for itself, followers and admins: anyone else gets 404, as for nothing at all.
 # - writes on a post one can see but not change are 403 (docs/social.md); on one one cannot see,
@@ -293,6 +308,8 @@ class Owner:
     tus_upload: str = ""
     media_key: str = ""
     deleted_media_key: str = ""
+    pkg: str = ""  # the digest of the ready post's package
+    deleted_pkg: str = ""
     tag: str = ""
 
 
@@ -330,15 +347,30 @@ class World:
             elif role == "blocked":
                 graph.block(conn, owner.viewer, member.handle)
 
+    def package(self, key: str) -> str:
+        """A tiny HLS folder (a playlist naming its one segment) for the post of photo ``key``,
+        stored as a tree as the runtime stores a package; the manifest's key (one per ``key``)."""
+        with tempfile.TemporaryDirectory() as tmp:
+            folder = Path(tmp) / "hls"
+            folder.mkdir()
+            (folder / "master.m3u8").write_text(f"#EXTM3U\n# {key}\nseg.m4s\n")
+            (folder / "seg.m4s").write_bytes(b"\0\0\0\x10styp" + key.encode())
+            return put_tree(self.blobs, Path(tmp))
+
     def ready_post(self, owner: Member, caption: str, key: str) -> str:
-        """A ready post by ``owner`` whose one photo has the rendition ``key`` (stored, and recorded
-        as the upload's: the media route serves it)."""
-        info = photo_info(key)
+        """A ready post by ``owner`` whose one upload has the photo renditions of ``key`` and a
+        video's package (stored, and recorded as the upload's: the media route serves them)."""
+        photos = photo_info(key)
+        tree = self.package(key)
+        master = {e.path: e.key for e in read_tree(self.blobs, tree)}[PLAYLIST]
+        hls = {"key": master, "content_type": "application/vnd.apple.mpegurl", "role": "hls", "tree": tree,
+               "path": PLAYLIST}  # fmt: skip
+        info = {**photos, "renditions": [*cast(list[object], photos["renditions"]), hls]}
         with self.engine.begin() as conn:
             upload_id = make_upload(conn, owner.id, info=info)
             media_access.record_keys(conn, upload_id, info)
             post_id = posts.create_post(conn, owner.viewer, caption=caption, upload_ids=[upload_id]).id
-        for key_ in media_access.rendition_keys(info):
+        for key_ in media_access.rendition_keys(photos):
             self.blobs.put_bytes(key_, jpeg_bytes())
         return post_id
 
@@ -389,6 +421,12 @@ class World:
                     return reactions.add_comment(conn, self.members["follower"].viewer, owner.post, "mine").id
             case "signed_media":
                 return self.urls.url(owner.media_key, private=True).removeprefix("/v1/media/")
+            case "pkg_file":
+                return SEGMENT
+            case "pkg_exp":
+                return str(self.urls.expiry())
+            case "pkg_sig":
+                return self.urls.package_signature(PackageFile(owner.pkg, SEGMENT), self.urls.expiry())
             case _:
                 value = getattr(owner, name)
                 assert isinstance(value, str) and value, name
@@ -437,6 +475,7 @@ def _build(app: SocialApp, client: redis.Redis, blobs: LocalBlobs) -> World:
         owner.deleted_post, owner.deleted_post_comment = world.reacted_post(member, f"#{owner.tag}", f"{kind}/gone")
         owner.media_key = media_access.rendition_keys(photo_info(f"{kind}/live"))[0]
         owner.deleted_media_key = media_access.rendition_keys(photo_info(f"{kind}/gone"))[0]
+        owner.pkg, owner.deleted_pkg = (tree_digest(world.package(f"{kind}/{p}")) for p in ("live", "gone"))
         with world.engine.begin() as conn:
             waiting = make_upload(conn, member.id, state="processing", info={})
             owner.processing_post = posts.create_post(conn, member.viewer, caption="", upload_ids=[waiting]).id
@@ -548,11 +587,11 @@ def test_the_matrix_covers_every_route(world: World) -> None:
 @pytest.mark.parametrize(
     "path",
     ["/v1/posts/{post}", "/v1/posts/{post}/comments", "/v1/posts/{post}/likes", "/v1/accounts/{handle}/posts",
-     "/v1/accounts/{handle}/followers", "/v1/media/{media_key}"],
+     "/v1/accounts/{handle}/followers", "/v1/media/{media_key}", "/v1/media/pkg/{pkg}/hls/seg.m4s"],
 )  # fmt: skip
 def test_a_pending_follow_request_sees_nothing_a_stranger_does_not(world: World, path: str) -> None:
     """The requester asked to follow the private owner and was not accepted yet: still a stranger."""
     owner = world.owners["private"]
-    url = path.format(post=owner.post, handle=owner.member.handle, media_key=owner.media_key)
+    url = path.format(post=owner.post, handle=owner.member.handle, media_key=owner.media_key, pkg=owner.pkg)
     answer = world.app.client.get(url, headers={"Authorization": f"Bearer {world.requester.token}"})
     assert answer.status_code == 404, answer.text

@@ -11,13 +11,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
-from darkroom.storage.errors import BlobNotFound, InvalidBlobKey
+from darkroom.storage.errors import BlobNotFound, InvalidBlobKey, InvalidByteRange
 
 __all__ = [
     "MAX_KEY_BYTES",
     "MAX_SEGMENT_BYTES",
     "BlobInfo",
     "BlobStore",
+    "check_range",
     "content_key",
     "validate_key",
     "validate_prefix",
@@ -64,6 +65,12 @@ class BlobStore(abc.ABC):
     @abc.abstractmethod
     def open(self, key: str) -> BinaryIO:
         """A streaming reader; the caller closes it."""
+
+    @abc.abstractmethod
+    def open_range(self, key: str, start: int, length: int) -> BinaryIO:
+        """A streaming reader of ``length`` bytes from offset ``start`` (fewer where the blob ends,
+        none from past its end) that fetches only those bytes; the caller closes it. A negative
+        ``start`` or ``length`` is :class:`InvalidByteRange`."""
 
     @abc.abstractmethod
     def stat(self, key: str) -> BlobInfo:
@@ -118,6 +125,13 @@ def content_key(sha256_hex: str, *, prefix: str = "cas", suffix: str = "") -> st
         validate_prefix(prefix)
     head = prefix.rstrip("/") + "/" if prefix else ""
     return validate_key(f"{head}sha256/{sha256_hex[:2]}/{sha256_hex}{suffix}")
+
+
+def check_range(key: str, start: int, length: int) -> None:
+    """:class:`InvalidByteRange` naming ``start`` and ``length`` unless both are whole and >= 0."""
+    for value in (start, length):
+        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+            raise InvalidByteRange(f"byte range of {_show(key)}: start={start!r}, length={length!r} (need ints >= 0)")
 
 
 def _write_atomically(dest: Path, fill: Callable[[Path], None]) -> Path:

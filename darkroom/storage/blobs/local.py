@@ -15,18 +15,22 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 from stat import S_ISDIR, S_ISREG
-from typing import BinaryIO
+from typing import TYPE_CHECKING, BinaryIO
 
 from darkroom.storage.blobs.base import (
     BlobInfo,
     BlobStore,
     _create_exclusive,
     _write_atomically,
+    check_range,
     content_key,
     validate_key,
     validate_prefix,
 )
 from darkroom.storage.errors import BlobNotFound, StorageError
+
+if TYPE_CHECKING:
+    from _typeshed import WriteableBuffer
 
 __all__ = ["LocalBlobs"]
 
@@ -80,6 +84,16 @@ class LocalBlobs(BlobStore):
 
     def open(self, key: str) -> BinaryIO:
         return self._open(key)
+
+    def open_range(self, key: str, start: int, length: int) -> BinaryIO:
+        check_range(key, start, length)
+        src = self._open(key)
+        try:
+            src.seek(start)
+        except BaseException:
+            src.close()
+            raise
+        return io.BufferedReader(_Window(src, length), buffer_size=min(max(length, 1), _CHUNK_BYTES))
 
     def stat(self, key: str) -> BlobInfo:
         path = self._path(key)
@@ -236,6 +250,29 @@ class LocalBlobs(BlobStore):
             except (BlobNotFound, FileNotFoundError, ValueError):
                 continue  # deleted meanwhile, or a file no key can name
             yield BlobInfo(key, st.st_size, None, st.st_mtime)
+
+
+class _Window(io.RawIOBase):
+    """At most ``length`` bytes of an open file, from where it stands; closing closes the file."""
+
+    def __init__(self, file: BinaryIO, length: int) -> None:
+        self._file = file
+        self._left = length
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: WriteableBuffer) -> int:
+        view = memoryview(buffer).cast("B")
+        data = self._file.read(min(len(view), self._left)) if self._left else b""
+        view[: len(data)] = data
+        self._left -= len(data)
+        return len(data)
+
+    def close(self) -> None:
+        if not self.closed:
+            self._file.close()
+        super().close()
 
 
 def _copy(src: BinaryIO, dest: Path) -> None:

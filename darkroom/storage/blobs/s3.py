@@ -3,6 +3,7 @@
 Uploads use boto3's managed transfer: one PUT below ``multipart_threshold_bytes``, a multipart
 upload above it; S3 makes the object visible only when the upload completes, so readers never see
 a partial blob. Downloads go to a temp file next to the destination and are renamed into place.
+``open_range`` is one GetObject with a ``Range`` header: S3 sends only those bytes.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from darkroom.storage.blobs.base import (
     BlobInfo,
     BlobStore,
     _write_atomically,
+    check_range,
     content_key,
     validate_key,
     validate_prefix,
@@ -132,6 +134,22 @@ class S3Blobs(BlobStore):
         with self._errors(key, "download"):
             response = self._client.get_object(Bucket=self.bucket, Key=name)
         return io.BufferedReader(_Body(response["Body"]), buffer_size=_MiB)
+
+    def open_range(self, key: str, start: int, length: int) -> BinaryIO:
+        check_range(key, start, length)
+        name = self._name(key)
+        if length == 0:  # HTTP cannot ask for no bytes; a missing blob must still be BlobNotFound
+            self.stat(key)
+            return io.BytesIO()
+        with self._errors(key, "download"):
+            try:
+                wanted = f"bytes={start}-{start + length - 1}"
+                response = self._client.get_object(Bucket=self.bucket, Key=name, Range=wanted)
+            except ClientError as exc:
+                if exc.response.get("Error", {}).get("Code") != "InvalidRange":
+                    raise
+                return io.BytesIO()  # 416: the range starts at or past the end
+        return io.BufferedReader(_Body(response["Body"]), buffer_size=min(length, _MiB))
 
     def stat(self, key: str) -> BlobInfo:
         name = self._name(key)

@@ -1,17 +1,26 @@
-"""``GET /v1/media/{key}``: renditions from the blob store (docs/social.md, "Upload and media routes").
+"""``GET /v1/media/…``: renditions and streaming packages from the blob store (docs/social.md,
+"Upload and media routes").
 
+- **What.** ``/v1/media/{key}``: a file served alone (a photo size, a poster). ``/v1/media/pkg/
+  {digest}/{path}``: file ``path`` of a package (an HLS/DASH folder, a storyboard), stored as the
+  tree whose manifest's SHA-256 is ``digest``, so the relative URIs inside its playlists resolve to
+  its other files; ``/v1/media/signed/{exp}/{sig}/pkg/{digest}/{path}`` is the same, signed.
 - **Who may fetch.** An unsigned request serves a key only when it is public
   (:func:`darkroom.social.media_access.is_public`: a rendition of a ready post of a public
-  account, or an avatar; one indexed query); anything else, a source file or a key of nothing at
-  all, answers 404 like a missing file, so private keys cannot be probed. A signed request
-  (``?exp=…&sig=…`` from :class:`~darkroom.web.media_urls.SignedMediaUrls`) needs no query: a
-  wrong or expired signature is 403, and the answer is ``Cache-Control: private`` until it expires.
-- **Caching.** Content-addressed keys (``…/sha256/ab/ab…``) never change: ``public, max-age=31536000,
-  immutable``. The ``ETag`` is the key's (strong); ``If-None-Match`` answers 304.
+  account, or an avatar; one indexed query), and a package's file only when the package's manifest
+  key is; anything else, a source file, a segment asked for by its own key, a path the manifest
+  does not list, a key of nothing at all, answers 404 like a missing file, so private keys cannot
+  be probed. A signed request (``?exp=…&sig=…`` over the key, or in the path over the package's
+  prefix, from :class:`~darkroom.web.media_urls.SignedMediaUrls`) needs no query: a wrong or
+  expired signature is 403, and the answer is ``Cache-Control: private`` until it expires.
+- **Caching.** Content-addressed keys (``…/sha256/ab/ab…``) and package files (the digest covers
+  every file) never change: ``public, max-age=31536000, immutable``. The ``ETag`` is the stored
+  blob's (strong); ``If-None-Match`` answers 304.
 - **Ranges.** ``Accept-Ranges: bytes``; one range per request (:mod:`darkroom.web.ranges`):
-  206 with ``Content-Range``, 416 past the end. Media is never compressed (``create_app`` leaves
-  this route out of gzip), so offsets address the stored bytes.
-- The type comes from the key's suffix (renditions keep their file's), with ``nosniff``.
+  206 with ``Content-Range``, 416 past the end, read with the store's ranged read (on S3 a ranged
+  GetObject: nothing before the range is fetched). Media is never compressed (``create_app``
+  leaves this route out of gzip), so offsets address the stored bytes.
+- The type comes from the key's (the package path's) suffix, with ``nosniff``.
 """
 
 from __future__ import annotations
@@ -27,6 +36,7 @@ from starlette.responses import Response, StreamingResponse
 
 from darkroom.api.etags import ETag
 from darkroom.social.errors import NotFound
+from darkroom.social.media import PACKAGE_PREFIX, parse_package_ref
 from darkroom.social.media_access import is_public
 from darkroom.storage.blobs import BlobNotFound
 from darkroom.storage.blobs.base import validate_key
@@ -34,6 +44,7 @@ from darkroom.storage.db import read_only
 from darkroom.storage.errors import InvalidBlobKey
 from darkroom.web.caching import PUBLIC_IMMUTABLE, PUBLIC_REVALIDATE, CachePolicy, not_modified
 from darkroom.web.deps import Deps, WebDeps
+from darkroom.web.media_urls import SIGNED
 from darkroom.web.openapi import problem
 from darkroom.web.ranges import ByteRange, Unsatisfiable, requested_range
 
@@ -52,10 +63,11 @@ CONTENT_TYPES = {
 }  # fmt: skip
 _PLAIN = "application/octet-stream"
 
-# renditions keep their file's type (CONTENT_TYPES): images, video, playlists, segments
-_BYTES = {kind: {"schema": {"type": "string", "format": "binary"}} for kind in ("image/*", "video/*", "application/*")}
+# renditions keep their file's type (CONTENT_TYPES): images, video, playlists, segments, WebVTT
+_KINDS = ("image/*", "video/*", "application/*", "text/*")
+_BYTES = {kind: {"schema": {"type": "string", "format": "binary"}} for kind in _KINDS}
 _MEDIA_RESPONSES: dict[int | str, dict[str, object]] = {
-    200: {"description": "the whole rendition", "content": _BYTES},
+    200: {"description": "the whole file", "content": _BYTES},
     206: {"description": "the requested byte range (`Content-Range`)", "content": _BYTES},
     304: {"description": "Not Modified: the If-None-Match tag is current"},
     403: problem("a signed URL whose signature is wrong or expired"),
@@ -65,6 +77,9 @@ _MEDIA_RESPONSES: dict[int | str, dict[str, object]] = {
 
 _Exp = Annotated[str | None, Query(description="signed URLs: when the URL expires (epoch seconds)")]
 _Sig = Annotated[str | None, Query(description="signed URLs: the signature of the key and exp")]
+_PKG = PACKAGE_PREFIX.rstrip("/")
+_PACKAGE = f"/{_PKG}/{{digest}}/{{path:path}}"
+_SIGNED_PACKAGE = f"/{SIGNED}/{{exp}}/{{sig}}/{_PKG}/{{digest}}/{{path:path}}"
 
 
 def content_type_of(key: str) -> str:
@@ -84,30 +99,46 @@ def _policy(deps: WebDeps, key: str, exp: str | None, sig: str | None) -> CacheP
     except InvalidBlobKey:
         raise _missing(key) from None
     if exp is not None or sig is not None:
-        expires_at = deps.media_urls.check(key, exp, sig)
-        return CachePolicy(private=True, max_age_s=max(0, int(expires_at - time.time())))
+        return _signed_until(deps.media_urls.check(key, exp, sig))
     with read_only(deps.engine).begin() as conn:
         if not is_public(conn, key):
             raise _missing(key)
     return PUBLIC_IMMUTABLE if _CONTENT_ADDRESSED.fullmatch(key) else PUBLIC_REVALIDATE
 
 
-def _pieces(blob: BinaryIO, start: int, length: int) -> Iterator[bytes]:
+def _signed_until(expires_at: int) -> CachePolicy:
+    return CachePolicy(private=True, max_age_s=max(0, int(expires_at - time.time())))
+
+
+def _package_file(deps: WebDeps, digest: str, path: str, signed: tuple[str, str] | None) -> tuple[str, CachePolicy]:
+    """The blob behind ``pkg/{digest}/{path}`` and the Cache-Control of its answer, if this request
+    may fetch it: signed (``(exp, sig)``) or the package is public, and the path is in it."""
+    shown = f"{PACKAGE_PREFIX}{digest}/{path}"
+    package = parse_package_ref(shown)
+    if package is None:
+        raise _missing(shown)
+    if signed is not None:
+        cache = _signed_until(deps.media_urls.check_package(package, *signed))
+    else:
+        with read_only(deps.engine).begin() as conn:
+            if not is_public(conn, package.tree_key):
+                raise _missing(shown)
+        cache = PUBLIC_IMMUTABLE  # the digest covers every file of the package
+    entry = deps.packages.member(package)
+    if entry is None:
+        raise _missing(shown)
+    return entry.key, cache
+
+
+def _pieces(blob: BinaryIO, length: int) -> Iterator[bytes]:
     with blob:
-        if blob.seekable():
-            blob.seek(start)
-        else:
-            skip = start
-            while skip > 0 and (chunk := blob.read(min(skip, _PIECE_BYTES))):
-                skip -= len(chunk)
         left = length
         while left > 0 and (chunk := blob.read(min(left, _PIECE_BYTES))):
             left -= len(chunk)
             yield chunk
 
 
-def _serve(request: Request, deps: WebDeps, key: str, exp: str | None, sig: str | None) -> Response:
-    cache = _policy(deps, key, exp, sig)
+def _serve(request: Request, deps: WebDeps, key: str, cache: CachePolicy, content_type: str) -> Response:
     try:
         size = deps.blobs.stat(key).size_bytes
     except BlobNotFound:
@@ -135,23 +166,38 @@ def _serve(request: Request, deps: WebDeps, key: str, exp: str | None, sig: str 
         headers["Content-Range"] = wanted.content_range()
     headers["Content-Length"] = str(length)
     if request.method == "HEAD":
-        return Response(status_code=status, headers=headers, media_type=content_type_of(key))
+        return Response(status_code=status, headers=headers, media_type=content_type)
     try:
-        blob = deps.blobs.open(key)
+        blob = deps.blobs.open_range(key, start, length)
     except BlobNotFound:
         raise _missing(key) from None
-    return StreamingResponse(
-        _pieces(blob, start, length), status_code=status, headers=headers, media_type=content_type_of(key)
-    )
+    return StreamingResponse(_pieces(blob, length), status_code=status, headers=headers, media_type=content_type)
+
+
+# The package routes come first: the catch-all ``/{key:path}`` below would take their paths too.
+@router.get(_PACKAGE, responses=_MEDIA_RESPONSES, response_class=Response)
+@router.head(_PACKAGE, responses=_MEDIA_RESPONSES, response_class=Response)
+def get_package_file(request: Request, digest: str, path: str, deps: Deps) -> Response:
+    """A file of a public post's package (playlist, init or media segment, storyboard) by its path."""
+    key, cache = _package_file(deps, digest, path, None)
+    return _serve(request, deps, key, cache, content_type_of(path))
+
+
+@router.get(_SIGNED_PACKAGE, responses=_MEDIA_RESPONSES, response_class=Response)
+@router.head(_SIGNED_PACKAGE, responses=_MEDIA_RESPONSES, response_class=Response)
+def get_signed_package_file(request: Request, deps: Deps, *, exp: str, sig: str, digest: str, path: str) -> Response:
+    """A file of a package by a URL signed for the package's folder (private accounts' media)."""
+    key, cache = _package_file(deps, digest, path, (exp, sig))
+    return _serve(request, deps, key, cache, content_type_of(path))
 
 
 @router.get("/{key:path}", responses=_MEDIA_RESPONSES, response_class=Response)
 def get_media(request: Request, key: str, deps: Deps, exp: _Exp = None, sig: _Sig = None) -> Response:
     """A rendition's bytes (all, or one ``Range``); private media only by its signed URL."""
-    return _serve(request, deps, key, exp, sig)
+    return _serve(request, deps, key, _policy(deps, key, exp, sig), content_type_of(key))
 
 
 @router.head("/{key:path}", responses=_MEDIA_RESPONSES, response_class=Response)
 def head_media(request: Request, key: str, deps: Deps, exp: _Exp = None, sig: _Sig = None) -> Response:
     """The headers ``GET`` would answer (size, type, ``ETag``, ranges), no body."""
-    return _serve(request, deps, key, exp, sig)
+    return _serve(request, deps, key, _policy(deps, key, exp, sig), content_type_of(key))
