@@ -74,10 +74,11 @@ def find_py_spy(explicit: str = "") -> str | None:
     return shutil.which("py-spy")
 
 
-def record(py_spy: str, pid: int, seconds: float, out: Path) -> subprocess.Popen[bytes]:
-    """Start recording ``pid`` for ``seconds`` into ``out`` (raw collapsed stacks); wait on it."""
+def record(py_spy: str, pid: int, seconds: float, out: Path, *, subprocesses: bool = False) -> subprocess.Popen[bytes]:
+    """Start recording ``pid`` (and its worker processes, with ``subprocesses``) for ``seconds``
+    into ``out`` (raw collapsed stacks); wait on it."""
     argv = [py_spy, "record", "--gil", "-p", str(pid), "-r", str(RATE_HZ), "-d", str(int(seconds)), "-f", "raw",
-            "-o", str(out)]  # fmt: skip
+            "-o", str(out), *(["--subprocesses"] if subprocesses else [])]  # fmt: skip
     return subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 

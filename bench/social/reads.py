@@ -30,7 +30,7 @@ from bench.queue.server import BenchRedis
 from bench.social import feeds, profile
 from bench.social.dataset import Dataset
 from bench.social.load import LoadSpec, PhaseResult
-from bench.social.server import ApiServer, cpu_s
+from bench.social.server import ApiServer, cpu_s, tree_cpu_s
 from darkroom.config import Settings
 from darkroom.social.feed import FeedConfig, FeedDesign
 
@@ -45,6 +45,7 @@ class ReadPlan:
     duration_s: float
     warmup_s: float
     max_connections: int = 256
+    workers: int = 1  # darkroom http --workers
 
 
 @dataclass(frozen=True)
@@ -151,14 +152,14 @@ def _phases(
     run_load(spec(plan.rates[0], plan.warmup_s), workdir)
     out: list[Phase] = []
     for rate in plan.rates:
-        _settle(server.pid)
+        _settle(server.pid, tree=plan.workers > 1)
         redis.wait_aof_rewrite()
         load = os.getloadavg()[0]
-        server_before, redis_before = cpu_s(server.pid), redis.counters().cpu_s
+        server_before, redis_before = tree_cpu_s(server.pid), redis.counters().cpu_s
         with _PostgresCpu(dataset.url) as postgres:
             result = run_load(spec(rate, plan.duration_s), workdir)
         per = 1000 / max(result.ok, 1)
-        server_ms = (cpu_s(server.pid) - server_before) * per
+        server_ms = (tree_cpu_s(server.pid) - server_before) * per
         redis_ms = (redis.counters().cpu_s - redis_before) * per
         out.append(Phase(result, load, server_ms, postgres.seconds * per, redis_ms))
         progress(
@@ -168,14 +169,15 @@ def _phases(
     return out
 
 
-def _settle(pid: int, timeout_s: float = 60.0) -> None:
+def _settle(pid: int, timeout_s: float = 60.0, *, tree: bool = False) -> None:
     """Wait until the server is idle (below 10 % of a core): an overloaded phase leaves a backlog
     the server works off after the generator has gone, which must not land in the next phase."""
     give_up = time.monotonic() + timeout_s
     while time.monotonic() < give_up:
-        before = cpu_s(pid)
+        used = tree_cpu_s if tree else cpu_s
+        before = used(pid)
         time.sleep(0.5)
-        if cpu_s(pid) - before < 0.05:
+        if used(pid) - before < 0.05:
             return
 
 
@@ -211,7 +213,7 @@ def measure_feeds(
             progress(f"{design}: building {len(tokens):,} feeds")
             setup = feeds.build_feeds(redis.client, world, world.active_accounts(), design, config).seconds
             built = design
-        server = ApiServer(home, dataset.url, redis.url, design).start(tokens[0])
+        server = ApiServer(home, dataset.url, redis.url, design, workers=plan.workers).start(tokens[0])
         found: profile.Profile | None = None
         try:
             with tempfile.TemporaryDirectory(prefix="load-") as work:
@@ -228,9 +230,11 @@ def measure_feeds(
 def _profile(
     server: ApiServer, requests: list[tuple[str, str]], plan: ProfilePlan, read: ReadPlan, work: Path
 ) -> profile.Profile:
-    _settle(server.pid)  # after an overloaded phase the server may still be working off its backlog
+    _settle(
+        server.pid, tree=read.workers > 1
+    )  # after an overloaded phase the server may still be working off its backlog
     raw = work / "profile.txt"
-    spy = profile.record(plan.py_spy, server.pid, plan.seconds + 2, raw)
+    spy = profile.record(plan.py_spy, server.pid, plan.seconds + 2, raw, subprocesses=read.workers > 1)
     spec = LoadSpec(
         "127.0.0.1", server.port, plan.rate, plan.seconds, requests, warmup_s=1, max_connections=read.max_connections
     )
@@ -270,7 +274,7 @@ def measure_posts(
     newest = len(world.post_ids)
     picks = [world.post_id(rng.randrange(max(0, newest - recent), newest)) for _ in range(20_000)]
     series: list[Series] = []
-    server = ApiServer(home, dataset.url, redis.url, FeedDesign.HYBRID).start(tokens[0])
+    server = ApiServer(home, dataset.url, redis.url, FeedDesign.HYBRID, workers=plan.workers).start(tokens[0])
     try:
         for key, label, query in (
             ("whole", "whole post (author, media…)", ""),

@@ -71,6 +71,7 @@ class Results:
     author_posts_bytes: int = 0
     fanout: FanoutResults | None = None
     skipped: list[str] = field(default_factory=list)
+    http_workers: int = 1  # darkroom http --workers
 
 
 def _table(head: list[str], rows: list[list[str]]) -> list[str]:
@@ -131,13 +132,27 @@ def _header(res: Results) -> list[str]:
         f"load average at start {m.load_at_start} (each phase's is in its row)",
         f"- **Software:** redis-server {m.redis} (private, password, AOF appendfsync everysec, TCP 127.0.0.1); "
         f"PostgreSQL {res.postgres} (the machine's server, shared, default settings: shared_buffers 128 MB); "
-        f"Python {m.python}; `darkroom http` = uvicorn + uvloop + httptools, one process",
+        f"Python {m.python}; `darkroom http` = uvicorn + uvloop + httptools, "
+        + ("one process" if res.http_workers == 1 else f"{res.http_workers} worker processes (`--workers`)"),
         f"- **Darkroom code:** {m.commit}",
-        "- **Caveat:** the machine's 2 cores are shared with other work (load averages above and per row): "
-        "these numbers are from a busy machine and need a quiet rerun. The server under test, PostgreSQL, "
-        "Redis and the load generator all run on the same 2 cores.",
+        "- **Caveat:** the server under test, PostgreSQL, Redis and the load generator all run on the same "
+        f"{m.cores} cores"
+        + (
+            "; the machine was shared with other work (load averages above and per row): these numbers are "
+            "from a busy machine and need a quiet rerun."
+            if _busy(m.load_at_start)
+            else "."
+        ),
         "",
     ]
+
+
+def _busy(load_average: str) -> bool:
+    """Whether the 1-minute load average at the start says other work was running (over half a core)."""
+    try:
+        return float(load_average.split(maxsplit=1)[0]) > 0.5
+    except (ValueError, IndexError):
+        return True
 
 
 def _rate_target(label: str, series: Series, p99_ms: float, rate: float) -> list[str]:

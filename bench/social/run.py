@@ -60,6 +60,9 @@ def _parse() -> argparse.Namespace:
     p.add_argument("--feed-rates", type=float, nargs="+", help="GET /v1/feed rates (default 50 75 100 500)")
     p.add_argument("--post-rates", type=float, nargs="+", help="GET /v1/posts rates (default 100 150 250 1000)")
     p.add_argument("--duration", type=float, help="seconds per rate (default 15)")
+    p.add_argument(
+        "--http-workers", type=int, default=os.cpu_count() or 1, help="darkroom http --workers (default: one per core)"
+    )
     p.add_argument("--warmup", type=float, help="warm-up seconds per server (default 10)")
     p.add_argument("--samples", type=int, help="upload-to-visible photos (default 20)")
     p.add_argument("--py-spy", default="", help="py-spy to profile the feed route with (default: found)")
@@ -203,6 +206,7 @@ def main() -> None:
                 f"warm-up; {samples} photos")  # fmt: skip
         res = report.Results(about, _postgres_version(dataset.libpq_url(args.postgres_url)), note)
         res.skipped = [s for s in STAGES if s not in args.only]
+        res.http_workers = args.http_workers
         needs_data = {"memory", "feed", "posts"} & set(args.only)
         ds: dataset.Dataset | None = None
         if needs_data:
@@ -213,7 +217,7 @@ def main() -> None:
             say(f"data set {'cached' if ds.cached else 'loaded'} ({ds.load_s:.0f} s to load)")
         if "memory" in args.only and ds is not None:
             _memory(res, ds, tmp, say)
-        plan = reads.ReadPlan(feed_rates, duration, warmup)
+        plan = reads.ReadPlan(feed_rates, duration, warmup, workers=args.http_workers)
         home = tmp / "home"
         home.mkdir()
         if "feed" in args.only and ds is not None:
@@ -230,7 +234,7 @@ def main() -> None:
         if "posts" in args.only and ds is not None:
             server = BenchRedis(tmp / "redis-posts").start()
             try:
-                post_plan = reads.ReadPlan(post_rates, duration, warmup)
+                post_plan = reads.ReadPlan(post_rates, duration, warmup, workers=args.http_workers)
                 res.posts = reads.measure_posts(ds, server, post_plan, home, recent=100_000, progress=say)
             finally:
                 server.stop()

@@ -1,10 +1,11 @@
-"""The HTTP API under test: ``darkroom http`` (uvicorn on uvloop and httptools, one process) as
+"""The HTTP API under test: ``darkroom http`` (uvicorn on uvloop and httptools, ``--workers`` processes) as
 its own process, over the data set's PostgreSQL database and the run's Redis, with the feed design
 and the rate limits set through the environment (``DARKROOM_FEED_DESIGN``,
 ``DARKROOM_HTTP_RATE_PER_IP``/``_PER_ACCOUNT``: one machine's load generator is one address)."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 import subprocess
@@ -16,7 +17,7 @@ import httpx
 
 from darkroom.social.feed import FeedDesign
 
-__all__ = ["ApiServer", "cpu_s", "free_port"]
+__all__ = ["ApiServer", "cpu_s", "free_port", "tree_cpu_s"]
 
 _UNLIMITED = "1000000000/1"
 
@@ -33,14 +34,35 @@ def cpu_s(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def tree_cpu_s(pid: int) -> float:
+    """:func:`cpu_s` of ``pid`` and its live descendants (a server's worker processes)."""
+    total = cpu_s(pid)
+    try:
+        children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    except OSError:
+        return total
+    for child in children:
+        with contextlib.suppress(OSError):  # gone meanwhile
+            total += tree_cpu_s(int(child))
+    return total
+
+
 class ApiServer:
     """``darkroom http`` on a free port; :meth:`start` returns once it answers ``probe_token``'s feed."""
 
     def __init__(
-        self, home: Path, database_url: str, redis_url: str, design: FeedDesign, *, log: Path | None = None
+        self,
+        home: Path,
+        database_url: str,
+        redis_url: str,
+        design: FeedDesign,
+        *,
+        workers: int = 1,
+        log: Path | None = None,
     ) -> None:
         self.port = free_port()
         self.design = design
+        self.workers = workers
         self.log = log or home / f"http-{design}.log"
         self.env = {
             **os.environ,
@@ -59,7 +81,8 @@ class ApiServer:
         return self.proc.pid
 
     def start(self, probe_token: str, timeout_s: float = 60.0) -> ApiServer:
-        argv = [sys.executable, "-m", "darkroom.cli", "http", "--http-addr", f"127.0.0.1:{self.port}"]
+        argv = [sys.executable, "-m", "darkroom.cli", "http", "--http-addr", f"127.0.0.1:{self.port}",
+                "--workers", str(self.workers)]  # fmt: skip
         with self.log.open("ab") as out:
             self.proc = subprocess.Popen(argv, env=self.env, stdin=subprocess.DEVNULL, stdout=out, stderr=out)
         give_up = time.monotonic() + timeout_s
