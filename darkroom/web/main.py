@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import sqlalchemy as sa
@@ -31,6 +32,7 @@ class DatabaseAuthenticator:
 
     engine: sa.Engine
     note_every_s: float = 1.0
+    clock: Callable[[], float] = time.monotonic
     _due: dict[str, credentials.Identified] = field(default_factory=dict, init=False, repr=False)
     _noted_at: float = field(default=float("-inf"), init=False, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
@@ -47,7 +49,7 @@ class DatabaseAuthenticator:
     def _note(self, found: credentials.Identified) -> None:
         with self._lock:
             self._due[found.credential_id] = found
-            moment = time.monotonic()
+            moment = self.clock()
             if moment - self._noted_at < self.note_every_s:
                 return
             batch, self._due, self._noted_at = list(self._due.values()), {}, moment

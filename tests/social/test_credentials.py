@@ -281,3 +281,28 @@ def test_an_admin_may_revoke_anyones_credentials(db_engine: sa.Engine) -> None:
             credentials.revoke(conn, read_only(Person(admin.account, admin.viewer)), token.credential_id)
         credentials.revoke(conn, admin.viewer, token.credential_id)
     assert authenticate(db_engine, token.secret) is None
+
+
+def test_uses_noted_in_a_batch_take_two_statements_and_keep_the_hourly_last_seen(db_engine: sa.Engine) -> None:
+    people = [signup(db_engine, h) for h in ("alice", "bob", "carol")]
+    with db_engine.begin() as conn:
+        issued = [tokens.create_token(conn, p.viewer, name="t", scopes=[Scope.READ]) for p in people]
+        found = [credentials.identify(conn, t.secret) for t in issued]
+    assert all(f is not None and f.stale_use for f in found)
+    with db_engine.begin() as conn:
+        credentials.note_uses(conn, [f for f in found if f is not None], now=1_000_000.0)
+        credentials.note_uses(conn, [], now=2_000_000.0)  # nothing due: no statement, no change
+    with db_engine.connect() as conn:
+        used = conn.execute(sa.select(credentials_table.c.last_used_at)).scalars().all()
+        seen = conn.execute(sa.select(accounts_table.c.last_seen_at)).scalars().all()
+    assert used == [1_000_000.0] * 3 and seen == [1_000_000.0] * 3
+    with db_engine.begin() as conn:  # within the hour: last_seen stays, last_used moves
+        credentials.note_uses(conn, [f for f in found[:1] if f is not None], now=1_000_060.0)
+    with db_engine.connect() as conn:
+        assert (
+            conn.execute(sa.select(accounts_table.c.last_seen_at).where(accounts_table.c.id == people[0].id)).scalar()
+            == 1_000_000.0
+        )
+        assert sorted(conn.execute(sa.select(credentials_table.c.last_used_at)).scalars()) == [1_000_000.0] * 2 + [
+            1_000_060.0
+        ]

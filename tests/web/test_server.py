@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import os
+import signal
 import socket
+import subprocess
+import sys
 import threading
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -42,3 +47,56 @@ def test_it_serves_over_http(client: Any) -> None:
         server.stop()
         thread.join(30)
     assert not thread.is_alive()
+
+
+def test_several_workers_need_a_factory_not_an_app(client: Any) -> None:
+    with pytest.raises(ValueError, match="module:function"):
+        HttpServer(client.app, "127.0.0.1:0", workers=2)
+    with pytest.raises(ValueError, match="workers 0"):
+        HttpServer("darkroom.cli._wiring:http_app", "127.0.0.1:0", workers=0)
+
+
+def _children(pid: int) -> list[int]:
+    return [int(c) for c in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+
+
+def test_darkroom_http_serves_one_address_from_several_worker_processes(tmp_path: Path, redis_url: str) -> None:
+    port = _free_port()
+    env = {
+        **os.environ,
+        "DARKROOM_HOME": str(tmp_path),
+        "DARKROOM_DATABASE_URL": f"sqlite:///{tmp_path / 'db.sqlite'}",
+        "DARKROOM_HTTP_WORKERS": "2",  # the setting; --workers would say the same
+    }
+    argv = [sys.executable, "-m", "darkroom.cli", "http", "--http-addr", f"127.0.0.1:{port}", "--url", redis_url]
+    proc = subprocess.Popen(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        # the port is bound before the workers start: the request waits in the backlog until one accepts
+        response = _get_when_bound(f"http://127.0.0.1:{port}/v1/feed", proc)
+        assert response.status_code == 401  # a worker's whole app answered (the edge, problem+json)
+        assert response.headers["content-type"] == "application/problem+json"
+        workers = _children(proc.pid)
+        assert len(workers) >= 2, workers  # two workers (multiprocessing may add a helper)
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=60) == 0  # the supervisor stopped and joined its workers first
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+
+def _get_when_bound(url: str, proc: subprocess.Popen[bytes]) -> httpx.Response:
+    """GET ``url`` once the command says its supervisor started (the port is bound before that)."""
+    assert proc.stderr is not None
+    seen: list[bytes] = []
+    for line in proc.stderr:
+        seen.append(line)
+        if b"Started parent process" in line:
+            return httpx.get(url, timeout=60)
+    raise AssertionError(f"darkroom http exited with {proc.wait()}: {b''.join(seen)!r}")
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])

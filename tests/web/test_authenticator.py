@@ -1,0 +1,48 @@
+"""The server's authenticator: a read-only lookup per request, credential uses noted in batches."""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+from darkroom.social import tokens
+from darkroom.social.viewer import Scope
+from darkroom.storage.schema import credentials as credentials_table
+from darkroom.web.main import DatabaseAuthenticator
+from tests.social.people import signup
+
+
+class _Clock:
+    def __init__(self) -> None:
+        self.now = 100.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def _last_used(engine: sa.Engine) -> dict[str, float | None]:
+    with engine.connect() as conn:
+        rows = conn.execute(sa.select(credentials_table.c.id, credentials_table.c.last_used_at))
+        return {str(r.id): r.last_used_at for r in rows}
+
+
+def test_uses_are_noted_at_most_once_per_window_for_every_credential_due(db_engine: sa.Engine) -> None:
+    alice, bob = signup(db_engine, "alice"), signup(db_engine, "bob")
+    with db_engine.begin() as conn:
+        a = tokens.create_token(conn, alice.viewer, name="a", scopes=[Scope.READ])
+        b = tokens.create_token(conn, bob.viewer, name="b", scopes=[Scope.READ])
+    clock = _Clock()
+    auth = DatabaseAuthenticator(db_engine, note_every_s=1.0, clock=clock)
+    viewer = auth.authenticate(a.secret)
+    assert viewer is not None and viewer.account_id == alice.id
+    assert _last_used(db_engine)[a.credential_id] is not None  # the first use writes at once
+    assert auth.authenticate(b.secret) is not None
+    assert _last_used(db_engine)[b.credential_id] is None  # due, but within the window: kept
+    clock.now += 1.0
+    assert auth.authenticate(b.secret) is not None  # the window is over: every credential due is noted
+    assert _last_used(db_engine)[b.credential_id] is not None
+
+
+def test_unknown_secrets_are_nobody_and_note_nothing(db_engine: sa.Engine) -> None:
+    auth = DatabaseAuthenticator(db_engine)
+    assert auth.authenticate("drt_nothing") is None
+    assert _last_used(db_engine) == {}
