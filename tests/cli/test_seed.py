@@ -84,7 +84,7 @@ def test_the_sample_is_seeded_once_through_the_media_workflows(platform: tuple[W
                  uploads.c.state)) if state == UploadState.READY]  # fmt: skip
         assert sorted(kind for kind, _ in infos) == ["photo"] * 6 + ["video"]
         clip = next(info for kind, info in infos if kind == "video")
-        assert {r["role"] for r in clip["renditions"]} == {"poster", "hls", "dash"}
+        assert {r["role"] for r in clip["renditions"]} == {"poster", "hls", "dash", "storyboard"}
         widths = {info["width"] for kind, info in infos if kind == "photo"}
         assert len(widths) > 3  # pictures of several sizes
         assert conn.execute(sa.select(sa.func.count()).select_from(post_tags)).scalar_one() == 11

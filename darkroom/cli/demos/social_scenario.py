@@ -12,6 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urljoin
 
 from rich.console import Console
 from rich.markup import escape
@@ -194,13 +195,20 @@ class Scenario:
         if image is None:
             raise StepFailed("the photo has no image rendition")
         roles = sorted(r.get("role") for r in clip.get("renditions", []))
-        _expect(roles == ["dash", "hls", "poster"], f"the clip's renditions are {roles}")
+        _expect(roles == ["dash", "hls", "poster", "storyboard"], f"the clip's renditions are {roles}")
         got = self.api.call("GET", image["url"], as_="ana")
         _expect(got.headers.get("content-type", "").startswith("image/"), f"{got.headers.get('content-type')}")
         hls = next(r for r in clip["renditions"] if r.get("role") == "hls")
-        playlist = self.api.call("GET", hls["url"], as_="ana")
-        _expect(playlist.content.startswith(b"#EXTM3U"), "the HLS playlist does not start with #EXTM3U")
-        return f"{image['content_type']} {image['width']}x{image['height']}, an HLS playlist; clip: {', '.join(roles)}"
+        # what a player does: the master playlist, a variant's playlist, then that variant's first media
+        url = hls["url"]
+        for step in ("master playlist", "variant playlist"):
+            playlist = self.api.call("GET", url, as_="ana")
+            _expect(playlist.content.startswith(b"#EXTM3U"), f"the HLS {step} does not start with #EXTM3U")
+            url = urljoin(url, _first_uri(playlist.text, step))
+        segment = self.api.call("GET", url, as_="ana")
+        _expect(len(segment.content) > 0, f"the first segment {url} is empty")
+        return (f"{image['content_type']} {image['width']}x{image['height']}; clip: {', '.join(roles)}, "
+                f"its HLS played to the first segment ({len(segment.content):,} bytes)")  # fmt: skip
 
     def ben_feed(self) -> str:
         self._in_feed("ben", self.ids["post"], "@ana's post in @ben's feed")
@@ -308,3 +316,13 @@ class Scenario:
 def _expect(condition: object, detail: str) -> None:
     if not condition:
         raise StepFailed(detail)
+
+
+def _first_uri(playlist: str, what: str) -> str:
+    """The first URI an HLS playlist names: a variant's playlist, an init section or a segment."""
+    for line in playlist.splitlines():
+        if line.startswith("#EXT-X-MAP:") and 'URI="' in line:
+            return line.split('URI="', 1)[1].split('"', 1)[0]
+        if line and not line.startswith("#"):
+            return line.strip()
+    raise StepFailed(f"the HLS {what} names no URI")
