@@ -278,8 +278,6 @@ def test_default_url_is_sqlite_under_home(tmp_path: Path) -> None:
 def test_good_urls(url: str, driver: str) -> None:
     engine = db.connect(url)  # lazy: nothing is opened yet
     assert engine.url.drivername == driver
-    if driver.startswith("postgresql"):
-        assert engine.pool._pre_ping  # type: ignore[attr-defined]
     engine.dispose()
 
 
@@ -328,3 +326,43 @@ def test_cli_upgrade_and_current(tmp_path: Path) -> None:
     bad = runner.invoke(app, ["current", "--url", "mysql://u:s3cr3t@h/db"])
     assert bad.exit_code == 1
     assert "s3cr3t" not in bad.output
+
+
+def _kill_backends(url: str, application_name: str) -> int:
+    import psycopg
+
+    libpq = sa.make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+    with psycopg.connect(libpq, autocommit=True) as admin:
+        rows = admin.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = %s", [application_name]
+        ).fetchall()
+    return len(rows)
+
+
+def test_an_idle_postgres_connection_that_died_is_replaced_unseen(
+    postgres_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    engine = db.connect(f"{postgres_url}?application_name=darkroom_idle_test")
+    try:
+        with db.read_only(engine).connect() as conn:
+            assert conn.execute(sa.text("SELECT 1")).scalar() == 1
+        assert _kill_backends(postgres_url, "darkroom_idle_test") == 1  # the pooled connection dies
+        monkeypatch.setattr(db, "_PING_AFTER_IDLE_S", 0.0)  # as if it had sat idle: checked at checkout
+        with db.read_only(engine).connect() as conn:
+            assert conn.execute(sa.text("SELECT 2")).scalar() == 2  # a fresh connection, no error
+    finally:
+        engine.dispose()
+
+
+def test_a_postgres_connection_used_moments_ago_is_not_pinged_and_a_dead_one_fails_once(postgres_url: str) -> None:
+    engine = db.connect(f"{postgres_url}?application_name=darkroom_busy_test")
+    try:
+        with engine.connect() as conn:
+            conn.execute(sa.text("SELECT 1"))
+        assert _kill_backends(postgres_url, "darkroom_busy_test") == 1
+        with pytest.raises(sa.exc.OperationalError), engine.connect() as conn:
+            conn.execute(sa.text("SELECT 1"))  # no round trip at checkout: the dead socket shows here
+        with engine.connect() as conn:  # the error invalidated the pool: the next one reconnects
+            assert conn.execute(sa.text("SELECT 3")).scalar() == 3
+    finally:
+        engine.dispose()
