@@ -9,6 +9,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from darkroom._proto.darkroom.social.v1 import social_pb2 as pb
 from darkroom.api.fieldmask import Mask
 from darkroom.social import postcache, resources
 from darkroom.social.impressions import Surface
@@ -16,7 +17,7 @@ from darkroom.social.media import MediaUrls
 from darkroom.social.viewer import Viewer
 from darkroom.web.deps import WebDeps
 
-__all__ = ["ShownPosts", "hydrate_page", "media_urls", "views"]
+__all__ = ["PageHydrator", "ShownPosts", "hydrate_page", "media_urls", "views"]
 
 
 def media_urls(deps: WebDeps) -> MediaUrls:
@@ -41,6 +42,33 @@ def hydrate_page(
     # ``id`` is read even when the mask leaves it out: the impressions name the posts shown
     posts = postcache.hydrate(conn, deps.redis, post_ids, viewer, mask.union("id"), urls=media_urls(deps))
     return ShownPosts([resources.to_dict(p, mask) for p in posts], [p.id for p in posts])
+
+
+class PageHydrator:
+    """Hydration that doubles as a feed's visibility check (``read_feed(keep=…)``): each call
+    hydrates candidates through the post cache and answers those the viewer may see, which
+    :meth:`shown` then serves without another query."""
+
+    def __init__(self, deps: WebDeps, conn: sa.Connection, viewer: Viewer | None, mask: Mask) -> None:
+        self.deps, self.conn, self.viewer, self.mask = deps, conn, viewer, mask
+        self._posts: dict[str, pb.Post] = {}
+
+    def keep(self, post_ids: Sequence[str]) -> set[str]:
+        """Of ``post_ids``, those the viewer may see now (hydrated and kept)."""
+        found = postcache.hydrate(
+            self.conn, self.deps.redis, post_ids, self.viewer, self.mask.union("id"), urls=media_urls(self.deps)
+        )
+        self._posts.update((p.id, p) for p in found)
+        return {p.id for p in found}
+
+    def shown(self, post_ids: Sequence[str]) -> ShownPosts:
+        """The posts of ``post_ids`` the viewer may see, in that order: those :meth:`keep` hydrated
+        already, the others now (a feed design that checks in its own query: ``sql_feed``)."""
+        missing = [i for i in post_ids if i not in self._posts]
+        if missing:
+            self.keep(missing)
+        ids = [i for i in dict.fromkeys(post_ids) if i in self._posts]
+        return ShownPosts([resources.to_dict(self._posts[i], self.mask) for i in ids], ids)
 
 
 def views(deps: WebDeps, viewer: Viewer | None, post_ids: Sequence[str], surface: Surface) -> None:

@@ -5,15 +5,17 @@ celebrities the viewer follows (pulled); ``PUSH`` reads the feed alone; ``PULL``
 followee's recent posts; ``SQL`` (:func:`sql_feed`) is the join a straightforward app would write. A missing
 feed (a new or returning account: feeds expire after the active window without reads) is rebuilt
 from SQL. Each page gets one visibility check in SQL (by primary key: ready, not deleted, author
-visible), so a post deleted or hidden while an event was on its way never shows; candidates are
-over-read by a few so a dropped entry rarely costs a second round.
+visible), so a post deleted or hidden while an event was on its way never shows: by
+``sources.visible_posts``, or by the caller's hydration (``keep``), which checks the same, so a
+page hydrated anyway costs no statement of its own. Candidates are checked only as far as the page
+needs, and over-read from Redis by a few so a dropped entry rarely costs a second round trip.
 """
 
 from __future__ import annotations
 
 import heapq
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Collection, Iterator, Sequence
 from dataclasses import dataclass
 from functools import cached_property
 from operator import itemgetter
@@ -31,7 +33,7 @@ from darkroom.social.feed.store import FeedStore, RedisClient
 from darkroom.social.ids import check_id
 from darkroom.storage.schema import accounts, follows, posts
 
-__all__ = ["MAX_LIMIT", "FeedPage", "read_feed", "sql_feed"]
+__all__ = ["MAX_LIMIT", "FeedPage", "Keep", "read_feed", "sql_feed"]
 
 MAX_LIMIT = 100
 _SLACK = 10  # candidates read beyond the limit: room for entries the visibility check drops
@@ -40,6 +42,8 @@ _CATCH_UP_S = 60.0  # a rebuild also takes posts ready this long before it began
 _DEFAULT_SCORER = ReverseChronological()
 
 _Pipeline = Pipeline | ClusterPipeline
+# which of some candidate posts (ids, newest first) the viewer may be shown now
+Keep = Callable[[Sequence[str]], Collection[str]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,19 +65,27 @@ def read_feed(
     config: FeedConfig | None = None,
     scorer: Scorer = _DEFAULT_SCORER,
     touch_last_seen: bool = True,
+    keep: Keep | None = None,
 ) -> FeedPage:
     """A page of ``viewer_id``'s home feed after ``cursor`` (None: the newest), read as ``design``
     says (``SQL``: :func:`sql_feed`, nothing else below applies). Refreshes the feed's
     expiry and, at most once an hour, ``accounts.last_seen_at`` (in ``conn``'s transaction).
     ``touch_last_seen=False`` leaves ``last_seen_at`` to the caller (one that notes activity when it
-    authenticates, ``credentials.note_use``), so ``conn`` may be a read-only transaction."""
+    authenticates, ``credentials.note_use``), so ``conn`` may be a read-only transaction. ``keep``
+    picks which candidates to show (default: :func:`sources.visible_posts`, one statement per
+    call); a caller that hydrates the page anyway passes its hydration, which checks the same."""
     if design is FeedDesign.SQL:
         return sql_feed(conn, viewer_id, cursor, limit)
     _check_limit(limit)
     check_id(viewer_id, field="viewer_id")
     below = cursors.decode(cursor) if cursor is not None else None
     reader = _Reader(conn, redis, viewer_id, design, config or FeedConfig(), touch_last_seen=touch_last_seen)
-    return reader.page(below, limit, scorer)
+    if keep is None:
+
+        def keep(post_ids: Sequence[str]) -> Collection[str]:
+            return sources.visible_posts(conn, viewer_id, post_ids)
+
+    return reader.page(below, limit, scorer, keep)
 
 
 def sql_feed(conn: sa.Connection, viewer_id: str, cursor: str | None, limit: int) -> FeedPage:
@@ -131,20 +143,22 @@ class _Reader:
     def store(self) -> FeedStore:
         return FeedStore(self.redis, config=self.config)  # only a rebuild writes
 
-    def page(self, below: str | None, limit: int, scorer: Scorer) -> FeedPage:
+    def page(self, below: str | None, limit: int, scorer: Scorer, keep: Keep) -> FeedPage:
         sets = self._sets()
         fetch = limit + _SLACK
         merged = self._first_read(sets, below, fetch + 1)
         served: list[Candidate] = []
         for _ in range(_MAX_ROUNDS):
             window, more = merged[:fetch], len(merged) > fetch
-            visible = sources.visible_posts(self.conn, self.viewer, [c.post_id for c in window])
-            shown = [c for c in window if c.post_id in visible]
-            served += shown[: limit - len(served)]
+            at = 0  # candidates are checked only as far as the page needs: usually one call
+            while at < len(window) and len(served) < limit:
+                chunk = window[at : at + limit - len(served)]
+                shown = keep([c.post_id for c in chunk])
+                served += [c for c in chunk if c.post_id in shown]
+                at += len(chunk)
             if len(served) == limit:
-                last = served[-1].post_id
-                left = more or any(c.post_id < last for c in shown)
-                return _finish(served, scorer, cursors.encode(last) if left else None)
+                left = more or at < len(window)
+                return _finish(served, scorer, cursors.encode(served[-1].post_id) if left else None)
             if not more:
                 return _finish(served, scorer, None)
             merged = _merge(sets, self._ranges(sets, window[-1].post_id, fetch + 1), fetch + 1)

@@ -3,7 +3,8 @@ posts, a hashtag's posts.
 
 Each page is a list of ids from the domain (``feed.read_feed``, ``profiles.list_account_posts``,
 ``tags.tag_posts``) hydrated through the post cache (one MGET, at most two statements for 20
-posts, viewer fields in one batch), in a read-only transaction: a GET never takes SQLite's write
+posts, viewer fields in one batch; for the feed the hydration is also its visibility check),
+in a read-only transaction: a GET never takes SQLite's write
 lock (``accounts.last_seen_at`` is noted by the authenticator, ``credentials.note_use``, not by the
 feed read). Every post shown is one ``post.viewed`` impression,
 published off the request path (impressions.py).
@@ -31,7 +32,7 @@ from darkroom.web.deps import Deps, WebDeps
 from darkroom.web.fields import read_mask
 from darkroom.web.openapi import page
 from darkroom.web.pagination import Page
-from darkroom.web.post_pages import ShownPosts, hydrate_page, views
+from darkroom.web.post_pages import PageHydrator, ShownPosts, hydrate_page, views
 
 __all__ = ["router"]
 
@@ -59,12 +60,13 @@ def home_feed(request: Request, viewer: SignedIn, deps: Deps, page: Page, mask: 
     list_name = f"feed:{viewer.account_id}"  # one account's feed cursors are no use on another's
     cursor = domain_cursor(deps, page, list_name)
     with read_only(deps.engine).begin() as conn:
+        hydrator = PageHydrator(deps, conn, viewer, mask)  # the page's visibility check is its hydration
         # last_seen_at is kept by the authenticator (credentials.note_use), as for gRPC: no write here
         found = read_feed(
             conn, deps.redis, viewer.account_id, cursor=cursor, limit=page.limit, touch_last_seen=False,
-            design=deps.feed_design, config=deps.feed_config,
+            design=deps.feed_design, config=deps.feed_config, keep=hydrator.keep,
         )  # fmt: skip
-        shown = hydrate_page(deps, conn, found.post_ids, viewer, mask)
+        shown = hydrator.shown(found.post_ids)
     return _answer(
         request, deps, viewer, shown, next_cursor=web_cursor(deps, found.next_cursor, list_name), surface=Surface.FEED
     )
