@@ -81,7 +81,8 @@ def _publish(redis: redis_lib.Redis, events: Sequence[Event]) -> None:
 class ImpressionBuffer:
     """Views gathered from the pages a server answers, published by a thread of its own every
     ``flush_every_s`` (started at the first view), or now by :meth:`flush`; :meth:`close` stops the
-    thread and publishes what is left. Thread-safe."""
+    thread and publishes what is left (an app started again, as tests do, starts it again at its
+    next view). Thread-safe."""
 
     def __init__(
         self, redis: redis_lib.Redis, *, flush_every_s: float = FLUSH_EVERY_S, max_pending: int = MAX_PENDING
@@ -102,13 +103,12 @@ class ImpressionBuffer:
             return
         events = view_events(viewer, post_ids, surface)
         with self._lock:
-            if self._stop.is_set():
-                raise RuntimeError("the impression buffer is closed")
             room = self.max_pending - len(self._pending)
             self._pending += events[: max(room, 0)]
             self.dropped += max(len(events) - max(room, 0), 0)
             if self._thread is None:
-                self._thread = threading.Thread(target=self._run, name="impressions", daemon=True)
+                self._stop = threading.Event()  # the thread's own: close() sets it and forgets the thread
+                self._thread = threading.Thread(target=self._run, args=(self._stop,), name="impressions", daemon=True)
                 self._thread.start()
 
     def flush(self) -> int:
@@ -131,11 +131,11 @@ class ImpressionBuffer:
         """Stop the thread, then publish what is left."""
         with self._lock:
             self._stop.set()
-            thread = self._thread
+            thread, self._thread = self._thread, None
         if thread is not None:
             thread.join()
         self.flush()
 
-    def _run(self) -> None:
-        while not self._stop.wait(self.flush_every_s):
+    def _run(self, stop: threading.Event) -> None:
+        while not stop.wait(self.flush_every_s):
             self.flush()

@@ -278,7 +278,9 @@ def _postgres_engine(url: URL) -> Engine:
     }
     engine = sa.create_engine(
         url,
-        pool_size=5,
+        # kept connections: past them each one is opened and closed again, a backend forked per
+        # request when a busy HTTP worker has more in flight (docs/storage.md)
+        pool_size=10,
         max_overflow=10,
         pool_recycle=1800,
         connect_args=connect_args,
