@@ -1,0 +1,15 @@
+"""Errors of the web pages. Each names the offending value."""
+
+from __future__ import annotations
+
+from darkroom.errors import DarkroomError
+
+__all__ = ["AssetMissing", "PagesError"]
+
+
+class PagesError(DarkroomError):
+    """Base of the web pages' errors."""
+
+
+class AssetMissing(PagesError, FileNotFoundError):
+    """A static file the pages link to is not there (the vendored scripts come from ``make setup``)."""
