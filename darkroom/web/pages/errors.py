@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from darkroom.errors import DarkroomError
 
-__all__ = ["AssetMissing", "PagesError"]
+__all__ = ["AssetMissing", "PagesError", "UnknownAsset"]
 
 
 class PagesError(DarkroomError):
@@ -13,3 +13,7 @@ class PagesError(DarkroomError):
 
 class AssetMissing(PagesError, FileNotFoundError):
     """A static file the pages link to is not there (the vendored scripts come from ``make setup``)."""
+
+
+class UnknownAsset(PagesError, LookupError):
+    """A static URL names no file, or not the file's current version (HTTP 404)."""

@@ -8,9 +8,9 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from starlette.responses import Response
 
-from darkroom.social.errors import NotFound
 from darkroom.web.caching import PUBLIC_IMMUTABLE
 from darkroom.web.pages.assets import PREFIX
+from darkroom.web.pages.errors import UnknownAsset
 from darkroom.web.pages.rendering import pages_of
 
 __all__ = ["router"]
@@ -22,6 +22,6 @@ router = APIRouter(prefix=PREFIX, include_in_schema=False)
 async def static_file(request: Request, digest: str, name: str) -> Response:
     asset = pages_of(request).assets.find(digest, name)
     if asset is None:
-        raise NotFound(f"no static file {name!r} at version {digest!r}", field="name")
+        raise UnknownAsset(f"no static file {name!r} at version {digest!r}")
     headers = {"Cache-Control": str(PUBLIC_IMMUTABLE), "X-Content-Type-Options": "nosniff", "ETag": f'"{digest}"'}
     return Response(asset.body, media_type=asset.content_type, headers=headers)

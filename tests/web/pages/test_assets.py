@@ -23,7 +23,7 @@ def test_urls_change_with_the_content(tmp_path: Path) -> None:
     (tmp_path / "app.css").write_text("body { color: blue }")
     after = Assets(tmp_path, required=["app.css"])
     assert after.url("app.css") != url and after.find(digest, "app.css") is None
-    with pytest.raises(AssetMissing, match="'nothing.js'"):
+    with pytest.raises(AssetMissing, match=r"'nothing\.js'"):
         after.url("nothing.js")
 
 

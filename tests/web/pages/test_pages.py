@@ -170,3 +170,13 @@ def test_liking_answers_the_button_to_htmx_and_a_redirect_without_it(client: Tes
     assert client.post(f"/posts/{post_id}/like", data={}).status_code == 403  # no CSRF token
     missing = client.post("/posts/01ARZ3NDEKTSV4RRFFQ69G5FAV/like", data={"csrf_token": token})
     assert missing.status_code == 404 and "<h1>Not available</h1>" in missing.text
+
+
+def test_photos_below_the_first_two_load_lazily(client: TestClient, site: Site) -> None:
+    site.join("ana")
+    _sign_up(client, "ben")
+    site.follow("ben", "ana")
+    for i in range(3):
+        site.photo_post("ana", f"post {i}", size=(120, 80))
+    images = re.findall(r"<img [^>]*>", client.get("/").text)
+    assert ["loading=" in img for img in images] == [False, False, True]
