@@ -5,10 +5,13 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 PROTO_SRC := $(shell find proto -name '*.proto' 2>/dev/null)
 PROTO_STAMP := darkroom/_proto/.built
+# The web pages' third-party scripts: npm ci at the lockfile's pins, then copied into static/vendor/
+PAGES := darkroom/web/pages
+VENDOR_STAMP := $(PAGES)/static/vendor/.installed
 
 .PHONY: setup system-deps test test-fast demo lint proto bench-queue bench-runtime bench-media bench-social bench-schemathesis clean
 
-setup: system-deps $(STAMP) $(PROTO_STAMP)
+setup: system-deps $(STAMP) $(PROTO_STAMP) $(VENDOR_STAMP)
 
 system-deps:
 	@bash scripts/system-deps.sh
@@ -25,6 +28,12 @@ $(PROTO_STAMP): $(PROTO_SRC) $(STAMP) scripts/gen_proto.py
 	@touch $(PROTO_STAMP)
 
 proto: $(PROTO_STAMP)
+
+# --ignore-scripts: no package runs code at install; nothing is fetched at run time (docs/web.md)
+$(VENDOR_STAMP): $(PAGES)/package.json $(PAGES)/package-lock.json scripts/vendor_assets.py
+	cd $(PAGES) && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error
+	$(PYTHON) scripts/vendor_assets.py $(PAGES)
+	@touch $(VENDOR_STAMP)
 
 test: setup
 	$(PY) -m pytest -q
@@ -68,4 +77,4 @@ bench-schemathesis: setup
 	@$(PY) -c "import json; r = json.load(open('bench/results/schemathesis.json')); print({k: v for k, v in r.items() if k != 'operations'})"
 
 clean:
-	rm -rf $(VENV) darkroom/_proto .darkroom .pytest_cache .mypy_cache
+	rm -rf $(VENV) darkroom/_proto .darkroom .pytest_cache .mypy_cache $(PAGES)/node_modules $(PAGES)/static/vendor

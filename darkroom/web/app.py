@@ -54,8 +54,9 @@ def _default_routers() -> Sequence[APIRouter]:
     return ROUTERS
 
 
-def create_app(deps: WebDeps, *, routers: Sequence[APIRouter] | None = None) -> FastAPI:
-    """The HTTP app over ``deps``, serving ``routers`` (default: :data:`darkroom.web.api.ROUTERS`)."""
+def create_app(deps: WebDeps, *, routers: Sequence[APIRouter] | None = None, pages: bool | None = None) -> FastAPI:
+    """The HTTP app over ``deps``, serving ``routers`` (default: :data:`darkroom.web.api.ROUTERS`)
+    and the web pages (``pages``; default: with the default routers; docs/web.md)."""
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -74,6 +75,10 @@ def create_app(deps: WebDeps, *, routers: Sequence[APIRouter] | None = None) -> 
     app.state.deps = deps
     for router in _default_routers() if routers is None else routers:
         app.include_router(router)
+    if (routers is None) if pages is None else pages:
+        from darkroom.web.pages import mount  # Jinja2 and the templates only for an app with pages
+
+        mount(app)
     install_problem_handlers(app)
     limits = deps.limits
     # add_middleware puts each one outside the ones before it

@@ -100,34 +100,48 @@ def media_app(
 
 def upload_photo(app: MediaApp, who: str = "ana", data: bytes | None = None) -> str:
     """An upload of a small JPEG through the domain (processing, nothing started)."""
-    with app.engine.begin() as conn:
+    return receive_photo(app.deps, app.people[who], data or jpeg_bytes())
+
+
+def receive_photo(deps: WebDeps, viewer: Viewer, data: bytes) -> str:
+    """An upload of ``data`` by ``viewer`` through the domain, into ``deps``' blob store (processing,
+    nothing started); its id."""
+    with deps.engine.begin() as conn:
         row = receive_upload(
-            conn, app.blobs, app.people[who], io.BytesIO(data or jpeg_bytes()), filename="p.jpg",
-            limits=UploadLimits(), spool_dir=app.deps.spool_dir, start=RecordedStarts([]),
+            conn, deps.blobs, viewer, io.BytesIO(data), filename="p.jpg",
+            limits=UploadLimits(), spool_dir=deps.spool_dir, start=RecordedStarts([]),
         )  # fmt: skip
     return row.id
 
 
 def finish_run(app: MediaApp, upload_id: str, renditions: dict[str, bytes]) -> dict[str, str]:
+    """:func:`record_renditions` on ``app``'s dependencies."""
+    return record_renditions(app.deps, upload_id, renditions)
+
+
+def record_renditions(
+    deps: WebDeps, upload_id: str, renditions: dict[str, bytes], *, size: tuple[int, int] = (96, 64)
+) -> dict[str, str]:
     """Record the upload's ``photo.renditions`` run as succeeded with ``renditions`` (file name ->
-    bytes; the suffix stays on the key, as the runtime stores files) stored content-addressed, and
-    let the processing loop settle it; the keys by file name."""
+    bytes, each ``size`` pixels; the suffix stays on the key, as the runtime stores files) stored
+    content-addressed, and let the processing loop settle it; the keys by file name."""
+    width, height = size
     keys: dict[str, str] = {}
     outputs: list[dict[str, object]] = []
     for name, data in renditions.items():
-        scratch = app.deps.settings.home / "renditions" / name
+        scratch = deps.settings.home / "renditions" / name
         scratch.parent.mkdir(parents=True, exist_ok=True)
         scratch.write_bytes(data)
-        keys[name] = app.blobs.put_content(scratch, suffix=scratch.suffix).key
-        outputs.append({"name": scratch.stem, "format": scratch.suffix[1:].replace("jpg", "jpeg"), "width": 96,
-                        "height": 64, "file": {"$blob": keys[name]}})  # fmt: skip
+        keys[name] = deps.blobs.put_content(scratch, suffix=scratch.suffix).key
+        outputs.append({"name": scratch.stem, "format": scratch.suffix[1:].replace("jpg", "jpeg"), "width": width,
+                        "height": height, "file": {"$blob": keys[name]}})  # fmt: skip
     now = time.time()
-    with app.engine.begin() as conn:
+    with deps.engine.begin() as conn:
         conn.execute(
             sa.insert(workflows),
             {"id": f"wf_{upload_id.lower()}", "name": "photo.renditions", "state": "succeeded", "inputs": {},
-             "outputs": {"source": {"width": 96, "height": 64}, "renditions": outputs}, "priority": "interactive",
-             "deadline": now + 60, "progress": 1.0, "created_at": now, "updated_at": now},
+             "outputs": {"source": {"width": width, "height": height}, "renditions": outputs},
+             "priority": "interactive", "deadline": now + 60, "progress": 1.0, "created_at": now, "updated_at": now},
         )  # fmt: skip
         advance_processing(conn)
     return keys

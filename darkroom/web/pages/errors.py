@@ -1,0 +1,19 @@
+"""Errors of the web pages. Each names the offending value."""
+
+from __future__ import annotations
+
+from darkroom.errors import DarkroomError
+
+__all__ = ["AssetMissing", "PagesError", "UnknownAsset"]
+
+
+class PagesError(DarkroomError):
+    """Base of the web pages' errors."""
+
+
+class AssetMissing(PagesError, FileNotFoundError):
+    """A static file the pages link to is not there (the vendored scripts come from ``make setup``)."""
+
+
+class UnknownAsset(PagesError, LookupError):
+    """A static URL names no file, or not the file's current version (HTTP 404)."""

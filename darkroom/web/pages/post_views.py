@@ -1,0 +1,126 @@
+"""Posts as the templates show them: plain values made from the API's ``Post`` messages (the same
+hydration as ``GET /v1/feed``), so a template never reaches into a proto.
+
+A photo is a ``<picture>``: one ``<source>`` per modern format the renditions have (AVIF, WebP),
+each a ``srcset`` of its sizes, and an ``<img>`` of the JPEGs (or whatever format there is) with
+``width``/``height`` from the rendition it names, so the browser reserves the space before the
+bytes arrive. The alt text is the caption (or says whose photo it is when there is none).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from darkroom._proto.darkroom.social.v1.social_pb2 import Media, Post, Rendition
+from darkroom.web.pages.captions import CaptionPart, caption_parts, profile_path
+
+__all__ = ["FEED_SIZES", "Photo", "PostView", "Source", "ago", "photo_of", "post_view"]
+
+# the feed's column is at most 600 CSS pixels wide, the whole screen below 640 (app.css)
+FEED_SIZES = "(max-width: 640px) 100vw, 600px"
+_FALLBACK_TYPES = ("image/jpeg", "image/png", "image/webp", "image/avif")
+_MODERN_TYPES = ("image/avif", "image/webp")
+_PREFERRED_WIDTH = 1080  # the <img>'s own src: sharp on a phone at 2-3x, before srcset is read
+
+
+@dataclass(frozen=True, slots=True)
+class Source:
+    """A ``<source>`` of a ``<picture>``: one format's sizes."""
+
+    type: str
+    srcset: str
+
+
+@dataclass(frozen=True, slots=True)
+class Photo:
+    """What ``<picture>`` needs: the sources, the ``<img>``'s URL, its size and alt text."""
+
+    src: str
+    srcset: str
+    width: int
+    height: int
+    alt: str
+    sources: tuple[Source, ...] = ()
+    is_video: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class PostView:
+    """One post of a page."""
+
+    id: str
+    author_handle: str
+    author_name: str
+    author_href: str
+    caption: tuple[CaptionPart, ...]
+    created_iso: str
+    created_ago: str
+    like_count: int
+    liked: bool
+    comment_count: int
+    photo: Photo | None
+    media_count: int
+
+
+def _srcset(renditions: Sequence[Rendition]) -> str:
+    return ", ".join(f"{r.url} {r.width}w" for r in sorted(renditions, key=lambda r: r.width))
+
+
+def photo_of(media: Media, alt: str) -> Photo | None:
+    """The ``<picture>`` of a media item: a photo's images, or a video's poster frame; None when
+    it has neither yet."""
+    images = [r for r in media.renditions if r.role == "image" and r.width > 0 and r.height > 0]
+    is_video = not images
+    if is_video:
+        images = [r for r in media.renditions if r.role == "poster" and r.width > 0 and r.height > 0]
+    if not images:
+        return None
+    by_type: dict[str, list[Rendition]] = {}
+    for rendition in images:
+        by_type.setdefault(rendition.content_type, []).append(rendition)
+    fallback_type = next((t for t in _FALLBACK_TYPES if t in by_type), next(iter(by_type)))
+    fallback = sorted(by_type[fallback_type], key=lambda r: r.width)
+    # the smallest at least _PREFERRED_WIDTH wide, else the largest
+    img = next((r for r in fallback if r.width >= _PREFERRED_WIDTH), fallback[-1])
+    sources = tuple(Source(t, _srcset(by_type[t])) for t in _MODERN_TYPES if t in by_type and t != fallback_type)
+    return Photo(img.url, _srcset(fallback), img.width, img.height, alt, sources, is_video)
+
+
+def ago(seconds: float, *, now: float | None = None) -> str:
+    """A short relative time: ``now``, ``5m``, ``3h``, ``2d``, then the date (``7 Dec 2026``)."""
+    elapsed = (time.time() if now is None else now) - seconds
+    if elapsed < 60:
+        return "now"
+    if elapsed < 3600:
+        return f"{int(elapsed // 60)}m"
+    if elapsed < 86400:
+        return f"{int(elapsed // 3600)}h"
+    if elapsed < 7 * 86400:
+        return f"{int(elapsed // 86400)}d"
+    moment = datetime.fromtimestamp(seconds, UTC)
+    return f"{moment.day} {moment:%b %Y}"
+
+
+def post_view(post: Post, *, now: float | None = None) -> PostView:
+    """The template's values of ``post`` (read with the author, media, counts and viewer fields)."""
+    author = post.author
+    created = post.created_at.seconds + post.created_at.nanos / 1e9
+    alt = post.caption.strip() or f"A photo by @{author.handle}"
+    photo = photo_of(post.media[0], alt) if post.media else None
+    return PostView(
+        id=post.id,
+        author_handle=author.handle,
+        author_name=author.display_name or author.handle,
+        author_href=profile_path(author.handle),
+        caption=tuple(caption_parts(post.caption.strip(), post.tags, post.mentions)),
+        created_iso=datetime.fromtimestamp(created, UTC).isoformat(timespec="seconds"),
+        created_ago=ago(created, now=now),
+        like_count=post.like_count,
+        liked=post.liked_by_me,
+        comment_count=post.comment_count,
+        photo=photo,
+        media_count=len(post.media),
+    )

@@ -1,0 +1,55 @@
+"""post_view and photo_of: what a post's template gets from the API's Post message."""
+
+from __future__ import annotations
+
+from darkroom._proto.darkroom.social.v1.social_pb2 import Media, Post, Rendition
+from darkroom.web.pages.post_views import ago, photo_of, post_view
+
+
+def _image(url: str, kind: str, width: int, role: str = "image") -> Rendition:
+    return Rendition(url=url, content_type=kind, width=width, height=width * 5 // 4, role=role)
+
+
+def test_a_photo_is_a_picture_of_every_format_with_the_img_sized_from_its_rendition() -> None:
+    media = Media(
+        kind="photo",
+        renditions=[
+            _image("/j320", "image/jpeg", 320),
+            _image("/j1080", "image/jpeg", 1080),
+            _image("/j1440", "image/jpeg", 1440),
+            _image("/w320", "image/webp", 320),
+            _image("/a640", "image/avif", 640),
+            _image("/t150", "image/jpeg", 150, role="thumbnail"),
+        ],
+    )
+    photo = photo_of(media, "alt")
+    assert photo is not None
+    assert (photo.src, photo.width, photo.height) == ("/j1080", 1080, 1350)
+    assert photo.srcset == "/j320 320w, /j1080 1080w, /j1440 1440w"
+    assert [(s.type, s.srcset) for s in photo.sources] == [("image/avif", "/a640 640w"), ("image/webp", "/w320 320w")]
+    small = photo_of(Media(renditions=[_image("/w320", "image/webp", 320)]), "alt")
+    assert small is not None and small.src == "/w320" and small.sources == ()
+
+
+def test_a_video_shows_its_poster_and_media_without_renditions_nothing() -> None:
+    video = photo_of(Media(kind="video", renditions=[_image("/poster", "image/jpeg", 640, role="poster")]), "a")
+    assert video is not None and video.is_video and video.src == "/poster"
+    assert photo_of(Media(kind="photo", state="processing"), "a") is None
+
+
+def test_post_view_alt_text_counts_and_time() -> None:
+    post = Post(id="p1", caption="  ", like_count=3, comment_count=1, liked_by_me=True)
+    post.author.handle, post.author.display_name = "ana", ""
+    post.created_at.FromSeconds(1_700_000_000)
+    post.media.append(Media(renditions=[_image("/j", "image/jpeg", 640)]))
+    view = post_view(post, now=1_700_000_000 + 7200)
+    assert view.photo is not None and view.photo.alt == "A photo by @ana"
+    assert (view.author_name, view.author_href, view.created_ago) == ("ana", "/@ana", "2h")
+    assert view.created_iso == "2023-11-14T22:13:20+00:00" and view.caption == ()
+    assert (view.like_count, view.liked, view.comment_count, view.media_count) == (3, True, 1, 1)
+
+
+def test_ago() -> None:
+    now = 1_765_000_000.0
+    assert [ago(now - s, now=now) for s in (5, 300, 7200, 3 * 86400)] == ["now", "5m", "2h", "3d"]
+    assert ago(now - 30 * 86400, now=now) == "6 Nov 2025"
