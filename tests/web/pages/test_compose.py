@@ -145,7 +145,8 @@ def test_compose_uploads_with_progress_follows_processing_and_retries(
 
         # a photo alone, to ready: its rendition recorded as the loop would
         page.goto("/compose")
-        page.get_by_label("Photos and videos").set_input_files([{"name": "dawn.jpg", "mimeType": "image/jpeg", "buffer": photo}])
+        dawn = {"name": "dawn.jpg", "mimeType": "image/jpeg", "buffer": photo}
+        page.get_by_label("Photos and videos").set_input_files([dawn])
         page.get_by_role("button", name="Share").click()
         expect(lines).to_have_text(["dawn.jpg: processing 0 %"])
         record_renditions(site.deps, _uploads(site)["photo"], {"w600.jpg": photo}, size=(600, 400))
