@@ -1,0 +1,157 @@
+"""The compose page: over HTTP (signed in only, strict CSP, no inline script, nothing reflected)
+and in a real Chromium, composing posts through the API as the page's script does.
+
+The test app records the workflow starts instead of running the media pipeline, so the tests write
+each run's state as the runtime would (running at 42 %, failed with a reason, succeeded with a real
+JPEG rendition) and the processing loop settles it: what the page shows live is what the server's
+upload events and post report.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import redis
+import sqlalchemy as sa
+from fastapi.testclient import TestClient
+from playwright.sync_api import Browser, expect
+
+from darkroom.social.posts import advance_processing
+from darkroom.storage.schema import posts as posts_table
+from darkroom.storage.schema import uploads, workflows
+from darkroom.web.app import create_app
+from darkroom.web.main import DatabaseAuthenticator
+from tests.social.media_helpers import CLIP_NAMED_JPG
+from tests.web.media_app import RecordedStarts, record_renditions
+from tests.web.pages.site import Site, photo_jpeg, serve
+from tests.web.pages.test_browser import XSS, person, shoot, sign_up
+from tests.web.pages.test_pages import _parse, _sign_up
+from tests.web.real_app import SECRET, web_deps
+
+pytestmark = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+XSS_NAME = '<img src=x onerror="alert(2)">.jpg'
+
+
+@pytest.fixture
+def uploading(db_engine: sa.Engine, redis_client: redis.Redis, tmp_path: Path) -> Iterator[Site]:
+    """The site taking uploads: workflow starts are recorded, not run."""
+    deps = web_deps(
+        db_engine, redis_client, tmp_path, authenticator=DatabaseAuthenticator(db_engine), secret=SECRET,
+        starts=lambda: RecordedStarts([]),
+    )  # fmt: skip
+    yield Site(create_app(deps), deps)
+
+
+def _run(site: Site, upload_id: str, state: str, *, progress: float = 0.0, error: str | None = None) -> None:
+    """The upload's workflow run as the runtime writes it (``running`` at ``progress``, or ended),
+    then one round of the processing loop."""
+    now = time.time()
+    run_id = f"wf_{upload_id.lower()}"
+    with site.engine.begin() as conn:
+        conn.execute(sa.delete(workflows).where(workflows.c.id == run_id))
+        conn.execute(
+            sa.insert(workflows),
+            {"id": run_id, "name": "photo.renditions", "state": state, "inputs": {}, "outputs": {}, "error": error,
+             "priority": "interactive", "deadline": now + 60, "progress": progress, "created_at": now,
+             "updated_at": now},
+        )  # fmt: skip
+        advance_processing(conn)
+
+
+def _uploads(site: Site) -> dict[str, str]:
+    """Upload ids by kind (photo, video), the latest of each."""
+    with site.engine.begin() as conn:
+        rows = conn.execute(sa.select(uploads.c.kind, uploads.c.id).order_by(uploads.c.created_at)).all()
+    return {str(kind): upload_id for kind, upload_id in rows}
+
+
+def _post_states(site: Site) -> list[tuple[str, bool]]:
+    with site.engine.begin() as conn:
+        rows = conn.execute(sa.select(posts_table.c.state, posts_table.c.deleted_at).order_by(posts_table.c.id))
+        return [(str(state), deleted is not None) for state, deleted in rows]
+
+
+def test_compose_needs_a_session_and_is_a_strict_page(client: TestClient, site: Site) -> None:
+    signed_out = client.get("/compose")
+    assert signed_out.status_code == 303 and signed_out.headers["location"] == "/login"
+    _sign_up(client, "ana")
+    page = client.get("/compose", params={"caption": XSS})
+    assert page.status_code == 200 and page.headers["cache-control"] == "no-store"
+    csp = page.headers["content-security-policy"]
+    assert "script-src 'self';" in csp and "unsafe-inline" not in csp and "blob:" in csp  # previews: object URLs
+    links = _parse(page.text)
+    assert links.scripts_inline == 0 and links.handlers == [] and ' style="' not in page.text
+    names = [url.rsplit("/", 1)[1] for url in links.assets]
+    assert names == ["app.css", "htmx.min.js", "app.js", "compose.css", "tus.min.js", "compose.js"]
+    assert XSS not in page.text and "&lt;script&gt;" not in page.text  # nothing of the request is shown
+    assert 'data-max-files="10"' in page.text and 'data-max="2200"' in page.text
+    assert '<a href="/compose" aria-current="page">New post</a>' in page.text
+    assert '<a href="/compose"' in client.get("/").text  # in the navigation of every signed-in page
+
+
+def test_compose_uploads_with_progress_follows_processing_and_retries(
+    uploading: Site, browser: Browser, artefacts: Path
+) -> None:
+    site = uploading
+    photo = photo_jpeg(600, 400)
+    with serve(site) as base, person(browser, base) as ana:
+        page = ana.page
+        sign_up(ana, "ana")
+        page.get_by_role("link", name="New post").click()
+        expect(page.get_by_role("heading", name="New post")).to_be_visible()
+        shoot(ana, artefacts, "compose-empty")
+
+        # a photo by multipart, a clip by tus; the file name and caption are markup, shown as text
+        page.get_by_label("Photos and videos").set_input_files([
+            {"name": XSS_NAME, "mimeType": "image/jpeg", "buffer": photo},
+            {"name": "clip.mp4", "mimeType": "video/mp4", "buffer": CLIP_NAMED_JPG.read_bytes()},
+        ])  # fmt: skip
+        items = page.locator("#picked li")
+        expect(items).to_have_count(2)
+        preview = items.first.locator("img")
+        page.wait_for_function("img => img.complete && img.naturalWidth === 600", arg=preview.element_handle())
+        expect(items.first.locator(".name")).to_have_text(XSS_NAME)
+        caption = f"{XSS} first light \U0001f305"  # the sunrise counts once, as the server counts
+        page.get_by_label("Caption").fill(caption)
+        expect(page.locator("#caption-count")).to_have_text(f"{len(caption)} / 2,200")
+        shoot(ana, artefacts, "compose-picked")
+
+        page.get_by_role("button", name="Share").click()
+        expect(items.locator(".pct")).to_have_text(["100 %", "100 %"])
+        status = page.locator("#status")
+        expect(status.locator("#status-text")).to_have_text("Processing your post…")
+        lines = status.locator("#status-files li")
+        expect(lines).to_have_text([f"{XSS_NAME}: processing 0 %", "clip.mp4: processing 0 %"])
+        ids = _uploads(site)
+        _run(site, ids["photo"], "running", progress=0.42)
+        expect(lines.first).to_have_text(f"{XSS_NAME}: processing 42 %")
+        shoot(ana, artefacts, "compose-processing")
+
+        _run(site, ids["video"], "failed", error="no video stream could be decoded")
+        reason = "media 2 (clip.mp4) could not be processed: no video stream could be decoded"
+        expect(status.locator("#status-error")).to_have_text(reason)
+        expect(lines.last).to_have_text("clip.mp4: failed: no video stream could be decoded")
+        shoot(ana, artefacts, "compose-failed")
+
+        # the author's retry: the failed post goes, both files are sent again as a new post
+        page.get_by_role("button", name="Try again").click()
+        expect(lines).to_have_text([f"{XSS_NAME}: processing 0 %", "clip.mp4: processing 0 %"])
+        assert _post_states(site) == [("failed", True), ("processing", False)]
+        retried = _uploads(site)
+        assert retried["photo"] != ids["photo"] and retried["video"] != ids["video"]
+
+        # a photo alone, to ready: its rendition recorded as the loop would
+        page.goto("/compose")
+        dawn = {"name": "dawn.jpg", "mimeType": "image/jpeg", "buffer": photo}
+        page.get_by_label("Photos and videos").set_input_files([dawn])
+        page.get_by_role("button", name="Share").click()
+        expect(lines).to_have_text(["dawn.jpg: processing 0 %"])
+        record_renditions(site.deps, _uploads(site)["photo"], {"w600.jpg": photo}, size=(600, 400))
+        expect(status.locator("#status-text")).to_have_text("Ready: your post is in your feed.")
+        expect(lines).to_have_text(["dawn.jpg: ready"])
+        expect(page.get_by_role("link", name="See it in your feed")).to_be_visible()
+        shoot(ana, artefacts, "compose-ready")
+        assert ana.violations() == [] and ana.dialogs == []
