@@ -41,7 +41,9 @@ class CommentView:
     deletable: bool
 
 
-def comment_view(comment: Comment, viewer: Viewer | None, post_author_id: str, *, now: float | None = None) -> CommentView:
+def comment_view(
+    comment: Comment, viewer: Viewer | None, post_author_id: str, *, now: float | None = None
+) -> CommentView:
     """The template's values of ``comment``; ``deletable`` as ``reactions.delete_comment`` rules
     (its author, the post's author or an admin), so the page offers only what the domain allows."""
     created = comment.created_at.seconds + comment.created_at.nanos / 1e9

@@ -99,7 +99,9 @@ def _account(conn: sa.Connection, deps: WebDeps, viewer: Viewer | None, handle: 
 
 
 @router.get("/@{handle}")
-def profile_page(request: Request, handle: str, deps: Deps, viewer: CurrentViewer, cursor: str | None = None) -> Response:
+def profile_page(
+    request: Request, handle: str, deps: Deps, viewer: CurrentViewer, cursor: str | None = None
+) -> Response:
     """The profile and a page of its posts (htmx with ``cursor``: the next page of the grid alone)."""
     try:
         list_name = f"posts:{handle.lower()}"
@@ -130,7 +132,9 @@ def profile_page(request: Request, handle: str, deps: Deps, viewer: CurrentViewe
     return pages.render(request, "profile.html", context)
 
 
-def _people(request: Request, deps: WebDeps, viewer: Viewer | None, handle: str, kind: str, cursor: str | None) -> Response:
+def _people(
+    request: Request, deps: WebDeps, viewer: Viewer | None, handle: str, *, kind: str, cursor: str | None
+) -> Response:
     lister = graph.list_followers if kind == "followers" else graph.list_following
     try:
         list_name = f"{kind}:{handle.lower()}"  # the API's list names: its cursors and these are one kind
@@ -161,13 +165,17 @@ def _people(request: Request, deps: WebDeps, viewer: Viewer | None, handle: str,
 
 
 @router.get("/@{handle}/followers")
-def followers_page(request: Request, handle: str, deps: Deps, viewer: CurrentViewer, cursor: str | None = None) -> Response:
-    return _people(request, deps, viewer, handle, "followers", cursor)
+def followers_page(
+    request: Request, handle: str, deps: Deps, viewer: CurrentViewer, cursor: str | None = None
+) -> Response:
+    return _people(request, deps, viewer, handle, kind="followers", cursor=cursor)
 
 
 @router.get("/@{handle}/following")
-def following_page(request: Request, handle: str, deps: Deps, viewer: CurrentViewer, cursor: str | None = None) -> Response:
-    return _people(request, deps, viewer, handle, "following", cursor)
+def following_page(
+    request: Request, handle: str, deps: Deps, viewer: CurrentViewer, cursor: str | None = None
+) -> Response:
+    return _people(request, deps, viewer, handle, kind="following", cursor=cursor)
 
 
 def _follow(request: Request, deps: WebDeps, viewer: Viewer, handle: str, *, follow: bool) -> Response:

@@ -22,7 +22,9 @@ def test_a_private_profile_shows_only_the_card_to_a_non_follower(client: TestCli
     assert page.status_code == 200 and "This account is private" in page.text and f"/p/{post_id}" not in page.text
     assert "This account is private" in client.get("/@ana/followers").text
     follow = client.post("/@ana/follow", data={"csrf_token": token}, headers=HTMX)
-    assert follow.status_code == 200 and ">Requested</button>" in follow.text and 'action="/@ana/unfollow"' in follow.text
+    assert (
+        follow.status_code == 200 and ">Requested</button>" in follow.text and 'action="/@ana/unfollow"' in follow.text
+    )
     accept(site, "ana", "ben")
     shown = client.get("/@ana").text
     assert f'href="/p/{post_id}"' in shown and ">Following</button>" in shown
