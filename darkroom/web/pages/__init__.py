@@ -5,6 +5,8 @@ helpers as the ``/v1`` API, served by the same app (:func:`mount`).
 - ``session_pages``: sign up, log in, log out (the API's cookie session and CSRF token).
 - ``feed_page``: ``/``, the home feed (the login form when signed out); liking.
 - ``compose_page``: ``/compose``, a new post (``static/compose.js`` uploads through the API).
+- ``post_page``: ``/p/{id}``, a post at its own URL (Open Graph tags), its comments, the comment box.
+- ``profile_page``: ``/@{handle}``, a profile, its grid of posts, follow button, followers and following.
 - ``static_files``: ``/static/{digest}/{name}``, the CSS and scripts (``assets.py``; the pinned
   third-party ones are copied into ``static/vendor/`` by ``make setup``).
 - ``rendering``: every page through one Jinja2 environment with the security headers of
@@ -16,7 +18,7 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
-from darkroom.web.pages import compose_page, feed_page, session_pages, static_files
+from darkroom.web.pages import compose_page, feed_page, post_page, profile_page, session_pages, static_files
 from darkroom.web.pages.assets import Assets
 from darkroom.web.pages.rendering import Pages
 
@@ -27,5 +29,12 @@ def mount(app: FastAPI, *, assets: Assets | None = None) -> None:
     """Serve the pages and their static files from ``app`` (``assets``: the package's ``static/``).
     :class:`~darkroom.web.pages.errors.AssetMissing` when a file every page needs is absent."""
     app.state.pages = Pages.load(assets)
-    for router in (static_files.router, session_pages.router, feed_page.router, compose_page.router):
+    for router in (
+        static_files.router,
+        session_pages.router,
+        feed_page.router,
+        compose_page.router,
+        post_page.router,
+        profile_page.router,
+    ):
         app.include_router(router)
