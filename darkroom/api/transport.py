@@ -32,6 +32,7 @@ __all__ = [
     "host_of",
     "is_local",
     "listen_tcp",
+    "listen_tcp_group",
     "listener_uids",
     "port_of",
 ]
@@ -143,3 +144,36 @@ def listen_tcp(address: str) -> socket.socket:
         ) from None
     sock.set_inheritable(True)
     return sock
+
+
+def listen_tcp_group(address: str, count: int) -> list[socket.socket]:
+    """``count`` listening sockets on ``address``, one per worker process, in one ``SO_REUSEPORT``
+    group: the kernel spreads new connections over them by their addresses' hash. One socket shared
+    by every worker hands most connections to whichever worker woke last (with a few keep-alive
+    clients, one worker served everything while the other idled). The address must be free: a
+    plain listener is bound first, so a taken address is refused as :func:`listen_tcp` refuses it,
+    and a later plain listener (a second server) cannot bind beside the group; Linux lets only
+    sockets of the same user join a group."""
+    if isinstance(count, bool) or not isinstance(count, int) or count < 1:
+        raise ValueError(f"count {count!r} must be a whole number >= 1")
+    probe = listen_tcp(address)  # a port of 0 becomes the free one it found
+    family = probe.family
+    where = probe.getsockname()
+    probe.close()
+    group: list[socket.socket] = []
+    try:
+        for _ in range(count):
+            sock = socket.socket(family, socket.SOCK_STREAM)
+            group.append(sock)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+            sock.bind(where)
+            sock.listen(2048)
+            sock.set_inheritable(True)
+    except OSError as exc:
+        for sock in group:
+            sock.close()
+        raise AddressUnavailable(
+            f"cannot listen on {address}: {exc.strerror or exc} (is another server running?)"
+        ) from None
+    return group

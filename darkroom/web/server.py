@@ -4,11 +4,14 @@ Binding before uvicorn starts makes a taken address an :class:`~darkroom.api.err
 naming it (uvicorn itself would log and exit the process), like the gRPC servers. The socket is
 bound without ``SO_REUSEPORT``, so a second server fails instead of sharing the port.
 
-Several worker processes share that one socket (uvicorn's supervisor: it restarts a worker that
+Several worker processes serve one address (uvicorn's supervisor: it restarts a worker that
 dies): a Python process serves on one core at a time (the GIL), and a read costs milliseconds of
-Python, so one process leaves the machine's other cores to idle. Workers are started fresh
-(``spawn``), each building its own app from an import string (a factory), so no connection pool or
-thread is ever shared across a fork.
+Python, so one process leaves the machine's other cores to idle. Each worker listens on a socket
+of its own in one ``SO_REUSEPORT`` group (``api.transport.listen_tcp_group``: the address is
+checked free first, so a second server is still refused), and the kernel spreads connections over
+them; with one shared socket, a few keep-alive clients all landed on one worker. Workers are
+started fresh (``spawn``), each building its own app from an import string (a factory), so no
+connection pool or thread is ever shared across a fork.
 
 >>> serve(create_app(deps), "127.0.0.1:8000")   # doctest: +SKIP
 """
@@ -19,9 +22,12 @@ import socket
 
 import uvicorn
 from starlette.types import ASGIApp
+from uvicorn.config import STARTUP_FAILURE
 from uvicorn.supervisors import Multiprocess
+from uvicorn.supervisors.multiprocess import Process
 
 from darkroom.api.transport import listen_tcp as bind
+from darkroom.api.transport import listen_tcp_group
 
 __all__ = ["HttpServer", "bind", "serve"]
 
@@ -62,33 +68,33 @@ class HttpServer:
         )
         self._server = uvicorn.Server(self.config)
         self._supervisor: Multiprocess | None = None
-        self._socket: socket.socket | None = None
+        self._sockets: list[socket.socket] = []
 
     @property
     def port(self) -> int:
         """The bound port (after :meth:`bind`)."""
-        if self._socket is None:
+        if not self._sockets:
             raise RuntimeError("bind() first")
-        return int(self._socket.getsockname()[1])
+        return int(self._sockets[0].getsockname()[1])
 
     def bind(self) -> int:
         """Bind the address (:class:`AddressUnavailable` when taken or malformed); the port."""
-        if self._socket is None:
-            self._socket = bind(self.address)
+        if not self._sockets:
+            self._sockets = [bind(self.address)] if self.workers == 1 else listen_tcp_group(self.address, self.workers)
         return self.port
 
     def run(self) -> None:
         """Serve until stopped."""
         self.bind()
-        assert self._socket is not None
         try:
             if self.workers == 1:
-                self._server.run(sockets=[self._socket])
+                self._server.run(sockets=self._sockets)
             else:
-                self._supervisor = Multiprocess(self.config, sockets=[self._socket])
+                self._supervisor = _SocketPerWorker(self.config, sockets=self._sockets)
                 self._supervisor.run()
         finally:
-            self._socket.close()
+            for sock in self._sockets:
+                sock.close()
 
     def stop(self) -> None:
         """Ask the server (every worker) to finish its requests and return from :meth:`run` (any
@@ -96,6 +102,48 @@ class HttpServer:
         self._server.should_exit = True
         if self._supervisor is not None:
             self._supervisor.should_exit.set()
+
+
+class _SocketPerWorker(Multiprocess):
+    """uvicorn's supervisor with worker ``i`` serving ``sockets[i]`` only (a ``SO_REUSEPORT`` group),
+    a replacement for a dead worker taking its socket."""
+
+    def init_processes(self) -> None:
+        for sock in self.sockets:
+            process = Process(self.config, [sock])
+            process.start()
+            self.processes.append(process)
+
+    def keep_subprocess_alive(self) -> None:  # uvicorn's, with the worker's own socket
+        if self.should_exit.is_set():
+            return
+        for idx, process in enumerate(self.processes):
+            if process.is_alive(timeout=self.config.timeout_worker_healthcheck):
+                continue
+            process.kill()  # hung: kill it
+            process.join()
+            if process.exitcode == STARTUP_FAILURE:  # the app cannot start: restarting would not help
+                self.should_exit.set()
+                return
+            if self.should_exit.is_set():
+                return
+            replacement = Process(self.config, [self.sockets[idx]])
+            replacement.start()
+            self.processes[idx] = replacement
+
+    def restart_all(self) -> None:  # SIGHUP: each worker replaced in turn, on its own socket
+        for idx, old in enumerate(self.processes):
+            if self.should_exit.is_set():
+                return
+            new = Process(self.config, [self.sockets[idx]])
+            new.start()
+            if not new.wait_until_ready(self.config.timeout_worker_healthcheck, self.should_exit):
+                new.kill()
+                new.join()
+                return
+            old.terminate()
+            old.join()
+            self.processes[idx] = new
 
 
 def serve(app: ASGIApp | str, address: str, *, workers: int = 1, log_level: str = "info") -> None:
