@@ -73,6 +73,9 @@ class Settings:
     grpc_addr: str = "127.0.0.1:50051"
     http_addr: str = "127.0.0.1:8000"  # the HTTP API (darkroom.web): host:port, [v6]:port
     http_workers: int = 1  # processes serving it (one core each at most: about one per core)
+    # threads per worker for a request's short blocking work (database, Redis): few, since the work
+    # is Python holding the GIL (more threads only contend); uploads stream on threads of their own
+    http_threads: int = 4
     grpc_tls_cert: str = ""
     grpc_tls_key: str = ""
     api_keys_file: str = ""
@@ -117,7 +120,7 @@ class Settings:
             raise ConfigError(
                 f"DARKROOM_RESUMABLE_LIFETIME_S={self.resumable_lifetime_s!r} must be a number of seconds > 0"
             )
-        for name in ("feed_celebrity_followers", "feed_active_days", "http_workers"):
+        for name in ("feed_celebrity_followers", "feed_active_days", "http_workers", "http_threads"):
             if not getattr(self, name) >= 1:
                 raise ConfigError(f"DARKROOM_{name.upper()}={getattr(self, name)!r} must be a whole number >= 1")
         if self.grpc_auth not in GRPC_AUTH_MODES:

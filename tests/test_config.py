@@ -57,3 +57,16 @@ def test_the_http_address_comes_from_the_environment() -> None:
 def test_a_bad_http_address_is_a_config_error_naming_it(address: str) -> None:
     with pytest.raises(ConfigError, match=f"DARKROOM_HTTP_ADDR={address!r}".replace("[", r"\[").replace("]", r"\]")):
         Settings.from_env({"DARKROOM_HTTP_ADDR": address})
+
+
+def test_http_workers_and_threads_come_from_the_environment() -> None:
+    settings = Settings.from_env({"DARKROOM_HTTP_WORKERS": "2", "DARKROOM_HTTP_THREADS": "8"})
+    assert (settings.http_workers, settings.http_threads) == (2, 8)
+    assert (Settings().http_workers, Settings().http_threads) == (1, 4)
+
+
+@pytest.mark.parametrize("name", ["DARKROOM_HTTP_WORKERS", "DARKROOM_HTTP_THREADS"])
+@pytest.mark.parametrize("value", ["0", "-1", "two"])
+def test_http_workers_and_threads_below_one_are_config_errors_naming_them(name: str, value: str) -> None:
+    with pytest.raises(ConfigError, match=name):
+        Settings.from_env({name: value})

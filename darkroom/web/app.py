@@ -17,6 +17,8 @@ from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
 
+import anyio
+import anyio.to_thread
 from fastapi import APIRouter, Depends, FastAPI
 
 from darkroom.api.idempotency import IdempotencyStore
@@ -41,11 +43,13 @@ __all__ = [
     "GZIP_MINIMUM_BYTES",
     "PROBLEM_SCHEMA",
     "REDIS_PREFIX",
+    "UPLOAD_THREADS",
     "UNCOMPRESSED_PATHS",
     "create_app",
 ]
 
 REDIS_PREFIX = "http"  # rate limits and idempotency records (api.ratelimit, api.idempotency)
+UPLOAD_THREADS = 64  # uploads in flight per worker, each on a thread while its body streams in
 
 
 def _default_routers() -> Sequence[APIRouter]:
@@ -59,7 +63,12 @@ def create_app(deps: WebDeps, *, routers: Sequence[APIRouter] | None = None, pag
     and the web pages (``pages``; default: with the default routers; docs/web.md)."""
 
     @asynccontextmanager
-    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+    async def lifespan(started: FastAPI) -> AsyncIterator[None]:
+        # A request's blocking work is milliseconds of Python holding the GIL: past a few threads
+        # they only take turns (anyio's default of 40 cost a third more CPU per request under load,
+        # docs/social.md). Uploads wait on the network for minutes: threads of their own.
+        anyio.to_thread.current_default_thread_limiter().total_tokens = deps.settings.http_threads
+        started.state.upload_threads = anyio.CapacityLimiter(UPLOAD_THREADS)
         yield
         if "impressions" in vars(deps):  # made at the first page shown: publish what it still holds
             deps.impressions.close()

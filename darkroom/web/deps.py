@@ -12,6 +12,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Annotated, Protocol
 
+import anyio
 import redis
 import sqlalchemy as sa
 from fastapi import Depends, Request
@@ -180,6 +181,13 @@ def get_deps(request: Request) -> WebDeps:
     """The app's :class:`WebDeps`."""
     deps: WebDeps = request.app.state.deps
     return deps
+
+
+def upload_threads(request: Request) -> anyio.CapacityLimiter | None:
+    """The threads uploads stream their bodies on, apart from the few that serve every other
+    request (made when the app starts; None before that: anyio's default threads)."""
+    limiter = getattr(request.app.state, "upload_threads", None)
+    return limiter if isinstance(limiter, anyio.CapacityLimiter) else None
 
 
 async def _deps(request: Request) -> WebDeps:

@@ -100,3 +100,18 @@ def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+def test_requests_run_on_few_threads_and_uploads_on_threads_of_their_own(client: Any) -> None:
+    import anyio
+    import anyio.to_thread
+
+    from darkroom.web.app import UPLOAD_THREADS
+
+    def tokens() -> float:
+        return float(anyio.to_thread.current_default_thread_limiter().total_tokens)
+
+    # the app started (lifespan): the default limiter is the setting's, uploads have their own
+    assert client.portal.call(tokens) == client.app.state.deps.settings.http_threads == 4
+    uploads = client.app.state.upload_threads
+    assert isinstance(uploads, anyio.CapacityLimiter) and uploads.total_tokens == UPLOAD_THREADS

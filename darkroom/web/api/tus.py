@@ -52,7 +52,7 @@ from darkroom.storage.db import read_only
 from darkroom.web.api.uploads import starts_of
 from darkroom.web.auth import CurrentViewer, current_viewer
 from darkroom.web.body_stream import BlockingBody
-from darkroom.web.deps import Deps, WebDeps
+from darkroom.web.deps import Deps, WebDeps, upload_threads
 from darkroom.web.problems import HTTP_STATUSES
 from darkroom.web.responses import problem_response
 
@@ -243,7 +243,7 @@ async def _append(request: Request, deps: WebDeps, upload_id: str) -> Response:
         )
 
     try:
-        return await anyio.to_thread.run_sync(_answer, request, work)
+        return await anyio.to_thread.run_sync(_answer, request, work, limiter=upload_threads(request))
     except ClientDisconnect:
         return Response(status_code=400)  # nobody is listening; the part received stays for a resume
 

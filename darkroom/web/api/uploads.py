@@ -37,7 +37,7 @@ from darkroom.storage.db import read_only
 from darkroom.web.auth import CSRF_FIELD, CurrentViewer, current_viewer, streams_its_form, verify_csrf
 from darkroom.web.body_stream import BlockingBody
 from darkroom.web.caching import CONDITIONAL_RESPONSES, PRIVATE_REVALIDATE, json_response, not_modified
-from darkroom.web.deps import Deps, WebDeps, WorkStarts
+from darkroom.web.deps import Deps, WebDeps, WorkStarts, upload_threads
 from darkroom.web.fields import read_mask
 from darkroom.web.multipart import StreamedForm
 from darkroom.web.openapi import message_ref, problem, resource
@@ -149,7 +149,7 @@ async def create_upload(request: Request, deps: Deps) -> Response:
         return view
 
     try:
-        view = await anyio.to_thread.run_sync(take)
+        view = await anyio.to_thread.run_sync(take, limiter=upload_threads(request))
     except InvalidInput as exc:
         return _refused(request, exc)
     except ClientDisconnect:
