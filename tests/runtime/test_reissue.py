@@ -41,8 +41,9 @@ def test_a_tick_delivered_again_reissues_the_message_and_the_timer_of_a_committe
     done = platform.wait(wid)
     assert done.state == "failed"
     assert "timed out after 2s" in (done.error or "")
-    # the reissued message is the one the closed run then canceled
-    assert platform.rq.get(task.queue, task.message_id).state == dq.State.CANCELED
+    # the reissued message is the one the closed run then canceled (after the pass's commit: the
+    # run reads failed a moment before its cancels are sent)
+    platform.until(lambda: _state(platform, task.queue, task.message_id) is dq.State.CANCELED)
 
 
 def test_the_reconciler_asks_for_a_missing_pending_message_instead_of_failing_its_task(platform: Platform) -> None:

@@ -111,6 +111,7 @@ def test_sign_up_follow_see_a_photo_like_it_and_log_out(site: Site, browser: Bro
         expect(post.locator("time")).to_have_text("now")
         shoot(ben, artefacts, "feed")
 
+        _htmx_ready(page)  # a click before htmx took the page over would post the plain form
         page.evaluate("window.__same_page = true")  # gone if anything reloads the page
         like = post.locator("form.like button")
         expect(like).to_have_attribute("aria-pressed", "false")
@@ -153,6 +154,7 @@ def test_more_posts_load_in_place_as_the_feed_scrolls(site: Site, browser: Brows
         posts = page.locator("article.post")
         expect(posts).to_have_count(20)
         assert posts.first.get_attribute("id") == f"post-{made[-1]}"
+        _htmx_ready(page)  # a click before htmx took the page over would post the plain form
         page.evaluate("window.__same_page = true")
         more = page.get_by_role("link", name="More posts")
         expect(more).to_have_attribute("href", re.compile(r"^/\?cursor="))
@@ -163,3 +165,8 @@ def test_more_posts_load_in_place_as_the_feed_scrolls(site: Site, browser: Brows
         assert page.evaluate("window.__same_page") is True
         assert ben.violations() == []
         shoot(ben, artefacts, "feed-more")
+
+
+def _htmx_ready(page: Page) -> None:
+    """Wait until htmx is loaded and has processed the page (the document's load has fired)."""
+    page.wait_for_function("() => window.htmx !== undefined && document.readyState === 'complete'")
