@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from darkroom.errors import DarkroomError
 
-__all__ = ["AssetMissing", "PagesError", "UnknownAsset"]
+__all__ = ["AssetMissing", "BadToggle", "PagesError", "UnknownAsset"]
 
 
 class PagesError(DarkroomError):
@@ -17,3 +17,7 @@ class AssetMissing(PagesError, FileNotFoundError):
 
 class UnknownAsset(PagesError, LookupError):
     """A static URL names no file, or not the file's current version (HTTP 404)."""
+
+
+class BadToggle(PagesError, ValueError):
+    """A button's form asked for a state that is neither ``true`` nor ``false`` (HTTP 422)."""

@@ -6,8 +6,9 @@ API's (signed, bound to ``feed:<account id>``), one ``post.viewed`` per post sho
 page; "More posts" is a link to ``/?cursor=…`` (a whole page without JavaScript) that htmx turns
 into the next 20 appended in place when it scrolls into view or is clicked.
 
-Liking is a form (``POST /posts/{id}/like`` or ``/unlike``, with the session's CSRF token) that
-htmx posts and swaps for the answer's button; without JavaScript the post redirects back. The
+Liking is a form (``POST /posts/{id}/like`` with ``liked=true|false``, the state asked for, and
+the session's CSRF token) that htmx posts and whose inside it swaps for the answer's; without
+JavaScript the post redirects back. The
 count it shows is counted from the rows in the like's transaction (``like_counts``), since the
 post's ``like_count`` is the counter consumer's and may lag a moment.
 """
@@ -32,9 +33,11 @@ from darkroom.web.api.reads import domain_cursor, web_cursor
 from darkroom.web.auth import CurrentViewer, SignedIn
 from darkroom.web.caching import NO_STORE
 from darkroom.web.deps import Deps, WebDeps
+from darkroom.web.pages.errors import BadToggle
 from darkroom.web.pages.post_views import FEED_SIZES, post_view
 from darkroom.web.pages.rendering import is_htmx, pages_of
 from darkroom.web.pages.session_pages import see_other
+from darkroom.web.pages.toggles import Asked, asked_state, bad_toggle
 from darkroom.web.pagination import PageRequest
 from darkroom.web.post_pages import views
 from darkroom.web.problems import HTTP_STATUSES
@@ -96,14 +99,14 @@ def _react(request: Request, deps: WebDeps, viewer: Viewer, post_id: str, *, lik
     if not is_htmx(request):
         return see_other(f"/#post-{post_id}")
     post = {"id": post_id, "liked": like, "like_count": count}
-    return pages_of(request).render(request, "_like.html", {"post": post}, cache=NO_STORE)
+    return pages_of(request).render(request, "_like_controls.html", {"post": post}, cache=NO_STORE)
 
 
 @router.post("/posts/{post_id}/like")
-def like_post(request: Request, post_id: str, viewer: SignedIn, deps: Deps) -> Response:
-    return _react(request, deps, viewer, post_id, like=True)
-
-
-@router.post("/posts/{post_id}/unlike")
-def unlike_post(request: Request, post_id: str, viewer: SignedIn, deps: Deps) -> Response:
-    return _react(request, deps, viewer, post_id, like=False)
+def like_post(request: Request, post_id: str, viewer: SignedIn, deps: Deps, liked: Asked = "true") -> Response:
+    """Like (``liked=true``) or take the like back (``false``)."""
+    try:
+        like = asked_state(liked, field="liked")
+    except BadToggle as exc:
+        return bad_toggle(request, exc)
+    return _react(request, deps, viewer, post_id, like=like)

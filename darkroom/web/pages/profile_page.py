@@ -6,8 +6,9 @@ account that blocks the viewer is a 404, like a missing one), its posts through
 ``profiles.list_account_posts`` and its lists through ``graph.list_followers``/``list_following``
 (a private account's posts and lists are for itself, its active followers and admins: anyone else
 gets the account card and "This account is private"), the posts hydrated through the post cache.
-Following is ``graph.follow``/``unfollow`` from a form (CSRF) that htmx posts and swaps for the
-new button (``Follow``, ``Following``, ``Requested``); without JavaScript a ``303`` back.
+Following is ``graph.follow``/``unfollow`` from a form (CSRF, ``following=true|false``: see
+``toggles``) that htmx posts and whose inside it swaps for the new button (``Follow``,
+``Following``, ``Requested``); without JavaScript a ``303`` back.
 """
 
 from __future__ import annotations
@@ -30,10 +31,12 @@ from darkroom.web.auth import CurrentViewer, SignedIn
 from darkroom.web.caching import NO_STORE
 from darkroom.web.deps import Deps, WebDeps
 from darkroom.web.pages.captions import profile_path
+from darkroom.web.pages.errors import BadToggle
 from darkroom.web.pages.post_page import POST_FIELDS, refused
 from darkroom.web.pages.post_views import Photo, photo_of, post_view
 from darkroom.web.pages.rendering import is_htmx, pages_of
 from darkroom.web.pages.session_pages import see_other
+from darkroom.web.pages.toggles import Asked, asked_state, bad_toggle
 from darkroom.web.pagination import PageRequest
 
 __all__ = ["GRID_SIZE", "GRID_SIZES", "LIST_SIZE", "ProfileView", "router"]
@@ -190,14 +193,14 @@ def _follow(request: Request, deps: WebDeps, viewer: Viewer, handle: str, *, fol
         return refused(request, exc)
     if not is_htmx(request):
         return see_other(profile.href)
-    return pages_of(request).render(request, "_follow.html", {"profile": profile}, cache=NO_STORE)
+    return pages_of(request).render(request, "_follow_controls.html", {"profile": profile}, cache=NO_STORE)
 
 
 @router.post("/@{handle}/follow")
-def follow(request: Request, handle: str, viewer: SignedIn, deps: Deps) -> Response:
-    return _follow(request, deps, viewer, handle, follow=True)
-
-
-@router.post("/@{handle}/unfollow")
-def unfollow(request: Request, handle: str, viewer: SignedIn, deps: Deps) -> Response:
-    return _follow(request, deps, viewer, handle, follow=False)
+def follow(request: Request, handle: str, viewer: SignedIn, deps: Deps, following: Asked = "true") -> Response:
+    """Follow or ask to (``following=true``), or unfollow and withdraw a request (``false``)."""
+    try:
+        wanted = asked_state(following, field="following")
+    except BadToggle as exc:
+        return bad_toggle(request, exc)
+    return _follow(request, deps, viewer, handle, follow=wanted)

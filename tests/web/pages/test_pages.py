@@ -154,19 +154,27 @@ def test_the_feed_shows_posts_escaped_with_sized_photos_and_links(client: TestCl
     assert f'id="post-{post_id}"' in html and "0 comments" in html
 
 
-def test_liking_answers_the_button_to_htmx_and_a_redirect_without_it(client: TestClient, site: Site) -> None:
+def test_liking_answers_the_form_inside_to_htmx_and_a_redirect_without_it(client: TestClient, site: Site) -> None:
     site.join("ana")
     _sign_up(client, "ben")
     site.follow("ben", "ana")
     post_id = site.photo_post("ana", "light")
     token = _parse(client.get("/").text).csrf[-1]
-    liked = client.post(f"/posts/{post_id}/like", data={"csrf_token": token}, headers={"HX-Request": "true"})
-    assert liked.status_code == 200 and liked.text.lstrip().startswith('<form class="like"')
-    assert f'action="/posts/{post_id}/unlike"' in liked.text
+    htmx = {"HX-Request": "true"}
+    liked = client.post(f"/posts/{post_id}/like", data={"csrf_token": token, "liked": "true"}, headers=htmx)
+    # the inside of the form, which stays put: the next press asks for the other state
+    assert liked.status_code == 200 and liked.text.lstrip().startswith('<input type="hidden" name="csrf_token"')
+    assert '<input type="hidden" name="liked" value="false">' in liked.text and "<form" not in liked.text
     assert '<span class="count" aria-hidden="true">1<' in liked.text
     assert "content-security-policy" in liked.headers
-    plain = client.post(f"/posts/{post_id}/unlike", data={"csrf_token": token})
+    again = client.post(f"/posts/{post_id}/like", data={"csrf_token": token, "liked": "true"}, headers=htmx)
+    assert '<span class="count" aria-hidden="true">1<' in again.text  # the state asked for: no second like
+    plain = client.post(f"/posts/{post_id}/like", data={"csrf_token": token, "liked": "false"})
     assert plain.status_code == 303 and plain.headers["location"] == f"/#post-{post_id}"
+    feed = client.get("/").text
+    assert '<input type="hidden" name="liked" value="true">' in feed and f'action="/posts/{post_id}/like"' in feed
+    odd = client.post(f"/posts/{post_id}/like", data={"csrf_token": token, "liked": "<b>maybe</b>"})
+    assert odd.status_code == 422 and "liked must be true or false, not &#39;&lt;b&gt;maybe&lt;/b&gt;&#39;" in odd.text
     assert client.post(f"/posts/{post_id}/like", data={}).status_code == 403  # no CSRF token
     missing = client.post("/posts/01ARZ3NDEKTSV4RRFFQ69G5FAV/like", data={"csrf_token": token})
     assert missing.status_code == 404 and "<h1>Not available</h1>" in missing.text
