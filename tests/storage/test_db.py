@@ -195,6 +195,23 @@ def test_json_round_trips(db_engine: sa.Engine) -> None:
         assert conn.execute(sa.select(workflows.c.inputs)).scalar_one() == row["inputs"]
 
 
+def test_a_savepoint_undoes_only_its_block_and_the_transaction_goes_on(db_engine: sa.Engine) -> None:
+    names = sa.select(workflows.c.id).order_by(workflows.c.id)
+    with db_engine.begin() as conn:
+        conn.execute(sa.insert(workflows).values(_workflow_row("before")))
+        with db.savepoint(conn):
+            conn.execute(sa.insert(workflows).values(_workflow_row("kept")))
+        with pytest.raises(sa.exc.IntegrityError), db.savepoint(conn):
+            conn.execute(sa.insert(workflows).values(_workflow_row("undone")))
+            conn.execute(sa.insert(workflows).values(_workflow_row("before")))  # a duplicate key: the block fails
+        with pytest.raises(KeyError), db.savepoint(conn):  # any exception, not only the database's
+            conn.execute(sa.insert(workflows).values(_workflow_row("undone too")))
+            raise KeyError("x")
+        conn.execute(sa.insert(workflows).values(_workflow_row("after")))
+    with db_engine.connect() as conn:
+        assert conn.execute(names).scalars().all() == ["after", "before", "kept"]
+
+
 # -- SQLite ------------------------------------------------------------------------------------------
 def test_sqlite_pragmas(tmp_path: Path) -> None:
     engine = db.open_database(f"sqlite:///{tmp_path / 'p.db'}")

@@ -37,6 +37,7 @@ from darkroom.runtime.workflow.inbox import Inbox, Report
 from darkroom.runtime.workflow.planner import REISSUE_FIELD, Planner, Reports, parse_reports
 from darkroom.runtime.workflow.queue_work import Grab, QueueWork
 from darkroom.runtime.workflow.store import RunRow, WorkflowStore
+from darkroom.storage.db import savepoint
 
 if TYPE_CHECKING:
     from darkroom.runtime.metrics import EngineMetrics
@@ -341,7 +342,7 @@ class Engine:
         with self.db.connect() as conn, conn.begin() as transaction:
             for wid, tick_id in ticks.items():
                 try:
-                    with contextlib.nullcontext() if alone else conn.begin_nested():
+                    with contextlib.nullcontext() if alone else savepoint(conn):
                         reports = parse_reports(entries[wid])
                         reissue = reports.reissue or wid in again
                         planner = self._plan(conn, wid, reports, tick_id, kept=kept.get(wid), reissue=reissue)
