@@ -23,7 +23,11 @@ PREFIX = "/static"
 STATIC_DIR = Path(__file__).resolve().parent / "static"
 # what every page links to: a release without them cannot serve a page
 REQUIRED = ("app.css", "app.js", "vendor/htmx.min.js")
-_TYPES = {".css": "text/css; charset=utf-8", ".js": "text/javascript; charset=utf-8"}
+_TYPES = {
+    ".css": "text/css; charset=utf-8",
+    ".js": "text/javascript; charset=utf-8",
+    ".mjs": "text/javascript; charset=utf-8",  # hls.js's ES module build: module scripts need a JS type
+}
 
 
 @dataclass(frozen=True, slots=True)

@@ -5,6 +5,10 @@ A photo is a ``<picture>``: one ``<source>`` per modern format the renditions ha
 each a ``srcset`` of its sizes, and an ``<img>`` of the JPEGs (or whatever format there is) with
 ``width``/``height`` from the rendition it names, so the browser reserves the space before the
 bytes arrive. The alt text is the caption (or says whose photo it is when there is none).
+
+A video is its poster (a ``Photo``, sized the same way) and a :class:`Video`: the HLS master
+playlist and the storyboard track the player (``static/player.js``) reads. Their URLs are the
+hydration's, so a private account's are signed in the path and the relative URIs inside keep it.
 """
 
 from __future__ import annotations
@@ -17,7 +21,7 @@ from datetime import UTC, datetime
 from darkroom._proto.darkroom.social.v1.social_pb2 import Media, Post, Rendition
 from darkroom.web.pages.captions import CaptionPart, caption_parts, profile_path
 
-__all__ = ["FEED_SIZES", "Photo", "PostView", "Source", "ago", "photo_of", "post_view"]
+__all__ = ["FEED_SIZES", "Photo", "PostView", "Source", "Video", "ago", "clock", "photo_of", "post_view", "video_of"]
 
 # the feed's column is at most 600 CSS pixels wide, the whole screen below 640 (app.css)
 FEED_SIZES = "(max-width: 640px) 100vw, 600px"
@@ -48,6 +52,22 @@ class Photo:
 
 
 @dataclass(frozen=True, slots=True)
+class Video:
+    """What the player needs besides the poster: the HLS master playlist, the storyboard's WebVTT
+    track (None when the video has none) and the length the seek bar spans before the playlist
+    is read."""
+
+    hls: str
+    storyboard: str | None
+    duration_s: float
+
+    @property
+    def length(self) -> str:
+        """The length as a player shows it: ``0:03``, ``12:05``, ``1:02:03``."""
+        return clock(self.duration_s)
+
+
+@dataclass(frozen=True, slots=True)
 class PostView:
     """One post of a page."""
 
@@ -63,6 +83,7 @@ class PostView:
     comment_count: int
     photo: Photo | None
     media_count: int
+    video: Video | None = None  # the first item's player, when it is a video with an HLS package
 
 
 def _srcset(renditions: Sequence[Rendition]) -> str:
@@ -89,6 +110,24 @@ def photo_of(media: Media, alt: str) -> Photo | None:
     return Photo(img.url, _srcset(fallback), img.width, img.height, alt, sources, is_video)
 
 
+def video_of(media: Media) -> Video | None:
+    """The player's sources of a media item: None unless it has an HLS master playlist."""
+    by_role = {r.role: r for r in media.renditions}
+    hls = by_role.get("hls")
+    if hls is None or not hls.url:
+        return None
+    board = by_role.get("storyboard")
+    return Video(hls.url, board.url if board is not None and board.url else None, max(0.0, media.duration_s))
+
+
+def clock(seconds: float) -> str:
+    """``m:ss`` (``h:mm:ss`` from an hour), whole seconds rounded down."""
+    whole = max(0, int(seconds))
+    hours, rest = divmod(whole, 3600)
+    minutes, secs = divmod(rest, 60)
+    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
+
+
 def ago(seconds: float, *, now: float | None = None) -> str:
     """A short relative time: ``now``, ``5m``, ``3h``, ``2d``, then the date (``7 Dec 2026``)."""
     elapsed = (time.time() if now is None else now) - seconds
@@ -108,7 +147,9 @@ def post_view(post: Post, *, now: float | None = None) -> PostView:
     """The template's values of ``post`` (read with the author, media, counts and viewer fields)."""
     author = post.author
     created = post.created_at.seconds + post.created_at.nanos / 1e9
-    alt = post.caption.strip() or f"A photo by @{author.handle}"
+    video = video_of(post.media[0]) if post.media else None
+    kind = "video" if video is not None or (post.media and post.media[0].kind == "video") else "photo"
+    alt = post.caption.strip() or f"A {kind} by @{author.handle}"
     photo = photo_of(post.media[0], alt) if post.media else None
     return PostView(
         id=post.id,
@@ -123,4 +164,5 @@ def post_view(post: Post, *, now: float | None = None) -> PostView:
         comment_count=post.comment_count,
         photo=photo,
         media_count=len(post.media),
+        video=video if photo is not None else None,  # the player starts from the poster's box
     )

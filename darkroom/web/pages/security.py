@@ -4,7 +4,10 @@
   no inline script or event handler and no ``eval`` (``script-src 'self'``), no inline style
   (``style-src 'self'``: htmx's own indicator style is turned off in ``base.html``), no plugins, no
   ``<base>``, forms post here only, and no framing (``frame-ancestors 'none'``). ``data:`` images
-  are allowed for the placeholders later slices paint.
+  are allowed for the placeholders later slices paint. The video player needs nothing more: hls.js
+  (imported from this origin) plays through Media Source Extensions, whose ``blob:`` URL is a
+  media source (``media-src blob:``, also compose's previews), fetches playlists and segments here
+  (``connect-src 'self'``), and runs without a worker (``static/player.js``), so no ``worker-src``.
 - ``X-Content-Type-Options: nosniff``, ``Referrer-Policy: same-origin`` (private media URLs are
   signed: they should not leak to other sites), ``X-Frame-Options: DENY`` for browsers older than
   ``frame-ancestors``, ``Cross-Origin-Opener-Policy: same-origin``.
@@ -30,6 +33,7 @@ CONTENT_SECURITY_POLICY = "; ".join(
         "script-src 'self'",
         "style-src 'self'",
         "img-src 'self' data: blob:",
+        # blob:: compose's previews (object URLs) and hls.js's MediaSource attached to a <video>
         "media-src 'self' blob:",
         "connect-src 'self'",
         "font-src 'self'",

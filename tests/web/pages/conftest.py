@@ -13,7 +13,7 @@ import redis
 import sqlalchemy as sa
 from fastapi.testclient import TestClient
 
-from tests.web.pages.site import Site, site_over
+from tests.web.pages.site import Site, make_video, site_over
 
 CHROMIUM = Path("/usr/bin/chromium")
 ARTEFACTS = Path(__file__).resolve().parent / "artefacts"
@@ -52,3 +52,9 @@ def artefacts() -> Path:
     """Where the browser tests write their screenshots (git-ignored)."""
     ARTEFACTS.mkdir(exist_ok=True)
     return ARTEFACTS
+
+
+@pytest.fixture(scope="session")
+def clip(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    """The video workflow's outputs for a 3 s clip (180p and 90p, poster, storyboard), made once."""
+    return make_video(tmp_path_factory.mktemp("video"))

@@ -1,34 +1,51 @@
 """The real app with its web pages (every router, the real ``DatabaseAuthenticator``) over a
 migrated database, real Redis and a local blob store, and what the page tests need made through
-the domain: people, follows, ready photo posts with real JPEG renditions, the fan-out run by hand."""
+the domain: people, follows, ready photo posts with real JPEG renditions, ready video posts with a
+real HLS package, poster and storyboard, the fan-out run by hand."""
 
 from __future__ import annotations
 
 import io
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import redis
 import sqlalchemy as sa
 from fastapi import FastAPI
 from PIL import Image
 
-from darkroom.social import account_lifecycle, accounts, graph, posts
+from darkroom.media.encode import encode_audio, encode_ladder
+from darkroom.media.package import package
+from darkroom.media.recipe import AudioRecipe, Recipe
+from darkroom.media.storyboard import poster, storyboard
+from darkroom.media.synthetic import make_clip
+from darkroom.runtime.files import store_outputs
+from darkroom.social import account_edits, account_lifecycle, accounts, graph, posts
 from darkroom.social.events import Event, EventType
 from darkroom.social.feed import FanoutHandler
+from darkroom.social.uploads import UploadLimits, receive_upload
 from darkroom.social.viewer import Role, Viewer
 from darkroom.storage.schema import posts as posts_table
+from darkroom.storage.schema import workflows
 from darkroom.web.app import create_app
 from darkroom.web.deps import WebDeps
 from darkroom.web.main import DatabaseAuthenticator
 from darkroom.web.server import HttpServer
-from tests.web.media_app import receive_photo, record_renditions
+from tests.web.media_app import RecordedStarts, receive_photo, record_renditions
 from tests.web.real_app import PASSWORD, SECRET, web_deps
 
-__all__ = ["PASSWORD", "Site", "photo_jpeg", "serve", "site_over"]
+__all__ = ["PASSWORD", "Site", "make_video", "photo_jpeg", "serve", "site_over"]
+
+# A tiny ladder: 1 s GOPs in 1 s segments, as the packaging tests encode it
+_RUNGS = tuple(
+    Recipe("h264", w, h, crf=30, maxrate_kbps=kbps, preset="veryfast", gop_s=1, segment_s=1, name=f"{h}p")
+    for w, h, kbps in ((320, 180, 600), (160, 90, 300))
+)
 
 
 def photo_jpeg(width: int = 600, height: int = 400) -> bytes:
@@ -39,6 +56,30 @@ def photo_jpeg(width: int = 600, height: int = 400) -> bytes:
     out = io.BytesIO()
     image.save(out, format="JPEG", quality=85)
     return out.getvalue()
+
+
+def make_video(root: Path, *, duration_s: float = 3.0) -> dict[str, Any]:
+    """What the streaming workflow's last steps return for a short synthetic clip (320x180), made by
+    the media functions those steps call: a two-rung ladder (180p, 90p) and the audio encoded and
+    packaged as HLS and DASH, the poster, and a storyboard of one tile a second. The clip is the
+    upload's source (``source``)."""
+    source = make_clip(root / "clip.mp4", duration_s=duration_s, width=320, height=180, fps=25, timeout_s=60)
+    rungs = [(root / f"{recipe.name}.mp4", recipe) for recipe in _RUNGS]
+    encode_ladder(source, rungs, timeout_s=60)
+    audio = encode_audio(source, root / "audio.m4a", AudioRecipe("aac", 64, 2), timeout_s=60)
+    done = package(rungs, audio, root / "package", segment_s=1, timeout_s=60)
+    cover = poster(source, root / "poster.jpg", timeout_s=60)
+    board = storyboard(source, root / "storyboard", interval_s=1, timeout_s=60)
+    return {
+        "source": source,
+        "package": done.out_dir,
+        "master": done.master,
+        "mpd": done.mpd,
+        "packaged": [{"name": r.name, "width": r.width, "height": r.height} for r in done.renditions],
+        "poster": {"file": cover.path, "width": cover.width, "height": cover.height},
+        "storyboard": {"files": board.vtt.parent, "vtt": board.vtt, "tiles": board.tiles,
+                       "tile_width": board.tile_width, "tile_height": board.tile_height},
+    }  # fmt: skip
 
 
 @dataclass
@@ -69,6 +110,16 @@ class Site:
         with self.engine.begin() as conn:
             graph.follow(conn, who, followee)
 
+    def make_private(self, handle: str) -> None:
+        who = self.viewer(handle)  # before the write transaction: SQLite's begins immediately
+        with self.engine.begin() as conn:
+            account_edits.update_account(conn, who, account_edits.AccountChanges(private=True), "private")
+
+    def accept(self, handle: str, follower: str) -> None:
+        who = self.viewer(handle)
+        with self.engine.begin() as conn:
+            graph.accept_request(conn, who, follower)
+
     def photo_post(self, author: str, caption: str, *, size: tuple[int, int] = (600, 400)) -> str:
         """A ready post of one photo by ``author``: uploaded through the domain, its renditions (a
         real JPEG) recorded as the processing loop would, posted, and fanned out."""
@@ -77,6 +128,32 @@ class Site:
         record_renditions(self.deps, upload_id, {"w600.jpg": photo_jpeg(*size)}, size=size)
         with self.engine.begin() as conn:
             post = posts.create_post(conn, viewer, caption=caption, upload_ids=[upload_id])
+        assert post.state.value == "ready"
+        self.fan_out(post.id)
+        return post.id
+
+    def video_post(self, author: str, caption: str, made: dict[str, Any]) -> str:
+        """A ready post of one video by ``author``: the clip uploaded through the domain, its
+        ``streaming.video`` run recorded as finished with ``made`` (:func:`make_video`) stored as the
+        runtime stores a run's outputs, settled by the processing loop, posted and fanned out."""
+        viewer = self.viewer(author)
+        source: Path = made["source"]
+        with self.engine.begin() as conn:
+            row = receive_upload(
+                conn, self.deps.blobs, viewer, io.BytesIO(source.read_bytes()), filename="clip.mp4",
+                limits=UploadLimits(), spool_dir=self.deps.spool_dir, start=RecordedStarts([]),
+            )  # fmt: skip
+        outputs = store_outputs({k: v for k, v in made.items() if k != "source"}, self.deps.blobs, source.parent)
+        now = time.time()
+        with self.engine.begin() as conn:
+            conn.execute(
+                sa.insert(workflows),
+                {"id": row.workflow_id, "name": "streaming.video", "state": "succeeded", "inputs": {},
+                 "outputs": outputs, "priority": "preview", "deadline": now + 300, "progress": 1.0,
+                 "created_at": now, "updated_at": now},
+            )  # fmt: skip
+            posts.advance_processing(conn)
+            post = posts.create_post(conn, viewer, caption=caption, upload_ids=[row.id])
         assert post.state.value == "ready"
         self.fan_out(post.id)
         return post.id

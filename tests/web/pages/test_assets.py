@@ -35,3 +35,14 @@ def test_a_required_file_missing_is_named(tmp_path: Path) -> None:
 def test_the_shipped_files_fit_the_budget() -> None:
     assets = Assets()  # make setup vendored htmx
     assert assets.total_bytes(REQUIRED) <= BUDGET_BYTES
+
+
+def test_the_player_and_hls_js_are_shipped_but_not_on_every_page() -> None:
+    assets = Assets()
+    for name in ("player.js", "vendor/hls.min.mjs"):  # ES modules: a module script needs a JS type
+        digest = assets.url(name).split("/")[2]
+        found = assets.find(digest, name)
+        assert found is not None and found.content_type == "text/javascript; charset=utf-8"
+        assert name not in REQUIRED  # imported by app.js only when a video is on the page
+    hls = assets.find(assets.url("vendor/hls.min.mjs").split("/")[2], "vendor/hls.min.mjs")
+    assert hls is not None and b"export{" in hls.body  # the ES module build (the dynamic import's default)

@@ -6,6 +6,11 @@ through the domain (compose is a later slice); the follower's feed shows it with
 loaded, the XSS caption as text, a like that updates the count in place (no reload, and by
 keyboard too), then logging out. Every page is checked for CSP violations and screenshotted at
 390x844 and 1440x900 into ``artefacts/``.
+
+A video post (a 3 s synthetic clip packaged as two HLS rungs, a poster and a storyboard by the
+media functions, once per run: ``conftest.clip``) of a private account plays in its follower's feed through hls.js
+from signed URLs: muted autoplay in view, paused out of view, the quality picker, storyboard
+thumbnails while pointing at or moving the seek bar, sound on a press.
 """
 
 from __future__ import annotations
@@ -15,6 +20,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import pytest
 from playwright.sync_api import Browser, ConsoleMessage, Page, expect
@@ -170,3 +176,98 @@ def test_more_posts_load_in_place_as_the_feed_scrolls(site: Site, browser: Brows
 def _htmx_ready(page: Page) -> None:
     """Wait until htmx is loaded and has processed the page (the document's load has fired)."""
     page.wait_for_function("() => window.htmx !== undefined && document.readyState === 'complete'")
+
+
+def test_a_private_video_plays_adaptively_with_storyboard_and_quality(
+    site: Site, browser: Browser, artefacts: Path, clip: dict[str, Any]
+) -> None:
+    site.join("ana")
+    site.make_private("ana")  # so every media URL of the post is signed, the playlists' too
+    with serve(site) as base, person(browser, base) as ben:
+        sign_up(ben, "ben")
+        site.follow("ben", "ana")
+        site.accept("ana", "ben")
+        for i in range(3):  # below the video: room to scroll it out of view
+            site.photo_post("ana", f"photo {i}", size=(300, 200))
+        page = ben.page
+        requested: list[str] = []
+        page.on("request", lambda request: requested.append(request.url))
+        page.goto("/")  # photos only: neither the player nor hls.js is fetched
+        _htmx_ready(page)
+        assert not [url for url in requested if "/player.js" in url or "/hls" in url]
+        post_id = site.video_post("ana", "a short clip #motion", clip)
+        answer = page.goto("/")
+        assert answer is not None
+        html = answer.text()
+        assert re.search(r'<source src="/v1/media/signed/\d+/[\w-]+/pkg/[0-9a-f]{64}/hls/master\.m3u8"', html)
+        assert re.search(r'data-storyboard="/v1/media/signed/\d+/[\w-]+/pkg/[0-9a-f]{64}/storyboard\.vtt"', html)
+        figure = page.locator(f"#post-{post_id} figure.video")
+        video = figure.locator("video")
+        expect(video).to_have_attribute("width", "320")
+        expect(video).to_have_attribute("height", "180")
+        poster_box = video.bounding_box()  # the poster's box, before a byte of video
+
+        # muted autoplay in view, through hls.js, one of the two levels loaded
+        expect(figure).to_have_attribute("data-engine", "hls.js")
+        assert [url for url in requested if url.endswith(("/player.js", "/vendor/hls.min.mjs"))]
+        handle = video.element_handle()
+        page.wait_for_function("v => !v.paused && v.currentTime > 0.5", arg=handle)
+        assert video.evaluate("v => v.muted") is True
+        expect(figure).to_have_attribute("data-levels", "180 90")
+        expect(figure).to_have_attribute("data-level", re.compile(r"^(180|90)$"))
+        assert video.bounding_box() == poster_box  # no layout shift once it plays
+
+        quality = figure.get_by_label("Quality")
+        expect(quality.locator("option")).to_have_text([re.compile(r"^Auto \((180|90)p\)$"), "180p", "90p"])
+        quality.select_option(label="90p")
+        expect(figure).to_have_attribute("data-level", "90")
+        page.wait_for_function("v => v.videoHeight === 90", arg=handle)  # its frames on the screen
+        at = video.evaluate("v => v.currentTime")
+        page.wait_for_function("([v, at]) => Math.abs(v.currentTime - at) > 0.3", arg=[handle, at])  # still playing
+        shoot(ben, artefacts, "video-feed")
+
+        # pointing at the seek bar shows the storyboard tile of that time (the third: 2 s)
+        page.set_viewport_size(DESKTOP)
+        seek = figure.get_by_role("slider", name="Seek")
+        bar = seek.bounding_box()
+        assert bar is not None
+        with page.expect_response(re.compile(r"/storyboard-001\.jpg$")) as sheet:
+            page.mouse.move(bar["x"] + bar["width"] * 0.8, bar["y"] + bar["height"] / 2)
+        assert sheet.value.status == 200 and "/v1/media/signed/" in sheet.value.url
+        thumb = figure.locator(".player-thumb")
+        expect(thumb).to_be_visible()
+        expect(thumb).to_have_text("0:02")
+        assert thumb.evaluate("t => getComputedStyle(t).backgroundPosition") == "-320px 0px"
+        page.screenshot(path=artefacts / "video-storyboard-1440x900.png")
+        page.mouse.move(0, 0)
+        expect(thumb).to_be_hidden()
+        seek.focus()  # by keyboard: Home moves to the start and shows its tile
+        page.keyboard.press("Home")
+        expect(thumb).to_have_text("0:00")
+        assert thumb.evaluate("t => getComputedStyle(t).backgroundPosition") == "0px 0px"
+        seek.blur()
+        expect(thumb).to_be_hidden()
+
+        # out of view it pauses, back in view it plays again (still muted)
+        page.evaluate("window.scrollTo(0, document.body.scrollHeight)")
+        page.wait_for_function("v => v.paused", arg=handle)
+        page.evaluate("window.scrollTo(0, 0)")
+        page.wait_for_function("v => !v.paused", arg=handle)
+
+        # a press for sound; then it has sound, a click on it pauses, and Play plays it again
+        sound = figure.get_by_role("button", name="Sound")
+        expect(sound).to_have_attribute("aria-pressed", "false")
+        sound.click()
+        expect(sound).to_have_attribute("aria-pressed", "true")
+        assert video.evaluate("v => v.muted") is False
+        video.click()
+        page.wait_for_function("v => v.paused", arg=handle)
+        play = figure.get_by_role("button", name="Play")
+        play.click()
+        page.wait_for_function("v => !v.paused && !v.muted", arg=handle)
+        expect(figure.get_by_role("button", name="Pause")).to_be_visible()
+
+        ben.page.goto(f"/p/{post_id}")  # the post page plays it too
+        expect(page.locator("figure.video")).to_have_attribute("data-level", re.compile(r"^(180|90)$"))
+        shoot(ben, artefacts, "video-post")
+        assert ben.violations() == [] and ben.dialogs == []

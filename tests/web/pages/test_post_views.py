@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from darkroom._proto.darkroom.social.v1.social_pb2 import Media, Post, Rendition
-from darkroom.web.pages.post_views import ago, photo_of, post_view
+from darkroom.web.pages.post_views import Video, ago, clock, photo_of, post_view, video_of
 
 
 def _image(url: str, kind: str, width: int, role: str = "image") -> Rendition:
@@ -35,6 +35,36 @@ def test_a_video_shows_its_poster_and_media_without_renditions_nothing() -> None
     video = photo_of(Media(kind="video", renditions=[_image("/poster", "image/jpeg", 640, role="poster")]), "a")
     assert video is not None and video.is_video and video.src == "/poster"
     assert photo_of(Media(kind="photo", state="processing"), "a") is None
+
+
+def test_a_video_with_an_hls_package_gets_a_player_over_its_poster() -> None:
+    media = Media(
+        kind="video",
+        duration_s=62.5,
+        renditions=[
+            _image("/poster", "image/jpeg", 640, role="poster"),
+            Rendition(url="/pkg/hls/master.m3u8", content_type="application/vnd.apple.mpegurl", role="hls"),
+            Rendition(url="/pkg/dash/manifest.mpd", content_type="application/dash+xml", role="dash"),
+            Rendition(url="/board/storyboard.vtt", content_type="text/vtt", role="storyboard"),
+        ],
+    )
+    assert video_of(media) == Video("/pkg/hls/master.m3u8", "/board/storyboard.vtt", 62.5)
+    assert video_of(Media(kind="video", renditions=[media.renditions[0], media.renditions[1]])) == Video(
+        "/pkg/hls/master.m3u8", None, 0.0
+    )
+    assert video_of(Media(kind="video", renditions=[media.renditions[0]])) is None  # no package: the poster alone
+    post = Post(id="p1")
+    post.author.handle = "ana"
+    post.media.append(media)
+    view = post_view(post)
+    assert view.video is not None and view.video.length == "1:02"
+    assert view.photo is not None and view.photo.src == "/poster" and view.photo.alt == "A video by @ana"
+    del post.media[0].renditions[0]  # a package without a poster: no box to start from, no player
+    assert post_view(post).video is None
+
+
+def test_clock() -> None:
+    assert [clock(s) for s in (0, 3.99, 61, 3600, 3725, -1)] == ["0:00", "0:03", "1:01", "1:00:00", "1:02:05", "0:00"]
 
 
 def test_post_view_alt_text_counts_and_time() -> None:

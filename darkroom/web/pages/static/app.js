@@ -23,3 +23,15 @@ function say(text) {
   notice.classList.add("shown");
   setTimeout(() => notice.classList.remove("shown"), 5000);
 }
+
+// The video player (player.js, and hls.js through it) is imported only when a post with a video
+// is on the page, at load or in a feed page htmx appended: pages without videos never fetch it.
+function players(root) {
+  const figure = root.querySelector?.("figure[data-player]");
+  if (!figure) return;
+  import(figure.dataset.player)
+    .then((player) => player.attachAll(document))
+    .catch(() => say("The video player did not load. Reload the page to try again."));
+}
+players(document);
+document.body.addEventListener("htmx:load", (event) => players(event.detail.elt));
