@@ -4,8 +4,8 @@ Tags are stored NFC, lower case, without ``#`` (``post_tags``, written by posts.
 as captions.py parses it). A
 tag page lists the ready, not deleted posts the viewer may see, newest first; visibility is a SQL
 condition (visibility.visible_clause) so a page is full even when hidden posts dominate a tag.
-Search counts a tag's ready posts at query time (an index range per matching tag); a counters
-table fed by the events would replace it if prefixes of popular tags ever get slow.
+Search and a tag's page count a tag's ready posts at query time (an index range per tag); a
+counters table fed by the events would replace it if prefixes of popular tags ever get slow.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from darkroom.social.paging import Keyset, Page, check_limit, decode_keyset, enc
 from darkroom.social.viewer import Viewer
 from darkroom.storage.schema import accounts, post_tags, posts
 
-__all__ = ["TagCount", "normalize_tag", "search_tags", "tag_posts"]
+__all__ = ["TagCount", "count_tag", "normalize_tag", "search_tags", "tag_posts"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,23 +80,33 @@ def tag_posts(
     return Page(ids, None if last is None else encode_keyset(Keyset(time_ms(last) / 1000, last)))
 
 
+def _counted(*where: sa.ColumnElement[bool]) -> sa.Select[tuple[str, int]]:
+    """Tags matching ``where`` and their counts of ready posts of live accounts (every account's:
+    a count is not content, so private accounts' posts count too, as search has always shown)."""
+    count = sa.func.count().label("post_count")
+    return (
+        sa.select(post_tags.c.tag, count)
+        .join(posts, posts.c.id == post_tags.c.post_id)
+        .join(accounts, accounts.c.id == posts.c.author_id)
+        .where(*where, posts.c.state == "ready", posts.c.deleted_at.is_(None), accounts.c.deleted_at.is_(None))
+        .group_by(post_tags.c.tag)
+    )
+
+
+def count_tag(conn: sa.Connection, tag: str) -> TagCount:
+    """``tag`` (normalised) and its count of ready posts, as :func:`search_tags` counts them."""
+    name = normalize_tag(tag)
+    row = conn.execute(_counted(post_tags.c.tag == name)).first()
+    return TagCount(name, 0 if row is None else int(row.post_count))
+
+
 def search_tags(conn: sa.Connection, prefix: str, limit: int = 10) -> list[TagCount]:
     """Tags starting with ``prefix`` that have ready posts, the most used first (then by name)."""
     start = normalize_tag(prefix, field="q")
     limit = check_limit(limit)
-    count = sa.func.count().label("post_count")
     query = (
-        sa.select(post_tags.c.tag, count)
-        .join(posts, posts.c.id == post_tags.c.post_id)
-        .join(accounts, accounts.c.id == posts.c.author_id)
-        .where(
-            post_tags.c.tag.startswith(start, autoescape=True),
-            posts.c.state == "ready",
-            posts.c.deleted_at.is_(None),
-            accounts.c.deleted_at.is_(None),
-        )
-        .group_by(post_tags.c.tag)
-        .order_by(count.desc(), post_tags.c.tag)
+        _counted(post_tags.c.tag.startswith(start, autoescape=True))
+        .order_by(sa.func.count().desc(), post_tags.c.tag)
         .limit(limit)
     )
     return [TagCount(row.tag, int(row.post_count)) for row in conn.execute(query)]

@@ -110,3 +110,18 @@ def test_search_tags_limits(db_engine: sa.Engine) -> None:
         with pytest.raises(InvalidInput, match="q ''") as caught:
             tags.search_tags(conn, "")
         assert caught.value.field == "q"
+
+
+def test_count_tag_counts_as_search_does(db_engine: sa.Engine) -> None:
+    with db_engine.begin() as conn:
+        alice, private = make_account(conn, "alice"), make_account(conn, "private", private=True)
+        make_post(conn, alice, tags=["sun"])
+        make_post(conn, private, tags=["sun"])  # counted: a count is a total, not per viewer
+        make_post(conn, alice, tags=["sun"], deleted=True)
+        make_post(conn, alice, tags=["sun"], state="processing")
+        make_post(conn, alice, tags=["sunset"])  # a prefix is not the tag
+        assert tags.count_tag(conn, "#Sun") == TagCount("sun", 2) == tags.search_tags(conn, "sun", limit=1)[0]
+        assert tags.count_tag(conn, "moon") == TagCount("moon", 0)
+        with pytest.raises(InvalidInput, match="tag 'a b'") as caught:
+            tags.count_tag(conn, "a b")
+        assert caught.value.field == "tag"

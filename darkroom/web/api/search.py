@@ -9,15 +9,18 @@ account. Not paged: a search box wants the best few.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Annotated
 
+import sqlalchemy as sa
 from fastapi import APIRouter, Query, Request
 from starlette.responses import Response
 
 from darkroom._proto.darkroom.social.v1.social_pb2 import Account, Tag
 from darkroom.social import resources, tags
-from darkroom.social.accounts import search_accounts
+from darkroom.social.accounts import AccountRow, search_accounts
 from darkroom.social.errors import InvalidInput
+from darkroom.social.viewer import Viewer
 from darkroom.storage.db import read_only
 from darkroom.web.api.reads import AccountMask, account_dicts, answer, cache_for
 from darkroom.web.auth import CurrentViewer
@@ -26,7 +29,7 @@ from darkroom.web.deps import Deps
 from darkroom.web.openapi import json_body, message_ref
 from darkroom.web.pagination import DEFAULT_LIMIT, MAX_LIMIT
 
-__all__ = ["router"]
+__all__ = ["Found", "find", "router"]
 
 router = APIRouter(tags=["search"])
 
@@ -57,17 +60,33 @@ def search(
     limit: Annotated[int, _LIMIT] = DEFAULT_LIMIT,
 ) -> Response:
     """Accounts and hashtags starting with ``q``."""
-    text = q.strip()
     with read_only(deps.engine).begin() as conn:
-        people = search_accounts(conn, viewer, text, limit) if not text.startswith("#") else []
-        found = account_dicts(conn, [a.id for a in people], viewer, mask)
-        topics: list[tags.TagCount] = []
-        if text.startswith("#"):
-            topics = tags.search_tags(conn, text, limit)  # a bad tag is a 400 naming q
-        elif not text.startswith("@") and _could_be_tag(text):
-            topics = tags.search_tags(conn, text, limit)
-    body = {"accounts": found, "tags": [resources.to_dict(resources.tag_message(t)) for t in topics]}
+        found = find(conn, viewer, q, limit)
+        people = account_dicts(conn, [a.id for a in found.accounts], viewer, mask)
+    body = {"accounts": people, "tags": [resources.to_dict(resources.tag_message(t)) for t in found.hashtags]}
     return answer(request, body, cache=cache_for(viewer))
+
+
+@dataclass(frozen=True, slots=True)
+class Found:
+    """What a search finds, best first: accounts (the viewer may still be refused some: load them
+    through ``resources.load_accounts``) and hashtags with their post counts."""
+
+    accounts: list[AccountRow]
+    hashtags: list[tags.TagCount]
+
+
+def find(conn: sa.Connection, viewer: Viewer | None, q: str, limit: int) -> Found:
+    """Accounts and hashtags starting with ``q`` (at most ``limit`` of each), by the rules above;
+    :class:`InvalidInput` naming ``q`` when it can be neither (``#a b``, an empty ``@``)."""
+    text = q.strip()
+    people = search_accounts(conn, viewer, text, limit) if not text.startswith("#") else []
+    topics: list[tags.TagCount] = []
+    if text.startswith("#"):
+        topics = tags.search_tags(conn, text, limit)  # a bad tag is a 400 naming q
+    elif not text.startswith("@") and _could_be_tag(text):
+        topics = tags.search_tags(conn, text, limit)
+    return Found(people, topics)
 
 
 def _could_be_tag(text: str) -> bool:

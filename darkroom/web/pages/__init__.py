@@ -7,6 +7,8 @@ helpers as the ``/v1`` API, served by the same app (:func:`mount`).
 - ``compose_page``: ``/compose``, a new post (``static/compose.js`` uploads through the API).
 - ``post_page``: ``/p/{id}``, a post at its own URL (Open Graph tags), its comments, the comment box.
 - ``profile_page``: ``/@{handle}``, a profile, its grid of posts, follow button, followers and following.
+- ``tag_page``: ``/tags/{tag}``, a hashtag's posts; ``search_page``: ``/search``, accounts and
+  hashtags as one types; ``requests_page``: ``/requests``, follow requests to accept or reject.
 - ``static_files``: ``/static/{digest}/{name}``, the CSS and scripts (``assets.py``; the pinned
   third-party ones are copied into ``static/vendor/`` by ``make setup``).
 - ``rendering``: every page through one Jinja2 environment with the security headers of
@@ -18,7 +20,17 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
-from darkroom.web.pages import compose_page, feed_page, post_page, profile_page, session_pages, static_files
+from darkroom.web.pages import (
+    compose_page,
+    feed_page,
+    post_page,
+    profile_page,
+    requests_page,
+    search_page,
+    session_pages,
+    static_files,
+    tag_page,
+)
 from darkroom.web.pages.assets import Assets
 from darkroom.web.pages.rendering import Pages
 
@@ -36,5 +48,8 @@ def mount(app: FastAPI, *, assets: Assets | None = None) -> None:
         compose_page.router,
         post_page.router,
         profile_page.router,
+        tag_page.router,
+        search_page.router,
+        requests_page.router,
     ):
         app.include_router(router)

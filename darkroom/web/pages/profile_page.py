@@ -13,6 +13,7 @@ Following is ``graph.follow``/``unfollow`` from a form (CSRF, ``following=true|f
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from urllib.parse import urlencode
 
@@ -39,14 +40,24 @@ from darkroom.web.pages.session_pages import see_other
 from darkroom.web.pages.toggles import Asked, asked_state, bad_toggle
 from darkroom.web.pagination import PageRequest
 
-__all__ = ["GRID_SIZE", "GRID_SIZES", "LIST_SIZE", "ProfileView", "router"]
+__all__ = [
+    "ACCOUNT_FIELDS",
+    "GRID_SIZE",
+    "GRID_SIZES",
+    "LIST_SIZE",
+    "ProfileView",
+    "load_profile",
+    "profile_view",
+    "profile_views",
+    "router",
+]
 
 router = APIRouter(include_in_schema=False)
 GRID_SIZE = 12
 LIST_SIZE = 50
 # three columns of the 600 px column (a third of the screen below 640 px: pages.css)
 GRID_SIZES = "(max-width: 640px) 33vw, 200px"
-_ACCOUNT_FIELDS = Mask.parse(
+ACCOUNT_FIELDS = Mask.parse(
     "id,handle,display_name,bio,private,follower_count,following_count,post_count,avatar,followed_by_me,"
     "requested_by_me,follows_me",
     Account.DESCRIPTOR,
@@ -73,7 +84,7 @@ class ProfileView:
     is_me: bool
 
 
-def _profile(account: Account, viewer: Viewer | None) -> ProfileView:
+def profile_view(account: Account, viewer: Viewer | None) -> ProfileView:
     avatar = photo_of(account.avatar, f"@{account.handle}") if account.HasField("avatar") else None
     return ProfileView(
         handle=account.handle,
@@ -92,13 +103,21 @@ def _profile(account: Account, viewer: Viewer | None) -> ProfileView:
     )
 
 
-def _account(conn: sa.Connection, deps: WebDeps, viewer: Viewer | None, handle: str) -> ProfileView:
+def load_profile(conn: sa.Connection, deps: WebDeps, viewer: Viewer | None, handle: str) -> ProfileView:
     """``handle``'s profile as ``viewer`` may see it; :class:`NotFound` as ``GET /v1/accounts/{handle}``."""
     row = accounts.get_account(conn, handle)
-    found = resources.load_accounts(conn, [row.id], viewer, _ACCOUNT_FIELDS, urls=deps.media_urls)
+    found = resources.load_accounts(conn, [row.id], viewer, ACCOUNT_FIELDS, urls=deps.media_urls)
     if row.id not in found:
         raise NotFound(f"no account {handle!r}", field="handle")
-    return _profile(found[row.id], viewer)
+    return profile_view(found[row.id], viewer)
+
+
+def profile_views(
+    conn: sa.Connection, deps: WebDeps, viewer: Viewer | None, account_ids: Sequence[str]
+) -> list[ProfileView]:
+    """The accounts of ``account_ids`` that ``viewer`` may see (not blocked), in that order."""
+    shown = resources.load_accounts(conn, account_ids, viewer, ACCOUNT_FIELDS, urls=deps.media_urls)
+    return [profile_view(shown[i], viewer) for i in account_ids if i in shown]
 
 
 @router.get("/@{handle}")
@@ -110,7 +129,7 @@ def profile_page(
         list_name = f"posts:{handle.lower()}"
         inner = domain_cursor(deps, PageRequest(GRID_SIZE, cursor or None), list_name)
         with read_only(deps.engine).begin() as conn:
-            profile = _account(conn, deps, viewer, handle)
+            profile = load_profile(conn, deps, viewer, handle)
             try:
                 found = profiles.list_account_posts(conn, viewer, handle, inner, GRID_SIZE)
             except NotFound:  # a private account and a viewer who does not follow it
@@ -143,16 +162,13 @@ def _people(
         list_name = f"{kind}:{handle.lower()}"  # the API's list names: its cursors and these are one kind
         inner = domain_cursor(deps, PageRequest(LIST_SIZE, cursor or None), list_name)
         with read_only(deps.engine).begin() as conn:
-            profile = _account(conn, deps, viewer, handle)
+            profile = load_profile(conn, deps, viewer, handle)
             try:
                 found = lister(conn, viewer, handle, inner, LIST_SIZE)
             except NotFound:
                 people, following, hidden = [], None, True
             else:
-                shown = resources.load_accounts(
-                    conn, [a.id for a in found.items], viewer, _ACCOUNT_FIELDS, urls=deps.media_urls
-                )
-                people = [_profile(shown[a.id], viewer) for a in found.items if a.id in shown]
+                people = profile_views(conn, deps, viewer, [a.id for a in found.items])
                 following, hidden = found.next_cursor, False
     except SocialError as exc:
         return refused(request, exc)
@@ -188,7 +204,7 @@ def _follow(request: Request, deps: WebDeps, viewer: Viewer, handle: str, *, fol
                 graph.follow(conn, viewer, handle)
             else:
                 graph.unfollow(conn, viewer, handle)
-            profile = _account(conn, deps, viewer, handle)
+            profile = load_profile(conn, deps, viewer, handle)
     except SocialError as exc:
         return refused(request, exc)
     if not is_htmx(request):

@@ -26,6 +26,7 @@ import pytest
 from playwright.sync_api import Browser, ConsoleMessage, Page, expect
 
 from tests.web.pages.site import PASSWORD, Site, serve
+from tests.web.pages.test_post_page import make_private
 
 pytestmark = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 PHONE = {"width": 390, "height": 844}
@@ -171,6 +172,80 @@ def test_more_posts_load_in_place_as_the_feed_scrolls(site: Site, browser: Brows
         assert page.evaluate("window.__same_page") is True
         assert ben.violations() == []
         shoot(ben, artefacts, "feed-more")
+
+
+def test_search_as_one_types_a_hashtag_page_and_a_follow_request(site: Site, browser: Browser, artefacts: Path) -> None:
+    site.join("cara")
+    public = site.photo_post("cara", "#sunset at the pier")
+    with serve(site) as base, person(browser, base) as ana, person(browser, base) as ben:
+        sign_up(ana, "ana")
+        sign_up(ben, "ben")
+        hidden = site.photo_post("ana", "#sunset for friends")
+        make_private(site, "ana")
+        page = ben.page
+
+        page.goto("/")  # the header's box by keyboard: the skip link, the brand, then the box
+        for _ in range(3):
+            page.keyboard.press("Tab")
+        assert page.evaluate("document.activeElement.id") == "site-search-q"
+        page.keyboard.type("ana")
+        page.keyboard.press("Enter")  # a plain GET form: the search page with the results
+        expect(page).to_have_url(re.compile(r"/search\?q=ana$"))
+        expect(page.locator("#search-results").get_by_role("link", name="ana @ana (private)")).to_be_visible()
+
+        _htmx_ready(page)
+        page.evaluate("window.__same_page = true")  # gone if anything reloads the page
+        box = page.get_by_role("searchbox", name="Accounts and hashtags")
+        box.fill("")
+        box.press_sequentially("#sun")  # as one types: the results swapped in, the URL following
+        tag_link = page.locator("#search-results").get_by_role("link", name="#sunset")
+        expect(tag_link).to_be_visible()
+        expect(page.get_by_role("status").filter(has_text="1 hashtag found")).to_have_count(1)
+        expect(page).to_have_url(re.compile(r"/search\?q=%23sun$"))
+        assert page.evaluate("window.__same_page") is True
+        shoot(ben, artefacts, "search")
+        box.fill(XSS)  # shown as text, never run
+        expect(page.locator("#search-results")).to_contain_text(f"Nothing found for “{XSS}”")
+        shoot(ben, artefacts, "search-nothing")
+
+        box.fill("#sunset")
+        expect(page.get_by_role("status").filter(has_text="1 hashtag found")).to_have_count(1)
+        tag_link.click()  # the hashtag page: cara's post; ana's is private and ben does not follow her
+        expect(page).to_have_url(re.compile(r"/tags/sunset$"))
+        expect(page.get_by_role("heading", name="#sunset", exact=True)).to_be_visible()
+        expect(page.get_by_text("2 posts")).to_be_visible()
+        grid = page.locator("#grid .tile a")
+        expect(grid).to_have_count(1)
+        expect(grid.first).to_have_attribute("href", f"/p/{public}")
+        page.wait_for_function("img => img.complete && img.naturalWidth > 0", arg=grid.locator("img").element_handle())
+        shoot(ben, artefacts, "tag")
+
+        page.goto("/@ana")
+        _htmx_ready(page)
+        page.get_by_role("button", name="Follow").click()
+        expect(page.get_by_role("button", name="Requested to follow @ana: withdraw")).to_be_visible()
+
+        mine = ana.page  # ana answers from her profile's link to her requests
+        mine.goto("/@ana")
+        mine.get_by_role("link", name="Follow requests").click()
+        expect(mine).to_have_url(re.compile(r"/requests$"))
+        row = mine.locator("#request-ben")
+        expect(row.get_by_role("link", name="Ben @ben")).to_be_visible()
+        shoot(ana, artefacts, "requests")
+        _htmx_ready(mine)
+        mine.evaluate("window.__same_page = true")
+        row.get_by_role("button", name="Accept @ben").click()
+        expect(row).to_contain_text("@ben follows you now.")  # the row swapped in place
+        expect(row.get_by_role("button", name="Follow back")).to_be_visible()
+        assert mine.evaluate("document.activeElement.className") == "request-done"  # focus stays in the row
+        assert mine.evaluate("window.__same_page") is True
+        shoot(ana, artefacts, "requests-accepted")
+
+        page.goto("/tags/sunset")  # a follower now: ana's post too, newest first
+        expect(grid).to_have_count(2)
+        expect(grid.first).to_have_attribute("href", f"/p/{hidden}")
+        for who in (ana, ben):
+            assert who.violations() == [] and who.dialogs == []
 
 
 def _htmx_ready(page: Page) -> None:
