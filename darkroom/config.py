@@ -103,9 +103,11 @@ class Settings:
     # how the HTTP app reads feeds (social.feed.FeedDesign: hybrid push pull sql; the others than
     # hybrid are for make bench-social, which builds what they read)
     feed_design: str = "hybrid"
-    # the HTTP API's rate limits (web.deps.HttpLimits), LIMIT/PERIOD_S; empty: 300 per 300 s each
+    # the HTTP API's rate limits (web.deps.HttpLimits), LIMIT/PERIOD_S; empty: 300 per 300 s each,
+    # and 6,000 per 300 s per address for static files and media
     http_rate_per_account: str = ""
     http_rate_per_ip: str = ""
+    http_rate_assets_per_ip: str = ""
     limits: QueueLimits = field(default_factory=QueueLimits)
 
     def __post_init__(self) -> None:

@@ -46,11 +46,13 @@ _MASTODON_RATE = Rate(300, 300.0)
 @dataclass(frozen=True, slots=True)
 class HttpLimits:
     """The edge's limits: requests per account (signed in) and per address (always, Mastodon's
-    300 per 5 minutes each), how long idempotency keys are kept and held while running, and the
+    300 per 5 minutes each); static files' and media's requests per address apart (a page shows
+    tens of images, a playing video fetches a segment every few seconds); how long idempotency keys are kept and held while running, and the
     largest request body outside the uploads."""
 
     per_account: Rate = _MASTODON_RATE
     per_ip: Rate = _MASTODON_RATE
+    per_ip_assets: Rate = Rate(6000, 300.0)
     idempotency_ttl_s: float = 86400.0
     idempotency_running_ttl_s: float = 300.0
     # a POST answer larger than this is not kept for replay (the claim is released instead)
@@ -60,15 +62,18 @@ class HttpLimits:
 
     @classmethod
     def from_settings(cls, settings: Settings) -> HttpLimits:
-        """The defaults with ``DARKROOM_HTTP_RATE_PER_ACCOUNT`` and ``DARKROOM_HTTP_RATE_PER_IP``
-        (``LIMIT/PERIOD_S``, e.g. ``300/300``) where set: a deployment behind one proxy address, or
-        a load test from one machine, needs a larger quota per address."""
+        """The defaults with ``DARKROOM_HTTP_RATE_PER_ACCOUNT``, ``DARKROOM_HTTP_RATE_PER_IP`` and
+        ``DARKROOM_HTTP_RATE_ASSETS_PER_IP`` (``LIMIT/PERIOD_S``, e.g. ``300/300``) where set: a
+        deployment behind one proxy address, or a load test from one machine, needs a larger quota
+        per address."""
         defaults = cls()
         account, ip = settings.http_rate_per_account.strip(), settings.http_rate_per_ip.strip()
+        assets = settings.http_rate_assets_per_ip.strip()
         return replace(
             defaults,
             per_account=_rate("DARKROOM_HTTP_RATE_PER_ACCOUNT", account) if account else defaults.per_account,
             per_ip=_rate("DARKROOM_HTTP_RATE_PER_IP", ip) if ip else defaults.per_ip,
+            per_ip_assets=_rate("DARKROOM_HTTP_RATE_ASSETS_PER_IP", assets) if assets else defaults.per_ip_assets,
         )
 
 

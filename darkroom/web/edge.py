@@ -7,6 +7,12 @@ a request refused by one quota is charged to none. Every response carries ``Rate
 ``RateLimit-Remaining`` and ``RateLimit-Reset`` of the tighter quota; a refusal is 429 with
 ``Retry-After``. A bad bearer token still costs its address a request (so guessing tokens is
 rate limited too) before its 401.
+
+Static files and media (``GET``/``HEAD`` of ``/static/…`` and ``/v1/media/…``) are asked of no
+one: they are public or carry their own signature, so no credential is looked up, and they are
+charged to a quota of their own per address (``HttpLimits.per_ip_assets``), not the API's: one
+feed page is tens of images, a playing video a segment every few seconds, and neither should
+spend the requests a person's clicks need.
 """
 
 from __future__ import annotations
@@ -24,7 +30,10 @@ from darkroom.web.deps import Authenticator, HttpLimits
 from darkroom.web.problems import HTTP_STATUSES
 from darkroom.web.responses import problem_response
 
-__all__ = ["EdgeMiddleware", "client_address"]
+__all__ = ["ASSET_PREFIXES", "EdgeMiddleware", "client_address"]
+
+ASSET_PREFIXES = ("/static/", "/v1/media/")
+_READS = frozenset({"GET", "HEAD"})
 
 
 def client_address(scope: Scope) -> str:
@@ -42,6 +51,9 @@ class EdgeMiddleware:
         self.limiter = limiter
         self.limits = limits
 
+    def _admit_asset(self, address: str) -> tuple[Auth, Decision, DarkroomError | None]:
+        return ANONYMOUS, self.limiter.hit([Quota("ip-assets", address, self.limits.per_ip_assets)]), None
+
     def _admit(self, headers: Headers, address: str) -> tuple[Auth, Decision, DarkroomError | None]:
         refused: DarkroomError | None = None
         try:
@@ -57,9 +69,12 @@ class EdgeMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        auth, decision, refused = await anyio.to_thread.run_sync(
-            self._admit, Headers(scope=scope), client_address(scope)
-        )
+        if scope["method"] in _READS and scope["path"].startswith(ASSET_PREFIXES):
+            auth, decision, refused = await anyio.to_thread.run_sync(self._admit_asset, client_address(scope))
+        else:
+            auth, decision, refused = await anyio.to_thread.run_sync(
+                self._admit, Headers(scope=scope), client_address(scope)
+            )
         attach(scope.setdefault("state", {}), auth)
         limit_headers = decision.headers()
         if not decision.admitted:

@@ -58,11 +58,36 @@ def test_a_write_answer_carries_the_headers_too(client: TestClient) -> None:
     assert int(replay.headers["ratelimit-remaining"]) == int(response.headers["ratelimit-remaining"]) - 1
 
 
+def test_static_files_and_media_have_a_quota_of_their_own_and_look_up_no_credential(make_client: Any) -> None:
+    limits = HttpLimits(per_ip=Rate(2, HOUR), per_account=Rate(100, HOUR), per_ip_assets=Rate(3, HOUR))
+    client: TestClient = make_client(limits)
+    # a bad token would be a 401 anywhere else: here nobody is asked (media are public or signed)
+    assets = [
+        client.get("/v1/media/nothing/here.jpg", headers=bearer("no-such-token")),
+        client.head("/v1/media/nothing/here.jpg"),
+        client.get("/static/app.css"),
+    ]
+    assert [r.status_code for r in assets] == [404, 404, 404]
+    assert [_limits(r)[:2] for r in assets] == [(3, 2), (3, 1), (3, 0)]
+    refused = client.get("/v1/media/nothing/here.jpg")
+    assert refused.status_code == 429 and "ip-assets 'testclient'" in refused.json()["detail"]
+    # the API's quota is untouched by them, and charges as before
+    assert [_limits(client.get("/demo/items?limit=1"))[:2] for _ in range(2)] == [(2, 1), (2, 0)]
+    assert client.get("/demo/items?limit=1").status_code == 429
+    # a write to those paths is not an asset read: the API's quota (spent) answers it
+    assert client.post("/v1/media/nothing/here.jpg").status_code == 429
+
+
 def test_limits_from_the_settings_and_bad_values_named() -> None:
     assert HttpLimits.from_settings(Settings.from_env({})) == HttpLimits()
-    env = {"DARKROOM_HTTP_RATE_PER_IP": " 5000/60 ", "DARKROOM_HTTP_RATE_PER_ACCOUNT": "1/0.5"}
+    env = {
+        "DARKROOM_HTTP_RATE_PER_IP": " 5000/60 ",
+        "DARKROOM_HTTP_RATE_PER_ACCOUNT": "1/0.5",
+        "DARKROOM_HTTP_RATE_ASSETS_PER_IP": "100/1",
+    }
     limits = HttpLimits.from_settings(Settings.from_env(env))
     assert limits.per_ip == Rate(5000, 60.0) and limits.per_account == Rate(1, 0.5)
+    assert limits.per_ip_assets == Rate(100, 1.0)
     for bad in ("300", "x/300", "0/300", "300/0", "300/-1", "/"):
         with pytest.raises(ConfigError, match=f"DARKROOM_HTTP_RATE_PER_IP={re.escape(repr(bad))} must be LIMIT/"):
             HttpLimits.from_settings(Settings(http_rate_per_ip=bad))
