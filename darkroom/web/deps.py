@@ -41,18 +41,19 @@ class Authenticator(Protocol):
 
 
 _MASTODON_RATE = Rate(300, 300.0)
+_ASSETS_RATE = Rate(6000, 300.0)  # 20 a second: images as a feed scrolls, a video's segments
 
 
 @dataclass(frozen=True, slots=True)
 class HttpLimits:
     """The edge's limits: requests per account (signed in) and per address (always, Mastodon's
     300 per 5 minutes each); static files' and media's requests per address apart (a page shows
-    tens of images, a playing video fetches a segment every few seconds); how long idempotency keys are kept and held while running, and the
-    largest request body outside the uploads."""
+    tens of images, a playing video fetches a segment every few seconds); how long idempotency
+    keys are kept and held while running, and the largest request body outside the uploads."""
 
     per_account: Rate = _MASTODON_RATE
     per_ip: Rate = _MASTODON_RATE
-    per_ip_assets: Rate = Rate(6000, 300.0)
+    per_ip_assets: Rate = _ASSETS_RATE
     idempotency_ttl_s: float = 86400.0
     idempotency_running_ttl_s: float = 300.0
     # a POST answer larger than this is not kept for replay (the claim is released instead)
