@@ -7,10 +7,13 @@ import io
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import sqlalchemy as sa
 from PIL import Image
 
+from darkroom.media.package import Package
+from darkroom.media.storyboard import Poster, Storyboard
 from darkroom.runtime.workflow import Workflows
 from darkroom.services import ServiceRequest, StreamingRequest
 from darkroom.social.ids import new_id
@@ -20,6 +23,20 @@ from darkroom.storage.schema import accounts, blocks, outbox
 
 CORPUS = Path(__file__).parents[1] / "media" / "corpus"
 CLIP_NAMED_JPG = CORPUS / "video_named.jpg"  # 1 s, 160x90 H.264 + AAC in MP4, named .jpg
+
+
+def video_outputs(done: Package, cover: Poster, board: Storyboard) -> dict[str, Any]:
+    """The outputs the streaming workflow's last steps record for a video (package, poster,
+    storyboard), as the tests that fake a finished run write them."""
+    return {
+        "package": done.out_dir,
+        "master": done.master,
+        "mpd": done.mpd,
+        "packaged": [{"name": r.name, "width": r.width, "height": r.height} for r in done.renditions],
+        "poster": {"file": cover.path, "width": cover.width, "height": cover.height},
+        "storyboard": {"files": board.vtt.parent, "vtt": board.vtt, "tiles": board.tiles,
+                       "tile_width": board.tile_width, "tile_height": board.tile_height},
+    }  # fmt: skip
 
 
 def make_account(conn: sa.Connection, handle: str, *, private: bool = False, admin: bool = False) -> Viewer:

@@ -36,7 +36,7 @@ from darkroom.social.uploads import UploadLimits, receive_upload
 from darkroom.storage.schema import accounts, workflows
 from darkroom.web.media_urls import SignedMediaUrls, media_path
 from darkroom.web.server import HttpServer
-from tests.social.media_helpers import CLIP_NAMED_JPG
+from tests.social.media_helpers import CLIP_NAMED_JPG, video_outputs
 from tests.web.media_app import SECRET, MediaApp, RecordedStarts, media_app
 
 SQLITE = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
@@ -55,15 +55,7 @@ def made(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     done = package([(CLIP_NAMED_JPG, rung)], CLIP_NAMED_JPG, root / "package", segment_s=1, timeout_s=60)
     cover = poster(CLIP_NAMED_JPG, root / "poster.jpg", timeout_s=60)
     board = storyboard(CLIP_NAMED_JPG, root / "storyboard", timeout_s=60)
-    return {
-        "package": done.out_dir,
-        "master": done.master,
-        "mpd": done.mpd,
-        "packaged": [{"name": r.name, "width": r.width, "height": r.height} for r in done.renditions],
-        "poster": {"file": cover.path, "width": cover.width, "height": cover.height},
-        "storyboard": {"files": board.vtt.parent, "vtt": board.vtt, "tiles": board.tiles,
-                       "tile_width": board.tile_width, "tile_height": board.tile_height},
-    }  # fmt: skip
+    return video_outputs(done, cover, board)
 
 
 @pytest.fixture

@@ -33,11 +33,10 @@ from darkroom.web.api.reads import domain_cursor, web_cursor
 from darkroom.web.auth import CurrentViewer, SignedIn
 from darkroom.web.caching import NO_STORE
 from darkroom.web.deps import Deps, WebDeps
-from darkroom.web.pages.errors import BadToggle
 from darkroom.web.pages.post_views import FEED_SIZES, post_view
 from darkroom.web.pages.rendering import is_htmx, pages_of
 from darkroom.web.pages.session_pages import see_other
-from darkroom.web.pages.toggles import Asked, asked_state, bad_toggle
+from darkroom.web.pages.toggles import Asked, toggle
 from darkroom.web.pagination import PageRequest
 from darkroom.web.post_pages import views
 from darkroom.web.problems import HTTP_STATUSES
@@ -105,8 +104,4 @@ def _react(request: Request, deps: WebDeps, viewer: Viewer, post_id: str, *, lik
 @router.post("/posts/{post_id}/like")
 def like_post(request: Request, post_id: str, viewer: SignedIn, deps: Deps, liked: Asked = "true") -> Response:
     """Like (``liked=true``) or take the like back (``false``)."""
-    try:
-        like = asked_state(liked, field="liked")
-    except BadToggle as exc:
-        return bad_toggle(request, exc)
-    return _react(request, deps, viewer, post_id, like=like)
+    return toggle(request, liked, field="liked", to=lambda like: _react(request, deps, viewer, post_id, like=like))

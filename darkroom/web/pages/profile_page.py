@@ -32,12 +32,11 @@ from darkroom.web.auth import CurrentViewer, SignedIn
 from darkroom.web.caching import NO_STORE
 from darkroom.web.deps import Deps, WebDeps
 from darkroom.web.pages.captions import profile_path
-from darkroom.web.pages.errors import BadToggle
 from darkroom.web.pages.post_page import POST_FIELDS, refused
 from darkroom.web.pages.post_views import Photo, photo_of, post_view
 from darkroom.web.pages.rendering import is_htmx, pages_of
 from darkroom.web.pages.session_pages import see_other
-from darkroom.web.pages.toggles import Asked, asked_state, bad_toggle
+from darkroom.web.pages.toggles import Asked, toggle
 from darkroom.web.pagination import PageRequest
 
 __all__ = [
@@ -215,8 +214,6 @@ def _follow(request: Request, deps: WebDeps, viewer: Viewer, handle: str, *, fol
 @router.post("/@{handle}/follow")
 def follow(request: Request, handle: str, viewer: SignedIn, deps: Deps, following: Asked = "true") -> Response:
     """Follow or ask to (``following=true``), or unfollow and withdraw a request (``false``)."""
-    try:
-        wanted = asked_state(following, field="following")
-    except BadToggle as exc:
-        return bad_toggle(request, exc)
-    return _follow(request, deps, viewer, handle, follow=wanted)
+    return toggle(
+        request, following, field="following", to=lambda on: _follow(request, deps, viewer, handle, follow=on)
+    )

@@ -7,6 +7,7 @@ press asks for rather than "the other one", so a repeated request changes nothin
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Annotated
 
 from fastapi import Form, Request
@@ -16,7 +17,7 @@ from darkroom.web.caching import NO_STORE
 from darkroom.web.pages.errors import BadToggle
 from darkroom.web.pages.rendering import pages_of
 
-__all__ = ["Asked", "asked_state", "bad_toggle"]
+__all__ = ["Asked", "asked_state", "toggle"]
 
 Asked = Annotated[str, Form()]
 _STATES = {"true": True, "false": False}
@@ -30,6 +31,11 @@ def asked_state(value: str, *, field: str) -> bool:
         raise BadToggle(f"{field} must be true or false, not {value[:40]!r}") from None
 
 
-def bad_toggle(request: Request, exc: BadToggle) -> Response:
-    context = {"title": "Refused", "message": str(exc)}
-    return pages_of(request).render(request, "error.html", context, status=422, cache=NO_STORE)
+def toggle(request: Request, value: str, *, field: str, to: Callable[[bool], Response]) -> Response:
+    """``to`` the state ``value`` asks for; the error page (422) naming anything else."""
+    try:
+        wanted = asked_state(value, field=field)
+    except BadToggle as exc:
+        context = {"title": "Refused", "message": str(exc)}
+        return pages_of(request).render(request, "error.html", context, status=422, cache=NO_STORE)
+    return to(wanted)

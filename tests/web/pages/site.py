@@ -36,6 +36,7 @@ from darkroom.web.app import create_app
 from darkroom.web.deps import WebDeps
 from darkroom.web.main import DatabaseAuthenticator
 from darkroom.web.server import HttpServer
+from tests.social.media_helpers import video_outputs
 from tests.web.media_app import RecordedStarts, receive_photo, record_renditions
 from tests.web.real_app import PASSWORD, SECRET, web_deps
 
@@ -70,16 +71,7 @@ def make_video(root: Path, *, duration_s: float = 3.0) -> dict[str, Any]:
     done = package(rungs, audio, root / "package", segment_s=1, timeout_s=60)
     cover = poster(source, root / "poster.jpg", timeout_s=60)
     board = storyboard(source, root / "storyboard", interval_s=1, timeout_s=60)
-    return {
-        "source": source,
-        "package": done.out_dir,
-        "master": done.master,
-        "mpd": done.mpd,
-        "packaged": [{"name": r.name, "width": r.width, "height": r.height} for r in done.renditions],
-        "poster": {"file": cover.path, "width": cover.width, "height": cover.height},
-        "storyboard": {"files": board.vtt.parent, "vtt": board.vtt, "tiles": board.tiles,
-                       "tile_width": board.tile_width, "tile_height": board.tile_height},
-    }  # fmt: skip
+    return {"source": source, **video_outputs(done, cover, board)}
 
 
 @dataclass
