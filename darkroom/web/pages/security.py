@@ -4,7 +4,8 @@
   no inline script or event handler and no ``eval`` (``script-src 'self'``), no inline style
   (``style-src 'self'``: htmx's own indicator style is turned off in ``base.html``), no plugins, no
   ``<base>``, forms post here only, and no framing (``frame-ancestors 'none'``). ``data:`` images
-  are allowed for the placeholders later slices paint.
+  are allowed for small inline images; the photos' BlurHash placeholders are canvases painted by a
+  script (``static/photos.js``) and need none.
 - ``X-Content-Type-Options: nosniff``, ``Referrer-Policy: same-origin`` (private media URLs are
   signed: they should not leak to other sites), ``X-Frame-Options: DENY`` for browsers older than
   ``frame-ancestors``, ``Cross-Origin-Opener-Policy: same-origin``.

@@ -6,16 +6,18 @@ from __future__ import annotations
 
 import io
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import redis
 import sqlalchemy as sa
 from fastapi import FastAPI
 from PIL import Image
 
+from darkroom.media import blurhash
 from darkroom.social import account_lifecycle, accounts, graph, posts
 from darkroom.social.events import Event, EventType
 from darkroom.social.feed import FanoutHandler
@@ -28,17 +30,26 @@ from darkroom.web.server import HttpServer
 from tests.web.media_app import receive_photo, record_renditions
 from tests.web.real_app import PASSWORD, SECRET, web_deps
 
-__all__ = ["PASSWORD", "Site", "photo_jpeg", "serve", "site_over"]
+__all__ = ["PASSWORD", "Site", "photo_blurhash", "photo_jpeg", "serve", "site_over"]
 
 
-def photo_jpeg(width: int = 600, height: int = 400) -> bytes:
-    """A JPEG with something to see: a diagonal gradient."""
+def _photo(width: int, height: int, tint: int) -> Image.Image:
     ramp = Image.linear_gradient("L").resize((width, height))
-    flat = Image.new("L", (width, height), 140)
-    image = Image.merge("RGB", (ramp, ramp.transpose(Image.Transpose.FLIP_TOP_BOTTOM), flat))
+    flat = Image.new("L", (width, height), tint)
+    return Image.merge("RGB", (ramp, ramp.transpose(Image.Transpose.FLIP_TOP_BOTTOM), flat))
+
+
+def photo_jpeg(width: int = 600, height: int = 400, *, tint: int = 140) -> bytes:
+    """A JPEG with something to see: a diagonal gradient (``tint``: its blue)."""
     out = io.BytesIO()
-    image.save(out, format="JPEG", quality=85)
+    _photo(width, height, tint).save(out, format="JPEG", quality=85)
     return out.getvalue()
+
+
+def photo_blurhash(width: int = 600, height: int = 400, *, tint: int = 140) -> str:
+    """The BlurHash of :func:`photo_jpeg`'s picture, by the encoder the images service runs."""
+    small = _photo(width, height, tint).resize((64, max(1, 64 * height // width)))
+    return blurhash.encode(np.asarray(small, dtype=np.uint8), 4, 3)
 
 
 @dataclass
@@ -71,14 +82,25 @@ class Site:
 
     def photo_post(self, author: str, caption: str, *, size: tuple[int, int] = (600, 400)) -> str:
         """A ready post of one photo by ``author``: uploaded through the domain, its renditions (a
-        real JPEG) recorded as the processing loop would, posted, and fanned out."""
+        real JPEG) and BlurHash recorded as the processing loop would, posted, and fanned out."""
+        return self.photos_post(author, caption, sizes=[size])
+
+    def photos_post(self, author: str, caption: str, *, sizes: Sequence[tuple[int, int]], fan_out: bool = True) -> str:
+        """A ready post of ``len(sizes)`` photos (each its own blue), as :meth:`photo_post` makes
+        one; ``fan_out=False`` leaves it out of the feeds until :meth:`fan_out`."""
         viewer = self.viewer(author)
-        upload_id = receive_photo(self.deps, viewer, photo_jpeg(*size))
-        record_renditions(self.deps, upload_id, {"w600.jpg": photo_jpeg(*size)}, size=size)
+        upload_ids = []
+        for i, size in enumerate(sizes):
+            tint = (140 + 70 * i) % 256
+            upload_id = receive_photo(self.deps, viewer, photo_jpeg(*size, tint=tint))
+            made = {"w600.jpg": photo_jpeg(*size, tint=tint)}
+            record_renditions(self.deps, upload_id, made, size=size, blurhash=photo_blurhash(*size, tint=tint))
+            upload_ids.append(upload_id)
         with self.engine.begin() as conn:
-            post = posts.create_post(conn, viewer, caption=caption, upload_ids=[upload_id])
+            post = posts.create_post(conn, viewer, caption=caption, upload_ids=upload_ids)
         assert post.state.value == "ready"
-        self.fan_out(post.id)
+        if fan_out:
+            self.fan_out(post.id)
         return post.id
 
     def fan_out(self, post_id: str) -> None:
