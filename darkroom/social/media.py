@@ -1,7 +1,7 @@
 """Media messages from uploads, and where their renditions are fetched from.
 
 An upload's ``info`` (written by renditions.py from its workflow's outputs) has the shape
-``{"width", "height", "duration_s", "renditions": [{"key", "content_type", "width", "height",
+``{"width", "height", "duration_s", "blurhash", "renditions": [{"key", "content_type", "width", "height",
 "role", "tree", "path"}]}``; parts may be missing while it is processed, and a missing or odd value
 reads as the default. A rendition's URL comes from a :class:`MediaUrls` the caller passes in: the
 HTTP layer signs private accounts' URLs (they expire, so they are made per read and never cached).
@@ -113,6 +113,7 @@ def from_upload(upload_id: str, kind: str | None, state: str, info: object) -> p
         width=_int(facts.get("width")),
         height=_int(facts.get("height")),
         duration_s=_float(facts.get("duration_s")),
+        blurhash=_str(facts.get("blurhash")),
     )
     for item in json_list(facts.get("renditions")):
         r = json_object(item)

@@ -7,12 +7,14 @@ caller's transaction; the like and comment counters are not written here: the co
 recomputes them from these rows.
 
 Lists: likes newest first (who liked it lately); comments oldest first, as Instagram reads a thread
-top to bottom. Both skip accounts that are deleted or in a block with the viewer.
+top to bottom. Both skip accounts that are deleted or in a block with the viewer. A feed page's
+previews (:func:`latest_comments`) are the last few comments of many posts in one statement.
 """
 
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import sqlalchemy as sa
@@ -33,6 +35,7 @@ __all__ = [
     "add_comment",
     "check_comment_text",
     "delete_comment",
+    "latest_comments",
     "like",
     "list_comments",
     "list_likes",
@@ -210,6 +213,41 @@ def list_comments(
     rows = rows[:limit]
     last = rows[-1] if more else None
     return Page(rows, None if last is None else encode_keyset(Keyset(last.created_at, last.id)))
+
+
+def latest_comments(
+    conn: sa.Connection, viewer: Viewer | None, post_ids: Sequence[str], per_post: int = 2
+) -> dict[str, list[CommentRow]]:
+    """The newest ``per_post`` comments of each of ``post_ids`` (oldest first within a post, as
+    :func:`list_comments` reads), in one statement, under :func:`list_comments`' rules: a post that
+    is not ready, deleted or hidden from ``viewer`` has none, nor do deleted comments or authors
+    deleted or in a block with the viewer. A post without comments is absent from the answer."""
+    per_post = check_limit(per_post, field="per_post")
+    wanted = sorted({check_id(p, field="post_id") for p in post_ids})
+    if not wanted:
+        return {}
+    writer = accounts.alias("writer")  # the comment's author; ``accounts`` is the post's
+    rank = sa.func.row_number().over(partition_by=comments.c.post_id, order_by=comments.c.id.desc()).label("rank")
+    ranked = (
+        sa.select(comments.c.id, comments.c.post_id, comments.c.author_id, comments.c.text, comments.c.created_at, rank)
+        .join(posts, posts.c.id == comments.c.post_id)
+        .join(accounts, accounts.c.id == posts.c.author_id)
+        .join(writer, writer.c.id == comments.c.author_id)
+        .where(
+            comments.c.post_id.in_(wanted),
+            comments.c.deleted_at.is_(None),
+            writer.c.deleted_at.is_(None),
+            *_live_post(),
+            visibility.visible_clause(viewer, posts.c.author_id, accounts.c.private),
+            _not_hidden(viewer, comments.c.author_id),
+        )
+        .subquery()
+    )
+    query = sa.select(ranked).where(ranked.c.rank <= per_post).order_by(ranked.c.post_id, ranked.c.id)
+    found: dict[str, list[CommentRow]] = {}
+    for r in conn.execute(query):
+        found.setdefault(r.post_id, []).append(CommentRow(r.id, r.post_id, r.author_id, r.text, r.created_at))
+    return found
 
 
 # -- shared -----------------------------------------------------------------------------------------

@@ -10,6 +10,7 @@ from darkroom.social.errors import Blocked, Forbidden, InvalidInput, NotFound, U
 from darkroom.social.viewer import Scope, Viewer
 from darkroom.storage.schema import comments, likes, outbox
 from tests.social.rows import make_account, make_block, make_follow, make_post, viewer_of
+from tests.social.statements import statements
 
 # Checks made before any SQL run the same on both databases: SQLite only saves PostgreSQL's setup.
 sqlite_only = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
@@ -297,3 +298,39 @@ def test_list_comments_oldest_first_skipping_deleted_and_blocked_ones_across_pag
     assert [c.id for c in anonymous.items + anonymous_rest.items] == [*expected, rude_comment]
     assert [c.id for page in small for c in page.items] == [*expected, rude_comment]
     assert [len(page.items) for page in small] == [49, 49, 3]
+
+
+def test_latest_comments_of_many_posts_in_one_statement_under_list_comments_rules(db_engine: sa.Engine) -> None:
+    with db_engine.begin() as conn:
+        author, me, rude = make_account(conn, "author"), make_account(conn, "me"), make_account(conn, "rude")
+        locked = make_account(conn, "locked", private=True)
+        posts = [make_post(conn, author) for _ in range(4)]
+        hidden, draft = make_post(conn, locked), make_post(conn, author, state="processing")
+        author_v, rude_v, locked_v = viewer_of(conn, author), viewer_of(conn, rude), viewer_of(conn, locked)
+        first = [reactions.add_comment(conn, author_v, posts[0], f"c{i}").id for i in range(4)]
+        reactions.delete_comment(conn, author_v, first[3])  # the newest is deleted: c1, c2 are the latest
+        rude_comment = reactions.add_comment(conn, rude_v, posts[1], "go away").id
+        lone = reactions.add_comment(conn, author_v, posts[2], "only one").id
+        reactions.add_comment(conn, locked_v, hidden, "followers only")
+        make_block(conn, me, rude)
+        viewer = viewer_of(conn, me)
+    asked = [*posts, hidden, draft]
+    with db_engine.connect() as conn, statements(db_engine) as sent:
+        mine = reactions.latest_comments(conn, viewer, asked)
+    queries = [s for s in sent if s.lstrip().upper().startswith("SELECT")]  # not the driver's BEGIN
+    assert len(queries) == 1  # the whole page's comments at once, not one statement per post
+    assert {post: [c.id for c in rows] for post, rows in mine.items()} == {posts[0]: first[1:3], posts[2]: [lone]}
+    assert mine[posts[2]][0].text == "only one" and mine[posts[2]][0].author_id == author
+    with db_engine.connect() as conn:
+        anonymous = reactions.latest_comments(conn, None, asked, per_post=1)
+        assert reactions.latest_comments(conn, None, []) == {}
+        with pytest.raises(InvalidInput, match="per_post 0 is not a whole number"):
+            reactions.latest_comments(conn, None, posts, per_post=0)
+        with pytest.raises(InvalidInput, match="post_id 'nope' is not a Darkroom id"):
+            reactions.latest_comments(conn, None, ["nope"])
+    # a block hides nothing from someone else; a private account's post stays hidden
+    assert {post: [c.id for c in rows] for post, rows in anonymous.items()} == {
+        posts[0]: [first[2]],
+        posts[1]: [rude_comment],
+        posts[2]: [lone],
+    }

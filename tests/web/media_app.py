@@ -120,11 +120,17 @@ def finish_run(app: MediaApp, upload_id: str, renditions: dict[str, bytes]) -> d
 
 
 def record_renditions(
-    deps: WebDeps, upload_id: str, renditions: dict[str, bytes], *, size: tuple[int, int] = (96, 64)
+    deps: WebDeps,
+    upload_id: str,
+    renditions: dict[str, bytes],
+    *,
+    size: tuple[int, int] = (96, 64),
+    blurhash: str | None = None,
 ) -> dict[str, str]:
     """Record the upload's ``photo.renditions`` run as succeeded with ``renditions`` (file name ->
     bytes, each ``size`` pixels; the suffix stays on the key, as the runtime stores files) stored
-    content-addressed, and let the processing loop settle it; the keys by file name."""
+    content-addressed, and ``blurhash`` when given, and let the processing loop settle it; the
+    keys by file name."""
     width, height = size
     keys: dict[str, str] = {}
     outputs: list[dict[str, object]] = []
@@ -136,11 +142,14 @@ def record_renditions(
         outputs.append({"name": scratch.stem, "format": scratch.suffix[1:].replace("jpg", "jpeg"), "width": width,
                         "height": height, "file": {"$blob": keys[name]}})  # fmt: skip
     now = time.time()
+    made: dict[str, object] = {"source": {"width": width, "height": height}, "renditions": outputs}
+    if blurhash is not None:
+        made["blurhash"] = blurhash
     with deps.engine.begin() as conn:
         conn.execute(
             sa.insert(workflows),
             {"id": f"wf_{upload_id.lower()}", "name": "photo.renditions", "state": "succeeded", "inputs": {},
-             "outputs": {"source": {"width": width, "height": height}, "renditions": outputs},
+             "outputs": made,
              "priority": "interactive", "deadline": now + 60, "progress": 1.0, "created_at": now, "updated_at": now},
         )  # fmt: skip
         advance_processing(conn)

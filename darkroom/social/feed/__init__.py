@@ -6,6 +6,7 @@ are pulled at read time and merged (:mod:`.reader`); the Redis writes are Lua sc
 
 from darkroom.social.feed.config import FeedConfig, FeedDesign
 from darkroom.social.feed.fanout import FanoutHandler, FanoutObserver
+from darkroom.social.feed.head import count_newer
 from darkroom.social.feed.ranking import Candidate, Origin, ReverseChronological, Scorer
 from darkroom.social.feed.reader import MAX_LIMIT, FeedPage, read_feed, sql_feed
 from darkroom.social.feed.store import FeedStore
@@ -22,6 +23,7 @@ __all__ = [
     "Origin",
     "ReverseChronological",
     "Scorer",
+    "count_newer",
     "read_feed",
     "sql_feed",
 ]

@@ -4,6 +4,7 @@ helpers as the ``/v1`` API, served by the same app (:func:`mount`).
 
 - ``session_pages``: sign up, log in, log out (the API's cookie session and CSRF token).
 - ``feed_page``: ``/``, the home feed (the login form when signed out); liking.
+- ``new_posts``: ``/feed/new``, the feed's "new posts" bar, and the new posts it loads in.
 - ``compose_page``: ``/compose``, a new post (``static/compose.js`` uploads through the API).
 - ``post_page``: ``/p/{id}``, a post at its own URL (Open Graph tags), its comments, the comment box.
 - ``profile_page``: ``/@{handle}``, a profile, its grid of posts, follow button, followers and following.
@@ -23,6 +24,7 @@ from fastapi import FastAPI
 from darkroom.web.pages import (
     compose_page,
     feed_page,
+    new_posts,
     post_page,
     profile_page,
     requests_page,
@@ -45,6 +47,7 @@ def mount(app: FastAPI, *, assets: Assets | None = None) -> None:
         static_files.router,
         session_pages.router,
         feed_page.router,
+        new_posts.router,
         compose_page.router,
         post_page.router,
         profile_page.router,

@@ -17,12 +17,14 @@ from pathlib import Path
 
 from darkroom.web.pages.errors import AssetMissing
 
-__all__ = ["PREFIX", "REQUIRED", "STATIC_DIR", "Asset", "Assets"]
+__all__ = ["FEED_PAGE", "PREFIX", "REQUIRED", "STATIC_DIR", "Asset", "Assets"]
 
 PREFIX = "/static"
 STATIC_DIR = Path(__file__).resolve().parent / "static"
-# what every page links to: a release without them cannot serve a page
-REQUIRED = ("app.css", "app.js", "vendor/htmx.min.js")
+# what the feed's first page loads (the budget of docs/web.md): the layout's, and its photos and bar
+FEED_PAGE = ("app.css", "app.js", "vendor/htmx.min.js", "photos.js", "feed.js", "vendor/blurhash.js")
+# what every page and the home page link to: a release without them cannot serve the feed
+REQUIRED = FEED_PAGE
 _TYPES = {
     ".css": "text/css; charset=utf-8",
     ".js": "text/javascript; charset=utf-8",

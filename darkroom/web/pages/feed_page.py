@@ -4,7 +4,10 @@ The feed reads as ``GET /v1/feed`` does, through the same helpers: ``feed.read_f
 read-only transaction, the page through the post cache (``postcache.hydrate``), the cursor the
 API's (signed, bound to ``feed:<account id>``), one ``post.viewed`` per post shown. 20 posts a
 page; "More posts" is a link to ``/?cursor=…`` (a whole page without JavaScript) that htmx turns
-into the next 20 appended in place when it scrolls into view or is clicked.
+into the next 20 appended in place when it scrolls into view or is clicked. Under each post, its
+latest comments (read for the whole page in one statement, ``comment_views.latest_comment_views``)
+and the post page's comment box. The first page starts the "new posts" bar (``new_posts.py``) from
+its newest post.
 
 Liking is a form (``POST /posts/{id}/like`` with ``liked=true|false``, the state asked for, and
 the session's CSRF token) that htmx posts and whose inside it swaps for the answer's; without
@@ -15,8 +18,11 @@ post's ``like_count`` is the counter consumer's and may lag a moment.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import Any
 from urllib.parse import urlencode
 
+import sqlalchemy as sa
 from fastapi import APIRouter, Request
 from starlette.responses import Response
 
@@ -33,6 +39,7 @@ from darkroom.web.api.reads import domain_cursor, web_cursor
 from darkroom.web.auth import CurrentViewer, SignedIn
 from darkroom.web.caching import NO_STORE
 from darkroom.web.deps import Deps, WebDeps
+from darkroom.web.pages.comment_views import latest_comment_views
 from darkroom.web.pages.post_views import FEED_SIZES, post_view
 from darkroom.web.pages.rendering import is_htmx, pages_of
 from darkroom.web.pages.session_pages import see_other
@@ -41,16 +48,32 @@ from darkroom.web.pagination import PageRequest
 from darkroom.web.post_pages import views
 from darkroom.web.problems import HTTP_STATUSES
 
-__all__ = ["PAGE_SIZE", "POST_FIELDS", "router"]
+__all__ = ["PAGE_SIZE", "POLL_MS", "POST_FIELDS", "feed_posts", "new_posts_path", "router"]
 
 router = APIRouter(include_in_schema=False)
 PAGE_SIZE = 20
+POLL_MS = 30_000  # how often an open, visible feed asks whether new posts arrived (static/feed.js)
 # what a post of the feed shows: the mask reaches the hydration (no avatar, no error, no updated_at)
 POST_FIELDS = Mask.parse(
-    "id,author.handle,author.display_name,caption,media,like_count,comment_count,liked_by_me,tags,mentions,created_at",
+    "id,author.id,author.handle,author.display_name,caption,media,like_count,comment_count,liked_by_me,tags,mentions,"
+    "created_at",
     Post.DESCRIPTOR,
     name="fields",
 )
+
+
+def feed_posts(conn: sa.Connection, deps: WebDeps, viewer: Viewer, post_ids: Sequence[str]) -> dict[str, Any]:
+    """The template's values of a page of feed posts: the posts (hydrated as ``GET /v1/feed``
+    does) and their latest comments, read in ``conn``'s transaction."""
+    posts = postcache.hydrate(conn, deps.redis, post_ids, viewer, POST_FIELDS, urls=deps.media_urls)
+    shown = [post_view(p) for p in posts]
+    previews = latest_comment_views(conn, viewer, shown, urls=deps.media_urls)
+    return {"posts": shown, "previews": previews, "sizes": FEED_SIZES, "feed": True}
+
+
+def new_posts_path(since: str | None) -> str:
+    """The count of the feed's posts newer than ``since`` (the "new posts" bar polls it)."""
+    return "/feed/new" if since is None else f"/feed/new?{urlencode({'since': since})}"
 
 
 def _feed(request: Request, deps: WebDeps, viewer: Viewer, cursor: str | None) -> Response:
@@ -61,14 +84,15 @@ def _feed(request: Request, deps: WebDeps, viewer: Viewer, cursor: str | None) -
             conn, deps.redis, viewer.account_id, cursor=inner, limit=PAGE_SIZE, touch_last_seen=False,
             design=deps.feed_design, config=deps.feed_config,
         )  # fmt: skip
-        posts = postcache.hydrate(conn, deps.redis, found.post_ids, viewer, POST_FIELDS, urls=deps.media_urls)
-    views(deps, viewer, [p.id for p in posts], Surface.FEED)
+        context = feed_posts(conn, deps, viewer, found.post_ids)
+    views(deps, viewer, [p.id for p in context["posts"]], Surface.FEED)
     following = web_cursor(deps, found.next_cursor, list_name)
-    context = {
-        "posts": [post_view(p) for p in posts],
+    context |= {
         "next_href": None if following is None else f"/?{urlencode({'cursor': following})}",
         "continued": cursor is not None,
-        "sizes": FEED_SIZES,
+        # the "new posts" bar counts what arrived above the newest post read (none: every post)
+        "new_posts_href": new_posts_path(max(found.post_ids, default=None)),
+        "poll_ms": POLL_MS,
     }
     pages = pages_of(request)
     if is_htmx(request) and cursor is not None:

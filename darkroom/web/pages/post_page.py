@@ -19,7 +19,7 @@ from urllib.parse import urlencode, urljoin
 from fastapi import APIRouter, Form, Request
 from starlette.responses import Response
 
-from darkroom._proto.darkroom.social.v1.social_pb2 import Comment, Post
+from darkroom._proto.darkroom.social.v1.social_pb2 import Post
 from darkroom.api.fieldmask import Mask
 from darkroom.social import postcache, reactions, resources
 from darkroom.social.errors import NotFound, SocialError
@@ -31,7 +31,7 @@ from darkroom.web.api.reads import domain_cursor, web_cursor
 from darkroom.web.auth import CurrentViewer, SignedIn
 from darkroom.web.caching import NO_STORE
 from darkroom.web.deps import Deps, WebDeps
-from darkroom.web.pages.comment_views import comment_view, count_comments
+from darkroom.web.pages.comment_views import COMMENT_FIELDS, comment_view, count_comments
 from darkroom.web.pages.post_views import FEED_SIZES, post_view
 from darkroom.web.pages.rendering import is_htmx, pages_of
 from darkroom.web.pages.session_pages import see_other
@@ -50,9 +50,6 @@ POST_FIELDS = Mask.parse(
     "mentions,created_at",
     Post.DESCRIPTOR,
     name="fields",
-)
-_COMMENT_FIELDS = Mask.parse(
-    "id,post_id,author.id,author.handle,author.display_name,text,created_at", Comment.DESCRIPTOR, name="fields"
 )
 CommentText = Annotated[str, Form()]
 
@@ -80,7 +77,7 @@ def _comments(
             found = reactions.list_comments(conn, viewer, post.id, inner, COMMENTS_PER_PAGE)
         except NotFound:  # a post its author sees while it is still processing: no comments yet
             return {"comments": [], "next_comments_href": None}
-        shown = resources.comment_messages(conn, found.items, viewer, _COMMENT_FIELDS, urls=deps.media_urls)
+        shown = resources.comment_messages(conn, found.items, viewer, COMMENT_FIELDS, urls=deps.media_urls)
     following = web_cursor(deps, found.next_cursor, list_name)
     href = None if following is None else f"{post_path(post.id)}?{urlencode({'cursor': following})}"
     return {"comments": [comment_view(c, viewer, post.author.id) for c in shown], "next_comments_href": href}
@@ -132,7 +129,7 @@ def add_comment(request: Request, post_id: str, text: CommentText, viewer: Signe
         post_id = check_id(post_id, field="post_id")
         with deps.engine.begin() as conn:
             row = reactions.add_comment(conn, viewer, post_id, text)
-            (comment,) = resources.comment_messages(conn, [row], viewer, _COMMENT_FIELDS, urls=deps.media_urls)
+            (comment,) = resources.comment_messages(conn, [row], viewer, COMMENT_FIELDS, urls=deps.media_urls)
             count = count_comments(conn, post_id)
     except SocialError as exc:
         return refused(request, exc)

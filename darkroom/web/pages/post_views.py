@@ -4,7 +4,9 @@ hydration as ``GET /v1/feed``), so a template never reaches into a proto.
 A photo is a ``<picture>``: one ``<source>`` per modern format the renditions have (AVIF, WebP),
 each a ``srcset`` of its sizes, and an ``<img>`` of the JPEGs (or whatever format there is) with
 ``width``/``height`` from the rendition it names, so the browser reserves the space before the
-bytes arrive. The alt text is the caption (or says whose photo it is when there is none).
+bytes arrive. The alt text is the caption (or says whose photo it is when there is none). A photo
+carries its BlurHash, which ``static/photos.js`` paints into a canvas behind the image until the
+image has loaded. A post of several items shows them all (a carousel), each with its own picture.
 
 A video is its poster (a ``Photo``, sized the same way) and a :class:`Video`: the HLS master
 playlist and the storyboard track the player (``static/player.js``) reads. Their URLs are the
@@ -19,9 +21,22 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from darkroom._proto.darkroom.social.v1.social_pb2 import Media, Post, Rendition
+from darkroom.media.blurhash import BASE83
 from darkroom.web.pages.captions import CaptionPart, caption_parts, profile_path
 
-__all__ = ["FEED_SIZES", "Photo", "PostView", "Source", "Video", "ago", "clock", "photo_of", "post_view", "video_of"]
+__all__ = [
+    "FEED_SIZES",
+    "Photo",
+    "PostView",
+    "Source",
+    "Video",
+    "ago",
+    "blurhash_of",
+    "clock",
+    "photo_of",
+    "post_view",
+    "video_of",
+]
 
 # the feed's column is at most 600 CSS pixels wide, the whole screen below 640 (app.css)
 FEED_SIZES = "(max-width: 640px) 100vw, 600px"
@@ -49,6 +64,7 @@ class Photo:
     alt: str
     sources: tuple[Source, ...] = ()
     is_video: bool = False
+    blurhash: str = ""  # empty: no placeholder (a video's poster, or none was made)
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,6 +88,7 @@ class PostView:
     """One post of a page."""
 
     id: str
+    author_id: str
     author_handle: str
     author_name: str
     author_href: str
@@ -81,13 +98,24 @@ class PostView:
     like_count: int
     liked: bool
     comment_count: int
-    photo: Photo | None
+    photo: Photo | None  # the first item's: the Open Graph image
     media_count: int
+    items: tuple[Photo, ...] = ()  # every item that has a picture yet, in the post's order
     video: Video | None = None  # the first item's player, when it is a video with an HLS package
 
 
 def _srcset(renditions: Sequence[Rendition]) -> str:
     return ", ".join(f"{r.url} {r.width}w" for r in sorted(renditions, key=lambda r: r.width))
+
+
+def blurhash_of(media: Media) -> str:
+    """The media's BlurHash when it is well formed (its length is the one its first digit promises,
+    every digit base83), else "": the script never gets a value it would refuse."""
+    value = media.blurhash
+    if len(value) < 6 or any(char not in BASE83 for char in value):
+        return ""
+    size = BASE83.index(value[0])
+    return value if len(value) == 4 + 2 * (size % 9 + 1) * (size // 9 + 1) else ""
 
 
 def photo_of(media: Media, alt: str) -> Photo | None:
@@ -107,7 +135,8 @@ def photo_of(media: Media, alt: str) -> Photo | None:
     # the smallest at least _PREFERRED_WIDTH wide, else the largest
     img = next((r for r in fallback if r.width >= _PREFERRED_WIDTH), fallback[-1])
     sources = tuple(Source(t, _srcset(by_type[t])) for t in _MODERN_TYPES if t in by_type and t != fallback_type)
-    return Photo(img.url, _srcset(fallback), img.width, img.height, alt, sources, is_video)
+    placeholder = "" if is_video else blurhash_of(media)
+    return Photo(img.url, _srcset(fallback), img.width, img.height, alt, sources, is_video, placeholder)
 
 
 def video_of(media: Media) -> Video | None:
@@ -150,9 +179,12 @@ def post_view(post: Post, *, now: float | None = None) -> PostView:
     video = video_of(post.media[0]) if post.media else None
     kind = "video" if video is not None or (post.media and post.media[0].kind == "video") else "photo"
     alt = post.caption.strip() or f"A {kind} by @{author.handle}"
+    # each slide says its position ("2 of 3"); the alt text is the caption's, the post's words
+    items = tuple(item for media in post.media if (item := photo_of(media, alt)) is not None)
     photo = photo_of(post.media[0], alt) if post.media else None
     return PostView(
         id=post.id,
+        author_id=author.id,
         author_handle=author.handle,
         author_name=author.display_name or author.handle,
         author_href=profile_path(author.handle),
@@ -164,5 +196,6 @@ def post_view(post: Post, *, now: float | None = None) -> PostView:
         comment_count=post.comment_count,
         photo=photo,
         media_count=len(post.media),
+        items=items,
         video=video if photo is not None else None,  # the player starts from the poster's box
     )

@@ -4,7 +4,8 @@
   no inline script or event handler and no ``eval`` (``script-src 'self'``), no inline style
   (``style-src 'self'``: htmx's own indicator style is turned off in ``base.html``), no plugins, no
   ``<base>``, forms post here only, and no framing (``frame-ancestors 'none'``). ``data:`` images
-  are allowed for the placeholders later slices paint. The video player needs nothing more: hls.js
+  are allowed for small inline images; the photos' BlurHash placeholders are canvases painted by a
+  script (``static/photos.js``) and need none. The video player needs nothing more: hls.js
   (imported from this origin) plays through Media Source Extensions, whose ``blob:`` URL is a
   media source (``media-src blob:``, also compose's previews), fetches playlists and segments here
   (``connect-src 'self'``), and runs without a worker (``static/player.js``), so no ``worker-src``.

@@ -8,17 +8,19 @@ from __future__ import annotations
 import io
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import redis
 import sqlalchemy as sa
 from fastapi import FastAPI
 from PIL import Image
 
+from darkroom.media import blurhash
 from darkroom.media.encode import encode_audio, encode_ladder
 from darkroom.media.package import package
 from darkroom.media.recipe import AudioRecipe, Recipe
@@ -40,7 +42,7 @@ from tests.social.media_helpers import video_outputs
 from tests.web.media_app import RecordedStarts, receive_photo, record_renditions
 from tests.web.real_app import PASSWORD, SECRET, web_deps
 
-__all__ = ["PASSWORD", "Site", "make_video", "photo_jpeg", "serve", "site_over"]
+__all__ = ["PASSWORD", "Site", "make_video", "photo_blurhash", "photo_jpeg", "serve", "site_over"]
 
 # A tiny ladder: 1 s GOPs in 1 s segments, as the packaging tests encode it
 _RUNGS = tuple(
@@ -49,13 +51,16 @@ _RUNGS = tuple(
 )
 
 
-def photo_jpeg(width: int = 600, height: int = 400) -> bytes:
-    """A JPEG with something to see: a diagonal gradient."""
+def _photo(width: int, height: int, tint: int) -> Image.Image:
     ramp = Image.linear_gradient("L").resize((width, height))
-    flat = Image.new("L", (width, height), 140)
-    image = Image.merge("RGB", (ramp, ramp.transpose(Image.Transpose.FLIP_TOP_BOTTOM), flat))
+    flat = Image.new("L", (width, height), tint)
+    return Image.merge("RGB", (ramp, ramp.transpose(Image.Transpose.FLIP_TOP_BOTTOM), flat))
+
+
+def photo_jpeg(width: int = 600, height: int = 400, *, tint: int = 140) -> bytes:
+    """A JPEG with something to see: a diagonal gradient (``tint``: its blue)."""
     out = io.BytesIO()
-    image.save(out, format="JPEG", quality=85)
+    _photo(width, height, tint).save(out, format="JPEG", quality=85)
     return out.getvalue()
 
 
@@ -72,6 +77,12 @@ def make_video(root: Path, *, duration_s: float = 3.0) -> dict[str, Any]:
     cover = poster(source, root / "poster.jpg", timeout_s=60)
     board = storyboard(source, root / "storyboard", interval_s=1, timeout_s=60)
     return {"source": source, **video_outputs(done, cover, board)}
+
+
+def photo_blurhash(width: int = 600, height: int = 400, *, tint: int = 140) -> str:
+    """The BlurHash of :func:`photo_jpeg`'s picture, by the encoder the images service runs."""
+    small = _photo(width, height, tint).resize((64, max(1, 64 * height // width)))
+    return blurhash.encode(np.asarray(small, dtype=np.uint8), 4, 3)
 
 
 @dataclass
@@ -114,14 +125,25 @@ class Site:
 
     def photo_post(self, author: str, caption: str, *, size: tuple[int, int] = (600, 400)) -> str:
         """A ready post of one photo by ``author``: uploaded through the domain, its renditions (a
-        real JPEG) recorded as the processing loop would, posted, and fanned out."""
+        real JPEG) and BlurHash recorded as the processing loop would, posted, and fanned out."""
+        return self.photos_post(author, caption, sizes=[size])
+
+    def photos_post(self, author: str, caption: str, *, sizes: Sequence[tuple[int, int]], fan_out: bool = True) -> str:
+        """A ready post of ``len(sizes)`` photos (each its own blue), as :meth:`photo_post` makes
+        one; ``fan_out=False`` leaves it out of the feeds until :meth:`fan_out`."""
         viewer = self.viewer(author)
-        upload_id = receive_photo(self.deps, viewer, photo_jpeg(*size))
-        record_renditions(self.deps, upload_id, {"w600.jpg": photo_jpeg(*size)}, size=size)
+        upload_ids = []
+        for i, size in enumerate(sizes):
+            tint = (140 + 70 * i) % 256
+            upload_id = receive_photo(self.deps, viewer, photo_jpeg(*size, tint=tint))
+            made = {"w600.jpg": photo_jpeg(*size, tint=tint)}
+            record_renditions(self.deps, upload_id, made, size=size, blurhash=photo_blurhash(*size, tint=tint))
+            upload_ids.append(upload_id)
         with self.engine.begin() as conn:
-            post = posts.create_post(conn, viewer, caption=caption, upload_ids=[upload_id])
+            post = posts.create_post(conn, viewer, caption=caption, upload_ids=upload_ids)
         assert post.state.value == "ready"
-        self.fan_out(post.id)
+        if fan_out:
+            self.fan_out(post.id)
         return post.id
 
     def video_post(self, author: str, caption: str, made: dict[str, Any]) -> str:

@@ -110,7 +110,7 @@ def test_adding_and_deleting_a_comment(client: TestClient, site: Site) -> None:
     assert added.status_code == 200 and added.text.lstrip().startswith('<li class="comment"')
     assert XSS not in added.text and "&lt;script&gt;" in added.text
     assert f'id="comment-count-{post_id}"' in added.text and "1 comment<" in added.text
-    assert 'id="comment-box"' in added.text and added.text.count('hx-swap-oob="true"') == 2
+    assert f'id="comment-box-{post_id}"' in added.text and added.text.count('hx-swap-oob="true"') == 2
     comment_id = re.search(r'id="comment-([0-9A-Z]{26})"', added.text)
     assert comment_id is not None
     plain = client.post(f"/p/{post_id}/comments", data={"text": "second", "csrf_token": token})
