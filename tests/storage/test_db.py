@@ -106,7 +106,7 @@ def test_migrations_create_exactly_the_schema(empty_url: str) -> None:
     try:
         assert db.current_revision(engine) is None
         db.upgrade(engine)
-        assert db.current_revision(engine) == db.head_revision() == "0002"
+        assert db.current_revision(engine) == db.head_revision() == "0003"
         assert _differences(engine) == []
         expected = {
             table.name: {table.primary_key.name}
@@ -319,10 +319,10 @@ def test_cli_upgrade_and_current(tmp_path: Path) -> None:
     assert "none" in before.output
     upgraded = runner.invoke(app, ["upgrade", "--url", url])
     assert upgraded.exit_code == 0, upgraded.output
-    assert "0002" in upgraded.output
+    assert "0003" in upgraded.output
     current = runner.invoke(app, ["current", "--url", url, "--json"])
     assert current.exit_code == 0, current.output
-    assert '"current": "0002"' in current.output
+    assert '"current": "0003"' in current.output
     bad = runner.invoke(app, ["current", "--url", "mysql://u:s3cr3t@h/db"])
     assert bad.exit_code == 1
     assert "s3cr3t" not in bad.output

@@ -7,6 +7,9 @@ helpers as the ``/v1`` API, served by the same app (:func:`mount`).
 - ``compose_page``: ``/compose``, a new post (``static/compose.js`` uploads through the API).
 - ``post_page``: ``/p/{id}``, a post at its own URL (Open Graph tags), its comments, the comment box.
 - ``profile_page``: ``/@{handle}``, a profile, its grid of posts, follow button, followers and following.
+- ``settings_page``, ``blocked_page``, ``tokens_page``, ``account_pages``: ``/settings`` (profile,
+  avatar, private account), ``/settings/blocked``, ``/settings/tokens``, ``/settings/export`` (the
+  data as a zip) and ``/settings/delete``.
 - ``static_files``: ``/static/{digest}/{name}``, the CSS and scripts (``assets.py``; the pinned
   third-party ones are copied into ``static/vendor/`` by ``make setup``).
 - ``rendering``: every page through one Jinja2 environment with the security headers of
@@ -18,7 +21,18 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
-from darkroom.web.pages import compose_page, feed_page, post_page, profile_page, session_pages, static_files
+from darkroom.web.pages import (
+    account_pages,
+    blocked_page,
+    compose_page,
+    feed_page,
+    post_page,
+    profile_page,
+    session_pages,
+    settings_page,
+    static_files,
+    tokens_page,
+)
 from darkroom.web.pages.assets import Assets
 from darkroom.web.pages.rendering import Pages
 
@@ -36,5 +50,9 @@ def mount(app: FastAPI, *, assets: Assets | None = None) -> None:
         compose_page.router,
         post_page.router,
         profile_page.router,
+        settings_page.router,
+        blocked_page.router,
+        tokens_page.router,
+        account_pages.router,
     ):
         app.include_router(router)
