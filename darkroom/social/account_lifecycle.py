@@ -13,11 +13,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
 
 import sqlalchemy as sa
+from redis import Redis
 
-from darkroom.social import passwords
+from darkroom.social import passwords, sessions
 from darkroom.social.account_edits import check_display_name, check_private
 from darkroom.social.accounts import AccountRow, get_account_by_id
-from darkroom.social.errors import AlreadyExists, Forbidden, NotFound
+from darkroom.social.errors import AlreadyExists, Forbidden, LoginFailed, NotFound
 from darkroom.social.events import Event, EventType, record
 from darkroom.social.handles import lookup_handle, normalize_email, normalize_handle
 from darkroom.social.ids import new_id
@@ -26,6 +27,7 @@ from darkroom.storage.schema import accounts, credentials
 
 __all__ = [
     "NewAccount",
+    "confirm_password",
     "create_account",
     "delete_account",
     "disable_account",
@@ -131,6 +133,20 @@ def _refuse_taken(conn: sa.Connection, handle: str, email: str) -> None:
 
 
 # -- changes that revoke every credential ----------------------------------------------------------
+def confirm_password(conn: sa.Connection, redis: Redis, viewer: Viewer | None, password: str, *, address: str) -> None:
+    """The viewer typed its own password again (before deleting the account): reads only, so a
+    caller on SQLite runs it (argon2id) outside the write transaction. A wrong one is
+    :class:`LoginFailed` and counts in the login throttle like a failed login, so a left-open
+    session cannot be used to guess it."""
+    who = require_write(viewer)
+    try:
+        verified = sessions.verify_login(conn, redis, login=who.handle, password=password, address=address)
+    except LoginFailed:
+        raise LoginFailed(f"that is not the password of @{who.handle}", field="password") from None
+    if verified.account.id != who.account_id:  # a handle names one account; this never differs
+        raise LoginFailed(f"that is not the password of @{who.handle}", field="password")
+
+
 def delete_account(conn: sa.Connection, viewer: Viewer | None) -> None:
     """Soft-delete the viewer's account: it is not found any more and its credentials are revoked.
     Purging its media is the purge consumer's work, on ``account.deleted``."""

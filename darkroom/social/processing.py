@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -42,11 +42,12 @@ def run_id_for(upload_id: str) -> str:
     return f"wf_{upload_id.lower()}"
 
 
-def media_request(kind: UploadKind, source_key: str) -> ServiceRequest:
-    """The service request that makes the renditions of an upload stored at ``source_key``."""
+def media_request(kind: UploadKind, source_key: str, *, spec: Mapping[str, object] | None = None) -> ServiceRequest:
+    """The service request that makes the renditions of an upload stored at ``source_key``; a photo's
+    ``spec`` overrides the default renditions (an avatar's are small: ``darkroom.social.avatars``)."""
     source = {"$blob": source_key}
     if kind is UploadKind.PHOTO:
-        return PhotoRequest.parse({"source": source, "priority": PHOTO_PRIORITY})
+        return PhotoRequest.parse({"source": source, "priority": PHOTO_PRIORITY, "spec": dict(spec or {})})
     return StreamingRequest.parse({"source": source, "priority": VIDEO_PRIORITY})
 
 

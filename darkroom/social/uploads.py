@@ -16,7 +16,7 @@ owner) and ``purged`` (its media deleted) answer like missing uploads.
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
@@ -24,7 +24,7 @@ from typing import Any, BinaryIO
 
 import sqlalchemy as sa
 
-from darkroom.social.errors import NotFound
+from darkroom.social.errors import NotFound, UnsupportedMedia
 from darkroom.social.ids import check_id, new_id
 from darkroom.social.intake import (
     UploadKind,
@@ -122,20 +122,28 @@ def receive_upload(
     limits: UploadLimits,
     spool_dir: Path,
     start: WorkStarter,
+    kinds: Collection[UploadKind] = tuple(UploadKind),
+    spec: Mapping[str, object] | None = None,
+    field: str = "file",
 ) -> UploadRow:
     """Take a whole file from ``stream``: spool it under ``spool_dir``, judge it by content, store it,
-    record the upload (``processing``) and its asset, and start its workflow through ``start``.
+    record the upload (``processing``) and its asset, and start its workflow through ``start``
+    (``spec``: a photo's renditions other than the default).
 
-    Unknown or unreadable content is :class:`InvalidInput` naming ``filename``; a file over its
-    kind's limit is :class:`TooLarge` (reading stops there). Either way nothing is stored.
+    Unknown or unreadable content is :class:`InvalidInput` naming ``filename``; so is a kind not in
+    ``kinds`` (:class:`UnsupportedMedia`, ``field`` named); a file over its kind's limit is
+    :class:`TooLarge` (reading stops there). Either way nothing is stored.
     """
     who = require_write(viewer)
     name = clean_filename(filename)
     upload_id = new_id()
     spooled = spool(stream, spool_dir / f"{upload_id}.part", filename=name, limits=limits)
     try:
+        if spooled.kind not in kinds:
+            wanted = " or ".join(sorted(str(k) for k in kinds))
+            raise UnsupportedMedia(f"{name!r} is a {spooled.kind}: only a {wanted} is taken here", field=field)
         whole = Whole(upload_id, who.account_id, spooled.path, spooled.kind, name, spooled.size_bytes, spooled.sha256)
-        values = begin_processing(conn, blobs, whole, start=start)
+        values = begin_processing(conn, blobs, whole, start=start, spec=spec)
         conn.execute(
             sa.insert(uploads),
             {"id": upload_id, "account_id": who.account_id, "filename": name, "length_bytes": spooled.size_bytes,
@@ -159,15 +167,24 @@ class Whole:
     sha256: str
 
 
-def begin_processing(conn: sa.Connection, blobs: BlobStore, whole: Whole, *, start: WorkStarter) -> dict[str, Any]:
+def begin_processing(
+    conn: sa.Connection,
+    blobs: BlobStore,
+    whole: Whole,
+    *,
+    start: WorkStarter,
+    spec: Mapping[str, object] | None = None,
+) -> dict[str, Any]:
     """Probe the whole file (:func:`~darkroom.social.intake.identify`), store it as the source blob,
-    record its asset (same id as the upload) and start its workflow; the upload's new column values
-    (``processing``). Unreadable content raises before anything is stored."""
+    record its asset (same id as the upload) and start its workflow (``spec``: a photo's renditions
+    when not the default; kept in ``info`` until they exist, so a restarted run makes the same); the
+    upload's new column values (``processing``). Unreadable content raises before anything is stored."""
     content = identify(whole.path, sniffed=whole.sniffed, filename=whole.filename)
     key = f"uploads/{whole.account_id}/{whole.upload_id}{suffix_for(content.media_type)}"
     blobs.put_file(key, whole.path, content_type=content.media_type)
     run_id = run_id_for(whole.upload_id)
-    start(media_request(content.kind, key), run_id=run_id)
+    start(media_request(content.kind, key, spec=spec), run_id=run_id)
+    info = content.facts() | ({"spec": dict(spec)} if spec else {})
     now = time.time()
     conn.execute(
         sa.insert(assets),
@@ -176,7 +193,7 @@ def begin_processing(conn: sa.Connection, blobs: BlobStore, whole: Whole, *, sta
          "sha256": whole.sha256, "info": {}, "workflow_id": run_id, "created_at": now, "updated_at": now},
     )  # fmt: skip
     return {"state": UploadState.PROCESSING, "kind": content.kind, "asset_id": whole.upload_id,
-            "workflow_id": run_id, "info": content.facts(), "error": None, "updated_at": now}  # fmt: skip
+            "workflow_id": run_id, "info": info, "error": None, "updated_at": now}  # fmt: skip
 
 
 # -- reading -------------------------------------------------------------------------------------
@@ -265,7 +282,8 @@ def settle_uploads(
         kind = UploadKind(r["kind"])
         if r["run_state"] is None:
             if start is not None and r["source_key"]:
-                start(media_request(kind, r["source_key"]), run_id=r["workflow_id"])
+                spec = (r["info"] or {}).get("spec")
+                start(media_request(kind, r["source_key"], spec=spec), run_id=r["workflow_id"])
                 conn.execute(sa.update(uploads).where(uploads.c.id == r["id"]).values(updated_at=now))
             continue
         values: dict[str, Any] = {"updated_at": now}

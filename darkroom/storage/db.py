@@ -39,6 +39,7 @@ __all__ = [
     "read_only",
     "redact_url",
     "savepoint",
+    "snapshot",
     "sqlite_begin",
     "upgrade",
 ]
@@ -126,6 +127,23 @@ def read_only(engine: Engine) -> Engine:
 
 
 _READ_ONLY_VIEW = "_darkroom_read_only_view"
+_SNAPSHOT_VIEW = "_darkroom_snapshot_view"
+
+
+def snapshot(engine: Engine) -> Engine:
+    """A view of ``engine`` (same pool) for a long read that must see one state of the data from
+    its first statement to its last (an export): on PostgreSQL a ``REPEATABLE READ`` transaction,
+    a real one (so it can stream rows through a server-side cursor, which autocommit cannot); on
+    SQLite a DEFERRED one, whose WAL snapshot holds from its first read."""
+    view = getattr(engine, _SNAPSHOT_VIEW, None)
+    if view is None:
+        if engine.dialect.name == "sqlite":
+            view = read_only(engine)
+        else:
+            view = engine.execution_options(isolation_level="REPEATABLE READ", postgresql_readonly=True)
+        setattr(engine, _SNAPSHOT_VIEW, view)
+    assert isinstance(view, Engine)
+    return view
 
 
 @contextmanager

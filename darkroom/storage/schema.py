@@ -200,6 +200,7 @@ blocks = sa.Table(
     sa.Column("blocked_id", Ulid, sa.ForeignKey("accounts.id", ondelete="CASCADE"), primary_key=True),
     sa.Column("created_at", Time, nullable=False),
     sa.Index(None, "blocked_id"),
+    sa.Index(None, "blocker_id", "created_at", "blocked_id"),  # one's block list, newest first (0003)
 )
 
 # One uploaded file: streamed to the blob store (or received in tus chunks), then an asset whose

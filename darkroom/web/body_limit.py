@@ -5,8 +5,9 @@ FastAPI reads a JSON body whole into memory before the route runs, so without a 
 request could hold a gigabyte. A declared ``Content-Length`` over the limit is refused before
 anything is read; a body without one (chunked) is counted as it arrives and refused at limit + 1
 byte. Either way: 413 ``too_large`` naming the size and the limit, ``Connection: close`` (the
-rest is not read), nothing stored. ``/v1/uploads…`` (multipart and tus) stream their bodies
-under their own per-kind limits and are left alone.
+rest is not read), nothing stored. ``/v1/uploads…`` (multipart and tus) and the settings page's
+avatar form (``/settings/avatar``) stream their bodies under their own per-kind limits and are
+left alone.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from darkroom.web.responses import problem_response
 
 __all__ = ["UNLIMITED_PATHS", "BodyLimitMiddleware"]
 
-UNLIMITED_PATHS = ("/v1/uploads",)  # and everything under it
+UNLIMITED_PATHS = ("/v1/uploads", "/settings/avatar")  # and everything under them
 
 
 def _too_large(size: str, max_bytes: int, instance: str) -> Problem:

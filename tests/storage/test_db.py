@@ -106,7 +106,7 @@ def test_migrations_create_exactly_the_schema(empty_url: str) -> None:
     try:
         assert db.current_revision(engine) is None
         db.upgrade(engine)
-        assert db.current_revision(engine) == db.head_revision() == "0002"
+        assert db.current_revision(engine) == db.head_revision() == "0003"
         assert _differences(engine) == []
         expected = {
             table.name: {table.primary_key.name}
@@ -210,6 +210,19 @@ def test_a_savepoint_undoes_only_its_block_and_the_transaction_goes_on(db_engine
         conn.execute(sa.insert(workflows).values(_workflow_row("after")))
     with db_engine.connect() as conn:
         assert conn.execute(names).scalars().all() == ["after", "before", "kept"]
+
+
+def test_a_snapshot_sees_one_state_and_streams_rows(db_engine: sa.Engine) -> None:
+    names = sa.select(workflows.c.id).order_by(workflows.c.id)
+    with db_engine.begin() as conn:
+        conn.execute(sa.insert(workflows), [_workflow_row(f"w{i}") for i in range(3)])
+    with db.snapshot(db_engine).begin() as conn:
+        streamed = conn.execute(names.execution_options(yield_per=2)).scalars().all()  # a server-side cursor
+        with db_engine.begin() as other:  # committed meanwhile: not in this snapshot
+            other.execute(sa.insert(workflows).values(_workflow_row("w9")))
+        assert streamed == conn.execute(names).scalars().all() == ["w0", "w1", "w2"]
+    with db.snapshot(db_engine).connect() as conn:
+        assert conn.execute(names).scalars().all() == ["w0", "w1", "w2", "w9"]
 
 
 # -- SQLite ------------------------------------------------------------------------------------------
@@ -336,10 +349,10 @@ def test_cli_upgrade_and_current(tmp_path: Path) -> None:
     assert "none" in before.output
     upgraded = runner.invoke(app, ["upgrade", "--url", url])
     assert upgraded.exit_code == 0, upgraded.output
-    assert "0002" in upgraded.output
+    assert "0003" in upgraded.output
     current = runner.invoke(app, ["current", "--url", url, "--json"])
     assert current.exit_code == 0, current.output
-    assert '"current": "0002"' in current.output
+    assert '"current": "0003"' in current.output
     bad = runner.invoke(app, ["current", "--url", "mysql://u:s3cr3t@h/db"])
     assert bad.exit_code == 1
     assert "s3cr3t" not in bad.output

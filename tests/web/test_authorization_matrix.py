@@ -68,6 +68,7 @@ DELETE /v1/tokens/{owner_token}                        any      401     204     
 GET    /v1/accounts/me                                 any      401     200     200     200     200     200
 PATCH  /v1/accounts/me                                 any      401     200     200     200     200     200
 DELETE /v1/accounts/me                                 any      401     204     204     204     204     204
+GET    /v1/accounts/me/export                          any      401     200     200     200     200     200
 
 GET    /v1/accounts/{handle}                           public   200     200     200     200     404     200
 GET    /v1/accounts/{handle}                           private  200     200     200     200     404     200

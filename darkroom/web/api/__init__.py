@@ -5,13 +5,26 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from darkroom.web.api import accounts, feed, graph, media, posts, reactions, search, sessions, tokens, tus, uploads
+from darkroom.web.api import (
+    accounts,
+    export,
+    feed,
+    graph,
+    media,
+    posts,
+    reactions,
+    search,
+    sessions,
+    tokens,
+    tus,
+    uploads,
+)
 
 __all__ = ["ROUTERS"]
 
 # tus before uploads: /v1/uploads/tus is not an upload id
 ROUTERS: list[APIRouter] = [
-    accounts.router, sessions.router, tokens.router, graph.router, search.router,
+    export.router, accounts.router, sessions.router, tokens.router, graph.router, search.router,
     tus.router, uploads.router, media.router,
     posts.router, reactions.router, feed.router,
 ]  # fmt: skip

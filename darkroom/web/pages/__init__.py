@@ -10,6 +10,9 @@ helpers as the ``/v1`` API, served by the same app (:func:`mount`).
 - ``profile_page``: ``/@{handle}``, a profile, its grid of posts, follow button, followers and following.
 - ``tag_page``: ``/tags/{tag}``, a hashtag's posts; ``search_page``: ``/search``, accounts and
   hashtags as one types; ``requests_page``: ``/requests``, follow requests to accept or reject.
+- ``settings_page``, ``blocked_page``, ``tokens_page``, ``account_pages``: ``/settings`` (profile,
+  avatar, private account), ``/settings/blocked``, ``/settings/tokens``, ``/settings/export`` (the
+  data as a zip) and ``/settings/delete``.
 - ``static_files``: ``/static/{digest}/{name}``, the CSS and scripts (``assets.py``; the pinned
   third-party ones are copied into ``static/vendor/`` by ``make setup``).
 - ``rendering``: every page through one Jinja2 environment with the security headers of
@@ -22,6 +25,8 @@ from __future__ import annotations
 from fastapi import FastAPI
 
 from darkroom.web.pages import (
+    account_pages,
+    blocked_page,
     compose_page,
     feed_page,
     new_posts,
@@ -30,8 +35,10 @@ from darkroom.web.pages import (
     requests_page,
     search_page,
     session_pages,
+    settings_page,
     static_files,
     tag_page,
+    tokens_page,
 )
 from darkroom.web.pages.assets import Assets
 from darkroom.web.pages.rendering import Pages
@@ -54,5 +61,9 @@ def mount(app: FastAPI, *, assets: Assets | None = None) -> None:
         tag_page.router,
         search_page.router,
         requests_page.router,
+        settings_page.router,
+        blocked_page.router,
+        tokens_page.router,
+        account_pages.router,
     ):
         app.include_router(router)
