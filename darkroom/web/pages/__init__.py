@@ -7,6 +7,7 @@ helpers as the ``/v1`` API, served by the same app (:func:`mount`).
 - ``compose_page``: ``/compose``, a new post (``static/compose.js`` uploads through the API).
 - ``post_page``: ``/p/{id}``, a post at its own URL (Open Graph tags), its comments, the comment box.
 - ``profile_page``: ``/@{handle}``, a profile, its grid of posts, follow button, followers and following.
+- ``ops_pages``: ``/ops/…``, the operator pages (queues, workflows, health), for admins only.
 - ``static_files``: ``/static/{digest}/{name}``, the CSS and scripts (``assets.py``; the pinned
   third-party ones are copied into ``static/vendor/`` by ``make setup``).
 - ``rendering``: every page through one Jinja2 environment with the security headers of
@@ -18,7 +19,15 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
-from darkroom.web.pages import compose_page, feed_page, post_page, profile_page, session_pages, static_files
+from darkroom.web.pages import (
+    compose_page,
+    feed_page,
+    ops_pages,
+    post_page,
+    profile_page,
+    session_pages,
+    static_files,
+)
 from darkroom.web.pages.assets import Assets
 from darkroom.web.pages.rendering import Pages
 
@@ -36,5 +45,6 @@ def mount(app: FastAPI, *, assets: Assets | None = None) -> None:
         compose_page.router,
         post_page.router,
         profile_page.router,
+        ops_pages.router,
     ):
         app.include_router(router)
