@@ -1,7 +1,7 @@
 """What the HTTP app's routes need, handed to :func:`darkroom.web.app.create_app` by the composition
 root: the database, Redis, the blob store, the settings, who a credential belongs to, a server
-secret, the edge's limits, and how uploads start their processing. Routes reach it with the
-:data:`Deps` dependency."""
+secret, the edge's limits, how uploads start their processing, and the platform's queue (the
+operator pages). Routes reach it with the :data:`Deps` dependency."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import secrets
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Annotated, Protocol
+from typing import TYPE_CHECKING, Annotated, Protocol
 
 import anyio
 import redis
@@ -28,6 +28,11 @@ from darkroom.social.viewer import Viewer
 from darkroom.storage.blobs import BlobStore
 from darkroom.web.media_urls import SignedMediaUrls
 from darkroom.web.packages import PackageIndex
+
+if TYPE_CHECKING:
+    import darkroom.queue as dq
+    from darkroom.runtime.directory import WorkerDirectory
+    from darkroom.runtime.workflow.store import WorkflowStore
 
 __all__ = ["Authenticator", "Deps", "HttpLimits", "ProgressStream", "WebDeps", "WorkStarts", "get_deps"]
 
@@ -135,6 +140,9 @@ class WebDeps:
     starts: Callable[[], WorkStarts] | None = None
     media_url_ttl_s: int = 3600  # signed media URLs are valid for 1 to 2 times this
     progress: ProgressStream = field(default_factory=ProgressStream)
+    # the platform's queue (the wiring's), read by the operator pages; None: they show no queues
+    # and no workers (an app of the API alone, or tests of other pages)
+    queue: dq.RedisQueue | None = None
 
     def __post_init__(self) -> None:
         if len(self.secret) < 16:
@@ -176,6 +184,20 @@ class WebDeps:
     def upload_limits(self) -> UploadLimits:
         """The size limit of each kind (``DARKROOM_MAX_PHOTO_BYTES``, ``DARKROOM_MAX_VIDEO_BYTES``)."""
         return UploadLimits.from_settings(self.settings)
+
+    @functools.cached_property
+    def workflow_store(self) -> WorkflowStore:
+        """The workflow runs and their steps, in the metadata database (read by the operator pages)."""
+        from darkroom.runtime.workflow.store import WorkflowStore
+
+        return WorkflowStore(self.engine)
+
+    @functools.cached_property
+    def workers(self) -> WorkerDirectory | None:
+        """The live workers beside :attr:`queue`'s keys (None without a queue)."""
+        from darkroom.runtime.directory import WorkerDirectory
+
+        return None if self.queue is None else WorkerDirectory.of(self.queue)
 
     @property
     def spool_dir(self) -> Path:

@@ -59,7 +59,8 @@ class DatabaseAuthenticator:
 
 def app_for(wiring: Wiring) -> FastAPI:
     """The app over ``wiring``'s database, Redis and blob store, with the home's secret; uploads
-    start their workflows once their transaction has committed; the rate limits from the settings."""
+    start their workflows once their transaction has committed; the rate limits from the settings;
+    the platform's queue for the operator pages."""
     deps = WebDeps(
         engine=wiring.db,
         redis=wiring.redis,
@@ -69,5 +70,6 @@ def app_for(wiring: Wiring) -> FastAPI:
         secret=load_secret(wiring.settings),
         starts=lambda: AfterCommit(wiring.workflows),  # built at the first upload (cached by the wiring)
         limits=HttpLimits.from_settings(wiring.settings),
+        queue=wiring.queue,  # the operator pages' queues and workers
     )
     return create_app(deps)

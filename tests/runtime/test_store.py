@@ -90,6 +90,27 @@ def test_runs_are_listed_newest_first_with_filters(db_engine: sa.Engine) -> None
     assert [r.id for r in store.runs(limit=2, before=103.0)] == ["wf_2", "wf_1"]
 
 
+def test_runs_page_by_time_and_id_through_ties_and_states(db_engine: sa.Engine) -> None:
+    """Runs created at the same moment are neither skipped nor repeated from one page to the next."""
+    store = WorkflowStore(db_engine)
+    with db_engine.begin() as conn:
+        for i, state in enumerate(["running", "failed", "succeeded", "failed", "running"]):
+            run = _run(f"wf_{i}", created=100.0 + i // 2)  # pairs share a creation time
+            run.state = state
+            store.create(conn, run)
+    wanted = {"running", "failed"}
+    seen: list[str] = []
+    first = store.runs(states=wanted, limit=2)
+    seen += [r.id for r in first]
+    while True:
+        last = store.runs(states=wanted, limit=2, before=first[-1].created_at, before_id=first[-1].id)
+        if not last:
+            break
+        seen += [r.id for r in last]
+        first = last
+    assert seen == ["wf_4", "wf_3", "wf_1", "wf_0"]
+
+
 def test_map_reduce_end_to_end(rq: dq.RedisQueue, db_engine: sa.Engine, tmp_path: Path) -> None:
     platform = Platform(rq, db_engine, funcs.registry, tmp_path / "scratch")
     try:

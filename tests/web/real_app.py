@@ -13,6 +13,7 @@ import redis
 import sqlalchemy as sa
 from fastapi.testclient import TestClient
 
+import darkroom.queue as dq
 from darkroom.api.ratelimit import Rate
 from darkroom.config import Settings
 from darkroom.social.feed import FeedDesign
@@ -108,8 +109,10 @@ def web_deps(
     starts: Callable[[], WorkStarts] | None = None,
     blobs: LocalBlobs | None = None,
     feed_design: FeedDesign = FeedDesign.HYBRID,
+    queue: dq.RedisQueue | None = None,
 ) -> WebDeps:
-    """The app's dependencies for a test: blobs and home under ``tmp_path``."""
+    """The app's dependencies for a test: blobs and home under ``tmp_path``; ``queue`` the
+    platform's queue the operator pages read (None: they show none)."""
     return WebDeps(
         engine=engine,
         redis=client,
@@ -119,4 +122,5 @@ def web_deps(
         secret=secret,
         limits=limits,
         starts=starts,
+        queue=queue,
     )

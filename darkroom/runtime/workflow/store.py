@@ -9,7 +9,7 @@ nothing twice.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, fields
 from typing import Any
 
@@ -203,15 +203,31 @@ class WorkflowStore:
             conn.execute(self._save_step, params)
 
     def runs(
-        self, *, state: str | None = None, name: str | None = None, limit: int = 50, before: float | None = None
+        self,
+        *,
+        state: str | None = None,
+        name: str | None = None,
+        limit: int = 50,
+        before: float | None = None,
+        states: Collection[str] = (),
+        before_id: str | None = None,
     ) -> list[RunRow]:
-        q = sa.select(workflows_t).order_by(workflows_t.c.created_at.desc(), workflows_t.c.id.desc()).limit(limit)
+        """The newest runs (``state``, or any of ``states``; of workflow ``name``) created before
+        ``before``, or with ``before_id`` too, after the run (``before``, ``before_id``) in this
+        order (newest first, then by id): a page that continues where the last one stopped even
+        when runs share a creation time."""
+        w = workflows_t.c
+        q = sa.select(workflows_t).order_by(w.created_at.desc(), w.id.desc()).limit(limit)
         if state:
-            q = q.where(workflows_t.c.state == state)
+            q = q.where(w.state == state)
+        if states:
+            q = q.where(w.state.in_(sorted(states)))
         if name:
-            q = q.where(workflows_t.c.name == name)
-        if before is not None:
-            q = q.where(workflows_t.c.created_at < before)
+            q = q.where(w.name == name)
+        if before is not None and before_id is not None:
+            q = q.where(sa.or_(w.created_at < before, sa.and_(w.created_at == before, w.id < before_id)))
+        elif before is not None:
+            q = q.where(w.created_at < before)
         with self.reader.connect() as conn:
             return [RunRow(**{c: r[c] for c in _RUN_COLS}) for r in conn.execute(q).mappings()]
 

@@ -13,6 +13,7 @@ helpers as the ``/v1`` API, served by the same app (:func:`mount`).
 - ``settings_page``, ``blocked_page``, ``tokens_page``, ``account_pages``: ``/settings`` (profile,
   avatar, private account), ``/settings/blocked``, ``/settings/tokens``, ``/settings/export`` (the
   data as a zip) and ``/settings/delete``.
+- ``ops_pages``: ``/ops/…``, the operator pages (queues, workflows, health), for admins only.
 - ``static_files``: ``/static/{digest}/{name}``, the CSS and scripts (``assets.py``; the pinned
   third-party ones are copied into ``static/vendor/`` by ``make setup``).
 - ``rendering``: every page through one Jinja2 environment with the security headers of
@@ -30,6 +31,7 @@ from darkroom.web.pages import (
     compose_page,
     feed_page,
     new_posts,
+    ops_pages,
     post_page,
     profile_page,
     requests_page,
@@ -65,5 +67,6 @@ def mount(app: FastAPI, *, assets: Assets | None = None) -> None:
         blocked_page.router,
         tokens_page.router,
         account_pages.router,
+        ops_pages.router,
     ):
         app.include_router(router)

@@ -13,6 +13,7 @@ import redis
 import sqlalchemy as sa
 from fastapi.testclient import TestClient
 
+import darkroom.queue as dq
 from tests.web.pages.site import Site, make_video, site_over
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -28,6 +29,13 @@ def _missing(reason: str) -> None:
 @pytest.fixture
 def site(db_engine: sa.Engine, redis_client: redis.Redis, tmp_path: Path) -> Iterator[Site]:
     with site_over(db_engine, redis_client, tmp_path) as made:
+        yield made
+
+
+@pytest.fixture
+def ops_site(db_engine: sa.Engine, redis_client: redis.Redis, rq: dq.RedisQueue, tmp_path: Path) -> Iterator[Site]:
+    """The site with the platform's queue, which its operator pages read."""
+    with site_over(db_engine, redis_client, tmp_path, queue=rq) as made:
         yield made
 
 

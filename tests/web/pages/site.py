@@ -20,6 +20,7 @@ import sqlalchemy as sa
 from fastapi import FastAPI
 from PIL import Image
 
+import darkroom.queue as dq
 from darkroom.media import blurhash
 from darkroom.media.encode import encode_audio, encode_ladder
 from darkroom.media.package import package
@@ -101,9 +102,12 @@ class Site:
             row = accounts.get_account(conn, handle)
         return Viewer(row.id, row.handle, role=Role(row.role))
 
-    def join(self, handle: str) -> Viewer:
-        """An account made through the domain (the sign-up form's own tests make theirs through it)."""
-        new = account_lifecycle.prepare_account(handle=handle, email=f"{handle}@example.com", password=PASSWORD)
+    def join(self, handle: str, *, role: Role = Role.USER) -> Viewer:
+        """An account made through the domain (the sign-up form's own tests make theirs through it);
+        an admin with ``role=Role.ADMIN``, which no form grants."""
+        new = account_lifecycle.prepare_account(
+            handle=handle, email=f"{handle}@example.com", password=PASSWORD, role=role
+        )
         with self.engine.begin() as conn:
             account_lifecycle.insert_account(conn, new)
         return self.viewer(handle)
@@ -180,8 +184,11 @@ class Site:
 
 
 @contextmanager
-def site_over(engine: sa.Engine, client: redis.Redis, tmp_path: Path) -> Iterator[Site]:
-    deps = web_deps(engine, client, tmp_path, authenticator=DatabaseAuthenticator(engine), secret=SECRET)
+def site_over(
+    engine: sa.Engine, client: redis.Redis, tmp_path: Path, *, queue: dq.RedisQueue | None = None
+) -> Iterator[Site]:
+    """The site; with ``queue``, the platform's queue its operator pages read."""
+    deps = web_deps(engine, client, tmp_path, authenticator=DatabaseAuthenticator(engine), secret=SECRET, queue=queue)
     yield Site(create_app(deps), deps)
 
 

@@ -25,6 +25,7 @@ from typing import Any
 import pytest
 from playwright.sync_api import Browser, ConsoleMessage, Page, expect
 
+from tests.web.pages.a11y import assert_accessible
 from tests.web.pages.site import PASSWORD, Site, serve
 from tests.web.pages.test_post_page import make_private
 
@@ -94,11 +95,14 @@ def test_sign_up_follow_see_a_photo_like_it_and_log_out(site: Site, browser: Bro
         first = ana.page.goto("/")
         assert first is not None and "script-src 'self'" in first.headers["content-security-policy"]
         expect(ana.page.get_by_role("heading", name="Log in")).to_be_visible()
+        assert_accessible(ana.page)
         shoot(ana, artefacts, "login")
         ana.page.goto("/signup")
+        assert_accessible(ana.page)
         shoot(ana, artefacts, "signup")
         sign_up(ana, "ana")
         sign_up(ben, "ben")
+        assert_accessible(ben.page)
         shoot(ben, artefacts, "feed-empty")
 
         site.follow("ben", "ana")
@@ -116,6 +120,7 @@ def test_sign_up_follow_see_a_photo_like_it_and_log_out(site: Site, browser: Bro
         expect(post.locator(".caption")).to_contain_text(f"{XSS} golden hour #sunset with @ben")
         expect(post.get_by_role("link", name="#sunset")).to_have_attribute("href", "/tags/sunset")
         expect(post.locator("time")).to_have_text("now")
+        assert_accessible(ben.page)
         shoot(ben, artefacts, "feed")
 
         _htmx_ready(page)  # a click before htmx took the page over would post the plain form
@@ -129,6 +134,15 @@ def test_sign_up_follow_see_a_photo_like_it_and_log_out(site: Site, browser: Bro
         page.keyboard.press("Enter")
         expect(post.locator("form.like .count")).to_have_text("0")
         assert page.evaluate("window.__same_page") is True
+
+        page.goto(f"/p/{post_id}")  # the post at its own URL, and its author's profile
+        expect(page.get_by_role("heading", name="Comments")).to_be_visible()
+        assert_accessible(page)
+        shoot(ben, artefacts, "post")
+        page.goto("/@ana")
+        expect(page.locator(f"a[href='/p/{post_id}']")).to_be_visible()
+        assert_accessible(page)
+        shoot(ben, artefacts, "profile")
 
         page.goto("/")  # by keyboard from the top: the skip link first, then the feed
         page.keyboard.press("Tab")
@@ -171,6 +185,7 @@ def test_more_posts_load_in_place_as_the_feed_scrolls(site: Site, browser: Brows
         expect(more).to_have_count(0)  # no page after the last
         assert page.evaluate("window.__same_page") is True
         assert ben.violations() == []
+        assert_accessible(page)
         shoot(ben, artefacts, "feed-more")
 
 

@@ -26,6 +26,7 @@ from darkroom.web.app import create_app
 from darkroom.web.main import DatabaseAuthenticator
 from tests.social.media_helpers import CLIP_NAMED_JPG
 from tests.web.media_app import RecordedStarts, record_renditions
+from tests.web.pages.a11y import assert_accessible
 from tests.web.pages.site import Site, photo_jpeg, serve
 from tests.web.pages.test_browser import XSS, person, shoot, sign_up
 from tests.web.pages.test_pages import _parse, _sign_up
@@ -102,6 +103,7 @@ def test_compose_uploads_with_progress_follows_processing_and_retries(
         sign_up(ana, "ana")
         page.get_by_role("link", name="New post").click()
         expect(page.get_by_role("heading", name="New post")).to_be_visible()
+        assert_accessible(page)
         shoot(ana, artefacts, "compose-empty")
 
         # a photo by multipart, a clip by tus; the file name and caption are markup, shown as text
@@ -117,6 +119,7 @@ def test_compose_uploads_with_progress_follows_processing_and_retries(
         caption = f"{XSS} first light \U0001f305"  # the sunrise counts once, as the server counts
         page.get_by_label("Caption").fill(caption)
         expect(page.locator("#caption-count")).to_have_text(f"{len(caption)} / 2,200")
+        assert_accessible(page)
         shoot(ana, artefacts, "compose-picked")
 
         page.get_by_role("button", name="Share").click()
@@ -128,12 +131,14 @@ def test_compose_uploads_with_progress_follows_processing_and_retries(
         ids = _uploads(site)
         _run(site, ids["photo"], "running", progress=0.42)
         expect(lines.first).to_have_text(f"{XSS_NAME}: processing 42 %")
+        assert_accessible(page)
         shoot(ana, artefacts, "compose-processing")
 
         _run(site, ids["video"], "failed", error="no video stream could be decoded")
         reason = "media 2 (clip.mp4) could not be processed: no video stream could be decoded"
         expect(status.locator("#status-error")).to_have_text(reason)
         expect(lines.last).to_have_text("clip.mp4: failed: no video stream could be decoded")
+        assert_accessible(page)
         shoot(ana, artefacts, "compose-failed")
 
         # the author's retry: the failed post goes, both files are sent again as a new post
@@ -153,5 +158,6 @@ def test_compose_uploads_with_progress_follows_processing_and_retries(
         expect(status.locator("#status-text")).to_have_text("Ready: your post is in your feed.")
         expect(lines).to_have_text(["dawn.jpg: ready"])
         expect(page.get_by_role("link", name="See it in your feed")).to_be_visible()
+        assert_accessible(page)
         shoot(ana, artefacts, "compose-ready")
         assert ana.violations() == [] and ana.dialogs == []

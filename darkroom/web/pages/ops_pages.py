@@ -1,0 +1,139 @@
+"""The operator pages, for admins: ``/ops/queues`` (every queue's depth per state and lateness),
+``/ops/workflows`` (running and failed runs, paged) and ``/ops/workflows/{id}`` (a run's steps,
+states, timings, failure), ``/ops/health`` (Redis, the database, the workers).
+
+To anyone else, signed out or not an admin, every one of them answers exactly what a path that
+does not exist answers (the app's 404): the pages do not say that they exist. With JavaScript the
+lists refresh every 5 s while the tab is visible (``static/ops.js`` asks, htmx swaps the fragment).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+from typing import Annotated
+from urllib.parse import urlencode
+
+from fastapi import APIRouter, Depends, Request
+from starlette.exceptions import HTTPException
+from starlette.responses import Response
+
+from darkroom.api.errors import InvalidCursor
+from darkroom.observability.health import Status, platform_health
+from darkroom.queue.errors import QueueError
+from darkroom.queue.overview import overview
+from darkroom.runtime.errors import WorkflowNotFound
+from darkroom.social.viewer import Viewer
+from darkroom.web.auth import auth_of
+from darkroom.web.caching import NO_STORE
+from darkroom.web.deps import Deps
+from darkroom.web.pages.ops_views import moment, queue_row, run_view
+from darkroom.web.pages.rendering import is_htmx, pages_of
+
+__all__ = ["RUNS_PER_PAGE", "SHOWN_STATES", "router"]
+
+router = APIRouter(prefix="/ops", include_in_schema=False)
+RUNS_PER_PAGE = 25
+SHOWN_STATES = ("running", "failed")  # what an operator acts on; finished runs are the CLI's
+_FILTERS = {"": SHOWN_STATES, "running": ("running",), "failed": ("failed",)}
+
+
+async def _admin(request: Request) -> Viewer:
+    viewer = auth_of(request).viewer
+    if viewer is None or not viewer.admin:
+        # what the router raises for a path it does not know: the same answer, so nothing tells
+        # a non-admin that these pages exist (a 403 would)
+        raise HTTPException(404)
+    return viewer
+
+
+Admin = Annotated[Viewer, Depends(_admin)]
+
+
+def _fragment_or_page(
+    request: Request, fragment: str, page: str, context: Mapping[str, object], *, live: bool = True
+) -> Response:
+    """The polled fragment to htmx, the whole page otherwise, saying when it was read and whether
+    it refreshes itself (``live``); never stored (live numbers)."""
+    shown, iso = moment(time.time())
+    values = {**context, "updated": shown, "updated_iso": iso, "live": live}
+    return pages_of(request).render(request, fragment if is_htmx(request) else page, values, cache=NO_STORE)
+
+
+@router.get("")
+def ops_home(_admin: Admin) -> Response:
+    """``/ops``: the queues, the first of the pages."""
+    return Response(status_code=303, headers={"Location": "/ops/queues"})
+
+
+@router.get("/queues")
+def queues_page(request: Request, deps: Deps, _admin: Admin) -> Response:
+    """Every queue by name: ready, delayed, running, dead, completed, canceled, and lateness."""
+    rows, problem = [], ""
+    if deps.queue is None:
+        problem = "This server has no queue client: the queues are not shown."
+    else:
+        try:
+            rows = [queue_row(q) for q in overview(deps.queue)]
+        except QueueError as exc:
+            problem = f"The queues could not be read: {exc}"
+    context = {"queues": rows, "problem": problem, "late": sum(1 for r in rows if r.late)}
+    return _fragment_or_page(request, "_ops_queues.html", "ops_queues.html", context)
+
+
+@router.get("/workflows")
+def workflows_page(request: Request, deps: Deps, _admin: Admin, state: str = "", cursor: str | None = None) -> Response:
+    """Running and failed runs (``state=running|failed``: one of them), newest first, paged."""
+    if state not in _FILTERS:
+        return _refused(request, 400, f"state {state!r} is not one of running, failed (or empty for both)")
+    list_name = f"ops:workflows:{state}"
+    before: float | None = None
+    before_id: str | None = None
+    if cursor:
+        try:
+            position = deps.cursors.decode(cursor, list_name=list_name)
+            before, before_id = float(position["t"]), str(position["id"])
+        except (InvalidCursor, KeyError, TypeError, ValueError) as exc:
+            return _refused(request, 400, str(exc) if isinstance(exc, InvalidCursor) else f"cursor {cursor!r}")
+    found = deps.workflow_store.runs(
+        states=_FILTERS[state], limit=RUNS_PER_PAGE + 1, before=before, before_id=before_id
+    )
+    now = time.time()
+    runs = [run_view(r, now) for r in found[:RUNS_PER_PAGE]]
+    next_href = None
+    if len(found) > RUNS_PER_PAGE:
+        last = found[RUNS_PER_PAGE - 1]
+        following = deps.cursors.encode({"t": last.created_at, "id": last.id}, list_name=list_name)
+        next_href = "/ops/workflows?" + urlencode({**({"state": state} if state else {}), "cursor": following})
+    continued = cursor is not None
+    context = {"runs": runs, "state": state, "next_href": next_href, "continued": continued}
+    # a later page (a plain link) stays as it was read: a refresh would bring back the first
+    return _fragment_or_page(request, "_ops_runs.html", "ops_workflows.html", context, live=not continued)
+
+
+@router.get("/workflows/{workflow_id}")
+def workflow_page(request: Request, workflow_id: str, deps: Deps, _admin: Admin) -> Response:
+    """A run: its state, priority, deadline, timings, error, and every step's."""
+    try:
+        run = deps.workflow_store.get(workflow_id)
+    except WorkflowNotFound as exc:
+        return _refused(request, 404, str(exc))
+    context = {"run": run_view(run, time.time())}
+    live = not run.done  # a finished run changes no more
+    return _fragment_or_page(request, "_ops_run.html", "ops_workflow.html", context, live=live)
+
+
+@router.get("/health")
+def health_page(request: Request, deps: Deps, _admin: Admin) -> Response:
+    """The checks, each ok, warn or fail, and the worst of them first in the heading."""
+    redis_client = deps.queue.redis if deps.queue is not None else deps.redis
+    checks = platform_health(redis_client, deps.engine, deps.workers)
+    worst = max((c.status for c in checks), key=list(Status).index, default=Status.OK)
+    context = {"checks": checks, "worst": worst}
+    return _fragment_or_page(request, "_ops_health.html", "ops_health.html", context)
+
+
+def _refused(request: Request, status: int, message: str) -> Response:
+    title = "Not available" if status == 404 else "Refused"
+    context = {"title": title, "message": message}
+    return pages_of(request).render(request, "error.html", context, status=status, cache=NO_STORE)
