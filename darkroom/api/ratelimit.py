@@ -34,7 +34,7 @@ from dataclasses import dataclass
 
 import redis
 
-__all__ = ["Decision", "Quota", "Rate", "RateLimiter"]
+__all__ = ["Decision", "Quota", "Rate", "RateLimiter", "key_pattern"]
 
 # KEYS[i]: a quota's TAT (ms). ARGV[1]: cost; ARGV[2i], ARGV[2i+1]: the quota's emission interval
 # and period, in ms. Returns {admitted (0/1), then per quota: remaining, reset_ms, retry_ms}.
@@ -124,6 +124,11 @@ class Decision:
         if not self.admitted:
             out["Retry-After"] = str(self.retry_after_s)
         return out
+
+
+def key_pattern(prefix: str) -> str:
+    """The SCAN pattern of every quota key under ``prefix`` (what the Redis health sample counts)."""
+    return f"{prefix}:{{rl}}:*"
 
 
 class RateLimiter:

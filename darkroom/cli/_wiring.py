@@ -29,9 +29,10 @@ def _private_redis(home: Path) -> str | None:
     return running_url(home)
 
 
-def wiring_for(home: Path | None, url: str | None, app: str | None = None) -> Wiring:
-    """The wiring of ``--home`` / ``--url`` (the environment's settings otherwise) and ``--app``."""
-    return Wiring(settings=settings_for(home, url), app=app, private_redis=_private_redis)
+def wiring_for(home: Path | None, url: str | None, app: str | None = None, *, role: str = "cli") -> Wiring:
+    """The wiring of ``--home`` / ``--url`` (the environment's settings otherwise) and ``--app``;
+    ``role`` names its Redis connections (``darkroom:<role>``)."""
+    return Wiring(settings=settings_for(home, url), app=app, private_redis=_private_redis, role=role)
 
 
 def export_for_workers(home: Path | None, url: str | None) -> None:
@@ -47,4 +48,4 @@ def http_app() -> FastAPI:
     """The HTTP app of the environment's platform (:data:`HTTP_APP_FACTORY`: one per worker)."""
     from darkroom.web.main import app_for
 
-    return app_for(wiring_for(None, None))
+    return app_for(wiring_for(None, None, role="http"))

@@ -121,7 +121,7 @@ def worker(
 
     _logging()
     offered = pairs(shape, "--shape")
-    w = wiring_for(home, url, app)
+    w = wiring_for(home, url, app, role="worker")
     _registry(w)  # the app first: a bad --app is this command's own mistake, whatever Redis says
     try:
         private_home(w.settings.home)  # its scratch and blob cache hold private media
@@ -166,7 +166,7 @@ def engine(
     from darkroom.runtime.workflow import Engine
 
     _logging()
-    w = wiring_for(home, url, app)
+    w = wiring_for(home, url, app, role="engine")
     _registry(w)  # the app first: a bad --app is this command's own mistake, whatever Redis says
     w.queue.redis.ping()  # an unreachable platform ends the command here, in one line
     stop = _stop_on_signals()
@@ -251,7 +251,7 @@ def social_run(*, home: HomeOpt = None, url: RedisUrlOpt = None) -> None:
     from darkroom.platform.social import social_runner
 
     _logging()
-    w = wiring_for(home, url)
+    w = wiring_for(home, url, role="social")
     _registry(w)
     w.redis.ping()  # an unreachable platform ends the command here, in one line
     stop = _stop_on_signals()
@@ -282,7 +282,7 @@ def http(
     from darkroom.web.server import HttpServer
 
     _logging()
-    w = wiring_for(home, url)
+    w = wiring_for(home, url, role="http")
     address = http_addr or w.settings.http_addr
     processes = workers or w.settings.http_workers
     w.redis.ping()  # an unreachable platform ends the command here, in one line

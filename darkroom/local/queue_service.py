@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -25,7 +26,9 @@ from redis.retry import Retry
 from darkroom.config import Settings
 from darkroom.local.home_lock import HomeLock
 from darkroom.local.redis_server import RedisServer
-from darkroom.observability import MetricsServer, new_registry, serve_metrics
+from darkroom.observability import MetricsServer, RedisHealthCollector, RedisSampler, new_registry, serve_metrics
+from darkroom.observability.policy import eviction_warning
+from darkroom.platform.health import client_name, key_layout
 from darkroom.queue.aio import AsyncRedisQueue
 from darkroom.queue.errors import Unavailable
 from darkroom.queue.limits import Limits
@@ -38,6 +41,8 @@ if TYPE_CHECKING:
     from darkroom.queue.server import QueueServer
 
 __all__ = ["QueueService", "ServiceThread"]
+
+_log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -68,6 +73,7 @@ class QueueService:
     _redis_server: RedisServer | None = field(default=None, init=False, repr=False)
     _lock: HomeLock | None = field(default=None, init=False, repr=False)
     _scrape_client: redis.Redis | None = field(default=None, init=False, repr=False)
+    _health: RedisSampler | None = field(default=None, init=False, repr=False)
     _server: QueueServer | None = field(default=None, init=False, repr=False)
     _sweeper: Sweeper | None = field(default=None, init=False, repr=False)
     _sweep_task: asyncio.Task[None] | None = field(default=None, init=False, repr=False)
@@ -103,7 +109,7 @@ class QueueService:
             self.redis_url = self._redis_server.url
         registry = new_registry()
         self.queue = AsyncRedisQueue(
-            aredis.Redis.from_url(self.redis_url),
+            aredis.Redis.from_url(self.redis_url, client_name=client_name("queue")),
             namespace=s.namespace,
             limits=Limits.of(s.limits),
             observer=PrometheusObserver(registry),
@@ -114,8 +120,16 @@ class QueueService:
             raise Unavailable(f"redis is unreachable: {exc}") from exc
         # the collector runs in the scrape thread, so it gets its own blocking client; no
         # retries and a timeout keep a scrape short while Redis is away
-        self._scrape_client = redis.Redis.from_url(self.redis_url, socket_timeout=5, retry=Retry(NoBackoff(), 0))
+        self._scrape_client = redis.Redis.from_url(
+            self.redis_url, socket_timeout=5, retry=Retry(NoBackoff(), 0), client_name=client_name("metrics")
+        )
+        warning = await asyncio.to_thread(eviction_warning, self._scrape_client)
+        if warning:
+            _log.warning("%s", warning)
         registry.register(QueueCollector(self._scrape_client, namespace=s.namespace))
+        # Redis health under redis_exporter's names; queue depth is QueueCollector's already
+        self._health = RedisSampler.from_url(self.redis_url, layout=key_layout(s))
+        registry.register(RedisHealthCollector(self._health, queue_depth=False))
         if self.grpc:
             from darkroom.api.auth import LOCAL_KEY_NAME, server_keys
             from darkroom.queue.server import QueueServer  # grpc is heavy: only when serving
@@ -161,6 +175,9 @@ class QueueService:
         if self._scrape_client is not None:
             self._scrape_client.close()
             self._scrape_client = None
+        if self._health is not None:
+            self._health.close()
+            self._health = None
         if self._redis_server is not None:
             await asyncio.to_thread(self._redis_server.stop)
             self._redis_server = None

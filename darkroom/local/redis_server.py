@@ -52,6 +52,9 @@ class RedisServer:
     tcp_port: int | None = None
     appendfsync: str = "everysec"
     maxmemory_mb: int = 0
+    # more redis.conf lines, after the project's own (a later line wins): tests use it for
+    # ``enable-debug-command local`` or a tiny ``maxmemory``
+    extra_config: tuple[str, ...] = ()
     _proc: subprocess.Popen[bytes] | None = field(default=None, init=False, repr=False)
 
     @property
@@ -142,9 +145,13 @@ class RedisServer:
             f"logfile {_quoted(self.root.resolve() / 'redis.log')}",
             "daemonize no",
             "maxclients 10000",
+            # Record stalls of 5 ms or more (LATENCY LATEST): the health check's latency spikes and
+            # their cause (a fork, an AOF write) come from here; it costs nothing below the threshold.
+            "latency-monitor-threshold 5",
         ]
         if self.maxmemory_mb:
             lines += [f"maxmemory {self.maxmemory_mb}mb", "maxmemory-policy noeviction"]
+        lines += list(self.extra_config)
         return "\n".join(lines) + "\n"
 
     def _control_client(self, socket_timeout: float | None = None) -> redis.Redis:

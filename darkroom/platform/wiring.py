@@ -18,6 +18,7 @@ import sqlalchemy as sa
 
 import darkroom.queue as dq
 from darkroom.config import ConfigError, Settings
+from darkroom.platform.health import client_name
 from darkroom.platform.resources import task_resources
 from darkroom.runtime.app import load_app
 from darkroom.runtime.functions import Registry
@@ -39,6 +40,9 @@ class Wiring:
     settings: Settings = field(default_factory=Settings.from_env)
     app: str | None = None
     private_redis: PrivateRedis | None = None
+    # what this process is (worker, engine, social, http…): its Redis connections are named
+    # ``darkroom:<role>`` (CLIENT SETNAME), so CLIENT LIST and the health checks tell them apart
+    role: str = "cli"
 
     @cached_property
     def redis_url(self) -> str:
@@ -55,12 +59,13 @@ class Wiring:
     @cached_property
     def queue(self) -> dq.RedisQueue:
         s = self.settings
-        return dq.RedisQueue.from_url(self.redis_url, namespace=s.namespace, limits=dq.Limits.of(s.limits))
+        client = redis.Redis.from_url(self.redis_url, client_name=client_name(self.role))
+        return dq.RedisQueue(client, namespace=s.namespace, limits=dq.Limits.of(s.limits))
 
     @cached_property
     def redis(self) -> redis.Redis:
         """A client of :attr:`redis_url` for the social product (feeds, caches, events, limits)."""
-        return redis.Redis.from_url(self.redis_url)
+        return redis.Redis.from_url(self.redis_url, client_name=client_name(self.role))
 
     @cached_property
     def db(self) -> sa.Engine:
