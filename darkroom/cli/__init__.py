@@ -10,7 +10,7 @@ from typing import Annotated
 
 import typer
 
-from darkroom.cli import db, demo, process, queue, runtime, seed, social, users, workflow
+from darkroom.cli import analytics, db, demo, process, queue, runtime, seed, social, users, workflow
 from darkroom.cli._edge import DEBUG_ENV, DEBUG_FLAG, new_app
 
 __all__ = ["app", "main"]
@@ -39,6 +39,7 @@ app.add_typer(workflow.app, name="workflow")
 app.add_typer(db.app, name="db")
 app.add_typer(social.app, name="social")
 app.add_typer(users.app, name="users")
+app.add_typer(analytics.app, name="analytics")
 app.command("up")(runtime.up)
 app.command("worker")(runtime.worker)
 app.command("engine")(runtime.engine)
