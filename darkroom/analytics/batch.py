@@ -10,14 +10,14 @@ at ``max_batch_events`` entries or ``max_batch_s`` after its first entry, whiche
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, cast
+from typing import Any
 
 import redis
 
 from darkroom.analytics.errors import InvalidEntry, InvalidIngestConfig
-from darkroom.analytics.rows import EventColumns, row_from_entry
+from darkroom.analytics.rows import EventColumns, row_from_flat
 from darkroom.social import keys
 
 __all__ = ["CONSUMER", "GROUP", "MAX_BATCH_EVENTS", "Batch", "BatchLimits", "BatchReader", "DeadEntry"]
@@ -75,15 +75,19 @@ class Batch:
     def last(self) -> str:
         return self.entry_ids[-1]
 
-    def add(self, entry_id: str, fields: Mapping[bytes, bytes] | None, seen: set[str]) -> None:
+    def add(self, entry_id: str, flat: Sequence[bytes] | None, seen: set[str]) -> None:
+        """Add the entry ``entry_id`` with its raw field list (None: trimmed while pending)."""
         self.entry_ids.append(entry_id)
-        if not fields:
+        if not flat:
             self.gone += 1
             return
         try:
-            row = row_from_entry(entry_id, fields)
+            row = row_from_flat(entry_id, flat)
         except InvalidEntry as exc:
-            decoded = {k.decode(errors="replace"): v.decode(errors="replace") for k, v in fields.items()}
+            decoded = {
+                k.decode(errors="replace"): v.decode(errors="replace")
+                for k, v in zip(flat[0::2], flat[1::2], strict=False)
+            }
             self.dead.append(DeadEntry(entry_id, decoded, exc.reason))
             return
         if row.event_id in seen:
@@ -110,6 +114,11 @@ class BatchReader:
         self.group = group
         self._pending_from: str | None = "0"  # where the pending list is read from; None: read new entries
         self._group_ready = False
+        # A connection of its own, spoken to directly: its replies skip redis-py's parsing (a dict
+        # per entry; the raw field lists are read by position instead), and a read can be sent
+        # before the previous reply is parsed.
+        self._conn: Any = redis_client.connection_pool.make_connection()
+        self._prefetched = False  # a read was sent and its reply not taken yet
 
     def rewind(self) -> None:
         """Read the pending list again from its start (after a batch was dropped uncommitted)."""
@@ -118,6 +127,14 @@ class BatchReader:
     def read(self) -> Batch:
         """The next batch: pending entries first, then new ones; empty after ``block_ms`` idle."""
         self._ensure_group()
+        try:
+            return self._fill()
+        except BaseException:
+            self._conn.disconnect()  # it may owe a reply: a fresh connection next time
+            self._prefetched = False
+            raise
+
+    def _fill(self) -> Batch:
         limits = self.limits
         batch = Batch()
         seen: set[str] = set()
@@ -132,29 +149,52 @@ class BatchReader:
                     self._pending_from = None
                     continue
             else:
-                if batch:
-                    left_ms = int((deadline - time.monotonic()) * 1000)
-                    if left_ms <= 0:
-                        break
-                    block = min(left_ms, limits.block_ms)
+                if self._prefetched:
+                    entries = self._reply()
                 else:
-                    block = limits.block_ms
-                entries = self._read(">", count, block_ms=block)
+                    if batch:
+                        left_ms = int((deadline - time.monotonic()) * 1000)
+                        if left_ms <= 0:
+                            break
+                        block = min(left_ms, limits.block_ms)
+                    else:
+                        block = limits.block_ms
+                    entries = self._read(">", count, block_ms=block)
                 if not entries:
                     if not batch:
                         break  # idle: answer the empty batch so the caller can look at its stop flag
                     continue
+                room = limits.max_batch_events - len(batch) - len(entries)
+                if room > 0:
+                    # Ask for the next entries before parsing these: Redis serves them meanwhile. The
+                    # reply fits this batch (room), and is taken before any deadline check.
+                    self._send(">", min(limits.read_count, room), block_ms=None)
+                    self._prefetched = True
             if not batch:
                 deadline = time.monotonic() + limits.max_batch_s
             for entry_id, fields in entries:
                 batch.add(entry_id.decode(), fields, seen)
         return batch
 
-    def _read(self, start: str, count: int, *, block_ms: int | None) -> list[tuple[bytes, dict[bytes, bytes] | None]]:
-        reply = self.redis.xreadgroup(self.group, CONSUMER, {self.stream: start}, count=count, block=block_ms)
+    def _read(self, start: str, count: int, *, block_ms: int | None) -> list[tuple[bytes, list[bytes] | None]]:
+        self._send(start, count, block_ms=block_ms)
+        return self._reply()
+
+    def _send(self, start: str, count: int, *, block_ms: int | None) -> None:
+        args: list[str | int] = ["XREADGROUP", "GROUP", self.group, CONSUMER, "COUNT", count]
+        if block_ms is not None:
+            args += ["BLOCK", block_ms]
+        self._conn.send_command(*args, "STREAMS", self.stream, start)
+
+    def _reply(self) -> list[tuple[bytes, list[bytes] | None]]:
+        self._prefetched = False
+        reply: Any = self._conn.read_response()
         if not reply:
             return []
-        entries: list[tuple[bytes, dict[bytes, bytes] | None]] = cast(Any, reply)[0][1]  # RESP2: [[key, entries]]
+        # RESP3 answers {stream: entries}, RESP2 [[stream, entries]]; an entry is [id, [name, value, …]]
+        entries: list[tuple[bytes, list[bytes] | None]] = (
+            next(iter(reply.values())) if isinstance(reply, dict) else reply[0][1]
+        )
         return entries
 
     def _ensure_group(self) -> None:
@@ -167,6 +207,10 @@ class BatchReader:
             if "BUSYGROUP" not in str(exc):
                 raise
         self._group_ready = True
+
+    def close(self) -> None:
+        """Close the reader's connection."""
+        self._conn.disconnect()
 
     def forget_group(self) -> None:
         """Check the group exists again before the next read (after a Redis error)."""

@@ -12,9 +12,8 @@ whose events always name a post.
 
 from __future__ import annotations
 
-import math
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
@@ -25,7 +24,7 @@ from darkroom.analytics.errors import InvalidEntry
 from darkroom.analytics.tables import EVENTS_ARROW
 from darkroom.social.events import EventType
 
-__all__ = ["NEEDS_POST", "EventColumns", "EventRow", "row_from_entry"]
+__all__ = ["NEEDS_POST", "EventColumns", "EventRow", "row_from_entry", "row_from_flat"]
 
 NEEDS_POST = frozenset(
     {
@@ -62,14 +61,35 @@ def row_from_entry(entry_id: str, fields: Mapping[bytes, bytes]) -> EventRow:
     """The row of the stream entry ``entry_id`` (fields as Redis returns them);
     :class:`InvalidEntry` naming the entry and the first thing wrong with it."""
     try:
-        event_id = fields[b"event_id"].decode()
-        kind = fields[b"type"].decode()
-        occurred = fields[b"occurred_at"].decode()
-        account = fields.get(b"account_id", b"").decode()
-        post = fields.get(b"post_id", b"").decode()
-        data = fields.get(b"data", b"{}")
+        values = (fields[b"event_id"], fields[b"type"], fields[b"occurred_at"])
     except KeyError as exc:
         raise InvalidEntry(entry_id, f"it has no {exc.args[0].decode()} field") from None
+    return _row(
+        entry_id, (*values, fields.get(b"account_id", b""), fields.get(b"post_id", b""), fields.get(b"data", b"{}"))
+    )
+
+
+def row_from_flat(entry_id: str, flat: Sequence[bytes]) -> EventRow:
+    """:func:`row_from_entry` of the field list ``[name, value, …]`` of a raw Redis reply; the
+    relay's field order (``Event.to_fields``) is read by position, any other through a dict."""
+    if len(flat) == 12 and tuple(flat[0::2]) == _FIELD_ORDER:
+        return _row(entry_id, flat[1::2])
+    return row_from_entry(entry_id, dict(zip(flat[0::2], flat[1::2], strict=False)))
+
+
+_FIELD_ORDER = (b"event_id", b"type", b"occurred_at", b"account_id", b"post_id", b"data")
+
+
+def _row(entry_id: str, values: Sequence[bytes]) -> EventRow:
+    """The row of ``values``: event_id, type, occurred_at, account_id, post_id, data."""
+    event_id_b, kind_b, occurred_b, account_b, post_b, data = values
+    try:
+        event_id = event_id_b.decode()
+        kind = kind_b.decode()
+        occurred = occurred_b.decode()
+        account = account_b.decode()
+        post = post_b.decode()
+        properties = data.decode()
     except UnicodeDecodeError as exc:
         raise InvalidEntry(entry_id, f"a field is not UTF-8 ({exc.reason})") from None
     if not _ID.fullmatch(event_id):
@@ -81,24 +101,25 @@ def row_from_entry(entry_id: str, fields: Mapping[bytes, bytes]) -> EventRow:
         seconds = float(occurred)
     except ValueError:
         raise InvalidEntry(entry_id, f"occurred_at {occurred[:64]!r} is not a number of seconds") from None
-    if not (math.isfinite(seconds) and 0 < seconds < 253_402_300_800):  # before year 10000
+    if not (0 < seconds < 253_402_300_800):  # before year 10000; NaN fails too
         raise InvalidEntry(entry_id, f"occurred_at {occurred[:64]!r} is not a time")
     if account and not _ID.fullmatch(account):
         raise InvalidEntry(entry_id, f"account_id {account[:64]!r} is not a ULID")
-    if post and not _ID.fullmatch(post):
-        raise InvalidEntry(entry_id, f"post_id {post[:64]!r} is not a ULID")
-    if needs_post and not post:
+    if post:
+        if not _ID.fullmatch(post):
+            raise InvalidEntry(entry_id, f"post_id {post[:64]!r} is not a ULID")
+    elif needs_post:
         raise InvalidEntry(entry_id, f"a {kind} event names no post_id")
     if len(data) > _MAX_PROPERTIES_BYTES:
         raise InvalidEntry(entry_id, f"data is {len(data)} bytes, more than {_MAX_PROPERTIES_BYTES}")
-    if data[:1] != b"{" or data[-1:] != b"}":  # cheap first: most entries end here
+    if data[:1] != b"{" or data[-1:] != b"}":  # cheap first: most bad data ends here
         raise InvalidEntry(entry_id, f"data {data[:64]!r} is not a JSON object")
     if data != b"{}":
         try:
             orjson.loads(data)
         except orjson.JSONDecodeError as exc:
             raise InvalidEntry(entry_id, f"data is not JSON ({exc})") from None
-    return EventRow(event_id, kind, round(seconds * 1_000_000), account or None, post or None, data.decode())
+    return EventRow(event_id, kind, round(seconds * 1_000_000), account or None, post or None, properties)
 
 
 @dataclass(slots=True)

@@ -6,7 +6,7 @@ import pyarrow as pa
 import pytest
 
 from darkroom.analytics import EventColumns, InvalidEntry, row_from_entry
-from darkroom.analytics.rows import NEEDS_POST
+from darkroom.analytics.rows import NEEDS_POST, row_from_flat
 from darkroom.analytics.tables import EVENTS_ARROW
 from darkroom.social.events import EventType
 from darkroom.social.ids import new_id
@@ -99,3 +99,13 @@ def test_columns_build_an_arrow_table_of_the_events_schema() -> None:
     assert table.column("occurred_at").type == pa.timestamp("us", tz="UTC")
     kept = columns.keep([1])
     assert (kept.entry_ids, kept.event_id) == (["1-0"], [events[1].event_id])
+
+
+def test_a_raw_field_list_is_read_by_position_or_by_name() -> None:
+    event = make_event(EventType.COMMENT_CREATED)
+    fields = event.to_fields()
+    flat = [x.encode() for kv in fields.items() for x in kv]
+    shuffled = [x.encode() for kv in reversed(list(fields.items())) for x in kv]
+    assert row_from_flat("1-0", flat) == row_from_flat("1-0", shuffled) == row_from_entry("1-0", encoded(fields))
+    with pytest.raises(InvalidEntry, match="no event_id field"):
+        row_from_flat("1-0", flat[2:])
