@@ -119,6 +119,10 @@ class Ingester:
                     committed.dead_lettered,
                 )
 
+    def close(self) -> None:
+        """Close the reader's Redis connection (the client passed in stays open)."""
+        self.reader.close()
+
     # -- the steps ---------------------------------------------------------------------------------
     def read(self) -> Batch:
         """The next batch (pending entries first)."""

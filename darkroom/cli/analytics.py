@@ -47,5 +47,8 @@ def ingest(
     except DarkroomError as exc:
         fail(exc)
     stop = _stop_on_signals()
-    ingester.run(stop)
-    w.close()
+    try:
+        ingester.run(stop)
+    finally:
+        ingester.close()
+        w.close()
