@@ -108,6 +108,12 @@ class Settings:
     http_rate_per_account: str = ""
     http_rate_per_ip: str = ""
     http_rate_assets_per_ip: str = ""
+    # the analytics tables (darkroom.analytics.catalog): the Iceberg SQL catalog's database (may carry a
+    # password: kept out of reprs) and the warehouse its data files go to; empty: SQLite at
+    # home/warehouse/catalog.db and the directory home/warehouse (s3://bucket/prefix for S3, reached
+    # through s3_endpoint_url as the blobs are)
+    iceberg_catalog_uri: str = field(default="", repr=False)
+    warehouse_url: str = ""
     limits: QueueLimits = field(default_factory=QueueLimits)
 
     def __post_init__(self) -> None:

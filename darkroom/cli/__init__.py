@@ -10,7 +10,7 @@ from typing import Annotated
 
 import typer
 
-from darkroom.cli import db, demo, health, process, queue, runtime, seed, social, users, workflow
+from darkroom.cli import analytics, db, demo, health, process, queue, runtime, seed, social, users, workflow
 from darkroom.cli._edge import DEBUG_ENV, DEBUG_FLAG, new_app
 
 __all__ = ["app", "main"]
@@ -40,6 +40,7 @@ app.add_typer(db.app, name="db")
 app.add_typer(social.app, name="social")
 app.add_typer(users.app, name="users")
 app.command("health")(health.health)
+app.add_typer(analytics.app, name="analytics")
 app.command("up")(runtime.up)
 app.command("worker")(runtime.worker)
 app.command("engine")(runtime.engine)

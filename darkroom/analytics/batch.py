@@ -1,0 +1,217 @@
+"""A micro-batch: the stream entries ingest read in one go, parsed into rows and dead letters.
+
+:class:`BatchReader` reads the events stream in the consumer group :data:`GROUP` as the consumer
+:data:`CONSUMER`. Every ingester uses that one consumer name, so whoever starts after a crash finds
+the entries the crashed one read and did not acknowledge in the group's pending list, and reads
+them first (``XREADGROUP … 0``), in stream order, before new ones (``XREADGROUP … >``). A batch ends
+at ``max_batch_events`` entries or ``max_batch_s`` after its first entry, whichever comes first.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import redis
+
+from darkroom.analytics.errors import InvalidEntry, InvalidIngestConfig
+from darkroom.analytics.rows import EventColumns, row_from_flat
+from darkroom.social import keys
+
+__all__ = ["CONSUMER", "GROUP", "MAX_BATCH_EVENTS", "Batch", "BatchLimits", "BatchReader", "DeadEntry"]
+
+GROUP = "analytics"
+CONSUMER = "ingest"
+MAX_BATCH_EVENTS = 1_000_000  # one commit's rows at most (about 300 MB of Python strings in flight)
+MAX_READ_COUNT = 100_000  # entries per XREADGROUP call at most
+
+
+@dataclass(frozen=True, slots=True)
+class BatchLimits:
+    """When a batch ends, and how much one read asks for."""
+
+    max_batch_events: int = 100_000
+    max_batch_s: float = 5.0
+    block_ms: int = 1_000  # an idle read waits this long before answering an empty batch
+    read_count: int = 10_000
+
+    def __post_init__(self) -> None:
+        for name, value, low, high in (
+            ("max_batch_events", self.max_batch_events, 1, MAX_BATCH_EVENTS),
+            ("block_ms", self.block_ms, 1, 60_000),  # 0 would block forever: stop could not end run()
+            ("read_count", self.read_count, 1, MAX_READ_COUNT),
+        ):
+            if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+                raise InvalidIngestConfig(f"ingest {name} {value!r} is not in {low}-{high}")
+        if not 0 < self.max_batch_s <= 3600:
+            raise InvalidIngestConfig(f"ingest max_batch_s {self.max_batch_s!r} is not in (0, 3600] seconds")
+
+
+@dataclass(frozen=True, slots=True)
+class DeadEntry:
+    """An entry that is no event row, and why."""
+
+    entry_id: str
+    fields: dict[str, str]
+    error: str
+
+
+@dataclass(slots=True)
+class Batch:
+    """Every entry read (``entry_ids``, stream order), the rows of the good ones, the bad ones."""
+
+    entry_ids: list[str] = field(default_factory=list)
+    rows: EventColumns = field(default_factory=EventColumns)
+    dead: list[DeadEntry] = field(default_factory=list)
+    duplicates: int = 0  # entries whose event_id came earlier in this batch (dropped)
+    gone: int = 0  # pending entries trimmed from the stream (nothing left to ingest)
+
+    def __len__(self) -> int:
+        return len(self.entry_ids)
+
+    @property
+    def last(self) -> str:
+        return self.entry_ids[-1]
+
+    def add(self, entry_id: str, flat: Sequence[bytes] | None, seen: set[str]) -> None:
+        """Add the entry ``entry_id`` with its raw field list (None: trimmed while pending)."""
+        self.entry_ids.append(entry_id)
+        if not flat:
+            self.gone += 1
+            return
+        try:
+            row = row_from_flat(entry_id, flat)
+        except InvalidEntry as exc:
+            decoded = {
+                k.decode(errors="replace"): v.decode(errors="replace")
+                for k, v in zip(flat[0::2], flat[1::2], strict=False)
+            }
+            self.dead.append(DeadEntry(entry_id, decoded, exc.reason))
+            return
+        if row.event_id in seen:
+            self.duplicates += 1
+            return
+        seen.add(row.event_id)
+        self.rows.add(entry_id, row)
+
+
+class BatchReader:
+    """Reads batches from ``stream`` in :data:`GROUP` (created at the stream's start if missing)."""
+
+    def __init__(
+        self,
+        redis_client: redis.Redis,
+        limits: BatchLimits | None = None,
+        *,
+        stream: str = keys.EVENTS,
+        group: str = GROUP,
+    ) -> None:
+        self.redis = redis_client
+        self.limits = limits or BatchLimits()
+        self.stream = stream
+        self.group = group
+        self._pending_from: str | None = "0"  # where the pending list is read from; None: read new entries
+        self._group_ready = False
+        # A connection of its own, spoken to directly: its replies skip redis-py's parsing (a dict
+        # per entry; the raw field lists are read by position instead), and a read can be sent
+        # before the previous reply is parsed.
+        self._conn: Any = redis_client.connection_pool.make_connection()
+        self._prefetched = False  # a read was sent and its reply not taken yet
+
+    def rewind(self) -> None:
+        """Read the pending list again from its start (after a batch was dropped uncommitted)."""
+        self._pending_from = "0"
+
+    def read(self) -> Batch:
+        """The next batch: pending entries first, then new ones; empty after ``block_ms`` idle."""
+        self._ensure_group()
+        try:
+            return self._fill()
+        except BaseException:
+            self._conn.disconnect()  # it may owe a reply: a fresh connection next time
+            self._prefetched = False
+            raise
+
+    def _fill(self) -> Batch:
+        limits = self.limits
+        batch = Batch()
+        seen: set[str] = set()
+        deadline = 0.0
+        while len(batch) < limits.max_batch_events:
+            count = min(limits.read_count, limits.max_batch_events - len(batch))
+            if self._pending_from is not None:
+                entries = self._read(self._pending_from, count, block_ms=None)
+                if entries:
+                    self._pending_from = entries[-1][0].decode()
+                else:
+                    self._pending_from = None
+                    continue
+            else:
+                if self._prefetched:
+                    entries = self._reply()
+                else:
+                    if batch:
+                        left_ms = int((deadline - time.monotonic()) * 1000)
+                        if left_ms <= 0:
+                            break
+                        block = min(left_ms, limits.block_ms)
+                    else:
+                        block = limits.block_ms
+                    entries = self._read(">", count, block_ms=block)
+                if not entries:
+                    if not batch:
+                        break  # idle: answer the empty batch so the caller can look at its stop flag
+                    continue
+                room = limits.max_batch_events - len(batch) - len(entries)
+                if room > 0:
+                    # Ask for the next entries before parsing these: Redis serves them meanwhile. The
+                    # reply fits this batch (room), and is taken before any deadline check.
+                    self._send(">", min(limits.read_count, room), block_ms=None)
+                    self._prefetched = True
+            if not batch:
+                deadline = time.monotonic() + limits.max_batch_s
+            for entry_id, fields in entries:
+                batch.add(entry_id.decode(), fields, seen)
+        return batch
+
+    def _read(self, start: str, count: int, *, block_ms: int | None) -> list[tuple[bytes, list[bytes] | None]]:
+        self._send(start, count, block_ms=block_ms)
+        return self._reply()
+
+    def _send(self, start: str, count: int, *, block_ms: int | None) -> None:
+        args: list[str | int] = ["XREADGROUP", "GROUP", self.group, CONSUMER, "COUNT", count]
+        if block_ms is not None:
+            args += ["BLOCK", block_ms]
+        self._conn.send_command(*args, "STREAMS", self.stream, start)
+
+    def _reply(self) -> list[tuple[bytes, list[bytes] | None]]:
+        self._prefetched = False
+        reply: Any = self._conn.read_response()
+        if not reply:
+            return []
+        # RESP3 answers {stream: entries}, RESP2 [[stream, entries]]; an entry is [id, [name, value, …]]
+        entries: list[tuple[bytes, list[bytes] | None]] = (
+            next(iter(reply.values())) if isinstance(reply, dict) else reply[0][1]
+        )
+        return entries
+
+    def _ensure_group(self) -> None:
+        if self._group_ready:
+            return
+        try:
+            # From the stream's start: a new group ingests the history the stream still keeps.
+            self.redis.xgroup_create(self.stream, self.group, id="0", mkstream=True)
+        except redis.ResponseError as exc:
+            if "BUSYGROUP" not in str(exc):
+                raise
+        self._group_ready = True
+
+    def close(self) -> None:
+        """Close the reader's connection."""
+        self._conn.disconnect()
+
+    def forget_group(self) -> None:
+        """Check the group exists again before the next read (after a Redis error)."""
+        self._group_ready = False

@@ -1,0 +1,34 @@
+"""The analytics package's errors: one base class, builtins where the meaning matches."""
+
+from __future__ import annotations
+
+from darkroom.errors import DarkroomError
+
+__all__ = ["AnalyticsError", "InvalidCatalogUrl", "InvalidEntry", "InvalidIngestConfig", "OutOfOrder"]
+
+
+class AnalyticsError(DarkroomError):
+    """Base class of the analytics package's errors."""
+
+
+class InvalidCatalogUrl(AnalyticsError, ValueError):
+    """A catalog URI or warehouse URL of a kind the catalog cannot use; the message names it."""
+
+
+class InvalidIngestConfig(AnalyticsError, ValueError):
+    """An ingest limit out of its range; the message names the setting and the value."""
+
+
+class InvalidEntry(AnalyticsError, ValueError):
+    """A stream entry that is no event row: ``entry_id`` names it, ``reason`` says what is wrong.
+    Ingest dead-letters such entries instead of letting them hold the batch back."""
+
+    def __init__(self, entry_id: str, reason: str) -> None:
+        super().__init__(f"stream entry {entry_id!r} is not an event row: {reason}")
+        self.entry_id = entry_id
+        self.reason = reason
+
+
+class OutOfOrder(AnalyticsError, RuntimeError):
+    """A batch cannot be committed yet: entries before it are read but not committed (another
+    ingester holds them). The batch is dropped from memory and read again."""

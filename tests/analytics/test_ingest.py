@@ -1,0 +1,186 @@
+"""Ingest on a real Redis and a real SQLite catalog: batches, crashes between the steps of a batch
+(a new Ingester is a restarted process), duplicates, dead letters and the batch limits."""
+
+from __future__ import annotations
+
+import pytest
+import redis
+from pyiceberg.catalog.sql import SqlCatalog
+
+from darkroom.analytics import (
+    GROUP,
+    MAX_BATCH_EVENTS,
+    BatchLimits,
+    Ingester,
+    InvalidIngestConfig,
+    OutOfOrder,
+    StreamId,
+    committed_position,
+    events_table,
+)
+from darkroom.social import keys
+from darkroom.social.events import EventType
+from tests.analytics.conftest import Publish, make_event
+
+LIMITS = BatchLimits(max_batch_events=1000, max_batch_s=0.05, block_ms=1)
+
+
+def ingester(redis_client: redis.Redis, catalog: SqlCatalog, limits: BatchLimits = LIMITS) -> Ingester:
+    return Ingester(redis_client, catalog, limits)
+
+
+def table_ids(catalog: SqlCatalog) -> list[str]:
+    return sorted(events_table(catalog).scan(selected_fields=("event_id",)).to_arrow().column(0).to_pylist())
+
+
+def pending(redis_client: redis.Redis) -> int:
+    return int(redis_client.xpending(keys.EVENTS, GROUP)["pending"])
+
+
+def test_a_batch_is_one_commit_recording_its_last_entry(
+    redis_client: redis.Redis, catalog: SqlCatalog, publish: Publish
+) -> None:
+    events = [make_event(kind) for kind in EventType]
+    entry_ids = publish(*events)
+    ing = ingester(redis_client, catalog)
+    done = ing.ingest_once()
+    assert (done.rows, done.skipped, done.duplicates, done.dead_lettered) == (len(events), 0, 0, 0)
+    table = events_table(catalog)
+    assert len(table.snapshots()) == 1
+    assert committed_position(table, keys.EVENTS) == StreamId.parse(entry_ids[-1])
+    assert table_ids(catalog) == sorted(e.event_id for e in events)
+    rows = {r["event_id"]: r for r in table.scan().to_arrow().to_pylist()}
+    liked = next(e for e in events if e.type == EventType.POST_LIKED)
+    assert rows[liked.event_id]["type"] == "post.liked"
+    assert rows[liked.event_id]["post_id"] == liked.post_id
+    assert pending(redis_client) == 0
+    assert ing.ingest_once().snapshot_id is None  # idle: an empty batch, no commit
+
+
+def test_a_crash_before_the_commit_reads_the_batch_again(
+    redis_client: redis.Redis, catalog: SqlCatalog, publish: Publish
+) -> None:
+    events = [make_event() for _ in range(20)]
+    publish(*events)
+    first = ingester(redis_client, catalog)
+    assert len(first.read()) == 20  # read, then the process dies: nothing committed, all pending
+    assert pending(redis_client) == 20
+    done = ingester(redis_client, catalog).ingest_once()
+    assert (done.rows, done.skipped) == (20, 0)
+    assert table_ids(catalog) == sorted(e.event_id for e in events)
+    assert pending(redis_client) == 0
+
+
+def test_a_crash_after_the_commit_before_the_ack_skips_then_acks(
+    redis_client: redis.Redis, catalog: SqlCatalog, publish: Publish
+) -> None:
+    events = [make_event() for _ in range(20)]
+    publish(*events)
+    first = ingester(redis_client, catalog)
+    first.commit(first.read())  # committed; the process dies before XACK
+    assert pending(redis_client) == 20
+    later = [make_event() for _ in range(5)]
+    publish(*later)
+    done = ingester(redis_client, catalog).ingest_once()
+    assert (done.rows, done.skipped) == (5, 20)  # the pending 20 are skipped, the 5 new ones appended
+    assert table_ids(catalog) == sorted(e.event_id for e in events + later)
+    assert pending(redis_client) == 0
+    assert len(events_table(catalog).snapshots()) == 2
+
+
+def test_an_event_published_twice_is_one_row(redis_client: redis.Redis, catalog: SqlCatalog, publish: Publish) -> None:
+    a, b = make_event(), make_event()
+    publish(a, a, b)  # twice in one batch
+    ing = ingester(redis_client, catalog)
+    assert (ing.ingest_once().rows, ing.ingest_once().rows) == (2, 0)
+    publish(a, make_event(), b)  # again, in a later batch: the table holds them already
+    done = ing.ingest_once()
+    assert (done.rows, done.duplicates) == (1, 2)
+    restarted = ingester(redis_client, catalog)  # a new process: its index is built from the manifests
+    publish(b)
+    assert restarted.ingest_once().duplicates == 1
+    ids = table_ids(catalog)
+    assert len(ids) == len(set(ids)) == 3
+
+
+def test_malformed_entries_are_dead_lettered_once_and_do_not_block(
+    redis_client: redis.Redis, catalog: SqlCatalog, publish: Publish
+) -> None:
+    good = make_event()
+    bad = make_event().to_fields() | {"type": "post.shared"}
+    entry_ids = publish(bad, good, {"junk": "1"})
+    first = ingester(redis_client, catalog)
+    first.commit(first.read())  # dies before the MULTI of dead letters and acks
+    assert redis_client.xlen(keys.EVENTS_DEAD) == 0
+    done = ingester(redis_client, catalog).ingest_once()
+    assert (done.rows, done.skipped, done.dead_lettered) == (0, 1, 2)
+    dead = redis_client.xrange(keys.EVENTS_DEAD)
+    assert [f[b"entry_id"].decode() for _, f in dead] == [entry_ids[0], entry_ids[2]]
+    assert b"post.shared" in dead[0][1][b"error"]
+    assert dead[1][1][b"error"] == b"it has no event_id field"
+    assert table_ids(catalog) == [good.event_id]
+    assert pending(redis_client) == 0
+
+
+def test_only_malformed_entries_commit_nothing(
+    redis_client: redis.Redis, catalog: SqlCatalog, publish: Publish
+) -> None:
+    publish({"junk": "1"})
+    done = ingester(redis_client, catalog).ingest_once()
+    assert (done.snapshot_id, done.dead_lettered) == (None, 1)
+    assert pending(redis_client) == 0
+    publish(make_event())
+    assert ingester(redis_client, catalog).ingest_once().rows == 1  # the settled dead entry holds nothing back
+
+
+def test_a_batch_ends_at_max_batch_events(redis_client: redis.Redis, catalog: SqlCatalog, publish: Publish) -> None:
+    publish(*[make_event() for _ in range(20)])
+    # a long max_batch_s: only the count can end these batches
+    ing = ingester(redis_client, catalog, BatchLimits(max_batch_events=10, max_batch_s=3600, read_count=3))
+    assert [ing.ingest_once().rows for _ in range(2)] == [10, 10]
+    assert len(events_table(catalog).snapshots()) == 2
+    assert len(table_ids(catalog)) == 20
+
+
+def test_the_limits_at_their_bounds() -> None:
+    assert BatchLimits(max_batch_events=MAX_BATCH_EVENTS, read_count=100_000).max_batch_events == MAX_BATCH_EVENTS
+    for bad in (
+        {"max_batch_events": MAX_BATCH_EVENTS + 1},
+        {"max_batch_events": 0},
+        {"read_count": 100_001},
+        {"block_ms": 0},
+        {"max_batch_s": 0},
+    ):
+        with pytest.raises(InvalidIngestConfig, match=str(next(iter(bad.values())))):
+            BatchLimits(**bad)  # type: ignore[arg-type]
+
+
+def test_a_batch_behind_another_uncommitted_one_waits(
+    redis_client: redis.Redis, catalog: SqlCatalog, publish: Publish
+) -> None:
+    limits = BatchLimits(max_batch_events=5, max_batch_s=3600, block_ms=1)
+    a, b = ingester(redis_client, catalog, limits), ingester(redis_client, catalog, limits)
+    assert not a.read() and not b.read()  # both running, idle: no pending entries, new ones next
+    publish(*[make_event() for _ in range(10)])
+    first, second = a.read(), b.read()  # the group hands a the first 5, b the next 5
+    with pytest.raises(OutOfOrder, match=first.entry_ids[0]):
+        b.commit(second)
+    a.commit(first)
+    a.settle(first)
+    assert b.commit(second).rows == 5
+    b.settle(second)
+    assert len(table_ids(catalog)) == 10
+
+
+def test_two_ingesters_committing_the_same_batch_write_it_once(
+    redis_client: redis.Redis, catalog: SqlCatalog, publish: Publish
+) -> None:
+    publish(*[make_event() for _ in range(8)])
+    stale, restarted = ingester(redis_client, catalog), ingester(redis_client, catalog)
+    batch = stale.read()  # stalls; a second process reads the same pending entries and commits them
+    again = restarted.read()
+    assert again.entry_ids == batch.entry_ids
+    assert restarted.commit(again).rows == 8
+    late = stale.commit(batch)  # its table is one snapshot behind: the commit fails, is redone, skips all
+    assert (late.rows, late.skipped) == (0, 8)
+    assert len(table_ids(catalog)) == 8

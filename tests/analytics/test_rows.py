@@ -1,0 +1,111 @@
+"""Stream entries to ``darkroom.events`` rows: every event type, and malformed entries."""
+
+from __future__ import annotations
+
+import pyarrow as pa
+import pytest
+
+from darkroom.analytics import EventColumns, InvalidEntry, row_from_entry
+from darkroom.analytics.rows import NEEDS_POST, row_from_flat
+from darkroom.analytics.tables import EVENTS_ARROW
+from darkroom.social.events import EventType
+from darkroom.social.ids import new_id
+from tests.analytics.conftest import encoded, make_event
+
+# The issue's names: each must be a type the outbox emits.
+ISSUE_TYPES = [
+    "account.created",
+    "account.followed",
+    "account.unfollowed",
+    "account.blocked",
+    "post.created",
+    "post.ready",
+    "post.deleted",
+    "post.viewed",
+    "post.liked",
+    "post.unliked",
+    "comment.created",
+    "comment.deleted",
+]
+
+
+def test_the_issues_event_names_are_the_outboxs() -> None:
+    assert set(ISSUE_TYPES) <= {str(t) for t in EventType}
+
+
+@pytest.mark.parametrize("kind", list(EventType), ids=str)
+def test_every_event_type_maps_to_a_row(kind: EventType) -> None:
+    event = make_event(kind, data={"followee_id": new_id(), "position": 3})
+    row = row_from_entry("1-0", encoded(event.to_fields()))
+    assert row.event_id == event.event_id
+    assert row.type == str(kind)
+    assert row.occurred_at_us == round(event.occurred_at * 1_000_000)
+    assert row.account_id == event.account_id
+    assert row.post_id == event.post_id
+    assert (row.post_id is not None) == (kind in NEEDS_POST)
+    assert row.properties.startswith("{") and '"position":3' in row.properties
+
+
+def test_an_account_event_may_name_no_account_and_no_data() -> None:
+    fields = make_event(EventType.ACCOUNT_CREATED).to_fields() | {"account_id": ""}
+    del fields["data"]
+    row = row_from_entry("1-0", encoded(fields))
+    assert (row.account_id, row.post_id, row.properties) == (None, None, "{}")
+
+
+GOOD = make_event(EventType.POST_LIKED).to_fields()
+
+
+@pytest.mark.parametrize(
+    ("change", "reason"),
+    [
+        ({"event_id": None}, "no event_id field"),
+        ({"event_id": "not-an-id"}, "event_id 'not-an-id' is not a ULID"),
+        ({"type": "post.shared"}, "type 'post.shared' is not an event type"),
+        ({"occurred_at": "yesterday"}, "occurred_at 'yesterday' is not a number"),
+        ({"occurred_at": "nan"}, "occurred_at 'nan' is not a time"),
+        ({"occurred_at": "-5"}, "occurred_at '-5' is not a time"),
+        ({"account_id": "bob"}, "account_id 'bob' is not a ULID"),
+        ({"post_id": ""}, "a post.liked event names no post_id"),
+        ({"post_id": "x" * 26}, "is not a ULID"),
+        ({"data": "[1, 2]"}, "is not a JSON object"),
+        ({"data": '{"a": }'}, "data is not JSON"),
+    ],
+)
+def test_a_malformed_entry_is_a_typed_error_naming_it(change: dict[str, str | None], reason: str) -> None:
+    fields = {k: v for k, v in (GOOD | change).items() if v is not None}
+    with pytest.raises(InvalidEntry, match=reason) as caught:
+        row_from_entry("1700000000000-7", encoded(fields))  # type: ignore[arg-type]
+    assert caught.value.entry_id == "1700000000000-7"
+    assert "'1700000000000-7'" in str(caught.value)
+    assert isinstance(caught.value, ValueError)
+
+
+def test_a_field_that_is_not_utf8_is_malformed() -> None:
+    fields = encoded(GOOD) | {b"type": b"\xff\xfe"}
+    with pytest.raises(InvalidEntry, match="not UTF-8"):
+        row_from_entry("2-0", fields)
+
+
+def test_columns_build_an_arrow_table_of_the_events_schema() -> None:
+    columns = EventColumns()
+    events = [make_event(kind) for kind in (EventType.POST_VIEWED, EventType.ACCOUNT_FOLLOWED)]
+    for i, event in enumerate(events):
+        columns.add(f"{i}-0", row_from_entry(f"{i}-0", encoded(event.to_fields())))
+    table = columns.to_arrow()
+    assert table.schema == EVENTS_ARROW
+    assert table.column("event_id").to_pylist() == [e.event_id for e in events]
+    assert table.column("post_id").to_pylist() == [events[0].post_id, None]
+    assert table.column("occurred_at").type == pa.timestamp("us", tz="UTC")
+    kept = columns.keep([1])
+    assert (kept.entry_ids, kept.event_id) == (["1-0"], [events[1].event_id])
+
+
+def test_a_raw_field_list_is_read_by_position_or_by_name() -> None:
+    event = make_event(EventType.COMMENT_CREATED)
+    fields = event.to_fields()
+    flat = [x.encode() for kv in fields.items() for x in kv]
+    shuffled = [x.encode() for kv in reversed(list(fields.items())) for x in kv]
+    assert row_from_flat("1-0", flat) == row_from_flat("1-0", shuffled) == row_from_entry("1-0", encoded(fields))
+    with pytest.raises(InvalidEntry, match="no event_id field"):
+        row_from_flat("1-0", flat[2:])
