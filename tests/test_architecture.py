@@ -23,8 +23,7 @@ LAYERS: tuple[str, ...] = (
     # which any host's worker or engine uses without it; DESIGN.md lists them the other way round
     "local",
     "platform",
-    # analytics reads social's event definitions (the stream's key and entry format), so it sits
-    # above social; DESIGN.md lists it below
+    # analytics reads social's event definitions (the stream's key and entry format)
     "analytics",
     "social",
     "observability",
