@@ -9,7 +9,7 @@ PROTO_STAMP := darkroom/_proto/.built
 PAGES := darkroom/web/pages
 VENDOR_STAMP := $(PAGES)/static/vendor/.installed
 
-.PHONY: setup system-deps test test-fast demo lint proto bench-queue bench-runtime bench-media bench-social bench-analytics bench-schemathesis clean
+.PHONY: setup system-deps test test-fast demo lint proto bench-queue bench-runtime bench-media bench-social bench-web bench-analytics bench-schemathesis clean
 
 setup: system-deps $(STAMP) $(PROTO_STAMP) $(VENDOR_STAMP)
 
@@ -65,6 +65,10 @@ bench-media: setup
 # feed memory, fan-out. Options: ARGS="--quick" (a toy scale), "--only feed posts", "--no-write"; see --help.
 bench-social: setup
 	$(PY) -m bench.social.run $(ARGS)
+
+# The web app's home page speed on bench-social's data set (built there if missing).
+bench-web: setup
+	$(PY) -m bench.web.run $(ARGS)
 
 # Analytics ingest (docs/benchmarks.md, "Analytics"): events/s from a Redis stream of 1,000,000 generated
 # events into darkroom.events. Options: ARGS="--events 200000 --batch 50000 --read-count 10000 --no-write".

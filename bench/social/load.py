@@ -71,6 +71,7 @@ class PhaseResult:
     connections: int
     mean_bytes: float
     late_sends: int = 0  # requests the generator itself sent more than 1 ms after they were due
+    p95_ms: float = math.nan
     latencies_ms: list[float] = field(default_factory=list, repr=False)
 
     @property
@@ -308,6 +309,7 @@ def summarize(gen: _Generator, cpu_s: float, wall_s: float) -> PhaseResult:
         connections=gen.opened,
         mean_bytes=sizes / max(len(latencies), 1),
         late_sends=gen.late,
+        p95_ms=percentile(latencies, 0.95),
         latencies_ms=latencies,
     )
 

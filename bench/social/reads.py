@@ -34,7 +34,7 @@ from bench.social.server import ApiServer, cpu_s, tree_cpu_s
 from darkroom.config import Settings
 from darkroom.social.feed import FeedConfig, FeedDesign
 
-__all__ = ["Phase", "ProfilePlan", "ReadPlan", "Series", "measure_feeds", "measure_posts", "run_load"]
+__all__ = ["Phase", "ProfilePlan", "ReadPlan", "Series", "measure_feeds", "measure_posts", "run_load", "run_phases"]
 
 POST_FIELDS = "id,caption,like_count,comment_count,created_at"
 
@@ -135,7 +135,7 @@ class _PostgresCpu:
                 self.last[int(pid)] = used
 
 
-def _phases(
+def run_phases(
     server: ApiServer,
     dataset: Dataset,
     redis: BenchRedis,
@@ -217,7 +217,7 @@ def measure_feeds(
         found: profile.Profile | None = None
         try:
             with tempfile.TemporaryDirectory(prefix="load-") as work:
-                phases = _phases(server, dataset, redis, requests, plan, Path(work), progress, str(design))
+                phases = run_phases(server, dataset, redis, requests, plan, Path(work), progress, str(design))
                 if profiling is not None and design is FeedDesign.HYBRID:
                     progress(f"profiling {design} at {profiling.rate:,.0f}/s for {profiling.seconds:.0f} s")
                     found = _profile(server, requests, profiling, plan, Path(work))
@@ -282,7 +282,7 @@ def measure_posts(
         ):
             requests = [(f"/v1/posts/{p}{query}", tokens[i % len(tokens)]) for i, p in enumerate(picks)]
             with tempfile.TemporaryDirectory(prefix="load-") as work:
-                phases = _phases(server, dataset, redis, requests, plan, Path(work), progress, f"posts {key}")
+                phases = run_phases(server, dataset, redis, requests, plan, Path(work), progress, f"posts {key}")
             series.append(Series(label, key, phases))
     finally:
         server.stop()
