@@ -15,6 +15,10 @@ __all__ = ["DASHBOARD_PATH", "PANELS", "Panel", "dashboard", "dashboard_json", "
 
 DASHBOARD_PATH = Path("deploy/grafana/darkroom.json")
 _DATASOURCE = {"type": "prometheus", "uid": "${datasource}"}
+_DATASOURCE_VARIABLE = {
+    "name": "datasource", "label": "Data source", "type": "datasource", "query": "prometheus",
+    "current": {}, "hide": 0, "refresh": 1, "options": [],
+}  # fmt: skip
 _WIDTH = 8  # three panels a row of Grafana's 24 columns
 _HEIGHT = 8
 
@@ -84,7 +88,8 @@ PANELS: tuple[Panel, ...] = (
     )),
     Panel("Platform", "Events stream", (
         ("darkroom_redis_stream_length", "{{stream}} length"),
-        ("darkroom_redis_stream_group_lag", "{{group}} lag"), ("darkroom_redis_stream_group_pending", "{{group}} pending"),
+        ("darkroom_redis_stream_group_lag", "{{group}} lag"),
+        ("darkroom_redis_stream_group_pending", "{{group}} pending"),
     )),
     Panel("Platform", "HTTP requests per second", (
         ("sum by (status) (rate(darkroom_http_requests_total[5m]))", "{{status}}"),
@@ -145,12 +150,7 @@ def dashboard() -> dict[str, object]:
         "refresh": "30s",
         "timezone": "",
         "annotations": {"list": []},
-        "templating": {
-            "list": [
-                {"name": "datasource", "label": "Data source", "type": "datasource", "query": "prometheus",
-                 "current": {}, "hide": 0, "refresh": 1, "options": []},
-            ]
-        },  # fmt: skip
+        "templating": {"list": [_DATASOURCE_VARIABLE]},
         "panels": panels,
     }
 

@@ -19,7 +19,6 @@ from prometheus_client.registry import Collector
 from darkroom.observability.checks import Check, Limit, Status
 from darkroom.observability.errors import RedisUnreachable
 from darkroom.observability.redis_sample import RedisSample, RedisSampler
-from darkroom.queue.keys import Keys
 from darkroom.queue.models import State
 from darkroom.runtime.directory import WorkerDirectory
 
@@ -33,18 +32,30 @@ __all__ = [
 ]
 
 
+# the defaults (module constants: a dataclass default must not be a call)
+_QUEUE_DEPTH = Limit(1000, 10000, "messages")  # ready messages in one queue
+_QUEUE_LATENESS_S = Limit(60, 600, "s")  # the most urgent ready message past its deadline
+_WORKERS = Limit(1, 0, "workers", below=True)  # none announced: warn (never critical: 0 is a choice)
+_HEARTBEAT_FAILURES = Limit(1, 10, "failures")  # lease extensions failed in 10 min
+_WORKFLOW_FAILURE = Limit(0.1, 0.25, "ratio")  # failed / finished runs over 15 min
+_EVENTS_LAG = Limit(1000, 10000, "entries")  # stream entries a consumer group has yet to read
+_HTTP_ERROR_RATE = Limit(0.01, 0.05, "ratio")  # 5xx / requests over 5 min
+_HTTP_LATENCY_S = Limit(0.5, 2.0, "s")  # p99 of request durations over 5 min
+
+
 @dataclass(frozen=True, slots=True)
 class PlatformThresholds:
-    """The platform's limits (docs/observability.md, "Platform rules", says why each)."""
+    """The platform's limits (docs/observability.md, "Alert rules" and the runbook, says what each means)."""
 
-    queue_depth: Limit = Limit(1000, 10000, "messages")  # ready messages in one queue
-    queue_lateness_s: Limit = Limit(60, 600, "s")  # the most urgent ready message past its deadline
-    workers: Limit = Limit(1, 0, "workers", below=True)  # none announced: warn (never critical: 0 is a choice)
-    heartbeat_failures: Limit = Limit(1, 10, "failures")  # lease extensions failed in 10 min
-    workflow_failure: Limit = Limit(0.1, 0.25, "ratio")  # failed / finished runs over 15 min
-    events_lag: Limit = Limit(1000, 10000, "entries")  # stream entries a consumer group has yet to read
-    http_error_rate: Limit = Limit(0.01, 0.05, "ratio")  # 5xx / requests over 5 min
-    http_latency_s: Limit = Limit(0.5, 2.0, "s")  # p99 of request durations over 5 min
+    queue_depth: Limit = _QUEUE_DEPTH
+    queue_lateness_s: Limit = _QUEUE_LATENESS_S
+    workers: Limit = _WORKERS
+    heartbeat_failures: Limit = _HEARTBEAT_FAILURES
+    workflow_failure: Limit = _WORKFLOW_FAILURE
+    workflow_min_runs: int = 5  # fewer finished runs in 15 min are not judged
+    events_lag: Limit = _EVENTS_LAG
+    http_error_rate: Limit = _HTTP_ERROR_RATE
+    http_latency_s: Limit = _HTTP_LATENCY_S
 
 
 @dataclass(frozen=True, slots=True)

@@ -121,7 +121,8 @@ RULES: tuple[Rule, ...] = (
         "RedisMemory", "memory",
         "max by (instance) (redis_memory_used_bytes / (redis_memory_max_bytes > 0) or "
         "redis_memory_used_bytes / (redis_total_system_memory_bytes > 0))",
-        _T.memory, 300, "Redis uses {{ $value | humanizePercentage }} of its maxmemory (or of the system's memory without one)",
+        _T.memory, 300,
+        "Redis uses {{ $value | humanizePercentage }} of its maxmemory (or of the system's memory without one)",
     ),
     Rule(
         "RedisFragmentation", "fragmentation", "redis_mem_fragmentation_ratio", _T.fragmentation, 600,
@@ -175,7 +176,8 @@ RULES: tuple[Rule, ...] = (
     ),
     Rule(
         "RedisReplicationLag", "replication",
-        "max by (instance) (redis_connected_slave_lag_seconds) or max by (instance) (redis_master_last_io_seconds_ago)",
+        "max by (instance) (redis_connected_slave_lag_seconds) or "
+        "max by (instance) (redis_master_last_io_seconds_ago)",
         _T.replication_lag_s, 120, "Redis replication is {{ $value }} s behind",
     ),
     Rule(
@@ -226,7 +228,9 @@ RULES: tuple[Rule, ...] = (
         'sum by (workflow) (increase(darkroom_workflows_finished_total{state="failed"}[15m])) / '
         "sum by (workflow) (increase(darkroom_workflows_finished_total[15m]))",
         _P.workflow_failure, 900, "{{ $value | humanizePercentage }} of {{ $labels.workflow }}'s runs failed in 15 min",
-        guard="sum by (workflow) (increase(darkroom_workflows_finished_total[15m])) >= 5", on="workflow",
+        guard="sum by (workflow) (increase(darkroom_workflows_finished_total[15m])) >= "
+        + _num(_P.workflow_min_runs),
+        on="workflow",
         group="platform",
     ),
     Rule(
