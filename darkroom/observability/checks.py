@@ -17,7 +17,17 @@ from darkroom.observability.errors import InvalidThreshold
 from darkroom.observability.redis_rates import Rates, rates
 from darkroom.observability.redis_sample import RedisSample, percentile
 
-__all__ = ["CHECK_NAMES", "Check", "HealthReport", "Limit", "Status", "Thresholds", "check_health"]
+__all__ = [
+    "CHECK_NAMES",
+    "EVICTIONS",
+    "REJECTED",
+    "Check",
+    "HealthReport",
+    "Limit",
+    "Status",
+    "Thresholds",
+    "check_health",
+]
 
 _MIB = 1024 * 1024
 
@@ -58,6 +68,11 @@ class Limit:
 
     def as_json(self) -> dict[str, object]:
         return {"warn": self.warn, "critical": self.critical, "unit": self.unit}
+
+
+# any eviction, any refused connection: fixed, not tunable (the alert rules read them too)
+EVICTIONS = Limit(1, 1, "keys")
+REJECTED = Limit(1, 1, "connections")
 
 
 @dataclass(frozen=True, slots=True)
@@ -187,7 +202,7 @@ def _hit_rate(v: _View) -> Check:
 def _evictions(v: _View) -> Check:
     policy = v.now.config.maxmemory_policy or v.now.info.memory.policy
     r = v.rates
-    limit = Limit(1, 1, "keys")
+    limit = EVICTIONS
     if r.evicted == 0:
         maxmemory = v.now.config.maxmemory_bytes or v.now.info.memory.max_bytes
         if policy.startswith("allkeys-") and maxmemory:
@@ -232,7 +247,7 @@ def _blocked(v: _View) -> Check:
 
 def _rejected(v: _View) -> Check:
     total = v.now.info.stats.rejected_connections
-    limit = Limit(1, 1, "connections")
+    limit = REJECTED
     if v.rates.rejected > 0:
         recent = f"{v.rates.rejected} connections refused at maxclients in the last {v.rates.interval_s:.0f} s"
         return _check(

@@ -20,7 +20,7 @@ from prometheus_client.registry import Collector
 from darkroom.observability.checks import Status, Thresholds, check_health
 from darkroom.observability.errors import RedisUnreachable
 from darkroom.observability.redis_rates import rates
-from darkroom.observability.redis_sample import RedisSample, RedisSampler
+from darkroom.observability.redis_sample import RedisSample, RedisSampler, percentile
 
 __all__ = ["RedisHealthCollector"]
 
@@ -168,6 +168,17 @@ def _darkroom_metrics(
     yield ping
     own = sum(1 for c in s.clients or () if c.blocked and c.name.startswith(prefix))
     yield _gauge("darkroom_redis_blocked_clients_own", "Blocked clients that are Darkroom's long polls (by name).", own)
+    policy = GaugeMetricFamily(
+        "darkroom_redis_maxmemory_policy", "1 for the maxmemory-policy in force.", labels=["policy"]
+    )
+    policy.add_metric([s.config.maxmemory_policy or s.info.memory.policy], 1)
+    yield policy
+    recent = [e.duration_us / 1e6 for e in s.slowlog if e.at_s >= s.server_time_s - t.window_s]
+    yield _gauge(
+        "darkroom_redis_slowlog_recent_p95_seconds",
+        "p95 of the slow-log entries of the checks' window (0 without one).",
+        percentile(recent, 95) if recent else 0.0,
+    )
     report = check_health(s, previous, thresholds=t, client_prefix=prefix)
     status = GaugeMetricFamily("darkroom_redis_check_status", "Each check: 0 ok, 1 warn, 2 critical.", labels=["check"])
     for check in report.checks:

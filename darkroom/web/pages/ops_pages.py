@@ -1,6 +1,7 @@
 """The operator pages, for admins: ``/ops/queues`` (every queue's depth per state and lateness),
 ``/ops/workflows`` (running and failed runs, paged) and ``/ops/workflows/{id}`` (a run's steps,
-states, timings, failure), ``/ops/health`` (Redis, the database, the workers).
+states, timings, failure), ``/ops/health`` (Redis, the database, the workers, and the alert checks
+with charts of their last hour from ``/ops/health/history``).
 
 To anyone else, signed out or not an admin, every one of them answers exactly what a path that
 does not exist answers (the app's 404): the pages do not say that they exist. With JavaScript the
@@ -25,8 +26,9 @@ from darkroom.queue.overview import overview
 from darkroom.runtime.errors import WorkflowNotFound
 from darkroom.social.viewer import Viewer
 from darkroom.web.auth import auth_of
-from darkroom.web.caching import NO_STORE
+from darkroom.web.caching import NO_STORE, json_response
 from darkroom.web.deps import Deps
+from darkroom.web.pages.health_views import CHARTS, chart_data, monitor_of, rule_rows
 from darkroom.web.pages.ops_views import moment, queue_row, run_view
 from darkroom.web.pages.rendering import is_htmx, pages_of
 
@@ -129,8 +131,25 @@ def health_page(request: Request, deps: Deps, _admin: Admin) -> Response:
     redis_client = deps.queue.redis if deps.queue is not None else deps.redis
     checks = platform_health(redis_client, deps.engine, deps.workers)
     worst = max((c.status for c in checks), key=list(Status).index, default=Status.OK)
-    context = {"checks": checks, "worst": worst}
+    monitor = monitor_of(request, deps)
+    report = monitor.observe()  # also the history's point of this 10 s slot, if nobody recorded it
+    points = monitor.history.points() if monitor.history else []
+    context = {
+        "checks": checks,
+        "worst": worst,
+        "rules": rule_rows(report, points),
+        "rules_worst": report.status,
+        "charts": CHARTS,
+    }
     return _fragment_or_page(request, "_ops_health.html", "ops_health.html", context)
+
+
+@router.get("/health/history")
+def health_history(deps: Deps, request: Request, _admin: Admin) -> Response:
+    """The last hour of the alert checks' values, for the page's charts (JSON, never stored)."""
+    monitor = monitor_of(request, deps)
+    points = monitor.history.points() if monitor.history else []
+    return json_response(chart_data(points), cache=NO_STORE)
 
 
 def _refused(request: Request, status: int, message: str) -> Response:

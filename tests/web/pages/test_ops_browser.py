@@ -1,11 +1,13 @@
 """The operator pages in a real Chromium: an admin signs in through the form, follows the Operator
 link to the queues (real messages in every state), sees a new message counted by the 5 s refresh
-without reloading, then the workflows (stored runs), a failed run's steps and the health checks.
+without reloading, then the workflows (stored runs), a failed run's steps and the health checks,
+with the alert checks' charts (uPlot).
 Each page passes axe (no serious or critical violation, in the light and the dark scheme), shows no
 CSP violation, and is screenshotted at both sizes."""
 
 from __future__ import annotations
 
+import re
 import time
 from pathlib import Path
 
@@ -107,6 +109,10 @@ def test_an_admin_reads_the_queues_workflows_and_health(
         page.get_by_role("link", name="Health").click()
         expect(page.get_by_role("heading", name="Health")).to_be_visible()
         expect(page.locator(".check")).to_have_count(7)
+        expect(page.locator(".rule-check")).to_have_count(16)  # the alert checks, Redis's and the platform's
+        # the last hour's charts: uPlot drew every one from /ops/health/history
+        expect(page.locator("[data-history]")).to_have_attribute("data-points", re.compile(r"^[1-9]"))
+        expect(page.locator(".chart canvas")).to_have_count(6)
         _check(page, "health")
         shoot(olga, artefacts, "ops-health")
 
