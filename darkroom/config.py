@@ -83,6 +83,9 @@ class Settings:
     # what a client sends; empty: the home's key, for a server on this machine (never in a repr)
     api_key: str = field(default="", repr=False)
     metrics_port: int = 9464
+    # how every process logs (observability.logs): json (one object a line), text, or auto (text
+    # on a terminal, else json)
+    log_format: str = "auto"
     database_url: str = field(default="", repr=False)
     blobs_url: str = ""
     s3_endpoint_url: str = ""

@@ -45,6 +45,9 @@ LAYERS: tuple[str, ...] = (
     "errors",
     # unset.py: the one "leave this as it is" sentinel (UNSET) of every package; it imports nothing.
     "unset",
+    # log_context.py: the ids every log line carries (request, workflow, step, task), set by the
+    # edges and the worker, read by observability's formatter; it imports nothing.
+    "log_context",
 )
 
 # Known upward imports, (importer, imported) -> why it is still there and what removes it. It must

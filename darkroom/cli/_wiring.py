@@ -45,7 +45,11 @@ def export_for_workers(home: Path | None, url: str | None) -> None:
 
 
 def http_app() -> FastAPI:
-    """The HTTP app of the environment's platform (:data:`HTTP_APP_FACTORY`: one per worker)."""
+    """The HTTP app of the environment's platform (:data:`HTTP_APP_FACTORY`: one per worker,
+    logging as the supervisor does)."""
+    from darkroom.observability.logs import configure_logging
     from darkroom.web.main import app_for
+
+    configure_logging(os.environ.get("DARKROOM_LOG_FORMAT", "auto"))
 
     return app_for(wiring_for(None, None, role="http"))

@@ -16,6 +16,7 @@ import typer
 from darkroom.cli._options import HomeOpt, RedisUrlOpt, settings_for
 
 if TYPE_CHECKING:
+    from prometheus_client import CollectorRegistry
     from rich.console import Console
 
     from darkroom.local.platform import LocalPlatform
@@ -57,14 +58,24 @@ def _registry(w: Wiring) -> Registry:
 
 
 def _logging() -> None:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
-    logging.getLogger("alembic").setLevel(logging.WARNING)  # migrations log every plugin at INFO
+    """JSON lines or text, as ``DARKROOM_LOG_FORMAT`` says (``Settings.log_format``; read before
+    the settings are, so that their own errors are logged the same way)."""
+    from darkroom.cli._params import fail
+    from darkroom.observability.errors import InvalidLogFormat
+    from darkroom.observability.logs import configure_logging
+
+    try:
+        configure_logging(os.environ.get("DARKROOM_LOG_FORMAT", "auto"))
+    except InvalidLogFormat as exc:
+        fail(exc)
 
 
-def _metrics(port: int | None, default: int) -> object:
+def _metrics(port: int | None, default: int, registry: CollectorRegistry | None = None) -> CollectorRegistry:
+    """``registry`` (a new one with the process collectors) served on ``/metrics`` at ``port``
+    (``default`` when None; -1: not served), on loopback."""
     from darkroom.observability import new_registry
 
-    registry = new_registry()
+    registry = new_registry() if registry is None else registry
     chosen = default if port is None else port
     if chosen >= 0:
         from darkroom.observability import serve_metrics
@@ -118,7 +129,7 @@ def worker(
     from darkroom.errors import DarkroomError
     from darkroom.home import private_home
     from darkroom.runtime.blob_cache import BlobCache
-    from darkroom.runtime.metrics import WorkerMetrics
+    from darkroom.runtime.metrics import EngineMetrics, WorkerMetrics
     from darkroom.runtime.worker import Worker
     from darkroom.runtime.workflow import Engine
 
@@ -132,7 +143,8 @@ def worker(
         fail(exc)
     w.queue.redis.ping()  # an unreachable platform ends the command here, in one line
     stop = _stop_on_signals()
-    metrics = WorkerMetrics(_metrics(metrics_port, w.settings.metrics_port))  # type: ignore[arg-type]
+    registry = _metrics(metrics_port, w.settings.metrics_port)
+    metrics = WorkerMetrics(registry)
     cache = BlobCache(w.settings.home / "cache" / "blobs", w.settings.blob_cache_bytes, on_use=metrics.blob_fetched)
     worker = Worker(
         w.queue,
@@ -149,7 +161,9 @@ def worker(
         grace_s=grace_s,
         metrics=metrics,
         # The next step of a run starts without waiting for an engine to wake (docs/runtime.md).
-        engine=Engine(w.queue, w.db, w.registry, operations=w.operations) if advance else None,
+        engine=Engine(w.queue, w.db, w.registry, operations=w.operations, metrics=EngineMetrics(registry))
+        if advance
+        else None,
     )
     worker.run(stop)
     w.close()
@@ -173,7 +187,7 @@ def engine(
     _registry(w)  # the app first: a bad --app is this command's own mistake, whatever Redis says
     w.queue.redis.ping()  # an unreachable platform ends the command here, in one line
     stop = _stop_on_signals()
-    metrics = EngineMetrics(_metrics(metrics_port, w.settings.metrics_port))  # type: ignore[arg-type]
+    metrics = EngineMetrics(_metrics(metrics_port, w.settings.metrics_port))
     Engine(w.queue, w.db, w.registry, operations=w.operations, metrics=metrics).run(stop)
     w.close()
 
@@ -279,7 +293,7 @@ def _health_watch(platform: LocalPlatform, stop: threading.Event, console: Conso
     return thread
 
 
-def social_run(*, home: HomeOpt = None, url: RedisUrlOpt = None) -> None:
+def social_run(*, metrics_port: MetricsOption = None, home: HomeOpt = None, url: RedisUrlOpt = None) -> None:
     """The social product's background work: publish events, fan posts out to feeds, keep counters,
     settle uploads and posts as their media is processed."""
     from darkroom.cli._wiring import wiring_for
@@ -290,7 +304,7 @@ def social_run(*, home: HomeOpt = None, url: RedisUrlOpt = None) -> None:
     _registry(w)
     w.redis.ping()  # an unreachable platform ends the command here, in one line
     stop = _stop_on_signals()
-    social_runner(w).run(stop)
+    social_runner(w, _metrics(metrics_port, w.settings.metrics_port)).run(stop)
     w.close()
 
 
@@ -306,13 +320,16 @@ def http(
             help="Processes serving the one address (default: DARKROOM_HTTP_WORKERS, 1); about one per core.",
         ),
     ] = None,
+    metrics_port: MetricsOption = None,
     home: HomeOpt = None,
     url: RedisUrlOpt = None,
 ) -> None:
-    """Serve the HTTP API (/v1, /openapi.json) of the platform at --home or --url."""
+    """Serve the HTTP API (/v1, /openapi.json) of the platform at --home or --url; its metrics on
+    a /metrics port of their own, on loopback (every worker process's, added up)."""
     from darkroom.cli._params import fail
     from darkroom.cli._wiring import HTTP_APP_FACTORY, export_for_workers, wiring_for
     from darkroom.errors import DarkroomError
+    from darkroom.observability.multiprocess import shared_registry
     from darkroom.web.main import app_for
     from darkroom.web.server import HttpServer
 
@@ -323,9 +340,11 @@ def http(
     w.redis.ping()  # an unreachable platform ends the command here, in one line
     try:
         if processes == 1:
-            server = HttpServer(app_for(w), address)
+            server = HttpServer(app_for(w, registry=_metrics(metrics_port, w.settings.metrics_port)), address)
         else:
             export_for_workers(home, url)  # each worker builds its app from the same settings
+            # each worker writes its series to files there; this process adds them up for /metrics
+            _metrics(metrics_port, w.settings.metrics_port, shared_registry(w.settings.home / "metrics" / "http"))
             server = HttpServer(HTTP_APP_FACTORY, address, workers=processes)
             w.close()
         server.bind()

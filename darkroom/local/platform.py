@@ -194,9 +194,13 @@ class LocalPlatform:
             self.children.append(child)
         if self.config.social:
             cli = [sys.executable, "-m", "darkroom.cli"]
+            after = len(kinds)  # their /metrics ports follow the engines' and workers'
             for name, argv in (
-                ("social-1", [*cli, "social", "run"]),
-                ("http-1", [*cli, "http", "--http-addr", s.http_addr]),
+                ("social-1", [*cli, "social", "run", "--metrics-port", str(self._port(port, after + 1))]),
+                (
+                    "http-1",
+                    [*cli, "http", "--http-addr", s.http_addr, "--metrics-port", str(self._port(port, after + 2))],
+                ),
             ):
                 child = Child(name, argv, env, log_path=logs / f"{name}.log")
                 child.start()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from darkroom.errors import DarkroomError
 
-__all__ = ["InvalidKeyPattern", "InvalidThreshold", "ObservabilityError", "RedisUnreachable"]
+__all__ = ["InvalidKeyPattern", "InvalidLogFormat", "InvalidThreshold", "ObservabilityError", "RedisUnreachable"]
 
 
 class ObservabilityError(DarkroomError):
@@ -21,3 +21,7 @@ class InvalidThreshold(ObservabilityError, ValueError):
 
 class InvalidKeyPattern(ObservabilityError, ValueError):
     """A key family to count would SCAN beyond Darkroom's own prefixes; the message names it."""
+
+
+class InvalidLogFormat(ObservabilityError, ValueError):
+    """``DARKROOM_LOG_FORMAT`` is not one of the formats; the message names the value."""

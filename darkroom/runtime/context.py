@@ -46,6 +46,8 @@ class TaskContext:
     step: str | None = None
     item: int = 0
     report: Callable[[float, str], None] | None = None
+    # where :meth:`encoded` counts (the worker's metrics; a child process sends it to its worker)
+    encoded_to: Callable[[str, int, float], None] | None = None
     cancel_event: threading.Event = field(default_factory=threading.Event)
     resources: Resources = field(default_factory=Resources)
     min_interval_s: float = 0.5
@@ -58,6 +60,12 @@ class TaskContext:
         if self.report is not None and (now - self._last >= self.min_interval_s or fraction >= 1.0):
             self._last = now
             self.report(fraction, message[:200])
+
+    def encoded(self, codec: str, frames: int, seconds: float) -> None:
+        """Count media work for ``darkroom_media_frames_total{codec}`` and
+        ``darkroom_media_encode_seconds_total{codec}`` in the worker (a no-op without metrics)."""
+        if self.encoded_to is not None and frames > 0:
+            self.encoded_to(codec, frames, seconds)
 
     def identity(self) -> TaskIdentity:
         """The fields a child process rebuilds its context from (no callbacks, no event; the

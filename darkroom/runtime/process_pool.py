@@ -132,6 +132,9 @@ class ProcessPool:
                 if kind == "progress":
                     ctx.progress(*rest)
                     continue
+                if kind == "encoded":
+                    ctx.encoded(*rest)
+                    continue
                 if kind == "ok":
                     child.answered = True
                     return rest[0]
@@ -231,8 +234,9 @@ def _child_main(conn: Connection, worker_pid: int, resources: Resources) -> None
         try:
             for j, item_args in enumerate(args if batch else [args]):
                 ctx = TaskContext(
-                    **{**fields, "item": fields["item"] + j}, resources=resources, report=report, cancel_event=cancel
-                )
+                    **{**fields, "item": fields["item"] + j}, resources=resources, report=report, cancel_event=cancel,
+                    encoded_to=lambda c, n, t: send(("encoded", c, n, t)),
+                )  # fmt: skip
                 outs.append(fn.fn(ctx, **item_args))
         except BaseException as exc:  # every failure, cancel included, is the call's answer
             failed = (f"{type(exc).__name__}: {exc}", fn.is_permanent(exc), isinstance(exc, TaskCanceled))

@@ -129,6 +129,9 @@ def _call_in_child(fn: Function, ctx: TaskContext, args: dict[str, Any], timeout
                 if kind == "progress":
                     ctx.progress(*rest)
                     continue
+                if kind == "encoded":
+                    ctx.encoded(*rest)
+                    continue
                 if kind == "ok":
                     return rest[0]
                 if kind == "error":
@@ -149,7 +152,12 @@ def _child_main(
     fn: Function, fields: TaskIdentity, args: dict[str, Any], conn: Connection, worker: int, *, resources: Resources
 ) -> None:
     die_with(worker)
-    ctx = TaskContext(**fields, resources=resources, report=lambda f, m: conn.send(("progress", f, m)))
+    ctx = TaskContext(
+        **fields,
+        resources=resources,
+        report=lambda f, m: conn.send(("progress", f, m)),
+        encoded_to=lambda c, n, t: conn.send(("encoded", c, n, t)),
+    )
     try:
         out = fn.fn(ctx, **args)
     except BaseException as exc:

@@ -36,6 +36,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import darkroom.queue as dq
+from darkroom.log_context import log_context
 from darkroom.runtime import attempt
 from darkroom.runtime.advancer import Advancer
 from darkroom.runtime.attempt import Attempt, Finished
@@ -206,6 +207,8 @@ class Worker:
                 resources=self.resources,
             )
             task = Attempt(lease, spec, fn, ctx, lease_s=self._leaser.grant.get(lease.queue, 30.0))
+            if self.metrics is not None:
+                ctx.encoded_to = self.metrics.encoded
             if spec is not None and spec.batch is None:  # a batch's items report no progress of their own
                 ctx.report = lambda f, m, t=task: self.reports.progress(
                     t.spec, t.lease.message.deadline, t.lease.message.attempts, f, m
@@ -233,7 +236,16 @@ class Worker:
 
     def _execute_one(self, task: Attempt) -> Attempt | None:
         """Run one task; answers the next one this thread should run (one its own pass took)."""
-        done = attempt.perform(task, self.blobs, self.queue.limits.max_result_bytes, self.blob_cache, self._children)
+        spec = task.spec
+        # every log line of the call names its run, step and task (observability/logs.py)
+        with log_context(
+            workflow_id=spec.workflow_id if spec else None,
+            step=spec.step if spec else None,
+            task_id=task.lease.message.id,
+        ):
+            done = attempt.perform(
+                task, self.blobs, self.queue.limits.max_result_bytes, self.blob_cache, self._children
+            )
         self._release(task)
         if self._advancer is not None and self._parking.park(done):
             return None

@@ -17,7 +17,7 @@ from typing import Any
 from pydantic import model_validator
 
 from darkroom.media.assemble import ChunkInvalid, assemble, verify_chunk
-from darkroom.media.encode import encode_audio, encode_ladder
+from darkroom.media.encode import EncodeResult, encode_audio, encode_ladder
 from darkroom.media.probe import probe
 from darkroom.media.recipe import DEFAULT_AUDIO, AudioRecipe, Recipe
 from darkroom.runtime.context import TaskContext
@@ -77,6 +77,13 @@ class EncodeRequest(ServiceRequest):
         return {"source": self.source.model_dump(), "recipes": self.recipes, "policy": self.policy.model_dump()}
 
 
+def _count(ctx: TaskContext, ladder: Sequence[Recipe], results: Sequence[EncodeResult]) -> None:
+    """Media throughput for the worker's metrics: one decode fed every rung, so its wall time is
+    split evenly among them."""
+    for recipe, res in zip(ladder, results, strict=True):
+        ctx.encoded(recipe.codec, res.frames, res.elapsed_s / len(results))
+
+
 def _rung_name(recipe: Recipe) -> str:
     return recipe.name or f"{recipe.width}x{recipe.height}"
 
@@ -96,6 +103,7 @@ def encode_ladder_fn(
     ladder = fitted_recipes(recipes, width, height)
     outs = [(ctx.scratch / f"{_rung_name(r)}.{_EXT[r.codec]}", r) for r in ladder]
     results = encode_ladder(source, outs, progress=reporter(ctx, "encoding"), timeout_s=ENCODE_S)
+    _count(ctx, ladder, results)
     return {
         "renditions": [
             {
@@ -143,6 +151,7 @@ def encode_chunk_fn(
         source, outs, start_s=float(chunk["start_s"]) or None, duration_s=float(chunk["duration_s"]),
         progress=reporter(ctx, f"chunk {index}", 0.0, 0.9), timeout_s=ENCODE_S,
     )  # fmt: skip
+    _count(ctx, ladder, results)
     for (out, recipe), _ in zip(outs, results, strict=True):
         try:
             verify_chunk(out, frames, recipe.keyint(fps), index=index)

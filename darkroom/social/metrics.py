@@ -5,9 +5,13 @@ from __future__ import annotations
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
-__all__ = ["ConsumerMetrics", "RelayMetrics"]
+__all__ = ["ConsumerMetrics", "FanoutMetrics", "FeedMetrics", "RelayMetrics"]
 
 _BATCH_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)
+# a feed page is a pipelined Redis read and one SQL statement: sub-millisecond to tens of ms
+_READ_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5)
+# feeds one post was pushed to: the author alone up to the celebrity threshold (10,000 by default)
+_FANOUT_BUCKETS = (0, 1, 10, 50, 100, 500, 1_000, 5_000, 10_000, 50_000, 100_000)
 
 
 class RelayMetrics:
@@ -74,3 +78,42 @@ class ConsumerMetrics:
     def group_state(self, group: str, lag: int, pending: int) -> None:
         self.lag.labels(group).set(lag)
         self.pending.labels(group).set(pending)
+
+
+class FeedMetrics:
+    """The home feed's reads, by design (hybrid, push, pull, sql)."""
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.read_seconds = Histogram(
+            "darkroom_feed_read_seconds",
+            "Time to read one page of a home feed (candidates, merge, visibility), by design",
+            ["design"],
+            buckets=_READ_BUCKETS,
+            registry=registry,
+        )
+
+    def read(self, design: str, seconds: float) -> None:
+        self.read_seconds.labels(design).observe(seconds)
+
+
+class FanoutMetrics:
+    """Implements :class:`~darkroom.social.feed.FanoutObserver`'s ``fanned_out``: one observation
+    per post pushed, of the feeds it reached."""
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.followers = Histogram(
+            "darkroom_fanout_followers",
+            "Feeds one ready post was pushed to (its author's included; 1 for a pulled celebrity)",
+            buckets=_FANOUT_BUCKETS,
+            registry=registry,
+        )
+        self.seconds = Histogram(
+            "darkroom_fanout_seconds",
+            "Time to push one ready post to every feed it reaches",
+            buckets=_BATCH_BUCKETS,
+            registry=registry,
+        )
+
+    def fanned_out(self, feeds: int, seconds: float) -> None:
+        self.followers.observe(feeds)
+        self.seconds.observe(seconds)

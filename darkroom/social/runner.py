@@ -21,11 +21,13 @@ from pathlib import Path
 
 import redis
 import sqlalchemy as sa
+from prometheus_client import CollectorRegistry
 
 from darkroom.runtime.workflow import Workflows
 from darkroom.social.consumers import Consumer
 from darkroom.social.events import Handler
 from darkroom.social.expiry import Swept, sweep_expired
+from darkroom.social.metrics import ConsumerMetrics, RelayMetrics
 from darkroom.social.posts import advance_processing, purge_deleted
 from darkroom.social.processing import AfterCommit
 from darkroom.social.relay import Relay
@@ -55,14 +57,20 @@ class SocialRunner:
     handlers: Sequence[Handler]
     config: RunnerConfig = RunnerConfig()
     spool_dir: Path | None = None  # where this host's uploads wait for their chunks; None: no sweep
+    # the relay's and the consumers' metrics go here (``darkroom social run``'s /metrics); None: none
+    registry: CollectorRegistry | None = None
 
     def run(self, stop: threading.Event) -> None:
         """Run every part until ``stop`` is set, then wait for them to finish their round."""
         name = f"{socket.gethostname()}-{os.getpid()}"
-        relay = Relay(self.engine, self.redis)
+        registry = self.registry
+        relay = Relay(self.engine, self.redis, metrics=RelayMetrics(registry) if registry else None)
         parts: list[tuple[str, threading.Thread]] = [("relay", threading.Thread(target=relay.run, args=(stop,)))]
+        consumed = ConsumerMetrics(registry) if registry else None
         for handler in self.handlers:
-            consumer = Consumer(self.redis, handler, consumer_name=name, block_ms=self.config.consumer_block_ms)
+            consumer = Consumer(
+                self.redis, handler, consumer_name=name, block_ms=self.config.consumer_block_ms, metrics=consumed
+            )
             parts.append((f"consumer {handler.name}", threading.Thread(target=consumer.run, args=(stop,))))
         parts.append(("processing", threading.Thread(target=self._processing, args=(stop,))))
         for label, thread in parts:

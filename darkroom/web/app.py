@@ -1,7 +1,8 @@
 """The HTTP app: :func:`create_app` builds a FastAPI app from :class:`~darkroom.web.deps.WebDeps`
 and the routers of :mod:`darkroom.web.api` (or the ones given).
 
-Every request passes, outermost first: the 500 handler (problem+json, no internals) -> gzip (JSON
+Every request passes, outermost first: the 500 handler (problem+json, no internals) -> telemetry
+(the request id, ``darkroom_http_*`` metrics: ``web/telemetry.py``) -> gzip (JSON
 and text over 1 KB, never media nor anything under ``/v1/media/``; a compressed answer's strong
 ETag gains ``-gzip``: ``web/compression.py``) -> the edge (who is asking,
 rate limits and their headers) -> the body limit (64 KiB, uploads apart) -> idempotency keys
@@ -37,6 +38,7 @@ from darkroom.web.idempotency import IdempotencyMiddleware
 from darkroom.web.openapi import ERROR_RESPONSES, PROBLEM_SCHEMA, openapi_document
 from darkroom.web.problems import install_problem_handlers
 from darkroom.web.responses import OrjsonResponse
+from darkroom.web.telemetry import HttpMetrics, TelemetryMiddleware
 
 __all__ = [
     "GZIP_EXCLUDED_CONTENT_TYPES",
@@ -109,6 +111,8 @@ def create_app(deps: WebDeps, *, routers: Sequence[APIRouter] | None = None, pag
         limits=limits,
     )
     app.add_middleware(Compression)
+    # outermost of ours: it times everything below, and the request id is set before the edge logs
+    app.add_middleware(TelemetryMiddleware, metrics=HttpMetrics(deps.registry))
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:

@@ -16,6 +16,7 @@ import anyio
 import redis
 import sqlalchemy as sa
 from fastapi import Depends, Request
+from prometheus_client import CollectorRegistry
 
 from darkroom.api.cursors import CursorCodec
 from darkroom.api.ratelimit import Rate
@@ -23,6 +24,7 @@ from darkroom.config import ConfigError, Settings
 from darkroom.social.feed import FeedConfig, FeedDesign
 from darkroom.social.impressions import ImpressionBuffer
 from darkroom.social.intake import UploadLimits
+from darkroom.social.metrics import FeedMetrics
 from darkroom.social.processing import WorkStarter
 from darkroom.social.viewer import Viewer
 from darkroom.storage.blobs import BlobStore
@@ -143,6 +145,9 @@ class WebDeps:
     # the platform's queue (the wiring's), read by the operator pages; None: they show no queues
     # and no workers (an app of the API alone, or tests of other pages)
     queue: dq.RedisQueue | None = None
+    # this process's metrics (HTTP requests, feed reads): served on a /metrics port of their own
+    # (``darkroom http --metrics-port``), never on the app's
+    registry: CollectorRegistry = field(default_factory=lambda: CollectorRegistry(auto_describe=True), repr=False)
 
     def __post_init__(self) -> None:
         if len(self.secret) < 16:
@@ -169,6 +174,11 @@ class WebDeps:
         """How ``GET /v1/feed`` reads (``DARKROOM_FEED_DESIGN``; a design other than the fan-out's,
         hybrid, is for ``make bench-social``, which builds the feeds it reads)."""
         return FeedDesign.from_settings(self.settings)
+
+    @functools.cached_property
+    def feed_metrics(self) -> FeedMetrics:
+        """``darkroom_feed_read_seconds{design}`` on :attr:`registry`."""
+        return FeedMetrics(self.registry)
 
     @functools.cached_property
     def media_urls(self) -> SignedMediaUrls:

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 
 import sqlalchemy as sa
 from fastapi import FastAPI
+from prometheus_client import CollectorRegistry
 
 from darkroom.api.secret import load_secret
 from darkroom.platform.wiring import Wiring
@@ -57,10 +58,11 @@ class DatabaseAuthenticator:
             credentials.note_uses(conn, batch)
 
 
-def app_for(wiring: Wiring) -> FastAPI:
+def app_for(wiring: Wiring, *, registry: CollectorRegistry | None = None) -> FastAPI:
     """The app over ``wiring``'s database, Redis and blob store, with the home's secret; uploads
     start their workflows once their transaction has committed; the rate limits from the settings;
-    the platform's queue for the operator pages."""
+    the platform's queue for the operator pages; its metrics on ``registry`` (default: one of its
+    own, which a worker of ``darkroom http --workers N`` writes to the shared files)."""
     deps = WebDeps(
         engine=wiring.db,
         redis=wiring.redis,
@@ -71,5 +73,6 @@ def app_for(wiring: Wiring) -> FastAPI:
         starts=lambda: AfterCommit(wiring.workflows),  # built at the first upload (cached by the wiring)
         limits=HttpLimits.from_settings(wiring.settings),
         queue=wiring.queue,  # the operator pages' queues and workers
+        registry=CollectorRegistry(auto_describe=True) if registry is None else registry,
     )
     return create_app(deps)

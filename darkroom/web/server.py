@@ -63,6 +63,7 @@ class HttpServer:
             http="httptools",
             lifespan="auto",
             log_level=log_level,
+            log_config=None,  # uvicorn's lines go to the process's logging (observability/logs.py)
             access_log=access_log,
             server_header=False,
         )

@@ -10,7 +10,9 @@ import pytest
 
 from darkroom.media.assemble import ChunkInvalid
 from darkroom.media.errors import InvalidMedia
+from darkroom.observability import new_registry
 from darkroom.runtime.context import TaskContext
+from darkroom.runtime.metrics import WorkerMetrics
 from darkroom.runtime.queues import ensure_queues
 from darkroom.runtime.resources import BLOBS, Resources
 from darkroom.runtime.worker import Worker
@@ -121,7 +123,8 @@ def test_encoding_then_packaging_and_video_images_compose_through_their_contract
 ) -> None:
     key = blobs.put_file("uploads/clip.mp4", source_clip).key
     services.start_engine()
-    services.start_worker(blobs=blobs, concurrency=2)
+    metrics = new_registry(runtime=False)
+    services.start_worker(blobs=blobs, concurrency=2, metrics=WorkerMetrics(metrics))
     recipe = {"codec": "vp9", "width": 160, "height": 90, "crf": 40, "preset": "0", "name": "90p",
               "gop_s": 1.0, "segment_s": 2.0}  # fmt: skip
     encode = parse("encode", {"source": key, "recipes": [recipe], "policy": {"chunk": "never"}})
@@ -134,6 +137,9 @@ def test_encoding_then_packaging_and_video_images_compose_through_their_contract
     )
     [rendition] = encoded.outputs["renditions"]
     assert (rendition["name"], rendition["frames"]) == ("90p", 50)
+    # counted by the worker from the encode's child process: frames/s per codec is a rate of these
+    assert metrics.get_sample_value("darkroom_media_frames_total", {"codec": "vp9"}) == 50
+    assert metrics.get_sample_value("darkroom_media_encode_seconds_total", {"codec": "vp9"}) is not None
     # the encoding service's renditions are what the packaging service takes
     wire = {k: rendition[k] for k in ("name", "file", "recipe")}
     packaged = services.wait(submit(services.workflows, parse("package", {"renditions": [wire]})).id, timeout_s=60)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
@@ -115,3 +116,50 @@ def test_requests_run_on_few_threads_and_uploads_on_threads_of_their_own(client:
     assert client.portal.call(tokens) == client.app.state.deps.settings.http_threads == 4
     uploads = client.app.state.upload_threads
     assert isinstance(uploads, anyio.CapacityLimiter) and uploads.total_tokens == UPLOAD_THREADS
+
+
+def test_darkroom_http_adds_up_its_workers_metrics_on_its_own_port_and_logs_json(
+    tmp_path: Path, redis_url: str
+) -> None:
+    from prometheus_client.parser import text_string_to_metric_families
+
+    port, metrics_port = _free_port(), _free_port()
+    env = {
+        **os.environ,
+        "DARKROOM_HOME": str(tmp_path),
+        "DARKROOM_DATABASE_URL": f"sqlite:///{tmp_path / 'db.sqlite'}",
+        "DARKROOM_LOG_FORMAT": "json",
+    }
+    stale = tmp_path / "metrics" / "http" / "counter_1.db"  # a file of an earlier run: not counted
+    stale.parent.mkdir(parents=True)
+    stale.write_bytes(b"\0" * 8)
+    argv = [
+        sys.executable, "-m", "darkroom.cli", "http", "--http-addr", f"127.0.0.1:{port}", "--url", redis_url,
+        "--workers", "2", "--metrics-port", str(metrics_port),
+    ]  # fmt: skip
+    proc = subprocess.Popen(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        assert _get_when_bound(f"http://127.0.0.1:{port}/v1/feed", proc).status_code == 401
+        for i in range(19):  # a connection each: the kernel spreads them over both workers
+            answer = httpx.get(f"http://127.0.0.1:{port}/v1/posts/01J{i:023d}", timeout=60)
+            assert answer.headers["x-request-id"]
+        assert httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=60).status_code == 404  # not on the app's port
+        text = httpx.get(f"http://127.0.0.1:{metrics_port}/metrics", timeout=60).text
+        counted = {
+            (s.labels["route"], s.labels["status"]): s.value
+            for family in text_string_to_metric_families(text)
+            for s in family.samples
+            if s.name == "darkroom_http_requests_total"
+        }
+        assert counted[("/v1/feed", "401")] == 1
+        assert sum(v for (route, _), v in counted.items() if route == "/v1/posts/{post_id}") == 19
+        assert len(list(stale.parent.glob("*.db"))) >= 2 and not stale.exists()
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=60) == 0
+        assert proc.stderr is not None
+        lines = [json.loads(line) for line in proc.stderr.read().splitlines() if line.strip()]
+        assert lines and all({"time", "level", "logger", "message"} <= set(line) for line in lines)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()

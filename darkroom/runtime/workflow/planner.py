@@ -86,6 +86,8 @@ class Planner:
     cancel: list[tuple[str, str]] = field(default_factory=list)
     timers: list[tuple[str, float]] = field(default_factory=list)
     new_tasks: list[TaskRow] = field(default_factory=list)
+    # each step's state (and the run's, under "") when the pass began: set only when timed
+    states_before: dict[str, str] = field(default_factory=dict)
 
     # -- reports ---------------------------------------------------------------------------------
     def apply(self, reports: Reports) -> Reports:

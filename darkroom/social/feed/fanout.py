@@ -18,8 +18,9 @@ Events carry ``data["followee_id"]`` (follows) and ``data["blocked_id"]`` (block
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable, Sequence
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import sqlalchemy as sa
 
@@ -27,6 +28,9 @@ from darkroom.social.events import Event, EventType
 from darkroom.social.feed import sources
 from darkroom.social.feed.config import FeedConfig, FeedDesign
 from darkroom.social.feed.store import FeedStore, RedisClient
+
+if TYPE_CHECKING:
+    from darkroom.social.metrics import FanoutMetrics
 
 __all__ = ["FanoutHandler", "FanoutObserver"]
 
@@ -53,12 +57,14 @@ class FanoutHandler:
         config: FeedConfig | None = None,
         design: FeedDesign = FeedDesign.HYBRID,
         observer: FanoutObserver | None = None,
+        metrics: FanoutMetrics | None = None,
     ) -> None:
         self.engine = engine
         self.config = config or FeedConfig()
         self.design = design
         self.store = FeedStore(redis, config=self.config)
         self.observer = observer
+        self.metrics = metrics
         self._actions: dict[EventType, Callable[[sa.Connection, Event], None]] = {
             EventType.POST_READY: self._post_ready,
             EventType.POST_DELETED: self._post_deleted,
@@ -95,15 +101,18 @@ class FanoutHandler:
         self.store.record(facts.author_id, post_id)
         if not self._pushes:
             return
-        self.store.push(post_id, [facts.author_id])
-        if not self._pushes_to_followers(facts):
-            return
-        for page in sources.active_followers(conn, facts.author_id, page=self.config.follower_page):
-            for start in range(0, len(page), self.config.batch_keys):
-                batch = page[start : start + self.config.batch_keys]
-                held = self.store.push(post_id, batch)
-                if self.observer is not None:
-                    self.observer.pushed(post_id, held)
+        started = time.perf_counter()
+        feeds = self.store.push(post_id, [facts.author_id])
+        if self._pushes_to_followers(facts):
+            for page in sources.active_followers(conn, facts.author_id, page=self.config.follower_page):
+                for start in range(0, len(page), self.config.batch_keys):
+                    batch = page[start : start + self.config.batch_keys]
+                    held = self.store.push(post_id, batch)
+                    feeds += held
+                    if self.observer is not None:
+                        self.observer.pushed(post_id, held)
+        if self.metrics is not None:
+            self.metrics.fanned_out(feeds, time.perf_counter() - started)
 
     def _post_deleted(self, conn: sa.Connection, event: Event) -> None:
         post_id = event.post_id

@@ -19,6 +19,7 @@ from collections.abc import Callable, Collection, Iterator, Sequence
 from dataclasses import dataclass
 from functools import cached_property
 from operator import itemgetter
+from typing import TYPE_CHECKING
 
 import sqlalchemy as sa
 from redis.client import Pipeline
@@ -32,6 +33,9 @@ from darkroom.social.feed.ranking import Candidate, Origin, ReverseChronological
 from darkroom.social.feed.store import FeedStore, RedisClient
 from darkroom.social.ids import check_id
 from darkroom.storage.schema import accounts, follows, posts
+
+if TYPE_CHECKING:
+    from darkroom.social.metrics import FeedMetrics
 
 __all__ = ["MAX_LIMIT", "FeedPage", "Keep", "read_feed", "sql_feed"]
 
@@ -66,6 +70,7 @@ def read_feed(
     scorer: Scorer = _DEFAULT_SCORER,
     touch_last_seen: bool = True,
     keep: Keep | None = None,
+    metrics: FeedMetrics | None = None,
 ) -> FeedPage:
     """A page of ``viewer_id``'s home feed after ``cursor`` (None: the newest), read as ``design``
     says (``SQL``: :func:`sql_feed`, nothing else below applies). Refreshes the feed's
@@ -73,7 +78,31 @@ def read_feed(
     ``touch_last_seen=False`` leaves ``last_seen_at`` to the caller (one that notes activity when it
     authenticates, ``credentials.note_use``), so ``conn`` may be a read-only transaction. ``keep``
     picks which candidates to show (default: :func:`sources.visible_posts`, one statement per
-    call); a caller that hydrates the page anyway passes its hydration, which checks the same."""
+    call); a caller that hydrates the page anyway passes its hydration, which checks the same.
+    ``metrics``: the read's time goes to ``darkroom_feed_read_seconds{design}``."""
+    started = time.perf_counter()
+    page = _read(
+        conn, redis, viewer_id, cursor=cursor, limit=limit, design=design, config=config, scorer=scorer,
+        touch_last_seen=touch_last_seen, keep=keep,
+    )  # fmt: skip
+    if metrics is not None:
+        metrics.read(design.value, time.perf_counter() - started)
+    return page
+
+
+def _read(
+    conn: sa.Connection,
+    redis: RedisClient,
+    viewer_id: str,
+    *,
+    cursor: str | None,
+    limit: int,
+    design: FeedDesign,
+    config: FeedConfig | None,
+    scorer: Scorer,
+    touch_last_seen: bool,
+    keep: Keep | None,
+) -> FeedPage:
     if design is FeedDesign.SQL:
         return sql_feed(conn, viewer_id, cursor, limit)
     _check_limit(limit)

@@ -64,7 +64,7 @@ def home_feed(request: Request, viewer: SignedIn, deps: Deps, page: Page, mask: 
         # last_seen_at is kept by the authenticator (credentials.note_use), as for gRPC: no write here
         found = read_feed(
             conn, deps.redis, viewer.account_id, cursor=cursor, limit=page.limit, touch_last_seen=False,
-            design=deps.feed_design, config=deps.feed_config, keep=hydrator.keep,
+            design=deps.feed_design, config=deps.feed_config, metrics=deps.feed_metrics, keep=hydrator.keep,
         )  # fmt: skip
         shown = hydrator.shown(found.post_ids)
     return _answer(

@@ -82,7 +82,7 @@ def _feed(request: Request, deps: WebDeps, viewer: Viewer, cursor: str | None) -
     with read_only(deps.engine).begin() as conn:
         found = read_feed(
             conn, deps.redis, viewer.account_id, cursor=inner, limit=PAGE_SIZE, touch_last_seen=False,
-            design=deps.feed_design, config=deps.feed_config,
+            design=deps.feed_design, config=deps.feed_config, metrics=deps.feed_metrics,
         )  # fmt: skip
         context = feed_posts(conn, deps, viewer, found.post_ids)
     views(deps, viewer, [p.id for p in context["posts"]], Surface.FEED)

@@ -77,7 +77,7 @@ def new_posts(request: Request, deps: Deps, viewer: SignedIn, since: str | None 
     with read_only(deps.engine).begin() as conn:
         found = read_feed(
             conn, deps.redis, viewer.account_id, cursor=None, limit=PAGE_SIZE, touch_last_seen=False,
-            design=deps.feed_design, config=deps.feed_config,
+            design=deps.feed_design, config=deps.feed_config, metrics=deps.feed_metrics,
         )  # fmt: skip
         fresh = [p for p in found.post_ids if newest is None or p > newest]
         if found.next_cursor is not None and len(fresh) == len(found.post_ids):
