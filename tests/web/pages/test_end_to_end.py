@@ -128,7 +128,7 @@ def _in_feed(page: Page, posts: int) -> None:
     page.goto("/")
 
 
-@pytest.mark.slow  # 40 to 70 s: a platform's processes start and a clip runs the streaming profile
+@pytest.mark.slow  # 25 to 40 s: a platform's processes start and a clip runs the streaming profile
 @pytest.mark.timeout(300)
 def test_sign_up_follow_compose_process_play_react_and_hide(
     platform: str, browser: Browser, artefacts: Path, tmp_path: Path
