@@ -9,7 +9,7 @@ PROTO_STAMP := darkroom/_proto/.built
 PAGES := darkroom/web/pages
 VENDOR_STAMP := $(PAGES)/static/vendor/.installed
 
-.PHONY: setup system-deps test test-fast demo lint proto bench-queue bench-runtime bench-media bench-social bench-web bench-analytics bench-schemathesis clean
+.PHONY: setup system-deps test test-fast demo doc-screenshots lint proto bench-queue bench-runtime bench-media bench-social bench-web bench-analytics bench-schemathesis clean
 
 setup: system-deps $(STAMP) $(PROTO_STAMP) $(VENDOR_STAMP)
 
@@ -43,6 +43,9 @@ test-fast: setup
 
 demo: setup
 	$(VENV)/bin/darkroom demo
+
+doc-screenshots: setup
+	$(PY) scripts/doc_screenshots.py
 
 lint: setup
 	$(VENV)/bin/ruff check .

@@ -1,5 +1,6 @@
 """Accessibility checks in the browser tests: axe-core (shipped inside ``axe-playwright-python``,
-so nothing is fetched) run on the page as it is, failing on any serious or critical violation.
+so nothing is fetched) run on the page as it is, failing on any violation, whatever its impact
+(critical, serious, moderate or minor: the pages have none, so a new one is a regression).
 
 axe is evaluated through Playwright (the DevTools protocol), not loaded by the page, so the strict
 Content-Security-Policy stays as it is and the page's own CSP checks still see only its own
@@ -14,7 +15,7 @@ from playwright.sync_api import Page
 
 __all__ = ["BLOCKING", "assert_accessible", "violations"]
 
-BLOCKING = frozenset({"serious", "critical"})
+BLOCKING = frozenset({"critical", "serious", "moderate", "minor"})
 _AXE = Axe()
 # WCAG 2.0-2.2 A and AA plus axe's best practices (landmarks, one h1, heading order…)
 _OPTIONS = {
@@ -35,8 +36,8 @@ def _line(violation: dict[str, Any]) -> str:
 
 
 def assert_accessible(page: Page, where: str = "") -> None:
-    """Fail when axe finds a serious or critical violation on ``page``: one line per rule, with its
-    id, impact and the elements (CSS selectors) it fails on."""
+    """Fail when axe finds a violation on ``page`` (any impact in :data:`BLOCKING`): one line per
+    rule, with its id, impact and the elements (CSS selectors) it fails on."""
     blocking = [v for v in violations(page) if v.get("impact") in BLOCKING]
     if blocking:
         shown = where or page.url

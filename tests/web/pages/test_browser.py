@@ -218,9 +218,11 @@ def test_search_as_one_types_a_hashtag_page_and_a_follow_request(site: Site, bro
         expect(page.get_by_role("status").filter(has_text="1 hashtag found")).to_have_count(1)
         expect(page).to_have_url(re.compile(r"/search\?q=%23sun$"))
         assert page.evaluate("window.__same_page") is True
+        assert_accessible(ben.page, "search")
         shoot(ben, artefacts, "search")
         box.fill(XSS)  # shown as text, never run
         expect(page.locator("#search-results")).to_contain_text(f"Nothing found for “{XSS}”")
+        assert_accessible(ben.page, "search-nothing")
         shoot(ben, artefacts, "search-nothing")
 
         box.fill("#sunset")
@@ -233,6 +235,7 @@ def test_search_as_one_types_a_hashtag_page_and_a_follow_request(site: Site, bro
         expect(grid).to_have_count(1)
         expect(grid.first).to_have_attribute("href", f"/p/{public}")
         page.wait_for_function("img => img.complete && img.naturalWidth > 0", arg=grid.locator("img").element_handle())
+        assert_accessible(ben.page, "tag")
         shoot(ben, artefacts, "tag")
 
         page.goto("/@ana")
@@ -246,6 +249,7 @@ def test_search_as_one_types_a_hashtag_page_and_a_follow_request(site: Site, bro
         expect(mine).to_have_url(re.compile(r"/requests$"))
         row = mine.locator("#request-ben")
         expect(row.get_by_role("link", name="Ben @ben")).to_be_visible()
+        assert_accessible(ana.page, "requests")
         shoot(ana, artefacts, "requests")
         _htmx_ready(mine)
         mine.evaluate("window.__same_page = true")
@@ -254,6 +258,7 @@ def test_search_as_one_types_a_hashtag_page_and_a_follow_request(site: Site, bro
         expect(row.get_by_role("button", name="Follow back")).to_be_visible()
         assert mine.evaluate("document.activeElement.className") == "request-done"  # focus stays in the row
         assert mine.evaluate("window.__same_page") is True
+        assert_accessible(ana.page, "requests-accepted")
         shoot(ana, artefacts, "requests-accepted")
 
         page.goto("/tags/sunset")  # a follower now: ana's post too, newest first
@@ -314,6 +319,7 @@ def test_a_private_video_plays_adaptively_with_storyboard_and_quality(
         page.wait_for_function("v => v.videoHeight === 90", arg=handle)  # its frames on the screen
         at = video.evaluate("v => v.currentTime")
         page.wait_for_function("([v, at]) => Math.abs(v.currentTime - at) > 0.3", arg=[handle, at])  # still playing
+        assert_accessible(ben.page, "video-feed")
         shoot(ben, artefacts, "video-feed")
 
         # pointing at the seek bar shows the storyboard tile of that time (the third: 2 s)
@@ -359,5 +365,6 @@ def test_a_private_video_plays_adaptively_with_storyboard_and_quality(
 
         ben.page.goto(f"/p/{post_id}")  # the post page plays it too
         expect(page.locator("figure.video")).to_have_attribute("data-level", re.compile(r"^(180|90)$"))
+        assert_accessible(ben.page, "video-post")
         shoot(ben, artefacts, "video-post")
         assert ben.violations() == [] and ben.dialogs == []

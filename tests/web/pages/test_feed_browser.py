@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Browser, Route, expect
 
+from tests.web.pages.a11y import assert_accessible
 from tests.web.pages.site import Site, serve
 from tests.web.pages.test_browser import DESKTOP, PHONE, _htmx_ready, person, shoot, sign_up
 
@@ -50,6 +51,7 @@ def test_placeholder_carousel_and_a_comment_from_the_feed(site: Site, browser: B
         expect(first).not_to_have_class(re.compile(r"\bloaded\b"))
         box = first.bounding_box()
         assert box is not None and box["height"] > 100  # width/height reserve the space already
+        assert_accessible(ben.page, "feed-placeholder")
         shoot(ben, artefacts, "feed-placeholder")
 
         released = True  # from here every image passes at once
@@ -79,6 +81,7 @@ def test_placeholder_carousel_and_a_comment_from_the_feed(site: Site, browser: B
         expect(second).to_have_class(re.compile(r"\bloaded\b"))  # lazy: loaded as it came into view
         page.wait_for_function("s => s.scrollLeft === s.clientWidth", arg=slides.element_handle())  # snapped on it
         expect(previous).to_be_visible()
+        assert_accessible(ben.page, "feed-carousel")
         shoot(ben, artefacts, "feed-carousel")
         # shoot() resized the window twice: the carousel keeps its item, not its pixel offset
         expect(status).to_have_text("Photo 2 of 3")
@@ -101,6 +104,7 @@ def test_placeholder_carousel_and_a_comment_from_the_feed(site: Site, browser: B
         expect(post.locator(f"#comment-count-{post_id}")).to_have_text("1 comment")
         expect(post.get_by_label("Add a comment")).to_have_value("")  # a fresh box
         assert page.evaluate("window.__same_page") is True
+        assert_accessible(ben.page, "feed-comments")
         shoot(ben, artefacts, "feed-comments")
         assert ben.violations() == [] and ben.dialogs == []
 
@@ -131,6 +135,7 @@ def test_the_new_posts_bar_appears_without_moving_the_feed_and_loads_them_at_the
         bar = page.get_by_role("link", name="1 new post")
         expect(bar).to_be_visible()
         assert reading.bounding_box() == before  # the bar floats: what ben reads did not move
+        assert_accessible(page, "feed-new-posts-bar")
         assert posts.first.get_attribute("id") == f"post-{shown[-1]}"
         for size, label in ((PHONE, "390x844"), (DESKTOP, "1440x900")):  # what ben sees: the screen, not the page
             page.set_viewport_size(size)
@@ -146,5 +151,6 @@ def test_the_new_posts_bar_appears_without_moving_the_feed_and_loads_them_at_the
         page.evaluate("document.dispatchEvent(new Event('darkroom:poll'))")
         expect(page.locator("#new-posts")).to_be_empty()
         assert page.evaluate("window.__same_page") is True
+        assert_accessible(ben.page, "feed-new-posts-loaded")
         shoot(ben, artefacts, "feed-new-posts-loaded")
         assert ben.violations() == [] and ben.dialogs == []

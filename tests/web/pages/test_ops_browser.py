@@ -2,7 +2,7 @@
 link to the queues (real messages in every state), sees a new message counted by the 5 s refresh
 without reloading, then the workflows (stored runs), a failed run's steps and the health checks,
 with the alert checks' charts (uPlot).
-Each page passes axe (no serious or critical violation, in the light and the dark scheme), shows no
+Each page passes axe (no violation of any impact, in the light and the dark scheme), shows no
 CSP violation, and is screenshotted at both sizes."""
 
 from __future__ import annotations

@@ -21,6 +21,7 @@ from darkroom.social import accounts, graph
 from darkroom.web.app import create_app
 from darkroom.web.main import DatabaseAuthenticator
 from tests.web.media_app import RecordedStarts, record_renditions
+from tests.web.pages.a11y import assert_accessible
 from tests.web.pages.site import PASSWORD, Site, photo_jpeg, serve
 from tests.web.pages.test_browser import XSS, person, shoot, sign_up
 from tests.web.real_app import SECRET, web_deps
@@ -70,10 +71,12 @@ def test_profile_token_export_and_deletion_in_the_browser(
         page.goto("/settings")
         avatar = page.get_by_role("img", name="Your photo")
         page.wait_for_function("img => img.complete && img.naturalWidth === 320", arg=avatar.element_handle())
+        assert_accessible(ana.page, "settings-profile")
         shoot(ana, artefacts, "settings-profile")
         page.get_by_label("Name").fill("N" * 65)
         page.get_by_role("button", name="Save profile").click()
         expect(page.get_by_role("alert")).to_contain_text("is 65 characters long: at most 64")
+        assert_accessible(ana.page, "settings-refused")
         shoot(ana, artefacts, "settings-refused")
 
         page.get_by_role("link", name="API tokens").click()
@@ -86,10 +89,12 @@ def test_profile_token_export_and_deletion_in_the_browser(
         copy.click()
         expect(copy).to_have_text("Copied")
         assert page.evaluate("navigator.clipboard.readText()") == secret.input_value()
+        assert_accessible(ana.page, "settings-token-new")
         shoot(ana, artefacts, "settings-token-new")
         page.get_by_role("link", name="API tokens").click()  # again: listed, its secret never shown again
         expect(page.get_by_label("The new token")).to_have_count(0)
         expect(page.get_by_text("backup script", exact=True)).to_be_visible()
+        assert_accessible(ana.page, "settings-tokens")
         shoot(ana, artefacts, "settings-tokens")
         page.get_by_role("button", name="Revoke backup script").click()
         expect(page.get_by_text("No tokens yet.")).to_be_visible()
@@ -99,11 +104,13 @@ def test_profile_token_export_and_deletion_in_the_browser(
         with site.engine.begin() as conn:
             graph.block(conn, me, "ben")
         page.get_by_role("link", name="Blocked").click()
+        assert_accessible(ana.page, "settings-blocked")
         shoot(ana, artefacts, "settings-blocked")
         page.get_by_role("button", name="Unblock @ben").click()
         expect(page.get_by_text("You block nobody.")).to_be_visible()
 
         page.get_by_role("link", name="Your data").click()
+        assert_accessible(ana.page, "settings-export")
         shoot(ana, artefacts, "settings-export")
         with page.expect_download() as downloading:
             page.get_by_role("button", name="Download my data").click()
@@ -121,6 +128,7 @@ def test_profile_token_export_and_deletion_in_the_browser(
         page.get_by_label("Your password, to confirm").fill("not my password")
         page.get_by_role("button", name="Delete my account").click()
         expect(page.get_by_role("alert")).to_have_text("that is not the password of @ana")
+        assert_accessible(ana.page, "settings-delete")
         shoot(ana, artefacts, "settings-delete")
         page.get_by_label("Your password, to confirm").fill(PASSWORD)
         page.get_by_role("button", name="Delete my account").click()
