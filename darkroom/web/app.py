@@ -24,6 +24,7 @@ from fastapi import APIRouter, Depends, FastAPI
 
 from darkroom.api.idempotency import IdempotencyStore
 from darkroom.api.ratelimit import RateLimiter
+from darkroom.observability.registries import metrics_for
 from darkroom.web.auth import check_csrf
 from darkroom.web.body_limit import BodyLimitMiddleware
 from darkroom.web.compression import (
@@ -112,7 +113,7 @@ def create_app(deps: WebDeps, *, routers: Sequence[APIRouter] | None = None, pag
     )
     app.add_middleware(Compression)
     # outermost of ours: it times everything below, and the request id is set before the edge logs
-    app.add_middleware(TelemetryMiddleware, metrics=HttpMetrics(deps.registry))
+    app.add_middleware(TelemetryMiddleware, metrics=metrics_for(deps.registry, HttpMetrics))
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:

@@ -21,6 +21,7 @@ from prometheus_client import CollectorRegistry
 from darkroom.api.cursors import CursorCodec
 from darkroom.api.ratelimit import Rate
 from darkroom.config import ConfigError, Settings
+from darkroom.observability.registries import metrics_for
 from darkroom.social.feed import FeedConfig, FeedDesign
 from darkroom.social.impressions import ImpressionBuffer
 from darkroom.social.intake import UploadLimits
@@ -178,7 +179,7 @@ class WebDeps:
     @functools.cached_property
     def feed_metrics(self) -> FeedMetrics:
         """``darkroom_feed_read_seconds{design}`` on :attr:`registry`."""
-        return FeedMetrics(self.registry)
+        return metrics_for(self.registry, FeedMetrics)
 
     @functools.cached_property
     def media_urls(self) -> SignedMediaUrls:
