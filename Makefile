@@ -75,8 +75,11 @@ bench-web: setup
 
 # Analytics ingest (docs/benchmarks.md, "Analytics"): events/s from a Redis stream of 1,000,000 generated
 # events into darkroom.events. Options: ARGS="--events 200000 --batch 50000 --read-count 10000 --no-write".
+# Then the incremental jobs: full recompute against incremental after a 1 % delta on 5,000,000 events
+# (docs/benchmarks.md, "Analytics: incremental jobs"). Options: JOBS_ARGS="--events 500000 --late 0 --no-write".
 bench-analytics: setup
 	$(PY) -m bench.analytics.ingest --batch 200000 --read-count 20000 $(ARGS)
+	$(PY) -m bench.analytics.jobs $(JOBS_ARGS)
 
 # schemathesis against /openapi.json (tests/web/test_schemathesis.py) with many more examples per
 # operation than the suite's 6; the tally of answers goes to bench/results/schemathesis.json.

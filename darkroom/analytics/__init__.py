@@ -7,6 +7,9 @@
 - :mod:`~darkroom.analytics.ingest`: the events stream into it, one commit per micro-batch,
   exactly once (:mod:`~darkroom.analytics.batch`, :mod:`~darkroom.analytics.position`,
   :mod:`~darkroom.analytics.dedupe`).
+- :mod:`~darkroom.analytics.jobs`: incremental jobs over the tables, on change capture from the
+  manifests (:mod:`~darkroom.analytics.changes`) and a state kept in each target's commits
+  (:mod:`~darkroom.analytics.state`); :mod:`~darkroom.analytics.query`: ad-hoc DuckDB SQL.
 
 docs/analytics.md explains the model. This package may import social's event definitions (the
 stream's key and entry format), never the web or platform packages above it.

@@ -4,7 +4,17 @@ from __future__ import annotations
 
 from darkroom.errors import DarkroomError
 
-__all__ = ["AnalyticsError", "InvalidCatalogUrl", "InvalidEntry", "InvalidIngestConfig", "OutOfOrder"]
+__all__ = [
+    "AnalyticsError",
+    "InvalidCatalogUrl",
+    "InvalidEntry",
+    "InvalidIngestConfig",
+    "InvalidQuery",
+    "JobConflict",
+    "OutOfOrder",
+    "UnknownColumn",
+    "UnknownJob",
+]
 
 
 class AnalyticsError(DarkroomError):
@@ -32,3 +42,20 @@ class InvalidEntry(AnalyticsError, ValueError):
 class OutOfOrder(AnalyticsError, RuntimeError):
     """A batch cannot be committed yet: entries before it are read but not committed (another
     ingester holds them). The batch is dropped from memory and read again."""
+
+
+class UnknownJob(AnalyticsError, LookupError):
+    """A job name that is not one of the analytics jobs; the message names it and the known ones."""
+
+
+class UnknownColumn(AnalyticsError, LookupError):
+    """A column a job asked for that its table does not have; the message names both."""
+
+
+class JobConflict(AnalyticsError, RuntimeError):
+    """A job's commit lost the race for its target table too many times in a row (another run of
+    the same job keeps committing first)."""
+
+
+class InvalidQuery(AnalyticsError, ValueError):
+    """A query DuckDB refused; the message holds DuckDB's reason."""

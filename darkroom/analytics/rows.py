@@ -7,7 +7,8 @@ entry into an :class:`EventRow` or raises :class:`~darkroom.analytics.errors.Inv
 it; :class:`EventColumns` collects rows column by column, the shape an Arrow table is built from.
 
 Every :class:`~darkroom.social.events.EventType` maps to a row; :data:`NEEDS_POST` are the types
-whose events always name a post.
+whose events always name a post; :data:`RUNTIME_TYPES` are the workflow engine's event types,
+accepted beside them.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from darkroom.analytics.errors import InvalidEntry
 from darkroom.analytics.tables import EVENTS_ARROW
 from darkroom.social.events import EventType
 
-__all__ = ["NEEDS_POST", "EventColumns", "EventRow", "row_from_entry", "row_from_flat"]
+__all__ = ["NEEDS_POST", "RUNTIME_TYPES", "EventColumns", "EventRow", "row_from_entry", "row_from_flat"]
 
 NEEDS_POST = frozenset(
     {
@@ -40,8 +41,11 @@ NEEDS_POST = frozenset(
         EventType.COMMENT_DELETED,
     }
 )
+# The workflow engine's events (docs/analytics.md, "pipeline_sla"): not emitted yet, accepted when
+# they are, so the jobs that read them need no ingest change.
+RUNTIME_TYPES = frozenset({"step.finished", "workflow.finished"})
 # type text -> whether a post id is required; a dict lookup per entry, not an enum construction
-_TYPES: dict[str, bool] = {str(t): t in NEEDS_POST for t in EventType}
+_TYPES: dict[str, bool] = {str(t): t in NEEDS_POST for t in EventType} | dict.fromkeys(RUNTIME_TYPES, False)
 _ID = re.compile(r"[0-9A-HJKMNP-TV-Z]{26}")  # a ULID (darkroom.social.ids)
 _MAX_PROPERTIES_BYTES = 65_536
 

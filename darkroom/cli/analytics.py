@@ -1,21 +1,40 @@
 """``darkroom analytics …``: the Iceberg tables of the platform's events (docs/analytics.md).
 
 The catalog and warehouse come from ``DARKROOM_ICEBERG_CATALOG_URI`` / ``DARKROOM_WAREHOUSE_URL``
-(default: SQLite and a directory under ``--home``/warehouse).
+(default: SQLite and a directory under ``--home``/warehouse). ``jobs``, ``run``, ``status`` and
+``query`` are the incremental jobs' (docs/analytics.md, "Incremental jobs").
 """
 
 from __future__ import annotations
 
-from typing import Annotated
+import json
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
 
 import typer
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
 
 from darkroom.cli._edge import new_app
-from darkroom.cli._options import HomeOpt, RedisUrlOpt
+from darkroom.cli._options import HomeOpt, JsonOpt, RedisUrlOpt
+from darkroom.cli._params import fail, print_json
+from darkroom.errors import DarkroomError
+
+if TYPE_CHECKING:
+    from pyiceberg.catalog.sql import SqlCatalog as Catalog
 
 __all__ = ["app"]
 
-app = new_app("Analytics: the platform's events in Apache Iceberg tables.")
+app = new_app("Analytics: the platform's events in Apache Iceberg tables, and incremental jobs over them.")
+
+
+def _out() -> Console:
+    """Standard output's console, made when printing: its width is the terminal's then."""
+    return Console(highlight=False)
 
 
 @app.command("ingest")
@@ -33,10 +52,8 @@ def ingest(
     """Ingest the events stream into darkroom.events until stopped (SIGTERM, Ctrl-C): one commit per
     micro-batch, each event once."""
     from darkroom.analytics import BatchLimits, Ingester, catalog_location, open_catalog
-    from darkroom.cli._params import fail
     from darkroom.cli._wiring import wiring_for
     from darkroom.cli.runtime import _logging, _stop_on_signals
-    from darkroom.errors import DarkroomError
 
     _logging()
     w = wiring_for(home, url)
@@ -52,3 +69,122 @@ def ingest(
     finally:
         ingester.close()
         w.close()
+
+
+@app.command("jobs")
+def jobs(*, json_out: JsonOpt = False) -> None:
+    """List the incremental jobs: what each computes, from which table into which, and how."""
+    from darkroom.analytics.jobs import JOBS
+
+    rows = [
+        {"job": j.name, "pattern": str(j.pattern), "source": ".".join(j.source), "target": ".".join(j.target),
+         "description": j.description}
+        for j in JOBS
+    ]  # fmt: skip
+    if json_out:
+        print_json(rows)
+        return
+    table = Table("job", "pattern", "source → target", "computes")
+    for r in rows:
+        table.add_row(
+            escape(r["job"]), escape(r["pattern"]), escape(f"{r['source']} → {r['target']}"), escape(r["description"])
+        )
+    _out().print(table)
+
+
+@app.command("run")
+def run_job(
+    job: Annotated[str, typer.Argument(help="A job name (darkroom analytics jobs), or 'all' for every job in order.")],
+    *,
+    home: HomeOpt = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """Run a job once, in this process: process the source's change since the job's last commit
+    (everything on the first run), and commit the result with the job's new state."""
+    from darkroom.analytics.jobs import JOBS, job_named, run
+
+    with _catalog(home) as catalog:
+        runs = []
+        try:
+            for j in list(JOBS) if job == "all" else [job_named(job)]:
+                runs.append(r := run(j, catalog))
+                if not json_out:  # each job's line as it finishes: `all` can take minutes
+                    why = f" ({r.reason})" if r.reason else ""
+                    _out().print(
+                        escape(
+                            f"{r.job}: {r.mode}{why}, source snapshot {r.source_snapshot_id}, {r.files} files "
+                            f"({r.records} rows) in the change, {r.rows_written} rows written, {r.elapsed_s:.2f}s"
+                        )
+                    )
+        except DarkroomError as exc:
+            fail(exc)
+    if json_out:
+        print_json([{k: getattr(r, k) for k in r.__slots__} for r in runs])
+
+
+@app.command("status")
+def status(*, home: HomeOpt = None, json_out: JsonOpt = False) -> None:
+    """Each job's processed source snapshot and how far behind the source's head it is."""
+    from darkroom.analytics.jobs import JOBS
+    from darkroom.analytics.jobs.status import job_status
+
+    with _catalog(home) as catalog:
+        states = [job_status(catalog, j) for j in JOBS]
+    if json_out:
+        print_json([s.to_json() for s in states])
+        return
+    table = Table("job", "target", "processed snapshot", "source head", "behind", "lag")
+    for s in states:
+        behind = "—" if s.behind_snapshots is None else f"{s.behind_snapshots} snapshots, {s.behind_records} rows"
+        lag = "—" if s.lag_s is None else f"{s.lag_s:.1f}s"
+        table.add_row(
+            escape(s.job), escape(s.target), escape(str(s.processed_snapshot_id or "never")),
+            escape(str(s.source_snapshot_id or "—")), escape(behind), escape(lag),
+        )  # fmt: skip
+    _out().print(table)
+
+
+@app.command("query")
+def query(
+    sql: Annotated[
+        str, typer.Argument(help="DuckDB SQL over the tables by name: events, events_clean, post_daily_stats, …")
+    ],
+    *,
+    limit: Annotated[int, typer.Option(min=1, max=1_000_000, help="Rows printed at most.")] = 100,
+    home: HomeOpt = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """Run SQL (DuckDB) over the analytics tables and print the result as a table, or --json."""
+    from darkroom.analytics.query import query as run_query
+
+    with _catalog(home) as catalog:
+        try:
+            result = run_query(catalog, sql)
+        except DarkroomError as exc:
+            fail(exc)
+    rows = result.slice(0, limit).to_pylist()
+    if json_out:
+        sys.stdout.write(json.dumps(rows, indent=2, default=str, ensure_ascii=False) + "\n")
+        return
+    table = Table(*(escape(name) for name in result.column_names))
+    for row in rows:
+        table.add_row(*(escape("NULL" if v is None else str(v)) for v in row.values()))
+    _out().print(table)
+    if result.num_rows > limit:
+        _out().print(escape(f"({result.num_rows} rows, {limit} shown: --limit)"))
+
+
+@contextmanager
+def _catalog(home: Path | None) -> Iterator[Catalog]:
+    """The catalog ``--home`` and the environment name; a bad location ends the command."""
+    from darkroom.analytics import catalog_location, open_catalog
+    from darkroom.cli._options import settings_for
+
+    try:
+        catalog = open_catalog(catalog_location(settings_for(home)))
+    except DarkroomError as exc:
+        fail(exc)
+    try:
+        yield catalog
+    finally:
+        catalog.engine.dispose()

@@ -128,7 +128,8 @@ def create_post(conn: sa.Connection, viewer: Viewer | None, *, caption: str, upl
         sa.insert(post_media), [{"post_id": post_id, "position": i, "upload_id": u} for i, u in enumerate(ids)]
     )
     _write_refs(conn, post_id, who.account_id, parsed)
-    record(conn, Event(EventType.POST_CREATED, who.account_id, post_id, {"upload_ids": list(ids)}))
+    data = {"upload_ids": list(ids), "tags": list(parsed.tags)}  # tags: the analytics trending_tags job
+    record(conn, Event(EventType.POST_CREATED, who.account_id, post_id, data))
     if ready:
         record(conn, Event(EventType.POST_READY, who.account_id, post_id))
     return load_post(conn, post_id)

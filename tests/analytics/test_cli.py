@@ -1,21 +1,27 @@
-"""``darkroom analytics ingest``: the command runs the ingester until SIGTERM."""
+"""``darkroom analytics …``: ingest runs the ingester until SIGTERM; jobs, run, status and query."""
 
 from __future__ import annotations
 
+import json
 import os
+import random
 import signal
 import subprocess
 import sys
 import time
 from pathlib import Path
 
+import pytest
 import redis
 from typer.testing import CliRunner
 
 from darkroom.analytics import catalog_location, events_table, open_catalog
+from darkroom.analytics.jobs import JOBS
 from darkroom.cli import app
 from darkroom.config import Settings
 from tests.analytics.conftest import Publish, make_event
+from tests.analytics.history import History
+from tests.analytics.test_jobs import ingest
 
 
 def test_the_limits_are_checked_by_the_command() -> None:
@@ -44,3 +50,48 @@ def test_ingest_runs_until_sigterm(tmp_path: Path, redis_url: str, redis_client:
     rows = table.scan(selected_fields=("event_id",)).to_arrow().column(0).to_pylist()
     assert sorted(rows) == sorted(e.event_id for e in events)
     assert "ingested 5 events" in err
+
+
+def test_jobs_run_status_and_query(
+    tmp_path: Path, redis_client: redis.Redis, publish: Publish, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name in [k for k in os.environ if k.startswith("DARKROOM_")]:
+        monkeypatch.delenv(name)
+    home = tmp_path / "home"
+    catalog = open_catalog(catalog_location(Settings(home=home)))
+    ingest(redis_client, catalog, publish, History(random.Random(9)).batch(30))
+    cli = CliRunner()
+    listed = cli.invoke(app, ["analytics", "jobs", "--json"])
+    assert listed.exit_code == 0, listed.output
+    assert [j["job"] for j in json.loads(listed.output)] == [j.name for j in JOBS]
+
+    before = cli.invoke(app, ["analytics", "status", "--home", str(home), "--json"])
+    assert before.exit_code == 0, before.output
+    assert {s["job"]: s["processed_snapshot_id"] for s in json.loads(before.output)}["events_clean"] is None
+
+    ran = cli.invoke(app, ["analytics", "run", "all", "--home", str(home), "--json"])
+    assert ran.exit_code == 0, ran.output
+    assert [r["mode"] for r in json.loads(ran.output)] == ["full"] * len(JOBS)
+    shown = cli.invoke(app, ["analytics", "run", "post_daily_stats", "--home", str(home)])
+    assert shown.exit_code == 0 and "post_daily_stats: no-op" in shown.output
+
+    after = json.loads(cli.invoke(app, ["analytics", "status", "--home", str(home), "--json"]).output)
+    head = events_table(catalog).current_snapshot()
+    assert head is not None
+    clean = next(s for s in after if s["job"] == "events_clean")
+    assert (clean["processed_snapshot_id"], clean["behind_snapshots"], clean["lag_s"]) == (head.snapshot_id, 0, 0)
+    table = cli.invoke(app, ["analytics", "status", "--home", str(home)], env={"COLUMNS": "200"})
+    assert table.exit_code == 0 and "events_clean" in table.output and "0 snapshots, 0 rows" in table.output
+
+    sql = "SELECT count(*) AS n FROM events_clean"
+    counted = cli.invoke(app, ["analytics", "query", sql, "--home", str(home), "--json"])
+    assert counted.exit_code == 0, counted.output
+    assert json.loads(counted.output) == [{"n": events_table(catalog).scan().to_arrow().num_rows}]
+    markup = "SELECT '[bold]x[/bold]' AS \"[red]v\""
+    marked = cli.invoke(app, ["analytics", "query", markup, "--home", str(home)], env={"COLUMNS": "200"})
+    assert marked.exit_code == 0 and "[bold]x[/bold]" in marked.output and "[red]v" in marked.output
+
+    bad = cli.invoke(app, ["analytics", "query", "SELECT nope FROM events", "--home", str(home)])
+    assert bad.exit_code == 1 and "DuckDB refused the query" in bad.output
+    unknown = cli.invoke(app, ["analytics", "run", "daily_magic", "--home", str(home)])
+    assert unknown.exit_code == 1 and "no analytics job 'daily_magic'" in unknown.output

@@ -109,3 +109,10 @@ def test_a_raw_field_list_is_read_by_position_or_by_name() -> None:
     assert row_from_flat("1-0", flat) == row_from_flat("1-0", shuffled) == row_from_entry("1-0", encoded(fields))
     with pytest.raises(InvalidEntry, match="no event_id field"):
         row_from_flat("1-0", flat[2:])
+
+
+@pytest.mark.parametrize("kind", ["step.finished", "workflow.finished"])
+def test_the_workflow_engines_event_types_are_rows_without_a_post(kind: str) -> None:
+    fields = GOOD | {"type": kind, "post_id": "", "data": '{"workflow": "video", "priority": "batch"}'}
+    row = row_from_entry("1700000000000-8", encoded(fields))
+    assert (row.type, row.post_id) == (kind, None)

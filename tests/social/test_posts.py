@@ -9,6 +9,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import orjson
 import pytest
 import redis
 import sqlalchemy as sa
@@ -33,7 +34,7 @@ from darkroom.social.resumable import create_resumable, terminate
 from darkroom.social.uploads import UploadLimits, UploadState, get_upload, receive_upload
 from darkroom.social.viewer import Viewer
 from darkroom.storage.blobs import BlobStore
-from darkroom.storage.schema import assets, mentions, post_media, post_tags, posts, uploads, workflows
+from darkroom.storage.schema import assets, mentions, outbox, post_media, post_tags, posts, uploads, workflows
 from tests.runtime.conftest import Platform
 from tests.social.media_helpers import (
     CLIP_NAMED_JPG,
@@ -97,6 +98,8 @@ def test_a_post_of_ten_uploads_with_its_tags_and_mentions(
         mentioned = conn.execute(sa.select(mentions.c.account_id).where(mentions.c.post_id == post.id)).scalars()
         assert list(mentioned) == [people["ben"].account_id]  # not cat (blocks ana), not nobody (no account)
         assert event_types(conn) == ["post.created"]
+        payload = conn.execute(sa.select(outbox.c.payload)).scalar_one()
+        assert orjson.loads(payload["data"]) == {"upload_ids": ids, "tags": ["beach", "été"]}  # for analytics
 
 
 def test_eleven_uploads_or_none_are_refused(
