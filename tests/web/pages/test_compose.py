@@ -2,15 +2,15 @@
 and in a real Chromium, composing posts through the API as the page's script does.
 
 The test app records the workflow starts instead of running the media pipeline, so the tests write
-each run's state as the runtime would (running at 42 %, failed with a reason, succeeded with a real
-JPEG rendition) and the processing loop settles it: what the page shows live is what the server's
-upload events and post report.
+each run's state as the runtime would (running at 42 %, running its encode step beside its audio,
+failed with a reason, succeeded with a real JPEG rendition) and the processing loop settles it:
+what the page shows live is what the server's upload events and post report ("encoding 30 %").
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import pytest
@@ -21,11 +21,11 @@ from playwright.sync_api import Browser, expect
 
 from darkroom.social.posts import advance_processing
 from darkroom.storage.schema import posts as posts_table
-from darkroom.storage.schema import uploads, workflows
+from darkroom.storage.schema import steps, uploads, workflows
 from darkroom.web.app import create_app
 from darkroom.web.main import DatabaseAuthenticator
 from tests.social.media_helpers import CLIP_NAMED_JPG
-from tests.web.media_app import RecordedStarts, record_renditions
+from tests.web.media_app import RecordedStarts, receive_photo, record_renditions
 from tests.web.pages.a11y import assert_accessible
 from tests.web.pages.site import Site, photo_jpeg, serve
 from tests.web.pages.test_browser import XSS, person, shoot, sign_up
@@ -46,12 +46,22 @@ def uploading(db_engine: sa.Engine, redis_client: redis.Redis, tmp_path: Path) -
     yield Site(create_app(deps), deps)
 
 
-def _run(site: Site, upload_id: str, state: str, *, progress: float = 0.0, error: str | None = None) -> None:
-    """The upload's workflow run as the runtime writes it (``running`` at ``progress``, or ended),
-    then one round of the processing loop."""
+def _run(
+    site: Site,
+    upload_id: str,
+    state: str,
+    *,
+    progress: float = 0.0,
+    error: str | None = None,
+    running: Sequence[str] = (),
+) -> None:
+    """The upload's workflow run as the runtime writes it (``running`` at ``progress``, or ended;
+    the steps named in ``running`` running, started in that order), then one round of the
+    processing loop."""
     now = time.time()
     run_id = f"wf_{upload_id.lower()}"
     with site.engine.begin() as conn:
+        conn.execute(sa.delete(steps).where(steps.c.workflow_id == run_id))
         conn.execute(sa.delete(workflows).where(workflows.c.id == run_id))
         conn.execute(
             sa.insert(workflows),
@@ -59,6 +69,13 @@ def _run(site: Site, upload_id: str, state: str, *, progress: float = 0.0, error
              "priority": "interactive", "deadline": now + 60, "progress": progress, "created_at": now,
              "updated_at": now},
         )  # fmt: skip
+        if running:
+            conn.execute(
+                sa.insert(steps),
+                [{"workflow_id": run_id, "name": name, "kind": "task", "state": "running", "items_done": 0,
+                  "attempts": 1, "progress": progress, "started_at": now - len(running) + i}
+                 for i, name in enumerate(running)],
+            )  # fmt: skip
         advance_processing(conn)
 
 
@@ -91,6 +108,24 @@ def test_compose_needs_a_session_and_is_a_strict_page(client: TestClient, site: 
     assert 'data-max-files="10"' in page.text and 'data-max="2200"' in page.text
     assert '<a href="/compose" aria-current="page">New post</a>' in page.text
     assert '<a href="/compose"' in client.get("/").text  # in the navigation of every signed-in page
+
+
+def test_an_upload_says_which_step_its_workflow_runs(client: TestClient, site: Site) -> None:
+    _sign_up(client, "ana")
+    upload_id = receive_photo(site.deps, site.viewer("ana"), photo_jpeg(300, 200))
+    assert client.get(f"/v1/uploads/{upload_id}").json()["step"] == ""  # no run yet
+    _run(site, upload_id, "running", progress=0.5, running=("render",))
+    body = client.get(f"/v1/uploads/{upload_id}").json()
+    assert (body["state"], body["progress"], body["step"]) == ("processing", 0.5, "making sizes")
+    with client.stream("GET", f"/v1/uploads/{upload_id}/events") as events:
+        lines = events.iter_lines()
+        data = next(line for line in lines if line.startswith("data: "))
+    assert '"step":"making sizes"' in data
+    _run(site, upload_id, "running", progress=0.5, running=("audio",))  # a step without a label
+    assert client.get(f"/v1/uploads/{upload_id}").json()["step"] == ""
+    _run(site, upload_id, "failed", error="broken", running=("render",))  # a step left running: settled anyway
+    body = client.get(f"/v1/uploads/{upload_id}").json()
+    assert (body["state"], body["step"]) == ("failed", "")
 
 
 def test_compose_uploads_with_progress_follows_processing_and_retries(
@@ -133,6 +168,14 @@ def test_compose_uploads_with_progress_follows_processing_and_retries(
         expect(lines.first).to_have_text(f"{XSS_NAME}: processing 42 %")
         assert_accessible(page)
         shoot(ana, artefacts, "compose-processing")
+
+        # the clip's run encodes, its audio started later beside it: the step with a label is shown
+        _run(site, ids["video"], "running", progress=0.3, running=("encode", "audio"))
+        expect(lines.last).to_have_text("clip.mp4: encoding 30 %")
+        _run(site, ids["video"], "running", progress=0.8, running=("quality",))
+        expect(lines.last).to_have_text("clip.mp4: checking quality 80 %")
+        assert_accessible(page)
+        shoot(ana, artefacts, "compose-steps")
 
         _run(site, ids["video"], "failed", error="no video stream could be decoded")
         reason = "media 2 (clip.mp4) could not be processed: no video stream could be decoded"
