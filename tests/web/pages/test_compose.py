@@ -9,6 +9,7 @@ what the page shows live is what the server's upload events and post report ("en
 
 from __future__ import annotations
 
+import hashlib
 import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -17,11 +18,11 @@ import pytest
 import redis
 import sqlalchemy as sa
 from fastapi.testclient import TestClient
-from playwright.sync_api import Browser, expect
+from playwright.sync_api import Browser, Request, Route, expect
 
 from darkroom.social.posts import advance_processing
+from darkroom.storage.schema import assets, steps, uploads, workflows
 from darkroom.storage.schema import posts as posts_table
-from darkroom.storage.schema import steps, uploads, workflows
 from darkroom.web.app import create_app
 from darkroom.web.main import DatabaseAuthenticator
 from tests.social.media_helpers import CLIP_NAMED_JPG
@@ -204,3 +205,60 @@ def test_compose_uploads_with_progress_follows_processing_and_retries(
         assert_accessible(page)
         shoot(ana, artefacts, "compose-ready")
         assert ana.violations() == [] and ana.dialogs == []
+
+
+def test_a_dropped_tus_upload_resumes_from_the_servers_offset(
+    uploading: Site, browser: Browser, artefacts: Path
+) -> None:
+    """The clip's only PATCH is cut mid-way: the server gets its first half (the test forwards that
+    much, as a connection dropping after it would), the browser a reset connection. tus-js-client
+    asks the server where it stopped (HEAD) and sends the rest from there: the server holds the file
+    once, byte for byte."""
+    site = uploading
+    clip = CLIP_NAMED_JPG.read_bytes()
+    half = len(clip) // 2
+    seen: list[tuple[str, str | None]] = []  # what the browser sent to tus: method, Upload-Offset
+    cut: list[int] = []
+
+    def drop_the_first_patch(route: Route, request: Request) -> None:
+        if request.method != "PATCH" or cut:
+            route.continue_()
+            return
+        body = request.post_data_buffer
+        assert body == clip  # one chunk (32 MiB chunks) holds the whole clip
+        answer = route.fetch(post_data=body[:half])  # what reached the server before the drop
+        assert answer.status == 204, answer.text()
+        cut.append(int(answer.headers["upload-offset"]))
+        route.abort("connectionreset")
+
+    with serve(site) as base, person(browser, base) as ana:
+        page = ana.page
+        sign_up(ana, "ana")
+        page.goto("/compose")
+
+        def record(request: Request) -> None:
+            if "/v1/uploads/tus" in request.url:
+                seen.append((request.method, request.headers.get("upload-offset")))
+
+        page.on("request", record)
+        page.route("**/v1/uploads/tus/*", drop_the_first_patch)
+        page.get_by_label("Photos and videos").set_input_files(
+            [{"name": "clip.mp4", "mimeType": "video/mp4", "buffer": clip}]
+        )
+        page.get_by_role("button", name="Share").click()
+        expect(page.locator("#picked li .pct")).to_have_text(["100 %"])
+        expect(page.locator("#status-files li")).to_have_text(["clip.mp4: processing 0 %"])
+        shoot(ana, artefacts, "compose-resumed")
+        assert ana.violations() == [] and ana.dialogs == []
+
+    assert cut == [half]  # the server had taken the first half when the connection went
+    # created, the PATCH cut, then the offset asked and the rest sent from it
+    assert seen[:4] == [("POST", None), ("PATCH", "0"), ("HEAD", None), ("PATCH", str(half))], seen
+    with site.engine.begin() as conn:
+        rows = conn.execute(sa.select(uploads.c.state, uploads.c.length_bytes, uploads.c.received_bytes,
+                                      uploads.c.asset_id)).all()  # fmt: skip
+        assert [(r.state, r.length_bytes, r.received_bytes) for r in rows] == [("processing", len(clip), len(clip))]
+        asset = conn.execute(sa.select(assets.c.source_key, assets.c.sha256, assets.c.size_bytes)).one()
+    digest = hashlib.sha256(clip).hexdigest()
+    assert (asset.sha256, asset.size_bytes) == (digest, len(clip))
+    assert hashlib.sha256(site.deps.blobs.get_bytes(asset.source_key)).hexdigest() == digest
