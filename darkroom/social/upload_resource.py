@@ -34,6 +34,7 @@ def upload_message(view: UploadView, urls: MediaUrls) -> pb.Upload:
         length_bytes=row.length_bytes or 0,
         received_bytes=row.received_bytes,
         progress=view.progress,
+        step=view.step,
         error=row.error or "",
         created_at=timestamp_from_s(row.created_at, "created_at"),
     )

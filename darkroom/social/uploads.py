@@ -36,6 +36,7 @@ from darkroom.social.intake import (
 )
 from darkroom.social.media_access import record_keys
 from darkroom.social.processing import WorkStarter, media_request, run_id_for
+from darkroom.social.processing_steps import running_step
 from darkroom.social.renditions import photo_info, video_info
 from darkroom.social.viewer import Viewer, require_write
 from darkroom.storage.blobs import BlobStore
@@ -105,10 +106,12 @@ class UploadRow:
 @dataclass(frozen=True, slots=True)
 class UploadView:
     """An upload as its owner reads it: ``progress`` (0-1) is its workflow run's while processing,
-    0 while receiving (``received_bytes`` of ``length_bytes`` tells the transfer), 1 once ready."""
+    0 while receiving (``received_bytes`` of ``length_bytes`` tells the transfer), 1 once ready;
+    ``step`` what the run is doing while processing ("encoding", ``processing_steps``), else ""."""
 
     upload: UploadRow
     progress: float
+    step: str = ""
 
 
 # -- receiving -----------------------------------------------------------------------------------
@@ -215,7 +218,8 @@ def get_upload(conn: sa.Connection, viewer: Viewer | None, upload_id: str) -> Up
         progress = 0.0
     else:
         progress = min(1.0, max(0.0, float(found["run_progress"] or 0.0)))
-    return UploadView(row, progress)
+    run = row.workflow_id if row.state is UploadState.PROCESSING else None
+    return UploadView(row, progress, running_step(conn, run) if run is not None else "")
 
 
 def load_upload(conn: sa.Connection, upload_id: str) -> UploadRow:

@@ -176,9 +176,10 @@ def read_upload(
 
 
 def _event_id(view: UploadView) -> str:
-    """What an event stands for: a new id when the state, the bytes or the progress change."""
+    """What an event stands for: a new id when the state, the bytes, the progress or the step change."""
     row = view.upload
-    return ETag.for_version(row.id, row.state, row.received_bytes, round(view.progress, 3), row.updated_at).opaque
+    progress = round(view.progress, 3)
+    return ETag.for_version(row.id, row.state, row.received_bytes, progress, view.step, row.updated_at).opaque
 
 
 def _event(view: UploadView, deps: WebDeps) -> bytes:

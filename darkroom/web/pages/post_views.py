@@ -6,11 +6,14 @@ each a ``srcset`` of its sizes, and an ``<img>`` of the JPEGs (or whatever forma
 ``width``/``height`` from the rendition it names, so the browser reserves the space before the
 bytes arrive. The alt text is the caption (or says whose photo it is when there is none). A photo
 carries its BlurHash, which ``static/photos.js`` paints into a canvas behind the image until the
-image has loaded. A post of several items shows them all (a carousel), each with its own picture.
+image has loaded.
 
-A video is its poster (a ``Photo``, sized the same way) and a :class:`Video`: the HLS master
-playlist and the storyboard track the player (``static/player.js``) reads. Their URLs are the
-hydration's, so a private account's are signed in the path and the relative URIs inside keep it.
+A post's items are its **slides**, in the post's order, each what it is: a :class:`Photo`, or a
+:class:`VideoSlide` (its poster, a ``Photo`` sized the same way, and a :class:`Video`: the HLS
+master playlist and the storyboard track the player, ``static/player.js``, reads). Each slide
+names the template that shows it, so a post of one item and a carousel of photos and videos
+alike are one loop. The URLs are the hydration's, so a private account's are signed in the path
+and the relative URIs inside keep it.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import ClassVar
 
 from darkroom._proto.darkroom.social.v1.social_pb2 import Media, Post, Rendition
 from darkroom.media.blurhash import BASE83
@@ -28,13 +32,16 @@ __all__ = [
     "FEED_SIZES",
     "Photo",
     "PostView",
+    "Slide",
     "Source",
     "Video",
+    "VideoSlide",
     "ago",
     "blurhash_of",
     "clock",
     "photo_of",
     "post_view",
+    "slide_of",
     "video_of",
 ]
 
@@ -65,6 +72,8 @@ class Photo:
     sources: tuple[Source, ...] = ()
     is_video: bool = False
     blurhash: str = ""  # empty: no placeholder (a video's poster, or none was made)
+    kind: ClassVar[str] = "photo"  # a video's poster without a player yet shows as a photo
+    template: ClassVar[str] = "_media.html"
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,6 +93,19 @@ class Video:
 
 
 @dataclass(frozen=True, slots=True)
+class VideoSlide:
+    """A video item with its player: the poster (the box it starts in) and the HLS sources."""
+
+    poster: Photo
+    video: Video
+    kind: ClassVar[str] = "video"
+    template: ClassVar[str] = "_video.html"
+
+
+Slide = Photo | VideoSlide
+
+
+@dataclass(frozen=True, slots=True)
 class PostView:
     """One post of a page."""
 
@@ -100,8 +122,13 @@ class PostView:
     comment_count: int
     photo: Photo | None  # the first item's: the Open Graph image
     media_count: int
-    items: tuple[Photo, ...] = ()  # every item that has a picture yet, in the post's order
-    video: Video | None = None  # the first item's player, when it is a video with an HLS package
+    slides: tuple[Slide, ...] = ()  # every item that has a picture yet, in the post's order
+
+    @property
+    def noun(self) -> str:
+        """What the carousel holds, for its labels: ``photos``, ``videos`` or ``items``."""
+        kinds = {isinstance(slide, VideoSlide) for slide in self.slides}
+        return "items" if len(kinds) > 1 else "videos" if True in kinds else "photos"
 
 
 def _srcset(renditions: Sequence[Rendition]) -> str:
@@ -149,6 +176,16 @@ def video_of(media: Media) -> Video | None:
     return Video(hls.url, board.url if board is not None and board.url else None, max(0.0, media.duration_s))
 
 
+def slide_of(media: Media, alt: str) -> Slide | None:
+    """The slide of a media item: a video with an HLS package and a poster is a player, anything
+    else with a picture a photo (a video's poster alone, badged); None when it has no picture yet."""
+    picture = photo_of(media, alt)
+    if picture is None:
+        return None
+    video = video_of(media) if picture.is_video else None
+    return VideoSlide(picture, video) if video is not None else picture
+
+
 def clock(seconds: float) -> str:
     """``m:ss`` (``h:mm:ss`` from an hour), whole seconds rounded down."""
     whole = max(0, int(seconds))
@@ -176,11 +213,10 @@ def post_view(post: Post, *, now: float | None = None) -> PostView:
     """The template's values of ``post`` (read with the author, media, counts and viewer fields)."""
     author = post.author
     created = post.created_at.seconds + post.created_at.nanos / 1e9
-    video = video_of(post.media[0]) if post.media else None
-    kind = "video" if video is not None or (post.media and post.media[0].kind == "video") else "photo"
-    alt = post.caption.strip() or f"A {kind} by @{author.handle}"
+    first_is_video = bool(post.media) and (post.media[0].kind == "video" or video_of(post.media[0]) is not None)
+    alt = post.caption.strip() or f"A {'video' if first_is_video else 'photo'} by @{author.handle}"
     # each slide says its position ("2 of 3"); the alt text is the caption's, the post's words
-    items = tuple(item for media in post.media if (item := photo_of(media, alt)) is not None)
+    slides = tuple(slide for media in post.media if (slide := slide_of(media, alt)) is not None)
     photo = photo_of(post.media[0], alt) if post.media else None
     return PostView(
         id=post.id,
@@ -196,6 +232,5 @@ def post_view(post: Post, *, now: float | None = None) -> PostView:
         comment_count=post.comment_count,
         photo=photo,
         media_count=len(post.media),
-        items=items,
-        video=video if photo is not None else None,  # the player starts from the poster's box
+        slides=slides,
     )

@@ -135,14 +135,24 @@ class Site:
     def photos_post(self, author: str, caption: str, *, sizes: Sequence[tuple[int, int]], fan_out: bool = True) -> str:
         """A ready post of ``len(sizes)`` photos (each its own blue), as :meth:`photo_post` makes
         one; ``fan_out=False`` leaves it out of the feeds until :meth:`fan_out`."""
+        return self.items_post(author, caption, list(sizes), fan_out=fan_out)
+
+    def video_post(self, author: str, caption: str, made: dict[str, Any]) -> str:
+        """A ready post of one video by ``author``: the clip uploaded through the domain, its
+        ``streaming.video`` run recorded as finished with ``made`` (:func:`make_video`) stored as the
+        runtime stores a run's outputs, settled by the processing loop, posted and fanned out."""
+        return self.items_post(author, caption, [made])
+
+    def items_post(
+        self, author: str, caption: str, items: Sequence[tuple[int, int] | dict[str, Any]], *, fan_out: bool = True
+    ) -> str:
+        """A ready post of photos and videos in the order of ``items``: a ``(width, height)`` is a
+        photo (as :meth:`photos_post` makes them), a dict a video (as :meth:`video_post`)."""
         viewer = self.viewer(author)
-        upload_ids = []
-        for i, size in enumerate(sizes):
-            tint = (140 + 70 * i) % 256
-            upload_id = receive_photo(self.deps, viewer, photo_jpeg(*size, tint=tint))
-            made = {"w600.jpg": photo_jpeg(*size, tint=tint)}
-            record_renditions(self.deps, upload_id, made, size=size, blurhash=photo_blurhash(*size, tint=tint))
-            upload_ids.append(upload_id)
+        upload_ids = [
+            self._video_upload(viewer, item) if isinstance(item, dict) else self._photo_upload(viewer, item, i)
+            for i, item in enumerate(items)
+        ]
         with self.engine.begin() as conn:
             post = posts.create_post(conn, viewer, caption=caption, upload_ids=upload_ids)
         assert post.state.value == "ready"
@@ -150,11 +160,14 @@ class Site:
             self.fan_out(post.id)
         return post.id
 
-    def video_post(self, author: str, caption: str, made: dict[str, Any]) -> str:
-        """A ready post of one video by ``author``: the clip uploaded through the domain, its
-        ``streaming.video`` run recorded as finished with ``made`` (:func:`make_video`) stored as the
-        runtime stores a run's outputs, settled by the processing loop, posted and fanned out."""
-        viewer = self.viewer(author)
+    def _photo_upload(self, viewer: Viewer, size: tuple[int, int], index: int) -> str:
+        tint = (140 + 70 * index) % 256
+        upload_id = receive_photo(self.deps, viewer, photo_jpeg(*size, tint=tint))
+        made = {"w600.jpg": photo_jpeg(*size, tint=tint)}
+        record_renditions(self.deps, upload_id, made, size=size, blurhash=photo_blurhash(*size, tint=tint))
+        return upload_id
+
+    def _video_upload(self, viewer: Viewer, made: dict[str, Any]) -> str:
         source: Path = made["source"]
         with self.engine.begin() as conn:
             row = receive_upload(
@@ -171,10 +184,7 @@ class Site:
                  "created_at": now, "updated_at": now},
             )  # fmt: skip
             posts.advance_processing(conn)
-            post = posts.create_post(conn, viewer, caption=caption, upload_ids=[row.id])
-        assert post.state.value == "ready"
-        self.fan_out(post.id)
-        return post.id
+        return str(row.id)
 
     def fan_out(self, post_id: str) -> None:
         """Run the feed's consumer on ``post_id`` becoming ready, as the social runner would."""

@@ -2,30 +2,31 @@
 and in a real Chromium, composing posts through the API as the page's script does.
 
 The test app records the workflow starts instead of running the media pipeline, so the tests write
-each run's state as the runtime would (running at 42 %, failed with a reason, succeeded with a real
-JPEG rendition) and the processing loop settles it: what the page shows live is what the server's
-upload events and post report.
+each run's state as the runtime would (running at 42 %, running its encode step beside its audio,
+failed with a reason, succeeded with a real JPEG rendition) and the processing loop settles it:
+what the page shows live is what the server's upload events and post report ("encoding 30 %").
 """
 
 from __future__ import annotations
 
+import hashlib
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import pytest
 import redis
 import sqlalchemy as sa
 from fastapi.testclient import TestClient
-from playwright.sync_api import Browser, expect
+from playwright.sync_api import Browser, Request, Route, expect
 
 from darkroom.social.posts import advance_processing
+from darkroom.storage.schema import assets, steps, uploads, workflows
 from darkroom.storage.schema import posts as posts_table
-from darkroom.storage.schema import uploads, workflows
 from darkroom.web.app import create_app
 from darkroom.web.main import DatabaseAuthenticator
 from tests.social.media_helpers import CLIP_NAMED_JPG
-from tests.web.media_app import RecordedStarts, record_renditions
+from tests.web.media_app import RecordedStarts, receive_photo, record_renditions
 from tests.web.pages.a11y import assert_accessible
 from tests.web.pages.site import Site, photo_jpeg, serve
 from tests.web.pages.test_browser import XSS, person, shoot, sign_up
@@ -46,12 +47,22 @@ def uploading(db_engine: sa.Engine, redis_client: redis.Redis, tmp_path: Path) -
     yield Site(create_app(deps), deps)
 
 
-def _run(site: Site, upload_id: str, state: str, *, progress: float = 0.0, error: str | None = None) -> None:
-    """The upload's workflow run as the runtime writes it (``running`` at ``progress``, or ended),
-    then one round of the processing loop."""
+def _run(
+    site: Site,
+    upload_id: str,
+    state: str,
+    *,
+    progress: float = 0.0,
+    error: str | None = None,
+    running: Sequence[str] = (),
+) -> None:
+    """The upload's workflow run as the runtime writes it (``running`` at ``progress``, or ended;
+    the steps named in ``running`` running, started in that order), then one round of the
+    processing loop."""
     now = time.time()
     run_id = f"wf_{upload_id.lower()}"
     with site.engine.begin() as conn:
+        conn.execute(sa.delete(steps).where(steps.c.workflow_id == run_id))
         conn.execute(sa.delete(workflows).where(workflows.c.id == run_id))
         conn.execute(
             sa.insert(workflows),
@@ -59,6 +70,13 @@ def _run(site: Site, upload_id: str, state: str, *, progress: float = 0.0, error
              "priority": "interactive", "deadline": now + 60, "progress": progress, "created_at": now,
              "updated_at": now},
         )  # fmt: skip
+        if running:
+            conn.execute(
+                sa.insert(steps),
+                [{"workflow_id": run_id, "name": name, "kind": "task", "state": "running", "items_done": 0,
+                  "attempts": 1, "progress": progress, "started_at": now - len(running) + i}
+                 for i, name in enumerate(running)],
+            )  # fmt: skip
         advance_processing(conn)
 
 
@@ -91,6 +109,24 @@ def test_compose_needs_a_session_and_is_a_strict_page(client: TestClient, site: 
     assert 'data-max-files="10"' in page.text and 'data-max="2200"' in page.text
     assert '<a href="/compose" aria-current="page">New post</a>' in page.text
     assert '<a href="/compose"' in client.get("/").text  # in the navigation of every signed-in page
+
+
+def test_an_upload_says_which_step_its_workflow_runs(client: TestClient, site: Site) -> None:
+    _sign_up(client, "ana")
+    upload_id = receive_photo(site.deps, site.viewer("ana"), photo_jpeg(300, 200))
+    assert client.get(f"/v1/uploads/{upload_id}").json()["step"] == ""  # no run yet
+    _run(site, upload_id, "running", progress=0.5, running=("render",))
+    body = client.get(f"/v1/uploads/{upload_id}").json()
+    assert (body["state"], body["progress"], body["step"]) == ("processing", 0.5, "making sizes")
+    with client.stream("GET", f"/v1/uploads/{upload_id}/events") as events:
+        lines = events.iter_lines()
+        data = next(line for line in lines if line.startswith("data: "))
+    assert '"step":"making sizes"' in data
+    _run(site, upload_id, "running", progress=0.5, running=("audio",))  # a step without a label
+    assert client.get(f"/v1/uploads/{upload_id}").json()["step"] == ""
+    _run(site, upload_id, "failed", error="broken", running=("render",))  # a step left running: settled anyway
+    body = client.get(f"/v1/uploads/{upload_id}").json()
+    assert (body["state"], body["step"]) == ("failed", "")
 
 
 def test_compose_uploads_with_progress_follows_processing_and_retries(
@@ -134,6 +170,14 @@ def test_compose_uploads_with_progress_follows_processing_and_retries(
         assert_accessible(page)
         shoot(ana, artefacts, "compose-processing")
 
+        # the clip's run encodes, its audio started later beside it: the step with a label is shown
+        _run(site, ids["video"], "running", progress=0.3, running=("encode", "audio"))
+        expect(lines.last).to_have_text("clip.mp4: encoding 30 %")
+        _run(site, ids["video"], "running", progress=0.8, running=("quality",))
+        expect(lines.last).to_have_text("clip.mp4: checking quality 80 %")
+        assert_accessible(page)
+        shoot(ana, artefacts, "compose-steps")
+
         _run(site, ids["video"], "failed", error="no video stream could be decoded")
         reason = "media 2 (clip.mp4) could not be processed: no video stream could be decoded"
         expect(status.locator("#status-error")).to_have_text(reason)
@@ -161,3 +205,60 @@ def test_compose_uploads_with_progress_follows_processing_and_retries(
         assert_accessible(page)
         shoot(ana, artefacts, "compose-ready")
         assert ana.violations() == [] and ana.dialogs == []
+
+
+def test_a_dropped_tus_upload_resumes_from_the_servers_offset(
+    uploading: Site, browser: Browser, artefacts: Path
+) -> None:
+    """The clip's only PATCH is cut mid-way: the server gets its first half (the test forwards that
+    much, as a connection dropping after it would), the browser a reset connection. tus-js-client
+    asks the server where it stopped (HEAD) and sends the rest from there: the server holds the file
+    once, byte for byte."""
+    site = uploading
+    clip = CLIP_NAMED_JPG.read_bytes()
+    half = len(clip) // 2
+    seen: list[tuple[str, str | None]] = []  # what the browser sent to tus: method, Upload-Offset
+    cut: list[int] = []
+
+    def drop_the_first_patch(route: Route, request: Request) -> None:
+        if request.method != "PATCH" or cut:
+            route.continue_()
+            return
+        body = request.post_data_buffer
+        assert body == clip  # one chunk (32 MiB chunks) holds the whole clip
+        answer = route.fetch(post_data=body[:half])  # what reached the server before the drop
+        assert answer.status == 204, answer.text()
+        cut.append(int(answer.headers["upload-offset"]))
+        route.abort("connectionreset")
+
+    with serve(site) as base, person(browser, base) as ana:
+        page = ana.page
+        sign_up(ana, "ana")
+        page.goto("/compose")
+
+        def record(request: Request) -> None:
+            if "/v1/uploads/tus" in request.url:
+                seen.append((request.method, request.headers.get("upload-offset")))
+
+        page.on("request", record)
+        page.route("**/v1/uploads/tus/*", drop_the_first_patch)
+        page.get_by_label("Photos and videos").set_input_files(
+            [{"name": "clip.mp4", "mimeType": "video/mp4", "buffer": clip}]
+        )
+        page.get_by_role("button", name="Share").click()
+        expect(page.locator("#picked li .pct")).to_have_text(["100 %"])
+        expect(page.locator("#status-files li")).to_have_text(["clip.mp4: processing 0 %"])
+        shoot(ana, artefacts, "compose-resumed")
+        assert ana.violations() == [] and ana.dialogs == []
+
+    assert cut == [half]  # the server had taken the first half when the connection went
+    # created, the PATCH cut, then the offset asked and the rest sent from it
+    assert seen[:4] == [("POST", None), ("PATCH", "0"), ("HEAD", None), ("PATCH", str(half))], seen
+    with site.engine.begin() as conn:
+        rows = conn.execute(sa.select(uploads.c.state, uploads.c.length_bytes, uploads.c.received_bytes,
+                                      uploads.c.asset_id)).all()  # fmt: skip
+        assert [(r.state, r.length_bytes, r.received_bytes) for r in rows] == [("processing", len(clip), len(clip))]
+        asset = conn.execute(sa.select(assets.c.source_key, assets.c.sha256, assets.c.size_bytes)).one()
+    digest = hashlib.sha256(clip).hexdigest()
+    assert (asset.sha256, asset.size_bytes) == (digest, len(clip))
+    assert hashlib.sha256(site.deps.blobs.get_bytes(asset.source_key)).hexdigest() == digest

@@ -2,14 +2,17 @@
 ``test_browser.py``): the BlurHash canvas painted while the image is held back by the test and
 hidden once it has loaded (the figure keeps its size), a three-photo post's Next button and arrow
 keys moving the carousel and its indicator, a comment added from the feed appearing under the post
-with the new count, and the "new posts" bar appearing after another post is fanned out (the test
-asks for the poll with the page's own event: no waiting 30 s, no sleep) without moving what is on
-screen, then loading the new post at the top. Screenshots at both sizes; no CSP violation."""
+with the new count, a post of a photo then a video whose second slide is the player (idle until
+Next brings it into view, then playing muted, paused again when the photo is back), and the "new
+posts" bar appearing after another post is fanned out (the test asks for the poll with the page's
+own event: no waiting 30 s, no sleep) without moving what is on screen, then loading the new post
+at the top. Screenshots at both sizes; no CSP violation."""
 
 from __future__ import annotations
 
 import re
 from pathlib import Path
+from typing import Any
 
 import pytest
 from playwright.sync_api import Browser, Route, expect
@@ -106,6 +109,43 @@ def test_placeholder_carousel_and_a_comment_from_the_feed(site: Site, browser: B
         assert page.evaluate("window.__same_page") is True
         assert_accessible(ben.page, "feed-comments")
         shoot(ben, artefacts, "feed-comments")
+        assert ben.violations() == [] and ben.dialogs == []
+
+
+def test_a_photo_then_a_video_the_video_slide_plays_after_next(
+    site: Site, browser: Browser, artefacts: Path, clip: dict[str, Any]
+) -> None:
+    site.join("ana")
+    with serve(site) as base, person(browser, base) as ben:
+        sign_up(ben, "ben")
+        site.follow("ben", "ana")
+        post_id = site.items_post("ana", "dusk, then the clip", [(600, 400), clip])
+        page = ben.page
+        page.goto("/")
+        _htmx_ready(page)
+        post = page.locator(f"#post-{post_id}")
+        slides = post.locator(".slide")
+        expect(slides).to_have_count(2)
+        expect(slides.nth(0).locator("figure.media picture img")).to_be_visible()
+        figure = slides.nth(1).locator("figure.video")
+        video = figure.locator("video")
+        handle = video.element_handle()
+        expect(figure).to_have_attribute("data-engine", "pending")  # taken over, but out of view: idle
+        assert video.evaluate("v => v.paused") is True
+        expect(post.get_by_role("button", name="Previous item")).to_be_hidden()
+
+        post.get_by_role("button", name="Next item").click()
+        expect(post.locator(".carousel-status")).to_have_text("Video 2 of 2")
+        expect(figure).to_have_attribute("data-engine", "hls.js")
+        page.wait_for_function("v => !v.paused && v.currentTime > 0.5", arg=handle)
+        assert video.evaluate("v => v.muted") is True
+        expect(figure.get_by_role("slider", name="Seek")).to_be_visible()
+        assert_accessible(page, "feed-mixed-carousel")
+        shoot(ben, artefacts, "feed-mixed-carousel")
+
+        post.get_by_role("button", name="Previous item").click()  # back to the photo: the video pauses
+        expect(post.locator(".carousel-status")).to_have_text("Photo 1 of 2")
+        page.wait_for_function("v => v.paused", arg=handle)
         assert ben.violations() == [] and ben.dialogs == []
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from darkroom._proto.darkroom.social.v1.social_pb2 import Media, Post, Rendition
-from darkroom.web.pages.post_views import Video, ago, clock, photo_of, post_view, video_of
+from darkroom.web.pages.post_views import Photo, Video, VideoSlide, ago, clock, photo_of, post_view, video_of
 
 
 def _image(url: str, kind: str, width: int, role: str = "image") -> Rendition:
@@ -57,10 +57,30 @@ def test_a_video_with_an_hls_package_gets_a_player_over_its_poster() -> None:
     post.author.handle = "ana"
     post.media.append(media)
     view = post_view(post)
-    assert view.video is not None and view.video.length == "1:02"
+    (slide,) = view.slides
+    assert isinstance(slide, VideoSlide) and slide.video.length == "1:02" and slide.template == "_video.html"
     assert view.photo is not None and view.photo.src == "/poster" and view.photo.alt == "A video by @ana"
     del post.media[0].renditions[0]  # a package without a poster: no box to start from, no player
-    assert post_view(post).video is None
+    assert post_view(post).slides == ()
+
+
+def test_a_mixed_post_is_a_sequence_of_slides_each_what_it_is() -> None:
+    post = Post(id="p1", caption="dusk")
+    post.author.handle = "ana"
+    post.media.append(Media(kind="photo", renditions=[_image("/j", "image/jpeg", 640)]))
+    video = post.media.add(kind="video", duration_s=3)
+    video.renditions.extend([
+        _image("/poster", "image/jpeg", 640, role="poster"),
+        Rendition(url="/pkg/hls/master.m3u8", content_type="application/vnd.apple.mpegurl", role="hls"),
+    ])  # fmt: skip
+    post.media.append(Media(kind="video", renditions=[_image("/p2", "image/jpeg", 640, role="poster")]))
+    view = post_view(post)
+    photo, player, poster = view.slides
+    assert isinstance(photo, Photo) and photo.src == "/j" and not photo.is_video
+    assert isinstance(player, VideoSlide) and player.poster.src == "/poster" and player.video.hls.endswith(".m3u8")
+    assert isinstance(poster, Photo) and poster.is_video  # no package yet: its poster, badged
+    assert [s.kind for s in view.slides] == ["photo", "video", "photo"] and view.noun == "items"
+    assert view.photo is not None and view.photo.src == "/j"  # the Open Graph image: the first item's
 
 
 def test_clock() -> None:

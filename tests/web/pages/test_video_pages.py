@@ -55,3 +55,27 @@ def test_only_a_page_with_a_video_names_the_player_and_hls(
         assert "<script" not in figure and " style=" not in figure
     assert client.get("/").headers["content-security-policy"] == CONTENT_SECURITY_POLICY
     assert "media-src 'self' blob:" in CONTENT_SECURITY_POLICY and "worker-src" not in CONTENT_SECURITY_POLICY
+
+
+def test_a_mixed_post_is_a_carousel_of_a_photo_slide_and_a_video_slide_with_its_player(
+    client: TestClient, site: Site, clip: dict[str, Any]
+) -> None:
+    site.join("ana")
+    site.join("ben")
+    site.follow("ben", "ana")
+    post_id = site.items_post("ana", "dusk & a clip", [(600, 400), clip])
+    assert client.post("/login", data={"login": "ben", "password": PASSWORD}).status_code == 303
+    for html in (client.get("/").text, client.get(f"/p/{post_id}").text):
+        slide = r'<div class="slide" id="post-\w+-item-(\d)"[^>]*data-kind="(\w+)">(.*?)</figure>'
+        slides = re.findall(slide, html, re.S)
+        assert [(n, kind) for n, kind, _ in slides] == [("1", "photo"), ("2", "video")]
+        photo, video = slides[0][2], slides[1][2]
+        assert '<figure class="media">' in photo and "<picture>" in photo and "data-player" not in photo
+        assert '<figure class="media video"' in video and 'type="application/vnd.apple.mpegurl"' in video
+        assert _attr(video, "data-player").endswith("/player.js")
+        assert (_attr(video, "width"), _attr(video, "height")) == ("320", "180")
+        assert 'aria-label="2 items by @ana: scroll, swipe or use the arrow keys"' in html
+        assert 'aria-label="Next item"' in html and "badge-video" not in html  # the slide's "2/2" says where
+        assert html.count('<li class="dot') == 2
+    og = client.get(f"/p/{post_id}").text
+    assert re.search(r'<meta property="og:image" content="[^"]*/v1/media/', og)  # the first item: the photo

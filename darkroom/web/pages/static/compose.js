@@ -200,9 +200,10 @@ async function send() {
   }
 }
 
-// What an upload's event says: "processing 42 %" while the workflow runs, then ready or why not.
+// What an upload's event says: what its workflow is doing ("encoding 42 %", "checking quality 80 %";
+// "processing" between named steps) while it runs, then ready or why not.
 function describe(upload) {
-  if (upload.state === "processing") return `processing ${Math.floor(upload.progress * 100)} %`;
+  if (upload.state === "processing") return `${upload.step || "processing"} ${Math.floor(upload.progress * 100)} %`;
   if (upload.state === "failed") return `failed: ${upload.error}`;
   return upload.state;
 }

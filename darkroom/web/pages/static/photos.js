@@ -45,7 +45,8 @@ function carousel(root) {
     if (document.activeElement === next && index === slides.length - 1) prev.focus();
     prev.disabled = index === 0;
     next.disabled = index === slides.length - 1;
-    status.textContent = `Photo ${index + 1} of ${slides.length}`;
+    const kind = slides[index].dataset.kind === "video" ? "Video" : "Photo";
+    status.textContent = `${kind} ${index + 1} of ${slides.length}`;
   };
   const at = () => Math.round(track.scrollLeft / Math.max(track.clientWidth, 1));
   const go = (index) => {
@@ -59,6 +60,7 @@ function carousel(root) {
   next.addEventListener("click", () => go((wanted ?? current) + 1));
   root.addEventListener("keydown", (event) => {
     if (event.key !== "ArrowLeft" && event.key !== "ArrowRight") return;
+    if (event.target.closest("input, select")) return; // a video's seek bar and quality keep their keys
     event.preventDefault(); // one item per press, not the browser's few pixels
     go((wanted ?? current) + (event.key === "ArrowRight" ? 1 : -1));
   });

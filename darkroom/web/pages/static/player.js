@@ -22,7 +22,10 @@ let hlsClass; // one import of hls.js for every player of the page
 const watcher = new IntersectionObserver(
   (entries) => {
     for (const entry of entries) {
-      players.get(entry.target)?.seen(entry.isIntersecting, entry.intersectionRatio >= IN_VIEW);
+      // a carousel's next slide touches the one shown: edge-adjacent is "intersecting" with a ratio
+      // of 0, so only a visible part loads the engine (never the slides out of view)
+      const showing = entry.isIntersecting && entry.intersectionRatio > 0;
+      players.get(entry.target)?.seen(showing, entry.intersectionRatio >= IN_VIEW);
     }
   },
   { threshold: [0, IN_VIEW] },
