@@ -16,6 +16,7 @@ helpers as the ``/v1`` API, served by the same app (:func:`mount`).
 - ``ops_pages``: ``/ops/…``, the operator pages (queues, workflows, health), for admins only.
 - ``static_files``: ``/static/{digest}/{name}``, the CSS and scripts (``assets.py``; the pinned
   third-party ones are copied into ``static/vendor/`` by ``make setup``).
+- ``error_pages``: the app's errors as an HTML page to a browser (the problem's status and text).
 - ``rendering``: every page through one Jinja2 environment with the security headers of
   ``security.py`` (a strict Content-Security-Policy); ``post_views`` and ``captions`` turn posts
   into what the templates show.
@@ -29,6 +30,7 @@ from darkroom.web.pages import (
     account_pages,
     blocked_page,
     compose_page,
+    error_pages,
     feed_page,
     new_posts,
     ops_pages,
@@ -52,6 +54,7 @@ def mount(app: FastAPI, *, assets: Assets | None = None) -> None:
     """Serve the pages and their static files from ``app`` (``assets``: the package's ``static/``).
     :class:`~darkroom.web.pages.errors.AssetMissing` when a file every page needs is absent."""
     app.state.pages = Pages.load(assets)
+    app.state.problem_page = error_pages.problem_page  # page requests' errors as HTML (error_pages.py)
     for router in (
         static_files.router,
         session_pages.router,
