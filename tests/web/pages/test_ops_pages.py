@@ -168,7 +168,7 @@ def test_queues_show_depth_per_state_and_how_late_the_most_urgent_message_is(
     assert encode[0] == "ops.encode simple" and encode[1:7] == ["2", "1", "1", "0", "0", "0"]
     assert encode[7].startswith("2 min ") and encode[7].endswith(" late")
     assert rows["queue-ops.thumbs"] == [
-        "ops.thumbs exclusive by asset · paused", "0", "0", "0", "1", "1", "0", "on time",
+        "ops.thumbs exclusive by asset · paused", "0", "0", "0", "1", "1", "0", "on time", "Resume",
     ]  # fmt: skip
     assert "2 queues, 1 late" in page.text
 
