@@ -140,9 +140,12 @@ def test_to_anyone_but_an_admin_every_action_is_a_missing_path(
     )
 
     def ask(path: str, form: dict[str, str], accept: str) -> httpx.Response:
+        answer: httpx.Response
         if path.endswith("/dead"):
-            return ops.get(path, headers={"Accept": accept})
-        return ops.post(path, data=form, headers={"Accept": accept})
+            answer = ops.get(path, headers={"Accept": accept})
+        else:
+            answer = ops.post(path, data=form, headers={"Accept": accept})
+        return answer
 
     def same_as_missing(token: str | None) -> None:
         form = {"csrf_token": token, "confirm": "yes"} if token else {}
