@@ -118,5 +118,8 @@ def cancel(
         return pages_of(request).render(request, "ops_cancel.html", context, cache=NO_STORE)
     if deps.queue is None:
         return refused(request, 409, "this server has no queue client: runs cannot be canceled here")
-    Workflows(deps.queue, deps.engine, Registry()).cancel(workflow_id, "canceled by an operator")
+    try:
+        Workflows(deps.queue, deps.engine, Registry()).cancel(workflow_id, "canceled by an operator")
+    except QueueError as exc:  # the engine's events queue is gone or Redis refused: say so
+        return refused(request, 409, f"workflow run {workflow_id!r} could not be canceled: {exc}")
     return _back(f"/ops/workflows/{workflow_id}")
