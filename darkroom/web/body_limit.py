@@ -17,7 +17,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from darkroom.api.problems import Problem
 from darkroom.web.problems import ProblemException
-from darkroom.web.responses import problem_response
+from darkroom.web.responses import problem_answer
 
 __all__ = ["UNLIMITED_PATHS", "BodyLimitMiddleware"]
 
@@ -58,7 +58,9 @@ class BodyLimitMiddleware:
             await self.app(scope, receive, send)  # no body (most GETs): nothing to count
             return
         if declared.isdigit() and int(declared) > self.max_bytes:
-            await problem_response(_too_large(f"{int(declared)} bytes", self.max_bytes, path))(scope, receive, send)
+            await problem_answer(scope, _too_large(f"{int(declared)} bytes", self.max_bytes, path))(
+                scope, receive, send
+            )
             return
         seen = 0
         started = False
@@ -83,4 +85,4 @@ class BodyLimitMiddleware:
         except ProblemException as exc:  # read by a middleware (idempotency spools POST bodies), not a route
             if started:
                 raise
-            await problem_response(exc.problem)(scope, receive, send)
+            await problem_answer(scope, exc.problem)(scope, receive, send)

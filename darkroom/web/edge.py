@@ -28,7 +28,7 @@ from darkroom.errors import DarkroomError
 from darkroom.web.auth import ANONYMOUS, Auth, attach, identify
 from darkroom.web.deps import Authenticator, HttpLimits
 from darkroom.web.problems import HTTP_STATUSES
-from darkroom.web.responses import problem_response
+from darkroom.web.responses import problem_answer
 
 __all__ = ["ASSET_PREFIXES", "EdgeMiddleware", "client_address"]
 
@@ -84,7 +84,9 @@ class EdgeMiddleware:
                 retry_after_s=decision.retry_after_s,
             )
         if refused is not None:
-            response = problem_response(problem_for(refused, HTTP_STATUSES, instance=scope.get("path")), limit_headers)
+            response = problem_answer(
+                scope, problem_for(refused, HTTP_STATUSES, instance=scope.get("path")), limit_headers
+            )
             await response(scope, receive, send)
             return
 

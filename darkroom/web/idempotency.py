@@ -32,7 +32,7 @@ from darkroom.api.problems import problem_for
 from darkroom.web.auth import auth_of_scope
 from darkroom.web.edge import client_address
 from darkroom.web.problems import HTTP_STATUSES
-from darkroom.web.responses import problem_response
+from darkroom.web.responses import problem_answer
 
 __all__ = ["REPLAYED_HEADER", "IdempotencyMiddleware"]
 
@@ -94,7 +94,9 @@ class IdempotencyMiddleware:
         try:
             check_key(key)
         except ApiError as exc:
-            await problem_response(problem_for(exc, HTTP_STATUSES, instance=scope.get("path")))(scope, receive, send)
+            await problem_answer(scope, problem_for(exc, HTTP_STATUSES, instance=scope.get("path")))(
+                scope, receive, send
+            )
             return
         with tempfile.SpooledTemporaryFile(max_size=_SPOOL_BYTES) as spool:
             digest = await _spool(receive, spool)
@@ -109,7 +111,7 @@ class IdempotencyMiddleware:
             try:
                 outcome = await anyio.to_thread.run_sync(self.store.begin, owner, key, fp)
             except ApiError as exc:
-                await problem_response(problem_for(exc, HTTP_STATUSES, instance=scope.get("path")))(
+                await problem_answer(scope, problem_for(exc, HTTP_STATUSES, instance=scope.get("path")))(
                     scope, receive, send
                 )
                 return

@@ -1,7 +1,8 @@
-"""Every error of the HTTP app becomes one problem+json response, here and nowhere else: the
-social domain's errors (by their ``code``), the API toolkit's, FastAPI's request validation and
-Starlette's HTTP exceptions (an unknown route, a wrong method), and anything unexpected (500, an
-incident id instead of internals)."""
+"""Every error of the HTTP app becomes one problem, here and nowhere else: the social domain's
+errors (by their ``code``), the API toolkit's, FastAPI's request validation and Starlette's HTTP
+exceptions (an unknown route, a wrong method), and anything unexpected (500, an incident id instead
+of internals). It is answered as problem+json, or as the site's error page to a browser asking for
+a page outside ``/v1/`` (``responses.problem_answer``)."""
 
 from __future__ import annotations
 
@@ -28,7 +29,7 @@ from darkroom.social.errors import (
     UnsupportedMedia,
     UploadExpired,
 )
-from darkroom.web.responses import problem_response
+from darkroom.web.responses import problem_answer
 
 __all__ = ["HTTP_STATUSES", "ProblemException", "install_problem_handlers", "validation_problem"]
 
@@ -114,35 +115,37 @@ def content_type_problem(request: Request, exc: RequestValidationError) -> Probl
 
 
 def install_problem_handlers(app: FastAPI, table: HttpStatusTable = HTTP_STATUSES) -> None:
-    """Answer every error of ``app`` with problem+json, statuses by ``table``."""
+    """Answer every error of ``app`` with its problem (``responses.problem_answer``), statuses by ``table``."""
 
     async def darkroom_error(request: Request, exc: Exception) -> Response:
-        return problem_response(problem_for(exc, table, instance=request.url.path))
+        return problem_answer(request.scope, problem_for(exc, table, instance=request.url.path))
 
     async def invalid_request(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, RequestValidationError)
-        return problem_response(content_type_problem(request, exc) or validation_problem(exc, request.url.path))
+        return problem_answer(
+            request.scope, content_type_problem(request, exc) or validation_problem(exc, request.url.path)
+        )
 
     async def http_exception(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, StarletteHTTPException)
         if isinstance(exc, ProblemException):
-            return problem_response(exc.problem)
+            return problem_answer(request.scope, exc.problem)
         if exc.detail == _UNPARSED_BODY and exc.__cause__ is not None:
             why = f"{type(exc.__cause__).__name__}: {exc.__cause__}"
             problem = Problem(400, "invalid_input", f"the body could not be read as JSON ({why})", field="body")
-            return problem_response(dataclasses.replace(problem, instance=request.url.path))
+            return problem_answer(request.scope, dataclasses.replace(problem, instance=request.url.path))
         if exc.status_code < 400:  # a route may raise a 304 or a redirect: no body
             return Response(status_code=exc.status_code, headers=exc.headers)
         detail = exc.detail if isinstance(exc.detail, str) else None
         if exc.status_code == 404 and detail == "Not Found":
             detail = f"no route {request.method} {request.url.path}"
-        return problem_response(
-            problem_for_status(exc.status_code, detail, instance=request.url.path, headers=exc.headers)
+        return problem_answer(
+            request.scope, problem_for_status(exc.status_code, detail, instance=request.url.path, headers=exc.headers)
         )
 
     async def unexpected(request: Request, exc: Exception) -> Response:
         # Starlette's outermost middleware calls this, then re-raises for the server to log
-        return problem_response(problem_for(exc, table, instance=request.url.path))
+        return problem_answer(request.scope, problem_for(exc, table, instance=request.url.path))
 
     app.add_exception_handler(DarkroomError, darkroom_error)
     app.add_exception_handler(RequestValidationError, invalid_request)

@@ -13,9 +13,11 @@ helpers as the ``/v1`` API, served by the same app (:func:`mount`).
 - ``settings_page``, ``blocked_page``, ``tokens_page``, ``account_pages``: ``/settings`` (profile,
   avatar, private account), ``/settings/blocked``, ``/settings/tokens``, ``/settings/export`` (the
   data as a zip) and ``/settings/delete``.
-- ``ops_pages``: ``/ops/…``, the operator pages (queues, workflows, health), for admins only.
+- ``ops_pages``: ``/ops/…``, the operator pages (queues, dead messages, workflows, health), and
+  ``ops_actions`` what they do (pause, resume, redrive, cancel), for admins only (``ops_access``).
 - ``static_files``: ``/static/{digest}/{name}``, the CSS and scripts (``assets.py``; the pinned
   third-party ones are copied into ``static/vendor/`` by ``make setup``).
+- ``error_pages``: the app's errors as an HTML page to a browser (the problem's status and text).
 - ``rendering``: every page through one Jinja2 environment with the security headers of
   ``security.py`` (a strict Content-Security-Policy); ``post_views`` and ``captions`` turn posts
   into what the templates show.
@@ -29,8 +31,10 @@ from darkroom.web.pages import (
     account_pages,
     blocked_page,
     compose_page,
+    error_pages,
     feed_page,
     new_posts,
+    ops_actions,
     ops_pages,
     post_page,
     profile_page,
@@ -52,6 +56,7 @@ def mount(app: FastAPI, *, assets: Assets | None = None) -> None:
     """Serve the pages and their static files from ``app`` (``assets``: the package's ``static/``).
     :class:`~darkroom.web.pages.errors.AssetMissing` when a file every page needs is absent."""
     app.state.pages = Pages.load(assets)
+    app.state.problem_page = error_pages.problem_page  # page requests' errors as HTML (error_pages.py)
     for router in (
         static_files.router,
         session_pages.router,
@@ -68,5 +73,6 @@ def mount(app: FastAPI, *, assets: Assets | None = None) -> None:
         tokens_page.router,
         account_pages.router,
         ops_pages.router,
+        ops_actions.router,
     ):
         app.include_router(router)

@@ -12,44 +12,31 @@ from __future__ import annotations
 
 import time
 from collections.abc import Mapping
-from typing import Annotated
 from urllib.parse import urlencode
 
-from fastapi import APIRouter, Depends, Request
-from starlette.exceptions import HTTPException
+from fastapi import APIRouter, Request
 from starlette.responses import Response
 
 from darkroom.api.errors import InvalidCursor
 from darkroom.observability.health import Status, platform_health
 from darkroom.queue.errors import QueueError
+from darkroom.queue.models import State
 from darkroom.queue.overview import overview
 from darkroom.runtime.errors import WorkflowNotFound
-from darkroom.social.viewer import Viewer
-from darkroom.web.auth import auth_of
 from darkroom.web.caching import NO_STORE, json_response
 from darkroom.web.deps import Deps
 from darkroom.web.pages.health_views import CHARTS, chart_data, monitor_of, rule_rows
-from darkroom.web.pages.ops_views import moment, queue_row, run_view
+from darkroom.web.pages.ops_access import Admin, AdminRoute
+from darkroom.web.pages.ops_views import dead_row, moment, queue_row, run_view
 from darkroom.web.pages.rendering import is_htmx, pages_of
 
-__all__ = ["RUNS_PER_PAGE", "SHOWN_STATES", "router"]
+__all__ = ["DEAD_SHOWN", "RUNS_PER_PAGE", "SHOWN_STATES", "dead_page", "queues_page", "refused", "router"]
 
-router = APIRouter(prefix="/ops", include_in_schema=False)
+router = APIRouter(prefix="/ops", include_in_schema=False, route_class=AdminRoute)
 RUNS_PER_PAGE = 25
+DEAD_SHOWN = 50  # dead messages listed on a queue's page; "Redrive all" takes every one
 SHOWN_STATES = ("running", "failed")  # what an operator acts on; finished runs are the CLI's
 _FILTERS = {"": SHOWN_STATES, "running": ("running",), "failed": ("failed",)}
-
-
-async def _admin(request: Request) -> Viewer:
-    viewer = auth_of(request).viewer
-    if viewer is None or not viewer.admin:
-        # what the router raises for a path it does not know: the same answer, so nothing tells
-        # a non-admin that these pages exist (a 403 would)
-        raise HTTPException(404)
-    return viewer
-
-
-Admin = Annotated[Viewer, Depends(_admin)]
 
 
 def _fragment_or_page(
@@ -83,11 +70,26 @@ def queues_page(request: Request, deps: Deps, _admin: Admin) -> Response:
     return _fragment_or_page(request, "_ops_queues.html", "ops_queues.html", context)
 
 
+@router.get("/queues/{queue}/dead")
+def dead_page(request: Request, queue: str, deps: Deps, _admin: Admin) -> Response:
+    """A queue's dead messages (out of attempts), oldest first, each with its last error and Redrive."""
+    if deps.queue is None:
+        return refused(request, 404, "This server has no queue client: the queues are not shown.")
+    try:
+        info = deps.queue.get_queue(queue)
+        found = deps.queue.query(queue, state=State.ERRORED, limit=DEAD_SHOWN)
+        total = deps.queue.count(queue, State.ERRORED)
+    except QueueError as exc:
+        return refused(request, 404 if isinstance(exc, LookupError) else 409, str(exc))
+    context = {"queue": info.name, "paused": info.paused, "dead": [dead_row(m) for m in found.messages], "total": total}
+    return _fragment_or_page(request, "_ops_dead.html", "ops_dead.html", context)
+
+
 @router.get("/workflows")
 def workflows_page(request: Request, deps: Deps, _admin: Admin, state: str = "", cursor: str | None = None) -> Response:
     """Running and failed runs (``state=running|failed``: one of them), newest first, paged."""
     if state not in _FILTERS:
-        return _refused(request, 400, f"state {state!r} is not one of running, failed (or empty for both)")
+        return refused(request, 400, f"state {state!r} is not one of running, failed (or empty for both)")
     list_name = f"ops:workflows:{state}"
     before: float | None = None
     before_id: str | None = None
@@ -96,7 +98,7 @@ def workflows_page(request: Request, deps: Deps, _admin: Admin, state: str = "",
             position = deps.cursors.decode(cursor, list_name=list_name)
             before, before_id = float(position["t"]), str(position["id"])
         except (InvalidCursor, KeyError, TypeError, ValueError) as exc:
-            return _refused(request, 400, str(exc) if isinstance(exc, InvalidCursor) else f"cursor {cursor!r}")
+            return refused(request, 400, str(exc) if isinstance(exc, InvalidCursor) else f"cursor {cursor!r}")
     found = deps.workflow_store.runs(
         states=_FILTERS[state], limit=RUNS_PER_PAGE + 1, before=before, before_id=before_id
     )
@@ -119,7 +121,7 @@ def workflow_page(request: Request, workflow_id: str, deps: Deps, _admin: Admin)
     try:
         run = deps.workflow_store.get(workflow_id)
     except WorkflowNotFound as exc:
-        return _refused(request, 404, str(exc))
+        return refused(request, 404, str(exc))
     context = {"run": run_view(run, time.time())}
     live = not run.done  # a finished run changes no more
     return _fragment_or_page(request, "_ops_run.html", "ops_workflow.html", context, live=live)
@@ -152,7 +154,8 @@ def health_history(deps: Deps, request: Request, _admin: Admin) -> Response:
     return json_response(chart_data(points), cache=NO_STORE)
 
 
-def _refused(request: Request, status: int, message: str) -> Response:
+def refused(request: Request, status: int, message: str) -> Response:
+    """The error page with ``status`` and ``message`` (escaped), never stored."""
     title = "Not available" if status == 404 else "Refused"
     context = {"title": title, "message": message}
     return pages_of(request).render(request, "error.html", context, status=status, cache=NO_STORE)

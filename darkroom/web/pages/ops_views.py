@@ -7,11 +7,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from darkroom.queue.models import State
+from darkroom.queue.models import Message, State
 from darkroom.queue.overview import QueueOverview
 from darkroom.runtime.workflow.store import RunRow, StepRow
 
-__all__ = ["QueueRow", "RunView", "StepView", "duration", "moment", "queue_row", "run_view"]
+__all__ = ["DeadRow", "QueueRow", "RunView", "StepView", "dead_row", "duration", "moment", "queue_row", "run_view"]
 
 
 def duration(seconds: float) -> str:
@@ -70,6 +70,30 @@ def queue_row(found: QueueOverview) -> QueueRow:
         completed=found.depth(State.COMPLETED),
         canceled=found.depth(State.CANCELED),
         lateness_s=found.lateness_s,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class DeadRow:
+    """A dead message: its id, attempts, when it last changed, its size and why it last failed."""
+
+    id: str
+    attempts: str
+    died: str
+    died_iso: str
+    size: str
+    error: str
+
+
+def dead_row(message: Message) -> DeadRow:
+    died, died_iso = moment(message.updated_at)
+    return DeadRow(
+        id=message.id,
+        attempts=f"{message.attempts} of {message.max_attempts}" if message.max_attempts else str(message.attempts),
+        died=died,
+        died_iso=died_iso,
+        size=f"{len(message.payload)} B",
+        error=message.last_error or "",
     )
 
 

@@ -116,4 +116,28 @@ def test_an_admin_reads_the_queues_workflows_and_health(
         _check(page, "health")
         shoot(olga, artefacts, "ops-health")
 
+        # the actions: Pause swapped in place by htmx (no reload), a dead message redriven, and
+        # cancelling a run asks first
+        page.get_by_role("navigation", name="Operator").get_by_role("link", name="Queues").click()
+        page.wait_for_function("() => window.htmx !== undefined && document.readyState === 'complete'")
+        page.evaluate("window.__same_page = true")
+        page.get_by_role("button", name="Pause ops.encode").click()
+        expect(page.get_by_role("button", name="Resume ops.encode")).to_be_visible()
+        expect(encode.locator("th .sub")).to_contain_text("paused")
+        assert page.evaluate("window.__same_page") is True and rq.get_queue("ops.encode").paused
+        page.locator("#queue-ops\\.thumbs").get_by_role("link", name="1").click()
+        expect(page.get_by_role("heading", name=re.compile("Dead messages"))).to_be_visible()
+        expect(page.locator("#ops-dead tbody tr")).to_have_count(1)
+        _check(page, "dead messages")
+        shoot(olga, artefacts, "ops-dead")
+        page.get_by_role("button", name=re.compile("^Redrive ")).first.click()
+        expect(page.get_by_text("No dead messages.")).to_be_visible()
+        page.goto("/ops/workflows/wf_02runningrun")
+        page.get_by_role("button", name="Cancel run").click()
+        expect(page.get_by_role("heading", name="Cancel this run?")).to_be_visible()
+        _check(page, "cancel")
+        shoot(olga, artefacts, "ops-cancel")
+        page.get_by_role("link", name="No, keep it running").click()
+        expect(page).to_have_url(f"{base}/ops/workflows/wf_02runningrun")
+
         assert olga.violations() == [] and olga.dialogs == []

@@ -120,13 +120,16 @@ def test_to_anyone_but_an_admin_the_ops_pages_are_a_missing_page(ops_site: Site,
     ops_site.join("ana")
 
     def same_as_missing(path: str) -> None:
-        answer = ops.get(path)
-        route = path.partition("?")[0]
-        missing = ops.get(route.replace("/ops", "/nowhere", 1))
-        assert answer.status_code == missing.status_code == 404
-        assert answer.headers["content-type"] == missing.headers["content-type"]
-        assert answer.text == missing.text.replace("/nowhere", "/ops"), path
-        assert "admin" not in answer.text.lower() and "forbidden" not in answer.text.lower()
+        # problem+json to a script, the HTML error page to a browser: the same as a missing path's
+        for accept in ("*/*", "text/html,application/xhtml+xml,*/*;q=0.8"):
+            answer = ops.get(path, headers={"Accept": accept})
+            route = path.partition("?")[0]
+            missing = ops.get(route.replace("/ops", "/nowhere", 1), headers={"Accept": accept})
+            assert answer.status_code == missing.status_code == 404
+            assert answer.headers["content-type"] == missing.headers["content-type"]
+            assert answer.headers["vary"] == missing.headers["vary"]
+            assert answer.text == missing.text.replace("/nowhere", "/ops"), (path, accept)
+            assert "admin" not in answer.text.lower() and "forbidden" not in answer.text.lower()
 
     for path in OPS_PAGES:  # signed out
         same_as_missing(path)
@@ -165,7 +168,7 @@ def test_queues_show_depth_per_state_and_how_late_the_most_urgent_message_is(
     assert encode[0] == "ops.encode simple" and encode[1:7] == ["2", "1", "1", "0", "0", "0"]
     assert encode[7].startswith("2 min ") and encode[7].endswith(" late")
     assert rows["queue-ops.thumbs"] == [
-        "ops.thumbs exclusive by asset · paused", "0", "0", "0", "1", "1", "0", "on time",
+        "ops.thumbs exclusive by asset · paused", "0", "0", "0", "1", "1", "0", "on time", "Resume",
     ]  # fmt: skip
     assert "2 queues, 1 late" in page.text
 
