@@ -34,6 +34,7 @@ from playwright.sync_api import Browser, Page, expect
 from darkroom.config import Settings
 from darkroom.local.platform import LocalPlatform, PlatformConfig
 from darkroom.media.synthetic import make_clip
+from darkroom.social.processing_steps import STEP_LABELS
 from tests.web.pages.a11y import assert_accessible
 from tests.web.pages.site import photo_jpeg
 from tests.web.pages.test_browser import XSS, Person, person, shoot, sign_up
@@ -153,8 +154,11 @@ def test_sign_up_follow_compose_process_play_react_and_hide(
         assert "dawn.jpg: ready" in photo_lines
         assert_accessible(ana.page, "compose, the photo ready")
         clip_lines = _compose(ana, [clip], "the harbour, moving #dawn")
-        shown = [int(m[1]) for line in clip_lines if (m := re.fullmatch(r"clip\.mp4: processing (\d+) %", line))]
+        steps = [m for line in clip_lines if (m := re.fullmatch(r"clip\.mp4: ([a-z ]+) (\d+) %", line))]
+        shown = [int(m[2]) for m in steps]
         assert shown and shown == sorted(shown) and clip_lines[-1] == "clip.mp4: ready", clip_lines  # live, onwards
+        # the step it is at, by name (which ones a 0.5 s poll catches depends on the machine's speed)
+        assert {m[1] for m in steps} <= {*STEP_LABELS.values(), "processing"} and steps, clip_lines
         assert_accessible(ana.page, "compose, the clip ready")
         shoot(ana, artefacts, "e2e-compose-ready")
 
