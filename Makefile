@@ -9,7 +9,7 @@ PROTO_STAMP := darkroom/_proto/.built
 PAGES := darkroom/web/pages
 VENDOR_STAMP := $(PAGES)/static/vendor/.installed
 
-.PHONY: setup system-deps test test-fast demo doc-screenshots lint proto bench-queue bench-runtime bench-media bench-social bench-web bench-analytics bench-schemathesis clean
+.PHONY: setup system-deps test test-fast demo doc-screenshots lint proto bench-queue bench-runtime bench-media bench-social bench-web bench-observability bench-analytics bench-schemathesis clean
 
 setup: system-deps $(STAMP) $(PROTO_STAMP) $(VENDOR_STAMP)
 
@@ -68,6 +68,10 @@ bench-media: setup
 # feed memory, fan-out. Options: ARGS="--quick" (a toy scale), "--only feed posts", "--no-write"; see --help.
 bench-social: setup
 	$(PY) -m bench.social.run $(ARGS)
+
+# What the Redis health collector costs the Redis it watches.
+bench-observability: setup
+	$(PY) -m bench.observability.run $(ARGS)
 
 # The web app's home page speed on bench-social's data set (built there if missing).
 bench-web: setup
