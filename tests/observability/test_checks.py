@@ -31,6 +31,22 @@ def check_now(sampler: RedisSampler, name: str, t: Thresholds | None = None) -> 
     return check_of(sampler.sample(), first, name, t)
 
 
+def wait_ok(sampler: RedisSampler, name: str, t: Thresholds | None = None) -> Check:
+    """Poll (two samples a round, so rates see only that round) until the check is ok: a recovery.
+
+    Polled rather than asserted once because a round trip on a busy test machine can stray above
+    the latency warning for a moment; the cause itself is gone before this is called.
+    """
+    seen: list[Check] = []
+
+    def ok() -> bool:
+        seen.append(check_now(sampler, name, t))
+        return seen[-1].status is Status.OK
+
+    wait_until(ok, f"{name} to recover")
+    return seen[-1]
+
+
 def test_a_fresh_server_passes_every_check(health: Health) -> None:
     health.admin.latency_reset()
     sampler = health.sampler()
@@ -63,6 +79,28 @@ def test_a_stall_is_a_latency_spike_and_a_slow_command(health: Health) -> None:
     assert "(command)" in latency.message and "slow commands: debug" in latency.message
     slow = check_of(second, first, "slowlog")
     assert slow.status is Status.CRITICAL and "debug" in slow.message
+    # handled: the recorded spike and slow entry are cleared, so both checks are ok again
+    health.admin.latency_reset()
+    health.admin.slowlog_reset()
+    assert "no slow commands" in wait_ok(sampler, "slowlog").message
+    assert "latest spike" not in wait_ok(sampler, "latency").message
+
+
+def test_a_stall_out_of_the_window_is_ok_again(health: Health) -> None:
+    """Without a reset, a spike and a slow entry stop counting once older than the window."""
+    health.admin.latency_reset()
+    t = Thresholds(window_s=1)
+    sampler = health.sampler()
+    first = sampler.sample()
+    health.admin.execute_command("DEBUG", "SLEEP", "0.05")
+    second = sampler.sample()
+    assert check_of(second, first, "latency", t).status is Status.CRITICAL
+    assert check_of(second, first, "slowlog", t).status is Status.CRITICAL
+    spike_s = second.server_time_s
+    # the server's clock (whole seconds) moves past the window; the entries are still recorded
+    wait_until(lambda: sampler.sample().server_time_s > spike_s + 1, "the window to pass")
+    assert wait_ok(sampler, "slowlog", t).message.startswith("no slow commands in 1 s (1 logged)")
+    assert "latest spike" not in wait_ok(sampler, "latency", t).message
 
 
 def test_a_spike_during_an_aof_rewrite_is_put_down_to_the_fork(health: Health) -> None:
@@ -169,6 +207,11 @@ def test_evictions_under_allkeys_are_data_loss(health: Health) -> None:
     bad = check_of(sampler.sample(), first, "evictions")
     assert bad.status is Status.CRITICAL and bad.value is not None and bad.value > 0
     assert "data loss" in bad.message
+    # the counter stops moving: no longer data loss now, but the policy still would evict queue keys
+    assert check_now(sampler, "evictions").status is Status.WARN
+    health.admin.config_set("maxmemory-policy", "noeviction")
+    sampler.config_every_s = 0  # read the new policy now
+    assert wait_ok(sampler, "evictions").message == "none (maxmemory-policy noeviction)"
 
 
 def test_evictions_under_volatile_lose_caches_and_rate_limits(health: Health) -> None:
@@ -182,6 +225,9 @@ def test_evictions_under_volatile_lose_caches_and_rate_limits(health: Health) ->
     pipe.execute(raise_on_error=False)
     bad = check_of(sampler.sample(), first, "evictions")
     assert bad.status is Status.WARN and "rate-limit quotas" in bad.message
+    health.admin.config_set("maxmemory", 0)  # room again: the writes stop evicting
+    health.admin.set("after", "x" * 100, ex=3600)
+    assert wait_ok(sampler, "evictions").value == 0
 
 
 # -- clients ---------------------------------------------------------------------------------------
@@ -208,6 +254,12 @@ def test_refused_connections_are_critical_then_a_warning(health: Health) -> None
     assert bad.status is Status.CRITICAL and bad.value == 1
     later = check_of(sampler.sample(), second, "rejected_connections")
     assert later.status is Status.WARN and "since start" in later.message
+    # handled: maxclients raised, a new connection is accepted, and the count is cleared
+    health.admin.config_set("maxclients", connected + 10)
+    assert health.client().ping()
+    assert check_now(sampler, "rejected_connections").status is Status.WARN  # none new: not critical
+    health.admin.config_resetstat()
+    assert wait_ok(sampler, "rejected_connections").message == "none refused"
 
 
 @contextmanager
@@ -232,6 +284,8 @@ def test_blocked_clients_that_are_not_darkroom_warn(health: Health) -> None:
         bad = check_now(sampler, "blocked_clients")
     assert bad.status is Status.WARN and bad.value == 10
     assert "blpop 10" in bad.message and "[red]other 10" in bad.message
+    # released (a push per client, joined): none blocked
+    assert wait_ok(sampler, "blocked_clients").message == "none blocked"
 
 
 def test_darkroom_long_polls_are_expected_blocked_clients(health: Health) -> None:
@@ -252,13 +306,17 @@ def test_a_replica_with_its_master_up_then_gone(tmp_path: Path) -> None:
         wait_until(lambda: to_replica.info("replication")["master_link_status"] == "up", "the link to come up")
         on_master = RedisSampler.from_url(master.url)
         on_replica = RedisSampler.from_url(replica.url)
-        ok = check_now(on_master, "replication")
-        assert ok.status is Status.OK and "1 replica(s)" in ok.message
+        ok = wait_ok(on_master, "replication")  # the master may still list the replica as syncing a moment
+        assert "1 replica(s)" in ok.message
         assert check_now(on_replica, "replication").status is Status.OK
         master.stop()
         wait_until(lambda: to_replica.info("replication")["master_link_status"] == "down", "the link to drop")
         down = check_now(on_replica, "replication")
         assert down.status is Status.CRITICAL and "link to its master is down" in down.message
+        master.start()  # the same port, password and data
+        wait_until(lambda: to_replica.info("replication")["master_link_status"] == "up", "the link to return")
+        back = wait_ok(on_replica, "replication")
+        assert back.message.startswith("replica: last heard from its master")
         on_master.close()
         on_replica.close()
         to_replica.close()
@@ -299,3 +357,11 @@ def test_a_failed_bgsave_is_critical(health: Health, tmp_path: Path) -> None:
     bad = check_now(sampler, "persistence")
     assert bad.status is Status.CRITICAL and "last BGSAVE failed" in bad.message
     assert "server log" in bad.message
+    # the directory is back and writable (set again: Redis's working directory was the removed one),
+    # so the next BGSAVE succeeds and the check is ok again
+    gone.mkdir()
+    health.admin.config_set("dir", str(gone))
+    health.admin.bgsave()
+    wait_until(lambda: health.info("persistence")["rdb_last_bgsave_status"] == "ok", "the BGSAVE to succeed")
+    back = wait_ok(sampler, "persistence")
+    assert back.message.startswith("RDB") and "failed" not in back.message
