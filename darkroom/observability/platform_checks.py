@@ -41,6 +41,7 @@ _WORKFLOW_FAILURE = Limit(0.1, 0.25, "ratio")  # failed / finished runs over 15 
 _EVENTS_LAG = Limit(1000, 10000, "entries")  # stream entries a consumer group has yet to read
 _HTTP_ERROR_RATE = Limit(0.01, 0.05, "ratio")  # 5xx / requests over 5 min
 _HTTP_LATENCY_S = Limit(0.5, 2.0, "s")  # p99 of request durations over 5 min
+_OUTBOX_AGE_S = Limit(60, 600, "s")  # the oldest outbox row not relayed yet (the relay idles at most 1 s)
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,6 +57,7 @@ class PlatformThresholds:
     events_lag: Limit = _EVENTS_LAG
     http_error_rate: Limit = _HTTP_ERROR_RATE
     http_latency_s: Limit = _HTTP_LATENCY_S
+    outbox_age_s: Limit = _OUTBOX_AGE_S
 
 
 @dataclass(frozen=True, slots=True)

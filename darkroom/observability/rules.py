@@ -238,6 +238,11 @@ RULES: tuple[Rule, ...] = (
         _P.events_lag, 600, "Consumer group {{ $labels.group }} is {{ $value }} entries behind", group="platform",
     ),
     Rule(
+        "DarkroomOutboxBacklog", "outbox_backlog", "max(darkroom_outbox_oldest_pending_age_seconds)",
+        _P.outbox_age_s, 120, "The oldest outbox row not relayed has waited {{ $value | humanizeDuration }}",
+        group="platform",
+    ),
+    Rule(
         "DarkroomHttpErrors", "http_errors",
         'sum(rate(darkroom_http_requests_total{status=~"5.."}[5m])) / sum(rate(darkroom_http_requests_total[5m]))',
         _P.http_error_rate, 300, "{{ $value | humanizePercentage }} of HTTP requests answer 5xx", group="platform",

@@ -3,9 +3,19 @@ registers them on its own registry, as :mod:`darkroom.runtime.metrics` does)."""
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+import logging
+from collections.abc import Callable, Iterable, Iterator
 
-__all__ = ["ConsumerMetrics", "FanoutMetrics", "FeedMetrics", "RelayMetrics"]
+import sqlalchemy as sa
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+
+from darkroom.social.outbox import Backlog
+
+__all__ = ["ConsumerMetrics", "FanoutMetrics", "FeedMetrics", "OutboxBacklogCollector", "RelayMetrics"]
+
+log = logging.getLogger(__name__)
 
 _BATCH_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)
 # a feed page is a pipelined Redis read and one SQL statement: sub-millisecond to tens of ms
@@ -117,3 +127,31 @@ class FanoutMetrics:
     def fanned_out(self, feeds: int, seconds: float) -> None:
         self.followers.observe(feeds)
         self.seconds.observe(seconds)
+
+
+class OutboxBacklogCollector(Collector):
+    """``darkroom_outbox_pending`` and ``darkroom_outbox_oldest_pending_age_seconds``: the outbox
+    rows not relayed yet, read at scrape time (``read``: two indexed queries), so a relay that stopped
+    altogether still shows its backlog growing. Absent while the database cannot be read."""
+
+    def __init__(self, read: Callable[[], Backlog]) -> None:
+        self.read = read
+
+    def describe(self) -> Iterable[Metric]:
+        return ()  # registering must not touch the database
+
+    def collect(self) -> Iterator[Metric]:
+        try:
+            backlog = self.read()
+        except (sa.exc.SQLAlchemyError, OSError) as exc:  # the scrape still answers: logged, left out
+            log.warning("could not read the outbox backlog: %s", exc)
+            return
+        pending = GaugeMetricFamily("darkroom_outbox_pending", "Outbox rows written and not yet relayed to the stream.")
+        pending.add_metric([], backlog.pending)
+        age = GaugeMetricFamily(
+            "darkroom_outbox_oldest_pending_age_seconds",
+            "How long the oldest outbox row not yet relayed has waited (0 when none waits).",
+        )
+        age.add_metric([], backlog.oldest_age_s)
+        yield pending
+        yield age

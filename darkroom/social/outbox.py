@@ -14,7 +14,7 @@ import sqlalchemy as sa
 
 from darkroom.storage.schema import outbox
 
-__all__ = ["OutboxRow", "delete_published", "mark_published", "read_unpublished"]
+__all__ = ["Backlog", "OutboxRow", "delete_published", "mark_published", "read_backlog", "read_unpublished"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,6 +36,28 @@ def read_unpublished(conn: sa.Connection, limit: int) -> list[OutboxRow]:
         .limit(limit)
     )
     return [OutboxRow(int(seq), str(event_id), str(payload)) for seq, event_id, payload in conn.execute(query)]
+
+
+@dataclass(frozen=True, slots=True)
+class Backlog:
+    """Rows not yet relayed: how many, and how long the oldest has waited (0 when none)."""
+
+    pending: int
+    oldest_age_s: float
+
+
+def read_backlog(conn: sa.Connection, now: float) -> Backlog:
+    """The unpublished rows' count and the oldest one's age at ``now``.
+
+    Both read the ``(published_at, seq)`` index's NULL range: the count walks only the backlog, and
+    the oldest is the lowest ``seq`` there (rows get their ``seq`` as they are written).
+    """
+    waiting = outbox.c.published_at.is_(None)
+    pending = int(conn.execute(sa.select(sa.func.count()).select_from(outbox).where(waiting)).scalar_one())
+    if not pending:
+        return Backlog(0, 0.0)
+    oldest = conn.execute(sa.select(outbox.c.created_at).where(waiting).order_by(outbox.c.seq).limit(1)).scalar()
+    return Backlog(pending, max(0.0, now - float(oldest)) if oldest is not None else 0.0)
 
 
 def mark_published(conn: sa.Connection, rows: Iterable[OutboxRow], at: float) -> None:

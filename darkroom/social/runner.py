@@ -27,11 +27,13 @@ from darkroom.runtime.workflow import Workflows
 from darkroom.social.consumers import Consumer
 from darkroom.social.events import Handler
 from darkroom.social.expiry import Swept, sweep_expired
-from darkroom.social.metrics import ConsumerMetrics, RelayMetrics
+from darkroom.social.metrics import ConsumerMetrics, OutboxBacklogCollector, RelayMetrics
+from darkroom.social.outbox import Backlog, read_backlog
 from darkroom.social.posts import advance_processing, purge_deleted
 from darkroom.social.processing import AfterCommit
 from darkroom.social.relay import Relay
 from darkroom.storage.blobs.base import BlobStore
+from darkroom.storage.db import read_only
 
 __all__ = ["RunnerConfig", "SocialRunner"]
 
@@ -65,6 +67,8 @@ class SocialRunner:
         name = f"{socket.gethostname()}-{os.getpid()}"
         registry = self.registry
         relay = Relay(self.engine, self.redis, metrics=RelayMetrics(registry) if registry else None)
+        if registry is not None:
+            registry.register(OutboxBacklogCollector(self.outbox_backlog))
         parts: list[tuple[str, threading.Thread]] = [("relay", threading.Thread(target=relay.run, args=(stop,)))]
         consumed = ConsumerMetrics(registry) if registry else None
         for handler in self.handlers:
@@ -99,6 +103,11 @@ class SocialRunner:
                         log.info("swept %d expired uploads, %d spool files", swept.uploads, swept.files)
             except Exception:  # the loop must outlive a database or Redis hiccup: logged, retried
                 log.exception("social processing round failed; retrying")
+
+    def outbox_backlog(self) -> Backlog:
+        """The outbox rows not relayed yet (``darkroom_outbox_pending`` and the oldest's age)."""
+        with read_only(self.engine).connect() as conn:
+            return read_backlog(conn, time.time())
 
     def process_once(self) -> int:
         """Settle the uploads and posts whose workflows ended; start runs that never began."""

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import threading
+import time
+from pathlib import Path
 
 import pytest
 import redis
@@ -10,15 +12,22 @@ import sqlalchemy as sa
 from prometheus_client import CollectorRegistry
 from sqlalchemy import Engine
 
+from darkroom.queue import RedisQueue
+from darkroom.runtime.functions import Registry
+from darkroom.runtime.workflow import Workflows
 from darkroom.social import keys
 from darkroom.social.errors import InvalidInput, LeaseLost
 from darkroom.social.events import Event, EventType, record
 from darkroom.social.ids import new_id
-from darkroom.social.metrics import RelayMetrics
+from darkroom.social.metrics import OutboxBacklogCollector, RelayMetrics
+from darkroom.social.outbox import Backlog, read_backlog
 from darkroom.social.relay import Relay, RelayConfig
 from darkroom.social.relay_publish import MAX_BATCH
+from darkroom.social.runner import SocialRunner
+from darkroom.storage.blobs import BlobStore
 from darkroom.storage.db import open_database
 from darkroom.storage.schema import outbox
+from tests.observability.conftest import wait_until
 from tests.social.event_rows import dead_letters, outbox_order, some_events, stream_events, unpublished
 
 
@@ -287,3 +296,75 @@ def test_the_publish_script_writes_nothing_unless_the_whole_batch_checks(
 
     assert not redis_client.exists(keys.EVENTS, keys.EVENTS_DEAD, *markers[:: n // 10])
     assert redis_client.dbsize() == 1  # the lease alone
+
+
+def _insert_at(engine: Engine, created_at: list[float]) -> None:
+    events = some_events(len(created_at))
+    with engine.begin() as conn:
+        conn.execute(
+            sa.insert(outbox),
+            [
+                {"event_id": e.event_id, "type": str(e.type), "payload": e.to_fields(), "created_at": at}
+                for e, at in zip(events, created_at, strict=True)
+            ],
+        )
+
+
+def test_the_backlog_metric_counts_rows_not_relayed_and_the_oldest_age(
+    db_engine: Engine, redis_client: redis.Redis
+) -> None:
+    now = 1_000.0
+    registry = CollectorRegistry()
+
+    def read() -> Backlog:
+        with db_engine.connect() as conn:
+            return read_backlog(conn, now)
+
+    registry.register(OutboxBacklogCollector(read))
+
+    def scraped() -> tuple[float | None, float | None]:
+        return (
+            registry.get_sample_value("darkroom_outbox_pending"),
+            registry.get_sample_value("darkroom_outbox_oldest_pending_age_seconds"),
+        )
+
+    assert scraped() == (0, 0)
+    _insert_at(db_engine, [100.0, 200.0, 300.0])
+    assert scraped() == (3, 900)
+    relay = Relay(db_engine, redis_client)
+    assert relay.publish_once(2) == 2  # the two oldest relayed: the third is now the oldest waiting
+    assert scraped() == (1, 700)
+    assert relay.publish_once() == 1
+    assert scraped() == (0, 0)
+
+
+def test_the_backlog_metric_is_left_out_while_the_database_cannot_be_read(tmp_path: Path) -> None:
+    engine = sa.create_engine(f"sqlite:///{tmp_path / 'no-schema.db'}")  # no outbox table
+    registry = CollectorRegistry()
+
+    def read() -> Backlog:
+        with engine.connect() as conn:
+            return read_backlog(conn, 0.0)
+
+    registry.register(OutboxBacklogCollector(read))
+    assert registry.get_sample_value("darkroom_outbox_pending") is None
+    engine.dispose()
+
+
+def test_the_social_runner_serves_the_backlog(
+    db_engine: Engine, redis_client: redis.Redis, rq: RedisQueue, blobs: BlobStore
+) -> None:
+    _insert_at(db_engine, [time.time() - 60])
+    registry = CollectorRegistry()
+    workflows = Workflows(rq, db_engine, Registry())
+    runner = SocialRunner(db_engine, redis_client, workflows, blobs, [], registry=registry)
+    assert runner.outbox_backlog().pending == 1
+    stop = threading.Event()
+    thread = threading.Thread(target=runner.run, args=(stop,))
+    thread.start()
+    try:  # registered at start; the relay then publishes the row
+        wait_until(lambda: registry.get_sample_value("darkroom_outbox_pending") == 0, "the backlog to drain")
+        assert registry.get_sample_value("darkroom_outbox_oldest_pending_age_seconds") == 0
+    finally:
+        stop.set()
+        thread.join()
