@@ -135,6 +135,7 @@ class QueueService:
         registry.register(WorkersCollector(WorkerDirectory(self._scrape_client, s.namespace)))
         if self.grpc:
             from darkroom.api.auth import LOCAL_KEY_NAME, server_keys
+            from darkroom.api.grpc_telemetry import GrpcMetrics
             from darkroom.queue.server import QueueServer  # grpc is heavy: only when serving
 
             keys = server_keys(s)
@@ -151,6 +152,7 @@ class QueueService:
                 sweep_interval_s=None,  # this service runs the sweeper, with or without gRPC
                 extra_services=self.extra_services,
                 own_auth_services=self.own_auth_services,
+                grpc_metrics=GrpcMetrics(registry),
             )
             self.grpc_port = await self._server.start()
         self._sweeper = Sweeper(self.queue, self.sweep_interval_s)

@@ -31,6 +31,7 @@ from grpc_reflection.v1alpha import reflection
 
 from darkroom.api.auth import ApiKeys, BearerAuth, load_api_keys, server_keys
 from darkroom.api.errors import AddressUnavailable
+from darkroom.api.grpc_telemetry import GrpcMetrics, GrpcTelemetry
 from darkroom.api.transport import SERVER_OPTIONS, check_listen_address
 from darkroom.config import ConfigError, Settings
 from darkroom.queue.aio import AsyncRedisQueue
@@ -62,6 +63,7 @@ class QueueServer:
         max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES,
         extra_services: Sequence[Callable[[grpc.aio.Server], str]] = (),
         own_auth_services: Sequence[str] = (),
+        grpc_metrics: GrpcMetrics | None = None,
     ) -> None:
         if (tls_cert is None) != (tls_key is None):
             raise ConfigError("TLS needs both a certificate and a key file")
@@ -78,6 +80,9 @@ class QueueServer:
         # Of those, the ones that authenticate their callers themselves (people's tokens, not API
         # keys): the API-key check lets their calls through (darkroom.api.auth.BearerAuth).
         self.own_auth_services = tuple(own_auth_services)
+        # every call of every service on this server, measured and given a request id (first, so the
+        # API-key check is timed and logs with the id); None: calls still get their request id
+        self.grpc_metrics = grpc_metrics
         self.port = 0
         self._server: grpc.aio.Server | None = None
         self._health: health.aio.HealthServicer | None = None
@@ -98,9 +103,9 @@ class QueueServer:
             ("grpc.max_receive_message_length", self.max_message_bytes),
             *SERVER_OPTIONS,
         ]
-        interceptors = (
-            [] if self.api_keys is None else [BearerAuth(self.api_keys, own_auth_services=self.own_auth_services)]
-        )
+        interceptors: list[grpc.aio.ServerInterceptor] = [GrpcTelemetry(self.grpc_metrics)]
+        if self.api_keys is not None:
+            interceptors.append(BearerAuth(self.api_keys, own_auth_services=self.own_auth_services))
         server = grpc.aio.server(interceptors=interceptors, options=options)
         server.add_generic_rpc_handlers((QueueService(self.queue).handler(),))
         services = [SERVICE_NAME, *(mount(server) for mount in self.extra_services)]
@@ -199,6 +204,7 @@ class _ServerOptions(TypedDict):
     sweep_interval_s: float | None
     extra_services: Sequence[Callable[[grpc.aio.Server], str]]
     own_auth_services: Sequence[str]
+    grpc_metrics: GrpcMetrics | None
 
 
 class ServerThread:
@@ -221,6 +227,7 @@ class ServerThread:
         sweep_interval_s: float | None = None,
         extra_services: Sequence[Callable[[grpc.aio.Server], str]] = (),
         own_auth_services: Sequence[str] = (),
+        grpc_metrics: GrpcMetrics | None = None,
     ) -> None:
         self._redis_url = redis_url
         self._namespace = namespace
@@ -233,6 +240,7 @@ class ServerThread:
             "sweep_interval_s": sweep_interval_s,
             "extra_services": extra_services,
             "own_auth_services": own_auth_services,
+            "grpc_metrics": grpc_metrics,
         }
         self.port = 0
         self._ready = threading.Event()

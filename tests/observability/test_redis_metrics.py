@@ -6,11 +6,13 @@ from __future__ import annotations
 import logging
 import urllib.request
 
+import grpc
 import pytest
 from prometheus_client import generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
 import darkroom.queue as dq
+from darkroom._proto.darkroom.queue.v1 import queue_pb2, queue_pb2_grpc
 from darkroom.config import Settings
 from darkroom.local.queue_service import QueueService, ServiceThread
 from darkroom.observability import RedisHealthCollector, new_registry
@@ -107,3 +109,14 @@ def test_the_queue_service_is_quiet_under_noeviction(health: Health, caplog: pyt
     with caplog.at_level(logging.WARNING, logger="darkroom.local.queue_service"), ServiceThread(service):
         pass
     assert "maxmemory-policy" not in caplog.text
+
+
+def test_the_queue_service_exports_its_grpc_calls(health: Health) -> None:
+    settings = Settings(redis_url=health.url, grpc_auth="none")
+    service = QueueService(settings, grpc_addr="127.0.0.1:0", metrics_port=0)
+    with ServiceThread(service), grpc.insecure_channel(f"127.0.0.1:{service.grpc_port}") as channel:
+        queue_pb2_grpc.QueueServiceStub(channel).ListQueues(queue_pb2.ListQueuesRequest())
+        assert service.metrics is not None
+        text = urllib.request.urlopen(service.metrics.url, timeout=10).read().decode()
+    calls = _samples(text)["darkroom_grpc_requests_total"]
+    assert ({"service": "darkroom.queue.v1.QueueService", "method": "ListQueues", "code": "OK"}, 1.0) in calls
