@@ -7,6 +7,7 @@ from darkroom.errors import DarkroomError
 __all__ = [
     "AnalyticsError",
     "InvalidCatalogUrl",
+    "InvalidBackfillDate",
     "InvalidEntry",
     "InvalidIngestConfig",
     "InvalidQuery",
@@ -55,6 +56,10 @@ class UnknownColumn(AnalyticsError, LookupError):
 class JobConflict(AnalyticsError, RuntimeError):
     """A job's commit lost the race for its target table too many times in a row (another run of
     the same job keeps committing first)."""
+
+
+class InvalidBackfillDate(AnalyticsError, ValueError):
+    """A backfill's ``--since`` that is not a date (YYYY-MM-DD); the message names the value."""
 
 
 class InvalidQuery(AnalyticsError, ValueError):

@@ -1,8 +1,8 @@
 """``darkroom analytics …``: the Iceberg tables of the platform's events (docs/analytics.md).
 
 The catalog and warehouse come from ``DARKROOM_ICEBERG_CATALOG_URI`` / ``DARKROOM_WAREHOUSE_URL``
-(default: SQLite and a directory under ``--home``/warehouse). ``jobs``, ``run``, ``status`` and
-``query`` are the incremental jobs' (docs/analytics.md, "Incremental jobs").
+(default: SQLite and a directory under ``--home``/warehouse). ``jobs``, ``run``, ``backfill``,
+``status`` and ``query`` are the incremental jobs' (docs/analytics.md, "Incremental jobs").
 """
 
 from __future__ import annotations
@@ -110,16 +110,53 @@ def run_job(
                 runs.append(r := run(j, catalog))
                 if not json_out:  # each job's line as it finishes: `all` can take minutes
                     why = f" ({r.reason})" if r.reason else ""
+                    keys = "" if r.keys_recomputed is None else f", {r.keys_recomputed} keys recomputed"
                     _out().print(
                         escape(
                             f"{r.job}: {r.mode}{why}, source snapshot {r.source_snapshot_id}, {r.files} files "
-                            f"({r.records} rows) in the change, {r.rows_written} rows written, {r.elapsed_s:.2f}s"
+                            f"({r.records} rows) in the change{keys}, {r.rows_written} rows written, "
+                            f"{r.elapsed_s:.2f}s"
                         )
                     )
         except DarkroomError as exc:
             fail(exc)
     if json_out:
         print_json([{k: getattr(r, k) for k in r.__slots__} for r in runs])
+
+
+@app.command("backfill")
+def backfill(
+    job: Annotated[str, typer.Argument(help="A job name (darkroom analytics jobs).")],
+    *,
+    since: Annotated[str, typer.Option(help="The first day recomputed (YYYY-MM-DD, UTC).")],
+    home: HomeOpt = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """Recompute a job's target from a day on (its rows from that day replaced in one commit), then
+    the jobs downstream of it; each job is first caught up with its source."""
+    from darkroom.analytics.jobs import JOBS, job_named
+    from darkroom.analytics.jobs.backfill import backfill as run_backfill
+    from darkroom.analytics.jobs.backfill import parse_since
+
+    try:
+        chosen, day = job_named(job), parse_since(since)
+    except DarkroomError as exc:
+        fail(exc)
+    with _catalog(home) as catalog:
+        try:
+            _, done = run_backfill(chosen, JOBS, catalog, day)
+        except DarkroomError as exc:
+            fail(exc)
+    if json_out:
+        print_json([{k: str(getattr(b, k)) if k == "since" else getattr(b, k) for k in b.__slots__} for b in done])
+        return
+    for b in done:
+        _out().print(
+            escape(
+                f"{b.job}: {b.how} from {b.since.isoformat()}, source snapshot {b.source_snapshot_id}, "
+                f"{b.rows_written} rows written, {b.elapsed_s:.2f}s"
+            )
+        )
 
 
 @app.command("status")

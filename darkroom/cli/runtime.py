@@ -235,7 +235,7 @@ def up(
         Wiring(settings).queue.redis.ping()
     if http_addr:
         settings = replace(settings, http_addr=http_addr)
-    platform = LocalPlatform(settings, PlatformConfig(engines, workers, concurrency, app, social=True))
+    platform = LocalPlatform(settings, PlatformConfig(engines, workers, concurrency, app, social=True, analytics=True))
     stop = _stop_on_signals()
     try:
         platform.start()

@@ -16,6 +16,9 @@ from rich.console import Console
 from typer.testing import CliRunner
 
 from darkroom._proto.darkroom.social.v1 import social_pb2, social_pb2_grpc
+from darkroom.analytics import catalog_location, open_catalog
+from darkroom.analytics.jobs.filters import equal
+from darkroom.analytics.tables import EVENTS
 from darkroom.api.errors import Unauthenticated
 from darkroom.cli import app
 from darkroom.cli.demos.workflow_demo import APP, run_workflow_demo
@@ -105,6 +108,28 @@ def test_up_serves_the_social_service_to_people_and_operations_to_api_keys(tmp_p
         with OperationsClient(p.grpc_url, api_key=token) as ops, pytest.raises(Unauthenticated):
             ops.get("op_unknown")  # a person's token is no API key
     finally:
+        p.stop()
+
+
+def test_up_ingests_the_relayed_events_into_darkroom_events(tmp_path: Path) -> None:
+    settings = replace(Settings.from_env({}), home=tmp_path / "home", grpc_addr="127.0.0.1:0", http_addr="127.0.0.1:0")
+    config = PlatformConfig(engines=0, workers=0, metrics=False, grace_s=5, social=True, analytics=True)
+    p = LocalPlatform(settings, config)
+    wiring = p.start()
+    catalog = open_catalog(catalog_location(settings))
+    try:
+        assert [c.name for c in p.children] == ["social-1", "http-1", "ingest-1"]
+        person = signup(wiring.db, "alice")  # its account.created goes outbox → relay → stream → ingest
+
+        def landed() -> bool:
+            if not catalog.table_exists(EVENTS):  # the ingest creates it when it starts
+                return False
+            rows = catalog.load_table(EVENTS).scan(row_filter=equal("type", "account.created")).to_arrow()
+            return person.account.id in rows.column("account_id").to_pylist()
+
+        _until(landed)
+    finally:
+        catalog.engine.dispose()
         p.stop()
 
 

@@ -239,12 +239,13 @@ def test_the_children_of_a_killed_up_stop_instead_of_running_on(tmp_path: Path) 
         assert up.stdout is not None
         assert "darkroom up" in up.stdout.readline()  # the banner: everything started
         children = [pid for pid in _children(up.pid) if "darkroom.cli" in Path(f"/proc/{pid}/cmdline").read_text()]
-        assert len(children) == 4  # an engine, a worker, the social runner, the HTTP server
+        assert len(children) == 5  # an engine, a worker, the social runner, the HTTP server, the ingest
         up.kill()  # SIGKILL: up says nothing to anyone
         up.wait()
         _until(lambda: not any(_alive(pid) for pid in children))
-        logs = " ".join((home / "logs" / name).read_text() for name in ("engine-1.log", "worker-1.log", "social-1.log"))
-        assert logs.count(f"darkroom up (pid {up.pid}) is gone; stopping") == 3
+        names = ("engine-1.log", "worker-1.log", "social-1.log", "ingest-1.log")
+        logs = " ".join((home / "logs" / name).read_text() for name in names)
+        assert logs.count(f"darkroom up (pid {up.pid}) is gone; stopping") == 4
         # the next up on this home starts as if nothing had been there
         second = LocalPlatform(_settings(home), PlatformConfig(engines=1, workers=0, app=APP, metrics=False))
         second.start()

@@ -78,6 +78,7 @@ class EventsClean(Job):
         PartitionField(source_id=3, field_id=1000, transform=DayTransform(), name="occurred_day")
     )
     key: ClassVar[tuple[str, ...]] = ("event_id",)
+    time_column: ClassVar[str] = "occurred_at"
     sql: ClassVar[str] = _SQL
 
     def incremental(self, source: Table, target: Table, changes: ChangeSet) -> Output:

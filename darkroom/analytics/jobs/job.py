@@ -8,6 +8,7 @@ commits the output with the job's state, and the tests hold the two equal.
 
 from __future__ import annotations
 
+import datetime as dt
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from enum import StrEnum
@@ -20,8 +21,10 @@ from pyiceberg.expressions import AlwaysFalse, AlwaysTrue, And, BooleanExpressio
 from pyiceberg.partitioning import PartitionSpec
 from pyiceberg.schema import Schema
 from pyiceberg.table import Table
+from pyiceberg.types import DateType
 
 from darkroom.analytics.changes import ChangeSet
+from darkroom.analytics.jobs.filters import at_least, day_start_us, instant
 from darkroom.analytics.jobs.sql import run_sql
 from darkroom.analytics.tables import NAMESPACE
 
@@ -47,6 +50,7 @@ class Output:
 
     rows: pa.Table
     replaces: BooleanExpression
+    keys: int | None = None  # target keys recomputed, when the job counts them (the keyed merge)
 
     @classmethod
     def append(cls, rows: pa.Table) -> Output:
@@ -68,6 +72,8 @@ class Job(ABC):
     schema: ClassVar[Schema]
     spec: ClassVar[PartitionSpec]
     key: ClassVar[tuple[str, ...]]  # a target row's identity (the sort order of comparisons)
+    # the target's time column (a date or a timestamptz) that a backfill from a day replaces
+    time_column: ClassVar[str]
     sql: ClassVar[str]  # over a relation named ``source``: the rows the scan read
     columns: ClassVar[tuple[str, ...]] = ()  # the source columns the SQL uses; empty: all
 
@@ -93,6 +99,15 @@ class Job(ABC):
     def full(self, source: Table, snapshot_id: int) -> pa.Table:
         """The whole target from the source as of ``snapshot_id``."""
         return self.transform(self.read(source, AlwaysTrue(), snapshot_id))
+
+    def since(self, source: Table, snapshot_id: int, day: dt.date) -> Output:
+        """The target rows from ``day`` on, recomputed from the source as of ``snapshot_id``, and
+        the filter of the rows they replace (a backfill). Every job here keys its rows by the
+        event's own time, so the rows from ``day`` on are those of the events from ``day`` on."""
+        start = day_start_us(day)
+        rows = self.transform(self.read(source, at_least("occurred_at", instant(start)), snapshot_id))
+        bound = day.isoformat() if isinstance(self.schema.find_type(self.time_column), DateType) else instant(start)
+        return Output(rows, at_least(self.time_column, bound))
 
     @abstractmethod
     def incremental(self, source: Table, target: Table, changes: ChangeSet) -> Output:

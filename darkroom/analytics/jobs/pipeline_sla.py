@@ -84,6 +84,7 @@ class PipelineSla(Job):
         PartitionField(source_id=1, field_id=1000, transform=IdentityTransform(), name="day")
     )
     key: ClassVar[tuple[str, ...]] = ("day", "workflow", "priority")
+    time_column: ClassVar[str] = "day"
     sql: ClassVar[str] = _SQL
     columns: ClassVar[tuple[str, ...]] = ("type", "day", "workflow", "priority", "duration_ms", "lateness_ms")
 

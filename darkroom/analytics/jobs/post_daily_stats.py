@@ -89,6 +89,7 @@ class PostDailyStats(Job):
         PartitionField(source_id=2, field_id=1000, transform=IdentityTransform(), name="day")
     )
     key: ClassVar[tuple[str, ...]] = ("post_id", "day")
+    time_column: ClassVar[str] = "day"
     sql: ClassVar[str] = _SQL
     columns: ClassVar[tuple[str, ...]] = ("type", "occurred_at", "account_id", "post_id")
 
@@ -111,4 +112,4 @@ class PostDailyStats(Job):
         replaced = one_of("day", [d.isoformat() for d in days])
         old = target.scan(row_filter=replaced).to_arrow()
         kept = run_sql(_KEPT_SQL, old=old, keys=keys).cast(recomputed.schema)
-        return Output(pa.concat_tables([kept, recomputed]), replaced)
+        return Output(pa.concat_tables([kept, recomputed]), replaced, keys=keys.num_rows)

@@ -70,6 +70,7 @@ class Run:
     files: int = 0  # data files in the change set
     records: int = 0  # their rows
     rows_written: int = 0
+    keys_recomputed: int | None = None  # the keyed merge's changed keys (None: not a keyed run)
     reason: str | None = None  # why a full recompute
     elapsed_s: float = 0.0
 
@@ -130,6 +131,7 @@ def run(job: Job, catalog: Catalog) -> Run:
             files=len(changes.files),
             records=changes.records,
             rows_written=output.rows.num_rows if output is not None else 0,
+            keys_recomputed=output.keys if output is not None else None,
             reason=changes.full_reason,
             elapsed_s=time.perf_counter() - started,
         )

@@ -15,6 +15,7 @@ arriving late recomputes the 24 windows around it, nothing else.
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import ClassVar
 
 import pyarrow as pa
@@ -28,7 +29,16 @@ from pyiceberg.types import LongType, NestedField, StringType, TimestamptzType
 
 from darkroom.analytics.changes import ChangeSet, Range, merge_ranges
 from darkroom.analytics.jobs.events_clean import EVENTS_CLEAN
-from darkroom.analytics.jobs.filters import US_PER_HOUR, any_of, at_least, at_most, equal, instant, time_between
+from darkroom.analytics.jobs.filters import (
+    US_PER_HOUR,
+    any_of,
+    at_least,
+    at_most,
+    day_start_us,
+    equal,
+    instant,
+    time_between,
+)
 from darkroom.analytics.jobs.job import Job, Output, Pattern
 from darkroom.analytics.tables import NAMESPACE
 
@@ -84,11 +94,20 @@ class TrendingTags(Job):
         PartitionField(source_id=1, field_id=1000, transform=DayTransform(), name="window_day")
     )
     key: ClassVar[tuple[str, ...]] = ("window_end", "tag")
+    time_column: ClassVar[str] = "window_end"
     sql: ClassVar[str] = _SQL
     columns: ClassVar[tuple[str, ...]] = ("event_id", "type", "occurred_at", "account_id", "tags")
 
     def source_filter(self) -> BooleanExpression:
         return equal("type", "post.created")
+
+    def since(self, source: Table, snapshot_id: int, day: dt.date) -> Output:
+        """The windows ending from ``day``'s midnight on, from the events 24 h before it on."""
+        start = day_start_us(day)
+        rows = self.read(source, at_least("occurred_at", instant(start - WINDOW_HOURS * US_PER_HOUR)), snapshot_id)
+        out = self.transform(rows)
+        keep = pc.greater_equal(pc.cast(out.column("window_end"), pa.int64()), start)
+        return Output(out.filter(keep), at_least("window_end", instant(start)))
 
     def incremental(self, source: Table, target: Table, changes: ChangeSet) -> Output:
         windows = affected_windows(changes.ranges(source, "occurred_at"))

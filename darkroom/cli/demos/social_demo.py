@@ -5,7 +5,9 @@ home, wiped at each run (only a home this demo made: it carries :data:`MARKER`).
 people sign up and log in; @cleo turns private; @ben follows @ana; @ana uploads a photo (multipart)
 and a clip (tus, in two chunks) and posts them; the post becomes ready and its renditions are
 served; @ben's feed shows it; @ben likes and comments and @ana sees the counts; @ben's follow of
-@cleo is a request, which @cleo accepts, and then @ben sees @cleo's posts. Every step is a check
+@cleo is a request, which @cleo accepts, and then @ben sees @cleo's posts. Then analytics
+(:mod:`darkroom.cli.demos.analytics_demo`): the jobs run over the scenario's events, and again after
+one more like, recomputing only what it changed. Every step is a check
 (✓/✗); the first failing step ends the scenario (the steps: :mod:`darkroom.cli.demos.social_scenario`).
 """
 
@@ -21,6 +23,7 @@ from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
+from darkroom.cli.demos.analytics_demo import AnalyticsDemo
 from darkroom.cli.demos.api_client import ApiClient
 from darkroom.cli.demos.checks import Check
 from darkroom.cli.demos.social_scenario import Scenario
@@ -58,7 +61,9 @@ def run_social_demo(
     settings = replace(
         Settings.from_env(), home=home, grpc_addr="127.0.0.1:0", redis_url="", database_url="", http_addr=address
     )
-    platform = LocalPlatform(settings, PlatformConfig(workers=workers, concurrency=2, metrics=False, social=True))
+    platform = LocalPlatform(
+        settings, PlatformConfig(workers=workers, concurrency=2, metrics=False, social=True, analytics=True)
+    )
     result = SocialDemoResult(f"http://{address}")
     console.print(f"[bold]social demo[/]: a platform under {escape(str(home))}, HTTP on {escape(result.http)} …")
     platform.start()
@@ -66,6 +71,8 @@ def run_social_demo(
     try:
         scenario = Scenario(api, platform, home / "inputs", timeout_s, console)
         scenario.run(result.checks)
+        if result.ok:  # the analytics part reads what the scenario made
+            AnalyticsDemo(scenario, settings, timeout_s, console).run(result.checks)
     finally:
         api.close()
         platform.stop()

@@ -26,7 +26,9 @@ def test_the_social_scenario_checks_out_over_http(tmp_path: Path) -> None:
     result = run_social_demo(home, console=Console(file=out, width=200))
     failed = [c for c in result.checks if not c.ok]
     assert result.ok and not failed, f"{failed}\n{out.getvalue()}"
-    assert len(result.checks) == 16
+    assert len(result.checks) == 19
+    shown = out.getvalue()
+    assert "post_daily_stats after @cleo's like" in shown and "post_daily_stats: incremental" in shown
     assert not (home / "left over").exists() and (home / MARKER).is_file()
     assert "OK: every step of the social scenario checks out" in out.getvalue()
 
