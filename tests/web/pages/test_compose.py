@@ -20,7 +20,7 @@ import sqlalchemy as sa
 from fastapi.testclient import TestClient
 from playwright.sync_api import Browser, Request, Route, expect
 
-from darkroom.social.posts import advance_processing
+from darkroom.social.posts import MAX_MEDIA, advance_processing
 from darkroom.storage.schema import assets, steps, uploads, workflows
 from darkroom.storage.schema import posts as posts_table
 from darkroom.web.app import create_app
@@ -262,3 +262,27 @@ def test_a_dropped_tus_upload_resumes_from_the_servers_offset(
     digest = hashlib.sha256(clip).hexdigest()
     assert (asset.sha256, asset.size_bytes) == (digest, len(clip))
     assert hashlib.sha256(site.deps.blobs.get_bytes(asset.source_key)).hexdigest() == digest
+
+
+def test_compose_takes_ten_files_and_names_the_one_past_the_limit(
+    uploading: Site, browser: Browser, artefacts: Path
+) -> None:
+    """The picker at its maximum (posts.MAX_MEDIA): ten files kept, the eleventh left out by name,
+    and a file that is not a photo or a video in the middle refused without losing the others."""
+    site = uploading
+    photo = photo_jpeg(60, 40)
+    files = [{"name": f"p{i:02d}.jpg", "mimeType": "image/jpeg", "buffer": photo} for i in range(11)]
+    files.insert(5, {"name": "<b>notes</b>.txt", "mimeType": "text/plain", "buffer": b"not media"})
+    with serve(site) as base, person(browser, base) as ana:
+        page = ana.page
+        sign_up(ana, "ana")
+        page.goto("/compose")
+        page.get_by_label("Photos and videos").set_input_files(files)
+        items = page.locator("#picked li")
+        expect(items).to_have_count(MAX_MEDIA)
+        expect(items.last.locator(".name")).to_have_text("p09.jpg")
+        expect(page.locator("#compose-error")).to_have_text(
+            f"A post holds at most {MAX_MEDIA} photos and videos: p10.jpg was left out."
+        )
+        assert_accessible(page)
+        shoot(ana, artefacts, "compose-at-the-limit")
