@@ -6,7 +6,6 @@ only the keys that like changed (docs/analytics.md). Waits are polls with a dead
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -18,6 +17,7 @@ from rich.text import Text
 from darkroom.cli.demos.api_client import StepFailed, poll
 from darkroom.cli.demos.checks import Check
 from darkroom.cli.demos.social_scenario import Scenario
+from darkroom.cli.demos.steps import Step, run_steps
 from darkroom.config import Settings
 
 if TYPE_CHECKING:  # imported when the steps run: pyarrow and pyiceberg stay out of `darkroom demo`'s start
@@ -41,23 +41,13 @@ class AnalyticsDemo:
         from darkroom.analytics import catalog_location, open_catalog
 
         catalog = open_catalog(catalog_location(self.settings))
-        steps: list[tuple[str, Callable[[], str]]] = [
-            ("analytics: the ingest has the scenario's events", lambda: self.ingested(catalog)),
-            ("analytics: the jobs run once over them", lambda: self.first_run(catalog)),
-            ("analytics: @cleo likes; only that key is recomputed", lambda: self.later_like(catalog)),
+        steps = [
+            Step("analytics: the ingest has the scenario's events", lambda: self.ingested(catalog)),
+            Step("analytics: the jobs run once over them", lambda: self.first_run(catalog)),
+            Step("analytics: @cleo likes; only that key is recomputed", lambda: self.later_like(catalog)),
         ]
         try:
-            for n, (name, step) in enumerate(steps):
-                try:
-                    check = Check(name, True, step())
-                except StepFailed as exc:
-                    check = Check(name, False, str(exc))
-                checks.append(check)
-                mark = "[green]✓[/]" if check.ok else "[red]✗[/]"
-                self.console.print(f"  {mark} {escape(name)} [dim]{escape(check.detail)}[/]", soft_wrap=True)
-                if not check.ok:
-                    checks += [Check(later, False, "not run: an earlier step failed") for later, _ in steps[n + 1 :]]
-                    return
+            run_steps(steps, checks, self.console)
         finally:
             catalog.engine.dispose()
 

@@ -20,6 +20,7 @@ from rich.markup import escape
 from darkroom.cli.demos.api_client import ApiClient, StepFailed, poll
 from darkroom.cli.demos.checks import Check
 from darkroom.cli.demos.samples import Picture, make_clip, make_picture
+from darkroom.cli.demos.steps import Step, run_steps
 from darkroom.local.platform import LocalPlatform
 
 __all__ = ["ROUTES", "Scenario"]
@@ -51,36 +52,26 @@ class Scenario:
     ids: dict[str, str] = field(default_factory=dict)  # "photo", "clip", "post", "cleo_post"…
 
     def run(self, checks: list[Check]) -> None:
-        # (name, step, whether the later steps need it): the route list only informs
-        steps: list[tuple[str, Callable[[], str], bool]] = [
-            ("the HTTP API answers", self.serving, True),
-            ("the OpenAPI lists every route the scenario uses", self.routes, False),
-            ("@ana, @ben and @cleo sign up and log in", self.sign_up, True),
-            ("@cleo turns private", self.cleo_private, True),
-            ("@ben follows @ana", self.ben_follows_ana, True),
-            ("@ana uploads a photo (multipart)", self.upload_photo, True),
-            ("@ana uploads a clip (tus, two chunks)", self.upload_clip, True),
-            ("@ana posts them; the caption's tags and mentions", self.ana_posts, True),
-            ("@ana's post becomes ready", self.post_ready, True),
-            ("its renditions are served", self.renditions, True),
-            ("@ben's feed shows the post", self.ben_feed, True),
-            ("@ben likes and comments", self.ben_reacts, True),
-            ("@ana sees the like and the comment", self.ana_sees_counts, True),
-            ("@cleo's post is hidden from @ben", self.cleo_hidden, True),
-            ("@ben's follow of @cleo is a request", self.follow_request, True),
-            ("@cleo accepts; @ben sees @cleo's posts", self.accept, True),
+        # the route list only informs: the later steps do not need it
+        steps = [
+            Step("the HTTP API answers", self.serving),
+            Step("the OpenAPI lists every route the scenario uses", self.routes, needed=False),
+            Step("@ana, @ben and @cleo sign up and log in", self.sign_up),
+            Step("@cleo turns private", self.cleo_private),
+            Step("@ben follows @ana", self.ben_follows_ana),
+            Step("@ana uploads a photo (multipart)", self.upload_photo),
+            Step("@ana uploads a clip (tus, two chunks)", self.upload_clip),
+            Step("@ana posts them; the caption's tags and mentions", self.ana_posts),
+            Step("@ana's post becomes ready", self.post_ready),
+            Step("its renditions are served", self.renditions),
+            Step("@ben's feed shows the post", self.ben_feed),
+            Step("@ben likes and comments", self.ben_reacts),
+            Step("@ana sees the like and the comment", self.ana_sees_counts),
+            Step("@cleo's post is hidden from @ben", self.cleo_hidden),
+            Step("@ben's follow of @cleo is a request", self.follow_request),
+            Step("@cleo accepts; @ben sees @cleo's posts", self.accept),
         ]
-        for n, (name, step, needed) in enumerate(steps):
-            try:
-                check = Check(name, True, step())
-            except StepFailed as exc:
-                check = Check(name, False, str(exc))
-            checks.append(check)
-            mark = "[green]✓[/]" if check.ok else "[red]✗[/]"
-            self.console.print(f"  {mark} {escape(name)} [dim]{escape(check.detail)}[/]", soft_wrap=True)
-            if not check.ok and needed:
-                checks += [Check(later, False, "not run: an earlier step failed") for later, _, _ in steps[n + 1 :]]
-                return
+        run_steps(steps, checks, self.console)
 
     # -- steps: each answers a detail for its check, or raises StepFailed ----------------------------
     def serving(self) -> str:
