@@ -33,10 +33,11 @@ from darkroom.runtime.errors import InvalidWorkflow, WorkflowNotFound
 from darkroom.runtime.functions import Registry
 from darkroom.runtime.queues import ensure_queues
 from darkroom.runtime.task import TaskOutcome, TaskSpec
+from darkroom.runtime.workflow.endings import Ending, StatesBefore, endings
 from darkroom.runtime.workflow.inbox import Inbox, Report
 from darkroom.runtime.workflow.planner import REISSUE_FIELD, Planner, Reports, parse_reports
 from darkroom.runtime.workflow.queue_work import Grab, QueueWork
-from darkroom.runtime.workflow.store import TERMINAL, RunRow, WorkflowStore
+from darkroom.runtime.workflow.store import RunRow, WorkflowStore
 from darkroom.storage.db import savepoint
 
 if TYPE_CHECKING:
@@ -336,7 +337,7 @@ class Engine:
             entries.update(self.inbox.drain(missing))
         work = QueueWork()
         done = _Passed(entries)
-        timings: dict[str, list[_Timing]] = {}
+        ended: dict[str, list[Ending]] = {}
         # One workflow (the usual case when a worker advances its own run, or an idle engine): its
         # pass is the whole transaction, so a failure rolls that back and no savepoint is needed.
         alone = len(ticks) == 1
@@ -347,8 +348,8 @@ class Engine:
                         reports = parse_reports(entries[wid])
                         reissue = reports.reissue or wid in again
                         planner = self._plan(conn, wid, reports, tick_id, kept=kept.get(wid), reissue=reissue)
-                        if self.metrics is not None and planner is not None:
-                            timings[wid] = _timings(planner)
+                        if planner is not None and planner.before is not None:
+                            ended[wid] = endings(planner, planner.before)
                 except Exception as exc:
                     _log.exception("pass over workflow %s failed", wid)
                     if self.metrics:
@@ -364,10 +365,10 @@ class Engine:
                 transaction.rollback()
                 return done
         if self.metrics is not None:  # committed: what the rows now say happened did happen
-            for wid, observed in timings.items():
+            for wid, observed in ended.items():
                 if wid not in done.failures:
-                    for timing in observed:
-                        timing.record(self.metrics)
+                    for ending in observed:
+                        ending.record(self.metrics)
         # Committed. The queue work follows, outside the transaction: on SQLite a Redis round trip
         # inside it would hold the database's one write lock, and every process's passes queue
         # for that lock. A crash from here to the end of the queue work leaves the tick to be
@@ -412,9 +413,8 @@ class Engine:
             self._sync_operation(conn, run, str(exc))
             return None
         planner = Planner(run, definition, self.registry, self.store, conn, self._queue_keys or {})
-        if self.metrics is not None:  # what this pass ends is timed (_timings)
-            planner.states_before = {name: step.state for name, step in run.steps.items()}
-            planner.states_before[""] = run.state
+        if self.metrics is not None:  # what this pass ends is timed (endings)
+            planner.before = StatesBefore.of(run)
         if run.done:  # closed by a pass that may have died before its cancels: cancel again
             planner.reissue()
             return planner
@@ -463,44 +463,6 @@ class Engine:
 
 
 _KEEPER_TICK_S = 0.25
-
-
-@dataclass(frozen=True, slots=True)
-class _Timing:
-    """A step or a run that a pass ended (``function`` empty: the run)."""
-
-    name: str
-    function: str
-    priority: str
-    state: str
-    seconds: float
-    late_s: float
-
-    def record(self, metrics: EngineMetrics) -> None:
-        if self.function:
-            metrics.step_finished(self.function, self.priority, self.seconds, self.late_s)
-        else:
-            metrics.workflow_finished(self.name, self.state, self.seconds)
-
-
-def _timings(planner: Planner) -> list[_Timing]:
-    """The steps and the run that this pass took to an end (from a state that was not one)."""
-    run, before = planner.run, planner.states_before
-    out = []
-    for name in planner.changed:
-        step = run.steps.get(name)
-        spec = planner.definition.steps.get(name)
-        if step is None or spec is None or before.get(name) in TERMINAL or step.state not in TERMINAL:
-            continue
-        if step.started_at is not None and step.ended_at is not None:
-            late = step.ended_at - run.deadline
-            out.append(_Timing(name, spec.fn, run.priority, step.state, step.ended_at - step.started_at, late))
-    if run.done and before.get("") not in TERMINAL:
-        seconds = (run.ended_at or planner.now) - run.created_at
-        out.append(
-            _Timing(run.name, "", run.priority, run.state, seconds, (run.ended_at or planner.now) - run.deadline)
-        )
-    return out
 
 
 @dataclass

@@ -13,7 +13,7 @@ import json
 import time
 from collections import defaultdict
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 
@@ -24,6 +24,9 @@ from darkroom.runtime.queues import task_metadata
 from darkroom.runtime.task import TaskOutcome, TaskSpec, task_id
 from darkroom.runtime.workflow.dag import Step, Workflow, resolve
 from darkroom.runtime.workflow.store import TERMINAL, RunRow, StepRow, TaskRow, WorkflowStore
+
+if TYPE_CHECKING:
+    from darkroom.runtime.workflow.endings import StatesBefore
 
 __all__ = ["CANCEL_FIELD", "REISSUE_FIELD", "Planner", "parse_reports"]
 
@@ -86,8 +89,8 @@ class Planner:
     cancel: list[tuple[str, str]] = field(default_factory=list)
     timers: list[tuple[str, float]] = field(default_factory=list)
     new_tasks: list[TaskRow] = field(default_factory=list)
-    # each step's state (and the run's, under "") when the pass began: set only when timed
-    states_before: dict[str, str] = field(default_factory=dict)
+    # the states when the pass began: set only when the engine times what the pass ends
+    before: StatesBefore | None = None
 
     # -- reports ---------------------------------------------------------------------------------
     def apply(self, reports: Reports) -> Reports:
