@@ -24,6 +24,7 @@ from pyiceberg.catalog.sql import SqlCatalog
 from darkroom.analytics.errors import InvalidCatalogUrl
 from darkroom.config import Settings
 from darkroom.home import private_home
+from darkroom.storage.db import redact_url
 
 __all__ = ["CATALOG_NAME", "CatalogLocation", "catalog_location", "open_catalog"]
 
@@ -85,7 +86,8 @@ def _sqlalchemy_uri(uri: str) -> str:
     if scheme == "postgresql+psycopg":
         return uri
     raise InvalidCatalogUrl(
-        f"Iceberg catalog URI {_redact(uri)!r} is not sqlite:///path or postgresql://… (DARKROOM_ICEBERG_CATALOG_URI)"
+        f"Iceberg catalog URI {redact_url(uri)!r} is not sqlite:///path or postgresql://… "
+        "(DARKROOM_ICEBERG_CATALOG_URI)"
     )
 
 
@@ -98,10 +100,3 @@ def _local_warehouse(warehouse: str) -> str:
             f"warehouse URL {warehouse!r} is not a directory, file:// or s3:// URL (DARKROOM_WAREHOUSE_URL)"
         )
     return f"file://{Path(warehouse).absolute()}"
-
-
-def _redact(uri: str) -> str:
-    url = urlsplit(uri)
-    if url.password:
-        return uri.replace(f":{url.password}@", ":***@", 1)
-    return uri
