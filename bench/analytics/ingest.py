@@ -21,13 +21,14 @@ import os
 import platform
 import random
 import tempfile
+import threading
 import time
 from pathlib import Path
 
 import redis
 from ulid import ULID
 
-from darkroom.analytics import BatchLimits, Ingester, catalog_location, events_table, open_catalog
+from darkroom.analytics import BatchLimits, Committed, Ingester, catalog_location, events_table, open_catalog
 from darkroom.config import Settings
 from darkroom.local.redis_server import RedisServer
 from darkroom.social import keys
@@ -103,20 +104,34 @@ def run(args: argparse.Namespace) -> dict[str, object]:
             steps = {"read_s": 0.0, "commit_s": 0.0, "settle_s": 0.0}
             rows = commits = 0
             started = time.perf_counter()
-            while rows < args.events:
-                t0 = time.perf_counter()
-                batch = ingester.read()
-                t1 = time.perf_counter()
-                committed = ingester.commit(batch)
-                t2 = time.perf_counter()
-                ingester.settle(batch)
-                t3 = time.perf_counter()
-                steps["read_s"] += t1 - t0
-                steps["commit_s"] += t2 - t1
-                steps["settle_s"] += t3 - t2
-                rows += committed.rows
-                commits += committed.snapshot_id is not None
-                print(f"  {rows:,} events, {commits} commits, {time.perf_counter() - started:.1f}s", flush=True)
+            if args.serial:  # read, commit, settle one after the other, each step timed
+                while rows < args.events:
+                    t0 = time.perf_counter()
+                    batch = ingester.read()
+                    t1 = time.perf_counter()
+                    committed = ingester.commit(batch)
+                    t2 = time.perf_counter()
+                    ingester.settle(batch)
+                    t3 = time.perf_counter()
+                    steps["read_s"] += t1 - t0
+                    steps["commit_s"] += t2 - t1
+                    steps["settle_s"] += t3 - t2
+                    rows += committed.rows
+                    commits += committed.snapshot_id is not None
+                    print(f"  {rows:,} events, {commits} commits, {time.perf_counter() - started:.1f}s", flush=True)
+            else:  # as `darkroom analytics ingest` runs: the next batch read while one commits
+                stop = threading.Event()
+
+                def done(committed: Committed) -> None:
+                    nonlocal rows, commits
+                    rows += committed.rows
+                    commits += committed.snapshot_id is not None
+                    print(f"  {rows:,} events, {commits} commits, {time.perf_counter() - started:.1f}s", flush=True)
+                    if rows >= args.events:
+                        stop.set()
+
+                ingester.overlapped(stop, done)
+                steps = {}
             elapsed = time.perf_counter() - started
             snapshot = events_table(catalog).current_snapshot()
             total = int(snapshot.summary["total-records"]) if snapshot and snapshot.summary else 0
@@ -129,6 +144,7 @@ def run(args: argparse.Namespace) -> dict[str, object]:
         "events": args.events,
         "batch": args.batch,
         "read_count": args.read_count,
+        "mode": "serial" if args.serial else "overlapped",
         "commits": commits,
         "elapsed_s": round(elapsed, 3),
         "events_per_s": round(args.events / elapsed),
@@ -142,6 +158,7 @@ def main() -> None:
     p.add_argument("--events", type=int, default=1_000_000)
     p.add_argument("--batch", type=int, default=100_000, help="max_batch_events: rows per commit")
     p.add_argument("--read-count", type=int, default=10_000, help="entries per XREADGROUP")
+    p.add_argument("--serial", action="store_true", help="read, commit and settle one after the other, timing each")
     p.add_argument("--no-write", action="store_true", help="print only; do not write bench/results/analytics.json")
     args = p.parse_args()
     result = run(args)

@@ -23,6 +23,8 @@ from __future__ import annotations
 import bisect
 import logging
 import threading
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 
 import orjson
@@ -97,18 +99,12 @@ class Ingester:
         return committed
 
     def run(self, stop: threading.Event, *, retry_min_s: float = 0.5, retry_max_s: float = 30.0) -> None:
-        """Ingest until ``stop`` is set; a failed round is logged and retried after a wait that
-        doubles from ``retry_min_s`` to ``retry_max_s``."""
+        """Ingest until ``stop`` is set (:meth:`overlapped`); a failed round is logged and retried
+        after a wait that doubles from ``retry_min_s`` to ``retry_max_s``."""
         retry_s = retry_min_s
-        while not stop.is_set():
-            try:
-                committed = self.ingest_once()
-            except Exception as exc:  # Redis, the catalog's database, the warehouse: all come back
-                log.warning("analytics ingest round failed (retrying in %.1fs): %s", retry_s, exc)
-                self.reader.forget_group()
-                stop.wait(retry_s)
-                retry_s = min(retry_s * 2, retry_max_s)
-                continue
+
+        def done(committed: Committed) -> None:
+            nonlocal retry_s
             retry_s = retry_min_s
             if committed.snapshot_id is not None or committed.dead_lettered:
                 log.info(
@@ -118,6 +114,48 @@ class Ingester:
                     committed.duplicates,
                     committed.dead_lettered,
                 )
+
+        while not stop.is_set():
+            try:
+                self.overlapped(stop, done)
+            except Exception as exc:  # Redis, the catalog's database, the warehouse: all come back
+                log.warning("analytics ingest round failed (retrying in %.1fs): %s", retry_s, exc)
+                self.reader.forget_group()
+                stop.wait(retry_s)
+                retry_s = min(retry_s * 2, retry_max_s)
+
+    def overlapped(self, stop: threading.Event, done: Callable[[Committed], None]) -> None:
+        """Rounds until ``stop`` is set, each batch read while the previous one commits and settles
+        on a thread of its own (the Parquet writing and the catalog's round trips release the GIL,
+        and Redis serves the read meanwhile). ``done`` gets each batch's :class:`Committed`, in
+        order, on this thread.
+
+        Batches still commit one at a time and in stream order. When a commit fails, the batch read
+        meanwhile is dropped with it and the reader rewinds: both are read again from the pending
+        list, in order, as after a crash. The error is raised once the thread is idle."""
+        with ThreadPoolExecutor(1, thread_name_prefix="ingest-commit") as pool:
+            inflight: Future[Committed] | None = None
+            try:
+                while not stop.is_set():
+                    batch = self.read()
+                    if inflight is not None:
+                        committed, inflight = inflight.result(), None
+                        done(committed)
+                    if batch:
+                        inflight = pool.submit(self._commit_settle, batch)
+                if inflight is not None:
+                    done(inflight.result())
+            except BaseException:
+                if inflight is not None:
+                    wait([inflight])  # no commit may still run when the reader rewinds
+                self._stale = True
+                self.reader.rewind()
+                raise
+
+    def _commit_settle(self, batch: Batch) -> Committed:
+        committed = self.commit(batch)
+        self.settle(batch)
+        return committed
 
     def close(self) -> None:
         """Close the reader's Redis connection (the client passed in stays open)."""

@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import threading
+
 import pytest
 import redis
 from pyiceberg.catalog.sql import SqlCatalog
@@ -10,7 +12,9 @@ from pyiceberg.catalog.sql import SqlCatalog
 from darkroom.analytics import (
     GROUP,
     MAX_BATCH_EVENTS,
+    Batch,
     BatchLimits,
+    Committed,
     Ingester,
     InvalidIngestConfig,
     OutOfOrder,
@@ -184,3 +188,45 @@ def test_two_ingesters_committing_the_same_batch_write_it_once(
     late = stale.commit(batch)  # its table is one snapshot behind: the commit fails, is redone, skips all
     assert (late.rows, late.skipped) == (0, 8)
     assert len(table_ids(catalog)) == 8
+
+
+class _CommitFailsOnce(Ingester):
+    """An ingester whose ``fail_at``-th commit dies (the catalog or the warehouse gone mid-commit)."""
+
+    def __init__(self, *args: object, fail_at: int, **kwargs: object) -> None:
+        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+        self.commits = 0
+        self.fail_at = fail_at
+
+    def commit(self, batch: Batch) -> Committed:
+        self.commits += 1
+        if self.commits == self.fail_at:
+            raise RuntimeError("the warehouse went away")
+        return super().commit(batch)
+
+
+def test_overlapped_rounds_commit_in_order_and_a_failed_commit_loses_nothing(
+    redis_client: redis.Redis, catalog: SqlCatalog, publish: Publish
+) -> None:
+    events = [make_event() for _ in range(30)]
+    entry_ids = publish(*events)
+    limits = BatchLimits(max_batch_events=10, max_batch_s=3600, block_ms=1)
+    ing = _CommitFailsOnce(redis_client, catalog, limits, fail_at=2)
+    seen: list[Committed] = []
+    stop = threading.Event()
+
+    def done(committed: Committed) -> None:
+        seen.append(committed)
+        if sum(c.rows for c in seen) >= 30:
+            stop.set()
+
+    with pytest.raises(RuntimeError, match="warehouse"):
+        ing.overlapped(stop, done)  # batch 1 commits; batch 2 fails while batch 3 is being read
+    assert [c.rows for c in seen] == [10]
+    ing.overlapped(stop, done)  # batches 2 and 3 are read again from the pending list, in order
+    assert [c.rows for c in seen] == [10, 10, 10]
+    table = events_table(catalog)
+    assert committed_position(table, keys.EVENTS) == StreamId.parse(entry_ids[-1])
+    ids = table_ids(catalog)
+    assert ids == sorted(e.event_id for e in events) and len(set(ids)) == 30
+    assert pending(redis_client) == 0
