@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import datetime as dt
 from abc import ABC, abstractmethod
-from dataclasses import dataclass
+from collections.abc import Iterator
+from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import ClassVar
 
@@ -25,14 +26,15 @@ from pyiceberg.types import DateType
 
 from darkroom.analytics.changes import ChangeSet
 from darkroom.analytics.jobs.filters import at_least, day_start_us, instant
-from darkroom.analytics.jobs.sql import run_sql
+from darkroom.analytics.jobs.sql import run_sql, stream_sql
 from darkroom.analytics.tables import NAMESPACE
 
-__all__ = ["JOB_TABLE_PROPERTIES", "Job", "Output", "Pattern", "target_table"]
+__all__ = ["FULL_CHUNK_ROWS", "JOB_TABLE_PROPERTIES", "Job", "Output", "Pattern", "target_table"]
 
 # No pyiceberg retry: a retried commit would be rebased onto a target whose recorded state the
 # run has not read (the same reason as darkroom.events'); the runner plans again instead.
 JOB_TABLE_PROPERTIES = {"format-version": "2", "commit.retry.num-retries": "0"}
+FULL_CHUNK_ROWS = 1_000_000  # rows a full recompute writes at a time (a data file or a few)
 
 
 class Pattern(StrEnum):
@@ -46,19 +48,24 @@ class Pattern(StrEnum):
 @dataclass(frozen=True, slots=True)
 class Output:
     """Rows to write and the target rows they replace: ``AlwaysFalse`` appends, ``AlwaysTrue``
-    replaces the whole table, any other filter replaces exactly the rows it matches."""
+    replaces the whole table, any other filter replaces exactly the rows it matches. ``more``
+    holds further chunks of rows, written in the same commit as they come (a full recompute
+    streams, so the whole target is never in memory)."""
 
     rows: pa.Table
     replaces: BooleanExpression
     keys: int | None = None  # target keys recomputed, when the job counts them (the keyed merge)
+    more: Iterator[pa.Table] = field(default_factory=lambda: iter(()))
 
     @classmethod
     def append(cls, rows: pa.Table) -> Output:
         return cls(rows, AlwaysFalse())
 
     @classmethod
-    def everything(cls, rows: pa.Table) -> Output:
-        return cls(rows, AlwaysTrue())
+    def everything(cls, chunks: Iterator[pa.Table], schema: pa.Schema) -> Output:
+        """The whole target, in ``chunks`` (an empty target when there are none)."""
+        first = next(chunks, None)
+        return cls(schema.empty_table() if first is None else first, AlwaysTrue(), more=chunks)
 
 
 class Job(ABC):
@@ -97,8 +104,21 @@ class Job(ABC):
         return scan.to_arrow()
 
     def full(self, source: Table, snapshot_id: int) -> pa.Table:
-        """The whole target from the source as of ``snapshot_id``."""
-        return self.transform(self.read(source, AlwaysTrue(), snapshot_id))
+        """The whole target from the source as of ``snapshot_id``, in one table (for comparisons;
+        the runner streams :meth:`full_chunks`)."""
+        return pa.concat_tables([self.schema.as_arrow().empty_table(), *self.full_chunks(source, snapshot_id)])
+
+    def full_chunks(self, source: Table, snapshot_id: int) -> Iterator[pa.Table]:
+        """The whole target from the source as of ``snapshot_id``, in chunks of at most
+        :data:`FULL_CHUNK_ROWS`: the source streams through DuckDB a file at a time, so memory
+        holds the query's state (its groups), not the source."""
+        scan = source.scan(
+            row_filter=self.source_filter(), selected_fields=self.columns or ("*",), snapshot_id=snapshot_id
+        )
+        names = [f.name for f in self.schema.fields]
+        target = self.schema.as_arrow()
+        for chunk in stream_sql(self.sql, FULL_CHUNK_ROWS, source=scan.to_arrow_batch_reader()):
+            yield chunk.select(names).cast(target)
 
     def since(self, source: Table, snapshot_id: int, day: dt.date) -> Output:
         """The target rows from ``day`` on, recomputed from the source as of ``snapshot_id``, and

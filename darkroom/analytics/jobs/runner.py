@@ -92,16 +92,18 @@ def compute(p: Plan) -> Output | None:
     if changes.noop or changes.to_snapshot_id is None or p.source is None:
         return None
     if changes.full:
-        return Output.everything(p.job.full(p.source, changes.to_snapshot_id))
+        return Output.everything(p.job.full_chunks(p.source, changes.to_snapshot_id), p.job.schema.as_arrow())
     return p.job.incremental(p.source, p.target, changes)
 
 
-def commit(p: Plan, output: Output) -> None:
+def commit(p: Plan, output: Output) -> int:
     """``output`` and the state, one commit on the target (:class:`CommitFailedException` when
-    another commit landed on the target since :func:`plan`)."""
+    another commit landed on the target since :func:`plan`); the rows written."""
     assert p.changes.to_snapshot_id is not None  # compute gives no output for an empty source
     properties = state_properties(p.job.name, p.changes.to_snapshot_id)
-    rows = output.rows.cast(p.target.schema().as_arrow())  # the catalog numbered the fields afresh
+    schema = p.target.schema().as_arrow()  # the catalog numbered the fields afresh
+    rows = output.rows.cast(schema)
+    written = rows.num_rows
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", "Delete operation did not match any records")
         with p.target.transaction() as tx:
@@ -109,6 +111,10 @@ def commit(p: Plan, output: Output) -> None:
                 tx.append(rows, snapshot_properties=properties)
             else:
                 tx.overwrite(rows, overwrite_filter=output.replaces, snapshot_properties=properties)
+            for chunk in output.more:  # a streamed full recompute: each chunk's files as it comes
+                tx.append(chunk.cast(schema), snapshot_properties=properties)
+                written += chunk.num_rows
+    return written
 
 
 def run(job: Job, catalog: Catalog) -> Run:
@@ -117,9 +123,10 @@ def run(job: Job, catalog: Catalog) -> Run:
     for _ in range(_MAX_ATTEMPTS):
         p = plan(job, catalog)
         output = compute(p)
+        written = 0
         if output is not None:
             try:
-                commit(p, output)
+                written = commit(p, output)
             except CommitFailedException as exc:
                 log.info("job %s lost a commit race (%s); planning again", job.name, exc)
                 continue
@@ -130,7 +137,7 @@ def run(job: Job, catalog: Catalog) -> Run:
             changes.to_snapshot_id,
             files=len(changes.files),
             records=changes.records,
-            rows_written=output.rows.num_rows if output is not None else 0,
+            rows_written=written,
             keys_recomputed=output.keys if output is not None else None,
             reason=changes.full_reason,
             elapsed_s=time.perf_counter() - started,

@@ -3,12 +3,14 @@ Trino forms of each statement)."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import duckdb
 import pyarrow as pa
 
 from darkroom.analytics.errors import InvalidQuery
 
-__all__ = ["connect", "run_sql"]
+__all__ = ["connect", "run_sql", "stream_sql"]
 
 
 def connect() -> duckdb.DuckDBPyConnection:
@@ -27,6 +29,28 @@ def run_sql(sql: str, **tables: pa.Table) -> pa.Table:
             con.register(name, table)
         try:
             return con.sql(sql).to_arrow_table()
+        except duckdb.Error as exc:
+            raise InvalidQuery(f"DuckDB refused the query: {exc}") from exc
+    finally:
+        con.close()
+
+
+def stream_sql(sql: str, rows_per_chunk: int, **sources: pa.RecordBatchReader) -> Iterator[pa.Table]:
+    """The result of ``sql`` over ``sources`` (read once, as DuckDB asks for them) in tables of up
+    to ``rows_per_chunk`` rows: memory holds what the query keeps (its groups), never a whole
+    source or a whole result."""
+    con = connect()
+    try:
+        for name, reader in sources.items():
+            con.register(name, reader)
+        try:
+            result = con.sql(sql).to_arrow_reader(rows_per_chunk)
+            while True:
+                try:
+                    batch = result.read_next_batch()
+                except StopIteration:
+                    return
+                yield pa.Table.from_batches([batch])
         except duckdb.Error as exc:
             raise InvalidQuery(f"DuckDB refused the query: {exc}") from exc
     finally:
