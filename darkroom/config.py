@@ -117,6 +117,9 @@ class Settings:
     # through s3_endpoint_url as the blobs are)
     iceberg_catalog_uri: str = field(default="", repr=False)
     warehouse_url: str = ""
+    # where the workflow engine's step.finished / workflow.finished events go
+    # (darkroom.platform.run_events): outbox (the relay publishes them) or none (no relay runs)
+    run_events: str = "outbox"
     limits: QueueLimits = field(default_factory=QueueLimits)
 
     def __post_init__(self) -> None:
