@@ -101,7 +101,10 @@ def _events(n: int) -> list[RunEvent]:
     ]
 
 
-def test_a_relay_that_died_before_marking_publishes_each_event_once(redis_client: redis.Redis, db: sa.Engine) -> None:
+def test_a_relay_that_died_before_marking_publishes_each_event_once(
+    redis_client: redis.Redis, db_engine: sa.Engine
+) -> None:
+    db = db_engine  # SQLite (the cursor's executemany) and PostgreSQL (social.events.record)
     written = _events(3)
     with db.begin() as conn:  # as a pass does: in the transaction that ends the steps
         OutboxRunEvents().record(conn, written)
@@ -110,12 +113,17 @@ def test_a_relay_that_died_before_marking_publishes_each_event_once(redis_client
     dying.publish(dying.read(10))  # published, then the process died: the rows are not marked
     redis_client.delete(keys.RELAY_LEASE)  # its lease expired
     relay_all(Relay(db, redis_client))  # the restarted relay publishes the same rows again
-    assert [e.event_id for e in stream(redis_client)] == [e.event_id for e in written]
+    published = stream(redis_client)
+    assert [e.event_id for e in published] == [e.event_id for e in written]
+    assert [(e.type, e.occurred_at, e.data) for e in published] == [
+        (w.type, w.occurred_at, w.properties) for w in written
+    ]
     with db.connect() as conn:
         assert conn.execute(sa.text("SELECT count(*) FROM outbox WHERE published_at IS NULL")).scalar_one() == 0
 
 
-def test_a_rolled_back_pass_leaves_no_event(redis_client: redis.Redis, db: sa.Engine) -> None:
+def test_a_rolled_back_pass_leaves_no_event(redis_client: redis.Redis, db_engine: sa.Engine) -> None:
+    db = db_engine
     with pytest.raises(RuntimeError), db.begin() as conn:
         OutboxRunEvents().record(conn, _events(2))
         raise RuntimeError("the pass failed after recording")
