@@ -18,13 +18,11 @@ from collections.abc import Sequence
 import orjson
 import sqlalchemy as sa
 
-from darkroom.config import ConfigError
+from darkroom.config import RUN_EVENT_SINKS, ConfigError
 from darkroom.runtime.workflow.run_events import RunEvent, RunEventSink
 from darkroom.social.events import Event, EventType, record
 
-__all__ = ["RUN_EVENT_SINKS", "OutboxRunEvents", "run_event_sink"]
-
-RUN_EVENT_SINKS = ("outbox", "none")
+__all__ = ["OutboxRunEvents", "run_event_sink"]
 
 _INSERT = "INSERT INTO outbox (event_id, type, payload, created_at) VALUES (?, ?, ?, ?)"
 

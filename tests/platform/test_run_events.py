@@ -13,7 +13,7 @@ import redis
 import sqlalchemy as sa
 
 import darkroom.queue as dq
-from darkroom.config import ConfigError
+from darkroom.config import ConfigError, Settings
 from darkroom.platform.run_events import OutboxRunEvents, run_event_sink
 from darkroom.runtime.workflow import Engine
 from darkroom.runtime.workflow.run_events import RunEvent, RunEventType
@@ -136,3 +136,6 @@ def test_the_sink_is_chosen_by_the_settings() -> None:
     assert run_event_sink("none") is None
     with pytest.raises(ConfigError, match="'kafka'"):
         run_event_sink("kafka")
+    with pytest.raises(ConfigError, match="DARKROOM_RUN_EVENTS='kafka'"):
+        Settings.from_env({"DARKROOM_RUN_EVENTS": "kafka"})
+    assert Settings.from_env({}).run_events == "outbox"
