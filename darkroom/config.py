@@ -10,11 +10,20 @@ from pathlib import Path
 
 from darkroom.errors import DarkroomError
 
-__all__ = ["GRPC_AUTH_MODES", "MAX_NAMESPACE_CHARS", "NAMESPACE_PATTERN", "ConfigError", "QueueLimits", "Settings"]
+__all__ = [
+    "GRPC_AUTH_MODES",
+    "MAX_NAMESPACE_CHARS",
+    "NAMESPACE_PATTERN",
+    "RUN_EVENT_SINKS",
+    "ConfigError",
+    "QueueLimits",
+    "Settings",
+]
 
 # ``key``: the gRPC server requires an API key (the home's generated one, or DARKROOM_API_KEYS_FILE);
 # ``none``: anyone who can reach the port may call it; only when asked for.
 GRPC_AUTH_MODES = ("key", "none")
+RUN_EVENT_SINKS = ("outbox", "none")  # DARKROOM_RUN_EVENTS (darkroom.platform.run_events)
 
 MAX_NAMESPACE_CHARS = 64
 # The Redis key namespace: no braces (a "{" would become the hash tag, splitting a queue across
@@ -117,6 +126,9 @@ class Settings:
     # through s3_endpoint_url as the blobs are)
     iceberg_catalog_uri: str = field(default="", repr=False)
     warehouse_url: str = ""
+    # where the workflow engine's step.finished / workflow.finished events go
+    # (darkroom.platform.run_events): outbox (the relay publishes them) or none (no relay runs)
+    run_events: str = "outbox"
     limits: QueueLimits = field(default_factory=QueueLimits)
 
     def __post_init__(self) -> None:
@@ -134,6 +146,8 @@ class Settings:
         for name in ("feed_celebrity_followers", "feed_active_days", "http_workers", "http_threads"):
             if not getattr(self, name) >= 1:
                 raise ConfigError(f"DARKROOM_{name.upper()}={getattr(self, name)!r} must be a whole number >= 1")
+        if self.run_events not in RUN_EVENT_SINKS:
+            raise ConfigError(f"DARKROOM_RUN_EVENTS={self.run_events!r} must be one of {', '.join(RUN_EVENT_SINKS)}")
         if self.grpc_auth not in GRPC_AUTH_MODES:
             raise ConfigError(f"DARKROOM_GRPC_AUTH={self.grpc_auth!r} must be one of {', '.join(GRPC_AUTH_MODES)}")
         _check_http_addr(self.http_addr)

@@ -41,11 +41,11 @@ NEEDS_POST = frozenset(
         EventType.COMMENT_DELETED,
     }
 )
-# The workflow engine's events (docs/analytics.md, "pipeline_sla"): not emitted yet, accepted when
-# they are, so the jobs that read them need no ingest change.
-RUNTIME_TYPES = frozenset({"step.finished", "workflow.finished"})
+# The workflow engine's events (docs/analytics.md, "pipeline_sla"): the engine writes them to the
+# outbox in the transaction of the pass that ended the step or run; they never name a post.
+RUNTIME_TYPES = frozenset({EventType.STEP_FINISHED, EventType.WORKFLOW_FINISHED})
 # type text -> whether a post id is required; a dict lookup per entry, not an enum construction
-_TYPES: dict[str, bool] = {str(t): t in NEEDS_POST for t in EventType} | dict.fromkeys(RUNTIME_TYPES, False)
+_TYPES: dict[str, bool] = {str(t): t in NEEDS_POST for t in EventType}
 _ID = re.compile(r"[0-9A-HJKMNP-TV-Z]{26}")  # a ULID (darkroom.social.ids)
 _MAX_PROPERTIES_BYTES = 65_536
 

@@ -161,7 +161,9 @@ def worker(
         grace_s=grace_s,
         metrics=metrics,
         # The next step of a run starts without waiting for an engine to wake (docs/runtime.md).
-        engine=Engine(w.queue, w.db, w.registry, operations=w.operations, metrics=EngineMetrics(registry))
+        engine=Engine(
+            w.queue, w.db, w.registry, operations=w.operations, metrics=EngineMetrics(registry), events=w.run_events
+        )
         if advance
         else None,
     )
@@ -188,7 +190,7 @@ def engine(
     w.queue.redis.ping()  # an unreachable platform ends the command here, in one line
     stop = _stop_on_signals()
     metrics = EngineMetrics(_metrics(metrics_port, w.settings.metrics_port))
-    Engine(w.queue, w.db, w.registry, operations=w.operations, metrics=metrics).run(stop)
+    Engine(w.queue, w.db, w.registry, operations=w.operations, metrics=metrics, events=w.run_events).run(stop)
     w.close()
 
 

@@ -179,6 +179,9 @@ class LocalPlatform:
         }
         if self.config.app:
             env["DARKROOM_APP"] = self.config.app
+        if not self.config.social:
+            # no outbox relay runs here: the engines' run events would only pile up in the outbox
+            env.setdefault("DARKROOM_RUN_EVENTS", "none")
         self.wiring = Wiring(Settings.from_env(env), self.config.app)
         port = s.metrics_port
         logs = s.home / "logs"

@@ -20,11 +20,13 @@ import darkroom.queue as dq
 from darkroom.config import ConfigError, Settings
 from darkroom.platform.health import client_name
 from darkroom.platform.resources import task_resources
+from darkroom.platform.run_events import run_event_sink
 from darkroom.runtime.app import load_app
 from darkroom.runtime.functions import Registry
 from darkroom.runtime.operations import Operation, OperationStore
 from darkroom.runtime.resources import Resources
 from darkroom.runtime.workflow import Workflows
+from darkroom.runtime.workflow.run_events import RunEventSink
 from darkroom.storage.blobs.base import BlobStore
 
 __all__ = ["PrivateRedis", "Wiring"]
@@ -91,6 +93,12 @@ class Wiring:
     @cached_property
     def operations(self) -> OperationStore:
         return OperationStore(self.db, cancellers={"workflow": self._cancel_workflow})
+
+    @cached_property
+    def run_events(self) -> RunEventSink | None:
+        """Where engines record their runs' step.finished / workflow.finished events
+        (``DARKROOM_RUN_EVENTS``; :mod:`darkroom.platform.run_events`)."""
+        return run_event_sink(self.settings.run_events)
 
     @cached_property
     def workflows(self) -> Workflows:

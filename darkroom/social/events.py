@@ -46,6 +46,10 @@ class EventType(StrEnum):
     POST_UNLIKED = "post.unliked"
     COMMENT_CREATED = "comment.created"
     COMMENT_DELETED = "comment.deleted"
+    # the workflow engine's (darkroom.runtime.workflow.run_events.RunEventType), written to the same
+    # outbox by the engine's passes: the relay publishes them, the social handlers skip them
+    STEP_FINISHED = "step.finished"
+    WORKFLOW_FINISHED = "workflow.finished"
 
 
 @dataclass(frozen=True, slots=True)

@@ -76,6 +76,8 @@ def test_workflow_commands_start_watch_list_and_cancel(platform: tuple[LocalPlat
     assert [r["id"] for r in json.loads(listed.output)] == [run["id"]]
     shown = runner.invoke(app, ["workflow", "status", run["id"]], env=env)
     assert "score" in shown.output and "succeeded" in shown.output
+    with wiring.db.connect() as conn:  # no relay runs without the social product: no run events
+        assert conn.exec_driver_sql("SELECT count(*) FROM outbox").scalar_one() == 0
     bad = runner.invoke(app, ["workflow", "start", "sample.scores", "-i", "n=5"], env=env)
     assert bad.exit_code == 1 and bad.stderr.startswith("error: ") and "salt" in bad.stderr  # one line
     # a big run, canceled through the Operations service
@@ -113,13 +115,15 @@ def test_up_serves_the_social_service_to_people_and_operations_to_api_keys(tmp_p
 
 def test_up_ingests_the_relayed_events_into_darkroom_events(tmp_path: Path) -> None:
     settings = replace(Settings.from_env({}), home=tmp_path / "home", grpc_addr="127.0.0.1:0", http_addr="127.0.0.1:0")
-    config = PlatformConfig(engines=0, workers=0, metrics=False, grace_s=5, social=True, analytics=True)
+    config = PlatformConfig(engines=1, workers=1, app=APP, metrics=False, grace_s=5, social=True, analytics=True)
     p = LocalPlatform(settings, config)
     wiring = p.start()
     catalog = open_catalog(catalog_location(settings))
     try:
-        assert [c.name for c in p.children] == ["social-1", "http-1", "ingest-1"]
+        assert [c.name for c in p.children] == ["engine-1", "worker-1", "social-1", "http-1", "ingest-1"]
         person = signup(wiring.db, "alice")  # its account.created goes outbox → relay → stream → ingest
+        # the engine's and the worker's passes write the run's events to the same outbox
+        run = wiring.workflows.start("sample.scores", {"n": 1, "salt": "x"})
 
         def landed() -> bool:
             if not catalog.table_exists(EVENTS):  # the ingest creates it when it starts
@@ -127,7 +131,14 @@ def test_up_ingests_the_relayed_events_into_darkroom_events(tmp_path: Path) -> N
             rows = catalog.load_table(EVENTS).scan(row_filter=equal("type", "account.created")).to_arrow()
             return person.account.id in rows.column("account_id").to_pylist()
 
+        def run_landed() -> bool:
+            if not catalog.table_exists(EVENTS):
+                return False
+            rows = catalog.load_table(EVENTS).scan(row_filter=equal("type", "workflow.finished")).to_arrow()
+            return any(json.loads(props)["workflow_id"] == run.id for props in rows.column("properties").to_pylist())
+
         _until(landed)
+        _until(run_landed)
     finally:
         catalog.engine.dispose()
         p.stop()

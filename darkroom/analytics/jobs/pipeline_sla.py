@@ -1,11 +1,11 @@
 """``darkroom.pipeline_sla``: per UTC day, workflow and priority class, the step durations'
 p50/p95 and the workflows' deadline lateness, from ``step.finished`` and ``workflow.finished``.
 
-Those two events are **not emitted today**: the workflow engine publishes no events to the
-social events stream. The job works on the shape docs/analytics.md documents for them
-(``properties``: ``workflow_id``, ``workflow``, ``priority``, ``state``, and ``step`` plus
-``duration_ms`` on ``step.finished``, ``duration_ms`` plus ``lateness_ms`` (signed: finished
-minus deadline) on ``workflow.finished``); ingest accepts both types.
+The workflow engine writes those two events to the events outbox in the transaction of the pass
+that ended the step or run (``darkroom.runtime.workflow.run_events``), in the shape
+docs/analytics.md documents (``properties``: ``workflow_id``, ``workflow``, ``priority``,
+``state``, and ``step`` plus ``duration_ms`` on ``step.finished``, ``duration_ms`` plus
+``lateness_ms`` (signed: finished minus deadline) on ``workflow.finished``).
 
 Pattern 3 at day granularity: a percentile needs every value of its group, so each day an added
 file's ``occurred_at`` bounds touch is recomputed whole and replaces that day's rows.

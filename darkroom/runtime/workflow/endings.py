@@ -1,5 +1,6 @@
 """What a pass took to an end: the steps and the run that reached a final state in it, timed for
-the engine's metrics once the pass has committed (what the rows then say happened did happen)."""
+the engine's metrics once the pass has committed (what the rows then say happened did happen),
+and turned into run events (:mod:`~darkroom.runtime.workflow.run_events`) inside its transaction."""
 
 from __future__ import annotations
 
@@ -30,10 +31,13 @@ class StatesBefore:
 
 @dataclass(frozen=True, slots=True)
 class StepEnded:
+    step: str
     function: str
     priority: str
+    state: str
     seconds: float
     late_s: float
+    ended_at: float
 
     def record(self, metrics: EngineMetrics) -> None:
         metrics.step_finished(self.function, self.priority, self.seconds, self.late_s)
@@ -43,7 +47,9 @@ class StepEnded:
 class RunEnded:
     name: str
     state: str
-    seconds: float
+    seconds: float  # from the run's creation: the time a caller waited, queueing included
+    late_s: float  # ended minus deadline: negative when early
+    ended_at: float
 
     def record(self, metrics: EngineMetrics) -> None:
         metrics.workflow_finished(self.name, self.state, self.seconds)
@@ -63,7 +69,9 @@ def endings(planner: Planner, before: StatesBefore) -> list[Ending]:
             continue
         if step.started_at is not None and step.ended_at is not None:
             seconds = step.ended_at - step.started_at
-            out.append(StepEnded(spec.fn, run.priority, seconds, step.ended_at - run.deadline))
+            late_s = step.ended_at - run.deadline
+            out.append(StepEnded(name, spec.fn, run.priority, step.state, seconds, late_s, step.ended_at))
     if run.done and before.run not in TERMINAL:
-        out.append(RunEnded(run.name, run.state, (run.ended_at or planner.now) - run.created_at))
+        ended_at = run.ended_at or planner.now
+        out.append(RunEnded(run.name, run.state, ended_at - run.created_at, ended_at - run.deadline, ended_at))
     return out

@@ -37,6 +37,7 @@ from darkroom.runtime.workflow.endings import Ending, StatesBefore, endings
 from darkroom.runtime.workflow.inbox import Inbox, Report
 from darkroom.runtime.workflow.planner import REISSUE_FIELD, Planner, Reports, parse_reports
 from darkroom.runtime.workflow.queue_work import Grab, QueueWork
+from darkroom.runtime.workflow.run_events import RunEvent, RunEventSink, run_events
 from darkroom.runtime.workflow.store import RunRow, WorkflowStore
 from darkroom.storage.db import savepoint
 
@@ -65,7 +66,10 @@ class Engine:
         name: str | None = None,
         on_pass: Callable[[PassRecord], None] | None = None,
         metrics: EngineMetrics | None = None,
+        events: RunEventSink | None = None,
     ) -> None:
+        """``events``: where each pass records the ``step.finished`` / ``workflow.finished`` events
+        of what it ended, in its own transaction (None: no events; ``run_events.py``)."""
         self.queue = queue
         self.store = WorkflowStore(db)
         self.db = db
@@ -75,6 +79,7 @@ class Engine:
         self.name = name or f"engine@{socket.gethostname()}:{os.getpid()}"
         self.on_pass = on_pass
         self.metrics = metrics
+        self.events = events
         self._queue_keys: dict[str, tuple[str, ...]] | None = None
         self.claimable = False  # set by setup(): can a worker claim the tick of one given run?
         # Runs whose tick the caller kept after their last pass, as that pass left their rows: under
@@ -364,6 +369,15 @@ class Engine:
             if alone and done.failures:
                 transaction.rollback()
                 return done
+            if self.events is not None:
+                try:
+                    self._record_events(conn, self.events, ended, done)
+                except Exception as exc:
+                    _log.exception(
+                        "recording the run events of %d pass(es) failed; their ticks are retried", len(ticks)
+                    )
+                    transaction.rollback()
+                    return self._all_failed(ticks, done, exc)
         if self.metrics is not None:  # committed: what the rows now say happened did happen
             for wid, observed in ended.items():
                 if wid not in done.failures:
@@ -385,6 +399,27 @@ class Engine:
             return done
         done.also = carried
         done.started = work.started
+        return done
+
+    @staticmethod
+    def _record_events(conn: sa.Connection, sink: RunEventSink, ended: dict[str, list[Ending]], done: _Passed) -> None:
+        """The run events of what the batch's passes ended, to ``sink`` in one call, in the batch's
+        transaction: recorded if and only if it commits (a failed pass's part is rolled back)."""
+        events: list[RunEvent] = []
+        for wid, observed in ended.items():
+            if observed and wid not in done.failures:
+                events += run_events(done.runs[wid], observed)
+        if events:
+            sink.record(conn, events)
+
+    def _all_failed(self, ticks: dict[str, str], done: _Passed, exc: Exception) -> _Passed:
+        """``done`` with every pass of the batch failed by ``exc`` (the transaction rolled back)."""
+        for wid in ticks:
+            if wid not in done.failures:
+                done.failures[wid] = exc
+                if self.metrics:
+                    self.metrics.pass_failed(wid)
+        done.finished, done.runs = [], {}
         return done
 
     def _plan(
@@ -413,7 +448,7 @@ class Engine:
             self._sync_operation(conn, run, str(exc))
             return None
         planner = Planner(run, definition, self.registry, self.store, conn, self._queue_keys or {})
-        if self.metrics is not None:  # what this pass ends is timed (endings)
+        if self.metrics is not None or self.events is not None:  # what this pass ends is timed (endings)
             planner.before = StatesBefore.of(run)
         if run.done:  # closed by a pass that may have died before its cancels: cancel again
             planner.reissue()
