@@ -69,9 +69,7 @@ def _checks(out: str) -> dict[str, dict[str, object]]:
     return {c["name"]: c for c in json.loads(out)["checks"]}
 
 
-def test_the_platform_checks_follow_redis_s_each_provoked_with_its_exit_status(
-    health: Health, tmp_path: Path
-) -> None:
+def test_the_platform_checks_follow_redis_s_each_provoked_with_its_exit_status(health: Health, tmp_path: Path) -> None:
     health.admin.latency_reset()
     home = ["--url", health.url, "--home", str(tmp_path / "home"), "--json"]
     code, out, _ = _health(*home)
