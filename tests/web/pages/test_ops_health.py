@@ -62,7 +62,7 @@ def test_the_page_shows_every_alert_check_and_a_late_queue(admin: TestClient, rq
     assert "<script>" not in page.text and "style=" not in page.text  # CSP: no inline script or style
 
 
-def test_the_page_judges_heartbeat_failures_and_reads_its_own_requests(admin: TestClient, rq: dq.RedisQueue) -> None:
+def test_the_page_judges_heartbeat_failures_and_its_requests(admin: TestClient, rq: dq.RedisQueue) -> None:  # noqa: F811
     directory = WorkerDirectory.of(rq)
     for _ in range(10):
         directory.heartbeat_failed("w1")  # a worker losing its leases
