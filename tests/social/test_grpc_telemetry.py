@@ -153,7 +153,8 @@ def test_social_calls_keep_their_etag_and_errors_their_code(
     with pytest.raises(grpc.RpcError) as unknown:  # not served: not counted, so no label grows
         raw(b"")
     assert unknown.value.code() is grpc.StatusCode.UNIMPLEMENTED  # type: ignore[attr-defined]
-    assert {s.labels["method"] for s in next(iter(registry.collect())).samples} == {"GetAccount"}
+    calls = next(f for f in registry.collect() if f.name == "darkroom_grpc_requests")
+    assert {s.labels["method"] for s in calls.samples} == {"GetAccount"}
 
 
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
