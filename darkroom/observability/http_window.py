@@ -32,6 +32,7 @@ __all__ = [
     "HttpWindow",
     "RegistrySource",
     "ScrapeSource",
+    "counts_of",
     "multiprocess_source",
     "quantile",
 ]
@@ -74,6 +75,7 @@ class HttpRates:
 
 
 def counts_of(samples: Iterable[Sample]) -> HttpCounts:
+    """The edge's cumulative counts among ``samples`` (every other series ignored)."""
     requests = errors = 0.0
     buckets: dict[float, float] = {}
     for s in samples:

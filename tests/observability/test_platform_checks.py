@@ -5,6 +5,9 @@ fails, and 503s and request times through the real HTTP app; and the HTTP window
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -12,16 +15,26 @@ from pathlib import Path
 import pytest
 import redis
 import sqlalchemy as sa
+from prometheus_client import CollectorRegistry
 
 import darkroom.queue as dq
 from darkroom.config import Settings
 from darkroom.observability import RedisSampler, Status
 from darkroom.observability.checks import Check, Limit
-from darkroom.observability.http_window import HttpCounts, HttpWindow, RegistrySource, quantile
+from darkroom.observability.http_window import (
+    HttpCounts,
+    HttpWindow,
+    RegistrySource,
+    counts_of,
+    multiprocess_source,
+    quantile,
+)
 from darkroom.observability.monitor import HealthMonitor
+from darkroom.observability.multiprocess import MULTIPROC_ENV
 from darkroom.observability.platform_checks import PlatformThresholds
 from darkroom.platform.health import key_layout
 from darkroom.runtime.directory import MAX_HEARTBEAT_FAILURES, WorkerDirectory
+from darkroom.web.telemetry import HttpMetrics
 from tests.runtime import funcs
 from tests.runtime.conftest import Platform, platform, sqlite_engine  # noqa: F401 (fixtures)
 from tests.web.social_app import PostsApp, open_app
@@ -138,6 +151,30 @@ def test_slow_requests_of_the_real_app_are_http_latency_until_none_is_left_in_th
     clock.ahead_s = 301.0
     check = _check(monitor, "http_latency")
     assert (check.status, check.value) == (Status.OK, None), check
+
+
+def test_the_multiprocess_directory_of_darkroom_http_is_read(tmp_path: Path) -> None:
+    # what a worker process of `darkroom http --workers N` writes: the edge's series (named as
+    # web/telemetry.py names them; importing the web package would cost seconds) in mmap files
+    code = (
+        "from prometheus_client import CollectorRegistry, Counter, Histogram\n"
+        "r = CollectorRegistry()\n"
+        "n = Counter('darkroom_http_requests', '', ['route', 'method', 'status'], registry=r)\n"
+        "t = Histogram('darkroom_http_request_duration_seconds', '', ['route', 'method'], registry=r,\n"
+        "              buckets=(0.01, 0.025, 0.05))\n"
+        "for status in ('200', '200', '200', '500'):\n"
+        "    n.labels('/v1/posts', 'GET', status).inc()\n"
+        "    t.labels('/v1/posts', 'GET').observe(0.02)\n"
+    )
+    env = {**os.environ, MULTIPROC_ENV: str(tmp_path)}
+    for _ in range(2):  # two worker processes, added up
+        subprocess.run([sys.executable, "-c", code], env=env, check=True, timeout=60)
+    rates = HttpWindow(multiprocess_source(tmp_path)).observe(0.0)
+    assert (rates.requests, rates.error_ratio) == (8.0, 0.25)
+    edge = CollectorRegistry()
+    HttpMetrics(edge).observe("/v1/posts", "GET", 500, 0.02)
+    assert counts_of(RegistrySource(edge).samples()).errors == 1.0  # the names above are the edge's
+    assert rates.p99_s is not None and 0.01 < rates.p99_s <= 0.025
 
 
 def test_the_window_takes_the_oldest_reading_inside_it_and_the_quantile_interpolates() -> None:
