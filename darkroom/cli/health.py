@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
@@ -23,6 +23,8 @@ from darkroom.cli._options import HomeOpt, JsonOpt, RedisUrlOpt
 from darkroom.cli._params import print_json
 
 if TYPE_CHECKING:
+    import sqlalchemy as sa
+
     from darkroom.config import Settings
     from darkroom.observability import Check, HealthReport, Limit
 
@@ -79,7 +81,7 @@ def _bounds(limit: Limit | None) -> str:
     return f"{op} {limit.warn:g} / {limit.critical:g} {limit.unit}"  # the unit once
 
 
-def _database(settings: Settings) -> Any:
+def _database(settings: Settings) -> sa.Engine | None:
     """The workflow store's database when one exists (never created or migrated from here)."""
     from darkroom.storage.db import from_settings
 
