@@ -255,6 +255,23 @@ def test_commands_over_grpc_through_serve(
     assert server.stop(signal.SIGTERM) == 0
 
 
+def test_serve_alone_logs_json_lines_with_the_calls_request_id(url: str, served: list[Served], tmp_path: Path) -> None:
+    from darkroom.queue.grpc_client import GrpcQueue
+
+    env = {"DARKROOM_REDIS_URL": url, "DARKROOM_HOME": str(tmp_path), "DARKROOM_LOG_FORMAT": "json"}
+    server = Served(env, "--grpc-addr", "127.0.0.1:0", "--no-metrics")
+    served.append(server)
+    grpc_url = server.line_starting("queue server listening on ").split()[-1]
+    server.line_starting("ready")
+    with GrpcQueue.from_url(grpc_url, api_key="not-the-key") as stranger, pytest.raises(dq.Unauthenticated):
+        stranger.list_queues()
+    refused = json.loads(server.line_starting('{"time"'))  # the key check's refusal, as a JSON line
+    assert refused["logger"] == "darkroom.api.auth" and refused["message"].startswith("refused ")
+    assert re.fullmatch(r"[A-Za-z0-9._-]{1,64}", refused["request_id"])
+    assert server.stop(signal.SIGTERM) == 0
+    assert not [line for line in server.seen if "│" in line or line.startswith("[")]  # no Rich log lines
+
+
 def test_an_error_naming_brackets_prints_them_as_they_are(tmp_path: Any) -> None:
     # a path (or name) with "[/]" was read as markup: a MarkupError traceback instead of the error
     for odd in ("[/]x", "[bold]y"):

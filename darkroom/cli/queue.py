@@ -164,14 +164,11 @@ def serve(
     stops it on exit). Callers need an API key: DARKROOM_API_KEYS_FILE, else HOME/api.keys
     (generated at first start; commands on this machine with the same home send it by themselves).
     """
-    import logging
-
-    from rich.logging import RichHandler
-
+    from darkroom.cli.runtime import _logging
     from darkroom.local.queue_service import QueueService
     from darkroom.local.redis_watch import RedisWatch
 
-    logging.basicConfig(level=logging.INFO, format="%(message)s", handlers=[RichHandler(console=_err)])
+    _logging()  # DARKROOM_LOG_FORMAT, as every process: JSON lines (with the call's request id) or text
     settings = settings_for(home, url)
     if no_auth:
         settings = replace(settings, grpc_auth="none")

@@ -273,6 +273,7 @@ def _health_watch(platform: LocalPlatform, stop: threading.Event, console: Conso
 
     from darkroom.observability import RedisSampler
     from darkroom.observability.history import HealthHistory
+    from darkroom.observability.http_window import HttpWindow, ScrapeSource
     from darkroom.observability.monitor import HealthMonitor, watch
     from darkroom.platform.health import key_layout
     from darkroom.runtime.directory import WorkerDirectory
@@ -282,7 +283,12 @@ def _health_watch(platform: LocalPlatform, stop: threading.Event, console: Conso
     sampler = RedisSampler.from_url(settings.redis_url, layout=key_layout(settings))
     client = platform.wiring.redis
     directory = WorkerDirectory(client, settings.namespace)
-    monitor = HealthMonitor(sampler, directory, HealthHistory(client, settings.namespace))
+    port = platform.http_metrics_port
+    # the HTTP child's counters, scraped from its loopback /metrics (the port as asked: 0 is random)
+    http = HttpWindow(ScrapeSource(f"http://127.0.0.1:{port}/metrics")) if port > 0 else None
+    monitor = HealthMonitor(
+        sampler, directory, HealthHistory(client, settings.namespace), database=platform.wiring.db, http=http
+    )
 
     def run() -> None:
         try:

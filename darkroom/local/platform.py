@@ -46,11 +46,13 @@ from darkroom.local.home_lock import HomeLock
 from darkroom.local.queue_service import QueueService, ServiceThread
 from darkroom.local.redis_server import running_url
 from darkroom.local.redis_watch import MAX_REDIS_RESTARTS, REDIS_RESTART_TIMEOUT_S, REDIS_STABLE_S, RedisWatch
+from darkroom.observability.registries import metrics_for
 from darkroom.platform.supervision import EXIT_APP_UNAVAILABLE, SUPERVISOR_PID_ENV
 from darkroom.platform.wiring import Wiring
 from darkroom.runtime.operations_server import add_to_server
 from darkroom.social import grpc_service as social_grpc
 from darkroom.social.feed import FeedConfig
+from darkroom.social.metrics import FeedMetrics
 
 if TYPE_CHECKING:
     import grpc.aio
@@ -127,6 +129,8 @@ class LocalPlatform:
     config: PlatformConfig = field(default_factory=PlatformConfig)
     children: list[Child] = field(default_factory=list)
     wiring: Wiring | None = None
+    # the HTTP child's /metrics port as asked (-1: none; it may have fallen back to another)
+    http_metrics_port: int = -1
     _service: ServiceThread | None = None
     _lock: HomeLock | None = None
     _redis: RedisWatch | None = None
@@ -204,6 +208,7 @@ class LocalPlatform:
         if self.config.social:
             cli = [sys.executable, "-m", "darkroom.cli"]
             after = len(kinds)  # their /metrics ports follow the engines' and workers'
+            self.http_metrics_port = self._port(port, after + 2)
             for name, argv in (
                 ("social-1", [*cli, "social", "run", "--metrics-port", str(self._port(port, after + 1))]),
                 (
@@ -227,10 +232,17 @@ class LocalPlatform:
         self._boot = boot
 
         def mount(server: grpc.aio.Server) -> str:
+            # mounted as the queue service starts, its registry made: the feed reads are timed there
+            registry = self._service.service.registry if self._service is not None else None
+            feed_metrics = metrics_for(registry, FeedMetrics) if registry is not None else None
             return social_grpc.add_to_server(
                 server,
                 social_grpc.SocialService(
-                    boot.db, boot.redis, secret=secret, feed_config=FeedConfig.from_settings(self.settings)
+                    boot.db,
+                    boot.redis,
+                    secret=secret,
+                    feed_config=FeedConfig.from_settings(self.settings),
+                    feed_metrics=feed_metrics,
                 ),
             )
 

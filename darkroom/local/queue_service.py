@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING
 
 import redis
 import redis.asyncio as aredis
+from prometheus_client import CollectorRegistry
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
@@ -71,6 +72,8 @@ class QueueService:
     api_key: str | None = field(default=None, init=False, repr=False)
     redis_url: str = field(default="", init=False, repr=False)
     metrics: MetricsServer | None = field(default=None, init=False)
+    # this process's series, made at start: a mounted service (the SocialService) adds its own here
+    registry: CollectorRegistry | None = field(default=None, init=False)
     queue: AsyncRedisQueue | None = field(default=None, init=False, repr=False)
     _redis_server: RedisServer | None = field(default=None, init=False, repr=False)
     _lock: HomeLock | None = field(default=None, init=False, repr=False)
@@ -109,7 +112,7 @@ class QueueService:
             self._redis_server = RedisServer(root=s.home, tcp_port=s.redis_tcp_port or None, appendfsync=s.redis_fsync)
             await asyncio.to_thread(self._redis_server.start)
             self.redis_url = self._redis_server.url
-        registry = new_registry()
+        registry = self.registry = new_registry()
         self.queue = AsyncRedisQueue(
             aredis.Redis.from_url(self.redis_url, client_name=client_name("queue")),
             namespace=s.namespace,

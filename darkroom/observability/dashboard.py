@@ -63,7 +63,10 @@ PANELS: tuple[Panel, ...] = (
         ("redis_slowlog_length", "entries"), ("darkroom_redis_slowlog_recent_p95_seconds", "p95 of recent (s)"),
     )),
     Panel("Redis", "Replication", (
-        ("redis_connected_slaves", "replicas"), ("redis_connected_slave_lag_seconds", "lag {{slave_addr}}"),
+        ("redis_connected_slaves", "replicas"), (
+        # no replica: 0 (a series, not "no data"), with one: each replica's lag
+        "redis_connected_slave_lag_seconds or on (instance) (redis_connected_slaves == 0)", "lag {{slave_addr}}",
+    ),
     ), "s"),
     Panel("Redis", "Persistence", (
         ("redis_rdb_last_bgsave_status", "last BGSAVE ok"), ("redis_aof_last_write_status", "last AOF write ok"),

@@ -1,7 +1,8 @@
 """One look at the whole health: Redis's checks (``checks.py``) and the platform's
-(``platform_checks.py``) from one sample, rates since the monitor's previous sample, recorded in
-the bounded :class:`~darkroom.observability.history.HealthHistory`; and the one-line summary
-``darkroom up`` prints."""
+(``platform_checks.py``) from one sample, rates since the monitor's previous sample (the HTTP
+edge's over its window), recorded in the bounded
+:class:`~darkroom.observability.history.HealthHistory`; and the one-line summary ``darkroom up``
+prints."""
 
 from __future__ import annotations
 
@@ -12,11 +13,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import redis
+import sqlalchemy as sa
 
 from darkroom.observability.checks import Check, HealthReport, Status, check_health
 from darkroom.observability.errors import RedisUnreachable
 from darkroom.observability.history import HealthHistory
-from darkroom.observability.platform_checks import platform_checks, read_signals
+from darkroom.observability.http_window import HttpWindow
+from darkroom.observability.platform_checks import PlatformThresholds, platform_checks, read_signals
 from darkroom.observability.redis_sample import RedisSample, RedisSampler
 from darkroom.observability.rules import REACHABLE, UP
 from darkroom.runtime.directory import WorkerDirectory
@@ -26,9 +29,17 @@ __all__ = ["HealthMonitor", "summary_line", "watch"]
 
 @dataclass
 class HealthMonitor:
+    """What it can read decides what it judges: without ``workers``, ``database`` (the workflow
+    store) or ``http`` (the edge's counters) the checks reading them say so and pass. ``clock``
+    (tests) stands for the wall clock and Redis's."""
+
     sampler: RedisSampler
     workers: WorkerDirectory | None = None
     history: HealthHistory | None = None
+    database: sa.Engine | None = None
+    http: HttpWindow | None = None
+    thresholds: PlatformThresholds | None = None
+    clock: Callable[[], float] | None = None
     _previous: RedisSample | None = None
 
     def observe(self) -> HealthReport:
@@ -38,7 +49,9 @@ class HealthMonitor:
             sample = self.sampler.sample()
             prefix = self.sampler.layout.client_prefix if self.sampler.layout else "darkroom:"
             redis_report = check_health(sample, self._previous, client_prefix=prefix)
-            checks = redis_report.checks + platform_checks(sample, read_signals(self.sampler, self.workers))
+            now_s = self.clock() if self.clock is not None else None
+            signals = read_signals(self.sampler, self.workers, database=self.database, http=self.http, now_s=now_s)
+            checks = redis_report.checks + platform_checks(sample, signals, self.thresholds)
             self._previous = sample
         except RedisUnreachable as exc:
             return HealthReport((Check(REACHABLE, Status.CRITICAL, 0.0, UP, str(exc)),))
@@ -46,7 +59,7 @@ class HealthMonitor:
         if self.history is not None:
             # a full or failing Redis is what the report says; the history waits
             with contextlib.suppress(redis.RedisError, OSError):
-                self.history.record(time.time(), checks)
+                self.history.record(self.clock() if self.clock is not None else time.time(), checks)
 
         return report
 

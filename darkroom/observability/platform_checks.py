@@ -1,31 +1,38 @@
 """The platform's own checks, beside Redis's (``checks.py``): queue depth and deadline lateness,
-workers that stopped announcing themselves, and consumer groups falling behind the events stream.
+workers that stopped announcing themselves, consumer groups falling behind the events stream,
+workers failing to extend their leases, workflows failing, and the HTTP edge's errors and p99.
 
-What Darkroom can judge by itself from shared state (Redis and the worker directory), for the
-embedded setup where no Prometheus runs; the alert rules (``rules.py``) judge the same values with
-the same :class:`PlatformThresholds`, plus what only per-process metrics show (workflow failure
-rate, heartbeat failures, the HTTP edge).
+What Darkroom judges by itself for the embedded setup where no Prometheus runs: from Redis (the
+queues, the worker directory and its record of failed lease extensions), the workflow store
+(``workflow_outcomes.py``) and the HTTP counters (``http_window.py``). The alert rules
+(``rules.py``) judge the same values with the same :class:`PlatformThresholds` from the
+processes' metrics.
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import redis
+import sqlalchemy as sa
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 from darkroom.observability.checks import Check, Limit, Status
 from darkroom.observability.errors import RedisUnreachable
+from darkroom.observability.http_window import HttpRates, HttpWindow
 from darkroom.observability.redis_sample import RedisSample, RedisSampler
+from darkroom.observability.workflow_outcomes import Outcomes, finished_runs
 from darkroom.queue.models import State
-from darkroom.runtime.directory import WorkerDirectory
+from darkroom.runtime.directory import HEARTBEAT_WINDOW_S, WorkerDirectory
 
 __all__ = [
     "PLATFORM_CHECK_NAMES",
     "PlatformSignals",
     "PlatformThresholds",
+    "WORKFLOW_WINDOW_S",
     "WorkersCollector",
     "platform_checks",
     "read_signals",
@@ -42,6 +49,7 @@ _EVENTS_LAG = Limit(1000, 10000, "entries")  # stream entries a consumer group h
 _HTTP_ERROR_RATE = Limit(0.01, 0.05, "ratio")  # 5xx / requests over 5 min
 _HTTP_LATENCY_S = Limit(0.5, 2.0, "s")  # p99 of request durations over 5 min
 _OUTBOX_AGE_S = Limit(60, 600, "s")  # the oldest outbox row not relayed yet (the relay idles at most 1 s)
+WORKFLOW_WINDOW_S = 900.0  # runs that ended in the last 15 min (the DarkroomWorkflowFailures rule's)
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,16 +68,29 @@ class PlatformThresholds:
     outbox_age_s: Limit = _OUTBOX_AGE_S
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class PlatformSignals:
     """What the platform checks read beside the Redis sample."""
 
     lateness_s: dict[str, float]  # per queue: how far past its deadline the most urgent ready message is
     live_workers: int | None  # None: no worker directory known
+    heartbeat_failures: dict[str, int] | None = None  # per worker, in the window; None: no directory
+    workflows: dict[str, Outcomes] | None = None  # per workflow, runs ended in the window; None: no store
+    http: HttpRates | None = None  # None: no HTTP counters here
+    unread: dict[str, str] = field(default_factory=dict)  # check -> why its source could not be read
 
 
-def read_signals(sampler: RedisSampler, workers: WorkerDirectory | None) -> PlatformSignals:
-    """The head of every queue's ready set (one pipeline, with Redis's clock) and the live workers."""
+def read_signals(
+    sampler: RedisSampler,
+    workers: WorkerDirectory | None,
+    *,
+    database: sa.Engine | None = None,
+    http: HttpWindow | None = None,
+    now_s: float | None = None,
+) -> PlatformSignals:
+    """The head of every queue's ready set (one pipeline, with Redis's clock), the live workers and
+    their failed lease extensions; with ``database``, how workflows ended; with ``http``, the
+    edge's window. ``now_s`` (tests) stands for the clock, Redis's included."""
     lateness: dict[str, float] = {}
     keys = sampler.keys
     try:
@@ -81,13 +102,27 @@ def read_signals(sampler: RedisSampler, workers: WorkerDirectory | None) -> Plat
             for name in names:
                 pipe.zrange(keys.state_set(name, State.PENDING), 0, 0, withscores=True)
             now, *heads = pipe.execute()
-            now_s = now[0] + now[1] / 1e6
+            now_redis_s = now[0] + now[1] / 1e6 if now_s is None else now_s
             for name, head in zip(names, heads, strict=True):
-                lateness[name] = max(0.0, now_s - head[0][1] / 1000.0) if head else 0.0
+                lateness[name] = max(0.0, now_redis_s - head[0][1] / 1000.0) if head else 0.0
         live = len(workers.live()) if workers is not None else None
+        failures = workers.heartbeat_failures(now_s=now_s) if workers is not None else None
     except (redis.RedisError, OSError) as exc:
         raise RedisUnreachable(f"Redis at {sampler.where} is unreachable: {exc}") from exc
-    return PlatformSignals(lateness, live)
+    signals = PlatformSignals(lateness, live, failures)
+    at_s = time.time() if now_s is None else now_s
+    if database is not None:
+        try:
+            signals.workflows = finished_runs(database, at_s - WORKFLOW_WINDOW_S)
+        except (sa.exc.SQLAlchemyError, OSError) as exc:
+            signals.unread["workflow_failure"] = f"the workflow store could not be read: {type(exc).__name__}"
+    if http is not None:
+        try:
+            signals.http = http.observe(at_s)
+        except (OSError, ValueError) as exc:
+            why = f"the HTTP metrics at {http.source.where} could not be read: {exc}"
+            signals.unread["http_errors"] = signals.unread["http_latency"] = why
+    return signals
 
 
 def _worst(values: dict[str, float]) -> tuple[str, float]:
@@ -133,7 +168,79 @@ def _events_lag(s: RedisSample, t: PlatformThresholds) -> Check:
     return Check("events_lag", t.events_lag.status(lag), lag, t.events_lag, message)
 
 
-PLATFORM_CHECK_NAMES = ("queue_depth", "queue_lateness", "workers", "events_lag")
+def _heartbeat_failures(p: PlatformSignals, t: PlatformThresholds) -> Check:
+    limit = t.heartbeat_failures
+    if p.heartbeat_failures is None:
+        return Check("heartbeat_failures", Status.OK, None, limit, "no worker directory known here")
+    worker, worst = _worst({k: float(v) for k, v in p.heartbeat_failures.items()})
+    minutes = f"{HEARTBEAT_WINDOW_S / 60:.0f} min"
+    if not worst:
+        return Check("heartbeat_failures", Status.OK, 0.0, limit, f"no lease extension failed in {minutes}")
+    total = sum(p.heartbeat_failures.values())
+    message = (
+        f"{worst:.0f} lease extension(s) of worker {worker} failed in {minutes} "
+        f"({total} across {len(p.heartbeat_failures)} worker(s))"
+    )
+    return Check("heartbeat_failures", limit.status(worst), worst, limit, message)
+
+
+def _workflow_failure(p: PlatformSignals, t: PlatformThresholds) -> Check:
+    limit, minutes = t.workflow_failure, f"{WORKFLOW_WINDOW_S / 60:.0f} min"
+    if "workflow_failure" in p.unread:
+        return Check("workflow_failure", Status.OK, None, limit, p.unread["workflow_failure"])
+    if p.workflows is None:
+        return Check("workflow_failure", Status.OK, None, limit, "no workflow store known here")
+    judged = {name: o for name, o in p.workflows.items() if o.finished >= t.workflow_min_runs}
+    if not judged:
+        message = f"no workflow had {t.workflow_min_runs} runs end in {minutes}"
+        return Check("workflow_failure", Status.OK, 0.0, limit, message)
+    name, worst = max(judged.items(), key=lambda kv: kv[1].failure_ratio)
+    ratio = round(worst.failure_ratio, 4)
+    message = f"{worst.failed} of {worst.finished} runs of {name} failed in {minutes}"
+    return Check("workflow_failure", limit.status(ratio), ratio, limit, message)
+
+
+def _over(rates: HttpRates) -> str:
+    return f"in {rates.seconds:.0f} s" if rates.seconds > 0 else "since the HTTP server started"
+
+
+def _http_errors(p: PlatformSignals, t: PlatformThresholds) -> Check:
+    limit = t.http_error_rate
+    if "http_errors" in p.unread:
+        return Check("http_errors", Status.OK, None, limit, p.unread["http_errors"])
+    if p.http is None:
+        return Check("http_errors", Status.OK, None, limit, "no HTTP metrics read here")
+    if p.http.requests <= 0:
+        return Check("http_errors", Status.OK, 0.0, limit, f"no HTTP request {_over(p.http)}")
+    ratio = round(p.http.error_ratio, 4)
+    errors = p.http.error_ratio * p.http.requests
+    message = f"{errors:.0f} of {p.http.requests:.0f} HTTP requests answered 5xx {_over(p.http)}"
+    return Check("http_errors", limit.status(ratio), ratio, limit, message)
+
+
+def _http_latency(p: PlatformSignals, t: PlatformThresholds) -> Check:
+    limit = t.http_latency_s
+    if "http_latency" in p.unread:
+        return Check("http_latency", Status.OK, None, limit, p.unread["http_latency"])
+    if p.http is None:
+        return Check("http_latency", Status.OK, None, limit, "no HTTP metrics read here")
+    if p.http.p99_s is None:
+        return Check("http_latency", Status.OK, None, limit, f"no HTTP request {_over(p.http)}")
+    p99 = round(p.http.p99_s, 4)
+    message = f"p99 {p99:g} s over {p.http.requests:.0f} HTTP requests {_over(p.http)}"
+    return Check("http_latency", limit.status(p99), p99, limit, message)
+
+
+PLATFORM_CHECK_NAMES = (
+    "queue_depth",
+    "queue_lateness",
+    "workers",
+    "events_lag",
+    "heartbeat_failures",
+    "workflow_failure",
+    "http_errors",
+    "http_latency",
+)
 
 
 def platform_checks(
@@ -141,7 +248,16 @@ def platform_checks(
 ) -> tuple[Check, ...]:
     """The platform checks, in :data:`PLATFORM_CHECK_NAMES` order."""
     t = thresholds or PlatformThresholds()
-    return (_queue_depth(sample, t), _queue_lateness(signals, t), _workers(signals, t), _events_lag(sample, t))
+    return (
+        _queue_depth(sample, t),
+        _queue_lateness(signals, t),
+        _workers(signals, t),
+        _events_lag(sample, t),
+        _heartbeat_failures(signals, t),
+        _workflow_failure(signals, t),
+        _http_errors(signals, t),
+        _http_latency(signals, t),
+    )
 
 
 class WorkersCollector(Collector):

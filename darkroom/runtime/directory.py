@@ -11,6 +11,10 @@ tag for both, as the scripts touch both:
   clocks do not matter);
 - ``{ns}:{rt:workers}:info`` — hash: worker name -> JSON ``{"host", "queues", "shape"}``.
 Expired entries are removed by the next reader, in the same script.
+- ``{ns}:{rt:workers}:heartbeat_failures`` — sorted set: ``<worker>|<n>`` -> when one of its lease
+  extensions failed (Redis ``TIME``), kept :data:`HEARTBEAT_WINDOW_S` and at most
+  :data:`MAX_HEARTBEAT_FAILURES`; ``…:heartbeat_failures:n`` numbers them. The platform's own
+  ``heartbeat_failures`` check reads it where no Prometheus sees the workers' counters.
 """
 
 from __future__ import annotations
@@ -28,12 +32,41 @@ if TYPE_CHECKING:
 
     import darkroom.queue as dq
 
-__all__ = ["ANNOUNCE_EVERY_S", "ANNOUNCE_TTL_S", "WorkerDirectory", "WorkerInfo", "keep_announced"]
+__all__ = [
+    "ANNOUNCE_EVERY_S",
+    "ANNOUNCE_TTL_S",
+    "HEARTBEAT_WINDOW_S",
+    "MAX_HEARTBEAT_FAILURES",
+    "WorkerDirectory",
+    "WorkerInfo",
+    "keep_announced",
+]
 
 _log = logging.getLogger(__name__)
 
 ANNOUNCE_EVERY_S = 10.0
 ANNOUNCE_TTL_S = 30.0  # three missed announcements: the worker is gone
+HEARTBEAT_WINDOW_S = 600.0  # failures are judged over 10 min (the DarkroomHeartbeatFailures rule's)
+MAX_HEARTBEAT_FAILURES = 10_000  # kept at most: a storm of failures cannot grow the key without bound
+
+_FAILED = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
+local n = redis.call('INCR', KEYS[2])
+redis.call('ZADD', KEYS[1], now, ARGV[1] .. '|' .. n)
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - tonumber(ARGV[2]))
+redis.call('ZREMRANGEBYRANK', KEYS[1], 0, -tonumber(ARGV[3]) - 1)
+return n
+"""
+
+_FAILURES = """
+local now = tonumber(ARGV[1])
+if now < 0 then
+  local t = redis.call('TIME')
+  now = tonumber(t[1]) + tonumber(t[2]) / 1000000
+end
+return redis.call('ZRANGEBYSCORE', KEYS[1], '(' .. (now - tonumber(ARGV[2])), now)
+"""
 
 _ANNOUNCE = """
 local t = redis.call('TIME')
@@ -86,8 +119,11 @@ class WorkerDirectory:
         names = RuntimeKeys(namespace)  # InvalidNamespace, as for the queue
         self.redis = redis
         self.keys = [names.workers_live, names.workers_info]
+        self._failure_keys = [names.heartbeat_failures, f"{names.heartbeat_failures}:n"]
         self._announce = redis.register_script(_ANNOUNCE)
         self._live = redis.register_script(_LIVE)
+        self._failed = redis.register_script(_FAILED)
+        self._failures = redis.register_script(_FAILURES)
 
     @classmethod
     def of(cls, queue: dq.RedisQueue) -> WorkerDirectory:
@@ -109,6 +145,20 @@ class WorkerDirectory:
         flat = self._live(keys=self.keys)
         pairs = zip(flat[::2], flat[1::2], strict=True)
         return [WorkerInfo.from_json(_text(name), _text(raw)) for name, raw in pairs]
+
+    def heartbeat_failed(self, name: str) -> None:
+        """Worker ``name`` failed to extend a lease now (one round trip; drops what is past the window)."""
+        self._failed(keys=self._failure_keys, args=[name, HEARTBEAT_WINDOW_S, MAX_HEARTBEAT_FAILURES])
+
+    def heartbeat_failures(self, *, window_s: float = HEARTBEAT_WINDOW_S, now_s: float | None = None) -> dict[str, int]:
+        """Failed lease extensions per worker in the ``window_s`` before ``now_s`` (Redis's clock
+        when None; only workers with one)."""
+        members = self._failures(keys=self._failure_keys[:1], args=[-1 if now_s is None else now_s, window_s])
+        counts: dict[str, int] = {}
+        for member in members:
+            name = _text(member).rpartition("|")[0]
+            counts[name] = counts.get(name, 0) + 1
+        return counts
 
     def hosts(self, queue: str | None = None) -> set[str]:
         """The hosts with a live worker (serving ``queue``, when given)."""

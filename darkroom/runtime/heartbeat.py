@@ -7,7 +7,7 @@ import logging
 import queue as stdqueue
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 import darkroom.queue as dq
 from darkroom.runtime.attempt import Attempt, Finished
@@ -24,7 +24,8 @@ ANNOUNCE_S = 0.25  # a task running this long wakes its workflow's engine to sho
 
 class Heartbeat:
     """Beats every ``tick_s`` over the tasks in ``slots``; a task past its timeout is put on
-    ``done`` as timed out (the settler settles it)."""
+    ``done`` as timed out (the settler settles it). ``on_failure`` hears of every failed lease
+    extension (the worker records it in its directory, for the platform's own check)."""
 
     def __init__(
         self,
@@ -33,12 +34,15 @@ class Heartbeat:
         reports: Reporter,
         done: stdqueue.Queue[Finished],
         metrics: WorkerMetrics | None = None,
+        *,
+        on_failure: Callable[[], None] | None = None,
     ) -> None:
         self.queue = queue
         self.slots = slots
         self.reports = reports
         self.done = done
         self.metrics = metrics
+        self.on_failure = on_failure
 
     @staticmethod
     def tick_s(grants: Iterable[float]) -> float:
@@ -80,9 +84,16 @@ class Heartbeat:
             # canceled (workflow cancel) or expired: whoever holds it now owns the work
             t.lost = True
             t.ctx.cancel_event.set()
-            if self.metrics:
-                self.metrics.heartbeat_failures.inc()
+            self._failed()
         except Exception:
             _log.warning("heartbeat for %s failed", t.lease.message.id, exc_info=True)
-            if self.metrics:
-                self.metrics.heartbeat_failures.inc()
+            self._failed()
+
+    def _failed(self) -> None:
+        if self.metrics:
+            self.metrics.heartbeat_failures.inc()
+        if self.on_failure is not None:
+            try:
+                self.on_failure()
+            except Exception:  # Redis itself failing: the counter above still has it
+                _log.debug("recording a heartbeat failure failed", exc_info=True)

@@ -8,6 +8,8 @@ names have no ``:``), so no runtime key lands among a queue's keys::
     <ns>:{wf:<id>}:gen       string the inbox's generation counter
     <ns>:{rt:workers}:live   zset   worker name -> announcement expiry, seconds  (directory.py)
     <ns>:{rt:workers}:info   hash   worker name -> JSON {host, queues, shape}
+    <ns>:{rt:workers}:heartbeat_failures  zset  "<worker>|<n>" -> when a lease extension failed, s
+    <ns>:{rt:workers}:heartbeat_failures:n  string  the counter making those members unique
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ __all__ = ["PATTERNS", "RuntimeKeys"]
 # the keyspace against them). Workflow ids are the runtime's own (no braces).
 PATTERNS: tuple[re.Pattern[str], ...] = (
     re.compile(r"\{wf:[^{}]+\}:(inbox|gen)"),
-    re.compile(r"\{rt:workers\}:(live|info)"),
+    re.compile(r"\{rt:workers\}:(live|info|heartbeat_failures(:n)?)"),
 )
 
 
@@ -52,3 +54,7 @@ class RuntimeKeys:
     @property
     def workers_info(self) -> str:
         return f"{self.namespace}:{{rt:workers}}:info"
+
+    @property
+    def heartbeat_failures(self) -> str:
+        return f"{self.namespace}:{{rt:workers}}:heartbeat_failures"

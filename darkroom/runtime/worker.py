@@ -123,7 +123,10 @@ class Worker:
         self._slots = Slots(concurrency)
         self._parking = Parking(self._slots)
         self._settler = Settler(queue, self.reports, self.name, self._slots, self._parking, metrics=metrics)
-        self._heartbeat = Heartbeat(queue, self._slots, self.reports, self._settler.done, metrics)
+        self._heartbeat = Heartbeat(
+            queue, self._slots, self.reports, self._settler.done, metrics,
+            on_failure=lambda: self.directory.heartbeat_failed(self.name),
+        )  # fmt: skip
         self._leaser = Leaser(queue, self._slots, self._start, queues=self.queues, shape=self.shape, wait_s=wait_s)
         self._quit = threading.Event()
 

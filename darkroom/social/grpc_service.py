@@ -57,6 +57,7 @@ from darkroom.social.grpc_handlers import PAGING_FIELDS, Answer, Impl, method_ha
 from darkroom.social.handles import lookup_handle
 from darkroom.social.ids import check_id
 from darkroom.social.media import PLAIN_URLS, MediaUrls
+from darkroom.social.metrics import FeedMetrics
 from darkroom.social.paging import Page
 from darkroom.social.viewer import Viewer, require, require_write
 from darkroom.storage.db import read_only
@@ -90,6 +91,7 @@ class SocialService:
         urls: MediaUrls = PLAIN_URLS,
         feed_design: FeedDesign = FeedDesign.HYBRID,
         feed_config: FeedConfig | None = None,
+        feed_metrics: FeedMetrics | None = None,
     ) -> None:
         self.engine = engine
         self.reader = read_only(engine)
@@ -98,6 +100,8 @@ class SocialService:
         self.urls = urls
         self.feed_design = feed_design
         self.feed_config = feed_config or FeedConfig()
+        # the feed reads' histogram (darkroom_feed_read_seconds), on the serving process's registry
+        self.feed_metrics = feed_metrics
 
     def handler(self) -> grpc.GenericRpcHandler:
         """A generic handler serving every RPC of the service."""
@@ -254,6 +258,7 @@ class SocialService:
                 design=self.feed_design,
                 config=self.feed_config,
                 touch_last_seen=False,
+                metrics=self.feed_metrics,
             )
             return Page(postcache.hydrate(conn, self.redis, page.post_ids, who, mask, urls=self.urls), page.next_cursor)
 

@@ -107,6 +107,10 @@ def test_up_serves_the_social_service_to_people_and_operations_to_api_keys(tmp_p
                 social_pb2.GetAccountRequest(handle="alice"), metadata=[("authorization", f"Bearer {token}")]
             )
             assert me.handle == "alice"
+            stub.ListFeed(social_pb2.ListFeedRequest(), metadata=[("authorization", f"Bearer {token}")])
+        registry = p._service.service.registry if p._service is not None else None
+        assert registry is not None  # the queue service's: the mounted SocialService times its feed reads there
+        assert registry.get_sample_value("darkroom_feed_read_seconds_count", {"design": settings.feed_design}) == 1
         with OperationsClient(p.grpc_url, api_key=token) as ops, pytest.raises(Unauthenticated):
             ops.get("op_unknown")  # a person's token is no API key
     finally:

@@ -1,7 +1,7 @@
 """The Grafana dashboard: the committed JSON is the generated one and importable (a datasource
-variable, a schema version), and a real Prometheus (Debian's) scraping a live Darkroom queue
-service over a private redis-server answers every panel's expression with series, but for the
-known gaps listed here, each with its reason; a new gap fails."""
+variable, a schema version), and a real Prometheus (Debian's) scraping a live Darkroom over a
+private redis-server (the queue service, an engine and a worker that ran a workflow, the HTTP app
+after a request, each on its own /metrics) answers every panel's expression with series."""
 
 from __future__ import annotations
 
@@ -16,33 +16,23 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from prometheus_client import CollectorRegistry
 
 import darkroom.queue as dq
 from darkroom.config import Settings
 from darkroom.local.queue_service import QueueService, ServiceThread
+from darkroom.observability import serve_metrics
 from darkroom.observability.dashboard import DASHBOARD_PATH, dashboard_json, expressions
+from darkroom.runtime.metrics import EngineMetrics, WorkerMetrics
 from darkroom.social import keys as social_keys
+from darkroom.storage.db import open_database
 from tests.observability.conftest import Health, free_port
+from tests.runtime import funcs
+from tests.runtime.conftest import Platform
+from tests.web.social_app import open_app
 
 ROOT = Path(__file__).resolve().parents[2]
 DEADLINE_S = 20.0
-# Panels whose metrics the queue service alone does not export, and why. A gap that closes is
-# fine (take it out of the list); a new one fails the test.
-KNOWN_GAPS = {
-    # workers export these from their own processes (darkroom worker); none runs here
-    "sum(darkroom_tasks_in_flight)": "a worker process's",
-    "sum(increase(darkroom_heartbeat_failures_total[10m]))": "a worker process's",
-    "sum by (outcome) (rate(darkroom_tasks_total[5m]))": "a worker process's, once it ran a task",
-    # the engine's, once a workflow finished
-    "sum by (workflow, state) (increase(darkroom_workflows_finished_total[15m]))": "an engine's, once a run ended",
-    # the HTTP edge's request metrics are not exported yet (another change adds them)
-    "sum by (status) (rate(darkroom_http_requests_total[5m]))": "not exported yet",
-    "histogram_quantile(0.99, sum by (le, route) (rate(darkroom_http_request_duration_seconds_bucket[5m])))": (
-        "not exported yet"
-    ),
-    # only with a replica attached
-    "redis_connected_slave_lag_seconds": "no replica here",
-}
 
 
 def _prometheus() -> str:
@@ -74,12 +64,13 @@ def test_the_committed_dashboard_is_the_generated_one_and_importable() -> None:
 
 
 class _Prometheus:
-    def __init__(self, binary: str, target: str, root: Path) -> None:
+    def __init__(self, binary: str, targets: list[str], root: Path) -> None:
         root.mkdir()
         config = root / "prometheus.yml"
+        listed = ", ".join(f"'{t}'" for t in targets)
         config.write_text(
             "global: {scrape_interval: 1s, evaluation_interval: 1s}\n"
-            f"scrape_configs:\n  - job_name: darkroom\n    static_configs: [{{targets: ['{target}']}}]\n"
+            f"scrape_configs:\n  - job_name: darkroom\n    static_configs: [{{targets: [{listed}]}}]\n"
         )
         self.url = f"http://127.0.0.1:{free_port()}"
         self.log = (root / "prometheus.log").open("wb")
@@ -102,26 +93,42 @@ class _Prometheus:
 
 @pytest.fixture
 def prometheus_over_darkroom(health: Health, tmp_path: Path) -> Iterator[_Prometheus]:
+    """Prometheus scraping what `darkroom up` serves, each on a /metrics port of its own: the queue
+    service, an engine and a worker that ran a workflow, and the HTTP app after a request."""
     binary = _prometheus()
     queue = dq.RedisQueue(health.client())
     queue.create_queue("encode")
     queue.enqueue("encode", b"late", deadline=time.time() - 30)  # late already: lateness has a value
     health.admin.xadd(social_keys.EVENTS, {"n": 1})
     health.admin.xgroup_create(social_keys.EVENTS, "fanout", id="0")
+    db = open_database(f"sqlite:///{tmp_path / 'meta.db'}")
+    runtime = CollectorRegistry()
+    platform = Platform(queue, db, funcs.registry, tmp_path / "scratch")
+    platform.start_engine(metrics=EngineMetrics(runtime))
+    platform.start_worker(metrics=WorkerMetrics(runtime))
     service = QueueService(Settings(redis_url=health.url), grpc=False, metrics_port=0)
-    with ServiceThread(service):
-        assert service.metrics is not None
-        prom = _Prometheus(binary, f"127.0.0.1:{service.metrics.port}", tmp_path / "prometheus")
-        try:
-            yield prom
-        finally:
-            prom.close()
-            queue.close()
+    try:
+        assert platform.wait(platform.workflows.start("squares", {"n": 2}).id).state == "succeeded"
+        with ServiceThread(service), open_app(db, health.client(), tmp_path) as app, serve_metrics(runtime) as ran:
+            assert app.client.get("/v1/accounts/nobody").status_code == 404  # one request, counted
+            http = app.client.app.state.deps.registry  # type: ignore[attr-defined]
+            with serve_metrics(http) as edge:
+                assert service.metrics is not None
+                targets = [f"127.0.0.1:{m.port}" for m in (service.metrics, ran, edge)]
+                prom = _Prometheus(binary, targets, tmp_path / "prometheus")
+                try:
+                    yield prom
+                finally:
+                    prom.close()
+    finally:
+        platform.stop()
+        queue.close()
+        db.dispose()
 
 
 def test_every_panel_expression_returns_series_from_a_live_darkroom(prometheus_over_darkroom: _Prometheus) -> None:
     prom = prometheus_over_darkroom
-    wanted = [e for e in expressions() if e not in KNOWN_GAPS]
+    wanted = list(expressions())
     answered: set[str] = set()
     give_up = time.monotonic() + DEADLINE_S
     # Prometheus starts, scrapes every second; a rate() needs two scrapes: poll until every
@@ -134,6 +141,5 @@ def test_every_panel_expression_returns_series_from_a_live_darkroom(prometheus_o
         except OSError:
             assert prom.proc.poll() is None, "prometheus exited"  # still starting: ask again
         time.sleep(0.2)  # the poll's pace while waiting for the next scrape, not a synchronisation
-    new_gaps = [e for e in wanted if e not in answered]
-    assert not new_gaps, f"panels with no series from a live Darkroom: {new_gaps}"
-    assert set(KNOWN_GAPS) <= set(expressions()), "a known gap no panel has"
+    gaps = [e for e in wanted if e not in answered]
+    assert not gaps, f"panels with no series from a live Darkroom: {gaps}"

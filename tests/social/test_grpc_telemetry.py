@@ -24,6 +24,7 @@ from darkroom.log_context import current
 from darkroom.queue.server import ServerThread
 from darkroom.social.grpc_handlers import ETAG_KEY
 from darkroom.social.grpc_service import SERVICE_NAME, SocialService, add_to_server
+from darkroom.social.metrics import FeedMetrics
 from tests.observability.conftest import wait_until
 from tests.social.people import member_in
 
@@ -53,7 +54,7 @@ def registry() -> CollectorRegistry:
 def channel(
     db_engine: sa.Engine, redis_client: redis.Redis, redis_url: str, registry: CollectorRegistry
 ) -> Iterator[grpc.Channel]:
-    service = SocialService(db_engine, redis_client, secret=SECRET)
+    service = SocialService(db_engine, redis_client, secret=SECRET, feed_metrics=FeedMetrics(registry))
     with (
         ServerThread(
             redis_url,
@@ -152,7 +153,21 @@ def test_social_calls_keep_their_etag_and_errors_their_code(
     with pytest.raises(grpc.RpcError) as unknown:  # not served: not counted, so no label grows
         raw(b"")
     assert unknown.value.code() is grpc.StatusCode.UNIMPLEMENTED  # type: ignore[attr-defined]
-    assert {s.labels["method"] for s in next(iter(registry.collect())).samples} == {"GetAccount"}
+    calls = next(f for f in registry.collect() if f.name == "darkroom_grpc_requests")
+    assert {s.labels["method"] for s in calls.samples} == {"GetAccount"}
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_feed_reads_over_grpc_are_timed_as_the_http_ones_are(
+    db_engine: sa.Engine, channel: grpc.Channel, registry: CollectorRegistry
+) -> None:
+    with db_engine.begin() as conn:
+        alice = member_in(conn, "alice")
+    stub = pb_grpc.SocialServiceStub(channel)
+    for _ in range(2):
+        stub.ListFeed(pb.ListFeedRequest(page_size=5), metadata=[("authorization", f"Bearer {alice.token}")])
+    reads = registry.get_sample_value("darkroom_feed_read_seconds_count", {"design": "hybrid"})
+    assert reads == 2 and count(registry, SERVICE_NAME, "ListFeed", "OK") == 2
 
 
 def test_a_streaming_call_is_counted_once_it_ends(channel: grpc.Channel, registry: CollectorRegistry) -> None:

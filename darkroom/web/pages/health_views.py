@@ -4,7 +4,9 @@ rules' ``for``), and the last hour's history as chart series (``static/health_ch
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, replace
+from pathlib import Path
 
 import redis
 from starlette.requests import Request
@@ -12,7 +14,9 @@ from starlette.requests import Request
 from darkroom.observability import RedisSampler
 from darkroom.observability.checks import HealthReport, Status
 from darkroom.observability.history import HealthHistory, Point, firing
+from darkroom.observability.http_window import HttpSource, HttpWindow, RegistrySource, multiprocess_source
 from darkroom.observability.monitor import HealthMonitor
+from darkroom.observability.multiprocess import MULTIPROC_ENV
 from darkroom.platform.health import key_layout
 from darkroom.web.deps import WebDeps
 
@@ -57,9 +61,19 @@ def monitor_of(request: Request, deps: WebDeps) -> HealthMonitor:
     sampler = RedisSampler(
         client, layout=key_layout(replace(deps.settings, namespace=namespace)), where="the platform's Redis"
     )
-    monitor = HealthMonitor(sampler, deps.workers, HealthHistory(base, namespace))
+    monitor = HealthMonitor(
+        sampler, deps.workers, HealthHistory(base, namespace), database=deps.engine, http=HttpWindow(_http_source(deps))
+    )
     request.app.state.health_monitor = monitor
     return monitor
+
+
+def _http_source(deps: WebDeps) -> HttpSource:
+    """Every worker process's counters under ``darkroom http --workers N``, else this app's own."""
+    shared = os.environ.get(MULTIPROC_ENV)
+    if shared and Path(shared).is_dir():
+        return multiprocess_source(Path(shared))
+    return RegistrySource(deps.registry)
 
 
 def rule_rows(report: HealthReport, points: list[Point]) -> list[RuleRow]:

@@ -109,7 +109,7 @@ def test_an_admin_reads_the_queues_workflows_and_health(
         page.get_by_role("link", name="Health").click()
         expect(page.get_by_role("heading", name="Health")).to_be_visible()
         expect(page.locator(".check")).to_have_count(7)
-        expect(page.locator(".rule-check")).to_have_count(16)  # the alert checks, Redis's and the platform's
+        expect(page.locator(".rule-check")).to_have_count(20)  # the alert checks, Redis's and the platform's
         # the last hour's charts: uPlot drew every one from /ops/health/history
         expect(page.locator("[data-history]")).to_have_attribute("data-points", re.compile(r"^[1-9]"))
         expect(page.locator(".chart canvas")).to_have_count(6)

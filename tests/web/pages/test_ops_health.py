@@ -14,6 +14,7 @@ from fastapi.testclient import TestClient
 import darkroom.queue as dq
 from darkroom.observability.checks import CHECK_NAMES
 from darkroom.observability.platform_checks import PLATFORM_CHECK_NAMES
+from darkroom.runtime.directory import WorkerDirectory
 from tests.web.pages.site import Site
 from tests.web.pages.test_ops_pages import admin, log_in, ops  # noqa: F401 (fixtures)
 
@@ -59,6 +60,19 @@ def test_the_page_shows_every_alert_check_and_a_late_queue(admin: TestClient, rq
     assert "ops.late is 70" in page.text  # the message names the queue and how late
     assert 'id="chart-latency"' in page.text and "vendor/uPlot.esm.js" in page.text
     assert "<script>" not in page.text and "style=" not in page.text  # CSP: no inline script or style
+
+
+def test_the_page_judges_heartbeat_failures_and_its_requests(admin: TestClient, rq: dq.RedisQueue) -> None:  # noqa: F811
+    directory = WorkerDirectory.of(rq)
+    for _ in range(10):
+        directory.heartbeat_failed("w1")  # a worker losing its leases
+    missing = admin.get("/ops/no-such-page")
+    assert missing.status_code == 404
+    page = admin.get("/ops/health")
+    rules = _rules(page.text)
+    assert rules["heartbeat_failures"] == "critical" and "of worker w1 failed" in page.text
+    assert rules["http_errors"] == "ok" and rules["workflow_failure"] == "ok"  # 404s are not errors
+    assert "HTTP requests answered 5xx since the HTTP server started" in page.text
 
 
 def test_views_fill_a_bounded_history_one_point_per_slot(admin: TestClient, ops_site: Site) -> None:  # noqa: F811
