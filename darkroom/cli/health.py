@@ -96,7 +96,7 @@ def _report(target: str, home: Path | None, url: str | None, interval: float, ht
     from darkroom.observability.http_window import HttpWindow, ScrapeSource, multiprocess_source
     from darkroom.observability.monitor import HealthMonitor
     from darkroom.observability.rules import REACHABLE
-    from darkroom.platform.health import key_layout
+    from darkroom.platform.health import key_layout, outbox_age
     from darkroom.runtime.directory import WorkerDirectory
 
     settings = wiring_for(home, url).settings
@@ -104,7 +104,12 @@ def _report(target: str, home: Path | None, url: str | None, interval: float, ht
     shared = settings.home / "metrics" / "http"
     source = ScrapeSource(http_url) if http_url else multiprocess_source(shared) if shared.is_dir() else None
     database = _database(settings)
-    monitor = HealthMonitor(sampler, WorkerDirectory(sampler.client, settings.namespace), database=database)
+    monitor = HealthMonitor(
+        sampler,
+        WorkerDirectory(sampler.client, settings.namespace),
+        database=database,
+        outbox=outbox_age(database) if database is not None else None,
+    )
     try:
         monitor.observe()
         time.sleep(interval)  # the window the rates are measured over

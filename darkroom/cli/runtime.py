@@ -275,7 +275,7 @@ def _health_watch(platform: LocalPlatform, stop: threading.Event, console: Conso
     from darkroom.observability.history import HealthHistory
     from darkroom.observability.http_window import HttpWindow, ScrapeSource
     from darkroom.observability.monitor import HealthMonitor, watch
-    from darkroom.platform.health import key_layout
+    from darkroom.platform.health import key_layout, outbox_age
     from darkroom.runtime.directory import WorkerDirectory
 
     assert platform.wiring is not None  # started
@@ -286,9 +286,9 @@ def _health_watch(platform: LocalPlatform, stop: threading.Event, console: Conso
     port = platform.http_metrics_port
     # the HTTP child's counters, scraped from its loopback /metrics (the port as asked: 0 is random)
     http = HttpWindow(ScrapeSource(f"http://127.0.0.1:{port}/metrics")) if port > 0 else None
-    monitor = HealthMonitor(
-        sampler, directory, HealthHistory(client, settings.namespace), database=platform.wiring.db, http=http
-    )
+    db = platform.wiring.db
+    history = HealthHistory(client, settings.namespace)
+    monitor = HealthMonitor(sampler, directory, history, database=db, http=http, outbox=outbox_age(db))
 
     def run() -> None:
         try:

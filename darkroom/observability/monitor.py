@@ -19,7 +19,7 @@ from darkroom.observability.checks import Check, HealthReport, Status, check_hea
 from darkroom.observability.errors import RedisUnreachable
 from darkroom.observability.history import HealthHistory
 from darkroom.observability.http_window import HttpWindow
-from darkroom.observability.platform_checks import PlatformThresholds, platform_checks, read_signals
+from darkroom.observability.platform_checks import OutboxAge, PlatformThresholds, platform_checks, read_signals
 from darkroom.observability.redis_sample import RedisSample, RedisSampler
 from darkroom.observability.rules import REACHABLE, UP
 from darkroom.runtime.directory import WorkerDirectory
@@ -30,7 +30,7 @@ __all__ = ["HealthMonitor", "summary_line", "watch"]
 @dataclass
 class HealthMonitor:
     """What it can read decides what it judges: without ``workers``, ``database`` (the workflow
-    store) or ``http`` (the edge's counters) the checks reading them say so and pass. ``clock``
+    store), ``http`` (the edge's counters) or ``outbox`` the checks reading them say so and pass. ``clock``
     (tests) stands for the wall clock and Redis's."""
 
     sampler: RedisSampler
@@ -38,6 +38,7 @@ class HealthMonitor:
     history: HealthHistory | None = None
     database: sa.Engine | None = None
     http: HttpWindow | None = None
+    outbox: OutboxAge | None = None
     thresholds: PlatformThresholds | None = None
     clock: Callable[[], float] | None = None
     _previous: RedisSample | None = None
@@ -50,7 +51,9 @@ class HealthMonitor:
             prefix = self.sampler.layout.client_prefix if self.sampler.layout else "darkroom:"
             redis_report = check_health(sample, self._previous, client_prefix=prefix)
             now_s = self.clock() if self.clock is not None else None
-            signals = read_signals(self.sampler, self.workers, database=self.database, http=self.http, now_s=now_s)
+            signals = read_signals(
+                self.sampler, self.workers, database=self.database, http=self.http, outbox=self.outbox, now_s=now_s
+            )
             checks = redis_report.checks + platform_checks(sample, signals, self.thresholds)
             self._previous = sample
         except RedisUnreachable as exc:

@@ -12,7 +12,7 @@ processes' metrics.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 
 import redis
@@ -30,6 +30,7 @@ from darkroom.runtime.directory import HEARTBEAT_WINDOW_S, WorkerDirectory
 
 __all__ = [
     "PLATFORM_CHECK_NAMES",
+    "OutboxAge",
     "PlatformSignals",
     "PlatformThresholds",
     "WORKFLOW_WINDOW_S",
@@ -38,6 +39,10 @@ __all__ = [
     "read_signals",
 ]
 
+
+OutboxAge = Callable[[float], float]
+"""How long the oldest outbox row not relayed yet has waited at a time, in s (0 when none waits):
+the social product's outbox, which this package may not import, handed in by the composition root."""
 
 # the defaults (module constants: a dataclass default must not be a call)
 _QUEUE_DEPTH = Limit(1000, 10000, "messages")  # ready messages in one queue
@@ -77,6 +82,7 @@ class PlatformSignals:
     heartbeat_failures: dict[str, int] | None = None  # per worker, in the window; None: no directory
     workflows: dict[str, Outcomes] | None = None  # per workflow, runs ended in the window; None: no store
     http: HttpRates | None = None  # None: no HTTP counters here
+    outbox_age_s: float | None = None  # the oldest row not relayed yet (0: none); None: no outbox known
     unread: dict[str, str] = field(default_factory=dict)  # check -> why its source could not be read
 
 
@@ -86,11 +92,13 @@ def read_signals(
     *,
     database: sa.Engine | None = None,
     http: HttpWindow | None = None,
+    outbox: OutboxAge | None = None,
     now_s: float | None = None,
 ) -> PlatformSignals:
     """The head of every queue's ready set (one pipeline, with Redis's clock), the live workers and
     their failed lease extensions; with ``database``, how workflows ended; with ``http``, the
-    edge's window. ``now_s`` (tests) stands for the clock, Redis's included."""
+    edge's window; with ``outbox``, how long the oldest outbox row has waited. ``now_s`` (tests)
+    stands for the clock, Redis's included."""
     lateness: dict[str, float] = {}
     keys = sampler.keys
     try:
@@ -116,6 +124,11 @@ def read_signals(
             signals.workflows = finished_runs(database, at_s - WORKFLOW_WINDOW_S)
         except (sa.exc.SQLAlchemyError, OSError) as exc:
             signals.unread["workflow_failure"] = f"the workflow store could not be read: {type(exc).__name__}"
+    if outbox is not None:
+        try:
+            signals.outbox_age_s = outbox(at_s)
+        except (sa.exc.SQLAlchemyError, OSError) as exc:
+            signals.unread["outbox_backlog"] = f"the outbox could not be read: {type(exc).__name__}"
     if http is not None:
         try:
             signals.http = http.observe(at_s)
@@ -200,6 +213,19 @@ def _workflow_failure(p: PlatformSignals, t: PlatformThresholds) -> Check:
     return Check("workflow_failure", limit.status(ratio), ratio, limit, message)
 
 
+def _outbox_backlog(p: PlatformSignals, t: PlatformThresholds) -> Check:
+    limit = t.outbox_age_s
+    if "outbox_backlog" in p.unread:
+        return Check("outbox_backlog", Status.OK, None, limit, p.unread["outbox_backlog"])
+    if p.outbox_age_s is None:
+        return Check("outbox_backlog", Status.OK, None, limit, "no outbox known here")
+    age = round(p.outbox_age_s, 1)
+    if age <= 0:
+        return Check("outbox_backlog", Status.OK, 0.0, limit, "every outbox row is relayed")
+    message = f"the oldest outbox row not relayed to the events stream has waited {age:g} s"
+    return Check("outbox_backlog", limit.status(age), age, limit, message)
+
+
 def _over(rates: HttpRates) -> str:
     return f"in {rates.seconds:.0f} s" if rates.seconds > 0 else "since the HTTP server started"
 
@@ -236,6 +262,7 @@ PLATFORM_CHECK_NAMES = (
     "queue_lateness",
     "workers",
     "events_lag",
+    "outbox_backlog",
     "heartbeat_failures",
     "workflow_failure",
     "http_errors",
@@ -253,6 +280,7 @@ def platform_checks(
         _queue_lateness(signals, t),
         _workers(signals, t),
         _events_lag(sample, t),
+        _outbox_backlog(signals, t),
         _heartbeat_failures(signals, t),
         _workflow_failure(signals, t),
         _http_errors(signals, t),

@@ -6,12 +6,17 @@ their key schemas; the composition root does, and hands the sample a :class:`Key
 
 from __future__ import annotations
 
+import sqlalchemy as sa
+
 from darkroom.api.ratelimit import key_pattern
 from darkroom.config import Settings
 from darkroom.observability.keyspace import KeyFamily, KeyLayout
+from darkroom.observability.platform_checks import OutboxAge
 from darkroom.social import keys as social_keys
+from darkroom.social.outbox import read_backlog
+from darkroom.storage.db import read_only
 
-__all__ = ["CLIENT_PREFIX", "HTTP_REDIS_PREFIX", "client_name", "key_layout"]
+__all__ = ["CLIENT_PREFIX", "HTTP_REDIS_PREFIX", "client_name", "key_layout", "outbox_age"]
 
 CLIENT_PREFIX = "darkroom:"
 # the HTTP app's rate-limit prefix (darkroom.web.app.REDIS_PREFIX, which this layer may not import;
@@ -34,3 +39,14 @@ def key_layout(settings: Settings) -> KeyLayout:
         ),
         client_prefix=CLIENT_PREFIX,
     )
+
+
+def outbox_age(engine: sa.Engine) -> OutboxAge:
+    """The ``outbox_backlog`` check's reading: the oldest unrelayed outbox row's age (two indexed
+    queries on a read-only connection, as the social runner's gauge reads it)."""
+
+    def age(now_s: float) -> float:
+        with read_only(engine).connect() as conn:
+            return read_backlog(conn, now_s).oldest_age_s
+
+    return age

@@ -1,7 +1,8 @@
-"""The four platform checks Darkroom judges itself where no Prometheus runs, each provoked for
+"""The five platform checks Darkroom judges itself where no Prometheus runs, each provoked for
 real and recovering to ok once its window has passed (the monitor's clock moved, never slept):
 a worker whose lease extension fails (its message canceled under it), a workflow whose run
-fails, and 503s and request times through the real HTTP app; and the HTTP window's arithmetic."""
+fails, an outbox row no relay publishes, and 503s and request times through the real HTTP app;
+and the HTTP window's arithmetic."""
 
 from __future__ import annotations
 
@@ -32,8 +33,9 @@ from darkroom.observability.http_window import (
 from darkroom.observability.monitor import HealthMonitor
 from darkroom.observability.multiprocess import MULTIPROC_ENV
 from darkroom.observability.platform_checks import PlatformThresholds
-from darkroom.platform.health import key_layout
+from darkroom.platform.health import key_layout, outbox_age
 from darkroom.runtime.directory import MAX_HEARTBEAT_FAILURES, WorkerDirectory
+from darkroom.social.outbox import mark_published, read_unpublished
 from darkroom.web.telemetry import HttpMetrics
 from tests.runtime import funcs
 from tests.runtime.conftest import Platform, platform, sqlite_engine  # noqa: F401 (fixtures)
@@ -151,6 +153,23 @@ def test_slow_requests_of_the_real_app_are_http_latency_until_none_is_left_in_th
     clock.ahead_s = 301.0
     check = _check(monitor, "http_latency")
     assert (check.status, check.value) == (Status.OK, None), check
+
+
+@SQLITE
+def test_an_outbox_row_not_relayed_is_a_backlog_until_the_relay_publishes_it(app: PostsApp) -> None:
+    clock = Clock()
+    monitor = _monitor(app.redis, outbox=outbox_age(app.engine), clock=clock)
+    check = _check(monitor, "outbox_backlog")
+    assert (check.status, check.value, check.message) == (Status.OK, 0.0, "every outbox row is relayed")
+    app.member("alice")  # account.created: an outbox row, and no relay runs here
+    clock.ahead_s = 120.0
+    check = _check(monitor, "outbox_backlog")
+    assert check.status is Status.WARN and check.value is not None and 120 <= check.value < 130, check
+    clock.ahead_s = 700.0
+    assert _check(monitor, "outbox_backlog").status is Status.CRITICAL
+    with app.engine.begin() as conn:
+        mark_published(conn, read_unpublished(conn, 1_000), clock())
+    assert _check(monitor, "outbox_backlog").status is Status.OK
 
 
 def test_the_multiprocess_directory_of_darkroom_http_is_read(tmp_path: Path) -> None:

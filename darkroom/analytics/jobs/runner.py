@@ -103,7 +103,7 @@ def commit(p: Plan, output: Output) -> int:
     properties = state_properties(p.job.name, p.changes.to_snapshot_id)
     schema = p.target.schema().as_arrow()  # the catalog numbered the fields afresh
     rows = output.rows.cast(schema)
-    written = rows.num_rows
+    written: int = rows.num_rows
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", "Delete operation did not match any records")
         with p.target.transaction() as tx:
@@ -113,7 +113,7 @@ def commit(p: Plan, output: Output) -> int:
                 tx.overwrite(rows, overwrite_filter=output.replaces, snapshot_properties=properties)
             for chunk in output.more:  # a streamed full recompute: each chunk's files as it comes
                 tx.append(chunk.cast(schema), snapshot_properties=properties)
-                written += chunk.num_rows
+                written += int(chunk.num_rows)
     return written
 
 

@@ -17,7 +17,7 @@ from darkroom.observability.history import HealthHistory, Point, firing
 from darkroom.observability.http_window import HttpSource, HttpWindow, RegistrySource, multiprocess_source
 from darkroom.observability.monitor import HealthMonitor
 from darkroom.observability.multiprocess import MULTIPROC_ENV
-from darkroom.platform.health import key_layout
+from darkroom.platform.health import key_layout, outbox_age
 from darkroom.web.deps import WebDeps
 
 __all__ = ["CHARTS", "Chart", "RuleRow", "chart_data", "monitor_of", "rule_rows"]
@@ -62,7 +62,12 @@ def monitor_of(request: Request, deps: WebDeps) -> HealthMonitor:
         client, layout=key_layout(replace(deps.settings, namespace=namespace)), where="the platform's Redis"
     )
     monitor = HealthMonitor(
-        sampler, deps.workers, HealthHistory(base, namespace), database=deps.engine, http=HttpWindow(_http_source(deps))
+        sampler,
+        deps.workers,
+        HealthHistory(base, namespace),
+        database=deps.engine,
+        http=HttpWindow(_http_source(deps)),
+        outbox=outbox_age(deps.engine),
     )
     request.app.state.health_monitor = monitor
     return monitor
