@@ -117,6 +117,10 @@ class Settings:
     # through s3_endpoint_url as the blobs are)
     iceberg_catalog_uri: str = field(default="", repr=False)
     warehouse_url: str = ""
+    # analytics maintenance (darkroom.analytics.maintenance): snapshots older than this are expired
+    # unless a job still needs them; the ingest process maintains every this often (0: never)
+    analytics_snapshot_retention_s: float = 86_400.0
+    analytics_maintain_every_s: float = 3600.0
     limits: QueueLimits = field(default_factory=QueueLimits)
 
     def __post_init__(self) -> None:
@@ -134,6 +138,9 @@ class Settings:
         for name in ("feed_celebrity_followers", "feed_active_days", "http_workers", "http_threads"):
             if not getattr(self, name) >= 1:
                 raise ConfigError(f"DARKROOM_{name.upper()}={getattr(self, name)!r} must be a whole number >= 1")
+        for name in ("analytics_snapshot_retention_s", "analytics_maintain_every_s"):
+            if not getattr(self, name) >= 0:  # also refuses NaN
+                raise ConfigError(f"DARKROOM_{name.upper()}={getattr(self, name)!r} must be a number of seconds >= 0")
         if self.grpc_auth not in GRPC_AUTH_MODES:
             raise ConfigError(f"DARKROOM_GRPC_AUTH={self.grpc_auth!r} must be one of {', '.join(GRPC_AUTH_MODES)}")
         _check_http_addr(self.http_addr)
