@@ -28,7 +28,7 @@ from collections import defaultdict
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
-from pyiceberg.exceptions import CommitFailedException
+from pyiceberg.exceptions import CommitFailedException, ValidationException
 from pyiceberg.expressions import AlwaysTrue
 from pyiceberg.io.pyarrow import ArrowScan, _dataframe_to_data_files
 from pyiceberg.manifest import DataFile, DataFileContent
@@ -178,6 +178,8 @@ def _rewrite(table: Table, group: Candidate) -> Compacted:
         for attempt in range(1, _MAX_ATTEMPTS + 1):
             try:
                 snapshot_id = _commit(table, old, new, group.partition)
+            except ValidationException as exc:  # the table as loaded had moved on already
+                raise CompactionAborted("another commit removed some of its files") from exc
             except CommitFailedException as exc:
                 log.info("compaction of %s %s lost a commit race (%s)", _name(table), group.partition, exc)
                 table.refresh()
