@@ -123,16 +123,15 @@ def expire(catalog: Catalog, table: Table, readers: Sequence[Reader], policy: Ex
         table.refresh()
         needed = needed_snapshots(catalog, table, readers)
         cutoff_ms = int((time.time() - policy.retention_s) * 1000)
-        expired = [
-            s.snapshot_id for s in table.snapshots() if s.timestamp_ms < cutoff_ms and s.snapshot_id not in needed
-        ]
-        if not expired:
+        old = [s.snapshot_id for s in table.snapshots() if s.timestamp_ms < cutoff_ms and s.snapshot_id not in needed]
+        if not old:
             break
         try:
-            table.maintenance.expire_snapshots().by_ids(expired).commit()
+            table.maintenance.expire_snapshots().by_ids(old).commit()
         except CommitFailedException as exc:  # the catalog database's swap lost to another commit
             log.info("snapshot expiry of %s lost a commit race (%s); trying again", _name(table), exc)
             continue
+        expired = old
         break
     table.refresh()
     removed, freed = (0, 0)

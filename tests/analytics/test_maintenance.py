@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import random
+import threading
 from pathlib import Path
 
 import pytest
@@ -20,7 +21,7 @@ from darkroom.analytics import BatchLimits, Ingester, committed_position, events
 from darkroom.analytics.compaction import CompactionPolicy, _rewrite, compact, plan_partitions
 from darkroom.analytics.expiry import ExpiryPolicy, expire
 from darkroom.analytics.jobs import JOBS, Mode, job_named, run, target_table
-from darkroom.analytics.maintenance import MaintenancePolicy, maintain, readers
+from darkroom.analytics.maintenance import Maintained, MaintenancePolicy, maintain, readers
 from darkroom.analytics.state import processed_snapshot
 from darkroom.cli import app
 from darkroom.config import Settings
@@ -175,6 +176,31 @@ def test_a_compaction_whose_files_were_rewritten_meanwhile_is_abandoned(
             raise AssertionError("a rewrite of files no longer live was committed")
     assert _on_disk(stale) == warehouse  # its new files were deleted again
     assert event_ids(events_table(catalog)) == sorted({e["event_id"] for e in history.sent})
+
+
+def test_the_ingest_process_maintains_between_rounds(
+    redis_client: redis.Redis, catalog: SqlCatalog, publish: Publish
+) -> None:
+    history = History(random.Random(16))
+    ingest_batches(redis_client, catalog, publish, history, 3)
+    publish(*history.batch(5, duplicate_share=0))  # for the round after the maintenance
+    stop = threading.Event()
+    done: list[Maintained] = []
+
+    def maintenance() -> None:
+        done.append(maintain(catalog, MaintenancePolicy(NOW), expiry=False))
+        stop.set()  # the round already under way still runs: on a table the maintenance moved
+
+    ingester = Ingester(redis_client, catalog, LIMITS)
+    try:
+        ingester.run(stop, maintenance=maintenance, maintain_every_s=1e-6)
+    finally:
+        ingester.close()
+    assert len(done) == 1 and done[0].compacted
+    events = events_table(catalog)
+    head = events.current_snapshot()
+    assert head is not None and head.summary is not None and head.summary.operation == Operation.APPEND
+    assert event_ids(events) == sorted({e["event_id"] for e in history.sent})
 
 
 def test_the_command(
