@@ -129,6 +129,10 @@ class Settings:
     # where the workflow engine's step.finished / workflow.finished events go
     # (darkroom.platform.run_events): outbox (the relay publishes them) or none (no relay runs)
     run_events: str = "outbox"
+    # analytics maintenance (darkroom.analytics.maintenance): snapshots older than this are expired
+    # unless a job still needs them; the ingest process maintains every this often (0: never)
+    analytics_snapshot_retention_s: float = 86_400.0
+    analytics_maintain_every_s: float = 3600.0
     limits: QueueLimits = field(default_factory=QueueLimits)
 
     def __post_init__(self) -> None:
@@ -148,6 +152,9 @@ class Settings:
                 raise ConfigError(f"DARKROOM_{name.upper()}={getattr(self, name)!r} must be a whole number >= 1")
         if self.run_events not in RUN_EVENT_SINKS:
             raise ConfigError(f"DARKROOM_RUN_EVENTS={self.run_events!r} must be one of {', '.join(RUN_EVENT_SINKS)}")
+        for name in ("analytics_snapshot_retention_s", "analytics_maintain_every_s"):
+            if not getattr(self, name) >= 0:  # also refuses NaN
+                raise ConfigError(f"DARKROOM_{name.upper()}={getattr(self, name)!r} must be a number of seconds >= 0")
         if self.grpc_auth not in GRPC_AUTH_MODES:
             raise ConfigError(f"DARKROOM_GRPC_AUTH={self.grpc_auth!r} must be one of {', '.join(GRPC_AUTH_MODES)}")
         _check_http_addr(self.http_addr)

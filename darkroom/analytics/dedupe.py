@@ -10,8 +10,9 @@ the time its batch covered. The index keeps those bounds per live data file; an 
 file whose bounds contain it, and only such files have their ``event_id`` column read (a few
 recently read ones are cached). In steady state a batch's ids are newer than every file's upper
 bound but the last batch's, so a lookup is a bisection per file and at most one small read. After
-an append the index adds only the files of the new snapshots; any other kind of snapshot
-(compaction, a delete) makes it read every manifest again.
+an append the index adds only the files of the new snapshots; after a compaction (a ``replace``
+snapshot) it drops the files that snapshot removed and adds the ones it wrote; any other kind of
+snapshot (a delete, an overwrite) makes it read every manifest again.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 import pyarrow.parquet as pq
-from pyiceberg.manifest import DataFile, DataFileContent, ManifestContent
+from pyiceberg.manifest import DataFile, DataFileContent, ManifestContent, ManifestEntryStatus
 from pyiceberg.table import Table
 from pyiceberg.table.snapshots import Operation, Snapshot
 
@@ -60,12 +61,16 @@ class EventIdIndex:
             return
         if current.snapshot_id == self._snapshot_id:
             return
-        appended = self._appends_since(table, current)
-        if appended is None:
-            self._files = {f.path: f for f in _files_of(table, current, only_added=False)}
+        steps = self._steps_since(table, current)
+        if steps is None:
+            self._files = {f.path: f for f in _files_of(table, current)}
         else:
-            for snapshot in appended:
-                self._files.update((f.path, f) for f in _files_of(table, snapshot, only_added=True))
+            for snapshot in steps:
+                added, removed = _changed_files(table, snapshot)
+                for path in removed:
+                    self._files.pop(path, None)
+                    self._cache.pop(path, None)
+                self._files.update((f.path, f) for f in added)
         self._snapshot_id = current.snapshot_id
 
     def seen(self, table: Table, event_ids: Sequence[str]) -> set[str]:
@@ -82,19 +87,23 @@ class EventIdIndex:
                 found.update(i for i in ids[lo:hi] if i in held)
         return found
 
-    def _appends_since(self, table: Table, current: Snapshot) -> list[Snapshot] | None:
-        """The snapshots after the indexed one up to ``current`` when all are appends, else None."""
+    def _steps_since(self, table: Table, current: Snapshot) -> list[Snapshot] | None:
+        """The snapshots after the indexed one up to ``current``, oldest first, when all are appends
+        or replaces (compactions); None otherwise."""
         if self._snapshot_id is None:
             return None
         out: list[Snapshot] = []
         snapshot: Snapshot | None = current
         while snapshot is not None and snapshot.snapshot_id != self._snapshot_id:
-            if snapshot.summary is None or snapshot.summary.operation != Operation.APPEND:
+            if snapshot.summary is None or snapshot.summary.operation not in (Operation.APPEND, Operation.REPLACE):
                 return None
             out.append(snapshot)
             parent = snapshot.parent_snapshot_id
             snapshot = table.snapshot_by_id(parent) if parent is not None else None
-        return out if snapshot is not None else None
+        if snapshot is None:
+            return None
+        out.reverse()  # a replace removes files an earlier append added
+        return out
 
     def _ids_of(self, table: Table, path: str) -> frozenset[str]:
         held = self._cache.get(path)
@@ -111,16 +120,31 @@ class EventIdIndex:
         return held
 
 
-def _files_of(table: Table, snapshot: Snapshot, *, only_added: bool) -> Iterable[_File]:
-    """The live data files of ``snapshot`` (only those it added, with ``only_added``)."""
+def _files_of(table: Table, snapshot: Snapshot) -> Iterable[_File]:
+    """The live data files of ``snapshot``."""
     for manifest in snapshot.manifests(table.io):
         if manifest.content != ManifestContent.DATA:
-            continue
-        if only_added and manifest.added_snapshot_id != snapshot.snapshot_id:
             continue
         for entry in manifest.fetch_manifest_entry(table.io, discard_deleted=True):
             if entry.data_file.content == DataFileContent.DATA:
                 yield _file(entry.data_file)
+
+
+def _changed_files(table: Table, snapshot: Snapshot) -> tuple[list[_File], list[str]]:
+    """The data files ``snapshot`` added, and the paths of those it removed (a replace's)."""
+    added: list[_File] = []
+    removed: list[str] = []
+    for manifest in snapshot.manifests(table.io):
+        if manifest.content != ManifestContent.DATA or manifest.added_snapshot_id != snapshot.snapshot_id:
+            continue
+        for entry in manifest.fetch_manifest_entry(table.io, discard_deleted=False):
+            if entry.data_file.content != DataFileContent.DATA:
+                continue
+            if entry.status == ManifestEntryStatus.ADDED:
+                added.append(_file(entry.data_file))
+            elif entry.status == ManifestEntryStatus.DELETED:
+                removed.append(entry.data_file.file_path)
+    return added, removed
 
 
 def _file(data_file: DataFile) -> _File:

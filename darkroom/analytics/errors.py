@@ -6,6 +6,7 @@ from darkroom.errors import DarkroomError
 
 __all__ = [
     "AnalyticsError",
+    "CompactionAborted",
     "InvalidCatalogUrl",
     "InvalidBackfillDate",
     "InvalidEntry",
@@ -64,3 +65,8 @@ class InvalidBackfillDate(AnalyticsError, ValueError):
 
 class InvalidQuery(AnalyticsError, ValueError):
     """A query DuckDB refused; the message holds DuckDB's reason."""
+
+
+class CompactionAborted(AnalyticsError, RuntimeError):
+    """A partition's rewrite was abandoned (another commit removed its files, or it kept losing
+    the commit race); the message says which. Its new files are deleted and nothing is committed."""

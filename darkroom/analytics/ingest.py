@@ -23,6 +23,7 @@ from __future__ import annotations
 import bisect
 import logging
 import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
@@ -79,6 +80,7 @@ class Ingester:
         self.dead_stream = dead_stream
         self.group = group
         self.reader = BatchReader(redis_client, limits, stream=stream, group=group)
+        self.catalog = catalog
         self.table: Table = events_table(catalog)
         self.index = EventIdIndex()
         self._stale = False  # a round failed: the table object may not be the catalog's any more
@@ -98,10 +100,27 @@ class Ingester:
             raise
         return committed
 
-    def run(self, stop: threading.Event, *, retry_min_s: float = 0.5, retry_max_s: float = 30.0) -> None:
+    def run(
+        self,
+        stop: threading.Event,
+        *,
+        retry_min_s: float = 0.5,
+        retry_max_s: float = 30.0,
+        maintenance: Callable[[], object] | None = None,
+        maintain_every_s: float = 0.0,
+    ) -> None:
         """Ingest until ``stop`` is set (:meth:`overlapped`); a failed round is logged and retried
-        after a wait that doubles from ``retry_min_s`` to ``retry_max_s``."""
+        after a wait that doubles from ``retry_min_s`` to ``retry_max_s``. ``maintenance``
+        (compaction, expiry) runs between rounds, while no commit is under way, every
+        ``maintain_every_s`` (0: never), first one interval after the start."""
         retry_s = retry_min_s
+        next_maintenance = time.monotonic() + maintain_every_s
+
+        def between() -> None:
+            nonlocal next_maintenance
+            if maintenance is not None and maintain_every_s > 0 and time.monotonic() >= next_maintenance:
+                self._maintain(maintenance)
+                next_maintenance = time.monotonic() + maintain_every_s
 
         def done(committed: Committed) -> None:
             nonlocal retry_s
@@ -117,14 +136,16 @@ class Ingester:
 
         while not stop.is_set():
             try:
-                self.overlapped(stop, done)
+                self.overlapped(stop, done, between)
             except Exception as exc:  # Redis, the catalog's database, the warehouse: all come back
                 log.warning("analytics ingest round failed (retrying in %.1fs): %s", retry_s, exc)
                 self.reader.forget_group()
                 stop.wait(retry_s)
                 retry_s = min(retry_s * 2, retry_max_s)
 
-    def overlapped(self, stop: threading.Event, done: Callable[[Committed], None]) -> None:
+    def overlapped(
+        self, stop: threading.Event, done: Callable[[Committed], None], between: Callable[[], None] | None = None
+    ) -> None:
         """Rounds until ``stop`` is set, each batch read while the previous one commits and settles
         on a thread of its own (the Parquet writing and the catalog's round trips release the GIL,
         and Redis serves the read meanwhile). ``done`` gets each batch's :class:`Committed`, in
@@ -132,7 +153,8 @@ class Ingester:
 
         Batches still commit one at a time and in stream order. When a commit fails, the batch read
         meanwhile is dropped with it and the reader rewinds: both are read again from the pending
-        list, in order, as after a crash. The error is raised once the thread is idle."""
+        list, in order, as after a crash. The error is raised once the thread is idle. ``between``
+        is called once a round, while no commit is under way (maintenance: :meth:`run`)."""
         with ThreadPoolExecutor(1, thread_name_prefix="ingest-commit") as pool:
             inflight: Future[Committed] | None = None
             try:
@@ -141,6 +163,8 @@ class Ingester:
                     if inflight is not None:
                         committed, inflight = inflight.result(), None
                         done(committed)
+                    if between is not None:
+                        between()
                     if batch:
                         inflight = pool.submit(self._commit_settle, batch)
                 if inflight is not None:
@@ -156,6 +180,13 @@ class Ingester:
         committed = self.commit(batch)
         self.settle(batch)
         return committed
+
+    def _maintain(self, maintenance: Callable[[], object]) -> None:
+        try:
+            log.info("analytics maintenance: %s", maintenance())
+        except Exception as exc:  # maintenance is an optimisation: ingest goes on without it
+            log.warning("analytics maintenance failed (next time in one interval): %s", exc)
+        self._stale = True  # maintenance committed to the table: reload it before the next commit
 
     def close(self) -> None:
         """Close the reader's Redis connection (the client passed in stays open)."""

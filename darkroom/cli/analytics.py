@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
@@ -26,6 +26,9 @@ from darkroom.errors import DarkroomError
 
 if TYPE_CHECKING:
     from pyiceberg.catalog.sql import SqlCatalog as Catalog
+
+    from darkroom.analytics import Ingester
+    from darkroom.config import Settings
 
 __all__ = ["app"]
 
@@ -65,10 +68,21 @@ def ingest(
         fail(exc)
     stop = _stop_on_signals()
     try:
-        ingester.run(stop)
+        ingester.run(
+            stop, maintenance=_maintenance(ingester, w.settings), maintain_every_s=w.settings.analytics_maintain_every_s
+        )
     finally:
         ingester.close()
         w.close()
+
+
+def _maintenance(ingester: Ingester, settings: Settings) -> Callable[[], object]:
+    """The ingest process's maintenance: every table compacted and expired between rounds, so a
+    compaction of darkroom.events never races this process's commits."""
+    from darkroom.analytics.maintenance import MaintenancePolicy, maintain
+
+    policy = MaintenancePolicy.from_settings(settings)
+    return lambda: maintain(ingester.catalog, policy)
 
 
 @app.command("jobs")
@@ -209,6 +223,73 @@ def query(
     _out().print(table)
     if result.num_rows > limit:
         _out().print(escape(f"({result.num_rows} rows, {limit} shown: --limit)"))
+
+
+@app.command("maintain")
+def maintain(
+    *,
+    compact: Annotated[
+        bool, typer.Option("--compact", help="Rewrite partitions' small files into large ones.")
+    ] = False,
+    expire: Annotated[
+        bool, typer.Option("--expire", help="Expire old snapshots no job needs, and delete orphan files.")
+    ] = False,
+    retention_s: Annotated[
+        float | None,
+        typer.Option(min=0, help="Expire snapshots older than this (default DARKROOM_ANALYTICS_SNAPSHOT_RETENTION_S)."),
+    ] = None,
+    quiet_s: Annotated[
+        float, typer.Option(min=0, help="Leave a partition alone while a file was added to it within this.")
+    ] = 3600.0,
+    min_files: Annotated[
+        int, typer.Option(min=2, max=1_000_000, help="Compact a partition from this many small files.")
+    ] = 10,
+    home: HomeOpt = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """Maintain every analytics table once: compact small files (one replace commit per partition),
+    then expire snapshots older than the retention, never one a job still needs (neither flag: both)."""
+    from darkroom.analytics.compaction import CompactionPolicy
+    from darkroom.analytics.expiry import ExpiryPolicy
+    from darkroom.analytics.maintenance import MaintenancePolicy
+    from darkroom.analytics.maintenance import maintain as run_maintenance
+    from darkroom.cli._options import settings_for
+
+    both = not (compact or expire)
+    retention = retention_s if retention_s is not None else settings_for(home).analytics_snapshot_retention_s
+    policy = MaintenancePolicy(
+        CompactionPolicy(min_files=min_files, quiet_s=quiet_s), ExpiryPolicy(retention_s=retention)
+    )
+    with _catalog(home) as catalog:
+        try:
+            done = run_maintenance(catalog, policy, compaction=compact or both, expiry=expire or both)
+        except (DarkroomError, OSError, ValueError) as exc:
+            fail(exc)
+    if json_out:
+        print_json({
+            "compacted": [{k: getattr(c, k) for k in c.__slots__} for c in done.compacted],
+            "expired": [{k: getattr(e, k) for k in e.__slots__ if k != "needed"}
+                        | {"needed": {str(i): why for i, why in e.needed.items()}} for e in done.expired],
+            "elapsed_s": done.elapsed_s,
+        })  # fmt: skip
+        return
+    for c in done.compacted:
+        _out().print(
+            escape(
+                f"{c.table} {c.partition}: {c.files_before} files → {c.files_after} ({c.rows} rows, "
+                f"{c.bytes_before} → {c.bytes_after} bytes), snapshot {c.snapshot_id}, {c.elapsed_s:.2f}s"
+            )
+        )
+    for e in done.expired:
+        kept = sorted(set(e.needed.values()))
+        _out().print(
+            escape(
+                f"{e.table}: {e.expired} snapshots expired, {e.retained} kept ({', '.join(kept) or 'none needed'}), "
+                f"{e.orphans_removed} orphan files deleted ({e.orphan_bytes} bytes)"
+            )
+        )
+    if (compact or both) and not done.compacted:
+        _out().print("no partition needed compacting")
 
 
 @contextmanager

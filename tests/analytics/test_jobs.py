@@ -1,7 +1,8 @@
 """The incremental jobs against full recomputes, on a real Redis stream, the real ingest and a real
 SQLite catalog: random histories (late events, duplicates offered to the ingest again, runs that
-die before their commit, runs skipped so a change spans several snapshots), and after them every
-target equals a full recompute of the same source, row for row."""
+die before their commit, runs skipped so a change spans several snapshots, compactions of the
+sources in between), and after them every target equals a full recompute of the same source, row
+for row."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from pyiceberg.exceptions import CommitFailedException
 
 from darkroom.analytics import BatchLimits, Ingester, events_table
 from darkroom.analytics.changes import capture
+from darkroom.analytics.compaction import CompactionPolicy, compact
 from darkroom.analytics.jobs import JOBS, Job, Mode, commit, compute, job_named, plan, run, target_table
 from darkroom.analytics.state import job_state, processed_snapshot
 from tests.analytics.conftest import Publish
@@ -63,9 +65,15 @@ def test_incremental_targets_equal_a_full_recompute(
                 p = plan(job, catalog)
                 compute(p)
             elif action == "run":
-                run(job, catalog)
+                done = run(job, catalog)
+                assert done.mode != Mode.FULL or done.reason == "first run", done.reason  # compaction included
+        if rng.random() < 0.4:  # compaction of the sources: replace snapshots the jobs step over
+            for name in ("events", "events_clean"):
+                if catalog.table_exists(("darkroom", name)):
+                    compact(catalog.load_table(("darkroom", name)), CompactionPolicy(min_files=2, quiet_s=0))
     for job in JOBS:
-        run(job, catalog)
+        done = run(job, catalog)
+        assert done.mode != Mode.FULL or done.reason == "first run", done.reason
     for job in JOBS:
         assert_equals_full_recompute(catalog, job)
     assert target_table(catalog, job_named("post_daily_stats")).scan().to_arrow().num_rows > 0
