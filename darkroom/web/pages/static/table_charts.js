@@ -59,7 +59,7 @@ function draw(uPlot, figure) {
     // one day alone still gets an axis a day either side of it
     scales: { x: { time: true, range: (u, min, max) => (min === max ? [min - DAY_S, max + DAY_S] : [min, max]) } },
     series: [
-      { value: (u, t) => (t == null ? "" : new Date(t * 1000).toISOString().slice(0, 10)) },
+      { label: "Day", value: (u, t) => (t == null ? "" : new Date(t * 1000).toISOString().slice(0, 10)) },
       ...names.map((n, i) => ({ label: n, stroke: colours[i % colours.length], width: 2, points: { show: true, size: 5 }, spanGaps: true })),
     ],
     axes: [axis, { ...axis, size: 56, values: small }],
