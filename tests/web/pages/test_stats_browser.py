@@ -39,9 +39,10 @@ def _history(post_id: str, today: dt.date) -> list[Event | dict[str, str]]:
         day = today - dt.timedelta(days=9 - i)
         seen = people[: 3 + (i * 7) % 10]
         events += post_events(post_id, day, views=seen + seen[:i], likes=seen[: i % 4], comments=seen[: i % 3])
+    runs = (("streaming.video", "standard", 4000), ("photo.renditions", "interactive", 300))
     for i in range(7):
         day = today - dt.timedelta(days=6 - i)
-        for workflow, priority, base in (("streaming.video", "standard", 4000), ("photo.renditions", "interactive", 300)):
+        for workflow, priority, base in runs:
             steps = [base + 97 * ((i * 5 + k) % 9) for k in range(8)]
             events += workflow_events(day, workflow, priority, steps_ms=steps, lateness_ms=[-base, (i % 3 - 1) * base])
     return events
