@@ -3,9 +3,17 @@ recent days of ``pipeline_sla``, as plain values.
 
 Each read loads the table (its current snapshot from the catalog) and answers from a small
 bounded cache keyed by the snapshot id, so a repeat costs the catalog look-up alone and a new
-commit of the job is seen at once. A miss scans with a pushed-down row filter (``post_id = …``:
-files whose bounds exclude the post are skipped; ``day >= …``: whole day partitions are), never
-the whole table. A table that does not exist yet (no job has run) reads as no rows.
+commit of the job is seen at once. On a miss:
+
+- ``post_daily_stats`` of at most ``whole_table_rows`` rows (the snapshot summary's count) is read
+  whole once per snapshot and kept (only the newest snapshot's copy: about 70 bytes a row), and a
+  post is a filter over it in memory. A scan filtered on ``post_id`` costs more than that whole
+  read: the job's files are per day and each holds every post's day, so file bounds prune nothing
+  and every file is opened either way (docs/web.md has the numbers).
+- A larger table is scanned with the pushed-down row filter ``post_id = …``.
+- ``pipeline_sla`` is scanned with ``day >= …`` (whole day partitions are skipped).
+
+A table that does not exist yet (no job has run) reads as no rows.
 """
 
 from __future__ import annotations
@@ -17,6 +25,8 @@ from collections.abc import Callable, Hashable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
+import pyarrow as pa
+import pyarrow.compute as pc
 from pyiceberg.catalog import Catalog
 from pyiceberg.exceptions import NoSuchTableError
 from pyiceberg.expressions import BooleanExpression, EqualTo, GreaterThanOrEqual
@@ -37,6 +47,8 @@ __all__ = [
 POST_DAILY_STATS_TABLE = (NAMESPACE, "post_daily_stats")
 PIPELINE_SLA_TABLE = (NAMESPACE, "pipeline_sla")
 _MAX_ENTRIES = 256  # cached answers (a post's days, or the SLA's recent days): a few MB at most
+_WHOLE_TABLE_ROWS = 500_000  # post_daily_stats read whole up to this: about 35 MB of Arrow
+_POST_COLUMNS = ("post_id", "day", "impressions", "unique_viewers", "likes", "comments")
 _T = TypeVar("_T")
 
 
@@ -72,24 +84,35 @@ class SlaDay:
 class StatsReader:
     """Reads of the jobs' tables through ``catalog`` (shared by a process's threads)."""
 
-    def __init__(self, catalog: Catalog, *, max_entries: int = _MAX_ENTRIES) -> None:
+    def __init__(
+        self, catalog: Catalog, *, max_entries: int = _MAX_ENTRIES, whole_table_rows: int = _WHOLE_TABLE_ROWS
+    ) -> None:
         if max_entries < 1:
             raise ValueError(f"max_entries must be at least 1, got {max_entries}")
+        if whole_table_rows < 0:
+            raise ValueError(f"whole_table_rows must be at least 0, got {whole_table_rows}")
         self._catalog = catalog
         self._max_entries = max_entries
+        self._whole_table_rows = whole_table_rows
         self._cache: OrderedDict[Hashable, object] = OrderedDict()
+        self._whole: tuple[int, pa.Table] | None = None  # post_daily_stats at one snapshot
         self._lock = threading.Lock()
 
     def post_days(self, post_id: str) -> tuple[PostDay, ...]:
         """``post_id``'s days, oldest first; none when the table or its rows do not exist yet."""
 
         def scan(table: Table, snapshot_id: int) -> tuple[PostDay, ...]:
-            rows = table.scan(
-                row_filter=_predicate(EqualTo, "post_id", post_id),
-                selected_fields=("day", "impressions", "unique_viewers", "likes", "comments"),
-                snapshot_id=snapshot_id,
-            ).to_arrow()
-            return tuple(sorted((PostDay(**r) for r in rows.to_pylist()), key=lambda d: d.day))
+            whole = self._whole_table(table, snapshot_id)
+            if whole is not None:
+                rows = whole.filter(pc.equal(whole["post_id"], post_id))
+            else:
+                rows = table.scan(
+                    row_filter=_predicate(EqualTo, "post_id", post_id),
+                    selected_fields=_POST_COLUMNS,
+                    snapshot_id=snapshot_id,
+                ).to_arrow()
+            days = (PostDay(**r) for r in rows.drop_columns(["post_id"]).to_pylist())
+            return tuple(sorted(days, key=lambda d: d.day))
 
         return self._cached(POST_DAILY_STATS_TABLE, ("post", post_id), scan, ())
 
@@ -104,6 +127,21 @@ class StatsReader:
             return tuple(sorted(days, key=lambda d: (d.day, d.workflow, d.priority)))
 
         return self._cached(PIPELINE_SLA_TABLE, ("sla", since), scan, ())
+
+    def _whole_table(self, table: Table, snapshot_id: int) -> pa.Table | None:
+        """``post_daily_stats`` at ``snapshot_id``, read once; None when it has too many rows."""
+        with self._lock:
+            if self._whole is not None and self._whole[0] == snapshot_id:
+                return self._whole[1]
+        snapshot = table.snapshot_by_id(snapshot_id)
+        summary = snapshot.summary if snapshot is not None else None
+        total = summary.additional_properties.get("total-records") if summary is not None else None
+        if total is None or int(total) > self._whole_table_rows:
+            return None
+        whole = table.scan(selected_fields=_POST_COLUMNS, snapshot_id=snapshot_id).to_arrow()
+        with self._lock:
+            self._whole = (snapshot_id, whole)
+        return whole
 
     def _cached(self, identifier: tuple[str, str], key: Hashable, scan: Callable[[Table, int], _T], empty: _T) -> _T:
         try:

@@ -10,7 +10,8 @@ import pytest
 from fastapi.testclient import TestClient
 
 from darkroom.analytics.jobs import PIPELINE_SLA, POST_DAILY_STATS
-from darkroom.analytics.reads import PIPELINE_SLA_TABLE, POST_DAILY_STATS_TABLE, PostDay
+from darkroom.analytics import catalog_location, open_catalog
+from darkroom.analytics.reads import PIPELINE_SLA_TABLE, POST_DAILY_STATS_TABLE, PostDay, StatsReader
 from darkroom.social.ids import new_id
 from darkroom.social.viewer import Role
 from darkroom.web.pages.stats_views import MAX_DAYS_SHOWN, NO_VALUE, duration_text, post_stats
@@ -53,6 +54,9 @@ def test_the_author_sees_the_days_the_job_counted_and_no_one_else_sees_anything(
     events += post_events(new_id(), DAY, views=[ben.account_id], likes=[], comments=[])  # another post's
     ingest_and_run(site, events)
 
+    catalog = open_catalog(catalog_location(site.deps.settings))
+    pushed_down = StatsReader(catalog, whole_table_rows=0).post_days(post)  # a table too large to keep
+    assert pushed_down == site.deps.stats.post_days(post) and len(pushed_down) == 2
     page = client.get(f"/p/{post}/stats")
     assert page.status_code == 200 and page.headers["cache-control"] == "no-store"
     assert page.headers["server-timing"].startswith("stats;dur=")
