@@ -31,7 +31,7 @@ def _log_in(page: Page, handle: str) -> None:
     expect(page.get_by_role("navigation", name="Main").get_by_role("link", name=f"@{handle}")).to_be_visible()
 
 
-def _history(post_id: str, today: dt.date) -> list[Event | dict[str, str]]:
+def history(post_id: str, today: dt.date) -> list[Event | dict[str, str]]:
     """Ten days of a post's views, likes and comments, and a week of two workflows' runs."""
     people = [new_id() for _ in range(12)]
     events: list[Event | dict[str, str]] = []
@@ -55,7 +55,7 @@ def test_the_author_reads_a_posts_stats_and_an_admin_the_pipeline(
     site.join("olga", role=Role.ADMIN)
     post = site.photo_post("ana", f"{XSS} harbour at dusk #sea")
     quiet = site.photo_post("ana", "nobody saw this one")
-    ingest_and_run(site, _history(post, dt.datetime.now(dt.UTC).date()))
+    ingest_and_run(site, history(post, dt.datetime.now(dt.UTC).date()))
     with serve(site) as base, person(browser, base) as ana, person(browser, base) as olga:
         page = ana.page
         _log_in(page, "ana")

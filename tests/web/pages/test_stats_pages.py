@@ -9,8 +9,8 @@ import datetime as dt
 import pytest
 from fastapi.testclient import TestClient
 
-from darkroom.analytics.jobs import PIPELINE_SLA, POST_DAILY_STATS
 from darkroom.analytics import catalog_location, open_catalog
+from darkroom.analytics.jobs import PIPELINE_SLA, POST_DAILY_STATS
 from darkroom.analytics.reads import PIPELINE_SLA_TABLE, POST_DAILY_STATS_TABLE, PostDay, StatsReader
 from darkroom.social.ids import new_id
 from darkroom.social.viewer import Role
