@@ -75,9 +75,10 @@ def main() -> None:
             run(job, catalog)
         target = catalog.load_table(POST_DAILY_STATS)
         files = len(target.inspect.files())
-        print(f"{args.events:,} events; post_daily_stats: {target.scan().count():,} rows in {files} files")
-
-        reader = StatsReader(catalog)
+        rows = target.scan().count()
+        print(f"{args.events:,} events; post_daily_stats: {rows:,} rows in {files} files")
+        print(f"kept whole by default: {rows <= StatsReader(catalog).whole_table_rows}")
+        reader = StatsReader(catalog, whole_table_rows=rows)  # kept whole, whatever the default limit
         posts = [f"P{i:025d}" for i in rng.choice(50_000, args.posts + 1, replace=False)]
         first = _timed([lambda: reader.post_days(posts.pop())])
         cold = _timed([lambda p=p: reader.post_days(p) for p in posts])

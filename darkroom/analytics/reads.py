@@ -47,7 +47,7 @@ __all__ = [
 POST_DAILY_STATS_TABLE = (NAMESPACE, "post_daily_stats")
 PIPELINE_SLA_TABLE = (NAMESPACE, "pipeline_sla")
 _MAX_ENTRIES = 256  # cached answers (a post's days, or the SLA's recent days): a few MB at most
-_WHOLE_TABLE_ROWS = 500_000  # post_daily_stats read whole up to this: about 35 MB of Arrow
+_WHOLE_TABLE_ROWS = 1_000_000  # post_daily_stats read whole up to this: about 70 MB of Arrow
 _POST_COLUMNS = ("post_id", "day", "impressions", "unique_viewers", "likes", "comments")
 _T = TypeVar("_T")
 
@@ -97,6 +97,11 @@ class StatsReader:
         self._cache: OrderedDict[Hashable, object] = OrderedDict()
         self._whole: tuple[int, pa.Table] | None = None  # post_daily_stats at one snapshot
         self._lock = threading.Lock()
+
+    @property
+    def whole_table_rows(self) -> int:
+        """``post_daily_stats`` of at most this many rows is read whole once per snapshot."""
+        return self._whole_table_rows
 
     def post_days(self, post_id: str) -> tuple[PostDay, ...]:
         """``post_id``'s days, oldest first; none when the table or its rows do not exist yet."""
