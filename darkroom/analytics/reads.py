@@ -29,7 +29,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from pyiceberg.catalog import Catalog
 from pyiceberg.exceptions import NoSuchTableError
-from pyiceberg.expressions import BooleanExpression, EqualTo, GreaterThanOrEqual
+from pyiceberg.expressions import BooleanExpression, EqualTo, GreaterThanOrEqual, In
 from pyiceberg.table import Table
 
 from darkroom.analytics.tables import NAMESPACE
@@ -38,6 +38,7 @@ __all__ = [
     "PIPELINE_SLA_TABLE",
     "POST_DAILY_STATS_TABLE",
     "PostDay",
+    "PostTotals",
     "SlaDay",
     "StatsReader",
 ]
@@ -61,6 +62,17 @@ class PostDay:
     unique_viewers: int
     likes: int
     comments: int
+
+
+@dataclass(frozen=True, slots=True)
+class PostTotals:
+    """A post's counts over every counted day (unique viewers: the most of one day)."""
+
+    impressions: int
+    most_viewers: int
+    likes: int
+    comments: int
+    days: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,6 +132,32 @@ class StatsReader:
             return tuple(sorted(days, key=lambda d: d.day))
 
         return self._cached(POST_DAILY_STATS_TABLE, ("post", post_id), scan, ())
+
+    def post_totals(self, post_ids: tuple[str, ...]) -> dict[str, PostTotals]:
+        """Each of ``post_ids``'s totals; a post without a counted day is left out."""
+
+        def scan(table: Table, snapshot_id: int) -> dict[str, PostTotals]:
+            whole = self._whole_table(table, snapshot_id)
+            if whole is not None:
+                rows = whole.filter(pc.is_in(whole["post_id"], pa.array(post_ids, whole["post_id"].type)))
+            else:
+                rows = table.scan(
+                    row_filter=_predicate(In, "post_id", post_ids),
+                    selected_fields=_POST_COLUMNS,
+                    snapshot_id=snapshot_id,
+                ).to_arrow()
+            summed = rows.group_by("post_id").aggregate(
+                [("impressions", "sum"), ("unique_viewers", "max"), ("likes", "sum"), ("comments", "sum"),
+                 ("day", "count")]
+            )  # fmt: skip
+            return {
+                r["post_id"]: PostTotals(
+                    r["impressions_sum"], r["unique_viewers_max"], r["likes_sum"], r["comments_sum"], r["day_count"]
+                )
+                for r in summed.to_pylist()
+            }
+
+        return self._cached(POST_DAILY_STATS_TABLE, ("totals", post_ids), scan, {})
 
     def pipeline_days(self, since: dt.date) -> tuple[SlaDay, ...]:
         """``pipeline_sla`` from ``since`` on, by day, workflow and priority."""

@@ -2,7 +2,8 @@
 to its chart (uPlot, drawn from the table) and table, a post without events shows the empty state;
 an admin follows the operator navigation to the pipeline page and its two charts. The numbers are
 the real jobs' over real ingested events. axe in both schemes, no CSP violation, no dialog, and
-screenshots at both sizes (``post-stats``, ``post-stats-empty``, ``ops-pipeline``)."""
+screenshots at both sizes (``post-stats``, ``settings-stats``, ``post-stats-empty``,
+``ops-pipeline``)."""
 
 from __future__ import annotations
 
@@ -70,6 +71,13 @@ def test_the_author_reads_a_posts_stats_and_an_admin_the_pipeline(
         expect(chart.locator(".u-legend")).to_contain_text("Unique viewers")
         _check(page, "post stats")
         shoot(ana, artefacts, "post-stats")
+
+        page.get_by_role("link", name="Settings").click()
+        page.get_by_role("navigation", name="Settings").get_by_role("link", name="Stats").click()
+        expect(page.locator("#stats-overview tbody tr")).to_have_count(2)
+        expect(page.locator(f"#post-{post}")).to_contain_text(XSS)
+        _check(page, "post stats overview")
+        shoot(ana, artefacts, "settings-stats")
 
         page.goto(f"/p/{quiet}/stats")
         expect(page.get_by_role("heading", name="No stats yet")).to_be_visible()
