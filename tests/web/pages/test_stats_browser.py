@@ -49,6 +49,7 @@ def history(post_id: str, today: dt.date) -> list[Event | dict[str, str]]:
     return events
 
 
+@pytest.mark.slow  # 20 to 40 s: two people, four pages, axe twice on each
 def test_the_author_reads_a_posts_stats_and_an_admin_the_pipeline(
     site: Site, browser: Browser, artefacts: Path
 ) -> None:

@@ -18,9 +18,19 @@ from darkroom.web.pages.stats_views import MAX_DAYS_SHOWN, NO_VALUE, duration_te
 from tests.web.pages.site import Site
 from tests.web.pages.stats_site import ingest_and_run, post_events, workflow_events
 from tests.web.pages.test_ops_pages import log_in, rows_of
+from tests.web.pages.test_pages import _parse
 
 ON_SQLITE = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 XSS = "<script>alert(1)</script>"
+
+
+def assert_strict(html: str) -> None:
+    """No inline script, handler or style (the CSP would refuse them), assets from ``/static``."""
+    links = _parse(html)
+    assert links.scripts_inline == 0 and links.handlers == [] and ' style="' not in html
+    assert all(url.startswith("/static/") for url in links.assets)
+
+
 DAY = dt.date(2026, 3, 10)
 
 
@@ -60,6 +70,7 @@ def test_the_author_sees_the_days_the_job_counted_and_no_one_else_sees_anything(
     page = client.get(f"/p/{post}/stats")
     assert page.status_code == 200 and page.headers["cache-control"] == "no-store"
     assert page.headers["server-timing"].startswith("stats;dur=")
+    assert_strict(page.text)
     assert XSS not in page.text and "&lt;script&gt;alert(1)&lt;/script&gt; harbour at dusk" in page.text
     rows = rows_of(page.text).rows  # newest first; the day without events a zero
     assert rows == {
@@ -76,6 +87,7 @@ def test_the_author_sees_the_days_the_job_counted_and_no_one_else_sees_anything(
     (cells,) = rows_of(overview.text).rows.values()
     assert cells[0] == f"{XSS} harbour at dusk" and cells[2:] == ["5", "3", "1", "1"]
     assert f'href="/p/{post}/stats"' in overview.text and XSS not in overview.text
+    assert_strict(overview.text)
 
     missing = new_id()
     client.cookies.clear()
@@ -118,6 +130,7 @@ def test_an_admin_reads_the_pipeline_per_day_workflow_and_priority(site: Site, c
     page = client.get("/ops/pipeline")
     assert page.status_code == 200 and page.headers["cache-control"] == "no-store"
     assert XSS not in page.text and "&lt;script&gt;" in page.text
+    assert_strict(page.text)
     cells = list(rows_of(page.text).rows.values())
     label = f"{today.day} {today:%b %Y}"
     # day, workflow and priority, steps, p50, p95, runs, late, lateness p50, p95, max (newest first)
