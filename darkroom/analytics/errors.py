@@ -13,6 +13,7 @@ __all__ = [
     "InvalidQuery",
     "JobConflict",
     "OutOfOrder",
+    "StatsUnavailable",
     "UnknownColumn",
     "UnknownJob",
 ]
@@ -64,3 +65,8 @@ class InvalidBackfillDate(AnalyticsError, ValueError):
 
 class InvalidQuery(AnalyticsError, ValueError):
     """A query DuckDB refused; the message holds DuckDB's reason."""
+
+
+class StatsUnavailable(AnalyticsError, OSError):
+    """A read of a job's table for the web app failed (the catalog database or the warehouse did
+    not answer, a data file is gone); the message names the table and the cause."""

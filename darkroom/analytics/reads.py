@@ -13,7 +13,8 @@ commit of the job is seen at once. On a miss:
 - A larger table is scanned with the pushed-down row filter ``post_id = …``.
 - ``pipeline_sla`` is scanned with ``day >= …`` (whole day partitions are skipped).
 
-A table that does not exist yet (no job has run) reads as no rows.
+A table that does not exist yet (no job has run) reads as no rows; a catalog or warehouse that
+does not answer is :class:`~darkroom.analytics.errors.StatsUnavailable` naming the table.
 """
 
 from __future__ import annotations
@@ -31,7 +32,9 @@ from pyiceberg.catalog import Catalog
 from pyiceberg.exceptions import NoSuchTableError
 from pyiceberg.expressions import BooleanExpression, EqualTo, GreaterThanOrEqual, In
 from pyiceberg.table import Table
+from sqlalchemy.exc import SQLAlchemyError
 
+from darkroom.analytics.errors import StatsUnavailable
 from darkroom.analytics.tables import NAMESPACE
 
 __all__ = [
@@ -187,6 +190,12 @@ class StatsReader:
         return whole
 
     def _cached(self, identifier: tuple[str, str], key: Hashable, scan: Callable[[Table, int], _T], empty: _T) -> _T:
+        try:
+            return self._read(identifier, key, scan, empty)
+        except (SQLAlchemyError, OSError) as exc:  # the catalog's database, the warehouse's files
+            raise StatsUnavailable(f"the analytics table {'.'.join(identifier)} could not be read: {exc}") from exc
+
+    def _read(self, identifier: tuple[str, str], key: Hashable, scan: Callable[[Table, int], _T], empty: _T) -> _T:
         try:
             table = self._catalog.load_table(identifier)
         except NoSuchTableError:

@@ -20,6 +20,7 @@ from urllib.parse import urlencode
 from fastapi import APIRouter, Request
 from starlette.responses import Response
 
+from darkroom.analytics.errors import StatsUnavailable
 from darkroom.api.errors import InvalidCursor
 from darkroom.observability.health import Status, platform_health
 from darkroom.queue.errors import QueueError
@@ -32,7 +33,7 @@ from darkroom.web.pages.health_views import CHARTS, chart_data, monitor_of, rule
 from darkroom.web.pages.ops_access import Admin, AdminRoute
 from darkroom.web.pages.ops_views import dead_row, moment, queue_row, run_view
 from darkroom.web.pages.rendering import is_htmx, pages_of
-from darkroom.web.pages.stats_page import server_timing
+from darkroom.web.pages.stats_page import server_timing, unavailable
 from darkroom.web.pages.stats_views import sla_rows
 
 __all__ = [
@@ -181,7 +182,10 @@ def pipeline_page(request: Request, deps: Deps, _admin: Admin, days: str = "") -
     if not shown.isdigit() or not 1 <= int(shown) <= MAX_PIPELINE_DAYS:
         return refused(request, 400, f"days {days!r} is not a whole number of days from 1 to {MAX_PIPELINE_DAYS}")
     since = dt.datetime.now(dt.UTC).date() - dt.timedelta(days=int(shown) - 1)
-    rows = sla_rows(deps.stats.pipeline_days(since))
+    try:
+        rows = sla_rows(deps.stats.pipeline_days(since))
+    except StatsUnavailable as exc:
+        return unavailable(request, exc, detail=True)
     context = {
         "rows": rows,
         "series": sorted({r.series for r in rows}),

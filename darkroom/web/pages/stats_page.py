@@ -11,6 +11,7 @@ before its first (the page says so).
 
 from __future__ import annotations
 
+import logging
 import time
 from dataclasses import dataclass
 
@@ -18,6 +19,7 @@ from fastapi import APIRouter, Request
 from starlette.responses import Response
 
 from darkroom._proto.darkroom.social.v1.social_pb2 import Post
+from darkroom.analytics.errors import StatsUnavailable
 from darkroom.api.fieldmask import Mask
 from darkroom.social import postcache, profiles
 from darkroom.social.errors import NotFound, SocialError
@@ -32,8 +34,9 @@ from darkroom.web.pages.rendering import pages_of
 from darkroom.web.pages.session_pages import see_other
 from darkroom.web.pages.stats_views import MAX_DAYS_SHOWN, post_stats
 
-__all__ = ["CAPTION_CHARS", "OVERVIEW_POSTS", "PostRow", "router", "server_timing", "stats_path"]
+__all__ = ["CAPTION_CHARS", "OVERVIEW_POSTS", "PostRow", "router", "server_timing", "stats_path", "unavailable"]
 
+log = logging.getLogger(__name__)
 router = APIRouter(include_in_schema=False)
 CAPTION_CHARS = 80  # the caption's start, naming the post in the heading's line
 OVERVIEW_POSTS = 50  # /settings/stats: the latest posts (a post's own page has the rest)
@@ -49,6 +52,15 @@ def server_timing(name: str, started: float) -> dict[str, str]:
     """A ``Server-Timing`` header of the time since ``started`` (``time.perf_counter``), in ms:
     what the analytics read and the page cost, seen in the browser's network panel."""
     return {"Server-Timing": f"{name};dur={(time.perf_counter() - started) * 1000:.1f}"}
+
+
+def unavailable(request: Request, exc: StatsUnavailable, *, detail: bool = False) -> Response:
+    """A 503 page saying the stats cannot be read now; the cause only with ``detail`` (an
+    operator's page: it may name the catalog's host or a file), always in the log."""
+    log.warning("stats page %s: %s", request.url.path, exc)
+    message = "The stats cannot be read just now. Try again in a little while."
+    context = {"title": "Stats unavailable", "message": f"{message} ({exc})" if detail else message}
+    return pages_of(request).render(request, "error.html", context, status=503, cache=NO_STORE)
 
 
 def _excerpt(caption: str) -> str:
@@ -72,7 +84,10 @@ def stats_page(request: Request, post_id: str, deps: Deps, viewer: CurrentViewer
     except SocialError as exc:
         return refused(request, exc)
     post = found[0]
-    stats = post_stats(deps.stats.post_days(post_id))
+    try:
+        stats = post_stats(deps.stats.post_days(post_id))
+    except StatsUnavailable as exc:
+        return unavailable(request, exc)
     context = {
         "post_id": post_id,
         "post_href": post_path(post_id),
@@ -111,7 +126,10 @@ def stats_overview(request: Request, deps: Deps, viewer: CurrentViewer) -> Respo
             found = postcache.hydrate(conn, deps.redis, ids, viewer, _FIELDS, urls=deps.media_urls)
     except SocialError as exc:
         return refused(request, exc)
-    totals = deps.stats.post_totals(tuple(p.id for p in found)) if found else {}
+    try:
+        totals = deps.stats.post_totals(tuple(p.id for p in found)) if found else {}
+    except StatsUnavailable as exc:
+        return unavailable(request, exc)
     rows = []
     for post in found:
         t = totals.get(post.id)

@@ -5,6 +5,7 @@ post to anyone but the author, the empty states, and escaping."""
 from __future__ import annotations
 
 import datetime as dt
+import shutil
 
 import pytest
 from fastapi.testclient import TestClient
@@ -12,6 +13,7 @@ from fastapi.testclient import TestClient
 from darkroom.analytics import catalog_location, open_catalog
 from darkroom.analytics.jobs import PIPELINE_SLA, POST_DAILY_STATS
 from darkroom.analytics.reads import PIPELINE_SLA_TABLE, POST_DAILY_STATS_TABLE, PostDay, StatsReader
+from darkroom.social.events import Event
 from darkroom.social.ids import new_id
 from darkroom.social.viewer import Role
 from darkroom.web.pages.stats_views import MAX_DAYS_SHOWN, NO_VALUE, duration_text, post_stats
@@ -152,3 +154,24 @@ def test_an_admin_reads_the_pipeline_per_day_workflow_and_priority(site: Site, c
         answer = client.get("/ops/pipeline", headers={"Accept": "text/html"})
         nowhere = client.get("/nowhere/pipeline", headers={"Accept": "text/html"})
         assert answer.status_code == 404 and answer.text == nowhere.text.replace("/nowhere", "/ops")
+
+
+@ON_SQLITE
+def test_a_table_whose_files_are_gone_is_a_503_page_not_a_crash(site: Site, client: TestClient) -> None:
+    ben = site.join("ben")
+    site.join("olga", role=Role.ADMIN)
+    post = site.photo_post("ben", "a quiet one")
+    today = dt.datetime.now(dt.UTC).date()
+    events: list[Event | dict[str, str]] = [*post_events(post, today, views=[ben.account_id], likes=[], comments=[])]
+    ingest_and_run(site, events + workflow_events(today, "streaming.video", "batch", steps_ms=[5], lateness_ms=[]))
+    warehouse = site.deps.settings.home / "warehouse" / "darkroom"
+    for table in ("post_daily_stats", "pipeline_sla"):
+        shutil.rmtree(warehouse / table / "data")  # the metadata still names them
+    log_in(client, "ben")
+    page = client.get(f"/p/{post}/stats")
+    assert page.status_code == 503 and "The stats cannot be read just now" in page.text
+    assert "post_daily_stats" not in page.text  # no internals to a person
+    client.cookies.clear()
+    log_in(client, "olga")
+    ops = client.get("/ops/pipeline")
+    assert ops.status_code == 503 and "darkroom.pipeline_sla could not be read" in ops.text  # an operator's cause
