@@ -14,12 +14,12 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from fastapi import APIRouter, Request
 from starlette.responses import Response
 
 from darkroom._proto.darkroom.social.v1.social_pb2 import Post
-from darkroom.analytics.errors import StatsUnavailable
 from darkroom.api.fieldmask import Mask
 from darkroom.social import postcache, profiles
 from darkroom.social.errors import NotFound, SocialError
@@ -33,6 +33,9 @@ from darkroom.web.pages.post_views import ago
 from darkroom.web.pages.rendering import pages_of
 from darkroom.web.pages.session_pages import see_other
 from darkroom.web.pages.stats_views import MAX_DAYS_SHOWN, post_stats
+
+if TYPE_CHECKING:
+    from darkroom.analytics.errors import StatsUnavailable
 
 __all__ = ["CAPTION_CHARS", "OVERVIEW_POSTS", "PostRow", "router", "server_timing", "stats_path", "unavailable"]
 
@@ -84,6 +87,8 @@ def stats_page(request: Request, post_id: str, deps: Deps, viewer: CurrentViewer
     except SocialError as exc:
         return refused(request, exc)
     post = found[0]
+    from darkroom.analytics.errors import StatsUnavailable  # here: the pages load without pyiceberg
+
     try:
         stats = post_stats(deps.stats.post_days(post_id))
     except StatsUnavailable as exc:
@@ -126,6 +131,8 @@ def stats_overview(request: Request, deps: Deps, viewer: CurrentViewer) -> Respo
             found = postcache.hydrate(conn, deps.redis, ids, viewer, _FIELDS, urls=deps.media_urls)
     except SocialError as exc:
         return refused(request, exc)
+    from darkroom.analytics.errors import StatsUnavailable  # here: the pages load without pyiceberg
+
     try:
         totals = deps.stats.post_totals(tuple(p.id for p in found)) if found else {}
     except StatsUnavailable as exc:

@@ -1,15 +1,20 @@
 """What the stats pages show, as plain values: a post's days (every day from its first counted one,
 the days without events as zeros) with its totals, and the pipeline's days per workflow and
 priority. The tables hold the numbers as text and as ``data-*`` attributes, which
-``static/table_charts.js`` draws: the table is the chart's data, no second request."""
+``static/table_charts.js`` draws: the table is the chart's data, no second request.
+
+The analytics package (pyiceberg, pyarrow) is imported for types only: a process imports it at
+its first stats read (``WebDeps.stats``), not when the pages load."""
 
 from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from darkroom.analytics.reads import PostDay, SlaDay
+if TYPE_CHECKING:
+    from darkroom.analytics.reads import PostDay, SlaDay
 
 __all__ = [
     "MAX_DAYS_SHOWN",
@@ -74,8 +79,8 @@ def post_stats(found: Sequence[PostDay]) -> PostStats:
     rows = []
     for offset in range((last - first).days + 1):
         day = first + dt.timedelta(days=offset)
-        d = by_day.get(day) or PostDay(day, 0, 0, 0, 0)
-        counts = (d.impressions, d.unique_viewers, d.likes, d.comments)
+        d = by_day.get(day)
+        counts = (d.impressions, d.unique_viewers, d.likes, d.comments) if d else (0, 0, 0, 0)
         rows.append(DayRow(day.isoformat(), _day_label(day), _epoch_s(day), *counts))
     return PostStats(
         days=tuple(rows),
