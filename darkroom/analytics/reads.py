@@ -23,7 +23,7 @@ import datetime as dt
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Hashable
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from typing import Any, TypeVar
 
 import pyarrow as pa
@@ -167,7 +167,9 @@ class StatsReader:
 
         def scan(table: Table, snapshot_id: int) -> tuple[SlaDay, ...]:
             rows = table.scan(
-                row_filter=_predicate(GreaterThanOrEqual, "day", since.isoformat()), snapshot_id=snapshot_id
+                row_filter=_predicate(GreaterThanOrEqual, "day", since.isoformat()),
+                selected_fields=tuple(f.name for f in fields(SlaDay)),
+                snapshot_id=snapshot_id,
             ).to_arrow()
             days = (SlaDay(**r) for r in rows.to_pylist())
             return tuple(sorted(days, key=lambda d: (d.day, d.workflow, d.priority)))

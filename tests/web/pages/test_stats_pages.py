@@ -82,12 +82,14 @@ def test_the_author_sees_the_days_the_job_counted_and_no_one_else_sees_anything(
     }
     assert 'data-t="1773100800" data-impressions="4" data-unique-viewers="3"' in page.text  # the chart's data
     assert "<dd>5</dd>" in page.text  # impressions in all
+    ingest_and_run(site, post_events(post, DAY, views=[], likes=[new_id()], comments=[]))  # the job's next commit
+    assert rows_of(client.get(f"/p/{post}/stats").text).rows["day-2026-03-10"][3] == "2"  # seen at once
     assert f'href="/p/{post}/stats"' in client.get(f"/p/{post}").text  # the author's link
     overview = client.get("/settings/stats")  # the latest posts' totals, each linking to its page
     assert overview.status_code == 200 and overview.headers["cache-control"] == "no-store"
     # post (its caption as text), posted, impressions, most viewers in a day, likes, comments
     (cells,) = rows_of(overview.text).rows.values()
-    assert cells[0] == f"{XSS} harbour at dusk" and cells[2:] == ["5", "3", "1", "1"]
+    assert cells[0] == f"{XSS} harbour at dusk" and cells[2:] == ["5", "3", "2", "1"]
     assert f'href="/p/{post}/stats"' in overview.text and XSS not in overview.text
     assert_strict(overview.text)
 
