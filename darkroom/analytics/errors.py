@@ -14,6 +14,7 @@ __all__ = [
     "InvalidQuery",
     "JobConflict",
     "OutOfOrder",
+    "StatsUnavailable",
     "UnknownColumn",
     "UnknownJob",
 ]
@@ -70,3 +71,8 @@ class InvalidQuery(AnalyticsError, ValueError):
 class CompactionAborted(AnalyticsError, RuntimeError):
     """A partition's rewrite was abandoned (another commit removed its files, or it kept losing
     the commit race); the message says which. Its new files are deleted and nothing is committed."""
+
+
+class StatsUnavailable(AnalyticsError, OSError):
+    """A read of a job's table for the web app failed (the catalog database or the warehouse did
+    not answer, a data file is gone); the message names the table and the cause."""

@@ -34,6 +34,7 @@ from darkroom.web.packages import PackageIndex
 
 if TYPE_CHECKING:
     import darkroom.queue as dq
+    from darkroom.analytics.reads import StatsReader
     from darkroom.runtime.directory import WorkerDirectory
     from darkroom.runtime.workflow.store import WorkflowStore
 
@@ -202,6 +203,16 @@ class WebDeps:
         from darkroom.runtime.workflow.store import WorkflowStore
 
         return WorkflowStore(self.engine)
+
+    @functools.cached_property
+    def stats(self) -> StatsReader:
+        """The analytics tables' reads (a post's stats, the pipeline's SLA), through the catalog
+        the settings name (``DARKROOM_ICEBERG_CATALOG_URI``), opened at the first read: pyiceberg
+        is imported only by a process that shows them."""
+        from darkroom.analytics.catalog import catalog_location, open_catalog
+        from darkroom.analytics.reads import StatsReader
+
+        return StatsReader(open_catalog(catalog_location(self.settings)))
 
     @functools.cached_property
     def workers(self) -> WorkerDirectory | None:

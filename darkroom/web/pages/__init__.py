@@ -7,13 +7,16 @@ helpers as the ``/v1`` API, served by the same app (:func:`mount`).
 - ``new_posts``: ``/feed/new``, the feed's "new posts" bar, and the new posts it loads in.
 - ``compose_page``: ``/compose``, a new post (``static/compose.js`` uploads through the API).
 - ``post_page``: ``/p/{id}``, a post at its own URL (Open Graph tags), its comments, the comment box.
+- ``stats_page``: ``/p/{id}/stats``, a post's views, likes and comments per day, for its author
+  (``stats_views``; the analytics tables through ``WebDeps.stats``).
 - ``profile_page``: ``/@{handle}``, a profile, its grid of posts, follow button, followers and following.
 - ``tag_page``: ``/tags/{tag}``, a hashtag's posts; ``search_page``: ``/search``, accounts and
   hashtags as one types; ``requests_page``: ``/requests``, follow requests to accept or reject.
 - ``settings_page``, ``blocked_page``, ``tokens_page``, ``account_pages``: ``/settings`` (profile,
   avatar, private account), ``/settings/blocked``, ``/settings/tokens``, ``/settings/export`` (the
   data as a zip) and ``/settings/delete``.
-- ``ops_pages``: ``/ops/…``, the operator pages (queues, dead messages, workflows, health), and
+- ``ops_pages``: ``/ops/…``, the operator pages (queues, dead messages, workflows, health, the
+  pipeline's SLA), and
   ``ops_actions`` what they do (pause, resume, redrive, cancel), for admins only (``ops_access``).
 - ``static_files``: ``/static/{digest}/{name}``, the CSS and scripts (``assets.py``; the pinned
   third-party ones are copied into ``static/vendor/`` by ``make setup``).
@@ -43,6 +46,7 @@ from darkroom.web.pages import (
     session_pages,
     settings_page,
     static_files,
+    stats_page,
     tag_page,
     tokens_page,
 )
@@ -64,6 +68,7 @@ def mount(app: FastAPI, *, assets: Assets | None = None) -> None:
         new_posts.router,
         compose_page.router,
         post_page.router,
+        stats_page.router,
         profile_page.router,
         tag_page.router,
         search_page.router,

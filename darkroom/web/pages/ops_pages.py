@@ -1,7 +1,9 @@
 """The operator pages, for admins: ``/ops/queues`` (every queue's depth per state and lateness),
 ``/ops/workflows`` (running and failed runs, paged) and ``/ops/workflows/{id}`` (a run's steps,
 states, timings, failure), ``/ops/health`` (Redis, the database, the workers, and the alert checks
-with charts of their last hour from ``/ops/health/history``).
+with charts of their last hour from ``/ops/health/history``), ``/ops/pipeline`` (the workflows'
+step durations and deadline lateness per day and priority, from the analytics table
+``darkroom.pipeline_sla``).
 
 To anyone else, signed out or not an admin, every one of them answers exactly what a path that
 does not exist answers (the app's 404): the pages do not say that they exist. With JavaScript the
@@ -10,6 +12,7 @@ lists refresh every 5 s while the tab is visible (``static/ops.js`` asks, htmx s
 
 from __future__ import annotations
 
+import datetime as dt
 import time
 from collections.abc import Mapping
 from urllib.parse import urlencode
@@ -29,13 +32,28 @@ from darkroom.web.pages.health_views import CHARTS, chart_data, monitor_of, rule
 from darkroom.web.pages.ops_access import Admin, AdminRoute
 from darkroom.web.pages.ops_views import dead_row, moment, queue_row, run_view
 from darkroom.web.pages.rendering import is_htmx, pages_of
+from darkroom.web.pages.stats_page import server_timing, unavailable
+from darkroom.web.pages.stats_views import sla_rows
 
-__all__ = ["DEAD_SHOWN", "RUNS_PER_PAGE", "SHOWN_STATES", "dead_page", "queues_page", "refused", "router"]
+__all__ = [
+    "DEAD_SHOWN",
+    "MAX_PIPELINE_DAYS",
+    "PIPELINE_DAYS",
+    "RUNS_PER_PAGE",
+    "SHOWN_STATES",
+    "dead_page",
+    "pipeline_page",
+    "queues_page",
+    "refused",
+    "router",
+]
 
 router = APIRouter(prefix="/ops", include_in_schema=False, route_class=AdminRoute)
 RUNS_PER_PAGE = 25
 DEAD_SHOWN = 50  # dead messages listed on a queue's page; "Redrive all" takes every one
 SHOWN_STATES = ("running", "failed")  # what an operator acts on; finished runs are the CLI's
+PIPELINE_DAYS = 14  # /ops/pipeline's days by default (``?days=N``, 1 to MAX_PIPELINE_DAYS)
+MAX_PIPELINE_DAYS = 90
 _FILTERS = {"": SHOWN_STATES, "running": ("running",), "failed": ("failed",)}
 
 
@@ -152,6 +170,32 @@ def health_history(deps: Deps, request: Request, _admin: Admin) -> Response:
     monitor = monitor_of(request, deps)
     points = monitor.history.points() if monitor.history else []
     return json_response(chart_data(points), cache=NO_STORE)
+
+
+@router.get("/pipeline")
+def pipeline_page(request: Request, deps: Deps, _admin: Admin, days: str = "") -> Response:
+    """Per UTC day, workflow and priority: finished steps and their p50/p95 duration, finished runs,
+    how many were late and their lateness (``darkroom.pipeline_sla``), the last ``days`` days."""
+    started = time.perf_counter()
+    shown = days.strip() or str(PIPELINE_DAYS)
+    if not shown.isdigit() or not 1 <= int(shown) <= MAX_PIPELINE_DAYS:
+        return refused(request, 400, f"days {days!r} is not a whole number of days from 1 to {MAX_PIPELINE_DAYS}")
+    since = dt.datetime.now(dt.UTC).date() - dt.timedelta(days=int(shown) - 1)
+    from darkroom.analytics.errors import StatsUnavailable  # here: the pages load without pyiceberg
+
+    try:
+        rows = sla_rows(deps.stats.pipeline_days(since))
+    except StatsUnavailable as exc:
+        return unavailable(request, exc, detail=True)
+    context = {
+        "rows": rows,
+        "series": sorted({r.series for r in rows}),
+        "days": int(shown),
+        "since": since.isoformat(),
+        "choices": (7, 14, 30, 90),
+    }
+    headers = server_timing("pipeline", started)
+    return pages_of(request).render(request, "ops_pipeline.html", context, cache=NO_STORE, headers=headers)
 
 
 def refused(request: Request, status: int, message: str) -> Response:

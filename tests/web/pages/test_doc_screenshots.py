@@ -9,6 +9,7 @@ Run by ``scripts/doc_screenshots.py`` (``make doc-screenshots``), which sets
 
 from __future__ import annotations
 
+import datetime as dt
 import io
 import os
 import re
@@ -31,8 +32,10 @@ from darkroom.social.viewer import Role
 from tests.web.media_app import receive_photo, record_renditions
 from tests.web.pages.a11y import assert_accessible
 from tests.web.pages.site import PASSWORD, Site, serve
+from tests.web.pages.stats_site import ingest_and_run
 from tests.web.pages.test_browser import DESKTOP, PHONE, Person, _htmx_ready, person
 from tests.web.pages.test_ops_pages import fill_queues
+from tests.web.pages.test_stats_browser import history
 
 SHOTS_ENV = "DARKROOM_DOC_SHOTS"
 pytestmark = [
@@ -166,8 +169,14 @@ def test_doc_screenshots(
     _react(site, talk, [("ben", first), ("olga", first), ("olga", carousel), ("ben", video_id)])
     fill_queues(rq)
     _store_run(site)
+    ingest_and_run(site, history(first, dt.datetime.now(dt.UTC).date()))  # the analytics jobs' tables
 
-    with serve(site) as base, person(browser, base) as ben, person(browser, base) as olga:
+    with (
+        serve(site) as base,
+        person(browser, base) as ben,
+        person(browser, base) as olga,
+        person(browser, base) as ana,
+    ):
         page = ben.page
         _log_in(ben, "ben")
         page.goto("/")
@@ -217,5 +226,13 @@ def test_doc_screenshots(
         olga.page.goto("/ops/queues")
         _htmx_ready(olga.page)
         _shot(olga.page, folder, "ops-queues")
-        for who in (ben, olga):
+        olga.page.goto("/ops/pipeline")
+        expect(olga.page.locator("figure[data-chart-table]").nth(1)).to_have_attribute("data-drawn", "7")
+        _shot(olga.page, folder, "ops-pipeline")
+
+        _log_in(ana, "ana")
+        ana.page.goto(f"/p/{first}/stats")
+        expect(ana.page.locator("figure[data-chart-table]")).to_have_attribute("data-drawn", "10")
+        _shot(ana.page, folder, "post-stats", phone=True)
+        for who in (ben, olga, ana):
             assert who.violations() == [] and who.dialogs == []
