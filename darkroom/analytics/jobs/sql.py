@@ -36,21 +36,27 @@ def run_sql(sql: str, **tables: pa.Table) -> pa.Table:
 
 
 def stream_sql(sql: str, rows_per_chunk: int, **sources: pa.RecordBatchReader) -> Iterator[pa.Table]:
-    """The result of ``sql`` over ``sources`` (read once, as DuckDB asks for them) in tables of up
-    to ``rows_per_chunk`` rows: memory holds what the query keeps (its groups), never a whole
-    source or a whole result."""
+    """The result of ``sql`` over ``sources`` (read once, as DuckDB asks for them) in tables of
+    about ``rows_per_chunk`` rows: memory holds what the query keeps (its groups) and a chunk,
+    never a whole source or a whole result."""
     con = connect()
     try:
         for name, reader in sources.items():
             con.register(name, reader)
         try:
             result = con.sql(sql).to_arrow_reader(rows_per_chunk)
-            while True:
-                try:
-                    batch = result.read_next_batch()
-                except StopIteration:
-                    return
-                yield pa.Table.from_batches([batch])
+            # DuckDB hands out batches of its own size (tens of thousands of rows), whatever was
+            # asked: gathered here, so a chunk is a few large files, not many small ones
+            held: list[pa.RecordBatch] = []
+            rows = 0
+            for batch in result:
+                held.append(batch)
+                rows += batch.num_rows
+                if rows >= rows_per_chunk:
+                    yield pa.Table.from_batches(held)
+                    held, rows = [], 0
+            if held:
+                yield pa.Table.from_batches(held)
         except duckdb.Error as exc:
             raise InvalidQuery(f"DuckDB refused the query: {exc}") from exc
     finally:
