@@ -11,6 +11,9 @@ __all__ = [
     "InvalidEntry",
     "InvalidIngestConfig",
     "InvalidQuery",
+    "InvalidTriggerConfig",
+    "JobRunFailed",
+    "RunNotFinished",
     "JobConflict",
     "OutOfOrder",
     "UnknownColumn",
@@ -64,3 +67,17 @@ class InvalidBackfillDate(AnalyticsError, ValueError):
 
 class InvalidQuery(AnalyticsError, ValueError):
     """A query DuckDB refused; the message holds DuckDB's reason."""
+
+
+class InvalidTriggerConfig(AnalyticsError, ValueError):
+    """A job trigger setting (``DARKROOM_ANALYTICS_JOB_INTERVALS``) that names no job or no
+    interval; the message names the entry."""
+
+
+class JobRunFailed(AnalyticsError, RuntimeError):
+    """A job's workflow run ended without succeeding; the message names the run and its error."""
+
+
+class RunNotFinished(AnalyticsError, TimeoutError):
+    """A job's workflow run was still going when the command stopped waiting; the message names
+    the run (which goes on)."""
