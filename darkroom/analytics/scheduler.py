@@ -7,8 +7,9 @@ Two triggers, checked every ``poll_s`` from metadata alone (no data file is read
   same way, since that commit is its source's new snapshot.
 - **interval**: ``interval_s`` (per job; 0: never) has passed since the loop last started the job.
 
-A job with a run pending or running is left alone: the queue's exclusivity on ``job`` already
-keeps two runs from overlapping, and this keeps runs from piling up behind a slow one. A source
+A job that a pending or running workflow will run (its own, ``analytics.all``, a backfill of it or
+of a job upstream of it) is left alone: the queue's exclusivity on ``job`` already keeps two runs
+from overlapping, and this keeps runs from piling up behind a slow one. A source
 snapshot the loop has already started a run for is not triggered again (a run that failed for
 good waits for the next snapshot or the interval, instead of failing once every poll).
 """
@@ -27,8 +28,9 @@ from pyiceberg.exceptions import NoSuchTableError
 
 from darkroom.analytics.errors import InvalidTriggerConfig
 from darkroom.analytics.jobs import JOBS, Job
+from darkroom.analytics.jobs.dag import downstream
 from darkroom.analytics.state import processed_snapshot
-from darkroom.analytics.workflows import workflow_name
+from darkroom.analytics.workflows import ALL, backfill_workflow_name, workflow_name
 from darkroom.config import Settings
 from darkroom.runtime.workflow import Workflows
 
@@ -108,8 +110,9 @@ class Scheduler:
     def check(self) -> list[Started]:
         """Start every job that is idle and has a trigger due; what was started."""
         started = []
+        busy = self._busy()
         for job in self.jobs:
-            if self._active(job):
+            if job.name in busy:
                 continue
             head = self._head(job)
             reason = self._reason(job, head)
@@ -145,9 +148,22 @@ class Scheduler:
             return Reason.INTERVAL
         return None
 
-    def _active(self, job: Job) -> bool:
-        runs = self.workflows.store.runs(name=workflow_name(job.name), states=ACTIVE_STATES, limit=1)
-        return bool(runs)
+    def _busy(self) -> set[str]:
+        """The jobs a pending or running workflow will run: its own, ``analytics.all``, or a
+        backfill of it or of a job upstream of it (whose commits a trigger would otherwise
+        answer with a full recompute between the backfill's steps)."""
+        busy: set[str] = set()
+        if self._active(ALL):
+            return {j.name for j in self.jobs}
+        for job in self.jobs:
+            if self._active(workflow_name(job.name)):
+                busy.add(job.name)
+            if self._active(backfill_workflow_name(job.name)):
+                busy |= {job.name, *(j.name for j in downstream(job, self.jobs))}
+        return busy
+
+    def _active(self, workflow: str) -> bool:
+        return bool(self.workflows.store.runs(name=workflow, states=ACTIVE_STATES, limit=1))
 
     def _head(self, job: Job) -> int | None:
         try:

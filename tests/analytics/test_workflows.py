@@ -21,7 +21,15 @@ from darkroom.analytics.jobs import EVENTS_CLEAN, JOBS, POST_DAILY_STATS, job_na
 from darkroom.analytics.jobs.dag import downstream
 from darkroom.analytics.scheduler import Reason, Scheduler, Triggers
 from darkroom.analytics.state import processed_snapshot
-from darkroom.analytics.workflows import QUEUE, RUN_JOB, job_workflow, registry, workflow_name
+from darkroom.analytics.workflows import (
+    ALL,
+    QUEUE,
+    RUN_JOB,
+    backfill_workflow_name,
+    job_workflow,
+    registry,
+    workflow_name,
+)
 from darkroom.cli import app
 from darkroom.config import Settings
 from darkroom.platform.resources import task_resources
@@ -239,3 +247,14 @@ def test_the_command_backfills_a_job_and_its_downstream_jobs(
         assert f"{job}: backfilled from {day.isoformat()}" in ok.output
     for job in (clean, *downstream(clean, JOBS)):
         assert_equals_full_recompute(catalog, job)
+
+
+def test_the_triggers_leave_alone_the_jobs_a_pending_run_covers(
+    jobs_platform: Platform, catalog: SqlCatalog, redis_client: redis.Redis, publish: Publish
+) -> None:
+    _history(redis_client, catalog, publish)
+    scheduler = Scheduler(jobs_platform.workflows, catalog, Triggers())
+    jobs_platform.workflows.start(backfill_workflow_name("events_clean"), {"since": "2026-12-01"})
+    assert [s.job for s in scheduler.check()] == ["post_daily_stats"]  # the backfill covers events_clean's DAG
+    jobs_platform.workflows.start(ALL, {})
+    assert scheduler.check() == []
