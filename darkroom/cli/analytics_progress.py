@@ -19,10 +19,14 @@ __all__ = ["wait_for_run"]
 _REFRESH_S = 0.2  # the display's redraw cadence, and how often the run is read
 
 
-def wait_for_run(workflows: Workflows, workflow_id: str, *, timeout_s: float, console: Console | None = None) -> RunRow:
-    """Poll the run until it is finished, showing each step's state; :class:`RunNotFinished`
-    after ``timeout_s`` (the run goes on)."""
+def wait_for_run(
+    workflows: Workflows, workflow_id: str, *, timeout_s: float, console: Console | None = None, note: str = ""
+) -> RunRow:
+    """Poll the run until it is finished, showing each step's state (and ``note`` above them);
+    :class:`RunNotFinished` after ``timeout_s`` (the run goes on)."""
     console = console or Console(stderr=True)
+    if note and console.is_terminal:
+        console.print(escape(note), style="yellow")
     run = workflows.get(workflow_id)
     give_up = time.monotonic() + timeout_s
     columns = (
