@@ -34,11 +34,14 @@ def wait_for_run(
         TimeElapsedColumn(),
     )  # fmt: skip
     with Progress(*columns, console=console, transient=True, disable=not console.is_terminal) as progress:
+        # in the definition's order (the store lists steps by name): a job after the one it reads
+        order = [n for n in workflows.registry.workflow(run.name).steps if n in run.steps]
         bars: dict[str, TaskID] = {
-            name: progress.add_task(escape(name), total=1.0, state=step.state) for name, step in run.steps.items()
+            name: progress.add_task(escape(name), total=1.0, state=run.steps[name].state) for name in order
         }
         while True:
-            for name, step in run.steps.items():
+            for name in order:
+                step = run.steps[name]
                 done = step.state in ("succeeded", "skipped")
                 progress.update(bars[name], completed=1.0 if done else step.progress, state=escape(step.state))
             if run.done:
