@@ -133,6 +133,13 @@ class Settings:
     # unless a job still needs them; the ingest process maintains every this often (0: never)
     analytics_snapshot_retention_s: float = 86_400.0
     analytics_maintain_every_s: float = 3600.0
+    # the analytics jobs' trigger loop (darkroom.analytics.scheduler, run by darkroom up): it looks
+    # every analytics_trigger_poll_s for a job whose source has a new snapshot, and runs each job at
+    # least every analytics_job_interval_s (0: no interval trigger); analytics_job_intervals
+    # overrides that per job, "job=SECONDS,…"
+    analytics_trigger_poll_s: float = 5.0
+    analytics_job_interval_s: float = 3600.0
+    analytics_job_intervals: str = ""
     limits: QueueLimits = field(default_factory=QueueLimits)
 
     def __post_init__(self) -> None:
@@ -157,6 +164,14 @@ class Settings:
                 raise ConfigError(f"DARKROOM_{name.upper()}={getattr(self, name)!r} must be a number of seconds >= 0")
         if self.grpc_auth not in GRPC_AUTH_MODES:
             raise ConfigError(f"DARKROOM_GRPC_AUTH={self.grpc_auth!r} must be one of {', '.join(GRPC_AUTH_MODES)}")
+        if not self.analytics_trigger_poll_s > 0:
+            raise ConfigError(
+                f"DARKROOM_ANALYTICS_TRIGGER_POLL_S={self.analytics_trigger_poll_s!r} must be a number of seconds > 0"
+            )
+        if not self.analytics_job_interval_s >= 0:
+            raise ConfigError(
+                f"DARKROOM_ANALYTICS_JOB_INTERVAL_S={self.analytics_job_interval_s!r} must be a number of seconds >= 0"
+            )
         _check_http_addr(self.http_addr)
         if not NAMESPACE_PATTERN.fullmatch(self.namespace):
             raise ConfigError(

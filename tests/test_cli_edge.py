@@ -41,7 +41,10 @@ OWN_PLATFORM = {("demo",), ("process",), ("queue", "demo")}
 # Flags a command needs before it does anything (without them it is a usage error).
 CHOICE_FLAGS = {("seed",): ["--sample"]}
 # Every command prints data, and so takes --json, but those that run until stopped.
-NO_JSON = {("up",), ("worker",), ("engine",), ("queue", "serve"), ("http",), ("social", "run"), ("analytics", "ingest")}
+NO_JSON = {
+    ("up",), ("worker",), ("engine",), ("queue", "serve"), ("http",), ("social", "run"), ("analytics", "ingest"),
+    ("analytics", "scheduler"),
+}  # fmt: skip
 # A probe's exit codes: 2 is "critical", and a Redis it cannot reach is that (docs/observability.md)
 UNREACHABLE_EXIT = {("health",): 2}
 

@@ -12,6 +12,9 @@ __all__ = [
     "InvalidEntry",
     "InvalidIngestConfig",
     "InvalidQuery",
+    "InvalidTriggerConfig",
+    "JobRunFailed",
+    "RunNotFinished",
     "JobConflict",
     "OutOfOrder",
     "StatsUnavailable",
@@ -76,3 +79,17 @@ class CompactionAborted(AnalyticsError, RuntimeError):
 class StatsUnavailable(AnalyticsError, OSError):
     """A read of a job's table for the web app failed (the catalog database or the warehouse did
     not answer, a data file is gone); the message names the table and the cause."""
+
+
+class InvalidTriggerConfig(AnalyticsError, ValueError):
+    """A job trigger setting (``DARKROOM_ANALYTICS_JOB_INTERVALS``) that names no job or no
+    interval; the message names the entry."""
+
+
+class JobRunFailed(AnalyticsError, RuntimeError):
+    """A job's workflow run ended without succeeding; the message names the run and its error."""
+
+
+class RunNotFinished(AnalyticsError, TimeoutError):
+    """A job's workflow run was still going when the command stopped waiting; the message names
+    the run (which goes on)."""

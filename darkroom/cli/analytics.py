@@ -2,17 +2,19 @@
 
 The catalog and warehouse come from ``DARKROOM_ICEBERG_CATALOG_URI`` / ``DARKROOM_WAREHOUSE_URL``
 (default: SQLite and a directory under ``--home``/warehouse). ``jobs``, ``run``, ``backfill``,
-``status`` and ``query`` are the incremental jobs' (docs/analytics.md, "Incremental jobs").
+``status`` and ``query`` are the incremental jobs' (docs/analytics.md, "Incremental jobs"); ``run``
+and ``backfill`` start the jobs' workflows on the running platform, whose ``scheduler`` child
+starts them on their triggers.
 """
 
 from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
@@ -29,6 +31,7 @@ if TYPE_CHECKING:
 
     from darkroom.analytics import Ingester
     from darkroom.config import Settings
+    from darkroom.platform.wiring import Wiring
 
 __all__ = ["app"]
 
@@ -106,36 +109,50 @@ def jobs(*, json_out: JsonOpt = False) -> None:
     _out().print(table)
 
 
+WaitOpt = Annotated[
+    bool, typer.Option("--wait/--no-wait", help="Wait until the run's commits are in the tables (else print its id).")
+]
+TimeoutOpt = Annotated[
+    float, typer.Option("--timeout-s", min=1, max=7 * 86400, help="Seconds to wait at most (the run goes on).")
+]
+
+
 @app.command("run")
 def run_job(
     job: Annotated[str, typer.Argument(help="A job name (darkroom analytics jobs), or 'all' for every job in order.")],
     *,
+    wait: WaitOpt = True,
+    timeout_s: TimeoutOpt = 3600.0,
     home: HomeOpt = None,
+    url: RedisUrlOpt = None,
     json_out: JsonOpt = False,
 ) -> None:
-    """Run a job once, in this process: process the source's change since the job's last commit
-    (everything on the first run), and commit the result with the job's new state."""
-    from darkroom.analytics.jobs import JOBS, job_named, run
+    """Start the job's workflow (analytics.JOB, or analytics.all) on the running platform and wait
+    until its commit is in the table: it processes the source's change since the job's last commit
+    (everything on the first run) and commits the result with the job's new state."""
+    from darkroom.analytics.jobs import JOBS, job_named
+    from darkroom.analytics.workflows import ALL, workflow_name
 
-    with _catalog(home) as catalog:
-        runs = []
-        try:
-            for j in list(JOBS) if job == "all" else [job_named(job)]:
-                runs.append(r := run(j, catalog))
-                if not json_out:  # each job's line as it finishes: `all` can take minutes
-                    why = f" ({r.reason})" if r.reason else ""
-                    keys = "" if r.keys_recomputed is None else f", {r.keys_recomputed} keys recomputed"
-                    _out().print(
-                        escape(
-                            f"{r.job}: {r.mode}{why}, source snapshot {r.source_snapshot_id}, {r.files} files "
-                            f"({r.records} rows) in the change{keys}, {r.rows_written} rows written, "
-                            f"{r.elapsed_s:.2f}s"
-                        )
-                    )
-        except DarkroomError as exc:
-            fail(exc)
+    try:
+        name = ALL if job == "all" else workflow_name(job_named(job).name)
+    except DarkroomError as exc:
+        fail(exc)
+    outputs = _start_and_wait(name, {}, wait=wait, timeout_s=timeout_s, home=home, url=url, json_out=json_out)
+    if outputs is None:
+        return
+    runs = [outputs[j.name] for j in JOBS if j.name in outputs] if job == "all" else [outputs["run"]]
     if json_out:
-        print_json([{k: getattr(r, k) for k in r.__slots__} for r in runs])
+        print_json(runs)
+        return
+    for r in runs:
+        why = f" ({r['reason']})" if r["reason"] else ""
+        keys = "" if r["keys_recomputed"] is None else f", {r['keys_recomputed']} keys recomputed"
+        _out().print(
+            escape(
+                f"{r['job']}: {r['mode']}{why}, source snapshot {r['source_snapshot_id']}, {r['files']} files "
+                f"({r['records']} rows) in the change{keys}, {r['rows_written']} rows written, {r['elapsed_s']:.2f}s"
+            )
+        )
 
 
 @app.command("backfill")
@@ -143,34 +160,120 @@ def backfill(
     job: Annotated[str, typer.Argument(help="A job name (darkroom analytics jobs).")],
     *,
     since: Annotated[str, typer.Option(help="The first day recomputed (YYYY-MM-DD, UTC).")],
+    wait: WaitOpt = True,
+    timeout_s: TimeoutOpt = 3600.0,
     home: HomeOpt = None,
+    url: RedisUrlOpt = None,
     json_out: JsonOpt = False,
 ) -> None:
-    """Recompute a job's target from a day on (its rows from that day replaced in one commit), then
-    the jobs downstream of it; each job is first caught up with its source."""
+    """Start the backfill workflow on the running platform: the job's target recomputed from a day
+    on (its rows from that day replaced in one commit), then the jobs downstream of it; each job
+    is first caught up with its source."""
     from darkroom.analytics.jobs import JOBS, job_named
-    from darkroom.analytics.jobs.backfill import backfill as run_backfill
     from darkroom.analytics.jobs.backfill import parse_since
+    from darkroom.analytics.jobs.dag import downstream
+    from darkroom.analytics.workflows import backfill_workflow_name
 
     try:
         chosen, day = job_named(job), parse_since(since)
     except DarkroomError as exc:
         fail(exc)
-    with _catalog(home) as catalog:
-        try:
-            _, done = run_backfill(chosen, JOBS, catalog, day)
-        except DarkroomError as exc:
-            fail(exc)
+    inputs = {"since": day.isoformat()}
+    name = backfill_workflow_name(chosen.name)
+    outputs = _start_and_wait(name, inputs, wait=wait, timeout_s=timeout_s, home=home, url=url, json_out=json_out)
+    if outputs is None:
+        return
+    done = [outputs[j.name] for j in (chosen, *downstream(chosen, JOBS))]
     if json_out:
-        print_json([{k: str(getattr(b, k)) if k == "since" else getattr(b, k) for k in b.__slots__} for b in done])
+        print_json(done)
         return
     for b in done:
         _out().print(
             escape(
-                f"{b.job}: {b.how} from {b.since.isoformat()}, source snapshot {b.source_snapshot_id}, "
-                f"{b.rows_written} rows written, {b.elapsed_s:.2f}s"
+                f"{b['job']}: {b['how']} from {b['since']}, source snapshot {b['source_snapshot_id']}, "
+                f"{b['rows_written']} rows written, {b['elapsed_s']:.2f}s"
             )
         )
+
+
+def _start_and_wait(
+    name: str,
+    inputs: Mapping[str, object],
+    *,
+    wait: bool,
+    timeout_s: float,
+    home: Path | None,
+    url: str | None,
+    json_out: bool,
+) -> dict[str, Any] | None:
+    """Start workflow ``name`` on the platform; with ``wait``, its outputs once it succeeded
+    (a failed run ends the command in one line); without, print its id and answer None."""
+    from darkroom.analytics.errors import JobRunFailed
+    from darkroom.analytics.workflows import APP
+    from darkroom.cli._wiring import wiring_for
+    from darkroom.cli.analytics_progress import wait_for_run
+
+    w = wiring_for(home, url, APP)
+    try:
+        w.queue.redis.ping()  # no platform: one line here, before a database is made in a wrong --home
+        run = w.workflows.start(name, inputs, labels={"trigger": "cli"})
+        if not wait:
+            if json_out:
+                print_json({"workflow_id": run.id, "workflow": name})
+            else:
+                _out().print(escape(run.id))
+            return None
+        if not json_out:
+            _out().print(escape(f"{name}: started {run.id}"))
+        run = wait_for_run(w.workflows, run.id, timeout_s=timeout_s, note=_no_worker_note(w))
+        if run.state != "succeeded":
+            raise JobRunFailed(f"run {run.id} of {name} {run.state}: {run.error or 'no error recorded'}")
+    except DarkroomError as exc:
+        fail(exc)
+    finally:
+        w.close()
+    outputs: dict[str, Any] = run.outputs or {}
+    return outputs
+
+
+def _no_worker_note(w: Wiring) -> str:
+    """A line for the progress display when no live worker serves the jobs' queue (the run would
+    wait for one): a platform without analytics, or one still starting."""
+    from darkroom.analytics.workflows import QUEUE
+    from darkroom.runtime.directory import WorkerDirectory
+
+    if WorkerDirectory.of(w.queue).hosts(QUEUE):
+        return ""
+    return (
+        f"no worker serves the queue {QUEUE!r} yet: the run waits for one (darkroom up runs analytics-1; "
+        "elsewhere: darkroom worker --app darkroom.analytics.workflows:registry)"
+    )
+
+
+@app.command("scheduler")
+def scheduler(*, home: HomeOpt = None, url: RedisUrlOpt = None) -> None:
+    """Start each job's workflow when its source has a new snapshot, and on its interval, until
+    stopped (SIGTERM, Ctrl-C); `darkroom up` runs it. One run per job at a time."""
+    from darkroom.analytics import catalog_location, open_catalog
+    from darkroom.analytics.scheduler import Scheduler, Triggers
+    from darkroom.analytics.workflows import APP
+    from darkroom.cli._wiring import wiring_for
+    from darkroom.cli.runtime import _logging, _stop_on_signals
+
+    _logging()
+    w = wiring_for(home, url, APP, role="analytics-scheduler")
+    w.queue.redis.ping()  # an unreachable platform ends the command here, in one line
+    try:
+        triggers = Triggers.from_settings(w.settings)
+        catalog = open_catalog(catalog_location(w.settings))
+    except DarkroomError as exc:
+        fail(exc)
+    stop = _stop_on_signals()
+    try:
+        Scheduler(w.workflows, catalog, triggers).run(stop)
+    finally:
+        catalog.engine.dispose()
+        w.close()
 
 
 @app.command("status")

@@ -4,8 +4,9 @@ In this process: the private redis-server, the gRPC server (queue + operations, 
 product's ``SocialService`` when it runs, which people call with their own tokens rather than the
 home's API key), the sweeper and ``/metrics``. As child processes: engines and workers
 (``darkroom engine`` / ``darkroom worker``), the social runner (``darkroom social run``), the
-HTTP API (``darkroom http``, on ``settings.http_addr``) and the analytics ingest (``darkroom
-analytics ingest``), restarted when they die. Stopping sends
+HTTP API (``darkroom http``, on ``settings.http_addr``) and analytics (the ingest ``darkroom
+analytics ingest``, a worker for the jobs' queue, and the jobs' trigger loop ``darkroom analytics
+scheduler``), restarted when they die. Stopping sends
 SIGTERM to the children (workers finish or hand back their tasks), waits, then stops the services
 and Redis.
 
@@ -57,7 +58,12 @@ from darkroom.social.metrics import FeedMetrics
 if TYPE_CHECKING:
     import grpc.aio
 
+# the analytics jobs' registry (darkroom.analytics.workflows.APP; named here, not imported: the
+# import would cost this process pyarrow and pyiceberg)
+ANALYTICS_APP = "darkroom.analytics.workflows:registry"
+
 __all__ = [
+    "ANALYTICS_APP",
     "MAX_REDIS_RESTARTS",
     "REDIS_RESTART_TIMEOUT_S",
     "REDIS_STABLE_S",
@@ -90,6 +96,12 @@ class PlatformConfig:
     # own: pyarrow + pyiceberg cost it about 130 MB and 0.6 s to import (measured), which the social
     # runner is spared. ``darkroom up`` and the social demo turn it on.
     analytics: bool = False
+    # with ``analytics``: the jobs' trigger loop (``darkroom analytics scheduler``), which starts each
+    # job's workflow when its source has a new snapshot and on its interval. The jobs themselves run
+    # as workflows whatever this says: the engines load their definitions and a worker of their own
+    # (``analytics-1``) serves their queue, so only it and the engines import pyarrow + pyiceberg.
+    # The social demo turns it off, so that its own runs are the ones that find the change.
+    analytics_scheduler: bool = True
 
 
 @dataclass
@@ -196,8 +208,11 @@ class LocalPlatform:
         if self.config.social:
             # refuse a taken HTTP address here, in one line, rather than a child failing forever
             listen_tcp(s.http_addr).close()
+        analytics = self.config.social and self.config.analytics
         for n, (kind, i) in enumerate(kinds, start=1):
             argv = [sys.executable, "-m", "darkroom.cli", kind, "--metrics-port", str(self._port(port, n))]
+            if kind == "engine" and analytics:  # the engines advance the jobs' runs too
+                argv += ["--app", f"{spec},{ANALYTICS_APP}"]
             if kind == "worker":
                 # the workers of one machine share its cores: CPU-bound pool children split them
                 processes = max(1, (os.cpu_count() or 1) // max(1, self.config.workers))
@@ -219,10 +234,16 @@ class LocalPlatform:
                 child = Child(name, argv, env, log_path=logs / f"{name}.log")
                 child.start()
                 self.children.append(child)
-            if self.config.analytics:
-                child = Child("ingest-1", [*cli, "analytics", "ingest"], env, log_path=logs / "ingest-1.log")
-                child.start()
-                self.children.append(child)
+            if analytics:
+                worker = [*cli, "worker", "--app", ANALYTICS_APP, "--concurrency", "2"]
+                worker += ["--metrics-port", str(self._port(port, after + 3))]
+                named = [("ingest-1", [*cli, "analytics", "ingest"]), ("analytics-1", worker)]
+                if self.config.analytics_scheduler:
+                    named.append(("analytics-scheduler-1", [*cli, "analytics", "scheduler"]))
+                for name, argv in named:
+                    child = Child(name, argv, env, log_path=logs / f"{name}.log")
+                    child.start()
+                    self.children.append(child)
         return self.wiring
 
     def _social_mount(self, boot: Wiring) -> Callable[[grpc.aio.Server], str]:

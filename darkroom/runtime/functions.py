@@ -42,6 +42,7 @@ class Executor(enum.StrEnum):
 
 
 _NAME = re.compile(r"^[a-z][a-z0-9_.-]{0,99}$")
+_ARG = re.compile(r"^[a-z_][a-z0-9_]{0,63}$")
 MAX_BATCH = 256  # map items one task may carry (see Function.batch)
 
 
@@ -59,6 +60,11 @@ class Function:
     them), as ``multiprocessing.Pool.map``'s chunksize and Celery's ``chunks`` do. For maps of
     small items, whose runtime cost per task would otherwise rival the work; each item still has
     its own row, output and report. A batch is retried whole (functions are idempotent).
+
+    ``exclusive_on``: the name of an argument whose value keys the function's queue's exclusivity
+    (the queue is created exclusive on that name, and each task carries the argument's value as
+    its exclusivity value), so at most one task per value runs at a time: e.g. ``"job"`` runs one
+    analytics job at most once at a time however many runs ask for it.
     """
 
     name: str
@@ -76,6 +82,7 @@ class Function:
     # decoder's "invalid data" error. Everything else is retried while attempts remain.
     permanent_errors: tuple[type[BaseException], ...] = ()
     batch: int = 1
+    exclusive_on: str | None = None
 
     def __post_init__(self) -> None:
         if not _NAME.match(self.name):
@@ -84,6 +91,10 @@ class Function:
             raise InvalidWorkflow(f"function {self.name!r}: timeout_s, lease_s and max_attempts must be positive")
         if not isinstance(self.batch, int) or isinstance(self.batch, bool) or not 1 <= self.batch <= MAX_BATCH:
             raise InvalidWorkflow(f"function {self.name!r}: batch {self.batch!r} must be from 1 to {MAX_BATCH}")
+        if self.exclusive_on is not None and not _ARG.match(self.exclusive_on):
+            raise InvalidWorkflow(f"function {self.name!r}: exclusive_on {self.exclusive_on!r} must name an argument")
+        if self.exclusive_on is not None and self.batch > 1:
+            raise InvalidWorkflow(f"function {self.name!r}: exclusive_on is per task, batch={self.batch} shares one")
         if self.isolation not in ("thread", "process"):
             raise InvalidWorkflow(f"function {self.name!r}: isolation {self.isolation!r} is not thread|process")
         try:

@@ -17,7 +17,9 @@ from typer.testing import CliRunner
 
 from darkroom._proto.darkroom.social.v1 import social_pb2, social_pb2_grpc
 from darkroom.analytics import catalog_location, open_catalog
+from darkroom.analytics.jobs import EVENTS_CLEAN
 from darkroom.analytics.jobs.filters import equal
+from darkroom.analytics.state import job_state
 from darkroom.analytics.tables import EVENTS
 from darkroom.api.errors import Unauthenticated
 from darkroom.cli import app
@@ -117,14 +119,15 @@ def test_up_serves_the_social_service_to_people_and_operations_to_api_keys(tmp_p
         p.stop()
 
 
-def test_up_ingests_the_relayed_events_into_darkroom_events(tmp_path: Path) -> None:
+def test_up_ingests_the_relayed_events_and_triggers_the_jobs(tmp_path: Path) -> None:
     settings = replace(Settings.from_env({}), home=tmp_path / "home", grpc_addr="127.0.0.1:0", http_addr="127.0.0.1:0")
     config = PlatformConfig(engines=1, workers=1, app=APP, metrics=False, grace_s=5, social=True, analytics=True)
     p = LocalPlatform(settings, config)
     wiring = p.start()
     catalog = open_catalog(catalog_location(settings))
     try:
-        assert [c.name for c in p.children] == ["engine-1", "worker-1", "social-1", "http-1", "ingest-1"]
+        names = ["engine-1", "worker-1", "social-1", "http-1", "ingest-1", "analytics-1", "analytics-scheduler-1"]
+        assert [c.name for c in p.children] == names
         person = signup(wiring.db, "alice")  # its account.created goes outbox → relay → stream → ingest
         # the engine's and the worker's passes write the run's events to the same outbox
         run = wiring.workflows.start("sample.scores", {"n": 1, "salt": "x"})
@@ -143,6 +146,8 @@ def test_up_ingests_the_relayed_events_into_darkroom_events(tmp_path: Path) -> N
 
         _until(landed)
         _until(run_landed)
+        # the trigger loop sees darkroom.events' new snapshot; the engine and analytics-1 run the job
+        _until(lambda: catalog.table_exists(EVENTS_CLEAN) and job_state(catalog.load_table(EVENTS_CLEAN)) is not None)
     finally:
         catalog.engine.dispose()
         p.stop()

@@ -239,13 +239,15 @@ def test_the_children_of_a_killed_up_stop_instead_of_running_on(tmp_path: Path) 
         assert up.stdout is not None
         assert "darkroom up" in up.stdout.readline()  # the banner: everything started
         children = [pid for pid in _children(up.pid) if "darkroom.cli" in Path(f"/proc/{pid}/cmdline").read_text()]
-        assert len(children) == 5  # an engine, a worker, the social runner, the HTTP server, the ingest
+        # an engine, a worker, the social runner, the HTTP server, the ingest, the analytics worker
+        # and the analytics jobs' trigger loop
+        assert len(children) == 7
         up.kill()  # SIGKILL: up says nothing to anyone
         up.wait()
         _until(lambda: not any(_alive(pid) for pid in children))
-        names = ("engine-1.log", "worker-1.log", "social-1.log", "ingest-1.log")
+        names = ("engine-1.log", "worker-1.log", "social-1.log", "ingest-1.log", "analytics-scheduler-1.log")
         logs = " ".join((home / "logs" / name).read_text() for name in names)
-        assert logs.count(f"darkroom up (pid {up.pid}) is gone; stopping") == 4
+        assert logs.count(f"darkroom up (pid {up.pid}) is gone; stopping") == 5
         # the next up on this home starts as if nothing had been there
         second = LocalPlatform(_settings(home), PlatformConfig(engines=1, workers=0, app=APP, metrics=False))
         second.start()

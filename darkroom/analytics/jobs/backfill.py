@@ -33,7 +33,7 @@ from darkroom.analytics.jobs.job import Job, target_table
 from darkroom.analytics.jobs.runner import Run, run
 from darkroom.analytics.state import processed_snapshot, state_properties
 
-__all__ = ["BACKFILL_SINCE_KEY", "Backfilled", "backfill", "parse_since"]
+__all__ = ["BACKFILL_SINCE_KEY", "Backfilled", "backfill", "backfill_one", "parse_since"]
 
 log = logging.getLogger(__name__)
 BACKFILL_SINCE_KEY = "darkroom.job.backfill-since"
@@ -69,12 +69,14 @@ def backfill(job: Job, jobs: tuple[Job, ...], catalog: Catalog, since: dt.date) 
     then one :class:`Backfilled` per job (``job`` first)."""
     later = downstream(job, jobs)
     caught_up = [run(j, catalog) for j in (job, *later)]
-    done = [_backfill(job, catalog, since, upstream=False)]
-    done += [_backfill(j, catalog, since, upstream=True) for j in later]
+    done = [backfill_one(job, catalog, since, upstream=False)]
+    done += [backfill_one(j, catalog, since, upstream=True) for j in later]
     return caught_up, done
 
 
-def _backfill(job: Job, catalog: Catalog, since: dt.date, *, upstream: bool) -> Backfilled:
+def backfill_one(job: Job, catalog: Catalog, since: dt.date, *, upstream: bool) -> Backfilled:
+    """Step 2 (``upstream=False``: the job asked for) or 3 (a job downstream of it) for one job,
+    after its catch-up run; the backfill workflow runs one such step per job, in order."""
     started = time.perf_counter()
     for _ in range(_MAX_ATTEMPTS):
         target = target_table(catalog, job)

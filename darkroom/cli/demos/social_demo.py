@@ -29,7 +29,8 @@ from darkroom.cli.demos.checks import Check
 from darkroom.cli.demos.social_scenario import Scenario
 from darkroom.config import Settings
 from darkroom.errors import DarkroomError
-from darkroom.local.platform import LocalPlatform, PlatformConfig
+from darkroom.local.platform import ANALYTICS_APP, LocalPlatform, PlatformConfig
+from darkroom.platform.wiring import Wiring
 
 __all__ = ["MARKER", "DemoHomeInUse", "SocialDemoResult", "run_social_demo"]
 
@@ -62,7 +63,10 @@ def run_social_demo(
         Settings.from_env(), home=home, grpc_addr="127.0.0.1:0", redis_url="", database_url="", http_addr=address
     )
     platform = LocalPlatform(
-        settings, PlatformConfig(workers=workers, concurrency=2, metrics=False, social=True, analytics=True)
+        settings,
+        PlatformConfig(
+            workers=workers, concurrency=2, metrics=False, social=True, analytics=True, analytics_scheduler=False
+        ),
     )
     result = SocialDemoResult(f"http://{address}")
     console.print(f"[bold]social demo[/]: a platform under {escape(str(home))}, HTTP on {escape(result.http)} …")
@@ -72,12 +76,22 @@ def run_social_demo(
         scenario = Scenario(api, platform, home / "inputs", timeout_s, console)
         scenario.run(result.checks)
         if result.ok:  # the analytics part reads what the scenario made
-            AnalyticsDemo(scenario, settings, timeout_s, console).run(result.checks)
+            analytics = _analytics_wiring(platform)
+            try:
+                AnalyticsDemo(scenario, settings, timeout_s, console, analytics.workflows).run(result.checks)
+            finally:
+                analytics.close()
     finally:
         api.close()
         platform.stop()
     _render(console, result)
     return result
+
+
+def _analytics_wiring(platform: LocalPlatform) -> Wiring:
+    """The platform's clients with the analytics workflows' definitions (to start their runs)."""
+    assert platform.wiring is not None  # started
+    return Wiring(platform.wiring.settings, ANALYTICS_APP)
 
 
 def _fresh(home: Path) -> None:

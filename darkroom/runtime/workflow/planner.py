@@ -20,7 +20,7 @@ import sqlalchemy as sa
 import darkroom.queue as dq
 from darkroom.runtime.errors import FunctionNotFound, InvalidWorkflow
 from darkroom.runtime.functions import Function, Registry
-from darkroom.runtime.queues import task_metadata
+from darkroom.runtime.queues import exclusive_metadata, task_metadata
 from darkroom.runtime.task import TaskOutcome, TaskSpec, task_id
 from darkroom.runtime.workflow.dag import Step, Workflow, resolve
 from darkroom.runtime.workflow.store import TERMINAL, RunRow, StepRow, TaskRow, WorkflowStore
@@ -216,6 +216,8 @@ class Planner:
         try:
             fn = self.registry.get(spec.fn)
             calls = self._calls(spec, fn)
+            meta = task_metadata(fn, self.queue_keys.get(fn.queue, ()))
+            messages = [self._message(spec, fn, call, meta) for call in calls]
         except (InvalidWorkflow, FunctionNotFound) as exc:
             self._fail_step(spec.name, str(exc))
             return
@@ -223,11 +225,10 @@ class Planner:
         if not calls:
             step.state, step.output, step.progress, step.ended_at = "succeeded", [], 1.0, self.now
             return
-        meta = task_metadata(fn, self.queue_keys.get(fn.queue, ()))
         rows: list[TaskRow] = []
-        for call in calls:
+        for call, message in zip(calls, messages, strict=True):
             mid = task_id(self.run.id, spec.name, call.idx)
-            self.enqueue[fn.queue].append(self._message(spec, fn, call, meta))
+            self.enqueue[fn.queue].append(message)
             # a batch's items share its message
             rows += [TaskRow(self.run.id, spec.name, call.idx + j, mid, fn.queue) for j in range(call.count)]
         # rows now, so reports of these tasks (from a crashed earlier pass) can apply in this one
@@ -242,7 +243,7 @@ class Planner:
             payload=call.encode(),
             id=task_id(self.run.id, spec.name, call.idx),
             deadline=self.run.deadline,
-            metadata=meta,
+            metadata={**meta, **exclusive_metadata(fn, call.args)},  # the exclusivity value, if any
             max_attempts=spec.max_attempts or fn.max_attempts,
         )
 
