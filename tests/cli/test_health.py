@@ -134,3 +134,11 @@ def test_an_unreachable_redis_is_one_line_and_exit_2(health: Health) -> None:
 def test_no_platform_running_is_one_line_and_exit_2(tmp_path: Path) -> None:
     code, _, err = _health("--home", str(tmp_path / "home"))
     assert code == 2 and err.startswith("error: no Redis") and len(err.strip().splitlines()) == 1
+
+
+def test_a_redis_that_cannot_be_read_is_one_line_and_exit_2(health: Health) -> None:
+    """A probe must not read a database index the server lacks as a mere warning (exit 1)."""
+    code, out, err = _health("--url", f"{health.url}&db=99", "--redis-only")
+    assert code == 2 and out == ""
+    assert err.startswith("error: Redis at unix://") and "cannot be read: DB index is out of range" in err
+    assert len(err.strip().splitlines()) == 1 and health.server.password not in err
