@@ -142,3 +142,11 @@ def test_a_redis_that_cannot_be_read_is_one_line_and_exit_2(health: Health) -> N
     assert code == 2 and out == ""
     assert err.startswith("error: Redis at unix://") and "cannot be read: DB index is out of range" in err
     assert len(err.strip().splitlines()) == 1 and health.server.password not in err
+
+
+def test_an_http_metrics_value_that_is_no_http_url_is_a_usage_error(health: Health) -> None:
+    for bad in ("garbage", "redis://127.0.0.1:9470/metrics"):
+        code, out, err = _health("--url", health.url, "--http-metrics", bad)
+        assert code == 2 and out == ""
+        assert err.startswith(f"error: Invalid value for '--http-metrics': '{bad}' is not a http://, https:// URL")
+        assert len(err.strip().splitlines()) == 1
