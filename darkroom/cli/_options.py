@@ -29,6 +29,7 @@ __all__ = [
     "DatabaseUrlOpt",
     "RedisUrlOpt",
     "check_address",
+    "check_http_url",
     "check_queue_url",
     "check_redis_url",
     "parse_address",
@@ -109,6 +110,11 @@ def _check_url(text: str, schemes: tuple[str, ...], option: str = "--url") -> st
 
 def check_redis_url(text: str | None) -> str | None:
     return None if text is None else _check_url(text, _REDIS_SCHEMES)
+
+
+def check_http_url(text: str | None) -> str | None:
+    """``--http-metrics``: an http:// or https:// URL (a server's /metrics)."""
+    return None if text is None else _check_url(text, ("http", "https"), "--http-metrics")
 
 
 def check_queue_url(text: str | None) -> str | None:

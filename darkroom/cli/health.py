@@ -19,7 +19,7 @@ from rich.table import Table
 from rich.text import Text
 
 from darkroom.cli._edge import print_error
-from darkroom.cli._options import HomeOpt, JsonOpt, RedisUrlOpt
+from darkroom.cli._options import HomeOpt, JsonOpt, RedisUrlOpt, check_http_url
 from darkroom.cli._params import print_json
 
 if TYPE_CHECKING:
@@ -46,6 +46,7 @@ HttpMetricsOpt = Annotated[
     typer.Option(
         "--http-metrics",
         metavar="URL",
+        callback=check_http_url,
         help="The HTTP server's /metrics (e.g. http://127.0.0.1:9470/metrics) for the http_* checks.",
     ),
 ]

@@ -89,6 +89,12 @@ PANELS: tuple[Panel, ...] = (
     Panel("Platform", "Workflows finished (15 min)", (
         ("sum by (workflow, state) (increase(darkroom_workflows_finished_total[15m]))", "{{workflow}} {{state}}"),
     )),
+    Panel("Platform", "Workflow duration and step lateness p95", (
+        ("histogram_quantile(0.95, sum by (le, workflow) (rate(darkroom_workflow_duration_seconds_bucket[15m])))",
+         "{{workflow}} duration"),
+        ("histogram_quantile(0.95, sum by (le, function) (rate(darkroom_step_lateness_seconds_bucket[15m])))",
+         "{{function}} lateness"),
+    ), "s", "A step's lateness is how long after its run's deadline it ended (0: on time)"),
     Panel("Platform", "Events stream", (
         ("darkroom_redis_stream_length", "{{stream}} length"),
         ("darkroom_redis_stream_group_lag", "{{group}} lag"),

@@ -12,7 +12,8 @@ class ObservabilityError(DarkroomError):
 
 
 class RedisUnreachable(ObservabilityError, ConnectionError):
-    """The Redis to sample did not answer (refused, timed out, or refused our password)."""
+    """The Redis to sample did not answer (refused, timed out, or refused our password), or what
+    answered cannot be read as one (another protocol, a database index it does not have)."""
 
 
 class InvalidThreshold(ObservabilityError, ValueError):

@@ -316,6 +316,10 @@ class RedisSampler:
             return self._sample()
         except (redis.ConnectionError, redis.TimeoutError, redis.AuthenticationError, OSError) as exc:
             raise RedisUnreachable(f"Redis at {self.where} is unreachable: {exc}") from exc
+        except redis.RedisError as exc:
+            # what answered is not a Redis we can read: another protocol on the port (InvalidResponse),
+            # a database index the server does not have (SELECT refused at connect)
+            raise RedisUnreachable(f"Redis at {self.where} cannot be read: {exc}") from exc
 
     def _sample(self) -> RedisSample:
         # Every read of Darkroom's keys comes before this sample's INFO, so the hits and misses

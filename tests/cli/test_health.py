@@ -134,3 +134,19 @@ def test_an_unreachable_redis_is_one_line_and_exit_2(health: Health) -> None:
 def test_no_platform_running_is_one_line_and_exit_2(tmp_path: Path) -> None:
     code, _, err = _health("--home", str(tmp_path / "home"))
     assert code == 2 and err.startswith("error: no Redis") and len(err.strip().splitlines()) == 1
+
+
+def test_a_redis_that_cannot_be_read_is_one_line_and_exit_2(health: Health) -> None:
+    """A probe must not read a database index the server lacks as a mere warning (exit 1)."""
+    code, out, err = _health("--url", f"{health.url}&db=99", "--redis-only")
+    assert code == 2 and out == ""
+    assert err.startswith("error: Redis at unix://") and "cannot be read: DB index is out of range" in err
+    assert len(err.strip().splitlines()) == 1 and health.server.password not in err
+
+
+def test_an_http_metrics_value_that_is_no_http_url_is_a_usage_error(health: Health) -> None:
+    for bad in ("garbage", "redis://127.0.0.1:9470/metrics"):
+        code, out, err = _health("--url", health.url, "--http-metrics", bad)
+        assert code == 2 and out == ""
+        assert err.startswith(f"error: Invalid value for '--http-metrics': '{bad}' is not a http://, https:// URL")
+        assert len(err.strip().splitlines()) == 1

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 import redis
 
+import darkroom.queue as dq
 from darkroom.observability import CHECK_NAMES, Check, InvalidThreshold, Limit, RedisSampler, Status, Thresholds
 from darkroom.observability import check_health as _check_health
 from darkroom.observability.redis_sample import RedisSample
@@ -194,6 +195,21 @@ def test_reads_that_miss_fail_the_hit_rate(health: Health) -> None:
     bad = check_of(sampler.sample(), second, "hit_rate")
     assert bad.status is Status.CRITICAL and bad.value == 0.0
     assert "never written" in bad.message
+
+
+def test_the_platforms_idle_queue_polls_miss_but_are_not_judged_a_bad_hit_rate(health: Health) -> None:
+    """An empty state set is no key, so polling an idle queue misses; on a Redis that holds
+    Darkroom's queues the ratio is reported, not judged (a false critical on every idle platform)."""
+    queue = dq.RedisQueue(health.client())
+    queue.create_queue("encode")
+    sampler = health.sampler()
+    first = sampler.sample()
+    for _ in range(500):
+        assert queue.dequeue("encode") == []
+    check = check_of(sampler.sample(), first, "hit_rate")
+    assert check.value is not None and check.value < 0.5
+    assert check.status is Status.OK and "not judged: this Redis holds 1 Darkroom queue(s)" in check.message
+    queue.close()
 
 
 def test_evictions_under_allkeys_are_data_loss(health: Health) -> None:

@@ -15,7 +15,7 @@ import darkroom.queue as dq
 from darkroom._proto.darkroom.queue.v1 import queue_pb2, queue_pb2_grpc
 from darkroom.config import Settings
 from darkroom.local.queue_service import QueueService, ServiceThread
-from darkroom.observability import RedisHealthCollector, new_registry
+from darkroom.observability import RedisHealthCollector, RedisSampler, new_registry
 from darkroom.social import keys as social_keys
 from tests.observability.conftest import Health
 
@@ -86,6 +86,15 @@ def test_an_unreachable_redis_scrapes_as_down(health: Health) -> None:
     registry.register(RedisHealthCollector(health.sampler()))
     health.server.stop()
     assert _samples(generate_latest(registry).decode()) == {"redis_up": [({}, 0.0)]}
+
+
+def test_a_redis_that_cannot_be_read_scrapes_as_down_not_as_a_failed_scrape(health: Health) -> None:
+    """A database index the server lacks: ``redis_up 0``, the registry's other metrics still served."""
+    registry = new_registry(runtime=False)
+    sampler = RedisSampler.from_url(f"{health.url}&db=99")
+    registry.register(RedisHealthCollector(sampler))
+    assert _samples(generate_latest(registry).decode()) == {"redis_up": [({}, 0.0)]}
+    sampler.close()
 
 
 def test_the_queue_service_exports_redis_health_and_warns_about_eviction(

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import fnmatch
+import socket
+import threading
 
 import pytest
 
@@ -135,3 +137,31 @@ def test_an_unreachable_redis_is_one_typed_error_without_the_password(health: He
     assert health.server.password not in str(caught.value)
     assert isinstance(caught.value, ConnectionError)
     sampler.close()
+
+
+def test_a_server_that_cannot_be_read_as_redis_is_one_typed_error(health: Health) -> None:
+    """Not Redis on the port (an HTTP server's answer), or a database index the server does not
+    have: the same typed error as an unreachable one, naming the URL, not a protocol error."""
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(1)
+        port = listener.getsockname()[1]
+
+        def answer_http() -> None:
+            conn, _ = listener.accept()
+            with conn:
+                conn.recv(1024)
+                conn.sendall(b"HTTP/1.1 400 Bad Request\r\ncontent-length: 0\r\n\r\n")
+
+        server = threading.Thread(target=answer_http)
+        server.start()
+        sampler = RedisSampler.from_url(f"redis://127.0.0.1:{port}")
+        with pytest.raises(RedisUnreachable, match=rf"Redis at redis://127\.0\.0\.1:{port} cannot be read: .*"):
+            sampler.sample()
+        sampler.close()
+        server.join()
+    wrong_db = RedisSampler.from_url(f"{health.url}&db=99")
+    with pytest.raises(RedisUnreachable, match="cannot be read: DB index is out of range") as caught:
+        wrong_db.sample()
+    assert health.server.password not in str(caught.value)
+    wrong_db.close()
