@@ -1,0 +1,58 @@
+"""Proto3 JSON of messages, memoized by what determines it: the message's bytes and the mask.
+
+:func:`protojson.to_json` is a pure function of the message's content and the mask, and a
+message's content is exactly its serialized bytes (``deterministic=True`` orders map entries).
+So a cache keyed by ``(mask, bytes)`` can never answer stale JSON: any change to the message (an
+edited caption, a new count, another viewer's ``liked_by_me``, a signed URL with a new expiry)
+is another key. Serializing is C code (upb), several times cheaper than walking the message in
+Python, which is what a repeated post on busy feeds saves.
+
+Answers are :class:`orjson.Fragment`\\ s: JSON bytes that ``orjson.dumps`` embeds as they are, so
+a page of cached posts is assembled without building or encoding its dicts again.
+"""
+
+from __future__ import annotations
+
+import threading
+
+import orjson
+from google.protobuf.message import Message
+
+from darkroom.api import protojson
+from darkroom.api.fieldmask import Mask
+
+__all__ = ["DEFAULT_MAX_ENTRIES", "JsonMemo"]
+
+DEFAULT_MAX_ENTRIES = 20_000  # about 1.5 KB of JSON and key each for a post with media: ~60 MB
+
+
+class JsonMemo:
+    """``protojson.to_json(message, mask)`` as a :class:`orjson.Fragment`, remembered for up to
+    ``max_entries`` (message bytes, mask) pairs, the oldest forgotten first. Thread-safe."""
+
+    def __init__(self, max_entries: int = DEFAULT_MAX_ENTRIES) -> None:
+        if max_entries < 1:
+            raise ValueError(f"max_entries must be at least 1, not {max_entries}")
+        self.max_entries = max_entries
+        self._entries: dict[tuple[Mask, bytes], orjson.Fragment] = {}
+        self._lock = threading.Lock()
+        self.hits = 0
+        self.misses = 0
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def fragment(self, message: Message, mask: Mask) -> orjson.Fragment:
+        """The JSON of ``message`` with only ``mask``'s fields (``mask`` for its type)."""
+        key = (mask, message.SerializeToString(deterministic=True))
+        found = self._entries.get(key)
+        if found is not None:
+            self.hits += 1  # a lost increment between threads only skews the statistics
+            return found
+        self.misses += 1
+        made = orjson.Fragment(protojson.to_json(message, mask))
+        with self._lock:
+            if key not in self._entries and len(self._entries) >= self.max_entries:
+                del self._entries[next(iter(self._entries))]  # the oldest in insertion order
+            self._entries[key] = made
+        return made
