@@ -23,7 +23,9 @@ from darkroom.api.fieldmask import Mask
 
 __all__ = ["DEFAULT_MAX_ENTRIES", "JsonMemo"]
 
-DEFAULT_MAX_ENTRIES = 20_000  # about 1.5 KB of JSON and key each for a post with media: ~60 MB
+# an estimate, not measured: a post with a photo is ~1-2 KB of JSON plus its proto bytes as the key,
+# so tens of MB per process at the limit
+DEFAULT_MAX_ENTRIES = 20_000
 
 
 class JsonMemo:
