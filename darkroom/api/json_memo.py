@@ -30,31 +30,52 @@ DEFAULT_MAX_ENTRIES = 20_000
 
 class JsonMemo:
     """``protojson.to_json(message, mask)`` as a :class:`orjson.Fragment`, remembered for up to
-    ``max_entries`` (message bytes, mask) pairs, the oldest forgotten first. Thread-safe."""
+    ``max_entries`` (message bytes, mask) pairs in all, the oldest of the mask being filled
+    forgotten first. Thread-safe."""
 
     def __init__(self, max_entries: int = DEFAULT_MAX_ENTRIES) -> None:
         if max_entries < 1:
             raise ValueError(f"max_entries must be at least 1, not {max_entries}")
         self.max_entries = max_entries
-        self._entries: dict[tuple[Mask, bytes], orjson.Fragment] = {}
+        # per mask, by the message's bytes: bytes keys are not tracked by the cyclic GC, as
+        # tuples would be, and a lookup builds no key
+        self._by_mask: dict[Mask, dict[bytes, orjson.Fragment]] = {}
+        self._size = 0
         self._lock = threading.Lock()
         self.hits = 0
         self.misses = 0
 
     def __len__(self) -> int:
-        return len(self._entries)
+        return self._size
 
     def fragment(self, message: Message, mask: Mask) -> orjson.Fragment:
         """The JSON of ``message`` with only ``mask``'s fields (``mask`` for its type)."""
-        key = (mask, message.SerializeToString(deterministic=True))
-        found = self._entries.get(key)
+        content = message.SerializeToString(deterministic=True)
+        entries = self._by_mask.get(mask)
+        found = None if entries is None else entries.get(content)
         if found is not None:
             self.hits += 1  # a lost increment between threads only skews the statistics
             return found
         self.misses += 1
         made = orjson.Fragment(protojson.to_json(message, mask))
         with self._lock:
-            if key not in self._entries and len(self._entries) >= self.max_entries:
-                del self._entries[next(iter(self._entries))]  # the oldest in insertion order
-            self._entries[key] = made
+            entries = self._by_mask.setdefault(mask, {})
+            if content not in entries:
+                if self._size >= self.max_entries:
+                    self._evict(entries)
+                self._size += 1
+            entries[content] = made
         return made
+
+    def _evict(self, preferred: dict[bytes, orjson.Fragment]) -> None:
+        """Forget one entry: the oldest of ``preferred`` (the mask being filled), else the oldest
+        of another mask, whose table goes once empty (masks come from clients: no empty tables
+        kept)."""
+        if preferred:
+            del preferred[next(iter(preferred))]
+        else:
+            mask, entries = next((m, e) for m, e in self._by_mask.items() if e)
+            del entries[next(iter(entries))]
+            if not entries:
+                del self._by_mask[mask]
+        self._size -= 1

@@ -57,3 +57,12 @@ def test_the_oldest_entry_goes_first_at_the_limit() -> None:
     assert (memo.hits, memo.misses) == (1, 4)
     with pytest.raises(ValueError, match="not 0"):
         JsonMemo(max_entries=0)
+
+
+def test_many_masks_stay_within_the_limit() -> None:
+    memo = JsonMemo(max_entries=3)
+    masks = [Mask.parse(f, spb.Post.DESCRIPTOR) for f in ("id", "caption", "like_count", "created_at", "author")]
+    for mask in masks:
+        assert _json(memo, _post(), mask) == protojson.to_json(_post(), mask)
+    assert len(memo) == 3 and sum(len(e) for e in memo._by_mask.values()) == 3
+    assert all(memo._by_mask.values())  # no empty table kept for a mask no longer remembered
