@@ -19,6 +19,7 @@ from fastapi import Depends, Request
 from prometheus_client import CollectorRegistry
 
 from darkroom.api.cursors import CursorCodec
+from darkroom.api.json_memo import JsonMemo
 from darkroom.api.ratelimit import Rate
 from darkroom.config import ConfigError, Settings
 from darkroom.observability.registries import metrics_for
@@ -165,6 +166,12 @@ class WebDeps:
         """The ``post.viewed`` events of the pages answered, published in the background (closed
         when the app shuts down)."""
         return ImpressionBuffer(self.redis)
+
+    @functools.cached_property
+    def post_json(self) -> JsonMemo:
+        """Posts' JSON by their bytes and mask, this process's (``api/json_memo.py``: never stale,
+        the bytes are the content)."""
+        return JsonMemo()
 
     @functools.cached_property
     def feed_config(self) -> FeedConfig:

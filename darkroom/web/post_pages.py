@@ -5,13 +5,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
 
+import orjson
 import sqlalchemy as sa
 
 from darkroom._proto.darkroom.social.v1 import social_pb2 as pb
 from darkroom.api.fieldmask import Mask
-from darkroom.social import postcache, resources
+from darkroom.social import postcache
 from darkroom.social.impressions import Surface
 from darkroom.social.media import MediaUrls
 from darkroom.social.viewer import Viewer
@@ -28,9 +28,10 @@ def media_urls(deps: WebDeps) -> MediaUrls:
 
 @dataclass(frozen=True, slots=True)
 class ShownPosts:
-    """A page's posts as JSON objects (only the masked fields) and the ids of the posts shown."""
+    """A page's posts as JSON (only the masked fields; memoized, ``WebDeps.post_json``) and the ids
+    of the posts shown."""
 
-    items: list[dict[str, Any]]
+    items: list[orjson.Fragment]
     post_ids: list[str]
 
 
@@ -41,7 +42,7 @@ def hydrate_page(
     batch; what the viewer may not see left out), in order."""
     # ``id`` is read even when the mask leaves it out: the impressions name the posts shown
     posts = postcache.hydrate(conn, deps.redis, post_ids, viewer, mask.union("id"), urls=media_urls(deps))
-    return ShownPosts([resources.to_dict(p, mask) for p in posts], [p.id for p in posts])
+    return ShownPosts([deps.post_json.fragment(p, mask) for p in posts], [p.id for p in posts])
 
 
 class PageHydrator:
@@ -68,7 +69,8 @@ class PageHydrator:
         if missing:
             self.keep(missing)
         ids = [i for i in dict.fromkeys(post_ids) if i in self._posts]
-        return ShownPosts([resources.to_dict(self._posts[i], self.mask) for i in ids], ids)
+        json = self.deps.post_json
+        return ShownPosts([json.fragment(self._posts[i], self.mask) for i in ids], ids)
 
 
 def views(deps: WebDeps, viewer: Viewer | None, post_ids: Sequence[str], surface: Surface) -> None:

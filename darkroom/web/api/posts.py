@@ -101,7 +101,7 @@ def get_post(request: Request, post_id: str, viewer: CurrentViewer, deps: Deps, 
     if post_id not in shown:
         raise NotFound(f"no post {post_id}", field="post_id")
     views(deps, viewer, [post_id] if ready else [], Surface.POST)  # a 304 too
-    return answer(request, resources.to_dict(shown[post_id], mask), cache=cache_for(viewer), version=version)
+    return answer(request, deps.post_json.fragment(shown[post_id], mask), cache=cache_for(viewer), version=version)
 
 
 def caption_change(body: dict[str, Any], update_mask: str | None) -> str:

@@ -107,16 +107,17 @@ def check_version(request: Request, version: int) -> None:
 
 def answer(
     request: Request,
-    body: Mapping[str, Any],
+    body: Mapping[str, Any] | orjson.Fragment,
     *,
     cache: CachePolicy,
     version: int | None = None,
     status: int = 200,
     headers: Mapping[str, str] | None = None,
 ) -> Response:
-    """``body`` as JSON with its ETag (:func:`versioned_etag` when the resource has a ``version``,
-    else the bytes' digest), ``cache`` and ``Vary: Authorization, Cookie``; to a GET whose
-    ``If-None-Match`` names the tag, a 304 with the same headers and no body."""
+    """``body`` (a JSON object, or its JSON already made: an :class:`orjson.Fragment`) as JSON with
+    its ETag (:func:`versioned_etag` when the resource has a ``version``, else the bytes' digest),
+    ``cache`` and ``Vary: Authorization, Cookie``; to a GET whose ``If-None-Match`` names the tag, a
+    304 with the same headers and no body."""
     content = orjson.dumps(body)
     tag = ETag.for_content(content) if version is None else versioned_etag(version, content)
     extra = {"Vary": VARY_CREDENTIALS, **(headers or {})}
@@ -131,7 +132,11 @@ def answer(
 
 
 def answer_page(
-    request: Request, items: Sequence[Mapping[str, Any]], next_cursor: str | None, *, cache: CachePolicy
+    request: Request,
+    items: Sequence[Mapping[str, Any] | orjson.Fragment],
+    next_cursor: str | None,
+    *,
+    cache: CachePolicy,
 ) -> Response:
     """``{"items": …, "next_cursor": …}`` as :func:`answer` does, with ``Link: <…>; rel="next"``
     when there is a next page."""
