@@ -31,7 +31,6 @@ if TYPE_CHECKING:
 
     from darkroom.analytics import Ingester
     from darkroom.config import Settings
-    from darkroom.platform.wiring import Wiring
 
 __all__ = ["app"]
 
@@ -211,7 +210,7 @@ def _start_and_wait(
     from darkroom.analytics.errors import JobRunFailed
     from darkroom.analytics.workflows import APP
     from darkroom.cli._wiring import wiring_for
-    from darkroom.cli.analytics_progress import wait_for_run
+    from darkroom.cli.analytics_progress import no_worker_note, wait_for_run
 
     w = wiring_for(home, url, APP)
     try:
@@ -225,7 +224,7 @@ def _start_and_wait(
             return None
         if not json_out:
             _out().print(escape(f"{name}: started {run.id}"))
-        run = wait_for_run(w.workflows, run.id, timeout_s=timeout_s, note=_no_worker_note(w))
+        run = wait_for_run(w.workflows, run.id, timeout_s=timeout_s, note=no_worker_note(w))
         if run.state != "succeeded":
             raise JobRunFailed(f"run {run.id} of {name} {run.state}: {run.error or 'no error recorded'}")
     except DarkroomError as exc:
@@ -234,20 +233,6 @@ def _start_and_wait(
         w.close()
     outputs: dict[str, Any] = run.outputs or {}
     return outputs
-
-
-def _no_worker_note(w: Wiring) -> str:
-    """A line for the progress display when no live worker serves the jobs' queue (the run would
-    wait for one): a platform without analytics, or one still starting."""
-    from darkroom.analytics.workflows import QUEUE
-    from darkroom.runtime.directory import WorkerDirectory
-
-    if WorkerDirectory.of(w.queue).hosts(QUEUE):
-        return ""
-    return (
-        f"no worker serves the queue {QUEUE!r} yet: the run waits for one (darkroom up runs analytics-1; "
-        "elsewhere: darkroom worker --app darkroom.analytics.workflows:registry)"
-    )
 
 
 @app.command("scheduler")

@@ -1,6 +1,6 @@
 """Waiting for an analytics workflow run with a progress display: a Rich progress line per step
 (a job's run or backfill), on standard error so ``--json`` output stays clean, drawn only on a
-terminal."""
+terminal; and the note above them when no worker serves the jobs' queue."""
 
 from __future__ import annotations
 
@@ -11,10 +11,11 @@ from rich.markup import escape
 from rich.progress import BarColumn, Progress, SpinnerColumn, TaskID, TextColumn, TimeElapsedColumn
 
 from darkroom.analytics.errors import RunNotFinished
+from darkroom.platform.wiring import Wiring
 from darkroom.runtime.workflow import Workflows
 from darkroom.runtime.workflow.store import RunRow
 
-__all__ = ["wait_for_run"]
+__all__ = ["no_worker_note", "wait_for_run"]
 
 _REFRESH_S = 0.2  # the display's redraw cadence, and how often the run is read
 
@@ -53,3 +54,17 @@ def wait_for_run(
                 )
             time.sleep(_REFRESH_S)  # the terminal view's cadence: the run lives in the database
             run = workflows.get(workflow_id)
+
+
+def no_worker_note(w: Wiring) -> str:
+    """A line for the progress display when no live worker serves the jobs' queue (the run would
+    wait for one): a platform without analytics, or one still starting."""
+    from darkroom.analytics.workflows import QUEUE
+    from darkroom.runtime.directory import WorkerDirectory
+
+    if WorkerDirectory.of(w.queue).hosts(QUEUE):
+        return ""
+    return (
+        f"no worker serves the queue {QUEUE!r} yet: the run waits for one (darkroom up runs analytics-1; "
+        "elsewhere: darkroom worker --app darkroom.analytics.workflows:registry)"
+    )
