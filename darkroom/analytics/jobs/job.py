@@ -25,6 +25,7 @@ from pyiceberg.table import Table
 from pyiceberg.types import DateType
 
 from darkroom.analytics.changes import ChangeSet
+from darkroom.analytics.jobs import scans
 from darkroom.analytics.jobs.filters import at_least, day_start_us, instant
 from darkroom.analytics.jobs.sql import run_sql, stream_sql
 from darkroom.analytics.tables import NAMESPACE
@@ -96,12 +97,7 @@ class Job(ABC):
     def read(self, source: Table, row_filter: BooleanExpression, snapshot_id: int | None) -> pa.Table:
         """The job's columns of the source rows matching its own filter and ``row_filter``, as of
         ``snapshot_id`` (pushed down: partitions and file bounds prune what is read)."""
-        scan = source.scan(
-            row_filter=And(self.source_filter(), row_filter),
-            selected_fields=self.columns or ("*",),
-            snapshot_id=snapshot_id,
-        )
-        return scan.to_arrow()
+        return scans.read(source, And(self.source_filter(), row_filter), snapshot_id, self.columns)
 
     def full(self, source: Table, snapshot_id: int) -> pa.Table:
         """The whole target from the source as of ``snapshot_id``, in one table (for comparisons;

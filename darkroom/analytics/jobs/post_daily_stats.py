@@ -28,6 +28,7 @@ from pyiceberg.transforms import IdentityTransform
 from pyiceberg.types import DateType, LongType, NestedField, StringType
 
 from darkroom.analytics.changes import ChangeSet, Range, merge_ranges, read_changes
+from darkroom.analytics.jobs import scans
 from darkroom.analytics.jobs.filters import US_PER_DAY, any_of, day_start_us, one_of, time_between
 from darkroom.analytics.jobs.job import Job, Output, Pattern
 from darkroom.analytics.jobs.sql import run_sql
@@ -110,6 +111,6 @@ class PostDailyStats(Job):
         )
         recomputed = self.transform(run_sql(_OF_KEYS_SQL, source=rows, keys=keys))
         replaced = one_of("day", [d.isoformat() for d in days])
-        old = target.scan(row_filter=replaced).to_arrow()
+        old = scans.read(target, replaced, None)
         kept = run_sql(_KEPT_SQL, old=old, keys=keys).cast(recomputed.schema)
         return Output(pa.concat_tables([kept, recomputed]), replaced, keys=keys.num_rows)

@@ -7,10 +7,13 @@ exists when ``posts > 0``. Tags come from the ``tags`` property of ``post.create
 hashtags, normalised by :mod:`darkroom.social.captions`).
 
 Pattern 3, range recompute: an event at ``t`` falls in the windows ending in ``(t, t + 24 h]``.
-Each added file's ``occurred_at`` bounds (manifest metadata: no data read) give the window ends it
-can touch; their union, as disjoint ranges, is recomputed from every source row 24 h before each
-range's start up to its end, and replaces those windows in one commit. A post from three days ago
-arriving late recomputes the 24 windows around it, nothing else.
+The change's ``post.created`` events (one column of the added files, read with the type pushed
+down) give the window ends they touch; their union, as disjoint ranges, is recomputed from every
+source row 24 h before each range's start up to its end, and replaces those windows in one
+commit. A post from three days ago arriving late recomputes the 24 windows after it, nothing else;
+other late events (views, likes) recompute nothing here. (The files' ``occurred_at`` bounds, read
+from the manifests alone, were the first version: a file of late events spans most of a day, and
+so a day of windows per late file, with or without a post in it.)
 """
 
 from __future__ import annotations
@@ -27,7 +30,7 @@ from pyiceberg.table import Table
 from pyiceberg.transforms import DayTransform
 from pyiceberg.types import LongType, NestedField, StringType, TimestamptzType
 
-from darkroom.analytics.changes import ChangeSet, Range, merge_ranges
+from darkroom.analytics.changes import ChangeSet, Range, merge_ranges, read_changes
 from darkroom.analytics.jobs.events_clean import EVENTS_CLEAN
 from darkroom.analytics.jobs.filters import (
     US_PER_HOUR,
@@ -110,7 +113,11 @@ class TrendingTags(Job):
         return Output(out.filter(keep), at_least("window_end", instant(start)))
 
     def incremental(self, source: Table, target: Table, changes: ChangeSet) -> Output:
-        windows = affected_windows(changes.ranges(source, "occurred_at"))
+        # The windows of the change's own post.created events, not of its files' bounds: a file
+        # of late events spans hours to a day, and most of its events are not posts.
+        posted = read_changes(source, changes, selected_fields=("occurred_at",), row_filter=self.source_filter())
+        times = pc.cast(posted.column("occurred_at"), pa.int64()).to_pylist()
+        windows = affected_windows([Range(t, t) for t in set(times)])
         if not windows:
             return Output.append(self.schema.as_arrow().empty_table())
         span = WINDOW_HOURS * US_PER_HOUR
