@@ -16,7 +16,7 @@ __all__ = ["connect", "run_sql", "stream_sql"]
 
 
 _lock = threading.Lock()
-_database: tuple[int, duckdb.DuckDBPyConnection] | None = None  # (the pid that opened it, it)
+_databases: dict[int, duckdb.DuckDBPyConnection] = {}  # by the pid that opened it: a forked child opens its own
 
 
 def connect() -> duckdb.DuckDBPyConnection:
@@ -24,11 +24,11 @@ def connect() -> duckdb.DuckDBPyConnection:
     in-memory DuckDB, with the session time zone UTC: days and hours of a ``timestamptz`` are UTC
     ones, as Spark's and Trino's are with ``UTC`` sessions. Opening a database costs 15-70 ms here,
     a connection to an open one well under 1 ms, and a small incremental run queries a few times."""
-    global _database
     with _lock:
-        if _database is None or _database[0] != os.getpid():  # a forked child opens its own
-            _database = (os.getpid(), duckdb.connect(":memory:"))
-        con = _database[1].cursor()
+        database = _databases.get(os.getpid())
+        if database is None:
+            database = _databases[os.getpid()] = duckdb.connect(":memory:")
+        con = database.cursor()
     con.execute("SET TimeZone = 'UTC'")
     return con
 
