@@ -7,8 +7,11 @@ docs/analytics.md documents (``properties``: ``workflow_id``, ``workflow``, ``pr
 ``state``, and ``step`` plus ``duration_ms`` on ``step.finished``, ``duration_ms`` plus
 ``lateness_ms`` (signed: finished minus deadline) on ``workflow.finished``).
 
-Pattern 3 at day granularity: a percentile needs every value of its group, so each day an added
-file's ``occurred_at`` bounds touch is recomputed whole and replaces that day's rows.
+Pattern 3 at day granularity: a percentile needs every value of its group, so each day that the
+change's ``step.finished`` or ``workflow.finished`` events fall on (one column of the added files,
+read with the types pushed down) is recomputed whole and replaces that day's rows. A late view
+recomputes nothing here; the files' ``occurred_at`` bounds (the first version) recomputed every
+day a file of late events touched.
 """
 
 from __future__ import annotations
@@ -22,9 +25,9 @@ from pyiceberg.table import Table
 from pyiceberg.transforms import IdentityTransform
 from pyiceberg.types import DateType, DoubleType, LongType, NestedField, StringType
 
-from darkroom.analytics.changes import ChangeSet, Range, merge_ranges
+from darkroom.analytics.changes import ChangeSet, Range, merge_ranges, read_changes
 from darkroom.analytics.jobs.events_clean import EVENTS_CLEAN
-from darkroom.analytics.jobs.filters import US_PER_DAY, any_of, day_of, one_of, time_between
+from darkroom.analytics.jobs.filters import US_PER_DAY, any_of, day_start_us, one_of, time_between
 from darkroom.analytics.jobs.job import Job, Output, Pattern
 from darkroom.analytics.tables import NAMESPACE
 
@@ -92,14 +95,13 @@ class PipelineSla(Job):
         return one_of("type", _TYPES)
 
     def incremental(self, source: Table, target: Table, changes: ChangeSet) -> Output:
-        days = [
-            Range(r.lower - r.lower % US_PER_DAY, r.upper - r.upper % US_PER_DAY + US_PER_DAY - 1)
-            for r in changes.ranges(source, "occurred_at")
-        ]
-        spans = merge_ranges(days)
+        # The days of the change's own workflow events, not of its files' bounds: a file of late
+        # events spans its whole day, and most of its events are not the workflows'.
+        finished = read_changes(source, changes, selected_fields=("day",), row_filter=self.source_filter())
+        days = sorted(set(finished.column("day").to_pylist()))
+        spans = merge_ranges([Range(day_start_us(d), day_start_us(d) + US_PER_DAY - 1) for d in days])
         if not spans:
             return Output.append(self.schema.as_arrow().empty_table())
         read = any_of(time_between("occurred_at", s.lower, s.upper + 1) for s in spans)
         rows = self.read(source, read, changes.to_snapshot_id)
-        touched = sorted({day_of(d).isoformat() for s in spans for d in range(s.lower, s.upper, US_PER_DAY)})
-        return Output(self.transform(rows), one_of("day", touched))
+        return Output(self.transform(rows), one_of("day", [d.isoformat() for d in days]))
