@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import random
 import time
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pyarrow as pa
@@ -15,11 +16,14 @@ import pytest
 import redis
 from pyiceberg.catalog.sql import SqlCatalog
 from pyiceberg.exceptions import CommitFailedException
+from pyiceberg.expressions import AlwaysFalse, And
 
 from darkroom.analytics import BatchLimits, Ingester, events_table
 from darkroom.analytics.changes import capture
 from darkroom.analytics.compaction import CompactionPolicy, compact
-from darkroom.analytics.jobs import JOBS, Job, Mode, commit, compute, job_named, plan, run, target_table
+from darkroom.analytics.jobs import JOBS, Job, Mode, commit, compute, job_named, plan, run, scans, target_table
+from darkroom.analytics.jobs.filters import one_of, time_between
+from darkroom.analytics.jobs.sql import run_sql
 from darkroom.analytics.state import job_state, processed_snapshot
 from tests.analytics.conftest import Publish
 from tests.analytics.history import History
@@ -174,3 +178,54 @@ def test_expired_history_and_deletes_fall_back_to_a_full_recompute(
     redo = run(job, catalog)
     assert redo.mode == Mode.FULL and redo.reason is not None and "not append-only" in redo.reason
     assert_equals_full_recompute(catalog, job)
+
+
+def test_a_late_view_recomputes_no_window_and_no_day(
+    redis_client: redis.Redis, catalog: SqlCatalog, publish: Publish
+) -> None:
+    """The range jobs recompute from the change's own events of their types, not its files'
+    bounds: a late view reaches ``events_clean`` and ``post_daily_stats`` only."""
+    history = History(random.Random(6))
+    ingest(redis_client, catalog, publish, history.batch(20, late_share=0))
+    for job in JOBS:
+        run(job, catalog)
+    view = dict(history.batch(1, late_share=0, duplicate_share=0)[0], type="post.viewed", post_id=history.posts[0])
+    view.update(occurred_at=repr(history.now - 2 * 86_400), data="{}")
+    ingest(redis_client, catalog, publish, [view])
+    run(job_named("events_clean"), catalog)
+    for name in ("trending_tags", "pipeline_sla"):
+        p = plan(job_named(name), catalog)
+        assert p.mode == Mode.INCREMENTAL, name
+        output = compute(p)
+        assert output is not None and output.rows.num_rows == 0 and output.replaces == AlwaysFalse(), name
+    for job in JOBS:
+        run(job, catalog)
+        assert_equals_full_recompute(catalog, job)
+
+
+def test_a_scan_planned_without_residuals_reads_what_pyiceberg_reads(
+    redis_client: redis.Redis, catalog: SqlCatalog, publish: Publish
+) -> None:
+    history = History(random.Random(7))
+    ingest(redis_client, catalog, publish, history.batch(20))
+    events = events_table(catalog)
+    first = events.current_snapshot()
+    ingest(redis_client, catalog, publish, history.batch(20))
+    events.refresh()
+    assert first is not None
+    since = time_between("occurred_at", round((history.now - 2 * 86_400) * 1e6), round(history.now * 1e6) + 1)
+    row_filter = And(one_of("type", ("post.viewed", "post.created")), since)
+    for snapshot_id in (first.snapshot_id, None):
+        ours = scans.read(events, row_filter, snapshot_id, ("event_id", "type"))
+        theirs = events.scan(row_filter=row_filter, snapshot_id=snapshot_id, selected_fields=("event_id", "type"))
+        assert ours.num_rows > 0
+        assert sorted(ours.to_pylist(), key=str) == sorted(theirs.to_arrow().to_pylist(), key=str)
+
+
+def test_queries_on_several_threads_see_their_own_tables() -> None:
+    def total(n: int) -> int:
+        out = run_sql("SELECT sum(v) AS s FROM source", source=pa.table({"v": list(range(n))}))
+        return int(out.column("s")[0].as_py())
+
+    with ThreadPoolExecutor(4) as pool:
+        assert list(pool.map(total, range(1, 41))) == [n * (n - 1) // 2 for n in range(1, 41)]
