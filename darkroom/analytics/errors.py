@@ -20,6 +20,7 @@ __all__ = [
     "StatsUnavailable",
     "UnknownColumn",
     "UnknownJob",
+    "UnknownSnapshot",
 ]
 
 
@@ -56,6 +57,10 @@ class UnknownJob(AnalyticsError, LookupError):
 
 class UnknownColumn(AnalyticsError, LookupError):
     """A column a job asked for that its table does not have; the message names both."""
+
+
+class UnknownSnapshot(AnalyticsError, LookupError):
+    """A read pinned to a snapshot id the table does not have (expired, or another table's)."""
 
 
 class JobConflict(AnalyticsError, RuntimeError):

@@ -16,11 +16,12 @@ import pytest
 import redis
 from pyiceberg.catalog.sql import SqlCatalog
 from pyiceberg.exceptions import CommitFailedException
-from pyiceberg.expressions import AlwaysFalse, And
+from pyiceberg.expressions import AlwaysFalse, AlwaysTrue, And
 
 from darkroom.analytics import BatchLimits, Ingester, events_table
 from darkroom.analytics.changes import capture
 from darkroom.analytics.compaction import CompactionPolicy, compact
+from darkroom.analytics.errors import UnknownSnapshot
 from darkroom.analytics.jobs import JOBS, Job, Mode, commit, compute, job_named, plan, run, scans, target_table
 from darkroom.analytics.jobs.filters import one_of, time_between
 from darkroom.analytics.jobs.sql import run_sql
@@ -229,3 +230,10 @@ def test_queries_on_several_threads_see_their_own_tables() -> None:
 
     with ThreadPoolExecutor(4) as pool:
         assert list(pool.map(total, range(1, 41))) == [n * (n - 1) // 2 for n in range(1, 41)]
+
+
+def test_a_scan_pinned_to_an_unknown_snapshot_names_it(catalog: SqlCatalog) -> None:
+    events = events_table(catalog)
+    assert scans.read(events, AlwaysTrue(), None).num_rows == 0  # an empty table: no snapshot, no rows
+    with pytest.raises(UnknownSnapshot, match="123"):
+        scans.read(events, AlwaysTrue(), 123)

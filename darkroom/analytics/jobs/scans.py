@@ -21,6 +21,8 @@ from pyiceberg.io.pyarrow import ArrowScan
 from pyiceberg.manifest import DataFileContent
 from pyiceberg.table import FileScanTask, ManifestGroupPlanner, Table
 
+from darkroom.analytics.errors import UnknownSnapshot
+
 __all__ = ["plan", "read"]
 
 
@@ -29,7 +31,9 @@ def plan(table: Table, row_filter: BooleanExpression, snapshot_id: int | None) -
     column bounds may hold rows matching ``row_filter``."""
     snapshot = table.snapshot_by_id(snapshot_id) if snapshot_id is not None else table.current_snapshot()
     if snapshot is None:
-        return []
+        if snapshot_id is not None:
+            raise UnknownSnapshot(f"table {'.'.join(table.name())} has no snapshot {snapshot_id}")
+        return []  # an empty table
     planner = ManifestGroupPlanner(table_metadata=table.metadata, io=table.io, row_filter=row_filter)
     entries = list(chain.from_iterable(planner.plan_manifest_entries(snapshot.manifests(table.io))))
     if any(e.data_file.content != DataFileContent.DATA for e in entries):  # deletes: pyiceberg's way
