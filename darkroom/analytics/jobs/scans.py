@@ -5,9 +5,10 @@ files by partition and column bounds, then builds a residual expression for ever
 a new evaluator per file, binding the whole row filter again. Its Arrow reader never uses those
 residuals (it applies the scan's own bound filter to every file). For a small read of a few days
 out of a table of hundreds of files, that was the largest part of the planning (profiled: 38 % of
-``pipeline_sla``'s incremental compute, 6 % of ``post_daily_stats``'). :func:`read` prunes the same way (pyiceberg's own evaluators) and
-hands the files to the same reader, residual-free. A snapshot with delete files is planned by
-pyiceberg (its delete index), as it must be; the jobs never write any.
+``pipeline_sla``'s incremental compute, 6 % of ``post_daily_stats``'). :func:`read` prunes the
+same way (pyiceberg's own evaluators) and hands the files to the same reader, residual-free. A
+snapshot with delete files is planned by pyiceberg (its delete index), as it must be; the jobs
+never write any.
 """
 
 from __future__ import annotations
