@@ -17,7 +17,7 @@ _CONFIG = FeedConfig(celebrity_followers=2)
 
 def _read(engine: sa.Engine, client: redis.Redis, viewer: str) -> list[str]:
     with engine.connect() as conn:
-        return pulled.read(conn, client, viewer, above=_CONFIG.celebrity_followers)
+        return pulled.celebrities(conn, client, viewer, above=_CONFIG.celebrity_followers)
 
 
 def _celebrity(conn: sa.Connection, *followers: str) -> str:

@@ -28,7 +28,7 @@ from darkroom.social import keys
 from darkroom.social.feed import sources
 from darkroom.social.feed.store import RedisClient
 
-__all__ = ["PULLED_TTL_S", "add", "read", "remove", "told", "untold"]
+__all__ = ["PULLED_TTL_S", "add", "celebrities", "remove", "told", "untold"]
 
 PULLED_TTL_S = 3600
 _MARKER = keys.FEED_BUILT
@@ -47,7 +47,7 @@ return held
 """
 
 
-def read(conn: sa.Connection, redis: RedisClient, viewer_id: str, *, above: int) -> list[str]:
+def celebrities(conn: sa.Connection, redis: RedisClient, viewer_id: str, *, above: int) -> list[str]:
     """The accounts ``viewer_id`` follows that have more than ``above`` followers: one SMEMBERS, or
     (unbuilt) the SQL statement and the set written with its marker."""
     key = keys.pulled(viewer_id)

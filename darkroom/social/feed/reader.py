@@ -200,7 +200,7 @@ class _Reader:
         if self.design is FeedDesign.PULL:
             authors = [*sources.followees(self.conn, self.viewer), self.viewer]
             return [_Set(keys.author_posts(a), Origin.PULLED, a) for a in authors]
-        celebrities = pulled.read(self.conn, self.redis, self.viewer, above=self.config.celebrity_followers)
+        celebrities = pulled.celebrities(self.conn, self.redis, self.viewer, above=self.config.celebrity_followers)
         return feed + [_Set(keys.author_posts(a), Origin.PULLED, a) for a in celebrities]
 
     def _first_read(self, sets: list[_Set], below: str | None, want: int) -> list[Candidate]:
