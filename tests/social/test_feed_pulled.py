@@ -8,7 +8,7 @@ import sqlalchemy as sa
 
 from darkroom.social import keys
 from darkroom.social.events import Event, EventType
-from darkroom.social.feed import FanoutHandler, FeedConfig, pulled
+from darkroom.social.feed import FanoutHandler, FeedConfig, pulled, read_feed
 from tests.social import rows
 from tests.social.statements import statements
 
@@ -94,3 +94,23 @@ def test_an_author_crossing_the_threshold_is_added_at_its_next_post(
         again = rows.make_post(conn, author)
     handler.handle([Event(EventType.POST_READY, author, post_id=again)])
     assert not redis_client.sismember(keys.PULLED_AUTHORS, author)
+
+
+def test_a_block_hides_a_pulled_celebritys_posts_before_the_consumer_runs(
+    db_engine: sa.Engine, redis_client: redis.Redis
+) -> None:
+    with db_engine.begin() as conn:
+        reader = rows.make_account(conn)
+        star = _celebrity(conn, reader)
+        post = rows.make_post(conn, star)
+    FanoutHandler(db_engine, redis_client, config=_CONFIG).handle([Event(EventType.POST_READY, star, post_id=post)])
+
+    def page() -> list[str]:
+        with db_engine.begin() as conn:
+            return read_feed(conn, redis_client, reader, cursor=None, limit=20, config=_CONFIG).post_ids
+
+    assert page() == [post]  # pulled
+    with db_engine.begin() as conn:
+        rows.make_block(conn, star, reader)  # no event handled: the pulled set still names the star
+    assert redis_client.sismember(keys.pulled(reader), star)
+    assert page() == []  # the page's visibility check, not the set, decides what shows
