@@ -24,9 +24,12 @@ REPO = Path(__file__).resolve().parents[2]
 
 # (label, function names any of which in the stack puts a sample there); first match wins
 _PARTS: list[tuple[str, tuple[str, ...]]] = [
-    ("edge: credential lookup (SQL)", ("DatabaseAuthenticator.authenticate",)),
+    ("edge: credential (cache GET; SQL on a miss)", ("DatabaseAuthenticator.authenticate",)),
     ("edge: rate limit (Redis Lua)", ("RateLimiter.hit",)),
-    ("feed: celebrities/followees (SQL)", ("celebrity_followees", "followees")),
+    (
+        "feed: celebrities (pulled set; SQL on a miss)/followees (SQL)",
+        ("celebrities", "celebrity_followees", "followees"),
+    ),
     ("feed: visibility check (SQL; the web route's is its hydration)", ("visible_posts",)),
     ("feed: SQL join (sql_feed)", ("sql_feed",)),
     ("feed: Redis reads and merge", ("_Reader._first_read", "_Reader._ranges", "_merge")),
@@ -41,6 +44,8 @@ _PARTS: list[tuple[str, tuple[str, ...]]] = [
     ("gzip", ("GZipResponder", "IdentityResponder.send_with_compression", "compress")),
     ("feed route: other", ("home_feed",)),
     ("thread hand-offs (anyio worker threads)", ("WorkerThread.run", "run_sync_in_worker_thread")),
+    ("FastAPI: dependency resolution", ("solve_dependencies",)),
+    ("FastAPI/Starlette: routing", ("Router.app", "Router.__call__", "APIRoute.matches", "Route.matches")),
 ]
 _LIBRARIES: list[tuple[str, tuple[str, ...]]] = [
     ("SQLAlchemy + psycopg", ("sqlalchemy/", "psycopg/", "psycopg_pool/")),

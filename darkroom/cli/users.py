@@ -16,6 +16,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated
 
+import redis
 import sqlalchemy as sa
 import typer
 from rich.console import Console
@@ -26,7 +27,7 @@ from darkroom.cli._edge import new_app
 from darkroom.cli._options import DatabaseUrlOpt, HomeOpt, JsonOpt, settings_for
 from darkroom.cli._params import fail, print_json
 from darkroom.errors import DarkroomError
-from darkroom.social import account_lifecycle, accounts, passwords, reinstatement
+from darkroom.social import account_lifecycle, accounts, credential_cache, passwords, reinstatement
 from darkroom.social.errors import InvalidInput, NotFound
 from darkroom.social.handles import lookup_handle, normalize_email, normalize_handle
 from darkroom.social.viewer import Role
@@ -37,6 +38,7 @@ __all__ = ["app"]
 app = new_app("Accounts of the social product: create, list, set a password, disable, enable.")
 
 _out = Console(highlight=False)
+_err = Console(highlight=False, stderr=True)
 
 PasswordStdinOpt = Annotated[
     bool,
@@ -58,6 +60,23 @@ def _database(url: str | None, home: Path | None) -> Iterator[sa.Engine]:
         fail(exc)
     finally:
         engine.dispose()
+
+
+def _forget_credentials(engine: sa.Engine, home: Path | None, account_id: str) -> None:
+    """Drop the account's credentials from the platform's credential cache (after the revocation
+    committed), so a server refuses them at the next request; without a reachable Redis they stop
+    working when their cached entries expire (``credential_cache.ENTRY_TTL_S``), said on stderr."""
+    from darkroom.cli._wiring import wiring_for
+
+    try:
+        credential_cache.forget_account(engine, wiring_for(home, None).redis, account_id)
+    except (DarkroomError, redis.RedisError) as exc:
+        _err.print(
+            f"note: the credential cache was not reached ({exc}); servers may accept the account's "
+            f"old sessions and tokens for up to {credential_cache.ENTRY_TTL_S} s",
+            soft_wrap=True,
+            markup=False,
+        )
 
 
 def _read_password(from_stdin: bool) -> str:
@@ -179,8 +198,10 @@ def set_password(
     tokens are revoked."""
     key = _existing_handle(handle)
     password = _read_password(password_stdin)
-    with _database(url, home) as engine, engine.begin() as conn:
-        account_lifecycle.set_password(conn, accounts.OPERATOR, key, password)
+    with _database(url, home) as engine:
+        with engine.begin() as conn:
+            account_id = account_lifecycle.set_password(conn, accounts.OPERATOR, key, password)
+        _forget_credentials(engine, home, account_id)
     if as_json:
         print_json({"handle": key, "password_set": True, "credentials_revoked": True})
         return
@@ -197,8 +218,10 @@ def disable(
 ) -> None:
     """Disable an account: it cannot sign in, its sessions and tokens are revoked, nobody finds it."""
     key = _existing_handle(handle)
-    with _database(url, home) as engine, engine.begin() as conn:
-        account = account_lifecycle.disable_account(conn, accounts.OPERATOR, key)
+    with _database(url, home) as engine:
+        with engine.begin() as conn:
+            account = account_lifecycle.disable_account(conn, accounts.OPERATOR, key)
+        _forget_credentials(engine, home, account.id)
     if as_json:
         print_json(_account_json(account))
         return

@@ -157,9 +157,10 @@ def delete_account(conn: sa.Connection, viewer: Viewer | None) -> None:
     record(conn, Event(EventType.ACCOUNT_DELETED, current.id, data={"handle": current.handle}))
 
 
-def set_password(conn: sa.Connection, viewer: Viewer | None, handle: str, password: str) -> None:
+def set_password(conn: sa.Connection, viewer: Viewer | None, handle: str, password: str) -> str:
     """Replace the password of ``handle`` (the viewer's own, or any for an admin or the
-    :data:`~darkroom.social.accounts.OPERATOR`; disabled accounts too) and revoke its sessions and tokens."""
+    :data:`~darkroom.social.accounts.OPERATOR`; disabled accounts too) and revoke its sessions and
+    tokens; the account's id (for ``credential_cache.forget_account`` once committed)."""
     who = require_write(viewer)
     account = _by_handle(conn, handle)
     if account.id != who.account_id and not who.admin:
@@ -168,6 +169,7 @@ def set_password(conn: sa.Connection, viewer: Viewer | None, handle: str, passwo
     now = time.time()
     _change_and_revoke(conn, account.id, now, {"password_hash": password_hash})
     record(conn, Event(EventType.ACCOUNT_UPDATED, account.id, data={"fields": ["password"], "by": who.account_id}))
+    return account.id
 
 
 def disable_account(conn: sa.Connection, viewer: Viewer | None, handle: str) -> AccountRow:

@@ -39,6 +39,8 @@ __all__ = [
     "authenticate",
     "digest",
     "identify",
+    "identify_row",
+    "is_stale_use",
     "logout",
     "new_secret",
     "note_use",
@@ -94,6 +96,7 @@ _IDENTIFY = (
         credentials.c.id,
         credentials.c.scopes,
         credentials.c.last_used_at,
+        credentials.c.expires_at,
         accounts.c.id.label("account_id"),
         accounts.c.handle,
         accounts.c.role,
@@ -115,6 +118,15 @@ def identify(conn: sa.Connection, secret: str | None, *, now: float | None = Non
     """Read only: who a session cookie or bearer token belongs to; ``None`` for an unknown, expired
     or revoked secret or a deleted or disabled account. Every request calls this, so it must not
     take the database's write lock; :func:`note_use` writes, about once a minute per credential."""
+    found = identify_row(conn, secret, now=now)
+    return None if found is None else found[0]
+
+
+def identify_row(
+    conn: sa.Connection, secret: str | None, *, now: float | None = None
+) -> tuple[Identified, float | None, float | None] | None:
+    """:func:`identify`, with the credential's ``expires_at`` and ``last_used_at`` (None: never;
+    what the credential cache keeps)."""
     if not isinstance(secret, str) or not secret or len(secret) > MAX_SECRET_CHARS:
         return None
     moment = time.time() if now is None else now
@@ -122,8 +134,12 @@ def identify(conn: sa.Connection, secret: str | None, *, now: float | None = Non
     if row is None:
         return None
     viewer = Viewer(account_id=row.account_id, handle=row.handle, scopes=parse_scopes(row.scopes), role=Role(row.role))
-    stale = row.last_used_at is None or row.last_used_at <= moment - LAST_USED_EVERY_S
-    return Identified(viewer, row.id, stale)
+    return Identified(viewer, row.id, is_stale_use(row.last_used_at, moment)), row.expires_at, row.last_used_at
+
+
+def is_stale_use(last_used_at: float | None, now: float) -> bool:
+    """Whether a credential last used at ``last_used_at`` should have its use noted again."""
+    return last_used_at is None or last_used_at <= now - LAST_USED_EVERY_S
 
 
 def note_use(conn: sa.Connection, found: Identified, *, now: float | None = None) -> None:

@@ -14,6 +14,12 @@ key                                    type          holds
 ``social:{a:ID}:posts``                sorted set    the account's recent ready posts (same
                                                      shape), read by followers at read time
                                                      when the account is a celebrity (pull)
+``social:{a:ID}:pulled``               set           the celebrities the account follows, whose
+                                                     recent posts its feed pulls (feed/pulled.py),
+                                                     and ``~`` when built (1 h from its build)
+``social:pulled-authors``              set           the celebrities whose followers' ``pulled``
+                                                     sets were told (a post fanned out since it
+                                                     crossed the threshold)
 ``social:{a:ID}:seen``                 string        set when the account's ``last_seen_at`` was
                                                      last written (expires after an hour: the
                                                      write is done at most once an hour)
@@ -22,6 +28,10 @@ key                                    type          holds
                                                      fields or ``error`` (10 min), or ``T`` + a
                                                      token: a tombstone left by an invalidation
                                                      (1 h), so a late write-back cannot land
+``social:{c:SHA}:cred``                 string        the credential cache (credential_cache.py):
+                                                     ``C`` + who the credential whose secret has
+                                                     SHA-256 ``SHA`` belongs to (5 min), or a
+                                                     tombstone left by a revocation (1 h)
 ``social:{a:ID}:login``                string        failed logins of the account (throttle;
                                                      expires a window after the first); for a
                                                      login naming no account, ID is
@@ -44,12 +54,15 @@ __all__ = [
     "EVENTS",
     "EVENTS_DEAD",
     "FEED_BUILT",
+    "PULLED_AUTHORS",
     "author_posts",
+    "credential",
     "event_seen",
     "feed",
     "login_fails_account",
     "login_fails_ip",
     "post_cache",
+    "pulled",
     "RELAY_FENCE",
     "RELAY_LEASE",
     "seen",
@@ -60,6 +73,7 @@ EVENTS = "{social:events}"
 EVENTS_DEAD = "{social:events}:dead"
 RELAY_LEASE = "{social:events}:relay"
 RELAY_FENCE = "{social:events}:relay:fence"
+PULLED_AUTHORS = "social:pulled-authors"
 FEED_BUILT = "~"  # sorts after every ULID character, so it is always the feed's last member
 
 
@@ -89,3 +103,11 @@ def login_fails_ip(address: str) -> str:
 
 def event_seen(event_id: str) -> str:
     return f"{EVENTS}:seen:{event_id}"
+
+
+def credential(secret_sha256: str) -> str:
+    return f"social:{{c:{secret_sha256}}}:cred"
+
+
+def pulled(account_id: str) -> str:
+    return f"social:{{a:{account_id}}}:pulled"

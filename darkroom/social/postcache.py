@@ -23,7 +23,6 @@ relations (blocks, follows, likes), so a missed invalidation can show an old cap
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Sequence
 
 import redis as redis_lib
@@ -32,8 +31,8 @@ from google.protobuf.message import DecodeError
 
 from darkroom._proto.darkroom.social.v1 import social_pb2 as pb
 from darkroom.api.fieldmask import Mask
-from darkroom.social import keys, resources
-from darkroom.social.ids import check_id, new_id
+from darkroom.social import fills, keys, resources
+from darkroom.social.ids import check_id
 from darkroom.social.resources import PLAIN_URLS, MaskArg, MediaUrls, PostRecord
 from darkroom.social.viewer import Viewer
 
@@ -42,21 +41,7 @@ __all__ = ["ENTRY_TTL_S", "TOMBSTONE_TTL_S", "hydrate", "invalidate"]
 ENTRY_TTL_S = 600
 TOMBSTONE_TTL_S = 3600
 _POST = b"P"
-_TOMBSTONE = b"T"
 _EVERYTHING = Mask(pb.Post.DESCRIPTOR, (), True, "read_mask")
-
-# KEYS[1] an entry; ARGV: what the reader's MGET saw ('' for nothing), the new entry, its TTL (ms).
-_FILL = """
-local current = redis.call('GET', KEYS[1])
-if (current == false and ARGV[1] == '') or current == ARGV[1] then
-  redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3])
-  return 1
-end
-return 0
-"""
-_FILL_SHA = hashlib.sha1(
-    _FILL.encode(), usedforsecurity=False
-).hexdigest()  # EVALSHA first; loaded when the server lacks it
 
 
 def invalidate(redis: redis_lib.Redis, post_ids: Sequence[str]) -> None:
@@ -66,7 +51,7 @@ def invalidate(redis: redis_lib.Redis, post_ids: Sequence[str]) -> None:
         return
     pipe = redis.pipeline(transaction=False)
     for post_id in post_ids:
-        pipe.set(keys.post_cache(post_id), _TOMBSTONE + new_id().encode(), px=TOMBSTONE_TTL_S * 1000)
+        pipe.set(keys.post_cache(post_id), fills.tombstone(), px=TOMBSTONE_TTL_S * 1000)
     pipe.execute()
 
 
@@ -117,18 +102,9 @@ def _decode(value: bytes) -> PostRecord | None:
 
 
 def _fill(redis: redis_lib.Redis, entries: list[tuple[str, bytes, PostRecord]]) -> None:
-    """Write entries back, each only if its key still holds what the MGET saw: one round trip."""
-    if not entries:
-        return
-    for attempt in (1, 2):
-        pipe = redis.pipeline(transaction=False)
-        for post_id, saw, record in entries:
-            value = _POST + record.message.SerializeToString()
-            pipe.evalsha(_FILL_SHA, 1, keys.post_cache(post_id), saw, value, ENTRY_TTL_S * 1000)
-        try:
-            pipe.execute()
-            return
-        except redis_lib.exceptions.NoScriptError:
-            if attempt == 2:
-                raise
-            redis.script_load(_FILL)  # first use, or a restarted server; a fill is safe to repeat
+    """Write entries back, each only if its key still holds what the MGET saw (fills.py)."""
+    ttl_ms = ENTRY_TTL_S * 1000
+    fills.fill(
+        redis,
+        [fills.Fill(keys.post_cache(p), saw, _POST + r.message.SerializeToString(), ttl_ms) for p, saw, r in entries],
+    )

@@ -89,7 +89,7 @@ def social_app(
     replaces the local store under ``tmp_path``, ``limits`` the generous rate limits, ``feed_design``
     how ``GET /v1/feed`` reads."""
     deps = web_deps(
-        engine, client, tmp_path, authenticator=DatabaseAuthenticator(engine), secret=SECRET,
+        engine, client, tmp_path, authenticator=DatabaseAuthenticator(engine, client), secret=SECRET,
         limits=limits, starts=starts, blobs=blobs, feed_design=feed_design,
     )  # fmt: skip
     with TestClient(

@@ -1,7 +1,9 @@
-"""The server's authenticator: a read-only lookup per request, credential uses noted in batches."""
+"""The server's authenticator: a read-only lookup per request (or the credential cache), credential
+uses noted in batches."""
 
 from __future__ import annotations
 
+import redis
 import sqlalchemy as sa
 
 from darkroom.social import tokens
@@ -9,6 +11,7 @@ from darkroom.social.viewer import Scope
 from darkroom.storage.schema import credentials as credentials_table
 from darkroom.web.main import DatabaseAuthenticator
 from tests.social.people import signup
+from tests.social.statements import statements
 
 
 class _Clock:
@@ -46,3 +49,24 @@ def test_unknown_secrets_are_nobody_and_note_nothing(db_engine: sa.Engine) -> No
     auth = DatabaseAuthenticator(db_engine)
     assert auth.authenticate("drt_nothing") is None
     assert _last_used(db_engine) == {}
+
+
+def test_a_cached_credential_is_noted_at_most_once_a_minute_per_process(
+    db_engine: sa.Engine, redis_client: redis.Redis
+) -> None:
+    alice = signup(db_engine, "alice")
+    with db_engine.begin() as conn:
+        a = tokens.create_token(conn, alice.viewer, name="a", scopes=[Scope.READ])
+    clock = _Clock()
+    auth = DatabaseAuthenticator(db_engine, redis_client, note_every_s=0.0, clock=clock)
+    assert auth.authenticate(a.secret) is not None  # a miss: read in SQL, cached, its use noted
+    first = _last_used(db_engine)[a.credential_id]
+    assert first is not None
+    clock.now += 30.0
+    with statements(db_engine) as seen:
+        assert auth.authenticate(a.secret) is not None  # cached (as last used: never), noted a minute ago
+    assert seen == []
+    clock.now += 30.0
+    with statements(db_engine) as noted:
+        assert auth.authenticate(a.secret) is not None  # a minute on: noted again
+    assert any(s.startswith("UPDATE credentials") for s in noted), noted

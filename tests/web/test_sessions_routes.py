@@ -174,3 +174,17 @@ def test_reads_do_not_take_the_write_lock(app: SocialApp, database_url: str) -> 
     finally:
         locker.execute("ROLLBACK")
         locker.close()
+
+
+@sqlite_only
+def test_a_cached_token_is_refused_at_the_next_request_after_revoking_or_deleting(app: SocialApp) -> None:
+    alice = app.join("alice")
+    made = app.client.post("/v1/tokens", json={"name": "cli", "scopes": ["read"]}, headers=alice.bearer)
+    token = {"Authorization": f"Bearer {made.json()['token']}"}
+    assert app.client.get("/v1/accounts/me", headers=token).status_code == 200  # now in the credential cache
+    assert app.client.get("/v1/accounts/me", headers=token).status_code == 200  # served from it
+    assert app.client.delete(f"/v1/tokens/{made.json()['id']}", headers=alice.bearer).status_code == 204
+    assert app.client.get("/v1/accounts/me", headers=token).status_code == 401
+    assert app.client.get("/v1/accounts/me", headers=alice.bearer).status_code == 200
+    assert app.client.delete("/v1/accounts/me", headers=alice.bearer).status_code == 204
+    assert app.client.get("/v1/accounts/me", headers=alice.bearer).status_code == 401

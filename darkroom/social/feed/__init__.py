@@ -2,7 +2,8 @@
 followers' feeds in Redis when they become ready (:mod:`.fanout`), except celebrities' posts, which
 are pulled at read time and merged (:mod:`.reader`); the Redis writes are Lua scripts
 (:mod:`.store`); pages are ordered by a scorer (:mod:`.ranking`) behind opaque cursors
-(:mod:`.cursors`); SQL reads are in :mod:`.sources`."""
+(:mod:`.cursors`); which celebrities a viewer pulls is kept in Redis (:mod:`.pulled`); SQL reads
+are in :mod:`.sources`."""
 
 from darkroom.social.feed.config import FeedConfig, FeedDesign
 from darkroom.social.feed.fanout import FanoutHandler, FanoutObserver

@@ -6,9 +6,12 @@
   keyset pages and pushed in Lua batches; a feed that does not exist (an inactive follower) is
   skipped inside the script.
 - ``post.deleted``: out of every set it was pushed to.
-- ``account.followed``: the followee's recent posts into the follower's feed (if it exists).
-- ``account.unfollowed``: the followee's posts out of the follower's feed; ``account.blocked``: each
-  account's posts out of the other's feed.
+- ``account.followed``: the followee's recent posts into the follower's feed (if it exists); a
+  celebrity into the follower's pulled set instead (feed/pulled.py).
+- ``account.unfollowed``: the followee's posts out of the follower's feed and pulled set;
+  ``account.blocked``: each account's posts and name out of the other's.
+- Hybrid only: a celebrity's first ``post.ready`` since it crossed the threshold adds it to its
+  active followers' pulled sets (feed/pulled.py).
 
 Every step is idempotent (a replayed push adds a member already there; a removal of a missing one is
 a no-op) and reads the current SQL state, so after a crash the same batch can simply run again.
@@ -25,7 +28,7 @@ from typing import TYPE_CHECKING, Protocol
 import sqlalchemy as sa
 
 from darkroom.social.events import Event, EventType
-from darkroom.social.feed import sources
+from darkroom.social.feed import pulled, sources
 from darkroom.social.feed.config import FeedConfig, FeedDesign
 from darkroom.social.feed.store import FeedStore, RedisClient
 
@@ -62,6 +65,7 @@ class FanoutHandler:
         self.engine = engine
         self.config = config or FeedConfig()
         self.design = design
+        self.redis = redis
         self.store = FeedStore(redis, config=self.config)
         self.observer = observer
         self.metrics = metrics
@@ -103,6 +107,8 @@ class FanoutHandler:
             return
         started = time.perf_counter()
         feeds = self.store.push(post_id, [facts.author_id])
+        if self.design is FeedDesign.HYBRID:
+            self._tell_pullers(conn, facts)
         if self._pushes_to_followers(facts):
             for page in sources.active_followers(conn, facts.author_id, page=self.config.follower_page):
                 for start in range(0, len(page), self.config.batch_keys):
@@ -113,6 +119,17 @@ class FanoutHandler:
                         self.observer.pushed(post_id, held)
         if self.metrics is not None:
             self.metrics.fanned_out(feeds, time.perf_counter() - started)
+
+    def _tell_pullers(self, conn: sa.Connection, facts: sources.PostFacts) -> None:
+        """A celebrity's first post since it crossed the threshold: into every active follower's
+        pulled set that exists (feed/pulled.py), as a push would add the post to their feeds."""
+        celebrity = facts.author_followers > self.config.celebrity_followers
+        if not pulled.untold(self.redis, facts.author_id, celebrity=celebrity):
+            return
+        for page in sources.active_followers(conn, facts.author_id, page=self.config.follower_page):
+            for start in range(0, len(page), self.config.batch_keys):
+                pulled.add(self.redis, page[start : start + self.config.batch_keys], facts.author_id)
+        pulled.told(self.redis, facts.author_id)
 
     def _post_deleted(self, conn: sa.Connection, event: Event) -> None:
         post_id = event.post_id
@@ -139,7 +156,8 @@ class FanoutHandler:
             return
         followers = sources.follower_count(conn, followee)
         if self.design is FeedDesign.HYBRID and followers > self.config.celebrity_followers:
-            return  # pulled at read time
+            pulled.add(self.redis, [event.account_id], followee)  # pulled at read time
+            return
         recent = sources.recent_posts(conn, followee, limit=self.config.feed_cap)
         self.store.add(event.account_id, recent)
 
@@ -149,12 +167,15 @@ class FanoutHandler:
             return
         if sources.is_following(conn, event.account_id, followee):
             return  # followed again since: the later account.followed keeps the feed right
+        pulled.remove(self.redis, event.account_id, followee)
         self._remove_author(conn, owner=event.account_id, author=followee)
 
     def _blocked(self, conn: sa.Connection, event: Event) -> None:
         blocked = _other(event, "blocked_id")
         if blocked is None:
             return
+        pulled.remove(self.redis, event.account_id, blocked)
+        pulled.remove(self.redis, blocked, event.account_id)
         self._remove_author(conn, owner=event.account_id, author=blocked)
         self._remove_author(conn, owner=blocked, author=event.account_id)
 

@@ -27,7 +27,7 @@ from redis.cluster import ClusterPipeline
 
 from darkroom.social import keys
 from darkroom.social.errors import InvalidInput
-from darkroom.social.feed import cursors, sources
+from darkroom.social.feed import cursors, pulled, sources
 from darkroom.social.feed.config import FeedConfig, FeedDesign
 from darkroom.social.feed.ranking import Candidate, Origin, ReverseChronological, Scorer
 from darkroom.social.feed.store import FeedStore, RedisClient
@@ -200,7 +200,7 @@ class _Reader:
         if self.design is FeedDesign.PULL:
             authors = [*sources.followees(self.conn, self.viewer), self.viewer]
             return [_Set(keys.author_posts(a), Origin.PULLED, a) for a in authors]
-        celebrities = sources.celebrity_followees(self.conn, self.viewer, above=self.config.celebrity_followers)
+        celebrities = pulled.celebrities(self.conn, self.redis, self.viewer, above=self.config.celebrity_followers)
         return feed + [_Set(keys.author_posts(a), Origin.PULLED, a) for a in celebrities]
 
     def _first_read(self, sets: list[_Set], below: str | None, want: int) -> list[Candidate]:

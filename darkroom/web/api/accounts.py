@@ -18,7 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from starlette.responses import Response
 
 from darkroom._proto.darkroom.social.v1.social_pb2 import Account
-from darkroom.social import account_edits, account_lifecycle, accounts
+from darkroom.social import account_edits, account_lifecycle, accounts, credential_cache
 from darkroom.social.errors import NotFound
 from darkroom.social.viewer import require_write
 from darkroom.storage.db import read_only
@@ -129,6 +129,7 @@ def delete_me(request: Request, deps: Deps, viewer: SignedIn) -> Response:
     later). Every session and token of it stops working."""
     with deps.engine.begin() as conn:
         account_lifecycle.delete_account(conn, viewer)
+    credential_cache.forget_account(deps.engine, deps.redis, viewer.account_id)  # after the commit
     response = Response(status_code=204)
     clear_session_cookie(response, request)
     return response

@@ -22,7 +22,7 @@ from starlette.responses import Response
 
 from darkroom._proto.darkroom.social.v1.social_pb2 import Account
 from darkroom.api.timestamps import timestamp_from_s
-from darkroom.social import credentials, sessions
+from darkroom.social import credential_cache, credentials, sessions
 from darkroom.storage.db import read_only
 from darkroom.web.api.reads import WHOLE_ACCOUNT, account_dicts
 from darkroom.web.auth import AuthMethod, auth_of, clear_session_cookie, csrf_token_for, set_session_cookie
@@ -95,6 +95,7 @@ def sign_out(request: Request, deps: Deps) -> Response:
     if secret:
         with deps.engine.begin() as conn:
             credentials.logout(conn, secret)
+        credential_cache.forget_secret(deps.redis, secret)  # after the commit
     response = Response(status_code=204)
     clear_session_cookie(response, request)
     return response

@@ -16,7 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from starlette.responses import Response
 
 from darkroom.api.timestamps import timestamp_from_s
-from darkroom.social import credentials, tokens
+from darkroom.social import credential_cache, credentials, tokens
 from darkroom.social.viewer import Scope
 from darkroom.storage.db import read_only
 from darkroom.web.api.reads import answer_page
@@ -103,4 +103,5 @@ def revoke_token(deps: Deps, viewer: SignedIn, token_id: str) -> Response:
     """Revoke one of the signed-in account's tokens (again: fine; someone else's: 404)."""
     with deps.engine.begin() as conn:
         credentials.revoke(conn, viewer, token_id)
+    credential_cache.forget_credential(deps.engine, deps.redis, token_id)  # after the commit
     return Response(status_code=204)

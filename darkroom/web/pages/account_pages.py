@@ -15,7 +15,7 @@ from typing import Annotated
 from fastapi import APIRouter, Form, Request
 from starlette.responses import Response
 
-from darkroom.social import account_lifecycle
+from darkroom.social import account_lifecycle, credential_cache
 from darkroom.social.errors import LoginThrottled, SocialError
 from darkroom.storage.db import read_only
 from darkroom.web.api.export import export_response
@@ -64,6 +64,7 @@ def delete_account(request: Request, deps: Deps, viewer: SignedIn, password: Ann
             )
         with deps.engine.begin() as conn:
             account_lifecycle.delete_account(conn, viewer)
+        credential_cache.forget_account(deps.engine, deps.redis, viewer.account_id)  # after the commit
     except SocialError as exc:
         headers = {"Retry-After": str(exc.retry_after_s)} if isinstance(exc, LoginThrottled) else None
         return pages_of(request).render(

@@ -15,7 +15,7 @@ from typing import Annotated
 from fastapi import APIRouter, Form, Request
 from starlette.responses import RedirectResponse, Response
 
-from darkroom.social import account_lifecycle, credentials, sessions
+from darkroom.social import account_lifecycle, credential_cache, credentials, sessions
 from darkroom.social.errors import LoginThrottled, SocialError
 from darkroom.storage.db import read_only
 from darkroom.web.auth import AuthMethod, auth_of, clear_session_cookie, set_session_cookie
@@ -101,6 +101,7 @@ def log_out(request: Request, deps: Deps) -> Response:
     if auth.method is AuthMethod.COOKIE and auth.session:
         with deps.engine.begin() as conn:
             credentials.logout(conn, auth.session)
+        credential_cache.forget_secret(deps.redis, auth.session)  # after the commit
     response = see_other("/")
     clear_session_cookie(response, request)
     return response

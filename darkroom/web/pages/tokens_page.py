@@ -15,7 +15,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Form, Request
 from starlette.responses import Response
 
-from darkroom.social import credentials, tokens
+from darkroom.social import credential_cache, credentials, tokens
 from darkroom.social.errors import SocialError
 from darkroom.social.viewer import Scope, Viewer
 from darkroom.storage.db import read_only
@@ -108,6 +108,7 @@ def revoke_token(request: Request, token_id: str, deps: Deps, viewer: SignedIn) 
     try:
         with deps.engine.begin() as conn:
             credentials.revoke(conn, viewer, token_id)
+        credential_cache.forget_credential(deps.engine, deps.redis, token_id)  # after the commit
     except SocialError as exc:
         return refused(request, exc)
     return see_other("/settings/tokens")

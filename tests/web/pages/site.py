@@ -198,7 +198,8 @@ def site_over(
     engine: sa.Engine, client: redis.Redis, tmp_path: Path, *, queue: dq.RedisQueue | None = None
 ) -> Iterator[Site]:
     """The site; with ``queue``, the platform's queue its operator pages read."""
-    deps = web_deps(engine, client, tmp_path, authenticator=DatabaseAuthenticator(engine), secret=SECRET, queue=queue)
+    authenticator = DatabaseAuthenticator(engine, client)  # through the credential cache, as served
+    deps = web_deps(engine, client, tmp_path, authenticator=authenticator, secret=SECRET, queue=queue)
     yield Site(create_app(deps), deps)
 
 

@@ -1,0 +1,123 @@
+"""The credential cache: who a session or token belongs to, kept in Redis, so a signed-in request
+costs one GET instead of a SQL statement (docs/social.md, "The credential cache").
+
+An entry (``keys.credential``, by the secret's SHA-256, which the database holds too) is ``b"C"`` +
+the JSON ``[credential id, account id, handle, role, scopes, expires_at, last_used_at]``; only credentials that
+:func:`credentials.identify` accepted are cached, never an unknown secret (guessing would fill
+Redis). An entry lives :data:`ENTRY_TTL_S`, and never past its credential's ``expires_at``, which is
+checked again at every read.
+
+Revocation takes effect at once: every write that revokes a credential or takes an account's away
+(revoke, logout, a new password, disabling, deleting) calls :func:`forget_credential`,
+:func:`forget_secret` or :func:`forget_account` once it has committed, and they write a tombstone
+over each entry (fills.py): a reader that read the row before the revocation committed cannot
+write its stale entry back. The TTL bounds a writer that could not reach Redis. A viewer's handle,
+role and scopes do not change while its credential lives, so nothing else invalidates.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable
+
+import orjson
+import redis as redis_lib
+import sqlalchemy as sa
+
+from darkroom.social import credentials, fills, keys
+from darkroom.social.credentials import Identified
+from darkroom.social.viewer import Role, Viewer
+from darkroom.storage.db import read_only
+from darkroom.storage.schema import credentials as credentials_table
+
+__all__ = [
+    "ENTRY_TTL_S",
+    "TOMBSTONE_TTL_S",
+    "encode",
+    "forget_account",
+    "forget_credential",
+    "forget_secret",
+    "identify",
+]
+
+ENTRY_TTL_S = 300
+TOMBSTONE_TTL_S = 3600
+_ENTRY = b"C"
+
+
+def identify(
+    engine: sa.Engine, redis: redis_lib.Redis, secret: str | None, *, now: float | None = None
+) -> Identified | None:
+    """:func:`credentials.identify` through the cache: one GET when cached; else the statement, and
+    the entry written back (unless an invalidation came in between). A cached credential's
+    ``stale_use`` is by its ``last_used_at`` when it was cached (noting a use does not refresh the
+    entry): its caller notes a use at most once a minute by its own clock (``web.main``)."""
+    if not isinstance(secret, str) or not secret or len(secret) > credentials.MAX_SECRET_CHARS:
+        return None
+    moment = time.time() if now is None else now
+    key = keys.credential(credentials.digest(secret))
+    value = redis.get(key)
+    if isinstance(value, str):
+        raise TypeError("the credential cache needs a Redis client with bytes replies (decode_responses=False)")
+    if value is not None and value.startswith(_ENTRY):
+        found = _decode(value, moment)
+        if found is not None:
+            return found
+    with read_only(engine).begin() as conn:
+        row = credentials.identify_row(conn, secret, now=moment)
+    if row is None:
+        return None
+    found, expires_at, used_at = row
+    ttl_s = ENTRY_TTL_S if expires_at is None else min(ENTRY_TTL_S, expires_at - moment)
+    if ttl_s > 0:
+        fills.fill(redis, [fills.Fill(key, value or b"", encode(found, expires_at, used_at), int(ttl_s * 1000))])
+    return found
+
+
+def encode(found: Identified, expires_at: float | None, used_at: float | None) -> bytes:
+    """The cache entry of a credential :func:`credentials.identify_row` found."""
+    v = found.viewer
+    scopes = credentials.scopes_text(v.scopes)
+    return _ENTRY + orjson.dumps(
+        [found.credential_id, v.account_id, v.handle, v.role.value, scopes, expires_at, used_at]
+    )
+
+
+def _decode(value: bytes, now: float) -> Identified | None:
+    try:
+        credential_id, account_id, handle, role, scopes, expires_at, used_at = orjson.loads(value[1:])
+        viewer = Viewer(account_id, handle, credentials.parse_scopes(scopes), Role(role))
+    except (ValueError, TypeError):
+        return None  # written by another version: read the row again
+    if expires_at is not None and expires_at <= now:
+        return None
+    # last_used_at as it was when cached: once stale, the caller notes a use at most once a minute
+    return Identified(viewer, credential_id, credentials.is_stale_use(used_at, now))
+
+
+def _tombstones(redis: redis_lib.Redis, digests: Iterable[str]) -> None:
+    pipe = redis.pipeline(transaction=False)
+    for d in digests:
+        pipe.set(keys.credential(d), fills.tombstone(), px=TOMBSTONE_TTL_S * 1000)
+    pipe.execute()
+
+
+def forget_secret(redis: redis_lib.Redis, secret: str) -> None:
+    """Forget the cached credential of ``secret`` (after a logout commits)."""
+    if isinstance(secret, str) and secret and len(secret) <= credentials.MAX_SECRET_CHARS:
+        _tombstones(redis, [credentials.digest(secret)])
+
+
+def forget_credential(engine: sa.Engine, redis: redis_lib.Redis, credential_id: str) -> None:
+    """Forget credential ``credential_id`` (after its revocation commits)."""
+    query = sa.select(credentials_table.c.secret_sha256).where(credentials_table.c.id == credential_id)
+    with read_only(engine).begin() as conn:
+        _tombstones(redis, conn.execute(query).scalars())
+
+
+def forget_account(engine: sa.Engine, redis: redis_lib.Redis, account_id: str) -> None:
+    """Forget every credential of ``account_id`` (after a new password, disabling or deleting
+    commits). Revoked ones too: the cost is a SET each, on a rare write."""
+    query = sa.select(credentials_table.c.secret_sha256).where(credentials_table.c.account_id == account_id)
+    with read_only(engine).begin() as conn:
+        _tombstones(redis, conn.execute(query).scalars())
