@@ -1,6 +1,5 @@
 """The first thing every request meets: who is asking (``auth.identify``) and whether they may ask
-now (``api.ratelimit``), both on the event loop: with the credential cache each is a Redis round
-trip (only a credential's first use in minutes reads SQL), cheaper than a hand-off to a thread.
+now (``api.ratelimit``), in one trip to a worker thread (both block: the database, Redis).
 
 Every request is charged to its address (the client's IP as the server sees it: run uvicorn with
 ``--forwarded-allow-ips`` behind a proxy) and, when signed in, to its account, in one Lua call:
@@ -18,6 +17,7 @@ spend the requests a person's clicks need.
 
 from __future__ import annotations
 
+import anyio.to_thread
 from starlette.datastructures import Headers, MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -69,13 +69,12 @@ class EdgeMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        # on the loop, not a worker thread: a cached credential and the quota are a Redis round trip
-        # each (the GIL is released while waiting), and a hand-off to a thread and back cost more
-        # Python than both (docs/benchmarks.md, "Issue 13: no SQL for the credential")
         if scope["method"] in _READS and scope["path"].startswith(ASSET_PREFIXES):
-            auth, decision, refused = self._admit_asset(client_address(scope))
+            auth, decision, refused = await anyio.to_thread.run_sync(self._admit_asset, client_address(scope))
         else:
-            auth, decision, refused = self._admit(Headers(scope=scope), client_address(scope))
+            auth, decision, refused = await anyio.to_thread.run_sync(
+                self._admit, Headers(scope=scope), client_address(scope)
+            )
         attach(scope.setdefault("state", {}), auth)
         limit_headers = decision.headers()
         if not decision.admitted:
