@@ -9,6 +9,7 @@ at ``max_batch_events`` entries or ``max_batch_s`` after its first entry, whiche
 
 from __future__ import annotations
 
+import gc
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -17,7 +18,7 @@ from typing import Any
 import redis
 
 from darkroom.analytics.errors import InvalidEntry, InvalidIngestConfig
-from darkroom.analytics.rows import EventColumns, row_from_flat
+from darkroom.analytics.rows import EventColumns, relay_chunk, row_from_flat
 from darkroom.social import keys
 
 __all__ = ["CONSUMER", "GROUP", "MAX_BATCH_EVENTS", "Batch", "BatchLimits", "BatchReader", "DeadEntry"]
@@ -75,6 +76,33 @@ class Batch:
     def last(self) -> str:
         return self.entry_ids[-1]
 
+    def extend(self, entries: Sequence[tuple[bytes, Sequence[bytes] | None]], seen: set[str]) -> None:
+        """Add ``entries`` (a raw reply's ``[id, fields]`` pairs): column-wise when all are well-formed
+        relay entries (:func:`~darkroom.analytics.rows.relay_chunk`), else one by one (:meth:`add`)."""
+        chunk = relay_chunk(entries)
+        if chunk is None:
+            for entry_id, flat in entries:
+                self.add(entry_id.decode(), flat, seen)
+            return
+        self.entry_ids += chunk.entry_ids
+        fresh = set(chunk.event_ids)
+        if len(fresh) < len(chunk.event_ids) or not seen.isdisjoint(fresh):
+            keep = []
+            for i, event_id in enumerate(chunk.event_ids):
+                if event_id in seen:
+                    self.duplicates += 1
+                else:
+                    seen.add(event_id)
+                    keep.append(i)
+            chunk = chunk._replace(
+                entry_ids=[chunk.entry_ids[i] for i in keep],
+                event_ids=[chunk.event_ids[i] for i in keep],
+                table=chunk.table.take(keep),
+            )
+        else:
+            seen |= fresh
+        self.rows.extend(chunk)
+
     def add(self, entry_id: str, flat: Sequence[bytes] | None, seen: set[str]) -> None:
         """Add the entry ``entry_id`` with its raw field list (None: trimmed while pending)."""
         self.entry_ids.append(entry_id)
@@ -127,12 +155,21 @@ class BatchReader:
     def read(self) -> Batch:
         """The next batch: pending entries first, then new ones; empty after ``block_ms`` idle."""
         self._ensure_group()
+        # The cyclic GC is off while a batch fills: a reply holds two lists per entry until they are
+        # parsed, and every collection would walk all of them (about 40 % of a read's CPU,
+        # docs/benchmarks.md); reading makes no cycles. What others make meanwhile waits for the
+        # first collection after the batch.
+        was_enabled = gc.isenabled()
+        gc.disable()
         try:
             return self._fill()
         except BaseException:
             self._conn.disconnect()  # it may owe a reply: a fresh connection next time
             self._prefetched = False
             raise
+        finally:
+            if was_enabled:
+                gc.enable()
 
     def _fill(self) -> Batch:
         limits = self.limits
@@ -172,8 +209,7 @@ class BatchReader:
                     self._prefetched = True
             if not batch:
                 deadline = time.monotonic() + limits.max_batch_s
-            for entry_id, fields in entries:
-                batch.add(entry_id.decode(), fields, seen)
+            batch.extend(entries, seen)
         return batch
 
     def _read(self, start: str, count: int, *, block_ms: int | None) -> list[tuple[bytes, list[bytes] | None]]:
