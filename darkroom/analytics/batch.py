@@ -104,16 +104,15 @@ class Batch:
         self.rows.extend(chunk)
 
     def add(self, entry_id: str, flat: Sequence[bytes] | None, seen: set[str]) -> None:
-        """Add the entry ``entry_id`` with its raw field list."""
+        """Add the entry ``entry_id`` with its raw field list (None: a deleted entry, dead)."""
         self.entry_ids.append(entry_id)
+        flat = flat or []
         try:
-            if flat is None:
-                raise InvalidEntry(entry_id, "it has no fields")
             row = row_from_flat(entry_id, flat)
         except InvalidEntry as exc:
             decoded = {
                 k.decode(errors="replace"): v.decode(errors="replace")
-                for k, v in zip(flat[0::2], flat[1::2], strict=False)  # type: ignore[index]
+                for k, v in zip(flat[0::2], flat[1::2], strict=False)
             }
             self.dead.append(DeadEntry(entry_id, decoded, exc.reason))
             return

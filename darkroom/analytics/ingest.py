@@ -57,7 +57,7 @@ class Committed:
 
     snapshot_id: int | None  # the new snapshot; None when there was nothing to append
     rows: int = 0  # rows appended
-    skipped: int = 0  # entries at or before the table's position: committed before (or trimmed)
+    skipped: int = 0  # rows of entries at or before the table's position: committed before
     duplicates: int = 0  # entries whose event_id was earlier in the batch or in the table
     dead_lettered: int = 0
 
