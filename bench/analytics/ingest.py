@@ -88,6 +88,12 @@ _NEEDS_POST = {EventType.POST_VIEWED, EventType.POST_LIKED, EventType.POST_CREAT
 _NEEDS_POST |= {EventType.COMMENT_CREATED}
 
 
+def _redis_cpu_s(client: redis.Redis) -> float:
+    """The redis-server's CPU time so far (user + system, every thread)."""
+    info = client.info("cpu")
+    return float(info["used_cpu_user"]) + float(info["used_cpu_sys"])
+
+
 def run(args: argparse.Namespace) -> dict[str, object]:
     with tempfile.TemporaryDirectory(prefix="darkroom-bench-analytics-") as tmp:
         server = RedisServer(root=Path(tmp) / "redis", appendfsync="no")
@@ -103,6 +109,8 @@ def run(args: argparse.Namespace) -> dict[str, object]:
             ingester = Ingester(client, catalog, limits)
             steps = {"read_s": 0.0, "commit_s": 0.0, "settle_s": 0.0}
             rows = commits = 0
+            redis_cpu_s = _redis_cpu_s(client)
+            cpu_s = time.process_time()
             started = time.perf_counter()
             if args.serial:  # read, commit, settle one after the other, each step timed
                 while rows < args.events:
@@ -133,6 +141,8 @@ def run(args: argparse.Namespace) -> dict[str, object]:
                 ingester.overlapped(stop, done)
                 steps = {}
             elapsed = time.perf_counter() - started
+            cpu_s = time.process_time() - cpu_s  # this process, every thread
+            redis_cpu_s = _redis_cpu_s(client) - redis_cpu_s
             snapshot = events_table(catalog).current_snapshot()
             total = int(snapshot.summary["total-records"]) if snapshot and snapshot.summary else 0
             pending = int(client.xpending(keys.EVENTS, "analytics")["pending"])
@@ -148,6 +158,9 @@ def run(args: argparse.Namespace) -> dict[str, object]:
         "commits": commits,
         "elapsed_s": round(elapsed, 3),
         "events_per_s": round(args.events / elapsed),
+        # CPU per event: steadier than the rate on a shared machine (docs/benchmarks.md)
+        "ingest_cpu_us_per_event": round(cpu_s / args.events * 1e6, 2),
+        "redis_cpu_us_per_event": round(redis_cpu_s / args.events * 1e6, 2),
         **{k: round(v, 3) for k, v in steps.items()},
         "machine": f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}",
     }

@@ -6,7 +6,7 @@
   entries to its rows.
 - :mod:`~darkroom.analytics.ingest`: the events stream into it, one commit per micro-batch,
   exactly once (:mod:`~darkroom.analytics.batch`, :mod:`~darkroom.analytics.position`,
-  :mod:`~darkroom.analytics.dedupe`).
+  :mod:`~darkroom.analytics.settle`, :mod:`~darkroom.analytics.dedupe`).
 - :mod:`~darkroom.analytics.jobs`: incremental jobs over the tables, on change capture from the
   manifests (:mod:`~darkroom.analytics.changes`) and a state kept in each target's commits
   (:mod:`~darkroom.analytics.state`); :mod:`~darkroom.analytics.query`: ad-hoc DuckDB SQL.
@@ -17,12 +17,13 @@ stream's key and entry format), never the web or platform packages above it.
 
 from __future__ import annotations
 
-from darkroom.analytics.batch import CONSUMER, GROUP, MAX_BATCH_EVENTS, Batch, BatchLimits, BatchReader
+from darkroom.analytics.batch import MAX_BATCH_EVENTS, Batch, BatchLimits, BatchReader
 from darkroom.analytics.catalog import CATALOG_NAME, CatalogLocation, catalog_location, open_catalog
 from darkroom.analytics.errors import AnalyticsError, InvalidCatalogUrl, InvalidEntry, InvalidIngestConfig, OutOfOrder
 from darkroom.analytics.ingest import Committed, Ingester
 from darkroom.analytics.position import StreamId, committed_position
 from darkroom.analytics.rows import EventColumns, EventRow, row_from_entry
+from darkroom.analytics.settle import GROUP
 from darkroom.analytics.tables import EVENTS, events_table
 
 __all__ = [
@@ -31,7 +32,6 @@ __all__ = [
     "BatchLimits",
     "BatchReader",
     "CATALOG_NAME",
-    "CONSUMER",
     "CatalogLocation",
     "Committed",
     "EVENTS",

@@ -3,19 +3,22 @@ each stream entry exactly once.
 
 A round (:meth:`Ingester.ingest_once`) has three steps, public so a test can stop between them:
 
-1. :meth:`~Ingester.read` a batch (:mod:`darkroom.analytics.batch`): pending entries first, then
-   new ones, parsed into rows; malformed entries become dead letters.
+1. :meth:`~Ingester.read` a batch (:mod:`darkroom.analytics.batch`): the entries after the
+   reader's cursor (plain ``XREAD``: no pending list), parsed into rows; malformed entries become
+   dead letters. A reader starts (and, after a failed round, starts again) at the earlier of the
+   table's stream position and the group's settled position (:mod:`darkroom.analytics.settle`).
 2. :meth:`~Ingester.commit` it: rows of entries at or before the table's stream position
    (:mod:`darkroom.analytics.position`) are dropped (committed before a crash), so are event ids
    the table holds (:mod:`darkroom.analytics.dedupe`); the rest is one append whose snapshot summary
    records the batch's last entry id. The append is conditional on the snapshot the position was
    read from: if another commit landed meanwhile it fails, and the step starts over.
-3. :meth:`~Ingester.settle` it: the dead letters and the ``XACK`` of every entry, in one ``MULTI``.
+3. :meth:`~Ingester.settle` it: its dead letters, and the settled position moved to its last
+   entry, in one script.
 
-A crash before 2 completes leaves the entries pending: the next read returns them again. A crash
-after 2, before 3: the next read returns them again, and step 2 finds them at or before the
-position and commits nothing; step 3 then acknowledges them and writes their dead letters (which
-an acknowledged entry has always had: the ``MULTI``). docs/analytics.md has the whole argument.
+A crash before 2 completes: the next reader starts at or before the batch and appends it. A crash
+after 2, before 3: the next reader starts at the settled position, before the batch; step 2 finds
+its entries at or before the position and commits nothing, and step 3 writes the dead letters not
+written before. docs/analytics.md has the whole argument.
 """
 
 from __future__ import annotations
@@ -28,16 +31,16 @@ from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 
-import orjson
 import redis
 from pyiceberg.catalog import Catalog
 from pyiceberg.exceptions import CommitFailedException
 from pyiceberg.table import Table
 
-from darkroom.analytics.batch import GROUP, Batch, BatchLimits, BatchReader
+from darkroom.analytics.batch import Batch, BatchLimits, BatchReader
 from darkroom.analytics.dedupe import EventIdIndex
 from darkroom.analytics.errors import OutOfOrder
 from darkroom.analytics.position import StreamId, committed_position, summary_properties
+from darkroom.analytics.settle import DEAD_LETTER_MAXLEN, GROUP, GroupState, ensure_group, group_state, settle
 from darkroom.analytics.tables import events_table
 from darkroom.social import keys
 
@@ -45,9 +48,7 @@ __all__ = ["DEAD_LETTER_MAXLEN", "Committed", "Ingester"]
 
 log = logging.getLogger(__name__)
 
-DEAD_LETTER_MAXLEN = 100_000  # as the relay's and the consumers' dead letters (XADD MAXLEN ~)
 _MAX_COMMIT_ATTEMPTS = 10
-_ACK_CHUNK = 10_000  # ids per XACK
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,7 +57,7 @@ class Committed:
 
     snapshot_id: int | None  # the new snapshot; None when there was nothing to append
     rows: int = 0  # rows appended
-    skipped: int = 0  # entries at or before the table's position: committed before (or trimmed)
+    skipped: int = 0  # rows of entries at or before the table's position: committed before
     duplicates: int = 0  # entries whose event_id was earlier in the batch or in the table
     dead_lettered: int = 0
 
@@ -79,7 +80,7 @@ class Ingester:
         self.stream = stream
         self.dead_stream = dead_stream
         self.group = group
-        self.reader = BatchReader(redis_client, limits, stream=stream, group=group)
+        self.reader = BatchReader(redis_client, limits, stream=stream)
         self.catalog = catalog
         self.table: Table = events_table(catalog)
         self.index = EventIdIndex()
@@ -139,7 +140,7 @@ class Ingester:
                 self.overlapped(stop, done, between)
             except Exception as exc:  # Redis, the catalog's database, the warehouse: all come back
                 log.warning("analytics ingest round failed (retrying in %.1fs): %s", retry_s, exc)
-                self.reader.forget_group()
+                self.reader.rewind()
                 stop.wait(retry_s)
                 retry_s = min(retry_s * 2, retry_max_s)
 
@@ -152,8 +153,8 @@ class Ingester:
         order, on this thread.
 
         Batches still commit one at a time and in stream order. When a commit fails, the batch read
-        meanwhile is dropped with it and the reader rewinds: both are read again from the pending
-        list, in order, as after a crash. The error is raised once the thread is idle. ``between``
+        meanwhile is dropped with it and the reader rewinds: both are read again from the earlier
+        of the table's and the settled position, in order, as after a crash. The error is raised once the thread is idle. ``between``
         is called once a round, while no commit is under way (maintenance: :meth:`run`)."""
         with ThreadPoolExecutor(1, thread_name_prefix="ingest-commit") as pool:
             inflight: Future[Committed] | None = None
@@ -194,7 +195,9 @@ class Ingester:
 
     # -- the steps ---------------------------------------------------------------------------------
     def read(self) -> Batch:
-        """The next batch (pending entries first)."""
+        """The next batch (from the start position after a start or a failed round)."""
+        if not self.reader.started:
+            self._start()
         return self.reader.read()
 
     def commit(self, batch: Batch) -> Committed:
@@ -210,46 +213,45 @@ class Ingester:
         raise OutOfOrder(f"batch up to {batch.last} lost {_MAX_COMMIT_ATTEMPTS} commit races in a row")
 
     def settle(self, batch: Batch) -> None:
-        """Write ``batch``'s dead letters and acknowledge all its entries, in one ``MULTI``."""
-        if not batch:
-            return
-        pipe = self.redis.pipeline(transaction=True)
-        for dead in batch.dead:
-            log.error("stream entry %s dead-lettered: %s", dead.entry_id, dead.error)
-            pipe.xadd(
-                self.dead_stream,
-                {
-                    "source": "analytics",
-                    "group": self.group,
-                    "entry_id": dead.entry_id,
-                    "error": dead.error[:1000],
-                    "event_id": dead.fields.get("event_id", "")[:64],
-                    "payload": orjson.dumps(dead.fields).decode()[:65_536],
-                },
-                maxlen=DEAD_LETTER_MAXLEN,
-                approximate=True,
+        """Write ``batch``'s dead letters not written before and move the settled position to its
+        last entry, in one script."""
+        if batch:
+            settle(
+                self.redis,
+                stream=self.stream,
+                dead_stream=self.dead_stream,
+                group=self.group,
+                last=batch.last,
+                dead=batch.dead,
             )
-        for i in range(0, len(batch.entry_ids), _ACK_CHUNK):
-            pipe.xack(self.stream, self.group, *batch.entry_ids[i : i + _ACK_CHUNK])
-        pipe.execute()
+
+    def _start(self) -> None:
+        """Start the reader at the earlier of the table's position and the group's settled one (no
+        commit is under way: at the start, or after a failed round)."""
+        self.table.refresh()
+        self._stale = False
+        position = committed_position(self.table, self.stream)
+        state = group_state(self.redis, self.stream, self.group)
+        if state is None:  # a new group: nothing after the table's position is settled
+            ensure_group(self.redis, self.stream, self.group, position)
+            state = group_state(self.redis, self.stream, self.group) or GroupState(StreamId(0, 0))
+        self.reader.start(state.start(position))
 
     # -- inside commit -----------------------------------------------------------------------------
     def _commit(self, batch: Batch) -> Committed:
         position = committed_position(self.table, self.stream)
         rows = batch.rows
-        skipped = batch.gone
-        first = batch.entry_ids[0]  # the batch's first entry after the position
-        if position is not None and position >= StreamId.parse(first):
+        skipped = 0
+        if position is not None and position >= StreamId.parse(batch.entry_ids[0]):
             # After a crash: the entries up to the position were committed; rows are in stream order.
             ids = [StreamId.parse(e) for e in rows.entry_ids]
             start = bisect.bisect_right(ids, position)
             skipped += start
             rows = rows.keep(list(range(start, len(rows))))
-            first = next((e for e in batch.entry_ids if StreamId.parse(e) > position), batch.last)
         dead = len(batch.dead)
         if not rows:
             return Committed(None, skipped=skipped, duplicates=batch.duplicates, dead_lettered=dead)
-        self._check_next(position, first)
+        self._check_next(position, StreamId.parse(batch.after))
         self.index.sync(self.table)
         held = self.index.seen(self.table, rows.event_id)
         if held:
@@ -268,16 +270,19 @@ class Ingester:
             dead_lettered=dead,
         )
 
-    def _check_next(self, position: StreamId | None, first: str) -> None:
-        """:class:`OutOfOrder` unless every entry between ``position`` and ``first`` is settled.
-
-        Entries in between are read (the group delivers in order) and, unless acknowledged,
-        pending: acknowledged ones were committed or dead-lettered, pending ones belong to a batch
-        another ingester has not committed yet, which must go first or the position would pass it.
+    def _check_next(self, position: StreamId | None, after: StreamId) -> None:
+        """:class:`OutOfOrder` unless no entry between ``position`` and ``after`` (where the batch's
+        read started) needs a row: the batch starts at or before the position, or every entry in
+        between is settled (they were dead or duplicates, so no commit moved the position past
+        them), or the position would pass entries never committed.
         """
-        low = f"({position}" if position is not None else "-"
-        pending = self.redis.xpending_range(self.stream, self.group, min=low, max=f"({first}", count=1)
-        if pending:
-            held = pending[0]["message_id"]
-            held = held.decode() if isinstance(held, bytes) else str(held)
-            raise OutOfOrder(f"entry {held} before this batch's first ({first}) is pending, not committed")
+        if after <= (position or StreamId(0, 0)):
+            return
+        state = group_state(self.redis, self.stream, self.group)
+        if (
+            state is not None
+            and after <= state.settled
+            and (state.oldest_pending is None or state.oldest_pending > after)  # an older ingest's
+        ):
+            return
+        raise OutOfOrder(f"entries after {position} up to {after}, before this batch, are not committed")

@@ -41,6 +41,12 @@ def pending(redis_client: redis.Redis) -> int:
     return int(redis_client.xpending(keys.EVENTS, GROUP)["pending"])
 
 
+def settled(redis_client: redis.Redis) -> str:
+    """The group's settled position (its last-delivered-id)."""
+    (group,) = (g for g in redis_client.xinfo_groups(keys.EVENTS) if g["name"] == GROUP.encode())
+    return str(group["last-delivered-id"].decode())
+
+
 def test_a_batch_is_one_commit_recording_its_last_entry(
     redis_client: redis.Redis, catalog: SqlCatalog, publish: Publish
 ) -> None:
@@ -67,8 +73,8 @@ def test_a_crash_before_the_commit_reads_the_batch_again(
     events = [make_event() for _ in range(20)]
     publish(*events)
     first = ingester(redis_client, catalog)
-    assert len(first.read()) == 20  # read, then the process dies: nothing committed, all pending
-    assert pending(redis_client) == 20
+    assert len(first.read()) == 20  # read, then the process dies: nothing committed, nothing settled
+    assert settled(redis_client) == "0-0"
     done = ingester(redis_client, catalog).ingest_once()
     assert (done.rows, done.skipped) == (20, 0)
     assert table_ids(catalog) == sorted(e.event_id for e in events)
@@ -81,14 +87,14 @@ def test_a_crash_after_the_commit_before_the_ack_skips_then_acks(
     events = [make_event() for _ in range(20)]
     publish(*events)
     first = ingester(redis_client, catalog)
-    first.commit(first.read())  # committed; the process dies before XACK
-    assert pending(redis_client) == 20
+    first.commit(first.read())  # committed; the process dies before settling
+    assert settled(redis_client) == "0-0"
     later = [make_event() for _ in range(5)]
-    publish(*later)
-    done = ingester(redis_client, catalog).ingest_once()
-    assert (done.rows, done.skipped) == (5, 20)  # the pending 20 are skipped, the 5 new ones appended
+    entry_ids = publish(*later)
+    done = ingester(redis_client, catalog).ingest_once()  # starts at the settled position, before the 20
+    assert (done.rows, done.skipped) == (5, 20)  # the committed 20 are skipped, the 5 new ones appended
     assert table_ids(catalog) == sorted(e.event_id for e in events + later)
-    assert pending(redis_client) == 0
+    assert settled(redis_client) == entry_ids[-1]
     assert len(events_table(catalog).snapshots()) == 2
 
 
@@ -159,21 +165,41 @@ def test_the_limits_at_their_bounds() -> None:
             BatchLimits(**bad)  # type: ignore[arg-type]
 
 
-def test_a_batch_behind_another_uncommitted_one_waits(
+def test_a_batch_read_after_one_not_committed_yet_waits(
+    redis_client: redis.Redis, catalog: SqlCatalog, publish: Publish
+) -> None:
+    limits = BatchLimits(max_batch_events=5, max_batch_s=3600, block_ms=1)
+    ing = ingester(redis_client, catalog, limits)
+    publish(*[make_event() for _ in range(10)])
+    first, second = ing.read(), ing.read()  # the second is read while the first commits (overlapped)
+    assert second.after == first.last
+    with pytest.raises(OutOfOrder, match=first.last):
+        ing.commit(second)  # the position would pass the first batch's entries
+    ing.commit(first)
+    assert ing.commit(second).rows == 5
+    assert len(table_ids(catalog)) == 10
+
+
+def test_two_ingesters_read_the_same_entries_and_take_turns_committing(
     redis_client: redis.Redis, catalog: SqlCatalog, publish: Publish
 ) -> None:
     limits = BatchLimits(max_batch_events=5, max_batch_s=3600, block_ms=1)
     a, b = ingester(redis_client, catalog, limits), ingester(redis_client, catalog, limits)
-    assert not a.read() and not b.read()  # both running, idle: no pending entries, new ones next
-    publish(*[make_event() for _ in range(10)])
-    first, second = a.read(), b.read()  # the group hands a the first 5, b the next 5
-    with pytest.raises(OutOfOrder, match=first.entry_ids[0]):
-        b.commit(second)
-    a.commit(first)
-    a.settle(first)
-    assert b.commit(second).rows == 5
-    b.settle(second)
-    assert len(table_ids(catalog)) == 10
+    entry_ids = publish(*[make_event() for _ in range(12)])
+    a1, b1 = a.read(), b.read()  # no group hands out entries: both read from the start
+    assert a1.entry_ids == b1.entry_ids == entry_ids[:5]
+    assert a.commit(a1).rows == 5
+    a2 = a.read()
+    assert (b.commit(b1).rows, b.commit(b1).skipped) == (0, 5)  # lost the race: a's commit covers it
+    b2 = b.read()
+    assert b.commit(b2).rows == 5  # b goes first this time
+    assert (a.commit(a2).rows, a.commit(a2).skipped) == (0, 5)
+    a.settle(a2)
+    b.settle(b1)  # a stale settle never moves the settled position back
+    assert settled(redis_client) == entry_ids[9]
+    assert ingester(redis_client, catalog).ingest_once().rows == 2  # a restart: from the settled 10th
+    ids = table_ids(catalog)
+    assert len(ids) == len(set(ids)) == 12
 
 
 def test_two_ingesters_committing_the_same_batch_write_it_once(

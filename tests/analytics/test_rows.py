@@ -6,7 +6,7 @@ import pyarrow as pa
 import pytest
 
 from darkroom.analytics import EventColumns, InvalidEntry, row_from_entry
-from darkroom.analytics.rows import NEEDS_POST, row_from_flat
+from darkroom.analytics.rows import NEEDS_POST, relay_chunk, row_from_flat
 from darkroom.analytics.tables import EVENTS_ARROW
 from darkroom.social.events import EventType
 from darkroom.social.ids import new_id
@@ -116,3 +116,54 @@ def test_the_workflow_engines_event_types_are_rows_without_a_post(kind: str) -> 
     fields = GOOD | {"type": kind, "post_id": "", "data": '{"workflow": "video", "priority": "batch"}'}
     row = row_from_entry("1700000000000-8", encoded(fields))
     assert (row.type, row.post_id) == (kind, None)
+
+
+def _raw(events: list[dict[str, str]]) -> list[tuple[bytes, list[bytes]]]:
+    """Entries as a raw XRANGE reply holds them."""
+    return [(f"{i + 1}-0".encode(), [x.encode() for kv in f.items() for x in kv]) for i, f in enumerate(events)]
+
+
+def test_a_chunk_of_relay_entries_is_parsed_column_wise_to_the_same_rows() -> None:
+    fields = [make_event(kind).to_fields() for kind in EventType]
+    # times that round differently: a half microsecond, and many digits
+    fields[0] |= {"occurred_at": "1700000000.0000005"}
+    fields[1] |= {"occurred_at": "1700000000.1234567891"}
+    fields[2] |= {"data": '{"emoji": "\\u00e9 ok", "n": [1, 2]}'}
+    entries = _raw(fields)
+    chunk = relay_chunk(entries)
+    assert chunk is not None
+    one_by_one = EventColumns()
+    for entry_id, flat in entries:
+        one_by_one.add(entry_id.decode(), row_from_flat(entry_id.decode(), flat))
+    assert chunk.entry_ids == one_by_one.entry_ids
+    assert chunk.event_ids == one_by_one.event_id
+    assert chunk.table.equals(one_by_one.to_arrow())
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"type": "post.shared"},
+        {"event_id": "not-a-ulid"},
+        {"occurred_at": "1e9"},  # float() reads it: the row-by-row path decides
+        {"occurred_at": "0"},
+        {"post_id": ""},
+        {"account_id": "x"},
+        {"data": "{nope}"},
+    ],
+)
+def test_a_chunk_with_any_entry_not_plainly_good_is_left_to_the_row_by_row_path(change: dict[str, str]) -> None:
+    fields = [make_event().to_fields() for _ in range(3)]
+    fields[1] |= change
+    assert relay_chunk(_raw(fields)) is None
+    assert relay_chunk(_raw([fields[0], fields[2]])) is not None
+    reordered = dict(reversed(list(fields[0].items())))
+    assert relay_chunk(_raw([reordered])) is None
+
+
+def test_a_chunk_with_bytes_that_are_not_utf8_or_a_deleted_entry_is_left_to_the_row_by_row_path() -> None:
+    entries = _raw([make_event().to_fields() for _ in range(2)])
+    assert relay_chunk(entries) is not None
+    entries[1][1][11] = b'{"a": "\xff"}'
+    assert relay_chunk(entries) is None
+    assert relay_chunk([entries[0], (b"3-0", None)]) is None

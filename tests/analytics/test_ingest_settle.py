@@ -1,0 +1,94 @@
+"""The settled position (the group ``analytics``'s last-delivered-id) on a real Redis: where a
+restarted ingester starts, dead letters written once, batches with no rows, a group left by the
+ingest that read through it (pending entries), and the relay's trim. Crash points are steps."""
+
+from __future__ import annotations
+
+import redis
+from pyiceberg.catalog.sql import SqlCatalog
+from sqlalchemy import Engine
+
+from darkroom.analytics import GROUP, BatchLimits, Ingester, StreamId, committed_position, events_table
+from darkroom.analytics.settle import GroupState
+from darkroom.social import keys
+from darkroom.social.relay import Relay, RelayConfig
+from tests.analytics.conftest import Publish, make_event
+from tests.analytics.test_ingest import LIMITS, pending, settled, table_ids
+
+
+def test_a_batch_of_dead_entries_only_is_settled_past_the_position_and_the_next_batch_commits(
+    redis_client: redis.Redis, catalog: SqlCatalog, publish: Publish
+) -> None:
+    junk = publish({"junk": "1"}, {"junk": "2"})
+    ing = Ingester(redis_client, catalog, LIMITS)
+    assert ing.ingest_once().snapshot_id is None  # nothing to append: the position does not move
+    assert settled(redis_client) == junk[-1]
+    good = make_event()
+    publish(good)
+    batch = ing.read()
+    assert batch.after == junk[-1]  # after the position (none): only settled dead entries in between
+    assert ing.commit(batch).rows == 1
+    ing.settle(batch)
+    restarted = Ingester(redis_client, catalog, LIMITS)
+    assert restarted.ingest_once().snapshot_id is None
+    assert redis_client.xlen(keys.EVENTS_DEAD) == 2  # each dead letter once
+
+
+def test_two_ingesters_settling_the_same_dead_entries_write_their_letters_once(
+    redis_client: redis.Redis, catalog: SqlCatalog, publish: Publish
+) -> None:
+    publish({"junk": "1"}, make_event().to_fields())
+    a, b = Ingester(redis_client, catalog, LIMITS), Ingester(redis_client, catalog, LIMITS)
+    first, same = a.read(), b.read()
+    assert a.commit(first).rows == 1
+    a.settle(first)
+    assert (b.commit(same).rows, b.commit(same).skipped) == (0, 1)  # stale: a's commit covers it
+    b.settle(same)
+    assert redis_client.xlen(keys.EVENTS_DEAD) == 1
+
+
+def test_a_group_left_by_the_ingest_that_read_through_it_is_taken_over(
+    redis_client: redis.Redis, catalog: SqlCatalog, publish: Publish
+) -> None:
+    events = [make_event() for _ in range(5)]
+    fields = [e.to_fields() for e in events]
+    entry_ids = publish(fields[0], {"junk": "1"}, *fields[1:])  # 6 entries, the 2nd malformed
+    # The older ingest: it read all 6 through the group (pending), committed the first 3 and died
+    # before acknowledging them.
+    old = Ingester(redis_client, catalog, BatchLimits(max_batch_events=3, max_batch_s=3600, block_ms=1))
+    old.commit(old.read())
+    redis_client.xreadgroup(GROUP, "ingest", {keys.EVENTS: ">"}, count=6)
+    assert (pending(redis_client), settled(redis_client)) == (6, entry_ids[-1])
+    assert committed_position(events_table(catalog), keys.EVENTS) == StreamId.parse(entry_ids[2])
+
+    done = Ingester(redis_client, catalog, LIMITS).ingest_once()  # starts before the oldest pending
+
+    assert (done.rows, done.skipped) == (3, 2)
+    assert table_ids(catalog) == sorted(e.event_id for e in events)
+    dead = redis_client.xrange(keys.EVENTS_DEAD)
+    assert [f[b"entry_id"].decode() for _, f in dead] == [entry_ids[1]]  # committed, never settled
+    assert (pending(redis_client), settled(redis_client)) == (0, entry_ids[-1])
+
+
+def test_the_start_is_the_earliest_of_position_settled_and_before_the_oldest_pending() -> None:
+    assert GroupState(StreamId(9, 0)).start(None) == "0-0"
+    assert GroupState(StreamId(9, 0)).start(StreamId(12, 3)) == "9-0"
+    assert GroupState(StreamId(9, 0)).start(StreamId(7, 1)) == "7-1"
+    assert GroupState(StreamId(9, 0), StreamId(5, 2)).start(StreamId(7, 1)) == "5-1"
+    assert GroupState(StreamId(9, 0), StreamId(5, 0)).start(StreamId(7, 1)) == f"4-{2**64 - 1}"
+
+
+def test_the_relay_trims_nothing_read_or_committed_but_not_settled(
+    db_engine: Engine, redis_client: redis.Redis, catalog: SqlCatalog, publish: Publish
+) -> None:
+    entry_ids = publish(*[make_event() for _ in range(1000)])
+    relay = Relay(db_engine, redis_client, config=RelayConfig(stream_max_age_s=0))
+    ing = Ingester(redis_client, catalog, BatchLimits(max_batch_events=600, max_batch_s=3600, block_ms=1))
+    batch = ing.read()
+    ing.commit(batch)  # committed, not settled: the group still pins the whole stream
+    assert relay.trim() == 0
+    ing.settle(batch)
+    removed = relay.trim()  # MINID ~: whole nodes at or before the settled position, never past it
+    left = [i.decode() for i, _ in redis_client.xrange(keys.EVENTS)]
+    assert 0 < removed <= 600 and left[-400:] == entry_ids[600:]
+    assert Ingester(redis_client, catalog, LIMITS).ingest_once().rows == 400
