@@ -154,8 +154,9 @@ class Ingester:
 
         Batches still commit one at a time and in stream order. When a commit fails, the batch read
         meanwhile is dropped with it and the reader rewinds: both are read again from the earlier
-        of the table's and the settled position, in order, as after a crash. The error is raised once the thread is idle. ``between``
-        is called once a round, while no commit is under way (maintenance: :meth:`run`)."""
+        of the table's and the settled position, in order, as after a crash. The error is raised
+        once the thread is idle. ``between`` is called once a round, while no commit is under way
+        (maintenance: :meth:`run`)."""
         with ThreadPoolExecutor(1, thread_name_prefix="ingest-commit") as pool:
             inflight: Future[Committed] | None = None
             try:
