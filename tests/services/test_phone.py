@@ -29,6 +29,9 @@ RECIPES = [
 LADDER = {
     "heights": [180, 90], "crfs": [28, 40], "samples": 1, "sample_s": 1.0, "rungs": 2, "min_step_ratio": 1.2,
     "trial_preset": "ultrafast", "preset": "ultrafast", "gop_s": 0.5, "segment_s": 1.0,
+    # VMAF at the source's 1080p is most of this test's time: the default ladder is not scored, and
+    # trials score every tenth frame (scoring the default ladder took 55 of the test's 80 s)
+    "compare_fixed": False, "subsample": 10,
 }  # fmt: skip
 
 
@@ -95,7 +98,7 @@ def test_studio_delivers_the_phone_clip_at_30_fps_without_its_metadata(
 
 
 @pytest.mark.slow
-@pytest.mark.timeout(400)  # a 1080p source: trials, chunks and scores take about 2.5 min on 2 shared cores
+@pytest.mark.timeout(300)  # a 1080p source: trials, chunks and scores
 def test_streaming_validates_the_phone_clip_at_its_chosen_rate_and_publishes_no_metadata(
     services: Platform, blobs: BlobStore, phone_clip: Path, tmp_path: Path
 ) -> None:
