@@ -35,11 +35,14 @@ $(VENDOR_STAMP): $(PAGES)/package.json $(PAGES)/package-lock.json scripts/vendor
 	$(PYTHON) scripts/vendor_assets.py $(PAGES)
 	@touch $(VENDOR_STAMP)
 
+# The suite runs in TEST_WORKERS processes (pytest-xdist), each with its own private redis-server,
+# PostgreSQL database and temporary directory; TEST_WORKERS=0 runs it in this process.
+TEST_WORKERS ?= 2
 test: setup
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q -n $(TEST_WORKERS)
 
 test-fast: setup
-	$(PY) -m pytest -q -m "not slow"
+	$(PY) -m pytest -q -n $(TEST_WORKERS) -m "not slow"
 
 demo: setup
 	$(VENV)/bin/darkroom demo

@@ -26,7 +26,10 @@ __all__ = ["app"]
 
 app = new_app("The metadata database: upgrade its schema, show its revision.")
 
-_out = Console(highlight=False)
+
+def _out() -> Console:
+    """A console sized to the terminal when it prints (a module-level one keeps its import-time width)."""
+    return Console(highlight=False)
 
 
 @contextmanager
@@ -62,9 +65,9 @@ def upgrade(
         print_json({"url": where, "before": before, "after": after, "changed": before != after})
         return
     if before == after:
-        _out.print(f"{where}: already at {after}", soft_wrap=True, markup=False)
+        _out().print(f"{where}: already at {after}", soft_wrap=True, markup=False)
     else:
-        _out.print(f"{where}: upgraded from {before or '(empty)'} to {after}", soft_wrap=True, markup=False)
+        _out().print(f"{where}: upgraded from {before or '(empty)'} to {after}", soft_wrap=True, markup=False)
 
 
 @app.command()
@@ -78,7 +81,7 @@ def current(*, url: DatabaseUrlOpt = None, home: HomeOpt = None, as_json: JsonOp
         print_json({"url": where, "current": revision, "head": head})
         return
     state = "up to date" if revision == head else "run `darkroom db upgrade`"
-    _out.print(f"{where}: {revision or '(none)'}, newest {head} ({state})", soft_wrap=True, markup=False)
+    _out().print(f"{where}: {revision or '(none)'}, newest {head} ({state})", soft_wrap=True, markup=False)
 
 
 @app.command()
@@ -96,4 +99,4 @@ def revision(
     if as_json:
         print_json({"path": str(path)})
         return
-    _out.print(f"wrote {path}", soft_wrap=True, markup=False)
+    _out().print(f"wrote {path}", soft_wrap=True, markup=False)

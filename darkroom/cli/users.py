@@ -37,8 +37,15 @@ __all__ = ["app"]
 
 app = new_app("Accounts of the social product: create, list, set a password, disable, enable.")
 
-_out = Console(highlight=False)
-_err = Console(highlight=False, stderr=True)
+
+def _out() -> Console:
+    """A console sized to the terminal when it prints (a module-level one keeps its import-time width)."""
+    return Console(highlight=False)
+
+
+def _err() -> Console:
+    return Console(highlight=False, stderr=True)
+
 
 PasswordStdinOpt = Annotated[
     bool,
@@ -71,7 +78,7 @@ def _forget_credentials(engine: sa.Engine, home: Path | None, account_id: str) -
     try:
         credential_cache.forget_account(engine, wiring_for(home, None).redis, account_id)
     except (DarkroomError, redis.RedisError) as exc:
-        _err.print(
+        _err().print(
             f"note: the credential cache was not reached ({exc}); servers may accept the account's "
             f"old sessions and tokens for up to {credential_cache.ENTRY_TTL_S} s",
             soft_wrap=True,
@@ -152,7 +159,7 @@ def create(
         print_json(_account_json(account))
         return
     role = " (admin)" if account.role is Role.ADMIN else ""
-    _out.print(f"created @{account.handle}{role}, id {account.id}", soft_wrap=True, markup=False)
+    _out().print(f"created @{account.handle}{role}, id {account.id}", soft_wrap=True, markup=False)
 
 
 @app.command("list")
@@ -182,7 +189,7 @@ def list_(
         state = ", ".join(s for s, on in (("disabled", a.disabled), ("private", a.private)) if on) or "active"
         # Text, not str: names people typed must not be read as Rich markup
         table.add_row(*map(Text, (a.handle, a.email, a.display_name, a.role.value, state, _when(a.created_at))))
-    _out.print(table)
+    _out().print(table)
 
 
 @app.command("set-password")
@@ -205,7 +212,7 @@ def set_password(
     if as_json:
         print_json({"handle": key, "password_set": True, "credentials_revoked": True})
         return
-    _out.print(f"set the password of @{key}; its sessions and tokens are revoked", soft_wrap=True, markup=False)
+    _out().print(f"set the password of @{key}; its sessions and tokens are revoked", soft_wrap=True, markup=False)
 
 
 @app.command()
@@ -225,7 +232,7 @@ def disable(
     if as_json:
         print_json(_account_json(account))
         return
-    _out.print(f"disabled @{account.handle}", soft_wrap=True, markup=False)
+    _out().print(f"disabled @{account.handle}", soft_wrap=True, markup=False)
 
 
 @app.command()
@@ -245,4 +252,4 @@ def enable(
         print_json(_account_json(account))
         return
     done = f"enabled @{account.handle}; it signs in anew (its old sessions and tokens stay revoked)"
-    _out.print(done, soft_wrap=True, markup=False)
+    _out().print(done, soft_wrap=True, markup=False)

@@ -127,11 +127,14 @@ def test_slow_commands_below_the_warning_are_ok(health: Health) -> None:
 def test_a_busy_server_fails_the_cpu_check_and_names_where_the_time_went(health: Health) -> None:
     sampler = health.sampler()
     seen: list[Check] = []
+    # lower limits than the default 0.6 / 0.9 cores: on a machine whose other processes take the
+    # cores (the suite's other worker, a build), the busy script gets a share of one, not all of it
+    limits = Thresholds(cpu=Limit(0.2, 0.3, "cores"))
 
     def busy_interval() -> bool:
         first = sampler.sample()
         health.admin.eval(BUSY, 0, 5_000_000)
-        seen.append(check_of(sampler.sample(), first, "cpu"))
+        seen.append(check_of(sampler.sample(), first, "cpu", limits))
         return seen[-1].status is not Status.OK
 
     wait_until(busy_interval, "a sample interval the script kept busy")
