@@ -26,6 +26,7 @@ import redis
 
 from darkroom.analytics.batch import DeadEntry
 from darkroom.analytics.position import StreamId
+from darkroom.social import keys
 
 __all__ = ["DEAD_LETTER_MAXLEN", "GROUP", "GroupState", "ensure_group", "group_state", "settle"]
 
@@ -41,16 +42,9 @@ _EXACT_LAG_ENTRIES = 1_000  # ENTRIESREAD is worked out when at most this many e
 # or pending there), moves last-delivered-id forward to ARGV[2] (never back; with ENTRIESREAD when
 # few entries follow, so XINFO's lag stays known), acknowledges pending entries up to ARGV[2].
 # Creates the group at ARGV[2] when it is gone. Returns the dead letters written.
-_SETTLE = """
-local function parse(id)
-  local ms, seq = string.match(id, '^(%d+)-(%d+)$')
-  return tonumber(ms), tonumber(seq)
-end
-local function less(a, b)
-  local am, as = parse(a)
-  local bm, bs = parse(b)
-  return am < bm or (am == bm and as < bs)
-end
+_SETTLE = (
+    keys.STREAM_ID_LUA
+    + """
 local settled, pending = nil, 0
 if redis.call('EXISTS', KEYS[1]) == 1 then
   for _, g in ipairs(redis.call('XINFO', 'GROUPS', KEYS[1])) do
@@ -95,6 +89,7 @@ while pending > 0 do
 end
 return written
 """
+)
 
 
 @dataclass(frozen=True, slots=True)

@@ -53,6 +53,7 @@ from __future__ import annotations
 __all__ = [
     "EVENTS",
     "EVENTS_DEAD",
+    "STREAM_ID_LUA",
     "FEED_BUILT",
     "PULLED_AUTHORS",
     "author_posts",
@@ -75,6 +76,18 @@ RELAY_LEASE = "{social:events}:relay"
 RELAY_FENCE = "{social:events}:relay:fence"
 PULLED_AUTHORS = "social:pulled-authors"
 FEED_BUILT = "~"  # sorts after every ULID character, so it is always the feed's last member
+# Lua for the scripts over the events stream: stream entry ids ("ms-seq") compared as numbers
+STREAM_ID_LUA = """
+local function parse(id)
+  local ms, seq = string.match(id, '^(%d+)-(%d+)$')
+  return tonumber(ms), tonumber(seq)
+end
+local function less(a, b)
+  local am, as = parse(a)
+  local bm, bs = parse(b)
+  return am < bm or (am == bm and as < bs)
+end
+"""
 
 
 def feed(account_id: str) -> str:

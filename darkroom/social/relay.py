@@ -46,17 +46,10 @@ log = logging.getLogger(__name__)
 # KEYS: 1 the stream. ARGV: 1 max age ms. Trims entries older than the age (MINID ~: whole macro
 # nodes only, so never more than asked), but never one a group has not read (after its
 # last-delivered-id) or not acknowledged (its oldest pending). Returns the entries removed.
-_TRIM = """
+_TRIM = (
+    keys.STREAM_ID_LUA
+    + """
 if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
-local function parse(id)
-  local ms, seq = string.match(id, '^(%d+)-(%d+)$')
-  return tonumber(ms), tonumber(seq)
-end
-local function less(a, b)
-  local am, as = parse(a)
-  local bm, bs = parse(b)
-  return am < bm or (am == bm and as < bs)
-end
 local now = redis.call('TIME')
 local now_ms = tonumber(now[1]) * 1000 + math.floor(tonumber(now[2]) / 1000)
 local floor = string.format('%.0f-0', math.max(0, now_ms - tonumber(ARGV[1])))
@@ -69,6 +62,7 @@ for _, g in ipairs(redis.call('XINFO', 'GROUPS', KEYS[1])) do
 end
 return redis.call('XTRIM', KEYS[1], 'MINID', '~', floor)
 """
+)
 
 
 @dataclass(frozen=True, slots=True)
