@@ -11,7 +11,9 @@ A job that a pending or running workflow will run (its own, ``analytics.all``, a
 of a job upstream of it) is left alone: the queue's exclusivity on ``job`` already keeps two runs
 from overlapping, and this keeps runs from piling up behind a slow one. A source
 snapshot the loop has already started a run for is not triggered again (a run that failed for
-good waits for the next snapshot or the interval, instead of failing once every poll).
+good waits for the next snapshot or the interval, instead of failing once every poll). The
+snapshot rides on the run's operation as the label ``source_snapshot``, so a restarted loop
+remembers it too.
 """
 
 from __future__ import annotations
@@ -34,10 +36,11 @@ from darkroom.analytics.workflows import ALL, backfill_workflow_name, workflow_n
 from darkroom.config import Settings
 from darkroom.runtime.workflow import Workflows
 
-__all__ = ["ACTIVE_STATES", "Reason", "Scheduler", "Started", "Triggers"]
+__all__ = ["ACTIVE_STATES", "SOURCE_SNAPSHOT", "Reason", "Scheduler", "Started", "Triggers"]
 
 log = logging.getLogger(__name__)
 ACTIVE_STATES = ("pending", "running")
+SOURCE_SNAPSHOT = "source_snapshot"  # the label of a triggered run: the source's head it was started for
 
 
 class Reason(StrEnum):
@@ -105,7 +108,7 @@ class Scheduler:
         self._clock = clock
         started = clock()  # the interval counts from the loop's start: no burst of runs on boot
         self._last_start = {j.name: started for j in jobs}
-        self._triggered_at: dict[str, int] = {}  # job -> the source snapshot last triggered
+        self._triggered_at: dict[str, int | None] = {}  # job -> the source snapshot last triggered
 
     def check(self) -> list[Started]:
         """Start every job that is idle and has a trigger due; what was started."""
@@ -118,7 +121,10 @@ class Scheduler:
             reason = self._reason(job, head)
             if reason is None:
                 continue
-            run = self.workflows.start(workflow_name(job.name), {}, labels={"trigger": str(reason)})
+            labels = {"trigger": str(reason)}
+            if head is not None:
+                labels[SOURCE_SNAPSHOT] = str(head)
+            run = self.workflows.start(workflow_name(job.name), {}, labels=labels)
             self._last_start[job.name] = self._clock()
             if head is not None:
                 self._triggered_at[job.name] = head
@@ -140,13 +146,28 @@ class Scheduler:
             self.triggers.incremental
             and head is not None
             and head != self._processed(job)
-            and self._triggered_at.get(job.name) != head
+            and self._last_triggered(job) != head
         ):
             return Reason.INCREMENTAL
         interval = self.triggers.interval_s.get(job.name, 0.0)
         if interval > 0 and self._clock() - self._last_start[job.name] >= interval:
             return Reason.INTERVAL
         return None
+
+    def _last_triggered(self, job: Job) -> int | None:
+        """The source snapshot the loop last started ``job`` for; after a restart, read once from
+        the label of the job's newest run (none, or not started by a trigger: None)."""
+        if job.name not in self._triggered_at:
+            self._triggered_at[job.name] = None
+            newest = self.workflows.store.runs(name=workflow_name(job.name), limit=1)
+            if newest and self.workflows.operations is not None:
+                try:
+                    label = self.workflows.operations.get(newest[0].id, load_result=False).labels.get(SOURCE_SNAPSHOT)
+                except LookupError:
+                    label = None
+                if label is not None and label.lstrip("-").isdigit():
+                    self._triggered_at[job.name] = int(label)
+        return self._triggered_at[job.name]
 
     def _busy(self) -> set[str]:
         """The jobs a pending or running workflow will run: its own, ``analytics.all``, or a

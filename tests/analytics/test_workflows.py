@@ -35,6 +35,8 @@ from darkroom.config import Settings
 from darkroom.platform.resources import task_resources
 from darkroom.runtime.context import TaskContext
 from darkroom.runtime.functions import Registry
+from darkroom.runtime.operations import OperationStore
+from darkroom.runtime.workflow import Workflows
 from darkroom.storage.db import open_database
 from tests.analytics.conftest import Publish
 from tests.analytics.history import History
@@ -163,6 +165,26 @@ def test_the_incremental_trigger_starts_a_job_when_its_source_moves(
     assert scheduler.check() == []  # every job is at its source's head
     _history(redis_client, catalog, publish, seed=4, n=5)
     assert sorted(s.job for s in scheduler.check()) == ["events_clean", "post_daily_stats"]
+
+
+def test_a_restarted_trigger_loop_remembers_the_snapshots_it_started_runs_for(
+    jobs_platform: Platform, catalog: SqlCatalog, redis_client: redis.Redis, publish: Publish
+) -> None:
+    # as the platform wires it: runs with operations, whose labels carry the source snapshot
+    workflows = Workflows(
+        jobs_platform.rq, jobs_platform.db, jobs_platform.registry, operations=OperationStore(jobs_platform.db)
+    )
+    _history(redis_client, catalog, publish)
+    first = Scheduler(workflows, catalog, Triggers()).check()
+    assert sorted(s.job for s in first) == ["events_clean", "post_daily_stats"]
+    jobs_platform.start_engine()  # no worker: the runs end canceled, their snapshot never processed
+    for s in first:
+        jobs_platform.workflows.cancel(s.workflow_id, "failed for good, as far as the loop can tell")
+        assert jobs_platform.wait(s.workflow_id).state == "canceled"
+    restarted = Scheduler(workflows, catalog, Triggers())
+    assert restarted.check() == []  # the same source snapshot: not started again
+    _history(redis_client, catalog, publish, seed=4, n=5)
+    assert sorted(s.job for s in restarted.check()) == ["events_clean", "post_daily_stats"]
 
 
 def test_the_interval_trigger_starts_a_job_on_its_interval(
