@@ -21,6 +21,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import hypothesis
 import pytest
 import redis
 
@@ -30,6 +31,12 @@ from darkroom.storage.blobs import BlobStore, LocalBlobs, S3Blobs, make_s3_clien
 
 if TYPE_CHECKING:
     from sqlalchemy import Engine
+
+
+# No per-example deadline: timing belongs in bench/, and under xdist a core is shared, so a slow
+# example says nothing about the code (a test's own settings may still set one).
+hypothesis.settings.register_profile("darkroom", deadline=None)
+hypothesis.settings.load_profile("darkroom")
 
 
 def _missing(reason: str) -> None:
