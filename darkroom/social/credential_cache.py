@@ -92,7 +92,7 @@ def encode(found: Identified, expires_at: float | None, used_at: float | None) -
 def _decode(value: bytes, now: float) -> Identified | None:
     try:
         credential_id, account_id, handle, role, scopes, expires_at, used_at = orjson.loads(value[1:])
-        viewer = Viewer(account_id, handle, credentials.parse_scopes(scopes), Role(role))
+        viewer = Viewer(account_id, handle, credentials.parse_scopes(scopes), Role(role), credential_id=credential_id)
     except (ValueError, TypeError):
         return None  # written by another version: read the row again
     if expires_at is not None and expires_at <= now:

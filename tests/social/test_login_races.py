@@ -7,9 +7,10 @@ import pytest
 import redis
 import sqlalchemy as sa
 
-from darkroom.social import account_lifecycle, reinstatement, sessions
-from darkroom.social.accounts import OPERATOR
-from darkroom.social.errors import AccountDisabled, LoginFailed
+from darkroom.social import account_lifecycle, credentials, reinstatement, sessions, tokens
+from darkroom.social.accounts import OPERATOR, AccountRow
+from darkroom.social.errors import AccountDisabled, LoginFailed, Unauthorized
+from darkroom.storage.schema import accounts
 from darkroom.storage.schema import credentials as credentials_table
 from tests.social.people import PASSWORD, signup
 
@@ -64,3 +65,21 @@ def test_a_login_checked_before_disabling_opens_no_session_even_after_enabling(
     with db_engine.begin() as conn:
         reinstatement.enable_account(conn, OPERATOR, "alice")
     assert _live_credentials(db_engine) == 0  # nothing revived by enabling
+
+
+def test_a_token_made_by_a_credential_revoked_mid_request_is_refused(db_engine: sa.Engine) -> None:
+    signup(db_engine, "alice")
+    with db_engine.begin() as conn:
+        session = sessions.start_session(conn, sessions.VerifiedLogin(_account(conn)))
+    with db_engine.connect() as conn:
+        viewer = credentials.authenticate(conn, session.secret)  # the request is identified
+    assert viewer is not None
+    with db_engine.begin() as conn:  # then the password is reset (every credential revoked)
+        account_lifecycle.set_password(conn, OPERATOR, "alice", "a brand new password 42")
+    with pytest.raises(Unauthorized), db_engine.begin() as conn:
+        tokens.create_token(conn, viewer, name="persist", scopes=["read", "write"])
+    assert _live_credentials(db_engine) == 0  # nothing outlives the reset
+
+
+def _account(conn: sa.Connection) -> AccountRow:
+    return AccountRow.from_row(conn.execute(sa.select(accounts).where(accounts.c.handle == "alice")).one())
