@@ -7,12 +7,13 @@ the JSON ``[credential id, account id, handle, role, scopes, expires_at, last_us
 Redis). An entry lives :data:`ENTRY_TTL_S`, and never past its credential's ``expires_at``, which is
 checked again at every read.
 
-Revocation takes effect at once: every write that revokes a credential or takes an account's away
-(revoke, logout, a new password, disabling, deleting) calls :func:`forget_credential`,
-:func:`forget_secret` or :func:`forget_account` once it has committed, and they write a tombstone
-over each entry (fills.py): a reader that read the row before the revocation committed cannot
-write its stale entry back. The TTL bounds a writer that could not reach Redis. A viewer's handle,
-role and scopes do not change while its credential lives, so nothing else invalidates.
+Revocation takes effect at once: a web write that revokes a credential or takes an account's away
+(revoke, logout, deleting) runs in :func:`revoking`, which writes a tombstone over each entry
+(fills.py) before its commit (Redis unreachable: :class:`CacheUnreachable`, nothing revoked) and
+after it, so a reader that read the row before the commit cannot write its stale entry back. The
+CLI (a new password, disabling) calls :func:`forget_account` after its commit, and says so when
+Redis is unreachable; the TTL bounds that. A viewer's handle, role and scopes do not change while
+its credential lives, so nothing else invalidates.
 """
 
 from __future__ import annotations
