@@ -69,14 +69,16 @@ def _database(url: str | None, home: Path | None) -> Iterator[sa.Engine]:
         engine.dispose()
 
 
-def _forget_credentials(engine: sa.Engine, home: Path | None, account_id: str) -> None:
+def _forget_credentials(engine: sa.Engine, home: Path | None, account_id: str) -> bool:
     """Drop the account's credentials from the platform's credential cache (after the revocation
     committed), so a server refuses them at the next request; without a reachable Redis they stop
-    working when their cached entries expire (``credential_cache.ENTRY_TTL_S``), said on stderr."""
+    working when their cached entries expire (``credential_cache.ENTRY_TTL_S``), said on stderr
+    (and ``cache_told: false`` in ``--json``). Whether the cache was told."""
     from darkroom.cli._wiring import wiring_for
 
     try:
         credential_cache.forget_account(engine, wiring_for(home, None).redis, account_id)
+        return True
     except (DarkroomError, redis.RedisError) as exc:
         _err().print(
             f"note: the credential cache was not reached ({exc}); servers may accept the account's "
@@ -84,6 +86,7 @@ def _forget_credentials(engine: sa.Engine, home: Path | None, account_id: str) -
             soft_wrap=True,
             markup=False,
         )
+        return False
 
 
 def _read_password(from_stdin: bool) -> str:
@@ -208,9 +211,9 @@ def set_password(
     with _database(url, home) as engine:
         with engine.begin() as conn:
             account_id = account_lifecycle.set_password(conn, accounts.OPERATOR, key, password)
-        _forget_credentials(engine, home, account_id)
+        told = _forget_credentials(engine, home, account_id)
     if as_json:
-        print_json({"handle": key, "password_set": True, "credentials_revoked": True})
+        print_json({"handle": key, "password_set": True, "credentials_revoked": True, "cache_told": told})
         return
     _out().print(f"set the password of @{key}; its sessions and tokens are revoked", soft_wrap=True, markup=False)
 
@@ -228,9 +231,9 @@ def disable(
     with _database(url, home) as engine:
         with engine.begin() as conn:
             account = account_lifecycle.disable_account(conn, accounts.OPERATOR, key)
-        _forget_credentials(engine, home, account.id)
+        told = _forget_credentials(engine, home, account.id)
     if as_json:
-        print_json(_account_json(account))
+        print_json(_account_json(account) | {"cache_told": told})
         return
     _out().print(f"disabled @{account.handle}", soft_wrap=True, markup=False)
 

@@ -26,7 +26,7 @@ from enum import StrEnum
 import sqlalchemy as sa
 
 from darkroom.social.accounts import LAST_SEEN_EVERY_S, live, touch_last_seen
-from darkroom.social.errors import NotFound
+from darkroom.social.errors import NotFound, Unauthorized
 from darkroom.social.ids import check_id
 from darkroom.social.viewer import Role, Scope, Viewer, require_write
 from darkroom.storage.schema import accounts, credentials
@@ -46,6 +46,7 @@ __all__ = [
     "note_use",
     "note_uses",
     "parse_scopes",
+    "require_live",
     "revoke",
     "scopes_text",
 ]
@@ -133,7 +134,7 @@ def identify_row(
     row = conn.execute(_IDENTIFY, {"digest": digest(secret), "now": moment}).first()
     if row is None:
         return None
-    viewer = Viewer(account_id=row.account_id, handle=row.handle, scopes=parse_scopes(row.scopes), role=Role(row.role))
+    viewer = Viewer(row.account_id, row.handle, parse_scopes(row.scopes), Role(row.role), credential_id=row.id)
     return Identified(viewer, row.id, is_stale_use(row.last_used_at, moment)), row.expires_at, row.last_used_at
 
 
@@ -176,6 +177,27 @@ def authenticate(conn: sa.Connection, secret: str | None, *, now: float | None =
     if found.stale_use:
         note_use(conn, found, now=now)
     return found.viewer
+
+
+def require_live(conn: sa.Connection, viewer: Viewer) -> None:
+    """Before a write that mints a credential for ``viewer``: the credential it was identified by is
+    still live, else :class:`Unauthorized` (a request identified just before a new password, a
+    disabling or a revocation committed). The account's row is locked to the commit (on
+    PostgreSQL; SQLite's writers are serialised) and those revocations update it first, so they
+    either see the new credential, and revoke it, or are seen here."""
+    if viewer.credential_id is None:
+        return  # the operator, acting on the database itself
+    conn.execute(sa.select(accounts.c.id).where(accounts.c.id == viewer.account_id).with_for_update(read=True))
+    now = time.time()
+    alive = conn.execute(
+        sa.select(credentials.c.id).where(
+            credentials.c.id == viewer.credential_id,
+            credentials.c.revoked_at.is_(None),
+            sa.or_(credentials.c.expires_at.is_(None), credentials.c.expires_at > now),
+        )
+    ).first()
+    if alive is None:
+        raise Unauthorized("this session or token was revoked or expired: sign in again", field="authorization")
 
 
 # -- revocation ------------------------------------------------------------------------------------

@@ -13,6 +13,7 @@ __all__ = [
     "AccountDisabled",
     "AlreadyExists",
     "Blocked",
+    "CacheUnreachable",
     "Forbidden",
     "InvalidInput",
     "LeaseLost",
@@ -147,3 +148,10 @@ class OffsetMismatch(SocialError):
     def __init__(self, message: str, *, expected_offset: int) -> None:
         super().__init__(message, field="offset")
         self.expected_offset = expected_offset
+
+
+class CacheUnreachable(SocialError, ConnectionError):
+    """Redis could not be told of a revocation (the credential cache): before the commit nothing
+    was revoked (try again); after it, the message says how long a cached entry may still work."""
+
+    code = "cache_unreachable"

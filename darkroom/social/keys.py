@@ -17,9 +17,11 @@ key                                    type          holds
 ``social:{a:ID}:pulled``               set           the celebrities the account follows, whose
                                                      recent posts its feed pulls (feed/pulled.py),
                                                      and ``~`` when built (1 h from its build)
-``social:pulled-authors``              set           the celebrities whose followers' ``pulled``
-                                                     sets were told (a post fanned out since it
-                                                     crossed the threshold)
+``social:{a:ID}:pulled-told``          string        set when the celebrity ID's followers'
+                                                     ``pulled`` sets were told of it (a post fanned
+                                                     out since it crossed the threshold); expires
+                                                     (30 days: sets live an hour, so later ones
+                                                     were built with it; re-telling is idempotent)
 ``social:{a:ID}:seen``                 string        set when the account's ``last_seen_at`` was
                                                      last written (expires after an hour: the
                                                      write is done at most once an hour)
@@ -55,7 +57,6 @@ __all__ = [
     "EVENTS_DEAD",
     "STREAM_ID_LUA",
     "FEED_BUILT",
-    "PULLED_AUTHORS",
     "author_posts",
     "credential",
     "event_seen",
@@ -64,6 +65,7 @@ __all__ = [
     "login_fails_ip",
     "post_cache",
     "pulled",
+    "pulled_told",
     "RELAY_FENCE",
     "RELAY_LEASE",
     "seen",
@@ -74,7 +76,6 @@ EVENTS = "{social:events}"
 EVENTS_DEAD = "{social:events}:dead"
 RELAY_LEASE = "{social:events}:relay"
 RELAY_FENCE = "{social:events}:relay:fence"
-PULLED_AUTHORS = "social:pulled-authors"
 FEED_BUILT = "~"  # sorts after every ULID character, so it is always the feed's last member
 # Lua for the scripts over the events stream: stream entry ids ("ms-seq") compared as numbers
 STREAM_ID_LUA = """
@@ -124,3 +125,7 @@ def credential(secret_sha256: str) -> str:
 
 def pulled(account_id: str) -> str:
     return f"social:{{a:{account_id}}}:pulled"
+
+
+def pulled_told(account_id: str) -> str:
+    return f"social:{{a:{account_id}}}:pulled-told"

@@ -115,7 +115,8 @@ def start_session(
     """Open a session for a :func:`verify_login` (writes: the credential, a rehashed password)."""
     moment = time.time() if now is None else now
     account = verified.account
-    if verified.new_hash is not None:
+    _still_as_verified(conn, account)
+    if verified.new_hash is not None:  # only over the hash that was checked (the row is locked)
         conn.execute(sa.update(accounts).where(accounts.c.id == account.id).values(password_hash=verified.new_hash))
     secret, csrf = new_secret(CredentialKind.SESSION), secrets.token_urlsafe(32)
     viewer = Viewer(account_id=account.id, handle=account.handle, scopes=frozenset(Scope), role=account.role)
@@ -137,6 +138,23 @@ def start_session(
     )
     touch_last_seen(conn, account.id, now=moment)
     return Session(credential_id, secret, csrf, viewer, moment + session_ttl_s)
+
+
+def _still_as_verified(conn: sa.Connection, account: AccountRow) -> None:
+    """Refuse a login whose password check is stale: a new password, a disabling or a deletion
+    committed since :func:`verify_login` read the account (they revoke every credential, so a
+    session written after them would outlive them). The row stays locked to the commit (on
+    PostgreSQL; SQLite's writers are serialised), so such a change either sees this session, and
+    revokes it, or is seen here."""
+    current = conn.execute(
+        sa.select(accounts.c.password_hash, accounts.c.disabled, accounts.c.deleted_at)
+        .where(accounts.c.id == account.id)
+        .with_for_update()
+    ).first()
+    if current is None or current.password_hash != account.password_hash or current.deleted_at is not None:
+        raise LoginFailed("wrong handle, email or password", field="login")
+    if current.disabled:
+        raise AccountDisabled(f"@{account.handle} is disabled; ask an admin")
 
 
 def check_csrf(conn: sa.Connection, secret: str | None, csrf_token: str | None) -> bool:

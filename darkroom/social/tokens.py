@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 import sqlalchemy as sa
 
-from darkroom.social.credentials import CredentialKind, digest, new_secret, parse_scopes, scopes_text
+from darkroom.social.credentials import CredentialKind, digest, new_secret, parse_scopes, require_live, scopes_text
 from darkroom.social.errors import Forbidden, InvalidInput
 from darkroom.social.ids import new_id
 from darkroom.social.viewer import Scope, Viewer, require, require_write
@@ -65,6 +65,7 @@ def create_token(
         raise Forbidden(f"these credentials cannot grant the scopes {scopes_text(wanted - who.scopes)!r}")
     if expires_in_s is not None and not (isinstance(expires_in_s, int | float) and 0 < expires_in_s < math.inf):
         raise InvalidInput(f"expires_in_s {expires_in_s!r} is not a positive number of seconds", field="expires_in_s")
+    require_live(conn, who)  # a request identified before a revocation committed mints nothing
     moment = time.time()
     expires_at = None if expires_in_s is None else moment + expires_in_s
     secret, credential_id = new_secret(CredentialKind.TOKEN), new_id()

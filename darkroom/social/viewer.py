@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import StrEnum
 
 from darkroom.social.errors import Forbidden, Unauthorized
@@ -28,6 +28,9 @@ class Viewer:
     handle: str
     scopes: frozenset[Scope] = frozenset({Scope.READ, Scope.WRITE})
     role: Role = Role.USER
+    # the session or token it was identified by (None: the operator, a test's viewer); a write that
+    # mints a credential checks that one is still live, so nothing minted outlives a revocation
+    credential_id: str | None = field(default=None, compare=False)
 
     @property
     def admin(self) -> bool:

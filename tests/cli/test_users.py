@@ -76,10 +76,14 @@ def test_create_list_set_password_disable(database_url: str) -> None:
     table = ok("list", *url)
     assert "[b]Bob[/b]" in table and "private" in table  # names are text, not markup
 
-    ok("set-password", "ALICE", "--password-stdin", *url, input="second password\n")
+    result = users("set-password", "ALICE", "--password-stdin", *url, "--json", input="second password\n")
+    assert result.exit_code == 0, result.output
+    told = json.loads(result.stdout)["cache_told"]  # whether the servers' credential cache was told
+    assert told is True or (told is False and "for up to 300 s" in result.stderr)
     assert passwords.verify_password(stored_hash(database_url, "alice"), "second password")
     assert not passwords.verify_password(stored_hash(database_url, "alice"), "first password")
-    assert ok("disable", "bob", *url, "--json")["disabled"] is True
+    disabled = ok("disable", "bob", *url, "--json")
+    assert disabled["disabled"] is True and isinstance(disabled["cache_told"], bool)
     assert ok("disable", "bob", *url).strip() == "disabled @bob"  # twice: fine
     assert [a["disabled"] for a in ok("list", *url, "--json")] == [False, True]
 

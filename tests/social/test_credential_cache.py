@@ -4,12 +4,17 @@ from __future__ import annotations
 
 import time
 
+import pytest
 import redis
 import sqlalchemy as sa
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 
 from darkroom.social import account_lifecycle, credential_cache, credentials, fills, keys, tokens
 from darkroom.social.accounts import OPERATOR
+from darkroom.social.errors import CacheUnreachable
 from darkroom.social.viewer import Scope
+from darkroom.storage.schema import credentials as credentials_table
 from tests.social.people import signup
 from tests.social.statements import statements
 
@@ -96,3 +101,54 @@ def test_an_expired_token_is_refused_from_the_cache(db_engine: sa.Engine, redis_
     assert credential_cache.identify(db_engine, redis_client, issued.secret, now=later) is None
     ttl_ms = redis_client.pttl(keys.credential(credentials.digest(issued.secret)))
     assert 0 < ttl_ms <= 60_000  # the entry never outlives the credential
+
+
+def _unreachable() -> redis.Redis:
+    """A real client of a port nobody listens on (Redis down or cut off at revocation time)."""
+    return redis.Redis(port=1, retry=Retry(NoBackoff(), 0))
+
+
+def test_revoking_without_redis_revokes_nothing_and_says_so(db_engine: sa.Engine, redis_client: redis.Redis) -> None:
+    alice = signup(db_engine, "alice")
+    issued = _token(db_engine, alice.viewer)
+    assert credential_cache.identify(db_engine, redis_client, issued.secret) is not None  # cached
+    unreachable = pytest.raises(CacheUnreachable, match="nothing was revoked")
+    with unreachable, credential_cache.revoking(db_engine, _unreachable()) as revocation:
+        credentials.revoke(revocation.conn, alice.viewer, issued.credential_id)
+        revocation.credential(issued.credential_id)
+    with db_engine.connect() as conn:  # rolled back: the person is told to try again, and can
+        assert credentials.identify(conn, issued.secret) is not None
+
+
+def test_a_revocation_leaves_tombstones(db_engine: sa.Engine, redis_client: redis.Redis) -> None:
+    alice = signup(db_engine, "alice")
+    a1, a2 = _token(db_engine, alice.viewer), _token(db_engine, alice.viewer)
+    for t in (a1, a2):
+        assert credential_cache.identify(db_engine, redis_client, t.secret) is not None
+    with credential_cache.revoking(db_engine, redis_client) as revocation:
+        account_lifecycle.disable_account(revocation.conn, OPERATOR, "alice")
+        revocation.account(alice.id)
+    for t in (a1, a2):
+        entry = redis_client.get(keys.credential(credentials.digest(t.secret)))
+        assert entry is not None and entry.startswith(fills.TOMBSTONE)
+        assert credential_cache.identify(db_engine, redis_client, t.secret) is None
+
+
+def test_forgetting_after_the_commit_without_redis_names_the_delay(db_engine: sa.Engine) -> None:
+    alice = signup(db_engine, "alice")
+    issued = _token(db_engine, alice.viewer)
+    with pytest.raises(CacheUnreachable, match=f"up to {credential_cache.ENTRY_TTL_S} s"):
+        credential_cache.forget_credential(db_engine, _unreachable(), issued.credential_id)
+
+
+def test_an_entry_about_to_expire_is_not_written_with_a_zero_ttl(
+    db_engine: sa.Engine, redis_client: redis.Redis
+) -> None:
+    alice = signup(db_engine, "alice")
+    issued = _token(db_engine, alice.viewer, expires_in_s=60)
+    with db_engine.connect() as conn:
+        expires_at = conn.execute(
+            sa.select(credentials_table.c.expires_at).where(credentials_table.c.id == issued.credential_id)
+        ).scalar_one()
+    found = credential_cache.identify(db_engine, redis_client, issued.secret, now=expires_at - 0.0004)
+    assert found is not None  # still valid for 0.4 ms: answered, and nothing cached for 0 ms

@@ -88,12 +88,12 @@ def test_an_author_crossing_the_threshold_is_added_at_its_next_post(
     handler.handle([Event(EventType.POST_READY, author, post_id=post)])
     assert _read(db_engine, redis_client, reader) == [author]
     assert not redis_client.exists(keys.pulled(idle))  # no set, none made
-    assert redis_client.sismember(keys.PULLED_AUTHORS, author)
+    assert redis_client.exists(keys.pulled_told(author))
     with db_engine.begin() as conn:
         rows.remove_follow(conn, idle, author)  # 2 again: pushed again, and forgotten as a celebrity
         again = rows.make_post(conn, author)
     handler.handle([Event(EventType.POST_READY, author, post_id=again)])
-    assert not redis_client.sismember(keys.PULLED_AUTHORS, author)
+    assert not redis_client.exists(keys.pulled_told(author))
 
 
 def test_a_block_hides_a_pulled_celebritys_posts_before_the_consumer_runs(
@@ -114,3 +114,21 @@ def test_a_block_hides_a_pulled_celebritys_posts_before_the_consumer_runs(
         rows.make_block(conn, star, reader)  # no event handled: the pulled set still names the star
     assert redis_client.sismember(keys.pulled(reader), star)
     assert page() == []  # the page's visibility check, not the set, decides what shows
+
+
+def test_every_key_has_an_account_hash_tag_and_an_expiry(db_engine: sa.Engine, redis_client: redis.Redis) -> None:
+    """Redis Cluster: an account's keys share one slot; nothing kept forever but an author's recent
+    posts (a pull source must stay whole: docs/social.md, "Redis shape")."""
+    with db_engine.begin() as conn:
+        reader = rows.make_account(conn)
+        star = _celebrity(conn, reader)
+        post = rows.make_post(conn, star)
+    assert _read(db_engine, redis_client, reader) == [star]
+    FanoutHandler(db_engine, redis_client, config=_CONFIG).handle([Event(EventType.POST_READY, star, post_id=post)])
+    with db_engine.begin() as conn:
+        assert read_feed(conn, redis_client, reader, cursor=None, limit=20, config=_CONFIG).post_ids == [post]
+    found = [k.decode() for k in redis_client.scan_iter("social:*")]
+    assert keys.pulled_told(star) in found
+    for key in found:
+        assert key.startswith("social:{a:"), key
+        assert key.endswith(":posts") or redis_client.pttl(key) > 0, key

@@ -280,12 +280,14 @@ _REQUIRED = {
 
 
 def test_every_social_error_has_a_client_status() -> None:
-    """Each error a request can cause answers 4xx (LeaseLost is the relay's own, never a request's)."""
+    """Each error a request can cause answers 4xx (LeaseLost is the relay's own, never a request's),
+    but CacheUnreachable: Redis down at a revocation is the server's, 503."""
     statuses = {
         name: HTTP_STATUSES.status(cls("x", **_REQUIRED.get(name, {})))
         for name in social_errors.__all__
         if isinstance(cls := getattr(social_errors, name), type) and name not in {"SocialError", "LeaseLost"}
     }
+    assert statuses.pop("CacheUnreachable") == 503
     assert all(400 <= status < 500 for status in statuses.values()), statuses
     assert statuses["Blocked"] == 403 and statuses["LoginFailed"] == 401 and statuses["AccountDisabled"] == 401
     assert statuses["LoginThrottled"] == 429 and statuses["PreconditionFailed"] == 412

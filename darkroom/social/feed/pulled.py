@@ -6,7 +6,7 @@
   :data:`PULLED_TTL_S` from its build (not refreshed by reads), which bounds any drift.
 - Kept in step by the feed consumer (fanout.py): ``account.followed`` of a celebrity adds it,
   ``account.unfollowed`` and ``account.blocked`` take it out; and when a celebrity's post is fanned
-  out for the first time since it crossed the threshold (``keys.PULLED_AUTHORS`` does not hold it
+  out for the first time since it crossed the threshold (``keys.pulled_told`` of it is not set
   yet), it is added to every active follower's set that exists, as a push adds a post to feeds. An
   author who falls back under the threshold is pushed again and stays in the sets it is in until
   they are rebuilt: reading its recent posts too only repeats what the feed holds (merged once).
@@ -28,9 +28,12 @@ from darkroom.social import keys
 from darkroom.social.feed import sources
 from darkroom.social.feed.store import RedisClient
 
-__all__ = ["PULLED_TTL_S", "add", "celebrities", "remove", "told", "untold"]
+__all__ = ["PULLED_TTL_S", "TOLD_TTL_S", "add", "celebrities", "remove", "told", "untold"]
 
 PULLED_TTL_S = 3600
+# A set lives PULLED_TTL_S from its build, so an hour after the telling every set was built with
+# the celebrity in it: the marker may expire then; kept longer only to spare a follower scan
+TOLD_TTL_S = 30 * 86400
 _MARKER = keys.FEED_BUILT
 
 # KEYS: viewers' pulled sets (one hash slot).  ARGV[1]: an account id.  Adds it to each set that
@@ -88,11 +91,11 @@ def untold(redis: RedisClient, author_id: str, *, celebrity: bool) -> bool:
     :func:`told` once they are: a replay after a crash tells them again). A non-celebrity is
     forgotten, so crossing the threshold again tells them again."""
     if celebrity:
-        return not redis.sismember(keys.PULLED_AUTHORS, author_id)
-    redis.srem(keys.PULLED_AUTHORS, author_id)
+        return not redis.exists(keys.pulled_told(author_id))
+    redis.delete(keys.pulled_told(author_id))
     return False
 
 
 def told(redis: RedisClient, author_id: str) -> None:
     """Every active follower's pulled set that exists now holds ``author_id``."""
-    redis.sadd(keys.PULLED_AUTHORS, author_id)
+    redis.set(keys.pulled_told(author_id), b"1", ex=TOLD_TTL_S)

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 import sqlalchemy as sa
 
+from darkroom.social.accounts import live
 from darkroom.social.relations import among
 from darkroom.social.visibility import author_visible_clause
 from darkroom.storage.schema import accounts, follows, posts
@@ -174,7 +175,7 @@ def _visible_posts(dialect: str) -> sa.Select[str]:
             among(posts.c.id, "post_ids", dialect),
             posts.c.state == _READY,
             posts.c.deleted_at.is_(None),
-            accounts.c.deleted_at.is_(None),
+            live(),  # neither deleted nor disabled
             author_visible_clause(viewer, posts.c.author_id, accounts.c.private),
         )
     )

@@ -19,6 +19,7 @@ from darkroom._proto.darkroom.social.v1 import social_pb2 as pb
 from darkroom.api.fieldmask import Mask
 from darkroom.api.timestamps import timestamp_from_s
 from darkroom.social import media, relations, visibility
+from darkroom.social.accounts import live as live_account
 from darkroom.social.media import PLAIN_URLS, MediaUrls
 from darkroom.social.resources.accounts import (
     AVATARS,
@@ -116,7 +117,7 @@ def _post_statement(dialect: str, shape: _Shape) -> sa.Select[*tuple[object, ...
     live = [
         relations.among(posts.c.id, "post_ids", dialect),
         posts.c.deleted_at.is_(None),
-        accounts.c.deleted_at.is_(None),
+        live_account(),  # a disabled author's posts are gone too, as its account is
     ]
     return sa.select(*cols).select_from(source).where(*live)
 
@@ -225,7 +226,7 @@ def finish_posts(
 
 def _freshness(post_ids: Sequence[str], author_ids: Sequence[str]) -> relations.Lookup:
     """(kind, id) rows: ``live_post`` for posts not deleted, ``private`` for authors that are
-    private and not deleted (a deleted author's posts are dropped through ``live_post``)."""
+    private and not deleted (a deleted or disabled author's posts are dropped through ``live_post``)."""
     params = {"fresh_posts": sorted(set(post_ids)), "fresh_authors": sorted(set(author_ids))}
     return relations.Lookup((_live_posts, _private_authors), params)
 
@@ -235,7 +236,7 @@ def _live_posts(dialect: str) -> relations.Kinded:
     return live.join(accounts, accounts.c.id == posts.c.author_id).where(
         relations.among(posts.c.id, "fresh_posts", dialect),
         posts.c.deleted_at.is_(None),
-        accounts.c.deleted_at.is_(None),
+        live_account(),  # a cached post of an author disabled since: dropped
     )
 
 

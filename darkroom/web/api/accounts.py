@@ -127,9 +127,9 @@ def update_me(
 def delete_me(request: Request, deps: Deps, viewer: SignedIn) -> Response:
     """Delete the signed-in account (soft: its handle and email stay taken; its media are purged
     later). Every session and token of it stops working."""
-    with deps.engine.begin() as conn:
-        account_lifecycle.delete_account(conn, viewer)
-    credential_cache.forget_account(deps.engine, deps.redis, viewer.account_id)  # after the commit
+    with credential_cache.revoking(deps.engine, deps.redis) as revocation:  # the cache told too
+        account_lifecycle.delete_account(revocation.conn, viewer)
+        revocation.account(viewer.account_id)
     response = Response(status_code=204)
     clear_session_cookie(response, request)
     return response

@@ -93,9 +93,9 @@ def sign_out(request: Request, deps: Deps) -> Response:
     elif auth.method is AuthMethod.BEARER:
         secret = request.headers.get("authorization", "").partition(" ")[2].strip()
     if secret:
-        with deps.engine.begin() as conn:
-            credentials.logout(conn, secret)
-        credential_cache.forget_secret(deps.redis, secret)  # after the commit
+        with credential_cache.revoking(deps.engine, deps.redis) as revocation:  # the cache told too
+            credentials.logout(revocation.conn, secret)
+            revocation.secret(secret)
     response = Response(status_code=204)
     clear_session_cookie(response, request)
     return response

@@ -101,7 +101,7 @@ def list_tokens(request: Request, deps: Deps, viewer: SignedIn) -> Response:
 @router.delete("/{token_id}", status_code=204)
 def revoke_token(deps: Deps, viewer: SignedIn, token_id: str) -> Response:
     """Revoke one of the signed-in account's tokens (again: fine; someone else's: 404)."""
-    with deps.engine.begin() as conn:
-        credentials.revoke(conn, viewer, token_id)
-    credential_cache.forget_credential(deps.engine, deps.redis, token_id)  # after the commit
+    with credential_cache.revoking(deps.engine, deps.redis) as revocation:  # the cache told too
+        credentials.revoke(revocation.conn, viewer, token_id)
+        revocation.credential(token_id)
     return Response(status_code=204)

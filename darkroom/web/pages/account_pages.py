@@ -62,9 +62,9 @@ def delete_account(request: Request, deps: Deps, viewer: SignedIn, password: Ann
             account_lifecycle.confirm_password(
                 conn, deps.redis, viewer, password, address=client_address(request.scope)
             )
-        with deps.engine.begin() as conn:
-            account_lifecycle.delete_account(conn, viewer)
-        credential_cache.forget_account(deps.engine, deps.redis, viewer.account_id)  # after the commit
+        with credential_cache.revoking(deps.engine, deps.redis) as revocation:  # the cache told too
+            account_lifecycle.delete_account(revocation.conn, viewer)
+            revocation.account(viewer.account_id)
     except SocialError as exc:
         headers = {"Retry-After": str(exc.retry_after_s)} if isinstance(exc, LoginThrottled) else None
         return pages_of(request).render(

@@ -99,9 +99,9 @@ def log_out(request: Request, deps: Deps) -> Response:
     check_same_origin(request)
     auth = auth_of(request)
     if auth.method is AuthMethod.COOKIE and auth.session:
-        with deps.engine.begin() as conn:
-            credentials.logout(conn, auth.session)
-        credential_cache.forget_secret(deps.redis, auth.session)  # after the commit
+        with credential_cache.revoking(deps.engine, deps.redis) as revocation:  # the cache told too
+            credentials.logout(revocation.conn, auth.session)
+            revocation.secret(auth.session)
     response = see_other("/")
     clear_session_cookie(response, request)
     return response

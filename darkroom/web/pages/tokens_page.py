@@ -106,9 +106,9 @@ def create_token(
 def revoke_token(request: Request, token_id: str, deps: Deps, viewer: SignedIn) -> Response:
     """Revoke one of the person's tokens (again: nothing changes); back to the list."""
     try:
-        with deps.engine.begin() as conn:
-            credentials.revoke(conn, viewer, token_id)
-        credential_cache.forget_credential(deps.engine, deps.redis, token_id)  # after the commit
+        with credential_cache.revoking(deps.engine, deps.redis) as revocation:  # the cache told too
+            credentials.revoke(revocation.conn, viewer, token_id)
+            revocation.credential(token_id)
     except SocialError as exc:
         return refused(request, exc)
     return see_other("/settings/tokens")
