@@ -250,9 +250,11 @@ class Ingester:
             skipped += start
             rows = rows.keep(list(range(start, len(rows))))
         dead = len(batch.dead)
+        # Checked for a batch with no rows too: its settle would move the settled position past
+        # the entries before it, and the trim and later batches' checks count on that position.
+        self._check_next(position, StreamId.parse(batch.after))
         if not rows:
             return Committed(None, skipped=skipped, duplicates=batch.duplicates, dead_lettered=dead)
-        self._check_next(position, StreamId.parse(batch.after))
         self.index.sync(self.table)
         held = self.index.seen(self.table, rows.event_id)
         if held:

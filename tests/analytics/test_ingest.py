@@ -256,3 +256,19 @@ def test_overlapped_rounds_commit_in_order_and_a_failed_commit_loses_nothing(
     ids = table_ids(catalog)
     assert ids == sorted(e.event_id for e in events) and len(set(ids)) == 30
     assert pending(redis_client) == 0
+
+
+def test_a_batch_with_no_rows_read_after_one_not_committed_yet_waits_too(
+    redis_client: redis.Redis, catalog: SqlCatalog, publish: Publish
+) -> None:
+    limits = BatchLimits(max_batch_events=5, max_batch_s=3600, block_ms=1)
+    ing = ingester(redis_client, catalog, limits)
+    publish(*[make_event() for _ in range(5)], *[{"junk": str(i)} for i in range(5)])
+    first, second = ing.read(), ing.read()  # the second holds dead entries only
+    with pytest.raises(OutOfOrder, match=first.last):
+        ing.commit(second)  # settling it would move the settled position past the first batch
+    ing.commit(first)
+    ing.settle(first)
+    assert ing.commit(second).dead_lettered == 5
+    ing.settle(second)
+    assert settled(redis_client) == second.last and len(table_ids(catalog)) == 5
