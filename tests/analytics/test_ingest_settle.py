@@ -9,7 +9,7 @@ from pyiceberg.catalog.sql import SqlCatalog
 from sqlalchemy import Engine
 
 from darkroom.analytics import GROUP, BatchLimits, Ingester, StreamId, committed_position, events_table
-from darkroom.analytics.settle import GroupState
+from darkroom.analytics.settle import SETTLE_CHUNK_ENTRIES, GroupState, settle
 from darkroom.social import keys
 from darkroom.social.relay import Relay, RelayConfig
 from tests.analytics.conftest import Publish, make_event
@@ -92,3 +92,41 @@ def test_the_relay_trims_nothing_read_or_committed_but_not_settled(
     left = [i.decode() for i, _ in redis_client.xrange(keys.EVENTS)]
     assert 0 < removed <= 600 and left[-400:] == entry_ids[600:]
     assert Ingester(redis_client, catalog, LIMITS).ingest_once().rows == 400
+
+
+def _scripts_run(redis_client: redis.Redis) -> int:
+    stats = redis_client.info("commandstats")
+    return sum(
+        stats.get(f"cmdstat_{c}", {}).get("calls", 0) - stats.get(f"cmdstat_{c}", {}).get("failed_calls", 0)
+        for c in ("eval", "evalsha")
+    )
+
+
+def test_many_dead_entries_are_settled_by_scripts_of_a_bounded_size_and_a_crash_between_them_loses_none(
+    redis_client: redis.Redis, catalog: SqlCatalog, publish: Publish
+) -> None:
+    entry_ids = publish(*[{"junk": str(i)} for i in range(2 * SETTLE_CHUNK_ENTRIES + 1)])
+    limits = BatchLimits(max_batch_events=2 * SETTLE_CHUNK_ENTRIES + 1, max_batch_s=3600, block_ms=1)
+    first = Ingester(redis_client, catalog, limits)
+    batch = first.read()
+    assert first.commit(batch).snapshot_id is None
+    before = _scripts_run(redis_client)
+    first.settle(batch)  # one script would block Redis for the whole batch (seconds at a million)
+    assert _scripts_run(redis_client) - before == 3
+    assert (settled(redis_client), redis_client.xlen(keys.EVENTS_DEAD)) == (entry_ids[-1], len(entry_ids))
+    # A crash after the first script: the settled position at its last dead entry, the rest unwritten.
+    redis_client.delete(keys.EVENTS_DEAD, keys.EVENTS)
+    entry_ids = publish(*[{"junk": str(i)} for i in range(2 * SETTLE_CHUNK_ENTRIES + 1)])
+    redis_client.xgroup_create(keys.EVENTS, GROUP, id="0-0")
+    batch = Ingester(redis_client, catalog, limits).read()
+    settle(
+        redis_client,
+        stream=keys.EVENTS,
+        dead_stream=keys.EVENTS_DEAD,
+        group=GROUP,
+        last=entry_ids[999],
+        dead=batch.dead[:1000],
+    )
+    assert Ingester(redis_client, catalog, limits).ingest_once().dead_lettered == len(entry_ids)
+    dead = [f[b"entry_id"].decode() for _, f in redis_client.xrange(keys.EVENTS_DEAD)]
+    assert dead == entry_ids and settled(redis_client) == entry_ids[-1]
