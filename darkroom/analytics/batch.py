@@ -200,9 +200,10 @@ class BatchReader:
                 continue
             self._after = entries[-1][0].decode()
             room = limits.max_batch_events - len(batch) - len(entries)
-            if room > 0:
+            if room > 0 and (not batch or time.monotonic() < deadline):
                 # Ask for the next entries before parsing these: Redis serves them meanwhile. The
-                # reply fits this batch (room), and is taken before any deadline check.
+                # reply fits this batch (room), and is taken before any deadline check; none is
+                # asked for past the deadline, or a busy stream would fill every batch to the count.
                 self._send(min(limits.read_count, room), block_ms=None)
                 self._prefetched = True
             if not batch:

@@ -272,3 +272,15 @@ def test_a_batch_with_no_rows_read_after_one_not_committed_yet_waits_too(
     assert ing.commit(second).dead_lettered == 5
     ing.settle(second)
     assert settled(redis_client) == second.last and len(table_ids(catalog)) == 5
+
+
+def test_a_batch_past_max_batch_s_asks_for_no_more_entries(
+    redis_client: redis.Redis, catalog: SqlCatalog, publish: Publish
+) -> None:
+    publish(*[make_event() for _ in range(20)])
+    # A deadline that passes while the first reply is parsed: only the reply asked for meanwhile
+    # joins the batch, not every reply after it while entries keep coming.
+    ing = ingester(
+        redis_client, catalog, BatchLimits(max_batch_events=1000, max_batch_s=1e-6, read_count=5, block_ms=1)
+    )
+    assert [len(ing.read()) for _ in range(2)] == [10, 10]
