@@ -85,6 +85,7 @@ class Ingester:
         self.table: Table = events_table(catalog)
         self.index = EventIdIndex()
         self._stale = False  # a round failed: the table object may not be the catalog's any more
+        self._reset_from: StreamId | None = None  # the old stream's position, when it was made again
 
     # -- a round -----------------------------------------------------------------------------------
     def ingest_once(self) -> Committed:
@@ -199,7 +200,10 @@ class Ingester:
         """The next batch (from the start position after a start or a failed round)."""
         if not self.reader.started:
             self._start()
-        return self.reader.read()
+        batch = self.reader.read()
+        if not batch and _recreated(self._last_generated(), StreamId.parse(batch.after)):
+            self.reader.rewind()  # the stream was made again below the cursor: start again (_start)
+        return batch
 
     def commit(self, batch: Batch) -> Committed:
         """Append ``batch``'s new rows in one commit recording its last entry id (see the module)."""
@@ -232,6 +236,19 @@ class Ingester:
         self.table.refresh()
         self._stale = False
         position = committed_position(self.table, self.stream)
+        self._reset_from = None
+        if position is not None and _recreated(self._last_generated(), position, missing=True):
+            # The stream was made again (Redis lost or restored, on a clock behind): the position
+            # and the group's are the old stream's. Read this one from its start; event ids the
+            # table holds are dropped as ever, and the first commit records this stream's id.
+            log.warning(
+                "stream %s was made again below the table's position %s: ingesting it from its start",
+                self.stream,
+                position,
+            )
+            self._reset_from, position = position, None
+            ensure_group(self.redis, self.stream, self.group, None)
+            self.redis.xgroup_setid(self.stream, self.group, "0-0")
         state = group_state(self.redis, self.stream, self.group)
         if state is None:  # a new group: nothing after the table's position is settled
             ensure_group(self.redis, self.stream, self.group, position)
@@ -239,8 +256,19 @@ class Ingester:
         self.reader.start(state.start(position))
 
     # -- inside commit -----------------------------------------------------------------------------
+    def _last_generated(self) -> StreamId | None:
+        """The stream's last-generated-id; None when there is no stream."""
+        try:
+            info = self.redis.xinfo_stream(self.stream)
+        except redis.ResponseError:  # no such key
+            return None
+        last = info["last-generated-id"]
+        return StreamId.parse(last.decode() if isinstance(last, bytes) else str(last))
+
     def _commit(self, batch: Batch) -> Committed:
         position = committed_position(self.table, self.stream)
+        if position is not None and position == self._reset_from:
+            position = None  # the old stream's (_start): nothing of this stream is committed yet
         rows = batch.rows
         skipped = 0
         if position is not None and position >= StreamId.parse(batch.entry_ids[0]):
@@ -289,3 +317,9 @@ class Ingester:
         ):
             return
         raise OutOfOrder(f"entries after {position} up to {after}, before this batch, are not committed")
+
+
+def _recreated(last_generated: StreamId | None, position: StreamId, *, missing: bool = False) -> bool:
+    """Whether the stream was made again since ``position`` was one of its ids: its last-generated
+    id never goes back otherwise. A missing stream counts when ``missing``."""
+    return missing if last_generated is None else last_generated < position

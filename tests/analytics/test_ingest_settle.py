@@ -130,3 +130,38 @@ def test_many_dead_entries_are_settled_by_scripts_of_a_bounded_size_and_a_crash_
     assert Ingester(redis_client, catalog, limits).ingest_once().dead_lettered == len(entry_ids)
     dead = [f[b"entry_id"].decode() for _, f in redis_client.xrange(keys.EVENTS_DEAD)]
     assert dead == entry_ids and settled(redis_client) == entry_ids[-1]
+
+
+def test_a_stream_recreated_with_ids_below_the_tables_position_is_ingested_from_its_start(
+    redis_client: redis.Redis, catalog: SqlCatalog, publish: Publish
+) -> None:
+    publish(*[make_event() for _ in range(3)])
+    running = Ingester(redis_client, catalog, LIMITS)
+    assert running.ingest_once().rows == 3
+    redis_client.flushall()  # Redis lost (or restored from an older copy, or on a clock behind)
+    again, new = make_event(), [make_event() for _ in range(2)]
+    for i, event in enumerate([again, *new], start=1):  # ids below the table's position
+        redis_client.xadd(keys.EVENTS, event.to_fields(), id=f"1-{i}")  # type: ignore[arg-type]
+    redis_client.xadd(keys.EVENTS, {"junk": "1"}, id="1-9")
+    assert len(running.read()) == 0  # nothing after its cursor: it sees the stream is new, starts again
+    done = running.ingest_once()  # as a restarted one would: from the new stream's start
+    assert (done.rows, done.dead_lettered) == (3, 1)
+    assert committed_position(events_table(catalog), keys.EVENTS) == StreamId(1, 9)
+    assert settled(redis_client) == "1-9"
+    publish(again)  # the next ones follow on as usual; a copy of an ingested event is still dropped
+    assert Ingester(redis_client, catalog, LIMITS).ingest_once().duplicates == 1
+
+
+def test_a_flushed_redis_and_a_deleted_group_lose_nothing_published_after(
+    redis_client: redis.Redis, catalog: SqlCatalog, publish: Publish
+) -> None:
+    publish(*[make_event() for _ in range(3)])
+    running = Ingester(redis_client, catalog, LIMITS)
+    assert running.ingest_once().rows == 3
+    redis_client.flushall()
+    publish(*[make_event() for _ in range(2)])
+    assert running.ingest_once().rows == 2  # the settle makes the group again
+    redis_client.xgroup_destroy(keys.EVENTS, GROUP)
+    publish(make_event())
+    assert Ingester(redis_client, catalog, LIMITS).ingest_once().rows == 1
+    assert len(set(table_ids(catalog))) == 6
