@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import gc
 import threading
 
 import pytest
@@ -284,3 +285,14 @@ def test_a_batch_past_max_batch_s_asks_for_no_more_entries(
         redis_client, catalog, BatchLimits(max_batch_events=1000, max_batch_s=1e-6, read_count=5, block_ms=1)
     )
     assert [len(ing.read()) for _ in range(2)] == [10, 10]
+
+
+def test_the_gc_is_on_again_after_a_read_that_fails(redis_client: redis.Redis, catalog: SqlCatalog) -> None:
+    ing = ingester(redis_client, catalog)
+    ing.read()  # started
+    redis_client.delete(keys.EVENTS)
+    redis_client.set(keys.EVENTS, "not a stream")
+    assert gc.isenabled()
+    with pytest.raises(redis.ResponseError, match="WRONGTYPE"):
+        ing.read()
+    assert gc.isenabled() and not ing.reader.started  # and it starts again, after the earlier position
