@@ -16,6 +16,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import pyarrow as pa
 import redis
 
 from darkroom.analytics.errors import InvalidEntry, InvalidIngestConfig
@@ -97,7 +98,7 @@ class Batch:
             chunk = chunk._replace(
                 entry_ids=[chunk.entry_ids[i] for i in keep],
                 event_ids=[chunk.event_ids[i] for i in keep],
-                table=chunk.table.take(keep),
+                table=chunk.table.take(pa.array(keep, pa.int64())),  # typed: keep may be empty
             )
         else:
             seen |= fresh

@@ -296,3 +296,34 @@ def test_the_gc_is_on_again_after_a_read_that_fails(redis_client: redis.Redis, c
     with pytest.raises(redis.ResponseError, match="WRONGTYPE"):
         ing.read()
     assert gc.isenabled() and not ing.reader.started  # and it starts again, after the earlier position
+
+
+def test_column_wise_and_entry_by_entry_reads_give_the_same_rows_and_dead_letters(
+    redis_client: redis.Redis, catalog: SqlCatalog, publish: Publish
+) -> None:
+    a, b = make_event(), make_event(EventType.ACCOUNT_CREATED, data={}).to_fields() | {"account_id": ""}
+    reordered = dict(reversed(list(make_event().to_fields().items())))
+    extra = make_event().to_fields() | {"source": "x"}
+    missing = {
+        k: v for k, v in make_event(EventType.ACCOUNT_CREATED).to_fields().items() if k not in ("data", "post_id")
+    }
+    huge = make_event(data={"s": "x" * 70_000}).to_fields()
+    n = len(publish({"junk": "1"}, a, b, reordered, extra, missing, huge, a, {"event_id": "\xff"}))
+
+    def batch(read_count: int) -> Batch:  # 1: each entry a chunk of its own (the good ones column-wise)
+        limits = BatchLimits(max_batch_events=n, max_batch_s=3600, read_count=read_count, block_ms=1)
+        return ingester(redis_client, catalog, limits).read()
+
+    one, all_ = batch(1), batch(n)  # all: one chunk with bad entries, read entry by entry
+    assert one.rows.to_arrow().equals(all_.rows.to_arrow()) and len(one.rows) == 5
+    assert one.dead == all_.dead and len(one.dead) == 3 and one.duplicates == all_.duplicates == 1
+
+
+def test_a_reply_of_copies_only_of_entries_earlier_in_the_batch_is_read(
+    redis_client: redis.Redis, catalog: SqlCatalog, publish: Publish
+) -> None:
+    a = make_event()
+    publish(a, a)  # republished at once: the second reply (one entry) holds nothing new
+    ing = ingester(redis_client, catalog, BatchLimits(max_batch_events=2, max_batch_s=3600, read_count=1, block_ms=1))
+    done = ing.ingest_once()
+    assert (done.rows, done.duplicates) == (1, 1)
