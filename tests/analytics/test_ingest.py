@@ -327,3 +327,40 @@ def test_a_reply_of_copies_only_of_entries_earlier_in_the_batch_is_read(
     ing = ingester(redis_client, catalog, BatchLimits(max_batch_events=2, max_batch_s=3600, read_count=1, block_ms=1))
     done = ing.ingest_once()
     assert (done.rows, done.duplicates) == (1, 1)
+
+
+class _SettleFailsOnce(Ingester):
+    """An ingester whose ``fail_at``-th settle dies after its commit landed (Redis gone a moment)."""
+
+    def __init__(self, *args: object, fail_at: int, **kwargs: object) -> None:
+        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+        self.settles = 0
+        self.fail_at = fail_at
+
+    def settle(self, batch: Batch) -> None:
+        self.settles += 1
+        if self.settles == self.fail_at:
+            raise redis.ConnectionError("redis went away")
+        super().settle(batch)
+
+
+def test_overlapped_rounds_lose_nothing_when_a_settle_fails_after_its_commit(
+    redis_client: redis.Redis, catalog: SqlCatalog, publish: Publish
+) -> None:
+    publish(*[make_event() for _ in range(10)], {"junk": "1"}, *[make_event() for _ in range(19)])
+    ing = _SettleFailsOnce(
+        redis_client, catalog, BatchLimits(max_batch_events=10, max_batch_s=3600, block_ms=1), fail_at=2
+    )
+    seen: list[Committed] = []
+    stop = threading.Event()
+
+    def done(committed: Committed) -> None:
+        seen.append(committed)
+        if sum(c.rows + c.skipped for c in seen) >= 29:
+            stop.set()
+
+    with pytest.raises(redis.ConnectionError):
+        ing.overlapped(stop, done)  # batch 2 committed, its settle (and dead letter) lost
+    ing.overlapped(stop, done)  # batch 2 again: skipped as committed, settled; then batch 3
+    assert [(c.rows, c.skipped, c.dead_lettered) for c in seen] == [(10, 0, 0), (0, 9, 1), (10, 0, 0)]
+    assert len(set(table_ids(catalog))) == 29 and redis_client.xlen(keys.EVENTS_DEAD) == 1
