@@ -85,7 +85,6 @@ class Ingester:
         self.table: Table = events_table(catalog)
         self.index = EventIdIndex()
         self._stale = False  # a round failed: the table object may not be the catalog's any more
-        self._reset_from: StreamId | None = None  # the old stream's position, when it was made again
 
     # -- a round -----------------------------------------------------------------------------------
     def ingest_once(self) -> Committed:
@@ -236,7 +235,6 @@ class Ingester:
         self.table.refresh()
         self._stale = False
         position = committed_position(self.table, self.stream)
-        self._reset_from = None
         if position is not None and _recreated(self._last_generated(), position, missing=True):
             # The stream was made again (Redis lost or restored, on a clock behind): the position
             # and the group's are the old stream's. Read this one from its start; event ids the
@@ -246,7 +244,7 @@ class Ingester:
                 self.stream,
                 position,
             )
-            self._reset_from, position = position, None
+            position = None
             ensure_group(self.redis, self.stream, self.group, None)
             self.redis.xgroup_setid(self.stream, self.group, "0-0")
         state = group_state(self.redis, self.stream, self.group)
@@ -267,8 +265,8 @@ class Ingester:
 
     def _commit(self, batch: Batch) -> Committed:
         position = committed_position(self.table, self.stream)
-        if position is not None and position == self._reset_from:
-            position = None  # the old stream's (_start): nothing of this stream is committed yet
+        if position is not None and _recreated(self._last_generated(), position):
+            position = None  # an older stream's (see _start): nothing of this one is committed yet
         rows = batch.rows
         skipped = 0
         if position is not None and position >= StreamId.parse(batch.entry_ids[0]):

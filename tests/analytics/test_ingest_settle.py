@@ -4,11 +4,12 @@ ingest that read through it (pending entries), and the relay's trim. Crash point
 
 from __future__ import annotations
 
+import pytest
 import redis
 from pyiceberg.catalog.sql import SqlCatalog
 from sqlalchemy import Engine
 
-from darkroom.analytics import GROUP, BatchLimits, Ingester, StreamId, committed_position, events_table
+from darkroom.analytics import GROUP, BatchLimits, Ingester, OutOfOrder, StreamId, committed_position, events_table
 from darkroom.analytics.settle import SETTLE_CHUNK_ENTRIES, GroupState, settle
 from darkroom.social import keys
 from darkroom.social.relay import Relay, RelayConfig
@@ -165,3 +166,22 @@ def test_a_flushed_redis_and_a_deleted_group_lose_nothing_published_after(
     publish(make_event())
     assert Ingester(redis_client, catalog, LIMITS).ingest_once().rows == 1
     assert len(set(table_ids(catalog))) == 6
+
+
+def test_a_stale_ingesters_batch_from_the_older_stream_does_not_hide_the_new_one(
+    redis_client: redis.Redis, catalog: SqlCatalog, publish: Publish
+) -> None:
+    publish(*[make_event() for _ in range(3)])
+    assert Ingester(redis_client, catalog, LIMITS).ingest_once().rows == 3
+    stale = Ingester(redis_client, catalog, LIMITS)
+    publish(*[make_event() for _ in range(2)])
+    late = stale.read()  # read from the older stream, then it stalls
+    redis_client.flushall()
+    for i in (1, 2):
+        redis_client.xadd(keys.EVENTS, make_event().to_fields(), id=f"1-{i}")  # type: ignore[arg-type]
+    fresh = Ingester(redis_client, catalog, LIMITS)
+    batch = fresh.read()  # the new stream, from its start
+    with pytest.raises(OutOfOrder):
+        stale.commit(late)  # of a stream that is gone: it would put the position above the new one
+    assert fresh.commit(batch).rows == 2
+    assert len(set(table_ids(catalog))) == 5
