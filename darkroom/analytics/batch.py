@@ -16,6 +16,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import pyarrow as pa
 import redis
 
 from darkroom.analytics.errors import InvalidEntry, InvalidIngestConfig
@@ -97,7 +98,7 @@ class Batch:
             chunk = chunk._replace(
                 entry_ids=[chunk.entry_ids[i] for i in keep],
                 event_ids=[chunk.event_ids[i] for i in keep],
-                table=chunk.table.take(keep),
+                table=chunk.table.take(pa.array(keep, pa.int64())),  # typed: keep may be empty
             )
         else:
             seen |= fresh
@@ -200,9 +201,10 @@ class BatchReader:
                 continue
             self._after = entries[-1][0].decode()
             room = limits.max_batch_events - len(batch) - len(entries)
-            if room > 0:
+            if room > 0 and (not batch or time.monotonic() < deadline):
                 # Ask for the next entries before parsing these: Redis serves them meanwhile. The
-                # reply fits this batch (room), and is taken before any deadline check.
+                # reply fits this batch (room), and is taken before any deadline check; none is
+                # asked for past the deadline, or a busy stream would fill every batch to the count.
                 self._send(min(limits.read_count, room), block_ms=None)
                 self._prefetched = True
             if not batch:

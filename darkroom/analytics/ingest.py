@@ -199,7 +199,10 @@ class Ingester:
         """The next batch (from the start position after a start or a failed round)."""
         if not self.reader.started:
             self._start()
-        return self.reader.read()
+        batch = self.reader.read()
+        if not batch and _recreated(self._last_generated(), StreamId.parse(batch.after)):
+            self.reader.rewind()  # the stream was made again below the cursor: start again (_start)
+        return batch
 
     def commit(self, batch: Batch) -> Committed:
         """Append ``batch``'s new rows in one commit recording its last entry id (see the module)."""
@@ -232,6 +235,18 @@ class Ingester:
         self.table.refresh()
         self._stale = False
         position = committed_position(self.table, self.stream)
+        if position is not None and _recreated(self._last_generated(), position, missing=True):
+            # The stream was made again (Redis lost or restored, on a clock behind): the position
+            # and the group's are the old stream's. Read this one from its start; event ids the
+            # table holds are dropped as ever, and the first commit records this stream's id.
+            log.warning(
+                "stream %s was made again below the table's position %s: ingesting it from its start",
+                self.stream,
+                position,
+            )
+            position = None
+            ensure_group(self.redis, self.stream, self.group, None)
+            self.redis.xgroup_setid(self.stream, self.group, "0-0")
         state = group_state(self.redis, self.stream, self.group)
         if state is None:  # a new group: nothing after the table's position is settled
             ensure_group(self.redis, self.stream, self.group, position)
@@ -239,8 +254,19 @@ class Ingester:
         self.reader.start(state.start(position))
 
     # -- inside commit -----------------------------------------------------------------------------
+    def _last_generated(self) -> StreamId | None:
+        """The stream's last-generated-id; None when there is no stream."""
+        try:
+            info = self.redis.xinfo_stream(self.stream)
+        except redis.ResponseError:  # no such key
+            return None
+        last = info["last-generated-id"]
+        return StreamId.parse(last.decode() if isinstance(last, bytes) else str(last))
+
     def _commit(self, batch: Batch) -> Committed:
         position = committed_position(self.table, self.stream)
+        if position is not None and _recreated(self._last_generated(), position):
+            position = None  # an older stream's (see _start): nothing of this one is committed yet
         rows = batch.rows
         skipped = 0
         if position is not None and position >= StreamId.parse(batch.entry_ids[0]):
@@ -250,9 +276,11 @@ class Ingester:
             skipped += start
             rows = rows.keep(list(range(start, len(rows))))
         dead = len(batch.dead)
+        # Checked for a batch with no rows too: its settle would move the settled position past
+        # the entries before it, and the trim and later batches' checks count on that position.
+        self._check_next(position, StreamId.parse(batch.after))
         if not rows:
             return Committed(None, skipped=skipped, duplicates=batch.duplicates, dead_lettered=dead)
-        self._check_next(position, StreamId.parse(batch.after))
         self.index.sync(self.table)
         held = self.index.seen(self.table, rows.event_id)
         if held:
@@ -287,3 +315,9 @@ class Ingester:
         ):
             return
         raise OutOfOrder(f"entries after {position} up to {after}, before this batch, are not committed")
+
+
+def _recreated(last_generated: StreamId | None, position: StreamId, *, missing: bool = False) -> bool:
+    """Whether the stream was made again since ``position`` was one of its ids: its last-generated
+    id never goes back otherwise. A missing stream counts when ``missing``."""
+    return missing if last_generated is None else last_generated < position

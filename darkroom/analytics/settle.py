@@ -28,12 +28,23 @@ from darkroom.analytics.batch import DeadEntry
 from darkroom.analytics.position import StreamId
 from darkroom.social import keys
 
-__all__ = ["DEAD_LETTER_MAXLEN", "GROUP", "GroupState", "ensure_group", "group_state", "settle"]
+__all__ = [
+    "DEAD_LETTER_MAXLEN",
+    "GROUP",
+    "SETTLE_CHUNK_BYTES",
+    "SETTLE_CHUNK_ENTRIES",
+    "GroupState",
+    "ensure_group",
+    "group_state",
+    "settle",
+]
 
 GROUP = "analytics"
 DEAD_LETTER_MAXLEN = 100_000  # as the relay's and the consumers' dead letters (XADD MAXLEN ~)
 log = logging.getLogger(__name__)
 
+SETTLE_CHUNK_ENTRIES = 1_000  # dead letters per settle script at most (a script blocks Redis)
+SETTLE_CHUNK_BYTES = 4_000_000  # and about this many bytes of them
 _EXACT_LAG_ENTRIES = 1_000  # ENTRIESREAD is worked out when at most this many entries follow S (caught up)
 
 # KEYS: 1 the stream, 2 its dead-letter stream. ARGV: 1 group, 2 the batch's last entry id,
@@ -143,15 +154,34 @@ def settle(
     last: str,
     dead: Sequence[DeadEntry],
 ) -> int:
-    """Write the dead letters of ``dead`` not written before and move the settled position to
-    ``last``, atomically; answers the dead letters written."""
-    args: list[str | int] = [group, last, DEAD_LETTER_MAXLEN, _EXACT_LAG_ENTRIES]
-    for d in dead:
-        payload = orjson.dumps(d.fields).decode()[:65_536]
-        args += [d.entry_id, d.error[:1000], d.fields.get("event_id", "")[:64], payload]
-        log.error("stream entry %s dead-lettered: %s", d.entry_id, d.error)
+    """Write the dead letters of ``dead`` (in stream order, none after ``last``) not written before
+    and move the settled position to ``last``; answers the dead letters written.
+
+    One script per at most :data:`SETTLE_CHUNK_ENTRIES` dead letters (and about
+    :data:`SETTLE_CHUNK_BYTES` of them): a script blocks Redis, and a batch of a million dead
+    entries in one would block it for seconds. Each script but the last moves the settled
+    position to its own last dead entry, which is settled already (the batch is committed): a
+    crash in between leaves every dead letter up to the settled position written, none after."""
     script = redis_client.register_script(_SETTLE)
-    return int(script(keys=[stream, dead_stream], args=args))
+    written = 0
+    chunk: list[str | int] = []
+    size = 0
+    for i, d in enumerate(dead):
+        payload = orjson.dumps(d.fields).decode()[:65_536]
+        values = [d.entry_id, d.error[:1000], d.fields.get("event_id", "")[:64], payload]
+        chunk += values
+        size += sum(map(len, values))
+        log.error("stream entry %s dead-lettered: %s", d.entry_id, d.error)
+        if i < len(dead) - 1 and (len(chunk) >= 4 * SETTLE_CHUNK_ENTRIES or size >= SETTLE_CHUNK_BYTES):
+            written += _run(script, [stream, dead_stream], (group, d.entry_id), chunk)
+            chunk, size = [], 0
+    return written + _run(script, [stream, dead_stream], (group, last), chunk)
+
+
+def _run(script: Any, stream_keys: list[str], head: tuple[str, str], dead_args: list[str | int]) -> int:
+    """One settle script: ``head`` is (group, the id the settled position moves to)."""
+    args: list[str | int] = [head[0], head[1], DEAD_LETTER_MAXLEN, _EXACT_LAG_ENTRIES, *dead_args]
+    return int(script(keys=stream_keys, args=args))
 
 
 def _before(entry: StreamId) -> StreamId:

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import gc
 import threading
 
 import pytest
@@ -256,3 +257,110 @@ def test_overlapped_rounds_commit_in_order_and_a_failed_commit_loses_nothing(
     ids = table_ids(catalog)
     assert ids == sorted(e.event_id for e in events) and len(set(ids)) == 30
     assert pending(redis_client) == 0
+
+
+def test_a_batch_with_no_rows_read_after_one_not_committed_yet_waits_too(
+    redis_client: redis.Redis, catalog: SqlCatalog, publish: Publish
+) -> None:
+    limits = BatchLimits(max_batch_events=5, max_batch_s=3600, block_ms=1)
+    ing = ingester(redis_client, catalog, limits)
+    publish(*[make_event() for _ in range(5)], *[{"junk": str(i)} for i in range(5)])
+    first, second = ing.read(), ing.read()  # the second holds dead entries only
+    with pytest.raises(OutOfOrder, match=first.last):
+        ing.commit(second)  # settling it would move the settled position past the first batch
+    ing.commit(first)
+    ing.settle(first)
+    assert ing.commit(second).dead_lettered == 5
+    ing.settle(second)
+    assert settled(redis_client) == second.last and len(table_ids(catalog)) == 5
+
+
+def test_a_batch_past_max_batch_s_asks_for_no_more_entries(
+    redis_client: redis.Redis, catalog: SqlCatalog, publish: Publish
+) -> None:
+    publish(*[make_event() for _ in range(20)])
+    # A deadline that passes while the first reply is parsed: only the reply asked for meanwhile
+    # joins the batch, not every reply after it while entries keep coming.
+    ing = ingester(
+        redis_client, catalog, BatchLimits(max_batch_events=1000, max_batch_s=1e-6, read_count=5, block_ms=1)
+    )
+    assert [len(ing.read()) for _ in range(2)] == [10, 10]
+
+
+def test_the_gc_is_on_again_after_a_read_that_fails(redis_client: redis.Redis, catalog: SqlCatalog) -> None:
+    ing = ingester(redis_client, catalog)
+    ing.read()  # started
+    redis_client.delete(keys.EVENTS)
+    redis_client.set(keys.EVENTS, "not a stream")
+    assert gc.isenabled()
+    with pytest.raises(redis.ResponseError, match="WRONGTYPE"):
+        ing.read()
+    assert gc.isenabled() and not ing.reader.started  # and it starts again, after the earlier position
+
+
+def test_column_wise_and_entry_by_entry_reads_give_the_same_rows_and_dead_letters(
+    redis_client: redis.Redis, catalog: SqlCatalog, publish: Publish
+) -> None:
+    a, b = make_event(), make_event(EventType.ACCOUNT_CREATED, data={}).to_fields() | {"account_id": ""}
+    reordered = dict(reversed(list(make_event().to_fields().items())))
+    extra = make_event().to_fields() | {"source": "x"}
+    missing = {
+        k: v for k, v in make_event(EventType.ACCOUNT_CREATED).to_fields().items() if k not in ("data", "post_id")
+    }
+    huge = make_event(data={"s": "x" * 70_000}).to_fields()
+    n = len(publish({"junk": "1"}, a, b, reordered, extra, missing, huge, a, {"event_id": "\xff"}))
+
+    def batch(read_count: int) -> Batch:  # 1: each entry a chunk of its own (the good ones column-wise)
+        limits = BatchLimits(max_batch_events=n, max_batch_s=3600, read_count=read_count, block_ms=1)
+        return ingester(redis_client, catalog, limits).read()
+
+    one, all_ = batch(1), batch(n)  # all: one chunk with bad entries, read entry by entry
+    assert one.rows.to_arrow().equals(all_.rows.to_arrow()) and len(one.rows) == 5
+    assert one.dead == all_.dead and len(one.dead) == 3 and one.duplicates == all_.duplicates == 1
+
+
+def test_a_reply_of_copies_only_of_entries_earlier_in_the_batch_is_read(
+    redis_client: redis.Redis, catalog: SqlCatalog, publish: Publish
+) -> None:
+    a = make_event()
+    publish(a, a)  # republished at once: the second reply (one entry) holds nothing new
+    ing = ingester(redis_client, catalog, BatchLimits(max_batch_events=2, max_batch_s=3600, read_count=1, block_ms=1))
+    done = ing.ingest_once()
+    assert (done.rows, done.duplicates) == (1, 1)
+
+
+class _SettleFailsOnce(Ingester):
+    """An ingester whose ``fail_at``-th settle dies after its commit landed (Redis gone a moment)."""
+
+    def __init__(self, *args: object, fail_at: int, **kwargs: object) -> None:
+        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+        self.settles = 0
+        self.fail_at = fail_at
+
+    def settle(self, batch: Batch) -> None:
+        self.settles += 1
+        if self.settles == self.fail_at:
+            raise redis.ConnectionError("redis went away")
+        super().settle(batch)
+
+
+def test_overlapped_rounds_lose_nothing_when_a_settle_fails_after_its_commit(
+    redis_client: redis.Redis, catalog: SqlCatalog, publish: Publish
+) -> None:
+    publish(*[make_event() for _ in range(10)], {"junk": "1"}, *[make_event() for _ in range(19)])
+    ing = _SettleFailsOnce(
+        redis_client, catalog, BatchLimits(max_batch_events=10, max_batch_s=3600, block_ms=1), fail_at=2
+    )
+    seen: list[Committed] = []
+    stop = threading.Event()
+
+    def done(committed: Committed) -> None:
+        seen.append(committed)
+        if sum(c.rows + c.skipped for c in seen) >= 29:
+            stop.set()
+
+    with pytest.raises(redis.ConnectionError):
+        ing.overlapped(stop, done)  # batch 2 committed, its settle (and dead letter) lost
+    ing.overlapped(stop, done)  # batch 2 again: skipped as committed, settled; then batch 3
+    assert [(c.rows, c.skipped, c.dead_lettered) for c in seen] == [(10, 0, 0), (0, 9, 1), (10, 0, 0)]
+    assert len(set(table_ids(catalog))) == 29 and redis_client.xlen(keys.EVENTS_DEAD) == 1
