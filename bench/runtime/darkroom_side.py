@@ -40,6 +40,19 @@ POLL_S = 0.005  # how often this process looks for finished runs (one indexed qu
 WORK_POLL_S = 0.02
 
 
+def cpu_s(pids: list[int]) -> float:
+    """CPU seconds (user + system) these processes have used so far, from ``/proc`` (0 where unreadable)."""
+    tick = os.sysconf("SC_CLK_TCK")
+    total = 0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += int(fields[11]) + int(fields[12])  # utime, stime (fields 14 and 15 of stat)
+    return total / tick
+
+
 @contextlib.contextmanager
 def _platform(
     redis_url: str, steps: int, workers: int, workdir: Path, concurrency: int = CONCURRENCY, processes: int = 0
@@ -74,6 +87,7 @@ def _platform(
             config += f", {processes} pool children per worker"
         if os.environ.get("BENCH_WORKER_ADVANCE", "1") == "1":
             config += "; workers advance their runs"
+        _pids[:] = [p.pid for p in procs]
         yield Workflows(queue, db, build(steps)), config
     finally:
         for p in procs:
@@ -104,6 +118,7 @@ def _finished(wf: Workflows, ids: list[str]) -> list[str]:
 
 
 _readers: dict[str, sqlite3.Connection] = {}
+_pids: list[int] = []  # the worker and engine processes of the platform running now
 
 
 def run_chains(
@@ -112,7 +127,7 @@ def run_chains(
     scenario = CHAINS if in_flight > 1 else CHAINS_SERIAL
     try:
         with _platform(redis_url, n_steps, workers, workdir) as (wf, config):
-            started = time.perf_counter()
+            started, cpu0 = time.perf_counter(), cpu_s(_pids)
             pending = [wf.start("bench.chain", {}).id for _ in range(min(in_flight, n_workflows))]
             submitted, finished = len(pending), []
             while pending:
@@ -123,14 +138,14 @@ def run_chains(
                     if submitted < n_workflows:
                         pending.append(wf.start("bench.chain", {}).id)
                         submitted += 1
-            wall = time.perf_counter() - started
+            wall, cpu = time.perf_counter() - started, cpu_s(_pids) - cpu0
             timelines = []
             for wid in finished:
                 run = wf.get(wid)
                 if run.state != "succeeded":
                     return ScenarioResult(scenario, 0, wall, config=config, error=f"{wid} {run.state}: {run.error}")
                 timelines.append([run.steps[f"s{k}"].output["t"] for k in range(n_steps)])
-        return ScenarioResult(scenario, n_workflows * n_steps, wall, gaps_ms(timelines), config=config)
+        return ScenarioResult(scenario, n_workflows * n_steps, wall, gaps_ms(timelines), config=config, cpu_s=cpu)
     except Exception as exc:
         return ScenarioResult(scenario, 0, 0.0, error=f"{type(exc).__name__}: {exc}")
 

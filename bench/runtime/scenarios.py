@@ -76,6 +76,7 @@ class ScenarioResult:
     overhead_ms: list[float] = field(default_factory=list)  # gaps_ms() of the chains; empty for map-reduce
     config: str = ""  # how the system ran: processes, pool, prefetch, engine placement
     error: str | None = None
+    cpu_s: float | None = None  # CPU seconds of the system's processes during the wall time, if measured
 
     @property
     def steps_per_s(self) -> float:
@@ -100,6 +101,7 @@ class ScenarioResult:
             "overhead_samples": len(self.overhead_ms),
             "config": self.config,
             "error": self.error,
+            "cpu_s": self.cpu_s,
         }
 
 

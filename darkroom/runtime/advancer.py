@@ -14,7 +14,6 @@ any point loses nothing. Every method runs under the worker's settling lock (``S
 from __future__ import annotations
 
 import logging
-import math
 import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -62,6 +61,14 @@ class _Recorded:
             self.runs = {run for run in map(_run_of, leases) if run}
 
 
+def _chunks(settles: list[dq.Settlement]) -> list[list[dq.Settlement]]:
+    """``settles`` in chunks of one queue, at most 500 each (as ``attempt.conclude`` makes them)."""
+    by_queue: dict[str, list[dq.Settlement]] = {}
+    for s in settles:
+        by_queue.setdefault(s.lease.queue, []).append(s)
+    return [items[i : i + 500] for items in by_queue.values() for i in range(0, len(items), 500)]
+
+
 def _run_of(lease: dq.Lease) -> str | None:
     try:
         return TaskSpec.decode(lease.message.payload).workflow_id
@@ -88,17 +95,38 @@ class Advancer:
         the caller must still settle them (its reports are then written, so it may)."""
         final = {r.workflow_id for r in reports if r.tick}
         held = {w: self.held.pop(w) for w in final if w in self.held}
-        if held and (
-            {r.workflow_id for r in reports} != held.keys()
-            or not all(r.tick for r in reports)
-            or any(h.lease.expires_at - time.time() < HOLD_MIN_LEFT_S for h in held.values())
-        ):
-            self.held.update(held)  # mixed with other runs, or too close to expiry: the usual way
-            self.give_back(math.inf)
-            held = {}
-        if held:
+        if not held:
+            return self._advance_claimed(reports, settles)
+        # A kept tick serves only a run whose every report here ends a task, with time left on
+        # its lease; the others are given back and their runs take the usual way.
+        soon = time.time() + HOLD_MIN_LEFT_S
+        not_final = {r.workflow_id for r in reports if not r.tick}
+        unusable = {w: h for w, h in held.items() if w in not_final or h.lease.expires_at < soon}
+        if unusable:
+            self.held.update(unusable)
+            self._give_back_runs(unusable)
+            held = {w: h for w, h in held.items() if w not in unusable}
+        if not held:
+            return self._advance_claimed(reports, settles)
+        mine = [r for r in reports if r.workflow_id in held]
+        if len(mine) == len(reports):
             return self._advance_held(held, reports, settles)
-        return self._advance_claimed(reports, settles)
+        # A batch that mixes runs of kept ticks with others (a busy worker settles several tasks
+        # at once): the kept ones first, from memory, then the others the usual way. Their settles
+        # split likewise: a kept run's task is settled only after the pass that commits its
+        # report (deferred from the first pass to the second's round trip), the others' only
+        # after their reports are written.
+        own: list[dq.Settlement] = []
+        rest: list[dq.Settlement] = []
+        for chunk in settles:
+            for s in chunk:
+                (own if _run_of(s.lease) in held else rest).append(s)
+        self._advance_held(held, mine, _chunks(own))
+        if not self._advance_claimed([r for r in reports if r.workflow_id not in held], _chunks(rest)):
+            # settled as the caller would (their reports are written, or lost to Redis as there)
+            self._deferred += _chunks(rest)
+            self._give_back_runs(())  # no tick: one round trip for the deferred settles
+        return True
 
     def _advance_claimed(self, reports: list[Report], settles: list[list[dq.Settlement]]) -> bool:
         """Write the reports; then tick, claim each run's tick and drain its inbox in one round

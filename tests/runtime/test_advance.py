@@ -11,7 +11,7 @@ import sqlalchemy as sa
 import darkroom.queue as dq
 from darkroom.runtime.workflow import Engine
 from darkroom.runtime.workflow.engine import PassRecord
-from darkroom.runtime.workflow.inbox import EVENTS_QUEUE
+from darkroom.runtime.workflow.inbox import EVENTS_QUEUE, Report
 from darkroom.runtime.workflow.store import RunRow
 from tests.runtime import funcs
 from tests.runtime.conftest import Platform
@@ -85,6 +85,43 @@ def test_a_report_from_elsewhere_makes_a_worker_give_back_the_tick_it_kept(
     done = platform.wait(run.id)
     assert done.state == "canceled"
     assert "succeeded" not in {t.state for t in platform.workflows.tasks(run.id, "s3")}
+
+
+def test_a_batch_mixing_a_kept_tick_with_other_runs_keeps_it_and_settles_every_task(
+    platform: Platform, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    import darkroom.runtime.advancer as advancer_module
+
+    monkeypatch.setattr(advancer_module, "HOLD_S", 3600.0)  # kept for as long as the chain goes on
+    batches: list[tuple[int, int]] = []  # (runs of kept ticks, runs) of each batch the worker advanced
+    advance = advancer_module.Advancer.advance
+
+    def recorded(self: advancer_module.Advancer, reports: list[Report], settles: list[list[dq.Settlement]]) -> bool:
+        runs = {r.workflow_id for r in reports}
+        batches.append((len(runs & self.held.keys()), len(runs)))
+        return advance(self, reports, settles)
+
+    monkeypatch.setattr(advancer_module.Advancer, "advance", recorded)
+    gate = tmp_path / "gate"
+    gated = platform.workflows.start("gated-chain", {"gate": str(gate)})
+    platform.start_engine()
+    worker = platform.start_worker(engine=Engine(platform.rq, platform.db, funcs.registry, name="w"), concurrency=4)
+    # s1 waits at the gate in the worker, which keeps the run's tick for s1's report
+    platform.until(lambda: platform.rq.count(funcs.QUEUE, dq.State.COMPLETED) == 1)
+    platform.until(lambda: platform.rq.count(funcs.QUEUE, dq.State.RUNNING) == 1)
+    settler = worker._settler
+    with settler.lock:  # finished tasks wait for the settler meanwhile: they settle in one batch
+        other = platform.workflows.start("chain", {})  # its first report comes under no kept tick
+        platform.until(lambda: settler.done.qsize() == 1)
+        gate.touch()
+        platform.until(lambda: settler.done.qsize() == 2)
+    for run in (gated, other):
+        done = platform.wait(run.id, timeout_s=60)
+        assert done.state == "succeeded", done.error
+    assert (1, 2) in batches  # s1's report under the kept tick with the other chain's s0
+    # every task settled (the kept run's after its pass, the other's after its report), no tick pending
+    platform.until(lambda: platform.rq.count(funcs.QUEUE, dq.State.COMPLETED) == 4 + 6)
+    assert platform.rq.count(EVENTS_QUEUE, dq.State.PENDING) == 0
 
 
 def test_a_map_finishes_when_workers_and_an_engine_advance_it_together(platform: Platform) -> None:
