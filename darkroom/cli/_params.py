@@ -7,10 +7,22 @@ import sys
 from typing import NoReturn
 
 import typer
+from rich.console import Console
 
 from darkroom.cli._edge import error_line, print_error
 
-__all__ = ["fail", "json_pairs", "pairs", "print_json"]
+__all__ = ["err", "fail", "json_pairs", "out", "pairs", "print_json"]
+
+
+def out() -> Console:
+    """Standard output's console, made when printing: its width is the terminal's then (a
+    module-level one keeps the width of whenever it was imported)."""
+    return Console(highlight=False)
+
+
+def err() -> Console:
+    """Standard error's console, made when printing."""
+    return Console(highlight=False, stderr=True)
 
 
 def fail(exc: Exception) -> NoReturn:

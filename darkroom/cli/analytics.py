@@ -17,13 +17,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
 from darkroom.cli._edge import new_app
 from darkroom.cli._options import HomeOpt, JsonOpt, RedisUrlOpt
-from darkroom.cli._params import fail, print_json
+from darkroom.cli._params import fail, out, print_json
 from darkroom.errors import DarkroomError
 
 if TYPE_CHECKING:
@@ -35,11 +34,6 @@ if TYPE_CHECKING:
 __all__ = ["app"]
 
 app = new_app("Analytics: the platform's events in Apache Iceberg tables, and incremental jobs over them.")
-
-
-def _out() -> Console:
-    """Standard output's console, made when printing: its width is the terminal's then."""
-    return Console(highlight=False)
 
 
 @app.command("ingest")
@@ -105,7 +99,7 @@ def jobs(*, json_out: JsonOpt = False) -> None:
         table.add_row(
             escape(r["job"]), escape(r["pattern"]), escape(f"{r['source']} → {r['target']}"), escape(r["description"])
         )
-    _out().print(table)
+    out().print(table)
 
 
 WaitOpt = Annotated[
@@ -146,7 +140,7 @@ def run_job(
     for r in runs:
         why = f" ({r['reason']})" if r["reason"] else ""
         keys = "" if r["keys_recomputed"] is None else f", {r['keys_recomputed']} keys recomputed"
-        _out().print(
+        out().print(
             escape(
                 f"{r['job']}: {r['mode']}{why}, source snapshot {r['source_snapshot_id']}, {r['files']} files "
                 f"({r['records']} rows) in the change{keys}, {r['rows_written']} rows written, {r['elapsed_s']:.2f}s"
@@ -187,7 +181,7 @@ def backfill(
         print_json(done)
         return
     for b in done:
-        _out().print(
+        out().print(
             escape(
                 f"{b['job']}: {b['how']} from {b['since']}, source snapshot {b['source_snapshot_id']}, "
                 f"{b['rows_written']} rows written, {b['elapsed_s']:.2f}s"
@@ -220,10 +214,10 @@ def _start_and_wait(
             if json_out:
                 print_json({"workflow_id": run.id, "workflow": name})
             else:
-                _out().print(escape(run.id))
+                out().print(escape(run.id))
             return None
         if not json_out:
-            _out().print(escape(f"{name}: started {run.id}"))
+            out().print(escape(f"{name}: started {run.id}"))
         run = wait_for_run(w.workflows, run.id, timeout_s=timeout_s, note=no_worker_note(w))
         if run.state != "succeeded":
             raise JobRunFailed(f"run {run.id} of {name} {run.state}: {run.error or 'no error recorded'}")
@@ -280,7 +274,7 @@ def status(*, home: HomeOpt = None, json_out: JsonOpt = False) -> None:
             escape(s.job), escape(s.target), escape(str(s.processed_snapshot_id or "never")),
             escape(str(s.source_snapshot_id or "—")), escape(behind), escape(lag),
         )  # fmt: skip
-    _out().print(table)
+    out().print(table)
 
 
 @app.command("query")
@@ -308,9 +302,9 @@ def query(
     table = Table(*(escape(name) for name in result.column_names))
     for row in rows:
         table.add_row(*(escape("NULL" if v is None else str(v)) for v in row.values()))
-    _out().print(table)
+    out().print(table)
     if result.num_rows > limit:
-        _out().print(escape(f"({result.num_rows} rows, {limit} shown: --limit)"))
+        out().print(escape(f"({result.num_rows} rows, {limit} shown: --limit)"))
 
 
 @app.command("maintain")
@@ -362,7 +356,7 @@ def maintain(
         })  # fmt: skip
         return
     for c in done.compacted:
-        _out().print(
+        out().print(
             escape(
                 f"{c.table} {c.partition}: {c.files_before} files → {c.files_after} ({c.rows} rows, "
                 f"{c.bytes_before} → {c.bytes_after} bytes), snapshot {c.snapshot_id}, {c.elapsed_s:.2f}s"
@@ -370,14 +364,14 @@ def maintain(
         )
     for e in done.expired:
         kept = sorted(set(e.needed.values()))
-        _out().print(
+        out().print(
             escape(
                 f"{e.table}: {e.expired} snapshots expired, {e.retained} kept ({', '.join(kept) or 'none needed'}), "
                 f"{e.orphans_removed} orphan files deleted ({e.orphan_bytes} bytes)"
             )
         )
     if (compact or both) and not done.compacted:
-        _out().print("no partition needed compacting")
+        out().print("no partition needed compacting")
 
 
 @contextmanager

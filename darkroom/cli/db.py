@@ -13,23 +13,17 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 from sqlalchemy import Engine
 
 from darkroom.cli._edge import new_app
 from darkroom.cli._options import DatabaseUrlOpt, HomeOpt, JsonOpt, settings_for
-from darkroom.cli._params import fail, print_json
+from darkroom.cli._params import fail, out, print_json
 from darkroom.errors import DarkroomError
 from darkroom.storage import db
 
 __all__ = ["app"]
 
 app = new_app("The metadata database: upgrade its schema, show its revision.")
-
-
-def _out() -> Console:
-    """A console sized to the terminal when it prints (a module-level one keeps its import-time width)."""
-    return Console(highlight=False)
 
 
 @contextmanager
@@ -65,9 +59,9 @@ def upgrade(
         print_json({"url": where, "before": before, "after": after, "changed": before != after})
         return
     if before == after:
-        _out().print(f"{where}: already at {after}", soft_wrap=True, markup=False)
+        out().print(f"{where}: already at {after}", soft_wrap=True, markup=False)
     else:
-        _out().print(f"{where}: upgraded from {before or '(empty)'} to {after}", soft_wrap=True, markup=False)
+        out().print(f"{where}: upgraded from {before or '(empty)'} to {after}", soft_wrap=True, markup=False)
 
 
 @app.command()
@@ -81,7 +75,7 @@ def current(*, url: DatabaseUrlOpt = None, home: HomeOpt = None, as_json: JsonOp
         print_json({"url": where, "current": revision, "head": head})
         return
     state = "up to date" if revision == head else "run `darkroom db upgrade`"
-    _out().print(f"{where}: {revision or '(none)'}, newest {head} ({state})", soft_wrap=True, markup=False)
+    out().print(f"{where}: {revision or '(none)'}, newest {head} ({state})", soft_wrap=True, markup=False)
 
 
 @app.command()
@@ -99,4 +93,4 @@ def revision(
     if as_json:
         print_json({"path": str(path)})
         return
-    _out().print(f"wrote {path}", soft_wrap=True, markup=False)
+    out().print(f"wrote {path}", soft_wrap=True, markup=False)

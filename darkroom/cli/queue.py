@@ -19,7 +19,6 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 from rich.live import Live
 from rich.markup import escape
 
@@ -36,7 +35,7 @@ from darkroom.cli._options import (
     settings_for,
 )
 from darkroom.cli._options import QueueUrlOpt as UrlOpt
-from darkroom.cli._params import fail, pairs, print_json
+from darkroom.cli._params import fail, out, pairs, print_json
 from darkroom.cli._render import ago, lease_json, message_json, message_table, stats_json, stats_table
 from darkroom.config import Settings
 from darkroom.errors import DarkroomError
@@ -44,11 +43,6 @@ from darkroom.errors import DarkroomError
 __all__ = ["app", "parse_deadline"]
 
 app = new_app("The priority queue: serve it, create queues, enqueue, dequeue, inspect.")
-
-
-def _out() -> Console:
-    """A console sized to the terminal when it prints (a module-level one keeps its import-time width)."""
-    return Console(highlight=False)
 
 
 InsecureOpt = Annotated[
@@ -195,14 +189,14 @@ def serve(
             where = f"private redis-server under {settings.home}" if service.private_redis else given
             # soft_wrap: scripts and tests read these lines whole, whatever the terminal width
             if service.grpc_url:
-                _out().print(f"queue server listening on {service.grpc_url}", soft_wrap=True, markup=False)
+                out().print(f"queue server listening on {service.grpc_url}", soft_wrap=True, markup=False)
                 keys = settings.api_keys_file or settings.home_key_file
                 auth = "OFF (--no-auth)" if service.api_key is None else f"API keys in {keys}"
-                _out().print(f"authentication: {auth}", soft_wrap=True, markup=False)  # paths: no markup
-            _out().print(f"redis: {where}; sweeping every {sweep_interval_s:g}s at most", soft_wrap=True, markup=False)
+                out().print(f"authentication: {auth}", soft_wrap=True, markup=False)  # paths: no markup
+            out().print(f"redis: {where}; sweeping every {sweep_interval_s:g}s at most", soft_wrap=True, markup=False)
             if service.metrics is not None:
-                _out().print(f"metrics on {service.metrics.url}", soft_wrap=True, markup=False)
-            _out().print("ready; Ctrl-C to stop", style="dim")
+                out().print(f"metrics on {service.metrics.url}", soft_wrap=True, markup=False)
+            out().print("ready; Ctrl-C to stop", style="dim")
             # the private redis-server is kept up as `darkroom up` keeps it (PlatformFailed past the limit)
             watch = RedisWatch(service.redis_server) if service.redis_server is not None else None
             while not stop.is_set():
@@ -210,7 +204,7 @@ def serve(
                     await asyncio.wait_for(stop.wait(), _WATCH_POLL_S)
                 if watch is not None and not stop.is_set():
                     await asyncio.to_thread(watch.check, time.monotonic())
-            _out().print("stopping…", style="dim")
+            out().print("stopping…", style="dim")
         finally:
             await service.stop(grace_s)
 
@@ -269,7 +263,7 @@ def create(
         return
     kind = f"exclusive on {info.exclusivity_key!r} (limit {info.exclusivity_limit})" if info.exclusive else "simple"
     indexed = ", ".join(info.indexed_keys) or "none"
-    _out().print(f"queue {info.name}: {kind}, lease {info.lease_s:g}s, indexed keys: {indexed}", markup=False)
+    out().print(f"queue {info.name}: {kind}, lease {info.lease_s:g}s, indexed keys: {indexed}", markup=False)
 
 
 @app.command()
@@ -299,7 +293,7 @@ def enqueue(
     if as_json:
         print_json({"id": mid, "queue": queue})
     else:
-        _out().print(mid, markup=False)
+        out().print(mid, markup=False)
 
 
 @app.command()
@@ -331,14 +325,14 @@ def dequeue(
         print_json([lease_json(lease) for lease in leases])
         return
     if not leases:
-        _out().print("no message", style="dim")
+        out().print("no message", style="dim")
         return
     now = time.time()
     extra = {
         "token": [str(lease.token) for lease in leases],
         "lease": ["completed" if complete else "expires " + ago(lease.expires_at, now) for lease in leases],
     }
-    _out().print(message_table([lease.message for lease in leases], now, extra=extra))
+    out().print(message_table([lease.message for lease in leases], now, extra=extra))
 
 
 @app.command()
@@ -358,9 +352,9 @@ def get(
     if as_json:
         print_json(message_json(m))
         return
-    _out().print(message_table([m], time.time()))
+    out().print(message_table([m], time.time()))
     if m.last_error:
-        _out().print(f"last error: {m.last_error}", markup=False)
+        out().print(f"last error: {m.last_error}", markup=False)
 
 
 @app.command()
@@ -384,9 +378,9 @@ def query(
     if as_json:
         print_json({"messages": [message_json(m) for m in page.messages], "next_cursor": page.next_cursor})
         return
-    _out().print(message_table(page.messages, time.time(), title=escape(f"{queue}: {len(page.messages)} messages")))
+    out().print(message_table(page.messages, time.time(), title=escape(f"{queue}: {len(page.messages)} messages")))
     if page.next_cursor:
-        _out().print(f"next page: --cursor {page.next_cursor}", markup=False)
+        out().print(f"next page: --cursor {page.next_cursor}", markup=False)
 
 
 @app.command()
@@ -407,20 +401,20 @@ def stats(
         def snapshot() -> list[dq.QueueStats]:
             if queues:
                 return [q.stats(name) for name in queues]
-            out: list[dq.QueueStats] = []
+            found: list[dq.QueueStats] = []
             for info in q.list_queues():
                 with suppress(dq.QueueNotFound):  # deleted since it was listed
-                    out.append(q.stats(info.name))
-            return out
+                    found.append(q.stats(info.name))
+            return found
 
         if as_json:
             print_json([stats_json(s) for s in snapshot()])
             return
         if once:
-            _out().print(stats_table(snapshot()))
+            out().print(stats_table(snapshot()))
             return
         try:
-            with Live(stats_table(snapshot()), console=_out(), refresh_per_second=4) as live:
+            with Live(stats_table(snapshot()), console=out(), refresh_per_second=4) as live:
                 while True:
                     time.sleep(interval_s)  # refresh period of a live view
                     live.update(stats_table(snapshot()))

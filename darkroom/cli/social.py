@@ -10,22 +10,16 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 
 from darkroom.cli._edge import new_app
 from darkroom.cli._options import DatabaseUrlOpt, HomeOpt, JsonOpt, check_redis_url, settings_for
-from darkroom.cli._params import fail, print_json
+from darkroom.cli._params import fail, out, print_json
 from darkroom.config import Settings
 from darkroom.errors import DarkroomError
 
 __all__ = ["app"]
 
 app = new_app("The social product: maintenance commands.")
-
-
-def _out() -> Console:
-    """A console sized to the terminal when it prints (a module-level one keeps its import-time width)."""
-    return Console(highlight=False)
 
 
 CacheRedisOpt = Annotated[
@@ -89,14 +83,14 @@ def repair_counters(
             }
         )
         return
-    _out().print(
+    out().print(
         f"{where}: fixed {report.accounts_fixed} of {report.accounts_checked} accounts and "
         f"{report.posts_fixed} of {report.posts_checked} posts",
         soft_wrap=True,
         markup=False,
     )
     if report.fixed_post_ids and not cache:
-        _out().print("no Redis reachable: the cached copies of the fixed posts are left as they are", markup=False)
+        out().print("no Redis reachable: the cached copies of the fixed posts are left as they are", markup=False)
 
 
 @app.command("sweep-uploads")
@@ -129,7 +123,7 @@ def sweep_uploads(
     if as_json:
         print_json({"url": where, "spool_dir": str(spool_dir), "uploads": swept.uploads, "files": swept.files})
         return
-    _out().print(
+    out().print(
         f"{where}: deleted {swept.uploads} expired uploads; {swept.files} spool files in {spool_dir}",
         soft_wrap=True,
         markup=False,

@@ -19,13 +19,12 @@ from typing import Annotated
 import redis
 import sqlalchemy as sa
 import typer
-from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
 from darkroom.cli._edge import new_app
 from darkroom.cli._options import DatabaseUrlOpt, HomeOpt, JsonOpt, settings_for
-from darkroom.cli._params import fail, print_json
+from darkroom.cli._params import err, fail, out, print_json
 from darkroom.errors import DarkroomError
 from darkroom.social import account_lifecycle, accounts, credential_cache, passwords, reinstatement
 from darkroom.social.errors import InvalidInput, NotFound
@@ -36,15 +35,6 @@ from darkroom.storage import db
 __all__ = ["app"]
 
 app = new_app("Accounts of the social product: create, list, set a password, disable, enable.")
-
-
-def _out() -> Console:
-    """A console sized to the terminal when it prints (a module-level one keeps its import-time width)."""
-    return Console(highlight=False)
-
-
-def _err() -> Console:
-    return Console(highlight=False, stderr=True)
 
 
 PasswordStdinOpt = Annotated[
@@ -80,7 +70,7 @@ def _forget_credentials(engine: sa.Engine, home: Path | None, account_id: str) -
         credential_cache.forget_account(engine, wiring_for(home, None).redis, account_id)
         return True
     except (DarkroomError, redis.RedisError) as exc:
-        _err().print(
+        err().print(
             f"note: the credential cache was not reached ({exc}); servers may accept the account's "
             f"old sessions and tokens for up to {credential_cache.ENTRY_TTL_S} s",
             soft_wrap=True,
@@ -162,7 +152,7 @@ def create(
         print_json(_account_json(account))
         return
     role = " (admin)" if account.role is Role.ADMIN else ""
-    _out().print(f"created @{account.handle}{role}, id {account.id}", soft_wrap=True, markup=False)
+    out().print(f"created @{account.handle}{role}, id {account.id}", soft_wrap=True, markup=False)
 
 
 @app.command("list")
@@ -192,7 +182,7 @@ def list_(
         state = ", ".join(s for s, on in (("disabled", a.disabled), ("private", a.private)) if on) or "active"
         # Text, not str: names people typed must not be read as Rich markup
         table.add_row(*map(Text, (a.handle, a.email, a.display_name, a.role.value, state, _when(a.created_at))))
-    _out().print(table)
+    out().print(table)
 
 
 @app.command("set-password")
@@ -215,7 +205,7 @@ def set_password(
     if as_json:
         print_json({"handle": key, "password_set": True, "credentials_revoked": True, "cache_told": told})
         return
-    _out().print(f"set the password of @{key}; its sessions and tokens are revoked", soft_wrap=True, markup=False)
+    out().print(f"set the password of @{key}; its sessions and tokens are revoked", soft_wrap=True, markup=False)
 
 
 @app.command()
@@ -235,7 +225,7 @@ def disable(
     if as_json:
         print_json(_account_json(account) | {"cache_told": told})
         return
-    _out().print(f"disabled @{account.handle}", soft_wrap=True, markup=False)
+    out().print(f"disabled @{account.handle}", soft_wrap=True, markup=False)
 
 
 @app.command()
@@ -255,4 +245,4 @@ def enable(
         print_json(_account_json(account))
         return
     done = f"enabled @{account.handle}; it signs in anew (its old sessions and tokens stay revoked)"
-    _out().print(done, soft_wrap=True, markup=False)
+    out().print(done, soft_wrap=True, markup=False)
