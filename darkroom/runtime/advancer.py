@@ -20,6 +20,7 @@ from dataclasses import dataclass
 
 import darkroom.queue as dq
 from darkroom.queue.instructions import Op
+from darkroom.runtime.attempt import settle_chunks
 from darkroom.runtime.errors import RuntimeLayerError
 from darkroom.runtime.reporter import Reporter
 from darkroom.runtime.task import TaskSpec
@@ -59,14 +60,6 @@ class _Recorded:
         self.grab.took(leases)
         if len(leases) == self.asked:  # every task the pass enqueued runs here: their runs' next report is ours
             self.runs = {run for run in map(_run_of, leases) if run}
-
-
-def _chunks(settles: list[dq.Settlement]) -> list[list[dq.Settlement]]:
-    """``settles`` in chunks of one queue, at most 500 each (as ``attempt.conclude`` makes them)."""
-    by_queue: dict[str, list[dq.Settlement]] = {}
-    for s in settles:
-        by_queue.setdefault(s.lease.queue, []).append(s)
-    return [items[i : i + 500] for items in by_queue.values() for i in range(0, len(items), 500)]
 
 
 def _run_of(lease: dq.Lease) -> str | None:
@@ -121,10 +114,10 @@ class Advancer:
         for chunk in settles:
             for s in chunk:
                 (own if _run_of(s.lease) in held else rest).append(s)
-        self._advance_held(held, mine, _chunks(own))
-        if not self._advance_claimed([r for r in reports if r.workflow_id not in held], _chunks(rest)):
+        self._advance_held(held, mine, settle_chunks(own))
+        if not self._advance_claimed([r for r in reports if r.workflow_id not in held], settle_chunks(rest)):
             # settled as the caller would (their reports are written, or lost to Redis as there)
-            self._deferred += _chunks(rest)
+            self._deferred += settle_chunks(rest)
             self._give_back_runs(())  # no tick: one round trip for the deferred settles
         return True
 

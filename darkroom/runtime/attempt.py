@@ -31,7 +31,7 @@ from darkroom.runtime.task import TaskOutcome, TaskSpec, dumps
 from darkroom.runtime.workflow.inbox import Report
 from darkroom.storage.blobs.base import BlobStore
 
-__all__ = ["Attempt", "Finished", "conclude", "perform", "sweep_scratch"]
+__all__ = ["SETTLE_CHUNK", "Attempt", "Finished", "conclude", "perform", "settle_chunks", "sweep_scratch"]
 
 _log = logging.getLogger(__name__)
 
@@ -141,13 +141,24 @@ def _failed(task: Attempt, exc: Exception, item: int | None) -> Finished:
     return Finished(task, False, error=error, retry=not task.fn.is_permanent(exc), outcome="failed", item=item)
 
 
+SETTLE_CHUNK = 500  # leases per settle call
+
+
+def settle_chunks(settles: list[dq.Settlement]) -> list[list[dq.Settlement]]:
+    """``settles`` in chunks of one queue, at most :data:`SETTLE_CHUNK` each, in order."""
+    by_queue: dict[str, list[dq.Settlement]] = defaultdict(list)
+    for s in settles:
+        by_queue[s.lease.queue].append(s)
+    return [items[i : i + SETTLE_CHUNK] for items in by_queue.values() for i in range(0, len(items), SETTLE_CHUNK)]
+
+
 def conclude(
     done: list[Finished], worker: str, metrics: WorkerMetrics | None
 ) -> tuple[list[Report], list[list[dq.Settlement]]]:
     """What finished attempts tell their workflows (reports) and the queue (settles, in chunks of
-    one queue and at most 500 leases)."""
+    one queue: :func:`settle_chunks`)."""
     reports = []
-    by_queue: dict[str, list[dq.Settlement]] = defaultdict(list)
+    settles: list[dq.Settlement] = []
     now = time.time()
     for d in done:
         t, msg = d.task, d.task.lease.message
@@ -164,13 +175,11 @@ def conclude(
             if rep:
                 reports.append(rep)
         if d.ok:
-            by_queue[t.lease.queue].append(dq.Settlement.complete(t.lease, dumps(d.output)))
+            settles.append(dq.Settlement.complete(t.lease, dumps(d.output)))
         else:
             backoff = t.fn.backoff_s(msg.attempts) if (t.fn and d.outcome != "handed_back") else 0.0
-            by_queue[t.lease.queue].append(
-                dq.Settlement.fail(t.lease, d.error[:2000], retry=d.retry, retry_in_s=backoff)
-            )
-    return reports, [items[i : i + 500] for items in by_queue.values() for i in range(0, len(items), 500)]
+            settles.append(dq.Settlement.fail(t.lease, d.error[:2000], retry=d.retry, retry_in_s=backoff))
+    return reports, settle_chunks(settles)
 
 
 def _per_item(d: Finished) -> list[tuple[TaskSpec | None, Any]]:
