@@ -5,7 +5,8 @@ Every request passes, outermost first: the 500 handler (problem+json, no interna
 (the request id, ``darkroom_http_*`` metrics: ``web/telemetry.py``) -> gzip (JSON
 and text over 1 KB, never media nor anything under ``/v1/media/``; a compressed answer's strong
 ETag gains ``-gzip``: ``web/compression.py``) -> the edge (who is asking,
-rate limits and their headers) -> the body limit (64 KiB, uploads apart) -> idempotency keys
+rate limits and their headers; it answers ``GET /v1/feed`` and ``GET /v1/posts/{id}`` itself:
+``web/fast_lane.py``) -> the body limit (64 KiB, uploads apart) -> idempotency keys
 (every POST) -> the problem handlers -> CSRF (an app-wide dependency) -> the route. Responses are
 orjson; OpenAPI at ``/openapi.json`` documents every route's answers (the resources' schemas from
 their protos, ``web/openapi.py``) and its problems as ``application/problem+json`` (400 for a bad
@@ -16,7 +17,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import anyio
 import anyio.to_thread
@@ -41,6 +42,9 @@ from darkroom.web.problems import install_problem_handlers
 from darkroom.web.responses import OrjsonResponse
 from darkroom.web.telemetry import HttpMetrics, TelemetryMiddleware
 
+if TYPE_CHECKING:
+    from darkroom.web.fast_lane import FastLane
+
 __all__ = [
     "GZIP_EXCLUDED_CONTENT_TYPES",
     "GZIP_MINIMUM_BYTES",
@@ -61,9 +65,22 @@ def _default_routers() -> Sequence[APIRouter]:
     return ROUTERS
 
 
-def create_app(deps: WebDeps, *, routers: Sequence[APIRouter] | None = None, pages: bool | None = None) -> FastAPI:
+def _fast_lane(deps: WebDeps) -> FastLane:
+    from darkroom.web.fast_lane import FastLane  # it imports the routes, as _default_routers does
+
+    return FastLane(deps)
+
+
+def create_app(
+    deps: WebDeps,
+    *,
+    routers: Sequence[APIRouter] | None = None,
+    pages: bool | None = None,
+    fast_lane: bool | None = None,
+) -> FastAPI:
     """The HTTP app over ``deps``, serving ``routers`` (default: :data:`darkroom.web.api.ROUTERS`)
-    and the web pages (``pages``; default: with the default routers; docs/web.md)."""
+    and the web pages (``pages``; default: with the default routers; docs/web.md); the edge serves
+    the hottest reads itself (``fast_lane``; default: with the default routers; web/fast_lane.py)."""
 
     @asynccontextmanager
     async def lifespan(started: FastAPI) -> AsyncIterator[None]:
@@ -110,6 +127,7 @@ def create_app(deps: WebDeps, *, routers: Sequence[APIRouter] | None = None, pag
         authenticator=deps.authenticator,
         limiter=RateLimiter(deps.redis, prefix=REDIS_PREFIX),
         limits=limits,
+        fast_lane=_fast_lane(deps) if ((routers is None) if fast_lane is None else fast_lane) else None,
     )
     app.add_middleware(Compression)
     # outermost of ours: it times everything below, and the request id is set before the edge logs

@@ -13,12 +13,18 @@ one: they are public or carry their own signature, so no credential is looked up
 charged to a quota of their own per address (``HttpLimits.per_ip_assets``), not the API's: one
 feed page is tens of images, a playing video a segment every few seconds, and neither should
 spend the requests a person's clicks need.
+
+The hottest reads (``GET /v1/feed``, ``GET /v1/posts/{id}``) are served by the edge itself, in the
+same worker thread that admitted them, when it has a :class:`~darkroom.web.fast_lane.FastLane`.
 """
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import anyio.to_thread
 from starlette.datastructures import Headers, MutableHeaders
+from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from darkroom.api.errors import RateLimited
@@ -29,6 +35,9 @@ from darkroom.web.auth import ANONYMOUS, Auth, attach, identify
 from darkroom.web.deps import Authenticator, HttpLimits
 from darkroom.web.problems import HTTP_STATUSES
 from darkroom.web.responses import problem_answer
+
+if TYPE_CHECKING:  # the lane imports the routes, which import this module
+    from darkroom.web.fast_lane import FastLane, LaneRoute
 
 __all__ = ["ASSET_PREFIXES", "EdgeMiddleware", "client_address"]
 
@@ -45,11 +54,20 @@ def client_address(scope: Scope) -> str:
 class EdgeMiddleware:
     """Identifies the caller and applies the rate limits (pure ASGI, so streaming passes through)."""
 
-    def __init__(self, app: ASGIApp, *, authenticator: Authenticator, limiter: RateLimiter, limits: HttpLimits) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        authenticator: Authenticator,
+        limiter: RateLimiter,
+        limits: HttpLimits,
+        fast_lane: FastLane | None = None,
+    ) -> None:
         self.app = app
         self.authenticator = authenticator
         self.limiter = limiter
         self.limits = limits
+        self.fast_lane = fast_lane
 
     def _admit_asset(self, address: str) -> tuple[Auth, Decision, DarkroomError | None]:
         return ANONYMOUS, self.limiter.hit([Quota("ip-assets", address, self.limits.per_ip_assets)]), None
@@ -65,11 +83,26 @@ class EdgeMiddleware:
             quotas.append(Quota("account", auth.viewer.account_id, self.limits.per_account))
         return auth, self.limiter.hit(quotas), refused
 
+    def _admit_and_serve(
+        self, scope: Scope, route: LaneRoute
+    ) -> tuple[Auth, Decision, DarkroomError | None, Response | None]:
+        """:meth:`_admit`, then, when admitted, the fast lane's answer (None: it declined)."""
+        auth, decision, refused = self._admit(Headers(scope=scope), client_address(scope))
+        if refused is not None or not decision.admitted:
+            return auth, decision, refused, None
+        assert self.fast_lane is not None
+        attach(scope.setdefault("state", {}), auth)
+        return auth, decision, None, self.fast_lane.serve(route, scope)
+
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        if scope["method"] in _READS and scope["path"].startswith(ASSET_PREFIXES):
+        served: Response | None = None
+        lane_route = self.fast_lane.route_for(scope) if self.fast_lane is not None else None
+        if lane_route is not None:
+            auth, decision, refused, served = await anyio.to_thread.run_sync(self._admit_and_serve, scope, lane_route)
+        elif scope["method"] in _READS and scope["path"].startswith(ASSET_PREFIXES):
             auth, decision, refused = await anyio.to_thread.run_sync(self._admit_asset, client_address(scope))
         else:
             auth, decision, refused = await anyio.to_thread.run_sync(
@@ -88,6 +121,10 @@ class EdgeMiddleware:
                 scope, problem_for(refused, HTTP_STATUSES, instance=scope.get("path")), limit_headers
             )
             await response(scope, receive, send)
+            return
+        if served is not None:
+            served.headers.update(limit_headers)
+            await served(scope, receive, send)
             return
 
         async def send_with_limits(message: Message) -> None:

@@ -13,9 +13,14 @@ from google.protobuf.descriptor import Descriptor
 
 from darkroom.api.fieldmask import Mask
 
-__all__ = ["FIELDS_PARAMETER", "read_mask"]
+__all__ = ["FIELDS_PARAMETER", "parse_fields", "read_mask"]
 
 FIELDS_PARAMETER = "fields"
+
+
+def parse_fields(fields: str | None, descriptor: Descriptor) -> Mask:
+    """The read mask of a ``fields=`` value for messages of ``descriptor`` (none: every field)."""
+    return Mask.parse(fields or "", descriptor, name=FIELDS_PARAMETER)
 
 
 def read_mask(descriptor: Descriptor) -> Callable[[str | None], Coroutine[Any, Any, Mask]]:
@@ -29,6 +34,6 @@ def read_mask(descriptor: Descriptor) -> Callable[[str | None], Coroutine[Any, A
 
     # async: parsing does no I/O, and FastAPI runs a plain ``def`` dependency on a worker thread
     async def dependency(fields: Annotated[str | None, Query(description=description)] = None) -> Mask:
-        return Mask.parse(fields or "", descriptor, name=FIELDS_PARAMETER)
+        return parse_fields(fields, descriptor)
 
     return dependency
