@@ -19,7 +19,7 @@ import sqlalchemy as sa
 from darkroom.social.ids import new_id
 from darkroom.storage.schema import outbox
 
-__all__ = ["STREAM", "Event", "EventType", "Handler", "record"]
+__all__ = ["ENTRY_FIELDS", "STREAM", "Event", "EventType", "Handler", "record"]
 
 STREAM = "{social:events}"  # the stream key; keys.EVENTS
 
@@ -52,6 +52,10 @@ class EventType(StrEnum):
     WORKFLOW_FINISHED = "workflow.finished"
 
 
+# the fields of an event's stream entry, in order (Event.to_values)
+ENTRY_FIELDS = ("event_id", "type", "occurred_at", "account_id", "post_id", "data")
+
+
 @dataclass(frozen=True, slots=True)
 class Event:
     """One thing that happened. ``account_id`` is who acted; ``post_id`` is set where a post is
@@ -66,16 +70,20 @@ class Event:
 
     def to_fields(self) -> dict[str, str]:
         """The stream entry's fields (strings; ``data`` as JSON)."""
+        return dict(zip(ENTRY_FIELDS, self.to_values(), strict=True))
+
+    def to_values(self) -> tuple[str, str, str, str, str, str]:
+        """The stream entry's values, in :data:`ENTRY_FIELDS`' order."""
         import orjson
 
-        return {
-            "event_id": self.event_id,
-            "type": str(self.type),
-            "occurred_at": repr(self.occurred_at),
-            "account_id": self.account_id,
-            "post_id": self.post_id or "",
-            "data": orjson.dumps(dict(self.data)).decode(),
-        }
+        return (
+            self.event_id,
+            str(self.type),
+            repr(self.occurred_at),
+            self.account_id,
+            self.post_id or "",
+            orjson.dumps(dict(self.data)).decode(),
+        )
 
     @classmethod
     def from_fields(cls, fields: Mapping[str, str]) -> Event:

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 import redis
 
-from darkroom.social.events import STREAM, EventType
-from darkroom.social.ids import new_id
+from darkroom.social.events import ENTRY_FIELDS, STREAM, Event, EventType
+from darkroom.social.ids import check_id, new_id
 from darkroom.social.impressions import ImpressionBuffer, Surface, publish_views
 from darkroom.social.viewer import Scope, Viewer
 
@@ -69,9 +69,20 @@ def test_a_failed_publish_loses_its_views_and_says_so(redis_client: redis.Redis)
     buffer.close()
 
 
-def test_more_views_than_a_pipeline_holds_are_published_in_chunks_in_order(redis_client: redis.Redis) -> None:
+def test_an_entry_is_the_relays_shape_field_for_field_in_order(redis_client: redis.Redis) -> None:
+    ids = publish_views(redis_client, VIEWER, [new_id(), new_id()], Surface.FEED)
+    (_, fields), (_, second) = redis_client.xrange(STREAM)
+    # the analytics ingest reads the relay's entries by position (analytics/rows.py)
+    assert [k.decode() for k in fields] == list(ENTRY_FIELDS)
+    event = Event.from_fields({k.decode(): v.decode() for k, v in fields.items()})
+    assert event.event_id == ids[0] and event.data == {"surface": "feed", "position": 0}
+    assert Event.from_fields({k.decode(): v.decode() for k, v in second.items()}).data["position"] == 1
+    assert [check_id(i) for i in ids] == ids and ids[0] < ids[1]
+
+
+def test_more_views_than_a_call_holds_are_published_in_chunks_in_order(redis_client: redis.Redis) -> None:
     buffer = ImpressionBuffer(redis_client, flush_every_s=3600)
-    posts = [new_id() for _ in range(2500)]  # more than one pipeline's worth
+    posts = [new_id() for _ in range(2500)]  # two full script calls of 1,000 and a part
     buffer.add(VIEWER, posts, Surface.PROFILE)
     assert buffer.flush() == 2500
     assert [v["post_id"] for v in _views(redis_client)] == posts
