@@ -84,7 +84,7 @@ async def _measure(app: Any, requests: list[tuple[str, str]]) -> float:
 async def _run(app: Any, kinds: dict[str, list[tuple[str, str]]], rounds: int) -> dict[str, list[float]]:
     found: dict[str, list[float]] = {k: [] for k in kinds}
     async with app.router.lifespan_context(app):
-        for kind, requests in kinds.items():  # warm-up: caches, statements, the post JSON memo
+        for requests in kinds.values():  # warm-up: caches, statements, the post JSON memo
             await _measure(app, requests[: len(requests) // 4])
         for _ in range(rounds):
             for kind, requests in kinds.items():
