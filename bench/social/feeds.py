@@ -18,7 +18,7 @@ import numpy as np
 import redis
 
 from bench.social.world import Ints, World
-from darkroom.social.feed import FeedConfig, FeedDesign, FeedStore
+from darkroom.social.feed import FeedConfig, FeedDesign, FeedStore, pulled
 
 __all__ = ["Built", "MemoryPoint", "build_author_posts", "build_feeds", "feed_posts", "measure_growth"]
 
@@ -78,7 +78,9 @@ def build_feeds(
     *,
     progress: Callable[[int], None] = lambda _: None,
 ) -> Built:
-    """Every feed of ``owners`` built as ``design`` keeps it (``HYBRID`` or ``PUSH``)."""
+    """Every feed of ``owners`` built as ``design`` keeps it (``HYBRID`` or ``PUSH``); for ``HYBRID``
+    also each owner's pulled set (the celebrities it follows), as a read builds it and keeps it for
+    an hour: without it every viewer's first page of a run read it from SQL."""
     if design not in (FeedDesign.HYBRID, FeedDesign.PUSH):
         raise ValueError(f"the {design} design keeps no feeds")
     above = _celebrity_above(design, config)
@@ -89,6 +91,10 @@ def build_feeds(
     for n, owner in enumerate(owners, start=1):
         posts = feed_posts(world, int(owner), cap=config.feed_cap, celebrity_above=above)
         store.build(world.id_of(int(owner)), [p.decode() for p in world.post_ids[posts]])
+        if above is not None:
+            followees = world.followees(int(owner))
+            celebrities = followees[world.in_degree[followees] > above]
+            pulled.write(pipe, world.id_of(int(owner)), [world.id_of(int(c)) for c in celebrities])
         entries += len(posts)
         if n % _PIPELINE == 0:
             pipe.execute()

@@ -18,10 +18,11 @@ from bench.social import dataset, feeds
 from bench.social.load import LoadSpec, run
 from bench.social.world import Scale, generate
 from darkroom.social import credentials, postcache
-from darkroom.social.feed import FeedConfig, FeedDesign, read_feed, sql_feed
+from darkroom.social.feed import FeedConfig, FeedDesign, pulled, read_feed, sources, sql_feed
 from darkroom.social.ids import check_id, time_ms
 from darkroom.storage.db import open_database
 from darkroom.storage.schema import accounts, follows, post_media, posts
+from tests.social.statements import statements
 
 SCALE = Scale(accounts=300, follows=3000, posts=1500, seed=3)
 CONFIG = FeedConfig(celebrity_followers=30)
@@ -92,6 +93,22 @@ def test_the_feeds_built_read_as_the_sql_join_and_hydrate_with_media(
     with engine.connect() as conn:
         shown = postcache.hydrate(conn, redis_client, page.post_ids, None)
     assert len(shown) == 20 and all(p.media[0].renditions[0].url.startswith("/v1/media/cas/sha256/") for p in shown)
+
+
+def test_the_hybrid_state_holds_each_viewers_pulled_set_as_sql_finds_it(
+    loaded: tuple[dataset.Dataset, sa.Engine], redis_client: redis.Redis
+) -> None:
+    found, engine = loaded
+    world = found.world
+    viewers = world.active_accounts()[:5]
+    feeds.build_feeds(redis_client, world, viewers, FeedDesign.HYBRID, CONFIG)
+    above = CONFIG.celebrity_followers
+    with engine.connect() as conn:
+        for v in viewers:
+            viewer = world.id_of(int(v))
+            with statements(engine) as seen:
+                cached = pulled.celebrities(conn, redis_client, viewer, above=above)
+            assert seen == [] and cached == sorted(sources.celebrity_followees(conn, viewer, above=above))
 
 
 def test_memory_grows_with_the_active_share(

@@ -21,6 +21,7 @@ from collections import defaultdict
 from collections.abc import Sequence
 
 import sqlalchemy as sa
+from redis.client import Pipeline
 from redis.cluster import RedisCluster
 from redis.crc import key_slot
 
@@ -28,7 +29,7 @@ from darkroom.social import keys
 from darkroom.social.feed import sources
 from darkroom.social.feed.store import RedisClient
 
-__all__ = ["PULLED_TTL_S", "TOLD_TTL_S", "add", "celebrities", "remove", "told", "untold"]
+__all__ = ["PULLED_TTL_S", "TOLD_TTL_S", "add", "celebrities", "remove", "told", "untold", "write"]
 
 PULLED_TTL_S = 3600
 # A set lives PULLED_TTL_S from its build, so an hour after the telling every set was built with
@@ -60,11 +61,19 @@ def celebrities(conn: sa.Connection, redis: RedisClient, viewer_id: str, *, abov
         return sorted(members)
     ids = sources.celebrity_followees(conn, viewer_id, above=above)
     pipe = redis.pipeline(transaction=True)
-    pipe.delete(key)
-    pipe.sadd(key, _MARKER, *ids)
-    pipe.expire(key, PULLED_TTL_S)
+    write(pipe, viewer_id, ids)
     pipe.execute()
     return sorted(ids)
+
+
+def write(pipe: Pipeline, viewer_id: str, celebrity_ids: Sequence[str]) -> None:
+    """Queue on ``pipe`` the commands that make ``viewer_id``'s set exactly ``celebrity_ids``, built
+    (its marker) and living :data:`PULLED_TTL_S` (run it in a transaction: a read between them would
+    see a set half made)."""
+    key = keys.pulled(viewer_id)
+    pipe.delete(key)
+    pipe.sadd(key, _MARKER, *celebrity_ids)
+    pipe.expire(key, PULLED_TTL_S)
 
 
 def add(redis: RedisClient, viewer_ids: Sequence[str], account_id: str) -> int:
