@@ -14,8 +14,9 @@ Counting views tolerates both; nothing that must not be lost goes this way.
 A server does not publish on the request path either: :class:`ImpressionBuffer` gathers the views of
 every page it answers and a thread of its own publishes them every :data:`FLUSH_EVERY_S` in one
 call, so a read pays for building its events (their ids made together) and nothing else (a round
-trip and a hand-off to a worker thread per page cost it a tenth of its CPU). Views still buffered when a server dies are
-lost (at most once, as above); a server stopping cleanly publishes them first.
+trip and a hand-off to a worker thread per page cost it a tenth of its CPU). Views still buffered
+when a server dies are lost (at most once, as above); a server stopping cleanly publishes them
+first.
 """
 
 from __future__ import annotations

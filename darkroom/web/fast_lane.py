@@ -105,8 +105,9 @@ class FastLane:
         """``route``'s answer to the request of ``scope`` (blocking: run on a worker thread, after
         the edge attached the caller), or None when the lane declines it."""
         match = route.pattern.fullmatch(scope["path"])
+        assert match is not None, "route_for chose this route for this path"
         query = _query(scope["query_string"], route.parameters)
-        if match is None or query is None:
+        if query is None:
             return None
         scope["route"] = route  # the telemetry's label, as FastAPI's router leaves its route
         request = Request(scope)
